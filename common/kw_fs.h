@@ -1,0 +1,29 @@
+/*
+ * kw_fs.h: file helpers with the durability and secrecy rules of DESIGN.md.
+ */
+#ifndef KW_FS_H
+#define KW_FS_H
+
+#include "kw_err.h"
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Read fd to its end into buf.  KW_ETOOBIG if it holds more than cap
+ * bytes (buf then holds the first cap).  Retries on EINTR. */
+int kw_read_fd(int fd, unsigned char *buf, size_t cap, size_t *len);
+
+/* mkdir -p with mode for every directory created. */
+int kw_mkdir_p(const char *path, mode_t mode);
+
+/* Write data to path atomically: a temporary file in the same directory
+ * created O_EXCL with mode (so a key is never readable by others, not
+ * even for a moment), written, fsynced, renamed over path, and the
+ * directory fsynced.  Readers see the old file or the new one. */
+int kw_write_atomic(const char *path, const void *data, size_t len,
+                    mode_t mode, kw_diag *d);
+
+/* Overwrite secret bytes in a way the compiler may not elide. */
+void kw_wipe(void *p, size_t n);
+
+#endif

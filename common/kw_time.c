@@ -1,0 +1,196 @@
+#include "kw_time.h"
+
+#include "kw_err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t kw_now(void)
+{
+    const char *pin = getenv("KEYWARDEN_NOW");
+    int64_t t;
+    char *end;
+
+    if (pin != NULL && *pin != '\0') {
+        if (kw_time_parse_rfc3339(pin, &t) == 0)
+            return t;
+        t = strtoll(pin, &end, 10);
+        if (*end == '\0')
+            return t;
+    }
+    return (int64_t)time(NULL);
+}
+
+int kw_duration_parse(const char *s, int64_t *out, const char **why)
+{
+    const int64_t limit = 100 * 366 * KW_DAY;
+    int64_t total = 0;
+    const char *p = s;
+    const char *dummy;
+
+    *out = 0;
+    if (why == NULL)
+        why = &dummy;
+    *why = NULL;
+
+    if (s == NULL || *s == '\0') {
+        *why = "empty duration";
+        return KW_EINVAL;
+    }
+    while (*p != '\0') {
+        int64_t n = 0, unit;
+
+        if (*p < '0' || *p > '9') {
+            *why = "expected a number, as in 30d, 12h, 2w, 90m or 45s";
+            return KW_EINVAL;
+        }
+        while (*p >= '0' && *p <= '9') {
+            n = n * 10 + (*p - '0');
+            if (n > limit) {
+                *why = "duration is longer than 100 years";
+                return KW_EINVAL;
+            }
+            p++;
+        }
+        switch (*p) {
+        case 's': unit = 1; break;
+        case 'm': unit = KW_MINUTE; break;
+        case 'h': unit = KW_HOUR; break;
+        case 'd': unit = KW_DAY; break;
+        case 'w': unit = KW_WEEK; break;
+        case '\0':
+            *why = "missing unit: write 30d, 12h, 2w, 90m or 45s";
+            return KW_EINVAL;
+        default:
+            *why = "unknown unit: use s, m, h, d or w";
+            return KW_EINVAL;
+        }
+        p++;
+        if (n > limit / unit || total + n * unit > limit) {
+            *why = "duration is longer than 100 years";
+            return KW_EINVAL;
+        }
+        total += n * unit;
+    }
+    if (total <= 0) {
+        *why = "duration must be greater than zero";
+        return KW_EINVAL;
+    }
+    *out = total;
+    return 0;
+}
+
+void kw_duration_format(int64_t secs, char *buf, size_t len)
+{
+    const char *sign = "";
+    uint64_t a;
+
+    if (secs < 0) {
+        sign = "-";
+        a = (uint64_t)(-(secs + 1)) + 1;
+    } else {
+        a = (uint64_t)secs;
+    }
+    if (a >= (uint64_t)KW_DAY)
+        snprintf(buf, len, "%s%llud %lluh", sign,
+                 (unsigned long long)(a / KW_DAY),
+                 (unsigned long long)(a % KW_DAY / KW_HOUR));
+    else if (a >= (uint64_t)KW_HOUR)
+        snprintf(buf, len, "%s%lluh %llum", sign,
+                 (unsigned long long)(a / KW_HOUR),
+                 (unsigned long long)(a % KW_HOUR / KW_MINUTE));
+    else if (a >= (uint64_t)KW_MINUTE)
+        snprintf(buf, len, "%s%llum %llus", sign,
+                 (unsigned long long)(a / KW_MINUTE),
+                 (unsigned long long)(a % KW_MINUTE));
+    else
+        snprintf(buf, len, "%s%llus", sign, (unsigned long long)a);
+}
+
+/* Howard Hinnant's days_from_civil: exact for the proleptic Gregorian
+ * calendar, no time zone database involved. */
+int64_t kw_time_from_civil(int year, int month, int day, int hour, int min,
+                           int sec)
+{
+    int64_t y = year - (month <= 2);
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t mp = (month + 9) % 12;
+    int64_t doy = (153 * mp + 2) / 5 + day - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+
+    return days * KW_DAY + hour * KW_HOUR + min * KW_MINUTE + sec;
+}
+
+void kw_time_rfc3339(int64_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    if (gmtime_r(&tt, &tm) == NULL) {
+        snprintf(buf, len, "(invalid time %lld)", (long long)t);
+        return;
+    }
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int i, v = 0;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int kw_time_parse_rfc3339(const char *s, int64_t *out)
+{
+    int y, mo, d, h, mi, sec, oh, om;
+    const char *p;
+    int64_t t;
+
+    *out = 0;
+    if (strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' ||
+        digits(s + 5, 2, &mo) || s[7] != '-' || digits(s + 8, 2, &d) ||
+        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) ||
+        s[16] != ':' || digits(s + 17, 2, &sec))
+        return KW_EINVAL;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+        sec > 60)
+        return KW_EINVAL;
+    t = kw_time_from_civil(y, mo, d, h, mi, sec);
+    p = s + 19;
+    if (*p == '.') { /* fractional seconds are accepted and dropped */
+        p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+        *out = t;
+        return 0;
+    }
+    if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' &&
+        digits(p + 1, 2, &oh) == 0 && digits(p + 4, 2, &om) == 0) {
+        int64_t off = oh * KW_HOUR + om * KW_MINUTE;
+        *out = *p == '+' ? t - off : t + off;
+        return 0;
+    }
+    return KW_EINVAL;
+}
+
+int64_t kw_days_left(int64_t t, int64_t now)
+{
+    int64_t d = t - now;
+
+    /* Floor division, so 12 hours past the deadline is day -1, not 0. */
+    return d >= 0 ? d / KW_DAY : -((-d + KW_DAY - 1) / KW_DAY);
+}

@@ -1,0 +1,221 @@
+/*
+ * ks_health.c: the TLS health rules.
+ *
+ *   unreadable source                      unknown
+ *   source file missing                    warning
+ *   superseded old version (archive/)      ok, says so
+ *   idle trust anchor (a lone root CA that
+ *     anchors nothing in the inventory)    ok, says so
+ *   expired (leaf or any chain element)    critical
+ *   deadline closer than --crit            critical
+ *   deadline closer than --warn            warning
+ *   chain element expires before the leaf  warning, naming it
+ *   not yet valid                          warning
+ *   chain out of order                     warning
+ *   private key does not match             critical
+ *   private key world-readable             critical
+ *   private key unreadable / encrypted     unknown (cannot check the match)
+ */
+#include "ks_health.h"
+
+#include "../common/kw_time.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char *ks_health_word(ks_health h)
+{
+    switch (h) {
+    case KS_HEALTH_OK: return "ok";
+    case KS_HEALTH_WARNING: return "warning";
+    case KS_HEALTH_CRITICAL: return "critical";
+    default: return "unknown";
+    }
+}
+
+int ks_health_parse(const char *s)
+{
+    if (strcmp(s, "ok") == 0)
+        return KS_HEALTH_OK;
+    if (strcmp(s, "warning") == 0)
+        return KS_HEALTH_WARNING;
+    if (strcmp(s, "critical") == 0)
+        return KS_HEALTH_CRITICAL;
+    if (strcmp(s, "unknown") == 0)
+        return KS_HEALTH_UNKNOWN;
+    return -1;
+}
+
+int ks_health_rank(ks_health h)
+{
+    switch (h) {
+    case KS_HEALTH_OK: return 0;
+    case KS_HEALTH_WARNING: return 1;
+    case KS_HEALTH_UNKNOWN: return 2;
+    default: return 3;
+    }
+}
+
+void ks_thresholds_default(ks_thresholds *t)
+{
+    t->warn = 21 * KW_DAY;
+    t->crit = 7 * KW_DAY;
+}
+
+static void add(ks_verdict *v, ks_health h, const char *fix,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void add(ks_verdict *v, ks_health h, const char *fix,
+                const char *fmt, ...)
+{
+    ks_finding *f;
+    va_list ap;
+
+    if (v->nfindings >= KS_MAX_FINDINGS)
+        return;
+    f = &v->findings[v->nfindings++];
+    f->health = h;
+    va_start(ap, fmt);
+    vsnprintf(f->text, sizeof(f->text), fmt, ap);
+    va_end(ap);
+    snprintf(f->fix, sizeof(f->fix), "%s", fix != NULL ? fix : "");
+}
+
+static void finish(ks_verdict *v)
+{
+    size_t i, worst = 0;
+
+    v->health = KS_HEALTH_OK;
+    v->reason = "";
+    for (i = 0; i < v->nfindings; i++)
+        if (ks_health_rank(v->findings[i].health) >
+            ks_health_rank(v->findings[worst].health))
+            worst = i;
+    if (v->nfindings > 0) {
+        v->health = v->findings[worst].health;
+        v->reason = v->findings[worst].text;
+    }
+}
+
+void ks_health_tls(const ks_tls_facts *f, int64_t now,
+                   const ks_thresholds *t, ks_verdict *v)
+{
+    char when[32], left[32];
+    int64_t rem;
+    const char *subject;
+    int leaf_is_deadline;
+
+    memset(v, 0, sizeof(*v));
+
+    if (f->state != NULL && strcmp(f->state, "unreadable") == 0) {
+        add(v, KS_HEALTH_UNKNOWN,
+            "fix or replace the file; `keywarden scan` again afterwards",
+            "unreadable: %s", f->error != NULL ? f->error : "unknown error");
+        finish(v);
+        return;
+    }
+    if (f->state != NULL && strcmp(f->state, "missing") == 0) {
+        kw_time_rfc3339(f->updated_at, when, sizeof(when));
+        add(v, KS_HEALTH_WARNING,
+            "restore the file, or `keywarden forget ID` if it is gone for "
+            "good",
+            "source file missing since %s", when);
+        finish(v);
+        return;
+    }
+    if (!f->has_validity) {
+        add(v, KS_HEALTH_UNKNOWN, NULL, "no validity period known");
+        finish(v);
+        return;
+    }
+    if (f->superseded_by > 0) {
+        add(v, KS_HEALTH_OK, NULL,
+            "old version, superseded by object %lld",
+            (long long)f->superseded_by);
+        /* An archived old version expiring is history, not a problem. */
+        v->health = KS_HEALTH_OK;
+        v->reason = v->findings[0].text;
+        return;
+    }
+
+    if (f->idle_anchor) {
+        add(v, KS_HEALTH_OK, NULL,
+            f->deadline <= now
+                ? "trust anchor, expired; anchors nothing in the inventory"
+                : "trust anchor; anchors nothing in the inventory");
+        finish(v);
+        return;
+    }
+
+    rem = f->deadline - now;
+    leaf_is_deadline = f->weak_name == NULL || f->deadline == f->not_after;
+    subject = leaf_is_deadline ? "" : "chain element ";
+    kw_time_rfc3339(f->deadline, when, sizeof(when));
+    if (rem <= 0) {
+        kw_duration_format(-rem, left, sizeof(left));
+        if (leaf_is_deadline)
+            add(v, KS_HEALTH_CRITICAL, "renew the certificate now",
+                "expired %s ago (%s)", left, when);
+        else
+            add(v, KS_HEALTH_CRITICAL,
+                "replace the chain file's intermediate with the CA's "
+                "current one",
+                "chain element \"%s\" expired %s ago (%s)", f->weak_name,
+                left, when);
+    } else if (rem < t->crit || rem < t->warn) {
+        kw_duration_format(rem, left, sizeof(left));
+        add(v, rem < t->crit ? KS_HEALTH_CRITICAL : KS_HEALTH_WARNING,
+            leaf_is_deadline ? "renew the certificate"
+                             : "replace the chain file's intermediate",
+            "%s%s%s%sexpires in %s (%s)", subject,
+            leaf_is_deadline ? "" : "\"",
+            leaf_is_deadline ? "" : f->weak_name,
+            leaf_is_deadline ? "" : "\" ", left, when);
+    }
+    if (f->weak_name != NULL && f->weak_not_after < f->not_after &&
+        f->weak_not_after > now) {
+        char leaf_when[32];
+
+        kw_time_rfc3339(f->weak_not_after, when, sizeof(when));
+        kw_time_rfc3339(f->not_after, leaf_when, sizeof(leaf_when));
+        add(v, KS_HEALTH_WARNING,
+            "get the current intermediate from the CA and rebuild the chain",
+            "chain element \"%s\" expires %s, before the certificate (%s)",
+            f->weak_name, when, leaf_when);
+    }
+    if (now < f->not_before) {
+        kw_time_rfc3339(f->not_before, when, sizeof(when));
+        add(v, KS_HEALTH_WARNING,
+            "check the clock of the machine that issued it, or wait",
+            "not valid until %s", when);
+    }
+    if (f->arrangement != NULL && strcmp(f->arrangement, "unordered") == 0)
+        add(v, KS_HEALTH_WARNING,
+            "put the leaf certificate first, then each issuer in order",
+            "chain is out of order: TLS clients expect the leaf first");
+    if (f->key_state != NULL) {
+        const char *kp = f->key_path != NULL ? f->key_path : "(same file)";
+
+        if (strcmp(f->key_state, "mismatch") == 0)
+            add(v, KS_HEALTH_CRITICAL,
+                "deploy the key that was issued with this certificate",
+                "private key %s does not match the certificate", kp);
+        else if (strcmp(f->key_state, "unreadable") == 0)
+            add(v, KS_HEALTH_UNKNOWN, "scan as a user that can read it",
+                "private key %s could not be read", kp);
+        else if (strcmp(f->key_state, "encrypted") == 0)
+            add(v, KS_HEALTH_UNKNOWN, NULL,
+                "private key %s is encrypted; cannot check that it matches",
+                kp);
+        if (f->key_mode & S_IROTH) {
+            char fix[256];
+            snprintf(fix, sizeof(fix), "chmod o-rwx %s", kp);
+            add(v, KS_HEALTH_CRITICAL, fix,
+                "private key %s is world-readable (mode %04o)", kp,
+                f->key_mode & 07777);
+        }
+    }
+    finish(v);
+}

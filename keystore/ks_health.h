@@ -1,0 +1,79 @@
+/*
+ * ks_health.h: health verdicts, a pure function of an object's facts and
+ * the clock.
+ *
+ * Nothing here reads the database, the file system or the time: the
+ * caller passes the record and `now`, so a test can walk a certificate's
+ * whole life in microseconds, and `list`, `check` and (later) /metrics
+ * agree because they all call this.
+ */
+#ifndef KS_HEALTH_H
+#define KS_HEALTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Values follow the monitoring-plugin exit codes. */
+typedef enum ks_health {
+    KS_HEALTH_OK = 0,
+    KS_HEALTH_WARNING = 1,
+    KS_HEALTH_CRITICAL = 2,
+    KS_HEALTH_UNKNOWN = 3,
+} ks_health;
+
+const char *ks_health_word(ks_health h); /* "ok", "warning", ... */
+int ks_health_parse(const char *s);      /* -1 if not a health word */
+
+/* Severity order for "this bad or worse": ok < warning < unknown <
+ * critical.  (Unknown outranks warning: something is broken and we cannot
+ * even tell how badly.) */
+int ks_health_rank(ks_health h);
+
+typedef struct ks_thresholds {
+    int64_t warn; /* seconds before the deadline that warn; default 21d */
+    int64_t crit; /* ... that are critical; default 7d */
+} ks_thresholds;
+
+void ks_thresholds_default(ks_thresholds *t);
+
+/* The facts of a TLS object, as the inventory records them. */
+typedef struct ks_tls_facts {
+    const char *state;        /* "ok", "missing", "unreadable" */
+    const char *error;        /* why unreadable */
+    const char *source;
+    int64_t updated_at;       /* when the state last changed */
+    int has_validity;
+    int64_t not_before;       /* of the leaf */
+    int64_t not_after;        /* of the leaf */
+    int64_t deadline;         /* earliest not_after in the chain */
+    int is_ca;
+    const char *weak_name;    /* chain element expiring before the leaf */
+    int64_t weak_not_after;
+    const char *arrangement;  /* "single", "chain", "unordered", "bundle" */
+    const char *key_state;    /* NULL, "match", "mismatch", "encrypted",
+                                 "unreadable" */
+    const char *key_path;
+    int key_mode;             /* permission bits of the key file */
+    int64_t superseded_by;    /* id of the newer version, or 0 */
+    int idle_anchor;          /* a root that anchors nothing we watch */
+} ks_tls_facts;
+
+#define KS_MAX_FINDINGS 8
+
+typedef struct ks_finding {
+    ks_health health;
+    char text[256]; /* what is wrong, one line */
+    char fix[256];  /* what to do about it, or "" */
+} ks_finding;
+
+typedef struct ks_verdict {
+    ks_health health;      /* the worst finding, by rank */
+    const char *reason;    /* text of the worst finding, or "" */
+    size_t nfindings;
+    ks_finding findings[KS_MAX_FINDINGS];
+} ks_verdict;
+
+void ks_health_tls(const ks_tls_facts *f, int64_t now,
+                   const ks_thresholds *t, ks_verdict *out);
+
+#endif

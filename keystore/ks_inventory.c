@@ -1,0 +1,349 @@
+#include "ks_inventory.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OBJECT_COLUMNS                                                     \
+    "id, kind, name, source, position, managed, sans, fingerprint, "       \
+    "subject, issuer, serial, key_type, key_bits, chain_len, self_signed, " \
+    "created_at, state, error, updated_at, not_before, not_after, "        \
+    "deadline, is_ca, weak_name, weak_not_after, arrangement, key_state, " \
+    "key_path, key_mode, superseded_by, idle_anchor"
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static void read_object(sqlite3_stmt *st, ks_object *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->id = sqlite3_column_int64(st, 0);
+    o->kind = col_text(st, 1);
+    o->name = col_text(st, 2);
+    o->source = col_text(st, 3);
+    o->position = sqlite3_column_int(st, 4);
+    o->managed = sqlite3_column_int(st, 5);
+    o->sans_json = col_text(st, 6);
+    o->fingerprint = col_text(st, 7);
+    o->subject = col_text(st, 8);
+    o->issuer = col_text(st, 9);
+    o->serial = col_text(st, 10);
+    o->key_type = col_text(st, 11);
+    o->key_bits = sqlite3_column_int(st, 12);
+    o->chain_len = sqlite3_column_int(st, 13);
+    o->self_signed = sqlite3_column_int(st, 14);
+    o->created_at = sqlite3_column_int64(st, 15);
+    o->facts.state = col_text(st, 16);
+    o->facts.error = col_text(st, 17);
+    o->facts.updated_at = sqlite3_column_int64(st, 18);
+    o->facts.source = o->source;
+    o->facts.has_validity = sqlite3_column_type(st, 20) != SQLITE_NULL;
+    o->facts.not_before = sqlite3_column_int64(st, 19);
+    o->facts.not_after = sqlite3_column_int64(st, 20);
+    o->facts.deadline = sqlite3_column_int64(st, 21);
+    o->facts.is_ca = sqlite3_column_int(st, 22);
+    o->facts.weak_name = col_text(st, 23);
+    o->facts.weak_not_after = sqlite3_column_int64(st, 24);
+    o->facts.arrangement = col_text(st, 25);
+    o->facts.key_state = col_text(st, 26);
+    o->facts.key_path = col_text(st, 27);
+    o->facts.key_mode = sqlite3_column_int(st, 28);
+    o->facts.superseded_by = sqlite3_column_int64(st, 29);
+    o->facts.idle_anchor = sqlite3_column_int(st, 30);
+}
+
+int ks_inventory_each(ks_store *s, const ks_filter *f,
+                      int (*cb)(void *ctx, const ks_object *o), void *ctx,
+                      kw_diag *d)
+{
+    char sql[1024];
+    size_t pos;
+    sqlite3_stmt *st = NULL;
+    ks_object o;
+    int rc, r = 0, idx = 1;
+
+    pos = (size_t)snprintf(sql, sizeof(sql),
+                           "SELECT " OBJECT_COLUMNS " FROM objects WHERE 1");
+    if (f->kind != NULL)
+        pos += (size_t)snprintf(sql + pos, sizeof(sql) - pos,
+                                " AND kind = ?%d", idx++);
+    if (f->has_before)
+        pos += (size_t)snprintf(sql + pos, sizeof(sql) - pos,
+                                " AND (deadline <= ?%d OR deadline IS NULL)",
+                                idx++);
+    if (!f->include_hidden)
+        pos += (size_t)snprintf(sql + pos, sizeof(sql) - pos,
+                                " AND superseded_by IS NULL AND "
+                                "idle_anchor = 0");
+    if (f->id > 0)
+        pos += (size_t)snprintf(sql + pos, sizeof(sql) - pos,
+                                " AND id = ?%d", idx++);
+    snprintf(sql + pos, sizeof(sql) - pos, " ORDER BY deadline, name, id");
+
+    if (sqlite3_prepare_v2(ks_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "querying objects");
+    idx = 1;
+    if (f->kind != NULL)
+        sqlite3_bind_text(st, idx++, f->kind, -1, SQLITE_STATIC);
+    if (f->has_before)
+        sqlite3_bind_int64(st, idx++, f->before);
+    if (f->id > 0)
+        sqlite3_bind_int64(st, idx++, f->id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_object(st, &o);
+        if (cb(ctx, &o) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = ks_db_error(s, d, "reading objects");
+    sqlite3_finalize(st);
+    return r;
+}
+
+int ks_inventory_count(ks_store *s, int64_t *total, int64_t *hidden,
+                       kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    int r = 0;
+
+    *total = *hidden = 0;
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT (SELECT count(*) FROM objects), (SELECT "
+                           "count(*) FROM objects WHERE superseded_by IS "
+                           "NOT NULL OR idle_anchor != 0)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "counting objects");
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *total = sqlite3_column_int64(st, 0);
+        *hidden = sqlite3_column_int64(st, 1);
+    } else {
+        r = ks_db_error(s, d, "counting objects");
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int collect_ids(ks_store *s, const char *sql, const char *arg,
+                       int64_t **ids, size_t *n, kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t *v = NULL, *nv;
+    int rc;
+
+    if (sqlite3_prepare_v2(ks_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "looking up an object");
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        nv = realloc(v, (*n + 1) * sizeof(*v));
+        if (nv == NULL) {
+            free(v);
+            sqlite3_finalize(st);
+            return kw_diag_set(d, KW_ENOMEM, "out of memory");
+        }
+        v = nv;
+        v[(*n)++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(v);
+        *n = 0;
+        return ks_db_error(s, d, "looking up an object");
+    }
+    *ids = v;
+    return 0;
+}
+
+int ks_inventory_resolve(ks_store *s, const char *what, int64_t **ids,
+                         size_t *n, kw_diag *d)
+{
+    static const char *const queries[] = {
+        "SELECT id FROM objects WHERE id = CAST(?1 AS INTEGER) AND "
+        "?1 GLOB '[0-9]*' AND ?1 NOT GLOB '*[^0-9]*'",
+        "SELECT id FROM objects WHERE name = ?1 ORDER BY deadline, id",
+        "SELECT id FROM objects WHERE source = ?1 ORDER BY position, id",
+        "SELECT o.id FROM objects o JOIN file_links l ON l.file_id = "
+        "o.file_id WHERE l.path = ?1 ORDER BY o.position",
+        "SELECT DISTINCT o.id FROM objects o, json_each(o.sans) j WHERE "
+        "j.value = ?1 COLLATE NOCASE ORDER BY o.deadline, o.id",
+    };
+    size_t i;
+    int r;
+
+    *ids = NULL;
+    *n = 0;
+    for (i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+        if ((r = collect_ids(s, queries[i], what, ids, n, d)) != 0)
+            return r;
+        if (*n > 0)
+            return 0;
+    }
+    return kw_diag_set(d, KW_ENOTFOUND,
+                       "no object with id, name, path or SAN \"%s\"", what);
+}
+
+int ks_inventory_elements(ks_store *s, int64_t id,
+                          int (*cb)(void *ctx, const ks_element *e),
+                          void *ctx, kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ks_element e;
+    int rc, r = 0;
+
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT position, subject, issuer, serial, "
+                           "fingerprint, key_type, sans, key_bits, is_ca, "
+                           "self_signed, not_before, not_after FROM "
+                           "chain_elements WHERE object_id = ?1 ORDER BY "
+                           "position",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "reading chain elements");
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        e.position = sqlite3_column_int(st, 0);
+        e.subject = col_text(st, 1);
+        e.issuer = col_text(st, 2);
+        e.serial = col_text(st, 3);
+        e.fingerprint = col_text(st, 4);
+        e.key_type = col_text(st, 5);
+        e.sans_json = col_text(st, 6);
+        e.key_bits = sqlite3_column_int(st, 7);
+        e.is_ca = sqlite3_column_int(st, 8);
+        e.self_signed = sqlite3_column_int(st, 9);
+        e.not_before = sqlite3_column_int64(st, 10);
+        e.not_after = sqlite3_column_int64(st, 11);
+        if (cb(ctx, &e) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = ks_db_error(s, d, "reading chain elements");
+    sqlite3_finalize(st);
+    return r;
+}
+
+int ks_inventory_events(ks_store *s, int64_t id, int limit,
+                        int (*cb)(void *ctx, const ks_event *e), void *ctx,
+                        kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ks_event e;
+    int rc, r = 0;
+
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT id, at, type, detail FROM (SELECT * FROM "
+                           "events WHERE object_id = ?1 ORDER BY id DESC "
+                           "LIMIT ?2) ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "reading history");
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, limit);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        e.id = sqlite3_column_int64(st, 0);
+        e.at = sqlite3_column_int64(st, 1);
+        e.type = col_text(st, 2);
+        e.detail = col_text(st, 3);
+        if (cb(ctx, &e) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = ks_db_error(s, d, "reading history");
+    sqlite3_finalize(st);
+    return r;
+}
+
+int ks_inventory_links(ks_store *s, int64_t id,
+                       int (*cb)(void *ctx, const char *path), void *ctx,
+                       kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, r = 0;
+
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT l.path FROM file_links l JOIN objects o "
+                           "ON o.file_id = l.file_id WHERE o.id = ?1 ORDER "
+                           "BY l.path",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "reading links");
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (cb(ctx, col_text(st, 0)) != 0)
+            break;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = ks_db_error(s, d, "reading links");
+    sqlite3_finalize(st);
+    return r;
+}
+
+int ks_inventory_forget(ks_store *s, int64_t id, int64_t now, kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    int r;
+    int64_t file_id = 0;
+    char *name = NULL, *source = NULL, *detail = NULL;
+    json_t *js;
+
+    if ((r = ks_begin(s, d)) != 0)
+        return r;
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT file_id, name, source FROM objects "
+                           "WHERE id = ?1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        r = ks_db_error(s, d, "forgetting an object");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        r = kw_diag_set(d, KW_ENOTFOUND, "no object with id %lld",
+                        (long long)id);
+        goto out;
+    }
+    file_id = sqlite3_column_int64(st, 0);
+    name = strdup(col_text(st, 1));
+    source = strdup(col_text(st, 2));
+    sqlite3_finalize(st);
+    st = NULL;
+    js = json_pack("{s:s?, s:s?}", "name", name, "source", source);
+    detail = js != NULL ? json_dumps(js, JSON_COMPACT) : NULL;
+    json_decref(js);
+    if (detail == NULL) {
+        r = kw_diag_set(d, KW_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "INSERT INTO events (at, object_id, type, detail)"
+                           " VALUES (?1, ?2, 'object.forgotten', ?3)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        r = ks_db_error(s, d, "forgetting an object");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_text(st, 3, detail, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        r = ks_db_error(s, d, "forgetting an object");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    {
+        char sql[256];
+        snprintf(sql, sizeof(sql),
+                 "DELETE FROM objects WHERE id = %lld;"
+                 "DELETE FROM files WHERE id = %lld AND NOT EXISTS (SELECT "
+                 "1 FROM objects WHERE file_id = %lld)",
+                 (long long)id, (long long)file_id, (long long)file_id);
+        r = ks_exec(s, sql, d);
+    }
+    if (r == 0)
+        r = ks_commit(s, d);
+out:
+    sqlite3_finalize(st);
+    free(name);
+    free(source);
+    free(detail);
+    if (r != 0)
+        ks_rollback(s);
+    return r;
+}

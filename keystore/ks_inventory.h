@@ -1,0 +1,90 @@
+/*
+ * ks_inventory.h: reading the inventory (list, show, check, forget).
+ *
+ * Rows are handed to a callback with pointers into SQLite's own buffers:
+ * no allocation per row, so listing a million objects costs what SQLite
+ * costs.  The pointers are valid only during the callback.
+ */
+#ifndef KS_INVENTORY_H
+#define KS_INVENTORY_H
+
+#include "ks_health.h"
+#include "ks_store.h"
+
+#include <stdint.h>
+
+typedef struct ks_object {
+    int64_t id;
+    const char *kind;
+    const char *name;
+    const char *source;
+    int position;
+    int managed;
+    const char *sans_json; /* JSON array of strings */
+    const char *fingerprint;
+    const char *subject;
+    const char *issuer;
+    const char *serial;
+    const char *key_type;
+    int key_bits;
+    int chain_len;
+    int self_signed;
+    int64_t created_at;
+    ks_tls_facts facts; /* everything health needs */
+} ks_object;
+
+typedef struct ks_filter {
+    const char *kind;     /* NULL: all kinds */
+    int has_before;       /* only deadline <= before (or unknown) */
+    int64_t before;
+    int include_hidden;   /* superseded versions and idle trust anchors */
+    int64_t id;           /* > 0: just this object */
+} ks_filter;
+
+/* Call cb for each object matching f, in deadline order (objects without
+ * a known deadline first).  cb returns 0 to go on, non-zero to stop. */
+int ks_inventory_each(ks_store *s, const ks_filter *f,
+                      int (*cb)(void *ctx, const ks_object *o), void *ctx,
+                      kw_diag *d);
+
+/* Count all objects, and the hidden ones (superseded versions, idle trust
+ * anchors) that `list` leaves out unless asked. */
+int ks_inventory_count(ks_store *s, int64_t *total, int64_t *hidden,
+                       kw_diag *d);
+
+/* Resolve what an operator typed (an id, a name, a source path or a SAN)
+ * to object ids.  *ids is malloc'd; free it.  0 matches is KW_ENOTFOUND. */
+int ks_inventory_resolve(ks_store *s, const char *what, int64_t **ids,
+                         size_t *n, kw_diag *d);
+
+typedef struct ks_element {
+    int position;
+    const char *subject, *issuer, *serial, *fingerprint, *key_type;
+    const char *sans_json;
+    int key_bits, is_ca, self_signed;
+    int64_t not_before, not_after;
+} ks_element;
+
+int ks_inventory_elements(ks_store *s, int64_t id,
+                          int (*cb)(void *ctx, const ks_element *e),
+                          void *ctx, kw_diag *d);
+
+typedef struct ks_event {
+    int64_t id, at;
+    const char *type, *detail;
+} ks_event;
+
+/* The newest `limit` events of an object, oldest first. */
+int ks_inventory_events(ks_store *s, int64_t id, int limit,
+                        int (*cb)(void *ctx, const ks_event *e), void *ctx,
+                        kw_diag *d);
+
+/* Other paths (symlinks) that lead to the object's file. */
+int ks_inventory_links(ks_store *s, int64_t id,
+                       int (*cb)(void *ctx, const char *path), void *ctx,
+                       kw_diag *d);
+
+/* Remove an object from the inventory (its history stays). */
+int ks_inventory_forget(ks_store *s, int64_t id, int64_t now, kw_diag *d);
+
+#endif

@@ -1,0 +1,185 @@
+#include "ks_schema.h"
+
+/*
+ * Version 1: the inventory.
+ *
+ * files      every file a scan has looked at, keyed by path, with the
+ *            (dev, ino, size, mtime) quadruple that lets a rescan skip it;
+ *            state 'missing' once it vanished (never silently dropped).
+ * file_links other paths (symlinks) that lead to the same file.
+ * objects    one row per certificate, chain or (later) DKIM/DNSSEC key:
+ *            the facts health is derived from; health itself is computed
+ *            on read, from these facts and the clock.  role is leaf,
+ *            intermediate or root; an idle_anchor is a root that anchors
+ *            nothing in the inventory (a system trust store entry).
+ * chain_elements  the certificates of a chain object, leaf first.
+ * events     append-only history; triggers refuse UPDATE and DELETE.
+ * meta       small named counters (the scan generation).
+ */
+static const char v1[] =
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+    "CREATE TABLE files ("
+    "  id INTEGER PRIMARY KEY,"
+    "  path TEXT NOT NULL UNIQUE,"
+    "  dir TEXT NOT NULL,"
+    "  dev INTEGER NOT NULL DEFAULT 0,"
+    "  ino INTEGER NOT NULL DEFAULT 0,"
+    "  size INTEGER NOT NULL DEFAULT 0,"
+    "  mtime_ns INTEGER NOT NULL DEFAULT 0,"
+    "  mode INTEGER NOT NULL DEFAULT 0,"
+    "  uid INTEGER NOT NULL DEFAULT 0,"
+    "  gid INTEGER NOT NULL DEFAULT 0,"
+    "  content TEXT NOT NULL DEFAULT 'unknown' CHECK (content IN"
+    "    ('unknown', 'certs', 'keys', 'other', 'error')),"
+    "  state TEXT NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'missing')),"
+    "  error TEXT,"
+    "  key_spki BLOB,"
+    "  key_encrypted INTEGER NOT NULL DEFAULT 0,"
+    "  linked INTEGER NOT NULL DEFAULT 0,"
+    "  scan_gen INTEGER NOT NULL DEFAULT 0,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL,"
+    "  missing_since INTEGER"
+    ");"
+    "CREATE INDEX files_inode ON files(dev, ino);"
+    "CREATE INDEX files_dir ON files(dir);"
+    "CREATE TABLE file_links ("
+    "  path TEXT PRIMARY KEY,"
+    "  file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,"
+    "  scan_gen INTEGER NOT NULL DEFAULT 0"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX file_links_file ON file_links(file_id);"
+    "CREATE TABLE objects ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('tls', 'dkim', 'dnssec')),"
+    "  name TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  file_id INTEGER REFERENCES files(id) ON DELETE SET NULL,"
+    "  position INTEGER NOT NULL DEFAULT 0,"
+    "  managed INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL DEFAULT 'ok'"
+    "    CHECK (state IN ('ok', 'missing', 'unreadable')),"
+    "  error TEXT,"
+    "  not_before INTEGER,"
+    "  not_after INTEGER,"
+    "  deadline INTEGER,"
+    "  subject TEXT,"
+    "  issuer TEXT,"
+    "  serial TEXT,"
+    "  fingerprint TEXT,"
+    "  spki_hash BLOB,"
+    "  key_type TEXT,"
+    "  key_bits INTEGER,"
+    "  is_ca INTEGER,"
+    "  self_signed INTEGER,"
+    "  sans TEXT NOT NULL DEFAULT '[]',"
+    "  chain_len INTEGER NOT NULL DEFAULT 0,"
+    "  arrangement TEXT,"
+    "  weak_position INTEGER,"
+    "  weak_name TEXT,"
+    "  weak_not_after INTEGER,"
+    "  key_state TEXT,"
+    "  key_path TEXT,"
+    "  key_mode INTEGER,"
+    "  key_pending INTEGER NOT NULL DEFAULT 0,"
+    "  names_key TEXT,"
+    "  superseded_by INTEGER,"
+    "  role TEXT,"
+    "  top_issuer TEXT,"
+    "  idle_anchor INTEGER NOT NULL DEFAULT 0,"
+    "  stage TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  UNIQUE (kind, source, position)"
+    ");"
+    "CREATE INDEX objects_deadline ON objects(deadline);"
+    "CREATE INDEX objects_name ON objects(name);"
+    "CREATE INDEX objects_file ON objects(file_id);"
+    "CREATE INDEX objects_names_key ON objects(names_key);"
+    "CREATE INDEX objects_hidden ON objects(id)"
+    "  WHERE superseded_by IS NOT NULL OR idle_anchor != 0;"
+    "CREATE INDEX objects_top_issuer ON objects(top_issuer);"
+    "CREATE INDEX objects_key_pending ON objects(key_pending)"
+    "  WHERE key_pending != 0;"
+    "CREATE TABLE chain_elements ("
+    "  object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,"
+    "  position INTEGER NOT NULL,"
+    "  subject TEXT, issuer TEXT, serial TEXT,"
+    "  not_before INTEGER, not_after INTEGER,"
+    "  fingerprint TEXT, key_type TEXT, key_bits INTEGER,"
+    "  is_ca INTEGER, self_signed INTEGER,"
+    "  sans TEXT NOT NULL DEFAULT '[]',"
+    "  PRIMARY KEY (object_id, position)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  object_id INTEGER,"
+    "  type TEXT NOT NULL,"
+    "  detail TEXT NOT NULL DEFAULT '{}'"
+    ");"
+    "CREATE INDEX events_object ON events(object_id, id);"
+    "CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
+    "  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"
+    "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
+    "  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;";
+
+/*
+ * Version 2: what the lifecycles journal (DESIGN.md, "Data model").
+ *
+ * versions  every certificate or key keywarden wrote, with its directory;
+ *           objects.live_version points at the one in service, so a
+ *           rollback is a pointer change.
+ * jobs      durable workflow state: the scheduler arms one timer for the
+ *           earliest next_at; a job survives kill -9 because its step is
+ *           written before the side effect and its result after.
+ * outbox    hook deliveries, written in the same transaction as the event
+ *           that caused them (at-least-once delivery).
+ */
+static const char v2[] =
+    "CREATE TABLE versions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL,"
+    "  dir TEXT NOT NULL,"
+    "  fingerprint TEXT,"
+    "  not_before INTEGER, not_after INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'staged'"
+    "    CHECK (state IN ('staged', 'live', 'retired', 'failed')),"
+    "  UNIQUE (object_id, seq)"
+    ");"
+    "ALTER TABLE objects ADD COLUMN live_version INTEGER"
+    "  REFERENCES versions(id) ON DELETE SET NULL;"
+    "CREATE TABLE jobs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  object_id INTEGER REFERENCES objects(id) ON DELETE CASCADE,"
+    "  type TEXT NOT NULL,"
+    "  step TEXT NOT NULL DEFAULT 'start',"
+    "  attempt INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending'"
+    "    CHECK (state IN ('pending', 'running', 'done', 'failed')),"
+    "  last_error TEXT,"
+    "  data TEXT NOT NULL DEFAULT '{}',"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX jobs_due ON jobs(next_at) WHERE state IN"
+    "  ('pending', 'running');"
+    "CREATE TABLE outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  event_id INTEGER NOT NULL REFERENCES events(id),"
+    "  hook TEXT NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending'"
+    "    CHECK (state IN ('pending', 'running', 'done', 'failed')),"
+    "  attempt INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL,"
+    "  last_error TEXT,"
+    "  UNIQUE (event_id, hook)"
+    ");"
+    "CREATE INDEX outbox_due ON outbox(next_at) WHERE state IN"
+    "  ('pending', 'running');";
+
+const char *const ks_migrations[] = {v1, v2};
+const int ks_migration_count = sizeof(ks_migrations) / sizeof(ks_migrations[0]);

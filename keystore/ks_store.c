@@ -1,0 +1,202 @@
+#include "ks_store.h"
+
+#include "ks_schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ks_store {
+    sqlite3 *db;
+    char *path;
+};
+
+sqlite3 *ks_db(ks_store *s)
+{
+    return s->db;
+}
+
+const char *ks_path(ks_store *s)
+{
+    return s->path;
+}
+
+int ks_schema_latest(void)
+{
+    return ks_migration_count;
+}
+
+int ks_db_error(ks_store *s, kw_diag *d, const char *what)
+{
+    int code = sqlite3_extended_errcode(s->db);
+
+    if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
+        return kw_diag_set(d, KW_EBUSY,
+                           "%s: %s: database is locked by another process "
+                           "(a running keywarden?)",
+                           s->path, what);
+    return kw_diag_set(d, KW_EDB, "%s: %s: %s", s->path, what,
+                       sqlite3_errmsg(s->db));
+}
+
+int ks_exec(ks_store *s, const char *sql, kw_diag *d)
+{
+    char *err = NULL;
+    int r;
+
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &err) == SQLITE_OK)
+        return 0;
+    r = ks_db_error(s, d, err != NULL ? err : "statement failed");
+    sqlite3_free(err);
+    return r;
+}
+
+int ks_begin(ks_store *s, kw_diag *d)
+{
+    return ks_exec(s, "BEGIN IMMEDIATE", d);
+}
+
+int ks_commit(ks_store *s, kw_diag *d)
+{
+    return ks_exec(s, "COMMIT", d);
+}
+
+void ks_rollback(ks_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int ks_schema_version(ks_store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Bring the schema from its current version up to target, one migration
+ * per transaction.  The version is re-read inside the transaction so two
+ * processes opening a new database at once do not both migrate. */
+static int migrate(ks_store *s, int target, kw_diag *d)
+{
+    char sql[64];
+    int v, r;
+
+    for (;;) {
+        if ((r = ks_begin(s, d)) != 0)
+            return r;
+        v = ks_schema_version(s);
+        if (v < 0) {
+            ks_rollback(s);
+            return ks_db_error(s, d, "reading the schema version");
+        }
+        if (v > ks_migration_count) {
+            ks_rollback(s);
+            return kw_diag_set(d, KW_ESCHEMA,
+                               "%s: schema version %d is newer than this "
+                               "keywarden understands (%d); upgrade "
+                               "keywarden or use another --state-dir",
+                               s->path, v, ks_migration_count);
+        }
+        if (v >= target) {
+            ks_rollback(s);
+            return 0;
+        }
+        r = ks_exec(s, ks_migrations[v], d);
+        if (r == 0) {
+            snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+            r = ks_exec(s, sql, d);
+        }
+        if (r == 0)
+            r = ks_commit(s, d);
+        if (r != 0) {
+            char why[sizeof(d->msg)];
+
+            snprintf(why, sizeof(why), "%s", d != NULL ? d->msg : "");
+            ks_rollback(s);
+            return kw_diag_set(d, r, "migration to schema version %d "
+                                     "failed: %s",
+                               v + 1, why);
+        }
+    }
+}
+
+static int open_impl(const char *path, int flags, int target,
+                     ks_store **out, kw_diag *d)
+{
+    ks_store *s;
+    int oflags, r;
+
+    *out = NULL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    }
+    oflags = (flags & KS_OPEN_READONLY)
+                 ? SQLITE_OPEN_READONLY
+                 : SQLITE_OPEN_READWRITE |
+                       ((flags & KS_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
+    oflags |= SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &s->db, oflags, NULL) != SQLITE_OK) {
+        r = kw_diag_set(d, KW_EDB, "%s: cannot open database: %s", path,
+                        s->db != NULL ? sqlite3_errmsg(s->db)
+                                      : "out of memory");
+        ks_close(s);
+        return r;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, 5000);
+
+    /* WAL lets the operator's `list` read while the daemon writes;
+     * synchronous=FULL makes a committed journal step survive power loss,
+     * which the lifecycles rely on before they perform a side effect. */
+    r = ks_exec(s, "PRAGMA foreign_keys = ON", d);
+    if (r == 0 && !(flags & KS_OPEN_READONLY))
+        r = ks_exec(s,
+                    "PRAGMA journal_mode = WAL;"
+                    "PRAGMA synchronous = FULL;",
+                    d);
+    if (r == 0 && !(flags & KS_OPEN_READONLY))
+        r = migrate(s, target, d);
+    if (r == 0 && (flags & KS_OPEN_READONLY) &&
+        ks_schema_version(s) != ks_migration_count)
+        r = kw_diag_set(d, KW_ESCHEMA,
+                        "%s: schema version %d, expected %d; open it once "
+                        "read-write to migrate",
+                        path, ks_schema_version(s), ks_migration_count);
+    if (r != 0) {
+        ks_close(s);
+        return r;
+    }
+    *out = s;
+    return 0;
+}
+
+int ks_open(const char *path, int flags, ks_store **out, kw_diag *d)
+{
+    return open_impl(path, flags, ks_migration_count, out, d);
+}
+
+int ks_open_at_version(const char *path, int version, ks_store **out,
+                       kw_diag *d)
+{
+    if (version < 0 || version > ks_migration_count)
+        return kw_diag_set(d, KW_EINVAL, "no schema version %d", version);
+    return open_impl(path, KS_OPEN_CREATE, version, out, d);
+}
+
+void ks_close(ks_store *s)
+{
+    if (s == NULL)
+        return;
+    sqlite3_close_v2(s->db);
+    free(s->path);
+    free(s);
+}

@@ -1,0 +1,54 @@
+/*
+ * ks_store.h: the SQLite inventory, keywarden's single source of truth.
+ *
+ * One database file per installation (default $STATE_DIR/keywarden.db).
+ * It runs in WAL mode with synchronous=FULL, a busy timeout and foreign
+ * keys on.  The schema is versioned with PRAGMA user_version; each
+ * migration runs in one transaction, so a crash mid-upgrade leaves the
+ * previous version intact.  All times are UTC seconds since the epoch.
+ */
+#ifndef KS_STORE_H
+#define KS_STORE_H
+
+#include "../common/kw_err.h"
+
+#include <sqlite3.h>
+
+typedef struct ks_store ks_store;
+
+enum {
+    KS_OPEN_CREATE = 1,   /* create the file if missing */
+    KS_OPEN_READONLY = 2, /* queries only; no migration is run */
+};
+
+/* Open (and migrate to the latest schema) the database at path.  On
+ * success *out is set; close it with ks_close(). */
+int ks_open(const char *path, int flags, ks_store **out, kw_diag *d);
+
+/* Test hook: open and migrate only up to version (0 = empty). */
+int ks_open_at_version(const char *path, int version, ks_store **out,
+                       kw_diag *d);
+
+void ks_close(ks_store *s);
+
+/* The schema version this build knows, and the one of an open store. */
+int ks_schema_latest(void);
+int ks_schema_version(ks_store *s);
+
+/* The underlying handle, for keystore's own query modules. */
+sqlite3 *ks_db(ks_store *s);
+const char *ks_path(ks_store *s);
+
+/* Transactions.  ks_begin() takes the write lock at once (IMMEDIATE), so
+ * a busy database is reported at the start, not halfway through. */
+int ks_begin(ks_store *s, kw_diag *d);
+int ks_commit(ks_store *s, kw_diag *d);
+void ks_rollback(ks_store *s);
+
+/* Execute SQL without results; the error names the database file. */
+int ks_exec(ks_store *s, const char *sql, kw_diag *d);
+
+/* Report the last SQLite error of s as KW_EDB with context. */
+int ks_db_error(ks_store *s, kw_diag *d, const char *what);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * cli.h: the operator's commands.  Each cli_* function parses its own
+ * arguments (argv[0] is the command name) and returns the process exit
+ * status.
+ */
+#ifndef KW_CLI_H
+#define KW_CLI_H
+
+#include "../keystore/ks_inventory.h"
+#include "../keystore/ks_store.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum {
+    KW_EXIT_OK = 0,
+    KW_EXIT_FAIL = 1,  /* the command ran and something failed */
+    KW_EXIT_USAGE = 2, /* bad command line */
+};
+
+typedef struct kw_cli {
+    char state_dir[PATH_MAX];
+    char db_path[PATH_MAX];
+    int64_t now;
+} kw_cli;
+
+/* paths.c: resolve the state directory (--state-dir, KEYWARDEN_STATE_DIR,
+ * /var/lib/keywarden as root, else ~/.local/state/keywarden). */
+int kw_cli_init(kw_cli *cli, const char *state_dir_opt);
+
+/* Open the store.  create: make the state directory (0700) and the
+ * database if missing.  When !create and there is no database yet,
+ * returns KW_ENOENT without printing anything. */
+int kw_cli_open(kw_cli *cli, int create, ks_store **out);
+
+/* output.c */
+char *kw_display_name(const char *name); /* IDN A-labels to Unicode */
+json_t *kw_object_json(const ks_object *o, int64_t now,
+                       const ks_thresholds *t, const ks_verdict *v);
+void kw_print_empty_hint(FILE *out, const kw_cli *cli);
+/* Parse a --warn/--crit/--expiring value or exit with a usage message. */
+int kw_parse_duration_opt(const char *opt, const char *value, int64_t *out);
+
+int cli_scan(kw_cli *cli, int argc, char **argv);
+int cli_list(kw_cli *cli, int argc, char **argv);
+int cli_show(kw_cli *cli, int argc, char **argv);
+int cli_check(kw_cli *cli, int argc, char **argv);
+int cli_forget(kw_cli *cli, int argc, char **argv);
+
+#endif

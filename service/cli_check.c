@@ -1,0 +1,244 @@
+/*
+ * cli_check.c: keywarden check, a monitoring plugin.
+ *
+ * Follows the Monitoring Plugins guidelines: one status line
+ * "KEYWARDEN STATUS - summary | perfdata", then one line per problem
+ * (long output), and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+ */
+#include "cli.h"
+
+#include "../common/kw_log.h"
+#include "../common/kw_time.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void check_usage(FILE *out)
+{
+    fputs("Usage: keywarden check [--warn DURATION] [--crit DURATION] "
+          "[--kind KIND] [ID|NAME...]\n"
+          "\n"
+          "A monitoring plugin for Nagios, Icinga, Zabbix and friends: "
+          "prints\n"
+          "\"KEYWARDEN OK|WARNING|CRITICAL|UNKNOWN - summary | perfdata\", "
+          "then one\n"
+          "line per problem, and exits 0, 1, 2 or 3.  The worst object "
+          "decides\n"
+          "(ok < warning < unknown < critical).  An empty inventory, or one "
+          "that\n"
+          "cannot be read, is UNKNOWN.\n"
+          "\n"
+          "  --warn DURATION  warning this long before a deadline (default "
+          "21d)\n"
+          "  --crit DURATION  critical this long before (default 7d)\n"
+          "  --kind KIND      only tls, dkim or dnssec objects\n"
+          "  ID|NAME...       only these objects\n",
+          out);
+}
+
+typedef struct problem {
+    ks_health health;
+    char line[512];
+} problem;
+
+typedef struct check_ctx {
+    const kw_cli *cli;
+    ks_thresholds t;
+    size_t count[4];
+    size_t total;
+    int have_min;
+    int64_t min_days;
+    ks_health worst;
+    char worst_line[512];
+    problem *problems;
+    size_t nproblems, cap;
+    int oom;
+} check_ctx;
+
+static int check_row(void *ctx, const ks_object *o)
+{
+    check_ctx *cc = ctx;
+    ks_verdict v;
+    char *name;
+    problem *np;
+
+    ks_health_tls(&o->facts, cc->cli->now, &cc->t, &v);
+    cc->total++;
+    cc->count[v.health]++;
+    if (o->facts.has_validity && o->facts.superseded_by == 0 &&
+        !o->facts.idle_anchor &&
+        strcmp(o->facts.state, "ok") == 0) {
+        int64_t dl = kw_days_left(o->facts.deadline, cc->cli->now);
+        if (!cc->have_min || dl < cc->min_days)
+            cc->min_days = dl;
+        cc->have_min = 1;
+    }
+    if (v.health == KS_HEALTH_OK)
+        return 0;
+    if (cc->nproblems == cc->cap) {
+        size_t ncap = cc->cap ? cc->cap * 2 : 16;
+        np = realloc(cc->problems, ncap * sizeof(*np));
+        if (np == NULL) {
+            cc->oom = 1;
+            return 1;
+        }
+        cc->problems = np;
+        cc->cap = ncap;
+    }
+    name = kw_display_name(o->name);
+    np = &cc->problems[cc->nproblems++];
+    np->health = v.health;
+    snprintf(np->line, sizeof(np->line), "%s: %s (id %lld, %s): %s",
+             v.health == KS_HEALTH_CRITICAL  ? "CRITICAL"
+             : v.health == KS_HEALTH_WARNING ? "WARNING"
+                                             : "UNKNOWN",
+             name ? name : o->name, (long long)o->id, o->source, v.reason);
+    if (ks_health_rank(v.health) > ks_health_rank(cc->worst)) {
+        cc->worst = v.health;
+        snprintf(cc->worst_line, sizeof(cc->worst_line), "%s: %s",
+                 name ? name : o->name, v.reason);
+    }
+    free(name);
+    return 0;
+}
+
+static int by_rank_desc(const void *a, const void *b)
+{
+    const problem *x = a, *y = b;
+
+    return ks_health_rank(y->health) - ks_health_rank(x->health);
+}
+
+static const char *status_word(ks_health h)
+{
+    switch (h) {
+    case KS_HEALTH_OK: return "OK";
+    case KS_HEALTH_WARNING: return "WARNING";
+    case KS_HEALTH_CRITICAL: return "CRITICAL";
+    default: return "UNKNOWN";
+    }
+}
+
+int cli_check(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"warn", required_argument, NULL, 'w'},
+        {"crit", required_argument, NULL, 'c'},
+        {"kind", required_argument, NULL, 'k'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    check_ctx cc;
+    ks_filter f;
+    ks_store *s = NULL;
+    kw_diag d;
+    int c, r = 0, i;
+    size_t k;
+
+    memset(&cc, 0, sizeof(cc));
+    memset(&f, 0, sizeof(f));
+    ks_thresholds_default(&cc.t);
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'w':
+            if (kw_parse_duration_opt("--warn", optarg, &cc.t.warn) != 0)
+                return KS_HEALTH_UNKNOWN;
+            break;
+        case 'c':
+            if (kw_parse_duration_opt("--crit", optarg, &cc.t.crit) != 0)
+                return KS_HEALTH_UNKNOWN;
+            break;
+        case 'k':
+            f.kind = optarg;
+            break;
+        case 'S':
+            if (kw_cli_init(cli, optarg) != 0)
+                return KS_HEALTH_UNKNOWN;
+            break;
+        case 'h':
+            check_usage(stdout);
+            return KW_EXIT_OK;
+        default:
+            check_usage(stderr);
+            return KS_HEALTH_UNKNOWN; /* plugins report usage errors so */
+        }
+    }
+    if (cc.t.crit > cc.t.warn) {
+        printf("KEYWARDEN UNKNOWN - --crit must not be longer than --warn\n");
+        return KS_HEALTH_UNKNOWN;
+    }
+    cc.cli = cli;
+    r = kw_cli_open(cli, 0, &s);
+    if (r == KW_ENOENT) {
+        printf("KEYWARDEN UNKNOWN - no inventory at %s; run keywarden scan "
+               "first\n",
+               cli->db_path);
+        return KS_HEALTH_UNKNOWN;
+    }
+    if (r != 0) {
+        printf("KEYWARDEN UNKNOWN - cannot open the inventory at %s\n",
+               cli->db_path);
+        return KS_HEALTH_UNKNOWN;
+    }
+    if (optind < argc) {
+        for (i = optind; i < argc && r == 0; i++) {
+            int64_t *ids = NULL;
+            size_t n = 0;
+
+            r = ks_inventory_resolve(s, argv[i], &ids, &n, &d);
+            for (k = 0; r == 0 && k < n; k++) {
+                f.id = ids[k];
+                f.include_hidden = 1;
+                r = ks_inventory_each(s, &f, check_row, &cc, &d);
+            }
+            free(ids);
+        }
+    } else {
+        /* Hidden objects are ok by rule, but they are checked and
+         * counted, so an inventory of only trust anchors is OK, not
+         * UNKNOWN. */
+        f.include_hidden = 1;
+        r = ks_inventory_each(s, &f, check_row, &cc, &d);
+    }
+    ks_close(s);
+    if (r != 0 || cc.oom) {
+        printf("KEYWARDEN UNKNOWN - %s\n", cc.oom ? "out of memory" : d.msg);
+        free(cc.problems);
+        return KS_HEALTH_UNKNOWN;
+    }
+    if (cc.total == 0) {
+        printf("KEYWARDEN UNKNOWN - no objects to check in %s; run "
+               "keywarden scan first\n",
+               cli->db_path);
+        return KS_HEALTH_UNKNOWN;
+    }
+
+    printf("KEYWARDEN %s - ", status_word(cc.worst));
+    if (cc.worst == KS_HEALTH_OK) {
+        printf("%zu objects ok", cc.total);
+        if (cc.have_min)
+            printf(", next deadline in %lld days", (long long)cc.min_days);
+    } else {
+        printf("%s; %zu critical, %zu unknown, %zu warning, %zu ok",
+               cc.worst_line, cc.count[KS_HEALTH_CRITICAL],
+               cc.count[KS_HEALTH_UNKNOWN], cc.count[KS_HEALTH_WARNING],
+               cc.count[KS_HEALTH_OK]);
+    }
+    /* Perfdata: 'label'=value[UOM];[warn];[crit];[min];[max] */
+    printf(" | objects=%zu;;;0 critical=%zu;;;0 warning=%zu;;;0 "
+           "unknown=%zu;;;0",
+           cc.total, cc.count[KS_HEALTH_CRITICAL],
+           cc.count[KS_HEALTH_WARNING], cc.count[KS_HEALTH_UNKNOWN]);
+    if (cc.have_min)
+        printf(" min_days_left=%lld;%lld;%lld;;", (long long)cc.min_days,
+               (long long)(cc.t.warn / KW_DAY),
+               (long long)(cc.t.crit / KW_DAY));
+    putchar('\n');
+    qsort(cc.problems, cc.nproblems, sizeof(*cc.problems), by_rank_desc);
+    for (k = 0; k < cc.nproblems; k++)
+        printf("%s\n", cc.problems[k].line);
+    free(cc.problems);
+    return (int)cc.worst;
+}

@@ -1,0 +1,238 @@
+/*
+ * cli_list.c: keywarden list, the operator's expiry listing.
+ *
+ * Rows stream from SQLite in deadline order (an index scan), health is
+ * computed per row by the pure rules in keystore/ks_health.c, and output
+ * is written as it comes: memory does not grow with the inventory.
+ */
+#include "cli.h"
+
+#include "../common/kw_log.h"
+#include "../common/kw_time.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void list_usage(FILE *out)
+{
+    fputs("Usage: keywarden list [--expiring DURATION] [--kind KIND] "
+          "[--health LEVEL]\n"
+          "                      [--warn DURATION] [--crit DURATION] "
+          "[--all] [--json]\n"
+          "\n"
+          "One line per object, soonest deadline first: id, kind, name, "
+          "deadline\n"
+          "(UTC), days left, health and reason.  A chain's deadline is its "
+          "earliest\n"
+          "expiry.  Objects whose deadline is unknown (unreadable files) "
+          "come first.\n"
+          "\n"
+          "  --expiring DURATION  only deadlines within DURATION (30d, 12h, "
+          "2w), plus\n"
+          "                       objects whose deadline is unknown\n"
+          "  --kind KIND          tls, dkim or dnssec\n"
+          "  --health LEVEL       only LEVEL and worse: warning, unknown or "
+          "critical\n"
+          "                       (order: ok < warning < unknown < "
+          "critical)\n"
+          "  --warn DURATION      warn this long before a deadline "
+          "(default 21d)\n"
+          "  --crit DURATION      critical this long before (default 7d)\n"
+          "  --all                include hidden objects: superseded old "
+          "versions in\n"
+          "                       archive/ folders, and idle trust anchors "
+          "(root CAs\n"
+          "                       that anchor nothing in the inventory)\n"
+          "  --json               a JSON array of objects (see "
+          "keywarden(1), JSON OUTPUT)\n",
+          out);
+}
+
+typedef struct list_ctx {
+    const kw_cli *cli;
+    ks_thresholds t;
+    int min_rank;
+    int json;
+    size_t shown;
+    size_t filtered;
+    FILE *out;
+} list_ctx;
+
+static int list_row(void *ctx, const ks_object *o)
+{
+    list_ctx *lc = ctx;
+    ks_verdict v;
+    char deadline[32], left[16];
+
+    ks_health_tls(&o->facts, lc->cli->now, &lc->t, &v);
+    if (ks_health_rank(v.health) < lc->min_rank) {
+        lc->filtered++;
+        return 0;
+    }
+    if (lc->json) {
+        json_t *js = kw_object_json(o, lc->cli->now, &lc->t, &v);
+        char *text = js != NULL ? json_dumps(js, JSON_COMPACT) : NULL;
+
+        json_decref(js);
+        if (text == NULL) {
+            kw_err("out of memory");
+            return 1;
+        }
+        /* Elements are encoded by jansson; only the array's brackets and
+         * separators are written here, so a million rows stream. */
+        fprintf(lc->out, "%s%s", lc->shown > 0 ? ",\n " : "[\n ", text);
+        free(text);
+    } else {
+        char *name = kw_display_name(o->name);
+
+        if (lc->shown == 0)
+            fprintf(lc->out, "%-6s %-6s %-32s %-17s %6s  %-8s  %s\n", "ID",
+                    "KIND", "NAME", "DEADLINE (UTC)", "DAYS", "HEALTH",
+                    "REASON");
+
+        if (o->facts.has_validity) {
+            kw_time_rfc3339(o->facts.deadline, deadline, sizeof(deadline));
+            deadline[16] = 'Z'; /* minutes are precise enough here */
+            deadline[17] = '\0';
+            snprintf(left, sizeof(left), "%lld",
+                     (long long)kw_days_left(o->facts.deadline,
+                                             lc->cli->now));
+        } else {
+            snprintf(deadline, sizeof(deadline), "-");
+            snprintf(left, sizeof(left), "-");
+        }
+        fprintf(lc->out, "%-6lld %-6s %-32s %-17s %6s  %-8s  %s\n",
+                (long long)o->id, o->kind, name != NULL ? name : o->name,
+                deadline, left, ks_health_word(v.health),
+                v.reason[0] != '\0' ? v.reason : "-");
+        free(name);
+    }
+    lc->shown++;
+    return 0;
+}
+
+int cli_list(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"expiring", required_argument, NULL, 'e'},
+        {"kind", required_argument, NULL, 'k'},
+        {"health", required_argument, NULL, 'H'},
+        {"warn", required_argument, NULL, 'w'},
+        {"crit", required_argument, NULL, 'c'},
+        {"all", no_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static char out_buf[1 << 16];
+    list_ctx lc;
+    ks_filter f;
+    ks_store *s = NULL;
+    kw_diag d;
+    int64_t window = 0, total = 0, hidden = 0;
+    int c, r, h;
+
+    memset(&lc, 0, sizeof(lc));
+    memset(&f, 0, sizeof(f));
+    ks_thresholds_default(&lc.t);
+    lc.out = stdout;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e':
+            if (kw_parse_duration_opt("--expiring", optarg, &window) != 0)
+                return KW_EXIT_USAGE;
+            f.has_before = 1;
+            break;
+        case 'k':
+            if (strcmp(optarg, "tls") != 0 && strcmp(optarg, "dkim") != 0 &&
+                strcmp(optarg, "dnssec") != 0) {
+                kw_err("--kind %s: expected tls, dkim or dnssec", optarg);
+                return KW_EXIT_USAGE;
+            }
+            f.kind = optarg;
+            break;
+        case 'H':
+            h = ks_health_parse(optarg);
+            if (h < 0) {
+                kw_err("--health %s: expected ok, warning, unknown or "
+                       "critical",
+                       optarg);
+                return KW_EXIT_USAGE;
+            }
+            lc.min_rank = ks_health_rank((ks_health)h);
+            break;
+        case 'w':
+            if (kw_parse_duration_opt("--warn", optarg, &lc.t.warn) != 0)
+                return KW_EXIT_USAGE;
+            break;
+        case 'c':
+            if (kw_parse_duration_opt("--crit", optarg, &lc.t.crit) != 0)
+                return KW_EXIT_USAGE;
+            break;
+        case 'a':
+            f.include_hidden = 1;
+            break;
+        case 'j':
+            lc.json = 1;
+            break;
+        case 'S':
+            if (kw_cli_init(cli, optarg) != 0)
+                return KW_EXIT_FAIL;
+            break;
+        case 'h':
+            list_usage(stdout);
+            return KW_EXIT_OK;
+        default:
+            list_usage(stderr);
+            return KW_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        kw_err("list: unexpected argument \"%s\"", argv[optind]);
+        return KW_EXIT_USAGE;
+    }
+    lc.cli = cli;
+    f.before = cli->now + window;
+
+    r = kw_cli_open(cli, 0, &s);
+    if (r == KW_ENOENT) {
+        if (lc.json)
+            puts("[]");
+        else
+            kw_print_empty_hint(stdout, cli);
+        return KW_EXIT_OK;
+    }
+    if (r != 0)
+        return KW_EXIT_FAIL;
+
+    setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
+    r = ks_inventory_each(s, &f, list_row, &lc, &d);
+    if (r == 0 && !lc.json)
+        r = ks_inventory_count(s, &total, &hidden, &d);
+    ks_close(s);
+    if (r != 0) {
+        fflush(stdout);
+        kw_err("%s", d.msg);
+        return KW_EXIT_FAIL;
+    }
+    if (lc.json) {
+        fputs(lc.shown > 0 ? "\n]\n" : "[]\n", lc.out);
+    } else if (total == 0) {
+        kw_print_empty_hint(lc.out, cli);
+    } else {
+        if (lc.shown == 0)
+            fprintf(lc.out, "(no objects match)\n");
+        fprintf(lc.out, "%zu shown of %lld in the inventory", lc.shown,
+                (long long)total);
+        if (hidden > 0 && !f.include_hidden)
+            fprintf(lc.out,
+                    "; %lld hidden: superseded versions and idle trust "
+                    "anchors (--all shows them)",
+                    (long long)hidden);
+        fputc('\n', lc.out);
+    }
+    fflush(stdout);
+    return KW_EXIT_OK;
+}

@@ -1,0 +1,407 @@
+/*
+ * cli_show.c: keywarden show ID|NAME, and keywarden forget ID.
+ */
+#include "cli.h"
+
+#include "../common/kw_log.h"
+#include "../common/kw_time.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void show_usage(FILE *out)
+{
+    fputs("Usage: keywarden show [--json] [--warn DURATION] [--crit "
+          "DURATION] ID|NAME...\n"
+          "\n"
+          "Everything known about an object: where it is (and which "
+          "symlinks lead\n"
+          "to it), names, issuer, validity, key, the private key that "
+          "matches it,\n"
+          "every chain element, the findings with their fixes, and its "
+          "history.\n"
+          "NAME may be the object's name, a file path or a SAN; a name "
+          "shared by\n"
+          "several objects (cert.pem and fullchain.pem) shows them all.\n",
+          out);
+}
+
+typedef struct show_ctx {
+    const kw_cli *cli;
+    ks_thresholds t;
+    int json;
+    ks_store *s;
+    json_t *arr; /* --json: objects collected */
+    int failed;
+} show_ctx;
+
+static void print_time(const char *label, int64_t t, int64_t now)
+{
+    char buf[32], left[32];
+
+    kw_time_rfc3339(t, buf, sizeof(buf));
+    kw_duration_format(t - now, left, sizeof(left));
+    printf("  %-12s %s (%s%s)\n", label, buf, t >= now ? "in " : "",
+           t >= now ? left : "passed");
+}
+
+static void print_names(const char *sans_json)
+{
+    json_error_t err;
+    json_t *a = json_loads(sans_json != NULL ? sans_json : "[]", 0, &err);
+    size_t i;
+
+    printf("  %-12s ", "names");
+    if (a == NULL || json_array_size(a) == 0)
+        printf("(none)");
+    for (i = 0; a != NULL && i < json_array_size(a); i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        char *u = kw_display_name(s != NULL ? s : "");
+
+        if (u != NULL && s != NULL && strcmp(u, s) != 0)
+            printf("%s%s (%s)", i ? ", " : "", u, s);
+        else
+            printf("%s%s", i ? ", " : "", s != NULL ? s : "");
+        free(u);
+    }
+    putchar('\n');
+    json_decref(a);
+}
+
+static int print_link(void *ctx, const char *path)
+{
+    (void)ctx;
+    printf("  %-12s %s\n", "also at", path);
+    return 0;
+}
+
+static int print_element(void *ctx, const ks_element *e)
+{
+    char na[32];
+    const int64_t *now = ctx;
+
+    kw_time_rfc3339(e->not_after, na, sizeof(na));
+    printf("    [%d] %s\n", e->position, e->subject ? e->subject : "");
+    printf("        issuer %s\n", e->issuer ? e->issuer : "");
+    printf("        expires %s%s, %s %d%s%s\n", na,
+           e->not_after <= *now ? " (EXPIRED)" : "",
+           e->key_type ? e->key_type : "?", e->key_bits,
+           e->is_ca ? ", CA" : "", e->self_signed ? ", self-signed" : "");
+    printf("        sha256 %s\n", e->fingerprint ? e->fingerprint : "");
+    return 0;
+}
+
+static int print_event(void *ctx, const ks_event *e)
+{
+    char at[32];
+
+    (void)ctx;
+    kw_time_rfc3339(e->at, at, sizeof(at));
+    printf("    %s  %-18s %s\n", at, e->type, e->detail);
+    return 0;
+}
+
+static int json_element(void *ctx, const ks_element *e)
+{
+    json_t *arr = ctx;
+    char nb[32], na[32];
+    json_error_t err;
+    json_t *sans = json_loads(e->sans_json ? e->sans_json : "[]", 0, &err);
+
+    kw_time_rfc3339(e->not_before, nb, sizeof(nb));
+    kw_time_rfc3339(e->not_after, na, sizeof(na));
+    json_array_append_new(
+        arr, json_pack("{s:i, s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:s?, s:i, "
+                       "s:b, s:b, s:o}",
+                       "position", e->position, "subject", e->subject,
+                       "issuer", e->issuer, "serial", e->serial,
+                       "not_before", nb, "not_after", na,
+                       "fingerprint_sha256", e->fingerprint, "key_type",
+                       e->key_type, "key_bits", e->key_bits, "is_ca",
+                       e->is_ca, "self_signed", e->self_signed, "sans",
+                       sans != NULL ? sans : json_array()));
+    return 0;
+}
+
+static int json_event(void *ctx, const ks_event *e)
+{
+    json_t *arr = ctx;
+    char at[32];
+    json_error_t err;
+    json_t *detail = json_loads(e->detail ? e->detail : "{}", 0, &err);
+
+    kw_time_rfc3339(e->at, at, sizeof(at));
+    json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:o}", "id",
+                                         (json_int_t)e->id, "at", at, "type",
+                                         e->type, "detail",
+                                         detail ? detail : json_object()));
+    return 0;
+}
+
+static int json_link(void *ctx, const char *path)
+{
+    json_array_append_new(ctx, json_string(path));
+    return 0;
+}
+
+static int show_one(void *ctx, const ks_object *o)
+{
+    show_ctx *sc = ctx;
+    const ks_tls_facts *f = &o->facts;
+    ks_verdict v;
+    kw_diag d;
+    char *name;
+    size_t i;
+    int64_t now = sc->cli->now;
+
+    ks_health_tls(f, now, &sc->t, &v);
+    if (sc->json) {
+        json_t *js = kw_object_json(o, now, &sc->t, &v);
+        json_t *el = json_array(), *ev = json_array(), *ln = json_array();
+
+        if (ks_inventory_elements(sc->s, o->id, json_element, el, &d) != 0 ||
+            ks_inventory_events(sc->s, o->id, 50, json_event, ev, &d) != 0 ||
+            ks_inventory_links(sc->s, o->id, json_link, ln, &d) != 0) {
+            kw_err("%s", d.msg);
+            sc->failed = 1;
+        }
+        json_object_set_new(js, "chain", el);
+        json_object_set_new(js, "history", ev);
+        json_object_set_new(js, "links", ln);
+        json_array_append_new(sc->arr, js);
+        return 0;
+    }
+
+    name = kw_display_name(o->name);
+    printf("object %lld: %s", (long long)o->id, name ? name : o->name);
+    if (name != NULL && strcmp(name, o->name) != 0)
+        printf(" (%s)", o->name);
+    printf("\n");
+    free(name);
+    printf("  %-12s %s\n", "kind", o->kind);
+    printf("  %-12s %s%s%s\n", "health", ks_health_word(v.health),
+           v.reason[0] ? ": " : "", v.reason);
+    printf("  %-12s %s", "source", o->source);
+    if (o->position > 0)
+        printf(" (certificate %d in the bundle)", o->position + 1);
+    printf("\n");
+    if (ks_inventory_links(sc->s, o->id, print_link, NULL, &d) != 0) {
+        kw_err("%s", d.msg);
+        sc->failed = 1;
+    }
+    printf("  %-12s %s\n", "state", f->state);
+    if (f->error != NULL)
+        printf("  %-12s %s\n", "error", f->error);
+    if (f->has_validity) {
+        printf("  %-12s %s\n", "subject", o->subject ? o->subject : "");
+        printf("  %-12s %s\n", "issuer", o->issuer ? o->issuer : "");
+        printf("  %-12s %s\n", "serial", o->serial ? o->serial : "");
+        print_names(o->sans_json);
+        print_time("not before", f->not_before, now);
+        print_time("not after", f->not_after, now);
+        if (f->deadline != f->not_after)
+            print_time("deadline", f->deadline, now);
+        printf("  %-12s %s %d bits%s\n", "key", o->key_type ? o->key_type : "?",
+               o->key_bits, o->self_signed ? ", self-signed" : "");
+        if (f->key_state != NULL)
+            printf("  %-12s %s: %s (mode %04o)\n", "private key",
+                   f->key_path ? f->key_path : "(same file)", f->key_state,
+                   f->key_mode & 07777);
+        else
+            printf("  %-12s none found next to it\n", "private key");
+        printf("  %-12s %s\n", "sha256", o->fingerprint ? o->fingerprint : "");
+        if (f->superseded_by > 0)
+            printf("  %-12s by object %lld\n", "superseded",
+                   (long long)f->superseded_by);
+        if (o->chain_len > 1) {
+            printf("  %-12s %d certificates%s:\n", "chain", o->chain_len,
+                   f->arrangement && strcmp(f->arrangement, "unordered") == 0
+                       ? " (out of order in the file; shown leaf first)"
+                       : ", leaf first");
+            if (ks_inventory_elements(sc->s, o->id, print_element, &now,
+                                      &d) != 0) {
+                kw_err("%s", d.msg);
+                sc->failed = 1;
+            }
+        }
+    }
+    if (v.nfindings > 0) {
+        printf("  findings\n");
+        for (i = 0; i < v.nfindings; i++) {
+            printf("    %-8s  %s\n", ks_health_word(v.findings[i].health),
+                   v.findings[i].text);
+            if (v.findings[i].fix[0] != '\0')
+                printf("    %-8s  fix: %s\n", "", v.findings[i].fix);
+        }
+    }
+    printf("  history\n");
+    if (ks_inventory_events(sc->s, o->id, 20, print_event, NULL, &d) != 0) {
+        kw_err("%s", d.msg);
+        sc->failed = 1;
+    }
+    printf("\n");
+    return 0;
+}
+
+int cli_show(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"warn", required_argument, NULL, 'w'},
+        {"crit", required_argument, NULL, 'c'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    show_ctx sc;
+    ks_store *s = NULL;
+    kw_diag d;
+    int c, r, i, status = KW_EXIT_OK;
+
+    memset(&sc, 0, sizeof(sc));
+    ks_thresholds_default(&sc.t);
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            sc.json = 1;
+            break;
+        case 'w':
+            if (kw_parse_duration_opt("--warn", optarg, &sc.t.warn) != 0)
+                return KW_EXIT_USAGE;
+            break;
+        case 'c':
+            if (kw_parse_duration_opt("--crit", optarg, &sc.t.crit) != 0)
+                return KW_EXIT_USAGE;
+            break;
+        case 'S':
+            if (kw_cli_init(cli, optarg) != 0)
+                return KW_EXIT_FAIL;
+            break;
+        case 'h':
+            show_usage(stdout);
+            return KW_EXIT_OK;
+        default:
+            show_usage(stderr);
+            return KW_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        kw_err("show: which object?  Give an id or a name from "
+               "`keywarden list`");
+        return KW_EXIT_USAGE;
+    }
+    r = kw_cli_open(cli, 0, &s);
+    if (r == KW_ENOENT) {
+        kw_err("no inventory yet at %s; run `keywarden scan PATH...` first",
+               cli->db_path);
+        return KW_EXIT_FAIL;
+    }
+    if (r != 0)
+        return KW_EXIT_FAIL;
+    sc.cli = cli;
+    sc.s = s;
+    sc.arr = json_array();
+    for (i = optind; i < argc; i++) {
+        int64_t *ids = NULL;
+        size_t n = 0, k;
+
+        r = ks_inventory_resolve(s, argv[i], &ids, &n, &d);
+        if (r != 0) {
+            kw_err("%s", d.msg);
+            status = KW_EXIT_FAIL;
+            continue;
+        }
+        for (k = 0; k < n; k++) {
+            ks_filter f;
+
+            memset(&f, 0, sizeof(f));
+            f.id = ids[k];
+            f.include_hidden = 1;
+            if (ks_inventory_each(s, &f, show_one, &sc, &d) != 0) {
+                kw_err("%s", d.msg);
+                status = KW_EXIT_FAIL;
+            }
+        }
+        free(ids);
+    }
+    if (sc.json) {
+        char *text = json_dumps(sc.arr, JSON_INDENT(2));
+        if (text != NULL)
+            puts(text);
+        free(text);
+    }
+    json_decref(sc.arr);
+    ks_close(s);
+    return sc.failed ? KW_EXIT_FAIL : status;
+}
+
+static void forget_usage(FILE *out)
+{
+    fputs("Usage: keywarden forget ID...\n"
+          "\n"
+          "Remove objects from the inventory, typically ones whose file is "
+          "gone for\n"
+          "good (health: missing).  Their history stays.  A later scan "
+          "that finds\n"
+          "the file again adds it back.\n",
+          out);
+}
+
+int cli_forget(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    ks_store *s = NULL;
+    kw_diag d;
+    int c, i, r, status = KW_EXIT_OK;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'S':
+            if (kw_cli_init(cli, optarg) != 0)
+                return KW_EXIT_FAIL;
+            break;
+        case 'h':
+            forget_usage(stdout);
+            return KW_EXIT_OK;
+        default:
+            forget_usage(stderr);
+            return KW_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        forget_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    for (i = optind; i < argc; i++) {
+        char *end;
+        long long id = strtoll(argv[i], &end, 10);
+        if (*end != '\0' || id <= 0) {
+            kw_err("forget %s: expected a numeric id from `keywarden list`",
+                   argv[i]);
+            return KW_EXIT_USAGE;
+        }
+    }
+    r = kw_cli_open(cli, 0, &s);
+    if (r == KW_ENOENT) {
+        kw_err("no inventory yet at %s", cli->db_path);
+        return KW_EXIT_FAIL;
+    }
+    if (r != 0)
+        return KW_EXIT_FAIL;
+    for (i = optind; i < argc; i++) {
+        long long id = strtoll(argv[i], NULL, 10);
+        if (ks_inventory_forget(s, id, cli->now, &d) != 0) {
+            kw_err("forget %lld: %s", id, d.msg);
+            status = KW_EXIT_FAIL;
+        } else {
+            printf("forgot object %lld\n", id);
+        }
+    }
+    ks_close(s);
+    return status;
+}

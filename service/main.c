@@ -1,0 +1,147 @@
+/*
+ * main.c: keywarden's command line.
+ */
+#include "cli.h"
+
+#include "../common/kw_log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef KW_VERSION
+#define KW_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *out)
+{
+    fputs(
+        "Usage: keywarden [--state-dir DIR] [--log-level LEVEL] COMMAND "
+        "[ARGS]\n"
+        "\n"
+        "keywarden keeps an inventory of the TLS certificates of a mail or "
+        "web server\n"
+        "and tells what expires when and what is already wrong.\n"
+        "\n"
+        "Commands:\n"
+        "  scan PATH...     add or refresh certificate files and "
+        "directories\n"
+        "  list             the expiry listing, soonest deadline first\n"
+        "  show ID|NAME     everything known about one object\n"
+        "  check            monitoring-plugin check (Nagios, Icinga, "
+        "Zabbix)\n"
+        "  forget ID        remove an object from the inventory (its "
+        "history stays)\n"
+        "  help [COMMAND]   this text, or one command's\n"
+        "\n"
+        "Options:\n"
+        "  --state-dir DIR    where keywarden.db lives; default "
+        "$KEYWARDEN_STATE_DIR,\n"
+        "                     else /var/lib/keywarden as root, else\n"
+        "                     ~/.local/state/keywarden\n"
+        "  --log-level LEVEL  error, warning, notice (default), info or "
+        "debug\n"
+        "  -h, --help         show this help\n"
+        "  -V, --version      show the version\n"
+        "\n"
+        "Environment:\n"
+        "  KEYWARDEN_STATE_DIR  default state directory\n"
+        "  KEYWARDEN_NOW        pin the clock (UTC seconds or RFC 3339), "
+        "for tests\n"
+        "\n"
+        "`keywarden COMMAND --help` describes a command; man keywarden(1) "
+        "has it all.\n",
+        out);
+}
+
+typedef int (*cmd_fn)(kw_cli *, int, char **);
+
+static const struct {
+    const char *name;
+    cmd_fn fn;
+} commands[] = {
+    {"scan", cli_scan},   {"list", cli_list},     {"show", cli_show},
+    {"check", cli_check}, {"forget", cli_forget},
+};
+
+static cmd_fn find_command(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return commands[i].fn;
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 'S'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *state_dir = NULL;
+    kw_cli cli;
+    cmd_fn fn;
+    int c, level;
+
+    /* '+': stop at the command; what follows belongs to it. */
+    while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'S':
+            state_dir = optarg;
+            break;
+        case 'L':
+            level = kw_log_level_parse(optarg);
+            if (level < 0) {
+                kw_err("--log-level %s: expected error, warning, notice, "
+                       "info or debug",
+                       optarg);
+                return KW_EXIT_USAGE;
+            }
+            kw_log_set_level((enum kw_log_level)level);
+            break;
+        case 'h':
+            usage(stdout);
+            return KW_EXIT_OK;
+        case 'V':
+            printf("keywarden %s\n", KW_VERSION);
+            return KW_EXIT_OK;
+        default:
+            usage(stderr);
+            return KW_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    if (strcmp(argv[optind], "help") == 0) {
+        if (optind + 1 < argc && (fn = find_command(argv[optind + 1]))) {
+            static char help_opt[] = "--help";
+            char *hv[] = {argv[optind + 1], help_opt, NULL};
+            if (kw_cli_init(&cli, state_dir) != 0)
+                return KW_EXIT_FAIL;
+            optind = 0;
+            return fn(&cli, 2, hv);
+        }
+        usage(stdout);
+        return KW_EXIT_OK;
+    }
+    fn = find_command(argv[optind]);
+    if (fn == NULL) {
+        kw_err("unknown command \"%s\"; `keywarden --help` lists them",
+               argv[optind]);
+        return KW_EXIT_USAGE;
+    }
+    if (kw_cli_init(&cli, state_dir) != 0)
+        return KW_EXIT_FAIL;
+    argc -= optind;
+    argv += optind;
+    optind = 0; /* the command parses its own options; 0 resets getopt */
+    return fn(&cli, argc, argv);
+}

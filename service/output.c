@@ -1,0 +1,132 @@
+/*
+ * output.c: what list, show and check share: names for people, objects as
+ * JSON (the documented, stable format of `list --json`).
+ */
+#include "cli.h"
+
+#include "../common/kw_log.h"
+#include "../common/kw_time.h"
+
+#include <idn2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+char *kw_display_name(const char *name)
+{
+    char *u = NULL;
+
+    if (name == NULL)
+        return strdup("");
+    if (strcasestr(name, "xn--") == NULL)
+        return strdup(name);
+    /* A wildcard's "*." is not a label IDNA accepts; convert the rest. */
+    if (strncmp(name, "*.", 2) == 0) {
+        char *rest = kw_display_name(name + 2), *out;
+        if (rest == NULL)
+            return NULL;
+        out = malloc(strlen(rest) + 3);
+        if (out != NULL) {
+            memcpy(out, "*.", 2);
+            strcpy(out + 2, rest);
+        }
+        free(rest);
+        return out;
+    }
+    if (idn2_to_unicode_8z8z(name, &u, 0) != IDN2_OK || u == NULL) {
+        free(u);
+        return strdup(name); /* not valid IDNA: show it as it is */
+    }
+    return u;
+}
+
+static json_t *time_or_null(int has, int64_t t)
+{
+    char buf[32];
+
+    if (!has)
+        return json_null();
+    kw_time_rfc3339(t, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+json_t *kw_object_json(const ks_object *o, int64_t now,
+                       const ks_thresholds *t, const ks_verdict *v)
+{
+    const ks_tls_facts *f = &o->facts;
+    json_t *obj, *sans, *uni, *findings;
+    json_error_t err;
+    char *dn;
+    size_t i;
+
+    (void)t;
+    sans = json_loads(o->sans_json != NULL ? o->sans_json : "[]", 0, &err);
+    if (sans == NULL || !json_is_array(sans)) {
+        json_decref(sans);
+        sans = json_array();
+    }
+    uni = json_array();
+    for (i = 0; i < json_array_size(sans); i++) {
+        const char *s = json_string_value(json_array_get(sans, i));
+        char *u = kw_display_name(s != NULL ? s : "");
+        json_array_append_new(uni, json_string(u != NULL ? u : ""));
+        free(u);
+    }
+    findings = json_array();
+    for (i = 0; i < v->nfindings; i++)
+        json_array_append_new(
+            findings,
+            json_pack("{s:s, s:s, s:s}", "health",
+                      ks_health_word(v->findings[i].health), "text",
+                      v->findings[i].text, "fix", v->findings[i].fix));
+    dn = kw_display_name(o->name);
+    obj = json_pack(
+        "{s:I, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:s, s:s, s:s?,"
+        " s:o, s:o, s:s?, s:s?, s:s?, s:s?, s:o, s:i, s:s, s:o, s:b}",
+        "id", (json_int_t)o->id, "kind", o->kind, "name", o->name,
+        "name_unicode", dn != NULL ? dn : o->name, "source", o->source,
+        "position", o->position, "not_before",
+        time_or_null(f->has_validity, f->not_before), "not_after",
+        time_or_null(f->has_validity, f->not_after), "deadline",
+        time_or_null(f->has_validity, f->deadline), "days_left",
+        f->has_validity ? json_integer(kw_days_left(f->deadline, now))
+                        : json_null(),
+        "health", ks_health_word(v->health), "reason", v->reason,
+        "fingerprint_sha256", o->fingerprint, "sans", sans, "sans_unicode",
+        uni, "subject", o->subject, "issuer", o->issuer, "serial", o->serial,
+        "key_type", o->key_type, "key_bits",
+        o->key_bits > 0 ? json_integer(o->key_bits) : json_null(),
+        "chain_len", o->chain_len, "state", f->state, "findings", findings,
+        "superseded", f->superseded_by > 0);
+    free(dn);
+    if (obj != NULL && f->key_state != NULL) {
+        char mode[8];
+
+        snprintf(mode, sizeof(mode), "%04o", f->key_mode & 07777);
+        json_object_set_new(obj, "private_key",
+                            json_pack("{s:s, s:s?, s:s}", "state",
+                                      f->key_state, "path", f->key_path,
+                                      "mode", mode));
+    }
+    return obj;
+}
+
+void kw_print_empty_hint(FILE *out, const kw_cli *cli)
+{
+    fprintf(out,
+            "The inventory at %s is empty.\n"
+            "Add certificates with `keywarden scan PATH...`, for example:\n"
+            "  keywarden scan /etc/ssl /etc/letsencrypt\n",
+            cli->db_path);
+}
+
+int kw_parse_duration_opt(const char *opt, const char *value, int64_t *out)
+{
+    const char *why = NULL;
+
+    if (kw_duration_parse(value, out, &why) != 0) {
+        kw_err("%s %s: %s", opt, value, why);
+        return KW_EUSAGE;
+    }
+    return 0;
+}

@@ -1,0 +1,75 @@
+#include "cli.h"
+
+#include "../common/kw_fs.h"
+#include "../common/kw_log.h"
+#include "../common/kw_time.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int kw_cli_init(kw_cli *cli, const char *opt)
+{
+    const char *env = getenv("KEYWARDEN_STATE_DIR");
+    const char *home, *xdg;
+    int n;
+
+    memset(cli, 0, sizeof(*cli));
+    if (opt != NULL && *opt != '\0') {
+        n = snprintf(cli->state_dir, sizeof(cli->state_dir), "%s", opt);
+    } else if (env != NULL && *env != '\0') {
+        n = snprintf(cli->state_dir, sizeof(cli->state_dir), "%s", env);
+    } else if (geteuid() == 0) {
+        n = snprintf(cli->state_dir, sizeof(cli->state_dir),
+                     "/var/lib/keywarden");
+    } else if ((xdg = getenv("XDG_STATE_HOME")) != NULL && xdg[0] == '/') {
+        n = snprintf(cli->state_dir, sizeof(cli->state_dir), "%s/keywarden",
+                     xdg);
+    } else {
+        home = getenv("HOME");
+        if (home == NULL || *home == '\0') {
+            struct passwd *pw = getpwuid(geteuid());
+            home = pw != NULL ? pw->pw_dir : "/";
+        }
+        n = snprintf(cli->state_dir, sizeof(cli->state_dir),
+                     "%s/.local/state/keywarden", home);
+    }
+    if (n < 0 || (size_t)n >= sizeof(cli->state_dir) ||
+        (size_t)snprintf(cli->db_path, sizeof(cli->db_path),
+                         "%s/keywarden.db", cli->state_dir) >=
+            sizeof(cli->db_path)) {
+        kw_err("state directory path is too long");
+        return KW_EINVAL;
+    }
+    cli->now = kw_now();
+    return 0;
+}
+
+int kw_cli_open(kw_cli *cli, int create, ks_store **out)
+{
+    kw_diag d;
+    int r;
+
+    *out = NULL;
+    if (!create && access(cli->db_path, F_OK) != 0 && errno == ENOENT)
+        return KW_ENOENT;
+    if (create) {
+        r = kw_mkdir_p(cli->state_dir, 0700);
+        if (r != 0) {
+            kw_err("cannot create state directory %s: %s", cli->state_dir,
+                   kw_strerror(r));
+            return r;
+        }
+    }
+    r = ks_open(cli->db_path, create ? KS_OPEN_CREATE : 0, out, &d);
+    if (r != 0 && !create && access(cli->db_path, W_OK) != 0) {
+        /* A monitoring user may read the inventory without owning it. */
+        r = ks_open(cli->db_path, KS_OPEN_READONLY, out, &d);
+    }
+    if (r != 0)
+        kw_err("%s", d.msg);
+    return r;
+}

@@ -1,0 +1,625 @@
+/*
+ * The keywarden binary end to end: scan the demo tree, then list, show and
+ * check it the way an operator and a monitoring system would; bad command
+ * lines; and a scan killed with SIGKILL half-way, then completed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testpki.h"
+#include "tmpdir.h"
+
+#define NOW INT64_C(1795651200) /* 2026-11-26T00:00:00Z */
+#define NOW_TEXT "1795651200"
+
+
+static char g_dir[256], g_state[512], g_demo[512];
+
+typedef struct result {
+    int status; /* exit code, or 128+signal */
+    char *out;
+    char *err;
+} result;
+
+static void result_free(result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+/* Drain both pipes until EOF; output is bounded at 64 MiB. */
+static void drain(int ofd, int efd, char **out, char **err)
+{
+    struct pollfd p[2] = {{ofd, POLLIN, 0}, {efd, POLLIN, 0}};
+    char *buf[2] = {NULL, NULL};
+    size_t len[2] = {0, 0}, cap[2] = {0, 0};
+    int open_fds = 2, i;
+
+    while (open_fds > 0) {
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            break;
+        for (i = 0; i < 2; i++) {
+            char chunk[65536];
+            ssize_t n;
+
+            if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP)))
+                continue;
+            n = read(p[i].fd, chunk, sizeof(chunk));
+            if (n <= 0) {
+                close(p[i].fd);
+                p[i].fd = -1;
+                open_fds--;
+                continue;
+            }
+            if (len[i] + (size_t)n + 1 > cap[i]) {
+                cap[i] = (len[i] + (size_t)n + 1) * 2;
+                if (cap[i] > (64u << 20))
+                    abort();
+                buf[i] = realloc(buf[i], cap[i]);
+            }
+            memcpy(buf[i] + len[i], chunk, (size_t)n);
+            len[i] += (size_t)n;
+        }
+    }
+    for (i = 0; i < 2; i++) {
+        if (buf[i] == NULL)
+            buf[i] = calloc(1, 1);
+        buf[i][len[i]] = '\0';
+    }
+    *out = buf[0];
+    *err = buf[1];
+}
+
+static pid_t spawn(char *const argv[], int *ofd, int *efd)
+{
+    posix_spawn_file_actions_t fa;
+    int o[2], e[2];
+    pid_t pid;
+
+    assert_int_equal(pipe(o), 0);
+    assert_int_equal(pipe(e), 0);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, o[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, e[1], 2);
+    posix_spawn_file_actions_addclose(&fa, o[0]);
+    posix_spawn_file_actions_addclose(&fa, e[0]);
+    assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(o[1]);
+    close(e[1]);
+    *ofd = o[0];
+    *efd = e[0];
+    return pid;
+}
+
+/* Run keywarden --state-dir STATE ARGS... (NULL-terminated). */
+static result kw(const char *state, ...)
+{
+    char *argv[32];
+    int argc = 0, ofd, efd, status;
+    const char *a;
+    va_list ap;
+    result r;
+    pid_t pid;
+
+    argv[argc++] = (char *)KEYWARDEN_BIN;
+    argv[argc++] = (char *)"--state-dir";
+    argv[argc++] = (char *)state;
+    va_start(ap, state);
+    while ((a = va_arg(ap, const char *)) != NULL && argc < 31)
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    pid = spawn(argv, &ofd, &efd);
+    drain(ofd, efd, &r.out, &r.err);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status)
+                                 : 128 + WTERMSIG(status);
+    return r;
+}
+
+#define assert_contains(hay, needle)                                      \
+    do {                                                                  \
+        if (strstr((hay), (needle)) == NULL)                              \
+            fail_msg("\"%s\" not found in:\n%s", (needle), (hay));        \
+    } while (0)
+
+static int setup(void **state)
+{
+    result r;
+
+    (void)state;
+    setenv("KEYWARDEN_NOW", NOW_TEXT, 1);
+    unsetenv("KEYWARDEN_STATE_DIR");
+    tmpdir_make(g_dir, sizeof(g_dir), "cli");
+    path_join(g_state, sizeof(g_state), g_dir, "state");
+    path_join(g_demo, sizeof(g_demo), g_dir, "demo");
+    tp_make_demo(g_demo, NOW);
+    r = kw(g_state, "scan", g_demo, NULL);
+    if (r.status != 0)
+        fail_msg("scan: %d\n%s\n%s", r.status, r.out, r.err);
+    result_free(&r);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tmpdir_remove(g_dir);
+    return 0;
+}
+
+static json_t *list_json(const char *extra1, const char *extra2)
+{
+    result r = kw(g_state, "list", "--json", extra1, extra2, NULL);
+    json_error_t err;
+    json_t *j;
+
+    if (r.status != 0)
+        fail_msg("list --json: %d %s", r.status, r.err);
+    j = json_loads(r.out, 0, &err);
+    if (j == NULL || !json_is_array(j))
+        fail_msg("list --json is not a JSON array: %s\n%s", err.text, r.out);
+    result_free(&r);
+    return j;
+}
+
+static json_t *find(json_t *arr, const char *field, const char *value)
+{
+    size_t i;
+    json_t *o;
+
+    json_array_foreach(arr, i, o)
+    {
+        const char *v = json_string_value(json_object_get(o, field));
+        if (v != NULL && strstr(v, value) != NULL)
+            return o;
+    }
+    fail_msg("no object with %s containing \"%s\"", field, value);
+    return NULL;
+}
+
+static const char *health_of(json_t *arr, const char *source_part)
+{
+    return json_string_value(
+        json_object_get(find(arr, "source", source_part), "health"));
+}
+
+static void empty_inventory(void **state)
+{
+    char empty[512];
+    result r;
+
+    (void)state;
+    path_join(empty, sizeof(empty), g_dir, "empty-state");
+    r = kw(empty, "list", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "is empty");
+    assert_contains(r.out, "keywarden scan");
+    result_free(&r);
+    r = kw(empty, "list", "--json", NULL);
+    assert_string_equal(r.out, "[]\n");
+    result_free(&r);
+    r = kw(empty, "check", NULL);
+    assert_int_equal(r.status, 3);
+    assert_contains(r.out, "KEYWARDEN UNKNOWN - no inventory");
+    result_free(&r);
+    r = kw(empty, "show", "1", NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, "no inventory yet");
+    result_free(&r);
+}
+
+static void json_contract(void **state)
+{
+    static const char *const fields[] = {
+        "id", "kind", "name", "source", "not_before", "not_after",
+        "deadline", "days_left", "health", "reason", "fingerprint_sha256",
+        "sans",
+    };
+    json_t *arr = list_json(NULL, NULL), *o;
+    size_t i, k;
+    const char *prev = "";
+
+    (void)state;
+    assert_true(json_array_size(arr) >= 10);
+    json_array_foreach(arr, i, o)
+    {
+        const char *dl, *h;
+
+        for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+            if (json_object_get(o, fields[k]) == NULL)
+                fail_msg("object %zu lacks \"%s\"", i, fields[k]);
+        assert_true(json_is_integer(json_object_get(o, "id")));
+        assert_true(json_is_array(json_object_get(o, "sans")));
+        h = json_string_value(json_object_get(o, "health"));
+        assert_true(strcmp(h, "ok") == 0 || strcmp(h, "warning") == 0 ||
+                    strcmp(h, "critical") == 0 || strcmp(h, "unknown") == 0);
+        dl = json_string_value(json_object_get(o, "deadline"));
+        if (dl == NULL) { /* unknown deadlines sort first */
+            assert_string_equal(prev, "");
+            continue;
+        }
+        assert_int_equal(strlen(dl), 20);
+        assert_int_equal(dl[19], 'Z');
+        assert_true(strcmp(prev, dl) <= 0); /* sorted by deadline */
+        prev = dl;
+        assert_int_equal(
+            strlen(json_string_value(json_object_get(o, "fingerprint_sha256"))),
+            64);
+        assert_true(json_is_integer(json_object_get(o, "days_left")));
+    }
+    json_decref(arr);
+}
+
+static void demo_verdicts(void **state)
+{
+    json_t *arr = list_json(NULL, NULL), *o, *all;
+
+    (void)state;
+    assert_string_equal(health_of(arr, "mail.example.net.pem"), "critical");
+    o = find(arr, "source", "mail.example.net.pem");
+    assert_int_equal(json_integer_value(json_object_get(o, "days_left")), 5);
+    assert_string_equal(health_of(arr, "archive/www.example.org/cert2.pem"),
+                        "warning");
+    assert_string_equal(health_of(arr, "legacy.example.com.pem"), "critical");
+    assert_contains(json_string_value(json_object_get(
+                        find(arr, "source", "legacy.example.com.pem"),
+                        "reason")),
+                    "expired 3d");
+    assert_string_equal(health_of(arr, "api.example.com.crt"), "warning");
+    assert_contains(json_string_value(json_object_get(
+                        find(arr, "source", "api.example.com.crt"), "reason")),
+                    "Issuing CA R0");
+    assert_string_equal(health_of(arr, "db.example.com.crt"), "critical");
+    assert_contains(json_string_value(json_object_get(
+                        find(arr, "source", "db.example.com.crt"), "reason")),
+                    "does not match");
+    assert_string_equal(health_of(arr, "imap.example.net.crt"), "critical");
+    assert_contains(json_string_value(json_object_get(
+                        find(arr, "source", "imap.example.net.crt"), "reason")),
+                    "world-readable");
+    assert_string_equal(health_of(arr, "broken.pem"), "unknown");
+    assert_string_equal(health_of(arr, "gateway-unordered.pem"), "warning");
+    assert_string_equal(health_of(arr, "shop.example.com.crt"), "ok");
+    /* IDN: A-label kept, Unicode shown. */
+    o = find(arr, "source", "muenchen.der");
+    assert_string_equal(json_string_value(json_object_get(o, "name")),
+                        "xn--mnchen-3ya.example");
+    assert_string_equal(json_string_value(json_object_get(o, "name_unicode")),
+                        "m\xc3\xbcnchen.example");
+    /* IP SANs. */
+    o = find(arr, "source", "gateway-unordered.pem");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(o, "sans"), 1)),
+        "192.0.2.10");
+    /* The old archived version is hidden unless --all. */
+    assert_null(strstr(json_dumps(arr, 0), "cert1.pem"));
+    all = list_json("--all", NULL);
+    assert_string_equal(health_of(all, "archive/www.example.org/cert1.pem"),
+                        "ok");
+    assert_true(json_array_size(all) > json_array_size(arr));
+    json_decref(all);
+    json_decref(arr);
+}
+
+static void filters(void **state)
+{
+    json_t *arr, *o;
+    size_t i;
+
+    (void)state;
+    arr = list_json("--expiring", "7d");
+    assert_true(json_array_size(arr) >= 2);
+    json_array_foreach(arr, i, o)
+    {
+        json_t *dl = json_object_get(o, "days_left");
+        if (!json_is_null(dl))
+            assert_true(json_integer_value(dl) <= 7);
+    }
+    find(arr, "source", "mail.example.net.pem");
+    json_decref(arr);
+
+    arr = list_json("--health", "critical");
+    json_array_foreach(arr, i, o)
+        assert_string_equal(json_string_value(json_object_get(o, "health")),
+                            "critical");
+    assert_true(json_array_size(arr) >= 4);
+    json_decref(arr);
+
+    arr = list_json("--health", "warning");
+    json_array_foreach(arr, i, o)
+        assert_string_not_equal(
+            json_string_value(json_object_get(o, "health")), "ok");
+    json_decref(arr);
+
+    arr = list_json("--kind", "dkim");
+    assert_int_equal(json_array_size(arr), 0);
+    json_decref(arr);
+}
+
+static void text_listing(void **state)
+{
+    result r = kw(g_state, "list", NULL);
+    char *first_row, *mail, *shop;
+
+    (void)state;
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "DEADLINE (UTC)");
+    assert_contains(r.out, "m\xc3\xbcnchen.example");
+    assert_contains(r.out, "hidden");
+    first_row = strchr(r.out, '\n') + 1;
+    /* The unreadable file (no deadline) comes first, then soonest. */
+    assert_true(strncmp(strstr(first_row, "broken.pem"), "broken.pem", 10) ==
+                0);
+    mail = strstr(r.out, "mail.example.net");
+    shop = strstr(r.out, "shop.example.com");
+    assert_non_null(mail);
+    assert_non_null(shop);
+    assert_true(mail < shop);
+    result_free(&r);
+}
+
+static void check_plugin(void **state)
+{
+    result r;
+    char *nl;
+
+    (void)state;
+    r = kw(g_state, "check", NULL);
+    assert_int_equal(r.status, 2);
+    assert_true(strncmp(r.out, "KEYWARDEN CRITICAL - ", 21) == 0);
+    nl = strchr(r.out, '\n');
+    assert_non_null(nl);
+    *nl = '\0';
+    assert_contains(r.out, " | objects=");
+    assert_contains(r.out, "critical=");
+    assert_contains(r.out, "min_days_left=");
+    assert_contains(nl + 1, "CRITICAL: mail.example.net");
+    result_free(&r);
+
+    r = kw(g_state, "check", "shop.example.com", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "KEYWARDEN OK - 1 objects ok");
+    result_free(&r);
+
+    r = kw(g_state, "check", "--warn", "90d", "--crit", "1d",
+           "shop.example.com", NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.out, "KEYWARDEN WARNING");
+    result_free(&r);
+
+    r = kw(g_state, "check", "broken.pem", NULL);
+    assert_int_equal(r.status, 3);
+    assert_contains(r.out, "KEYWARDEN UNKNOWN");
+    assert_contains(r.out, "invalid base64");
+    result_free(&r);
+
+    r = kw(g_state, "check", "--warn", "soon", NULL);
+    assert_int_equal(r.status, 3);
+    result_free(&r);
+}
+
+static void show_object(void **state)
+{
+    result r;
+    json_error_t err;
+    json_t *j;
+
+    (void)state;
+    r = kw(g_state, "show", "www.example.org", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "also at");
+    assert_contains(r.out, "live/www.example.org/cert.pem");
+    assert_contains(r.out, "privkey2.pem: match");
+    assert_contains(r.out, "history");
+    assert_contains(r.out, "object.discovered");
+    result_free(&r);
+
+    r = kw(g_state, "show", "api.example.com", NULL);
+    assert_contains(r.out, "chain        2 certificates");
+    assert_contains(r.out, "[1] CN=keywarden Demo Issuing CA R0");
+    assert_contains(r.out, "fix: ");
+    result_free(&r);
+
+    r = kw(g_state, "show", "--json", "db.example.com", NULL);
+    assert_int_equal(r.status, 0);
+    j = json_loads(r.out, 0, &err);
+    assert_non_null(j);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_array_get(j, 0), "private_key"), "state")),
+        "mismatch");
+    json_decref(j);
+    result_free(&r);
+
+    r = kw(g_state, "show", "no-such-thing.example", NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, "no object with id, name, path or SAN");
+    result_free(&r);
+}
+
+static void usage_errors(void **state)
+{
+    result r;
+
+    (void)state;
+    r = kw(g_state, "list", "--expiring", "30", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "missing unit");
+    result_free(&r);
+    r = kw(g_state, "frobnicate", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "unknown command");
+    result_free(&r);
+    r = kw(g_state, "scan", NULL);
+    assert_int_equal(r.status, 2);
+    result_free(&r);
+    r = kw(g_state, "list", "--kind", "x509", NULL);
+    assert_int_equal(r.status, 2);
+    result_free(&r);
+    r = kw(g_state, "--help", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "Usage: keywarden");
+    result_free(&r);
+    r = kw(g_state, "help", "list", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "--expiring DURATION");
+    result_free(&r);
+}
+
+static void rescan_and_forget(void **state)
+{
+    char p[1024];
+    result r;
+    json_t *arr;
+    char idtext[32];
+
+    (void)state;
+    r = kw(g_state, "scan", g_demo, NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "inventory: 0 new, 0 changed, 0 missing");
+    result_free(&r);
+
+    path_join(p, sizeof(p), g_demo, "misc/legacy.example.com.pem");
+    assert_int_equal(unlink(p), 0);
+    r = kw(g_state, "scan", g_demo, NULL);
+    assert_contains(r.out, "1 missing");
+    assert_contains(r.err, "legacy.example.com.pem: vanished");
+    result_free(&r);
+    arr = list_json(NULL, NULL);
+    assert_string_equal(health_of(arr, "legacy.example.com.pem"), "warning");
+    snprintf(idtext, sizeof(idtext), "%lld",
+             (long long)json_integer_value(json_object_get(
+                 find(arr, "source", "legacy.example.com.pem"), "id")));
+    json_decref(arr);
+    r = kw(g_state, "forget", idtext, NULL);
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+    r = kw(g_state, "list", NULL);
+    assert_null(strstr(r.out, "legacy.example.com"));
+    result_free(&r);
+}
+
+static int64_t count_rows(const char *db, const char *sql)
+{
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return n;
+}
+
+/* SIGKILL a scan once it has committed part of a large tree; the next
+ * scan must finish the job with nothing lost or doubled. */
+static void kill9_mid_scan(void **state)
+{
+    char tree[512], s1[512], s2[512], db1[600], db2[600];
+    char *argv[6];
+    int ofd, efd, status;
+    pid_t pid;
+    int64_t seen = 0;
+    struct timespec t0, t1;
+    result r;
+    char *o, *e;
+
+    (void)state;
+    path_join(tree, sizeof(tree), g_dir, "big");
+    path_join(s1, sizeof(s1), g_dir, "killed");
+    path_join(s2, sizeof(s2), g_dir, "clean");
+    snprintf(db1, sizeof(db1), "%s/keywarden.db", s1);
+    snprintf(db2, sizeof(db2), "%s/keywarden.db", s2);
+    tp_make_tree(tree, 30000, NOW, 7);
+
+    argv[0] = (char *)KEYWARDEN_BIN;
+    argv[1] = (char *)"--state-dir";
+    argv[2] = s1;
+    argv[3] = (char *)"scan";
+    argv[4] = tree;
+    argv[5] = NULL;
+    pid = spawn(argv, &ofd, &efd);
+    /* Wait for the first committed batch (poll the database, no blind
+     * sleeping), then kill it mid-walk. */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            fail_msg("scan finished before it could be killed");
+        seen = count_rows(db1, "SELECT count(*) FROM files");
+        if (seen > 0)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (t1.tv_sec - t0.tv_sec > 60)
+            fail_msg("no batch committed within 60 s");
+        poll(NULL, 0, 1);
+    }
+    kill(pid, SIGKILL);
+    drain(ofd, efd, &o, &e);
+    free(o);
+    free(e);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    seen = count_rows(db1, "SELECT count(*) FROM files");
+
+    r = kw(s1, "scan", tree, NULL);
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+    r = kw(s2, "scan", tree, NULL);
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+    /* It really was killed half-way. */
+    assert_true(seen > 0);
+    assert_true(seen < count_rows(db2, "SELECT count(*) FROM files"));
+    assert_int_equal(count_rows(db1, "SELECT count(*) FROM objects"),
+                     count_rows(db2, "SELECT count(*) FROM objects"));
+    assert_int_equal(count_rows(db1, "SELECT count(*) FROM files"),
+                     count_rows(db2, "SELECT count(*) FROM files"));
+    assert_int_equal(count_rows(db1, "SELECT count(DISTINCT fingerprint || "
+                                     "source || position) FROM objects"),
+                     count_rows(db1, "SELECT count(*) FROM objects"));
+    assert_int_equal(count_rows(db1, "SELECT count(*) FROM objects WHERE "
+                                     "state != 'ok'"),
+                     0);
+    assert_int_equal(count_rows(db1, "SELECT count(*) FROM pragma_integrity_check "
+                                     "WHERE integrity_check != 'ok'"),
+                     0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(empty_inventory),
+        cmocka_unit_test(json_contract),
+        cmocka_unit_test(demo_verdicts),
+        cmocka_unit_test(filters),
+        cmocka_unit_test(text_listing),
+        cmocka_unit_test(check_plugin),
+        cmocka_unit_test(show_object),
+        cmocka_unit_test(usage_errors),
+        cmocka_unit_test(rescan_and_forget),
+        cmocka_unit_test(kill9_mid_scan),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

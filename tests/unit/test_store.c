@@ -1,0 +1,224 @@
+/*
+ * The store: pragmas, migrations from every earlier schema version,
+ * append-only history.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "keystore/ks_store.h"
+#include "tmpdir.h"
+
+static char g_dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    tmpdir_make(g_dir, sizeof(g_dir), "store");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tmpdir_remove(g_dir);
+    return 0;
+}
+
+static int64_t one_int(ks_store *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    assert_int_equal(sqlite3_prepare_v2(ks_db(s), sql, -1, &st, NULL),
+                     SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void pragmas(void **state)
+{
+    char path[512];
+    ks_store *s;
+    kw_diag d;
+    sqlite3_stmt *st = NULL;
+
+    (void)state;
+    path_join(path, sizeof(path), g_dir, "p.db");
+    assert_int_equal(ks_open(path, KS_OPEN_CREATE, &s, &d), 0);
+    assert_int_equal(ks_schema_version(s), ks_schema_latest());
+    assert_int_equal(one_int(s, "PRAGMA foreign_keys"), 1);
+    assert_int_equal(one_int(s, "PRAGMA synchronous"), 2); /* FULL */
+    sqlite3_prepare_v2(ks_db(s), "PRAGMA journal_mode", -1, &st, NULL);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    ks_close(s);
+}
+
+static void open_missing_without_create_fails(void **state)
+{
+    char path[512];
+    ks_store *s = NULL;
+    kw_diag d;
+
+    (void)state;
+    path_join(path, sizeof(path), g_dir, "none.db");
+    assert_int_equal(ks_open(path, 0, &s, &d), KW_EDB);
+    assert_null(s);
+    assert_non_null(strstr(d.msg, path));
+}
+
+/* Data a database at version v could hold; inserted before upgrading. */
+static void insert_fixture(ks_store *s, int v)
+{
+    kw_diag d;
+
+    if (v >= 1) {
+        assert_int_equal(
+            ks_exec(s,
+                    "INSERT INTO files (id, path, dir, first_seen, "
+                    "last_seen, content) VALUES (7, '/etc/ssl/a.pem', "
+                    "'/etc/ssl', 1, 1, 'certs');"
+                    "INSERT INTO objects (id, kind, name, source, file_id, "
+                    "not_after, deadline, created_at, updated_at) VALUES "
+                    "(3, 'tls', 'a.example', '/etc/ssl/a.pem', 7, 100, 100, "
+                    "1, 1);"
+                    "INSERT INTO events (at, object_id, type) VALUES "
+                    "(1, 3, 'object.discovered');",
+                    &d),
+            0);
+    }
+    if (v >= 2) {
+        assert_int_equal(
+            ks_exec(s,
+                    "INSERT INTO jobs (object_id, type, next_at, created_at, "
+                    "updated_at) VALUES (3, 'renew', 50, 1, 1);",
+                    &d),
+            0);
+    }
+}
+
+static void upgrade_from_every_earlier_version(void **state)
+{
+    int v;
+
+    (void)state;
+    for (v = 0; v < ks_schema_latest(); v++) {
+        char path[512], name[32];
+        ks_store *s;
+        kw_diag d;
+
+        snprintf(name, sizeof(name), "v%d.db", v);
+        path_join(path, sizeof(path), g_dir, name);
+        assert_int_equal(ks_open_at_version(path, v, &s, &d), 0);
+        assert_int_equal(ks_schema_version(s), v);
+        insert_fixture(s, v);
+        ks_close(s);
+
+        if (ks_open(path, 0, &s, &d) != 0)
+            fail_msg("upgrade from v%d: %s", v, d.msg);
+        assert_int_equal(ks_schema_version(s), ks_schema_latest());
+        if (v >= 1) {
+            assert_int_equal(one_int(s, "SELECT count(*) FROM objects WHERE "
+                                        "id = 3 AND name = 'a.example'"),
+                             1);
+            assert_int_equal(one_int(s, "SELECT count(*) FROM events"), 1);
+        }
+        /* The newest tables work after the upgrade. */
+        assert_int_equal(
+            ks_exec(s,
+                    "INSERT INTO objects (kind, name, source, created_at, "
+                    "updated_at) VALUES ('dkim', 'sel._domainkey.x', 'x', 1,"
+                    " 1);"
+                    "INSERT INTO jobs (type, next_at, created_at, "
+                    "updated_at) VALUES ('scan', 1, 1, 1);",
+                    &d),
+            0);
+        assert_true(one_int(s, "PRAGMA foreign_key_check") == -1);
+        ks_close(s);
+    }
+}
+
+static void newer_schema_is_refused(void **state)
+{
+    char path[512];
+    ks_store *s;
+    kw_diag d;
+    char sql[64];
+
+    (void)state;
+    path_join(path, sizeof(path), g_dir, "future.db");
+    assert_int_equal(ks_open(path, KS_OPEN_CREATE, &s, &d), 0);
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+             ks_schema_latest() + 1);
+    assert_int_equal(ks_exec(s, sql, &d), 0);
+    ks_close(s);
+    assert_int_equal(ks_open(path, 0, &s, &d), KW_ESCHEMA);
+    assert_non_null(strstr(d.msg, "newer than this keywarden"));
+}
+
+static void events_are_append_only(void **state)
+{
+    char path[512];
+    ks_store *s;
+    kw_diag d;
+
+    (void)state;
+    path_join(path, sizeof(path), g_dir, "ev.db");
+    assert_int_equal(ks_open(path, KS_OPEN_CREATE, &s, &d), 0);
+    assert_int_equal(ks_exec(s,
+                             "INSERT INTO events (at, type) VALUES (1, 'x')",
+                             &d),
+                     0);
+    assert_int_equal(ks_exec(s, "UPDATE events SET type = 'y'", &d), KW_EDB);
+    assert_non_null(strstr(d.msg, "append-only"));
+    assert_int_equal(ks_exec(s, "DELETE FROM events", &d), KW_EDB);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM events"), 1);
+    ks_close(s);
+}
+
+static void failed_migration_leaves_old_version(void **state)
+{
+    char path[512];
+    ks_store *s;
+    kw_diag d;
+
+    (void)state;
+    if (ks_schema_latest() < 2)
+        skip();
+    path_join(path, sizeof(path), g_dir, "half.db");
+    assert_int_equal(ks_open_at_version(path, 1, &s, &d), 0);
+    /* A table the next migration wants to create already exists: the
+     * migration fails, and its transaction leaves version 1 intact. */
+    assert_int_equal(ks_exec(s, "CREATE TABLE versions (x)", &d), 0);
+    ks_close(s);
+    assert_int_equal(ks_open(path, 0, &s, &d), KW_EDB);
+    assert_non_null(strstr(d.msg, "migration to schema version 2"));
+    assert_int_equal(ks_open_at_version(path, 1, &s, &d), 0);
+    assert_int_equal(ks_schema_version(s), 1);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM sqlite_master WHERE "
+                                "name = 'jobs'"),
+                     0);
+    ks_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(pragmas),
+        cmocka_unit_test(open_missing_without_create_fails),
+        cmocka_unit_test(upgrade_from_every_earlier_version),
+        cmocka_unit_test(newer_schema_is_refused),
+        cmocka_unit_test(events_are_append_only),
+        cmocka_unit_test(failed_migration_leaves_old_version),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

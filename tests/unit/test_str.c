@@ -1,0 +1,124 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/kw_fs.h"
+#include "common/kw_str.h"
+#include "tmpdir.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void clean_escapes_controls_and_bad_utf8(void **state)
+{
+    char *s;
+
+    (void)state;
+    s = kw_str_clean((const unsigned char *)"a\x1b[31mb", 7);
+    assert_string_equal(s, "a\\x1b[31mb");
+    free(s);
+    s = kw_str_clean((const unsigned char *)"M\xc3\xbcnchen", 8);
+    assert_string_equal(s, "M\xc3\xbcnchen"); /* valid UTF-8 kept */
+    free(s);
+    s = kw_str_clean((const unsigned char *)"x\xff\xc3y", 4);
+    assert_string_equal(s, "x\\xff\\xc3y");
+    free(s);
+    s = kw_str_clean((const unsigned char *)"a\0b", 3); /* embedded NUL */
+    assert_string_equal(s, "a\\x00b");
+    free(s);
+    s = kw_str_clean((const unsigned char *)"\xe0\x80\x80", 3); /* overlong */
+    assert_string_equal(s, "\\xe0\\x80\\x80");
+    free(s);
+    s = kw_str_clean((const unsigned char *)"\xc2\x85", 2); /* C1 NEL */
+    assert_string_equal(s, "\\xc2\\x85");
+    free(s);
+}
+
+static void appendf_truncates(void **state)
+{
+    char b[8];
+    size_t pos = 0;
+
+    (void)state;
+    assert_int_equal(kw_str_appendf(b, sizeof(b), &pos, "%s", "abc"), 0);
+    assert_int_equal(kw_str_appendf(b, sizeof(b), &pos, "%s", "defgh"), -1);
+    assert_int_equal(pos, sizeof(b));
+    assert_int_equal(kw_str_appendf(b, sizeof(b), &pos, "x"), -1);
+}
+
+static void hex(void **state)
+{
+    const unsigned char in[] = {0x00, 0xab, 0xff};
+    char out[16];
+
+    (void)state;
+    kw_hex(in, 3, 0, out);
+    assert_string_equal(out, "00abff");
+    kw_hex(in, 3, ':', out);
+    assert_string_equal(out, "00:ab:ff");
+}
+
+static void atomic_write_sets_mode_and_replaces(void **state)
+{
+    char dir[256], path[512];
+    struct stat sb;
+    char *got;
+    mode_t old = umask(022);
+
+    (void)state;
+    tmpdir_make(dir, sizeof(dir), "fs");
+    path_join(path, sizeof(path), dir, "key.pem");
+    assert_int_equal(kw_write_atomic(path, "one", 3, 0600, NULL), 0);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0600);
+    assert_int_equal(kw_write_atomic(path, "two!", 4, 0640, NULL), 0);
+    got = slurp(path, NULL);
+    assert_string_equal(got, "two!");
+    free(got);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0640);
+    umask(old);
+    tmpdir_remove(dir);
+}
+
+static void read_fd_is_bounded(void **state)
+{
+    char dir[256], path[512];
+    unsigned char buf[10];
+    size_t len;
+    FILE *f;
+    int fd;
+
+    (void)state;
+    tmpdir_make(dir, sizeof(dir), "rd");
+    path_join(path, sizeof(path), dir, "f");
+    f = fopen(path, "w");
+    fputs("0123456789", f);
+    fclose(f);
+    fd = open(path, 0);
+    assert_int_equal(kw_read_fd(fd, buf, 10, &len), 0);
+    assert_int_equal(len, 10);
+    close(fd);
+    fd = open(path, 0);
+    assert_int_equal(kw_read_fd(fd, buf, 9, &len), KW_ETOOBIG);
+    close(fd);
+    tmpdir_remove(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(clean_escapes_controls_and_bad_utf8),
+        cmocka_unit_test(appendf_truncates),
+        cmocka_unit_test(hex),
+        cmocka_unit_test(atomic_write_sets_mode_and_replaces),
+        cmocka_unit_test(read_fd_is_bounded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

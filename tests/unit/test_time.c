@@ -1,0 +1,124 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "common/kw_err.h"
+#include "common/kw_time.h"
+
+static void durations_parse(void **state)
+{
+    int64_t v;
+    const char *why;
+
+    (void)state;
+    assert_int_equal(kw_duration_parse("30d", &v, &why), 0);
+    assert_int_equal(v, 30 * KW_DAY);
+    assert_int_equal(kw_duration_parse("12h", &v, &why), 0);
+    assert_int_equal(v, 12 * KW_HOUR);
+    assert_int_equal(kw_duration_parse("2w", &v, &why), 0);
+    assert_int_equal(v, 14 * KW_DAY);
+    assert_int_equal(kw_duration_parse("90m", &v, &why), 0);
+    assert_int_equal(v, 90 * KW_MINUTE);
+    assert_int_equal(kw_duration_parse("45s", &v, &why), 0);
+    assert_int_equal(v, 45);
+    assert_int_equal(kw_duration_parse("1w2d3h", &v, &why), 0);
+    assert_int_equal(v, 9 * KW_DAY + 3 * KW_HOUR);
+}
+
+static void durations_reject(void **state)
+{
+    static const char *const bad[] = {
+        "", "30", "d", "30x", "-5d", "3.5d", "0d", "1d ", " 1d",
+        "99999999999999999999d", "40000d",
+    };
+    int64_t v = 7;
+    const char *why = NULL;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(kw_duration_parse(bad[i], &v, &why), KW_EINVAL);
+        assert_non_null(why);
+        assert_int_equal(v, 0);
+    }
+}
+
+static void durations_format(void **state)
+{
+    char b[32];
+
+    (void)state;
+    kw_duration_format(3 * KW_DAY + 4 * KW_HOUR + 5, b, sizeof(b));
+    assert_string_equal(b, "3d 4h");
+    kw_duration_format(5 * KW_HOUR + 12 * KW_MINUTE, b, sizeof(b));
+    assert_string_equal(b, "5h 12m");
+    kw_duration_format(42, b, sizeof(b));
+    assert_string_equal(b, "42s");
+    kw_duration_format(-(2 * KW_DAY + 3 * KW_HOUR), b, sizeof(b));
+    assert_string_equal(b, "-2d 3h");
+    kw_duration_format(INT64_MIN, b, sizeof(b)); /* must not overflow */
+    assert_true(b[0] == '-');
+}
+
+static void rfc3339(void **state)
+{
+    char b[32];
+    int64_t t;
+
+    (void)state;
+    kw_time_rfc3339(0, b, sizeof(b));
+    assert_string_equal(b, "1970-01-01T00:00:00Z");
+    kw_time_rfc3339(1795651200, b, sizeof(b));
+    assert_string_equal(b, "2026-11-26T00:00:00Z");
+    assert_int_equal(kw_time_parse_rfc3339("2026-11-26T00:00:00Z", &t), 0);
+    assert_int_equal(t, 1795651200);
+    assert_int_equal(kw_time_parse_rfc3339("2026-11-26T02:00:00+02:00", &t),
+                     0);
+    assert_int_equal(t, 1795651200);
+    assert_int_equal(kw_time_parse_rfc3339("2026-11-26T00:00:00.123Z", &t),
+                     0);
+    assert_int_equal(t, 1795651200);
+    assert_int_equal(kw_time_parse_rfc3339("2026-13-26T00:00:00Z", &t),
+                     KW_EINVAL);
+    assert_int_equal(kw_time_parse_rfc3339("yesterday", &t), KW_EINVAL);
+    /* Leap day and year 2000 rules. */
+    assert_int_equal(kw_time_from_civil(2000, 2, 29, 0, 0, 0), 951782400);
+    assert_int_equal(kw_time_from_civil(2100, 3, 1, 0, 0, 0), 4107542400);
+}
+
+static void days_left_floors(void **state)
+{
+    (void)state;
+    assert_int_equal(kw_days_left(1000 + 3 * KW_DAY, 1000), 3);
+    assert_int_equal(kw_days_left(1000 + 3 * KW_DAY - 1, 1000), 2);
+    assert_int_equal(kw_days_left(1000, 1000), 0);
+    assert_int_equal(kw_days_left(1000 - 1, 1000), -1);
+    assert_int_equal(kw_days_left(1000 - KW_DAY, 1000), -1);
+    assert_int_equal(kw_days_left(1000 - KW_DAY - 1, 1000), -2);
+}
+
+static void now_can_be_pinned(void **state)
+{
+    (void)state;
+    setenv("KEYWARDEN_NOW", "2026-01-02T03:04:05Z", 1);
+    assert_int_equal(kw_now(), kw_time_from_civil(2026, 1, 2, 3, 4, 5));
+    setenv("KEYWARDEN_NOW", "12345", 1);
+    assert_int_equal(kw_now(), 12345);
+    unsetenv("KEYWARDEN_NOW");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(durations_parse),
+        cmocka_unit_test(durations_reject),
+        cmocka_unit_test(durations_format),
+        cmocka_unit_test(rfc3339),
+        cmocka_unit_test(days_left_floors),
+        cmocka_unit_test(now_can_be_pinned),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
