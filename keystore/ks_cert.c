@@ -14,6 +14,7 @@
 #include "../common/kw_time.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <openssl/asn1t.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -139,18 +140,26 @@ ASN1_SEQUENCE(KS_RSAPUB) = {
 static _Thread_local EVP_MD_CTX *t_md_ctx;
 static EVP_MD *g_sha256;
 
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void fetch_digest(void)
+{
+    /* Fetching once avoids a provider lookup per certificate. */
+    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void ks_cert_init(void)
+{
+    pthread_once(&g_once, fetch_digest);
+}
+
 static int sha256(const unsigned char *p, size_t n, unsigned char out[32])
 {
     unsigned int outlen = 0;
 
-    if (g_sha256 == NULL) {
-        /* Fetching once avoids a provider lookup per certificate; the
-         * race between two first callers only leaks one reference. */
-        EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
-        if (md == NULL)
-            return KW_ECRYPTO;
-        g_sha256 = md;
-    }
+    ks_cert_init();
+    if (g_sha256 == NULL)
+        return KW_ECRYPTO;
     if (t_md_ctx == NULL && (t_md_ctx = EVP_MD_CTX_new()) == NULL)
         return KW_ENOMEM;
     if (EVP_DigestInit_ex(t_md_ctx, g_sha256, NULL) != 1 ||

@@ -82,6 +82,9 @@ typedef struct ks_certfile {
     size_t *order;             /* chains: order[0] is the leaf */
 } ks_certfile;
 
+/* Fetch what decoding needs once, before threads use this module. */
+void ks_cert_init(void);
+
 /* Parse buf.  scratch must hold len bytes (decoded PEM bodies; private
  * key bytes pass through it and are wiped before return).  On success
  * the caller frees *out with ks_certfile_free().  A file that holds no

@@ -162,7 +162,8 @@ int ks_inventory_resolve(ks_store *s, const char *what, int64_t **ids,
     static const char *const queries[] = {
         "SELECT id FROM objects WHERE id = CAST(?1 AS INTEGER) AND "
         "?1 GLOB '[0-9]*' AND ?1 NOT GLOB '*[^0-9]*'",
-        "SELECT id FROM objects WHERE name = ?1 ORDER BY deadline, id",
+        "SELECT id FROM objects WHERE name = ?1 ORDER BY (superseded_by IS "
+        "NOT NULL OR idle_anchor != 0), deadline, id",
         "SELECT id FROM objects WHERE source = ?1 ORDER BY position, id",
         "SELECT o.id FROM objects o JOIN file_links l ON l.file_id = "
         "o.file_id WHERE l.path = ?1 ORDER BY o.position",

@@ -1,26 +1,27 @@
 /*
- * ks_scan.c: bring the inventory up to date with files on disk.
+ * ks_scan.c: walk directories and bring the inventory up to date.
  *
  * A file's identity is (device, inode); its freshness is (size, mtime).
- * The walk visits directory entries in sorted order, so results do not
- * depend on readdir order.  Each file goes through process_file():
+ * Each directory costs one query: its files rows (and the symlinks known
+ * to lead into it) are read in path order and merged with the sorted
+ * directory listing, so an unchanged file costs one stat and no database
+ * work, and a row without a directory entry is a file that vanished.
  *
- *   known path, same identity and freshness   -> touch (unchanged)
- *   known path, changed                       -> read, parse, update
- *   new path, identity of a known file        -> alias (file_links), or a
- *                                                rename if the old path
- *                                                is gone
- *   new path, new identity                    -> read, parse, insert
+ *   entry with a row, same identity      -> unchanged, nothing written
+ *   entry with a row, changed            -> read, parse, update
+ *   entry that is a known symlink        -> alias, nothing written
+ *   new entry, identity of a known file  -> alias (file_links), or the
+ *                                           file's new name (renamed)
+ *   new entry, new identity              -> read, parse, insert
+ *   row without an entry                 -> missing
+ *   directory that was not walked again  -> its files missing
  *
- * Every file visited gets the scan's generation number; afterwards files
- * under the scanned roots with an older generation are missing.  Private
- * keys are matched to certificates in a pass after the walk, because a
- * key may be visited before or after its certificate.
+ * Private keys are matched to certificates after the walk, because a key
+ * may be visited before or after its certificate.
  */
-#include "ks_scan.h"
+#include "ks_scan_int.h"
 
-#include "ks_cert.h"
-#include "ks_pem.h"
+#include "ks_pool.h"
 #include "../common/kw_fs.h"
 #include "../common/kw_str.h"
 #include "../common/kw_time.h"
@@ -28,50 +29,27 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define BATCH_FILES 2000
 
-enum {
-    Q_FILE_BY_PATH,
-    Q_FILE_BY_INODE,
-    U_FILE_TOUCH,
-    U_FILE_RESTORE,
-    I_FILE,
-    U_FILE,
-    U_FILE_PATH,
-    I_LINK,
-    Q_OBJS_OF_FILE,
-    I_OBJ,
-    U_OBJ,
-    U_OBJ_ERROR,
-    U_OBJ_STATE,
-    U_OBJ_SOURCE,
-    D_OBJ,
-    D_CHAIN,
-    I_CHAIN,
-    I_EVENT,
-    U_KEY_PENDING_DIR,
-    N_STMTS
-};
-
-static const char *const stmt_sql[N_STMTS] = {
-    [Q_FILE_BY_PATH] =
-        "SELECT id, dev, ino, size, mtime_ns, scan_gen, state, content "
-        "FROM files WHERE path = ?1",
+static const char *const stmt_sql[KS_SCAN_NSTMTS] = {
+    [Q_DIR_FILES] = "SELECT id, path, dev, ino, size, mtime_ns, state, "
+                    "content, linked FROM files WHERE dir = ?1 ORDER BY path",
+    [Q_DIR_LINKS] = "SELECT l.path, l.file_id, f.dev, f.ino, f.size, "
+                    "f.mtime_ns, f.content FROM file_links l JOIN files f ON "
+                    "f.id = l.file_id WHERE l.path > ?1 AND l.path < ?2 "
+                    "ORDER BY l.path",
     [Q_FILE_BY_INODE] =
-        "SELECT id, path, size, mtime_ns, scan_gen, linked FROM files "
-        "WHERE dev = ?1 AND ino = ?2 ORDER BY scan_gen DESC LIMIT 1",
-    [U_FILE_TOUCH] = "UPDATE files SET scan_gen = ?2, last_seen = ?3, "
-                     "linked = linked | ?4 WHERE id = ?1",
-    [U_FILE_RESTORE] = "UPDATE files SET state = 'ok', missing_since = NULL "
-                       "WHERE id = ?1",
+        "SELECT id, path, size, mtime_ns, linked, content, state FROM files "
+        "WHERE dev = ?1 AND ino = ?2 ORDER BY id LIMIT 1",
+    [Q_FILE_BY_ID] = "SELECT path, content FROM files WHERE id = ?1",
     [I_FILE] = "INSERT INTO files (path, dir, dev, ino, size, mtime_ns, mode, "
                "uid, gid, content, error, key_spki, key_encrypted, linked, "
                "scan_gen, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, "
@@ -82,9 +60,15 @@ static const char *const stmt_sql[N_STMTS] = {
                "scan_gen = ?15, last_seen = ?16, state = 'ok', "
                "missing_since = NULL WHERE id = ?1",
     [U_FILE_PATH] = "UPDATE files SET path = ?2, dir = ?3 WHERE id = ?1",
+    [U_FILE_RESTORE] = "UPDATE files SET state = 'ok', missing_since = NULL "
+                       "WHERE id = ?1",
+    [U_FILE_LINKED] = "UPDATE files SET linked = 1 WHERE id = ?1",
+    [D_FILE] = "DELETE FROM files WHERE id = ?1 AND NOT EXISTS (SELECT 1 "
+               "FROM objects WHERE file_id = ?1)",
     [I_LINK] = "INSERT INTO file_links (path, file_id, scan_gen) VALUES "
                "(?1, ?2, ?3) ON CONFLICT (path) DO UPDATE SET file_id = ?2, "
                "scan_gen = ?3",
+    [D_LINK] = "DELETE FROM file_links WHERE path = ?1",
     [Q_OBJS_OF_FILE] = "SELECT id, position, fingerprint, state FROM objects "
                        "WHERE file_id = ?1 ORDER BY position",
     [I_OBJ] =
@@ -93,10 +77,10 @@ static const char *const stmt_sql[N_STMTS] = {
         "fingerprint, spki_hash, key_type, key_bits, is_ca, self_signed, "
         "sans, chain_len, arrangement, weak_position, weak_name, "
         "weak_not_after, key_state, key_path, key_mode, key_pending, "
-        "names_key, created_at, updated_at, role, top_issuer) VALUES "
-        "('tls', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-        "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, "
-        "?28, ?29, ?30, ?31, ?31, ?32, ?33)",
+        "names_key, created_at, updated_at, role, top_issuer, archived) "
+        "VALUES ('tls', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+        "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, "
+        "?27, ?28, ?29, ?30, ?31, ?31, ?32, ?33, ?34)",
     [U_OBJ] =
         "UPDATE objects SET name = ?2, source = ?3, file_id = ?4, "
         "position = ?5, state = ?6, error = ?7, not_before = ?8, "
@@ -107,12 +91,13 @@ static const char *const stmt_sql[N_STMTS] = {
         "weak_name = ?24, weak_not_after = ?25, key_state = ?26, "
         "key_path = ?27, key_mode = ?28, key_pending = ?29, names_key = ?30,"
         " superseded_by = NULL, updated_at = ?31, role = ?32, "
-        "top_issuer = ?33 WHERE id = ?1",
+        "top_issuer = ?33, archived = ?34 WHERE id = ?1",
     [U_OBJ_ERROR] = "UPDATE objects SET state = 'unreadable', error = ?2, "
                     "updated_at = ?3 WHERE file_id = ?1",
     [U_OBJ_STATE] = "UPDATE objects SET state = ?2, updated_at = ?3 "
                     "WHERE file_id = ?1",
-    [U_OBJ_SOURCE] = "UPDATE objects SET source = ?2 WHERE file_id = ?1",
+    [U_OBJ_SOURCE] = "UPDATE objects SET source = ?2, archived = "
+                     "instr(?2, '/archive/') > 0 WHERE file_id = ?1",
     [D_OBJ] = "DELETE FROM objects WHERE id = ?1",
     [D_CHAIN] = "DELETE FROM chain_elements WHERE object_id = ?1",
     [I_CHAIN] = "INSERT INTO chain_elements (object_id, position, subject, "
@@ -125,43 +110,10 @@ static const char *const stmt_sql[N_STMTS] = {
                           "IN (SELECT id FROM files WHERE dir = ?1)",
 };
 
-/* Directories already walked in this scan, by (dev, ino): an open
- * addressing set.  It grows with directories, not files. */
-typedef struct dirset {
-    uint64_t *keys; /* pairs: dev, ino; (0, 0) marks an empty slot */
-    size_t cap, n;
-} dirset;
+/* ---- helpers shared with ks_ingest.c ------------------------------------- */
 
-typedef struct ancestor {
-    dev_t dev;
-    ino_t ino;
-    const struct ancestor *up;
-} ancestor;
-
-typedef struct scan_ctx {
-    ks_store *s;
-    sqlite3 *db;
-    const ks_scan_opts *o;
-    ks_scan_stats *st;
-    kw_diag *d;
-    sqlite3_stmt *q[N_STMTS];
-    int64_t gen;
-    int64_t now;
-    size_t max_size;
-    int max_depth;
-    unsigned char *buf;     /* file contents, max_size bytes */
-    unsigned char *scratch; /* decoded PEM bodies */
-    dirset dirs;
-    size_t batch;
-} scan_ctx;
-
-/* ---- small helpers ------------------------------------------------------ */
-
-static void note(scan_ctx *c, enum ks_scan_note n, const char *path,
-                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void note(scan_ctx *c, enum ks_scan_note n, const char *path,
-                 const char *fmt, ...)
+void ks__note(scan_ctx *c, enum ks_scan_note n, const char *path,
+              const char *fmt, ...)
 {
     char msg[768];
     va_list ap;
@@ -174,12 +126,7 @@ static void note(scan_ctx *c, enum ks_scan_note n, const char *path,
     c->o->note(c->o->note_ctx, n, path, msg);
 }
 
-static int db_fail(scan_ctx *c, const char *what)
-{
-    return ks_db_error(c->s, c->d, what);
-}
-
-static sqlite3_stmt *stmt(scan_ctx *c, int i)
+sqlite3_stmt *ks__stmt(scan_ctx *c, int i)
 {
     sqlite3_stmt *st = c->q[i];
 
@@ -188,87 +135,48 @@ static sqlite3_stmt *stmt(scan_ctx *c, int i)
     return st;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-    if (v != NULL)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static int step_done(scan_ctx *c, sqlite3_stmt *st, const char *what)
+int ks__step(scan_ctx *c, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
 
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
-        return db_fail(c, what);
+        return ks_db_error(c->s, c->d, what);
     return 0;
 }
 
-static int64_t mtime_ns(const struct stat *sb)
+int ks__event(scan_ctx *c, int64_t object_id, const char *type,
+              json_t *detail)
+{
+    sqlite3_stmt *st = ks__stmt(c, I_EVENT);
+    char *js = detail != NULL
+                   ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS)
+                   : NULL;
+
+    json_decref(detail);
+    if (js == NULL)
+        return kw_diag_set(c->d, KW_ENOMEM, "out of memory");
+    sqlite3_bind_int64(st, 1, c->now);
+    if (object_id > 0)
+        sqlite3_bind_int64(st, 2, object_id);
+    sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, js, -1, free);
+    return ks__step(c, st, "recording an event");
+}
+
+int64_t ks__mtime_ns(const struct stat *sb)
 {
     return (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
 }
 
-static uint64_t mix(uint64_t a, uint64_t b)
-{
-    uint64_t h = a * 0x9e3779b97f4a7c15ULL ^ (b + 0x7f4a7c159e3779b9ULL);
-
-    h ^= h >> 31;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    return h ^ (h >> 29);
-}
-
-/* Insert (dev, ino); 1 if it was already there, 0 if added, <0 on error. */
-static int dirset_add(dirset *ds, uint64_t dev, uint64_t ino)
-{
-    size_t i, mask;
-
-    if (dev == 0 && ino == 0)
-        ino = 1; /* keep (0, 0) free as the empty marker */
-    if ((ds->n + 1) * 2 > ds->cap) {
-        size_t ncap = ds->cap ? ds->cap * 2 : 256, j;
-        uint64_t *nk = calloc(ncap * 2, sizeof(*nk));
-        if (nk == NULL)
-            return KW_ENOMEM;
-        for (j = 0; j < ds->cap; j++) {
-            uint64_t kd = ds->keys[2 * j], ki = ds->keys[2 * j + 1];
-            if (kd == 0 && ki == 0)
-                continue;
-            for (i = mix(kd, ki) & (ncap - 1);
-                 nk[2 * i] != 0 || nk[2 * i + 1] != 0; i = (i + 1) & (ncap - 1))
-                ;
-            nk[2 * i] = kd;
-            nk[2 * i + 1] = ki;
-        }
-        free(ds->keys);
-        ds->keys = nk;
-        ds->cap = ncap;
-    }
-    mask = ds->cap - 1;
-    for (i = mix(dev, ino) & mask;; i = (i + 1) & mask) {
-        uint64_t kd = ds->keys[2 * i], ki = ds->keys[2 * i + 1];
-        if (kd == 0 && ki == 0)
-            break;
-        if (kd == dev && ki == ino)
-            return 1;
-    }
-    ds->keys[2 * i] = dev;
-    ds->keys[2 * i + 1] = ino;
-    ds->n++;
-    return 0;
-}
-
-static const char *base_name(const char *path)
+const char *ks__base_name(const char *path)
 {
     const char *b = strrchr(path, '/');
 
     return b != NULL ? b + 1 : path;
 }
 
-/* Directory part of path, into out. */
-static void dir_name(const char *path, char *out, size_t len)
+void ks__dir_name(const char *path, char *out, size_t len)
 {
     const char *b = strrchr(path, '/');
     size_t n = b == NULL ? 0 : (b == path ? 1 : (size_t)(b - path));
@@ -294,69 +202,243 @@ static int has_ext(const char *name, const char *const *exts)
 
 /* Names that promise a certificate: a file like this that does not parse
  * is an error worth an inventory entry, not a file to skip. */
-static int cert_like(const char *name)
+int ks__cert_like(const char *name)
 {
     static const char *const exts[] = {"pem", "crt", "cer", "cert", "der",
                                        NULL};
-    return has_ext(name, exts) && !strstr(name, "key");
+    return has_ext(name, exts) && !ks__key_like(name);
 }
 
-static int key_like(const char *name)
+int ks__key_like(const char *name)
 {
     static const char *const exts[] = {"key", NULL};
     return has_ext(name, exts) || strstr(name, "privkey") != NULL ||
            kw_str_endswith(name, "key.pem");
 }
 
-static int looks_binary(const unsigned char *p, size_t n)
-{
-    size_t i, lim = n < 4096 ? n : 4096, odd = 0;
+/* ---- sets ------------------------------------------------------------------ */
 
-    for (i = 0; i < lim; i++) {
-        if (p[i] == 0)
-            return 1;
-        if (p[i] < 0x20 && p[i] != '\n' && p[i] != '\r' && p[i] != '\t')
-            odd++;
+static uint64_t mix(uint64_t h)
+{
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 29;
+    return h | 1; /* 0 marks an empty slot */
+}
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return mix(h);
+}
+
+/* Add (by hash, and string when strs are kept).  1 if present, 0 if
+ * added, KW_ENOMEM. */
+static int set_add(ks_set *set, uint64_t h, const char *s)
+{
+    size_t i, mask;
+
+    if ((set->n + 1) * 2 > set->cap) {
+        size_t ncap = set->cap ? set->cap * 2 : 256, j;
+        uint64_t *nh = calloc(ncap, sizeof(*nh));
+        char **ns = s != NULL ? calloc(ncap, sizeof(*ns)) : NULL;
+
+        if (nh == NULL || (s != NULL && ns == NULL)) {
+            free(nh);
+            free(ns);
+            return KW_ENOMEM;
+        }
+        for (j = 0; j < set->cap; j++) {
+            if (set->hashes[j] == 0)
+                continue;
+            for (i = set->hashes[j] & (ncap - 1); nh[i] != 0;
+                 i = (i + 1) & (ncap - 1))
+                ;
+            nh[i] = set->hashes[j];
+            if (ns != NULL)
+                ns[i] = set->strs[j];
+        }
+        free(set->hashes);
+        free(set->strs);
+        set->hashes = nh;
+        set->strs = ns;
+        set->cap = ncap;
     }
-    return odd * 10 > lim;
+    mask = set->cap - 1;
+    for (i = h & mask; set->hashes[i] != 0; i = (i + 1) & mask)
+        if (set->hashes[i] == h &&
+            (s == NULL || strcmp(set->strs[i], s) == 0))
+            return 1;
+    if (s != NULL && (set->strs[i] = strdup(s)) == NULL)
+        return KW_ENOMEM;
+    set->hashes[i] = h;
+    set->n++;
+    return 0;
 }
 
-static int add_event(scan_ctx *c, int64_t object_id, const char *type,
-                     json_t *detail)
+static int set_has_str(const ks_set *set, const char *s)
 {
-    sqlite3_stmt *st = stmt(c, I_EVENT);
-    char *js = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-    int r;
+    uint64_t h = str_hash(s);
+    size_t i, mask;
 
-    json_decref(detail);
-    if (js == NULL)
-        return kw_diag_set(c->d, KW_ENOMEM, "out of memory");
-    sqlite3_bind_int64(st, 1, c->now);
-    if (object_id > 0)
-        sqlite3_bind_int64(st, 2, object_id);
-    sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, js, -1, free);
-    r = step_done(c, st, "recording an event");
-    return r;
+    if (set->cap == 0)
+        return 0;
+    mask = set->cap - 1;
+    for (i = h & mask; set->hashes[i] != 0; i = (i + 1) & mask)
+        if (set->hashes[i] == h && strcmp(set->strs[i], s) == 0)
+            return 1;
+    return 0;
 }
 
-static int64_t next_gen(scan_ctx *c)
+static void set_free(ks_set *set)
 {
-    sqlite3_stmt *st = NULL;
-    int64_t g = 1;
+    size_t i;
 
-    if (sqlite3_prepare_v2(c->db,
-                           "INSERT INTO meta (key, value) VALUES "
-                           "('scan_gen', 1) ON CONFLICT (key) DO UPDATE SET "
-                           "value = value + 1 RETURNING value",
-                           -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        g = sqlite3_column_int64(st, 0);
-    else
-        g = -1;
-    sqlite3_finalize(st);
-    return g;
+    for (i = 0; set->strs != NULL && i < set->cap; i++)
+        free(set->strs[i]);
+    free(set->strs);
+    free(set->hashes);
+    memset(set, 0, sizeof(*set));
+}
+
+static int dir_seen(scan_ctx *c, const char *path)
+{
+    int r = set_add(&c->dirs_seen, str_hash(path), path);
+
+    return r < 0 ? kw_diag_set(c->d, r, "out of memory") : 0;
+}
+
+/* ---- one directory: rows and links, merged with the listing --------------- */
+
+typedef struct dirrow {
+    int64_t id, dev, ino, size, mtime;
+    const char *name; /* inside path */
+    char *path;
+    char state[12];
+    char content[12];
+    int linked;
+    int matched; /* an entry of this name exists */
+} dirrow;
+
+typedef struct dirlink {
+    char *path;
+    const char *name;
+    int64_t file_id, dev, ino, size, mtime;
+    char content[12];
+    int matched;
+} dirlink;
+
+typedef struct dirstate {
+    dirrow *rows;
+    size_t nrows;
+    dirlink *links;
+    size_t nlinks;
+    int has_keys; /* a key file (or an unreadable one) lives here */
+    int changed;  /* a certificate or key file here changed */
+} dirstate;
+
+static void dirstate_free(dirstate *ds)
+{
+    size_t i;
+
+    for (i = 0; i < ds->nrows; i++)
+        free(ds->rows[i].path);
+    for (i = 0; i < ds->nlinks; i++)
+        free(ds->links[i].path);
+    free(ds->rows);
+    free(ds->links);
+    memset(ds, 0, sizeof(*ds));
+}
+
+static void copy_text(char *out, size_t len, const unsigned char *v)
+{
+    snprintf(out, len, "%s", v != NULL ? (const char *)v : "");
+}
+
+static int load_dir(scan_ctx *c, const char *dir, dirstate *ds)
+{
+    sqlite3_stmt *st = ks__stmt(c, Q_DIR_FILES);
+    char lo[PATH_MAX + 2], hi[PATH_MAX + 2];
+    size_t dlen = strlen(dir), cap = 0;
+    int rc;
+
+    memset(ds, 0, sizeof(*ds));
+    sqlite3_bind_text(st, 1, dir, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        dirrow *r;
+
+        if (ds->nrows == cap) {
+            cap = cap ? cap * 2 : 32;
+            r = realloc(ds->rows, cap * sizeof(*r));
+            if (r == NULL)
+                goto oom;
+            ds->rows = r;
+        }
+        r = &ds->rows[ds->nrows];
+        memset(r, 0, sizeof(*r));
+        r->id = sqlite3_column_int64(st, 0);
+        r->path = strdup((const char *)sqlite3_column_text(st, 1));
+        if (r->path == NULL)
+            goto oom;
+        ds->nrows++;
+        r->name = ks__base_name(r->path);
+        r->dev = sqlite3_column_int64(st, 2);
+        r->ino = sqlite3_column_int64(st, 3);
+        r->size = sqlite3_column_int64(st, 4);
+        r->mtime = sqlite3_column_int64(st, 5);
+        copy_text(r->state, sizeof(r->state), sqlite3_column_text(st, 6));
+        copy_text(r->content, sizeof(r->content), sqlite3_column_text(st, 7));
+        r->linked = sqlite3_column_int(st, 8);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return ks_db_error(c->s, c->d, "reading a directory's files");
+
+    /* Links whose path is in this directory (not deeper). */
+    snprintf(lo, sizeof(lo), "%s/", strcmp(dir, "/") ? dir : "");
+    snprintf(hi, sizeof(hi), "%s0", strcmp(dir, "/") ? dir : "");
+    if (strcmp(dir, "/") == 0)
+        dlen = 0;
+    st = ks__stmt(c, Q_DIR_LINKS);
+    sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+    cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(st, 0);
+        dirlink *l;
+
+        if (strchr(p + dlen + 1, '/') != NULL)
+            continue;
+        if (ds->nlinks == cap) {
+            cap = cap ? cap * 2 : 16;
+            l = realloc(ds->links, cap * sizeof(*l));
+            if (l == NULL)
+                goto oom;
+            ds->links = l;
+        }
+        l = &ds->links[ds->nlinks];
+        memset(l, 0, sizeof(*l));
+        if ((l->path = strdup(p)) == NULL)
+            goto oom;
+        ds->nlinks++;
+        l->name = ks__base_name(l->path);
+        l->file_id = sqlite3_column_int64(st, 1);
+        l->dev = sqlite3_column_int64(st, 2);
+        l->ino = sqlite3_column_int64(st, 3);
+        l->size = sqlite3_column_int64(st, 4);
+        l->mtime = sqlite3_column_int64(st, 5);
+        copy_text(l->content, sizeof(l->content), sqlite3_column_text(st, 6));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return ks_db_error(c->s, c->d, "reading a directory's links");
+    return 0;
+oom:
+    sqlite3_reset(st);
+    return kw_diag_set(c->d, KW_ENOMEM, "out of memory");
 }
 
 static int batch_tick(scan_ctx *c)
@@ -371,899 +453,383 @@ static int batch_tick(scan_ctx *c)
     return ks_begin(c->s, c->d);
 }
 
-/* ---- turning a parsed file into objects --------------------------------- */
-
-static char *sans_json(const ks_cert *cert)
+static int content_is_key(const char *content, const char *name)
 {
-    json_t *a = json_array();
-    char *s;
-    size_t i;
-
-    if (a == NULL)
-        return NULL;
-    for (i = 0; i < cert->nsans; i++)
-        json_array_append_new(a, json_string(cert->sans[i]));
-    s = json_dumps(a, JSON_COMPACT);
-    json_decref(a);
-    return s;
+    return strcmp(content, "keys") == 0 ||
+           (strcmp(content, "error") == 0 && ks__key_like(name));
 }
 
-static int cmp_str(const void *a, const void *b)
+static int content_matters(const char *content)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return strcmp(content, "certs") == 0 || strcmp(content, "keys") == 0 ||
+           strcmp(content, "error") == 0;
 }
 
-/* The key that groups versions of "the same" certificate: its sorted,
- * lower-cased names, or for a CA its subject. */
-static char *names_key(const ks_cert *cert)
-{
-    char buf[4096];
-    size_t pos = 0, i, n = cert->nsans;
-    const char **v;
+/* ---- reading ahead ---------------------------------------------------------- */
 
-    if (cert->is_ca || n == 0) {
-        snprintf(buf, sizeof(buf), "subject:%s",
-                 cert->subject ? cert->subject : "");
-        return strdup(buf);
-    }
-    v = malloc(n * sizeof(*v));
-    if (v == NULL)
-        return NULL;
-    for (i = 0; i < n; i++)
-        v[i] = cert->sans[i];
-    qsort(v, n, sizeof(*v), cmp_str);
-    buf[0] = '\0';
-    for (i = 0; i < n; i++)
-        if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
-            kw_str_appendf(buf, sizeof(buf), &pos, "%s%s", i ? "," : "",
-                           v[i]);
-    free(v);
-    for (i = 0; buf[i] != '\0'; i++)
-        if (buf[i] >= 'A' && buf[i] <= 'Z')
-            buf[i] = (char)(buf[i] - 'A' + 'a');
-    return strdup(buf);
+/* Files to read are parsed by the pool a window of entries ahead of the
+ * entry being recorded, so reading and parsing overlap the SQLite work. */
+#define READ_AHEAD 64
+
+typedef struct parse_job {
+    ks_job base; /* first: the pool hands this back */
+    int dirfd;
+    const char *name;
+    char path[PATH_MAX];
+    ks_parsed p;
+} parse_job;
+
+static void run_parse(ks_job *j, unsigned char *buf, unsigned char *scratch,
+                      size_t bufsize)
+{
+    parse_job *pj = (parse_job *)j;
+
+    ks__parse(&pj->p, pj->dirfd, pj->name, pj->path, bufsize - 1, buf,
+              scratch);
 }
 
-static const char *arrangement_word(enum ks_arrangement a)
+typedef struct entry {
+    char *name;
+    dirrow *row;
+    dirlink *link;
+    int classified;
+    int stat_errno; /* the (l)stat failed with this */
+    int is_link;
+    struct stat sb;
+    parse_job *job; /* reading ahead, or NULL */
+} entry;
+
+static int same_file(int64_t dev, int64_t ino, int64_t size, int64_t mtime,
+                     const struct stat *sb)
 {
-    switch (a) {
-    case KS_ARR_SINGLE: return "single";
-    case KS_ARR_CHAIN: return "chain";
-    case KS_ARR_CHAIN_UNORDERED: return "unordered";
-    case KS_ARR_BUNDLE: return "bundle";
-    default: return NULL;
-    }
+    return dev == (int64_t)sb->st_dev && ino == (int64_t)sb->st_ino &&
+           size == (int64_t)sb->st_size && mtime == ks__mtime_ns(sb);
 }
 
-/* One object to write: a position in the file and its certificates. */
-typedef struct objplan {
-    int position;
-    const ks_cert *leaf;
-    const ks_cert *chain[32];
-    size_t chain_len;
-} objplan;
-
-/* Compare the leaf's public key with the keys held in the same file. */
-static const char *same_file_key_state(const ks_certfile *f,
-                                       const ks_cert *leaf)
+/* Stat an entry and, when its contents must be read, queue the read. */
+static int classify(scan_ctx *c, int dirfd, const char *dir, entry *e)
 {
-    size_t i;
-    int encrypted = 0;
+    struct stat lsb;
+    parse_job *pj;
 
-    for (i = 0; i < f->nkeys; i++) {
-        if (f->keys[i].parsed &&
-            memcmp(f->keys[i].spki_hash, leaf->spki_hash, 32) == 0)
-            return "match";
-        if (f->keys[i].encrypted)
-            encrypted = 1;
-    }
-    return encrypted ? "encrypted" : "mismatch";
-}
-
-static int write_object(scan_ctx *c, int64_t file_id, const char *path,
-                        const struct stat *sb, const ks_certfile *f,
-                        const objplan *p, int64_t existing_id,
-                        const char *old_fp, const char *old_state)
-{
-    const ks_cert *leaf = p->leaf;
-    sqlite3_stmt *st = stmt(c, existing_id > 0 ? U_OBJ : I_OBJ);
-    char fp[65], *sans = NULL, *nkey = NULL;
-    int64_t deadline = leaf->not_after, weak_after = 0, object_id;
-    int weak_pos = -1, r = 0;
-    size_t i;
-    const char *arr = arrangement_word(f->arrangement);
-    const char *kstate = NULL;
-
-    /* The chain's deadline is its earliest expiry; the "weak" element is
-     * the earliest-expiring one that expires before the leaf. */
-    for (i = 1; i < p->chain_len; i++) {
-        if (p->chain[i]->not_after < deadline)
-            deadline = p->chain[i]->not_after;
-        if (p->chain[i]->not_after < leaf->not_after &&
-            (weak_pos < 0 || p->chain[i]->not_after < weak_after)) {
-            weak_pos = (int)i;
-            weak_after = p->chain[i]->not_after;
-        }
-    }
-    kw_hex(leaf->fingerprint, 32, 0, fp);
-    sans = sans_json(leaf);
-    nkey = names_key(leaf);
-    if (sans == NULL || nkey == NULL) {
-        r = kw_diag_set(c->d, KW_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (f->nkeys > 0)
-        kstate = same_file_key_state(f, leaf);
-
-    if (existing_id > 0)
-        sqlite3_bind_int64(st, 1, existing_id);
-    sqlite3_bind_text(st, 2, ks_cert_name(leaf), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, path, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, file_id);
-    sqlite3_bind_int(st, 5, p->position);
-    sqlite3_bind_text(st, 6, "ok", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, leaf->not_before);
-    sqlite3_bind_int64(st, 9, leaf->not_after);
-    sqlite3_bind_int64(st, 10, deadline);
-    sqlite3_bind_text(st, 11, leaf->subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 12, leaf->issuer, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 13, leaf->serial, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 14, fp, 64, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 15, leaf->spki_hash, 32, SQLITE_STATIC);
-    sqlite3_bind_text(st, 16, leaf->key_type, -1, SQLITE_STATIC);
-    if (leaf->key_bits > 0)
-        sqlite3_bind_int(st, 17, leaf->key_bits);
-    sqlite3_bind_int(st, 18, leaf->is_ca);
-    sqlite3_bind_int(st, 19, leaf->self_signed);
-    sqlite3_bind_text(st, 20, sans, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 21, (int)p->chain_len);
-    bind_text(st, 22, arr);
-    if (weak_pos > 0) {
-        sqlite3_bind_int(st, 23, weak_pos);
-        sqlite3_bind_text(st, 24, ks_cert_name(p->chain[weak_pos]), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_int64(st, 25, weak_after);
-    }
-    if (kstate != NULL) {
-        sqlite3_bind_text(st, 26, kstate, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 27, path, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 28, (int)(sb->st_mode & 07777));
-    }
-    sqlite3_bind_int(st, 29, kstate == NULL);
-    sqlite3_bind_text(st, 30, nkey, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 31, c->now);
-    /* A self-signed certificate with DNS or IP names is a server's own
-     * (snakeoil) certificate, even when it claims CA:TRUE as `openssl req
-     * -x509` makes it; a root CA names no hosts. */
-    sqlite3_bind_text(st, 32,
-                      !leaf->is_ca                         ? "leaf"
-                      : leaf->self_signed && leaf->nsans == 0 ? "root"
-                      : leaf->self_signed                     ? "leaf"
-                                                              : "intermediate",
-                      -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 33, p->chain[p->chain_len - 1]->issuer, -1,
-                      SQLITE_STATIC);
-    if ((r = step_done(c, st, "writing an object")) != 0)
-        goto out;
-    object_id = existing_id > 0 ? existing_id
-                                : sqlite3_last_insert_rowid(c->db);
-
-    if (existing_id > 0) {
-        st = stmt(c, D_CHAIN);
-        sqlite3_bind_int64(st, 1, object_id);
-        if ((r = step_done(c, st, "replacing chain elements")) != 0)
-            goto out;
-    }
-    for (i = 0; p->chain_len > 1 && i < p->chain_len; i++) {
-        const ks_cert *e = p->chain[i];
-        char efp[65], *esans = sans_json(e);
-
-        if (esans == NULL) {
-            r = kw_diag_set(c->d, KW_ENOMEM, "out of memory");
-            goto out;
-        }
-        kw_hex(e->fingerprint, 32, 0, efp);
-        st = stmt(c, I_CHAIN);
-        sqlite3_bind_int64(st, 1, object_id);
-        sqlite3_bind_int(st, 2, (int)i);
-        sqlite3_bind_text(st, 3, e->subject, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, e->issuer, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, e->serial, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6, e->not_before);
-        sqlite3_bind_int64(st, 7, e->not_after);
-        sqlite3_bind_text(st, 8, efp, 64, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 9, e->key_type, -1, SQLITE_STATIC);
-        if (e->key_bits > 0)
-            sqlite3_bind_int(st, 10, e->key_bits);
-        sqlite3_bind_int(st, 11, e->is_ca);
-        sqlite3_bind_int(st, 12, e->self_signed);
-        sqlite3_bind_text(st, 13, esans, -1, free);
-        if ((r = step_done(c, st, "writing a chain element")) != 0)
-            goto out;
-    }
-
-    if (existing_id <= 0) {
-        c->st->objects_new++;
-        r = add_event(c, object_id, "object.discovered",
-                      json_pack("{s:s, s:s, s:I}", "path", path,
-                                "fingerprint", fp, "not_after",
-                                (json_int_t)leaf->not_after));
-    } else if (old_fp == NULL || strcmp(old_fp, fp) != 0 ||
-               (old_state != NULL && strcmp(old_state, "ok") != 0)) {
-        char when[32];
-
-        c->st->objects_changed++;
-        kw_time_rfc3339(leaf->not_after, when, sizeof(when));
-        note(c, KS_NOTE_CHANGED, path, "%s: now %s, expires %s",
-             ks_cert_name(leaf), fp, when);
-        r = add_event(c, object_id, "object.changed",
-                      json_pack("{s:s, s:s?, s:s, s:I}", "path", path,
-                                "old_fingerprint", old_fp, "fingerprint", fp,
-                                "not_after", (json_int_t)leaf->not_after));
-    }
-out:
-    free(sans);
-    free(nkey);
-    return r;
-}
-
-/* Build the object plans of a parsed file. */
-static int plan_objects(const ks_certfile *f, objplan **out, size_t *n)
-{
-    objplan *p;
-    size_t i;
-
-    *out = NULL;
-    *n = 0;
-    if (f->ncerts == 0)
+    e->classified = 1;
+    if (fstatat(dirfd, e->name, &lsb, AT_SYMLINK_NOFOLLOW) != 0) {
+        e->stat_errno = errno;
         return 0;
-    if (f->arrangement == KS_ARR_BUNDLE) {
-        p = calloc(f->ncerts, sizeof(*p));
-        if (p == NULL)
-            return KW_ENOMEM;
-        for (i = 0; i < f->ncerts; i++) {
-            p[i].position = (int)i;
-            p[i].leaf = &f->certs[i];
-            p[i].chain[0] = &f->certs[i];
-            p[i].chain_len = 1;
+    }
+    e->is_link = S_ISLNK(lsb.st_mode);
+    if (e->is_link) {
+        if (fstatat(dirfd, e->name, &e->sb, 0) != 0) {
+            e->stat_errno = errno;
+            return 0;
         }
-        *n = f->ncerts;
     } else {
-        p = calloc(1, sizeof(*p));
-        if (p == NULL)
-            return KW_ENOMEM;
-        p->leaf = &f->certs[f->order[0]];
-        for (i = 0; i < f->ncerts && i < 32; i++)
-            p->chain[i] = &f->certs[f->order[i]];
-        p->chain_len = i;
-        *n = 1;
+        e->sb = lsb;
     }
-    *out = p;
-    return 0;
-}
-
-typedef struct oldobj {
-    int64_t id;
-    int position;
-    char fp[65];
-    char state[16];
-    int seen;
-} oldobj;
-
-static int load_old_objects(scan_ctx *c, int64_t file_id, oldobj **out,
-                            size_t *n)
-{
-    sqlite3_stmt *st = stmt(c, Q_OBJS_OF_FILE);
-    oldobj *v = NULL, *nv;
-    size_t cnt = 0;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    sqlite3_bind_int64(st, 1, file_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *fp = sqlite3_column_text(st, 2);
-        const unsigned char *state = sqlite3_column_text(st, 3);
-
-        nv = realloc(v, (cnt + 1) * sizeof(*v));
-        if (nv == NULL) {
-            free(v);
-            sqlite3_reset(st);
-            return kw_diag_set(c->d, KW_ENOMEM, "out of memory");
-        }
-        v = nv;
-        memset(&v[cnt], 0, sizeof(v[cnt]));
-        v[cnt].id = sqlite3_column_int64(st, 0);
-        v[cnt].position = sqlite3_column_int(st, 1);
-        snprintf(v[cnt].fp, sizeof(v[cnt].fp), "%s",
-                 fp ? (const char *)fp : "");
-        snprintf(v[cnt].state, sizeof(v[cnt].state), "%s",
-                 state ? (const char *)state : "");
-        cnt++;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        free(v);
-        return db_fail(c, "reading objects of a file");
-    }
-    *out = v;
-    *n = cnt;
-    return 0;
-}
-
-/* Replace the objects of file_id with those of the parsed file f. */
-static int sync_objects(scan_ctx *c, int64_t file_id, const char *path,
-                        const struct stat *sb, const ks_certfile *f)
-{
-    objplan *plans = NULL;
-    oldobj *old = NULL;
-    size_t np = 0, no = 0, i, j;
-    int r;
-
-    if ((r = plan_objects(f, &plans, &np)) != 0)
-        return kw_diag_set(c->d, r, "out of memory");
-    if ((r = load_old_objects(c, file_id, &old, &no)) != 0)
-        goto out;
-    for (i = 0; i < np && r == 0; i++) {
-        oldobj *match = NULL;
-
-        for (j = 0; j < no; j++)
-            if (old[j].position == plans[i].position) {
-                match = &old[j];
-                match->seen = 1;
-                break;
-            }
-        r = write_object(c, file_id, path, sb, f, &plans[i],
-                         match ? match->id : 0, match ? match->fp : NULL,
-                         match ? match->state : NULL);
-    }
-    /* Certificates that left a bundle: recorded, then removed. */
-    for (j = 0; j < no && r == 0; j++) {
-        sqlite3_stmt *st;
-
-        if (old[j].seen)
-            continue;
-        r = add_event(c, old[j].id, "object.removed",
-                      json_pack("{s:s, s:s, s:i}", "path", path,
-                                "fingerprint", old[j].fp, "position",
-                                old[j].position));
-        if (r != 0)
-            break;
-        st = stmt(c, D_OBJ);
-        sqlite3_bind_int64(st, 1, old[j].id);
-        r = step_done(c, st, "removing an object");
-    }
-out:
-    free(plans);
-    free(old);
-    return r;
-}
-
-/* A file that should hold a certificate but cannot be read or parsed gets
- * an object of its own (health unknown), so `list` and `check` show it. */
-static int sync_error_object(scan_ctx *c, int64_t file_id, const char *path,
-                             const char *error)
-{
-    oldobj *old = NULL;
-    size_t no = 0;
-    sqlite3_stmt *st;
-    int r;
-
-    if ((r = load_old_objects(c, file_id, &old, &no)) != 0)
-        return r;
-    if (no > 0) {
-        int was_ok = strcmp(old[0].state, "unreadable") != 0;
-        st = stmt(c, U_OBJ_ERROR);
-        sqlite3_bind_int64(st, 1, file_id);
-        sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, c->now);
-        r = step_done(c, st, "marking objects unreadable");
-        if (r == 0 && was_ok)
-            r = add_event(c, old[0].id, "object.unreadable",
-                          json_pack("{s:s, s:s}", "path", path, "error",
-                                    error));
-        free(old);
-        return r;
-    }
-    free(old);
-    st = stmt(c, I_OBJ);
-    sqlite3_bind_text(st, 2, base_name(path), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, path, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, file_id);
-    sqlite3_bind_int(st, 5, 0);
-    sqlite3_bind_text(st, 6, "unreadable", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, error, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 20, "[]", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 21, 0);
-    sqlite3_bind_int(st, 29, 0);
-    sqlite3_bind_int64(st, 31, c->now);
-    if ((r = step_done(c, st, "writing an object")) != 0)
-        return r;
-    c->st->objects_new++;
-    return add_event(c, sqlite3_last_insert_rowid(c->db), "object.unreadable",
-                     json_pack("{s:s, s:s}", "path", path, "error", error));
-}
-
-/* ---- one file ------------------------------------------------------------ */
-
-typedef struct filerow {
-    int64_t id;
-    int64_t dev, ino, size, mtime;
-    int64_t gen;
-    char state[16];
-    char content[16];
-} filerow;
-
-static int lookup_path(scan_ctx *c, const char *path, filerow *fr)
-{
-    sqlite3_stmt *st = stmt(c, Q_FILE_BY_PATH);
-    int rc;
-
-    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        fr->id = sqlite3_column_int64(st, 0);
-        fr->dev = sqlite3_column_int64(st, 1);
-        fr->ino = sqlite3_column_int64(st, 2);
-        fr->size = sqlite3_column_int64(st, 3);
-        fr->mtime = sqlite3_column_int64(st, 4);
-        fr->gen = sqlite3_column_int64(st, 5);
-        snprintf(fr->state, sizeof(fr->state), "%s",
-                 (const char *)sqlite3_column_text(st, 6));
-        snprintf(fr->content, sizeof(fr->content), "%s",
-                 (const char *)sqlite3_column_text(st, 7));
-    }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    if (rc == SQLITE_DONE)
+    if (!S_ISREG(e->sb.st_mode))
         return 0;
-    return db_fail(c, "looking up a file");
+    if (e->row != NULL && same_file(e->row->dev, e->row->ino, e->row->size,
+                                    e->row->mtime, &e->sb))
+        return 0;
+    if (e->row == NULL && e->link != NULL &&
+        same_file(e->link->dev, e->link->ino, e->link->size, e->link->mtime,
+                  &e->sb))
+        return 0;
+    pj = calloc(1, sizeof(*pj));
+    if (pj == NULL)
+        return kw_diag_set(c->d, KW_ENOMEM, "out of memory");
+    pj->base.fn = run_parse;
+    pj->dirfd = dirfd;
+    pj->name = e->name;
+    snprintf(pj->path, sizeof(pj->path), "%s/%s", strcmp(dir, "/") ? dir : "",
+             e->name);
+    e->job = pj;
+    ks_pool_submit(c->pool, &pj->base);
+    return 0;
 }
 
-static int same_identity(const filerow *fr, const struct stat *sb)
+/* Take the read-ahead result of e (waiting for it), or NULL. */
+static ks_parsed *take_parsed(scan_ctx *c, entry *e)
 {
-    return fr->dev == (int64_t)sb->st_dev && fr->ino == (int64_t)sb->st_ino &&
-           fr->size == (int64_t)sb->st_size && fr->mtime == mtime_ns(sb);
+    if (e->job == NULL)
+        return NULL;
+    ks_pool_wait(c->pool, &e->job->base);
+    return &e->job->p;
 }
 
-static int touch_file(scan_ctx *c, int64_t id, int linked, const char *state)
+static void drop_job(scan_ctx *c, entry *e)
 {
-    sqlite3_stmt *st = stmt(c, U_FILE_TOUCH);
-    int r;
-
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, c->gen);
-    sqlite3_bind_int64(st, 3, c->now);
-    sqlite3_bind_int(st, 4, linked);
-    if ((r = step_done(c, st, "updating a file")) != 0)
-        return r;
-    if (state != NULL && strcmp(state, "missing") == 0) {
-        /* It came back: the objects are live again. */
-        st = stmt(c, U_FILE_RESTORE);
-        sqlite3_bind_int64(st, 1, id);
-        if ((r = step_done(c, st, "restoring a file")) != 0)
-            return r;
-        st = stmt(c, U_OBJ_STATE);
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, "ok", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, c->now);
-        if ((r = step_done(c, st, "restoring objects")) != 0)
-            return r;
-        r = add_event(c, 0, "file.restored",
-                      json_pack("{s:I}", "file_id", (json_int_t)id));
-    }
-    return r;
+    if (e->job == NULL)
+        return;
+    ks_pool_wait(c->pool, &e->job->base);
+    ks_certfile_free(&e->job->p.f);
+    free(e->job);
+    e->job = NULL;
 }
 
-static int add_link(scan_ctx *c, const char *path, int64_t file_id)
-{
-    sqlite3_stmt *st = stmt(c, I_LINK);
-
-    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, file_id);
-    sqlite3_bind_int64(st, 3, c->gen);
-    return step_done(c, st, "recording a link");
-}
-
-/* Move a file row (and its objects) to a new primary path. */
-static int move_file(scan_ctx *c, int64_t id, const char *path)
-{
-    sqlite3_stmt *st = stmt(c, U_FILE_PATH);
-    char dir[PATH_MAX];
-    int r;
-
-    dir_name(path, dir, sizeof(dir));
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, dir, -1, SQLITE_STATIC);
-    if ((r = step_done(c, st, "renaming a file")) != 0)
-        return r;
-    st = stmt(c, U_OBJ_SOURCE);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
-    return step_done(c, st, "renaming objects");
-}
+/* ---- one file --------------------------------------------------------------- */
 
 /* A path reached without any symlink is the better name for a file; among
  * links, one with a certificate-like extension beats a hash link. */
 static int path_score(const char *path, int linked)
 {
-    return (linked ? 0 : 2) + (cert_like(base_name(path)) ? 1 : 0);
+    return (linked ? 0 : 2) + (ks__cert_like(ks__base_name(path)) ? 1 : 0);
 }
 
-/* The file at path has the identity of a known row found by inode.  Decide
- * whether path is an alias of it (record a link) or its new name. */
-static int handle_alias(scan_ctx *c, const char *path, const struct stat *sb,
-                        int linked, int64_t id, const char *old_path,
-                        int old_linked, int64_t old_gen, int *done)
+/* Record a file: from its read-ahead result when there is one. */
+static int ingest(scan_ctx *c, int dirfd, entry *e, const char *path,
+                  int64_t id, const char *old_content, int linked,
+                  dirstate *ds)
 {
-    struct stat os;
+    ingest_result res;
+    ks_parsed *pre = take_parsed(c, e);
     int r;
 
-    *done = 0;
-    if (old_gen != c->gen &&
-        (stat(old_path, &os) != 0 || os.st_dev != sb->st_dev ||
-         os.st_ino != sb->st_ino)) {
-        /* The old name is gone: the file was renamed. */
-        if ((r = move_file(c, id, path)) != 0)
-            return r;
-        if ((r = touch_file(c, id, linked, NULL)) != 0)
-            return r;
-        *done = 1;
-        return add_event(c, 0, "file.renamed",
-                         json_pack("{s:s, s:s}", "from", old_path, "to",
-                                   path));
+    if (pre != NULL)
+        r = ks__record(c, pre, e->name, path, id, old_content, linked, &res);
+    else
+        r = ks__ingest(c, dirfd, e->name, path, id, old_content, linked,
+                       &res);
+    if (r == 0) {
+        ds->has_keys |= res.had_keys;
+        ds->changed |= res.had_keys || res.had_certs;
     }
-    c->st->duplicates++;
-    if (path_score(path, linked) > path_score(old_path, old_linked)) {
-        /* Keep the better name as primary, the other as a link. */
-        if ((r = move_file(c, id, path)) != 0 ||
-            (r = add_link(c, old_path, id)) != 0)
-            return r;
-    } else if ((r = add_link(c, path, id)) != 0) {
-        return r;
-    }
-    if ((r = touch_file(c, id, linked, NULL)) != 0)
-        return r;
-    *done = 1;
-    return 0;
+    return r;
 }
 
-static int lookup_inode(scan_ctx *c, const struct stat *sb, int64_t *id,
-                        char *path, size_t plen, int64_t *size,
-                        int64_t *mtime, int64_t *gen, int *linked)
+/* A regular file at path with no row of its own. */
+static int new_path(scan_ctx *c, int dirfd, entry *e, const char *path,
+                    int linked, dirstate *ds)
 {
-    sqlite3_stmt *st = stmt(c, Q_FILE_BY_INODE);
-    int rc;
+    const struct stat *sb = &e->sb;
+    sqlite3_stmt *st = ks__stmt(c, Q_FILE_BY_INODE);
+    int64_t id = 0, size = 0, mtime = 0;
+    int rc, r, old_linked = 0, same;
+    char old_path[PATH_MAX], content[12], state[12];
+    struct stat os;
+    size_t i;
 
     sqlite3_bind_int64(st, 1, (int64_t)sb->st_dev);
     sqlite3_bind_int64(st, 2, (int64_t)sb->st_ino);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        snprintf(path, plen, "%s", (const char *)sqlite3_column_text(st, 1));
-        *size = sqlite3_column_int64(st, 2);
-        *mtime = sqlite3_column_int64(st, 3);
-        *gen = sqlite3_column_int64(st, 4);
-        *linked = sqlite3_column_int(st, 5);
+        id = sqlite3_column_int64(st, 0);
+        copy_text(old_path, sizeof(old_path), sqlite3_column_text(st, 1));
+        size = sqlite3_column_int64(st, 2);
+        mtime = sqlite3_column_int64(st, 3);
+        old_linked = sqlite3_column_int(st, 4);
+        copy_text(content, sizeof(content), sqlite3_column_text(st, 5));
+        copy_text(state, sizeof(state), sqlite3_column_text(st, 6));
     }
     sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 1;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return ks_db_error(c->s, c->d, "looking up a file by inode");
     if (rc == SQLITE_DONE)
-        return 0;
-    return db_fail(c, "looking up a file by inode");
-}
+        return ingest(c, dirfd, e, path, 0, "unknown", linked, ds);
 
-/* Write the files row (insert or update) for a file just read. */
-static int write_file_row(scan_ctx *c, int64_t *id, const char *path,
-                          const struct stat *sb, const char *content,
-                          const char *error, const ks_certfile *f,
-                          int linked)
-{
-    sqlite3_stmt *st = stmt(c, *id > 0 ? U_FILE : I_FILE);
-    char dir[PATH_MAX];
-    const unsigned char *kspki = NULL;
-    int r, kenc = 0;
-    size_t i;
-
-    dir_name(path, dir, sizeof(dir));
-    if (*id > 0)
-        sqlite3_bind_int64(st, 1, *id);
-    else
-        sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, dir, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (int64_t)sb->st_dev);
-    sqlite3_bind_int64(st, 4, (int64_t)sb->st_ino);
-    sqlite3_bind_int64(st, 5, (int64_t)sb->st_size);
-    sqlite3_bind_int64(st, 6, mtime_ns(sb));
-    sqlite3_bind_int(st, 7, (int)(sb->st_mode & 07777));
-    sqlite3_bind_int64(st, 8, (int64_t)sb->st_uid);
-    sqlite3_bind_int64(st, 9, (int64_t)sb->st_gid);
-    sqlite3_bind_text(st, 10, content, -1, SQLITE_STATIC);
-    bind_text(st, 11, error);
-    /* A key file records its (first) key's public half, never the key. */
-    if (f != NULL && f->ncerts == 0) {
-        for (i = 0; i < f->nkeys; i++)
-            if (f->keys[i].parsed) {
-                kspki = f->keys[i].spki_hash;
-                break;
-            }
-        for (i = 0; i < f->nkeys; i++)
-            kenc |= f->keys[i].encrypted;
+    same = size == (int64_t)sb->st_size && mtime == ks__mtime_ns(sb);
+    if (stat(old_path, &os) == 0 && os.st_dev == sb->st_dev &&
+        os.st_ino == sb->st_ino) {
+        /* Another name of a known file: keep the better name as the
+         * primary path and the other as a link. */
+        c->st->duplicates++;
+        if (path_score(path, linked) > path_score(old_path, old_linked)) {
+            if ((r = ks__move_file(c, id, path)) != 0 ||
+                (r = ks__add_link(c, old_path, id)) != 0)
+                return r;
+        } else if ((r = ks__add_link(c, path, id)) != 0) {
+            return r;
+        }
+    } else {
+        /* The old name is gone: the file was renamed.  If the old name is
+         * in this directory, its row is now this one. */
+        for (i = 0; i < ds->nrows; i++)
+            if (ds->rows[i].id == id)
+                ds->rows[i].matched = 1;
+        if ((r = ks__move_file(c, id, path)) != 0)
+            return r;
+        /* Moved from a directory walked earlier, where it was missed. */
+        if (strcmp(state, "missing") == 0 &&
+            (r = ks__file_restored(c, id)) != 0)
+            return r;
+        r = ks__event(c, 0, "file.renamed",
+                      json_pack("{s:s, s:s}", "from", old_path, "to", path));
+        if (r != 0)
+            return r;
     }
-    if (kspki != NULL)
-        sqlite3_bind_blob(st, 12, kspki, 32, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 13, kenc);
-    sqlite3_bind_int(st, 14, linked);
-    sqlite3_bind_int64(st, 15, c->gen);
-    sqlite3_bind_int64(st, 16, c->now);
-    if ((r = step_done(c, st, "writing a file")) != 0)
-        return r;
-    if (*id <= 0)
-        *id = sqlite3_last_insert_rowid(c->db);
-    return 0;
+    if (same) {
+        if (content_is_key(content, e->name))
+            ds->has_keys = 1;
+        return 0;
+    }
+    return ingest(c, dirfd, e, path, id, content, linked, ds);
 }
 
-/* Objects in this directory (and, for .../private/, in .../certs/) must
- * have their key match redone. */
-static int mark_key_pending(scan_ctx *c, const char *path)
+/* A regular file in a directory being merged. */
+static int visit_file(scan_ctx *c, int dirfd, entry *e, const char *path,
+                      int linked, dirstate *ds)
 {
-    char dir[PATH_MAX];
-    sqlite3_stmt *st = stmt(c, U_KEY_PENDING_DIR);
+    dirrow *row = e->row;
+    dirlink *link = e->link;
     int r;
 
-    dir_name(path, dir, sizeof(dir));
-    sqlite3_bind_text(st, 1, dir, -1, SQLITE_TRANSIENT);
-    if ((r = step_done(c, st, "marking keys for matching")) != 0)
-        return r;
-    if (kw_str_endswith(dir, "/private")) {
-        size_t n = strlen(dir) - strlen("private");
-        if (n + sizeof("certs") <= sizeof(dir)) {
-            memcpy(dir + n, "certs", sizeof("certs"));
-            st = stmt(c, U_KEY_PENDING_DIR);
-            sqlite3_bind_text(st, 1, dir, -1, SQLITE_TRANSIENT);
-            r = step_done(c, st, "marking keys for matching");
-        }
-    }
-    return r;
-}
-
-/* Read, parse and record a new or changed file. */
-static int ingest(scan_ctx *c, int dirfd, const char *name, const char *path,
-                  int64_t id, const char *old_content, int linked)
-{
-    struct stat sb;
-    ks_certfile f;
-    kw_diag why;
-    size_t len = 0;
-    int fd, r, wipe = 0, pemish = 0;
-    const char *content;
-    char err[600];
-
-    memset(&f, 0, sizeof(f));
-    err[0] = '\0';
-    fd = openat(dirfd, name,
-                O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        snprintf(err, sizeof(err), "cannot open: %s", strerror(e));
-        if (stat(path, &sb) != 0)
-            return 0; /* vanished between readdir and open */
-        goto broken;
-    }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return 0;
-    }
-    if ((size_t)sb.st_size > c->max_size) {
-        close(fd);
-        snprintf(err, sizeof(err),
-                 "file is %lld bytes, over the %zu-byte limit for "
-                 "certificate files",
-                 (long long)sb.st_size, c->max_size);
-        goto broken;
-    }
-    r = kw_read_fd(fd, c->buf, c->max_size, &len);
-    close(fd);
-    if (r == KW_ETOOBIG) {
-        snprintf(err, sizeof(err),
-                 "file grew over the %zu-byte limit while being read",
-                 c->max_size);
-        goto broken;
-    }
-    if (r != 0) {
-        snprintf(err, sizeof(err), "read failed: %s", kw_strerror(r));
-        goto broken;
-    }
-    c->st->parsed++;
-    pemish = ks_pem_present(c->buf, len);
-
-    why.msg[0] = '\0';
-    r = ks_certfile_parse(c->buf, len, c->scratch, c->max_size, &f, &why);
-    /* Key material may sit in the buffer; it is wiped whatever happened. */
-    wipe = r != 0 || f.nkeys > 0 || key_like(name);
-    if (wipe)
-        kw_wipe(c->buf, len);
-    if (r != 0) {
-        snprintf(err, sizeof(err), "%s", why.msg);
-        goto broken;
-    }
-    if (f.ncerts > 0) {
-        content = "certs";
-        c->st->certs += f.ncerts;
-        c->st->keys += f.nkeys;
-    } else if (f.nkeys > 0) {
-        content = "keys";
-        c->st->keys += f.nkeys;
-    } else if (len == 0) {
-        snprintf(err, sizeof(err), "empty file (0 bytes)");
-        if (cert_like(name))
-            goto broken;
-        content = "other";
-    } else if (f.format == KS_FMT_PEM) {
-        content = "other"; /* CSR, parameters, CRL: not inventoried */
-    } else if (looks_binary(c->buf, len)) {
-        snprintf(err, sizeof(err),
-                 "binary file that is not a DER certificate");
-        goto broken;
-    } else {
-        if (cert_like(name)) {
-            snprintf(err, sizeof(err),
-                     "no PEM block and not DER: not a certificate");
-            goto broken;
-        }
-        content = "other";
-    }
-    if ((r = write_file_row(c, &id, path, &sb, content, NULL, &f,
-                            linked)) != 0)
-        goto out;
-    if (f.ncerts > 0)
-        r = sync_objects(c, id, path, &sb, &f);
-    if (r == 0 && (f.nkeys > 0 || strcmp(old_content, "keys") == 0))
-        r = mark_key_pending(c, path);
-    goto out;
-
-broken:
-    /* Name-wise certificate files, and anything that had PEM or DER in
-     * it, are errors with an inventory entry; other files are skipped. */
-    if (cert_like(name) || pemish || strcmp(old_content, "certs") == 0 ||
-        strcmp(old_content, "error") == 0) {
-        c->st->errors++;
-        note(c, KS_NOTE_ERROR, path, "%s", err);
-        if (key_like(name)) {
-            r = write_file_row(c, &id, path, &sb, "error", err, NULL, linked);
-            if (r == 0)
-                r = mark_key_pending(c, path);
-            goto out;
-        }
-        r = write_file_row(c, &id, path, &sb, "error", err, NULL, linked);
-        if (r == 0)
-            r = sync_error_object(c, id, path, err);
-    } else {
-        c->st->skipped++;
-        note(c, KS_NOTE_SKIPPED, path, "%s", err);
-        r = write_file_row(c, &id, path, &sb, "other", err, NULL, linked);
-    }
-out:
-    ks_certfile_free(&f);
-    return r;
-}
-
-static int process_file(scan_ctx *c, int dirfd, const char *name,
-                        const char *path, const struct stat *sb, int linked)
-{
-    filerow fr;
-    int r, done = 0;
-
     c->st->files++;
-    memset(&fr, 0, sizeof(fr));
-    r = lookup_path(c, path, &fr);
-    if (r < 0)
-        return r;
-    if (r == 1) {
-        if (fr.gen == c->gen)
-            return 0; /* already handled through an alias this scan */
-        if (same_identity(&fr, sb)) {
+    if (row != NULL) {
+        if (same_file(row->dev, row->ino, row->size, row->mtime, &e->sb)) {
             c->st->unchanged++;
-            return touch_file(c, fr.id, linked, fr.state);
+            if (content_is_key(row->content, e->name))
+                ds->has_keys = 1;
+            if (strcmp(row->state, "missing") == 0) {
+                ds->changed |= content_matters(row->content);
+                return ks__file_restored(c, row->id);
+            }
+            if (linked && !row->linked) {
+                sqlite3_stmt *st = ks__stmt(c, U_FILE_LINKED);
+                sqlite3_bind_int64(st, 1, row->id);
+                return ks__step(c, st, "recording a link");
+            }
+            return 0;
         }
-        return ingest(c, dirfd, name, path, fr.id, fr.content, linked);
-    } else {
-        int64_t id = 0, size = 0, mtime = 0, gen = 0;
-        int old_linked = 0;
-        char old_path[PATH_MAX];
+        return ingest(c, dirfd, e, path, row->id, row->content, linked, ds);
+    }
+    if (link != NULL) {
+        if (link->dev == (int64_t)e->sb.st_dev &&
+            link->ino == (int64_t)e->sb.st_ino) {
+            sqlite3_stmt *st;
+            char primary[PATH_MAX], content[12];
+            int rc;
 
-        r = lookup_inode(c, sb, &id, old_path, sizeof(old_path), &size,
-                         &mtime, &gen, &old_linked);
-        if (r < 0)
-            return r;
-        if (r == 1 && size == (int64_t)sb->st_size && mtime == mtime_ns(sb)) {
-            r = handle_alias(c, path, sb, linked, id, old_path, old_linked,
-                             gen, &done);
-            if (r != 0 || done)
+            c->st->duplicates++;
+            if (same_file(link->dev, link->ino, link->size, link->mtime,
+                          &e->sb)) {
+                c->st->unchanged++;
+                return 0;
+            }
+            /* The file behind the link changed: update its row under its
+             * primary name, reading it through this one. */
+            st = ks__stmt(c, Q_FILE_BY_ID);
+            sqlite3_bind_int64(st, 1, link->file_id);
+            rc = sqlite3_step(st);
+            if (rc == SQLITE_ROW) {
+                copy_text(primary, sizeof(primary), sqlite3_column_text(st, 0));
+                copy_text(content, sizeof(content), sqlite3_column_text(st, 1));
+            }
+            sqlite3_reset(st);
+            if (rc != SQLITE_ROW)
+                return ks_db_error(c->s, c->d, "reading a linked file");
+            return ingest(c, dirfd, e, primary, link->file_id, content,
+                          linked, ds);
+        }
+        /* The link now leads elsewhere. */
+        {
+            sqlite3_stmt *st = ks__stmt(c, D_LINK);
+            sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+            if ((r = ks__step(c, st, "dropping a link")) != 0)
                 return r;
         }
-        return ingest(c, dirfd, name, path, 0, "unknown", linked);
     }
+    return new_path(c, dirfd, e, path, linked, ds);
 }
 
-/* ---- the walk ------------------------------------------------------------ */
+/* ---- the walk ---------------------------------------------------------------- */
+
+typedef struct ancestor {
+    dev_t dev;
+    ino_t ino;
+    const struct ancestor *up;
+} ancestor;
 
 static int walk(scan_ctx *c, char *path, size_t plen, int dfd, int depth,
                 const ancestor *up, int linked);
 
-static int visit(scan_ctx *c, int dirfd, const char *name, char *path,
-                 size_t plen, int depth, const ancestor *up, int linked)
+static uint64_t inode_key(const struct stat *sb)
 {
-    struct stat lsb, sb;
+    return mix((uint64_t)sb->st_dev * 0x9e3779b97f4a7c15ULL ^
+               (uint64_t)sb->st_ino);
+}
+
+/* Visit one classified directory entry. */
+static int visit(scan_ctx *c, int dirfd, entry *e, char *path, int depth,
+                 const ancestor *up, int linked, dirstate *ds)
+{
     const ancestor *a;
-    int is_link, r, fd;
+    int r, fd;
 
-    if (fstatat(dirfd, name, &lsb, AT_SYMLINK_NOFOLLOW) != 0)
-        return 0; /* vanished */
-    is_link = S_ISLNK(lsb.st_mode);
-    if (is_link) {
-        if (fstatat(dirfd, name, &sb, 0) != 0) {
-            int e = errno;
-            char target[PATH_MAX];
-            ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
-            target[n > 0 ? n : 0] = '\0';
-            if (e == ELOOP) {
-                c->st->loops++;
-                note(c, KS_NOTE_LOOP, path,
-                     "symlink loop (-> %s), skipped", target);
-            } else {
-                c->st->skipped++;
-                note(c, KS_NOTE_SKIPPED, path, "dangling symlink -> %s",
-                     target);
-            }
-            return 0;
-        }
-    } else {
-        sb = lsb;
-    }
-    if (S_ISREG(sb.st_mode)) {
-        r = process_file(c, dirfd, name, path, &sb, linked || is_link);
-        if (r == 0)
-            r = batch_tick(c);
-        return r;
-    }
-    if (!S_ISDIR(sb.st_mode))
-        return 0; /* sockets, fifos, devices: never certificates */
-
-    for (a = up; a != NULL; a = a->up)
-        if (a->dev == sb.st_dev && a->ino == sb.st_ino) {
+    if (e->stat_errno != 0) {
+        if (e->stat_errno == ELOOP) {
             c->st->loops++;
-            note(c, KS_NOTE_LOOP, path,
-                 "symlink loop: leads back to a parent directory, skipped");
+            ks__note(c, KS_NOTE_LOOP, path, "symlink loop, skipped");
+        } else if (e->is_link || e->stat_errno != ENOENT) {
+            char target[PATH_MAX];
+            ssize_t n = readlinkat(dirfd, e->name, target,
+                                   sizeof(target) - 1);
+
+            target[n > 0 ? n : 0] = '\0';
+            c->st->skipped++;
+            ks__note(c, KS_NOTE_SKIPPED, path, "dangling symlink -> %s",
+                     target);
+        }
+        goto gone;
+    }
+    if (S_ISREG(e->sb.st_mode)) {
+        r = visit_file(c, dirfd, e, path, linked || e->is_link, ds);
+        return r == 0 ? batch_tick(c) : r;
+    }
+    if (!S_ISDIR(e->sb.st_mode))
+        goto gone; /* sockets, fifos, devices: never certificates */
+
+    /* A directory where a file used to be. */
+    if (e->row != NULL && strcmp(e->row->state, "ok") == 0 &&
+        (r = ks__file_gone(c, e->row->id, e->row->path, e->row->content)) !=
+            0)
+        return r;
+    for (a = up; a != NULL; a = a->up)
+        if (a->dev == e->sb.st_dev && a->ino == e->sb.st_ino) {
+            c->st->loops++;
+            ks__note(c, KS_NOTE_LOOP, path,
+                     "symlink loop: leads back to a parent directory, "
+                     "skipped");
             return 0;
         }
-    r = dirset_add(&c->dirs, (uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
+    r = set_add(&c->dirs_walked, inode_key(&e->sb), NULL);
     if (r < 0)
         return kw_diag_set(c->d, r, "out of memory");
     if (r == 1)
-        return 0; /* already walked by another path */
+        return dir_seen(c, path); /* already walked by another path */
     if (depth >= c->max_depth) {
         c->st->skipped++;
-        note(c, KS_NOTE_SKIPPED, path, "deeper than %d levels, skipped",
-             c->max_depth);
-        return 0;
+        ks__note(c, KS_NOTE_SKIPPED, path, "deeper than %d levels, skipped",
+                 c->max_depth);
+        return dir_seen(c, path);
     }
-    fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = openat(dirfd, e->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         c->st->errors++;
-        note(c, KS_NOTE_ERROR, path, "cannot read directory: %s",
-             strerror(errno));
-        return 0;
+        ks__note(c, KS_NOTE_ERROR, path, "cannot read directory: %s",
+                 strerror(errno));
+        /* What was found inside before is unknown now, not missing. */
+        return dir_seen(c, path);
     }
-    return walk(c, path, plen, fd, depth + 1, up, linked || is_link);
+    return walk(c, path, strlen(path), fd, depth + 1, up,
+                linked || e->is_link);
+
+gone:
+    if (e->row != NULL && strcmp(e->row->state, "ok") == 0)
+        return ks__file_gone(c, e->row->id, e->row->path, e->row->content);
+    return 0;
 }
 
-static int cmp_name(const void *a, const void *b)
+static int cmp_entry(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
+}
+
+static int drop_link(scan_ctx *c, const dirlink *l)
+{
+    sqlite3_stmt *st = ks__stmt(c, D_LINK);
+
+    sqlite3_bind_text(st, 1, l->path, -1, SQLITE_STATIC);
+    return ks__step(c, st, "dropping a link");
 }
 
 /* Walk the open directory dfd (closed here) whose path is path[0..plen). */
@@ -1273,157 +839,204 @@ static int walk(scan_ctx *c, char *path, size_t plen, int dfd, int depth,
     DIR *dir;
     struct dirent *de;
     struct stat sb;
-    char **names = NULL, **nn;
-    size_t n = 0, cap = 0, i;
+    entry *ents = NULL, *ne;
+    size_t n = 0, cap = 0, i, ri = 0, li = 0, ahead = 0;
     ancestor me;
+    dirstate ds;
     int r = 0;
 
-    if (fstat(dfd, &sb) != 0) {
+    memset(&ds, 0, sizeof(ds));
+    if (fstat(dfd, &sb) != 0 || (dir = fdopendir(dfd)) == NULL) {
         close(dfd);
         return 0;
     }
     me.dev = sb.st_dev;
     me.ino = sb.st_ino;
     me.up = up;
-    dir = fdopendir(dfd);
-    if (dir == NULL) {
-        close(dfd);
-        return 0;
-    }
     c->st->dirs++;
+    if ((r = dir_seen(c, path)) != 0)
+        goto out;
     while ((de = readdir(dir)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
-            nn = realloc(names, cap * sizeof(*names));
-            if (nn == NULL) {
+            ne = realloc(ents, cap * sizeof(*ents));
+            if (ne == NULL) {
                 r = kw_diag_set(c->d, KW_ENOMEM, "out of memory");
                 goto out;
             }
-            names = nn;
+            ents = ne;
         }
-        if ((names[n] = strdup(de->d_name)) == NULL) {
+        memset(&ents[n], 0, sizeof(ents[n]));
+        if ((ents[n].name = strdup(de->d_name)) == NULL) {
             r = kw_diag_set(c->d, KW_ENOMEM, "out of memory");
             goto out;
         }
         n++;
     }
-    qsort(names, n, sizeof(*names), cmp_name);
-    for (i = 0; i < n && r == 0; i++) {
-        size_t nl = strlen(names[i]);
+    if (n > 0)
+        qsort(ents, n, sizeof(*ents), cmp_entry);
+    if ((r = load_dir(c, path, &ds)) != 0)
+        goto out;
 
+    /* Merge three sorted lists: entries, rows and links.  Rows and links
+     * left without an entry are handled after the visits (a rename within
+     * this directory claims its old row first). */
+    for (i = 0; i < n; i++) {
+        while (ri < ds.nrows && strcmp(ds.rows[ri].name, ents[i].name) < 0)
+            ri++;
+        while (li < ds.nlinks && strcmp(ds.links[li].name, ents[i].name) < 0)
+            li++;
+        if (ri < ds.nrows && strcmp(ds.rows[ri].name, ents[i].name) == 0)
+            ents[i].row = &ds.rows[ri++];
+        if (li < ds.nlinks && strcmp(ds.links[li].name, ents[i].name) == 0)
+            ents[i].link = &ds.links[li++];
+        if (ents[i].row != NULL)
+            ents[i].row->matched = 1;
+        if (ents[i].link != NULL)
+            ents[i].link->matched = 1;
+    }
+
+    for (i = 0; i < n && r == 0; i++) {
+        size_t nl = strlen(ents[i].name);
+
+        /* Keep the read-ahead window full. */
+        while (r == 0 && ahead < n && ahead <= i + READ_AHEAD)
+            r = classify(c, dirfd(dir), path, &ents[ahead++]);
+        if (r != 0)
+            break;
         if (plen + 1 + nl + 1 > PATH_MAX) {
             c->st->skipped++;
-            note(c, KS_NOTE_SKIPPED, path, "path too long, entry skipped");
+            ks__note(c, KS_NOTE_SKIPPED, path, "path too long, entry skipped");
+            drop_job(c, &ents[i]);
             continue;
         }
-        if (plen > 0 && path[plen - 1] != '/')
-            path[plen] = '/', memcpy(path + plen + 1, names[i], nl + 1);
-        else
-            memcpy(path + plen, names[i], nl + 1);
-        r = visit(c, dirfd(dir), names[i], path,
-                  strlen(path), depth, &me, linked);
+        if (plen > 0 && path[plen - 1] != '/') {
+            path[plen] = '/';
+            memcpy(path + plen + 1, ents[i].name, nl + 1);
+        } else {
+            memcpy(path + plen, ents[i].name, nl + 1);
+        }
+        r = visit(c, dirfd(dir), &ents[i], path, depth, &me, linked, &ds);
         path[plen] = '\0';
+        drop_job(c, &ents[i]);
+    }
+
+    /* Files and symlinks that are gone. */
+    for (i = 0; r == 0 && i < ds.nrows; i++) {
+        dirrow *row = &ds.rows[i];
+        if (!row->matched && strcmp(row->state, "ok") == 0) {
+            ds.changed |= content_matters(row->content);
+            r = ks__file_gone(c, row->id, row->path, row->content);
+        }
+    }
+    for (i = 0; r == 0 && i < ds.nlinks; i++)
+        if (!ds.links[i].matched)
+            r = drop_link(c, &ds.links[i]);
+
+    /* Certificates or keys changed here: redo the key matches of this
+     * directory (and of .../certs/ when .../private/ changed). */
+    if (r == 0 && ds.changed) {
+        if (ds.has_keys || kw_str_endswith(path, "/certs"))
+            r = ks__key_pending_dir(c, path);
+        if (r == 0 && kw_str_endswith(path, "/private") &&
+            plen + sizeof("certs") <= PATH_MAX) {
+            char sib[PATH_MAX];
+            snprintf(sib, sizeof(sib), "%.*scerts",
+                     (int)(plen - strlen("private")), path);
+            r = ks__key_pending_dir(c, sib);
+        }
     }
 out:
-    for (i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    /* Jobs still queued read through this directory's descriptor: they
+     * finish before it closes. */
+    for (i = 0; i < n; i++) {
+        drop_job(c, &ents[i]);
+        free(ents[i].name);
+    }
+    free(ents);
+    dirstate_free(&ds);
     closedir(dir);
     return r;
 }
 
-/* ---- after the walk ------------------------------------------------------ */
+/* ---- after the walk ----------------------------------------------------------- */
 
-/* Mark files under root that this scan did not see. */
-static int mark_missing(scan_ctx *c, const char *root)
+/* Files under root in directories the walk did not reach: the directory
+ * itself is gone (or was replaced), so are they. */
+static int sweep_vanished(scan_ctx *c, const char *root)
 {
-    sqlite3_stmt *q = NULL, *qo = NULL;
+    sqlite3_stmt *q = NULL, *f = NULL;
     char lo[PATH_MAX + 2], hi[PATH_MAX + 2];
-    int rc, r = 0;
     size_t n = strlen(root);
+    int r = 0, rc;
 
-    /* Paths under root sort between "root/" and "root0" ('0' follows '/'). */
-    if (n > 1 && root[n - 1] == '/')
-        n--;
-    snprintf(lo, sizeof(lo), "%.*s/", (int)n, root);
-    snprintf(hi, sizeof(hi), "%.*s0", (int)n, root);
-    if (sqlite3_prepare_v2(
-            c->db,
-            "SELECT id, path, content FROM files WHERE scan_gen != ?1 AND "
-            "state = 'ok' AND (path = ?2 OR (path >= ?3 AND path < ?4))",
-            -1, &q, NULL) != SQLITE_OK ||
+    snprintf(lo, sizeof(lo), "%s/", strcmp(root, "/") ? root : "");
+    snprintf(hi, sizeof(hi), "%s0", strcmp(root, "/") ? root : "");
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT DISTINCT dir FROM files WHERE state = 'ok'"
+                           " AND (dir = ?1 OR (dir >= ?2 AND dir < ?3))",
+                           -1, &q, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db,
-                           "SELECT id, name FROM objects WHERE file_id = ?1",
-                           -1, &qo, NULL) != SQLITE_OK) {
-        r = db_fail(c, "finding missing files");
+                           "SELECT id, path, content FROM files WHERE dir = "
+                           "?1 AND state = 'ok'",
+                           -1, &f, NULL) != SQLITE_OK) {
+        r = ks_db_error(c->s, c->d, "finding vanished directories");
         goto out;
     }
-    sqlite3_bind_int64(q, 1, c->gen);
-    sqlite3_bind_text(q, 2, root, (int)n, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, lo, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 4, hi, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 1, root, (int)n, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, hi, -1, SQLITE_STATIC);
     while (r == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(q, 0);
-        char path[PATH_MAX];
-        const char *content = (const char *)sqlite3_column_text(q, 2);
-        int has_objects = strcmp(content, "certs") == 0 ||
-                          strcmp(content, "error") == 0;
-        char sql[160];
+        const char *dir = (const char *)sqlite3_column_text(q, 0);
 
-        snprintf(path, sizeof(path), "%s", sqlite3_column_text(q, 1));
-        if (strcmp(content, "keys") == 0 && (r = mark_key_pending(c, path)))
-            break;
-        if (!has_objects) {
-            /* Nothing in the inventory came from it: forget it quietly. */
-            snprintf(sql, sizeof(sql),
-                     "DELETE FROM files WHERE id = %lld AND NOT EXISTS "
-                     "(SELECT 1 FROM objects WHERE file_id = %lld)",
-                     (long long)id, (long long)id);
-            r = ks_exec(c->s, sql, c->d);
+        if (set_has_str(&c->dirs_seen, dir))
             continue;
+        sqlite3_reset(f);
+        sqlite3_bind_text(f, 1, dir, -1, SQLITE_TRANSIENT);
+        while (r == 0 && sqlite3_step(f) == SQLITE_ROW) {
+            char path[PATH_MAX], content[12];
+
+            copy_text(path, sizeof(path), sqlite3_column_text(f, 1));
+            copy_text(content, sizeof(content), sqlite3_column_text(f, 2));
+            r = ks__file_gone(c, sqlite3_column_int64(f, 0), path, content);
         }
-        snprintf(sql, sizeof(sql),
-                 "UPDATE files SET state = 'missing', missing_since = %lld "
-                 "WHERE id = %lld;"
-                 "UPDATE objects SET state = 'missing', updated_at = %lld "
-                 "WHERE file_id = %lld",
-                 (long long)c->now, (long long)id, (long long)c->now,
-                 (long long)id);
-        if ((r = ks_exec(c->s, sql, c->d)) != 0)
-            break;
-        c->st->missing++;
-        note(c, KS_NOTE_MISSING, path,
-             "vanished since the last scan; marked missing");
-        sqlite3_reset(qo);
-        sqlite3_bind_int64(qo, 1, id);
-        while (r == 0 && sqlite3_step(qo) == SQLITE_ROW)
-            r = add_event(c, sqlite3_column_int64(qo, 0), "object.missing",
-                          json_pack("{s:s}", "path", path));
     }
     if (r == 0) {
-        /* Links are re-recorded by every scan that passes them. */
-        sqlite3_stmt *dl = NULL;
+        /* Links into directories that were not walked are stale. */
+        sqlite3_finalize(q);
+        q = NULL;
         if (sqlite3_prepare_v2(c->db,
-                               "DELETE FROM file_links WHERE scan_gen != ?1 "
-                               "AND (path = ?2 OR (path >= ?3 AND path < "
-                               "?4))",
-                               -1, &dl, NULL) != SQLITE_OK) {
-            r = db_fail(c, "pruning links");
-        } else {
-            sqlite3_bind_int64(dl, 1, c->gen);
-            sqlite3_bind_text(dl, 2, root, (int)n, SQLITE_STATIC);
-            sqlite3_bind_text(dl, 3, lo, -1, SQLITE_STATIC);
-            sqlite3_bind_text(dl, 4, hi, -1, SQLITE_STATIC);
-            if (sqlite3_step(dl) != SQLITE_DONE)
-                r = db_fail(c, "pruning links");
+                               "SELECT path FROM file_links WHERE path >= ?1 "
+                               "AND path < ?2",
+                               -1, &q, NULL) != SQLITE_OK) {
+            r = ks_db_error(c->s, c->d, "pruning links");
+            goto out;
         }
-        sqlite3_finalize(dl);
+        sqlite3_bind_text(q, 1, lo, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, hi, -1, SQLITE_STATIC);
+        while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
+            char dir[PATH_MAX];
+            dirlink l;
+
+            ks__dir_name((const char *)sqlite3_column_text(q, 0), dir,
+                         sizeof(dir));
+            if (set_has_str(&c->dirs_seen, dir))
+                continue;
+            memset(&l, 0, sizeof(l));
+            l.path = strdup((const char *)sqlite3_column_text(q, 0));
+            if (l.path == NULL) {
+                r = kw_diag_set(c->d, KW_ENOMEM, "out of memory");
+                break;
+            }
+            r = drop_link(c, &l);
+            free(l.path);
+        }
     }
 out:
     sqlite3_finalize(q);
-    sqlite3_finalize(qo);
+    sqlite3_finalize(f);
     return r;
 }
 
@@ -1431,23 +1044,21 @@ out:
 static int is_partner(const char *cert_path, const char *key_path)
 {
     char stem[PATH_MAX], want[PATH_MAX + 16];
-    const char *cb = base_name(cert_path), *kb = base_name(key_path);
+    const char *cb = ks__base_name(cert_path), *kb = ks__base_name(key_path);
     const char *dot = strrchr(cb, '.');
     size_t n = dot ? (size_t)(dot - cb) : strlen(cb);
+    unsigned nc, nk;
+    char tail[8];
 
     if ((strcmp(cb, "cert.pem") == 0 || strcmp(cb, "fullchain.pem") == 0) &&
         (strcmp(kb, "privkey.pem") == 0 || strcmp(kb, "key.pem") == 0))
         return 1;
     /* Let's Encrypt's archive: certN.pem and fullchainN.pem go with
      * privkeyN.pem. */
-    {
-        unsigned nc, nk;
-        char tail[8];
-        if ((sscanf(cb, "cert%u.pe%7s", &nc, tail) == 2 ||
-             sscanf(cb, "fullchain%u.pe%7s", &nc, tail) == 2) &&
-            sscanf(kb, "privkey%u.pe%7s", &nk, tail) == 2)
-            return nc == nk;
-    }
+    if ((sscanf(cb, "cert%u.pe%7s", &nc, tail) == 2 ||
+         sscanf(cb, "fullchain%u.pe%7s", &nc, tail) == 2) &&
+        sscanf(kb, "privkey%u.pe%7s", &nk, tail) == 2)
+        return nc == nk;
     if (n >= sizeof(stem))
         return 0;
     memcpy(stem, cb, n);
@@ -1462,32 +1073,32 @@ static int is_partner(const char *cert_path, const char *key_path)
     return strcmp(kb, want) == 0;
 }
 
-/* Match certificates whose directory changed with the private keys next
- * to them (same directory, or ../private/ for a .../certs/ directory). */
+/* Match the certificates marked pending with the private keys next to
+ * them (same directory, or .../private/ for a .../certs/ directory). */
 static int match_keys(scan_ctx *c)
 {
     sqlite3_stmt *q = NULL, *k = NULL, *u = NULL;
-    int r = 0, rc;
+    int r = 0;
 
     if (sqlite3_prepare_v2(
             c->db,
-            "SELECT o.id, o.spki_hash, f.path, f.dir FROM objects o "
+            "SELECT o.id, o.spki_hash, f.path, f.dir, o.state FROM objects o "
             "JOIN files f ON f.id = o.file_id WHERE o.key_pending != 0",
             -1, &q, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(
             c->db,
-            "SELECT path, key_spki, key_encrypted, mode, content, error "
-            "FROM files WHERE (dir = ?1 OR dir = ?2) AND state = 'ok' AND "
-            "content IN ('keys', 'error') ORDER BY path",
+            "SELECT path, key_spki, key_encrypted, mode, content FROM files "
+            "WHERE (dir = ?1 OR dir = ?2) AND state = 'ok' AND "
+            "(content = 'keys' OR content = 'error') ORDER BY path",
             -1, &k, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db,
                            "UPDATE objects SET key_state = ?2, key_path = "
                            "?3, key_mode = ?4, key_pending = 0 WHERE id = ?1",
                            -1, &u, NULL) != SQLITE_OK) {
-        r = db_fail(c, "matching keys");
+        r = ks_db_error(c->s, c->d, "matching keys");
         goto out;
     }
-    while (r == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(q, 0);
         const void *spki = sqlite3_column_blob(q, 1);
         int spki_len = sqlite3_column_bytes(q, 1);
@@ -1523,6 +1134,8 @@ static int match_keys(scan_ctx *c)
             int same = !is_err && spki != NULL && ks != NULL &&
                        ksl == spki_len && memcmp(ks, spki, (size_t)ksl) == 0;
 
+            if (is_err && !ks__key_like(ks__base_name(p)))
+                continue; /* a broken certificate file, not a key */
             if (in_priv && !partner)
                 continue; /* in .../private/ only the same stem counts */
             if (partner) {
@@ -1542,12 +1155,13 @@ static int match_keys(scan_ctx *c)
         }
         sqlite3_reset(u);
         sqlite3_bind_int64(u, 1, id);
-        bind_text(u, 2, state);
-        bind_text(u, 3, state ? kpath : NULL);
-        if (state != NULL)
+        if (state != NULL) {
+            sqlite3_bind_text(u, 2, state, -1, SQLITE_STATIC);
+            sqlite3_bind_text(u, 3, kpath, -1, SQLITE_TRANSIENT);
             sqlite3_bind_int(u, 4, kmode);
+        }
         if (sqlite3_step(u) != SQLITE_DONE)
-            r = db_fail(c, "recording a key match");
+            r = ks_db_error(c->s, c->d, "recording a key match");
     }
 out:
     sqlite3_finalize(q);
@@ -1565,12 +1179,12 @@ static int mark_superseded(scan_ctx *c)
     return ks_exec(
         c->s,
         "UPDATE objects SET superseded_by = ("
-        "  SELECT n.id FROM objects n WHERE n.names_key = objects.names_key"
+        "  SELECT n.id FROM objects n WHERE n.archived"
+        "  AND n.names_key = objects.names_key"
         "  AND n.id != objects.id AND n.state = 'ok'"
         "  AND n.not_after > objects.not_after"
         "  ORDER BY n.not_after DESC LIMIT 1)"
-        " WHERE kind = 'tls' AND source LIKE '%/archive/%'"
-        "  AND names_key IS NOT NULL"
+        " WHERE archived AND kind = 'tls' AND names_key IS NOT NULL"
         "  AND file_id NOT IN (SELECT id FROM files WHERE linked != 0)"
         "  AND file_id NOT IN (SELECT file_id FROM file_links)",
         c->d);
@@ -1586,13 +1200,31 @@ static int mark_idle_anchors(scan_ctx *c)
     return ks_exec(
         c->s,
         "UPDATE objects SET idle_anchor = (role = 'root' AND chain_len <= 1"
-        "  AND key_state IS NULL AND NOT EXISTS (SELECT 1 FROM objects o2 WHERE"
-        "   o2.top_issuer = objects.subject AND o2.role != 'root'))"
-        " WHERE kind = 'tls' AND (role = 'root' OR idle_anchor != 0)",
+        "  AND key_state IS NULL AND NOT EXISTS (SELECT 1 FROM objects o2"
+        "   WHERE o2.top_issuer = objects.subject AND o2.role != 'root'))"
+        " WHERE id IN (SELECT id FROM objects WHERE role = 'root')"
+        "  OR idle_anchor != 0",
         c->d);
 }
 
-/* ---- entry point ---------------------------------------------------------- */
+static int64_t next_gen(scan_ctx *c)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t g = -1;
+
+    if (sqlite3_prepare_v2(c->db,
+                           "INSERT INTO meta (key, value) VALUES "
+                           "('scan_gen', 1) ON CONFLICT (key) DO UPDATE SET "
+                           "value = value + 1 RETURNING value",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        g = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return g;
+}
+
+/* ---- roots -------------------------------------------------------------------- */
 
 static int absolute(const char *in, char *out, size_t len)
 {
@@ -1610,15 +1242,144 @@ static int absolute(const char *in, char *out, size_t len)
                              in) >= len)
             return KW_EINVAL;
     }
-    /* Trailing slashes and "/./" add nothing to a path we store. */
+    /* Trailing slashes and "/." add nothing to a path we store. */
     n = strlen(out);
-    while (n > 1 && out[n - 1] == '/')
-        out[--n] = '\0';
-    while (n > 2 && strcmp(out + n - 2, "/.") == 0) {
-        n -= 2;
-        out[n > 0 ? n : 1] = '\0';
+    for (;;) {
+        if (n > 1 && out[n - 1] == '/')
+            out[--n] = '\0';
+        else if (n > 2 && strcmp(out + n - 2, "/.") == 0)
+            out[n -= 2] = '\0';
+        else
+            break;
     }
+    if (n == 0)
+        snprintf(out, len, "/");
     return 0;
+}
+
+/* A root that is a file: visit it alone, with its parent's knowledge. */
+static int scan_file_root(scan_ctx *c, int pfd, const char *parent,
+                          char *path)
+{
+    dirstate ds;
+    entry e;
+    size_t i;
+    int r;
+
+    if ((r = load_dir(c, parent, &ds)) != 0)
+        return r;
+    memset(&e, 0, sizeof(e));
+    e.name = (char *)ks__base_name(path);
+    for (i = 0; i < ds.nrows; i++)
+        if (strcmp(ds.rows[i].path, path) == 0)
+            e.row = &ds.rows[i];
+    for (i = 0; i < ds.nlinks; i++)
+        if (strcmp(ds.links[i].path, path) == 0)
+            e.link = &ds.links[i];
+    r = classify(c, pfd, parent, &e);
+    if (r == 0)
+        r = visit(c, pfd, &e, path, 0, NULL, 0, &ds);
+    drop_job(c, &e);
+    if (r == 0 && ds.changed)
+        r = ks__key_pending_dir(c, parent);
+    dirstate_free(&ds);
+    return r;
+}
+
+/* Everything the inventory had at or under a root that no longer exists. */
+static int root_gone(scan_ctx *c, const char *root)
+{
+    sqlite3_stmt *q = NULL;
+    char lo[PATH_MAX + 2], hi[PATH_MAX + 2];
+    int r = 0;
+
+    snprintf(lo, sizeof(lo), "%s/", root);
+    snprintf(hi, sizeof(hi), "%s0", root);
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT id, path, content FROM files WHERE state "
+                           "= 'ok' AND (path = ?1 OR (path >= ?2 AND path < "
+                           "?3))",
+                           -1, &q, NULL) != SQLITE_OK)
+        return ks_db_error(c->s, c->d, "finding missing files");
+    sqlite3_bind_text(q, 1, root, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, hi, -1, SQLITE_STATIC);
+    while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
+        char path[PATH_MAX], content[12];
+
+        copy_text(path, sizeof(path), sqlite3_column_text(q, 1));
+        copy_text(content, sizeof(content), sqlite3_column_text(q, 2));
+        r = ks__file_gone(c, sqlite3_column_int64(q, 0), path, content);
+    }
+    sqlite3_finalize(q);
+    return r;
+}
+
+static int scan_root(scan_ctx *c, const char *given, int *opened)
+{
+    char path[PATH_MAX], parent[PATH_MAX];
+    struct stat sb;
+    int pfd, r, e;
+
+    if (absolute(given, path, sizeof(path)) != 0) {
+        c->st->errors++;
+        ks__note(c, KS_NOTE_ERROR, given, "path too long");
+        return 0;
+    }
+    if (stat(path, &sb) != 0) {
+        e = errno;
+        c->st->errors++;
+        ks__note(c, KS_NOTE_ERROR, path, "cannot scan: %s", strerror(e));
+        /* A root that vanished still has its files marked missing. */
+        return e == ENOENT ? root_gone(c, path) : 0;
+    }
+    (*opened)++;
+    if (S_ISDIR(sb.st_mode)) {
+        if (strcmp(path, "/") == 0)
+            pfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        else
+            pfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pfd < 0) {
+            c->st->errors++;
+            ks__note(c, KS_NOTE_ERROR, path, "cannot read directory: %s",
+                     strerror(errno));
+            return 0;
+        }
+        r = set_add(&c->dirs_walked, inode_key(&sb), NULL);
+        if (r < 0)
+            return kw_diag_set(c->d, r, "out of memory");
+        if (r == 1) { /* the same directory given twice */
+            close(pfd);
+            return 0;
+        }
+        r = walk(c, path, strlen(path), pfd, 0, NULL, 0);
+        return r == 0 ? sweep_vanished(c, path) : r;
+    }
+    ks__dir_name(path, parent, sizeof(parent));
+    pfd = open(parent[0] ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (pfd < 0) {
+        c->st->errors++;
+        ks__note(c, KS_NOTE_ERROR, path, "cannot open its directory: %s",
+                 strerror(errno));
+        return 0;
+    }
+    r = scan_file_root(c, pfd, parent, path);
+    close(pfd);
+    return r;
+}
+
+/* ---- entry point ---------------------------------------------------------------- */
+
+/* Parse threads: as asked, else one per CPU up to four (beyond that the
+ * single SQLite writer is the bottleneck). */
+static int scan_threads(const ks_scan_opts *o)
+{
+    long n;
+
+    if (o->threads > 0)
+        return o->threads;
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 4 ? 4 : (int)n;
 }
 
 int ks_scan(ks_store *s, const char *const *roots, size_t nroots,
@@ -1645,63 +1406,37 @@ int ks_scan(ks_store *s, const char *const *roots, size_t nroots,
         r = kw_diag_set(d, KW_ENOMEM, "out of memory");
         goto out;
     }
-    for (i = 0; i < N_STMTS; i++)
+    ks_cert_init();
+    if ((r = ks_pool_start(&c.pool, scan_threads(opts), c.max_size + 1)) !=
+        0) {
+        r = kw_diag_set(d, r, "cannot start scan threads: %s",
+                        kw_strerror(r));
+        goto out;
+    }
+    for (i = 0; i < KS_SCAN_NSTMTS; i++)
         if (sqlite3_prepare_v3(c.db, stmt_sql[i], -1,
                                SQLITE_PREPARE_PERSISTENT, &c.q[i],
                                NULL) != SQLITE_OK) {
-            r = db_fail(&c, "preparing scan statements");
+            r = ks_db_error(s, d, "preparing scan statements");
             goto out;
         }
     if ((r = ks_begin(s, d)) != 0)
         goto out;
     in_tx = 1;
     if ((c.gen = next_gen(&c)) < 0) {
-        r = db_fail(&c, "advancing the scan generation");
+        r = ks_db_error(s, d, "advancing the scan generation");
         goto out;
     }
-
-    for (i = 0; i < nroots && r == 0; i++) {
-        char path[PATH_MAX], parent[PATH_MAX];
-        struct stat sb;
-        int pfd;
-
-        if (absolute(roots[i], path, sizeof(path)) != 0) {
-            note(&c, KS_NOTE_ERROR, roots[i], "path too long");
-            continue;
-        }
-        if (stat(path, &sb) != 0) {
-            int e = errno;
-            c.st->errors++;
-            note(&c, KS_NOTE_ERROR, path, "cannot scan: %s", strerror(e));
-            /* A root that vanished still has its files marked missing. */
-            if (e == ENOENT)
-                r = mark_missing(&c, path);
-            continue;
-        }
-        opened++;
-        dir_name(path, parent, sizeof(parent));
-        pfd = open(parent[0] ? parent : "/",
-                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (pfd < 0) {
-            c.st->errors++;
-            note(&c, KS_NOTE_ERROR, path, "cannot open parent: %s",
-                 strerror(errno));
-            continue;
-        }
-        r = visit(&c, pfd, strcmp(path, "/") ? base_name(path) : ".", path,
-                  strlen(path), 0, NULL, 0);
-        close(pfd);
-        if (r == 0)
-            r = mark_missing(&c, path);
-    }
+    for (i = 0; i < nroots && r == 0; i++)
+        r = scan_root(&c, roots[i], &opened);
     if (r == 0)
         r = match_keys(&c);
-    if (r == 0)
+    if (r == 0 && c.changed)
         r = mark_superseded(&c);
-    if (r == 0)
+    if (r == 0 && c.changed)
         r = mark_idle_anchors(&c);
     if (r == 0)
-        r = add_event(&c, 0, "scan.completed",
+        r = ks__event(&c, 0, "scan.completed",
                       json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "files",
                                 (json_int_t)stats->files, "parsed",
                                 (json_int_t)stats->parsed, "certs",
@@ -1716,11 +1451,13 @@ int ks_scan(ks_store *s, const char *const *roots, size_t nroots,
     if (r == 0 && opened == 0 && nroots > 0)
         r = kw_diag_set(d, KW_ENOENT, "none of the paths could be scanned");
 out:
+    ks_pool_stop(c.pool);
     if (in_tx)
         ks_rollback(s);
-    for (i = 0; i < N_STMTS; i++)
+    for (i = 0; i < KS_SCAN_NSTMTS; i++)
         sqlite3_finalize(c.q[i]);
-    free(c.dirs.keys);
+    set_free(&c.dirs_walked);
+    set_free(&c.dirs_seen);
     if (c.buf != NULL)
         kw_wipe(c.buf, c.max_size + 1);
     if (c.scratch != NULL)

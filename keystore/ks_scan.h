@@ -41,6 +41,7 @@ typedef struct ks_scan_opts {
     int64_t now;            /* the clock (UTC seconds) */
     size_t max_file_size;   /* 0: KS_SCAN_MAX_FILE_SIZE */
     int max_depth;          /* 0: 64 */
+    int threads;            /* parse threads; 0: one per CPU, up to 4 */
     ks_scan_note_fn note;   /* may be NULL */
     void *note_ctx;
 } ks_scan_opts;

@@ -1,5 +1,9 @@
 #include "ks_schema.h"
 
+/* Value checks are written as OR chains, not IN lists: SQLite evaluates
+ * "x IN ('a', 'b', 'c')" in a CHECK through a temporary b-tree built on
+ * every INSERT, which cost a 90 KB allocation per row during scans. */
+
 /*
  * Version 1: the inventory.
  *
@@ -12,7 +16,8 @@
  *            on read, from these facts and the clock.  role is leaf,
  *            intermediate or root; an idle_anchor is a root that anchors
  *            nothing in the inventory (a system trust store entry).
- * chain_elements  the certificates of a chain object, leaf first.
+ * chain_elements  the certificates of a chain object after the leaf
+ *            (the leaf's facts are the object's own).
  * events     append-only history; triggers refuse UPDATE and DELETE.
  * meta       small named counters (the scan generation).
  */
@@ -29,9 +34,11 @@ static const char v1[] =
     "  mode INTEGER NOT NULL DEFAULT 0,"
     "  uid INTEGER NOT NULL DEFAULT 0,"
     "  gid INTEGER NOT NULL DEFAULT 0,"
-    "  content TEXT NOT NULL DEFAULT 'unknown' CHECK (content IN"
-    "    ('unknown', 'certs', 'keys', 'other', 'error')),"
-    "  state TEXT NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'missing')),"
+    "  content TEXT NOT NULL DEFAULT 'unknown' CHECK (content = 'unknown'"
+    "    OR content = 'certs' OR content = 'keys' OR content = 'other'"
+    "    OR content = 'error'),"
+    "  state TEXT NOT NULL DEFAULT 'ok'"
+    "    CHECK (state = 'ok' OR state = 'missing'),"
     "  error TEXT,"
     "  key_spki BLOB,"
     "  key_encrypted INTEGER NOT NULL DEFAULT 0,"
@@ -42,7 +49,7 @@ static const char v1[] =
     "  missing_since INTEGER"
     ");"
     "CREATE INDEX files_inode ON files(dev, ino);"
-    "CREATE INDEX files_dir ON files(dir);"
+    "CREATE INDEX files_dir ON files(dir, path);"
     "CREATE TABLE file_links ("
     "  path TEXT PRIMARY KEY,"
     "  file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,"
@@ -51,14 +58,15 @@ static const char v1[] =
     "CREATE INDEX file_links_file ON file_links(file_id);"
     "CREATE TABLE objects ("
     "  id INTEGER PRIMARY KEY,"
-    "  kind TEXT NOT NULL CHECK (kind IN ('tls', 'dkim', 'dnssec')),"
+    "  kind TEXT NOT NULL"
+    "    CHECK (kind = 'tls' OR kind = 'dkim' OR kind = 'dnssec'),"
     "  name TEXT NOT NULL,"
     "  source TEXT NOT NULL,"
     "  file_id INTEGER REFERENCES files(id) ON DELETE SET NULL,"
     "  position INTEGER NOT NULL DEFAULT 0,"
     "  managed INTEGER NOT NULL DEFAULT 0,"
     "  state TEXT NOT NULL DEFAULT 'ok'"
-    "    CHECK (state IN ('ok', 'missing', 'unreadable')),"
+    "    CHECK (state = 'ok' OR state = 'missing' OR state = 'unreadable'),"
     "  error TEXT,"
     "  not_before INTEGER,"
     "  not_after INTEGER,"
@@ -87,15 +95,16 @@ static const char v1[] =
     "  role TEXT,"
     "  top_issuer TEXT,"
     "  idle_anchor INTEGER NOT NULL DEFAULT 0,"
+    "  archived INTEGER NOT NULL DEFAULT 0,"
     "  stage TEXT,"
     "  created_at INTEGER NOT NULL,"
-    "  updated_at INTEGER NOT NULL,"
-    "  UNIQUE (kind, source, position)"
+    "  updated_at INTEGER NOT NULL"
     ");"
+    "CREATE UNIQUE INDEX objects_file ON objects(file_id, position);"
     "CREATE INDEX objects_deadline ON objects(deadline);"
     "CREATE INDEX objects_name ON objects(name);"
-    "CREATE INDEX objects_file ON objects(file_id);"
-    "CREATE INDEX objects_names_key ON objects(names_key);"
+    "CREATE INDEX objects_names_key ON objects(names_key) WHERE archived;"
+    "CREATE INDEX objects_roots ON objects(id) WHERE role = 'root';"
     "CREATE INDEX objects_hidden ON objects(id)"
     "  WHERE superseded_by IS NOT NULL OR idle_anchor != 0;"
     "CREATE INDEX objects_top_issuer ON objects(top_issuer);"
@@ -146,7 +155,8 @@ static const char v2[] =
     "  not_before INTEGER, not_after INTEGER,"
     "  created_at INTEGER NOT NULL,"
     "  state TEXT NOT NULL DEFAULT 'staged'"
-    "    CHECK (state IN ('staged', 'live', 'retired', 'failed')),"
+    "    CHECK (state = 'staged' OR state = 'live' OR state = 'retired'"
+    "    OR state = 'failed'),"
     "  UNIQUE (object_id, seq)"
     ");"
     "ALTER TABLE objects ADD COLUMN live_version INTEGER"
@@ -159,27 +169,32 @@ static const char v2[] =
     "  attempt INTEGER NOT NULL DEFAULT 0,"
     "  next_at INTEGER NOT NULL,"
     "  state TEXT NOT NULL DEFAULT 'pending'"
-    "    CHECK (state IN ('pending', 'running', 'done', 'failed')),"
+    "    CHECK (state = 'pending' OR state = 'running' OR state = 'done'"
+    "    OR state = 'failed'),"
     "  last_error TEXT,"
     "  data TEXT NOT NULL DEFAULT '{}',"
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL"
     ");"
-    "CREATE INDEX jobs_due ON jobs(next_at) WHERE state IN"
-    "  ('pending', 'running');"
+    "CREATE INDEX jobs_object ON jobs(object_id);"
+    "CREATE INDEX objects_live_version ON objects(live_version)"
+    "  WHERE live_version IS NOT NULL;"
+    "CREATE INDEX jobs_due ON jobs(next_at)"
+    "  WHERE state = 'pending' OR state = 'running';"
     "CREATE TABLE outbox ("
     "  id INTEGER PRIMARY KEY,"
     "  event_id INTEGER NOT NULL REFERENCES events(id),"
     "  hook TEXT NOT NULL,"
     "  state TEXT NOT NULL DEFAULT 'pending'"
-    "    CHECK (state IN ('pending', 'running', 'done', 'failed')),"
+    "    CHECK (state = 'pending' OR state = 'running' OR state = 'done'"
+    "    OR state = 'failed'),"
     "  attempt INTEGER NOT NULL DEFAULT 0,"
     "  next_at INTEGER NOT NULL,"
     "  last_error TEXT,"
     "  UNIQUE (event_id, hook)"
     ");"
-    "CREATE INDEX outbox_due ON outbox(next_at) WHERE state IN"
-    "  ('pending', 'running');";
+    "CREATE INDEX outbox_due ON outbox(next_at)"
+    "  WHERE state = 'pending' OR state = 'running';";
 
 const char *const ks_migrations[] = {v1, v2};
 const int ks_migration_count = sizeof(ks_migrations) / sizeof(ks_migrations[0]);

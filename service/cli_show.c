@@ -167,6 +167,11 @@ static int show_one(void *ctx, const ks_object *o)
             sc->failed = 1;
         }
         json_object_set_new(js, "chain", el);
+        {
+            char at[32];
+            kw_time_rfc3339(o->created_at, at, sizeof(at));
+            json_object_set_new(js, "first_seen", json_string(at));
+        }
         json_object_set_new(js, "history", ev);
         json_object_set_new(js, "links", ln);
         json_array_append_new(sc->arr, js);
@@ -215,10 +220,24 @@ static int show_one(void *ctx, const ks_object *o)
             printf("  %-12s by object %lld\n", "superseded",
                    (long long)f->superseded_by);
         if (o->chain_len > 1) {
+            ks_element leaf;
+
             printf("  %-12s %d certificates%s:\n", "chain", o->chain_len,
                    f->arrangement && strcmp(f->arrangement, "unordered") == 0
                        ? " (out of order in the file; shown leaf first)"
                        : ", leaf first");
+            /* The leaf's facts are the object's own. */
+            memset(&leaf, 0, sizeof(leaf));
+            leaf.subject = o->subject;
+            leaf.issuer = o->issuer;
+            leaf.fingerprint = o->fingerprint;
+            leaf.key_type = o->key_type;
+            leaf.key_bits = o->key_bits;
+            leaf.is_ca = f->is_ca;
+            leaf.self_signed = o->self_signed;
+            leaf.not_before = f->not_before;
+            leaf.not_after = f->not_after;
+            print_element(&now, &leaf);
             if (ks_inventory_elements(sc->s, o->id, print_element, &now,
                                       &d) != 0) {
                 kw_err("%s", d.msg);
@@ -236,6 +255,11 @@ static int show_one(void *ctx, const ks_object *o)
         }
     }
     printf("  history\n");
+    {
+        char at[32];
+        kw_time_rfc3339(o->created_at, at, sizeof(at));
+        printf("    %s  %-18s %s\n", at, "first seen", o->source);
+    }
     if (ks_inventory_events(sc->s, o->id, 20, print_event, NULL, &d) != 0) {
         kw_err("%s", d.msg);
         sc->failed = 1;

@@ -430,11 +430,12 @@ static void show_object(void **state)
     assert_contains(r.out, "live/www.example.org/cert.pem");
     assert_contains(r.out, "privkey2.pem: match");
     assert_contains(r.out, "history");
-    assert_contains(r.out, "object.discovered");
+    assert_contains(r.out, "first seen");
     result_free(&r);
 
     r = kw(g_state, "show", "api.example.com", NULL);
     assert_contains(r.out, "chain        2 certificates");
+    assert_contains(r.out, "[0] CN=api.example.com");
     assert_contains(r.out, "[1] CN=keywarden Demo Issuing CA R0");
     assert_contains(r.out, "fix: ");
     result_free(&r);
