@@ -72,6 +72,7 @@ static void add(ks_verdict *v, ks_health h, const char *fix,
 {
     ks_finding *f;
     va_list ap;
+    size_t n;
 
     if (v->nfindings >= KS_MAX_FINDINGS)
         return;
@@ -80,7 +81,11 @@ static void add(ks_verdict *v, ks_health h, const char *fix,
     va_start(ap, fmt);
     vsnprintf(f->text, sizeof(f->text), fmt, ap);
     va_end(ap);
-    snprintf(f->fix, sizeof(f->fix), "%s", fix != NULL ? fix : "");
+    n = fix != NULL ? strlen(fix) : 0;
+    if (n >= sizeof(f->fix))
+        n = sizeof(f->fix) - 1;
+    memcpy(f->fix, fix != NULL ? fix : "", n);
+    f->fix[n] = '\0';
 }
 
 static void finish(ks_verdict *v)

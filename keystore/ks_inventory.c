@@ -55,25 +55,71 @@ static void read_object(sqlite3_stmt *st, ks_object *o)
     o->facts.idle_anchor = sqlite3_column_int(st, 30);
 }
 
-int ks_inventory_each(ks_store *s, const ks_filter *f,
-                      int (*cb)(void *ctx, const ks_object *o), void *ctx,
-                      kw_diag *d)
+#define BRIEF_COLUMNS                                                      \
+    "id, kind, name, deadline, state, not_before, not_after, "             \
+    "weak_not_after, arrangement, key_state, key_mode, superseded_by, "    \
+    "idle_anchor"
+
+static void read_brief(sqlite3_stmt *st, ks_object *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->id = sqlite3_column_int64(st, 0);
+    o->kind = col_text(st, 1);
+    o->name = col_text(st, 2);
+    o->facts.has_validity = sqlite3_column_type(st, 3) != SQLITE_NULL;
+    o->facts.deadline = sqlite3_column_int64(st, 3);
+    o->facts.state = col_text(st, 4);
+    o->facts.not_before = sqlite3_column_int64(st, 5);
+    o->facts.not_after = sqlite3_column_int64(st, 6);
+    o->facts.weak_not_after = sqlite3_column_int64(st, 7);
+    o->facts.arrangement = col_text(st, 8);
+    o->facts.key_state = col_text(st, 9);
+    o->facts.key_mode = sqlite3_column_int(st, 10);
+    o->facts.superseded_by = sqlite3_column_int64(st, 11);
+    o->facts.idle_anchor = sqlite3_column_int(st, 12);
+    /* weak_name is the flag the health rules test; its words come with
+     * the full row. */
+    if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+        o->facts.weak_name = "";
+}
+
+/* Does a brief row need its full record to be described? */
+static int needs_detail(const ks_object *o, const ks_filter *f)
+{
+    const ks_tls_facts *t = &o->facts;
+
+    return (t->state != NULL && strcmp(t->state, "ok") != 0) ||
+           t->weak_name != NULL ||
+           (t->key_state != NULL &&
+            (strcmp(t->key_state, "match") != 0 || (t->key_mode & 04))) ||
+           (f->detail_before != 0 && t->has_validity &&
+            t->deadline <= f->detail_before);
+}
+
+/* One pass of ks_inventory_each over objects whose deadline is unknown
+ * (unknown_pass) or known.  Two passes instead of "deadline <= ? OR
+ * deadline IS NULL", which SQLite can only answer by scanning the whole
+ * index: a million-row inventory would be read in full for 30 days. */
+static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
+                     int (*cb)(void *ctx, const ks_object *o), void *ctx,
+                     int *stop, kw_diag *d)
 {
     char sql[1024];
     size_t pos;
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = NULL, *full = NULL;
     ks_object o;
     int rc, r = 0, idx = 1;
 
-    pos = (size_t)snprintf(sql, sizeof(sql),
-                           "SELECT " OBJECT_COLUMNS " FROM objects WHERE 1");
+    pos = (size_t)snprintf(sql, sizeof(sql), "SELECT %s FROM objects WHERE %s",
+                           f->brief ? BRIEF_COLUMNS : OBJECT_COLUMNS,
+                           unknown_pass ? "deadline IS NULL"
+                                        : "deadline IS NOT NULL");
     if (f->kind != NULL)
         pos += (size_t)snprintf(sql + pos, sizeof(sql) - pos,
                                 " AND kind = ?%d", idx++);
-    if (f->has_before)
+    if (f->has_before && !unknown_pass)
         pos += (size_t)snprintf(sql + pos, sizeof(sql) - pos,
-                                " AND (deadline <= ?%d OR deadline IS NULL)",
-                                idx++);
+                                " AND deadline <= ?%d", idx++);
     if (!f->include_hidden)
         pos += (size_t)snprintf(sql + pos, sizeof(sql) - pos,
                                 " AND superseded_by IS NULL AND "
@@ -81,24 +127,85 @@ int ks_inventory_each(ks_store *s, const ks_filter *f,
     if (f->id > 0)
         pos += (size_t)snprintf(sql + pos, sizeof(sql) - pos,
                                 " AND id = ?%d", idx++);
-    snprintf(sql + pos, sizeof(sql) - pos, " ORDER BY deadline, name, id");
+    /* (deadline, id) is the index order: no sorting. */
+    snprintf(sql + pos, sizeof(sql) - pos, " ORDER BY deadline, id");
 
     if (sqlite3_prepare_v2(ks_db(s), sql, -1, &st, NULL) != SQLITE_OK)
         return ks_db_error(s, d, "querying objects");
+    if (f->brief &&
+        sqlite3_prepare_v2(ks_db(s),
+                           "SELECT " OBJECT_COLUMNS " FROM objects WHERE "
+                           "id = ?1",
+                           -1, &full, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return ks_db_error(s, d, "querying objects");
+    }
     idx = 1;
     if (f->kind != NULL)
         sqlite3_bind_text(st, idx++, f->kind, -1, SQLITE_STATIC);
-    if (f->has_before)
+    if (f->has_before && !unknown_pass)
         sqlite3_bind_int64(st, idx++, f->before);
     if (f->id > 0)
         sqlite3_bind_int64(st, idx++, f->id);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        read_object(st, &o);
-        if (cb(ctx, &o) != 0)
+        int stopped;
+
+        if (!f->brief) {
+            read_object(st, &o);
+        } else {
+            read_brief(st, &o);
+            if (needs_detail(&o, f)) {
+                sqlite3_bind_int64(full, 1, o.id);
+                if (sqlite3_step(full) != SQLITE_ROW) {
+                    r = ks_db_error(s, d, "reading an object");
+                    break;
+                }
+                read_object(full, &o);
+            }
+        }
+        stopped = cb(ctx, &o) != 0;
+        if (full != NULL)
+            sqlite3_reset(full);
+        if (stopped) {
+            *stop = 1;
             break;
+        }
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
         r = ks_db_error(s, d, "reading objects");
+    sqlite3_finalize(st);
+    sqlite3_finalize(full);
+    return r;
+}
+
+int ks_inventory_each(ks_store *s, const ks_filter *f,
+                      int (*cb)(void *ctx, const ks_object *o), void *ctx,
+                      kw_diag *d)
+{
+    int stop = 0, r;
+
+    r = each_pass(s, f, 1, cb, ctx, &stop, d);
+    if (r == 0 && !stop)
+        r = each_pass(s, f, 0, cb, ctx, &stop, d);
+    return r;
+}
+
+int ks_inventory_source(ks_store *s, int64_t id, char *buf, size_t len,
+                        kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    int r = 0;
+
+    buf[0] = '\0';
+    if (sqlite3_prepare_v2(ks_db(s), "SELECT source FROM objects WHERE id = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "reading an object");
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(buf, len, "%s", col_text(st, 0));
+    else
+        r = kw_diag_set(d, KW_ENOTFOUND, "no object with id %lld",
+                        (long long)id);
     sqlite3_finalize(st);
     return r;
 }

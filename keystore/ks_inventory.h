@@ -35,6 +35,13 @@ typedef struct ks_object {
 
 typedef struct ks_filter {
     const char *kind;     /* NULL: all kinds */
+    /* Brief rows carry id, kind, name and the health facts; the other
+     * fields (source, sans, subject, ...) are NULL, except for objects
+     * whose facts need words (errors, key and chain problems) and for
+     * those with a deadline at or before detail_before, which are read in
+     * full.  A million-row listing then never leaves the index. */
+    int brief;
+    int64_t detail_before;
     int has_before;       /* only deadline <= before (or unknown) */
     int64_t before;
     int include_hidden;   /* superseded versions and idle trust anchors */
@@ -46,6 +53,10 @@ typedef struct ks_filter {
 int ks_inventory_each(ks_store *s, const ks_filter *f,
                       int (*cb)(void *ctx, const ks_object *o), void *ctx,
                       kw_diag *d);
+
+/* The source of one object, into buf (for brief rows that lack it). */
+int ks_inventory_source(ks_store *s, int64_t id, char *buf, size_t len,
+                        kw_diag *d);
 
 /* Count all objects, and the hidden ones (superseded versions, idle trust
  * anchors) that `list` leaves out unless asked. */

@@ -1197,11 +1197,15 @@ static int mark_superseded(scan_ctx *c)
  * to it (a private CA), keeps the full rules. */
 static int mark_idle_anchors(scan_ctx *c)
 {
+    /* The issuers in use are collected in one pass (no index on
+     * top_issuer for every insert to pay for), then each root is looked
+     * up in them. */
     return ks_exec(
         c->s,
-        "UPDATE objects SET idle_anchor = (role = 'root' AND chain_len <= 1"
-        "  AND key_state IS NULL AND NOT EXISTS (SELECT 1 FROM objects o2"
-        "   WHERE o2.top_issuer = objects.subject AND o2.role != 'root'))"
+        "WITH used(issuer) AS (SELECT DISTINCT top_issuer FROM objects"
+        "  WHERE role != 'root' AND top_issuer IS NOT NULL)"
+        " UPDATE objects SET idle_anchor = (role = 'root' AND chain_len <= 1"
+        "  AND key_state IS NULL AND subject NOT IN (SELECT issuer FROM used))"
         " WHERE id IN (SELECT id FROM objects WHERE role = 'root')"
         "  OR idle_anchor != 0",
         c->d);

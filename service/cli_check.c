@@ -44,6 +44,7 @@ typedef struct problem {
 
 typedef struct check_ctx {
     const kw_cli *cli;
+    ks_store *s;
     ks_thresholds t;
     size_t count[4];
     size_t total;
@@ -60,7 +61,7 @@ static int check_row(void *ctx, const ks_object *o)
 {
     check_ctx *cc = ctx;
     ks_verdict v;
-    char *name;
+    char *name, source[1024];
     problem *np;
 
     ks_health_tls(&o->facts, cc->cli->now, &cc->t, &v);
@@ -86,6 +87,11 @@ static int check_row(void *ctx, const ks_object *o)
         cc->problems = np;
         cc->cap = ncap;
     }
+    source[0] = '\0';
+    if (o->source != NULL)
+        snprintf(source, sizeof(source), "%s", o->source);
+    else
+        (void)ks_inventory_source(cc->s, o->id, source, sizeof(source), NULL);
     name = kw_display_name(o->name);
     np = &cc->problems[cc->nproblems++];
     np->health = v.health;
@@ -93,7 +99,7 @@ static int check_row(void *ctx, const ks_object *o)
              v.health == KS_HEALTH_CRITICAL  ? "CRITICAL"
              : v.health == KS_HEALTH_WARNING ? "WARNING"
                                              : "UNKNOWN",
-             name ? name : o->name, (long long)o->id, o->source, v.reason);
+             name ? name : o->name, (long long)o->id, source, v.reason);
     if (ks_health_rank(v.health) > ks_health_rank(cc->worst)) {
         cc->worst = v.health;
         snprintf(cc->worst_line, sizeof(cc->worst_line), "%s: %s",
@@ -170,6 +176,10 @@ int cli_check(kw_cli *cli, int argc, char **argv)
         return KS_HEALTH_UNKNOWN;
     }
     cc.cli = cli;
+    /* Problem lines name the source; rows far from their deadline and
+     * without problems are read from the index alone. */
+    f.brief = 1;
+    f.detail_before = cli->now + cc.t.warn;
     r = kw_cli_open(cli, 0, &s);
     if (r == KW_ENOENT) {
         printf("KEYWARDEN UNKNOWN - no inventory at %s; run keywarden scan "
@@ -182,6 +192,7 @@ int cli_check(kw_cli *cli, int argc, char **argv)
                cli->db_path);
         return KS_HEALTH_UNKNOWN;
     }
+    cc.s = s;
     if (optind < argc) {
         for (i = optind; i < argc && r == 0; i++) {
             int64_t *ids = NULL;

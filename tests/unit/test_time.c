@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "common/kw_err.h"
@@ -89,6 +91,25 @@ static void rfc3339(void **state)
     assert_int_equal(kw_time_from_civil(2100, 3, 1, 0, 0, 0), 4107542400);
 }
 
+/* The arithmetic formatter agrees with gmtime_r across four centuries. */
+static void rfc3339_matches_gmtime(void **state)
+{
+    int64_t t;
+
+    (void)state;
+    for (t = -2208988800; t < 7258118400; t += 86399 * 7 + 3601) {
+        char mine[32], ref[32];
+        time_t tt = (time_t)t;
+        struct tm tm;
+
+        gmtime_r(&tt, &tm);
+        strftime(ref, sizeof(ref), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        kw_time_rfc3339(t, mine, sizeof(mine));
+        if (strcmp(mine, ref) != 0)
+            fail_msg("%lld: %s != %s", (long long)t, mine, ref);
+    }
+}
+
 static void days_left_floors(void **state)
 {
     (void)state;
@@ -117,6 +138,7 @@ int main(void)
         cmocka_unit_test(durations_reject),
         cmocka_unit_test(durations_format),
         cmocka_unit_test(rfc3339),
+        cmocka_unit_test(rfc3339_matches_gmtime),
         cmocka_unit_test(days_left_floors),
         cmocka_unit_test(now_can_be_pinned),
     };
