@@ -153,6 +153,12 @@ void ks_cert_init(void)
     pthread_once(&g_once, fetch_digest);
 }
 
+void ks_cert_thread_done(void)
+{
+    EVP_MD_CTX_free(t_md_ctx);
+    t_md_ctx = NULL;
+}
+
 static int sha256(const unsigned char *p, size_t n, unsigned char out[32])
 {
     unsigned int outlen = 0;

@@ -85,6 +85,9 @@ typedef struct ks_certfile {
 /* Fetch what decoding needs once, before threads use this module. */
 void ks_cert_init(void);
 
+/* Release what the calling thread cached (call before a thread exits). */
+void ks_cert_thread_done(void);
+
 /* Parse buf.  scratch must hold len bytes (decoded PEM bodies; private
  * key bytes pass through it and are wiped before return).  On success
  * the caller frees *out with ks_certfile_free().  A file that holds no

@@ -21,6 +21,7 @@ struct ks_pool {
     int stop;
     int nthreads;
     size_t bufsize;
+    void (*thread_exit)(void);
     worker *workers;
 };
 
@@ -36,6 +37,8 @@ static void *run(void *arg)
             pthread_cond_wait(&p->work, &p->mu);
         if (p->head == NULL) {
             pthread_mutex_unlock(&p->mu);
+            if (p->thread_exit != NULL)
+                p->thread_exit();
             return NULL;
         }
         j = p->head;
@@ -53,7 +56,8 @@ static void *run(void *arg)
     }
 }
 
-int ks_pool_start(ks_pool **out, int nthreads, size_t bufsize)
+int ks_pool_start(ks_pool **out, int nthreads, size_t bufsize,
+                  void (*thread_exit)(void))
 {
     ks_pool *p;
     int i;
@@ -68,6 +72,7 @@ int ks_pool_start(ks_pool **out, int nthreads, size_t bufsize)
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
     p->bufsize = bufsize;
+    p->thread_exit = thread_exit;
     p->workers = calloc((size_t)nthreads, sizeof(*p->workers));
     if (p->workers == NULL) {
         ks_pool_stop(p);

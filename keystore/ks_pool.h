@@ -21,8 +21,11 @@ typedef struct ks_job {
     int done;            /* guarded by the pool's mutex */
 } ks_job;
 
-/* nthreads >= 1.  Returns 0 or a negative KW_E* code. */
-int ks_pool_start(ks_pool **out, int nthreads, size_t bufsize);
+/* nthreads >= 1.  thread_exit (may be NULL) runs on each worker before it
+ * ends, to release per-thread caches.  Returns 0 or a negative KW_E*
+ * code. */
+int ks_pool_start(ks_pool **out, int nthreads, size_t bufsize,
+                  void (*thread_exit)(void));
 
 void ks_pool_submit(ks_pool *p, ks_job *j);
 

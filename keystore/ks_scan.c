@@ -27,6 +27,7 @@
 #include "../common/kw_time.h"
 
 #include <dirent.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1374,6 +1375,13 @@ static int scan_root(scan_ctx *c, const char *given, int *opened)
 
 /* ---- entry point ---------------------------------------------------------------- */
 
+/* What a parse thread leaves behind in OpenSSL and in ks_cert. */
+static void worker_exit(void)
+{
+    ks_cert_thread_done();
+    OPENSSL_thread_stop();
+}
+
 /* Parse threads: as asked, else one per CPU up to four (beyond that the
  * single SQLite writer is the bottleneck). */
 static int scan_threads(const ks_scan_opts *o)
@@ -1411,8 +1419,8 @@ int ks_scan(ks_store *s, const char *const *roots, size_t nroots,
         goto out;
     }
     ks_cert_init();
-    if ((r = ks_pool_start(&c.pool, scan_threads(opts), c.max_size + 1)) !=
-        0) {
+    if ((r = ks_pool_start(&c.pool, scan_threads(opts), c.max_size + 1,
+                           worker_exit)) != 0) {
         r = kw_diag_set(d, r, "cannot start scan threads: %s",
                         kw_strerror(r));
         goto out;

@@ -95,15 +95,20 @@ static int check_row(void *ctx, const ks_object *o)
     name = kw_display_name(o->name);
     np = &cc->problems[cc->nproblems++];
     np->health = v.health;
-    snprintf(np->line, sizeof(np->line), "%s: %s (id %lld, %s): %s",
-             v.health == KS_HEALTH_CRITICAL  ? "CRITICAL"
-             : v.health == KS_HEALTH_WARNING ? "WARNING"
-                                             : "UNKNOWN",
-             name ? name : o->name, (long long)o->id, source, v.reason);
+    /* A line longer than the buffer is cut; it is still one line. */
+    if (snprintf(np->line, sizeof(np->line), "%s: %s (id %lld, %s): %s",
+                 v.health == KS_HEALTH_CRITICAL  ? "CRITICAL"
+                 : v.health == KS_HEALTH_WARNING ? "WARNING"
+                                                 : "UNKNOWN",
+                 name ? name : o->name, (long long)o->id, source,
+                 v.reason) >= (int)sizeof(np->line))
+        memcpy(np->line + sizeof(np->line) - 4, "...", 4);
     if (ks_health_rank(v.health) > ks_health_rank(cc->worst)) {
         cc->worst = v.health;
-        snprintf(cc->worst_line, sizeof(cc->worst_line), "%s: %s",
-                 name ? name : o->name, v.reason);
+        if (snprintf(cc->worst_line, sizeof(cc->worst_line), "%s: %s",
+                     name ? name : o->name, v.reason) >=
+            (int)sizeof(cc->worst_line))
+            memcpy(cc->worst_line + sizeof(cc->worst_line) - 4, "...", 4);
     }
     free(name);
     return 0;
@@ -247,7 +252,8 @@ int cli_check(kw_cli *cli, int argc, char **argv)
                (long long)(cc.t.warn / KW_DAY),
                (long long)(cc.t.crit / KW_DAY));
     putchar('\n');
-    qsort(cc.problems, cc.nproblems, sizeof(*cc.problems), by_rank_desc);
+    if (cc.nproblems > 0)
+        qsort(cc.problems, cc.nproblems, sizeof(*cc.problems), by_rank_desc);
     for (k = 0; k < cc.nproblems; k++)
         printf("%s\n", cc.problems[k].line);
     free(cc.problems);

@@ -83,6 +83,16 @@ static size_t pad(char *line, size_t cap, size_t pos, size_t to)
     return pos;
 }
 
+/* Characters in a UTF-8 string (terminal cells, near enough). */
+static size_t width(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
 static size_t spaces(char *line, size_t cap, size_t pos, int n)
 {
     while (n-- > 0 && pos < cap - 1)
@@ -143,8 +153,11 @@ static int list_row(void *ctx, const ks_object *o)
         pos = pad(line, sizeof(line), pos, 7);
         pos = put(line, sizeof(line), pos, o->kind);
         pos = pad(line, sizeof(line), pos, 14);
-        pos = put(line, sizeof(line), pos, name != NULL ? name : o->name);
-        pos = pad(line, sizeof(line), pos, 47);
+        if (name == NULL)
+            name = o->name;
+        pos = put(line, sizeof(line), pos, name);
+        /* Columns count characters, not UTF-8 bytes. */
+        pos = pad(line, sizeof(line), pos, 47 + strlen(name) - width(name));
         pos = put(line, sizeof(line), pos, deadline);
         pos = pad(line, sizeof(line), pos, 65);
         pos = spaces(line, sizeof(line), pos, 6 - (int)strlen(left));

@@ -98,6 +98,9 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
         o->key_bits > 0 ? json_integer(o->key_bits) : json_null(),
         "chain_len", o->chain_len, "state", f->state, "findings", findings,
         "superseded", f->superseded_by > 0);
+    if (obj != NULL)
+        json_object_set_new(obj, "idle_trust_anchor",
+                            json_boolean(f->idle_anchor));
     free(dn);
     if (obj != NULL && f->key_state != NULL) {
         char mode[8];

@@ -311,7 +311,11 @@ static void demo_verdicts(void **state)
         json_string_value(json_array_get(json_object_get(o, "sans"), 1)),
         "192.0.2.10");
     /* The old archived version is hidden unless --all. */
-    assert_null(strstr(json_dumps(arr, 0), "cert1.pem"));
+    {
+        char *text = json_dumps(arr, 0);
+        assert_null(strstr(text, "cert1.pem"));
+        free(text);
+    }
     all = list_json("--all", NULL);
     assert_string_equal(health_of(all, "archive/www.example.org/cert1.pem"),
                         "ok");

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Install the Debian 12 packages keywarden builds and tests with.
+# Runs as root, or through sudo when it is there.  Idempotent: packages
+# already installed are not downloaded again.
+set -eu
+
+PACKAGES="
+  build-essential cmake pkg-config
+  libssl-dev libsqlite3-dev libjansson-dev libidn2-dev
+  libcmocka-dev
+  clang libclang-rt-14-dev
+  openssl ca-certificates
+"
+# What each is for: README.md, "Dependencies".
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+            grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+else
+    echo "deps.sh: need root (or sudo) to install:$missing" >&2
+    exit 1
+fi
+echo "deps.sh: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086 # the list is meant to split
+$SUDO apt-get install -y -q --no-install-recommends $missing

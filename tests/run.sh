@@ -1,0 +1,50 @@
+#!/bin/sh
+# The whole test suite, from a clean clone on Debian 12:
+#   1. install the packages (tests/deps.sh)
+#   2. build with -Werror and run every test (unit and integration)
+#   3. build with AddressSanitizer + UBSan and run every test again
+#   4. build the libFuzzer targets with clang and fuzz for a bounded time
+#   5. run the benchmark in its quick form, so it cannot rot
+# Exits non-zero at the first failure.  FUZZ_SECONDS (default 60) bounds
+# each fuzz target.
+set -eu
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=$(nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "packages"
+sh tests/deps.sh
+
+step "build (release, -Werror) and test"
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKW_WERROR=ON
+cmake --build build/release -j "$JOBS"
+(cd build/release && ctest --output-on-failure -j "$JOBS")
+
+step "build with AddressSanitizer + UBSan and test"
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DKW_WERROR=ON \
+      -DKW_SANITIZE=ON -DKW_BUILD_BENCH=OFF
+cmake --build build/asan -j "$JOBS"
+(cd build/asan &&
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --output-on-failure -j "$JOBS")
+
+step "fuzz (libFuzzer, ${FUZZ_SECONDS}s per target)"
+CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DKW_FUZZ=ON -DKW_BUILD_TESTS=OFF -DKW_BUILD_BENCH=OFF
+cmake --build build/fuzz -j "$JOBS" --target fuzz_certfile fuzz-seeds
+rm -rf build/fuzz/seeds build/fuzz/corpus
+mkdir -p build/fuzz/corpus
+build/fuzz/tests/fuzz-seeds build/fuzz/seeds
+build/fuzz/tests/fuzz_certfile -max_total_time="$FUZZ_SECONDS" \
+    -max_len=16384 -print_final_stats=1 \
+    -artifact_prefix=build/fuzz/ build/fuzz/corpus build/fuzz/seeds
+
+step "benchmark (quick form)"
+build/release/tests/bench_inventory --quick --dir "$ROOT/build"
+
+step "all tests passed"
