@@ -35,6 +35,15 @@ int kw_cli_init(kw_cli *cli, const char *state_dir_opt);
  * returns KW_ENOENT without printing anything. */
 int kw_cli_open(kw_cli *cli, int create, ks_store **out);
 
+/* Options every command shares: --state-dir (S), --warn (w), --crit (c)
+ * when t is not NULL, --help (h), and unknown options.  Returns
+ * KW_CLI_NEXT when parsing goes on, KW_CLI_NOT_SHARED when c is the
+ * command's own option, or the exit status to return now (bad_usage for a
+ * usage error: 2, or 3 for the monitoring plugin). */
+enum { KW_CLI_NEXT = -1, KW_CLI_NOT_SHARED = -2 };
+int kw_cli_shared_opt(kw_cli *cli, int c, const char *arg, ks_thresholds *t,
+                      void (*usage)(FILE *), int bad_usage);
+
 /* output.c */
 char *kw_display_name(const char *name); /* IDN A-labels to Unicode */
 json_t *kw_object_json(const ks_object *o, int64_t now,

@@ -153,27 +153,15 @@ int cli_check(kw_cli *cli, int argc, char **argv)
     ks_thresholds_default(&cc.t);
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'w':
-            if (kw_parse_duration_opt("--warn", optarg, &cc.t.warn) != 0)
-                return KS_HEALTH_UNKNOWN;
-            break;
-        case 'c':
-            if (kw_parse_duration_opt("--crit", optarg, &cc.t.crit) != 0)
-                return KS_HEALTH_UNKNOWN;
-            break;
         case 'k':
             f.kind = optarg;
             break;
-        case 'S':
-            if (kw_cli_init(cli, optarg) != 0)
-                return KS_HEALTH_UNKNOWN;
-            break;
-        case 'h':
-            check_usage(stdout);
-            return KW_EXIT_OK;
         default:
-            check_usage(stderr);
-            return KS_HEALTH_UNKNOWN; /* plugins report usage errors so */
+            r = kw_cli_shared_opt(cli, c, optarg, &cc.t, check_usage,
+                                  KS_HEALTH_UNKNOWN);
+            if (r != KW_CLI_NEXT)
+                return r == KW_CLI_NOT_SHARED ? KS_HEALTH_UNKNOWN : r;
+            break;
         }
     }
     if (cc.t.crit > cc.t.warn) {

@@ -229,30 +229,18 @@ int cli_list(kw_cli *cli, int argc, char **argv)
             }
             lc.min_rank = ks_health_rank((ks_health)h);
             break;
-        case 'w':
-            if (kw_parse_duration_opt("--warn", optarg, &lc.t.warn) != 0)
-                return KW_EXIT_USAGE;
-            break;
-        case 'c':
-            if (kw_parse_duration_opt("--crit", optarg, &lc.t.crit) != 0)
-                return KW_EXIT_USAGE;
-            break;
         case 'a':
             f.include_hidden = 1;
             break;
         case 'j':
             lc.json = 1;
             break;
-        case 'S':
-            if (kw_cli_init(cli, optarg) != 0)
-                return KW_EXIT_FAIL;
-            break;
-        case 'h':
-            list_usage(stdout);
-            return KW_EXIT_OK;
         default:
-            list_usage(stderr);
-            return KW_EXIT_USAGE;
+            r = kw_cli_shared_opt(cli, c, optarg, &lc.t, list_usage,
+                                  KW_EXIT_USAGE);
+            if (r != KW_CLI_NEXT)
+                return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+            break;
         }
     }
     if (optind < argc) {

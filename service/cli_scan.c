@@ -91,16 +91,12 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
         case 'q':
             so.quiet = 1;
             break;
-        case 'S':
-            if (kw_cli_init(cli, optarg) != 0)
-                return KW_EXIT_FAIL;
-            break;
-        case 'h':
-            scan_usage(stdout);
-            return KW_EXIT_OK;
         default:
-            scan_usage(stderr);
-            return KW_EXIT_USAGE;
+            r = kw_cli_shared_opt(cli, c, optarg, NULL, scan_usage,
+                                  KW_EXIT_USAGE);
+            if (r != KW_CLI_NEXT)
+                return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+            break;
         }
     }
     if (optind >= argc) {

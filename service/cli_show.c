@@ -290,24 +290,12 @@ int cli_show(kw_cli *cli, int argc, char **argv)
         case 'j':
             sc.json = 1;
             break;
-        case 'w':
-            if (kw_parse_duration_opt("--warn", optarg, &sc.t.warn) != 0)
-                return KW_EXIT_USAGE;
-            break;
-        case 'c':
-            if (kw_parse_duration_opt("--crit", optarg, &sc.t.crit) != 0)
-                return KW_EXIT_USAGE;
-            break;
-        case 'S':
-            if (kw_cli_init(cli, optarg) != 0)
-                return KW_EXIT_FAIL;
-            break;
-        case 'h':
-            show_usage(stdout);
-            return KW_EXIT_OK;
         default:
-            show_usage(stderr);
-            return KW_EXIT_USAGE;
+            r = kw_cli_shared_opt(cli, c, optarg, &sc.t, show_usage,
+                                  KW_EXIT_USAGE);
+            if (r != KW_CLI_NEXT)
+                return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+            break;
         }
     }
     if (optind >= argc) {
@@ -384,18 +372,10 @@ int cli_forget(kw_cli *cli, int argc, char **argv)
     int c, i, r, status = KW_EXIT_OK;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'S':
-            if (kw_cli_init(cli, optarg) != 0)
-                return KW_EXIT_FAIL;
-            break;
-        case 'h':
-            forget_usage(stdout);
-            return KW_EXIT_OK;
-        default:
-            forget_usage(stderr);
-            return KW_EXIT_USAGE;
-        }
+        r = kw_cli_shared_opt(cli, c, optarg, NULL, forget_usage,
+                              KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
     }
     if (optind >= argc) {
         forget_usage(stderr);

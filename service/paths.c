@@ -73,3 +73,30 @@ int kw_cli_open(kw_cli *cli, int create, ks_store **out)
         kw_err("%s", d.msg);
     return r;
 }
+
+int kw_cli_shared_opt(kw_cli *cli, int c, const char *arg, ks_thresholds *t,
+                      void (*usage)(FILE *), int bad_usage)
+{
+    switch (c) {
+    case 'S':
+        return kw_cli_init(cli, arg) == 0 ? KW_CLI_NEXT : KW_EXIT_FAIL;
+    case 'w':
+    case 'c':
+        if (t == NULL)
+            break;
+        if (kw_parse_duration_opt(c == 'w' ? "--warn" : "--crit", arg,
+                                  c == 'w' ? &t->warn : &t->crit) != 0)
+            return bad_usage;
+        return KW_CLI_NEXT;
+    case 'h':
+        usage(stdout);
+        return KW_EXIT_OK;
+    case '?':
+    case ':':
+        usage(stderr);
+        return bad_usage;
+    default:
+        break;
+    }
+    return KW_CLI_NOT_SHARED;
+}

@@ -40,9 +40,17 @@ cmake --build build/fuzz -j "$JOBS" --target fuzz_certfile fuzz-seeds
 rm -rf build/fuzz/seeds build/fuzz/corpus
 mkdir -p build/fuzz/corpus
 build/fuzz/tests/fuzz-seeds build/fuzz/seeds
-build/fuzz/tests/fuzz_certfile -max_total_time="$FUZZ_SECONDS" \
-    -max_len=16384 -print_final_stats=1 \
-    -artifact_prefix=build/fuzz/ build/fuzz/corpus build/fuzz/seeds
+# libFuzzer reports every new input; keep that in a log and show its end.
+if ! build/fuzz/tests/fuzz_certfile -max_total_time="$FUZZ_SECONDS" \
+        -max_len=16384 -print_final_stats=1 \
+        -artifact_prefix=build/fuzz/ build/fuzz/corpus build/fuzz/seeds \
+        > build/fuzz/fuzz.log 2>&1; then
+    tail -n 80 build/fuzz/fuzz.log
+    echo "fuzz_certfile failed; the input is in build/fuzz/ (crash-*)" >&2
+    exit 1
+fi
+grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' \
+    build/fuzz/fuzz.log
 
 step "benchmark (quick form)"
 build/release/tests/bench_inventory --quick --dir "$ROOT/build"
