@@ -19,6 +19,8 @@ struct ks_pool {
     pthread_cond_t done;  /* a job finished */
     ks_job *head, *tail;
     int stop;
+    int idle;    /* workers asleep on `work`: only then is a signal needed */
+    int waiters; /* threads asleep on `done` */
     int nthreads;
     size_t bufsize;
     void (*thread_exit)(void);
@@ -33,8 +35,11 @@ static void *run(void *arg)
 
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (p->head == NULL && !p->stop)
+        while (p->head == NULL && !p->stop) {
+            p->idle++;
             pthread_cond_wait(&p->work, &p->mu);
+            p->idle--;
+        }
         if (p->head == NULL) {
             pthread_mutex_unlock(&p->mu);
             if (p->thread_exit != NULL)
@@ -51,7 +56,10 @@ static void *run(void *arg)
 
         pthread_mutex_lock(&p->mu);
         j->done = 1;
-        pthread_cond_broadcast(&p->done);
+        /* Wake-ups cost a context switch each; the submitter is usually
+         * far behind the workers and not waiting at all. */
+        if (p->waiters > 0)
+            pthread_cond_broadcast(&p->done);
         pthread_mutex_unlock(&p->mu);
     }
 }
@@ -106,15 +114,19 @@ void ks_pool_submit(ks_pool *p, ks_job *j)
     else
         p->head = j;
     p->tail = j;
-    pthread_cond_signal(&p->work);
+    if (p->idle > 0)
+        pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->mu);
 }
 
 void ks_pool_wait(ks_pool *p, ks_job *j)
 {
     pthread_mutex_lock(&p->mu);
-    while (!j->done)
+    while (!j->done) {
+        p->waiters++;
         pthread_cond_wait(&p->done, &p->mu);
+        p->waiters--;
+    }
     pthread_mutex_unlock(&p->mu);
 }
 

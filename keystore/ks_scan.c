@@ -22,6 +22,7 @@
 #include "ks_scan_int.h"
 
 #include "ks_pool.h"
+#include "ks_schema.h"
 #include "../common/kw_fs.h"
 #include "../common/kw_str.h"
 #include "../common/kw_time.h"
@@ -902,9 +903,11 @@ static int walk(scan_ctx *c, char *path, size_t plen, int dfd, int depth,
     for (i = 0; i < n && r == 0; i++) {
         size_t nl = strlen(ents[i].name);
 
-        /* Keep the read-ahead window full. */
-        while (r == 0 && ahead < n && ahead <= i + READ_AHEAD)
-            r = classify(c, dirfd(dir), path, &ents[ahead++]);
+        /* Refill the read-ahead window when half of it is used, so the
+         * workers are woken once per batch, not once per file. */
+        if (ahead <= i + READ_AHEAD / 2)
+            while (r == 0 && ahead < n && ahead <= i + READ_AHEAD)
+                r = classify(c, dirfd(dir), path, &ents[ahead++]);
         if (r != 0)
             break;
         if (plen + 1 + nl + 1 > PATH_MAX) {
@@ -1399,7 +1402,7 @@ int ks_scan(ks_store *s, const char *const *roots, size_t nroots,
 {
     scan_ctx c;
     size_t i;
-    int r = 0, opened = 0, in_tx = 0;
+    int r = 0, opened = 0, in_tx = 0, bulk = 0;
 
     memset(stats, 0, sizeof(*stats));
     memset(&c, 0, sizeof(c));
@@ -1439,8 +1442,24 @@ int ks_scan(ks_store *s, const char *const *roots, size_t nroots,
         r = ks_db_error(s, d, "advancing the scan generation");
         goto out;
     }
+    /* Bulk load: into an empty inventory, build the listing index once at
+     * the end instead of row by row. */
+    {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(c.db, "SELECT NOT EXISTS (SELECT 1 FROM "
+                                     "objects)",
+                               -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            bulk = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        if (bulk && (r = ks_exec(s, "DROP INDEX IF EXISTS objects_deadline",
+                                 d)) != 0)
+            goto out;
+    }
     for (i = 0; i < nroots && r == 0; i++)
         r = scan_root(&c, roots[i], &opened);
+    if (r == 0 && bulk)
+        r = ks_exec(s, ks_listing_index_sql, d);
     if (r == 0)
         r = match_keys(&c);
     if (r == 0 && c.changed)

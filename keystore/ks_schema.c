@@ -201,4 +201,9 @@ static const char v2[] =
     "  WHERE state = 'pending' OR state = 'running';";
 
 const char *const ks_migrations[] = {v1, v2};
+
+const char ks_listing_index_sql[] =
+    "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"
+    "  superseded_by, idle_anchor, state, not_before, not_after,"
+    "  weak_not_after, arrangement, key_state, key_mode, name);";
 const int ks_migration_count = sizeof(ks_migrations) / sizeof(ks_migrations[0]);

@@ -165,6 +165,8 @@ static int open_impl(const char *path, int flags, int target,
                     d);
     if (r == 0 && !(flags & KS_OPEN_READONLY))
         r = migrate(s, target, d);
+    if (r == 0 && !(flags & KS_OPEN_READONLY) && target == ks_migration_count)
+        r = ks_exec(s, ks_listing_index_sql, d);
     if (r == 0 && (flags & KS_OPEN_READONLY) &&
         ks_schema_version(s) != ks_migration_count)
         r = kw_diag_set(d, KW_ESCHEMA,

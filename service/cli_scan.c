@@ -109,6 +109,8 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
 
     memset(&o, 0, sizeof(o));
     o.now = cli->now;
+    if (getenv("KEYWARDEN_SCAN_THREADS") != NULL)
+        o.threads = atoi(getenv("KEYWARDEN_SCAN_THREADS"));
     o.note = on_note;
     o.note_ctx = &so;
     r = ks_scan(s, (const char *const *)argv + optind,

@@ -125,9 +125,10 @@ static void scan_bench(const char work[2048], long ncerts, int64_t now)
 {
     char tree[4096], state[4096];
     char *argv[8];
-    run gen, first, again;
+    run gen, first = {0, 0, 0}, again = {0, 0, 0};
     long files;
     double t0;
+    int i;
 
     snprintf(tree, sizeof(tree), "%s/tree-%ld", work, ncerts);
     snprintf(state, sizeof(state), "%s/state-%ld", work, ncerts);
@@ -145,12 +146,25 @@ static void scan_bench(const char work[2048], long ncerts, int64_t now)
     argv[4] = (char *)"-q";
     argv[5] = tree;
     argv[6] = NULL;
-    first = run_cmd(argv, NULL);
-    again = run_cmd(argv, NULL);
-    if (first.status != 0 || again.status != 0) {
-        fprintf(stderr, "bench: scan failed (%d, %d)\n", first.status,
-                again.status);
-        exit(1);
+    /* Let the kernel write the generated tree out first, so its
+     * writeback does not land in the timings; then best of three. */
+    sync();
+    first.secs = again.secs = 1e9;
+    for (i = 0; i < 3; i++) {
+        run f, a;
+
+        rm_rf(state);
+        f = run_cmd(argv, NULL);
+        a = run_cmd(argv, NULL);
+        if (f.status != 0 || a.status != 0) {
+            fprintf(stderr, "bench: scan failed (%d, %d)\n", f.status,
+                    a.status);
+            exit(1);
+        }
+        if (f.secs < first.secs)
+            first = f;
+        if (a.secs < again.secs)
+            again = a;
     }
     printf("%-9ld %7ld %8.2f %10.3f %12.0f %9ld %10.3f %12.0f %9ld\n",
            ncerts, files, gen.secs, first.secs, (double)ncerts / first.secs,
@@ -171,7 +185,7 @@ static void peer_bench(const char work[2048], long nfiles, int64_t now)
 
     snprintf(tree, sizeof(tree), "%s/tree-peer", work);
     rm_rf(tree);
-    tp_make_tree(tree, nfiles * 2, now, 3);
+    tp_make_tree(tree, nfiles * 3, now, 3);
     n = count_files(tree, files, nfiles);
     if (n > nfiles)
         n = nfiles;
@@ -355,6 +369,8 @@ int main(int argc, char **argv)
 
     printf("keywarden inventory benchmark (%ld CPUs online)%s\n",
            sysconf(_SC_NPROCESSORS_ONLN), quick ? " [quick]" : "");
+    printf("scans: best of 3, each from an empty inventory; rescans: best "
+           "of 3\n");
     printf("%-9s %7s %8s %10s %12s %9s %10s %12s %9s\n", "certs", "files",
            "gen s", "scan s", "certs/s", "RSS MiB", "rescan s", "files/s",
            "RSS MiB");

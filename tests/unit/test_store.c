@@ -147,6 +147,26 @@ static void upgrade_from_every_earlier_version(void **state)
     }
 }
 
+/* A first scan drops the listing index and builds it at the end; if it is
+ * killed in between, the next open builds it. */
+static void listing_index_is_restored(void **state)
+{
+    char path[512];
+    ks_store *s;
+    kw_diag d;
+
+    (void)state;
+    path_join(path, sizeof(path), g_dir, "idx.db");
+    assert_int_equal(ks_open(path, KS_OPEN_CREATE, &s, &d), 0);
+    assert_int_equal(ks_exec(s, "DROP INDEX objects_deadline", &d), 0);
+    ks_close(s);
+    assert_int_equal(ks_open(path, 0, &s, &d), 0);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM sqlite_master WHERE "
+                                "name = 'objects_deadline'"),
+                     1);
+    ks_close(s);
+}
+
 static void newer_schema_is_refused(void **state)
 {
     char path[512];
@@ -216,6 +236,7 @@ int main(void)
         cmocka_unit_test(pragmas),
         cmocka_unit_test(open_missing_without_create_fails),
         cmocka_unit_test(upgrade_from_every_earlier_version),
+        cmocka_unit_test(listing_index_is_restored),
         cmocka_unit_test(newer_schema_is_refused),
         cmocka_unit_test(events_are_append_only),
         cmocka_unit_test(failed_migration_leaves_old_version),
