@@ -23,6 +23,8 @@ enum {
 typedef struct kw_cli {
     char state_dir[PATH_MAX];
     char db_path[PATH_MAX];
+    char config_path[PATH_MAX]; /* --config, else the default */
+    int config_given;           /* --config was given: it must exist */
     int64_t now;
 } kw_cli;
 
@@ -57,5 +59,6 @@ int cli_list(kw_cli *cli, int argc, char **argv);
 int cli_show(kw_cli *cli, int argc, char **argv);
 int cli_check(kw_cli *cli, int argc, char **argv);
 int cli_forget(kw_cli *cli, int argc, char **argv);
+int cli_config(kw_cli *cli, int argc, char **argv);
 
 #endif

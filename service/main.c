@@ -33,6 +33,7 @@ static void usage(FILE *out)
         "Zabbix)\n"
         "  forget ID        remove an object from the inventory (its "
         "history stays)\n"
+        "  config check     validate the configuration file\n"
         "  help [COMMAND]   this text, or one command's\n"
         "\n"
         "Options:\n"
@@ -40,6 +41,8 @@ static void usage(FILE *out)
         "$KEYWARDEN_STATE_DIR,\n"
         "                     else /var/lib/keywarden as root, else\n"
         "                     ~/.local/state/keywarden\n"
+        "  --config FILE      the configuration (default "
+        "/etc/keywarden/keywarden.conf)\n"
         "  --log-level LEVEL  error, warning, notice (default), info or "
         "debug\n"
         "  -h, --help         show this help\n"
@@ -62,7 +65,7 @@ static const struct {
     cmd_fn fn;
 } commands[] = {
     {"scan", cli_scan},   {"list", cli_list},     {"show", cli_show},
-    {"check", cli_check}, {"forget", cli_forget},
+    {"check", cli_check}, {"forget", cli_forget}, {"config", cli_config},
 };
 
 static cmd_fn find_command(const char *name)
@@ -79,12 +82,13 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"state-dir", required_argument, NULL, 'S'},
+        {"config", required_argument, NULL, 'C'},
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *state_dir = NULL;
+    const char *state_dir = NULL, *config = NULL;
     kw_cli cli;
     cmd_fn fn;
     int c, level;
@@ -94,6 +98,9 @@ int main(int argc, char **argv)
         switch (c) {
         case 'S':
             state_dir = optarg;
+            break;
+        case 'C':
+            config = optarg;
             break;
         case 'L':
             level = kw_log_level_parse(optarg);
@@ -140,6 +147,14 @@ int main(int argc, char **argv)
     }
     if (kw_cli_init(&cli, state_dir) != 0)
         return KW_EXIT_FAIL;
+    if (config != NULL) {
+        if (strlen(config) >= sizeof(cli.config_path)) {
+            kw_err("--config: path too long");
+            return KW_EXIT_USAGE;
+        }
+        strcpy(cli.config_path, config);
+        cli.config_given = 1;
+    }
     argc -= optind;
     argv += optind;
     optind = 0; /* the command parses its own options; 0 resets getopt */

@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "config.h"
 
 #include "../common/kw_fs.h"
 #include "../common/kw_log.h"
@@ -44,6 +45,8 @@ int kw_cli_init(kw_cli *cli, const char *opt)
         kw_err("state directory path is too long");
         return KW_EINVAL;
     }
+    snprintf(cli->config_path, sizeof(cli->config_path), "%s",
+             KW_CONFIG_DEFAULT_PATH);
     cli->now = kw_now();
     return 0;
 }

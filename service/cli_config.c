@@ -1,0 +1,77 @@
+/*
+ * cli_config.c: keywarden config check.
+ */
+#include "cli.h"
+#include "config.h"
+
+#include "../common/kw_log.h"
+#include "../common/kw_time.h"
+
+#include <getopt.h>
+#include <string.h>
+
+static void config_usage(FILE *out)
+{
+    fputs("Usage: keywarden [--config FILE] config check\n"
+          "\n"
+          "Read the configuration file (default "
+          "/etc/keywarden/keywarden.conf)\n"
+          "and report the first error with its file, line and key, or "
+          "summarise\n"
+          "what it configures.  Exits 0 when the file is valid, 1 "
+          "otherwise.\n",
+          out);
+}
+
+int cli_config(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    kw_config c;
+    kw_diag d;
+    size_t i;
+    int ch, r;
+    char every[32], timeout[32];
+
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        r = kw_cli_shared_opt(cli, ch, optarg, NULL, config_usage,
+                              KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    if (optind >= argc || strcmp(argv[optind], "check") != 0 ||
+        optind + 1 != argc) {
+        config_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    r = kw_config_load(cli->config_path, &c, &d);
+    if (r != 0) {
+        kw_err("%s", d.msg);
+        return KW_EXIT_FAIL;
+    }
+    printf("%s: ok\n", c.path);
+    kw_duration_format(c.scan_interval, every, sizeof(every));
+    printf("  scan: %zu path%s, every %s%s\n", c.nscan_paths,
+           c.nscan_paths == 1 ? "" : "s", every,
+           c.scan_watch ? ", watched for changes" : "");
+    for (i = 0; i < c.nscan_paths; i++)
+        printf("    %s\n", c.scan_paths[i]);
+    printf("  endpoints: %zu\n", c.nendpoints);
+    for (i = 0; i < c.nendpoints; i++) {
+        const kw_endpoint_conf *e = &c.endpoints[i];
+        kw_duration_format(e->interval, every, sizeof(every));
+        kw_duration_format(e->timeout, timeout, sizeof(timeout));
+        printf("    %s: %s:%d, %s%s, every %s, timeout %s\n", e->name,
+               e->host, e->port,
+               e->starttls == KW_TLS_IMPLICIT ? "implicit TLS" : "STARTTLS ",
+               e->starttls == KW_TLS_IMPLICIT ? ""
+                                              : kw_starttls_word(e->starttls),
+               every, timeout);
+    }
+    printf("  metrics: %s\n",
+           c.metrics_listen != NULL ? c.metrics_listen : "off");
+    kw_config_free(&c);
+    return KW_EXIT_OK;
+}

@@ -1,0 +1,563 @@
+/*
+ * config.c: the keywarden.conf reader.
+ *
+ * A small hand-written INI reader rather than Debian's inih: inih built
+ * without INI_HANDLER_LINENO cannot say on which line a bad key is, and
+ * splits lines longer than 200 bytes silently, which is how a
+ * configuration error goes unnoticed.
+ */
+#include "config.h"
+
+#include "../common/kw_fs.h"
+#include "../common/kw_log.h"
+#include "../common/kw_time.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int kw_starttls_parse(const char *s)
+{
+    if (strcmp(s, "none") == 0)
+        return KW_TLS_IMPLICIT;
+    if (strcmp(s, "smtp") == 0)
+        return KW_TLS_SMTP;
+    if (strcmp(s, "imap") == 0)
+        return KW_TLS_IMAP;
+    if (strcmp(s, "pop3") == 0)
+        return KW_TLS_POP3;
+    return -1;
+}
+
+const char *kw_starttls_word(enum kw_starttls s)
+{
+    switch (s) {
+    case KW_TLS_SMTP: return "smtp";
+    case KW_TLS_IMAP: return "imap";
+    case KW_TLS_POP3: return "pop3";
+    default: return "none";
+    }
+}
+
+void kw_config_defaults(kw_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->log_level = -1;
+    c->concurrency = 4;
+    c->scan_interval = 1 * KW_HOUR;
+    c->scan_watch = 1;
+}
+
+void kw_config_free(kw_config *c)
+{
+    size_t i;
+
+    if (c == NULL)
+        return;
+    free(c->path);
+    free(c->metrics_listen);
+    free(c->control_socket);
+    free(c->control_group);
+    for (i = 0; i < c->nscan_paths; i++)
+        free(c->scan_paths[i]);
+    free(c->scan_paths);
+    for (i = 0; i < c->nendpoints; i++) {
+        free(c->endpoints[i].name);
+        free(c->endpoints[i].host);
+        free(c->endpoints[i].sni);
+    }
+    free(c->endpoints);
+    memset(c, 0, sizeof(*c));
+}
+
+/* ---- parsing state ---------------------------------------------------- */
+
+enum section { SEC_NONE, SEC_DAEMON, SEC_SCAN, SEC_ENDPOINT };
+
+typedef struct parser {
+    const char *file;
+    int line;
+    enum section sec;
+    kw_config *c;
+    kw_endpoint_conf *ep; /* current [endpoint] */
+    unsigned seen;        /* keys seen in the current section (bits) */
+    unsigned seen_sections;
+    kw_diag *d;
+} parser;
+
+#define FAIL(p, ...)                                                       \
+    fail_at((p), __VA_ARGS__)
+
+static int fail_at(parser *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int fail_at(parser *p, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return kw_diag_set(p->d, KW_EPARSE, "%s:%d: %s", p->file, p->line, msg);
+}
+
+static char *trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+        *--e = '\0';
+    return s;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") ||
+        !strcmp(v, "1"))
+        *out = 1;
+    else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") ||
+             !strcmp(v, "0"))
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+static int parse_int(const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    long n;
+
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* "HOST:PORT" or "[V6]:PORT". */
+static int valid_listen(const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    long port;
+
+    if (colon == NULL || colon == v)
+        return 0;
+    if (v[0] == '[' && colon[-1] != ']')
+        return 0;
+    return parse_int(colon + 1, 1, 65535, &port) == 0;
+}
+
+static int set_str(char **dst, const char *v)
+{
+    char *s = strdup(v);
+
+    if (s == NULL)
+        return KW_ENOMEM;
+    free(*dst);
+    *dst = s;
+    return 0;
+}
+
+/* Keys of each section, in the order of the bits in `seen`. */
+static const char *const daemon_keys[] = {
+    "log_level", "metrics_listen", "control_socket", "control_group",
+    "concurrency", NULL};
+static const char *const scan_keys[] = {"path", "interval", "watch", NULL};
+static const char *const endpoint_keys[] = {
+    "host", "port", "sni", "starttls", "interval", "timeout", NULL};
+
+static const char *const *keys_of(enum section s)
+{
+    switch (s) {
+    case SEC_DAEMON: return daemon_keys;
+    case SEC_SCAN: return scan_keys;
+    case SEC_ENDPOINT: return endpoint_keys;
+    default: return NULL;
+    }
+}
+
+static const char *section_word(enum section s)
+{
+    switch (s) {
+    case SEC_DAEMON: return "[daemon]";
+    case SEC_SCAN: return "[scan]";
+    case SEC_ENDPOINT: return "[endpoint \"NAME\"]";
+    default: return "(no section)";
+    }
+}
+
+static int unknown_key(parser *p, const char *key)
+{
+    const char *const *k = keys_of(p->sec);
+    char list[256];
+    size_t pos = 0;
+
+    list[0] = '\0';
+    for (; k != NULL && *k != NULL; k++)
+        pos += (size_t)snprintf(list + pos, sizeof(list) - pos, "%s%s",
+                                pos ? ", " : "", *k);
+    return FAIL(p, "%s: unknown key in %s; expected one of: %s", key,
+                section_word(p->sec), list);
+}
+
+static int duration(parser *p, const char *key, const char *v, int64_t *out)
+{
+    const char *why = NULL;
+
+    if (kw_duration_parse(v, out, &why) != 0)
+        return FAIL(p, "%s = %s: %s", key, v, why);
+    return 0;
+}
+
+static int daemon_key(parser *p, int k, const char *key, const char *v)
+{
+    kw_config *c = p->c;
+    long n;
+
+    switch (k) {
+    case 0:
+        c->log_level = kw_log_level_parse(v);
+        if (c->log_level < 0)
+            return FAIL(p, "log_level = %s: expected error, warning, notice, "
+                           "info or debug",
+                        v);
+        return 0;
+    case 1:
+        if (strcmp(v, "off") == 0) {
+            free(c->metrics_listen);
+            c->metrics_listen = NULL;
+            return 0;
+        }
+        if (!valid_listen(v))
+            return FAIL(p, "metrics_listen = %s: expected ADDRESS:PORT "
+                           "(127.0.0.1:9177, [::1]:9177) or off",
+                        v);
+        return set_str(&c->metrics_listen, v);
+    case 2:
+        if (v[0] != '/')
+            return FAIL(p, "control_socket = %s: expected an absolute path",
+                        v);
+        return set_str(&c->control_socket, v);
+    case 3:
+        return set_str(&c->control_group, v);
+    case 4:
+        if (parse_int(v, 1, 64, &n) != 0)
+            return FAIL(p, "concurrency = %s: expected a number from 1 to "
+                           "64",
+                        v);
+        c->concurrency = (int)n;
+        return 0;
+    }
+    return unknown_key(p, key);
+}
+
+static int scan_key(parser *p, int k, const char *key, const char *v)
+{
+    kw_config *c = p->c;
+    char **np;
+
+    switch (k) {
+    case 0:
+        if (v[0] != '/')
+            return FAIL(p, "path = %s: expected an absolute path", v);
+        np = realloc(c->scan_paths, (c->nscan_paths + 1) * sizeof(*np));
+        if (np == NULL)
+            return KW_ENOMEM;
+        c->scan_paths = np;
+        if ((np[c->nscan_paths] = strdup(v)) == NULL)
+            return KW_ENOMEM;
+        c->nscan_paths++;
+        return 0;
+    case 1:
+        return duration(p, key, v, &c->scan_interval);
+    case 2:
+        if (parse_bool(v, &c->scan_watch) != 0)
+            return FAIL(p, "watch = %s: expected yes or no", v);
+        return 0;
+    }
+    return unknown_key(p, key);
+}
+
+static int endpoint_key(parser *p, int k, const char *key, const char *v)
+{
+    kw_endpoint_conf *e = p->ep;
+    long n;
+    int t;
+
+    switch (k) {
+    case 0:
+        if (strchr(v, ' ') != NULL || strchr(v, '/') != NULL)
+            return FAIL(p, "host = %s: expected a host name or address", v);
+        return set_str(&e->host, v);
+    case 1:
+        if (parse_int(v, 1, 65535, &n) != 0)
+            return FAIL(p, "port = %s: expected a port number, 1 to 65535",
+                        v);
+        e->port = (int)n;
+        return 0;
+    case 2:
+        return set_str(&e->sni, v);
+    case 3:
+        t = kw_starttls_parse(v);
+        if (t < 0)
+            return FAIL(p, "starttls = %s: expected smtp, imap, pop3 or none",
+                        v);
+        e->starttls = (enum kw_starttls)t;
+        return 0;
+    case 4:
+        return duration(p, key, v, &e->interval);
+    case 5:
+        if (duration(p, key, v, &e->timeout) != 0)
+            return KW_EPARSE;
+        if (e->timeout > 5 * KW_MINUTE)
+            return FAIL(p, "timeout = %s: at most 5m", v);
+        return 0;
+    }
+    return unknown_key(p, key);
+}
+
+/* Close the current section: check what it requires. */
+static int end_section(parser *p)
+{
+    kw_endpoint_conf *e = p->ep;
+    int save = p->line;
+
+    if (p->sec != SEC_ENDPOINT)
+        return 0;
+    p->line = e->line;
+    if (e->host == NULL)
+        return FAIL(p, "[endpoint \"%s\"]: host is required", e->name);
+    p->line = save;
+    if (e->port == 0)
+        e->port = e->starttls == KW_TLS_SMTP   ? 25
+                  : e->starttls == KW_TLS_IMAP ? 143
+                  : e->starttls == KW_TLS_POP3 ? 110
+                                               : 443;
+    return 0;
+}
+
+static int begin_section(parser *p, char *h)
+{
+    char *name = h, *sub = NULL, *q;
+    size_t i;
+    int r;
+
+    if ((r = end_section(p)) != 0)
+        return r;
+    /* [name] or [name "sub"] */
+    q = strchr(h, ' ');
+    if (q != NULL) {
+        *q++ = '\0';
+        q = trim(q);
+        if (*q != '"' || strlen(q) < 2 || q[strlen(q) - 1] != '"')
+            return FAIL(p, "[%s %s]: expected a quoted name, as in "
+                           "[endpoint \"mail\"]",
+                        name, q);
+        q[strlen(q) - 1] = '\0';
+        sub = q + 1;
+        if (*sub == '\0' || strchr(sub, '"') != NULL)
+            return FAIL(p, "[%s]: the quoted name must be non-empty and "
+                           "without quotes",
+                        name);
+    }
+    p->seen = 0;
+    p->ep = NULL;
+    if (strcmp(name, "daemon") == 0 || strcmp(name, "scan") == 0) {
+        enum section s = name[0] == 'd' ? SEC_DAEMON : SEC_SCAN;
+        if (sub != NULL)
+            return FAIL(p, "[%s \"%s\"]: [%s] takes no name", name, sub,
+                        name);
+        if (p->seen_sections & (1u << s))
+            return FAIL(p, "[%s] appears twice; merge the two", name);
+        p->seen_sections |= 1u << s;
+        p->sec = s;
+        return 0;
+    }
+    if (strcmp(name, "endpoint") == 0) {
+        kw_config *c = p->c;
+        kw_endpoint_conf *ne;
+
+        if (sub == NULL)
+            return FAIL(p, "[endpoint]: expected a name, as in [endpoint "
+                           "\"mail\"]");
+        for (i = 0; i < c->nendpoints; i++)
+            if (strcmp(c->endpoints[i].name, sub) == 0)
+                return FAIL(p, "[endpoint \"%s\"] appears twice", sub);
+        ne = realloc(c->endpoints, (c->nendpoints + 1) * sizeof(*ne));
+        if (ne == NULL)
+            return KW_ENOMEM;
+        c->endpoints = ne;
+        p->ep = &c->endpoints[c->nendpoints++];
+        memset(p->ep, 0, sizeof(*p->ep));
+        p->ep->line = p->line;
+        p->ep->interval = 1 * KW_HOUR;
+        p->ep->timeout = 10;
+        if ((p->ep->name = strdup(sub)) == NULL)
+            return KW_ENOMEM;
+        p->sec = SEC_ENDPOINT;
+        return 0;
+    }
+    return FAIL(p, "[%s]: unknown section; expected [daemon], [scan] or "
+                   "[endpoint \"NAME\"]",
+                name);
+}
+
+static int key_line(parser *p, char *line)
+{
+    char *eq = strchr(line, '='), *key, *v, *c;
+    const char *const *keys = keys_of(p->sec);
+    int k = -1, i;
+
+    if (eq == NULL)
+        return FAIL(p, "expected \"key = value\", a [section] or a comment");
+    *eq = '\0';
+    key = trim(line);
+    v = trim(eq + 1);
+    for (c = key; *c != '\0'; c++)
+        if (!islower((unsigned char)*c) && *c != '_' &&
+            !isdigit((unsigned char)*c))
+            return FAIL(p, "\"%s\": keys are lower-case words joined by _",
+                        key);
+    if (*key == '\0')
+        return FAIL(p, "a value without a key");
+    if (p->sec == SEC_NONE)
+        return FAIL(p, "%s: outside any section; start with [daemon], "
+                       "[scan] or [endpoint \"NAME\"]",
+                    key);
+    /* A quoted value keeps what is inside the quotes; an unquoted one may
+     * end with a comment after whitespace. */
+    if (*v == '"') {
+        char *end = strrchr(v + 1, '"');
+        if (end == NULL || trim(end + 1)[0] != '\0')
+            return FAIL(p, "%s: unterminated or misplaced quote", key);
+        *end = '\0';
+        v++;
+    } else {
+        for (c = v; *c != '\0'; c++)
+            if ((*c == '#' || *c == ';') && c > v &&
+                (c[-1] == ' ' || c[-1] == '\t')) {
+                *c = '\0';
+                v = trim(v);
+                break;
+            }
+    }
+    if (*v == '\0')
+        return FAIL(p, "%s: empty value", key);
+    for (i = 0; keys != NULL && keys[i] != NULL; i++)
+        if (strcmp(keys[i], key) == 0)
+            k = i;
+    if (k < 0)
+        return unknown_key(p, key);
+    /* Only [scan] path repeats. */
+    if (!(p->sec == SEC_SCAN && k == 0) && (p->seen & (1u << k)))
+        return FAIL(p, "%s: set twice in %s", key, section_word(p->sec));
+    p->seen |= 1u << k;
+    switch (p->sec) {
+    case SEC_DAEMON: return daemon_key(p, k, key, v);
+    case SEC_SCAN: return scan_key(p, k, key, v);
+    case SEC_ENDPOINT: return endpoint_key(p, k, key, v);
+    default: return unknown_key(p, key);
+    }
+}
+
+int kw_config_parse(const char *name, const char *text, size_t len,
+                    kw_config *c, kw_diag *d)
+{
+    parser p;
+    char line[KW_CONFIG_MAX_LINE + 1];
+    size_t pos = 0;
+    int r = 0;
+
+    kw_config_defaults(c);
+    memset(&p, 0, sizeof(p));
+    p.file = name;
+    p.c = c;
+    p.d = d;
+    if ((c->path = strdup(name)) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    while (pos < len && r == 0) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t n = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
+        char *s;
+
+        p.line++;
+        if (n > KW_CONFIG_MAX_LINE) {
+            r = FAIL(&p, "line longer than %d bytes", KW_CONFIG_MAX_LINE);
+            break;
+        }
+        if (memchr(text + pos, '\0', n) != NULL) {
+            r = FAIL(&p, "NUL byte in the line; is this a text file?");
+            break;
+        }
+        memcpy(line, text + pos, n);
+        line[n] = '\0';
+        pos += n + (nl != NULL);
+        if (n > 0 && line[n - 1] == '\r')
+            line[n - 1] = '\0';
+        s = trim(line);
+        if (*s == '\0' || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {
+            size_t m = strlen(s);
+            if (s[m - 1] != ']') {
+                r = FAIL(&p, "section header without a closing ]");
+                break;
+            }
+            s[m - 1] = '\0';
+            r = begin_section(&p, trim(s + 1));
+            continue;
+        }
+        r = key_line(&p, s);
+    }
+    if (r == 0)
+        r = end_section(&p);
+    if (r == KW_ENOMEM)
+        kw_diag_set(d, r, "out of memory");
+    if (r != 0) {
+        kw_config_free(c);
+        kw_config_defaults(c);
+    }
+    return r;
+}
+
+int kw_config_load(const char *path, kw_config *c, kw_diag *d)
+{
+    unsigned char *buf;
+    size_t len = 0;
+    int fd, r;
+
+    kw_config_defaults(c);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        r = kw_errno();
+        return kw_diag_set(d, r, "%s: cannot open: %s", path,
+                           kw_strerror(r));
+    }
+    buf = malloc(KW_CONFIG_MAX_SIZE + 1);
+    if (buf == NULL) {
+        close(fd);
+        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    }
+    r = kw_read_fd(fd, buf, KW_CONFIG_MAX_SIZE, &len);
+    close(fd);
+    if (r == KW_ETOOBIG)
+        r = kw_diag_set(d, r, "%s: larger than %d bytes", path,
+                        KW_CONFIG_MAX_SIZE);
+    else if (r != 0)
+        r = kw_diag_set(d, r, "%s: cannot read: %s", path, kw_strerror(r));
+    else
+        r = kw_config_parse(path, (const char *)buf, len, c, d);
+    free(buf);
+    return r;
+}

@@ -1,0 +1,94 @@
+/*
+ * config.h: keywarden.conf, the one file an operator edits.
+ *
+ * INI style: "[section]" or "[section "name"]" headers, "key = value"
+ * lines, comments on lines of their own starting with '#' or ';'.  Every
+ * error names the file, the line, the key and what was expected; unknown
+ * sections and keys are errors, not ignored, so a typo never silently
+ * disables a check.  Lines are at most 4096 bytes; values may not span
+ * lines.
+ *
+ *   [daemon]
+ *   log_level = notice          ; error, warning, notice, info, debug
+ *   metrics_listen = 127.0.0.1:9177   ; or "off"
+ *   control_socket = /run/keywarden/control.sock
+ *   control_group = keywarden   ; group allowed to use the socket (mode 0660)
+ *   concurrency = 4             ; jobs running at once
+ *
+ *   [scan]
+ *   path = /etc/ssl             ; repeat for more paths
+ *   interval = 1h               ; full rescan period
+ *   watch = yes                 ; inotify: pick up changes within seconds
+ *
+ *   [endpoint "mail"]
+ *   host = mail.example.com
+ *   port = 25
+ *   starttls = smtp             ; smtp, imap, pop3 or none (implicit TLS)
+ *   sni = mail.example.com      ; default: host, unless host is an address
+ *   interval = 1h
+ *   timeout = 10s
+ */
+#ifndef KW_CONFIG_H
+#define KW_CONFIG_H
+
+#include "../common/kw_err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum kw_starttls {
+    KW_TLS_IMPLICIT = 0,
+    KW_TLS_SMTP,
+    KW_TLS_IMAP,
+    KW_TLS_POP3,
+};
+
+/* "none", "smtp", "imap", "pop3"; -1 if not one of them. */
+int kw_starttls_parse(const char *s);
+const char *kw_starttls_word(enum kw_starttls s);
+
+typedef struct kw_endpoint_conf {
+    char *name;
+    char *host;
+    int port;
+    char *sni;            /* NULL: no SNI */
+    enum kw_starttls starttls;
+    int64_t interval;     /* seconds */
+    int64_t timeout;      /* seconds */
+    int line;             /* where the section starts */
+} kw_endpoint_conf;
+
+typedef struct kw_config {
+    char *path;           /* the file it came from */
+    int log_level;        /* -1: not set */
+    char *metrics_listen; /* "127.0.0.1:9177", or NULL when off */
+    char *control_socket;
+    char *control_group;  /* NULL: owner only (0600) */
+    int concurrency;
+    char **scan_paths;
+    size_t nscan_paths;
+    int64_t scan_interval;
+    int scan_watch;
+    kw_endpoint_conf *endpoints;
+    size_t nendpoints;
+} kw_config;
+
+#define KW_CONFIG_DEFAULT_PATH "/etc/keywarden/keywarden.conf"
+#define KW_CONFIG_MAX_LINE 4096
+#define KW_CONFIG_MAX_SIZE (1024 * 1024)
+
+/* Defaults for everything, as when the file is empty. */
+void kw_config_defaults(kw_config *c);
+
+/* Parse the file at path into *c (defaults first).  On error returns
+ * KW_EPARSE (or an I/O error) with "FILE:LINE: key: what was expected" in
+ * d, and *c holds the defaults only.  A missing file is KW_ENOENT. */
+int kw_config_load(const char *path, kw_config *c, kw_diag *d);
+
+/* Parse text as if it were the file named `name`. */
+int kw_config_parse(const char *name, const char *text, size_t len,
+                    kw_config *c, kw_diag *d);
+
+void kw_config_free(kw_config *c);
+
+#endif
