@@ -200,7 +200,39 @@ static const char v2[] =
     "CREATE INDEX outbox_due ON outbox(next_at)"
     "  WHERE state = 'pending' OR state = 'running';";
 
-const char *const ks_migrations[] = {v1, v2};
+/*
+ * Version 3: the daemon.
+ *
+ * jobs.key    names a recurring job ("scan", "probe:mail"), unique among
+ *             the jobs not yet done, so scheduling is idempotent.
+ * endpoints   what a probe of a configured or discovered TLS endpoint
+ *             found; each endpoint is also an object (kind tls, source
+ *             "tls://host:port"), so list and check show it.
+ */
+static const char v3[] =
+    "ALTER TABLE jobs ADD COLUMN key TEXT NOT NULL DEFAULT '';"
+    "CREATE UNIQUE INDEX jobs_key ON jobs(type, key)"
+    "  WHERE state = 'pending' OR state = 'running';"
+    "CREATE TABLE endpoints ("
+    "  id INTEGER PRIMARY KEY,"
+    "  object_id INTEGER NOT NULL UNIQUE"
+    "    REFERENCES objects(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  host TEXT NOT NULL,"
+    "  port INTEGER NOT NULL,"
+    "  sni TEXT,"
+    "  starttls TEXT NOT NULL DEFAULT 'none',"
+    "  origin TEXT NOT NULL DEFAULT 'config',"
+    "  probed_at INTEGER,"
+    "  ok INTEGER,"
+    "  error TEXT,"
+    "  tls_version TEXT,"
+    "  stale_of INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");";
+
+const char *const ks_migrations[] = {v1, v2, v3};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"

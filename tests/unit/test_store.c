@@ -104,6 +104,15 @@ static void insert_fixture(ks_store *s, int v)
                     &d),
             0);
     }
+    if (v >= 3) {
+        assert_int_equal(
+            ks_exec(s,
+                    "INSERT INTO endpoints (object_id, name, host, port, "
+                    "created_at, updated_at) VALUES (3, 'mail', 'h', 25, 1, "
+                    "1);",
+                    &d),
+            0);
+    }
 }
 
 static void upgrade_from_every_earlier_version(void **state)
@@ -132,14 +141,22 @@ static void upgrade_from_every_earlier_version(void **state)
                              1);
             assert_int_equal(one_int(s, "SELECT count(*) FROM events"), 1);
         }
+        if (v >= 2)
+            assert_int_equal(one_int(s, "SELECT count(*) FROM jobs WHERE "
+                                        "type = 'renew' AND key = ''"),
+                             1);
         /* The newest tables work after the upgrade. */
         assert_int_equal(
             ks_exec(s,
                     "INSERT INTO objects (kind, name, source, created_at, "
                     "updated_at) VALUES ('dkim', 'sel._domainkey.x', 'x', 1,"
                     " 1);"
-                    "INSERT INTO jobs (type, next_at, created_at, "
-                    "updated_at) VALUES ('scan', 1, 1, 1);",
+                    "INSERT INTO jobs (type, key, next_at, created_at, "
+                    "updated_at) VALUES ('scan', 'all', 1, 1, 1);"
+                    "INSERT INTO endpoints (object_id, name, host, port, "
+                    "created_at, updated_at) VALUES ((SELECT max(id) FROM "
+                    "objects), "
+                    "'x', 'h', 1, 1, 1);",
                     &d),
             0);
         assert_true(one_int(s, "PRAGMA foreign_key_check") == -1);
