@@ -23,6 +23,8 @@ enum {
     KW_EACCES = -EACCES,
     KW_EIO = -EIO,
     KW_ELOOP = -ELOOP,
+    KW_ECANCELED = -ECANCELED,
+    KW_ETIMEDOUT = -ETIMEDOUT,
 
     KW_EBASE = -1000,
     KW_EPARSE = KW_EBASE - 1,    /* input is not what it claims to be */

@@ -447,6 +447,8 @@ static int batch_tick(scan_ctx *c)
 {
     int r;
 
+    if (c->o->cancel != NULL && *c->o->cancel)
+        return kw_diag_set(c->d, KW_ECANCELED, "scan stopped");
     if (++c->batch < BATCH_FILES)
         return 0;
     c->batch = 0;

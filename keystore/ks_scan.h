@@ -42,6 +42,10 @@ typedef struct ks_scan_opts {
     size_t max_file_size;   /* 0: KS_SCAN_MAX_FILE_SIZE */
     int max_depth;          /* 0: 64 */
     int threads;            /* parse threads; 0: one per CPU, up to 4 */
+    /* Set (from another thread or a signal handler) to stop the scan at
+     * the next file: what is committed stays, and ks_scan() returns
+     * KW_ECANCELED.  May be NULL. */
+    volatile int *cancel;
     ks_scan_note_fn note;   /* may be NULL */
     void *note_ctx;
 } ks_scan_opts;

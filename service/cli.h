@@ -60,5 +60,6 @@ int cli_show(kw_cli *cli, int argc, char **argv);
 int cli_check(kw_cli *cli, int argc, char **argv);
 int cli_forget(kw_cli *cli, int argc, char **argv);
 int cli_config(kw_cli *cli, int argc, char **argv);
+int cli_serve(kw_cli *cli, int argc, char **argv);
 
 #endif

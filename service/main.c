@@ -34,6 +34,7 @@ static void usage(FILE *out)
         "  forget ID        remove an object from the inventory (its "
         "history stays)\n"
         "  config check     validate the configuration file\n"
+        "  serve            run the service (scans, durable jobs)\n"
         "  help [COMMAND]   this text, or one command's\n"
         "\n"
         "Options:\n"
@@ -66,6 +67,7 @@ static const struct {
 } commands[] = {
     {"scan", cli_scan},   {"list", cli_list},     {"show", cli_show},
     {"check", cli_check}, {"forget", cli_forget}, {"config", cli_config},
+    {"serve", cli_serve},
 };
 
 static cmd_fn find_command(const char *name)

@@ -1,0 +1,901 @@
+/*
+ * daemon.c: keywarden serve, the long-running service.
+ *
+ * One libuv loop.  The loop thread only keeps time and reacts: a single
+ * uv_timer is armed for the earliest due job; SQLite, scans and file
+ * system walks run on the libuv thread pool, each work item with its own
+ * database connection (SQLite connections are not shared across threads).
+ *
+ *   timer / event --> claim pass (pool): claim due jobs, read the next
+ *                     due time --> loop: start each job (pool), re-arm
+ *   job done      --> loop: another claim pass
+ *   SIGHUP        --> reload the configuration (pool); a broken file is
+ *                     reported and the running one stays
+ *   SIGTERM/INT   --> stop: running scans are told to stop at the next
+ *                     file; what they committed stays, and their job is
+ *                     left due so the next start resumes it
+ *   inotify       --> a change under a scanned path makes the scan job
+ *                     due in 2 s (debounced)
+ *
+ * Jobs are rows (keystore/ks_jobs.h): a job is marked running before it
+ * starts, so a kill -9 leaves it running and the next start resumes it.
+ */
+#include "cli.h"
+#include "config.h"
+#include "daemon.h"
+
+#include "../common/kw_log.h"
+#include "../common/kw_time.h"
+#include "../keystore/ks_jobs.h"
+#include "../keystore/ks_scan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define MAX_CLAIM 64
+#define MAX_WATCHES 512
+#define WATCH_DEBOUNCE_MS 2000
+#define JOB_RETRY_BASE 60
+#define JOB_RETRY_CAP (6 * KW_HOUR)
+
+typedef struct daemon_s daemon_s;
+
+typedef struct watch {
+    uv_fs_event_t h;
+    daemon_s *dm;
+} watch;
+
+struct daemon_s {
+    uv_loop_t *loop;
+    kw_cli *cli;
+    kw_config conf;
+    int config_from_file;
+    int lock_fd;
+    uv_timer_t timer;
+    uv_timer_t debounce;
+    uv_signal_t sighup, sigterm, sigint;
+    int stopping;
+    volatile int cancel; /* running scans stop at the next file */
+    int running;         /* jobs in flight */
+    int claiming;        /* a claim pass in flight */
+    int claim_again;     /* asked for while one was in flight */
+    int reloading;
+    int watching;        /* a watch walk in flight */
+    watch **watches;
+    size_t nwatches;
+    int exit_code;
+};
+
+static double rand01(void)
+{
+    return (double)(rand() & 0xffff) / 65536.0;
+}
+
+/* ---- sd_notify, without libsystemd -------------------------------------- */
+
+void kw_sd_notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa;
+    size_t n;
+    int fd;
+
+    if (path == NULL || (path[0] != '/' && path[0] != '@'))
+        return;
+    n = strlen(path);
+    if (n >= sizeof(sa.sun_path))
+        return;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, n);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0'; /* abstract namespace */
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    (void)sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+                 (struct sockaddr *)&sa,
+                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n));
+    close(fd);
+}
+
+/* ---- the lock ------------------------------------------------------------ */
+
+int kw_daemon_lock(const char *state_dir, int *out_fd, kw_diag *d)
+{
+    char path[PATH_MAX], pid[32];
+    ssize_t n;
+    int fd;
+
+    *out_fd = -1;
+    if ((size_t)snprintf(path, sizeof(path), "%s/keywarden.lock",
+                         state_dir) >= sizeof(path))
+        return kw_diag_set(d, KW_EINVAL, "%s: path too long", state_dir);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return kw_diag_set(d, kw_errno(), "%s: cannot open: %s", path,
+                           strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return kw_diag_set(d, KW_EBUSY,
+                               "another keywarden daemon (pid %s) is running "
+                               "on %s",
+                               pid[0] ? pid : "?", state_dir);
+        return kw_diag_set(d, -e, "%s: cannot lock: %s", path, strerror(e));
+    }
+    n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        close(fd);
+        return kw_diag_set(d, KW_EIO, "%s: cannot write the pid", path);
+    }
+    *out_fd = fd;
+    return 0;
+}
+
+/* ---- configuration --------------------------------------------------------- */
+
+/* Without a configuration file the daemon watches the usual places. */
+static int default_config(kw_config *c)
+{
+    static const char *const paths[] = {"/etc/ssl", "/etc/letsencrypt"};
+    size_t i;
+
+    kw_config_defaults(c);
+    c->scan_paths = calloc(2, sizeof(*c->scan_paths));
+    if (c->scan_paths == NULL)
+        return KW_ENOMEM;
+    for (i = 0; i < 2; i++) {
+        if ((c->scan_paths[i] = strdup(paths[i])) == NULL)
+            return KW_ENOMEM;
+        c->nscan_paths++;
+    }
+    return 0;
+}
+
+static int load_config(kw_cli *cli, kw_config *c, int *from_file, kw_diag *d)
+{
+    int r = kw_config_load(cli->config_path, c, d);
+
+    *from_file = r == 0;
+    if (r == KW_ENOENT && !cli->config_given) {
+        kw_warn("%s not found; scanning /etc/ssl and /etc/letsencrypt "
+                "every hour",
+                cli->config_path);
+        return default_config(c);
+    }
+    return r;
+}
+
+static int open_store(kw_cli *cli, ks_store **s, kw_diag *d)
+{
+    return ks_open(cli->db_path, KS_OPEN_CREATE, s, d);
+}
+
+/* ---- the claim pass ---------------------------------------------------------- */
+
+typedef struct claim_req {
+    uv_work_t req;
+    daemon_s *dm;
+    int64_t now;
+    size_t max;
+    ks_jobrec jobs[MAX_CLAIM];
+    size_t n;
+    int64_t next_at;
+    int has_next;
+    int r;
+    kw_diag d;
+} claim_req;
+
+static void start_job(daemon_s *dm, const ks_jobrec *j);
+static void request_claim(daemon_s *dm);
+
+static void claim_work(uv_work_t *req)
+{
+    claim_req *c = req->data;
+    ks_store *s = NULL;
+
+    c->r = open_store(c->dm->cli, &s, &c->d);
+    if (c->r == 0 && c->max > 0)
+        c->r = ks_jobs_claim(s, c->now, c->max, c->jobs, &c->n, &c->d);
+    if (c->r == 0)
+        c->r = ks_jobs_next_due(s, &c->next_at, &c->has_next, &c->d);
+    ks_close(s);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    request_claim(t->data);
+}
+
+static void claim_done(uv_work_t *req, int status)
+{
+    claim_req *c = req->data;
+    daemon_s *dm = c->dm;
+    size_t i;
+
+    dm->claiming = 0;
+    if (status != 0 || c->r != 0) {
+        kw_err("scheduler: %s", c->r != 0 ? c->d.msg : uv_strerror(status));
+        /* Try again soon rather than stall. */
+        if (!dm->stopping)
+            uv_timer_start(&dm->timer, on_timer, 5000, 0);
+        free(c);
+        return;
+    }
+    for (i = 0; i < c->n; i++)
+        start_job(dm, &c->jobs[i]);
+    if (!dm->stopping) {
+        if (dm->claim_again) {
+            dm->claim_again = 0;
+            uv_timer_start(&dm->timer, on_timer, 0, 0);
+        } else if (c->has_next) {
+            int64_t wait = c->next_at - kw_now();
+            /* Jobs due but beyond the concurrency limit start when a
+             * running one ends; otherwise sleep until the next is due. */
+            if (wait > 0 || dm->running < dm->conf.concurrency)
+                uv_timer_start(&dm->timer, on_timer,
+                               wait > 0 ? (uint64_t)wait * 1000 : 0, 0);
+        }
+    }
+    free(c);
+}
+
+static void request_claim(daemon_s *dm)
+{
+    claim_req *c;
+    int r;
+
+    if (dm->stopping)
+        return;
+    if (dm->claiming) {
+        dm->claim_again = 1;
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        kw_err("scheduler: out of memory");
+        return;
+    }
+    c->dm = dm;
+    c->now = kw_now();
+    c->max = dm->running < dm->conf.concurrency
+                 ? (size_t)(dm->conf.concurrency - dm->running)
+                 : 0;
+    if (c->max > MAX_CLAIM)
+        c->max = MAX_CLAIM;
+    c->req.data = c;
+    uv_timer_stop(&dm->timer);
+    r = uv_queue_work(dm->loop, &c->req, claim_work, claim_done);
+    if (r != 0) {
+        kw_err("scheduler: %s", uv_strerror(r));
+        free(c);
+        return;
+    }
+    dm->claiming = 1;
+}
+
+/* ---- jobs ------------------------------------------------------------------------ */
+
+typedef struct job_req {
+    uv_work_t req;
+    daemon_s *dm;
+    ks_jobrec job;
+    /* What the job needs, copied so a reload cannot pull it away. */
+    char **paths;
+    size_t npaths;
+    int64_t interval;
+    /* Results. */
+    int r;
+    kw_diag d;
+    ks_scan_stats stats;
+    int64_t next_at;
+    int cancelled;
+} job_req;
+
+static void scan_note(void *ctx, enum ks_scan_note n, const char *path,
+                      const char *msg)
+{
+    (void)ctx;
+    switch (n) {
+    case KS_NOTE_ERROR:
+        kw_warn("scan: %s: %s", path, msg);
+        break;
+    case KS_NOTE_MISSING:
+        kw_warn("scan: %s: %s", path, msg);
+        break;
+    case KS_NOTE_CHANGED:
+        kw_notice("scan: %s: changed: %s", path, msg);
+        break;
+    case KS_NOTE_LOOP:
+        kw_info("scan: %s: %s", path, msg);
+        break;
+    default:
+        kw_debug("scan: %s: %s", path, msg);
+        break;
+    }
+}
+
+static int run_scan(job_req *jr, ks_store *s)
+{
+    ks_scan_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.now = kw_now();
+    o.note = scan_note;
+    o.cancel = &jr->dm->cancel;
+    if (jr->npaths == 0)
+        return 0;
+    return ks_scan(s, (const char *const *)jr->paths, jr->npaths, &o,
+                   &jr->stats, &jr->d);
+}
+
+static void job_work(uv_work_t *req)
+{
+    job_req *jr = req->data;
+    ks_store *s = NULL;
+    kw_diag fd;
+    int64_t now;
+    int r;
+
+    jr->r = open_store(jr->dm->cli, &s, &jr->d);
+    if (jr->r != 0)
+        return;
+    if (strcmp(jr->job.type, "scan") == 0)
+        jr->r = run_scan(jr, s);
+    else
+        jr->r = kw_diag_set(&jr->d, KW_EINVAL, "unknown job type \"%s\"",
+                            jr->job.type);
+
+    now = kw_now();
+    if (jr->r == KW_ECANCELED) {
+        /* Stopped by a shutdown: due again as soon as the daemon is back. */
+        jr->cancelled = 1;
+        jr->next_at = now;
+        r = ks_jobs_finish(s, jr->job.id, 1, now, NULL, now, &fd);
+    } else if (jr->r == 0) {
+        /* Jitter keeps many machines from rescanning in step. */
+        jr->next_at =
+            now + jr->interval + (int64_t)((double)jr->interval * 0.05 *
+                                           rand01());
+        r = ks_jobs_finish(s, jr->job.id, 1, jr->next_at, NULL, now, &fd);
+    } else {
+        jr->next_at = now + ks_jobs_backoff(jr->job.attempt, JOB_RETRY_BASE,
+                                            JOB_RETRY_CAP, rand01());
+        r = ks_jobs_finish(s, jr->job.id, 0, jr->next_at, jr->d.msg, now,
+                           &fd);
+    }
+    if (r != 0 && jr->r == 0) {
+        jr->r = r;
+        jr->d = fd;
+    }
+    ks_close(s);
+}
+
+static void free_job(job_req *jr)
+{
+    size_t i;
+
+    for (i = 0; i < jr->npaths; i++)
+        free(jr->paths[i]);
+    free(jr->paths);
+    free(jr);
+}
+
+static void start_watches(daemon_s *dm);
+static void maybe_finish_stop(daemon_s *dm);
+
+static void job_done(uv_work_t *req, int status)
+{
+    job_req *jr = req->data;
+    daemon_s *dm = jr->dm;
+    char when[32];
+
+    dm->running--;
+    kw_time_rfc3339(jr->next_at, when, sizeof(when));
+    if (status != 0) {
+        kw_err("job %s %s: %s", jr->job.type, jr->job.key,
+               uv_strerror(status));
+    } else if (jr->cancelled) {
+        kw_notice("job %s %s: stopped; it resumes at the next start",
+                  jr->job.type, jr->job.key);
+    } else if (jr->r != 0) {
+        kw_err("job %s %s failed (attempt %d): %s; retry at %s",
+               jr->job.type, jr->job.key, jr->job.attempt, jr->d.msg, when);
+    } else if (strcmp(jr->job.type, "scan") == 0) {
+        const ks_scan_stats *st = &jr->stats;
+        kw_notice("scan: %zu files (%zu read), %zu certificates; %zu new, "
+                  "%zu changed, %zu missing, %zu broken; next at %s",
+                  st->files, st->parsed, st->certs, st->objects_new,
+                  st->objects_changed, st->missing, st->errors, when);
+        start_watches(dm);
+    }
+    free_job(jr);
+    if (dm->stopping)
+        maybe_finish_stop(dm);
+    else
+        request_claim(dm);
+}
+
+static void start_job(daemon_s *dm, const ks_jobrec *j)
+{
+    job_req *jr = calloc(1, sizeof(*jr));
+    size_t i;
+    int r;
+
+    if (jr == NULL)
+        goto oom;
+    jr->dm = dm;
+    jr->job = *j;
+    jr->req.data = jr;
+    jr->interval = dm->conf.scan_interval;
+    if (strcmp(j->type, "scan") == 0 && dm->conf.nscan_paths > 0) {
+        jr->paths = calloc(dm->conf.nscan_paths, sizeof(*jr->paths));
+        if (jr->paths == NULL)
+            goto oom;
+        for (i = 0; i < dm->conf.nscan_paths; i++) {
+            if ((jr->paths[i] = strdup(dm->conf.scan_paths[i])) == NULL)
+                goto oom;
+            jr->npaths++;
+        }
+    }
+    kw_info("job %s %s: starting (attempt %d)", j->type, j->key, j->attempt);
+    r = uv_queue_work(dm->loop, &jr->req, job_work, job_done);
+    if (r != 0) {
+        kw_err("job %s %s: %s", j->type, j->key, uv_strerror(r));
+        free_job(jr);
+        return;
+    }
+    dm->running++;
+    return;
+oom:
+    /* The job stays claimed (running); the next start resumes it. */
+    kw_err("job %s %s: out of memory", j->type, j->key);
+    if (jr != NULL)
+        free_job(jr);
+}
+
+/* ---- scheduling what the configuration asks for ------------------------------ */
+
+typedef struct plan_req {
+    uv_work_t req;
+    daemon_s *dm;
+    int recover;
+    int r;
+    kw_diag d;
+    size_t recovered;
+} plan_req;
+
+static void plan_work(uv_work_t *req)
+{
+    plan_req *p = req->data;
+    ks_store *s = NULL;
+    int64_t now = kw_now();
+
+    p->r = open_store(p->dm->cli, &s, &p->d);
+    if (p->r == 0 && p->recover)
+        p->r = ks_jobs_recover(s, now, &p->recovered, &p->d);
+    /* A scan at start (or now, after a reload), then every interval. */
+    if (p->r == 0 && p->dm->conf.nscan_paths > 0)
+        p->r = ks_jobs_ensure(s, "scan", "all", now, 1, now, &p->d);
+    ks_close(s);
+}
+
+static void plan_done(uv_work_t *req, int status)
+{
+    plan_req *p = req->data;
+
+    if (status != 0 || p->r != 0)
+        kw_err("scheduling: %s", p->r != 0 ? p->d.msg : uv_strerror(status));
+    else if (p->recovered > 0)
+        kw_notice("resuming %zu job%s interrupted by the last stop",
+                  p->recovered, p->recovered == 1 ? "" : "s");
+    request_claim(p->dm);
+    free(p);
+}
+
+static void plan(daemon_s *dm, int recover)
+{
+    plan_req *p = calloc(1, sizeof(*p));
+
+    if (p == NULL) {
+        kw_err("scheduling: out of memory");
+        return;
+    }
+    p->dm = dm;
+    p->recover = recover;
+    p->req.data = p;
+    if (uv_queue_work(dm->loop, &p->req, plan_work, plan_done) != 0) {
+        kw_err("scheduling: cannot queue work");
+        free(p);
+    }
+}
+
+/* ---- watching scanned paths ------------------------------------------------- */
+
+typedef struct watch_req {
+    uv_work_t req;
+    daemon_s *dm;
+    char **roots;
+    size_t nroots;
+    char **dirs;
+    size_t ndirs;
+    int truncated;
+} watch_req;
+
+static void collect_dirs(watch_req *w, const char *path, int depth)
+{
+    DIR *d;
+    struct dirent *de;
+    char sub[PATH_MAX];
+    char **nd;
+    struct stat sb;
+
+    if (w->ndirs >= MAX_WATCHES) {
+        w->truncated = 1;
+        return;
+    }
+    if (depth > 16 || stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return;
+    nd = realloc(w->dirs, (w->ndirs + 1) * sizeof(*nd));
+    if (nd == NULL)
+        return;
+    w->dirs = nd;
+    if ((w->dirs[w->ndirs] = strdup(path)) == NULL)
+        return;
+    w->ndirs++;
+    /* Symlinked directories are not followed: the walk is only for
+     * change notification, and the links' targets are watched where they
+     * live when they are under a scanned path. */
+    if ((d = opendir(path)) == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' &&
+            (de->d_name[1] == '\0' ||
+             (de->d_name[1] == '.' && de->d_name[2] == '\0')))
+            continue;
+        if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >=
+            sizeof(sub))
+            continue;
+        if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
+            collect_dirs(w, sub, depth + 1);
+    }
+    closedir(d);
+}
+
+static void watch_work(uv_work_t *req)
+{
+    watch_req *w = req->data;
+    size_t i;
+
+    for (i = 0; i < w->nroots; i++)
+        collect_dirs(w, w->roots[i], 0);
+}
+
+static void on_debounce(uv_timer_t *t)
+{
+    daemon_s *dm = t->data;
+    plan_req *p;
+
+    kw_info("watch: changes under a scanned path; rescanning");
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return;
+    p->dm = dm;
+    p->req.data = p;
+    if (uv_queue_work(dm->loop, &p->req, plan_work, plan_done) != 0)
+        free(p);
+}
+
+static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
+                        int status)
+{
+    watch *w = h->data;
+
+    (void)name;
+    (void)events;
+    if (status != 0 || w->dm->stopping)
+        return;
+    /* Restarting the timer on every event: a burst costs one rescan. */
+    uv_timer_start(&w->dm->debounce, on_debounce, WATCH_DEBOUNCE_MS, 0);
+}
+
+static void free_watch(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void stop_watches(daemon_s *dm)
+{
+    size_t i;
+
+    for (i = 0; i < dm->nwatches; i++) {
+        uv_fs_event_stop(&dm->watches[i]->h);
+        uv_close((uv_handle_t *)&dm->watches[i]->h, free_watch);
+    }
+    free(dm->watches);
+    dm->watches = NULL;
+    dm->nwatches = 0;
+}
+
+static void watch_done(uv_work_t *req, int status)
+{
+    watch_req *w = req->data;
+    daemon_s *dm = w->dm;
+    size_t i;
+
+    dm->watching = 0;
+    if (status == 0 && !dm->stopping && dm->conf.scan_watch) {
+        stop_watches(dm);
+        dm->watches = calloc(w->ndirs > 0 ? w->ndirs : 1,
+                             sizeof(*dm->watches));
+        for (i = 0; dm->watches != NULL && i < w->ndirs; i++) {
+            watch *wt = calloc(1, sizeof(*wt));
+            if (wt == NULL)
+                break;
+            wt->dm = dm;
+            uv_fs_event_init(dm->loop, &wt->h);
+            wt->h.data = wt;
+            if (uv_fs_event_start(&wt->h, on_fs_event, w->dirs[i], 0) != 0) {
+                uv_close((uv_handle_t *)&wt->h, free_watch);
+                continue;
+            }
+            dm->watches[dm->nwatches++] = wt;
+        }
+        if (w->truncated)
+            kw_warn("watch: more than %d directories under the scanned "
+                    "paths; changes deeper are found by the periodic scan",
+                    MAX_WATCHES);
+        kw_debug("watch: %zu directories", dm->nwatches);
+    }
+    for (i = 0; i < w->nroots; i++)
+        free(w->roots[i]);
+    for (i = 0; i < w->ndirs; i++)
+        free(w->dirs[i]);
+    free(w->roots);
+    free(w->dirs);
+    free(w);
+    if (dm->stopping)
+        maybe_finish_stop(dm);
+}
+
+static void start_watches(daemon_s *dm)
+{
+    watch_req *w;
+    size_t i;
+
+    if (!dm->conf.scan_watch || dm->watching || dm->stopping)
+        return;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return;
+    w->dm = dm;
+    w->req.data = w;
+    w->roots = calloc(dm->conf.nscan_paths + 1, sizeof(*w->roots));
+    for (i = 0; w->roots != NULL && i < dm->conf.nscan_paths; i++)
+        if ((w->roots[w->nroots] = strdup(dm->conf.scan_paths[i])) != NULL)
+            w->nroots++;
+    if (uv_queue_work(dm->loop, &w->req, watch_work, watch_done) != 0) {
+        free(w->roots);
+        free(w);
+        return;
+    }
+    dm->watching = 1;
+}
+
+/* ---- signals ------------------------------------------------------------------------ */
+
+typedef struct reload_req {
+    uv_work_t req;
+    daemon_s *dm;
+    kw_config conf;
+    int from_file;
+    int r;
+    kw_diag d;
+} reload_req;
+
+static void reload_work(uv_work_t *req)
+{
+    reload_req *rr = req->data;
+
+    rr->r = load_config(rr->dm->cli, &rr->conf, &rr->from_file, &rr->d);
+}
+
+static void reload_done(uv_work_t *req, int status)
+{
+    reload_req *rr = req->data;
+    daemon_s *dm = rr->dm;
+
+    dm->reloading = 0;
+    if (status != 0 || rr->r != 0) {
+        kw_err("reload: %s; keeping the running configuration",
+               rr->r != 0 ? rr->d.msg : uv_strerror(status));
+        kw_config_free(&rr->conf);
+    } else {
+        kw_config_free(&dm->conf);
+        dm->conf = rr->conf;
+        dm->config_from_file = rr->from_file;
+        if (dm->conf.log_level >= 0)
+            kw_log_set_level((enum kw_log_level)dm->conf.log_level);
+        kw_notice("reload: %s loaded: %zu scan paths, %zu endpoints",
+                  dm->conf.path ? dm->conf.path : "defaults",
+                  dm->conf.nscan_paths, dm->conf.nendpoints);
+        if (!dm->conf.scan_watch)
+            stop_watches(dm);
+        plan(dm, 0);
+        start_watches(dm);
+    }
+    kw_sd_notify("READY=1");
+    free(rr);
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    daemon_s *dm = h->data;
+    reload_req *rr;
+
+    (void)signum;
+    if (dm->reloading || dm->stopping)
+        return;
+    kw_notice("SIGHUP: reloading %s", dm->cli->config_path);
+    kw_sd_notify("RELOADING=1");
+    rr = calloc(1, sizeof(*rr));
+    if (rr == NULL)
+        return;
+    rr->dm = dm;
+    rr->req.data = rr;
+    if (uv_queue_work(dm->loop, &rr->req, reload_work, reload_done) != 0) {
+        free(rr);
+        return;
+    }
+    dm->reloading = 1;
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Close what keeps the loop alive once no work is in flight. */
+static void maybe_finish_stop(daemon_s *dm)
+{
+    if (dm->running > 0 || dm->claiming || dm->watching || dm->reloading)
+        return;
+    stop_watches(dm);
+    close_handle((uv_handle_t *)&dm->timer);
+    close_handle((uv_handle_t *)&dm->debounce);
+    close_handle((uv_handle_t *)&dm->sighup);
+    close_handle((uv_handle_t *)&dm->sigterm);
+    close_handle((uv_handle_t *)&dm->sigint);
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+    daemon_s *dm = h->data;
+
+    if (dm->stopping) {
+        kw_notice("%s again: still waiting for %d job%s to stop",
+                  strsignal(signum), dm->running,
+                  dm->running == 1 ? "" : "s");
+        return;
+    }
+    kw_notice("%s: stopping", strsignal(signum));
+    kw_sd_notify("STOPPING=1");
+    dm->stopping = 1;
+    dm->cancel = 1;
+    uv_timer_stop(&dm->timer);
+    uv_timer_stop(&dm->debounce);
+    maybe_finish_stop(dm);
+}
+
+/* ---- keywarden serve ------------------------------------------------------------- */
+
+static void serve_usage(FILE *out)
+{
+    fputs("Usage: keywarden [--config FILE] [--state-dir DIR] "
+          "[--log-level LEVEL] serve\n"
+          "\n"
+          "Run the service in the foreground (systemd runs it so, with\n"
+          "Type=notify): scan the configured paths now and every interval,\n"
+          "rescan within seconds when files under them change, and keep\n"
+          "all work as durable jobs in the inventory, so that work\n"
+          "interrupted by a stop, a crash or kill -9 resumes at the next "
+          "start.\n"
+          "SIGHUP re-reads the configuration (a broken file is reported "
+          "and the\n"
+          "running one stays); SIGTERM or SIGINT stop within seconds.\n"
+          "Only one daemon runs per state directory.\n",
+          out);
+}
+
+int cli_serve(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    daemon_s dm;
+    ks_store *s = NULL;
+    kw_diag d;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        r = kw_cli_shared_opt(cli, c, optarg, NULL, serve_usage,
+                              KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    if (optind < argc) {
+        serve_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    memset(&dm, 0, sizeof(dm));
+    dm.cli = cli;
+    dm.lock_fd = -1;
+    srand((unsigned)getpid() ^ (unsigned)kw_now());
+
+    if ((r = load_config(cli, &dm.conf, &dm.config_from_file, &d)) != 0) {
+        kw_err("%s", d.msg);
+        return KW_EXIT_FAIL;
+    }
+    if (dm.conf.log_level >= 0)
+        kw_log_set_level((enum kw_log_level)dm.conf.log_level);
+    /* The store is created (and migrated) before the loop starts, once. */
+    if ((r = kw_cli_open(cli, 1, &s)) != 0) {
+        kw_config_free(&dm.conf);
+        return KW_EXIT_FAIL;
+    }
+    ks_close(s);
+    if ((r = kw_daemon_lock(cli->state_dir, &dm.lock_fd, &d)) != 0) {
+        kw_err("%s", d.msg);
+        kw_config_free(&dm.conf);
+        return KW_EXIT_FAIL;
+    }
+
+    dm.loop = uv_default_loop();
+    uv_timer_init(dm.loop, &dm.timer);
+    uv_timer_init(dm.loop, &dm.debounce);
+    dm.timer.data = dm.debounce.data = &dm;
+    uv_signal_init(dm.loop, &dm.sighup);
+    uv_signal_init(dm.loop, &dm.sigterm);
+    uv_signal_init(dm.loop, &dm.sigint);
+    dm.sighup.data = dm.sigterm.data = dm.sigint.data = &dm;
+    uv_signal_start(&dm.sighup, on_sighup, SIGHUP);
+    uv_signal_start(&dm.sigterm, on_stop_signal, SIGTERM);
+    uv_signal_start(&dm.sigint, on_stop_signal, SIGINT);
+
+    kw_notice("serving %s with %s (%zu scan paths, %zu endpoints)",
+              cli->db_path,
+              dm.config_from_file ? cli->config_path : "built-in defaults",
+              dm.conf.nscan_paths, dm.conf.nendpoints);
+    plan(&dm, 1);
+    start_watches(&dm);
+    kw_sd_notify("READY=1");
+
+    r = uv_run(dm.loop, UV_RUN_DEFAULT);
+    (void)r;
+    r = uv_loop_close(dm.loop);
+    if (r != 0)
+        kw_warn("loop closed with handles still open: %s", uv_strerror(r));
+    kw_notice("stopped");
+    kw_config_free(&dm.conf);
+    close(dm.lock_fd);
+    return dm.exit_code;
+}

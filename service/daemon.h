@@ -1,0 +1,19 @@
+/*
+ * daemon.h: pieces of `keywarden serve` other modules use.
+ */
+#ifndef KW_DAEMON_H
+#define KW_DAEMON_H
+
+#include "../common/kw_err.h"
+
+/* Tell systemd (Type=notify) about our state: "READY=1", "RELOADING=1",
+ * "STOPPING=1".  Does nothing when NOTIFY_SOCKET is unset. */
+void kw_sd_notify(const char *state);
+
+/* Take the state directory's exclusive lock (STATE_DIR/keywarden.lock,
+ * flock), so two daemons never share one database; the lock file holds
+ * the pid.  *fd stays open for the daemon's life.  KW_EBUSY when another
+ * daemon holds it, with its pid in d. */
+int kw_daemon_lock(const char *state_dir, int *fd, kw_diag *d);
+
+#endif
