@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "testpki.h"
 #include "tmpdir.h"
 
@@ -44,71 +45,6 @@ static void result_free(result *r)
     free(r->err);
 }
 
-/* Drain both pipes until EOF; output is bounded at 64 MiB. */
-static void drain(int ofd, int efd, char **out, char **err)
-{
-    struct pollfd p[2] = {{ofd, POLLIN, 0}, {efd, POLLIN, 0}};
-    char *buf[2] = {NULL, NULL};
-    size_t len[2] = {0, 0}, cap[2] = {0, 0};
-    int open_fds = 2, i;
-
-    while (open_fds > 0) {
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
-            break;
-        for (i = 0; i < 2; i++) {
-            char chunk[65536];
-            ssize_t n;
-
-            if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP)))
-                continue;
-            n = read(p[i].fd, chunk, sizeof(chunk));
-            if (n <= 0) {
-                close(p[i].fd);
-                p[i].fd = -1;
-                open_fds--;
-                continue;
-            }
-            if (len[i] + (size_t)n + 1 > cap[i]) {
-                cap[i] = (len[i] + (size_t)n + 1) * 2;
-                if (cap[i] > (64u << 20))
-                    abort();
-                buf[i] = realloc(buf[i], cap[i]);
-            }
-            memcpy(buf[i] + len[i], chunk, (size_t)n);
-            len[i] += (size_t)n;
-        }
-    }
-    for (i = 0; i < 2; i++) {
-        if (buf[i] == NULL)
-            buf[i] = calloc(1, 1);
-        buf[i][len[i]] = '\0';
-    }
-    *out = buf[0];
-    *err = buf[1];
-}
-
-static pid_t spawn(char *const argv[], int *ofd, int *efd)
-{
-    posix_spawn_file_actions_t fa;
-    int o[2], e[2];
-    pid_t pid;
-
-    assert_int_equal(pipe(o), 0);
-    assert_int_equal(pipe(e), 0);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, o[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, e[1], 2);
-    posix_spawn_file_actions_addclose(&fa, o[0]);
-    posix_spawn_file_actions_addclose(&fa, e[0]);
-    assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    close(o[1]);
-    close(e[1]);
-    *ofd = o[0];
-    *efd = e[0];
-    return pid;
-}
-
 /* Run keywarden --state-dir STATE ARGS... (NULL-terminated). */
 static result kw(const char *state, ...)
 {
@@ -127,8 +63,8 @@ static result kw(const char *state, ...)
         argv[argc++] = (char *)a;
     va_end(ap);
     argv[argc] = NULL;
-    pid = spawn(argv, &ofd, &efd);
-    drain(ofd, efd, &r.out, &r.err);
+    pid = proc_spawn_pipes(argv, &ofd, &efd);
+    proc_drain(ofd, efd, &r.out, &r.err);
     assert_int_equal(waitpid(pid, &status, 0), pid);
     r.status = WIFEXITED(status) ? WEXITSTATUS(status)
                                  : 128 + WTERMSIG(status);
@@ -523,21 +459,6 @@ static void rescan_and_forget(void **state)
     result_free(&r);
 }
 
-static int64_t count_rows(const char *db, const char *sql)
-{
-    sqlite3 *h = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(h);
-    return n;
-}
-
 /* SIGKILL a scan once it has committed part of a large tree; the next
  * scan must finish the job with nothing lost or doubled. */
 static void kill9_mid_scan(void **state)
@@ -565,14 +486,14 @@ static void kill9_mid_scan(void **state)
     argv[3] = (char *)"scan";
     argv[4] = tree;
     argv[5] = NULL;
-    pid = spawn(argv, &ofd, &efd);
+    pid = proc_spawn_pipes(argv, &ofd, &efd);
     /* Wait for the first committed batch (poll the database, no blind
      * sleeping), then kill it mid-walk. */
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         if (waitpid(pid, &status, WNOHANG) == pid)
             fail_msg("scan finished before it could be killed");
-        seen = count_rows(db1, "SELECT count(*) FROM files");
+        seen = db_int(db1, "SELECT count(*) FROM files");
         if (seen > 0)
             break;
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -581,12 +502,12 @@ static void kill9_mid_scan(void **state)
         poll(NULL, 0, 1);
     }
     kill(pid, SIGKILL);
-    drain(ofd, efd, &o, &e);
+    proc_drain(ofd, efd, &o, &e);
     free(o);
     free(e);
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFSIGNALED(status));
-    seen = count_rows(db1, "SELECT count(*) FROM files");
+    seen = db_int(db1, "SELECT count(*) FROM files");
 
     r = kw(s1, "scan", tree, NULL);
     assert_int_equal(r.status, 0);
@@ -596,18 +517,18 @@ static void kill9_mid_scan(void **state)
     result_free(&r);
     /* It really was killed half-way. */
     assert_true(seen > 0);
-    assert_true(seen < count_rows(db2, "SELECT count(*) FROM files"));
-    assert_int_equal(count_rows(db1, "SELECT count(*) FROM objects"),
-                     count_rows(db2, "SELECT count(*) FROM objects"));
-    assert_int_equal(count_rows(db1, "SELECT count(*) FROM files"),
-                     count_rows(db2, "SELECT count(*) FROM files"));
-    assert_int_equal(count_rows(db1, "SELECT count(DISTINCT fingerprint || "
+    assert_true(seen < db_int(db2, "SELECT count(*) FROM files"));
+    assert_int_equal(db_int(db1, "SELECT count(*) FROM objects"),
+                     db_int(db2, "SELECT count(*) FROM objects"));
+    assert_int_equal(db_int(db1, "SELECT count(*) FROM files"),
+                     db_int(db2, "SELECT count(*) FROM files"));
+    assert_int_equal(db_int(db1, "SELECT count(DISTINCT fingerprint || "
                                      "source || position) FROM objects"),
-                     count_rows(db1, "SELECT count(*) FROM objects"));
-    assert_int_equal(count_rows(db1, "SELECT count(*) FROM objects WHERE "
+                     db_int(db1, "SELECT count(*) FROM objects"));
+    assert_int_equal(db_int(db1, "SELECT count(*) FROM objects WHERE "
                                      "state != 'ok'"),
                      0);
-    assert_int_equal(count_rows(db1, "SELECT count(*) FROM pragma_integrity_check "
+    assert_int_equal(db_int(db1, "SELECT count(*) FROM pragma_integrity_check "
                                      "WHERE integrity_check != 'ok'"),
                      0);
 }

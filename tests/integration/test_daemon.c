@@ -1,0 +1,284 @@
+/*
+ * keywarden serve, as a process: it scans at start, picks up changed
+ * files through inotify, refuses a second daemon, keeps its configuration
+ * when a reload brings a broken file, stops within seconds on SIGTERM, and
+ * resumes a scan that kill -9 interrupted.  No sleeping blindly: every
+ * wait polls the database or the log for the condition.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "testpki.h"
+#include "tmpdir.h"
+
+static char g_dir[256];
+
+typedef struct daemon_t {
+    char state[512], conf[512], log[512], db[600];
+    pid_t pid;
+} daemon_t;
+
+static void write_file(const char *path, const char *text)
+{
+    tp_write_bytes(path, text, strlen(text), 0644);
+}
+
+static void daemon_init(daemon_t *d, const char *name, const char *tree,
+                        const char *extra)
+{
+    char text[2048], sub[300];
+
+    snprintf(sub, sizeof(sub), "%s", name);
+    path_join(d->state, sizeof(d->state), g_dir, sub);
+    snprintf(sub, sizeof(sub), "%s.conf", name);
+    path_join(d->conf, sizeof(d->conf), g_dir, sub);
+    snprintf(sub, sizeof(sub), "%s.log", name);
+    path_join(d->log, sizeof(d->log), g_dir, sub);
+    snprintf(d->db, sizeof(d->db), "%s/keywarden.db", d->state);
+    snprintf(text, sizeof(text),
+             "[daemon]\nlog_level = info\n[scan]\npath = %s\ninterval = 1h\n%s",
+             tree, extra != NULL ? extra : "");
+    write_file(d->conf, text);
+}
+
+static pid_t daemon_start(daemon_t *d)
+{
+    char *argv[] = {(char *)KEYWARDEN_BIN, (char *)"--config", d->conf,
+                    (char *)"--state-dir", d->state, (char *)"serve", NULL};
+
+    d->pid = proc_spawn_log(argv, d->log);
+    return d->pid;
+}
+
+typedef struct dbq {
+    const char *db;
+    const char *sql;
+    int64_t min;
+} dbq;
+
+static int db_at_least(void *ctx)
+{
+    dbq *q = ctx;
+    return db_int(q->db, q->sql) >= q->min;
+}
+
+typedef struct logq {
+    const char *path;
+    const char *needle;
+} logq;
+
+static int log_has(void *ctx)
+{
+    logq *q = ctx;
+    return file_contains(q->path, q->needle);
+}
+
+static void wait_log(const daemon_t *d, const char *needle, int ms)
+{
+    logq q = {d->log, needle};
+
+    if (!proc_until(log_has, &q, ms))
+        fail_msg("\"%s\" did not appear in %s within %d ms", needle, d->log,
+                 ms);
+}
+
+static void wait_objects(const daemon_t *d, int64_t n, int ms)
+{
+    dbq q = {d->db, "SELECT count(*) FROM objects", n};
+
+    if (!proc_until(db_at_least, &q, ms))
+        fail_msg("fewer than %lld objects after %d ms (%lld)", (long long)n,
+                 ms, (long long)db_int(d->db, "SELECT count(*) FROM objects"));
+}
+
+static void stop(daemon_t *d, int within_ms)
+{
+    int st;
+
+    kill(d->pid, SIGTERM);
+    st = proc_wait(d->pid, within_ms);
+    if (st < 0) {
+        kill(d->pid, SIGKILL);
+        proc_wait(d->pid, 5000);
+        fail_msg("the daemon did not stop within %d ms of SIGTERM",
+                 within_ms);
+    }
+    assert_int_equal(st, 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    unsetenv("KEYWARDEN_NOW");
+    tmpdir_make(g_dir, sizeof(g_dir), "daemon");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tmpdir_remove(g_dir);
+    return 0;
+}
+
+static void scans_and_watches(void **state)
+{
+    daemon_t d, other;
+    char tree[512], extra[600];
+    int st;
+
+    (void)state;
+    path_join(tree, sizeof(tree), g_dir, "demo");
+    tp_make_demo(tree, (int64_t)time(NULL));
+    daemon_init(&d, "a", tree, NULL);
+    daemon_start(&d);
+    wait_log(&d, "scan: 26 files", 30000);
+    wait_objects(&d, 15, 1000);
+
+    /* A second daemon on the same state directory is refused. */
+    daemon_init(&other, "a", tree, NULL);
+    snprintf(other.log, sizeof(other.log), "%s/other.log", g_dir);
+    daemon_start(&other);
+    st = proc_wait(other.pid, 10000);
+    assert_int_equal(st, 1);
+    wait_log(&other, "another keywarden daemon", 100);
+
+    /* A new certificate file is picked up without waiting an hour. */
+    path_join(extra, sizeof(extra), tree, "misc/added.pem");
+    {
+        char src[600];
+        size_t len;
+        char *text;
+
+        path_join(src, sizeof(src), tree, "nginx/shop.example.com.crt");
+        text = slurp(src, &len);
+        tp_write_bytes(extra, text, len, 0644);
+        free(text);
+    }
+    wait_objects(&d, 16, 20000);
+    stop(&d, 5000);
+    wait_log(&d, "stopped", 100);
+}
+
+static void reload_keeps_config_on_error(void **state)
+{
+    daemon_t d;
+    char tree[512];
+
+    (void)state;
+    path_join(tree, sizeof(tree), g_dir, "small");
+    tp_make_tree(tree, 20, (int64_t)time(NULL), 5);
+    daemon_init(&d, "b", tree, NULL);
+    daemon_start(&d);
+    wait_log(&d, "scan: ", 30000);
+
+    write_file(d.conf, "[scan]\nintervall = 1h\n");
+    kill(d.pid, SIGHUP);
+    wait_log(&d, "b.conf:2: intervall: unknown key in [scan]", 10000);
+    wait_log(&d, "keeping the running configuration", 100);
+    assert_int_equal(proc_wait(d.pid, 0), -1); /* still running */
+
+    daemon_init(&d, "b", tree, "[endpoint \"x\"]\nhost = 127.0.0.1\n");
+    kill(d.pid, SIGHUP);
+    wait_log(&d, "loaded: 1 scan paths, 1 endpoints", 10000);
+    stop(&d, 5000);
+}
+
+/* kill -9 in the middle of a scan, restart: the job is resumed and the
+ * inventory ends up exactly as a clean scan makes it. */
+static void kill9_resumes(void **state)
+{
+    daemon_t d;
+    char tree[512], clean[512], cdb[600];
+    char *argv[7];
+    int ofd, efd;
+    char *o, *e;
+    dbq first = {NULL, "SELECT count(*) FROM files", 1};
+    pid_t pid;
+
+    (void)state;
+    path_join(tree, sizeof(tree), g_dir, "big");
+    tp_make_tree(tree, 30000, (int64_t)time(NULL), 9);
+    daemon_init(&d, "c", tree, NULL);
+    first.db = d.db;
+    daemon_start(&d);
+    if (!proc_until(db_at_least, &first, 60000))
+        fail_msg("no batch committed");
+    kill(d.pid, SIGKILL);
+    assert_int_equal(proc_wait(d.pid, 5000), 128 + SIGKILL);
+    assert_true(db_int(d.db, "SELECT count(*) FROM jobs WHERE state = "
+                             "'running'") == 1);
+
+    daemon_start(&d);
+    wait_log(&d, "resuming 1 job interrupted by the last stop", 30000);
+    wait_log(&d, "scan: ", 120000);
+
+    /* The same tree scanned by the CLI into a fresh inventory. */
+    path_join(clean, sizeof(clean), g_dir, "c-clean");
+    snprintf(cdb, sizeof(cdb), "%s/keywarden.db", clean);
+    argv[0] = (char *)KEYWARDEN_BIN;
+    argv[1] = (char *)"--state-dir";
+    argv[2] = clean;
+    argv[3] = (char *)"scan";
+    argv[4] = (char *)"-q";
+    argv[5] = tree;
+    argv[6] = NULL;
+    pid = proc_spawn_pipes(argv, &ofd, &efd);
+    proc_drain(ofd, efd, &o, &e);
+    free(o);
+    free(e);
+    assert_int_equal(proc_wait(pid, 120000), 0);
+    assert_int_equal(db_int(d.db, "SELECT count(*) FROM objects"),
+                     db_int(cdb, "SELECT count(*) FROM objects"));
+    assert_int_equal(db_int(d.db, "SELECT count(*) FROM objects WHERE state "
+                                  "!= 'ok'"),
+                     0);
+    assert_int_equal(db_int(d.db, "SELECT count(*) FROM events WHERE type = "
+                                  "'job.resumed'"),
+                     1);
+    stop(&d, 5000);
+
+    /* SIGTERM during a scan: the daemon is gone within seconds and the
+     * job is due again for the next start. */
+    unlink(d.db);
+    {
+        char p[700];
+        snprintf(p, sizeof(p), "%s-wal", d.db);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s-shm", d.db);
+        unlink(p);
+    }
+    snprintf(d.log, sizeof(d.log), "%s/c-term.log", g_dir);
+    daemon_start(&d);
+    if (!proc_until(db_at_least, &first, 60000))
+        fail_msg("no batch committed");
+    stop(&d, 5000);
+    /* Unless the scan won the race and finished first, it was stopped. */
+    if (!file_contains(d.log, "scan: "))
+        wait_log(&d, "stopped; it resumes at the next start", 100);
+    assert_int_equal(db_int(d.db, "SELECT count(*) FROM jobs WHERE state = "
+                                  "'pending' AND type = 'scan'"),
+                     1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(scans_and_watches),
+        cmocka_unit_test(reload_keeps_config_on_error),
+        cmocka_unit_test(kill9_resumes),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
