@@ -61,5 +61,6 @@ int cli_check(kw_cli *cli, int argc, char **argv);
 int cli_forget(kw_cli *cli, int argc, char **argv);
 int cli_config(kw_cli *cli, int argc, char **argv);
 int cli_serve(kw_cli *cli, int argc, char **argv);
+int cli_probe(kw_cli *cli, int argc, char **argv);
 
 #endif

@@ -35,6 +35,7 @@ static void usage(FILE *out)
         "history stays)\n"
         "  config check     validate the configuration file\n"
         "  serve            run the service (scans, durable jobs)\n"
+        "  probe HOST:PORT  fetch the certificate chain a server serves\n"
         "  help [COMMAND]   this text, or one command's\n"
         "\n"
         "Options:\n"
@@ -67,7 +68,7 @@ static const struct {
 } commands[] = {
     {"scan", cli_scan},   {"list", cli_list},     {"show", cli_show},
     {"check", cli_check}, {"forget", cli_forget}, {"config", cli_config},
-    {"serve", cli_serve},
+    {"serve", cli_serve},   {"probe", cli_probe},
 };
 
 static cmd_fn find_command(const char *name)

@@ -10,6 +10,7 @@ PACKAGES="
   libcmocka-dev
   clang libclang-rt-14-dev
   openssl ca-certificates
+  nginx-light postfix
 "
 # What each is for: README.md, "Dependencies".
 
@@ -32,6 +33,19 @@ else
 fi
 echo "deps.sh: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
+# The tests start their own nginx and Postfix on loopback ports; the
+# packages must not start system-wide ones.  policy-rc.d (exit 101) tells
+# invoke-rc.d not to start services while the packages install.
+policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    policy=1
+fi
+echo "postfix postfix/main_mailer_type select No configuration" |
+    $SUDO debconf-set-selections
 $SUDO apt-get update -q
 # shellcheck disable=SC2086 # the list is meant to split
 $SUDO apt-get install -y -q --no-install-recommends $missing
+[ -n "$policy" ] && $SUDO rm -f /usr/sbin/policy-rc.d
+true

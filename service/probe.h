@@ -1,0 +1,53 @@
+/*
+ * probe.h: fetch the certificate chain a TLS endpoint serves.
+ *
+ * Asynchronous on a libuv loop: resolve (thread pool), connect, for
+ * STARTTLS the protocol's plain-text dialogue (SMTP EHLO/STARTTLS, IMAP
+ * STARTTLS, POP3 STLS), then a TLS handshake through OpenSSL memory BIOs.
+ * The whole probe is bounded by one timeout; every buffer the peer fills
+ * is bounded.  The chain is not verified (a probe must report an expired
+ * or self-signed certificate, not fail on it); the host name is checked
+ * against the leaf and reported.
+ *
+ * Callback contract: kw_probe_start() either fails (and the callback never
+ * runs) or returns 0 and the callback runs exactly once, from the loop,
+ * never from inside kw_probe_start().
+ */
+#ifndef KW_PROBE_H
+#define KW_PROBE_H
+
+#include "config.h"
+#include "../keystore/ks_cert.h"
+
+#include <uv.h>
+
+#define KW_PROBE_MAX_CHAIN 16
+
+typedef struct kw_probe_result {
+    int ok;                /* a TLS handshake completed */
+    char error[512];       /* why not: refused, timed out (and in which
+                              phase), STARTTLS refused, handshake failed */
+    char address[64];      /* the address that answered (or failed last) */
+    char tls_version[16];  /* "TLSv1.3" */
+    char cipher[64];
+    int name_matches;      /* the leaf covers the name probed (SNI/host) */
+    ks_cert chain[KW_PROBE_MAX_CHAIN]; /* as served, leaf first */
+    size_t nchain;
+    double elapsed_ms;
+} kw_probe_result;
+
+typedef void (*kw_probe_cb)(void *ctx, kw_probe_result *res);
+
+/* Probe ep (host, port, sni, starttls, timeout).  On success the callback
+ * gets a result it must release with kw_probe_result_clear(). */
+int kw_probe_start(uv_loop_t *loop, const kw_endpoint_conf *ep,
+                   kw_probe_cb cb, void *ctx);
+
+void kw_probe_result_clear(kw_probe_result *res);
+
+/* Parse "HOST:PORT" or "[V6]:PORT" (port optional when default_port > 0)
+ * into host and port. */
+int kw_parse_host_port(const char *s, int default_port, char *host,
+                       size_t hostlen, int *port);
+
+#endif
