@@ -739,3 +739,48 @@ const char *ks_cert_name(const ks_cert *c)
         return c->subject;
     return "(no name)";
 }
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+char *ks_cert_names_key(const ks_cert *cert)
+{
+    char buf[4096];
+    size_t pos = 0, i, n = cert->nsans;
+    char **v;
+
+    buf[0] = '\0';
+    if (cert->is_ca || n == 0) {
+        snprintf(buf, sizeof(buf), "subject:%s",
+                 cert->subject ? cert->subject : "");
+        return strdup(buf);
+    }
+    v = calloc(n, sizeof(*v));
+    if (v == NULL)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        char *c;
+        if ((v[i] = strdup(cert->sans[i])) == NULL)
+            goto out;
+        for (c = v[i]; *c != '\0'; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+    }
+    qsort(v, n, sizeof(*v), cmp_str);
+    buf[0] = '\0';
+    for (i = 0; i < n; i++)
+        if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
+            kw_str_appendf(buf, sizeof(buf), &pos, "%s%s", pos ? "," : "",
+                           v[i]);
+    for (i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+    return strdup(buf);
+out:
+    for (i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+    return NULL;
+}

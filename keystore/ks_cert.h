@@ -113,6 +113,12 @@ void ks_cert_clear(ks_cert *c);
 int ks_privkey_info(const unsigned char *der, size_t len, ks_key_info *out,
                     kw_diag *d);
 
+/* The key that groups versions of "the same" certificate: its sorted,
+ * lower-cased, de-duplicated names, or for a CA (or a certificate without
+ * names) "subject:" and its subject.  Caller frees; NULL if out of
+ * memory. */
+char *ks_cert_names_key(const ks_cert *c);
+
 /* A certificate's display name: the first DNS SAN, else the CN, else the
  * subject. */
 const char *ks_cert_name(const ks_cert *c);

@@ -15,6 +15,12 @@
  *   private key does not match             critical
  *   private key world-readable             critical
  *   private key unreadable / encrypted     unknown (cannot check the match)
+ *
+ * Endpoints (the chain rules apply to the served chain):
+ *   probe failed (refused, timeout, handshake)  critical
+ *   served certificate does not cover the name  critical
+ *   served leaf older than the newest one on disk
+ *     for the same names (not reloaded)          critical, "stale"
  */
 #include "ks_health.h"
 
@@ -129,6 +135,43 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
             "source file missing since %s", when);
         finish(v);
         return;
+    }
+    if (f->is_endpoint) {
+        char ep[300];
+
+        snprintf(ep, sizeof(ep), "%s%s%s:%d",
+                 f->endpoint_host && strchr(f->endpoint_host, ':') ? "[" : "",
+                 f->endpoint_host ? f->endpoint_host : "?",
+                 f->endpoint_host && strchr(f->endpoint_host, ':') ? "]" : "",
+                 f->endpoint_port);
+        if (f->probe_ok == 0)
+            add(v, KS_HEALTH_CRITICAL,
+                "check that the service runs and answers TLS there",
+                "probe of %s failed: %s", ep,
+                f->probe_error ? f->probe_error : "unknown error");
+        else if (f->probe_ok < 0)
+            add(v, KS_HEALTH_UNKNOWN, NULL, "%s not probed yet", ep);
+        if (f->stale_source != NULL && f->has_validity) {
+            char served[32], disk[32];
+
+            kw_time_rfc3339(f->not_after, served, sizeof(served));
+            kw_time_rfc3339(f->stale_not_after, disk, sizeof(disk));
+            add(v, KS_HEALTH_CRITICAL,
+                "reload the daemon that serves this endpoint",
+                "stale: the daemon serving %s was not reloaded: it serves "
+                "the certificate expiring %s, %s holds one expiring %s",
+                ep, served, f->stale_source, disk);
+        }
+        if (f->probe_ok > 0 && f->name_matches == 0)
+            add(v, KS_HEALTH_CRITICAL,
+                "serve a certificate that names this host",
+                "the certificate served at %s does not cover the name "
+                "probed",
+                ep);
+        if (!f->has_validity) {
+            finish(v);
+            return;
+        }
     }
     if (!f->has_validity) {
         add(v, KS_HEALTH_UNKNOWN, NULL, "no validity period known");

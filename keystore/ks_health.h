@@ -56,6 +56,19 @@ typedef struct ks_tls_facts {
     int key_mode;             /* permission bits of the key file */
     int64_t superseded_by;    /* id of the newer version, or 0 */
     int idle_anchor;          /* a root that anchors nothing we watch */
+    /* Endpoints: what a probe found (the chain facts above are the
+     * served chain's). */
+    int is_endpoint;
+    int probe_ok;             /* -1: not probed yet */
+    const char *probe_error;
+    const char *tls_version;
+    int name_matches;         /* -1: unknown */
+    const char *endpoint_host;
+    int endpoint_port;
+    int64_t probed_at;
+    const char *stale_source; /* a newer certificate for the same names on
+                                 disk: the server was not reloaded */
+    int64_t stale_not_after;
 } ks_tls_facts;
 
 #define KS_MAX_FINDINGS 8

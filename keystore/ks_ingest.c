@@ -66,42 +66,6 @@ static char *sans_json(const ks_cert *cert)
     return s;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The key that groups versions of "the same" certificate: its sorted,
- * lower-cased names, or for a CA its subject. */
-static char *names_key(const ks_cert *cert)
-{
-    char buf[4096];
-    size_t pos = 0, i, n = cert->nsans;
-    const char **v;
-
-    if (cert->is_ca || n == 0) {
-        snprintf(buf, sizeof(buf), "subject:%s",
-                 cert->subject ? cert->subject : "");
-        return strdup(buf);
-    }
-    v = malloc(n * sizeof(*v));
-    if (v == NULL)
-        return NULL;
-    for (i = 0; i < n; i++)
-        v[i] = cert->sans[i];
-    qsort(v, n, sizeof(*v), cmp_str);
-    buf[0] = '\0';
-    for (i = 0; i < n; i++)
-        if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
-            kw_str_appendf(buf, sizeof(buf), &pos, "%s%s", i ? "," : "",
-                           v[i]);
-    free(v);
-    for (i = 0; buf[i] != '\0'; i++)
-        if (buf[i] >= 'A' && buf[i] <= 'Z')
-            buf[i] = (char)(buf[i] - 'A' + 'a');
-    return strdup(buf);
-}
-
 static const char *arrangement_word(enum ks_arrangement a)
 {
     switch (a) {
@@ -165,7 +129,7 @@ static int write_object(scan_ctx *c, int64_t file_id, const char *path,
     }
     kw_hex(leaf->fingerprint, 32, 0, fp);
     sans = sans_json(leaf);
-    nkey = names_key(leaf);
+    nkey = ks_cert_names_key(leaf);
     if (sans == NULL || nkey == NULL) {
         r = kw_diag_set(c->d, KW_ENOMEM, "out of memory");
         goto out;

@@ -228,9 +228,13 @@ static const char v3[] =
     "  error TEXT,"
     "  tls_version TEXT,"
     "  stale_of INTEGER,"
+    "  name_matches INTEGER,"
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL"
-    ");";
+    ");"
+    /* The newest certificate on disk for a served one's names. */
+    "CREATE INDEX objects_names ON objects(names_key, not_after)"
+    "  WHERE file_id IS NOT NULL;";
 
 const char *const ks_migrations[] = {v1, v2, v3};
 

@@ -156,7 +156,7 @@ int cli_probe(kw_cli *cli, int argc, char **argv)
     }
 
     uv_loop_init(&loop);
-    r = kw_probe_start(&loop, &ep, on_result, &po);
+    r = kw_probe_start(&loop, &ep, on_result, &po, NULL);
     if (r == 0)
         uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);

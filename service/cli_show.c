@@ -196,6 +196,22 @@ static int show_one(void *ctx, const ks_object *o)
         sc->failed = 1;
     }
     printf("  %-12s %s\n", "state", f->state);
+    if (f->is_endpoint) {
+        char at[32];
+
+        kw_time_rfc3339(f->probed_at, at, sizeof(at));
+        printf("  %-12s %s:%d, last probed %s: %s%s%s\n", "endpoint",
+               f->endpoint_host ? f->endpoint_host : "?", f->endpoint_port,
+               at, f->probe_ok > 0 ? "ok, " : "FAILED: ",
+               f->probe_ok > 0 ? (f->tls_version ? f->tls_version : "")
+                               : (f->probe_error ? f->probe_error : ""),
+               f->probe_ok > 0 && f->name_matches == 0
+                   ? ", name NOT covered"
+                   : "");
+        if (f->stale_source != NULL)
+            printf("  %-12s %s holds a newer certificate\n", "stale",
+                   f->stale_source);
+    }
     if (f->error != NULL)
         printf("  %-12s %s\n", "error", f->error);
     if (f->has_validity) {
@@ -209,7 +225,9 @@ static int show_one(void *ctx, const ks_object *o)
             print_time("deadline", f->deadline, now);
         printf("  %-12s %s %d bits%s\n", "key", o->key_type ? o->key_type : "?",
                o->key_bits, o->self_signed ? ", self-signed" : "");
-        if (f->key_state != NULL)
+        if (f->is_endpoint) {
+            /* A served certificate: its key is the server's business. */
+        } else if (f->key_state != NULL)
             printf("  %-12s %s: %s (mode %04o)\n", "private key",
                    f->key_path ? f->key_path : "(same file)", f->key_state,
                    f->key_mode & 07777);

@@ -23,9 +23,11 @@
 #include "cli.h"
 #include "config.h"
 #include "daemon.h"
+#include "probe.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
+#include "../keystore/ks_endpoint.h"
 #include "../keystore/ks_jobs.h"
 #include "../keystore/ks_scan.h"
 
@@ -74,6 +76,7 @@ struct daemon_s {
     int watching;        /* a watch walk in flight */
     watch **watches;
     size_t nwatches;
+    struct job_req *probing; /* probes in flight, to cancel at stop */
     int exit_code;
 };
 
@@ -295,11 +298,17 @@ static void request_claim(daemon_s *dm)
 typedef struct job_req {
     uv_work_t req;
     daemon_s *dm;
+    struct job_req *next_probing;
+    kw_probe *probe;
     ks_jobrec job;
     /* What the job needs, copied so a reload cannot pull it away. */
     char **paths;
     size_t npaths;
     int64_t interval;
+    /* A probe job: the endpoint, and what the probe found. */
+    kw_endpoint_conf ep;
+    kw_probe_result pres;
+    int64_t object_id, stale_of;
     /* Results. */
     int r;
     kw_diag d;
@@ -334,6 +343,8 @@ static void scan_note(void *ctx, enum ks_scan_note n, const char *path,
 static int run_scan(job_req *jr, ks_store *s)
 {
     ks_scan_opts o;
+    size_t nstale = 0;
+    int r;
 
     memset(&o, 0, sizeof(o));
     o.now = kw_now();
@@ -341,8 +352,34 @@ static int run_scan(job_req *jr, ks_store *s)
     o.cancel = &jr->dm->cancel;
     if (jr->npaths == 0)
         return 0;
-    return ks_scan(s, (const char *const *)jr->paths, jr->npaths, &o,
-                   &jr->stats, &jr->d);
+    r = ks_scan(s, (const char *const *)jr->paths, jr->npaths, &o,
+                &jr->stats, &jr->d);
+    /* A certificate renewed on disk makes an endpoint that still serves
+     * the old one stale now, not at its next probe. */
+    if (r == 0 && (jr->stats.objects_changed > 0 || jr->stats.objects_new > 0))
+        r = ks_endpoint_recheck(s, kw_now(), &nstale, &jr->d);
+    return r;
+}
+
+static int record_probe(job_req *jr, ks_store *s)
+{
+    ks_probe_obs o;
+
+    memset(&o, 0, sizeof(o));
+    o.name = jr->ep.name;
+    o.host = jr->ep.host;
+    o.port = jr->ep.port;
+    o.sni = jr->ep.sni;
+    o.starttls = kw_starttls_word(jr->ep.starttls);
+    o.origin = "config";
+    o.ok = jr->pres.ok;
+    o.error = jr->pres.error;
+    o.tls_version = jr->pres.tls_version;
+    o.name_matches = jr->pres.name_matches;
+    o.chain = jr->pres.chain;
+    o.nchain = jr->pres.nchain;
+    return ks_endpoint_record(s, &o, kw_now(), &jr->object_id,
+                              &jr->stale_of, &jr->d);
 }
 
 static void job_work(uv_work_t *req)
@@ -358,6 +395,10 @@ static void job_work(uv_work_t *req)
         return;
     if (strcmp(jr->job.type, "scan") == 0)
         jr->r = run_scan(jr, s);
+    else if (strcmp(jr->job.type, "probe") == 0 && jr->pres.cancelled)
+        jr->r = KW_ECANCELED;
+    else if (strcmp(jr->job.type, "probe") == 0)
+        jr->r = record_probe(jr, s);
     else
         jr->r = kw_diag_set(&jr->d, KW_EINVAL, "unknown job type \"%s\"",
                             jr->job.type);
@@ -369,10 +410,14 @@ static void job_work(uv_work_t *req)
         jr->next_at = now;
         r = ks_jobs_finish(s, jr->job.id, 1, now, NULL, now, &fd);
     } else if (jr->r == 0) {
-        /* Jitter keeps many machines from rescanning in step. */
+        /* Jitter keeps many machines from rescanning in step; a failed
+         * probe is looked at again within 5 minutes. */
+        int64_t every = jr->interval;
+        if (strcmp(jr->job.type, "probe") == 0 && !jr->pres.ok &&
+            every > 5 * KW_MINUTE)
+            every = 5 * KW_MINUTE;
         jr->next_at =
-            now + jr->interval + (int64_t)((double)jr->interval * 0.05 *
-                                           rand01());
+            now + every + (int64_t)((double)every * 0.05 * rand01());
         r = ks_jobs_finish(s, jr->job.id, 1, jr->next_at, NULL, now, &fd);
     } else {
         jr->next_at = now + ks_jobs_backoff(jr->job.attempt, JOB_RETRY_BASE,
@@ -394,6 +439,10 @@ static void free_job(job_req *jr)
     for (i = 0; i < jr->npaths; i++)
         free(jr->paths[i]);
     free(jr->paths);
+    free(jr->ep.name);
+    free(jr->ep.host);
+    free(jr->ep.sni);
+    kw_probe_result_clear(&jr->pres);
     free(jr);
 }
 
@@ -417,6 +466,22 @@ static void job_done(uv_work_t *req, int status)
     } else if (jr->r != 0) {
         kw_err("job %s %s failed (attempt %d): %s; retry at %s",
                jr->job.type, jr->job.key, jr->job.attempt, jr->d.msg, when);
+    } else if (strcmp(jr->job.type, "probe") == 0) {
+        if (!jr->pres.ok) {
+            kw_warn("probe %s (%s:%d): %s; again at %s", jr->ep.name,
+                    jr->ep.host, jr->ep.port, jr->pres.error, when);
+        } else {
+            char exp[32];
+            kw_time_rfc3339(jr->pres.chain[0].not_after, exp, sizeof(exp));
+            kw_notice("probe %s (%s): %s, serves %s expiring %s%s; next at "
+                      "%s",
+                      jr->ep.name, jr->pres.address, jr->pres.tls_version,
+                      ks_cert_name(&jr->pres.chain[0]), exp,
+                      jr->stale_of > 0 ? " (STALE: a newer certificate is "
+                                         "on disk)"
+                                       : "",
+                      when);
+        }
     } else if (strcmp(jr->job.type, "scan") == 0) {
         const ks_scan_stats *st = &jr->stats;
         kw_notice("scan: %zu files (%zu read), %zu certificates; %zu new, "
@@ -430,6 +495,24 @@ static void job_done(uv_work_t *req, int status)
         maybe_finish_stop(dm);
     else
         request_claim(dm);
+}
+
+static void on_probe_result(void *ctx, kw_probe_result *res)
+{
+    job_req *jr = ctx, **pp;
+
+    for (pp = &jr->dm->probing; *pp != NULL; pp = &(*pp)->next_probing)
+        if (*pp == jr) {
+            *pp = jr->next_probing;
+            break;
+        }
+    jr->probe = NULL;
+    jr->pres = *res; /* the chain's strings move with it */
+    if (uv_queue_work(jr->dm->loop, &jr->req, job_work, job_done) != 0) {
+        kw_err("probe %s: cannot record the result", jr->ep.name);
+        jr->dm->running--;
+        free_job(jr);
+    }
 }
 
 static void start_job(daemon_s *dm, const ks_jobrec *j)
@@ -455,6 +538,45 @@ static void start_job(daemon_s *dm, const ks_jobrec *j)
         }
     }
     kw_info("job %s %s: starting (attempt %d)", j->type, j->key, j->attempt);
+    if (strcmp(j->type, "probe") == 0) {
+        const kw_endpoint_conf *ep = NULL;
+
+        for (i = 0; i < dm->conf.nendpoints; i++)
+            if (strcmp(dm->conf.endpoints[i].name, j->key) == 0)
+                ep = &dm->conf.endpoints[i];
+        if (ep == NULL) {
+            /* Left the configuration: the plan prunes it. */
+            free_job(jr);
+            return;
+        }
+        jr->ep = *ep;
+        jr->ep.name = strdup(ep->name);
+        jr->ep.host = strdup(ep->host);
+        jr->ep.sni = ep->sni != NULL ? strdup(ep->sni) : NULL;
+        jr->interval = ep->interval;
+        if (jr->ep.name == NULL || jr->ep.host == NULL ||
+            (ep->sni != NULL && jr->ep.sni == NULL))
+            goto oom;
+        /* The probe runs on the loop; its result is recorded on the
+         * pool. */
+        r = kw_probe_start(dm->loop, &jr->ep, on_probe_result, jr,
+                           &jr->probe);
+        if (r == 0) {
+            jr->next_probing = dm->probing;
+            dm->probing = jr;
+        } else {
+            snprintf(jr->pres.error, sizeof(jr->pres.error), "%s",
+                     kw_strerror(r));
+            r = uv_queue_work(dm->loop, &jr->req, job_work, job_done);
+        }
+        if (r != 0) {
+            kw_err("job %s %s: %s", j->type, j->key, uv_strerror(r));
+            free_job(jr);
+            return;
+        }
+        dm->running++;
+        return;
+    }
     r = uv_queue_work(dm->loop, &jr->req, job_work, job_done);
     if (r != 0) {
         kw_err("job %s %s: %s", j->type, j->key, uv_strerror(r));
@@ -475,6 +597,9 @@ oom:
 typedef struct plan_req {
     uv_work_t req;
     daemon_s *dm;
+    char **endpoints; /* names, copied from the configuration */
+    size_t nendpoints;
+    int scan;
     int recover;
     int r;
     kw_diag d;
@@ -487,13 +612,36 @@ static void plan_work(uv_work_t *req)
     ks_store *s = NULL;
     int64_t now = kw_now();
 
+    size_t i;
+
     p->r = open_store(p->dm->cli, &s, &p->d);
     if (p->r == 0 && p->recover)
         p->r = ks_jobs_recover(s, now, &p->recovered, &p->d);
     /* A scan at start (or now, after a reload), then every interval. */
-    if (p->r == 0 && p->dm->conf.nscan_paths > 0)
+    if (p->r == 0 && p->scan)
         p->r = ks_jobs_ensure(s, "scan", "all", now, 1, now, &p->d);
+    /* Each endpoint probed now, then every interval; endpoints that left
+     * the configuration leave the inventory too. */
+    for (i = 0; p->r == 0 && i < p->nendpoints; i++)
+        p->r = ks_jobs_ensure(s, "probe", p->endpoints[i], now, 1, now,
+                              &p->d);
+    if (p->r == 0)
+        p->r = ks_jobs_prune(s, "probe", (const char *const *)p->endpoints,
+                             p->nendpoints, &p->d);
+    if (p->r == 0)
+        p->r = ks_endpoint_prune(s, (const char *const *)p->endpoints,
+                                 p->nendpoints, &p->d);
     ks_close(s);
+}
+
+static void free_plan(plan_req *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->nendpoints; i++)
+        free(p->endpoints[i]);
+    free(p->endpoints);
+    free(p);
 }
 
 static void plan_done(uv_work_t *req, int status)
@@ -506,23 +654,46 @@ static void plan_done(uv_work_t *req, int status)
         kw_notice("resuming %zu job%s interrupted by the last stop",
                   p->recovered, p->recovered == 1 ? "" : "s");
     request_claim(p->dm);
-    free(p);
+    free_plan(p);
+}
+
+static plan_req *new_plan(daemon_s *dm, int recover)
+{
+    plan_req *p = calloc(1, sizeof(*p));
+    size_t i;
+
+    if (p == NULL)
+        return NULL;
+    p->dm = dm;
+    p->recover = recover;
+    p->scan = dm->conf.nscan_paths > 0;
+    p->req.data = p;
+    p->endpoints = calloc(dm->conf.nendpoints + 1, sizeof(*p->endpoints));
+    if (p->endpoints == NULL) {
+        free(p);
+        return NULL;
+    }
+    for (i = 0; i < dm->conf.nendpoints; i++) {
+        if ((p->endpoints[i] = strdup(dm->conf.endpoints[i].name)) == NULL) {
+            free_plan(p);
+            return NULL;
+        }
+        p->nendpoints++;
+    }
+    return p;
 }
 
 static void plan(daemon_s *dm, int recover)
 {
-    plan_req *p = calloc(1, sizeof(*p));
+    plan_req *p = new_plan(dm, recover);
 
     if (p == NULL) {
         kw_err("scheduling: out of memory");
         return;
     }
-    p->dm = dm;
-    p->recover = recover;
-    p->req.data = p;
     if (uv_queue_work(dm->loop, &p->req, plan_work, plan_done) != 0) {
         kw_err("scheduling: cannot queue work");
-        free(p);
+        free_plan(p);
     }
 }
 
@@ -593,13 +764,11 @@ static void on_debounce(uv_timer_t *t)
     plan_req *p;
 
     kw_info("watch: changes under a scanned path; rescanning");
-    p = calloc(1, sizeof(*p));
+    p = new_plan(dm, 0);
     if (p == NULL)
         return;
-    p->dm = dm;
-    p->req.data = p;
     if (uv_queue_work(dm->loop, &p->req, plan_work, plan_done) != 0)
-        free(p);
+        free_plan(p);
 }
 
 static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
@@ -788,6 +957,7 @@ static void maybe_finish_stop(daemon_s *dm)
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
     daemon_s *dm = h->data;
+    job_req *jr;
 
     if (dm->stopping) {
         kw_notice("%s again: still waiting for %d job%s to stop",
@@ -799,6 +969,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     kw_sd_notify("STOPPING=1");
     dm->stopping = 1;
     dm->cancel = 1;
+    for (jr = dm->probing; jr != NULL; jr = jr->next_probing)
+        kw_probe_cancel(jr->probe);
     uv_timer_stop(&dm->timer);
     uv_timer_stop(&dm->debounce);
     maybe_finish_stop(dm);

@@ -101,6 +101,24 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
     if (obj != NULL)
         json_object_set_new(obj, "idle_trust_anchor",
                             json_boolean(f->idle_anchor));
+    if (obj != NULL && f->is_endpoint) {
+        char at[32];
+
+        kw_time_rfc3339(f->probed_at, at, sizeof(at));
+        json_object_set_new(
+            obj, "endpoint",
+            json_pack("{s:s?, s:i, s:o, s:s?, s:s?, s:s?, s:o, s:s?}",
+                      "host", f->endpoint_host, "port", f->endpoint_port,
+                      "probe_ok",
+                      f->probe_ok < 0 ? json_null()
+                                      : json_boolean(f->probe_ok),
+                      "probed_at", f->probed_at > 0 ? at : NULL, "error",
+                      f->probe_error, "tls_version", f->tls_version,
+                      "name_matches",
+                      f->name_matches < 0 ? json_null()
+                                          : json_boolean(f->name_matches),
+                      "stale_source", f->stale_source));
+    }
     free(dn);
     if (obj != NULL && f->key_state != NULL) {
         char mode[8];

@@ -51,7 +51,7 @@ static const char *phase_words(enum phase p)
     }
 }
 
-typedef struct probe {
+struct kw_probe {
     uv_loop_t *loop;
     kw_probe_cb cb;
     void *ctx;
@@ -78,7 +78,9 @@ typedef struct probe {
     uint64_t started;
     int finished;
     kw_probe_result res;
-} probe;
+};
+
+typedef struct kw_probe probe;
 
 static SSL_CTX *g_ctx;
 
@@ -547,14 +549,24 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai)
     try_connect(p);
 }
 
+void kw_probe_cancel(kw_probe *p)
+{
+    if (p->finished)
+        return;
+    p->res.cancelled = 1;
+    finish(p, "cancelled");
+}
+
 int kw_probe_start(uv_loop_t *loop, const kw_endpoint_conf *ep,
-                   kw_probe_cb cb, void *ctx)
+                   kw_probe_cb cb, void *ctx, kw_probe **handle)
 {
     struct addrinfo hints;
     char port[8];
     probe *p;
     int r;
 
+    if (handle != NULL)
+        *handle = NULL;
     if (ep->host == NULL || ep->port <= 0 || ep->port > 65535)
         return KW_EINVAL;
     p = calloc(1, sizeof(*p));
@@ -595,6 +607,8 @@ int kw_probe_start(uv_loop_t *loop, const kw_endpoint_conf *ep,
         return KW_EINVAL;
     }
     p->gai_pending = 1;
+    if (handle != NULL)
+        *handle = p;
     return 0;
 }
 

@@ -34,14 +34,22 @@ typedef struct kw_probe_result {
     ks_cert chain[KW_PROBE_MAX_CHAIN]; /* as served, leaf first */
     size_t nchain;
     double elapsed_ms;
+    int cancelled;         /* kw_probe_cancel() ended it */
 } kw_probe_result;
 
 typedef void (*kw_probe_cb)(void *ctx, kw_probe_result *res);
 
+typedef struct kw_probe kw_probe;
+
 /* Probe ep (host, port, sni, starttls, timeout).  On success the callback
- * gets a result it must release with kw_probe_result_clear(). */
+ * gets a result it must release with kw_probe_result_clear(); *handle
+ * (may be NULL) identifies the probe until its callback has run. */
 int kw_probe_start(uv_loop_t *loop, const kw_endpoint_conf *ep,
-                   kw_probe_cb cb, void *ctx);
+                   kw_probe_cb cb, void *ctx, kw_probe **handle);
+
+/* Stop a running probe; its callback still runs (once, later), with
+ * error "cancelled" and `cancelled` set. */
+void kw_probe_cancel(kw_probe *p);
 
 void kw_probe_result_clear(kw_probe_result *res);
 
