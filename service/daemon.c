@@ -72,6 +72,7 @@ struct daemon_s {
     int running;         /* jobs in flight */
     int claiming;        /* a claim pass in flight */
     int claim_again;     /* asked for while one was in flight */
+    int planning;        /* plan passes in flight */
     int reloading;
     int watching;        /* a watch walk in flight */
     watch **watches;
@@ -207,6 +208,7 @@ typedef struct claim_req {
 
 static void start_job(daemon_s *dm, const ks_jobrec *j);
 static void request_claim(daemon_s *dm);
+static void maybe_finish_stop(daemon_s *dm);
 
 static void claim_work(uv_work_t *req)
 {
@@ -239,6 +241,15 @@ static void claim_done(uv_work_t *req, int status)
         if (!dm->stopping)
             uv_timer_start(&dm->timer, on_timer, 5000, 0);
         free(c);
+        if (dm->stopping)
+            maybe_finish_stop(dm);
+        return;
+    }
+    if (dm->stopping) {
+        /* Claimed as the stop came: they stay marked running, and the
+         * next start resumes them. */
+        free(c);
+        maybe_finish_stop(dm);
         return;
     }
     for (i = 0; i < c->n; i++)
@@ -447,7 +458,6 @@ static void free_job(job_req *jr)
 }
 
 static void start_watches(daemon_s *dm);
-static void maybe_finish_stop(daemon_s *dm);
 
 static void job_done(uv_work_t *req, int status)
 {
@@ -653,7 +663,11 @@ static void plan_done(uv_work_t *req, int status)
     else if (p->recovered > 0)
         kw_notice("resuming %zu job%s interrupted by the last stop",
                   p->recovered, p->recovered == 1 ? "" : "s");
-    request_claim(p->dm);
+    p->dm->planning--;
+    if (p->dm->stopping)
+        maybe_finish_stop(p->dm);
+    else
+        request_claim(p->dm);
     free_plan(p);
 }
 
@@ -694,7 +708,9 @@ static void plan(daemon_s *dm, int recover)
     if (uv_queue_work(dm->loop, &p->req, plan_work, plan_done) != 0) {
         kw_err("scheduling: cannot queue work");
         free_plan(p);
+        return;
     }
+    dm->planning++;
 }
 
 /* ---- watching scanned paths ------------------------------------------------- */
@@ -769,6 +785,8 @@ static void on_debounce(uv_timer_t *t)
         return;
     if (uv_queue_work(dm->loop, &p->req, plan_work, plan_done) != 0)
         free_plan(p);
+    else
+        dm->planning++;
 }
 
 static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
@@ -895,6 +913,8 @@ static void reload_done(uv_work_t *req, int status)
         kw_err("reload: %s; keeping the running configuration",
                rr->r != 0 ? rr->d.msg : uv_strerror(status));
         kw_config_free(&rr->conf);
+    } else if (dm->stopping) {
+        kw_config_free(&rr->conf);
     } else {
         kw_config_free(&dm->conf);
         dm->conf = rr->conf;
@@ -911,6 +931,8 @@ static void reload_done(uv_work_t *req, int status)
     }
     kw_sd_notify("READY=1");
     free(rr);
+    if (dm->stopping)
+        maybe_finish_stop(dm);
 }
 
 static void on_sighup(uv_signal_t *h, int signum)
@@ -944,7 +966,8 @@ static void close_handle(uv_handle_t *h)
 /* Close what keeps the loop alive once no work is in flight. */
 static void maybe_finish_stop(daemon_s *dm)
 {
-    if (dm->running > 0 || dm->claiming || dm->watching || dm->reloading)
+    if (dm->running > 0 || dm->claiming || dm->watching || dm->reloading ||
+        dm->planning > 0)
         return;
     stop_watches(dm);
     close_handle((uv_handle_t *)&dm->timer);
