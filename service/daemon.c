@@ -23,6 +23,8 @@
 #include "cli.h"
 #include "config.h"
 #include "daemon.h"
+#include "http.h"
+#include "metrics.h"
 #include "probe.h"
 
 #include "../common/kw_log.h"
@@ -78,6 +80,9 @@ struct daemon_s {
     watch **watches;
     size_t nwatches;
     struct job_req *probing; /* probes in flight, to cancel at stop */
+    kw_http_server *http;
+    int rendering;           /* /metrics renders in flight */
+    kw_metrics_counters counters;
     int exit_code;
 };
 
@@ -467,6 +472,18 @@ static void job_done(uv_work_t *req, int status)
 
     dm->running--;
     kw_time_rfc3339(jr->next_at, when, sizeof(when));
+    {
+        int t = strcmp(jr->job.type, "probe") == 0;
+        if (status == 0 && jr->r == 0)
+            dm->counters.jobs_ok_total[t]++;
+        else if (!jr->cancelled)
+            dm->counters.jobs_failed_total[t]++;
+        if (!t && status == 0 && jr->r == 0) {
+            dm->counters.scans_total++;
+            dm->counters.scan_errors_total += jr->stats.errors;
+            dm->counters.scan_skipped_total += jr->stats.skipped;
+        }
+    }
     if (status != 0) {
         kw_err("job %s %s: %s", jr->job.type, jr->job.key,
                uv_strerror(status));
@@ -885,6 +902,96 @@ static void start_watches(daemon_s *dm)
     dm->watching = 1;
 }
 
+/* ---- /metrics and /healthz -------------------------------------------------------- */
+
+typedef struct render_req {
+    uv_work_t req;
+    daemon_s *dm;
+    kw_http_req *http;
+    kw_metrics_counters counters;
+    char *body;
+    size_t len;
+    int r;
+    kw_diag d;
+} render_req;
+
+static void render_work(uv_work_t *req)
+{
+    render_req *rr = req->data;
+    ks_store *s = NULL;
+
+    rr->r = open_store(rr->dm->cli, &s, &rr->d);
+    if (rr->r == 0)
+        rr->r = kw_metrics_render(s, &rr->counters, kw_now(), &rr->body,
+                                  &rr->len, &rr->d);
+    ks_close(s);
+}
+
+static void render_done(uv_work_t *req, int status)
+{
+    render_req *rr = req->data;
+    daemon_s *dm = rr->dm;
+
+    dm->rendering--;
+    if (status != 0 || rr->r != 0) {
+        char *msg = strdup("metrics unavailable\n");
+        kw_err("/metrics: %s", rr->r != 0 ? rr->d.msg : uv_strerror(status));
+        kw_http_respond(rr->http, 500, "text/plain", msg,
+                        msg != NULL ? strlen(msg) : 0);
+        free(rr->body);
+    } else {
+        kw_http_respond(rr->http, 200, "text/plain; version=0.0.4",
+                        rr->body, rr->len);
+    }
+    free(rr);
+    if (dm->stopping)
+        maybe_finish_stop(dm);
+}
+
+static void on_http(void *ctx, kw_http_req *req, const char *method,
+                    const char *path)
+{
+    daemon_s *dm = ctx;
+    render_req *rr;
+    char *text;
+
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        text = strdup("only GET\n");
+        kw_http_respond(req, 405, NULL, text, text ? strlen(text) : 0);
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        text = strdup(dm->stopping ? "stopping\n" : "ok\n");
+        kw_http_respond(req, dm->stopping ? 503 : 200, NULL, text,
+                        text ? strlen(text) : 0);
+        return;
+    }
+    if (strcmp(path, "/metrics") != 0) {
+        text = strdup("not found; try /metrics or /healthz\n");
+        kw_http_respond(req, 404, NULL, text, text ? strlen(text) : 0);
+        return;
+    }
+    rr = calloc(1, sizeof(*rr));
+    if (rr == NULL || dm->stopping || dm->rendering >= 4) {
+        /* A few renders at a time; more clients wait for the next. */
+        free(rr);
+        text = strdup("busy\n");
+        kw_http_respond(req, 503, NULL, text, text ? strlen(text) : 0);
+        return;
+    }
+    rr->dm = dm;
+    rr->http = req;
+    rr->counters = dm->counters;
+    rr->req.data = rr;
+    if (uv_queue_work(dm->loop, &rr->req, render_work, render_done) != 0) {
+        free(rr);
+        text = strdup("busy\n");
+        kw_http_respond(req, 503, NULL, text, text ? strlen(text) : 0);
+        return;
+    }
+    dm->rendering++;
+}
+
 /* ---- signals ------------------------------------------------------------------------ */
 
 typedef struct reload_req {
@@ -967,9 +1074,11 @@ static void close_handle(uv_handle_t *h)
 static void maybe_finish_stop(daemon_s *dm)
 {
     if (dm->running > 0 || dm->claiming || dm->watching || dm->reloading ||
-        dm->planning > 0)
+        dm->planning > 0 || dm->rendering > 0)
         return;
     stop_watches(dm);
+    kw_http_close(dm->http);
+    dm->http = NULL;
     close_handle((uv_handle_t *)&dm->timer);
     close_handle((uv_handle_t *)&dm->debounce);
     close_handle((uv_handle_t *)&dm->sighup);
@@ -1080,6 +1189,23 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
               cli->db_path,
               dm.config_from_file ? cli->config_path : "built-in defaults",
               dm.conf.nscan_paths, dm.conf.nendpoints);
+    dm.counters.started_at = kw_now();
+    if (dm.conf.metrics_listen != NULL) {
+        r = kw_http_listen(dm.loop, dm.conf.metrics_listen, on_http, &dm,
+                           &dm.http, &d);
+        if (r != 0) {
+            kw_err("metrics_listen: %s", d.msg);
+            dm.exit_code = KW_EXIT_FAIL;
+            dm.stopping = 1;
+            maybe_finish_stop(&dm);
+            uv_run(dm.loop, UV_RUN_DEFAULT);
+            uv_loop_close(dm.loop);
+            kw_config_free(&dm.conf);
+            close(dm.lock_fd);
+            return KW_EXIT_FAIL;
+        }
+        kw_notice("metrics on http://%s/metrics", dm.conf.metrics_listen);
+    }
     plan(&dm, 1);
     start_watches(&dm);
     kw_sd_notify("READY=1");

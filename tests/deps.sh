@@ -7,6 +7,7 @@ set -eu
 PACKAGES="
   build-essential cmake pkg-config
   libssl-dev libsqlite3-dev libjansson-dev libidn2-dev libuv1-dev
+  libhttp-parser-dev
   libcmocka-dev
   clang libclang-rt-14-dev
   openssl ca-certificates

@@ -1,0 +1,217 @@
+#include "metrics.h"
+
+#include "../keystore/ks_inventory.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef KW_VERSION
+#define KW_VERSION "0.1.0"
+#endif
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} buf;
+
+static void put(buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void put(buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (b->oom)
+        return;
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        {
+            size_t ncap = (b->cap + (size_t)n + 1) * 2;
+            char *np = realloc(b->p, ncap);
+            if (np == NULL) {
+                b->oom = 1;
+                return;
+            }
+            b->p = np;
+            b->cap = ncap;
+        }
+    }
+}
+
+/* A label value: backslash, double quote and newline escaped. */
+static void label(buf *b, const char *v)
+{
+    char tmp[1024];
+    size_t o = 0;
+
+    for (; v != NULL && *v != '\0' && o + 2 < sizeof(tmp); v++) {
+        if (*v == '\\' || *v == '"') {
+            tmp[o++] = '\\';
+            tmp[o++] = *v;
+        } else if (*v == '\n') {
+            tmp[o++] = '\\';
+            tmp[o++] = 'n';
+        } else {
+            tmp[o++] = *v;
+        }
+    }
+    tmp[o] = '\0';
+    put(b, "%s", tmp);
+}
+
+typedef struct render {
+    buf *b;
+    int64_t now;
+    ks_thresholds t;
+    size_t count[4];
+    int pass; /* 0: timestamps, 1: health, 2: endpoints */
+} render;
+
+static void labels(render *r, const ks_object *o)
+{
+    put(r->b, "kind=\"");
+    label(r->b, o->kind);
+    put(r->b, "\",name=\"");
+    label(r->b, o->name);
+    put(r->b, "\",source=\"");
+    label(r->b, o->source);
+    put(r->b, "\"");
+}
+
+static int row(void *ctx, const ks_object *o)
+{
+    render *r = ctx;
+    const ks_tls_facts *f = &o->facts;
+    ks_verdict v;
+
+    switch (r->pass) {
+    case 0:
+        if (!f->has_validity)
+            return 0;
+        put(r->b, "keywarden_object_not_after_timestamp_seconds{");
+        labels(r, o);
+        put(r->b, "} %lld\n", (long long)f->deadline);
+        return 0;
+    case 1:
+        ks_health_tls(f, r->now, &r->t, &v);
+        r->count[v.health]++;
+        put(r->b, "keywarden_object_health{");
+        labels(r, o);
+        put(r->b, ",health=\"%s\"} 1\n", ks_health_word(v.health));
+        return 0;
+    default:
+        if (!f->is_endpoint)
+            return 0;
+        put(r->b, "keywarden_probe_success{endpoint=\"");
+        label(r->b, o->source);
+        put(r->b, "\"} %d\n", f->probe_ok > 0);
+        if (f->has_validity) {
+            put(r->b, "keywarden_probe_served_not_after_timestamp_seconds"
+                      "{endpoint=\"");
+            label(r->b, o->source);
+            put(r->b, "\"} %lld\n", (long long)f->deadline);
+        }
+        put(r->b, "keywarden_probe_stale{endpoint=\"");
+        label(r->b, o->source);
+        put(r->b, "\"} %d\n", f->stale_source != NULL);
+        return 0;
+    }
+}
+
+int kw_metrics_render(ks_store *s, const kw_metrics_counters *c,
+                      int64_t now, char **out, size_t *len, kw_diag *d)
+{
+    static const char *const types[2] = {"scan", "probe"};
+    buf b = {NULL, 0, 0, 0};
+    render r;
+    ks_filter f;
+    int i, rc;
+
+    *out = NULL;
+    *len = 0;
+    memset(&r, 0, sizeof(r));
+    r.b = &b;
+    r.now = now;
+    ks_thresholds_default(&r.t);
+    memset(&f, 0, sizeof(f));
+
+    put(&b, "# HELP keywarden_object_not_after_timestamp_seconds Earliest "
+            "expiry in the object's chain (Unix time).\n"
+            "# TYPE keywarden_object_not_after_timestamp_seconds gauge\n");
+    r.pass = 0;
+    if ((rc = ks_inventory_each(s, &f, row, &r, d)) != 0)
+        goto out;
+    put(&b, "# HELP keywarden_object_health The object's health (ok, "
+            "warning, critical, unknown), as a label.\n"
+            "# TYPE keywarden_object_health gauge\n");
+    r.pass = 1;
+    if ((rc = ks_inventory_each(s, &f, row, &r, d)) != 0)
+        goto out;
+    put(&b, "# HELP keywarden_objects Objects by health.\n"
+            "# TYPE keywarden_objects gauge\n");
+    for (i = 0; i < 4; i++)
+        put(&b, "keywarden_objects{health=\"%s\"} %zu\n",
+            ks_health_word((ks_health)i), r.count[i]);
+    put(&b, "# HELP keywarden_probe_success Whether the last probe of the "
+            "endpoint completed a TLS handshake.\n"
+            "# TYPE keywarden_probe_success gauge\n"
+            "# HELP keywarden_probe_served_not_after_timestamp_seconds "
+            "Earliest expiry in the chain the endpoint serves.\n"
+            "# TYPE keywarden_probe_served_not_after_timestamp_seconds "
+            "gauge\n"
+            "# HELP keywarden_probe_stale Whether the endpoint serves an "
+            "older certificate than the newest on disk.\n"
+            "# TYPE keywarden_probe_stale gauge\n");
+    r.pass = 2;
+    if ((rc = ks_inventory_each(s, &f, row, &r, d)) != 0)
+        goto out;
+    put(&b, "# HELP keywarden_scans_total Scans run since the daemon "
+            "started.\n# TYPE keywarden_scans_total counter\n"
+            "keywarden_scans_total %llu\n",
+        (unsigned long long)c->scans_total);
+    put(&b, "# HELP keywarden_scan_errors_total Files seen broken or "
+            "skipped by scans since the daemon started.\n"
+            "# TYPE keywarden_scan_errors_total counter\n"
+            "keywarden_scan_errors_total{reason=\"broken\"} %llu\n"
+            "keywarden_scan_errors_total{reason=\"skipped\"} %llu\n",
+        (unsigned long long)c->scan_errors_total,
+        (unsigned long long)c->scan_skipped_total);
+    put(&b, "# HELP keywarden_jobs_total Jobs finished since the daemon "
+            "started.\n# TYPE keywarden_jobs_total counter\n");
+    for (i = 0; i < 2; i++)
+        put(&b,
+            "keywarden_jobs_total{type=\"%s\",result=\"ok\"} %llu\n"
+            "keywarden_jobs_total{type=\"%s\",result=\"failed\"} %llu\n",
+            types[i], (unsigned long long)c->jobs_ok_total[i], types[i],
+            (unsigned long long)c->jobs_failed_total[i]);
+    put(&b, "# HELP keywarden_start_time_seconds When the daemon started.\n"
+            "# TYPE keywarden_start_time_seconds gauge\n"
+            "keywarden_start_time_seconds %lld\n"
+            "# HELP keywarden_build_info The running version.\n"
+            "# TYPE keywarden_build_info gauge\n"
+            "keywarden_build_info{version=\"%s\"} 1\n",
+        (long long)c->started_at, KW_VERSION);
+    rc = b.oom ? kw_diag_set(d, KW_ENOMEM, "out of memory") : 0;
+out:
+    if (rc != 0) {
+        free(b.p);
+        return rc;
+    }
+    *out = b.p;
+    *len = b.len;
+    return 0;
+}
