@@ -25,6 +25,10 @@
 
 static char g_dir[256];
 
+/* Every daemon started, so that a failed test leaves none running. */
+static pid_t g_started[32];
+static int g_nstarted;
+
 typedef struct daemon_t {
     char state[512], conf[512], log[512], db[600];
     pid_t pid;
@@ -59,6 +63,8 @@ static pid_t daemon_start(daemon_t *d)
                     (char *)"--state-dir", d->state, (char *)"serve", NULL};
 
     d->pid = proc_spawn_log(argv, d->log);
+    if (g_nstarted < 32)
+        g_started[g_nstarted++] = d->pid;
     return d->pid;
 }
 
@@ -128,7 +134,14 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    int i;
+
     (void)state;
+    for (i = 0; i < g_nstarted; i++)
+        if (proc_wait(g_started[i], 0) == -1) {
+            kill(g_started[i], SIGKILL);
+            proc_wait(g_started[i], 5000);
+        }
     tmpdir_remove(g_dir);
     return 0;
 }
