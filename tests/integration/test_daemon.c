@@ -14,7 +14,11 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -185,16 +189,57 @@ static void scans_and_watches(void **state)
     wait_log(&d, "stopped", 100);
 }
 
+/* A datagram socket standing in for systemd's NOTIFY_SOCKET. */
+static int notify_socket(const char *path)
+{
+    struct sockaddr_un sa;
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa.sun_path))
+        fail_msg("%s: too long for a socket path", path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        fail_msg("notify socket %s: %s", path, strerror(errno));
+    return fd;
+}
+
+static void expect_notify(int fd, const char *want)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    char msg[256];
+    ssize_t n;
+
+    for (;;) {
+        if (poll(&p, 1, 10000) != 1)
+            fail_msg("no \"%s\" from sd_notify within 10 s", want);
+        n = recv(fd, msg, sizeof(msg) - 1, 0);
+        assert_true(n > 0);
+        msg[n] = '\0';
+        if (strcmp(msg, want) == 0)
+            return;
+    }
+}
+
 static void reload_keeps_config_on_error(void **state)
 {
     daemon_t d;
-    char tree[512];
+    char tree[512], sock[512];
+    int nfd;
 
     (void)state;
     path_join(tree, sizeof(tree), g_dir, "small");
     tp_make_tree(tree, 20, (int64_t)time(NULL), 5);
     daemon_init(&d, "b", tree, NULL);
+    /* Type=notify: READY=1 once started, RELOADING=1 then READY=1 around
+     * a reload. */
+    path_join(sock, sizeof(sock), g_dir, "notify.sock");
+    nfd = notify_socket(sock);
+    setenv("NOTIFY_SOCKET", sock, 1);
     daemon_start(&d);
+    unsetenv("NOTIFY_SOCKET");
+    expect_notify(nfd, "READY=1");
     wait_log(&d, "scan: ", 30000);
 
     write_file(d.conf, "[scan]\nintervall = 1h\n");
@@ -203,10 +248,14 @@ static void reload_keeps_config_on_error(void **state)
     wait_log(&d, "keeping the running configuration", 100);
     assert_int_equal(proc_wait(d.pid, 0), -1); /* still running */
 
+    expect_notify(nfd, "RELOADING=1");
+    expect_notify(nfd, "READY=1");
     daemon_init(&d, "b", tree, "[endpoint \"x\"]\nhost = 127.0.0.1\n");
     kill(d.pid, SIGHUP);
     wait_log(&d, "loaded: 1 scan paths, 1 endpoints", 10000);
     stop(&d, 5000);
+    expect_notify(nfd, "STOPPING=1");
+    close(nfd);
 }
 
 /* kill -9 in the middle of a scan, restart: the job is resumed and the
