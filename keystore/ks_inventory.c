@@ -505,3 +505,78 @@ out:
         ks_rollback(s);
     return r;
 }
+
+int ks_inventory_usages(ks_store *s, int64_t id,
+                        int (*cb)(void *ctx, const ks_usage_row *u),
+                        void *ctx, kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ks_usage_row u;
+    int rc, r = 0;
+
+    if (sqlite3_prepare_v2(
+            ks_db(s),
+            "SELECT path, daemon, config, directive, line, is_key FROM "
+            "usages WHERE path = (SELECT source FROM objects WHERE id = ?1) "
+            "OR path IN (SELECT l.path FROM file_links l JOIN objects o ON "
+            "o.file_id = l.file_id WHERE o.id = ?1) ORDER BY daemon, "
+            "config, line",
+            -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "reading usages");
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        u.path = col_text(st, 0);
+        u.daemon = col_text(st, 1);
+        u.config = col_text(st, 2);
+        u.directive = col_text(st, 3);
+        u.line = sqlite3_column_int(st, 4);
+        u.is_key = sqlite3_column_int(st, 5);
+        if (cb(ctx, &u) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = ks_db_error(s, d, "reading usages");
+    sqlite3_finalize(st);
+    return r;
+}
+
+int ks_usages_replace(ks_store *s, const ks_usage_row *rows, size_t n,
+                      int64_t now, kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    size_t i;
+    int r;
+
+    if ((r = ks_begin(s, d)) != 0)
+        return r;
+    if ((r = ks_exec(s, "DELETE FROM usages", d)) != 0)
+        goto out;
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "INSERT OR REPLACE INTO usages (path, daemon, "
+                           "config, line, directive, is_key, seen_at) VALUES "
+                           "(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        r = ks_db_error(s, d, "recording usages");
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, rows[i].path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, rows[i].daemon, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, rows[i].config, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, rows[i].line);
+        sqlite3_bind_text(st, 5, rows[i].directive, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 6, rows[i].is_key);
+        sqlite3_bind_int64(st, 7, now);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            r = ks_db_error(s, d, "recording usages");
+            goto out;
+        }
+    }
+    r = ks_commit(s, d);
+out:
+    sqlite3_finalize(st);
+    if (r != 0)
+        ks_rollback(s);
+    return r;
+}

@@ -95,6 +95,21 @@ int ks_inventory_links(ks_store *s, int64_t id,
                        int (*cb)(void *ctx, const char *path), void *ctx,
                        kw_diag *d);
 
+typedef struct ks_usage_row {
+    const char *path, *daemon, *config, *directive;
+    int line, is_key;
+} ks_usage_row;
+
+/* The daemons whose configuration names the object's file (by its path
+ * or a symlink to it). */
+int ks_inventory_usages(ks_store *s, int64_t id,
+                        int (*cb)(void *ctx, const ks_usage_row *u),
+                        void *ctx, kw_diag *d);
+
+/* Replace what discovery found (all daemons at once). */
+int ks_usages_replace(ks_store *s, const ks_usage_row *rows, size_t n,
+                      int64_t now, kw_diag *d);
+
 /* Remove an object from the inventory (its history stays). */
 int ks_inventory_forget(ks_store *s, int64_t id, int64_t now, kw_diag *d);
 

@@ -208,6 +208,8 @@ static const char v2[] =
  * endpoints   what a probe of a configured or discovered TLS endpoint
  *             found; each endpoint is also an object (kind tls, source
  *             "tls://host:port"), so list and check show it.
+ * usages      which daemon's configuration names a certificate or key
+ *             file, with the file and line (discovery).
  */
 static const char v3[] =
     "ALTER TABLE jobs ADD COLUMN key TEXT NOT NULL DEFAULT '';"
@@ -234,7 +236,18 @@ static const char v3[] =
     ");"
     /* The newest certificate on disk for a served one's names. */
     "CREATE INDEX objects_names ON objects(names_key, not_after)"
-    "  WHERE file_id IS NOT NULL;";
+    "  WHERE file_id IS NOT NULL;"
+    /* Which daemon's configuration names a file, and where. */
+    "CREATE TABLE usages ("
+    "  path TEXT NOT NULL,"
+    "  daemon TEXT NOT NULL,"
+    "  config TEXT NOT NULL,"
+    "  line INTEGER NOT NULL,"
+    "  directive TEXT NOT NULL,"
+    "  is_key INTEGER NOT NULL DEFAULT 0,"
+    "  seen_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (path, daemon, config, line)"
+    ") WITHOUT ROWID;";
 
 const char *const ks_migrations[] = {v1, v2, v3};
 

@@ -62,5 +62,6 @@ int cli_forget(kw_cli *cli, int argc, char **argv);
 int cli_config(kw_cli *cli, int argc, char **argv);
 int cli_serve(kw_cli *cli, int argc, char **argv);
 int cli_probe(kw_cli *cli, int argc, char **argv);
+int cli_discover(kw_cli *cli, int argc, char **argv);
 
 #endif

@@ -76,6 +76,23 @@ static int print_link(void *ctx, const char *path)
     return 0;
 }
 
+static int print_usage(void *ctx, const ks_usage_row *u)
+{
+    (void)ctx;
+    printf("  %-12s %s (%s line %d, %s)\n", "used by", u->daemon, u->config,
+           u->line, u->directive);
+    return 0;
+}
+
+static int json_usage(void *ctx, const ks_usage_row *u)
+{
+    json_array_append_new(ctx, json_pack("{s:s, s:s, s:i, s:s}", "daemon",
+                                         u->daemon, "config", u->config,
+                                         "line", u->line, "directive",
+                                         u->directive));
+    return 0;
+}
+
 static int print_element(void *ctx, const ks_element *e)
 {
     char na[32];
@@ -158,11 +175,13 @@ static int show_one(void *ctx, const ks_object *o)
     ks_health_tls(f, now, &sc->t, &v);
     if (sc->json) {
         json_t *js = kw_object_json(o, now, &sc->t, &v);
-        json_t *el = json_array(), *ev = json_array(), *ln = json_array();
+        json_t *el = json_array(), *ev = json_array(), *ln = json_array(),
+               *us = json_array();
 
         if (ks_inventory_elements(sc->s, o->id, json_element, el, &d) != 0 ||
             ks_inventory_events(sc->s, o->id, 50, json_event, ev, &d) != 0 ||
-            ks_inventory_links(sc->s, o->id, json_link, ln, &d) != 0) {
+            ks_inventory_links(sc->s, o->id, json_link, ln, &d) != 0 ||
+            ks_inventory_usages(sc->s, o->id, json_usage, us, &d) != 0) {
             kw_err("%s", d.msg);
             sc->failed = 1;
         }
@@ -174,6 +193,7 @@ static int show_one(void *ctx, const ks_object *o)
         }
         json_object_set_new(js, "history", ev);
         json_object_set_new(js, "links", ln);
+        json_object_set_new(js, "used_by", us);
         json_array_append_new(sc->arr, js);
         return 0;
     }
@@ -191,7 +211,8 @@ static int show_one(void *ctx, const ks_object *o)
     if (o->position > 0)
         printf(" (certificate %d in the bundle)", o->position + 1);
     printf("\n");
-    if (ks_inventory_links(sc->s, o->id, print_link, NULL, &d) != 0) {
+    if (ks_inventory_links(sc->s, o->id, print_link, NULL, &d) != 0 ||
+        ks_inventory_usages(sc->s, o->id, print_usage, NULL, &d) != 0) {
         kw_err("%s", d.msg);
         sc->failed = 1;
     }

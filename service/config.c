@@ -172,7 +172,7 @@ static int set_str(char **dst, const char *v)
 /* Keys of each section, in the order of the bits in `seen`. */
 static const char *const daemon_keys[] = {
     "log_level", "metrics_listen", "control_socket", "control_group",
-    "concurrency", NULL};
+    "concurrency", "discover", NULL};
 static const char *const scan_keys[] = {"path", "interval", "watch", NULL};
 static const char *const endpoint_keys[] = {
     "host", "port", "sni", "starttls", "interval", "timeout", NULL};
@@ -257,6 +257,10 @@ static int daemon_key(parser *p, int k, const char *key, const char *v)
                            "64",
                         v);
         c->concurrency = (int)n;
+        return 0;
+    case 5:
+        if (parse_bool(v, &c->discover) != 0)
+            return FAIL(p, "discover = %s: expected yes or no", v);
         return 0;
     }
     return unknown_key(p, key);

@@ -14,6 +14,9 @@
  *   control_socket = /run/keywarden/control.sock
  *   control_group = keywarden   ; group allowed to use the socket (mode 0660)
  *   concurrency = 4             ; jobs running at once
+ *   discover = yes              ; with each scan, read the Postfix, Dovecot
+ *                               ; and nginx configurations for the
+ *                               ; certificates they use
  *
  *   [scan]
  *   path = /etc/ssl             ; repeat for more paths
@@ -65,6 +68,7 @@ typedef struct kw_config {
     char *control_socket;
     char *control_group;  /* NULL: owner only (0600) */
     int concurrency;
+    int discover;         /* read Postfix/Dovecot/nginx configurations */
     char **scan_paths;
     size_t nscan_paths;
     int64_t scan_interval;

@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "config.h"
 #include "daemon.h"
+#include "discover.h"
 #include "http.h"
 #include "metrics.h"
 #include "probe.h"
@@ -321,6 +322,7 @@ typedef struct job_req {
     char **paths;
     size_t npaths;
     int64_t interval;
+    int discover;
     /* A probe job: the endpoint, and what the probe found. */
     kw_endpoint_conf ep;
     kw_probe_result pres;
@@ -366,10 +368,24 @@ static int run_scan(job_req *jr, ks_store *s)
     o.now = kw_now();
     o.note = scan_note;
     o.cancel = &jr->dm->cancel;
-    if (jr->npaths == 0)
-        return 0;
-    r = ks_scan(s, (const char *const *)jr->paths, jr->npaths, &o,
-                &jr->stats, &jr->d);
+    if (jr->discover) {
+        /* The daemons' own configurations say which files matter. */
+        kw_discovery disc;
+        ks_scan_stats dst;
+        size_t i;
+
+        if (kw_discover(NULL, &disc) != 0)
+            return kw_diag_set(&jr->d, KW_ENOMEM, "out of memory");
+        for (i = 0; i < disc.nnotes; i++)
+            kw_warn("discover: %s", disc.notes[i]);
+        r = kw_discover_apply(s, &disc, o.now, &dst, &jr->d);
+        kw_discovery_free(&disc);
+        if (r != 0)
+            return r;
+    }
+    r = jr->npaths == 0 ? 0
+                        : ks_scan(s, (const char *const *)jr->paths,
+                                  jr->npaths, &o, &jr->stats, &jr->d);
     /* A certificate renewed on disk makes an endpoint that still serves
      * the old one stale now, not at its next probe. */
     if (r == 0 && (jr->stats.objects_changed > 0 || jr->stats.objects_new > 0))
@@ -554,6 +570,7 @@ static void start_job(daemon_s *dm, const ks_jobrec *j)
     jr->job = *j;
     jr->req.data = jr;
     jr->interval = dm->conf.scan_interval;
+    jr->discover = dm->conf.discover;
     if (strcmp(j->type, "scan") == 0 && dm->conf.nscan_paths > 0) {
         jr->paths = calloc(dm->conf.nscan_paths, sizeof(*jr->paths));
         if (jr->paths == NULL)
@@ -697,7 +714,7 @@ static plan_req *new_plan(daemon_s *dm, int recover)
         return NULL;
     p->dm = dm;
     p->recover = recover;
-    p->scan = dm->conf.nscan_paths > 0;
+    p->scan = dm->conf.nscan_paths > 0 || dm->conf.discover;
     p->req.data = p;
     p->endpoints = calloc(dm->conf.nendpoints + 1, sizeof(*p->endpoints));
     if (p->endpoints == NULL) {

@@ -36,6 +36,8 @@ static void usage(FILE *out)
         "  config check     validate the configuration file\n"
         "  serve            run the service (scans, durable jobs)\n"
         "  probe HOST:PORT  fetch the certificate chain a server serves\n"
+        "  discover         find the certificates Postfix, Dovecot and "
+        "nginx use\n"
         "  help [COMMAND]   this text, or one command's\n"
         "\n"
         "Options:\n"
@@ -68,7 +70,7 @@ static const struct {
 } commands[] = {
     {"scan", cli_scan},   {"list", cli_list},     {"show", cli_show},
     {"check", cli_check}, {"forget", cli_forget}, {"config", cli_config},
-    {"serve", cli_serve},   {"probe", cli_probe},
+    {"serve", cli_serve},   {"probe", cli_probe},   {"discover", cli_discover},
 };
 
 static cmd_fn find_command(const char *name)

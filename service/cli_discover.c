@@ -1,0 +1,169 @@
+/*
+ * cli_discover.c: keywarden discover.
+ */
+#include "cli.h"
+#include "discover.h"
+
+#include "../common/kw_log.h"
+#include "../keystore/ks_scan.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void discover_usage(FILE *out)
+{
+    fputs("Usage: keywarden discover [--dry-run] [--json] [--postfix DIR] "
+          "[--dovecot FILE]\n"
+          "                          [--nginx FILE]\n"
+          "\n"
+          "Read the configurations of Postfix (/etc/postfix/main.cf, "
+          "master.cf),\n"
+          "Dovecot (/etc/dovecot/dovecot.conf and its includes) and nginx\n"
+          "(/etc/nginx/nginx.conf and its includes) for the certificate and "
+          "key files\n"
+          "they use; add those files to the inventory and record which "
+          "daemon uses\n"
+          "each, with the file and line (`keywarden show` prints it as "
+          "\"used by\").\n"
+          "Also print the TLS endpoints they serve, as [endpoint] sections "
+          "to add to\n"
+          "keywarden.conf.  Nothing is run: the files are read.\n"
+          "\n"
+          "  --dry-run      only print what was found\n"
+          "  --json         print the findings as JSON\n"
+          "  --postfix DIR, --dovecot FILE, --nginx FILE   other locations\n",
+          out);
+}
+
+int cli_discover(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"dry-run", no_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},
+        {"postfix", required_argument, NULL, 'P'},
+        {"dovecot", required_argument, NULL, 'D'},
+        {"nginx", required_argument, NULL, 'N'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    kw_discover_paths paths;
+    kw_discovery disc;
+    ks_scan_stats st;
+    ks_store *s = NULL;
+    kw_diag d;
+    size_t i;
+    int c, r, dry = 0, json = 0;
+
+    memset(&paths, 0, sizeof(paths));
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            dry = 1;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'P':
+            paths.postfix_dir = optarg;
+            break;
+        case 'D':
+            paths.dovecot_conf = optarg;
+            break;
+        case 'N':
+            paths.nginx_conf = optarg;
+            break;
+        default:
+            r = kw_cli_shared_opt(cli, c, optarg, NULL, discover_usage,
+                                  KW_EXIT_USAGE);
+            if (r != KW_CLI_NEXT)
+                return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+        }
+    }
+    if (optind < argc) {
+        discover_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    if (kw_discover(&paths, &disc) != 0) {
+        kw_err("discover: out of memory");
+        return KW_EXIT_FAIL;
+    }
+    if (json) {
+        json_t *o = json_object(), *u = json_array(), *p = json_array(),
+               *n = json_array();
+        char *text;
+
+        for (i = 0; i < disc.nusages; i++)
+            json_array_append_new(
+                u, json_pack("{s:s, s:s, s:i, s:s, s:s, s:b}", "daemon",
+                             disc.usages[i].daemon, "config",
+                             disc.usages[i].config, "line",
+                             disc.usages[i].line, "directive",
+                             disc.usages[i].directive, "path",
+                             disc.usages[i].path, "is_key",
+                             disc.usages[i].is_key));
+        for (i = 0; i < disc.nproposals; i++)
+            json_array_append_new(
+                p, json_pack("{s:s, s:s, s:s, s:s?, s:i, s:s}", "daemon",
+                             disc.proposals[i].daemon, "name",
+                             disc.proposals[i].name, "host",
+                             disc.proposals[i].host, "sni",
+                             disc.proposals[i].sni, "port",
+                             disc.proposals[i].port, "starttls",
+                             kw_starttls_word(disc.proposals[i].starttls)));
+        for (i = 0; i < disc.nnotes; i++)
+            json_array_append_new(n, json_string(disc.notes[i]));
+        json_object_set_new(o, "files", u);
+        json_object_set_new(o, "endpoints", p);
+        json_object_set_new(o, "notes", n);
+        text = json_dumps(o, JSON_INDENT(2));
+        if (text != NULL)
+            puts(text);
+        free(text);
+        json_decref(o);
+    } else {
+        if (disc.nusages == 0)
+            printf("no certificate files found in the configurations of "
+                   "Postfix, Dovecot or nginx\n");
+        for (i = 0; i < disc.nusages; i++)
+            printf("%s: %s:%d %s %s\n", disc.usages[i].daemon,
+                   disc.usages[i].config, disc.usages[i].line,
+                   disc.usages[i].directive, disc.usages[i].path);
+        for (i = 0; i < disc.nnotes; i++)
+            printf("note: %s\n", disc.notes[i]);
+        if (disc.nproposals > 0)
+            printf("\nEndpoints these daemons serve; add to %s to probe "
+                   "them:\n",
+                   cli->config_path);
+        for (i = 0; i < disc.nproposals; i++) {
+            const kw_proposal *pp = &disc.proposals[i];
+            printf("\n# %s, %s line %d\n[endpoint \"%s\"]\nhost = %s\n"
+                   "port = %d\n",
+                   pp->daemon, pp->config, pp->line, pp->name, pp->host,
+                   pp->port);
+            if (pp->starttls != KW_TLS_IMPLICIT)
+                printf("starttls = %s\n", kw_starttls_word(pp->starttls));
+            if (pp->sni != NULL)
+                printf("sni = %s\n", pp->sni);
+        }
+    }
+    r = KW_EXIT_OK;
+    if (!dry) {
+        if (kw_cli_open(cli, 1, &s) != 0) {
+            kw_discovery_free(&disc);
+            return KW_EXIT_FAIL;
+        }
+        if (kw_discover_apply(s, &disc, cli->now, &st, &d) != 0) {
+            kw_err("discover: %s", d.msg);
+            r = KW_EXIT_FAIL;
+        } else if (!json) {
+            printf("\n%zu files added to the inventory (%zu certificates, "
+                   "%zu keys); `keywarden show` lists who uses them\n",
+                   st.files, st.certs, st.keys);
+        }
+        ks_close(s);
+    }
+    kw_discovery_free(&disc);
+    return r;
+}

@@ -1,0 +1,73 @@
+/*
+ * discover.h: which certificate files the mail and web servers use.
+ *
+ * Reads the configuration files of Postfix (main.cf with $parameter
+ * expansion, and master.cf "-o" overrides), Dovecot (ssl_cert = <file,
+ * !include and !include_try) and nginx (ssl_certificate in every included
+ * file), without running them, and reports:
+ *   - each certificate or key file, with the daemon, the configuration
+ *     file, the line and the directive that names it ("used by");
+ *   - the TLS endpoints those daemons serve, as proposals.
+ * Files are read with bounds (1 MiB each, 256 files, 16 levels of
+ * include); what cannot be read is reported, not skipped silently.
+ */
+#ifndef KW_DISCOVER_H
+#define KW_DISCOVER_H
+
+#include "config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct kw_usage {
+    char *daemon;    /* "postfix", "dovecot", "nginx" */
+    char *config;    /* the file that names it */
+    int line;
+    char *directive; /* "smtpd_tls_cert_file", "ssl_cert", ... */
+    char *path;      /* the certificate or key file */
+    int is_key;
+} kw_usage;
+
+typedef struct kw_proposal {
+    char *daemon;
+    char *name;      /* a suggested [endpoint] name: "postfix-submission" */
+    char *host;
+    char *sni;       /* may be NULL */
+    int port;
+    enum kw_starttls starttls;
+    char *config;
+    int line;
+} kw_proposal;
+
+typedef struct kw_discovery {
+    kw_usage *usages;
+    size_t nusages;
+    kw_proposal *proposals;
+    size_t nproposals;
+    char **notes;    /* what could not be read, and why */
+    size_t nnotes;
+} kw_discovery;
+
+/* Where to look; NULL members take the Debian defaults. */
+typedef struct kw_discover_paths {
+    const char *postfix_dir;  /* /etc/postfix */
+    const char *dovecot_conf; /* /etc/dovecot/dovecot.conf */
+    const char *nginx_conf;   /* /etc/nginx/nginx.conf */
+} kw_discover_paths;
+
+/* Discover; a daemon whose configuration is absent is skipped (not
+ * installed).  Returns 0, or KW_ENOMEM. */
+int kw_discover(const kw_discover_paths *paths, kw_discovery *out);
+
+void kw_discovery_free(kw_discovery *d);
+
+struct ks_store;
+struct ks_scan_stats;
+
+/* Add the files found to the inventory (a scan of each) and record which
+ * daemon uses them, replacing what an earlier discovery recorded. */
+int kw_discover_apply(struct ks_store *s, const kw_discovery *disc,
+                      int64_t now, struct ks_scan_stats *stats,
+                      kw_diag *d);
+
+#endif
