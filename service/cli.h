@@ -63,5 +63,13 @@ int cli_config(kw_cli *cli, int argc, char **argv);
 int cli_serve(kw_cli *cli, int argc, char **argv);
 int cli_probe(kw_cli *cli, int argc, char **argv);
 int cli_discover(kw_cli *cli, int argc, char **argv);
+int cli_status(kw_cli *cli, int argc, char **argv);
+int cli_reload(kw_cli *cli, int argc, char **argv);
+int cli_run_job(kw_cli *cli, int argc, char **argv);
+
+/* cli_control.c: the running daemon, if any. */
+void kw_cli_control_path(kw_cli *cli, char *out, size_t len);
+int kw_cli_call_daemon(kw_cli *cli, json_t *request, int timeout_ms,
+                       json_t **reply, kw_diag *d);
 
 #endif

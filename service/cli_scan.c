@@ -5,9 +5,12 @@
 
 #include "../common/kw_log.h"
 #include "../keystore/ks_scan.h"
+#include "daemon.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 static void scan_usage(FILE *out)
@@ -81,7 +84,7 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
     ks_scan_stats st;
     ks_store *s = NULL;
     kw_diag d;
-    int c, r;
+    int c, r, lock_fd = -1;
 
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
@@ -104,8 +107,55 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
                "/etc/letsencrypt");
         return KW_EXIT_USAGE;
     }
+    /* A running daemon does the scan itself, so one writer owns the
+     * inventory; otherwise this process takes the daemon's lock for the
+     * duration. */
+    {
+        json_t *req = json_pack("{s:s, s:[]}", "cmd", "scan", "paths"),
+               *reply = NULL;
+        char abspath[PATH_MAX];
+        int i;
+
+        for (i = optind; req != NULL && i < argc; i++) {
+            if (argv[i][0] == '/')
+                snprintf(abspath, sizeof(abspath), "%s", argv[i]);
+            else if (realpath(argv[i], abspath) == NULL)
+                snprintf(abspath, sizeof(abspath), "%s", argv[i]);
+            json_array_append_new(json_object_get(req, "paths"),
+                                  json_string(abspath));
+        }
+        r = req != NULL ? kw_cli_call_daemon(cli, req, 3600 * 1000, &reply,
+                                             &d)
+                        : KW_ENOMEM;
+        json_decref(req);
+        if (r == 0) {
+            json_t *stats = json_object_get(reply, "stats");
+            if (!json_is_true(json_object_get(reply, "ok"))) {
+                kw_err("scan (by the running daemon): %s",
+                       json_string_value(json_object_get(reply, "error")));
+                json_decref(reply);
+                return KW_EXIT_FAIL;
+            }
+            printf("scanned by the running daemon (its log has the "
+                   "details): %lld files, %lld certificates; %lld new, %lld "
+                   "changed, %lld missing, %lld broken\n",
+                   json_integer_value(json_object_get(stats, "files")),
+                   json_integer_value(json_object_get(stats, "certs")),
+                   json_integer_value(json_object_get(stats, "new")),
+                   json_integer_value(json_object_get(stats, "changed")),
+                   json_integer_value(json_object_get(stats, "missing")),
+                   json_integer_value(json_object_get(stats, "errors")));
+            json_decref(reply);
+            return KW_EXIT_OK;
+        }
+    }
     if (kw_cli_open(cli, 1, &s) != 0)
         return KW_EXIT_FAIL;
+    if (kw_daemon_lock(cli->state_dir, &lock_fd, &d) != 0) {
+        kw_err("scan: %s", d.msg);
+        ks_close(s);
+        return KW_EXIT_FAIL;
+    }
 
     memset(&o, 0, sizeof(o));
     o.now = cli->now;
@@ -116,6 +166,7 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
     r = ks_scan(s, (const char *const *)argv + optind,
                 (size_t)(argc - optind), &o, &st, &d);
     ks_close(s);
+    close(lock_fd);
     if (r != 0) {
         kw_err("scan failed: %s", d.msg);
         return KW_EXIT_FAIL;

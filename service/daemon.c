@@ -22,6 +22,7 @@
  */
 #include "cli.h"
 #include "config.h"
+#include "control.h"
 #include "daemon.h"
 #include "discover.h"
 #include "http.h"
@@ -82,7 +83,10 @@ struct daemon_s {
     size_t nwatches;
     struct job_req *probing; /* probes in flight, to cancel at stop */
     kw_http_server *http;
+    kw_control *control;
+    char control_path[PATH_MAX];
     int rendering;           /* /metrics renders in flight */
+    int controlling;         /* control requests on the pool */
     kw_metrics_counters counters;
     int exit_code;
 };
@@ -122,6 +126,19 @@ void kw_sd_notify(const char *state)
 
 /* ---- the lock ------------------------------------------------------------ */
 
+void kw_control_path(const kw_cli *cli, const kw_config *conf, char *out,
+                     size_t len)
+{
+    int n;
+
+    if (conf != NULL && conf->control_socket != NULL)
+        n = snprintf(out, len, "%s", conf->control_socket);
+    else
+        n = snprintf(out, len, "%s/keywarden.sock", cli->state_dir);
+    if (n < 0 || (size_t)n >= len)
+        out[0] = '\0'; /* too long: no control socket */
+}
+
 int kw_daemon_lock(const char *state_dir, int *out_fd, kw_diag *d)
 {
     char path[PATH_MAX], pid[32];
@@ -145,7 +162,7 @@ int kw_daemon_lock(const char *state_dir, int *out_fd, kw_diag *d)
         if (e == EWOULDBLOCK)
             return kw_diag_set(d, KW_EBUSY,
                                "another keywarden daemon (pid %s) is running "
-                               "on %s",
+                               "on %s (or a keywarden scan holds it)",
                                pid[0] ? pid : "?", state_dir);
         return kw_diag_set(d, -e, "%s: cannot lock: %s", path, strerror(e));
     }
@@ -1009,6 +1026,212 @@ static void on_http(void *ctx, kw_http_req *req, const char *method,
     dm->rendering++;
 }
 
+/* ---- the control socket ----------------------------------------------------------- */
+
+typedef struct ctl_req {
+    uv_work_t req;
+    daemon_s *dm;
+    kw_control_req *conn;
+    char cmd[16];
+    char type[32], key[128];
+    char **paths;
+    size_t npaths;
+    json_t *reply;
+    int r;
+    kw_diag d;
+} ctl_req;
+
+static void ctl_work(uv_work_t *req)
+{
+    ctl_req *c = req->data;
+    ks_store *s = NULL;
+    int64_t now = kw_now();
+
+    c->r = open_store(c->dm->cli, &s, &c->d);
+    if (c->r != 0)
+        return;
+    if (strcmp(c->cmd, "status") == 0) {
+        sqlite3_stmt *st = NULL;
+        json_t *jobs = json_array();
+
+        if (sqlite3_prepare_v2(ks_db(s),
+                               "SELECT type, key, state, attempt, next_at, "
+                               "last_error FROM jobs WHERE state = 'pending' "
+                               "OR state = 'running' ORDER BY next_at",
+                               -1, &st, NULL) == SQLITE_OK) {
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                char when[32];
+                kw_time_rfc3339(sqlite3_column_int64(st, 4), when,
+                                sizeof(when));
+                json_array_append_new(
+                    jobs,
+                    json_pack("{s:s, s:s, s:s, s:i, s:s, s:s?}", "type",
+                              sqlite3_column_text(st, 0), "key",
+                              sqlite3_column_text(st, 1), "state",
+                              sqlite3_column_text(st, 2), "attempt",
+                              sqlite3_column_int(st, 3), "next_at", when,
+                              "last_error", sqlite3_column_text(st, 5)));
+            }
+        }
+        sqlite3_finalize(st);
+        c->reply = json_pack("{s:b, s:o}", "ok", 1, "jobs", jobs);
+    } else if (strcmp(c->cmd, "run") == 0) {
+        c->r = ks_jobs_ensure(s, c->type, c->key, now, 1, now, &c->d);
+        if (c->r == 0)
+            c->reply = json_pack("{s:b}", "ok", 1);
+    } else if (strcmp(c->cmd, "scan") == 0) {
+        ks_scan_opts o;
+        ks_scan_stats st;
+
+        memset(&o, 0, sizeof(o));
+        o.now = now;
+        o.cancel = &c->dm->cancel;
+        c->r = ks_scan(s, (const char *const *)c->paths, c->npaths, &o, &st,
+                       &c->d);
+        if (c->r == 0)
+            c->reply = json_pack(
+                "{s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+                "ok", 1, "stats", "files", (json_int_t)st.files, "dirs",
+                (json_int_t)st.dirs, "unchanged", (json_int_t)st.unchanged,
+                "parsed", (json_int_t)st.parsed, "certs",
+                (json_int_t)st.certs, "keys", (json_int_t)st.keys, "new",
+                (json_int_t)st.objects_new, "changed",
+                (json_int_t)st.objects_changed, "missing",
+                (json_int_t)st.missing, "errors", (json_int_t)st.errors);
+    }
+    ks_close(s);
+}
+
+static void ctl_done(uv_work_t *req, int status)
+{
+    ctl_req *c = req->data;
+    daemon_s *dm = c->dm;
+    size_t i;
+
+    dm->controlling--;
+    if (status != 0 || c->r != 0 || c->reply == NULL) {
+        json_decref(c->reply);
+        kw_control_reply(c->conn,
+                         json_pack("{s:b, s:s}", "ok", 0, "error",
+                                   c->r != 0 ? c->d.msg
+                                             : "the request failed"));
+    } else {
+        kw_control_reply(c->conn, c->reply);
+    }
+    if (strcmp(c->cmd, "run") == 0 && c->r == 0)
+        request_claim(dm);
+    for (i = 0; i < c->npaths; i++)
+        free(c->paths[i]);
+    free(c->paths);
+    free(c);
+    if (dm->stopping)
+        maybe_finish_stop(dm);
+}
+
+static void on_sighup(uv_signal_t *h, int signum);
+
+static void on_control(void *ctx, kw_control_req *conn, json_t *request)
+{
+    daemon_s *dm = ctx;
+    const char *cmd = json_string_value(json_object_get(request, "cmd"));
+    ctl_req *c;
+
+    if (dm->stopping) {
+        kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
+                                         "the daemon is stopping"));
+        return;
+    }
+    if (strcmp(cmd, "reload") == 0) {
+        on_sighup(&dm->sighup, SIGHUP);
+        kw_control_reply(conn, json_pack("{s:b}", "ok", 1));
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
+                                         "out of memory"));
+        return;
+    }
+    c->dm = dm;
+    c->conn = conn;
+    c->req.data = c;
+    snprintf(c->cmd, sizeof(c->cmd), "%s", cmd);
+    if (strcmp(cmd, "status") == 0) {
+        /* the work item adds the jobs */
+    } else if (strcmp(cmd, "run") == 0) {
+        const char *type = json_string_value(json_object_get(request, "type"));
+        const char *key = json_string_value(json_object_get(request, "key"));
+        size_t i;
+        int known = 0;
+
+        if (type == NULL || (strcmp(type, "scan") != 0 &&
+                             strcmp(type, "probe") != 0)) {
+            free(c);
+            kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
+                                             "type: expected scan or probe"));
+            return;
+        }
+        if (strcmp(type, "scan") == 0)
+            key = "all";
+        for (i = 0; key != NULL && i < dm->conf.nendpoints; i++)
+            known |= strcmp(dm->conf.endpoints[i].name, key) == 0;
+        if (key == NULL || (strcmp(type, "probe") == 0 && !known)) {
+            free(c);
+            kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
+                                             "no such endpoint in the "
+                                             "configuration"));
+            return;
+        }
+        snprintf(c->type, sizeof(c->type), "%s", type);
+        snprintf(c->key, sizeof(c->key), "%s", key);
+    } else if (strcmp(cmd, "scan") == 0) {
+        json_t *paths = json_object_get(request, "paths"), *v;
+        size_t i;
+
+        if (!json_is_array(paths) || json_array_size(paths) == 0 ||
+            json_array_size(paths) > 1024 ||
+            (c->paths = calloc(json_array_size(paths), sizeof(char *))) ==
+                NULL) {
+            free(c);
+            kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
+                                             "paths: expected 1 to 1024 "
+                                             "paths"));
+            return;
+        }
+        json_array_foreach(paths, i, v)
+        {
+            if (!json_is_string(v) || json_string_value(v)[0] != '/' ||
+                (c->paths[c->npaths] = strdup(json_string_value(v))) ==
+                    NULL)
+                break;
+            c->npaths++;
+        }
+        if (c->npaths != json_array_size(paths)) {
+            for (i = 0; i < c->npaths; i++)
+                free(c->paths[i]);
+            free(c->paths);
+            free(c);
+            kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
+                                             "paths: absolute paths only"));
+            return;
+        }
+    } else {
+        free(c);
+        kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
+                                         "unknown cmd; expected status, "
+                                         "reload, run or scan"));
+        return;
+    }
+    if (uv_queue_work(dm->loop, &c->req, ctl_work, ctl_done) != 0) {
+        free(c->paths);
+        free(c);
+        kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
+                                         "busy"));
+        return;
+    }
+    dm->controlling++;
+}
+
 /* ---- signals ------------------------------------------------------------------------ */
 
 typedef struct reload_req {
@@ -1091,8 +1314,10 @@ static void close_handle(uv_handle_t *h)
 static void maybe_finish_stop(daemon_s *dm)
 {
     if (dm->running > 0 || dm->claiming || dm->watching || dm->reloading ||
-        dm->planning > 0 || dm->rendering > 0)
+        dm->planning > 0 || dm->rendering > 0 || dm->controlling > 0)
         return;
+    kw_control_close(dm->control);
+    dm->control = NULL;
     stop_watches(dm);
     kw_http_close(dm->http);
     dm->http = NULL;
@@ -1223,6 +1448,11 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
         }
         kw_notice("metrics on http://%s/metrics", dm.conf.metrics_listen);
     }
+    kw_control_path(cli, &dm.conf, dm.control_path, sizeof(dm.control_path));
+    if (kw_control_listen(dm.loop, dm.control_path, dm.conf.control_group,
+                          on_control, &dm, &dm.control, &d) != 0)
+        kw_warn("%s; status, reload and run-job will not reach this daemon",
+                d.msg);
     plan(&dm, 1);
     start_watches(&dm);
     kw_sd_notify("READY=1");

@@ -6,6 +6,8 @@
 
 #include "../common/kw_err.h"
 
+#include <stddef.h>
+
 /* Tell systemd (Type=notify) about our state: "READY=1", "RELOADING=1",
  * "STOPPING=1".  Does nothing when NOTIFY_SOCKET is unset. */
 void kw_sd_notify(const char *state);
@@ -15,5 +17,13 @@ void kw_sd_notify(const char *state);
  * the pid.  *fd stays open for the daemon's life.  KW_EBUSY when another
  * daemon holds it, with its pid in d. */
 int kw_daemon_lock(const char *state_dir, int *fd, kw_diag *d);
+
+struct kw_cli;
+struct kw_config;
+
+/* The control socket's path: [daemon] control_socket, else
+ * STATE_DIR/keywarden.sock. */
+void kw_control_path(const struct kw_cli *cli, const struct kw_config *conf,
+                     char *out, size_t len);
 
 #endif

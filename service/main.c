@@ -38,6 +38,11 @@ static void usage(FILE *out)
         "  probe HOST:PORT  fetch the certificate chain a server serves\n"
         "  discover         find the certificates Postfix, Dovecot and "
         "nginx use\n"
+        "  status           the running daemon's jobs\n"
+        "  reload           make the running daemon re-read its "
+        "configuration\n"
+        "  run-job JOB      make a job of the daemon due now (scan, "
+        "probe:NAME)\n"
         "  help [COMMAND]   this text, or one command's\n"
         "\n"
         "Options:\n"
@@ -71,6 +76,7 @@ static const struct {
     {"scan", cli_scan},   {"list", cli_list},     {"show", cli_show},
     {"check", cli_check}, {"forget", cli_forget}, {"config", cli_config},
     {"serve", cli_serve},   {"probe", cli_probe},   {"discover", cli_discover},
+    {"status", cli_status}, {"reload", cli_reload}, {"run-job", cli_run_job},
 };
 
 static cmd_fn find_command(const char *name)

@@ -61,6 +61,36 @@ static void daemon_init(daemon_t *d, const char *name, const char *tree,
     write_file(d->conf, text);
 }
 
+/* Run the CLI against d's state and configuration; stdout (with stderr
+ * appended) in *out, exit status returned. */
+static int kw_cli(const daemon_t *d, char **out, ...)
+{
+    char *argv[16], *o, *e;
+    int argc = 0, ofd, efd;
+    const char *a;
+    va_list ap;
+    pid_t pid;
+
+    argv[argc++] = (char *)KEYWARDEN_BIN;
+    argv[argc++] = (char *)"--config";
+    argv[argc++] = (char *)d->conf;
+    argv[argc++] = (char *)"--state-dir";
+    argv[argc++] = (char *)d->state;
+    va_start(ap, out);
+    while ((a = va_arg(ap, const char *)) != NULL && argc < 15)
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    pid = proc_spawn_pipes(argv, &ofd, &efd);
+    proc_drain(ofd, efd, &o, &e);
+    *out = malloc(strlen(o) + strlen(e) + 1);
+    strcpy(*out, o);
+    strcat(*out, e);
+    free(o);
+    free(e);
+    return proc_wait(pid, 60000);
+}
+
 static pid_t daemon_start(daemon_t *d)
 {
     char *argv[] = {(char *)KEYWARDEN_BIN, (char *)"--config", d->conf,
@@ -253,9 +283,32 @@ static void reload_keeps_config_on_error(void **state)
     daemon_init(&d, "b", tree, "[endpoint \"x\"]\nhost = 127.0.0.1\n");
     kill(d.pid, SIGHUP);
     wait_log(&d, "loaded: 1 scan paths, 1 endpoints", 10000);
+
+    /* The control socket: status, run-job, and a scan the CLI hands to
+     * the running daemon. */
+    {
+        char *out;
+        assert_int_equal(kw_cli(&d, &out, "status", NULL), 0);
+        assert_non_null(strstr(out, "keywarden is running"));
+        assert_non_null(strstr(out, "scan   all"));
+        free(out);
+        assert_int_equal(kw_cli(&d, &out, "run-job", "probe:x", NULL), 0);
+        free(out);
+        assert_int_equal(kw_cli(&d, &out, "run-job", "probe:nope", NULL), 1);
+        free(out);
+        assert_int_equal(kw_cli(&d, &out, "scan", tree, NULL), 0);
+        assert_non_null(strstr(out, "scanned by the running daemon"));
+        free(out);
+    }
     stop(&d, 5000);
     expect_notify(nfd, "STOPPING=1");
     close(nfd);
+    {
+        char *out;
+        assert_int_equal(kw_cli(&d, &out, "status", NULL), 1);
+        assert_non_null(strstr(out, "not running"));
+        free(out);
+    }
 }
 
 /* kill -9 in the middle of a scan, restart: the job is resumed and the
