@@ -101,12 +101,14 @@ void kw_control_reply(kw_control_req *r, json_t *reply)
         return;
     }
     n = strlen(text);
-    r->out = realloc(text, n + 2);
+    r->out = malloc(n + 2);
     if (r->out == NULL) {
         free(text);
         close_conn(r);
         return;
     }
+    memcpy(r->out, text, n);
+    free(text);
     r->out[n] = '\n';
     r->out[n + 1] = '\0';
     b = uv_buf_init(r->out, (unsigned)(n + 1));
