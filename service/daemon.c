@@ -40,6 +40,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -551,6 +552,10 @@ static void job_done(uv_work_t *req, int status)
         start_watches(dm);
     }
     free_job(jr);
+    /* A scan's buffers were freed on other threads' arenas: give the
+     * memory back, so an idle daemon is small again. */
+    if (dm->running == 0)
+        malloc_trim(0);
     if (dm->stopping)
         maybe_finish_stop(dm);
     else
@@ -1395,6 +1400,9 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
     memset(&dm, 0, sizeof(dm));
     dm.cli = cli;
     dm.lock_fd = -1;
+    /* Few malloc arenas: the thread pool's work is short, and every
+     * arena keeps its high-water mark resident. */
+    mallopt(M_ARENA_MAX, 2);
     srand((unsigned)getpid() ^ (unsigned)kw_now());
 
     if ((r = load_config(cli, &dm.conf, &dm.config_from_file, &d)) != 0) {

@@ -52,7 +52,8 @@ fi
 grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' \
     build/fuzz/fuzz.log
 
-step "benchmark (quick form)"
+step "benchmarks (quick form)"
 build/release/tests/bench_inventory --quick --dir "$ROOT/build"
+build/release/tests/bench_daemon --quick --dir "$ROOT/build"
 
 step "all tests passed"

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "servers.h"
 #include "testpki.h"
 #include "tmpdir.h"
 
@@ -41,23 +42,6 @@ static EVP_PKEY *g_ca_key;
 static X509 *g_ca;
 
 #define DAY 86400
-
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-        abort();
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
 
 /* A listener that accepts and never says a word. */
 static int silent_listener(int *port)
@@ -99,48 +83,14 @@ static void issue(const char *name, int days, long serial)
     EVP_PKEY_free(k);
 }
 
-static int port_open(void *ctx)
-{
-    int port = *(int *)ctx, fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-    struct sockaddr_in a;
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    close(fd);
-    return ok;
-}
-
 static int start_nginx(void)
 {
-    char conf[700], text[8192], *argv[8], prefix[600];
+    char cert[700], key[700];
 
-    snprintf(prefix, sizeof(prefix), "%s/nginx/", g_dir);
-    tp_mkdirs(prefix);
-    snprintf(conf, sizeof(conf), "%s/nginx/nginx.conf", g_dir);
-    snprintf(text, sizeof(text),
-             "daemon off;\npid %snginx.pid;\nerror_log %serror.log;\n"
-             "worker_processes 1;\nevents {}\nhttp {\n access_log off;\n"
-             " client_body_temp_path %sbody;\n proxy_temp_path %sproxy;\n"
-             " fastcgi_temp_path %sfcgi;\n uwsgi_temp_path %suwsgi;\n"
-             " scgi_temp_path %sscgi;\n server {\n"
-             "  listen 127.0.0.1:%d ssl;\n  server_name web.example.com;\n"
-             "  ssl_certificate %s/web.example.com.crt;\n"
-             "  ssl_certificate_key %s/web.example.com.key;\n }\n}\n",
-             prefix, prefix, prefix, prefix, prefix, prefix, prefix,
-             nginx_port, g_certs, g_certs);
-    tp_write_bytes(conf, text, strlen(text), 0644);
-    argv[0] = (char *)"/usr/sbin/nginx";
-    argv[1] = (char *)"-c";
-    argv[2] = conf;
-    argv[3] = (char *)"-p";
-    argv[4] = prefix;
-    argv[5] = NULL;
-    snprintf(text, sizeof(text), "%s/nginx.out", g_dir);
-    nginx_pid = proc_spawn_log(argv, text);
-    if (!proc_until(port_open, &nginx_port, 10000)) {
+    snprintf(cert, sizeof(cert), "%s/web.example.com.crt", g_certs);
+    snprintf(key, sizeof(key), "%s/web.example.com.key", g_certs);
+    nginx_pid = nginx_start(g_dir, nginx_port, cert, key);
+    if (nginx_pid < 0) {
         print_error("nginx did not listen on %d\n", nginx_port);
         return -1;
     }
