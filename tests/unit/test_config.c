@@ -167,6 +167,20 @@ static void long_lines_and_nul_bytes(void **state)
     assert_non_null(strstr(d.msg, "k.conf:2: NUL byte"));
 }
 
+/* The example in docs/ is valid: the documentation cannot drift. */
+static void shipped_example(void **state)
+{
+    kw_config c;
+    kw_diag d;
+
+    (void)state;
+    if (kw_config_load(EXAMPLE_CONF, &c, &d) != 0)
+        fail_msg("%s", d.msg);
+    assert_true(c.nendpoints >= 1);
+    assert_true(c.nscan_paths >= 1);
+    kw_config_free(&c);
+}
+
 static void missing_file(void **state)
 {
     kw_config c;
@@ -185,6 +199,7 @@ int main(void)
         cmocka_unit_test(defaults),
         cmocka_unit_test(errors_name_file_line_and_key),
         cmocka_unit_test(long_lines_and_nul_bytes),
+        cmocka_unit_test(shipped_example),
         cmocka_unit_test(missing_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
