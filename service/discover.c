@@ -259,6 +259,23 @@ static void postfix_param(ctx *c, const params *ps, const char *name,
                       strstr(name, "key") != NULL);
 }
 
+/* One logical line of main.cf: "name = value". */
+static void logical_line(ctx *c, params *ps, char *logical, int start)
+{
+    char *eq = strchr(logical, '='), *k = logical, *v, *e;
+
+    if (eq == NULL)
+        return;
+    *eq = '\0';
+    e = eq;
+    while (e > k && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    v = eq + 1;
+    while (isspace((unsigned char)*v))
+        v++;
+    param_set(c, ps, k, v, start);
+}
+
 static void parse_main_cf(ctx *c, const char *path, params *ps)
 {
     char *text = read_conf(c, path, 1), *line, *next;
@@ -286,16 +303,7 @@ static void parse_main_cf(ctx *c, const char *path, params *ps)
             continue;
         }
         if (len > 0) {
-            char *eq = strchr(logical, '=');
-            if (eq != NULL) {
-                char *k = logical, *v = eq + 1, *e = eq;
-                *eq = '\0';
-                while (e > k && isspace((unsigned char)e[-1]))
-                    *--e = '\0';
-                while (isspace((unsigned char)*v))
-                    v++;
-                param_set(c, ps, k, v, start);
-            }
+            logical_line(c, ps, logical, start);
             len = 0;
         }
         while (*line == ' ' || *line == '\t')
@@ -307,18 +315,8 @@ static void parse_main_cf(ctx *c, const char *path, params *ps)
         if (len >= sizeof(logical))
             len = sizeof(logical) - 1;
     }
-    if (len > 0) {
-        char *eq = strchr(logical, '=');
-        if (eq != NULL) {
-            char *k = logical, *v = eq + 1, *e = eq;
-            *eq = '\0';
-            while (e > k && isspace((unsigned char)e[-1]))
-                *--e = '\0';
-            while (isspace((unsigned char)*v))
-                v++;
-            param_set(c, ps, k, v, start);
-        }
-    }
+    if (len > 0)
+        logical_line(c, ps, logical, start);
     free(text);
 }
 
