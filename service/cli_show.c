@@ -5,8 +5,10 @@
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
+#include "daemon.h"
 
 #include <getopt.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -408,7 +410,7 @@ int cli_forget(kw_cli *cli, int argc, char **argv)
     };
     ks_store *s = NULL;
     kw_diag d;
-    int c, i, r, status = KW_EXIT_OK;
+    int c, i, r, status = KW_EXIT_OK, lock_fd = -1;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         r = kw_cli_shared_opt(cli, c, optarg, NULL, forget_usage,
@@ -429,6 +431,29 @@ int cli_forget(kw_cli *cli, int argc, char **argv)
             return KW_EXIT_USAGE;
         }
     }
+    /* A running daemon owns the inventory's writes. */
+    {
+        json_t *req = json_pack("{s:s, s:[]}", "cmd", "forget", "ids"),
+               *reply = NULL;
+
+        for (i = optind; req != NULL && i < argc; i++)
+            json_array_append_new(json_object_get(req, "ids"),
+                                  json_integer(strtoll(argv[i], NULL, 10)));
+        r = req != NULL ? kw_cli_call_daemon(cli, req, 30000, &reply, &d)
+                        : KW_ENOMEM;
+        json_decref(req);
+        if (r == 0) {
+            int ok = json_is_true(json_object_get(reply, "ok"));
+            if (ok)
+                printf("forgot %d object%s (through the running daemon)\n",
+                       argc - optind, argc - optind == 1 ? "" : "s");
+            else
+                kw_err("forget: %s",
+                       json_string_value(json_object_get(reply, "error")));
+            json_decref(reply);
+            return ok ? KW_EXIT_OK : KW_EXIT_FAIL;
+        }
+    }
     r = kw_cli_open(cli, 0, &s);
     if (r == KW_ENOENT) {
         kw_err("no inventory yet at %s", cli->db_path);
@@ -436,6 +461,11 @@ int cli_forget(kw_cli *cli, int argc, char **argv)
     }
     if (r != 0)
         return KW_EXIT_FAIL;
+    if (kw_daemon_lock(cli->state_dir, &lock_fd, &d) != 0) {
+        kw_err("forget: %s", d.msg);
+        ks_close(s);
+        return KW_EXIT_FAIL;
+    }
     for (i = optind; i < argc; i++) {
         long long id = strtoll(argv[i], NULL, 10);
         if (ks_inventory_forget(s, id, cli->now, &d) != 0) {
@@ -446,5 +476,6 @@ int cli_forget(kw_cli *cli, int argc, char **argv)
         }
     }
     ks_close(s);
+    close(lock_fd);
     return status;
 }

@@ -48,6 +48,9 @@ void kw_config_defaults(kw_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->log_level = -1;
+    /* Loopback only: exposing metrics further is the operator's call. */
+    c->metrics_listen = strdup(KW_METRICS_DEFAULT);
+    c->metrics_default = 1;
     c->concurrency = 4;
     c->scan_interval = 1 * KW_HOUR;
     c->scan_watch = 1;
@@ -234,6 +237,7 @@ static int daemon_key(parser *p, int k, const char *key, const char *v)
                         v);
         return 0;
     case 1:
+        c->metrics_default = 0;
         if (strcmp(v, "off") == 0) {
             free(c->metrics_listen);
             c->metrics_listen = NULL;
@@ -560,8 +564,10 @@ int kw_config_load(const char *path, kw_config *c, kw_diag *d)
                         KW_CONFIG_MAX_SIZE);
     else if (r != 0)
         r = kw_diag_set(d, r, "%s: cannot read: %s", path, kw_strerror(r));
-    else
+    else {
+        kw_config_free(c); /* parse starts from its own defaults */
         r = kw_config_parse(path, (const char *)buf, len, c, d);
+    }
     free(buf);
     return r;
 }

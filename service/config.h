@@ -10,7 +10,7 @@
  *
  *   [daemon]
  *   log_level = notice          ; error, warning, notice, info, debug
- *   metrics_listen = 127.0.0.1:9177   ; or "off"
+ *   metrics_listen = 127.0.0.1:9177   ; the default; or "off"
  *   control_socket = /run/keywarden/control.sock
  *   control_group = keywarden   ; group allowed to use the socket (mode 0660)
  *   concurrency = 4             ; jobs running at once
@@ -65,6 +65,8 @@ typedef struct kw_config {
     char *path;           /* the file it came from */
     int log_level;        /* -1: not set */
     char *metrics_listen; /* "127.0.0.1:9177", or NULL when off */
+    int metrics_default;  /* not set in the file: a bind failure is only
+                             a warning */
     char *control_socket;
     char *control_group;  /* NULL: owner only (0600) */
     int concurrency;
@@ -78,6 +80,7 @@ typedef struct kw_config {
 } kw_config;
 
 #define KW_CONFIG_DEFAULT_PATH "/etc/keywarden/keywarden.conf"
+#define KW_METRICS_DEFAULT "127.0.0.1:9177"
 #define KW_CONFIG_MAX_LINE 4096
 #define KW_CONFIG_MAX_SIZE (1024 * 1024)
 

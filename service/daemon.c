@@ -32,6 +32,7 @@
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
 #include "../keystore/ks_endpoint.h"
+#include "../keystore/ks_inventory.h"
 #include "../keystore/ks_jobs.h"
 #include "../keystore/ks_scan.h"
 
@@ -1041,6 +1042,8 @@ typedef struct ctl_req {
     char type[32], key[128];
     char **paths;
     size_t npaths;
+    int64_t ids[64];
+    size_t nids;
     json_t *reply;
     int r;
     kw_diag d;
@@ -1082,6 +1085,13 @@ static void ctl_work(uv_work_t *req)
         c->reply = json_pack("{s:b, s:o}", "ok", 1, "jobs", jobs);
     } else if (strcmp(c->cmd, "run") == 0) {
         c->r = ks_jobs_ensure(s, c->type, c->key, now, 1, now, &c->d);
+        if (c->r == 0)
+            c->reply = json_pack("{s:b}", "ok", 1);
+    } else if (strcmp(c->cmd, "forget") == 0) {
+        size_t i;
+
+        for (i = 0; i < c->nids && c->r == 0; i++)
+            c->r = ks_inventory_forget(s, c->ids[i], now, &c->d);
         if (c->r == 0)
             c->reply = json_pack("{s:b}", "ok", 1);
     } else if (strcmp(c->cmd, "scan") == 0) {
@@ -1189,6 +1199,23 @@ static void on_control(void *ctx, kw_control_req *conn, json_t *request)
         }
         snprintf(c->type, sizeof(c->type), "%s", type);
         snprintf(c->key, sizeof(c->key), "%s", key);
+    } else if (strcmp(cmd, "forget") == 0) {
+        json_t *ids = json_object_get(request, "ids"), *v;
+        size_t i;
+
+        json_array_foreach(ids, i, v)
+        {
+            if (!json_is_integer(v) || c->nids >= 64)
+                break;
+            c->ids[c->nids++] = json_integer_value(v);
+        }
+        if (c->nids == 0 || c->nids != json_array_size(ids)) {
+            free(c);
+            kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
+                                             "ids: expected 1 to 64 object "
+                                             "ids"));
+            return;
+        }
     } else if (strcmp(cmd, "scan") == 0) {
         json_t *paths = json_object_get(request, "paths"), *v;
         size_t i;
@@ -1224,7 +1251,7 @@ static void on_control(void *ctx, kw_control_req *conn, json_t *request)
         free(c);
         kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
                                          "unknown cmd; expected status, "
-                                         "reload, run or scan"));
+                                         "reload, run, scan or forget"));
         return;
     }
     if (uv_queue_work(dm->loop, &c->req, ctl_work, ctl_done) != 0) {
@@ -1443,7 +1470,12 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
     if (dm.conf.metrics_listen != NULL) {
         r = kw_http_listen(dm.loop, dm.conf.metrics_listen, on_http, &dm,
                            &dm.http, &d);
-        if (r != 0) {
+        if (r != 0 && dm.conf.metrics_default) {
+            /* Only the default: another daemon may use the port. */
+            kw_warn("metrics: %s; set metrics_listen (or off) in %s", d.msg,
+                    cli->config_path);
+            r = 0;
+        } else if (r != 0) {
             kw_err("metrics_listen: %s", d.msg);
             dm.exit_code = KW_EXIT_FAIL;
             dm.stopping = 1;
@@ -1454,7 +1486,9 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
             close(dm.lock_fd);
             return KW_EXIT_FAIL;
         }
-        kw_notice("metrics on http://%s/metrics", dm.conf.metrics_listen);
+        if (dm.http != NULL)
+            kw_notice("metrics on http://%s/metrics",
+                      dm.conf.metrics_listen);
     }
     kw_control_path(cli, &dm.conf, dm.control_path, sizeof(dm.control_path));
     if (kw_control_listen(dm.loop, dm.control_path, dm.conf.control_group,

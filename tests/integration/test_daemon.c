@@ -56,7 +56,8 @@ static void daemon_init(daemon_t *d, const char *name, const char *tree,
     path_join(d->log, sizeof(d->log), g_dir, sub);
     snprintf(d->db, sizeof(d->db), "%s/keywarden.db", d->state);
     snprintf(text, sizeof(text),
-             "[daemon]\nlog_level = info\n[scan]\npath = %s\ninterval = 1h\n%s",
+             "[daemon]\nlog_level = info\nmetrics_listen = off\n[scan]\n"
+             "path = %s\ninterval = 1h\n%s",
              tree, extra != NULL ? extra : "");
     write_file(d->conf, text);
 }
@@ -89,6 +90,38 @@ static int kw_cli(const daemon_t *d, char **out, ...)
     free(o);
     free(e);
     return proc_wait(pid, 60000);
+}
+
+static int unix_connect(const char *path)
+{
+    struct sockaddr_un sa;
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -1;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Everything until the peer closes (or 10 s). */
+static char *read_all(int fd)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t r;
+
+    while (n + 1 < cap && poll(&p, 1, 10000) == 1 &&
+           (r = read(fd, buf + n, cap - n - 1)) > 0)
+        n += (size_t)r;
+    buf[n] = '\0';
+    return buf;
 }
 
 static pid_t daemon_start(daemon_t *d)
@@ -298,6 +331,38 @@ static void reload_keeps_config_on_error(void **state)
         free(out);
         assert_int_equal(kw_cli(&d, &out, "scan", tree, NULL), 0);
         assert_non_null(strstr(out, "scanned by the running daemon"));
+        free(out);
+    }
+    /* Garbage, an oversized request and a silent client on the control
+     * socket: each is refused or dropped, and status still answers. */
+    {
+        char sockp[700], *big, *out;
+        int fd;
+
+        snprintf(sockp, sizeof(sockp), "%s/keywarden.sock", d.state);
+        fd = unix_connect(sockp);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "not json\n", 9), 9);
+        out = read_all(fd);
+        assert_non_null(strstr(out, "\"ok\":false"));
+        free(out);
+        close(fd);
+        big = malloc(20000);
+        memset(big, 'x', 20000);
+        fd = unix_connect(sockp);
+        (void)!write(fd, big, 20000);
+        out = read_all(fd);
+        assert_non_null(strstr(out, "larger than 16 KiB"));
+        free(out);
+        free(big);
+        close(fd);
+        fd = unix_connect(sockp); /* says nothing; dropped after 5 s */
+        assert_int_equal(kw_cli(&d, &out, "status", NULL), 0);
+        free(out);
+        out = read_all(fd);
+        free(out);
+        close(fd);
+        assert_int_equal(kw_cli(&d, &out, "status", NULL), 0);
         free(out);
     }
     stop(&d, 5000);

@@ -78,7 +78,8 @@ static void defaults(void **state)
 
     (void)state;
     assert_int_equal(parse("", &c, &d), 0);
-    assert_null(c.metrics_listen);
+    assert_string_equal(c.metrics_listen, "127.0.0.1:9177");
+    assert_int_equal(c.metrics_default, 1);
     assert_int_equal(c.scan_interval, KW_HOUR);
     assert_int_equal(c.scan_watch, 1);
     assert_int_equal(c.concurrency, 4);
