@@ -1,6 +1,7 @@
 #include "ks_endpoint.h"
 
 #include "../common/kw_str.h"
+#include "../common/kw_json.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@ static char *sans_json(const ks_cert *c)
     size_t i;
 
     for (i = 0; i < c->nsans; i++)
-        json_array_append_new(a, json_string(c->sans[i]));
+        json_array_append_new(a, kw_json_str(c->sans[i]));
     out = json_dumps(a, JSON_COMPACT);
     json_decref(a);
     return out;
@@ -30,16 +31,20 @@ static int add_event(ks_store *s, int64_t now, int64_t object_id,
                      const char *extra, kw_diag *d)
 {
     sqlite3_stmt *st = NULL;
-    json_t *js = json_pack("{s:s, s:s, s:i, s:s?, s:s?}", "endpoint",
-                           o->name, "host", o->host, "port", o->port,
-                           "error", o->ok ? NULL : o->error, "detail", extra);
+    json_t *js = json_pack("{s:o, s:o, s:i, s:o, s:o}", "endpoint",
+                           kw_json_str(o->name), "host", kw_json_str(o->host),
+                           "port", o->port, "error",
+                           kw_json_str(o->ok ? NULL : o->error), "detail",
+                           kw_json_str(extra));
     char *text = js != NULL ? json_dumps(js, JSON_COMPACT | JSON_SORT_KEYS)
                             : NULL;
     int r = 0;
 
     json_decref(js);
     if (text == NULL)
-        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+        return kw_diag_set(d, KW_ENOMEM,
+                           "out of memory writing the %s event of %s", type,
+                           o->name);
     if (sqlite3_prepare_v2(ks_db(s),
                            "INSERT INTO events (at, object_id, type, detail) "
                            "VALUES (?1, ?2, ?3, ?4)",

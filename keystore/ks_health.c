@@ -99,14 +99,15 @@ static void finish(ks_verdict *v)
     size_t i, worst = 0;
 
     v->health = KS_HEALTH_OK;
-    v->reason = "";
+    v->reason[0] = '\0';
     for (i = 0; i < v->nfindings; i++)
         if (ks_health_rank(v->findings[i].health) >
             ks_health_rank(v->findings[worst].health))
             worst = i;
     if (v->nfindings > 0) {
         v->health = v->findings[worst].health;
-        v->reason = v->findings[worst].text;
+        snprintf(v->reason, sizeof(v->reason), "%s",
+                 v->findings[worst].text);
     }
 }
 
@@ -184,7 +185,7 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
             (long long)f->superseded_by);
         /* An archived old version expiring is history, not a problem. */
         v->health = KS_HEALTH_OK;
-        v->reason = v->findings[0].text;
+        snprintf(v->reason, sizeof(v->reason), "%s", v->findings[0].text);
         return;
     }
 

@@ -81,7 +81,9 @@ typedef struct ks_finding {
 
 typedef struct ks_verdict {
     ks_health health;      /* the worst finding, by rank */
-    const char *reason;    /* text of the worst finding, or "" */
+    /* Text of the worst finding, or "".  A copy, not a pointer into
+     * findings, so a ks_verdict can be copied by value. */
+    char reason[256];
     size_t nfindings;
     ks_finding findings[KS_MAX_FINDINGS];
 } ks_verdict;

@@ -1,5 +1,8 @@
 #include "ks_inventory.h"
 
+#include "../common/kw_json.h"
+#include "../common/kw_str.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,31 +155,37 @@ static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
                      int (*cb)(void *ctx, const ks_object *o), void *ctx,
                      int *stop, kw_diag *d)
 {
-    char sql[1024];
-    size_t pos;
+    char sql[4096];
+    size_t pos = 0;
     sqlite3_stmt *st = NULL, *full = NULL;
     ks_object o;
-    int rc, r = 0, idx = 1;
+    int rc, r = 0, idx = 1, bad = 0;
 
-    pos = (size_t)snprintf(sql, sizeof(sql), "SELECT %s FROM objects WHERE %s",
-                           f->brief ? BRIEF_COLUMNS : OBJECT_COLUMNS,
-                           unknown_pass ? "deadline IS NULL"
-                                        : "deadline IS NOT NULL");
+    bad |= kw_str_appendf(sql, sizeof(sql), &pos,
+                          "SELECT %s FROM objects WHERE %s",
+                          f->brief ? BRIEF_COLUMNS : OBJECT_COLUMNS,
+                          unknown_pass ? "deadline IS NULL"
+                                       : "deadline IS NOT NULL");
     if (f->kind != NULL)
-        pos += (size_t)snprintf(sql + pos, sizeof(sql) - pos,
-                                " AND kind = ?%d", idx++);
+        bad |= kw_str_appendf(sql, sizeof(sql), &pos, " AND kind = ?%d",
+                              idx++);
     if (f->has_before && !unknown_pass)
-        pos += (size_t)snprintf(sql + pos, sizeof(sql) - pos,
-                                " AND deadline <= ?%d", idx++);
+        bad |= kw_str_appendf(sql, sizeof(sql), &pos,
+                              " AND deadline <= ?%d", idx++);
     if (!f->include_hidden)
-        pos += (size_t)snprintf(sql + pos, sizeof(sql) - pos,
-                                " AND superseded_by IS NULL AND "
-                                "idle_anchor = 0");
+        bad |= kw_str_appendf(sql, sizeof(sql), &pos,
+                              " AND superseded_by IS NULL AND "
+                              "idle_anchor = 0");
     if (f->id > 0)
-        pos += (size_t)snprintf(sql + pos, sizeof(sql) - pos,
-                                " AND id = ?%d", idx++);
+        bad |= kw_str_appendf(sql, sizeof(sql), &pos, " AND id = ?%d",
+                              idx++);
     /* (deadline, id) is the index order: no sorting. */
-    snprintf(sql + pos, sizeof(sql) - pos, " ORDER BY deadline, id");
+    bad |= kw_str_appendf(sql, sizeof(sql), &pos, " ORDER BY deadline, id");
+    if (bad != 0)
+        return kw_diag_set(d, KW_EINVAL,
+                           "internal error: the listing query does not fit "
+                           "in %zu bytes",
+                           sizeof(sql));
 
     if (sqlite3_prepare_v2(ks_db(s), sql, -1, &st, NULL) != SQLITE_OK)
         return ks_db_error(s, d, "querying objects");
@@ -462,7 +471,8 @@ int ks_inventory_forget(ks_store *s, int64_t id, int64_t now, kw_diag *d)
     source = strdup(col_text(st, 2));
     sqlite3_finalize(st);
     st = NULL;
-    js = json_pack("{s:s?, s:s?}", "name", name, "source", source);
+    js = json_pack("{s:o, s:o}", "name", kw_json_str(name), "source",
+                   kw_json_str(source));
     detail = js != NULL ? json_dumps(js, JSON_COMPACT) : NULL;
     json_decref(js);
     if (detail == NULL) {

@@ -10,6 +10,8 @@
 #include "../keystore/ks_store.h"
 
 #include <jansson.h>
+
+#include "../common/kw_json.h"
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>

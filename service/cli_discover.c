@@ -96,24 +96,24 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
 
         for (i = 0; i < disc.nusages; i++)
             json_array_append_new(
-                u, json_pack("{s:s, s:s, s:i, s:s, s:s, s:b}", "daemon",
+                u, json_pack("{s:s, s:o, s:i, s:s, s:o, s:b}", "daemon",
                              disc.usages[i].daemon, "config",
-                             disc.usages[i].config, "line",
+                             kw_json_str(disc.usages[i].config), "line",
                              disc.usages[i].line, "directive",
                              disc.usages[i].directive, "path",
-                             disc.usages[i].path, "is_key",
+                             kw_json_str(disc.usages[i].path), "is_key",
                              disc.usages[i].is_key));
         for (i = 0; i < disc.nproposals; i++)
             json_array_append_new(
-                p, json_pack("{s:s, s:s, s:s, s:s?, s:i, s:s}", "daemon",
+                p, json_pack("{s:s, s:o, s:o, s:o, s:i, s:s}", "daemon",
                              disc.proposals[i].daemon, "name",
-                             disc.proposals[i].name, "host",
-                             disc.proposals[i].host, "sni",
-                             disc.proposals[i].sni, "port",
+                             kw_json_str(disc.proposals[i].name), "host",
+                             kw_json_str(disc.proposals[i].host), "sni",
+                             kw_json_str(disc.proposals[i].sni), "port",
                              disc.proposals[i].port, "starttls",
                              kw_starttls_word(disc.proposals[i].starttls)));
         for (i = 0; i < disc.nnotes; i++)
-            json_array_append_new(n, json_string(disc.notes[i]));
+            json_array_append_new(n, kw_json_str(disc.notes[i]));
         json_object_set_new(o, "files", u);
         json_object_set_new(o, "endpoints", p);
         json_object_set_new(o, "notes", n);

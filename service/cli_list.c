@@ -55,6 +55,7 @@ typedef struct list_ctx {
     int min_rank;
     int json;
     size_t shown;
+    int failed; /* an object could not be written */
     size_t filtered;
     FILE *out;
 } list_ctx;
@@ -117,8 +118,13 @@ static int list_row(void *ctx, const ks_object *o)
 
         json_decref(js);
         if (text == NULL) {
-            kw_err("out of memory");
-            return 1;
+            /* Keep going: one object that cannot be written must not hide
+             * the others, but the exit status says the listing is short. */
+            kw_err("list: object %lld (%s) could not be written as JSON "
+                   "(out of memory)",
+                   (long long)o->id, o->source);
+            lc->failed = 1;
+            return 0;
         }
         /* Elements are encoded by jansson; only the array's brackets and
          * separators are written here, so a million rows stream. */
@@ -289,5 +295,5 @@ int cli_list(kw_cli *cli, int argc, char **argv)
         fputc('\n', lc.out);
     }
     fflush(stdout);
-    return KW_EXIT_OK;
+    return lc.failed ? KW_EXIT_FAIL : KW_EXIT_OK;
 }

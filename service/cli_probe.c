@@ -64,16 +64,18 @@ static json_t *chain_json(const kw_probe_result *r)
         json_t *sans = json_array();
 
         for (k = 0; k < c->nsans; k++)
-            json_array_append_new(sans, json_string(c->sans[k]));
+            json_array_append_new(sans, kw_json_str(c->sans[k]));
         kw_hex(c->fingerprint, 32, 0, fp);
         kw_time_rfc3339(c->not_before, nb, sizeof(nb));
         kw_time_rfc3339(c->not_after, na, sizeof(na));
         json_array_append_new(
-            a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i}",
-                         "subject", c->subject, "issuer", c->issuer,
-                         "serial", c->serial, "not_before", nb, "not_after",
-                         na, "fingerprint_sha256", fp, "sans", sans,
-                         "key_type", c->key_type, "key_bits", c->key_bits));
+            a, json_pack("{s:o, s:o, s:o, s:s, s:s, s:s, s:o, s:o, s:i}",
+                         "subject", kw_json_str(c->subject), "issuer",
+                         kw_json_str(c->issuer), "serial",
+                         kw_json_str(c->serial), "not_before", nb,
+                         "not_after", na, "fingerprint_sha256", fp, "sans",
+                         sans, "key_type", kw_json_str(c->key_type),
+                         "key_bits", c->key_bits));
     }
     return a;
 }
@@ -167,18 +169,25 @@ int cli_probe(kw_cli *cli, int argc, char **argv)
 
     if (json) {
         json_t *o = json_pack(
-            "{s:s, s:i, s:s?, s:s, s:b, s:s?, s:s?, s:s?, s:b, s:f, s:o}",
-            "host", host, "port", port, "sni", ep.sni, "starttls",
-            kw_starttls_word(ep.starttls), "ok", po.res.ok, "error",
-            po.res.ok ? NULL : po.res.error, "address", po.res.address,
+            "{s:o, s:i, s:o, s:s, s:b, s:o, s:s?, s:s?, s:b, s:f, s:o}",
+            "host", kw_json_str(host), "port", port, "sni",
+            kw_json_str(ep.sni), "starttls", kw_starttls_word(ep.starttls),
+            "ok", po.res.ok, "error",
+            kw_json_str(po.res.ok ? NULL : po.res.error), "address",
+            po.res.address,
             "tls_version", po.res.ok ? po.res.tls_version : NULL,
             "name_matches", po.res.name_matches, "elapsed_ms",
             po.res.elapsed_ms, "chain", chain_json(&po.res));
         char *text = o != NULL ? json_dumps(o, JSON_INDENT(2)) : NULL;
-        if (text != NULL)
-            puts(text);
-        free(text);
         json_decref(o);
+        if (text == NULL) {
+            kw_err("probe %s:%d: the result could not be written as JSON "
+                   "(out of memory)",
+                   host, port);
+            return KW_EXIT_FAIL;
+        }
+        puts(text);
+        free(text);
     } else if (!po.res.ok) {
         printf("%s:%d: %s\n", host, port, po.res.error);
     } else {

@@ -114,19 +114,25 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
         json_t *req = json_pack("{s:s, s:[]}", "cmd", "scan", "paths"),
                *reply = NULL;
         char abspath[PATH_MAX];
-        int i;
+        int i, local_only = 0;
 
-        for (i = optind; req != NULL && i < argc; i++) {
+        for (i = optind; req != NULL && !local_only && i < argc; i++) {
             if (argv[i][0] == '/')
                 snprintf(abspath, sizeof(abspath), "%s", argv[i]);
             else if (realpath(argv[i], abspath) == NULL)
                 snprintf(abspath, sizeof(abspath), "%s", argv[i]);
-            json_array_append_new(json_object_get(req, "paths"),
-                                  json_string(abspath));
+            /* The control socket speaks JSON, which carries UTF-8 only: a
+             * path of other bytes is scanned here, under the lock. */
+            if (!kw_json_utf8_ok(abspath))
+                local_only = 1;
+            else
+                json_array_append_new(json_object_get(req, "paths"),
+                                      json_string(abspath));
         }
-        r = req != NULL ? kw_cli_call_daemon(cli, req, 3600 * 1000, &reply,
-                                             &d)
-                        : KW_ENOMEM;
+        r = req == NULL ? KW_ENOMEM
+            : local_only
+                ? KW_ENOTFOUND
+                : kw_cli_call_daemon(cli, req, 3600 * 1000, &reply, &d);
         json_decref(req);
         if (r == 0) {
             json_t *stats = json_object_get(reply, "stats");

@@ -88,11 +88,11 @@ static int print_usage(void *ctx, const ks_usage_row *u)
 
 static int json_usage(void *ctx, const ks_usage_row *u)
 {
-    json_array_append_new(ctx, json_pack("{s:s, s:s, s:i, s:s}", "daemon",
-                                         u->daemon, "config", u->config,
-                                         "line", u->line, "directive",
-                                         u->directive));
-    return 0;
+    return kw_json_append(ctx,
+                          json_pack("{s:o, s:o, s:i, s:o}", "daemon",
+                                    kw_json_str(u->daemon), "config",
+                                    kw_json_str(u->config), "line", u->line,
+                                    "directive", kw_json_str(u->directive)));
 }
 
 static int print_element(void *ctx, const ks_element *e)
@@ -130,17 +130,18 @@ static int json_element(void *ctx, const ks_element *e)
 
     kw_time_rfc3339(e->not_before, nb, sizeof(nb));
     kw_time_rfc3339(e->not_after, na, sizeof(na));
-    json_array_append_new(
-        arr, json_pack("{s:i, s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:s?, s:i, "
+    return kw_json_append(
+        arr, json_pack("{s:i, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:i, "
                        "s:b, s:b, s:o}",
-                       "position", e->position, "subject", e->subject,
-                       "issuer", e->issuer, "serial", e->serial,
-                       "not_before", nb, "not_after", na,
-                       "fingerprint_sha256", e->fingerprint, "key_type",
-                       e->key_type, "key_bits", e->key_bits, "is_ca",
-                       e->is_ca, "self_signed", e->self_signed, "sans",
-                       sans != NULL ? sans : json_array()));
-    return 0;
+                       "position", e->position, "subject",
+                       kw_json_str(e->subject), "issuer",
+                       kw_json_str(e->issuer), "serial",
+                       kw_json_str(e->serial), "not_before", nb,
+                       "not_after", na, "fingerprint_sha256",
+                       kw_json_str(e->fingerprint), "key_type",
+                       kw_json_str(e->key_type), "key_bits", e->key_bits,
+                       "is_ca", e->is_ca, "self_signed", e->self_signed,
+                       "sans", sans != NULL ? sans : json_array()));
 }
 
 static int json_event(void *ctx, const ks_event *e)
@@ -151,17 +152,15 @@ static int json_event(void *ctx, const ks_event *e)
     json_t *detail = json_loads(e->detail ? e->detail : "{}", 0, &err);
 
     kw_time_rfc3339(e->at, at, sizeof(at));
-    json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:o}", "id",
+    return kw_json_append(arr, json_pack("{s:I, s:s, s:o, s:o}", "id",
                                          (json_int_t)e->id, "at", at, "type",
-                                         e->type, "detail",
+                                         kw_json_str(e->type), "detail",
                                          detail ? detail : json_object()));
-    return 0;
 }
 
 static int json_link(void *ctx, const char *path)
 {
-    json_array_append_new(ctx, json_string(path));
-    return 0;
+    return kw_json_append(ctx, kw_json_str(path));
 }
 
 static int show_one(void *ctx, const ks_object *o)
@@ -186,6 +185,17 @@ static int show_one(void *ctx, const ks_object *o)
             ks_inventory_usages(sc->s, o->id, json_usage, us, &d) != 0) {
             kw_err("%s", d.msg);
             sc->failed = 1;
+        }
+        if (js == NULL) {
+            kw_err("show: object %lld (%s) could not be written as JSON "
+                   "(out of memory)",
+                   (long long)o->id, o->source);
+            sc->failed = 1;
+            json_decref(el);
+            json_decref(ev);
+            json_decref(ln);
+            json_decref(us);
+            return 0;
         }
         json_object_set_new(js, "chain", el);
         {

@@ -12,32 +12,37 @@
 #include <string.h>
 #include <strings.h>
 
+/* Longer than any DNS name: shown as it is, not converted. */
+#define KW_DISPLAY_NAME_MAX 1024
+
 char *kw_display_name(const char *name)
 {
-    char *u = NULL;
+    char *u = NULL, *out;
+    size_t skip = 0;
 
     if (name == NULL)
         return strdup("");
-    if (strcasestr(name, "xn--") == NULL)
+    if (strcasestr(name, "xn--") == NULL ||
+        strlen(name) > KW_DISPLAY_NAME_MAX)
         return strdup(name);
-    /* A wildcard's "*." is not a label IDNA accepts; convert the rest. */
-    if (strncmp(name, "*.", 2) == 0) {
-        char *rest = kw_display_name(name + 2), *out;
-        if (rest == NULL)
-            return NULL;
-        out = malloc(strlen(rest) + 3);
-        if (out != NULL) {
-            memcpy(out, "*.", 2);
-            strcpy(out + 2, rest);
-        }
-        free(rest);
-        return out;
-    }
-    if (idn2_to_unicode_8z8z(name, &u, 0) != IDN2_OK || u == NULL) {
+    /* A wildcard's "*." is not a label IDNA accepts; convert the rest.
+     * (A certificate may carry "*.*.*..." in a SAN: a loop, not
+     * recursion, so no name can exhaust the stack.) */
+    while (strncmp(name + skip, "*.", 2) == 0)
+        skip += 2;
+    if (idn2_to_unicode_8z8z(name + skip, &u, 0) != IDN2_OK || u == NULL) {
         free(u);
         return strdup(name); /* not valid IDNA: show it as it is */
     }
-    return u;
+    if (skip == 0)
+        return u;
+    out = malloc(skip + strlen(u) + 1);
+    if (out != NULL) {
+        memcpy(out, name, skip);
+        strcpy(out + skip, u);
+    }
+    free(u);
+    return out;
 }
 
 static json_t *time_or_null(int has, int64_t t)
@@ -69,34 +74,40 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
     for (i = 0; i < json_array_size(sans); i++) {
         const char *s = json_string_value(json_array_get(sans, i));
         char *u = kw_display_name(s != NULL ? s : "");
-        json_array_append_new(uni, json_string(u != NULL ? u : ""));
+        json_array_append_new(uni, kw_json_str(u != NULL ? u : ""));
         free(u);
     }
     findings = json_array();
     for (i = 0; i < v->nfindings; i++)
         json_array_append_new(
             findings,
-            json_pack("{s:s, s:s, s:s}", "health",
+            json_pack("{s:s, s:o, s:o}", "health",
                       ks_health_word(v->findings[i].health), "text",
-                      v->findings[i].text, "fix", v->findings[i].fix));
+                      kw_json_str(v->findings[i].text), "fix",
+                      kw_json_str(v->findings[i].fix)));
     dn = kw_display_name(o->name);
     obj = json_pack(
-        "{s:I, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:s, s:s, s:s?,"
-        " s:o, s:o, s:s?, s:s?, s:s?, s:s?, s:o, s:i, s:s, s:o, s:b}",
-        "id", (json_int_t)o->id, "kind", o->kind, "name", o->name,
-        "name_unicode", dn != NULL ? dn : o->name, "source", o->source,
+        "{s:I, s:s, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:s, s:o, s:o,"
+        " s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:i, s:s, s:o, s:b}",
+        "id", (json_int_t)o->id, "kind", o->kind, "name",
+        kw_json_str(o->name), "name_unicode",
+        kw_json_str(dn != NULL ? dn : o->name), "source",
+        kw_json_str(o->source),
         "position", o->position, "not_before",
         time_or_null(f->has_validity, f->not_before), "not_after",
         time_or_null(f->has_validity, f->not_after), "deadline",
         time_or_null(f->has_validity, f->deadline), "days_left",
         f->has_validity ? json_integer(kw_days_left(f->deadline, now))
                         : json_null(),
-        "health", ks_health_word(v->health), "reason", v->reason,
-        "fingerprint_sha256", o->fingerprint, "sans", sans, "sans_unicode",
-        uni, "subject", o->subject, "issuer", o->issuer, "serial", o->serial,
-        "key_type", o->key_type, "key_bits",
+        "health", ks_health_word(v->health), "reason",
+        kw_json_str(v->reason), "fingerprint_sha256",
+        kw_json_str(o->fingerprint), "sans", sans, "sans_unicode", uni,
+        "subject", kw_json_str(o->subject), "issuer", kw_json_str(o->issuer),
+        "serial", kw_json_str(o->serial), "key_type",
+        kw_json_str(o->key_type), "key_bits",
         o->key_bits > 0 ? json_integer(o->key_bits) : json_null(),
-        "chain_len", o->chain_len, "state", f->state, "findings", findings,
+        "chain_len", o->chain_len, "state", f->state ? f->state : "",
+        "findings", findings,
         "superseded", f->superseded_by > 0);
     if (obj != NULL)
         json_object_set_new(obj, "idle_trust_anchor",
@@ -107,17 +118,19 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
         kw_time_rfc3339(f->probed_at, at, sizeof(at));
         json_object_set_new(
             obj, "endpoint",
-            json_pack("{s:s?, s:i, s:o, s:s?, s:s?, s:s?, s:o, s:s?}",
-                      "host", f->endpoint_host, "port", f->endpoint_port,
+            json_pack("{s:o, s:i, s:o, s:s?, s:o, s:s?, s:o, s:o}",
+                      "host", kw_json_str(f->endpoint_host), "port",
+                      f->endpoint_port,
                       "probe_ok",
                       f->probe_ok < 0 ? json_null()
                                       : json_boolean(f->probe_ok),
                       "probed_at", f->probed_at > 0 ? at : NULL, "error",
-                      f->probe_error, "tls_version", f->tls_version,
+                      kw_json_str(f->probe_error), "tls_version",
+                      f->tls_version,
                       "name_matches",
                       f->name_matches < 0 ? json_null()
                                           : json_boolean(f->name_matches),
-                      "stale_source", f->stale_source));
+                      "stale_source", kw_json_str(f->stale_source)));
     }
     free(dn);
     if (obj != NULL && f->key_state != NULL) {
@@ -125,8 +138,9 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
 
         snprintf(mode, sizeof(mode), "%04o", f->key_mode & 07777);
         json_object_set_new(obj, "private_key",
-                            json_pack("{s:s, s:s?, s:s}", "state",
-                                      f->key_state, "path", f->key_path,
+                            json_pack("{s:s, s:o, s:s}", "state",
+                                      f->key_state, "path",
+                                      kw_json_str(f->key_path),
                                       "mode", mode));
     }
     return obj;

@@ -533,6 +533,71 @@ static void kill9_mid_scan(void **state)
                      0);
 }
 
+/* File names and certificate names are bytes, not UTF-8: a name with
+ * 0xff, a CN with 0xfe and a SAN of many "*." labels in front of an
+ * A-label must be scanned, listed as JSON (escaped) and shown. */
+static void odd_bytes(void **state)
+{
+    char dir[512], st[512], file[600], deep[600];
+    const char *dns[] = {deep, NULL};
+    EVP_PKEY *k = tp_key_ec();
+    tp_spec sp;
+    X509 *c;
+    result r;
+    json_t *arr, *o;
+    size_t i, pos = 0;
+
+    (void)state;
+    path_join(dir, sizeof(dir), g_dir, "odd");
+    path_join(st, sizeof(st), g_dir, "odd-state");
+    tp_mkdirs(dir);
+    for (i = 0; i < 200; i++)
+        pos += (size_t)snprintf(deep + pos, sizeof(deep) - pos, "*.");
+    snprintf(deep + pos, sizeof(deep) - pos, "xn--bcher-kva.example");
+    memset(&sp, 0, sizeof(sp));
+    sp.cn = "caf\xfe.example";
+    sp.dns = dns;
+    sp.not_before = NOW - 86400;
+    sp.not_after = NOW + 90 * 86400;
+    sp.serial = 77;
+    sp.key = k;
+    c = tp_cert(&sp);
+    snprintf(file, sizeof(file), "%s/caf\xff.pem", dir);
+    assert_int_equal(tp_write_pem(file, &c, 1, NULL, 0644), 0);
+    X509_free(c);
+    EVP_PKEY_free(k);
+
+    r = kw(st, "scan", dir, NULL);
+    if (r.status != 0)
+        fail_msg("scan of a non-UTF-8 file name: %d\n%s", r.status, r.err);
+    assert_contains(r.out, "1 new");
+    result_free(&r);
+    r = kw(st, "list", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    arr = json_loads(r.out, 0, NULL);
+    assert_non_null(arr);
+    assert_int_equal(json_array_size(arr), 1);
+    o = json_array_get(arr, 0);
+    assert_non_null(strstr(json_string_value(json_object_get(o, "source")),
+                           "caf\\xff.pem"));
+    assert_non_null(strstr(
+        json_string_value(json_array_get(json_object_get(o, "sans_unicode"),
+                                         0)),
+        "*.*.b\xc3\xbc" "cher.example"));
+    json_decref(arr);
+    result_free(&r);
+    r = kw(st, "show", "--json", "1", NULL);
+    assert_int_equal(r.status, 0);
+    arr = json_loads(r.out, 0, NULL);
+    assert_non_null(arr);
+    assert_int_equal(json_array_size(arr), 1);
+    json_decref(arr);
+    result_free(&r);
+    r = kw(st, "list", NULL);
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +611,7 @@ int main(void)
         cmocka_unit_test(usage_errors),
         cmocka_unit_test(rescan_and_forget),
         cmocka_unit_test(kill9_mid_scan),
+        cmocka_unit_test(odd_bytes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
