@@ -451,7 +451,9 @@ static int read_sans(ks_cert *c, const ASN1_OCTET_STRING *v)
     return r;
 }
 
-static void read_extensions(ks_cert *c, const STACK_OF(KS_EXT) *exts)
+/* 0, or KW_ENOMEM: running out of memory is an error, while a malformed
+ * extension is not. */
+static int read_extensions(ks_cert *c, const STACK_OF(KS_EXT) *exts)
 {
     int i;
 
@@ -461,9 +463,12 @@ static void read_extensions(ks_cert *c, const STACK_OF(KS_EXT) *exts)
         int nid = OBJ_obj2nid(e->oid);
 
         /* A malformed extension is ignored rather than failing the whole
-         * certificate: the expiry is still worth knowing. */
+         * certificate: the expiry is still worth knowing.  A certificate
+         * with names missing for lack of memory is not ignored: its
+         * names key would be wrong. */
         if (nid == NID_subject_alt_name) {
-            (void)read_sans(c, e->value);
+            if (read_sans(c, e->value) == KW_ENOMEM)
+                return KW_ENOMEM;
         } else if (nid == NID_basic_constraints) {
             BASIC_CONSTRAINTS *bc =
                 d2i_BASIC_CONSTRAINTS(NULL, &p, e->value->length);
@@ -490,6 +495,7 @@ static void read_extensions(ks_cert *c, const STACK_OF(KS_EXT) *exts)
             AUTHORITY_KEYID_free(aki);
         }
     }
+    return 0;
 }
 
 static char *serial_hex(const ASN1_INTEGER *s)
@@ -628,10 +634,13 @@ int ks_cert_decode(const unsigned char *der, size_t len, int allow_trailing,
         r = kw_diag_set(d, KW_EPARSE, "invalid validity time");
         goto out;
     }
-    if (sha256(der, n, out->fingerprint) != 0 ||
-        sha256(t->spki->key->data, (size_t)t->spki->key->length,
-               out->spki_hash) != 0) {
-        r = kw_diag_set(d, KW_ECRYPTO, "SHA-256 failed");
+    if ((r = sha256(der, n, out->fingerprint)) != 0 ||
+        (r = sha256(t->spki->key->data, (size_t)t->spki->key->length,
+                    out->spki_hash)) != 0) {
+        if (r == KW_ENOMEM)
+            kw_diag_set(d, r, "out of memory decoding the certificate");
+        else
+            kw_diag_set(d, r, "SHA-256 failed");
         goto out;
     }
     if ((r = render_name(t->subject->data, (size_t)t->subject->length,
@@ -640,6 +649,8 @@ int ks_cert_decode(const unsigned char *der, size_t len, int allow_trailing,
                          &out->issuer, NULL)) != 0) {
         if (r == KW_EPARSE)
             kw_diag_set(d, r, "malformed subject or issuer name");
+        else
+            kw_diag_set(d, r, "out of memory decoding the certificate");
         goto out;
     }
 
@@ -651,7 +662,8 @@ int ks_cert_decode(const unsigned char *der, size_t len, int allow_trailing,
                                 strlen(algname));
     if (out->subject_der == NULL || out->issuer_der == NULL ||
         out->serial == NULL || out->sig_alg == NULL) {
-        r = KW_ENOMEM;
+        r = kw_diag_set(d, KW_ENOMEM,
+                        "out of memory decoding the certificate");
         goto out;
     }
     out->subject_der_len = (size_t)t->subject->length;
@@ -659,7 +671,10 @@ int ks_cert_decode(const unsigned char *der, size_t len, int allow_trailing,
 
     describe_key(t->spki, out->key_type, sizeof(out->key_type),
                  out->key_curve, sizeof(out->key_curve), &out->key_bits);
-    read_extensions(out, t->exts);
+    if ((r = read_extensions(out, t->exts)) != 0) {
+        kw_diag_set(d, r, "out of memory reading the certificate's names");
+        goto out;
+    }
 
     out->self_signed =
         out->subject_der_len == out->issuer_der_len &&
@@ -711,8 +726,13 @@ int ks_privkey_info(const unsigned char *der, size_t len, ks_key_info *out,
         goto out;
     }
     r = sha256(spki->key->data, (size_t)spki->key->length, out->spki_hash);
-    if (r != 0)
+    if (r != 0) {
+        if (r == KW_ENOMEM)
+            kw_diag_set(d, r, "out of memory reading the private key");
+        else
+            kw_diag_set(d, r, "SHA-256 failed");
         goto out;
+    }
     describe_key(spki, out->key_type, sizeof(out->key_type), curve,
                  sizeof(curve), &out->key_bits);
     out->parsed = 1;
@@ -747,15 +767,17 @@ static int cmp_str(const void *a, const void *b)
 
 char *ks_cert_names_key(const ks_cert *cert)
 {
-    char buf[4096];
-    size_t pos = 0, i, n = cert->nsans;
-    char **v;
+    size_t len = 0, pos = 0, i, n = cert->nsans;
+    char **v, *key = NULL;
 
-    buf[0] = '\0';
     if (cert->is_ca || n == 0) {
-        snprintf(buf, sizeof(buf), "subject:%s",
-                 cert->subject ? cert->subject : "");
-        return strdup(buf);
+        const char *subj = cert->subject ? cert->subject : "";
+
+        len = strlen("subject:") + strlen(subj) + 1;
+        key = malloc(len);
+        if (key != NULL)
+            snprintf(key, len, "subject:%s", subj);
+        return key;
     }
     v = calloc(n, sizeof(*v));
     if (v == NULL)
@@ -767,20 +789,28 @@ char *ks_cert_names_key(const ks_cert *cert)
         for (c = v[i]; *c != '\0'; c++)
             if (*c >= 'A' && *c <= 'Z')
                 *c = (char)(*c - 'A' + 'a');
+        len += strlen(v[i]) + 1; /* the name and a comma or the NUL */
     }
     qsort(v, n, sizeof(*v), cmp_str);
-    buf[0] = '\0';
-    for (i = 0; i < n; i++)
-        if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
-            kw_str_appendf(buf, sizeof(buf), &pos, "%s%s", pos ? "," : "",
-                           v[i]);
-    for (i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-    return strdup(buf);
+    /* No cap: a key cut short would make distinct certificates collide. */
+    key = malloc(len);
+    if (key == NULL)
+        goto out;
+    for (i = 0; i < n; i++) {
+        size_t k;
+
+        if (i > 0 && strcmp(v[i], v[i - 1]) == 0)
+            continue;
+        if (pos > 0)
+            key[pos++] = ',';
+        k = strlen(v[i]);
+        memcpy(key + pos, v[i], k);
+        pos += k;
+    }
+    key[pos] = '\0';
 out:
     for (i = 0; i < n; i++)
         free(v[i]);
     free(v);
-    return NULL;
+    return key;
 }

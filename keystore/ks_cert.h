@@ -78,6 +78,10 @@ typedef struct ks_certfile {
     ks_key_info *keys;
     size_t nkeys;
     int other_blocks;          /* PEM blocks neither cert nor key */
+    int saw_private;           /* held private key bytes (any "... PRIVATE
+                                * KEY" block, parsed or not, or a DER key):
+                                * the caller must wipe the file buffer;
+                                * kept even when parsing fails */
     enum ks_arrangement arrangement;
     size_t *order;             /* chains: order[0] is the leaf */
 } ks_certfile;
@@ -92,8 +96,9 @@ void ks_cert_thread_done(void);
  * key bytes pass through it and are wiped before return).  On success
  * the caller frees *out with ks_certfile_free().  A file that holds no
  * PEM block and is not DER returns 0 with format KS_FMT_NONE.  A malformed
- * file returns KW_EPARSE (or KW_ETOOBIG) with the reason in d and *out
- * empty. */
+ * file returns KW_EPARSE (or KW_ETOOBIG, KW_ENOMEM) with the reason in d
+ * and *out empty but for saw_private.  buf is left as it was: when
+ * out->saw_private is set (or parsing failed) the caller wipes it. */
 int ks_certfile_parse(const unsigned char *buf, size_t len,
                       unsigned char *scratch, size_t scratch_cap,
                       ks_certfile *out, kw_diag *d);

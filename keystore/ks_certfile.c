@@ -143,12 +143,16 @@ static int arrange(ks_certfile *f)
     return 0;
 }
 
+/* Keys whose public half we can derive (or, encrypted, at least count).
+ * Other "... PRIVATE KEY" blocks (OpenSSH, ...) are counted as other
+ * blocks, but are just as secret: see ks_pem_block.secret. */
 static int is_key_label(const char *label)
 {
     return strcmp(label, "PRIVATE KEY") == 0 ||
            strcmp(label, "RSA PRIVATE KEY") == 0 ||
            strcmp(label, "EC PRIVATE KEY") == 0 ||
-           strcmp(label, "DSA PRIVATE KEY") == 0;
+           strcmp(label, "DSA PRIVATE KEY") == 0 ||
+           strcmp(label, "ENCRYPTED PRIVATE KEY") == 0;
 }
 
 static int parse_pem(const unsigned char *buf, size_t len,
@@ -161,8 +165,11 @@ static int parse_pem(const unsigned char *buf, size_t len,
     int r;
     kw_diag sub;
 
+    sub.msg[0] = '\0';
     ks_pem_iter_init(&it, buf, len, scratch, scratch_cap);
     while ((r = ks_pem_next(&it, &blk, d)) == 1) {
+        if (blk.secret)
+            out->saw_private = 1;
         if (strcmp(blk.label, "CERTIFICATE") == 0 ||
             strcmp(blk.label, "X509 CERTIFICATE") == 0 ||
             strcmp(blk.label, "TRUSTED CERTIFICATE") == 0) {
@@ -180,12 +187,15 @@ static int parse_pem(const unsigned char *buf, size_t len,
             if (r == KW_ETOOBIG)
                 kw_diag_set(d, r, "more than %d certificates in one file",
                             KS_MAX_CERTS_PER_FILE);
-        } else if (is_key_label(blk.label) ||
-                   strcmp(blk.label, "ENCRYPTED PRIVATE KEY") == 0) {
+            else if (r != 0)
+                kw_diag_set(d, r, "PEM block %d (%s, line %d): out of memory",
+                            blk.index, blk.label, blk.line);
+        } else if (is_key_label(blk.label)) {
             ks_key_info k;
 
             memset(&k, 0, sizeof(k));
-            if (blk.encrypted || blk.label[0] == 'E') {
+            if (blk.encrypted ||
+                strcmp(blk.label, "ENCRYPTED PRIVATE KEY") == 0) {
                 k.encrypted = 1;
                 r = 0;
             } else {
@@ -195,18 +205,28 @@ static int parse_pem(const unsigned char *buf, size_t len,
                                 blk.index, blk.label, blk.line, sub.msg);
             }
             k.block = blk.index;
-            OPENSSL_cleanse(blk.der, blk.der_len);
-            if (r == 0 && (r = push_key(out, &k)) == KW_ETOOBIG)
-                kw_diag_set(d, r, "more than %d private keys in one file",
-                            KS_MAX_KEYS_PER_FILE);
+            if (r == 0) {
+                r = push_key(out, &k);
+                if (r == KW_ETOOBIG)
+                    kw_diag_set(d, r, "more than %d private keys in one file",
+                                KS_MAX_KEYS_PER_FILE);
+                else if (r != 0)
+                    kw_diag_set(d, r,
+                                "PEM block %d (%s, line %d): out of memory",
+                                blk.index, blk.label, blk.line);
+            }
         } else {
             out->other_blocks++;
             r = 0;
         }
+        if (blk.secret)
+            OPENSSL_cleanse(blk.der, blk.der_len);
         if (r != 0)
             break;
     }
-    if (out->nkeys > 0 || r != 0)
+    if (r < 0 && blk.secret) /* a key block that failed to decode */
+        out->saw_private = 1;
+    if (out->saw_private || r != 0)
         OPENSSL_cleanse(scratch, it.scratch_used);
     return r < 0 ? r : 0;
 }
@@ -219,6 +239,7 @@ static int parse_der(const unsigned char *buf, size_t len, ks_certfile *out,
     kw_diag sub;
     int r;
 
+    sub.msg[0] = '\0';
     while (off < len) {
         r = ks_cert_decode(buf + off, len - off, 1, &c, &used, &sub);
         if (r != 0) {
@@ -227,7 +248,10 @@ static int parse_der(const unsigned char *buf, size_t len, ks_certfile *out,
 
             if (off == 0 && ks_privkey_info(buf, len, &k, &kd) == 0) {
                 k.block = 0;
-                return push_key(out, &k);
+                out->saw_private = 1;
+                if ((r = push_key(out, &k)) != 0)
+                    return kw_diag_set(d, r, "out of memory");
+                return 0;
             }
             if (off == 0)
                 return kw_diag_set(d, r, "%s", sub.msg);
@@ -236,9 +260,13 @@ static int parse_der(const unsigned char *buf, size_t len, ks_certfile *out,
         }
         r = push_cert(out, &cap, &c);
         ks_cert_clear(&c);
-        if (r != 0)
+        if (r == KW_ETOOBIG)
             return kw_diag_set(d, r, "more than %d certificates in one file",
                                KS_MAX_CERTS_PER_FILE);
+        if (r != 0)
+            return kw_diag_set(d, r, "DER certificate %zu at byte %zu: out "
+                               "of memory",
+                               out->ncerts + 1, off);
         off += used;
     }
     return 0;
@@ -269,12 +297,16 @@ int ks_certfile_parse(const unsigned char *buf, size_t len,
     } else {
         return 0;
     }
-    if (r == 0)
-        r = arrange(out);
+    if (r == 0 && (r = arrange(out)) != 0)
+        kw_diag_set(d, r, "out of memory arranging %zu certificates",
+                    out->ncerts);
     if (r != 0) {
-        if (r == KW_ENOMEM)
-            kw_diag_set(d, r, "out of memory");
+        /* d names the block that failed; whether key bytes were seen
+         * survives the free, so the caller still knows to wipe buf. */
+        int saw_private = out->saw_private;
+
         ks_certfile_free(out);
+        out->saw_private = saw_private;
     }
     return r;
 }

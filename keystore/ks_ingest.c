@@ -51,6 +51,8 @@ static int looks_binary(const unsigned char *p, size_t n)
 
 /* ---- objects --------------------------------------------------------------- */
 
+/* NULL when a name cannot be put in JSON (out of memory): the caller
+ * fails, rather than record the certificate with names left out. */
 static char *sans_json(const ks_cert *cert)
 {
     json_t *a = json_array();
@@ -60,7 +62,10 @@ static char *sans_json(const ks_cert *cert)
     if (a == NULL)
         return NULL;
     for (i = 0; i < cert->nsans; i++)
-        json_array_append_new(a, json_string(cert->sans[i]));
+        if (json_array_append_new(a, ks__json_text(cert->sans[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
     s = json_dumps(a, JSON_COMPACT);
     json_decref(a);
     return s;
@@ -131,7 +136,9 @@ static int write_object(scan_ctx *c, int64_t file_id, const char *path,
     sans = sans_json(leaf);
     nkey = ks_cert_names_key(leaf);
     if (sans == NULL || nkey == NULL) {
-        r = kw_diag_set(c->d, KW_ENOMEM, "out of memory");
+        r = kw_diag_set(c->d, KW_ENOMEM,
+                        "out of memory serialising the names of %s",
+                        ks_cert_name(leaf));
         goto out;
     }
     if (f->nkeys > 0)
@@ -202,7 +209,9 @@ static int write_object(scan_ctx *c, int64_t file_id, const char *path,
         char efp[65], *esans = sans_json(e);
 
         if (esans == NULL) {
-            r = kw_diag_set(c->d, KW_ENOMEM, "out of memory");
+            r = kw_diag_set(c->d, KW_ENOMEM,
+                            "out of memory serialising the names of %s",
+                            ks_cert_name(e));
             goto out;
         }
         kw_hex(e->fingerprint, 32, 0, efp);
@@ -238,9 +247,10 @@ static int write_object(scan_ctx *c, int64_t file_id, const char *path,
         ks__note(c, KS_NOTE_CHANGED, path, "%s: now %s, expires %s",
              ks_cert_name(leaf), fp, when);
         r = ks__event(c, object_id, "object.changed",
-                      json_pack("{s:s, s:s?, s:s, s:I}", "path", path,
-                                "old_fingerprint", old_fp, "fingerprint", fp,
-                                "not_after", (json_int_t)leaf->not_after));
+                      json_pack("{s:o, s:s?, s:s, s:I}", "path",
+                                ks__json_text(path), "old_fingerprint",
+                                old_fp, "fingerprint", fp, "not_after",
+                                (json_int_t)leaf->not_after));
     }
 out:
     free(sans);
@@ -365,9 +375,9 @@ static int sync_objects(scan_ctx *c, int64_t file_id, const char *path,
         if (old[j].seen)
             continue;
         r = ks__event(c, old[j].id, "object.removed",
-                      json_pack("{s:s, s:s, s:i}", "path", path,
-                                "fingerprint", old[j].fp, "position",
-                                old[j].position));
+                      json_pack("{s:o, s:s, s:i}", "path",
+                                ks__json_text(path), "fingerprint",
+                                old[j].fp, "position", old[j].position));
         if (r != 0)
             break;
         st = ks__stmt(c, D_OBJ);
@@ -401,8 +411,9 @@ static int sync_error_object(scan_ctx *c, int64_t file_id, const char *path,
         r = ks__step(c, st, "marking objects unreadable");
         if (r == 0 && was_ok)
             r = ks__event(c, old[0].id, "object.unreadable",
-                          json_pack("{s:s, s:s}", "path", path, "error",
-                                    error));
+                          json_pack("{s:o, s:o}", "path",
+                                    ks__json_text(path), "error",
+                                    ks__json_text(error)));
         free(old);
         return r;
     }
@@ -423,7 +434,8 @@ static int sync_error_object(scan_ctx *c, int64_t file_id, const char *path,
         return r;
     c->st->objects_new++;
     return ks__event(c, sqlite3_last_insert_rowid(c->db), "object.unreadable",
-                     json_pack("{s:s, s:s}", "path", path, "error", error));
+                     json_pack("{s:o, s:o}", "path", ks__json_text(path),
+                               "error", ks__json_text(error)));
 }
 
 /* ---- files ---------------------------------------------------------------- */
@@ -515,6 +527,10 @@ void ks__parse(ks_parsed *p, int dirfd, const char *name, const char *path,
     }
     r = kw_read_fd(fd, buf, max_size, &len);
     close(fd);
+    /* A failed read may have left part of a key in buf (len is 0 then):
+     * wipe all of it. */
+    if (r != 0)
+        kw_wipe(buf, max_size);
     if (r == KW_ETOOBIG) {
         snprintf(p->err, sizeof(p->err),
                  "file grew over the %zu-byte limit while being read",
@@ -531,7 +547,7 @@ void ks__parse(ks_parsed *p, int dirfd, const char *name, const char *path,
     why.msg[0] = '\0';
     r = ks_certfile_parse(buf, len, scratch, max_size, &p->f, &why);
     /* Key material may sit in the buffer; it is wiped whatever happened. */
-    if (r != 0 || p->f.nkeys > 0 || ks__key_like(name))
+    if (r != 0 || p->f.nkeys > 0 || p->f.saw_private || ks__key_like(name))
         kw_wipe(buf, len);
     if (r != 0) {
         snprintf(p->err, sizeof(p->err), "%s", why.msg);
@@ -630,7 +646,7 @@ int ks__file_gone(scan_ctx *c, int64_t id, const char *path,
                   const char *content)
 {
     sqlite3_stmt *st, *qo = NULL;
-    int r, rc;
+    int r, rc = SQLITE_DONE;
 
     c->changed = 1;
     if (strcmp(content, "certs") != 0 && strcmp(content, "error") != 0) {
@@ -671,9 +687,11 @@ int ks__file_gone(scan_ctx *c, int64_t id, const char *path,
         return db_fail(c, "marking a file missing");
     sqlite3_bind_int64(qo, 1, id);
     r = 0;
-    while (r == 0 && sqlite3_step(qo) == SQLITE_ROW)
+    while (r == 0 && (rc = sqlite3_step(qo)) == SQLITE_ROW)
         r = ks__event(c, sqlite3_column_int64(qo, 0), "object.missing",
-                      json_pack("{s:s}", "path", path));
+                      json_pack("{s:o}", "path", ks__json_text(path)));
+    if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = db_fail(c, "finding the objects of a missing file");
     sqlite3_finalize(qo);
     return r;
 }

@@ -1,5 +1,7 @@
 #include "ks_pem.h"
 
+#include "../common/kw_fs.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -64,13 +66,14 @@ static unsigned char b64val(unsigned char c)
 }
 
 /* Decode the base64 body [p, end) into out; *line tracks line numbers for
- * messages.  Whitespace is skipped; '=' only at the end. */
+ * messages.  Whitespace is skipped; '=' only at the end.  On error the
+ * bytes already decoded are wiped: they may be part of a private key. */
 static int b64_decode(const unsigned char *p, const unsigned char *end,
                       unsigned char *out, size_t cap, size_t *outlen,
                       int *line, const ks_pem_block *blk, kw_diag *d)
 {
     unsigned acc = 0;
-    int nbits = 0, pad = 0;
+    int nbits = 0, pad = 0, r;
     size_t o = 0, nchars = 0;
 
     for (; p < end; p++) {
@@ -93,25 +96,28 @@ static int b64_decode(const unsigned char *p, const unsigned char *end,
         v = b64val(c);
         if (v == 0xff) {
             if (c >= 0x20 && c < 0x7f)
-                return kw_diag_set(d, KW_EPARSE,
-                                   "PEM block %d (%s, line %d): invalid "
-                                   "base64 character '%c' at line %d",
-                                   blk->index, blk->label, blk->line, c,
-                                   *line);
-            return kw_diag_set(d, KW_EPARSE,
-                               "PEM block %d (%s, line %d): invalid base64 "
-                               "byte 0x%02x at line %d",
-                               blk->index, blk->label, blk->line, c, *line);
+                r = kw_diag_set(d, KW_EPARSE,
+                                "PEM block %d (%s, line %d): invalid "
+                                "base64 character '%c' at line %d",
+                                blk->index, blk->label, blk->line, c, *line);
+            else
+                r = kw_diag_set(d, KW_EPARSE,
+                                "PEM block %d (%s, line %d): invalid base64 "
+                                "byte 0x%02x at line %d",
+                                blk->index, blk->label, blk->line, c, *line);
+            goto fail;
         }
         acc = (acc << 6) | v;
         nbits += 6;
         nchars++;
         if (nbits >= 8) {
             nbits -= 8;
-            if (o >= cap)
-                return kw_diag_set(d, KW_ETOOBIG,
-                                   "PEM block %d: decoded body too large",
-                                   blk->index);
+            if (o >= cap) {
+                r = kw_diag_set(d, KW_ETOOBIG,
+                                "PEM block %d: decoded body too large",
+                                blk->index);
+                goto fail;
+            }
             out[o++] = (unsigned char)(acc >> nbits);
             acc &= (1u << nbits) - 1;
         }
@@ -119,19 +125,24 @@ static int b64_decode(const unsigned char *p, const unsigned char *end,
     /* RFC 7468 text is padded to whole 4-character quanta, and the bits
      * left over in the last one must be zero. */
     if ((nchars + (size_t)pad) % 4 != 0 || nbits >= 6 || acc != 0 ||
-        (pad != 0 && (nbits / 2) != pad))
-        return kw_diag_set(d, KW_EPARSE,
-                           "PEM block %d (%s, line %d): base64 body is "
-                           "truncated or has bad padding",
-                           blk->index, blk->label, blk->line);
+        (pad != 0 && (nbits / 2) != pad)) {
+        r = kw_diag_set(d, KW_EPARSE,
+                        "PEM block %d (%s, line %d): base64 body is "
+                        "truncated or has bad padding",
+                        blk->index, blk->label, blk->line);
+        goto fail;
+    }
     *outlen = o;
     return 0;
 
 bad_pad:
-    return kw_diag_set(d, KW_EPARSE,
-                       "PEM block %d (%s, line %d): misplaced '=' padding "
-                       "at line %d",
-                       blk->index, blk->label, blk->line, *line);
+    r = kw_diag_set(d, KW_EPARSE,
+                    "PEM block %d (%s, line %d): misplaced '=' padding "
+                    "at line %d",
+                    blk->index, blk->label, blk->line, *line);
+fail:
+    kw_wipe(out, o);
+    return r;
 }
 
 int ks_pem_next(ks_pem_iter *it, ks_pem_block *blk, kw_diag *d)
@@ -173,6 +184,9 @@ int ks_pem_next(ks_pem_iter *it, ks_pem_block *blk, kw_diag *d)
                                blk->index, blk->line);
     memcpy(blk->label, lab, lablen);
     blk->label[lablen] = '\0';
+    /* "PRIVATE KEY", "RSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY",
+     * "OPENSSH PRIVATE KEY", ...: key bytes, whatever the format. */
+    blk->secret = strstr(blk->label, "PRIVATE KEY") != NULL;
 
     body = eol < end ? eol + 1 : end;
     line = blk->line + 1;

@@ -18,6 +18,8 @@ typedef struct ks_pem_block {
     int index;         /* 1-based position among the file's blocks */
     int line;          /* 1-based line of the BEGIN line */
     int encrypted;     /* RFC 1421 "Proc-Type: 4,ENCRYPTED" header seen */
+    int secret;        /* label names a private key ("... PRIVATE KEY"):
+                        * the caller wipes der after use */
     unsigned char *der; /* decoded body, inside the caller's scratch */
     size_t der_len;
 } ks_pem_block;
@@ -39,7 +41,8 @@ void ks_pem_iter_init(ks_pem_iter *it, const unsigned char *buf, size_t len,
                       unsigned char *scratch, size_t scratch_cap);
 
 /* 1 and *blk filled when a block was read, 0 at the end of the text,
- * KW_EPARSE with a message in d for a malformed block. */
+ * KW_EPARSE with a message in d for a malformed block.  Whatever a failed
+ * block had decoded into scratch is wiped before the error returns. */
 int ks_pem_next(ks_pem_iter *it, ks_pem_block *blk, kw_diag *d);
 
 /* Does buf contain a PEM BEGIN line at all? */

@@ -156,14 +156,32 @@ int ks__event(scan_ctx *c, int64_t object_id, const char *type,
                    : NULL;
 
     json_decref(detail);
+    /* detail is NULL when json_pack refused a value: a caller passed
+     * text that was not cleaned (or memory ran out). */
     if (js == NULL)
-        return kw_diag_set(c->d, KW_ENOMEM, "out of memory");
+        return kw_diag_set(c->d, KW_EINVAL,
+                           "recording a %s event: cannot serialise its "
+                           "detail as JSON",
+                           type);
     sqlite3_bind_int64(st, 1, c->now);
     if (object_id > 0)
         sqlite3_bind_int64(st, 2, object_id);
     sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, js, -1, free);
     return ks__step(c, st, "recording an event");
+}
+
+/* A JSON string of a path or name: jansson takes only UTF-8, and a path
+ * is any bytes, so invalid and control bytes are escaped (kw_str_clean).
+ * For json_pack's "o"; NULL only when out of memory, and json_pack then
+ * fails, which ks__event reports. */
+json_t *ks__json_text(const char *s)
+{
+    char *t = kw_str_clean((const unsigned char *)s, strlen(s));
+    json_t *j = t != NULL ? json_string(t) : NULL;
+
+    free(t);
+    return j;
 }
 
 int64_t ks__mtime_ns(const struct stat *sb)
@@ -313,6 +331,35 @@ static int dir_seen(scan_ctx *c, const char *path)
     return r < 0 ? kw_diag_set(c->d, r, "out of memory") : 0;
 }
 
+/* A directory that could not be read (or read to the end): what was
+ * recorded at or under it is unknown now, not missing. */
+static int dir_unknown(scan_ctx *c, const char *path)
+{
+    int r = set_add(&c->dirs_unknown, str_hash(path), path);
+
+    return r < 0 ? kw_diag_set(c->d, r, "out of memory") : 0;
+}
+
+/* Is dir (a directory the walk did not reach) at or under one of them? */
+static int under_unknown(const scan_ctx *c, const char *dir)
+{
+    char p[PATH_MAX];
+    char *slash;
+
+    if (c->dirs_unknown.n == 0)
+        return 0;
+    snprintf(p, sizeof(p), "%s", dir);
+    for (;;) {
+        if (set_has_str(&c->dirs_unknown, p))
+            return 1;
+        if ((slash = strrchr(p, '/')) == NULL)
+            return 0;
+        if (slash == p) /* the parent is "/" */
+            return p[1] != '\0' && set_has_str(&c->dirs_unknown, "/");
+        *slash = '\0';
+    }
+}
+
 /* ---- one directory: rows and links, merged with the listing --------------- */
 
 typedef struct dirrow {
@@ -360,18 +407,37 @@ static void copy_text(char *out, size_t len, const unsigned char *v)
     snprintf(out, len, "%s", v != NULL ? (const char *)v : "");
 }
 
+/* Column i of the row st just stepped to, as text.  NULL where the schema
+ * allows none means a damaged row, which callers skip (or read as ""),
+ * or SQLite running out of memory, which sets *r and fails the scan. */
+static const char *col_text(scan_ctx *c, sqlite3_stmt *st, int i, int *r)
+{
+    const char *v = (const char *)sqlite3_column_text(st, i);
+
+    if (v == NULL && sqlite3_errcode(c->db) == SQLITE_NOMEM)
+        *r = kw_diag_set(c->d, KW_ENOMEM,
+                         "out of memory reading the inventory");
+    return v;
+}
+
 static int load_dir(scan_ctx *c, const char *dir, dirstate *ds)
 {
     sqlite3_stmt *st = ks__stmt(c, Q_DIR_FILES);
     char lo[PATH_MAX + 2], hi[PATH_MAX + 2];
     size_t dlen = strlen(dir), cap = 0;
-    int rc;
+    int rc, err = 0;
+    const char *p;
 
     memset(ds, 0, sizeof(*ds));
     sqlite3_bind_text(st, 1, dir, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         dirrow *r;
 
+        if ((p = col_text(c, st, 1, &err)) == NULL) {
+            if (err != 0)
+                goto fail;
+            continue; /* a row without a path matches no entry */
+        }
         if (ds->nrows == cap) {
             cap = cap ? cap * 2 : 32;
             r = realloc(ds->rows, cap * sizeof(*r));
@@ -382,7 +448,7 @@ static int load_dir(scan_ctx *c, const char *dir, dirstate *ds)
         r = &ds->rows[ds->nrows];
         memset(r, 0, sizeof(*r));
         r->id = sqlite3_column_int64(st, 0);
-        r->path = strdup((const char *)sqlite3_column_text(st, 1));
+        r->path = strdup(p);
         if (r->path == NULL)
             goto oom;
         ds->nrows++;
@@ -409,10 +475,14 @@ static int load_dir(scan_ctx *c, const char *dir, dirstate *ds)
     sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
     cap = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *p = (const char *)sqlite3_column_text(st, 0);
         dirlink *l;
 
-        if (strchr(p + dlen + 1, '/') != NULL)
+        if ((p = col_text(c, st, 0, &err)) == NULL) {
+            if (err != 0)
+                goto fail;
+            continue;
+        }
+        if (strlen(p) <= dlen + 1 || strchr(p + dlen + 1, '/') != NULL)
             continue;
         if (ds->nlinks == cap) {
             cap = cap ? cap * 2 : 16;
@@ -439,8 +509,10 @@ static int load_dir(scan_ctx *c, const char *dir, dirstate *ds)
         return ks_db_error(c->s, c->d, "reading a directory's links");
     return 0;
 oom:
+    err = kw_diag_set(c->d, KW_ENOMEM, "out of memory");
+fail:
     sqlite3_reset(st);
-    return kw_diag_set(c->d, KW_ENOMEM, "out of memory");
+    return err;
 }
 
 static int batch_tick(scan_ctx *c)
@@ -472,8 +544,12 @@ static int content_matters(const char *content)
 /* ---- reading ahead ---------------------------------------------------------- */
 
 /* Files to read are parsed by the pool a window of entries ahead of the
- * entry being recorded, so reading and parsing overlap the SQLite work. */
+ * entry being recorded, so reading and parsing overlap the SQLite work.
+ * Each directory level keeps its window while a subdirectory is walked,
+ * so the jobs outstanding in the whole walk are capped too: past the cap
+ * a file is read and parsed inline, when it is recorded. */
 #define READ_AHEAD 64
+#define READ_AHEAD_MAX 128
 
 typedef struct parse_job {
     ks_job base; /* first: the pool hands this back */
@@ -539,6 +615,8 @@ static int classify(scan_ctx *c, int dirfd, const char *dir, entry *e)
         same_file(e->link->dev, e->link->ino, e->link->size, e->link->mtime,
                   &e->sb))
         return 0;
+    if (c->jobs_out >= READ_AHEAD_MAX)
+        return 0; /* ingest() reads it inline */
     pj = calloc(1, sizeof(*pj));
     if (pj == NULL)
         return kw_diag_set(c->d, KW_ENOMEM, "out of memory");
@@ -548,6 +626,7 @@ static int classify(scan_ctx *c, int dirfd, const char *dir, entry *e)
     snprintf(pj->path, sizeof(pj->path), "%s/%s", strcmp(dir, "/") ? dir : "",
              e->name);
     e->job = pj;
+    c->jobs_out++;
     ks_pool_submit(c->pool, &pj->base);
     return 0;
 }
@@ -569,6 +648,7 @@ static void drop_job(scan_ctx *c, entry *e)
     ks_certfile_free(&e->job->p.f);
     free(e->job);
     e->job = NULL;
+    c->jobs_out--;
 }
 
 /* ---- one file --------------------------------------------------------------- */
@@ -657,7 +737,9 @@ static int new_path(scan_ctx *c, int dirfd, entry *e, const char *path,
             (r = ks__file_restored(c, id)) != 0)
             return r;
         r = ks__event(c, 0, "file.renamed",
-                      json_pack("{s:s, s:s}", "from", old_path, "to", path));
+                      json_pack("{s:o, s:o}", "from",
+                                ks__json_text(old_path), "to",
+                                ks__json_text(path)));
         if (r != 0)
             return r;
     }
@@ -752,6 +834,14 @@ static uint64_t inode_key(const struct stat *sb)
                (uint64_t)sb->st_ino);
 }
 
+static int drop_link(scan_ctx *c, const dirlink *l)
+{
+    sqlite3_stmt *st = ks__stmt(c, D_LINK);
+
+    sqlite3_bind_text(st, 1, l->path, -1, SQLITE_STATIC);
+    return ks__step(c, st, "dropping a link");
+}
+
 /* Visit one classified directory entry. */
 static int visit(scan_ctx *c, int dirfd, entry *e, char *path, int depth,
                  const ancestor *up, int linked, dirstate *ds)
@@ -782,10 +872,12 @@ static int visit(scan_ctx *c, int dirfd, entry *e, char *path, int depth,
     if (!S_ISDIR(e->sb.st_mode))
         goto gone; /* sockets, fifos, devices: never certificates */
 
-    /* A directory where a file used to be. */
+    /* A directory where a file (or a link to one) used to be. */
     if (e->row != NULL && strcmp(e->row->state, "ok") == 0 &&
         (r = ks__file_gone(c, e->row->id, e->row->path, e->row->content)) !=
             0)
+        return r;
+    if (e->link != NULL && (r = drop_link(c, e->link)) != 0)
         return r;
     for (a = up; a != NULL; a = a->up)
         if (a->dev == e->sb.st_dev && a->ino == e->sb.st_ino) {
@@ -812,12 +904,16 @@ static int visit(scan_ctx *c, int dirfd, entry *e, char *path, int depth,
         ks__note(c, KS_NOTE_ERROR, path, "cannot read directory: %s",
                  strerror(errno));
         /* What was found inside before is unknown now, not missing. */
-        return dir_seen(c, path);
+        return dir_unknown(c, path);
     }
     return walk(c, path, strlen(path), fd, depth + 1, up,
                 linked || e->is_link);
 
 gone:
+    /* Dangling, vanished or not a regular file: neither its row nor a
+     * link of this name leads to a file any more. */
+    if (e->link != NULL && (r = drop_link(c, e->link)) != 0)
+        return r;
     if (e->row != NULL && strcmp(e->row->state, "ok") == 0)
         return ks__file_gone(c, e->row->id, e->row->path, e->row->content);
     return 0;
@@ -826,14 +922,6 @@ gone:
 static int cmp_entry(const void *a, const void *b)
 {
     return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
-}
-
-static int drop_link(scan_ctx *c, const dirlink *l)
-{
-    sqlite3_stmt *st = ks__stmt(c, D_LINK);
-
-    sqlite3_bind_text(st, 1, l->path, -1, SQLITE_STATIC);
-    return ks__step(c, st, "dropping a link");
 }
 
 /* Walk the open directory dfd (closed here) whose path is path[0..plen). */
@@ -847,12 +935,17 @@ static int walk(scan_ctx *c, char *path, size_t plen, int dfd, int depth,
     size_t n = 0, cap = 0, i, ri = 0, li = 0, ahead = 0;
     ancestor me;
     dirstate ds;
-    int r = 0;
+    int r = 0, rd_errno = 0;
 
     memset(&ds, 0, sizeof(ds));
     if (fstat(dfd, &sb) != 0 || (dir = fdopendir(dfd)) == NULL) {
+        int e = errno;
+
         close(dfd);
-        return 0;
+        c->st->errors++;
+        ks__note(c, KS_NOTE_ERROR, path, "cannot read directory: %s",
+                 strerror(e));
+        return dir_unknown(c, path);
     }
     me.dev = sb.st_dev;
     me.ino = sb.st_ino;
@@ -860,7 +953,12 @@ static int walk(scan_ctx *c, char *path, size_t plen, int dfd, int depth,
     c->st->dirs++;
     if ((r = dir_seen(c, path)) != 0)
         goto out;
-    while ((de = readdir(dir)) != NULL) {
+    for (;;) {
+        errno = 0;
+        if ((de = readdir(dir)) == NULL) {
+            rd_errno = errno;
+            break;
+        }
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         if (n == cap) {
@@ -878,6 +976,17 @@ static int walk(scan_ctx *c, char *path, size_t plen, int dfd, int depth,
             goto out;
         }
         n++;
+    }
+    if (rd_errno != 0) {
+        /* The listing is incomplete: the entries read are visited, and
+         * nothing here or below is taken to be gone. */
+        c->st->errors++;
+        ks__note(c, KS_NOTE_ERROR, path,
+                 "cannot read directory: %s; entries not listed are kept "
+                 "as they were",
+                 strerror(rd_errno));
+        if ((r = dir_unknown(c, path)) != 0)
+            goto out;
     }
     if (n > 0)
         qsort(ents, n, sizeof(*ents), cmp_entry);
@@ -929,15 +1038,16 @@ static int walk(scan_ctx *c, char *path, size_t plen, int dfd, int depth,
         drop_job(c, &ents[i]);
     }
 
-    /* Files and symlinks that are gone. */
-    for (i = 0; r == 0 && i < ds.nrows; i++) {
+    /* Files and symlinks that are gone (unless the listing was cut
+     * short). */
+    for (i = 0; r == 0 && rd_errno == 0 && i < ds.nrows; i++) {
         dirrow *row = &ds.rows[i];
         if (!row->matched && strcmp(row->state, "ok") == 0) {
             ds.changed |= content_matters(row->content);
             r = ks__file_gone(c, row->id, row->path, row->content);
         }
     }
-    for (i = 0; r == 0 && i < ds.nlinks; i++)
+    for (i = 0; r == 0 && rd_errno == 0 && i < ds.nlinks; i++)
         if (!ds.links[i].matched)
             r = drop_link(c, &ds.links[i]);
 
@@ -976,7 +1086,7 @@ static int sweep_vanished(scan_ctx *c, const char *root)
     sqlite3_stmt *q = NULL, *f = NULL;
     char lo[PATH_MAX + 2], hi[PATH_MAX + 2];
     size_t n = strlen(root);
-    int r = 0, rc;
+    int r = 0, rc = SQLITE_DONE, frc = SQLITE_DONE;
 
     snprintf(lo, sizeof(lo), "%s/", strcmp(root, "/") ? root : "");
     snprintf(hi, sizeof(hi), "%s0", strcmp(root, "/") ? root : "");
@@ -995,20 +1105,26 @@ static int sweep_vanished(scan_ctx *c, const char *root)
     sqlite3_bind_text(q, 2, lo, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 3, hi, -1, SQLITE_STATIC);
     while (r == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *dir = (const char *)sqlite3_column_text(q, 0);
+        const char *dir = col_text(c, q, 0, &r);
 
-        if (set_has_str(&c->dirs_seen, dir))
+        if (dir == NULL || set_has_str(&c->dirs_seen, dir) ||
+            under_unknown(c, dir))
             continue;
         sqlite3_reset(f);
         sqlite3_bind_text(f, 1, dir, -1, SQLITE_TRANSIENT);
-        while (r == 0 && sqlite3_step(f) == SQLITE_ROW) {
+        while (r == 0 && (frc = sqlite3_step(f)) == SQLITE_ROW) {
             char path[PATH_MAX], content[12];
 
             copy_text(path, sizeof(path), sqlite3_column_text(f, 1));
             copy_text(content, sizeof(content), sqlite3_column_text(f, 2));
             r = ks__file_gone(c, sqlite3_column_int64(f, 0), path, content);
         }
+        if (r == 0 && frc != SQLITE_DONE)
+            r = ks_db_error(c->s, c->d, "finding the files of a vanished "
+                                        "directory");
     }
+    if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = ks_db_error(c->s, c->d, "finding vanished directories");
     if (r == 0) {
         /* Links into directories that were not walked are stale. */
         sqlite3_finalize(q);
@@ -1022,16 +1138,18 @@ static int sweep_vanished(scan_ctx *c, const char *root)
         }
         sqlite3_bind_text(q, 1, lo, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 2, hi, -1, SQLITE_STATIC);
-        while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
+        while (r == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
             char dir[PATH_MAX];
+            const char *lp = col_text(c, q, 0, &r);
             dirlink l;
 
-            ks__dir_name((const char *)sqlite3_column_text(q, 0), dir,
-                         sizeof(dir));
-            if (set_has_str(&c->dirs_seen, dir))
+            if (lp == NULL)
+                continue;
+            ks__dir_name(lp, dir, sizeof(dir));
+            if (set_has_str(&c->dirs_seen, dir) || under_unknown(c, dir))
                 continue;
             memset(&l, 0, sizeof(l));
-            l.path = strdup((const char *)sqlite3_column_text(q, 0));
+            l.path = strdup(lp);
             if (l.path == NULL) {
                 r = kw_diag_set(c->d, KW_ENOMEM, "out of memory");
                 break;
@@ -1039,6 +1157,8 @@ static int sweep_vanished(scan_ctx *c, const char *root)
             r = drop_link(c, &l);
             free(l.path);
         }
+        if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+            r = ks_db_error(c->s, c->d, "pruning links");
     }
 out:
     sqlite3_finalize(q);
@@ -1084,7 +1204,7 @@ static int is_partner(const char *cert_path, const char *key_path)
 static int match_keys(scan_ctx *c)
 {
     sqlite3_stmt *q = NULL, *k = NULL, *u = NULL;
-    int r = 0;
+    int r = 0, rc = SQLITE_DONE;
 
     if (sqlite3_prepare_v2(
             c->db,
@@ -1104,16 +1224,23 @@ static int match_keys(scan_ctx *c)
         r = ks_db_error(c->s, c->d, "matching keys");
         goto out;
     }
-    while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
+    while (r == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(q, 0);
         const void *spki = sqlite3_column_blob(q, 1);
         int spki_len = sqlite3_column_bytes(q, 1);
-        const char *cpath = (const char *)sqlite3_column_text(q, 2);
-        const char *dir = (const char *)sqlite3_column_text(q, 3);
+        const char *cpath = col_text(c, q, 2, &r);
+        const char *dir = col_text(c, q, 3, &r);
         char priv[PATH_MAX], kpath[PATH_MAX];
         const char *state = NULL;
-        int kmode = 0;
+        int kmode = 0, krc;
 
+        if (r != 0)
+            break;
+        /* A row without a path finds no key: its match is cleared. */
+        if (cpath == NULL)
+            cpath = "";
+        if (dir == NULL)
+            dir = "";
         priv[0] = '\0';
         if (kw_str_endswith(dir, "/certs"))
             snprintf(priv, sizeof(priv), "%.*sprivate",
@@ -1126,19 +1253,24 @@ static int match_keys(scan_ctx *c)
          * partner, any key in the directory with the same public key is
          * the certificate's key. */
         kpath[0] = '\0';
-        while (sqlite3_step(k) == SQLITE_ROW) {
-            const char *p = (const char *)sqlite3_column_text(k, 0);
+        while ((krc = sqlite3_step(k)) == SQLITE_ROW) {
+            const char *p = col_text(c, k, 0, &r);
             const void *ks = sqlite3_column_blob(k, 1);
             int ksl = sqlite3_column_bytes(k, 1);
             int enc = sqlite3_column_int(k, 2);
             int mode = sqlite3_column_int(k, 3);
-            int is_err = strcmp((const char *)sqlite3_column_text(k, 4),
-                                "error") == 0;
-            int partner = is_partner(cpath, p);
-            int in_priv =
-                priv[0] != '\0' && strncmp(p, priv, strlen(priv)) == 0;
-            int same = !is_err && spki != NULL && ks != NULL &&
-                       ksl == spki_len && memcmp(ks, spki, (size_t)ksl) == 0;
+            const char *content = col_text(c, k, 4, &r);
+            int is_err, partner, in_priv, same;
+
+            if (r != 0)
+                break;
+            if (p == NULL)
+                continue; /* a key without a path is no one's key */
+            is_err = content != NULL && strcmp(content, "error") == 0;
+            partner = is_partner(cpath, p);
+            in_priv = priv[0] != '\0' && strncmp(p, priv, strlen(priv)) == 0;
+            same = !is_err && spki != NULL && ks != NULL && ksl == spki_len &&
+                   memcmp(ks, spki, (size_t)ksl) == 0;
 
             if (is_err && !ks__key_like(ks__base_name(p)))
                 continue; /* a broken certificate file, not a key */
@@ -1159,7 +1291,16 @@ static int match_keys(scan_ctx *c)
                 kmode = mode;
             }
         }
+        if (r != 0)
+            break;
+        if (krc != SQLITE_ROW && krc != SQLITE_DONE) {
+            r = ks_db_error(c->s, c->d, "finding the keys of a certificate");
+            break;
+        }
+        /* Without a key found, key_state, key_path and key_mode become
+         * NULL: no binding may survive from the previous certificate. */
         sqlite3_reset(u);
+        sqlite3_clear_bindings(u);
         sqlite3_bind_int64(u, 1, id);
         if (state != NULL) {
             sqlite3_bind_text(u, 2, state, -1, SQLITE_STATIC);
@@ -1169,6 +1310,9 @@ static int match_keys(scan_ctx *c)
         if (sqlite3_step(u) != SQLITE_DONE)
             r = ks_db_error(c->s, c->d, "recording a key match");
     }
+    if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = ks_db_error(c->s, c->d, "finding certificates to match with "
+                                    "keys");
 out:
     sqlite3_finalize(q);
     sqlite3_finalize(k);
@@ -1276,8 +1420,10 @@ static int scan_file_root(scan_ctx *c, int pfd, const char *parent,
     size_t i;
     int r;
 
-    if ((r = load_dir(c, parent, &ds)) != 0)
+    if ((r = load_dir(c, parent, &ds)) != 0) {
+        dirstate_free(&ds);
         return r;
+    }
     memset(&e, 0, sizeof(e));
     e.name = (char *)ks__base_name(path);
     for (i = 0; i < ds.nrows; i++)
@@ -1301,7 +1447,7 @@ static int root_gone(scan_ctx *c, const char *root)
 {
     sqlite3_stmt *q = NULL;
     char lo[PATH_MAX + 2], hi[PATH_MAX + 2];
-    int r = 0;
+    int r = 0, rc = SQLITE_DONE;
 
     snprintf(lo, sizeof(lo), "%s/", root);
     snprintf(hi, sizeof(hi), "%s0", root);
@@ -1314,13 +1460,15 @@ static int root_gone(scan_ctx *c, const char *root)
     sqlite3_bind_text(q, 1, root, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, lo, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 3, hi, -1, SQLITE_STATIC);
-    while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
+    while (r == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         char path[PATH_MAX], content[12];
 
         copy_text(path, sizeof(path), sqlite3_column_text(q, 1));
         copy_text(content, sizeof(content), sqlite3_column_text(q, 2));
         r = ks__file_gone(c, sqlite3_column_int64(q, 0), path, content);
     }
+    if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = ks_db_error(c->s, c->d, "finding missing files");
     sqlite3_finalize(q);
     return r;
 }
@@ -1491,6 +1639,7 @@ out:
         sqlite3_finalize(c.q[i]);
     set_free(&c.dirs_walked);
     set_free(&c.dirs_seen);
+    set_free(&c.dirs_unknown);
     if (c.buf != NULL)
         kw_wipe(c.buf, c.max_size + 1);
     if (c.scratch != NULL)

@@ -67,7 +67,11 @@ typedef struct scan_ctx {
     unsigned char *scratch; /* decoded PEM bodies */
     ks_set dirs_walked;     /* (dev, ino) of directories walked */
     ks_set dirs_seen;       /* paths of directories walked or skipped */
+    ks_set dirs_unknown;    /* paths of directories that could not be
+                               (fully) read: nothing at or under them is
+                               missing */
     struct ks_pool *pool;   /* parse threads reading ahead */
+    size_t jobs_out;        /* read-ahead jobs submitted, not yet dropped */
     size_t batch;
     int changed; /* anything written: post-passes have work to do */
 } scan_ctx;
@@ -85,6 +89,7 @@ sqlite3_stmt *ks__stmt(scan_ctx *c, int i);
 int ks__step(scan_ctx *c, sqlite3_stmt *st, const char *what);
 int ks__event(scan_ctx *c, int64_t object_id, const char *type,
               json_t *detail);
+json_t *ks__json_text(const char *s);
 int64_t ks__mtime_ns(const struct stat *sb);
 const char *ks__base_name(const char *path);
 void ks__dir_name(const char *path, char *out, size_t len);

@@ -71,7 +71,7 @@ int cli_config(kw_cli *cli, int argc, char **argv)
                every, timeout);
     }
     printf("  metrics: %s\n",
-           c.metrics_listen != NULL ? c.metrics_listen : "off");
+           c.metrics_listen[0] != '\0' ? c.metrics_listen : "off");
     kw_config_free(&c);
     return KW_EXIT_OK;
 }

@@ -49,7 +49,8 @@ void kw_config_defaults(kw_config *c)
     memset(c, 0, sizeof(*c));
     c->log_level = -1;
     /* Loopback only: exposing metrics further is the operator's call. */
-    c->metrics_listen = strdup(KW_METRICS_DEFAULT);
+    snprintf(c->metrics_listen, sizeof(c->metrics_listen), "%s",
+             KW_METRICS_DEFAULT);
     c->metrics_default = 1;
     c->concurrency = 4;
     c->scan_interval = 1 * KW_HOUR;
@@ -63,7 +64,6 @@ void kw_config_free(kw_config *c)
     if (c == NULL)
         return;
     free(c->path);
-    free(c->metrics_listen);
     free(c->control_socket);
     free(c->control_group);
     for (i = 0; i < c->nscan_paths; i++)
@@ -239,15 +239,15 @@ static int daemon_key(parser *p, int k, const char *key, const char *v)
     case 1:
         c->metrics_default = 0;
         if (strcmp(v, "off") == 0) {
-            free(c->metrics_listen);
-            c->metrics_listen = NULL;
+            c->metrics_listen[0] = '\0';
             return 0;
         }
-        if (!valid_listen(v))
+        if (!valid_listen(v) || strlen(v) >= sizeof(c->metrics_listen))
             return FAIL(p, "metrics_listen = %s: expected ADDRESS:PORT "
                            "(127.0.0.1:9177, [::1]:9177) or off",
                         v);
-        return set_str(&c->metrics_listen, v);
+        snprintf(c->metrics_listen, sizeof(c->metrics_listen), "%s", v);
+        return 0;
     case 2:
         if (v[0] != '/')
             return FAIL(p, "control_socket = %s: expected an absolute path",

@@ -64,7 +64,9 @@ typedef struct kw_endpoint_conf {
 typedef struct kw_config {
     char *path;           /* the file it came from */
     int log_level;        /* -1: not set */
-    char *metrics_listen; /* "127.0.0.1:9177", or NULL when off */
+    /* "127.0.0.1:9177", or "" when off.  An array, so that the defaults
+     * own no memory: a config that failed to load needs no freeing. */
+    char metrics_listen[80];
     int metrics_default;  /* not set in the file: a bind failure is only
                              a warning */
     char *control_socket;

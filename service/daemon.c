@@ -1467,7 +1467,7 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
               dm.config_from_file ? cli->config_path : "built-in defaults",
               dm.conf.nscan_paths, dm.conf.nendpoints);
     dm.counters.started_at = kw_now();
-    if (dm.conf.metrics_listen != NULL) {
+    if (dm.conf.metrics_listen[0] != '\0') {
         r = kw_http_listen(dm.loop, dm.conf.metrics_listen, on_http, &dm,
                            &dm.http, &d);
         if (r != 0 && dm.conf.metrics_default) {

@@ -13,6 +13,7 @@
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "common/kw_str.h"
 #include "keystore/ks_cert.h"
@@ -218,13 +219,13 @@ static void der_truncated_at_every_length(void **state)
     X509_free(x);
 }
 
+static unsigned char g_scratch[1 << 20];
+
 static int parse_text(const char *text, size_t len, ks_certfile *f,
                       kw_diag *d)
 {
-    static unsigned char scratch[1 << 20];
-
-    return ks_certfile_parse((const unsigned char *)text, len, scratch,
-                             sizeof(scratch), f, d);
+    return ks_certfile_parse((const unsigned char *)text, len, g_scratch,
+                             sizeof(g_scratch), f, d);
 }
 
 static void arrangements(void **state)
@@ -312,6 +313,162 @@ static void key_in_same_file(void **state)
     EVP_PKEY_free(k);
 }
 
+/* A SEC1 "EC PRIVATE KEY" is a plain key, not an encrypted one. */
+static void sec1_ec_key_is_parsed(void **state)
+{
+    static const char *const dns[] = {"ec.example", NULL};
+    X509 *l = leaf("ec.example", dns, NULL, g_leaf_key, NOW, NOW + DAY, 14);
+    BIO *b = BIO_new(BIO_s_mem());
+    ks_certfile f;
+    kw_diag d;
+    char *data;
+    long n;
+
+    (void)state;
+    PEM_write_bio_X509(b, l);
+    PEM_write_bio_PrivateKey_traditional(b, g_leaf_key, NULL, NULL, 0, NULL,
+                                         NULL);
+    n = BIO_get_mem_data(b, &data);
+    assert_non_null(memmem(data, (size_t)n, "EC PRIVATE KEY", 14));
+    assert_int_equal(parse_text(data, (size_t)n, &f, &d), 0);
+    assert_int_equal(f.nkeys, 1);
+    assert_int_equal(f.keys[0].encrypted, 0);
+    assert_int_equal(f.keys[0].parsed, 1);
+    assert_memory_equal(f.keys[0].spki_hash, f.certs[0].spki_hash, 32);
+    assert_int_equal(f.saw_private, 1);
+    ks_certfile_free(&f);
+    BIO_free(b);
+    X509_free(l);
+}
+
+/* Any "... PRIVATE KEY" block is secret: the file is flagged for wiping
+ * and its decoded bytes do not stay in scratch, even when the block is
+ * not a key we read (OpenSSH) or the file turns out to be malformed. */
+static void private_key_blocks_are_wiped(void **state)
+{
+    static const char *const dns[] = {"ssh.example", NULL};
+    /* 48 bytes of 'Z' (0x5a), a pattern to look for in scratch. */
+    static const char body[] =
+        "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpa\n";
+    static const char *const labels[] = {"OPENSSH PRIVATE KEY",
+                                         "ANY PRIVATE KEY"};
+    unsigned char zs[48];
+    X509 *l = leaf("ssh.example", dns, NULL, g_leaf_key, NOW, NOW + DAY, 15);
+    X509 *certs[1] = {l};
+    size_t len, i;
+    char *pem = tp_pem(certs, 1, &len);
+    char *text = malloc(len + 512);
+    ks_certfile f;
+    kw_diag d;
+
+    (void)state;
+    memset(zs, 'Z', sizeof(zs));
+
+    /* A certificate alone: nothing secret. */
+    assert_int_equal(parse_text(pem, len, &f, &d), 0);
+    assert_int_equal(f.saw_private, 0);
+    ks_certfile_free(&f);
+
+    for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
+        memset(g_scratch, 0, sizeof(g_scratch));
+        snprintf(text, len + 512, "%s-----BEGIN %s-----\n%s-----END %s-----\n",
+                 pem, labels[i], body, labels[i]);
+        assert_int_equal(parse_text(text, strlen(text), &f, &d), 0);
+        assert_int_equal(f.ncerts, 1);
+        assert_int_equal(f.nkeys, 0);
+        assert_int_equal(f.other_blocks, 1);
+        assert_int_equal(f.saw_private, 1);
+        assert_null(memmem(g_scratch, sizeof(g_scratch), zs, sizeof(zs)));
+        ks_certfile_free(&f);
+    }
+
+    /* A private key that fails half-way: an error, still flagged. */
+    memset(g_scratch, 0, sizeof(g_scratch));
+    snprintf(text, len + 512,
+             "%s-----BEGIN PRIVATE KEY-----\n%sAA!C\n"
+             "-----END PRIVATE KEY-----\n",
+             pem, body);
+    assert_int_equal(parse_text(text, strlen(text), &f, &d), KW_EPARSE);
+    assert_non_null(strstr(d.msg, "PEM block 2 (PRIVATE KEY"));
+    assert_int_equal(f.ncerts, 0);
+    assert_int_equal(f.saw_private, 1);
+    assert_null(memmem(g_scratch, sizeof(g_scratch), zs, sizeof(zs)));
+
+    /* A private key that decodes but is not a key. */
+    memset(g_scratch, 0, sizeof(g_scratch));
+    snprintf(text, len + 512,
+             "%s-----BEGIN RSA PRIVATE KEY-----\n%s"
+             "-----END RSA PRIVATE KEY-----\n",
+             pem, body);
+    assert_int_equal(parse_text(text, strlen(text), &f, &d), KW_EPARSE);
+    assert_non_null(strstr(d.msg, "not a valid private key"));
+    assert_int_equal(f.saw_private, 1);
+    assert_null(memmem(g_scratch, sizeof(g_scratch), zs, sizeof(zs)));
+
+    free(text);
+    free(pem);
+    X509_free(l);
+}
+
+/* Hundreds of names: all are read, and the names key holds every one of
+ * them (a key cut at a fixed size made distinct certificates collide). */
+static void many_sans_names_key(void **state)
+{
+    enum { NSANS = 500 };
+    X509 *x = leaf("many.example", NULL, NULL, g_leaf_key, NOW, NOW + DAY,
+                   16);
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    const char *last = "host499.many-names.example";
+    size_t namelen = strlen(last);
+    char name[64], *key;
+    ks_cert c;
+    int i;
+
+    (void)state;
+    /* Added in reverse order, upper case: the key is sorted, lower case. */
+    for (i = NSANS - 1; i >= 0; i--) {
+        GENERAL_NAME *g = GENERAL_NAME_new();
+        ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+
+        snprintf(name, sizeof(name), "HOST%03d.many-names.example", i);
+        assert_int_equal(strlen(name), namelen);
+        assert_int_equal(ASN1_STRING_set(s, name, -1), 1);
+        GENERAL_NAME_set0_value(g, GEN_DNS, s);
+        assert_true(sk_GENERAL_NAME_push(gens, g) > 0);
+    }
+    assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0,
+                                       X509V3_ADD_DEFAULT),
+                     1);
+    GENERAL_NAMES_free(gens);
+    assert_true(X509_sign(x, g_ca_key, EVP_sha256()) > 0);
+
+    decode(x, &c);
+    assert_int_equal(c.nsans, NSANS);
+    assert_string_equal(c.sans[0], "HOST499.many-names.example");
+    key = ks_cert_names_key(&c);
+    assert_non_null(key);
+    assert_true(strlen(key) > 4096);
+    assert_int_equal(strlen(key), NSANS * namelen + (NSANS - 1));
+    assert_int_equal(strncmp(key, "host000.many-names.example,", namelen + 1),
+                     0);
+    assert_true(kw_str_endswith(key, ",host499.many-names.example"));
+    assert_non_null(strstr(key, last));
+    free(key);
+
+    /* Duplicates (case-insensitive) collapse; a CA keys on its subject. */
+    free(c.sans[1]);
+    c.sans[1] = strdup("host499.MANY-NAMES.example");
+    key = ks_cert_names_key(&c);
+    assert_int_equal(strlen(key), (NSANS - 1) * namelen + (NSANS - 2));
+    free(key);
+    c.is_ca = 1;
+    key = ks_cert_names_key(&c);
+    assert_string_equal(key, "subject:CN=many.example");
+    free(key);
+    ks_cert_clear(&c);
+    X509_free(x);
+}
+
 static void der_files(void **state)
 {
     static const char *const dns[] = {"der.example", NULL};
@@ -392,6 +549,9 @@ int main(void)
         cmocka_unit_test(der_truncated_at_every_length),
         cmocka_unit_test(arrangements),
         cmocka_unit_test(key_in_same_file),
+        cmocka_unit_test(sec1_ec_key_is_parsed),
+        cmocka_unit_test(private_key_blocks_are_wiped),
+        cmocka_unit_test(many_sans_names_key),
         cmocka_unit_test(der_files),
         cmocka_unit_test(not_certificates),
     };

@@ -78,6 +78,61 @@ static void bad_base64_names_the_line(void **state)
     assert_non_null(strstr(d.msg, "line 4"));
 }
 
+static void private_key_labels_are_secret(void **state)
+{
+    static const struct {
+        const char *label;
+        int secret;
+    } cases[] = {
+        {"PRIVATE KEY", 1},           {"RSA PRIVATE KEY", 1},
+        {"EC PRIVATE KEY", 1},        {"DSA PRIVATE KEY", 1},
+        {"ENCRYPTED PRIVATE KEY", 1}, {"OPENSSH PRIVATE KEY", 1},
+        {"ANY PRIVATE KEY", 1},       {"CERTIFICATE", 0},
+        {"PUBLIC KEY", 0},            {"CERTIFICATE REQUEST", 0},
+    };
+    char text[256];
+    ks_pem_block b;
+    kw_diag d;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "-----BEGIN %s-----\nAAEC\n-----END %s-----\n",
+                 cases[i].label, cases[i].label);
+        assert_int_equal(count_blocks(text, &d, &b), 1);
+        if (b.secret != cases[i].secret)
+            fail_msg("%s: secret is %d", cases[i].label, b.secret);
+    }
+}
+
+/* A private key whose base64 breaks half-way: what was decoded so far is
+ * wiped before the error returns, whatever the error. */
+static void bad_base64_wipes_partial_key(void **state)
+{
+    static const char *const bodies[] = {
+        "////////\nAA!C\n", /* bad character */
+        "////////\nAA=C\n", /* misplaced padding */
+        "////////\nAAE\n",  /* truncated */
+    };
+    char text[256];
+    kw_diag d;
+    size_t i, j;
+
+    (void)state;
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "-----BEGIN PRIVATE KEY-----\n%s-----END PRIVATE KEY-----\n",
+                 bodies[i]);
+        memset(scratch, 0xaa, 64);
+        assert_int_equal(count_blocks(text, &d, NULL), KW_EPARSE);
+        for (j = 0; j < 64; j++)
+            if (scratch[j] == 0xff)
+                fail_msg("body %zu: decoded key byte %zu left in scratch", i,
+                         j);
+    }
+}
+
 static void malformed_cases(void **state)
 {
     static const struct {
@@ -154,6 +209,8 @@ int main(void)
         cmocka_unit_test(several_blocks_crlf_and_text_between),
         cmocka_unit_test(rfc1421_headers),
         cmocka_unit_test(bad_base64_names_the_line),
+        cmocka_unit_test(private_key_labels_are_secret),
+        cmocka_unit_test(bad_base64_wipes_partial_key),
         cmocka_unit_test(malformed_cases),
         cmocka_unit_test(padding_variants),
         cmocka_unit_test(no_pem_at_all),

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "keystore/ks_inventory.h"
 #include "keystore/ks_scan.h"
 #include "testpki.h"
 #include "tmpdir.h"
@@ -658,6 +659,248 @@ static void roots_that_are_files_or_missing(void **state)
     X509_free(a);
 }
 
+/* Paths are bytes: a name that is not UTF-8 must not fail the scan (the
+ * events that name the path escape the bytes). */
+static int find_source(void *ctx, const ks_object *o)
+{
+    char **src = ctx;
+
+    if (o->name != NULL && strcmp(o->name, "odd.example") == 0)
+        *src = strdup(o->source != NULL ? o->source : "");
+    return 0;
+}
+
+static void touch_at(const char *p, int64_t t)
+{
+    struct timespec ts[2] = {{t, 0}, {t, 0}};
+
+    utimensat(AT_FDCWD, p, ts, 0);
+}
+
+static void non_utf8_names(void **state)
+{
+    fixture *fx = *state;
+    X509 *a = mk(fx, "odd.example", 60, fx->k1, 100);
+    X509 *a2 = mk(fx, "odd.example", 90, fx->k1, 101);
+    char p[1024], q[1024], *src = NULL;
+    ks_filter f;
+    kw_diag d;
+    ks_scan_stats st;
+
+    write_cert(fx, "odd\xff.pem", a, 0);
+    path_of(fx, p, sizeof(p), "odd\xff.pem");
+    path_of(fx, q, sizeof(q), "bad\xff\xfe.crt");
+    tp_write_bytes(q, "not a certificate\n", 18, 0644);
+    st = scan(fx, NOW);
+    assert_int_equal(st.certs, 1);
+    assert_int_equal(st.errors, 1);
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(ks_inventory_each(fx->s, &f, find_source, &src, &d), 0);
+    assert_non_null(src);
+    assert_string_equal(src, p);
+    free(src);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM events WHERE type = "
+                               "'object.unreadable' AND instr(detail, "
+                               "'bad\\\\xff\\\\xfe.crt') > 0",
+                           NULL),
+                     1);
+
+    /* Renewed in place, renamed, then gone: each writes an event that
+     * names the path. */
+    write_cert(fx, "odd\xff.pem", a2, 0);
+    touch_at(p, NOW + 5);
+    scan(fx, NOW + 10);
+    path_of(fx, q, sizeof(q), "moved\xfe.pem");
+    assert_int_equal(rename(p, q), 0);
+    scan(fx, NOW + 20);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM objects WHERE source = "
+                               "?1 AND state = 'ok'",
+                           q),
+                     1);
+    unlink(q);
+    st = scan(fx, NOW + 30);
+    assert_int_equal(st.missing, 1);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM events WHERE type IN "
+                               "('object.changed', 'file.renamed', "
+                               "'object.missing') AND instr(detail, "
+                               "'\\\\xf') > 0",
+                           NULL),
+                     3);
+    X509_free(a);
+    X509_free(a2);
+}
+
+/* A certificate whose directory has keys, none of them its own, gets no
+ * key state: nothing carries over from the certificate matched before. */
+static void no_key_after_a_match(void **state)
+{
+    fixture *fx = *state;
+    X509 *a = mk(fx, "first.example", 60, fx->k1, 110);
+    X509 *b = mk(fx, "second.example", 60, fx->k2, 111);
+    char p[1024];
+
+    path_of(fx, p, sizeof(p), "a");
+    tp_mkdirs(p);
+    path_of(fx, p, sizeof(p), "b");
+    tp_mkdirs(p);
+    write_cert(fx, "a/first.crt", a, 0);
+    path_of(fx, p, sizeof(p), "a/first.key");
+    tp_write_key(p, fx->k1, 0600);
+    write_cert(fx, "b/second.crt", b, 0);
+    path_of(fx, p, sizeof(p), "b/unrelated.key");
+    tp_write_key(p, fx->k1, 0600); /* neither its name nor its key */
+
+    scan(fx, NOW);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM objects WHERE name = ?1 "
+                               "AND key_state = 'match'",
+                           "first.example"),
+                     1);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM objects WHERE name = ?1 "
+                               "AND key_state IS NULL AND key_path IS NULL "
+                               "AND key_mode IS NULL AND key_pending = 0",
+                           "second.example"),
+                     1);
+    X509_free(a);
+    X509_free(b);
+}
+
+/* A known link that now dangles, or leads to a directory or a fifo, is
+ * no longer a name of the file. */
+static void links_that_stop_being_files(void **state)
+{
+    fixture *fx = *state;
+    X509 *a = mk(fx, "linked.example", 60, fx->k1, 120);
+    char p[1024], l1[1024], l2[1024], l3[1024];
+
+    path_of(fx, p, sizeof(p), "real/sub");
+    tp_mkdirs(p);
+    write_cert(fx, "real/a.pem", a, 0);
+    path_of(fx, l1, sizeof(l1), "l1.pem");
+    path_of(fx, l2, sizeof(l2), "l2.pem");
+    path_of(fx, l3, sizeof(l3), "l3.pem");
+    assert_int_equal(symlink("real/a.pem", l1), 0);
+    assert_int_equal(symlink("real/a.pem", l2), 0);
+    assert_int_equal(symlink("real/a.pem", l3), 0);
+    scan(fx, NOW);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM file_links", NULL), 3);
+
+    unlink(l1);
+    assert_int_equal(symlink("real/nowhere.pem", l1), 0);
+    unlink(l2);
+    assert_int_equal(symlink("real/sub", l2), 0);
+    unlink(l3);
+    assert_int_equal(mkfifo(l3, 0644), 0);
+    scan(fx, NOW + 10);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM file_links", NULL), 0);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM objects WHERE state = "
+                               "'ok'",
+                           NULL),
+                     1);
+    X509_free(a);
+}
+
+/* A directory that cannot be read leaves everything under it as it was,
+ * its subdirectories too.  Run as nobody (root reads anything). */
+static void unreadable_subtree_is_not_missing(void **state)
+{
+    fixture *fx = *state;
+    X509 *a = mk(fx, "deep.example", 60, fx->k1, 130);
+    pid_t pid;
+    int status;
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char top[1024], p[1024], db[1024];
+        ks_store *s;
+        ks_scan_opts o;
+        ks_scan_stats st;
+        kw_diag d;
+        const char *roots[1];
+
+        if (geteuid() == 0) {
+            struct passwd *pw = getpwnam("nobody");
+            if (pw == NULL || chmod(fx->dir, 0777) != 0 ||
+                setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+                _exit(10);
+        }
+        path_join(top, sizeof(top), fx->dir, "mine");
+        path_join(p, sizeof(p), top, "locked/sub");
+        tp_mkdirs(p);
+        path_join(p, sizeof(p), top, "locked/sub/inner.pem");
+        {
+            X509 *v[1] = {a};
+            if (tp_write_pem(p, v, 1, NULL, 0644) != 0)
+                _exit(11);
+        }
+        path_join(p, sizeof(p), top, "locked/outer.pem");
+        {
+            X509 *v[1] = {a};
+            if (tp_write_pem(p, v, 1, NULL, 0644) != 0)
+                _exit(11);
+        }
+        path_join(db, sizeof(db), fx->dir, "nobody2.db");
+        if (ks_open(db, KS_OPEN_CREATE, &s, &d) != 0)
+            _exit(12);
+        memset(&o, 0, sizeof(o));
+        o.now = NOW;
+        roots[0] = top;
+        if (ks_scan(s, roots, 1, &o, &st, &d) != 0 || st.certs != 2)
+            _exit(13);
+        path_join(p, sizeof(p), top, "locked");
+        if (chmod(p, 0) != 0)
+            _exit(14);
+        o.now = NOW + 10;
+        if (ks_scan(s, roots, 1, &o, &st, &d) != 0)
+            _exit(15);
+        chmod(p, 0755);
+        if (st.errors != 1 || st.missing != 0)
+            _exit(16);
+        ks_close(s);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    X509_free(a);
+}
+
+/* Nested directories, each with more files than a read-ahead window and
+ * a subdirectory listed first: the walk holds several windows at once,
+ * past the cap files are read inline, and every one is recorded. */
+static void nested_read_ahead(void **state)
+{
+    fixture *fx = *state;
+    X509 *a = mk(fx, "nested.example", 60, fx->k1, 140);
+    char dir[1024], p[1024], rel[64];
+    ks_scan_stats st;
+    int level, i;
+
+    snprintf(dir, sizeof(dir), "%s", fx->tree);
+    for (level = 0; level < 4; level++) {
+        for (i = 0; i < 80; i++) {
+            X509 *v[1] = {a};
+            snprintf(rel, sizeof(rel), "f%03d.pem", i);
+            path_join(p, sizeof(p), dir, rel);
+            tp_write_pem(p, v, 1, NULL, 0644);
+        }
+        path_join(p, sizeof(p), dir, "0sub");
+        tp_mkdirs(p);
+        memcpy(dir, p, sizeof(dir));
+    }
+    st = scan(fx, NOW);
+    assert_int_equal(st.files, 320);
+    assert_int_equal(st.parsed, 320);
+    assert_int_equal(st.certs, 320);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM objects WHERE state = "
+                               "'ok'",
+                           NULL),
+                     320);
+    st = scan(fx, NOW + 10);
+    assert_int_equal(st.unchanged, 320);
+    X509_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -674,6 +917,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(permission_denied, setup, teardown),
         cmocka_unit_test_setup_teardown(roots_that_are_files_or_missing,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(non_utf8_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(no_key_after_a_match, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(links_that_stop_being_files, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(unreadable_subtree_is_not_missing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(nested_read_ahead, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
