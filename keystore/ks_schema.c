@@ -249,7 +249,38 @@ static const char v3[] =
     "  PRIMARY KEY (path, daemon, config, line)"
     ") WITHOUT ROWID;";
 
-const char *const ks_migrations[] = {v1, v2, v3};
+/*
+ * Version 4: managed certificates (ACME).
+ *
+ * certificates  one row per [certificate "NAME"] keywarden has worked on:
+ *               the live version, what the last attempt did, and the
+ *               order in flight (its URL and step), so an order
+ *               interrupted by kill -9 resumes instead of starting over.
+ *               Key material is never here: keys live in files (0600).
+ */
+static const char v4[] =
+    "CREATE TABLE certificates ("
+    "  name TEXT PRIMARY KEY,"
+    "  names TEXT NOT NULL DEFAULT '[]',"
+    "  live_version INTEGER NOT NULL DEFAULT 0,"
+    "  not_before INTEGER,"
+    "  not_after INTEGER,"
+    "  fingerprint TEXT,"
+    "  renew_at INTEGER,"
+    "  order_url TEXT,"
+    "  step TEXT,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  failures INTEGER NOT NULL DEFAULT 0,"
+    "  last_attempt_at INTEGER,"
+    "  last_ok_at INTEGER,"
+    "  last_error TEXT,"
+    "  problem TEXT,"
+    "  retry_at INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;";
+
+const char *const ks_migrations[] = {v1, v2, v3, v4};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"

@@ -57,6 +57,8 @@ void kw_print_empty_hint(FILE *out, const kw_cli *cli);
 int kw_parse_duration_opt(const char *opt, const char *value, int64_t *out);
 
 int cli_scan(kw_cli *cli, int argc, char **argv);
+int cli_renew(kw_cli *cli, int argc, char **argv);
+int cli_certificate(kw_cli *cli, int argc, char **argv);
 int cli_list(kw_cli *cli, int argc, char **argv);
 int cli_show(kw_cli *cli, int argc, char **argv);
 int cli_check(kw_cli *cli, int argc, char **argv);

@@ -11,6 +11,10 @@
 #include "../common/kw_fs.h"
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
+#include "../keystore/ks_keygen.h"
+
+#include <arpa/inet.h>
+#include <grp.h>
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -75,12 +79,40 @@ void kw_config_free(kw_config *c)
         free(c->endpoints[i].sni);
     }
     free(c->endpoints);
+    free(c->acme.directory);
+    free(c->acme.ca_file);
+    free(c->acme.contact);
+    free(c->acme.account_key);
+    free(c->acme.http01_listen);
+    free(c->acme.certs_dir);
+    for (i = 0; i < c->ncerts; i++) {
+        kw_cert_conf *k = &c->certs[i];
+        size_t j;
+
+        free(k->name);
+        for (j = 0; j < k->nnames; j++)
+            free(k->names[j]);
+        free(k->names);
+        free(k->webroot);
+        free(k->key_type);
+        free(k->profile);
+        free(k->key_group);
+        free(k->directory);
+    }
+    free(c->certs);
     memset(c, 0, sizeof(*c));
 }
 
 /* ---- parsing state ---------------------------------------------------- */
 
-enum section { SEC_NONE, SEC_DAEMON, SEC_SCAN, SEC_ENDPOINT };
+enum section {
+    SEC_NONE,
+    SEC_DAEMON,
+    SEC_SCAN,
+    SEC_ENDPOINT,
+    SEC_ACME,
+    SEC_CERT,
+};
 
 typedef struct parser {
     const char *file;
@@ -88,6 +120,7 @@ typedef struct parser {
     enum section sec;
     kw_config *c;
     kw_endpoint_conf *ep; /* current [endpoint] */
+    kw_cert_conf *cert;   /* current [certificate] */
     unsigned seen;        /* keys seen in the current section (bits) */
     unsigned seen_sections;
     kw_diag *d;
@@ -179,6 +212,12 @@ static const char *const daemon_keys[] = {
 static const char *const scan_keys[] = {"path", "interval", "watch", NULL};
 static const char *const endpoint_keys[] = {
     "host", "port", "sni", "starttls", "interval", "timeout", NULL};
+static const char *const acme_keys[] = {
+    "directory", "ca_file", "contact", "account_key", "http01_listen",
+    "certs_dir", "concurrency", NULL};
+static const char *const cert_keys[] = {
+    "names", "challenge", "http01", "webroot", "key_type", "reuse_key",
+    "profile", "keep", "key_group", "directory", NULL};
 
 static const char *const *keys_of(enum section s)
 {
@@ -186,6 +225,8 @@ static const char *const *keys_of(enum section s)
     case SEC_DAEMON: return daemon_keys;
     case SEC_SCAN: return scan_keys;
     case SEC_ENDPOINT: return endpoint_keys;
+    case SEC_ACME: return acme_keys;
+    case SEC_CERT: return cert_keys;
     default: return NULL;
     }
 }
@@ -196,6 +237,8 @@ static const char *section_word(enum section s)
     case SEC_DAEMON: return "[daemon]";
     case SEC_SCAN: return "[scan]";
     case SEC_ENDPOINT: return "[endpoint \"NAME\"]";
+    case SEC_ACME: return "[acme]";
+    case SEC_CERT: return "[certificate \"NAME\"]";
     default: return "(no section)";
     }
 }
@@ -335,12 +378,227 @@ static int endpoint_key(parser *p, int k, const char *key, const char *v)
     return unknown_key(p, key);
 }
 
+static int https_url(const char *v)
+{
+    return strncmp(v, "https://", 8) == 0 && strlen(v) > 8 &&
+           strpbrk(v, " \t\"<>\\") == NULL;
+}
+
+static int acme_key(parser *p, int k, const char *key, const char *v)
+{
+    kw_acme_conf *a = &p->c->acme;
+    ks_key_type t;
+    long n;
+
+    switch (k) {
+    case 0:
+        if (!https_url(v))
+            return FAIL(p, "directory = %s: expected the CA's https:// "
+                           "directory URL",
+                        v);
+        return set_str(&a->directory, v);
+    case 1:
+        if (v[0] != '/')
+            return FAIL(p, "ca_file = %s: expected an absolute path", v);
+        return set_str(&a->ca_file, v);
+    case 2:
+        if (strncmp(v, "mailto:", 7) != 0 || strchr(v + 7, '@') == NULL ||
+            strpbrk(v, " ,") != NULL)
+            return FAIL(p, "contact = %s: expected mailto:ADDRESS", v);
+        return set_str(&a->contact, v);
+    case 3:
+        if (ks_key_type_parse(v, &t) != 0)
+            return FAIL(p, "account_key = %s: expected ec256, ec384, "
+                           "rsa2048, rsa3072 or rsa4096",
+                        v);
+        return set_str(&a->account_key, ks_key_type_word(t));
+    case 4:
+        if (!valid_listen(v))
+            return FAIL(p, "http01_listen = %s: expected ADDRESS:PORT "
+                           "(0.0.0.0:80, [::]:80)",
+                        v);
+        return set_str(&a->http01_listen, v);
+    case 5:
+        if (v[0] != '/')
+            return FAIL(p, "certs_dir = %s: expected an absolute path", v);
+        return set_str(&a->certs_dir, v);
+    case 6:
+        if (parse_int(v, 1, 256, &n) != 0)
+            return FAIL(p, "concurrency = %s: expected 1 to 256", v);
+        a->concurrency = (int)n;
+        return 0;
+    }
+    return unknown_key(p, key);
+}
+
+/* One name of a certificate: a DNS name (lower-cased, "*." allowed in
+ * front) or an IP address.  0, or -1 with why set. */
+static int cert_name_ok(char *s, const char **why)
+{
+    unsigned char ip[16];
+    const char *q;
+    size_t len = strlen(s), label = 0;
+
+    if (inet_pton(AF_INET, s, ip) == 1 || inet_pton(AF_INET6, s, ip) == 1)
+        return 0;
+    if (len == 0 || len > 253) {
+        *why = "a DNS name is 1 to 253 characters";
+        return -1;
+    }
+    q = strncmp(s, "*.", 2) == 0 ? s + 2 : s;
+    for (; *q != '\0'; q++) {
+        char ch = (char)tolower((unsigned char)*q);
+
+        if (ch == '.') {
+            if (label == 0) {
+                *why = "empty label";
+                return -1;
+            }
+            label = 0;
+            continue;
+        }
+        if (!(isalnum((unsigned char)ch) || ch == '-')) {
+            *why = "only letters, digits, '-' and '.' (and a leading "
+                   "\"*.\"); write IDNs as A-labels (xn--...)";
+            return -1;
+        }
+        if (++label > 63) {
+            *why = "a label is at most 63 characters";
+            return -1;
+        }
+    }
+    if (label == 0 || strchr(s, '.') == NULL) {
+        *why = "expected a fully qualified name such as www.example.com";
+        return -1;
+    }
+    for (; *s != '\0'; s++)
+        *s = (char)tolower((unsigned char)*s);
+    return 0;
+}
+
+static int cert_names(parser *p, const char *v)
+{
+    kw_cert_conf *k = p->cert;
+    char buf[KW_CONFIG_MAX_LINE + 1], *tok, *save = NULL;
+    const char *why = NULL;
+    size_t j;
+
+    snprintf(buf, sizeof(buf), "%s", v);
+    for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        char **nn;
+
+        if (cert_name_ok(tok, &why) != 0)
+            return FAIL(p, "names: %s: %s", tok, why);
+        for (j = 0; j < k->nnames; j++)
+            if (strcmp(k->names[j], tok) == 0)
+                return FAIL(p, "names: %s is listed twice", tok);
+        if (k->nnames >= 100)
+            return FAIL(p, "names: at most 100 names per certificate (the "
+                           "CA's limit)");
+        nn = realloc(k->names, (k->nnames + 1) * sizeof(*nn));
+        if (nn == NULL)
+            return KW_ENOMEM;
+        k->names = nn;
+        if ((nn[k->nnames] = strdup(tok)) == NULL)
+            return KW_ENOMEM;
+        k->nnames++;
+    }
+    return 0;
+}
+
+static int cert_key(parser *p, int k, const char *key, const char *v)
+{
+    kw_cert_conf *c = p->cert;
+    ks_key_type t;
+    long n;
+
+    switch (k) {
+    case 0:
+        return cert_names(p, v);
+    case 1:
+        if (strcmp(v, "http-01") == 0)
+            return 0;
+        if (strcmp(v, "dns-01") == 0)
+            return FAIL(p, "challenge = dns-01: not supported yet; use "
+                           "http-01");
+        return FAIL(p, "challenge = %s: expected http-01", v);
+    case 2:
+        if (strcmp(v, "responder") == 0)
+            c->http01_webroot = 0;
+        else if (strcmp(v, "webroot") == 0)
+            c->http01_webroot = 1;
+        else
+            return FAIL(p, "http01 = %s: expected responder or webroot", v);
+        return 0;
+    case 3:
+        if (v[0] != '/')
+            return FAIL(p, "webroot = %s: expected an absolute path", v);
+        return set_str(&c->webroot, v);
+    case 4:
+        if (ks_key_type_parse(v, &t) != 0 || t == KS_KEY_ED25519)
+            return FAIL(p, "key_type = %s: expected ec256, ec384, rsa2048, "
+                           "rsa3072 or rsa4096",
+                        v);
+        return set_str(&c->key_type, ks_key_type_word(t));
+    case 5:
+        if (parse_bool(v, &c->reuse_key) != 0)
+            return FAIL(p, "reuse_key = %s: expected yes or no", v);
+        return 0;
+    case 6:
+        if (strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-_.") !=
+                strlen(v) ||
+            strlen(v) > 64)
+            return FAIL(p, "profile = %s: expected a profile name the CA "
+                           "lists (classic, tlsserver, shortlived)",
+                        v);
+        return set_str(&c->profile, v);
+    case 7:
+        if (parse_int(v, 1, 100, &n) != 0)
+            return FAIL(p, "keep = %s: expected 1 to 100 versions", v);
+        c->keep = (int)n;
+        return 0;
+    case 8:
+        if (getgrnam(v) == NULL)
+            return FAIL(p, "key_group = %s: no such group on this machine",
+                        v);
+        return set_str(&c->key_group, v);
+    case 9:
+        if (!https_url(v))
+            return FAIL(p, "directory = %s: expected the CA's https:// "
+                           "directory URL",
+                        v);
+        return set_str(&c->directory, v);
+    }
+    return unknown_key(p, key);
+}
+
 /* Close the current section: check what it requires. */
 static int end_section(parser *p)
 {
     kw_endpoint_conf *e = p->ep;
     int save = p->line;
 
+    if (p->sec == SEC_CERT) {
+        kw_cert_conf *k = p->cert;
+        size_t j;
+
+        p->line = k->line;
+        if (k->nnames == 0)
+            return FAIL(p, "[certificate \"%s\"]: names is required",
+                        k->name);
+        if (k->http01_webroot && k->webroot == NULL)
+            return FAIL(p, "[certificate \"%s\"]: http01 = webroot needs "
+                           "webroot = DIR",
+                        k->name);
+        for (j = 0; j < k->nnames; j++)
+            if (k->names[j][0] == '*')
+                return FAIL(p, "[certificate \"%s\"]: %s: a wildcard name "
+                               "can only be validated with dns-01",
+                            k->name, k->names[j]);
+        p->line = save;
+        return 0;
+    }
     if (p->sec != SEC_ENDPOINT)
         return 0;
     p->line = e->line;
@@ -381,8 +639,12 @@ static int begin_section(parser *p, char *h)
     }
     p->seen = 0;
     p->ep = NULL;
-    if (strcmp(name, "daemon") == 0 || strcmp(name, "scan") == 0) {
-        enum section s = name[0] == 'd' ? SEC_DAEMON : SEC_SCAN;
+    p->cert = NULL;
+    if (strcmp(name, "daemon") == 0 || strcmp(name, "scan") == 0 ||
+        strcmp(name, "acme") == 0) {
+        enum section s = name[0] == 'd'   ? SEC_DAEMON
+                         : name[0] == 's' ? SEC_SCAN
+                                          : SEC_ACME;
         if (sub != NULL)
             return FAIL(p, "[%s \"%s\"]: [%s] takes no name", name, sub,
                         name);
@@ -416,8 +678,38 @@ static int begin_section(parser *p, char *h)
         p->sec = SEC_ENDPOINT;
         return 0;
     }
-    return FAIL(p, "[%s]: unknown section; expected [daemon], [scan] or "
-                   "[endpoint \"NAME\"]",
+    if (strcmp(name, "certificate") == 0) {
+        kw_config *c = p->c;
+        kw_cert_conf *nc;
+
+        if (sub == NULL)
+            return FAIL(p, "[certificate]: expected a name, as in "
+                           "[certificate \"www\"]");
+        if (sub[0] == '.' || strlen(sub) > 200 ||
+            strspn(sub, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                        "0123456789._-") != strlen(sub))
+            return FAIL(p, "[certificate \"%s\"]: the name becomes a "
+                           "directory name: letters, digits, '.', '_' and "
+                           "'-', not starting with '.'",
+                        sub);
+        for (i = 0; i < c->ncerts; i++)
+            if (strcmp(c->certs[i].name, sub) == 0)
+                return FAIL(p, "[certificate \"%s\"] appears twice", sub);
+        nc = realloc(c->certs, (c->ncerts + 1) * sizeof(*nc));
+        if (nc == NULL)
+            return KW_ENOMEM;
+        c->certs = nc;
+        p->cert = &c->certs[c->ncerts++];
+        memset(p->cert, 0, sizeof(*p->cert));
+        p->cert->line = p->line;
+        p->cert->keep = 5;
+        if ((p->cert->name = strdup(sub)) == NULL)
+            return KW_ENOMEM;
+        p->sec = SEC_CERT;
+        return 0;
+    }
+    return FAIL(p, "[%s]: unknown section; expected [daemon], [scan], "
+                   "[acme], [endpoint \"NAME\"] or [certificate \"NAME\"]",
                 name);
 }
 
@@ -467,14 +759,17 @@ static int key_line(parser *p, char *line)
             k = i;
     if (k < 0)
         return unknown_key(p, key);
-    /* Only [scan] path repeats. */
-    if (!(p->sec == SEC_SCAN && k == 0) && (p->seen & (1u << k)))
+    /* Only [scan] path and [certificate] names repeat. */
+    if (!((p->sec == SEC_SCAN || p->sec == SEC_CERT) && k == 0) &&
+        (p->seen & (1u << k)))
         return FAIL(p, "%s: set twice in %s", key, section_word(p->sec));
     p->seen |= 1u << k;
     switch (p->sec) {
     case SEC_DAEMON: return daemon_key(p, k, key, v);
     case SEC_SCAN: return scan_key(p, k, key, v);
     case SEC_ENDPOINT: return endpoint_key(p, k, key, v);
+    case SEC_ACME: return acme_key(p, k, key, v);
+    case SEC_CERT: return cert_key(p, k, key, v);
     default: return unknown_key(p, key);
     }
 }

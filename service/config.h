@@ -30,6 +30,28 @@
  *   sni = mail.example.com      ; default: host, unless host is an address
  *   interval = 1h
  *   timeout = 10s
+ *
+ *   [acme]
+ *   directory = https://acme-v02.api.letsencrypt.org/directory
+ *   ca_file = /etc/keywarden/pebble-ca.pem ; trust this CA for the
+ *                               ; directory (a private or test CA)
+ *   contact = mailto:hostmaster@example.com
+ *   account_key = ec256         ; ec256, ec384, rsa2048..rsa4096
+ *   http01_listen = 0.0.0.0:80  ; the built-in http-01 responder
+ *   certs_dir = /var/lib/keywarden/certs  ; archive/ and live/
+ *   concurrency = 8             ; orders in flight at once
+ *
+ *   [certificate "www"]
+ *   names = example.com, www.example.com
+ *   challenge = http-01
+ *   http01 = responder          ; or webroot
+ *   webroot = /var/www/html     ; with http01 = webroot
+ *   key_type = ec256
+ *   reuse_key = no
+ *   profile = tlsserver         ; when the CA offers profiles
+ *   keep = 5                    ; versions kept in the archive
+ *   key_group = ssl-cert        ; privkey.pem 0640 for this group
+ *   directory = URL             ; another CA for this certificate
  */
 #ifndef KW_CONFIG_H
 #define KW_CONFIG_H
@@ -61,6 +83,31 @@ typedef struct kw_endpoint_conf {
     int line;             /* where the section starts */
 } kw_endpoint_conf;
 
+typedef struct kw_cert_conf {
+    char *name;
+    char **names;         /* DNS names or IP addresses */
+    size_t nnames;
+    int http01_webroot;   /* 0: the built-in responder */
+    char *webroot;
+    char *key_type;       /* "ec256" ... */
+    int reuse_key;
+    char *profile;        /* NULL: the CA's default */
+    int keep;
+    char *key_group;      /* NULL: 0600, owner only */
+    char *directory;      /* NULL: [acme] directory */
+    int line;
+} kw_cert_conf;
+
+typedef struct kw_acme_conf {
+    char *directory;
+    char *ca_file;
+    char *contact;
+    char *account_key;    /* key type word */
+    char *http01_listen;
+    char *certs_dir;      /* NULL: STATE_DIR/certs */
+    int concurrency;
+} kw_acme_conf;
+
 typedef struct kw_config {
     char *path;           /* the file it came from */
     int log_level;        /* -1: not set */
@@ -79,7 +126,14 @@ typedef struct kw_config {
     int scan_watch;
     kw_endpoint_conf *endpoints;
     size_t nendpoints;
+    kw_acme_conf acme;    /* pointers NULL until set: see kw_acme_* */
+    kw_cert_conf *certs;
+    size_t ncerts;
 } kw_config;
+
+#define KW_ACME_DEFAULT_DIRECTORY                                          \
+    "https://acme-v02.api.letsencrypt.org/directory"
+#define KW_ACME_DEFAULT_HTTP01 "0.0.0.0:80"
 
 #define KW_CONFIG_DEFAULT_PATH "/etc/keywarden/keywarden.conf"
 #define KW_METRICS_DEFAULT "127.0.0.1:9177"

@@ -10,10 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef KW_VERSION
-#define KW_VERSION "0.1.0"
-#endif
-
 static void usage(FILE *out)
 {
     fputs(
@@ -38,6 +34,10 @@ static void usage(FILE *out)
         "  probe HOST:PORT  fetch the certificate chain a server serves\n"
         "  discover         find the certificates Postfix, Dovecot and "
         "nginx use\n"
+        "  renew [NAME...]  renew the managed certificates that are due "
+        "(ACME)\n"
+        "  certificate list the managed certificates and their renewal "
+        "state\n"
         "  status           the running daemon's jobs\n"
         "  reload           make the running daemon re-read its "
         "configuration\n"
@@ -77,6 +77,7 @@ static const struct {
     {"check", cli_check}, {"forget", cli_forget}, {"config", cli_config},
     {"serve", cli_serve},   {"probe", cli_probe},   {"discover", cli_discover},
     {"status", cli_status}, {"reload", cli_reload}, {"run-job", cli_run_job},
+    {"renew", cli_renew},   {"certificate", cli_certificate},
 };
 
 static cmd_fn find_command(const char *name)

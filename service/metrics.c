@@ -7,10 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef KW_VERSION
-#define KW_VERSION "0.1.0"
-#endif
-
 typedef struct buf {
     char *p;
     size_t len, cap;

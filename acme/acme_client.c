@@ -1,0 +1,987 @@
+/*
+ * acme_client.c: the order state machine.  One request in flight per
+ * order; many orders share one acme_http and run side by side.
+ */
+#include "acme_client.h"
+
+#include "acme_jws.h"
+
+#include "../common/kw_str.h"
+#include "../common/kw_time.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROBLEM_PREFIX "urn:ietf:params:acme:error:"
+
+typedef void (*handler)(acme_order *o, acme_resp *r, json_t *js);
+
+typedef struct presented {
+    char *ident;
+    char *token;
+} presented;
+
+struct acme_order {
+    acme_http *h;
+    acme_solver solver;
+    acme_step_cb step;
+    acme_done_cb done;
+    void *ctx;
+    EVP_PKEY *key;
+    char *thumbprint;
+
+    /* copies of the parameters */
+    char *directory_url, *contact, *profile, *replaces, *resume_url;
+    char **names;
+    size_t nnames;
+    unsigned char *csr;
+    size_t csr_len;
+    int max_bad_nonce;
+    int64_t poll_limit_s;
+
+    /* what the CA told us */
+    char *new_nonce, *new_account, *new_order;
+    char *kid, *nonce;
+    char *order_url, *finalize_url, *cert_url;
+    char **authz;
+    size_t nauthz, ai;
+    presented *pres;
+    size_t npres;
+    int dropped_replaces;
+
+    /* the signed request in flight, kept for a badNonce retry */
+    char *cur_url, *cur_payload, *cur_accept;
+    handler cur_next;
+    int bad_nonce_run;
+    int in_flight;
+
+    uv_timer_t timer;
+    void (*timer_fn)(acme_order *o);
+    int64_t phase_start;
+    unsigned poll_ms;
+    int cancelled;
+    int finished;
+
+    acme_outcome out;
+};
+
+static void post(acme_order *o, const char *url, const char *payload,
+                 const char *accept, handler next);
+static void on_order_obj(acme_order *o, acme_resp *r, json_t *js);
+static void next_authz(acme_order *o);
+static void poll_order(acme_order *o);
+
+/* ----- ending --------------------------------------------------------- */
+
+static void on_timer_closed(uv_handle_t *hd)
+{
+    acme_order *o = hd->data;
+    size_t i;
+
+    for (i = 0; i < o->nnames; i++)
+        free(o->names[i]);
+    free(o->names);
+    for (i = 0; i < o->nauthz; i++)
+        free(o->authz[i]);
+    free(o->authz);
+    free(o->pres);
+    if (o->csr != NULL)
+        free(o->csr);
+    free(o->thumbprint);
+    free(o->directory_url);
+    free(o->contact);
+    free(o->profile);
+    free(o->replaces);
+    free(o->resume_url);
+    free(o->new_nonce);
+    free(o->new_account);
+    free(o->new_order);
+    free(o->kid);
+    free(o->nonce);
+    free(o->order_url);
+    free(o->finalize_url);
+    free(o->cert_url);
+    free(o->cur_url);
+    free(o->cur_payload);
+    free(o->cur_accept);
+    free(o->out.fullchain);
+    free(o);
+}
+
+static void cleanup_tokens(acme_order *o)
+{
+    size_t i;
+
+    for (i = 0; i < o->npres; i++) {
+        if (o->solver.cleanup != NULL)
+            o->solver.cleanup(o->solver.ctx, o->pres[i].ident,
+                              o->pres[i].token);
+        free(o->pres[i].ident);
+        free(o->pres[i].token);
+    }
+    o->npres = 0;
+}
+
+static void finish(acme_order *o)
+{
+    if (o->finished)
+        return;
+    o->finished = 1;
+    cleanup_tokens(o);
+    uv_timer_stop(&o->timer);
+    o->out.account_url = o->kid;
+    o->out.order_url = o->order_url;
+    o->done(o->ctx, &o->out);
+    uv_close((uv_handle_t *)&o->timer, on_timer_closed);
+}
+
+static void fail(acme_order *o, acme_fail why, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(acme_order *o, acme_fail why, const char *fmt, ...)
+{
+    va_list ap;
+
+    o->out.fail = why;
+    va_start(ap, fmt);
+    vsnprintf(o->out.detail, sizeof(o->out.detail), fmt, ap);
+    va_end(ap);
+    finish(o);
+}
+
+acme_fail acme_problem_class(const char *type)
+{
+    static const char *const permanent[] = {
+        "rejectedIdentifier", "unauthorized", "caa", "badCSR",
+        "badSignatureAlgorithm", "invalidContact", "unsupportedContact",
+        "unsupportedIdentifier", "externalAccountRequired",
+        "userActionRequired", "accountDoesNotExist", "badPublicKey",
+        "malformed", "badRevocationReason", "alreadyRevoked",
+    };
+    static const char *const validation[] = {
+        "connection", "dns", "incorrectResponse", "tls",
+    };
+    size_t i;
+
+    if (type == NULL)
+        return ACME_FAIL_TRANSIENT;
+    if (strncmp(type, PROBLEM_PREFIX, strlen(PROBLEM_PREFIX)) == 0)
+        type += strlen(PROBLEM_PREFIX);
+    if (strcmp(type, "rateLimited") == 0)
+        return ACME_FAIL_RATELIMIT;
+    for (i = 0; i < sizeof(permanent) / sizeof(permanent[0]); i++)
+        if (strcmp(type, permanent[i]) == 0)
+            return ACME_FAIL_PERMANENT;
+    for (i = 0; i < sizeof(validation) / sizeof(validation[0]); i++)
+        if (strcmp(type, validation[i]) == 0)
+            return ACME_FAIL_VALIDATION;
+    return ACME_FAIL_TRANSIENT;
+}
+
+/* "TYPE: DETAIL; subproblems: IDENT: TYPE: DETAIL, ..." of a problem
+ * document into buf. */
+static void problem_text(json_t *pb, char *buf, size_t cap)
+{
+    const char *type = json_string_value(json_object_get(pb, "type"));
+    const char *detail = json_string_value(json_object_get(pb, "detail"));
+    json_t *subs = json_object_get(pb, "subproblems"), *sp;
+    size_t pos = 0, i;
+
+    kw_str_appendf(buf, cap, &pos, "%s: %s", type ? type : "(no type)",
+                    detail ? detail : "(no detail)");
+    json_array_foreach(subs, i, sp)
+    {
+        const char *st = json_string_value(json_object_get(sp, "type"));
+        const char *sd = json_string_value(json_object_get(sp, "detail"));
+        const char *id = json_string_value(
+            json_object_get(json_object_get(sp, "identifier"), "value"));
+
+        kw_str_appendf(buf, cap, &pos, "%s %s: %s: %s",
+                        i == 0 ? "; subproblems:" : ",", id ? id : "?",
+                        st ? st : "?", sd ? sd : "");
+    }
+}
+
+/* A response that is not what the step expected: a problem document, a
+ * server error or garbage.  Ends the order with the CA's words. */
+static void fail_resp(acme_order *o, acme_resp *r, json_t *js,
+                      const char *what)
+{
+    char text[1536];
+    const char *type = json_string_value(json_object_get(js, "type"));
+    acme_fail why;
+
+    if (!r->ok) {
+        fail(o, ACME_FAIL_TRANSIENT, "%s: %s", what, r->error);
+        return;
+    }
+    if (type != NULL) {
+        problem_text(js, text, sizeof(text));
+        snprintf(o->out.problem_type, sizeof(o->out.problem_type), "%s",
+                 type);
+        why = acme_problem_class(type);
+        o->out.retry_after = r->retry_after;
+        fail(o, why, "%s: %s answered %ld %s", what, r->url, r->status,
+             text);
+        return;
+    }
+    fail(o, r->status >= 500 || r->status == 0 ? ACME_FAIL_TRANSIENT
+                                               : ACME_FAIL_PERMANENT,
+         "%s: %s answered HTTP %ld%s%.200s", what, r->url, r->status,
+         r->len > 0 ? ": " : " with an empty body", r->len > 0 ? r->body : "");
+}
+
+/* ----- requests -------------------------------------------------------- */
+
+static json_t *parse_json(acme_order *o, acme_resp *r, const char *what)
+{
+    json_error_t err;
+    json_t *js;
+
+    if (r->len == 0)
+        return NULL;
+    if (r->content_type != NULL &&
+        strstr(r->content_type, "json") == NULL)
+        return NULL;
+    js = json_loadb(r->body, r->len, 0, &err);
+    if (js == NULL)
+        fail(o, ACME_FAIL_TRANSIENT,
+             "%s: %s answered HTTP %ld with malformed JSON (line %d, "
+             "column %d: %s)",
+             what, r->url, r->status, err.line, err.column, err.text);
+    return js;
+}
+
+/* RFC 8555 section 6.5.1: a Replay-Nonce that is not base64url is
+ * ignored, not used (signing it would fail the request). */
+static int take_nonce(acme_order *o, acme_resp *r)
+{
+    size_t n;
+
+    if (r->nonce == NULL)
+        return 0;
+    n = strlen(r->nonce);
+    if (n == 0 || n > 256 ||
+        strspn(r->nonce, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                         "0123456789-_") != n)
+        return 0;
+    free(o->nonce);
+    o->nonce = strdup(r->nonce);
+    return o->nonce != NULL;
+}
+
+static void send_signed(acme_order *o);
+
+static void on_nonce(void *ctx, acme_resp *r)
+{
+    acme_order *o = ctx;
+
+    o->in_flight = 0;
+    o->out.requests++;
+    if (o->cancelled || r->cancelled) {
+        fail(o, ACME_FAIL_CANCELLED, "cancelled");
+        return;
+    }
+    if (!r->ok || !take_nonce(o, r)) {
+        fail(o, ACME_FAIL_TRANSIENT, "getting a nonce: %s",
+             r->ok ? "the answer had no Replay-Nonce header" : r->error);
+        return;
+    }
+    send_signed(o);
+}
+
+static void get_nonce(acme_order *o)
+{
+    kw_diag d;
+
+    if (acme_http_request(o->h, "HEAD", o->new_nonce, NULL, NULL, NULL,
+                          on_nonce, o, &d) != 0) {
+        fail(o, ACME_FAIL_TRANSIENT, "getting a nonce: %s", d.msg);
+        return;
+    }
+    o->in_flight = 1;
+}
+
+static void on_signed(void *ctx, acme_resp *r)
+{
+    acme_order *o = ctx;
+    json_t *js = NULL;
+    const char *type;
+    handler next = o->cur_next;
+
+    o->in_flight = 0;
+    o->out.requests++;
+    if (o->cancelled || r->cancelled) {
+        fail(o, ACME_FAIL_CANCELLED, "cancelled");
+        return;
+    }
+    if (r->ok)
+        take_nonce(o, r);
+    if (r->ok && r->content_type != NULL &&
+        strstr(r->content_type, "json") != NULL && r->len > 0) {
+        js = parse_json(o, r, "ACME request");
+        if (js == NULL)
+            return; /* failed already */
+    }
+    type = json_string_value(json_object_get(js, "type"));
+    if (r->ok && r->status == 400 && type != NULL &&
+        strcmp(type, PROBLEM_PREFIX "badNonce") == 0) {
+        json_decref(js);
+        o->out.bad_nonces++;
+        if (++o->bad_nonce_run > o->max_bad_nonce) {
+            fail(o, ACME_FAIL_TRANSIENT,
+                 "POST %s: the CA rejected %d nonces in a row (badNonce)",
+                 o->cur_url, o->bad_nonce_run);
+            return;
+        }
+        /* The rejection carries a fresh nonce; use it at once. */
+        if (o->nonce != NULL)
+            send_signed(o);
+        else {
+            free(o->nonce);
+            o->nonce = NULL;
+            get_nonce(o);
+        }
+        return;
+    }
+    o->bad_nonce_run = 0;
+    next(o, r, js);
+    json_decref(js);
+}
+
+static void send_signed(acme_order *o)
+{
+    kw_diag d;
+    char *jws;
+
+    if (o->nonce == NULL) {
+        get_nonce(o);
+        return;
+    }
+    jws = acme_jws_sign(o->key, o->kid, o->nonce, o->cur_url, o->cur_payload,
+                        &d);
+    free(o->nonce); /* a nonce is good for one request */
+    o->nonce = NULL;
+    if (jws == NULL) {
+        fail(o, ACME_FAIL_PERMANENT, "signing the request to %s: %s",
+             o->cur_url, d.msg);
+        return;
+    }
+    if (acme_http_request(o->h, "POST", o->cur_url, jws, NULL, o->cur_accept,
+                          on_signed, o, &d) != 0) {
+        free(jws);
+        fail(o, ACME_FAIL_TRANSIENT, "%s", d.msg);
+        return;
+    }
+    free(jws);
+    o->in_flight = 1;
+}
+
+/* A signed POST of payload (NULL: POST-as-GET) to url; next() gets the
+ * answer once no badNonce retry is needed. */
+static void post(acme_order *o, const char *url, const char *payload,
+                 const char *accept, handler next)
+{
+    char *u = strdup(url), *p = payload ? strdup(payload) : NULL,
+         *a = accept ? strdup(accept) : NULL;
+
+    if (u == NULL || (payload && p == NULL) || (accept && a == NULL)) {
+        free(u);
+        free(p);
+        free(a);
+        fail(o, ACME_FAIL_TRANSIENT, "out of memory");
+        return;
+    }
+    free(o->cur_url);
+    free(o->cur_payload);
+    free(o->cur_accept);
+    o->cur_url = u;
+    o->cur_payload = p;
+    o->cur_accept = a;
+    o->cur_next = next;
+    o->bad_nonce_run = 0;
+    send_signed(o);
+}
+
+static void post_json(acme_order *o, const char *url, json_t *payload,
+                      handler next)
+{
+    char *text = payload != NULL ? json_dumps(payload, JSON_COMPACT) : NULL;
+
+    json_decref(payload);
+    if (text == NULL) {
+        fail(o, ACME_FAIL_TRANSIENT, "out of memory");
+        return;
+    }
+    post(o, url, text, NULL, next);
+    free(text);
+}
+
+/* ----- waiting --------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t)
+{
+    acme_order *o = t->data;
+
+    o->timer_fn(o);
+}
+
+/* Runs fn after the CA's Retry-After, or a backoff of 250 ms doubling to
+ * 5 s; fails once the phase has polled longer than poll_limit_s. */
+static void later(acme_order *o, acme_resp *r, void (*fn)(acme_order *o),
+                  const char *what)
+{
+    uint64_t ms;
+
+    if (kw_now() - o->phase_start > o->poll_limit_s) {
+        fail(o, ACME_FAIL_TRANSIENT,
+             "%s: still not done after %lld s of polling %s", what,
+             (long long)o->poll_limit_s, o->order_url ? o->order_url : "");
+        return;
+    }
+    if (r != NULL && r->retry_after >= 0) {
+        ms = (uint64_t)r->retry_after * 1000;
+        if (ms > 60000)
+            ms = 60000; /* a poll, not a rate limit: keep it responsive */
+    } else {
+        ms = o->poll_ms;
+        o->poll_ms = o->poll_ms * 2 > 5000 ? 5000 : o->poll_ms * 2;
+    }
+    o->timer_fn = fn;
+    uv_timer_start(&o->timer, on_timer, ms, 0);
+}
+
+static void new_phase(acme_order *o)
+{
+    o->phase_start = kw_now();
+    o->poll_ms = 250;
+}
+
+/* ----- the steps ------------------------------------------------------- */
+
+static void on_cert(acme_order *o, acme_resp *r, json_t *js)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----";
+
+    if (r->status != 200 || r->len < sizeof(begin) ||
+        strstr(r->body, begin) == NULL) {
+        fail_resp(o, r, js, "downloading the certificate");
+        return;
+    }
+    o->out.fullchain = malloc(r->len + 1);
+    if (o->out.fullchain == NULL) {
+        fail(o, ACME_FAIL_TRANSIENT, "out of memory");
+        return;
+    }
+    memcpy(o->out.fullchain, r->body, r->len + 1);
+    o->out.len = r->len;
+    o->out.fail = ACME_OK;
+    finish(o);
+}
+
+static void download(acme_order *o)
+{
+    post(o, o->cert_url, NULL, "application/pem-certificate-chain",
+         on_cert);
+}
+
+static void on_finalize(acme_order *o, acme_resp *r, json_t *js)
+{
+    if (r->status != 200 || !json_is_object(js) ||
+        json_object_get(js, "type") != NULL) {
+        fail_resp(o, r, js, "finalizing the order");
+        return;
+    }
+    if (o->step != NULL)
+        o->step(o->ctx, "finalized", o->order_url);
+    new_phase(o);
+    on_order_obj(o, r, js);
+}
+
+static void finalize(acme_order *o)
+{
+    char *csr = acme_b64url(o->csr, o->csr_len);
+
+    cleanup_tokens(o); /* the CA has validated what it needed */
+    if (csr == NULL) {
+        fail(o, ACME_FAIL_TRANSIENT, "out of memory");
+        return;
+    }
+    post_json(o, o->finalize_url, json_pack("{s:s}", "csr", csr),
+              on_finalize);
+    free(csr);
+}
+
+/* The order went invalid: find the authorization that failed and say
+ * why, in the CA's words. */
+static void on_diag_authz(acme_order *o, acme_resp *r, json_t *js)
+{
+    const char *status = json_string_value(json_object_get(js, "status"));
+    json_t *ch, *err;
+    size_t i;
+
+    if (r->status == 200 && status != NULL && strcmp(status, "invalid") == 0) {
+        const char *ident = json_string_value(
+            json_object_get(json_object_get(js, "identifier"), "value"));
+
+        json_array_foreach(json_object_get(js, "challenges"), i, ch)
+        {
+            err = json_object_get(ch, "error");
+            if (err != NULL) {
+                char text[1536];
+                const char *type =
+                    json_string_value(json_object_get(err, "type"));
+
+                problem_text(err, text, sizeof(text));
+                snprintf(o->out.problem_type, sizeof(o->out.problem_type),
+                         "%s", type ? type : "");
+                fail(o,
+                     acme_problem_class(type) == ACME_FAIL_TRANSIENT
+                         ? ACME_FAIL_VALIDATION
+                         : acme_problem_class(type),
+                     "%s: the CA could not validate the %s challenge: %s",
+                     ident ? ident : "?",
+                     json_string_value(json_object_get(ch, "type")), text);
+                return;
+            }
+        }
+    }
+    if (++o->ai < o->nauthz) {
+        post(o, o->authz[o->ai], NULL, NULL, on_diag_authz);
+        return;
+    }
+    fail(o, ACME_FAIL_VALIDATION,
+         "the order %s became invalid and no authorization says why",
+         o->order_url);
+}
+
+static void diagnose(acme_order *o, json_t *order)
+{
+    json_t *err = json_object_get(order, "error");
+
+    if (err != NULL) {
+        char text[1536];
+        const char *type = json_string_value(json_object_get(err, "type"));
+
+        problem_text(err, text, sizeof(text));
+        snprintf(o->out.problem_type, sizeof(o->out.problem_type), "%s",
+                 type ? type : "");
+        fail(o, acme_problem_class(type), "the order %s is invalid: %s",
+             o->order_url, text);
+        return;
+    }
+    if (o->nauthz == 0) {
+        fail(o, ACME_FAIL_VALIDATION, "the order %s is invalid",
+             o->order_url);
+        return;
+    }
+    o->ai = 0;
+    post(o, o->authz[0], NULL, NULL, on_diag_authz);
+}
+
+static int take_authz(acme_order *o, json_t *js)
+{
+    json_t *arr = json_object_get(js, "authorizations"), *v;
+    size_t i;
+
+    if (o->authz != NULL)
+        return 0;
+    if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+        json_array_size(arr) > 1000)
+        return -1;
+    o->authz = calloc(json_array_size(arr), sizeof(char *));
+    if (o->authz == NULL)
+        return -1;
+    json_array_foreach(arr, i, v)
+    {
+        const char *u = json_string_value(v);
+
+        if (u == NULL || (o->authz[i] = strdup(u)) == NULL)
+            return -1;
+        o->nauthz = i + 1;
+    }
+    return 0;
+}
+
+static void set_str(char **dst, const char *src)
+{
+    if (src != NULL) {
+        free(*dst);
+        *dst = strdup(src);
+    }
+}
+
+/* An order object, from newOrder, a poll or finalize. */
+static void on_order_obj(acme_order *o, acme_resp *r, json_t *js)
+{
+    const char *status = json_string_value(json_object_get(js, "status"));
+
+    if ((r->status != 200 && r->status != 201) || status == NULL) {
+        fail_resp(o, r, js, "reading the order");
+        return;
+    }
+    set_str(&o->finalize_url,
+            json_string_value(json_object_get(js, "finalize")));
+    set_str(&o->cert_url,
+            json_string_value(json_object_get(js, "certificate")));
+    if (take_authz(o, js) != 0) {
+        fail(o, ACME_FAIL_TRANSIENT,
+             "the order %s lists no usable authorizations", o->order_url);
+        return;
+    }
+    if (strcmp(status, "pending") == 0) {
+        if (o->ai == 0 && o->npres == 0) {
+            next_authz(o);
+        } else {
+            later(o, r, poll_order, "waiting for the challenges");
+        }
+    } else if (strcmp(status, "ready") == 0) {
+        if (o->finalize_url == NULL) {
+            fail(o, ACME_FAIL_TRANSIENT, "the order %s has no finalize URL",
+                 o->order_url);
+            return;
+        }
+        finalize(o);
+    } else if (strcmp(status, "processing") == 0) {
+        later(o, r, poll_order, "waiting for the certificate");
+    } else if (strcmp(status, "valid") == 0) {
+        if (o->cert_url == NULL) {
+            fail(o, ACME_FAIL_TRANSIENT,
+                 "the order %s is valid but has no certificate URL",
+                 o->order_url);
+            return;
+        }
+        download(o);
+    } else if (strcmp(status, "invalid") == 0) {
+        cleanup_tokens(o);
+        diagnose(o, js);
+    } else {
+        fail(o, ACME_FAIL_TRANSIENT, "the order %s has unknown status %s",
+             o->order_url, status);
+    }
+}
+
+static void poll_order(acme_order *o)
+{
+    post(o, o->order_url, NULL, NULL, on_order_obj);
+}
+
+static void on_challenge(acme_order *o, acme_resp *r, json_t *js)
+{
+    if (r->status != 200) {
+        fail_resp(o, r, js, "answering the challenge");
+        return;
+    }
+    o->ai++;
+    next_authz(o);
+}
+
+static void on_authz(acme_order *o, acme_resp *r, json_t *js)
+{
+    const char *status = json_string_value(json_object_get(js, "status"));
+    const char *ident = json_string_value(
+        json_object_get(json_object_get(js, "identifier"), "value"));
+    json_t *ch, *found = NULL;
+    const char *token, *url;
+    char offered[256] = "", *ka;
+    size_t i, pos = 0;
+    kw_diag d;
+    presented *np;
+
+    if (r->status != 200 || status == NULL || ident == NULL) {
+        fail_resp(o, r, js, "reading an authorization");
+        return;
+    }
+    if (strcmp(status, "valid") == 0) { /* reused: nothing to prove */
+        o->ai++;
+        next_authz(o);
+        return;
+    }
+    if (strcmp(status, "pending") != 0) {
+        o->ai = 0;
+        on_diag_authz(o, r, js);
+        return;
+    }
+    json_array_foreach(json_object_get(js, "challenges"), i, ch)
+    {
+        const char *type = json_string_value(json_object_get(ch, "type"));
+
+        if (type != NULL && strcmp(type, "http-01") == 0)
+            found = ch;
+        kw_str_appendf(offered, sizeof(offered), &pos, "%s%s",
+                        pos ? ", " : "", type ? type : "?");
+    }
+    if (found == NULL) {
+        fail(o, ACME_FAIL_PERMANENT,
+             "%s: the CA offers no http-01 challenge (it offers %s)%s",
+             ident, offered,
+             json_is_true(json_object_get(js, "wildcard"))
+                 ? "; a wildcard name needs dns-01"
+                 : "");
+        return;
+    }
+    token = json_string_value(json_object_get(found, "token"));
+    url = json_string_value(json_object_get(found, "url"));
+    if (token == NULL || url == NULL || strlen(token) > 256 ||
+        strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789-_") != strlen(token)) {
+        fail(o, ACME_FAIL_TRANSIENT,
+             "%s: the http-01 challenge has no usable token or URL", ident);
+        return;
+    }
+    ka = acme_key_authorization(token, o->thumbprint);
+    np = realloc(o->pres, (o->npres + 1) * sizeof(*np));
+    if (ka == NULL || np == NULL) {
+        free(ka);
+        if (np != NULL)
+            o->pres = np;
+        fail(o, ACME_FAIL_TRANSIENT, "out of memory");
+        return;
+    }
+    o->pres = np;
+    if (o->solver.present(o->solver.ctx, ident, token, ka, &d) != 0) {
+        free(ka);
+        fail(o, ACME_FAIL_VALIDATION, "%s: placing the http-01 token: %s",
+             ident, d.msg);
+        return;
+    }
+    free(ka);
+    o->pres[o->npres].ident = strdup(ident);
+    o->pres[o->npres].token = strdup(token);
+    o->npres++;
+    post(o, url, "{}", NULL, on_challenge);
+}
+
+static void next_authz(acme_order *o)
+{
+    if (o->ai < o->nauthz) {
+        post(o, o->authz[o->ai], NULL, NULL, on_authz);
+        return;
+    }
+    new_phase(o);
+    poll_order(o);
+}
+
+static void new_order(acme_order *o);
+
+static void on_new_order(acme_order *o, acme_resp *r, json_t *js)
+{
+    if (r->status != 201 || r->location == NULL) {
+        const char *type = json_string_value(json_object_get(js, "type"));
+
+        /* A CA that does not take "replaces" for this certificate: retry
+         * without it (the renewal matters more than the ARI credit). */
+        if (o->replaces != NULL && !o->dropped_replaces && type != NULL &&
+            r->status >= 400 && r->status < 500 &&
+            acme_problem_class(type) != ACME_FAIL_RATELIMIT) {
+            o->dropped_replaces = 1;
+            new_order(o);
+            return;
+        }
+        fail_resp(o, r, js, "creating the order");
+        return;
+    }
+    set_str(&o->order_url, r->location);
+    if (o->step != NULL)
+        o->step(o->ctx, "order", o->order_url);
+    on_order_obj(o, r, js);
+}
+
+static void new_order(acme_order *o)
+{
+    json_t *ids = json_array(), *p;
+    size_t i;
+
+    for (i = 0; i < o->nnames; i++) {
+        int ip = strchr(o->names[i], ':') != NULL ||
+                 strspn(o->names[i], "0123456789.") == strlen(o->names[i]);
+
+        json_array_append_new(ids, json_pack("{s:s, s:s}", "type",
+                                             ip ? "ip" : "dns", "value",
+                                             o->names[i]));
+    }
+    p = json_pack("{s:o}", "identifiers", ids);
+    if (p != NULL && o->profile != NULL)
+        json_object_set_new(p, "profile", json_string(o->profile));
+    if (p != NULL && o->replaces != NULL && !o->dropped_replaces)
+        json_object_set_new(p, "replaces", json_string(o->replaces));
+    post_json(o, o->new_order, p, on_new_order);
+}
+
+static void start_order(acme_order *o)
+{
+    new_phase(o);
+    if (o->resume_url != NULL) {
+        set_str(&o->order_url, o->resume_url);
+        post(o, o->order_url, NULL, NULL, on_order_obj);
+        return;
+    }
+    new_order(o);
+}
+
+static void on_account(acme_order *o, acme_resp *r, json_t *js)
+{
+    if ((r->status != 200 && r->status != 201) || r->location == NULL) {
+        fail_resp(o, r, js, "registering the account");
+        return;
+    }
+    set_str(&o->kid, r->location);
+    if (o->kid == NULL) {
+        fail(o, ACME_FAIL_TRANSIENT, "out of memory");
+        return;
+    }
+    if (o->step != NULL)
+        o->step(o->ctx, "account", o->kid);
+    start_order(o);
+}
+
+static void on_directory(void *ctx, acme_resp *r)
+{
+    acme_order *o = ctx;
+    json_t *js;
+    const char *nn, *na, *no;
+
+    o->in_flight = 0;
+    o->out.requests++;
+    if (o->cancelled || r->cancelled) {
+        fail(o, ACME_FAIL_CANCELLED, "cancelled");
+        return;
+    }
+    if (!r->ok || r->status != 200) {
+        fail(o, ACME_FAIL_TRANSIENT, "reading the ACME directory %s: %s",
+             o->directory_url,
+             r->ok ? "it did not answer 200" : r->error);
+        return;
+    }
+    js = parse_json(o, r, "reading the ACME directory");
+    if (js == NULL) {
+        if (!o->finished)
+            fail(o, ACME_FAIL_TRANSIENT,
+                 "reading the ACME directory %s: not JSON", r->url);
+        return;
+    }
+    nn = json_string_value(json_object_get(js, "newNonce"));
+    na = json_string_value(json_object_get(js, "newAccount"));
+    no = json_string_value(json_object_get(js, "newOrder"));
+    if (nn == NULL || na == NULL || no == NULL) {
+        json_decref(js);
+        fail(o, ACME_FAIL_TRANSIENT,
+             "the ACME directory %s lacks newNonce, newAccount or newOrder",
+             r->url);
+        return;
+    }
+    o->new_nonce = strdup(nn);
+    o->new_account = strdup(na);
+    o->new_order = strdup(no);
+    json_decref(js);
+    if (o->new_nonce == NULL || o->new_account == NULL ||
+        o->new_order == NULL) {
+        fail(o, ACME_FAIL_TRANSIENT, "out of memory");
+        return;
+    }
+    if (o->kid != NULL) {
+        start_order(o);
+        return;
+    }
+    {
+        json_t *p = json_pack("{s:b}", "termsOfServiceAgreed", 1);
+
+        if (p != NULL && o->contact != NULL)
+            json_object_set_new(p, "contact",
+                                json_pack("[s]", o->contact));
+        post_json(o, o->new_account, p, on_account);
+    }
+}
+
+/* ----- public ---------------------------------------------------------- */
+
+static char *dup_or_null(const char *s, int *bad)
+{
+    char *c;
+
+    if (s == NULL)
+        return NULL;
+    c = strdup(s);
+    if (c == NULL)
+        *bad = 1;
+    return c;
+}
+
+int acme_order_start(acme_http *h, const acme_order_params *p,
+                     const acme_solver *solver, acme_step_cb step,
+                     acme_done_cb done, void *ctx, acme_order **out,
+                     kw_diag *d)
+{
+    acme_order *o;
+    int bad = 0;
+    size_t i;
+
+    if (p->nnames == 0 || p->csr_der == NULL || p->account_key == NULL ||
+        p->directory_url == NULL)
+        return kw_diag_set(d, KW_EINVAL,
+                           "an order needs names, a CSR, an account key and "
+                           "a directory URL");
+    o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    o->h = h;
+    o->solver = *solver;
+    o->step = step;
+    o->done = done;
+    o->ctx = ctx;
+    o->key = p->account_key;
+    o->max_bad_nonce = p->max_bad_nonce > 0 ? p->max_bad_nonce : 10;
+    o->poll_limit_s = p->poll_limit_s > 0 ? p->poll_limit_s : 600;
+    o->out.retry_after = -1;
+    o->directory_url = dup_or_null(p->directory_url, &bad);
+    o->contact = dup_or_null(p->contact, &bad);
+    o->profile = dup_or_null(p->profile, &bad);
+    o->replaces = dup_or_null(p->replaces, &bad);
+    o->resume_url = dup_or_null(p->resume_url, &bad);
+    o->kid = dup_or_null(p->account_url, &bad);
+    o->names = calloc(p->nnames, sizeof(char *));
+    o->csr = malloc(p->csr_len);
+    if (o->names == NULL || o->csr == NULL)
+        bad = 1;
+    for (i = 0; !bad && i < p->nnames; i++) {
+        o->names[i] = dup_or_null(p->names[i], &bad);
+        o->nnames = i + 1;
+    }
+    if (o->csr != NULL)
+        memcpy(o->csr, p->csr_der, p->csr_len);
+    o->csr_len = p->csr_len;
+    o->thumbprint = acme_jwk_thumbprint(o->key, d);
+    uv_timer_init(acme_http_loop(h), &o->timer);
+    o->timer.data = o;
+    if (bad || o->thumbprint == NULL) {
+        int r = o->thumbprint == NULL && !bad ? KW_ECRYPTO : KW_ENOMEM;
+
+        if (r == KW_ENOMEM)
+            kw_diag_set(d, r, "out of memory");
+        o->finished = 1;
+        uv_close((uv_handle_t *)&o->timer, on_timer_closed);
+        return r;
+    }
+    if (acme_http_request(h, "GET", o->directory_url, NULL, NULL, NULL,
+                          on_directory, o, d) != 0) {
+        o->finished = 1;
+        uv_close((uv_handle_t *)&o->timer, on_timer_closed);
+        return KW_EINVAL;
+    }
+    o->in_flight = 1;
+    if (out != NULL)
+        *out = o;
+    return 0;
+}
+
+void acme_order_cancel(acme_order *o)
+{
+    if (o == NULL || o->finished)
+        return;
+    o->cancelled = 1;
+    if (!o->in_flight)
+        fail(o, ACME_FAIL_CANCELLED, "cancelled");
+}

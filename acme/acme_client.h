@@ -1,0 +1,100 @@
+/*
+ * acme_client.h: one ACME certificate order (RFC 8555), as a state machine
+ * on the libuv loop.
+ *
+ *   directory -> nonce -> account -> newOrder (or the saved order URL)
+ *     -> authorizations: present each http-01 token, answer the challenge
+ *     -> poll the order until ready -> finalize with the CSR
+ *     -> poll until valid -> download the chain
+ *
+ * Every signed request carries a fresh nonce; a badNonce answer is retried
+ * with the nonce that came with it (RFC 8555 section 6.5), so Pebble's
+ * nonce rejection never costs a certificate.  Polls honour Retry-After and
+ * otherwise back off from 250 ms to 5 s.  Problem documents (and their
+ * subproblems) end up verbatim in the outcome's detail.
+ *
+ * The caller persists progress through the step callback (the order URL
+ * once it exists), so an order interrupted by a crash resumes: start a new
+ * acme_order with resume_url set and the same CSR key.
+ */
+#ifndef ACME_CLIENT_H
+#define ACME_CLIENT_H
+
+#include "acme_http.h"
+
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct acme_order acme_order;
+
+/* How the caller makes http-01 answers available.  present() is called
+ * before the challenge is answered; cleanup() once for each successful
+ * present(), when the order no longer needs it. */
+typedef struct acme_solver {
+    void *ctx;
+    int (*present)(void *ctx, const char *identifier, const char *token,
+                   const char *key_authorization, kw_diag *d);
+    void (*cleanup)(void *ctx, const char *identifier, const char *token);
+} acme_solver;
+
+typedef struct acme_order_params {
+    const char *directory_url;
+    EVP_PKEY *account_key;
+    const char *account_url; /* known account (kid), or NULL */
+    const char *contact;     /* "mailto:..." or NULL */
+    const char *const *names;
+    size_t nnames;
+    const unsigned char *csr_der;
+    size_t csr_len;
+    const char *profile;     /* or NULL */
+    const char *replaces;    /* ARI certificate id, or NULL */
+    const char *resume_url;  /* continue this order, or NULL */
+    int max_bad_nonce;       /* 0: 10 retries of one request */
+    int64_t poll_limit_s;    /* 0: 600 s of polling per phase */
+} acme_order_params;
+
+typedef enum acme_fail {
+    ACME_OK = 0,
+    ACME_FAIL_TRANSIENT,  /* network, 5xx, timeouts: retry with backoff */
+    ACME_FAIL_VALIDATION, /* a challenge failed: fix the site, then retry */
+    ACME_FAIL_RATELIMIT,  /* rateLimited: retry after retry_after */
+    ACME_FAIL_PERMANENT,  /* rejectedIdentifier, unauthorized, badCSR...:
+                             retrying the same request cannot succeed */
+    ACME_FAIL_CANCELLED,
+} acme_fail;
+
+typedef struct acme_outcome {
+    acme_fail fail;
+    char *fullchain;       /* PEM, leaf first (ok only) */
+    size_t len;
+    const char *account_url;
+    const char *order_url;
+    char problem_type[128]; /* e.g. urn:ietf:params:acme:error:unauthorized */
+    char detail[2048];      /* what failed, where, and the CA's words */
+    int64_t retry_after;    /* seconds, -1 when the CA did not say */
+    int requests;           /* HTTP requests made */
+    int bad_nonces;         /* badNonce answers retried */
+} acme_outcome;
+
+/* Progress worth saving: "account" (url = account URL), "order" (url =
+ * order URL), "finalized" (url = order URL). */
+typedef void (*acme_step_cb)(void *ctx, const char *step, const char *url);
+typedef void (*acme_done_cb)(void *ctx, const acme_outcome *o);
+
+/* Starts an order.  Strings in p are copied; the keys must outlive the
+ * order.  done() is called exactly once (also after acme_order_cancel),
+ * after which the order frees itself. */
+int acme_order_start(acme_http *h, const acme_order_params *p,
+                     const acme_solver *solver, acme_step_cb step,
+                     acme_done_cb done, void *ctx, acme_order **out,
+                     kw_diag *d);
+
+/* Stops an order: its done() runs with ACME_FAIL_CANCELLED once the
+ * request in flight (if any) returns or is cancelled. */
+void acme_order_cancel(acme_order *o);
+
+/* Classifies an ACME problem type (the part after "error:"). */
+acme_fail acme_problem_class(const char *type);
+
+#endif

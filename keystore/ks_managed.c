@@ -1,0 +1,258 @@
+#include "ks_managed.h"
+
+#include "../common/kw_json.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+
+    snprintf(dst, cap, "%s", t != NULL ? (const char *)t : "");
+}
+
+static void read_row(sqlite3_stmt *st, ks_managed *m)
+{
+    memset(m, 0, sizeof(*m));
+    copy_col(st, 0, m->name, sizeof(m->name));
+    m->live_version = sqlite3_column_int(st, 1);
+    m->not_before = sqlite3_column_int64(st, 2);
+    m->not_after = sqlite3_column_int64(st, 3);
+    copy_col(st, 4, m->fingerprint, sizeof(m->fingerprint));
+    m->renew_at = sqlite3_column_int64(st, 5);
+    copy_col(st, 6, m->order_url, sizeof(m->order_url));
+    copy_col(st, 7, m->step, sizeof(m->step));
+    m->attempts = sqlite3_column_int(st, 8);
+    m->failures = sqlite3_column_int(st, 9);
+    m->last_attempt_at = sqlite3_column_int64(st, 10);
+    m->last_ok_at = sqlite3_column_int64(st, 11);
+    m->retry_at = sqlite3_column_int64(st, 12);
+    copy_col(st, 13, m->last_error, sizeof(m->last_error));
+    copy_col(st, 14, m->problem, sizeof(m->problem));
+}
+
+#define COLUMNS                                                            \
+    "name, live_version, not_before, not_after, fingerprint, renew_at, "   \
+    "order_url, step, attempts, failures, last_attempt_at, last_ok_at, "   \
+    "retry_at, last_error, problem"
+
+int ks_managed_get(ks_store *s, const char *name, ks_managed *m, kw_diag *d)
+{
+    sqlite3_stmt *st;
+    int rc, r = 0;
+
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT " COLUMNS
+                           " FROM certificates WHERE name = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "reading a managed certificate");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        read_row(st, m);
+    else if (rc == SQLITE_DONE)
+        r = kw_diag_set(d, KW_ENOTFOUND,
+                        "certificate %s: never issued by keywarden", name);
+    else
+        r = ks_db_error(s, d, "reading a managed certificate");
+    sqlite3_finalize(st);
+    return r;
+}
+
+int ks_managed_each(ks_store *s, int (*cb)(void *ctx, const ks_managed *m),
+                    void *ctx, kw_diag *d)
+{
+    sqlite3_stmt *st;
+    ks_managed m;
+    int rc, r = 0;
+
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT " COLUMNS
+                           " FROM certificates ORDER BY name",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "listing managed certificates");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_row(st, &m);
+        if (cb(ctx, &m) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = ks_db_error(s, d, "listing managed certificates");
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* Runs sql with the binds given as a format: 't' text, 'i' int64, 'n'
+ * NULL; one statement. */
+static int run(ks_store *s, kw_diag *d, const char *what, const char *sql,
+               const char *fmt, ...)
+{
+    sqlite3_stmt *st;
+    va_list ap;
+    int i, rc;
+
+    if (sqlite3_prepare_v2(ks_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, what);
+    va_start(ap, fmt);
+    for (i = 0; fmt[i] != '\0'; i++) {
+        if (fmt[i] == 't') {
+            const char *t = va_arg(ap, const char *);
+            if (t != NULL)
+                sqlite3_bind_text(st, i + 1, t, -1, SQLITE_TRANSIENT);
+            else
+                sqlite3_bind_null(st, i + 1);
+        } else if (fmt[i] == 'i') {
+            sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        }
+    }
+    va_end(ap);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return ks_db_error(s, d, what);
+    return 0;
+}
+
+static int ensure(ks_store *s, const char *name, int64_t now, kw_diag *d)
+{
+    return run(s, d, "recording a managed certificate",
+               "INSERT INTO certificates (name, created_at, updated_at) "
+               "VALUES (?1, ?2, ?2) ON CONFLICT (name) DO NOTHING",
+               "ti", name, now);
+}
+
+static int event(ks_store *s, const char *type, json_t *detail, int64_t now,
+                 kw_diag *d)
+{
+    char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT |
+                                                         JSON_SORT_KEYS)
+                                : NULL;
+    int r;
+
+    json_decref(detail);
+    if (text == NULL)
+        return kw_diag_set(d, KW_ENOMEM,
+                           "out of memory writing a %s event", type);
+    r = run(s, d, "recording an event",
+            "INSERT INTO events (at, object_id, type, detail) "
+            "VALUES (?1, NULL, ?2, ?3)",
+            "itt", now, type, text);
+    free(text);
+    return r;
+}
+
+int ks_managed_attempt(ks_store *s, const char *name, const char *names_json,
+                       int64_t now, kw_diag *d)
+{
+    int r = ensure(s, name, now, d);
+
+    if (r == 0)
+        r = run(s, d, "recording a renewal attempt",
+                "UPDATE certificates SET attempts = attempts + 1, "
+                "last_attempt_at = ?2, names = ?3, updated_at = ?2 "
+                "WHERE name = ?1",
+                "tit", name, now, names_json != NULL ? names_json : "[]");
+    return r;
+}
+
+int ks_managed_progress(ks_store *s, const char *name, const char *step,
+                        const char *order_url, int64_t now, kw_diag *d)
+{
+    int r = ensure(s, name, now, d);
+
+    if (r == 0)
+        r = run(s, d, "saving the order's progress",
+                "UPDATE certificates SET step = ?2, order_url = CASE "
+                "WHEN ?3 IS NULL THEN order_url WHEN ?3 = '' THEN NULL "
+                "ELSE ?3 END, updated_at = ?4 WHERE name = ?1",
+                "ttti", name, step, order_url, now);
+    return r;
+}
+
+int ks_managed_renewed(ks_store *s, const char *name, int version,
+                       int previous, int64_t not_before, int64_t not_after,
+                       const char *fingerprint, const char *dir,
+                       int64_t renew_at, int64_t now, kw_diag *d)
+{
+    int r;
+
+    if ((r = ks_begin(s, d)) != 0)
+        return r;
+    r = ensure(s, name, now, d);
+    if (r == 0)
+        r = run(s, d, "recording the new version",
+                "UPDATE certificates SET live_version = ?2, not_before = ?3, "
+                "not_after = ?4, fingerprint = ?5, renew_at = ?6, "
+                "order_url = NULL, step = NULL, failures = 0, "
+                "last_ok_at = ?7, last_error = NULL, problem = NULL, "
+                "retry_at = NULL, updated_at = ?7 WHERE name = ?1",
+                "tiiitii", name, (int64_t)version, not_before, not_after,
+                fingerprint, renew_at, now);
+    if (r == 0)
+        r = event(s, "cert.renewed",
+                  json_pack("{s:o, s:i, s:i, s:I, s:o, s:o}", "certificate",
+                            kw_json_str(name), "version", version,
+                            "previous", previous, "not_after",
+                            (json_int_t)not_after, "fingerprint_sha256",
+                            kw_json_str(fingerprint), "dir",
+                            kw_json_str(dir)),
+                  now, d);
+    if (r == 0)
+        return ks_commit(s, d);
+    ks_rollback(s);
+    return r;
+}
+
+int ks_managed_failed(ks_store *s, const char *name, const char *error,
+                      const char *problem, int64_t retry_at, int keep_order,
+                      int64_t now, kw_diag *d)
+{
+    int r;
+
+    if ((r = ks_begin(s, d)) != 0)
+        return r;
+    r = ensure(s, name, now, d);
+    if (r == 0)
+        r = run(s, d, "recording a failed renewal",
+                keep_order
+                    ? "UPDATE certificates SET failures = failures + 1, "
+                      "last_error = ?2, problem = ?3, retry_at = ?4, "
+                      "updated_at = ?5 WHERE name = ?1"
+                    : "UPDATE certificates SET failures = failures + 1, "
+                      "last_error = ?2, problem = ?3, retry_at = ?4, "
+                      "order_url = NULL, step = NULL, updated_at = ?5 "
+                      "WHERE name = ?1",
+                "tttii", name, error, problem != NULL && *problem ? problem
+                                                                  : NULL,
+                retry_at, now);
+    if (r == 0)
+        r = event(s, "cert.renewal_failed",
+                  json_pack("{s:o, s:o, s:o, s:I}", "certificate",
+                            kw_json_str(name), "error", kw_json_str(error),
+                            "problem",
+                            kw_json_str(problem != NULL && *problem ? problem
+                                                                    : NULL),
+                            "retry_at", (json_int_t)retry_at),
+                  now, d);
+    if (r == 0)
+        return ks_commit(s, d);
+    ks_rollback(s);
+    return r;
+}
+
+int ks_managed_schedule(ks_store *s, const char *name, int64_t renew_at,
+                        int64_t now, kw_diag *d)
+{
+    int r = ensure(s, name, now, d);
+
+    if (r == 0)
+        r = run(s, d, "scheduling a renewal",
+                "UPDATE certificates SET renew_at = ?2, updated_at = ?3 "
+                "WHERE name = ?1",
+                "tii", name, renew_at, now);
+    return r;
+}

@@ -1,0 +1,64 @@
+/*
+ * ks_managed.h: the state of each managed certificate ([certificate
+ * "NAME"]) in the database: its live version, its renewal time, the
+ * order in flight and what the last attempt did.
+ *
+ * Each change that matters is recorded together with its event in one
+ * transaction: cert.renewed with the switch to a new version,
+ * cert.renewal_failed with the failure.
+ */
+#ifndef KS_MANAGED_H
+#define KS_MANAGED_H
+
+#include "ks_store.h"
+
+#include <stdint.h>
+
+typedef struct ks_managed {
+    char name[256];
+    int live_version;       /* 0: never issued */
+    int64_t not_before, not_after; /* of the live certificate */
+    char fingerprint[65];
+    int64_t renew_at;       /* 0: unknown */
+    char order_url[1024];   /* the order in flight, or "" */
+    char step[32];          /* its last saved step, or "" */
+    int attempts, failures; /* failures: in a row, since the last success */
+    int64_t last_attempt_at, last_ok_at, retry_at;
+    char last_error[2048];
+    char problem[128];      /* the CA's problem type, or "" */
+} ks_managed;
+
+/* The row for name; KW_ENOTFOUND when keywarden never worked on it. */
+int ks_managed_get(ks_store *s, const char *name, ks_managed *m, kw_diag *d);
+
+/* Every row, by name. */
+int ks_managed_each(ks_store *s, int (*cb)(void *ctx, const ks_managed *m),
+                    void *ctx, kw_diag *d);
+
+/* An attempt starts (attempts+1, last_attempt_at = now). */
+int ks_managed_attempt(ks_store *s, const char *name, const char *names_json,
+                       int64_t now, kw_diag *d);
+
+/* The order in flight reached step (order_url "" clears it). */
+int ks_managed_progress(ks_store *s, const char *name, const char *step,
+                        const char *order_url, int64_t now, kw_diag *d);
+
+/* A new version is live: row updated, order cleared, failures reset and
+ * a cert.renewed event written, in one transaction. */
+int ks_managed_renewed(ks_store *s, const char *name, int version,
+                       int previous, int64_t not_before, int64_t not_after,
+                       const char *fingerprint, const char *dir,
+                       int64_t renew_at, int64_t now, kw_diag *d);
+
+/* The attempt failed: failures+1, error kept, retry_at set, the order
+ * kept when keep_order (it may still complete), and a
+ * cert.renewal_failed event, in one transaction. */
+int ks_managed_failed(ks_store *s, const char *name, const char *error,
+                      const char *problem, int64_t retry_at, int keep_order,
+                      int64_t now, kw_diag *d);
+
+/* The renewal time computed from the live certificate (or ARI). */
+int ks_managed_schedule(ks_store *s, const char *name, int64_t renew_at,
+                        int64_t now, kw_diag *d);
+
+#endif

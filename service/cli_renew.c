@@ -1,0 +1,351 @@
+/*
+ * cli_renew.c: keywarden renew, keywarden certificate list.
+ */
+#include "cli.h"
+#include "config.h"
+#include "daemon.h"
+#include "renew.h"
+
+#include "../common/kw_log.h"
+#include "../common/kw_time.h"
+#include "../keystore/ks_managed.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void renew_usage(FILE *out)
+{
+    fputs("Usage: keywarden [--config FILE] renew [NAME...] [--force]\n"
+          "\n"
+          "Renew the managed certificates ([certificate \"NAME\"] in the "
+          "configuration)\n"
+          "that are due, or the ones named.  A certificate is due when a "
+          "third of its\n"
+          "lifetime is left (half, for lifetimes of 10 days or less), when "
+          "it does not\n"
+          "cover every configured name, or when it was never issued.  Each "
+          "new version\n"
+          "is verified, written to archive/NAME/N/ and switched live with "
+          "one rename.\n"
+          "\n"
+          "  --force   renew even when not due, and despite the backoff of "
+          "a failure\n"
+          "\n"
+          "Exits 0 when every certificate is issued or not due, 1 when one "
+          "failed.\n"
+          "The daemon (keywarden serve) renews by itself; stop it first or "
+          "use\n"
+          "`keywarden run-job renew:NAME`.\n",
+          out);
+}
+
+typedef struct renew_run {
+    kw_acme_env env;
+    const kw_config *conf;
+    const kw_cert_conf **todo;
+    size_t ntodo, next, running;
+    int force;
+    int failed;
+    int limit;
+} renew_run;
+
+static void start_next(renew_run *rr);
+
+static void on_renewed(void *ctx, const kw_renew_result *r)
+{
+    renew_run *rr = ctx;
+    char when[32];
+
+    rr->running--;
+    kw_time_rfc3339(r->next_at, when, sizeof(when));
+    switch (r->outcome) {
+    case KW_RENEW_ISSUED:
+        printf("%s: issued: %s; %d requests, %d badNonce retried; next "
+               "renewal at %s\n",
+               r->name, r->msg, r->requests, r->bad_nonces, when);
+        break;
+    case KW_RENEW_NOT_DUE:
+        printf("%s: not due: %s\n", r->name, r->msg);
+        break;
+    case KW_RENEW_CANCELLED:
+        printf("%s: stopped; the order resumes at the next run\n", r->name);
+        rr->failed = 1;
+        break;
+    case KW_RENEW_FAILED:
+        if (r->next_at > 0)
+            printf("%s: FAILED: %s; retry at %s (the live version, if any, "
+                   "is untouched)\n",
+                   r->name, r->msg, when);
+        else
+            printf("%s: FAILED: %s (the live version, if any, is "
+                   "untouched)\n",
+                   r->name, r->msg);
+        rr->failed = 1;
+        break;
+    }
+    fflush(stdout);
+    start_next(rr);
+    if (rr->running == 0 && rr->next == rr->ntodo)
+        kw_acme_env_close(&rr->env);
+}
+
+static void start_next(renew_run *rr)
+{
+    kw_diag d;
+
+    while (rr->next < rr->ntodo && (int)rr->running < rr->limit) {
+        const kw_cert_conf *c = rr->todo[rr->next++];
+
+        if (kw_renew_start(&rr->env, c, rr->force, on_renewed, rr, NULL,
+                           &d) != 0) {
+            printf("%s: FAILED: %s\n", c->name, d.msg);
+            rr->failed = 1;
+            continue;
+        }
+        rr->running++;
+    }
+}
+
+static int load_conf(kw_cli *cli, kw_config *c)
+{
+    kw_diag d;
+
+    if (kw_config_load(cli->config_path, c, &d) != 0) {
+        kw_err("%s", d.msg);
+        return -1;
+    }
+    if (c->ncerts == 0) {
+        kw_err("%s: no [certificate \"NAME\"] section: nothing to renew",
+               cli->config_path);
+        kw_config_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_renew(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"force", no_argument, NULL, 'f'},
+        {"all", no_argument, NULL, 'a'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    renew_run rr;
+    kw_config conf;
+    uv_loop_t loop;
+    kw_diag d;
+    ks_store *s = NULL;
+    int ch, r, lock_fd = -1;
+    size_t i;
+
+    memset(&rr, 0, sizeof(rr));
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            rr.force = 1;
+            break;
+        case 'a':
+            break; /* the default without names */
+        default:
+            r = kw_cli_shared_opt(cli, ch, optarg, NULL, renew_usage,
+                                  KW_EXIT_USAGE);
+            if (r != KW_CLI_NEXT)
+                return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+        }
+    }
+    if (load_conf(cli, &conf) != 0)
+        return KW_EXIT_FAIL;
+    rr.todo = calloc(conf.ncerts, sizeof(*rr.todo));
+    if (rr.todo == NULL) {
+        kw_config_free(&conf);
+        kw_err("out of memory");
+        return KW_EXIT_FAIL;
+    }
+    if (optind == argc) {
+        for (i = 0; i < conf.ncerts; i++)
+            rr.todo[rr.ntodo++] = &conf.certs[i];
+    }
+    for (; optind < argc; optind++) {
+        const kw_cert_conf *c = NULL;
+
+        for (i = 0; i < conf.ncerts; i++)
+            if (strcmp(conf.certs[i].name, argv[optind]) == 0)
+                c = &conf.certs[i];
+        if (c == NULL) {
+            kw_err("renew: %s: no [certificate \"%s\"] in %s", argv[optind],
+                   argv[optind], cli->config_path);
+            free(rr.todo);
+            kw_config_free(&conf);
+            return KW_EXIT_USAGE;
+        }
+        rr.todo[rr.ntodo++] = c;
+    }
+    /* The store must exist and be at the current schema before the pool
+     * threads open it; and one writer at a time: the daemon's lock. */
+    if (kw_cli_open(cli, 1, &s) != 0 ||
+        kw_daemon_lock(cli->state_dir, &lock_fd, &d) != 0) {
+        if (s != NULL)
+            kw_err("renew: %s", d.msg);
+        ks_close(s);
+        free(rr.todo);
+        kw_config_free(&conf);
+        return KW_EXIT_FAIL;
+    }
+    ks_close(s);
+    uv_loop_init(&loop);
+    if (kw_acme_env_init(&rr.env, &loop, &conf, cli->state_dir,
+                         cli->db_path, &d) != 0) {
+        kw_err("renew: %s", d.msg);
+        uv_loop_close(&loop);
+        close(lock_fd);
+        free(rr.todo);
+        kw_config_free(&conf);
+        return KW_EXIT_FAIL;
+    }
+    rr.conf = &conf;
+    rr.limit = conf.acme.concurrency > 0 ? conf.acme.concurrency : 8;
+    start_next(&rr);
+    if (rr.running == 0)
+        kw_acme_env_close(&rr.env);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0)
+        kw_warn("renew: handles left open at exit");
+    close(lock_fd);
+    free(rr.todo);
+    kw_config_free(&conf);
+    return rr.failed ? KW_EXIT_FAIL : KW_EXIT_OK;
+}
+
+/* ----- keywarden certificate list ---------------------------------------- */
+
+static void cert_usage(FILE *out)
+{
+    fputs("Usage: keywarden [--config FILE] certificate list [--json]\n"
+          "\n"
+          "The managed certificates of the configuration with their live "
+          "version,\n"
+          "expiry, next renewal and the last attempt's result.\n",
+          out);
+}
+
+static json_t *managed_json(const kw_cert_conf *c, const ks_managed *m,
+                            int have)
+{
+    json_t *names = json_array(), *o;
+    char na[32], ra[32], la[32];
+    size_t i;
+
+    for (i = 0; i < c->nnames; i++)
+        json_array_append_new(names, json_string(c->names[i]));
+    kw_time_rfc3339(m->not_after, na, sizeof(na));
+    kw_time_rfc3339(m->renew_at, ra, sizeof(ra));
+    kw_time_rfc3339(m->last_attempt_at, la, sizeof(la));
+    o = json_pack("{s:s, s:o, s:i, s:s?, s:s?, s:s?, s:s, s:i, s:o, s:o, "
+                  "s:o}",
+                  "name", c->name, "names", names, "live_version",
+                  m->live_version, "not_after",
+                  have && m->not_after ? na : NULL, "renew_at",
+                  have && m->renew_at ? ra : NULL, "last_attempt_at",
+                  have && m->last_attempt_at ? la : NULL, "state",
+                  !have || m->live_version == 0
+                      ? (m->failures > 0 ? "failing" : "never issued")
+                  : m->retry_at < 0 && m->failures > 0 ? "blocked"
+                  : m->failures > 0                    ? "failing"
+                                                       : "ok",
+                  "failures", m->failures, "last_error",
+                  kw_json_str(m->last_error[0] ? m->last_error : NULL),
+                  "problem", kw_json_str(m->problem[0] ? m->problem : NULL),
+                  "order_url",
+                  kw_json_str(m->order_url[0] ? m->order_url : NULL));
+    return o;
+}
+
+int cli_certificate(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    kw_config conf;
+    ks_store *s = NULL;
+    json_t *arr;
+    kw_diag d;
+    int ch, r, json = 0, failed = 0;
+    size_t i;
+
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (ch == 'j') {
+            json = 1;
+            continue;
+        }
+        r = kw_cli_shared_opt(cli, ch, optarg, NULL, cert_usage,
+                              KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    if (optind >= argc || strcmp(argv[optind], "list") != 0) {
+        cert_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    if (load_conf(cli, &conf) != 0)
+        return KW_EXIT_FAIL;
+    r = kw_cli_open(cli, 0, &s);
+    if (r != 0 && r != KW_ENOENT) {
+        kw_config_free(&conf);
+        return KW_EXIT_FAIL;
+    }
+    arr = json_array();
+    for (i = 0; i < conf.ncerts; i++) {
+        ks_managed m;
+        int have = s != NULL &&
+                   ks_managed_get(s, conf.certs[i].name, &m, &d) == 0;
+
+        if (!have)
+            memset(&m, 0, sizeof(m));
+        if (have && m.failures > 0)
+            failed = 1;
+        json_array_append_new(arr, managed_json(&conf.certs[i], &m, have));
+    }
+    ks_close(s);
+    if (json) {
+        char *text = json_dumps(arr, JSON_INDENT(2));
+
+        if (text != NULL)
+            puts(text);
+        free(text);
+    } else {
+        json_t *o;
+
+        printf("%-16s %-8s %-20s %-20s %-12s %s\n", "NAME", "VERSION",
+               "EXPIRES (UTC)", "RENEWAL (UTC)", "STATE", "NAMES / LAST ERROR");
+        json_array_foreach(arr, i, o)
+        {
+            const char *err =
+                json_string_value(json_object_get(o, "last_error"));
+            const char *na =
+                json_string_value(json_object_get(o, "not_after"));
+            const char *ra =
+                json_string_value(json_object_get(o, "renew_at"));
+            char *names = json_dumps(json_object_get(o, "names"),
+                                     JSON_COMPACT);
+
+            printf("%-16s %-8lld %-20s %-20s %-12s %s\n",
+                   json_string_value(json_object_get(o, "name")),
+                   (long long)json_integer_value(
+                       json_object_get(o, "live_version")),
+                   na ? na : "-", ra ? ra : "-",
+                   json_string_value(json_object_get(o, "state")),
+                   err != NULL ? err : (names ? names : ""));
+            free(names);
+        }
+    }
+    json_decref(arr);
+    kw_config_free(&conf);
+    return failed ? KW_EXIT_FAIL : KW_EXIT_OK;
+}

@@ -1,0 +1,917 @@
+/*
+ * renew.c: a managed certificate's renewal (see renew.h for the phases).
+ */
+#include "renew.h"
+
+#include "../acme/acme_client.h"
+#include "../acme/acme_jws.h"
+#include "../common/kw_fs.h"
+#include "../common/kw_log.h"
+#include "../common/kw_str.h"
+#include "../common/kw_time.h"
+#include "../keystore/ks_deploy.h"
+#include "../keystore/ks_keygen.h"
+#include "../keystore/ks_managed.h"
+#include "../keystore/ks_scan.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <jansson.h>
+#include <limits.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Blocked after a permanent error: no retry until the configuration
+ * changes or an operator forces one. */
+#define RETRY_BLOCKED INT64_C(-1)
+
+struct kw_renew {
+    kw_acme_env *env;
+    uv_work_t work;
+    kw_renew_cb cb;
+    void *ctx;
+    int force;
+    int cancelled;
+    int64_t now;
+
+    /* a copy of the [certificate] section */
+    char *name, *webroot, *key_type, *profile, *key_group, *directory;
+    char **names;
+    size_t nnames;
+    int use_webroot, reuse_key, keep;
+
+    char certs_dir[PATH_MAX];
+    char pending_key[PATH_MAX + 512];
+    char *resume_url;
+    char *names_json;
+    int live_version;
+    EVP_PKEY *key, *account_key;
+    unsigned char *csr;
+    size_t csr_len;
+    int decided; /* the prepare phase settled the outcome */
+
+    acme_order *order;
+    acme_fail fail;
+    char *fullchain;
+    size_t fullchain_len;
+    int64_t retry_after;
+    int pending_writes; /* progress writes on the pool */
+    int order_done;
+
+    kw_renew_result res;
+};
+
+/* ----- timing ----------------------------------------------------------- */
+
+int64_t kw_renew_due(int64_t nb, int64_t na)
+{
+    int64_t life = na - nb;
+
+    if (life <= 0)
+        return nb;
+    return na - (life <= 10 * KW_DAY ? life / 2 : life / 3);
+}
+
+int64_t kw_renew_backoff(int failures, double j)
+{
+    int64_t b = 5 * KW_MINUTE;
+    int i;
+
+    for (i = 1; i < failures && b < KW_DAY; i++)
+        b *= 2;
+    if (b > KW_DAY)
+        b = KW_DAY;
+    return b + (int64_t)((double)b * 0.1 * j);
+}
+
+static double jitter(void)
+{
+    return (double)(rand() % 1000) / 1000.0;
+}
+
+/* ----- the environment -------------------------------------------------- */
+
+int kw_acme_env_init(kw_acme_env *env, uv_loop_t *loop, const kw_config *conf,
+                     const char *state_dir, const char *db_path, kw_diag *d)
+{
+    acme_http_opts o;
+
+    memset(env, 0, sizeof(*env));
+    memset(&o, 0, sizeof(o));
+    env->loop = loop;
+    env->conf = conf;
+    env->state_dir = state_dir;
+    env->db_path = db_path;
+    o.ca_file = conf->acme.ca_file;
+    if (uv_mutex_init(&env->account_lock) != 0)
+        return kw_diag_set(d, KW_ENOMEM, "cannot create a mutex");
+    if (acme_http_new(loop, &o, &env->http, d) != 0) {
+        uv_mutex_destroy(&env->account_lock);
+        return KW_EIO;
+    }
+    return 0;
+}
+
+void kw_acme_env_close(kw_acme_env *env)
+{
+    if (env->http == NULL)
+        return;
+    kw_responder_stop(env->responder);
+    env->responder = NULL;
+    acme_http_free(env->http);
+    env->http = NULL;
+    uv_mutex_destroy(&env->account_lock);
+}
+
+void kw_certs_dir(const kw_acme_env *env, char *out, size_t cap)
+{
+    if (env->conf->acme.certs_dir != NULL)
+        snprintf(out, cap, "%s", env->conf->acme.certs_dir);
+    else
+        snprintf(out, cap, "%s/certs", env->state_dir);
+}
+
+static const char *directory_of(const kw_renew *r)
+{
+    if (r->directory != NULL)
+        return r->directory;
+    if (r->env->conf->acme.directory != NULL)
+        return r->env->conf->acme.directory;
+    return KW_ACME_DEFAULT_DIRECTORY;
+}
+
+/* ----- helpers ---------------------------------------------------------- */
+
+static void free_renew(kw_renew *r)
+{
+    size_t i;
+
+    free(r->name);
+    free(r->webroot);
+    free(r->key_type);
+    free(r->profile);
+    free(r->key_group);
+    free(r->directory);
+    for (i = 0; i < r->nnames; i++)
+        free(r->names[i]);
+    free(r->names);
+    free(r->resume_url);
+    free(r->names_json);
+    EVP_PKEY_free(r->key);
+    EVP_PKEY_free(r->account_key);
+    free(r->csr);
+    if (r->fullchain != NULL) {
+        free(r->fullchain);
+    }
+    free(r);
+}
+
+/* Validity and coverage of a PEM certificate file. */
+static int read_cert(const char *path, X509 **out, kw_diag *d)
+{
+    FILE *f = fopen(path, "re");
+    X509 *x;
+
+    if (f == NULL)
+        return kw_diag_set(d, kw_errno(), "%s: %s", path,
+                           kw_strerror(kw_errno()));
+    x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (x == NULL)
+        return kw_diag_set(d, KW_EPARSE, "%s: no certificate in it", path);
+    *out = x;
+    return 0;
+}
+
+static int64_t asn1_time(const ASN1_TIME *t)
+{
+    struct tm tm;
+
+    if (ASN1_TIME_to_tm(t, &tm) != 1)
+        return 0;
+    return kw_time_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                              tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static int covers(X509 *x, const char *name)
+{
+    if (strchr(name, ':') != NULL ||
+        strspn(name, "0123456789.") == strlen(name))
+        return X509_check_ip_asc(x, name, 0) == 1;
+    return X509_check_host(x, name, 0, 0, NULL) == 1;
+}
+
+static void fingerprint(X509 *x, char out[65])
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+
+    out[0] = '\0';
+    if (X509_digest(x, EVP_sha256(), md, &n) == 1 && n == 32)
+        kw_hex(md, 32, 0, out);
+}
+
+/* The account key for the CA's directory: STATE/acme/account-HASH.pem,
+ * created (0600) on first use. */
+static int account_key(kw_renew *r, kw_diag *d)
+{
+    kw_acme_env *env = r->env;
+    const char *dir = directory_of(r);
+    unsigned char md[32];
+    char hex[65], path[PATH_MAX + 96], adir[PATH_MAX];
+    ks_key_type t = KS_KEY_EC256;
+    int rc = 0;
+
+    if (EVP_Digest(dir, strlen(dir), md, NULL, EVP_sha256(), NULL) != 1)
+        return kw_diag_set(d, KW_ECRYPTO, "SHA-256 failed");
+    kw_hex(md, 6, 0, hex);
+    snprintf(adir, sizeof(adir), "%s/acme", env->state_dir);
+    snprintf(path, sizeof(path), "%s/account-%s.pem", adir, hex);
+    if (env->conf->acme.account_key != NULL)
+        ks_key_type_parse(env->conf->acme.account_key, &t);
+    uv_mutex_lock(&env->account_lock);
+    if (access(path, F_OK) == 0) {
+        r->account_key = ks_key_read(path, d);
+        if (r->account_key == NULL)
+            rc = KW_EIO;
+    } else if (kw_mkdir_p(adir, 0700) != 0) {
+        rc = kw_diag_set(d, kw_errno(), "%s: cannot create: %s", adir,
+                         kw_strerror(kw_errno()));
+    } else {
+        r->account_key = ks_keygen(t, d);
+        if (r->account_key == NULL)
+            rc = KW_ECRYPTO;
+        else if ((rc = ks_key_write(path, r->account_key, 0600, (gid_t)-1,
+                                    d)) == 0)
+            kw_notice("acme: new account key %s for %s", path, dir);
+    }
+    uv_mutex_unlock(&env->account_lock);
+    return rc;
+}
+
+static char *names_json(kw_renew *r)
+{
+    json_t *a = json_array();
+    char *s;
+    size_t i;
+
+    for (i = 0; i < r->nnames; i++)
+        json_array_append_new(a, json_string(r->names[i]));
+    s = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return s;
+}
+
+/* ----- phase 1: is it due, and the key, CSR and account (pool) ---------- */
+
+static void decide(kw_renew *r, kw_renew_outcome o, int64_t next_at,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void decide(kw_renew *r, kw_renew_outcome o, int64_t next_at,
+                   const char *fmt, ...)
+{
+    va_list ap;
+
+    r->decided = 1;
+    r->res.outcome = o;
+    r->res.next_at = next_at;
+    va_start(ap, fmt);
+    vsnprintf(r->res.msg, sizeof(r->res.msg), fmt, ap);
+    va_end(ap);
+}
+
+static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
+{
+    ks_deploy_opts dop;
+    ks_managed m;
+    int have_row, rc;
+    char path[PATH_MAX + 64], when[32];
+    X509 *live = NULL;
+    ks_key_type t = KS_KEY_EC256;
+
+    memset(&dop, 0, sizeof(dop));
+    dop.root = r->certs_dir;
+    dop.key_gid = (gid_t)-1;
+    dop.owner = (uid_t)-1;
+    rc = ks_managed_get(s, r->name, &m, d);
+    if (rc != 0 && rc != KW_ENOTFOUND)
+        return rc;
+    have_row = rc == 0;
+    if (!have_row)
+        memset(&m, 0, sizeof(m));
+    r->names_json = names_json(r);
+    if (r->names_json == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    if (kw_mkdir_p(r->certs_dir, 0755) != 0)
+        return kw_diag_set(d, kw_errno(), "%s: cannot create: %s",
+                           r->certs_dir, kw_strerror(kw_errno()));
+    if ((rc = ks_deploy_cleanup(&dop, r->name, d)) != 0)
+        return rc;
+    if ((rc = ks_deploy_current(&dop, r->name, &r->live_version, d)) != 0)
+        return rc;
+    r->res.version = r->live_version;
+
+    /* Is the live version good for a while yet? */
+    if (r->live_version > 0) {
+        size_t i, missing = r->nnames;
+        int64_t nb, na, due;
+
+        snprintf(path, sizeof(path), "%s/live/%s/cert.pem", r->certs_dir,
+                 r->name);
+        if ((rc = read_cert(path, &live, d)) != 0)
+            return rc;
+        nb = asn1_time(X509_get0_notBefore(live));
+        na = asn1_time(X509_get0_notAfter(live));
+        for (i = 0; i < r->nnames; i++)
+            if (covers(live, r->names[i]))
+                missing--;
+        X509_free(live);
+        r->res.not_after = na;
+        due = kw_renew_due(nb, na);
+        kw_time_rfc3339(due, when, sizeof(when));
+        if (!r->force && missing == 0 && r->now < due) {
+            ks_managed_schedule(s, r->name, due, r->now, NULL);
+            decide(r, KW_RENEW_NOT_DUE, due,
+                   "version %d is live; due for renewal at %s",
+                   r->live_version, when);
+            return 0;
+        }
+        if (missing > 0)
+            kw_notice("certificate %s: the live version does not cover "
+                      "every configured name; renewing now",
+                      r->name);
+    }
+
+    /* A failure's backoff holds unless forced or the names changed. */
+    if (!r->force && have_row && m.failures > 0 &&
+        strcmp(m.last_error, "") != 0) {
+        sqlite3_stmt *st;
+        int same = 0;
+
+        if (sqlite3_prepare_v2(ks_db(s),
+                               "SELECT names = ?2 FROM certificates WHERE "
+                               "name = ?1",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, r->names_json, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW)
+                same = sqlite3_column_int(st, 0);
+            sqlite3_finalize(st);
+        }
+        if (same && m.retry_at == RETRY_BLOCKED) {
+            decide(r, KW_RENEW_FAILED, 0,
+                   "not retried after a permanent error (%s): %s; fix the "
+                   "cause, then run keywarden renew --force %s",
+                   m.problem[0] ? m.problem : "see the log", m.last_error,
+                   r->name);
+            snprintf(r->res.problem, sizeof(r->res.problem), "%s",
+                     m.problem);
+            return 0;
+        }
+        if (same && m.retry_at > r->now) {
+            kw_time_rfc3339(m.retry_at, when, sizeof(when));
+            decide(r, KW_RENEW_NOT_DUE, m.retry_at,
+                   "backing off after %d failure%s until %s; last error: "
+                   "%s",
+                   m.failures, m.failures == 1 ? "" : "s", when,
+                   m.last_error);
+            return 0;
+        }
+    }
+
+    /* The key: the pending one of an interrupted order, the live one with
+     * reuse_key, else a fresh one kept in pending/ until it is live. */
+    snprintf(path, sizeof(path), "%s/pending", r->certs_dir);
+    if (kw_mkdir_p(path, 0700) != 0)
+        return kw_diag_set(d, kw_errno(), "%s: cannot create: %s", path,
+                           kw_strerror(kw_errno()));
+    snprintf(r->pending_key, sizeof(r->pending_key), "%s/pending/%s.key.pem",
+             r->certs_dir, r->name);
+    if (access(r->pending_key, F_OK) == 0) {
+        r->key = ks_key_read(r->pending_key, d);
+        if (r->key == NULL)
+            return KW_EIO;
+        if (m.order_url[0] != '\0') {
+            r->resume_url = strdup(m.order_url);
+            if (r->resume_url == NULL)
+                return kw_diag_set(d, KW_ENOMEM, "out of memory");
+        }
+    } else if (r->reuse_key && r->live_version > 0) {
+        snprintf(path, sizeof(path), "%s/live/%s/privkey.pem", r->certs_dir,
+                 r->name);
+        r->key = ks_key_read(path, d);
+        if (r->key == NULL)
+            return KW_EIO;
+    } else {
+        if (r->key_type != NULL)
+            ks_key_type_parse(r->key_type, &t);
+        r->key = ks_keygen(t, d);
+        if (r->key == NULL)
+            return KW_ECRYPTO;
+        if ((rc = ks_key_write(r->pending_key, r->key, 0600, (gid_t)-1,
+                               d)) != 0)
+            return rc;
+    }
+    r->csr = ks_csr_der(r->key, (const char *const *)r->names, r->nnames,
+                        NULL, &r->csr_len, d);
+    if (r->csr == NULL)
+        return KW_ECRYPTO;
+    if ((rc = account_key(r, d)) != 0)
+        return rc;
+    return ks_managed_attempt(s, r->name, r->names_json, r->now, d);
+}
+
+static void fail_res(kw_renew *r, int64_t next_at, const char *msg)
+{
+    decide(r, KW_RENEW_FAILED, next_at, "%s", msg);
+}
+
+static void prepare_work(uv_work_t *w)
+{
+    kw_renew *r = w->data;
+    ks_store *s = NULL;
+    kw_diag d;
+    int rc;
+
+    d.msg[0] = '\0';
+    rc = ks_open(r->env->db_path, KS_OPEN_CREATE, &s, &d);
+    if (rc == 0)
+        rc = prepare(r, s, &d);
+    if (rc != 0) {
+        char msg[600];
+
+        snprintf(msg, sizeof(msg), "preparing the renewal: %s", d.msg);
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()), msg);
+        if (s != NULL)
+            ks_managed_failed(s, r->name, msg, NULL, r->res.next_at, 1,
+                              r->now, NULL);
+    }
+    ks_close(s);
+}
+
+/* ----- phase 2: the order (loop) ----------------------------------------- */
+
+static void finish_cb(kw_renew *r)
+{
+    r->env->in_flight--;
+    r->cb(r->ctx, &r->res);
+    free_renew(r);
+}
+
+static void progress_work(uv_work_t *w)
+{
+    char **job = w->data; /* name, step, url, db_path */
+    ks_store *s = NULL;
+    kw_diag d;
+
+    if (ks_open(job[3], KS_OPEN_CREATE, &s, &d) != 0 ||
+        ks_managed_progress(s, job[0], job[1], job[2], kw_now(), &d) != 0)
+        kw_warn("certificate %s: saving the order's progress: %s", job[0],
+                d.msg);
+    ks_close(s);
+}
+
+static void after_order(kw_renew *r);
+
+static void progress_done(uv_work_t *w, int status)
+{
+    char **job = w->data;
+    kw_renew *r = (kw_renew *)job[4];
+    int i;
+
+    (void)status;
+    for (i = 0; i < 4; i++)
+        free(job[i]);
+    free(job);
+    free(w);
+    r->pending_writes--;
+    if (r->order_done && r->pending_writes == 0)
+        after_order(r);
+}
+
+static void on_step(void *ctx, const char *step, const char *url)
+{
+    kw_renew *r = ctx;
+    uv_work_t *w = calloc(1, sizeof(*w));
+    char **job = calloc(5, sizeof(char *));
+
+    if (w == NULL || job == NULL) {
+        free(w);
+        free(job);
+        return; /* progress is an optimisation of the resume */
+    }
+    if (strcmp(step, "account") == 0) {
+        free(w);
+        free(job);
+        kw_info("certificate %s: ACME account %s", r->name, url);
+        return;
+    }
+    job[0] = strdup(r->name);
+    job[1] = strdup(step);
+    job[2] = strdup(url);
+    job[3] = strdup(r->env->db_path);
+    job[4] = (char *)r;
+    w->data = job;
+    kw_info("certificate %s: %s %s", r->name, step, url);
+    if (job[0] == NULL || job[1] == NULL || job[2] == NULL ||
+        job[3] == NULL ||
+        uv_queue_work(r->env->loop, w, progress_work, progress_done) != 0) {
+        int i;
+
+        for (i = 0; i < 4; i++)
+            free(job[i]);
+        free(job);
+        free(w);
+        return;
+    }
+    r->pending_writes++;
+}
+
+static int webroot_present(kw_renew *r, const char *token, const char *ka,
+                           kw_diag *d)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 300], tmp[PATH_MAX + 340];
+    size_t len = strlen(ka);
+    int fd;
+
+    snprintf(dir, sizeof(dir), "%s/.well-known/acme-challenge", r->webroot);
+    if (kw_mkdir_p(dir, 0755) != 0)
+        return kw_diag_set(d, kw_errno(), "%s: cannot create: %s", dir,
+                           kw_strerror(kw_errno()));
+    snprintf(path, sizeof(path), "%s/%s", dir, token);
+    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, token);
+    /* Readable by the web server (0644); no fsync: the file only has to
+     * outlive the validation, not a power cut. */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+              0644);
+    if (fd < 0)
+        return kw_diag_set(d, kw_errno(), "%s: cannot create: %s", tmp,
+                           kw_strerror(kw_errno()));
+    if (fchmod(fd, 0644) != 0 || write(fd, ka, len) != (ssize_t)len) {
+        int e = kw_errno();
+
+        close(fd);
+        unlink(tmp);
+        return kw_diag_set(d, e, "%s: cannot write: %s", tmp,
+                           kw_strerror(e));
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        int e = kw_errno();
+
+        unlink(tmp);
+        return kw_diag_set(d, e, "%s: cannot rename into place: %s", path,
+                           kw_strerror(e));
+    }
+    return 0;
+}
+
+static int present(void *ctx, const char *ident, const char *token,
+                   const char *ka, kw_diag *d)
+{
+    kw_renew *r = ctx;
+
+    kw_debug("certificate %s: http-01 token for %s", r->name, ident);
+    if (r->use_webroot)
+        return webroot_present(r, token, ka, d);
+    return kw_responder_add(r->env->responder, token, ka, d);
+}
+
+static void cleanup(void *ctx, const char *ident, const char *token)
+{
+    kw_renew *r = ctx;
+    char path[PATH_MAX + 300];
+
+    (void)ident;
+    if (r->use_webroot) {
+        snprintf(path, sizeof(path), "%s/.well-known/acme-challenge/%s",
+                 r->webroot, token);
+        if (unlink(path) != 0 && errno != ENOENT)
+            kw_warn("certificate %s: removing %s: %s", r->name, path,
+                    strerror(errno));
+    } else if (r->env->responder != NULL) {
+        kw_responder_remove(r->env->responder, token);
+    }
+}
+
+static void on_done(void *ctx, const acme_outcome *o)
+{
+    kw_renew *r = ctx;
+
+    r->order = NULL;
+    r->fail = o->fail;
+    r->retry_after = o->retry_after;
+    r->res.requests = o->requests;
+    r->res.bad_nonces = o->bad_nonces;
+    snprintf(r->res.problem, sizeof(r->res.problem), "%s", o->problem_type);
+    snprintf(r->res.msg, sizeof(r->res.msg), "%s", o->detail);
+    if (o->fail == ACME_OK && o->fullchain != NULL) {
+        r->fullchain = malloc(o->len + 1);
+        if (r->fullchain != NULL) {
+            memcpy(r->fullchain, o->fullchain, o->len + 1);
+            r->fullchain_len = o->len;
+        } else {
+            r->fail = ACME_FAIL_TRANSIENT;
+            snprintf(r->res.msg, sizeof(r->res.msg), "out of memory");
+        }
+    }
+    r->order_done = 1;
+    if (r->pending_writes == 0)
+        after_order(r);
+}
+
+static void prepare_done(uv_work_t *w, int status)
+{
+    kw_renew *r = w->data;
+    kw_acme_env *env = r->env;
+    acme_order_params p;
+    acme_solver solver = {r, present, cleanup};
+    kw_diag d;
+
+    if (status != 0 && !r->decided)
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()),
+                 "the thread pool refused the work");
+    if (r->cancelled && !r->decided)
+        decide(r, KW_RENEW_CANCELLED, r->now, "cancelled");
+    if (r->decided) {
+        finish_cb(r);
+        return;
+    }
+    if (!r->use_webroot && env->responder == NULL) {
+        const char *addr = env->conf->acme.http01_listen != NULL
+                               ? env->conf->acme.http01_listen
+                               : KW_ACME_DEFAULT_HTTP01;
+
+        if (kw_responder_start(env->loop, addr, &env->responder, &d) != 0) {
+            char msg[700];
+
+            snprintf(msg, sizeof(msg),
+                     "the http-01 responder cannot listen on %s: %s (set "
+                     "[acme] http01_listen, or http01 = webroot)",
+                     addr, d.msg);
+            r->fail = ACME_FAIL_TRANSIENT;
+            snprintf(r->res.msg, sizeof(r->res.msg), "%s", msg);
+            r->order_done = 1;
+            after_order(r);
+            return;
+        }
+        kw_notice("http-01 responder listening on %s", addr);
+    }
+    memset(&p, 0, sizeof(p));
+    p.directory_url = directory_of(r);
+    p.account_key = r->account_key;
+    p.contact = env->conf->acme.contact;
+    p.names = (const char *const *)r->names;
+    p.nnames = r->nnames;
+    p.csr_der = r->csr;
+    p.csr_len = r->csr_len;
+    p.profile = r->profile;
+    p.resume_url = r->resume_url;
+    if (r->resume_url != NULL)
+        kw_notice("certificate %s: resuming the order %s", r->name,
+                  r->resume_url);
+    if (acme_order_start(env->http, &p, &solver, on_step, on_done, r,
+                         &r->order, &d) != 0) {
+        r->fail = ACME_FAIL_TRANSIENT;
+        snprintf(r->res.msg, sizeof(r->res.msg), "starting the order: %s",
+                 d.msg);
+        r->order_done = 1;
+        after_order(r);
+    }
+}
+
+/* ----- phase 3: deploy and record (pool) -------------------------------- */
+
+static int deploy(kw_renew *r, ks_store *s, kw_diag *d)
+{
+    ks_deploy_opts dop;
+    ks_deploy_result dr;
+    ks_scan_opts so;
+    ks_scan_stats st;
+    char live_root[PATH_MAX + 8], when[32];
+    const char *roots[1];
+    X509 *leaf = NULL;
+    BIO *b;
+    char fp[65];
+    int64_t nb, na, due;
+    int rc;
+
+    memset(&dop, 0, sizeof(dop));
+    dop.root = r->certs_dir;
+    dop.keep = r->keep;
+    dop.key_gid = (gid_t)-1;
+    dop.owner = (uid_t)-1;
+    if (r->key_group != NULL) {
+        struct group *g = getgrnam(r->key_group);
+
+        if (g == NULL)
+            return kw_diag_set(d, KW_ENOENT, "key_group %s: no such group",
+                               r->key_group);
+        dop.key_gid = g->gr_gid;
+        dop.key_mode = 0640;
+    }
+    rc = ks_deploy(&dop, r->name, r->fullchain, r->fullchain_len, r->key,
+                   (const char *const *)r->names, r->nnames, &dr, d);
+    if (rc != 0)
+        return rc;
+    /* Live now: the pending key has become privkey.pem. */
+    if (unlink(r->pending_key) != 0 && errno != ENOENT)
+        kw_warn("certificate %s: removing %s: %s", r->name, r->pending_key,
+                strerror(errno));
+    b = BIO_new_mem_buf(r->fullchain, (int)r->fullchain_len);
+    if (b != NULL)
+        leaf = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    if (leaf == NULL)
+        return kw_diag_set(d, KW_EPARSE,
+                           "certificate %s: the deployed chain cannot be "
+                           "read back",
+                           r->name);
+    nb = asn1_time(X509_get0_notBefore(leaf));
+    na = asn1_time(X509_get0_notAfter(leaf));
+    fingerprint(leaf, fp);
+    X509_free(leaf);
+    due = kw_renew_due(nb, na);
+    rc = ks_managed_renewed(s, r->name, dr.version, dr.previous, nb, na, fp,
+                            dr.dir, due, r->now, d);
+    if (rc != 0)
+        return rc;
+    r->res.version = dr.version;
+    r->res.not_after = na;
+    r->res.next_at = due;
+    r->res.outcome = KW_RENEW_ISSUED;
+    kw_time_rfc3339(na, when, sizeof(when));
+    snprintf(r->res.msg, sizeof(r->res.msg),
+             "version %d is live (%.1500s), valid until %s", dr.version,
+             dr.dir,
+             when);
+    /* The inventory learns the new files like any others. */
+    memset(&so, 0, sizeof(so));
+    so.now = r->now;
+    so.threads = 1;
+    snprintf(live_root, sizeof(live_root), "%s/live", r->certs_dir);
+    roots[0] = live_root;
+    if (ks_scan(s, roots, 1, &so, &st, d) != 0)
+        kw_warn("certificate %s: adding %s to the inventory: %s", r->name,
+                live_root, d->msg);
+    return 0;
+}
+
+static void record_work(uv_work_t *w)
+{
+    kw_renew *r = w->data;
+    ks_store *s = NULL;
+    kw_diag d;
+    int64_t next = 0;
+    int keep_order = 0, rc;
+
+    d.msg[0] = '\0';
+    rc = ks_open(r->env->db_path, KS_OPEN_CREATE, &s, &d);
+    if (rc != 0) {
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()), d.msg);
+        return;
+    }
+    if (r->fail == ACME_OK) {
+        rc = deploy(r, s, &d);
+        if (rc == 0) {
+            ks_close(s);
+            return;
+        }
+        snprintf(r->res.msg, sizeof(r->res.msg),
+                 "the CA issued a certificate but it was not deployed: %s",
+                 d.msg);
+        r->fail = ACME_FAIL_TRANSIENT;
+    }
+    if (r->fail == ACME_FAIL_CANCELLED) {
+        /* The order stays saved; the next start resumes it. */
+        r->res.outcome = KW_RENEW_CANCELLED;
+        r->res.next_at = r->now;
+        ks_close(s);
+        return;
+    }
+    {
+        ks_managed m;
+        int failures = 1;
+
+        if (ks_managed_get(s, r->name, &m, NULL) == 0)
+            failures = m.failures + 1;
+        switch (r->fail) {
+        case ACME_FAIL_RATELIMIT:
+            next = r->now + (r->retry_after > 0 ? r->retry_after : KW_HOUR);
+            break;
+        case ACME_FAIL_PERMANENT:
+            next = RETRY_BLOCKED;
+            break;
+        case ACME_FAIL_TRANSIENT:
+            keep_order = 1; /* the order may still complete */
+            /* fall through */
+        default:
+            next = r->now + kw_renew_backoff(failures, jitter());
+            break;
+        }
+    }
+    r->res.outcome = KW_RENEW_FAILED;
+    r->res.next_at = next == RETRY_BLOCKED ? 0 : next;
+    if (ks_managed_failed(s, r->name, r->res.msg, r->res.problem, next,
+                          keep_order, r->now, &d) != 0)
+        kw_err("certificate %s: recording the failure: %s", r->name, d.msg);
+    ks_close(s);
+}
+
+static void record_done(uv_work_t *w, int status)
+{
+    kw_renew *r = w->data;
+
+    if (status != 0)
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()),
+                 "the thread pool refused the work");
+    finish_cb(r);
+}
+
+static void after_order(kw_renew *r)
+{
+    r->work.data = r;
+    if (uv_queue_work(r->env->loop, &r->work, record_work, record_done) !=
+        0) {
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()),
+                 "the thread pool refused the work");
+        finish_cb(r);
+    }
+}
+
+/* ----- public ------------------------------------------------------------ */
+
+static char *dup_opt(const char *s, int *bad)
+{
+    char *c;
+
+    if (s == NULL)
+        return NULL;
+    if ((c = strdup(s)) == NULL)
+        *bad = 1;
+    return c;
+}
+
+int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
+                   kw_renew_cb cb, void *ctx, kw_renew **out, kw_diag *d)
+{
+    kw_renew *r = calloc(1, sizeof(*r));
+    int bad = 0;
+    size_t i;
+
+    if (r == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    r->env = env;
+    r->cb = cb;
+    r->ctx = ctx;
+    r->force = force;
+    r->now = env->now != 0 ? env->now : kw_now();
+    r->name = dup_opt(c->name, &bad);
+    r->webroot = dup_opt(c->webroot, &bad);
+    r->key_type = dup_opt(c->key_type, &bad);
+    r->profile = dup_opt(c->profile, &bad);
+    r->key_group = dup_opt(c->key_group, &bad);
+    r->directory = dup_opt(c->directory, &bad);
+    r->use_webroot = c->http01_webroot;
+    r->reuse_key = c->reuse_key;
+    r->keep = c->keep;
+    r->names = calloc(c->nnames ? c->nnames : 1, sizeof(char *));
+    if (r->names == NULL)
+        bad = 1;
+    for (i = 0; !bad && i < c->nnames; i++) {
+        r->names[i] = dup_opt(c->names[i], &bad);
+        r->nnames = i + 1;
+    }
+    r->res.name = r->name;
+    r->res.next_at = 0;
+    kw_certs_dir(env, r->certs_dir, sizeof(r->certs_dir));
+    if (bad) {
+        free_renew(r);
+        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    }
+    r->work.data = r;
+    if (uv_queue_work(env->loop, &r->work, prepare_work, prepare_done) != 0) {
+        free_renew(r);
+        return kw_diag_set(d, KW_EIO, "the thread pool refused the work");
+    }
+    env->in_flight++;
+    if (out != NULL)
+        *out = r;
+    return 0;
+}
+
+void kw_renew_cancel(kw_renew *r)
+{
+    if (r == NULL)
+        return;
+    r->cancelled = 1;
+    if (r->order != NULL)
+        acme_order_cancel(r->order);
+}

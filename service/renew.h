@@ -1,0 +1,90 @@
+/*
+ * renew.h: one managed certificate's renewal, from "is it due?" to the new
+ * version live on disk and recorded.
+ *
+ *   pool:  is it due?  key (the pending one after a crash, the live one
+ *          with reuse_key, else fresh), CSR, account key, attempt row
+ *   loop:  the ACME order (acme_client), http-01 by the built-in
+ *          responder or by token files in a webroot
+ *   pool:  deploy the version atomically (ks_deploy), record it with its
+ *          cert.renewed event (ks_managed), scan live/ into the inventory
+ *
+ * Blocking work (key generation, fsync, SQLite) never runs on the loop.
+ * Nothing on a failure touches live/.  The order URL is saved as soon as
+ * the CA gives it and the key waits in pending/NAME/, so a renewal killed
+ * half-way resumes the same order with the same key.
+ */
+#ifndef KW_RENEW_H
+#define KW_RENEW_H
+
+#include "config.h"
+#include "responder.h"
+
+#include "../acme/acme_http.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+/* What every renewal of one process shares. */
+typedef struct kw_acme_env {
+    uv_loop_t *loop;
+    const kw_config *conf;
+    const char *state_dir;
+    const char *db_path;
+    acme_http *http;          /* created by kw_acme_env_init */
+    kw_responder *responder;  /* started on first use */
+    uv_mutex_t account_lock;  /* account key creation */
+    int64_t now;              /* 0: the clock; tests pin it */
+    int in_flight;
+} kw_acme_env;
+
+int kw_acme_env_init(kw_acme_env *env, uv_loop_t *loop, const kw_config *conf,
+                     const char *state_dir, const char *db_path, kw_diag *d);
+/* Stops the responder and the HTTP client; the loop must run on to close
+ * their handles. */
+void kw_acme_env_close(kw_acme_env *env);
+
+/* Where archive/ and live/ are: [acme] certs_dir, else STATE_DIR/certs. */
+void kw_certs_dir(const kw_acme_env *env, char *out, size_t cap);
+
+typedef enum kw_renew_outcome {
+    KW_RENEW_ISSUED,   /* a new version is live */
+    KW_RENEW_NOT_DUE,  /* the live version is good until next_at */
+    KW_RENEW_FAILED,   /* nothing changed on disk; retry at next_at (0:
+                          not by itself: a permanent error) */
+    KW_RENEW_CANCELLED,
+} kw_renew_outcome;
+
+typedef struct kw_renew_result {
+    const char *name;
+    kw_renew_outcome outcome;
+    int version;            /* live version after the run */
+    int64_t not_after;      /* of the live certificate */
+    int64_t next_at;        /* when to look again */
+    char problem[128];
+    char msg[2048];
+    int requests, bad_nonces;
+} kw_renew_result;
+
+typedef void (*kw_renew_cb)(void *ctx, const kw_renew_result *r);
+
+typedef struct kw_renew kw_renew;
+
+/* Starts the renewal of c (force: even when not due, and despite a
+ * failure's backoff).  cb runs once, on the loop. */
+int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
+                   kw_renew_cb cb, void *ctx, kw_renew **out, kw_diag *d);
+
+/* Stops it at the next step; cb runs with KW_RENEW_CANCELLED and the
+ * order stays saved for the next run. */
+void kw_renew_cancel(kw_renew *r);
+
+/* When a certificate valid from nb to na is due: one third of the
+ * lifetime before the end, half for lifetimes of 10 days or less. */
+int64_t kw_renew_due(int64_t nb, int64_t na);
+
+/* Backoff after the n-th failure in a row: 5 min doubling to 1 day,
+ * with jitter j in [0, 1). */
+int64_t kw_renew_backoff(int failures, double j);
+
+#endif
