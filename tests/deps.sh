@@ -7,11 +7,12 @@ set -eu
 PACKAGES="
   build-essential cmake pkg-config
   libssl-dev libsqlite3-dev libjansson-dev libidn2-dev libuv1-dev
+  libcurl4-openssl-dev pebble
   libhttp-parser-dev
   libcmocka-dev
   clang libclang-rt-14-dev
   openssl ca-certificates
-  nginx-light postfix
+  nginx-light postfix dovecot-core dovecot-imapd dovecot-pop3d
 "
 # What each is for: README.md, "Dependencies".
 
@@ -34,8 +35,8 @@ else
 fi
 echo "deps.sh: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
-# The tests start their own nginx and Postfix on loopback ports; the
-# packages must not start system-wide ones.  policy-rc.d (exit 101) tells
+# The tests start their own nginx, Postfix and Dovecot on loopback ports;
+# the packages must not start system-wide ones.  policy-rc.d (exit 101) tells
 # invoke-rc.d not to start services while the packages install.
 policy=""
 if [ ! -e /usr/sbin/policy-rc.d ]; then
