@@ -28,6 +28,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "probe.h"
+#include "renew.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
@@ -84,6 +85,8 @@ struct daemon_s {
     watch **watches;
     size_t nwatches;
     struct job_req *probing; /* probes in flight, to cancel at stop */
+    struct job_req *renewing; /* renewals in flight, likewise */
+    kw_acme_env acme;
     kw_http_server *http;
     kw_control *control;
     char control_path[PATH_MAX];
@@ -336,6 +339,10 @@ typedef struct job_req {
     daemon_s *dm;
     struct job_req *next_probing;
     kw_probe *probe;
+    struct job_req *next_renewing;
+    kw_renew *renew;
+    kw_renew_result rres; /* a renew job's result (msg copied) */
+    char rname[256];
     ks_jobrec job;
     /* What the job needs, copied so a reload cannot pull it away. */
     char **paths;
@@ -444,6 +451,28 @@ static void job_work(uv_work_t *req)
     jr->r = open_store(jr->dm->cli, &s, &jr->d);
     if (jr->r != 0)
         return;
+    if (strcmp(jr->job.type, "renew") == 0) {
+        /* renew.c recorded the outcome; the job only keeps the schedule:
+         * the renewal time, a failure's retry time, daily while blocked
+         * by a permanent error, at once after a stop. */
+        now = kw_now();
+        jr->next_at = jr->rres.next_at > 0 ? jr->rres.next_at
+                                           : now + KW_DAY;
+        if (jr->rres.outcome == KW_RENEW_CANCELLED) {
+            jr->cancelled = 1;
+            jr->next_at = now;
+        }
+        if (jr->rres.outcome == KW_RENEW_FAILED)
+            jr->r = kw_diag_set(&jr->d, KW_EIO, "%s", jr->rres.msg);
+        r = ks_jobs_finish(s, jr->job.id, jr->r == 0, jr->next_at,
+                           jr->r != 0 ? jr->d.msg : NULL, now, &fd);
+        if (r != 0 && jr->r == 0) {
+            jr->r = r;
+            jr->d = fd;
+        }
+        ks_close(s);
+        return;
+    }
     if (strcmp(jr->job.type, "scan") == 0)
         jr->r = run_scan(jr, s);
     else if (strcmp(jr->job.type, "probe") == 0 && jr->pres.cancelled)
@@ -508,12 +537,15 @@ static void job_done(uv_work_t *req, int status)
     dm->running--;
     kw_time_rfc3339(jr->next_at, when, sizeof(when));
     {
-        int t = strcmp(jr->job.type, "probe") == 0;
+        int t = strcmp(jr->job.type, "probe") == 0   ? 1
+                : strcmp(jr->job.type, "renew") == 0 ? 2
+                                                     : 0;
         if (status == 0 && jr->r == 0)
             dm->counters.jobs_ok_total[t]++;
         else if (!jr->cancelled)
             dm->counters.jobs_failed_total[t]++;
-        if (!t && status == 0 && jr->r == 0) {
+        if (strcmp(jr->job.type, "scan") == 0 && status == 0 &&
+            jr->r == 0) {
             dm->counters.scans_total++;
             dm->counters.scan_errors_total += jr->stats.errors;
             dm->counters.scan_skipped_total += jr->stats.skipped;
@@ -525,6 +557,19 @@ static void job_done(uv_work_t *req, int status)
     } else if (jr->cancelled) {
         kw_notice("job %s %s: stopped; it resumes at the next start",
                   jr->job.type, jr->job.key);
+    } else if (strcmp(jr->job.type, "renew") == 0) {
+        if (jr->rres.outcome == KW_RENEW_ISSUED)
+            kw_notice("certificate %s: issued: %s; next renewal at %s",
+                      jr->rname, jr->rres.msg, when);
+        else if (jr->rres.outcome == KW_RENEW_NOT_DUE)
+            kw_info("certificate %s: %s", jr->rname, jr->rres.msg);
+        else
+            kw_err("certificate %s: renewal failed: %s; %s %s", jr->rname,
+                   jr->rres.msg,
+                   jr->rres.next_at > 0 ? "retry at"
+                                        : "blocked (fix, then keywarden "
+                                          "run-job renew:NAME); next look at",
+                   when);
     } else if (jr->r != 0) {
         kw_err("job %s %s failed (attempt %d): %s; retry at %s",
                jr->job.type, jr->job.key, jr->job.attempt, jr->d.msg, when);
@@ -581,6 +626,25 @@ static void on_probe_result(void *ctx, kw_probe_result *res)
     }
 }
 
+static void on_renew_done(void *ctx, const kw_renew_result *res)
+{
+    job_req *jr = ctx, **pp;
+
+    for (pp = &jr->dm->renewing; *pp != NULL; pp = &(*pp)->next_renewing)
+        if (*pp == jr) {
+            *pp = jr->next_renewing;
+            break;
+        }
+    jr->renew = NULL;
+    jr->rres = *res;
+    jr->rres.name = jr->rname;
+    if (uv_queue_work(jr->dm->loop, &jr->req, job_work, job_done) != 0) {
+        kw_err("certificate %s: cannot record the result", jr->rname);
+        jr->dm->running--;
+        free_job(jr);
+    }
+}
+
 static void start_job(daemon_s *dm, const ks_jobrec *j)
 {
     job_req *jr = calloc(1, sizeof(*jr));
@@ -605,6 +669,29 @@ static void start_job(daemon_s *dm, const ks_jobrec *j)
         }
     }
     kw_info("job %s %s: starting (attempt %d)", j->type, j->key, j->attempt);
+    if (strcmp(j->type, "renew") == 0) {
+        const kw_cert_conf *c = NULL;
+        kw_diag d;
+
+        for (i = 0; i < dm->conf.ncerts; i++)
+            if (strcmp(dm->conf.certs[i].name, j->key) == 0)
+                c = &dm->conf.certs[i];
+        if (c == NULL) {
+            free_job(jr); /* left the configuration: the plan prunes it */
+            return;
+        }
+        snprintf(jr->rname, sizeof(jr->rname), "%s", c->name);
+        if (kw_renew_start(&dm->acme, c, 0, on_renew_done, jr, &jr->renew,
+                           &d) != 0) {
+            kw_err("certificate %s: %s", c->name, d.msg);
+            free_job(jr);
+            return;
+        }
+        jr->next_renewing = dm->renewing;
+        dm->renewing = jr;
+        dm->running++;
+        return;
+    }
     if (strcmp(j->type, "probe") == 0) {
         const kw_endpoint_conf *ep = NULL;
 
@@ -666,6 +753,8 @@ typedef struct plan_req {
     daemon_s *dm;
     char **endpoints; /* names, copied from the configuration */
     size_t nendpoints;
+    char **certs;     /* [certificate] names, likewise */
+    size_t ncerts;
     int scan;
     int recover;
     int r;
@@ -695,6 +784,13 @@ static void plan_work(uv_work_t *req)
     if (p->r == 0)
         p->r = ks_jobs_prune(s, "probe", (const char *const *)p->endpoints,
                              p->nendpoints, &p->d);
+    /* Each managed certificate is looked at now (a renewal that is not
+     * due ends at once and sets its own next time). */
+    for (i = 0; p->r == 0 && i < p->ncerts; i++)
+        p->r = ks_jobs_ensure(s, "renew", p->certs[i], now, 1, now, &p->d);
+    if (p->r == 0)
+        p->r = ks_jobs_prune(s, "renew", (const char *const *)p->certs,
+                             p->ncerts, &p->d);
     if (p->r == 0)
         p->r = ks_endpoint_prune(s, (const char *const *)p->endpoints,
                                  p->nendpoints, &p->d);
@@ -708,6 +804,9 @@ static void free_plan(plan_req *p)
     for (i = 0; i < p->nendpoints; i++)
         free(p->endpoints[i]);
     free(p->endpoints);
+    for (i = 0; i < p->ncerts; i++)
+        free(p->certs[i]);
+    free(p->certs);
     free(p);
 }
 
@@ -750,6 +849,18 @@ static plan_req *new_plan(daemon_s *dm, int recover)
             return NULL;
         }
         p->nendpoints++;
+    }
+    p->certs = calloc(dm->conf.ncerts + 1, sizeof(*p->certs));
+    if (p->certs == NULL) {
+        free_plan(p);
+        return NULL;
+    }
+    for (i = 0; i < dm->conf.ncerts; i++) {
+        if ((p->certs[i] = strdup(dm->conf.certs[i].name)) == NULL) {
+            free_plan(p);
+            return NULL;
+        }
+        p->ncerts++;
     }
     return p;
 }
@@ -1348,6 +1459,7 @@ static void maybe_finish_stop(daemon_s *dm)
     if (dm->running > 0 || dm->claiming || dm->watching || dm->reloading ||
         dm->planning > 0 || dm->rendering > 0 || dm->controlling > 0)
         return;
+    kw_acme_env_close(&dm->acme);
     kw_control_close(dm->control);
     dm->control = NULL;
     stop_watches(dm);
@@ -1377,6 +1489,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     dm->cancel = 1;
     for (jr = dm->probing; jr != NULL; jr = jr->next_probing)
         kw_probe_cancel(jr->probe);
+    for (jr = dm->renewing; jr != NULL; jr = jr->next_renewing)
+        kw_renew_cancel(jr->renew);
     uv_timer_stop(&dm->timer);
     uv_timer_stop(&dm->debounce);
     maybe_finish_stop(dm);
@@ -1495,6 +1609,9 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
                           on_control, &dm, &dm.control, &d) != 0)
         kw_warn("%s; status, reload and run-job will not reach this daemon",
                 d.msg);
+    if (kw_acme_env_init(&dm.acme, dm.loop, &dm.conf, cli->state_dir,
+                         cli->db_path, &d) != 0)
+        kw_warn("acme: %s; managed certificates will not renew", d.msg);
     plan(&dm, 1);
     start_watches(&dm);
     kw_sd_notify("READY=1");

@@ -15,8 +15,8 @@ typedef struct kw_metrics_counters {
     uint64_t scans_total;
     uint64_t scan_errors_total;   /* broken certificate files seen */
     uint64_t scan_skipped_total;  /* files skipped as not certificates */
-    uint64_t jobs_ok_total[2];    /* [0] scan, [1] probe */
-    uint64_t jobs_failed_total[2];
+    uint64_t jobs_ok_total[3];    /* [0] scan, [1] probe, [2] renew */
+    uint64_t jobs_failed_total[3];
     int64_t started_at;
 } kw_metrics_counters;
 

@@ -43,6 +43,9 @@ struct kw_renew {
 
     /* a copy of the [certificate] section */
     char *name, *webroot, *key_type, *profile, *key_group, *directory;
+    /* and of [acme]: a reload on the loop may replace the configuration
+     * while the pool works on this renewal */
+    char *contact, *account_type, *http01_listen;
     char **names;
     size_t nnames;
     int use_webroot, reuse_key, keep;
@@ -140,11 +143,7 @@ void kw_certs_dir(const kw_acme_env *env, char *out, size_t cap)
 
 static const char *directory_of(const kw_renew *r)
 {
-    if (r->directory != NULL)
-        return r->directory;
-    if (r->env->conf->acme.directory != NULL)
-        return r->env->conf->acme.directory;
-    return KW_ACME_DEFAULT_DIRECTORY;
+    return r->directory;
 }
 
 /* ----- helpers ---------------------------------------------------------- */
@@ -159,6 +158,9 @@ static void free_renew(kw_renew *r)
     free(r->profile);
     free(r->key_group);
     free(r->directory);
+    free(r->contact);
+    free(r->account_type);
+    free(r->http01_listen);
     for (i = 0; i < r->nnames; i++)
         free(r->names[i]);
     free(r->names);
@@ -234,8 +236,8 @@ static int account_key(kw_renew *r, kw_diag *d)
     kw_hex(md, 6, 0, hex);
     snprintf(adir, sizeof(adir), "%s/acme", env->state_dir);
     snprintf(path, sizeof(path), "%s/account-%s.pem", adir, hex);
-    if (env->conf->acme.account_key != NULL)
-        ks_key_type_parse(env->conf->acme.account_key, &t);
+    if (r->account_type != NULL)
+        ks_key_type_parse(r->account_type, &t);
     uv_mutex_lock(&env->account_lock);
     if (access(path, F_OK) == 0) {
         r->account_key = ks_key_read(path, d);
@@ -645,9 +647,7 @@ static void prepare_done(uv_work_t *w, int status)
         return;
     }
     if (!r->use_webroot && env->responder == NULL) {
-        const char *addr = env->conf->acme.http01_listen != NULL
-                               ? env->conf->acme.http01_listen
-                               : KW_ACME_DEFAULT_HTTP01;
+        const char *addr = r->http01_listen;
 
         if (kw_responder_start(env->loop, addr, &env->responder, &d) != 0) {
             char msg[700];
@@ -667,7 +667,7 @@ static void prepare_done(uv_work_t *w, int status)
     memset(&p, 0, sizeof(p));
     p.directory_url = directory_of(r);
     p.account_key = r->account_key;
-    p.contact = env->conf->acme.contact;
+    p.contact = r->contact;
     p.names = (const char *const *)r->names;
     p.nnames = r->nnames;
     p.csr_der = r->csr;
@@ -862,10 +862,15 @@ static char *dup_opt(const char *s, int *bad)
 int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
                    kw_renew_cb cb, void *ctx, kw_renew **out, kw_diag *d)
 {
-    kw_renew *r = calloc(1, sizeof(*r));
+    kw_renew *r;
     int bad = 0;
     size_t i;
 
+    if (env->http == NULL)
+        return kw_diag_set(d, KW_EINVAL,
+                           "certificate %s: the ACME client did not start",
+                           c->name);
+    r = calloc(1, sizeof(*r));
     if (r == NULL)
         return kw_diag_set(d, KW_ENOMEM, "out of memory");
     r->env = env;
@@ -878,7 +883,17 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
     r->key_type = dup_opt(c->key_type, &bad);
     r->profile = dup_opt(c->profile, &bad);
     r->key_group = dup_opt(c->key_group, &bad);
-    r->directory = dup_opt(c->directory, &bad);
+    r->directory = dup_opt(c->directory != NULL ? c->directory
+                           : env->conf->acme.directory != NULL
+                               ? env->conf->acme.directory
+                               : KW_ACME_DEFAULT_DIRECTORY,
+                           &bad);
+    r->contact = dup_opt(env->conf->acme.contact, &bad);
+    r->account_type = dup_opt(env->conf->acme.account_key, &bad);
+    r->http01_listen = dup_opt(env->conf->acme.http01_listen != NULL
+                                   ? env->conf->acme.http01_listen
+                                   : KW_ACME_DEFAULT_HTTP01,
+                               &bad);
     r->use_webroot = c->http01_webroot;
     r->reuse_key = c->reuse_key;
     r->keep = c->keep;
