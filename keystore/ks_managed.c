@@ -207,6 +207,36 @@ int ks_managed_renewed(ks_store *s, const char *name, int version,
     return r;
 }
 
+int ks_managed_rolled_back(ks_store *s, const char *name, int version,
+                           int from, int64_t not_before, int64_t not_after,
+                           const char *fingerprint, int64_t renew_at,
+                           int64_t now, kw_diag *d)
+{
+    int r;
+
+    if ((r = ks_begin(s, d)) != 0)
+        return r;
+    r = ensure(s, name, now, d);
+    if (r == 0)
+        r = run(s, d, "recording the rollback",
+                "UPDATE certificates SET live_version = ?2, not_before = ?3, "
+                "not_after = ?4, fingerprint = ?5, renew_at = ?6, "
+                "updated_at = ?7 WHERE name = ?1",
+                "tiiitii", name, (int64_t)version, not_before, not_after,
+                fingerprint, renew_at, now);
+    if (r == 0)
+        r = event(s, "cert.rolled_back",
+                  json_pack("{s:o, s:i, s:i, s:I, s:o}", "certificate",
+                            kw_json_str(name), "version", version, "from",
+                            from, "not_after", (json_int_t)not_after,
+                            "fingerprint_sha256", kw_json_str(fingerprint)),
+                  now, d);
+    if (r == 0)
+        return ks_commit(s, d);
+    ks_rollback(s);
+    return r;
+}
+
 int ks_managed_failed(ks_store *s, const char *name, const char *error,
                       const char *problem, int64_t retry_at, int keep_order,
                       int64_t now, kw_diag *d)

@@ -57,6 +57,13 @@ int ks_managed_failed(ks_store *s, const char *name, const char *error,
                       const char *problem, int64_t retry_at, int keep_order,
                       int64_t now, kw_diag *d);
 
+/* An operator switched live back to an older version: row updated and a
+ * cert.rolled_back event, in one transaction. */
+int ks_managed_rolled_back(ks_store *s, const char *name, int version,
+                           int from, int64_t not_before, int64_t not_after,
+                           const char *fingerprint, int64_t renew_at,
+                           int64_t now, kw_diag *d);
+
 /* The renewal time computed from the live certificate (or ARI). */
 int ks_managed_schedule(ks_store *s, const char *name, int64_t renew_at,
                         int64_t now, kw_diag *d);

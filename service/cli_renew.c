@@ -8,6 +8,7 @@
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
+#include "../keystore/ks_deploy.h"
 #include "../keystore/ks_managed.h"
 
 #include <getopt.h>
@@ -348,4 +349,92 @@ int cli_certificate(kw_cli *cli, int argc, char **argv)
     json_decref(arr);
     kw_config_free(&conf);
     return failed ? KW_EXIT_FAIL : KW_EXIT_OK;
+}
+
+/* ----- keywarden rollback NAME ------------------------------------------- */
+
+static void rollback_usage(FILE *out)
+{
+    fputs("Usage: keywarden [--config FILE] rollback NAME\n"
+          "\n"
+          "Switch live/NAME back to the newest archived version older than "
+          "the live\n"
+          "one (one rename, as a renewal does) and record it.  Reload the "
+          "daemons that\n"
+          "use the certificate afterwards.  The next renewal makes a new "
+          "version as usual.\n",
+          out);
+}
+
+int cli_rollback(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    kw_config conf;
+    ks_deploy_opts dop;
+    ks_deploy_result dr;
+    ks_store *s = NULL;
+    kw_diag d;
+    char dir[PATH_MAX], cert[PATH_MAX + 300], fp[65], when[32];
+    int64_t nb, na;
+    int ch, r, lock_fd = -1, found = 0;
+    size_t i;
+
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        r = kw_cli_shared_opt(cli, ch, optarg, NULL, rollback_usage,
+                              KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    if (optind + 1 != argc) {
+        rollback_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    if (load_conf(cli, &conf) != 0)
+        return KW_EXIT_FAIL;
+    for (i = 0; i < conf.ncerts; i++)
+        if (strcmp(conf.certs[i].name, argv[optind]) == 0)
+            found = 1;
+    if (!found) {
+        kw_err("rollback: %s: no [certificate \"%s\"] in %s", argv[optind],
+               argv[optind], cli->config_path);
+        kw_config_free(&conf);
+        return KW_EXIT_USAGE;
+    }
+    kw_certs_dir(&conf, cli->state_dir, dir, sizeof(dir));
+    kw_config_free(&conf);
+    if (kw_cli_open(cli, 1, &s) != 0)
+        return KW_EXIT_FAIL;
+    if (kw_daemon_lock(cli->state_dir, &lock_fd, &d) != 0) {
+        kw_err("rollback: %s", d.msg);
+        ks_close(s);
+        return KW_EXIT_FAIL;
+    }
+    memset(&dop, 0, sizeof(dop));
+    dop.root = dir;
+    dop.key_gid = (gid_t)-1;
+    dop.owner = (uid_t)-1;
+    r = ks_deploy_rollback(&dop, argv[optind], &dr, &d);
+    if (r == 0) {
+        snprintf(cert, sizeof(cert), "%s/cert.pem", dr.dir);
+        r = kw_cert_file_facts(cert, &nb, &na, fp, &d);
+    }
+    if (r == 0)
+        r = ks_managed_rolled_back(s, argv[optind], dr.version, dr.previous,
+                                   nb, na, fp, kw_renew_due(nb, na),
+                                   cli->now, &d);
+    ks_close(s);
+    close(lock_fd);
+    if (r != 0) {
+        kw_err("rollback %s: %s", argv[optind], d.msg);
+        return KW_EXIT_FAIL;
+    }
+    kw_time_rfc3339(na, when, sizeof(when));
+    printf("%s: version %d is live again (was %d), valid until %s; reload "
+           "the daemons that use %s/live/%s\n",
+           argv[optind], dr.version, dr.previous, when, dir, argv[optind]);
+    return KW_EXIT_OK;
 }

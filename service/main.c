@@ -38,6 +38,8 @@ static void usage(FILE *out)
         "(ACME)\n"
         "  certificate list the managed certificates and their renewal "
         "state\n"
+        "  rollback NAME    make the previous version of a managed "
+        "certificate live\n"
         "  status           the running daemon's jobs\n"
         "  reload           make the running daemon re-read its "
         "configuration\n"
@@ -78,6 +80,7 @@ static const struct {
     {"serve", cli_serve},   {"probe", cli_probe},   {"discover", cli_discover},
     {"status", cli_status}, {"reload", cli_reload}, {"run-job", cli_run_job},
     {"renew", cli_renew},   {"certificate", cli_certificate},
+    {"rollback", cli_rollback},
 };
 
 static cmd_fn find_command(const char *name)

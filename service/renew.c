@@ -133,12 +133,13 @@ void kw_acme_env_close(kw_acme_env *env)
     uv_mutex_destroy(&env->account_lock);
 }
 
-void kw_certs_dir(const kw_acme_env *env, char *out, size_t cap)
+void kw_certs_dir(const kw_config *conf, const char *state_dir, char *out,
+                  size_t cap)
 {
-    if (env->conf->acme.certs_dir != NULL)
-        snprintf(out, cap, "%s", env->conf->acme.certs_dir);
+    if (conf->acme.certs_dir != NULL)
+        snprintf(out, cap, "%s", conf->acme.certs_dir);
     else
-        snprintf(out, cap, "%s/certs", env->state_dir);
+        snprintf(out, cap, "%s/certs", state_dir);
 }
 
 static const char *directory_of(const kw_renew *r)
@@ -218,6 +219,21 @@ static void fingerprint(X509 *x, char out[65])
     out[0] = '\0';
     if (X509_digest(x, EVP_sha256(), md, &n) == 1 && n == 32)
         kw_hex(md, 32, 0, out);
+}
+
+int kw_cert_file_facts(const char *path, int64_t *nb, int64_t *na,
+                       char fp[65], kw_diag *d)
+{
+    X509 *x = NULL;
+    int rc = read_cert(path, &x, d);
+
+    if (rc != 0)
+        return rc;
+    *nb = asn1_time(X509_get0_notBefore(x));
+    *na = asn1_time(X509_get0_notAfter(x));
+    fingerprint(x, fp);
+    X509_free(x);
+    return 0;
 }
 
 /* The account key for the CA's directory: STATE/acme/account-HASH.pem,
@@ -906,7 +922,8 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
     }
     r->res.name = r->name;
     r->res.next_at = 0;
-    kw_certs_dir(env, r->certs_dir, sizeof(r->certs_dir));
+    kw_certs_dir(env->conf, env->state_dir, r->certs_dir,
+                 sizeof(r->certs_dir));
     if (bad) {
         free_renew(r);
         return kw_diag_set(d, KW_ENOMEM, "out of memory");

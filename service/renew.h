@@ -45,7 +45,13 @@ int kw_acme_env_init(kw_acme_env *env, uv_loop_t *loop, const kw_config *conf,
 void kw_acme_env_close(kw_acme_env *env);
 
 /* Where archive/ and live/ are: [acme] certs_dir, else STATE_DIR/certs. */
-void kw_certs_dir(const kw_acme_env *env, char *out, size_t cap);
+void kw_certs_dir(const kw_config *conf, const char *state_dir, char *out,
+                  size_t cap);
+
+/* Validity and SHA-256 fingerprint of the first certificate in a PEM
+ * file. */
+int kw_cert_file_facts(const char *path, int64_t *nb, int64_t *na,
+                       char fp[65], kw_diag *d);
 
 typedef enum kw_renew_outcome {
     KW_RENEW_ISSUED,   /* a new version is live */
