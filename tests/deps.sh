@@ -7,7 +7,7 @@ set -eu
 PACKAGES="
   build-essential cmake pkg-config
   libssl-dev libsqlite3-dev libjansson-dev libidn2-dev libuv1-dev
-  libcurl4-openssl-dev pebble
+  libcurl4-openssl-dev pebble curl
   libhttp-parser-dev
   libcmocka-dev
   clang libclang-rt-14-dev
