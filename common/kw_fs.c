@@ -2,10 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,50 +62,45 @@ int kw_mkdir_p(const char *path, mode_t mode)
     return 0;
 }
 
-static int fsync_dir_of(const char *path)
+int kw_write_at(int dfd, const char *dpath, const char *fname,
+                const char *tag, const void *data, size_t len, mode_t mode,
+                uid_t uid, gid_t gid, kw_diag *d)
 {
-    char tmp[4096];
-    int fd, r = 0;
-
-    if (strlen(path) >= sizeof(tmp))
-        return KW_EINVAL;
-    strcpy(tmp, path);
-    fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return kw_errno();
-    if (fsync(fd) != 0)
-        r = kw_errno();
-    close(fd);
-    return r;
-}
-
-int kw_write_atomic(const char *path, const void *data, size_t len,
-                    mode_t mode, kw_diag *d)
-{
-    char tmp[4096];
+    static atomic_uint counter;
+    char tmp[512];
     const unsigned char *p = data;
+    const char *step = "create";
     size_t off = 0;
-    int fd = -1, r;
+    int fd = -1, r, tries;
 
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path,
-                         (long)getpid()) >= sizeof(tmp))
-        return kw_diag_set(d, KW_EINVAL, "%s: path too long", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-              mode);
-    if (fd < 0 && errno == EEXIST) {
-        /* A leftover from a crash of this same pid number: ours to drop. */
-        unlink(tmp);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                  mode);
+    for (tries = 0; tries < 2; tries++) {
+        unsigned c = atomic_fetch_add(&counter, 1);
+
+        if ((size_t)snprintf(tmp, sizeof(tmp), "%s%s.%ld.%u", fname, tag,
+                             (long)getpid(), c) >= sizeof(tmp))
+            return kw_diag_set(d, KW_EINVAL, "%s/%s: name too long", dpath,
+                               fname);
+        fd = openat(dfd, tmp,
+                    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                    0600);
+        /* EEXIST: a leftover of an earlier process with our pid; the next
+         * counter value is a fresh name. */
+        if (fd >= 0 || errno != EEXIST)
+            break;
     }
     if (fd < 0) {
         r = kw_errno();
-        return kw_diag_set(d, r, "%s: cannot create: %s", tmp,
+        return kw_diag_set(d, r, "%s/%s: cannot create: %s", dpath, tmp,
                            kw_strerror(r));
     }
-    /* The umask may have narrowed the mode; set it exactly. */
+    step = "chown";
+    if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) != 0)
+        goto fail;
+    /* Exactly mode, whatever the umask took away. */
+    step = "chmod";
     if (fchmod(fd, mode) != 0)
         goto fail;
+    step = "write";
     while (off < len) {
         ssize_t n = write(fd, p + off, len - off);
         if (n < 0 && errno == EINTR)
@@ -114,27 +109,76 @@ int kw_write_atomic(const char *path, const void *data, size_t len,
             goto fail;
         off += (size_t)n;
     }
+    step = "fsync";
     if (fsync(fd) != 0)
         goto fail;
+    step = "close";
     if (close(fd) != 0) {
         fd = -1;
         goto fail;
     }
     fd = -1;
-    if (rename(tmp, path) != 0)
+    step = "rename";
+    if (renameat(dfd, tmp, dfd, fname) != 0)
         goto fail;
-    r = fsync_dir_of(path);
-    if (r != 0)
-        return kw_diag_set(d, r, "%s: fsync of directory failed: %s", path,
-                           kw_strerror(r));
     return 0;
 
 fail:
     r = kw_errno();
     if (fd >= 0)
         close(fd);
-    unlink(tmp);
-    return kw_diag_set(d, r, "%s: write failed: %s", path, kw_strerror(r));
+    unlinkat(dfd, tmp, 0);
+    if (strcmp(step, "chown") == 0)
+        return kw_diag_set(d, r, "%s/%s: cannot give it to uid %ld gid %ld: "
+                                 "%s",
+                           dpath, fname, (long)uid, (long)gid,
+                           kw_strerror(r));
+    return kw_diag_set(d, r, "%s/%s: %s failed: %s", dpath, fname, step,
+                       kw_strerror(r));
+}
+
+int kw_write_atomic_gid(const char *path, const void *data, size_t len,
+                        mode_t mode, gid_t gid, kw_diag *d)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/'), *base;
+    int dfd, r;
+
+    if (slash == NULL) {
+        strcpy(dir, ".");
+        base = path;
+    } else {
+        size_t n = slash == path ? 1 : (size_t)(slash - path);
+
+        if (n >= sizeof(dir))
+            return kw_diag_set(d, KW_EINVAL, "%s: path too long", path);
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+        base = slash + 1;
+    }
+    if (*base == '\0')
+        return kw_diag_set(d, KW_EINVAL, "%s: not a file name", path);
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        r = kw_errno();
+        return kw_diag_set(d, r, "%s: cannot open its directory %s: %s",
+                           path, dir, kw_strerror(r));
+    }
+    r = kw_write_at(dfd, dir, base, ".tmp", data, len, mode, (uid_t)-1, gid,
+                    d);
+    if (r == 0 && fsync(dfd) != 0) {
+        r = kw_errno();
+        kw_diag_set(d, r, "%s: fsync of the directory failed: %s", dir,
+                    kw_strerror(r));
+    }
+    close(dfd);
+    return r;
+}
+
+int kw_write_atomic(const char *path, const void *data, size_t len,
+                    mode_t mode, kw_diag *d)
+{
+    return kw_write_atomic_gid(path, data, len, mode, (gid_t)-1, d);
 }
 
 void kw_wipe(void *p, size_t n)

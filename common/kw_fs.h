@@ -23,6 +23,21 @@ int kw_mkdir_p(const char *path, mode_t mode);
 int kw_write_atomic(const char *path, const void *data, size_t len,
                     mode_t mode, kw_diag *d);
 
+/* The same, also giving the file to gid (when not (gid_t)-1) before it
+ * gets its final mode, so a key meant for one group is never readable by
+ * another, not even for a moment. */
+int kw_write_atomic_gid(const char *path, const void *data, size_t len,
+                        mode_t mode, gid_t gid, kw_diag *d);
+
+/* The primitive under both: writes fname inside the directory dfd (dpath
+ * names it in errors).  The temporary is fname + tag + ".PID.N" (N a
+ * per-process counter, so threads never share one), created O_EXCL
+ * owner-only, given to uid/gid when not -1, set to exactly mode, written,
+ * fsynced and renamed over fname.  The caller fsyncs dfd. */
+int kw_write_at(int dfd, const char *dpath, const char *fname,
+                const char *tag, const void *data, size_t len, mode_t mode,
+                uid_t uid, gid_t gid, kw_diag *d);
+
 /* Overwrite secret bytes in a way the compiler may not elide. */
 void kw_wipe(void *p, size_t n);
 

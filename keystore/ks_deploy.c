@@ -457,63 +457,10 @@ static int open_dir_at(int pfd, const char *sub, int create)
     return fd;
 }
 
-/* Writes fname in dfd: temp name created O_EXCL with an owner-only mode,
- * owner/group set, exact mode set, written, fsynced, renamed.  The caller
- * fsyncs dfd. */
-static int write_at(int dfd, const char *dpath, const char *fname,
-                    const void *data, size_t len, mode_t mode, uid_t uid,
-                    gid_t gid, const char *sfx, kw_diag *d)
-{
-    char tmp[256];
-    const unsigned char *p = data;
-    size_t off = 0;
-    int fd, r;
-
-    snprintf(tmp, sizeof(tmp), "%s%s%s", fname, TMP_TAG, sfx);
-    fd = openat(dfd, tmp,
-                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        r = kw_errno();
-        return kw_diag_set(d, r, "%s/%s: cannot create: %s", dpath, tmp,
-                           kw_strerror(r));
-    }
-    if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) != 0)
-        goto fail;
-    if (fchmod(fd, mode) != 0)
-        goto fail;
-    while (off < len) {
-        ssize_t n = write(fd, p + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            goto fail;
-        off += (size_t)n;
-    }
-    if (fsync(fd) != 0)
-        goto fail;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    if (renameat(dfd, tmp, dfd, fname) != 0)
-        goto fail;
-    return 0;
-
-fail:
-    r = kw_errno();
-    if (fd >= 0)
-        close(fd);
-    unlinkat(dfd, tmp, 0);
-    return kw_diag_set(d, r, "%s/%s: write failed: %s", dpath, fname,
-                       kw_strerror(r));
-}
-
 /* The key as PKCS#8 PEM, in a secure-heap BIO that is wiped when freed
  * (and on every growth), written like the others. */
 static int write_key_at(int dfd, const char *dpath, EVP_PKEY *key,
-                        mode_t mode, uid_t uid, gid_t gid, const char *sfx,
-                        kw_diag *d)
+                        mode_t mode, uid_t uid, gid_t gid, kw_diag *d)
 {
     BIO *b = BIO_new(BIO_s_secmem());
     BUF_MEM *m = NULL;
@@ -530,8 +477,8 @@ static int write_key_at(int dfd, const char *dpath, EVP_PKEY *key,
                            FILES[F_KEY]);
     }
     BIO_get_mem_ptr(b, &m);
-    r = write_at(dfd, dpath, FILES[F_KEY], m->data, m->length, mode, uid, gid,
-                 sfx, d);
+    r = kw_write_at(dfd, dpath, FILES[F_KEY], TMP_TAG, m->data, m->length,
+                    mode, uid, gid, d);
     kw_wipe(m->data, m->max);
     BIO_free(b);
     return r;
@@ -976,13 +923,12 @@ int ks_deploy(const ks_deploy_opts *o, const char *name,
         goto out;
     }
     for (i = F_CERT; i <= F_FULL; i++) {
-        rc = write_at(vfd, dpath, FILES[i], pem[i].p, pem[i].n, 0644,
-                      (uid_t)-1, (gid_t)-1, sfx, d);
+        rc = kw_write_at(vfd, dpath, FILES[i], TMP_TAG, pem[i].p, pem[i].n,
+                         0644, (uid_t)-1, (gid_t)-1, d);
         if (rc != 0)
             goto out;
     }
-    rc = write_key_at(vfd, dpath, key, key_mode, o->owner, o->key_gid, sfx,
-                      d);
+    rc = write_key_at(vfd, dpath, key, key_mode, o->owner, o->key_gid, d);
     if (rc != 0)
         goto out;
     if ((rc = fsync_fd(vfd)) != 0) {

@@ -120,112 +120,6 @@ EVP_PKEY *ks_keygen(ks_key_type t, kw_diag *d)
     return k;
 }
 
-/* ---- atomic write ------------------------------------------------------ */
-
-static int fsync_parent(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    size_t n;
-    int fd, r = 0;
-
-    if (slash == NULL) {
-        strcpy(dir, ".");
-    } else {
-        n = slash == path ? 1 : (size_t)(slash - path);
-        if (n >= sizeof(dir))
-            return KW_EINVAL;
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return kw_errno();
-    if (fsync(fd) != 0)
-        r = kw_errno();
-    close(fd);
-    return r;
-}
-
-/* kw_write_atomic takes a mode but not a group, and a key readable by a
- * service group must never be readable by the wrong group, not even for a
- * moment.  So: create owner-only, chown, then widen to the final mode.
- * The temporary name carries the pid and a per-process counter, so two
- * threads writing the same key never share (or unlink) a temporary. */
-static int write_key_atomic(const char *path, const unsigned char *data,
-                            size_t len, mode_t mode, gid_t gid, kw_diag *d)
-{
-    static atomic_uint counter;
-    char tmp[PATH_MAX];
-    size_t off = 0;
-    int fd = -1, r, tries;
-    const char *step = "create";
-
-    for (tries = 0; tries < 2; tries++) {
-        unsigned int c = atomic_fetch_add(&counter, 1);
-
-        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%u", path,
-                             (long)getpid(), c) >= sizeof(tmp))
-            return kw_diag_set(d, KW_EINVAL, "%s: path too long", path);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                  mode & 0700);
-        if (fd >= 0 || errno != EEXIST)
-            break;
-        /* A leftover of an earlier process with our pid: a fresh counter
-         * value gives a fresh name. */
-    }
-    if (fd < 0) {
-        r = kw_errno();
-        return kw_diag_set(d, r, "%s: cannot create temporary file: %s",
-                           path, kw_strerror(r));
-    }
-    step = "chown";
-    if (gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) != 0)
-        goto fail;
-    /* Exactly mode, whatever the umask took away. */
-    step = "chmod";
-    if (fchmod(fd, mode) != 0)
-        goto fail;
-    step = "write";
-    while (off < len) {
-        ssize_t n = write(fd, data + off, len - off);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            goto fail;
-        off += (size_t)n;
-    }
-    step = "fsync";
-    if (fsync(fd) != 0)
-        goto fail;
-    step = "close";
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    step = "rename";
-    if (rename(tmp, path) != 0)
-        goto fail;
-    r = fsync_parent(path);
-    if (r != 0)
-        return kw_diag_set(d, r, "%s: fsync of the directory failed: %s",
-                           path, kw_strerror(r));
-    return 0;
-
-fail:
-    r = kw_errno();
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    if (strcmp(step, "chown") == 0)
-        return kw_diag_set(d, r, "%s: cannot give the key to group %ld: %s",
-                           path, (long)gid, kw_strerror(r));
-    return kw_diag_set(d, r, "%s: %s failed: %s", path, step,
-                       kw_strerror(r));
-}
-
 int ks_key_write(const char *path, EVP_PKEY *key, mode_t mode, gid_t gid,
                  kw_diag *d)
 {
@@ -261,7 +155,7 @@ int ks_key_write(const char *path, EVP_PKEY *key, mode_t mode, gid_t gid,
         r = kw_diag_set(d, KW_ECRYPTO, "%s: encoding gave no bytes", path);
         goto out;
     }
-    r = write_key_atomic(path, (const unsigned char *)pem, (size_t)n, mode,
+    r = kw_write_atomic_gid(path, (const unsigned char *)pem, (size_t)n, mode,
                          gid, d);
 out:
     if (bio != NULL) {
