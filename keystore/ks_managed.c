@@ -173,38 +173,57 @@ int ks_managed_progress(ks_store *s, const char *name, const char *step,
     return r;
 }
 
+/* live/NAME now points at version: the row's live facts, the failure
+ * state cleared (after a renewal), and the event, in one transaction.
+ * detail is taken over. */
+static int live_switched(ks_store *s, const char *name, int version,
+                         int64_t nb, int64_t na, const char *fp,
+                         int64_t renew_at, int renewed, const char *type,
+                         json_t *detail, int64_t now, kw_diag *d)
+{
+    int r;
+
+    if ((r = ks_begin(s, d)) != 0) {
+        json_decref(detail);
+        return r;
+    }
+    r = ensure(s, name, now, d);
+    if (r == 0)
+        r = run(s, d, "recording the live version",
+                "UPDATE certificates SET live_version = ?2, not_before = ?3, "
+                "not_after = ?4, fingerprint = ?5, renew_at = ?6, "
+                "updated_at = ?7 WHERE name = ?1",
+                "tiiitii", name, (int64_t)version, nb, na, fp, renew_at, now);
+    if (r == 0 && renewed)
+        r = run(s, d, "recording the new version",
+                "UPDATE certificates SET order_url = NULL, step = NULL, "
+                "failures = 0, last_ok_at = ?2, last_error = NULL, "
+                "problem = NULL, retry_at = NULL WHERE name = ?1",
+                "ti", name, now);
+    if (r == 0)
+        r = event(s, type, detail, now, d);
+    else
+        json_decref(detail);
+    if (r == 0)
+        return ks_commit(s, d);
+    ks_rollback(s);
+    return r;
+}
+
 int ks_managed_renewed(ks_store *s, const char *name, int version,
                        int previous, int64_t not_before, int64_t not_after,
                        const char *fingerprint, const char *dir,
                        int64_t renew_at, int64_t now, kw_diag *d)
 {
-    int r;
-
-    if ((r = ks_begin(s, d)) != 0)
-        return r;
-    r = ensure(s, name, now, d);
-    if (r == 0)
-        r = run(s, d, "recording the new version",
-                "UPDATE certificates SET live_version = ?2, not_before = ?3, "
-                "not_after = ?4, fingerprint = ?5, renew_at = ?6, "
-                "order_url = NULL, step = NULL, failures = 0, "
-                "last_ok_at = ?7, last_error = NULL, problem = NULL, "
-                "retry_at = NULL, updated_at = ?7 WHERE name = ?1",
-                "tiiitii", name, (int64_t)version, not_before, not_after,
-                fingerprint, renew_at, now);
-    if (r == 0)
-        r = event(s, "cert.renewed",
-                  json_pack("{s:o, s:i, s:i, s:I, s:o, s:o}", "certificate",
-                            kw_json_str(name), "version", version,
-                            "previous", previous, "not_after",
-                            (json_int_t)not_after, "fingerprint_sha256",
-                            kw_json_str(fingerprint), "dir",
-                            kw_json_str(dir)),
-                  now, d);
-    if (r == 0)
-        return ks_commit(s, d);
-    ks_rollback(s);
-    return r;
+    return live_switched(
+        s, name, version, not_before, not_after, fingerprint, renew_at, 1,
+        "cert.renewed",
+        json_pack("{s:o, s:i, s:i, s:I, s:o, s:o}", "certificate",
+                  kw_json_str(name), "version", version, "previous",
+                  previous, "not_after", (json_int_t)not_after,
+                  "fingerprint_sha256", kw_json_str(fingerprint), "dir",
+                  kw_json_str(dir)),
+        now, d);
 }
 
 int ks_managed_rolled_back(ks_store *s, const char *name, int version,
@@ -212,29 +231,14 @@ int ks_managed_rolled_back(ks_store *s, const char *name, int version,
                            const char *fingerprint, int64_t renew_at,
                            int64_t now, kw_diag *d)
 {
-    int r;
-
-    if ((r = ks_begin(s, d)) != 0)
-        return r;
-    r = ensure(s, name, now, d);
-    if (r == 0)
-        r = run(s, d, "recording the rollback",
-                "UPDATE certificates SET live_version = ?2, not_before = ?3, "
-                "not_after = ?4, fingerprint = ?5, renew_at = ?6, "
-                "updated_at = ?7 WHERE name = ?1",
-                "tiiitii", name, (int64_t)version, not_before, not_after,
-                fingerprint, renew_at, now);
-    if (r == 0)
-        r = event(s, "cert.rolled_back",
-                  json_pack("{s:o, s:i, s:i, s:I, s:o}", "certificate",
-                            kw_json_str(name), "version", version, "from",
-                            from, "not_after", (json_int_t)not_after,
-                            "fingerprint_sha256", kw_json_str(fingerprint)),
-                  now, d);
-    if (r == 0)
-        return ks_commit(s, d);
-    ks_rollback(s);
-    return r;
+    return live_switched(
+        s, name, version, not_before, not_after, fingerprint, renew_at, 0,
+        "cert.rolled_back",
+        json_pack("{s:o, s:i, s:i, s:I, s:o}", "certificate",
+                  kw_json_str(name), "version", version, "from", from,
+                  "not_after", (json_int_t)not_after, "fingerprint_sha256",
+                  kw_json_str(fingerprint)),
+        now, d);
 }
 
 int ks_managed_failed(ks_store *s, const char *name, const char *error,
