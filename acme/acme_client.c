@@ -51,6 +51,7 @@ struct acme_order {
     presented *pres;
     size_t npres;
     int dropped_replaces;
+    json_t *order_error; /* of an invalid order, while diagnosing */
 
     /* the signed request in flight, kept for a badNonce retry */
     char *cur_url, *cur_payload, *cur_accept;
@@ -73,6 +74,7 @@ static void post(acme_order *o, const char *url, const char *payload,
 static void on_order_obj(acme_order *o, acme_resp *r, json_t *js);
 static void next_authz(acme_order *o);
 static void poll_order(acme_order *o);
+static void fail_order_error(acme_order *o);
 
 /* ----- ending --------------------------------------------------------- */
 
@@ -108,6 +110,7 @@ static void on_timer_closed(uv_handle_t *hd)
     free(o->cur_payload);
     free(o->cur_accept);
     free(o->out.fullchain);
+    json_decref(o->order_error);
     free(o);
 }
 
@@ -538,10 +541,13 @@ static void on_diag_authz(acme_order *o, acme_resp *r, json_t *js)
                 problem_text(err, text, sizeof(text));
                 snprintf(o->out.problem_type, sizeof(o->out.problem_type),
                          "%s", type ? type : "");
+                /* Whatever its type (unauthorized for a 404, connection,
+                 * dns, caa ...), a failed challenge is fixed on the site
+                 * or in DNS, then retried: never blocked for good. */
                 fail(o,
-                     acme_problem_class(type) == ACME_FAIL_TRANSIENT
-                         ? ACME_FAIL_VALIDATION
-                         : acme_problem_class(type),
+                     acme_problem_class(type) == ACME_FAIL_RATELIMIT
+                         ? ACME_FAIL_RATELIMIT
+                         : ACME_FAIL_VALIDATION,
                      "%s: the CA could not validate the %s challenge: %s",
                      ident ? ident : "?",
                      json_string_value(json_object_get(ch, "type")), text);
@@ -553,14 +559,13 @@ static void on_diag_authz(acme_order *o, acme_resp *r, json_t *js)
         post(o, o->authz[o->ai], NULL, NULL, on_diag_authz);
         return;
     }
-    fail(o, ACME_FAIL_VALIDATION,
-         "the order %s became invalid and no authorization says why",
-         o->order_url);
+    fail_order_error(o);
 }
 
-static void diagnose(acme_order *o, json_t *order)
+/* The order's own error, when no authorization explains the failure. */
+static void fail_order_error(acme_order *o)
 {
-    json_t *err = json_object_get(order, "error");
+    json_t *err = o->order_error;
 
     if (err != NULL) {
         char text[1536];
@@ -573,9 +578,21 @@ static void diagnose(acme_order *o, json_t *order)
              o->order_url, text);
         return;
     }
+    fail(o, ACME_FAIL_VALIDATION,
+         "the order %s became invalid and no authorization says why",
+         o->order_url);
+}
+
+/* An invalid order: a failed challenge explains it best (and is retried
+ * once the site is fixed), so the authorizations are read first. */
+static void diagnose(acme_order *o, json_t *order)
+{
+    json_t *err = json_object_get(order, "error");
+
+    json_decref(o->order_error);
+    o->order_error = err != NULL ? json_deep_copy(err) : NULL;
     if (o->nauthz == 0) {
-        fail(o, ACME_FAIL_VALIDATION, "the order %s is invalid",
-             o->order_url);
+        fail_order_error(o);
         return;
     }
     o->ai = 0;
@@ -752,6 +769,20 @@ static void on_authz(acme_order *o, acme_resp *r, json_t *js)
     o->pres[o->npres].ident = strdup(ident);
     o->pres[o->npres].token = strdup(token);
     o->npres++;
+    /* A challenge answered before (an order resumed after a crash) is
+     * being validated: answering again would start a second validation
+     * (Pebble) or be refused as malformed (Boulder).  The token is back
+     * in place; just wait for the result. */
+    {
+        const char *cs = json_string_value(json_object_get(found, "status"));
+
+        if ((cs != NULL && strcmp(cs, "pending") != 0) ||
+            json_object_get(found, "validated") != NULL) {
+            o->ai++;
+            next_authz(o);
+            return;
+        }
+    }
     post(o, url, "{}", NULL, on_challenge);
 }
 
@@ -933,7 +964,7 @@ int acme_order_start(acme_http *h, const acme_order_params *p,
     o->done = done;
     o->ctx = ctx;
     o->key = p->account_key;
-    o->max_bad_nonce = p->max_bad_nonce > 0 ? p->max_bad_nonce : 10;
+    o->max_bad_nonce = p->max_bad_nonce > 0 ? p->max_bad_nonce : 20;
     o->poll_limit_s = p->poll_limit_s > 0 ? p->poll_limit_s : 600;
     o->out.retry_after = -1;
     o->directory_url = dup_or_null(p->directory_url, &bad);

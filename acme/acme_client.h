@@ -8,6 +8,7 @@
  *     -> poll until valid -> download the chain
  *
  * Every signed request carries a fresh nonce; a badNonce answer is retried
+ * (up to 20 times in a row)
  * with the nonce that came with it (RFC 8555 section 6.5), so Pebble's
  * nonce rejection never costs a certificate.  Polls honour Retry-After and
  * otherwise back off from 250 ms to 5 s.  Problem documents (and their
@@ -50,7 +51,7 @@ typedef struct acme_order_params {
     const char *profile;     /* or NULL */
     const char *replaces;    /* ARI certificate id, or NULL */
     const char *resume_url;  /* continue this order, or NULL */
-    int max_bad_nonce;       /* 0: 10 retries of one request */
+    int max_bad_nonce;       /* 0: 20 retries of one request */
     int64_t poll_limit_s;    /* 0: 600 s of polling per phase */
 } acme_order_params;
 
