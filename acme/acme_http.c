@@ -79,6 +79,10 @@ int64_t acme_retry_after_parse(const char *v, int64_t now)
     t = curl_getdate(v, NULL);
     if (t == (time_t)-1)
         return -1;
+    /* A date years ahead is a broken server, not a plan: cap it as the
+     * delta form is. */
+    if ((int64_t)t - now > 366LL * 86400)
+        return 366LL * 86400;
     return (int64_t)t > now ? (int64_t)t - now : 0;
 }
 
@@ -101,15 +105,46 @@ static char *dup_trim(const char *s, size_t n)
     return out;
 }
 
+/* Does the rel parameter in params (";rel=up", "; rel=\"up alternate\"")
+ * name the relation want?  Relation types are case-insensitive and a
+ * quoted value may list several, separated by spaces (RFC 8288). */
+static int rel_has(const char *params, const char *want)
+{
+    const char *p = strcasestr(params, "rel=");
+    size_t wl = strlen(want);
+    char end;
+
+    if (p == NULL)
+        return 0;
+    p += 4;
+    end = *p == '"' ? '"' : ';';
+    if (*p == '"')
+        p++;
+    while (*p != '\0' && *p != end) {
+        size_t tl;
+
+        while (*p == ' ' || *p == '\t')
+            p++;
+        tl = strcspn(p, end == '"' ? "\" \t" : "; \t\r\n,");
+        if (tl == wl && strncasecmp(p, want, wl) == 0)
+            return 1;
+        if (tl == 0)
+            break;
+        p += tl;
+        if (end != '"')
+            break;
+    }
+    return 0;
+}
+
 /* Link: <url>;rel="up", <url2>;rel="alternate" (RFC 8288).  URLs are
  * inside <...>, so commas in them do not split entries. */
-static void parse_link(req *q, const char *v, size_t n)
+static void parse_link(acme_resp *r, const char *v, size_t n)
 {
     size_t i = 0;
 
     while (i < n) {
         size_t us, ue, ps, pe;
-        const char *rel;
 
         while (i < n && v[i] != '<')
             i++;
@@ -132,82 +167,79 @@ static void parse_link(req *q, const char *v, size_t n)
 
             memcpy(params, v + ps, pl);
             params[pl] = '\0';
-            rel = strstr(params, "rel=");
-            if (rel == NULL)
-                continue;
-            rel += 4;
-            if (*rel == '"')
-                rel++;
-            if (strncmp(rel, "up", 2) == 0 &&
-                (rel[2] == '"' || rel[2] == ';' || rel[2] == '\0' ||
-                 rel[2] == ' ')) {
-                if (q->r.link_up == NULL)
-                    q->r.link_up = dup_trim(v + us, ue - us);
-            } else if (strncmp(rel, "alternate", 9) == 0 &&
-                       q->r.nalternate < 4) {
-                q->r.link_alternate[q->r.nalternate] =
-                    dup_trim(v + us, ue - us);
-                if (q->r.link_alternate[q->r.nalternate] != NULL)
-                    q->r.nalternate++;
+            if (rel_has(params, "up")) {
+                if (r->link_up == NULL)
+                    r->link_up = dup_trim(v + us, ue - us);
+            } else if (rel_has(params, "alternate") && r->nalternate < 4) {
+                r->link_alternate[r->nalternate] = dup_trim(v + us, ue - us);
+                if (r->link_alternate[r->nalternate] != NULL)
+                    r->nalternate++;
             }
         }
     }
 }
 
-static void reset_headers(req *q)
+void acme_resp_clear(acme_resp *r)
 {
     size_t i;
 
-    free(q->r.content_type);
-    free(q->r.location);
-    free(q->r.nonce);
-    free(q->r.link_up);
-    for (i = 0; i < q->r.nalternate; i++)
-        free(q->r.link_alternate[i]);
-    q->r.content_type = q->r.location = q->r.nonce = q->r.link_up = NULL;
-    q->r.nalternate = 0;
-    q->r.retry_after = -1;
+    free(r->content_type);
+    free(r->location);
+    free(r->nonce);
+    free(r->link_up);
+    for (i = 0; i < r->nalternate; i++)
+        free(r->link_alternate[i]);
+    r->content_type = r->location = r->nonce = r->link_up = NULL;
+    r->nalternate = 0;
+    r->retry_after = -1;
+}
+
+void acme_resp_header(acme_resp *r, const char *buf, size_t n, int64_t now)
+{
+    const char *colon;
+    size_t nl;
+
+    if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+        acme_resp_clear(r); /* a new response (after 100 Continue) */
+        return;
+    }
+    colon = memchr(buf, ':', n);
+    if (colon == NULL)
+        return;
+    nl = (size_t)(colon - buf);
+    colon++;
+#define HDR(name) (nl == sizeof(name) - 1 && strncasecmp(buf, name, nl) == 0)
+    if (HDR("replay-nonce")) {
+        free(r->nonce);
+        r->nonce = dup_trim(colon, n - nl - 1);
+    } else if (HDR("location")) {
+        free(r->location);
+        r->location = dup_trim(colon, n - nl - 1);
+    } else if (HDR("content-type")) {
+        free(r->content_type);
+        r->content_type = dup_trim(colon, n - nl - 1);
+    } else if (HDR("retry-after")) {
+        char *v = dup_trim(colon, n - nl - 1);
+        if (v != NULL)
+            r->retry_after = acme_retry_after_parse(v, now);
+        free(v);
+    } else if (HDR("link")) {
+        parse_link(r, colon, n - nl - 1);
+    }
+#undef HDR
 }
 
 static size_t on_header(char *buf, size_t size, size_t nitems, void *userp)
 {
     req *q = userp;
-    size_t n = size * nitems, nl;
-    const char *colon;
+    size_t n = size * nitems;
 
     q->header_bytes += n;
     if (q->header_bytes > ACME_HTTP_MAX_HEADERS) {
         q->headers_too_big = 1;
         return 0; /* libcurl aborts the transfer */
     }
-    if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
-        reset_headers(q); /* a new response (after 100 Continue) */
-        return n;
-    }
-    colon = memchr(buf, ':', n);
-    if (colon == NULL)
-        return n;
-    nl = (size_t)(colon - buf);
-    colon++;
-#define HDR(name) (nl == sizeof(name) - 1 && strncasecmp(buf, name, nl) == 0)
-    if (HDR("replay-nonce")) {
-        free(q->r.nonce);
-        q->r.nonce = dup_trim(colon, n - nl - 1);
-    } else if (HDR("location")) {
-        free(q->r.location);
-        q->r.location = dup_trim(colon, n - nl - 1);
-    } else if (HDR("content-type")) {
-        free(q->r.content_type);
-        q->r.content_type = dup_trim(colon, n - nl - 1);
-    } else if (HDR("retry-after")) {
-        char *v = dup_trim(colon, n - nl - 1);
-        if (v != NULL)
-            q->r.retry_after = acme_retry_after_parse(v, kw_now());
-        free(v);
-    } else if (HDR("link")) {
-        parse_link(q, colon, n - nl - 1);
-    }
-#undef HDR
+    acme_resp_header(&q->r, buf, n, kw_now());
     return n;
 }
 
@@ -244,7 +276,7 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *userp)
 
 static void req_free(req *q)
 {
-    reset_headers(q);
+    acme_resp_clear(&q->r);
     if (q->easy != NULL)
         curl_easy_cleanup(q->easy);
     curl_slist_free_all(q->headers);

@@ -76,8 +76,16 @@ size_t acme_http_pending(const acme_http *h);
  * frees h once its handles are closed (the loop must run on). */
 void acme_http_free(acme_http *h);
 
-/* Seconds from now of a Retry-After value (delta-seconds or HTTP-date);
- * -1 when it is neither.  Exposed for tests. */
+/* One response header line, as the server sent it ("Name: value\r\n"),
+ * into r: Replay-Nonce, Location, Content-Type, Retry-After and Link
+ * (rel="up", rel="alternate").  A status line ("HTTP/...") starts a new
+ * response and clears them.  The fields are malloc'd; acme_resp_clear
+ * frees them.  Exposed for the fuzz target and the unit tests. */
+void acme_resp_header(acme_resp *r, const char *line, size_t n, int64_t now);
+void acme_resp_clear(acme_resp *r);
+
+/* Seconds from now of a Retry-After value (delta-seconds or HTTP-date),
+ * at most 366 days; -1 when it is neither.  Exposed for tests. */
 int64_t acme_retry_after_parse(const char *v, int64_t now);
 
 #endif

@@ -36,7 +36,8 @@ cmake --build build/asan -j "$JOBS"
 step "fuzz (libFuzzer, ${FUZZ_SECONDS}s per target)"
 CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DKW_FUZZ=ON -DKW_BUILD_TESTS=OFF -DKW_BUILD_BENCH=OFF
-cmake --build build/fuzz -j "$JOBS" --target fuzz_certfile fuzz-seeds
+cmake --build build/fuzz -j "$JOBS" --target fuzz_certfile fuzz-seeds \
+      fuzz_acme_headers
 rm -rf build/fuzz/seeds build/fuzz/corpus
 mkdir -p build/fuzz/corpus
 build/fuzz/tests/fuzz-seeds build/fuzz/seeds
@@ -51,6 +52,23 @@ if ! build/fuzz/tests/fuzz_certfile -max_total_time="$FUZZ_SECONDS" \
 fi
 grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' \
     build/fuzz/fuzz.log
+# The ACME client's response headers (Link, Retry-After, Replay-Nonce...).
+rm -rf build/fuzz/hdr-seeds build/fuzz/hdr-corpus
+mkdir -p build/fuzz/hdr-seeds build/fuzz/hdr-corpus
+printf 'HTTP/1.1 201 Created\r\nReplay-Nonce: abc_-\r\nLocation: https://ca/o/1\r\nRetry-After: 30\r\nLink: <https://ca/dir>;rel="index", <https://ca/alt/1>; rel="alternate", <https://ca/issuer>;rel=up\r\nContent-Type: application/json\r\n\r\n' \
+    > build/fuzz/hdr-seeds/order
+printf 'Retry-After: Wed, 21 Oct 2026 07:28:00 GMT\r\n' \
+    > build/fuzz/hdr-seeds/date
+if ! build/fuzz/tests/fuzz_acme_headers -max_total_time="$FUZZ_SECONDS" \
+        -print_final_stats=1 -artifact_prefix=build/fuzz/ \
+        build/fuzz/hdr-corpus build/fuzz/hdr-seeds \
+        > build/fuzz/fuzz-headers.log 2>&1; then
+    tail -n 80 build/fuzz/fuzz-headers.log
+    echo "fuzz_acme_headers failed; the input is in build/fuzz/ (crash-*)" >&2
+    exit 1
+fi
+grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' \
+    build/fuzz/fuzz-headers.log
 
 step "benchmarks (quick form)"
 build/release/tests/bench_inventory --quick --dir "$ROOT/build"
