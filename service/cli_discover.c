@@ -28,7 +28,13 @@ static void discover_usage(FILE *out)
           "\"used by\").\n"
           "Also print the TLS endpoints they serve, as [endpoint] sections "
           "to add to\n"
-          "keywarden.conf.  Nothing is run: the files are read.\n"
+          "keywarden.conf.  Where nginx is installed, its configuration is "
+          "what\n"
+          "`nginx -T -c FILE` prints (the files nginx itself reads); when "
+          "that fails,\n"
+          "a note says why and the files are read directly.  Postfix's and "
+          "Dovecot's\n"
+          "files are only read.\n"
           "\n"
           "  --dry-run      only print what was found\n"
           "  --json         print the findings as JSON\n"
@@ -117,6 +123,9 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
         json_object_set_new(o, "files", u);
         json_object_set_new(o, "endpoints", p);
         json_object_set_new(o, "notes", n);
+        /* Which nginx printed the configuration read (null: the files
+         * were read directly). */
+        json_object_set_new(o, "nginx_dump", kw_json_str(disc.nginx_dump));
         text = json_dumps(o, JSON_INDENT(2));
         if (text != NULL)
             puts(text);
@@ -132,6 +141,9 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
                    disc.usages[i].directive, disc.usages[i].path);
         for (i = 0; i < disc.nnotes; i++)
             printf("note: %s\n", disc.notes[i]);
+        if (disc.nginx_dump != NULL)
+            printf("nginx's configuration as `%s -T` printed it\n",
+                   disc.nginx_dump);
         if (disc.nproposals > 0)
             printf("\nEndpoints these daemons serve; add to %s to probe "
                    "them:\n",

@@ -7,23 +7,49 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <glob.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_FILE (1024 * 1024)
 #define MAX_FILES 256
 #define MAX_DEPTH 16
 
+/* nginx -T: what it may print, and for how long. */
+#define NGINX_T_MAX (4 * 1024 * 1024)
+#define NGINX_T_ERR_MAX (64 * 1024)
+#define NGINX_T_TIMEOUT_MS 10000
+
+/* nginx -T output split into its files (pointers into the text). */
+typedef struct dump_file {
+    const char *name;
+    const char *text;
+} dump_file;
+
+typedef struct nginx_dump {
+    dump_file *v;
+    size_t n;
+} nginx_dump;
+
 typedef struct ctx {
     kw_discovery *out;
     int files;
     int oom;
+    const nginx_dump *dump; /* while nginx's files come from nginx -T */
 } ctx;
 
 static char *xstrdup(ctx *c, const char *s)
@@ -500,8 +526,11 @@ static void dovecot_file(ctx *c, const char *path, int depth, int required,
                           strstr(k, "key") != NULL);
             }
         } else if (strcmp(k, "protocols") == 0) {
-            *imap = strstr(v, "imap") != NULL;
-            *pop3 = strstr(v, "pop3") != NULL;
+            /* Debian's protocols.d files add to the list: "protocols =
+             * $protocols imap". */
+            int add = strstr(v, "$protocols") != NULL;
+            *imap = (add && *imap > 0) || strstr(v, "imap") != NULL;
+            *pop3 = (add && *pop3 > 0) || strstr(v, "pop3") != NULL;
         } else if (strcmp(k, "ssl") == 0) {
             *ssl_off = strcmp(v, "no") == 0;
         }
@@ -511,13 +540,15 @@ static void dovecot_file(ctx *c, const char *path, int depth, int required,
 
 static void discover_dovecot(ctx *c, const char *conf)
 {
-    int imap = 1, pop3 = 0, ssl_off = 0;
+    int imap = -1, pop3 = -1, ssl_off = 0; /* -1: no protocols line */
 
     if (access(conf, F_OK) != 0)
         return;
     dovecot_file(c, conf, 0, 1, &imap, &pop3, &ssl_off);
     if (ssl_off)
         return;
+    if (imap < 0 && pop3 < 0)
+        imap = 1; /* no protocols line: assume IMAP */
     if (imap)
         add_proposal(c, "dovecot", "dovecot-imaps", "127.0.0.1", NULL, 993,
                      KW_TLS_IMPLICIT, conf, 0);
@@ -589,6 +620,38 @@ typedef struct nginx_server {
 static void nginx_file(ctx *c, const char *path, const char *prefix,
                        int depth, nginx_server *srv);
 
+/* A path from the configuration, relative to nginx's prefix (the
+ * directory of nginx.conf) unless absolute, as nginx names it. */
+static int nginx_path(char *out, size_t len, const char *prefix,
+                      const char *rel)
+{
+    size_t pl = strlen(prefix);
+    const char *sep = pl > 0 && prefix[pl - 1] == '/' ? "" : "/";
+
+    if (rel[0] == '/')
+        prefix = sep = "";
+    return (size_t)snprintf(out, len, "%s%s%s", prefix, sep, rel) < len
+               ? 0
+               : -1;
+}
+
+/* include PATTERN when nginx -T printed the files: the files it read that
+ * the pattern matches (nginx's glob, as fnmatch), in the order it read
+ * them.  Returns how many. */
+static size_t dump_include(ctx *c, const char *pattern, const char *prefix,
+                           int depth, nginx_server *srv)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < c->dump->n; i++)
+        if (fnmatch(pattern, c->dump->v[i].name,
+                    FNM_PATHNAME | FNM_PERIOD) == 0) {
+            nginx_file(c, c->dump->v[i].name, prefix, depth + 1, srv);
+            n++;
+        }
+    return n;
+}
+
 static void nginx_directive(ctx *c, const char *path, const char *prefix,
                             int depth, tok *words, int nw, nginx_server *srv)
 {
@@ -599,13 +662,14 @@ static void nginx_directive(ctx *c, const char *path, const char *prefix,
         glob_t g;
         size_t i;
 
-        if ((size_t)snprintf(full, sizeof(full), "%s%s%s",
-                             words[1].text[0] == '/' ? "" : prefix,
-                             words[1].text[0] == '/' ? "" : "/",
-                             words[1].text) >= sizeof(full)) {
+        if (nginx_path(full, sizeof(full), prefix, words[1].text) != 0) {
             note(c, "%s:%d: include path too long", path, words[0].line);
             return;
         }
+        /* A file nginx -T did not print (it should not happen) is read
+         * from disk rather than lost. */
+        if (c->dump != NULL && dump_include(c, full, prefix, depth, srv) > 0)
+            return;
         if (glob(full, 0, NULL, &g) != 0) {
             if (strpbrk(full, "*?[") == NULL)
                 note(c, "%s:%d: include %s: no such file", path,
@@ -626,13 +690,9 @@ static void nginx_directive(ctx *c, const char *path, const char *prefix,
                  path, words[0].line, words[0].text, words[1].text);
             return;
         }
-        if (words[1].text[0] == '/')
-            add_usage(c, "nginx", path, words[0].line, words[0].text,
-                      words[1].text, words[0].text[15] == '_');
-        else {
+        {
             char full[PATH_MAX];
-            if ((size_t)snprintf(full, sizeof(full), "%s/%s", prefix,
-                                 words[1].text) < sizeof(full))
+            if (nginx_path(full, sizeof(full), prefix, words[1].text) == 0)
                 add_usage(c, "nginx", path, words[0].line, words[0].text,
                           full, words[0].text[15] == '_');
         }
@@ -704,10 +764,20 @@ static void nginx_block(ctx *c, const char **pp, int *line,
     }
 }
 
+static const char *dump_find(const nginx_dump *d, const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < d->n; i++)
+        if (strcmp(d->v[i].name, path) == 0)
+            return d->v[i].text;
+    return NULL;
+}
+
 static void nginx_file(ctx *c, const char *path, const char *prefix,
                        int depth, nginx_server *srv)
 {
-    char *text;
+    char *text = NULL;
     const char *p;
     int line = 1;
 
@@ -715,19 +785,407 @@ static void nginx_file(ctx *c, const char *path, const char *prefix,
         note(c, "%s: includes nested deeper than %d", path, MAX_DEPTH);
         return;
     }
-    if ((text = read_conf(c, path, 1)) == NULL)
-        return;
-    p = text;
+    if (c->dump != NULL && (p = dump_find(c->dump, path)) != NULL) {
+        if (++c->files > MAX_FILES) {
+            note(c, "%s: more than %d configuration files; not read", path,
+                 MAX_FILES);
+            return;
+        }
+    } else {
+        if ((text = read_conf(c, path, 1)) == NULL)
+            return;
+        p = text;
+    }
     nginx_block(c, &p, &line, path, prefix, depth, srv, 0);
     free(text);
 }
 
-static void discover_nginx(ctx *c, const char *conf)
+/* ---- nginx -T ------------------------------------------------------------ */
+
+#define DUMP_MARK "# configuration file "
+
+/* Split nginx -T output into its files, in place.  For each file nginx
+ * writes DUMP_MARK, the path, ":\n", the file's bytes and one "\n" of
+ * its own, which is dropped here so each file's text (and so its line
+ * numbers) is exactly what is on disk.  A file whose own text holds a line
+ * that looks like a marker would be split there; nginx gives no way to
+ * tell, and the cost is a wrong file name in a note or usage. */
+static int dump_split(ctx *c, char *text, size_t len, nginx_dump *d)
+{
+    const size_t ml = strlen(DUMP_MARK);
+    char *p = text, *end = text + len;
+    dump_file *cur = NULL;
+
+    memset(d, 0, sizeof(*d));
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *eol = nl != NULL ? nl : end;
+
+        /* "# configuration file /PATH:" at the start of a line. */
+        if ((size_t)(eol - p) > ml + 1 && memcmp(p, DUMP_MARK, ml) == 0 &&
+            p[ml] == '/' && eol[-1] == ':') {
+            dump_file *v;
+
+            if (cur != NULL) {
+                if (cur->text == p)
+                    cur->text = ""; /* no newline of nginx's: not -T */
+                else
+                    p[-1] = '\0'; /* nginx's newline after the file */
+            }
+            if (d->n >= MAX_FILES) {
+                note(c, "nginx -T printed more than %d files", MAX_FILES);
+                return KW_ETOOBIG;
+            }
+            v = realloc(d->v, (d->n + 1) * sizeof(*v));
+            if (v == NULL) {
+                c->oom = 1;
+                return KW_ENOMEM;
+            }
+            d->v = v;
+            cur = &v[d->n++];
+            eol[-1] = '\0';
+            cur->name = p + ml;
+            p = nl != NULL ? nl + 1 : end;
+            cur->text = p;
+            continue;
+        }
+        if (cur == NULL)
+            return KW_EPARSE; /* the output must start with a marker */
+        p = nl != NULL ? nl + 1 : end;
+    }
+    if (cur == NULL)
+        return KW_EPARSE;
+    if (len > 0 && text[len - 1] == '\n' && text + len - 1 >= cur->text)
+        text[len - 1] = '\0';
+    return 0;
+}
+
+/* nginx's files from nginx -T output: the first one printed is the main
+ * file, and its directory is nginx's prefix for relative paths. */
+static int nginx_from_dump(ctx *c, char *text, size_t len)
 {
     char tmp[PATH_MAX], prefix[PATH_MAX];
+    nginx_dump d;
+    int r = dump_split(c, text, len, &d);
+
+    if (r == 0) {
+        snprintf(tmp, sizeof(tmp), "%s", d.v[0].name);
+        snprintf(prefix, sizeof(prefix), "%s", dirname(tmp));
+        c->dump = &d;
+        nginx_file(c, d.v[0].name, prefix, 0, NULL);
+        c->dump = NULL;
+    }
+    free(d.v);
+    return r;
+}
+
+/* An nginx found by looking (not one asked for) is run only if it is
+ * executable and owned by root or by us, and nobody else may write it: a
+ * daemon running as root must not run whatever an odd PATH entry holds. */
+static int is_exec(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+           (st.st_uid == 0 || st.st_uid == geteuid()) &&
+           (st.st_mode & (S_IWGRP | S_IWOTH)) == 0 &&
+           access(path, X_OK) == 0;
+}
+
+/* The nginx binary: the one asked for, else "nginx" on PATH (absolute
+ * directories only), else /usr/sbin/nginx (not on a user's PATH). */
+static int find_nginx(const char *want, char *out, size_t len)
+{
+    const char *path = getenv("PATH"), *p, *colon;
+
+    if (want != NULL) {
+        snprintf(out, len, "%s", want);
+        return *want != '\0';
+    }
+    for (p = path; p != NULL && *p != '\0'; p = colon ? colon + 1 : NULL) {
+        size_t dl;
+
+        colon = strchr(p, ':');
+        dl = colon != NULL ? (size_t)(colon - p) : strlen(p);
+        if (dl == 0 || p[0] != '/' ||
+            (size_t)snprintf(out, len, "%.*s/nginx", (int)dl, p) >= len)
+            continue;
+        if (is_exec(out))
+            return 1;
+    }
+    snprintf(out, len, "/usr/sbin/nginx");
+    return is_exec(out);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The first error nginx printed: its first "[emerg]" line (earlier
+ * "[warn]" and "[alert]" lines, such as an error log a non-root user
+ * cannot open, are not why it failed), without the time stamp and
+ * "PID#TID: "; else its first non-empty line. */
+static void first_error(const char *err, char *out, size_t len)
+{
+    const char *l = strstr(err, "[emerg] "), *e;
+
+    out[0] = '\0';
+    if (l != NULL) {
+        l += 8;
+        e = l;
+        while (isdigit((unsigned char)*e))
+            e++;
+        if (e > l && *e == '#') {
+            e++;
+            while (isdigit((unsigned char)*e))
+                e++;
+            if (e[0] == ':' && e[1] == ' ')
+                l = e + 2;
+        }
+    } else {
+        for (l = err; *l == '\n' || *l == '\r' || *l == ' '; l++)
+            ;
+    }
+    e = strchr(l, '\n');
+    snprintf(out, len, "%.*s", (int)(e != NULL ? e - l : (ptrdiff_t)strlen(l)),
+             l);
+}
+
+/* Run `BIN -T -q -c CONF` (argv only, no shell, stdin /dev/null, a minimal
+ * environment, default signal dispositions) and collect its stdout, at
+ * most NGINX_T_MAX bytes within timeout_ms; kill it past either bound.
+ * Returns 0 with the output in *out (NUL-terminated, caller frees), or -1
+ * after a note saying why. */
+static int nginx_T(ctx *c, const char *bin, const char *conf, int timeout_ms,
+                   char **out, size_t *outlen)
+{
+    static char path_env[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+    char *envp[] = {path_env, NULL};
+    char *argv[] = {(char *)bin, (char *)"-T", (char *)"-q", (char *)"-c",
+                    (char *)conf, NULL};
+    enum { RUNNING, TIMED_OUT, TOO_BIG, FAILED } state = RUNNING;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
+    int o[2] = {-1, -1}, e[2] = {-1, -1}, status = 0, r = -1, spawned;
+    char *buf = NULL, *err = NULL, why[512];
+    size_t n = 0, cap = 0, en = 0;
+    int64_t deadline = mono_ms() + timeout_ms;
+    pid_t pid = -1;
+
+    *out = NULL;
+    *outlen = 0;
+    err = malloc(NGINX_T_ERR_MAX + 1);
+    if (err == NULL || pipe2(o, O_CLOEXEC) != 0 || pipe2(e, O_CLOEXEC) != 0) {
+        if (err == NULL)
+            c->oom = 1;
+        else
+            note(c, "nginx -T: cannot make a pipe: %s", strerror(errno));
+        goto out;
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, o[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, e[1], 2);
+    posix_spawnattr_init(&at);
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+    spawned = posix_spawn(&pid, bin, &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(o[1]);
+    close(e[1]);
+    o[1] = e[1] = -1;
+    if (spawned != 0) {
+        note(c, "cannot run %s -T: %s; nginx's files were read directly",
+             bin, strerror(spawned));
+        pid = -1;
+        goto out;
+    }
+
+    while (state == RUNNING && (o[0] >= 0 || e[0] >= 0)) {
+        struct pollfd pf[2];
+        int np = 0, i, left = (int)(deadline - mono_ms());
+
+        if (left <= 0) {
+            state = TIMED_OUT;
+            break;
+        }
+        if (o[0] >= 0)
+            pf[np++] = (struct pollfd){o[0], POLLIN, 0};
+        if (e[0] >= 0)
+            pf[np++] = (struct pollfd){e[0], POLLIN, 0};
+        if (poll(pf, (nfds_t)np, left) < 0) {
+            if (errno == EINTR)
+                continue;
+            note(c, "nginx -T: poll: %s", strerror(errno));
+            state = FAILED;
+            break;
+        }
+        for (i = 0; i < np && state == RUNNING; i++) {
+            char chunk[16384];
+            ssize_t got;
+
+            if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            got = read(pf[i].fd, chunk, sizeof(chunk));
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0) {
+                close(pf[i].fd);
+                if (pf[i].fd == o[0])
+                    o[0] = -1;
+                else
+                    e[0] = -1;
+                continue;
+            }
+            if (pf[i].fd == e[0]) {
+                size_t k = (size_t)got;
+                if (k > NGINX_T_ERR_MAX - en)
+                    k = NGINX_T_ERR_MAX - en; /* keep the first, drain */
+                memcpy(err + en, chunk, k);
+                en += k;
+                continue;
+            }
+            if (n + (size_t)got > NGINX_T_MAX) {
+                state = TOO_BIG;
+                break;
+            }
+            if (n + (size_t)got + 1 > cap) {
+                size_t nc = cap == 0 ? 65536 : cap;
+                char *nb;
+                while (nc < n + (size_t)got + 1)
+                    nc *= 2;
+                if (nc > NGINX_T_MAX + 1)
+                    nc = NGINX_T_MAX + 1;
+                if ((nb = realloc(buf, nc)) == NULL) {
+                    c->oom = 1;
+                    state = FAILED;
+                    break;
+                }
+                buf = nb;
+                cap = nc;
+            }
+            memcpy(buf + n, chunk, (size_t)got);
+            n += (size_t)got;
+        }
+    }
+    /* Its output ended (it exits now, or is killed at the deadline), or a
+     * bound was passed (it is killed now). */
+    if (state != RUNNING)
+        kill(pid, SIGKILL);
+    for (;;) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+
+        if (w == pid)
+            break;
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            note(c, "nginx -T: waitpid: %s", strerror(errno));
+            pid = -1;
+            goto out;
+        }
+        if (state == RUNNING && mono_ms() >= deadline) {
+            state = TIMED_OUT;
+            kill(pid, SIGKILL);
+        }
+        poll(NULL, 0, 5);
+    }
+    pid = -1;
+    err[en] = '\0';
+    if (state == TIMED_OUT)
+        note(c, "%s -T -c %s did not finish within %d ms and was killed; "
+                "nginx's files were read directly",
+             bin, conf, timeout_ms);
+    else if (state == TOO_BIG)
+        note(c, "%s -T -c %s printed more than %d MiB and was killed; "
+                "nginx's files were read directly",
+             bin, conf, NGINX_T_MAX >> 20);
+    else if (state == FAILED)
+        ; /* noted, or out of memory */
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        first_error(err, why, sizeof(why));
+        if (why[0] == '\0')
+            snprintf(why, sizeof(why), "%s %d",
+                     WIFEXITED(status) ? "exit status" : "killed by signal",
+                     WIFEXITED(status) ? WEXITSTATUS(status)
+                                       : WTERMSIG(status));
+        note(c, "%s -T -c %s failed: %s; nginx's files were read directly",
+             bin, conf, why);
+    } else if (buf == NULL) {
+        note(c, "%s -T -c %s printed nothing; nginx's files were read "
+                "directly",
+             bin, conf);
+    } else {
+        buf[n] = '\0';
+        *out = buf;
+        *outlen = n;
+        buf = NULL;
+        r = 0;
+    }
+out:
+    if (pid > 0) { /* only on the error paths above: do not leave it */
+        kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
+    if (o[0] >= 0)
+        close(o[0]);
+    if (o[1] >= 0)
+        close(o[1]);
+    if (e[0] >= 0)
+        close(e[0]);
+    if (e[1] >= 0)
+        close(e[1]);
+    free(buf);
+    free(err);
+    return r;
+}
+
+static void discover_nginx(ctx *c, const char *conf, const char *want_bin,
+                           int timeout_ms)
+{
+    char tmp[PATH_MAX], prefix[PATH_MAX], abs[PATH_MAX], bin[PATH_MAX];
 
     if (access(conf, F_OK) != 0)
         return;
+    /* nginx resolves a relative -c against its compiled-in prefix, not
+     * the working directory: give it an absolute path. */
+    if (conf[0] == '/')
+        snprintf(abs, sizeof(abs), "%s", conf);
+    else if (getcwd(tmp, sizeof(tmp)) == NULL ||
+             (size_t)snprintf(abs, sizeof(abs), "%s/%s", tmp, conf) >=
+                 sizeof(abs))
+        abs[0] = '\0';
+    if (abs[0] != '\0' && find_nginx(want_bin, bin, sizeof(bin))) {
+        char *text;
+        size_t len;
+
+        if (nginx_T(c, bin, abs,
+                    timeout_ms > 0 ? timeout_ms : NGINX_T_TIMEOUT_MS, &text,
+                    &len) == 0) {
+            int r = nginx_from_dump(c, text, len);
+
+            free(text);
+            if (r == 0) {
+                c->out->nginx_dump = xstrdup(c, bin);
+                return;
+            }
+            if (r == KW_EPARSE)
+                note(c, "%s -T -c %s printed no \"" DUMP_MARK "\" line; "
+                        "nginx's files were read directly",
+                     bin, abs);
+        }
+    }
     /* Relative includes are relative to nginx's prefix: the directory of
      * nginx.conf. */
     snprintf(tmp, sizeof(tmp), "%s", conf);
@@ -749,13 +1207,32 @@ int kw_discover(const kw_discover_paths *paths, kw_discovery *out)
     discover_dovecot(&c, paths && paths->dovecot_conf
                              ? paths->dovecot_conf
                              : "/etc/dovecot/dovecot.conf");
-    discover_nginx(&c, paths && paths->nginx_conf ? paths->nginx_conf
-                                                  : "/etc/nginx/nginx.conf");
+    discover_nginx(&c,
+                   paths && paths->nginx_conf ? paths->nginx_conf
+                                              : "/etc/nginx/nginx.conf",
+                   paths ? paths->nginx_bin : NULL,
+                   paths ? paths->nginx_timeout_ms : 0);
     if (c.oom) {
         kw_discovery_free(out);
         return KW_ENOMEM;
     }
     return 0;
+}
+
+int kw_discover_nginx_dump(char *text, size_t len, kw_discovery *out)
+{
+    ctx c;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    memset(&c, 0, sizeof(c));
+    c.out = out;
+    r = nginx_from_dump(&c, text, len);
+    if (c.oom)
+        r = KW_ENOMEM;
+    if (r != 0)
+        kw_discovery_free(out);
+    return r;
 }
 
 void kw_discovery_free(kw_discovery *d)
@@ -780,6 +1257,7 @@ void kw_discovery_free(kw_discovery *d)
     for (i = 0; i < d->nnotes; i++)
         free(d->notes[i]);
     free(d->notes);
+    free(d->nginx_dump);
     memset(d, 0, sizeof(*d));
 }
 

@@ -4,12 +4,21 @@
  * Reads the configuration files of Postfix (main.cf with $parameter
  * expansion, and master.cf "-o" overrides), Dovecot (ssl_cert = <file,
  * !include and !include_try) and nginx (ssl_certificate in every included
- * file), without running them, and reports:
+ * file), and reports:
  *   - each certificate or key file, with the daemon, the configuration
  *     file, the line and the directive that names it ("used by");
  *   - the TLS endpoints those daemons serve, as proposals.
  * Files are read with bounds (1 MiB each, 256 files, 16 levels of
  * include); what cannot be read is reported, not skipped silently.
+ *
+ * nginx is the one daemon that is run: where its binary is installed,
+ * `nginx -T -c CONF` (no shell; 4 MiB of output and 10 s at most, killed
+ * after that) prints the whole configuration nginx itself accepts, every
+ * file it read after a "# configuration file PATH:" line, and that text is
+ * parsed instead of the files.  When nginx -T fails (a configuration
+ * nginx rejects, keys or logs it cannot open as this user) its first error
+ * is a note and the files are read directly.  Postfix and Dovecot
+ * configurations are only read.
  */
 #ifndef KW_DISCOVER_H
 #define KW_DISCOVER_H
@@ -46,6 +55,8 @@ typedef struct kw_discovery {
     size_t nproposals;
     char **notes;    /* what could not be read, and why */
     size_t nnotes;
+    char *nginx_dump; /* the nginx binary whose `-T` output was parsed;
+                         NULL when nginx's files were read directly */
 } kw_discovery;
 
 /* Where to look; NULL members take the Debian defaults. */
@@ -53,6 +64,10 @@ typedef struct kw_discover_paths {
     const char *postfix_dir;  /* /etc/postfix */
     const char *dovecot_conf; /* /etc/dovecot/dovecot.conf */
     const char *nginx_conf;   /* /etc/nginx/nginx.conf */
+    const char *nginx_bin;    /* for `nginx -T`: NULL looks for "nginx" on
+                                 PATH, then /usr/sbin/nginx; "" never runs
+                                 nginx (its files are read directly) */
+    int nginx_timeout_ms;     /* for nginx -T; 0: 10 s */
 } kw_discover_paths;
 
 /* Discover; a daemon whose configuration is absent is skipped (not
@@ -60,6 +75,15 @@ typedef struct kw_discover_paths {
 int kw_discover(const kw_discover_paths *paths, kw_discovery *out);
 
 void kw_discovery_free(kw_discovery *d);
+
+/* Discover nginx's files from what `nginx -T` printed on stdout: each file
+ * nginx read follows a "# configuration file PATH:" line, the main file
+ * first; includes are resolved among those files, and every usage names
+ * the file and the line within it.  text (len bytes, NUL-terminated) is
+ * modified.  Returns 0; KW_EPARSE when text does not start with such a
+ * line, KW_ETOOBIG past 256 files, or KW_ENOMEM (out is then empty).
+ * kw_discover() runs nginx and calls this; it is exposed for the tests. */
+int kw_discover_nginx_dump(char *text, size_t len, kw_discovery *out);
 
 struct ks_store;
 struct ks_scan_stats;

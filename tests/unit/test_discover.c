@@ -1,7 +1,10 @@
 /*
  * Discovery against configuration files written the way Debian ships
  * them: Postfix continuation lines and $parameters, master.cf overrides,
- * Dovecot includes and "<file" values, nginx includes and server blocks.
+ * Dovecot includes and "<file" values, nginx includes and server blocks;
+ * nginx -T output (canned), and nginx -T run through stand-in programs
+ * that print a configuration, fail, hang or flood.  (The real nginx -T is
+ * in tests/integration/test_served.c.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+
+#include <time.h>
+#include <unistd.h>
 
 #include "service/discover.h"
 #include "testpki.h"
@@ -82,9 +88,12 @@ static void all_three(void **state)
         "  -o smtpd_tls_cert_file=/etc/ssl/sub/cert.pem\n"
         "smtps     inet  n       -       y       -       -       smtpd\n"
         "pickup    unix  n       -       y       60      1       pickup\n");
+    /* Debian: each protocol package adds itself to the list. */
     put("dovecot/dovecot.conf",
-        "protocols = imap pop3\n!include conf.d/*.conf\n"
+        "!include_try protocols.d/*.protocol\n!include conf.d/*.conf\n"
         "!include_try local.conf\n");
+    put("dovecot/protocols.d/imapd.protocol", "protocols = $protocols imap\n");
+    put("dovecot/protocols.d/pop3d.protocol", "protocols = $protocols pop3\n");
     put("dovecot/conf.d/10-ssl.conf",
         "ssl = required\nssl_cert = </etc/dovecot/private/dovecot.pem\n"
         "ssl_key = </etc/dovecot/private/dovecot.key\n");
@@ -103,6 +112,8 @@ static void all_three(void **state)
     path_join(pf, sizeof(pf), g_dir, "postfix");
     path_join(dc, sizeof(dc), g_dir, "dovecot/dovecot.conf");
     path_join(nx, sizeof(nx), g_dir, "nginx/nginx.conf");
+    memset(&paths, 0, sizeof(paths));
+    paths.nginx_bin = ""; /* the file parser; nginx -T is tested below */
     paths.postfix_dir = pf;
     paths.dovecot_conf = dc;
     paths.nginx_conf = nx;
@@ -163,9 +174,11 @@ static void all_three(void **state)
 
 static void nothing_installed(void **state)
 {
-    kw_discover_paths paths = {"/nonexistent/postfix",
-                               "/nonexistent/dovecot.conf",
-                               "/nonexistent/nginx.conf"};
+    /* nginx_bin unset: even where nginx is installed, it is not run for
+     * a configuration that is not there. */
+    kw_discover_paths paths = {.postfix_dir = "/nonexistent/postfix",
+                               .dovecot_conf = "/nonexistent/dovecot.conf",
+                               .nginx_conf = "/nonexistent/nginx.conf"};
     kw_discovery disc;
 
     (void)state;
@@ -173,7 +186,254 @@ static void nothing_installed(void **state)
     assert_int_equal(disc.nusages, 0);
     assert_int_equal(disc.nproposals, 0);
     assert_int_equal(disc.nnotes, 0);
+    assert_null(disc.nginx_dump);
     kw_discovery_free(&disc);
+}
+
+/* What `nginx -T` prints for two files (Debian's nginx 1.22): the main
+ * file with a relative include inside a server block, and the included
+ * file, which has no final newline (nginx adds one after every file).
+ * Neither file exists: everything must come from the text. */
+static const char dump_two_files[] =
+    "# configuration file /nonexistent/kw-nginx/nginx.conf:\n"
+    "events {}\n"                                       /* 1 */
+    "http {\n"                                          /* 2 */
+    "    server {\n"                                    /* 3 */
+    "        listen 443 ssl;\n"                         /* 4 */
+    "        server_name shop.example.com;\n"           /* 5 */
+    "        include snippets/*.conf;\n"                /* 6 */
+    "    }\n"                                           /* 7 */
+    "    server { listen 8443 ssl;\n"                   /* 8 */
+    "             ssl_certificate certs/alt.pem; }\n"   /* 9 */
+    "}\n"                                               /* 10 */
+    "\n"
+    "# configuration file /nonexistent/kw-nginx/snippets/tls.conf:\n"
+    "# configuration file names are not markers inside a file\n" /* 1 */
+    "\n"                                                /* 2 */
+    "ssl_certificate /etc/ssl/shop/fullchain.pem;\n"    /* 3 */
+    "ssl_certificate_key\n"                             /* 4 */
+    "    /etc/ssl/shop/privkey.pem;"                    /* 5 */
+    "\n";
+
+static void nginx_dump_text(void **state)
+{
+    char text[sizeof(dump_two_files)];
+    kw_discovery disc;
+    const kw_usage *u;
+    const kw_proposal *p;
+
+    (void)state;
+    memcpy(text, dump_two_files, sizeof(text));
+    assert_int_equal(kw_discover_nginx_dump(text, sizeof(text) - 1, &disc),
+                     0);
+    assert_int_equal(disc.nnotes, 0);
+    assert_int_equal(disc.nusages, 3);
+    u = find_usage(&disc, "nginx", "ssl_certificate",
+                   "/etc/ssl/shop/fullchain.pem");
+    assert_string_equal(u->config, "/nonexistent/kw-nginx/snippets/tls.conf");
+    assert_int_equal(u->line, 3);
+    assert_int_equal(u->is_key, 0);
+    u = find_usage(&disc, "nginx", "ssl_certificate_key",
+                   "/etc/ssl/shop/privkey.pem");
+    assert_string_equal(u->config, "/nonexistent/kw-nginx/snippets/tls.conf");
+    assert_int_equal(u->line, 4);
+    assert_int_equal(u->is_key, 1);
+    /* Relative to nginx's prefix, the main file's directory. */
+    u = find_usage(&disc, "nginx", "ssl_certificate",
+                   "/nonexistent/kw-nginx/certs/alt.pem");
+    assert_string_equal(u->config, "/nonexistent/kw-nginx/nginx.conf");
+    assert_int_equal(u->line, 9);
+    /* The included file's directives belong to the including server. */
+    p = find_proposal(&disc, 443);
+    assert_string_equal(p->sni, "shop.example.com");
+    assert_string_equal(p->config, "/nonexistent/kw-nginx/nginx.conf");
+    assert_int_equal(p->line, 4);
+    assert_null(find_proposal(&disc, 8443)->sni);
+    assert_int_equal(disc.nproposals, 2);
+    kw_discovery_free(&disc);
+
+    /* What nginx prints on stderr is not a configuration. */
+    {
+        char bad[] = "nginx: the configuration file /etc/nginx/nginx.conf "
+                     "syntax is ok\n";
+        char empty[] = "";
+        assert_int_equal(kw_discover_nginx_dump(bad, strlen(bad), &disc),
+                         KW_EPARSE);
+        assert_int_equal(disc.nusages + disc.nnotes + disc.nproposals, 0);
+        assert_int_equal(kw_discover_nginx_dump(empty, 0, &disc),
+                         KW_EPARSE);
+    }
+}
+
+/* ---- nginx -T through stand-in programs ---------------------------------- */
+
+/* A shell script standing in for nginx: it records its arguments in
+ * g_dir/args, then runs body. */
+static void fake_nginx(char *path, size_t len, const char *body)
+{
+    char text[2048];
+
+    path_join(path, len, g_dir, "fake-nginx");
+    unlink(path); /* a fresh inode: no "Text file busy" */
+    snprintf(text, sizeof(text),
+             "#!/bin/sh\necho \"$@\" > '%s/args'\n%s\n", g_dir, body);
+    tp_write_bytes(path, text, strlen(text), 0755);
+}
+
+static int has_note(const kw_discovery *disc, const char *needle)
+{
+    size_t i;
+
+    for (i = 0; i < disc->nnotes; i++)
+        if (strstr(disc->notes[i], needle) != NULL)
+            return 1;
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void nginx_T_runs(void **state)
+{
+    char bin[600], conf[600], dump[600], body[1400], *args;
+    kw_discover_paths paths;
+    kw_discovery disc;
+    const kw_usage *u;
+    double t0;
+
+    (void)state;
+    tmpdir_make(g_dir, sizeof(g_dir), "disc-T");
+    /* On disk: a configuration the file parser reads; what the stand-in
+     * prints differs, so each test can tell which one was used. */
+    put("nginx/nginx.conf", "events {}\nhttp {\n  include conf.d/*.conf;\n}\n");
+    put("nginx/conf.d/disk.conf",
+        "server {\n  listen 443 ssl;\n  ssl_certificate /disk/cert.pem;\n}\n");
+    path_join(conf, sizeof(conf), g_dir, "nginx/nginx.conf");
+    path_join(dump, sizeof(dump), g_dir, "dump.txt");
+    tp_write_bytes(dump, dump_two_files, strlen(dump_two_files), 0644);
+    memset(&paths, 0, sizeof(paths));
+    paths.postfix_dir = "/nonexistent/postfix";
+    paths.dovecot_conf = "/nonexistent/dovecot.conf";
+    paths.nginx_conf = conf;
+    paths.nginx_bin = bin;
+
+    /* It prints a configuration: that is what is parsed. */
+    snprintf(body, sizeof(body), "echo 'nginx: [warn] ignored' >&2\n"
+                                 "exec cat '%s'", dump);
+    fake_nginx(bin, sizeof(bin), body);
+    assert_int_equal(kw_discover(&paths, &disc), 0);
+    assert_string_equal(disc.nginx_dump, bin);
+    assert_int_equal(disc.nnotes, 0);
+    u = find_usage(&disc, "nginx", "ssl_certificate",
+                   "/etc/ssl/shop/fullchain.pem");
+    assert_int_equal(u->line, 3);
+    assert_int_equal(disc.nusages, 3);
+    kw_discovery_free(&disc);
+    path_join(body, sizeof(body), g_dir, "args");
+    args = slurp(body, NULL);
+    assert_non_null(args);
+    {
+        char want[700];
+        snprintf(want, sizeof(want), "-T -q -c %s\n", conf);
+        assert_string_equal(args, want);
+    }
+    free(args);
+
+    /* A relative configuration path reaches nginx absolute (nginx would
+     * take it relative to its compiled-in prefix). */
+    {
+        char cwd[1024], want[700];
+
+        assert_non_null(getcwd(cwd, sizeof(cwd)));
+        assert_int_equal(chdir(g_dir), 0);
+        paths.nginx_conf = "nginx/nginx.conf";
+        assert_int_equal(kw_discover(&paths, &disc), 0);
+        assert_int_equal(chdir(cwd), 0);
+        paths.nginx_conf = conf;
+        assert_non_null(disc.nginx_dump);
+        kw_discovery_free(&disc);
+        path_join(body, sizeof(body), g_dir, "args");
+        args = slurp(body, NULL);
+        snprintf(want, sizeof(want), "-T -q -c %s\n", conf);
+        assert_string_equal(args, want);
+        free(args);
+    }
+
+    /* It fails: its first [emerg] line is the note, and the files on disk
+     * are read. */
+    fake_nginx(bin, sizeof(bin),
+               "echo '2026/11/27 03:29:56 [alert] 9#9: could not open error "
+               "log file' >&2\n"
+               "echo '2026/11/27 03:29:56 [emerg] 9#9: unknown directive "
+               "\"bogus\" in /x/nginx.conf:6' >&2\n"
+               "echo 'nginx: configuration file /x/nginx.conf test failed' "
+               ">&2\nexit 1");
+    assert_int_equal(kw_discover(&paths, &disc), 0);
+    assert_null(disc.nginx_dump);
+    assert_true(has_note(&disc, "-T -c "));
+    assert_true(has_note(&disc, " failed: unknown directive \"bogus\" in "
+                                "/x/nginx.conf:6; nginx's files were read "
+                                "directly"));
+    find_usage(&disc, "nginx", "ssl_certificate", "/disk/cert.pem");
+    kw_discovery_free(&disc);
+
+    /* It dies without a word. */
+    fake_nginx(bin, sizeof(bin), "kill -9 $$");
+    assert_int_equal(kw_discover(&paths, &disc), 0);
+    assert_true(has_note(&disc, "failed: killed by signal 9"));
+    find_usage(&disc, "nginx", "ssl_certificate", "/disk/cert.pem");
+    kw_discovery_free(&disc);
+
+    /* It succeeds but prints something else. */
+    fake_nginx(bin, sizeof(bin), "echo 'hello'");
+    assert_int_equal(kw_discover(&paths, &disc), 0);
+    assert_true(has_note(&disc, "printed no \"# configuration file \" line"));
+    find_usage(&disc, "nginx", "ssl_certificate", "/disk/cert.pem");
+    kw_discovery_free(&disc);
+
+    /* It hangs, holding its output open: killed at the timeout. */
+    fake_nginx(bin, sizeof(bin), "exec sleep 30");
+    paths.nginx_timeout_ms = 300;
+    t0 = now_s();
+    assert_int_equal(kw_discover(&paths, &disc), 0);
+    assert_true(now_s() - t0 < 5);
+    assert_true(has_note(&disc, "did not finish within 300 ms and was "
+                                "killed"));
+    find_usage(&disc, "nginx", "ssl_certificate", "/disk/cert.pem");
+    kw_discovery_free(&disc);
+
+    /* It closes its output and lingers: killed at the timeout too. */
+    fake_nginx(bin, sizeof(bin), "exec sleep 30 >/dev/null 2>&1");
+    t0 = now_s();
+    assert_int_equal(kw_discover(&paths, &disc), 0);
+    assert_true(now_s() - t0 < 5);
+    assert_true(has_note(&disc, "did not finish within 300 ms"));
+    kw_discovery_free(&disc);
+    paths.nginx_timeout_ms = 0;
+
+    /* It floods: killed past 4 MiB. */
+    fake_nginx(bin, sizeof(bin), "echo '# configuration file /x:'\n"
+                                 "exec yes 'server { listen 1 ssl; }'");
+    t0 = now_s();
+    assert_int_equal(kw_discover(&paths, &disc), 0);
+    assert_true(now_s() - t0 < 5);
+    assert_true(has_note(&disc, "printed more than 4 MiB and was killed"));
+    find_usage(&disc, "nginx", "ssl_certificate", "/disk/cert.pem");
+    kw_discovery_free(&disc);
+
+    /* Not there, not executable. */
+    paths.nginx_bin = "/nonexistent/nginx";
+    assert_int_equal(kw_discover(&paths, &disc), 0);
+    assert_true(has_note(&disc, "cannot run /nonexistent/nginx -T"));
+    find_usage(&disc, "nginx", "ssl_certificate", "/disk/cert.pem");
+    kw_discovery_free(&disc);
+
+    tmpdir_remove(g_dir);
 }
 
 int main(void)
@@ -181,6 +441,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(all_three),
         cmocka_unit_test(nothing_installed),
+        cmocka_unit_test(nginx_dump_text),
+        cmocka_unit_test(nginx_T_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
