@@ -69,10 +69,15 @@ int ks_jobs_ensure(ks_store *s, const char *type, const char *key,
     sqlite3_finalize(st);
     if (r != 0 || !sooner)
         return r;
+    /* Pending: due sooner.  Running: due again at ?3 once it finishes
+     * (what changed may come after the point the run has passed). */
     if ((r = prepare(s,
-                     "UPDATE jobs SET next_at = ?3, updated_at = ?4 WHERE "
-                     "type = ?1 AND key = ?2 AND state = 'pending' AND "
-                     "next_at > ?3",
+                     "UPDATE jobs SET next_at = CASE WHEN state = 'pending' "
+                     "AND next_at > ?3 THEN ?3 ELSE next_at END, rerun_at = "
+                     "CASE WHEN state = 'running' THEN MIN(COALESCE("
+                     "rerun_at, ?3), ?3) ELSE rerun_at END, updated_at = ?4 "
+                     "WHERE type = ?1 AND key = ?2 AND (state = 'running' "
+                     "OR (state = 'pending' AND next_at > ?3))",
                      &st, d)) != 0)
         return r;
     sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
@@ -173,8 +178,11 @@ int ks_jobs_finish(ks_store *s, int64_t id, int ok, int64_t next_at,
     if ((r = ks_begin(s, d)) != 0)
         return r;
     if ((r = prepare(s,
-                     "UPDATE jobs SET state = ?2, next_at = ?3, last_error "
-                     "= ?4, attempt = CASE WHEN ?5 THEN 0 ELSE attempt END, "
+                     "UPDATE jobs SET state = CASE WHEN rerun_at IS NOT NULL "
+                     "THEN 'pending' ELSE ?2 END, next_at = CASE WHEN "
+                     "rerun_at IS NOT NULL AND rerun_at < ?3 THEN rerun_at "
+                     "ELSE ?3 END, rerun_at = NULL, last_error = ?4, "
+                     "attempt = CASE WHEN ?5 THEN 0 ELSE attempt END, "
                      "updated_at = ?6 WHERE id = ?1 AND state = 'running'",
                      &st, d)) != 0)
         goto out;

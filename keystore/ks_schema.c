@@ -280,7 +280,14 @@ static const char v4[] =
     "  updated_at INTEGER NOT NULL"
     ") WITHOUT ROWID;";
 
-const char *const ks_migrations[] = {v1, v2, v3, v4};
+/*
+ * Version 5: jobs.rerun_at.  A job asked for again while it runs (a file
+ * changed during a scan) remembers it, and ks_jobs_finish makes it due
+ * then instead of at its next period: the change is not lost for an hour.
+ */
+static const char v5[] = "ALTER TABLE jobs ADD COLUMN rerun_at INTEGER;";
+
+const char *const ks_migrations[] = {v1, v2, v3, v4, v5};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"

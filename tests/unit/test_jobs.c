@@ -133,6 +133,46 @@ static void prune(void **state)
     ks_close(s);
 }
 
+/* Asked for while it runs (a file changed during a scan): due again right
+ * after it finishes, not at its next period; asked for twice, the
+ * earlier time wins; a one-shot job asked for again is not "done". */
+static void rerun_while_running(void **state)
+{
+    ks_store *s = open_db();
+    ks_jobrec j[2];
+    size_t n;
+    int64_t next;
+    int has;
+    kw_diag d;
+
+    (void)state;
+    assert_int_equal(ks_exec(s, "DELETE FROM jobs", &d), 0);
+    assert_int_equal(ks_jobs_ensure(s, "scan", "rerun", 10, 0, 1, &d), 0);
+    assert_int_equal(ks_jobs_claim(s, 10, 1, j, &n, &d), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ks_jobs_ensure(s, "scan", "rerun", 20, 1, 15, &d), 0);
+    assert_int_equal(ks_jobs_ensure(s, "scan", "rerun", 18, 1, 16, &d), 0);
+    assert_int_equal(ks_jobs_finish(s, j[0].id, 1, 3600, NULL, 30, &d), 0);
+    assert_int_equal(ks_jobs_next_due(s, &next, &has, &d), 0);
+    assert_int_equal(has, 1);
+    assert_int_equal(next, 18);
+    /* Once more: nothing asked during the run, the period holds. */
+    assert_int_equal(ks_jobs_claim(s, 40, 2, j, &n, &d), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ks_jobs_finish(s, j[0].id, 1, 3600, NULL, 41, &d), 0);
+    assert_int_equal(ks_jobs_next_due(s, &next, &has, &d), 0);
+    assert_int_equal(next, 3600);
+    /* A job that would be done stays pending when asked for again. */
+    assert_int_equal(ks_jobs_claim(s, 3600, 2, j, &n, &d), 0);
+    assert_int_equal(ks_jobs_ensure(s, "scan", "rerun", 3601, 1, 3600, &d),
+                     0);
+    assert_int_equal(ks_jobs_finish(s, j[0].id, 1, 0, NULL, 3602, &d), 0);
+    assert_int_equal(ks_jobs_next_due(s, &next, &has, &d), 0);
+    assert_int_equal(has, 1);
+    assert_int_equal(next, 3601);
+    ks_close(s);
+}
+
 static void backoff(void **state)
 {
     (void)state;
@@ -150,6 +190,7 @@ int main(void)
         cmocka_unit_test(lifecycle),
         cmocka_unit_test(crash_recovery),
         cmocka_unit_test(prune),
+        cmocka_unit_test(rerun_while_running),
         cmocka_unit_test(backoff),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
