@@ -10,6 +10,7 @@
 #include "../common/kw_time.h"
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +43,16 @@ struct acme_order {
     int max_bad_nonce;
     int64_t poll_limit_s;
 
+    acme_op op;
+    char *eab_kid, *eab_alg;
+    unsigned char *eab_key, *cert_der;
+    size_t eab_key_len, cert_len;
+    int reason;
+    EVP_PKEY *new_key;
+
     /* what the CA told us */
-    char *new_nonce, *new_account, *new_order;
+    char *new_nonce, *new_account, *new_order, *revoke_url, *key_change_url;
+    int eab_required;
     char *kid, *nonce;
     char *order_url, *finalize_url, *cert_url;
     char **authz;
@@ -75,6 +84,7 @@ static void on_order_obj(acme_order *o, acme_resp *r, json_t *js);
 static void next_authz(acme_order *o);
 static void poll_order(acme_order *o);
 static void fail_order_error(acme_order *o);
+static void start_op(acme_order *o);
 
 /* ----- ending --------------------------------------------------------- */
 
@@ -101,6 +111,15 @@ static void on_timer_closed(uv_handle_t *hd)
     free(o->new_nonce);
     free(o->new_account);
     free(o->new_order);
+    free(o->revoke_url);
+    free(o->key_change_url);
+    free(o->eab_kid);
+    free(o->eab_alg);
+    if (o->eab_key != NULL) {
+        OPENSSL_cleanse(o->eab_key, o->eab_key_len);
+        free(o->eab_key);
+    }
+    free(o->cert_der);
     free(o->kid);
     free(o->nonce);
     free(o->order_url);
@@ -853,6 +872,59 @@ static void start_order(acme_order *o)
     new_order(o);
 }
 
+static void on_simple_op(acme_order *o, acme_resp *r, json_t *js)
+{
+    if (r->status != 200) {
+        fail_resp(o, r, js,
+                  o->op == ACME_OP_REVOKE ? "revoking the certificate"
+                                          : "changing the account key");
+        return;
+    }
+    o->out.fail = ACME_OK;
+    finish(o);
+}
+
+static void start_op(acme_order *o)
+{
+    kw_diag d;
+
+    if (o->op == ACME_OP_ORDER) {
+        start_order(o);
+    } else if (o->op == ACME_OP_REVOKE) {
+        char *der = acme_b64url(o->cert_der, o->cert_len);
+        json_t *p;
+
+        if (o->revoke_url == NULL) {
+            free(der);
+            fail(o, ACME_FAIL_PERMANENT,
+                 "the CA's directory %s has no revokeCert", o->directory_url);
+            return;
+        }
+        p = der != NULL ? json_pack("{s:s}", "certificate", der) : NULL;
+        free(der);
+        if (p != NULL && o->reason >= 0)
+            json_object_set_new(p, "reason", json_integer(o->reason));
+        post_json(o, o->revoke_url, p, on_simple_op);
+    } else {
+        char *inner;
+
+        if (o->key_change_url == NULL) {
+            fail(o, ACME_FAIL_PERMANENT,
+                 "the CA's directory %s has no keyChange", o->directory_url);
+            return;
+        }
+        inner = acme_jws_key_change(o->new_key, o->key, o->kid,
+                                    o->key_change_url, &d);
+        if (inner == NULL) {
+            fail(o, ACME_FAIL_PERMANENT, "building the keyChange request: %s",
+                 d.msg);
+            return;
+        }
+        post(o, o->key_change_url, inner, NULL, on_simple_op);
+        free(inner);
+    }
+}
+
 static void on_account(acme_order *o, acme_resp *r, json_t *js)
 {
     if ((r->status != 200 && r->status != 201) || r->location == NULL) {
@@ -866,7 +938,7 @@ static void on_account(acme_order *o, acme_resp *r, json_t *js)
     }
     if (o->step != NULL)
         o->step(o->ctx, "account", o->kid);
-    start_order(o);
+    start_op(o);
 }
 
 static void on_directory(void *ctx, acme_resp *r)
@@ -907,6 +979,12 @@ static void on_directory(void *ctx, acme_resp *r)
     o->new_nonce = strdup(nn);
     o->new_account = strdup(na);
     o->new_order = strdup(no);
+    set_str(&o->revoke_url,
+            json_string_value(json_object_get(js, "revokeCert")));
+    set_str(&o->key_change_url,
+            json_string_value(json_object_get(js, "keyChange")));
+    o->eab_required = json_is_true(json_object_get(
+        json_object_get(js, "meta"), "externalAccountRequired"));
     json_decref(js);
     if (o->new_nonce == NULL || o->new_account == NULL ||
         o->new_order == NULL) {
@@ -914,15 +992,44 @@ static void on_directory(void *ctx, acme_resp *r)
         return;
     }
     if (o->kid != NULL) {
-        start_order(o);
+        start_op(o);
+        return;
+    }
+    if (o->op != ACME_OP_ORDER) {
+        /* Revoking or changing the key of an account that must exist:
+         * never create one by accident (RFC 8555 section 7.3.1). */
+        post_json(o, o->new_account,
+                  json_pack("{s:b}", "onlyReturnExisting", 1), on_account);
+        return;
+    }
+    if (o->eab_required && o->eab_kid == NULL) {
+        fail(o, ACME_FAIL_PERMANENT,
+             "the CA at %s requires External Account Binding: set [acme] "
+             "eab_kid and eab_hmac_key to what the CA gave you",
+             o->directory_url);
         return;
     }
     {
         json_t *p = json_pack("{s:b}", "termsOfServiceAgreed", 1);
+        kw_diag d;
 
         if (p != NULL && o->contact != NULL)
             json_object_set_new(p, "contact",
                                 json_pack("[s]", o->contact));
+        if (p != NULL && o->eab_kid != NULL) {
+            json_t *eab = acme_jws_eab(o->eab_kid, o->eab_key,
+                                       o->eab_key_len,
+                                       o->eab_alg ? o->eab_alg : "HS256",
+                                       o->key, o->new_account, &d);
+
+            if (eab == NULL) {
+                json_decref(p);
+                fail(o, ACME_FAIL_PERMANENT,
+                     "building the External Account Binding: %s", d.msg);
+                return;
+            }
+            json_object_set_new(p, "externalAccountBinding", eab);
+        }
         post_json(o, o->new_account, p, on_account);
     }
 }
@@ -950,11 +1057,15 @@ int acme_order_start(acme_http *h, const acme_order_params *p,
     int bad = 0;
     size_t i;
 
-    if (p->nnames == 0 || p->csr_der == NULL || p->account_key == NULL ||
-        p->directory_url == NULL)
+    if (p->account_key == NULL || p->directory_url == NULL ||
+        (p->op == ACME_OP_ORDER && (p->nnames == 0 || p->csr_der == NULL)) ||
+        (p->op == ACME_OP_REVOKE && p->cert_der == NULL) ||
+        (p->op == ACME_OP_KEY_CHANGE && p->new_key == NULL))
         return kw_diag_set(d, KW_EINVAL,
-                           "an order needs names, a CSR, an account key and "
-                           "a directory URL");
+                           "an ACME request needs an account key, a "
+                           "directory URL and, for an order, names and a "
+                           "CSR; to revoke, the certificate; to change the "
+                           "key, the new key");
     o = calloc(1, sizeof(*o));
     if (o == NULL)
         return kw_diag_set(d, KW_ENOMEM, "out of memory");
@@ -973,15 +1084,36 @@ int acme_order_start(acme_http *h, const acme_order_params *p,
     o->replaces = dup_or_null(p->replaces, &bad);
     o->resume_url = dup_or_null(p->resume_url, &bad);
     o->kid = dup_or_null(p->account_url, &bad);
-    o->names = calloc(p->nnames, sizeof(char *));
-    o->csr = malloc(p->csr_len);
+    o->op = p->op;
+    o->reason = p->reason;
+    o->new_key = p->new_key;
+    o->eab_kid = dup_or_null(p->eab_kid, &bad);
+    o->eab_alg = dup_or_null(p->eab_alg, &bad);
+    if (p->eab_key != NULL && p->eab_key_len > 0) {
+        o->eab_key = malloc(p->eab_key_len);
+        if (o->eab_key == NULL)
+            bad = 1;
+        else
+            memcpy(o->eab_key, p->eab_key, p->eab_key_len);
+        o->eab_key_len = p->eab_key_len;
+    }
+    if (p->cert_der != NULL) {
+        o->cert_der = malloc(p->cert_len);
+        if (o->cert_der == NULL)
+            bad = 1;
+        else
+            memcpy(o->cert_der, p->cert_der, p->cert_len);
+        o->cert_len = p->cert_len;
+    }
+    o->names = calloc(p->nnames ? p->nnames : 1, sizeof(char *));
+    o->csr = malloc(p->csr_len ? p->csr_len : 1);
     if (o->names == NULL || o->csr == NULL)
         bad = 1;
     for (i = 0; !bad && i < p->nnames; i++) {
         o->names[i] = dup_or_null(p->names[i], &bad);
         o->nnames = i + 1;
     }
-    if (o->csr != NULL)
+    if (o->csr != NULL && p->csr_der != NULL)
         memcpy(o->csr, p->csr_der, p->csr_len);
     o->csr_len = p->csr_len;
     o->thumbprint = acme_jwk_thumbprint(o->key, d);

@@ -39,7 +39,14 @@ typedef struct acme_solver {
     void (*cleanup)(void *ctx, const char *identifier, const char *token);
 } acme_solver;
 
+typedef enum acme_op {
+    ACME_OP_ORDER = 0,   /* names, csr_der: a certificate */
+    ACME_OP_REVOKE,      /* cert_der, reason (RFC 8555 section 7.6) */
+    ACME_OP_KEY_CHANGE,  /* new_key (section 7.3.5) */
+} acme_op;
+
 typedef struct acme_order_params {
+    acme_op op;
     const char *directory_url;
     EVP_PKEY *account_key;
     const char *account_url; /* known account (kid), or NULL */
@@ -51,6 +58,21 @@ typedef struct acme_order_params {
     const char *profile;     /* or NULL */
     const char *replaces;    /* ARI certificate id, or NULL */
     const char *resume_url;  /* continue this order, or NULL */
+    /* External Account Binding (section 7.3.4), when the CA asks for it:
+     * the key identifier and the MAC key (raw bytes), alg "HS256" unless
+     * set. */
+    const char *eab_kid;
+    const unsigned char *eab_key;
+    size_t eab_key_len;
+    const char *eab_alg;
+    /* ACME_OP_REVOKE: the certificate (DER) and the CRL reason code
+     * (RFC 5280: 0 unspecified, 1 keyCompromise, 4 superseded, 5
+     * cessationOfOperation...), -1 for none. */
+    const unsigned char *cert_der;
+    size_t cert_len;
+    int reason;
+    /* ACME_OP_KEY_CHANGE: the account's next key. */
+    EVP_PKEY *new_key;
     int max_bad_nonce;       /* 0: 20 retries of one request */
     int64_t poll_limit_s;    /* 0: 600 s of polling per phase */
 } acme_order_params;
@@ -83,7 +105,9 @@ typedef struct acme_outcome {
 typedef void (*acme_step_cb)(void *ctx, const char *step, const char *url);
 typedef void (*acme_done_cb)(void *ctx, const acme_outcome *o);
 
-/* Starts an order.  Strings in p are copied; the keys must outlive the
+/* Starts an order (or, by p->op, a revocation or an account key
+ * change: the same directory, nonce and account steps, then one signed
+ * request).  Strings in p are copied; the keys must outlive the
  * order.  done() is called exactly once (also after acme_order_cancel),
  * after which the order frees itself. */
 int acme_order_start(acme_http *h, const acme_order_params *p,

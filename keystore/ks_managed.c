@@ -145,6 +145,12 @@ static int event(ks_store *s, const char *type, json_t *detail, int64_t now,
     return r;
 }
 
+int ks_managed_event(ks_store *s, const char *type, json_t *detail,
+                     int64_t now, kw_diag *d)
+{
+    return event(s, type, detail, now, d);
+}
+
 int ks_managed_attempt(ks_store *s, const char *name, const char *names_json,
                        int64_t now, kw_diag *d)
 {

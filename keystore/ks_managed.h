@@ -12,6 +12,7 @@
 
 #include "ks_store.h"
 
+#include <jansson.h>
 #include <stdint.h>
 
 typedef struct ks_managed {
@@ -63,6 +64,11 @@ int ks_managed_rolled_back(ks_store *s, const char *name, int version,
                            int from, int64_t not_before, int64_t not_after,
                            const char *fingerprint, int64_t renew_at,
                            int64_t now, kw_diag *d);
+
+/* An event about a managed certificate or the ACME account (cert.revoked,
+ * account.key_changed), with detail (taken over). */
+int ks_managed_event(ks_store *s, const char *type, json_t *detail,
+                     int64_t now, kw_diag *d);
 
 /* The renewal time computed from the live certificate (or ARI). */
 int ks_managed_schedule(ks_store *s, const char *name, int64_t renew_at,

@@ -60,6 +60,8 @@ int cli_scan(kw_cli *cli, int argc, char **argv);
 int cli_renew(kw_cli *cli, int argc, char **argv);
 int cli_certificate(kw_cli *cli, int argc, char **argv);
 int cli_rollback(kw_cli *cli, int argc, char **argv);
+int cli_revoke(kw_cli *cli, int argc, char **argv);
+int cli_account(kw_cli *cli, int argc, char **argv);
 int cli_list(kw_cli *cli, int argc, char **argv);
 int cli_show(kw_cli *cli, int argc, char **argv);
 int cli_check(kw_cli *cli, int argc, char **argv);

@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "config.h"
 #include "daemon.h"
+#include "acme_ops.h"
 #include "renew.h"
 
 #include "../common/kw_log.h"
@@ -437,4 +438,177 @@ int cli_rollback(kw_cli *cli, int argc, char **argv)
            "the daemons that use %s/live/%s\n",
            argv[optind], dr.version, dr.previous, when, dir, argv[optind]);
     return KW_EXIT_OK;
+}
+
+/* ----- keywarden revoke NAME, keywarden account rollover ------------------- */
+
+typedef struct op_run {
+    kw_acme_env env;
+    int ok;
+    char msg[2048];
+} op_run;
+
+static void on_op(void *ctx, int ok, const char *msg)
+{
+    op_run *r = ctx;
+
+    r->ok = ok;
+    snprintf(r->msg, sizeof(r->msg), "%s", msg);
+    kw_acme_env_close(&r->env);
+}
+
+/* Runs one revoke (c != NULL) or account rollover (c == NULL) to the end,
+ * under the daemon's lock. */
+static int run_op(kw_cli *cli, const kw_config *conf, const kw_cert_conf *c,
+                  int reason, op_run *r)
+{
+    uv_loop_t loop;
+    ks_store *s = NULL;
+    kw_diag d;
+    int lock_fd = -1, rc;
+
+    if (kw_cli_open(cli, 1, &s) != 0)
+        return -1;
+    ks_close(s);
+    if (kw_daemon_lock(cli->state_dir, &lock_fd, &d) != 0) {
+        kw_err("%s", d.msg);
+        return -1;
+    }
+    uv_loop_init(&loop);
+    rc = kw_acme_env_init(&r->env, &loop, conf, cli->state_dir, cli->db_path,
+                          &d);
+    if (rc == 0)
+        rc = c != NULL ? kw_revoke_start(&r->env, c, reason, on_op, r, &d)
+                       : kw_account_rollover_start(&r->env, on_op, r, &d);
+    if (rc != 0) {
+        kw_err("%s", d.msg);
+        kw_acme_env_close(&r->env);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    close(lock_fd);
+    return rc == 0 ? 0 : -1;
+}
+
+static void revoke_usage(FILE *out)
+{
+    fputs("Usage: keywarden [--config FILE] revoke NAME [--reason REASON]\n"
+          "\n"
+          "Revoke the live certificate of [certificate \"NAME\"] with the "
+          "ACME account\n"
+          "that issued it.  REASON: unspecified, keyCompromise, "
+          "affiliationChanged,\n"
+          "superseded, cessationOfOperation or privilegeWithdrawn.  The "
+          "files stay in\n"
+          "place: run `keywarden renew --force NAME` for a new certificate "
+          "(with a\n"
+          "new key), then reload the daemons that use it.\n",
+          out);
+}
+
+int cli_revoke(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"reason", required_argument, NULL, 'r'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    kw_config conf;
+    const kw_cert_conf *c = NULL;
+    op_run r;
+    int ch, rc, reason = -1;
+    size_t i;
+
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (ch == 'r') {
+            reason = kw_revoke_reason_parse(optarg);
+            if (reason < 0) {
+                kw_err("--reason %s: expected unspecified, keyCompromise, "
+                       "affiliationChanged, superseded, "
+                       "cessationOfOperation or privilegeWithdrawn",
+                       optarg);
+                return KW_EXIT_USAGE;
+            }
+            continue;
+        }
+        rc = kw_cli_shared_opt(cli, ch, optarg, NULL, revoke_usage,
+                               KW_EXIT_USAGE);
+        if (rc != KW_CLI_NEXT)
+            return rc == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : rc;
+    }
+    if (optind + 1 != argc) {
+        revoke_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    if (load_conf(cli, &conf) != 0)
+        return KW_EXIT_FAIL;
+    for (i = 0; i < conf.ncerts; i++)
+        if (strcmp(conf.certs[i].name, argv[optind]) == 0)
+            c = &conf.certs[i];
+    if (c == NULL) {
+        kw_err("revoke: %s: no [certificate \"%s\"] in %s", argv[optind],
+               argv[optind], cli->config_path);
+        kw_config_free(&conf);
+        return KW_EXIT_USAGE;
+    }
+    memset(&r, 0, sizeof(r));
+    rc = run_op(cli, &conf, c, reason, &r);
+    if (rc == 0 && r.ok)
+        printf("%s: revoked; run `keywarden renew --force %s` for a new "
+               "certificate\n",
+               c->name, c->name);
+    else if (rc == 0)
+        printf("%s: NOT revoked: %s\n", c->name, r.msg);
+    kw_config_free(&conf);
+    return rc == 0 && r.ok ? KW_EXIT_OK : KW_EXIT_FAIL;
+}
+
+static void account_usage(FILE *out)
+{
+    fputs("Usage: keywarden [--config FILE] account rollover\n"
+          "\n"
+          "Replace the ACME account key for the [acme] directory (RFC 8555 "
+          "keyChange):\n"
+          "a new key is written beside the old one, the CA is told, and "
+          "then the new\n"
+          "key replaces the old file.  The account and its certificates "
+          "stay.\n",
+          out);
+}
+
+int cli_account(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    kw_config conf;
+    kw_diag d;
+    op_run r;
+    int ch, rc;
+
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        rc = kw_cli_shared_opt(cli, ch, optarg, NULL, account_usage,
+                               KW_EXIT_USAGE);
+        if (rc != KW_CLI_NEXT)
+            return rc == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : rc;
+    }
+    if (optind + 1 != argc || strcmp(argv[optind], "rollover") != 0) {
+        account_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    if (kw_config_load(cli->config_path, &conf, &d) != 0) {
+        kw_err("%s", d.msg);
+        return KW_EXIT_FAIL;
+    }
+    memset(&r, 0, sizeof(r));
+    rc = run_op(cli, &conf, NULL, -1, &r);
+    if (rc == 0 && r.ok)
+        printf("account key changed\n");
+    else if (rc == 0)
+        printf("account key NOT changed: %s\n", r.msg);
+    kw_config_free(&conf);
+    return rc == 0 && r.ok ? KW_EXIT_OK : KW_EXIT_FAIL;
 }

@@ -85,6 +85,11 @@ void kw_config_free(kw_config *c)
     free(c->acme.account_key);
     free(c->acme.http01_listen);
     free(c->acme.certs_dir);
+    free(c->acme.eab_kid);
+    if (c->acme.eab_hmac_key != NULL) {
+        kw_wipe(c->acme.eab_hmac_key, strlen(c->acme.eab_hmac_key));
+        free(c->acme.eab_hmac_key);
+    }
     for (i = 0; i < c->ncerts; i++) {
         kw_cert_conf *k = &c->certs[i];
         size_t j;
@@ -214,7 +219,7 @@ static const char *const endpoint_keys[] = {
     "host", "port", "sni", "starttls", "interval", "timeout", NULL};
 static const char *const acme_keys[] = {
     "directory", "ca_file", "contact", "account_key", "http01_listen",
-    "certs_dir", "concurrency", NULL};
+    "certs_dir", "concurrency", "eab_kid", "eab_hmac_key", NULL};
 static const char *const cert_keys[] = {
     "names", "challenge", "http01", "webroot", "key_type", "reuse_key",
     "profile", "keep", "key_group", "directory", NULL};
@@ -427,6 +432,20 @@ static int acme_key(parser *p, int k, const char *key, const char *v)
             return FAIL(p, "concurrency = %s: expected 1 to 256", v);
         a->concurrency = (int)n;
         return 0;
+    case 7:
+        if (strlen(v) > 256 || strpbrk(v, " \t\"") != NULL)
+            return FAIL(p, "eab_kid = %s: expected the key identifier the "
+                           "CA gave you",
+                        v);
+        return set_str(&a->eab_kid, v);
+    case 8:
+        /* Never echo a secret into an error message. */
+        if (strlen(v) < 16 || strlen(v) > 512 ||
+            strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789-_=") != strlen(v))
+            return FAIL(p, "eab_hmac_key: expected the base64url MAC key "
+                           "the CA gave you (16 to 512 characters)");
+        return set_str(&a->eab_hmac_key, v);
     }
     return unknown_key(p, key);
 }
@@ -579,6 +598,9 @@ static int end_section(parser *p)
     kw_endpoint_conf *e = p->ep;
     int save = p->line;
 
+    if (p->sec == SEC_ACME &&
+        (p->c->acme.eab_kid == NULL) != (p->c->acme.eab_hmac_key == NULL))
+        return FAIL(p, "[acme]: eab_kid and eab_hmac_key go together");
     if (p->sec == SEC_CERT) {
         kw_cert_conf *k = p->cert;
         size_t j;

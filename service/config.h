@@ -40,6 +40,8 @@
  *   http01_listen = 0.0.0.0:80  ; the built-in http-01 responder
  *   certs_dir = /var/lib/keywarden/certs  ; archive/ and live/
  *   concurrency = 8             ; orders in flight at once
+ *   eab_kid = kid-1             ; External Account Binding, when the CA
+ *   eab_hmac_key = zWND...      ; requires it (both, base64url key)
  *
  *   [certificate "www"]
  *   names = example.com, www.example.com
@@ -106,6 +108,8 @@ typedef struct kw_acme_conf {
     char *http01_listen;
     char *certs_dir;      /* NULL: STATE_DIR/certs */
     int concurrency;
+    char *eab_kid;        /* External Account Binding, from the CA */
+    char *eab_hmac_key;   /* base64url, as CAs hand it out */
 } kw_acme_conf;
 
 typedef struct kw_config {

@@ -40,6 +40,8 @@ static void usage(FILE *out)
         "state\n"
         "  rollback NAME    make the previous version of a managed "
         "certificate live\n"
+        "  revoke NAME      revoke a managed certificate at its CA\n"
+        "  account rollover replace the ACME account key (keyChange)\n"
         "  status           the running daemon's jobs\n"
         "  reload           make the running daemon re-read its "
         "configuration\n"
@@ -80,7 +82,8 @@ static const struct {
     {"serve", cli_serve},   {"probe", cli_probe},   {"discover", cli_discover},
     {"status", cli_status}, {"reload", cli_reload}, {"run-job", cli_run_job},
     {"renew", cli_renew},   {"certificate", cli_certificate},
-    {"rollback", cli_rollback},
+    {"rollback", cli_rollback}, {"revoke", cli_revoke},
+    {"account", cli_account},
 };
 
 static cmd_fn find_command(const char *name)

@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <jansson.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -45,7 +46,9 @@ struct kw_renew {
     char *name, *webroot, *key_type, *profile, *key_group, *directory;
     /* and of [acme]: a reload on the loop may replace the configuration
      * while the pool works on this renewal */
-    char *contact, *account_type, *http01_listen;
+    char *contact, *account_type, *http01_listen, *eab_kid;
+    unsigned char *eab_key;
+    size_t eab_key_len;
     char **names;
     size_t nnames;
     int use_webroot, reuse_key, keep;
@@ -162,6 +165,11 @@ static void free_renew(kw_renew *r)
     free(r->contact);
     free(r->account_type);
     free(r->http01_listen);
+    free(r->eab_kid);
+    if (r->eab_key != NULL) {
+        OPENSSL_cleanse(r->eab_key, r->eab_key_len);
+        free(r->eab_key);
+    }
     for (i = 0; i < r->nnames; i++)
         free(r->names[i]);
     free(r->names);
@@ -236,38 +244,42 @@ int kw_cert_file_facts(const char *path, int64_t *nb, int64_t *na,
     return 0;
 }
 
-/* The account key for the CA's directory: STATE/acme/account-HASH.pem,
- * created (0600) on first use. */
-static int account_key(kw_renew *r, kw_diag *d)
+int kw_account_key(kw_acme_env *env, const char *dir, const char *type,
+                   int create, EVP_PKEY **out, char *path, size_t cap,
+                   kw_diag *d)
 {
-    kw_acme_env *env = r->env;
-    const char *dir = directory_of(r);
     unsigned char md[32];
-    char hex[65], path[PATH_MAX + 96], adir[PATH_MAX];
+    char hex[65], adir[PATH_MAX];
     ks_key_type t = KS_KEY_EC256;
     int rc = 0;
 
+    *out = NULL;
     if (EVP_Digest(dir, strlen(dir), md, NULL, EVP_sha256(), NULL) != 1)
         return kw_diag_set(d, KW_ECRYPTO, "SHA-256 failed");
     kw_hex(md, 6, 0, hex);
     snprintf(adir, sizeof(adir), "%s/acme", env->state_dir);
-    snprintf(path, sizeof(path), "%s/account-%s.pem", adir, hex);
-    if (r->account_type != NULL)
-        ks_key_type_parse(r->account_type, &t);
+    if ((size_t)snprintf(path, cap, "%s/account-%s.pem", adir, hex) >= cap)
+        return kw_diag_set(d, KW_EINVAL, "%s: path too long", adir);
+    if (type != NULL)
+        ks_key_type_parse(type, &t);
     uv_mutex_lock(&env->account_lock);
     if (access(path, F_OK) == 0) {
-        r->account_key = ks_key_read(path, d);
-        if (r->account_key == NULL)
+        *out = ks_key_read(path, d);
+        if (*out == NULL)
             rc = KW_EIO;
+    } else if (!create) {
+        rc = kw_diag_set(d, KW_ENOENT,
+                         "no account key for %s (%s): keywarden has no "
+                         "account at this CA yet",
+                         dir, path);
     } else if (kw_mkdir_p(adir, 0700) != 0) {
         rc = kw_diag_set(d, kw_errno(), "%s: cannot create: %s", adir,
                          kw_strerror(kw_errno()));
     } else {
-        r->account_key = ks_keygen(t, d);
-        if (r->account_key == NULL)
+        *out = ks_keygen(t, d);
+        if (*out == NULL)
             rc = KW_ECRYPTO;
-        else if ((rc = ks_key_write(path, r->account_key, 0600, (gid_t)-1,
-                                    d)) == 0)
+        else if ((rc = ks_key_write(path, *out, 0600, (gid_t)-1, d)) == 0)
             kw_notice("acme: new account key %s for %s", path, dir);
     }
     uv_mutex_unlock(&env->account_lock);
@@ -441,7 +453,8 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
                         NULL, &r->csr_len, d);
     if (r->csr == NULL)
         return KW_ECRYPTO;
-    if ((rc = account_key(r, d)) != 0)
+    if ((rc = kw_account_key(r->env, directory_of(r), r->account_type, 1,
+                             &r->account_key, path, sizeof(path), d)) != 0)
         return rc;
     return ks_managed_attempt(s, r->name, r->names_json, r->now, d);
 }
@@ -684,6 +697,9 @@ static void prepare_done(uv_work_t *w, int status)
     p.directory_url = directory_of(r);
     p.account_key = r->account_key;
     p.contact = r->contact;
+    p.eab_kid = r->eab_kid;
+    p.eab_key = r->eab_key;
+    p.eab_key_len = r->eab_key_len;
     p.names = (const char *const *)r->names;
     p.nnames = r->nnames;
     p.csr_der = r->csr;
@@ -906,6 +922,16 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
                            &bad);
     r->contact = dup_opt(env->conf->acme.contact, &bad);
     r->account_type = dup_opt(env->conf->acme.account_key, &bad);
+    r->eab_kid = dup_opt(env->conf->acme.eab_kid, &bad);
+    if (env->conf->acme.eab_hmac_key != NULL) {
+        r->eab_key =
+            acme_b64url_decode(env->conf->acme.eab_hmac_key, &r->eab_key_len);
+        if (r->eab_key == NULL) {
+            free_renew(r);
+            return kw_diag_set(d, KW_EINVAL,
+                               "[acme] eab_hmac_key is not base64url");
+        }
+    }
     r->http01_listen = dup_opt(env->conf->acme.http01_listen != NULL
                                    ? env->conf->acme.http01_listen
                                    : KW_ACME_DEFAULT_HTTP01,

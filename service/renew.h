@@ -22,6 +22,7 @@
 
 #include "../acme/acme_http.h"
 
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -84,6 +85,13 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
 /* Stops it at the next step; cb runs with KW_RENEW_CANCELLED and the
  * order stays saved for the next run. */
 void kw_renew_cancel(kw_renew *r);
+
+/* The account key for the CA directory dir: STATE/acme/account-HASH.pem
+ * (its path in path), created (0600, of type: ec256 when NULL) when
+ * missing and create is set.  Blocking: call it on the pool. */
+int kw_account_key(kw_acme_env *env, const char *dir, const char *type,
+                   int create, EVP_PKEY **out, char *path, size_t cap,
+                   kw_diag *d);
 
 /* When a certificate valid from nb to na is due: one third of the
  * lifetime before the end, half for lifetimes of 10 days or less. */

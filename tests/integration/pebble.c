@@ -382,6 +382,12 @@ int pb_start(const char *dir, const char *name, const pb_pki *pki,
     if (js == NULL)
         abort();
     d = json_object_get(js, "pebble");
+    if (o->eab_kid != NULL) {
+        json_object_set_new(d, "externalAccountBindingRequired",
+                            json_true());
+        json_object_set_new(d, "externalAccountMACKeys",
+                            json_pack("{s:s}", o->eab_kid, o->eab_key));
+    }
     snprintf(url, sizeof(url), "127.0.0.1:%d", p->acme_port);
     json_object_set_new(d, "listenAddress", json_string(url));
     snprintf(url, sizeof(url), "127.0.0.1:%d", p->mgmt_port);

@@ -51,6 +51,8 @@ typedef struct pb_opts {
     int nonce_reject;        /* PEBBLE_WFE_NONCEREJECT when >= 0 */
     int authz_reuse;         /* PEBBLE_AUTHZREUSE when >= 0 */
     int strict;              /* -strict */
+    const char *eab_kid;     /* when set, EAB is required with this key */
+    const char *eab_key;     /* (base64url) */
 } pb_opts;
 
 /* Pebble's defaults (5 % nonce rejection, 50 % authz reuse, sleeps on)

@@ -1015,6 +1015,127 @@ static void heavy_nonce_rejection(void **state)
     pb_stop(peb.pid);
 }
 
+/* ----- EAB, revocation, account key rollover ------------------------------ */
+
+#define EAB_KEY "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = malloc(65536);
+    size_t n;
+
+    assert_non_null(f);
+    assert_non_null(buf);
+    n = fread(buf, 1, 65535, f);
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static void eab_revoke_rollover(void **state)
+{
+    static const char *const names[] = {"eab.example.com", NULL};
+    pebble peb;
+    pb_opts o = PB_OPTS_DEFAULT(g_dns.dns_port);
+    char acct[1000], cmd[1200], serial[128], status_url[400];
+    char *key1, *key2, *out;
+    size_t l1, l2;
+    tdir t;
+    kwres r;
+    FILE *p;
+
+    (void)state;
+    tdir_make(&t, "eab");
+    o.nosleep = 1;
+    o.eab_kid = "kid-1";
+    o.eab_key = EAB_KEY;
+    assert_int_equal(pb_start(t.dir, "pebble-eab", &g_pki, &o, &peb), 0);
+
+    /* Without EAB the CA refuses; the error says what to configure. */
+    conf_write(&t, peb.directory, g_pki.ca_pem, peb.http_port,
+               "[certificate \"e\"]\nnames = eab.example.com\n");
+    r = kw_fail(t.state, t.conf, "renew");
+    assert_contains(r.out, "requires External Account Binding");
+    assert_contains(r.out, "eab_kid");
+    kwres_free(&r);
+
+    /* With it: issued. */
+    conf_write(&t, peb.directory, g_pki.ca_pem, peb.http_port,
+               "eab_kid = kid-1\neab_hmac_key = " EAB_KEY "\n"
+               "[certificate \"e\"]\nnames = eab.example.com\n");
+    r = kw_ok(t.state, t.conf, "renew", "--force");
+    assert_contains(r.out, "e: issued: version 1 is live");
+    kwres_free(&r);
+    verify_live(&t, "e", peb.root_pem, names);
+
+    /* Revoked at the CA, with the reason, and recorded. */
+    r = kw_ok(t.state, t.conf, "revoke", "e", "--reason", "superseded");
+    assert_contains(r.out, "e: revoked");
+    kwres_free(&r);
+    snprintf(cmd, sizeof(cmd),
+             "openssl x509 -noout -serial -in %s/live/e/cert.pem", t.certs);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(serial, sizeof(serial), p));
+    pclose(p);
+    serial[strcspn(serial, "\r\n")] = '\0';
+    snprintf(status_url, sizeof(status_url),
+             "https://127.0.0.1:%d/cert-status-by-serial/%s", peb.mgmt_port,
+             strchr(serial, '=') + 1);
+    {
+        size_t olen = 0;
+
+        out = NULL;
+        assert_int_equal(pb_http_get(status_url, g_pki.ca_pem, &out, &olen),
+                         200);
+        assert_non_null(out);
+    }
+    assert_contains(out, "\"Status\": \"Revoked\"");
+    assert_contains(out, "\"Reason\": 4");
+    free(out);
+    assert_int_equal(db_q(&t, "SELECT count(*) FROM events WHERE type = "
+                              "'cert.revoked' AND json_extract(detail, "
+                              "'$.reason') = 4"),
+                     1);
+    r = kw_expect(2, t.state, t.conf,
+                  (const char *[]){"revoke", "e", "--reason", "bogus", NULL});
+    assert_contains(r.err, "keyCompromise");
+    kwres_free(&r);
+
+    /* Account key rollover: a new key in the same file, the CA takes it,
+     * and the same account renews with it (no new account). */
+    snprintf(acct, sizeof(acct), "%s/acme", t.state);
+    {
+        char names_buf[512];
+        int n = count_files(acct, names_buf, sizeof(names_buf));
+
+        assert_int_equal(n, 1);
+        names_buf[strcspn(names_buf, " ")] = '\0';
+        snprintf(acct + strlen(acct), sizeof(acct) - strlen(acct), "/%s",
+                 names_buf);
+    }
+    key1 = read_all(acct, &l1);
+    r = kw_ok(t.state, t.conf, "account", "rollover");
+    assert_contains(r.out, "account key changed");
+    kwres_free(&r);
+    key2 = read_all(acct, &l2);
+    assert_true(l1 != l2 || memcmp(key1, key2, l1) != 0);
+    snprintf(cmd, sizeof(cmd), "%s.next", acct);
+    assert_false(exists(cmd));
+    assert_int_equal(db_q(&t, "SELECT count(*) FROM events WHERE type = "
+                              "'account.key_changed'"),
+                     1);
+    r = kw_ok(t.state, t.conf, "renew", "--force");
+    assert_contains(r.out, "e: issued: version 2 is live");
+    assert_not_contains(r.err, "new account key");
+    kwres_free(&r);
+    free(key1);
+    free(key2);
+    pb_stop(peb.pid);
+}
+
 /* ----- 2. validation sleeps on -------------------------------------------- */
 
 static void validation_sleeps(void **state)
@@ -1237,6 +1358,7 @@ int main(void)
         cmocka_unit_test_teardown(heavy_nonce_rejection, stop_extras),
         cmocka_unit_test_teardown(validation_sleeps, stop_extras),
         cmocka_unit_test_teardown(kill9_mid_order, stop_extras),
+        cmocka_unit_test_teardown(eab_revoke_rollover, stop_extras),
     };
 
     /* KW_TEST_FILTER=kill9* runs one scenario (KW_KEEP_TMP=1 keeps the
