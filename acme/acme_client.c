@@ -344,7 +344,7 @@ static void on_signed(void *ctx, acme_resp *r)
         take_nonce(o, r);
     if (r->ok && r->content_type != NULL &&
         strstr(r->content_type, "json") != NULL && r->len > 0) {
-        js = parse_json(o, r, "ACME request");
+        js = parse_json(o, r, "reading the CA's answer");
         if (js == NULL)
             return; /* failed already */
     }

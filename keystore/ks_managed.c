@@ -33,12 +33,20 @@ static void read_row(sqlite3_stmt *st, ks_managed *m)
     m->retry_at = sqlite3_column_int64(st, 12);
     copy_col(st, 13, m->last_error, sizeof(m->last_error));
     copy_col(st, 14, m->problem, sizeof(m->problem));
+    copy_col(st, 15, m->ari_cert_id, sizeof(m->ari_cert_id));
+    m->ari_offered = sqlite3_column_int(st, 16);
+    m->ari_start = sqlite3_column_int64(st, 17);
+    m->ari_end = sqlite3_column_int64(st, 18);
+    m->ari_renew_at = sqlite3_column_int64(st, 19);
+    m->ari_next_check = sqlite3_column_int64(st, 20);
+    copy_col(st, 21, m->ari_explanation, sizeof(m->ari_explanation));
 }
 
 #define COLUMNS                                                            \
     "name, live_version, not_before, not_after, fingerprint, renew_at, "   \
     "order_url, step, attempts, failures, last_attempt_at, last_ok_at, "   \
-    "retry_at, last_error, problem"
+    "retry_at, last_error, problem, ari_cert_id, ari_offered, ari_start, " \
+    "ari_end, ari_renew_at, ari_next_check, ari_explanation"
 
 int ks_managed_get(ks_store *s, const char *name, ks_managed *m, kw_diag *d)
 {
@@ -281,6 +289,25 @@ int ks_managed_failed(ks_store *s, const char *name, const char *error,
     if (r == 0)
         return ks_commit(s, d);
     ks_rollback(s);
+    return r;
+}
+
+int ks_managed_ari(ks_store *s, const char *name, const char *cert_id,
+                   int offered, int64_t start, int64_t end,
+                   int64_t renew_at, int64_t next_check,
+                   const char *explanation, int64_t now, kw_diag *d)
+{
+    int r = ensure(s, name, now, d);
+
+    if (r == 0)
+        r = run(s, d, "recording the renewal information",
+                "UPDATE certificates SET ari_cert_id = ?2, ari_offered = ?3, "
+                "ari_start = NULLIF(?4, 0), ari_end = NULLIF(?5, 0), "
+                "ari_renew_at = NULLIF(?6, 0), ari_next_check = ?7, "
+                "ari_explanation = NULLIF(?8, ''), updated_at = ?9 "
+                "WHERE name = ?1",
+                "ttiiiiiti", name, cert_id, (int64_t)offered, start, end,
+                renew_at, next_check, explanation ? explanation : "", now);
     return r;
 }
 

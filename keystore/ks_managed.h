@@ -27,6 +27,11 @@ typedef struct ks_managed {
     int64_t last_attempt_at, last_ok_at, retry_at;
     char last_error[2048];
     char problem[128];      /* the CA's problem type, or "" */
+    /* ARI (RFC 9773), for the certificate ari_cert_id */
+    char ari_cert_id[256];
+    int ari_offered;        /* the CA lists renewalInfo */
+    int64_t ari_start, ari_end, ari_renew_at, ari_next_check;
+    char ari_explanation[512];
 } ks_managed;
 
 /* The row for name; KW_ENOTFOUND when keywarden never worked on it. */
@@ -69,6 +74,13 @@ int ks_managed_rolled_back(ks_store *s, const char *name, int version,
  * account.key_changed), with detail (taken over). */
 int ks_managed_event(ks_store *s, const char *type, json_t *detail,
                      int64_t now, kw_diag *d);
+
+/* What the CA's renewal information said about cert_id: offered or not,
+ * the window, the time picked in it, when to ask again. */
+int ks_managed_ari(ks_store *s, const char *name, const char *cert_id,
+                   int offered, int64_t start, int64_t end,
+                   int64_t renew_at, int64_t next_check,
+                   const char *explanation, int64_t now, kw_diag *d);
 
 /* The renewal time computed from the live certificate (or ARI). */
 int ks_managed_schedule(ks_store *s, const char *name, int64_t renew_at,

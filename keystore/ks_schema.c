@@ -287,7 +287,22 @@ static const char v4[] =
  */
 static const char v5[] = "ALTER TABLE jobs ADD COLUMN rerun_at INTEGER;";
 
-const char *const ks_migrations[] = {v1, v2, v3, v4, v5};
+/*
+ * Version 6: what the CA's renewal information (ARI, RFC 9773) said about
+ * the live certificate: its window, the time picked in it, when to ask
+ * again.
+ */
+static const char v6[] =
+    "ALTER TABLE certificates ADD COLUMN ari_cert_id TEXT;"
+    "ALTER TABLE certificates ADD COLUMN ari_offered INTEGER NOT NULL "
+    "  DEFAULT 0;"
+    "ALTER TABLE certificates ADD COLUMN ari_start INTEGER;"
+    "ALTER TABLE certificates ADD COLUMN ari_end INTEGER;"
+    "ALTER TABLE certificates ADD COLUMN ari_renew_at INTEGER;"
+    "ALTER TABLE certificates ADD COLUMN ari_next_check INTEGER;"
+    "ALTER TABLE certificates ADD COLUMN ari_explanation TEXT;";
+
+const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"

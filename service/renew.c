@@ -3,6 +3,7 @@
  */
 #include "renew.h"
 
+#include "../acme/acme_ari.h"
 #include "../acme/acme_client.h"
 #include "../acme/acme_jws.h"
 #include "../common/kw_fs.h"
@@ -58,6 +59,11 @@ struct kw_renew {
     char *resume_url;
     char *names_json;
     int live_version;
+    int64_t due;        /* by the lifetime rule */
+    char *cert_id;      /* ARI identifier of the live certificate */
+    int ari_offered;    /* the last ARI answer: the CA offers it */
+    int need_ari;       /* ask the CA before deciding */
+    int want_order;     /* decided: renew now */
     EVP_PKEY *key, *account_key;
     unsigned char *csr;
     size_t csr_len;
@@ -175,6 +181,7 @@ static void free_renew(kw_renew *r)
     free(r->names);
     free(r->resume_url);
     free(r->names_json);
+    free(r->cert_id);
     EVP_PKEY_free(r->key);
     EVP_PKEY_free(r->account_key);
     free(r->csr);
@@ -317,6 +324,9 @@ static void decide(kw_renew *r, kw_renew_outcome o, int64_t next_at,
     va_end(ap);
 }
 
+static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *mp,
+                         kw_diag *d);
+
 static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
 {
     ks_deploy_opts dop;
@@ -324,7 +334,6 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
     int have_row, rc;
     char path[PATH_MAX + 64], when[32];
     X509 *live = NULL;
-    ks_key_type t = KS_KEY_EC256;
 
     memset(&dop, 0, sizeof(dop));
     dop.root = r->certs_dir;
@@ -362,16 +371,47 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
         for (i = 0; i < r->nnames; i++)
             if (covers(live, r->names[i]))
                 missing--;
+        r->cert_id = acme_ari_cert_id(live, NULL);
         X509_free(live);
         r->res.not_after = na;
-        due = kw_renew_due(nb, na);
+        due = r->due = kw_renew_due(nb, na);
         kw_time_rfc3339(due, when, sizeof(when));
+        if (r->cert_id != NULL && have_row &&
+            strcmp(m.ari_cert_id, r->cert_id) == 0)
+            r->ari_offered = m.ari_offered;
         if (!r->force && missing == 0 && r->now < due) {
-            ks_managed_schedule(s, r->name, due, r->now, NULL);
-            decide(r, KW_RENEW_NOT_DUE, due,
-                   "version %d is live; due for renewal at %s",
-                   r->live_version, when);
-            return 0;
+            int same_cert = r->cert_id != NULL && have_row &&
+                            strcmp(m.ari_cert_id, r->cert_id) == 0;
+
+            if (same_cert && m.ari_renew_at > 0 &&
+                m.ari_renew_at <= r->now) {
+                kw_time_rfc3339(m.ari_renew_at, when, sizeof(when));
+                kw_notice("certificate %s: the CA's renewal window says "
+                          "renew (at %s)",
+                          r->name, when);
+            } else if (r->cert_id != NULL &&
+                       (!same_cert || m.ari_next_check <= r->now)) {
+                /* The CA may want it renewed early (RFC 9773): ask. */
+                r->need_ari = 1;
+                return 0;
+            } else {
+                int64_t next = due;
+
+                if (same_cert && m.ari_renew_at > 0 && m.ari_renew_at < next)
+                    next = m.ari_renew_at;
+                if (same_cert && m.ari_next_check > 0 &&
+                    m.ari_next_check < next)
+                    next = m.ari_next_check;
+                ks_managed_schedule(s, r->name, due, r->now, NULL);
+                decide(r, KW_RENEW_NOT_DUE, next,
+                       "version %d is live; due for renewal at %s%s",
+                       r->live_version, when,
+                       same_cert && m.ari_offered
+                           ? " (or earlier, if the CA's renewal window "
+                             "says so)"
+                           : "");
+                return 0;
+            }
         }
         if (missing > 0)
             kw_notice("certificate %s: the live version does not cover "
@@ -416,6 +456,19 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
         }
     }
 
+    return prepare_order(r, s, &m, d);
+}
+
+/* Renew now: the key, the CSR, the account key and the attempt row. */
+static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *mp,
+                         kw_diag *d)
+{
+    ks_managed m = *mp;
+    char path[PATH_MAX + 64];
+    ks_key_type t = KS_KEY_EC256;
+    int rc;
+
+    r->want_order = 1;
     /* The key: the pending one of an interrupted order, the live one with
      * reuse_key, else a fresh one kept in pending/ until it is live. */
     snprintf(path, sizeof(path), "%s/pending", r->certs_dir);
@@ -658,6 +711,119 @@ static void on_done(void *ctx, const acme_outcome *o)
         after_order(r);
 }
 
+/* ----- ARI: the CA's renewal window (loop, then pool) ------------------ */
+
+static void prepare_done(uv_work_t *w, int status);
+
+typedef struct ari_job {
+    uv_work_t work;
+    kw_renew *r;
+    acme_ari_result res;
+} ari_job;
+
+static void ari_work(uv_work_t *w)
+{
+    ari_job *j = w->data;
+    kw_renew *r = j->r;
+    const acme_ari_result *a = &j->res;
+    ks_store *s = NULL;
+    ks_managed m;
+    kw_diag d;
+    int64_t renew_at = 0, next_check, next;
+    char when[32];
+    int rc;
+
+    if (a->ok && a->offered) {
+        int64_t ra = a->retry_after > 0 ? a->retry_after : 6 * KW_HOUR;
+
+        /* Ask again when the CA says, within an hour and a day. */
+        if (ra < KW_HOUR)
+            ra = KW_HOUR;
+        if (ra > KW_DAY)
+            ra = KW_DAY;
+        next_check = r->now + ra;
+        renew_at = acme_ari_pick(a->start, a->end, jitter());
+        r->ari_offered = 1;
+    } else if (a->ok) {
+        next_check = r->now + KW_DAY; /* no ARI at this CA, for now */
+    } else {
+        kw_warn("certificate %s: the CA's renewal information: %s; the "
+                "lifetime rule decides",
+                r->name, a->error);
+        next_check = r->now + KW_HOUR;
+    }
+    d.msg[0] = '\0';
+    rc = ks_open(r->env->db_path, KS_OPEN_CREATE, &s, &d);
+    if (rc == 0)
+        rc = ks_managed_ari(s, r->name, r->cert_id, r->ari_offered,
+                            a->ok ? a->start : 0, a->ok ? a->end : 0,
+                            renew_at, next_check, a->explanation, r->now,
+                            &d);
+    if (rc == 0 && renew_at > 0 && renew_at <= r->now) {
+        kw_time_rfc3339(renew_at, when, sizeof(when));
+        kw_notice("certificate %s: the CA's renewal window says renew (at "
+                  "%s)%s%s",
+                  r->name, when, a->explanation[0] ? "; " : "",
+                  a->explanation);
+        rc = ks_managed_get(s, r->name, &m, &d);
+        if (rc == 0)
+            rc = prepare_order(r, s, &m, &d);
+    } else if (rc == 0) {
+        next = r->due;
+        if (renew_at > 0 && renew_at < next)
+            next = renew_at;
+        if (next_check < next)
+            next = next_check;
+        ks_managed_schedule(s, r->name, r->due, r->now, NULL);
+        kw_time_rfc3339(renew_at > 0 && renew_at < r->due ? renew_at
+                                                          : r->due,
+                        when, sizeof(when));
+        decide(r, KW_RENEW_NOT_DUE, next,
+               "version %d is live; due for renewal at %s%s",
+               r->live_version, when,
+               renew_at > 0 ? " (the CA's renewal window)" : "");
+    }
+    if (rc != 0) {
+        char msg[600];
+
+        snprintf(msg, sizeof(msg), "preparing the renewal: %s", d.msg);
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()), msg);
+    }
+    ks_close(s);
+}
+
+static void ari_done(uv_work_t *w, int status)
+{
+    ari_job *j = w->data;
+    kw_renew *r = j->r;
+
+    free(j);
+    r->need_ari = 0;
+    r->work.data = r;
+    prepare_done(&r->work, status);
+}
+
+static void on_ari(void *ctx, const acme_ari_result *res)
+{
+    kw_renew *r = ctx;
+    ari_job *j = calloc(1, sizeof(*j));
+
+    if (j == NULL) {
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()), "out of memory");
+        finish_cb(r);
+        return;
+    }
+    j->r = r;
+    j->res = *res;
+    j->work.data = j;
+    if (uv_queue_work(r->env->loop, &j->work, ari_work, ari_done) != 0) {
+        free(j);
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()),
+                 "the thread pool refused the work");
+        finish_cb(r);
+    }
+}
+
 static void prepare_done(uv_work_t *w, int status)
 {
     kw_renew *r = w->data;
@@ -673,6 +839,17 @@ static void prepare_done(uv_work_t *w, int status)
         decide(r, KW_RENEW_CANCELLED, r->now, "cancelled");
     if (r->decided) {
         finish_cb(r);
+        return;
+    }
+    if (r->need_ari) {
+        if (acme_ari_fetch(env->http, directory_of(r), r->cert_id, on_ari, r,
+                           &d) != 0) {
+            acme_ari_result res;
+
+            memset(&res, 0, sizeof(res));
+            snprintf(res.error, sizeof(res.error), "%s", d.msg);
+            on_ari(r, &res);
+        }
         return;
     }
     if (!r->use_webroot && env->responder == NULL) {
@@ -706,6 +883,9 @@ static void prepare_done(uv_work_t *w, int status)
     p.csr_len = r->csr_len;
     p.profile = r->profile;
     p.resume_url = r->resume_url;
+    /* Renewing a certificate the CA gives renewal information for: say
+     * which one (RFC 9773 section 5), for its rate-limit exemption. */
+    p.replaces = r->ari_offered && r->live_version > 0 ? r->cert_id : NULL;
     if (r->resume_url != NULL)
         kw_notice("certificate %s: resuming the order %s", r->name,
                   r->resume_url);

@@ -39,12 +39,14 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/kw_time.h"
 #include "pebble.h"
 #include "proc.h"
 #include "servers.h"
@@ -1015,6 +1017,183 @@ static void heavy_nonce_rejection(void **state)
     pb_stop(peb.pid);
 }
 
+/* ----- ARI: the CA's renewal window (RFC 9773) --------------------------- */
+
+/* The ARI identifier, computed here with OpenSSL's own API, independent of
+ * acme_ari_cert_id: base64url(AKI keyid) "." base64url(serial octets). */
+static void b64url(const unsigned char *in, size_t n, char *out, size_t cap)
+{
+    static const char al[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t i, o = 0;
+    unsigned v;
+
+    for (i = 0; i + 2 < n && o + 4 < cap; i += 3) {
+        v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+        out[o++] = al[v >> 18 & 63];
+        out[o++] = al[v >> 12 & 63];
+        out[o++] = al[v >> 6 & 63];
+        out[o++] = al[v & 63];
+    }
+    if (n - i == 1 && o + 2 < cap) {
+        v = (unsigned)in[i] << 16;
+        out[o++] = al[v >> 18 & 63];
+        out[o++] = al[v >> 12 & 63];
+    } else if (n - i == 2 && o + 3 < cap) {
+        v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
+        out[o++] = al[v >> 18 & 63];
+        out[o++] = al[v >> 12 & 63];
+        out[o++] = al[v >> 6 & 63];
+    }
+    out[o] = '\0';
+}
+
+static void ari_id_of(const char *pem_path, char *out, size_t cap)
+{
+    FILE *f = fopen(pem_path, "r");
+    X509 *x;
+    const ASN1_OCTET_STRING *kid;
+    BIGNUM *bn;
+    unsigned char ser[64];
+    char a[128], b[128];
+    int n;
+
+    assert_non_null(f);
+    x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(x);
+    kid = X509_get0_authority_key_id(x);
+    assert_non_null(kid);
+    b64url(ASN1_STRING_get0_data(kid), (size_t)ASN1_STRING_length(kid), a,
+           sizeof(a));
+    bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    n = BN_bn2bin(bn, ser + 1);
+    ser[0] = 0;
+    /* DER content octets: a leading zero when the high bit is set. */
+    if (ser[1] & 0x80)
+        b64url(ser, (size_t)n + 1, b, sizeof(b));
+    else
+        b64url(ser + 1, (size_t)n, b, sizeof(b));
+    BN_free(bn);
+    X509_free(x);
+    snprintf(out, cap, "%s.%s", a, b);
+}
+
+static void ari_window(void **state)
+{
+    pb_pki fake;
+    char bundle[700], html[700], p[1200], locs[2048], id[300], ts[4][32];
+    char dir_future[200], dir_past[200], access[800];
+    char *ca1, *ca2, *log;
+    int port = free_port();
+    int64_t now = (int64_t)time(NULL);
+    tdir t;
+    kwres r;
+    pid_t ng;
+
+    (void)state;
+    tdir_make(&t, "ari");
+    pb_pki_make(t.dir, "fake", "Fake ARI CA Root", &fake);
+    snprintf(bundle, sizeof(bundle), "%s/bundle.pem", t.dir);
+    ca1 = slurp(g_pki.ca_pem, NULL);
+    ca2 = slurp(fake.ca_pem, NULL);
+    write_text(bundle, "%s%s", ca1, ca2);
+    free(ca1);
+    free(ca2);
+    kw_time_rfc3339(now + 30 * 86400, ts[0], sizeof(ts[0]));
+    kw_time_rfc3339(now + 31 * 86400, ts[1], sizeof(ts[1]));
+    kw_time_rfc3339(now - 2 * 86400, ts[2], sizeof(ts[2]));
+    kw_time_rfc3339(now - 1 * 86400, ts[3], sizeof(ts[3]));
+    /* Any certificate id gets the same window; the access log shows
+     * which id keywarden asked for. */
+    snprintf(locs, sizeof(locs),
+             "  location /ari-future/ { default_type application/json;\n"
+             "    add_header Retry-After 21600 always;\n"
+             "    return 200 '{\"suggestedWindow\":{\"start\":\"%s\","
+             "\"end\":\"%s\"}}'; }\n"
+             "  location /ari-past/ { default_type application/json;\n"
+             "    return 200 '{\"suggestedWindow\":{\"start\":\"%s\","
+             "\"end\":\"%s\"},\"explanationURL\":"
+             "\"https://ca.example/incident\"}'; }\n",
+             ts[0], ts[1], ts[2], ts[3]);
+    ng = pb_nginx_tls(t.dir, "nginx", port, fake.cert_pem, fake.key_pem,
+                      locs);
+    assert_true(ng > 0);
+    snprintf(html, sizeof(html), "%s/nginx/html", t.dir);
+    tp_mkdirs(html);
+    snprintf(p, sizeof(p), "%s/future.json", html);
+    write_text(p,
+               "{\"newNonce\":\"%s\",\"newAccount\":\"%s\","
+               "\"newOrder\":\"%s\",\"renewalInfo\":"
+               "\"https://127.0.0.1:%d/ari-future/\"}\n",
+               g_peb.new_nonce, g_peb.new_account, g_peb.new_order, port);
+    snprintf(p, sizeof(p), "%s/past.json", html);
+    write_text(p,
+               "{\"newNonce\":\"%s\",\"newAccount\":\"%s\","
+               "\"newOrder\":\"%s\",\"renewalInfo\":"
+               "\"https://127.0.0.1:%d/ari-past\"}\n",
+               g_peb.new_nonce, g_peb.new_account, g_peb.new_order, port);
+    snprintf(dir_future, sizeof(dir_future),
+             "https://127.0.0.1:%d/future.json", port);
+    snprintf(dir_past, sizeof(dir_past), "https://127.0.0.1:%d/past.json",
+             port);
+
+    /* Version 1: Pebble's certificates live five years, so the lifetime
+     * rule alone would wait years. */
+    conf_write(&t, dir_future, bundle, g_peb.http_port,
+               "[certificate \"www\"]\nnames = ari.example.com\n");
+    r = kw_ok(t.state, t.conf, "renew");
+    assert_contains(r.out, "www: issued: version 1 is live");
+    kwres_free(&r);
+
+    /* A window a month ahead: not due, the window named, the CA asked
+     * with the certificate's ARI id. */
+    r = kw_ok(t.state, t.conf, "renew");
+    assert_contains(r.out, "www: not due");
+    assert_contains(r.out, "the CA's renewal window");
+    kwres_free(&r);
+    snprintf(p, sizeof(p), "%s/live/www/cert.pem", t.certs);
+    ari_id_of(p, id, sizeof(id));
+    snprintf(access, sizeof(access), "%s/nginx/access.log", t.dir);
+    log = slurp(access, NULL);
+    snprintf(p, sizeof(p), "GET /ari-future/%s ", id);
+    assert_contains(log, p);
+    free(log);
+    assert_int_equal(db_q(&t, "SELECT ari_offered FROM certificates WHERE "
+                              "name = 'www'"),
+                     1);
+    assert_true(db_q(&t, "SELECT ari_renew_at FROM certificates") >=
+                now + 30 * 86400 - 60);
+    assert_true(db_q(&t, "SELECT ari_renew_at FROM certificates") <
+                now + 31 * 86400 + 60);
+    /* Asked again only after the CA's Retry-After (6 h). */
+    assert_true(db_q(&t, "SELECT ari_next_check FROM certificates") >=
+                now + 21600 - 60);
+
+    /* The CA moves the window into the past (an incident): renewed now,
+     * without --force. */
+    conf_write(&t, dir_past, bundle, g_peb.http_port,
+               "[certificate \"www\"]\nnames = ari.example.com\n");
+    {
+        sqlite3 *h = NULL;
+
+        /* As if the 6 hours had passed. */
+        assert_int_equal(sqlite3_open(t.db, &h), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(h,
+                                      "UPDATE certificates SET "
+                                      "ari_next_check = 0",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(h);
+    }
+    r = kw_ok(t.state, t.conf, "--log-level", "notice", "renew");
+    assert_contains(r.out, "www: issued: version 2 is live");
+    assert_contains(r.err, "renewal window says renew");
+    assert_contains(r.err, "https://ca.example/incident");
+    kwres_free(&r);
+    pb_stop(ng);
+}
+
 /* ----- EAB, revocation, account key rollover ------------------------------ */
 
 #define EAB_KEY "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
@@ -1359,6 +1538,7 @@ int main(void)
         cmocka_unit_test_teardown(validation_sleeps, stop_extras),
         cmocka_unit_test_teardown(kill9_mid_order, stop_extras),
         cmocka_unit_test_teardown(eab_revoke_rollover, stop_extras),
+        cmocka_unit_test_teardown(ari_window, stop_extras),
     };
 
     /* KW_TEST_FILTER=kill9* runs one scenario (KW_KEEP_TMP=1 keeps the
