@@ -264,18 +264,18 @@ static json_t *managed_json(const kw_cert_conf *c, const ks_managed *m,
                   "order_url",
                   kw_json_str(m->order_url[0] ? m->order_url : NULL));
     if (o != NULL && have && m->ari_offered) {
-        char ws[32], we[32], ra[32], nc[32];
+        char ws[32], we[32], at[32], nc[32];
 
         kw_time_rfc3339(m->ari_start, ws, sizeof(ws));
         kw_time_rfc3339(m->ari_end, we, sizeof(we));
-        kw_time_rfc3339(m->ari_renew_at, ra, sizeof(ra));
+        kw_time_rfc3339(m->ari_renew_at, at, sizeof(at));
         kw_time_rfc3339(m->ari_next_check, nc, sizeof(nc));
         json_object_set_new(
             o, "ari",
             json_pack("{s:s?, s:s?, s:s?, s:s?, s:o}", "window_start",
                       m->ari_start ? ws : NULL, "window_end",
                       m->ari_end ? we : NULL, "renew_at",
-                      m->ari_renew_at ? ra : NULL, "next_check",
+                      m->ari_renew_at ? at : NULL, "next_check",
                       m->ari_next_check ? nc : NULL, "explanation_url",
                       kw_json_str(m->ari_explanation[0] ? m->ari_explanation
                                                         : NULL)));
