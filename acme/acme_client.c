@@ -21,8 +21,11 @@
 typedef void (*handler)(acme_order *o, acme_resp *r, json_t *js);
 
 typedef struct presented {
+    char *type;
     char *ident;
+    int wildcard;
     char *token;
+    char *value;
 } presented;
 
 struct acme_order {
@@ -60,6 +63,10 @@ struct acme_order {
     presented *pres;
     size_t npres;
     int dropped_replaces;
+    char *challenge_type;   /* "http-01" or "dns-01" */
+    int presenting;         /* a present() in progress */
+    char *chal_url;         /* to answer once it is presented */
+    int chal_answered;      /* the CA is validating it already */
     json_t *order_error; /* of an invalid order, while diagnosing */
 
     /* the signed request in flight, kept for a badNonce retry */
@@ -85,6 +92,7 @@ static void next_authz(acme_order *o);
 static void poll_order(acme_order *o);
 static void fail_order_error(acme_order *o);
 static void start_op(acme_order *o);
+static void answer_challenge(acme_order *o);
 
 /* ----- ending --------------------------------------------------------- */
 
@@ -125,6 +133,8 @@ static void on_timer_closed(uv_handle_t *hd)
     free(o->order_url);
     free(o->finalize_url);
     free(o->cert_url);
+    free(o->challenge_type);
+    free(o->chal_url);
     free(o->cur_url);
     free(o->cur_payload);
     free(o->cur_accept);
@@ -138,11 +148,16 @@ static void cleanup_tokens(acme_order *o)
     size_t i;
 
     for (i = 0; i < o->npres; i++) {
+        presented *p = &o->pres[i];
+        acme_challenge ch = {p->type, p->ident, p->wildcard, p->token,
+                             p->value};
+
         if (o->solver.cleanup != NULL)
-            o->solver.cleanup(o->solver.ctx, o->pres[i].ident,
-                              o->pres[i].token);
-        free(o->pres[i].ident);
-        free(o->pres[i].token);
+            o->solver.cleanup(o->solver.ctx, &ch);
+        free(p->type);
+        free(p->ident);
+        free(p->token);
+        free(p->value);
     }
     o->npres = 0;
 }
@@ -722,7 +737,7 @@ static void on_authz(acme_order *o, acme_resp *r, json_t *js)
         json_object_get(json_object_get(js, "identifier"), "value"));
     json_t *ch, *found = NULL;
     const char *token, *url;
-    char offered[256] = "", *ka;
+    char offered[256] = "", *ka, *value;
     size_t i, pos = 0;
     kw_diag d;
     presented *np;
@@ -745,16 +760,17 @@ static void on_authz(acme_order *o, acme_resp *r, json_t *js)
     {
         const char *type = json_string_value(json_object_get(ch, "type"));
 
-        if (type != NULL && strcmp(type, "http-01") == 0)
+        if (type != NULL && strcmp(type, o->challenge_type) == 0)
             found = ch;
         kw_str_appendf(offered, sizeof(offered), &pos, "%s%s",
                         pos ? ", " : "", type ? type : "?");
     }
     if (found == NULL) {
         fail(o, ACME_FAIL_PERMANENT,
-             "%s: the CA offers no http-01 challenge (it offers %s)%s",
-             ident, offered,
-             json_is_true(json_object_get(js, "wildcard"))
+             "%s: the CA offers no %s challenge (it offers %s)%s", ident,
+             o->challenge_type, offered,
+             json_is_true(json_object_get(js, "wildcard")) &&
+                     strcmp(o->challenge_type, "dns-01") != 0
                  ? "; a wildcard name needs dns-01"
                  : "");
         return;
@@ -765,44 +781,104 @@ static void on_authz(acme_order *o, acme_resp *r, json_t *js)
         strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                       "0123456789-_") != strlen(token)) {
         fail(o, ACME_FAIL_TRANSIENT,
-             "%s: the http-01 challenge has no usable token or URL", ident);
+             "%s: the %s challenge has no usable token or URL", ident,
+             o->challenge_type);
         return;
     }
     ka = acme_key_authorization(token, o->thumbprint);
+    value = ka != NULL && strcmp(o->challenge_type, "dns-01") == 0
+                ? acme_dns01_value(ka)
+                : ka;
     np = realloc(o->pres, (o->npres + 1) * sizeof(*np));
-    if (ka == NULL || np == NULL) {
+    if (np != NULL)
+        o->pres = np;
+    if (ka == NULL || value == NULL || np == NULL) {
+        if (value != ka)
+            free(value);
         free(ka);
-        if (np != NULL)
-            o->pres = np;
         fail(o, ACME_FAIL_TRANSIENT, "out of memory");
         return;
     }
-    o->pres = np;
-    if (o->solver.present(o->solver.ctx, ident, token, ka, &d) != 0) {
-        free(ka);
-        fail(o, ACME_FAIL_VALIDATION, "%s: placing the http-01 token: %s",
-             ident, d.msg);
+    np = &o->pres[o->npres];
+    memset(np, 0, sizeof(*np));
+    np->type = strdup(o->challenge_type);
+    np->ident = strdup(ident);
+    np->wildcard = json_is_true(json_object_get(js, "wildcard"));
+    np->token = strdup(token);
+    np->value = value == ka ? strdup(ka) : value;
+    free(ka);
+    if (np->type == NULL || np->ident == NULL || np->token == NULL ||
+        np->value == NULL) {
+        free(np->type);
+        free(np->ident);
+        free(np->token);
+        free(np->value);
+        fail(o, ACME_FAIL_TRANSIENT, "out of memory");
         return;
     }
-    free(ka);
-    o->pres[o->npres].ident = strdup(ident);
-    o->pres[o->npres].token = strdup(token);
-    o->npres++;
     /* A challenge answered before (an order resumed after a crash) is
      * being validated: answering again would start a second validation
-     * (Pebble) or be refused as malformed (Boulder).  The token is back
-     * in place; just wait for the result. */
+     * (Pebble) or be refused as malformed (Boulder).  The answer goes
+     * back in place; then just wait for the result. */
     {
         const char *cs = json_string_value(json_object_get(found, "status"));
 
-        if ((cs != NULL && strcmp(cs, "pending") != 0) ||
-            json_object_get(found, "validated") != NULL) {
-            o->ai++;
-            next_authz(o);
+        o->chal_answered = (cs != NULL && strcmp(cs, "pending") != 0) ||
+                           json_object_get(found, "validated") != NULL;
+    }
+    set_str(&o->chal_url, url);
+    {
+        acme_challenge c = {np->type, np->ident, np->wildcard, np->token,
+                            np->value};
+        int rc = o->solver.present(o->solver.ctx, o, &c, &d);
+
+        if (rc < 0) {
+            free(np->type);
+            free(np->ident);
+            free(np->token);
+            free(np->value);
+            fail(o, ACME_FAIL_VALIDATION, "%s: placing the %s answer: %s",
+                 ident, o->challenge_type, d.msg);
+            return;
+        }
+        o->npres++;
+        if (rc == ACME_PRESENT_PENDING) {
+            o->presenting = 1; /* acme_order_presented() continues */
             return;
         }
     }
-    post(o, url, "{}", NULL, on_challenge);
+    answer_challenge(o);
+}
+
+/* The answer is in place: tell the CA (unless it is validating it
+ * already), then go on with the next authorization. */
+static void answer_challenge(acme_order *o)
+{
+    if (o->chal_answered) {
+        o->ai++;
+        next_authz(o);
+        return;
+    }
+    post(o, o->chal_url, "{}", NULL, on_challenge);
+}
+
+void acme_order_presented(acme_order *o, int ok, const char *msg)
+{
+    if (o == NULL || !o->presenting || o->finished)
+        return;
+    o->presenting = 0;
+    if (o->cancelled) {
+        fail(o, ACME_FAIL_CANCELLED, "cancelled");
+        return;
+    }
+    if (!ok) {
+        presented *p = &o->pres[o->npres - 1];
+
+        fail(o, ACME_FAIL_VALIDATION, "%s: placing the %s answer: %s",
+             p->ident, p->type, msg != NULL ? msg : "failed");
+        return;
+    }
+    answer_challenge(o);
 }
 
 static void next_authz(acme_order *o)
@@ -1085,6 +1161,10 @@ int acme_order_start(acme_http *h, const acme_order_params *p,
     o->resume_url = dup_or_null(p->resume_url, &bad);
     o->kid = dup_or_null(p->account_url, &bad);
     o->op = p->op;
+    o->challenge_type = strdup(p->challenge != NULL ? p->challenge
+                                                    : "http-01");
+    if (o->challenge_type == NULL)
+        bad = 1;
     o->reason = p->reason;
     o->new_key = p->new_key;
     o->eab_kid = dup_or_null(p->eab_kid, &bad);
@@ -1145,6 +1225,8 @@ void acme_order_cancel(acme_order *o)
     if (o == NULL || o->finished)
         return;
     o->cancelled = 1;
-    if (!o->in_flight)
+    /* A present() in progress reports back through
+     * acme_order_presented(), which sees the flag. */
+    if (!o->in_flight && !o->presenting)
         fail(o, ACME_FAIL_CANCELLED, "cancelled");
 }

@@ -27,17 +27,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A challenge to make answerable: for http-01, serve value (the key
+ * authorization) at /.well-known/acme-challenge/TOKEN; for dns-01,
+ * publish value (base64url SHA-256 of it) as TXT at
+ * _acme-challenge.IDENTIFIER. */
+typedef struct acme_challenge {
+    const char *type;       /* "http-01" or "dns-01" */
+    const char *identifier; /* the name, without "*." for a wildcard */
+    int wildcard;
+    const char *token;
+    const char *value;
+} acme_challenge;
+
+/* How the caller makes answers available.  present() returns 0 when the
+ * answer is in place, ACME_PRESENT_PENDING when it will call
+ * acme_order_presented() later (DNS: publish, then wait until every
+ * authoritative server answers), or a negative error with d set.
+ * cleanup() runs once for each successful present(), when the order no
+ * longer needs it. */
+#define ACME_PRESENT_PENDING 1
+
 typedef struct acme_order acme_order;
 
-/* How the caller makes http-01 answers available.  present() is called
- * before the challenge is answered; cleanup() once for each successful
- * present(), when the order no longer needs it. */
 typedef struct acme_solver {
     void *ctx;
-    int (*present)(void *ctx, const char *identifier, const char *token,
-                   const char *key_authorization, kw_diag *d);
-    void (*cleanup)(void *ctx, const char *identifier, const char *token);
+    int (*present)(void *ctx, acme_order *o, const acme_challenge *c,
+                   kw_diag *d);
+    void (*cleanup)(void *ctx, const acme_challenge *c);
 } acme_solver;
+
+/* A pending present() ended: ok, or not with msg saying why. */
+void acme_order_presented(acme_order *o, int ok, const char *msg);
 
 typedef enum acme_op {
     ACME_OP_ORDER = 0,   /* names, csr_der: a certificate */
@@ -58,6 +78,7 @@ typedef struct acme_order_params {
     const char *profile;     /* or NULL */
     const char *replaces;    /* ARI certificate id, or NULL */
     const char *resume_url;  /* continue this order, or NULL */
+    const char *challenge;   /* "http-01" (NULL) or "dns-01" */
     /* External Account Binding (section 7.3.4), when the CA asks for it:
      * the key identifier and the MAC key (raw bytes), alg "HS256" unless
      * set. */

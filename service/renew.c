@@ -657,31 +657,32 @@ static int webroot_present(kw_renew *r, const char *token, const char *ka,
     return 0;
 }
 
-static int present(void *ctx, const char *ident, const char *token,
-                   const char *ka, kw_diag *d)
+static int present(void *ctx, acme_order *o, const acme_challenge *c,
+                   kw_diag *d)
 {
     kw_renew *r = ctx;
 
-    kw_debug("certificate %s: http-01 token for %s", r->name, ident);
+    (void)o;
+    kw_debug("certificate %s: %s answer for %s", r->name, c->type,
+             c->identifier);
     if (r->use_webroot)
-        return webroot_present(r, token, ka, d);
-    return kw_responder_add(r->env->responder, token, ka, d);
+        return webroot_present(r, c->token, c->value, d);
+    return kw_responder_add(r->env->responder, c->token, c->value, d);
 }
 
-static void cleanup(void *ctx, const char *ident, const char *token)
+static void cleanup(void *ctx, const acme_challenge *c)
 {
     kw_renew *r = ctx;
     char path[PATH_MAX + 300];
 
-    (void)ident;
     if (r->use_webroot) {
         snprintf(path, sizeof(path), "%s/.well-known/acme-challenge/%s",
-                 r->webroot, token);
+                 r->webroot, c->token);
         if (unlink(path) != 0 && errno != ENOENT)
             kw_warn("certificate %s: removing %s: %s", r->name, path,
                     strerror(errno));
     } else if (r->env->responder != NULL) {
-        kw_responder_remove(r->env->responder, token);
+        kw_responder_remove(r->env->responder, c->token);
     }
 }
 
