@@ -10,6 +10,7 @@ PACKAGES="
   libcurl4-openssl-dev pebble curl
   libhttp-parser-dev
   libcmocka-dev
+  libldns-dev knot knot-dnsutils
   clang libclang-rt-14-dev
   openssl ca-certificates
   nginx-light postfix dovecot-core dovecot-imapd dovecot-pop3d
@@ -35,7 +36,7 @@ else
 fi
 echo "deps.sh: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
-# The tests start their own nginx, Postfix and Dovecot on loopback ports;
+# The tests start their own nginx, Postfix, Dovecot and Knot on loopback ports;
 # the packages must not start system-wide ones.  policy-rc.d (exit 101) tells
 # invoke-rc.d not to start services while the packages install.
 policy=""

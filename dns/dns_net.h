@@ -1,0 +1,74 @@
+/*
+ * dns_net.h: the dns module's own transport (internal to dns/).
+ *
+ * ldns builds, signs and parses messages; these functions move them.  We
+ * keep the sockets ourselves because ldns' resolver multiplies its timeout
+ * by retries and servers, while keywarden promises one bound per call.
+ */
+#ifndef KW_DNS_NET_H
+#define KW_DNS_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ldns/ldns.h>
+
+#include "dns/dns_update.h"
+
+/* Largest DNS message (TCP length prefix); every reply buffer is this. */
+#define DNSN_MSG_MAX 65535
+/* Largest message sent over UDP; bigger ones go over TCP. */
+#define DNSN_UDP_MAX 512
+/* The EDNS buffer size our queries advertise (DNS flag day 2020). */
+#define DNSN_EDNS_SIZE 1232
+
+/* Monotonic milliseconds. */
+int64_t dnsn_now_ms(void);
+
+/* A random message ID (getrandom). */
+uint16_t dnsn_random_id(void);
+
+/* Parse and format server addresses (see kw_dns_server_parse/_str). */
+void dnsn_server_str(const kw_dns_server *s, char *buf, size_t cap);
+
+/*
+ * Sends the wire message q to srv and waits, until deadline (dnsn_now_ms
+ * time), for a reply with the same ID and question: over UDP (resent at
+ * growing intervals) unless tcp is set.  Fills reply (DNSN_MSG_MAX bytes)
+ * and *rlen.  Returns 0, KW_ETIMEDOUT, -ECONNREFUSED, KW_EPARSE or KW_EIO,
+ * with d naming the server.
+ */
+int dnsn_exchange(const kw_dns_server *srv, const uint8_t *q, size_t qlen,
+                  int tcp, int64_t deadline, uint8_t *reply, size_t *rlen,
+                  kw_diag *d);
+
+/*
+ * Serializes query (its ID and any TSIG already set), sends it with
+ * dnsn_exchange (TCP when larger than DNSN_UDP_MAX or when the UDP answer
+ * is truncated) and parses the answer into *out.  When wire is not NULL
+ * the raw answer is returned in *wire (malloc'd, the caller frees) and
+ * *wlen, for TSIG verification.
+ */
+int dnsn_send(const kw_dns_server *srv, const ldns_pkt *query,
+              int64_t deadline, ldns_pkt **out, uint8_t **wire,
+              size_t *wlen, kw_diag *d);
+
+/*
+ * A query for name/type, RD as given, EDNS on, sent with dnsn_send.  name
+ * has been checked with kw_dns_name_check.
+ */
+int dnsn_query(const kw_dns_server *srv, const char *name, ldns_rr_type type,
+               int rd, int64_t deadline, ldns_pkt **out, kw_diag *d);
+
+/* Does the dname rdf equal the text name (either with or without final
+ * dot), ignoring case? */
+int dnsn_dname_is(const ldns_rdf *dname, const char *name);
+
+/* The dname as text, lower case, without the final dot, into buf. */
+void dnsn_dname_text(const ldns_rdf *dname, char *buf, size_t cap);
+
+/* Short name of an rcode ("NOERROR", "NXDOMAIN", "RCODE23"); never NULL.
+ * buf holds the numeric form when needed (16 bytes). */
+const char *dnsn_rcode_name(int rcode, char buf[16]);
+
+#endif

@@ -1,0 +1,469 @@
+/*
+ * dns_query.c: questions to a zone's servers: which they are, whether
+ * they all serve a TXT value yet, and which zone holds a name.
+ */
+#include "dns/dns_update.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/kw_str.h"
+#include "dns/dns_net.h"
+
+/* No single query in a polling round may eat the whole budget: a dead
+ * server must not stop the others from being asked again. */
+#define QUERY_SLICE_MS 2000
+/* NS names per zone we look at; real zones have 2 to 13. */
+#define NS_MAX 16
+
+static size_t name_len(const char *name)
+{
+    size_t n = strlen(name);
+
+    return n > 0 && name[n - 1] == '.' ? n - 1 : n;
+}
+
+/* An A or AAAA rdata as text; 0 or -1. */
+static int addr_text(const ldns_rr *rr, char *buf, size_t cap)
+{
+    const ldns_rdf *r = ldns_rr_rdf(rr, 0);
+
+    if (r == NULL)
+        return -1;
+    if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_A && ldns_rdf_size(r) == 4)
+        return inet_ntop(AF_INET, ldns_rdf_data(r), buf, (socklen_t)cap)
+                   ? 0 : -1;
+    if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_AAAA && ldns_rdf_size(r) == 16)
+        return inet_ntop(AF_INET6, ldns_rdf_data(r), buf, (socklen_t)cap)
+                   ? 0 : -1;
+    return -1;
+}
+
+/* Adds the A/AAAA records for ns found in list to out (de-duplicated);
+ * returns how many addresses were seen for ns. */
+static size_t take_addrs(const ldns_rr_list *list, const char *ns, int port,
+                         kw_dns_server *out, size_t max, size_t *n)
+{
+    size_t i, j, seen = 0;
+
+    for (i = 0; i < ldns_rr_list_rr_count(list); i++) {
+        const ldns_rr *rr = ldns_rr_list_rr(list, i);
+        char a[64];
+        int dup = 0;
+
+        if (!dnsn_dname_is(ldns_rr_owner(rr), ns) ||
+            addr_text(rr, a, sizeof(a)) != 0)
+            continue;
+        seen++;
+        for (j = 0; j < *n; j++)
+            if (strcmp(out[j].addr, a) == 0 && out[j].port == port)
+                dup = 1;
+        if (dup || *n >= max)
+            continue;
+        memset(&out[*n], 0, sizeof(out[*n]));
+        memcpy(out[*n].addr, a, strlen(a) + 1);
+        out[*n].port = port;
+        (*n)++;
+    }
+    return seen;
+}
+
+int kw_dns_zone_servers(const kw_dns_server *server, const char *zone,
+                        int port, kw_dns_server *out, size_t max, size_t *n,
+                        int timeout_ms, kw_diag *d)
+{
+    char who[96], ns[NS_MAX][256], missing[300] = "", rbuf[16];
+    ldns_pkt *p = NULL;
+    size_t nns = 0, i, mpos = 0;
+    int64_t deadline;
+    kw_diag sub;
+    int rc, pass;
+
+    sub.msg[0] = '\0';
+    if (n != NULL)
+        *n = 0;
+    dnsn_server_str(server, who, sizeof(who));
+    if (server == NULL || out == NULL || n == NULL || max == 0)
+        return kw_diag_set(d, KW_EINVAL, "zone servers: missing argument");
+    if ((rc = kw_dns_name_check(zone, &sub)) != 0)
+        return kw_diag_set(d, rc, "servers of zone at %s: %s", who, sub.msg);
+    if (port == 0)
+        port = 53;
+    if (port < 1 || port > 65535 || timeout_ms <= 0)
+        return kw_diag_set(d, KW_EINVAL, "servers of zone %s: bad port or "
+                           "timeout", zone);
+    deadline = dnsn_now_ms() + timeout_ms;
+
+    rc = dnsn_query(server, zone, LDNS_RR_TYPE_NS, 1, deadline, &p, &sub);
+    if (rc != 0)
+        return kw_diag_set(d, rc, "NS of zone %s: %s", zone, sub.msg);
+    if (ldns_pkt_get_rcode(p) != LDNS_RCODE_NOERROR) {
+        rc = kw_diag_set(d, ldns_pkt_get_rcode(p) == LDNS_RCODE_NXDOMAIN
+                                ? KW_ENOTFOUND : KW_EIO,
+                         "NS of zone %s at %s: %s", zone, who,
+                         dnsn_rcode_name(ldns_pkt_get_rcode(p), rbuf));
+        goto out;
+    }
+    /* The zone's own NS set (answer), or the delegation from its parent
+     * (authority), whichever the server has. */
+    for (pass = 0; pass < 2 && nns == 0; pass++) {
+        const ldns_rr_list *l = pass == 0 ? ldns_pkt_answer(p)
+                                          : ldns_pkt_authority(p);
+
+        for (i = 0; i < ldns_rr_list_rr_count(l) && nns < NS_MAX; i++) {
+            const ldns_rr *rr = ldns_rr_list_rr(l, i);
+
+            if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_NS ||
+                !dnsn_dname_is(ldns_rr_owner(rr), zone))
+                continue;
+            dnsn_dname_text(ldns_rr_ns_nsdname(rr), ns[nns], sizeof(ns[0]));
+            if (kw_dns_name_check(ns[nns], NULL) == 0)
+                nns++;
+        }
+    }
+    if (nns == 0) {
+        rc = kw_diag_set(d, KW_ENOTFOUND, "zone %s: %s gives no NS records "
+                         "for it (is it a zone?)", zone, who);
+        goto out;
+    }
+
+    for (i = 0; i < nns; i++) {
+        size_t seen = take_addrs(ldns_pkt_additional(p), ns[i], port, out,
+                                 max, n);
+        int t;
+
+        /* No glue: ask for the addresses (RD set, so a resolver will go
+         * and find names outside its caches). */
+        for (t = 0; t < 2 && seen == 0; t++) {
+            ldns_rr_type type = t == 0 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA;
+            ldns_pkt *a = NULL;
+
+            rc = dnsn_query(server, ns[i], type, 1, deadline, &a, &sub);
+            if (rc != 0) {
+                rc = kw_diag_set(d, rc, "address of %s (NS of %s): %s",
+                                 ns[i], zone, sub.msg);
+                goto out;
+            }
+            seen += take_addrs(ldns_pkt_answer(a), ns[i], port, out, max, n);
+            if (seen == 0 && t == 1)
+                kw_str_appendf(missing, sizeof(missing), &mpos, "%s%s (%s)",
+                               mpos ? ", " : "", ns[i],
+                               dnsn_rcode_name(ldns_pkt_get_rcode(a), rbuf));
+            ldns_pkt_free(a);
+        }
+    }
+    if (mpos > 0) {
+        rc = kw_diag_set(d, KW_ENOTFOUND, "zone %s: %s has no address for "
+                         "the name servers %s; when they lie outside the "
+                         "zone, ask a recursive resolver", zone, who,
+                         missing);
+        goto out;
+    }
+    rc = 0;
+out:
+    ldns_pkt_free(p);
+    return rc;
+}
+
+/* Text of a TXT record's strings, joined; -1 when it does not fit. */
+static int txt_join(const ldns_rr *rr, char *buf, size_t cap, size_t *len)
+{
+    size_t i, o = 0;
+
+    for (i = 0; i < ldns_rr_rd_count(rr); i++) {
+        const ldns_rdf *r = ldns_rr_rdf(rr, i);
+        const uint8_t *p = ldns_rdf_data(r);
+        size_t sz = ldns_rdf_size(r);
+
+        if (sz == 0 || (size_t)p[0] + 1 != sz)
+            return -1;
+        if (o + sz - 1 >= cap)
+            return -1;
+        memcpy(buf + o, p + 1, sz - 1);
+        o += sz - 1;
+    }
+    buf[o] = '\0';
+    *len = o;
+    return 0;
+}
+
+/* A printable, shortened copy of what a server holds, for messages. */
+static void shown(const char *s, size_t len, char *buf, size_t cap)
+{
+    size_t i, o = 0;
+
+    for (i = 0; i < len && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (i == 40) {
+            o += (size_t)snprintf(buf + o, cap - o, "...");
+            break;
+        }
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+            buf[o++] = (char)c;
+        else
+            o += (size_t)snprintf(buf + o, cap - o, "\\%03u", c);
+    }
+    buf[o < cap ? o : cap - 1] = '\0';
+}
+
+/* One server's answer for name TXT: 1 when it is what we wait for,
+ * 0 when not (what it said in status). */
+static int judge(const ldns_pkt *p, const char *name, const char *value,
+                 char *status, size_t cap)
+{
+    char *txt = NULL, show[200], rbuf[16];
+    size_t i, ntxt = 0, len = 0;
+    int rcode = ldns_pkt_get_rcode(p), found = 0;
+    const ldns_rr_list *ans = ldns_pkt_answer(p);
+
+    if (rcode != LDNS_RCODE_NOERROR && rcode != LDNS_RCODE_NXDOMAIN) {
+        snprintf(status, cap, "answered %s%s", dnsn_rcode_name(rcode, rbuf),
+                 rcode == LDNS_RCODE_REFUSED ? " (does it serve the zone?)"
+                                             : "");
+        return 0;
+    }
+    if (!ldns_pkt_aa(p)) {
+        snprintf(status, cap, "answered without authority (AA=0: does it "
+                 "serve the zone?)");
+        return 0;
+    }
+    if (rcode == LDNS_RCODE_NXDOMAIN) {
+        snprintf(status, cap, "answered NXDOMAIN");
+        return value == NULL;
+    }
+    txt = malloc(DNSN_MSG_MAX);
+    if (txt == NULL) {
+        snprintf(status, cap, "out of memory");
+        return 0;
+    }
+    show[0] = '\0';
+    for (i = 0; i < ldns_rr_list_rr_count(ans); i++) {
+        const ldns_rr *rr = ldns_rr_list_rr(ans, i);
+
+        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_CNAME &&
+            dnsn_dname_is(ldns_rr_owner(rr), name)) {
+            char target[256];
+
+            dnsn_dname_text(ldns_rr_rdf(rr, 0), target, sizeof(target));
+            snprintf(show, sizeof(show), "a CNAME to %.150s", target);
+            continue;
+        }
+        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_TXT ||
+            !dnsn_dname_is(ldns_rr_owner(rr), name))
+            continue;
+        ntxt++;
+        if (txt_join(rr, txt, DNSN_MSG_MAX, &len) != 0)
+            continue;
+        if (value != NULL && len == strlen(value) &&
+            memcmp(txt, value, len) == 0)
+            found = 1;
+        if (ntxt == 1) {
+            char s[180];
+
+            shown(txt, len, s, sizeof(s));
+            snprintf(show, sizeof(show), "TXT \"%s\"", s);
+        }
+    }
+    free(txt);
+    if (value == NULL) {
+        if (ntxt == 0) {
+            snprintf(status, cap, "has no TXT");
+            return 1;
+        }
+    } else if (found) {
+        snprintf(status, cap, "serves it");
+        return 1;
+    }
+    if (ntxt == 0)
+        snprintf(status, cap, "answered %s", show[0] ? show : "no TXT");
+    else if (ntxt == 1)
+        snprintf(status, cap, "answered %s", show);
+    else
+        snprintf(status, cap, "answered %zu TXT records, e.g. %s", ntxt,
+                 show);
+    return 0;
+}
+
+int kw_dns_txt_wait(const kw_dns_server *servers, size_t n, const char *name,
+                    const char *value, int timeout_ms, int interval_ms,
+                    kw_diag *d)
+{
+    char (*status)[160] = NULL, want[200], msg[sizeof(d->msg)];
+    unsigned char *ok = NULL;
+    int64_t start = dnsn_now_ms(), deadline;
+    size_t i, pos = 0, bad = 0;
+    kw_diag sub;
+    int rc, rounds = 0;
+
+    sub.msg[0] = '\0';
+    if (servers == NULL || n == 0 || n > KW_DNS_SERVERS_MAX)
+        return kw_diag_set(d, KW_EINVAL, "waiting for TXT: between 1 and %d "
+                           "servers needed, not %zu", KW_DNS_SERVERS_MAX, n);
+    if ((rc = kw_dns_name_check(name, &sub)) != 0)
+        return kw_diag_set(d, rc, "waiting for TXT: %s", sub.msg);
+    if (value != NULL && strlen(value) > KW_DNS_TXT_MAX)
+        return kw_diag_set(d, KW_EINVAL, "waiting for TXT %s: value too "
+                           "long", name);
+    if (timeout_ms <= 0 || interval_ms < 0)
+        return kw_diag_set(d, KW_EINVAL, "waiting for TXT %s: bad timeout "
+                           "or interval", name);
+    if (interval_ms == 0)
+        interval_ms = 500;
+    status = calloc(n, sizeof(*status));
+    ok = calloc(n, 1);
+    if (status == NULL || ok == NULL) {
+        rc = kw_diag_set(d, KW_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++)
+        snprintf(status[i], sizeof(status[i]), "was not asked (time ran "
+                 "out)");
+    deadline = start + timeout_ms;
+
+    for (;;) {
+        size_t good = 0;
+
+        rounds++;
+        /* Every server in the same round: a value seen once and gone by
+         * the next round (a secondary still loading) does not count. */
+        for (i = 0; i < n; i++) {
+            int64_t now = dnsn_now_ms(), until;
+            ldns_pkt *p = NULL;
+
+            if (now >= deadline)
+                break;
+            until = now + QUERY_SLICE_MS < deadline ? now + QUERY_SLICE_MS
+                                                    : deadline;
+            rc = dnsn_query(&servers[i], name, LDNS_RR_TYPE_TXT, 0, until,
+                            &p, &sub);
+            if (rc == KW_ETIMEDOUT)
+                snprintf(status[i], sizeof(status[i]), "did not answer");
+            else if (rc == -ECONNREFUSED)
+                snprintf(status[i], sizeof(status[i]), "refused (nothing "
+                         "listens)");
+            else if (rc != 0)
+                snprintf(status[i], sizeof(status[i]), "failed: %.140s",
+                         sub.msg);
+            else
+                ok[i] = (unsigned char)judge(p, name, value, status[i],
+                                             sizeof(status[i]));
+            if (rc != 0)
+                ok[i] = 0;
+            ldns_pkt_free(p);
+            good += ok[i];
+        }
+        if (good == n) {
+            rc = 0;
+            goto out;
+        }
+        {
+            int64_t now = dnsn_now_ms(), left = deadline - now;
+
+            if (left <= 0)
+                break;
+            poll(NULL, 0, (int)(left < interval_ms ? left : interval_ms));
+        }
+    }
+
+    if (value != NULL) {
+        char s[180];
+
+        shown(value, strlen(value), s, sizeof(s));
+        snprintf(want, sizeof(want), "do not serve TXT \"%s\"", s);
+    } else {
+        snprintf(want, sizeof(want), "still serve TXT records");
+    }
+    for (i = 0; i < n; i++)
+        bad += !ok[i];
+    kw_str_appendf(msg, sizeof(msg), &pos, "%s: after %lld ms (%d rounds) "
+                   "%zu of %zu servers %s:", name,
+                   (long long)(dnsn_now_ms() - start), rounds, bad, n, want);
+    for (i = 0; i < n; i++) {
+        char who[96];
+
+        if (ok[i])
+            continue;
+        dnsn_server_str(&servers[i], who, sizeof(who));
+        kw_str_appendf(msg, sizeof(msg), &pos, " %s %s;", who, status[i]);
+    }
+    if (pos > 0 && pos < sizeof(msg) && msg[pos - 1] == ';')
+        msg[pos - 1] = '\0';
+    rc = kw_diag_set(d, KW_ETIMEDOUT, "%s", msg);
+out:
+    free(status);
+    free(ok);
+    return rc;
+}
+
+int kw_dns_find_zone(const kw_dns_server *server, const char *name,
+                     char *zone, size_t cap, int timeout_ms, kw_diag *d)
+{
+    char buf[256], who[96], last[64] = "nothing", rbuf[16];
+    const char *cand;
+    int64_t deadline;
+    kw_diag sub;
+    int rc;
+
+    sub.msg[0] = '\0';
+    if (zone != NULL && cap > 0)
+        zone[0] = '\0';
+    dnsn_server_str(server, who, sizeof(who));
+    if (server == NULL || zone == NULL || cap == 0)
+        return kw_diag_set(d, KW_EINVAL, "finding a zone: missing argument");
+    if ((rc = kw_dns_name_check(name, &sub)) != 0)
+        return kw_diag_set(d, rc, "finding the zone at %s: %s", who,
+                           sub.msg);
+    if (timeout_ms <= 0)
+        return kw_diag_set(d, KW_EINVAL, "finding the zone of %s: the "
+                           "timeout must be positive", name);
+    memcpy(buf, name, name_len(name));
+    buf[name_len(name)] = '\0';
+    deadline = dnsn_now_ms() + timeout_ms;
+
+    for (cand = buf; cand != NULL;) {
+        const char *dot;
+        ldns_pkt *p = NULL;
+        size_t i;
+        int found = 0, rcode;
+
+        rc = dnsn_query(server, cand, LDNS_RR_TYPE_SOA, 1, deadline, &p,
+                        &sub);
+        if (rc != 0)
+            return kw_diag_set(d, rc, "finding the zone of %s (SOA of %s): "
+                               "%s", name, cand, sub.msg);
+        rcode = ldns_pkt_get_rcode(p);
+        for (i = 0; rcode == LDNS_RCODE_NOERROR &&
+                    i < ldns_rr_list_rr_count(ldns_pkt_answer(p)); i++) {
+            const ldns_rr *rr = ldns_rr_list_rr(ldns_pkt_answer(p), i);
+
+            if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA &&
+                dnsn_dname_is(ldns_rr_owner(rr), cand))
+                found = 1;
+        }
+        snprintf(last, sizeof(last), "%s for %.40s",
+                 dnsn_rcode_name(rcode, rbuf), cand);
+        ldns_pkt_free(p);
+        if (found) {
+            size_t len = strlen(cand);
+
+            if (len >= cap)
+                return kw_diag_set(d, KW_ETOOBIG, "the zone of %s is %s, "
+                                   "longer than the caller's buffer", name,
+                                   cand);
+            for (i = 0; i <= len; i++)
+                zone[i] = (char)tolower((unsigned char)cand[i]);
+            return 0;
+        }
+        dot = strchr(cand, '.');
+        cand = dot != NULL ? dot + 1 : NULL;
+    }
+    return kw_diag_set(d, KW_ENOTFOUND, "%s: %s serves no zone containing "
+                       "it (asked SOA of it and each parent; last: %s)", name,
+                       who, last);
+}

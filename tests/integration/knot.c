@@ -1,0 +1,491 @@
+#include "knot.h"
+
+#include "proc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KNOTD "/usr/sbin/knotd"
+#define KEYMGR "/usr/sbin/keymgr"
+#define START_MS 15000
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    int ok;
+
+    if (f == NULL)
+        return -1;
+    ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static void print_log(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+
+    if (f == NULL)
+        return;
+    fprintf(stderr, "---- %s ----\n", path);
+    while (fgets(line, sizeof(line), f) != NULL)
+        fputs(line, stderr);
+    fclose(f);
+}
+
+/* ----- a raw SOA query, independent of the code under test ----- */
+
+static size_t put_name(uint8_t *b, size_t cap, const char *name)
+{
+    size_t o = 0;
+    const char *p = name;
+
+    while (*p != '\0') {
+        const char *dot = strchr(p, '.');
+        size_t l = dot != NULL ? (size_t)(dot - p) : strlen(p);
+
+        if (l == 0 || l > 63 || o + l + 2 > cap)
+            return 0;
+        b[o++] = (uint8_t)l;
+        memcpy(b + o, p, l);
+        o += l;
+        p += l;
+        if (*p == '.')
+            p++;
+    }
+    b[o++] = 0;
+    return o;
+}
+
+static size_t skip_name(const uint8_t *b, size_t len, size_t pos)
+{
+    while (pos < len) {
+        if ((b[pos] & 0xc0) == 0xc0)
+            return pos + 2 <= len ? pos + 2 : 0;
+        if (b[pos] == 0)
+            return pos + 1;
+        pos += (size_t)b[pos] + 1;
+    }
+    return 0;
+}
+
+int kn_soa_serial(const char *addr, int port, const char *zone,
+                  int timeout_ms, uint32_t *serial)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    uint8_t q[300], r[4096];
+    uint16_t id;
+    size_t ql, pos;
+    ssize_t n;
+    int fd, rc = -1;
+    int64_t end = now_ms() + timeout_ms;
+
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr)) {
+        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+        sl = sizeof(struct sockaddr_in);
+    } else if (inet_pton(AF_INET6, addr,
+                         &((struct sockaddr_in6 *)&ss)->sin6_addr)) {
+        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+        sl = sizeof(struct sockaddr_in6);
+    } else {
+        return -1;
+    }
+    if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+        id = (uint16_t)now_ms();
+    memset(q, 0, 12);
+    q[0] = (uint8_t)(id >> 8);
+    q[1] = (uint8_t)id;
+    q[5] = 1; /* QDCOUNT */
+    ql = put_name(q + 12, sizeof(q) - 16, zone);
+    if (ql == 0)
+        return -1;
+    ql += 12;
+    q[ql++] = 0;
+    q[ql++] = 6; /* SOA */
+    q[ql++] = 0;
+    q[ql++] = 1; /* IN */
+
+    fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&ss, sl) != 0 ||
+        send(fd, q, ql, 0) != (ssize_t)ql)
+        goto out;
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int64_t left = end - now_ms();
+
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            goto out;
+        n = recv(fd, r, sizeof(r), 0);
+        if (n < 0)
+            goto out; /* ECONNREFUSED: not listening yet */
+        if (n >= 12 && r[0] == q[0] && r[1] == q[1])
+            break;
+    }
+    /* QR, AA, NOERROR, an answer. */
+    if (!(r[2] & 0x80) || !(r[2] & 0x04) || (r[3] & 0x0f) != 0 ||
+        ((r[6] << 8) | r[7]) == 0)
+        goto out;
+    pos = skip_name(r, (size_t)n, 12);
+    if (pos == 0 || pos + 4 > (size_t)n)
+        goto out;
+    pos = skip_name(r, (size_t)n, pos + 4); /* the answer's owner */
+    if (pos == 0 || pos + 10 > (size_t)n || r[pos] != 0 || r[pos + 1] != 6)
+        goto out;
+    pos += 10;
+    pos = skip_name(r, (size_t)n, pos); /* MNAME */
+    if (pos != 0)
+        pos = skip_name(r, (size_t)n, pos); /* RNAME */
+    if (pos == 0 || pos + 4 > (size_t)n)
+        goto out;
+    *serial = ((uint32_t)r[pos] << 24) | ((uint32_t)r[pos + 1] << 16) |
+              ((uint32_t)r[pos + 2] << 8) | r[pos + 3];
+    rc = 0;
+out:
+    close(fd);
+    return rc;
+}
+
+int kn_wait_serial(const char *addr, int port, const char *zone,
+                   uint32_t min, int timeout_ms)
+{
+    int64_t end = now_ms() + timeout_ms;
+
+    do {
+        uint32_t s;
+
+        if (kn_soa_serial(addr, port, zone, 200, &s) == 0 && s >= min)
+            return 0;
+        poll(NULL, 0, 20);
+    } while (now_ms() < end);
+    return -1;
+}
+
+int kn_free_port(const char *addr)
+{
+    int tries;
+
+    for (tries = 0; tries < 100; tries++) {
+        struct sockaddr_in a;
+        socklen_t len = sizeof(a);
+        int t = socket(AF_INET, SOCK_STREAM, 0), u, port, ok;
+
+        memset(&a, 0, sizeof(a));
+        a.sin_family = AF_INET;
+        inet_pton(AF_INET, addr, &a.sin_addr);
+        if (t < 0 || bind(t, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+            getsockname(t, (struct sockaddr *)&a, &len) != 0)
+            abort();
+        port = ntohs(a.sin_port);
+        u = socket(AF_INET, SOCK_DGRAM, 0);
+        ok = u >= 0 && bind(u, (struct sockaddr *)&a, sizeof(a)) == 0;
+        close(u);
+        close(t);
+        if (ok)
+            return port;
+    }
+    abort();
+}
+
+/* ----- processes ----- */
+
+static pid_t spawn_knotd(const char *conf, const char *log)
+{
+    char *argv[] = {(char *)KNOTD, (char *)"-c", (char *)conf, NULL};
+    pid_t parent = getpid(), pid;
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+    if (fd < 0)
+        return -1;
+    pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        int nul = open("/dev/null", O_RDONLY);
+
+        /* Never outlive the test, however it ends. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        if (nul >= 0)
+            dup2(nul, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fd);
+    return pid;
+}
+
+void kn_stop(knot *k)
+{
+    if (k == NULL || k->pid <= 0)
+        return;
+    if (kill(k->pid, SIGTERM) == 0 && proc_wait(k->pid, 5000) == -1) {
+        kill(k->pid, SIGKILL);
+        proc_wait(k->pid, 5000);
+    } else {
+        waitpid(k->pid, NULL, WNOHANG);
+    }
+    k->pid = 0;
+}
+
+/* Wait until k serves its zone with serial >= min, or its process dies. */
+static int wait_ready(knot *k, uint32_t min)
+{
+    int64_t end = now_ms() + START_MS;
+
+    do {
+        uint32_t s;
+        int status;
+
+        if (kn_soa_serial(k->addr, k->port, k->zone, 200, &s) == 0 &&
+            s >= min)
+            return 0;
+        if (waitpid(k->pid, &status, WNOHANG) == k->pid) {
+            fprintf(stderr, "knot: knotd (%s) exited at start\n", k->conf);
+            k->pid = 0;
+            print_log(k->log);
+            return -1;
+        }
+        poll(NULL, 0, 20);
+    } while (now_ms() < end);
+    fprintf(stderr, "knot: %s@%d does not serve %s after %d ms\n", k->addr,
+            k->port, k->zone, START_MS);
+    print_log(k->log);
+    kn_stop(k);
+    return -1;
+}
+
+static int make_dirs(const char *dir, const char *name, knot *k)
+{
+    static const char *const subs[] = {"run", "db", "zones"};
+    char p[KN_PATH + 16];
+    size_t i;
+
+    if ((size_t)snprintf(k->dir, sizeof(k->dir), "%s/%s", dir, name) >=
+        sizeof(k->dir))
+        return -1;
+    if (mkdir(k->dir, 0700) != 0 && errno != EEXIST)
+        return -1;
+    for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", k->dir, subs[i]);
+        if (mkdir(p, 0700) != 0 && errno != EEXIST)
+            return -1;
+    }
+    snprintf(k->conf, sizeof(k->conf), "%s/knot.conf", k->dir);
+    snprintf(k->log, sizeof(k->log), "%s/knotd.log", k->dir);
+    return 0;
+}
+
+/* keymgr -t NAME ALG prints "key: - id: NAME algorithm: ALG secret: B64". */
+static int make_key(knot *k)
+{
+    char *argv[] = {(char *)KEYMGR, (char *)"-t", k->key_name, k->key_alg,
+                    NULL};
+    char *out = NULL, *err = NULL, *s;
+    int ofd, efd, rc = -1;
+    pid_t pid;
+    size_t n;
+
+    pid = proc_spawn_pipes(argv, &ofd, &efd);
+    proc_drain(ofd, efd, &out, &err);
+    if (proc_wait(pid, 10000) != 0) {
+        fprintf(stderr, "knot: keymgr -t failed: %s\n", err);
+        goto out;
+    }
+    s = strstr(out, "secret: ");
+    if (s == NULL)
+        goto out;
+    s += 8;
+    n = strcspn(s, " \r\n");
+    if (n == 0 || n >= sizeof(k->key_secret))
+        goto out;
+    memcpy(k->key_secret, s, n);
+    k->key_secret[n] = '\0';
+    rc = 0;
+out:
+    if (rc != 0)
+        fprintf(stderr, "knot: no secret in keymgr's output: %s\n", out);
+    free(out);
+    free(err);
+    return rc;
+}
+
+static const char *rr_type(const char *addr)
+{
+    return strchr(addr, ':') != NULL ? "AAAA" : "A";
+}
+
+int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
+                     knot *k)
+{
+    static const kn_opts none;
+    char zonefile[4096], conf[4096], path[KN_PATH + 300];
+    size_t zl, cl;
+
+    if (o == NULL)
+        o = &none;
+    memset(k, 0, sizeof(*k));
+    snprintf(k->zone, sizeof(k->zone), "%s", o->zone ? o->zone
+                                                      : "example.com");
+    snprintf(k->addr, sizeof(k->addr), "%s", o->addr ? o->addr
+                                                      : "127.0.0.1");
+    k->port = o->port > 0 ? o->port : kn_free_port(k->addr);
+    snprintf(k->key_name, sizeof(k->key_name), "%s",
+             o->key_name ? o->key_name : "kw-test-key");
+    snprintf(k->key_alg, sizeof(k->key_alg), "%s",
+             o->key_alg ? o->key_alg : "hmac-sha256");
+    if (access(KNOTD, X_OK) != 0) {
+        fprintf(stderr, "knot: %s missing (apt-get install knot)\n", KNOTD);
+        return -1;
+    }
+    if (make_dirs(dir, name, k) != 0 || make_key(k) != 0)
+        return -1;
+
+    zl = (size_t)snprintf(zonefile, sizeof(zonefile),
+        "$ORIGIN %s.\n"
+        "$TTL 60\n"
+        "@   IN SOA ns1 hostmaster 1 3600 600 86400 60\n"
+        "@   IN NS  ns1\n"
+        "ns1 IN %s %s\n",
+        k->zone, rr_type(k->addr), k->addr);
+    if (o->ns2_addr != NULL && zl < sizeof(zonefile))
+        zl += (size_t)snprintf(zonefile + zl, sizeof(zonefile) - zl,
+            "@   IN NS  ns2\n"
+            "ns2 IN %s %s\n", rr_type(o->ns2_addr), o->ns2_addr);
+    if (o->records != NULL && zl < sizeof(zonefile))
+        zl += (size_t)snprintf(zonefile + zl, sizeof(zonefile) - zl, "%s\n",
+                               o->records);
+    if (zl >= sizeof(zonefile))
+        return -1;
+    snprintf(path, sizeof(path), "%s/zones/%s.zone", k->dir, k->zone);
+    if (write_file(path, zonefile) != 0)
+        return -1;
+
+    cl = (size_t)snprintf(conf, sizeof(conf),
+        "server:\n"
+        "    rundir: \"%s/run\"\n"
+        "    listen: %s@%d\n"
+        "    udp-workers: 1\n"
+        "    tcp-workers: 1\n"
+        "    background-workers: 1\n"
+        "log:\n"
+        "  - target: stderr\n"
+        "    any: info\n"
+        "database:\n"
+        "    storage: \"%s/db\"\n"
+        "key:\n"
+        "  - id: %s\n"
+        "    algorithm: %s\n"
+        "    secret: %s\n",
+        k->dir, k->addr, k->port, k->dir, k->key_name, k->key_alg,
+        k->key_secret);
+    if (o->ns2_addr != NULL && cl < sizeof(conf))
+        cl += (size_t)snprintf(conf + cl, sizeof(conf) - cl,
+            "remote:\n"
+            "  - id: secondary\n"
+            "    address: %s@%d\n", o->ns2_addr, k->port);
+    if (cl < sizeof(conf))
+        cl += (size_t)snprintf(conf + cl, sizeof(conf) - cl,
+            "acl:\n"
+            "  - id: update_by_key\n"
+            "    key: %s\n"
+            "    action: update\n"
+            "  - id: transfer_on_loopback\n"
+            "    address: [127.0.0.0/8, ::1]\n"
+            "    action: transfer\n"
+            "zone:\n"
+            "  - domain: %s\n"
+            "    storage: \"%s/zones\"\n"
+            "    file: \"%s.zone\"\n"
+            "    acl: [update_by_key, transfer_on_loopback]\n"
+            "%s",
+            k->key_name, k->zone, k->dir, k->zone,
+            o->ns2_addr != NULL ? "    notify: secondary\n" : "");
+    if (cl >= sizeof(conf) || write_file(k->conf, conf) != 0)
+        return -1;
+    k->pid = spawn_knotd(k->conf, k->log);
+    if (k->pid < 0)
+        return -1;
+    return wait_ready(k, 1);
+}
+
+int kn_secondary_start(const char *dir, const char *name,
+                       const knot *primary, const char *addr, knot *k)
+{
+    char conf[2048];
+    uint32_t serial = 0;
+
+    memset(k, 0, sizeof(*k));
+    snprintf(k->zone, sizeof(k->zone), "%s", primary->zone);
+    snprintf(k->addr, sizeof(k->addr), "%s", addr);
+    k->port = primary->port;
+    if (kn_soa_serial(primary->addr, primary->port, primary->zone, 2000,
+                      &serial) != 0) {
+        fprintf(stderr, "knot: the primary does not answer SOA\n");
+        return -1;
+    }
+    if (make_dirs(dir, name, k) != 0)
+        return -1;
+    if ((size_t)snprintf(conf, sizeof(conf),
+        "server:\n"
+        "    rundir: \"%s/run\"\n"
+        "    listen: %s@%d\n"
+        "    udp-workers: 1\n"
+        "    tcp-workers: 1\n"
+        "    background-workers: 1\n"
+        "log:\n"
+        "  - target: stderr\n"
+        "    any: info\n"
+        "database:\n"
+        "    storage: \"%s/db\"\n"
+        "remote:\n"
+        "  - id: primary\n"
+        "    address: %s@%d\n"
+        "acl:\n"
+        "  - id: notify_on_loopback\n"
+        "    address: [127.0.0.0/8, ::1]\n"
+        "    action: notify\n"
+        "zone:\n"
+        "  - domain: %s\n"
+        "    storage: \"%s/zones\"\n"
+        "    master: primary\n"
+        "    acl: notify_on_loopback\n",
+        k->dir, k->addr, k->port, k->dir, primary->addr, primary->port,
+        k->zone, k->dir) >= sizeof(conf) ||
+        write_file(k->conf, conf) != 0)
+        return -1;
+    k->pid = spawn_knotd(k->conf, k->log);
+    if (k->pid < 0)
+        return -1;
+    return wait_ready(k, serial);
+}
