@@ -466,7 +466,7 @@ static void on_timer(uv_timer_t *t)
     o->timer_fn(o);
 }
 
-/* Runs fn after the CA's Retry-After, or a backoff of 250 ms doubling to
+/* Runs fn after the CA's Retry-After, or a backoff of 50 ms doubling to
  * 5 s; fails once the phase has polled longer than poll_limit_s. */
 static void later(acme_order *o, acme_resp *r, void (*fn)(acme_order *o),
                   const char *what)
@@ -494,7 +494,7 @@ static void later(acme_order *o, acme_resp *r, void (*fn)(acme_order *o),
 static void new_phase(acme_order *o)
 {
     o->phase_start = kw_now();
-    o->poll_ms = 250;
+    o->poll_ms = 50;
 }
 
 /* ----- the steps ------------------------------------------------------- */

@@ -11,7 +11,7 @@
  * (up to 20 times in a row)
  * with the nonce that came with it (RFC 8555 section 6.5), so Pebble's
  * nonce rejection never costs a certificate.  Polls honour Retry-After and
- * otherwise back off from 250 ms to 5 s.  Problem documents (and their
+ * otherwise back off from 50 ms to 5 s.  Problem documents (and their
  * subproblems) end up verbatim in the outcome's detail.
  *
  * The caller persists progress through the step callback (the order URL

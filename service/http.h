@@ -2,7 +2,7 @@
  * http.h: a small HTTP/1.1 server on the loop, for /metrics and /healthz.
  *
  * Requests are parsed by Debian's http-parser, never by hand.  Everything
- * a client controls is bounded: 64 connections, 8 KiB of request head,
+ * a client controls is bounded: 256 connections, 8 KiB of request head,
  * 2 KiB of URL, no request body, and 10 s from accept to the end of the
  * response (a slow or silent client is cut off, it cannot hold a slot).
  * One request per connection (Connection: close).
@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <uv.h>
 
-#define KW_HTTP_MAX_CONNS 64
+#define KW_HTTP_MAX_CONNS 256
 #define KW_HTTP_MAX_HEAD 8192
 #define KW_HTTP_MAX_URL 2048
 #define KW_HTTP_TIMEOUT_MS 10000

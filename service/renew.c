@@ -969,6 +969,9 @@ static int deploy(kw_renew *r, ks_store *s, kw_diag *d)
     memset(&so, 0, sizeof(so));
     so.now = r->now;
     so.threads = 1;
+    /* Our own files, a few KiB each: small buffers keep 50 concurrent
+     * renewals from holding 50 MiB. */
+    so.max_file_size = 64 * 1024;
     snprintf(live_root, sizeof(live_root), "%s/live", r->certs_dir);
     roots[0] = live_root;
     if (ks_scan(s, roots, 1, &so, &st, d) != 0)

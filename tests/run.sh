@@ -73,5 +73,6 @@ grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' \
 step "benchmarks (quick form)"
 build/release/tests/bench_inventory --quick --dir "$ROOT/build"
 build/release/tests/bench_daemon --quick --dir "$ROOT/build"
+build/release/tests/bench_acme --quick --dir "$ROOT/build"
 
 step "all tests passed"
