@@ -11,6 +11,7 @@
 #include "../common/kw_fs.h"
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
+#include "../dns/dns_update.h"
 #include "../keystore/ks_keygen.h"
 
 #include <arpa/inet.h>
@@ -103,6 +104,18 @@ void kw_config_free(kw_config *c)
         free(k->profile);
         free(k->key_group);
         free(k->directory);
+        free(k->dns_server);
+        free(k->dns_zone);
+        free(k->tsig_key);
+        free(k->tsig_algorithm);
+        if (k->tsig_secret != NULL) {
+            kw_wipe(k->tsig_secret, strlen(k->tsig_secret));
+            free(k->tsig_secret);
+        }
+        free(k->dns_exec);
+        for (j = 0; j < k->ndns_check; j++)
+            free(k->dns_check[j]);
+        free(k->dns_check);
     }
     free(c->certs);
     memset(c, 0, sizeof(*c));
@@ -222,7 +235,9 @@ static const char *const acme_keys[] = {
     "certs_dir", "concurrency", "eab_kid", "eab_hmac_key", NULL};
 static const char *const cert_keys[] = {
     "names", "challenge", "http01", "webroot", "key_type", "reuse_key",
-    "profile", "keep", "key_group", "directory", NULL};
+    "profile", "keep", "key_group", "directory", "dns_server", "dns_zone",
+    "tsig_key", "tsig_algorithm", "tsig_secret", "dns_exec", "dns_check",
+    "dns_wait", NULL};
 
 static const char *const *keys_of(enum section s)
 {
@@ -536,12 +551,11 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
     case 0:
         return cert_names(p, v);
     case 1:
-        if (strcmp(v, "http-01") == 0)
+        if (strcmp(v, "http-01") == 0 || strcmp(v, "dns-01") == 0) {
+            c->dns01 = v[0] == 'd';
             return 0;
-        if (strcmp(v, "dns-01") == 0)
-            return FAIL(p, "challenge = dns-01: not supported yet; use "
-                           "http-01");
-        return FAIL(p, "challenge = %s: expected http-01", v);
+        }
+        return FAIL(p, "challenge = %s: expected http-01 or dns-01", v);
     case 2:
         if (strcmp(v, "responder") == 0)
             c->http01_webroot = 0;
@@ -588,6 +602,76 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
                            "directory URL",
                         v);
         return set_str(&c->directory, v);
+    case 10: {
+        kw_dns_server s;
+        kw_diag why;
+
+        if (kw_dns_server_parse(v, 53, &s, &why) != 0)
+            return FAIL(p, "dns_server = %s: expected an address with an "
+                           "optional port (192.0.2.53, [2001:db8::53]:53)",
+                        v);
+        return set_str(&c->dns_server, v);
+    }
+    case 11:
+        if (kw_dns_name_check(v, NULL) != 0)
+            return FAIL(p, "dns_zone = %s: expected a DNS name", v);
+        return set_str(&c->dns_zone, v);
+    case 12:
+        if (kw_dns_name_check(v, NULL) != 0)
+            return FAIL(p, "tsig_key = %s: expected the key's name", v);
+        return set_str(&c->tsig_key, v);
+    case 13: {
+        const char *wire;
+
+        if (kw_dns_tsig_alg(v, &wire, NULL) != 0)
+            return FAIL(p, "tsig_algorithm = %s: expected hmac-sha256, "
+                           "hmac-sha384 or hmac-sha512",
+                        v);
+        return set_str(&c->tsig_algorithm, v);
+    }
+    case 14:
+        /* Never echo a secret into an error message. */
+        if (strlen(v) < 8 || strlen(v) > 512 ||
+            strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789+/=") != strlen(v))
+            return FAIL(p, "tsig_secret: expected the key's base64 secret");
+        return set_str(&c->tsig_secret, v);
+    case 15:
+        if (v[0] != '/' || access(v, X_OK) != 0)
+            return FAIL(p, "dns_exec = %s: expected the absolute path of an "
+                           "executable program",
+                        v);
+        return set_str(&c->dns_exec, v);
+    case 16: {
+        char buf[KW_CONFIG_MAX_LINE + 1], *tok, *save = NULL;
+
+        snprintf(buf, sizeof(buf), "%s", v);
+        for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
+             tok = strtok_r(NULL, ", \t", &save)) {
+            kw_dns_server s;
+            kw_diag why;
+            char **nn;
+
+            if (kw_dns_server_parse(tok, 53, &s, &why) != 0)
+                return FAIL(p, "dns_check: %s: expected an address with an "
+                               "optional port",
+                            tok);
+            nn = realloc(c->dns_check, (c->ndns_check + 1) * sizeof(*nn));
+            if (nn == NULL)
+                return KW_ENOMEM;
+            c->dns_check = nn;
+            if ((nn[c->ndns_check] = strdup(tok)) == NULL)
+                return KW_ENOMEM;
+            c->ndns_check++;
+        }
+        return 0;
+    }
+    case 17:
+        if (duration(p, key, v, &c->dns_wait) != 0)
+            return KW_EPARSE;
+        if (c->dns_wait < 1 || c->dns_wait > KW_HOUR)
+            return FAIL(p, "dns_wait = %s: 1s to 1h", v);
+        return 0;
     }
     return unknown_key(p, key);
 }
@@ -613,11 +697,25 @@ static int end_section(parser *p)
             return FAIL(p, "[certificate \"%s\"]: http01 = webroot needs "
                            "webroot = DIR",
                         k->name);
-        for (j = 0; j < k->nnames; j++)
+        for (j = 0; !k->dns01 && j < k->nnames; j++)
             if (k->names[j][0] == '*')
                 return FAIL(p, "[certificate \"%s\"]: %s: a wildcard name "
                                "can only be validated with dns-01",
                             k->name, k->names[j]);
+        if (k->dns01 && k->dns_server == NULL && k->dns_exec == NULL)
+            return FAIL(p, "[certificate \"%s\"]: challenge = dns-01 needs "
+                           "dns_server (RFC 2136 updates) or dns_exec",
+                        k->name);
+        if (k->dns01 && k->dns_exec != NULL && k->ndns_check == 0 &&
+            k->dns_server == NULL)
+            return FAIL(p, "[certificate \"%s\"]: dns_exec needs "
+                           "dns_check (the servers to wait on) or "
+                           "dns_server",
+                        k->name);
+        if ((k->tsig_key == NULL) != (k->tsig_secret == NULL))
+            return FAIL(p, "[certificate \"%s\"]: tsig_key and tsig_secret "
+                           "go together",
+                        k->name);
         p->line = save;
         return 0;
     }
@@ -725,6 +823,7 @@ static int begin_section(parser *p, char *h)
         memset(p->cert, 0, sizeof(*p->cert));
         p->cert->line = p->line;
         p->cert->keep = 5;
+        p->cert->dns_wait = 120;
         if ((p->cert->name = strdup(sub)) == NULL)
             return KW_ENOMEM;
         p->sec = SEC_CERT;

@@ -54,6 +54,19 @@
  *   keep = 5                    ; versions kept in the archive
  *   key_group = ssl-cert        ; privkey.pem 0640 for this group
  *   directory = URL             ; another CA for this certificate
+ *
+ *   [certificate "wild"]
+ *   names = example.com, *.example.com
+ *   challenge = dns-01
+ *   dns_server = 192.0.2.53     ; the zone's primary (RFC 2136 updates)
+ *   dns_zone = example.com      ; default: found by asking dns_server
+ *   tsig_key = keywarden        ; TSIG key name, algorithm, base64 secret
+ *   tsig_algorithm = hmac-sha256
+ *   tsig_secret = c2VjcmV0...
+ *   dns_exec = /usr/local/bin/dns-hook  ; instead: PROG present|cleanup
+ *                               ; NAME VALUE, for DNS providers with APIs
+ *   dns_check = 192.0.2.53, 198.51.100.53  ; default: the zone's NS
+ *   dns_wait = 2m               ; until every server answers the record
  */
 #ifndef KW_CONFIG_H
 #define KW_CONFIG_H
@@ -97,6 +110,15 @@ typedef struct kw_cert_conf {
     int keep;
     char *key_group;      /* NULL: 0600, owner only */
     char *directory;      /* NULL: [acme] directory */
+    /* dns-01 */
+    int dns01;            /* challenge = dns-01 */
+    char *dns_server;     /* the zone's primary, for RFC 2136 updates */
+    char *dns_zone;       /* NULL: found by asking dns_server */
+    char *tsig_key, *tsig_algorithm, *tsig_secret;
+    char *dns_exec;       /* a program doing the updates instead */
+    char **dns_check;     /* servers to wait on; NULL: the zone's NS */
+    size_t ndns_check;
+    int64_t dns_wait;     /* seconds until every server answers */
     int line;
 } kw_cert_conf;
 

@@ -3,6 +3,8 @@
  */
 #include "renew.h"
 
+#include "dns01.h"
+
 #include "../acme/acme_ari.h"
 #include "../acme/acme_client.h"
 #include "../acme/acme_jws.h"
@@ -53,6 +55,8 @@ struct kw_renew {
     char **names;
     size_t nnames;
     int use_webroot, reuse_key, keep;
+    int dns01;
+    kw_dns01_conf dns;
 
     char certs_dir[PATH_MAX];
     char pending_key[PATH_MAX + 512];
@@ -179,6 +183,7 @@ static void free_renew(kw_renew *r)
     for (i = 0; i < r->nnames; i++)
         free(r->names[i]);
     free(r->names);
+    kw_dns01_conf_free(&r->dns);
     free(r->resume_url);
     free(r->names_json);
     free(r->cert_id);
@@ -657,6 +662,16 @@ static int webroot_present(kw_renew *r, const char *token, const char *ka,
     return 0;
 }
 
+static void on_dns_presented(void *ctx, int ok, const char *msg)
+{
+    kw_renew *r = ctx;
+
+    if (ok)
+        kw_info("certificate %s: the dns-01 record is on every server",
+                r->name);
+    acme_order_presented(r->order, ok, msg);
+}
+
 static int present(void *ctx, acme_order *o, const acme_challenge *c,
                    kw_diag *d)
 {
@@ -665,6 +680,13 @@ static int present(void *ctx, acme_order *o, const acme_challenge *c,
     (void)o;
     kw_debug("certificate %s: %s answer for %s", r->name, c->type,
              c->identifier);
+    if (strcmp(c->type, "dns-01") == 0) {
+        int rc = kw_dns01_present(r->env->loop, &r->dns, r->name,
+                                  c->identifier, c->value, on_dns_presented,
+                                  r, d);
+
+        return rc == 0 ? ACME_PRESENT_PENDING : rc;
+    }
     if (r->use_webroot)
         return webroot_present(r, c->token, c->value, d);
     return kw_responder_add(r->env->responder, c->token, c->value, d);
@@ -675,7 +697,10 @@ static void cleanup(void *ctx, const acme_challenge *c)
     kw_renew *r = ctx;
     char path[PATH_MAX + 300];
 
-    if (r->use_webroot) {
+    if (strcmp(c->type, "dns-01") == 0) {
+        kw_dns01_cleanup(r->env->loop, &r->dns, r->name, c->identifier,
+                         c->value);
+    } else if (r->use_webroot) {
         snprintf(path, sizeof(path), "%s/.well-known/acme-challenge/%s",
                  r->webroot, c->token);
         if (unlink(path) != 0 && errno != ENOENT)
@@ -853,7 +878,7 @@ static void prepare_done(uv_work_t *w, int status)
         }
         return;
     }
-    if (!r->use_webroot && env->responder == NULL) {
+    if (!r->dns01 && !r->use_webroot && env->responder == NULL) {
         const char *addr = r->http01_listen;
 
         if (kw_responder_start(env->loop, addr, &env->responder, &d) != 0) {
@@ -884,6 +909,7 @@ static void prepare_done(uv_work_t *w, int status)
     p.csr_len = r->csr_len;
     p.profile = r->profile;
     p.resume_url = r->resume_url;
+    p.challenge = r->dns01 ? "dns-01" : "http-01";
     /* Renewing a certificate the CA gives renewal information for: say
      * which one (RFC 9773 section 5), for its rate-limit exemption. */
     p.replaces = r->ari_offered && r->live_version > 0 ? r->cert_id : NULL;
@@ -1121,6 +1147,9 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
                                    : KW_ACME_DEFAULT_HTTP01,
                                &bad);
     r->use_webroot = c->http01_webroot;
+    r->dns01 = c->dns01;
+    if (c->dns01 && kw_dns01_conf_copy(&r->dns, c) != 0)
+        bad = 1;
     r->reuse_key = c->reuse_key;
     r->keep = c->keep;
     r->names = calloc(c->nnames ? c->nnames : 1, sizeof(char *));

@@ -47,6 +47,8 @@
 #include <unistd.h>
 
 #include "common/kw_time.h"
+#include "dns/dns_update.h"
+#include "knot.h"
 #include "pebble.h"
 #include "proc.h"
 #include "servers.h"
@@ -1194,6 +1196,133 @@ static void ari_window(void **state)
     pb_stop(ng);
 }
 
+/* ----- dns-01 through a real Knot DNS (RFC 2136 + TSIG) ------------------- */
+
+static void dns01_knot(void **state)
+{
+    static const char *const names[] = {"example.com", "a.example.com",
+                                        NULL};
+    knot prim, sec;
+    kn_opts ko;
+    pebble peb;
+    pb_opts o;
+    kw_dns_server servers[2];
+    char conf[2048], script[800], hooklog[800], p[1000];
+    char *text;
+    kw_diag d;
+    tdir t;
+    kwres r;
+    snap v1;
+    int port;
+
+    (void)state;
+    tdir_make(&t, "dns01");
+    memset(&ko, 0, sizeof(ko));
+    port = kn_free_port("127.0.0.2");
+    ko.port = port;
+    ko.ns2_addr = "127.0.0.2";
+    /* (Knot's children die with the test process if an assertion ends
+     * this test early; kn_stop stops them by PID at the end.) */
+    assert_int_equal(kn_primary_start(t.dir, "knot1", &ko, &prim), 0);
+    assert_int_equal(kn_secondary_start(t.dir, "knot2", &prim, "127.0.0.2",
+                                        &sec),
+                     0);
+    /* The CA's validator asks the primary for the TXT records. */
+    o = PB_OPTS_DEFAULT(port);
+    o.nosleep = 1;
+    o.authz_reuse = 0; /* every order proves control again */
+    assert_int_equal(pb_start(t.dir, "pebble-dns", &g_pki, &o, &peb), 0);
+
+    /* A wildcard with its apex: two authorizations, one TXT name
+     * (_acme-challenge.example.com) with two values; the answer goes to
+     * the CA only once both servers serve it. */
+    snprintf(conf, sizeof(conf),
+             "[certificate \"wild\"]\nnames = example.com, *.example.com\n"
+             "challenge = dns-01\ndns_server = 127.0.0.1:%d\n"
+             "tsig_key = %s\ntsig_algorithm = %s\ntsig_secret = %s\n"
+             "dns_check = 127.0.0.1:%d, 127.0.0.2:%d\ndns_wait = 20s\n",
+             port, prim.key_name, prim.key_alg, prim.key_secret, port, port);
+    conf_write(&t, peb.directory, g_pki.ca_pem, peb.http_port, conf);
+    r = kw_ok(t.state, t.conf, "--log-level", "info", "renew");
+    assert_contains(r.out, "wild: issued: version 1 is live");
+    assert_contains(r.err, "the dns-01 record is on every server");
+    kwres_free(&r);
+    verify_live(&t, "wild", peb.root_pem, names);
+    /* Cleaned up on both servers afterwards (in the background of the
+     * run, finished before it exited). */
+    assert_int_equal(kw_dns_server_parse("127.0.0.1", port, &servers[0],
+                                         &d),
+                     0);
+    assert_int_equal(kw_dns_server_parse("127.0.0.2", port, &servers[1],
+                                         &d),
+                     0);
+    if (kw_dns_txt_wait(servers, 2, "_acme-challenge.example.com", NULL,
+                        5000, 200, &d) != 0)
+        fail_msg("dns-01 records left behind: %s", d.msg);
+    snap_take(&t, "wild", &v1);
+
+    /* A wrong TSIG secret: the update is refused, the message says so,
+     * nothing live changes. */
+    snprintf(conf, sizeof(conf),
+             "[certificate \"wild\"]\nnames = example.com, *.example.com\n"
+             "challenge = dns-01\ndns_server = 127.0.0.1:%d\n"
+             "tsig_key = %s\ntsig_secret = "
+             "c2VjcmV0LWJ1dC13cm9uZy1zZWNyZXQtYnV0LXdyb25nIQ==\n"
+             "dns_check = 127.0.0.1:%d\ndns_wait = 5s\n",
+             port, prim.key_name, port);
+    conf_write(&t, peb.directory, g_pki.ca_pem, peb.http_port, conf);
+    r = kw_fail(t.state, t.conf, "renew", "--force");
+    assert_contains(r.out, "NOTAUTH");
+    assert_contains(r.out, "_acme-challenge.example.com");
+    kwres_free(&r);
+    snap_same(&t, "wild", &v1);
+    snap_free(&v1);
+
+    /* dns_exec: an operator's program (here knsupdate from a script) puts
+     * the record in place; keywarden waits for it on both servers. */
+    snprintf(hooklog, sizeof(hooklog), "%s/hook.log", t.dir);
+    snprintf(script, sizeof(script), "%s/dns-hook", t.dir);
+    write_text(script,
+               "#!/bin/sh\n"
+               "# dns-hook present|cleanup NAME VALUE\n"
+               "op=add; [ \"$1\" = cleanup ] && op=delete\n"
+               "echo \"$1 $2 $3\" >> %s\n"
+               "printf 'server 127.0.0.1 %d\\nzone example.com.\\n"
+               "key %s:%s %s\\nupdate %%s %%s. 60 TXT \"%%s\"\\nsend\\n' "
+               "\"$op\" \"$2\" \"$3\" | /usr/bin/knsupdate\n",
+               hooklog, port, prim.key_alg, prim.key_name, prim.key_secret);
+    assert_int_equal(chmod(script, 0755), 0);
+    snprintf(conf, sizeof(conf),
+             "[certificate \"hook\"]\nnames = h.example.com\n"
+             "challenge = dns-01\ndns_exec = %s\n"
+             "dns_check = 127.0.0.1:%d, 127.0.0.2:%d\ndns_wait = 20s\n",
+             script, port, port);
+    conf_write(&t, peb.directory, g_pki.ca_pem, peb.http_port, conf);
+    r = kw_ok(t.state, t.conf, "renew");
+    assert_contains(r.out, "hook: issued: version 1 is live");
+    kwres_free(&r);
+    text = slurp(hooklog, NULL);
+    assert_non_null(text);
+    assert_contains(text, "present _acme-challenge.h.example.com ");
+    assert_contains(text, "cleanup _acme-challenge.h.example.com ");
+    free(text);
+    snprintf(p, sizeof(p), "%s/live/hook", t.certs);
+    assert_true(exists(p));
+
+    /* A program that fails: its last line is the reason. */
+    write_text(script, "#!/bin/sh\necho 'provider says: quota exceeded' "
+                       ">&2\nexit 3\n");
+    assert_int_equal(chmod(script, 0755), 0);
+    r = kw_fail(t.state, t.conf, "renew", "--force");
+    if (strstr(r.out, "exited 3: provider says: quota exceeded") == NULL)
+        fail_msg("stdout:\n%s\nstderr:\n%s", r.out, r.err);
+    kwres_free(&r);
+
+    pb_stop(peb.pid);
+    kn_stop(&sec);
+    kn_stop(&prim);
+}
+
 /* ----- EAB, revocation, account key rollover ------------------------------ */
 
 #define EAB_KEY "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
@@ -1539,6 +1668,7 @@ int main(void)
         cmocka_unit_test_teardown(kill9_mid_order, stop_extras),
         cmocka_unit_test_teardown(eab_revoke_rollover, stop_extras),
         cmocka_unit_test_teardown(ari_window, stop_extras),
+        cmocka_unit_test_teardown(dns01_knot, stop_extras),
     };
 
     /* KW_TEST_FILTER=kill9* runs one scenario (KW_KEEP_TMP=1 keeps the
