@@ -1323,6 +1323,124 @@ static void dns01_knot(void **state)
     kn_stop(&prim);
 }
 
+/* ----- the daemon: issue, stop, resume after kill -9, renew on time ------ */
+
+typedef struct serve_wait {
+    const char *db, *log, *needle;
+    pid_t pid;
+    int exited;
+    int version;  /* wait for live_version >= this, when > 0 */
+} serve_wait;
+
+static int serve_reached(void *ctx)
+{
+    serve_wait *w = ctx;
+    int status;
+
+    if (waitpid(w->pid, &status, WNOHANG) == w->pid) {
+        w->exited = 1;
+        return 1;
+    }
+    if (w->version > 0)
+        return db_int(w->db, "SELECT max(live_version) FROM certificates") >=
+               w->version;
+    if (w->needle != NULL)
+        return count_in_file(w->log, w->needle) > 0;
+    return db_int(w->db, "SELECT count(*) FROM certificates WHERE "
+                         "order_url IS NOT NULL AND order_url != ''") > 0;
+}
+
+static pid_t serve_start(const tdir *t, const char *log, const char *now)
+{
+    char *argv[] = {(char *)KEYWARDEN_BIN, (char *)"--state-dir",
+                    (char *)t->state, (char *)"--config", (char *)t->conf,
+                    (char *)"--log-level", (char *)"info", (char *)"serve",
+                    NULL};
+    const char *env[] = {now, NULL};
+
+    return pb_spawn(argv, now != NULL ? env : NULL, log);
+}
+
+static void serve_wait_for(serve_wait *w, int ms, const char *what)
+{
+    w->exited = 0;
+    if (!proc_until(serve_reached, w, ms) || w->exited) {
+        char *log = slurp(w->log, NULL);
+
+        fail_msg("keywarden serve: %s %s\nlog:\n%s", what,
+                 w->exited ? "(it exited)" : "(not within the time)",
+                 log != NULL ? log : "");
+    }
+}
+
+static void serve_renews(void **state)
+{
+    static const char *const names[] = {"d1.example.com", NULL};
+    pebble peb;
+    pb_opts o = PB_OPTS_DEFAULT(g_dns.dns_port);
+    char log1[800], log2[800], log3[800], later[64];
+    serve_wait w;
+    tdir t;
+    pid_t pid;
+
+    (void)state;
+    tdir_make(&t, "serve");
+    /* Validation sleeps on (up to 3 s): the order sits pending long
+     * enough to be killed in the middle. */
+    o.sleeptime = 3;
+    o.authz_reuse = 0;
+    assert_int_equal(pb_start(t.dir, "pebble-serve", &g_pki, &o, &peb), 0);
+    conf_write(&t, peb.directory, g_pki.ca_pem, peb.http_port,
+               "[certificate \"www\"]\nnames = d1.example.com\n");
+
+    /* serve orders at start; kill -9 once the order URL is saved. */
+    snprintf(log1, sizeof(log1), "%s/serve1.log", t.dir);
+    pid = serve_start(&t, log1, NULL);
+    assert_true(pid > 0);
+    memset(&w, 0, sizeof(w));
+    w.db = t.db;
+    w.log = log1;
+    w.pid = pid;
+    serve_wait_for(&w, 30000, "saving the order URL");
+    kill(pid, SIGKILL);
+    proc_wait(pid, 5000);
+    pb_forget(pid);
+
+    /* The next start resumes that order and issues. */
+    snprintf(log2, sizeof(log2), "%s/serve2.log", t.dir);
+    pid = serve_start(&t, log2, NULL);
+    assert_true(pid > 0);
+    w.log = log2;
+    w.pid = pid;
+    w.version = 1;
+    serve_wait_for(&w, 60000, "issuing version 1");
+    assert_true(count_in_file(log2, "resuming the order") > 0 ||
+                count_in_file(log2, "resuming") > 0);
+    verify_live(&t, "www", peb.root_pem, names);
+    /* SIGTERM: a clean stop within seconds. */
+    kill(pid, SIGTERM);
+    assert_int_equal(proc_wait(pid, 10000), 0);
+    pb_forget(pid);
+
+    /* Four years later (Pebble's certificates live five): the daemon
+     * renews at start, on its own. */
+    snprintf(later, sizeof(later), "KEYWARDEN_NOW=%lld",
+             (long long)time(NULL) + 4LL * 365 * 86400);
+    snprintf(log3, sizeof(log3), "%s/serve3.log", t.dir);
+    pid = serve_start(&t, log3, later);
+    assert_true(pid > 0);
+    w.log = log3;
+    w.pid = pid;
+    w.version = 2;
+    serve_wait_for(&w, 60000, "renewing to version 2");
+    assert_live_version(&t, "www", 2);
+    assert_true(count_in_file(log3, "issued: version 2") > 0);
+    kill(pid, SIGTERM);
+    assert_int_equal(proc_wait(pid, 10000), 0);
+    pb_forget(pid);
+    pb_stop(peb.pid);
+}
+
 /* ----- EAB, revocation, account key rollover ------------------------------ */
 
 #define EAB_KEY "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
@@ -1669,6 +1787,7 @@ int main(void)
         cmocka_unit_test_teardown(eab_revoke_rollover, stop_extras),
         cmocka_unit_test_teardown(ari_window, stop_extras),
         cmocka_unit_test_teardown(dns01_knot, stop_extras),
+        cmocka_unit_test_teardown(serve_renews, stop_extras),
     };
 
     /* KW_TEST_FILTER=kill9* runs one scenario (KW_KEEP_TMP=1 keeps the
