@@ -1112,18 +1112,6 @@ static void on_directory(void *ctx, acme_resp *r)
 
 /* ----- public ---------------------------------------------------------- */
 
-static char *dup_or_null(const char *s, int *bad)
-{
-    char *c;
-
-    if (s == NULL)
-        return NULL;
-    c = strdup(s);
-    if (c == NULL)
-        *bad = 1;
-    return c;
-}
-
 int acme_order_start(acme_http *h, const acme_order_params *p,
                      const acme_solver *solver, acme_step_cb step,
                      acme_done_cb done, void *ctx, acme_order **out,
@@ -1154,12 +1142,12 @@ int acme_order_start(acme_http *h, const acme_order_params *p,
     o->max_bad_nonce = p->max_bad_nonce > 0 ? p->max_bad_nonce : 20;
     o->poll_limit_s = p->poll_limit_s > 0 ? p->poll_limit_s : 600;
     o->out.retry_after = -1;
-    o->directory_url = dup_or_null(p->directory_url, &bad);
-    o->contact = dup_or_null(p->contact, &bad);
-    o->profile = dup_or_null(p->profile, &bad);
-    o->replaces = dup_or_null(p->replaces, &bad);
-    o->resume_url = dup_or_null(p->resume_url, &bad);
-    o->kid = dup_or_null(p->account_url, &bad);
+    o->directory_url = kw_strdup_opt(p->directory_url, &bad);
+    o->contact = kw_strdup_opt(p->contact, &bad);
+    o->profile = kw_strdup_opt(p->profile, &bad);
+    o->replaces = kw_strdup_opt(p->replaces, &bad);
+    o->resume_url = kw_strdup_opt(p->resume_url, &bad);
+    o->kid = kw_strdup_opt(p->account_url, &bad);
     o->op = p->op;
     o->challenge_type = strdup(p->challenge != NULL ? p->challenge
                                                     : "http-01");
@@ -1167,8 +1155,8 @@ int acme_order_start(acme_http *h, const acme_order_params *p,
         bad = 1;
     o->reason = p->reason;
     o->new_key = p->new_key;
-    o->eab_kid = dup_or_null(p->eab_kid, &bad);
-    o->eab_alg = dup_or_null(p->eab_alg, &bad);
+    o->eab_kid = kw_strdup_opt(p->eab_kid, &bad);
+    o->eab_alg = kw_strdup_opt(p->eab_alg, &bad);
     if (p->eab_key != NULL && p->eab_key_len > 0) {
         o->eab_key = malloc(p->eab_key_len);
         if (o->eab_key == NULL)
@@ -1190,7 +1178,7 @@ int acme_order_start(acme_http *h, const acme_order_params *p,
     if (o->names == NULL || o->csr == NULL)
         bad = 1;
     for (i = 0; !bad && i < p->nnames; i++) {
-        o->names[i] = dup_or_null(p->names[i], &bad);
+        o->names[i] = kw_strdup_opt(p->names[i], &bad);
         o->nnames = i + 1;
     }
     if (o->csr != NULL && p->csr_der != NULL)

@@ -112,3 +112,14 @@ int kw_str_endswith(const char *s, const char *suffix)
 
     return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
+
+char *kw_strdup_opt(const char *s, int *failed)
+{
+    char *c;
+
+    if (s == NULL)
+        return NULL;
+    if ((c = strdup(s)) == NULL)
+        *failed = 1;
+    return c;
+}

@@ -23,6 +23,10 @@ int kw_str_appendf(char *buf, size_t cap, size_t *pos, const char *fmt, ...)
  * out must hold 3*n bytes. */
 void kw_hex(const unsigned char *in, size_t n, char sep, char *out);
 
+/* strdup of s, NULL for NULL; sets *failed when out of memory, so a
+ * series of copies is checked once. */
+char *kw_strdup_opt(const char *s, int *failed);
+
 /* Does s end with suffix? */
 int kw_str_endswith(const char *s, const char *suffix);
 

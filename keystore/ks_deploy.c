@@ -670,6 +670,23 @@ static int read_live(int livefd, const char *name, int *version)
     return *version > 0 ? 0 : KW_EPARSE;
 }
 
+/* read_live, with the words for an operator when live/NAME is not ours. */
+static int read_live_checked(const tree *t, const char *name, int *live,
+                             kw_diag *d)
+{
+    int rc = read_live(t->livefd, name, live);
+
+    if (rc == KW_EPARSE)
+        return kw_diag_set(d, rc,
+                           "certificate %s: %s/live/%s exists and is not a "
+                           "link to ../archive/%s/N; not replacing it",
+                           name, t->root, name, name);
+    if (rc != 0)
+        return kw_diag_set(d, rc, "%s/live/%s: %s", t->root, name,
+                           kw_strerror(rc));
+    return 0;
+}
+
 typedef struct vlist {
     int *v;     /* real directories named N, ascending */
     size_t n;
@@ -879,19 +896,9 @@ int ks_deploy(const ks_deploy_opts *o, const char *name,
     rc = tree_open(o, name, 1, &t, d);
     if (rc != 0)
         goto out;
-    rc = read_live(t.livefd, name, &live);
-    if (rc == KW_EPARSE) {
-        rc = kw_diag_set(d, KW_EPARSE,
-                         "certificate %s: %s/live/%s exists and is not a "
-                         "link to ../archive/%s/N; not replacing it",
-                         name, t.root, name, name);
+    rc = read_live_checked(&t, name, &live, d);
+    if (rc != 0)
         goto out;
-    }
-    if (rc != 0) {
-        rc = kw_diag_set(d, rc, "%s/live/%s: %s", t.root, name,
-                         kw_strerror(rc));
-        goto out;
-    }
     rc = list_versions(t.namefd, &l);
     if (rc != 0) {
         rc = kw_diag_set(d, rc, "%s/archive/%s: cannot list: %s", t.root,
@@ -1065,19 +1072,9 @@ int ks_deploy_rollback(const ks_deploy_opts *o, const char *name,
     rc = tree_open(o, name, 0, &t, d);
     if (rc != 0)
         return rc;
-    rc = read_live(t.livefd, name, &live);
-    if (rc == KW_EPARSE) {
-        rc = kw_diag_set(d, rc,
-                         "certificate %s: %s/live/%s is not a link to "
-                         "../archive/%s/N; not replacing it",
-                         name, t.root, name, name);
+    rc = read_live_checked(&t, name, &live, d);
+    if (rc != 0)
         goto out;
-    }
-    if (rc != 0) {
-        rc = kw_diag_set(d, rc, "%s/live/%s: %s", t.root, name,
-                         kw_strerror(rc));
-        goto out;
-    }
     if (live == 0 || t.namefd < 0) {
         rc = kw_diag_set(d, KW_ENOTFOUND,
                          "certificate %s: no live version to roll back from",

@@ -5,6 +5,7 @@
 
 #include "../common/kw_fs.h"
 #include "../common/kw_log.h"
+#include "../common/kw_str.h"
 #include "../common/kw_time.h"
 #include "../dns/dns_update.h"
 
@@ -27,36 +28,25 @@
 
 /* ----- settings ------------------------------------------------------------ */
 
-static char *dup_opt(const char *s, int *bad)
-{
-    char *c;
-
-    if (s == NULL)
-        return NULL;
-    if ((c = strdup(s)) == NULL)
-        *bad = 1;
-    return c;
-}
-
 static int conf_dup(kw_dns01_conf *dst, const kw_dns01_conf *src)
 {
     int bad = 0;
     size_t i;
 
     memset(dst, 0, sizeof(*dst));
-    dst->server = dup_opt(src->server, &bad);
-    dst->zone = dup_opt(src->zone, &bad);
-    dst->tsig_key = dup_opt(src->tsig_key, &bad);
-    dst->tsig_alg = dup_opt(src->tsig_alg, &bad);
-    dst->tsig_secret = dup_opt(src->tsig_secret, &bad);
-    dst->exec = dup_opt(src->exec, &bad);
+    dst->server = kw_strdup_opt(src->server, &bad);
+    dst->zone = kw_strdup_opt(src->zone, &bad);
+    dst->tsig_key = kw_strdup_opt(src->tsig_key, &bad);
+    dst->tsig_alg = kw_strdup_opt(src->tsig_alg, &bad);
+    dst->tsig_secret = kw_strdup_opt(src->tsig_secret, &bad);
+    dst->exec = kw_strdup_opt(src->exec, &bad);
     dst->wait = src->wait;
     if (src->ncheck > 0) {
         dst->check = calloc(src->ncheck, sizeof(char *));
         if (dst->check == NULL)
             bad = 1;
         for (i = 0; !bad && i < src->ncheck; i++) {
-            dst->check[i] = dup_opt(src->check[i], &bad);
+            dst->check[i] = kw_strdup_opt(src->check[i], &bad);
             dst->ncheck = i + 1;
         }
     }

@@ -1090,17 +1090,6 @@ static void after_order(kw_renew *r)
 
 /* ----- public ------------------------------------------------------------ */
 
-static char *dup_opt(const char *s, int *bad)
-{
-    char *c;
-
-    if (s == NULL)
-        return NULL;
-    if ((c = strdup(s)) == NULL)
-        *bad = 1;
-    return c;
-}
-
 int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
                    kw_renew_cb cb, void *ctx, kw_renew **out, kw_diag *d)
 {
@@ -1120,19 +1109,19 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
     r->ctx = ctx;
     r->force = force;
     r->now = env->now != 0 ? env->now : kw_now();
-    r->name = dup_opt(c->name, &bad);
-    r->webroot = dup_opt(c->webroot, &bad);
-    r->key_type = dup_opt(c->key_type, &bad);
-    r->profile = dup_opt(c->profile, &bad);
-    r->key_group = dup_opt(c->key_group, &bad);
-    r->directory = dup_opt(c->directory != NULL ? c->directory
+    r->name = kw_strdup_opt(c->name, &bad);
+    r->webroot = kw_strdup_opt(c->webroot, &bad);
+    r->key_type = kw_strdup_opt(c->key_type, &bad);
+    r->profile = kw_strdup_opt(c->profile, &bad);
+    r->key_group = kw_strdup_opt(c->key_group, &bad);
+    r->directory = kw_strdup_opt(c->directory != NULL ? c->directory
                            : env->conf->acme.directory != NULL
                                ? env->conf->acme.directory
                                : KW_ACME_DEFAULT_DIRECTORY,
                            &bad);
-    r->contact = dup_opt(env->conf->acme.contact, &bad);
-    r->account_type = dup_opt(env->conf->acme.account_key, &bad);
-    r->eab_kid = dup_opt(env->conf->acme.eab_kid, &bad);
+    r->contact = kw_strdup_opt(env->conf->acme.contact, &bad);
+    r->account_type = kw_strdup_opt(env->conf->acme.account_key, &bad);
+    r->eab_kid = kw_strdup_opt(env->conf->acme.eab_kid, &bad);
     if (env->conf->acme.eab_hmac_key != NULL) {
         r->eab_key =
             acme_b64url_decode(env->conf->acme.eab_hmac_key, &r->eab_key_len);
@@ -1142,7 +1131,7 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
                                "[acme] eab_hmac_key is not base64url");
         }
     }
-    r->http01_listen = dup_opt(env->conf->acme.http01_listen != NULL
+    r->http01_listen = kw_strdup_opt(env->conf->acme.http01_listen != NULL
                                    ? env->conf->acme.http01_listen
                                    : KW_ACME_DEFAULT_HTTP01,
                                &bad);
@@ -1156,7 +1145,7 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
     if (r->names == NULL)
         bad = 1;
     for (i = 0; !bad && i < c->nnames; i++) {
-        r->names[i] = dup_opt(c->names[i], &bad);
+        r->names[i] = kw_strdup_opt(c->names[i], &bad);
         r->nnames = i + 1;
     }
     r->res.name = r->name;
