@@ -377,6 +377,32 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
             if (covers(live, r->names[i]))
                 missing--;
         r->cert_id = acme_ari_cert_id(live, NULL);
+        /* live/ switched but the record of it was lost (a crash between
+         * the rename and the commit): record it now, with its
+         * cert.renewed event, so nothing downstream misses it. */
+        if (!have_row || m.live_version != r->live_version) {
+            char fp[65], vdir[PATH_MAX + 300];
+
+            fingerprint(live, fp);
+            snprintf(vdir, sizeof(vdir), "%s/archive/%s/%d", r->certs_dir,
+                     r->name, r->live_version);
+            kw_notice("certificate %s: version %d is live but was not "
+                      "recorded (an interrupted run); recording it",
+                      r->name, r->live_version);
+            rc = ks_managed_renewed(s, r->name, r->live_version,
+                                    have_row ? m.live_version : 0, nb, na,
+                                    fp, vdir, kw_renew_due(nb, na), r->now,
+                                    d);
+            if (rc != 0) {
+                X509_free(live);
+                return rc;
+            }
+            if ((rc = ks_managed_get(s, r->name, &m, d)) != 0) {
+                X509_free(live);
+                return rc;
+            }
+            have_row = 1;
+        }
         X509_free(live);
         r->res.not_after = na;
         due = r->due = kw_renew_due(nb, na);
@@ -981,7 +1007,11 @@ static int deploy(kw_renew *r, ks_store *s, kw_diag *d)
     rc = ks_managed_renewed(s, r->name, dr.version, dr.previous, nb, na, fp,
                             dr.dir, due, r->now, d);
     if (rc != 0)
-        return rc;
+        /* Live all the same; the next run sees live/ ahead of the record
+         * and records it (with its event). */
+        kw_err("certificate %s: version %d is live but could not be "
+               "recorded: %s; the next run records it",
+               r->name, dr.version, d->msg);
     r->res.version = dr.version;
     r->res.not_after = na;
     r->res.next_at = due;

@@ -679,6 +679,31 @@ static void issue_renew_force(void **state)
     assert_int_equal(
         db_q(&t, "SELECT live_version FROM certificates WHERE name = 'www'"),
         2);
+
+    /* A crash between the switch of live/ and the commit of its record
+     * (simulated: the record set back): the next run records version 2
+     * with its cert.renewed event, so a reload hook cannot miss it. */
+    {
+        sqlite3 *h = NULL;
+
+        assert_int_equal(sqlite3_open(t.db, &h), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(h,
+                                      "UPDATE certificates SET "
+                                      "live_version = 1",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(h);
+    }
+    r = kw_ok(t.state, t.conf, "renew");
+    assert_contains(r.err, "version 2 is live but was not recorded");
+    assert_contains(r.out, "www: not due");
+    kwres_free(&r);
+    assert_int_equal(
+        db_q(&t, "SELECT live_version FROM certificates WHERE name = 'www'"),
+        2);
+    assert_int_equal(
+        db_q(&t, "SELECT count(*) FROM events WHERE type = 'cert.renewed'"),
+        3);
 }
 
 /* ----- 4. webroot with nginx ---------------------------------------------- */
