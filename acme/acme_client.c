@@ -11,6 +11,9 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +67,9 @@ struct acme_order {
     size_t npres;
     int dropped_replaces;
     char *challenge_type;   /* "http-01" or "dns-01" */
+    char *preferred;        /* preferred_chain */
+    char *alts[4];          /* alternate chains' URLs */
+    size_t nalts, next_alt;
     int presenting;         /* a present() in progress */
     char *chal_url;         /* to answer once it is presented */
     int chal_answered;      /* the CA is validating it already */
@@ -134,6 +140,9 @@ static void on_timer_closed(uv_handle_t *hd)
     free(o->finalize_url);
     free(o->cert_url);
     free(o->challenge_type);
+    free(o->preferred);
+    for (i = 0; i < o->nalts; i++)
+        free(o->alts[i]);
     free(o->chal_url);
     free(o->cur_url);
     free(o->cur_payload);
@@ -499,22 +508,97 @@ static void new_phase(acme_order *o)
 
 /* ----- the steps ------------------------------------------------------- */
 
+/* Was the topmost certificate of the PEM chain issued by cn? */
+static int chain_issued_by(const char *pem, size_t len, const char *cn)
+{
+    BIO *b = BIO_new_mem_buf(pem, (int)len);
+    X509 *x, *top = NULL;
+    char name[256];
+    int n = -1;
+
+    while (b != NULL && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        X509_free(top);
+        top = x;
+    }
+    ERR_clear_error();
+    BIO_free(b);
+    if (top != NULL)
+        n = X509_NAME_get_text_by_NID(X509_get_issuer_name(top),
+                                      NID_commonName, name, sizeof(name));
+    X509_free(top);
+    return n > 0 && strcmp(name, cn) == 0;
+}
+
+static int take_chain(acme_order *o, acme_resp *r)
+{
+    free(o->out.fullchain);
+    o->out.fullchain = malloc(r->len + 1);
+    if (o->out.fullchain == NULL)
+        return -1;
+    memcpy(o->out.fullchain, r->body, r->len + 1);
+    o->out.len = r->len;
+    return 0;
+}
+
+static void on_alt_cert(acme_order *o, acme_resp *r, json_t *js);
+
+/* The next alternate chain, or the default when none is preferred. */
+static void next_alt(acme_order *o)
+{
+    if (o->next_alt < o->nalts) {
+        post(o, o->alts[o->next_alt++], NULL,
+             "application/pem-certificate-chain", on_alt_cert);
+        return;
+    }
+    snprintf(o->out.chain_note, sizeof(o->out.chain_note),
+             "no chain issued by \"%s\" among the %zu offered; the "
+             "default one is used",
+             o->preferred, o->nalts + 1);
+    o->out.fail = ACME_OK;
+    finish(o);
+}
+
+static void on_alt_cert(acme_order *o, acme_resp *r, json_t *js)
+{
+    (void)js;
+    if (r->status == 200 && r->len > 0 &&
+        chain_issued_by(r->body, r->len, o->preferred)) {
+        if (take_chain(o, r) != 0) {
+            fail(o, ACME_FAIL_TRANSIENT, "out of memory");
+            return;
+        }
+        snprintf(o->out.chain_note, sizeof(o->out.chain_note),
+                 "the alternate chain issued by \"%s\" is used",
+                 o->preferred);
+        o->out.fail = ACME_OK;
+        finish(o);
+        return;
+    }
+    next_alt(o);
+}
+
 static void on_cert(acme_order *o, acme_resp *r, json_t *js)
 {
     static const char begin[] = "-----BEGIN CERTIFICATE-----";
+    size_t i;
 
     if (r->status != 200 || r->len < sizeof(begin) ||
         strstr(r->body, begin) == NULL) {
         fail_resp(o, r, js, "downloading the certificate");
         return;
     }
-    o->out.fullchain = malloc(r->len + 1);
-    if (o->out.fullchain == NULL) {
+    if (take_chain(o, r) != 0) {
         fail(o, ACME_FAIL_TRANSIENT, "out of memory");
         return;
     }
-    memcpy(o->out.fullchain, r->body, r->len + 1);
-    o->out.len = r->len;
+    if (o->preferred != NULL &&
+        !chain_issued_by(r->body, r->len, o->preferred)) {
+        for (i = 0; i < r->nalternate && o->nalts < 4; i++)
+            if ((o->alts[o->nalts] = strdup(r->link_alternate[i])) != NULL)
+                o->nalts++;
+        next_alt(o);
+        return;
+    }
     o->out.fail = ACME_OK;
     finish(o);
 }
@@ -1061,6 +1145,38 @@ static void on_directory(void *ctx, acme_resp *r)
             json_string_value(json_object_get(js, "keyChange")));
     o->eab_required = json_is_true(json_object_get(
         json_object_get(js, "meta"), "externalAccountRequired"));
+    /* A profile the CA does not list would be refused at newOrder, or
+     * silently ignored by an older CA: say so now, by name. */
+    if (o->op == ACME_OP_ORDER && o->profile != NULL) {
+        json_t *profs =
+            json_object_get(json_object_get(js, "meta"), "profiles");
+        char offered[512] = "";
+        size_t pos = 0;
+        const char *k;
+        json_t *v;
+
+        json_object_foreach(profs, k, v)
+        {
+            (void)v;
+            kw_str_appendf(offered, sizeof(offered), &pos, "%s%s",
+                           pos ? ", " : "", k);
+        }
+        if (!json_is_object(profs)) {
+            json_decref(js);
+            fail(o, ACME_FAIL_PERMANENT,
+                 "the CA at %s offers no profiles; remove profile = %s",
+                 o->directory_url, o->profile);
+            return;
+        }
+        if (json_object_get(profs, o->profile) == NULL) {
+            json_decref(js);
+            fail(o, ACME_FAIL_PERMANENT,
+                 "the CA at %s has no profile %s (it offers: %s); change "
+                 "profile",
+                 o->directory_url, o->profile, offered);
+            return;
+        }
+    }
     json_decref(js);
     if (o->new_nonce == NULL || o->new_account == NULL ||
         o->new_order == NULL) {
@@ -1151,6 +1267,7 @@ int acme_order_start(acme_http *h, const acme_order_params *p,
     o->op = p->op;
     o->challenge_type = strdup(p->challenge != NULL ? p->challenge
                                                     : "http-01");
+    o->preferred = kw_strdup_opt(p->preferred_chain, &bad);
     if (o->challenge_type == NULL)
         bad = 1;
     o->reason = p->reason;

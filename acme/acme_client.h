@@ -79,6 +79,9 @@ typedef struct acme_order_params {
     const char *replaces;    /* ARI certificate id, or NULL */
     const char *resume_url;  /* continue this order, or NULL */
     const char *challenge;   /* "http-01" (NULL) or "dns-01" */
+    /* Among the chains the CA offers (Link: rel="alternate"), prefer the
+     * one whose topmost certificate was issued by this common name. */
+    const char *preferred_chain;
     /* External Account Binding (section 7.3.4), when the CA asks for it:
      * the key identifier and the MAC key (raw bytes), alg "HS256" unless
      * set. */
@@ -117,6 +120,7 @@ typedef struct acme_outcome {
     char problem_type[128]; /* e.g. urn:ietf:params:acme:error:unauthorized */
     char detail[2048];      /* what failed, where, and the CA's words */
     int64_t retry_after;    /* seconds, -1 when the CA did not say */
+    char chain_note[256];   /* about the chain chosen, or "" */
     int requests;           /* HTTP requests made */
     int bad_nonces;         /* badNonce answers retried */
 } acme_outcome;

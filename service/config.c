@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <grp.h>
+#include <pwd.h>
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -104,6 +105,8 @@ void kw_config_free(kw_config *c)
         free(k->profile);
         free(k->key_group);
         free(k->directory);
+        free(k->preferred_chain);
+        free(k->key_owner);
         free(k->dns_server);
         free(k->dns_zone);
         free(k->tsig_key);
@@ -237,7 +240,7 @@ static const char *const cert_keys[] = {
     "names", "challenge", "http01", "webroot", "key_type", "reuse_key",
     "profile", "keep", "key_group", "directory", "dns_server", "dns_zone",
     "tsig_key", "tsig_algorithm", "tsig_secret", "dns_exec", "dns_check",
-    "dns_wait", NULL};
+    "dns_wait", "preferred_chain", "key_owner", NULL};
 
 static const char *const *keys_of(enum section s)
 {
@@ -672,6 +675,15 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
         if (c->dns_wait < 1 || c->dns_wait > KW_HOUR)
             return FAIL(p, "dns_wait = %s: 1s to 1h", v);
         return 0;
+    case 18:
+        if (strlen(v) > 200)
+            return FAIL(p, "preferred_chain: at most 200 characters");
+        return set_str(&c->preferred_chain, v);
+    case 19:
+        if (getpwnam(v) == NULL)
+            return FAIL(p, "key_owner = %s: no such user on this machine",
+                        v);
+        return set_str(&c->key_owner, v);
     }
     return unknown_key(p, key);
 }

@@ -54,6 +54,8 @@
  *   keep = 5                    ; versions kept in the archive
  *   key_group = ssl-cert        ; privkey.pem 0640 for this group
  *   directory = URL             ; another CA for this certificate
+ *   preferred_chain = ISRG Root X1  ; among the CA's chains
+ *   key_owner = postfix         ; privkey.pem owned by this user
  *
  *   [certificate "wild"]
  *   names = example.com, *.example.com
@@ -110,6 +112,8 @@ typedef struct kw_cert_conf {
     int keep;
     char *key_group;      /* NULL: 0600, owner only */
     char *directory;      /* NULL: [acme] directory */
+    char *preferred_chain; /* issuer CN of the chain to prefer */
+    char *key_owner;      /* NULL: the process's user */
     /* dns-01 */
     int dns01;            /* challenge = dns-01 */
     char *dns_server;     /* the zone's primary, for RFC 2136 updates */

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <jansson.h>
 #include <limits.h>
@@ -47,6 +48,7 @@ struct kw_renew {
 
     /* a copy of the [certificate] section */
     char *name, *webroot, *key_type, *profile, *key_group, *directory;
+    char *preferred_chain, *key_owner;
     /* and of [acme]: a reload on the loop may replace the configuration
      * while the pool works on this renewal */
     char *contact, *account_type, *http01_listen, *eab_kid;
@@ -172,6 +174,8 @@ static void free_renew(kw_renew *r)
     free(r->profile);
     free(r->key_group);
     free(r->directory);
+    free(r->preferred_chain);
+    free(r->key_owner);
     free(r->contact);
     free(r->account_type);
     free(r->http01_listen);
@@ -748,6 +752,8 @@ static void on_done(void *ctx, const acme_outcome *o)
     r->res.bad_nonces = o->bad_nonces;
     snprintf(r->res.problem, sizeof(r->res.problem), "%s", o->problem_type);
     snprintf(r->res.msg, sizeof(r->res.msg), "%s", o->detail);
+    if (o->chain_note[0] != '\0')
+        kw_notice("certificate %s: %s", r->name, o->chain_note);
     if (o->fail == ACME_OK && o->fullchain != NULL) {
         r->fullchain = malloc(o->len + 1);
         if (r->fullchain != NULL) {
@@ -936,6 +942,7 @@ static void prepare_done(uv_work_t *w, int status)
     p.profile = r->profile;
     p.resume_url = r->resume_url;
     p.challenge = r->dns01 ? "dns-01" : "http-01";
+    p.preferred_chain = r->preferred_chain;
     /* Renewing a certificate the CA gives renewal information for: say
      * which one (RFC 9773 section 5), for its rate-limit exemption. */
     p.replaces = r->ari_offered && r->live_version > 0 ? r->cert_id : NULL;
@@ -981,6 +988,14 @@ static int deploy(kw_renew *r, ks_store *s, kw_diag *d)
                                r->key_group);
         dop.key_gid = g->gr_gid;
         dop.key_mode = 0640;
+    }
+    if (r->key_owner != NULL) {
+        struct passwd *pw = getpwnam(r->key_owner);
+
+        if (pw == NULL)
+            return kw_diag_set(d, KW_ENOENT, "key_owner %s: no such user",
+                               r->key_owner);
+        dop.owner = pw->pw_uid;
     }
     rc = ks_deploy(&dop, r->name, r->fullchain, r->fullchain_len, r->key,
                    (const char *const *)r->names, r->nnames, &dr, d);
@@ -1144,6 +1159,8 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
     r->key_type = kw_strdup_opt(c->key_type, &bad);
     r->profile = kw_strdup_opt(c->profile, &bad);
     r->key_group = kw_strdup_opt(c->key_group, &bad);
+    r->preferred_chain = kw_strdup_opt(c->preferred_chain, &bad);
+    r->key_owner = kw_strdup_opt(c->key_owner, &bad);
     r->directory = kw_strdup_opt(c->directory != NULL ? c->directory
                            : env->conf->acme.directory != NULL
                                ? env->conf->acme.directory

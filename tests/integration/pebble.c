@@ -356,7 +356,7 @@ int pb_start(const char *dir, const char *name, const pb_pki *pki,
              const pb_opts *o, pebble *p)
 {
     char cfg[PB_PATH + 32], dnsarg[32], url[128], env_buf[4][64];
-    const char *env[5];
+    const char *env[6];
     char *argv[8], *body = NULL, *text;
     size_t ne = 0, len = 0;
     json_t *js, *d;
@@ -413,6 +413,11 @@ int pb_start(const char *dir, const char *name, const pb_pki *pki,
         snprintf(env_buf[2], sizeof(env_buf[2]), "PEBBLE_AUTHZREUSE=%d",
                  o->authz_reuse);
         env[ne++] = env_buf[2];
+    }
+    if (o->alternate_roots > 0) {
+        snprintf(env_buf[3], sizeof(env_buf[3]), "PEBBLE_ALTERNATE_ROOTS=%d",
+                 o->alternate_roots);
+        env[ne++] = env_buf[3];
     }
     env[ne] = NULL;
     snprintf(dnsarg, sizeof(dnsarg), "127.0.0.1:%d", o->dns_port);

@@ -53,6 +53,7 @@ typedef struct pb_opts {
     int strict;              /* -strict */
     const char *eab_kid;     /* when set, EAB is required with this key */
     const char *eab_key;     /* (base64url) */
+    int alternate_roots;     /* PEBBLE_ALTERNATE_ROOTS when > 0 */
 } pb_opts;
 
 /* Pebble's defaults (5 % nonce rejection, 50 % authz reuse, sleeps on)

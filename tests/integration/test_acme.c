@@ -38,6 +38,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/prctl.h>
@@ -1466,6 +1467,80 @@ static void serve_renews(void **state)
     pb_stop(peb.pid);
 }
 
+/* ----- alternate chains, profiles, key owner -------------------------------- */
+
+static void chains_profiles_owner(void **state)
+{
+    static const char *const names[] = {"alt.example.com", NULL};
+    pebble peb;
+    pb_opts o = PB_OPTS_DEFAULT(g_dns.dns_port);
+    char url[200], root1[900], cn[256], conf[1024], p[1000];
+    char *body = NULL;
+    size_t len = 0;
+    X509 *x;
+    BIO *b;
+    struct stat st;
+    tdir t;
+    kwres r;
+
+    (void)state;
+    tdir_make(&t, "chains");
+    o.nosleep = 1;
+    o.alternate_roots = 1;
+    assert_int_equal(pb_start(t.dir, "pebble-alt", &g_pki, &o, &peb), 0);
+    /* The alternate root, and the name its chains are issued by. */
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/roots/1", peb.mgmt_port);
+    assert_int_equal(pb_http_get(url, g_pki.ca_pem, &body, &len), 200);
+    snprintf(root1, sizeof(root1), "%s/root1.pem", t.dir);
+    tp_write_bytes(root1, body, len, 0644);
+    b = BIO_new_mem_buf(body, (int)len);
+    x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    free(body);
+    assert_non_null(x);
+    assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+                                          NID_commonName, cn,
+                                          sizeof(cn)) > 0);
+    X509_free(x);
+
+    /* preferred_chain picks the alternate: the live chain verifies
+     * against root 1 and not root 0. */
+    snprintf(conf, sizeof(conf),
+             "[certificate \"alt\"]\nnames = alt.example.com\n"
+             "preferred_chain = %s\nkey_owner = nobody\n",
+             cn);
+    conf_write(&t, peb.directory, g_pki.ca_pem, peb.http_port, conf);
+    r = kw_ok(t.state, t.conf, "--log-level", "notice", "renew");
+    assert_contains(r.out, "alt: issued: version 1 is live");
+    assert_contains(r.err, "the alternate chain issued by");
+    kwres_free(&r);
+    verify_live(&t, "alt", root1, names);
+    /* key_owner: privkey.pem belongs to nobody, still 0600. */
+    snprintf(p, sizeof(p), "%s/live/alt/privkey.pem", t.certs);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_uid, getpwnam("nobody")->pw_uid);
+    assert_int_equal(st.st_mode & 07777, 0600);
+
+    /* A name no chain is issued by: the default chain, said so. */
+    conf_write(&t, peb.directory, g_pki.ca_pem, peb.http_port,
+               "[certificate \"alt\"]\nnames = alt.example.com\n"
+               "preferred_chain = No Such Root\n");
+    r = kw_ok(t.state, t.conf, "--log-level", "notice", "renew", "--force");
+    assert_contains(r.err, "no chain issued by \"No Such Root\"");
+    kwres_free(&r);
+    verify_live(&t, "alt", peb.root_pem, names);
+
+    /* A profile this CA does not offer (Pebble 2.4 has none): refused
+     * before any order, by name. */
+    conf_write(&t, peb.directory, g_pki.ca_pem, peb.http_port,
+               "[certificate \"alt\"]\nnames = alt.example.com\n"
+               "profile = shortlived\n");
+    r = kw_fail(t.state, t.conf, "renew", "--force");
+    assert_contains(r.out, "offers no profiles; remove profile = shortlived");
+    kwres_free(&r);
+    pb_stop(peb.pid);
+}
+
 /* ----- EAB, revocation, account key rollover ------------------------------ */
 
 #define EAB_KEY "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
@@ -1813,6 +1888,7 @@ int main(void)
         cmocka_unit_test_teardown(ari_window, stop_extras),
         cmocka_unit_test_teardown(dns01_knot, stop_extras),
         cmocka_unit_test_teardown(serve_renews, stop_extras),
+        cmocka_unit_test_teardown(chains_profiles_owner, stop_extras),
     };
 
     /* KW_TEST_FILTER=kill9* runs one scenario (KW_KEEP_TMP=1 keeps the
