@@ -13,6 +13,7 @@
 #include "../keystore/ks_managed.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -198,6 +199,9 @@ int cli_renew(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_FAIL;
     }
     ks_close(s);
+    /* Few malloc arenas, as in serve: every arena keeps its high-water
+     * mark resident, and the pool's work is short. */
+    mallopt(M_ARENA_MAX, 2);
     uv_loop_init(&loop);
     if (kw_acme_env_init(&rr.env, &loop, &conf, cli->state_dir,
                          cli->db_path, &d) != 0) {
