@@ -59,6 +59,7 @@ int kw_parse_duration_opt(const char *opt, const char *value, int64_t *out);
 int cli_scan(kw_cli *cli, int argc, char **argv);
 int cli_renew(kw_cli *cli, int argc, char **argv);
 int cli_certificate(kw_cli *cli, int argc, char **argv);
+int cli_certificate_edit(kw_cli *cli, int argc, char **argv);
 int cli_rollback(kw_cli *cli, int argc, char **argv);
 int cli_revoke(kw_cli *cli, int argc, char **argv);
 int cli_account(kw_cli *cli, int argc, char **argv);

@@ -231,6 +231,9 @@ int cli_renew(kw_cli *cli, int argc, char **argv)
 static void cert_usage(FILE *out)
 {
     fputs("Usage: keywarden [--config FILE] certificate list [--json]\n"
+          "       keywarden [--config FILE] certificate add NAME --names "
+          "LIST [...]\n"
+          "       keywarden [--config FILE] certificate remove NAME\n"
           "\n"
           "The managed certificates of the configuration with their live "
           "version,\n"
@@ -302,6 +305,9 @@ int cli_certificate(kw_cli *cli, int argc, char **argv)
     int ch, r, json = 0, failed = 0;
     size_t i;
 
+    if (argc >= 2 &&
+        (strcmp(argv[1], "add") == 0 || strcmp(argv[1], "remove") == 0))
+        return cli_certificate_edit(cli, argc - 1, argv + 1);
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (ch == 'j') {
             json = 1;

@@ -38,6 +38,8 @@ static void usage(FILE *out)
         "(ACME)\n"
         "  certificate list the managed certificates and their renewal "
         "state\n"
+        "  certificate add|remove NAME  a [certificate] section in the "
+        "configuration\n"
         "  rollback NAME    make the previous version of a managed "
         "certificate live\n"
         "  revoke NAME      revoke a managed certificate at its CA\n"

@@ -598,6 +598,57 @@ static void odd_bytes(void **state)
     result_free(&r);
 }
 
+/* certificate add/remove edit the configuration and keep the rest of it
+ * byte for byte; a result that would not parse is not written. */
+static void certificate_edit(void **state)
+{
+    char conf[600], *text;
+    const char *before = "# my config\n[daemon]\nmetrics_listen = off   # "
+                         "keep\n\n[certificate \"a\"]\nnames = "
+                         "a.example.com\n\n# about scan\n[scan]\npath = "
+                         "/etc/ssl\n";
+    result r;
+    FILE *f;
+    size_t n;
+
+    (void)state;
+    snprintf(conf, sizeof(conf), "%s/edit.conf", g_dir);
+    f = fopen(conf, "w");
+    assert_non_null(f);
+    fputs(before, f);
+    fclose(f);
+    r = kw(g_state, "--config", conf, "certificate", "add", "b", "--names",
+           "b.example.com, c.example.com", "--webroot", "/var/www", NULL);
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+    r = kw(g_state, "--config", conf, "certificate", "add", "x", "--names",
+           "not a name", NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, "would not be valid, nothing written");
+    result_free(&r);
+    r = kw(g_state, "--config", conf, "certificate", "remove", "a", NULL);
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+    text = calloc(1, 4096);
+    f = fopen(conf, "r");
+    n = fread(text, 1, 4095, f);
+    fclose(f);
+    text[n] = '\0';
+    assert_string_equal(text,
+                        "# my config\n[daemon]\nmetrics_listen = off   # "
+                        "keep\n\n\n# about scan\n[scan]\npath = "
+                        "/etc/ssl\n\n[certificate \"b\"]\nnames = "
+                        "b.example.com, c.example.com\nhttp01 = webroot\n"
+                        "webroot = /var/www\n");
+    free(text);
+    r = kw(g_state, "--config", conf, "certificate", "list", "--json",
+           NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "\"name\": \"b\"");
+    assert_contains(r.out, "never issued");
+    result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -612,6 +663,7 @@ int main(void)
         cmocka_unit_test(rescan_and_forget),
         cmocka_unit_test(kill9_mid_scan),
         cmocka_unit_test(odd_bytes),
+        cmocka_unit_test(certificate_edit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
