@@ -38,6 +38,9 @@ struct req {
     acme_http *h;
     CURL *easy;
     struct curl_slist *headers;
+    struct curl_slist *resolve;
+    size_t max_body;
+    int truncate_body;
     acme_http_cb cb;
     void *ctx;
     char method[8];
@@ -248,8 +251,14 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *userp)
     req *q = userp;
     size_t n = size * nitems;
 
-    if (q->len + n > q->h->o.max_body) {
+    if (q->len + n > q->max_body) {
+        if (q->truncate_body && q->len < q->max_body)
+            n = q->max_body - q->len;
+        else
+            n = 0;
         q->too_big = 1;
+        if (n > 0 && on_body(buf, 1, n, userp) != n)
+            return 0;
         return 0;
     }
     if (q->len + n + 1 > q->cap) {
@@ -258,8 +267,8 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *userp)
 
         while (cap < q->len + n + 1)
             cap *= 2;
-        if (cap > q->h->o.max_body + 1)
-            cap = q->h->o.max_body + 1;
+        if (cap > q->max_body + 1)
+            cap = q->max_body + 1;
         p = realloc(q->body, cap);
         if (p == NULL)
             return 0;
@@ -280,6 +289,7 @@ static void req_free(req *q)
     if (q->easy != NULL)
         curl_easy_cleanup(q->easy);
     curl_slist_free_all(q->headers);
+    curl_slist_free_all(q->resolve);
     free(q->url);
     free(q->body);
     free(q);
@@ -309,13 +319,16 @@ static void finish(req *q, CURLcode rc)
     q->r.len = q->len;
     if (curl_easy_getinfo(q->easy, CURLINFO_TOTAL_TIME, &total) == CURLE_OK)
         q->r.elapsed = total;
-    if (rc == CURLE_OK) {
+    q->r.curl_code = (int)rc;
+    q->r.tls = strncmp(q->url, "https://", 8) == 0;
+    if (rc == CURLE_OK || (q->too_big && q->truncate_body)) {
         q->r.ok = 1;
+        q->r.truncated = q->too_big;
         curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &q->r.status);
     } else if (q->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
         snprintf(q->r.error, sizeof(q->r.error),
                  "%s %s: the response is larger than %zu bytes", q->method,
-                 q->url, h->o.max_body);
+                 q->url, q->max_body);
     } else if (q->headers_too_big) {
         snprintf(q->r.error, sizeof(q->r.error),
                  "%s %s: the response headers exceed %d bytes", q->method,
@@ -481,6 +494,21 @@ int acme_http_request(acme_http *h, const char *method, const char *url,
                       const char *accept, acme_http_cb cb, void *ctx,
                       kw_diag *d)
 {
+    acme_http_req_opts ro;
+
+    memset(&ro, 0, sizeof(ro));
+    ro.accept = accept;
+    return acme_http_request_ex(h, method, url, body, content_type, &ro, cb,
+                                ctx, d);
+}
+
+int acme_http_request_ex(acme_http *h, const char *method, const char *url,
+                         const char *body, const char *content_type,
+                         const acme_http_req_opts *ro, acme_http_cb cb,
+                         void *ctx, kw_diag *d)
+{
+    static const acme_http_req_opts none;
+    const char *accept;
     req *q;
     CURL *e;
     int ok = 1;
@@ -497,7 +525,12 @@ int acme_http_request(acme_http *h, const char *method, const char *url,
     q = calloc(1, sizeof(*q));
     if (q == NULL)
         return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    if (ro == NULL)
+        ro = &none;
+    accept = ro->accept;
     q->h = h;
+    q->max_body = ro->max_body > 0 ? ro->max_body : h->o.max_body;
+    q->truncate_body = ro->truncate_body;
     q->cb = cb;
     q->ctx = ctx;
     q->r.retry_after = -1;
@@ -514,17 +547,36 @@ int acme_http_request(acme_http *h, const char *method, const char *url,
     SET(CURLOPT_PROTOCOLS_STR, h->o.allow_http ? "http,https" : "https");
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_TIMEOUT_MS, h->o.timeout_ms);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, h->o.connect_ms);
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->o.max_body);
+    SET(CURLOPT_TIMEOUT_MS, ro->timeout_ms > 0 ? ro->timeout_ms
+                                               : h->o.timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, ro->connect_ms > 0 ? ro->connect_ms
+                                                      : h->o.connect_ms);
+    /* A truncating request reads the first bytes of any body; the others
+     * refuse a body announced too large before it arrives. */
+    if (!q->truncate_body)
+        SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)q->max_body);
     SET(CURLOPT_USERAGENT, h->user_agent);
     SET(CURLOPT_ERRORBUFFER, q->curl_error);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, q);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, q);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_SSL_VERIFYPEER, ro->insecure ? 0L : 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, ro->insecure ? 0L : 2L);
+    if (ro->tls12)
+        SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (ro->resolve != NULL) {
+        q->resolve = curl_slist_append(NULL, ro->resolve);
+        if (q->resolve == NULL) {
+            req_free(q);
+            return kw_diag_set(d, KW_ENOMEM, "out of memory");
+        }
+        SET(CURLOPT_RESOLVE, q->resolve);
+        /* A pinned address must not be shared with another request's
+         * connection to the same host and port. */
+        SET(CURLOPT_FORBID_REUSE, 1L);
+        SET(CURLOPT_FRESH_CONNECT, 1L);
+    }
     if (h->ca_file != NULL)
         SET(CURLOPT_CAINFO, h->ca_file);
     if (strcmp(method, "HEAD") == 0) {

@@ -48,7 +48,30 @@ typedef struct acme_resp {
     size_t nalternate;
     int64_t retry_after; /* seconds from now, -1 when absent */
     double elapsed;      /* seconds */
+    /* Added for the HTTP-01 pre-check (acme_http_request_ex): */
+    int curl_code;       /* the CURLcode of the transfer (0: CURLE_OK) */
+    int truncated;       /* the body was cut at max_body (truncate_body) */
+    int tls;             /* the transfer used TLS (an https URL) */
 } acme_resp;
+
+/* Per-request options for acme_http_request_ex; zero means "as the
+ * handle says".  Every pointer is copied before the call returns. */
+typedef struct acme_http_req_opts {
+    const char *accept;       /* Accept header, or NULL */
+    const char *resolve;      /* CURLOPT_RESOLVE entry "HOST:PORT:ADDR"
+                               * (ADDR an IP literal, IPv6 in brackets):
+                               * the connection goes to ADDR, whatever the
+                               * system resolver thinks of HOST */
+    long timeout_ms;          /* whole transfer */
+    long connect_ms;          /* connection (TCP and TLS handshake) */
+    size_t max_body;          /* body bound for this request */
+    int truncate_body;        /* past max_body: stop reading, keep the
+                               * first max_body bytes and complete with
+                               * ok = 1, truncated = 1 (instead of failing) */
+    int tls12;                /* require TLS 1.2 or newer */
+    int insecure;             /* do not verify the peer's certificate or
+                               * name (the HTTP-01 VA does not) */
+} acme_http_req_opts;
 
 /* Called once per request, on the loop.  r and its strings are freed when
  * the callback returns; take copies of what must live longer. */
@@ -65,6 +88,12 @@ int acme_http_request(acme_http *h, const char *method, const char *url,
                       const char *body, const char *content_type,
                       const char *accept, acme_http_cb cb, void *ctx,
                       kw_diag *d);
+
+/* As acme_http_request, with per-request options (ro may be NULL). */
+int acme_http_request_ex(acme_http *h, const char *method, const char *url,
+                         const char *body, const char *content_type,
+                         const acme_http_req_opts *ro, acme_http_cb cb,
+                         void *ctx, kw_diag *d);
 
 /* The loop h runs on. */
 uv_loop_t *acme_http_loop(const acme_http *h);

@@ -486,8 +486,23 @@ int pb_start(const char *dir, const char *name, const pb_pki *pki,
 
 /* ----- nginx ------------------------------------------------------------ */
 
+static pid_t nginx_run2(const char *dir, const char *name, int port,
+                        const char *server_body, int raw);
+
 static pid_t nginx_run(const char *dir, const char *name, int port,
                        const char *server_body)
+{
+    return nginx_run2(dir, name, port, server_body, 0);
+}
+
+pid_t pb_nginx_servers(const char *dir, const char *name, int port,
+                       const char *servers)
+{
+    return nginx_run2(dir, name, port, servers, 1);
+}
+
+static pid_t nginx_run2(const char *dir, const char *name, int port,
+                        const char *server_body, int raw)
 {
     char prefix[PB_PATH + 64], conf[PB_PATH + 96], log[PB_PATH + 96];
     char *text;
@@ -514,9 +529,10 @@ static pid_t nginx_run(const char *dir, const char *name, int port,
             " scgi_temp_path %sscgi;\n"
             " types { application/json json; text/plain txt; }\n"
             " default_type application/octet-stream;\n"
-            " server {\n%s\n }\n}\n",
+            "%s%s%s}\n",
             prefix, prefix, prefix, prefix, prefix, prefix, prefix, prefix,
-            server_body) >= cap)
+            raw ? "" : " server {\n", server_body,
+            raw ? "\n" : "\n }\n") >= cap)
         abort();
     tp_write_bytes(conf, text, strlen(text), 0644);
     free(text);

@@ -90,6 +90,12 @@ pid_t pb_nginx_tls(const char *dir, const char *name, int port,
                    const char *cert, const char *key,
                    const char *locations);
 
+/* nginx with the given server blocks (whole "server { ... }" texts, any
+ * number, any ports) inside its http block; waits until 127.0.0.1:port
+ * accepts.  Prefix and logs in dir/NAME/. */
+pid_t pb_nginx_servers(const char *dir, const char *name, int port,
+                       const char *servers);
+
 /* Spawn argv with env (NULL-terminated "K=V" list added to a copy of the
  * environment without any PEBBLE_* variable), stdout and stderr to log,
  * recorded for pb_stop_to.  The child gets SIGKILL if the test dies. */
