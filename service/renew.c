@@ -4,6 +4,7 @@
 #include "renew.h"
 
 #include "dns01.h"
+#include "http01.h"
 
 #include "../acme/acme_ari.h"
 #include "../acme/acme_client.h"
@@ -653,45 +654,6 @@ static void on_step(void *ctx, const char *step, const char *url)
     r->pending_writes++;
 }
 
-static int webroot_present(kw_renew *r, const char *token, const char *ka,
-                           kw_diag *d)
-{
-    char dir[PATH_MAX], path[PATH_MAX + 300], tmp[PATH_MAX + 340];
-    size_t len = strlen(ka);
-    int fd;
-
-    snprintf(dir, sizeof(dir), "%s/.well-known/acme-challenge", r->webroot);
-    if (kw_mkdir_p(dir, 0755) != 0)
-        return kw_diag_set(d, kw_errno(), "%s: cannot create: %s", dir,
-                           kw_strerror(kw_errno()));
-    snprintf(path, sizeof(path), "%s/%s", dir, token);
-    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, token);
-    /* Readable by the web server (0644); no fsync: the file only has to
-     * outlive the validation, not a power cut. */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-              0644);
-    if (fd < 0)
-        return kw_diag_set(d, kw_errno(), "%s: cannot create: %s", tmp,
-                           kw_strerror(kw_errno()));
-    if (fchmod(fd, 0644) != 0 || write(fd, ka, len) != (ssize_t)len) {
-        int e = kw_errno();
-
-        close(fd);
-        unlink(tmp);
-        return kw_diag_set(d, e, "%s: cannot write: %s", tmp,
-                           kw_strerror(e));
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        int e = kw_errno();
-
-        unlink(tmp);
-        return kw_diag_set(d, e, "%s: cannot rename into place: %s", path,
-                           kw_strerror(e));
-    }
-    return 0;
-}
-
 static void on_dns_presented(void *ctx, int ok, const char *msg)
 {
     kw_renew *r = ctx;
@@ -717,28 +679,20 @@ static int present(void *ctx, acme_order *o, const acme_challenge *c,
 
         return rc == 0 ? ACME_PRESENT_PENDING : rc;
     }
-    if (r->use_webroot)
-        return webroot_present(r, c->token, c->value, d);
-    return kw_responder_add(r->env->responder, c->token, c->value, d);
+    return kw_http01_put(r->env, r->use_webroot ? r->webroot : NULL,
+                         r->http01_listen, c->token, c->value, d);
 }
 
 static void cleanup(void *ctx, const acme_challenge *c)
 {
     kw_renew *r = ctx;
-    char path[PATH_MAX + 300];
 
-    if (strcmp(c->type, "dns-01") == 0) {
+    if (strcmp(c->type, "dns-01") == 0)
         kw_dns01_cleanup(r->env->loop, &r->dns, r->name, c->identifier,
                          c->value);
-    } else if (r->use_webroot) {
-        snprintf(path, sizeof(path), "%s/.well-known/acme-challenge/%s",
-                 r->webroot, c->token);
-        if (unlink(path) != 0 && errno != ENOENT)
-            kw_warn("certificate %s: removing %s: %s", r->name, path,
-                    strerror(errno));
-    } else if (r->env->responder != NULL) {
-        kw_responder_remove(r->env->responder, c->token);
-    }
+    else
+        kw_http01_remove(r->env, r->use_webroot ? r->webroot : NULL,
+                         c->token);
 }
 
 static void on_done(void *ctx, const acme_outcome *o)
@@ -909,24 +863,6 @@ static void prepare_done(uv_work_t *w, int status)
             on_ari(r, &res);
         }
         return;
-    }
-    if (!r->dns01 && !r->use_webroot && env->responder == NULL) {
-        const char *addr = r->http01_listen;
-
-        if (kw_responder_start(env->loop, addr, &env->responder, &d) != 0) {
-            char msg[700];
-
-            snprintf(msg, sizeof(msg),
-                     "the http-01 responder cannot listen on %s: %s (set "
-                     "[acme] http01_listen, or http01 = webroot)",
-                     addr, d.msg);
-            r->fail = ACME_FAIL_TRANSIENT;
-            snprintf(r->res.msg, sizeof(r->res.msg), "%s", msg);
-            r->order_done = 1;
-            after_order(r);
-            return;
-        }
-        kw_notice("http-01 responder listening on %s", addr);
     }
     memset(&p, 0, sizeof(p));
     p.directory_url = directory_of(r);
