@@ -88,6 +88,7 @@ void kw_config_free(kw_config *c)
     free(c->acme.http01_listen);
     free(c->acme.certs_dir);
     free(c->acme.eab_kid);
+    free(c->acme.resolver);
     if (c->acme.eab_hmac_key != NULL) {
         kw_wipe(c->acme.eab_hmac_key, strlen(c->acme.eab_hmac_key));
         free(c->acme.eab_hmac_key);
@@ -235,12 +236,14 @@ static const char *const endpoint_keys[] = {
     "host", "port", "sni", "starttls", "interval", "timeout", NULL};
 static const char *const acme_keys[] = {
     "directory", "ca_file", "contact", "account_key", "http01_listen",
-    "certs_dir", "concurrency", "eab_kid", "eab_hmac_key", NULL};
+    "certs_dir", "concurrency", "eab_kid", "eab_hmac_key", "resolver",
+    "validation_http_port", "validation_https_port",
+    "validation_allow_private", NULL};
 static const char *const cert_keys[] = {
     "names", "challenge", "http01", "webroot", "key_type", "reuse_key",
     "profile", "keep", "key_group", "directory", "dns_server", "dns_zone",
     "tsig_key", "tsig_algorithm", "tsig_secret", "dns_exec", "dns_check",
-    "dns_wait", "preferred_chain", "key_owner", NULL};
+    "dns_wait", "preferred_chain", "key_owner", "precheck", NULL};
 
 static const char *const *keys_of(enum section s)
 {
@@ -464,6 +467,28 @@ static int acme_key(parser *p, int k, const char *key, const char *v)
             return FAIL(p, "eab_hmac_key: expected the base64url MAC key "
                            "the CA gave you (16 to 512 characters)");
         return set_str(&a->eab_hmac_key, v);
+    case 9: {
+        kw_dns_server s;
+
+        if (kw_dns_server_parse(v, 53, &s, NULL) != 0)
+            return FAIL(p, "resolver = %s: expected an address with an "
+                           "optional port",
+                        v);
+        return set_str(&a->resolver, v);
+    }
+    case 10:
+    case 11:
+        if (parse_int(v, 1, 65535, &n) != 0)
+            return FAIL(p, "%s = %s: expected a port number", key, v);
+        if (k == 10)
+            a->validation_http_port = (int)n;
+        else
+            a->validation_https_port = (int)n;
+        return 0;
+    case 12:
+        if (parse_bool(v, &a->validation_allow_private) != 0)
+            return FAIL(p, "%s = %s: expected yes or no", key, v);
+        return 0;
     }
     return unknown_key(p, key);
 }
@@ -684,6 +709,17 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
             return FAIL(p, "key_owner = %s: no such user on this machine",
                         v);
         return set_str(&c->key_owner, v);
+    case 20:
+        if (strcmp(v, "enforce") == 0)
+            c->precheck = KW_PRECHECK_ENFORCE;
+        else if (strcmp(v, "warn") == 0)
+            c->precheck = KW_PRECHECK_WARN;
+        else if (strcmp(v, "off") == 0)
+            c->precheck = KW_PRECHECK_OFF;
+        else
+            return FAIL(p, "precheck = %s: expected enforce, warn or off",
+                        v);
+        return 0;
     }
     return unknown_key(p, key);
 }

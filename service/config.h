@@ -42,6 +42,10 @@
  *   concurrency = 8             ; orders in flight at once
  *   eab_kid = kid-1             ; External Account Binding, when the CA
  *   eab_hmac_key = zWND...      ; requires it (both, base64url key)
+ *   resolver = 192.0.2.53       ; the HTTP-01 pre-check's DNS resolver
+ *   validation_http_port = 80   ; the ports the CA's validator uses (a
+ *   validation_https_port = 443 ; private or test CA may differ)
+ *   validation_allow_private = no  ; it reaches private addresses
  *
  *   [certificate "www"]
  *   names = example.com, www.example.com
@@ -56,6 +60,7 @@
  *   directory = URL             ; another CA for this certificate
  *   preferred_chain = ISRG Root X1  ; among the CA's chains
  *   key_owner = postfix         ; privkey.pem owned by this user
+ *   precheck = enforce          ; http-01 pre-check: enforce, warn, off
  *
  *   [certificate "wild"]
  *   names = example.com, *.example.com
@@ -100,6 +105,12 @@ typedef struct kw_endpoint_conf {
     int line;             /* where the section starts */
 } kw_endpoint_conf;
 
+enum {
+    KW_PRECHECK_ENFORCE = 0, /* no order when the CA would fail */
+    KW_PRECHECK_WARN,        /* say so, order all the same */
+    KW_PRECHECK_OFF,
+};
+
 typedef struct kw_cert_conf {
     char *name;
     char **names;         /* DNS names or IP addresses */
@@ -123,6 +134,7 @@ typedef struct kw_cert_conf {
     char **dns_check;     /* servers to wait on; NULL: the zone's NS */
     size_t ndns_check;
     int64_t dns_wait;     /* seconds until every server answers */
+    int precheck;         /* http-01 pre-check: KW_PRECHECK_* */
     int line;
 } kw_cert_conf;
 
@@ -136,6 +148,10 @@ typedef struct kw_acme_conf {
     int concurrency;
     char *eab_kid;        /* External Account Binding, from the CA */
     char *eab_hmac_key;   /* base64url, as CAs hand it out */
+    /* The HTTP-01 pre-check does what the CA's validator does: */
+    char *resolver;       /* DNS resolver; NULL: /etc/resolv.conf's */
+    int validation_http_port, validation_https_port; /* 80, 443 */
+    int validation_allow_private; /* a private CA reaching private nets */
 } kw_acme_conf;
 
 typedef struct kw_config {

@@ -5,6 +5,7 @@
 
 #include "dns01.h"
 #include "http01.h"
+#include "precheck.h"
 
 #include "../acme/acme_ari.h"
 #include "../acme/acme_client.h"
@@ -60,6 +61,8 @@ struct kw_renew {
     int use_webroot, reuse_key, keep;
     int dns01;
     kw_dns01_conf dns;
+    int precheck;       /* KW_PRECHECK_* */
+    int prechecked;     /* done (or not wanted) for this run */
 
     char certs_dir[PATH_MAX];
     char pending_key[PATH_MAX + 512];
@@ -723,9 +726,81 @@ static void on_done(void *ctx, const acme_outcome *o)
         after_order(r);
 }
 
-/* ----- ARI: the CA's renewal window (loop, then pool) ------------------ */
+/* ----- HTTP-01 pre-check: will the CA reach the names? (loop) ------------ */
 
 static void prepare_done(uv_work_t *w, int status);
+
+static void on_prechecked(void *ctx, int ok, const char *summary,
+                          const char *fix, json_t *report)
+{
+    kw_renew *r = ctx;
+
+    (void)report;
+    r->prechecked = 1;
+    if (ok) {
+        kw_info("certificate %s: the HTTP-01 pre-check passes for every "
+                "name",
+                r->name);
+    } else if (r->precheck == KW_PRECHECK_WARN) {
+        kw_warn("certificate %s: the HTTP-01 pre-check says the CA would "
+                "fail (%s); ordering anyway (precheck = warn). Fix: %s",
+                r->name, summary, fix);
+    } else {
+        /* No order that is bound to fail: it would count against the
+         * CA's failed-validation limits and fix nothing. */
+        r->fail = ACME_FAIL_VALIDATION;
+        snprintf(r->res.problem, sizeof(r->res.problem),
+                 "keywarden:precheck");
+        snprintf(r->res.msg, sizeof(r->res.msg),
+                 "no order placed: the HTTP-01 pre-check says the CA "
+                 "would fail: %s. Fix: %.1200s",
+                 summary, fix);
+        r->order_done = 1;
+        after_order(r);
+        return;
+    }
+    r->work.data = r;
+    prepare_done(&r->work, 0);
+}
+
+static int start_precheck(kw_renew *r)
+{
+    kw_precheck_req q;
+    const char **names = calloc(r->nnames ? r->nnames : 1, sizeof(char *));
+    size_t i, n = 0;
+    kw_diag d;
+    int rc;
+
+    if (names == NULL)
+        return -1;
+    for (i = 0; i < r->nnames; i++)
+        /* IP identifiers are validated on the address itself. */
+        if (strchr(r->names[i], ':') == NULL &&
+            strspn(r->names[i], "0123456789.") != strlen(r->names[i]))
+            names[n++] = r->names[i];
+    r->prechecked = 1;
+    if (n == 0) {
+        free(names);
+        return -1;
+    }
+    memset(&q, 0, sizeof(q));
+    q.names = names;
+    q.nnames = n;
+    q.webroot = r->use_webroot ? r->webroot : NULL;
+    q.listen = r->http01_listen;
+    rc = kw_precheck_start(r->env, &q, on_prechecked, r, &d);
+    free(names);
+    if (rc != 0) {
+        kw_warn("certificate %s: the HTTP-01 pre-check could not run: %s; "
+                "ordering without it",
+                r->name, d.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* ----- ARI: the CA's renewal window (loop, then pool) ------------------ */
+
 
 typedef struct ari_job {
     uv_work_t work;
@@ -852,6 +927,11 @@ static void prepare_done(uv_work_t *w, int status)
     if (r->decided) {
         finish_cb(r);
         return;
+    }
+    if (r->want_order && !r->dns01 && r->precheck != KW_PRECHECK_OFF &&
+        !r->prechecked) {
+        if (start_precheck(r) == 0)
+            return; /* on_prechecked goes on */
     }
     if (r->need_ari) {
         if (acme_ari_fetch(env->http, directory_of(r), r->cert_id, on_ari, r,
@@ -1120,6 +1200,7 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
                                &bad);
     r->use_webroot = c->http01_webroot;
     r->dns01 = c->dns01;
+    r->precheck = c->precheck;
     if (c->dns01 && kw_dns01_conf_copy(&r->dns, c) != 0)
         bad = 1;
     r->reuse_key = c->reuse_key;

@@ -533,17 +533,30 @@ static int64_t db_q(const tdir *t, const char *fmt, ...)
     return db_int(t->db, sql);
 }
 
-/* [daemon] and [acme] for directory, with the given extra text after. */
-static void conf_write(const tdir *t, const char *directory,
-                       const char *ca_file, int http_port,
-                       const char *certs)
+/* [daemon] and [acme] for directory, with the given extra text after.
+ * The HTTP-01 pre-check (on by default) sees what Pebble's validator
+ * sees: the same DNS (challtestsrv), its http port, loopback allowed. */
+static void conf_write_v(const tdir *t, const char *directory,
+                         const char *ca_file, int http_port,
+                         int validation_port, const char *certs)
 {
     write_text(t->conf,
                "[daemon]\nmetrics_listen = off\n"
                "[acme]\ndirectory = %s\nca_file = %s\n"
                "http01_listen = 127.0.0.1:%d\n"
-               "contact = mailto:ops@example.com\n%s",
-               directory, ca_file, http_port, certs);
+               "contact = mailto:ops@example.com\n"
+               "resolver = 127.0.0.1:%d\nvalidation_http_port = %d\n"
+               "validation_allow_private = yes\n%s",
+               directory, ca_file, http_port, g_dns.dns_port,
+               validation_port, certs);
+}
+
+/* The responder where the CA's validator knocks. */
+static void conf_write(const tdir *t, const char *directory,
+                       const char *ca_file, int http_port,
+                       const char *certs)
+{
+    conf_write_v(t, directory, ca_file, http_port, http_port, certs);
 }
 
 /* ----- setup -------------------------------------------------------------- */
@@ -732,7 +745,10 @@ static void webroot_nginx(void **state)
              webroot);
     /* http01_listen points at a port nobody listens on: proof that the
      * responder plays no part. */
-    conf_write(&t, g_peb.directory, g_pki.ca_pem, free_port(), certs);
+    /* The responder elsewhere; the validator (and the pre-check) knock
+     * on nginx. */
+    conf_write_v(&t, g_peb.directory, g_pki.ca_pem, free_port(),
+                 g_peb.http_port, certs);
     r = kw_ok(t.state, t.conf, "renew");
     assert_contains(r.out, "site: issued: version 1 is live");
     assert_not_contains(r.err, "http-01 responder listening");
@@ -859,6 +875,51 @@ static void invalid_challenge(void **state)
     assert_int_equal(db_q(&t, "SELECT count(*) FROM events WHERE type = "
                               "'cert.renewal_failed'"),
                      failed_events + 1);
+
+    /* The HTTP-01 pre-check, told the validator's real port (where
+     * nothing listens): no order is placed, and the reason is the
+     * pre-check's verdict with its fix. */
+    {
+
+        int64_t orders_before = count_in_file(dead.log, "POST /order-plz");
+
+        write_text(t.conf,
+                   "[daemon]\nmetrics_listen = off\n"
+                   "[acme]\ndirectory = %s\nca_file = %s\n"
+                   "http01_listen = 127.0.0.1:%d\n"
+                   "resolver = 127.0.0.1:%d\nvalidation_http_port = %d\n"
+                   "validation_allow_private = yes\n"
+                   "[certificate \"fresh\"]\nnames = fresh.example.com\n",
+                   dead.directory, g_pki.ca_pem, g_peb.http_port,
+                   g_dns.dns_port, dead.http_port);
+        r = kw_fail(t.state, t.conf, "renew", "--force", "fresh");
+        assert_contains(r.out, "no order placed: the HTTP-01 pre-check");
+        assert_contains(r.out, "CONNECT_REFUSED");
+        kwres_free(&r);
+        assert_int_equal(count_in_file(dead.log, "POST /order-plz"),
+                         orders_before);
+        j = cert_json(&t, "fresh");
+        assert_string_equal(jstr(j, "problem"), "keywarden:precheck");
+        json_decref(j);
+        /* precheck = warn: said, and ordered all the same (the CA then
+         * fails it). */
+        write_text(t.conf,
+                   "[daemon]\nmetrics_listen = off\n"
+                   "[acme]\ndirectory = %s\nca_file = %s\n"
+                   "http01_listen = 127.0.0.1:%d\n"
+                   "resolver = 127.0.0.1:%d\nvalidation_http_port = %d\n"
+                   "validation_allow_private = yes\n"
+                   "[certificate \"fresh\"]\nnames = fresh.example.com\n"
+                   "precheck = warn\n",
+                   dead.directory, g_pki.ca_pem, g_peb.http_port,
+                   g_dns.dns_port, dead.http_port);
+        r = kw_fail(t.state, t.conf, "renew", "--force", "fresh");
+        assert_contains(r.err, "ordering anyway (precheck = warn)");
+        assert_contains(r.out, "urn:ietf:params:acme:error:connection");
+        kwres_free(&r);
+        assert_true(count_in_file(dead.log, "POST /order-plz") >
+                    orders_before);
+    }
     snap_same(&t, "old", &v1);
     snap_free(&v1);
     pb_stop(dead.pid);
@@ -1787,7 +1848,8 @@ static void kill9_mid_order(void **state)
              "[certificate \"crash\"]\nnames = k1.example.com, "
              "k2.example.com\nhttp01 = webroot\nwebroot = %s\n",
              webroot);
-    conf_write(&t, peb.directory, g_pki.ca_pem, g_peb.http_port, certs);
+    conf_write_v(&t, peb.directory, g_pki.ca_pem, g_peb.http_port,
+                 peb.http_port, certs);
     snprintf(log, sizeof(log), "%s/kill9-first.log", t.dir);
     argv[0] = (char *)KEYWARDEN_BIN;
     argv[1] = (char *)"--state-dir";

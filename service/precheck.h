@@ -1,0 +1,32 @@
+/*
+ * precheck.h: the HTTP-01 pre-check of a certificate's names, the way the
+ * CA will validate them (acme/acme_precheck), with a probe token placed
+ * by the same means the real order uses (webroot file or responder) and
+ * removed afterwards.  Names are checked one after another; the report
+ * has every name's verdict, hops and fix.
+ */
+#ifndef KW_PRECHECK_H
+#define KW_PRECHECK_H
+
+#include "renew.h"
+
+#include <jansson.h>
+
+typedef struct kw_precheck_req {
+    const char *const *names;
+    size_t nnames;
+    const char *webroot;   /* NULL: the built-in responder */
+    const char *listen;    /* the responder's address */
+} kw_precheck_req;
+
+/* ok: every name passes; summary: the first failure's verdict and why
+ * ("" when ok); report: an array with one object per name (name, ok,
+ * verdict, why, fix, note, hops: [{url, addr, status, location,
+ * error}]), borrowed for the callback's duration. */
+typedef void (*kw_precheck_cb)(void *ctx, int ok, const char *summary,
+                               const char *fix, json_t *report);
+
+int kw_precheck_start(kw_acme_env *env, const kw_precheck_req *req,
+                      kw_precheck_cb cb, void *ctx, kw_diag *d);
+
+#endif
