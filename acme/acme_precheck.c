@@ -30,6 +30,32 @@
 #define KW_VERSION "0"
 #endif
 
+
+/* One more hop in w (zeroed), or NULL when out of memory. */
+static acme_pc_hop *add_hop(acme_pc_walk *w)
+{
+    acme_pc_hop *n = realloc(w->hops, (w->nhops + 1) * sizeof(*n));
+
+    if (n == NULL)
+        return NULL;
+    w->hops = n;
+    memset(&n[w->nhops], 0, sizeof(*n));
+    return &n[w->nhops++];
+}
+
+static void free_walks(acme_precheck_result *r)
+{
+    int i;
+
+    if (r == NULL)
+        return;
+    for (i = 0; i < 2; i++) {
+        free(r->walks[i].hops);
+        r->walks[i].hops = NULL;
+        r->walks[i].nhops = 0;
+    }
+}
+
 static const char *const verdict_names[ACME_PC_NVERDICTS] = {
     "OK", "DNS_NO_ADDRESS", "DNS_FAILED", "RESERVED_ADDRESS",
     "CONNECT_REFUSED", "CONNECT_TIMEOUT", "AAAA_BROKEN", "BAD_STATUS",
@@ -821,7 +847,10 @@ static void hop_send(pc *p, const char *addr)
         walk_end(p, ACME_PC_TOO_MANY_REDIRECTS, "too many redirects");
         return;
     }
-    h = &w->hops[w->nhops++];
+    if ((h = add_hop(w)) == NULL) {
+        walk_end(p, ACME_PC_INTERNAL, "out of memory");
+        return;
+    }
     snprintf(h->url, sizeof(h->url), "%s", p->url);
     snprintf(h->addr, sizeof(h->addr), "%s", addr);
     if (now >= p->deadline) {
@@ -875,10 +904,11 @@ static void hop_dns_done(uv_work_t *wk, int status)
     (void)status;
     a = pick(w->family, j->v6, j->n6, j->v4, j->n4);
     if (a == NULL) {
-        acme_pc_hop *h = &w->hops[w->nhops < ACME_PC_MAX_HOPS ? w->nhops++
-                                                              : w->nhops - 1];
+        acme_pc_hop *h = w->nhops < ACME_PC_MAX_HOPS ? add_hop(w)
+                         : &w->hops[w->nhops - 1];
 
-        snprintf(h->url, sizeof(h->url), "%s", p->url);
+        if (h != NULL)
+            snprintf(h->url, sizeof(h->url), "%s", p->url);
         fmt(why, sizeof(why), "%s: the redirect target %s has no address "
             "(%s)", p->url, j->host,
             j->rc4 != 0 ? j->d4.msg : j->rc6 != 0 ? j->d6.msg
@@ -941,6 +971,7 @@ static void on_step_closed(uv_handle_t *hd)
     pc *p = hd->data;
 
     free(p->keyauth);
+    free_walks(p->r);
     free(p->r);
     free(p);
 }
@@ -1204,6 +1235,33 @@ int acme_precheck_run(uv_loop_t *loop, const acme_precheck_opts *o,
         uv_close((uv_handle_t *)&p->step, on_step_closed);
         return kw_diag_set(d, KW_EIO, "precheck %s: cannot queue the DNS "
                            "lookup", name);
+    }
+    return 0;
+}
+
+void acme_precheck_result_clear(acme_precheck_result *r)
+{
+    free_walks(r);
+}
+
+int acme_precheck_result_copy(acme_precheck_result *dst,
+                              const acme_precheck_result *src)
+{
+    int i;
+
+    *dst = *src;
+    for (i = 0; i < 2; i++) {
+        dst->walks[i].hops = NULL;
+        if (src->walks[i].nhops == 0)
+            continue;
+        dst->walks[i].hops =
+            malloc(src->walks[i].nhops * sizeof(*src->walks[i].hops));
+        if (dst->walks[i].hops == NULL) {
+            free_walks(dst);
+            return KW_ENOMEM;
+        }
+        memcpy(dst->walks[i].hops, src->walks[i].hops,
+               src->walks[i].nhops * sizeof(*src->walks[i].hops));
     }
     return 0;
 }

@@ -108,7 +108,9 @@ typedef struct acme_pc_walk {
     int family;           /* 6 or 4; 0: not tried (no such address) */
     acme_pc_verdict verdict;
     char why[768];
-    acme_pc_hop hops[ACME_PC_MAX_HOPS];
+    /* Allocated as the walk goes (most walks have one to three hops: a
+     * fixed array made fifty concurrent checks cost 6 MiB). */
+    acme_pc_hop *hops;
     size_t nhops;
 } acme_pc_walk;
 
@@ -125,7 +127,14 @@ typedef struct acme_precheck_result {
     double elapsed;       /* seconds */
 } acme_precheck_result;
 
-/* Called once with the result, on the loop; r is freed when it returns. */
+/* A deep copy of src (its hops too) into dst, to keep after the callback;
+ * 0 or KW_ENOMEM.  acme_precheck_result_clear frees the hops of a copy. */
+int acme_precheck_result_copy(acme_precheck_result *dst,
+                              const acme_precheck_result *src);
+void acme_precheck_result_clear(acme_precheck_result *r);
+
+/* Called once with the result, on the loop; r is freed when it returns
+ * (acme_precheck_result_copy keeps it). */
 typedef void (*acme_precheck_cb)(void *ctx, const acme_precheck_result *r);
 
 /*

@@ -83,6 +83,11 @@ directory = https://127.0.0.1:$PEBBLE_PORT/dir
 ca_file = $(pwd)/$ACME/pebble-cert.pem
 contact = mailto:hostmaster@demo.example
 http01_listen = 127.0.0.1:$HTTP01_PORT
+# The HTTP-01 pre-check looks the way this CA's validator does: through
+# the local DNS, on its port, at a loopback address.
+resolver = 127.0.0.1:$DNS_PORT
+validation_http_port = $HTTP01_PORT
+validation_allow_private = yes
 [certificate "demo"]
 names = www.demo.example, mail.demo.example
 EOF

@@ -502,9 +502,15 @@ static void kw_run(int scen)
                             "[acme]\ndirectory = %s\nca_file = %s\n"
                             "http01_listen = 127.0.0.1:%d\n"
                             "contact = mailto:x@example.com\n"
-                            "concurrency = %d\n",
+                            "concurrency = %d\n"
+                            /* keywarden's defaults, pre-check included,
+                             * pointed at what Pebble's validator uses */
+                            "resolver = 127.0.0.1:%d\n"
+                            "validation_http_port = %d\n"
+                            "validation_allow_private = yes\n",
                             pb.p.directory, g_pki.ca_pem, pb.p.http_port,
-                            g_n > 256 ? 256 : g_n);
+                            g_n > 256 ? 256 : g_n, g_dns.dns_port,
+                            pb.p.http_port);
     if (scen == SC_C) {
         pos += (size_t)snprintf(text + pos, cap - pos,
                                 "[certificate \"c0\"]\nnames = ");

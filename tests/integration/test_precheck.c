@@ -69,7 +69,7 @@ static void on_result(void *ctx, const acme_precheck_result *r)
 {
     run_ctx *c = ctx;
 
-    c->r = *r;
+    assert_int_equal(acme_precheck_result_copy(&c->r, r), 0);
     c->done = 1;
 }
 
@@ -392,6 +392,7 @@ static void one_case(const pc_case *c)
     assert_int_equal(peb, c->pebble_ok);
     if (!c->lenient)
         assert_int_equal(peb, r->ok);
+    acme_precheck_result_clear(r);
     free(r);
 }
 
@@ -432,6 +433,7 @@ static void no_address(void **state)
     r = precheck("plain.pc.example.com", free_port(), g_https, 5000, 2000);
     show(r);
     assert_int_equal(r->verdict, ACME_PC_CONNECT_REFUSED);
+    acme_precheck_result_clear(r);
     free(r);
 }
 
@@ -607,6 +609,7 @@ static void fuzz_chains(void **state)
                     r->walks[1].nhops <= ACME_PC_MAX_HOPS);
         assert_true(secs < 12.0);
         counts[r->verdict]++;
+        acme_precheck_result_clear(r);
         free(r);
     }
     shutdown(g_fz_sock, SHUT_RDWR);
