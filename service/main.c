@@ -44,6 +44,8 @@ static void usage(FILE *out)
         "certificate live\n"
         "  revoke NAME      revoke a managed certificate at its CA\n"
         "  account rollover replace the ACME account key (keyChange)\n"
+        "  precheck NAME... will the CA's HTTP-01 validation succeed? "
+        "(every hop)\n"
         "  status           the running daemon's jobs\n"
         "  reload           make the running daemon re-read its "
         "configuration\n"
@@ -85,7 +87,7 @@ static const struct {
     {"status", cli_status}, {"reload", cli_reload}, {"run-job", cli_run_job},
     {"renew", cli_renew},   {"certificate", cli_certificate},
     {"rollback", cli_rollback}, {"revoke", cli_revoke},
-    {"account", cli_account},
+    {"account", cli_account}, {"precheck", cli_precheck},
 };
 
 static cmd_fn find_command(const char *name)

@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "acme/acme_precheck.h"
 #include "pebble.h"
 #include "proc.h"
@@ -396,6 +398,79 @@ static void one_case(const pc_case *c)
     free(r);
 }
 
+/* keywarden precheck NAME --webroot DIR [--json]: exit status, verdict,
+ * hops and fix, as an operator sees them. */
+static int kw_precheck(const char *name, int json, char **out)
+{
+    char dir[800], conf[900], text[2048], *err = NULL;
+    char *argv[12];
+    int ofd, efd, st, n = 0;
+    pid_t pid;
+
+    snprintf(dir, sizeof(dir), "%s/cli", g_dir);
+    tp_mkdirs(dir);
+    snprintf(conf, sizeof(conf), "%s/keywarden.conf", dir);
+    snprintf(text, sizeof(text),
+             "[acme]\nresolver = 127.0.0.1:%d\nvalidation_http_port = %d\n"
+             "validation_https_port = %d\nvalidation_allow_private = yes\n",
+             g_dns.dns_port, g_http, g_https);
+    write_file(conf, text);
+    argv[n++] = (char *)KEYWARDEN_BIN;
+    argv[n++] = (char *)"--state-dir";
+    argv[n++] = dir;
+    argv[n++] = (char *)"--config";
+    argv[n++] = conf;
+    argv[n++] = (char *)"precheck";
+    argv[n++] = (char *)name;
+    argv[n++] = (char *)"--webroot";
+    argv[n++] = g_www;
+    if (json)
+        argv[n++] = (char *)"--json";
+    argv[n] = NULL;
+    pid = proc_spawn_pipes(argv, &ofd, &efd);
+    proc_drain(ofd, efd, out, &err);
+    free(err);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void cli_precheck(void **state)
+{
+    char *out = NULL;
+    json_t *js;
+
+    (void)state;
+    assert_int_equal(kw_precheck("plain.pc.example.com", 0, &out), 0);
+    assert_non_null(strstr(out, "plain.pc.example.com: OK"));
+    assert_non_null(strstr(out, "/.well-known/acme-challenge/"));
+    free(out);
+    assert_int_equal(kw_precheck("dropped.pc.example.com", 0, &out), 1);
+    assert_non_null(strstr(out, "dropped.pc.example.com: PATH_DROPPED"));
+    assert_non_null(strstr(out, "fix: "));
+    assert_non_null(strstr(out, "location ^~ /.well-known/acme-challenge/"));
+    free(out);
+    assert_int_equal(kw_precheck("loop.pc.example.com", 1, &out), 1);
+    js = json_loads(out, 0, NULL);
+    assert_non_null(js);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(js, 0), "verdict")),
+                        "LOOP");
+    {
+        json_t *w;
+        size_t i, most = 0;
+
+        json_array_foreach(json_object_get(json_array_get(js, 0), "walks"),
+                           i, w)
+        if (json_array_size(json_object_get(w, "hops")) > most)
+            most = json_array_size(json_object_get(w, "hops"));
+        /* the hops are there, the looping redirect's Location with them */
+        assert_true(most >= 1);
+        assert_non_null(strstr(out, "\"location\": \"http"));
+    }
+    json_decref(js);
+    free(out);
+}
+
 static void redirect_cases(void **state)
 {
     size_t i;
@@ -627,6 +702,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(redirect_cases),
+cmocka_unit_test(cli_precheck),
         cmocka_unit_test(no_address),
         cmocka_unit_test(fuzz_chains),
     };
