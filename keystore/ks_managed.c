@@ -40,13 +40,19 @@ static void read_row(sqlite3_stmt *st, ks_managed *m)
     m->ari_renew_at = sqlite3_column_int64(st, 19);
     m->ari_next_check = sqlite3_column_int64(st, 20);
     copy_col(st, 21, m->ari_explanation, sizeof(m->ari_explanation));
+    m->precheck_at = sqlite3_column_int64(st, 22);
+    m->precheck_ok = sqlite3_column_type(st, 23) == SQLITE_NULL
+                         ? -1
+                         : sqlite3_column_int(st, 23);
+    copy_col(st, 24, m->precheck_verdict, sizeof(m->precheck_verdict));
 }
 
 #define COLUMNS                                                            \
     "name, live_version, not_before, not_after, fingerprint, renew_at, "   \
     "order_url, step, attempts, failures, last_attempt_at, last_ok_at, "   \
     "retry_at, last_error, problem, ari_cert_id, ari_offered, ari_start, " \
-    "ari_end, ari_renew_at, ari_next_check, ari_explanation"
+    "ari_end, ari_renew_at, ari_next_check, ari_explanation, " \
+    "precheck_at, precheck_ok, precheck_verdict"
 
 int ks_managed_get(ks_store *s, const char *name, ks_managed *m, kw_diag *d)
 {
@@ -308,6 +314,35 @@ int ks_managed_ari(ks_store *s, const char *name, const char *cert_id,
                 "WHERE name = ?1",
                 "ttiiiiiti", name, cert_id, (int64_t)offered, start, end,
                 renew_at, next_check, explanation ? explanation : "", now);
+    return r;
+}
+
+int ks_managed_precheck(ks_store *s, const char *name, int ok,
+                        const char *verdict, int64_t now, kw_diag *d)
+{
+    ks_managed m;
+    int r, was;
+
+    if ((r = ks_begin(s, d)) != 0)
+        return r;
+    r = ensure(s, name, now, d);
+    if (r == 0)
+        r = ks_managed_get(s, name, &m, d);
+    was = r == 0 ? m.precheck_ok : -1;
+    if (r == 0)
+        r = run(s, d, "recording the pre-check",
+                "UPDATE certificates SET precheck_at = ?2, precheck_ok = ?3, "
+                "precheck_verdict = ?4, updated_at = ?2 WHERE name = ?1",
+                "tiit", name, now, (int64_t)(ok != 0),
+                ok ? NULL : verdict);
+    if (r == 0 && was != (ok != 0) && !(was == -1 && ok))
+        r = event(s, ok ? "precheck.recovered" : "precheck.failed",
+                  json_pack("{s:o, s:o}", "certificate", kw_json_str(name),
+                            "verdict", kw_json_str(ok ? NULL : verdict)),
+                  now, d);
+    if (r == 0)
+        return ks_commit(s, d);
+    ks_rollback(s);
     return r;
 }
 

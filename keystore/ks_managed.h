@@ -32,6 +32,10 @@ typedef struct ks_managed {
     int ari_offered;        /* the CA lists renewalInfo */
     int64_t ari_start, ari_end, ari_renew_at, ari_next_check;
     char ari_explanation[512];
+    /* the last HTTP-01 pre-check: 0 never, else when; ok -1 unknown */
+    int64_t precheck_at;
+    int precheck_ok;
+    char precheck_verdict[1024];
 } ks_managed;
 
 /* The row for name; KW_ENOTFOUND when keywarden never worked on it. */
@@ -81,6 +85,11 @@ int ks_managed_ari(ks_store *s, const char *name, const char *cert_id,
                    int offered, int64_t start, int64_t end,
                    int64_t renew_at, int64_t next_check,
                    const char *explanation, int64_t now, kw_diag *d);
+
+/* The result of a pre-check; a change from pass to fail (or back) also
+ * writes precheck.failed (precheck.recovered), in one transaction. */
+int ks_managed_precheck(ks_store *s, const char *name, int ok,
+                        const char *verdict, int64_t now, kw_diag *d);
 
 /* The renewal time computed from the live certificate (or ARI). */
 int ks_managed_schedule(ks_store *s, const char *name, int64_t renew_at,

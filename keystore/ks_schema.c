@@ -302,7 +302,17 @@ static const char v6[] =
     "ALTER TABLE certificates ADD COLUMN ari_next_check INTEGER;"
     "ALTER TABLE certificates ADD COLUMN ari_explanation TEXT;";
 
-const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6};
+/*
+ * Version 7: the last HTTP-01 pre-check of a managed certificate (the
+ * daemon runs it daily), so a redirect added today shows weeks before the
+ * renewal it would break.
+ */
+static const char v7[] =
+    "ALTER TABLE certificates ADD COLUMN precheck_at INTEGER;"
+    "ALTER TABLE certificates ADD COLUMN precheck_ok INTEGER;"
+    "ALTER TABLE certificates ADD COLUMN precheck_verdict TEXT;";
+
+const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"

@@ -7,6 +7,8 @@
  */
 #include "cli.h"
 
+#include "../keystore/ks_managed.h"
+
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
 
@@ -57,12 +59,69 @@ typedef struct check_ctx {
     int oom;
 } check_ctx;
 
+/* A problem line, and the worst so far; 1 when out of memory. */
+static int add_problem(check_ctx *cc, ks_health h, const char *who,
+                       const char *where, const char *reason)
+{
+    problem *np;
+
+    if (cc->nproblems == cc->cap) {
+        size_t ncap = cc->cap ? cc->cap * 2 : 16;
+
+        np = realloc(cc->problems, ncap * sizeof(*np));
+        if (np == NULL) {
+            cc->oom = 1;
+            return 1;
+        }
+        cc->problems = np;
+        cc->cap = ncap;
+    }
+    np = &cc->problems[cc->nproblems++];
+    np->health = h;
+    /* A line longer than the buffer is cut; it is still one line. */
+    if (snprintf(np->line, sizeof(np->line), "%s: %s (%s): %s",
+                 h == KS_HEALTH_CRITICAL  ? "CRITICAL"
+                 : h == KS_HEALTH_WARNING ? "WARNING"
+                                          : "UNKNOWN",
+                 who, where, reason) >= (int)sizeof(np->line))
+        memcpy(np->line + sizeof(np->line) - 4, "...", 4);
+    if (ks_health_rank(h) > ks_health_rank(cc->worst)) {
+        cc->worst = h;
+        if (snprintf(cc->worst_line, sizeof(cc->worst_line), "%s: %s", who,
+                     reason) >= (int)sizeof(cc->worst_line))
+            memcpy(cc->worst_line + sizeof(cc->worst_line) - 4, "...", 4);
+    }
+    return 0;
+}
+
+/* A managed certificate whose renewal fails, or whose next renewal the
+ * HTTP-01 pre-check says would fail. */
+static int check_managed(void *ctx, const ks_managed *m)
+{
+    check_ctx *cc = ctx;
+    char who[300], reason[1200];
+
+    snprintf(who, sizeof(who), "certificate %s", m->name);
+    if (m->failures > 0) {
+        snprintf(reason, sizeof(reason), "renewal %s after %d failure%s: %.900s",
+                 m->retry_at < 0 ? "blocked" : "failing", m->failures,
+                 m->failures == 1 ? "" : "s", m->last_error);
+        return add_problem(cc, KS_HEALTH_CRITICAL, who, "managed", reason);
+    }
+    if (m->precheck_at > 0 && m->precheck_ok == 0) {
+        snprintf(reason, sizeof(reason),
+                 "the HTTP-01 pre-check fails, the next renewal would: %.900s",
+                 m->precheck_verdict);
+        return add_problem(cc, KS_HEALTH_WARNING, who, "managed", reason);
+    }
+    return 0;
+}
+
 static int check_row(void *ctx, const ks_object *o)
 {
     check_ctx *cc = ctx;
     ks_verdict v;
     char *name, source[1024];
-    problem *np;
 
     ks_health_tls(&o->facts, cc->cli->now, &cc->t, &v);
     cc->total++;
@@ -77,41 +136,23 @@ static int check_row(void *ctx, const ks_object *o)
     }
     if (v.health == KS_HEALTH_OK)
         return 0;
-    if (cc->nproblems == cc->cap) {
-        size_t ncap = cc->cap ? cc->cap * 2 : 16;
-        np = realloc(cc->problems, ncap * sizeof(*np));
-        if (np == NULL) {
-            cc->oom = 1;
-            return 1;
-        }
-        cc->problems = np;
-        cc->cap = ncap;
-    }
     source[0] = '\0';
     if (o->source != NULL)
         snprintf(source, sizeof(source), "%s", o->source);
     else
         (void)ks_inventory_source(cc->s, o->id, source, sizeof(source), NULL);
     name = kw_display_name(o->name);
-    np = &cc->problems[cc->nproblems++];
-    np->health = v.health;
-    /* A line longer than the buffer is cut; it is still one line. */
-    if (snprintf(np->line, sizeof(np->line), "%s: %s (id %lld, %s): %s",
-                 v.health == KS_HEALTH_CRITICAL  ? "CRITICAL"
-                 : v.health == KS_HEALTH_WARNING ? "WARNING"
-                                                 : "UNKNOWN",
-                 name ? name : o->name, (long long)o->id, source,
-                 v.reason) >= (int)sizeof(np->line))
-        memcpy(np->line + sizeof(np->line) - 4, "...", 4);
-    if (ks_health_rank(v.health) > ks_health_rank(cc->worst)) {
-        cc->worst = v.health;
-        if (snprintf(cc->worst_line, sizeof(cc->worst_line), "%s: %s",
-                     name ? name : o->name, v.reason) >=
-            (int)sizeof(cc->worst_line))
-            memcpy(cc->worst_line + sizeof(cc->worst_line) - 4, "...", 4);
+    {
+        char where[1100];
+        int r;
+
+        snprintf(where, sizeof(where), "id %lld, %s", (long long)o->id,
+                 source);
+        r = add_problem(cc, v.health, name ? name : o->name, where,
+                        v.reason);
+        free(name);
+        return r;
     }
-    free(name);
-    return 0;
 }
 
 static int by_rank_desc(const void *a, const void *b)
@@ -205,6 +246,8 @@ int cli_check(kw_cli *cli, int argc, char **argv)
          * UNKNOWN. */
         f.include_hidden = 1;
         r = ks_inventory_each(s, &f, check_row, &cc, &d);
+        if (r == 0 && f.kind == NULL)
+            r = ks_managed_each(s, check_managed, &cc, &d);
     }
     ks_close(s);
     if (r != 0 || cc.oom) {

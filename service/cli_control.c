@@ -48,7 +48,8 @@ static void control_usage(FILE *out)
 {
     fputs("Usage: keywarden status\n"
           "       keywarden reload\n"
-          "       keywarden run-job scan | probe:ENDPOINT\n"
+          "       keywarden run-job scan | probe:ENDPOINT | renew:CERT | "
+          "precheck:CERT\n"
           "\n"
           "Talk to the running daemon through its control socket "
           "([daemon]\n"
@@ -167,8 +168,8 @@ int cli_run_job(kw_cli *cli, int argc, char **argv)
     colon = strchr(job, ':');
     snprintf(type, sizeof(type), "%.*s",
              (int)(colon != NULL ? (size_t)(colon - job) : strlen(job)), job);
-    if (strcmp(type, "probe") == 0 && colon == NULL) {
-        kw_err("run-job probe: which endpoint?  probe:NAME");
+    if (strcmp(type, "scan") != 0 && colon == NULL) {
+        kw_err("run-job %s: which one?  %s:NAME", type, type);
         return KW_EXIT_USAGE;
     }
     return simple_call(cli,

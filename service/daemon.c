@@ -28,6 +28,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "probe.h"
+#include "precheck.h"
 #include "renew.h"
 
 #include "../common/kw_log.h"
@@ -35,6 +36,7 @@
 #include "../keystore/ks_endpoint.h"
 #include "../keystore/ks_inventory.h"
 #include "../keystore/ks_jobs.h"
+#include "../keystore/ks_managed.h"
 #include "../keystore/ks_scan.h"
 
 #include <dirent.h>
@@ -343,6 +345,8 @@ typedef struct job_req {
     kw_renew *renew;
     kw_renew_result rres; /* a renew job's result (msg copied) */
     char rname[256];
+    int pc_ok;            /* a precheck job's result */
+    char pc_verdict[1024];
     ks_jobrec job;
     /* What the job needs, copied so a reload cannot pull it away. */
     char **paths;
@@ -451,6 +455,22 @@ static void job_work(uv_work_t *req)
     jr->r = open_store(jr->dm->cli, &s, &jr->d);
     if (jr->r != 0)
         return;
+    if (strcmp(jr->job.type, "precheck") == 0) {
+        /* Daily: a redirect added today shows weeks before the renewal
+         * it would break. */
+        now = kw_now();
+        jr->next_at = now + KW_DAY;
+        jr->r = ks_managed_precheck(s, jr->rname, jr->pc_ok, jr->pc_verdict,
+                                    now, &jr->d);
+        r = ks_jobs_finish(s, jr->job.id, jr->r == 0, jr->next_at,
+                           jr->r != 0 ? jr->d.msg : NULL, now, &fd);
+        if (r != 0 && jr->r == 0) {
+            jr->r = r;
+            jr->d = fd;
+        }
+        ks_close(s);
+        return;
+    }
     if (strcmp(jr->job.type, "renew") == 0) {
         /* renew.c recorded the outcome; the job only keeps the schedule:
          * the renewal time, a failure's retry time, daily while blocked
@@ -537,9 +557,10 @@ static void job_done(uv_work_t *req, int status)
     dm->running--;
     kw_time_rfc3339(jr->next_at, when, sizeof(when));
     {
-        int t = strcmp(jr->job.type, "probe") == 0   ? 1
-                : strcmp(jr->job.type, "renew") == 0 ? 2
-                                                     : 0;
+        int t = strcmp(jr->job.type, "probe") == 0      ? 1
+                : strcmp(jr->job.type, "renew") == 0    ? 2
+                : strcmp(jr->job.type, "precheck") == 0 ? 3
+                                                        : 0;
         if (status == 0 && jr->r == 0)
             dm->counters.jobs_ok_total[t]++;
         else if (!jr->cancelled)
@@ -557,6 +578,15 @@ static void job_done(uv_work_t *req, int status)
     } else if (jr->cancelled) {
         kw_notice("job %s %s: stopped; it resumes at the next start",
                   jr->job.type, jr->job.key);
+    } else if (strcmp(jr->job.type, "precheck") == 0) {
+        if (jr->pc_ok)
+            kw_info("certificate %s: the HTTP-01 pre-check passes; next at "
+                    "%s",
+                    jr->rname, when);
+        else
+            kw_warn("certificate %s: the HTTP-01 pre-check fails: %s; the "
+                    "next renewal would fail (checked again at %s)",
+                    jr->rname, jr->pc_verdict, when);
     } else if (strcmp(jr->job.type, "renew") == 0) {
         if (jr->rres.outcome == KW_RENEW_ISSUED)
             kw_notice("certificate %s: issued: %s; next renewal at %s",
@@ -645,6 +675,22 @@ static void on_renew_done(void *ctx, const kw_renew_result *res)
     }
 }
 
+static void on_precheck_done(void *ctx, int ok, const char *summary,
+                             const char *fix, json_t *report)
+{
+    job_req *jr = ctx;
+
+    (void)report;
+    jr->pc_ok = ok;
+    snprintf(jr->pc_verdict, sizeof(jr->pc_verdict), "%s%s%.600s", summary,
+             ok ? "" : ". Fix: ", ok ? "" : fix);
+    if (uv_queue_work(jr->dm->loop, &jr->req, job_work, job_done) != 0) {
+        kw_err("certificate %s: cannot record the pre-check", jr->rname);
+        jr->dm->running--;
+        free_job(jr);
+    }
+}
+
 static void start_job(daemon_s *dm, const ks_jobrec *j)
 {
     job_req *jr = calloc(1, sizeof(*jr));
@@ -669,6 +715,39 @@ static void start_job(daemon_s *dm, const ks_jobrec *j)
         }
     }
     kw_info("job %s %s: starting (attempt %d)", j->type, j->key, j->attempt);
+    if (strcmp(j->type, "precheck") == 0) {
+        const kw_cert_conf *c = NULL;
+        kw_precheck_req q;
+        kw_diag d;
+
+        for (i = 0; i < dm->conf.ncerts; i++)
+            if (strcmp(dm->conf.certs[i].name, j->key) == 0)
+                c = &dm->conf.certs[i];
+        if (c == NULL || c->dns01 || c->precheck == KW_PRECHECK_OFF) {
+            free_job(jr); /* the plan prunes it */
+            return;
+        }
+        snprintf(jr->rname, sizeof(jr->rname), "%s", c->name);
+        memset(&q, 0, sizeof(q));
+        q.names = (const char *const *)c->names;
+        q.nnames = c->nnames;
+        q.webroot = c->http01_webroot ? c->webroot : NULL;
+        q.listen = dm->conf.acme.http01_listen != NULL
+                       ? dm->conf.acme.http01_listen
+                       : KW_ACME_DEFAULT_HTTP01;
+        if (kw_precheck_start(&dm->acme, &q, on_precheck_done, jr, &d) !=
+            0) {
+            jr->pc_ok = 0;
+            snprintf(jr->pc_verdict, sizeof(jr->pc_verdict),
+                     "the pre-check could not run: %s", d.msg);
+            if (uv_queue_work(dm->loop, &jr->req, job_work, job_done) != 0) {
+                free_job(jr);
+                return;
+            }
+        }
+        dm->running++;
+        return;
+    }
     if (strcmp(j->type, "renew") == 0) {
         const kw_cert_conf *c = NULL;
         kw_diag d;
@@ -755,6 +834,8 @@ typedef struct plan_req {
     size_t nendpoints;
     char **certs;     /* [certificate] names, likewise */
     size_t ncerts;
+    char **prechecks; /* those that use http-01 with a pre-check */
+    size_t nprechecks;
     int scan;
     int recover;
     int r;
@@ -791,6 +872,14 @@ static void plan_work(uv_work_t *req)
     if (p->r == 0)
         p->r = ks_jobs_prune(s, "renew", (const char *const *)p->certs,
                              p->ncerts, &p->d);
+    /* The daily pre-check, first a minute after the renewal jobs. */
+    for (i = 0; p->r == 0 && i < p->nprechecks; i++)
+        p->r = ks_jobs_ensure(s, "precheck", p->prechecks[i],
+                              now + KW_MINUTE, 0, now, &p->d);
+    if (p->r == 0)
+        p->r = ks_jobs_prune(s, "precheck",
+                             (const char *const *)p->prechecks,
+                             p->nprechecks, &p->d);
     if (p->r == 0)
         p->r = ks_endpoint_prune(s, (const char *const *)p->endpoints,
                                  p->nendpoints, &p->d);
@@ -807,6 +896,9 @@ static void free_plan(plan_req *p)
     for (i = 0; i < p->ncerts; i++)
         free(p->certs[i]);
     free(p->certs);
+    for (i = 0; i < p->nprechecks; i++)
+        free(p->prechecks[i]);
+    free(p->prechecks);
     free(p);
 }
 
@@ -861,6 +953,22 @@ static plan_req *new_plan(daemon_s *dm, int recover)
             return NULL;
         }
         p->ncerts++;
+    }
+    p->prechecks = calloc(dm->conf.ncerts + 1, sizeof(*p->prechecks));
+    if (p->prechecks == NULL) {
+        free_plan(p);
+        return NULL;
+    }
+    for (i = 0; i < dm->conf.ncerts; i++) {
+        const kw_cert_conf *c = &dm->conf.certs[i];
+
+        if (c->dns01 || c->precheck == KW_PRECHECK_OFF)
+            continue;
+        if ((p->prechecks[p->nprechecks] = strdup(c->name)) == NULL) {
+            free_plan(p);
+            return NULL;
+        }
+        p->nprechecks++;
     }
     return p;
 }
@@ -1290,22 +1398,31 @@ static void on_control(void *ctx, kw_control_req *conn, json_t *request)
         size_t i;
         int known = 0;
 
+        int cert = type != NULL && (strcmp(type, "renew") == 0 ||
+                                    strcmp(type, "precheck") == 0);
+
         if (type == NULL || (strcmp(type, "scan") != 0 &&
-                             strcmp(type, "probe") != 0)) {
+                             strcmp(type, "probe") != 0 && !cert)) {
             free(c);
-            kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
-                                             "type: expected scan or probe"));
+            kw_control_reply(conn,
+                             json_pack("{s:b, s:s}", "ok", 0, "error",
+                                       "type: expected scan, probe, renew "
+                                       "or precheck"));
             return;
         }
         if (strcmp(type, "scan") == 0)
             key = "all";
-        for (i = 0; key != NULL && i < dm->conf.nendpoints; i++)
+        for (i = 0; !cert && key != NULL && i < dm->conf.nendpoints; i++)
             known |= strcmp(dm->conf.endpoints[i].name, key) == 0;
-        if (key == NULL || (strcmp(type, "probe") == 0 && !known)) {
+        for (i = 0; cert && key != NULL && i < dm->conf.ncerts; i++)
+            known |= strcmp(dm->conf.certs[i].name, key) == 0;
+        if (key == NULL || (strcmp(type, "scan") != 0 && !known)) {
             free(c);
             kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
-                                             "no such endpoint in the "
-                                             "configuration"));
+                                             cert ? "no such certificate in "
+                                                    "the configuration"
+                                                  : "no such endpoint in "
+                                                    "the configuration"));
             return;
         }
         snprintf(c->type, sizeof(c->type), "%s", type);

@@ -131,7 +131,8 @@ static int row(void *ctx, const ks_object *o)
 int kw_metrics_render(ks_store *s, const kw_metrics_counters *c,
                       int64_t now, char **out, size_t *len, kw_diag *d)
 {
-    static const char *const types[3] = {"scan", "probe", "renew"};
+    static const char *const types[4] = {"scan", "probe", "renew",
+                                         "precheck"};
     buf b = {NULL, 0, 0, 0};
     render r;
     ks_filter f;
@@ -188,7 +189,7 @@ int kw_metrics_render(ks_store *s, const kw_metrics_counters *c,
         (unsigned long long)c->scan_skipped_total);
     put(&b, "# HELP keywarden_jobs_total Jobs finished since the daemon "
             "started.\n# TYPE keywarden_jobs_total counter\n");
-    for (i = 0; i < 3; i++)
+    for (i = 0; i < 4; i++)
         put(&b,
             "keywarden_jobs_total{type=\"%s\",result=\"ok\"} %llu\n"
             "keywarden_jobs_total{type=\"%s\",result=\"failed\"} %llu\n",

@@ -15,8 +15,9 @@ typedef struct kw_metrics_counters {
     uint64_t scans_total;
     uint64_t scan_errors_total;   /* broken certificate files seen */
     uint64_t scan_skipped_total;  /* files skipped as not certificates */
-    uint64_t jobs_ok_total[3];    /* [0] scan, [1] probe, [2] renew */
-    uint64_t jobs_failed_total[3];
+    uint64_t jobs_ok_total[4]; /* [0] scan, [1] probe, [2] renew, [3]
+                                  precheck */
+    uint64_t jobs_failed_total[4];
     int64_t started_at;
 } kw_metrics_counters;
 

@@ -901,6 +901,12 @@ static void invalid_challenge(void **state)
         j = cert_json(&t, "fresh");
         assert_string_equal(jstr(j, "problem"), "keywarden:precheck");
         json_decref(j);
+        /* ... and a monitoring system hears of it. */
+        r = kw_expect(2, t.state, t.conf, (const char *[]){"check", NULL});
+        assert_contains(r.out, "KEYWARDEN CRITICAL");
+        assert_contains(r.out, "certificate fresh");
+        assert_contains(r.out, "no order placed");
+        kwres_free(&r);
         /* precheck = warn: said, and ordered all the same (the CA then
          * fails it). */
         write_text(t.conf,
@@ -1504,6 +1510,26 @@ static void serve_renews(void **state)
     assert_true(count_in_file(log2, "resuming the order") > 0 ||
                 count_in_file(log2, "resuming") > 0);
     verify_live(&t, "www", peb.root_pem, names);
+    /* The daily HTTP-01 pre-check, made due now through the control
+     * socket; and a renewal job asked for by hand is "not due". */
+    {
+        kwres r = kw_ok(t.state, t.conf, "run-job", "precheck:www");
+
+        kwres_free(&r);
+        w.version = 0;
+        w.needle = "the HTTP-01 pre-check passes; next at";
+        serve_wait_for(&w, 20000, "the daily pre-check");
+        assert_int_equal(db_q(&t, "SELECT precheck_ok FROM certificates "
+                                  "WHERE name = 'www'"),
+                         1);
+        r = kw_ok(t.state, t.conf, "run-job", "renew:www");
+        kwres_free(&r);
+        r = kw_expect(1, t.state, t.conf,
+                      (const char *[]){"run-job", "renew:nosuch", NULL});
+        assert_contains(r.err, "no such certificate");
+        kwres_free(&r);
+        w.needle = NULL;
+    }
     /* SIGTERM: a clean stop within seconds. */
     kill(pid, SIGTERM);
     assert_int_equal(proc_wait(pid, 10000), 0);
