@@ -105,18 +105,20 @@ static int check_text(const char *path, const char *text, size_t len)
 static int write_and_reload(kw_cli *cli, const char *text, size_t len,
                             mode_t mode)
 {
-    json_t *reply = NULL;
+    json_t *reply = NULL, *req;
     kw_diag d;
 
     if (kw_write_atomic(cli->config_path, text, len, mode, &d) != 0) {
         kw_err("%s", d.msg);
         return -1;
     }
-    if (kw_cli_call_daemon(cli, json_pack("{s:s}", "cmd", "reload"), 5000,
-                           &reply, &d) == 0) {
+    req = json_pack("{s:s}", "cmd", "reload");
+    if (req != NULL &&
+        kw_cli_call_daemon(cli, req, 5000, &reply, &d) == 0) {
         printf("the running daemon reloads %s\n", cli->config_path);
         json_decref(reply);
     }
+    json_decref(req);
     return 0;
 }
 
