@@ -130,6 +130,23 @@ static void check_next(pc *p)
     finish(p);
 }
 
+int kw_precheck_blocking(json_t *report)
+{
+    size_t i;
+    json_t *n;
+
+    json_array_foreach(report, i, n)
+    {
+        const char *v = json_string_value(json_object_get(n, "verdict"));
+
+        if (json_is_true(json_object_get(n, "ok")))
+            continue;
+        if (v == NULL || strcmp(v, "AAAA_BROKEN") != 0)
+            return 1;
+    }
+    return 0;
+}
+
 int kw_precheck_start(kw_acme_env *env, const kw_precheck_req *req,
                       kw_precheck_cb cb, void *ctx, kw_diag *d)
 {

@@ -26,6 +26,12 @@ typedef struct kw_precheck_req {
 typedef void (*kw_precheck_cb)(void *ctx, int ok, const char *summary,
                                const char *fix, json_t *report);
 
+/* Would the failure stop Let's Encrypt for sure?  Not AAAA_BROKEN when
+ * the IPv6 connection failed: Boulder falls back to IPv4 once, so the
+ * production CA may well pass where Pebble (and strict validators) fail.
+ * report is the callback's. */
+int kw_precheck_blocking(json_t *report);
+
 int kw_precheck_start(kw_acme_env *env, const kw_precheck_req *req,
                       kw_precheck_cb cb, void *ctx, kw_diag *d);
 

@@ -735,12 +735,17 @@ static void on_prechecked(void *ctx, int ok, const char *summary,
 {
     kw_renew *r = ctx;
 
-    (void)report;
     r->prechecked = 1;
     if (ok) {
         kw_info("certificate %s: the HTTP-01 pre-check passes for every "
                 "name",
                 r->name);
+    } else if (!kw_precheck_blocking(report)) {
+        /* Broken IPv6 with working IPv4: Let's Encrypt retries over IPv4,
+         * so the order goes; the operator hears of it all the same. */
+        kw_warn("certificate %s: the HTTP-01 pre-check: %s; ordering (the "
+                "CA falls back to IPv4), but fix it: %s",
+                r->name, summary, fix);
     } else if (r->precheck == KW_PRECHECK_WARN) {
         kw_warn("certificate %s: the HTTP-01 pre-check says the CA would "
                 "fail (%s); ordering anyway (precheck = warn). Fix: %s",

@@ -187,6 +187,70 @@ static int pebble_validates(const char *name)
     return issued;
 }
 
+/* keywarden renew of name with the pre-check enforced, pointed at what
+ * Pebble's validator uses.  The exit status; stdout and stderr in *out
+ * and *err (malloc'd). */
+static int renew_enforced(const char *name, char **out, char **err)
+{
+    char dir[900], state[1000], conf[1000], text[4096];
+    char *argv[8];
+    int ofd, efd, st;
+    pid_t pid;
+
+    snprintf(dir, sizeof(dir), "%s/enf-%s", g_dir, name);
+    snprintf(state, sizeof(state), "%s/state", dir);
+    snprintf(conf, sizeof(conf), "%s/keywarden.conf", dir);
+    tp_mkdirs(state);
+    snprintf(text, sizeof(text),
+             "[daemon]\nmetrics_listen = off\n"
+             "[acme]\ndirectory = %s\nca_file = %s\n"
+             "http01_listen = 127.0.0.1:%d\n"
+             "resolver = 127.0.0.1:%d\nvalidation_http_port = %d\n"
+             "validation_https_port = %d\nvalidation_allow_private = yes\n"
+             "[certificate \"c\"]\nnames = %s\nhttp01 = webroot\n"
+             "webroot = %s\n",
+             g_peb.directory, g_pki.ca_pem, free_port(), g_dns.dns_port,
+             g_http, g_https, name, g_www);
+    write_file(conf, text);
+    argv[0] = (char *)KEYWARDEN_BIN;
+    argv[1] = (char *)"--state-dir";
+    argv[2] = state;
+    argv[3] = (char *)"--config";
+    argv[4] = conf;
+    argv[5] = (char *)"renew";
+    argv[6] = NULL;
+    pid = proc_spawn_pipes(argv, &ofd, &efd);
+    assert_true(pid > 0);
+    proc_drain(ofd, efd, out, err);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* precheck = enforce (the default): a dropped path places no order; a
+ * broken AAAA with working IPv4 orders all the same (Let's Encrypt falls
+ * back to IPv4 once) and says so; a passing name is issued. */
+static void enforce_decisions(void **state)
+{
+    char *out = NULL, *err = NULL;
+
+    (void)state;
+    assert_int_equal(renew_enforced("dropped.pc.example.com", &out, &err),
+                     1);
+    assert_non_null(strstr(out, "no order placed"));
+    assert_non_null(strstr(out, "PATH_DROPPED"));
+    free(out);
+    free(err);
+    renew_enforced("aaaa.pc.example.com", &out, &err);
+    assert_non_null(strstr(err, "the CA falls back to IPv4"));
+    assert_null(strstr(out, "no order placed"));
+    free(out);
+    free(err);
+    assert_int_equal(renew_enforced("plain.pc.example.com", &out, &err), 0);
+    assert_non_null(strstr(out, "issued"));
+    free(out);
+    free(err);
+}
+
 /* ----- setup --------------------------------------------------------------- */
 
 static int mgmt_post(const char *path, const char *json)
@@ -703,6 +767,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(redirect_cases),
 cmocka_unit_test(cli_precheck),
+cmocka_unit_test(enforce_decisions),
         cmocka_unit_test(no_address),
         cmocka_unit_test(fuzz_chains),
     };
