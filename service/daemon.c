@@ -919,6 +919,15 @@ static void plan_done(uv_work_t *req, int status)
     free_plan(p);
 }
 
+/* names[*n] = a copy of name, *n + 1; the array has room. */
+static int add_name(char **names, size_t *n, const char *name)
+{
+    if ((names[*n] = strdup(name)) == NULL)
+        return -1;
+    (*n)++;
+    return 0;
+}
+
 static plan_req *new_plan(daemon_s *dm, int recover)
 {
     plan_req *p = calloc(1, sizeof(*p));
@@ -931,44 +940,27 @@ static plan_req *new_plan(daemon_s *dm, int recover)
     p->scan = dm->conf.nscan_paths > 0 || dm->conf.discover;
     p->req.data = p;
     p->endpoints = calloc(dm->conf.nendpoints + 1, sizeof(*p->endpoints));
-    if (p->endpoints == NULL) {
-        free(p);
-        return NULL;
-    }
-    for (i = 0; i < dm->conf.nendpoints; i++) {
-        if ((p->endpoints[i] = strdup(dm->conf.endpoints[i].name)) == NULL) {
-            free_plan(p);
-            return NULL;
-        }
-        p->nendpoints++;
-    }
     p->certs = calloc(dm->conf.ncerts + 1, sizeof(*p->certs));
-    if (p->certs == NULL) {
+    p->prechecks = calloc(dm->conf.ncerts + 1, sizeof(*p->prechecks));
+    if (p->endpoints == NULL || p->certs == NULL || p->prechecks == NULL) {
         free_plan(p);
         return NULL;
     }
-    for (i = 0; i < dm->conf.ncerts; i++) {
-        if ((p->certs[i] = strdup(dm->conf.certs[i].name)) == NULL) {
+    for (i = 0; i < dm->conf.nendpoints; i++)
+        if (add_name(p->endpoints, &p->nendpoints,
+                     dm->conf.endpoints[i].name) != 0) {
             free_plan(p);
             return NULL;
         }
-        p->ncerts++;
-    }
-    p->prechecks = calloc(dm->conf.ncerts + 1, sizeof(*p->prechecks));
-    if (p->prechecks == NULL) {
-        free_plan(p);
-        return NULL;
-    }
     for (i = 0; i < dm->conf.ncerts; i++) {
         const kw_cert_conf *c = &dm->conf.certs[i];
 
-        if (c->dns01 || c->precheck == KW_PRECHECK_OFF)
-            continue;
-        if ((p->prechecks[p->nprechecks] = strdup(c->name)) == NULL) {
+        if (add_name(p->certs, &p->ncerts, c->name) != 0 ||
+            (!c->dns01 && c->precheck != KW_PRECHECK_OFF &&
+             add_name(p->prechecks, &p->nprechecks, c->name) != 0)) {
             free_plan(p);
             return NULL;
         }
-        p->nprechecks++;
     }
     return p;
 }
