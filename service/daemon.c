@@ -45,6 +45,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -1653,6 +1654,9 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
     /* Few malloc arenas: the thread pool's work is short, and every
      * arena keeps its high-water mark resident. */
     mallopt(M_ARENA_MAX, 2);
+    /* A peer that goes away (a control client, a hook that does not read
+     * its stdin) must cost an EPIPE, not the daemon. */
+    signal(SIGPIPE, SIG_IGN);
     srand((unsigned)getpid() ^ (unsigned)kw_now());
 
     if ((r = load_config(cli, &dm.conf, &dm.config_from_file, &d)) != 0) {
