@@ -108,13 +108,13 @@ static size_t question_len(const uint8_t *q, size_t qlen)
 
 /* Is r (rlen octets) the answer to q?  0: yes; 1: not ours; -1: ours but
  * too short to be a message. */
-static int matches(const uint8_t *q, size_t qlen, const uint8_t *r,
-                   size_t rlen)
+int dnsn_matches(const uint8_t *q, size_t qlen, const uint8_t *r,
+                 size_t rlen)
 {
     size_t ql = question_len(q, qlen), i;
     int rcode;
 
-    if (rlen < 12)
+    if (rlen < 12 || qlen < 12)
         return 1;
     if (r[0] != q[0] || r[1] != q[1] || !(r[2] & 0x80) ||
         (r[2] & 0x78) != (q[2] & 0x78))
@@ -205,7 +205,7 @@ static int exchange_udp(const char *who,
             kw_diag_set(d, rc, "%s: UDP receive: %s", who, strerror(errno));
             goto out;
         }
-        if (matches(q, qlen, reply, (size_t)n) == 0) {
+        if (dnsn_matches(q, qlen, reply, (size_t)n) == 0) {
             *rlen = (size_t)n;
             rc = 0;
             goto out;
@@ -336,7 +336,7 @@ static int exchange_tcp(const char *who, const struct sockaddr_storage *ss,
             goto sockerr;
         }
     }
-    if (matches(q, qlen, reply, want) != 0) {
+    if (dnsn_matches(q, qlen, reply, want) != 0) {
         rc = KW_EPARSE;
         kw_diag_set(d, rc, "%s: the TCP answer does not match the query "
                     "(ID or question differs)", who);

@@ -17,6 +17,11 @@
 
 /* Largest DNS message (TCP length prefix); every reply buffer is this. */
 #define DNSN_MSG_MAX 65535
+
+/* Is r (rlen octets, from the network) the answer to the query q?  0:
+ * yes; 1: not ours; -1: ours but too short.  Exposed for fuzzing. */
+int dnsn_matches(const uint8_t *q, size_t qlen, const uint8_t *r,
+                 size_t rlen);
 /* Largest message sent over UDP; bigger ones go over TCP. */
 #define DNSN_UDP_MAX 512
 /* The EDNS buffer size our queries advertise (DNS flag day 2020). */

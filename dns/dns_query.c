@@ -290,6 +290,21 @@ static int judge(const ldns_pkt *p, const char *name, const char *value,
     return 0;
 }
 
+int kw_dns_judge_txt_wire(const uint8_t *wire, size_t len, const char *name,
+                          const char *value, char *status, size_t cap)
+{
+    ldns_pkt *p = NULL;
+    int r;
+
+    if (ldns_wire2pkt(&p, wire, len) != LDNS_STATUS_OK || p == NULL) {
+        snprintf(status, cap, "not a DNS message");
+        return -1;
+    }
+    r = judge(p, name, value, status, cap);
+    ldns_pkt_free(p);
+    return r;
+}
+
 int kw_dns_txt_wait(const kw_dns_server *servers, size_t n, const char *name,
                     const char *value, int timeout_ms, int interval_ms,
                     kw_diag *d)

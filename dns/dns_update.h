@@ -25,6 +25,7 @@
 #define KW_DNS_UPDATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/kw_err.h"
 
@@ -100,6 +101,13 @@ int kw_dns_txt_wait(const kw_dns_server *servers, size_t n, const char *name,
  * longest name down (for when the config gives no zone).  Writes it in
  * lower case without the final dot.  CNAMEs are not followed.
  */
+/* One server's answer (wire format, as received) to name TXT judged the
+ * way kw_dns_txt_wait does: 1 it serves value (or no TXT when value is
+ * NULL), 0 not (status says what it answered), -1 not a DNS message.
+ * Exposed for the fuzz target. */
+int kw_dns_judge_txt_wire(const uint8_t *wire, size_t len, const char *name,
+                          const char *value, char *status, size_t cap);
+
 int kw_dns_find_zone(const kw_dns_server *server, const char *name,
                      char *zone, size_t cap, int timeout_ms, kw_diag *d);
 

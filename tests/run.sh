@@ -37,7 +37,7 @@ step "fuzz (libFuzzer, ${FUZZ_SECONDS}s per target)"
 CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DKW_FUZZ=ON -DKW_BUILD_TESTS=OFF -DKW_BUILD_BENCH=OFF
 cmake --build build/fuzz -j "$JOBS" --target fuzz_certfile fuzz-seeds \
-      fuzz_acme_headers
+      fuzz_acme_headers fuzz_dns_answer
 rm -rf build/fuzz/seeds build/fuzz/corpus
 mkdir -p build/fuzz/corpus
 build/fuzz/tests/fuzz-seeds build/fuzz/seeds
@@ -69,6 +69,21 @@ if ! build/fuzz/tests/fuzz_acme_headers -max_total_time="$FUZZ_SECONDS" \
 fi
 grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' \
     build/fuzz/fuzz-headers.log
+# DNS answers as the dns-01 wait reads them (a hostile server's bytes).
+rm -rf build/fuzz/dns-seeds build/fuzz/dns-corpus
+mkdir -p build/fuzz/dns-seeds build/fuzz/dns-corpus
+printf '\022\064\204\000\000\001\000\001\000\000\000\000\017_acme-challenge\007example\003com\000\000\020\000\001\300\014\000\020\000\001\000\000\000\074\000\022\021value-we-wait-for' \
+    > build/fuzz/dns-seeds/txt
+if ! build/fuzz/tests/fuzz_dns_answer -max_total_time="$FUZZ_SECONDS" \
+        -print_final_stats=1 -artifact_prefix=build/fuzz/ \
+        build/fuzz/dns-corpus build/fuzz/dns-seeds \
+        > build/fuzz/fuzz-dns.log 2>&1; then
+    tail -n 80 build/fuzz/fuzz-dns.log
+    echo "fuzz_dns_answer failed; the input is in build/fuzz/ (crash-*)" >&2
+    exit 1
+fi
+grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' \
+    build/fuzz/fuzz-dns.log
 
 step "benchmarks (quick form)"
 build/release/tests/bench_inventory --quick --dir "$ROOT/build"
