@@ -43,6 +43,24 @@ static acme_pc_hop *add_hop(acme_pc_walk *w)
     return &n[w->nhops++];
 }
 
+/* The addresses of in[0..n) the CA could reach, into out; the others
+ * are counted in *reserved.  Returns how many were kept. */
+static size_t keep_reachable(const kw_dns_addr *in, size_t n,
+                             kw_dns_addr *out, int allow_reserved,
+                             int *reserved)
+{
+    size_t i, k = 0;
+
+    for (i = 0; i < n; i++) {
+        if (!allow_reserved && acme_precheck_reserved_ip(in[i].a) == 1) {
+            (*reserved)++;
+            continue;
+        }
+        out[k++] = in[i];
+    }
+    return k;
+}
+
 static void free_walks(acme_precheck_result *r)
 {
     int i;
@@ -1108,30 +1126,15 @@ static void name_dns_done(uv_work_t *wk, int status)
     pc *p = j->pc;
     acme_precheck_result *r = p->r;
     char why[1200];
-    size_t i, k;
     int reserved = 0;
 
     (void)status;
     p->job = NULL;
     /* Reserved addresses are dropped: the CA cannot reach them. */
-    for (i = k = 0; i < j->n6; i++) {
-        if (!p->o.rules.allow_reserved &&
-            acme_precheck_reserved_ip(j->v6[i].a) == 1) {
-            reserved++;
-            continue;
-        }
-        r->v6[k++] = j->v6[i];
-    }
-    r->n6 = k;
-    for (i = k = 0; i < j->n4; i++) {
-        if (!p->o.rules.allow_reserved &&
-            acme_precheck_reserved_ip(j->v4[i].a) == 1) {
-            reserved++;
-            continue;
-        }
-        r->v4[k++] = j->v4[i];
-    }
-    r->n4 = k;
+    r->n6 = keep_reachable(j->v6, j->n6, r->v6, p->o.rules.allow_reserved,
+                           &reserved);
+    r->n4 = keep_reachable(j->v4, j->n4, r->v4, p->o.rules.allow_reserved,
+                           &reserved);
     if (r->n6 + r->n4 == 0) {
         if (reserved > 0)
             finish_early(p, ACME_PC_RESERVED_ADDRESS,
