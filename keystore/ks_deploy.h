@@ -6,7 +6,7 @@
  *   archive/NAME/N/{cert,chain,fullchain,privkey}.pem   version N (1, 2, ...)
  *   live/NAME -> ../archive/NAME/N                       one symlink
  *
- * A new version is written into archive/NAME/N.tmp-XXXX (every file temp
+ * A new version is written into archive/NAME/N.tmp-SUFFIX (every file temp
  * name, fsync, rename; directory fsync), renamed to archive/NAME/N, and
  * only then is live/NAME switched by creating a temp symlink and
  * rename()ing it over live/NAME: a reader of live/NAME/ sees either the

@@ -48,8 +48,8 @@ static void renew_usage(FILE *out)
 typedef struct renew_run {
     kw_acme_env env;
     const kw_config *conf;
-    const kw_cert_conf **todo;
-    size_t ntodo, next, running;
+    const kw_cert_conf **queue;
+    size_t nqueue, next, running;
     int force;
     int failed;
     int limit;
@@ -91,7 +91,7 @@ static void on_renewed(void *ctx, const kw_renew_result *r)
     }
     fflush(stdout);
     start_next(rr);
-    if (rr->running == 0 && rr->next == rr->ntodo)
+    if (rr->running == 0 && rr->next == rr->nqueue)
         kw_acme_env_close(&rr->env);
 }
 
@@ -99,8 +99,8 @@ static void start_next(renew_run *rr)
 {
     kw_diag d;
 
-    while (rr->next < rr->ntodo && (int)rr->running < rr->limit) {
-        const kw_cert_conf *c = rr->todo[rr->next++];
+    while (rr->next < rr->nqueue && (int)rr->running < rr->limit) {
+        const kw_cert_conf *c = rr->queue[rr->next++];
 
         if (kw_renew_start(&rr->env, c, rr->force, on_renewed, rr, NULL,
                            &d) != 0) {
@@ -163,15 +163,15 @@ int cli_renew(kw_cli *cli, int argc, char **argv)
     }
     if (load_conf(cli, &conf) != 0)
         return KW_EXIT_FAIL;
-    rr.todo = calloc(conf.ncerts, sizeof(*rr.todo));
-    if (rr.todo == NULL) {
+    rr.queue = calloc(conf.ncerts, sizeof(*rr.queue));
+    if (rr.queue == NULL) {
         kw_config_free(&conf);
         kw_err("out of memory");
         return KW_EXIT_FAIL;
     }
     if (optind == argc) {
         for (i = 0; i < conf.ncerts; i++)
-            rr.todo[rr.ntodo++] = &conf.certs[i];
+            rr.queue[rr.nqueue++] = &conf.certs[i];
     }
     for (; optind < argc; optind++) {
         const kw_cert_conf *c = NULL;
@@ -182,11 +182,11 @@ int cli_renew(kw_cli *cli, int argc, char **argv)
         if (c == NULL) {
             kw_err("renew: %s: no [certificate \"%s\"] in %s", argv[optind],
                    argv[optind], cli->config_path);
-            free(rr.todo);
+            free(rr.queue);
             kw_config_free(&conf);
             return KW_EXIT_USAGE;
         }
-        rr.todo[rr.ntodo++] = c;
+        rr.queue[rr.nqueue++] = c;
     }
     /* The store must exist and be at the current schema before the pool
      * threads open it; and one writer at a time: the daemon's lock. */
@@ -195,7 +195,7 @@ int cli_renew(kw_cli *cli, int argc, char **argv)
         if (s != NULL)
             kw_err("renew: %s", d.msg);
         ks_close(s);
-        free(rr.todo);
+        free(rr.queue);
         kw_config_free(&conf);
         return KW_EXIT_FAIL;
     }
@@ -209,7 +209,7 @@ int cli_renew(kw_cli *cli, int argc, char **argv)
         kw_err("renew: %s", d.msg);
         uv_loop_close(&loop);
         close(lock_fd);
-        free(rr.todo);
+        free(rr.queue);
         kw_config_free(&conf);
         return KW_EXIT_FAIL;
     }
@@ -222,7 +222,7 @@ int cli_renew(kw_cli *cli, int argc, char **argv)
     if (uv_loop_close(&loop) != 0)
         kw_warn("renew: handles left open at exit");
     close(lock_fd);
-    free(rr.todo);
+    free(rr.queue);
     kw_config_free(&conf);
     return rr.failed ? KW_EXIT_FAIL : KW_EXIT_OK;
 }

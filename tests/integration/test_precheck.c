@@ -142,15 +142,19 @@ static void write_file(const char *path, const char *text)
 }
 
 /* keywarden renew of one http-01 webroot certificate for name against
- * Pebble: 1 when Pebble validated (a certificate was issued), else 0. */
-static int pebble_validates(const char *name)
+ * Pebble.  enforce: the pre-check on (the default), pointed at what
+ * Pebble's validator uses; else precheck = off, so that Pebble's own
+ * validation decides.  The exit status; stdout and stderr in *out and
+ * *err (malloc'd). */
+static int renew_one(const char *name, int enforce, char **out, char **err)
 {
     char dir[900], state[1000], conf[1000], text[4096];
-    char *argv[8], *out = NULL, *err = NULL;
-    int ofd, efd, st, issued;
+    char *argv[8];
+    int ofd, efd, st;
     pid_t pid;
 
-    snprintf(dir, sizeof(dir), "%s/kw-%s", g_dir, name);
+    snprintf(dir, sizeof(dir), "%s/%s-%s", g_dir, enforce ? "enf" : "kw",
+             name);
     snprintf(state, sizeof(state), "%s/state", dir);
     snprintf(conf, sizeof(conf), "%s/keywarden.conf", dir);
     tp_mkdirs(state);
@@ -159,58 +163,12 @@ static int pebble_validates(const char *name)
              "[acme]\ndirectory = %s\nca_file = %s\n"
              "http01_listen = 127.0.0.1:%d\n"
              "contact = mailto:ops@example.com\n"
-             /* Pebble's own validation is what this run asks for: the
-              * order is placed whatever the pre-check would say. */
-             "[certificate \"c\"]\nnames = %s\nhttp01 = webroot\n"
-             "webroot = %s\nprecheck = off\n",
-             g_peb.directory, g_pki.ca_pem, free_port(), name, g_www);
-    write_file(conf, text);
-    argv[0] = (char *)KEYWARDEN_BIN;
-    argv[1] = (char *)"--state-dir";
-    argv[2] = state;
-    argv[3] = (char *)"--config";
-    argv[4] = conf;
-    argv[5] = (char *)"renew";
-    argv[6] = NULL;
-    pid = proc_spawn_pipes(argv, &ofd, &efd);
-    assert_true(pid > 0);
-    proc_drain(ofd, efd, &out, &err);
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    issued = WIFEXITED(st) && WEXITSTATUS(st) == 0 && out != NULL &&
-             strstr(out, "issued") != NULL;
-    if (!issued)
-        print_message("  pebble/keywarden renew %s: exit %d\n  %.600s\n",
-                      name, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-                      err != NULL ? err : "");
-    free(out);
-    free(err);
-    return issued;
-}
-
-/* keywarden renew of name with the pre-check enforced, pointed at what
- * Pebble's validator uses.  The exit status; stdout and stderr in *out
- * and *err (malloc'd). */
-static int renew_enforced(const char *name, char **out, char **err)
-{
-    char dir[900], state[1000], conf[1000], text[4096];
-    char *argv[8];
-    int ofd, efd, st;
-    pid_t pid;
-
-    snprintf(dir, sizeof(dir), "%s/enf-%s", g_dir, name);
-    snprintf(state, sizeof(state), "%s/state", dir);
-    snprintf(conf, sizeof(conf), "%s/keywarden.conf", dir);
-    tp_mkdirs(state);
-    snprintf(text, sizeof(text),
-             "[daemon]\nmetrics_listen = off\n"
-             "[acme]\ndirectory = %s\nca_file = %s\n"
-             "http01_listen = 127.0.0.1:%d\n"
              "resolver = 127.0.0.1:%d\nvalidation_http_port = %d\n"
              "validation_https_port = %d\nvalidation_allow_private = yes\n"
              "[certificate \"c\"]\nnames = %s\nhttp01 = webroot\n"
-             "webroot = %s\n",
+             "webroot = %s\nprecheck = %s\n",
              g_peb.directory, g_pki.ca_pem, free_port(), g_dns.dns_port,
-             g_http, g_https, name, g_www);
+             g_http, g_https, name, g_www, enforce ? "enforce" : "off");
     write_file(conf, text);
     argv[0] = (char *)KEYWARDEN_BIN;
     argv[1] = (char *)"--state-dir";
@@ -226,6 +184,21 @@ static int renew_enforced(const char *name, char **out, char **err)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+/* 1 when Pebble validated name (a certificate was issued), else 0. */
+static int pebble_validates(const char *name)
+{
+    char *out = NULL, *err = NULL;
+    int st = renew_one(name, 0, &out, &err);
+    int issued = st == 0 && out != NULL && strstr(out, "issued") != NULL;
+
+    if (!issued)
+        print_message("  pebble/keywarden renew %s: exit %d\n  %.600s\n",
+                      name, st, err != NULL ? err : "");
+    free(out);
+    free(err);
+    return issued;
+}
+
 /* precheck = enforce (the default): a dropped path places no order; a
  * broken AAAA with working IPv4 orders all the same (Let's Encrypt falls
  * back to IPv4 once) and says so; a passing name is issued. */
@@ -234,18 +207,18 @@ static void enforce_decisions(void **state)
     char *out = NULL, *err = NULL;
 
     (void)state;
-    assert_int_equal(renew_enforced("dropped.pc.example.com", &out, &err),
+    assert_int_equal(renew_one("dropped.pc.example.com", 1, &out, &err),
                      1);
     assert_non_null(strstr(out, "no order placed"));
     assert_non_null(strstr(out, "PATH_DROPPED"));
     free(out);
     free(err);
-    renew_enforced("aaaa.pc.example.com", &out, &err);
+    renew_one("aaaa.pc.example.com", 1, &out, &err);
     assert_non_null(strstr(err, "the CA falls back to IPv4"));
     assert_null(strstr(out, "no order placed"));
     free(out);
     free(err);
-    assert_int_equal(renew_enforced("plain.pc.example.com", &out, &err), 0);
+    assert_int_equal(renew_one("plain.pc.example.com", 1, &out, &err), 0);
     assert_non_null(strstr(out, "issued"));
     free(out);
     free(err);
