@@ -100,40 +100,9 @@ int ks_managed_each(ks_store *s, int (*cb)(void *ctx, const ks_managed *m),
     return r;
 }
 
-/* Runs sql with the binds given as a format: 't' text, 'i' int64, 'n'
- * NULL; one statement. */
-static int run(ks_store *s, kw_diag *d, const char *what, const char *sql,
-               const char *fmt, ...)
-{
-    sqlite3_stmt *st;
-    va_list ap;
-    int i, rc;
-
-    if (sqlite3_prepare_v2(ks_db(s), sql, -1, &st, NULL) != SQLITE_OK)
-        return ks_db_error(s, d, what);
-    va_start(ap, fmt);
-    for (i = 0; fmt[i] != '\0'; i++) {
-        if (fmt[i] == 't') {
-            const char *t = va_arg(ap, const char *);
-            if (t != NULL)
-                sqlite3_bind_text(st, i + 1, t, -1, SQLITE_TRANSIENT);
-            else
-                sqlite3_bind_null(st, i + 1);
-        } else if (fmt[i] == 'i') {
-            sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
-        }
-    }
-    va_end(ap);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return ks_db_error(s, d, what);
-    return 0;
-}
-
 static int ensure(ks_store *s, const char *name, int64_t now, kw_diag *d)
 {
-    return run(s, d, "recording a managed certificate",
+    return ks_run(s, d, "recording a managed certificate",
                "INSERT INTO certificates (name, created_at, updated_at) "
                "VALUES (?1, ?2, ?2) ON CONFLICT (name) DO NOTHING",
                "ti", name, now);
@@ -151,7 +120,7 @@ static int event(ks_store *s, const char *type, json_t *detail, int64_t now,
     if (text == NULL)
         return kw_diag_set(d, KW_ENOMEM,
                            "out of memory writing a %s event", type);
-    r = run(s, d, "recording an event",
+    r = ks_run(s, d, "recording an event",
             "INSERT INTO events (at, object_id, type, detail) "
             "VALUES (?1, NULL, ?2, ?3)",
             "itt", now, type, text);
@@ -171,7 +140,7 @@ int ks_managed_attempt(ks_store *s, const char *name, const char *names_json,
     int r = ensure(s, name, now, d);
 
     if (r == 0)
-        r = run(s, d, "recording a renewal attempt",
+        r = ks_run(s, d, "recording a renewal attempt",
                 "UPDATE certificates SET attempts = attempts + 1, "
                 "last_attempt_at = ?2, names = ?3, updated_at = ?2 "
                 "WHERE name = ?1",
@@ -185,7 +154,7 @@ int ks_managed_progress(ks_store *s, const char *name, const char *step,
     int r = ensure(s, name, now, d);
 
     if (r == 0)
-        r = run(s, d, "saving the order's progress",
+        r = ks_run(s, d, "saving the order's progress",
                 "UPDATE certificates SET step = ?2, order_url = CASE "
                 "WHEN ?3 IS NULL THEN order_url WHEN ?3 = '' THEN NULL "
                 "ELSE ?3 END, updated_at = ?4 WHERE name = ?1",
@@ -209,13 +178,13 @@ static int live_switched(ks_store *s, const char *name, int version,
     }
     r = ensure(s, name, now, d);
     if (r == 0)
-        r = run(s, d, "recording the live version",
+        r = ks_run(s, d, "recording the live version",
                 "UPDATE certificates SET live_version = ?2, not_before = ?3, "
                 "not_after = ?4, fingerprint = ?5, renew_at = ?6, "
                 "updated_at = ?7 WHERE name = ?1",
                 "tiiitii", name, (int64_t)version, nb, na, fp, renew_at, now);
     if (r == 0 && renewed)
-        r = run(s, d, "recording the new version",
+        r = ks_run(s, d, "recording the new version",
                 "UPDATE certificates SET order_url = NULL, step = NULL, "
                 "failures = 0, last_ok_at = ?2, last_error = NULL, "
                 "problem = NULL, retry_at = NULL WHERE name = ?1",
@@ -271,7 +240,7 @@ int ks_managed_failed(ks_store *s, const char *name, const char *error,
         return r;
     r = ensure(s, name, now, d);
     if (r == 0)
-        r = run(s, d, "recording a failed renewal",
+        r = ks_run(s, d, "recording a failed renewal",
                 keep_order
                     ? "UPDATE certificates SET failures = failures + 1, "
                       "last_error = ?2, problem = ?3, retry_at = ?4, "
@@ -306,7 +275,7 @@ int ks_managed_ari(ks_store *s, const char *name, const char *cert_id,
     int r = ensure(s, name, now, d);
 
     if (r == 0)
-        r = run(s, d, "recording the renewal information",
+        r = ks_run(s, d, "recording the renewal information",
                 "UPDATE certificates SET ari_cert_id = ?2, ari_offered = ?3, "
                 "ari_start = NULLIF(?4, 0), ari_end = NULLIF(?5, 0), "
                 "ari_renew_at = NULLIF(?6, 0), ari_next_check = ?7, "
@@ -330,7 +299,7 @@ int ks_managed_precheck(ks_store *s, const char *name, int ok,
         r = ks_managed_get(s, name, &m, d);
     was = r == 0 ? m.precheck_ok : -1;
     if (r == 0)
-        r = run(s, d, "recording the pre-check",
+        r = ks_run(s, d, "recording the pre-check",
                 "UPDATE certificates SET precheck_at = ?2, precheck_ok = ?3, "
                 "precheck_verdict = ?4, updated_at = ?2 WHERE name = ?1",
                 "tiit", name, now, (int64_t)(ok != 0),
@@ -352,7 +321,7 @@ int ks_managed_schedule(ks_store *s, const char *name, int64_t renew_at,
     int r = ensure(s, name, now, d);
 
     if (r == 0)
-        r = run(s, d, "scheduling a renewal",
+        r = ks_run(s, d, "scheduling a renewal",
                 "UPDATE certificates SET renew_at = ?2, updated_at = ?3 "
                 "WHERE name = ?1",
                 "tii", name, renew_at, now);

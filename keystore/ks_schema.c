@@ -312,7 +312,63 @@ static const char v7[] =
     "ALTER TABLE certificates ADD COLUMN precheck_ok INTEGER;"
     "ALTER TABLE certificates ADD COLUMN precheck_verdict TEXT;";
 
-const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7};
+/*
+ * Version 8: hooks.
+ *
+ * outbox     gains what a delivery needs without re-reading the event: the
+ *            object it is about (name, kind, inventory id), a lease
+ *            (lease_until: a claim by a process that died expires), the
+ *            last run, and when it was queued and finished.
+ * hook_runs  every run of a hook: the events it carried, exit status,
+ *            signal, duration and bounded output (the newest 500 per hook
+ *            are kept).
+ * hook_stats per hook and result, the runs ever made and the last one, so
+ *            the /metrics counters survive pruning and restarts.
+ * meta hook_cursor  the newest event already turned into deliveries.  It
+ *            starts at the newest event there is: hooks configured today
+ *            do not replay last year's history.
+ */
+static const char v8[] =
+    "ALTER TABLE outbox ADD COLUMN object TEXT;"
+    "ALTER TABLE outbox ADD COLUMN kind TEXT;"
+    "ALTER TABLE outbox ADD COLUMN object_id INTEGER;"
+    "ALTER TABLE outbox ADD COLUMN lease_until INTEGER;"
+    "ALTER TABLE outbox ADD COLUMN last_run INTEGER;"
+    "ALTER TABLE outbox ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN finished_at INTEGER;"
+    "CREATE INDEX outbox_hook ON outbox(hook, state, next_at);"
+    "CREATE INDEX outbox_failed ON outbox(hook, object) WHERE state = 'failed';"
+    "CREATE TABLE hook_runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  hook TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  finished_at INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL DEFAULT 1,"
+    "  events TEXT NOT NULL DEFAULT '[]',"
+    "  event_type TEXT,"
+    "  object TEXT,"
+    "  result TEXT NOT NULL CHECK (result = 'ok' OR result = 'failed'"
+    "    OR result = 'timeout' OR result = 'error'),"
+    "  exit_status INTEGER,"
+    "  signal INTEGER,"
+    "  duration_ms INTEGER NOT NULL DEFAULT 0,"
+    "  output TEXT,"
+    "  last_line TEXT,"
+    "  error TEXT,"
+    "  test INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX hook_runs_hook ON hook_runs(hook, id);"
+    "CREATE TABLE hook_stats ("
+    "  hook TEXT NOT NULL,"
+    "  result TEXT NOT NULL,"
+    "  runs INTEGER NOT NULL DEFAULT 0,"
+    "  last_at INTEGER,"
+    "  PRIMARY KEY (hook, result)"
+    ") WITHOUT ROWID;"
+    "INSERT OR REPLACE INTO meta (key, value) VALUES ('hook_cursor',"
+    "  (SELECT COALESCE(MAX(id), 0) FROM events));";
+
+const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"

@@ -2,6 +2,7 @@
 
 #include "ks_schema.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,35 @@ int ks_exec(ks_store *s, const char *sql, kw_diag *d)
     r = ks_db_error(s, d, err != NULL ? err : "statement failed");
     sqlite3_free(err);
     return r;
+}
+
+int ks_run(ks_store *s, kw_diag *d, const char *what, const char *sql,
+           const char *fmt, ...)
+{
+    sqlite3_stmt *st;
+    va_list ap;
+    int i, rc;
+
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, what);
+    va_start(ap, fmt);
+    for (i = 0; fmt[i] != '\0'; i++) {
+        if (fmt[i] == 't') {
+            const char *t = va_arg(ap, const char *);
+            if (t != NULL)
+                sqlite3_bind_text(st, i + 1, t, -1, SQLITE_TRANSIENT);
+            else
+                sqlite3_bind_null(st, i + 1);
+        } else if (fmt[i] == 'i') {
+            sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        }
+    }
+    va_end(ap);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return ks_db_error(s, d, what);
+    return 0;
 }
 
 int ks_begin(ks_store *s, kw_diag *d)

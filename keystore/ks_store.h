@@ -48,6 +48,12 @@ void ks_rollback(ks_store *s);
 /* Execute SQL without results; the error names the database file. */
 int ks_exec(ks_store *s, const char *sql, kw_diag *d);
 
+/* Run one statement with its parameters given by fmt, one letter each:
+ * 't' text (const char *, NULL binds NULL), 'i' int64_t, 'n' NULL (no
+ * argument).  The error says `what` and names the database file. */
+int ks_run(ks_store *s, kw_diag *d, const char *what, const char *sql,
+           const char *fmt, ...);
+
 /* Report the last SQLite error of s as KW_EDB with context. */
 int ks_db_error(ks_store *s, kw_diag *d, const char *what);
 

@@ -64,6 +64,7 @@ int cli_rollback(kw_cli *cli, int argc, char **argv);
 int cli_revoke(kw_cli *cli, int argc, char **argv);
 int cli_account(kw_cli *cli, int argc, char **argv);
 int cli_precheck(kw_cli *cli, int argc, char **argv);
+int cli_hooks(kw_cli *cli, int argc, char **argv);
 int cli_list(kw_cli *cli, int argc, char **argv);
 int cli_show(kw_cli *cli, int argc, char **argv);
 int cli_check(kw_cli *cli, int argc, char **argv);

@@ -2,6 +2,7 @@
  * cli_renew.c: keywarden renew, keywarden certificate list.
  */
 #include "cli.h"
+#include "hooks.h"
 #include "config.h"
 #include "daemon.h"
 #include "acme_ops.h"
@@ -221,6 +222,11 @@ int cli_renew(kw_cli *cli, int argc, char **argv)
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
         kw_warn("renew: handles left open at exit");
+    /* The hooks of what changed run now, still under the lock: a renewed
+     * certificate is served only once its daemons reload.  A failed hook
+     * fails the command (certbot exits 0 there). */
+    if (kw_hooks_deliver_now(cli, &conf, stdout) != 0)
+        rr.failed = 1;
     close(lock_fd);
     free(rr.queue);
     kw_config_free(&conf);
@@ -434,12 +440,14 @@ int cli_rollback(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_USAGE;
     }
     kw_certs_dir(&conf, cli->state_dir, dir, sizeof(dir));
-    kw_config_free(&conf);
-    if (kw_cli_open(cli, 1, &s) != 0)
+    if (kw_cli_open(cli, 1, &s) != 0) {
+        kw_config_free(&conf);
         return KW_EXIT_FAIL;
+    }
     if (kw_daemon_lock(cli->state_dir, &lock_fd, &d) != 0) {
         kw_err("rollback: %s", d.msg);
         ks_close(s);
+        kw_config_free(&conf);
         return KW_EXIT_FAIL;
     }
     memset(&dop, 0, sizeof(dop));
@@ -456,16 +464,24 @@ int cli_rollback(kw_cli *cli, int argc, char **argv)
                                    nb, na, fp, kw_renew_due(nb, na),
                                    cli->now, &d);
     ks_close(s);
-    close(lock_fd);
     if (r != 0) {
+        close(lock_fd);
+        kw_config_free(&conf);
         kw_err("rollback %s: %s", argv[optind], d.msg);
         return KW_EXIT_FAIL;
     }
     kw_time_rfc3339(na, when, sizeof(when));
-    printf("%s: version %d is live again (was %d), valid until %s; reload "
-           "the daemons that use %s/live/%s\n",
-           argv[optind], dr.version, dr.previous, when, dir, argv[optind]);
-    return KW_EXIT_OK;
+    printf("%s: version %d is live again (was %d), valid until %s\n",
+           argv[optind], dr.version, dr.previous, when);
+    if (conf.nhooks == 0)
+        printf("no [hook] is configured: reload the daemons that use "
+               "%s/live/%s\n",
+               dir, argv[optind]);
+    fflush(stdout);
+    r = kw_hooks_deliver_now(cli, &conf, stdout);
+    close(lock_fd);
+    kw_config_free(&conf);
+    return r != 0 ? KW_EXIT_FAIL : KW_EXIT_OK;
 }
 
 /* ----- keywarden revoke NAME, keywarden account rollover ------------------- */

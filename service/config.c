@@ -122,6 +122,9 @@ void kw_config_free(kw_config *c)
         free(k->dns_check);
     }
     free(c->certs);
+    for (i = 0; i < c->nhooks; i++)
+        kw_hook_def_free(&c->hooks[i]);
+    free(c->hooks);
     memset(c, 0, sizeof(*c));
 }
 
@@ -134,6 +137,7 @@ enum section {
     SEC_ENDPOINT,
     SEC_ACME,
     SEC_CERT,
+    SEC_HOOK,
 };
 
 typedef struct parser {
@@ -143,6 +147,8 @@ typedef struct parser {
     kw_config *c;
     kw_endpoint_conf *ep; /* current [endpoint] */
     kw_cert_conf *cert;   /* current [certificate] */
+    kw_hook_def *hook;    /* current [hook] */
+    int coalesce_set;     /* the [hook] set coalesce itself */
     unsigned seen;        /* keys seen in the current section (bits) */
     unsigned seen_sections;
     kw_diag *d;
@@ -245,6 +251,10 @@ static const char *const cert_keys[] = {
     "tsig_key", "tsig_algorithm", "tsig_secret", "dns_exec", "dns_check",
     "dns_wait", "preferred_chain", "key_owner", "precheck", NULL};
 
+static const char *const hook_keys[] = {
+    "on", "objects", "kinds", "run", "shell", "reload", "config", "timeout",
+    "user", "group", "retry", "retry_delay", "coalesce", NULL};
+
 static const char *const *keys_of(enum section s)
 {
     switch (s) {
@@ -253,6 +263,7 @@ static const char *const *keys_of(enum section s)
     case SEC_ENDPOINT: return endpoint_keys;
     case SEC_ACME: return acme_keys;
     case SEC_CERT: return cert_keys;
+    case SEC_HOOK: return hook_keys;
     default: return NULL;
     }
 }
@@ -265,6 +276,7 @@ static const char *section_word(enum section s)
     case SEC_ENDPOINT: return "[endpoint \"NAME\"]";
     case SEC_ACME: return "[acme]";
     case SEC_CERT: return "[certificate \"NAME\"]";
+    case SEC_HOOK: return "[hook \"NAME\"]";
     default: return "(no section)";
     }
 }
@@ -724,12 +736,188 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
     return unknown_key(p, key);
 }
 
+/* A comma- or blank-separated list into a vector. */
+static int word_list(parser *p, const char *key, const char *v, char ***out,
+                     size_t *n)
+{
+    char buf[KW_CONFIG_MAX_LINE + 1], *tok, *save = NULL;
+
+    snprintf(buf, sizeof(buf), "%s", v);
+    for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        char **nv = realloc(*out, (*n + 2) * sizeof(*nv));
+
+        if (nv == NULL)
+            return KW_ENOMEM;
+        *out = nv;
+        if ((nv[*n] = strdup(tok)) == NULL)
+            return KW_ENOMEM;
+        nv[++*n] = NULL;
+    }
+    if (*n == 0)
+        return FAIL(p, "%s: expected at least one value", key);
+    return 0;
+}
+
+static int hook_key(parser *p, int k, const char *key, const char *v)
+{
+    static const char *const kinds[] = {"tls", "endpoint", "dkim", "dnssec",
+                                        "account", "hook", "other", NULL};
+    kw_hook_def *h = p->hook;
+    const char *why = NULL;
+    size_t i, j;
+    long n;
+    int r;
+
+    switch (k) {
+    case 0:
+        if ((r = word_list(p, key, v, &h->on, &h->non)) != 0)
+            return r;
+        for (i = 0; i < h->non; i++)
+            if (!kw_hook_event_pattern_ok(h->on[i])) {
+                char list[1024];
+                size_t pos = 0;
+
+                list[0] = '\0';
+                for (j = 0; kw_hook_event_types[j] != NULL; j++)
+                    pos += (size_t)snprintf(list + pos, sizeof(list) - pos,
+                                            "%s%s", j ? ", " : "",
+                                            kw_hook_event_types[j]);
+                return FAIL(p, "on = %s: keywarden emits no such event; "
+                               "expected one of (or a glob such as "
+                               "cert.*): %s",
+                            h->on[i], list);
+            }
+        return 0;
+    case 1:
+        return word_list(p, key, v, &h->objects, &h->nobjects);
+    case 2:
+        if ((r = word_list(p, key, v, &h->kinds, &h->nkinds)) != 0)
+            return r;
+        for (i = 0; i < h->nkinds; i++) {
+            for (j = 0; kinds[j] != NULL; j++)
+                if (strcmp(kinds[j], h->kinds[i]) == 0)
+                    break;
+            if (kinds[j] == NULL)
+                return FAIL(p, "kinds = %s: expected tls, endpoint, dkim, "
+                               "dnssec, account, hook or other",
+                            h->kinds[i]);
+        }
+        return 0;
+    case 3:
+        /* Split now, for the error's sake; the line is kept as written
+         * for shell = yes, which may follow. */
+        if (kw_hook_split(v, &h->argv, &h->nargv, &why) != 0)
+            return FAIL(p, "run = %s: %s", v, why);
+        return set_str(&h->run_line, v);
+    case 4:
+        if (parse_bool(v, &h->shell) != 0)
+            return FAIL(p, "shell = %s: expected yes or no", v);
+        return 0;
+    case 5:
+        if ((r = kw_reload_parse(v)) < 0)
+            return FAIL(p, "reload = %s: expected postfix, opendkim, nginx, "
+                           "dovecot, apache2 or auto",
+                        v);
+        h->reload = (kw_reload)r;
+        return 0;
+    case 6:
+        if (v[0] != '/')
+            return FAIL(p, "config = %s: expected an absolute path", v);
+        return set_str(&h->reload_config, v);
+    case 7:
+        if ((r = duration(p, key, v, &h->timeout)) != 0)
+            return r;
+        if (h->timeout < 1 || h->timeout > 24 * KW_HOUR)
+            return FAIL(p, "timeout = %s: expected 1s to 24h", v);
+        return 0;
+    case 8:
+        return set_str(&h->user, v);
+    case 9:
+        return set_str(&h->group, v);
+    case 10:
+        if (parse_int(v, 0, 20, &n) != 0)
+            return FAIL(p, "retry = %s: expected a number of retries from 0 "
+                           "to 20",
+                        v);
+        h->retries = (int)n;
+        return 0;
+    case 11:
+        if ((r = duration(p, key, v, &h->retry_delay)) != 0)
+            return r;
+        if (h->retry_delay < 1 || h->retry_delay > KW_HOOK_MAX_RETRY_WAIT)
+            return FAIL(p, "retry_delay = %s: expected 1s to 1h", v);
+        return 0;
+    case 12:
+        if ((r = duration(p, key, v, &h->coalesce)) != 0)
+            return r;
+        if (h->coalesce < 0 || h->coalesce > KW_HOUR)
+            return FAIL(p, "coalesce = %s: expected 0s to 1h", v);
+        p->coalesce_set = 1;
+        return 0;
+    }
+    return unknown_key(p, key);
+}
+
+/* A [hook] is complete: one action, and the defaults that depend on it. */
+static int end_hook(parser *p)
+{
+    kw_hook_def *h = p->hook;
+
+    if (h->non == 0)
+        return FAIL(p, "[hook \"%s\"]: on = EVENT... is required (for "
+                       "example on = cert.renewed)",
+                    h->name);
+    if ((h->nargv > 0) == (h->reload != KW_RELOAD_NONE))
+        return FAIL(p, "[hook \"%s\"]: expected either run = COMMAND or "
+                       "reload = DAEMON",
+                    h->name);
+    if (h->reload_config != NULL &&
+        (h->reload == KW_RELOAD_NONE || h->reload == KW_RELOAD_AUTO ||
+         h->reload == KW_RELOAD_APACHE2))
+        return FAIL(p, "[hook \"%s\"]: config = goes with reload = "
+                       "postfix, opendkim, nginx or dovecot",
+                    h->name);
+    if (h->shell && h->nargv == 0)
+        return FAIL(p, "[hook \"%s\"]: shell = yes needs run = COMMAND",
+                    h->name);
+    if (h->shell) {
+        /* One argument: the line for /bin/sh -c, exactly as written. */
+        size_t i;
+
+        for (i = 1; i < h->nargv; i++) {
+            free(h->argv[i]);
+            h->argv[i] = NULL;
+        }
+        free(h->argv[0]);
+        if ((h->argv[0] = strdup(h->run_line)) == NULL)
+            return KW_ENOMEM;
+        h->nargv = 1;
+    } else if (h->nargv > 0 && h->argv[0][0] != '/') {
+        return FAIL(p, "[hook \"%s\"]: run = %s: the program must be an "
+                       "absolute path (hooks do not search PATH); or set "
+                       "shell = yes",
+                    h->name, h->argv[0]);
+    }
+    if (!p->coalesce_set && h->reload != KW_RELOAD_NONE)
+        h->coalesce = KW_HOOK_RELOAD_COALESCE;
+    return 0;
+}
+
 /* Close the current section: check what it requires. */
 static int end_section(parser *p)
 {
     kw_endpoint_conf *e = p->ep;
     int save = p->line;
 
+    if (p->sec == SEC_HOOK) {
+        int r;
+
+        p->line = p->hook->line;
+        r = end_hook(p);
+        p->line = save;
+        return r;
+    }
     if (p->sec == SEC_ACME &&
         (p->c->acme.eab_kid == NULL) != (p->c->acme.eab_hmac_key == NULL))
         return FAIL(p, "[acme]: eab_kid and eab_hmac_key go together");
@@ -808,6 +996,8 @@ static int begin_section(parser *p, char *h)
     p->seen = 0;
     p->ep = NULL;
     p->cert = NULL;
+    p->hook = NULL;
+    p->coalesce_set = 0;
     if (strcmp(name, "daemon") == 0 || strcmp(name, "scan") == 0 ||
         strcmp(name, "acme") == 0) {
         enum section s = name[0] == 'd'   ? SEC_DAEMON
@@ -877,8 +1067,41 @@ static int begin_section(parser *p, char *h)
         p->sec = SEC_CERT;
         return 0;
     }
+    if (strcmp(name, "hook") == 0) {
+        kw_config *c = p->c;
+        kw_hook_def *nh;
+
+        if (sub == NULL)
+            return FAIL(p, "[hook]: expected a name, as in [hook "
+                           "\"postfix\"]");
+        if (strlen(sub) > 100 || strspn(sub, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                             "abcdefghijklmnopqrstuvwxyz"
+                                             "0123456789._-") != strlen(sub))
+            return FAIL(p, "[hook \"%s\"]: a hook's name is up to 100 "
+                           "letters, digits, '.', '_' and '-' (it labels "
+                           "metrics)",
+                        sub);
+        for (i = 0; i < c->nhooks; i++)
+            if (strcmp(c->hooks[i].name, sub) == 0)
+                return FAIL(p, "[hook \"%s\"] appears twice", sub);
+        nh = realloc(c->hooks, (c->nhooks + 1) * sizeof(*nh));
+        if (nh == NULL)
+            return KW_ENOMEM;
+        c->hooks = nh;
+        p->hook = &c->hooks[c->nhooks++];
+        memset(p->hook, 0, sizeof(*p->hook));
+        p->hook->line = p->line;
+        p->hook->timeout = KW_HOOK_DEFAULT_TIMEOUT;
+        p->hook->retries = KW_HOOK_DEFAULT_RETRIES;
+        p->hook->retry_delay = KW_HOOK_DEFAULT_RETRY_DELAY;
+        if ((p->hook->name = strdup(sub)) == NULL)
+            return KW_ENOMEM;
+        p->sec = SEC_HOOK;
+        return 0;
+    }
     return FAIL(p, "[%s]: unknown section; expected [daemon], [scan], "
-                   "[acme], [endpoint \"NAME\"] or [certificate \"NAME\"]",
+                   "[acme], [endpoint \"NAME\"], [certificate \"NAME\"] "
+                   "or [hook \"NAME\"]",
                 name);
 }
 
@@ -939,6 +1162,7 @@ static int key_line(parser *p, char *line)
     case SEC_ENDPOINT: return endpoint_key(p, k, key, v);
     case SEC_ACME: return acme_key(p, k, key, v);
     case SEC_CERT: return cert_key(p, k, key, v);
+    case SEC_HOOK: return hook_key(p, k, key, v);
     default: return unknown_key(p, key);
     }
 }

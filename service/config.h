@@ -74,11 +74,31 @@
  *                               ; NAME VALUE, for DNS providers with APIs
  *   dns_check = 192.0.2.53, 198.51.100.53  ; default: the zone's NS
  *   dns_wait = 2m               ; until every server answers the record
+ *
+ *   [hook "postfix"]
+ *   on = cert.renewed, cert.rolled_back  ; event types (globs: cert.*)
+ *   objects = mail, mx-*        ; only these objects (globs); default all
+ *   kinds = tls                 ; only these kinds; default all
+ *   reload = postfix            ; built in: postfix, opendkim, nginx,
+ *                               ; dovecot, apache2, auto
+ *   config = /etc/postfix       ; the daemon's configuration, if not the
+ *                               ; default (postfix -c, nginx -c ...)
+ *   run = /usr/local/bin/deploy --all "a b"  ; instead of reload: argv,
+ *                               ; no shell, absolute path
+ *   shell = no                  ; yes: run is one /bin/sh -c command
+ *   timeout = 60s               ; per command; the process group is killed
+ *   user = deploy               ; drop to this user (and its group)
+ *   group = ssl-cert
+ *   retry = 3                   ; runs after a failed first one
+ *   retry_delay = 30s           ; first wait, doubled each time (max 1h)
+ *   coalesce = 10s              ; events this close share one run (default
+ *                               ; 10s for reload, 0 for run)
  */
 #ifndef KW_CONFIG_H
 #define KW_CONFIG_H
 
 #include "../common/kw_err.h"
+#include "../hooks/hook_def.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -175,6 +195,8 @@ typedef struct kw_config {
     kw_acme_conf acme;    /* pointers NULL until set: see kw_acme_* */
     kw_cert_conf *certs;
     size_t ncerts;
+    kw_hook_def *hooks;
+    size_t nhooks;
 } kw_config;
 
 #define KW_ACME_DEFAULT_DIRECTORY                                          \

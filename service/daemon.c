@@ -25,11 +25,13 @@
 #include "control.h"
 #include "daemon.h"
 #include "discover.h"
+#include "hooks.h"
 #include "http.h"
 #include "metrics.h"
 #include "probe.h"
 #include "precheck.h"
 #include "renew.h"
+#include "verify.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
@@ -62,6 +64,22 @@
 #define JOB_RETRY_CAP (6 * KW_HOUR)
 
 typedef struct daemon_s daemon_s;
+
+/* A hook engine and the daemon it reports to; the current one, or one
+ * that a reload or stop retired and that finishes its runs. */
+typedef struct hook_holder {
+    daemon_s *dm;
+    kw_hook_engine *e;
+    struct hook_holder *next;
+    char certs_dir[PATH_MAX];
+} hook_holder;
+
+/* A verification of a renewal's endpoints in flight. */
+typedef struct verify_item {
+    daemon_s *dm;
+    kw_verifier *v;
+    struct verify_item *next;
+} verify_item;
 
 typedef struct watch {
     uv_fs_event_t h;
@@ -96,6 +114,9 @@ struct daemon_s {
     int rendering;           /* /metrics renders in flight */
     int controlling;         /* control requests on the pool */
     kw_metrics_counters counters;
+    hook_holder *hooks;      /* the current hook engine */
+    hook_holder *retired;    /* engines finishing their runs */
+    verify_item *verifying;
     int exit_code;
 };
 
@@ -428,19 +449,7 @@ static int record_probe(job_req *jr, ks_store *s)
 {
     ks_probe_obs o;
 
-    memset(&o, 0, sizeof(o));
-    o.name = jr->ep.name;
-    o.host = jr->ep.host;
-    o.port = jr->ep.port;
-    o.sni = jr->ep.sni;
-    o.starttls = kw_starttls_word(jr->ep.starttls);
-    o.origin = "config";
-    o.ok = jr->pres.ok;
-    o.error = jr->pres.error;
-    o.tls_version = jr->pres.tls_version;
-    o.name_matches = jr->pres.name_matches;
-    o.chain = jr->pres.chain;
-    o.nchain = jr->pres.nchain;
+    kw_probe_obs_fill(&o, &jr->ep, &jr->pres);
     return ks_endpoint_record(s, &o, kw_now(), &jr->object_id,
                               &jr->stale_of, &jr->d);
 }
@@ -633,10 +642,15 @@ static void job_done(uv_work_t *req, int status)
      * memory back, so an idle daemon is small again. */
     if (dm->running == 0)
         malloc_trim(0);
-    if (dm->stopping)
+    if (dm->stopping) {
         maybe_finish_stop(dm);
-    else
+    } else {
         request_claim(dm);
+        /* The job may have written events (a renewal, a stale endpoint):
+         * their hooks run now, not at the next minute's look. */
+        if (dm->hooks != NULL)
+            kw_hook_engine_kick(dm->hooks->e);
+    }
 }
 
 static void on_probe_result(void *ctx, kw_probe_result *res)
@@ -824,6 +838,122 @@ oom:
     kw_err("job %s %s: out of memory", j->type, j->key);
     if (jr != NULL)
         free_job(jr);
+}
+
+
+/* ---- hooks and what follows them --------------------------------------------- */
+
+static void verify_done(void *ctx, const char *certificate, size_t fresh,
+                        size_t stale)
+{
+    verify_item *vi = ctx, **pp;
+    daemon_s *dm = vi->dm;
+
+    for (pp = &dm->verifying; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == vi) {
+            *pp = vi->next;
+            break;
+        }
+    if (fresh + stale > 0)
+        kw_info("certificate %s: %zu endpoint%s serve%s the new "
+                "certificate, %zu do%s not",
+                certificate, fresh, fresh == 1 ? "" : "s",
+                fresh == 1 ? "s" : "", stale, stale == 1 ? "es" : "");
+    free(vi);
+    if (dm->stopping)
+        maybe_finish_stop(dm);
+}
+
+/* An event with no delivery left open: a renewal's reloads have run (or
+ * there were none), so the endpoints that serve it should now serve the
+ * new certificate. */
+static void hooks_settled(void *ctx, json_t *ev)
+{
+    hook_holder *h = ctx;
+    daemon_s *dm = h->dm;
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    verify_item *vi;
+    kw_diag d;
+
+    if (dm->stopping || type == NULL || strcmp(type, "cert.renewed") != 0 ||
+        dm->conf.nendpoints == 0)
+        return;
+    if ((vi = calloc(1, sizeof(*vi))) == NULL)
+        return;
+    vi->dm = dm;
+    if (kw_verify_start(dm->loop, dm->cli->db_path, &dm->conf, ev,
+                        verify_done, vi, &vi->v, &d) != 0) {
+        kw_debug("verify: %s", d.msg);
+        free(vi);
+        return;
+    }
+    vi->next = dm->verifying;
+    dm->verifying = vi;
+}
+
+static void hooks_report(void *ctx, const kw_hook_report *r)
+{
+    (void)ctx;
+    kw_hooks_log_report(r);
+}
+
+static void hooks_idle(void *ctx)
+{
+    hook_holder *h = ctx, **pp;
+    daemon_s *dm = h->dm;
+
+    /* Only retired engines report idle. */
+    for (pp = &dm->retired; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == h) {
+            *pp = h->next;
+            break;
+        }
+    kw_hook_engine_free(h->e);
+    free(h);
+    if (dm->stopping)
+        maybe_finish_stop(dm);
+}
+
+/* Retire the current engine: it claims nothing more and is freed once its
+ * runs are recorded. */
+static void retire_hooks(daemon_s *dm)
+{
+    hook_holder *h = dm->hooks;
+
+    if (h == NULL)
+        return;
+    dm->hooks = NULL;
+    h->next = dm->retired;
+    dm->retired = h;
+    kw_hook_engine_stop(h->e); /* may call hooks_idle at once */
+}
+
+static void start_hooks(daemon_s *dm)
+{
+    hook_holder *h = calloc(1, sizeof(*h));
+    kw_hook_engine_opts o;
+    kw_diag d;
+
+    if (h == NULL) {
+        kw_err("hooks: out of memory; hooks will not run");
+        return;
+    }
+    h->dm = dm;
+    kw_hooks_opts(&dm->conf, dm->cli->state_dir, dm->cli->db_path, dm->loop,
+                  h->certs_dir, sizeof(h->certs_dir), &o);
+    o.ctx = h;
+    o.on_report = hooks_report;
+    o.on_settled = hooks_settled;
+    o.on_idle = hooks_idle;
+    if (kw_hook_engine_new(&o, &h->e, &d) != 0) {
+        kw_err("hooks: %s; hooks will not run", d.msg);
+        free(h);
+        return;
+    }
+    dm->hooks = h;
+    if (dm->conf.nhooks > 0)
+        kw_notice("hooks: %zu configured", dm->conf.nhooks);
+    kw_hook_engine_kick(h->e);
 }
 
 /* ---- scheduling what the configuration asks for ------------------------------ */
@@ -1528,6 +1658,10 @@ static void reload_done(uv_work_t *req, int status)
             stop_watches(dm);
         plan(dm, 0);
         start_watches(dm);
+        /* New hook definitions: a new engine; the old one finishes what
+         * it runs (the database keeps two from running one hook). */
+        retire_hooks(dm);
+        start_hooks(dm);
     }
     kw_sd_notify("READY=1");
     free(rr);
@@ -1567,7 +1701,8 @@ static void close_handle(uv_handle_t *h)
 static void maybe_finish_stop(daemon_s *dm)
 {
     if (dm->running > 0 || dm->claiming || dm->watching || dm->reloading ||
-        dm->planning > 0 || dm->rendering > 0 || dm->controlling > 0)
+        dm->planning > 0 || dm->rendering > 0 || dm->controlling > 0 ||
+        dm->retired != NULL || dm->verifying != NULL)
         return;
     kw_acme_env_close(&dm->acme);
     kw_control_close(dm->control);
@@ -1601,6 +1736,19 @@ static void on_stop_signal(uv_signal_t *h, int signum)
         kw_probe_cancel(jr->probe);
     for (jr = dm->renewing; jr != NULL; jr = jr->next_renewing)
         kw_renew_cancel(jr->renew);
+    {
+        verify_item *vi;
+
+        verify_item *next;
+
+        for (vi = dm->verifying; vi != NULL; vi = next) {
+            next = vi->next;
+            kw_verify_cancel(vi->v);
+        }
+    }
+    /* Hooks in flight finish (each within its timeout) and are recorded;
+     * what was not claimed waits in the outbox for the next start. */
+    retire_hooks(dm);
     uv_timer_stop(&dm->timer);
     uv_timer_stop(&dm->debounce);
     maybe_finish_stop(dm);
@@ -1727,6 +1875,7 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
         kw_warn("acme: %s; managed certificates will not renew", d.msg);
     plan(&dm, 1);
     start_watches(&dm);
+    start_hooks(&dm);
     kw_sd_notify("READY=1");
 
     r = uv_run(dm.loop, UV_RUN_DEFAULT);

@@ -49,6 +49,8 @@ static void usage(FILE *out)
         "  account rollover replace the ACME account key (keyChange)\n"
         "  precheck NAME... will the CA's HTTP-01 validation succeed? "
         "(every hop)\n"
+        "  hooks list|history|test|run|retry  the post-change hooks and "
+        "their runs\n"
         "  status           the running daemon's jobs\n"
         "  reload           make the running daemon re-read its "
         "configuration\n"
@@ -92,6 +94,7 @@ static const struct {
     {"renew", cli_renew},   {"certificate", cli_certificate},
     {"rollback", cli_rollback}, {"revoke", cli_revoke},
     {"account", cli_account}, {"precheck", cli_precheck},
+    {"hooks", cli_hooks},
 };
 
 static cmd_fn find_command(const char *name)

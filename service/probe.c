@@ -12,6 +12,8 @@
  */
 #include "probe.h"
 
+#include "../keystore/ks_endpoint.h"
+
 #include "../common/kw_log.h"
 
 #include <arpa/inet.h>
@@ -650,4 +652,22 @@ int kw_parse_host_port(const char *s, int default_port, char *host,
         return KW_EINVAL;
     *port = (int)v;
     return 0;
+}
+
+void kw_probe_obs_fill(ks_probe_obs *o, const kw_endpoint_conf *ep,
+                       const kw_probe_result *res)
+{
+    memset(o, 0, sizeof(*o));
+    o->name = ep->name;
+    o->host = ep->host;
+    o->port = ep->port;
+    o->sni = ep->sni;
+    o->starttls = kw_starttls_word(ep->starttls);
+    o->origin = "config";
+    o->ok = res->ok;
+    o->error = res->error;
+    o->tls_version = res->tls_version;
+    o->name_matches = res->name_matches;
+    o->chain = res->chain;
+    o->nchain = res->nchain;
 }

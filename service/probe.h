@@ -53,6 +53,12 @@ void kw_probe_cancel(kw_probe *p);
 
 void kw_probe_result_clear(kw_probe_result *res);
 
+struct ks_probe_obs;
+/* What the inventory records of a probe of the configured endpoint ep;
+ * o points into ep and res. */
+void kw_probe_obs_fill(struct ks_probe_obs *o, const kw_endpoint_conf *ep,
+                       const kw_probe_result *res);
+
 /* Parse "HOST:PORT" or "[V6]:PORT" (port optional when default_port > 0)
  * into host and port. */
 int kw_parse_host_port(const char *s, int default_port, char *host,

@@ -1,0 +1,35 @@
+/*
+ * hooks.h: the service's side of hooks: the configuration handed to the
+ * delivery engine, one delivery pass for the command line, and the words
+ * the logs use.
+ */
+#ifndef KW_SERVICE_HOOKS_H
+#define KW_SERVICE_HOOKS_H
+
+#include "cli.h"
+#include "config.h"
+
+#include "../hooks/hook_deliver.h"
+
+#include <stdio.h>
+
+/* Engine options for this configuration (certs_dir from [acme]). */
+void kw_hooks_opts(const kw_config *conf, const char *state_dir,
+                   const char *db_path, uv_loop_t *loop, char *certs_dir,
+                   size_t cap, kw_hook_engine_opts *o);
+
+/* Log one run as the daemon does (notice when ok, error when not). */
+void kw_hooks_log_report(const kw_hook_report *r);
+
+/*
+ * The command line's delivery: turn new events into deliveries and run
+ * every first delivery now (and the retries that are due), each hook
+ * once per batch; one line per run on out.  Call it holding the daemon
+ * lock, after the change.  Returns the number of runs that failed (they
+ * are retried by `keywarden serve` or the next `keywarden hooks run`), or
+ * -1 when delivery could not start (the message is logged).
+ */
+int kw_hooks_deliver_now(const kw_cli *cli, const kw_config *conf,
+                         FILE *out);
+
+#endif
