@@ -44,7 +44,7 @@ struct kw_hook_engine {
     kw_hook_def *defs;
     size_t ndefs;
     char *certs_dir;
-    int now_all, keep_unknown;
+    int now_all, keep_unknown, reclaim;
     void *ctx;
     void (*on_report)(void *ctx, const kw_hook_report *r);
     void (*on_settled)(void *ctx, json_t *ev);
@@ -95,7 +95,8 @@ typedef struct pass_req {
     json_t *settled;
     int64_t next_at;
     int has_next;
-    size_t dropped;
+    size_t dropped, reclaimed;
+    int reclaim;
     int r;
     kw_diag d;
 } pass_req;
@@ -680,6 +681,8 @@ static void pass_work(uv_work_t *req)
 
     p->settled = json_array();
     p->r = ks_open(e->db_path, 0, &s, &p->d);
+    if (p->r == 0 && p->reclaim)
+        p->r = kw_hook_reclaim(s, &p->reclaimed, &p->d);
     if (p->r == 0)
         p->r = kw_hook_dispatch(s, e->defs, e->ndefs, now, &queued,
                                 p->settled, &p->d);
@@ -747,6 +750,10 @@ static void pass_done(uv_work_t *req, int status)
         maybe_idle(e);
         return;
     }
+    if (p->reclaimed > 0)
+        kw_notice("hooks: %zu deliveries were interrupted by the last stop; "
+                  "they run again now",
+                  p->reclaimed);
     if (p->dropped > 0)
         kw_notice("hooks: %zu deliveries closed: their hook left the "
                   "configuration",
@@ -825,6 +832,8 @@ void kw_hook_engine_kick(kw_hook_engine *e)
         p->ntargets == NULL)
         goto oom;
     memcpy(p->skip, e->busy, e->ndefs);
+    p->reclaim = e->reclaim;
+    e->reclaim = 0;
     if (uv_queue_work(e->loop, &p->req, pass_work, pass_done) != 0)
         goto oom;
     e->passing = 1;
@@ -872,6 +881,7 @@ int kw_hook_engine_new(const kw_hook_engine_opts *o, kw_hook_engine **out,
     e->loop = o->loop;
     e->now_all = o->now_all;
     e->keep_unknown = o->keep_unknown;
+    e->reclaim = o->reclaim;
     e->ctx = o->ctx;
     e->on_report = o->on_report;
     e->on_settled = o->on_settled;

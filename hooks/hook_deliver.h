@@ -45,6 +45,10 @@ typedef struct kw_hook_engine_opts {
     const char *certs_dir;    /* live/NAME paths of managed certificates */
     int now_all;              /* deliver everything pending at once */
     int keep_unknown;         /* leave deliveries of unknown hooks alone */
+    /* The caller holds the daemon lock and no other engine of its own
+     * runs: deliveries left running by a process that died run again at
+     * the first pass (kw_hook_reclaim). */
+    int reclaim;
     void *ctx;
     /* After each run. */
     void (*on_report)(void *ctx, const kw_hook_report *r);

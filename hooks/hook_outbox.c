@@ -404,6 +404,17 @@ int kw_hook_drop_unknown(ks_store *s, const kw_hook_def *defs, size_t ndefs,
 
 /* ---- claiming and finishing ---------------------------------------------------- */
 
+int kw_hook_reclaim(ks_store *s, size_t *n, kw_diag *d)
+{
+    int r = ks_run(s, d, "taking back interrupted hook deliveries",
+                   "UPDATE outbox SET state = 'pending', lease_until = NULL "
+                   "WHERE state = 'running'",
+                   "");
+
+    *n = r == 0 ? (size_t)sqlite3_changes(ks_db(s)) : 0;
+    return r;
+}
+
 void kw_hook_batch_clear(kw_hook_batch *b)
 {
     free(b->rows);

@@ -58,6 +58,12 @@ int kw_hook_dispatch(ks_store *s, const kw_hook_def *defs, size_t ndefs,
 int kw_hook_drop_unknown(ks_store *s, const kw_hook_def *defs, size_t ndefs,
                          int64_t now, size_t *dropped, kw_diag *d);
 
+/* Every running delivery back to pending: for a process that just took
+ * the daemon lock, which every deliverer holds, so a running row is an
+ * orphan of one that died (kill -9 mid-run): it runs again now rather
+ * than when its lease ends. */
+int kw_hook_reclaim(ks_store *s, size_t *n, kw_diag *d);
+
 typedef struct kw_hook_batch {
     int64_t *rows;   /* outbox ids */
     size_t nrows;

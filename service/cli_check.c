@@ -7,6 +7,7 @@
  */
 #include "cli.h"
 
+#include "../hooks/hook_outbox.h"
 #include "../keystore/ks_managed.h"
 
 #include "../common/kw_log.h"
@@ -57,6 +58,7 @@ typedef struct check_ctx {
     problem *problems;
     size_t nproblems, cap;
     int oom;
+    kw_hook_overlay ov; /* failed hooks turn their objects critical */
 } check_ctx;
 
 /* A problem line, and the worst so far; 1 when out of memory. */
@@ -124,6 +126,7 @@ static int check_row(void *ctx, const ks_object *o)
     char *name, source[1024];
 
     ks_health_tls(&o->facts, cc->cli->now, &cc->t, &v);
+    kw_hook_overlay_apply(&cc->ov, o->id, &v);
     cc->total++;
     cc->count[v.health]++;
     if (o->facts.has_validity && o->facts.superseded_by == 0 &&
@@ -227,7 +230,8 @@ int cli_check(kw_cli *cli, int argc, char **argv)
         return KS_HEALTH_UNKNOWN;
     }
     cc.s = s;
-    if (optind < argc) {
+    r = kw_hook_overlay_load(s, &cc.ov, &d);
+    if (r == 0 && optind < argc) {
         for (i = optind; i < argc && r == 0; i++) {
             int64_t *ids = NULL;
             size_t n = 0;
@@ -240,7 +244,7 @@ int cli_check(kw_cli *cli, int argc, char **argv)
             }
             free(ids);
         }
-    } else {
+    } else if (r == 0) {
         /* Hidden objects are ok by rule, but they are checked and
          * counted, so an inventory of only trust anchors is OK, not
          * UNKNOWN. */
@@ -248,7 +252,20 @@ int cli_check(kw_cli *cli, int argc, char **argv)
         r = ks_inventory_each(s, &f, check_row, &cc, &d);
         if (r == 0 && f.kind == NULL)
             r = ks_managed_each(s, check_managed, &cc, &d);
+        /* A failed hook about nothing in the inventory still counts. */
+        for (k = 0; r == 0 && k < cc.ov.n; k++) {
+            char text[1200];
+
+            if (cc.ov.used[k])
+                continue;
+            kw_hook_failure_text(&cc.ov.f[k], text, sizeof(text));
+            cc.total++;
+            cc.count[KS_HEALTH_CRITICAL]++;
+            add_problem(&cc, KS_HEALTH_CRITICAL, cc.ov.f[k].hook, "hook",
+                        text);
+        }
     }
+    kw_hook_overlay_free(&cc.ov);
     ks_close(s);
     if (r != 0 || cc.oom) {
         printf("KEYWARDEN UNKNOWN - %s\n", cc.oom ? "out of memory" : d.msg);

@@ -7,6 +7,8 @@
  */
 #include "cli.h"
 
+#include "../hooks/hook_outbox.h"
+
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
 
@@ -58,6 +60,7 @@ typedef struct list_ctx {
     int failed; /* an object could not be written */
     size_t filtered;
     FILE *out;
+    kw_hook_overlay ov; /* failed hooks turn their objects critical */
 } list_ctx;
 
 /* Append s at pos (bounded); returns the new position. */
@@ -108,6 +111,7 @@ static int list_row(void *ctx, const ks_object *o)
     char deadline[32], left[16];
 
     ks_health_tls(&o->facts, lc->cli->now, &lc->t, &v);
+    kw_hook_overlay_apply(&lc->ov, o->id, &v);
     if (ks_health_rank(v.health) < lc->min_rank) {
         lc->filtered++;
         return 0;
@@ -269,15 +273,29 @@ int cli_list(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_FAIL;
 
     setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
-    r = ks_inventory_each(s, &f, list_row, &lc, &d);
+    r = kw_hook_overlay_load(s, &lc.ov, &d);
+    if (r == 0)
+        r = ks_inventory_each(s, &f, list_row, &lc, &d);
     if (r == 0 && !lc.json)
         r = ks_inventory_count(s, &total, &hidden, &d);
     ks_close(s);
     if (r != 0) {
         fflush(stdout);
         kw_err("%s", d.msg);
+        kw_hook_overlay_free(&lc.ov);
         return KW_EXIT_FAIL;
     }
+    /* A failed hook about no object in the listing (an account, a hook,
+     * an endpoint filtered out) still shows. */
+    for (size_t i = 0; !lc.json && i < lc.ov.n; i++) {
+        char text[1200];
+
+        if (lc.ov.used[i])
+            continue;
+        kw_hook_failure_text(&lc.ov.f[i], text, sizeof(text));
+        fprintf(lc.out, "CRITICAL: %s\n", text);
+    }
+    kw_hook_overlay_free(&lc.ov);
     if (lc.json) {
         fputs(lc.shown > 0 ? "\n]\n" : "[]\n", lc.out);
     } else if (total == 0) {

@@ -849,11 +849,16 @@ static int hook_key(parser *p, int k, const char *key, const char *v)
             return FAIL(p, "retry_delay = %s: expected 1s to 1h", v);
         return 0;
     case 12:
+        p->coalesce_set = 1;
+        if (strcmp(v, "0") == 0 || strcmp(v, "0s") == 0 ||
+            strcmp(v, "off") == 0) {
+            h->coalesce = 0;
+            return 0;
+        }
         if ((r = duration(p, key, v, &h->coalesce)) != 0)
             return r;
         if (h->coalesce < 0 || h->coalesce > KW_HOUR)
-            return FAIL(p, "coalesce = %s: expected 0s to 1h", v);
-        p->coalesce_set = 1;
+            return FAIL(p, "coalesce = %s: expected 0s (off) to 1h", v);
         return 0;
     }
     return unknown_key(p, key);

@@ -928,7 +928,7 @@ static void retire_hooks(daemon_s *dm)
     kw_hook_engine_stop(h->e); /* may call hooks_idle at once */
 }
 
-static void start_hooks(daemon_s *dm)
+static void start_hooks(daemon_s *dm, int first)
 {
     hook_holder *h = calloc(1, sizeof(*h));
     kw_hook_engine_opts o;
@@ -945,6 +945,10 @@ static void start_hooks(daemon_s *dm)
     o.on_report = hooks_report;
     o.on_settled = hooks_settled;
     o.on_idle = hooks_idle;
+    /* At start we hold the lock and run no other engine: a delivery left
+     * running was cut off by a crash.  Not after a reload: the retired
+     * engine may still be running it. */
+    o.reclaim = first;
     if (kw_hook_engine_new(&o, &h->e, &d) != 0) {
         kw_err("hooks: %s; hooks will not run", d.msg);
         free(h);
@@ -1661,7 +1665,7 @@ static void reload_done(uv_work_t *req, int status)
         /* New hook definitions: a new engine; the old one finishes what
          * it runs (the database keeps two from running one hook). */
         retire_hooks(dm);
-        start_hooks(dm);
+        start_hooks(dm, 0);
     }
     kw_sd_notify("READY=1");
     free(rr);
@@ -1875,7 +1879,7 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
         kw_warn("acme: %s; managed certificates will not renew", d.msg);
     plan(&dm, 1);
     start_watches(&dm);
-    start_hooks(&dm);
+    start_hooks(&dm, 1);
     kw_sd_notify("READY=1");
 
     r = uv_run(dm.loop, UV_RUN_DEFAULT);

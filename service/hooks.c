@@ -90,6 +90,7 @@ int kw_hooks_deliver_now(const kw_cli *cli, const kw_config *conf, FILE *out)
     kw_hooks_opts(conf, cli->state_dir, cli->db_path, &loop, certs_dir,
                   sizeof(certs_dir), &o);
     o.now_all = 1;
+    o.reclaim = 1; /* the caller holds the daemon lock */
     o.ctx = &n;
     o.on_report = now_report;
     o.on_idle = now_idle;

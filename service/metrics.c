@@ -1,5 +1,6 @@
 #include "metrics.h"
 
+#include "../hooks/hook_outbox.h"
 #include "../keystore/ks_inventory.h"
 
 #include <stdarg.h>
@@ -75,6 +76,7 @@ typedef struct render {
     ks_thresholds t;
     size_t count[4];
     int pass; /* 0: timestamps, 1: health, 2: endpoints */
+    kw_hook_overlay ov;
 } render;
 
 static void labels(render *r, const ks_object *o)
@@ -104,6 +106,7 @@ static int row(void *ctx, const ks_object *o)
         return 0;
     case 1:
         ks_health_tls(f, r->now, &r->t, &v);
+        kw_hook_overlay_apply(&r->ov, o->id, &v);
         r->count[v.health]++;
         put(r->b, "keywarden_object_health{");
         labels(r, o);
@@ -128,6 +131,71 @@ static int row(void *ctx, const ks_object *o)
     }
 }
 
+static int hook_stat(void *ctx, const char *hook, const char *result,
+                     int64_t runs, int64_t last_at)
+{
+    render *r = ctx;
+
+    (void)last_at;
+    put(r->b, "keywarden_hook_runs_total{hook=\"");
+    label(r->b, hook);
+    put(r->b, "\",result=\"");
+    label(r->b, result);
+    put(r->b, "\"} %lld\n", (long long)runs);
+    return 0;
+}
+
+static int hook_success(void *ctx, const char *hook, const char *result,
+                        int64_t runs, int64_t last_at)
+{
+    render *r = ctx;
+
+    (void)runs;
+    if (strcmp(result, "ok") != 0)
+        return 0;
+    put(r->b, "keywarden_hook_last_success_timestamp_seconds{hook=\"");
+    label(r->b, hook);
+    put(r->b, "\"} %lld\n", (long long)last_at);
+    return 0;
+}
+
+/* Runs by result, the last success, and deliveries failed for good. */
+static int hook_metrics(ks_store *s, render *r, kw_diag *d)
+{
+    size_t i, j;
+    int rc;
+
+    put(r->b, "# HELP keywarden_hook_runs_total Hook runs by result (ok, "
+              "failed, timeout, error).\n"
+              "# TYPE keywarden_hook_runs_total counter\n");
+    if ((rc = kw_hook_stats(s, hook_stat, r, d)) != 0)
+        return rc;
+    put(r->b, "# HELP keywarden_hook_last_success_timestamp_seconds When "
+              "the hook last ran successfully (Unix time).\n"
+              "# TYPE keywarden_hook_last_success_timestamp_seconds "
+              "gauge\n");
+    if ((rc = kw_hook_stats(s, hook_success, r, d)) != 0)
+        return rc;
+    put(r->b, "# HELP keywarden_hook_failing Objects for which the hook "
+              "failed for good and has not succeeded since.\n"
+              "# TYPE keywarden_hook_failing gauge\n");
+    for (i = 0; i < r->ov.n; i++) {
+        size_t n = 0;
+
+        for (j = 0; j < i; j++)
+            if (strcmp(r->ov.f[j].hook, r->ov.f[i].hook) == 0)
+                break;
+        if (j < i)
+            continue; /* counted with its first */
+        for (j = i; j < r->ov.n; j++)
+            n += strcmp(r->ov.f[j].hook, r->ov.f[i].hook) == 0;
+        put(r->b, "keywarden_hook_failing{hook=\"");
+        label(r->b, r->ov.f[i].hook);
+        put(r->b, "\"} %zu\n", n);
+    }
+    return 0;
+}
+
 int kw_metrics_render(ks_store *s, const kw_metrics_counters *c,
                       int64_t now, char **out, size_t *len, kw_diag *d)
 {
@@ -145,6 +213,8 @@ int kw_metrics_render(ks_store *s, const kw_metrics_counters *c,
     r.now = now;
     ks_thresholds_default(&r.t);
     memset(&f, 0, sizeof(f));
+    if ((rc = kw_hook_overlay_load(s, &r.ov, d)) != 0)
+        goto out;
 
     put(&b, "# HELP keywarden_object_not_after_timestamp_seconds Earliest "
             "expiry in the object's chain (Unix time).\n"
@@ -195,6 +265,8 @@ int kw_metrics_render(ks_store *s, const kw_metrics_counters *c,
             "keywarden_jobs_total{type=\"%s\",result=\"failed\"} %llu\n",
             types[i], (unsigned long long)c->jobs_ok_total[i], types[i],
             (unsigned long long)c->jobs_failed_total[i]);
+    if ((rc = hook_metrics(s, &r, d)) != 0)
+        goto out;
     put(&b, "# HELP keywarden_start_time_seconds When the daemon started.\n"
             "# TYPE keywarden_start_time_seconds gauge\n"
             "keywarden_start_time_seconds %lld\n"
@@ -204,6 +276,7 @@ int kw_metrics_render(ks_store *s, const kw_metrics_counters *c,
         (long long)c->started_at, KW_VERSION);
     rc = b.oom ? kw_diag_set(d, KW_ENOMEM, "out of memory") : 0;
 out:
+    kw_hook_overlay_free(&r.ov);
     if (rc != 0) {
         free(b.p);
         return rc;

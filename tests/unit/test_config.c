@@ -131,6 +131,37 @@ static void errors_name_file_line_and_key(void **state)
         {"[scan]\nPath = /x\n", "keys are lower-case"},
         {"[endpoint \"a\"]\nhost = h\ntimeout = 1h\n",
          "k.conf:3: timeout = 1h: at most 5m"},
+        /* hooks */
+        {"[hook \"a\"]\non = cert.renewd\nreload = postfix\n",
+         "k.conf:2: on = cert.renewd: keywarden emits no such event"},
+        {"[hook \"a\"]\nreload = postfix\n",
+         "k.conf:1: [hook \"a\"]: on = EVENT... is required"},
+        {"[hook \"a\"]\non = cert.renewed\n",
+         "k.conf:1: [hook \"a\"]: expected either run = COMMAND or "
+         "reload = DAEMON"},
+        {"[hook \"a\"]\non = cert.renewed\nrun = /bin/true\n"
+         "reload = nginx\n",
+         "expected either run = COMMAND or reload = DAEMON"},
+        {"[hook \"a\"]\non = cert.renewed\nrun = systemctl reload x\n",
+         "run = systemctl: the program must be an absolute path"},
+        {"[hook \"a\"]\non = cert.renewed\nrun = /bin/x \"open\n",
+         "k.conf:3: run = /bin/x \"open: unbalanced \" quote"},
+        {"[hook \"a\"]\non = cert.renewed\nrun = /bin/x 'open\n",
+         "k.conf:3: run = /bin/x 'open: unbalanced ' quote"},
+        {"[hook \"a\"]\non = cert.renewed\nreload = exim\n",
+         "k.conf:3: reload = exim: expected postfix, opendkim"},
+        {"[hook \"a\"]\non = cert.renewed\nreload = auto\n"
+         "config = /etc/x\n",
+         "config = goes with reload = postfix"},
+        {"[hook \"a\"]\non = cert.renewed\nreload = nginx\n"
+         "kinds = tls, mail\n",
+         "k.conf:4: kinds = mail: expected tls, endpoint"},
+        {"[hook \"a\"]\non = cert.renewed\nreload = nginx\nretry = 50\n",
+         "k.conf:4: retry = 50: expected a number of retries"},
+        {"[hook \"a b\"]\n", "a hook's name is up to 100"},
+        {"[hook \"a\"]\non = cert.renewed\nreload = nginx\n"
+         "[hook \"a\"]\n",
+         "k.conf:4: [hook \"a\"] appears twice"},
     };
     size_t i;
     kw_config c;
@@ -168,6 +199,63 @@ static void long_lines_and_nul_bytes(void **state)
     assert_non_null(strstr(d.msg, "k.conf:2: NUL byte"));
 }
 
+static void hooks(void **state)
+{
+    static const char text[] =
+        "[hook \"postfix\"]\n"
+        "on = cert.renewed, cert.rolled_back\n"
+        "reload = postfix\n"
+        "config = /etc/postfix-out\n"
+        "[hook \"deploy\"]\n"
+        "on = cert.*\n"
+        "objects = www, mail-*\n"
+        "kinds = tls\n"
+        "run = /usr/local/bin/deploy --to \"host a\" $NOT_EXPANDED\n"
+        "timeout = 2m\n"
+        "user = nobody\n"
+        "retry = 5\n"
+        "retry_delay = 1m\n"
+        "[hook \"sh\"]\n"
+        "on = probe.stale\n"
+        "run = systemctl reload nginx || logger 'reload failed'\n"
+        "shell = yes\n"
+        "coalesce = 0s\n";
+    kw_config c;
+    kw_diag d;
+
+    (void)state;
+    if (parse(text, &c, &d) != 0)
+        fail_msg("%s", d.msg);
+    assert_int_equal(c.nhooks, 3);
+    assert_string_equal(c.hooks[0].name, "postfix");
+    assert_int_equal(c.hooks[0].non, 2);
+    assert_int_equal(c.hooks[0].reload, KW_RELOAD_POSTFIX);
+    assert_string_equal(c.hooks[0].reload_config, "/etc/postfix-out");
+    /* Reloads coalesce by default; run hooks do not. */
+    assert_int_equal(c.hooks[0].coalesce, KW_HOOK_RELOAD_COALESCE);
+    assert_int_equal(c.hooks[0].timeout, KW_HOOK_DEFAULT_TIMEOUT);
+    assert_int_equal(c.hooks[0].retries, KW_HOOK_DEFAULT_RETRIES);
+    assert_int_equal(c.hooks[1].nargv, 4);
+    assert_string_equal(c.hooks[1].argv[2], "host a");
+    assert_string_equal(c.hooks[1].argv[3], "$NOT_EXPANDED");
+    assert_int_equal(c.hooks[1].coalesce, 0);
+    assert_int_equal(c.hooks[1].timeout, 120);
+    assert_int_equal(c.hooks[1].retries, 5);
+    assert_int_equal(c.hooks[1].retry_delay, 60);
+    assert_string_equal(c.hooks[1].user, "nobody");
+    assert_true(kw_hook_matches(&c.hooks[1], "cert.renewed", "mail-1", "tls",
+                                NULL));
+    assert_false(kw_hook_matches(&c.hooks[1], "cert.renewed", "web", "tls",
+                                 NULL));
+    assert_false(kw_hook_matches(&c.hooks[1], "probe.stale", "www",
+                                 "endpoint", NULL));
+    assert_int_equal(c.hooks[2].shell, 1);
+    assert_int_equal(c.hooks[2].nargv, 1);
+    assert_string_equal(c.hooks[2].argv[0],
+                        "systemctl reload nginx || logger 'reload failed'");
+    kw_config_free(&c);
+}
+
 /* The example in docs/ is valid: the documentation cannot drift. */
 static void shipped_example(void **state)
 {
@@ -198,6 +286,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(full_file),
         cmocka_unit_test(defaults),
+        cmocka_unit_test(hooks),
         cmocka_unit_test(errors_name_file_line_and_key),
         cmocka_unit_test(long_lines_and_nul_bytes),
         cmocka_unit_test(shipped_example),
