@@ -324,11 +324,17 @@ static const char v7[] =
  *            are kept).
  * hook_stats per hook and result, the runs ever made and the last one, so
  *            the /metrics counters survive pruning and restarts.
+ * objects.health_seen, expiry_notice  the health an object had when
+ *            ks_watch_health last looked, and the expiry level already
+ *            announced, so health.changed and cert.expiring fire once.
  * meta hook_cursor  the newest event already turned into deliveries.  It
  *            starts at the newest event there is: hooks configured today
  *            do not replay last year's history.
  */
 static const char v8[] =
+    "ALTER TABLE objects ADD COLUMN health_seen TEXT;"
+    "ALTER TABLE objects ADD COLUMN expiry_notice INTEGER NOT NULL "
+    "  DEFAULT 0;"
     "ALTER TABLE outbox ADD COLUMN object TEXT;"
     "ALTER TABLE outbox ADD COLUMN kind TEXT;"
     "ALTER TABLE outbox ADD COLUMN object_id INTEGER;"

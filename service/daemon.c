@@ -40,6 +40,7 @@
 #include "../keystore/ks_jobs.h"
 #include "../keystore/ks_managed.h"
 #include "../keystore/ks_scan.h"
+#include "../keystore/ks_watch.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -112,6 +113,7 @@ struct daemon_s {
     kw_control *control;
     char control_path[PATH_MAX];
     int rendering;           /* /metrics renders in flight */
+    int64_t watched_at;      /* when a probe last watched health */
     int controlling;         /* control requests on the pool */
     kw_metrics_counters counters;
     hook_holder *hooks;      /* the current hook engine */
@@ -385,6 +387,7 @@ typedef struct job_req {
     ks_scan_stats stats;
     int64_t next_at;
     int cancelled;
+    int watch;            /* a probe job that also watches health */
 } job_req;
 
 static void scan_note(void *ctx, enum ks_scan_note n, const char *path,
@@ -454,6 +457,21 @@ static int record_probe(job_req *jr, ks_store *s)
                               &jr->stale_of, &jr->d);
 }
 
+/* Health that changed by itself (a deadline came closer, a probe
+ * failed) becomes health.changed and cert.expiring events, for hooks. */
+static void watch_health(ks_store *s)
+{
+    ks_thresholds t;
+    size_t n = 0;
+    kw_diag d;
+
+    ks_thresholds_default(&t);
+    if (ks_watch_health(s, kw_now(), &t, &n, &d) != 0)
+        kw_warn("health watch: %s", d.msg);
+    else if (n > 0)
+        kw_info("health watch: %zu event%s", n, n == 1 ? "" : "s");
+}
+
 static void job_work(uv_work_t *req)
 {
     job_req *jr = req->data;
@@ -500,6 +518,8 @@ static void job_work(uv_work_t *req)
             jr->r = r;
             jr->d = fd;
         }
+        if (jr->rres.outcome == KW_RENEW_ISSUED)
+            watch_health(s);
         ks_close(s);
         return;
     }
@@ -539,6 +559,8 @@ static void job_work(uv_work_t *req)
         jr->r = r;
         jr->d = fd;
     }
+    if (jr->r == 0 && (strcmp(jr->job.type, "scan") == 0 || jr->watch))
+        watch_health(s);
     ks_close(s);
 }
 
@@ -802,6 +824,12 @@ static void start_job(daemon_s *dm, const ks_jobrec *j)
         jr->ep.host = strdup(ep->host);
         jr->ep.sni = ep->sni != NULL ? strdup(ep->sni) : NULL;
         jr->interval = ep->interval;
+        /* Probes watch health for the daemons that only probe (no scan
+         * paths), at most every ten minutes. */
+        if (kw_now() - dm->watched_at >= 10 * KW_MINUTE) {
+            jr->watch = 1;
+            dm->watched_at = kw_now();
+        }
         if (jr->ep.name == NULL || jr->ep.host == NULL ||
             (ep->sni != NULL && jr->ep.sni == NULL))
             goto oom;

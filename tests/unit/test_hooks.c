@@ -26,7 +26,10 @@
 #include "hooks/hook_deliver.h"
 #include "hooks/hook_outbox.h"
 #include "keystore/ks_health.h"
+#include "keystore/ks_scan.h"
 #include "keystore/ks_store.h"
+#include "keystore/ks_watch.h"
+#include "testpki.h"
 #include "tmpdir.h"
 
 typedef struct fixture {
@@ -602,6 +605,74 @@ static void history_not_replayed(void **state)
     kw_hook_def_free(&h);
 }
 
+static size_t watch(fixture *f, int64_t now)
+{
+    ks_thresholds t;
+    size_t n = 0;
+    kw_diag d;
+
+    ks_thresholds_default(&t);
+    if (ks_watch_health(f->s, now, &t, &n, &d) != 0)
+        fail_msg("%s", d.msg);
+    return n;
+}
+
+/* Health that changes by itself becomes events, each once: cert.expiring
+ * at the warning and the critical threshold, health.changed on each
+ * change after the first sighting. */
+static void health_becomes_events(void **state)
+{
+    fixture *f = *state;
+    const int64_t day = 86400, now = kw_now();
+    const char *dns[] = {"soon.example", NULL};
+    char tree[700], p[800];
+    const char *roots[] = {tree};
+    EVP_PKEY *k = tp_key_ec();
+    X509 *c;
+    ks_scan_opts o;
+    ks_scan_stats st;
+    kw_diag d;
+
+    path_join(tree, sizeof(tree), f->dir, "tree");
+    tp_mkdirs(tree);
+    c = tp_cert(&(tp_spec){.cn = "soon.example", .dns = dns,
+                           .not_before = now - day,
+                           .not_after = now + 10 * day, .key = k});
+    path_join(p, sizeof(p), tree, "soon.pem");
+    tp_write_pem(p, &c, 1, NULL, 0644);
+    memset(&o, 0, sizeof(o));
+    o.now = now;
+    assert_int_equal(ks_scan(f->s, roots, 1, &o, &st, &d), 0);
+    /* First sighting: within 21 days, so announced; health only noted. */
+    assert_int_equal(watch(f, now), 1);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM events WHERE type = "
+                                "'cert.expiring' AND json_extract(detail, "
+                                "'$.level') = 'warning' AND "
+                                "json_extract(detail, '$.days_left') = 10"),
+                     1);
+    assert_int_equal(watch(f, now + 60), 0);
+    /* Five days on: critical (7 days), and the health changed. */
+    assert_int_equal(watch(f, now + 5 * day), 2);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM events WHERE type = "
+                                "'health.changed' AND json_extract(detail, "
+                                "'$.from') = 'warning' AND "
+                                "json_extract(detail, '$.to') = "
+                                "'critical'"),
+                     1);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM events WHERE type = "
+                                "'cert.expiring' AND json_extract(detail, "
+                                "'$.level') = 'critical'"),
+                     1);
+    assert_int_equal(watch(f, now + 5 * day + 60), 0);
+    /* The path reaches a hook's KEYWARDEN_CERT_PATH. */
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM events WHERE type = "
+                                "'cert.expiring' AND json_extract(detail, "
+                                "'$.path') LIKE '%/tree/soon.pem'"),
+                     2);
+    X509_free(c);
+    EVP_PKEY_free(k);
+}
+
 /* Splitting run = into argv, and the reload commands. */
 static void split_and_plans(void **state)
 {
@@ -657,6 +728,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(orphan_reclaimed, setup, teardown),
         cmocka_unit_test_setup_teardown(hook_failed_routing, setup, teardown),
         cmocka_unit_test_setup_teardown(history_not_replayed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(health_becomes_events, setup,
                                         teardown),
     };
 

@@ -1,0 +1,198 @@
+#include "ks_watch.h"
+
+#include "ks_inventory.h"
+
+#include "../common/kw_json.h"
+#include "../common/kw_time.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A change to record, collected while the listing's statement is open. */
+typedef struct change {
+    int64_t id;
+    char *name;
+    int endpoint;
+    int from;           /* -1: first sighting */
+    ks_health to;
+    char reason[256];
+    int level;          /* expiry level now: 0, 1 warning, 2 critical */
+    int announce;       /* the level rose: a cert.expiring event */
+    int64_t deadline;
+} change;
+
+typedef struct watch {
+    ks_store *s;
+    int64_t now;
+    const ks_thresholds *t;
+    change *c;
+    size_t n, cap;
+    int oom;
+    sqlite3_stmt *seen;
+} watch;
+
+static int parse_health(const char *w)
+{
+    int h;
+
+    for (h = 0; h < 4; h++)
+        if (w != NULL && strcmp(w, ks_health_word((ks_health)h)) == 0)
+            return h;
+    return -1;
+}
+
+static int row(void *ctx, const ks_object *o)
+{
+    watch *w = ctx;
+    const ks_tls_facts *f = &o->facts;
+    ks_verdict v;
+    int from, notice = 0, old_notice;
+    int64_t left;
+    change *c;
+
+    if (f->superseded_by != 0 || f->idle_anchor)
+        return 0;
+    ks_health_tls(f, w->now, w->t, &v);
+    sqlite3_reset(w->seen);
+    sqlite3_bind_int64(w->seen, 1, o->id);
+    if (sqlite3_step(w->seen) != SQLITE_ROW)
+        return 0;
+    from = parse_health((const char *)sqlite3_column_text(w->seen, 0));
+    old_notice = sqlite3_column_int(w->seen, 1);
+    if (f->has_validity && strcmp(f->state, "ok") == 0 && !f->is_ca) {
+        left = f->deadline - w->now;
+        notice = left <= w->t->crit ? 2 : left <= w->t->warn ? 1 : 0;
+    }
+    if (from == (int)v.health && notice == old_notice)
+        return 0;
+    if (w->n == w->cap) {
+        size_t ncap = w->cap ? w->cap * 2 : 64;
+        change *nc = realloc(w->c, ncap * sizeof(*nc));
+
+        if (nc == NULL) {
+            w->oom = 1;
+            return 1;
+        }
+        w->c = nc;
+        w->cap = ncap;
+    }
+    c = &w->c[w->n];
+    memset(c, 0, sizeof(*c));
+    if ((c->name = strdup(o->name != NULL ? o->name : "")) == NULL) {
+        w->oom = 1;
+        return 1;
+    }
+    w->n++;
+    c->id = o->id;
+    c->endpoint = f->is_endpoint;
+    c->from = from;
+    c->to = v.health;
+    memcpy(c->reason, v.reason, sizeof(c->reason));
+    /* A level is announced when reached; a certificate replaced in place
+     * with a later deadline falls back, and is announced again when its
+     * own deadline comes. */
+    c->level = notice;
+    c->announce = notice > old_notice;
+    c->deadline = f->deadline;
+    return 0;
+}
+
+static int add_event(ks_store *s, int64_t now, int64_t id, const char *type,
+                     json_t *detail, kw_diag *d)
+{
+    char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT |
+                                                         JSON_SORT_KEYS)
+                                : NULL;
+    int r;
+
+    json_decref(detail);
+    if (text == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory writing a %s event",
+                           type);
+    r = ks_run(s, d, "recording a health event",
+               "INSERT INTO events (at, object_id, type, detail) VALUES "
+               "(?1, ?2, ?3, ?4)",
+               "iitt", now, id, type, text);
+    free(text);
+    return r;
+}
+
+static int apply(ks_store *s, int64_t now, const change *c, size_t *nev,
+                 kw_diag *d)
+{
+    char source[1024], when[32];
+    const char *kind = c->endpoint ? "endpoint" : "tls";
+    int r = 0;
+
+    source[0] = '\0';
+    if (c->from >= 0 && c->from != (int)c->to) {
+        r = add_event(s, now, c->id, "health.changed",
+                      json_pack("{s:o, s:s, s:s, s:s, s:o}", "object",
+                                kw_json_str(c->name), "kind", kind, "from",
+                                ks_health_word((ks_health)c->from), "to",
+                                ks_health_word(c->to), "reason",
+                                kw_json_str(c->reason)),
+                      d);
+        (*nev)++;
+    }
+    if (r == 0 && c->announce) {
+        (void)ks_inventory_source(s, c->id, source, sizeof(source), NULL);
+        kw_time_rfc3339(c->deadline, when, sizeof(when));
+        r = add_event(
+            s, now, c->id, "cert.expiring",
+            json_pack("{s:o, s:s, s:s, s:I, s:I, s:s, s:o}", "object",
+                      kw_json_str(c->name), "kind", kind, "level",
+                      c->level == 2 ? "critical" : "warning", "days_left",
+                      (json_int_t)kw_days_left(c->deadline, now),
+                      "not_after", (json_int_t)c->deadline, "time", when,
+                      "path",
+                      kw_json_str(source[0] && !c->endpoint ? source : NULL)),
+            d);
+        (*nev)++;
+    }
+    if (r == 0)
+        r = ks_run(s, d, "recording the health seen",
+                   "UPDATE objects SET health_seen = ?2, expiry_notice = ?3 "
+                   "WHERE id = ?1",
+                   "iti", c->id, ks_health_word(c->to), (int64_t)c->level);
+    return r;
+}
+
+int ks_watch_health(ks_store *s, int64_t now, const ks_thresholds *t,
+                    size_t *nevents, kw_diag *d)
+{
+    watch w;
+    ks_filter f;
+    size_t i;
+    int r;
+
+    *nevents = 0;
+    memset(&w, 0, sizeof(w));
+    memset(&f, 0, sizeof(f));
+    w.s = s;
+    w.now = now;
+    w.t = t;
+    f.brief = 1;
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT health_seen, expiry_notice FROM objects "
+                           "WHERE id = ?1",
+                           -1, &w.seen, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "reading the health seen");
+    r = ks_inventory_each(s, &f, row, &w, d);
+    sqlite3_finalize(w.seen);
+    if (r == 0 && w.oom)
+        r = kw_diag_set(d, KW_ENOMEM, "out of memory watching health");
+    if (r == 0 && w.n > 0 && (r = ks_begin(s, d)) == 0) {
+        for (i = 0; r == 0 && i < w.n; i++)
+            r = apply(s, now, &w.c[i], nevents, d);
+        if (r == 0)
+            r = ks_commit(s, d);
+        else
+            ks_rollback(s);
+    }
+    for (i = 0; i < w.n; i++)
+        free(w.c[i].name);
+    free(w.c);
+    return r;
+}
