@@ -1,0 +1,164 @@
+/* kwrun.c: run the keywarden binary from an integration test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kwrun.h"
+#include "testpki.h"
+
+double mono(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+void kwres_free(kwres *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+/* Appends what comes from fd to *buf (at most 16 MiB); 0 at EOF. */
+static int drain_some(int fd, char **buf, size_t *len)
+{
+    char chunk[16384];
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    char *nb;
+
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return 1;
+    if (n <= 0)
+        return 0;
+    if (*len + (size_t)n > (16u << 20))
+        abort();
+    nb = realloc(*buf, *len + (size_t)n + 1);
+    if (nb == NULL)
+        abort();
+    memcpy(nb + *len, chunk, (size_t)n);
+    *len += (size_t)n;
+    nb[*len] = '\0';
+    *buf = nb;
+    return 1;
+}
+
+/* keywarden --state-dir STATE --config CONF --log-level info ARGS...,
+ * with a deadline of 120 s (then SIGKILL and a failure). */
+kwres kw_argv(const char *state, const char *conf, const char **args)
+{
+    char *argv[32];
+    int argc = 0, o[2], e[2], status, open_fds = 2;
+    size_t olen = 0, elen = 0;
+    double t0 = mono(), deadline = t0 + 120;
+    pid_t pid, parent = getpid();
+    kwres r = {0, NULL, NULL, 0};
+
+    argv[argc++] = (char *)KEYWARDEN_BIN;
+    argv[argc++] = (char *)"--state-dir";
+    argv[argc++] = (char *)state;
+    argv[argc++] = (char *)"--config";
+    argv[argc++] = (char *)conf;
+    argv[argc++] = (char *)"--log-level";
+    argv[argc++] = (char *)"info";
+    while (*args != NULL && argc < 31)
+        argv[argc++] = (char *)*args++;
+    argv[argc] = NULL;
+    if (pipe2(o, O_CLOEXEC) != 0 || pipe2(e, O_CLOEXEC) != 0)
+        abort();
+    pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        dup2(o[1], 1);
+        dup2(e[1], 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(o[1]);
+    close(e[1]);
+    {
+        struct pollfd p[2] = {{o[0], POLLIN, 0}, {e[0], POLLIN, 0}};
+
+        while (open_fds > 0) {
+            int left = (int)((deadline - mono()) * 1000);
+
+            if (left <= 0) {
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+                fail_msg("keywarden %s did not finish in 120 s; output:\n%s"
+                         "\nlog:\n%s",
+                         argv[7], r.out ? r.out : "", r.err ? r.err : "");
+            }
+            if (poll(p, 2, left) < 0 && errno != EINTR)
+                abort();
+            if (p[0].fd >= 0 && (p[0].revents & (POLLIN | POLLHUP)) &&
+                !drain_some(p[0].fd, &r.out, &olen)) {
+                close(p[0].fd);
+                p[0].fd = -1;
+                open_fds--;
+            }
+            if (p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLHUP)) &&
+                !drain_some(p[1].fd, &r.err, &elen)) {
+                close(p[1].fd);
+                p[1].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+    if (waitpid(pid, &status, 0) != pid)
+        abort();
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status)
+                                 : 128 + WTERMSIG(status);
+    if (r.out == NULL)
+        r.out = calloc(1, 1);
+    if (r.err == NULL)
+        r.err = calloc(1, 1);
+    r.secs = mono() - t0;
+    return r;
+}
+
+/* A run that must exit with want; shows everything when it does not. */
+kwres kw_expect(int want, const char *state, const char *conf,
+                const char **args)
+{
+    kwres r = kw_argv(state, conf, args);
+
+    if (r.status != want)
+        fail_msg("keywarden %s %s: exit %d, expected %d\nstdout:\n%s\n"
+                 "stderr:\n%s",
+                 args[0], args[1] ? args[1] : "", r.status, want, r.out,
+                 r.err);
+    return r;
+}
+
+void write_text(const char *path, const char *fmt, ...)
+{
+    char text[8192];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < sizeof(text));
+    tp_write_bytes(path, text, (size_t)n, 0644);
+}

@@ -1,0 +1,51 @@
+/* kwrun.h: run the keywarden binary from an integration test and look at
+ * what it did. */
+#ifndef KW_TEST_KWRUN_H
+#define KW_TEST_KWRUN_H
+
+#include <stddef.h>
+
+#define assert_contains(hay, needle)                                      \
+    do {                                                                  \
+        if (strstr((hay), (needle)) == NULL)                              \
+            fail_msg("\"%s\" not found in:\n%s", (needle), (hay));        \
+    } while (0)
+
+#define assert_not_contains(hay, needle)                                  \
+    do {                                                                  \
+        if (strstr((hay), (needle)) != NULL)                              \
+            fail_msg("\"%s\" unexpectedly found in:\n%s", (needle),       \
+                     (hay));                                              \
+    } while (0)
+
+typedef struct kwres {
+    int status;
+    char *out, *err;
+    double secs;
+} kwres;
+
+/* Seconds on the monotonic clock. */
+double mono(void);
+
+void kwres_free(kwres *r);
+
+/* keywarden --state-dir STATE --config CONF --log-level info ARGS...,
+ * with a deadline of 120 s (then SIGKILL and a failure). */
+kwres kw_argv(const char *state, const char *conf, const char **args);
+
+/* A run that must exit with want; shows everything when it does not. */
+kwres kw_expect(int want, const char *state, const char *conf,
+                const char **args);
+
+#define kw(state, conf, ...)                                              \
+    kw_argv((state), (conf), (const char *[]){__VA_ARGS__, NULL})
+#define kw_ok(state, conf, ...)                                           \
+    kw_expect(0, (state), (conf), (const char *[]){__VA_ARGS__, NULL})
+#define kw_fail(state, conf, ...)                                         \
+    kw_expect(1, (state), (conf), (const char *[]){__VA_ARGS__, NULL})
+
+/* Write a formatted text file (0644); fails the test when over 8 KiB. */
+void write_text(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif
