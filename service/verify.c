@@ -15,7 +15,7 @@
 #include <string.h>
 
 /* Waits before the probes after the first, in milliseconds. */
-static const uint64_t waits_ms[] = {2000, 4000, 8000, 15000, 30000};
+static const uint64_t waits_ms[] = {1000, 2000, 4000, 8000, 15000};
 #define NTRIES (1 + sizeof(waits_ms) / sizeof(waits_ms[0]))
 
 static uint64_t total_wait_ms(void)

@@ -4,8 +4,9 @@
  * Once a cert.renewed event has no hook delivery left open (its reloads
  * ran, or there were none), the configured endpoints that served the
  * certificate's names are probed until they serve the new leaf: at once,
- * then after 2, 4, 8, 15 and 30 seconds (about a minute in all).  Every
- * probe is recorded like the daemon's own.  An endpoint still serving
+ * then after 1, 2, 4, 8 and 15 seconds (half a minute in all; a reload
+ * takes about a second).  The last probe is recorded like the daemon's
+ * own.  An endpoint still serving
  * another certificate at the end gets a probe.stale event saying which
  * certificate it should serve, and its health says stale; a log line
  * names the endpoint and the hook that should have reloaded it.
