@@ -6,6 +6,7 @@
 #include "../common/kw_log.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,9 @@ int main(int argc, char **argv)
     cmd_fn fn;
     int c, level;
 
+    /* A peer that goes away (a hook that exits without reading its
+     * stdin, a closed pipe) must cost an EPIPE, not the process. */
+    signal(SIGPIPE, SIG_IGN);
     /* '+': stop at the command; what follows belongs to it. */
     while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
         switch (c) {

@@ -456,6 +456,26 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
             kw_notice("certificate %s: the live version does not cover "
                       "every configured name; renewing now",
                       r->name);
+        /* Issued less than a day ago and already due: the clock or the
+         * CA's lifetimes are off.  Renewing again would loop on the CA's
+         * rate limits; wait a day and say why. */
+        if (!r->force && missing == 0 && r->now >= due && have_row &&
+            m.last_ok_at > 0 && r->now - m.last_ok_at < KW_DAY &&
+            r->now >= m.last_ok_at) {
+            char nbw[32], naw[32], noww[32];
+
+            kw_time_rfc3339(nb, nbw, sizeof(nbw));
+            kw_time_rfc3339(na, naw, sizeof(naw));
+            kw_time_rfc3339(r->now, noww, sizeof(noww));
+            decide(r, KW_RENEW_NOT_DUE, m.last_ok_at + KW_DAY,
+                   "version %d was issued less than a day ago and is "
+                   "already due (valid %s to %s, due %s, now %s): is the "
+                   "clock right?  Not renewing again before a day has "
+                   "passed",
+                   r->live_version, nbw, naw, when, noww);
+            kw_warn("certificate %s: %s", r->name, r->res.msg);
+            return 0;
+        }
     }
 
     /* A failure's backoff holds unless forced or the names changed. */

@@ -14,6 +14,7 @@ PACKAGES="
   clang libclang-rt-14-dev
   openssl ca-certificates
   nginx-light postfix dovecot-core dovecot-imapd dovecot-pop3d
+  opendkim opendkim-tools miltertest python3-dkim
 "
 # What each is for: README.md, "Dependencies".
 

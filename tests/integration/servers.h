@@ -27,6 +27,34 @@ enum { DV_IMAP, DV_IMAPS, DV_POP3, DV_POP3S, DV_NPORTS };
 pid_t dovecot_start(const char *dir, const int ports[DV_NPORTS],
                     const char *cert, const char *key, const char **skip);
 
+/* Start a private Postfix instance (Debian's /usr/sbin/postfix) with its
+ * own configuration, queue and data directories under dir/postfix/ (etc,
+ * queue, data), its master in the foreground as our child
+ * (postfix -c DIR/postfix/etc start-fg, output in dir/postfix/postfix.out,
+ * which maillog_file also goes to).  smtpd listens on 127.0.0.1:port
+ * with STARTTLS (smtpd_tls_security_level = may) and cert and key.
+ * extra_main_cf (may be NULL) is appended to main.cf as is: whole lines,
+ * e.g. "smtpd_milters = inet:127.0.0.1:8891\n".  Needs root and the user
+ * postfix; makes dir mode 0711 so Postfix's unprivileged processes reach
+ * their directories.  Waits until the port accepts.  Returns the pid of
+ * the start-fg process; 0 when Postfix cannot run here, with why in skip
+ * (may be NULL); -1 when it did not come up (what it started is stopped;
+ * see dir/postfix/postfix.out). */
+pid_t postfix_start(const char *dir, int port, const char *cert,
+                    const char *key, const char *extra_main_cf,
+                    const char **skip);
+
+/* The pid of the master of the instance postfix_start made under dir
+ * (from its pid file, queue/pid/master.pid), or 0.  start-fg runs the
+ * master as a child of a shell, so this is not postfix_start's pid;
+ * "postfix reload" is a SIGHUP to this process. */
+pid_t postfix_master_pid(const char *dir);
+
+/* Stop the instance postfix_start made under dir: its master (SIGTERM,
+ * which stops the master's children), then the start-fg process pid.
+ * Only those two processes are signalled.  pid <= 0 is a no-op. */
+void postfix_stop(const char *dir, pid_t pid);
+
 /* A free TCP port on 127.0.0.1 (bound and released). */
 int free_port(void);
 

@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -129,76 +128,22 @@ static int start_nginx(void)
 }
 
 /* A private Postfix instance: its own configuration, queue and port,
- * master in the foreground as our child (start-fg). */
+ * master in the foreground as our child (start-fg; servers.c). */
 static int start_postfix(void)
 {
-    char etc[600], queue[600], data[600], p[700], text[4096];
-    struct passwd *pw = getpwnam("postfix");
-    char *argv[6];
+    char cert[700], key[700];
 
-    if (geteuid() != 0 || pw == NULL || access("/usr/sbin/postfix", X_OK))
-        return 0;
-    snprintf(etc, sizeof(etc), "%s/postfix/etc", g_dir);
-    snprintf(queue, sizeof(queue), "%s/postfix/queue", g_dir);
-    snprintf(data, sizeof(data), "%s/postfix/data", g_dir);
-    tp_mkdirs(etc);
-    tp_mkdirs(queue);
-    tp_mkdirs(data);
-    /* Postfix's unprivileged processes must reach their directories. */
-    if (chown(data, pw->pw_uid, pw->pw_gid) != 0 || chmod(g_dir, 0711) != 0)
-        return 0;
-    /* Postfix reads the key as root before dropping privileges. */
-    snprintf(p, sizeof(p), "%s/main.cf", etc);
-    snprintf(text, sizeof(text),
-             "compatibility_level = 3.6\nqueue_directory = %s\n"
-             "data_directory = %s\nmail_owner = postfix\n"
-             "myhostname = mail.example.net\ninet_interfaces = 127.0.0.1\n"
-             "inet_protocols = ipv4\nmydestination =\n"
-             "maillog_file = /dev/stdout\n"
-             "smtpd_tls_cert_file = %s/mail.example.net.crt\n"
-             "smtpd_tls_key_file = %s/mail.example.net.key\n"
-             "smtpd_tls_security_level = may\n",
-             queue, data, g_certs, g_certs);
-    tp_write_bytes(p, text, strlen(text), 0644);
-    snprintf(p, sizeof(p), "%s/master.cf", etc);
-    snprintf(text, sizeof(text),
-             "127.0.0.1:%d inet n - n - - smtpd\n"
-             "pickup unix n - n 60 1 pickup\n"
-             "cleanup unix n - n - 0 cleanup\n"
-             "qmgr unix n - n 300 1 qmgr\n"
-             "tlsmgr unix - - n 1000? 1 tlsmgr\n"
-             "rewrite unix - - n - - trivial-rewrite\n"
-             "bounce unix - - n - 0 bounce\n"
-             "defer unix - - n - 0 bounce\n"
-             "trace unix - - n - 0 bounce\n"
-             "verify unix - - n - 1 verify\n"
-             "flush unix n - n 1000? 0 flush\n"
-             "proxymap unix - - n - - proxymap\n"
-             "smtp unix - - n - - smtp\n"
-             "relay unix - - n - - smtp\n"
-             "showq unix n - n - - showq\n"
-             "error unix - - n - - error\n"
-             "retry unix - - n - - error\n"
-             "discard unix - - n - - discard\n"
-             "local unix - n n - - local\n"
-             "anvil unix - - n - 1 anvil\n"
-             "scache unix - - n - 1 scache\n"
-             "postlog unix-dgram n - n - 1 postlogd\n",
-             smtp_port);
-    tp_write_bytes(p, text, strlen(text), 0644);
-    argv[0] = (char *)"/usr/sbin/postfix";
-    argv[1] = (char *)"-c";
-    argv[2] = etc;
-    argv[3] = (char *)"start-fg";
-    argv[4] = NULL;
-    snprintf(p, sizeof(p), "%s/postfix.out", g_dir);
-    postfix_pid = proc_spawn_log(argv, p);
-    if (!proc_until(port_open, &smtp_port, 20000)) {
-        print_error("postfix did not listen on %d (see %s)\n", smtp_port,
-                    p);
+    snprintf(cert, sizeof(cert), "%s/mail.example.net.crt", g_certs);
+    snprintf(key, sizeof(key), "%s/mail.example.net.key", g_certs);
+    postfix_pid = postfix_start(g_dir, smtp_port, cert, key, NULL, NULL);
+    if (postfix_pid < 0) {
+        print_error("postfix did not listen on %d (see %s/postfix/"
+                    "postfix.out)\n",
+                    smtp_port, g_dir);
+        postfix_pid = 0;
         return -1;
     }
-    return 1;
+    return postfix_pid > 0;
 }
 
 /* A free port not already taken by this test. */
@@ -365,40 +310,16 @@ static void stop_pid(pid_t pid)
     }
 }
 
-/* Postfix's master keeps its pid in the queue directory. */
-static pid_t postfix_master(void)
-{
-    char p[700], *text;
-    pid_t pid = 0;
-
-    snprintf(p, sizeof(p), "%s/postfix/queue/pid/master.pid", g_dir);
-    text = slurp(p, NULL);
-    if (text != NULL)
-        pid = (pid_t)atol(text);
-    free(text);
-    return pid;
-}
-
-static int gone(void *ctx)
-{
-    return kill(*(pid_t *)ctx, 0) != 0;
-}
-
 static int teardown(void **state)
 {
-    pid_t master = have_postfix ? postfix_master() : 0;
-
     (void)state;
     /* Only what this test started, by PID. */
     stop_pid(kw_pid);
     stop_pid(nginx_pid);
     /* dovecot -F is the master; it stops its own children. */
     stop_pid(dovecot_pid);
-    if (master > 0) {
-        kill(master, SIGTERM);
-        proc_until(gone, &master, 10000);
-    }
-    stop_pid(postfix_pid);
+    /* Postfix's master (its pid file), then the start-fg process. */
+    postfix_stop(g_dir, postfix_pid);
     if (silent_fd >= 0)
         close(silent_fd);
     X509_free(g_ca);
@@ -462,7 +383,7 @@ static void probes_and_stale(void **state)
     /* "postfix reload" is a SIGHUP to master (whose pid Postfix keeps in
      * its queue directory); new smtpd processes load the new
      * certificate. */
-    assert_int_equal(kill(postfix_master(), SIGHUP), 0);
+    assert_int_equal(kill(postfix_master_pid(g_dir), SIGHUP), 0);
     {
         int i;
         for (i = 0; i < 60; i++) {
