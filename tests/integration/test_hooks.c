@@ -332,18 +332,33 @@ static void renew_reloads_daemons(void **state)
     wait_served(&t, smtp, "smtp", fp1);
     wait_served(&t, https, NULL, fp1);
 
+    /* reload = auto reloads what discovery saw using the files: here the
+     * private Postfix (nginx and Dovecot are looked for elsewhere). */
+    snprintf(path, sizeof(path), "%s/postfix/etc", t.dir);
+    r = kw_ok(t.state, t.conf, "discover", "--postfix", path, "--nginx",
+              "/nonexistent/nginx.conf", "--dovecot",
+              "/nonexistent/dovecot.conf");
+    kwres_free(&r);
     snprintf(hooks, sizeof(hooks),
              "[hook \"postfix\"]\non = cert.renewed\nreload = postfix\n"
              "config = %s/postfix/etc\n"
              "[hook \"nginx\"]\non = cert.renewed\nreload = nginx\n"
-             "config = %s\n",
+             "config = %s\n"
+             "[hook \"auto\"]\non = cert.renewed\nreload = auto\n",
              t.dir, t.nginx_conf);
     conf_write(&t, hooks);
     r = kw_ok(t.state, t.conf, "renew", "--force");
     assert_contains(r.out, "mail: issued: version 2 is live");
     assert_contains(r.out, "hook postfix: ok");
     assert_contains(r.out, "hook nginx: ok");
+    assert_contains(r.out, "hook auto: ok");
     kwres_free(&r);
+    r = kw_ok(t.state, t.conf, "hooks", "history", "auto", "--output");
+    assert_contains(r.out, "reload = auto: postfix: ");
+    assert_contains(r.out, "main.cf:");
+    assert_contains(r.out, "/usr/sbin/postfix -c ");
+    kwres_free(&r);
+    snprintf(path, sizeof(path), "%s/live/mail/cert.pem", t.certs);
     file_fp(path, fp2);
     assert_string_not_equal(fp1, fp2);
     /* Nobody touched Postfix or nginx: they serve version 2. */
@@ -359,7 +374,7 @@ static void renew_reloads_daemons(void **state)
     kwres_free(&r);
     assert_int_equal(db_q(&t, "SELECT COUNT(*) FROM hook_runs WHERE result "
                               "= 'ok' AND event_type = 'cert.renewed'"),
-                     2);
+                     3);
     r = kw_ok(t.state, t.conf, "hooks", "list");
     assert_contains(r.out, "runs: 1 ok, 0 failed");
     kwres_free(&r);
