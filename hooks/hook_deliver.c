@@ -342,8 +342,8 @@ static void signal_step(run_s *run, const cmd *c)
     fd = open(c->pidfile, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(run->error, sizeof(run->error),
-                 "cannot reload %s: pid file %s: %s", c->comm, c->pidfile,
-                 strerror(errno));
+                 "cannot reload %s: pid file %.300s: %s", c->comm,
+                 c->pidfile, strerror(errno));
         goto fail;
     }
     n = read(fd, buf, sizeof(buf) - 1);
@@ -352,7 +352,7 @@ static void signal_step(run_s *run, const cmd *c)
     pid = strtol(buf, NULL, 10);
     if (pid <= 1) {
         snprintf(run->error, sizeof(run->error),
-                 "cannot reload %s: pid file %s holds no pid", c->comm,
+                 "cannot reload %s: pid file %.300s holds no pid", c->comm,
                  c->pidfile);
         goto fail;
     }
@@ -365,8 +365,8 @@ static void signal_step(run_s *run, const cmd *c)
     comm[strcspn(comm, "\n")] = '\0';
     if (n <= 0 || strcmp(comm, c->comm) != 0) {
         snprintf(run->error, sizeof(run->error),
-                 "cannot reload %s: pid %ld from %s is %s, not %s (a stale "
-                 "pid file?)",
+                 "cannot reload %s: pid %ld from %.300s is %s, not %s (a "
+                 "stale pid file?)",
                  c->comm, pid, c->pidfile, n <= 0 ? "not running" : comm,
                  c->comm);
         goto fail;

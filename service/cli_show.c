@@ -6,6 +6,7 @@
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
 #include "daemon.h"
+#include "../hooks/hook_outbox.h"
 
 #include <getopt.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@ typedef struct show_ctx {
     ks_store *s;
     json_t *arr; /* --json: objects collected */
     int failed;
+    kw_hook_overlay ov; /* failed hooks turn their objects critical */
 } show_ctx;
 
 static void print_time(const char *label, int64_t t, int64_t now)
@@ -174,6 +176,7 @@ static int show_one(void *ctx, const ks_object *o)
     int64_t now = sc->cli->now;
 
     ks_health_tls(f, now, &sc->t, &v);
+    kw_hook_overlay_apply(&sc->ov, o->id, &v);
     if (sc->json) {
         json_t *js = kw_object_json(o, now, &sc->t, &v);
         json_t *el = json_array(), *ev = json_array(), *ln = json_array(),
@@ -365,6 +368,10 @@ int cli_show(kw_cli *cli, int argc, char **argv)
     sc.cli = cli;
     sc.s = s;
     sc.arr = json_array();
+    if (kw_hook_overlay_load(s, &sc.ov, &d) != 0) {
+        kw_err("%s", d.msg);
+        status = KW_EXIT_FAIL;
+    }
     for (i = optind; i < argc; i++) {
         int64_t *ids = NULL;
         size_t n = 0, k;
@@ -395,6 +402,7 @@ int cli_show(kw_cli *cli, int argc, char **argv)
         free(text);
     }
     json_decref(sc.arr);
+    kw_hook_overlay_free(&sc.ov);
     ks_close(s);
     return sc.failed ? KW_EXIT_FAIL : status;
 }

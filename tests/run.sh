@@ -89,5 +89,6 @@ step "benchmarks (quick form)"
 build/release/tests/bench_inventory --quick --dir "$ROOT/build"
 build/release/tests/bench_daemon --quick --dir "$ROOT/build"
 build/release/tests/bench_acme --quick --dir "$ROOT/build"
+build/release/tests/bench_hooks --quick --dir "$ROOT/build"
 
 step "all tests passed"
