@@ -337,13 +337,38 @@ out:
     return r;
 }
 
+/* Is there an event after the cursor?  Read without a transaction, so a
+ * pass with nothing new takes no write lock. */
+static int events_pending(ks_store *s, int *pending, kw_diag *d)
+{
+    sqlite3_stmt *q;
+    int rc;
+
+    *pending = 0;
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT EXISTS (SELECT 1 FROM events WHERE id > "
+                           "(SELECT COALESCE((SELECT value FROM meta WHERE "
+                           "key = 'hook_cursor'), 0)))",
+                           -1, &q, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "reading the hook cursor");
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *pending = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW)
+        return ks_db_error(s, d, "reading the hook cursor");
+    return 0;
+}
+
 int kw_hook_dispatch(ks_store *s, const kw_hook_def *defs, size_t ndefs,
                      int64_t now, size_t *queued, json_t *settled,
                      kw_diag *d)
 {
-    int more = 1, r = 0;
+    int more = 1, r;
 
     *queued = 0;
+    if ((r = events_pending(s, &more, d)) != 0)
+        return r;
     while (r == 0 && more)
         r = dispatch_step(s, defs, ndefs, now, queued, settled, &more, d);
     return r;
@@ -431,6 +456,11 @@ int kw_hook_claim(ks_store *s, const kw_hook_def *h, int64_t now, int now_all,
     int rc, r, has = 0;
 
     memset(b, 0, sizeof(*b));
+    /* Nothing open for the hook: no transaction, no write lock. */
+    if ((r = kw_hook_next_due(s, h->name, &first_due, &has, d)) != 0)
+        return r;
+    if (!has || (!now_all && first_due > now))
+        return 0;
     if ((r = ks_begin(s, d)) != 0)
         return r;
     /* A lease that ended belongs to a process that is gone. */

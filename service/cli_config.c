@@ -7,8 +7,10 @@
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <string.h>
+#include <unistd.h>
 
 static void config_usage(FILE *out)
 {
@@ -72,6 +74,35 @@ int cli_config(kw_cli *cli, int argc, char **argv)
     }
     printf("  metrics: %s\n",
            c.metrics_listen[0] != '\0' ? c.metrics_listen : "off");
+    printf("  hooks: %zu\n", c.nhooks);
+    for (i = 0; i < c.nhooks; i++) {
+        const kw_hook_def *h = &c.hooks[i];
+        kw_reload_plan p;
+        const char *prog = NULL;
+        size_t j;
+
+        printf("    %s: on", h->name);
+        for (j = 0; j < h->non; j++)
+            printf("%s %s", j ? "," : "", h->on[j]);
+        if (h->reload != KW_RELOAD_NONE)
+            printf("; reload %s\n", kw_reload_word(h->reload));
+        else
+            printf("; run %s\n", h->shell ? "(sh -c)" : h->argv[0]);
+        /* What will fail at the first event, said now. */
+        if (h->nargv > 0 && !h->shell)
+            prog = h->argv[0];
+        if (h->reload != KW_RELOAD_NONE && h->reload != KW_RELOAD_AUTO) {
+            kw_reload_plan_make(h->reload, h->reload_config, &p);
+            prog = p.steps[0].argv[0];
+        }
+        if (prog != NULL && access(prog, X_OK) != 0)
+            printf("    warning: hook %s: %s: %s; the hook will fail when "
+                   "it runs\n",
+                   h->name, prog, strerror(errno));
+        if (h->reload_config != NULL && access(h->reload_config, R_OK) != 0)
+            printf("    warning: hook %s: config = %s: %s\n", h->name,
+                   h->reload_config, strerror(errno));
+    }
     kw_config_free(&c);
     return KW_EXIT_OK;
 }

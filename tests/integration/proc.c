@@ -157,7 +157,10 @@ int64_t db_int(const char *db, const char *sql)
     sqlite3_stmt *st = NULL;
     int64_t n = -1;
 
+    /* A reader of a WAL database can meet a checkpoint of the daemon's
+     * last closing connection: wait for it as the daemon's own do. */
     if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_busy_timeout(h, 5000) == SQLITE_OK &&
         sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
