@@ -649,6 +649,67 @@ static void certificate_edit(void **state)
     result_free(&r);
 }
 
+/* hooks test shows exactly what a hook receives, verbatim; config check
+ * names a hook program that is not there; a test run is history, not a
+ * delivery. */
+static void hooks_commands(void **state)
+{
+    char conf[600], pwned[700], object[900], want[1000];
+    result r;
+    FILE *f;
+
+    (void)state;
+    snprintf(conf, sizeof(conf), "%s/hooks.conf", g_dir);
+    snprintf(pwned, sizeof(pwned), "%s/PWNED", g_dir);
+    snprintf(object, sizeof(object), "we \"ird\" 'x';$(touch %s) `id`",
+             pwned);
+    f = fopen(conf, "w");
+    assert_non_null(f);
+    fputs("[daemon]\nmetrics_listen = off\n"
+          "[hook \"show\"]\non = cert.expiring\n"
+          "run = /usr/bin/printenv KEYWARDEN_OBJECT KEYWARDEN_EVENT\n"
+          "[hook \"gone\"]\non = cert.*\nrun = /nonexistent/reload-it\n",
+          f);
+    fclose(f);
+    r = kw(g_state, "--config", conf, "config", "check", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "warning: hook gone: /nonexistent/reload-it: No "
+                           "such file or directory; the hook will fail");
+    result_free(&r);
+    r = kw(g_state, "--config", conf, "hooks", "test", "show", "--object",
+           object, NULL);
+    assert_int_equal(r.status, 0);
+    snprintf(want, sizeof(want), "KEYWARDEN_OBJECT=%s\n", object);
+    assert_contains(r.out, want);
+    assert_contains(r.out, "KEYWARDEN_EVENT=cert.expiring\n");
+    assert_contains(r.out, "== stdin\n");
+    assert_contains(r.out, "\"object\": \"we \\\"ird\\\" 'x';$(touch ");
+    /* printenv's output, in the history's words. */
+    snprintf(want, sizeof(want), "    | %s\n    | cert.expiring\n", object);
+    assert_contains(r.out, want);
+    assert_int_not_equal(access(pwned, F_OK), 0);
+    result_free(&r);
+    r = kw(g_state, "--config", conf, "hooks", "test", "gone", NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.out, "cannot run /nonexistent/reload-it");
+    result_free(&r);
+    r = kw(g_state, "--config", conf, "hooks", "test", "nosuch", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "no [hook \"nosuch\"]");
+    result_free(&r);
+    r = kw(g_state, "hooks", "history", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "\"test\": true");
+    assert_contains(r.out, "\"result\": \"error\"");
+    result_free(&r);
+    /* Tests are not deliveries: no runs counted, nothing pending. */
+    r = kw(g_state, "--config", conf, "hooks", "list", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "runs: 0 ok, 0 failed");
+    assert_contains(r.out, "deliveries: 0 pending, 0 FAILED");
+    result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,6 +725,7 @@ int main(void)
         cmocka_unit_test(kill9_mid_scan),
         cmocka_unit_test(odd_bytes),
         cmocka_unit_test(certificate_edit),
+        cmocka_unit_test(hooks_commands),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
