@@ -4,9 +4,10 @@
  * served by a private Postfix (STARTTLS) and nginx (TLS); OpenDKIM signs
  * through its milter.  Each test runs the real keywarden binary.
  *
- *   renew_reloads_daemons  keywarden renew --force: the built-in postfix
- *                          and nginx reloads run, and a STARTTLS probe
- *                          and a TLS probe see the new certificate
+ *   renew_reloads_daemons  keywarden renew --force: the built-in postfix,
+ *                          nginx and dovecot reloads (and reload = auto)
+ *                          run, and STARTTLS and TLS probes see the new
+ *                          certificate
  *   serve_verifies         keywarden serve renews on its own, reloads
  *                          Postfix, probes the endpoints until they serve
  *                          the new leaf; the endpoint whose "reload" does
@@ -318,7 +319,10 @@ static int stop_extras(void **state)
 
 static void renew_reloads_daemons(void **state)
 {
-    char hooks[3000], fp1[65], fp2[65], path[800], smtp[64], https[64];
+    char hooks[4000], fp1[65], fp2[65], path[800], smtp[64], https[64];
+    char imaps[64];
+    int dv_ports[DV_NPORTS];
+    pid_t dovecot = 0;
     tdir t;
     kwres r;
 
@@ -331,6 +335,24 @@ static void renew_reloads_daemons(void **state)
     snprintf(https, sizeof(https), "127.0.0.1:%d", t.https_port);
     wait_served(&t, smtp, "smtp", fp1);
     wait_served(&t, https, NULL, fp1);
+    /* Dovecot too, on the same live files. */
+    {
+        char cert[800], key[800];
+        const char *skip = NULL;
+
+        for (int i = 0; i < DV_NPORTS; i++)
+            dv_ports[i] = free_port();
+        snprintf(cert, sizeof(cert), "%s/live/mail/fullchain.pem", t.certs);
+        snprintf(key, sizeof(key), "%s/live/mail/privkey.pem", t.certs);
+        dovecot = dovecot_start(t.dir, dv_ports, cert, key, &skip);
+        if (dovecot == 0)
+            print_message("Dovecot skipped: %s\n", skip);
+        else
+            assert_true(dovecot > 0);
+        if (dovecot > 0)
+            pb_track(dovecot);
+        snprintf(imaps, sizeof(imaps), "127.0.0.1:%d", dv_ports[DV_IMAPS]);
+    }
 
     /* reload = auto reloads what discovery saw using the files: here the
      * private Postfix (nginx and Dovecot are looked for elsewhere). */
@@ -344,8 +366,10 @@ static void renew_reloads_daemons(void **state)
              "config = %s/postfix/etc\n"
              "[hook \"nginx\"]\non = cert.renewed\nreload = nginx\n"
              "config = %s\n"
-             "[hook \"auto\"]\non = cert.renewed\nreload = auto\n",
-             t.dir, t.nginx_conf);
+             "[hook \"auto\"]\non = cert.renewed\nreload = auto\n"
+             "[hook \"dovecot\"]\non = cert.renewed\nreload = dovecot\n"
+             "config = %s/dovecot/dovecot.conf\nobjects = %s\n",
+             t.dir, t.nginx_conf, t.dir, dovecot > 0 ? "mail" : "none");
     conf_write(&t, hooks);
     r = kw_ok(t.state, t.conf, "renew", "--force");
     assert_contains(r.out, "mail: issued: version 2 is live");
@@ -364,6 +388,8 @@ static void renew_reloads_daemons(void **state)
     /* Nobody touched Postfix or nginx: they serve version 2. */
     wait_served(&t, smtp, "smtp", fp2);
     wait_served(&t, https, NULL, fp2);
+    if (dovecot > 0)
+        wait_served(&t, imaps, NULL, fp2);
 
     /* Every run is recorded, with the commands it ran. */
     r = kw_ok(t.state, t.conf, "hooks", "history", "--output");
@@ -374,7 +400,7 @@ static void renew_reloads_daemons(void **state)
     kwres_free(&r);
     assert_int_equal(db_q(&t, "SELECT COUNT(*) FROM hook_runs WHERE result "
                               "= 'ok' AND event_type = 'cert.renewed'"),
-                     3);
+                     dovecot > 0 ? 4 : 3);
     r = kw_ok(t.state, t.conf, "hooks", "list");
     assert_contains(r.out, "runs: 1 ok, 0 failed");
     kwres_free(&r);
