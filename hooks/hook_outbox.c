@@ -105,8 +105,9 @@ int kw_hook_event_doc(ks_store *s, int64_t event_id, const char *certs_dir,
             "c.names, c.not_after, c.fingerprint, e.object_id "
             "FROM events e LEFT JOIN objects o ON o.id = e.object_id "
             "LEFT JOIN files f ON f.id = o.file_id "
-            "LEFT JOIN certificates c "
-            "  ON c.name = json_extract(e.detail, '$.certificate') "
+            "LEFT JOIN certificates c ON c.name = CASE WHEN "
+            "json_valid(e.detail) THEN json_extract(e.detail, "
+            "'$.certificate') END "
             "WHERE e.id = ?1",
             -1, &st, NULL) != SQLITE_OK)
         return ks_db_error(s, d, "reading an event for a hook");

@@ -673,6 +673,29 @@ static void health_becomes_events(void **state)
     EVP_PKEY_free(k);
 }
 
+/* An event whose detail is not JSON (a bug, a hand edit) is still
+ * delivered, as an event about nothing in particular; it never blocks the
+ * ones after it. */
+static void malformed_detail(void **state)
+{
+    fixture *f = *state;
+    const char *argv[] = {"/usr/bin/printenv", "KEYWARDEN_KIND", NULL};
+    kw_hook_def h;
+    deliv v;
+    char *out;
+
+    def_init(&h, "any", "cert.renewed", argv);
+    add_event(f, "cert.renewed", "{not json");
+    add_event(f, "cert.renewed", "{\"certificate\":\"www\"}");
+    deliver(f, &h, 1, 1, 0, &v);
+    assert_int_equal(v.reports, 2);
+    assert_int_equal(v.failed, 0);
+    out = last_output(f, "any");
+    assert_non_null(strstr(out, "tls\n"));
+    free(out);
+    kw_hook_def_free(&h);
+}
+
 /* Splitting run = into argv, and the reload commands. */
 static void split_and_plans(void **state)
 {
@@ -731,6 +754,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(health_becomes_events, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(malformed_detail, setup, teardown),
     };
 
     /* What a killed hook leaves behind is re-parented here. */
