@@ -25,6 +25,23 @@ const char *const kw_hook_event_types[] = {
     "dkim.published", "dkim.activated", "dkim.retired", "dnssec.ds_needed",
     NULL};
 
+/* Reserved for the lifecycles still to come: accepted, not emitted. */
+static int reserved(const char *type)
+{
+    return strncmp(type, "dkim.", 5) == 0 || strncmp(type, "dnssec.", 7) == 0;
+}
+
+int kw_hook_event_emitted(const char *pattern)
+{
+    size_t i;
+
+    for (i = 0; kw_hook_event_types[i] != NULL; i++)
+        if (!reserved(kw_hook_event_types[i]) &&
+            fnmatch(pattern, kw_hook_event_types[i], 0) == 0)
+            return 1;
+    return 0;
+}
+
 int kw_hook_event_pattern_ok(const char *pattern)
 {
     size_t i;

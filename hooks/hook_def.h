@@ -59,6 +59,10 @@ extern const char *const kw_hook_event_types[];
 /* 1 if pattern (a type or an fnmatch glob) matches at least one type. */
 int kw_hook_event_pattern_ok(const char *pattern);
 
+/* 1 if it matches a type something emits today: dkim.* and dnssec.* are
+ * reserved for the DKIM and DNSSEC lifecycles, which do not exist yet. */
+int kw_hook_event_emitted(const char *pattern);
+
 /* "postfix" ... "auto" to KW_RELOAD_*; -1 if not one of them. */
 int kw_reload_parse(const char *word);
 const char *kw_reload_word(kw_reload r);

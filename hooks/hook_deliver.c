@@ -50,7 +50,9 @@ struct kw_hook_engine {
     void (*on_settled)(void *ctx, json_t *ev);
     void (*on_idle)(void *ctx);
     uv_timer_t *timer;
-    int passing, pass_again, stopping, nruns, idle_told;
+    int passing, pass_again, nruns, idle_told;
+    int stopping;        /* read by passes on the pool: atomic access */
+    int errors;          /* passes and records that failed */
     unsigned char *busy; /* per def: a run in flight */
 };
 
@@ -616,9 +618,14 @@ static void record_done(uv_work_t *req, int status)
     rep.object = jstr(newest, "object");
     rep.last_line = run->last_line[0] ? run->last_line : run->error;
     rep.duration_s = run->duration_s;
-    if (status != 0 || run->r != 0)
+    if (status != 0 || run->r != 0) {
         kw_err("hook %s: cannot record the run (%s); it will run again",
                h->name, run->r != 0 ? run->d.msg : uv_strerror(status));
+        e->errors++;
+        /* Nothing was settled: the rows are still running. */
+        json_decref(run->settled);
+        run->settled = NULL;
+    }
     if (run->test) {
         if (run->test_cb != NULL)
             run->test_cb(run->test_ctx, &rep, &run->last_res,
@@ -653,6 +660,7 @@ static void finish_run(run_s *run)
         /* The deliveries stay leased and run again once the lease ends. */
         kw_err("hook %s: cannot record the run: %s",
                e->defs[run->def].name, uv_strerror(r));
+        e->errors++;
         e->busy[run->def] = 0;
         e->nruns--;
         free_run(run);
@@ -686,14 +694,17 @@ static void pass_work(uv_work_t *req)
     if (p->r == 0)
         p->r = kw_hook_dispatch(s, e->defs, e->ndefs, now, &queued,
                                 p->settled, &p->d);
-    if (p->r == 0 && !e->keep_unknown)
+    if (p->r == 0 && !e->keep_unknown &&
+        !__atomic_load_n(&e->stopping, __ATOMIC_ACQUIRE))
         p->r = kw_hook_drop_unknown(s, e->defs, e->ndefs, now, &p->dropped,
                                     &p->d);
     for (i = 0; p->r == 0 && i < e->ndefs; i++) {
         int64_t at;
         int has;
 
-        if (p->skip[i])
+        /* A retired engine (a reload, a stop) claims nothing more: the
+         * new configuration's engine owns what is pending. */
+        if (p->skip[i] || __atomic_load_n(&e->stopping, __ATOMIC_ACQUIRE))
             continue;
         p->r = kw_hook_claim(s, &e->defs[i], now, e->now_all,
                              now + lease_of(&e->defs[i]), e->certs_dir,
@@ -741,14 +752,24 @@ static void pass_done(uv_work_t *req, int status)
     size_t i, started = 0;
 
     e->passing = 0;
-    if (status != 0 || p->r != 0) {
-        kw_err("hooks: %s", p->r != 0 ? p->d.msg : uv_strerror(status));
-        /* Claimed batches, if any, stay leased and come back later. */
+    if (status != 0) {
+        /* The work never ran: nothing was claimed. */
+        kw_err("hooks: %s", uv_strerror(status));
+        e->errors++;
         if (!e->stopping && !e->now_all)
             uv_timer_start(e->timer, on_timer, 5000, 0);
         free_pass(p);
         maybe_idle(e);
         return;
+    }
+    if (p->r != 0) {
+        /* What the pass claimed and settled before the error still runs
+         * and is verified (a claimed batch dropped here would wait for
+         * its lease); the rest is looked at again in 5 s. */
+        kw_err("hooks: %s; trying again in 5 s", p->d.msg);
+        e->errors++;
+        p->has_next = 1;
+        p->next_at = kw_now() + 5;
     }
     if (p->reclaimed > 0)
         kw_notice("hooks: %zu deliveries were interrupted by the last stop; "
@@ -840,6 +861,7 @@ void kw_hook_engine_kick(kw_hook_engine *e)
     return;
 oom:
     kw_err("hooks: cannot start a delivery pass");
+    e->errors++;
     if (p != NULL)
         free_pass(p);
     if (!e->now_all)
@@ -857,6 +879,11 @@ static void maybe_idle(kw_hook_engine *e)
         e->on_idle(e->ctx);
 }
 
+int kw_hook_engine_errors(const kw_hook_engine *e)
+{
+    return e->errors;
+}
+
 int kw_hook_engine_busy(const kw_hook_engine *e)
 {
     return e->passing + e->nruns;
@@ -864,7 +891,7 @@ int kw_hook_engine_busy(const kw_hook_engine *e)
 
 void kw_hook_engine_stop(kw_hook_engine *e)
 {
-    e->stopping = 1;
+    __atomic_store_n(&e->stopping, 1, __ATOMIC_RELEASE);
     uv_timer_stop(e->timer);
     maybe_idle(e);
 }

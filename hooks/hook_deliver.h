@@ -67,6 +67,10 @@ int kw_hook_engine_new(const kw_hook_engine_opts *o, kw_hook_engine **out,
  * calls during a pass make one more pass after it. */
 void kw_hook_engine_kick(kw_hook_engine *e);
 
+/* Passes and run records that failed (logged as they happened): the
+ * command line's exit status counts them as failures. */
+int kw_hook_engine_errors(const kw_hook_engine *e);
+
 /* Runs in flight plus passes in flight; 0 when idle. */
 int kw_hook_engine_busy(const kw_hook_engine *e);
 

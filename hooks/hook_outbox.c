@@ -304,11 +304,11 @@ static int dispatch_step(ks_store *s, const kw_hook_def *defs, size_t ndefs,
             else
                 sqlite3_bind_null(ins, 6);
             sqlite3_bind_int64(ins, 7, now);
-            if (sqlite3_step(ins) != SQLITE_DONE)
+            if (sqlite3_step(ins) != SQLITE_DONE) {
                 r = ks_db_error(s, d, "queueing a hook delivery");
-            else {
+            } else {
                 took++;
-                (*queued)++;
+                *queued += (size_t)sqlite3_changes(ks_db(s));
             }
         }
         if (r == 0 && took == 0 && settled != NULL &&
@@ -444,6 +444,7 @@ int kw_hook_reclaim(ks_store *s, size_t *n, kw_diag *d)
 void kw_hook_batch_clear(kw_hook_batch *b)
 {
     free(b->rows);
+    free(b->attempts);
     json_decref(b->events);
     memset(b, 0, sizeof(*b));
 }
@@ -516,7 +517,8 @@ int kw_hook_claim(ks_store *s, const kw_hook_def *h, int64_t now, int now_all,
      * to be retried keeps its time. */
     sqlite3_bind_int(q, 5, now_all);
     if ((b->events = json_array()) == NULL ||
-        (b->rows = calloc(MAX_BATCH, sizeof(*b->rows))) == NULL) {
+        (b->rows = calloc(MAX_BATCH, sizeof(*b->rows))) == NULL ||
+        (b->attempts = calloc(MAX_BATCH, sizeof(*b->attempts))) == NULL) {
         r = kw_diag_set(d, KW_ENOMEM, "out of memory");
         goto out;
     }
@@ -537,7 +539,8 @@ int kw_hook_claim(ks_store *s, const kw_hook_def *h, int64_t now, int now_all,
             r = ks_db_error(s, d, "claiming hook deliveries");
             break;
         }
-        b->rows[b->nrows++] = sqlite3_column_int64(q, 0);
+        b->rows[b->nrows] = sqlite3_column_int64(q, 0);
+        b->attempts[b->nrows++] = attempt;
         if (attempt > b->attempt)
             b->attempt = attempt;
     }
@@ -689,15 +692,32 @@ static int64_t retry_wait(const kw_hook_def *h, int attempt)
     return w < KW_HOOK_MAX_RETRY_WAIT ? w : KW_HOOK_MAX_RETRY_WAIT;
 }
 
+/* Does every event of the batch announce a hook failure? */
+static int only_hook_failures(const kw_hook_batch *b)
+{
+    size_t i;
+
+    for (i = 0; i < json_array_size(b->events); i++) {
+        const char *t = json_string_value(
+            json_object_get(json_array_get(b->events, i), "type"));
+
+        if (t == NULL || strcmp(t, "hook.failed") != 0)
+            return 0;
+    }
+    return json_array_size(b->events) > 0;
+}
+
 int kw_hook_finish(ks_store *s, const kw_hook_def *h, const kw_hook_batch *b,
                    const kw_hook_outcome *o, int64_t now, int64_t *run_id,
                    int *gave_up, json_t *settled, kw_diag *d)
 {
     int ok = strcmp(o->result, "ok") == 0;
-    int attempt = b != NULL && b->attempt > 0 ? b->attempt : 1;
-    int give_up = !ok && attempt > h->retries;
+    const char *why = o->last_line != NULL && *o->last_line ? o->last_line
+                      : o->error != NULL && *o->error      ? o->error
+                                                           : o->result;
+    json_t *given_up = NULL; /* the newest event failed for good */
     size_t i;
-    int r;
+    int r, failed_for_good = 0;
 
     *run_id = 0;
     if (gave_up != NULL)
@@ -706,38 +726,45 @@ int kw_hook_finish(ks_store *s, const kw_hook_def *h, const kw_hook_batch *b,
         return r;
     r = record_run(s, h, b, o, now, run_id, d);
     for (i = 0; r == 0 && b != NULL && i < b->nrows; i++) {
+        int attempt = b->attempts != NULL && b->attempts[i] > 0
+                          ? b->attempts[i]
+                          : 1;
+        int give_up = !ok && attempt > h->retries;
+
         if (ok)
             r = ks_run(s, d, "settling a hook delivery",
                        "UPDATE outbox SET state = 'done', attempt = ?2, "
                        "lease_until = NULL, last_run = ?3, finished_at = "
-                       "?4, last_error = NULL WHERE id = ?1",
+                       "?4, last_error = NULL WHERE id = ?1 AND state = "
+                       "'running'",
                        "iiii", b->rows[i], (int64_t)attempt, *run_id, now);
         else
             r = ks_run(s, d, "settling a hook delivery",
                        "UPDATE outbox SET state = ?2, attempt = ?3, "
                        "lease_until = NULL, last_run = ?4, next_at = ?5, "
                        "finished_at = CASE WHEN ?2 = 'failed' THEN ?6 END, "
-                       "last_error = ?7 WHERE id = ?1",
+                       "last_error = ?7 WHERE id = ?1 AND state = "
+                       "'running'",
                        "itiiiit", b->rows[i],
                        give_up ? "failed" : "pending", (int64_t)attempt,
-                       *run_id, now + retry_wait(h, attempt), now,
-                       o->last_line != NULL && *o->last_line ? o->last_line
-                       : o->error != NULL && *o->error      ? o->error
-                                                            : o->result);
+                       *run_id, now + retry_wait(h, attempt), now, why);
+        if (r == 0 && give_up && sqlite3_changes(ks_db(s)) == 1) {
+            failed_for_good = 1;
+            given_up = json_array_get(b->events, i);
+        }
     }
     /* A failure for good is an event itself, so another hook (a pager, a
-     * mail) can carry it; never to the hook that failed. */
-    if (r == 0 && give_up && b != NULL && b->nrows > 0) {
-        json_t *newest = json_array_get(b->events,
-                                        json_array_size(b->events) - 1);
+     * mail) can carry it; never to the hook that failed (kw_hook_matches),
+     * and never for a failure to deliver hook.failed itself, or two alert
+     * hooks whose pager is down would feed each other for ever. */
+    if (r == 0 && failed_for_good && !only_hook_failures(b)) {
         json_t *detail = json_pack(
             "{s:s, s:O?, s:O?, s:O?, s:i, s:s, s:o}", "hook", h->name,
-            "event", json_object_get(newest, "type"), "about",
-            json_object_get(newest, "object"), "about_kind",
-            json_object_get(newest, "kind"), "attempts", attempt, "result",
-            o->result, "last_line",
-            kw_json_str(o->last_line != NULL && *o->last_line ? o->last_line
-                                                              : o->error));
+            "event", json_object_get(given_up, "type"), "about",
+            json_object_get(given_up, "object"), "about_kind",
+            json_object_get(given_up, "kind"), "attempts",
+            b->attempt > 0 ? b->attempt : 1, "result", o->result,
+            "last_line", kw_json_str(why));
         char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT |
                                                              JSON_SORT_KEYS)
                                     : NULL;
@@ -751,9 +778,9 @@ int kw_hook_finish(ks_store *s, const kw_hook_def *h, const kw_hook_batch *b,
                        "VALUES (?1, NULL, 'hook.failed', ?2)",
                        "it", now, text);
         free(text);
-        if (gave_up != NULL)
-            *gave_up = 1;
     }
+    if (gave_up != NULL)
+        *gave_up = failed_for_good;
     /* Keep the newest runs of the hook. */
     if (r == 0)
         r = ks_run(s, d, "pruning old hook runs",
@@ -863,8 +890,10 @@ int kw_hook_failures(ks_store *s,
             "WHERE x.state = 'failed' AND x.id = (SELECT MAX(y.id) FROM "
             "outbox y WHERE y.hook = x.hook AND y.object IS x.object AND "
             "y.state = 'failed') AND NOT EXISTS (SELECT 1 FROM outbox z "
+            "JOIN events ez ON ez.id = z.event_id "
             "WHERE z.hook = x.hook AND z.object IS x.object AND z.state = "
-            "'done' AND z.id > x.id AND z.last_run IS NOT NULL) "
+            "'done' AND z.id > x.id AND z.last_run IS NOT NULL AND "
+            "ez.type = e.type) "
             "ORDER BY x.hook, x.object",
             -1, &q, NULL) != SQLITE_OK)
         return ks_db_error(s, d, "reading failed hooks");
@@ -946,8 +975,12 @@ int kw_hook_overlay_load(ks_store *s, kw_hook_overlay *ov, kw_diag *d)
         sqlite3_reset(q);
         sqlite3_bind_text(q, 1, ov->f[i].fingerprint, -1, SQLITE_STATIC);
         while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-            if (add_id(ov, i, sqlite3_column_int64(q, 0)) != 0)
+            if (add_id(ov, i, sqlite3_column_int64(q, 0)) != 0) {
+                ov->oom = 1;
                 break;
+            }
+        if (ov->oom)
+            break;
     }
     sqlite3_finalize(q);
     if (i < ov->n) {

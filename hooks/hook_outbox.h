@@ -66,9 +66,10 @@ int kw_hook_reclaim(ks_store *s, size_t *n, kw_diag *d);
 
 typedef struct kw_hook_batch {
     int64_t *rows;   /* outbox ids */
+    int *attempts;   /* per row: which try this run is for it */
     size_t nrows;
-    int attempt;     /* of this run: 1 for a first delivery */
-    json_t *events;  /* event documents, oldest first */
+    int attempt;     /* the highest of them: 1 for first deliveries */
+    json_t *events;  /* event documents, oldest first (one per row) */
 } kw_hook_batch;
 
 void kw_hook_batch_clear(kw_hook_batch *b);
@@ -103,11 +104,15 @@ typedef struct kw_hook_outcome {
 } kw_hook_outcome;
 
 /*
- * Record one run of h and settle the batch's deliveries: done on "ok";
- * else pending again after h->retry_delay doubled per attempt (at most
- * KW_HOOK_MAX_RETRY_WAIT), or failed once h->retries retries are spent,
- * which also records a hook.failed event (*gave_up = 1).  Events of the
- * batch left without open deliveries are appended to settled (if not
+ * Record one run of h and settle the batch's deliveries, each by its own
+ * count of tries (a coalesced run carries first deliveries and retries
+ * together): done on "ok"; else pending again after h->retry_delay
+ * doubled per try (at most KW_HOOK_MAX_RETRY_WAIT), or failed once
+ * h->retries retries are spent, which also records a hook.failed event
+ * (*gave_up = 1) unless what failed was itself delivering hook.failed
+ * events (two alert hooks must not feed each other).  A row no longer
+ * running (a removed hook's, closed meanwhile) is left alone.  Events of
+ * the batch left without open deliveries are appended to settled (if not
  * NULL).  One transaction.
  */
 int kw_hook_finish(ks_store *s, const kw_hook_def *h, const kw_hook_batch *b,

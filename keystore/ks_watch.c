@@ -18,6 +18,7 @@ typedef struct change {
     ks_health to;
     char reason[256];
     int level;          /* expiry level now: 0, 1 warning, 2 critical */
+    int old_level;      /* as read: the update applies only if unchanged */
     int announce;       /* the level rose: a cert.expiring event */
     int64_t deadline;
 } change;
@@ -93,6 +94,7 @@ static int row(void *ctx, const ks_object *o)
      * with a later deadline falls back, and is announced again when its
      * own deadline comes. */
     c->level = notice;
+    c->old_level = old_notice;
     c->announce = notice > old_notice;
     c->deadline = f->deadline;
     return 0;
@@ -123,8 +125,18 @@ static int apply(ks_store *s, int64_t now, const change *c, size_t *nev,
 {
     char source[1024], when[32];
     const char *kind = c->endpoint ? "endpoint" : "tls";
-    int r = 0;
+    int r;
 
+    /* Only if nobody recorded the change since it was read: two jobs
+     * watching at once (a scan and a probe) announce it once. */
+    r = ks_run(s, d, "recording the health seen",
+               "UPDATE objects SET health_seen = ?2, expiry_notice = ?3 "
+               "WHERE id = ?1 AND health_seen IS ?4 AND expiry_notice = ?5",
+               "ititi", c->id, ks_health_word(c->to), (int64_t)c->level,
+               c->from >= 0 ? ks_health_word((ks_health)c->from) : NULL,
+               (int64_t)c->old_level);
+    if (r != 0 || sqlite3_changes(ks_db(s)) == 0)
+        return r;
     source[0] = '\0';
     if (c->from >= 0 && c->from != (int)c->to) {
         r = add_event(s, now, c->id, "health.changed",
@@ -151,11 +163,6 @@ static int apply(ks_store *s, int64_t now, const change *c, size_t *nev,
             d);
         (*nev)++;
     }
-    if (r == 0)
-        r = ks_run(s, d, "recording the health seen",
-                   "UPDATE objects SET health_seen = ?2, expiry_notice = ?3 "
-                   "WHERE id = ?1",
-                   "iti", c->id, ks_health_word(c->to), (int64_t)c->level);
     return r;
 }
 

@@ -88,6 +88,12 @@ int cli_config(kw_cli *cli, int argc, char **argv)
             printf("; reload %s\n", kw_reload_word(h->reload));
         else
             printf("; run %s\n", h->shell ? "(sh -c)" : h->argv[0]);
+        for (j = 0; j < h->non; j++)
+            if (!kw_hook_event_emitted(h->on[j]))
+                printf("    warning: hook %s: on = %s: nothing emits it "
+                       "yet (the DKIM and DNSSEC lifecycles are not built); "
+                       "the hook will not run\n",
+                       h->name, h->on[j]);
         /* What will fail at the first event, said now. */
         if (h->nargv > 0 && !h->shell)
             prog = h->argv[0];

@@ -9,6 +9,7 @@
 
 #include "../common/kw_json.h"
 #include "../common/kw_log.h"
+#include "../common/kw_str.h"
 #include "../common/kw_time.h"
 #include "../hooks/hook_outbox.h"
 #include "../keystore/ks_managed.h"
@@ -151,8 +152,9 @@ static int hooks_list(kw_cli *cli, int json)
         }
         on[0] = '\0';
         for (j = 0; j < h->non; j++)
-            pos += (size_t)snprintf(on + pos, sizeof(on) - pos, "%s%s",
-                                    j ? "," : "", h->on[j]);
+            if (kw_str_appendf(on, sizeof(on), &pos, "%s%s", j ? "," : "",
+                               h->on[j]) != 0)
+                break; /* cut: the line is for a person */
         if (sum.last_run_at > 0)
             kw_time_rfc3339(sum.last_run_at, last, sizeof(last));
         else

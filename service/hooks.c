@@ -72,6 +72,9 @@ static void now_idle(void *ctx)
 {
     now_run *n = ctx;
 
+    /* A pass or a record that failed (logged) is a failure too: the
+     * command must not exit 0 with nothing delivered. */
+    n->failed += kw_hook_engine_errors(n->e);
     kw_hook_engine_free(n->e);
     n->e = NULL;
 }

@@ -137,7 +137,8 @@ static void rec_work(uv_work_t *req)
      * inventory already knew it stale. */
     if (r == 0 && t->final && !t->is_fresh) {
         json_t *detail = json_pack(
-            "{s:o, s:s, s:o, s:o, s:s, s:o, s:b}", "endpoint",
+            "{s:o, s:o, s:s, s:o, s:o, s:s, s:o, s:b}", "object",
+            kw_json_str(t->ep->name), "endpoint",
             kw_json_str(t->ep->name), "kind", "endpoint", "certificate",
             kw_json_str(v->cert), "expected", kw_json_str(v->fp), "detail",
             t->res.ok ? "still serves another certificate after the reload"
@@ -192,6 +193,14 @@ static void on_probe(void *ctx, kw_probe_result *res)
     kw_verifier *v = t->v;
 
     t->probe = NULL;
+    if (v->cancelled) {
+        /* Stopping: a result that raced the cancel proves nothing, and
+         * must not be reported as stale. */
+        kw_probe_result_clear(res);
+        t->is_fresh = 0;
+        settle(t);
+        return;
+    }
     t->res = *res;
     t->tries++;
     t->served[0] = '\0';

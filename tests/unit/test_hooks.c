@@ -696,6 +696,66 @@ static void malformed_detail(void **state)
     kw_hook_def_free(&h);
 }
 
+/* A coalesced run carries a retry and a first delivery: each keeps its
+ * own count of tries, so the newcomer gets all its retries. */
+static void coalesced_attempts_per_row(void **state)
+{
+    fixture *f = *state;
+    const char *argv[] = {"/bin/false", NULL};
+    kw_hook_def h;
+    char now[32];
+    deliv v;
+
+    def_init(&h, "reload", "cert.renewed", argv);
+    h.coalesce = 1;
+    h.retries = 2;
+    add_event(f, "cert.renewed", "{\"certificate\":\"a\"}");
+    deliver(f, &h, 1, 1, 0, &v);
+    assert_int_equal(v.reports, 1);
+    add_event(f, "cert.renewed", "{\"certificate\":\"b\"}");
+    snprintf(now, sizeof(now), "%lld", (long long)(kw_now() + 3600));
+    setenv("KEYWARDEN_NOW", now, 1);
+    /* The retry of a is due, b is new: one run for both. */
+    deliver(f, &h, 1, 1, 0, &v);
+    assert_int_equal(v.reports, 1);
+    assert_int_equal(v.nevents_last, 2);
+    assert_int_equal(sql_int(f, "SELECT attempt FROM outbox WHERE object = "
+                                "'a'"),
+                     2);
+    assert_int_equal(sql_int(f, "SELECT attempt FROM outbox WHERE object = "
+                                "'b'"),
+                     1);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE state = "
+                                "'failed'"),
+                     0);
+    kw_hook_def_free(&h);
+}
+
+/* Two alert hooks on hook.failed whose pager is down do not feed each
+ * other: a failure to deliver hook.failed is not announced again. */
+static void alert_hooks_do_not_loop(void **state)
+{
+    fixture *f = *state;
+    const char *argv[] = {"/bin/false", NULL};
+    kw_hook_def h[2];
+    deliv v;
+
+    def_init(&h[0], "pager-a", "hook.failed", argv);
+    def_init(&h[1], "pager-b", "hook.failed", argv);
+    h[0].retries = h[1].retries = 0;
+    add_event(f, "hook.failed", "{\"hook\":\"deploy\"}");
+    deliver(f, h, 2, 1, 0, &v);
+    assert_int_equal(v.reports, 2);
+    assert_int_equal(v.failed, 2);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM events WHERE type = "
+                                "'hook.failed'"),
+                     1);
+    deliver(f, h, 2, 1, 0, &v);
+    assert_int_equal(v.reports, 0);
+    kw_hook_def_free(&h[0]);
+    kw_hook_def_free(&h[1]);
+}
+
 /* Splitting run = into argv, and the reload commands. */
 static void split_and_plans(void **state)
 {
@@ -755,6 +815,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(health_becomes_events, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(malformed_detail, setup, teardown),
+        cmocka_unit_test_setup_teardown(coalesced_attempts_per_row, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(alert_hooks_do_not_loop, setup,
+                                        teardown),
     };
 
     /* What a killed hook leaves behind is re-parented here. */
