@@ -38,6 +38,12 @@ typedef struct cmd {
 
 typedef struct run_s run_s;
 
+typedef struct run_ids {
+    uid_t uid;
+    gid_t gid;
+    char error[300]; /* the user or group does not exist */
+} run_ids;
+
 struct kw_hook_engine {
     uv_loop_t *loop;
     char *db_path;
@@ -60,6 +66,7 @@ struct run_s {
     kw_hook_engine *e;
     size_t def;
     kw_hook_batch batch;
+    run_ids ids;
     cmd cmds[MAX_CMDS];
     size_t ncmds, at;
     char **env;
@@ -92,6 +99,7 @@ typedef struct pass_req {
     kw_hook_engine *e;
     unsigned char *skip;
     kw_hook_batch *batches;
+    run_ids *ids;
     kw_hook_target (*targets)[MAX_TARGETS];
     size_t *ntargets;
     json_t *settled;
@@ -441,33 +449,38 @@ static void on_cmd_done(void *ctx, kw_hook_result *res)
         next_cmd(run);
 }
 
-static int resolve_ids(run_s *run, const kw_hook_def *h, uid_t *uid,
-                       gid_t *gid)
+/* The user and group a hook drops to.  On the thread pool: the lookups
+ * may ask a directory service (NSS), which must not stall the loop. */
+static void ids_resolve(const kw_hook_def *h, run_ids *o)
 {
-    *uid = (uid_t)-1;
-    *gid = (gid_t)-1;
-    if (h->user != NULL) {
-        struct passwd *pw = getpwnam(h->user);
+    char buf[16384];
+    struct passwd pw, *pwp = NULL;
+    struct group gr, *grp = NULL;
 
-        if (pw == NULL) {
-            snprintf(run->error, sizeof(run->error),
-                     "hook %s: user %s: no such user", h->name, h->user);
-            return -1;
+    o->uid = (uid_t)-1;
+    o->gid = (gid_t)-1;
+    o->error[0] = '\0';
+    if (h->user != NULL) {
+        if (getpwnam_r(h->user, &pw, buf, sizeof(buf), &pwp) != 0 ||
+            pwp == NULL) {
+            snprintf(o->error, sizeof(o->error),
+                     "hook %.100s: user %.100s: no such user", h->name,
+                     h->user);
+            return;
         }
-        *uid = pw->pw_uid;
-        *gid = pw->pw_gid;
+        o->uid = pw.pw_uid;
+        o->gid = pw.pw_gid;
     }
     if (h->group != NULL) {
-        struct group *gr = getgrnam(h->group);
-
-        if (gr == NULL) {
-            snprintf(run->error, sizeof(run->error),
-                     "hook %s: group %s: no such group", h->name, h->group);
-            return -1;
+        if (getgrnam_r(h->group, &gr, buf, sizeof(buf), &grp) != 0 ||
+            grp == NULL) {
+            snprintf(o->error, sizeof(o->error),
+                     "hook %.100s: group %.100s: no such group", h->name,
+                     h->group);
+            return;
         }
-        *gid = gr->gr_gid;
+        o->gid = gr.gr_gid;
     }
-    return 0;
 }
 
 static void next_cmd(run_s *run)
@@ -497,7 +510,10 @@ static void next_cmd(run_s *run)
         return;
     }
     memset(&sp, 0, sizeof(sp));
-    if (resolve_ids(run, h, &sp.uid, &sp.gid) != 0) {
+    sp.uid = run->ids.uid;
+    sp.gid = run->ids.gid;
+    if (run->ids.error[0] != '\0') {
+        snprintf(run->error, sizeof(run->error), "%s", run->ids.error);
         out_printf(run, "%s\n", run->error);
         run->result = "error";
         finish_run(run);
@@ -709,6 +725,8 @@ static void pass_work(uv_work_t *req)
         p->r = kw_hook_claim(s, &e->defs[i], now, e->now_all,
                              now + lease_of(&e->defs[i]), e->certs_dir,
                              &p->batches[i], &p->d);
+        if (p->r == 0 && p->batches[i].nrows > 0)
+            ids_resolve(&e->defs[i], &p->ids[i]);
         if (p->r == 0 && p->batches[i].nrows > 0 &&
             e->defs[i].reload == KW_RELOAD_AUTO)
             p->r = kw_hook_auto_targets(s, p->batches[i].events,
@@ -733,6 +751,7 @@ static void free_pass(pass_req *p)
     for (i = 0; p->batches != NULL && i < p->e->ndefs; i++)
         kw_hook_batch_clear(&p->batches[i]);
     free(p->batches);
+    free(p->ids);
     free(p->targets);
     free(p->ntargets);
     free(p->skip);
@@ -794,6 +813,7 @@ static void pass_done(uv_work_t *req, int status)
         }
         run->def = i;
         run->batch = p->batches[i];
+        run->ids = p->ids[i];
         memset(&p->batches[i], 0, sizeof(p->batches[i]));
         run->e = e;
         if (plan_run(run, &e->defs[i], p->targets[i], p->ntargets[i]) != 0) {
@@ -847,10 +867,11 @@ void kw_hook_engine_kick(kw_hook_engine *e)
     p->req.data = p;
     p->skip = calloc(e->ndefs + 1, 1);
     p->batches = calloc(e->ndefs + 1, sizeof(*p->batches));
+    p->ids = calloc(e->ndefs + 1, sizeof(*p->ids));
     p->targets = calloc(e->ndefs + 1, sizeof(*p->targets));
     p->ntargets = calloc(e->ndefs + 1, sizeof(*p->ntargets));
-    if (p->skip == NULL || p->batches == NULL || p->targets == NULL ||
-        p->ntargets == NULL)
+    if (p->skip == NULL || p->batches == NULL || p->ids == NULL ||
+        p->targets == NULL || p->ntargets == NULL)
         goto oom;
     memcpy(p->skip, e->busy, e->ndefs);
     p->reclaim = e->reclaim;
@@ -989,6 +1010,8 @@ int kw_hook_engine_test(kw_hook_engine *e, const char *hook, json_t *event,
     run->def = i;
     run->batch.attempt = 1;
     run->test = 1;
+    /* The command line waits for the test anyway. */
+    ids_resolve(&e->defs[i], &run->ids);
     run->test_cb = cb;
     run->test_ctx = ctx;
     run->e = e;

@@ -220,21 +220,8 @@ out:
 
 static int get_cursor(ks_store *s, int64_t *cursor, kw_diag *d)
 {
-    sqlite3_stmt *st;
-    int rc;
-
-    *cursor = 0;
-    if (sqlite3_prepare_v2(ks_db(s),
-                           "SELECT value FROM meta WHERE key = 'hook_cursor'",
-                           -1, &st, NULL) != SQLITE_OK)
-        return ks_db_error(s, d, "reading the hook cursor");
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *cursor = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return ks_db_error(s, d, "reading the hook cursor");
-    return 0;
+    return ks_value(s, d, "reading the hook cursor", cursor, NULL,
+                    "SELECT value FROM meta WHERE key = 'hook_cursor'", "");
 }
 
 /* One step: up to DISPATCH_STEP events, in a transaction of its own.
@@ -342,23 +329,15 @@ out:
  * pass with nothing new takes no write lock. */
 static int events_pending(ks_store *s, int *pending, kw_diag *d)
 {
-    sqlite3_stmt *q;
-    int rc;
+    int64_t v;
+    int r = ks_value(s, d, "reading the hook cursor", &v, NULL,
+                     "SELECT EXISTS (SELECT 1 FROM events WHERE id > "
+                     "(SELECT COALESCE((SELECT value FROM meta WHERE "
+                     "key = 'hook_cursor'), 0)))",
+                     "");
 
-    *pending = 0;
-    if (sqlite3_prepare_v2(ks_db(s),
-                           "SELECT EXISTS (SELECT 1 FROM events WHERE id > "
-                           "(SELECT COALESCE((SELECT value FROM meta WHERE "
-                           "key = 'hook_cursor'), 0)))",
-                           -1, &q, NULL) != SQLITE_OK)
-        return ks_db_error(s, d, "reading the hook cursor");
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW)
-        *pending = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    if (rc != SQLITE_ROW)
-        return ks_db_error(s, d, "reading the hook cursor");
-    return 0;
+    *pending = r == 0 && v != 0;
+    return r;
 }
 
 int kw_hook_dispatch(ks_store *s, const kw_hook_def *defs, size_t ndefs,
@@ -561,28 +540,12 @@ out:
 int kw_hook_next_due(ks_store *s, const char *hook, int64_t *at, int *has,
                      kw_diag *d)
 {
-    sqlite3_stmt *q;
-    int rc;
-
-    *has = 0;
-    *at = 0;
-    if (sqlite3_prepare_v2(ks_db(s),
-                           "SELECT MIN(CASE WHEN state = 'running' THEN "
-                           "lease_until ELSE next_at END) FROM outbox "
-                           "WHERE hook = ?1 AND (state = 'pending' OR "
-                           "state = 'running')",
-                           -1, &q, NULL) != SQLITE_OK)
-        return ks_db_error(s, d, "reading when hooks are due");
-    sqlite3_bind_text(q, 1, hook, -1, SQLITE_STATIC);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
-        *has = 1;
-        *at = sqlite3_column_int64(q, 0);
-    }
-    sqlite3_finalize(q);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return ks_db_error(s, d, "reading when hooks are due");
-    return 0;
+    return ks_value(s, d, "reading when hooks are due", at, has,
+                    "SELECT MIN(CASE WHEN state = 'running' THEN "
+                    "lease_until ELSE next_at END) FROM outbox "
+                    "WHERE hook = ?1 AND (state = 'pending' OR "
+                    "state = 'running')",
+                    "t", hook);
 }
 
 static char *event_ids(const kw_hook_batch *b)
@@ -664,22 +627,15 @@ static int record_run(ks_store *s, const kw_hook_def *h,
 /* Is any delivery of the event still open? */
 static int event_open(ks_store *s, int64_t event_id, int *open, kw_diag *d)
 {
-    sqlite3_stmt *q;
-    int rc;
+    int64_t v;
+    int r = ks_value(s, d, "reading hook deliveries", &v, NULL,
+                     "SELECT EXISTS (SELECT 1 FROM outbox WHERE "
+                     "event_id = ?1 AND (state = 'pending' OR state = "
+                     "'running'))",
+                     "i", event_id);
 
-    if (sqlite3_prepare_v2(ks_db(s),
-                           "SELECT EXISTS (SELECT 1 FROM outbox WHERE "
-                           "event_id = ?1 AND (state = 'pending' OR state = "
-                           "'running'))",
-                           -1, &q, NULL) != SQLITE_OK)
-        return ks_db_error(s, d, "reading hook deliveries");
-    sqlite3_bind_int64(q, 1, event_id);
-    rc = sqlite3_step(q);
-    *open = rc == SQLITE_ROW && sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    if (rc != SQLITE_ROW)
-        return ks_db_error(s, d, "reading hook deliveries");
-    return 0;
+    *open = r == 0 && v != 0;
+    return r;
 }
 
 static int64_t retry_wait(const kw_hook_def *h, int attempt)
@@ -765,19 +721,8 @@ int kw_hook_finish(ks_store *s, const kw_hook_def *h, const kw_hook_batch *b,
             json_object_get(given_up, "kind"), "attempts",
             b->attempt > 0 ? b->attempt : 1, "result", o->result,
             "last_line", kw_json_str(why));
-        char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT |
-                                                             JSON_SORT_KEYS)
-                                    : NULL;
 
-        json_decref(detail);
-        if (text == NULL)
-            r = kw_diag_set(d, KW_ENOMEM, "out of memory");
-        else
-            r = ks_run(s, d, "recording a hook failure",
-                       "INSERT INTO events (at, object_id, type, detail) "
-                       "VALUES (?1, NULL, 'hook.failed', ?2)",
-                       "it", now, text);
-        free(text);
+        r = ks_event_add(s, now, 0, "hook.failed", detail, d);
     }
     if (gave_up != NULL)
         *gave_up = failed_for_good;

@@ -111,21 +111,7 @@ static int ensure(ks_store *s, const char *name, int64_t now, kw_diag *d)
 static int event(ks_store *s, const char *type, json_t *detail, int64_t now,
                  kw_diag *d)
 {
-    char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT |
-                                                         JSON_SORT_KEYS)
-                                : NULL;
-    int r;
-
-    json_decref(detail);
-    if (text == NULL)
-        return kw_diag_set(d, KW_ENOMEM,
-                           "out of memory writing a %s event", type);
-    r = ks_run(s, d, "recording an event",
-            "INSERT INTO events (at, object_id, type, detail) "
-            "VALUES (?1, NULL, ?2, ?3)",
-            "itt", now, type, text);
-    free(text);
-    return r;
+    return ks_event_add(s, now, 0, type, detail, d);
 }
 
 int ks_managed_event(ks_store *s, const char *type, json_t *detail,

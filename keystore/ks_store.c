@@ -52,16 +52,17 @@ int ks_exec(ks_store *s, const char *sql, kw_diag *d)
     return r;
 }
 
-int ks_run(ks_store *s, kw_diag *d, const char *what, const char *sql,
-           const char *fmt, ...)
+/* Prepare sql and bind the parameters fmt describes (see ks_run). */
+static int prepare_v(ks_store *s, kw_diag *d, const char *what,
+                     const char *sql, const char *fmt, va_list ap,
+                     sqlite3_stmt **out)
 {
     sqlite3_stmt *st;
-    va_list ap;
-    int i, rc;
+    int i;
 
+    *out = NULL;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         return ks_db_error(s, d, what);
-    va_start(ap, fmt);
     for (i = 0; fmt[i] != '\0'; i++) {
         if (fmt[i] == 't') {
             const char *t = va_arg(ap, const char *);
@@ -73,12 +74,79 @@ int ks_run(ks_store *s, kw_diag *d, const char *what, const char *sql,
             sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
         }
     }
+    *out = st;
+    return 0;
+}
+
+int ks_run(ks_store *s, kw_diag *d, const char *what, const char *sql,
+           const char *fmt, ...)
+{
+    sqlite3_stmt *st;
+    va_list ap;
+    int r, rc;
+
+    va_start(ap, fmt);
+    r = prepare_v(s, d, what, sql, fmt, ap, &st);
     va_end(ap);
+    if (r != 0)
+        return r;
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return ks_db_error(s, d, what);
     return 0;
+}
+
+int ks_value(ks_store *s, kw_diag *d, const char *what, int64_t *out,
+             int *found, const char *sql, const char *fmt, ...)
+{
+    sqlite3_stmt *st;
+    va_list ap;
+    int r, rc;
+
+    *out = 0;
+    if (found != NULL)
+        *found = 0;
+    va_start(ap, fmt);
+    r = prepare_v(s, d, what, sql, fmt, ap, &st);
+    va_end(ap);
+    if (r != 0)
+        return r;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *out = sqlite3_column_int64(st, 0);
+        if (found != NULL)
+            *found = 1;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return ks_db_error(s, d, what);
+    return 0;
+}
+
+int ks_event_add(ks_store *s, int64_t at, int64_t object_id,
+                 const char *type, json_t *detail, kw_diag *d)
+{
+    char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT |
+                                                         JSON_SORT_KEYS)
+                                : NULL;
+    int r;
+
+    json_decref(detail);
+    if (text == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory writing a %s event",
+                           type);
+    r = object_id > 0
+            ? ks_run(s, d, "recording an event",
+                     "INSERT INTO events (at, object_id, type, detail) "
+                     "VALUES (?1, ?2, ?3, ?4)",
+                     "iitt", at, object_id, type, text)
+            : ks_run(s, d, "recording an event",
+                     "INSERT INTO events (at, object_id, type, detail) "
+                     "VALUES (?1, NULL, ?2, ?3)",
+                     "itt", at, type, text);
+    free(text);
+    return r;
 }
 
 int ks_begin(ks_store *s, kw_diag *d)

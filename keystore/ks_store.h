@@ -12,7 +12,9 @@
 
 #include "../common/kw_err.h"
 
+#include <jansson.h>
 #include <sqlite3.h>
+#include <stdint.h>
 
 typedef struct ks_store ks_store;
 
@@ -53,6 +55,17 @@ int ks_exec(ks_store *s, const char *sql, kw_diag *d);
  * argument).  The error says `what` and names the database file. */
 int ks_run(ks_store *s, kw_diag *d, const char *what, const char *sql,
            const char *fmt, ...);
+
+/* The first column of the first row of sql (parameters as ks_run) in
+ * *out; *found (may be NULL) is 0 when there is no row or it is NULL, and
+ * *out is then 0. */
+int ks_value(ks_store *s, kw_diag *d, const char *what, int64_t *out,
+             int *found, const char *sql, const char *fmt, ...);
+
+/* Append an event at time at about inventory object object_id (0: none)
+ * with detail as its JSON (taken over; NULL is out of memory). */
+int ks_event_add(ks_store *s, int64_t at, int64_t object_id,
+                 const char *type, json_t *detail, kw_diag *d);
 
 /* Report the last SQLite error of s as KW_EDB with context. */
 int ks_db_error(ks_store *s, kw_diag *d, const char *what);

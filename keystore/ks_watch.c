@@ -100,26 +100,6 @@ static int row(void *ctx, const ks_object *o)
     return 0;
 }
 
-static int add_event(ks_store *s, int64_t now, int64_t id, const char *type,
-                     json_t *detail, kw_diag *d)
-{
-    char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT |
-                                                         JSON_SORT_KEYS)
-                                : NULL;
-    int r;
-
-    json_decref(detail);
-    if (text == NULL)
-        return kw_diag_set(d, KW_ENOMEM, "out of memory writing a %s event",
-                           type);
-    r = ks_run(s, d, "recording a health event",
-               "INSERT INTO events (at, object_id, type, detail) VALUES "
-               "(?1, ?2, ?3, ?4)",
-               "iitt", now, id, type, text);
-    free(text);
-    return r;
-}
-
 static int apply(ks_store *s, int64_t now, const change *c, size_t *nev,
                  kw_diag *d)
 {
@@ -139,7 +119,7 @@ static int apply(ks_store *s, int64_t now, const change *c, size_t *nev,
         return r;
     source[0] = '\0';
     if (c->from >= 0 && c->from != (int)c->to) {
-        r = add_event(s, now, c->id, "health.changed",
+        r = ks_event_add(s, now, c->id, "health.changed",
                       json_pack("{s:o, s:s, s:s, s:s, s:o}", "object",
                                 kw_json_str(c->name), "kind", kind, "from",
                                 ks_health_word((ks_health)c->from), "to",
@@ -151,7 +131,7 @@ static int apply(ks_store *s, int64_t now, const change *c, size_t *nev,
     if (r == 0 && c->announce) {
         (void)ks_inventory_source(s, c->id, source, sizeof(source), NULL);
         kw_time_rfc3339(c->deadline, when, sizeof(when));
-        r = add_event(
+        r = ks_event_add(
             s, now, c->id, "cert.expiring",
             json_pack("{s:o, s:s, s:s, s:I, s:I, s:s, s:o}", "object",
                       kw_json_str(c->name), "kind", kind, "level",

@@ -145,17 +145,8 @@ static void rec_work(uv_work_t *req)
                       : "does not answer after the reload",
             "served", kw_json_str(t->res.ok ? t->served : NULL),
             "after_reload", 1);
-        char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT |
-                                                             JSON_SORT_KEYS)
-                                    : NULL;
 
-        json_decref(detail);
-        if (text != NULL)
-            r = ks_run(s, &d, "recording a stale endpoint",
-                       "INSERT INTO events (at, object_id, type, detail) "
-                       "VALUES (?1, ?2, 'probe.stale', ?3)",
-                       "iit", now, obj, text);
-        free(text);
+        r = ks_event_add(s, now, obj, "probe.stale", detail, &d);
     }
     if (r != 0)
         kw_err("verify %s: recording the probe of %s: %s", v->cert,

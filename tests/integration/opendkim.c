@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define OPENDKIM_BIN "/usr/sbin/opendkim"
@@ -496,9 +497,9 @@ int dkim_verify(const char *signed_msg, const char *selector,
                 const char *domain, const char *pubkey_txt, char *why,
                 size_t whylen)
 {
-    const char *tmp = getenv("TMPDIR");
-    char path[1100];
+    char path[64];
     char *argv[10], *out = NULL, *err = NULL;
+    size_t len = strlen(signed_msg), off = 0;
     int fd, ofd, efd, rc, res;
     pid_t pid;
 
@@ -509,14 +510,20 @@ int dkim_verify(const char *signed_msg, const char *selector,
             snprintf(why, whylen, "%s is not installed", PYTHON_BIN);
         return -1;
     }
-    if (tmp == NULL || tmp[0] == '\0')
-        tmp = "/tmp";
-    if ((size_t)snprintf(path, sizeof(path), "%s/kw-dkim-XXXXXX", tmp) >=
-            sizeof(path) ||
-        (fd = mkstemp(path)) < 0)
+    /* The message goes to dkimpy as an anonymous file the child
+     * inherits (no MFD_CLOEXEC): no temporary file to name or remove. */
+    if ((fd = memfd_create("kw-dkim-message", 0)) < 0)
         return -1;
-    close(fd);
-    tp_write_bytes(path, signed_msg, strlen(signed_msg), 0600);
+    while (off < len) {
+        ssize_t n = write(fd, signed_msg + off, len - off);
+
+        if (n <= 0) {
+            close(fd);
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    snprintf(path, sizeof(path), "/dev/fd/%d", fd);
     /* -I: no PYTHONPATH, no user site-packages, only Debian's. */
     argv[0] = (char *)PYTHON_BIN;
     argv[1] = (char *)"-I";
@@ -528,13 +535,13 @@ int dkim_verify(const char *signed_msg, const char *selector,
     argv[7] = (char *)pubkey_txt;
     argv[8] = NULL;
     pid = proc_spawn_pipes(argv, &ofd, &efd);
+    close(fd);
     proc_drain(ofd, efd, &out, &err);
     rc = proc_wait(pid, 30000);
     if (rc < 0) {
         kill(pid, SIGKILL);
         proc_wait(pid, 5000);
     }
-    unlink(path);
     res = rc == 0 ? 1 : rc == 1 ? 0 : -1;
     if (why != NULL) {
         size_t n;

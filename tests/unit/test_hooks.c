@@ -756,6 +756,36 @@ static void alert_hooks_do_not_loop(void **state)
     kw_hook_def_free(&h[1]);
 }
 
+/* user = drops privileges (looked up on the pool); a user that does not
+ * exist is an error with the name in it. */
+static void user_drop(void **state)
+{
+    fixture *f = *state;
+    const char *argv[] = {"/usr/bin/id", "-u", NULL};
+    kw_hook_def h[2];
+    deliv v;
+    char *out;
+
+    def_init(&h[0], "as-nobody", "cert.renewed", argv);
+    h[0].user = strdup("nobody");
+    def_init(&h[1], "as-ghost", "cert.renewed", argv);
+    h[1].user = strdup("no-such-user-kw");
+    add_event(f, "cert.renewed", "{\"certificate\":\"www\"}");
+    deliver(f, h, geteuid() == 0 ? 2 : 1, 1, 0, &v);
+    if (geteuid() == 0) {
+        out = last_output(f, "as-nobody");
+        assert_non_null(strstr(out, "65534\n"));
+        free(out);
+    }
+    if (geteuid() != 0)
+        deliver(f, &h[1], 1, 1, 0, &v);
+    out = last_output(f, "as-ghost");
+    assert_non_null(strstr(out, "user no-such-user-kw: no such user"));
+    free(out);
+    kw_hook_def_free(&h[0]);
+    kw_hook_def_free(&h[1]);
+}
+
 /* Splitting run = into argv, and the reload commands. */
 static void split_and_plans(void **state)
 {
@@ -819,6 +849,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(alert_hooks_do_not_loop, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(user_drop, setup, teardown),
     };
 
     /* What a killed hook leaves behind is re-parented here. */
