@@ -1,0 +1,89 @@
+#!/bin/sh
+# The fuzz targets, their seeds and one bounded run each: shared by
+# tests/run.sh (a minute per target, every CI run) and tests/fuzz/campaign.sh
+# (hours, with a corpus kept between runs).
+#
+#   fuzz.sh build BUILD_DIR
+#       configure and build the libFuzzer targets with clang in BUILD_DIR
+#   fuzz.sh targets
+#       print the target names, one a line
+#   fuzz.sh run BUILD_DIR TARGET SECONDS CORPUS_DIR [LOG]
+#       seed and fuzz TARGET for SECONDS into CORPUS_DIR (kept: a later run
+#       resumes from it); print the executions and coverage reached; exit 1
+#       with the crashing input's path when the target fails
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer"
+
+# seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
+# time (no certificate or key is committed).
+seed() {
+    mkdir -p "$3"
+    case "$1" in
+    fuzz_certfile)
+        "$2/tests/fuzz-seeds" "$3" ;;
+    fuzz_acme_headers)
+        printf 'HTTP/1.1 201 Created\r\nReplay-Nonce: abc_-\r\nLocation: https://ca/o/1\r\nRetry-After: 30\r\nLink: <https://ca/dir>;rel="index", <https://ca/alt/1>; rel="alternate", <https://ca/issuer>;rel=up\r\nContent-Type: application/json\r\n\r\n' \
+            > "$3/order"
+        printf 'Retry-After: Wed, 21 Oct 2026 07:28:00 GMT\r\n' > "$3/date" ;;
+    fuzz_dns_answer)
+        # _acme-challenge.example.com TXT, answered.
+        printf '\022\064\204\000\000\001\000\001\000\000\000\000\017_acme-challenge\007example\003com\000\000\020\000\001\300\014\000\020\000\001\000\000\000\074\000\022\021value-we-wait-for' \
+            > "$3/txt" ;;
+    *)
+        echo "fuzz.sh: no seeds for $1" >&2; exit 2 ;;
+    esac
+}
+
+# Options per target: certificate files are larger than the default 4 KiB.
+opts() {
+    case "$1" in
+    fuzz_certfile) echo "-max_len=16384" ;;
+    *) echo "" ;;
+    esac
+}
+
+cmd=${1:-}
+case "$cmd" in
+build)
+    b=$2
+    CC=clang cmake -S "$ROOT" -B "$b" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DKW_FUZZ=ON -DKW_BUILD_TESTS=OFF -DKW_BUILD_BENCH=OFF >/dev/null
+    # shellcheck disable=SC2086 # the list is meant to split
+    cmake --build "$b" -j "$(nproc 2>/dev/null || echo 2)" \
+        --target fuzz-seeds $TARGETS
+    ;;
+targets)
+    for t in $TARGETS; do echo "$t"; done
+    ;;
+run)
+    b=$2 t=$3 secs=$4 corpus=$5
+    log=${6:-$b/$t.log}
+    seeds=$b/seeds/$t
+    rm -rf "$seeds"
+    seed "$t" "$b" "$seeds"
+    mkdir -p "$corpus"
+    # New inputs go to the first directory (the corpus); seeds are read only.
+    # shellcheck disable=SC2046 # opts is meant to split
+    if ! "$b/tests/$t" -max_total_time="$secs" -print_final_stats=1 \
+            -artifact_prefix="$b/$t-" $(opts "$t") "$corpus" "$seeds" \
+            > "$log" 2>&1; then
+        tail -n 80 "$log"
+        echo "$t failed; the input is in $b/ ($t-crash-* or $t-leak-*)" >&2
+        exit 1
+    fi
+    # The last status line holds the coverage (cov: edges, ft: features).
+    cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | \
+          sed -n 's/.* cov: \([0-9]*\) ft: \([0-9]*\).*/\1 edges, \2 features/p')
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log")
+    n=$(find "$corpus" -type f | wc -l)
+    printf '%s: %s s, %s executions, coverage %s, corpus %s inputs, peak RSS %s MB\n' \
+        "$t" "$secs" "${execs:-?}" "${cov:-?}" "$n" "${rss:-?}"
+    ;;
+*)
+    sed -n '2,15p' "$0" >&2
+    exit 2
+    ;;
+esac
