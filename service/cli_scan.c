@@ -4,8 +4,10 @@
 #include "cli.h"
 
 #include "../common/kw_log.h"
+#include "../keystore/ks_endpoint.h"
 #include "../keystore/ks_scan.h"
 #include "daemon.h"
+#include "hooks.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -171,6 +173,18 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
     o.note_ctx = &so;
     r = ks_scan(s, (const char *const *)argv + optind,
                 (size_t)(argc - optind), &o, &st, &d);
+    /* What serve does after its scans: an endpoint still serving a
+     * certificate renewed on disk is stale now, and deadlines that came
+     * closer become cert.expiring events for the next `hooks run`. */
+    if (r == 0 && (st.objects_changed > 0 || st.objects_new > 0)) {
+        size_t nstale = 0;
+        kw_diag ed;
+
+        if (ks_endpoint_recheck(s, cli->now, &nstale, &ed) != 0)
+            kw_warn("scan: endpoints not re-checked: %s", ed.msg);
+    }
+    if (r == 0)
+        kw_health_watch(s, cli->now);
     ks_close(s);
     close(lock_fd);
     if (r != 0) {

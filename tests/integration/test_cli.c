@@ -710,6 +710,87 @@ static void hooks_commands(void **state)
     result_free(&r);
 }
 
+/* Without a daemon (scan and hooks run from cron), expiry warnings still
+ * reach the hooks: scan records cert.expiring for a certificate found 3
+ * days before its end, and hooks run watches the deadlines that came
+ * closer since (no new scan). */
+static void cron_expiry_hooks(void **state)
+{
+    char dir[512], st[512], conf[600], got[600], file[700], *text;
+    const char *soon_dns[] = {"soon.example", NULL};
+    const char *later_dns[] = {"later.example", NULL};
+    EVP_PKEY *k = tp_key_ec();
+    tp_spec sp;
+    X509 *c;
+    result r;
+    FILE *f;
+
+    (void)state;
+    path_join(dir, sizeof(dir), g_dir, "cron");
+    path_join(st, sizeof(st), g_dir, "cron-state");
+    snprintf(conf, sizeof(conf), "%s/cron.conf", g_dir);
+    snprintf(got, sizeof(got), "%s/cron-hook.json", g_dir);
+    tp_mkdirs(dir);
+    memset(&sp, 0, sizeof(sp));
+    sp.cn = "soon.example";
+    sp.dns = soon_dns;
+    sp.not_before = NOW - 60 * 86400;
+    sp.not_after = NOW + 3 * 86400;
+    sp.serial = 31;
+    sp.key = k;
+    c = tp_cert(&sp);
+    snprintf(file, sizeof(file), "%s/soon.pem", dir);
+    assert_int_equal(tp_write_pem(file, &c, 1, NULL, 0644), 0);
+    X509_free(c);
+    sp.cn = "later.example";
+    sp.dns = later_dns;
+    sp.not_after = NOW + 30 * 86400;
+    sp.serial = 32;
+    c = tp_cert(&sp);
+    snprintf(file, sizeof(file), "%s/later.pem", dir);
+    assert_int_equal(tp_write_pem(file, &c, 1, NULL, 0644), 0);
+    X509_free(c);
+    EVP_PKEY_free(k);
+    f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "[daemon]\nmetrics_listen = off\n"
+            "[hook \"warn\"]\non = cert.expiring\n"
+            "run = /usr/bin/tee -a \"%s\"\n",
+            got);
+    fclose(f);
+
+    r = kw(st, "--config", conf, "scan", dir, NULL);
+    if (r.status != 0)
+        fail_msg("scan: %d\n%s", r.status, r.err);
+    result_free(&r);
+    r = kw(st, "--config", conf, "hooks", "run", NULL);
+    if (r.status != 0)
+        fail_msg("hooks run: %d\n%s\n%s", r.status, r.out, r.err);
+    assert_contains(r.out, "hook warn: ok");
+    result_free(&r);
+    text = slurp(got, NULL);
+    assert_non_null(text);
+    assert_contains(text, "\"type\": \"cert.expiring\"");
+    assert_contains(text, "soon.example");
+    assert_contains(text, "\"level\": \"critical\"");
+    assert_null(strstr(text, "later.example"));
+    free(text);
+
+    /* Ten days on, with no scan in between: 20 days left is a warning. */
+    setenv("KEYWARDEN_NOW", "1796515200", 1); /* NOW + 10 days */
+    r = kw(st, "--config", conf, "hooks", "run", NULL);
+    setenv("KEYWARDEN_NOW", NOW_TEXT, 1);
+    if (r.status != 0)
+        fail_msg("hooks run: %d\n%s\n%s", r.status, r.out, r.err);
+    result_free(&r);
+    text = slurp(got, NULL);
+    assert_non_null(text);
+    assert_contains(text, "later.example");
+    assert_contains(text, "\"level\": \"warning\"");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -726,6 +807,7 @@ int main(void)
         cmocka_unit_test(odd_bytes),
         cmocka_unit_test(certificate_edit),
         cmocka_unit_test(hooks_commands),
+        cmocka_unit_test(cron_expiry_hooks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
