@@ -29,10 +29,15 @@ static void scan_usage(FILE *out)
           "are\n"
           "marked missing.  Broken certificate files are reported and "
           "listed with\n"
-          "health unknown; the scan goes on.\n"
+          "health unknown; the scan goes on.  A PATH that is missing, "
+          "or a FIFO,\n"
+          "socket or device, is an error; scan exits 1 only when none of "
+          "the\n"
+          "PATHs could be scanned.\n"
           "\n"
           "  -v, --verbose  also report skipped files (binary, oversized, "
-          "not PEM)\n"
+          "not PEM,\n"
+          "                 FIFOs, sockets and devices inside a tree)\n"
           "  -q, --quiet    print only the summary\n"
           "      --state-dir DIR\n",
           out);

@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -791,6 +792,37 @@ static void cron_expiry_hooks(void **state)
     free(text);
 }
 
+/* A FIFO named on the command line is an error that says what it is (and
+ * the scan of nothing else fails); one inside a tree is a skipped file,
+ * listed with -v. */
+static void special_files_reported(void **state)
+{
+    char dir[512], st[512], fifo[600];
+    result r;
+
+    (void)state;
+    path_join(dir, sizeof(dir), g_dir, "special");
+    path_join(st, sizeof(st), g_dir, "special-state");
+    tp_mkdirs(dir);
+    snprintf(fifo, sizeof(fifo), "%s/cert.pem", dir);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    r = kw(st, "scan", fifo, NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, "cert.pem: cannot scan: a FIFO, not a "
+                           "certificate file or directory");
+    assert_contains(r.err, "none of the paths could be scanned");
+    result_free(&r);
+    r = kw(st, "scan", dir, NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "1 skipped (-v shows why)");
+    result_free(&r);
+    r = kw(st, "scan", "-v", dir, NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.err, "skipped: ");
+    assert_contains(r.err, "cert.pem: a FIFO, not a regular file");
+    result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -808,6 +840,7 @@ int main(void)
         cmocka_unit_test(certificate_edit),
         cmocka_unit_test(hooks_commands),
         cmocka_unit_test(cron_expiry_hooks),
+        cmocka_unit_test(special_files_reported),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
