@@ -711,6 +711,37 @@ static void hooks_commands(void **state)
     result_free(&r);
 }
 
+/* A leaf valid until not_after, written alone to path. */
+static void write_leaf(const char *path, const char *name, int64_t not_after,
+                       long serial)
+{
+    const char *dns[] = {name, NULL};
+    EVP_PKEY *k = tp_key_ec();
+    X509 *c = tp_cert(&(tp_spec){.cn = name, .dns = dns,
+                                 .not_before = NOW - 60 * 86400,
+                                 .not_after = not_after, .serial = serial,
+                                 .key = k});
+
+    assert_int_equal(tp_write_pem(path, &c, 1, NULL, 0644), 0);
+    X509_free(c);
+    EVP_PKEY_free(k);
+}
+
+/* keywarden hooks run must succeed; returns what the hook wrote so far. */
+static char *hooks_run_ok(const char *st, const char *conf, const char *got)
+{
+    result r = kw(st, "--config", conf, "hooks", "run", NULL);
+    char *text;
+
+    if (r.status != 0)
+        fail_msg("hooks run: %d\n%s\n%s", r.status, r.out, r.err);
+    result_free(&r);
+    text = slurp(got, NULL);
+    if (text == NULL)
+        fail_msg("the hook wrote nothing to %s", got);
+    return text;
+}
+
 /* Without a daemon (scan and hooks run from cron), expiry warnings still
  * reach the hooks: scan records cert.expiring for a certificate found 3
  * days before its end, and hooks run watches the deadlines that came
@@ -718,11 +749,6 @@ static void hooks_commands(void **state)
 static void cron_expiry_hooks(void **state)
 {
     char dir[512], st[512], conf[600], got[600], file[700], *text;
-    const char *soon_dns[] = {"soon.example", NULL};
-    const char *later_dns[] = {"later.example", NULL};
-    EVP_PKEY *k = tp_key_ec();
-    tp_spec sp;
-    X509 *c;
     result r;
     FILE *f;
 
@@ -732,26 +758,10 @@ static void cron_expiry_hooks(void **state)
     snprintf(conf, sizeof(conf), "%s/cron.conf", g_dir);
     snprintf(got, sizeof(got), "%s/cron-hook.json", g_dir);
     tp_mkdirs(dir);
-    memset(&sp, 0, sizeof(sp));
-    sp.cn = "soon.example";
-    sp.dns = soon_dns;
-    sp.not_before = NOW - 60 * 86400;
-    sp.not_after = NOW + 3 * 86400;
-    sp.serial = 31;
-    sp.key = k;
-    c = tp_cert(&sp);
     snprintf(file, sizeof(file), "%s/soon.pem", dir);
-    assert_int_equal(tp_write_pem(file, &c, 1, NULL, 0644), 0);
-    X509_free(c);
-    sp.cn = "later.example";
-    sp.dns = later_dns;
-    sp.not_after = NOW + 30 * 86400;
-    sp.serial = 32;
-    c = tp_cert(&sp);
+    write_leaf(file, "soon.example", NOW + 3 * 86400, 31);
     snprintf(file, sizeof(file), "%s/later.pem", dir);
-    assert_int_equal(tp_write_pem(file, &c, 1, NULL, 0644), 0);
-    X509_free(c);
-    EVP_PKEY_free(k);
+    write_leaf(file, "later.example", NOW + 30 * 86400, 32);
     f = fopen(conf, "w");
     assert_non_null(f);
     fprintf(f,
@@ -765,13 +775,7 @@ static void cron_expiry_hooks(void **state)
     if (r.status != 0)
         fail_msg("scan: %d\n%s", r.status, r.err);
     result_free(&r);
-    r = kw(st, "--config", conf, "hooks", "run", NULL);
-    if (r.status != 0)
-        fail_msg("hooks run: %d\n%s\n%s", r.status, r.out, r.err);
-    assert_contains(r.out, "hook warn: ok");
-    result_free(&r);
-    text = slurp(got, NULL);
-    assert_non_null(text);
+    text = hooks_run_ok(st, conf, got);
     assert_contains(text, "\"type\": \"cert.expiring\"");
     assert_contains(text, "soon.example");
     assert_contains(text, "\"level\": \"critical\"");
@@ -780,13 +784,8 @@ static void cron_expiry_hooks(void **state)
 
     /* Ten days on, with no scan in between: 20 days left is a warning. */
     setenv("KEYWARDEN_NOW", "1796515200", 1); /* NOW + 10 days */
-    r = kw(st, "--config", conf, "hooks", "run", NULL);
+    text = hooks_run_ok(st, conf, got);
     setenv("KEYWARDEN_NOW", NOW_TEXT, 1);
-    if (r.status != 0)
-        fail_msg("hooks run: %d\n%s\n%s", r.status, r.out, r.err);
-    result_free(&r);
-    text = slurp(got, NULL);
-    assert_non_null(text);
     assert_contains(text, "later.example");
     assert_contains(text, "\"level\": \"warning\"");
     free(text);
