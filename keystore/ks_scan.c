@@ -828,6 +828,16 @@ typedef struct ancestor {
 static int walk(scan_ctx *c, char *path, size_t plen, int dfd, int depth,
                 const ancestor *up, int linked);
 
+/* What a file that is neither regular nor a directory is, for notes. */
+static const char *special_kind(mode_t mode)
+{
+    return S_ISFIFO(mode)   ? "a FIFO"
+           : S_ISSOCK(mode) ? "a socket"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+                            : "of an unknown file type";
+}
+
 static uint64_t inode_key(const struct stat *sb)
 {
     return mix((uint64_t)sb->st_dev * 0x9e3779b97f4a7c15ULL ^
@@ -869,8 +879,23 @@ static int visit(scan_ctx *c, int dirfd, entry *e, char *path, int depth,
         r = visit_file(c, dirfd, e, path, linked || e->is_link, ds);
         return r == 0 ? batch_tick(c) : r;
     }
-    if (!S_ISDIR(e->sb.st_mode))
-        goto gone; /* sockets, fifos, devices: never certificates */
+    if (!S_ISDIR(e->sb.st_mode)) {
+        /* Sockets, FIFOs, devices: never certificates, and reading one
+         * could block.  Named on the command line (no parent here) it is
+         * the operator's mistake; found in a tree, only skipped. */
+        if (up == NULL) {
+            c->st->errors++;
+            ks__note(c, KS_NOTE_ERROR, path,
+                     "cannot scan: %s, not a certificate file or directory",
+                     special_kind(e->sb.st_mode));
+        } else {
+            c->st->skipped++;
+            ks__note(c, KS_NOTE_SKIPPED, path,
+                     "%s, not a regular file",
+                     special_kind(e->sb.st_mode));
+        }
+        goto gone;
+    }
 
     /* A directory where a file (or a link to one) used to be. */
     if (e->row != NULL && strcmp(e->row->state, "ok") == 0 &&
@@ -1491,7 +1516,10 @@ static int scan_root(scan_ctx *c, const char *given, int *opened)
         /* A root that vanished still has its files marked missing. */
         return e == ENOENT ? root_gone(c, path) : 0;
     }
-    (*opened)++;
+    /* A FIFO, socket or device root is reported by visit(), and is not
+     * a path that could be scanned. */
+    if (S_ISDIR(sb.st_mode) || S_ISREG(sb.st_mode))
+        (*opened)++;
     if (S_ISDIR(sb.st_mode)) {
         if (strcmp(path, "/") == 0)
             pfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -4,8 +4,10 @@
 #include "cli.h"
 
 #include "../common/kw_log.h"
+#include "../keystore/ks_endpoint.h"
 #include "../keystore/ks_scan.h"
 #include "daemon.h"
+#include "hooks.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -27,10 +29,15 @@ static void scan_usage(FILE *out)
           "are\n"
           "marked missing.  Broken certificate files are reported and "
           "listed with\n"
-          "health unknown; the scan goes on.\n"
+          "health unknown; the scan goes on.  A PATH that is missing, "
+          "or a FIFO,\n"
+          "socket or device, is an error; scan exits 1 only when none of "
+          "the\n"
+          "PATHs could be scanned.\n"
           "\n"
           "  -v, --verbose  also report skipped files (binary, oversized, "
-          "not PEM)\n"
+          "not PEM,\n"
+          "                 FIFOs, sockets and devices inside a tree)\n"
           "  -q, --quiet    print only the summary\n"
           "      --state-dir DIR\n",
           out);
@@ -171,6 +178,18 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
     o.note_ctx = &so;
     r = ks_scan(s, (const char *const *)argv + optind,
                 (size_t)(argc - optind), &o, &st, &d);
+    /* What serve does after its scans: an endpoint still serving a
+     * certificate renewed on disk is stale now, and deadlines that came
+     * closer become cert.expiring events for the next `hooks run`. */
+    if (r == 0 && (st.objects_changed > 0 || st.objects_new > 0)) {
+        size_t nstale = 0;
+        kw_diag ed;
+
+        if (ks_endpoint_recheck(s, cli->now, &nstale, &ed) != 0)
+            kw_warn("scan: endpoints not re-checked: %s", ed.msg);
+    }
+    if (r == 0)
+        kw_health_watch(s, cli->now);
     ks_close(s);
     close(lock_fd);
     if (r != 0) {

@@ -11,6 +11,7 @@
 #include "../common/kw_fs.h"
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
+#include "../common/kw_vec.h"
 #include "../dns/dns_update.h"
 #include "../keystore/ks_keygen.h"
 
@@ -151,6 +152,10 @@ typedef struct parser {
     int coalesce_set;     /* the [hook] set coalesce itself */
     unsigned seen;        /* keys seen in the current section (bits) */
     unsigned seen_sections;
+    /* Room in the arrays, and the names taken: a file of 20,000
+     * sections loads in linear time (kw_vec.h). */
+    size_t cap_paths, cap_endpoints, cap_certs, cap_hooks;
+    kw_strset endpoint_names, cert_names, hook_names;
     kw_diag *d;
 } parser;
 
@@ -360,7 +365,8 @@ static int scan_key(parser *p, int k, const char *key, const char *v)
     case 0:
         if (v[0] != '/')
             return FAIL(p, "path = %s: expected an absolute path", v);
-        np = realloc(c->scan_paths, (c->nscan_paths + 1) * sizeof(*np));
+        np = kw_vec_grow(c->scan_paths, &p->cap_paths, c->nscan_paths + 1,
+                         sizeof(*np));
         if (np == NULL)
             return KW_ENOMEM;
         c->scan_paths = np;
@@ -974,10 +980,26 @@ static int end_section(parser *p)
     return 0;
 }
 
+/* Take the name of a new [endpoint], [certificate] or [hook]: 0 with a
+ * copy in *out, 1 when the section appeared before, or KW_ENOMEM. */
+static int take_name(kw_strset *taken, const char *sub, char **out)
+{
+    char *name = strdup(sub);
+    int r;
+
+    if (name == NULL)
+        return KW_ENOMEM;
+    if ((r = kw_strset_add(taken, name)) != 0) {
+        free(name);
+        return r;
+    }
+    *out = name;
+    return 0;
+}
+
 static int begin_section(parser *p, char *h)
 {
-    char *name = h, *sub = NULL, *q;
-    size_t i;
+    char *name = h, *sub = NULL, *q, *copy = NULL;
     int r;
 
     if ((r = end_section(p)) != 0)
@@ -1024,20 +1046,20 @@ static int begin_section(parser *p, char *h)
         if (sub == NULL)
             return FAIL(p, "[endpoint]: expected a name, as in [endpoint "
                            "\"mail\"]");
-        for (i = 0; i < c->nendpoints; i++)
-            if (strcmp(c->endpoints[i].name, sub) == 0)
-                return FAIL(p, "[endpoint \"%s\"] appears twice", sub);
-        ne = realloc(c->endpoints, (c->nendpoints + 1) * sizeof(*ne));
+        ne = kw_vec_grow(c->endpoints, &p->cap_endpoints,
+                         c->nendpoints + 1, sizeof(*ne));
         if (ne == NULL)
             return KW_ENOMEM;
         c->endpoints = ne;
+        if ((r = take_name(&p->endpoint_names, sub, &copy)) != 0)
+            return r == 1 ? FAIL(p, "[endpoint \"%s\"] appears twice", sub)
+                          : r;
         p->ep = &c->endpoints[c->nendpoints++];
         memset(p->ep, 0, sizeof(*p->ep));
+        p->ep->name = copy;
         p->ep->line = p->line;
         p->ep->interval = 1 * KW_HOUR;
         p->ep->timeout = 10;
-        if ((p->ep->name = strdup(sub)) == NULL)
-            return KW_ENOMEM;
         p->sec = SEC_ENDPOINT;
         return 0;
     }
@@ -1055,20 +1077,21 @@ static int begin_section(parser *p, char *h)
                            "directory name: letters, digits, '.', '_' and "
                            "'-', not starting with '.'",
                         sub);
-        for (i = 0; i < c->ncerts; i++)
-            if (strcmp(c->certs[i].name, sub) == 0)
-                return FAIL(p, "[certificate \"%s\"] appears twice", sub);
-        nc = realloc(c->certs, (c->ncerts + 1) * sizeof(*nc));
+        nc = kw_vec_grow(c->certs, &p->cap_certs, c->ncerts + 1,
+                         sizeof(*nc));
         if (nc == NULL)
             return KW_ENOMEM;
         c->certs = nc;
+        if ((r = take_name(&p->cert_names, sub, &copy)) != 0)
+            return r == 1 ? FAIL(p, "[certificate \"%s\"] appears twice",
+                                 sub)
+                          : r;
         p->cert = &c->certs[c->ncerts++];
         memset(p->cert, 0, sizeof(*p->cert));
+        p->cert->name = copy;
         p->cert->line = p->line;
         p->cert->keep = 5;
         p->cert->dns_wait = 120;
-        if ((p->cert->name = strdup(sub)) == NULL)
-            return KW_ENOMEM;
         p->sec = SEC_CERT;
         return 0;
     }
@@ -1086,21 +1109,20 @@ static int begin_section(parser *p, char *h)
                            "letters, digits, '.', '_' and '-' (it labels "
                            "metrics)",
                         sub);
-        for (i = 0; i < c->nhooks; i++)
-            if (strcmp(c->hooks[i].name, sub) == 0)
-                return FAIL(p, "[hook \"%s\"] appears twice", sub);
-        nh = realloc(c->hooks, (c->nhooks + 1) * sizeof(*nh));
+        nh = kw_vec_grow(c->hooks, &p->cap_hooks, c->nhooks + 1,
+                         sizeof(*nh));
         if (nh == NULL)
             return KW_ENOMEM;
         c->hooks = nh;
+        if ((r = take_name(&p->hook_names, sub, &copy)) != 0)
+            return r == 1 ? FAIL(p, "[hook \"%s\"] appears twice", sub) : r;
         p->hook = &c->hooks[c->nhooks++];
         memset(p->hook, 0, sizeof(*p->hook));
+        p->hook->name = copy;
         p->hook->line = p->line;
         p->hook->timeout = KW_HOOK_DEFAULT_TIMEOUT;
         p->hook->retries = KW_HOOK_DEFAULT_RETRIES;
         p->hook->retry_delay = KW_HOOK_DEFAULT_RETRY_DELAY;
-        if ((p->hook->name = strdup(sub)) == NULL)
-            return KW_ENOMEM;
         p->sec = SEC_HOOK;
         return 0;
     }
@@ -1187,6 +1209,10 @@ int kw_config_parse(const char *name, const char *text, size_t len,
     p.d = d;
     if ((c->path = strdup(name)) == NULL)
         return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    /* A UTF-8 byte-order mark, as Windows editors write, is not part of
+     * the first line (Python's utf-8-sig, git and systemd skip it too). */
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+        pos = 3;
     while (pos < len && r == 0) {
         const char *nl = memchr(text + pos, '\n', len - pos);
         size_t n = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
@@ -1209,6 +1235,13 @@ int kw_config_parse(const char *name, const char *text, size_t len,
         s = trim(line);
         if (*s == '\0' || *s == '#' || *s == ';')
             continue;
+        if (strncmp(s, "\xef\xbb\xbf", 3) == 0) {
+            /* Files joined with cat: the second one's mark. */
+            r = FAIL(&p, "a UTF-8 byte-order mark (EF BB BF) starts this "
+                         "line; it is only allowed at the start of the "
+                         "file: remove it");
+            break;
+        }
         if (*s == '[') {
             size_t m = strlen(s);
             if (s[m - 1] != ']') {
@@ -1223,6 +1256,9 @@ int kw_config_parse(const char *name, const char *text, size_t len,
     }
     if (r == 0)
         r = end_section(&p);
+    kw_strset_free(&p.endpoint_names);
+    kw_strset_free(&p.cert_names);
+    kw_strset_free(&p.hook_names);
     if (r == KW_ENOMEM)
         kw_diag_set(d, r, "out of memory");
     if (r != 0) {

@@ -6,7 +6,7 @@
  * error names the file, the line, the key and what was expected; unknown
  * sections and keys are errors, not ignored, so a typo never silently
  * disables a check.  Lines are at most 4096 bytes; values may not span
- * lines.
+ * lines.  A UTF-8 byte-order mark at the start of the file is skipped.
  *
  *   [daemon]
  *   log_level = notice          ; error, warning, notice, info, debug

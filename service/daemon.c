@@ -40,7 +40,6 @@
 #include "../keystore/ks_jobs.h"
 #include "../keystore/ks_managed.h"
 #include "../keystore/ks_scan.h"
-#include "../keystore/ks_watch.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -457,21 +456,6 @@ static int record_probe(job_req *jr, ks_store *s)
                               &jr->stale_of, &jr->d);
 }
 
-/* Health that changed by itself (a deadline came closer, a probe
- * failed) becomes health.changed and cert.expiring events, for hooks. */
-static void watch_health(ks_store *s)
-{
-    ks_thresholds t;
-    size_t n = 0;
-    kw_diag d;
-
-    ks_thresholds_default(&t);
-    if (ks_watch_health(s, kw_now(), &t, &n, &d) != 0)
-        kw_warn("health watch: %s", d.msg);
-    else if (n > 0)
-        kw_info("health watch: %zu event%s", n, n == 1 ? "" : "s");
-}
-
 static void job_work(uv_work_t *req)
 {
     job_req *jr = req->data;
@@ -519,7 +503,7 @@ static void job_work(uv_work_t *req)
             jr->d = fd;
         }
         if (jr->rres.outcome == KW_RENEW_ISSUED)
-            watch_health(s);
+            kw_health_watch(s, kw_now());
         ks_close(s);
         return;
     }
@@ -560,7 +544,7 @@ static void job_work(uv_work_t *req)
         jr->d = fd;
     }
     if (jr->r == 0 && (strcmp(jr->job.type, "scan") == 0 || jr->watch))
-        watch_health(s);
+        kw_health_watch(s, kw_now());
     ks_close(s);
 }
 

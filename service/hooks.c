@@ -3,6 +3,7 @@
 #include "renew.h"
 
 #include "../common/kw_log.h"
+#include "../keystore/ks_watch.h"
 
 #include <string.h>
 
@@ -36,6 +37,19 @@ void kw_hooks_log_report(const kw_hook_report *r)
            r->gave_up ? "; retries spent: the delivery has FAILED "
                         "(keywarden hooks history; keywarden hooks retry)"
                       : "; it will be retried");
+}
+
+void kw_health_watch(ks_store *s, int64_t now)
+{
+    ks_thresholds t;
+    size_t n = 0;
+    kw_diag d;
+
+    ks_thresholds_default(&t);
+    if (ks_watch_health(s, now, &t, &n, &d) != 0)
+        kw_warn("health watch: %s", d.msg);
+    else if (n > 0)
+        kw_info("health watch: %zu event%s", n, n == 1 ? "" : "s");
 }
 
 typedef struct now_run {
@@ -89,6 +103,18 @@ int kw_hooks_deliver_now(const kw_cli *cli, const kw_config *conf, FILE *out)
 
     memset(&n, 0, sizeof(n));
     n.out = out;
+    /* Deadlines came closer since the last look: their cert.expiring
+     * and health.changed events go out with this delivery, as serve's
+     * would (a machine run from cron has no other watch). */
+    {
+        ks_store *s = NULL;
+
+        if (ks_open(cli->db_path, 0, &s, &d) != 0)
+            kw_warn("health watch: %s", d.msg);
+        else
+            kw_health_watch(s, cli->now);
+        ks_close(s);
+    }
     uv_loop_init(&loop);
     kw_hooks_opts(conf, cli->state_dir, cli->db_path, &loop, certs_dir,
                   sizeof(certs_dir), &o);

@@ -22,12 +22,22 @@ void kw_hooks_opts(const kw_config *conf, const char *state_dir,
 void kw_hooks_log_report(const kw_hook_report *r);
 
 /*
+ * Turn health that changed by itself (a deadline came closer, a probe
+ * failed) into health.changed and cert.expiring events (ks_watch.h),
+ * logging what failed.  Runs wherever the inventory changes or hooks are
+ * delivered, in serve and from the command line alike, so a machine
+ * without the daemon gets the same events.
+ */
+void kw_health_watch(ks_store *s, int64_t now);
+
+/*
  * The command line's delivery: turn new events into deliveries and run
  * every first delivery now (and the retries that are due), each hook
- * once per batch; one line per run on out.  Call it holding the daemon
- * lock, after the change.  Returns the number of runs that failed (they
- * are retried by `keywarden serve` or the next `keywarden hooks run`), or
- * -1 when delivery could not start (the message is logged).
+ * once per batch; one line per run on out.  The health watch runs
+ * first.  Call it holding the daemon lock, after the change.  Returns
+ * the number of runs that failed (they are retried by `keywarden serve`
+ * or the next `keywarden hooks run`), or -1 when delivery could not
+ * start (the message is logged).
  */
 int kw_hooks_deliver_now(const kw_cli *cli, const kw_config *conf,
                          FILE *out);

@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -710,6 +711,117 @@ static void hooks_commands(void **state)
     result_free(&r);
 }
 
+/* A leaf valid until not_after, written alone to path. */
+static void write_leaf(const char *path, const char *name, int64_t not_after,
+                       long serial)
+{
+    const char *dns[] = {name, NULL};
+    EVP_PKEY *k = tp_key_ec();
+    X509 *c = tp_cert(&(tp_spec){.cn = name, .dns = dns,
+                                 .not_before = NOW - 60 * 86400,
+                                 .not_after = not_after, .serial = serial,
+                                 .key = k});
+
+    assert_int_equal(tp_write_pem(path, &c, 1, NULL, 0644), 0);
+    X509_free(c);
+    EVP_PKEY_free(k);
+}
+
+/* keywarden hooks run must succeed; returns what the hook wrote so far. */
+static char *hooks_run_ok(const char *st, const char *conf, const char *got)
+{
+    result r = kw(st, "--config", conf, "hooks", "run", NULL);
+    char *text;
+
+    if (r.status != 0)
+        fail_msg("hooks run: %d\n%s\n%s", r.status, r.out, r.err);
+    result_free(&r);
+    text = slurp(got, NULL);
+    if (text == NULL)
+        fail_msg("the hook wrote nothing to %s", got);
+    return text;
+}
+
+/* Without a daemon (scan and hooks run from cron), expiry warnings still
+ * reach the hooks: scan records cert.expiring for a certificate found 3
+ * days before its end, and hooks run watches the deadlines that came
+ * closer since (no new scan). */
+static void cron_expiry_hooks(void **state)
+{
+    char dir[512], st[512], conf[600], got[600], file[700], *text;
+    result r;
+    FILE *f;
+
+    (void)state;
+    path_join(dir, sizeof(dir), g_dir, "cron");
+    path_join(st, sizeof(st), g_dir, "cron-state");
+    snprintf(conf, sizeof(conf), "%s/cron.conf", g_dir);
+    snprintf(got, sizeof(got), "%s/cron-hook.json", g_dir);
+    tp_mkdirs(dir);
+    snprintf(file, sizeof(file), "%s/soon.pem", dir);
+    write_leaf(file, "soon.example", NOW + 3 * 86400, 31);
+    snprintf(file, sizeof(file), "%s/later.pem", dir);
+    write_leaf(file, "later.example", NOW + 30 * 86400, 32);
+    f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "[daemon]\nmetrics_listen = off\n"
+            "[hook \"warn\"]\non = cert.expiring\n"
+            "run = /usr/bin/tee -a \"%s\"\n",
+            got);
+    fclose(f);
+
+    r = kw(st, "--config", conf, "scan", dir, NULL);
+    if (r.status != 0)
+        fail_msg("scan: %d\n%s", r.status, r.err);
+    result_free(&r);
+    text = hooks_run_ok(st, conf, got);
+    assert_contains(text, "\"type\": \"cert.expiring\"");
+    assert_contains(text, "soon.example");
+    assert_contains(text, "\"level\": \"critical\"");
+    assert_null(strstr(text, "later.example"));
+    free(text);
+
+    /* Ten days on, with no scan in between: 20 days left is a warning. */
+    setenv("KEYWARDEN_NOW", "1796515200", 1); /* NOW + 10 days */
+    text = hooks_run_ok(st, conf, got);
+    setenv("KEYWARDEN_NOW", NOW_TEXT, 1);
+    assert_contains(text, "later.example");
+    assert_contains(text, "\"level\": \"warning\"");
+    free(text);
+}
+
+/* A FIFO named on the command line is an error that says what it is (and
+ * the scan of nothing else fails); one inside a tree is a skipped file,
+ * listed with -v. */
+static void special_files_reported(void **state)
+{
+    char dir[512], st[512], fifo[600];
+    result r;
+
+    (void)state;
+    path_join(dir, sizeof(dir), g_dir, "special");
+    path_join(st, sizeof(st), g_dir, "special-state");
+    tp_mkdirs(dir);
+    snprintf(fifo, sizeof(fifo), "%s/cert.pem", dir);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    r = kw(st, "scan", fifo, NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, "cert.pem: cannot scan: a FIFO, not a "
+                           "certificate file or directory");
+    assert_contains(r.err, "none of the paths could be scanned");
+    result_free(&r);
+    r = kw(st, "scan", dir, NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "1 skipped (-v shows why)");
+    result_free(&r);
+    r = kw(st, "scan", "-v", dir, NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.err, "skipped: ");
+    assert_contains(r.err, "cert.pem: a FIFO, not a regular file");
+    result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -726,6 +838,8 @@ int main(void)
         cmocka_unit_test(odd_bytes),
         cmocka_unit_test(certificate_edit),
         cmocka_unit_test(hooks_commands),
+        cmocka_unit_test(cron_expiry_hooks),
+        cmocka_unit_test(special_files_reported),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "common/kw_time.h"
@@ -281,6 +282,79 @@ static void missing_file(void **state)
     assert_non_null(strstr(d.msg, "/nonexistent/keywarden.conf: cannot open"));
 }
 
+/* Windows editors save UTF-8 with a byte-order mark; the file is read as
+ * if it were not there (as Python's configparser with utf-8-sig, git and
+ * systemd do), and a BOM anywhere else is an error that names it. */
+static void byte_order_mark(void **state)
+{
+    static const char text[] = "\xef\xbb\xbf[scan]\npath = /etc/ssl\n";
+    kw_config c;
+    kw_diag d;
+
+    (void)state;
+    if (parse(text, &c, &d) != 0)
+        fail_msg("%s", d.msg);
+    assert_int_equal(c.nscan_paths, 1);
+    assert_string_equal(c.scan_paths[0], "/etc/ssl");
+    kw_config_free(&c);
+    assert_int_equal(parse("\xef\xbb\xbf", &c, &d), 0);
+    kw_config_free(&c);
+    assert_int_equal(parse("[scan]\n\xef\xbb\xbfpath = /etc/ssl\n", &c, &d),
+                     KW_EPARSE);
+    assert_non_null(strstr(d.msg, "k.conf:2: "));
+    assert_non_null(strstr(d.msg, "byte-order mark"));
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) +
+           (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* 20,000 endpoints load in linear time: duplicates are found by a hash
+ * set and arrays grow by doubling (a linear search and realloc by one
+ * took 93 s under ASan).  The bound is loose; quadratic is far past it. */
+static void many_endpoints(void **state)
+{
+    enum { N = 20000 };
+    size_t cap = (size_t)N * 48 + 64, len = 0;
+    char *text = malloc(cap);
+    struct timespec t0;
+    kw_config c;
+    kw_diag d;
+    double took;
+    int i;
+
+    (void)state;
+    assert_non_null(text);
+    for (i = 0; i < N; i++)
+        len += (size_t)snprintf(text + len, cap - len,
+                                "[endpoint \"e%d\"]\nhost = h%d.example\n", i,
+                                i);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (kw_config_parse("k.conf", text, len, &c, &d) != 0)
+        fail_msg("%s", d.msg);
+    took = seconds_since(&t0);
+    assert_int_equal(c.nendpoints, N);
+    assert_string_equal(c.endpoints[N - 1].name, "e19999");
+    assert_string_equal(c.endpoints[N - 1].host, "h19999.example");
+    assert_int_equal(c.endpoints[N - 1].line, 2 * N - 1);
+    kw_config_free(&c);
+    print_message("20000 endpoints parsed in %.3f s\n", took);
+    assert_true(took < 1.0);
+
+    /* The last one repeats the first: still found, on its line. */
+    len += (size_t)snprintf(text + len, cap - len,
+                            "[endpoint \"e0\"]\nhost = again\n");
+    assert_int_equal(kw_config_parse("k.conf", text, len, &c, &d), KW_EPARSE);
+    assert_non_null(strstr(d.msg, "k.conf:40001: [endpoint \"e0\"] appears "
+                                  "twice"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +365,8 @@ int main(void)
         cmocka_unit_test(long_lines_and_nul_bytes),
         cmocka_unit_test(shipped_example),
         cmocka_unit_test(missing_file),
+        cmocka_unit_test(byte_order_mark),
+        cmocka_unit_test(many_endpoints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,9 @@
 
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -901,6 +903,75 @@ static void nested_read_ahead(void **state)
     X509_free(a);
 }
 
+/* FIFOs, sockets and devices are never certificates, and reading one
+ * could block: inside a tree each is skipped with its path and kind (a
+ * -v line), and a root that is one is an error naming it; a scan of
+ * nothing else fails.  A certificate file replaced by a FIFO is
+ * missing. */
+static void special_files(void **state)
+{
+    fixture *fx = *state;
+    X509 *a = mk(fx, "beside-a-fifo.example", 60, fx->k1, 91);
+    char fifo[1024], sock[1024], swap[1024];
+    const char *roots[2];
+    struct sockaddr_un sa;
+    ks_scan_opts o;
+    ks_scan_stats st;
+    kw_diag d;
+    int fd;
+
+    write_cert(fx, "real.pem", a, 0);
+    write_cert(fx, "swapped.pem", a, 0);
+    path_of(fx, fifo, sizeof(fifo), "pipe.pem");
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    path_of(fx, sock, sizeof(sock), "sock");
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    assert_true(strlen(sock) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, sock, strlen(sock) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+
+    st = scan(fx, NOW);
+    assert_int_equal(st.files, 2);
+    assert_int_equal(st.skipped, 2);
+    assert_int_equal(st.errors, 0);
+    assert_note(fx, "pipe.pem: a FIFO, not a regular file");
+    assert_note(fx, "sock: a socket, not a regular file");
+
+    /* A certificate file that became a FIFO is missing, not ignored. */
+    path_of(fx, swap, sizeof(swap), "swapped.pem");
+    assert_int_equal(unlink(swap), 0);
+    assert_int_equal(mkfifo(swap, 0644), 0);
+    st = scan(fx, NOW);
+    assert_int_equal(st.missing, 1);
+    assert_note(fx, "swapped.pem: a FIFO, not a regular file");
+
+    /* Named as roots: errors, and alone they fail the scan. */
+    memset(&o, 0, sizeof(o));
+    o.now = NOW;
+    o.note = on_note;
+    o.note_ctx = fx;
+    fx->notes_len = 0;
+    roots[0] = fifo;
+    roots[1] = "/dev/null";
+    assert_int_equal(ks_scan(fx->s, roots, 2, &o, &st, &d), KW_ENOENT);
+    assert_int_equal(st.errors, 2);
+    assert_note(fx, "pipe.pem: cannot scan: a FIFO, not a certificate "
+                    "file or directory");
+    assert_note(fx, "/dev/null: cannot scan: a character device, not a "
+                    "certificate file or directory");
+    assert_non_null(strstr(d.msg, "none of the paths could be scanned"));
+    roots[1] = fx->tree;
+    fx->notes_len = 0;
+    assert_int_equal(ks_scan(fx->s, roots, 2, &o, &st, &d), 0);
+    assert_int_equal(st.errors, 1);
+    assert_int_equal(st.skipped, 3);
+    close(fd);
+    X509_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -925,6 +996,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unreadable_subtree_is_not_missing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(nested_read_ahead, setup, teardown),
+        cmocka_unit_test_setup_teardown(special_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
