@@ -14,7 +14,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer"
+TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_config"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -31,6 +31,10 @@ seed() {
         # _acme-challenge.example.com TXT, answered.
         printf '\022\064\204\000\000\001\000\001\000\000\000\000\017_acme-challenge\007example\003com\000\000\020\000\001\300\014\000\020\000\001\000\000\000\074\000\022\021value-we-wait-for' \
             > "$3/txt" ;;
+    fuzz_config)
+        # Every section and key the reader knows, as the operator's guide
+        # shows them.
+        cp "$ROOT/docs/keywarden.conf.example" "$3/example.conf" ;;
     *)
         echo "fuzz.sh: no seeds for $1" >&2; exit 2 ;;
     esac
@@ -40,6 +44,7 @@ seed() {
 opts() {
     case "$1" in
     fuzz_certfile) echo "-max_len=16384" ;;
+    fuzz_config) echo "-max_len=8192" ;;
     *) echo "" ;;
     esac
 }
