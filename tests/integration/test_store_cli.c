@@ -1,0 +1,218 @@
+/*
+ * The inventory as the reading commands meet it: read by a monitoring
+ * user that may not write it (with and without a running daemon, and
+ * through a read-only mount), missing, empty, or corrupt.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kwrun.h"
+#include "proc.h"
+#include "testpki.h"
+#include "tmpdir.h"
+
+#define NOW INT64_C(1795651200) /* 2026-11-26T00:00:00Z */
+#define NOW_TEXT "1795651200"
+
+static char g_dir[256], g_state[512], g_demo[512], g_conf[512], g_db[600];
+
+/* Child hooks for kw_argv_in: they run between fork and exec. */
+static void child_fail(const char *what)
+{
+    fprintf(stderr, "test child: %s: %s\n", what, strerror(errno));
+    _exit(126);
+}
+
+static void as_nobody(void *ctx)
+{
+    struct passwd *pw = getpwnam("nobody");
+
+    (void)ctx;
+    if (pw == NULL)
+        child_fail("no user nobody");
+    if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0)
+        child_fail("becoming nobody");
+}
+
+/* A private mount namespace in which dir is a read-only bind mount of
+ * itself; exit 77 when the kernel or the user may not do that. */
+static void readonly_dir(void *ctx)
+{
+    const char *dir = ctx;
+
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount(dir, dir, NULL, MS_BIND, NULL) != 0) {
+        fprintf(stderr, "test child: read-only bind mount: %s\n",
+                strerror(errno));
+        _exit(77);
+    }
+    if (mount(NULL, dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0)
+        child_fail("remounting read-only");
+}
+
+static kwres run_in(void (*child)(void *), void *ctx, const char **args)
+{
+    return kw_argv_in(g_state, g_conf, args, child, ctx);
+}
+
+#define kw_as(child, ctx, ...)                                            \
+    run_in((child), (ctx), (const char *[]){__VA_ARGS__, NULL})
+
+/* check, list and show as a reader: the demo tree's verdict, not
+ * "cannot open the inventory". */
+static void reads_everything(void (*child)(void *), void *ctx)
+{
+    kwres r = kw_as(child, ctx, "check");
+
+    if (r.status == 77)
+        skip();
+    if (r.status != 2)
+        fail_msg("check: exit %d, expected 2 (CRITICAL)\n%s\n%s", r.status,
+                 r.out, r.err);
+    assert_contains(r.out, "KEYWARDEN CRITICAL - ");
+    assert_contains(r.out, "objects=15;");
+    kwres_free(&r);
+    r = kw_as(child, ctx, "list");
+    if (r.status != 0)
+        fail_msg("list: exit %d\n%s\n%s", r.status, r.out, r.err);
+    assert_contains(r.out, "legacy.example.com");
+    kwres_free(&r);
+    r = kw_as(child, ctx, "show", "legacy.example.com");
+    if (r.status != 0)
+        fail_msg("show: exit %d\n%s\n%s", r.status, r.out, r.err);
+    kwres_free(&r);
+}
+
+static void remove_wal(void)
+{
+    char p[700];
+
+    snprintf(p, sizeof(p), "%s-wal", g_db);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", g_db);
+    unlink(p);
+}
+
+static int setup(void **state)
+{
+    kwres r;
+
+    (void)state;
+    setenv("KEYWARDEN_NOW", NOW_TEXT, 1);
+    unsetenv("KEYWARDEN_STATE_DIR");
+    tmpdir_make(g_dir, sizeof(g_dir), "store-cli");
+    /* As the README advises: the monitoring user may enter the state
+     * directory and read the database, nothing more. */
+    chmod(g_dir, 0755);
+    path_join(g_state, sizeof(g_state), g_dir, "state");
+    path_join(g_demo, sizeof(g_demo), g_dir, "demo");
+    path_join(g_conf, sizeof(g_conf), g_dir, "keywarden.conf");
+    snprintf(g_db, sizeof(g_db), "%s/keywarden.db", g_state);
+    tp_make_demo(g_demo, NOW);
+    write_text(g_conf,
+               "[daemon]\nmetrics_listen = off\n[scan]\npath = %s\n"
+               "interval = 1h\n",
+               g_demo);
+    mkdir(g_state, 0755);
+    r = kw(g_state, g_conf, "scan", g_demo);
+    kwres_free(&r);
+    chmod(g_db, 0644);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tmpdir_remove(g_dir);
+    return 0;
+}
+
+static void skip_unless_root(void)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "skipped: changing user needs root\n");
+        skip();
+    }
+}
+
+/* No daemon: the files a writer leaves behind are read as they are, and
+ * a database whose -wal and -shm are gone (an older keywarden, a copy) is
+ * read too. */
+static void reader_without_daemon(void **state)
+{
+    (void)state;
+    skip_unless_root();
+    reads_everything(as_nobody, NULL);
+    remove_wal();
+    reads_everything(as_nobody, NULL);
+}
+
+static int log_has(void *ctx)
+{
+    char log[600];
+
+    path_join(log, sizeof(log), g_dir, "serve.log");
+    return file_contains(log, (const char *)ctx);
+}
+
+/* A daemon holding the database open (and writing it). */
+static void reader_with_daemon(void **state)
+{
+    char log[600];
+    char *argv[] = {(char *)KEYWARDEN_BIN, (char *)"--config", g_conf,
+                    (char *)"--state-dir", g_state, (char *)"serve", NULL};
+    pid_t pid;
+
+    (void)state;
+    skip_unless_root();
+    path_join(log, sizeof(log), g_dir, "serve.log");
+    pid = proc_spawn_log(argv, log);
+    if (!proc_until(log_has, (void *)"scan: 26 files", 30000)) {
+        kill(pid, SIGKILL);
+        proc_wait(pid, 5000);
+        fail_msg("the daemon did not finish its first scan in 30 s");
+    }
+    reads_everything(as_nobody, NULL);
+    kill(pid, SIGTERM);
+    assert_int_equal(proc_wait(pid, 20000), 0);
+}
+
+/* The state directory mounted read-only (root may write nothing there
+ * either), with and without the -wal and -shm files. */
+static void reader_readonly_mount(void **state)
+{
+    (void)state;
+    skip_unless_root();
+    reads_everything(readonly_dir, g_state);
+    remove_wal();
+    reads_everything(readonly_dir, g_state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(reader_without_daemon),
+        cmocka_unit_test(reader_with_daemon),
+        cmocka_unit_test(reader_readonly_mount),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
