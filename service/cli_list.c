@@ -261,15 +261,7 @@ int cli_list(kw_cli *cli, int argc, char **argv)
     f.before = cli->now + window;
     f.brief = !lc.json; /* the text listing needs no more than the index */
 
-    r = kw_cli_open(cli, 0, &s);
-    if (r == KW_ENOENT) {
-        if (lc.json)
-            puts("[]");
-        else
-            kw_print_empty_hint(stdout, cli);
-        return KW_EXIT_OK;
-    }
-    if (r != 0)
+    if (kw_cli_open_existing(cli, &s) != 0)
         return KW_EXIT_FAIL;
 
     setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));

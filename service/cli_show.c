@@ -357,13 +357,7 @@ int cli_show(kw_cli *cli, int argc, char **argv)
                "`keywarden list`");
         return KW_EXIT_USAGE;
     }
-    r = kw_cli_open(cli, 0, &s);
-    if (r == KW_ENOENT) {
-        kw_err("no inventory yet at %s; run `keywarden scan PATH...` first",
-               cli->db_path);
-        return KW_EXIT_FAIL;
-    }
-    if (r != 0)
+    if (kw_cli_open_existing(cli, &s) != 0)
         return KW_EXIT_FAIL;
     sc.cli = cli;
     sc.s = s;
@@ -472,12 +466,7 @@ int cli_forget(kw_cli *cli, int argc, char **argv)
             return ok ? KW_EXIT_OK : KW_EXIT_FAIL;
         }
     }
-    r = kw_cli_open(cli, 0, &s);
-    if (r == KW_ENOENT) {
-        kw_err("no inventory yet at %s", cli->db_path);
-        return KW_EXIT_FAIL;
-    }
-    if (r != 0)
+    if (kw_cli_open_existing(cli, &s) != 0)
         return KW_EXIT_FAIL;
     if (kw_daemon_lock(cli->state_dir, &lock_fd, &d) != 0) {
         kw_err("forget: %s", d.msg);

@@ -51,13 +51,27 @@ int kw_cli_init(kw_cli *cli, const char *opt)
     return 0;
 }
 
+/* Is there an inventory at path?  A missing file is none, and so is an
+ * empty one (a database being created, or one truncated): a reading
+ * command must not take it for an empty inventory, nor create the schema
+ * in it.  A WAL database is never 0 bytes once its schema exists, since
+ * switching to WAL writes the header to the file itself. */
+static int inventory_exists(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return errno != ENOENT; /* let the open name any other error */
+    return st.st_size > 0;
+}
+
 int kw_cli_open(kw_cli *cli, int create, ks_store **out)
 {
     kw_diag d;
     int r;
 
     *out = NULL;
-    if (!create && access(cli->db_path, F_OK) != 0 && errno == ENOENT)
+    if (!create && !inventory_exists(cli->db_path))
         return KW_ENOENT;
     if (create) {
         r = kw_mkdir_p(cli->state_dir, 0700);
@@ -74,6 +88,17 @@ int kw_cli_open(kw_cli *cli, int create, ks_store **out)
     }
     if (r != 0)
         kw_err("%s", d.msg);
+    return r;
+}
+
+int kw_cli_open_existing(kw_cli *cli, ks_store **out)
+{
+    int r = kw_cli_open(cli, 0, out);
+
+    if (r == KW_ENOENT)
+        kw_err("no inventory at %s; run `keywarden scan PATH...` first "
+               "(or give --state-dir)",
+               cli->db_path);
     return r;
 }
 

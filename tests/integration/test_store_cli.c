@@ -206,12 +206,64 @@ static void reader_readonly_mount(void **state)
     reads_everything(readonly_dir, g_state);
 }
 
+/* Every reading command, against a state directory without a database
+ * and against an empty (0-byte) database file: "no inventory at PATH",
+ * non-zero, and the empty file is left as it was. */
+static void no_inventory(void **state)
+{
+    static const char *const cmds[][4] = {
+        {"list", NULL, NULL},         {"list", "--json", NULL},
+        {"show", "1", NULL},          {"forget", "1", NULL},
+        {"hooks", "history", NULL},   {"hooks", "retry", "x"},
+    };
+    char dirs[2][512], db[600], empty[512], nothing[512];
+    struct stat st;
+    size_t i, k;
+    kwres r;
+
+    (void)state;
+    path_join(dirs[0], sizeof(dirs[0]), g_dir, "missing");
+    path_join(dirs[1], sizeof(dirs[1]), g_dir, "zero");
+    mkdir(dirs[1], 0700);
+    snprintf(db, sizeof(db), "%s/keywarden.db", dirs[1]);
+    tp_write_bytes(db, "", 0, 0600);
+    for (k = 0; k < 2; k++) {
+        for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+            r = kw_argv(dirs[k], g_conf, (const char **)cmds[i]);
+            if (r.status != 1 || strstr(r.err, "no inventory at ") == NULL ||
+                strstr(r.err, dirs[k]) == NULL)
+                fail_msg("%s %s in %s: exit %d, expected 1 and \"no "
+                         "inventory at\"\nstdout:\n%s\nstderr:\n%s",
+                         cmds[i][0], cmds[i][1] ? cmds[i][1] : "", dirs[k],
+                         r.status, r.out, r.err);
+            kwres_free(&r);
+        }
+        r = kw(dirs[k], g_conf, "check");
+        assert_int_equal(r.status, 3);
+        assert_contains(r.out, "KEYWARDEN UNKNOWN - no inventory at ");
+        kwres_free(&r);
+    }
+    assert_int_equal(stat(db, &st), 0);
+    assert_int_equal(st.st_size, 0);
+
+    /* An inventory that exists and holds nothing is another matter. */
+    path_join(nothing, sizeof(nothing), g_dir, "nothing");
+    mkdir(nothing, 0700);
+    path_join(empty, sizeof(empty), g_dir, "empty-state");
+    r = kw_ok(empty, g_conf, "scan", nothing);
+    kwres_free(&r);
+    r = kw_ok(empty, g_conf, "list");
+    assert_contains(r.out, "is empty");
+    kwres_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reader_without_daemon),
         cmocka_unit_test(reader_with_daemon),
         cmocka_unit_test(reader_readonly_mount),
+        cmocka_unit_test(no_inventory),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
