@@ -29,17 +29,28 @@ int ks_schema_latest(void)
     return ks_migration_count;
 }
 
-int ks_db_error(ks_store *s, kw_diag *d, const char *what)
+/* The one place a SQLite failure becomes an operator's message: the
+ * database, what was being done (when the caller knows), and SQLite's
+ * text once. */
+static int db_fail(ks_store *s, kw_diag *d, const char *what,
+                   const char *msg)
 {
     int code = sqlite3_extended_errcode(s->db);
 
     if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
         return kw_diag_set(d, KW_EBUSY,
-                           "%s: %s: database is locked by another process "
+                           "%s%s%s: database is locked by another process "
                            "(a running keywarden?)",
-                           s->path, what);
-    return kw_diag_set(d, KW_EDB, "%s: %s: %s", s->path, what,
-                       sqlite3_errmsg(s->db));
+                           s->path, what != NULL ? ": " : "",
+                           what != NULL ? what : "");
+    return kw_diag_set(d, KW_EDB, "%s: %s%s%s", s->path,
+                       what != NULL ? what : "", what != NULL ? ": " : "",
+                       msg);
+}
+
+int ks_db_error(ks_store *s, kw_diag *d, const char *what)
+{
+    return db_fail(s, d, what, sqlite3_errmsg(s->db));
 }
 
 int ks_exec(ks_store *s, const char *sql, kw_diag *d)
@@ -49,7 +60,9 @@ int ks_exec(ks_store *s, const char *sql, kw_diag *d)
 
     if (sqlite3_exec(s->db, sql, NULL, NULL, &err) == SQLITE_OK)
         return 0;
-    r = ks_db_error(s, d, err != NULL ? err : "statement failed");
+    /* err is SQLite's message for the failing statement: the same text
+     * sqlite3_errmsg() gives, so it is the message, not the context. */
+    r = db_fail(s, d, NULL, err != NULL ? err : sqlite3_errmsg(s->db));
     sqlite3_free(err);
     return r;
 }

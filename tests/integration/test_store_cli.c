@@ -257,6 +257,62 @@ static void no_inventory(void **state)
     kwres_free(&r);
 }
 
+/* Does any line of text hold needle twice? */
+static int repeated_on_a_line(const char *text, const char *needle)
+{
+    const char *p = strstr(text, needle), *q;
+
+    for (; p != NULL; p = strstr(p + 1, needle)) {
+        q = strstr(p + 1, needle);
+        if (q != NULL && memchr(p, '\n', (size_t)(q - p)) == NULL)
+            return 1;
+    }
+    return 0;
+}
+
+/* A corrupt database: every command says so, and SQLite's message once
+ * (it used to come twice, "malformed: database disk image is
+ * malformed"). */
+static void corrupt_database(void **state)
+{
+    static const char malformed[] = "database disk image is malformed";
+    char dir[512], db[600], junk[3000];
+    size_t len;
+    char *bytes;
+    kwres r;
+
+    (void)state;
+    path_join(dir, sizeof(dir), g_dir, "corrupt");
+    mkdir(dir, 0700);
+    snprintf(db, sizeof(db), "%s/keywarden.db", dir);
+    bytes = slurp(g_db, &len);
+    assert_non_null(bytes);
+    assert_true(len > sizeof(junk) + 100);
+    /* Page 1 past the file header: the schema's b-tree page. */
+    memset(junk, 0xff, sizeof(junk));
+    memcpy(bytes + 100, junk, sizeof(junk));
+    tp_write_bytes(db, bytes, len, 0600);
+    free(bytes);
+
+    r = kw(dir, g_conf, "list");
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, malformed);
+    assert_contains(r.err, db);
+    assert_false(repeated_on_a_line(r.err, malformed));
+    kwres_free(&r);
+    r = kw(dir, g_conf, "scan", g_demo);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, malformed);
+    assert_false(repeated_on_a_line(r.err, malformed));
+    kwres_free(&r);
+    r = kw(dir, g_conf, "check");
+    assert_int_equal(r.status, 3);
+    assert_contains(r.out, "KEYWARDEN UNKNOWN - ");
+    assert_contains(r.err, malformed);
+    assert_false(repeated_on_a_line(r.err, malformed));
+    kwres_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +320,7 @@ int main(void)
         cmocka_unit_test(reader_with_daemon),
         cmocka_unit_test(reader_readonly_mount),
         cmocka_unit_test(no_inventory),
+        cmocka_unit_test(corrupt_database),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
