@@ -258,7 +258,7 @@ int cli_list(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_USAGE;
     }
     lc.cli = cli;
-    f.before = cli->now + window;
+    f.before = kw_time_add(cli->now, window);
     f.brief = !lc.json; /* the text listing needs no more than the index */
 
     if (kw_cli_open_existing(cli, &s) != 0)

@@ -45,7 +45,7 @@ static void print_time(const char *label, int64_t t, int64_t now)
     char buf[32], left[32];
 
     kw_time_rfc3339(t, buf, sizeof(buf));
-    kw_duration_format(t - now, left, sizeof(left));
+    kw_duration_format(kw_time_diff(t, now), left, sizeof(left));
     printf("  %-12s %s (%s%s)\n", label, buf, t >= now ? "in " : "",
            t >= now ? left : "passed");
 }

@@ -15,7 +15,7 @@
 int kw_cli_init(kw_cli *cli, const char *opt)
 {
     const char *env = getenv("KEYWARDEN_STATE_DIR");
-    const char *home, *xdg;
+    const char *home, *xdg, *pin, *why;
     int n;
 
     memset(cli, 0, sizeof(*cli));
@@ -47,6 +47,10 @@ int kw_cli_init(kw_cli *cli, const char *opt)
     }
     snprintf(cli->config_path, sizeof(cli->config_path), "%s",
              KW_CONFIG_DEFAULT_PATH);
+    if (kw_now_check(&pin, &why) != 0) {
+        kw_err("KEYWARDEN_NOW=%s: %s", pin, why);
+        return KW_EINVAL;
+    }
     cli->now = kw_now();
     return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * The inventory as the reading commands meet it: read by a monitoring
  * user that may not write it (with and without a running daemon, and
- * through a read-only mount), missing, empty, or corrupt.
+ * through a read-only mount), missing, empty, or corrupt; and the clock
+ * they judge it by (KEYWARDEN_NOW), at its extremes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@
 
 #define NOW INT64_C(1795651200) /* 2026-11-26T00:00:00Z */
 #define NOW_TEXT "1795651200"
+#define KW_TEST_DAY INT64_C(86400)
 
 static char g_dir[256], g_state[512], g_demo[512], g_conf[512], g_db[600];
 
@@ -313,6 +315,93 @@ static void corrupt_database(void **state)
     kwres_free(&r);
 }
 
+/* KEYWARDEN_NOW: an invalid value is an error naming it, and extreme
+ * clocks and validity periods give true verdicts (and no UBSan report in
+ * the sanitizer build). */
+static void clock_values(void **state)
+{
+    static const char *const bad[] = {
+        "abc", "2026-13-45T99:99:99Z", "2026-02-30T00:00:00Z",
+        "9223372036854775807", "-9223372036854775808",
+    };
+    static const char *const cmds[][3] = {
+        {"list", NULL, NULL}, {"check", NULL, NULL}, {"show", "1", NULL},
+    };
+    char dir[512], state_dir[512], pem[600];
+    EVP_PKEY *k = tp_key_ec();
+    tp_spec sp;
+    X509 *c;
+    size_t i, j;
+    kwres r;
+
+    (void)state;
+    path_join(dir, sizeof(dir), g_dir, "extreme");
+    path_join(state_dir, sizeof(state_dir), g_dir, "extreme-state");
+    tp_mkdirs(dir);
+    memset(&sp, 0, sizeof(sp));
+    sp.key = k;
+    sp.cn = "old.example.com";
+    sp.not_before = -631152000; /* 1950 */
+    sp.not_after = -599616000;  /* 1951 */
+    c = tp_cert(&sp);
+    path_join(pem, sizeof(pem), dir, "old.pem");
+    tp_write_pem(pem, &c, 1, NULL, 0644);
+    X509_free(c);
+    sp.cn = "forever.example.com";
+    sp.not_before = NOW - KW_TEST_DAY;
+    sp.not_after = INT64_C(253402300799); /* 9999-12-31T23:59:59Z */
+    c = tp_cert(&sp);
+    path_join(pem, sizeof(pem), dir, "forever.pem");
+    tp_write_pem(pem, &c, 1, NULL, 0644);
+    X509_free(c);
+    EVP_PKEY_free(k);
+    r = kw_ok(state_dir, g_conf, "scan", dir);
+    kwres_free(&r);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char want[128];
+
+        snprintf(want, sizeof(want), "KEYWARDEN_NOW=%s: ", bad[i]);
+        setenv("KEYWARDEN_NOW", bad[i], 1);
+        for (j = 0; j < sizeof(cmds) / sizeof(cmds[0]); j++) {
+            r = kw_argv(state_dir, g_conf, (const char **)cmds[j]);
+            if (r.status == 0 || strstr(r.err, want) == NULL)
+                fail_msg("%s with KEYWARDEN_NOW=%s: exit %d\nstdout:\n%s"
+                         "\nstderr:\n%s",
+                         cmds[j][0], bad[i], r.status, r.out, r.err);
+            kwres_free(&r);
+        }
+    }
+
+    /* At the end of time the 1951 certificate is expired, and so is the
+     * one that ends with 9999 a second later. */
+    setenv("KEYWARDEN_NOW", "9999-12-31T23:59:59Z", 1);
+    r = kw(state_dir, g_conf, "check");
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "CRITICAL: old.example.com");
+    assert_contains(r.out, "expired");
+    assert_contains(r.out, "CRITICAL: forever.example.com");
+    kwres_free(&r);
+    setenv("KEYWARDEN_NOW", "253402300799", 1);
+    r = kw_ok(state_dir, g_conf, "list", "--json");
+    assert_contains(r.out, "\"health\":\"critical\"");
+    assert_not_contains(r.out, "\"health\":\"ok\"");
+    kwres_free(&r);
+    /* At the start of time nothing is valid yet, nothing is expired. */
+    setenv("KEYWARDEN_NOW", "0000-01-01T00:00:00Z", 1);
+    r = kw(state_dir, g_conf, "check");
+    assert_int_equal(r.status, 1);
+    assert_contains(r.out, "not valid until");
+    assert_not_contains(r.out, "expired");
+    kwres_free(&r);
+    setenv("KEYWARDEN_NOW", NOW_TEXT, 1);
+    r = kw(state_dir, g_conf, "check");
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "CRITICAL: old.example.com");
+    assert_not_contains(r.out, "forever.example.com");
+    kwres_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +410,7 @@ int main(void)
         cmocka_unit_test(reader_readonly_mount),
         cmocka_unit_test(no_inventory),
         cmocka_unit_test(corrupt_database),
+        cmocka_unit_test(clock_values),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
