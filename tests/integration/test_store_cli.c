@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "kwrun.h"
@@ -402,6 +403,47 @@ static void clock_values(void **state)
     kwres_free(&r);
 }
 
+/* A renewal failure whose retry time cannot be written (the write fails
+ * as on a full state disk) says so instead of promising "retry at". */
+static void renew_failure_not_recorded(void **state)
+{
+    char dir[512], conf[600], db[600], empty[512];
+    sqlite3 *h;
+    kwres r;
+
+    (void)state;
+    path_join(dir, sizeof(dir), g_dir, "renew-state");
+    path_join(conf, sizeof(conf), g_dir, "renew.conf");
+    path_join(empty, sizeof(empty), g_dir, "renew-empty");
+    snprintf(db, sizeof(db), "%s/keywarden.db", dir);
+    mkdir(empty, 0700);
+    /* Port 9 (discard) on loopback: refused, a transient failure. */
+    write_text(conf,
+               "[acme]\ndirectory = https://127.0.0.1:9/directory\n"
+               "[certificate \"www\"]\nnames = www.example.org\n"
+               "precheck = off\n");
+    r = kw_ok(dir, conf, "scan", empty);
+    kwres_free(&r);
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(h,
+                     "CREATE TRIGGER disk_full BEFORE UPDATE OF retry_at ON "
+                     "certificates BEGIN SELECT RAISE(FAIL, 'database or "
+                     "disk is full'); END;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(h);
+
+    r = kw(dir, conf, "renew");
+    if (r.status != 1 || strstr(r.out, "www: FAILED: ") == NULL)
+        fail_msg("renew: exit %d\nstdout:\n%s\nstderr:\n%s", r.status,
+                 r.out, r.err);
+    assert_contains(r.out, "retry time were not recorded");
+    assert_contains(r.out, "database or disk is full");
+    assert_not_contains(r.out, "retry at");
+    kwres_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +453,7 @@ int main(void)
         cmocka_unit_test(no_inventory),
         cmocka_unit_test(corrupt_database),
         cmocka_unit_test(clock_values),
+        cmocka_unit_test(renew_failure_not_recorded),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
