@@ -213,17 +213,24 @@ static void put2(char *p, int v)
  * gmtime_r nor its time zone lock: `list` formats two times per row. */
 void kw_time_rfc3339(int64_t t, char *buf, size_t len)
 {
-    int64_t days = t >= 0 ? t / KW_DAY : -((-t + KW_DAY - 1) / KW_DAY);
-    int64_t secs = t - days * KW_DAY;
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t days, secs, z, era, doe, yoe, y, doy, mp, d, m;
+
+    /* Outside 0000..9999 the arithmetic below could overflow. */
+    if (t < KW_TIME_MIN || t > KW_TIME_MAX) {
+        snprintf(buf, len, "(invalid time %lld)", (long long)t);
+        return;
+    }
+    days = t >= 0 ? t / KW_DAY : -((-t + KW_DAY - 1) / KW_DAY);
+    secs = t - days * KW_DAY;
+    z = days + 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
 
     y += m <= 2;
     if (y < 0 || y > 9999 || len < 21) {

@@ -218,6 +218,22 @@ static void arithmetic_saturates(void **state)
                      (KW_TIME_MAX - KW_TIME_MIN) / KW_DAY);
 }
 
+/* Formatting a time out of range says so, without overflowing. */
+static void rfc3339_out_of_range(void **state)
+{
+    char b[64];
+
+    (void)state;
+    kw_time_rfc3339(INT64_MIN, b, sizeof(b));
+    assert_non_null(strstr(b, "invalid time"));
+    kw_time_rfc3339(INT64_MAX, b, sizeof(b));
+    assert_non_null(strstr(b, "invalid time"));
+    kw_time_rfc3339(KW_TIME_MIN, b, sizeof(b));
+    assert_string_equal(b, "0000-01-01T00:00:00Z");
+    kw_time_rfc3339(KW_TIME_MAX, b, sizeof(b));
+    assert_string_equal(b, "9999-12-31T23:59:59Z");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +247,7 @@ int main(void)
         cmocka_unit_test(rfc3339_strict_calendar),
         cmocka_unit_test(now_rejects_invalid),
         cmocka_unit_test(arithmetic_saturates),
+        cmocka_unit_test(rfc3339_out_of_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
