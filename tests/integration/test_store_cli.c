@@ -316,6 +316,20 @@ static void corrupt_database(void **state)
     kwres_free(&r);
 }
 
+/* `check` with the clock pinned at clock: it must exit want. */
+static kwres check_at(const char *state_dir, const char *clock, int want)
+{
+    kwres r;
+
+    setenv("KEYWARDEN_NOW", clock, 1);
+    r = kw(state_dir, g_conf, "check");
+    setenv("KEYWARDEN_NOW", NOW_TEXT, 1);
+    if (r.status != want)
+        fail_msg("check at %s: exit %d, expected %d\n%s\n%s", clock,
+                 r.status, want, r.out, r.err);
+    return r;
+}
+
 /* KEYWARDEN_NOW: an invalid value is an error naming it, and extreme
  * clocks and validity periods give true verdicts (and no UBSan report in
  * the sanitizer build). */
@@ -375,10 +389,8 @@ static void clock_values(void **state)
     }
 
     /* At the end of time the 1951 certificate is expired, and so is the
-     * one that ends with 9999 a second later. */
-    setenv("KEYWARDEN_NOW", "9999-12-31T23:59:59Z", 1);
-    r = kw(state_dir, g_conf, "check");
-    assert_int_equal(r.status, 2);
+     * one valid until that very second. */
+    r = check_at(state_dir, "9999-12-31T23:59:59Z", 2);
     assert_contains(r.out, "CRITICAL: old.example.com");
     assert_contains(r.out, "expired");
     assert_contains(r.out, "CRITICAL: forever.example.com");
@@ -389,15 +401,11 @@ static void clock_values(void **state)
     assert_not_contains(r.out, "\"health\":\"ok\"");
     kwres_free(&r);
     /* At the start of time nothing is valid yet, nothing is expired. */
-    setenv("KEYWARDEN_NOW", "0000-01-01T00:00:00Z", 1);
-    r = kw(state_dir, g_conf, "check");
-    assert_int_equal(r.status, 1);
+    r = check_at(state_dir, "0000-01-01T00:00:00Z", 1);
     assert_contains(r.out, "not valid until");
     assert_not_contains(r.out, "expired");
     kwres_free(&r);
-    setenv("KEYWARDEN_NOW", NOW_TEXT, 1);
-    r = kw(state_dir, g_conf, "check");
-    assert_int_equal(r.status, 2);
+    r = check_at(state_dir, NOW_TEXT, 2);
     assert_contains(r.out, "CRITICAL: old.example.com");
     assert_not_contains(r.out, "forever.example.com");
     kwres_free(&r);
