@@ -16,10 +16,35 @@
 #define KW_DAY (24 * KW_HOUR)
 #define KW_WEEK (7 * KW_DAY)
 
+/* The range of times keywarden reads and writes: 0000-01-01T00:00:00Z to
+ * 9999-12-31T23:59:59Z, what X.509 and RFC 3339 can express. */
+#define KW_TIME_MIN INT64_C(-62167219200)
+#define KW_TIME_MAX INT64_C(253402300799)
+
 /* The wall clock, UTC seconds.  KEYWARDEN_NOW (seconds, or RFC 3339)
  * overrides it, which is how tests and demos pin time without touching
- * the code under test. */
+ * the code under test.  An invalid KEYWARDEN_NOW is ignored here: every
+ * entry point refuses to start with one (kw_now_check). */
 int64_t kw_now(void);
+
+/* Is KEYWARDEN_NOW, if set, valid?  0, or KW_EINVAL with *value the
+ * variable's text and *why the reason. */
+int kw_now_check(const char **value, const char **why);
+
+/* Parse a KEYWARDEN_NOW value: seconds since the epoch or RFC 3339, in
+ * KW_TIME_MIN..KW_TIME_MAX.  0, or KW_EINVAL with the reason in *why. */
+int kw_now_parse(const char *s, int64_t *out, const char **why);
+
+/* Time arithmetic that saturates at INT64_MIN/INT64_MAX instead of
+ * overflowing: t + d, and a - b.  Every sum or difference of times that
+ * come from outside (certificates, the clock, the database) goes through
+ * these, so an extreme value stays extreme and keeps its sign. */
+int64_t kw_time_add(int64_t t, int64_t d);
+int64_t kw_time_diff(int64_t a, int64_t b);
+
+/* Days in month (1-12) of year in the proleptic Gregorian calendar; 0
+ * for a month out of range. */
+int kw_days_in_month(int year, int month);
 
 /* Parse a duration such as "30d", "12h", "2w", "90m", "45s" or "1w2d".
  * Units are required; the total must be positive and at most 100 years.

@@ -198,12 +198,13 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
         return;
     }
 
-    rem = f->deadline - now;
+    rem = kw_time_diff(f->deadline, now);
     leaf_is_deadline = f->weak_name == NULL || f->deadline == f->not_after;
     subject = leaf_is_deadline ? "" : "chain element ";
     kw_time_rfc3339(f->deadline, when, sizeof(when));
     if (rem <= 0) {
-        kw_duration_format(-rem, left, sizeof(left));
+        kw_duration_format(kw_time_diff(now, f->deadline), left,
+                           sizeof(left));
         if (leaf_is_deadline)
             add(v, KS_HEALTH_CRITICAL, "renew the certificate now",
                 "expired %s ago (%s)", left, when);

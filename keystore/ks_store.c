@@ -2,10 +2,12 @@
 
 #include "ks_schema.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct ks_store {
     sqlite3 *db;
@@ -27,17 +29,28 @@ int ks_schema_latest(void)
     return ks_migration_count;
 }
 
-int ks_db_error(ks_store *s, kw_diag *d, const char *what)
+/* The one place a SQLite failure becomes an operator's message: the
+ * database, what was being done (when the caller knows), and SQLite's
+ * text once. */
+static int db_fail(ks_store *s, kw_diag *d, const char *what,
+                   const char *msg)
 {
     int code = sqlite3_extended_errcode(s->db);
 
     if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
         return kw_diag_set(d, KW_EBUSY,
-                           "%s: %s: database is locked by another process "
+                           "%s%s%s: database is locked by another process "
                            "(a running keywarden?)",
-                           s->path, what);
-    return kw_diag_set(d, KW_EDB, "%s: %s: %s", s->path, what,
-                       sqlite3_errmsg(s->db));
+                           s->path, what != NULL ? ": " : "",
+                           what != NULL ? what : "");
+    return kw_diag_set(d, KW_EDB, "%s: %s%s%s", s->path,
+                       what != NULL ? what : "", what != NULL ? ": " : "",
+                       msg);
+}
+
+int ks_db_error(ks_store *s, kw_diag *d, const char *what)
+{
+    return db_fail(s, d, what, sqlite3_errmsg(s->db));
 }
 
 int ks_exec(ks_store *s, const char *sql, kw_diag *d)
@@ -47,7 +60,9 @@ int ks_exec(ks_store *s, const char *sql, kw_diag *d)
 
     if (sqlite3_exec(s->db, sql, NULL, NULL, &err) == SQLITE_OK)
         return 0;
-    r = ks_db_error(s, d, err != NULL ? err : "statement failed");
+    /* err is SQLite's message for the failing statement: the same text
+     * sqlite3_errmsg() gives, so it is the message, not the context. */
+    r = db_fail(s, d, NULL, err != NULL ? err : sqlite3_errmsg(s->db));
     sqlite3_free(err);
     return r;
 }
@@ -225,6 +240,79 @@ static int migrate(ks_store *s, int target, kw_diag *d)
     }
 }
 
+static int open_db(ks_store *s, const char *name, int oflags, kw_diag *d)
+{
+    if (sqlite3_open_v2(name, &s->db, oflags, NULL) != SQLITE_OK)
+        return kw_diag_set(d, KW_EDB, "%s: cannot open database: %s",
+                           s->path,
+                           s->db != NULL ? sqlite3_errmsg(s->db)
+                                         : "out of memory");
+    sqlite3_extended_result_codes(s->db, 1);
+    return 0;
+}
+
+/* SQLite's "file:" URI of path with query appended, malloc'd: every byte
+ * but unreserved ones and '/' percent-encoded, so that '?', '#' and '%'
+ * in a state directory stay part of the path. */
+static char *file_uri(const char *path, const char *query)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)path;
+    char *out = malloc(5 + 3 * strlen(path) + strlen(query) + 1), *o;
+
+    if (out == NULL)
+        return NULL;
+    o = out + 5;
+    memcpy(out, "file:", 5);
+    for (; *p != '\0'; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || strchr("/-._~", *p) != NULL) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    strcpy(o, query);
+    return out;
+}
+
+/* Open for reading by a user that may write neither the database nor its
+ * directory (a monitoring user, a read-only mount).  A WAL database needs
+ * its -wal and -shm files: when they exist SQLite reads them without
+ * write access (since 3.22, with a private copy of the WAL index).  When
+ * the -wal file does not exist, no writer has the database open (a
+ * writer creates it first), and a reader that cannot create it opens the
+ * database immutable: no locks, no WAL. */
+static int open_reader(ks_store *s, kw_diag *d)
+{
+    const int ro = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+    struct stat st;
+    char *wal, *uri;
+    int r, absent;
+
+    r = open_db(s, s->path, ro, d);
+    if (r != 0 || ks_schema_version(s) >= 0)
+        return r;
+    wal = malloc(strlen(s->path) + 5);
+    if (wal == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    strcpy(wal, s->path);
+    strcat(wal, "-wal");
+    absent = stat(wal, &st) != 0 && errno == ENOENT;
+    free(wal);
+    if (!absent)
+        return 0; /* the caller reports what the first query gets */
+    if ((uri = file_uri(s->path, "?immutable=1")) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    sqlite3_close_v2(s->db);
+    s->db = NULL;
+    r = open_db(s, uri, ro | SQLITE_OPEN_URI, d);
+    free(uri);
+    return r;
+}
+
 static int open_impl(const char *path, int flags, int target,
                      ks_store **out, kw_diag *d)
 {
@@ -237,19 +325,27 @@ static int open_impl(const char *path, int flags, int target,
         free(s);
         return kw_diag_set(d, KW_ENOMEM, "out of memory");
     }
-    oflags = (flags & KS_OPEN_READONLY)
-                 ? SQLITE_OPEN_READONLY
-                 : SQLITE_OPEN_READWRITE |
-                       ((flags & KS_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
-    oflags |= SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &s->db, oflags, NULL) != SQLITE_OK) {
-        r = kw_diag_set(d, KW_EDB, "%s: cannot open database: %s", path,
-                        s->db != NULL ? sqlite3_errmsg(s->db)
-                                      : "out of memory");
+    if (flags & KS_OPEN_READONLY) {
+        r = open_reader(s, d);
+    } else {
+        oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+                 ((flags & KS_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
+        r = open_db(s, path, oflags, d);
+        if (r == 0) {
+            /* Keep the -wal and -shm files (SQLite gives them the
+             * database's owner and mode) when the last writer closes, so
+             * that a user with read access alone finds them and can read;
+             * it cannot create them in a directory it may not write. */
+            int one = 1;
+
+            sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL,
+                                 &one);
+        }
+    }
+    if (r != 0) {
         ks_close(s);
         return r;
     }
-    sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, 5000);
 
     /* WAL lets the operator's `list` read while the daemon writes;
@@ -265,6 +361,8 @@ static int open_impl(const char *path, int flags, int target,
         r = migrate(s, target, d);
     if (r == 0 && !(flags & KS_OPEN_READONLY) && target == ks_migration_count)
         r = ks_exec(s, ks_listing_index_sql, d);
+    if (r == 0 && (flags & KS_OPEN_READONLY) && ks_schema_version(s) < 0)
+        r = ks_db_error(s, d, "reading the schema version");
     if (r == 0 && (flags & KS_OPEN_READONLY) &&
         ks_schema_version(s) != ks_migration_count)
         r = kw_diag_set(d, KW_ESCHEMA,

@@ -62,7 +62,7 @@ static int row(void *ctx, const ks_object *o)
     from = parse_health((const char *)sqlite3_column_text(w->seen, 0));
     old_notice = sqlite3_column_int(w->seen, 1);
     if (f->has_validity && strcmp(f->state, "ok") == 0 && !f->is_ca) {
-        left = f->deadline - w->now;
+        left = kw_time_diff(f->deadline, w->now);
         notice = left <= w->t->crit ? 2 : left <= w->t->warn ? 1 : 0;
     }
     if (from == (int)v.health && notice == old_notice)

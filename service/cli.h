@@ -35,9 +35,15 @@ typedef struct kw_cli {
 int kw_cli_init(kw_cli *cli, const char *state_dir_opt);
 
 /* Open the store.  create: make the state directory (0700) and the
- * database if missing.  When !create and there is no database yet,
- * returns KW_ENOENT without printing anything. */
+ * database if missing.  When !create and there is no database yet (or
+ * it is an empty file), returns KW_ENOENT without printing anything. */
 int kw_cli_open(kw_cli *cli, int create, ks_store **out);
+
+/* Open the store for a command that needs an existing inventory (list,
+ * show, forget, hooks history).  When there is none (no database, or an
+ * empty file) it says so, naming the path, and returns KW_ENOENT; other
+ * errors are printed too. */
+int kw_cli_open_existing(kw_cli *cli, ks_store **out);
 
 /* Options every command shares: --state-dir (S), --warn (w), --crit (c)
  * when t is not NULL, --help (h), and unknown options.  Returns

@@ -216,7 +216,7 @@ int cli_check(kw_cli *cli, int argc, char **argv)
     /* Problem lines name the source; rows far from their deadline and
      * without problems are read from the index alone. */
     f.brief = 1;
-    f.detail_before = cli->now + cc.t.warn;
+    f.detail_before = kw_time_add(cli->now, cc.t.warn);
     r = kw_cli_open(cli, 0, &s);
     if (r == KW_ENOENT) {
         printf("KEYWARDEN UNKNOWN - no inventory at %s; run keywarden scan "

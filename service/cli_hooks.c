@@ -272,15 +272,7 @@ static int hooks_history(kw_cli *cli, const char *name, int limit, int json,
     h.json = json;
     h.output = output;
     h.arr = json_array();
-    r = kw_cli_open(cli, 0, &s);
-    if (r == KW_ENOENT) {
-        json_decref(h.arr);
-        if (json)
-            printf("[]\n");
-        else
-            printf("no runs: no inventory at %s yet\n", cli->db_path);
-        return KW_EXIT_OK;
-    }
+    r = kw_cli_open_existing(cli, &s);
     if (r != 0) {
         json_decref(h.arr);
         return KW_EXIT_FAIL;
@@ -521,10 +513,8 @@ static int hooks_retry(kw_cli *cli, const char *name)
     size_t n = 0;
     int r;
 
-    if (kw_cli_open(cli, 0, &s) != 0) {
-        kw_err("hooks retry: no inventory at %s", cli->db_path);
+    if (kw_cli_open_existing(cli, &s) != 0)
         return KW_EXIT_FAIL;
-    }
     r = kw_hook_retry(s, name, cli->now, &n, &d);
     ks_close(s);
     if (r != 0) {

@@ -258,18 +258,10 @@ int cli_list(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_USAGE;
     }
     lc.cli = cli;
-    f.before = cli->now + window;
+    f.before = kw_time_add(cli->now, window);
     f.brief = !lc.json; /* the text listing needs no more than the index */
 
-    r = kw_cli_open(cli, 0, &s);
-    if (r == KW_ENOENT) {
-        if (lc.json)
-            puts("[]");
-        else
-            kw_print_empty_hint(stdout, cli);
-        return KW_EXIT_OK;
-    }
-    if (r != 0)
+    if (kw_cli_open_existing(cli, &s) != 0)
         return KW_EXIT_FAIL;
 
     setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));

@@ -208,7 +208,8 @@ int cli_probe(kw_cli *cli, int argc, char **argv)
             const ks_cert *cc = &po.res.chain[i];
 
             kw_time_rfc3339(cc->not_after, when, sizeof(when));
-            kw_duration_format(cc->not_after - now, left, sizeof(left));
+            kw_duration_format(kw_time_diff(cc->not_after, now), left,
+                               sizeof(left));
             kw_hex(cc->fingerprint, 32, 0, fp);
             printf("  [%zu] %s\n", i, cc->subject);
             printf("      issuer %s\n", cc->issuer);

@@ -79,7 +79,13 @@ static void on_renewed(void *ctx, const kw_renew_result *r)
         rr->failed = 1;
         break;
     case KW_RENEW_FAILED:
-        if (r->next_at > 0)
+        if (r->unsaved[0] != '\0')
+            printf("%s: FAILED: %s; the failure and its retry time were not "
+                   "recorded (%s): the next `keywarden renew` tries again, "
+                   "without backoff (the live version, if any, is "
+                   "untouched)\n",
+                   r->name, r->msg, r->unsaved);
+        else if (r->next_at > 0)
             printf("%s: FAILED: %s; retry at %s (the live version, if any, "
                    "is untouched)\n",
                    r->name, r->msg, when);

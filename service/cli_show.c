@@ -45,7 +45,7 @@ static void print_time(const char *label, int64_t t, int64_t now)
     char buf[32], left[32];
 
     kw_time_rfc3339(t, buf, sizeof(buf));
-    kw_duration_format(t - now, left, sizeof(left));
+    kw_duration_format(kw_time_diff(t, now), left, sizeof(left));
     printf("  %-12s %s (%s%s)\n", label, buf, t >= now ? "in " : "",
            t >= now ? left : "passed");
 }
@@ -357,13 +357,7 @@ int cli_show(kw_cli *cli, int argc, char **argv)
                "`keywarden list`");
         return KW_EXIT_USAGE;
     }
-    r = kw_cli_open(cli, 0, &s);
-    if (r == KW_ENOENT) {
-        kw_err("no inventory yet at %s; run `keywarden scan PATH...` first",
-               cli->db_path);
-        return KW_EXIT_FAIL;
-    }
-    if (r != 0)
+    if (kw_cli_open_existing(cli, &s) != 0)
         return KW_EXIT_FAIL;
     sc.cli = cli;
     sc.s = s;
@@ -472,12 +466,7 @@ int cli_forget(kw_cli *cli, int argc, char **argv)
             return ok ? KW_EXIT_OK : KW_EXIT_FAIL;
         }
     }
-    r = kw_cli_open(cli, 0, &s);
-    if (r == KW_ENOENT) {
-        kw_err("no inventory yet at %s", cli->db_path);
-        return KW_EXIT_FAIL;
-    }
-    if (r != 0)
+    if (kw_cli_open_existing(cli, &s) != 0)
         return KW_EXIT_FAIL;
     if (kw_daemon_lock(cli->state_dir, &lock_fd, &d) != 0) {
         kw_err("forget: %s", d.msg);

@@ -366,7 +366,9 @@ typedef struct job_req {
     kw_probe *probe;
     struct job_req *next_renewing;
     kw_renew *renew;
-    kw_renew_result rres; /* a renew job's result (msg copied) */
+    kw_renew_result rres; /* a renew job's result (msg copied); for every
+                           * job, rres.unsaved says why its next run could
+                           * not be written to the jobs table */
     char rname[256];
     int pc_ok;            /* a precheck job's result */
     char pc_verdict[1024];
@@ -465,8 +467,11 @@ static void job_work(uv_work_t *req)
     int r;
 
     jr->r = open_store(jr->dm->cli, &s, &jr->d);
-    if (jr->r != 0)
+    if (jr->r != 0) {
+        snprintf(jr->rres.unsaved, sizeof(jr->rres.unsaved), "%s",
+                 jr->d.msg);
         return;
+    }
     if (strcmp(jr->job.type, "precheck") == 0) {
         /* Daily: a redirect added today shows weeks before the renewal
          * it would break. */
@@ -498,6 +503,13 @@ static void job_work(uv_work_t *req)
             jr->r = kw_diag_set(&jr->d, KW_EIO, "%s", jr->rres.msg);
         r = ks_jobs_finish(s, jr->job.id, jr->r == 0, jr->next_at,
                            jr->r != 0 ? jr->d.msg : NULL, now, &fd);
+        /* The job's row is the daemon's schedule: the retry time holds
+         * if, and only if, it was written. */
+        if (r != 0)
+            snprintf(jr->rres.unsaved, sizeof(jr->rres.unsaved), "%s",
+                     fd.msg);
+        else
+            jr->rres.unsaved[0] = '\0';
         if (r != 0 && jr->r == 0) {
             jr->r = r;
             jr->d = fd;
@@ -539,6 +551,8 @@ static void job_work(uv_work_t *req)
         r = ks_jobs_finish(s, jr->job.id, 0, jr->next_at, jr->d.msg, now,
                            &fd);
     }
+    if (r != 0)
+        snprintf(jr->rres.unsaved, sizeof(jr->rres.unsaved), "%s", fd.msg);
     if (r != 0 && jr->r == 0) {
         jr->r = r;
         jr->d = fd;
@@ -609,6 +623,11 @@ static void job_done(uv_work_t *req, int status)
                       jr->rname, jr->rres.msg, when);
         else if (jr->rres.outcome == KW_RENEW_NOT_DUE)
             kw_info("certificate %s: %s", jr->rname, jr->rres.msg);
+        else if (jr->rres.unsaved[0] != '\0')
+            kw_err("certificate %s: renewal failed: %s; its retry time was "
+                   "not recorded (%s): the renewal runs again when the "
+                   "daemon restarts",
+                   jr->rname, jr->rres.msg, jr->rres.unsaved);
         else
             kw_err("certificate %s: renewal failed: %s; %s %s", jr->rname,
                    jr->rres.msg,
@@ -616,6 +635,11 @@ static void job_done(uv_work_t *req, int status)
                                         : "blocked (fix, then keywarden "
                                           "run-job renew:NAME); next look at",
                    when);
+    } else if (jr->r != 0 && jr->rres.unsaved[0] != '\0') {
+        kw_err("job %s %s failed (attempt %d): %s; its next run was not "
+               "recorded (%s): it runs again when the daemon restarts",
+               jr->job.type, jr->job.key, jr->job.attempt, jr->d.msg,
+               jr->rres.unsaved);
     } else if (jr->r != 0) {
         kw_err("job %s %s failed (attempt %d): %s; retry at %s",
                jr->job.type, jr->job.key, jr->job.attempt, jr->d.msg, when);

@@ -15,7 +15,7 @@
 int kw_cli_init(kw_cli *cli, const char *opt)
 {
     const char *env = getenv("KEYWARDEN_STATE_DIR");
-    const char *home, *xdg;
+    const char *home, *xdg, *pin, *why;
     int n;
 
     memset(cli, 0, sizeof(*cli));
@@ -47,8 +47,26 @@ int kw_cli_init(kw_cli *cli, const char *opt)
     }
     snprintf(cli->config_path, sizeof(cli->config_path), "%s",
              KW_CONFIG_DEFAULT_PATH);
+    if (kw_now_check(&pin, &why) != 0) {
+        kw_err("KEYWARDEN_NOW=%s: %s", pin, why);
+        return KW_EINVAL;
+    }
     cli->now = kw_now();
     return 0;
+}
+
+/* Is there an inventory at path?  A missing file is none, and so is an
+ * empty one (a database being created, or one truncated): a reading
+ * command must not take it for an empty inventory, nor create the schema
+ * in it.  A WAL database is never 0 bytes once its schema exists, since
+ * switching to WAL writes the header to the file itself. */
+static int inventory_exists(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return errno != ENOENT; /* let the open name any other error */
+    return st.st_size > 0;
 }
 
 int kw_cli_open(kw_cli *cli, int create, ks_store **out)
@@ -57,7 +75,7 @@ int kw_cli_open(kw_cli *cli, int create, ks_store **out)
     int r;
 
     *out = NULL;
-    if (!create && access(cli->db_path, F_OK) != 0 && errno == ENOENT)
+    if (!create && !inventory_exists(cli->db_path))
         return KW_ENOENT;
     if (create) {
         r = kw_mkdir_p(cli->state_dir, 0700);
@@ -74,6 +92,17 @@ int kw_cli_open(kw_cli *cli, int create, ks_store **out)
     }
     if (r != 0)
         kw_err("%s", d.msg);
+    return r;
+}
+
+int kw_cli_open_existing(kw_cli *cli, ks_store **out)
+{
+    int r = kw_cli_open(cli, 0, out);
+
+    if (r == KW_ENOENT)
+        kw_err("no inventory at %s; run `keywarden scan PATH...` first "
+               "(or give --state-dir)",
+               cli->db_path);
     return r;
 }
 

@@ -571,9 +571,22 @@ static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *mp,
     return ks_managed_attempt(s, r->name, r->names_json, r->now, d);
 }
 
+/* A failure is unrecorded until recorded() says otherwise: a retry time
+ * nothing wrote down must not be promised. */
 static void fail_res(kw_renew *r, int64_t next_at, const char *msg)
 {
     decide(r, KW_RENEW_FAILED, next_at, "%s", msg);
+    snprintf(r->res.unsaved, sizeof(r->res.unsaved),
+             "it was not written to the inventory");
+}
+
+/* rc: how writing the failure and its retry time went. */
+static void recorded(kw_renew *r, int rc, const kw_diag *d)
+{
+    if (rc == 0)
+        r->res.unsaved[0] = '\0';
+    else
+        snprintf(r->res.unsaved, sizeof(r->res.unsaved), "%s", d->msg);
 }
 
 static void prepare_work(uv_work_t *w)
@@ -592,9 +605,11 @@ static void prepare_work(uv_work_t *w)
 
         snprintf(msg, sizeof(msg), "preparing the renewal: %s", d.msg);
         fail_res(r, r->now + kw_renew_backoff(1, jitter()), msg);
-        if (s != NULL)
-            ks_managed_failed(s, r->name, msg, NULL, r->res.next_at, 1,
-                              r->now, NULL);
+        recorded(r,
+                 s != NULL ? ks_managed_failed(s, r->name, msg, NULL,
+                                               r->res.next_at, 1, r->now, &d)
+                           : rc,
+                 &d);
     }
     ks_close(s);
 }
@@ -1104,6 +1119,7 @@ static void record_work(uv_work_t *w)
     rc = ks_open(r->env->db_path, KS_OPEN_CREATE, &s, &d);
     if (rc != 0) {
         fail_res(r, r->now + kw_renew_backoff(1, jitter()), d.msg);
+        recorded(r, rc, &d);
         return;
     }
     if (r->fail == ACME_OK) {
@@ -1147,9 +1163,10 @@ static void record_work(uv_work_t *w)
     }
     r->res.outcome = KW_RENEW_FAILED;
     r->res.next_at = next == RETRY_BLOCKED ? 0 : next;
-    if (ks_managed_failed(s, r->name, r->res.msg, r->res.problem, next,
-                          keep_order, r->now, &d) != 0)
-        kw_err("certificate %s: recording the failure: %s", r->name, d.msg);
+    recorded(r,
+             ks_managed_failed(s, r->name, r->res.msg, r->res.problem, next,
+                               keep_order, r->now, &d),
+             &d);
     ks_close(s);
 }
 

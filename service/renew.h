@@ -70,6 +70,10 @@ typedef struct kw_renew_result {
     int64_t next_at;        /* when to look again */
     char problem[128];
     char msg[2048];
+    /* A failure whose retry time could not be written (a full or
+     * read-only state directory): why, else empty.  next_at is then a
+     * wish, not a schedule, and must not be shown as one. */
+    char unsaved[512];
     int requests, bad_nonces;
 } kw_renew_result;
 

@@ -62,6 +62,12 @@ static int drain_some(int fd, char **buf, size_t *len)
  * with a deadline of 120 s (then SIGKILL and a failure). */
 kwres kw_argv(const char *state, const char *conf, const char **args)
 {
+    return kw_argv_in(state, conf, args, NULL, NULL);
+}
+
+kwres kw_argv_in(const char *state, const char *conf, const char **args,
+                 void (*child)(void *ctx), void *ctx)
+{
     char *argv[32];
     int argc = 0, o[2], e[2], status, open_fds = 2;
     size_t olen = 0, elen = 0;
@@ -90,6 +96,8 @@ kwres kw_argv(const char *state, const char *conf, const char **args)
             _exit(127);
         dup2(o[1], 1);
         dup2(e[1], 2);
+        if (child != NULL)
+            child(ctx);
         execv(argv[0], argv);
         _exit(127);
     }

@@ -33,6 +33,11 @@ void kwres_free(kwres *r);
  * with a deadline of 120 s (then SIGKILL and a failure). */
 kwres kw_argv(const char *state, const char *conf, const char **args);
 
+/* kw_argv, with child(ctx) called in the child before the exec (to
+ * change user or mounts; it writes its failure to stderr and _exits). */
+kwres kw_argv_in(const char *state, const char *conf, const char **args,
+                 void (*child)(void *ctx), void *ctx);
+
 /* A run that must exit with want; shows everything when it does not. */
 kwres kw_expect(int want, const char *state, const char *conf,
                 const char **args);

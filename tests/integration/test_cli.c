@@ -147,12 +147,13 @@ static void empty_inventory(void **state)
     (void)state;
     path_join(empty, sizeof(empty), g_dir, "empty-state");
     r = kw(empty, "list", NULL);
-    assert_int_equal(r.status, 0);
-    assert_contains(r.out, "is empty");
-    assert_contains(r.out, "keywarden scan");
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, "no inventory at");
+    assert_contains(r.err, "keywarden scan");
     result_free(&r);
     r = kw(empty, "list", "--json", NULL);
-    assert_string_equal(r.out, "[]\n");
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.out, "");
     result_free(&r);
     r = kw(empty, "check", NULL);
     assert_int_equal(r.status, 3);
@@ -160,7 +161,7 @@ static void empty_inventory(void **state)
     result_free(&r);
     r = kw(empty, "show", "1", NULL);
     assert_int_equal(r.status, 1);
-    assert_contains(r.err, "no inventory yet");
+    assert_contains(r.err, "no inventory at");
     result_free(&r);
 }
 

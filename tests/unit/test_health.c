@@ -207,6 +207,46 @@ static void walk_a_lifetime(void **state)
     }
 }
 
+/* Extreme clocks and validity periods: no overflow (UBSan), and a
+ * certificate long expired is never ok because a difference wrapped. */
+static void extreme_times(void **state)
+{
+    static const int64_t clocks[] = {INT64_MIN, KW_TIME_MIN, 0, NOW,
+                                     KW_TIME_MAX, INT64_MAX};
+    ks_tls_facts f;
+    ks_verdict v;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(clocks) / sizeof(clocks[0]); i++) {
+        int64_t now = clocks[i];
+
+        /* Expired in year 0: critical from any later clock. */
+        f = base(KW_TIME_MIN);
+        f.not_before = KW_TIME_MIN;
+        ks_health_tls(&f, now, &T, &v);
+        if (now > KW_TIME_MIN && (v.health != KS_HEALTH_CRITICAL ||
+                                  strstr(v.reason, "expired") == NULL))
+            fail_msg("clock %lld: year-0 certificate is %s \"%s\"",
+                     (long long)now, ks_health_word(v.health), v.reason);
+        f = base(INT64_MIN);
+        ks_health_tls(&f, now, &T, &v);
+        if (now > INT64_MIN && v.health != KS_HEALTH_CRITICAL)
+            fail_msg("clock %lld: INT64_MIN deadline is %s \"%s\"",
+                     (long long)now, ks_health_word(v.health), v.reason);
+        /* Valid until 9999: ok from any clock before the last weeks. */
+        f = base(KW_TIME_MAX);
+        f.not_before = INT64_MIN;
+        ks_health_tls(&f, now, &T, &v);
+        if (now < KW_TIME_MAX - T.warn && v.health != KS_HEALTH_OK)
+            fail_msg("clock %lld: 9999 certificate is %s \"%s\"",
+                     (long long)now, ks_health_word(v.health), v.reason);
+        if (now > KW_TIME_MAX && v.health != KS_HEALTH_CRITICAL)
+            fail_msg("clock %lld: 9999 certificate is %s \"%s\"",
+                     (long long)now, ks_health_word(v.health), v.reason);
+    }
+}
+
 static void words(void **state)
 {
     (void)state;
@@ -231,6 +271,7 @@ int main(void)
         cmocka_unit_test(hidden_objects_are_ok),
         cmocka_unit_test(worst_finding_wins),
         cmocka_unit_test(walk_a_lifetime),
+        cmocka_unit_test(extreme_times),
         cmocka_unit_test(words),
     };
     ks_thresholds_default(&T);
