@@ -710,6 +710,59 @@ static void hooks_commands(void **state)
     result_free(&r);
 }
 
+/* The global options are taken after the command too, as systemd units
+ * write them (ExecStart=keywarden serve --config FILE): --config and
+ * --log-level reach the command, --state-dir=DIR with "=", and "--"
+ * leaves what follows to the command. */
+static void globals_after_command(void **state)
+{
+    char conf[600], other[600];
+    result r;
+    FILE *f;
+
+    (void)state;
+    snprintf(conf, sizeof(conf), "%s/after.conf", g_dir);
+    f = fopen(conf, "w");
+    assert_non_null(f);
+    fputs("[scan]\nbogus_key = 1\n", f);
+    fclose(f);
+    r = kw(g_state, "config", "check", "--config", conf, NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, "after.conf");
+    assert_contains(r.err, "bogus_key");
+    result_free(&r);
+    /* The command's own options and the global ones, mixed. */
+    r = kw(g_state, "list", "--log-level", "debug", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "\"source\"");
+    result_free(&r);
+    r = kw(g_state, "list", "--log-level", "loud", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "--log-level loud");
+    result_free(&r);
+    r = kw(g_state, "list", "--config", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "--config: expected a value");
+    result_free(&r);
+    snprintf(other, sizeof(other), "--state-dir=%s/after-state", g_dir);
+    r = kw(g_state, "list", other, NULL);
+    assert_contains(r.out[0] != '\0' ? r.out : r.err, "/after-state/");
+    result_free(&r);
+    /* After "--", "--config" is the command's argument (a path to scan). */
+    r = kw(g_state, "scan", "--", "--config", NULL);
+    assert_int_not_equal(r.status, 0);
+    assert_contains(r.err, "--config");
+    result_free(&r);
+    /* serve takes it, as keywarden.service writes it: the broken file is
+     * reported, not the option. */
+    r = kw(g_state, "serve", "--config", conf, NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, "bogus_key");
+    if (strstr(r.err, "unrecognized") != NULL)
+        fail_msg("serve --config: %s", r.err);
+    result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -726,6 +779,7 @@ int main(void)
         cmocka_unit_test(odd_bytes),
         cmocka_unit_test(certificate_edit),
         cmocka_unit_test(hooks_commands),
+        cmocka_unit_test(globals_after_command),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
