@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -763,6 +764,57 @@ static void globals_after_command(void **state)
     result_free(&r);
 }
 
+/* certificate add on a machine without a configuration creates it, and
+ * its directory (0750), keeping the scan serve did without a file. */
+static void certificate_add_creates_config(void **state)
+{
+    char dir[600], conf[700], *text;
+    struct stat st;
+    result r;
+    FILE *f;
+    size_t n;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/fresh-etc/keywarden", g_dir);
+    snprintf(conf, sizeof(conf), "%s/keywarden.conf", dir);
+    r = kw(g_state, "--config", conf, "certificate", "add", "www",
+           "--names", "www.example.com", NULL);
+    if (r.status != 0)
+        fail_msg("certificate add: %d\n%s", r.status, r.err);
+    assert_contains(r.out, "added [certificate \"www\"]");
+    result_free(&r);
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0750);
+    assert_int_equal(stat(conf, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    text = calloc(1, 4096);
+    assert_non_null(text);
+    f = fopen(conf, "r");
+    assert_non_null(f);
+    n = fread(text, 1, 4095, f);
+    fclose(f);
+    text[n] = '\0';
+    assert_contains(text, "[scan]\npath = /etc/ssl\npath = "
+                          "/etc/letsencrypt\n");
+    assert_contains(text, "\n[certificate \"www\"]\nnames = "
+                          "www.example.com\n");
+    free(text);
+    r = kw(g_state, "--config", conf, "config", "check", NULL);
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+    /* The second one goes into the file now there. */
+    r = kw(g_state, "--config", conf, "certificate", "add", "mail",
+           "--names", "mail.example.com", NULL);
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+    r = kw(g_state, "--config", conf, "certificate", "list", "--json",
+           NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "\"name\": \"www\"");
+    assert_contains(r.out, "\"name\": \"mail\"");
+    result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -780,6 +832,7 @@ int main(void)
         cmocka_unit_test(certificate_edit),
         cmocka_unit_test(hooks_commands),
         cmocka_unit_test(globals_after_command),
+        cmocka_unit_test(certificate_add_creates_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
