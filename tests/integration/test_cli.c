@@ -815,6 +815,112 @@ static void certificate_add_creates_config(void **state)
     result_free(&r);
 }
 
+/* A new user's Debian: Dovecot names a certificate that is not there.
+ * discover says so, list and check show it critical with the
+ * configuration file and line, and it is ok once the file is there. */
+static void discover_missing_file(void **state)
+{
+    char st[600], dconf[600], sslconf[700], cert[600], text[1400], line[800];
+    const char *h, *reason;
+    json_error_t jerr;
+    json_t *arr, *o;
+    EVP_PKEY *k;
+    X509 *x;
+    result r;
+    FILE *f;
+
+    (void)state;
+    snprintf(st, sizeof(st), "%s/disc-state", g_dir);
+    snprintf(dconf, sizeof(dconf), "%s/dovecot/dovecot.conf", g_dir);
+    snprintf(sslconf, sizeof(sslconf), "%s/dovecot/conf.d/10-ssl.conf",
+             g_dir);
+    snprintf(cert, sizeof(cert), "%s/dovecot-private/dovecot.pem", g_dir);
+    snprintf(text, sizeof(text), "%s/dovecot/conf.d", g_dir);
+    tp_mkdirs(text);
+    f = fopen(dconf, "w");
+    assert_non_null(f);
+    fputs("!include conf.d/*.conf\n", f);
+    fclose(f);
+    f = fopen(sslconf, "w");
+    assert_non_null(f);
+    fprintf(f, "ssl = yes\nssl_cert = <%s\n", cert);
+    fclose(f);
+
+    r = kw(st, "discover", "--dovecot", dconf, "--postfix",
+           "/nonexistent/postfix", "--nginx", "/nonexistent/nginx.conf",
+           NULL);
+    if (r.status != 0)
+        fail_msg("discover: %d\n%s", r.status, r.err);
+    snprintf(line, sizeof(line), "%s: MISSING, the daemon will not start",
+             cert);
+    assert_contains(r.out, line);
+    assert_contains(r.out, "1 file these daemons load is missing");
+    /* The endpoint's comment names the ssl_cert line, not "line 0". */
+    snprintf(line, sizeof(line), "# dovecot, %s line 2\n", sslconf);
+    assert_contains(r.out, line);
+    result_free(&r);
+
+    r = kw(st, "list", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    arr = json_loads(r.out, 0, &jerr);
+    assert_non_null(arr);
+    o = find(arr, "source", "dovecot-private/dovecot.pem");
+    h = json_string_value(json_object_get(o, "health"));
+    reason = json_string_value(json_object_get(o, "reason"));
+    assert_string_equal(h, "critical");
+    snprintf(line, sizeof(line), "named by dovecot: %s line 2 (ssl_cert)",
+             sslconf);
+    assert_contains(reason, line);
+    assert_contains(reason, "the daemon will not start or reload");
+    json_decref(arr);
+    result_free(&r);
+    r = kw(st, "check", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "KEYWARDEN CRITICAL");
+    assert_contains(r.out, line);
+    result_free(&r);
+
+    /* The file appears (ssl-cert's make-ssl-cert, or the operator). */
+    snprintf(text, sizeof(text), "%s/dovecot-private", g_dir);
+    tp_mkdirs(text);
+    k = tp_key_ec();
+    {
+        static const char *const dns[] = {"mail.example.com", NULL};
+        tp_spec sp = {.cn = "mail.example.com", .dns = dns,
+                      .not_before = NOW - 86400,
+                      .not_after = NOW + 60 * 86400, .serial = 11,
+                      .key = k};
+        x = tp_cert(&sp);
+    }
+    assert_int_equal(tp_write_pem(cert, &x, 1, NULL, 0644), 0);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    r = kw(st, "discover", "--dovecot", dconf, "--postfix",
+           "/nonexistent/postfix", "--nginx", "/nonexistent/nginx.conf",
+           NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "1 files added to the inventory (1 certificates");
+    if (strstr(r.out, "MISSING") != NULL)
+        fail_msg("still missing:\n%s", r.out);
+    result_free(&r);
+    r = kw(st, "list", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    arr = json_loads(r.out, 0, &jerr);
+    assert_non_null(arr);
+    assert_int_equal(json_array_size(arr), 1);
+    o = find(arr, "source", "dovecot-private/dovecot.pem");
+    assert_string_equal(json_string_value(json_object_get(o, "health")),
+                        "ok");
+    assert_string_equal(json_string_value(json_object_get(o, "name")),
+                        "mail.example.com");
+    json_decref(arr);
+    result_free(&r);
+    r = kw(st, "check", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "KEYWARDEN OK");
+    result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -833,6 +939,7 @@ int main(void)
         cmocka_unit_test(hooks_commands),
         cmocka_unit_test(globals_after_command),
         cmocka_unit_test(certificate_add_creates_config),
+        cmocka_unit_test(discover_missing_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
