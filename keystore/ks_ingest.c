@@ -664,51 +664,38 @@ int ks__ingest(scan_ctx *c, int dirfd, const char *name, const char *path,
 int ks__expected_absent(scan_ctx *c, const char *path, int e)
 {
     char dir[PATH_MAX], err[300];
-    sqlite3_stmt *st = NULL;
-    int64_t file_id, found;
-    int rc;
+    int64_t found, file_id;
+    int r;
 
     /* A known file (marked missing by now if it is gone) or a known link
      * to one keeps its own record. */
-    if (sqlite3_prepare_v2(c->db,
-                           "SELECT EXISTS (SELECT 1 FROM files WHERE path = "
-                           "?1) OR EXISTS (SELECT 1 FROM file_links WHERE "
-                           "path = ?1)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(c, "looking up an expected file");
-    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    found = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW)
-        return db_fail(c, "looking up an expected file");
-    if (found)
-        return 0;
+    if ((r = ks_value(c->s, c->d, "looking up an expected file", &found,
+                      NULL,
+                      "SELECT EXISTS (SELECT 1 FROM files WHERE path = ?1) "
+                      "OR EXISTS (SELECT 1 FROM file_links WHERE path = ?1)",
+                      "t", path)) != 0 ||
+        found)
+        return r;
 
     c->changed = 1;
     snprintf(err, sizeof(err), "%s%s",
              e == ENOENT ? "" : KS_ERR_CANNOT_OPEN, strerror(e));
     ks__dir_name(path, dir, sizeof(dir));
-    if (sqlite3_prepare_v2(c->db,
-                           "INSERT INTO files (path, dir, content, state, "
-                           "error, scan_gen, first_seen, last_seen, "
-                           "missing_since) VALUES (?1, ?2, 'error', ?3, ?4, "
-                           "?5, ?6, ?6, ?7)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(c, "recording an expected file");
-    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, dir, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, e == ENOENT ? "missing" : "ok", -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, err, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, c->gen);
-    sqlite3_bind_int64(st, 6, c->now);
+    /* Device and inode 0: a file that was never seen. */
     if (e == ENOENT)
-        sqlite3_bind_int64(st, 7, c->now);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return db_fail(c, "recording an expected file");
+        r = ks_run(c->s, c->d, "recording an expected file",
+                   "INSERT INTO files (path, dir, content, state, error, "
+                   "scan_gen, first_seen, last_seen, missing_since) VALUES "
+                   "(?1, ?2, 'error', 'missing', ?3, ?4, ?5, ?5, ?5)",
+                   "tttii", path, dir, err, c->gen, c->now);
+    else
+        r = ks_run(c->s, c->d, "recording an expected file",
+                   "INSERT INTO files (path, dir, content, error, scan_gen, "
+                   "first_seen, last_seen) VALUES (?1, ?2, 'error', ?3, ?4, "
+                   "?5, ?5)",
+                   "tttii", path, dir, err, c->gen, c->now);
+    if (r != 0)
+        return r;
     file_id = sqlite3_last_insert_rowid(c->db);
     return factless_object(c, file_id, path,
                            e == ENOENT ? "missing" : "unreadable", err);

@@ -599,6 +599,22 @@ static void odd_bytes(void **state)
     result_free(&r);
 }
 
+/* The first 4 KiB of a file, NUL-terminated; free it. */
+static char *read_text(const char *path)
+{
+    char *text = calloc(1, 4096);
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    assert_non_null(text);
+    if (f == NULL)
+        fail_msg("%s: cannot open", path);
+    n = fread(text, 1, 4095, f);
+    fclose(f);
+    text[n] = '\0';
+    return text;
+}
+
 /* certificate add/remove edit the configuration and keep the rest of it
  * byte for byte; a result that would not parse is not written. */
 static void certificate_edit(void **state)
@@ -610,7 +626,6 @@ static void certificate_edit(void **state)
                          "/etc/ssl\n";
     result r;
     FILE *f;
-    size_t n;
 
     (void)state;
     snprintf(conf, sizeof(conf), "%s/edit.conf", g_dir);
@@ -630,11 +645,7 @@ static void certificate_edit(void **state)
     r = kw(g_state, "--config", conf, "certificate", "remove", "a", NULL);
     assert_int_equal(r.status, 0);
     result_free(&r);
-    text = calloc(1, 4096);
-    f = fopen(conf, "r");
-    n = fread(text, 1, 4095, f);
-    fclose(f);
-    text[n] = '\0';
+    text = read_text(conf);
     assert_string_equal(text,
                         "# my config\n[daemon]\nmetrics_listen = off   # "
                         "keep\n\n\n# about scan\n[scan]\npath = "
@@ -771,8 +782,6 @@ static void certificate_add_creates_config(void **state)
     char dir[600], conf[700], *text;
     struct stat st;
     result r;
-    FILE *f;
-    size_t n;
 
     (void)state;
     snprintf(dir, sizeof(dir), "%s/fresh-etc/keywarden", g_dir);
@@ -787,13 +796,7 @@ static void certificate_add_creates_config(void **state)
     assert_int_equal(st.st_mode & 07777, 0750);
     assert_int_equal(stat(conf, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0600);
-    text = calloc(1, 4096);
-    assert_non_null(text);
-    f = fopen(conf, "r");
-    assert_non_null(f);
-    n = fread(text, 1, 4095, f);
-    fclose(f);
-    text[n] = '\0';
+    text = read_text(conf);
     assert_contains(text, "[scan]\npath = /etc/ssl\npath = "
                           "/etc/letsencrypt\n");
     assert_contains(text, "\n[certificate \"www\"]\nnames = "

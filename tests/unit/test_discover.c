@@ -481,6 +481,17 @@ static seen look(ks_store *s, const char *path)
     return w;
 }
 
+/* Paths that find only g_dir/dovecot/dovecot.conf (its path in dc). */
+static void dovecot_only(kw_discover_paths *paths, char *dc, size_t len)
+{
+    path_join(dc, len, g_dir, "dovecot/dovecot.conf");
+    memset(paths, 0, sizeof(*paths));
+    paths->nginx_bin = "";
+    paths->postfix_dir = "/nonexistent/postfix";
+    paths->dovecot_conf = dc;
+    paths->nginx_conf = "/nonexistent/nginx.conf";
+}
+
 static void discover_apply(ks_store *s, const kw_discover_paths *paths,
                            kw_discovery *disc)
 {
@@ -525,13 +536,8 @@ static void missing_files_are_objects(void **state)
              "ssl_key = <%s\n",
              cert, key);
     put("dovecot/conf.d/10-ssl.conf", want);
-    path_join(dc, sizeof(dc), g_dir, "dovecot/dovecot.conf");
     path_join(db, sizeof(db), g_dir, "kw.db");
-    memset(&paths, 0, sizeof(paths));
-    paths.nginx_bin = "";
-    paths.postfix_dir = "/nonexistent/postfix";
-    paths.dovecot_conf = dc;
-    paths.nginx_conf = "/nonexistent/nginx.conf";
+    dovecot_only(&paths, dc, sizeof(dc));
     assert_int_equal(ks_open(db, KS_OPEN_CREATE, &s, &d), 0);
 
     discover_apply(s, &paths, &disc);
@@ -631,12 +637,7 @@ static void dovecot_endpoint_line(void **state)
     tmpdir_make(g_dir, sizeof(g_dir), "disc-line");
     put("dovecot/dovecot.conf",
         "# one file\nssl = required\nssl_cert = </etc/ssl/mail.pem\n");
-    path_join(dc, sizeof(dc), g_dir, "dovecot/dovecot.conf");
-    memset(&paths, 0, sizeof(paths));
-    paths.nginx_bin = "";
-    paths.postfix_dir = "/nonexistent/postfix";
-    paths.dovecot_conf = dc;
-    paths.nginx_conf = "/nonexistent/nginx.conf";
+    dovecot_only(&paths, dc, sizeof(dc));
     assert_int_equal(kw_discover(&paths, &disc), 0);
     p = find_proposal(&disc, 993);
     assert_string_equal(p->config, dc);
