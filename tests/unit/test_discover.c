@@ -646,6 +646,53 @@ static void dovecot_endpoint_line(void **state)
     tmpdir_remove(g_dir);
 }
 
+/* The same for Postfix and nginx: whatever daemon names a file that is
+ * not there, the object is critical with that daemon's file and line. */
+static void missing_files_every_daemon(void **state)
+{
+    char pf[512], nx[512], db[512], pcert[512], ncert[512], text[1400];
+    kw_discover_paths paths;
+    kw_discovery disc;
+    ks_store *s;
+    kw_diag d;
+    seen w;
+
+    (void)state;
+    tmpdir_make(g_dir, sizeof(g_dir), "disc-every");
+    path_join(pcert, sizeof(pcert), g_dir, "ssl/postfix.pem");
+    path_join(ncert, sizeof(ncert), g_dir, "ssl/shop.pem");
+    snprintf(text, sizeof(text), "# main.cf\n\nsmtpd_tls_cert_file = %s\n",
+             pcert);
+    put("postfix/main.cf", text);
+    snprintf(text, sizeof(text),
+             "events {}\nhttp {\n  server {\n    listen 443 ssl;\n"
+             "    ssl_certificate %s;\n  }\n}\n",
+             ncert);
+    put("nginx/nginx.conf", text);
+    path_join(pf, sizeof(pf), g_dir, "postfix");
+    path_join(nx, sizeof(nx), g_dir, "nginx/nginx.conf");
+    path_join(db, sizeof(db), g_dir, "kw.db");
+    memset(&paths, 0, sizeof(paths));
+    paths.nginx_bin = "";
+    paths.postfix_dir = pf;
+    paths.dovecot_conf = "/nonexistent/dovecot.conf";
+    paths.nginx_conf = nx;
+    assert_int_equal(ks_open(db, KS_OPEN_CREATE, &s, &d), 0);
+    discover_apply(s, &paths, &disc);
+    kw_discovery_free(&disc);
+
+    w = look(s, pcert);
+    assert_int_equal(w.health, KS_HEALTH_CRITICAL);
+    assert_non_null(strstr(w.reason, "named by postfix: "));
+    assert_non_null(strstr(w.reason, "main.cf line 3 (smtpd_tls_cert_file)"));
+    w = look(s, ncert);
+    assert_int_equal(w.health, KS_HEALTH_CRITICAL);
+    assert_non_null(strstr(w.reason, "named by nginx: "));
+    assert_non_null(strstr(w.reason, "nginx.conf line 5 (ssl_certificate)"));
+    ks_close(s);
+    tmpdir_remove(g_dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,6 +702,7 @@ int main(void)
         cmocka_unit_test(nginx_T_runs),
         cmocka_unit_test(missing_files_are_objects),
         cmocka_unit_test(dovecot_endpoint_line),
+        cmocka_unit_test(missing_files_every_daemon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
