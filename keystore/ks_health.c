@@ -3,6 +3,9 @@
  *
  *   unreadable source                      unknown
  *   source file missing                    warning
+ *   a daemon's configuration names the file (discover), and it is
+ *     missing, or holds no certificate      critical: the daemon will not
+ *                                           start or reload
  *   superseded old version (archive/)      ok, says so
  *   idle trust anchor (a lone root CA that
  *     anchors nothing in the inventory)    ok, says so
@@ -122,18 +125,45 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
     memset(v, 0, sizeof(*v));
 
     if (f->state != NULL && strcmp(f->state, "unreadable") == 0) {
-        add(v, KS_HEALTH_UNKNOWN,
-            "fix or replace the file; `keywarden scan` again afterwards",
-            "unreadable: %s", f->error != NULL ? f->error : "unknown error");
+        const char *err = f->error != NULL ? f->error : "unknown error";
+
+        /* Broken content fails the daemon as it fails us; a file we may
+         * not open may still be open to the daemon. */
+        if (f->used_by != NULL &&
+            strncmp(err, KS_ERR_CANNOT_OPEN,
+                    sizeof(KS_ERR_CANNOT_OPEN) - 1) != 0)
+            add(v, KS_HEALTH_CRITICAL,
+                "put a certificate there, or correct that line; `keywarden "
+                "discover` again afterwards",
+                "unreadable: %s; named by %s: the daemon will not start or "
+                "reload",
+                err, f->used_by);
+        else if (f->used_by != NULL)
+            add(v, KS_HEALTH_UNKNOWN,
+                "run keywarden as a user that may read it (root), or check "
+                "it by hand",
+                "unreadable: %s; named by %s", err, f->used_by);
+        else
+            add(v, KS_HEALTH_UNKNOWN,
+                "fix or replace the file; `keywarden scan` again afterwards",
+                "unreadable: %s", err);
         finish(v);
         return;
     }
     if (f->state != NULL && strcmp(f->state, "missing") == 0) {
         kw_time_rfc3339(f->updated_at, when, sizeof(when));
-        add(v, KS_HEALTH_WARNING,
-            "restore the file, or `keywarden forget ID` if it is gone for "
-            "good",
-            "source file missing since %s", when);
+        if (f->used_by != NULL)
+            add(v, KS_HEALTH_CRITICAL,
+                "put the file there, or correct that line; `keywarden "
+                "discover` again afterwards",
+                "missing since %s, named by %s: the daemon will not start "
+                "or reload",
+                when, f->used_by);
+        else
+            add(v, KS_HEALTH_WARNING,
+                "restore the file, or `keywarden forget ID` if it is gone "
+                "for good",
+                "source file missing since %s", when);
         finish(v);
         return;
     }

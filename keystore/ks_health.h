@@ -69,7 +69,17 @@ typedef struct ks_tls_facts {
     const char *stale_source; /* a newer certificate for the same names on
                                  disk: the server was not reloaded */
     int64_t stale_not_after;
+    /* A daemon's configuration that names the object's file, as "dovecot:
+     * FILE line N (ssl_cert)": read for objects whose state is not ok (a
+     * file a daemon loads that is missing or broken stops the daemon);
+     * NULL when none does. */
+    const char *used_by;
 } ks_tls_facts;
+
+/* How an unreadable object's error starts when the file could not be
+ * opened (permissions, as this user): the daemon, as another user, may
+ * still read it, so that alone is unknown, not critical. */
+#define KS_ERR_CANNOT_OPEN "cannot open: "
 
 #define KS_MAX_FINDINGS 8
 

@@ -10,6 +10,7 @@
  */
 #include "ks_scan_int.h"
 
+#include "ks_health.h"
 #include "ks_pem.h"
 #include "../common/kw_fs.h"
 #include "../common/kw_str.h"
@@ -390,6 +391,36 @@ out:
     return r;
 }
 
+/* An object that holds no certificate yet: its file cannot be read or
+ * parsed, or is not there.  state is "unreadable" or "missing"; the
+ * event says so, with the reason. */
+static int factless_object(scan_ctx *c, int64_t file_id, const char *path,
+                           const char *state, const char *error)
+{
+    sqlite3_stmt *st = ks__stmt(c, I_OBJ);
+    char type[32];
+    int r;
+
+    sqlite3_bind_text(st, 2, ks__base_name(path), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, file_id);
+    sqlite3_bind_int(st, 5, 0);
+    sqlite3_bind_text(st, 6, state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, error, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 20, "[]", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 21, 0);
+    sqlite3_bind_int(st, 29, 0);
+    sqlite3_bind_int(st, 34, strstr(path, "/archive/") != NULL);
+    sqlite3_bind_int64(st, 31, c->now);
+    if ((r = ks__step(c, st, "writing an object")) != 0)
+        return r;
+    c->st->objects_new++;
+    snprintf(type, sizeof(type), "object.%s", state);
+    return ks__event(c, sqlite3_last_insert_rowid(c->db), type,
+                     json_pack("{s:o, s:o}", "path", ks__json_text(path),
+                               "error", ks__json_text(error)));
+}
+
 /* A file that should hold a certificate but cannot be read or parsed gets
  * an object of its own (health unknown), so `list` and `check` show it. */
 static int sync_error_object(scan_ctx *c, int64_t file_id, const char *path,
@@ -418,24 +449,7 @@ static int sync_error_object(scan_ctx *c, int64_t file_id, const char *path,
         return r;
     }
     free(old);
-    st = ks__stmt(c, I_OBJ);
-    sqlite3_bind_text(st, 2, ks__base_name(path), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, path, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, file_id);
-    sqlite3_bind_int(st, 5, 0);
-    sqlite3_bind_text(st, 6, "unreadable", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, error, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 20, "[]", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 21, 0);
-    sqlite3_bind_int(st, 29, 0);
-    sqlite3_bind_int(st, 34, strstr(path, "/archive/") != NULL);
-    sqlite3_bind_int64(st, 31, c->now);
-    if ((r = ks__step(c, st, "writing an object")) != 0)
-        return r;
-    c->st->objects_new++;
-    return ks__event(c, sqlite3_last_insert_rowid(c->db), "object.unreadable",
-                     json_pack("{s:o, s:o}", "path", ks__json_text(path),
-                               "error", ks__json_text(error)));
+    return factless_object(c, file_id, path, "unreadable", error);
 }
 
 /* ---- files ---------------------------------------------------------------- */
@@ -507,7 +521,8 @@ void ks__parse(ks_parsed *p, int dirfd, const char *name, const char *path,
     fd = openat(dirfd, name, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        snprintf(p->err, sizeof(p->err), "cannot open: %s", strerror(e));
+        snprintf(p->err, sizeof(p->err), KS_ERR_CANNOT_OPEN "%s",
+                 strerror(e));
         if (stat(path, &p->sb) != 0)
             p->vanished = 1; /* gone between readdir and open */
         return;
@@ -602,7 +617,11 @@ int ks__record(scan_ctx *c, ks_parsed *p, const char *name,
         }
         if (p->f.nkeys > 0)
             res->had_keys = 1;
-        return 0;
+        /* A file that held certificates (or was expected to, by a
+         * daemon's configuration) and now holds none: its objects leave,
+         * recorded, rather than stay with what it used to hold. */
+        return res->had_certs ? sync_objects(c, id, path, &p->sb, &p->f)
+                              : 0;
     }
 
     /* Broken.  Name-wise certificate files, anything with PEM in it, and
@@ -641,6 +660,46 @@ int ks__ingest(scan_ctx *c, int dirfd, const char *name, const char *path,
 }
 
 /* ---- rows that change state ------------------------------------------------ */
+
+int ks__expected_absent(scan_ctx *c, const char *path, int e)
+{
+    char dir[PATH_MAX], err[300];
+    int64_t found, file_id;
+    int r;
+
+    /* A known file (marked missing by now if it is gone) or a known link
+     * to one keeps its own record. */
+    if ((r = ks_value(c->s, c->d, "looking up an expected file", &found,
+                      NULL,
+                      "SELECT EXISTS (SELECT 1 FROM files WHERE path = ?1) "
+                      "OR EXISTS (SELECT 1 FROM file_links WHERE path = ?1)",
+                      "t", path)) != 0 ||
+        found)
+        return r;
+
+    c->changed = 1;
+    snprintf(err, sizeof(err), "%s%s",
+             e == ENOENT ? "" : KS_ERR_CANNOT_OPEN, strerror(e));
+    ks__dir_name(path, dir, sizeof(dir));
+    /* Device and inode 0: a file that was never seen. */
+    if (e == ENOENT)
+        r = ks_run(c->s, c->d, "recording an expected file",
+                   "INSERT INTO files (path, dir, content, state, error, "
+                   "scan_gen, first_seen, last_seen, missing_since) VALUES "
+                   "(?1, ?2, 'error', 'missing', ?3, ?4, ?5, ?5, ?5)",
+                   "tttii", path, dir, err, c->gen, c->now);
+    else
+        r = ks_run(c->s, c->d, "recording an expected file",
+                   "INSERT INTO files (path, dir, content, error, scan_gen, "
+                   "first_seen, last_seen) VALUES (?1, ?2, 'error', ?3, ?4, "
+                   "?5, ?5)",
+                   "tttii", path, dir, err, c->gen, c->now);
+    if (r != 0)
+        return r;
+    file_id = sqlite3_last_insert_rowid(c->db);
+    return factless_object(c, file_id, path,
+                           e == ENOENT ? "missing" : "unreadable", err);
+}
 
 int ks__file_gone(scan_ctx *c, int64_t id, const char *path,
                   const char *content)

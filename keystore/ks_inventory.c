@@ -14,7 +14,7 @@
     "created_at, state, error, updated_at, not_before, not_after, "        \
     "deadline, is_ca, weak_name, weak_not_after, arrangement, key_state, " \
     "key_path, key_mode, superseded_by, idle_anchor, "                     \
-    ENDPOINT_FACTS
+    ENDPOINT_FACTS ", " USED_BY
 
 /* An endpoint's probe outcome, as one JSON array (NULL for objects that
  * are not endpoints): a correlated lookup on a unique index, cheap even
@@ -24,6 +24,16 @@
     "ep.host, ep.port, ep.starttls, ep.probed_at, so.source, so.not_after) " \
     "FROM endpoints ep LEFT JOIN objects so ON so.id = ep.stale_of WHERE "  \
     "ep.object_id = objects.id)"
+
+/* The first daemon configuration that names the object's file (by its
+ * path or a link to it), for objects whose state is not ok: the usages
+ * table holds what discovery found, a few rows per daemon. */
+#define USED_BY                                                            \
+    "CASE WHEN state != 'ok' THEN (SELECT printf('%s: %s line %d (%s)', "   \
+    "u.daemon, u.config, u.line, u.directive) FROM usages u WHERE u.path = " \
+    "objects.source OR u.path IN (SELECT l.path FROM file_links l WHERE "   \
+    "l.file_id = objects.file_id) ORDER BY u.daemon, u.config, u.line "     \
+    "LIMIT 1) END"
 
 static const char *col_text(sqlite3_stmt *st, int i)
 {
@@ -95,6 +105,7 @@ static void read_object(sqlite3_stmt *st, ks_object *o)
     o->facts.key_mode = sqlite3_column_int(st, 28);
     o->facts.superseded_by = sqlite3_column_int64(st, 29);
     o->facts.idle_anchor = sqlite3_column_int(st, 30);
+    o->facts.used_by = col_text(st, 32);
 }
 
 /* read_object plus the endpoint facts. */
@@ -550,6 +561,50 @@ int ks_inventory_usages(ks_store *s, int64_t id,
     return r;
 }
 
+/* An object that exists only because a daemon's configuration named a
+ * file that was never there (its files row never saw a device or inode)
+ * leaves when no configuration names it any more: the operator corrected
+ * the line.  Recorded as object.removed. */
+static int drop_unnamed_expected(ks_store *s, int64_t now, kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t id, file_id;
+    int rc, r;
+
+    for (;;) {
+        if (sqlite3_prepare_v2(ks_db(s),
+                               "SELECT o.id, f.id, f.path FROM files f JOIN "
+                               "objects o ON o.file_id = f.id WHERE f.dev = 0"
+                               " AND f.ino = 0 AND NOT EXISTS (SELECT 1 FROM "
+                               "usages u WHERE u.path = f.path) LIMIT 1",
+                               -1, &st, NULL) != SQLITE_OK)
+            return ks_db_error(s, d, "finding files no daemon names");
+        if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+            sqlite3_finalize(st);
+            return rc == SQLITE_DONE
+                       ? 0
+                       : ks_db_error(s, d, "finding files no daemon names");
+        }
+        id = sqlite3_column_int64(st, 0);
+        file_id = sqlite3_column_int64(st, 1);
+        r = ks_event_add(s, now, id, "object.removed",
+                         json_pack("{s:o, s:s}", "path",
+                                   kw_json_str(col_text(st, 2)), "reason",
+                                   "no daemon's configuration names it any "
+                                   "more"),
+                         d);
+        sqlite3_finalize(st);
+        if (r == 0)
+            r = ks_run(s, d, "dropping a file no daemon names",
+                       "DELETE FROM objects WHERE id = ?1", "i", id);
+        if (r == 0)
+            r = ks_run(s, d, "dropping a file no daemon names",
+                       "DELETE FROM files WHERE id = ?1", "i", file_id);
+        if (r != 0)
+            return r;
+    }
+}
+
 int ks_usages_replace(ks_store *s, const ks_usage_row *rows, size_t n,
                       int64_t now, kw_diag *d)
 {
@@ -583,7 +638,10 @@ int ks_usages_replace(ks_store *s, const ks_usage_row *rows, size_t n,
             goto out;
         }
     }
-    r = ks_commit(s, d);
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((r = drop_unnamed_expected(s, now, d)) == 0)
+        r = ks_commit(s, d);
 out:
     sqlite3_finalize(st);
     if (r != 0)

@@ -1514,7 +1514,15 @@ static int scan_root(scan_ctx *c, const char *given, int *opened)
         c->st->errors++;
         ks__note(c, KS_NOTE_ERROR, path, "cannot scan: %s", strerror(e));
         /* A root that vanished still has its files marked missing. */
-        return e == ENOENT ? root_gone(c, path) : 0;
+        if (e == ENOENT && (r = root_gone(c, path)) != 0)
+            return r;
+        /* A file a daemon loads is an object even when it is not there:
+         * the daemon will fail on it. */
+        if (c->o->expected) {
+            c->st->absent++;
+            return ks__expected_absent(c, path, e);
+        }
+        return 0;
     }
     /* A FIFO, socket or device root is reported by visit(), and is not
      * a path that could be scanned. */

@@ -48,6 +48,11 @@ typedef struct ks_scan_opts {
     volatile int *cancel;
     ks_scan_note_fn note;   /* may be NULL */
     void *note_ctx;
+    /* The roots are files a daemon's configuration names (discovery): a
+     * root that does not exist, or that cannot be reached, still becomes
+     * an object (state missing, or unreadable with the reason), which the
+     * file takes over when it appears. */
+    int expected;
 } ks_scan_opts;
 
 typedef struct ks_scan_stats {
@@ -64,6 +69,8 @@ typedef struct ks_scan_stats {
     size_t duplicates;    /* the same file by another path */
     size_t loops;
     size_t missing;       /* newly marked missing */
+    size_t absent;        /* expected roots that are missing or cannot be
+                             reached (opts.expected) */
 } ks_scan_stats;
 
 /* Scan the given roots (files or directories).  Returns 0 even when

@@ -124,6 +124,12 @@ int ks__ingest(scan_ctx *c, int dirfd, const char *name, const char *path,
                int64_t id, const char *old_content, int linked,
                ingest_result *res);
 
+/* An expected root (ks_scan_opts.expected) that stat() failed on with
+ * errno e: unless the inventory has a row for the path already, a files
+ * row that was never seen (device and inode 0) and an object in state
+ * missing (ENOENT) or unreadable (anything else), with an event. */
+int ks__expected_absent(scan_ctx *c, const char *path, int e);
+
 /* A files row whose file is gone: objects turn missing (with an event and
  * a note); rows that gave no objects are dropped. */
 int ks__file_gone(scan_ctx *c, int64_t id, const char *path,

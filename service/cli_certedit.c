@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -37,7 +38,10 @@ static void add_usage(FILE *out)
           "it issues\n"
           "the certificate at once.  dns-01 needs its dns_server or "
           "dns_exec lines:\n"
-          "edit the file for those.\n",
+          "edit the file for those.  Without a configuration file, one is "
+          "created\n"
+          "(its directory 0750) that keeps serve's scan of /etc/ssl and "
+          "/etc/letsencrypt.\n",
           out);
 }
 
@@ -53,8 +57,49 @@ static void remove_usage(FILE *out)
           out);
 }
 
+/* The text of a configuration that does not exist yet: a file that
+ * exists replaces serve's built-in scan of /etc/ssl and /etc/letsencrypt,
+ * so the new one keeps that scan in words the operator can edit. */
+static void new_file_preamble(char *out, size_t cap, size_t *pos)
+{
+    static const char *const scan[] = {KW_CONFIG_DEFAULT_SCAN};
+    size_t i;
+
+    kw_str_appendf(out, cap, pos,
+                   "# keywarden's configuration, created by `keywarden "
+                   "certificate add`;\n"
+                   "# keywarden(1) and keywarden.conf.example describe "
+                   "every key.\n"
+                   "\n"
+                   "# What `keywarden serve` scanned without this file.\n"
+                   "[scan]\n");
+    for (i = 0; i < sizeof(scan) / sizeof(scan[0]); i++)
+        kw_str_appendf(out, cap, pos, "path = %s\n", scan[i]);
+}
+
+/* Create the directory of a configuration file that does not exist yet
+ * (/etc/keywarden on a fresh machine): 0750, as the daemon's
+ * ConfigurationDirectory. */
+static int make_conf_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    char *slash;
+    int r;
+
+    if ((size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir))
+        return KW_EINVAL;
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0; /* the working directory, or / */
+    *slash = '\0';
+    if ((r = kw_mkdir_p(dir, 0750)) != 0)
+        kw_err("cannot create %s for %s: %s", dir, path, kw_strerror(r));
+    return r;
+}
+
+/* *absent is set when the file does not exist (text is then ""). */
 static int read_conf(const char *path, char **text, size_t *len,
-                     mode_t *mode)
+                     mode_t *mode, int *absent)
 {
     unsigned char *buf = malloc(KW_CONFIG_MAX_SIZE + 1);
     struct stat st;
@@ -64,8 +109,10 @@ static int read_conf(const char *path, char **text, size_t *len,
         return KW_ENOMEM;
     *mode = 0600; /* a new file may come to hold TSIG or EAB secrets */
     *len = 0;
+    *absent = 0;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
+        *absent = 1;
         buf[0] = '\0';
         *text = (char *)buf;
         return 0;
@@ -205,7 +252,7 @@ static int cert_add(kw_cli *cli, int argc, char **argv)
     char *text = NULL, *out;
     size_t len, s, e, pos = 0, cap;
     mode_t mode;
-    int ch, r;
+    int ch, r, absent;
 
     optind = 0;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -223,7 +270,8 @@ static int cert_add(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_USAGE;
     }
     name = argv[optind];
-    if ((r = read_conf(cli->config_path, &text, &len, &mode)) != 0) {
+    if ((r = read_conf(cli->config_path, &text, &len, &mode, &absent)) !=
+        0) {
         kw_err("%s: %s", cli->config_path, kw_strerror(r));
         return KW_EXIT_FAIL;
     }
@@ -234,7 +282,10 @@ static int cert_add(kw_cli *cli, int argc, char **argv)
         free(text);
         return KW_EXIT_FAIL;
     }
-    cap = len + 1024 + strlen(names) + (webroot ? strlen(webroot) : 0);
+    cap = len + 2048 + strlen(name) + strlen(names) +
+          (webroot ? strlen(webroot) : 0) +
+          (challenge ? strlen(challenge) : 0) +
+          (key_type ? strlen(key_type) : 0);
     out = malloc(cap);
     if (out == NULL) {
         free(text);
@@ -243,6 +294,8 @@ static int cert_add(kw_cli *cli, int argc, char **argv)
     }
     memcpy(out, text, len);
     pos = len;
+    if (absent)
+        new_file_preamble(out, cap, &pos);
     /* Values go in as they are: the parser below judges them, and
      * neither quotes nor newlines can get through it into the file. */
     if (strpbrk(name, "\"\n\r") != NULL || strpbrk(names, "\n\r") != NULL ||
@@ -266,12 +319,16 @@ static int cert_add(kw_cli *cli, int argc, char **argv)
         kw_str_appendf(out, cap, &pos, "key_type = %s\n", key_type);
     free(text);
     if (check_text(cli->config_path, out, pos) != 0 ||
+        (absent && make_conf_dir(cli->config_path) != 0) ||
         write_and_reload(cli, out, pos, mode) != 0) {
         free(out);
         return KW_EXIT_FAIL;
     }
     free(out);
-    printf("added [certificate \"%s\"] to %s\n", name, cli->config_path);
+    printf("added [certificate \"%s\"] to %s%s\n", name, cli->config_path,
+           absent ? " (a new file, which keeps the scan of /etc/ssl and "
+                    "/etc/letsencrypt)"
+                  : "");
     return KW_EXIT_OK;
 }
 
@@ -280,7 +337,7 @@ static int cert_remove(kw_cli *cli, int argc, char **argv)
     char *text = NULL;
     size_t len, s, e;
     mode_t mode;
-    int r;
+    int r, absent;
 
     if (argc != 2 || argv[1][0] == '-') {
         if (argc == 2 && strcmp(argv[1], "--help") == 0) {
@@ -290,7 +347,8 @@ static int cert_remove(kw_cli *cli, int argc, char **argv)
         remove_usage(stderr);
         return KW_EXIT_USAGE;
     }
-    if ((r = read_conf(cli->config_path, &text, &len, &mode)) != 0) {
+    if ((r = read_conf(cli->config_path, &text, &len, &mode, &absent)) !=
+        0) {
         kw_err("%s: %s", cli->config_path, kw_strerror(r));
         return KW_EXIT_FAIL;
     }

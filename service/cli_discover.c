@@ -7,6 +7,7 @@
 #include "../common/kw_log.h"
 #include "../keystore/ks_scan.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,10 @@ static void discover_usage(FILE *out)
           "daemon uses\n"
           "each, with the file and line (`keywarden show` prints it as "
           "\"used by\").\n"
+          "A file a daemon is configured to load that is missing is an "
+          "object too,\n"
+          "critical (the daemon will not start or reload) until it is "
+          "there.\n"
           "Also print the TLS endpoints they serve, as [endpoint] sections "
           "to add to\n"
           "keywarden.conf.  Where nginx is installed, its configuration is "
@@ -102,22 +107,28 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
 
         for (i = 0; i < disc.nusages; i++)
             json_array_append_new(
-                u, json_pack("{s:s, s:o, s:i, s:s, s:o, s:b}", "daemon",
-                             disc.usages[i].daemon, "config",
+                u, json_pack("{s:s, s:o, s:i, s:s, s:o, s:b, s:s?}",
+                             "daemon", disc.usages[i].daemon, "config",
                              kw_json_str(disc.usages[i].config), "line",
                              disc.usages[i].line, "directive",
                              disc.usages[i].directive, "path",
                              kw_json_str(disc.usages[i].path), "is_key",
-                             disc.usages[i].is_key));
+                             disc.usages[i].is_key, "error",
+                             disc.usages[i].err != 0
+                                 ? strerror(disc.usages[i].err)
+                                 : NULL));
         for (i = 0; i < disc.nproposals; i++)
             json_array_append_new(
-                p, json_pack("{s:s, s:o, s:o, s:o, s:i, s:s}", "daemon",
-                             disc.proposals[i].daemon, "name",
+                p, json_pack("{s:s, s:o, s:o, s:o, s:i, s:s, s:o, s:i}",
+                             "daemon", disc.proposals[i].daemon, "name",
                              kw_json_str(disc.proposals[i].name), "host",
                              kw_json_str(disc.proposals[i].host), "sni",
                              kw_json_str(disc.proposals[i].sni), "port",
                              disc.proposals[i].port, "starttls",
-                             kw_starttls_word(disc.proposals[i].starttls)));
+                             kw_starttls_word(disc.proposals[i].starttls),
+                             "config",
+                             kw_json_str(disc.proposals[i].config), "line",
+                             disc.proposals[i].line));
         for (i = 0; i < disc.nnotes; i++)
             json_array_append_new(n, kw_json_str(disc.notes[i]));
         json_object_set_new(o, "files", u);
@@ -135,10 +146,18 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
         if (disc.nusages == 0)
             printf("no certificate files found in the configurations of "
                    "Postfix, Dovecot or nginx\n");
-        for (i = 0; i < disc.nusages; i++)
-            printf("%s: %s:%d %s %s\n", disc.usages[i].daemon,
-                   disc.usages[i].config, disc.usages[i].line,
-                   disc.usages[i].directive, disc.usages[i].path);
+        for (i = 0; i < disc.nusages; i++) {
+            const kw_usage *uu = &disc.usages[i];
+
+            printf("%s: %s:%d %s %s", uu->daemon, uu->config, uu->line,
+                   uu->directive, uu->path);
+            if (uu->err == ENOENT)
+                printf(": MISSING, the daemon will not start or reload");
+            else if (uu->err != 0)
+                printf(": cannot read it as this user: %s",
+                       strerror(uu->err));
+            putchar('\n');
+        }
         for (i = 0; i < disc.nnotes; i++)
             printf("note: %s\n", disc.notes[i]);
         if (disc.nginx_dump != NULL)
@@ -150,10 +169,11 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
                    cli->config_path);
         for (i = 0; i < disc.nproposals; i++) {
             const kw_proposal *pp = &disc.proposals[i];
-            printf("\n# %s, %s line %d\n[endpoint \"%s\"]\nhost = %s\n"
-                   "port = %d\n",
-                   pp->daemon, pp->config, pp->line, pp->name, pp->host,
-                   pp->port);
+            printf("\n# %s, %s", pp->daemon, pp->config);
+            if (pp->line > 0)
+                printf(" line %d", pp->line);
+            printf("\n[endpoint \"%s\"]\nhost = %s\nport = %d\n", pp->name,
+                   pp->host, pp->port);
             if (pp->starttls != KW_TLS_IMPLICIT)
                 printf("starttls = %s\n", kw_starttls_word(pp->starttls));
             if (pp->sni != NULL)
@@ -173,6 +193,12 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
             printf("\n%zu files added to the inventory (%zu certificates, "
                    "%zu keys); `keywarden show` lists who uses them\n",
                    st.files, st.certs, st.keys);
+            if (st.absent > 0)
+                printf("%zu file%s these daemons load %s missing or "
+                       "unreadable: in the inventory, critical while "
+                       "missing (`keywarden list`)\n",
+                       st.absent, st.absent == 1 ? "" : "s",
+                       st.absent == 1 ? "is" : "are");
         }
         ks_close(s);
     }

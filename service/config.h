@@ -204,6 +204,9 @@ typedef struct kw_config {
 #define KW_ACME_DEFAULT_HTTP01 "0.0.0.0:80"
 
 #define KW_CONFIG_DEFAULT_PATH "/etc/keywarden/keywarden.conf"
+/* What serve scans when there is no configuration file at all; a file
+ * that `certificate add` creates lists them, so creating it drops none. */
+#define KW_CONFIG_DEFAULT_SCAN "/etc/ssl", "/etc/letsencrypt"
 #define KW_METRICS_DEFAULT "127.0.0.1:9177"
 #define KW_CONFIG_MAX_LINE 4096
 #define KW_CONFIG_MAX_SIZE (1024 * 1024)

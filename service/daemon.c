@@ -210,14 +210,15 @@ int kw_daemon_lock(const char *state_dir, int *out_fd, kw_diag *d)
 /* Without a configuration file the daemon watches the usual places. */
 static int default_config(kw_config *c)
 {
-    static const char *const paths[] = {"/etc/ssl", "/etc/letsencrypt"};
+    static const char *const paths[] = {KW_CONFIG_DEFAULT_SCAN};
+    const size_t n = sizeof(paths) / sizeof(paths[0]);
     size_t i;
 
     kw_config_defaults(c);
-    c->scan_paths = calloc(2, sizeof(*c->scan_paths));
+    c->scan_paths = calloc(n, sizeof(*c->scan_paths));
     if (c->scan_paths == NULL)
         return KW_ENOMEM;
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < n; i++) {
         if ((c->scan_paths[i] = strdup(paths[i])) == NULL)
             return KW_ENOMEM;
         c->nscan_paths++;

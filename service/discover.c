@@ -105,6 +105,8 @@ static void add_usage(ctx *c, const char *daemon, const char *config,
     u->directive = xstrdup(c, directive);
     u->path = xstrdup(c, path);
     u->is_key = is_key;
+    /* A file the daemon cannot load is the finding, not a detail. */
+    u->err = access(path, R_OK) != 0 ? errno : 0;
 }
 
 static void add_proposal(ctx *c, const char *daemon, const char *name,
@@ -441,12 +443,31 @@ static void discover_postfix(ctx *c, const char *dir)
 
 /* ---- Dovecot ----------------------------------------------------------- */
 
+/* Where a setting was made: the file and line an endpoint comment names. */
+typedef struct conf_at {
+    char file[PATH_MAX];
+    int line;
+} conf_at;
+
+/* What Dovecot's files say about the endpoints it serves. */
+typedef struct dovecot_conf {
+    int imap, pop3; /* -1: no protocols line */
+    int ssl_off;
+    conf_at imap_at, pop3_at; /* the protocols line that enabled it */
+    conf_at cert_at;          /* the first ssl_cert line */
+} dovecot_conf;
+
+static void set_at(conf_at *at, const char *file, int line)
+{
+    snprintf(at->file, sizeof(at->file), "%s", file);
+    at->line = line;
+}
+
 static void dovecot_file(ctx *c, const char *path, int depth, int required,
-                         int *imap, int *pop3, int *ssl_off);
+                         dovecot_conf *dc);
 
 static void dovecot_include(ctx *c, const char *from, const char *pattern,
-                            int depth, int required, int *imap, int *pop3,
-                            int *ssl_off)
+                            int depth, int required, dovecot_conf *dc)
 {
     char full[PATH_MAX], dir[PATH_MAX];
     glob_t g;
@@ -464,13 +485,12 @@ static void dovecot_include(ctx *c, const char *from, const char *pattern,
         return;
     }
     for (i = 0; i < g.gl_pathc; i++)
-        dovecot_file(c, g.gl_pathv[i], depth + 1, required, imap, pop3,
-                     ssl_off);
+        dovecot_file(c, g.gl_pathv[i], depth + 1, required, dc);
     globfree(&g);
 }
 
 static void dovecot_file(ctx *c, const char *path, int depth, int required,
-                         int *imap, int *pop3, int *ssl_off)
+                         dovecot_conf *dc)
 {
     char *text, *line, *next;
     int ln = 0;
@@ -498,7 +518,7 @@ static void dovecot_file(ctx *c, const char *path, int depth, int required,
             char *pat = line + (req ? 9 : 13);
             while (isspace((unsigned char)*pat))
                 pat++;
-            dovecot_include(c, path, pat, depth, req, imap, pop3, ssl_off);
+            dovecot_include(c, path, pat, depth, req, dc);
             continue;
         }
         eq = strchr(line, '=');
@@ -524,15 +544,24 @@ static void dovecot_file(ctx *c, const char *path, int depth, int required,
                     v++;
                 add_usage(c, "dovecot", path, ln, k, v,
                           strstr(k, "key") != NULL);
+                if (strcmp(k, "ssl_cert") == 0 && dc->cert_at.line == 0)
+                    set_at(&dc->cert_at, path, ln);
             }
         } else if (strcmp(k, "protocols") == 0) {
             /* Debian's protocols.d files add to the list: "protocols =
              * $protocols imap". */
             int add = strstr(v, "$protocols") != NULL;
-            *imap = (add && *imap > 0) || strstr(v, "imap") != NULL;
-            *pop3 = (add && *pop3 > 0) || strstr(v, "pop3") != NULL;
+            int imap = strstr(v, "imap") != NULL;
+            int pop3 = strstr(v, "pop3") != NULL;
+
+            if (imap && !(add && dc->imap > 0))
+                set_at(&dc->imap_at, path, ln);
+            if (pop3 && !(add && dc->pop3 > 0))
+                set_at(&dc->pop3_at, path, ln);
+            dc->imap = (add && dc->imap > 0) || imap;
+            dc->pop3 = (add && dc->pop3 > 0) || pop3;
         } else if (strcmp(k, "ssl") == 0) {
-            *ssl_off = strcmp(v, "no") == 0;
+            dc->ssl_off = strcmp(v, "no") == 0;
         }
     }
     free(text);
@@ -540,21 +569,38 @@ static void dovecot_file(ctx *c, const char *path, int depth, int required,
 
 static void discover_dovecot(ctx *c, const char *conf)
 {
-    int imap = -1, pop3 = -1, ssl_off = 0; /* -1: no protocols line */
+    dovecot_conf *dc;
+    const conf_at *at;
 
     if (access(conf, F_OK) != 0)
         return;
-    dovecot_file(c, conf, 0, 1, &imap, &pop3, &ssl_off);
-    if (ssl_off)
+    if ((dc = calloc(1, sizeof(*dc))) == NULL) {
+        c->oom = 1;
         return;
-    if (imap < 0 && pop3 < 0)
-        imap = 1; /* no protocols line: assume IMAP */
-    if (imap)
+    }
+    dc->imap = dc->pop3 = -1;
+    dovecot_file(c, conf, 0, 1, dc);
+    if (dc->ssl_off)
+        goto out;
+    if (dc->imap < 0 && dc->pop3 < 0) {
+        /* No protocols line: Dovecot's default is IMAP, and the line that
+         * makes it serve TLS is its ssl_cert. */
+        dc->imap = 1;
+        dc->imap_at = dc->cert_at;
+    }
+    /* Each endpoint names the line that enabled it (0: none did). */
+    if (dc->imap > 0) {
+        at = dc->imap_at.line > 0 ? &dc->imap_at : NULL;
         add_proposal(c, "dovecot", "dovecot-imaps", "127.0.0.1", NULL, 993,
-                     KW_TLS_IMPLICIT, conf, 0);
-    if (pop3)
+                     KW_TLS_IMPLICIT, at ? at->file : conf, at ? at->line : 0);
+    }
+    if (dc->pop3 > 0) {
+        at = dc->pop3_at.line > 0 ? &dc->pop3_at : NULL;
         add_proposal(c, "dovecot", "dovecot-pop3s", "127.0.0.1", NULL, 995,
-                     KW_TLS_IMPLICIT, conf, 0);
+                     KW_TLS_IMPLICIT, at ? at->file : conf, at ? at->line : 0);
+    }
+out:
+    free(dc);
 }
 
 /* ---- nginx --------------------------------------------------------------- */
@@ -1295,6 +1341,9 @@ int kw_discover_apply(struct ks_store *s, const kw_discovery *disc,
     if (n > 0) {
         memset(&o, 0, sizeof(o));
         o.now = now;
+        /* A file a daemon is configured to load is an object even when it
+         * is missing or unreadable: the daemon will fail on it. */
+        o.expected = 1;
         r = ks_scan(s, roots, n, &o, stats, d);
         /* Files that are gone are reported by the scan; usages are still
          * worth recording. */

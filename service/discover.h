@@ -7,7 +7,12 @@
  * file), and reports:
  *   - each certificate or key file, with the daemon, the configuration
  *     file, the line and the directive that names it ("used by");
- *   - the TLS endpoints those daemons serve, as proposals.
+ *   - the TLS endpoints those daemons serve, as proposals, each with the
+ *     file and line that enabled it.
+ * A file a daemon is configured to load that is missing or cannot be read
+ * is reported (kw_usage.err) and, by kw_discover_apply(), becomes an
+ * inventory object in state missing or unreadable: the daemon will not
+ * start or reload with it.
  * Files are read with bounds (1 MiB each, 256 files, 16 levels of
  * include); what cannot be read is reported, not skipped silently.
  *
@@ -35,6 +40,8 @@ typedef struct kw_usage {
     char *directive; /* "smtpd_tls_cert_file", "ssl_cert", ... */
     char *path;      /* the certificate or key file */
     int is_key;
+    int err;         /* errno of reading it as this user (ENOENT: it is
+                        missing); 0 when it can be read */
 } kw_usage;
 
 typedef struct kw_proposal {

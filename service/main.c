@@ -14,8 +14,9 @@
 static void usage(FILE *out)
 {
     fputs(
-        "Usage: keywarden [--state-dir DIR] [--log-level LEVEL] COMMAND "
-        "[ARGS]\n"
+        "Usage: keywarden [--state-dir DIR] [--config FILE] [--log-level "
+        "LEVEL]\n"
+        "                 COMMAND [ARGS]\n"
         "\n"
         "keywarden keeps an inventory of the TLS certificates of a mail or "
         "web server\n"
@@ -60,7 +61,7 @@ static void usage(FILE *out)
         "                   renew:CERT, precheck:CERT)\n"
         "  help [COMMAND]   this text, or one command's\n"
         "\n"
-        "Options:\n"
+        "Options (before or after the command):\n"
         "  --state-dir DIR    where keywarden.db lives; default "
         "$KEYWARDEN_STATE_DIR,\n"
         "                     else /var/lib/keywarden as root, else\n"
@@ -80,6 +81,89 @@ static void usage(FILE *out)
         "`keywarden COMMAND --help` describes a command; man keywarden(1) "
         "has it all.\n",
         out);
+}
+
+/* The options every command takes, before or after the command's name. */
+static const struct {
+    const char *name;
+    int c;
+} globals[] = {
+    {"state-dir", 'S'},
+    {"config", 'C'},
+    {"log-level", 'L'},
+};
+
+/* Apply one global option; 0, or the exit code of a bad value. */
+static int global_opt(int c, const char *arg, const char **state_dir,
+                      const char **config)
+{
+    int level;
+
+    switch (c) {
+    case 'S':
+        *state_dir = arg;
+        break;
+    case 'C':
+        *config = arg;
+        break;
+    default:
+        level = kw_log_level_parse(arg);
+        if (level < 0) {
+            kw_err("--log-level %s: expected error, warning, notice, info "
+                   "or debug",
+                   arg);
+            return KW_EXIT_USAGE;
+        }
+        kw_log_set_level((enum kw_log_level)level);
+    }
+    return 0;
+}
+
+/* Global options written after the command (`keywarden serve --config
+ * FILE`, as systemd units and habits write them) are taken out of
+ * argv[from..*argc) and applied, so no command has to know them; "--"
+ * ends the search, leaving what follows to the command. */
+static int globals_after_command(int argc, char **argv, int from,
+                                 int *out_argc, const char **state_dir,
+                                 const char **config)
+{
+    int i = from, r;
+    size_t g, n;
+
+    while (i < argc && strcmp(argv[i], "--") != 0) {
+        const char *a = argv[i], *val = NULL;
+        int take = 0;
+
+        for (g = 0; g < sizeof(globals) / sizeof(globals[0]); g++) {
+            n = strlen(globals[g].name);
+            if (strncmp(a, "--", 2) != 0 ||
+                strncmp(a + 2, globals[g].name, n) != 0)
+                continue;
+            if (a[2 + n] == '=') {
+                val = a + 3 + n;
+                take = 1;
+            } else if (a[2 + n] == '\0') {
+                if (i + 1 >= argc) {
+                    kw_err("%s: expected a value after it", a);
+                    return KW_EXIT_USAGE;
+                }
+                val = argv[i + 1];
+                take = 2;
+            }
+            break;
+        }
+        if (take == 0) {
+            i++;
+            continue;
+        }
+        if ((r = global_opt(globals[g].c, val, state_dir, config)) != 0)
+            return r;
+        memmove(&argv[i], &argv[i + take],
+                (size_t)(argc - i - take + 1) * sizeof(*argv));
+        argc -= take;
+    }
+    *out_argc = argc;
+    return 0;
 }
 
 typedef int (*cmd_fn)(kw_cli *, int, char **);
@@ -121,7 +205,7 @@ int main(int argc, char **argv)
     const char *state_dir = NULL, *config = NULL;
     kw_cli cli;
     cmd_fn fn;
-    int c, level;
+    int c, r;
 
     /* A peer that goes away (a hook that exits without reading its
      * stdin, a closed pipe) must cost an EPIPE, not the process. */
@@ -130,20 +214,10 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
         switch (c) {
         case 'S':
-            state_dir = optarg;
-            break;
         case 'C':
-            config = optarg;
-            break;
         case 'L':
-            level = kw_log_level_parse(optarg);
-            if (level < 0) {
-                kw_err("--log-level %s: expected error, warning, notice, "
-                       "info or debug",
-                       optarg);
-                return KW_EXIT_USAGE;
-            }
-            kw_log_set_level((enum kw_log_level)level);
+            if ((r = global_opt(c, optarg, &state_dir, &config)) != 0)
+                return r;
             break;
         case 'h':
             usage(stdout);
@@ -178,6 +252,9 @@ int main(int argc, char **argv)
                argv[optind]);
         return KW_EXIT_USAGE;
     }
+    if ((r = globals_after_command(argc, argv, optind + 1, &argc,
+                                   &state_dir, &config)) != 0)
+        return r;
     if (kw_cli_init(&cli, state_dir) != 0)
         return KW_EXIT_FAIL;
     if (config != NULL) {

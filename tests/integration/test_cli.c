@@ -600,6 +600,22 @@ static void odd_bytes(void **state)
     result_free(&r);
 }
 
+/* The first 4 KiB of a file, NUL-terminated; free it. */
+static char *read_text(const char *path)
+{
+    char *text = calloc(1, 4096);
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    assert_non_null(text);
+    if (f == NULL)
+        fail_msg("%s: cannot open", path);
+    n = fread(text, 1, 4095, f);
+    fclose(f);
+    text[n] = '\0';
+    return text;
+}
+
 /* certificate add/remove edit the configuration and keep the rest of it
  * byte for byte; a result that would not parse is not written. */
 static void certificate_edit(void **state)
@@ -611,7 +627,6 @@ static void certificate_edit(void **state)
                          "/etc/ssl\n";
     result r;
     FILE *f;
-    size_t n;
 
     (void)state;
     snprintf(conf, sizeof(conf), "%s/edit.conf", g_dir);
@@ -631,11 +646,7 @@ static void certificate_edit(void **state)
     r = kw(g_state, "--config", conf, "certificate", "remove", "a", NULL);
     assert_int_equal(r.status, 0);
     result_free(&r);
-    text = calloc(1, 4096);
-    f = fopen(conf, "r");
-    n = fread(text, 1, 4095, f);
-    fclose(f);
-    text[n] = '\0';
+    text = read_text(conf);
     assert_string_equal(text,
                         "# my config\n[daemon]\nmetrics_listen = off   # "
                         "keep\n\n\n# about scan\n[scan]\npath = "
@@ -823,6 +834,208 @@ static void special_files_reported(void **state)
     result_free(&r);
 }
 
+/* The global options are taken after the command too, as systemd units
+ * write them (ExecStart=keywarden serve --config FILE): --config and
+ * --log-level reach the command, --state-dir=DIR with "=", and "--"
+ * leaves what follows to the command. */
+static void globals_after_command(void **state)
+{
+    char conf[600], other[600];
+    result r;
+    FILE *f;
+
+    (void)state;
+    snprintf(conf, sizeof(conf), "%s/after.conf", g_dir);
+    f = fopen(conf, "w");
+    assert_non_null(f);
+    fputs("[scan]\nbogus_key = 1\n", f);
+    fclose(f);
+    r = kw(g_state, "config", "check", "--config", conf, NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, "after.conf");
+    assert_contains(r.err, "bogus_key");
+    result_free(&r);
+    /* The command's own options and the global ones, mixed. */
+    r = kw(g_state, "list", "--log-level", "debug", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "\"source\"");
+    result_free(&r);
+    r = kw(g_state, "list", "--log-level", "loud", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "--log-level loud");
+    result_free(&r);
+    r = kw(g_state, "list", "--config", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "--config: expected a value");
+    result_free(&r);
+    snprintf(other, sizeof(other), "--state-dir=%s/after-state", g_dir);
+    r = kw(g_state, "list", other, NULL);
+    assert_contains(r.out[0] != '\0' ? r.out : r.err, "/after-state/");
+    result_free(&r);
+    /* After "--", "--config" is the command's argument (a path to scan). */
+    r = kw(g_state, "scan", "--", "--config", NULL);
+    assert_int_not_equal(r.status, 0);
+    assert_contains(r.err, "--config");
+    result_free(&r);
+    /* serve takes it, as keywarden.service writes it: the broken file is
+     * reported, not the option. */
+    r = kw(g_state, "serve", "--config", conf, NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, "bogus_key");
+    if (strstr(r.err, "unrecognized") != NULL)
+        fail_msg("serve --config: %s", r.err);
+    result_free(&r);
+}
+
+/* certificate add on a machine without a configuration creates it, and
+ * its directory (0750), keeping the scan serve did without a file. */
+static void certificate_add_creates_config(void **state)
+{
+    char dir[600], conf[700], *text;
+    struct stat st;
+    result r;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/fresh-etc/keywarden", g_dir);
+    snprintf(conf, sizeof(conf), "%s/keywarden.conf", dir);
+    r = kw(g_state, "--config", conf, "certificate", "add", "www",
+           "--names", "www.example.com", NULL);
+    if (r.status != 0)
+        fail_msg("certificate add: %d\n%s", r.status, r.err);
+    assert_contains(r.out, "added [certificate \"www\"]");
+    result_free(&r);
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0750);
+    assert_int_equal(stat(conf, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    text = read_text(conf);
+    assert_contains(text, "[scan]\npath = /etc/ssl\npath = "
+                          "/etc/letsencrypt\n");
+    assert_contains(text, "\n[certificate \"www\"]\nnames = "
+                          "www.example.com\n");
+    free(text);
+    r = kw(g_state, "--config", conf, "config", "check", NULL);
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+    /* The second one goes into the file now there. */
+    r = kw(g_state, "--config", conf, "certificate", "add", "mail",
+           "--names", "mail.example.com", NULL);
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+    r = kw(g_state, "--config", conf, "certificate", "list", "--json",
+           NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "\"name\": \"www\"");
+    assert_contains(r.out, "\"name\": \"mail\"");
+    result_free(&r);
+}
+
+/* A new user's Debian: Dovecot names a certificate that is not there.
+ * discover says so, list and check show it critical with the
+ * configuration file and line, and it is ok once the file is there. */
+static void discover_missing_file(void **state)
+{
+    char st[600], dconf[600], sslconf[700], cert[600], text[1400], line[800];
+    const char *h, *reason;
+    json_error_t jerr;
+    json_t *arr, *o;
+    EVP_PKEY *k;
+    X509 *x;
+    result r;
+    FILE *f;
+
+    (void)state;
+    snprintf(st, sizeof(st), "%s/disc-state", g_dir);
+    snprintf(dconf, sizeof(dconf), "%s/dovecot/dovecot.conf", g_dir);
+    snprintf(sslconf, sizeof(sslconf), "%s/dovecot/conf.d/10-ssl.conf",
+             g_dir);
+    snprintf(cert, sizeof(cert), "%s/dovecot-private/dovecot.pem", g_dir);
+    snprintf(text, sizeof(text), "%s/dovecot/conf.d", g_dir);
+    tp_mkdirs(text);
+    f = fopen(dconf, "w");
+    assert_non_null(f);
+    fputs("!include conf.d/*.conf\n", f);
+    fclose(f);
+    f = fopen(sslconf, "w");
+    assert_non_null(f);
+    fprintf(f, "ssl = yes\nssl_cert = <%s\n", cert);
+    fclose(f);
+
+    r = kw(st, "discover", "--dovecot", dconf, "--postfix",
+           "/nonexistent/postfix", "--nginx", "/nonexistent/nginx.conf",
+           NULL);
+    if (r.status != 0)
+        fail_msg("discover: %d\n%s", r.status, r.err);
+    snprintf(line, sizeof(line), "%s: MISSING, the daemon will not start",
+             cert);
+    assert_contains(r.out, line);
+    assert_contains(r.out, "1 file these daemons load is missing");
+    /* The endpoint's comment names the ssl_cert line, not "line 0". */
+    snprintf(line, sizeof(line), "# dovecot, %s line 2\n", sslconf);
+    assert_contains(r.out, line);
+    result_free(&r);
+
+    r = kw(st, "list", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    arr = json_loads(r.out, 0, &jerr);
+    assert_non_null(arr);
+    o = find(arr, "source", "dovecot-private/dovecot.pem");
+    h = json_string_value(json_object_get(o, "health"));
+    reason = json_string_value(json_object_get(o, "reason"));
+    assert_string_equal(h, "critical");
+    snprintf(line, sizeof(line), "named by dovecot: %s line 2 (ssl_cert)",
+             sslconf);
+    assert_contains(reason, line);
+    assert_contains(reason, "the daemon will not start or reload");
+    json_decref(arr);
+    result_free(&r);
+    r = kw(st, "check", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "KEYWARDEN CRITICAL");
+    assert_contains(r.out, line);
+    result_free(&r);
+
+    /* The file appears (ssl-cert's make-ssl-cert, or the operator). */
+    snprintf(text, sizeof(text), "%s/dovecot-private", g_dir);
+    tp_mkdirs(text);
+    k = tp_key_ec();
+    {
+        static const char *const dns[] = {"mail.example.com", NULL};
+        tp_spec sp = {.cn = "mail.example.com", .dns = dns,
+                      .not_before = NOW - 86400,
+                      .not_after = NOW + 60 * 86400, .serial = 11,
+                      .key = k};
+        x = tp_cert(&sp);
+    }
+    assert_int_equal(tp_write_pem(cert, &x, 1, NULL, 0644), 0);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    r = kw(st, "discover", "--dovecot", dconf, "--postfix",
+           "/nonexistent/postfix", "--nginx", "/nonexistent/nginx.conf",
+           NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "1 files added to the inventory (1 certificates");
+    if (strstr(r.out, "MISSING") != NULL)
+        fail_msg("still missing:\n%s", r.out);
+    result_free(&r);
+    r = kw(st, "list", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    arr = json_loads(r.out, 0, &jerr);
+    assert_non_null(arr);
+    assert_int_equal(json_array_size(arr), 1);
+    o = find(arr, "source", "dovecot-private/dovecot.pem");
+    assert_string_equal(json_string_value(json_object_get(o, "health")),
+                        "ok");
+    assert_string_equal(json_string_value(json_object_get(o, "name")),
+                        "mail.example.com");
+    json_decref(arr);
+    result_free(&r);
+    r = kw(st, "check", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "KEYWARDEN OK");
+    result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -839,6 +1052,9 @@ int main(void)
         cmocka_unit_test(odd_bytes),
         cmocka_unit_test(certificate_edit),
         cmocka_unit_test(hooks_commands),
+        cmocka_unit_test(globals_after_command),
+        cmocka_unit_test(certificate_add_creates_config),
+        cmocka_unit_test(discover_missing_file),
         cmocka_unit_test(cron_expiry_hooks),
         cmocka_unit_test(special_files_reported),
     };

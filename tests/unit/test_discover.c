@@ -15,9 +15,12 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "keystore/ks_inventory.h"
+#include "keystore/ks_scan.h"
 #include "service/discover.h"
 #include "testpki.h"
 #include "tmpdir.h"
@@ -436,6 +439,260 @@ static void nginx_T_runs(void **state)
     tmpdir_remove(g_dir);
 }
 
+/* What the inventory says about one path: its state, health and reason. */
+typedef struct seen {
+    const char *path;
+    int found;
+    char state[16];
+    ks_health health;
+    char reason[256];
+    int64_t id;
+} seen;
+
+static int seen_cb(void *ctx, const ks_object *o)
+{
+    seen *w = ctx;
+    ks_thresholds t;
+    ks_verdict v;
+
+    if (o->source == NULL || strcmp(o->source, w->path) != 0)
+        return 0;
+    ks_thresholds_default(&t);
+    ks_health_tls(&o->facts, 1795651200, &t, &v);
+    w->found++;
+    w->id = o->id;
+    snprintf(w->state, sizeof(w->state), "%s", o->facts.state);
+    w->health = v.health;
+    snprintf(w->reason, sizeof(w->reason), "%s", v.reason);
+    return 0;
+}
+
+static seen look(ks_store *s, const char *path)
+{
+    ks_filter f;
+    kw_diag d;
+    seen w;
+
+    memset(&w, 0, sizeof(w));
+    w.path = path;
+    memset(&f, 0, sizeof(f));
+    f.include_hidden = 1;
+    assert_int_equal(ks_inventory_each(s, &f, seen_cb, &w, &d), 0);
+    return w;
+}
+
+/* Paths that find only g_dir/dovecot/dovecot.conf (its path in dc). */
+static void dovecot_only(kw_discover_paths *paths, char *dc, size_t len)
+{
+    path_join(dc, len, g_dir, "dovecot/dovecot.conf");
+    memset(paths, 0, sizeof(*paths));
+    paths->nginx_bin = "";
+    paths->postfix_dir = "/nonexistent/postfix";
+    paths->dovecot_conf = dc;
+    paths->nginx_conf = "/nonexistent/nginx.conf";
+}
+
+static void discover_apply(ks_store *s, const kw_discover_paths *paths,
+                           kw_discovery *disc)
+{
+    ks_scan_stats st;
+    kw_diag d;
+
+    assert_int_equal(kw_discover(paths, disc), 0);
+    if (kw_discover_apply(s, disc, 1795651200, &st, &d) != 0)
+        fail_msg("kw_discover_apply: %s", d.msg);
+}
+
+/* Debian's stock Dovecot names /etc/dovecot/private/dovecot.pem, which is
+ * not there until ssl-cert makes it: the file a daemon loads and cannot
+ * find is an object in state missing, critical with the configuration
+ * file and line; it recovers when the file appears, a key's stand-in
+ * leaves when the key appears, and one no configuration names any more
+ * leaves too.  Each endpoint names the line that enabled it. */
+static void missing_files_are_objects(void **state)
+{
+    char dc[512], cert[512], key[512], db[512], conf[512], want[1400];
+    kw_discover_paths paths;
+    kw_discovery disc;
+    const kw_usage *u;
+    const kw_proposal *p;
+    ks_store *s;
+    kw_diag d;
+    seen w;
+    EVP_PKEY *k;
+    X509 *x;
+
+    (void)state;
+    tmpdir_make(g_dir, sizeof(g_dir), "disc-missing");
+    path_join(cert, sizeof(cert), g_dir, "private/dovecot.pem");
+    path_join(key, sizeof(key), g_dir, "private/dovecot.key");
+    path_join(conf, sizeof(conf), g_dir, "dovecot/conf.d/10-ssl.conf");
+    put("dovecot/dovecot.conf",
+        "!include_try protocols.d/*.protocol\n!include conf.d/*.conf\n");
+    put("dovecot/protocols.d/pop3d.protocol",
+        "# pop3\n\nprotocols = $protocols pop3\n");
+    snprintf(want, sizeof(want),
+             "# Debian's default\nssl = yes\n\nssl_cert = <%s\n"
+             "ssl_key = <%s\n",
+             cert, key);
+    put("dovecot/conf.d/10-ssl.conf", want);
+    path_join(db, sizeof(db), g_dir, "kw.db");
+    dovecot_only(&paths, dc, sizeof(dc));
+    assert_int_equal(ks_open(db, KS_OPEN_CREATE, &s, &d), 0);
+
+    discover_apply(s, &paths, &disc);
+    u = find_usage(&disc, "dovecot", "ssl_cert", cert);
+    assert_int_equal(u->err, ENOENT);
+    assert_int_equal(u->line, 4);
+    /* Endpoints carry the real line: the protocols line that enabled
+     * them. */
+    p = find_proposal(&disc, 995);
+    assert_non_null(strstr(p->config, "protocols.d/pop3d.protocol"));
+    assert_int_equal(p->line, 3);
+    kw_discovery_free(&disc);
+
+    w = look(s, cert);
+    assert_int_equal(w.found, 1);
+    assert_string_equal(w.state, "missing");
+    assert_int_equal(w.health, KS_HEALTH_CRITICAL);
+    snprintf(want, sizeof(want), "named by dovecot: %s line 4 (ssl_cert)",
+             conf);
+    if (strstr(w.reason, want) == NULL ||
+        strstr(w.reason, "the daemon will not start or reload") == NULL)
+        fail_msg("reason: %s", w.reason);
+    w = look(s, key);
+    assert_int_equal(w.found, 1);
+    assert_int_equal(w.health, KS_HEALTH_CRITICAL);
+    assert_non_null(strstr(w.reason, "line 5 (ssl_key)"));
+
+    /* Discovered again, nothing new: still one object per file. */
+    discover_apply(s, &paths, &disc);
+    kw_discovery_free(&disc);
+    assert_int_equal(look(s, cert).found, 1);
+
+    /* The files appear: the certificate's object takes its facts, the
+     * key's stand-in leaves (a key is not an object of its own). */
+    k = tp_key_ec();
+    {
+        static const char *const dns[] = {"mail.example.com", NULL};
+        tp_spec sp = {.cn = "mail.example.com", .dns = dns,
+                      .not_before = 1795651200 - 86400,
+                      .not_after = 1795651200 + 60 * 86400, .serial = 7,
+                      .key = k};
+        x = tp_cert(&sp);
+    }
+    path_join(want, sizeof(want), g_dir, "private");
+    tp_mkdirs(want);
+    assert_int_equal(tp_write_pem(cert, &x, 1, NULL, 0644), 0);
+    assert_int_equal(tp_write_key(key, k, 0600), 0);
+    discover_apply(s, &paths, &disc);
+    assert_int_equal(find_usage(&disc, "dovecot", "ssl_cert", cert)->err, 0);
+    kw_discovery_free(&disc);
+    w = look(s, cert);
+    assert_int_equal(w.found, 1);
+    assert_string_equal(w.state, "ok");
+    assert_int_equal(w.health, KS_HEALTH_OK);
+    assert_int_equal(look(s, key).found, 0);
+
+    /* Gone again: missing, and critical because Dovecot still loads it. */
+    assert_int_equal(unlink(cert), 0);
+    discover_apply(s, &paths, &disc);
+    kw_discovery_free(&disc);
+    w = look(s, cert);
+    assert_string_equal(w.state, "missing");
+    assert_int_equal(w.health, KS_HEALTH_CRITICAL);
+
+    /* The operator points Dovecot elsewhere: the key's stand-in, which
+     * never was a file, leaves; the certificate that was a file stays,
+     * missing (a warning now that no daemon loads it). */
+    assert_int_equal(unlink(key), 0);
+    discover_apply(s, &paths, &disc);
+    kw_discovery_free(&disc);
+    assert_int_equal(look(s, key).found, 1);
+    put("dovecot/conf.d/10-ssl.conf", "ssl = no\n");
+    discover_apply(s, &paths, &disc);
+    assert_int_equal(disc.nproposals, 0);
+    kw_discovery_free(&disc);
+    assert_int_equal(look(s, key).found, 0);
+    w = look(s, cert);
+    assert_int_equal(w.found, 1);
+    assert_int_equal(w.health, KS_HEALTH_WARNING);
+
+    X509_free(x);
+    EVP_PKEY_free(k);
+    ks_close(s);
+    tmpdir_remove(g_dir);
+}
+
+/* Without a protocols line Dovecot serves IMAP, and the endpoint's line
+ * is the ssl_cert that makes it TLS, never "line 0". */
+static void dovecot_endpoint_line(void **state)
+{
+    char dc[512];
+    kw_discover_paths paths;
+    kw_discovery disc;
+    const kw_proposal *p;
+
+    (void)state;
+    tmpdir_make(g_dir, sizeof(g_dir), "disc-line");
+    put("dovecot/dovecot.conf",
+        "# one file\nssl = required\nssl_cert = </etc/ssl/mail.pem\n");
+    dovecot_only(&paths, dc, sizeof(dc));
+    assert_int_equal(kw_discover(&paths, &disc), 0);
+    p = find_proposal(&disc, 993);
+    assert_string_equal(p->config, dc);
+    assert_int_equal(p->line, 3);
+    kw_discovery_free(&disc);
+    tmpdir_remove(g_dir);
+}
+
+/* The same for Postfix and nginx: whatever daemon names a file that is
+ * not there, the object is critical with that daemon's file and line. */
+static void missing_files_every_daemon(void **state)
+{
+    char pf[512], nx[512], db[512], pcert[512], ncert[512], text[1400];
+    kw_discover_paths paths;
+    kw_discovery disc;
+    ks_store *s;
+    kw_diag d;
+    seen w;
+
+    (void)state;
+    tmpdir_make(g_dir, sizeof(g_dir), "disc-every");
+    path_join(pcert, sizeof(pcert), g_dir, "ssl/postfix.pem");
+    path_join(ncert, sizeof(ncert), g_dir, "ssl/shop.pem");
+    snprintf(text, sizeof(text), "# main.cf\n\nsmtpd_tls_cert_file = %s\n",
+             pcert);
+    put("postfix/main.cf", text);
+    snprintf(text, sizeof(text),
+             "events {}\nhttp {\n  server {\n    listen 443 ssl;\n"
+             "    ssl_certificate %s;\n  }\n}\n",
+             ncert);
+    put("nginx/nginx.conf", text);
+    path_join(pf, sizeof(pf), g_dir, "postfix");
+    path_join(nx, sizeof(nx), g_dir, "nginx/nginx.conf");
+    path_join(db, sizeof(db), g_dir, "kw.db");
+    memset(&paths, 0, sizeof(paths));
+    paths.nginx_bin = "";
+    paths.postfix_dir = pf;
+    paths.dovecot_conf = "/nonexistent/dovecot.conf";
+    paths.nginx_conf = nx;
+    assert_int_equal(ks_open(db, KS_OPEN_CREATE, &s, &d), 0);
+    discover_apply(s, &paths, &disc);
+    kw_discovery_free(&disc);
+
+    w = look(s, pcert);
+    assert_int_equal(w.health, KS_HEALTH_CRITICAL);
+    assert_non_null(strstr(w.reason, "named by postfix: "));
+    assert_non_null(strstr(w.reason, "main.cf line 3 (smtpd_tls_cert_file)"));
+    w = look(s, ncert);
+    assert_int_equal(w.health, KS_HEALTH_CRITICAL);
+    assert_non_null(strstr(w.reason, "named by nginx: "));
+    assert_non_null(strstr(w.reason, "nginx.conf line 5 (ssl_certificate)"));
+    ks_close(s);
+    tmpdir_remove(g_dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +700,9 @@ int main(void)
         cmocka_unit_test(nothing_installed),
         cmocka_unit_test(nginx_dump_text),
         cmocka_unit_test(nginx_T_runs),
+        cmocka_unit_test(missing_files_are_objects),
+        cmocka_unit_test(dovecot_endpoint_line),
+        cmocka_unit_test(missing_files_every_daemon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -154,6 +154,30 @@ static void source_states(void **state)
     assert_verdict(f, KS_HEALTH_UNKNOWN, "no validity");
 }
 
+/* A file a daemon's configuration names (discover): missing, or holding
+ * no certificate, stops the daemon; one keywarden may not open is still
+ * unknown, since the daemon may read what this user cannot. */
+static void daemon_files(void **state)
+{
+    ks_tls_facts f = base(NOW + 60 * KW_DAY);
+
+    (void)state;
+    f.used_by = "dovecot: /etc/dovecot/conf.d/10-ssl.conf line 12 "
+                "(ssl_cert)";
+    assert_verdict(f, KS_HEALTH_OK, ""); /* usage alone changes nothing */
+    f.state = "missing";
+    assert_verdict(f, KS_HEALTH_CRITICAL,
+                   "named by dovecot: /etc/dovecot/conf.d/10-ssl.conf line "
+                   "12 (ssl_cert): the daemon will not start or reload");
+    f.state = "unreadable";
+    f.error = "no PEM block and not DER: not a certificate";
+    assert_verdict(f, KS_HEALTH_CRITICAL,
+                   "not a certificate; named by dovecot");
+    f.error = KS_ERR_CANNOT_OPEN "Permission denied";
+    assert_verdict(f, KS_HEALTH_UNKNOWN,
+                   "cannot open: Permission denied; named by dovecot");
+}
+
 static void hidden_objects_are_ok(void **state)
 {
     ks_tls_facts f = base(NOW - 100 * KW_DAY);
@@ -268,6 +292,7 @@ int main(void)
         cmocka_unit_test(not_yet_valid_and_unordered),
         cmocka_unit_test(private_keys),
         cmocka_unit_test(source_states),
+        cmocka_unit_test(daemon_files),
         cmocka_unit_test(hidden_objects_are_ok),
         cmocka_unit_test(worst_finding_wins),
         cmocka_unit_test(walk_a_lifetime),
