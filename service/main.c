@@ -255,8 +255,16 @@ int main(int argc, char **argv)
     if ((r = globals_after_command(argc, argv, optind + 1, &argc,
                                    &state_dir, &config)) != 0)
         return r;
-    if (kw_cli_init(&cli, state_dir) != 0)
+    if (kw_cli_init(&cli, state_dir) != 0) {
+        /* A monitoring plugin that cannot decide says UNKNOWN, on the
+         * line Nagios shows, whatever stopped it. */
+        if (fn == cli_check) {
+            printf("KEYWARDEN UNKNOWN - the environment is not usable "
+                   "(see the error above)\n");
+            return 3;
+        }
         return KW_EXIT_FAIL;
+    }
     if (config != NULL) {
         if (strlen(config) >= sizeof(cli.config_path)) {
             kw_err("--config: path too long");
