@@ -104,10 +104,10 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
             json_array_append_new(
                 u, json_pack("{s:s, s:o, s:i, s:s, s:o, s:b}", "daemon",
                              disc.usages[i].daemon, "config",
-                             kw_json_str(disc.usages[i].config), "line",
+                             kw_json_path(disc.usages[i].config), "line",
                              disc.usages[i].line, "directive",
                              disc.usages[i].directive, "path",
-                             kw_json_str(disc.usages[i].path), "is_key",
+                             kw_json_path(disc.usages[i].path), "is_key",
                              disc.usages[i].is_key));
         for (i = 0; i < disc.nproposals; i++)
             json_array_append_new(
@@ -133,31 +133,35 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
         json_decref(o);
     } else {
         if (disc.nusages == 0)
-            printf("no certificate files found in the configurations of "
-                   "Postfix, Dovecot or nginx\n");
+            kw_outf(stdout,
+                    "no certificate files found in the configurations of "
+                    "Postfix, Dovecot or nginx\n");
         for (i = 0; i < disc.nusages; i++)
-            printf("%s: %s:%d %s %s\n", disc.usages[i].daemon,
-                   disc.usages[i].config, disc.usages[i].line,
-                   disc.usages[i].directive, disc.usages[i].path);
+            kw_outf(stdout, "%s: %s:%d %s %s\n", disc.usages[i].daemon,
+                    disc.usages[i].config, disc.usages[i].line,
+                    disc.usages[i].directive, disc.usages[i].path);
         for (i = 0; i < disc.nnotes; i++)
-            printf("note: %s\n", disc.notes[i]);
+            kw_outf(stdout, "note: %s\n", disc.notes[i]);
         if (disc.nginx_dump != NULL)
-            printf("nginx's configuration as `%s -T` printed it\n",
-                   disc.nginx_dump);
+            kw_outf(stdout, "nginx's configuration as `%s -T` printed it\n",
+                    disc.nginx_dump);
         if (disc.nproposals > 0)
-            printf("\nEndpoints these daemons serve; add to %s to probe "
-                   "them:\n",
-                   cli->config_path);
+            kw_outf(stdout,
+                    "\nEndpoints these daemons serve; add to %s to probe "
+                    "them:\n",
+                    cli->config_path);
         for (i = 0; i < disc.nproposals; i++) {
             const kw_proposal *pp = &disc.proposals[i];
-            printf("\n# %s, %s line %d\n[endpoint \"%s\"]\nhost = %s\n"
-                   "port = %d\n",
-                   pp->daemon, pp->config, pp->line, pp->name, pp->host,
-                   pp->port);
+            kw_outf(stdout,
+                    "\n# %s, %s line %d\n[endpoint \"%s\"]\nhost = %s\n"
+                    "port = %d\n",
+                    pp->daemon, pp->config, pp->line, pp->name, pp->host,
+                    pp->port);
             if (pp->starttls != KW_TLS_IMPLICIT)
-                printf("starttls = %s\n", kw_starttls_word(pp->starttls));
+                kw_outf(stdout, "starttls = %s\n",
+                        kw_starttls_word(pp->starttls));
             if (pp->sni != NULL)
-                printf("sni = %s\n", pp->sni);
+                kw_outf(stdout, "sni = %s\n", pp->sni);
         }
     }
     r = KW_EXIT_OK;
@@ -170,9 +174,10 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
             kw_err("discover: %s", d.msg);
             r = KW_EXIT_FAIL;
         } else if (!json) {
-            printf("\n%zu files added to the inventory (%zu certificates, "
-                   "%zu keys); `keywarden show` lists who uses them\n",
-                   st.files, st.certs, st.keys);
+            kw_outf(stdout,
+                    "\n%zu files added to the inventory (%zu certificates, "
+                    "%zu keys); `keywarden show` lists who uses them\n",
+                    st.files, st.certs, st.keys);
         }
         ks_close(s);
     }
