@@ -109,6 +109,7 @@ static void read_full(sqlite3_stmt *st, ks_object *o, json_t **hold)
     "id, kind, name, deadline, state, not_before, not_after, "             \
     "weak_not_after, arrangement, key_state, key_mode, superseded_by, "    \
     "idle_anchor"
+#define BRIEF_NCOLUMNS 13
 
 static void read_brief(sqlite3_stmt *st, ks_object *o)
 {
@@ -132,6 +133,21 @@ static void read_brief(sqlite3_stmt *st, ks_object *o)
     if (sqlite3_column_type(st, 7) != SQLITE_NULL)
         o->facts.weak_name = "";
 }
+
+/* Another object o2 holding the same leaf as the listed row, with the
+ * same deadline; %s is "<" or ">" (a lower or higher id), %s the
+ * visibility filter.  The deadline and kind lead the listing's index, so
+ * this is one index seek per row; the fingerprint, which is not in the
+ * index, is read only for a row that already matches by name (CASE
+ * evaluates lazily). */
+#define SAME_LEAF                                                          \
+    "SELECT %s FROM objects o2 WHERE o2.deadline = objects.deadline AND "  \
+    "o2.kind = objects.kind AND o2.id %s objects.id AND CASE WHEN "        \
+    "o2.name = objects.name AND o2.arrangement IS NOT 'endpoint' AND "     \
+    "objects.arrangement IS NOT 'endpoint'%s THEN o2.fingerprint = "       \
+    "(SELECT o3.fingerprint FROM objects o3 WHERE o3.id = objects.id) "    \
+    "ELSE 0 END"
+#define VISIBLE2 " AND o2.superseded_by IS NULL AND o2.idle_anchor = 0"
 
 /* Does a brief row need its full record to be described? */
 static int needs_detail(const ks_object *o, const ks_filter *f)
@@ -161,9 +177,15 @@ static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
     ks_object o;
     int rc, r = 0, idx = 1, bad = 0;
 
-    bad |= kw_str_appendf(sql, sizeof(sql), &pos,
-                          "SELECT %s FROM objects WHERE %s",
-                          f->brief ? BRIEF_COLUMNS : OBJECT_COLUMNS,
+    bad |= kw_str_appendf(sql, sizeof(sql), &pos, "SELECT %s",
+                          f->brief ? BRIEF_COLUMNS : OBJECT_COLUMNS);
+    if (f->by_leaf) {
+        bad |= kw_str_appendf(sql, sizeof(sql), &pos, ", (");
+        bad |= kw_str_appendf(sql, sizeof(sql), &pos, SAME_LEAF, "count(*)",
+                              ">", f->include_hidden ? "" : VISIBLE2);
+        bad |= kw_str_appendf(sql, sizeof(sql), &pos, ")");
+    }
+    bad |= kw_str_appendf(sql, sizeof(sql), &pos, " FROM objects WHERE %s",
                           unknown_pass ? "deadline IS NULL"
                                        : "deadline IS NOT NULL");
     if (f->kind != NULL)
@@ -179,6 +201,12 @@ static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
     if (f->id > 0)
         bad |= kw_str_appendf(sql, sizeof(sql), &pos, " AND id = ?%d",
                               idx++);
+    if (f->by_leaf && !unknown_pass) {
+        bad |= kw_str_appendf(sql, sizeof(sql), &pos, " AND NOT EXISTS (");
+        bad |= kw_str_appendf(sql, sizeof(sql), &pos, SAME_LEAF, "1", "<",
+                              f->include_hidden ? "" : VISIBLE2);
+        bad |= kw_str_appendf(sql, sizeof(sql), &pos, ")");
+    }
     /* (deadline, id) is the index order: no sorting. */
     bad |= kw_str_appendf(sql, sizeof(sql), &pos, " ORDER BY deadline, id");
     if (bad != 0)
@@ -221,6 +249,9 @@ static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
                 read_full(full, &o, &hold);
             }
         }
+        if (f->by_leaf)
+            o.other_files =
+                sqlite3_column_int(st, f->brief ? BRIEF_NCOLUMNS : 32);
         stopped = cb(ctx, &o) != 0;
         json_decref(hold);
         if (full != NULL)
@@ -246,6 +277,46 @@ int ks_inventory_each(ks_store *s, const ks_filter *f,
     r = each_pass(s, f, 1, cb, ctx, &stop, d);
     if (r == 0 && !stop)
         r = each_pass(s, f, 0, cb, ctx, &stop, d);
+    return r;
+}
+
+int ks_inventory_same_leaf(ks_store *s, int64_t id, int include_hidden,
+                           int (*cb)(void *ctx, const ks_object *o),
+                           void *ctx, kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ks_object o;
+    int rc, r = 0;
+    char sql[2048];
+
+    /* me's columns are renamed so OBJECT_COLUMNS stays unambiguous. */
+    snprintf(sql, sizeof(sql),
+             "WITH me(d, k, n, fp, e) AS (SELECT deadline, kind, name, "
+             "fingerprint, arrangement IS 'endpoint' FROM objects WHERE "
+             "id = ?1) SELECT " OBJECT_COLUMNS " FROM objects, me WHERE "
+             "objects.id = ?1 OR (NOT me.e AND objects.deadline = me.d AND "
+             "objects.kind = me.k AND objects.name = me.n AND "
+             "objects.fingerprint = me.fp AND objects.arrangement IS NOT "
+             "'endpoint'%s) ORDER BY objects.id",
+             include_hidden ? ""
+                            : " AND objects.superseded_by IS NULL AND "
+                              "objects.idle_anchor = 0");
+    if (sqlite3_prepare_v2(ks_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "looking up the files of a certificate");
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *hold = NULL;
+        int stop;
+
+        read_full(st, &o, &hold);
+        stop = cb(ctx, &o) != 0;
+        json_decref(hold);
+        if (stop)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = ks_db_error(s, d, "looking up the files of a certificate");
+    sqlite3_finalize(st);
     return r;
 }
 
