@@ -30,7 +30,7 @@ typedef struct ks_object {
     int chain_len;
     int self_signed;
     int64_t created_at;
-    /* With ks_filter.by_leaf: how many other files hold the same leaf
+    /* With ks_filter.by_leaf: 1 when other files hold the same leaf
      * (ks_inventory_same_leaf lists them all). */
     int other_files;
     ks_tls_facts facts; /* everything health needs */
