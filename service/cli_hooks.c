@@ -375,7 +375,7 @@ static json_t *test_event(kw_cli *cli, const kw_config *conf,
     kw_time_rfc3339(cli->now, when, sizeof(when));
     ev = json_pack("{s:i, s:s, s:I, s:s, s:o, s:s}", "id", 0, "type", type,
                    "at", (json_int_t)cli->now, "time", when, "object",
-                   kw_json_str(object != NULL ? object : "test"), "kind",
+                   kw_json_path(object != NULL ? object : "test"), "kind",
                    c != NULL ? "tls" : "other");
     if (ev == NULL || c == NULL) {
         if (ev != NULL)
@@ -396,7 +396,7 @@ static json_t *test_event(kw_cli *cli, const kw_config *conf,
 
         for (i = 0; i < 5; i++) {
             snprintf(p, sizeof(p), "%s/live/%s%s", certs_dir, c->name, f[i]);
-            json_object_set_new(paths, k[i], kw_json_str(p));
+            json_object_set_new(paths, k[i], kw_json_path(p));
         }
         json_object_set_new(ev, "paths", paths);
     }

@@ -539,6 +539,21 @@ static void kill9_mid_scan(void **state)
 /* File names and certificate names are bytes, not UTF-8: a name with
  * 0xff, a CN with 0xfe and a SAN of many "*." labels in front of an
  * A-label must be scanned, listed as JSON (escaped) and shown. */
+/* A self-signed certificate valid from yesterday for 90 days; sp is
+ * kept for a second one with another serial. */
+static X509 *leaf_90d(tp_spec *sp, const char *cn, const char *const *dns,
+                      long serial, EVP_PKEY *k)
+{
+    memset(sp, 0, sizeof(*sp));
+    sp->cn = cn;
+    sp->dns = dns;
+    sp->not_before = NOW - 86400;
+    sp->not_after = NOW + 90 * 86400;
+    sp->serial = serial;
+    sp->key = k;
+    return tp_cert(sp);
+}
+
 /* The line of text that starts with prefix, up to its newline. */
 static char *line_of(const char *text, const char *prefix)
 {
@@ -583,14 +598,7 @@ static void odd_bytes(void **state)
     for (i = 0; i < 200; i++)
         pos += (size_t)snprintf(deep + pos, sizeof(deep) - pos, "*.");
     snprintf(deep + pos, sizeof(deep) - pos, "xn--bcher-kva.example");
-    memset(&sp, 0, sizeof(sp));
-    sp.cn = "caf\xfe.example";
-    sp.dns = dns;
-    sp.not_before = NOW - 86400;
-    sp.not_after = NOW + 90 * 86400;
-    sp.serial = 77;
-    sp.key = k;
-    c = tp_cert(&sp);
+    c = leaf_90d(&sp, "caf\xfe.example", dns, 77, k);
     snprintf(file, sizeof(file), "%s/caf\xff.pem", dir);
     assert_int_equal(tp_write_pem(file, &c, 1, NULL, 0644), 0);
     X509_free(c);
@@ -658,14 +666,7 @@ static void hostile_names(void **state)
     snprintf(ff, sizeof(ff), "%s/caf\xff.pem", dir);
     /* Unreadable, so the object is named after its file. */
     tp_write_bytes(esc, "-----BEGIN CERTIFICATE-----\n!!!!\n", 33, 0644);
-    memset(&sp, 0, sizeof(sp));
-    sp.cn = "cafe.example";
-    sp.dns = dns;
-    sp.not_before = NOW - 86400;
-    sp.not_after = NOW + 90 * 86400;
-    sp.serial = 78;
-    sp.key = k;
-    c = tp_cert(&sp);
+    c = leaf_90d(&sp, "cafe.example", dns, 78, k);
     assert_int_equal(tp_write_pem(ff, &c, 1, NULL, 0644), 0);
     X509_free(c);
     r = kw(st, "scan", dir, NULL);
