@@ -148,7 +148,7 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
 
 void kw_print_empty_hint(FILE *out, const kw_cli *cli)
 {
-    fprintf(out,
+    kw_outf(out,
             "The inventory at %s is empty.\n"
             "Add certificates with `keywarden scan PATH...`, for example:\n"
             "  keywarden scan /etc/ssl /etc/letsencrypt\n",
