@@ -143,7 +143,8 @@ static int env_add_path(char ***env, size_t *n, const char *k,
     char *bytes;
     int r;
 
-    if (v == NULL || json_is_null(v))
+    /* Absent, or not a path at all (a hand-edited event): no variable. */
+    if (!json_is_string(v) && !json_is_object(v))
         return 0;
     if ((bytes = kw_json_path_bytes(v)) == NULL)
         return -1;
