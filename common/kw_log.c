@@ -1,5 +1,7 @@
 #include "kw_log.h"
 
+#include "kw_str.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +51,7 @@ static const char *level_word(enum kw_log_level level)
 void kw_log(enum kw_log_level level, const char *fmt, ...)
 {
     char line[2048];
+    size_t pos = 0;
     va_list ap;
 
     if (level > g_level)
@@ -56,8 +59,11 @@ void kw_log(enum kw_log_level level, const char *fmt, ...)
     if (g_journal < 0)
         g_journal = getenv("JOURNAL_STREAM") != NULL;
 
+    /* Arguments are escaped (paths, hook output, servers' answers): a
+     * newline in one must not forge a second log line or journal entry. */
+    line[0] = '\0';
     va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
+    kw_str_vsafef(line, sizeof(line), &pos, fmt, ap);
     va_end(ap);
 
     /* One fprintf per line so concurrent writers do not interleave. */

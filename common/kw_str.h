@@ -4,7 +4,9 @@
 #ifndef KW_STR_H
 #define KW_STR_H
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* Copy at most len bytes of src into a new NUL-terminated string that is
  * valid UTF-8 and free of control characters: invalid bytes and controls
@@ -12,6 +14,26 @@
  * on terminals, in JSON and in logs, so they pass through here first.
  * Returns NULL only when out of memory. */
 char *kw_str_clean(const unsigned char *src, size_t len);
+
+/* 1 when the len bytes at src are printable UTF-8 (what kw_str_clean
+ * returns unchanged). */
+int kw_str_is_clean(const unsigned char *src, size_t len);
+
+/* printf for text that reaches a terminal or a log line.  Every %s (and
+ * %c) argument goes through kw_str_clean first, so a file name or a
+ * server's answer holding ESC sequences, newlines or bytes that are not
+ * UTF-8 cannot drive the operator's terminal or split a line; the format
+ * string itself (its own "\n") is written as it is.  A precision on %s
+ * bounds the bytes read before escaping.  kw_outf writes to out and
+ * returns 0 or -1; kw_str_safef appends at *pos like kw_str_appendf. */
+int kw_outf(FILE *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int kw_voutf(FILE *out, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+int kw_str_safef(char *buf, size_t cap, size_t *pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int kw_str_vsafef(char *buf, size_t cap, size_t *pos, const char *fmt,
+                  va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* Like snprintf into a fixed buffer but appending at *pos; output is
  * truncated (never overflowed) when the buffer is full.  Returns 0, or -1

@@ -135,6 +135,24 @@ static int env_add(char ***env, size_t *n, const char *k, const char *v)
     return 0;
 }
 
+/* A path from the event document (kw_json_path's form), as the bytes it
+ * names: hooks get names verbatim in the environment. */
+static int env_add_path(char ***env, size_t *n, const char *k,
+                        const json_t *v)
+{
+    char *bytes;
+    int r;
+
+    /* Absent, or not a path at all (a hand-edited event): no variable. */
+    if (!json_is_string(v) && !json_is_object(v))
+        return 0;
+    if ((bytes = kw_json_path_bytes(v)) == NULL)
+        return -1;
+    r = env_add(env, n, k, bytes);
+    free(bytes);
+    return r;
+}
+
 void kw_hook_env_free(char **env)
 {
     size_t i;
@@ -185,18 +203,22 @@ char **kw_hook_env(const char *hook, json_t *events, int attempt)
     bad |= env_add(&env, &n, "KEYWARDEN_EVENTS", num);
     snprintf(num, sizeof(num), "%d", attempt);
     bad |= env_add(&env, &n, "KEYWARDEN_ATTEMPT", num);
-    bad |= env_add(&env, &n, "KEYWARDEN_OBJECT", jstr(ev, "object"));
+    bad |= env_add_path(&env, &n, "KEYWARDEN_OBJECT",
+                         json_object_get(ev, "object"));
     bad |= env_add(&env, &n, "KEYWARDEN_KIND", jstr(ev, "kind"));
     if (list == NULL || json_array_size(names) == 0) {
         free(list);
         list = NULL;
     }
     bad |= env_add(&env, &n, "KEYWARDEN_NAMES", list);
-    bad |= env_add(&env, &n, "KEYWARDEN_CERT_PATH", jstr(paths, "cert"));
-    bad |= env_add(&env, &n, "KEYWARDEN_KEY_PATH", jstr(paths, "key"));
-    bad |= env_add(&env, &n, "KEYWARDEN_FULLCHAIN_PATH",
-                   jstr(paths, "fullchain"));
-    bad |= env_add(&env, &n, "KEYWARDEN_CHAIN_PATH", jstr(paths, "chain"));
+    bad |= env_add_path(&env, &n, "KEYWARDEN_CERT_PATH",
+                         json_object_get(paths, "cert"));
+    bad |= env_add_path(&env, &n, "KEYWARDEN_KEY_PATH",
+                         json_object_get(paths, "key"));
+    bad |= env_add_path(&env, &n, "KEYWARDEN_FULLCHAIN_PATH",
+                         json_object_get(paths, "fullchain"));
+    bad |= env_add_path(&env, &n, "KEYWARDEN_CHAIN_PATH",
+                         json_object_get(paths, "chain"));
     if (json_is_integer(json_object_get(ev, "not_after"))) {
         kw_time_rfc3339(json_integer_value(json_object_get(ev, "not_after")),
                         when, sizeof(when));
@@ -212,7 +234,8 @@ char **kw_hook_env(const char *hook, json_t *events, int attempt)
      * are. */
     if (type != NULL && (strcmp(type, "cert.renewed") == 0 ||
                          strcmp(type, "cert.rolled_back") == 0)) {
-        bad |= env_add(&env, &n, "RENEWED_LINEAGE", jstr(paths, "lineage"));
+        bad |= env_add_path(&env, &n, "RENEWED_LINEAGE",
+                             json_object_get(paths, "lineage"));
         if (list != NULL)
             bad |= env_add(&env, &n, "RENEWED_DOMAINS", list);
     }

@@ -86,7 +86,7 @@ static json_t *path_join(const char *dir, const char *name, const char *file)
                  file != NULL ? "/" : "", file != NULL ? file : "") >=
         (int)sizeof(p))
         return json_null();
-    return kw_json_str(p);
+    return kw_json_path(p);
 }
 
 int kw_hook_event_doc(ks_store *s, int64_t event_id, const char *certs_dir,
@@ -148,7 +148,7 @@ int kw_hook_event_doc(ks_store *s, int64_t event_id, const char *certs_dir,
         bad |= set_new(doc, "type", kw_json_str(type));
         bad |= set_new(doc, "at", json_integer(sqlite3_column_int64(st, 1)));
         bad |= set_new(doc, "time", json_string(when));
-        bad |= set_new(doc, "object", kw_json_str(a.object));
+        bad |= set_new(doc, "object", kw_json_path(a.object));
         bad |= set_new(doc, "kind", json_string(a.kind));
         if (sqlite3_column_type(st, 14) != SQLITE_NULL)
             bad |= set_new(doc, "object_id",
@@ -187,13 +187,15 @@ int kw_hook_event_doc(ks_store *s, int64_t event_id, const char *certs_dir,
                            path_join(certs_dir, a.object, NULL));
         } else {
             const char *p = col_text(st, 9);
+            json_t *dp = json_object_get(detail, "path");
 
-            if (p == NULL)
-                p = json_string_value(json_object_get(detail, "path"));
+            /* The event's own path is already in kw_json_path's form. */
             if (p != NULL)
-                bad |= set_new(paths, "cert", kw_json_str(p));
+                bad |= set_new(paths, "cert", kw_json_path(p));
+            else if (dp != NULL && !json_is_null(dp))
+                bad |= json_object_set(paths, "cert", dp);
             if (col_text(st, 10) != NULL)
-                bad |= set_new(paths, "key", kw_json_str(col_text(st, 10)));
+                bad |= set_new(paths, "key", kw_json_path(col_text(st, 10)));
         }
         if (json_object_size(paths) > 0)
             bad |= json_object_set(doc, "paths", paths);

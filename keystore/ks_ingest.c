@@ -13,6 +13,7 @@
 #include "ks_health.h"
 #include "ks_pem.h"
 #include "../common/kw_fs.h"
+#include "../common/kw_json.h"
 #include "../common/kw_str.h"
 #include "../common/kw_time.h"
 
@@ -249,7 +250,7 @@ static int write_object(scan_ctx *c, int64_t file_id, const char *path,
              ks_cert_name(leaf), fp, when);
         r = ks__event(c, object_id, "object.changed",
                       json_pack("{s:o, s:s?, s:s, s:I}", "path",
-                                ks__json_text(path), "old_fingerprint",
+                                kw_json_path(path), "old_fingerprint",
                                 old_fp, "fingerprint", fp, "not_after",
                                 (json_int_t)leaf->not_after));
     }
@@ -377,7 +378,7 @@ static int sync_objects(scan_ctx *c, int64_t file_id, const char *path,
             continue;
         r = ks__event(c, old[j].id, "object.removed",
                       json_pack("{s:o, s:s, s:i}", "path",
-                                ks__json_text(path), "fingerprint",
+                                kw_json_path(path), "fingerprint",
                                 old[j].fp, "position", old[j].position));
         if (r != 0)
             break;
@@ -417,7 +418,7 @@ static int factless_object(scan_ctx *c, int64_t file_id, const char *path,
     c->st->objects_new++;
     snprintf(type, sizeof(type), "object.%s", state);
     return ks__event(c, sqlite3_last_insert_rowid(c->db), type,
-                     json_pack("{s:o, s:o}", "path", ks__json_text(path),
+                     json_pack("{s:o, s:o}", "path", kw_json_path(path),
                                "error", ks__json_text(error)));
 }
 
@@ -443,7 +444,7 @@ static int sync_error_object(scan_ctx *c, int64_t file_id, const char *path,
         if (r == 0 && was_ok)
             r = ks__event(c, old[0].id, "object.unreadable",
                           json_pack("{s:o, s:o}", "path",
-                                    ks__json_text(path), "error",
+                                    kw_json_path(path), "error",
                                     ks__json_text(error)));
         free(old);
         return r;
@@ -748,7 +749,7 @@ int ks__file_gone(scan_ctx *c, int64_t id, const char *path,
     r = 0;
     while (r == 0 && (rc = sqlite3_step(qo)) == SQLITE_ROW)
         r = ks__event(c, sqlite3_column_int64(qo, 0), "object.missing",
-                      json_pack("{s:o}", "path", ks__json_text(path)));
+                      json_pack("{s:o}", "path", kw_json_path(path)));
     if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
         r = db_fail(c, "finding the objects of a missing file");
     sqlite3_finalize(qo);

@@ -120,6 +120,7 @@ static void read_full(sqlite3_stmt *st, ks_object *o, json_t **hold)
     "id, kind, name, deadline, state, not_before, not_after, "             \
     "weak_not_after, arrangement, key_state, key_mode, superseded_by, "    \
     "idle_anchor"
+#define BRIEF_NCOLUMNS 13
 
 static void read_brief(sqlite3_stmt *st, ks_object *o)
 {
@@ -144,6 +145,21 @@ static void read_brief(sqlite3_stmt *st, ks_object *o)
         o->facts.weak_name = "";
 }
 
+/* The lowest id of the other objects holding the same leaf as the row
+ * (NULL when there is none); %s is the visibility filter.  The deadline
+ * and kind lead the listing's index, so this is one index seek; the
+ * fingerprint, which is not in the index, is read only for a row that
+ * already matches by name (CASE evaluates lazily). */
+#define SAME_LEAF                                                          \
+    "SELECT min(o2.id) FROM objects o2 WHERE o2.deadline = "               \
+    "objects.deadline AND o2.kind = objects.kind AND o2.id != objects.id " \
+    "AND CASE WHEN "                                                       \
+    "o2.name = objects.name AND o2.arrangement IS NOT 'endpoint' AND "     \
+    "objects.arrangement IS NOT 'endpoint'%s THEN o2.fingerprint = "       \
+    "(SELECT o3.fingerprint FROM objects o3 WHERE o3.id = objects.id) "    \
+    "ELSE 0 END"
+#define VISIBLE2 " AND o2.superseded_by IS NULL AND o2.idle_anchor = 0"
+
 /* Does a brief row need its full record to be described? */
 static int needs_detail(const ks_object *o, const ks_filter *f)
 {
@@ -158,6 +174,60 @@ static int needs_detail(const ks_object *o, const ks_filter *f)
             t->deadline <= f->detail_before);
 }
 
+static void bind_filter(sqlite3_stmt *st, const ks_filter *f,
+                        int unknown_pass)
+{
+    int idx = 1;
+
+    if (f->kind != NULL)
+        sqlite3_bind_text(st, idx++, f->kind, -1, SQLITE_STATIC);
+    if (f->has_before && !unknown_pass)
+        sqlite3_bind_int64(st, idx++, f->before);
+    if (f->id > 0)
+        sqlite3_bind_int64(st, idx++, f->id);
+}
+
+/* by_leaf: is the row (id, deadline) a line of its own?  Rows with one
+ * deadline are adjacent in the listing's order, so only a row whose
+ * deadline its neighbour shares (the previous row, or the next one, read
+ * by a second cursor one row ahead) can share its leaf, and only those
+ * are looked up: a listing of distinct deadlines costs one more index
+ * scan, not a query per row.  Returns 1 to skip the row (a lower id holds
+ * its leaf), 0 to show it, with *others set when higher ids hold it, or
+ * -1 on a database error. */
+typedef struct leaf_scan {
+    sqlite3_stmt *ahead, *leaf;
+    int ahead_rc, has_prev;
+    int64_t prev_deadline;
+} leaf_scan;
+
+static int leaf_step(leaf_scan *ls, int64_t id, int64_t deadline,
+                     int *others)
+{
+    int in_run, rc;
+
+    *others = 0;
+    if (ls->ahead_rc == SQLITE_ROW)
+        ls->ahead_rc = sqlite3_step(ls->ahead);
+    if (ls->ahead_rc != SQLITE_ROW && ls->ahead_rc != SQLITE_DONE)
+        return -1;
+    in_run = (ls->has_prev && ls->prev_deadline == deadline) ||
+             (ls->ahead_rc == SQLITE_ROW &&
+              sqlite3_column_int64(ls->ahead, 0) == deadline);
+    ls->has_prev = 1;
+    ls->prev_deadline = deadline;
+    if (!in_run)
+        return 0;
+    sqlite3_bind_int64(ls->leaf, 1, id);
+    rc = sqlite3_step(ls->leaf);
+    if (rc == SQLITE_ROW && sqlite3_column_type(ls->leaf, 0) != SQLITE_NULL)
+        *others = sqlite3_column_int64(ls->leaf, 0) < id ? -1 : 1;
+    sqlite3_reset(ls->leaf);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return -1;
+    return *others < 0;
+}
+
 /* One pass of ks_inventory_each over objects whose deadline is unknown
  * (unknown_pass) or known.  Two passes instead of "deadline <= ? OR
  * deadline IS NULL", which SQLite can only answer by scanning the whole
@@ -166,32 +236,41 @@ static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
                      int (*cb)(void *ctx, const ks_object *o), void *ctx,
                      int *stop, kw_diag *d)
 {
-    char sql[4096];
+    char where[1024], sql[4096], leaf_sql[2048];
     size_t pos = 0;
     sqlite3_stmt *st = NULL, *full = NULL;
+    leaf_scan ls;
     ks_object o;
     int rc, r = 0, idx = 1, bad = 0;
 
-    bad |= kw_str_appendf(sql, sizeof(sql), &pos,
-                          "SELECT %s FROM objects WHERE %s",
-                          f->brief ? BRIEF_COLUMNS : OBJECT_COLUMNS,
+    memset(&ls, 0, sizeof(ls));
+    bad |= kw_str_appendf(where, sizeof(where), &pos, " FROM objects WHERE %s",
                           unknown_pass ? "deadline IS NULL"
                                        : "deadline IS NOT NULL");
     if (f->kind != NULL)
-        bad |= kw_str_appendf(sql, sizeof(sql), &pos, " AND kind = ?%d",
+        bad |= kw_str_appendf(where, sizeof(where), &pos, " AND kind = ?%d",
                               idx++);
     if (f->has_before && !unknown_pass)
-        bad |= kw_str_appendf(sql, sizeof(sql), &pos,
+        bad |= kw_str_appendf(where, sizeof(where), &pos,
                               " AND deadline <= ?%d", idx++);
     if (!f->include_hidden)
-        bad |= kw_str_appendf(sql, sizeof(sql), &pos,
+        bad |= kw_str_appendf(where, sizeof(where), &pos,
                               " AND superseded_by IS NULL AND "
                               "idle_anchor = 0");
     if (f->id > 0)
-        bad |= kw_str_appendf(sql, sizeof(sql), &pos, " AND id = ?%d",
+        bad |= kw_str_appendf(where, sizeof(where), &pos, " AND id = ?%d",
                               idx++);
+    pos = 0;
     /* (deadline, id) is the index order: no sorting. */
-    bad |= kw_str_appendf(sql, sizeof(sql), &pos, " ORDER BY deadline, id");
+    bad |= kw_str_appendf(sql, sizeof(sql), &pos,
+                          "SELECT %s%s ORDER BY deadline, id",
+                          f->brief ? BRIEF_COLUMNS : OBJECT_COLUMNS, where);
+    pos = 0;
+    bad |= kw_str_appendf(leaf_sql, sizeof(leaf_sql), &pos, "SELECT (");
+    bad |= kw_str_appendf(leaf_sql, sizeof(leaf_sql), &pos, SAME_LEAF,
+                          f->include_hidden ? "" : VISIBLE2);
+    bad |= kw_str_appendf(leaf_sql, sizeof(leaf_sql), &pos,
+                          ") FROM objects WHERE id = ?1");
     if (bad != 0)
         return kw_diag_set(d, KW_EINVAL,
                            "internal error: the listing query does not fit "
@@ -205,20 +284,44 @@ static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
                            "SELECT " OBJECT_COLUMNS " FROM objects WHERE "
                            "id = ?1",
                            -1, &full, NULL) != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return ks_db_error(s, d, "querying objects");
+        r = ks_db_error(s, d, "querying objects");
+        goto out;
     }
-    idx = 1;
-    if (f->kind != NULL)
-        sqlite3_bind_text(st, idx++, f->kind, -1, SQLITE_STATIC);
-    if (f->has_before && !unknown_pass)
-        sqlite3_bind_int64(st, idx++, f->before);
-    if (f->id > 0)
-        sqlite3_bind_int64(st, idx++, f->id);
+    /* Unknown deadlines are never one line: nothing to look ahead for. */
+    if (f->by_leaf && !unknown_pass) {
+        pos = 0;
+        /* The same rows in the same order of deadlines; the order among
+         * equal deadlines does not matter here, and leaving it out spares
+         * SQLite a sort of each run of them. */
+        (void)kw_str_appendf(sql, sizeof(sql), &pos,
+                             "SELECT deadline%s ORDER BY deadline", where);
+        if (sqlite3_prepare_v2(ks_db(s), sql, -1, &ls.ahead, NULL) !=
+                SQLITE_OK ||
+            sqlite3_prepare_v2(ks_db(s), leaf_sql, -1, &ls.leaf, NULL) !=
+                SQLITE_OK) {
+            r = ks_db_error(s, d, "querying objects");
+            goto out;
+        }
+        bind_filter(ls.ahead, f, unknown_pass);
+        ls.ahead_rc = sqlite3_step(ls.ahead); /* the first row */
+    }
+    bind_filter(st, f, unknown_pass);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *hold = NULL;
-        int stopped;
+        int stopped, others = 0;
 
+        if (ls.ahead != NULL) {
+            int skip = leaf_step(&ls, sqlite3_column_int64(st, 0),
+                                 sqlite3_column_int64(st, f->brief ? 3 : 21),
+                                 &others);
+
+            if (skip < 0) {
+                r = ks_db_error(s, d, "reading objects");
+                break;
+            }
+            if (skip)
+                continue;
+        }
         if (!f->brief) {
             read_full(st, &o, &hold);
         } else {
@@ -232,6 +335,7 @@ static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
                 read_full(full, &o, &hold);
             }
         }
+        o.other_files = others > 0;
         stopped = cb(ctx, &o) != 0;
         json_decref(hold);
         if (full != NULL)
@@ -243,8 +347,11 @@ static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
     }
     if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
         r = ks_db_error(s, d, "reading objects");
+out:
     sqlite3_finalize(st);
     sqlite3_finalize(full);
+    sqlite3_finalize(ls.ahead);
+    sqlite3_finalize(ls.leaf);
     return r;
 }
 
@@ -257,6 +364,49 @@ int ks_inventory_each(ks_store *s, const ks_filter *f,
     r = each_pass(s, f, 1, cb, ctx, &stop, d);
     if (r == 0 && !stop)
         r = each_pass(s, f, 0, cb, ctx, &stop, d);
+    return r;
+}
+
+int ks_inventory_same_leaf(ks_store *s, int64_t id, int include_hidden,
+                           int (*cb)(void *ctx, const ks_object *o),
+                           void *ctx, kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ks_object o;
+    int rc, r = 0;
+    /* me's columns are renamed so OBJECT_COLUMNS stays unambiguous.  The
+     * statement is spliced by the preprocessor, not by printf: the
+     * columns carry SQL printf formats of their own. */
+#define SAME_LEAF_SQL(hidden)                                                 \
+    "WITH me(d, k, n, fp, e) AS (SELECT deadline, kind, name, "               \
+    "fingerprint, arrangement IS 'endpoint' FROM objects WHERE "              \
+    "id = ?1) SELECT " OBJECT_COLUMNS " FROM objects, me WHERE "              \
+    "objects.id = ?1 OR (NOT me.e AND objects.deadline = me.d AND "           \
+    "objects.kind = me.k AND objects.name = me.n AND "                        \
+    "objects.fingerprint = me.fp AND objects.arrangement IS NOT "             \
+    "'endpoint'" hidden ") ORDER BY objects.id"
+    const char *sql =
+        include_hidden ? SAME_LEAF_SQL("")
+                       : SAME_LEAF_SQL(" AND objects.superseded_by IS NULL "
+                                       "AND objects.idle_anchor = 0");
+#undef SAME_LEAF_SQL
+
+    if (sqlite3_prepare_v2(ks_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "looking up the files of a certificate");
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *hold = NULL;
+        int stop;
+
+        read_full(st, &o, &hold);
+        stop = cb(ctx, &o) != 0;
+        json_decref(hold);
+        if (stop)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = ks_db_error(s, d, "looking up the files of a certificate");
+    sqlite3_finalize(st);
     return r;
 }
 

@@ -30,6 +30,9 @@ typedef struct ks_object {
     int chain_len;
     int self_signed;
     int64_t created_at;
+    /* With ks_filter.by_leaf: 1 when other files hold the same leaf
+     * (ks_inventory_same_leaf lists them all). */
+    int other_files;
     ks_tls_facts facts; /* everything health needs */
 } ks_object;
 
@@ -46,6 +49,11 @@ typedef struct ks_filter {
     int64_t before;
     int include_hidden;   /* superseded versions and idle trust anchors */
     int64_t id;           /* > 0: just this object */
+    /* One row per leaf: of the files that hold the same leaf certificate
+     * with the same deadline (Let's Encrypt's certN.pem and
+     * fullchainN.pem), only the first (lowest id) is handed to the
+     * callback, with other_files set.  Endpoints are never merged. */
+    int by_leaf;
 } ks_filter;
 
 /* Call cb for each object matching f, in deadline order (objects without
@@ -53,6 +61,14 @@ typedef struct ks_filter {
 int ks_inventory_each(ks_store *s, const ks_filter *f,
                       int (*cb)(void *ctx, const ks_object *o), void *ctx,
                       kw_diag *d);
+
+/* The objects that hold the same leaf as object id, in the same kind of
+ * file and with the same deadline (the group a by_leaf listing shows as
+ * one row), itself included, lowest id first.  include_hidden as in
+ * ks_filter.  An endpoint, or an object without a leaf, is alone. */
+int ks_inventory_same_leaf(ks_store *s, int64_t id, int include_hidden,
+                           int (*cb)(void *ctx, const ks_object *o),
+                           void *ctx, kw_diag *d);
 
 /* The source of one object, into buf (for brief rows that lack it). */
 int ks_inventory_source(ks_store *s, int64_t id, char *buf, size_t len,

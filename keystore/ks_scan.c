@@ -24,6 +24,7 @@
 #include "ks_pool.h"
 #include "ks_schema.h"
 #include "../common/kw_fs.h"
+#include "../common/kw_json.h"
 #include "../common/kw_str.h"
 #include "../common/kw_time.h"
 
@@ -738,8 +739,8 @@ static int new_path(scan_ctx *c, int dirfd, entry *e, const char *path,
             return r;
         r = ks__event(c, 0, "file.renamed",
                       json_pack("{s:o, s:o}", "from",
-                                ks__json_text(old_path), "to",
-                                ks__json_text(path)));
+                                kw_json_path(old_path), "to",
+                                kw_json_path(path)));
         if (r != 0)
             return r;
     }

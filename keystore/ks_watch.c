@@ -139,7 +139,7 @@ static int apply(ks_store *s, int64_t now, const change *c, size_t *nev,
                       (json_int_t)kw_days_left(c->deadline, now),
                       "not_after", (json_int_t)c->deadline, "time", when,
                       "path",
-                      kw_json_str(source[0] && !c->endpoint ? source : NULL)),
+                      kw_json_path(source[0] && !c->endpoint ? source : NULL)),
             d);
         (*nev)++;
     }

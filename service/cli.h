@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "../common/kw_json.h"
+#include "../common/kw_str.h"
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -162,7 +162,7 @@ static int write_and_reload(kw_cli *cli, const char *text, size_t len,
     req = json_pack("{s:s}", "cmd", "reload");
     if (req != NULL &&
         kw_cli_call_daemon(cli, req, 5000, &reply, &d) == 0) {
-        printf("the running daemon reloads %s\n", cli->config_path);
+        kw_outf(stdout, "the running daemon reloads %s\n", cli->config_path);
         json_decref(reply);
     }
     json_decref(req);
@@ -325,10 +325,11 @@ static int cert_add(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_FAIL;
     }
     free(out);
-    printf("added [certificate \"%s\"] to %s%s\n", name, cli->config_path,
-           absent ? " (a new file, which keeps the scan of /etc/ssl and "
-                    "/etc/letsencrypt)"
-                  : "");
+    kw_outf(stdout, "added [certificate \"%s\"] to %s%s\n", name,
+            cli->config_path,
+            absent ? " (a new file, which keeps the scan of /etc/ssl and "
+                     "/etc/letsencrypt)"
+                   : "");
     return KW_EXIT_OK;
 }
 
@@ -365,9 +366,10 @@ static int cert_remove(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_FAIL;
     }
     free(text);
-    printf("removed [certificate \"%s\"] from %s; its files and history "
-           "stay\n",
-           argv[1], cli->config_path);
+    kw_outf(stdout,
+            "removed [certificate \"%s\"] from %s; its files and history "
+            "stay\n",
+            argv[1], cli->config_path);
     return KW_EXIT_OK;
 }
 

@@ -209,7 +209,8 @@ int cli_check(kw_cli *cli, int argc, char **argv)
         }
     }
     if (cc.t.crit > cc.t.warn) {
-        printf("KEYWARDEN UNKNOWN - --crit must not be longer than --warn\n");
+        kw_outf(stdout,
+                "KEYWARDEN UNKNOWN - --crit must not be longer than --warn\n");
         return KS_HEALTH_UNKNOWN;
     }
     cc.cli = cli;
@@ -219,14 +220,16 @@ int cli_check(kw_cli *cli, int argc, char **argv)
     f.detail_before = kw_time_add(cli->now, cc.t.warn);
     r = kw_cli_open(cli, 0, &s);
     if (r == KW_ENOENT) {
-        printf("KEYWARDEN UNKNOWN - no inventory at %s; run keywarden scan "
-               "first\n",
-               cli->db_path);
+        kw_outf(stdout,
+                "KEYWARDEN UNKNOWN - no inventory at %s; run keywarden scan "
+                "first\n",
+                cli->db_path);
         return KS_HEALTH_UNKNOWN;
     }
     if (r != 0) {
-        printf("KEYWARDEN UNKNOWN - cannot open the inventory at %s\n",
-               cli->db_path);
+        kw_outf(stdout,
+                "KEYWARDEN UNKNOWN - cannot open the inventory at %s\n",
+                cli->db_path);
         return KS_HEALTH_UNKNOWN;
     }
     cc.s = s;
@@ -268,42 +271,46 @@ int cli_check(kw_cli *cli, int argc, char **argv)
     kw_hook_overlay_free(&cc.ov);
     ks_close(s);
     if (r != 0 || cc.oom) {
-        printf("KEYWARDEN UNKNOWN - %s\n", cc.oom ? "out of memory" : d.msg);
+        kw_outf(stdout, "KEYWARDEN UNKNOWN - %s\n",
+                cc.oom ? "out of memory" : d.msg);
         free(cc.problems);
         return KS_HEALTH_UNKNOWN;
     }
     if (cc.total == 0) {
-        printf("KEYWARDEN UNKNOWN - no objects to check in %s; run "
-               "keywarden scan first\n",
-               cli->db_path);
+        kw_outf(stdout,
+                "KEYWARDEN UNKNOWN - no objects to check in %s; run "
+                "keywarden scan first\n",
+                cli->db_path);
         return KS_HEALTH_UNKNOWN;
     }
 
-    printf("KEYWARDEN %s - ", status_word(cc.worst));
+    kw_outf(stdout, "KEYWARDEN %s - ", status_word(cc.worst));
     if (cc.worst == KS_HEALTH_OK) {
-        printf("%zu objects ok", cc.total);
+        kw_outf(stdout, "%zu objects ok", cc.total);
         if (cc.have_min)
-            printf(", next deadline in %lld days", (long long)cc.min_days);
+            kw_outf(stdout, ", next deadline in %lld days",
+                    (long long)cc.min_days);
     } else {
-        printf("%s; %zu critical, %zu unknown, %zu warning, %zu ok",
-               cc.worst_line, cc.count[KS_HEALTH_CRITICAL],
-               cc.count[KS_HEALTH_UNKNOWN], cc.count[KS_HEALTH_WARNING],
-               cc.count[KS_HEALTH_OK]);
+        kw_outf(stdout, "%s; %zu critical, %zu unknown, %zu warning, %zu ok",
+                cc.worst_line, cc.count[KS_HEALTH_CRITICAL],
+                cc.count[KS_HEALTH_UNKNOWN], cc.count[KS_HEALTH_WARNING],
+                cc.count[KS_HEALTH_OK]);
     }
     /* Perfdata: 'label'=value[UOM];[warn];[crit];[min];[max] */
-    printf(" | objects=%zu;;;0 critical=%zu;;;0 warning=%zu;;;0 "
-           "unknown=%zu;;;0",
-           cc.total, cc.count[KS_HEALTH_CRITICAL],
-           cc.count[KS_HEALTH_WARNING], cc.count[KS_HEALTH_UNKNOWN]);
+    kw_outf(stdout,
+            " | objects=%zu;;;0 critical=%zu;;;0 warning=%zu;;;0 "
+            "unknown=%zu;;;0",
+            cc.total, cc.count[KS_HEALTH_CRITICAL],
+            cc.count[KS_HEALTH_WARNING], cc.count[KS_HEALTH_UNKNOWN]);
     if (cc.have_min)
-        printf(" min_days_left=%lld;%lld;%lld;;", (long long)cc.min_days,
-               (long long)(cc.t.warn / KW_DAY),
-               (long long)(cc.t.crit / KW_DAY));
+        kw_outf(stdout, " min_days_left=%lld;%lld;%lld;;",
+                (long long)cc.min_days, (long long)(cc.t.warn / KW_DAY),
+                (long long)(cc.t.crit / KW_DAY));
     putchar('\n');
     if (cc.nproblems > 0)
         qsort(cc.problems, cc.nproblems, sizeof(*cc.problems), by_rank_desc);
     for (k = 0; k < cc.nproblems; k++)
-        printf("%s\n", cc.problems[k].line);
+        kw_outf(stdout, "%s\n", cc.problems[k].line);
     free(cc.problems);
     return (int)cc.worst;
 }

@@ -94,7 +94,7 @@ int cli_status(kw_cli *cli, int argc, char **argv)
     r = kw_cli_call_daemon(cli, req, 10000, &reply, &d);
     json_decref(req);
     if (not_running(r)) {
-        printf("keywarden is not running (%s)\n", d.msg);
+        kw_outf(stdout, "keywarden is not running (%s)\n", d.msg);
         return KW_EXIT_FAIL;
     }
     if (r != 0 || !json_is_true(json_object_get(reply, "ok"))) {
@@ -104,17 +104,17 @@ int cli_status(kw_cli *cli, int argc, char **argv)
         json_decref(reply);
         return KW_EXIT_FAIL;
     }
-    printf("keywarden is running; jobs:\n");
+    kw_outf(stdout, "keywarden is running; jobs:\n");
     json_array_foreach(json_object_get(reply, "jobs"), i, j)
     {
         const char *err =
             json_string_value(json_object_get(j, "last_error"));
-        printf("  %-6s %-20s %-8s next %s%s%s%s\n",
-               json_string_value(json_object_get(j, "type")),
-               json_string_value(json_object_get(j, "key")),
-               json_string_value(json_object_get(j, "state")),
-               json_string_value(json_object_get(j, "next_at")),
-               err ? " (last error: " : "", err ? err : "", err ? ")" : "");
+        kw_outf(stdout, "  %-6s %-20s %-8s next %s%s%s%s\n",
+                json_string_value(json_object_get(j, "type")),
+                json_string_value(json_object_get(j, "key")),
+                json_string_value(json_object_get(j, "state")),
+                json_string_value(json_object_get(j, "next_at")),
+                err ? " (last error: " : "", err ? err : "", err ? ")" : "");
     }
     json_decref(reply);
     return KW_EXIT_OK;
@@ -139,7 +139,7 @@ static int simple_call(kw_cli *cli, json_t *req, const char *what)
         return KW_EXIT_FAIL;
     }
     json_decref(reply);
-    printf("%s: ok\n", what);
+    kw_outf(stdout, "%s: ok\n", what);
     return KW_EXIT_OK;
 }
 

@@ -109,10 +109,10 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
             json_array_append_new(
                 u, json_pack("{s:s, s:o, s:i, s:s, s:o, s:b, s:s?}",
                              "daemon", disc.usages[i].daemon, "config",
-                             kw_json_str(disc.usages[i].config), "line",
+                             kw_json_path(disc.usages[i].config), "line",
                              disc.usages[i].line, "directive",
                              disc.usages[i].directive, "path",
-                             kw_json_str(disc.usages[i].path), "is_key",
+                             kw_json_path(disc.usages[i].path), "is_key",
                              disc.usages[i].is_key, "error",
                              disc.usages[i].err != 0
                                  ? strerror(disc.usages[i].err)
@@ -127,7 +127,7 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
                              disc.proposals[i].port, "starttls",
                              kw_starttls_word(disc.proposals[i].starttls),
                              "config",
-                             kw_json_str(disc.proposals[i].config), "line",
+                             kw_json_path(disc.proposals[i].config), "line",
                              disc.proposals[i].line));
         for (i = 0; i < disc.nnotes; i++)
             json_array_append_new(n, kw_json_str(disc.notes[i]));
@@ -144,40 +144,44 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
         json_decref(o);
     } else {
         if (disc.nusages == 0)
-            printf("no certificate files found in the configurations of "
-                   "Postfix, Dovecot or nginx\n");
+            kw_outf(stdout,
+                    "no certificate files found in the configurations of "
+                    "Postfix, Dovecot or nginx\n");
         for (i = 0; i < disc.nusages; i++) {
             const kw_usage *uu = &disc.usages[i];
 
-            printf("%s: %s:%d %s %s", uu->daemon, uu->config, uu->line,
-                   uu->directive, uu->path);
+            kw_outf(stdout, "%s: %s:%d %s %s", uu->daemon, uu->config, uu->line,
+                    uu->directive, uu->path);
             if (uu->err == ENOENT)
-                printf(": MISSING, the daemon will not start or reload");
+                kw_outf(stdout,
+                        ": MISSING, the daemon will not start or reload");
             else if (uu->err != 0)
-                printf(": cannot read it as this user: %s",
-                       strerror(uu->err));
+                kw_outf(stdout, ": cannot read it as this user: %s",
+                        strerror(uu->err));
             putchar('\n');
         }
         for (i = 0; i < disc.nnotes; i++)
-            printf("note: %s\n", disc.notes[i]);
+            kw_outf(stdout, "note: %s\n", disc.notes[i]);
         if (disc.nginx_dump != NULL)
-            printf("nginx's configuration as `%s -T` printed it\n",
-                   disc.nginx_dump);
+            kw_outf(stdout, "nginx's configuration as `%s -T` printed it\n",
+                    disc.nginx_dump);
         if (disc.nproposals > 0)
-            printf("\nEndpoints these daemons serve; add to %s to probe "
-                   "them:\n",
-                   cli->config_path);
+            kw_outf(stdout,
+                    "\nEndpoints these daemons serve; add to %s to probe "
+                    "them:\n",
+                    cli->config_path);
         for (i = 0; i < disc.nproposals; i++) {
             const kw_proposal *pp = &disc.proposals[i];
-            printf("\n# %s, %s", pp->daemon, pp->config);
+            kw_outf(stdout, "\n# %s, %s", pp->daemon, pp->config);
             if (pp->line > 0)
-                printf(" line %d", pp->line);
-            printf("\n[endpoint \"%s\"]\nhost = %s\nport = %d\n", pp->name,
-                   pp->host, pp->port);
+                kw_outf(stdout, " line %d", pp->line);
+            kw_outf(stdout, "\n[endpoint \"%s\"]\nhost = %s\nport = %d\n",
+                    pp->name, pp->host, pp->port);
             if (pp->starttls != KW_TLS_IMPLICIT)
-                printf("starttls = %s\n", kw_starttls_word(pp->starttls));
+                kw_outf(stdout, "starttls = %s\n",
+                        kw_starttls_word(pp->starttls));
             if (pp->sni != NULL)
-                printf("sni = %s\n", pp->sni);
+                kw_outf(stdout, "sni = %s\n", pp->sni);
         }
     }
     r = KW_EXIT_OK;
@@ -190,15 +194,17 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
             kw_err("discover: %s", d.msg);
             r = KW_EXIT_FAIL;
         } else if (!json) {
-            printf("\n%zu files added to the inventory (%zu certificates, "
-                   "%zu keys); `keywarden show` lists who uses them\n",
-                   st.files, st.certs, st.keys);
+            kw_outf(stdout,
+                    "\n%zu files added to the inventory (%zu certificates, "
+                    "%zu keys); `keywarden show` lists who uses them\n",
+                    st.files, st.certs, st.keys);
             if (st.absent > 0)
-                printf("%zu file%s these daemons load %s missing or "
-                       "unreadable: in the inventory, critical while "
-                       "missing (`keywarden list`)\n",
-                       st.absent, st.absent == 1 ? "" : "s",
-                       st.absent == 1 ? "is" : "are");
+                kw_outf(stdout,
+                        "%zu file%s these daemons load %s missing or "
+                        "unreadable: in the inventory, critical while "
+                        "missing (`keywarden list`)\n",
+                        st.absent, st.absent == 1 ? "" : "s",
+                        st.absent == 1 ? "is" : "are");
         }
         ks_close(s);
     }

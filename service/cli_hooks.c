@@ -224,10 +224,10 @@ static int hist_row(void *ctx, const kw_hook_run_row *r)
             "id", (json_int_t)r->id, "hook", kw_json_str(r->hook), "time",
             when, "started_at", (json_int_t)r->started_at, "finished_at",
             (json_int_t)r->finished_at, "attempt", r->attempt, "events",
-            ev != NULL ? ev : json_array(),
-            "event_type", kw_json_str(r->event_type[0] ? r->event_type : NULL),
-            "object", kw_json_str(r->object[0] ? r->object : NULL),
-            "result", r->result, "exit_status",
+            ev != NULL ? ev : json_array(), "event_type",
+            kw_json_str(r->event_type[0] ? r->event_type : NULL), "object",
+            kw_json_path(r->object[0] ? r->object : NULL), "result", r->result,
+            "exit_status",
             r->exit_status >= 0 ? json_integer(r->exit_status) : json_null(),
             "signal", r->signal > 0 ? json_integer(r->signal) : json_null(),
             "duration_ms", (json_int_t)r->duration_ms, "last_line",
@@ -237,25 +237,26 @@ static int hist_row(void *ctx, const kw_hook_run_row *r)
 
         return kw_json_append(h->arr, o) != 0;
     }
-    printf("%s  %-16s %-7s", when, r->hook, r->result);
+    kw_outf(stdout, "%s  %-16s %-7s", when, r->hook, r->result);
     if (r->exit_status >= 0)
-        printf(" exit %d", r->exit_status);
+        kw_outf(stdout, " exit %d", r->exit_status);
     else if (r->signal > 0)
-        printf(" signal %d", r->signal);
-    printf("  %.2fs  attempt %d  %s %s%s\n", (double)r->duration_ms / 1000.0,
-           r->attempt, r->event_type[0] ? r->event_type : "-",
-           r->object[0] ? r->object : "", r->test ? " (test)" : "");
+        kw_outf(stdout, " signal %d", r->signal);
+    kw_outf(stdout, "  %.2fs  attempt %d  %s %s%s\n",
+            (double)r->duration_ms / 1000.0, r->attempt,
+            r->event_type[0] ? r->event_type : "-",
+            r->object[0] ? r->object : "", r->test ? " (test)" : "");
     if (h->output && r->output != NULL) {
         const char *p = r->output;
 
         while (*p != '\0') {
             size_t n = strcspn(p, "\n");
 
-            printf("    | %.*s\n", (int)n, p);
+            kw_outf(stdout, "    | %.*s\n", (int)n, p);
             p += n + (p[n] == '\n');
         }
     } else if (r->last_line[0] != '\0') {
-        printf("    %s\n", r->last_line);
+        kw_outf(stdout, "    %s\n", r->last_line);
     }
     return 0;
 }
@@ -321,7 +322,9 @@ static void test_result(void *ctx, const kw_hook_report *rep,
     printf("== environment\n");
     printf("%s\n", KW_HOOK_BASE_PATH);
     for (i = 0; env != NULL && env[i] != NULL; i++)
-        printf("%s\n", env[i]);
+        kw_outf(stdout, "%s\n", env[i]);
+    /* JSON text is already safe on a terminal (jansson escapes control
+     * characters), and its own newlines are its layout. */
     printf("== stdin\n%s\n", stdin_json != NULL ? stdin_json : "");
     fflush(stdout);
 }
@@ -364,7 +367,7 @@ static json_t *test_event(kw_cli *cli, const kw_config *conf,
     kw_time_rfc3339(cli->now, when, sizeof(when));
     ev = json_pack("{s:i, s:s, s:I, s:s, s:o, s:s}", "id", 0, "type", type,
                    "at", (json_int_t)cli->now, "time", when, "object",
-                   kw_json_str(object != NULL ? object : "test"), "kind",
+                   kw_json_path(object != NULL ? object : "test"), "kind",
                    c != NULL ? "tls" : "other");
     if (ev == NULL || c == NULL) {
         if (ev != NULL)
@@ -385,7 +388,7 @@ static json_t *test_event(kw_cli *cli, const kw_config *conf,
 
         for (i = 0; i < 5; i++) {
             snprintf(p, sizeof(p), "%s/live/%s%s", certs_dir, c->name, f[i]);
-            json_object_set_new(paths, k[i], kw_json_str(p));
+            json_object_set_new(paths, k[i], kw_json_path(p));
         }
         json_object_set_new(ev, "paths", paths);
     }

@@ -10,6 +10,7 @@
 #include "../hooks/hook_outbox.h"
 
 #include "../common/kw_log.h"
+#include "../common/kw_str.h"
 #include "../common/kw_time.h"
 
 #include <getopt.h>
@@ -21,14 +22,19 @@ static void list_usage(FILE *out)
     fputs("Usage: keywarden list [--expiring DURATION] [--kind KIND] "
           "[--health LEVEL]\n"
           "                      [--warn DURATION] [--crit DURATION] "
-          "[--all] [--json]\n"
+          "[--all] [--files]\n"
+          "                      [--json]\n"
           "\n"
-          "One line per object, soonest deadline first: id, kind, name, "
-          "deadline\n"
+          "One line per certificate, soonest deadline first: id, kind, "
+          "name, deadline\n"
           "(UTC), days left, health and reason.  A chain's deadline is its "
           "earliest\n"
           "expiry.  Objects whose deadline is unknown (unreadable files) "
           "come first.\n"
+          "Files holding the same leaf with the same deadline (cert.pem and "
+          "fullchain.pem)\n"
+          "are one line, as healthy as the worst of them; `show ID` names "
+          "the files.\n"
           "\n"
           "  --expiring DURATION  only deadlines within DURATION (30d, 12h, "
           "2w), plus\n"
@@ -46,6 +52,7 @@ static void list_usage(FILE *out)
           "                       archive/ folders, and idle trust anchors "
           "(root CAs\n"
           "                       that anchor nothing in the inventory)\n"
+          "  --files              one line per file, not per certificate\n"
           "  --json               a JSON array of objects (see "
           "keywarden(1), JSON OUTPUT)\n",
           out);
@@ -53,6 +60,8 @@ static void list_usage(FILE *out)
 
 typedef struct list_ctx {
     const kw_cli *cli;
+    ks_store *s;
+    size_t merged; /* files folded into another file's line */
     ks_thresholds t;
     int min_rank;
     int json;
@@ -104,21 +113,104 @@ static size_t spaces(char *line, size_t cap, size_t pos, int n)
     return pos;
 }
 
+/* The files of one line (a leaf held by several files). */
+typedef struct leaf_files {
+    list_ctx *lc;
+    ks_verdict worst;
+    int64_t worst_id;
+    char worst_file[256];
+    json_t *files; /* --json: their paths */
+    size_t n;
+} leaf_files;
+
+static int leaf_file(void *ctx, const ks_object *m)
+{
+    leaf_files *lf = ctx;
+    ks_verdict v;
+
+    ks_health_tls(&m->facts, lf->lc->cli->now, &lf->lc->t, &v);
+    kw_hook_overlay_apply(&lf->lc->ov, m->id, &v);
+    if (lf->n == 0 ||
+        ks_health_rank(v.health) > ks_health_rank(lf->worst.health)) {
+        const char *base = strrchr(m->source, '/');
+
+        lf->worst = v;
+        lf->worst_id = m->id;
+        snprintf(lf->worst_file, sizeof(lf->worst_file), "%s",
+                 base != NULL ? base + 1 : m->source);
+    }
+    lf->n++;
+    if (lf->files != NULL)
+        return kw_json_append(lf->files, kw_json_path(m->source));
+    return 0;
+}
+
+/* The verdict of a line: the worst of its files (a file with a bad mode
+ * shows even when the leaf's other file is fine), its reason prefixed
+ * with that file's name when it is not the line's own. */
+static int leaf_verdict(list_ctx *lc, const ks_object *o, ks_verdict *v,
+                        json_t *files)
+{
+    leaf_files lf;
+    kw_diag d;
+
+    memset(&lf, 0, sizeof(lf));
+    lf.lc = lc;
+    lf.files = files;
+    if (ks_inventory_same_leaf(lc->s, o->id, 1, leaf_file, &lf, &d) != 0) {
+        kw_err("list: %s", d.msg);
+        return -1;
+    }
+    if (lf.n == 0)
+        return -1;
+    *v = lf.worst;
+    if (lf.worst_id != o->id && v->reason[0] != '\0') {
+        char reason[sizeof(v->reason)];
+        size_t pos = 0;
+
+        /* Cut, not overflowed, when the two do not fit. */
+        (void)kw_str_appendf(reason, sizeof(reason), &pos, "%s: %s",
+                             lf.worst_file, v->reason);
+        memcpy(v->reason, reason, sizeof(reason));
+    }
+    lc->merged += lf.n - 1;
+    return 0;
+}
+
 static int list_row(void *ctx, const ks_object *o)
 {
     list_ctx *lc = ctx;
     ks_verdict v;
     char deadline[32], left[16];
+    json_t *files = NULL;
 
-    ks_health_tls(&o->facts, lc->cli->now, &lc->t, &v);
-    kw_hook_overlay_apply(&lc->ov, o->id, &v);
+    if (lc->json &&
+        ((files = json_array()) == NULL ||
+         (o->other_files == 0 &&
+          kw_json_append(files, kw_json_path(o->source)) != 0))) {
+        json_decref(files);
+        files = NULL;
+    }
+    if (o->other_files == 0 || leaf_verdict(lc, o, &v, files) != 0) {
+        ks_health_tls(&o->facts, lc->cli->now, &lc->t, &v);
+        kw_hook_overlay_apply(&lc->ov, o->id, &v);
+        if (o->other_files > 0)
+            lc->failed = 1;
+    }
     if (ks_health_rank(v.health) < lc->min_rank) {
         lc->filtered++;
+        json_decref(files);
         return 0;
     }
     if (lc->json) {
         json_t *js = kw_object_json(o, lc->cli->now, &lc->t, &v);
-        char *text = js != NULL ? json_dumps(js, JSON_COMPACT) : NULL;
+        char *text;
+
+        if (js != NULL && files != NULL)
+            json_object_set_new(js, "files", files);
+        else
+            json_decref(files);
+        text = js != NULL ? json_dumps(js, JSON_COMPACT) : NULL;
 
         json_decref(js);
         if (text == NULL) {
@@ -135,8 +227,9 @@ static int list_row(void *ctx, const ks_object *o)
         fprintf(lc->out, "%s%s", lc->shown > 0 ? ",\n " : "[\n ", text);
         free(text);
     } else {
-        char *uname = NULL, line[1024], idtext[24];
-        const char *name = o->name;
+        char *uname = NULL, *ename = NULL, *ereason = NULL, line[1024],
+             idtext[24];
+        const char *name = o->name, *reason;
         size_t pos = 0;
 
         if (lc->shown == 0)
@@ -165,6 +258,18 @@ static int list_row(void *ctx, const ks_object *o)
         pos = pad(line, sizeof(line), pos, 14);
         if (name == NULL)
             name = o->name;
+        /* A name or reason may hold a file's name: no control byte of
+         * it reaches the terminal. */
+        if (!kw_str_is_clean((const unsigned char *)name, strlen(name)) &&
+            (ename = kw_str_clean((const unsigned char *)name,
+                                  strlen(name))) != NULL)
+            name = ename;
+        reason = v.reason[0] != '\0' ? v.reason : "-";
+        if (!kw_str_is_clean((const unsigned char *)reason,
+                             strlen(reason)) &&
+            (ereason = kw_str_clean((const unsigned char *)reason,
+                                    strlen(reason))) != NULL)
+            reason = ereason;
         pos = put(line, sizeof(line), pos, name);
         /* Columns count characters, not UTF-8 bytes. */
         pos = pad(line, sizeof(line), pos, 47 + strlen(name) - width(name));
@@ -176,13 +281,14 @@ static int list_row(void *ctx, const ks_object *o)
         pos = put(line, sizeof(line), pos, ks_health_word(v.health));
         pos = spaces(line, sizeof(line), pos,
                      8 - (int)strlen(ks_health_word(v.health)) + 2);
-        pos = put(line, sizeof(line), pos,
-                  v.reason[0] != '\0' ? v.reason : "-");
+        pos = put(line, sizeof(line), pos, reason);
         if (pos >= sizeof(line) - 1)
             pos = sizeof(line) - 2;
         line[pos++] = '\n';
         fwrite(line, 1, pos, lc->out);
         free(uname);
+        free(ename);
+        free(ereason);
     }
     lc->shown++;
     return 0;
@@ -197,6 +303,7 @@ int cli_list(kw_cli *cli, int argc, char **argv)
         {"warn", required_argument, NULL, 'w'},
         {"crit", required_argument, NULL, 'c'},
         {"all", no_argument, NULL, 'a'},
+        {"files", no_argument, NULL, 'F'},
         {"json", no_argument, NULL, 'j'},
         {"state-dir", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
@@ -214,6 +321,7 @@ int cli_list(kw_cli *cli, int argc, char **argv)
     memset(&f, 0, sizeof(f));
     ks_thresholds_default(&lc.t);
     lc.out = stdout;
+    f.by_leaf = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'e':
@@ -242,6 +350,9 @@ int cli_list(kw_cli *cli, int argc, char **argv)
         case 'a':
             f.include_hidden = 1;
             break;
+        case 'F':
+            f.by_leaf = 0;
+            break;
         case 'j':
             lc.json = 1;
             break;
@@ -264,6 +375,7 @@ int cli_list(kw_cli *cli, int argc, char **argv)
     if (kw_cli_open_existing(cli, &s) != 0)
         return KW_EXIT_FAIL;
 
+    lc.s = s;
     setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
     r = kw_hook_overlay_load(s, &lc.ov, &d);
     if (r == 0)
@@ -285,7 +397,7 @@ int cli_list(kw_cli *cli, int argc, char **argv)
         if (lc.ov.used[i])
             continue;
         kw_hook_failure_text(&lc.ov.f[i], text, sizeof(text));
-        fprintf(lc.out, "CRITICAL: %s\n", text);
+        kw_outf(lc.out, "CRITICAL: %s\n", text);
     }
     kw_hook_overlay_free(&lc.ov);
     if (lc.json) {
@@ -297,6 +409,12 @@ int cli_list(kw_cli *cli, int argc, char **argv)
             fprintf(lc.out, "(no objects match)\n");
         fprintf(lc.out, "%zu shown of %lld in the inventory", lc.shown,
                 (long long)total);
+        if (lc.merged > 0)
+            fprintf(lc.out,
+                    "; %zu more file%s hold%s a certificate shown "
+                    "(--files lists each)",
+                    lc.merged, lc.merged == 1 ? "" : "s",
+                    lc.merged == 1 ? "s" : "");
         if (hidden > 0 && !f.include_hidden)
             fprintf(lc.out,
                     "; %lld hidden: superseded versions and idle trust "

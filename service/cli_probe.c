@@ -189,21 +189,21 @@ int cli_probe(kw_cli *cli, int argc, char **argv)
         puts(text);
         free(text);
     } else if (!po.res.ok) {
-        printf("%s:%d: %s\n", host, port, po.res.error);
+        kw_outf(stdout, "%s:%d: %s\n", host, port, po.res.error);
     } else {
         int64_t now = cli->now;
 
-        printf("%s:%d (%s)%s%s: %s, %s, %.0f ms\n", host, port,
-               po.res.address,
-               ep.starttls != KW_TLS_IMPLICIT ? ", STARTTLS " : "",
-               ep.starttls != KW_TLS_IMPLICIT ? kw_starttls_word(ep.starttls)
-                                              : "",
-               po.res.tls_version, po.res.cipher, po.res.elapsed_ms);
-        printf("name %s: %s\n", ep.sni != NULL ? ep.sni : host,
-               po.res.name_matches ? "covered by the certificate"
-                                   : "NOT covered by the certificate");
-        printf("chain as served, %zu certificate%s:\n", po.res.nchain,
-               po.res.nchain == 1 ? "" : "s");
+        kw_outf(stdout, "%s:%d (%s)%s%s: %s, %s, %.0f ms\n", host, port,
+                po.res.address,
+                ep.starttls != KW_TLS_IMPLICIT ? ", STARTTLS " : "",
+                ep.starttls != KW_TLS_IMPLICIT ? kw_starttls_word(ep.starttls)
+                                               : "",
+                po.res.tls_version, po.res.cipher, po.res.elapsed_ms);
+        kw_outf(stdout, "name %s: %s\n", ep.sni != NULL ? ep.sni : host,
+                po.res.name_matches ? "covered by the certificate"
+                                    : "NOT covered by the certificate");
+        kw_outf(stdout, "chain as served, %zu certificate%s:\n", po.res.nchain,
+                po.res.nchain == 1 ? "" : "s");
         for (i = 0; i < po.res.nchain; i++) {
             const ks_cert *cc = &po.res.chain[i];
 
@@ -211,19 +211,19 @@ int cli_probe(kw_cli *cli, int argc, char **argv)
             kw_duration_format(kw_time_diff(cc->not_after, now), left,
                                sizeof(left));
             kw_hex(cc->fingerprint, 32, 0, fp);
-            printf("  [%zu] %s\n", i, cc->subject);
-            printf("      issuer %s\n", cc->issuer);
-            printf("      expires %s (%s%s), %s %d\n", when,
-                   cc->not_after > now ? "in " : "EXPIRED ",
-                   cc->not_after > now ? left : "", cc->key_type,
-                   cc->key_bits);
+            kw_outf(stdout, "  [%zu] %s\n", i, cc->subject);
+            kw_outf(stdout, "      issuer %s\n", cc->issuer);
+            kw_outf(stdout, "      expires %s (%s%s), %s %d\n", when,
+                    cc->not_after > now ? "in " : "EXPIRED ",
+                    cc->not_after > now ? left : "", cc->key_type,
+                    cc->key_bits);
             if (cc->nsans > 0) {
-                printf("      names");
+                kw_outf(stdout, "      names");
                 for (k = 0; k < cc->nsans; k++)
-                    printf("%s %s", k ? "," : "", cc->sans[k]);
-                printf("\n");
+                    kw_outf(stdout, "%s %s", k ? "," : "", cc->sans[k]);
+                kw_outf(stdout, "\n");
             }
-            printf("      sha256 %s\n", fp);
+            kw_outf(stdout, "      sha256 %s\n", fp);
         }
     }
     r = po.res.ok ? KW_EXIT_OK : KW_EXIT_FAIL;

@@ -67,32 +67,37 @@ static void on_renewed(void *ctx, const kw_renew_result *r)
     kw_time_rfc3339(r->next_at, when, sizeof(when));
     switch (r->outcome) {
     case KW_RENEW_ISSUED:
-        printf("%s: issued: %s; %d requests, %d badNonce retried; next "
-               "renewal at %s\n",
-               r->name, r->msg, r->requests, r->bad_nonces, when);
+        kw_outf(stdout,
+                "%s: issued: %s; %d requests, %d badNonce retried; next "
+                "renewal at %s\n",
+                r->name, r->msg, r->requests, r->bad_nonces, when);
         break;
     case KW_RENEW_NOT_DUE:
-        printf("%s: not due: %s\n", r->name, r->msg);
+        kw_outf(stdout, "%s: not due: %s\n", r->name, r->msg);
         break;
     case KW_RENEW_CANCELLED:
-        printf("%s: stopped; the order resumes at the next run\n", r->name);
+        kw_outf(stdout, "%s: stopped; the order resumes at the next run\n",
+                r->name);
         rr->failed = 1;
         break;
     case KW_RENEW_FAILED:
         if (r->unsaved[0] != '\0')
-            printf("%s: FAILED: %s; the failure and its retry time were not "
-                   "recorded (%s): the next `keywarden renew` tries again, "
-                   "without backoff (the live version, if any, is "
-                   "untouched)\n",
-                   r->name, r->msg, r->unsaved);
+            kw_outf(stdout,
+                    "%s: FAILED: %s; the failure and its retry time were not "
+                    "recorded (%s): the next `keywarden renew` tries again, "
+                    "without backoff (the live version, if any, is "
+                    "untouched)\n",
+                    r->name, r->msg, r->unsaved);
         else if (r->next_at > 0)
-            printf("%s: FAILED: %s; retry at %s (the live version, if any, "
-                   "is untouched)\n",
-                   r->name, r->msg, when);
+            kw_outf(stdout,
+                    "%s: FAILED: %s; retry at %s (the live version, if any, "
+                    "is untouched)\n",
+                    r->name, r->msg, when);
         else
-            printf("%s: FAILED: %s (the live version, if any, is "
-                   "untouched)\n",
-                   r->name, r->msg);
+            kw_outf(stdout,
+                    "%s: FAILED: %s (the live version, if any, is "
+                    "untouched)\n",
+                    r->name, r->msg);
         rr->failed = 1;
         break;
     }
@@ -111,7 +116,7 @@ static void start_next(renew_run *rr)
 
         if (kw_renew_start(&rr->env, c, rr->force, on_renewed, rr, NULL,
                            &d) != 0) {
-            printf("%s: FAILED: %s\n", c->name, d.msg);
+            kw_outf(stdout, "%s: FAILED: %s\n", c->name, d.msg);
             rr->failed = 1;
             continue;
         }
@@ -364,8 +369,9 @@ int cli_certificate(kw_cli *cli, int argc, char **argv)
     } else {
         json_t *o;
 
-        printf("%-16s %-8s %-20s %-20s %-12s %s\n", "NAME", "VERSION",
-               "EXPIRES (UTC)", "RENEWAL (UTC)", "STATE", "NAMES / LAST ERROR");
+        kw_outf(stdout, "%-16s %-8s %-20s %-20s %-12s %s\n", "NAME", "VERSION",
+                "EXPIRES (UTC)", "RENEWAL (UTC)", "STATE",
+                "NAMES / LAST ERROR");
         json_array_foreach(arr, i, o)
         {
             const char *err =
@@ -377,13 +383,13 @@ int cli_certificate(kw_cli *cli, int argc, char **argv)
             char *names = json_dumps(json_object_get(o, "names"),
                                      JSON_COMPACT);
 
-            printf("%-16s %-8lld %-20s %-20s %-12s %s\n",
-                   json_string_value(json_object_get(o, "name")),
-                   (long long)json_integer_value(
-                       json_object_get(o, "live_version")),
-                   na ? na : "-", ra ? ra : "-",
-                   json_string_value(json_object_get(o, "state")),
-                   err != NULL ? err : (names ? names : ""));
+            kw_outf(stdout, "%-16s %-8lld %-20s %-20s %-12s %s\n",
+                    json_string_value(json_object_get(o, "name")),
+                    (long long)json_integer_value(
+                        json_object_get(o, "live_version")),
+                    na ? na : "-", ra ? ra : "-",
+                    json_string_value(json_object_get(o, "state")),
+                    err != NULL ? err : (names ? names : ""));
             free(names);
         }
     }
@@ -477,12 +483,13 @@ int cli_rollback(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_FAIL;
     }
     kw_time_rfc3339(na, when, sizeof(when));
-    printf("%s: version %d is live again (was %d), valid until %s\n",
-           argv[optind], dr.version, dr.previous, when);
+    kw_outf(stdout, "%s: version %d is live again (was %d), valid until %s\n",
+            argv[optind], dr.version, dr.previous, when);
     if (conf.nhooks == 0)
-        printf("no [hook] is configured: reload the daemons that use "
-               "%s/live/%s\n",
-               dir, argv[optind]);
+        kw_outf(stdout,
+                "no [hook] is configured: reload the daemons that use "
+                "%s/live/%s\n",
+                dir, argv[optind]);
     fflush(stdout);
     r = kw_hooks_deliver_now(cli, &conf, stdout);
     close(lock_fd);
@@ -605,11 +612,12 @@ int cli_revoke(kw_cli *cli, int argc, char **argv)
     memset(&r, 0, sizeof(r));
     rc = run_op(cli, &conf, c, reason, &r);
     if (rc == 0 && r.ok)
-        printf("%s: revoked; run `keywarden renew --force %s` for a new "
-               "certificate\n",
-               c->name, c->name);
+        kw_outf(stdout,
+                "%s: revoked; run `keywarden renew --force %s` for a new "
+                "certificate\n",
+                c->name, c->name);
     else if (rc == 0)
-        printf("%s: NOT revoked: %s\n", c->name, r.msg);
+        kw_outf(stdout, "%s: NOT revoked: %s\n", c->name, r.msg);
     kw_config_free(&conf);
     return rc == 0 && r.ok ? KW_EXIT_OK : KW_EXIT_FAIL;
 }
@@ -656,9 +664,9 @@ int cli_account(kw_cli *cli, int argc, char **argv)
     memset(&r, 0, sizeof(r));
     rc = run_op(cli, &conf, NULL, -1, &r);
     if (rc == 0 && r.ok)
-        printf("account key changed\n");
+        kw_outf(stdout, "account key changed\n");
     else if (rc == 0)
-        printf("account key NOT changed: %s\n", r.msg);
+        kw_outf(stdout, "account key NOT changed: %s\n", r.msg);
     kw_config_free(&conf);
     return rc == 0 && r.ok ? KW_EXIT_OK : KW_EXIT_FAIL;
 }
@@ -713,14 +721,14 @@ static void print_report(json_t *report)
         const char *fix = json_string_value(json_object_get(n, "fix"));
         const char *note = json_string_value(json_object_get(n, "note"));
 
-        printf("%s: %s%s%s\n", jtext(n, "name"), jtext(n, "verdict"),
-               json_is_true(json_object_get(n, "ok")) ? "" : ": ",
-               json_is_true(json_object_get(n, "ok")) ? "" : jtext(n, "why"));
+        kw_outf(stdout, "%s: %s%s%s\n", jtext(n, "name"), jtext(n, "verdict"),
+                json_is_true(json_object_get(n, "ok")) ? "" : ": ",
+                json_is_true(json_object_get(n, "ok")) ? "" : jtext(n, "why"));
         json_array_foreach(json_object_get(n, "walks"), j, w)
         {
-            printf("  IPv%lld:\n",
-                   (long long)json_integer_value(json_object_get(w,
-                                                                 "family")));
+            kw_outf(
+                stdout, "  IPv%lld:\n",
+                (long long)json_integer_value(json_object_get(w, "family")));
             json_array_foreach(json_object_get(w, "hops"), k, h)
             {
                 const char *loc =
@@ -728,18 +736,18 @@ static void print_report(json_t *report)
                 const char *err =
                     json_string_value(json_object_get(h, "error"));
 
-                printf("    %s [%s] -> %lld%s%s%s%s\n", jtext(h, "url"),
-                       jtext(h, "addr"),
-                       (long long)json_integer_value(
-                           json_object_get(h, "status")),
-                       loc ? " -> " : "", loc ? loc : "", err ? ": " : "",
-                       err ? err : "");
+                kw_outf(stdout, "    %s [%s] -> %lld%s%s%s%s\n",
+                        jtext(h, "url"), jtext(h, "addr"),
+                        (long long)json_integer_value(
+                            json_object_get(h, "status")),
+                        loc ? " -> " : "", loc ? loc : "", err ? ": " : "",
+                        err ? err : "");
             }
         }
         if (note != NULL)
-            printf("  note: %s\n", note);
+            kw_outf(stdout, "  note: %s\n", note);
         if (fix != NULL)
-            printf("  fix: %s\n", fix);
+            kw_outf(stdout, "  fix: %s\n", fix);
     }
 }
 
@@ -825,7 +833,8 @@ int cli_precheck(kw_cli *cli, int argc, char **argv)
                                                    : KW_ACME_DEFAULT_HTTP01;
         if (c != NULL) {
             if (c->dns01) {
-                printf("%s: uses dns-01; nothing to pre-check\n", argv[i]);
+                kw_outf(stdout, "%s: uses dns-01; nothing to pre-check\n",
+                        argv[i]);
                 continue;
             }
             q.names = (const char *const *)c->names;

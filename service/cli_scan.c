@@ -57,20 +57,20 @@ static void on_note(void *ctx, enum ks_scan_note n, const char *path,
         return;
     switch (n) {
     case KS_NOTE_ERROR:
-        fprintf(stderr, "error: %s: %s\n", path, msg);
+        kw_outf(stderr, "error: %s: %s\n", path, msg);
         break;
     case KS_NOTE_LOOP:
-        fprintf(stderr, "warning: %s: %s\n", path, msg);
+        kw_outf(stderr, "warning: %s: %s\n", path, msg);
         break;
     case KS_NOTE_MISSING:
-        fprintf(stderr, "warning: %s: %s\n", path, msg);
+        kw_outf(stderr, "warning: %s: %s\n", path, msg);
         break;
     case KS_NOTE_CHANGED:
-        fprintf(stderr, "changed: %s: %s\n", path, msg);
+        kw_outf(stderr, "changed: %s: %s\n", path, msg);
         break;
     case KS_NOTE_SKIPPED:
         if (o->verbose)
-            fprintf(stderr, "skipped: %s: %s\n", path, msg);
+            kw_outf(stderr, "skipped: %s: %s\n", path, msg);
         break;
     case KS_NOTE_NEW:
         break;

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "../common/kw_log.h"
+#include "../common/kw_str.h"
 #include "../common/kw_time.h"
 #include "daemon.h"
 #include "../hooks/hook_outbox.h"
@@ -46,8 +47,8 @@ static void print_time(const char *label, int64_t t, int64_t now)
 
     kw_time_rfc3339(t, buf, sizeof(buf));
     kw_duration_format(kw_time_diff(t, now), left, sizeof(left));
-    printf("  %-12s %s (%s%s)\n", label, buf, t >= now ? "in " : "",
-           t >= now ? left : "passed");
+    kw_outf(stdout, "  %-12s %s (%s%s)\n", label, buf, t >= now ? "in " : "",
+                    t >= now ? left : "passed");
 }
 
 static void print_names(const char *sans_json)
@@ -56,17 +57,17 @@ static void print_names(const char *sans_json)
     json_t *a = json_loads(sans_json != NULL ? sans_json : "[]", 0, &err);
     size_t i;
 
-    printf("  %-12s ", "names");
+    kw_outf(stdout, "  %-12s ", "names");
     if (a == NULL || json_array_size(a) == 0)
-        printf("(none)");
+        kw_outf(stdout, "(none)");
     for (i = 0; a != NULL && i < json_array_size(a); i++) {
         const char *s = json_string_value(json_array_get(a, i));
         char *u = kw_display_name(s != NULL ? s : "");
 
         if (u != NULL && s != NULL && strcmp(u, s) != 0)
-            printf("%s%s (%s)", i ? ", " : "", u, s);
+            kw_outf(stdout, "%s%s (%s)", i ? ", " : "", u, s);
         else
-            printf("%s%s", i ? ", " : "", s != NULL ? s : "");
+            kw_outf(stdout, "%s%s", i ? ", " : "", s != NULL ? s : "");
         free(u);
     }
     putchar('\n');
@@ -76,15 +77,15 @@ static void print_names(const char *sans_json)
 static int print_link(void *ctx, const char *path)
 {
     (void)ctx;
-    printf("  %-12s %s\n", "also at", path);
+    kw_outf(stdout, "  %-12s %s\n", "also at", path);
     return 0;
 }
 
 static int print_usage(void *ctx, const ks_usage_row *u)
 {
     (void)ctx;
-    printf("  %-12s %s (%s line %d, %s)\n", "used by", u->daemon, u->config,
-           u->line, u->directive);
+    kw_outf(stdout, "  %-12s %s (%s line %d, %s)\n", "used by", u->daemon,
+            u->config, u->line, u->directive);
     return 0;
 }
 
@@ -93,7 +94,7 @@ static int json_usage(void *ctx, const ks_usage_row *u)
     return kw_json_append(ctx,
                           json_pack("{s:o, s:o, s:i, s:o}", "daemon",
                                     kw_json_str(u->daemon), "config",
-                                    kw_json_str(u->config), "line", u->line,
+                                    kw_json_path(u->config), "line", u->line,
                                     "directive", kw_json_str(u->directive)));
 }
 
@@ -103,13 +104,15 @@ static int print_element(void *ctx, const ks_element *e)
     const int64_t *now = ctx;
 
     kw_time_rfc3339(e->not_after, na, sizeof(na));
-    printf("    [%d] %s\n", e->position, e->subject ? e->subject : "");
-    printf("        issuer %s\n", e->issuer ? e->issuer : "");
-    printf("        expires %s%s, %s %d%s%s\n", na,
-           e->not_after <= *now ? " (EXPIRED)" : "",
-           e->key_type ? e->key_type : "?", e->key_bits,
-           e->is_ca ? ", CA" : "", e->self_signed ? ", self-signed" : "");
-    printf("        sha256 %s\n", e->fingerprint ? e->fingerprint : "");
+    kw_outf(stdout, "    [%d] %s\n", e->position,
+            e->subject ? e->subject : "");
+    kw_outf(stdout, "        issuer %s\n", e->issuer ? e->issuer : "");
+    kw_outf(stdout, "        expires %s%s, %s %d%s%s\n", na,
+            e->not_after <= *now ? " (EXPIRED)" : "",
+            e->key_type ? e->key_type : "?", e->key_bits,
+            e->is_ca ? ", CA" : "", e->self_signed ? ", self-signed" : "");
+    kw_outf(stdout, "        sha256 %s\n",
+            e->fingerprint ? e->fingerprint : "");
     return 0;
 }
 
@@ -119,7 +122,7 @@ static int print_event(void *ctx, const ks_event *e)
 
     (void)ctx;
     kw_time_rfc3339(e->at, at, sizeof(at));
-    printf("    %s  %-18s %s\n", at, e->type, e->detail);
+    kw_outf(stdout, "    %s  %-18s %s\n", at, e->type, e->detail);
     return 0;
 }
 
@@ -162,7 +165,27 @@ static int json_event(void *ctx, const ks_event *e)
 
 static int json_link(void *ctx, const char *path)
 {
-    return kw_json_append(ctx, kw_json_str(path));
+    return kw_json_append(ctx, kw_json_path(path));
+}
+
+/* The files that hold this object's leaf (the one line `list` shows for
+ * them), as paths in kw_json_path's form. */
+static int json_file(void *ctx, const ks_object *m)
+{
+    return kw_json_append(ctx, kw_json_path(m->source));
+}
+
+static json_t *leaf_files(show_ctx *sc, const ks_object *o)
+{
+    json_t *files = json_array();
+    kw_diag d;
+
+    if (files != NULL &&
+        ks_inventory_same_leaf(sc->s, o->id, 1, json_file, files, &d) != 0) {
+        kw_err("%s", d.msg);
+        sc->failed = 1;
+    }
+    return files;
 }
 
 static int show_one(void *ctx, const ks_object *o)
@@ -209,77 +232,96 @@ static int show_one(void *ctx, const ks_object *o)
         json_object_set_new(js, "history", ev);
         json_object_set_new(js, "links", ln);
         json_object_set_new(js, "used_by", us);
+        json_object_set_new(js, "files", leaf_files(sc, o));
         json_array_append_new(sc->arr, js);
         return 0;
     }
 
     name = kw_display_name(o->name);
-    printf("object %lld: %s", (long long)o->id, name ? name : o->name);
+    kw_outf(stdout, "object %lld: %s", (long long)o->id,
+            name ? name : o->name);
     if (name != NULL && strcmp(name, o->name) != 0)
-        printf(" (%s)", o->name);
-    printf("\n");
+        kw_outf(stdout, " (%s)", o->name);
+    kw_outf(stdout, "\n");
     free(name);
-    printf("  %-12s %s\n", "kind", o->kind);
-    printf("  %-12s %s%s%s\n", "health", ks_health_word(v.health),
-           v.reason[0] ? ": " : "", v.reason);
-    printf("  %-12s %s", "source", o->source);
+    kw_outf(stdout, "  %-12s %s\n", "kind", o->kind);
+    kw_outf(stdout, "  %-12s %s%s%s\n", "health", ks_health_word(v.health),
+            v.reason[0] ? ": " : "", v.reason);
+    kw_outf(stdout, "  %-12s %s", "source", o->source);
     if (o->position > 0)
-        printf(" (certificate %d in the bundle)", o->position + 1);
-    printf("\n");
+        kw_outf(stdout, " (certificate %d in the bundle)", o->position + 1);
+    kw_outf(stdout, "\n");
+    {
+        json_t *files = leaf_files(sc, o);
+        size_t k;
+
+        for (k = 0; json_array_size(files) > 1 && k < json_array_size(files);
+             k++) {
+            char *p = kw_json_path_bytes(json_array_get(files, k));
+
+            kw_outf(stdout, "  %-12s %s\n", k == 0 ? "files" : "",
+                    p != NULL ? p : "?");
+            free(p);
+        }
+        json_decref(files);
+    }
     if (ks_inventory_links(sc->s, o->id, print_link, NULL, &d) != 0 ||
         ks_inventory_usages(sc->s, o->id, print_usage, NULL, &d) != 0) {
         kw_err("%s", d.msg);
         sc->failed = 1;
     }
-    printf("  %-12s %s\n", "state", f->state);
+    kw_outf(stdout, "  %-12s %s\n", "state", f->state);
     if (f->is_endpoint) {
         char at[32];
 
         kw_time_rfc3339(f->probed_at, at, sizeof(at));
-        printf("  %-12s %s:%d, last probed %s: %s%s%s\n", "endpoint",
-               f->endpoint_host ? f->endpoint_host : "?", f->endpoint_port,
-               at, f->probe_ok > 0 ? "ok, " : "FAILED: ",
-               f->probe_ok > 0 ? (f->tls_version ? f->tls_version : "")
-                               : (f->probe_error ? f->probe_error : ""),
-               f->probe_ok > 0 && f->name_matches == 0
-                   ? ", name NOT covered"
-                   : "");
+        kw_outf(stdout, "  %-12s %s:%d, last probed %s: %s%s%s\n", "endpoint",
+                f->endpoint_host ? f->endpoint_host : "?", f->endpoint_port,
+                at, f->probe_ok > 0 ? "ok, " : "FAILED: ",
+                f->probe_ok > 0 ? (f->tls_version ? f->tls_version : "")
+                                : (f->probe_error ? f->probe_error : ""),
+                f->probe_ok > 0 && f->name_matches == 0 ? ", name NOT covered"
+                                                        : "");
         if (f->stale_source != NULL)
-            printf("  %-12s %s holds a newer certificate\n", "stale",
-                   f->stale_source);
+            kw_outf(stdout, "  %-12s %s holds a newer certificate\n", "stale",
+                    f->stale_source);
     }
     if (f->error != NULL)
-        printf("  %-12s %s\n", "error", f->error);
+        kw_outf(stdout, "  %-12s %s\n", "error", f->error);
     if (f->has_validity) {
-        printf("  %-12s %s\n", "subject", o->subject ? o->subject : "");
-        printf("  %-12s %s\n", "issuer", o->issuer ? o->issuer : "");
-        printf("  %-12s %s\n", "serial", o->serial ? o->serial : "");
+        kw_outf(stdout, "  %-12s %s\n", "subject",
+                o->subject ? o->subject : "");
+        kw_outf(stdout, "  %-12s %s\n", "issuer", o->issuer ? o->issuer : "");
+        kw_outf(stdout, "  %-12s %s\n", "serial", o->serial ? o->serial : "");
         print_names(o->sans_json);
         print_time("not before", f->not_before, now);
         print_time("not after", f->not_after, now);
         if (f->deadline != f->not_after)
             print_time("deadline", f->deadline, now);
-        printf("  %-12s %s %d bits%s\n", "key", o->key_type ? o->key_type : "?",
-               o->key_bits, o->self_signed ? ", self-signed" : "");
+        kw_outf(stdout, "  %-12s %s %d bits%s\n", "key",
+                o->key_type ? o->key_type : "?", o->key_bits,
+                o->self_signed ? ", self-signed" : "");
         if (f->is_endpoint) {
             /* A served certificate: its key is the server's business. */
         } else if (f->key_state != NULL)
-            printf("  %-12s %s: %s (mode %04o)\n", "private key",
-                   f->key_path ? f->key_path : "(same file)", f->key_state,
-                   f->key_mode & 07777);
+            kw_outf(stdout, "  %-12s %s: %s (mode %04o)\n", "private key",
+                    f->key_path ? f->key_path : "(same file)", f->key_state,
+                    f->key_mode & 07777);
         else
-            printf("  %-12s none found next to it\n", "private key");
-        printf("  %-12s %s\n", "sha256", o->fingerprint ? o->fingerprint : "");
+            kw_outf(stdout, "  %-12s none found next to it\n", "private key");
+        kw_outf(stdout, "  %-12s %s\n", "sha256",
+                o->fingerprint ? o->fingerprint : "");
         if (f->superseded_by > 0)
-            printf("  %-12s by object %lld\n", "superseded",
-                   (long long)f->superseded_by);
+            kw_outf(stdout, "  %-12s by object %lld\n", "superseded",
+                    (long long)f->superseded_by);
         if (o->chain_len > 1) {
             ks_element leaf;
 
-            printf("  %-12s %d certificates%s:\n", "chain", o->chain_len,
-                   f->arrangement && strcmp(f->arrangement, "unordered") == 0
-                       ? " (out of order in the file; shown leaf first)"
-                       : ", leaf first");
+            kw_outf(stdout, "  %-12s %d certificates%s:\n", "chain",
+                    o->chain_len,
+                    f->arrangement && strcmp(f->arrangement, "unordered") == 0
+                        ? " (out of order in the file; shown leaf first)"
+                        : ", leaf first");
             /* The leaf's facts are the object's own. */
             memset(&leaf, 0, sizeof(leaf));
             leaf.subject = o->subject;
@@ -300,25 +342,25 @@ static int show_one(void *ctx, const ks_object *o)
         }
     }
     if (v.nfindings > 0) {
-        printf("  findings\n");
+        kw_outf(stdout, "  findings\n");
         for (i = 0; i < v.nfindings; i++) {
-            printf("    %-8s  %s\n", ks_health_word(v.findings[i].health),
-                   v.findings[i].text);
+            kw_outf(stdout, "    %-8s  %s\n",
+                    ks_health_word(v.findings[i].health), v.findings[i].text);
             if (v.findings[i].fix[0] != '\0')
-                printf("    %-8s  fix: %s\n", "", v.findings[i].fix);
+                kw_outf(stdout, "    %-8s  fix: %s\n", "", v.findings[i].fix);
         }
     }
-    printf("  history\n");
+    kw_outf(stdout, "  history\n");
     {
         char at[32];
         kw_time_rfc3339(o->created_at, at, sizeof(at));
-        printf("    %s  %-18s %s\n", at, "first seen", o->source);
+        kw_outf(stdout, "    %s  %-18s %s\n", at, "first seen", o->source);
     }
     if (ks_inventory_events(sc->s, o->id, 20, print_event, NULL, &d) != 0) {
         kw_err("%s", d.msg);
         sc->failed = 1;
     }
-    printf("\n");
+    kw_outf(stdout, "\n");
     return 0;
 }
 
@@ -457,8 +499,9 @@ int cli_forget(kw_cli *cli, int argc, char **argv)
         if (r == 0) {
             int ok = json_is_true(json_object_get(reply, "ok"));
             if (ok)
-                printf("forgot %d object%s (through the running daemon)\n",
-                       argc - optind, argc - optind == 1 ? "" : "s");
+                kw_outf(stdout,
+                        "forgot %d object%s (through the running daemon)\n",
+                        argc - optind, argc - optind == 1 ? "" : "s");
             else
                 kw_err("forget: %s",
                        json_string_value(json_object_get(reply, "error")));
@@ -479,7 +522,7 @@ int cli_forget(kw_cli *cli, int argc, char **argv)
             kw_err("forget %lld: %s", id, d.msg);
             status = KW_EXIT_FAIL;
         } else {
-            printf("forgot object %lld\n", id);
+            kw_outf(stdout, "forgot object %lld\n", id);
         }
     }
     ks_close(s);

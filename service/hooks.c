@@ -1,5 +1,7 @@
 #include "hooks.h"
 
+#include "../common/kw_str.h"
+
 #include "renew.h"
 
 #include "../common/kw_log.h"
@@ -64,19 +66,19 @@ static void now_report(void *ctx, const kw_hook_report *r)
 
     n->runs++;
     if (strcmp(r->result, "ok") == 0) {
-        fprintf(n->out, "hook %s: ok (%.2fs) for %s %s%s\n", r->hook,
+        kw_outf(n->out, "hook %s: ok (%.2fs) for %s %s%s\n", r->hook,
                 r->duration_s, r->event_type != NULL ? r->event_type : "?",
                 r->object != NULL ? r->object : "",
                 r->nevents > 1 ? " and earlier events" : "");
         return;
     }
     n->failed++;
-    fprintf(n->out, "hook %s: FAILED (%s, attempt %d) for %s %s: %s; %s\n",
+    kw_outf(n->out, "hook %s: FAILED (%s, attempt %d) for %s %s: %s; %s\n",
             r->hook, r->result, r->attempt,
             r->event_type != NULL ? r->event_type : "?",
             r->object != NULL ? r->object : "",
             r->last_line != NULL && *r->last_line ? r->last_line
-                                                   : "(no output)",
+                                                  : "(no output)",
             r->gave_up ? "retries spent (keywarden hooks retry)"
                        : "keywarden serve or the next `keywarden hooks "
                          "run` retries it");

@@ -90,9 +90,9 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
         "{s:I, s:s, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:s, s:o, s:o,"
         " s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:i, s:s, s:o, s:b}",
         "id", (json_int_t)o->id, "kind", o->kind, "name",
-        kw_json_str(o->name), "name_unicode",
+        kw_json_path(o->name), "name_unicode",
         kw_json_str(dn != NULL ? dn : o->name), "source",
-        kw_json_str(o->source),
+        kw_json_path(o->source),
         "position", o->position, "not_before",
         time_or_null(f->has_validity, f->not_before), "not_after",
         time_or_null(f->has_validity, f->not_after), "deadline",
@@ -130,7 +130,7 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
                       "name_matches",
                       f->name_matches < 0 ? json_null()
                                           : json_boolean(f->name_matches),
-                      "stale_source", kw_json_str(f->stale_source)));
+                      "stale_source", kw_json_path(f->stale_source)));
     }
     free(dn);
     if (obj != NULL && f->key_state != NULL) {
@@ -140,7 +140,7 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
         json_object_set_new(obj, "private_key",
                             json_pack("{s:s, s:o, s:s}", "state",
                                       f->key_state, "path",
-                                      kw_json_str(f->key_path),
+                                      kw_json_path(f->key_path),
                                       "mode", mode));
     }
     return obj;
@@ -148,7 +148,7 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
 
 void kw_print_empty_hint(FILE *out, const kw_cli *cli)
 {
-    fprintf(out,
+    kw_outf(out,
             "The inventory at %s is empty.\n"
             "Add certificates with `keywarden scan PATH...`, for example:\n"
             "  keywarden scan /etc/ssl /etc/letsencrypt\n",

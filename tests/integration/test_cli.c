@@ -12,9 +12,11 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -538,6 +540,47 @@ static void kill9_mid_scan(void **state)
 /* File names and certificate names are bytes, not UTF-8: a name with
  * 0xff, a CN with 0xfe and a SAN of many "*." labels in front of an
  * A-label must be scanned, listed as JSON (escaped) and shown. */
+/* A self-signed certificate valid from yesterday for 90 days; sp is
+ * kept for a second one with another serial. */
+static X509 *leaf_90d(tp_spec *sp, const char *cn, const char *const *dns,
+                      long serial, EVP_PKEY *k)
+{
+    memset(sp, 0, sizeof(*sp));
+    sp->cn = cn;
+    sp->dns = dns;
+    sp->not_before = NOW - 86400;
+    sp->not_after = NOW + 90 * 86400;
+    sp->serial = serial;
+    sp->key = k;
+    return tp_cert(sp);
+}
+
+/* The line of text that starts with prefix, up to its newline. */
+static char *line_of(const char *text, const char *prefix)
+{
+    const char *p = strstr(text, prefix), *e;
+
+    if (p == NULL)
+        fail_msg("no line \"%s\" in:\n%s", prefix, text);
+    e = strchr(p, '\n');
+    return strndup(p, e != NULL ? (size_t)(e - p) : strlen(p));
+}
+
+/* Is v the path in JSON: a string of exactly its bytes when it is UTF-8,
+ * else {"base64": its bytes}? */
+static int json_is_path(json_t *v, const char *path)
+{
+    unsigned char b64[1024];
+
+    if (json_is_string(v))
+        return strcmp(json_string_value(v), path) == 0;
+    EVP_EncodeBlock(b64, (const unsigned char *)path, (int)strlen(path));
+    return json_is_object(v) &&
+           json_string_value(json_object_get(v, "base64")) != NULL &&
+           strcmp(json_string_value(json_object_get(v, "base64")),
+                  (const char *)b64) == 0;
+}
+
 static void odd_bytes(void **state)
 {
     char dir[512], st[512], file[600], deep[600];
@@ -556,14 +599,7 @@ static void odd_bytes(void **state)
     for (i = 0; i < 200; i++)
         pos += (size_t)snprintf(deep + pos, sizeof(deep) - pos, "*.");
     snprintf(deep + pos, sizeof(deep) - pos, "xn--bcher-kva.example");
-    memset(&sp, 0, sizeof(sp));
-    sp.cn = "caf\xfe.example";
-    sp.dns = dns;
-    sp.not_before = NOW - 86400;
-    sp.not_after = NOW + 90 * 86400;
-    sp.serial = 77;
-    sp.key = k;
-    c = tp_cert(&sp);
+    c = leaf_90d(&sp, "caf\xfe.example", dns, 77, k);
     snprintf(file, sizeof(file), "%s/caf\xff.pem", dir);
     assert_int_equal(tp_write_pem(file, &c, 1, NULL, 0644), 0);
     X509_free(c);
@@ -580,8 +616,7 @@ static void odd_bytes(void **state)
     assert_non_null(arr);
     assert_int_equal(json_array_size(arr), 1);
     o = json_array_get(arr, 0);
-    assert_non_null(strstr(json_string_value(json_object_get(o, "source")),
-                           "caf\\xff.pem"));
+    assert_true(json_is_path(json_object_get(o, "source"), file));
     assert_non_null(strstr(
         json_string_value(json_array_get(json_object_get(o, "sans_unicode"),
                                          0)),
@@ -614,6 +649,300 @@ static char *read_text(const char *path)
     fclose(f);
     text[n] = '\0';
     return text;
+}
+
+/* A file named with an ESC sequence and a newline, and one whose name is
+ * not UTF-8: text output escapes them (no byte of the name can drive the
+ * terminal or split a line), JSON carries their exact bytes in one
+ * documented form, and hooks get them verbatim in the environment and
+ * losslessly on stdin. */
+static void hostile_names(void **state)
+{
+    char dir[512], st[512], esc[700], ff[700], conf[700], script[700],
+        outdir[700], p[1200], *line;
+    const char *dns[] = {"cafe.example", NULL};
+    EVP_PKEY *k = tp_key_ec();
+    struct timespec later[2] = {{time(NULL) + 60, 0}, {time(NULL) + 60, 0}};
+    tp_spec sp;
+    X509 *c;
+    result r;
+    json_t *arr, *o, *o_esc = NULL, *o_ff = NULL;
+    size_t i, runs = 0;
+    DIR *dh;
+    struct dirent *de;
+    FILE *f;
+    int seen_esc = 0, seen_ff = 0;
+
+    (void)state;
+    path_join(dir, sizeof(dir), g_dir, "hostile");
+    path_join(st, sizeof(st), g_dir, "hostile-state");
+    path_join(outdir, sizeof(outdir), g_dir, "hostile-out");
+    tp_mkdirs(dir);
+    tp_mkdirs(outdir);
+    snprintf(esc, sizeof(esc), "%s/bad\x1b[31mred\nline.pem", dir);
+    snprintf(ff, sizeof(ff), "%s/caf\xff.pem", dir);
+    /* Unreadable, so the object is named after its file. */
+    tp_write_bytes(esc, "-----BEGIN CERTIFICATE-----\n!!!!\n", 33, 0644);
+    c = leaf_90d(&sp, "cafe.example", dns, 78, k);
+    assert_int_equal(tp_write_pem(ff, &c, 1, NULL, 0644), 0);
+    X509_free(c);
+    r = kw(st, "scan", dir, NULL);
+    result_free(&r);
+
+    /* Text: escaped, one line per row. */
+    r = kw(st, "list", NULL);
+    assert_int_equal(r.status, 0);
+    assert_null(strchr(r.out, '\x1b'));
+    assert_contains(r.out, "bad\\x1b[31mred\\x0aline.pem");
+    result_free(&r);
+
+    /* JSON: the exact bytes, a string when UTF-8, base64 when not. */
+    r = kw(st, "list", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    arr = json_loads(r.out, 0, NULL);
+    assert_non_null(arr);
+    json_array_foreach(arr, i, o)
+    {
+        if (json_is_path(json_object_get(o, "source"), esc))
+            o_esc = o;
+        if (json_is_path(json_object_get(o, "source"), ff))
+            o_ff = o;
+    }
+    if (o_esc == NULL || o_ff == NULL)
+        fail_msg("list --json does not carry both paths exactly:\n%s",
+                 r.out);
+    assert_true(json_is_string(json_object_get(o_esc, "source")));
+    assert_true(json_is_object(json_object_get(o_ff, "source")));
+    assert_true(json_is_path(json_array_get(json_object_get(o_ff, "files"),
+                                            0),
+                             ff));
+    snprintf(p, sizeof(p), "%lld",
+             (long long)json_integer_value(json_object_get(o_esc, "id")));
+    json_decref(arr);
+    result_free(&r);
+
+    r = kw(st, "show", p, NULL);
+    assert_int_equal(r.status, 0);
+    assert_null(strchr(r.out, '\x1b'));
+    line = line_of(r.out, "  source");
+    assert_contains(line, "red\\x0aline.pem");
+    free(line);
+    result_free(&r);
+    r = kw(st, "show", "--json", p, NULL);
+    assert_int_equal(r.status, 0);
+    arr = json_loads(r.out, 0, NULL);
+    assert_true(json_is_path(json_object_get(json_array_get(arr, 0),
+                                             "source"),
+                             esc));
+    json_decref(arr);
+    result_free(&r);
+
+    /* Hooks: the ff file changes and the esc file goes; each event's
+     * path reaches the hook's environment as bytes and its stdin in the
+     * JSON form above. */
+    path_join(conf, sizeof(conf), g_dir, "hostile.conf");
+    path_join(script, sizeof(script), g_dir, "hostile-hook.sh");
+    f = fopen(script, "w");
+    assert_non_null(f);
+    fputs("#!/bin/sh\n"
+          "printf '%s' \"$KEYWARDEN_CERT_PATH\" > \"$1/env.$KEYWARDEN_EVENT_ID\"\n"
+          "cat > \"$1/stdin.$KEYWARDEN_EVENT_ID\"\n",
+          f);
+    fclose(f);
+    chmod(script, 0755);
+    f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "[daemon]\nmetrics_listen = off\n"
+            "[hook \"dump\"]\non = object.*\nrun = %s %s\n",
+            script, outdir);
+    fclose(f);
+    sp.serial = 79;
+    c = tp_cert(&sp);
+    assert_int_equal(tp_write_pem(ff, &c, 1, NULL, 0644), 0);
+    X509_free(c);
+    EVP_PKEY_free(k);
+    utimensat(AT_FDCWD, ff, later, 0);
+    assert_int_equal(unlink(esc), 0);
+    r = kw(st, "scan", dir, NULL);
+    result_free(&r);
+    r = kw(st, "--config", conf, "hooks", "run", NULL);
+    if (r.status != 0)
+        fail_msg("hooks run: %d\n%s\n%s", r.status, r.out, r.err);
+    result_free(&r);
+    dh = opendir(outdir);
+    assert_non_null(dh);
+    while ((de = readdir(dh)) != NULL) {
+        char *env, *in;
+        json_t *doc, *ev;
+
+        if (strncmp(de->d_name, "env.", 4) != 0)
+            continue;
+        runs++;
+        snprintf(p, sizeof(p), "%s/%s", outdir, de->d_name);
+        env = slurp(p, NULL);
+        snprintf(p, sizeof(p), "%s/stdin.%s", outdir, de->d_name + 4);
+        in = slurp(p, NULL);
+        assert_non_null(env);
+        assert_non_null(in);
+        doc = json_loads(in, 0, NULL);
+        if (doc == NULL)
+            fail_msg("hook stdin is not JSON:\n%s", in);
+        ev = json_array_get(json_object_get(doc, "events"), 0);
+        if (strcmp(env, esc) == 0) {
+            seen_esc = 1;
+            assert_true(json_is_path(
+                json_object_get(json_object_get(ev, "paths"), "cert"), esc));
+            assert_true(json_is_path(
+                json_object_get(json_object_get(ev, "detail"), "path"), esc));
+        } else if (strcmp(env, ff) == 0) {
+            seen_ff = 1;
+            assert_true(json_is_path(
+                json_object_get(json_object_get(ev, "paths"), "cert"), ff));
+            assert_true(json_is_path(
+                json_object_get(json_object_get(ev, "detail"), "path"), ff));
+        } else {
+            fail_msg("KEYWARDEN_CERT_PATH not verbatim: \"%s\"", env);
+        }
+        json_decref(doc);
+        free(env);
+        free(in);
+    }
+    closedir(dh);
+    assert_true(runs >= 2);
+    assert_true(seen_esc && seen_ff);
+
+    /* History: an object named with control bytes is escaped too. */
+    r = kw(st, "--config", conf, "hooks", "test", "dump", "--object",
+           "evil\x1b]0;owned\x07\nname", NULL);
+    result_free(&r);
+    r = kw(st, "hooks", "history", "--output", NULL);
+    assert_int_equal(r.status, 0);
+    assert_null(strchr(r.out, '\x1b'));
+    assert_null(strchr(r.out, '\x07'));
+    assert_contains(r.out, "evil\\x1b]0;owned\\x07\\x0aname");
+    result_free(&r);
+}
+
+/* Lines of text that contain needle. */
+static int lines_with(const char *text, const char *needle)
+{
+    int n = 0;
+    const char *p = text;
+
+    while ((p = strstr(p, needle)) != NULL) {
+        n++;
+        p = strchr(p, '\n');
+        if (p == NULL)
+            break;
+    }
+    return n;
+}
+
+/* Let's Encrypt's archive/NAME/cert1.pem and fullchain1.pem hold one
+ * leaf: `list` shows one line for it, as unhealthy as the worse of the
+ * two files (here fullchain1.pem holds its chain out of order), `show`
+ * names both files, --files lists each, and `check` (which counts
+ * objects) is unchanged. */
+static void one_row_per_leaf(void **state)
+{
+    char dir[512], st[512], p[700], want[1200];
+    const char *dns[] = {"site.example", NULL};
+    EVP_PKEY *ck = tp_key_ec(), *k = tp_key_ec();
+    tp_spec sp;
+    X509 *ca, *leaf, *chain[2];
+    result r;
+    json_t *arr, *o, *files;
+    size_t i;
+    int rows = 0;
+
+    (void)state;
+    path_join(dir, sizeof(dir), g_dir, "le/archive/site.example");
+    path_join(st, sizeof(st), g_dir, "le-state");
+    tp_mkdirs(dir);
+    memset(&sp, 0, sizeof(sp));
+    sp.cn = "LE Test R3";
+    sp.is_ca = 1;
+    sp.not_before = NOW - 400 * 86400;
+    sp.not_after = NOW + 900 * 86400;
+    sp.serial = 1;
+    sp.key = ck;
+    ca = tp_cert(&sp);
+    memset(&sp, 0, sizeof(sp));
+    sp.cn = "site.example";
+    sp.dns = dns;
+    sp.not_before = NOW - 80 * 86400;
+    sp.not_after = NOW + 60 * 86400;
+    sp.serial = 2;
+    sp.key = k;
+    sp.issuer = ca;
+    sp.issuer_key = ck;
+    leaf = tp_cert(&sp);
+    chain[0] = ca;
+    chain[1] = leaf;
+    snprintf(p, sizeof(p), "%s/cert1.pem", dir);
+    assert_int_equal(tp_write_pem(p, chain + 1, 1, NULL, 0644), 0);
+    snprintf(p, sizeof(p), "%s/chain1.pem", dir);
+    assert_int_equal(tp_write_pem(p, chain, 1, NULL, 0644), 0);
+    snprintf(p, sizeof(p), "%s/fullchain1.pem", dir);
+    assert_int_equal(tp_write_pem(p, chain, 2, NULL, 0644), 0);
+    snprintf(p, sizeof(p), "%s/privkey1.pem", dir);
+    assert_int_equal(tp_write_key(p, k, 0600), 0);
+    X509_free(leaf);
+    X509_free(ca);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(ck);
+    path_join(p, sizeof(p), g_dir, "le");
+    r = kw(st, "scan", p, NULL);
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+
+    r = kw(st, "list", NULL);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(lines_with(r.out, "site.example"), 1);
+    assert_contains(r.out, "warning   fullchain1.pem: chain is out of order");
+    assert_contains(r.out, "1 more file holds a certificate shown");
+    result_free(&r);
+    r = kw(st, "list", "--files", NULL);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(lines_with(r.out, "site.example"), 2);
+    result_free(&r);
+
+    r = kw(st, "list", "--json", NULL);
+    arr = json_loads(r.out, 0, NULL);
+    assert_non_null(arr);
+    json_array_foreach(arr, i, o)
+    {
+        if (strcmp(json_string_value(json_object_get(o, "name")),
+                   "site.example") != 0)
+            continue;
+        rows++;
+        assert_string_equal(json_string_value(json_object_get(o, "health")),
+                            "warning");
+        files = json_object_get(o, "files");
+        assert_int_equal(json_array_size(files), 2);
+        assert_contains(json_string_value(json_array_get(files, 0)),
+                        "/cert1.pem");
+        assert_contains(json_string_value(json_array_get(files, 1)),
+                        "/fullchain1.pem");
+    }
+    assert_int_equal(rows, 1);
+    json_decref(arr);
+    result_free(&r);
+
+    r = kw(st, "show", "site.example", NULL);
+    assert_int_equal(r.status, 0);
+    snprintf(want, sizeof(want),
+             "  files        %s/cert1.pem\n               %s/fullchain1.pem\n",
+             dir, dir);
+    assert_contains(r.out, want);
+    result_free(&r);
+
+    /* check counts objects, as before: both files, one warning. */
+    r = kw(st, "check", NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.out, "1 warning, 2 ok");
+    result_free(&r);
 }
 
 /* certificate add/remove edit the configuration and keep the rest of it
@@ -1050,6 +1379,8 @@ int main(void)
         cmocka_unit_test(rescan_and_forget),
         cmocka_unit_test(kill9_mid_scan),
         cmocka_unit_test(odd_bytes),
+        cmocka_unit_test(hostile_names),
+        cmocka_unit_test(one_row_per_leaf),
         cmocka_unit_test(certificate_edit),
         cmocka_unit_test(hooks_commands),
         cmocka_unit_test(globals_after_command),

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "common/kw_fs.h"
+#include "common/kw_json.h"
 #include "common/kw_str.h"
 #include "tmpdir.h"
 
@@ -50,6 +51,61 @@ static void appendf_truncates(void **state)
     assert_int_equal(kw_str_appendf(b, sizeof(b), &pos, "%s", "defgh"), -1);
     assert_int_equal(pos, sizeof(b));
     assert_int_equal(kw_str_appendf(b, sizeof(b), &pos, "x"), -1);
+}
+
+/* kw_str_safef formats as printf does, except that %s and %c arguments
+ * are escaped; the format's own newline is kept. */
+static void safef_escapes_arguments_only(void **state)
+{
+    char b[256];
+    size_t pos = 0;
+
+    (void)state;
+    assert_int_equal(kw_str_safef(b, sizeof(b), &pos,
+                                  "[%-6s|%5s] %.3s %c%c %lld %zu %x %.2f "
+                                  "%%\n",
+                                  "a\nb", "ok", "x\x1b[31m", 'y', '\x07',
+                                  -5LL, (size_t)7, 255u, 1.5),
+                     0);
+    assert_string_equal(b, "[a\\x0ab|   ok] x\\x1b[ y\\x07 -5 7 ff 1.50 %\n");
+    pos = 0;
+    assert_int_equal(kw_str_safef(b, sizeof(b), &pos, "%*s|%.*s|", 5,
+                                  "\xff", 2, "M\xc3\xbc"),
+                     0);
+    assert_string_equal(b, " \\xff|M\\xc3|");
+    pos = 0; /* a cut field is cut, not overflowed */
+    assert_int_equal(kw_str_safef(b, 6, &pos, "%s", "\x1b\x1b"), -1);
+    assert_string_equal(b, "\\x1b\\");
+}
+
+/* A path in JSON: a string when it is UTF-8 (controls and all), else
+ * base64 of its bytes; a file really named with "\xff" stays a string,
+ * so the two never meet. */
+static void json_paths_are_lossless(void **state)
+{
+    static const char *const paths[] = {
+        "/etc/ssl/a.pem", "/x/\x1b[31mred\nline", "/x/caf\xff.pem",
+        "/x/caf\\xff.pem", "\xc3", "\xff\xfe\xfd", "M\xc3\xbcnchen",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        json_t *j = kw_json_path(paths[i]);
+        char *back = kw_json_path_bytes(j);
+
+        assert_non_null(back);
+        assert_string_equal(back, paths[i]);
+        assert_true(json_is_string(j) == kw_json_utf8_ok(paths[i]));
+        free(back);
+        json_decref(j);
+    }
+    {
+        json_t *n = json_integer(1);
+
+        assert_null(kw_json_path_bytes(n));
+        json_decref(n);
+    }
 }
 
 static void hex(void **state)
@@ -116,6 +172,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(clean_escapes_controls_and_bad_utf8),
         cmocka_unit_test(appendf_truncates),
+        cmocka_unit_test(safef_escapes_arguments_only),
+        cmocka_unit_test(json_paths_are_lossless),
         cmocka_unit_test(hex),
         cmocka_unit_test(atomic_write_sets_mode_and_replaces),
         cmocka_unit_test(read_fd_is_bounded),
