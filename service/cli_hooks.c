@@ -110,7 +110,8 @@ static int hooks_list(kw_cli *cli, int json)
         return KW_EXIT_FAIL;
     }
     if (!json && conf.nhooks == 0)
-        kw_outf(stdout, "no [hook \"NAME\"] section in %s\n", cli->config_path);
+        kw_outf(stdout, "no [hook \"NAME\"] section in %s\n",
+                cli->config_path);
     for (i = 0; i < conf.nhooks; i++) {
         const kw_hook_def *h = &conf.hooks[i];
         kw_hook_summary sum;
@@ -163,7 +164,8 @@ static int hooks_list(kw_cli *cli, int json)
             kw_time_rfc3339(sum.last_ok_at, ok, sizeof(ok));
         else
             snprintf(ok, sizeof(ok), "never");
-        kw_outf(stdout, "%s\n  on:      %s\n  action:  %s\n", h->name, on, act);
+        kw_outf(stdout, "%s\n  on:      %s\n  action:  %s\n", h->name, on,
+                act);
         if (h->nobjects > 0 || h->nkinds > 0) {
             printf("  only:   ");
             for (j = 0; j < h->nobjects; j++)
