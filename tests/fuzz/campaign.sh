@@ -29,6 +29,11 @@ targets=${*:-$(sh "$FUZZ" targets)}
 
 sh "$FUZZ" build "$dir" >/dev/null
 mkdir -p "$dir/corpus"
+# Run a copy: sh reads a script as it goes, so editing the tree's fuzz.sh
+# during a campaign of hours would break the runs still to come.
+cp "$FUZZ" "$dir/fuzz.sh"
+FUZZ=$dir/fuzz.sh
+export KW_ROOT="$ROOT"
 failed=0
 running=0
 for t in $targets; do

@@ -13,7 +13,7 @@
 #       with the crashing input's path when the target fails
 set -eu
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_config"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
