@@ -114,8 +114,13 @@ static int write_and_reload(kw_cli *cli, const char *text, size_t len,
     }
     req = json_pack("{s:s}", "cmd", "reload");
     if (req != NULL &&
-        kw_cli_call_daemon(cli, req, 5000, &reply, &d) == 0) {
-        printf("the running daemon reloads %s\n", cli->config_path);
+        kw_cli_call_daemon(cli, req, 10000, &reply, &d) == 0) {
+        if (json_is_true(json_object_get(reply, "ok")))
+            printf("the running daemon reloaded %s\n", cli->config_path);
+        else
+            kw_err("the running daemon did not reload %s: %s",
+                   cli->config_path,
+                   json_string_value(json_object_get(reply, "error")));
         json_decref(reply);
     }
     json_decref(req);
