@@ -19,7 +19,10 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <linux/fuse.h>
 #include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <fcntl.h>
@@ -37,6 +40,10 @@ static char g_dir[256];
 /* Every daemon started, so that a failed test leaves none running. */
 static pid_t g_started[32];
 static int g_nstarted;
+
+/* A FUSE server and its mount point, left by a failed test. */
+static pid_t g_fuse_server = -1;
+static char g_fuse_mnt[600];
 
 typedef struct daemon_t {
     char state[512], conf[512], log[512], db[600];
@@ -222,6 +229,11 @@ static int teardown(void **state)
             kill(g_started[i], SIGKILL);
             proc_wait(g_started[i], 5000);
         }
+    if (g_fuse_server > 0) {
+        umount2(g_fuse_mnt, MNT_DETACH);
+        kill(g_fuse_server, SIGKILL);
+        waitpid(g_fuse_server, NULL, 0);
+    }
     tmpdir_remove(g_dir);
     return 0;
 }
@@ -727,6 +739,221 @@ static void lock_names_its_holder(void **state)
     stop(&d, 5000);
 }
 
+/* ---- a file system whose reads never return --------------------------- */
+
+/* A FUSE server (raw /dev/fuse, no libfuse) serving one file, "conf",
+ * whose reads are never answered, as on a hung network file system; only
+ * killing the reader ends its read (FUSE_INTERRUPT).  Writes "r" to
+ * report each read it leaves waiting. */
+static void fuse_reply(int fd, uint64_t unique, int error, const void *p,
+                       size_t n)
+{
+    char buf[512];
+    struct fuse_out_header h;
+
+    h.len = (uint32_t)(sizeof(h) + n);
+    h.error = error;
+    h.unique = unique;
+    memcpy(buf, &h, sizeof(h));
+    if (n > 0)
+        memcpy(buf + sizeof(h), p, n);
+    (void)!write(fd, buf, sizeof(h) + n);
+}
+
+static void fuse_attr_of(struct fuse_attr *a, uint64_t ino)
+{
+    memset(a, 0, sizeof(*a));
+    a->ino = ino;
+    a->mode = ino == FUSE_ROOT_ID ? (S_IFDIR | 0755) : (S_IFREG | 0644);
+    a->nlink = 1;
+    a->size = ino == FUSE_ROOT_ID ? 0 : 64;
+    a->blksize = 4096;
+}
+
+static void fuse_serve(int fd, int report)
+{
+    static char buf[(1 << 20) + 4096];
+
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        struct fuse_in_header *h = (struct fuse_in_header *)buf;
+
+        if (n < 0 && (errno == EINTR || errno == ENOENT))
+            continue;
+        if (n < (ssize_t)sizeof(*h))
+            _exit(0);
+        switch (h->opcode) {
+        case FUSE_INIT: {
+            struct fuse_init_out o;
+
+            memset(&o, 0, sizeof(o));
+            o.major = FUSE_KERNEL_VERSION;
+            o.minor = 31;
+            o.max_readahead = 65536;
+            o.max_write = 65536;
+            fuse_reply(fd, h->unique, 0, &o, sizeof(o));
+            break;
+        }
+        case FUSE_LOOKUP: {
+            struct fuse_entry_out o;
+
+            memset(&o, 0, sizeof(o));
+            if (strcmp(buf + sizeof(*h), "conf") != 0) {
+                fuse_reply(fd, h->unique, -ENOENT, NULL, 0);
+                break;
+            }
+            o.nodeid = 2;
+            fuse_attr_of(&o.attr, 2);
+            fuse_reply(fd, h->unique, 0, &o, sizeof(o));
+            break;
+        }
+        case FUSE_GETATTR: {
+            struct fuse_attr_out o;
+
+            memset(&o, 0, sizeof(o));
+            o.attr_valid = 3600;
+            fuse_attr_of(&o.attr, h->nodeid);
+            fuse_reply(fd, h->unique, 0, &o, sizeof(o));
+            break;
+        }
+        case FUSE_OPEN: {
+            struct fuse_open_out o;
+
+            memset(&o, 0, sizeof(o));
+            o.fh = 1;
+            o.open_flags = FOPEN_DIRECT_IO;
+            fuse_reply(fd, h->unique, 0, &o, sizeof(o));
+            break;
+        }
+        case FUSE_READ:
+            (void)!write(report, "r", 1); /* and no answer */
+            break;
+        case FUSE_INTERRUPT: {
+            /* A signal for the reader (the kernel sends this when the
+             * process is killed): the read fails, as an interruptible
+             * network file system's would. */
+            const struct fuse_interrupt_in *in =
+                (const struct fuse_interrupt_in *)(buf + sizeof(*h));
+
+            fuse_reply(fd, in->unique, -EINTR, NULL, 0);
+            break;
+        }
+        case FUSE_FLUSH:
+        case FUSE_RELEASE:
+            fuse_reply(fd, h->unique, 0, NULL, 0);
+            break;
+        case FUSE_FORGET:
+        case FUSE_BATCH_FORGET:
+            break;
+        default:
+            fuse_reply(fd, h->unique, -ENOSYS, NULL, 0);
+        }
+    }
+}
+
+/* Mount the hanging file system on mnt; its server's pid, or -1 (with
+ * why) when this machine cannot (no /dev/fuse, not root). */
+static pid_t fuse_hang_mount(const char *mnt, int *report, char *why,
+                             size_t len)
+{
+    char opts[128];
+    int fd, p[2];
+    pid_t pid;
+
+    fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, len, "/dev/fuse: %s", strerror(errno));
+        return -1;
+    }
+    snprintf(opts, sizeof(opts),
+             "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other", fd);
+    tp_mkdirs(mnt);
+    if (mount("kwtest", mnt, "fuse", MS_NOSUID | MS_NODEV, opts) != 0) {
+        snprintf(why, len, "mount fuse on %.300s: %s", mnt, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    assert_int_equal(pipe(p), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        fuse_serve(fd, p[1]);
+        _exit(0);
+    }
+    close(fd);
+    close(p[1]);
+    *report = p[0];
+    g_fuse_server = pid;
+    snprintf(g_fuse_mnt, sizeof(g_fuse_mnt), "%s", mnt);
+    return pid;
+}
+
+/* A reload whose read never returns (a hung file system): `keywarden
+ * reload` says a reload is still reading, and SIGTERM still ends the
+ * daemon, by the stop deadline, saying what it abandoned. */
+static void stop_is_bounded_when_a_read_hangs(void **state)
+{
+    daemon_t d, cli;
+    char tree[512], mnt[600], target[700], why[1024], c, *out;
+    int report = -1;
+    struct pollfd p;
+    pid_t server;
+    double t0, took;
+    int st;
+
+    (void)state;
+    path_join(tree, sizeof(tree), g_dir, "hang-tree");
+    tp_make_tree(tree, 2, (int64_t)time(NULL), 10);
+    daemon_init(&d, "s", tree, NULL);
+    /* The CLI reads a configuration of its own: the daemon's hangs. */
+    daemon_init(&cli, "s-cli", tree, NULL);
+    snprintf(cli.state, sizeof(cli.state), "%s", d.state);
+    path_join(mnt, sizeof(mnt), g_dir, "hung-fs");
+    server = fuse_hang_mount(mnt, &report, why, sizeof(why));
+    if (server < 0) {
+        fprintf(stderr, "skipped: %s\n", why);
+        skip();
+    }
+    daemon_start(&d);
+    wait_log(&d, "scan: ", 30000);
+
+    snprintf(target, sizeof(target), "%s/conf", mnt);
+    assert_int_equal(unlink(d.conf), 0);
+    assert_int_equal(symlink(target, d.conf), 0);
+    kill(d.pid, SIGHUP);
+    p.fd = report;
+    p.events = POLLIN;
+    if (poll(&p, 1, 10000) != 1 || read(report, &c, 1) != 1)
+        fail_msg("the daemon did not read %s within 10 s", target);
+    assert_int_equal(kw_cli(&cli, &out, "reload", NULL), 1);
+    assert_contains(out, "is still reading");
+    free(out);
+
+    t0 = now_s();
+    kill(d.pid, SIGTERM);
+    st = proc_wait(d.pid, 20000);
+    took = now_s() - t0;
+    umount2(mnt, MNT_DETACH);
+    kill(server, SIGKILL);
+    waitpid(server, NULL, 0);
+    g_fuse_server = -1;
+    close(report);
+    if (st < 0) {
+        kill(d.pid, SIGKILL);
+        proc_wait(d.pid, 5000);
+        out = slurp(d.log, NULL);
+        fail_msg("pid %ld still running 20 s after SIGTERM; its log:\n%s",
+                 (long)d.pid, out);
+    }
+    assert_int_equal(st, 1);
+    assert_true(took < 15.0);
+    wait_log(&d, "stop: still waiting after 10 s for a configuration reload "
+                 "reading",
+             100);
+    unlink(d.conf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +965,7 @@ int main(void)
         cmocka_unit_test(held_connections_do_not_starve_status),
         cmocka_unit_test(head_metrics_has_no_body),
         cmocka_unit_test(lock_names_its_holder),
+        cmocka_unit_test(stop_is_bounded_when_a_read_hangs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
