@@ -76,32 +76,20 @@ static void daemon_init(daemon_t *d, const char *name, const char *tree,
 
 /* Run the CLI against d's state and configuration; stdout (with stderr
  * appended) in *out, exit status returned. */
+static int kw_cli_v(const daemon_t *d, char **out, char **args, size_t n);
+
 static int kw_cli(const daemon_t *d, char **out, ...)
 {
-    char *argv[16], *o, *e;
-    int argc = 0, ofd, efd;
+    char *args[11];
+    size_t n = 0;
     const char *a;
     va_list ap;
-    pid_t pid;
 
-    argv[argc++] = (char *)KEYWARDEN_BIN;
-    argv[argc++] = (char *)"--config";
-    argv[argc++] = (char *)d->conf;
-    argv[argc++] = (char *)"--state-dir";
-    argv[argc++] = (char *)d->state;
     va_start(ap, out);
-    while ((a = va_arg(ap, const char *)) != NULL && argc < 15)
-        argv[argc++] = (char *)a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 10)
+        args[n++] = (char *)a;
     va_end(ap);
-    argv[argc] = NULL;
-    pid = proc_spawn_pipes(argv, &ofd, &efd);
-    proc_drain(ofd, efd, &o, &e);
-    *out = malloc(strlen(o) + strlen(e) + 1);
-    strcpy(*out, o);
-    strcat(*out, e);
-    free(o);
-    free(e);
-    return proc_wait(pid, 60000);
+    return kw_cli_v(d, out, args, n);
 }
 
 static int unix_connect(const char *path)
@@ -492,6 +480,21 @@ static void kill9_resumes(void **state)
 }
 
 
+/* A daemon named name over a small tree of its own (tree, 512 bytes),
+ * started, its first scan done. */
+static void start_small(daemon_t *d, const char *name, char *tree,
+                        unsigned seed)
+{
+    char sub[300];
+
+    snprintf(sub, sizeof(sub), "%s-tree", name);
+    path_join(tree, 512, g_dir, sub);
+    tp_make_tree(tree, 2, (int64_t)time(NULL), seed);
+    daemon_init(d, name, tree, NULL);
+    daemon_start(d);
+    wait_log(d, "scan: ", 30000);
+}
+
 /* The configuration path replaced by a FIFO: SIGHUP and `keywarden
  * reload` refuse it at once and say so (no thread blocks in open()), the
  * daemon keeps answering, and SIGTERM ends it within seconds. */
@@ -502,11 +505,7 @@ static void fifo_config_refused(void **state)
     double t0;
 
     (void)state;
-    path_join(tree, sizeof(tree), g_dir, "fifo-tree");
-    tp_make_tree(tree, 3, (int64_t)time(NULL), 3);
-    daemon_init(&d, "f", tree, NULL);
-    daemon_start(&d);
-    wait_log(&d, "scan: ", 30000);
+    start_small(&d, "f", tree, 3);
 
     assert_int_equal(unlink(d.conf), 0);
     assert_int_equal(mkfifo(d.conf, 0600), 0);
@@ -568,11 +567,7 @@ static void scan_paths_through_daemon(void **state)
     size_t i;
 
     (void)state;
-    path_join(tree, sizeof(tree), g_dir, "bytes-tree");
-    tp_make_tree(tree, 2, (int64_t)time(NULL), 4);
-    daemon_init(&d, "g", tree, NULL);
-    daemon_start(&d);
-    wait_log(&d, "scan: ", 30000);
+    start_small(&d, "g", tree, 4);
     wait_objects(&d, 1, 10000);
 
     snprintf(odd, sizeof(odd), "%s/odd-\xff\xfe-name", g_dir);
@@ -621,11 +616,7 @@ static void held_connections_do_not_starve_status(void **state)
     double t0;
 
     (void)state;
-    path_join(tree, sizeof(tree), g_dir, "held-tree");
-    tp_make_tree(tree, 2, (int64_t)time(NULL), 7);
-    daemon_init(&d, "h", tree, NULL);
-    daemon_start(&d);
-    wait_log(&d, "scan: ", 30000);
+    start_small(&d, "h", tree, 7);
     snprintf(sockp, sizeof(sockp), "%s/keywarden.sock", d.state);
     for (i = 0; i < 40; i++) {
         fds[i] = unix_connect(sockp);
