@@ -107,6 +107,12 @@ int kw_fs_read_regular(const char *path, size_t cap, unsigned char **out,
         kw_wipe(buf, *len);
         free(buf);
         *len = 0;
+        if (r == KW_ETOOBIG && cap % (1024 * 1024) == 0)
+            return kw_diag_set(d, r, "%s: larger than %zu MiB; not read",
+                               path, cap / (1024 * 1024));
+        if (r == KW_ETOOBIG && cap % 1024 == 0)
+            return kw_diag_set(d, r, "%s: larger than %zu KiB; not read",
+                               path, cap / 1024);
         if (r == KW_ETOOBIG)
             return kw_diag_set(d, r, "%s: larger than %zu bytes; not read",
                                path, cap);
