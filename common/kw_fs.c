@@ -42,6 +42,88 @@ int kw_read_fd(int fd, unsigned char *buf, size_t cap, size_t *len)
     return 0;
 }
 
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m))
+        return "a directory";
+    if (S_ISFIFO(m))
+        return "a FIFO";
+    if (S_ISSOCK(m))
+        return "a socket";
+    if (S_ISCHR(m))
+        return "a character device";
+    if (S_ISBLK(m))
+        return "a block device";
+    return "not a regular file";
+}
+
+int kw_fs_read_regular(const char *path, size_t cap, unsigned char **out,
+                       size_t *len, kw_diag *d)
+{
+    unsigned char *buf;
+    struct stat st;
+    int fd, r, fl;
+
+    *out = NULL;
+    *len = 0;
+    /* Non-blocking, so that opening a FIFO returns at once (a blocking
+     * open waits for a writer that may never come); O_NOCTTY so that a
+     * terminal named here never becomes ours. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        r = kw_errno();
+        return kw_diag_set(d, r, "%s: cannot open: %s", path,
+                           kw_strerror(r));
+    }
+    if (fstat(fd, &st) != 0) {
+        r = kw_errno();
+        close(fd);
+        return kw_diag_set(d, r, "%s: cannot stat: %s", path,
+                           kw_strerror(r));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return kw_diag_set(d, KW_EINVAL,
+                           "%s: %s, not a regular file; refusing to read it",
+                           path, file_kind(st.st_mode));
+    }
+    /* A regular file reads the same either way; blocking reads keep the
+     * loop below simple. */
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        r = kw_errno();
+        close(fd);
+        return kw_diag_set(d, r, "%s: fcntl: %s", path, kw_strerror(r));
+    }
+    buf = malloc(cap + 1);
+    if (buf == NULL) {
+        close(fd);
+        return kw_diag_set(d, KW_ENOMEM, "%s: out of memory", path);
+    }
+    r = kw_read_fd(fd, buf, cap, len);
+    close(fd);
+    if (r != 0) {
+        /* It may be a key: no copy of it stays in freed memory. */
+        kw_wipe(buf, *len);
+        free(buf);
+        *len = 0;
+        if (r == KW_ETOOBIG && cap % (1024 * 1024) == 0)
+            return kw_diag_set(d, r, "%s: larger than %zu MiB; not read",
+                               path, cap / (1024 * 1024));
+        if (r == KW_ETOOBIG && cap % 1024 == 0)
+            return kw_diag_set(d, r, "%s: larger than %zu KiB; not read",
+                               path, cap / 1024);
+        if (r == KW_ETOOBIG)
+            return kw_diag_set(d, r, "%s: larger than %zu bytes; not read",
+                               path, cap);
+        return kw_diag_set(d, r, "%s: cannot read: %s", path,
+                           kw_strerror(r));
+    }
+    buf[*len] = '\0';
+    *out = buf;
+    return 0;
+}
+
 int kw_mkdir_p(const char *path, mode_t mode)
 {
     char tmp[4096];

@@ -13,6 +13,16 @@
  * bytes (buf then holds the first cap).  Retries on EINTR. */
 int kw_read_fd(int fd, unsigned char *buf, size_t cap, size_t *len);
 
+/* Read the file at path whole: the one way the daemon reads a file
+ * (configuration, keys, certificates, pid files).  It is opened
+ * O_NONBLOCK and must be a regular file, so a FIFO or a device named
+ * there is refused with an error instead of blocking a thread for ever;
+ * more than cap bytes is KW_ETOOBIG.  *out is malloc'd, NUL-terminated
+ * (*len excludes the NUL) and the caller's to free.  Every error names
+ * path.  A missing file is KW_ENOENT. */
+int kw_fs_read_regular(const char *path, size_t cap, unsigned char **out,
+                       size_t *len, kw_diag *d);
+
 /* mkdir -p with mode for every directory created. */
 int kw_mkdir_p(const char *path, mode_t mode);
 

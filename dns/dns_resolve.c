@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dns/dns_net.h"
+#include "common/kw_fs.h"
 
 int kw_dns_resolve(const kw_dns_server *server, const char *name,
                    int want_aaaa, kw_dns_addr *addrs, size_t max, size_t *n,
@@ -80,15 +81,17 @@ int kw_dns_system_resolver(const char *resolv_conf, kw_dns_server *out,
 {
     const char *path = resolv_conf != NULL ? resolv_conf
                                            : "/etc/resolv.conf";
-    char line[512];
-    FILE *f;
+    unsigned char *text;
+    char *line, *save = NULL;
+    size_t len;
     int rc = KW_ENOTFOUND;
 
     memset(out, 0, sizeof(*out));
-    f = fopen(path, "r");
-    if (f == NULL)
-        return kw_diag_set(d, KW_ENOENT, "%s: cannot be read", path);
-    while (fgets(line, sizeof(line), f) != NULL) {
+    if ((rc = kw_fs_read_regular(path, 1024 * 1024, &text, &len, d)) != 0)
+        return rc;
+    rc = KW_ENOTFOUND;
+    for (line = strtok_r((char *)text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
         char addr[128];
 
         if (sscanf(line, " nameserver %127s", addr) != 1)
@@ -101,7 +104,7 @@ int kw_dns_system_resolver(const char *resolv_conf, kw_dns_server *out,
             break;
         }
     }
-    fclose(f);
+    free(text);
     if (rc != 0)
         return kw_diag_set(d, rc, "%s names no usable nameserver", path);
     return 0;

@@ -1,6 +1,7 @@
 #include "hook_def.h"
 
 #include "../common/kw_err.h"
+#include "../common/kw_fs.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -252,13 +253,15 @@ int kw_hook_def_copy(kw_hook_def *dst, const kw_hook_def *src)
  * case-insensitive as opendkim.conf(5) says; dflt when absent. */
 static void opendkim_pidfile(const char *conf, char *out, size_t cap)
 {
-    FILE *f = fopen(conf, "re");
-    char line[1024];
+    unsigned char *text;
+    char *line, *save = NULL;
+    size_t len;
 
     snprintf(out, cap, "%s", "/run/opendkim/opendkim.pid");
-    if (f == NULL)
+    if (kw_fs_read_regular(conf, 1024 * 1024, &text, &len, NULL) != 0)
         return;
-    while (fgets(line, sizeof(line), f) != NULL) {
+    for (line = strtok_r((char *)text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
         char *p = line, *v, *e;
 
         while (isspace((unsigned char)*p))
@@ -274,7 +277,7 @@ static void opendkim_pidfile(const char *conf, char *out, size_t cap)
         if (*v != '\0')
             snprintf(out, cap, "%s", v);
     }
-    fclose(f);
+    free(text);
 }
 
 void kw_reload_plan_make(kw_reload r, const char *config,

@@ -2,6 +2,7 @@
 
 #include "hook_outbox.h"
 
+#include "../common/kw_fs.h"
 #include "../common/kw_json.h"
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
@@ -365,24 +366,25 @@ static void finish_run(run_s *run);
  * name, then the signal.  Synchronous: it is two small reads. */
 static void signal_step(run_s *run, const cmd *c)
 {
-    char buf[64], path[64], comm[64];
+    char path[64], comm[64];
+    unsigned char *buf;
+    size_t len;
     long pid;
     int fd;
     ssize_t n;
+    kw_diag d;
 
     out_printf(run, "+ kill -%s $(cat %s)\n", sigabbrev_np(c->signal),
                c->pidfile);
-    fd = open(c->pidfile, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    /* On the loop: a FIFO or a device named as the pid file must not
+     * block it, and a huge file is not a pid file. */
+    if (kw_fs_read_regular(c->pidfile, 64, &buf, &len, &d) != 0) {
         snprintf(run->error, sizeof(run->error),
-                 "cannot reload %s: pid file %.300s: %s", c->comm,
-                 c->pidfile, strerror(errno));
+                 "cannot reload %s: pid file %.400s", c->comm, d.msg);
         goto fail;
     }
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    pid = strtol(buf, NULL, 10);
+    pid = strtol((const char *)buf, NULL, 10);
+    free(buf);
     if (pid <= 1) {
         snprintf(run->error, sizeof(run->error),
                  "cannot reload %s: pid file %.300s holds no pid", c->comm,

@@ -32,6 +32,7 @@
 /* A PEM private key is a few kilobytes (RSA 4096: about 3.3 KiB); a file
  * far larger than that is not a key file. */
 #define KS_KEY_FILE_MAX (64 * 1024)
+#define KS_CERT_FILE_MAX (1024 * 1024)
 
 static const char *openssl_reason(void)
 {
@@ -187,35 +188,13 @@ EVP_PKEY *ks_key_read(const char *path, kw_diag *d)
     size_t len = 0;
     EVP_PKEY *key = NULL;
     BIO *bio = NULL;
-    int fd, r;
 
     if (path == NULL || *path == '\0') {
         kw_diag_set(d, KW_EINVAL, "key read: no path");
         return NULL;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        r = kw_errno();
-        kw_diag_set(d, r, "%s: cannot open: %s", path, kw_strerror(r));
+    if (kw_fs_read_regular(path, KS_KEY_FILE_MAX, &buf, &len, d) != 0)
         return NULL;
-    }
-    buf = malloc(KS_KEY_FILE_MAX);
-    if (buf == NULL) {
-        close(fd);
-        kw_diag_set(d, KW_ENOMEM, "%s: out of memory", path);
-        return NULL;
-    }
-    r = kw_read_fd(fd, buf, KS_KEY_FILE_MAX, &len);
-    close(fd);
-    if (r == KW_ETOOBIG) {
-        kw_diag_set(d, r, "%s: larger than %d KiB, not a key file", path,
-                    KS_KEY_FILE_MAX / 1024);
-        goto out;
-    }
-    if (r != 0) {
-        kw_diag_set(d, r, "%s: cannot read: %s", path, kw_strerror(r));
-        goto out;
-    }
     if (memmem(buf, len, "-----BEGIN ENCRYPTED PRIVATE KEY-----", 37) !=
             NULL ||
         memmem(buf, len, "Proc-Type: 4,ENCRYPTED", 22) != NULL) {
@@ -238,10 +217,33 @@ EVP_PKEY *ks_key_read(const char *path, kw_diag *d)
                     openssl_reason());
 out:
     BIO_free(bio);
-    OPENSSL_cleanse(buf, KS_KEY_FILE_MAX);
+    OPENSSL_cleanse(buf, len);
     free(buf);
     ERR_clear_error();
     return key;
+}
+
+int ks_cert_read(const char *path, X509 **out, kw_diag *d)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    BIO *bio;
+    int r;
+
+    *out = NULL;
+    if ((r = kw_fs_read_regular(path, KS_CERT_FILE_MAX, &buf, &len, d)) != 0)
+        return r;
+    bio = BIO_new_mem_buf(buf, (int)len);
+    if (bio != NULL)
+        *out = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    r = 0;
+    if (*out == NULL)
+        r = kw_diag_set(d, bio == NULL ? KW_ENOMEM : KW_EPARSE,
+                        "%s: no certificate in it", path);
+    BIO_free(bio);
+    free(buf);
+    ERR_clear_error();
+    return r;
 }
 
 /* ---- CSR --------------------------------------------------------------- */

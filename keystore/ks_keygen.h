@@ -11,6 +11,7 @@
 #include "../common/kw_err.h"
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -40,6 +41,11 @@ int ks_key_write(const char *path, EVP_PKEY *key, mode_t mode, gid_t gid,
 /* Reads a PEM private key (PKCS#8, or traditional EC/RSA).  Errors name
  * the file. */
 EVP_PKEY *ks_key_read(const char *path, kw_diag *d);
+
+/* The first PEM certificate in the file at path, read with
+ * kw_fs_read_regular (a regular file of at most 1 MiB).  KW_ENOENT when
+ * there is no such file, KW_EPARSE when it holds no certificate. */
+int ks_cert_read(const char *path, X509 **out, kw_diag *d);
 
 /* A DER PKCS#10 CSR for names, signed by key (SHA-256; Ed25519 signs
  * without a digest).  Each name is a DNS name (wildcards allowed) or an IP

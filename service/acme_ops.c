@@ -89,20 +89,17 @@ static int read_der(op *o, kw_diag *d)
     char path[PATH_MAX + 300];
     unsigned char *p = NULL;
     X509 *x;
-    FILE *f;
     int n;
 
     snprintf(path, sizeof(path), "%s/live/%s/cert.pem", o->certs_dir,
              o->name);
-    f = fopen(path, "re");
-    if (f == NULL)
-        return kw_diag_set(d, kw_errno(),
-                           "%s: %s (was the certificate ever issued?)", path,
-                           kw_strerror(kw_errno()));
-    x = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    if (x == NULL)
-        return kw_diag_set(d, KW_EPARSE, "%s: no certificate in it", path);
+    n = ks_cert_read(path, &x, d);
+    if (n == KW_ENOENT)
+        return kw_diag_set(d, n, "%s: no such file (was the certificate "
+                                 "ever issued?)",
+                           path);
+    if (n != 0)
+        return n;
     n = i2d_X509(x, &p);
     X509_free(x);
     if (n <= 0)

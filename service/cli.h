@@ -88,5 +88,8 @@ int cli_run_job(kw_cli *cli, int argc, char **argv);
 void kw_cli_control_path(kw_cli *cli, char *out, size_t len);
 int kw_cli_call_daemon(kw_cli *cli, json_t *request, int timeout_ms,
                        json_t **reply, kw_diag *d);
+/* Whether kw_cli_call_daemon's r means that no daemon listens (as
+ * opposed to one that failed to answer). */
+int kw_cli_daemon_absent(int r);
 
 #endif

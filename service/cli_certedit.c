@@ -161,8 +161,17 @@ static int write_and_reload(kw_cli *cli, const char *text, size_t len,
     }
     req = json_pack("{s:s}", "cmd", "reload");
     if (req != NULL &&
-        kw_cli_call_daemon(cli, req, 5000, &reply, &d) == 0) {
-        kw_outf(stdout, "the running daemon reloads %s\n", cli->config_path);
+        kw_cli_call_daemon(cli, req, 10000, &reply, &d) == 0) {
+        if (json_is_true(json_object_get(reply, "ok")))
+            kw_outf(stdout, "the running daemon reloaded %s\n",
+                    cli->config_path);
+        else {
+            const char *why =
+                json_string_value(json_object_get(reply, "error"));
+
+            kw_err("the running daemon did not reload %s: %s",
+                   cli->config_path, why != NULL ? why : "no reason given");
+        }
         json_decref(reply);
     }
     json_decref(req);

@@ -39,7 +39,7 @@ int kw_cli_call_daemon(kw_cli *cli, json_t *request, int timeout_ms,
     return kw_control_call(path, request, timeout_ms, reply, d);
 }
 
-static int not_running(int r)
+int kw_cli_daemon_absent(int r)
 {
     return r == KW_ENOENT || r == -ECONNREFUSED;
 }
@@ -55,7 +55,8 @@ static void control_usage(FILE *out)
           "([daemon]\n"
           "control_socket, default STATE_DIR/keywarden.sock):\n"
           "  status   whether it runs, and its pending and running jobs\n"
-          "  reload   re-read the configuration (as SIGHUP does)\n"
+          "  reload   re-read the configuration (as SIGHUP does); when the\n"
+          "           daemon rejects it, its error, and exit 1\n"
           "  run-job  make a job due now: a scan, or the probe of an "
           "endpoint\n"
           "Exit 0 on success, 1 when the daemon refused or is not "
@@ -93,7 +94,7 @@ int cli_status(kw_cli *cli, int argc, char **argv)
     req = json_pack("{s:s}", "cmd", "status");
     r = kw_cli_call_daemon(cli, req, 10000, &reply, &d);
     json_decref(req);
-    if (not_running(r)) {
+    if (kw_cli_daemon_absent(r)) {
         kw_outf(stdout, "keywarden is not running (%s)\n", d.msg);
         return KW_EXIT_FAIL;
     }
@@ -127,7 +128,7 @@ static int simple_call(kw_cli *cli, json_t *req, const char *what)
     int r = kw_cli_call_daemon(cli, req, 10000, &reply, &d);
 
     json_decref(req);
-    if (not_running(r)) {
+    if (kw_cli_daemon_absent(r)) {
         kw_err("%s: keywarden is not running (%s)", what, d.msg);
         return KW_EXIT_FAIL;
     }

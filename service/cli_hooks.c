@@ -499,8 +499,8 @@ static int hooks_run(kw_cli *cli)
     ks_close(s);
     /* The daemon delivers by itself; two deliverers would only wait on
      * each other's leases. */
-    if (kw_daemon_lock(cli->state_dir, &lock_fd, &d) != 0) {
-        kw_err("hooks run: %s; the running daemon delivers hooks itself",
+    if (kw_daemon_lock(cli->state_dir, "hooks run", &lock_fd, &d) != 0) {
+        kw_err("hooks run: %s (a running daemon delivers hooks itself)",
                d.msg);
         kw_config_free(&conf);
         return KW_EXIT_FAIL;

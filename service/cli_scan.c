@@ -3,9 +3,11 @@
  */
 #include "cli.h"
 
+#include "../acme/acme_jws.h"
 #include "../common/kw_log.h"
 #include "../keystore/ks_endpoint.h"
 #include "../keystore/ks_scan.h"
+#include "control.h"
 #include "daemon.h"
 #include "hooks.h"
 
@@ -77,6 +79,109 @@ static void on_note(void *ctx, enum ks_scan_note n, const char *path,
     }
 }
 
+/* One request to the daemon; its stats added to sum.  0, or the exit
+ * status after saying what failed. */
+static int send_scan(kw_cli *cli, json_t *req, json_t *sum, int *absent)
+{
+    json_t *reply = NULL, *v;
+    const char *k;
+    kw_diag d;
+    int r = kw_cli_call_daemon(cli, req, 3600 * 1000, &reply, &d);
+
+    *absent = kw_cli_daemon_absent(r);
+    if (*absent)
+        return 0;
+    if (r != 0) {
+        kw_err("scan: the running daemon did not answer: %s", d.msg);
+        return KW_EXIT_FAIL;
+    }
+    if (!json_is_true(json_object_get(reply, "ok"))) {
+        kw_err("scan (by the running daemon): %s",
+               json_string_value(json_object_get(reply, "error")));
+        json_decref(reply);
+        return KW_EXIT_FAIL;
+    }
+    json_object_foreach(json_object_get(reply, "stats"), k, v)
+    {
+        json_int_t had = json_integer_value(json_object_get(sum, k));
+        json_object_set_new(sum, k,
+                            json_integer(had + json_integer_value(v)));
+    }
+    json_decref(reply);
+    return 0;
+}
+
+/* Hand the paths to a running daemon, as bytes (base64url; see
+ * control.h), in as many requests as the socket's limits need.  -1 when
+ * no daemon runs (the caller scans here), else the exit status. */
+static int scan_by_daemon(kw_cli *cli, char **paths, size_t n)
+{
+    json_t *sum = json_object(), *req = NULL, *stats;
+    char abspath[PATH_MAX];
+    size_t i, bytes = 0, count = 0;
+    int r = 0, absent = 0;
+
+    for (i = 0; sum != NULL && r == 0 && !absent && i <= n; i++) {
+        char *b64 = NULL;
+
+        if (i < n) {
+            if (paths[i][0] == '/')
+                snprintf(abspath, sizeof(abspath), "%s", paths[i]);
+            else if (realpath(paths[i], abspath) == NULL)
+                snprintf(abspath, sizeof(abspath), "%s", paths[i]);
+            b64 = acme_b64url((const unsigned char *)abspath,
+                              strlen(abspath));
+            if (b64 == NULL) {
+                r = KW_EXIT_FAIL;
+                break;
+            }
+        }
+        /* Send what is gathered when this path would not fit. */
+        if (req != NULL &&
+            (i == n || count == KW_CONTROL_MAX_PATHS ||
+             bytes + strlen(b64) + 4 > KW_CONTROL_MAX_REQUEST / 2)) {
+            r = send_scan(cli, req, sum, &absent);
+            json_decref(req);
+            req = NULL;
+        }
+        if (i < n && r == 0 && !absent) {
+            if (req == NULL) {
+                req = json_pack("{s:s, s:[]}", "cmd", "scan", "paths_b64");
+                bytes = 64;
+                count = 0;
+            }
+            json_array_append_new(json_object_get(req, "paths_b64"),
+                                  json_string(b64));
+            bytes += strlen(b64) + 4;
+            count++;
+        }
+        free(b64);
+    }
+    json_decref(req);
+    if (sum == NULL || (absent && r == 0 && json_object_size(sum) == 0)) {
+        json_decref(sum);
+        return -1;
+    }
+    if (absent && r == 0) {
+        kw_err("scan: the daemon stopped while scanning; run the scan "
+               "again");
+        r = KW_EXIT_FAIL;
+    }
+    stats = sum;
+    if (r == 0)
+        printf("scanned by the running daemon (its log has the details): "
+               "%lld files, %lld certificates; %lld new, %lld changed, %lld "
+               "missing, %lld broken\n",
+               json_integer_value(json_object_get(stats, "files")),
+               json_integer_value(json_object_get(stats, "certs")),
+               json_integer_value(json_object_get(stats, "new")),
+               json_integer_value(json_object_get(stats, "changed")),
+               json_integer_value(json_object_get(stats, "missing")),
+               json_integer_value(json_object_get(stats, "errors")));
+    json_decref(sum);
+    return r == 0 ? KW_EXIT_OK : r;
+}
+
 int cli_scan(kw_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -117,54 +222,12 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
     /* A running daemon does the scan itself, so one writer owns the
      * inventory; otherwise this process takes the daemon's lock for the
      * duration. */
-    {
-        json_t *req = json_pack("{s:s, s:[]}", "cmd", "scan", "paths"),
-               *reply = NULL;
-        char abspath[PATH_MAX];
-        int i, local_only = 0;
-
-        for (i = optind; req != NULL && !local_only && i < argc; i++) {
-            if (argv[i][0] == '/')
-                snprintf(abspath, sizeof(abspath), "%s", argv[i]);
-            else if (realpath(argv[i], abspath) == NULL)
-                snprintf(abspath, sizeof(abspath), "%s", argv[i]);
-            /* The control socket speaks JSON, which carries UTF-8 only: a
-             * path of other bytes is scanned here, under the lock. */
-            if (!kw_json_utf8_ok(abspath))
-                local_only = 1;
-            else
-                json_array_append_new(json_object_get(req, "paths"),
-                                      json_string(abspath));
-        }
-        r = req == NULL ? KW_ENOMEM
-            : local_only
-                ? KW_ENOTFOUND
-                : kw_cli_call_daemon(cli, req, 3600 * 1000, &reply, &d);
-        json_decref(req);
-        if (r == 0) {
-            json_t *stats = json_object_get(reply, "stats");
-            if (!json_is_true(json_object_get(reply, "ok"))) {
-                kw_err("scan (by the running daemon): %s",
-                       json_string_value(json_object_get(reply, "error")));
-                json_decref(reply);
-                return KW_EXIT_FAIL;
-            }
-            printf("scanned by the running daemon (its log has the "
-                   "details): %lld files, %lld certificates; %lld new, %lld "
-                   "changed, %lld missing, %lld broken\n",
-                   json_integer_value(json_object_get(stats, "files")),
-                   json_integer_value(json_object_get(stats, "certs")),
-                   json_integer_value(json_object_get(stats, "new")),
-                   json_integer_value(json_object_get(stats, "changed")),
-                   json_integer_value(json_object_get(stats, "missing")),
-                   json_integer_value(json_object_get(stats, "errors")));
-            json_decref(reply);
-            return KW_EXIT_OK;
-        }
-    }
+    r = scan_by_daemon(cli, argv + optind, (size_t)(argc - optind));
+    if (r >= 0)
+        return r;
     if (kw_cli_open(cli, 1, &s) != 0)
         return KW_EXIT_FAIL;
-    if (kw_daemon_lock(cli->state_dir, &lock_fd, &d) != 0) {
+    if (kw_daemon_lock(cli->state_dir, "scan", &lock_fd, &d) != 0) {
         kw_err("scan: %s", d.msg);
         ks_close(s);
         return KW_EXIT_FAIL;

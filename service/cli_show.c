@@ -511,7 +511,7 @@ int cli_forget(kw_cli *cli, int argc, char **argv)
     }
     if (kw_cli_open_existing(cli, &s) != 0)
         return KW_EXIT_FAIL;
-    if (kw_daemon_lock(cli->state_dir, &lock_fd, &d) != 0) {
+    if (kw_daemon_lock(cli->state_dir, "forget", &lock_fd, &d) != 0) {
         kw_err("forget: %s", d.msg);
         ks_close(s);
         return KW_EXIT_FAIL;

@@ -1272,28 +1272,11 @@ int kw_config_load(const char *path, kw_config *c, kw_diag *d)
 {
     unsigned char *buf;
     size_t len = 0;
-    int fd, r;
+    int r;
 
     kw_config_defaults(c);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        r = kw_errno();
-        return kw_diag_set(d, r, "%s: cannot open: %s", path,
-                           kw_strerror(r));
-    }
-    buf = malloc(KW_CONFIG_MAX_SIZE + 1);
-    if (buf == NULL) {
-        close(fd);
-        return kw_diag_set(d, KW_ENOMEM, "out of memory");
-    }
-    r = kw_read_fd(fd, buf, KW_CONFIG_MAX_SIZE, &len);
-    close(fd);
-    if (r == KW_ETOOBIG)
-        r = kw_diag_set(d, r, "%s: larger than %d bytes", path,
-                        KW_CONFIG_MAX_SIZE);
-    else if (r != 0)
-        r = kw_diag_set(d, r, "%s: cannot read: %s", path, kw_strerror(r));
-    else {
+    r = kw_fs_read_regular(path, KW_CONFIG_MAX_SIZE, &buf, &len, d);
+    if (r == 0) {
         kw_config_free(c); /* parse starts from its own defaults */
         r = kw_config_parse(path, (const char *)buf, len, c, d);
     }

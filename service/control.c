@@ -1,5 +1,6 @@
 #include "control.h"
 
+#include "../acme/acme_jws.h"
 #include "../common/kw_log.h"
 
 #include <errno.h>
@@ -14,8 +15,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CONNS 16
+/* Connections at once.  One that has not sent its request yet gives
+ * way to a new one when they are all taken, so clients that connect and
+ * say nothing cannot keep `status` out; only requests being answered
+ * (at most MAX_INFLIGHT) make a new client wait. */
+#define MAX_CONNS 32
+#define MAX_INFLIGHT 16
 #define REQUEST_TIMEOUT_MS 5000
+#define BUSY                                                              \
+    "busy: the daemon is answering 16 requests already; try again"
 
 struct kw_control {
     uv_loop_t *loop;
@@ -24,6 +32,7 @@ struct kw_control {
     void *ctx;
     char *path;
     int nconns;
+    int ninflight;
     int closing;
     kw_control_req *conns;
 };
@@ -35,7 +44,7 @@ struct kw_control_req {
     uv_timer_t timer;
     uv_write_t write;
     char *in;
-    size_t inlen;
+    size_t inlen, incap;
     char *out;
     int handles_open;
     int dispatched, replied, closing;
@@ -90,6 +99,8 @@ void kw_control_reply(kw_control_req *r, json_t *reply)
     size_t n;
     uv_buf_t b;
 
+    if (r->dispatched && !r->replied)
+        r->ctl->ninflight--;
     r->replied = 1;
     text = reply != NULL ? json_dumps(reply, JSON_COMPACT) : NULL;
     json_decref(reply);
@@ -120,26 +131,184 @@ void kw_control_reply(kw_control_req *r, json_t *reply)
 static void fail_request(kw_control_req *r, const char *why)
 {
     r->dispatched = 1;
+    r->ctl->ninflight++;
     kw_control_reply(r, json_pack("{s:b, s:s}", "ok", 0, "error", why));
 }
 
-static void dispatch(kw_control_req *r)
+/* ---- the request's form --------------------------------------------------- */
+
+void kw_control_request_free(kw_control_request *q)
+{
+    size_t i;
+
+    for (i = 0; q->paths != NULL && i < q->npaths; i++)
+        free(q->paths[i]);
+    free(q->paths);
+    memset(q, 0, sizeof(*q));
+}
+
+/* One path for "scan": bytes (n of them at p), absolute, no NUL. */
+static int add_path(kw_control_request *q, const unsigned char *p, size_t n,
+                    const char *field, size_t i, kw_diag *d)
+{
+    char *c;
+
+    if (n == 0 || p[0] != '/' || memchr(p, '\0', n) != NULL ||
+        n >= 4096)
+        return kw_diag_set(d, KW_EINVAL,
+                           "%s[%zu]: expected an absolute path (without NUL "
+                           "bytes, under 4096 bytes)",
+                           field, i);
+    if ((c = malloc(n + 1)) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    memcpy(c, p, n);
+    c[n] = '\0';
+    q->paths[q->npaths++] = c;
+    return 0;
+}
+
+static int parse_paths(json_t *req, kw_control_request *q, kw_diag *d)
+{
+    json_t *plain = json_object_get(req, "paths");
+    json_t *b64 = json_object_get(req, "paths_b64"), *v;
+    size_t n, i;
+    int r;
+
+    if ((plain != NULL && !json_is_array(plain)) ||
+        (b64 != NULL && !json_is_array(b64)))
+        return kw_diag_set(d, KW_EINVAL,
+                           "paths, paths_b64: expected arrays of strings");
+    n = json_array_size(plain) + json_array_size(b64);
+    if (n == 0 || n > KW_CONTROL_MAX_PATHS)
+        return kw_diag_set(d, KW_EINVAL,
+                           "paths: expected 1 to %d paths (in paths and "
+                           "paths_b64), got %zu",
+                           KW_CONTROL_MAX_PATHS, n);
+    if ((q->paths = calloc(n, sizeof(char *))) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    json_array_foreach(plain, i, v)
+    {
+        if (!json_is_string(v))
+            return kw_diag_set(d, KW_EINVAL, "paths[%zu]: expected a string",
+                               i);
+        r = add_path(q, (const unsigned char *)json_string_value(v),
+                     json_string_length(v), "paths", i, d);
+        if (r != 0)
+            return r;
+    }
+    json_array_foreach(b64, i, v)
+    {
+        unsigned char *bytes;
+        size_t len;
+
+        bytes = json_is_string(v)
+                    ? acme_b64url_decode(json_string_value(v), &len)
+                    : NULL;
+        if (bytes == NULL)
+            return kw_diag_set(d, KW_EINVAL,
+                               "paths_b64[%zu]: expected a path in base64url",
+                               i);
+        r = add_path(q, bytes, len, "paths_b64", i, d);
+        free(bytes);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+static int parse_run(json_t *req, kw_control_request *q, kw_diag *d)
+{
+    const char *type = json_string_value(json_object_get(req, "type"));
+    const char *key = json_string_value(json_object_get(req, "key"));
+
+    if (type == NULL ||
+        (strcmp(type, "scan") != 0 && strcmp(type, "probe") != 0 &&
+         strcmp(type, "renew") != 0 && strcmp(type, "precheck") != 0))
+        return kw_diag_set(d, KW_EINVAL,
+                           "type: expected scan, probe, renew or precheck");
+    if (strcmp(type, "scan") == 0)
+        key = "all";
+    if (key == NULL || key[0] == '\0')
+        return kw_diag_set(d, KW_EINVAL, "key: which %s?", type);
+    if (strlen(key) >= sizeof(q->key))
+        return kw_diag_set(d, KW_EINVAL, "key: longer than %zu bytes",
+                           sizeof(q->key) - 1);
+    snprintf(q->type, sizeof(q->type), "%s", type);
+    snprintf(q->key, sizeof(q->key), "%s", key);
+    return 0;
+}
+
+static int parse_ids(json_t *req, kw_control_request *q, kw_diag *d)
+{
+    json_t *ids = json_object_get(req, "ids"), *v;
+    size_t i;
+
+    json_array_foreach(ids, i, v)
+    {
+        if (!json_is_integer(v) || q->nids >= KW_CONTROL_MAX_IDS)
+            break;
+        q->ids[q->nids++] = json_integer_value(v);
+    }
+    if (q->nids == 0 || q->nids != json_array_size(ids))
+        return kw_diag_set(d, KW_EINVAL, "ids: expected 1 to %d object ids",
+                           KW_CONTROL_MAX_IDS);
+    return 0;
+}
+
+int kw_control_parse(const char *text, size_t len, kw_control_request *q,
+                     kw_diag *d)
 {
     json_error_t err;
     json_t *req;
+    const char *cmd;
+    int r = 0;
 
-    r->dispatched = 1;
-    uv_read_stop((uv_stream_t *)&r->pipe);
-    req = json_loadb(r->in, r->inlen, 0, &err);
-    if (req == NULL || !json_is_object(req) ||
-        !json_is_string(json_object_get(req, "cmd"))) {
+    memset(q, 0, sizeof(*q));
+    req = json_loadb(text, len, 0, &err);
+    cmd = json_string_value(json_object_get(req, "cmd"));
+    if (req == NULL || !json_is_object(req) || cmd == NULL) {
         json_decref(req);
-        r->dispatched = 0;
-        fail_request(r, "expected a JSON object with \"cmd\"");
+        return kw_diag_set(d, KW_EPARSE,
+                           "expected a JSON object with \"cmd\"");
+    }
+    if (strcmp(cmd, "run") == 0)
+        r = parse_run(req, q, d);
+    else if (strcmp(cmd, "scan") == 0)
+        r = parse_paths(req, q, d);
+    else if (strcmp(cmd, "forget") == 0)
+        r = parse_ids(req, q, d);
+    else if (strcmp(cmd, "status") != 0 && strcmp(cmd, "reload") != 0)
+        r = kw_diag_set(d, KW_EINVAL,
+                        "unknown cmd; expected status, reload, run, scan or "
+                        "forget");
+    if (r == 0)
+        snprintf(q->cmd, sizeof(q->cmd), "%s", cmd);
+    else
+        kw_control_request_free(q);
+    json_decref(req);
+    return r;
+}
+
+/* ---- connections ------------------------------------------------------------ */
+
+static void dispatch(kw_control_req *r)
+{
+    kw_control_request q;
+    kw_diag d;
+
+    uv_read_stop((uv_stream_t *)&r->pipe);
+    if (r->ctl->ninflight >= MAX_INFLIGHT) {
+        fail_request(r, BUSY);
         return;
     }
-    r->ctl->handler(r->ctl->ctx, r, req);
-    json_decref(req);
+    if (kw_control_parse(r->in, r->inlen, &q, &d) != 0) {
+        fail_request(r, d.msg);
+        return;
+    }
+    r->dispatched = 1;
+    r->ctl->ninflight++;
+    r->ctl->handler(r->ctl->ctx, r, &q);
+    kw_control_request_free(&q);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -165,12 +334,29 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     }
     if (r->inlen + (size_t)n > KW_CONTROL_MAX_REQUEST) {
-        fail_request(r, "request larger than 16 KiB");
+        fail_request(r, "request larger than 1 MiB (send fewer paths per "
+                        "request)");
         return;
     }
+    if (r->inlen + (size_t)n > r->incap) {
+        /* Grown as the request arrives: most are a few dozen bytes. */
+        size_t cap = r->incap != 0 ? r->incap : 4096;
+        char *nb;
+
+        while (cap < r->inlen + (size_t)n)
+            cap *= 2;
+        if (cap > KW_CONTROL_MAX_REQUEST)
+            cap = KW_CONTROL_MAX_REQUEST;
+        if ((nb = realloc(r->in, cap)) == NULL) {
+            fail_request(r, "out of memory");
+            return;
+        }
+        r->in = nb;
+        r->incap = cap;
+    }
     memcpy(r->in + r->inlen, buf->base, (size_t)n);
+    nl = memchr(r->in + r->inlen, '\n', (size_t)n);
     r->inlen += (size_t)n;
-    nl = memchr(r->in, '\n', r->inlen);
     if (nl != NULL) {
         r->inlen = (size_t)(nl - r->in);
         dispatch(r);
@@ -185,6 +371,18 @@ static void on_timeout(uv_timer_t *t)
         close_conn(r);
 }
 
+/* The connection that has waited longest without sending its request,
+ * other than r. */
+static kw_control_req *oldest_idle(kw_control *c, kw_control_req *r)
+{
+    kw_control_req *i, *found = NULL;
+
+    for (i = c->conns; i != NULL; i = i->next)
+        if (i != r && !i->dispatched && !i->closing)
+            found = i; /* newest first: the last one seen is the oldest */
+    return found;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     kw_control *c = server->data;
@@ -193,10 +391,8 @@ static void on_connection(uv_stream_t *server, int status)
     if (status != 0 || c->closing)
         return;
     r = calloc(1, sizeof(*r));
-    if (r == NULL || (r->in = malloc(KW_CONTROL_MAX_REQUEST)) == NULL) {
-        free(r);
+    if (r == NULL)
         return;
-    }
     r->ctl = c;
     uv_pipe_init(c->loop, &r->pipe, 0);
     uv_timer_init(c->loop, &r->timer);
@@ -212,8 +408,14 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     if (c->nconns > MAX_CONNS) {
-        fail_request(r, "busy");
-        return;
+        kw_control_req *idle = oldest_idle(c, r);
+
+        if (idle != NULL) {
+            close_conn(idle);
+        } else {
+            fail_request(r, BUSY);
+            return;
+        }
     }
     uv_timer_start(&r->timer, on_timeout, REQUEST_TIMEOUT_MS, 0);
     uv_read_start((uv_stream_t *)&r->pipe, on_alloc, on_read);
@@ -324,10 +526,23 @@ int kw_control_call(const char *path, json_t *request, int timeout_ms,
     }
     n = strlen(text);
     text[n] = '\n'; /* the terminating NUL's byte becomes the newline */
-    if (write(fd, text, n + 1) != (ssize_t)(n + 1)) {
-        r = kw_diag_set(d, KW_EIO, "%s: cannot send the request", path);
-        goto out;
+    for (len = 0; len < n + 1;) {
+        ssize_t w = send(fd, text + len, n + 1 - len, MSG_NOSIGNAL);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        /* The daemon refused before reading it all ("busy", "too
+         * large"): its reply says why. */
+        if (w < 0 && (errno == EPIPE || errno == ECONNRESET))
+            break;
+        if (w <= 0) {
+            r = kw_diag_set(d, KW_EIO, "%s: cannot send the request: %s",
+                            path, strerror(errno));
+            goto out;
+        }
+        len += (size_t)w;
     }
+    len = 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     p.fd = fd;
     p.events = POLLIN;

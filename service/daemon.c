@@ -62,6 +62,9 @@
 #define WATCH_DEBOUNCE_MS 2000
 #define JOB_RETRY_BASE 60
 #define JOB_RETRY_CAP (6 * KW_HOUR)
+/* How long SIGTERM waits for work on the pool (a read from a hung file
+ * system cannot be interrupted); hooks in flight add their timeouts. */
+#define STOP_DEADLINE_MS 10000
 
 typedef struct daemon_s daemon_s;
 
@@ -94,6 +97,7 @@ struct daemon_s {
     int lock_fd;
     uv_timer_t timer;
     uv_timer_t debounce;
+    uv_timer_t stop_deadline;
     uv_signal_t sighup, sigterm, sigint;
     int stopping;
     volatile int cancel; /* running scans stop at the next file */
@@ -102,6 +106,9 @@ struct daemon_s {
     int claim_again;     /* asked for while one was in flight */
     int planning;        /* plan passes in flight */
     int reloading;
+    uint64_t reload_started; /* uv_now() when the reload began */
+    uint64_t stop_started, stop_allowed; /* ms, uv_now() */
+    char reload_busy[PATH_MAX + 128];
     int watching;        /* a watch walk in flight */
     watch **watches;
     size_t nwatches;
@@ -169,10 +176,12 @@ void kw_control_path(const kw_cli *cli, const kw_config *conf, char *out,
         out[0] = '\0'; /* too long: no control socket */
 }
 
-int kw_daemon_lock(const char *state_dir, int *out_fd, kw_diag *d)
+int kw_daemon_lock(const char *state_dir, const char *what, int *out_fd,
+                   kw_diag *d)
 {
-    char path[PATH_MAX], pid[32];
+    char path[PATH_MAX], held[96], *holder;
     ssize_t n;
+    long pid;
     int fd;
 
     *out_fd = -1;
@@ -185,19 +194,35 @@ int kw_daemon_lock(const char *state_dir, int *out_fd, kw_diag *d)
                            strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
-        n = pread(fd, pid, sizeof(pid) - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
+        n = pread(fd, held, sizeof(held) - 1, 0);
+        held[n > 0 ? n : 0] = '\0';
+        held[strcspn(held, "\n")] = '\0';
         close(fd);
-        if (e == EWOULDBLOCK)
+        if (e != EWOULDBLOCK)
+            return kw_diag_set(d, -e, "%s: cannot lock: %s", path,
+                               strerror(e));
+        /* "PID COMMAND": who holds it, so the message names it. */
+        pid = strtol(held, &holder, 10);
+        holder += strspn(holder, " ");
+        if (pid <= 0)
             return kw_diag_set(d, KW_EBUSY,
-                               "another keywarden daemon (pid %s) is running "
-                               "on %s (or a keywarden scan holds it)",
-                               pid[0] ? pid : "?", state_dir);
-        return kw_diag_set(d, -e, "%s: cannot lock: %s", path, strerror(e));
+                               "another keywarden process holds %s", path);
+        if (*holder == '\0')
+            return kw_diag_set(d, KW_EBUSY,
+                               "another keywarden process (pid %ld) holds %s",
+                               pid, path);
+        if (strcmp(holder, "serve") == 0)
+            return kw_diag_set(d, KW_EBUSY,
+                               "a keywarden daemon (keywarden serve, pid %ld) "
+                               "is running on %s",
+                               pid, state_dir);
+        return kw_diag_set(d, KW_EBUSY,
+                           "keywarden %.40s (pid %ld) is running on %s and "
+                           "holds its lock; try again when it is done",
+                           holder, pid, state_dir);
     }
-    n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+    n = snprintf(held, sizeof(held), "%ld %.40s\n", (long)getpid(), what);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, held, (size_t)n, 0) != n) {
         close(fd);
         return kw_diag_set(d, KW_EIO, "%s: cannot write the pid", path);
     }
@@ -1422,10 +1447,10 @@ typedef struct ctl_req {
     daemon_s *dm;
     kw_control_req *conn;
     char cmd[16];
-    char type[32], key[128];
+    char type[16], key[128];
     char **paths;
     size_t npaths;
-    int64_t ids[64];
+    int64_t ids[KW_CONTROL_MAX_IDS];
     size_t nids;
     json_t *reply;
     int r;
@@ -1528,129 +1553,71 @@ static void ctl_done(uv_work_t *req, int status)
 
 static void on_sighup(uv_signal_t *h, int signum);
 
-static void on_control(void *ctx, kw_control_req *conn, json_t *request)
+static void ctl_fail(kw_control_req *conn, const char *why)
+{
+    kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error", why));
+}
+
+static int start_reload(daemon_s *dm, kw_control_req *conn,
+                        const char **why);
+
+static void on_control(void *ctx, kw_control_req *conn,
+                       kw_control_request *q)
 {
     daemon_s *dm = ctx;
-    const char *cmd = json_string_value(json_object_get(request, "cmd"));
+    const char *why;
     ctl_req *c;
+    size_t i;
 
     if (dm->stopping) {
-        kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
-                                         "the daemon is stopping"));
+        ctl_fail(conn, "the daemon is stopping");
         return;
     }
-    if (strcmp(cmd, "reload") == 0) {
-        on_sighup(&dm->sighup, SIGHUP);
-        kw_control_reply(conn, json_pack("{s:b}", "ok", 1));
+    if (strcmp(q->cmd, "reload") == 0) {
+        /* Answered when the new configuration is in use, or with the
+         * reason it is not. */
+        if (start_reload(dm, conn, &why) != 0)
+            ctl_fail(conn, why);
         return;
+    }
+    if (strcmp(q->cmd, "run") == 0 && strcmp(q->type, "scan") != 0) {
+        int cert = strcmp(q->type, "renew") == 0 ||
+                   strcmp(q->type, "precheck") == 0;
+        int known = 0;
+
+        for (i = 0; !cert && i < dm->conf.nendpoints; i++)
+            known |= strcmp(dm->conf.endpoints[i].name, q->key) == 0;
+        for (i = 0; cert && i < dm->conf.ncerts; i++)
+            known |= strcmp(dm->conf.certs[i].name, q->key) == 0;
+        if (!known) {
+            ctl_fail(conn, cert ? "no such certificate in the configuration"
+                                : "no such endpoint in the configuration");
+            return;
+        }
     }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
-                                         "out of memory"));
+        ctl_fail(conn, "out of memory");
         return;
     }
     c->dm = dm;
     c->conn = conn;
     c->req.data = c;
-    snprintf(c->cmd, sizeof(c->cmd), "%s", cmd);
-    if (strcmp(cmd, "status") == 0) {
-        /* the work item adds the jobs */
-    } else if (strcmp(cmd, "run") == 0) {
-        const char *type = json_string_value(json_object_get(request, "type"));
-        const char *key = json_string_value(json_object_get(request, "key"));
-        size_t i;
-        int known = 0;
-
-        int cert = type != NULL && (strcmp(type, "renew") == 0 ||
-                                    strcmp(type, "precheck") == 0);
-
-        if (type == NULL || (strcmp(type, "scan") != 0 &&
-                             strcmp(type, "probe") != 0 && !cert)) {
-            free(c);
-            kw_control_reply(conn,
-                             json_pack("{s:b, s:s}", "ok", 0, "error",
-                                       "type: expected scan, probe, renew "
-                                       "or precheck"));
-            return;
-        }
-        if (strcmp(type, "scan") == 0)
-            key = "all";
-        for (i = 0; !cert && key != NULL && i < dm->conf.nendpoints; i++)
-            known |= strcmp(dm->conf.endpoints[i].name, key) == 0;
-        for (i = 0; cert && key != NULL && i < dm->conf.ncerts; i++)
-            known |= strcmp(dm->conf.certs[i].name, key) == 0;
-        if (key == NULL || (strcmp(type, "scan") != 0 && !known)) {
-            free(c);
-            kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
-                                             cert ? "no such certificate in "
-                                                    "the configuration"
-                                                  : "no such endpoint in "
-                                                    "the configuration"));
-            return;
-        }
-        snprintf(c->type, sizeof(c->type), "%s", type);
-        snprintf(c->key, sizeof(c->key), "%s", key);
-    } else if (strcmp(cmd, "forget") == 0) {
-        json_t *ids = json_object_get(request, "ids"), *v;
-        size_t i;
-
-        json_array_foreach(ids, i, v)
-        {
-            if (!json_is_integer(v) || c->nids >= 64)
-                break;
-            c->ids[c->nids++] = json_integer_value(v);
-        }
-        if (c->nids == 0 || c->nids != json_array_size(ids)) {
-            free(c);
-            kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
-                                             "ids: expected 1 to 64 object "
-                                             "ids"));
-            return;
-        }
-    } else if (strcmp(cmd, "scan") == 0) {
-        json_t *paths = json_object_get(request, "paths"), *v;
-        size_t i;
-
-        if (!json_is_array(paths) || json_array_size(paths) == 0 ||
-            json_array_size(paths) > 1024 ||
-            (c->paths = calloc(json_array_size(paths), sizeof(char *))) ==
-                NULL) {
-            free(c);
-            kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
-                                             "paths: expected 1 to 1024 "
-                                             "paths"));
-            return;
-        }
-        json_array_foreach(paths, i, v)
-        {
-            if (!json_is_string(v) || json_string_value(v)[0] != '/' ||
-                (c->paths[c->npaths] = strdup(json_string_value(v))) ==
-                    NULL)
-                break;
-            c->npaths++;
-        }
-        if (c->npaths != json_array_size(paths)) {
-            for (i = 0; i < c->npaths; i++)
-                free(c->paths[i]);
-            free(c->paths);
-            free(c);
-            kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
-                                             "paths: absolute paths only"));
-            return;
-        }
-    } else {
-        free(c);
-        kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
-                                         "unknown cmd; expected status, "
-                                         "reload, run, scan or forget"));
-        return;
-    }
+    snprintf(c->cmd, sizeof(c->cmd), "%s", q->cmd);
+    snprintf(c->type, sizeof(c->type), "%s", q->type);
+    snprintf(c->key, sizeof(c->key), "%s", q->key);
+    memcpy(c->ids, q->ids, sizeof(c->ids));
+    c->nids = q->nids;
+    c->paths = q->paths;
+    c->npaths = q->npaths;
+    q->paths = NULL;
+    q->npaths = 0;
     if (uv_queue_work(dm->loop, &c->req, ctl_work, ctl_done) != 0) {
+        for (i = 0; i < c->npaths; i++)
+            free(c->paths[i]);
         free(c->paths);
         free(c);
-        kw_control_reply(conn, json_pack("{s:b, s:s}", "ok", 0, "error",
-                                         "busy"));
+        ctl_fail(conn, "busy");
         return;
     }
     dm->controlling++;
@@ -1661,6 +1628,7 @@ static void on_control(void *ctx, kw_control_req *conn, json_t *request)
 typedef struct reload_req {
     uv_work_t req;
     daemon_s *dm;
+    kw_control_req *conn; /* a `keywarden reload` waiting for the result */
     kw_config conf;
     int from_file;
     int r;
@@ -1678,13 +1646,15 @@ static void reload_done(uv_work_t *req, int status)
 {
     reload_req *rr = req->data;
     daemon_s *dm = rr->dm;
+    const char *failed = NULL;
 
     dm->reloading = 0;
     if (status != 0 || rr->r != 0) {
-        kw_err("reload: %s; keeping the running configuration",
-               rr->r != 0 ? rr->d.msg : uv_strerror(status));
+        failed = rr->r != 0 ? rr->d.msg : uv_strerror(status);
+        kw_err("reload: %s; keeping the running configuration", failed);
         kw_config_free(&rr->conf);
     } else if (dm->stopping) {
+        failed = "the daemon is stopping";
         kw_config_free(&rr->conf);
     } else {
         kw_config_free(&dm->conf);
@@ -1704,32 +1674,73 @@ static void reload_done(uv_work_t *req, int status)
         retire_hooks(dm);
         start_hooks(dm, 0);
     }
+    if (rr->conn != NULL && failed != NULL) {
+        char why[sizeof(rr->d.msg) + 64];
+
+        snprintf(why, sizeof(why), "%s; the running configuration stays",
+                 failed);
+        ctl_fail(rr->conn, why);
+    } else if (rr->conn != NULL) {
+        kw_control_reply(rr->conn, json_pack("{s:b}", "ok", 1));
+    }
     kw_sd_notify("READY=1");
     free(rr);
     if (dm->stopping)
         maybe_finish_stop(dm);
 }
 
+/* Re-read the configuration on the pool; conn (when not NULL) gets the
+ * outcome.  -1 with *why when no reload starts. */
+static int start_reload(daemon_s *dm, kw_control_req *conn,
+                        const char **why)
+{
+    reload_req *rr;
+
+    if (dm->stopping) {
+        *why = "the daemon is stopping";
+        return -1;
+    }
+    if (dm->reloading) {
+        /* One at a time; a read that hangs (a slow file system) must be
+         * visible, not a silent no-op. */
+        snprintf(dm->reload_busy, sizeof(dm->reload_busy),
+                 "a reload started %lld s ago is still reading %s; this "
+                 "one is not done",
+                 (long long)((uv_now(dm->loop) - dm->reload_started) / 1000),
+                 dm->cli->config_path);
+        *why = dm->reload_busy;
+        return -1;
+    }
+    rr = calloc(1, sizeof(*rr));
+    if (rr == NULL) {
+        *why = "out of memory";
+        return -1;
+    }
+    rr->dm = dm;
+    rr->conn = conn;
+    rr->req.data = rr;
+    kw_notice("%s: reloading %s", conn != NULL ? "keywarden reload" : "SIGHUP",
+              dm->cli->config_path);
+    kw_sd_notify("RELOADING=1");
+    if (uv_queue_work(dm->loop, &rr->req, reload_work, reload_done) != 0) {
+        free(rr);
+        kw_sd_notify("READY=1");
+        *why = "the daemon could not queue the reload";
+        return -1;
+    }
+    dm->reloading = 1;
+    dm->reload_started = uv_now(dm->loop);
+    return 0;
+}
+
 static void on_sighup(uv_signal_t *h, int signum)
 {
     daemon_s *dm = h->data;
-    reload_req *rr;
+    const char *why;
 
     (void)signum;
-    if (dm->reloading || dm->stopping)
-        return;
-    kw_notice("SIGHUP: reloading %s", dm->cli->config_path);
-    kw_sd_notify("RELOADING=1");
-    rr = calloc(1, sizeof(*rr));
-    if (rr == NULL)
-        return;
-    rr->dm = dm;
-    rr->req.data = rr;
-    if (uv_queue_work(dm->loop, &rr->req, reload_work, reload_done) != 0) {
-        free(rr);
-        return;
-    }
-    dm->reloading = 1;
+    if (start_reload(dm, NULL, &why) != 0)
+        kw_warn("SIGHUP: %s", why);
 }
 
 static void close_handle(uv_handle_t *h)
@@ -1753,20 +1764,89 @@ static void maybe_finish_stop(daemon_s *dm)
     dm->http = NULL;
     close_handle((uv_handle_t *)&dm->timer);
     close_handle((uv_handle_t *)&dm->debounce);
+    close_handle((uv_handle_t *)&dm->stop_deadline);
     close_handle((uv_handle_t *)&dm->sighup);
     close_handle((uv_handle_t *)&dm->sigterm);
     close_handle((uv_handle_t *)&dm->sigint);
+}
+
+/* What a stop still waits for, in words for the log. */
+static void describe_pending(const daemon_s *dm, char *out, size_t len)
+{
+    size_t n = 0;
+
+#define ADD(cond, ...)                                                    \
+    do {                                                                  \
+        if ((cond) && n < len) {                                          \
+            int w = snprintf(out + n, len - n, "%s", n ? ", " : "");      \
+            n += w > 0 ? (size_t)w : 0;                                   \
+            if (n < len) {                                                \
+                w = snprintf(out + n, len - n, __VA_ARGS__);              \
+                n += w > 0 ? (size_t)w : 0;                               \
+            }                                                             \
+        }                                                                 \
+    } while (0)
+    out[0] = '\0';
+    ADD(dm->running > 0, "%d job%s", dm->running,
+        dm->running == 1 ? "" : "s");
+    ADD(dm->reloading, "a configuration reload reading %s (for %llu s)",
+        dm->cli->config_path,
+        (unsigned long long)((uv_now(dm->loop) - dm->reload_started) /
+                             1000));
+    ADD(dm->claiming, "a claim pass");
+    ADD(dm->planning > 0, "%d plan pass%s", dm->planning,
+        dm->planning == 1 ? "" : "es");
+    ADD(dm->watching, "a walk for inotify watches");
+    ADD(dm->rendering > 0, "%d /metrics render%s", dm->rendering,
+        dm->rendering == 1 ? "" : "s");
+    ADD(dm->controlling > 0, "%d control request%s", dm->controlling,
+        dm->controlling == 1 ? "" : "s");
+    ADD(dm->retired != NULL, "hook runs");
+    ADD(dm->verifying != NULL, "endpoint verifications");
+#undef ADD
+    if (out[0] == '\0')
+        snprintf(out, len, "handles closing");
+}
+
+/* The stop took too long: something on the pool does not return (a hung
+ * file system, a FIFO).  Exiting is safe, as kill -9 is: jobs left
+ * running are resumed at the next start, SQLite rolls back what was not
+ * committed.  _exit, because exit() would run libuv's destructor, which
+ * joins the pool's threads and so waits for the stuck one. */
+static void on_stop_deadline(uv_timer_t *t)
+{
+    daemon_s *dm = t->data;
+    char what[1024];
+
+    describe_pending(dm, what, sizeof(what));
+    kw_err("stop: still waiting after %llu s for %s; exiting without it "
+           "(work left running resumes at the next start)",
+           (unsigned long long)((uv_now(dm->loop) - dm->stop_started) /
+                                1000),
+           what);
+    if (dm->control != NULL)
+        unlink(dm->control_path);
+    fflush(NULL);
+    _exit(KW_EXIT_FAIL);
 }
 
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
     daemon_s *dm = h->data;
     job_req *jr;
+    uint64_t deadline = STOP_DEADLINE_MS;
+    size_t i;
 
     if (dm->stopping) {
-        kw_notice("%s again: still waiting for %d job%s to stop",
-                  strsignal(signum), dm->running,
-                  dm->running == 1 ? "" : "s");
+        char what[1024];
+
+        describe_pending(dm, what, sizeof(what));
+        kw_notice("%s again: still waiting for %s (at most %llu s more)",
+                  strsignal(signum), what,
+                  (unsigned long long)((dm->stop_started +
+                                        dm->stop_allowed -
+                                        uv_now(dm->loop)) /
+                                       1000));
         return;
     }
     kw_notice("%s: stopping", strsignal(signum));
@@ -1792,6 +1872,18 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     retire_hooks(dm);
     uv_timer_stop(&dm->timer);
     uv_timer_stop(&dm->debounce);
+    /* Stopping is bounded: hooks get their timeouts (a built-in reload
+     * is two commands, each killed 2 s after its timeout), the rest
+     * STOP_DEADLINE_MS. */
+    for (i = 0; dm->retired != NULL && i < dm->conf.nhooks; i++) {
+        uint64_t h_ms = (uint64_t)(dm->conf.hooks[i].timeout + 2) * 2000 +
+                        STOP_DEADLINE_MS;
+        if (h_ms > deadline)
+            deadline = h_ms;
+    }
+    dm->stop_started = uv_now(dm->loop);
+    dm->stop_allowed = deadline;
+    uv_timer_start(&dm->stop_deadline, on_stop_deadline, deadline, 0);
     maybe_finish_stop(dm);
 }
 
@@ -1860,7 +1952,7 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_FAIL;
     }
     ks_close(s);
-    if ((r = kw_daemon_lock(cli->state_dir, &dm.lock_fd, &d)) != 0) {
+    if ((r = kw_daemon_lock(cli->state_dir, "serve", &dm.lock_fd, &d)) != 0) {
         kw_err("%s", d.msg);
         kw_config_free(&dm.conf);
         return KW_EXIT_FAIL;
@@ -1869,7 +1961,8 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
     dm.loop = uv_default_loop();
     uv_timer_init(dm.loop, &dm.timer);
     uv_timer_init(dm.loop, &dm.debounce);
-    dm.timer.data = dm.debounce.data = &dm;
+    uv_timer_init(dm.loop, &dm.stop_deadline);
+    dm.timer.data = dm.debounce.data = dm.stop_deadline.data = &dm;
     uv_signal_init(dm.loop, &dm.sighup);
     uv_signal_init(dm.loop, &dm.sigterm);
     uv_signal_init(dm.loop, &dm.sigint);

@@ -13,10 +13,12 @@
 void kw_sd_notify(const char *state);
 
 /* Take the state directory's exclusive lock (STATE_DIR/keywarden.lock,
- * flock), so two daemons never share one database; the lock file holds
- * the pid.  *fd stays open for the daemon's life.  KW_EBUSY when another
- * daemon holds it, with its pid in d. */
-int kw_daemon_lock(const char *state_dir, int *fd, kw_diag *d);
+ * flock), so two writers never share one database; the lock file holds
+ * "PID WHAT" (what: the command, "serve", "renew", "hooks run"...).  *fd
+ * stays open while the lock is needed.  KW_EBUSY when another process
+ * holds it, with d naming it: the daemon, or which command and pid. */
+int kw_daemon_lock(const char *state_dir, const char *what, int *fd,
+                   kw_diag *d);
 
 struct kw_cli;
 struct kw_config;

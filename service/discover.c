@@ -142,35 +142,21 @@ static char *read_conf(ctx *c, const char *path, int required)
 {
     unsigned char *buf;
     size_t len;
-    int fd, r;
+    kw_diag d;
+    int r;
 
     if (++c->files > MAX_FILES) {
         note(c, "%s: more than %d configuration files; not read", path,
              MAX_FILES);
         return NULL;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        if (required || errno != ENOENT)
-            note(c, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    buf = malloc(MAX_FILE + 1);
-    if (buf == NULL) {
-        close(fd);
+    r = kw_fs_read_regular(path, MAX_FILE, &buf, &len, &d);
+    if (r == KW_ENOMEM)
         c->oom = 1;
+    else if (r != 0 && (required || r != KW_ENOENT))
+        note(c, "%s", d.msg);
+    if (r != 0)
         return NULL;
-    }
-    r = kw_read_fd(fd, buf, MAX_FILE, &len);
-    close(fd);
-    if (r != 0) {
-        note(c, "%s: %s", path,
-             r == KW_ETOOBIG ? "larger than 1 MiB; not read"
-                             : kw_strerror(r));
-        free(buf);
-        return NULL;
-    }
-    buf[len] = '\0';
     return (char *)buf;
 }
 

@@ -123,6 +123,10 @@ void kw_http_respond(kw_http_req *r, int status, const char *content_type,
                  "%zu\r\nConnection: close\r\n\r\n",
                  status, reason(status),
                  content_type != NULL ? content_type : "text/plain", len);
+    /* HEAD: the same head, Content-Length included, and no body (RFC
+     * 9110 section 9.3.2); every response goes through here. */
+    if (r->parser.method == HTTP_HEAD)
+        len = 0;
     r->out = malloc((size_t)n + len);
     if (r->out == NULL) {
         free(body);

@@ -204,23 +204,6 @@ static void free_renew(kw_renew *r)
     free(r);
 }
 
-/* Validity and coverage of a PEM certificate file. */
-static int read_cert(const char *path, X509 **out, kw_diag *d)
-{
-    FILE *f = fopen(path, "re");
-    X509 *x;
-
-    if (f == NULL)
-        return kw_diag_set(d, kw_errno(), "%s: %s", path,
-                           kw_strerror(kw_errno()));
-    x = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    if (x == NULL)
-        return kw_diag_set(d, KW_EPARSE, "%s: no certificate in it", path);
-    *out = x;
-    return 0;
-}
-
 static int64_t asn1_time(const ASN1_TIME *t)
 {
     struct tm tm;
@@ -253,7 +236,7 @@ int kw_cert_file_facts(const char *path, int64_t *nb, int64_t *na,
                        char fp[65], kw_diag *d)
 {
     X509 *x = NULL;
-    int rc = read_cert(path, &x, d);
+    int rc = ks_cert_read(path, &x, d);
 
     if (rc != 0)
         return rc;
@@ -377,7 +360,7 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
 
         snprintf(path, sizeof(path), "%s/live/%s/cert.pem", r->certs_dir,
                  r->name);
-        if ((rc = read_cert(path, &live, d)) != 0)
+        if ((rc = ks_cert_read(path, &live, d)) != 0)
             return rc;
         nb = asn1_time(X509_get0_notBefore(live));
         na = asn1_time(X509_get0_notAfter(live));

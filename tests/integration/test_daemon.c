@@ -19,10 +19,18 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <linux/fuse.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
+#include "kwrun.h"
 #include "proc.h"
 #include "testpki.h"
 #include "tmpdir.h"
@@ -32,6 +40,10 @@ static char g_dir[256];
 /* Every daemon started, so that a failed test leaves none running. */
 static pid_t g_started[32];
 static int g_nstarted;
+
+/* A FUSE server and its mount point, left by a failed test. */
+static pid_t g_fuse_server = -1;
+static char g_fuse_mnt[600];
 
 typedef struct daemon_t {
     char state[512], conf[512], log[512], db[600];
@@ -64,32 +76,20 @@ static void daemon_init(daemon_t *d, const char *name, const char *tree,
 
 /* Run the CLI against d's state and configuration; stdout (with stderr
  * appended) in *out, exit status returned. */
+static int kw_cli_v(const daemon_t *d, char **out, char **args, size_t n);
+
 static int kw_cli(const daemon_t *d, char **out, ...)
 {
-    char *argv[16], *o, *e;
-    int argc = 0, ofd, efd;
+    char *args[11];
+    size_t n = 0;
     const char *a;
     va_list ap;
-    pid_t pid;
 
-    argv[argc++] = (char *)KEYWARDEN_BIN;
-    argv[argc++] = (char *)"--config";
-    argv[argc++] = (char *)d->conf;
-    argv[argc++] = (char *)"--state-dir";
-    argv[argc++] = (char *)d->state;
     va_start(ap, out);
-    while ((a = va_arg(ap, const char *)) != NULL && argc < 15)
-        argv[argc++] = (char *)a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 10)
+        args[n++] = (char *)a;
     va_end(ap);
-    argv[argc] = NULL;
-    pid = proc_spawn_pipes(argv, &ofd, &efd);
-    proc_drain(ofd, efd, &o, &e);
-    *out = malloc(strlen(o) + strlen(e) + 1);
-    strcpy(*out, o);
-    strcat(*out, e);
-    free(o);
-    free(e);
-    return proc_wait(pid, 60000);
+    return kw_cli_v(d, out, args, n);
 }
 
 static int unix_connect(const char *path)
@@ -122,6 +122,14 @@ static char *read_all(int fd)
         n += (size_t)r;
     buf[n] = '\0';
     return buf;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static pid_t daemon_start(daemon_t *d)
@@ -209,6 +217,11 @@ static int teardown(void **state)
             kill(g_started[i], SIGKILL);
             proc_wait(g_started[i], 5000);
         }
+    if (g_fuse_server > 0) {
+        umount2(g_fuse_mnt, MNT_DETACH);
+        kill(g_fuse_server, SIGKILL);
+        waitpid(g_fuse_server, NULL, 0);
+    }
     tmpdir_remove(g_dir);
     return 0;
 }
@@ -233,7 +246,7 @@ static void scans_and_watches(void **state)
     daemon_start(&other);
     st = proc_wait(other.pid, 10000);
     assert_int_equal(st, 1);
-    wait_log(&other, "another keywarden daemon", 100);
+    wait_log(&other, "a keywarden daemon (keywarden serve, pid", 100);
 
     /* A new certificate file is picked up without waiting an hour. */
     path_join(extra, sizeof(extra), tree, "misc/added.pem");
@@ -313,6 +326,19 @@ static void reload_keeps_config_on_error(void **state)
 
     expect_notify(nfd, "RELOADING=1");
     expect_notify(nfd, "READY=1");
+    /* `keywarden reload` waits for the outcome: the daemon's error and
+     * exit 1, not "ok". */
+    {
+        char *out;
+
+        assert_int_equal(kw_cli(&d, &out, "reload", NULL), 1);
+        assert_contains(out, "b.conf:2: intervall: unknown key in [scan]");
+        assert_contains(out, "the running configuration stays");
+        assert_not_contains(out, "reload: ok");
+        free(out);
+        expect_notify(nfd, "RELOADING=1");
+        expect_notify(nfd, "READY=1");
+    }
     daemon_init(&d, "b", tree, "[endpoint \"x\"]\nhost = 127.0.0.1\n");
     kill(d.pid, SIGHUP);
     wait_log(&d, "loaded: 1 scan paths, 1 endpoints", 10000);
@@ -347,12 +373,12 @@ static void reload_keeps_config_on_error(void **state)
         assert_non_null(strstr(out, "\"ok\":false"));
         free(out);
         close(fd);
-        big = malloc(20000);
-        memset(big, 'x', 20000);
+        big = malloc(1100000);
+        memset(big, 'x', 1100000);
         fd = unix_connect(sockp);
-        (void)!write(fd, big, 20000);
+        (void)!send(fd, big, 1100000, MSG_NOSIGNAL);
         out = read_all(fd);
-        assert_non_null(strstr(out, "larger than 16 KiB"));
+        assert_non_null(strstr(out, "larger than 1 MiB"));
         free(out);
         free(big);
         close(fd);
@@ -453,12 +479,484 @@ static void kill9_resumes(void **state)
                      1);
 }
 
+
+/* A daemon named name over a small tree of its own (tree, 512 bytes),
+ * started, its first scan done. */
+static void start_small(daemon_t *d, const char *name, char *tree,
+                        unsigned seed)
+{
+    char sub[300];
+
+    snprintf(sub, sizeof(sub), "%s-tree", name);
+    path_join(tree, 512, g_dir, sub);
+    tp_make_tree(tree, 2, (int64_t)time(NULL), seed);
+    daemon_init(d, name, tree, NULL);
+    daemon_start(d);
+    wait_log(d, "scan: ", 30000);
+}
+
+/* The configuration path replaced by a FIFO: SIGHUP and `keywarden
+ * reload` refuse it at once and say so (no thread blocks in open()), the
+ * daemon keeps answering, and SIGTERM ends it within seconds. */
+static void fifo_config_refused(void **state)
+{
+    daemon_t d;
+    char tree[512], *out;
+    double t0;
+
+    (void)state;
+    start_small(&d, "f", tree, 3);
+
+    assert_int_equal(unlink(d.conf), 0);
+    assert_int_equal(mkfifo(d.conf, 0600), 0);
+    kill(d.pid, SIGHUP);
+    wait_log(&d, "f.conf: a FIFO, not a regular file", 10000);
+    assert_int_equal(kw_cli(&d, &out, "reload", NULL), 1);
+    assert_contains(out, "f.conf: a FIFO, not a regular file");
+    free(out);
+    /* A second SIGHUP is not silently lost either. */
+    kill(d.pid, SIGHUP);
+    assert_int_equal(kw_cli(&d, &out, "status", NULL), 0);
+    free(out);
+
+    t0 = now_s();
+    kill(d.pid, SIGTERM);
+    if (proc_wait(d.pid, 10000) < 0) {
+        kill(d.pid, SIGKILL);
+        proc_wait(d.pid, 5000);
+        fail_msg("pid %ld still running 10 s after SIGTERM", (long)d.pid);
+    }
+    assert_true(now_s() - t0 < 10.0);
+    unlink(d.conf);
+}
+
+/* Run keywarden with argv (after --config/--state-dir of d), n args. */
+static int kw_cli_v(const daemon_t *d, char **out, char **args, size_t n)
+{
+    char **argv = calloc(n + 6, sizeof(char *)), *o, *e;
+    size_t i;
+    int ofd, efd;
+    pid_t pid;
+
+    argv[0] = (char *)KEYWARDEN_BIN;
+    argv[1] = (char *)"--config";
+    argv[2] = (char *)d->conf;
+    argv[3] = (char *)"--state-dir";
+    argv[4] = (char *)d->state;
+    for (i = 0; i < n; i++)
+        argv[5 + i] = args[i];
+    pid = proc_spawn_pipes(argv, &ofd, &efd);
+    proc_drain(ofd, efd, &o, &e);
+    *out = malloc(strlen(o) + strlen(e) + 1);
+    strcpy(*out, o);
+    strcat(*out, e);
+    free(o);
+    free(e);
+    free(argv);
+    return proc_wait(pid, 120000);
+}
+
+/* `keywarden scan` hands its paths to the running daemon as bytes: a
+ * directory whose name is not UTF-8, and 300 directories (far more than
+ * 16 KiB of paths), are scanned by the daemon, not refused. */
+static void scan_paths_through_daemon(void **state)
+{
+    daemon_t d;
+    char tree[512], odd[600], *out, *args[302];
+    int64_t before;
+    size_t i;
+
+    (void)state;
+    start_small(&d, "g", tree, 4);
+    wait_objects(&d, 1, 10000);
+
+    snprintf(odd, sizeof(odd), "%s/odd-\xff\xfe-name", g_dir);
+    tp_make_tree(odd, 1, (int64_t)time(NULL), 5);
+    before = db_int(d.db, "SELECT count(*) FROM objects");
+    assert_int_equal(kw_cli(&d, &out, "scan", odd, NULL), 0);
+    assert_contains(out, "scanned by the running daemon");
+    free(out);
+    assert_true(db_int(d.db, "SELECT count(*) FROM objects") > before);
+    assert_true(db_int(d.db, "SELECT count(*) FROM files WHERE "
+                             "instr(CAST(path AS BLOB), x'fffe') > 0") >= 1);
+
+    /* 300 directories with long names; a certificate only in the last,
+     * so it is found only if every path travelled. */
+    args[0] = (char *)"scan";
+    for (i = 0; i < 300; i++) {
+        char p[700];
+
+        snprintf(p, sizeof(p),
+                 "%s/many/directory-with-a-rather-long-name-to-pass-16-KiB-"
+                 "%03zu",
+                 g_dir, i);
+        if (i == 299)
+            tp_make_tree(p, 1, (int64_t)time(NULL), 6);
+        else
+            tp_mkdirs(p);
+        args[1 + i] = strdup(p);
+    }
+    before = db_int(d.db, "SELECT count(*) FROM objects");
+    assert_int_equal(kw_cli_v(&d, &out, args, 301), 0);
+    assert_contains(out, "scanned by the running daemon");
+    assert_not_contains(out, "another keywarden");
+    free(out);
+    assert_true(db_int(d.db, "SELECT count(*) FROM objects") > before);
+    for (i = 0; i < 300; i++)
+        free(args[1 + i]);
+    stop(&d, 5000);
+}
+
+/* Clients that connect and say nothing cannot keep `status` out. */
+static void held_connections_do_not_starve_status(void **state)
+{
+    daemon_t d;
+    char tree[512], sockp[700], *out;
+    int fds[40], i;
+    double t0;
+
+    (void)state;
+    start_small(&d, "h", tree, 7);
+    snprintf(sockp, sizeof(sockp), "%s/keywarden.sock", d.state);
+    for (i = 0; i < 40; i++) {
+        fds[i] = unix_connect(sockp);
+        assert_true(fds[i] >= 0);
+    }
+    t0 = now_s();
+    assert_int_equal(kw_cli(&d, &out, "status", NULL), 0);
+    assert_contains(out, "keywarden is running");
+    free(out);
+    assert_true(now_s() - t0 < 2.0);
+    for (i = 0; i < 40; i++)
+        close(fds[i]);
+    stop(&d, 5000);
+}
+
+/* HEAD /metrics: the head of a GET, with its Content-Length, no body. */
+static void head_metrics_has_no_body(void **state)
+{
+    daemon_t d;
+    char tree[512], extra[128], *resp, *body;
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    int fd, port;
+    static const char req[] =
+        "HEAD /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+    (void)state;
+    /* A free port: bound by us, then released for the daemon. */
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    port = ntohs(sa.sin_port);
+    close(fd);
+
+    path_join(tree, sizeof(tree), g_dir, "head-tree");
+    tp_make_tree(tree, 2, (int64_t)time(NULL), 8);
+    daemon_init(&d, "m", tree, NULL);
+    snprintf(extra, sizeof(extra), "metrics on http://127.0.0.1:%d/metrics",
+             port);
+    {
+        char text[1024];
+
+        snprintf(text, sizeof(text),
+                 "[daemon]\nlog_level = info\nmetrics_listen = "
+                 "127.0.0.1:%d\n[scan]\npath = %s\ninterval = 1h\n",
+                 port, tree);
+        write_file(d.conf, text);
+    }
+    daemon_start(&d);
+    wait_log(&d, extra, 10000);
+    wait_log(&d, "scan: ", 30000);
+
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    sa.sin_port = htons((uint16_t)port);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(write(fd, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+    resp = read_all(fd);
+    close(fd);
+    assert_contains(resp, "HTTP/1.1 200");
+    assert_not_contains(resp, "Content-Length: 0\r\n");
+    body = strstr(resp, "\r\n\r\n");
+    assert_non_null(body);
+    if (body[4] != '\0')
+        fail_msg("HEAD /metrics sent a body:\n%s", body + 4);
+    free(resp);
+    stop(&d, 5000);
+}
+
+/* The lock names its holder: the daemon, or a renew or hooks run. */
+static void lock_names_its_holder(void **state)
+{
+    daemon_t d;
+    char tree[512], lock[700], text[64], *out;
+    int fd, n;
+
+    (void)state;
+    path_join(tree, sizeof(tree), g_dir, "lock-tree");
+    tp_make_tree(tree, 1, (int64_t)time(NULL), 9);
+    daemon_init(&d, "l", tree, NULL);
+    tp_mkdirs(d.state);
+    snprintf(lock, sizeof(lock), "%s/keywarden.lock", d.state);
+
+    /* Held as a `keywarden renew` holds it. */
+    fd = open(lock, O_RDWR | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+    n = snprintf(text, sizeof(text), "%ld renew\n", (long)getpid());
+    assert_int_equal(write(fd, text, (size_t)n), n);
+    assert_int_equal(kw_cli(&d, &out, "hooks", "run", NULL), 1);
+    snprintf(text, sizeof(text), "keywarden renew (pid %ld) is running",
+             (long)getpid());
+    assert_contains(out, text);
+    assert_not_contains(out, "daemon (");
+    free(out);
+    close(fd);
+
+    /* A daemon writes who it is; a renew then names it. */
+    daemon_start(&d);
+    wait_log(&d, "scan: ", 30000);
+    out = slurp(lock, NULL);
+    snprintf(text, sizeof(text), "%ld serve\n", (long)d.pid);
+    assert_string_equal(out, text);
+    free(out);
+    assert_int_equal(kw_cli(&d, &out, "hooks", "run", NULL), 1);
+    snprintf(text, sizeof(text), "keywarden serve, pid %ld", (long)d.pid);
+    assert_contains(out, text);
+    free(out);
+    stop(&d, 5000);
+}
+
+/* ---- a file system whose reads never return --------------------------- */
+
+/* A FUSE server (raw /dev/fuse, no libfuse) serving one file, "conf",
+ * whose reads are never answered, as on a hung network file system; only
+ * killing the reader ends its read (FUSE_INTERRUPT).  Writes "r" to
+ * report each read it leaves waiting. */
+static void fuse_reply(int fd, uint64_t unique, int error, const void *p,
+                       size_t n)
+{
+    char buf[512];
+    struct fuse_out_header h;
+
+    h.len = (uint32_t)(sizeof(h) + n);
+    h.error = error;
+    h.unique = unique;
+    memcpy(buf, &h, sizeof(h));
+    if (n > 0)
+        memcpy(buf + sizeof(h), p, n);
+    (void)!write(fd, buf, sizeof(h) + n);
+}
+
+static void fuse_attr_of(struct fuse_attr *a, uint64_t ino)
+{
+    memset(a, 0, sizeof(*a));
+    a->ino = ino;
+    a->mode = ino == FUSE_ROOT_ID ? (S_IFDIR | 0755) : (S_IFREG | 0644);
+    a->nlink = 1;
+    a->size = ino == FUSE_ROOT_ID ? 0 : 64;
+    a->blksize = 4096;
+}
+
+static void fuse_serve(int fd, int report)
+{
+    static char buf[(1 << 20) + 4096];
+
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        struct fuse_in_header *h = (struct fuse_in_header *)buf;
+
+        if (n < 0 && (errno == EINTR || errno == ENOENT))
+            continue;
+        if (n < (ssize_t)sizeof(*h))
+            _exit(0);
+        switch (h->opcode) {
+        case FUSE_INIT: {
+            struct fuse_init_out o;
+
+            memset(&o, 0, sizeof(o));
+            o.major = FUSE_KERNEL_VERSION;
+            o.minor = 31;
+            o.max_readahead = 65536;
+            o.max_write = 65536;
+            fuse_reply(fd, h->unique, 0, &o, sizeof(o));
+            break;
+        }
+        case FUSE_LOOKUP: {
+            struct fuse_entry_out o;
+
+            memset(&o, 0, sizeof(o));
+            if (strcmp(buf + sizeof(*h), "conf") != 0) {
+                fuse_reply(fd, h->unique, -ENOENT, NULL, 0);
+                break;
+            }
+            o.nodeid = 2;
+            fuse_attr_of(&o.attr, 2);
+            fuse_reply(fd, h->unique, 0, &o, sizeof(o));
+            break;
+        }
+        case FUSE_GETATTR: {
+            struct fuse_attr_out o;
+
+            memset(&o, 0, sizeof(o));
+            o.attr_valid = 3600;
+            fuse_attr_of(&o.attr, h->nodeid);
+            fuse_reply(fd, h->unique, 0, &o, sizeof(o));
+            break;
+        }
+        case FUSE_OPEN: {
+            struct fuse_open_out o;
+
+            memset(&o, 0, sizeof(o));
+            o.fh = 1;
+            o.open_flags = FOPEN_DIRECT_IO;
+            fuse_reply(fd, h->unique, 0, &o, sizeof(o));
+            break;
+        }
+        case FUSE_READ:
+            (void)!write(report, "r", 1); /* and no answer */
+            break;
+        case FUSE_INTERRUPT: {
+            /* A signal for the reader (the kernel sends this when the
+             * process is killed): the read fails, as an interruptible
+             * network file system's would. */
+            const struct fuse_interrupt_in *in =
+                (const struct fuse_interrupt_in *)(buf + sizeof(*h));
+
+            fuse_reply(fd, in->unique, -EINTR, NULL, 0);
+            break;
+        }
+        case FUSE_FLUSH:
+        case FUSE_RELEASE:
+            fuse_reply(fd, h->unique, 0, NULL, 0);
+            break;
+        case FUSE_FORGET:
+        case FUSE_BATCH_FORGET:
+            break;
+        default:
+            fuse_reply(fd, h->unique, -ENOSYS, NULL, 0);
+        }
+    }
+}
+
+/* Mount the hanging file system on mnt; its server's pid, or -1 (with
+ * why) when this machine cannot (no /dev/fuse, not root). */
+static pid_t fuse_hang_mount(const char *mnt, int *report, char *why,
+                             size_t len)
+{
+    char opts[128];
+    int fd, p[2];
+    pid_t pid;
+
+    fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, len, "/dev/fuse: %s", strerror(errno));
+        return -1;
+    }
+    snprintf(opts, sizeof(opts),
+             "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other", fd);
+    tp_mkdirs(mnt);
+    if (mount("kwtest", mnt, "fuse", MS_NOSUID | MS_NODEV, opts) != 0) {
+        snprintf(why, len, "mount fuse on %.300s: %s", mnt, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    assert_int_equal(pipe(p), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        fuse_serve(fd, p[1]);
+        _exit(0);
+    }
+    close(fd);
+    close(p[1]);
+    *report = p[0];
+    g_fuse_server = pid;
+    snprintf(g_fuse_mnt, sizeof(g_fuse_mnt), "%s", mnt);
+    return pid;
+}
+
+/* A reload whose read never returns (a hung file system): `keywarden
+ * reload` says a reload is still reading, and SIGTERM still ends the
+ * daemon, by the stop deadline, saying what it abandoned. */
+static void stop_is_bounded_when_a_read_hangs(void **state)
+{
+    daemon_t d, cli;
+    char tree[512], mnt[600], target[700], why[1024], c, *out;
+    int report = -1;
+    struct pollfd p;
+    pid_t server;
+    double t0, took;
+    int st;
+
+    (void)state;
+    path_join(tree, sizeof(tree), g_dir, "hang-tree");
+    tp_make_tree(tree, 2, (int64_t)time(NULL), 10);
+    daemon_init(&d, "s", tree, NULL);
+    /* The CLI reads a configuration of its own: the daemon's hangs. */
+    daemon_init(&cli, "s-cli", tree, NULL);
+    snprintf(cli.state, sizeof(cli.state), "%s", d.state);
+    path_join(mnt, sizeof(mnt), g_dir, "hung-fs");
+    server = fuse_hang_mount(mnt, &report, why, sizeof(why));
+    if (server < 0) {
+        fprintf(stderr, "skipped: %s\n", why);
+        skip();
+    }
+    daemon_start(&d);
+    wait_log(&d, "scan: ", 30000);
+
+    snprintf(target, sizeof(target), "%s/conf", mnt);
+    assert_int_equal(unlink(d.conf), 0);
+    assert_int_equal(symlink(target, d.conf), 0);
+    kill(d.pid, SIGHUP);
+    p.fd = report;
+    p.events = POLLIN;
+    if (poll(&p, 1, 10000) != 1 || read(report, &c, 1) != 1)
+        fail_msg("the daemon did not read %s within 10 s", target);
+    assert_int_equal(kw_cli(&cli, &out, "reload", NULL), 1);
+    assert_contains(out, "is still reading");
+    free(out);
+
+    t0 = now_s();
+    kill(d.pid, SIGTERM);
+    st = proc_wait(d.pid, 20000);
+    took = now_s() - t0;
+    umount2(mnt, MNT_DETACH);
+    kill(server, SIGKILL);
+    waitpid(server, NULL, 0);
+    g_fuse_server = -1;
+    close(report);
+    if (st < 0) {
+        kill(d.pid, SIGKILL);
+        proc_wait(d.pid, 5000);
+        out = slurp(d.log, NULL);
+        fail_msg("pid %ld still running 20 s after SIGTERM; its log:\n%s",
+                 (long)d.pid, out);
+    }
+    assert_int_equal(st, 1);
+    assert_true(took < 15.0);
+    wait_log(&d, "stop: still waiting after 10 s for a configuration reload "
+                 "reading",
+             100);
+    unlink(d.conf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(scans_and_watches),
         cmocka_unit_test(reload_keeps_config_on_error),
         cmocka_unit_test(kill9_resumes),
+        cmocka_unit_test(fifo_config_refused),
+        cmocka_unit_test(scan_paths_through_daemon),
+        cmocka_unit_test(held_connections_do_not_starve_status),
+        cmocka_unit_test(head_metrics_has_no_body),
+        cmocka_unit_test(lock_names_its_holder),
+        cmocka_unit_test(stop_is_bounded_when_a_read_hangs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

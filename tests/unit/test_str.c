@@ -167,6 +167,50 @@ static void read_fd_is_bounded(void **state)
     tmpdir_remove(dir);
 }
 
+/* kw_fs_read_regular: regular files only (a FIFO is refused at once,
+ * not waited on), bounded, errors naming the path. */
+static void read_regular_refuses_fifos_and_bounds(void **state)
+{
+    char dir[256], path[300], fifo[300];
+    unsigned char *buf;
+    size_t len;
+    kw_diag d;
+
+    (void)state;
+    tmpdir_make(dir, sizeof(dir), "readreg");
+    path_join(path, sizeof(path), dir, "f");
+    assert_int_equal(kw_write_atomic(path, "0123456789", 10, 0600, NULL),
+                     0);
+    assert_int_equal(kw_fs_read_regular(path, 10, &buf, &len, &d), 0);
+    assert_int_equal(len, 10);
+    assert_memory_equal(buf, "0123456789\0", 11);
+    free(buf);
+    assert_int_equal(kw_fs_read_regular(path, 9, &buf, &len, &d),
+                     KW_ETOOBIG);
+    assert_null(buf);
+    assert_non_null(strstr(d.msg, path));
+    assert_non_null(strstr(d.msg, "larger than 9 bytes"));
+
+    path_join(fifo, sizeof(fifo), dir, "fifo");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(kw_fs_read_regular(fifo, 10, &buf, &len, &d),
+                     KW_EINVAL);
+    assert_null(buf);
+    assert_non_null(strstr(d.msg, fifo));
+    assert_non_null(strstr(d.msg, "a FIFO, not a regular file"));
+    assert_int_equal(kw_fs_read_regular(dir, 10, &buf, &len, &d),
+                     KW_EINVAL);
+    assert_non_null(strstr(d.msg, "a directory"));
+    assert_int_equal(kw_fs_read_regular("/dev/null", 10, &buf, &len, &d),
+                     KW_EINVAL);
+    assert_non_null(strstr(d.msg, "a character device"));
+    path_join(path, sizeof(path), dir, "missing");
+    assert_int_equal(kw_fs_read_regular(path, 10, &buf, &len, &d),
+                     KW_ENOENT);
+    assert_non_null(strstr(d.msg, "cannot open"));
+    tmpdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -177,6 +221,7 @@ int main(void)
         cmocka_unit_test(hex),
         cmocka_unit_test(atomic_write_sets_mode_and_replaces),
         cmocka_unit_test(read_fd_is_bounded),
+        cmocka_unit_test(read_regular_refuses_fifos_and_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
