@@ -14,7 +14,7 @@
 set -eu
 
 ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_config"
+TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_config fuzz_control"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -35,6 +35,12 @@ seed() {
         # Every section and key the reader knows, as the operator's guide
         # shows them.
         cp "$ROOT/docs/keywarden.conf.example" "$3/example.conf" ;;
+    fuzz_control)
+        # The control socket's requests: bytes paths, a job, a forget.
+        printf '{"cmd":"scan","paths":["/etc/ssl"],"paths_b64":["L3RtcC9h_w"]}' \
+            > "$3/scan"
+        printf '{"cmd":"run","type":"probe","key":"mail"}' > "$3/run"
+        printf '{"cmd":"forget","ids":[12,13]}' > "$3/forget" ;;
     *)
         echo "fuzz.sh: no seeds for $1" >&2; exit 2 ;;
     esac
