@@ -48,5 +48,6 @@ build/release/tests/bench_inventory --quick --dir "$ROOT/build"
 build/release/tests/bench_daemon --quick --dir "$ROOT/build"
 build/release/tests/bench_acme --quick --dir "$ROOT/build"
 build/release/tests/bench_hooks --quick --dir "$ROOT/build"
+build/release/tests/bench_config --dir "$ROOT/build"
 
 step "all tests passed"
