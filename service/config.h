@@ -211,6 +211,18 @@ typedef struct kw_config {
 #define KW_CONFIG_MAX_LINE 4096
 #define KW_CONFIG_MAX_SIZE (1024 * 1024)
 
+/* A section and the keys it accepts.  The parser looks keys up in
+ * kw_config_sections, and docs/configuration.md documents each row
+ * (tests/unit/test_config_doc.c compares the two), so neither drifts. */
+typedef struct kw_config_section {
+    const char *name;         /* "daemon", "endpoint" ... */
+    int named;                /* written [name "NAME"] */
+    const char *const *keys;  /* NULL-terminated */
+} kw_config_section;
+
+/* Every section, ending with a row whose name is NULL. */
+extern const kw_config_section kw_config_sections[];
+
 /* Defaults for everything, as when the file is empty. */
 void kw_config_defaults(kw_config *c);
 
