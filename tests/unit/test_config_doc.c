@@ -17,6 +17,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/kw_fs.h"
 #include "service/config.h"
 
 #define MAX_KEYS 256
@@ -36,22 +37,13 @@ typedef struct doc {
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n = -1;
+    unsigned char *text = NULL;
+    size_t len;
+    kw_diag d;
 
-    if (f == NULL)
-        fail_msg("%s: cannot open", path);
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-        fseek(f, 0, SEEK_SET) != 0)
-        fail_msg("%s: cannot size", path);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-        fail_msg("%s: short read", path);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    if (kw_fs_read_regular(path, 1024 * 1024, &text, &len, &d) != 0)
+        fail_msg("%s", d.msg);
+    return (char *)text;
 }
 
 static const kw_config_section *code_section(const char *name)
