@@ -272,6 +272,9 @@ const kw_config_section kw_config_sections[] = {
     {"hook", 1, hook_keys},
     {NULL, 0, NULL},
 };
+_Static_assert(sizeof(kw_config_sections) / sizeof(kw_config_sections[0]) ==
+                   SEC_HOOK - SEC_DAEMON + 2,
+               "one row per enum section after SEC_NONE, and the end row");
 
 static const char *const *keys_of(enum section s)
 {
