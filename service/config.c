@@ -260,17 +260,27 @@ static const char *const hook_keys[] = {
     "on", "objects", "kinds", "run", "shell", "reload", "config", "timeout",
     "user", "group", "retry", "retry_delay", "coalesce", NULL};
 
+/* In the order of enum section, after SEC_NONE: keys_of() indexes it, so
+ * what the parser accepts and what the reference is checked against are
+ * one table. */
+const kw_config_section kw_config_sections[] = {
+    {"daemon", 0, daemon_keys},
+    {"scan", 0, scan_keys},
+    {"endpoint", 1, endpoint_keys},
+    {"acme", 0, acme_keys},
+    {"certificate", 1, cert_keys},
+    {"hook", 1, hook_keys},
+    {NULL, 0, NULL},
+};
+_Static_assert(sizeof(kw_config_sections) / sizeof(kw_config_sections[0]) ==
+                   SEC_HOOK - SEC_DAEMON + 2,
+               "one row per enum section after SEC_NONE, and the end row");
+
 static const char *const *keys_of(enum section s)
 {
-    switch (s) {
-    case SEC_DAEMON: return daemon_keys;
-    case SEC_SCAN: return scan_keys;
-    case SEC_ENDPOINT: return endpoint_keys;
-    case SEC_ACME: return acme_keys;
-    case SEC_CERT: return cert_keys;
-    case SEC_HOOK: return hook_keys;
-    default: return NULL;
-    }
+    if (s <= SEC_NONE || s > SEC_HOOK)
+        return NULL;
+    return kw_config_sections[s - SEC_DAEMON].keys;
 }
 
 static const char *section_word(enum section s)

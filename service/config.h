@@ -2,97 +2,17 @@
  * config.h: keywarden.conf, the one file an operator edits.
  *
  * INI style: "[section]" or "[section "name"]" headers, "key = value"
- * lines, comments on lines of their own starting with '#' or ';'.  Every
- * error names the file, the line, the key and what was expected; unknown
- * sections and keys are errors, not ignored, so a typo never silently
- * disables a check.  Lines are at most 4096 bytes; values may not span
- * lines.  A UTF-8 byte-order mark at the start of the file is skipped.
+ * lines, comments starting with '#' or ';' on lines of their own or after
+ * an unquoted value and whitespace.  Every error names the file, the line,
+ * the key and what was expected; unknown sections and keys are errors, not
+ * ignored, so a typo never silently disables a check.  Lines are at most
+ * 4096 bytes; values may not span lines.  A UTF-8 byte-order mark at the
+ * start of the file is skipped.
  *
- *   [daemon]
- *   log_level = notice          ; error, warning, notice, info, debug
- *   metrics_listen = 127.0.0.1:9177   ; the default; or "off"
- *   control_socket = /run/keywarden/control.sock
- *   control_group = keywarden   ; group allowed to use the socket (mode 0660)
- *   concurrency = 4             ; jobs running at once
- *   discover = yes              ; with each scan, read the Postfix, Dovecot
- *                               ; and nginx configurations for the
- *                               ; certificates they use
- *
- *   [scan]
- *   path = /etc/ssl             ; repeat for more paths
- *   interval = 1h               ; full rescan period
- *   watch = yes                 ; inotify: pick up changes within seconds
- *
- *   [endpoint "mail"]
- *   host = mail.example.com
- *   port = 25
- *   starttls = smtp             ; smtp, imap, pop3 or none (implicit TLS)
- *   sni = mail.example.com      ; default: host, unless host is an address
- *   interval = 1h
- *   timeout = 10s
- *
- *   [acme]
- *   directory = https://acme-v02.api.letsencrypt.org/directory
- *   ca_file = /etc/keywarden/pebble-ca.pem ; trust this CA for the
- *                               ; directory (a private or test CA)
- *   contact = mailto:hostmaster@example.com
- *   account_key = ec256         ; ec256, ec384, rsa2048..rsa4096
- *   http01_listen = 0.0.0.0:80  ; the built-in http-01 responder
- *   certs_dir = /var/lib/keywarden/certs  ; archive/ and live/
- *   concurrency = 8             ; orders in flight at once
- *   eab_kid = kid-1             ; External Account Binding, when the CA
- *   eab_hmac_key = zWND...      ; requires it (both, base64url key)
- *   resolver = 192.0.2.53       ; the HTTP-01 pre-check's DNS resolver
- *   validation_http_port = 80   ; the ports the CA's validator uses (a
- *   validation_https_port = 443 ; private or test CA may differ)
- *   validation_allow_private = no  ; it reaches private addresses
- *
- *   [certificate "www"]
- *   names = example.com, www.example.com
- *   challenge = http-01
- *   http01 = responder          ; or webroot
- *   webroot = /var/www/html     ; with http01 = webroot
- *   key_type = ec256
- *   reuse_key = no
- *   profile = tlsserver         ; when the CA offers profiles
- *   keep = 5                    ; versions kept in the archive
- *   key_group = ssl-cert        ; privkey.pem 0640 for this group
- *   directory = URL             ; another CA for this certificate
- *   preferred_chain = ISRG Root X1  ; among the CA's chains
- *   key_owner = postfix         ; privkey.pem owned by this user
- *   precheck = enforce          ; http-01 pre-check: enforce, warn, off
- *
- *   [certificate "wild"]
- *   names = example.com, *.example.com
- *   challenge = dns-01
- *   dns_server = 192.0.2.53     ; the zone's primary (RFC 2136 updates)
- *   dns_zone = example.com      ; default: found by asking dns_server
- *   tsig_key = keywarden        ; TSIG key name, algorithm, base64 secret
- *   tsig_algorithm = hmac-sha256
- *   tsig_secret = c2VjcmV0...
- *   dns_exec = /usr/local/bin/dns-hook  ; instead: PROG present|cleanup
- *                               ; NAME VALUE, for DNS providers with APIs
- *   dns_check = 192.0.2.53, 198.51.100.53  ; default: the zone's NS
- *   dns_wait = 2m               ; until every server answers the record
- *
- *   [hook "postfix"]
- *   on = cert.renewed, cert.rolled_back  ; event types (globs: cert.*)
- *   objects = mail, mx-*        ; only these objects (globs); default all
- *   kinds = tls                 ; only these kinds; default all
- *   reload = postfix            ; built in: postfix, opendkim, nginx,
- *                               ; dovecot, apache2, auto
- *   config = /etc/postfix       ; the daemon's configuration, if not the
- *                               ; default (postfix -c, nginx -c ...)
- *   run = /usr/local/bin/deploy --all "a b"  ; instead of reload: argv,
- *                               ; no shell, absolute path
- *   shell = no                  ; yes: run is one /bin/sh -c command
- *   timeout = 60s               ; per command; the process group is killed
- *   user = deploy               ; drop to this user (and its group)
- *   group = ssl-cert
- *   retry = 3                   ; runs after a failed first one
- *   retry_delay = 30s           ; first wait, doubled each time (max 1h)
- *   coalesce = 10s              ; events this close share one run (default
- *                               ; 10s for reload, 0 for run)
+ * Every section and key (type, default, meaning) is described once, in
+ * docs/configuration.md; kw_config_sections below is the table the parser
+ * accepts keys from, and tests/unit/test_config_doc.c fails when the two
+ * disagree.  docs/keywarden.conf.example is an example to start from.
  */
 #ifndef KW_CONFIG_H
 #define KW_CONFIG_H
@@ -210,6 +130,18 @@ typedef struct kw_config {
 #define KW_METRICS_DEFAULT "127.0.0.1:9177"
 #define KW_CONFIG_MAX_LINE 4096
 #define KW_CONFIG_MAX_SIZE (1024 * 1024)
+
+/* A section and the keys it accepts.  The parser looks keys up in
+ * kw_config_sections, and docs/configuration.md documents each row
+ * (tests/unit/test_config_doc.c compares the two), so neither drifts. */
+typedef struct kw_config_section {
+    const char *name;         /* "daemon", "endpoint" ... */
+    int named;                /* written [name "NAME"] */
+    const char *const *keys;  /* NULL-terminated */
+} kw_config_section;
+
+/* Every section, ending with a row whose name is NULL. */
+extern const kw_config_section kw_config_sections[];
 
 /* Defaults for everything, as when the file is empty. */
 void kw_config_defaults(kw_config *c);
