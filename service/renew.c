@@ -214,14 +214,6 @@ static int64_t asn1_time(const ASN1_TIME *t)
                               tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-static int covers(X509 *x, const char *name)
-{
-    if (strchr(name, ':') != NULL ||
-        strspn(name, "0123456789.") == strlen(name))
-        return X509_check_ip_asc(x, name, 0) == 1;
-    return X509_check_host(x, name, 0, 0, NULL) == 1;
-}
-
 static void fingerprint(X509 *x, char out[65])
 {
     unsigned char md[32];
@@ -365,7 +357,7 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
         nb = asn1_time(X509_get0_notBefore(live));
         na = asn1_time(X509_get0_notAfter(live));
         for (i = 0; i < r->nnames; i++)
-            if (covers(live, r->names[i]))
+            if (ks_cert_covers(live, r->names[i]))
                 missing--;
         r->cert_id = acme_ari_cert_id(live, NULL);
         /* live/ switched but the record of it was lost (a crash between
