@@ -10,6 +10,7 @@
 #include "../acme/acme_ari.h"
 #include "../acme/acme_client.h"
 #include "../acme/acme_jws.h"
+#include "../acme/renew_due.h"
 #include "../common/kw_fs.h"
 #include "../common/kw_log.h"
 #include "../common/kw_str.h"
@@ -34,10 +35,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* Blocked after a permanent error: no retry until the configuration
- * changes or an operator forces one. */
-#define RETRY_BLOCKED INT64_C(-1)
 
 struct kw_renew {
     kw_acme_env *env;
@@ -69,7 +66,7 @@ struct kw_renew {
     char *resume_url;
     char *names_json;
     int live_version;
-    int64_t due;        /* by the lifetime rule */
+    kw_renew_live live; /* what kw_renew_decide is told of live/NAME */
     char *cert_id;      /* ARI identifier of the live certificate */
     int ari_offered;    /* the last ARI answer: the CA offers it */
     int need_ari;       /* ask the CA before deciding */
@@ -90,28 +87,9 @@ struct kw_renew {
     kw_renew_result res;
 };
 
-/* ----- timing ----------------------------------------------------------- */
+/* ----- timing ------------------------------------------------------------ */
 
-int64_t kw_renew_due(int64_t nb, int64_t na)
-{
-    int64_t life = na - nb;
-
-    if (life <= 0)
-        return nb;
-    return na - (life <= 10 * KW_DAY ? life / 2 : life / 3);
-}
-
-int64_t kw_renew_backoff(int failures, double j)
-{
-    int64_t b = 5 * KW_MINUTE;
-    int i;
-
-    for (i = 1; i < failures && b < KW_DAY; i++)
-        b *= 2;
-    if (b > KW_DAY)
-        b = KW_DAY;
-    return b + (int64_t)((double)b * 0.1 * j);
-}
+/* The random draws of renew_due.h's pure functions. */
 
 static double jitter(void)
 {
@@ -312,15 +290,17 @@ static void decide(kw_renew *r, kw_renew_outcome o, int64_t next_at,
     va_end(ap);
 }
 
-static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *mp,
+static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *rec,
                          kw_diag *d);
+static int judge(kw_renew *r, ks_store *s, const ks_managed *rec,
+                 kw_diag *d);
 
 static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
 {
     ks_deploy_opts dop;
     ks_managed m;
     int have_row, rc;
-    char path[PATH_MAX + 64], when[32];
+    char path[PATH_MAX + 64];
     X509 *live = NULL;
 
     memset(&dop, 0, sizeof(dop));
@@ -345,10 +325,10 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
         return rc;
     r->res.version = r->live_version;
 
-    /* Is the live version good for a while yet? */
+    /* What the live version is: its dates, its names, its ARI id. */
     if (r->live_version > 0) {
         size_t i, missing = r->nnames;
-        int64_t nb, na, due;
+        int64_t nb, na;
 
         snprintf(path, sizeof(path), "%s/live/%s/cert.pem", r->certs_dir,
                  r->name);
@@ -376,11 +356,9 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
                                     have_row ? m.live_version : 0, nb, na,
                                     fp, vdir, kw_renew_due(nb, na), r->now,
                                     d);
+            if (rc == 0)
+                rc = ks_managed_get(s, r->name, &m, d);
             if (rc != 0) {
-                X509_free(live);
-                return rc;
-            }
-            if ((rc = ks_managed_get(s, r->name, &m, d)) != 0) {
                 X509_free(live);
                 return rc;
             }
@@ -388,116 +366,100 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
         }
         X509_free(live);
         r->res.not_after = na;
-        due = r->due = kw_renew_due(nb, na);
-        kw_time_rfc3339(due, when, sizeof(when));
-        if (r->cert_id != NULL && have_row &&
-            strcmp(m.ari_cert_id, r->cert_id) == 0)
-            r->ari_offered = m.ari_offered;
-        if (!r->force && missing == 0 && r->now < due) {
-            int same_cert = r->cert_id != NULL && have_row &&
-                            strcmp(m.ari_cert_id, r->cert_id) == 0;
-
-            if (same_cert && m.ari_renew_at > 0 &&
-                m.ari_renew_at <= r->now) {
-                kw_time_rfc3339(m.ari_renew_at, when, sizeof(when));
-                kw_notice("certificate %s: the CA's renewal window says "
-                          "renew (at %s)",
-                          r->name, when);
-            } else if (r->cert_id != NULL &&
-                       (!same_cert || m.ari_next_check <= r->now)) {
-                /* The CA may want it renewed early (RFC 9773): ask. */
-                r->need_ari = 1;
-                return 0;
-            } else {
-                int64_t next = due;
-
-                if (same_cert && m.ari_renew_at > 0 && m.ari_renew_at < next)
-                    next = m.ari_renew_at;
-                if (same_cert && m.ari_next_check > 0 &&
-                    m.ari_next_check < next)
-                    next = m.ari_next_check;
-                ks_managed_schedule(s, r->name, due, r->now, NULL);
-                decide(r, KW_RENEW_NOT_DUE, next,
-                       "version %d is live; due for renewal at %s%s",
-                       r->live_version, when,
-                       same_cert && m.ari_offered
-                           ? " (or earlier, if the CA's renewal window "
-                             "says so)"
-                           : "");
-                return 0;
-            }
-        }
-        if (missing > 0)
-            kw_notice("certificate %s: the live version does not cover "
-                      "every configured name; renewing now",
-                      r->name);
-        /* Issued less than a day ago and already due: the clock or the
-         * CA's lifetimes are off.  Renewing again would loop on the CA's
-         * rate limits; wait a day and say why. */
-        if (!r->force && missing == 0 && r->now >= due && have_row &&
-            m.last_ok_at > 0 && r->now - m.last_ok_at < KW_DAY &&
-            r->now >= m.last_ok_at) {
-            char nbw[32], naw[32], noww[32];
-
-            kw_time_rfc3339(nb, nbw, sizeof(nbw));
-            kw_time_rfc3339(na, naw, sizeof(naw));
-            kw_time_rfc3339(r->now, noww, sizeof(noww));
-            decide(r, KW_RENEW_NOT_DUE, m.last_ok_at + KW_DAY,
-                   "version %d was issued less than a day ago and is "
-                   "already due (valid %s to %s, due %s, now %s): is the "
-                   "clock right?  Not renewing again before a day has "
-                   "passed",
-                   r->live_version, nbw, naw, when, noww);
-            kw_warn("certificate %s: %s", r->name, r->res.msg);
-            return 0;
-        }
+        r->live.version = r->live_version;
+        r->live.not_before = nb;
+        r->live.not_after = na;
+        r->live.covers_all = missing == 0;
+        r->live.cert_id = r->cert_id;
     }
+    return judge(r, s, have_row ? &m : NULL, d);
+}
 
-    /* A failure's backoff holds unless forced or the names changed. */
-    if (!r->force && have_row && m.failures > 0 &&
-        strcmp(m.last_error, "") != 0) {
-        sqlite3_stmt *st;
-        int same = 0;
+/* Does what kw_renew_decide says about the record rec (NULL: none): ask
+ * the CA's renewal information, settle the run as not due, or go on to
+ * the order. */
+static int judge(kw_renew *r, ks_store *s, const ks_managed *rec,
+                 kw_diag *d)
+{
+    kw_renew_decision dc;
+    char when[32];
+    int same = 1, rc;
 
-        if (sqlite3_prepare_v2(ks_db(s),
-                               "SELECT names = ?2 FROM certificates WHERE "
-                               "name = ?1",
-                               -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, r->names_json, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW)
-                same = sqlite3_column_int(st, 0);
-            sqlite3_finalize(st);
-        }
-        if (same && m.retry_at == RETRY_BLOCKED) {
-            decide(r, KW_RENEW_FAILED, 0,
-                   "not retried after a permanent error (%s): %s; fix the "
-                   "cause, then run keywarden renew --force %s",
-                   m.problem[0] ? m.problem : "see the log", m.last_error,
-                   r->name);
-            snprintf(r->res.problem, sizeof(r->res.problem), "%s",
-                     m.problem);
-            return 0;
-        }
-        if (same && m.retry_at > r->now) {
-            kw_time_rfc3339(m.retry_at, when, sizeof(when));
-            decide(r, KW_RENEW_NOT_DUE, m.retry_at,
-                   "backing off after %d failure%s until %s; last error: "
-                   "%s",
-                   m.failures, m.failures == 1 ? "" : "s", when,
-                   m.last_error);
-            return 0;
-        }
+    if (!r->force && rec != NULL && rec->failures > 0 &&
+        (rc = ks_managed_same_names(s, r->name, r->names_json, &same, d)) !=
+            0)
+        return rc;
+    kw_renew_decide(rec, &r->live, !same, r->force, r->now, &dc);
+    if (dc.ari_current)
+        r->ari_offered = dc.ari_offered;
+    switch (dc.verdict) {
+    case KW_DUE_ASK_CA:
+        r->need_ari = 1;
+        return 0;
+    case KW_DUE_NOT_YET:
+        ks_managed_schedule(s, r->name, dc.due, r->now, NULL);
+        kw_time_rfc3339(dc.renew_at, when, sizeof(when));
+        decide(r, KW_RENEW_NOT_DUE, dc.next_at,
+               "version %d is live; due for renewal at %s%s",
+               r->live_version, when,
+               dc.ari_first     ? " (the CA's renewal window)"
+               : dc.ari_offered ? " (or earlier, if the CA's renewal "
+                                  "window says so)"
+                                : "");
+        return 0;
+    case KW_DUE_TOO_SOON: {
+        char nbw[32], naw[32], noww[32];
+
+        kw_time_rfc3339(dc.due, when, sizeof(when));
+        kw_time_rfc3339(r->live.not_before, nbw, sizeof(nbw));
+        kw_time_rfc3339(r->live.not_after, naw, sizeof(naw));
+        kw_time_rfc3339(r->now, noww, sizeof(noww));
+        decide(r, KW_RENEW_NOT_DUE, dc.next_at,
+               "version %d was issued less than a day ago and is "
+               "already due (valid %s to %s, due %s, now %s): is the "
+               "clock right?  Not renewing again before a day has "
+               "passed",
+               r->live_version, nbw, naw, when, noww);
+        kw_warn("certificate %s: %s", r->name, r->res.msg);
+        return 0;
     }
-
-    return prepare_order(r, s, &m, d);
+    case KW_DUE_BLOCKED:
+        decide(r, KW_RENEW_FAILED, 0,
+               "not retried after a permanent error (%s): %s; fix the "
+               "cause, then run keywarden renew --force %s",
+               rec->problem[0] ? rec->problem : "see the log",
+               rec->last_error, r->name);
+        snprintf(r->res.problem, sizeof(r->res.problem), "%s",
+                 rec->problem);
+        return 0;
+    case KW_DUE_BACKOFF:
+        kw_time_rfc3339(rec->retry_at, when, sizeof(when));
+        decide(r, KW_RENEW_NOT_DUE, rec->retry_at,
+               "backing off after %d failure%s until %s; last error: %s",
+               rec->failures, rec->failures == 1 ? "" : "s", when,
+               rec->last_error);
+        return 0;
+    case KW_DUE_NOW:
+        break;
+    }
+    if (dc.reason == KW_WHY_ARI) {
+        kw_time_rfc3339(rec->ari_renew_at, when, sizeof(when));
+        kw_notice("certificate %s: the CA's renewal window says renew (at "
+                  "%s)%s%s",
+                  r->name, when, rec->ari_explanation[0] ? "; " : "",
+                  rec->ari_explanation);
+    } else if (dc.reason == KW_WHY_NAMES) {
+        kw_notice("certificate %s: the live version does not cover "
+                  "every configured name; renewing now",
+                  r->name);
+    }
+    return prepare_order(r, s, rec, d);
 }
 
 /* Renew now: the key, the CSR, the account key and the attempt row. */
-static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *mp,
+static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *rec,
                          kw_diag *d)
 {
-    ks_managed m = *mp;
     char path[PATH_MAX + 64];
     ks_key_type t = KS_KEY_EC256;
     int rc;
@@ -515,8 +477,8 @@ static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *mp,
         r->key = ks_key_read(r->pending_key, d);
         if (r->key == NULL)
             return KW_EIO;
-        if (m.order_url[0] != '\0') {
-            r->resume_url = strdup(m.order_url);
+        if (rec != NULL && rec->order_url[0] != '\0') {
+            r->resume_url = strdup(rec->order_url);
             if (r->resume_url == NULL)
                 return kw_diag_set(d, KW_ENOMEM, "out of memory");
         }
@@ -831,29 +793,16 @@ static void ari_work(uv_work_t *w)
     ks_store *s = NULL;
     ks_managed m;
     kw_diag d;
-    int64_t renew_at = 0, next_check, next;
-    char when[32];
+    int64_t renew_at, next_check;
     int rc;
 
-    if (a->ok && a->offered) {
-        int64_t ra = a->retry_after > 0 ? a->retry_after : 6 * KW_HOUR;
-
-        /* Ask again when the CA says, within an hour and a day. */
-        if (ra < KW_HOUR)
-            ra = KW_HOUR;
-        if (ra > KW_DAY)
-            ra = KW_DAY;
-        next_check = r->now + ra;
-        renew_at = acme_ari_pick(a->start, a->end, jitter());
+    kw_renew_ari_plan(a, r->now, jitter(), &renew_at, &next_check);
+    if (a->ok && a->offered)
         r->ari_offered = 1;
-    } else if (a->ok) {
-        next_check = r->now + KW_DAY; /* no ARI at this CA, for now */
-    } else {
+    else if (!a->ok)
         kw_warn("certificate %s: the CA's renewal information: %s; the "
                 "lifetime rule decides",
                 r->name, a->error);
-        next_check = r->now + KW_HOUR;
-    }
     d.msg[0] = '\0';
     rc = ks_open(r->env->db_path, KS_OPEN_CREATE, &s, &d);
     if (rc == 0)
@@ -861,30 +810,11 @@ static void ari_work(uv_work_t *w)
                             a->ok ? a->start : 0, a->ok ? a->end : 0,
                             renew_at, next_check, a->explanation, r->now,
                             &d);
-    if (rc == 0 && renew_at > 0 && renew_at <= r->now) {
-        kw_time_rfc3339(renew_at, when, sizeof(when));
-        kw_notice("certificate %s: the CA's renewal window says renew (at "
-                  "%s)%s%s",
-                  r->name, when, a->explanation[0] ? "; " : "",
-                  a->explanation);
+    /* The answer is in the record now: decide again, by the same rule. */
+    if (rc == 0)
         rc = ks_managed_get(s, r->name, &m, &d);
-        if (rc == 0)
-            rc = prepare_order(r, s, &m, &d);
-    } else if (rc == 0) {
-        next = r->due;
-        if (renew_at > 0 && renew_at < next)
-            next = renew_at;
-        if (next_check < next)
-            next = next_check;
-        ks_managed_schedule(s, r->name, r->due, r->now, NULL);
-        kw_time_rfc3339(renew_at > 0 && renew_at < r->due ? renew_at
-                                                          : r->due,
-                        when, sizeof(when));
-        decide(r, KW_RENEW_NOT_DUE, next,
-               "version %d is live; due for renewal at %s%s",
-               r->live_version, when,
-               renew_at > 0 ? " (the CA's renewal window)" : "");
-    }
+    if (rc == 0)
+        rc = judge(r, s, &m, &d);
     if (rc != 0) {
         char msg[600];
 
@@ -1121,23 +1051,11 @@ static void record_work(uv_work_t *w)
 
         if (ks_managed_get(s, r->name, &m, NULL) == 0)
             failures = m.failures + 1;
-        switch (r->fail) {
-        case ACME_FAIL_RATELIMIT:
-            next = r->now + (r->retry_after > 0 ? r->retry_after : KW_HOUR);
-            break;
-        case ACME_FAIL_PERMANENT:
-            next = RETRY_BLOCKED;
-            break;
-        case ACME_FAIL_TRANSIENT:
-            keep_order = 1; /* the order may still complete */
-            /* fall through */
-        default:
-            next = r->now + kw_renew_backoff(failures, jitter());
-            break;
-        }
+        next = kw_renew_retry_at(r->fail, failures, r->retry_after, r->now,
+                                 jitter(), &keep_order);
     }
     r->res.outcome = KW_RENEW_FAILED;
-    r->res.next_at = next == RETRY_BLOCKED ? 0 : next;
+    r->res.next_at = next == KW_RENEW_BLOCKED ? 0 : next;
     recorded(r,
              ks_managed_failed(s, r->name, r->res.msg, r->res.problem, next,
                                keep_order, r->now, &d),
