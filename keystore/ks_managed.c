@@ -157,6 +157,19 @@ int ks_managed_attempt(ks_store *s, const char *name, const char *names_json,
     return r;
 }
 
+int ks_managed_names(ks_store *s, const char *name, const char *names_json,
+                     int64_t now, kw_diag *d)
+{
+    int r = ensure(s, name, now, d);
+
+    if (r == 0)
+        r = ks_run(s, d, "recording the names of a renewal",
+                "UPDATE certificates SET names = ?2, updated_at = ?3 "
+                "WHERE name = ?1",
+                "tti", name, names_json != NULL ? names_json : "[]", now);
+    return r;
+}
+
 int ks_managed_progress(ks_store *s, const char *name, const char *step,
                         const char *order_url, int64_t now, kw_diag *d)
 {

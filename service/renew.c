@@ -1,5 +1,38 @@
 /*
  * renew.c: a managed certificate's renewal (see renew.h for the phases).
+ *
+ * One renewal is a state machine; each step runs on the pool (blocking:
+ * SQLite, files, key generation) or on the loop (network), and its
+ * completion, on the loop, picks the next state:
+ *
+ *   JUDGE     pool: live/NAME and the record read (a switch whose record a
+ *             crash lost is recorded), then kw_renew_decide.
+ *   ASK_CA    loop: the CA's renewal information (ARI) for the live
+ *             certificate.
+ *   REJUDGE   pool: the answer recorded, then kw_renew_decide again.
+ *   PRECHECK  loop: will the CA reach every name over HTTP-01?  It can
+ *             veto the order.
+ *   KEY       pool: the key (the pending one of an interrupted order, the
+ *             live one with reuse_key, else fresh), the CSR, the account
+ *             key and the attempt row.
+ *   ORDER     loop: the ACME order; its progress is written by small pool
+ *             jobs (pending_writes).
+ *   RECORD    pool: the new version deployed and recorded, or the failure
+ *             and its retry time recorded.
+ *   DONE      the callback ran; the renewal is freed.
+ *
+ * JUDGE -> ASK_CA | PRECHECK | KEY | DONE;  ASK_CA -> REJUDGE;
+ * REJUDGE -> PRECHECK | KEY | DONE;  PRECHECK -> KEY | RECORD (veto);
+ * KEY -> ORDER | DONE;  ORDER -> RECORD;  RECORD -> DONE.
+ * DONE is reached from a step that settled the outcome (not due, backing
+ * off, blocked, a failure already recorded) or from a cancellation seen
+ * between steps.
+ *
+ * Invariants: one step is in flight at a time (progress writes aside,
+ * which RECORD waits for); nothing is made for an order (key, CSR,
+ * attempt row) before the pre-check has passed or been waived; live/
+ * changes only in RECORD; the callback runs exactly once, on the loop,
+ * never inside kw_renew_start.
  */
 #include "renew.h"
 
@@ -36,6 +69,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+enum renew_state {
+    RS_JUDGE,
+    RS_ASK_CA,
+    RS_REJUDGE,
+    RS_PRECHECK,
+    RS_KEY,
+    RS_ORDER,
+    RS_RECORD,
+    RS_DONE,
+};
+
 struct kw_renew {
     kw_acme_env *env;
     uv_work_t work;
@@ -59,7 +103,6 @@ struct kw_renew {
     int dns01;
     kw_dns01_conf dns;
     int precheck;       /* KW_PRECHECK_* */
-    int prechecked;     /* done (or not wanted) for this run */
 
     char certs_dir[PATH_MAX];
     char pending_key[PATH_MAX + 512];
@@ -69,12 +112,13 @@ struct kw_renew {
     kw_renew_live live; /* what kw_renew_decide is told of live/NAME */
     char *cert_id;      /* ARI identifier of the live certificate */
     int ari_offered;    /* the last ARI answer: the CA offers it */
-    int need_ari;       /* ask the CA before deciding */
-    int want_order;     /* decided: renew now */
+    kw_renew_verdict verdict; /* JUDGE's and REJUDGE's */
     EVP_PKEY *key, *account_key;
     unsigned char *csr;
     size_t csr_len;
-    int decided; /* the prepare phase settled the outcome */
+    int decided;        /* res holds the outcome: on to DONE */
+    int attempt_made;   /* KEY wrote the attempt row */
+    enum renew_state state;
 
     acme_order *order;
     acme_fail fail;
@@ -82,10 +126,20 @@ struct kw_renew {
     size_t fullchain_len;
     int64_t retry_after;
     int pending_writes; /* progress writes on the pool */
-    int order_done;
 
     kw_renew_result res;
 };
+
+static void set_state(kw_renew *r, enum renew_state st)
+{
+    static const char *const names[] = {"judge",  "ask-ca", "rejudge",
+                                        "precheck", "key", "order",
+                                        "record", "done"};
+
+    kw_debug("certificate %s: renewal %s -> %s", r->name, names[r->state],
+             names[st]);
+    r->state = st;
+}
 
 /* ----- timing ------------------------------------------------------------ */
 
@@ -290,8 +344,6 @@ static void decide(kw_renew *r, kw_renew_outcome o, int64_t next_at,
     va_end(ap);
 }
 
-static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *rec,
-                         kw_diag *d);
 static int judge(kw_renew *r, ks_store *s, const ks_managed *rec,
                  kw_diag *d);
 
@@ -390,11 +442,11 @@ static int judge(kw_renew *r, ks_store *s, const ks_managed *rec,
             0)
         return rc;
     kw_renew_decide(rec, &r->live, !same, r->force, r->now, &dc);
+    r->verdict = dc.verdict;
     if (dc.ari_current)
         r->ari_offered = dc.ari_offered;
     switch (dc.verdict) {
     case KW_DUE_ASK_CA:
-        r->need_ari = 1;
         return 0;
     case KW_DUE_NOT_YET:
         ks_managed_schedule(s, r->name, dc.due, r->now, NULL);
@@ -453,18 +505,17 @@ static int judge(kw_renew *r, ks_store *s, const ks_managed *rec,
                   "every configured name; renewing now",
                   r->name);
     }
-    return prepare_order(r, s, rec, d);
+    return 0;
 }
 
-/* Renew now: the key, the CSR, the account key and the attempt row. */
-static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *rec,
-                         kw_diag *d)
+/* KEY: the key, the CSR, the account key and the attempt row. */
+static int prepare_order(kw_renew *r, ks_store *s, kw_diag *d)
 {
     char path[PATH_MAX + 64];
     ks_key_type t = KS_KEY_EC256;
+    ks_managed rec;
     int rc;
 
-    r->want_order = 1;
     /* The key: the pending one of an interrupted order, the live one with
      * reuse_key, else a fresh one kept in pending/ until it is live. */
     snprintf(path, sizeof(path), "%s/pending", r->certs_dir);
@@ -477,8 +528,11 @@ static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *rec,
         r->key = ks_key_read(r->pending_key, d);
         if (r->key == NULL)
             return KW_EIO;
-        if (rec != NULL && rec->order_url[0] != '\0') {
-            r->resume_url = strdup(rec->order_url);
+        rc = ks_managed_get(s, r->name, &rec, d);
+        if (rc != 0 && rc != KW_ENOTFOUND)
+            return rc;
+        if (rc == 0 && rec.order_url[0] != '\0') {
+            r->resume_url = strdup(rec.order_url);
             if (r->resume_url == NULL)
                 return kw_diag_set(d, KW_ENOMEM, "out of memory");
         }
@@ -505,7 +559,10 @@ static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *rec,
     if ((rc = kw_account_key(r->env, directory_of(r), r->account_type, 1,
                              &r->account_key, path, sizeof(path), d)) != 0)
         return rc;
-    return ks_managed_attempt(s, r->name, r->names_json, r->now, d);
+    if ((rc = ks_managed_attempt(s, r->name, r->names_json, r->now, d)) ==
+        0)
+        r->attempt_made = 1;
+    return rc;
 }
 
 /* A failure is unrecorded until recorded() says otherwise: a retry time
@@ -526,9 +583,11 @@ static void recorded(kw_renew *r, int rc, const kw_diag *d)
         snprintf(r->res.unsaved, sizeof(r->res.unsaved), "%s", d->msg);
 }
 
-static void prepare_work(uv_work_t *w)
+/* JUDGE and KEY, on the pool: step, and a failure recorded with its
+ * retry time (the order, if any, kept). */
+static void pool_step(kw_renew *r, int (*step)(kw_renew *, ks_store *,
+                                               kw_diag *))
 {
-    kw_renew *r = w->data;
     ks_store *s = NULL;
     kw_diag d;
     int rc;
@@ -536,7 +595,7 @@ static void prepare_work(uv_work_t *w)
     d.msg[0] = '\0';
     rc = ks_open(r->env->db_path, KS_OPEN_CREATE, &s, &d);
     if (rc == 0)
-        rc = prepare(r, s, &d);
+        rc = step(r, s, &d);
     if (rc != 0) {
         char msg[600];
 
@@ -551,10 +610,21 @@ static void prepare_work(uv_work_t *w)
     ks_close(s);
 }
 
+static void prepare_work(uv_work_t *w)
+{
+    pool_step(w->data, prepare);
+}
+
+static void key_work(uv_work_t *w)
+{
+    pool_step(w->data, prepare_order);
+}
+
 /* ----- phase 2: the order (loop) ----------------------------------------- */
 
 static void finish_cb(kw_renew *r)
 {
+    set_state(r, RS_DONE);
     r->env->in_flight--;
     r->cb(r->ctx, &r->res);
     free_renew(r);
@@ -573,7 +643,8 @@ static void progress_work(uv_work_t *w)
     ks_close(s);
 }
 
-static void after_order(kw_renew *r);
+static void start_record(kw_renew *r);
+static void enter_record(kw_renew *r);
 
 static void progress_done(uv_work_t *w, int status)
 {
@@ -587,8 +658,8 @@ static void progress_done(uv_work_t *w, int status)
     free(job);
     free(w);
     r->pending_writes--;
-    if (r->order_done && r->pending_writes == 0)
-        after_order(r);
+    if (r->state == RS_RECORD && r->pending_writes == 0)
+        start_record(r);
 }
 
 static void on_step(void *ctx, const char *step, const char *url)
@@ -693,21 +764,19 @@ static void on_done(void *ctx, const acme_outcome *o)
             snprintf(r->res.msg, sizeof(r->res.msg), "out of memory");
         }
     }
-    r->order_done = 1;
-    if (r->pending_writes == 0)
-        after_order(r);
+    enter_record(r);
 }
 
 /* ----- HTTP-01 pre-check: will the CA reach the names? (loop) ------------ */
 
-static void prepare_done(uv_work_t *w, int status);
+static void step_done(uv_work_t *w, int status);
+static void next_step(kw_renew *r);
 
 static void on_prechecked(void *ctx, int ok, const char *summary,
                           const char *fix, json_t *report)
 {
     kw_renew *r = ctx;
 
-    r->prechecked = 1;
     if (ok) {
         kw_info("certificate %s: the HTTP-01 pre-check passes for every "
                 "name",
@@ -732,12 +801,10 @@ static void on_prechecked(void *ctx, int ok, const char *summary,
                  "no order placed: the HTTP-01 pre-check says the CA "
                  "would fail: %s. Fix: %.1200s",
                  summary, fix);
-        r->order_done = 1;
-        after_order(r);
+        enter_record(r);
         return;
     }
-    r->work.data = r;
-    prepare_done(&r->work, 0);
+    next_step(r);
 }
 
 static int start_precheck(kw_renew *r)
@@ -755,7 +822,6 @@ static int start_precheck(kw_renew *r)
         if (strchr(r->names[i], ':') == NULL &&
             strspn(r->names[i], "0123456789.") != strlen(r->names[i]))
             names[n++] = r->names[i];
-    r->prechecked = 1;
     if (n == 0) {
         free(names);
         return -1;
@@ -830,9 +896,8 @@ static void ari_done(uv_work_t *w, int status)
     kw_renew *r = j->r;
 
     free(j);
-    r->need_ari = 0;
     r->work.data = r;
-    prepare_done(&r->work, status);
+    step_done(&r->work, status);
 }
 
 static void on_ari(void *ctx, const acme_ari_result *res)
@@ -848,6 +913,7 @@ static void on_ari(void *ctx, const acme_ari_result *res)
     j->r = r;
     j->res = *res;
     j->work.data = j;
+    set_state(r, RS_REJUDGE);
     if (uv_queue_work(r->env->loop, &j->work, ari_work, ari_done) != 0) {
         free(j);
         fail_res(r, r->now + kw_renew_backoff(1, jitter()),
@@ -856,39 +922,13 @@ static void on_ari(void *ctx, const acme_ari_result *res)
     }
 }
 
-static void prepare_done(uv_work_t *w, int status)
+static void start_order(kw_renew *r)
 {
-    kw_renew *r = w->data;
-    kw_acme_env *env = r->env;
     acme_order_params p;
     acme_solver solver = {r, present, cleanup};
     kw_diag d;
 
-    if (status != 0 && !r->decided)
-        fail_res(r, r->now + kw_renew_backoff(1, jitter()),
-                 "the thread pool refused the work");
-    if (r->cancelled && !r->decided)
-        decide(r, KW_RENEW_CANCELLED, r->now, "cancelled");
-    if (r->decided) {
-        finish_cb(r);
-        return;
-    }
-    if (r->want_order && !r->dns01 && r->precheck != KW_PRECHECK_OFF &&
-        !r->prechecked) {
-        if (start_precheck(r) == 0)
-            return; /* on_prechecked goes on */
-    }
-    if (r->need_ari) {
-        if (acme_ari_fetch(env->http, directory_of(r), r->cert_id, on_ari, r,
-                           &d) != 0) {
-            acme_ari_result res;
-
-            memset(&res, 0, sizeof(res));
-            snprintf(res.error, sizeof(res.error), "%s", d.msg);
-            on_ari(r, &res);
-        }
-        return;
-    }
+    set_state(r, RS_ORDER);
     memset(&p, 0, sizeof(p));
     p.directory_url = directory_of(r);
     p.account_key = r->account_key;
@@ -910,14 +950,95 @@ static void prepare_done(uv_work_t *w, int status)
     if (r->resume_url != NULL)
         kw_notice("certificate %s: resuming the order %s", r->name,
                   r->resume_url);
-    if (acme_order_start(env->http, &p, &solver, on_step, on_done, r,
+    if (acme_order_start(r->env->http, &p, &solver, on_step, on_done, r,
                          &r->order, &d) != 0) {
         r->fail = ACME_FAIL_TRANSIENT;
         snprintf(r->res.msg, sizeof(r->res.msg), "starting the order: %s",
                  d.msg);
-        r->order_done = 1;
-        after_order(r);
+        enter_record(r);
     }
+}
+
+static void start_pool(kw_renew *r, enum renew_state st, uv_work_cb work)
+{
+    set_state(r, st);
+    r->work.data = r;
+    if (uv_queue_work(r->env->loop, &r->work, work, step_done) != 0) {
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()),
+                 "the thread pool refused the work");
+        finish_cb(r);
+    }
+}
+
+/* The transitions out of JUDGE, ASK_CA/REJUDGE, PRECHECK and KEY, on the
+ * loop, once the step's work is done. */
+static void next_step(kw_renew *r)
+{
+    kw_diag d;
+
+    if (r->cancelled && !r->decided)
+        decide(r, KW_RENEW_CANCELLED, r->now, "cancelled");
+    if (r->decided) {
+        finish_cb(r);
+        return;
+    }
+    switch (r->state) {
+    case RS_JUDGE:
+    case RS_REJUDGE:
+        if (r->verdict == KW_DUE_ASK_CA && r->state == RS_REJUDGE) {
+            /* The answer just recorded should have settled it: asking
+             * again would loop. */
+            fail_res(r, r->now + kw_renew_backoff(1, jitter()),
+                     "the CA's renewal information was recorded but not "
+                     "read back");
+            finish_cb(r);
+            return;
+        }
+        if (r->verdict == KW_DUE_ASK_CA) {
+            set_state(r, RS_ASK_CA);
+            if (acme_ari_fetch(r->env->http, directory_of(r), r->cert_id,
+                               on_ari, r, &d) != 0) {
+                acme_ari_result res;
+
+                memset(&res, 0, sizeof(res));
+                snprintf(res.error, sizeof(res.error), "%s", d.msg);
+                on_ari(r, &res);
+            }
+            return;
+        }
+        /* The pre-check can veto the order: it runs before anything is
+         * made for one. */
+        if (!r->dns01 && r->precheck != KW_PRECHECK_OFF) {
+            set_state(r, RS_PRECHECK);
+            if (start_precheck(r) == 0)
+                return; /* on_prechecked goes on */
+        }
+        start_pool(r, RS_KEY, key_work);
+        return;
+    case RS_PRECHECK:
+        start_pool(r, RS_KEY, key_work);
+        return;
+    case RS_KEY:
+        start_order(r);
+        return;
+    default:
+        kw_err("certificate %s: the renewal has no step after state %d",
+               r->name, (int)r->state);
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()),
+                 "internal error: a renewal step out of order");
+        finish_cb(r);
+        return;
+    }
+}
+
+static void step_done(uv_work_t *w, int status)
+{
+    kw_renew *r = w->data;
+
+    if (status != 0 && !r->decided)
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()),
+                 "the thread pool refused the work");
+    next_step(r);
 }
 
 /* ----- phase 3: deploy and record (pool) -------------------------------- */
@@ -1054,6 +1175,10 @@ static void record_work(uv_work_t *w)
         next = kw_renew_retry_at(r->fail, failures, r->retry_after, r->now,
                                  jitter(), &keep_order);
     }
+    /* Stopped before its attempt (the pre-check's veto): the names it
+     * was about, so that the backoff holds until they change. */
+    if (!r->attempt_made)
+        ks_managed_names(s, r->name, r->names_json, r->now, NULL);
     r->res.outcome = KW_RENEW_FAILED;
     r->res.next_at = next == KW_RENEW_BLOCKED ? 0 : next;
     recorded(r,
@@ -1073,7 +1198,7 @@ static void record_done(uv_work_t *w, int status)
     finish_cb(r);
 }
 
-static void after_order(kw_renew *r)
+static void start_record(kw_renew *r)
 {
     r->work.data = r;
     if (uv_queue_work(r->env->loop, &r->work, record_work, record_done) !=
@@ -1082,6 +1207,15 @@ static void after_order(kw_renew *r)
                  "the thread pool refused the work");
         finish_cb(r);
     }
+}
+
+/* RECORD, from ORDER or the pre-check's veto: it starts once the order's
+ * progress writes are done (progress_done starts it otherwise). */
+static void enter_record(kw_renew *r)
+{
+    set_state(r, RS_RECORD);
+    if (r->pending_writes == 0)
+        start_record(r);
 }
 
 /* ----- public ------------------------------------------------------------ */
@@ -1155,8 +1289,9 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
         free_renew(r);
         return kw_diag_set(d, KW_ENOMEM, "out of memory");
     }
+    r->state = RS_JUDGE;
     r->work.data = r;
-    if (uv_queue_work(env->loop, &r->work, prepare_work, prepare_done) != 0) {
+    if (uv_queue_work(env->loop, &r->work, prepare_work, step_done) != 0) {
         free_renew(r);
         return kw_diag_set(d, KW_EIO, "the thread pool refused the work");
     }
