@@ -4,6 +4,7 @@
 #include "renew_due.h"
 
 #include "../common/kw_time.h"
+#include "../keystore/ks_jobs.h"
 
 #include <string.h>
 
@@ -18,14 +19,7 @@ int64_t kw_renew_due(int64_t nb, int64_t na)
 
 int64_t kw_renew_backoff(int failures, double j)
 {
-    int64_t b = 5 * KW_MINUTE;
-    int i;
-
-    for (i = 1; i < failures && b < KW_DAY; i++)
-        b *= 2;
-    if (b > KW_DAY)
-        b = KW_DAY;
-    return b + (int64_t)((double)b * 0.1 * j);
+    return ks_jobs_backoff(failures, 5 * KW_MINUTE, KW_DAY, j);
 }
 
 int64_t kw_renew_retry_at(acme_fail fail, int failures, int64_t retry_after,
