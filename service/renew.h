@@ -2,8 +2,11 @@
  * renew.h: one managed certificate's renewal, from "is it due?" to the new
  * version live on disk and recorded.
  *
- *   pool:  is it due?  key (the pending one after a crash, the live one
- *          with reuse_key, else fresh), CSR, account key, attempt row
+ *   pool:  is it due? (kw_renew_decide, acme/renew_due.h)
+ *   loop:  the CA's renewal information when the decision needs it, and
+ *          the HTTP-01 pre-check, which can veto the order
+ *   pool:  key (the pending one after a crash, the live one with
+ *          reuse_key, else fresh), CSR, account key, attempt row
  *   loop:  the ACME order (acme_client), http-01 by the built-in
  *          responder or by token files in a webroot
  *   pool:  deploy the version atomically (ks_deploy), record it with its
