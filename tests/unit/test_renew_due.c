@@ -251,7 +251,8 @@ static void failures_retry_time(void **state)
                      KW_DUE_NOW);
     assert_int_equal(decide(&m, &l, 1, 0, now).verdict, KW_DUE_NOW);
     assert_int_equal(decide(&m, &l, 0, 1, now).verdict, KW_DUE_NOW);
-    /* Not yet due by the lifetime rule: not due says so first. */
+    /* Before the lifetime rule's time the CA is asked first; the
+     * backoff is looked at only once the certificate is due. */
     assert_int_equal(decide(&m, &l, 0, 0, NB + KW_DAY).verdict,
                      KW_DUE_ASK_CA);
     /* A permanent error blocks, until the names change or --force. */
