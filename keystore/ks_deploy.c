@@ -19,6 +19,7 @@
  *   4. prune old versions (best effort).
  */
 #include "ks_deploy.h"
+#include "ks_keygen.h"
 
 #include "../common/kw_fs.h"
 
@@ -319,18 +320,6 @@ static void name_text(const X509_NAME *n, char *buf, size_t cap)
     append_clean(buf, cap, tmp, strlen(tmp));
 }
 
-static int covers(X509 *leaf, const char *n)
-{
-    unsigned char a[16];
-
-    if (inet_pton(AF_INET, n, a) == 1 || inet_pton(AF_INET6, n, a) == 1)
-        return X509_check_ip_asc(leaf, n, 0) == 1;
-    /* RFC 6125: a wildcard only as the whole leftmost label.  A requested
-     * "*.example.com" is covered by a certificate name "*.example.com". */
-    return X509_check_host(leaf, n, strlen(n),
-                           X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
-}
-
 static int verify(const char *name, STACK_OF(X509) *chain, EVP_PKEY *key,
                   const char *const *names, size_t nnames, kw_diag *d)
 {
@@ -352,7 +341,7 @@ static int verify(const char *name, STACK_OF(X509) *chain, EVP_PKEY *key,
             return kw_diag_set(d, KW_EINVAL,
                                "certificate %s: requested name %zu is empty",
                                name, i + 1);
-        if (covers(leaf, names[i]))
+        if (ks_cert_covers(leaf, names[i]))
             continue;
         ERR_clear_error();
         append_clean(req, sizeof(req), names[i], strlen(names[i]));

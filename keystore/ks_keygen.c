@@ -246,6 +246,16 @@ int ks_cert_read(const char *path, X509 **out, kw_diag *d)
     return r;
 }
 
+int ks_cert_covers(X509 *cert, const char *name)
+{
+    unsigned char a[16];
+
+    if (inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1)
+        return X509_check_ip_asc(cert, name, 0) == 1;
+    return X509_check_host(cert, name, strlen(name),
+                           X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+}
+
 /* ---- CSR --------------------------------------------------------------- */
 
 /* A DNS name as a CA takes it: LDH labels (underscore tolerated, some CAs

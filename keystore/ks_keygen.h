@@ -47,6 +47,18 @@ EVP_PKEY *ks_key_read(const char *path, kw_diag *d);
  * there is no such file, KW_EPARSE when it holds no certificate. */
 int ks_cert_read(const char *path, X509 **out, kw_diag *d);
 
+/* 1 when cert covers name, the one rule for "due" (does the live
+ * certificate still cover the configured names?), "deployable" (does the
+ * new one?) and "served" (does the probed one?): an IPv4 or IPv6 address
+ * (as inet_pton reads it) must be an iPAddress SAN; anything else is a
+ * DNS name, compared case-insensitively with the dNSName SANs (the
+ * subject's CN only when there are none), a wildcard standing for
+ * exactly one whole leftmost label (RFC 6125: "*.example.com" covers
+ * "a.example.com", not "a.b.example.com", "example.com" or a partial
+ * "f*.example.com").  A requested "*.example.com" is covered by the
+ * certificate name "*.example.com". */
+int ks_cert_covers(X509 *cert, const char *name);
+
 /* A DER PKCS#10 CSR for names, signed by key (SHA-256; Ed25519 signs
  * without a digest).  Each name is a DNS name (wildcards allowed) or an IP
  * address (IPv4/IPv6 text), put in subjectAltName as dNSName or

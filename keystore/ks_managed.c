@@ -100,6 +100,29 @@ int ks_managed_each(ks_store *s, int (*cb)(void *ctx, const ks_managed *m),
     return r;
 }
 
+int ks_managed_same_names(ks_store *s, const char *name,
+                          const char *names_json, int *same, kw_diag *d)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    *same = 0;
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT names = ?2 FROM certificates WHERE "
+                           "name = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "reading the names of the last attempt");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, names_json, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *same = sqlite3_column_int(st, 0);
+    else if (rc != SQLITE_DONE)
+        rc = ks_db_error(s, d, "reading the names of the last attempt");
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rc;
+}
+
 static int ensure(ks_store *s, const char *name, int64_t now, kw_diag *d)
 {
     return ks_run(s, d, "recording a managed certificate",
@@ -131,6 +154,19 @@ int ks_managed_attempt(ks_store *s, const char *name, const char *names_json,
                 "last_attempt_at = ?2, names = ?3, updated_at = ?2 "
                 "WHERE name = ?1",
                 "tit", name, now, names_json != NULL ? names_json : "[]");
+    return r;
+}
+
+int ks_managed_names(ks_store *s, const char *name, const char *names_json,
+                     int64_t now, kw_diag *d)
+{
+    int r = ensure(s, name, now, d);
+
+    if (r == 0)
+        r = ks_run(s, d, "recording the names of a renewal",
+                "UPDATE certificates SET names = ?2, updated_at = ?3 "
+                "WHERE name = ?1",
+                "tti", name, names_json != NULL ? names_json : "[]", now);
     return r;
 }
 

@@ -45,6 +45,17 @@ int ks_managed_get(ks_store *s, const char *name, ks_managed *m, kw_diag *d);
 int ks_managed_each(ks_store *s, int (*cb)(void *ctx, const ks_managed *m),
                     void *ctx, kw_diag *d);
 
+/* *same: the names of the last attempt (ks_managed_attempt) are
+ * names_json; 0 when there was none. */
+int ks_managed_same_names(ks_store *s, const char *name,
+                          const char *names_json, int *same, kw_diag *d);
+
+/* The names a run was about, without counting an attempt: a run the
+ * pre-check stopped before its attempt, so that its failure's backoff
+ * holds until the names change, as an attempt's would. */
+int ks_managed_names(ks_store *s, const char *name, const char *names_json,
+                     int64_t now, kw_diag *d);
+
 /* An attempt starts (attempts+1, last_attempt_at = now). */
 int ks_managed_attempt(ks_store *s, const char *name, const char *names_json,
                        int64_t now, kw_diag *d);

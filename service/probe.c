@@ -13,6 +13,7 @@
 #include "probe.h"
 
 #include "../keystore/ks_endpoint.h"
+#include "../keystore/ks_keygen.h"
 
 #include "../common/kw_log.h"
 
@@ -242,7 +243,6 @@ static void collect_chain(probe *p)
     const char *name = p->sni != NULL ? p->sni : p->host;
     X509 *leaf = SSL_get0_peer_certificate(p->ssl);
     int i, n = sk != NULL ? sk_X509_num(sk) : 0;
-    unsigned char addr[16];
 
     snprintf(p->res.tls_version, sizeof(p->res.tls_version), "%s",
              SSL_get_version(p->ssl));
@@ -259,14 +259,8 @@ static void collect_chain(probe *p)
             p->res.nchain++;
         OPENSSL_free(der);
     }
-    if (leaf != NULL) {
-        if (inet_pton(AF_INET, name, addr) == 1 ||
-            inet_pton(AF_INET6, name, addr) == 1)
-            p->res.name_matches = X509_check_ip_asc(leaf, name, 0) == 1;
-        else
-            p->res.name_matches =
-                X509_check_host(leaf, name, strlen(name), 0, NULL) == 1;
-    }
+    if (leaf != NULL)
+        p->res.name_matches = ks_cert_covers(leaf, name);
     p->res.ok = p->res.nchain > 0;
     if (!p->res.ok)
         snprintf(p->res.error, sizeof(p->res.error),

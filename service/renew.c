@@ -1,5 +1,38 @@
 /*
  * renew.c: a managed certificate's renewal (see renew.h for the phases).
+ *
+ * One renewal is a state machine; each step runs on the pool (blocking:
+ * SQLite, files, key generation) or on the loop (network), and its
+ * completion, on the loop, picks the next state:
+ *
+ *   JUDGE     pool: live/NAME and the record read (a switch whose record a
+ *             crash lost is recorded), then kw_renew_decide.
+ *   ASK_CA    loop: the CA's renewal information (ARI) for the live
+ *             certificate.
+ *   REJUDGE   pool: the answer recorded, then kw_renew_decide again.
+ *   PRECHECK  loop: will the CA reach every name over HTTP-01?  It can
+ *             veto the order.
+ *   KEY       pool: the key (the pending one of an interrupted order, the
+ *             live one with reuse_key, else fresh), the CSR, the account
+ *             key and the attempt row.
+ *   ORDER     loop: the ACME order; its progress is written by small pool
+ *             jobs (pending_writes).
+ *   RECORD    pool: the new version deployed and recorded, or the failure
+ *             and its retry time recorded.
+ *   DONE      the callback ran; the renewal is freed.
+ *
+ * JUDGE -> ASK_CA | PRECHECK | KEY | DONE;  ASK_CA -> REJUDGE;
+ * REJUDGE -> PRECHECK | KEY | DONE;  PRECHECK -> KEY | RECORD (veto);
+ * KEY -> ORDER | DONE;  ORDER -> RECORD;  RECORD -> DONE.
+ * DONE is reached from a step that settled the outcome (not due, backing
+ * off, blocked, a failure already recorded) or from a cancellation seen
+ * between steps.
+ *
+ * Invariants: one step is in flight at a time (progress writes aside,
+ * which RECORD waits for); nothing is made for an order (key, CSR,
+ * attempt row) before the pre-check has passed or been waived; live/
+ * changes only in RECORD; the callback runs exactly once, on the loop,
+ * never inside kw_renew_start.
  */
 #include "renew.h"
 
@@ -10,6 +43,7 @@
 #include "../acme/acme_ari.h"
 #include "../acme/acme_client.h"
 #include "../acme/acme_jws.h"
+#include "../acme/renew_due.h"
 #include "../common/kw_fs.h"
 #include "../common/kw_log.h"
 #include "../common/kw_str.h"
@@ -35,9 +69,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Blocked after a permanent error: no retry until the configuration
- * changes or an operator forces one. */
-#define RETRY_BLOCKED INT64_C(-1)
+enum renew_state {
+    RS_JUDGE,
+    RS_ASK_CA,
+    RS_REJUDGE,
+    RS_PRECHECK,
+    RS_KEY,
+    RS_ORDER,
+    RS_RECORD,
+    RS_DONE,
+};
 
 struct kw_renew {
     kw_acme_env *env;
@@ -62,22 +103,22 @@ struct kw_renew {
     int dns01;
     kw_dns01_conf dns;
     int precheck;       /* KW_PRECHECK_* */
-    int prechecked;     /* done (or not wanted) for this run */
 
     char certs_dir[PATH_MAX];
     char pending_key[PATH_MAX + 512];
     char *resume_url;
     char *names_json;
     int live_version;
-    int64_t due;        /* by the lifetime rule */
+    kw_renew_live live; /* what kw_renew_decide is told of live/NAME */
     char *cert_id;      /* ARI identifier of the live certificate */
     int ari_offered;    /* the last ARI answer: the CA offers it */
-    int need_ari;       /* ask the CA before deciding */
-    int want_order;     /* decided: renew now */
+    kw_renew_verdict verdict; /* JUDGE's and REJUDGE's */
     EVP_PKEY *key, *account_key;
     unsigned char *csr;
     size_t csr_len;
-    int decided; /* the prepare phase settled the outcome */
+    int decided;        /* res holds the outcome: on to DONE */
+    int attempt_made;   /* KEY wrote the attempt row */
+    enum renew_state state;
 
     acme_order *order;
     acme_fail fail;
@@ -85,33 +126,24 @@ struct kw_renew {
     size_t fullchain_len;
     int64_t retry_after;
     int pending_writes; /* progress writes on the pool */
-    int order_done;
 
     kw_renew_result res;
 };
 
-/* ----- timing ----------------------------------------------------------- */
-
-int64_t kw_renew_due(int64_t nb, int64_t na)
+static void set_state(kw_renew *r, enum renew_state st)
 {
-    int64_t life = na - nb;
+    static const char *const names[] = {"judge",  "ask-ca", "rejudge",
+                                        "precheck", "key", "order",
+                                        "record", "done"};
 
-    if (life <= 0)
-        return nb;
-    return na - (life <= 10 * KW_DAY ? life / 2 : life / 3);
+    kw_debug("certificate %s: renewal %s -> %s", r->name, names[r->state],
+             names[st]);
+    r->state = st;
 }
 
-int64_t kw_renew_backoff(int failures, double j)
-{
-    int64_t b = 5 * KW_MINUTE;
-    int i;
+/* ----- timing ------------------------------------------------------------ */
 
-    for (i = 1; i < failures && b < KW_DAY; i++)
-        b *= 2;
-    if (b > KW_DAY)
-        b = KW_DAY;
-    return b + (int64_t)((double)b * 0.1 * j);
-}
+/* The random draws of renew_due.h's pure functions. */
 
 static double jitter(void)
 {
@@ -214,14 +246,6 @@ static int64_t asn1_time(const ASN1_TIME *t)
                               tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-static int covers(X509 *x, const char *name)
-{
-    if (strchr(name, ':') != NULL ||
-        strspn(name, "0123456789.") == strlen(name))
-        return X509_check_ip_asc(x, name, 0) == 1;
-    return X509_check_host(x, name, 0, 0, NULL) == 1;
-}
-
 static void fingerprint(X509 *x, char out[65])
 {
     unsigned char md[32];
@@ -320,15 +344,15 @@ static void decide(kw_renew *r, kw_renew_outcome o, int64_t next_at,
     va_end(ap);
 }
 
-static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *mp,
-                         kw_diag *d);
+static int judge(kw_renew *r, ks_store *s, const ks_managed *rec,
+                 kw_diag *d);
 
 static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
 {
     ks_deploy_opts dop;
     ks_managed m;
     int have_row, rc;
-    char path[PATH_MAX + 64], when[32];
+    char path[PATH_MAX + 64];
     X509 *live = NULL;
 
     memset(&dop, 0, sizeof(dop));
@@ -353,10 +377,10 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
         return rc;
     r->res.version = r->live_version;
 
-    /* Is the live version good for a while yet? */
+    /* What the live version is: its dates, its names, its ARI id. */
     if (r->live_version > 0) {
         size_t i, missing = r->nnames;
-        int64_t nb, na, due;
+        int64_t nb, na;
 
         snprintf(path, sizeof(path), "%s/live/%s/cert.pem", r->certs_dir,
                  r->name);
@@ -365,7 +389,7 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
         nb = asn1_time(X509_get0_notBefore(live));
         na = asn1_time(X509_get0_notAfter(live));
         for (i = 0; i < r->nnames; i++)
-            if (covers(live, r->names[i]))
+            if (ks_cert_covers(live, r->names[i]))
                 missing--;
         r->cert_id = acme_ari_cert_id(live, NULL);
         /* live/ switched but the record of it was lost (a crash between
@@ -384,11 +408,9 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
                                     have_row ? m.live_version : 0, nb, na,
                                     fp, vdir, kw_renew_due(nb, na), r->now,
                                     d);
+            if (rc == 0)
+                rc = ks_managed_get(s, r->name, &m, d);
             if (rc != 0) {
-                X509_free(live);
-                return rc;
-            }
-            if ((rc = ks_managed_get(s, r->name, &m, d)) != 0) {
                 X509_free(live);
                 return rc;
             }
@@ -396,121 +418,104 @@ static int prepare(kw_renew *r, ks_store *s, kw_diag *d)
         }
         X509_free(live);
         r->res.not_after = na;
-        due = r->due = kw_renew_due(nb, na);
-        kw_time_rfc3339(due, when, sizeof(when));
-        if (r->cert_id != NULL && have_row &&
-            strcmp(m.ari_cert_id, r->cert_id) == 0)
-            r->ari_offered = m.ari_offered;
-        if (!r->force && missing == 0 && r->now < due) {
-            int same_cert = r->cert_id != NULL && have_row &&
-                            strcmp(m.ari_cert_id, r->cert_id) == 0;
-
-            if (same_cert && m.ari_renew_at > 0 &&
-                m.ari_renew_at <= r->now) {
-                kw_time_rfc3339(m.ari_renew_at, when, sizeof(when));
-                kw_notice("certificate %s: the CA's renewal window says "
-                          "renew (at %s)",
-                          r->name, when);
-            } else if (r->cert_id != NULL &&
-                       (!same_cert || m.ari_next_check <= r->now)) {
-                /* The CA may want it renewed early (RFC 9773): ask. */
-                r->need_ari = 1;
-                return 0;
-            } else {
-                int64_t next = due;
-
-                if (same_cert && m.ari_renew_at > 0 && m.ari_renew_at < next)
-                    next = m.ari_renew_at;
-                if (same_cert && m.ari_next_check > 0 &&
-                    m.ari_next_check < next)
-                    next = m.ari_next_check;
-                ks_managed_schedule(s, r->name, due, r->now, NULL);
-                decide(r, KW_RENEW_NOT_DUE, next,
-                       "version %d is live; due for renewal at %s%s",
-                       r->live_version, when,
-                       same_cert && m.ari_offered
-                           ? " (or earlier, if the CA's renewal window "
-                             "says so)"
-                           : "");
-                return 0;
-            }
-        }
-        if (missing > 0)
-            kw_notice("certificate %s: the live version does not cover "
-                      "every configured name; renewing now",
-                      r->name);
-        /* Issued less than a day ago and already due: the clock or the
-         * CA's lifetimes are off.  Renewing again would loop on the CA's
-         * rate limits; wait a day and say why. */
-        if (!r->force && missing == 0 && r->now >= due && have_row &&
-            m.last_ok_at > 0 && r->now - m.last_ok_at < KW_DAY &&
-            r->now >= m.last_ok_at) {
-            char nbw[32], naw[32], noww[32];
-
-            kw_time_rfc3339(nb, nbw, sizeof(nbw));
-            kw_time_rfc3339(na, naw, sizeof(naw));
-            kw_time_rfc3339(r->now, noww, sizeof(noww));
-            decide(r, KW_RENEW_NOT_DUE, m.last_ok_at + KW_DAY,
-                   "version %d was issued less than a day ago and is "
-                   "already due (valid %s to %s, due %s, now %s): is the "
-                   "clock right?  Not renewing again before a day has "
-                   "passed",
-                   r->live_version, nbw, naw, when, noww);
-            kw_warn("certificate %s: %s", r->name, r->res.msg);
-            return 0;
-        }
+        r->live.version = r->live_version;
+        r->live.not_before = nb;
+        r->live.not_after = na;
+        r->live.covers_all = missing == 0;
+        r->live.cert_id = r->cert_id;
     }
-
-    /* A failure's backoff holds unless forced or the names changed. */
-    if (!r->force && have_row && m.failures > 0 &&
-        strcmp(m.last_error, "") != 0) {
-        sqlite3_stmt *st;
-        int same = 0;
-
-        if (sqlite3_prepare_v2(ks_db(s),
-                               "SELECT names = ?2 FROM certificates WHERE "
-                               "name = ?1",
-                               -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, r->names_json, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW)
-                same = sqlite3_column_int(st, 0);
-            sqlite3_finalize(st);
-        }
-        if (same && m.retry_at == RETRY_BLOCKED) {
-            decide(r, KW_RENEW_FAILED, 0,
-                   "not retried after a permanent error (%s): %s; fix the "
-                   "cause, then run keywarden renew --force %s",
-                   m.problem[0] ? m.problem : "see the log", m.last_error,
-                   r->name);
-            snprintf(r->res.problem, sizeof(r->res.problem), "%s",
-                     m.problem);
-            return 0;
-        }
-        if (same && m.retry_at > r->now) {
-            kw_time_rfc3339(m.retry_at, when, sizeof(when));
-            decide(r, KW_RENEW_NOT_DUE, m.retry_at,
-                   "backing off after %d failure%s until %s; last error: "
-                   "%s",
-                   m.failures, m.failures == 1 ? "" : "s", when,
-                   m.last_error);
-            return 0;
-        }
-    }
-
-    return prepare_order(r, s, &m, d);
+    return judge(r, s, have_row ? &m : NULL, d);
 }
 
-/* Renew now: the key, the CSR, the account key and the attempt row. */
-static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *mp,
-                         kw_diag *d)
+/* Does what kw_renew_decide says about the record rec (NULL: none): ask
+ * the CA's renewal information, settle the run as not due, or go on to
+ * the order. */
+static int judge(kw_renew *r, ks_store *s, const ks_managed *rec,
+                 kw_diag *d)
 {
-    ks_managed m = *mp;
+    kw_renew_decision dc;
+    char when[32];
+    int same = 1, rc;
+
+    if (!r->force && rec != NULL && rec->failures > 0 &&
+        (rc = ks_managed_same_names(s, r->name, r->names_json, &same, d)) !=
+            0)
+        return rc;
+    kw_renew_decide(rec, &r->live, !same, r->force, r->now, &dc);
+    r->verdict = dc.verdict;
+    if (dc.ari_current)
+        r->ari_offered = dc.ari_offered;
+    switch (dc.verdict) {
+    case KW_DUE_ASK_CA:
+        return 0;
+    case KW_DUE_NOT_YET:
+        ks_managed_schedule(s, r->name, dc.due, r->now, NULL);
+        kw_time_rfc3339(dc.renew_at, when, sizeof(when));
+        decide(r, KW_RENEW_NOT_DUE, dc.next_at,
+               "version %d is live; due for renewal at %s%s",
+               r->live_version, when,
+               dc.ari_first     ? " (the CA's renewal window)"
+               : dc.ari_offered ? " (or earlier, if the CA's renewal "
+                                  "window says so)"
+                                : "");
+        return 0;
+    case KW_DUE_TOO_SOON: {
+        char nbw[32], naw[32], noww[32];
+
+        kw_time_rfc3339(dc.due, when, sizeof(when));
+        kw_time_rfc3339(r->live.not_before, nbw, sizeof(nbw));
+        kw_time_rfc3339(r->live.not_after, naw, sizeof(naw));
+        kw_time_rfc3339(r->now, noww, sizeof(noww));
+        decide(r, KW_RENEW_NOT_DUE, dc.next_at,
+               "version %d was issued less than a day ago and is "
+               "already due (valid %s to %s, due %s, now %s): is the "
+               "clock right?  Not renewing again before a day has "
+               "passed",
+               r->live_version, nbw, naw, when, noww);
+        kw_warn("certificate %s: %s", r->name, r->res.msg);
+        return 0;
+    }
+    case KW_DUE_BLOCKED:
+        decide(r, KW_RENEW_FAILED, 0,
+               "not retried after a permanent error (%s): %s; fix the "
+               "cause, then run keywarden renew --force %s",
+               rec->problem[0] ? rec->problem : "see the log",
+               rec->last_error, r->name);
+        snprintf(r->res.problem, sizeof(r->res.problem), "%s",
+                 rec->problem);
+        return 0;
+    case KW_DUE_BACKOFF:
+        kw_time_rfc3339(rec->retry_at, when, sizeof(when));
+        decide(r, KW_RENEW_NOT_DUE, rec->retry_at,
+               "backing off after %d failure%s until %s; last error: %s",
+               rec->failures, rec->failures == 1 ? "" : "s", when,
+               rec->last_error);
+        return 0;
+    case KW_DUE_NOW:
+        break;
+    }
+    if (dc.reason == KW_WHY_ARI) {
+        kw_time_rfc3339(rec->ari_renew_at, when, sizeof(when));
+        kw_notice("certificate %s: the CA's renewal window says renew (at "
+                  "%s)%s%s",
+                  r->name, when, rec->ari_explanation[0] ? "; " : "",
+                  rec->ari_explanation);
+    } else if (dc.reason == KW_WHY_NAMES) {
+        kw_notice("certificate %s: the live version does not cover "
+                  "every configured name; renewing now",
+                  r->name);
+    }
+    return 0;
+}
+
+/* KEY: the key, the CSR, the account key and the attempt row. */
+static int prepare_order(kw_renew *r, ks_store *s, kw_diag *d)
+{
     char path[PATH_MAX + 64];
     ks_key_type t = KS_KEY_EC256;
+    ks_managed rec;
     int rc;
 
-    r->want_order = 1;
     /* The key: the pending one of an interrupted order, the live one with
      * reuse_key, else a fresh one kept in pending/ until it is live. */
     snprintf(path, sizeof(path), "%s/pending", r->certs_dir);
@@ -523,8 +528,11 @@ static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *mp,
         r->key = ks_key_read(r->pending_key, d);
         if (r->key == NULL)
             return KW_EIO;
-        if (m.order_url[0] != '\0') {
-            r->resume_url = strdup(m.order_url);
+        rc = ks_managed_get(s, r->name, &rec, d);
+        if (rc != 0 && rc != KW_ENOTFOUND)
+            return rc;
+        if (rc == 0 && rec.order_url[0] != '\0') {
+            r->resume_url = strdup(rec.order_url);
             if (r->resume_url == NULL)
                 return kw_diag_set(d, KW_ENOMEM, "out of memory");
         }
@@ -551,7 +559,10 @@ static int prepare_order(kw_renew *r, ks_store *s, const ks_managed *mp,
     if ((rc = kw_account_key(r->env, directory_of(r), r->account_type, 1,
                              &r->account_key, path, sizeof(path), d)) != 0)
         return rc;
-    return ks_managed_attempt(s, r->name, r->names_json, r->now, d);
+    if ((rc = ks_managed_attempt(s, r->name, r->names_json, r->now, d)) ==
+        0)
+        r->attempt_made = 1;
+    return rc;
 }
 
 /* A failure is unrecorded until recorded() says otherwise: a retry time
@@ -572,9 +583,11 @@ static void recorded(kw_renew *r, int rc, const kw_diag *d)
         snprintf(r->res.unsaved, sizeof(r->res.unsaved), "%s", d->msg);
 }
 
-static void prepare_work(uv_work_t *w)
+/* JUDGE and KEY, on the pool: step, and a failure recorded with its
+ * retry time (the order, if any, kept). */
+static void pool_step(kw_renew *r, int (*step)(kw_renew *, ks_store *,
+                                               kw_diag *))
 {
-    kw_renew *r = w->data;
     ks_store *s = NULL;
     kw_diag d;
     int rc;
@@ -582,7 +595,7 @@ static void prepare_work(uv_work_t *w)
     d.msg[0] = '\0';
     rc = ks_open(r->env->db_path, KS_OPEN_CREATE, &s, &d);
     if (rc == 0)
-        rc = prepare(r, s, &d);
+        rc = step(r, s, &d);
     if (rc != 0) {
         char msg[600];
 
@@ -597,10 +610,21 @@ static void prepare_work(uv_work_t *w)
     ks_close(s);
 }
 
+static void prepare_work(uv_work_t *w)
+{
+    pool_step(w->data, prepare);
+}
+
+static void key_work(uv_work_t *w)
+{
+    pool_step(w->data, prepare_order);
+}
+
 /* ----- phase 2: the order (loop) ----------------------------------------- */
 
 static void finish_cb(kw_renew *r)
 {
+    set_state(r, RS_DONE);
     r->env->in_flight--;
     r->cb(r->ctx, &r->res);
     free_renew(r);
@@ -619,7 +643,8 @@ static void progress_work(uv_work_t *w)
     ks_close(s);
 }
 
-static void after_order(kw_renew *r);
+static void start_record(kw_renew *r);
+static void enter_record(kw_renew *r);
 
 static void progress_done(uv_work_t *w, int status)
 {
@@ -633,8 +658,8 @@ static void progress_done(uv_work_t *w, int status)
     free(job);
     free(w);
     r->pending_writes--;
-    if (r->order_done && r->pending_writes == 0)
-        after_order(r);
+    if (r->state == RS_RECORD && r->pending_writes == 0)
+        start_record(r);
 }
 
 static void on_step(void *ctx, const char *step, const char *url)
@@ -739,21 +764,19 @@ static void on_done(void *ctx, const acme_outcome *o)
             snprintf(r->res.msg, sizeof(r->res.msg), "out of memory");
         }
     }
-    r->order_done = 1;
-    if (r->pending_writes == 0)
-        after_order(r);
+    enter_record(r);
 }
 
 /* ----- HTTP-01 pre-check: will the CA reach the names? (loop) ------------ */
 
-static void prepare_done(uv_work_t *w, int status);
+static void step_done(uv_work_t *w, int status);
+static void next_step(kw_renew *r);
 
 static void on_prechecked(void *ctx, int ok, const char *summary,
                           const char *fix, json_t *report)
 {
     kw_renew *r = ctx;
 
-    r->prechecked = 1;
     if (ok) {
         kw_info("certificate %s: the HTTP-01 pre-check passes for every "
                 "name",
@@ -778,12 +801,10 @@ static void on_prechecked(void *ctx, int ok, const char *summary,
                  "no order placed: the HTTP-01 pre-check says the CA "
                  "would fail: %s. Fix: %.1200s",
                  summary, fix);
-        r->order_done = 1;
-        after_order(r);
+        enter_record(r);
         return;
     }
-    r->work.data = r;
-    prepare_done(&r->work, 0);
+    next_step(r);
 }
 
 static int start_precheck(kw_renew *r)
@@ -801,7 +822,6 @@ static int start_precheck(kw_renew *r)
         if (strchr(r->names[i], ':') == NULL &&
             strspn(r->names[i], "0123456789.") != strlen(r->names[i]))
             names[n++] = r->names[i];
-    r->prechecked = 1;
     if (n == 0) {
         free(names);
         return -1;
@@ -839,29 +859,16 @@ static void ari_work(uv_work_t *w)
     ks_store *s = NULL;
     ks_managed m;
     kw_diag d;
-    int64_t renew_at = 0, next_check, next;
-    char when[32];
+    int64_t renew_at, next_check;
     int rc;
 
-    if (a->ok && a->offered) {
-        int64_t ra = a->retry_after > 0 ? a->retry_after : 6 * KW_HOUR;
-
-        /* Ask again when the CA says, within an hour and a day. */
-        if (ra < KW_HOUR)
-            ra = KW_HOUR;
-        if (ra > KW_DAY)
-            ra = KW_DAY;
-        next_check = r->now + ra;
-        renew_at = acme_ari_pick(a->start, a->end, jitter());
+    kw_renew_ari_plan(a, r->now, jitter(), &renew_at, &next_check);
+    if (a->ok && a->offered)
         r->ari_offered = 1;
-    } else if (a->ok) {
-        next_check = r->now + KW_DAY; /* no ARI at this CA, for now */
-    } else {
+    else if (!a->ok)
         kw_warn("certificate %s: the CA's renewal information: %s; the "
                 "lifetime rule decides",
                 r->name, a->error);
-        next_check = r->now + KW_HOUR;
-    }
     d.msg[0] = '\0';
     rc = ks_open(r->env->db_path, KS_OPEN_CREATE, &s, &d);
     if (rc == 0)
@@ -869,30 +876,11 @@ static void ari_work(uv_work_t *w)
                             a->ok ? a->start : 0, a->ok ? a->end : 0,
                             renew_at, next_check, a->explanation, r->now,
                             &d);
-    if (rc == 0 && renew_at > 0 && renew_at <= r->now) {
-        kw_time_rfc3339(renew_at, when, sizeof(when));
-        kw_notice("certificate %s: the CA's renewal window says renew (at "
-                  "%s)%s%s",
-                  r->name, when, a->explanation[0] ? "; " : "",
-                  a->explanation);
+    /* The answer is in the record now: decide again, by the same rule. */
+    if (rc == 0)
         rc = ks_managed_get(s, r->name, &m, &d);
-        if (rc == 0)
-            rc = prepare_order(r, s, &m, &d);
-    } else if (rc == 0) {
-        next = r->due;
-        if (renew_at > 0 && renew_at < next)
-            next = renew_at;
-        if (next_check < next)
-            next = next_check;
-        ks_managed_schedule(s, r->name, r->due, r->now, NULL);
-        kw_time_rfc3339(renew_at > 0 && renew_at < r->due ? renew_at
-                                                          : r->due,
-                        when, sizeof(when));
-        decide(r, KW_RENEW_NOT_DUE, next,
-               "version %d is live; due for renewal at %s%s",
-               r->live_version, when,
-               renew_at > 0 ? " (the CA's renewal window)" : "");
-    }
+    if (rc == 0)
+        rc = judge(r, s, &m, &d);
     if (rc != 0) {
         char msg[600];
 
@@ -908,9 +896,8 @@ static void ari_done(uv_work_t *w, int status)
     kw_renew *r = j->r;
 
     free(j);
-    r->need_ari = 0;
     r->work.data = r;
-    prepare_done(&r->work, status);
+    step_done(&r->work, status);
 }
 
 static void on_ari(void *ctx, const acme_ari_result *res)
@@ -926,6 +913,7 @@ static void on_ari(void *ctx, const acme_ari_result *res)
     j->r = r;
     j->res = *res;
     j->work.data = j;
+    set_state(r, RS_REJUDGE);
     if (uv_queue_work(r->env->loop, &j->work, ari_work, ari_done) != 0) {
         free(j);
         fail_res(r, r->now + kw_renew_backoff(1, jitter()),
@@ -934,39 +922,13 @@ static void on_ari(void *ctx, const acme_ari_result *res)
     }
 }
 
-static void prepare_done(uv_work_t *w, int status)
+static void start_order(kw_renew *r)
 {
-    kw_renew *r = w->data;
-    kw_acme_env *env = r->env;
     acme_order_params p;
     acme_solver solver = {r, present, cleanup};
     kw_diag d;
 
-    if (status != 0 && !r->decided)
-        fail_res(r, r->now + kw_renew_backoff(1, jitter()),
-                 "the thread pool refused the work");
-    if (r->cancelled && !r->decided)
-        decide(r, KW_RENEW_CANCELLED, r->now, "cancelled");
-    if (r->decided) {
-        finish_cb(r);
-        return;
-    }
-    if (r->want_order && !r->dns01 && r->precheck != KW_PRECHECK_OFF &&
-        !r->prechecked) {
-        if (start_precheck(r) == 0)
-            return; /* on_prechecked goes on */
-    }
-    if (r->need_ari) {
-        if (acme_ari_fetch(env->http, directory_of(r), r->cert_id, on_ari, r,
-                           &d) != 0) {
-            acme_ari_result res;
-
-            memset(&res, 0, sizeof(res));
-            snprintf(res.error, sizeof(res.error), "%s", d.msg);
-            on_ari(r, &res);
-        }
-        return;
-    }
+    set_state(r, RS_ORDER);
     memset(&p, 0, sizeof(p));
     p.directory_url = directory_of(r);
     p.account_key = r->account_key;
@@ -988,14 +950,95 @@ static void prepare_done(uv_work_t *w, int status)
     if (r->resume_url != NULL)
         kw_notice("certificate %s: resuming the order %s", r->name,
                   r->resume_url);
-    if (acme_order_start(env->http, &p, &solver, on_step, on_done, r,
+    if (acme_order_start(r->env->http, &p, &solver, on_step, on_done, r,
                          &r->order, &d) != 0) {
         r->fail = ACME_FAIL_TRANSIENT;
         snprintf(r->res.msg, sizeof(r->res.msg), "starting the order: %s",
                  d.msg);
-        r->order_done = 1;
-        after_order(r);
+        enter_record(r);
     }
+}
+
+static void start_pool(kw_renew *r, enum renew_state st, uv_work_cb work)
+{
+    set_state(r, st);
+    r->work.data = r;
+    if (uv_queue_work(r->env->loop, &r->work, work, step_done) != 0) {
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()),
+                 "the thread pool refused the work");
+        finish_cb(r);
+    }
+}
+
+/* The transitions out of JUDGE, ASK_CA/REJUDGE, PRECHECK and KEY, on the
+ * loop, once the step's work is done. */
+static void next_step(kw_renew *r)
+{
+    kw_diag d;
+
+    if (r->cancelled && !r->decided)
+        decide(r, KW_RENEW_CANCELLED, r->now, "cancelled");
+    if (r->decided) {
+        finish_cb(r);
+        return;
+    }
+    switch (r->state) {
+    case RS_JUDGE:
+    case RS_REJUDGE:
+        if (r->verdict == KW_DUE_ASK_CA && r->state == RS_REJUDGE) {
+            /* The answer just recorded should have settled it: asking
+             * again would loop. */
+            fail_res(r, r->now + kw_renew_backoff(1, jitter()),
+                     "the CA's renewal information was recorded but not "
+                     "read back");
+            finish_cb(r);
+            return;
+        }
+        if (r->verdict == KW_DUE_ASK_CA) {
+            set_state(r, RS_ASK_CA);
+            if (acme_ari_fetch(r->env->http, directory_of(r), r->cert_id,
+                               on_ari, r, &d) != 0) {
+                acme_ari_result res;
+
+                memset(&res, 0, sizeof(res));
+                snprintf(res.error, sizeof(res.error), "%s", d.msg);
+                on_ari(r, &res);
+            }
+            return;
+        }
+        /* The pre-check can veto the order: it runs before anything is
+         * made for one. */
+        if (!r->dns01 && r->precheck != KW_PRECHECK_OFF) {
+            set_state(r, RS_PRECHECK);
+            if (start_precheck(r) == 0)
+                return; /* on_prechecked goes on */
+        }
+        start_pool(r, RS_KEY, key_work);
+        return;
+    case RS_PRECHECK:
+        start_pool(r, RS_KEY, key_work);
+        return;
+    case RS_KEY:
+        start_order(r);
+        return;
+    default:
+        kw_err("certificate %s: the renewal has no step after state %d",
+               r->name, (int)r->state);
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()),
+                 "internal error: a renewal step out of order");
+        finish_cb(r);
+        return;
+    }
+}
+
+static void step_done(uv_work_t *w, int status)
+{
+    kw_renew *r = w->data;
+
+    if (status != 0 && !r->decided)
+        fail_res(r, r->now + kw_renew_backoff(1, jitter()),
+                 "the thread pool refused the work");
+    next_step(r);
 }
 
 /* ----- phase 3: deploy and record (pool) -------------------------------- */
@@ -1129,23 +1172,15 @@ static void record_work(uv_work_t *w)
 
         if (ks_managed_get(s, r->name, &m, NULL) == 0)
             failures = m.failures + 1;
-        switch (r->fail) {
-        case ACME_FAIL_RATELIMIT:
-            next = r->now + (r->retry_after > 0 ? r->retry_after : KW_HOUR);
-            break;
-        case ACME_FAIL_PERMANENT:
-            next = RETRY_BLOCKED;
-            break;
-        case ACME_FAIL_TRANSIENT:
-            keep_order = 1; /* the order may still complete */
-            /* fall through */
-        default:
-            next = r->now + kw_renew_backoff(failures, jitter());
-            break;
-        }
+        next = kw_renew_retry_at(r->fail, failures, r->retry_after, r->now,
+                                 jitter(), &keep_order);
     }
+    /* Stopped before its attempt (the pre-check's veto): the names it
+     * was about, so that the backoff holds until they change. */
+    if (!r->attempt_made)
+        ks_managed_names(s, r->name, r->names_json, r->now, NULL);
     r->res.outcome = KW_RENEW_FAILED;
-    r->res.next_at = next == RETRY_BLOCKED ? 0 : next;
+    r->res.next_at = next == KW_RENEW_BLOCKED ? 0 : next;
     recorded(r,
              ks_managed_failed(s, r->name, r->res.msg, r->res.problem, next,
                                keep_order, r->now, &d),
@@ -1163,7 +1198,7 @@ static void record_done(uv_work_t *w, int status)
     finish_cb(r);
 }
 
-static void after_order(kw_renew *r)
+static void start_record(kw_renew *r)
 {
     r->work.data = r;
     if (uv_queue_work(r->env->loop, &r->work, record_work, record_done) !=
@@ -1172,6 +1207,15 @@ static void after_order(kw_renew *r)
                  "the thread pool refused the work");
         finish_cb(r);
     }
+}
+
+/* RECORD, from ORDER or the pre-check's veto: it starts once the order's
+ * progress writes are done (progress_done starts it otherwise). */
+static void enter_record(kw_renew *r)
+{
+    set_state(r, RS_RECORD);
+    if (r->pending_writes == 0)
+        start_record(r);
 }
 
 /* ----- public ------------------------------------------------------------ */
@@ -1245,8 +1289,9 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
         free_renew(r);
         return kw_diag_set(d, KW_ENOMEM, "out of memory");
     }
+    r->state = RS_JUDGE;
     r->work.data = r;
-    if (uv_queue_work(env->loop, &r->work, prepare_work, prepare_done) != 0) {
+    if (uv_queue_work(env->loop, &r->work, prepare_work, step_done) != 0) {
         free_renew(r);
         return kw_diag_set(d, KW_EIO, "the thread pool refused the work");
     }

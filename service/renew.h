@@ -2,8 +2,11 @@
  * renew.h: one managed certificate's renewal, from "is it due?" to the new
  * version live on disk and recorded.
  *
- *   pool:  is it due?  key (the pending one after a crash, the live one
- *          with reuse_key, else fresh), CSR, account key, attempt row
+ *   pool:  is it due? (kw_renew_decide, acme/renew_due.h)
+ *   loop:  the CA's renewal information when the decision needs it, and
+ *          the HTTP-01 pre-check, which can veto the order
+ *   pool:  key (the pending one after a crash, the live one with
+ *          reuse_key, else fresh), CSR, account key, attempt row
  *   loop:  the ACME order (acme_client), http-01 by the built-in
  *          responder or by token files in a webroot
  *   pool:  deploy the version atomically (ks_deploy), record it with its
@@ -21,6 +24,7 @@
 #include "responder.h"
 
 #include "../acme/acme_http.h"
+#include "../acme/renew_due.h" /* the timing rules the callers share */
 
 #include <openssl/evp.h>
 #include <stdint.h>
@@ -96,13 +100,5 @@ void kw_renew_cancel(kw_renew *r);
 int kw_account_key(kw_acme_env *env, const char *dir, const char *type,
                    int create, EVP_PKEY **out, char *path, size_t cap,
                    kw_diag *d);
-
-/* When a certificate valid from nb to na is due: one third of the
- * lifetime before the end, half for lifetimes of 10 days or less. */
-int64_t kw_renew_due(int64_t nb, int64_t na);
-
-/* Backoff after the n-th failure in a row: 5 min doubling to 1 day,
- * with jitter j in [0, 1). */
-int64_t kw_renew_backoff(int failures, double j);
 
 #endif

@@ -224,6 +224,38 @@ static void enforce_decisions(void **state)
     free(err);
 }
 
+/* The pre-check's veto comes before anything is made for an order: no
+ * key waits in pending/, no attempt is counted.  The names are recorded
+ * all the same, so the next run backs off instead of checking again. */
+static void veto_before_the_key(void **state)
+{
+    char dir[900], p[1200], db[1200];
+    char *out = NULL, *err = NULL;
+    struct stat sb;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/enf-dropped.pc.example.com", g_dir);
+    tmpdir_remove(dir);
+    assert_int_equal(renew_one("dropped.pc.example.com", 1, &out, &err),
+                     1);
+    assert_non_null(strstr(out, "no order placed"));
+    free(out);
+    free(err);
+    snprintf(p, sizeof(p), "%s/state/certs/pending/c.key.pem", dir);
+    assert_int_equal(stat(p, &sb), -1);
+    snprintf(db, sizeof(db), "%s/state/keywarden.db", dir);
+    assert_int_equal(db_int(db, "SELECT attempts FROM certificates"), 0);
+    assert_int_equal(db_int(db, "SELECT failures FROM certificates"), 1);
+    assert_int_equal(db_int(db, "SELECT names = '[\"dropped.pc.example."
+                                "com\"]' FROM certificates"),
+                     1);
+    assert_int_equal(renew_one("dropped.pc.example.com", 1, &out, &err),
+                     0);
+    assert_non_null(strstr(out, "not due: backing off"));
+    free(out);
+    free(err);
+}
+
 /* ----- setup --------------------------------------------------------------- */
 
 static int mgmt_post(const char *path, const char *json)
@@ -741,6 +773,7 @@ int main(void)
         cmocka_unit_test(redirect_cases),
 cmocka_unit_test(cli_precheck),
 cmocka_unit_test(enforce_decisions),
+        cmocka_unit_test(veto_before_the_key),
         cmocka_unit_test(no_address),
         cmocka_unit_test(fuzz_chains),
     };
