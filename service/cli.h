@@ -6,6 +6,8 @@
 #ifndef KW_CLI_H
 #define KW_CLI_H
 
+#include "state.h"
+
 #include "../keystore/ks_inventory.h"
 #include "../keystore/ks_store.h"
 
@@ -13,26 +15,14 @@
 
 #include "../common/kw_json.h"
 #include "../common/kw_str.h"
-#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 
-enum {
-    KW_EXIT_OK = 0,
-    KW_EXIT_FAIL = 1,  /* the command ran and something failed */
-    KW_EXIT_USAGE = 2, /* bad command line */
-};
+/* A command's context is its process's: the state directory, the
+ * inventory and configuration paths, the clock (state.h). */
+typedef kw_state kw_cli;
 
-typedef struct kw_cli {
-    char state_dir[PATH_MAX];
-    char db_path[PATH_MAX];
-    char config_path[PATH_MAX]; /* --config, else the default */
-    int config_given;           /* --config was given: it must exist */
-    int64_t now;
-} kw_cli;
-
-/* paths.c: resolve the state directory (--state-dir, KEYWARDEN_STATE_DIR,
- * /var/lib/keywarden as root, else ~/.local/state/keywarden). */
+/* paths.c: kw_state_init, printing what went wrong. */
 int kw_cli_init(kw_cli *cli, const char *state_dir_opt);
 
 /* Open the store.  create: make the state directory (0700) and the

@@ -5,7 +5,6 @@
 #include "cli.h"
 #include "config.h"
 #include "control.h"
-#include "daemon.h"
 
 #include "../common/kw_log.h"
 
@@ -21,10 +20,10 @@ void kw_cli_control_path(kw_cli *cli, char *out, size_t len)
     kw_diag d;
 
     if (kw_config_load(cli->config_path, &c, &d) == 0) {
-        kw_control_path(cli, &c, out, len);
+        kw_state_control_path(cli, c.control_socket, out, len);
         kw_config_free(&c);
     } else {
-        kw_control_path(cli, NULL, out, len);
+        kw_state_control_path(cli, NULL, out, len);
     }
 }
 

@@ -4,7 +4,6 @@
 #include "cli.h"
 #include "hooks.h"
 #include "config.h"
-#include "daemon.h"
 #include "acme_ops.h"
 #include "precheck.h"
 #include "renew.h"
@@ -203,7 +202,7 @@ int cli_renew(kw_cli *cli, int argc, char **argv)
     /* The store must exist and be at the current schema before the pool
      * threads open it; and one writer at a time: the daemon's lock. */
     if (kw_cli_open(cli, 1, &s) != 0 ||
-        kw_daemon_lock(cli->state_dir, "renew", &lock_fd, &d) != 0) {
+        kw_state_lock(cli, "renew", &lock_fd, &d) != 0) {
         if (s != NULL)
             kw_err("renew: %s", d.msg);
         ks_close(s);
@@ -456,7 +455,7 @@ int cli_rollback(kw_cli *cli, int argc, char **argv)
         kw_config_free(&conf);
         return KW_EXIT_FAIL;
     }
-    if (kw_daemon_lock(cli->state_dir, "rollback", &lock_fd, &d) != 0) {
+    if (kw_state_lock(cli, "rollback", &lock_fd, &d) != 0) {
         kw_err("rollback: %s", d.msg);
         ks_close(s);
         kw_config_free(&conf);
@@ -527,8 +526,8 @@ static int run_op(kw_cli *cli, const kw_config *conf, const kw_cert_conf *c,
     if (kw_cli_open(cli, 1, &s) != 0)
         return -1;
     ks_close(s);
-    if (kw_daemon_lock(cli->state_dir, c != NULL ? "revoke" : "account",
-                       &lock_fd, &d) != 0) {
+    if (kw_state_lock(cli, c != NULL ? "revoke" : "account", &lock_fd,
+                      &d) != 0) {
         kw_err("%s", d.msg);
         return -1;
     }

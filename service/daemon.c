@@ -43,14 +43,12 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -159,75 +157,6 @@ void kw_sd_notify(const char *state)
                  (struct sockaddr *)&sa,
                  (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n));
     close(fd);
-}
-
-/* ---- the lock ------------------------------------------------------------ */
-
-void kw_control_path(const kw_cli *cli, const kw_config *conf, char *out,
-                     size_t len)
-{
-    int n;
-
-    if (conf != NULL && conf->control_socket != NULL)
-        n = snprintf(out, len, "%s", conf->control_socket);
-    else
-        n = snprintf(out, len, "%s/keywarden.sock", cli->state_dir);
-    if (n < 0 || (size_t)n >= len)
-        out[0] = '\0'; /* too long: no control socket */
-}
-
-int kw_daemon_lock(const char *state_dir, const char *what, int *out_fd,
-                   kw_diag *d)
-{
-    char path[PATH_MAX], held[96], *holder;
-    ssize_t n;
-    long pid;
-    int fd;
-
-    *out_fd = -1;
-    if ((size_t)snprintf(path, sizeof(path), "%s/keywarden.lock",
-                         state_dir) >= sizeof(path))
-        return kw_diag_set(d, KW_EINVAL, "%s: path too long", state_dir);
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return kw_diag_set(d, kw_errno(), "%s: cannot open: %s", path,
-                           strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        n = pread(fd, held, sizeof(held) - 1, 0);
-        held[n > 0 ? n : 0] = '\0';
-        held[strcspn(held, "\n")] = '\0';
-        close(fd);
-        if (e != EWOULDBLOCK)
-            return kw_diag_set(d, -e, "%s: cannot lock: %s", path,
-                               strerror(e));
-        /* "PID COMMAND": who holds it, so the message names it. */
-        pid = strtol(held, &holder, 10);
-        holder += strspn(holder, " ");
-        if (pid <= 0)
-            return kw_diag_set(d, KW_EBUSY,
-                               "another keywarden process holds %s", path);
-        if (*holder == '\0')
-            return kw_diag_set(d, KW_EBUSY,
-                               "another keywarden process (pid %ld) holds %s",
-                               pid, path);
-        if (strcmp(holder, "serve") == 0)
-            return kw_diag_set(d, KW_EBUSY,
-                               "a keywarden daemon (keywarden serve, pid %ld) "
-                               "is running on %s",
-                               pid, state_dir);
-        return kw_diag_set(d, KW_EBUSY,
-                           "keywarden %.40s (pid %ld) is running on %s and "
-                           "holds its lock; try again when it is done",
-                           holder, pid, state_dir);
-    }
-    n = snprintf(held, sizeof(held), "%ld %.40s\n", (long)getpid(), what);
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, held, (size_t)n, 0) != n) {
-        close(fd);
-        return kw_diag_set(d, KW_EIO, "%s: cannot write the pid", path);
-    }
-    *out_fd = fd;
-    return 0;
 }
 
 /* ---- configuration --------------------------------------------------------- */
@@ -1952,7 +1881,7 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_FAIL;
     }
     ks_close(s);
-    if ((r = kw_daemon_lock(cli->state_dir, "serve", &dm.lock_fd, &d)) != 0) {
+    if ((r = kw_state_lock(cli, "serve", &dm.lock_fd, &d)) != 0) {
         kw_err("%s", d.msg);
         kw_config_free(&dm.conf);
         return KW_EXIT_FAIL;
@@ -1999,7 +1928,8 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
             kw_notice("metrics on http://%s/metrics",
                       dm.conf.metrics_listen);
     }
-    kw_control_path(cli, &dm.conf, dm.control_path, sizeof(dm.control_path));
+    kw_state_control_path(cli, dm.conf.control_socket, dm.control_path,
+                          sizeof(dm.control_path));
     if (kw_control_listen(dm.loop, dm.control_path, dm.conf.control_group,
                           on_control, &dm, &dm.control, &d) != 0)
         kw_warn("%s; status, reload and run-job will not reach this daemon",
