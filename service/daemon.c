@@ -20,7 +20,6 @@
  * Jobs are rows (keystore/ks_jobs.h): a job is marked running before it
  * starts, so a kill -9 leaves it running and the next start resumes it.
  */
-#include "cli.h"
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
@@ -31,6 +30,7 @@
 #include "probe.h"
 #include "precheck.h"
 #include "renew.h"
+#include "state.h"
 #include "verify.h"
 
 #include "../common/kw_log.h"
@@ -43,7 +43,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
@@ -89,7 +88,7 @@ typedef struct watch {
 
 struct daemon_s {
     uv_loop_t *loop;
-    kw_cli *cli;
+    const kw_state *cli;
     kw_config conf;
     int config_from_file;
     int lock_fd;
@@ -180,7 +179,8 @@ static int default_config(kw_config *c)
     return 0;
 }
 
-static int load_config(kw_cli *cli, kw_config *c, int *from_file, kw_diag *d)
+static int load_config(const kw_state *cli, kw_config *c, int *from_file,
+                       kw_diag *d)
 {
     int r = kw_config_load(cli->config_path, c, d);
 
@@ -194,7 +194,7 @@ static int load_config(kw_cli *cli, kw_config *c, int *from_file, kw_diag *d)
     return r;
 }
 
-static int open_store(kw_cli *cli, ks_store **s, kw_diag *d)
+static int open_store(const kw_state *cli, ks_store **s, kw_diag *d)
 {
     return ks_open(cli->db_path, KS_OPEN_CREATE, s, d);
 }
@@ -1818,46 +1818,13 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 
 /* ---- keywarden serve ------------------------------------------------------------- */
 
-static void serve_usage(FILE *out)
+int kw_daemon_serve(const kw_state *cli)
 {
-    fputs("Usage: keywarden [--config FILE] [--state-dir DIR] "
-          "[--log-level LEVEL] serve\n"
-          "\n"
-          "Run the service in the foreground (systemd runs it so, with\n"
-          "Type=notify): scan the configured paths now and every interval,\n"
-          "rescan within seconds when files under them change, and keep\n"
-          "all work as durable jobs in the inventory, so that work\n"
-          "interrupted by a stop, a crash or kill -9 resumes at the next "
-          "start.\n"
-          "SIGHUP re-reads the configuration (a broken file is reported "
-          "and the\n"
-          "running one stays); SIGTERM or SIGINT stop within seconds.\n"
-          "Only one daemon runs per state directory.\n",
-          out);
-}
-
-int cli_serve(kw_cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     daemon_s dm;
     ks_store *s = NULL;
     kw_diag d;
-    int c, r;
+    int r;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        r = kw_cli_shared_opt(cli, c, optarg, NULL, serve_usage,
-                              KW_EXIT_USAGE);
-        if (r != KW_CLI_NEXT)
-            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
-    }
-    if (optind < argc) {
-        serve_usage(stderr);
-        return KW_EXIT_USAGE;
-    }
     memset(&dm, 0, sizeof(dm));
     dm.cli = cli;
     dm.lock_fd = -1;
@@ -1876,7 +1843,8 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
     if (dm.conf.log_level >= 0)
         kw_log_set_level((enum kw_log_level)dm.conf.log_level);
     /* The store is created (and migrated) before the loop starts, once. */
-    if ((r = kw_cli_open(cli, 1, &s)) != 0) {
+    if ((r = kw_state_open(cli, 1, &s, &d)) != 0) {
+        kw_err("%s", d.msg);
         kw_config_free(&dm.conf);
         return KW_EXIT_FAIL;
     }
