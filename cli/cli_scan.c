@@ -7,8 +7,8 @@
 #include "../common/kw_log.h"
 #include "../keystore/ks_endpoint.h"
 #include "../keystore/ks_scan.h"
-#include "control.h"
-#include "hooks.h"
+#include "../service/control.h"
+#include "../service/hooks.h"
 
 #include <getopt.h>
 #include <limits.h>

@@ -6,7 +6,7 @@
 #ifndef KW_CLI_H
 #define KW_CLI_H
 
-#include "state.h"
+#include "../service/state.h"
 
 #include "../keystore/ks_inventory.h"
 #include "../keystore/ks_store.h"

@@ -2,9 +2,9 @@
  * cli_hooks.c: keywarden hooks list | history | test | run | retry.
  */
 #include "cli.h"
-#include "config.h"
-#include "hooks.h"
-#include "renew.h"
+#include "../service/config.h"
+#include "../service/hooks.h"
+#include "../service/renew.h"
 
 #include "../common/kw_json.h"
 #include "../common/kw_log.h"

@@ -3,8 +3,8 @@
  * running daemon through its control socket.
  */
 #include "cli.h"
-#include "config.h"
-#include "control.h"
+#include "../service/config.h"
+#include "../service/control.h"
 
 #include "../common/kw_log.h"
 

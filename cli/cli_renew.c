@@ -2,11 +2,11 @@
  * cli_renew.c: keywarden renew, keywarden certificate list.
  */
 #include "cli.h"
-#include "hooks.h"
-#include "config.h"
-#include "acme_ops.h"
-#include "precheck.h"
-#include "renew.h"
+#include "../service/hooks.h"
+#include "../service/config.h"
+#include "../service/acme_ops.h"
+#include "../service/precheck.h"
+#include "../service/renew.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"

@@ -2,7 +2,7 @@
  * cli_serve.c: keywarden serve, the daemon (daemon.h) in the foreground.
  */
 #include "cli.h"
-#include "daemon.h"
+#include "../service/daemon.h"
 
 #include <getopt.h>
 
