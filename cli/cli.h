@@ -45,6 +45,12 @@ enum { KW_CLI_NEXT = -1, KW_CLI_NOT_SHARED = -2 };
 int kw_cli_shared_opt(kw_cli *cli, int c, const char *arg, ks_thresholds *t,
                       void (*usage)(FILE *), int bad_usage);
 
+/* cli_cert.c: load the configuration (--config) for a command on managed
+ * certificates; 0, or -1 when it cannot be read or has no [certificate]
+ * section (said on stderr, naming the file). */
+struct kw_config;
+int kw_cli_load_certs(kw_cli *cli, struct kw_config *c);
+
 /* output.c */
 char *kw_display_name(const char *name); /* IDN A-labels to Unicode */
 json_t *kw_object_json(const ks_object *o, int64_t now,
