@@ -1,7 +1,37 @@
 /*
- * cli.h: the operator's commands.  Each cli_* function parses its own
- * arguments (argv[0] is the command name) and returns the process exit
- * status.
+ * cli.h: the command line, the operator's way into keywarden.
+ *
+ * main.c parses the global options (--state-dir, --config, --log-level,
+ * before or after the command), resolves the state directory
+ * (service/state.h) and hands the command its own arguments.  One file
+ * per command group, each a thin layer over the modules below it
+ * (cli -> service -> acme, hooks -> keystore, dns -> common; nothing
+ * below includes this header):
+ *
+ *   cli_scan.c      scan             cli_list.c     list
+ *   cli_show.c      show, forget     cli_check.c    check (monitoring)
+ *   cli_config.c    config check     cli_probe.c    probe
+ *   cli_discover.c  discover         cli_hooks.c    hooks ...
+ *   cli_renew.c     renew            cli_precheck.c precheck
+ *   cli_cert.c      certificate list, rollback, revoke, account
+ *   cli_certedit.c  certificate add, certificate remove
+ *   cli_control.c   status, reload, run-job (the running daemon)
+ *   cli_serve.c     serve (the daemon, service/daemon.h)
+ *   output.c        names for people, objects as JSON (list, show, check)
+ *   paths.c         opening the inventory, the options every command shares
+ *
+ * Each cli_* function parses its own arguments (argv[0] is the command
+ * name, getopt reset by the caller), runs to the end and returns the
+ * process exit status (KW_EXIT_*; check uses the monitoring plugins'
+ * 0..3).  It blocks: a command that needs the network or child
+ * processes runs its own uv_loop until its work is done.  A command
+ * says what went wrong itself, on stderr through kw_log, naming the
+ * file, name or server; results go to stdout.  scan, forget, renew,
+ * rollback, revoke, account and hooks run take the state directory's
+ * lock first (kw_state_lock, the daemon's lock too), so none of them
+ * runs beside the daemon or beside each other.  The kw_cli is main's,
+ * borrowed for the call; everything a command allocates it frees
+ * before it returns.
  */
 #ifndef KW_CLI_H
 #define KW_CLI_H
@@ -19,7 +49,7 @@
 #include <stdio.h>
 
 /* A command's context is its process's: the state directory, the
- * inventory and configuration paths, the clock (state.h). */
+ * inventory and configuration paths, the clock (service/state.h). */
 typedef kw_state kw_cli;
 
 /* paths.c: kw_state_init, printing what went wrong. */
