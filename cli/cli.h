@@ -75,6 +75,12 @@ enum { KW_CLI_NEXT = -1, KW_CLI_NOT_SHARED = -2 };
 int kw_cli_shared_opt(kw_cli *cli, int c, const char *arg, ks_thresholds *t,
                       void (*usage)(FILE *), int bad_usage);
 
+/* Parse the options of a command that takes only the shared ones
+ * (--state-dir, --help).  KW_CLI_NEXT when the command goes on (optind
+ * at its first operand), else the exit status to return now. */
+int kw_cli_shared_only(kw_cli *cli, int argc, char **argv,
+                       void (*usage)(FILE *));
+
 /* cli_cert.c: load the configuration (--config) for a command on managed
  * certificates; 0, or -1 when it cannot be read or has no [certificate]
  * section (said on stderr, naming the file). */

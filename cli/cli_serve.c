@@ -26,19 +26,10 @@ static void serve_usage(FILE *out)
 
 int cli_serve(kw_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c, r;
+    int r = kw_cli_shared_only(cli, argc, argv, serve_usage);
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        r = kw_cli_shared_opt(cli, c, optarg, NULL, serve_usage,
-                              KW_EXIT_USAGE);
-        if (r != KW_CLI_NEXT)
-            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
-    }
+    if (r != KW_CLI_NEXT)
+        return r;
     if (optind < argc) {
         serve_usage(stderr);
         return KW_EXIT_USAGE;

@@ -6,6 +6,8 @@
 
 #include "../common/kw_log.h"
 
+#include <getopt.h>
+
 int kw_cli_init(kw_cli *cli, const char *opt)
 {
     kw_diag d;
@@ -67,4 +69,22 @@ int kw_cli_shared_opt(kw_cli *cli, int c, const char *arg, ks_thresholds *t,
         break;
     }
     return KW_CLI_NOT_SHARED;
+}
+
+int kw_cli_shared_only(kw_cli *cli, int argc, char **argv,
+                       void (*usage)(FILE *))
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        r = kw_cli_shared_opt(cli, c, optarg, NULL, usage, KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    return KW_CLI_NEXT;
 }
