@@ -4,20 +4,22 @@
  *
  * Both entry points start here: every command (cli/) and the daemon
  * (`keywarden serve`, daemon.c) resolve the same directory the same way,
- * open the same database in it and take the same lock before they write,
- * so a command and the daemon never disagree on where the inventory is
- * and never write it at once.  The directory holds:
+ * open the same database in it and take the same lock for the work that
+ * must have one writer (the daemon's life; scan, forget, renew,
+ * rollback, revoke, account, hooks run), so a command and the daemon
+ * never disagree on where the inventory is and never do that work at
+ * once.  The directory holds:
  *
  *   keywarden.db    the inventory (keystore/ks_store.h)
  *   keywarden.lock  flock()ed by the one writer; holds "PID COMMAND"
  *   keywarden.sock  the daemon's control socket, unless configured
  *
  * A kw_state is a plain value the caller owns (no handles inside; copy it
- * freely).  Functions return 0 or a negative KW_E* code with the words in
- * d (which path, which process), and print nothing: the caller decides
- * how to say it.  Nothing here runs on the event loop, and only
- * kw_state_lock and kw_state_open touch the disk (briefly: an open, a
- * flock that never waits, a stat).
+ * freely).  The functions that can fail return 0 or a negative KW_E*
+ * code with the words in d (which path, which process), and print
+ * nothing: the caller decides how to say it.  Everything here is
+ * synchronous and brief: no call waits for another process (the lock
+ * is tried, never waited for).
  */
 #ifndef KW_SERVICE_STATE_H
 #define KW_SERVICE_STATE_H
@@ -51,7 +53,8 @@ typedef struct kw_state {
  * $XDG_STATE_HOME/keywarden (when absolute), else
  * ~/.local/state/keywarden.  Clears *st first; sets the database path,
  * the default configuration path and the clock.  KW_EINVAL when a path
- * is too long or KEYWARDEN_NOW cannot be read.  Touches no file.
+ * is too long or KEYWARDEN_NOW cannot be read.  Reads the environment
+ * (and the password database when HOME is unset), no file.
  */
 int kw_state_init(kw_state *st, const char *state_dir_opt, kw_diag *d);
 
