@@ -20,7 +20,6 @@
  * Jobs are rows (keystore/ks_jobs.h): a job is marked running before it
  * starts, so a kill -9 leaves it running and the next start resumes it.
  */
-#include "cli.h"
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
@@ -31,6 +30,7 @@
 #include "probe.h"
 #include "precheck.h"
 #include "renew.h"
+#include "state.h"
 #include "verify.h"
 
 #include "../common/kw_log.h"
@@ -43,14 +43,11 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -91,7 +88,7 @@ typedef struct watch {
 
 struct daemon_s {
     uv_loop_t *loop;
-    kw_cli *cli;
+    const kw_state *cli;
     kw_config conf;
     int config_from_file;
     int lock_fd;
@@ -161,75 +158,6 @@ void kw_sd_notify(const char *state)
     close(fd);
 }
 
-/* ---- the lock ------------------------------------------------------------ */
-
-void kw_control_path(const kw_cli *cli, const kw_config *conf, char *out,
-                     size_t len)
-{
-    int n;
-
-    if (conf != NULL && conf->control_socket != NULL)
-        n = snprintf(out, len, "%s", conf->control_socket);
-    else
-        n = snprintf(out, len, "%s/keywarden.sock", cli->state_dir);
-    if (n < 0 || (size_t)n >= len)
-        out[0] = '\0'; /* too long: no control socket */
-}
-
-int kw_daemon_lock(const char *state_dir, const char *what, int *out_fd,
-                   kw_diag *d)
-{
-    char path[PATH_MAX], held[96], *holder;
-    ssize_t n;
-    long pid;
-    int fd;
-
-    *out_fd = -1;
-    if ((size_t)snprintf(path, sizeof(path), "%s/keywarden.lock",
-                         state_dir) >= sizeof(path))
-        return kw_diag_set(d, KW_EINVAL, "%s: path too long", state_dir);
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return kw_diag_set(d, kw_errno(), "%s: cannot open: %s", path,
-                           strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        n = pread(fd, held, sizeof(held) - 1, 0);
-        held[n > 0 ? n : 0] = '\0';
-        held[strcspn(held, "\n")] = '\0';
-        close(fd);
-        if (e != EWOULDBLOCK)
-            return kw_diag_set(d, -e, "%s: cannot lock: %s", path,
-                               strerror(e));
-        /* "PID COMMAND": who holds it, so the message names it. */
-        pid = strtol(held, &holder, 10);
-        holder += strspn(holder, " ");
-        if (pid <= 0)
-            return kw_diag_set(d, KW_EBUSY,
-                               "another keywarden process holds %s", path);
-        if (*holder == '\0')
-            return kw_diag_set(d, KW_EBUSY,
-                               "another keywarden process (pid %ld) holds %s",
-                               pid, path);
-        if (strcmp(holder, "serve") == 0)
-            return kw_diag_set(d, KW_EBUSY,
-                               "a keywarden daemon (keywarden serve, pid %ld) "
-                               "is running on %s",
-                               pid, state_dir);
-        return kw_diag_set(d, KW_EBUSY,
-                           "keywarden %.40s (pid %ld) is running on %s and "
-                           "holds its lock; try again when it is done",
-                           holder, pid, state_dir);
-    }
-    n = snprintf(held, sizeof(held), "%ld %.40s\n", (long)getpid(), what);
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, held, (size_t)n, 0) != n) {
-        close(fd);
-        return kw_diag_set(d, KW_EIO, "%s: cannot write the pid", path);
-    }
-    *out_fd = fd;
-    return 0;
-}
-
 /* ---- configuration --------------------------------------------------------- */
 
 /* Without a configuration file the daemon watches the usual places. */
@@ -251,7 +179,8 @@ static int default_config(kw_config *c)
     return 0;
 }
 
-static int load_config(kw_cli *cli, kw_config *c, int *from_file, kw_diag *d)
+static int load_config(const kw_state *cli, kw_config *c, int *from_file,
+                       kw_diag *d)
 {
     int r = kw_config_load(cli->config_path, c, d);
 
@@ -265,7 +194,7 @@ static int load_config(kw_cli *cli, kw_config *c, int *from_file, kw_diag *d)
     return r;
 }
 
-static int open_store(kw_cli *cli, ks_store **s, kw_diag *d)
+static int open_store(const kw_state *cli, ks_store **s, kw_diag *d)
 {
     return ks_open(cli->db_path, KS_OPEN_CREATE, s, d);
 }
@@ -1889,46 +1818,13 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 
 /* ---- keywarden serve ------------------------------------------------------------- */
 
-static void serve_usage(FILE *out)
+int kw_daemon_serve(const kw_state *cli)
 {
-    fputs("Usage: keywarden [--config FILE] [--state-dir DIR] "
-          "[--log-level LEVEL] serve\n"
-          "\n"
-          "Run the service in the foreground (systemd runs it so, with\n"
-          "Type=notify): scan the configured paths now and every interval,\n"
-          "rescan within seconds when files under them change, and keep\n"
-          "all work as durable jobs in the inventory, so that work\n"
-          "interrupted by a stop, a crash or kill -9 resumes at the next "
-          "start.\n"
-          "SIGHUP re-reads the configuration (a broken file is reported "
-          "and the\n"
-          "running one stays); SIGTERM or SIGINT stop within seconds.\n"
-          "Only one daemon runs per state directory.\n",
-          out);
-}
-
-int cli_serve(kw_cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     daemon_s dm;
     ks_store *s = NULL;
     kw_diag d;
-    int c, r;
+    int r;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        r = kw_cli_shared_opt(cli, c, optarg, NULL, serve_usage,
-                              KW_EXIT_USAGE);
-        if (r != KW_CLI_NEXT)
-            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
-    }
-    if (optind < argc) {
-        serve_usage(stderr);
-        return KW_EXIT_USAGE;
-    }
     memset(&dm, 0, sizeof(dm));
     dm.cli = cli;
     dm.lock_fd = -1;
@@ -1947,12 +1843,13 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
     if (dm.conf.log_level >= 0)
         kw_log_set_level((enum kw_log_level)dm.conf.log_level);
     /* The store is created (and migrated) before the loop starts, once. */
-    if ((r = kw_cli_open(cli, 1, &s)) != 0) {
+    if ((r = kw_state_open(cli, 1, &s, &d)) != 0) {
+        kw_err("%s", d.msg);
         kw_config_free(&dm.conf);
         return KW_EXIT_FAIL;
     }
     ks_close(s);
-    if ((r = kw_daemon_lock(cli->state_dir, "serve", &dm.lock_fd, &d)) != 0) {
+    if ((r = kw_state_lock(cli, "serve", &dm.lock_fd, &d)) != 0) {
         kw_err("%s", d.msg);
         kw_config_free(&dm.conf);
         return KW_EXIT_FAIL;
@@ -1999,7 +1896,8 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
             kw_notice("metrics on http://%s/metrics",
                       dm.conf.metrics_listen);
     }
-    kw_control_path(cli, &dm.conf, dm.control_path, sizeof(dm.control_path));
+    kw_state_control_path(cli, dm.conf.control_socket, dm.control_path,
+                          sizeof(dm.control_path));
     if (kw_control_listen(dm.loop, dm.control_path, dm.conf.control_group,
                           on_control, &dm, &dm.control, &d) != 0)
         kw_warn("%s; status, reload and run-job will not reach this daemon",

@@ -95,7 +95,7 @@ static void now_idle(void *ctx)
     n->e = NULL;
 }
 
-int kw_hooks_deliver_now(const kw_cli *cli, const kw_config *conf, FILE *out)
+int kw_hooks_deliver_now(const kw_state *st, const kw_config *conf, FILE *out)
 {
     kw_hook_engine_opts o;
     char certs_dir[PATH_MAX];
@@ -111,14 +111,14 @@ int kw_hooks_deliver_now(const kw_cli *cli, const kw_config *conf, FILE *out)
     {
         ks_store *s = NULL;
 
-        if (ks_open(cli->db_path, 0, &s, &d) != 0)
+        if (ks_open(st->db_path, 0, &s, &d) != 0)
             kw_warn("health watch: %s", d.msg);
         else
-            kw_health_watch(s, cli->now);
+            kw_health_watch(s, st->now);
         ks_close(s);
     }
     uv_loop_init(&loop);
-    kw_hooks_opts(conf, cli->state_dir, cli->db_path, &loop, certs_dir,
+    kw_hooks_opts(conf, st->state_dir, st->db_path, &loop, certs_dir,
                   sizeof(certs_dir), &o);
     o.now_all = 1;
     o.reclaim = 1; /* the caller holds the daemon lock */

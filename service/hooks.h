@@ -6,8 +6,8 @@
 #ifndef KW_SERVICE_HOOKS_H
 #define KW_SERVICE_HOOKS_H
 
-#include "cli.h"
 #include "config.h"
+#include "state.h"
 
 #include "../hooks/hook_deliver.h"
 
@@ -39,7 +39,7 @@ void kw_health_watch(ks_store *s, int64_t now);
  * or the next `keywarden hooks run`), or -1 when delivery could not
  * start (the message is logged).
  */
-int kw_hooks_deliver_now(const kw_cli *cli, const kw_config *conf,
+int kw_hooks_deliver_now(const kw_state *st, const kw_config *conf,
                          FILE *out);
 
 #endif

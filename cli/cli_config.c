@@ -2,7 +2,7 @@
  * cli_config.c: keywarden config check.
  */
 #include "cli.h"
-#include "config.h"
+#include "../service/config.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"

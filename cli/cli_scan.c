@@ -7,9 +7,8 @@
 #include "../common/kw_log.h"
 #include "../keystore/ks_endpoint.h"
 #include "../keystore/ks_scan.h"
-#include "control.h"
-#include "daemon.h"
-#include "hooks.h"
+#include "../service/control.h"
+#include "../service/hooks.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -227,7 +226,7 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
         return r;
     if (kw_cli_open(cli, 1, &s) != 0)
         return KW_EXIT_FAIL;
-    if (kw_daemon_lock(cli->state_dir, "scan", &lock_fd, &d) != 0) {
+    if (kw_state_lock(cli, "scan", &lock_fd, &d) != 0) {
         kw_err("scan: %s", d.msg);
         ks_close(s);
         return KW_EXIT_FAIL;

@@ -3,7 +3,7 @@
  * line, printing the chain as served.
  */
 #include "cli.h"
-#include "probe.h"
+#include "../service/probe.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_str.h"

@@ -1,10 +1,42 @@
 /*
- * cli.h: the operator's commands.  Each cli_* function parses its own
- * arguments (argv[0] is the command name) and returns the process exit
- * status.
+ * cli.h: the command line, the operator's way into keywarden.
+ *
+ * main.c parses the global options (--state-dir, --config, --log-level,
+ * before or after the command), resolves the state directory
+ * (service/state.h) and hands the command its own arguments.  One file
+ * per command group, each a thin layer over the modules below it
+ * (cli -> service -> acme, hooks -> keystore, dns -> common; nothing
+ * below includes this header):
+ *
+ *   cli_scan.c      scan             cli_list.c     list
+ *   cli_show.c      show, forget     cli_check.c    check (monitoring)
+ *   cli_config.c    config check     cli_probe.c    probe
+ *   cli_discover.c  discover         cli_hooks.c    hooks ...
+ *   cli_renew.c     renew            cli_precheck.c precheck
+ *   cli_cert.c      certificate list, rollback, revoke, account
+ *   cli_certedit.c  certificate add, certificate remove
+ *   cli_control.c   status, reload, run-job (the running daemon)
+ *   cli_serve.c     serve (the daemon, service/daemon.h)
+ *   output.c        names for people, objects as JSON (list, show, check)
+ *   paths.c         opening the inventory, the options every command shares
+ *
+ * Each cli_* function parses its own arguments (argv[0] is the command
+ * name, getopt reset by the caller), runs to the end and returns the
+ * process exit status (KW_EXIT_*; check uses the monitoring plugins'
+ * 0..3).  It blocks: a command that needs the network or child
+ * processes runs its own uv_loop until its work is done.  A command
+ * says what went wrong itself, on stderr through kw_log, naming the
+ * file, name or server; results go to stdout.  scan, forget, renew,
+ * rollback, revoke, account and hooks run take the state directory's
+ * lock first (kw_state_lock, the daemon's lock too), so none of them
+ * runs beside the daemon or beside each other.  The kw_cli is main's,
+ * borrowed for the call; everything a command allocates it frees
+ * before it returns.
  */
 #ifndef KW_CLI_H
 #define KW_CLI_H
+
+#include "../service/state.h"
 
 #include "../keystore/ks_inventory.h"
 #include "../keystore/ks_store.h"
@@ -13,26 +45,14 @@
 
 #include "../common/kw_json.h"
 #include "../common/kw_str.h"
-#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 
-enum {
-    KW_EXIT_OK = 0,
-    KW_EXIT_FAIL = 1,  /* the command ran and something failed */
-    KW_EXIT_USAGE = 2, /* bad command line */
-};
+/* A command's context is its process's: the state directory, the
+ * inventory and configuration paths, the clock (service/state.h). */
+typedef kw_state kw_cli;
 
-typedef struct kw_cli {
-    char state_dir[PATH_MAX];
-    char db_path[PATH_MAX];
-    char config_path[PATH_MAX]; /* --config, else the default */
-    int config_given;           /* --config was given: it must exist */
-    int64_t now;
-} kw_cli;
-
-/* paths.c: resolve the state directory (--state-dir, KEYWARDEN_STATE_DIR,
- * /var/lib/keywarden as root, else ~/.local/state/keywarden). */
+/* paths.c: kw_state_init, printing what went wrong. */
 int kw_cli_init(kw_cli *cli, const char *state_dir_opt);
 
 /* Open the store.  create: make the state directory (0700) and the
@@ -54,6 +74,18 @@ int kw_cli_open_existing(kw_cli *cli, ks_store **out);
 enum { KW_CLI_NEXT = -1, KW_CLI_NOT_SHARED = -2 };
 int kw_cli_shared_opt(kw_cli *cli, int c, const char *arg, ks_thresholds *t,
                       void (*usage)(FILE *), int bad_usage);
+
+/* Parse the options of a command that takes only the shared ones
+ * (--state-dir, --help).  KW_CLI_NEXT when the command goes on (optind
+ * at its first operand), else the exit status to return now. */
+int kw_cli_shared_only(kw_cli *cli, int argc, char **argv,
+                       void (*usage)(FILE *));
+
+/* cli_cert.c: load the configuration (--config) for a command on managed
+ * certificates; 0, or -1 when it cannot be read or has no [certificate]
+ * section (said on stderr, naming the file). */
+struct kw_config;
+int kw_cli_load_certs(kw_cli *cli, struct kw_config *c);
 
 /* output.c */
 char *kw_display_name(const char *name); /* IDN A-labels to Unicode */

@@ -9,7 +9,7 @@
  * daemon is then asked to reload.
  */
 #include "cli.h"
-#include "config.h"
+#include "../service/config.h"
 
 #include "../common/kw_fs.h"
 #include "../common/kw_log.h"

@@ -2,10 +2,9 @@
  * cli_hooks.c: keywarden hooks list | history | test | run | retry.
  */
 #include "cli.h"
-#include "config.h"
-#include "daemon.h"
-#include "hooks.h"
-#include "renew.h"
+#include "../service/config.h"
+#include "../service/hooks.h"
+#include "../service/renew.h"
 
 #include "../common/kw_json.h"
 #include "../common/kw_log.h"
@@ -499,7 +498,7 @@ static int hooks_run(kw_cli *cli)
     ks_close(s);
     /* The daemon delivers by itself; two deliverers would only wait on
      * each other's leases. */
-    if (kw_daemon_lock(cli->state_dir, "hooks run", &lock_fd, &d) != 0) {
+    if (kw_state_lock(cli, "hooks run", &lock_fd, &d) != 0) {
         kw_err("hooks run: %s (a running daemon delivers hooks itself)",
                d.msg);
         kw_config_free(&conf);

@@ -6,7 +6,6 @@
 #include "../common/kw_log.h"
 #include "../common/kw_str.h"
 #include "../common/kw_time.h"
-#include "daemon.h"
 #include "../hooks/hook_outbox.h"
 
 #include <getopt.h>
@@ -511,7 +510,7 @@ int cli_forget(kw_cli *cli, int argc, char **argv)
     }
     if (kw_cli_open_existing(cli, &s) != 0)
         return KW_EXIT_FAIL;
-    if (kw_daemon_lock(cli->state_dir, "forget", &lock_fd, &d) != 0) {
+    if (kw_state_lock(cli, "forget", &lock_fd, &d) != 0) {
         kw_err("forget: %s", d.msg);
         ks_close(s);
         return KW_EXIT_FAIL;

@@ -1,13 +1,13 @@
 /*
- * cli_renew.c: keywarden renew, keywarden certificate list.
+ * cli_cert.c: the managed certificates: keywarden certificate list,
+ * rollback, revoke and account rollover (certificate add and remove,
+ * which edit the configuration file, are cli_certedit.c).
  */
 #include "cli.h"
-#include "hooks.h"
-#include "config.h"
-#include "daemon.h"
-#include "acme_ops.h"
-#include "precheck.h"
-#include "renew.h"
+#include "../service/hooks.h"
+#include "../service/config.h"
+#include "../service/acme_ops.h"
+#include "../service/renew.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
@@ -15,116 +15,13 @@
 #include "../keystore/ks_managed.h"
 
 #include <getopt.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static void renew_usage(FILE *out)
-{
-    fputs("Usage: keywarden [--config FILE] renew [NAME...] [--force]\n"
-          "\n"
-          "Renew the managed certificates ([certificate \"NAME\"] in the "
-          "configuration)\n"
-          "that are due, or the ones named.  A certificate is due when a "
-          "third of its\n"
-          "lifetime is left (half, for lifetimes of 10 days or less), when "
-          "it does not\n"
-          "cover every configured name, or when it was never issued.  Each "
-          "new version\n"
-          "is verified, written to archive/NAME/N/ and switched live with "
-          "one rename.\n"
-          "\n"
-          "  --force   renew even when not due, and despite the backoff of "
-          "a failure\n"
-          "\n"
-          "Exits 0 when every certificate is issued or not due, 1 when one "
-          "failed.\n"
-          "The daemon (keywarden serve) renews by itself; stop it first or "
-          "use\n"
-          "`keywarden run-job renew:NAME`.\n",
-          out);
-}
+/* ----- the configuration's managed certificates ------------------------- */
 
-typedef struct renew_run {
-    kw_acme_env env;
-    const kw_config *conf;
-    const kw_cert_conf **queue;
-    size_t nqueue, next, running;
-    int force;
-    int failed;
-    int limit;
-} renew_run;
-
-static void start_next(renew_run *rr);
-
-static void on_renewed(void *ctx, const kw_renew_result *r)
-{
-    renew_run *rr = ctx;
-    char when[32];
-
-    rr->running--;
-    kw_time_rfc3339(r->next_at, when, sizeof(when));
-    switch (r->outcome) {
-    case KW_RENEW_ISSUED:
-        kw_outf(stdout,
-                "%s: issued: %s; %d requests, %d badNonce retried; next "
-                "renewal at %s\n",
-                r->name, r->msg, r->requests, r->bad_nonces, when);
-        break;
-    case KW_RENEW_NOT_DUE:
-        kw_outf(stdout, "%s: not due: %s\n", r->name, r->msg);
-        break;
-    case KW_RENEW_CANCELLED:
-        kw_outf(stdout, "%s: stopped; the order resumes at the next run\n",
-                r->name);
-        rr->failed = 1;
-        break;
-    case KW_RENEW_FAILED:
-        if (r->unsaved[0] != '\0')
-            kw_outf(stdout,
-                    "%s: FAILED: %s; the failure and its retry time were not "
-                    "recorded (%s): the next `keywarden renew` tries again, "
-                    "without backoff (the live version, if any, is "
-                    "untouched)\n",
-                    r->name, r->msg, r->unsaved);
-        else if (r->next_at > 0)
-            kw_outf(stdout,
-                    "%s: FAILED: %s; retry at %s (the live version, if any, "
-                    "is untouched)\n",
-                    r->name, r->msg, when);
-        else
-            kw_outf(stdout,
-                    "%s: FAILED: %s (the live version, if any, is "
-                    "untouched)\n",
-                    r->name, r->msg);
-        rr->failed = 1;
-        break;
-    }
-    fflush(stdout);
-    start_next(rr);
-    if (rr->running == 0 && rr->next == rr->nqueue)
-        kw_acme_env_close(&rr->env);
-}
-
-static void start_next(renew_run *rr)
-{
-    kw_diag d;
-
-    while (rr->next < rr->nqueue && (int)rr->running < rr->limit) {
-        const kw_cert_conf *c = rr->queue[rr->next++];
-
-        if (kw_renew_start(&rr->env, c, rr->force, on_renewed, rr, NULL,
-                           &d) != 0) {
-            kw_outf(stdout, "%s: FAILED: %s\n", c->name, d.msg);
-            rr->failed = 1;
-            continue;
-        }
-        rr->running++;
-    }
-}
-
-static int load_conf(kw_cli *cli, kw_config *c)
+int kw_cli_load_certs(kw_cli *cli, kw_config *c)
 {
     kw_diag d;
 
@@ -139,109 +36,6 @@ static int load_conf(kw_cli *cli, kw_config *c)
         return -1;
     }
     return 0;
-}
-
-int cli_renew(kw_cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"force", no_argument, NULL, 'f'},
-        {"all", no_argument, NULL, 'a'},
-        {"state-dir", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    renew_run rr;
-    kw_config conf;
-    uv_loop_t loop;
-    kw_diag d;
-    ks_store *s = NULL;
-    int ch, r, lock_fd = -1;
-    size_t i;
-
-    memset(&rr, 0, sizeof(rr));
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'f':
-            rr.force = 1;
-            break;
-        case 'a':
-            break; /* the default without names */
-        default:
-            r = kw_cli_shared_opt(cli, ch, optarg, NULL, renew_usage,
-                                  KW_EXIT_USAGE);
-            if (r != KW_CLI_NEXT)
-                return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
-        }
-    }
-    if (load_conf(cli, &conf) != 0)
-        return KW_EXIT_FAIL;
-    rr.queue = calloc(conf.ncerts, sizeof(*rr.queue));
-    if (rr.queue == NULL) {
-        kw_config_free(&conf);
-        kw_err("out of memory");
-        return KW_EXIT_FAIL;
-    }
-    if (optind == argc) {
-        for (i = 0; i < conf.ncerts; i++)
-            rr.queue[rr.nqueue++] = &conf.certs[i];
-    }
-    for (; optind < argc; optind++) {
-        const kw_cert_conf *c = NULL;
-
-        for (i = 0; i < conf.ncerts; i++)
-            if (strcmp(conf.certs[i].name, argv[optind]) == 0)
-                c = &conf.certs[i];
-        if (c == NULL) {
-            kw_err("renew: %s: no [certificate \"%s\"] in %s", argv[optind],
-                   argv[optind], cli->config_path);
-            free(rr.queue);
-            kw_config_free(&conf);
-            return KW_EXIT_USAGE;
-        }
-        rr.queue[rr.nqueue++] = c;
-    }
-    /* The store must exist and be at the current schema before the pool
-     * threads open it; and one writer at a time: the daemon's lock. */
-    if (kw_cli_open(cli, 1, &s) != 0 ||
-        kw_daemon_lock(cli->state_dir, "renew", &lock_fd, &d) != 0) {
-        if (s != NULL)
-            kw_err("renew: %s", d.msg);
-        ks_close(s);
-        free(rr.queue);
-        kw_config_free(&conf);
-        return KW_EXIT_FAIL;
-    }
-    ks_close(s);
-    /* Few malloc arenas, as in serve: every arena keeps its high-water
-     * mark resident, and the pool's work is short. */
-    mallopt(M_ARENA_MAX, 2);
-    uv_loop_init(&loop);
-    if (kw_acme_env_init(&rr.env, &loop, &conf, cli->state_dir,
-                         cli->db_path, &d) != 0) {
-        kw_err("renew: %s", d.msg);
-        uv_loop_close(&loop);
-        close(lock_fd);
-        free(rr.queue);
-        kw_config_free(&conf);
-        return KW_EXIT_FAIL;
-    }
-    rr.conf = &conf;
-    rr.limit = conf.acme.concurrency > 0 ? conf.acme.concurrency : 8;
-    start_next(&rr);
-    if (rr.running == 0)
-        kw_acme_env_close(&rr.env);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&loop) != 0)
-        kw_warn("renew: handles left open at exit");
-    /* The hooks of what changed run now, still under the lock: a renewed
-     * certificate is served only once its daemons reload.  A failed hook
-     * fails the command (certbot exits 0 there). */
-    if (kw_hooks_deliver_now(cli, &conf, stdout) != 0)
-        rr.failed = 1;
-    close(lock_fd);
-    free(rr.queue);
-    kw_config_free(&conf);
-    return rr.failed ? KW_EXIT_FAIL : KW_EXIT_OK;
 }
 
 /* ----- keywarden certificate list ---------------------------------------- */
@@ -340,7 +134,7 @@ int cli_certificate(kw_cli *cli, int argc, char **argv)
         cert_usage(stderr);
         return KW_EXIT_USAGE;
     }
-    if (load_conf(cli, &conf) != 0)
+    if (kw_cli_load_certs(cli, &conf) != 0)
         return KW_EXIT_FAIL;
     r = kw_cli_open(cli, 0, &s);
     if (r != 0 && r != KW_ENOENT) {
@@ -440,7 +234,7 @@ int cli_rollback(kw_cli *cli, int argc, char **argv)
         rollback_usage(stderr);
         return KW_EXIT_USAGE;
     }
-    if (load_conf(cli, &conf) != 0)
+    if (kw_cli_load_certs(cli, &conf) != 0)
         return KW_EXIT_FAIL;
     for (i = 0; i < conf.ncerts; i++)
         if (strcmp(conf.certs[i].name, argv[optind]) == 0)
@@ -456,7 +250,7 @@ int cli_rollback(kw_cli *cli, int argc, char **argv)
         kw_config_free(&conf);
         return KW_EXIT_FAIL;
     }
-    if (kw_daemon_lock(cli->state_dir, "rollback", &lock_fd, &d) != 0) {
+    if (kw_state_lock(cli, "rollback", &lock_fd, &d) != 0) {
         kw_err("rollback: %s", d.msg);
         ks_close(s);
         kw_config_free(&conf);
@@ -527,8 +321,8 @@ static int run_op(kw_cli *cli, const kw_config *conf, const kw_cert_conf *c,
     if (kw_cli_open(cli, 1, &s) != 0)
         return -1;
     ks_close(s);
-    if (kw_daemon_lock(cli->state_dir, c != NULL ? "revoke" : "account",
-                       &lock_fd, &d) != 0) {
+    if (kw_state_lock(cli, c != NULL ? "revoke" : "account", &lock_fd,
+                      &d) != 0) {
         kw_err("%s", d.msg);
         return -1;
     }
@@ -599,7 +393,7 @@ int cli_revoke(kw_cli *cli, int argc, char **argv)
         revoke_usage(stderr);
         return KW_EXIT_USAGE;
     }
-    if (load_conf(cli, &conf) != 0)
+    if (kw_cli_load_certs(cli, &conf) != 0)
         return KW_EXIT_FAIL;
     for (i = 0; i < conf.ncerts; i++)
         if (strcmp(conf.certs[i].name, argv[optind]) == 0)
@@ -670,203 +464,4 @@ int cli_account(kw_cli *cli, int argc, char **argv)
         kw_outf(stdout, "account key NOT changed: %s\n", r.msg);
     kw_config_free(&conf);
     return rc == 0 && r.ok ? KW_EXIT_OK : KW_EXIT_FAIL;
-}
-
-/* ----- keywarden precheck NAME... ----------------------------------------- */
-
-static void precheck_usage(FILE *out)
-{
-    fputs("Usage: keywarden [--config FILE] precheck NAME... [--webroot DIR] "
-          "[--json]\n"
-          "\n"
-          "Check, the way the CA's HTTP-01 validation will, that every name "
-          "serves\n"
-          "/.well-known/acme-challenge/ from where keywarden puts the "
-          "answer: resolve\n"
-          "A and AAAA through DNS (not /etc/hosts), fetch the well-known "
-          "path on port\n"
-          "80 and follow redirects only as Let's Encrypt does.  NAME is a "
-          "[certificate]\n"
-          "of the configuration (all its names, its webroot or the "
-          "responder) or a\n"
-          "host name (--webroot DIR, else the built-in responder).  Prints "
-          "every hop,\n"
-          "one verdict per name and a fix.  Exits 0 when the CA would "
-          "succeed, 1 when\n"
-          "not.\n",
-          out);
-}
-
-typedef struct pc_run {
-    kw_acme_env env;
-    int json;
-    int failed;
-    size_t pending;
-    json_t *all;
-} pc_run;
-
-static const char *jtext(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-
-    return s != NULL ? s : "";
-}
-
-static void print_report(json_t *report)
-{
-    size_t i, j, k;
-    json_t *n, *w, *h;
-
-    json_array_foreach(report, i, n)
-    {
-        const char *fix = json_string_value(json_object_get(n, "fix"));
-        const char *note = json_string_value(json_object_get(n, "note"));
-
-        kw_outf(stdout, "%s: %s%s%s\n", jtext(n, "name"), jtext(n, "verdict"),
-                json_is_true(json_object_get(n, "ok")) ? "" : ": ",
-                json_is_true(json_object_get(n, "ok")) ? "" : jtext(n, "why"));
-        json_array_foreach(json_object_get(n, "walks"), j, w)
-        {
-            kw_outf(
-                stdout, "  IPv%lld:\n",
-                (long long)json_integer_value(json_object_get(w, "family")));
-            json_array_foreach(json_object_get(w, "hops"), k, h)
-            {
-                const char *loc =
-                    json_string_value(json_object_get(h, "location"));
-                const char *err =
-                    json_string_value(json_object_get(h, "error"));
-
-                kw_outf(stdout, "    %s [%s] -> %lld%s%s%s%s\n",
-                        jtext(h, "url"), jtext(h, "addr"),
-                        (long long)json_integer_value(
-                            json_object_get(h, "status")),
-                        loc ? " -> " : "", loc ? loc : "", err ? ": " : "",
-                        err ? err : "");
-            }
-        }
-        if (note != NULL)
-            kw_outf(stdout, "  note: %s\n", note);
-        if (fix != NULL)
-            kw_outf(stdout, "  fix: %s\n", fix);
-    }
-}
-
-static void on_pc(void *ctx, int ok, const char *summary, const char *fix,
-                  json_t *report)
-{
-    pc_run *r = ctx;
-    size_t i;
-    json_t *n;
-
-    (void)summary;
-    (void)fix;
-    if (!ok)
-        r->failed = 1;
-    if (r->json)
-        json_array_foreach(report, i, n) json_array_append(r->all, n);
-    else
-        print_report(report);
-    if (--r->pending == 0)
-        kw_acme_env_close(&r->env);
-}
-
-int cli_precheck(kw_cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"webroot", required_argument, NULL, 'w'},
-        {"json", no_argument, NULL, 'j'},
-        {"state-dir", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *webroot = NULL;
-    kw_config conf;
-    uv_loop_t loop;
-    pc_run r;
-    kw_diag d;
-    int ch, rc, i;
-    size_t k;
-
-    memset(&r, 0, sizeof(r));
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (ch == 'w') {
-            webroot = optarg;
-            continue;
-        }
-        if (ch == 'j') {
-            r.json = 1;
-            continue;
-        }
-        rc = kw_cli_shared_opt(cli, ch, optarg, NULL, precheck_usage,
-                               KW_EXIT_USAGE);
-        if (rc != KW_CLI_NEXT)
-            return rc == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : rc;
-    }
-    if (optind >= argc) {
-        precheck_usage(stderr);
-        return KW_EXIT_USAGE;
-    }
-    rc = kw_config_load(cli->config_path, &conf, &d);
-    if (rc != 0 && (rc != KW_ENOENT || cli->config_given)) {
-        kw_err("%s", d.msg);
-        return KW_EXIT_FAIL;
-    }
-    uv_loop_init(&loop);
-    if (kw_acme_env_init(&r.env, &loop, &conf, cli->state_dir, cli->db_path,
-                         &d) != 0) {
-        kw_err("precheck: %s", d.msg);
-        uv_loop_close(&loop);
-        kw_config_free(&conf);
-        return KW_EXIT_FAIL;
-    }
-    r.all = json_array();
-    for (i = optind; i < argc; i++) {
-        const kw_cert_conf *c = NULL;
-        kw_precheck_req q;
-        const char *one[1] = {argv[i]};
-
-        for (k = 0; k < conf.ncerts; k++)
-            if (strcmp(conf.certs[k].name, argv[i]) == 0)
-                c = &conf.certs[k];
-        memset(&q, 0, sizeof(q));
-        q.listen = conf.acme.http01_listen != NULL ? conf.acme.http01_listen
-                                                   : KW_ACME_DEFAULT_HTTP01;
-        if (c != NULL) {
-            if (c->dns01) {
-                kw_outf(stdout, "%s: uses dns-01; nothing to pre-check\n",
-                        argv[i]);
-                continue;
-            }
-            q.names = (const char *const *)c->names;
-            q.nnames = c->nnames;
-            q.webroot = webroot != NULL ? webroot
-                        : c->http01_webroot ? c->webroot
-                                            : NULL;
-        } else {
-            q.names = one;
-            q.nnames = 1;
-            q.webroot = webroot;
-        }
-        if (kw_precheck_start(&r.env, &q, on_pc, &r, &d) != 0) {
-            kw_err("precheck %s: %s", argv[i], d.msg);
-            r.failed = 1;
-            continue;
-        }
-        r.pending++;
-    }
-    if (r.pending == 0)
-        kw_acme_env_close(&r.env);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    if (r.json) {
-        char *text = json_dumps(r.all, JSON_INDENT(2));
-
-        if (text != NULL)
-            puts(text);
-        free(text);
-    }
-    json_decref(r.all);
-    kw_config_free(&conf);
-    return r.failed ? KW_EXIT_FAIL : KW_EXIT_OK;
 }

@@ -3,9 +3,8 @@
  * running daemon through its control socket.
  */
 #include "cli.h"
-#include "config.h"
-#include "control.h"
-#include "daemon.h"
+#include "../service/config.h"
+#include "../service/control.h"
 
 #include "../common/kw_log.h"
 
@@ -21,10 +20,10 @@ void kw_cli_control_path(kw_cli *cli, char *out, size_t len)
     kw_diag d;
 
     if (kw_config_load(cli->config_path, &c, &d) == 0) {
-        kw_control_path(cli, &c, out, len);
+        kw_state_control_path(cli, c.control_socket, out, len);
         kw_config_free(&c);
     } else {
-        kw_control_path(cli, NULL, out, len);
+        kw_state_control_path(cli, NULL, out, len);
     }
 }
 
@@ -64,24 +63,6 @@ static void control_usage(FILE *out)
           out);
 }
 
-static int parse_common(kw_cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c, r;
-
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        r = kw_cli_shared_opt(cli, c, optarg, NULL, control_usage,
-                              KW_EXIT_USAGE);
-        if (r != KW_CLI_NEXT)
-            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
-    }
-    return -1;
-}
-
 int cli_status(kw_cli *cli, int argc, char **argv)
 {
     json_t *req, *reply = NULL, *j;
@@ -89,7 +70,7 @@ int cli_status(kw_cli *cli, int argc, char **argv)
     size_t i;
     int r;
 
-    if ((r = parse_common(cli, argc, argv)) >= 0)
+    if ((r = kw_cli_shared_only(cli, argc, argv, control_usage)) >= 0)
         return r;
     req = json_pack("{s:s}", "cmd", "status");
     r = kw_cli_call_daemon(cli, req, 10000, &reply, &d);
@@ -148,7 +129,7 @@ int cli_reload(kw_cli *cli, int argc, char **argv)
 {
     int r;
 
-    if ((r = parse_common(cli, argc, argv)) >= 0)
+    if ((r = kw_cli_shared_only(cli, argc, argv, control_usage)) >= 0)
         return r;
     return simple_call(cli, json_pack("{s:s}", "cmd", "reload"), "reload");
 }
@@ -159,7 +140,7 @@ int cli_run_job(kw_cli *cli, int argc, char **argv)
     char type[32];
     int r;
 
-    if ((r = parse_common(cli, argc, argv)) >= 0)
+    if ((r = kw_cli_shared_only(cli, argc, argv, control_usage)) >= 0)
         return r;
     if (optind + 1 != argc) {
         control_usage(stderr);
