@@ -83,6 +83,19 @@ const kw_job_type *kw_job_type_find(const char *name)
     return NULL;
 }
 
+void kw_job_type_names(char *out, size_t len)
+{
+    size_t i, n = kw_job_types_count(), o = 0;
+    int w;
+
+    out[0] = '\0';
+    for (i = 0; i < n && o < len; i++) {
+        w = snprintf(out + o, len - o, "%s%s",
+                     i == 0 ? "" : i + 1 < n ? ", " : " or ", types[i]->name);
+        o += w > 0 ? (size_t)w : 0;
+    }
+}
+
 double kw_job_rand01(void)
 {
     return (double)(rand() & 0xffff) / 65536.0;

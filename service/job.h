@@ -56,7 +56,6 @@
 
 #include "config.h"
 #include "metrics.h"
-#include "renew.h"
 
 #include "../common/kw_err.h"
 #include "../keystore/ks_jobs.h"
@@ -81,7 +80,7 @@ typedef struct kw_job_env {
     const char *db_path;
     const kw_config *conf;   /* the running one; a reload replaces its
                               * contents, so a job copies what it keeps */
-    kw_acme_env *acme;
+    struct kw_acme_env *acme; /* renew.h: what every order shares */
     volatile int *cancel;    /* set at stop: scans end at the next file */
     kw_metrics_counters *counters;
     int64_t watched_at;      /* when a probe last watched health */
@@ -167,6 +166,8 @@ size_t kw_job_types_count(void);
 const kw_job_type *kw_job_type_at(size_t i);
 /* The row named name, or NULL. */
 const kw_job_type *kw_job_type_find(const char *name);
+/* The types' names for a message: "scan, probe, renew or precheck". */
+void kw_job_type_names(char *out, size_t len);
 
 /* Start the claimed job rec (loop).  Its outcome is recorded, counted
  * and logged, then env->ended runs.  A job that cannot start stays

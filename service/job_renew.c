@@ -7,6 +7,7 @@
  */
 #include "hooks.h"
 #include "job.h"
+#include "renew.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
