@@ -7,8 +7,10 @@
  * database connection (SQLite connections are not shared across threads).
  *
  *   timer / event --> claim pass (pool): claim due jobs, read the next
- *                     due time --> loop: start each job (pool), re-arm
+ *                     due time --> loop: kw_job_start() each, re-arm
  *   job done      --> loop: another claim pass
+ *   start, reload,--> plan pass (pool): each job type's keys from the
+ *   watch debounce    configuration ensured, the ones it dropped pruned
  *   SIGHUP        --> reload the configuration (pool); a broken file is
  *                     reported and the running one stays
  *   SIGTERM/INT   --> stop: running scans are told to stop at the next
@@ -19,6 +21,8 @@
  *
  * Jobs are rows (keystore/ks_jobs.h): a job is marked running before it
  * starts, so a kill -9 leaves it running and the next start resumes it.
+ * What a job does is its type's, in the table of job.h (states and
+ * transitions drawn there): this file names no job type.
  */
 #include "cli.h"
 #include "config.h"

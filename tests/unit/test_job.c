@@ -21,7 +21,7 @@ static void rows_are_complete(void **state)
     char names[256];
 
     (void)state;
-    assert_int_equal(n, 4);
+    kw_job_type_names(names, sizeof(names));
     for (i = 0; i < n; i++) {
         const kw_job_type *t = kw_job_type_at(i);
 
@@ -38,12 +38,11 @@ static void rows_are_complete(void **state)
         assert_ptr_equal(kw_job_type_find(t->name), t);
         for (k = 0; k < i; k++)
             assert_string_not_equal(kw_job_type_at(k)->name, t->name);
+        assert_non_null(strstr(names, t->name));
     }
     assert_null(kw_job_type_at(n));
     assert_null(kw_job_type_find("nope"));
     assert_null(kw_job_type_find(NULL));
-    kw_job_type_names(names, sizeof(names));
-    assert_string_equal(names, "scan, probe, renew or precheck");
 }
 
 static const char conf_text[] =
