@@ -267,11 +267,14 @@ void kw_job_abandon(kw_job *j)
 
 void kw_jobs_cancel(kw_job_env *env)
 {
-    kw_job *j;
+    kw_job *j, *next;
 
-    for (j = env->waiting; j != NULL; j = j->next_waiting)
+    /* A cancel may end the job's loop work at once (unlinking it). */
+    for (j = env->waiting; j != NULL; j = next) {
+        next = j->next_waiting;
         if (j->type->cancel != NULL)
             j->type->cancel(j);
+    }
 }
 
 void kw_job_start(kw_job_env *env, const ks_jobrec *rec)
