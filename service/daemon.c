@@ -34,6 +34,7 @@
 #include "metrics.h"
 #include "renew.h"
 #include "verify.h"
+#include "watch.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
@@ -41,7 +42,6 @@
 #include "../keystore/ks_jobs.h"
 #include "../keystore/ks_scan.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -52,14 +52,11 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 
 #define MAX_CLAIM 64
-#define MAX_WATCHES 512
-#define WATCH_DEBOUNCE_MS 2000
 /* How long SIGTERM waits for work on the pool (a read from a hung file
  * system cannot be interrupted); hooks in flight add their timeouts. */
 #define STOP_DEADLINE_MS 10000
@@ -82,11 +79,6 @@ typedef struct verify_item {
     struct verify_item *next;
 } verify_item;
 
-typedef struct watch {
-    uv_fs_event_t h;
-    daemon_s *dm;
-} watch;
-
 struct daemon_s {
     uv_loop_t *loop;
     kw_cli *cli;
@@ -94,7 +86,6 @@ struct daemon_s {
     int config_from_file;
     int lock_fd;
     uv_timer_t timer;
-    uv_timer_t debounce;
     uv_timer_t stop_deadline;
     uv_signal_t sighup, sigterm, sigint;
     int stopping;
@@ -106,9 +97,7 @@ struct daemon_s {
     uint64_t reload_started; /* uv_now() when the reload began */
     uint64_t stop_started, stop_allowed; /* ms, uv_now() */
     char reload_busy[PATH_MAX + 128];
-    int watching;        /* a watch walk in flight */
-    watch **watches;
-    size_t nwatches;
+    kw_watch watch;      /* inotify under the scanned paths */
     kw_job_env jobs;         /* what jobs get; jobs.running in flight */
     kw_acme_env acme;
     kw_http_server *http;
@@ -629,174 +618,25 @@ static void plan(daemon_s *dm, int recover)
 
 /* ---- watching scanned paths ------------------------------------------------- */
 
-typedef struct watch_req {
-    uv_work_t req;
-    daemon_s *dm;
-    char **roots;
-    size_t nroots;
-    char **dirs;
-    size_t ndirs;
-    int truncated;
-} watch_req;
-
-static void collect_dirs(watch_req *w, const char *path, int depth)
+/* A change under a scanned path: plan again, which makes the scan due. */
+static void on_watched_change(void *ctx)
 {
-    DIR *d;
-    struct dirent *de;
-    char sub[PATH_MAX];
-    char **nd;
-    struct stat sb;
-
-    if (w->ndirs >= MAX_WATCHES) {
-        w->truncated = 1;
-        return;
-    }
-    if (depth > 16 || stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return;
-    nd = realloc(w->dirs, (w->ndirs + 1) * sizeof(*nd));
-    if (nd == NULL)
-        return;
-    w->dirs = nd;
-    if ((w->dirs[w->ndirs] = strdup(path)) == NULL)
-        return;
-    w->ndirs++;
-    /* Symlinked directories are not followed: the walk is only for
-     * change notification, and the links' targets are watched where they
-     * live when they are under a scanned path. */
-    if ((d = opendir(path)) == NULL)
-        return;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.' &&
-            (de->d_name[1] == '\0' ||
-             (de->d_name[1] == '.' && de->d_name[2] == '\0')))
-            continue;
-        if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >=
-            sizeof(sub))
-            continue;
-        if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
-            collect_dirs(w, sub, depth + 1);
-    }
-    closedir(d);
+    plan(ctx, 0);
 }
 
-static void watch_work(uv_work_t *req)
+static void on_walked(void *ctx)
 {
-    watch_req *w = req->data;
-    size_t i;
+    daemon_s *dm = ctx;
 
-    for (i = 0; i < w->nroots; i++)
-        collect_dirs(w, w->roots[i], 0);
-}
-
-static void on_debounce(uv_timer_t *t)
-{
-    daemon_s *dm = t->data;
-    plan_req *p;
-
-    kw_info("watch: changes under a scanned path; rescanning");
-    p = new_plan(dm, 0);
-    if (p == NULL)
-        return;
-    if (uv_queue_work(dm->loop, &p->req, plan_work, plan_done) != 0)
-        free_plan(p);
-    else
-        dm->planning++;
-}
-
-static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
-                        int status)
-{
-    watch *w = h->data;
-
-    (void)name;
-    (void)events;
-    if (status != 0 || w->dm->stopping)
-        return;
-    /* Restarting the timer on every event: a burst costs one rescan. */
-    uv_timer_start(&w->dm->debounce, on_debounce, WATCH_DEBOUNCE_MS, 0);
-}
-
-static void free_watch(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void stop_watches(daemon_s *dm)
-{
-    size_t i;
-
-    for (i = 0; i < dm->nwatches; i++) {
-        uv_fs_event_stop(&dm->watches[i]->h);
-        uv_close((uv_handle_t *)&dm->watches[i]->h, free_watch);
-    }
-    free(dm->watches);
-    dm->watches = NULL;
-    dm->nwatches = 0;
-}
-
-static void watch_done(uv_work_t *req, int status)
-{
-    watch_req *w = req->data;
-    daemon_s *dm = w->dm;
-    size_t i;
-
-    dm->watching = 0;
-    if (status == 0 && !dm->stopping && dm->conf.scan_watch) {
-        stop_watches(dm);
-        dm->watches = calloc(w->ndirs > 0 ? w->ndirs : 1,
-                             sizeof(*dm->watches));
-        for (i = 0; dm->watches != NULL && i < w->ndirs; i++) {
-            watch *wt = calloc(1, sizeof(*wt));
-            if (wt == NULL)
-                break;
-            wt->dm = dm;
-            uv_fs_event_init(dm->loop, &wt->h);
-            wt->h.data = wt;
-            if (uv_fs_event_start(&wt->h, on_fs_event, w->dirs[i], 0) != 0) {
-                uv_close((uv_handle_t *)&wt->h, free_watch);
-                continue;
-            }
-            dm->watches[dm->nwatches++] = wt;
-        }
-        if (w->truncated)
-            kw_warn("watch: more than %d directories under the scanned "
-                    "paths; changes deeper are found by the periodic scan",
-                    MAX_WATCHES);
-        kw_debug("watch: %zu directories", dm->nwatches);
-    }
-    for (i = 0; i < w->nroots; i++)
-        free(w->roots[i]);
-    for (i = 0; i < w->ndirs; i++)
-        free(w->dirs[i]);
-    free(w->roots);
-    free(w->dirs);
-    free(w);
     if (dm->stopping)
         maybe_finish_stop(dm);
 }
 
 static void start_watches(daemon_s *dm)
 {
-    watch_req *w;
-    size_t i;
-
-    if (!dm->conf.scan_watch || dm->watching || dm->stopping)
-        return;
-    w = calloc(1, sizeof(*w));
-    if (w == NULL)
-        return;
-    w->dm = dm;
-    w->req.data = w;
-    w->roots = calloc(dm->conf.nscan_paths + 1, sizeof(*w->roots));
-    for (i = 0; w->roots != NULL && i < dm->conf.nscan_paths; i++)
-        if ((w->roots[w->nroots] = strdup(dm->conf.scan_paths[i])) != NULL)
-            w->nroots++;
-    if (uv_queue_work(dm->loop, &w->req, watch_work, watch_done) != 0) {
-        free(w->roots);
-        free(w);
-        return;
-    }
-    dm->watching = 1;
+    if (dm->conf.scan_watch && !dm->stopping)
+        kw_watch_start(&dm->watch, (const char *const *)dm->conf.scan_paths,
+                       dm->conf.nscan_paths);
 }
 
 /* ---- /metrics and /healthz -------------------------------------------------------- */
@@ -1115,7 +955,7 @@ static void reload_done(uv_work_t *req, int status)
                   dm->conf.path ? dm->conf.path : "defaults",
                   dm->conf.nscan_paths, dm->conf.nendpoints);
         if (!dm->conf.scan_watch)
-            stop_watches(dm);
+            kw_watch_stop(&dm->watch);
         plan(dm, 0);
         start_watches(dm);
         /* New hook definitions: a new engine; the old one finishes what
@@ -1201,18 +1041,17 @@ static void close_handle(uv_handle_t *h)
 /* Close what keeps the loop alive once no work is in flight. */
 static void maybe_finish_stop(daemon_s *dm)
 {
-    if (dm->jobs.running > 0 || dm->claiming || dm->watching || dm->reloading ||
-        dm->planning > 0 || dm->rendering > 0 || dm->controlling > 0 ||
-        dm->retired != NULL || dm->verifying != NULL)
+    if (dm->jobs.running > 0 || dm->claiming || dm->watch.walking ||
+        dm->reloading || dm->planning > 0 || dm->rendering > 0 ||
+        dm->controlling > 0 || dm->retired != NULL || dm->verifying != NULL)
         return;
     kw_acme_env_close(&dm->acme);
     kw_control_close(dm->control);
     dm->control = NULL;
-    stop_watches(dm);
+    kw_watch_close(&dm->watch);
     kw_http_close(dm->http);
     dm->http = NULL;
     close_handle((uv_handle_t *)&dm->timer);
-    close_handle((uv_handle_t *)&dm->debounce);
     close_handle((uv_handle_t *)&dm->stop_deadline);
     close_handle((uv_handle_t *)&dm->sighup);
     close_handle((uv_handle_t *)&dm->sigterm);
@@ -1245,7 +1084,7 @@ static void describe_pending(const daemon_s *dm, char *out, size_t len)
     ADD(dm->claiming, "a claim pass");
     ADD(dm->planning > 0, "%d plan pass%s", dm->planning,
         dm->planning == 1 ? "" : "es");
-    ADD(dm->watching, "a walk for inotify watches");
+    ADD(dm->watch.walking, "a walk for inotify watches");
     ADD(dm->rendering > 0, "%d /metrics render%s", dm->rendering,
         dm->rendering == 1 ? "" : "s");
     ADD(dm->controlling > 0, "%d control request%s", dm->controlling,
@@ -1316,7 +1155,7 @@ static void on_stop_signal(uv_signal_t *h, int signum)
      * what was not claimed waits in the outbox for the next start. */
     retire_hooks(dm);
     uv_timer_stop(&dm->timer);
-    uv_timer_stop(&dm->debounce);
+    kw_watch_stop(&dm->watch);
     /* Stopping is bounded: hooks get their timeouts (a built-in reload
      * is two commands, each killed 2 s after its timeout), the rest
      * STOP_DEADLINE_MS. */
@@ -1406,9 +1245,9 @@ int cli_serve(kw_cli *cli, int argc, char **argv)
 
     dm.loop = uv_default_loop();
     uv_timer_init(dm.loop, &dm.timer);
-    uv_timer_init(dm.loop, &dm.debounce);
     uv_timer_init(dm.loop, &dm.stop_deadline);
-    dm.timer.data = dm.debounce.data = dm.stop_deadline.data = &dm;
+    dm.timer.data = dm.stop_deadline.data = &dm;
+    kw_watch_init(&dm.watch, dm.loop, on_watched_change, on_walked, &dm);
     uv_signal_init(dm.loop, &dm.sighup);
     uv_signal_init(dm.loop, &dm.sigterm);
     uv_signal_init(dm.loop, &dm.sigint);
