@@ -1,4 +1,5 @@
 #include "control.h"
+#include "job.h"
 
 #include "../acme/acme_jws.h"
 #include "../common/kw_log.h"
@@ -221,13 +222,15 @@ static int parse_run(json_t *req, kw_control_request *q, kw_diag *d)
     const char *type = json_string_value(json_object_get(req, "type"));
     const char *key = json_string_value(json_object_get(req, "key"));
 
-    if (type == NULL ||
-        (strcmp(type, "scan") != 0 && strcmp(type, "probe") != 0 &&
-         strcmp(type, "renew") != 0 && strcmp(type, "precheck") != 0))
-        return kw_diag_set(d, KW_EINVAL,
-                           "type: expected scan, probe, renew or precheck");
-    if (strcmp(type, "scan") == 0)
-        key = "all";
+    const kw_job_type *t = kw_job_type_find(type);
+    char names[256];
+
+    if (t == NULL) {
+        kw_job_type_names(names, sizeof(names));
+        return kw_diag_set(d, KW_EINVAL, "type: expected %s", names);
+    }
+    if (t->noun == NULL)
+        key = "all"; /* the type's one job */
     if (key == NULL || key[0] == '\0')
         return kw_diag_set(d, KW_EINVAL, "key: which %s?", type);
     if (strlen(key) >= sizeof(q->key))

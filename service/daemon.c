@@ -7,8 +7,10 @@
  * database connection (SQLite connections are not shared across threads).
  *
  *   timer / event --> claim pass (pool): claim due jobs, read the next
- *                     due time --> loop: start each job (pool), re-arm
+ *                     due time --> loop: kw_job_start() each, re-arm
  *   job done      --> loop: another claim pass
+ *   start, reload,--> plan pass (pool): each job type's keys from the
+ *   watch debounce    configuration ensured, the ones it dropped pruned
  *   SIGHUP        --> reload the configuration (pool); a broken file is
  *                     reported and the running one stays
  *   SIGTERM/INT   --> stop: running scans are told to stop at the next
@@ -19,29 +21,27 @@
  *
  * Jobs are rows (keystore/ks_jobs.h): a job is marked running before it
  * starts, so a kill -9 leaves it running and the next start resumes it.
+ * What a job does is its type's, in the table of job.h (states and
+ * transitions drawn there): this file names no job type.
  */
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
-#include "discover.h"
 #include "hooks.h"
 #include "http.h"
+#include "job.h"
 #include "metrics.h"
-#include "probe.h"
-#include "precheck.h"
 #include "renew.h"
 #include "state.h"
 #include "verify.h"
+#include "watch.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
-#include "../keystore/ks_endpoint.h"
 #include "../keystore/ks_inventory.h"
 #include "../keystore/ks_jobs.h"
-#include "../keystore/ks_managed.h"
 #include "../keystore/ks_scan.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
@@ -49,16 +49,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 
 #define MAX_CLAIM 64
-#define MAX_WATCHES 512
-#define WATCH_DEBOUNCE_MS 2000
-#define JOB_RETRY_BASE 60
-#define JOB_RETRY_CAP (6 * KW_HOUR)
 /* How long SIGTERM waits for work on the pool (a read from a hung file
  * system cannot be interrupted); hooks in flight add their timeouts. */
 #define STOP_DEADLINE_MS 10000
@@ -81,11 +76,6 @@ typedef struct verify_item {
     struct verify_item *next;
 } verify_item;
 
-typedef struct watch {
-    uv_fs_event_t h;
-    daemon_s *dm;
-} watch;
-
 struct daemon_s {
     uv_loop_t *loop;
     const kw_state *cli;
@@ -93,12 +83,10 @@ struct daemon_s {
     int config_from_file;
     int lock_fd;
     uv_timer_t timer;
-    uv_timer_t debounce;
     uv_timer_t stop_deadline;
     uv_signal_t sighup, sigterm, sigint;
     int stopping;
     volatile int cancel; /* running scans stop at the next file */
-    int running;         /* jobs in flight */
     int claiming;        /* a claim pass in flight */
     int claim_again;     /* asked for while one was in flight */
     int planning;        /* plan passes in flight */
@@ -106,11 +94,8 @@ struct daemon_s {
     uint64_t reload_started; /* uv_now() when the reload began */
     uint64_t stop_started, stop_allowed; /* ms, uv_now() */
     char reload_busy[PATH_MAX + 128];
-    int watching;        /* a watch walk in flight */
-    watch **watches;
-    size_t nwatches;
-    struct job_req *probing; /* probes in flight, to cancel at stop */
-    struct job_req *renewing; /* renewals in flight, likewise */
+    kw_watch watch;      /* inotify under the scanned paths */
+    kw_job_env jobs;         /* what jobs get; jobs.running in flight */
     kw_acme_env acme;
     kw_http_server *http;
     kw_control *control;
@@ -124,11 +109,6 @@ struct daemon_s {
     verify_item *verifying;
     int exit_code;
 };
-
-static double rand01(void)
-{
-    return (double)(rand() & 0xffff) / 65536.0;
-}
 
 /* ---- sd_notify, without libsystemd -------------------------------------- */
 
@@ -214,7 +194,6 @@ typedef struct claim_req {
     kw_diag d;
 } claim_req;
 
-static void start_job(daemon_s *dm, const ks_jobrec *j);
 static void request_claim(daemon_s *dm);
 static void maybe_finish_stop(daemon_s *dm);
 
@@ -261,7 +240,7 @@ static void claim_done(uv_work_t *req, int status)
         return;
     }
     for (i = 0; i < c->n; i++)
-        start_job(dm, &c->jobs[i]);
+        kw_job_start(&dm->jobs, &c->jobs[i]);
     if (!dm->stopping) {
         if (dm->claim_again) {
             dm->claim_again = 0;
@@ -270,7 +249,7 @@ static void claim_done(uv_work_t *req, int status)
             int64_t wait = c->next_at - kw_now();
             /* Jobs due but beyond the concurrency limit start when a
              * running one ends; otherwise sleep until the next is due. */
-            if (wait > 0 || dm->running < dm->conf.concurrency)
+            if (wait > 0 || dm->jobs.running < dm->conf.concurrency)
                 uv_timer_start(&dm->timer, on_timer,
                                wait > 0 ? (uint64_t)wait * 1000 : 0, 0);
         }
@@ -296,8 +275,8 @@ static void request_claim(daemon_s *dm)
     }
     c->dm = dm;
     c->now = kw_now();
-    c->max = dm->running < dm->conf.concurrency
-                 ? (size_t)(dm->conf.concurrency - dm->running)
+    c->max = dm->jobs.running < dm->conf.concurrency
+                 ? (size_t)(dm->conf.concurrency - dm->jobs.running)
                  : 0;
     if (c->max > MAX_CLAIM)
         c->max = MAX_CLAIM;
@@ -314,319 +293,11 @@ static void request_claim(daemon_s *dm)
 
 /* ---- jobs ------------------------------------------------------------------------ */
 
-typedef struct job_req {
-    uv_work_t req;
-    daemon_s *dm;
-    struct job_req *next_probing;
-    kw_probe *probe;
-    struct job_req *next_renewing;
-    kw_renew *renew;
-    kw_renew_result rres; /* a renew job's result (msg copied); for every
-                           * job, rres.unsaved says why its next run could
-                           * not be written to the jobs table */
-    char rname[256];
-    int pc_ok;            /* a precheck job's result */
-    char pc_verdict[1024];
-    ks_jobrec job;
-    /* What the job needs, copied so a reload cannot pull it away. */
-    char **paths;
-    size_t npaths;
-    int64_t interval;
-    int discover;
-    /* A probe job: the endpoint, and what the probe found. */
-    kw_endpoint_conf ep;
-    kw_probe_result pres;
-    int64_t object_id, stale_of;
-    /* Results. */
-    int r;
-    kw_diag d;
-    ks_scan_stats stats;
-    int64_t next_at;
-    int cancelled;
-    int watch;            /* a probe job that also watches health */
-} job_req;
-
-static void scan_note(void *ctx, enum ks_scan_note n, const char *path,
-                      const char *msg)
+/* A job ended (job.c has counted and logged it). */
+static void job_ended(void *ctx)
 {
-    (void)ctx;
-    switch (n) {
-    case KS_NOTE_ERROR:
-        kw_warn("scan: %s: %s", path, msg);
-        break;
-    case KS_NOTE_MISSING:
-        kw_warn("scan: %s: %s", path, msg);
-        break;
-    case KS_NOTE_CHANGED:
-        kw_notice("scan: %s: changed: %s", path, msg);
-        break;
-    case KS_NOTE_LOOP:
-        kw_info("scan: %s: %s", path, msg);
-        break;
-    default:
-        kw_debug("scan: %s: %s", path, msg);
-        break;
-    }
-}
+    daemon_s *dm = ctx;
 
-static int run_scan(job_req *jr, ks_store *s)
-{
-    ks_scan_opts o;
-    size_t nstale = 0;
-    int r;
-
-    memset(&o, 0, sizeof(o));
-    o.now = kw_now();
-    o.note = scan_note;
-    o.cancel = &jr->dm->cancel;
-    if (jr->discover) {
-        /* The daemons' own configurations say which files matter. */
-        kw_discovery disc;
-        ks_scan_stats dst;
-        size_t i;
-
-        if (kw_discover(NULL, &disc) != 0)
-            return kw_diag_set(&jr->d, KW_ENOMEM, "out of memory");
-        for (i = 0; i < disc.nnotes; i++)
-            kw_warn("discover: %s", disc.notes[i]);
-        r = kw_discover_apply(s, &disc, o.now, &dst, &jr->d);
-        kw_discovery_free(&disc);
-        if (r != 0)
-            return r;
-    }
-    r = jr->npaths == 0 ? 0
-                        : ks_scan(s, (const char *const *)jr->paths,
-                                  jr->npaths, &o, &jr->stats, &jr->d);
-    /* A certificate renewed on disk makes an endpoint that still serves
-     * the old one stale now, not at its next probe. */
-    if (r == 0 && (jr->stats.objects_changed > 0 || jr->stats.objects_new > 0))
-        r = ks_endpoint_recheck(s, kw_now(), &nstale, &jr->d);
-    return r;
-}
-
-static int record_probe(job_req *jr, ks_store *s)
-{
-    ks_probe_obs o;
-
-    kw_probe_obs_fill(&o, &jr->ep, &jr->pres);
-    return ks_endpoint_record(s, &o, kw_now(), &jr->object_id,
-                              &jr->stale_of, &jr->d);
-}
-
-static void job_work(uv_work_t *req)
-{
-    job_req *jr = req->data;
-    ks_store *s = NULL;
-    kw_diag fd;
-    int64_t now;
-    int r;
-
-    jr->r = open_store(jr->dm->cli, &s, &jr->d);
-    if (jr->r != 0) {
-        snprintf(jr->rres.unsaved, sizeof(jr->rres.unsaved), "%s",
-                 jr->d.msg);
-        return;
-    }
-    if (strcmp(jr->job.type, "precheck") == 0) {
-        /* Daily: a redirect added today shows weeks before the renewal
-         * it would break. */
-        now = kw_now();
-        jr->next_at = now + KW_DAY;
-        jr->r = ks_managed_precheck(s, jr->rname, jr->pc_ok, jr->pc_verdict,
-                                    now, &jr->d);
-        r = ks_jobs_finish(s, jr->job.id, jr->r == 0, jr->next_at,
-                           jr->r != 0 ? jr->d.msg : NULL, now, &fd);
-        if (r != 0 && jr->r == 0) {
-            jr->r = r;
-            jr->d = fd;
-        }
-        ks_close(s);
-        return;
-    }
-    if (strcmp(jr->job.type, "renew") == 0) {
-        /* renew.c recorded the outcome; the job only keeps the schedule:
-         * the renewal time, a failure's retry time, daily while blocked
-         * by a permanent error, at once after a stop. */
-        now = kw_now();
-        jr->next_at = jr->rres.next_at > 0 ? jr->rres.next_at
-                                           : now + KW_DAY;
-        if (jr->rres.outcome == KW_RENEW_CANCELLED) {
-            jr->cancelled = 1;
-            jr->next_at = now;
-        }
-        if (jr->rres.outcome == KW_RENEW_FAILED)
-            jr->r = kw_diag_set(&jr->d, KW_EIO, "%s", jr->rres.msg);
-        r = ks_jobs_finish(s, jr->job.id, jr->r == 0, jr->next_at,
-                           jr->r != 0 ? jr->d.msg : NULL, now, &fd);
-        /* The job's row is the daemon's schedule: the retry time holds
-         * if, and only if, it was written. */
-        if (r != 0)
-            snprintf(jr->rres.unsaved, sizeof(jr->rres.unsaved), "%s",
-                     fd.msg);
-        else
-            jr->rres.unsaved[0] = '\0';
-        if (r != 0 && jr->r == 0) {
-            jr->r = r;
-            jr->d = fd;
-        }
-        if (jr->rres.outcome == KW_RENEW_ISSUED)
-            kw_health_watch(s, kw_now());
-        ks_close(s);
-        return;
-    }
-    if (strcmp(jr->job.type, "scan") == 0)
-        jr->r = run_scan(jr, s);
-    else if (strcmp(jr->job.type, "probe") == 0 && jr->pres.cancelled)
-        jr->r = KW_ECANCELED;
-    else if (strcmp(jr->job.type, "probe") == 0)
-        jr->r = record_probe(jr, s);
-    else
-        jr->r = kw_diag_set(&jr->d, KW_EINVAL, "unknown job type \"%s\"",
-                            jr->job.type);
-
-    now = kw_now();
-    if (jr->r == KW_ECANCELED) {
-        /* Stopped by a shutdown: due again as soon as the daemon is back. */
-        jr->cancelled = 1;
-        jr->next_at = now;
-        r = ks_jobs_finish(s, jr->job.id, 1, now, NULL, now, &fd);
-    } else if (jr->r == 0) {
-        /* Jitter keeps many machines from rescanning in step; a failed
-         * probe is looked at again within 5 minutes. */
-        int64_t every = jr->interval;
-        if (strcmp(jr->job.type, "probe") == 0 && !jr->pres.ok &&
-            every > 5 * KW_MINUTE)
-            every = 5 * KW_MINUTE;
-        jr->next_at =
-            now + every + (int64_t)((double)every * 0.05 * rand01());
-        r = ks_jobs_finish(s, jr->job.id, 1, jr->next_at, NULL, now, &fd);
-    } else {
-        jr->next_at = now + ks_jobs_backoff(jr->job.attempt, JOB_RETRY_BASE,
-                                            JOB_RETRY_CAP, rand01());
-        r = ks_jobs_finish(s, jr->job.id, 0, jr->next_at, jr->d.msg, now,
-                           &fd);
-    }
-    if (r != 0)
-        snprintf(jr->rres.unsaved, sizeof(jr->rres.unsaved), "%s", fd.msg);
-    if (r != 0 && jr->r == 0) {
-        jr->r = r;
-        jr->d = fd;
-    }
-    if (jr->r == 0 && (strcmp(jr->job.type, "scan") == 0 || jr->watch))
-        kw_health_watch(s, kw_now());
-    ks_close(s);
-}
-
-static void free_job(job_req *jr)
-{
-    size_t i;
-
-    for (i = 0; i < jr->npaths; i++)
-        free(jr->paths[i]);
-    free(jr->paths);
-    free(jr->ep.name);
-    free(jr->ep.host);
-    free(jr->ep.sni);
-    kw_probe_result_clear(&jr->pres);
-    free(jr);
-}
-
-static void start_watches(daemon_s *dm);
-
-static void job_done(uv_work_t *req, int status)
-{
-    job_req *jr = req->data;
-    daemon_s *dm = jr->dm;
-    char when[32];
-
-    dm->running--;
-    kw_time_rfc3339(jr->next_at, when, sizeof(when));
-    {
-        int t = strcmp(jr->job.type, "probe") == 0      ? 1
-                : strcmp(jr->job.type, "renew") == 0    ? 2
-                : strcmp(jr->job.type, "precheck") == 0 ? 3
-                                                        : 0;
-        if (status == 0 && jr->r == 0)
-            dm->counters.jobs_ok_total[t]++;
-        else if (!jr->cancelled)
-            dm->counters.jobs_failed_total[t]++;
-        if (strcmp(jr->job.type, "scan") == 0 && status == 0 &&
-            jr->r == 0) {
-            dm->counters.scans_total++;
-            dm->counters.scan_errors_total += jr->stats.errors;
-            dm->counters.scan_skipped_total += jr->stats.skipped;
-        }
-    }
-    if (status != 0) {
-        kw_err("job %s %s: %s", jr->job.type, jr->job.key,
-               uv_strerror(status));
-    } else if (jr->cancelled) {
-        kw_notice("job %s %s: stopped; it resumes at the next start",
-                  jr->job.type, jr->job.key);
-    } else if (strcmp(jr->job.type, "precheck") == 0) {
-        if (jr->pc_ok)
-            kw_info("certificate %s: the HTTP-01 pre-check passes; next at "
-                    "%s",
-                    jr->rname, when);
-        else
-            kw_warn("certificate %s: the HTTP-01 pre-check fails: %s; the "
-                    "next renewal would fail (checked again at %s)",
-                    jr->rname, jr->pc_verdict, when);
-    } else if (strcmp(jr->job.type, "renew") == 0) {
-        if (jr->rres.outcome == KW_RENEW_ISSUED)
-            kw_notice("certificate %s: issued: %s; next renewal at %s",
-                      jr->rname, jr->rres.msg, when);
-        else if (jr->rres.outcome == KW_RENEW_NOT_DUE)
-            kw_info("certificate %s: %s", jr->rname, jr->rres.msg);
-        else if (jr->rres.unsaved[0] != '\0')
-            kw_err("certificate %s: renewal failed: %s; its retry time was "
-                   "not recorded (%s): the renewal runs again when the "
-                   "daemon restarts",
-                   jr->rname, jr->rres.msg, jr->rres.unsaved);
-        else
-            kw_err("certificate %s: renewal failed: %s; %s %s", jr->rname,
-                   jr->rres.msg,
-                   jr->rres.next_at > 0 ? "retry at"
-                                        : "blocked (fix, then keywarden "
-                                          "run-job renew:NAME); next look at",
-                   when);
-    } else if (jr->r != 0 && jr->rres.unsaved[0] != '\0') {
-        kw_err("job %s %s failed (attempt %d): %s; its next run was not "
-               "recorded (%s): it runs again when the daemon restarts",
-               jr->job.type, jr->job.key, jr->job.attempt, jr->d.msg,
-               jr->rres.unsaved);
-    } else if (jr->r != 0) {
-        kw_err("job %s %s failed (attempt %d): %s; retry at %s",
-               jr->job.type, jr->job.key, jr->job.attempt, jr->d.msg, when);
-    } else if (strcmp(jr->job.type, "probe") == 0) {
-        if (!jr->pres.ok) {
-            kw_warn("probe %s (%s:%d): %s; again at %s", jr->ep.name,
-                    jr->ep.host, jr->ep.port, jr->pres.error, when);
-        } else {
-            char exp[32];
-            kw_time_rfc3339(jr->pres.chain[0].not_after, exp, sizeof(exp));
-            kw_notice("probe %s (%s): %s, serves %s expiring %s%s; next at "
-                      "%s",
-                      jr->ep.name, jr->pres.address, jr->pres.tls_version,
-                      ks_cert_name(&jr->pres.chain[0]), exp,
-                      jr->stale_of > 0 ? " (STALE: a newer certificate is "
-                                         "on disk)"
-                                       : "",
-                      when);
-        }
-    } else if (strcmp(jr->job.type, "scan") == 0) {
-        const ks_scan_stats *st = &jr->stats;
-        kw_notice("scan: %zu files (%zu read), %zu certificates; %zu new, "
-                  "%zu changed, %zu missing, %zu broken; next at %s",
-                  st->files, st->parsed, st->certs, st->objects_new,
-                  st->objects_changed, st->missing, st->errors, when);
-        start_watches(dm);
-    }
-    free_job(jr);
-    /* A scan's buffers were freed on other threads' arenas: give the
-     * memory back, so an idle daemon is small again. */
-    if (dm->running == 0)
-        malloc_trim(0);
     if (dm->stopping) {
         maybe_finish_stop(dm);
     } else {
@@ -638,199 +309,12 @@ static void job_done(uv_work_t *req, int status)
     }
 }
 
-static void on_probe_result(void *ctx, kw_probe_result *res)
+static void start_watches(daemon_s *dm);
+
+static void job_scanned(void *ctx)
 {
-    job_req *jr = ctx, **pp;
-
-    for (pp = &jr->dm->probing; *pp != NULL; pp = &(*pp)->next_probing)
-        if (*pp == jr) {
-            *pp = jr->next_probing;
-            break;
-        }
-    jr->probe = NULL;
-    jr->pres = *res; /* the chain's strings move with it */
-    if (uv_queue_work(jr->dm->loop, &jr->req, job_work, job_done) != 0) {
-        kw_err("probe %s: cannot record the result", jr->ep.name);
-        jr->dm->running--;
-        free_job(jr);
-    }
+    start_watches(ctx);
 }
-
-static void on_renew_done(void *ctx, const kw_renew_result *res)
-{
-    job_req *jr = ctx, **pp;
-
-    for (pp = &jr->dm->renewing; *pp != NULL; pp = &(*pp)->next_renewing)
-        if (*pp == jr) {
-            *pp = jr->next_renewing;
-            break;
-        }
-    jr->renew = NULL;
-    jr->rres = *res;
-    jr->rres.name = jr->rname;
-    if (uv_queue_work(jr->dm->loop, &jr->req, job_work, job_done) != 0) {
-        kw_err("certificate %s: cannot record the result", jr->rname);
-        jr->dm->running--;
-        free_job(jr);
-    }
-}
-
-static void on_precheck_done(void *ctx, int ok, const char *summary,
-                             const char *fix, json_t *report)
-{
-    job_req *jr = ctx;
-
-    (void)report;
-    jr->pc_ok = ok;
-    snprintf(jr->pc_verdict, sizeof(jr->pc_verdict), "%s%s%.600s", summary,
-             ok ? "" : ". Fix: ", ok ? "" : fix);
-    if (uv_queue_work(jr->dm->loop, &jr->req, job_work, job_done) != 0) {
-        kw_err("certificate %s: cannot record the pre-check", jr->rname);
-        jr->dm->running--;
-        free_job(jr);
-    }
-}
-
-static void start_job(daemon_s *dm, const ks_jobrec *j)
-{
-    job_req *jr = calloc(1, sizeof(*jr));
-    size_t i;
-    int r;
-
-    if (jr == NULL)
-        goto oom;
-    jr->dm = dm;
-    jr->job = *j;
-    jr->req.data = jr;
-    jr->interval = dm->conf.scan_interval;
-    jr->discover = dm->conf.discover;
-    if (strcmp(j->type, "scan") == 0 && dm->conf.nscan_paths > 0) {
-        jr->paths = calloc(dm->conf.nscan_paths, sizeof(*jr->paths));
-        if (jr->paths == NULL)
-            goto oom;
-        for (i = 0; i < dm->conf.nscan_paths; i++) {
-            if ((jr->paths[i] = strdup(dm->conf.scan_paths[i])) == NULL)
-                goto oom;
-            jr->npaths++;
-        }
-    }
-    kw_info("job %s %s: starting (attempt %d)", j->type, j->key, j->attempt);
-    if (strcmp(j->type, "precheck") == 0) {
-        const kw_cert_conf *c = NULL;
-        kw_precheck_req q;
-        kw_diag d;
-
-        for (i = 0; i < dm->conf.ncerts; i++)
-            if (strcmp(dm->conf.certs[i].name, j->key) == 0)
-                c = &dm->conf.certs[i];
-        if (c == NULL || c->dns01 || c->precheck == KW_PRECHECK_OFF) {
-            free_job(jr); /* the plan prunes it */
-            return;
-        }
-        snprintf(jr->rname, sizeof(jr->rname), "%s", c->name);
-        memset(&q, 0, sizeof(q));
-        q.names = (const char *const *)c->names;
-        q.nnames = c->nnames;
-        q.webroot = c->http01_webroot ? c->webroot : NULL;
-        q.listen = dm->conf.acme.http01_listen != NULL
-                       ? dm->conf.acme.http01_listen
-                       : KW_ACME_DEFAULT_HTTP01;
-        if (kw_precheck_start(&dm->acme, &q, on_precheck_done, jr, &d) !=
-            0) {
-            jr->pc_ok = 0;
-            snprintf(jr->pc_verdict, sizeof(jr->pc_verdict),
-                     "the pre-check could not run: %s", d.msg);
-            if (uv_queue_work(dm->loop, &jr->req, job_work, job_done) != 0) {
-                free_job(jr);
-                return;
-            }
-        }
-        dm->running++;
-        return;
-    }
-    if (strcmp(j->type, "renew") == 0) {
-        const kw_cert_conf *c = NULL;
-        kw_diag d;
-
-        for (i = 0; i < dm->conf.ncerts; i++)
-            if (strcmp(dm->conf.certs[i].name, j->key) == 0)
-                c = &dm->conf.certs[i];
-        if (c == NULL) {
-            free_job(jr); /* left the configuration: the plan prunes it */
-            return;
-        }
-        snprintf(jr->rname, sizeof(jr->rname), "%s", c->name);
-        if (kw_renew_start(&dm->acme, c, 0, on_renew_done, jr, &jr->renew,
-                           &d) != 0) {
-            kw_err("certificate %s: %s", c->name, d.msg);
-            free_job(jr);
-            return;
-        }
-        jr->next_renewing = dm->renewing;
-        dm->renewing = jr;
-        dm->running++;
-        return;
-    }
-    if (strcmp(j->type, "probe") == 0) {
-        const kw_endpoint_conf *ep = NULL;
-
-        for (i = 0; i < dm->conf.nendpoints; i++)
-            if (strcmp(dm->conf.endpoints[i].name, j->key) == 0)
-                ep = &dm->conf.endpoints[i];
-        if (ep == NULL) {
-            /* Left the configuration: the plan prunes it. */
-            free_job(jr);
-            return;
-        }
-        jr->ep = *ep;
-        jr->ep.name = strdup(ep->name);
-        jr->ep.host = strdup(ep->host);
-        jr->ep.sni = ep->sni != NULL ? strdup(ep->sni) : NULL;
-        jr->interval = ep->interval;
-        /* Probes watch health for the daemons that only probe (no scan
-         * paths), at most every ten minutes. */
-        if (kw_now() - dm->watched_at >= 10 * KW_MINUTE) {
-            jr->watch = 1;
-            dm->watched_at = kw_now();
-        }
-        if (jr->ep.name == NULL || jr->ep.host == NULL ||
-            (ep->sni != NULL && jr->ep.sni == NULL))
-            goto oom;
-        /* The probe runs on the loop; its result is recorded on the
-         * pool. */
-        r = kw_probe_start(dm->loop, &jr->ep, on_probe_result, jr,
-                           &jr->probe);
-        if (r == 0) {
-            jr->next_probing = dm->probing;
-            dm->probing = jr;
-        } else {
-            snprintf(jr->pres.error, sizeof(jr->pres.error), "%s",
-                     kw_strerror(r));
-            r = uv_queue_work(dm->loop, &jr->req, job_work, job_done);
-        }
-        if (r != 0) {
-            kw_err("job %s %s: %s", j->type, j->key, uv_strerror(r));
-            free_job(jr);
-            return;
-        }
-        dm->running++;
-        return;
-    }
-    r = uv_queue_work(dm->loop, &jr->req, job_work, job_done);
-    if (r != 0) {
-        kw_err("job %s %s: %s", j->type, j->key, uv_strerror(r));
-        free_job(jr);
-        return;
-    }
-    dm->running++;
-    return;
-oom:
-    /* The job stays claimed (running); the next start resumes it. */
-    kw_err("job %s %s: out of memory", j->type, j->key);
-    if (jr != NULL)
-        free_job(jr);
-}
-
 
 /* ---- hooks and what follows them --------------------------------------------- */
 
@@ -956,75 +440,52 @@ static void start_hooks(daemon_s *dm, int first)
 typedef struct plan_req {
     uv_work_t req;
     daemon_s *dm;
-    char **endpoints; /* names, copied from the configuration */
-    size_t nendpoints;
-    char **certs;     /* [certificate] names, likewise */
-    size_t ncerts;
-    char **prechecks; /* those that use http-01 with a pre-check */
-    size_t nprechecks;
-    int scan;
+    /* Per job type (the table's order), the keys the configuration asks
+     * for, copied on the loop so a reload cannot pull them away. */
+    kw_job_keys *keys;
+    size_t ntypes;
     int recover;
     int r;
     kw_diag d;
     size_t recovered;
 } plan_req;
 
+/* Each type's jobs made sure of (a new one due first_delay from now),
+ * and, for types that drop them, the pending ones whose key the
+ * configuration no longer names dropped. */
 static void plan_work(uv_work_t *req)
 {
     plan_req *p = req->data;
     ks_store *s = NULL;
     int64_t now = kw_now();
-
-    size_t i;
+    size_t i, t;
 
     p->r = open_store(p->dm->cli, &s, &p->d);
     if (p->r == 0 && p->recover)
         p->r = ks_jobs_recover(s, now, &p->recovered, &p->d);
-    /* A scan at start (or now, after a reload), then every interval. */
-    if (p->r == 0 && p->scan)
-        p->r = ks_jobs_ensure(s, "scan", "all", now, 1, now, &p->d);
-    /* Each endpoint probed now, then every interval; endpoints that left
-     * the configuration leave the inventory too. */
-    for (i = 0; p->r == 0 && i < p->nendpoints; i++)
-        p->r = ks_jobs_ensure(s, "probe", p->endpoints[i], now, 1, now,
-                              &p->d);
-    if (p->r == 0)
-        p->r = ks_jobs_prune(s, "probe", (const char *const *)p->endpoints,
-                             p->nendpoints, &p->d);
-    /* Each managed certificate is looked at now (a renewal that is not
-     * due ends at once and sets its own next time). */
-    for (i = 0; p->r == 0 && i < p->ncerts; i++)
-        p->r = ks_jobs_ensure(s, "renew", p->certs[i], now, 1, now, &p->d);
-    if (p->r == 0)
-        p->r = ks_jobs_prune(s, "renew", (const char *const *)p->certs,
-                             p->ncerts, &p->d);
-    /* The daily pre-check, first a minute after the renewal jobs. */
-    for (i = 0; p->r == 0 && i < p->nprechecks; i++)
-        p->r = ks_jobs_ensure(s, "precheck", p->prechecks[i],
-                              now + KW_MINUTE, 0, now, &p->d);
-    if (p->r == 0)
-        p->r = ks_jobs_prune(s, "precheck",
-                             (const char *const *)p->prechecks,
-                             p->nprechecks, &p->d);
-    if (p->r == 0)
-        p->r = ks_endpoint_prune(s, (const char *const *)p->endpoints,
-                                 p->nendpoints, &p->d);
+    for (t = 0; p->r == 0 && t < p->ntypes; t++) {
+        const kw_job_type *jt = kw_job_type_at(t);
+        const kw_job_keys *k = &p->keys[t];
+
+        for (i = 0; p->r == 0 && i < k->n; i++)
+            p->r = ks_jobs_ensure(s, jt->name, k->v[i], now + jt->first_delay,
+                                  jt->pull_forward, now, &p->d);
+        if (p->r == 0 && jt->drop_unlisted)
+            p->r = ks_jobs_prune(s, jt->name, (const char *const *)k->v,
+                                 k->n, &p->d);
+        if (p->r == 0 && jt->pruned != NULL)
+            p->r = jt->pruned(s, (const char *const *)k->v, k->n, &p->d);
+    }
     ks_close(s);
 }
 
 static void free_plan(plan_req *p)
 {
-    size_t i;
+    size_t t;
 
-    for (i = 0; i < p->nendpoints; i++)
-        free(p->endpoints[i]);
-    free(p->endpoints);
-    for (i = 0; i < p->ncerts; i++)
-        free(p->certs[i]);
-    free(p->certs);
-    for (i = 0; i < p->nprechecks; i++)
-        free(p->prechecks[i]);
-    free(p->prechecks);
+    for (t = 0; p->keys != NULL && t < p->ntypes; t++)
+        kw_job_keys_free(&p->keys[t]);
+    free(p->keys);
     free(p);
 }
 
@@ -1045,49 +506,26 @@ static void plan_done(uv_work_t *req, int status)
     free_plan(p);
 }
 
-/* names[*n] = a copy of name, *n + 1; the array has room. */
-static int add_name(char **names, size_t *n, const char *name)
-{
-    if ((names[*n] = strdup(name)) == NULL)
-        return -1;
-    (*n)++;
-    return 0;
-}
-
 static plan_req *new_plan(daemon_s *dm, int recover)
 {
     plan_req *p = calloc(1, sizeof(*p));
-    size_t i;
+    size_t t;
 
     if (p == NULL)
         return NULL;
     p->dm = dm;
     p->recover = recover;
-    p->scan = dm->conf.nscan_paths > 0 || dm->conf.discover;
     p->req.data = p;
-    p->endpoints = calloc(dm->conf.nendpoints + 1, sizeof(*p->endpoints));
-    p->certs = calloc(dm->conf.ncerts + 1, sizeof(*p->certs));
-    p->prechecks = calloc(dm->conf.ncerts + 1, sizeof(*p->prechecks));
-    if (p->endpoints == NULL || p->certs == NULL || p->prechecks == NULL) {
-        free_plan(p);
+    p->ntypes = kw_job_types_count();
+    if ((p->keys = calloc(p->ntypes, sizeof(*p->keys))) == NULL) {
+        free(p);
         return NULL;
     }
-    for (i = 0; i < dm->conf.nendpoints; i++)
-        if (add_name(p->endpoints, &p->nendpoints,
-                     dm->conf.endpoints[i].name) != 0) {
+    for (t = 0; t < p->ntypes; t++)
+        if (kw_job_type_at(t)->keys(&dm->conf, &p->keys[t]) != 0) {
             free_plan(p);
             return NULL;
         }
-    for (i = 0; i < dm->conf.ncerts; i++) {
-        const kw_cert_conf *c = &dm->conf.certs[i];
-
-        if (add_name(p->certs, &p->ncerts, c->name) != 0 ||
-            (!c->dns01 && c->precheck != KW_PRECHECK_OFF &&
-             add_name(p->prechecks, &p->nprechecks, c->name) != 0)) {
-            free_plan(p);
-            return NULL;
-        }
-    }
     return p;
 }
 
@@ -1109,174 +547,25 @@ static void plan(daemon_s *dm, int recover)
 
 /* ---- watching scanned paths ------------------------------------------------- */
 
-typedef struct watch_req {
-    uv_work_t req;
-    daemon_s *dm;
-    char **roots;
-    size_t nroots;
-    char **dirs;
-    size_t ndirs;
-    int truncated;
-} watch_req;
-
-static void collect_dirs(watch_req *w, const char *path, int depth)
+/* A change under a scanned path: plan again, which makes the scan due. */
+static void on_watched_change(void *ctx)
 {
-    DIR *d;
-    struct dirent *de;
-    char sub[PATH_MAX];
-    char **nd;
-    struct stat sb;
-
-    if (w->ndirs >= MAX_WATCHES) {
-        w->truncated = 1;
-        return;
-    }
-    if (depth > 16 || stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return;
-    nd = realloc(w->dirs, (w->ndirs + 1) * sizeof(*nd));
-    if (nd == NULL)
-        return;
-    w->dirs = nd;
-    if ((w->dirs[w->ndirs] = strdup(path)) == NULL)
-        return;
-    w->ndirs++;
-    /* Symlinked directories are not followed: the walk is only for
-     * change notification, and the links' targets are watched where they
-     * live when they are under a scanned path. */
-    if ((d = opendir(path)) == NULL)
-        return;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.' &&
-            (de->d_name[1] == '\0' ||
-             (de->d_name[1] == '.' && de->d_name[2] == '\0')))
-            continue;
-        if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >=
-            sizeof(sub))
-            continue;
-        if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
-            collect_dirs(w, sub, depth + 1);
-    }
-    closedir(d);
+    plan(ctx, 0);
 }
 
-static void watch_work(uv_work_t *req)
+static void on_walked(void *ctx)
 {
-    watch_req *w = req->data;
-    size_t i;
+    daemon_s *dm = ctx;
 
-    for (i = 0; i < w->nroots; i++)
-        collect_dirs(w, w->roots[i], 0);
-}
-
-static void on_debounce(uv_timer_t *t)
-{
-    daemon_s *dm = t->data;
-    plan_req *p;
-
-    kw_info("watch: changes under a scanned path; rescanning");
-    p = new_plan(dm, 0);
-    if (p == NULL)
-        return;
-    if (uv_queue_work(dm->loop, &p->req, plan_work, plan_done) != 0)
-        free_plan(p);
-    else
-        dm->planning++;
-}
-
-static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
-                        int status)
-{
-    watch *w = h->data;
-
-    (void)name;
-    (void)events;
-    if (status != 0 || w->dm->stopping)
-        return;
-    /* Restarting the timer on every event: a burst costs one rescan. */
-    uv_timer_start(&w->dm->debounce, on_debounce, WATCH_DEBOUNCE_MS, 0);
-}
-
-static void free_watch(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void stop_watches(daemon_s *dm)
-{
-    size_t i;
-
-    for (i = 0; i < dm->nwatches; i++) {
-        uv_fs_event_stop(&dm->watches[i]->h);
-        uv_close((uv_handle_t *)&dm->watches[i]->h, free_watch);
-    }
-    free(dm->watches);
-    dm->watches = NULL;
-    dm->nwatches = 0;
-}
-
-static void watch_done(uv_work_t *req, int status)
-{
-    watch_req *w = req->data;
-    daemon_s *dm = w->dm;
-    size_t i;
-
-    dm->watching = 0;
-    if (status == 0 && !dm->stopping && dm->conf.scan_watch) {
-        stop_watches(dm);
-        dm->watches = calloc(w->ndirs > 0 ? w->ndirs : 1,
-                             sizeof(*dm->watches));
-        for (i = 0; dm->watches != NULL && i < w->ndirs; i++) {
-            watch *wt = calloc(1, sizeof(*wt));
-            if (wt == NULL)
-                break;
-            wt->dm = dm;
-            uv_fs_event_init(dm->loop, &wt->h);
-            wt->h.data = wt;
-            if (uv_fs_event_start(&wt->h, on_fs_event, w->dirs[i], 0) != 0) {
-                uv_close((uv_handle_t *)&wt->h, free_watch);
-                continue;
-            }
-            dm->watches[dm->nwatches++] = wt;
-        }
-        if (w->truncated)
-            kw_warn("watch: more than %d directories under the scanned "
-                    "paths; changes deeper are found by the periodic scan",
-                    MAX_WATCHES);
-        kw_debug("watch: %zu directories", dm->nwatches);
-    }
-    for (i = 0; i < w->nroots; i++)
-        free(w->roots[i]);
-    for (i = 0; i < w->ndirs; i++)
-        free(w->dirs[i]);
-    free(w->roots);
-    free(w->dirs);
-    free(w);
     if (dm->stopping)
         maybe_finish_stop(dm);
 }
 
 static void start_watches(daemon_s *dm)
 {
-    watch_req *w;
-    size_t i;
-
-    if (!dm->conf.scan_watch || dm->watching || dm->stopping)
-        return;
-    w = calloc(1, sizeof(*w));
-    if (w == NULL)
-        return;
-    w->dm = dm;
-    w->req.data = w;
-    w->roots = calloc(dm->conf.nscan_paths + 1, sizeof(*w->roots));
-    for (i = 0; w->roots != NULL && i < dm->conf.nscan_paths; i++)
-        if ((w->roots[w->nroots] = strdup(dm->conf.scan_paths[i])) != NULL)
-            w->nroots++;
-    if (uv_queue_work(dm->loop, &w->req, watch_work, watch_done) != 0) {
-        free(w->roots);
-        free(w);
-        return;
-    }
-    dm->watching = 1;
+    if (dm->conf.scan_watch && !dm->stopping)
+        kw_watch_start(&dm->watch, (const char *const *)dm->conf.scan_paths,
+                       dm->conf.nscan_paths);
 }
 
 /* ---- /metrics and /healthz -------------------------------------------------------- */
@@ -1320,6 +609,7 @@ static void render_done(uv_work_t *req, int status)
         kw_http_respond(rr->http, 200, "text/plain; version=0.0.4",
                         rr->body, rr->len);
     }
+    kw_metrics_counters_free(&rr->counters);
     free(rr);
     if (dm->stopping)
         maybe_finish_stop(dm);
@@ -1358,9 +648,10 @@ static void on_http(void *ctx, kw_http_req *req, const char *method,
     }
     rr->dm = dm;
     rr->http = req;
-    rr->counters = dm->counters;
     rr->req.data = rr;
-    if (uv_queue_work(dm->loop, &rr->req, render_work, render_done) != 0) {
+    if (kw_metrics_counters_copy(&rr->counters, &dm->counters) != 0 ||
+        uv_queue_work(dm->loop, &rr->req, render_work, render_done) != 0) {
+        kw_metrics_counters_free(&rr->counters);
         free(rr);
         text = strdup("busy\n");
         kw_http_respond(req, 503, NULL, text, text ? strlen(text) : 0);
@@ -1509,18 +800,16 @@ static void on_control(void *ctx, kw_control_req *conn,
             ctl_fail(conn, why);
         return;
     }
-    if (strcmp(q->cmd, "run") == 0 && strcmp(q->type, "scan") != 0) {
-        int cert = strcmp(q->type, "renew") == 0 ||
-                   strcmp(q->type, "precheck") == 0;
-        int known = 0;
+    if (strcmp(q->cmd, "run") == 0) {
+        /* A job for a name the configuration does not have would be
+         * skipped at its start: say so now. */
+        const kw_job_type *t = kw_job_type_find(q->type);
+        char why_not[64];
 
-        for (i = 0; !cert && i < dm->conf.nendpoints; i++)
-            known |= strcmp(dm->conf.endpoints[i].name, q->key) == 0;
-        for (i = 0; cert && i < dm->conf.ncerts; i++)
-            known |= strcmp(dm->conf.certs[i].name, q->key) == 0;
-        if (!known) {
-            ctl_fail(conn, cert ? "no such certificate in the configuration"
-                                : "no such endpoint in the configuration");
+        if (t != NULL && t->known != NULL && !t->known(&dm->conf, q->key)) {
+            snprintf(why_not, sizeof(why_not),
+                     "no such %s in the configuration", t->noun);
+            ctl_fail(conn, why_not);
             return;
         }
     }
@@ -1595,7 +884,7 @@ static void reload_done(uv_work_t *req, int status)
                   dm->conf.path ? dm->conf.path : "defaults",
                   dm->conf.nscan_paths, dm->conf.nendpoints);
         if (!dm->conf.scan_watch)
-            stop_watches(dm);
+            kw_watch_stop(&dm->watch);
         plan(dm, 0);
         start_watches(dm);
         /* New hook definitions: a new engine; the old one finishes what
@@ -1681,18 +970,17 @@ static void close_handle(uv_handle_t *h)
 /* Close what keeps the loop alive once no work is in flight. */
 static void maybe_finish_stop(daemon_s *dm)
 {
-    if (dm->running > 0 || dm->claiming || dm->watching || dm->reloading ||
-        dm->planning > 0 || dm->rendering > 0 || dm->controlling > 0 ||
-        dm->retired != NULL || dm->verifying != NULL)
+    if (dm->jobs.running > 0 || dm->claiming || dm->watch.walking ||
+        dm->reloading || dm->planning > 0 || dm->rendering > 0 ||
+        dm->controlling > 0 || dm->retired != NULL || dm->verifying != NULL)
         return;
     kw_acme_env_close(&dm->acme);
     kw_control_close(dm->control);
     dm->control = NULL;
-    stop_watches(dm);
+    kw_watch_close(&dm->watch);
     kw_http_close(dm->http);
     dm->http = NULL;
     close_handle((uv_handle_t *)&dm->timer);
-    close_handle((uv_handle_t *)&dm->debounce);
     close_handle((uv_handle_t *)&dm->stop_deadline);
     close_handle((uv_handle_t *)&dm->sighup);
     close_handle((uv_handle_t *)&dm->sigterm);
@@ -1716,8 +1004,8 @@ static void describe_pending(const daemon_s *dm, char *out, size_t len)
         }                                                                 \
     } while (0)
     out[0] = '\0';
-    ADD(dm->running > 0, "%d job%s", dm->running,
-        dm->running == 1 ? "" : "s");
+    ADD(dm->jobs.running > 0, "%d job%s", dm->jobs.running,
+        dm->jobs.running == 1 ? "" : "s");
     ADD(dm->reloading, "a configuration reload reading %s (for %llu s)",
         dm->cli->config_path,
         (unsigned long long)((uv_now(dm->loop) - dm->reload_started) /
@@ -1725,7 +1013,7 @@ static void describe_pending(const daemon_s *dm, char *out, size_t len)
     ADD(dm->claiming, "a claim pass");
     ADD(dm->planning > 0, "%d plan pass%s", dm->planning,
         dm->planning == 1 ? "" : "es");
-    ADD(dm->watching, "a walk for inotify watches");
+    ADD(dm->watch.walking, "a walk for inotify watches");
     ADD(dm->rendering > 0, "%d /metrics render%s", dm->rendering,
         dm->rendering == 1 ? "" : "s");
     ADD(dm->controlling > 0, "%d control request%s", dm->controlling,
@@ -1762,7 +1050,6 @@ static void on_stop_deadline(uv_timer_t *t)
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
     daemon_s *dm = h->data;
-    job_req *jr;
     uint64_t deadline = STOP_DEADLINE_MS;
     size_t i;
 
@@ -1782,10 +1069,7 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     kw_sd_notify("STOPPING=1");
     dm->stopping = 1;
     dm->cancel = 1;
-    for (jr = dm->probing; jr != NULL; jr = jr->next_probing)
-        kw_probe_cancel(jr->probe);
-    for (jr = dm->renewing; jr != NULL; jr = jr->next_renewing)
-        kw_renew_cancel(jr->renew);
+    kw_jobs_cancel(&dm->jobs);
     {
         verify_item *vi;
 
@@ -1800,7 +1084,7 @@ static void on_stop_signal(uv_signal_t *h, int signum)
      * what was not claimed waits in the outbox for the next start. */
     retire_hooks(dm);
     uv_timer_stop(&dm->timer);
-    uv_timer_stop(&dm->debounce);
+    kw_watch_stop(&dm->watch);
     /* Stopping is bounded: hooks get their timeouts (a built-in reload
      * is two commands, each killed 2 s after its timeout), the rest
      * STOP_DEADLINE_MS. */
@@ -1823,6 +1107,7 @@ int kw_daemon_serve(const kw_state *cli)
     daemon_s dm;
     ks_store *s = NULL;
     kw_diag d;
+    size_t i;
     int r;
 
     memset(&dm, 0, sizeof(dm));
@@ -1857,9 +1142,9 @@ int kw_daemon_serve(const kw_state *cli)
 
     dm.loop = uv_default_loop();
     uv_timer_init(dm.loop, &dm.timer);
-    uv_timer_init(dm.loop, &dm.debounce);
     uv_timer_init(dm.loop, &dm.stop_deadline);
-    dm.timer.data = dm.debounce.data = dm.stop_deadline.data = &dm;
+    dm.timer.data = dm.stop_deadline.data = &dm;
+    kw_watch_init(&dm.watch, dm.loop, on_watched_change, on_walked, &dm);
     uv_signal_init(dm.loop, &dm.sighup);
     uv_signal_init(dm.loop, &dm.sigterm);
     uv_signal_init(dm.loop, &dm.sigint);
@@ -1873,6 +1158,21 @@ int kw_daemon_serve(const kw_state *cli)
               dm.config_from_file ? cli->config_path : "built-in defaults",
               dm.conf.nscan_paths, dm.conf.nendpoints);
     dm.counters.started_at = kw_now();
+    dm.jobs.loop = dm.loop;
+    dm.jobs.db_path = cli->db_path;
+    dm.jobs.conf = &dm.conf;
+    dm.jobs.acme = &dm.acme;
+    dm.jobs.cancel = &dm.cancel;
+    dm.jobs.counters = &dm.counters;
+    dm.jobs.scanned = job_scanned;
+    dm.jobs.ended = job_ended;
+    dm.jobs.ctx = &dm;
+    /* Every type is counted from the start, zeros included. */
+    for (i = 0; i < kw_job_types_count(); i++)
+        if (kw_metrics_add_job_type(&dm.counters,
+                                    kw_job_type_at(i)->name) != 0)
+            kw_warn("metrics: out of memory; keywarden_jobs_total is "
+                    "incomplete");
     if (dm.conf.metrics_listen[0] != '\0') {
         r = kw_http_listen(dm.loop, dm.conf.metrics_listen, on_http, &dm,
                            &dm.http, &d);
@@ -1889,6 +1189,7 @@ int kw_daemon_serve(const kw_state *cli)
             uv_run(dm.loop, UV_RUN_DEFAULT);
             uv_loop_close(dm.loop);
             kw_config_free(&dm.conf);
+            kw_metrics_counters_free(&dm.counters);
             close(dm.lock_fd);
             return KW_EXIT_FAIL;
         }
@@ -1917,6 +1218,7 @@ int kw_daemon_serve(const kw_state *cli)
         kw_warn("loop closed with handles still open: %s", uv_strerror(r));
     kw_notice("stopped");
     kw_config_free(&dm.conf);
+    kw_metrics_counters_free(&dm.counters);
     close(dm.lock_fd);
     return dm.exit_code;
 }

@@ -1,5 +1,6 @@
 #include "metrics.h"
 
+#include "../common/kw_vec.h"
 #include "../hooks/hook_outbox.h"
 #include "../keystore/ks_inventory.h"
 
@@ -7,6 +8,62 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+int kw_metrics_add_job_type(kw_metrics_counters *c, const char *type)
+{
+    kw_metrics_jobs *nj;
+    size_t i;
+
+    for (i = 0; i < c->njobs; i++)
+        if (strcmp(c->jobs[i].type, type) == 0)
+            return 0;
+    nj = kw_vec_grow(c->jobs, &c->cap, c->njobs + 1, sizeof(*nj));
+    if (nj == NULL)
+        return KW_ENOMEM;
+    c->jobs = nj;
+    memset(&c->jobs[c->njobs], 0, sizeof(c->jobs[0]));
+    c->jobs[c->njobs++].type = type;
+    return 0;
+}
+
+void kw_metrics_job_ended(kw_metrics_counters *c, const char *type, int ok)
+{
+    size_t i;
+
+    for (i = 0; i < c->njobs; i++)
+        if (strcmp(c->jobs[i].type, type) == 0) {
+            if (ok)
+                c->jobs[i].ok++;
+            else
+                c->jobs[i].failed++;
+            return;
+        }
+}
+
+int kw_metrics_counters_copy(kw_metrics_counters *dst,
+                             const kw_metrics_counters *src)
+{
+    *dst = *src;
+    dst->jobs = NULL;
+    dst->cap = 0;
+    if (src->njobs == 0)
+        return 0;
+    dst->jobs = malloc(src->njobs * sizeof(*dst->jobs));
+    if (dst->jobs == NULL) {
+        dst->njobs = 0;
+        return KW_ENOMEM;
+    }
+    memcpy(dst->jobs, src->jobs, src->njobs * sizeof(*dst->jobs));
+    dst->cap = src->njobs;
+    return 0;
+}
+
+void kw_metrics_counters_free(kw_metrics_counters *c)
+{
+    free(c->jobs);
+    c->jobs = NULL;
+    c->njobs = c->cap = 0;
+}
 
 typedef struct buf {
     char *p;
@@ -199,11 +256,10 @@ static int hook_metrics(ks_store *s, render *r, kw_diag *d)
 int kw_metrics_render(ks_store *s, const kw_metrics_counters *c,
                       int64_t now, char **out, size_t *len, kw_diag *d)
 {
-    static const char *const types[4] = {"scan", "probe", "renew",
-                                         "precheck"};
     buf b = {NULL, 0, 0, 0};
     render r;
     ks_filter f;
+    size_t j;
     int i, rc;
 
     *out = NULL;
@@ -259,12 +315,12 @@ int kw_metrics_render(ks_store *s, const kw_metrics_counters *c,
         (unsigned long long)c->scan_skipped_total);
     put(&b, "# HELP keywarden_jobs_total Jobs finished since the daemon "
             "started.\n# TYPE keywarden_jobs_total counter\n");
-    for (i = 0; i < 4; i++)
+    for (j = 0; j < c->njobs; j++)
         put(&b,
             "keywarden_jobs_total{type=\"%s\",result=\"ok\"} %llu\n"
             "keywarden_jobs_total{type=\"%s\",result=\"failed\"} %llu\n",
-            types[i], (unsigned long long)c->jobs_ok_total[i], types[i],
-            (unsigned long long)c->jobs_failed_total[i]);
+            c->jobs[j].type, (unsigned long long)c->jobs[j].ok,
+            c->jobs[j].type, (unsigned long long)c->jobs[j].failed);
     if ((rc = hook_metrics(s, &r, d)) != 0)
         goto out;
     put(&b, "# HELP keywarden_start_time_seconds When the daemon started.\n"

@@ -10,16 +10,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What only the running daemon knows (counters since it started). */
+/* Jobs of one type finished since the daemon started. */
+typedef struct kw_metrics_jobs {
+    const char *type; /* the label; not copied (a job type's name) */
+    uint64_t ok, failed;
+} kw_metrics_jobs;
+
+/* What only the running daemon knows (counters since it started).
+ * Zeroed is empty; kw_metrics_counters_free() frees jobs. */
 typedef struct kw_metrics_counters {
     uint64_t scans_total;
     uint64_t scan_errors_total;   /* broken certificate files seen */
     uint64_t scan_skipped_total;  /* files skipped as not certificates */
-    uint64_t jobs_ok_total[4]; /* [0] scan, [1] probe, [2] renew, [3]
-                                  precheck */
-    uint64_t jobs_failed_total[4];
+    kw_metrics_jobs *jobs;        /* one per job type, rendered in this
+                                   * order, zeros included */
+    size_t njobs, cap;
     int64_t started_at;
 } kw_metrics_counters;
+
+/* Count jobs of type (added at the end when new).  KW_ENOMEM. */
+int kw_metrics_add_job_type(kw_metrics_counters *c, const char *type);
+/* A job of type ended; a type never added is not counted. */
+void kw_metrics_job_ended(kw_metrics_counters *c, const char *type, int ok);
+/* dst = a copy of src with its own jobs array (a render on the pool
+ * reads it while the loop counts on).  KW_ENOMEM. */
+int kw_metrics_counters_copy(kw_metrics_counters *dst,
+                             const kw_metrics_counters *src);
+void kw_metrics_counters_free(kw_metrics_counters *c);
 
 /* Render the metrics (format 0.0.4) into a malloc'd buffer.  Absolute
  * timestamps, not "days left": alert rules compute the rest. */

@@ -74,6 +74,16 @@ static void other_requests(void **state)
     assert_int_equal(parse("{\"cmd\":\"run\",\"type\":\"probe\"}", &q, &d),
                      KW_EINVAL);
     assert_string_equal(d.msg, "key: which probe?");
+    /* The types are the job table's rows. */
+    assert_int_equal(parse("{\"cmd\":\"run\",\"type\":\"nope\"}", &q, &d),
+                     KW_EINVAL);
+    assert_string_equal(d.msg, "type: expected scan, probe, renew or precheck");
+    assert_int_equal(parse("{\"cmd\":\"run\",\"type\":\"precheck\","
+                           "\"key\":\"www\"}",
+                           &q, &d),
+                     0);
+    assert_string_equal(q.key, "www");
+    kw_control_request_free(&q);
     assert_int_equal(parse("{\"cmd\":\"forget\",\"ids\":[1,2]}", &q, &d), 0);
     assert_int_equal(q.nids, 2);
     kw_control_request_free(&q);

@@ -1,0 +1,158 @@
+/*
+ * job_scan.c: the "scan" job (key "all"): discovery when configured, a
+ * scan of the configured paths, then the endpoints' staleness rechecked.
+ * Runs at start, every [scan] interval, and 2 s after a change under a
+ * watched path.
+ */
+#include "discover.h"
+#include "hooks.h"
+#include "job.h"
+
+#include "../common/kw_log.h"
+#include "../common/kw_time.h"
+#include "../keystore/ks_endpoint.h"
+#include "../keystore/ks_scan.h"
+
+#include <string.h>
+
+typedef struct scan_job {
+    kw_job job;
+    /* Copied at the start, so a reload cannot pull them away. */
+    kw_job_keys paths;
+    int64_t interval;
+    int discover;
+    ks_scan_stats stats;
+} scan_job;
+
+static int scan_keys(const kw_config *c, kw_job_keys *out)
+{
+    /* One job for all paths; never dropped (with nothing to scan it
+     * costs nothing). */
+    if (c->nscan_paths > 0 || c->discover)
+        return kw_job_keys_add(out, "all");
+    return 0;
+}
+
+static int scan_start(kw_job *j)
+{
+    scan_job *sj = (scan_job *)j;
+    const kw_config *c = j->env->conf;
+    size_t i;
+
+    sj->interval = c->scan_interval;
+    sj->discover = c->discover;
+    for (i = 0; i < c->nscan_paths; i++)
+        if (kw_job_keys_add(&sj->paths, c->scan_paths[i]) != 0)
+            return KW_ENOMEM;
+    return KW_JOB_RUN_NOW;
+}
+
+static void scan_note(void *ctx, enum ks_scan_note n, const char *path,
+                      const char *msg)
+{
+    (void)ctx;
+    switch (n) {
+    case KS_NOTE_ERROR:
+        kw_warn("scan: %s: %s", path, msg);
+        break;
+    case KS_NOTE_MISSING:
+        kw_warn("scan: %s: %s", path, msg);
+        break;
+    case KS_NOTE_CHANGED:
+        kw_notice("scan: %s: changed: %s", path, msg);
+        break;
+    case KS_NOTE_LOOP:
+        kw_info("scan: %s: %s", path, msg);
+        break;
+    default:
+        kw_debug("scan: %s: %s", path, msg);
+        break;
+    }
+}
+
+static int scan_work(kw_job *j, ks_store *s)
+{
+    scan_job *sj = (scan_job *)j;
+    ks_scan_opts o;
+    size_t nstale = 0;
+    int r;
+
+    memset(&o, 0, sizeof(o));
+    o.now = kw_now();
+    o.note = scan_note;
+    o.cancel = j->env->cancel;
+    if (sj->discover) {
+        /* The daemons' own configurations say which files matter. */
+        kw_discovery disc;
+        ks_scan_stats dst;
+        size_t i;
+
+        if (kw_discover(NULL, &disc) != 0)
+            return kw_diag_set(&j->d, KW_ENOMEM, "out of memory");
+        for (i = 0; i < disc.nnotes; i++)
+            kw_warn("discover: %s", disc.notes[i]);
+        r = kw_discover_apply(s, &disc, o.now, &dst, &j->d);
+        kw_discovery_free(&disc);
+        if (r != 0)
+            return r;
+    }
+    r = sj->paths.n == 0 ? 0
+                         : ks_scan(s, (const char *const *)sj->paths.v,
+                                   sj->paths.n, &o, &sj->stats, &j->d);
+    /* A certificate renewed on disk makes an endpoint that still serves
+     * the old one stale now, not at its next probe. */
+    if (r == 0 && (sj->stats.objects_changed > 0 || sj->stats.objects_new > 0))
+        r = ks_endpoint_recheck(s, kw_now(), &nstale, &j->d);
+    return r;
+}
+
+static int64_t scan_next(kw_job *j, int64_t now)
+{
+    return kw_job_next_periodic(j, now, ((scan_job *)j)->interval);
+}
+
+static void scan_recorded(kw_job *j, ks_store *s)
+{
+    if (j->r == 0)
+        kw_health_watch(s, kw_now());
+}
+
+static void scan_report(kw_job *j, const char *when)
+{
+    const ks_scan_stats *st = &((scan_job *)j)->stats;
+    kw_metrics_counters *c = j->env->counters;
+
+    if (j->r != 0) {
+        kw_job_log_failure(j, when);
+        return;
+    }
+    c->scans_total++;
+    c->scan_errors_total += st->errors;
+    c->scan_skipped_total += st->skipped;
+    kw_notice("scan: %zu files (%zu read), %zu certificates; %zu new, "
+              "%zu changed, %zu missing, %zu broken; next at %s",
+              st->files, st->parsed, st->certs, st->objects_new,
+              st->objects_changed, st->missing, st->errors, when);
+    j->env->scanned(j->env->ctx);
+}
+
+static void scan_release(kw_job *j)
+{
+    kw_job_keys_free(&((scan_job *)j)->paths);
+}
+
+const kw_job_type kw_job_scan = {
+    .name = "scan",
+    .size = sizeof(scan_job),
+    .retry_base = 60,
+    .retry_cap = 6 * KW_HOUR,
+    .keys = scan_keys,
+    .first_delay = 0,
+    .pull_forward = 1,
+    .start = scan_start,
+    .work = scan_work,
+    .next_run = scan_next,
+    .recorded = scan_recorded,
+    .report = scan_report,
+    .release = scan_release,
+};
