@@ -1,5 +1,7 @@
 #include "ks_jobs.h"
 
+#include "ks_store_int.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
