@@ -564,8 +564,8 @@ int kw_hook_finish(ks_store *s, const kw_hook_def *h, const kw_hook_batch *b,
         json_t *ev = json_array_get(b->events, i);
         int open = 0;
 
-        r = ks_outbox_event_open(s, json_integer_value(json_object_get(ev, "id")),
-                       &open, d);
+        r = ks_outbox_event_open(
+            s, json_integer_value(json_object_get(ev, "id")), &open, d);
         if (r == 0 && !open && kw_json_append(settled, json_incref(ev)) != 0)
             r = kw_diag_set(d, KW_ENOMEM, "out of memory");
     }
