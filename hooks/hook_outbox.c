@@ -3,6 +3,7 @@
 #include "../common/kw_json.h"
 #include "../common/kw_time.h"
 #include "../keystore/ks_health.h"
+#include "../keystore/ks_outbox.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,20 +14,6 @@
 /* Deliveries in one coalesced run, and events read per dispatch step. */
 #define MAX_BATCH 1000
 #define DISPATCH_STEP 1000
-
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-
-    return t != NULL ? (const char *)t : NULL;
-}
-
-static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t cap)
-{
-    const char *t = col_text(st, i);
-
-    snprintf(dst, cap, "%s", t != NULL ? t : "");
-}
 
 /* What an event is about, from its detail and inventory object. */
 typedef struct about {
@@ -89,141 +76,170 @@ static json_t *path_join(const char *dir, const char *name, const char *file)
     return kw_json_path(p);
 }
 
+/* Build the document of one event row (ks_outbox_event_read()). */
+typedef struct doc_ctx {
+    const char *certs_dir;
+    json_t *doc;
+} doc_ctx;
+
+static int event_doc_row(void *ctx, const ks_outbox_event *e)
+{
+    doc_ctx *c = ctx;
+    json_t *doc = NULL, *detail = NULL, *names = NULL;
+    const char *type = e->type;
+    int managed, bad = 0;
+    about a;
+    json_t *paths = json_object();
+    char when[32];
+
+    detail = e->detail != NULL ? json_loads(e->detail, 0, NULL) : NULL;
+    if (!json_is_object(detail)) {
+        json_decref(detail);
+        detail = json_object();
+    }
+    event_about(detail, type != NULL ? type : "", e->obj_name, e->obj_kind,
+                &a);
+    managed = json_object_get(detail, "certificate") != NULL;
+    doc = json_object();
+    if (doc == NULL || paths == NULL) {
+        json_decref(paths);
+        bad = 1;
+        goto out;
+    }
+    kw_time_rfc3339(e->at, when, sizeof(when));
+    bad |= set_new(doc, "id", json_integer(e->id));
+    bad |= set_new(doc, "type", kw_json_str(type));
+    bad |= set_new(doc, "at", json_integer(e->at));
+    bad |= set_new(doc, "time", json_string(when));
+    bad |= set_new(doc, "object", kw_json_path(a.object));
+    bad |= set_new(doc, "kind", json_string(a.kind));
+    if (e->has_object_id)
+        bad |= set_new(doc, "object_id", json_integer(e->object_id));
+    /* Names: the managed certificate's, else the object's SANs. */
+    if (e->cert_names != NULL)
+        names = json_loads(e->cert_names, 0, NULL);
+    else if (e->obj_sans != NULL)
+        names = json_loads(e->obj_sans, 0, NULL);
+    else if (json_is_array(json_object_get(detail, "names")))
+        names = json_incref(json_object_get(detail, "names"));
+    if (json_is_array(names))
+        bad |= json_object_set(doc, "names", names);
+    if (e->has_cert_not_after)
+        bad |= set_new(doc, "not_after", json_integer(e->cert_not_after));
+    else if (e->has_obj_not_after)
+        bad |= set_new(doc, "not_after", json_integer(e->obj_not_after));
+    if (e->cert_fingerprint != NULL)
+        bad |= set_new(doc, "fingerprint_sha256",
+                       kw_json_str(e->cert_fingerprint));
+    else if (e->obj_fingerprint != NULL)
+        bad |= set_new(doc, "fingerprint_sha256",
+                       kw_json_str(e->obj_fingerprint));
+    if (managed && c->certs_dir != NULL && a.object != NULL) {
+        bad |= set_new(paths, "cert",
+                       path_join(c->certs_dir, a.object, "cert.pem"));
+        bad |= set_new(paths, "key",
+                       path_join(c->certs_dir, a.object, "privkey.pem"));
+        bad |= set_new(paths, "fullchain",
+                       path_join(c->certs_dir, a.object, "fullchain.pem"));
+        bad |= set_new(paths, "chain",
+                       path_join(c->certs_dir, a.object, "chain.pem"));
+        bad |= set_new(paths, "lineage",
+                       path_join(c->certs_dir, a.object, NULL));
+    } else {
+        json_t *dp = json_object_get(detail, "path");
+
+        /* The event's own path is already in kw_json_path's form. */
+        if (e->file_path != NULL)
+            bad |= set_new(paths, "cert", kw_json_path(e->file_path));
+        else if (dp != NULL && !json_is_null(dp))
+            bad |= json_object_set(paths, "cert", dp);
+        if (e->key_path != NULL)
+            bad |= set_new(paths, "key", kw_json_path(e->key_path));
+    }
+    if (json_object_size(paths) > 0)
+        bad |= json_object_set(doc, "paths", paths);
+    json_decref(paths);
+    bad |= json_object_set(doc, "detail", detail);
+out:
+    json_decref(detail);
+    json_decref(names);
+    if (bad) {
+        json_decref(doc);
+        return KW_ENOMEM;
+    }
+    c->doc = doc;
+    return 0;
+}
+
 int kw_hook_event_doc(ks_store *s, int64_t event_id, const char *certs_dir,
                       json_t **out, kw_diag *d)
 {
-    sqlite3_stmt *st = NULL;
-    json_t *doc = NULL, *detail = NULL, *names = NULL;
-    int rc, r = 0, bad = 0;
-    char when[32];
+    doc_ctx c = {certs_dir, NULL};
+    int r = ks_outbox_event_read(s, event_id, event_doc_row, &c, d);
 
     *out = NULL;
-    if (sqlite3_prepare_v2(
-            ks_db(s),
-            "SELECT e.id, e.at, e.type, e.detail, o.name, o.kind, "
-            "o.not_after, o.sans, o.fingerprint, f.path, o.key_path, "
-            "c.names, c.not_after, c.fingerprint, e.object_id "
-            "FROM events e LEFT JOIN objects o ON o.id = e.object_id "
-            "LEFT JOIN files f ON f.id = o.file_id "
-            "LEFT JOIN certificates c ON c.name = CASE WHEN "
-            "json_valid(e.detail) THEN json_extract(e.detail, "
-            "'$.certificate') END "
-            "WHERE e.id = ?1",
-            -1, &st, NULL) != SQLITE_OK)
-        return ks_db_error(s, d, "reading an event for a hook");
-    sqlite3_bind_int64(st, 1, event_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        r = kw_diag_set(d, KW_ENOTFOUND, "event %lld: not in the database",
-                        (long long)event_id);
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        r = ks_db_error(s, d, "reading an event for a hook");
-        goto out;
-    }
-    {
-        const char *type = col_text(st, 2);
-        const char *dtext = col_text(st, 3);
-        int managed;
-        about a;
-        json_t *paths = json_object();
-
-        detail = dtext != NULL ? json_loads(dtext, 0, NULL) : NULL;
-        if (!json_is_object(detail)) {
-            json_decref(detail);
-            detail = json_object();
-        }
-        event_about(detail, type != NULL ? type : "", col_text(st, 4),
-                    col_text(st, 5), &a);
-        managed = json_object_get(detail, "certificate") != NULL;
-        doc = json_object();
-        if (doc == NULL || paths == NULL) {
-            json_decref(paths);
-            r = KW_ENOMEM;
-            goto out;
-        }
-        kw_time_rfc3339(sqlite3_column_int64(st, 1), when, sizeof(when));
-        bad |= set_new(doc, "id", json_integer(sqlite3_column_int64(st, 0)));
-        bad |= set_new(doc, "type", kw_json_str(type));
-        bad |= set_new(doc, "at", json_integer(sqlite3_column_int64(st, 1)));
-        bad |= set_new(doc, "time", json_string(when));
-        bad |= set_new(doc, "object", kw_json_path(a.object));
-        bad |= set_new(doc, "kind", json_string(a.kind));
-        if (sqlite3_column_type(st, 14) != SQLITE_NULL)
-            bad |= set_new(doc, "object_id",
-                           json_integer(sqlite3_column_int64(st, 14)));
-        /* Names: the managed certificate's, else the object's SANs. */
-        if (col_text(st, 11) != NULL)
-            names = json_loads(col_text(st, 11), 0, NULL);
-        else if (col_text(st, 7) != NULL)
-            names = json_loads(col_text(st, 7), 0, NULL);
-        else if (json_is_array(json_object_get(detail, "names")))
-            names = json_incref(json_object_get(detail, "names"));
-        if (json_is_array(names))
-            bad |= json_object_set(doc, "names", names);
-        if (sqlite3_column_type(st, 12) != SQLITE_NULL)
-            bad |= set_new(doc, "not_after",
-                           json_integer(sqlite3_column_int64(st, 12)));
-        else if (sqlite3_column_type(st, 6) != SQLITE_NULL)
-            bad |= set_new(doc, "not_after",
-                           json_integer(sqlite3_column_int64(st, 6)));
-        if (col_text(st, 13) != NULL)
-            bad |= set_new(doc, "fingerprint_sha256",
-                           kw_json_str(col_text(st, 13)));
-        else if (col_text(st, 8) != NULL)
-            bad |= set_new(doc, "fingerprint_sha256",
-                           kw_json_str(col_text(st, 8)));
-        if (managed && certs_dir != NULL && a.object != NULL) {
-            bad |= set_new(paths, "cert",
-                           path_join(certs_dir, a.object, "cert.pem"));
-            bad |= set_new(paths, "key",
-                           path_join(certs_dir, a.object, "privkey.pem"));
-            bad |= set_new(paths, "fullchain",
-                           path_join(certs_dir, a.object, "fullchain.pem"));
-            bad |= set_new(paths, "chain",
-                           path_join(certs_dir, a.object, "chain.pem"));
-            bad |= set_new(paths, "lineage",
-                           path_join(certs_dir, a.object, NULL));
-        } else {
-            const char *p = col_text(st, 9);
-            json_t *dp = json_object_get(detail, "path");
-
-            /* The event's own path is already in kw_json_path's form. */
-            if (p != NULL)
-                bad |= set_new(paths, "cert", kw_json_path(p));
-            else if (dp != NULL && !json_is_null(dp))
-                bad |= json_object_set(paths, "cert", dp);
-            if (col_text(st, 10) != NULL)
-                bad |= set_new(paths, "key", kw_json_path(col_text(st, 10)));
-        }
-        if (json_object_size(paths) > 0)
-            bad |= json_object_set(doc, "paths", paths);
-        json_decref(paths);
-        bad |= json_object_set(doc, "detail", detail);
-    }
-    if (bad)
-        r = KW_ENOMEM;
-out:
     if (r == KW_ENOMEM)
         kw_diag_set(d, r, "out of memory describing event %lld",
                     (long long)event_id);
-    sqlite3_finalize(st);
-    json_decref(detail);
-    json_decref(names);
     if (r == 0)
-        *out = doc;
-    else
-        json_decref(doc);
+        *out = c.doc;
     return r;
 }
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
-static int get_cursor(ks_store *s, int64_t *cursor, kw_diag *d)
+/* One dispatch step's state, for each event read. */
+typedef struct step_ctx {
+    ks_store *s;
+    const kw_hook_def *defs;
+    size_t ndefs;
+    int64_t now;
+    size_t *queued;
+    json_t *settled;
+    ks_outbox_queue *ins;
+    int64_t last;
+    kw_diag *d;
+} step_ctx;
+
+static int dispatch_event(void *ctx, const ks_outbox_event *e)
 {
-    return ks_value(s, d, "reading the hook cursor", cursor, NULL,
-                    "SELECT value FROM meta WHERE key = 'hook_cursor'", "");
+    step_ctx *c = ctx;
+    const char *type = e->type != NULL ? e->type : "";
+    json_t *detail =
+        e->detail != NULL ? json_loads(e->detail, 0, NULL) : NULL;
+    size_t took = 0, i;
+    int r = 0;
+    about a;
+
+    c->last = e->id;
+    event_about(detail, type, e->obj_name, e->obj_kind, &a);
+    for (i = 0; r == 0 && i < c->ndefs; i++) {
+        const kw_hook_def *h = &c->defs[i];
+        /* The window starts at the event; a first delivery of a
+         * hook without one is due at once. */
+        int64_t due = (e->at > c->now ? c->now : e->at) + h->coalesce;
+        int added = 0;
+
+        if (!kw_hook_matches(h, type, a.object, a.kind, a.source_hook))
+            continue;
+        r = ks_outbox_queue_add(c->ins, e->id, h->name, due, a.object,
+                                a.kind, e->has_object_id ? e->object_id : 0,
+                                c->now, &added, c->d);
+        if (r == 0) {
+            took++;
+            *c->queued += (size_t)added;
+        }
+    }
+    if (r == 0 && took == 0 && c->settled != NULL &&
+        strncmp(type, "cert.", 5) == 0) {
+        json_t *doc = NULL;
+
+        r = kw_hook_event_doc(c->s, e->id, NULL, &doc, c->d);
+        if (r == 0 && kw_json_append(c->settled, doc) != 0)
+            r = kw_diag_set(c->d, KW_ENOMEM, "out of memory");
+    }
+    json_decref(detail);
+    return r;
 }
 
 /* One step: up to DISPATCH_STEP events, in a transaction of its own.
@@ -232,113 +248,28 @@ static int dispatch_step(ks_store *s, const kw_hook_def *defs, size_t ndefs,
                          int64_t now, size_t *queued, json_t *settled,
                          int *more, kw_diag *d)
 {
-    sqlite3_stmt *q = NULL, *ins = NULL;
-    int64_t cursor, last = -1;
-    size_t n = 0, i;
-    int rc, r;
+    step_ctx c = {s, defs, ndefs, now, queued, settled, NULL, -1, d};
+    int64_t cursor;
+    size_t n = 0;
+    int r;
 
     *more = 0;
     if ((r = ks_begin(s, d)) != 0)
         return r;
-    if ((r = get_cursor(s, &cursor, d)) != 0)
+    if ((r = ks_outbox_cursor_get(s, &cursor, d)) != 0)
         goto out;
-    if (sqlite3_prepare_v2(ks_db(s),
-                           "SELECT e.id, e.at, e.type, e.detail, o.name, "
-                           "o.kind, e.object_id FROM events e "
-                           "LEFT JOIN objects o ON o.id = e.object_id "
-                           "WHERE e.id > ?1 ORDER BY e.id LIMIT ?2",
-                           -1, &q, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(ks_db(s),
-                           "INSERT INTO outbox (event_id, hook, state, "
-                           "next_at, object, kind, object_id, created_at) "
-                           "VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7) "
-                           "ON CONFLICT (event_id, hook) DO NOTHING",
-                           -1, &ins, NULL) != SQLITE_OK) {
-        r = ks_db_error(s, d, "reading events for hooks");
+    if ((r = ks_outbox_queue_open(s, &c.ins, d)) != 0)
         goto out;
-    }
-    sqlite3_bind_int64(q, 1, cursor);
-    sqlite3_bind_int(q, 2, DISPATCH_STEP);
-    while (r == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *type = col_text(q, 2), *dtext = col_text(q, 3);
-        json_t *detail = dtext != NULL ? json_loads(dtext, 0, NULL) : NULL;
-        int64_t at = sqlite3_column_int64(q, 1);
-        size_t took = 0;
-        about a;
-
-        last = sqlite3_column_int64(q, 0);
-        n++;
-        if (type == NULL)
-            type = "";
-        event_about(detail, type, col_text(q, 4), col_text(q, 5), &a);
-        for (i = 0; r == 0 && i < ndefs; i++) {
-            const kw_hook_def *h = &defs[i];
-            /* The window starts at the event; a first delivery of a
-             * hook without one is due at once. */
-            int64_t due = (at > now ? now : at) + h->coalesce;
-
-            if (!kw_hook_matches(h, type, a.object, a.kind, a.source_hook))
-                continue;
-            sqlite3_reset(ins);
-            sqlite3_bind_int64(ins, 1, last);
-            sqlite3_bind_text(ins, 2, h->name, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(ins, 3, due);
-            if (a.object != NULL)
-                sqlite3_bind_text(ins, 4, a.object, -1, SQLITE_TRANSIENT);
-            else
-                sqlite3_bind_null(ins, 4);
-            sqlite3_bind_text(ins, 5, a.kind, -1, SQLITE_TRANSIENT);
-            if (sqlite3_column_type(q, 6) != SQLITE_NULL)
-                sqlite3_bind_int64(ins, 6, sqlite3_column_int64(q, 6));
-            else
-                sqlite3_bind_null(ins, 6);
-            sqlite3_bind_int64(ins, 7, now);
-            if (sqlite3_step(ins) != SQLITE_DONE) {
-                r = ks_db_error(s, d, "queueing a hook delivery");
-            } else {
-                took++;
-                *queued += (size_t)sqlite3_changes(ks_db(s));
-            }
-        }
-        if (r == 0 && took == 0 && settled != NULL &&
-            strncmp(type, "cert.", 5) == 0) {
-            json_t *doc = NULL;
-
-            r = kw_hook_event_doc(s, last, NULL, &doc, d);
-            if (r == 0 && kw_json_append(settled, doc) != 0)
-                r = kw_diag_set(d, KW_ENOMEM, "out of memory");
-        }
-        json_decref(detail);
-    }
-    if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
-        r = ks_db_error(s, d, "reading events for hooks");
-    if (r == 0 && last > cursor)
-        r = ks_run(s, d, "moving the hook cursor",
-                   "INSERT OR REPLACE INTO meta (key, value) "
-                   "VALUES ('hook_cursor', ?1)",
-                   "i", last);
+    r = ks_outbox_events_after(s, cursor, DISPATCH_STEP, dispatch_event, &c,
+                               &n, d);
+    if (r == 0 && c.last > cursor)
+        r = ks_outbox_cursor_set(s, c.last, d);
     *more = n == DISPATCH_STEP;
 out:
-    sqlite3_finalize(q);
-    sqlite3_finalize(ins);
+    ks_outbox_queue_close(c.ins);
     if (r == 0)
         return ks_commit(s, d);
     ks_rollback(s);
-    return r;
-}
-
-/* Is there an event after the cursor?  Read without a transaction, so a
- * pass with nothing new takes no write lock. */
-static int events_pending(ks_store *s, int *pending, kw_diag *d)
-{
-    int64_t v;
-    int r = ks_value(s, d, "reading the hook cursor", &v, NULL,
-                     "SELECT EXISTS (SELECT 1 FROM events WHERE id > "
-                     "(SELECT COALESCE((SELECT value FROM meta WHERE "
-                     "key = 'hook_cursor'), 0)))",
-                     "");
-
-    *pending = r == 0 && v != 0;
     return r;
 }
 
@@ -349,63 +280,59 @@ int kw_hook_dispatch(ks_store *s, const kw_hook_def *defs, size_t ndefs,
     int more = 1, r;
 
     *queued = 0;
-    if ((r = events_pending(s, &more, d)) != 0)
+    if ((r = ks_outbox_events_pending(s, &more, d)) != 0)
         return r;
     while (r == 0 && more)
         r = dispatch_step(s, defs, ndefs, now, queued, settled, &more, d);
     return r;
 }
 
+/* The hooks with open deliveries that are not in the configuration. */
+typedef struct unknown_ctx {
+    const kw_hook_def *defs;
+    size_t ndefs;
+    char **names;
+    size_t n;
+    kw_diag *d;
+} unknown_ctx;
+
+static int collect_unknown(void *ctx, const char *h)
+{
+    unknown_ctx *c = ctx;
+    size_t j;
+    char **nn;
+
+    for (j = 0; j < c->ndefs; j++)
+        if (strcmp(c->defs[j].name, h) == 0)
+            return 0;
+    nn = realloc(c->names, (c->n + 1) * sizeof(*nn));
+    if (nn == NULL || (nn[c->n] = strdup(h)) == NULL) {
+        if (nn != NULL)
+            c->names = nn;
+        return kw_diag_set(c->d, KW_ENOMEM, "out of memory");
+    }
+    c->names = nn;
+    c->n++;
+    return 0;
+}
+
 int kw_hook_drop_unknown(ks_store *s, const kw_hook_def *defs, size_t ndefs,
                          int64_t now, size_t *dropped, kw_diag *d)
 {
-    sqlite3_stmt *q = NULL;
-    char **names = NULL;
-    size_t n = 0, i, j;
-    int rc, r = 0;
+    unknown_ctx c = {defs, ndefs, NULL, 0, d};
+    size_t i, k;
+    int r;
 
     *dropped = 0;
-    if (sqlite3_prepare_v2(ks_db(s),
-                           "SELECT DISTINCT hook FROM outbox WHERE state = "
-                           "'pending' OR state = 'running' OR state = "
-                           "'failed'",
-                           -1, &q, NULL) != SQLITE_OK)
-        return ks_db_error(s, d, "listing hook deliveries");
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *h = col_text(q, 0);
-        int known = 0;
-        char **nn;
-
-        for (j = 0; h != NULL && j < ndefs; j++)
-            known |= strcmp(defs[j].name, h) == 0;
-        if (known || h == NULL)
-            continue;
-        nn = realloc(names, (n + 1) * sizeof(*nn));
-        if (nn == NULL || (nn[n] = strdup(h)) == NULL) {
-            if (nn != NULL)
-                names = nn;
-            r = kw_diag_set(d, KW_ENOMEM, "out of memory");
-            break;
-        }
-        names = nn;
-        n++;
-    }
-    if (r == 0 && rc != SQLITE_DONE)
-        r = ks_db_error(s, d, "listing hook deliveries");
-    sqlite3_finalize(q);
-    for (i = 0; r == 0 && i < n; i++) {
-        r = ks_run(s, d, "closing the deliveries of a removed hook",
-                   "UPDATE outbox SET state = 'done', finished_at = ?2, "
-                   "last_error = 'not delivered: the hook left the "
-                   "configuration' WHERE hook = ?1 AND (state = 'pending' "
-                   "OR state = 'running' OR state = 'failed')",
-                   "ti", names[i], now);
+    r = ks_outbox_open_hooks(s, collect_unknown, &c, d);
+    for (i = 0; r == 0 && i < c.n; i++) {
+        r = ks_outbox_close_hook(s, c.names[i], now, &k, d);
         if (r == 0)
-            *dropped += (size_t)sqlite3_changes(ks_db(s));
+            *dropped += k;
     }
-    for (i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    for (i = 0; i < c.n; i++)
+        free(c.names[i]);
+    free(c.names);
     return r;
 }
 
@@ -413,13 +340,7 @@ int kw_hook_drop_unknown(ks_store *s, const kw_hook_def *defs, size_t ndefs,
 
 int kw_hook_reclaim(ks_store *s, size_t *n, kw_diag *d)
 {
-    int r = ks_run(s, d, "taking back interrupted hook deliveries",
-                   "UPDATE outbox SET state = 'pending', lease_until = NULL "
-                   "WHERE state = 'running'",
-                   "");
-
-    *n = r == 0 ? (size_t)sqlite3_changes(ks_db(s)) : 0;
-    return r;
+    return ks_outbox_release(s, NULL, 0, n, d);
 }
 
 void kw_hook_batch_clear(kw_hook_batch *b)
@@ -430,13 +351,40 @@ void kw_hook_batch_clear(kw_hook_batch *b)
     memset(b, 0, sizeof(*b));
 }
 
+/* Each claimed row into the batch, with its event's document. */
+typedef struct claim_ctx {
+    ks_store *s;
+    const char *certs_dir;
+    kw_hook_batch *b;
+    kw_diag *d;
+} claim_ctx;
+
+static int claim_row(void *ctx, int64_t row, int64_t event_id, int tries)
+{
+    claim_ctx *c = ctx;
+    kw_hook_batch *b = c->b;
+    json_t *doc = NULL;
+    int attempt = tries + 1;
+    int r = kw_hook_event_doc(c->s, event_id, c->certs_dir, &doc, c->d);
+
+    if (r == 0 && kw_json_append(b->events, doc) != 0)
+        r = kw_diag_set(c->d, KW_ENOMEM, "out of memory");
+    if (r != 0)
+        return r;
+    b->rows[b->nrows] = row;
+    b->attempts[b->nrows++] = attempt;
+    if (attempt > b->attempt)
+        b->attempt = attempt;
+    return 0;
+}
+
 int kw_hook_claim(ks_store *s, const kw_hook_def *h, int64_t now, int now_all,
                   int64_t lease_until, const char *certs_dir,
                   kw_hook_batch *b, kw_diag *d)
 {
-    sqlite3_stmt *q = NULL, *u = NULL;
+    claim_ctx c = {s, certs_dir, b, d};
     int64_t first_due = 0;
-    int rc, r, has = 0;
+    int r, has = 0;
 
     memset(b, 0, sizeof(*b));
     /* Nothing open for the hook: no transaction, no write lock. */
@@ -447,89 +395,27 @@ int kw_hook_claim(ks_store *s, const kw_hook_def *h, int64_t now, int now_all,
     if ((r = ks_begin(s, d)) != 0)
         return r;
     /* A lease that ended belongs to a process that is gone. */
-    r = ks_run(s, d, "taking back expired hook leases",
-               "UPDATE outbox SET state = 'pending', lease_until = NULL "
-               "WHERE hook = ?1 AND state = 'running' AND lease_until < ?2",
-               "ti", h->name, now);
-    if (r != 0)
+    if ((r = ks_outbox_release(s, h->name, now, NULL, d)) != 0)
         goto out;
     /* Another process running this hook: wait for it. */
-    if (sqlite3_prepare_v2(ks_db(s),
-                           "SELECT (SELECT COUNT(*) FROM outbox WHERE hook = "
-                           "?1 AND state = 'running'), (SELECT MIN(next_at) "
-                           "FROM outbox WHERE hook = ?1 AND state = "
-                           "'pending')",
-                           -1, &q, NULL) != SQLITE_OK) {
-        r = ks_db_error(s, d, "claiming hook deliveries");
+    if ((r = ks_outbox_claimable(s, h->name, &has, &first_due, d)) != 0)
         goto out;
-    }
-    sqlite3_bind_text(q, 1, h->name, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) != SQLITE_ROW) {
-        r = ks_db_error(s, d, "claiming hook deliveries");
-        goto out;
-    }
-    has = sqlite3_column_int64(q, 0) == 0 &&
-          sqlite3_column_type(q, 1) != SQLITE_NULL;
-    first_due = sqlite3_column_int64(q, 1);
-    sqlite3_finalize(q);
-    q = NULL;
     if (!has || (!now_all && first_due > now))
         goto out;
-    if (sqlite3_prepare_v2(
-            ks_db(s),
-            "SELECT id, event_id, attempt FROM outbox WHERE hook = ?1 AND "
-            "state = 'pending' AND (?2 OR next_at <= ?3 OR (?5 AND "
-            "attempt = 0)) ORDER BY event_id LIMIT ?4",
-            -1, &q, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(ks_db(s),
-                           "UPDATE outbox SET state = 'running', "
-                           "lease_until = ?2 WHERE id = ?1",
-                           -1, &u, NULL) != SQLITE_OK) {
-        r = ks_db_error(s, d, "claiming hook deliveries");
-        goto out;
-    }
-    sqlite3_bind_text(q, 1, h->name, -1, SQLITE_STATIC);
-    /* Coalescing: once the oldest window has passed, everything pending
-     * goes in the same run, the events still in their window too. */
-    sqlite3_bind_int(q, 2, !now_all && h->coalesce > 0);
-    sqlite3_bind_int64(q, 3, now);
-    sqlite3_bind_int(q, 4, h->coalesce > 0 ? MAX_BATCH : 1);
-    /* The command line delivers what is new at once; a delivery waiting
-     * to be retried keeps its time. */
-    sqlite3_bind_int(q, 5, now_all);
     if ((b->events = json_array()) == NULL ||
         (b->rows = calloc(MAX_BATCH, sizeof(*b->rows))) == NULL ||
         (b->attempts = calloc(MAX_BATCH, sizeof(*b->attempts))) == NULL) {
         r = kw_diag_set(d, KW_ENOMEM, "out of memory");
         goto out;
     }
-    while (r == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        json_t *doc = NULL;
-        int attempt = sqlite3_column_int(q, 2) + 1;
-
-        r = kw_hook_event_doc(s, sqlite3_column_int64(q, 1), certs_dir, &doc,
-                              d);
-        if (r == 0 && kw_json_append(b->events, doc) != 0)
-            r = kw_diag_set(d, KW_ENOMEM, "out of memory");
-        if (r != 0)
-            break;
-        sqlite3_reset(u);
-        sqlite3_bind_int64(u, 1, sqlite3_column_int64(q, 0));
-        sqlite3_bind_int64(u, 2, lease_until);
-        if (sqlite3_step(u) != SQLITE_DONE) {
-            r = ks_db_error(s, d, "claiming hook deliveries");
-            break;
-        }
-        b->rows[b->nrows] = sqlite3_column_int64(q, 0);
-        b->attempts[b->nrows++] = attempt;
-        if (attempt > b->attempt)
-            b->attempt = attempt;
-    }
-    if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
-        r = ks_db_error(s, d, "claiming hook deliveries");
+    /* Coalescing: once the oldest window has passed, everything pending
+     * goes in the same run, the events still in their window too.  The
+     * command line delivers what is new at once; a delivery waiting to
+     * be retried keeps its time. */
+    r = ks_outbox_claim_each(s, h->name, !now_all && h->coalesce > 0, now,
+                             now_all, h->coalesce > 0 ? MAX_BATCH : 1,
+                             lease_until, claim_row, &c, d);
 out:
-    sqlite3_finalize(q);
-    sqlite3_finalize(u);
     if (r == 0)
         r = ks_commit(s, d);
     else
@@ -542,12 +428,7 @@ out:
 int kw_hook_next_due(ks_store *s, const char *hook, int64_t *at, int *has,
                      kw_diag *d)
 {
-    return ks_value(s, d, "reading when hooks are due", at, has,
-                    "SELECT MIN(CASE WHEN state = 'running' THEN "
-                    "lease_until ELSE next_at END) FROM outbox "
-                    "WHERE hook = ?1 AND (state = 'pending' OR "
-                    "state = 'running')",
-                    "t", hook);
+    return ks_outbox_next_due(s, hook, at, has, d);
 }
 
 static char *event_ids(const kw_hook_batch *b)
@@ -568,75 +449,33 @@ static int record_run(ks_store *s, const kw_hook_def *h,
                       const kw_hook_batch *b, const kw_hook_outcome *o,
                       int64_t now, int64_t *run_id, kw_diag *d)
 {
-    sqlite3_stmt *st;
     json_t *newest = b != NULL && json_array_size(b->events) > 0
                          ? json_array_get(b->events,
                                           json_array_size(b->events) - 1)
                          : NULL;
     char *ids = b != NULL ? event_ids(b) : NULL;
-    int rc;
+    ks_outbox_run_rec rec;
+    int r;
 
-    if (sqlite3_prepare_v2(
-            ks_db(s),
-            "INSERT INTO hook_runs (hook, started_at, finished_at, attempt, "
-            "events, event_type, object, result, exit_status, signal, "
-            "duration_ms, output, last_line, error, test) VALUES (?1, ?2, "
-            "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            -1, &st, NULL) != SQLITE_OK) {
-        free(ids);
-        return ks_db_error(s, d, "recording a hook run");
-    }
-    sqlite3_bind_text(st, 1, h->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, o->started_at);
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_int(st, 4, b != NULL && b->attempt > 0 ? b->attempt : 1);
-    sqlite3_bind_text(st, 5, ids != NULL ? ids : "[]", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 6, json_string_value(json_object_get(newest,
-                                                               "type")),
-                      -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 7, json_string_value(json_object_get(newest,
-                                                               "object")),
-                      -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 8, o->result, -1, SQLITE_STATIC);
-    if (o->exit_status >= 0)
-        sqlite3_bind_int(st, 9, o->exit_status);
-    if (o->signal > 0)
-        sqlite3_bind_int(st, 10, o->signal);
-    sqlite3_bind_int64(st, 11, o->duration_ms);
-    if (o->output != NULL)
-        sqlite3_bind_text(st, 12, o->output, (int)o->output_len,
-                          SQLITE_TRANSIENT);
-    if (o->last_line != NULL)
-        sqlite3_bind_text(st, 13, o->last_line, -1, SQLITE_TRANSIENT);
-    if (o->error != NULL && *o->error)
-        sqlite3_bind_text(st, 14, o->error, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 15, o->test);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    memset(&rec, 0, sizeof(rec));
+    rec.hook = h->name;
+    rec.started_at = o->started_at;
+    rec.finished_at = now;
+    rec.attempt = b != NULL && b->attempt > 0 ? b->attempt : 1;
+    rec.events = ids != NULL ? ids : "[]";
+    rec.event_type = json_string_value(json_object_get(newest, "type"));
+    rec.object = json_string_value(json_object_get(newest, "object"));
+    rec.result = o->result;
+    rec.exit_status = o->exit_status;
+    rec.signal = o->signal;
+    rec.duration_ms = o->duration_ms;
+    rec.output = o->output;
+    rec.output_len = o->output_len;
+    rec.last_line = o->last_line;
+    rec.error = o->error;
+    rec.test = o->test;
+    r = ks_outbox_run_add(s, &rec, run_id, d);
     free(ids);
-    if (rc != SQLITE_DONE)
-        return ks_db_error(s, d, "recording a hook run");
-    *run_id = sqlite3_last_insert_rowid(ks_db(s));
-    if (o->test)
-        return 0;
-    return ks_run(s, d, "counting hook runs",
-                  "INSERT INTO hook_stats (hook, result, runs, last_at) "
-                  "VALUES (?1, ?2, 1, ?3) ON CONFLICT (hook, result) DO "
-                  "UPDATE SET runs = runs + 1, last_at = ?3",
-                  "tti", h->name, o->result, now);
-}
-
-/* Is any delivery of the event still open? */
-static int event_open(ks_store *s, int64_t event_id, int *open, kw_diag *d)
-{
-    int64_t v;
-    int r = ks_value(s, d, "reading hook deliveries", &v, NULL,
-                     "SELECT EXISTS (SELECT 1 FROM outbox WHERE "
-                     "event_id = ?1 AND (state = 'pending' OR state = "
-                     "'running'))",
-                     "i", event_id);
-
-    *open = r == 0 && v != 0;
     return r;
 }
 
@@ -689,24 +528,12 @@ int kw_hook_finish(ks_store *s, const kw_hook_def *h, const kw_hook_batch *b,
                           : 1;
         int give_up = !ok && attempt > h->retries;
 
-        if (ok)
-            r = ks_run(s, d, "settling a hook delivery",
-                       "UPDATE outbox SET state = 'done', attempt = ?2, "
-                       "lease_until = NULL, last_run = ?3, finished_at = "
-                       "?4, last_error = NULL WHERE id = ?1 AND state = "
-                       "'running'",
-                       "iiii", b->rows[i], (int64_t)attempt, *run_id, now);
-        else
-            r = ks_run(s, d, "settling a hook delivery",
-                       "UPDATE outbox SET state = ?2, attempt = ?3, "
-                       "lease_until = NULL, last_run = ?4, next_at = ?5, "
-                       "finished_at = CASE WHEN ?2 = 'failed' THEN ?6 END, "
-                       "last_error = ?7 WHERE id = ?1 AND state = "
-                       "'running'",
-                       "itiiiit", b->rows[i],
-                       give_up ? "failed" : "pending", (int64_t)attempt,
-                       *run_id, now + retry_wait(h, attempt), now, why);
-        if (r == 0 && give_up && sqlite3_changes(ks_db(s)) == 1) {
+        int changed = 0;
+
+        r = ks_outbox_settle(s, b->rows[i], ok, give_up, attempt, *run_id,
+                             now + retry_wait(h, attempt), now, why,
+                             &changed, d);
+        if (r == 0 && !ok && give_up && changed == 1) {
             failed_for_good = 1;
             given_up = json_array_get(b->events, i);
         }
@@ -730,19 +557,15 @@ int kw_hook_finish(ks_store *s, const kw_hook_def *h, const kw_hook_batch *b,
         *gave_up = failed_for_good;
     /* Keep the newest runs of the hook. */
     if (r == 0)
-        r = ks_run(s, d, "pruning old hook runs",
-                   "DELETE FROM hook_runs WHERE hook = ?1 AND id <= "
-                   "(SELECT id FROM hook_runs WHERE hook = ?1 ORDER BY id "
-                   "DESC LIMIT 1 OFFSET ?2)",
-                   "ti", h->name, (int64_t)KEEP_RUNS);
+        r = ks_outbox_runs_prune(s, h->name, (int64_t)KEEP_RUNS, d);
     for (i = 0; r == 0 && settled != NULL && b != NULL &&
                 i < json_array_size(b->events);
          i++) {
         json_t *ev = json_array_get(b->events, i);
         int open = 0;
 
-        r = event_open(s, json_integer_value(json_object_get(ev, "id")),
-                       &open, d);
+        r = ks_outbox_event_open(
+            s, json_integer_value(json_object_get(ev, "id")), &open, d);
         if (r == 0 && !open && kw_json_append(settled, json_incref(ev)) != 0)
             r = kw_diag_set(d, KW_ENOMEM, "out of memory");
     }
@@ -755,14 +578,7 @@ int kw_hook_finish(ks_store *s, const kw_hook_def *h, const kw_hook_batch *b,
 int kw_hook_retry(ks_store *s, const char *hook, int64_t now, size_t *n,
                   kw_diag *d)
 {
-    int r = ks_run(s, d, "retrying failed hook deliveries",
-                   "UPDATE outbox SET state = 'pending', attempt = 0, "
-                   "next_at = ?2, finished_at = NULL WHERE state = 'failed' "
-                   "AND (?1 IS NULL OR hook = ?1)",
-                   "ti", hook, now);
-
-    *n = r == 0 ? (size_t)sqlite3_changes(ks_db(s)) : 0;
-    return r;
+    return ks_outbox_retry(s, hook, now, n, d);
 }
 
 /* ---- reading -------------------------------------------------------------------- */
@@ -771,97 +587,14 @@ int kw_hook_history(ks_store *s, const char *hook, int limit,
                     int (*cb)(void *ctx, const kw_hook_run_row *r),
                     void *ctx, kw_diag *d)
 {
-    sqlite3_stmt *q;
-    kw_hook_run_row row;
-    int rc, r = 0;
-
-    if (sqlite3_prepare_v2(
-            ks_db(s),
-            "SELECT id, hook, started_at, finished_at, attempt, events, "
-            "event_type, object, result, exit_status, signal, duration_ms, "
-            "output, last_line, error, test FROM hook_runs WHERE ?1 IS NULL "
-            "OR hook = ?1 ORDER BY id DESC LIMIT ?2",
-            -1, &q, NULL) != SQLITE_OK)
-        return ks_db_error(s, d, "reading hook runs");
-    if (hook != NULL)
-        sqlite3_bind_text(q, 1, hook, -1, SQLITE_STATIC);
-    sqlite3_bind_int(q, 2, limit > 0 ? limit : -1);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        memset(&row, 0, sizeof(row));
-        row.id = sqlite3_column_int64(q, 0);
-        copy_col(q, 1, row.hook, sizeof(row.hook));
-        row.started_at = sqlite3_column_int64(q, 2);
-        row.finished_at = sqlite3_column_int64(q, 3);
-        row.attempt = sqlite3_column_int(q, 4);
-        copy_col(q, 5, row.events, sizeof(row.events));
-        copy_col(q, 6, row.event_type, sizeof(row.event_type));
-        copy_col(q, 7, row.object, sizeof(row.object));
-        copy_col(q, 8, row.result, sizeof(row.result));
-        row.exit_status = sqlite3_column_type(q, 9) == SQLITE_NULL
-                              ? -1
-                              : sqlite3_column_int(q, 9);
-        row.signal = sqlite3_column_int(q, 10);
-        row.duration_ms = sqlite3_column_int64(q, 11);
-        row.output = col_text(q, 12);
-        copy_col(q, 13, row.last_line, sizeof(row.last_line));
-        copy_col(q, 14, row.error, sizeof(row.error));
-        row.test = sqlite3_column_int(q, 15);
-        if (cb(ctx, &row) != 0)
-            break;
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        r = ks_db_error(s, d, "reading hook runs");
-    sqlite3_finalize(q);
-    return r;
+    return ks_outbox_history(s, hook, limit, cb, ctx, d);
 }
 
 int kw_hook_failures(ks_store *s,
                      int (*cb)(void *ctx, const kw_hook_failure *f),
                      void *ctx, kw_diag *d)
 {
-    sqlite3_stmt *q;
-    kw_hook_failure f;
-    int rc, r = 0;
-
-    /* The newest failed delivery per (hook, object), unless a later one
-     * for the same pair succeeded. */
-    if (sqlite3_prepare_v2(
-            ks_db(s),
-            "SELECT x.hook, x.object, x.kind, x.object_id, c.fingerprint, "
-            "e.type, x.attempt, x.finished_at, COALESCE(r.last_line, "
-            "r.error, x.last_error) FROM outbox x "
-            "JOIN events e ON e.id = x.event_id "
-            "LEFT JOIN hook_runs r ON r.id = x.last_run "
-            "LEFT JOIN certificates c ON c.name = x.object AND x.kind = "
-            "'tls' AND x.object_id IS NULL "
-            "WHERE x.state = 'failed' AND x.id = (SELECT MAX(y.id) FROM "
-            "outbox y WHERE y.hook = x.hook AND y.object IS x.object AND "
-            "y.state = 'failed') AND NOT EXISTS (SELECT 1 FROM outbox z "
-            "JOIN events ez ON ez.id = z.event_id "
-            "WHERE z.hook = x.hook AND z.object IS x.object AND z.state = "
-            "'done' AND z.id > x.id AND z.last_run IS NOT NULL AND "
-            "ez.type = e.type) "
-            "ORDER BY x.hook, x.object",
-            -1, &q, NULL) != SQLITE_OK)
-        return ks_db_error(s, d, "reading failed hooks");
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        memset(&f, 0, sizeof(f));
-        copy_col(q, 0, f.hook, sizeof(f.hook));
-        copy_col(q, 1, f.object, sizeof(f.object));
-        copy_col(q, 2, f.kind, sizeof(f.kind));
-        f.object_id = sqlite3_column_int64(q, 3);
-        copy_col(q, 4, f.fingerprint, sizeof(f.fingerprint));
-        copy_col(q, 5, f.event_type, sizeof(f.event_type));
-        f.attempts = sqlite3_column_int(q, 6);
-        f.at = sqlite3_column_int64(q, 7);
-        copy_col(q, 8, f.last_line, sizeof(f.last_line));
-        if (cb(ctx, &f) != 0)
-            break;
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        r = ks_db_error(s, d, "reading failed hooks");
-    sqlite3_finalize(q);
-    return r;
+    return ks_outbox_failures(s, cb, ctx, d);
 }
 
 static int collect_failure(void *ctx, const kw_hook_failure *f)
@@ -889,11 +622,27 @@ static int add_id(kw_hook_overlay *ov, size_t i, int64_t id)
     return 0;
 }
 
+/* Each current object holding a failure's fingerprint. */
+typedef struct fp_ctx {
+    kw_hook_overlay *ov;
+    size_t i;
+} fp_ctx;
+
+static int add_fp_object(void *ctx, int64_t id)
+{
+    fp_ctx *c = ctx;
+
+    if (add_id(c->ov, c->i, id) != 0) {
+        c->ov->oom = 1;
+        return 1;
+    }
+    return 0;
+}
+
 int kw_hook_overlay_load(ks_store *s, kw_hook_overlay *ov, kw_diag *d)
 {
-    sqlite3_stmt *q = NULL;
     size_t i;
-    int r, rc;
+    int r;
 
     memset(ov, 0, sizeof(*ov));
     if ((r = kw_hook_failures(s, collect_failure, ov, d)) != 0 || ov->oom)
@@ -907,29 +656,20 @@ int kw_hook_overlay_load(ks_store *s, kw_hook_overlay *ov, kw_diag *d)
         r = kw_diag_set(d, KW_ENOMEM, "out of memory");
         goto fail;
     }
-    if (sqlite3_prepare_v2(ks_db(s),
-                           "SELECT id FROM objects WHERE fingerprint = ?1 "
-                           "AND superseded_by IS NULL",
-                           -1, &q, NULL) != SQLITE_OK) {
-        r = ks_db_error(s, d, "matching failed hooks to objects");
-        goto fail;
-    }
     for (i = 0; i < ov->n; i++) {
+        fp_ctx c = {ov, i};
+
         if (ov->f[i].object_id > 0 && add_id(ov, i, ov->f[i].object_id) != 0)
             break;
         if (ov->f[i].fingerprint[0] == '\0')
             continue;
-        sqlite3_reset(q);
-        sqlite3_bind_text(q, 1, ov->f[i].fingerprint, -1, SQLITE_STATIC);
-        while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-            if (add_id(ov, i, sqlite3_column_int64(q, 0)) != 0) {
-                ov->oom = 1;
-                break;
-            }
+        r = ks_outbox_objects_by_fingerprint(s, ov->f[i].fingerprint,
+                                             add_fp_object, &c, d);
         if (ov->oom)
             break;
+        if (r != 0)
+            goto fail;
     }
-    sqlite3_finalize(q);
     if (i < ov->n) {
         r = kw_diag_set(d, KW_ENOMEM, "out of memory");
         goto fail;
@@ -1013,39 +753,7 @@ int kw_hook_overlay_apply(kw_hook_overlay *ov, int64_t id, ks_verdict *v)
 int kw_hook_summary_get(ks_store *s, const char *hook, kw_hook_summary *out,
                         kw_diag *d)
 {
-    sqlite3_stmt *q;
-    int rc;
-
-    memset(out, 0, sizeof(*out));
-    if (sqlite3_prepare_v2(
-            ks_db(s),
-            "SELECT (SELECT COUNT(*) FROM outbox WHERE hook = ?1 AND (state "
-            "= 'pending' OR state = 'running')), (SELECT COUNT(*) FROM "
-            "outbox WHERE hook = ?1 AND state = 'failed'), (SELECT "
-            "COALESCE(SUM(runs), 0) FROM hook_stats WHERE hook = ?1 AND "
-            "result = 'ok'), (SELECT COALESCE(SUM(runs), 0) FROM hook_stats "
-            "WHERE hook = ?1 AND result != 'ok'), (SELECT MAX(last_at) FROM "
-            "hook_stats WHERE hook = ?1), (SELECT last_at FROM hook_stats "
-            "WHERE hook = ?1 AND result = 'ok'), (SELECT result FROM "
-            "hook_runs WHERE hook = ?1 AND test = 0 ORDER BY id DESC LIMIT "
-            "1)",
-            -1, &q, NULL) != SQLITE_OK)
-        return ks_db_error(s, d, "reading a hook's summary");
-    sqlite3_bind_text(q, 1, hook, -1, SQLITE_STATIC);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        out->pending = sqlite3_column_int64(q, 0);
-        out->failed = sqlite3_column_int64(q, 1);
-        out->runs_ok = sqlite3_column_int64(q, 2);
-        out->runs_failed = sqlite3_column_int64(q, 3);
-        out->last_run_at = sqlite3_column_int64(q, 4);
-        out->last_ok_at = sqlite3_column_int64(q, 5);
-        copy_col(q, 6, out->last_result, sizeof(out->last_result));
-    }
-    sqlite3_finalize(q);
-    if (rc != SQLITE_ROW)
-        return ks_db_error(s, d, "reading a hook's summary");
-    return 0;
+    return ks_outbox_summary_get(s, hook, out, d);
 }
 
 int kw_hook_stats(ks_store *s,
@@ -1053,22 +761,7 @@ int kw_hook_stats(ks_store *s,
                             int64_t runs, int64_t last_at),
                   void *ctx, kw_diag *d)
 {
-    sqlite3_stmt *q;
-    int rc, r = 0;
-
-    if (sqlite3_prepare_v2(ks_db(s),
-                           "SELECT hook, result, runs, last_at FROM "
-                           "hook_stats ORDER BY hook, result",
-                           -1, &q, NULL) != SQLITE_OK)
-        return ks_db_error(s, d, "reading hook counters");
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-        if (cb(ctx, col_text(q, 0), col_text(q, 1),
-               sqlite3_column_int64(q, 2), sqlite3_column_int64(q, 3)) != 0)
-            break;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        r = ks_db_error(s, d, "reading hook counters");
-    sqlite3_finalize(q);
-    return r;
+    return ks_outbox_stats(s, cb, ctx, d);
 }
 
 /* ---- reload = auto ------------------------------------------------------------ */
@@ -1107,25 +800,30 @@ static int add_target(kw_hook_target *out, size_t max, size_t *n,
     return 0;
 }
 
+/* Each usage of an event's file as a reload target. */
+typedef struct target_ctx {
+    kw_hook_target *out;
+    size_t max, *n;
+} target_ctx;
+
+static int usage_target(void *ctx, const char *daemon, const char *config,
+                        int line, const char *path)
+{
+    target_ctx *c = ctx;
+
+    return add_target(c->out, c->max, c->n, daemon, config, path, line);
+}
+
 int kw_hook_auto_targets(ks_store *s, json_t *events, kw_hook_target *out,
                          size_t max, size_t *n, kw_diag *d)
 {
     static const char *const keys[] = {"cert", "key", "fullchain", "chain",
                                        NULL};
-    sqlite3_stmt *q;
+    target_ctx c = {out, max, n};
     size_t i;
-    int rc, r = 0, k;
+    int r = 0, k;
 
     *n = 0;
-    /* The usage's path may be the file or a name under the lineage (the
-     * live/NAME/... paths a daemon is configured with). */
-    if (sqlite3_prepare_v2(ks_db(s),
-                           "SELECT daemon, config, line, path FROM usages "
-                           "WHERE path = ?1 OR (?2 IS NOT NULL AND "
-                           "substr(path, 1, length(?2) + 1) = ?2 || '/') "
-                           "ORDER BY daemon, config",
-                           -1, &q, NULL) != SQLITE_OK)
-        return ks_db_error(s, d, "reading which daemons use a file");
     for (i = 0; r == 0 && i < json_array_size(events); i++) {
         json_t *paths = json_object_get(json_array_get(events, i), "paths");
         const char *lineage =
@@ -1136,19 +834,8 @@ int kw_hook_auto_targets(ks_store *s, json_t *events, kw_hook_target *out,
 
             if (p == NULL)
                 continue;
-            sqlite3_reset(q);
-            sqlite3_bind_text(q, 1, p, -1, SQLITE_TRANSIENT);
-            if (lineage != NULL)
-                sqlite3_bind_text(q, 2, lineage, -1, SQLITE_TRANSIENT);
-            else
-                sqlite3_bind_null(q, 2);
-            while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-                add_target(out, max, n, col_text(q, 0), col_text(q, 1),
-                           col_text(q, 3), sqlite3_column_int(q, 2));
-            if (rc != SQLITE_DONE)
-                r = ks_db_error(s, d, "reading which daemons use a file");
+            r = ks_outbox_usages_of(s, p, lineage, usage_target, &c, d);
         }
     }
-    sqlite3_finalize(q);
     return r;
 }

@@ -29,6 +29,7 @@
 
 #include "hook_def.h"
 
+#include "../keystore/ks_outbox.h"
 #include "../keystore/ks_store.h"
 
 #include <jansson.h>
@@ -124,23 +125,8 @@ int kw_hook_finish(ks_store *s, const kw_hook_def *h, const kw_hook_batch *b,
 int kw_hook_retry(ks_store *s, const char *hook, int64_t now, size_t *n,
                   kw_diag *d);
 
-typedef struct kw_hook_run_row {
-    int64_t id;
-    char hook[128];
-    int64_t started_at, finished_at;
-    int attempt;
-    char events[256];     /* JSON array of event ids, cut */
-    char event_type[64];
-    char object[256];
-    char result[16];
-    int exit_status;      /* -1: none */
-    int signal;
-    int64_t duration_ms;
-    const char *output;   /* valid during the callback */
-    char last_line[512];
-    char error[512];
-    int test;
-} kw_hook_run_row;
+/* A recorded run (keystore/ks_outbox.h). */
+typedef ks_outbox_run kw_hook_run_row;
 
 /* Runs, newest first: of hook (NULL: all), at most limit. */
 int kw_hook_history(ks_store *s, const char *hook, int limit,
@@ -149,17 +135,7 @@ int kw_hook_history(ks_store *s, const char *hook, int limit,
 
 /* A hook that failed for good on an object and has not succeeded for it
  * since. */
-typedef struct kw_hook_failure {
-    char hook[128];
-    char object[256];
-    char kind[32];
-    int64_t object_id;      /* the inventory object, or 0 */
-    char fingerprint[96];   /* a managed certificate's live leaf, or "" */
-    char event_type[64];
-    int attempts;
-    int64_t at;
-    char last_line[512];
-} kw_hook_failure;
+typedef ks_outbox_failure kw_hook_failure;
 
 int kw_hook_failures(ks_store *s,
                      int (*cb)(void *ctx, const kw_hook_failure *f),
@@ -194,12 +170,7 @@ void kw_hook_failure_text(const kw_hook_failure *f, char *out, size_t cap);
 
 /* Per hook: open (pending or running) and failed deliveries, and runs by
  * result with the last success. */
-typedef struct kw_hook_summary {
-    int64_t pending, failed;
-    int64_t runs_ok, runs_failed; /* failed counts timeout and error too */
-    int64_t last_run_at, last_ok_at;
-    char last_result[16];
-} kw_hook_summary;
+typedef ks_outbox_summary kw_hook_summary;
 
 int kw_hook_summary_get(ks_store *s, const char *hook, kw_hook_summary *out,
                         kw_diag *d);

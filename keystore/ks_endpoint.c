@@ -1,5 +1,7 @@
 #include "ks_endpoint.h"
 
+#include "ks_store_int.h"
+
 #include "../common/kw_str.h"
 #include "../common/kw_json.h"
 
@@ -486,4 +488,23 @@ out:
     if (r != 0)
         ks_rollback(s);
     return r;
+}
+
+int ks_endpoint_sans_each(ks_store *s, const char *name,
+                          int (*cb)(void *ctx, const char *sans), void *ctx,
+                          kw_diag *d)
+{
+    sqlite3_stmt *q = NULL;
+
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT o.sans FROM endpoints e JOIN objects o "
+                           "ON o.id = e.object_id WHERE e.name = ?1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "reading endpoints");
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    while (sqlite3_step(q) == SQLITE_ROW)
+        if (cb(ctx, (const char *)sqlite3_column_text(q, 0)) != 0)
+            break;
+    sqlite3_finalize(q);
+    return 0;
 }

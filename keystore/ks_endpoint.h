@@ -45,6 +45,13 @@ int ks_endpoint_record(ks_store *s, const ks_probe_obs *o, int64_t now,
 int ks_endpoint_recheck(ks_store *s, int64_t now, size_t *nstale,
                         kw_diag *d);
 
+/* Call cb with the SANs (a JSON array's text, NULL when unknown) of each
+ * certificate the endpoint called name served when last probed; the text
+ * lives until cb returns.  A nonzero return of cb stops the walk. */
+int ks_endpoint_sans_each(ks_store *s, const char *name,
+                          int (*cb)(void *ctx, const char *sans), void *ctx,
+                          kw_diag *d);
+
 /* Forget endpoints (and their objects) whose names are not in keep. */
 int ks_endpoint_prune(ks_store *s, const char *const *keep, size_t nkeep,
                       kw_diag *d);

@@ -1,5 +1,7 @@
 #include "ks_jobs.h"
 
+#include "ks_store_int.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +108,32 @@ int ks_jobs_next_due(ks_store *s, int64_t *next_at, int *has, kw_diag *d)
         *has = 1;
         *next_at = sqlite3_column_int64(st, 0);
     }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int ks_jobs_open_each(ks_store *s,
+                      int (*cb)(void *ctx, const char *type, const char *key,
+                                const char *state, int attempt,
+                                int64_t next_at, const char *last_error),
+                      void *ctx, kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    int r;
+
+    if ((r = prepare(s,
+                     "SELECT type, key, state, attempt, next_at, "
+                     "last_error FROM jobs WHERE state = 'pending' "
+                     "OR state = 'running' ORDER BY next_at",
+                     &st, d)) != 0)
+        return r;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        if (cb(ctx, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1),
+               (const char *)sqlite3_column_text(st, 2),
+               sqlite3_column_int(st, 3), sqlite3_column_int64(st, 4),
+               (const char *)sqlite3_column_text(st, 5)) != 0)
+            break;
     sqlite3_finalize(st);
     return 0;
 }

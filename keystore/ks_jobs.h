@@ -41,6 +41,16 @@ int ks_jobs_ensure(ks_store *s, const char *type, const char *key,
 /* The earliest next_at of pending jobs; *has is 0 when there is none. */
 int ks_jobs_next_due(ks_store *s, int64_t *next_at, int *has, kw_diag *d);
 
+/* Call cb for each pending or running job, soonest first, with the row's
+ * columns (last_error is NULL when there is none; the strings live until
+ * cb returns).  A nonzero return of cb stops the walk.  For a status
+ * report: rows that cannot be read end the walk without an error. */
+int ks_jobs_open_each(ks_store *s,
+                      int (*cb)(void *ctx, const char *type, const char *key,
+                                const char *state, int attempt,
+                                int64_t next_at, const char *last_error),
+                      void *ctx, kw_diag *d);
+
 /* Claim up to max pending jobs due at now: each becomes running with its
  * attempt counted, committed before this returns. */
 int ks_jobs_claim(ks_store *s, int64_t now, size_t max, ks_jobrec *out,

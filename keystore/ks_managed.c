@@ -1,5 +1,7 @@
 #include "ks_managed.h"
 
+#include "ks_store_int.h"
+
 #include "../common/kw_json.h"
 
 #include <jansson.h>

@@ -11,6 +11,7 @@
 
 #include "ks_cert.h"
 #include "ks_scan.h"
+#include "ks_store_int.h"
 
 #include <jansson.h>
 #include <sqlite3.h>

@@ -1,5 +1,7 @@
 #include "ks_store.h"
 
+#include "ks_store_int.h"
+
 #include "ks_schema.h"
 
 #include <errno.h>

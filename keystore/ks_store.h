@@ -6,6 +6,11 @@
  * keys on.  The schema is versioned with PRAGMA user_version; each
  * migration runs in one transaction, so a crash mid-upgrade leaves the
  * previous version intact.  All times are UTC seconds since the epoch.
+ *
+ * Only keystore/ runs SQL: the other modules call the query modules
+ * (ks_jobs.h, ks_outbox.h, ...), and the handle and the SQL helpers are
+ * declared in ks_store_int.h, which nothing outside keystore/ includes
+ * (the unit tests and benchmarks aside, to set up and inspect rows).
  */
 #ifndef KS_STORE_H
 #define KS_STORE_H
@@ -37,8 +42,7 @@ void ks_close(ks_store *s);
 int ks_schema_latest(void);
 int ks_schema_version(ks_store *s);
 
-/* The underlying handle, for keystore's own query modules. */
-sqlite3 *ks_db(ks_store *s);
+/* The database file's path. */
 const char *ks_path(ks_store *s);
 
 /* Transactions.  ks_begin() takes the write lock at once (IMMEDIATE), so
@@ -46,21 +50,6 @@ const char *ks_path(ks_store *s);
 int ks_begin(ks_store *s, kw_diag *d);
 int ks_commit(ks_store *s, kw_diag *d);
 void ks_rollback(ks_store *s);
-
-/* Execute SQL without results; the error names the database file. */
-int ks_exec(ks_store *s, const char *sql, kw_diag *d);
-
-/* Run one statement with its parameters given by fmt, one letter each:
- * 't' text (const char *, NULL binds NULL), 'i' int64_t, 'n' NULL (no
- * argument).  The error says `what` and names the database file. */
-int ks_run(ks_store *s, kw_diag *d, const char *what, const char *sql,
-           const char *fmt, ...);
-
-/* The first column of the first row of sql (parameters as ks_run) in
- * *out; *found (may be NULL) is 0 when there is no row or it is NULL, and
- * *out is then 0. */
-int ks_value(ks_store *s, kw_diag *d, const char *what, int64_t *out,
-             int *found, const char *sql, const char *fmt, ...);
 
 /* Append an event at time at about inventory object object_id (0: none)
  * with detail as its JSON (taken over; NULL is out of memory). */

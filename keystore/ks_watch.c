@@ -1,5 +1,7 @@
 #include "ks_watch.h"
 
+#include "ks_store_int.h"
+
 #include "ks_inventory.h"
 
 #include "../common/kw_json.h"

@@ -261,42 +261,43 @@ static int has_name(json_t *names, const char *n)
     return 0;
 }
 
+/* Does one of the served certificate's SANs name a verified name? */
+typedef struct sel_match {
+    kw_verifier *v;
+    int want;
+} sel_match;
+
+static int sel_sans(void *ctx, const char *t)
+{
+    sel_match *m = ctx;
+    json_t *sans = t != NULL ? json_loads(t, 0, NULL) : NULL;
+    size_t k;
+
+    for (k = 0; k < json_array_size(sans); k++)
+        if (has_name(m->v->names, json_string_value(json_array_get(sans, k))))
+            m->want = 1;
+    json_decref(sans);
+    return 0;
+}
+
 static void sel_work(uv_work_t *req)
 {
     kw_verifier *v = req->data;
     ks_store *s = NULL;
-    sqlite3_stmt *q = NULL;
-    size_t i, k;
-    int rc;
+    size_t i;
 
     v->r = ks_open(v->db_path, KS_OPEN_READONLY, &s, &v->d);
     if (v->r != 0)
         return;
-    if (sqlite3_prepare_v2(ks_db(s),
-                           "SELECT o.sans FROM endpoints e JOIN objects o "
-                           "ON o.id = e.object_id WHERE e.name = ?1",
-                           -1, &q, NULL) != SQLITE_OK) {
-        v->r = ks_db_error(s, &v->d, "reading endpoints");
-        ks_close(s);
-        return;
-    }
-    for (i = 0; i < v->neps; i++) {
-        sqlite3_reset(q);
-        sqlite3_bind_text(q, 1, v->eps[i].name, -1, SQLITE_STATIC);
-        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-            const char *t = (const char *)sqlite3_column_text(q, 0);
-            json_t *sans = t != NULL ? json_loads(t, 0, NULL) : NULL;
+    for (i = 0; i < v->neps && v->r == 0; i++) {
+        sel_match m = {v, 0};
 
-            for (k = 0; k < json_array_size(sans); k++)
-                if (has_name(v->names,
-                             json_string_value(json_array_get(sans, k))))
-                    v->t[i].want = 1;
-            json_decref(sans);
-        }
-        if (v->t[i].want)
+        v->r = ks_endpoint_sans_each(s, v->eps[i].name, sel_sans, &m, &v->d);
+        if (m.want) {
+            v->t[i].want = 1;
             v->nt++;
+        }
     }
-    sqlite3_finalize(q);
     ks_close(s);
 }
 

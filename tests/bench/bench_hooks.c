@@ -18,6 +18,7 @@
 #include "hooks/hook_deliver.h"
 #include "hooks/hook_outbox.h"
 #include "keystore/ks_store.h"
+#include "keystore/ks_store_int.h"
 
 #include <signal.h>
 #include <spawn.h>

@@ -16,6 +16,7 @@
  * everything for a smoke run in CI.
  */
 #include "keystore/ks_store.h"
+#include "keystore/ks_store_int.h"
 #include "testpki.h"
 
 #include <dirent.h>

@@ -29,6 +29,7 @@
 #include "keystore/ks_scan.h"
 #include "keystore/ks_store.h"
 #include "keystore/ks_watch.h"
+#include "keystore/ks_store_int.h"
 #include "testpki.h"
 #include "tmpdir.h"
 

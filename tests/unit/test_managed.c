@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "keystore/ks_managed.h"
+#include "keystore/ks_store_int.h"
 #include "tmpdir.h"
 
 static char g_dir[256], g_db[512];

@@ -22,6 +22,7 @@
 #include "common/kw_json.h"
 #include "keystore/ks_inventory.h"
 #include "keystore/ks_scan.h"
+#include "keystore/ks_store_int.h"
 #include "testpki.h"
 #include "tmpdir.h"
 

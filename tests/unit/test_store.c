@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "keystore/ks_store.h"
+#include "keystore/ks_store_int.h"
 #include "tmpdir.h"
 
 static char g_dir[256];

@@ -1,0 +1,35 @@
+/*
+ * ks_store_int.h: the SQLite handle and SQL helpers, for keystore's own
+ * query modules only.
+ *
+ * Everything outside keystore/ reaches the database through the query
+ * modules' functions, so the schema and its SQL stay in one place.  The
+ * helpers run on the caller's thread and block on SQLite; errors name
+ * what was done and the database file (ks_db_error()).
+ */
+#ifndef KS_STORE_INT_H
+#define KS_STORE_INT_H
+
+#include "ks_store.h"
+
+#include <sqlite3.h>
+
+/* The underlying handle, owned by s (closed by ks_close()). */
+sqlite3 *ks_db(ks_store *s);
+
+/* Execute SQL without results; the error names the database file. */
+int ks_exec(ks_store *s, const char *sql, kw_diag *d);
+
+/* Run one statement with its parameters given by fmt, one letter each:
+ * 't' text (const char *, NULL binds NULL), 'i' int64_t, 'n' NULL (no
+ * argument).  The error says `what` and names the database file. */
+int ks_run(ks_store *s, kw_diag *d, const char *what, const char *sql,
+           const char *fmt, ...);
+
+/* The first column of the first row of sql (parameters as ks_run) in
+ * *out; *found (may be NULL) is 0 when there is no row or it is NULL, and
+ * *out is then 0. */
+int ks_value(ks_store *s, kw_diag *d, const char *what, int64_t *out,
+             int *found, const char *sql, const char *fmt, ...);
+
+#endif
