@@ -63,7 +63,8 @@ int ks_value(ks_store *s, kw_diag *d, const char *what, int64_t *out,
              int *found, const char *sql, const char *fmt, ...);
 
 /* Append an event at time at about inventory object object_id (0: none)
- * with detail as its JSON (taken over; NULL is out of memory). */
+ * with detail as its JSON (taken over; NULL is out of memory).  A type
+ * the registry (ks_events.h) lacks is refused with KW_EINVAL. */
 int ks_event_add(ks_store *s, int64_t at, int64_t object_id,
                  const char *type, json_t *detail, kw_diag *d);
 
