@@ -11,6 +11,7 @@
 #include "../common/kw_str.h"
 #include "../common/kw_time.h"
 #include "../hooks/hook_outbox.h"
+#include "../keystore/ks_events.h"
 #include "../keystore/ks_managed.h"
 
 #include <fnmatch.h>
@@ -356,9 +357,9 @@ static json_t *test_event(kw_cli *cli, const kw_config *conf,
         for (i = 0; i < h->non && type == NULL; i++)
             if (strpbrk(h->on[i], "*?[") == NULL)
                 type = h->on[i];
-        for (i = 0; type == NULL && kw_hook_event_types[i] != NULL; i++)
-            if (fnmatch(h->on[0], kw_hook_event_types[i], 0) == 0)
-                type = kw_hook_event_types[i];
+        for (i = 0; type == NULL && i < ks_event_ntypes; i++)
+            if (fnmatch(h->on[0], ks_event_types[i].name, 0) == 0)
+                type = ks_event_types[i].name;
     }
     if (object == NULL && conf->ncerts > 0)
         object = conf->certs[0].name;

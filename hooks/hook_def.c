@@ -2,6 +2,7 @@
 
 #include "../common/kw_err.h"
 #include "../common/kw_fs.h"
+#include "../keystore/ks_events.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -10,47 +11,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const kw_hook_event_types[] = {
-    /* managed certificates and the ACME account */
-    "cert.renewed", "cert.renewal_failed", "cert.rolled_back",
-    "cert.revoked", "cert.expiring", "account.key_changed",
-    "precheck.failed", "precheck.recovered",
-    /* endpoints (probes) */
-    "probe.stale", "probe.fresh", "probe.failed", "probe.recovered",
-    /* the inventory */
-    "health.changed", "object.changed", "object.removed", "object.missing",
-    "object.unreadable", "object.forgotten",
-    /* hooks themselves: a delivery that failed for good */
-    "hook.failed",
-    /* DKIM and DNSSEC (their lifecycles emit these) */
-    "dkim.published", "dkim.activated", "dkim.retired", "dnssec.ds_needed",
-    NULL};
-
-/* Reserved for the lifecycles still to come: accepted, not emitted. */
-static int reserved(const char *type)
+/* A pattern is checked against the event registry (ks_events.h), which
+ * every writer of events checks too: a hook can ask for exactly what
+ * keywarden writes, and the reserved types of the lifecycles to come. */
+static int pattern_matches(const char *pattern, int emitted_only)
 {
-    return strncmp(type, "dkim.", 5) == 0 || strncmp(type, "dnssec.", 7) == 0;
+    size_t i;
+
+    for (i = 0; i < ks_event_ntypes; i++)
+        if ((!emitted_only ||
+             ks_event_types[i].status == KS_EVENT_EMITTED) &&
+            fnmatch(pattern, ks_event_types[i].name, 0) == 0)
+            return 1;
+    return 0;
 }
 
 int kw_hook_event_emitted(const char *pattern)
 {
-    size_t i;
-
-    for (i = 0; kw_hook_event_types[i] != NULL; i++)
-        if (!reserved(kw_hook_event_types[i]) &&
-            fnmatch(pattern, kw_hook_event_types[i], 0) == 0)
-            return 1;
-    return 0;
+    return pattern_matches(pattern, 1);
 }
 
 int kw_hook_event_pattern_ok(const char *pattern)
 {
-    size_t i;
-
-    for (i = 0; kw_hook_event_types[i] != NULL; i++)
-        if (fnmatch(pattern, kw_hook_event_types[i], 0) == 0)
-            return 1;
-    return 0;
+    return pattern_matches(pattern, 0);
 }
 
 static const char *const reload_words[] = {

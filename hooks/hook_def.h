@@ -5,8 +5,8 @@
  * A hook is either a command (`run`, an argv; a shell only with
  * `shell = yes`) or a built-in reload of a daemon (`reload = postfix`...),
  * never both.  The event types it listens to are checked against the
- * types keywarden emits, so a typo is a configuration error instead of a
- * hook that never runs.
+ * event registry (keystore/ks_events.h), so a typo is a configuration
+ * error instead of a hook that never runs.
  */
 #ifndef KW_HOOK_DEF_H
 #define KW_HOOK_DEF_H
@@ -53,14 +53,12 @@ typedef struct kw_hook_def {
 #define KW_HOOK_RELOAD_COALESCE 10 /* default for reload = ... */
 #define KW_HOOK_MAX_RETRY_WAIT 3600
 
-/* Every event type keywarden emits, NULL-terminated. */
-extern const char *const kw_hook_event_types[];
-
-/* 1 if pattern (a type or an fnmatch glob) matches at least one type. */
+/* 1 if pattern (a type or an fnmatch glob) matches at least one type of
+ * the event registry (keystore/ks_events.h), reserved ones included. */
 int kw_hook_event_pattern_ok(const char *pattern);
 
-/* 1 if it matches a type something emits today: dkim.* and dnssec.* are
- * reserved for the DKIM and DNSSEC lifecycles, which do not exist yet. */
+/* 1 if it matches a type something emits today: the registry's reserved
+ * types (dkim.*, dnssec.*) wait for lifecycles that do not exist yet. */
 int kw_hook_event_emitted(const char *pattern);
 
 /* "postfix" ... "auto" to KW_RELOAD_*; -1 if not one of them. */

@@ -1,6 +1,7 @@
 #include "ks_endpoint.h"
 
 #include "ks_store_int.h"
+#include "ks_events.h"
 
 #include "../common/kw_str.h"
 #include "../common/kw_json.h"
@@ -43,6 +44,10 @@ static int add_event(ks_store *s, int64_t now, int64_t object_id,
     int r = 0;
 
     json_decref(js);
+    if ((r = ks_event_type_check(type, d)) != 0) {
+        free(text);
+        return r;
+    }
     if (text == NULL)
         return kw_diag_set(d, KW_ENOMEM,
                            "out of memory writing the %s event of %s", type,
@@ -437,7 +442,7 @@ int ks_endpoint_recheck(ks_store *s, int64_t now, size_t *nstale, kw_diag *d)
     }
     while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
         int64_t old = sqlite3_column_int64(q, 2), now_stale = 0;
-        const char *fp = (const char *)sqlite3_column_text(q, 5);
+        const char *fp = (const char *)sqlite3_column_text(q, 5), *type;
         char source[1024];
 
         source[0] = '\0';
@@ -466,11 +471,13 @@ int ks_endpoint_recheck(ks_store *s, int64_t now, size_t *nstale, kw_diag *d)
             r = fail(s, d, "rechecking endpoints");
             break;
         }
+        type = now_stale > 0 ? "probe.stale" : "probe.fresh";
+        if ((r = ks_event_type_check(type, d)) != 0)
+            break;
         sqlite3_reset(ev);
         sqlite3_bind_int64(ev, 1, now);
         sqlite3_bind_int64(ev, 2, sqlite3_column_int64(q, 1));
-        sqlite3_bind_text(ev, 3, now_stale > 0 ? "probe.stale" : "probe.fresh",
-                          -1, SQLITE_STATIC);
+        sqlite3_bind_text(ev, 3, type, -1, SQLITE_STATIC);
         sqlite3_bind_text(ev, 4, (const char *)sqlite3_column_text(q, 6), -1,
                           SQLITE_TRANSIENT);
         if (now_stale > 0)

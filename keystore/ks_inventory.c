@@ -611,8 +611,7 @@ int ks_inventory_forget(ks_store *s, int64_t id, int64_t now, kw_diag *d)
     sqlite3_stmt *st = NULL;
     int r;
     int64_t file_id = 0;
-    char *name = NULL, *source = NULL, *detail = NULL;
-    json_t *js;
+    char *name = NULL, *source = NULL;
 
     if ((r = ks_begin(s, d)) != 0)
         return r;
@@ -634,30 +633,12 @@ int ks_inventory_forget(ks_store *s, int64_t id, int64_t now, kw_diag *d)
     source = strdup(col_text(st, 2));
     sqlite3_finalize(st);
     st = NULL;
-    js = json_pack("{s:o, s:o}", "name", kw_json_str(name), "source",
-                   kw_json_str(source));
-    detail = js != NULL ? json_dumps(js, JSON_COMPACT) : NULL;
-    json_decref(js);
-    if (detail == NULL) {
-        r = kw_diag_set(d, KW_ENOMEM, "out of memory");
+    r = ks_event_add(s, now, id, "object.forgotten",
+                     json_pack("{s:o, s:o}", "name", kw_json_str(name),
+                               "source", kw_json_str(source)),
+                     d);
+    if (r != 0)
         goto out;
-    }
-    if (sqlite3_prepare_v2(ks_db(s),
-                           "INSERT INTO events (at, object_id, type, detail)"
-                           " VALUES (?1, ?2, 'object.forgotten', ?3)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        r = ks_db_error(s, d, "forgetting an object");
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, id);
-    sqlite3_bind_text(st, 3, detail, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        r = ks_db_error(s, d, "forgetting an object");
-        goto out;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
     {
         char sql[256];
         snprintf(sql, sizeof(sql),
@@ -673,7 +654,6 @@ out:
     sqlite3_finalize(st);
     free(name);
     free(source);
-    free(detail);
     if (r != 0)
         ks_rollback(s);
     return r;

@@ -1,6 +1,7 @@
 #include "ks_jobs.h"
 
 #include "ks_store_int.h"
+#include "ks_events.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -32,6 +33,10 @@ static int event(ks_store *s, int64_t now, const char *type,
     int r;
 
     json_decref(js);
+    if ((r = ks_event_type_check(type, d)) != 0) {
+        free(text);
+        return r;
+    }
     if (text == NULL)
         return kw_diag_set(d, KW_ENOMEM, "out of memory");
     if ((r = prepare(s, "INSERT INTO events (at, type, detail) VALUES (?1, "

@@ -21,6 +21,7 @@
  */
 #include "ks_scan_int.h"
 
+#include "ks_events.h"
 #include "ks_pool.h"
 #include "ks_schema.h"
 #include "../common/kw_fs.h"
@@ -155,8 +156,13 @@ int ks__event(scan_ctx *c, int64_t object_id, const char *type,
     char *js = detail != NULL
                    ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS)
                    : NULL;
+    int r;
 
     json_decref(detail);
+    if ((r = ks_event_type_check(type, c->d)) != 0) {
+        free(js);
+        return r;
+    }
     /* detail is NULL when json_pack refused a value: a caller passed
      * text that was not cleaned (or memory ran out). */
     if (js == NULL)

@@ -2,6 +2,7 @@
 
 #include "ks_store_int.h"
 
+#include "ks_events.h"
 #include "ks_schema.h"
 
 #include <errno.h>
@@ -150,6 +151,10 @@ int ks_event_add(ks_store *s, int64_t at, int64_t object_id,
     int r;
 
     json_decref(detail);
+    if ((r = ks_event_type_check(type, d)) != 0) {
+        free(text);
+        return r;
+    }
     if (text == NULL)
         return kw_diag_set(d, KW_ENOMEM, "out of memory writing a %s event",
                            type);

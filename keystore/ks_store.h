@@ -52,7 +52,8 @@ int ks_commit(ks_store *s, kw_diag *d);
 void ks_rollback(ks_store *s);
 
 /* Append an event at time at about inventory object object_id (0: none)
- * with detail as its JSON (taken over; NULL is out of memory). */
+ * with detail as its JSON (taken over; NULL is out of memory).  A type
+ * the registry (ks_events.h) lacks is refused with KW_EINVAL. */
 int ks_event_add(ks_store *s, int64_t at, int64_t object_id,
                  const char *type, json_t *detail, kw_diag *d);
 

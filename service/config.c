@@ -13,6 +13,7 @@
 #include "../common/kw_time.h"
 #include "../common/kw_vec.h"
 #include "../dns/dns_update.h"
+#include "../keystore/ks_events.h"
 #include "../keystore/ks_keygen.h"
 
 #include <arpa/inet.h>
@@ -795,10 +796,10 @@ static int hook_key(parser *p, int k, const char *key, const char *v)
                 size_t pos = 0;
 
                 list[0] = '\0';
-                for (j = 0; kw_hook_event_types[j] != NULL; j++)
+                for (j = 0; j < ks_event_ntypes && pos < sizeof(list); j++)
                     pos += (size_t)snprintf(list + pos, sizeof(list) - pos,
                                             "%s%s", j ? ", " : "",
-                                            kw_hook_event_types[j]);
+                                            ks_event_types[j].name);
                 return FAIL(p, "on = %s: keywarden emits no such event; "
                                "expected one of (or a glob such as "
                                "cert.*): %s",
