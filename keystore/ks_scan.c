@@ -19,7 +19,7 @@
  * Private keys are matched to certificates after the walk, because a key
  * may be visited before or after its certificate.
  */
-#include "ks_scan_int.h"
+#include "ks_scanctx.h"
 
 #include "ks_pool.h"
 #include "ks_schema.h"

@@ -1,13 +1,13 @@
 /*
- * ks_scan_int.h: what the two halves of the scanner share.
+ * ks_scanctx.h: what the two halves of the scanner share.
  *
  * ks_scan.c walks directories and decides, per entry, whether the file is
  * unchanged, new, changed, an alias or gone; ks_ingest.c reads and parses
  * a file and writes its files row, objects and chain elements.  Nothing
  * here is part of the keystore's API.
  */
-#ifndef KS_SCAN_INT_H
-#define KS_SCAN_INT_H
+#ifndef KS_SCANCTX_H
+#define KS_SCANCTX_H
 
 #include "ks_cert.h"
 #include "ks_scan.h"
