@@ -1,15 +1,33 @@
 /*
- * ks_scanctx.h: what the two halves of the scanner share.
+ * ks_scanctx.h: the state of one scan, shared by the walk (ks_scan.c) and
+ * the recording of a file (ks_ingest.c).  Nothing here is part of the
+ * keystore's API.
  *
- * ks_scan.c walks directories and decides, per entry, whether the file is
- * unchanged, new, changed, an alias or gone; ks_ingest.c reads and parses
- * a file and writes its files row, objects and chain elements.  Nothing
- * here is part of the keystore's API.
+ * It owns the scan context (scan_ctx), the table of prepared statements
+ * both halves run (index with Q_* / I_* / U_* / D_*, fetch with
+ * ks__stmt()), and the helpers both use: stepping a statement, recording
+ * an event, notes to the caller, path and file-name tests.  The calls go
+ * one way: ks_scan.c calls ks_ingest.c (ks_ingest.h) and this module;
+ * ks_ingest.c calls only this module; this module calls neither.
+ *
+ * Lifetime: ks_scan() owns the one scan_ctx of a scan, on its stack, for
+ * the length of the call.  It prepares the statements with
+ * ks__stmts_prepare() once the database is open and finalises them with
+ * ks__stmts_finalize() on every way out (safe after a partial prepare);
+ * it also allocates and wipes buf and scratch and frees the sets.  The
+ * store, options, stats and diag are borrowed from ks_scan()'s caller.
+ * A statement from ks__stmt() belongs to the context: never finalise it.
+ *
+ * Blocking: everything that takes a scan_ctx runs SQLite on the calling
+ * thread, inside the scan's transaction, and must not be called from the
+ * parse threads (ks_pool).  ks__json_text(), ks__mtime_ns(),
+ * ks__base_name(), ks__dir_name(), ks__cert_like() and ks__key_like() are
+ * pure and safe anywhere.  Errors: 0 or a negative KW_E* code with the
+ * words in c->d.
  */
 #ifndef KS_SCANCTX_H
 #define KS_SCANCTX_H
 
-#include "ks_cert.h"
 #include "ks_scan.h"
 
 #include <jansson.h>
@@ -76,13 +94,13 @@ typedef struct scan_ctx {
     int changed; /* anything written: post-passes have work to do */
 } scan_ctx;
 
-/* What ingest learnt about a file, for the directory's bookkeeping. */
-typedef struct ingest_result {
-    int had_keys;  /* the file holds (or held) private keys */
-    int had_certs; /* the file holds (or held) certificates */
-} ingest_result;
+/* Prepare every statement of the table: 0, or an error naming SQLite's
+ * complaint. */
+int ks__stmts_prepare(scan_ctx *c);
+/* Finalise them (those prepared so far) and clear the table. */
+void ks__stmts_finalize(scan_ctx *c);
 
-/* ks_scan.c helpers used by ks_ingest.c */
+/* Helpers of both halves. */
 void ks__note(scan_ctx *c, enum ks_scan_note n, const char *path,
               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 sqlite3_stmt *ks__stmt(scan_ctx *c, int i);
@@ -95,53 +113,5 @@ const char *ks__base_name(const char *path);
 void ks__dir_name(const char *path, char *out, size_t len);
 int ks__cert_like(const char *name);
 int ks__key_like(const char *name);
-
-/* ks_ingest.c */
-
-/* A file read and parsed, not yet recorded. */
-typedef struct ks_parsed {
-    int vanished;        /* gone, or no longer a regular file */
-    int read;            /* its bytes were read */
-    int pemish;          /* it has a PEM BEGIN line */
-    struct stat sb;      /* as seen when opened */
-    ks_certfile f;       /* what it holds */
-    const char *content; /* "certs", "keys", "other"; NULL if broken */
-    char err[600];       /* why broken (or why skipped) */
-} ks_parsed;
-
-/* Open, read, parse and classify a file; touches no database, so it runs
- * on worker threads.  The caller frees p->f with ks_certfile_free(). */
-void ks__parse(ks_parsed *p, int dirfd, const char *name, const char *path,
-               size_t max_size, unsigned char *buf, unsigned char *scratch);
-
-/* Write the files row (id > 0 updates it) and objects of a parsed file. */
-int ks__record(scan_ctx *c, ks_parsed *p, const char *name,
-               const char *path, int64_t id, const char *old_content,
-               int linked, ingest_result *res);
-
-/* Both, on the calling thread. */
-int ks__ingest(scan_ctx *c, int dirfd, const char *name, const char *path,
-               int64_t id, const char *old_content, int linked,
-               ingest_result *res);
-
-/* An expected root (ks_scan_opts.expected) that stat() failed on with
- * errno e: unless the inventory has a row for the path already, a files
- * row that was never seen (device and inode 0) and an object in state
- * missing (ENOENT) or unreadable (anything else), with an event. */
-int ks__expected_absent(scan_ctx *c, const char *path, int e);
-
-/* A files row whose file is gone: objects turn missing (with an event and
- * a note); rows that gave no objects are dropped. */
-int ks__file_gone(scan_ctx *c, int64_t id, const char *path,
-                  const char *content);
-
-/* The file of row id is back after being missing. */
-int ks__file_restored(scan_ctx *c, int64_t id);
-
-/* Objects in dir need their private-key match redone. */
-int ks__key_pending_dir(scan_ctx *c, const char *dir);
-
-int ks__add_link(scan_ctx *c, const char *path, int64_t file_id);
-int ks__move_file(scan_ctx *c, int64_t id, const char *path);
 
 #endif
