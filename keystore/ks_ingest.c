@@ -8,7 +8,7 @@
  * they passed through.  A file that should hold a certificate but cannot
  * be read or parsed becomes an object with health unknown and the reason.
  */
-#include "ks_scan_int.h"
+#include "ks_ingest.h"
 
 #include "ks_health.h"
 #include "ks_pem.h"

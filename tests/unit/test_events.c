@@ -15,6 +15,7 @@
 #include "hooks/hook_def.h"
 #include "keystore/ks_events.h"
 #include "keystore/ks_store.h"
+#include "keystore/ks_store_int.h" /* reads the events table back */
 #include "tmpdir.h"
 
 static char g_dir[256];
