@@ -28,7 +28,7 @@
 #ifndef KW_DISCOVER_H
 #define KW_DISCOVER_H
 
-#include "config.h"
+#include "../service/config.h"
 
 #include <stddef.h>
 #include <stdint.h>
