@@ -16,7 +16,7 @@
 #ifndef KW_PROBE_H
 #define KW_PROBE_H
 
-#include "../service/config.h"
+#include "endpoint.h"
 #include "../keystore/ks_cert.h"
 
 #include <uv.h>
