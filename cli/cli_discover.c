@@ -2,7 +2,7 @@
  * cli_discover.c: keywarden discover.
  */
 #include "cli.h"
-#include "../service/discover.h"
+#include "../probe/discover.h"
 
 #include "../common/kw_log.h"
 #include "../keystore/ks_scan.h"

@@ -3,7 +3,7 @@
  * line, printing the chain as served.
  */
 #include "cli.h"
-#include "../service/probe.h"
+#include "../probe/probe.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_str.h"

@@ -19,31 +19,10 @@
 
 #include "../common/kw_err.h"
 #include "../hooks/hook_def.h"
+#include "../probe/endpoint.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-enum kw_starttls {
-    KW_TLS_IMPLICIT = 0,
-    KW_TLS_SMTP,
-    KW_TLS_IMAP,
-    KW_TLS_POP3,
-};
-
-/* "none", "smtp", "imap", "pop3"; -1 if not one of them. */
-int kw_starttls_parse(const char *s);
-const char *kw_starttls_word(enum kw_starttls s);
-
-typedef struct kw_endpoint_conf {
-    char *name;
-    char *host;
-    int port;
-    char *sni;            /* NULL: no SNI */
-    enum kw_starttls starttls;
-    int64_t interval;     /* seconds */
-    int64_t timeout;      /* seconds */
-    int line;             /* where the section starts */
-} kw_endpoint_conf;
 
 enum {
     KW_PRECHECK_ENFORCE = 0, /* no order when the CA would fail */

@@ -33,7 +33,6 @@
 #include "metrics.h"
 #include "renew.h"
 #include "state.h"
-#include "verify.h"
 #include "watch.h"
 
 #include "../common/kw_log.h"
@@ -41,6 +40,7 @@
 #include "../keystore/ks_inventory.h"
 #include "../keystore/ks_jobs.h"
 #include "../keystore/ks_scan.h"
+#include "../probe/verify.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -6,11 +6,11 @@
  */
 #include "hooks.h"
 #include "job.h"
-#include "probe.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
 #include "../keystore/ks_endpoint.h"
+#include "../probe/probe.h"
 
 #include <stdlib.h>
 #include <string.h>

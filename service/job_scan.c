@@ -4,7 +4,6 @@
  * Runs at start, every [scan] interval, and 2 s after a change under a
  * watched path.
  */
-#include "discover.h"
 #include "hooks.h"
 #include "job.h"
 
@@ -12,6 +11,7 @@
 #include "../common/kw_time.h"
 #include "../keystore/ks_endpoint.h"
 #include "../keystore/ks_scan.h"
+#include "../probe/discover.h"
 
 #include <string.h>
 

@@ -12,7 +12,7 @@
  *   - /metrics render time for those objects (best of 5, over HTTP).
  * --quick shrinks it for a smoke run in CI.
  */
-#include "service/probe.h"
+#include "probe/probe.h"
 #include "tests/integration/proc.h"
 #include "tests/integration/servers.h"
 #include "testpki.h"

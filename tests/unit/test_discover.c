@@ -21,7 +21,7 @@
 
 #include "keystore/ks_inventory.h"
 #include "keystore/ks_scan.h"
-#include "service/discover.h"
+#include "probe/discover.h"
 #include "testpki.h"
 #include "tmpdir.h"
 

@@ -1,4 +1,35 @@
 /*
+ * probe/: what the servers actually serve and use, as opposed to what
+ * keywarden wrote.
+ *
+ * The folder owns three modules over one endpoint type (endpoint.h):
+ *   - probe.h (this file): fetch the chain a TLS endpoint serves;
+ *   - verify.h: after a renewal, probe until the endpoints serve the new
+ *     leaf, and record the ones that stay stale;
+ *   - discover.h: read the Postfix, Dovecot and nginx configurations for
+ *     the certificate files and endpoints they use.
+ * It depends on keystore/ and common/ only, and never on service/ or cli/
+ * (verify.h still takes the configuration, service/config.h, for its
+ * endpoints); the daemon's jobs and the command line call it.
+ *
+ * Handles: a kw_probe or kw_verifier lives from its start function until
+ * its callback has run, and is freed by this module right after; the
+ * caller never frees it and must not touch it once the callback ran.  The
+ * kw_probe_result passed to the callback lives for that call only, and
+ * what it holds (the chain) is the callback's to release with
+ * kw_probe_result_clear(); a kw_discovery belongs to the caller, freed
+ * with kw_discovery_free().
+ *
+ * Callbacks: the start functions either fail (and the callback never runs)
+ * or return 0 and the callback runs exactly once, from the loop, never
+ * from inside the start function; cancelling still runs it once.
+ *
+ * Blocking: probes and verification never block the loop (sockets and
+ * timers through libuv; verification reads and writes the inventory on
+ * the thread pool).  Discovery BLOCKS (files read, `nginx -T` run for up
+ * to 10 s) and so does kw_discover_apply() (SQLite): the daemon runs them
+ * in a job on the thread pool, the command line directly.
+ *
  * probe.h: fetch the certificate chain a TLS endpoint serves.
  *
  * Asynchronous on a libuv loop: resolve (thread pool), connect, for
@@ -16,7 +47,7 @@
 #ifndef KW_PROBE_H
 #define KW_PROBE_H
 
-#include "config.h"
+#include "endpoint.h"
 #include "../keystore/ks_cert.h"
 
 #include <uv.h>

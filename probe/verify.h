@@ -14,7 +14,7 @@
 #ifndef KW_VERIFY_H
 #define KW_VERIFY_H
 
-#include "config.h"
+#include "../service/config.h"
 
 #include <jansson.h>
 #include <uv.h>

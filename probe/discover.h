@@ -28,7 +28,8 @@
 #ifndef KW_DISCOVER_H
 #define KW_DISCOVER_H
 
-#include "config.h"
+#include "endpoint.h"
+#include "../common/kw_err.h"
 
 #include <stddef.h>
 #include <stdint.h>
