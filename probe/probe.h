@@ -9,8 +9,8 @@
  *   - discover.h: read the Postfix, Dovecot and nginx configurations for
  *     the certificate files and endpoints they use.
  * It depends on keystore/ and common/ only, and never on service/ or cli/
- * (verify.h still takes the configuration, service/config.h, for its
- * endpoints); the daemon's jobs and the command line call it.
+ * (verify.h takes the endpoints as a list, not the configuration); the
+ * daemon's jobs and the command line call it.
  *
  * Handles: a kw_probe or kw_verifier lives from its start function until
  * its callback has run, and is freed by this module right after; the

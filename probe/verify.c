@@ -329,8 +329,9 @@ static void sel_done(uv_work_t *req, int status)
 }
 
 int kw_verify_start(uv_loop_t *loop, const char *db_path,
-                    const kw_config *conf, json_t *ev, kw_verify_cb done,
-                    void *ctx, kw_verifier **out, kw_diag *d)
+                    const kw_endpoint_conf *eps, size_t neps, json_t *ev,
+                    kw_verify_cb done, void *ctx, kw_verifier **out,
+                    kw_diag *d)
 {
     kw_verifier *v = calloc(1, sizeof(*v));
     const char *fp = json_string_value(json_object_get(ev,
@@ -348,12 +349,12 @@ int kw_verify_start(uv_loop_t *loop, const char *db_path,
     snprintf(v->fp, sizeof(v->fp), "%s", fp != NULL ? fp : "");
     v->names = json_incref(json_object_get(ev, "names"));
     v->db_path = strdup(db_path);
-    v->eps = calloc(conf->nendpoints + 1, sizeof(*v->eps));
-    v->t = calloc(conf->nendpoints + 1, sizeof(*v->t));
+    v->eps = calloc(neps + 1, sizeof(*v->eps));
+    v->t = calloc(neps + 1, sizeof(*v->t));
     if (v->db_path == NULL || v->eps == NULL || v->t == NULL)
         goto oom;
-    for (i = 0; i < conf->nendpoints; i++) {
-        const kw_endpoint_conf *e = &conf->endpoints[i];
+    for (i = 0; i < neps; i++) {
+        const kw_endpoint_conf *e = &eps[i];
 
         v->eps[i] = *e;
         v->eps[i].name = strdup(e->name);

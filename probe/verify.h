@@ -14,7 +14,8 @@
 #ifndef KW_VERIFY_H
 #define KW_VERIFY_H
 
-#include "../service/config.h"
+#include "endpoint.h"
+#include "../common/kw_err.h"
 
 #include <jansson.h>
 #include <uv.h>
@@ -27,12 +28,14 @@ typedef void (*kw_verify_cb)(void *ctx, const char *certificate,
                              size_t fresh, size_t stale);
 
 /* Start verifying the cert.renewed event ev (its "object", "names" and
- * "fingerprint_sha256"); the configuration's endpoints are copied.
+ * "fingerprint_sha256") against the neps endpoints eps, which are
+ * copied.
  * Returns 0 and calls done exactly once later, or an error (then never).
  * *out identifies the verification until done has run. */
 int kw_verify_start(uv_loop_t *loop, const char *db_path,
-                    const kw_config *conf, json_t *ev, kw_verify_cb done,
-                    void *ctx, kw_verifier **out, kw_diag *d);
+                    const kw_endpoint_conf *eps, size_t neps, json_t *ev,
+                    kw_verify_cb done, void *ctx, kw_verifier **out,
+                    kw_diag *d);
 
 /* Stop at the next step (a probe in flight is cancelled); done still runs
  * once. */

@@ -356,8 +356,9 @@ static void hooks_settled(void *ctx, json_t *ev)
     if ((vi = calloc(1, sizeof(*vi))) == NULL)
         return;
     vi->dm = dm;
-    if (kw_verify_start(dm->loop, dm->cli->db_path, &dm->conf, ev,
-                        verify_done, vi, &vi->v, &d) != 0) {
+    if (kw_verify_start(dm->loop, dm->cli->db_path, dm->conf.endpoints,
+                        dm->conf.nendpoints, ev, verify_done, vi, &vi->v,
+                        &d) != 0) {
         kw_debug("verify: %s", d.msg);
         free(vi);
         return;
