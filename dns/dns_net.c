@@ -7,7 +7,7 @@
  * or stray answer cannot be taken for ours.  TCP: a non-blocking connect
  * and a length-prefixed exchange, each step polled against the deadline.
  */
-#include "dns/dns_net.h"
+#include "dns_net.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

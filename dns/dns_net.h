@@ -13,7 +13,7 @@
 
 #include <ldns/ldns.h>
 
-#include "dns/dns_update.h"
+#include "dns_update.h"
 
 /* Largest DNS message (TCP length prefix); every reply buffer is this. */
 #define DNSN_MSG_MAX 65535

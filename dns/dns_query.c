@@ -2,7 +2,7 @@
  * dns_query.c: questions to a zone's servers: which they are, whether
  * they all serve a TXT value yet, and which zone holds a name.
  */
-#include "dns/dns_update.h"
+#include "dns_update.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/kw_str.h"
-#include "dns/dns_net.h"
+#include "../common/kw_str.h"
+#include "dns_net.h"
 
 /* No single query in a polling round may eat the whole budget: a dead
  * server must not stop the others from being asked again. */

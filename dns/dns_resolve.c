@@ -2,15 +2,15 @@
  * dns_resolve.c: A/AAAA lookups through one recursive resolver (see
  * dns_resolve.h).
  */
-#include "dns/dns_resolve.h"
+#include "dns_resolve.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns/dns_net.h"
-#include "common/kw_fs.h"
+#include "dns_net.h"
+#include "../common/kw_fs.h"
 
 int kw_dns_resolve(const kw_dns_server *server, const char *name,
                    int want_aaaa, kw_dns_addr *addrs, size_t max, size_t *n,

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "dns/dns_update.h"
+#include "dns_update.h"
 
 /* Most addresses kw_dns_resolve returns for one name and type. */
 #define KW_DNS_ADDRS_MAX 16

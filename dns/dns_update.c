@@ -2,7 +2,7 @@
  * dns_update.c: RFC 2136 TXT updates with TSIG, and the checks every
  * dns function makes of its input.
  */
-#include "dns/dns_update.h"
+#include "dns_update.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -13,7 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "dns/dns_net.h"
+#include "dns_net.h"
 
 /* RFC 8945 recommends 300 s of clock skew. */
 #define TSIG_FUDGE 300

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/kw_err.h"
+#include "../common/kw_err.h"
 
 /* One server: an IPv4 or IPv6 literal (no brackets) and a port. */
 typedef struct kw_dns_server {

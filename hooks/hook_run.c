@@ -22,7 +22,7 @@
  * never inside kw_hook_run() and only when no handle of the run is left
  * open; the captured output never exceeds max_output bytes of memory.
  */
-#include "hooks/hook_run.h"
+#include "hook_run.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -32,7 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/kw_log.h"
+#include "../common/kw_log.h"
 
 enum run_phase { PH_RUNNING, PH_DRAIN, PH_TERM, PH_KILL, PH_DONE };
 

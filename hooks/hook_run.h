@@ -27,7 +27,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#include "common/kw_err.h"
+#include "../common/kw_err.h"
 
 /* Defaults applied when a spec leaves the field 0. */
 #define KW_HOOK_DEFAULT_TIMEOUT_MS ((int64_t)60000)
