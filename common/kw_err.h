@@ -8,6 +8,19 @@
  * A code says what kind of failure it was; the words an operator needs
  * (which file, which line, which field) travel beside it in a kw_diag,
  * which the caller owns and the callee fills with kw_diag_set().
+ *
+ * This header is also the entry to common/, the bottom of the tree: the
+ * helpers every other folder uses, which include nothing of keywarden's
+ * outside common/.  kw_err (this file); kw_str and kw_json (text from
+ * outside, bounded, as JSON); kw_time (UTC seconds with the clock passed
+ * in; kw_now() reads KEYWARDEN_NOW for tests); kw_vec (growing arrays
+ * and string sets, the caller's to free with kw_strset_free); kw_log
+ * (leveled lines on stderr; the level is the process's one global); kw_fs
+ * (bounded reads, atomic and durable writes).  Nothing here runs a
+ * callback.  kw_fs BLOCKS on the file system (its writes fsync), so the
+ * daemon runs it on the libuv thread pool; the rest is computation.  A
+ * malloc'd result is the caller's, freed with free() unless its header
+ * names a function.
  */
 #ifndef KW_ERR_H
 #define KW_ERR_H
