@@ -11,6 +11,20 @@
  * (ks_jobs.h, ks_outbox.h, ...), and the handle and the SQL helpers are
  * declared in ks_store_int.h, which nothing outside keystore/ includes
  * (the unit tests and benchmarks aside, to set up and inspect rows).
+ *
+ * This header is the entry to keystore/, which owns the inventory and
+ * everything written for it: the schema and its migrations (ks_schema),
+ * scans and ingest of certificate and key files (ks_scan, ks_ingest), the
+ * query modules, the event registry (ks_events), keys and CSRs (ks_keygen)
+ * and atomic deployment of versions (ks_deploy).  A ks_store is one SQLite
+ * connection, opened with SQLITE_OPEN_NOMUTEX: it belongs to one thread
+ * at a time, so each libuv work item opens its own and closes it with
+ * ks_close() before it finishes.  Every function that reads the database
+ * or a file BLOCKS (on the disk, and up to the 5 s busy timeout on another
+ * writer's lock); the daemon calls them on the thread pool, never on the
+ * loop.  Nothing here runs a callback on a loop: a scan's progress notes
+ * (ks_scan.h) are called on the thread that called ks_scan, during the
+ * call.
  */
 #ifndef KS_STORE_H
 #define KS_STORE_H
