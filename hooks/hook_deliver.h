@@ -12,6 +12,21 @@
  * every job that may have written events; `keywarden renew`, `rollback`
  * and `hooks run` make one with now_all set, kick it once, and wait until
  * it is idle (the coalescing windows do not make a command wait).
+ *
+ * This header is the entry to hooks/, which owns what happens after an
+ * event: the hook definitions and the built-in reloads (hook_def.h), the
+ * outbox and its delivery states (hook_outbox.h), this engine, and the
+ * child process runner (hook_run.h).  It depends on keystore/ and common/
+ * only.  Lifetime: the caller makes an engine with kw_hook_engine_new on
+ * its loop, stops it with kw_hook_engine_stop, and frees it once on_idle
+ * has run (on_idle may free it itself); the loop must run until then.
+ * Callbacks (on_report, on_settled, on_idle, kw_hook_test_cb) run on the
+ * loop thread, and what they are given is borrowed for the callback's
+ * duration.  One exception to "never from inside the call": when nothing
+ * is in flight, kw_hook_engine_stop runs on_idle before it returns.
+ * The engine never blocks the loop (its database passes run on the libuv
+ * thread pool); hook_outbox.h's functions block on the database and are
+ * what those passes call.
  */
 #ifndef KW_HOOK_DELIVER_H
 #define KW_HOOK_DELIVER_H
