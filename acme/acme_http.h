@@ -8,6 +8,20 @@
  * here: ACME answers them with Location headers the client reads itself.
  * Only https is allowed unless allow_http is set (tests of the HTTP-01
  * pre-check use plain http).
+ *
+ * This header is the entry to acme/'s protocol half, which owns RFC 8555
+ * on the wire: requests (this file), JWS and thumbprints (acme_jws.h), the
+ * order state machine (acme_client.h), renewal information (acme_ari.h)
+ * and the HTTP-01 pre-check (acme_precheck.h).  The certificate lifecycle
+ * built on it (renew.h, with the pure "is it due?" of renew_due.h) has
+ * its own entry, renew.h; the protocol files never include it.
+ * Lifetime: acme_http_new makes a handle on a loop; acme_http_free
+ * cancels what is pending and frees the handle once its libuv handles are
+ * closed, so the loop must run on after it.  Callbacks run on the loop
+ * thread, exactly once per request started with 0, never from inside the
+ * starting call; the acme_resp they get is borrowed for the callback's
+ * duration.  Nothing blocks the loop: each transfer advances in libuv
+ * callbacks.
  */
 #ifndef ACME_HTTP_H
 #define ACME_HTTP_H
