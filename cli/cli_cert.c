@@ -6,8 +6,8 @@
 #include "cli.h"
 #include "../service/hooks.h"
 #include "../service/config.h"
-#include "../service/acme_ops.h"
-#include "../service/renew.h"
+#include "../acme/acme_ops.h"
+#include "../acme/renew.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"

@@ -4,8 +4,8 @@
  */
 #include "cli.h"
 #include "../service/config.h"
-#include "../service/precheck.h"
-#include "../service/renew.h"
+#include "../acme/precheck.h"
+#include "../acme/renew.h"
 
 #include "../common/kw_log.h"
 

@@ -4,7 +4,7 @@
 #include "cli.h"
 #include "../service/hooks.h"
 #include "../service/config.h"
-#include "../service/renew.h"
+#include "../acme/renew.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"

@@ -1,10 +1,8 @@
 #include "hooks.h"
 
-#include "../common/kw_str.h"
-
-#include "renew.h"
-
+#include "../acme/renew.h"
 #include "../common/kw_log.h"
+#include "../common/kw_str.h"
 #include "../keystore/ks_watch.h"
 
 #include <string.h>

@@ -5,8 +5,8 @@
  * renewal it would break.  The verdict is recorded with the certificate.
  */
 #include "job.h"
-#include "precheck.h"
 
+#include "../acme/precheck.h"
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
 #include "../keystore/ks_managed.h"

@@ -7,8 +7,8 @@
  */
 #include "hooks.h"
 #include "job.h"
-#include "renew.h"
 
+#include "../acme/renew.h"
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
 

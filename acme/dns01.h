@@ -8,7 +8,7 @@
 #ifndef KW_DNS01_H
 #define KW_DNS01_H
 
-#include "config.h"
+#include "../service/config.h"
 
 #include "../common/kw_err.h"
 

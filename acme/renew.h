@@ -20,7 +20,7 @@
 #ifndef KW_RENEW_H
 #define KW_RENEW_H
 
-#include "config.h"
+#include "../service/config.h"
 #include "responder.h"
 
 #include "../acme/acme_http.h"
