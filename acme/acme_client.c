@@ -42,6 +42,7 @@
  */
 #include "acme_client.h"
 
+#include "acme_directory.h"
 #include "acme_jws.h"
 
 #include "../common/kw_log.h"
@@ -1189,7 +1190,7 @@ static void on_directory(void *ctx, acme_resp *r)
 {
     acme_order *o = ctx;
     json_t *js;
-    const char *nn, *na, *no;
+    acme_directory dir;
 
     o->in_flight = 0;
     o->out.requests++;
@@ -1210,30 +1211,25 @@ static void on_directory(void *ctx, acme_resp *r)
                  "reading the ACME directory %s: not JSON", r->url);
         return;
     }
-    nn = json_string_value(json_object_get(js, "newNonce"));
-    na = json_string_value(json_object_get(js, "newAccount"));
-    no = json_string_value(json_object_get(js, "newOrder"));
-    if (nn == NULL || na == NULL || no == NULL) {
+    acme_directory_read(js, &dir);
+    if (dir.new_nonce == NULL || dir.new_account == NULL ||
+        dir.new_order == NULL) {
         json_decref(js);
         fail(o, ACME_FAIL_TRANSIENT,
              "the ACME directory %s lacks newNonce, newAccount or newOrder",
              r->url);
         return;
     }
-    o->new_nonce = strdup(nn);
-    o->new_account = strdup(na);
-    o->new_order = strdup(no);
-    set_str(&o->revoke_url,
-            json_string_value(json_object_get(js, "revokeCert")));
-    set_str(&o->key_change_url,
-            json_string_value(json_object_get(js, "keyChange")));
-    o->eab_required = json_is_true(json_object_get(
-        json_object_get(js, "meta"), "externalAccountRequired"));
+    o->new_nonce = strdup(dir.new_nonce);
+    o->new_account = strdup(dir.new_account);
+    o->new_order = strdup(dir.new_order);
+    set_str(&o->revoke_url, dir.revoke_cert);
+    set_str(&o->key_change_url, dir.key_change);
+    o->eab_required = dir.eab_required;
     /* A profile the CA does not list would be refused at newOrder, or
      * silently ignored by an older CA: say so now, by name. */
     if (o->op == ACME_OP_ORDER && o->profile != NULL) {
-        json_t *profs =
-            json_object_get(json_object_get(js, "meta"), "profiles");
+        json_t *profs = dir.profiles;
         char offered[512] = "";
         size_t pos = 0;
         const char *k;
@@ -1245,7 +1241,7 @@ static void on_directory(void *ctx, acme_resp *r)
             kw_str_appendf(offered, sizeof(offered), &pos, "%s%s",
                            pos ? ", " : "", k);
         }
-        if (!json_is_object(profs)) {
+        if (profs == NULL) {
             json_decref(js);
             fail(o, ACME_FAIL_PERMANENT,
                  "the CA at %s offers no profiles; remove profile = %s",
