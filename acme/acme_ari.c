@@ -3,6 +3,7 @@
  */
 #include "acme_ari.h"
 
+#include "acme_directory.h"
 #include "acme_jws.h"
 
 #include "../common/kw_time.h"
@@ -130,6 +131,7 @@ static void on_dir(void *ctx, acme_resp *r)
     ari_req *q = ctx;
     json_error_t err;
     json_t *js;
+    acme_directory dir;
     const char *ri;
     char *url;
     kw_diag d;
@@ -142,7 +144,8 @@ static void on_dir(void *ctx, acme_resp *r)
         return;
     }
     js = json_loadb(r->body, r->len, 0, &err);
-    ri = json_string_value(json_object_get(js, "renewalInfo"));
+    acme_directory_read(js, &dir);
+    ri = dir.renewal_info;
     if (ri == NULL) {
         json_decref(js);
         q->res.ok = 1; /* no ARI at this CA: nothing to follow */

@@ -1,11 +1,51 @@
 /*
  * acme_client.c: the order state machine.  One request in flight per
  * order; many orders share one acme_http and run side by side.
+ *
+ * An order (or a revocation, or an account key change) is in one state:
+ *
+ *   DIRECTORY  GET the directory URL.
+ *   ACCOUNT    newAccount: register, or (revoke, key change) look up the
+ *              existing account with onlyReturnExisting.
+ *   ORDER      newOrder, or the first POST-as-GET of a resumed order.
+ *   AUTHZ      reading authorization ai (authorizations are walked in
+ *              order, one at a time).
+ *   PRESENT    the solver's present() answered ACME_PRESENT_PENDING;
+ *              acme_order_presented() continues.
+ *   CHALLENGE  telling the CA the answer is in place (POST {}).
+ *   POLL       polling the order until it is ready or valid; the timer
+ *              is armed between polls.
+ *   FINALIZE   posting the CSR to the order's finalize URL.
+ *   DOWNLOAD   fetching the chain, then alternates (preferred_chain).
+ *   DIAGNOSE   the order went invalid: reading the failed authorization
+ *              to say why.
+ *   OP         the one signed request of a revocation or a key change.
+ *   DONE       finish() ran: done() has been called, the timer closes.
+ *
+ * DIRECTORY -> ACCOUNT (no account URL known) or straight to ORDER/OP;
+ * ACCOUNT -> ORDER (ACME_OP_ORDER) or OP.  From ORDER, POLL and FINALIZE
+ * the order's status decides: pending -> AUTHZ (authorizations not walked
+ * yet) or POLL, ready -> FINALIZE, processing -> POLL, valid -> DOWNLOAD,
+ * invalid -> DIAGNOSE.  AUTHZ -> AUTHZ (valid: the next one), PRESENT,
+ * CHALLENGE, DIAGNOSE (neither valid nor pending), or POLL once all are
+ * walked; PRESENT -> CHALLENGE, or AUTHZ/POLL when the CA is validating
+ * it already; CHALLENGE -> AUTHZ or POLL; DIAGNOSE reads authorizations
+ * until it can say why, then DONE.  Every state -> DONE: success
+ * (DOWNLOAD, OP), failure or cancellation.
+ *
+ * Invariants: outside a callback, an order not DONE waits on exactly one
+ * thing: a request in flight (in_flight), the timer (POLL), or a
+ * present() (PRESENT).  done() runs exactly once, on entering DONE, and
+ * nothing is sent after it.  Every present() that succeeded has had its
+ * cleanup() by the time FINALIZE or DONE is entered.  ORDER to
+ * DOWNLOAD happen only for ACME_OP_ORDER, OP only for the other two.
  */
 #include "acme_client.h"
 
+#include "acme_directory.h"
 #include "acme_jws.h"
 
+#include "../common/kw_log.h"
 #include "../common/kw_str.h"
 #include "../common/kw_time.h"
 
@@ -22,6 +62,21 @@
 #define PROBLEM_PREFIX "urn:ietf:params:acme:error:"
 
 typedef void (*handler)(acme_order *o, acme_resp *r, json_t *js);
+
+enum order_state {
+    OS_DIRECTORY,
+    OS_ACCOUNT,
+    OS_ORDER,
+    OS_AUTHZ,
+    OS_PRESENT,
+    OS_CHALLENGE,
+    OS_POLL,
+    OS_FINALIZE,
+    OS_DOWNLOAD,
+    OS_DIAGNOSE,
+    OS_OP,
+    OS_DONE
+};
 
 typedef struct presented {
     char *type;
@@ -86,7 +141,7 @@ struct acme_order {
     int64_t phase_start;
     unsigned poll_ms;
     int cancelled;
-    int finished;
+    enum order_state state;
 
     acme_outcome out;
 };
@@ -99,6 +154,22 @@ static void poll_order(acme_order *o);
 static void fail_order_error(acme_order *o);
 static void start_op(acme_order *o);
 static void answer_challenge(acme_order *o);
+
+static void set_state(acme_order *o, enum order_state s)
+{
+    static const char *const names[] = {
+        "directory", "account", "order",    "authz",    "present", "challenge",
+        "poll",      "finalize", "download", "diagnose", "op",      "done"};
+
+    if (o->state == s)
+        return;
+    kw_debug("acme order %s: %s -> %s",
+             o->order_url != NULL      ? o->order_url
+             : o->directory_url != NULL ? o->directory_url
+                                        : "(unstarted)",
+             names[o->state], names[s]);
+    o->state = s;
+}
 
 /* ----- ending --------------------------------------------------------- */
 
@@ -173,9 +244,9 @@ static void cleanup_tokens(acme_order *o)
 
 static void finish(acme_order *o)
 {
-    if (o->finished)
+    if (o->state == OS_DONE)
         return;
-    o->finished = 1;
+    set_state(o, OS_DONE);
     cleanup_tokens(o);
     uv_timer_stop(&o->timer);
     o->out.account_url = o->kid;
@@ -605,6 +676,7 @@ static void on_cert(acme_order *o, acme_resp *r, json_t *js)
 
 static void download(acme_order *o)
 {
+    set_state(o, OS_DOWNLOAD);
     post(o, o->cert_url, NULL, "application/pem-certificate-chain",
          on_cert);
 }
@@ -627,6 +699,7 @@ static void finalize(acme_order *o)
     char *csr = acme_b64url(o->csr, o->csr_len);
 
     cleanup_tokens(o); /* the CA has validated what it needed */
+    set_state(o, OS_FINALIZE);
     if (csr == NULL) {
         fail(o, ACME_FAIL_TRANSIENT, "out of memory");
         return;
@@ -707,6 +780,7 @@ static void diagnose(acme_order *o, json_t *order)
 {
     json_t *err = json_object_get(order, "error");
 
+    set_state(o, OS_DIAGNOSE);
     json_decref(o->order_error);
     o->order_error = err != NULL ? json_deep_copy(err) : NULL;
     if (o->nauthz == 0) {
@@ -771,6 +845,7 @@ static void on_order_obj(acme_order *o, acme_resp *r, json_t *js)
         if (o->ai == 0 && o->npres == 0) {
             next_authz(o);
         } else {
+            set_state(o, OS_POLL);
             later(o, r, poll_order, "waiting for the challenges");
         }
     } else if (strcmp(status, "ready") == 0) {
@@ -781,6 +856,7 @@ static void on_order_obj(acme_order *o, acme_resp *r, json_t *js)
         }
         finalize(o);
     } else if (strcmp(status, "processing") == 0) {
+        set_state(o, OS_POLL);
         later(o, r, poll_order, "waiting for the certificate");
     } else if (strcmp(status, "valid") == 0) {
         if (o->cert_url == NULL) {
@@ -837,6 +913,7 @@ static void on_authz(acme_order *o, acme_resp *r, json_t *js)
     }
     if (strcmp(status, "pending") != 0) {
         o->ai = 0;
+        set_state(o, OS_DIAGNOSE);
         on_diag_authz(o, r, js);
         return;
     }
@@ -928,6 +1005,7 @@ static void on_authz(acme_order *o, acme_resp *r, json_t *js)
         o->npres++;
         if (rc == ACME_PRESENT_PENDING) {
             o->presenting = 1; /* acme_order_presented() continues */
+            set_state(o, OS_PRESENT);
             return;
         }
     }
@@ -943,12 +1021,13 @@ static void answer_challenge(acme_order *o)
         next_authz(o);
         return;
     }
+    set_state(o, OS_CHALLENGE);
     post(o, o->chal_url, "{}", NULL, on_challenge);
 }
 
 void acme_order_presented(acme_order *o, int ok, const char *msg)
 {
-    if (o == NULL || !o->presenting || o->finished)
+    if (o == NULL || !o->presenting || o->state == OS_DONE)
         return;
     o->presenting = 0;
     if (o->cancelled) {
@@ -968,9 +1047,11 @@ void acme_order_presented(acme_order *o, int ok, const char *msg)
 static void next_authz(acme_order *o)
 {
     if (o->ai < o->nauthz) {
+        set_state(o, OS_AUTHZ);
         post(o, o->authz[o->ai], NULL, NULL, on_authz);
         return;
     }
+    set_state(o, OS_POLL);
     new_phase(o);
     poll_order(o);
 }
@@ -1023,6 +1104,7 @@ static void new_order(acme_order *o)
 
 static void start_order(acme_order *o)
 {
+    set_state(o, OS_ORDER);
     new_phase(o);
     if (o->resume_url != NULL) {
         set_str(&o->order_url, o->resume_url);
@@ -1050,7 +1132,10 @@ static void start_op(acme_order *o)
 
     if (o->op == ACME_OP_ORDER) {
         start_order(o);
-    } else if (o->op == ACME_OP_REVOKE) {
+        return;
+    }
+    set_state(o, OS_OP);
+    if (o->op == ACME_OP_REVOKE) {
         char *der = acme_b64url(o->cert_der, o->cert_len);
         json_t *p;
 
@@ -1105,7 +1190,7 @@ static void on_directory(void *ctx, acme_resp *r)
 {
     acme_order *o = ctx;
     json_t *js;
-    const char *nn, *na, *no;
+    acme_directory dir;
 
     o->in_flight = 0;
     o->out.requests++;
@@ -1121,35 +1206,30 @@ static void on_directory(void *ctx, acme_resp *r)
     }
     js = parse_json(o, r, "reading the ACME directory");
     if (js == NULL) {
-        if (!o->finished)
+        if (o->state != OS_DONE)
             fail(o, ACME_FAIL_TRANSIENT,
                  "reading the ACME directory %s: not JSON", r->url);
         return;
     }
-    nn = json_string_value(json_object_get(js, "newNonce"));
-    na = json_string_value(json_object_get(js, "newAccount"));
-    no = json_string_value(json_object_get(js, "newOrder"));
-    if (nn == NULL || na == NULL || no == NULL) {
+    acme_directory_read(js, &dir);
+    if (dir.new_nonce == NULL || dir.new_account == NULL ||
+        dir.new_order == NULL) {
         json_decref(js);
         fail(o, ACME_FAIL_TRANSIENT,
              "the ACME directory %s lacks newNonce, newAccount or newOrder",
              r->url);
         return;
     }
-    o->new_nonce = strdup(nn);
-    o->new_account = strdup(na);
-    o->new_order = strdup(no);
-    set_str(&o->revoke_url,
-            json_string_value(json_object_get(js, "revokeCert")));
-    set_str(&o->key_change_url,
-            json_string_value(json_object_get(js, "keyChange")));
-    o->eab_required = json_is_true(json_object_get(
-        json_object_get(js, "meta"), "externalAccountRequired"));
+    o->new_nonce = strdup(dir.new_nonce);
+    o->new_account = strdup(dir.new_account);
+    o->new_order = strdup(dir.new_order);
+    set_str(&o->revoke_url, dir.revoke_cert);
+    set_str(&o->key_change_url, dir.key_change);
+    o->eab_required = dir.eab_required;
     /* A profile the CA does not list would be refused at newOrder, or
      * silently ignored by an older CA: say so now, by name. */
     if (o->op == ACME_OP_ORDER && o->profile != NULL) {
-        json_t *profs =
-            json_object_get(json_object_get(js, "meta"), "profiles");
+        json_t *profs = dir.profiles;
         char offered[512] = "";
         size_t pos = 0;
         const char *k;
@@ -1161,7 +1241,7 @@ static void on_directory(void *ctx, acme_resp *r)
             kw_str_appendf(offered, sizeof(offered), &pos, "%s%s",
                            pos ? ", " : "", k);
         }
-        if (!json_is_object(profs)) {
+        if (profs == NULL) {
             json_decref(js);
             fail(o, ACME_FAIL_PERMANENT,
                  "the CA at %s offers no profiles; remove profile = %s",
@@ -1190,6 +1270,7 @@ static void on_directory(void *ctx, acme_resp *r)
     if (o->op != ACME_OP_ORDER) {
         /* Revoking or changing the key of an account that must exist:
          * never create one by accident (RFC 8555 section 7.3.1). */
+        set_state(o, OS_ACCOUNT);
         post_json(o, o->new_account,
                   json_pack("{s:b}", "onlyReturnExisting", 1), on_account);
         return;
@@ -1222,6 +1303,7 @@ static void on_directory(void *ctx, acme_resp *r)
             }
             json_object_set_new(p, "externalAccountBinding", eab);
         }
+        set_state(o, OS_ACCOUNT);
         post_json(o, o->new_account, p, on_account);
     }
 }
@@ -1309,13 +1391,13 @@ int acme_order_start(acme_http *h, const acme_order_params *p,
 
         if (r == KW_ENOMEM)
             kw_diag_set(d, r, "out of memory");
-        o->finished = 1;
+        set_state(o, OS_DONE);
         uv_close((uv_handle_t *)&o->timer, on_timer_closed);
         return r;
     }
     if (acme_http_request(h, "GET", o->directory_url, NULL, NULL, NULL,
                           on_directory, o, d) != 0) {
-        o->finished = 1;
+        set_state(o, OS_DONE);
         uv_close((uv_handle_t *)&o->timer, on_timer_closed);
         return KW_EINVAL;
     }
@@ -1327,7 +1409,7 @@ int acme_order_start(acme_http *h, const acme_order_params *p,
 
 void acme_order_cancel(acme_order *o)
 {
-    if (o == NULL || o->finished)
+    if (o == NULL || o->state == OS_DONE)
         return;
     o->cancelled = 1;
     /* A present() in progress reports back through

@@ -17,6 +17,13 @@
  * The caller persists progress through the step callback (the order URL
  * once it exists), so an order interrupted by a crash resumes: start a new
  * acme_order with resume_url set and the same CSR key.
+ *
+ * The order's states, their transitions and invariants are written above
+ * the code in acme_client.c; each change is logged at debug level as
+ * "acme order URL: old -> new".  The directory's fields are read by
+ * acme_directory_read() (acme_directory.h).  Everything runs on the loop
+ * of the acme_http it was given: nothing here blocks, and callbacks never
+ * run inside acme_order_start().
  */
 #ifndef ACME_CLIENT_H
 #define ACME_CLIENT_H
