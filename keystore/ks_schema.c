@@ -374,7 +374,47 @@ static const char v8[] =
     "INSERT OR REPLACE INTO meta (key, value) VALUES ('hook_cursor',"
     "  (SELECT COALESCE(MAX(id), 0) FROM events));";
 
-const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8};
+/*
+ * Version 9: drop the jobs columns no code reads or writes.  jobs.step,
+ * jobs.data and jobs.object_id were the data model's first sketch; a job
+ * is named by its type and key, and its progress lives in the record it
+ * works on (certificates.step, for instance).
+ *
+ * jobs is rebuilt (SQLite's twelve-step procedure) because DROP COLUMN
+ * refuses a column with a foreign key; nothing references jobs, so the
+ * rebuild is safe with foreign keys on.  The versions table stays, unused:
+ * objects.live_version references it, and SQLite refuses to write objects
+ * once that parent is gone, so dropping it means rebuilding objects with
+ * foreign keys off, which a migration's transaction cannot switch.
+ */
+static const char v9[] =
+    "CREATE TABLE jobs_new ("
+    "  id INTEGER PRIMARY KEY,"
+    "  type TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending'"
+    "    CHECK (state = 'pending' OR state = 'running' OR state = 'done'"
+    "    OR state = 'failed'),"
+    "  last_error TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  key TEXT NOT NULL DEFAULT '',"
+    "  rerun_at INTEGER"
+    ");"
+    "INSERT INTO jobs_new (id, type, attempt, next_at, state, last_error,"
+    "  created_at, updated_at, key, rerun_at)"
+    "  SELECT id, type, attempt, next_at, state, last_error, created_at,"
+    "  updated_at, key, rerun_at FROM jobs;"
+    "DROP TABLE jobs;"
+    "ALTER TABLE jobs_new RENAME TO jobs;"
+    "CREATE INDEX jobs_due ON jobs(next_at)"
+    "  WHERE state = 'pending' OR state = 'running';"
+    "CREATE UNIQUE INDEX jobs_key ON jobs(type, key)"
+    "  WHERE state = 'pending' OR state = 'running';";
+
+const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8,
+                                     v9};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"
