@@ -375,19 +375,29 @@ static const char v8[] =
     "  (SELECT COALESCE(MAX(id), 0) FROM events));";
 
 /*
- * Version 9: drop the jobs columns no code reads or writes.  jobs.step,
- * jobs.data and jobs.object_id were the data model's first sketch; a job
- * is named by its type and key, and its progress lives in the record it
- * works on (certificates.step, for instance).
+ * Version 9: drop the schema no code reads or writes, the data model's
+ * first sketch: the versions table and objects.live_version (a managed
+ * certificate's versions are certificates.live_version and its archive
+ * directories), and jobs.step, jobs.data and jobs.object_id (a job is
+ * named by its type and key; its progress lives in the record it works
+ * on, certificates.step for instance).
  *
- * jobs is rebuilt (SQLite's twelve-step procedure) because DROP COLUMN
- * refuses a column with a foreign key; nothing references jobs, so the
- * rebuild is safe with foreign keys on.  The versions table stays, unused:
- * objects.live_version references it, and SQLite refuses to write objects
- * once that parent is gone, so dropping it means rebuilding objects with
- * foreign keys off, which a migration's transaction cannot switch.
+ * DROP COLUMN refuses a column with a foreign key.  objects.live_version
+ * loses its REFERENCES clause by SQLite's documented edit of the stored
+ * definition (a constraint removal changes nothing on disk; "RESET"
+ * reloads the schema, and DROP COLUMN then checks the edit took).  jobs
+ * is rebuilt by the twelve-step procedure instead; nothing references
+ * it, so the rebuild is safe with foreign keys on.
  */
 static const char v9[] =
+    "DROP INDEX objects_live_version;"
+    "PRAGMA writable_schema = ON;"
+    "UPDATE sqlite_schema SET sql = replace(sql, 'live_version INTEGER  "
+    "REFERENCES versions(id) ON DELETE SET NULL', 'live_version INTEGER')"
+    "  WHERE type = 'table' AND name = 'objects';"
+    "PRAGMA writable_schema = RESET;"
+    "ALTER TABLE objects DROP COLUMN live_version;"
+    "DROP TABLE versions;"
     "CREATE TABLE jobs_new ("
     "  id INTEGER PRIMARY KEY,"
     "  type TEXT NOT NULL,"

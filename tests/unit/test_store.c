@@ -248,10 +248,11 @@ static void failed_migration_leaves_old_version(void **state)
     ks_close(s);
 }
 
-/* Version 9 drops jobs.step, data and object_id, which no code used: the
- * jobs a version 8 database holds survive with every column that is still
- * read, and the dropped columns are gone. */
-static void unused_job_columns_are_dropped(void **state)
+/* Version 9 drops the versions table, objects.live_version and jobs.step,
+ * data and object_id, which no code used: the objects and jobs a version
+ * 8 database holds survive with every column that is still read, and the
+ * dropped schema is gone. */
+static void unused_schema_is_dropped(void **state)
 {
     char path[512];
     ks_store *s;
@@ -298,8 +299,20 @@ static void unused_job_columns_are_dropped(void **state)
                                 "'data' OR name = 'object_id'"),
                      0);
     assert_int_equal(one_int(s, "SELECT count(*) FROM sqlite_master WHERE "
-                                "name = 'jobs_new' OR name = 'jobs_object'"),
+                                "name = 'jobs_new' OR name = 'jobs_object' "
+                                "OR name = 'versions' OR name = "
+                                "'objects_live_version'"),
                      0);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM pragma_table_info("
+                                "'objects') WHERE name = 'live_version'"),
+                     0);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM objects WHERE id = 3 "
+                                "AND name = 'a.example'"),
+                     1);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM "
+                                "pragma_integrity_check WHERE "
+                                "integrity_check = 'ok'"),
+                     1);
     /* The rebuilt table keeps its indexes: one pending job per key. */
     assert_int_equal(one_int(s, "SELECT count(*) FROM sqlite_master WHERE "
                                 "type = 'index' AND (name = 'jobs_due' OR "
@@ -325,7 +338,7 @@ int main(void)
         cmocka_unit_test(newer_schema_is_refused),
         cmocka_unit_test(events_are_append_only),
         cmocka_unit_test(failed_migration_leaves_old_version),
-        cmocka_unit_test(unused_job_columns_are_dropped),
+        cmocka_unit_test(unused_schema_is_dropped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
