@@ -374,7 +374,57 @@ static const char v8[] =
     "INSERT OR REPLACE INTO meta (key, value) VALUES ('hook_cursor',"
     "  (SELECT COALESCE(MAX(id), 0) FROM events));";
 
-const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8};
+/*
+ * Version 9: drop the schema no code reads or writes, the data model's
+ * first sketch: the versions table and objects.live_version (a managed
+ * certificate's versions are certificates.live_version and its archive
+ * directories), and jobs.step, jobs.data and jobs.object_id (a job is
+ * named by its type and key; its progress lives in the record it works
+ * on, certificates.step for instance).
+ *
+ * DROP COLUMN refuses a column with a foreign key.  objects.live_version
+ * loses its REFERENCES clause by SQLite's documented edit of the stored
+ * definition (a constraint removal changes nothing on disk; "RESET"
+ * reloads the schema, and DROP COLUMN then checks the edit took).  jobs
+ * is rebuilt by the twelve-step procedure instead; nothing references
+ * it, so the rebuild is safe with foreign keys on.
+ */
+static const char v9[] =
+    "DROP INDEX objects_live_version;"
+    "PRAGMA writable_schema = ON;"
+    "UPDATE sqlite_schema SET sql = replace(sql, 'live_version INTEGER  "
+    "REFERENCES versions(id) ON DELETE SET NULL', 'live_version INTEGER')"
+    "  WHERE type = 'table' AND name = 'objects';"
+    "PRAGMA writable_schema = RESET;"
+    "ALTER TABLE objects DROP COLUMN live_version;"
+    "DROP TABLE versions;"
+    "CREATE TABLE jobs_new ("
+    "  id INTEGER PRIMARY KEY,"
+    "  type TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending'"
+    "    CHECK (state = 'pending' OR state = 'running' OR state = 'done'"
+    "    OR state = 'failed'),"
+    "  last_error TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  key TEXT NOT NULL DEFAULT '',"
+    "  rerun_at INTEGER"
+    ");"
+    "INSERT INTO jobs_new (id, type, attempt, next_at, state, last_error,"
+    "  created_at, updated_at, key, rerun_at)"
+    "  SELECT id, type, attempt, next_at, state, last_error, created_at,"
+    "  updated_at, key, rerun_at FROM jobs;"
+    "DROP TABLE jobs;"
+    "ALTER TABLE jobs_new RENAME TO jobs;"
+    "CREATE INDEX jobs_due ON jobs(next_at)"
+    "  WHERE state = 'pending' OR state = 'running';"
+    "CREATE UNIQUE INDEX jobs_key ON jobs(type, key)"
+    "  WHERE state = 'pending' OR state = 'running';";
+
+const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8,
+                                     v9};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"

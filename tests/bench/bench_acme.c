@@ -61,7 +61,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -229,7 +228,7 @@ static char **env_build(const char *const *extra)
 static pid_t spawn(char *const argv[], char **envp, const char *out,
                    const char *err, const char *ca_dir)
 {
-    pid_t parent = getpid(), pid;
+    pid_t pid;
     int ofd, efd;
 
     ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -240,15 +239,10 @@ static pid_t spawn(char *const argv[], char **envp, const char *out,
         fprintf(stderr, "bench: %s: %s\n", out, strerror(errno));
         exit(1);
     }
-    pid = fork();
-    if (pid < 0)
-        abort();
+    pid = proc_fork_tied();
     if (pid == 0) {
         int nul = open("/dev/null", O_RDONLY);
 
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
         if (nul >= 0)
             dup2(nul, 0);
         dup2(ofd, 1);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -219,21 +218,15 @@ int kn_free_port(const char *addr)
 static pid_t spawn_knotd(const char *conf, const char *log)
 {
     char *argv[] = {(char *)KNOTD, (char *)"-c", (char *)conf, NULL};
-    pid_t parent = getpid(), pid;
+    pid_t pid;
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
     if (fd < 0)
         return -1;
-    pid = fork();
-    if (pid < 0)
-        abort();
+    pid = proc_fork_tied();
     if (pid == 0) {
         int nul = open("/dev/null", O_RDONLY);
 
-        /* Never outlive the test, however it ends. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
         if (nul >= 0)
             dup2(nul, 0);
         dup2(fd, 1);

@@ -12,12 +12,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "kwrun.h"
+#include "proc.h"
 #include "testpki.h"
 
 double mono(void)
@@ -72,7 +72,7 @@ kwres kw_argv_in(const char *state, const char *conf, const char **args,
     int argc = 0, o[2], e[2], status, open_fds = 2;
     size_t olen = 0, elen = 0;
     double t0 = mono(), deadline = t0 + 120;
-    pid_t pid, parent = getpid();
+    pid_t pid;
     kwres r = {0, NULL, NULL, 0};
 
     argv[argc++] = (char *)KEYWARDEN_BIN;
@@ -87,13 +87,8 @@ kwres kw_argv_in(const char *state, const char *conf, const char **args,
     argv[argc] = NULL;
     if (pipe2(o, O_CLOEXEC) != 0 || pipe2(e, O_CLOEXEC) != 0)
         abort();
-    pid = fork();
-    if (pid < 0)
-        abort();
+    pid = proc_fork_tied();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
         dup2(o[1], 1);
         dup2(e[1], 2);
         if (child != NULL)

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -88,7 +87,7 @@ pid_t pb_spawn(char *const argv[], const char *const *env, const char *log)
 {
     size_t n = 0, i, k = 0, extra = 0;
     char **envp;
-    pid_t parent = getpid(), pid;
+    pid_t pid;
     int fd;
 
     while (environ[n] != NULL)
@@ -111,16 +110,10 @@ pid_t pb_spawn(char *const argv[], const char *const *env, const char *log)
         free(envp);
         return -1;
     }
-    pid = fork();
-    if (pid < 0)
-        abort();
+    pid = proc_fork_tied();
     if (pid == 0) {
         int nul = open("/dev/null", O_RDONLY);
 
-        /* Never outlive the test, whatever way it ends. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
         if (nul >= 0)
             dup2(nul, 0);
         dup2(fd, 1);

@@ -9,9 +9,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+pid_t proc_fork_tied(void)
+{
+    pid_t parent = getpid(), pid = fork();
+
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+    }
+    return pid;
+}
 
 pid_t proc_spawn_pipes(char *const argv[], int *ofd, int *efd)
 {

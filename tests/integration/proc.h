@@ -6,6 +6,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* fork() a child that never outlives the test, however the test ends
+ * (PR_SET_PDEATHSIG, SIGKILL): returns 0 in the child and its pid in the
+ * parent, aborts if fork fails.  A child whose parent died before the
+ * signal was armed exits 127 at once. */
+pid_t proc_fork_tied(void);
+
 /* Spawn argv with stdout and stderr as pipes (*ofd, *efd). */
 pid_t proc_spawn_pipes(char *const argv[], int *ofd, int *efd);
 

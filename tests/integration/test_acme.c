@@ -757,6 +757,63 @@ static void invalid_challenge(void **state)
 
 /* ----- 6. faults from a fake CA ------------------------------------------- */
 
+/* One failure a fake CA causes: renew --force against directory fails,
+ * saying every needle (and one of any_of, when set), and leaves the live
+ * version as it was; then after, when set, checks what else it left. */
+typedef struct {
+    const char *tag;
+    const char *what;
+    const char *directory;
+    const char *needles[3];
+    const char *any_of[2];
+    void (*after)(const tdir *t);
+} ca_fault;
+
+static void ca_fault_run(const tdir *t, const char *bundle,
+                         const ca_fault *c, const snap *v1)
+{
+    kwres r;
+    size_t i;
+
+    conf_write(t, c->directory, bundle, g_peb.http_port,
+               "[certificate \"www\"]\nnames = f.example.com\n");
+    r = kw_fail(t->state, t->conf, "renew", "--force");
+    print_message("(%s) %s: %s", c->tag, c->what, r.out);
+    assert_contains(r.out, "www: FAILED: ");
+    for (i = 0; i < 3 && c->needles[i] != NULL; i++)
+        assert_contains(r.out, c->needles[i]);
+    if (c->any_of[0] != NULL && strstr(r.out, c->any_of[0]) == NULL &&
+        strstr(r.out, c->any_of[1]) == NULL)
+        fail_msg("(%s) neither \"%s\" nor \"%s\" in:\n%s", c->tag,
+                 c->any_of[0], c->any_of[1], r.out);
+    kwres_free(&r);
+    snap_same(t, "www", v1);
+    if (c->after != NULL)
+        c->after(t);
+}
+
+/* A 429 with Retry-After: 3600 sets the retry an hour out and shows the
+ * CA's problem, with version 1 still live. */
+static void rate_limited_backs_off(const tdir *t)
+{
+    int64_t retry = db_q(t, "SELECT retry_at FROM certificates WHERE "
+                            "name = 'www'");
+    int64_t now = (int64_t)time(NULL);
+    json_t *j;
+
+    if (retry < now + 3000 || retry > now + 3700)
+        fail_msg("retry_at is %lld, now %lld: expected about an hour "
+                 "later (Retry-After: 3600)",
+                 (long long)retry, (long long)now);
+    j = cert_json(t, "www");
+    assert_string_equal(jstr(j, "state"), "failing");
+    assert_string_equal(jstr(j, "problem"),
+                        "urn:ietf:params:acme:error:rateLimited");
+    assert_int_equal(json_integer_value(json_object_get(j, "live_version")),
+                     1);
+    json_decref(j);
+}
+
 static void fake_ca_faults(void **state)
 {
     static const char *const which[] = {"a", "b", "c"};
@@ -767,7 +824,6 @@ static void fake_ca_faults(void **state)
     tdir t;
     kwres r;
     snap v1;
-    json_t *j;
     pid_t ng;
 
     (void)state;
@@ -821,71 +877,29 @@ static void fake_ca_faults(void **state)
     kwres_free(&r);
     snap_take(&t, "www", &v1);
 
-    /* (a) 500 with an HTML body */
-    conf_write(&t, dirurl[0], bundle, g_peb.http_port,
-               "[certificate \"www\"]\nnames = f.example.com\n");
-    r = kw_fail(t.state, t.conf, "renew", "--force");
-    print_message("(a) %s", r.out);
-    assert_contains(r.out, "www: FAILED: ");
-    assert_contains(r.out, "500");
-    snprintf(p, sizeof(p), "https://127.0.0.1:%d/a/new-order", port);
-    assert_contains(r.out, p);
-    kwres_free(&r);
-    snap_same(&t, "www", &v1);
-
-    /* (b) 201, application/json, "{not json" */
-    conf_write(&t, dirurl[1], bundle, g_peb.http_port,
-               "[certificate \"www\"]\nnames = f.example.com\n");
-    r = kw_fail(t.state, t.conf, "renew", "--force");
-    print_message("(b) %s", r.out);
-    assert_contains(r.out, "www: FAILED: ");
-    assert_contains(r.out, "malformed JSON");
-    snprintf(p, sizeof(p), "https://127.0.0.1:%d/b/new-order", port);
-    assert_contains(r.out, p);
-    kwres_free(&r);
-    snap_same(&t, "www", &v1);
-
-    /* (c) 429 rateLimited with Retry-After: 3600 */
-    conf_write(&t, dirurl[2], bundle, g_peb.http_port,
-               "[certificate \"www\"]\nnames = f.example.com\n");
-    r = kw_fail(t.state, t.conf, "renew", "--force");
-    print_message("(c) %s", r.out);
-    assert_contains(r.out, "www: FAILED: ");
-    assert_contains(r.out, "rateLimited");
-    assert_contains(r.out, "too many certificates");
-    kwres_free(&r);
-    snap_same(&t, "www", &v1);
     {
-        int64_t retry = db_q(&t, "SELECT retry_at FROM certificates WHERE "
-                                 "name = 'www'");
-        int64_t now = (int64_t)time(NULL);
+        char a_url[200], b_url[200];
+        const ca_fault faults[] = {
+            {"a", "500 with an HTML body", dirurl[0], {"500", a_url, NULL},
+             {NULL, NULL}, NULL},
+            {"b", "201, application/json, \"{not json\"", dirurl[1],
+             {"malformed JSON", b_url, NULL}, {NULL, NULL}, NULL},
+            {"c", "429 rateLimited with Retry-After: 3600", dirurl[2],
+             {"rateLimited", "too many certificates", NULL}, {NULL, NULL},
+             rate_limited_backs_off},
+            {"d", "the CA is down", p, {p, NULL, NULL},
+             {"Connection refused", "Couldn't connect"}, NULL},
+        };
+        size_t k;
 
-        if (retry < now + 3000 || retry > now + 3700)
-            fail_msg("retry_at is %lld, now %lld: expected about an hour "
-                     "later (Retry-After: 3600)",
-                     (long long)retry, (long long)now);
+        snprintf(a_url, sizeof(a_url), "https://127.0.0.1:%d/a/new-order",
+                 port);
+        snprintf(b_url, sizeof(b_url), "https://127.0.0.1:%d/b/new-order",
+                 port);
+        snprintf(p, sizeof(p), "https://127.0.0.1:%d/dir", dead_port);
+        for (k = 0; k < sizeof(faults) / sizeof(faults[0]); k++)
+            ca_fault_run(&t, bundle, &faults[k], &v1);
     }
-    j = cert_json(&t, "www");
-    assert_string_equal(jstr(j, "state"), "failing");
-    assert_string_equal(jstr(j, "problem"),
-                        "urn:ietf:params:acme:error:rateLimited");
-    assert_int_equal(json_integer_value(json_object_get(j, "live_version")),
-                     1);
-    json_decref(j);
-
-    /* (d) the CA is down */
-    snprintf(p, sizeof(p), "https://127.0.0.1:%d/dir", dead_port);
-    conf_write(&t, p, bundle, g_peb.http_port,
-               "[certificate \"www\"]\nnames = f.example.com\n");
-    r = kw_fail(t.state, t.conf, "renew", "--force");
-    print_message("(d) %s", r.out);
-    assert_contains(r.out, "www: FAILED: ");
-    assert_contains(r.out, p);
-    if (strstr(r.out, "Connection refused") == NULL &&
-        strstr(r.out, "Couldn't connect") == NULL)
-        fail_msg("no connection error in:\n%s", r.out);
-    kwres_free(&r);
-    snap_same(&t, "www", &v1);
     snap_free(&v1);
 
     /* Nothing was ever deployed by the failures. */

@@ -248,6 +248,86 @@ static void failed_migration_leaves_old_version(void **state)
     ks_close(s);
 }
 
+/* Version 9 drops the versions table, objects.live_version and jobs.step,
+ * data and object_id, which no code used: the objects and jobs a version
+ * 8 database holds survive with every column that is still read, and the
+ * dropped schema is gone. */
+static void unused_schema_is_dropped(void **state)
+{
+    char path[512];
+    ks_store *s;
+    kw_diag d;
+
+    (void)state;
+    if (ks_schema_latest() < 9)
+        skip();
+    path_join(path, sizeof(path), g_dir, "v8-jobs.db");
+    assert_int_equal(ks_open_at_version(path, 8, &s, &d), 0);
+    assert_int_equal(
+        ks_exec(s,
+                "INSERT INTO objects (id, kind, name, source, created_at, "
+                "updated_at) VALUES (3, 'tls', 'a.example', 'f', 1, 1);"
+                "INSERT INTO jobs (id, object_id, type, key, step, attempt, "
+                "next_at, state, last_error, data, created_at, updated_at, "
+                "rerun_at) VALUES (7, 3, 'renew', 'www', 'order', 2, 50, "
+                "'pending', 'timeout', '{}', 10, 20, 60);"
+                "INSERT INTO jobs (id, type, key, next_at, state, "
+                "created_at, updated_at) VALUES (8, 'scan', 'all', 70, "
+                "'done', 11, 21);",
+                &d),
+        0);
+    ks_close(s);
+
+    if (ks_open(path, 0, &s, &d) != 0)
+        fail_msg("upgrade from v8: %s", d.msg);
+    assert_int_equal(ks_schema_version(s), ks_schema_latest());
+    assert_int_equal(
+        one_int(s, "SELECT count(*) FROM jobs WHERE id = 7 AND type = "
+                   "'renew' AND key = 'www' AND attempt = 2 AND next_at = 50 "
+                   "AND state = 'pending' AND last_error = 'timeout' AND "
+                   "created_at = 10 AND updated_at = 20 AND rerun_at = 60"),
+        1);
+    assert_int_equal(
+        one_int(s, "SELECT count(*) FROM jobs WHERE id = 8 AND type = 'scan' "
+                   "AND key = 'all' AND next_at = 70 AND state = 'done' AND "
+                   "created_at = 11 AND updated_at = 21 AND rerun_at IS "
+                   "NULL"),
+        1);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM jobs"), 2);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM pragma_table_info("
+                                "'jobs') WHERE name = 'step' OR name = "
+                                "'data' OR name = 'object_id'"),
+                     0);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM sqlite_master WHERE "
+                                "name = 'jobs_new' OR name = 'jobs_object' "
+                                "OR name = 'versions' OR name = "
+                                "'objects_live_version'"),
+                     0);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM pragma_table_info("
+                                "'objects') WHERE name = 'live_version'"),
+                     0);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM objects WHERE id = 3 "
+                                "AND name = 'a.example'"),
+                     1);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM "
+                                "pragma_integrity_check WHERE "
+                                "integrity_check = 'ok'"),
+                     1);
+    /* The rebuilt table keeps its indexes: one pending job per key. */
+    assert_int_equal(one_int(s, "SELECT count(*) FROM sqlite_master WHERE "
+                                "type = 'index' AND (name = 'jobs_due' OR "
+                                "name = 'jobs_key')"),
+                     2);
+    assert_int_not_equal(
+        ks_exec(s,
+                "INSERT INTO jobs (type, key, next_at, created_at, "
+                "updated_at) VALUES ('renew', 'www', 1, 1, 1);",
+                &d),
+        0);
+    assert_true(one_int(s, "PRAGMA foreign_key_check") == -1);
+    ks_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +338,7 @@ int main(void)
         cmocka_unit_test(newer_schema_is_refused),
         cmocka_unit_test(events_are_append_only),
         cmocka_unit_test(failed_migration_leaves_old_version),
+        cmocka_unit_test(unused_schema_is_dropped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
