@@ -2,7 +2,7 @@
  * renew_due.h: "is this certificate due?", and when to look again, as
  * pure functions of a managed certificate's record and the clock.
  *
- * The renewal (service/renew.c) reads the record and the live
+ * The renewal (acme/renew.c) reads the record and the live
  * certificate, asks kw_renew_decide, and does what the decision says; it
  * never decides itself.  Nothing here blocks, allocates, reads a file or
  * the clock: now and every random draw (u, j in [0, 1)) are passed in,
