@@ -890,6 +890,51 @@ static void on_challenge(acme_order *o, acme_resp *r, json_t *js)
     next_authz(o);
 }
 
+/* A token goes into a file name and a URL: base64url, bounded. */
+static int token_ok(const char *token)
+{
+    return token != NULL && strlen(token) <= 256 &&
+           strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                         "0123456789-_") == strlen(token);
+}
+
+/* A resumed order's authorization is valid already: the run that was
+ * killed placed its answer, and the validation ended while no run was
+ * there to take it down.  Take it down now, as the order's own cleanup
+ * would (a solver's cleanup of an answer that is not there does
+ * nothing), so a crash leaves no challenge file or TXT record behind. */
+static void take_down_answer(acme_order *o, json_t *authz, const char *ident)
+{
+    int wildcard = json_is_true(json_object_get(authz, "wildcard"));
+    json_t *ch;
+    size_t i;
+
+    if (o->solver.cleanup == NULL)
+        return;
+    json_array_foreach(json_object_get(authz, "challenges"), i, ch)
+    {
+        const char *type = json_string_value(json_object_get(ch, "type"));
+        const char *token = json_string_value(json_object_get(ch, "token"));
+        char *ka, *value;
+
+        if (type == NULL || strcmp(type, o->challenge_type) != 0 ||
+            !token_ok(token))
+            continue;
+        ka = acme_key_authorization(token, o->thumbprint);
+        value = ka != NULL && strcmp(type, "dns-01") == 0
+                    ? acme_dns01_value(ka)
+                    : ka;
+        if (value != NULL) {
+            acme_challenge c = {type, ident, wildcard, token, value};
+
+            o->solver.cleanup(o->solver.ctx, &c);
+        }
+        if (value != ka)
+            free(value);
+        free(ka);
+    }
+}
+
 static void on_authz(acme_order *o, acme_resp *r, json_t *js)
 {
     const char *status = json_string_value(json_object_get(js, "status"));
@@ -907,6 +952,8 @@ static void on_authz(acme_order *o, acme_resp *r, json_t *js)
         return;
     }
     if (strcmp(status, "valid") == 0) { /* reused: nothing to prove */
+        if (o->resume_url != NULL)
+            take_down_answer(o, js, ident);
         o->ai++;
         next_authz(o);
         return;
@@ -938,9 +985,7 @@ static void on_authz(acme_order *o, acme_resp *r, json_t *js)
     }
     token = json_string_value(json_object_get(found, "token"));
     url = json_string_value(json_object_get(found, "url"));
-    if (token == NULL || url == NULL || strlen(token) > 256 ||
-        strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                      "0123456789-_") != strlen(token)) {
+    if (!token_ok(token) || url == NULL) {
         fail(o, ACME_FAIL_TRANSIENT,
              "%s: the %s challenge has no usable token or URL", ident,
              o->challenge_type);
