@@ -15,9 +15,11 @@
 #define MAX_WATCHES 512
 #define WATCH_DEBOUNCE_MS 2000
 
+/* The handle comes first: the tests read a watch's path through it. */
 typedef struct watch_dir {
     uv_fs_event_t h;
     kw_watch *w;
+    char *path;
 } watch_dir;
 
 typedef struct watch_req {
@@ -102,21 +104,98 @@ static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
 
 static void free_dir(uv_handle_t *h)
 {
-    free(h->data);
+    watch_dir *wd = h->data;
+
+    free(wd->path);
+    free(wd);
+}
+
+static void drop_dir(watch_dir *wd)
+{
+    uv_fs_event_stop(&wd->h);
+    uv_close((uv_handle_t *)&wd->h, free_dir);
 }
 
 static void drop_dirs(kw_watch *w)
 {
     size_t i;
 
-    for (i = 0; i < w->ndirs; i++) {
-        uv_fs_event_stop(&w->dirs[i]->h);
-        uv_close((uv_handle_t *)&w->dirs[i]->h, free_dir);
-    }
+    for (i = 0; i < w->ndirs; i++)
+        drop_dir(w->dirs[i]);
     free(w->dirs);
     w->dirs = NULL;
     w->ndirs = 0;
 }
+
+static watch_dir *add_dir(kw_watch *w, char *path)
+{
+    watch_dir *wd = calloc(1, sizeof(*wd));
+
+    if (wd == NULL)
+        return NULL;
+    wd->w = w;
+    uv_fs_event_init(w->loop, &wd->h);
+    wd->h.data = wd;
+    if (uv_fs_event_start(&wd->h, on_fs_event, path, 0) != 0) {
+        uv_close((uv_handle_t *)&wd->h, free_dir);
+        return NULL;
+    }
+    wd->path = path;
+    return wd;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Replace the watched set with the walk's directories (sorted here),
+ * keeping the watch of every directory in both: removing an inotify watch
+ * drops the events queued for it and not yet read, so a file renewed just
+ * before a rebuild would go unnoticed until the periodic scan.  Both
+ * lists sorted by path, one merge.  Takes the paths it keeps.
+ */
+static void install(kw_watch *w, watch_req *q)
+{
+    watch_dir **nd = calloc(q->ndirs > 0 ? q->ndirs : 1, sizeof(*nd));
+    size_t i = 0, j = 0, n = 0;
+
+    if (nd == NULL)
+        return; /* the old set stays: better than none */
+    qsort(q->dirs, q->ndirs, sizeof(*q->dirs), cmp_path);
+    while (i < w->ndirs || j < q->ndirs) {
+        int c = i == w->ndirs   ? 1
+                : j == q->ndirs ? -1
+                                : strcmp(w->dirs[i]->path, q->dirs[j]);
+        if (c < 0) {
+            drop_dir(w->dirs[i++]);
+        } else if (c == 0) {
+            nd[n++] = w->dirs[i++];
+            j++;
+        } else {
+            if ((nd[n] = add_dir(w, q->dirs[j])) != NULL) {
+                q->dirs[j] = NULL;
+                n++;
+            }
+            j++;
+        }
+    }
+    free(w->dirs);
+    w->dirs = nd;
+    w->ndirs = n;
+}
+
+static void free_roots(char **roots, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(roots[i]);
+    free(roots);
+}
+
+static int start_walk(kw_watch *w, char **roots, size_t n);
 
 static void watch_done(uv_work_t *req, int status)
 {
@@ -126,34 +205,26 @@ static void watch_done(uv_work_t *req, int status)
 
     w->walking = 0;
     if (status == 0 && w->enabled) {
-        drop_dirs(w);
-        w->dirs = calloc(q->ndirs > 0 ? q->ndirs : 1, sizeof(*w->dirs));
-        for (i = 0; w->dirs != NULL && i < q->ndirs; i++) {
-            watch_dir *wd = calloc(1, sizeof(*wd));
-            if (wd == NULL)
-                break;
-            wd->w = w;
-            uv_fs_event_init(w->loop, &wd->h);
-            wd->h.data = wd;
-            if (uv_fs_event_start(&wd->h, on_fs_event, q->dirs[i], 0) != 0) {
-                uv_close((uv_handle_t *)&wd->h, free_dir);
-                continue;
-            }
-            w->dirs[w->ndirs++] = wd;
-        }
+        install(w, q);
         if (q->truncated)
             kw_warn("watch: more than %d directories under the scanned "
                     "paths; changes deeper are found by the periodic scan",
                     MAX_WATCHES);
         kw_debug("watch: %zu directories", w->ndirs);
     }
-    for (i = 0; i < q->nroots; i++)
-        free(q->roots[i]);
+    free_roots(q->roots, q->nroots);
     for (i = 0; i < q->ndirs; i++)
         free(q->dirs[i]);
-    free(q->roots);
     free(q->dirs);
     free(q);
+    /* Roots asked for during the walk: walk them now. */
+    if (w->pending != NULL) {
+        char **roots = w->pending;
+
+        w->pending = NULL;
+        if (!w->enabled || start_walk(w, roots, w->npending) != 0)
+            free_roots(roots, w->npending);
+    }
     w->walked(w->ctx);
 }
 
@@ -168,36 +239,65 @@ void kw_watch_init(kw_watch *w, uv_loop_t *loop, void (*changed)(void *),
     w->debounce.data = w;
 }
 
-void kw_watch_start(kw_watch *w, const char *const *roots, size_t n)
+/* Copies of roots[0..n), NULL-terminated array; NULL when out of memory. */
+static char **copy_roots(const char *const *roots, size_t n)
 {
-    watch_req *q;
+    char **c = calloc(n + 1, sizeof(*c));
     size_t i;
 
-    w->enabled = 1;
-    if (w->walking)
-        return;
-    q = calloc(1, sizeof(*q));
+    for (i = 0; c != NULL && i < n; i++)
+        if ((c[i] = strdup(roots[i])) == NULL) {
+            free_roots(c, i);
+            return NULL;
+        }
+    return c;
+}
+
+/* Start a walk of roots (taken over on success). */
+static int start_walk(kw_watch *w, char **roots, size_t n)
+{
+    watch_req *q = calloc(1, sizeof(*q));
+
     if (q == NULL)
-        return;
+        return -1;
     q->w = w;
     q->req.data = q;
-    q->roots = calloc(n + 1, sizeof(*q->roots));
-    for (i = 0; q->roots != NULL && i < n; i++)
-        if ((q->roots[q->nroots] = strdup(roots[i])) != NULL)
-            q->nroots++;
+    q->roots = roots;
+    q->nroots = n;
     if (uv_queue_work(w->loop, &q->req, watch_work, watch_done) != 0) {
-        for (i = 0; i < q->nroots; i++)
-            free(q->roots[i]);
-        free(q->roots);
         free(q);
-        return;
+        return -1;
     }
     w->walking = 1;
+    return 0;
+}
+
+void kw_watch_start(kw_watch *w, const char *const *roots, size_t n)
+{
+    char **c = copy_roots(roots, n);
+
+    w->enabled = 1;
+    if (c == NULL)
+        return;
+    if (w->walking) {
+        /* The newest set wins; it is walked when this walk ends. */
+        if (w->pending != NULL)
+            free_roots(w->pending, w->npending);
+        w->pending = c;
+        w->npending = n;
+        return;
+    }
+    if (start_walk(w, c, n) != 0)
+        free_roots(c, n);
 }
 
 void kw_watch_stop(kw_watch *w)
 {
     w->enabled = 0;
+    if (w->pending != NULL) {
+        free_roots(w->pending, w->npending);
+        w->pending = NULL;
+    }
     uv_timer_stop(&w->debounce);
     drop_dirs(w);
 }

@@ -25,6 +25,8 @@ typedef struct kw_watch {
     struct watch_dir **dirs;
     size_t ndirs;
     int walking;  /* a walk in flight on the pool */
+    char **pending; /* roots asked for during that walk, walked next */
+    size_t npending;
     int enabled;  /* between kw_watch_start() and kw_watch_stop() */
     void (*changed)(void *ctx);
     void (*walked)(void *ctx);
@@ -35,7 +37,9 @@ void kw_watch_init(kw_watch *w, uv_loop_t *loop, void (*changed)(void *),
                    void (*walked)(void *), void *ctx);
 
 /* Watch the directories under roots (copied), replacing what is watched
- * once the walk is done; while a walk runs, a new one is not started. */
+ * once the walk is done.  A directory watched before and found again
+ * keeps its watch (and the events queued on it).  Asked while a walk
+ * runs, the newest roots are walked when that walk ends. */
 void kw_watch_start(kw_watch *w, const char *const *roots, size_t n);
 
 /* Watch nothing (a walk in flight installs nothing) and drop a pending
