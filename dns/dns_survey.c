@@ -641,9 +641,9 @@ kw_dns_verdict kw_dns_survey_compare(const kw_dns_survey *s, char *buf,
                            st->name);
             server_words(a, buf, cap, &pos);
             if (a->status != 0)
-                kw_str_appendf(buf, cap, &pos, " %s", a->error);
+                kw_str_appendf(buf, cap, &pos, ": %s", a->error);
             else
-                kw_str_appendf(buf, cap, &pos, " answered without "
+                kw_str_appendf(buf, cap, &pos, ": answered without "
                                "authority (AA=0: a lame delegation)");
         }
     }
