@@ -4,7 +4,8 @@
  *
  * Each server of a step is asked in a thread of its own (the transport
  * blocks in poll), all with the same bound: the earlier of the survey's
- * deadline and per_server_ms from the start of the step.  A thread that
+ * deadline and per_server_ms from the moment the step's servers are
+ * asked (the zone lookups before it have a per_server_ms of their own).  A thread that
  * cannot be created is replaced by asking in the calling thread, which
  * keeps the same bound.
  */
@@ -23,6 +24,9 @@
 /* CNAMEs followed inside one answer (a resolver's answer carries the
  * whole chain it followed). */
 #define CHAIN_IN_ANSWER 16
+/* Stack of an asking thread (sanitizer builds need several times the
+ * few KiB the work itself takes). */
+#define ASK_STACK (512 * 1024)
 
 static int64_t min64(int64_t a, int64_t b)
 {
@@ -260,7 +264,8 @@ static void *ask(void *arg)
         dnsn_server_str(&a->server, who, sizeof(who));
         wl = strlen(who);
         a->status = rc;
-        snprintf(a->error, sizeof(a->error), "%s",
+        snprintf(a->error, sizeof(a->error), "%.*s",
+                 (int)sizeof(a->error) - 1,
                  strncmp(sub.msg, who, wl) == 0 && sub.msg[wl] == ':'
                      ? sub.msg + wl + 1 + (sub.msg[wl + 1] == ' ')
                      : sub.msg);
@@ -278,6 +283,20 @@ static void *ask(void *arg)
 
 /* Asks every jobs[i] at once; returns when all are done (each is bounded
  * by its deadline). */
+static int start_ask(pthread_t *t, ask_job *job)
+{
+    pthread_attr_t attr;
+    int rc;
+
+    /* The work needs a few KiB of stack; many surveys run at once. */
+    if (pthread_attr_init(&attr) != 0)
+        return -1;
+    pthread_attr_setstacksize(&attr, ASK_STACK);
+    rc = pthread_create(t, &attr, ask, job);
+    pthread_attr_destroy(&attr);
+    return rc == 0 ? 0 : -1;
+}
+
 static void ask_all(ask_job *jobs, size_t n)
 {
     pthread_t *t = calloc(n, sizeof(*t));
@@ -285,8 +304,7 @@ static void ask_all(ask_job *jobs, size_t n)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        if (t != NULL && started != NULL &&
-            pthread_create(&t[i], NULL, ask, &jobs[i]) == 0)
+        if (t != NULL && started != NULL && start_ask(&t[i], &jobs[i]) == 0)
             started[i] = 1;
         else
             ask(&jobs[i]);
@@ -367,7 +385,8 @@ static int survey_step(const kw_dns_server *resolver, int port, int per_ms,
                                "for the servers of %s", st->zone);
     }
     if (rc != 0) {
-        snprintf(st->error, sizeof(st->error), "%s", sub.msg);
+        snprintf(st->error, sizeof(st->error), "%.*s",
+                 (int)sizeof(st->error) - 1, sub.msg);
         if (n == 0) {
             st->status = rc;
             return 0;
@@ -442,7 +461,7 @@ int kw_dns_survey_run(const kw_dns_server *resolver, const char *name,
     rjob.rd = 1;
     rjob.deadline = min64(deadline, start + per);
     rjob.a = &s->resolver;
-    rthread = pthread_create(&rt, NULL, ask, &rjob) == 0;
+    rthread = start_ask(&rt, &rjob) == 0;
     if (!rthread)
         ask(&rjob);
 
@@ -586,7 +605,9 @@ kw_dns_verdict kw_dns_survey_compare(const kw_dns_survey *s, char *buf,
             else if (!same_answer(first, &st->auth[i]))
                 disagree = 1;
         }
-        if (st->status != 0 || st->nauth == 0)
+        /* A step's own error (an NS name without an address, a CNAME
+         * loop) means some of the picture is missing. */
+        if (st->status != 0 || st->nauth == 0 || st->error[0] != '\0')
             incomplete = 1;
         for (i = 0; i < st->nauth; i++)
             incomplete |= !usable(&st->auth[i]);
@@ -607,6 +628,9 @@ kw_dns_verdict kw_dns_survey_compare(const kw_dns_survey *s, char *buf,
                            pos ? "; " : "", st->name, st->error);
             continue;
         }
+        if (st->error[0] != '\0')
+            kw_str_appendf(buf, cap, &pos, "%s%s: %s", pos ? "; " : "",
+                           st->name, st->error);
         /* Each group of servers serving one thing, named once. */
         for (i = 0; i < st->nauth; i++) {
             const kw_dns_answer *a = &st->auth[i];

@@ -338,6 +338,13 @@ static void comparison(void **state)
     two(&a[1], "two", "one");
     assert_int_equal(kw_dns_survey_compare(s, words, sizeof(words)),
                      KW_DNS_AGREE);
+    /* An NS name without an address leaves the picture incomplete. */
+    snprintf(s->steps[0].error, sizeof(s->steps[0].error), "no address "
+             "for ns3.example.net");
+    assert_int_equal(kw_dns_survey_compare(s, words, sizeof(words)),
+                     KW_DNS_INCOMPLETE);
+    assert_non_null(strstr(words, "no address for ns3.example.net"));
+    s->steps[0].error[0] = '\0';
     kw_dns_answer_clear(&a[1]);
     two(&a[1], "two", "two-b");
     assert_int_equal(kw_dns_survey_compare(s, words, sizeof(words)),
