@@ -348,7 +348,7 @@ static const char *rr_type(const char *addr)
 /* Writes dir/zones/ZONE.zone: SOA, NS ns1 (and ns2), their addresses,
  * then records. */
 static int write_zone(const knot *k, const char *zone, const char *ns2,
-                      const char *records)
+                      const char *ns2_6, const char *records)
 {
     char text[KN_ZONE_TEXT], path[KN_PATH + 300];
     size_t zl;
@@ -365,6 +365,9 @@ static int write_zone(const knot *k, const char *zone, const char *ns2,
         zl += (size_t)snprintf(text + zl, sizeof(text) - zl,
             "@   IN NS  ns2\n"
             "ns2 IN %s %s\n", rr_type(ns2), ns2);
+    if (ns2 != NULL && ns2_6 != NULL && zl < sizeof(text))
+        zl += (size_t)snprintf(text + zl, sizeof(text) - zl,
+            "ns2 IN AAAA %s\n", ns2_6);
     if (zl >= sizeof(text))
         return -1;
     snprintf(path, sizeof(path), "%s/zones/%s.zone", k->dir, zone);
@@ -457,10 +460,12 @@ int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
         make_key(KN_XFR_KEY, k->key_alg, k->xfr_secret,
                  sizeof(k->xfr_secret)) != 0)
         return -1;
-    if (write_zone(k, k->zone, o->ns2_addr, o->records) != 0)
+    if (o->ns2_addr6 != NULL)
+        snprintf(k->ns2_addr6, sizeof(k->ns2_addr6), "%s", o->ns2_addr6);
+    if (write_zone(k, k->zone, o->ns2_addr, o->ns2_addr6, o->records) != 0)
         return -1;
     for (i = 0; i < o->nmore; i++)
-        if (write_zone(k, o->more[i].name, o->ns2_addr,
+        if (write_zone(k, o->more[i].name, o->ns2_addr, o->ns2_addr6,
                        o->more[i].records) != 0)
             return -1;
 
@@ -520,7 +525,7 @@ int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
 int kn_secondary_start(const char *dir, const char *name,
                        const knot *primary, const char *addr, knot *k)
 {
-    char conf[8192];
+    char conf[8192], listen[160];
     uint32_t serial = 0, s;
     size_t cl;
     int i;
@@ -551,10 +556,15 @@ int kn_secondary_start(const char *dir, const char *name,
     }
     if (make_dirs(dir, name, k) != 0)
         return -1;
+    if (primary->ns2_addr6[0] != '\0')
+        snprintf(listen, sizeof(listen), "[%s@%d, %s@%d]", k->addr, k->port,
+                 primary->ns2_addr6, k->port);
+    else
+        snprintf(listen, sizeof(listen), "%s@%d", k->addr, k->port);
     cl = (size_t)snprintf(conf, sizeof(conf),
         "server:\n"
         "    rundir: \"%s/run\"\n"
-        "    listen: %s@%d\n"
+        "    listen: %s\n"
         "    udp-workers: 1\n"
         "    tcp-workers: 1\n"
         "    background-workers: 1\n"
@@ -575,7 +585,7 @@ int kn_secondary_start(const char *dir, const char *name,
         "  - id: notify_by_key\n"
         "    key: %s\n"
         "    action: notify\n",
-        k->dir, k->addr, k->port, k->dir, KN_XFR_KEY, k->key_alg,
+        k->dir, listen, k->dir, KN_XFR_KEY, k->key_alg,
         k->xfr_secret, primary->addr, primary->port, KN_XFR_KEY,
         KN_XFR_KEY);
     cl = zone_conf(k, conf, sizeof(conf), cl,

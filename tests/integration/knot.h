@@ -51,6 +51,9 @@ typedef struct kn_opts {
     const char *ns2_addr;  /* NULL: no secondary; else NS ns2 -> this
                             * address, which may transfer the zone and is
                             * notified, at the primary's port */
+    const char *ns2_addr6; /* with ns2_addr: an IPv6 address (e.g. "::1")
+                            * the secondary listens on as well, published
+                            * as AAAA of ns2 */
     const char *records;   /* more zone file lines (origin = zone), or NULL */
     const kn_zone *more;   /* further zones, laid out as the first one */
     int nmore;             /* how many (at most KN_ZONES_MAX - 1) */
@@ -68,6 +71,7 @@ typedef struct knot {
                             * secondary is planned (same algorithm) */
     char zones[KN_ZONES_MAX][254]; /* zones[0] == zone */
     int nzones;
+    char ns2_addr6[64];    /* kn_opts.ns2_addr6, for the secondary */
     char dir[KN_PATH];     /* config, zone files, db, rundir, log */
     char conf[KN_PATH + 16];
     char log[KN_PATH + 16];

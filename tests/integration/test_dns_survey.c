@@ -1,7 +1,7 @@
 /*
  * The DNS survey against real Knot DNS servers on loopback: a primary
  * (127.0.0.1) serving example.net, provider.org and broken.org, and a
- * secondary (127.0.0.2, same port) taking them by TSIG-signed transfers
+ * secondary (127.0.0.2 and ::1, same port) taking them by TSIG-signed transfers
  * and NOTIFY.  broken.org also names 127.0.0.3, a server that reads and
  * never answers, and 127.0.0.4, one that answers garbage.  The primary
  * plays the resolver too (it ignores RD).
@@ -120,6 +120,7 @@ static int group_setup(void **state)
     memset(&o2, 0, sizeof(o2));
     o2.zone = "example.net";
     o2.ns2_addr = "127.0.0.2";
+    o2.ns2_addr6 = "::1";
     o2.records = big;
     more[0].name = "provider.org";
     more[0].records = prov;
@@ -209,9 +210,11 @@ static void agreeing(void **state)
     assert_int_equal(s->nsteps, 1);
     assert_string_equal(s->steps[0].zone, "example.net");
     assert_int_equal(s->steps[0].status, 0);
-    assert_int_equal(s->steps[0].nauth, 2);
+    /* ns1's address, and ns2's two (IPv4 and IPv6). */
+    assert_int_equal(s->steps[0].nauth, 3);
     serves_one(at(s, 0, "127.0.0.1"), want);
     serves_one(at(s, 0, "127.0.0.2"), want);
+    serves_one(at(s, 0, "::1"), want);
     assert_true(at(s, 0, "127.0.0.1")->aa);
     assert_true(at(s, 0, "127.0.0.2")->has_serial);
     assert_int_equal(at(s, 0, "127.0.0.1")->serial,
@@ -230,7 +233,7 @@ static void nxdomain_and_nodata(void **state)
 
     (void)state;
     s = survey("absent._domainkey.example.net");
-    assert_int_equal(s->steps[0].nauth, 2);
+    assert_int_equal(s->steps[0].nauth, 3);
     assert_int_equal(at(s, 0, "127.0.0.2")->status, 0);
     assert_true(at(s, 0, "127.0.0.2")->nxdomain);
     assert_false(at(s, 0, "127.0.0.2")->nodata);
@@ -267,7 +270,7 @@ static void cname_into_another_zone(void **state)
     assert_false(at(s, 0, "127.0.0.1")->nodata);
     assert_string_equal(s->steps[1].name, "ms._domainkey.provider.org");
     assert_string_equal(s->steps[1].zone, "provider.org");
-    assert_int_equal(s->steps[1].nauth, 2);
+    assert_int_equal(s->steps[1].nauth, 3);
     serves_one(at(s, 1, "127.0.0.1"), want);
     serves_one(at(s, 1, "127.0.0.2"), want);
     assert_true(at(s, 1, "127.0.0.2")->has_serial);
@@ -321,7 +324,7 @@ static void dead_and_garbage_servers(void **state)
     dkim_value(want, sizeof(want), g_key1);
     s = survey("s1._domainkey.broken.org");
     assert_string_equal(s->steps[0].zone, "broken.org");
-    assert_int_equal(s->steps[0].nauth, 4);
+    assert_int_equal(s->steps[0].nauth, 5);
     serves_one(at(s, 0, "127.0.0.1"), want);
     serves_one(at(s, 0, "127.0.0.2"), want);
     a = at(s, 0, "127.0.0.3");
@@ -379,8 +382,11 @@ static void lagging_secondary(void **state)
     assert_int_equal(kw_dns_survey_compare(s, words, sizeof(words)),
                      KW_DNS_DISAGREE);
     fprintf(stderr, "# %s\n", words);
-    snprintf(exp, sizeof(exp), "127.0.0.2:%d (serial %u) serves TXT",
+    snprintf(exp, sizeof(exp), "127.0.0.2:%d (serial %u)",
              g_primary.port, (unsigned)before);
+    contains(words, exp);
+    snprintf(exp, sizeof(exp), "[::1]:%d (serial %u)", g_primary.port,
+             (unsigned)before);
     contains(words, exp);
     snprintf(exp, sizeof(exp), "127.0.0.1:%d (serial %u) serves TXT",
              g_primary.port, (unsigned)after);
@@ -416,6 +422,7 @@ static void stopped_secondary(void **state)
     s = survey("s1._domainkey.example.net");
     assert_int_equal(at(s, 0, "127.0.0.1")->status, 0);
     assert_int_equal(at(s, 0, "127.0.0.2")->status, -ECONNREFUSED);
+    assert_int_equal(at(s, 0, "::1")->status, -ECONNREFUSED);
     assert_int_equal(kw_dns_survey_compare(s, words, sizeof(words)),
                      KW_DNS_INCOMPLETE);
     contains(words, "nothing listens");
