@@ -5,9 +5,9 @@
  * Each server of a step is asked in a thread of its own (the transport
  * blocks in poll), all with the same bound: the earlier of the survey's
  * deadline and per_server_ms from the moment the step's servers are
- * asked (the zone lookups before it have a per_server_ms of their own).  A thread that
- * cannot be created is replaced by asking in the calling thread, which
- * keeps the same bound.
+ * asked (the zone lookups before it have a per_server_ms of their own).
+ * A thread that cannot be created is replaced by asking in the calling
+ * thread, which keeps the same bound.
  */
 #include "dns_survey.h"
 

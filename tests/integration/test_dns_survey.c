@@ -1,17 +1,17 @@
 /*
  * The DNS survey against real Knot DNS servers on loopback: a primary
  * (127.0.0.1) serving example.net, provider.org and broken.org, and a
- * secondary (127.0.0.2 and ::1, same port) taking them by TSIG-signed transfers
- * and NOTIFY.  broken.org also names 127.0.0.3, a server that reads and
- * never answers, and 127.0.0.4, one that answers garbage.  The primary
- * plays the resolver too (it ignores RD).
+ * secondary (127.0.0.2 and ::1, same port) taking them by TSIG-signed
+ * transfers and NOTIFY.  broken.org also names 127.0.0.3, a server
+ * that reads and never answers, and 127.0.0.4, one that answers
+ * garbage.  The primary plays the resolver too (it ignores RD).
  *
  * Servers agreeing; NXDOMAIN and a name without TXT; a selector
  * CNAME-delegated into another zone; a 58 KiB TXT RRset (over TCP); a
  * dead and a garbage server named while the others are still reported
  * in time; a record changed on the primary while the secondary is frozen:
  * a disagreement naming both servers and their serials, then agreement
- * once the secondary is thawed.
+ * once the secondary is thawed; a stopped secondary.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,7 +45,8 @@ static void make_key(char *buf, size_t cap, const char *tag)
 {
     size_t i, o;
 
-    o = (size_t)snprintf(buf, cap, "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA");
+    o = (size_t)snprintf(buf, cap, "%s",
+                         "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA");
     for (i = 0; o + 20 < cap && i < 330; i++)
         buf[o++] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                    [(i * 7) % 52];

@@ -23,13 +23,13 @@
 
 /* An answer to QNAME TXT: flags (LDNS_AA...), rcode, then records as
  * zone file lines, "--" switching to the authority section. */
-static uint8_t *answer(size_t *len, int aa, ldns_pkt_rcode rcode, ...)
+static uint8_t *vanswer(size_t *len, int aa, ldns_pkt_rcode rcode,
+                        va_list ap)
 {
     ldns_pkt *p = NULL;
     ldns_pkt_section sec = LDNS_SECTION_ANSWER;
     uint8_t *wire = NULL;
     const char *line;
-    va_list ap;
 
     assert_int_equal(ldns_pkt_query_new_frm_str(&p, QNAME, LDNS_RR_TYPE_TXT,
                                                 LDNS_RR_CLASS_IN, 0),
@@ -38,7 +38,6 @@ static uint8_t *answer(size_t *len, int aa, ldns_pkt_rcode rcode, ...)
     ldns_pkt_set_qr(p, 1);
     ldns_pkt_set_aa(p, aa);
     ldns_pkt_set_rcode(p, rcode);
-    va_start(ap, rcode);
     while ((line = va_arg(ap, const char *)) != NULL) {
         ldns_rr *rr = NULL;
 
@@ -51,7 +50,6 @@ static uint8_t *answer(size_t *len, int aa, ldns_pkt_rcode rcode, ...)
             fail_msg("bad record in the test: %s", line);
         ldns_pkt_push_rr(p, sec, rr);
     }
-    va_end(ap);
     assert_int_equal(ldns_pkt2wire(&wire, p, len), LDNS_STATUS_OK);
     ldns_pkt_free(p);
     return wire;
@@ -67,17 +65,38 @@ static int judge(uint8_t *wire, size_t len, kw_dns_answer *a)
     return rc;
 }
 
+static uint8_t *answer(size_t *len, int aa, ldns_pkt_rcode rcode, ...)
+{
+    uint8_t *w;
+    va_list ap;
+
+    va_start(ap, rcode);
+    w = vanswer(len, aa, rcode, ap);
+    va_end(ap);
+    return w;
+}
+
+/* Builds the answer (as answer()) and judges it into *a. */
+static int judged(kw_dns_answer *a, int aa, ldns_pkt_rcode rcode, ...)
+{
+    uint8_t *w;
+    size_t len;
+    va_list ap;
+
+    va_start(ap, rcode);
+    w = vanswer(&len, aa, rcode, ap);
+    va_end(ap);
+    return judge(w, len, a);
+}
+
 static void joined_strings(void **state)
 {
     kw_dns_answer a;
-    size_t len;
-    uint8_t *w;
 
     (void)state;
-    w = answer(&len, 1, LDNS_RCODE_NOERROR,
-               QNAME ". TXT \"v=DKIM1; k=rsa; \" \"p=MIIB\" \"IjAN\"",
-               NULL);
-    assert_int_equal(judge(w, len, &a), 0);
+    assert_int_equal(judged(&a, 1, LDNS_RCODE_NOERROR,
+            QNAME ". TXT \"v=DKIM1; k=rsa; \" \"p=MIIB\" \"IjAN\"",
+            NULL), 0);
     assert_int_equal(a.rcode, 0);
     assert_true(a.aa);
     assert_false(a.nxdomain);
@@ -91,20 +110,18 @@ static void joined_strings(void **state)
     assert_null(a.txt);
 
     /* Two records, and one at another name that is not counted. */
-    w = answer(&len, 1, LDNS_RCODE_NOERROR,
-               QNAME ". TXT \"v=DKIM1; p=AAAA\"",
-               "S1._DOMAINKEY.example.net. TXT \"v=DKIM1; p=BBBB\"",
-               "other.example.net. TXT \"v=DKIM1; p=CCCC\"", NULL);
-    assert_int_equal(judge(w, len, &a), 0);
+    assert_int_equal(judged(&a, 1, LDNS_RCODE_NOERROR,
+            QNAME ". TXT \"v=DKIM1; p=AAAA\"",
+            "S1._DOMAINKEY.example.net. TXT \"v=DKIM1; p=BBBB\"",
+            "other.example.net. TXT \"v=DKIM1; p=CCCC\"", NULL), 0);
     assert_int_equal(a.ntxt, 2);
     assert_string_equal(a.txt[0].s, "v=DKIM1; p=AAAA");
     assert_string_equal(a.txt[1].s, "v=DKIM1; p=BBBB");
     kw_dns_answer_clear(&a);
 
     /* An empty string and a NUL octet inside: lengths, not strlen. */
-    w = answer(&len, 1, LDNS_RCODE_NOERROR,
-               QNAME ". TXT \"a\\000b\" \"\"", NULL);
-    assert_int_equal(judge(w, len, &a), 0);
+    assert_int_equal(judged(&a, 1, LDNS_RCODE_NOERROR,
+            QNAME ". TXT \"a\\000b\" \"\"", NULL), 0);
     assert_int_equal(a.ntxt, 1);
     assert_int_equal(a.txt[0].len, 3);
     assert_memory_equal(a.txt[0].s, "a\0b", 3);
@@ -114,14 +131,11 @@ static void joined_strings(void **state)
 static void negative_answers(void **state)
 {
     kw_dns_answer a;
-    size_t len;
-    uint8_t *w;
 
     (void)state;
-    w = answer(&len, 1, LDNS_RCODE_NXDOMAIN, "--",
-               "example.net. SOA ns1.example.net. h.example.net. 2026120401 "
-               "3600 600 86400 60", NULL);
-    assert_int_equal(judge(w, len, &a), 0);
+    assert_int_equal(judged(&a, 1, LDNS_RCODE_NXDOMAIN, "--",
+            "example.net. SOA ns1.example.net. h.example.net. 2026120401 "
+            "3600 600 86400 60", NULL), 0);
     assert_true(a.nxdomain);
     assert_false(a.nodata);
     assert_int_equal(a.ntxt, 0);
@@ -129,10 +143,9 @@ static void negative_answers(void **state)
     assert_int_equal(a.serial, 2026120401u);
     kw_dns_answer_clear(&a);
 
-    w = answer(&len, 1, LDNS_RCODE_NOERROR, "--",
-               "example.net. SOA ns1.example.net. h.example.net. 7 "
-               "3600 600 86400 60", NULL);
-    assert_int_equal(judge(w, len, &a), 0);
+    assert_int_equal(judged(&a, 1, LDNS_RCODE_NOERROR, "--",
+            "example.net. SOA ns1.example.net. h.example.net. 7 "
+            "3600 600 86400 60", NULL), 0);
     assert_false(a.nxdomain);
     assert_true(a.nodata);
     assert_int_equal(a.serial, 7);
@@ -142,14 +155,11 @@ static void negative_answers(void **state)
 static void cnames(void **state)
 {
     kw_dns_answer a;
-    size_t len;
-    uint8_t *w;
 
     (void)state;
     /* An authoritative server's answer: the CNAME only. */
-    w = answer(&len, 1, LDNS_RCODE_NOERROR,
-               QNAME ". CNAME S1._domainkey.Provider.ORG.", NULL);
-    assert_int_equal(judge(w, len, &a), 0);
+    assert_int_equal(judged(&a, 1, LDNS_RCODE_NOERROR,
+            QNAME ". CNAME S1._domainkey.Provider.ORG.", NULL), 0);
     assert_string_equal(a.cname, "s1._domainkey.provider.org");
     assert_false(a.nodata);
     assert_int_equal(a.ntxt, 0);
@@ -157,12 +167,11 @@ static void cnames(void **state)
 
     /* A resolver's: the chain, then the TXT at its end (a TXT at a link
      * in the middle is not the receivers'). */
-    w = answer(&len, 0, LDNS_RCODE_NOERROR,
-               QNAME ". CNAME a.provider.org.",
-               "a.provider.org. CNAME b.provider.org.",
-               "a.provider.org. TXT \"not this\"",
-               "b.provider.org. TXT \"v=DKIM1; p=END\"", NULL);
-    assert_int_equal(judge(w, len, &a), 0);
+    assert_int_equal(judged(&a, 0, LDNS_RCODE_NOERROR,
+            QNAME ". CNAME a.provider.org.",
+            "a.provider.org. CNAME b.provider.org.",
+            "a.provider.org. TXT \"not this\"",
+            "b.provider.org. TXT \"v=DKIM1; p=END\"", NULL), 0);
     assert_false(a.aa);
     assert_string_equal(a.cname, "a.provider.org");
     assert_int_equal(a.ntxt, 1);
@@ -170,9 +179,9 @@ static void cnames(void **state)
     kw_dns_answer_clear(&a);
 
     /* A loop. */
-    w = answer(&len, 1, LDNS_RCODE_NOERROR, QNAME ". CNAME l.example.net.",
-               "l.example.net. CNAME " QNAME ".", NULL);
-    assert_int_equal(judge(w, len, &a), KW_ELOOP);
+    assert_int_equal(judged(&a, 1, LDNS_RCODE_NOERROR,
+            QNAME ". CNAME l.example.net.",
+            "l.example.net. CNAME " QNAME ".", NULL), KW_ELOOP);
     assert_non_null(strstr(a.error, "loop"));
     kw_dns_answer_clear(&a);
 }
@@ -180,18 +189,14 @@ static void cnames(void **state)
 static void error_rcodes(void **state)
 {
     kw_dns_answer a;
-    size_t len;
-    uint8_t *w;
 
     (void)state;
-    w = answer(&len, 0, LDNS_RCODE_SERVFAIL, NULL);
-    assert_int_equal(judge(w, len, &a), KW_EIO);
+    assert_int_equal(judged(&a, 0, LDNS_RCODE_SERVFAIL, NULL), KW_EIO);
     assert_int_equal(a.rcode, LDNS_RCODE_SERVFAIL);
     assert_non_null(strstr(a.error, "SERVFAIL"));
     kw_dns_answer_clear(&a);
 
-    w = answer(&len, 0, LDNS_RCODE_REFUSED, NULL);
-    assert_int_equal(judge(w, len, &a), KW_EACCES);
+    assert_int_equal(judged(&a, 0, LDNS_RCODE_REFUSED, NULL), KW_EACCES);
     assert_non_null(strstr(a.error, "REFUSED"));
     assert_non_null(strstr(a.error, "serve the zone"));
     kw_dns_answer_clear(&a);
@@ -243,14 +248,11 @@ static void fake(kw_dns_answer *a, const char *addr, uint32_t serial,
                  const char *txt)
 {
     char line[512];
-    size_t len;
-    uint8_t *w;
 
     /* Character strings of at most 255 octets: split at 200. */
     snprintf(line, sizeof(line), QNAME ". TXT \"%.200s\" \"%s\"", txt,
              strlen(txt) > 200 ? txt + 200 : "");
-    w = answer(&len, 1, LDNS_RCODE_NOERROR, line, NULL);
-    assert_int_equal(judge(w, len, a), 0);
+    assert_int_equal(judged(a, 1, LDNS_RCODE_NOERROR, line, NULL), 0);
     snprintf(a->server.addr, sizeof(a->server.addr), "%s", addr);
     a->server.port = 53;
     a->has_serial = 1;
@@ -261,13 +263,10 @@ static void fake(kw_dns_answer *a, const char *addr, uint32_t serial,
 static void two(kw_dns_answer *a, const char *t1, const char *t2)
 {
     char l1[128], l2[128];
-    size_t len;
-    uint8_t *w;
 
     snprintf(l1, sizeof(l1), QNAME ". TXT \"%s\"", t1);
     snprintf(l2, sizeof(l2), QNAME ". TXT \"%s\"", t2);
-    w = answer(&len, 1, LDNS_RCODE_NOERROR, l1, l2, NULL);
-    assert_int_equal(judge(w, len, a), 0);
+    assert_int_equal(judged(a, 1, LDNS_RCODE_NOERROR, l1, l2, NULL), 0);
 }
 
 static kw_dns_survey *hand_survey(size_t n)
