@@ -22,6 +22,7 @@
 #define KEYMGR "/usr/sbin/keymgr"
 #define KNOTC "/usr/sbin/knotc"
 #define KNSUPDATE "/usr/bin/knsupdate"
+#define UNBOUND "/usr/sbin/unbound"
 /* The transfer key's name, in both servers' configurations. */
 #define KN_XFR_KEY "kw-xfr"
 /* A zone file's fixed part (its records are appended apart). */
@@ -96,14 +97,14 @@ static size_t skip_name(const uint8_t *b, size_t len, size_t pos)
     return 0;
 }
 
-int kn_soa_serial(const char *addr, int port, const char *zone,
-                  int timeout_ms, uint32_t *serial)
+int kn_ask(const char *addr, int port, const char *name, int qtype, int rd,
+           int timeout_ms, uint8_t *r, size_t cap, size_t *rlen)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
-    uint8_t q[300], r[4096];
+    uint8_t q[300];
     uint16_t id;
-    size_t ql, pos;
+    size_t ql;
     ssize_t n;
     int fd, rc = -1;
     int64_t end = now_ms() + timeout_ms;
@@ -126,13 +127,14 @@ int kn_soa_serial(const char *addr, int port, const char *zone,
     memset(q, 0, 12);
     q[0] = (uint8_t)(id >> 8);
     q[1] = (uint8_t)id;
+    q[2] = rd ? 0x01 : 0x00;
     q[5] = 1; /* QDCOUNT */
-    ql = put_name(q + 12, sizeof(q) - 16, zone);
+    ql = put_name(q + 12, sizeof(q) - 16, name);
     if (ql == 0)
         return -1;
     ql += 12;
-    q[ql++] = 0;
-    q[ql++] = 6; /* SOA */
+    q[ql++] = (uint8_t)(qtype >> 8);
+    q[ql++] = (uint8_t)qtype;
     q[ql++] = 0;
     q[ql++] = 1; /* IN */
 
@@ -148,34 +150,45 @@ int kn_soa_serial(const char *addr, int port, const char *zone,
 
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             goto out;
-        n = recv(fd, r, sizeof(r), 0);
+        n = recv(fd, r, cap, 0);
         if (n < 0)
             goto out; /* ECONNREFUSED: not listening yet */
-        if (n >= 12 && r[0] == q[0] && r[1] == q[1])
+        if (n >= 12 && r[0] == q[0] && r[1] == q[1] && (r[2] & 0x80))
             break;
     }
-    /* QR, AA, NOERROR, an answer. */
-    if (!(r[2] & 0x80) || !(r[2] & 0x04) || (r[3] & 0x0f) != 0 ||
-        ((r[6] << 8) | r[7]) == 0)
-        goto out;
-    pos = skip_name(r, (size_t)n, 12);
-    if (pos == 0 || pos + 4 > (size_t)n)
-        goto out;
-    pos = skip_name(r, (size_t)n, pos + 4); /* the answer's owner */
-    if (pos == 0 || pos + 10 > (size_t)n || r[pos] != 0 || r[pos + 1] != 6)
-        goto out;
-    pos += 10;
-    pos = skip_name(r, (size_t)n, pos); /* MNAME */
-    if (pos != 0)
-        pos = skip_name(r, (size_t)n, pos); /* RNAME */
-    if (pos == 0 || pos + 4 > (size_t)n)
-        goto out;
-    *serial = ((uint32_t)r[pos] << 24) | ((uint32_t)r[pos + 1] << 16) |
-              ((uint32_t)r[pos + 2] << 8) | r[pos + 3];
+    *rlen = (size_t)n;
     rc = 0;
 out:
     close(fd);
     return rc;
+}
+
+int kn_soa_serial(const char *addr, int port, const char *zone,
+                  int timeout_ms, uint32_t *serial)
+{
+    uint8_t r[4096];
+    size_t n, pos;
+
+    if (kn_ask(addr, port, zone, 6, 0, timeout_ms, r, sizeof(r), &n) != 0)
+        return -1;
+    /* QR, AA, NOERROR, an answer. */
+    if (!(r[2] & 0x04) || (r[3] & 0x0f) != 0 || ((r[6] << 8) | r[7]) == 0)
+        return -1;
+    pos = skip_name(r, n, 12);
+    if (pos == 0 || pos + 4 > n)
+        return -1;
+    pos = skip_name(r, n, pos + 4); /* the answer's owner */
+    if (pos == 0 || pos + 10 > n || r[pos] != 0 || r[pos + 1] != 6)
+        return -1;
+    pos += 10;
+    pos = skip_name(r, n, pos); /* MNAME */
+    if (pos != 0)
+        pos = skip_name(r, n, pos); /* RNAME */
+    if (pos == 0 || pos + 4 > n)
+        return -1;
+    *serial = ((uint32_t)r[pos] << 24) | ((uint32_t)r[pos + 1] << 16) |
+              ((uint32_t)r[pos + 2] << 8) | r[pos + 3];
+    return 0;
 }
 
 int kn_wait_serial(const char *addr, int port, const char *zone,
@@ -221,9 +234,12 @@ int kn_free_port(const char *addr)
 
 /* ----- processes ----- */
 
-static pid_t spawn_knotd(const char *conf, const char *log)
+/* Runs prog -c conf [extra] in the foreground, output into log. */
+static pid_t spawn_daemon(const char *prog, const char *conf,
+                          const char *extra, const char *log)
 {
-    char *argv[] = {(char *)KNOTD, (char *)"-c", (char *)conf, NULL};
+    char *argv[] = {(char *)prog, (char *)"-c", (char *)conf, (char *)extra,
+                    NULL};
     pid_t pid;
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
@@ -516,7 +532,7 @@ int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
                        : "    acl: update_by_key\n");
     if (cl >= sizeof(conf) || write_file(k->conf, conf) != 0)
         return -1;
-    k->pid = spawn_knotd(k->conf, k->log);
+    k->pid = spawn_daemon(KNOTD, k->conf, NULL, k->log);
     if (k->pid < 0)
         return -1;
     return wait_zones(k, 1);
@@ -593,7 +609,7 @@ int kn_secondary_start(const char *dir, const char *name,
                    "    acl: notify_by_key\n");
     if (cl >= sizeof(conf) || write_file(k->conf, conf) != 0)
         return -1;
-    k->pid = spawn_knotd(k->conf, k->log);
+    k->pid = spawn_daemon(KNOTD, k->conf, NULL, k->log);
     if (k->pid < 0)
         return -1;
     return wait_zones(k, serial);
@@ -729,4 +745,87 @@ void kn_fake_stop(kn_fake *f)
     kill(f->pid, SIGKILL);
     proc_wait(f->pid, 5000);
     f->pid = 0;
+}
+
+/* ----- a recursive resolver in front of the primary ----- */
+
+int kn_resolver_start(const char *dir, const char *name,
+                      const knot *primary, knot *u)
+{
+    char conf[4096];
+    uint8_t r[4096];
+    size_t cl, n;
+    int64_t end;
+    int i;
+
+    memset(u, 0, sizeof(*u));
+    snprintf(u->addr, sizeof(u->addr), "%s", primary->addr);
+    u->port = kn_free_port(u->addr);
+    memcpy(u->zones, primary->zones, sizeof(u->zones));
+    u->nzones = primary->nzones;
+    memcpy(u->zone, primary->zone, sizeof(u->zone));
+    if (access(UNBOUND, X_OK) != 0) {
+        fprintf(stderr, "knot: %s missing (apt-get install unbound)\n",
+                UNBOUND);
+        return -1;
+    }
+    if (make_dirs(dir, name, u) != 0)
+        return -1;
+    /* Iterator only (nothing to validate), no cache beyond a second so
+     * a test sees changes, every zone stubbed to the primary. */
+    cl = (size_t)snprintf(conf, sizeof(conf),
+        "server:\n"
+        "    interface: %s@%d\n"
+        "    port: %d\n"
+        "    access-control: 127.0.0.0/8 allow\n"
+        "    do-not-query-localhost: no\n"
+        "    username: \"\"\n"
+        "    chroot: \"\"\n"
+        "    directory: \"%s\"\n"
+        "    pidfile: \"%s/run/unbound.pid\"\n"
+        "    use-syslog: no\n"
+        "    logfile: \"\"\n"
+        "    module-config: \"iterator\"\n"
+        "    qname-minimisation: no\n"
+        "    cache-max-ttl: 1\n"
+        "    cache-max-negative-ttl: 1\n"
+        "    num-threads: 1\n"
+        "remote-control:\n"
+        "    control-enable: no\n",
+        u->addr, u->port, u->port, u->dir, u->dir);
+    for (i = 0; i < primary->nzones && cl < sizeof(conf); i++)
+        cl += (size_t)snprintf(conf + cl, sizeof(conf) - cl,
+            "stub-zone:\n"
+            "    name: \"%s\"\n"
+            "    stub-addr: %s@%d\n",
+            primary->zones[i], primary->addr, primary->port);
+    if (cl >= sizeof(conf) || write_file(u->conf, conf) != 0)
+        return -1;
+    u->pid = spawn_daemon(UNBOUND, u->conf, "-d", u->log);
+    if (u->pid < 0)
+        return -1;
+    /* Ready when it resolves the first zone's SOA (NOERROR, an answer,
+     * recursion available). */
+    end = now_ms() + START_MS;
+    do {
+        int status;
+
+        if (kn_ask(u->addr, u->port, u->zone, 6, 1, 200, r, sizeof(r),
+                   &n) == 0 &&
+            (r[3] & 0x8f) == 0x80 && ((r[6] << 8) | r[7]) > 0)
+            return 0;
+        if (waitpid(u->pid, &status, WNOHANG) == u->pid) {
+            fprintf(stderr, "knot: unbound (%s) exited at start\n",
+                    u->conf);
+            u->pid = 0;
+            print_log(u->log);
+            return -1;
+        }
+        poll(NULL, 0, 20);
+    } while (now_ms() < end);
+    fprintf(stderr, "knot: unbound %s@%d does not resolve %s\n", u->addr,
+            u->port, u->zone);
+    print_log(u->log);
+    kn_stop(u);
+    return -1;
 }

@@ -16,6 +16,7 @@
  * catch up; or kn_stop() it.  kn_update() sends RFC 2136 updates to the
  * primary with knsupdate and the update key.  kn_fake_start() runs a
  * "server" that reads queries and never answers, or answers garbage.
+ * kn_resolver_start() puts unbound in front, as receivers see the zones.
  *
  * NS records carry no port: tests give every knotd the same port on a
  * different loopback address (127.0.0.1, 127.0.0.2...) and pass that port
@@ -96,6 +97,12 @@ void kn_stop(knot *k);
 int kn_soa_serial(const char *addr, int port, const char *zone,
                   int timeout_ms, uint32_t *serial);
 
+/* One UDP query for name/qtype (rd: set RD) to addr@port: the reply
+ * with the query's ID into r (cap octets), its length in *rlen.  0, or
+ * -1 (no reply in timeout_ms, nothing listening, a bad name). */
+int kn_ask(const char *addr, int port, const char *name, int qtype, int rd,
+           int timeout_ms, uint8_t *r, size_t cap, size_t *rlen);
+
 /* Wait up to timeout_ms until addr@port serves zone with serial >= min.
  * 0 or -1. */
 int kn_wait_serial(const char *addr, int port, const char *zone,
@@ -116,6 +123,14 @@ int kn_knotc(const knot *k, const char *cmd, const char *zone);
  * "zone" and "send" are added.  0, or -1 with knsupdate's words on
  * stderr. */
 int kn_update(const knot *k, const char *zone, const char *lines);
+
+/* Starts unbound as a recursive resolver on primary's address (a free
+ * port) that sends every zone of primary to it (stub zones; iterator
+ * only, answers cached for at most 1 s), in dir/NAME/, and waits until
+ * it resolves the first zone's SOA.  u->addr/port say where it listens;
+ * stop it with kn_stop.  0 or -1. */
+int kn_resolver_start(const char *dir, const char *name,
+                      const knot *primary, knot *u);
 
 /* A fake DNS server on addr@port (UDP), a child process stopped by PID. */
 typedef enum kn_fake_mode {

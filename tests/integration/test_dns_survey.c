@@ -348,6 +348,52 @@ static void dead_and_garbage_servers(void **state)
     kw_dns_survey_free(s);
 }
 
+/* unbound in front of Knot, as receivers see the zones: it follows the
+ * CNAME into the other zone itself, and fetches the big RRset over TCP. */
+static void through_a_resolver(void **state)
+{
+    char want1[600], want2[600], words[2048];
+    kw_dns_server saved = g_resolver;
+    kw_dns_survey *s;
+    knot ub;
+
+    (void)state;
+    dkim_value(want1, sizeof(want1), g_key1);
+    dkim_value(want2, sizeof(want2), g_key2);
+    assert_int_equal(kn_resolver_start(g_dir, "unbound", &g_primary, &ub),
+                     0);
+    snprintf(g_resolver.addr, sizeof(g_resolver.addr), "%s", ub.addr);
+    g_resolver.port = ub.port;
+
+    s = survey("s1._domainkey.example.net");
+    serves_one(&s->resolver, want1);
+    assert_false(s->resolver.aa);
+    assert_int_equal(s->steps[0].nauth, 3);
+    assert_int_equal(kw_dns_survey_compare(s, words, sizeof(words)),
+                     KW_DNS_AGREE);
+    kw_dns_survey_free(s);
+
+    s = survey("ms._domainkey.example.net");
+    assert_string_equal(s->resolver.cname, "ms._domainkey.provider.org");
+    serves_one(&s->resolver, want2);
+    assert_int_equal(s->nsteps, 2);
+    assert_string_equal(s->steps[1].zone, "provider.org");
+    serves_one(at(s, 1, "::1"), want2);
+    kw_dns_survey_free(s);
+
+    s = survey("big._domainkey.example.net");
+    assert_int_equal(s->resolver.status, 0);
+    assert_int_equal(s->resolver.ntxt, BIG_N);
+    kw_dns_survey_free(s);
+
+    s = survey("absent._domainkey.example.net");
+    assert_true(s->resolver.nxdomain);
+    kw_dns_survey_free(s);
+
+    g_resolver = saved;
+    kn_stop(&ub);
+}
+
 static void lagging_secondary(void **state)
 {
     char want1[600], want2[600], words[4096], upd[2048], exp[128];
@@ -438,6 +484,7 @@ int main(void)
         cmocka_unit_test(cname_into_another_zone),
         cmocka_unit_test(big_rrset_over_tcp),
         cmocka_unit_test(dead_and_garbage_servers),
+        cmocka_unit_test(through_a_resolver),
         cmocka_unit_test(lagging_secondary),
         cmocka_unit_test(stopped_secondary),
     };
