@@ -357,7 +357,7 @@ static const char *step_target(const kw_dns_survey_step *st)
 
 /* Finds the zone of st->name and asks its servers. */
 static int survey_step(const kw_dns_server *resolver, int port, int per_ms,
-                       int64_t deadline, kw_dns_survey_step *st)
+                       int v4only, int64_t deadline, kw_dns_survey_step *st)
 {
     kw_dns_server servers[KW_DNS_SURVEY_SERVERS];
     int64_t now = dnsn_now_ms(), until = min64(deadline, now + per_ms);
@@ -389,6 +389,20 @@ static int survey_step(const kw_dns_server *resolver, int port, int per_ms,
                  (int)sizeof(st->error) - 1, sub.msg);
         if (n == 0) {
             st->status = rc;
+            return 0;
+        }
+    }
+    if (v4only) {
+        size_t kept = 0;
+
+        for (i = 0; i < n; i++)
+            if (strchr(servers[i].addr, ':') == NULL)
+                servers[kept++] = servers[i];
+        n = kept;
+        if (n == 0) {
+            st->status = KW_ENOTFOUND;
+            snprintf(st->error, sizeof(st->error), "the servers of %.200s "
+                     "have only IPv6 addresses, and IPv6 is off", st->zone);
             return 0;
         }
     }
@@ -474,7 +488,8 @@ int kw_dns_survey_run(const kw_dns_server *resolver, const char *name,
 
         copy_name(st->name, sizeof(st->name), cur);
         s->nsteps++;
-        rc = survey_step(resolver, port, per, deadline, st);
+        rc = survey_step(resolver, port, per, opts->ipv4_only, deadline,
+                         st);
         next = rc == 0 ? step_target(st) : NULL;
         if (next == NULL)
             break;

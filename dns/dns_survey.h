@@ -97,6 +97,9 @@ typedef struct kw_dns_survey_opts {
     int timeout_ms;      /* the whole survey, > 0 */
     int per_server_ms;   /* each server's bound; 0: timeout_ms / 3, at
                           * least 1000 */
+    int ipv4_only;       /* a host without IPv6 routes: the servers' IPv6
+                          * addresses are left out rather than reported
+                          * unreachable on every survey */
 } kw_dns_survey_opts;
 
 /*

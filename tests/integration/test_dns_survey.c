@@ -225,6 +225,15 @@ static void agreeing(void **state)
                      KW_DNS_AGREE);
     contains(words, "agree");
     kw_dns_survey_free(s);
+
+    /* A host without IPv6 leaves ns2's AAAA out. */
+    g_opts.ipv4_only = 1;
+    s = survey("s1._domainkey.example.net");
+    g_opts.ipv4_only = 0;
+    assert_int_equal(s->steps[0].nauth, 2);
+    assert_int_equal(kw_dns_survey_compare(s, words, sizeof(words)),
+                     KW_DNS_AGREE);
+    kw_dns_survey_free(s);
 }
 
 static void nxdomain_and_nodata(void **state)

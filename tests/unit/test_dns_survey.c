@@ -362,7 +362,7 @@ static void comparison(void **state)
 static void arguments(void **state)
 {
     static const kw_dns_server nowhere = {"192.0.2.1", 53};
-    kw_dns_survey_opts o = {0, 1000, 0};
+    kw_dns_survey_opts o = {.timeout_ms = 1000};
     kw_dns_survey *s = (kw_dns_survey *)&s;
     kw_diag d = {""};
 
