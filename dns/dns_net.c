@@ -435,6 +435,14 @@ out:
 int dnsn_query(const kw_dns_server *srv, const char *name, ldns_rr_type type,
                int rd, int64_t deadline, ldns_pkt **out, kw_diag *d)
 {
+    return dnsn_query_wire(srv, name, type, rd, deadline, out, NULL, NULL,
+                           d);
+}
+
+int dnsn_query_wire(const kw_dns_server *srv, const char *name,
+                    ldns_rr_type type, int rd, int64_t deadline,
+                    ldns_pkt **out, uint8_t **wire, size_t *wlen, kw_diag *d)
+{
     ldns_rdf *qname;
     ldns_pkt *q;
     int rc;
@@ -451,7 +459,7 @@ int dnsn_query(const kw_dns_server *srv, const char *name, ldns_rr_type type,
     }
     ldns_pkt_set_id(q, dnsn_random_id());
     ldns_pkt_set_edns_udp_size(q, DNSN_EDNS_SIZE);
-    rc = dnsn_send(srv, q, deadline, out, NULL, NULL, d);
+    rc = dnsn_send(srv, q, deadline, out, wire, wlen, d);
     ldns_pkt_free(q);
     return rc;
 }
@@ -513,4 +521,53 @@ const char *dnsn_rcode_name(int rcode, char buf[16])
         return names[rcode];
     snprintf(buf, 16, "RCODE%d", rcode);
     return buf;
+}
+
+int dnsn_txt_join(const ldns_rr *rr, char *buf, size_t cap, size_t *len)
+{
+    size_t i, o = 0;
+
+    if (cap == 0)
+        return -1;
+    for (i = 0; i < ldns_rr_rd_count(rr); i++) {
+        const ldns_rdf *r = ldns_rr_rdf(rr, i);
+        const uint8_t *p = ldns_rdf_data(r);
+        size_t sz = ldns_rdf_size(r);
+
+        if (sz == 0 || (size_t)p[0] + 1 != sz)
+            return -1;
+        if (o + sz - 1 >= cap)
+            return -1;
+        memcpy(buf + o, p + 1, sz - 1);
+        o += sz - 1;
+    }
+    buf[o] = '\0';
+    *len = o;
+    return 0;
+}
+
+void dnsn_shown(const char *s, size_t len, char *buf, size_t cap)
+{
+    size_t i, o = 0;
+
+    if (cap == 0)
+        return;
+    for (i = 0; i < len && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        /* Long values (DKIM keys share their first 40 characters) show
+         * their head and their tail, where two keys differ. */
+        if (i == 36 && len > 64) {
+            o += (size_t)snprintf(buf + o, cap - o, "...");
+            i = len - 24;
+            c = (unsigned char)s[i];
+            if (o + 5 >= cap)
+                break;
+        }
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+            buf[o++] = (char)c;
+        else
+            o += (size_t)snprintf(buf + o, cap - o, "\\%03u", c);
+    }
+    buf[o < cap ? o : cap - 1] = '\0';
 }

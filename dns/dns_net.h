@@ -65,6 +65,21 @@ int dnsn_send(const kw_dns_server *srv, const ldns_pkt *query,
 int dnsn_query(const kw_dns_server *srv, const char *name, ldns_rr_type type,
                int rd, int64_t deadline, ldns_pkt **out, kw_diag *d);
 
+/* dnsn_query, also returning the answer as received (malloc'd, the
+ * caller frees) in *wire and *wlen when wire is not NULL. */
+int dnsn_query_wire(const kw_dns_server *srv, const char *name,
+                    ldns_rr_type type, int rd, int64_t deadline,
+                    ldns_pkt **out, uint8_t **wire, size_t *wlen,
+                    kw_diag *d);
+
+/* A TXT record's character strings joined into buf (NUL terminated, *len
+ * octets); -1 when a string is malformed or the text does not fit. */
+int dnsn_txt_join(const ldns_rr *rr, char *buf, size_t cap, size_t *len);
+
+/* A printable, shortened copy of a server's TXT value for messages: the
+ * head and the tail of a long one, bytes outside ASCII as \NNN. */
+void dnsn_shown(const char *s, size_t len, char *buf, size_t cap);
+
 /* Does the dname rdf equal the text name (either with or without final
  * dot), ignoring case? */
 int dnsn_dname_is(const ldns_rdf *dname, const char *name);

@@ -170,48 +170,6 @@ out:
     return rc;
 }
 
-/* Text of a TXT record's strings, joined; -1 when it does not fit. */
-static int txt_join(const ldns_rr *rr, char *buf, size_t cap, size_t *len)
-{
-    size_t i, o = 0;
-
-    for (i = 0; i < ldns_rr_rd_count(rr); i++) {
-        const ldns_rdf *r = ldns_rr_rdf(rr, i);
-        const uint8_t *p = ldns_rdf_data(r);
-        size_t sz = ldns_rdf_size(r);
-
-        if (sz == 0 || (size_t)p[0] + 1 != sz)
-            return -1;
-        if (o + sz - 1 >= cap)
-            return -1;
-        memcpy(buf + o, p + 1, sz - 1);
-        o += sz - 1;
-    }
-    buf[o] = '\0';
-    *len = o;
-    return 0;
-}
-
-/* A printable, shortened copy of what a server holds, for messages. */
-static void shown(const char *s, size_t len, char *buf, size_t cap)
-{
-    size_t i, o = 0;
-
-    for (i = 0; i < len && o + 5 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (i == 40) {
-            o += (size_t)snprintf(buf + o, cap - o, "...");
-            break;
-        }
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
-            buf[o++] = (char)c;
-        else
-            o += (size_t)snprintf(buf + o, cap - o, "\\%03u", c);
-    }
-    buf[o < cap ? o : cap - 1] = '\0';
-}
-
 /* One server's answer for name TXT: 1 when it is what we wait for,
  * 0 when not (what it said in status). */
 static int judge(const ldns_pkt *p, const char *name, const char *value,
@@ -258,7 +216,7 @@ static int judge(const ldns_pkt *p, const char *name, const char *value,
             !dnsn_dname_is(ldns_rr_owner(rr), name))
             continue;
         ntxt++;
-        if (txt_join(rr, txt, DNSN_MSG_MAX, &len) != 0)
+        if (dnsn_txt_join(rr, txt, DNSN_MSG_MAX, &len) != 0)
             continue;
         if (value != NULL && len == strlen(value) &&
             memcmp(txt, value, len) == 0)
@@ -266,7 +224,7 @@ static int judge(const ldns_pkt *p, const char *name, const char *value,
         if (ntxt == 1) {
             char s[180];
 
-            shown(txt, len, s, sizeof(s));
+            dnsn_shown(txt, len, s, sizeof(s));
             snprintf(show, sizeof(show), "TXT \"%s\"", s);
         }
     }
@@ -389,7 +347,7 @@ int kw_dns_txt_wait(const kw_dns_server *servers, size_t n, const char *name,
     if (value != NULL) {
         char s[180];
 
-        shown(value, strlen(value), s, sizeof(s));
+        dnsn_shown(value, strlen(value), s, sizeof(s));
         snprintf(want, sizeof(want), "do not serve TXT \"%s\"", s);
     } else {
         snprintf(want, sizeof(want), "still serve TXT records");

@@ -10,7 +10,7 @@ PACKAGES="
   libcurl4-openssl-dev pebble curl
   libhttp-parser-dev
   libcmocka-dev
-  libldns-dev knot knot-dnsutils
+  libldns-dev knot knot-dnsutils unbound
   clang libclang-rt-14-dev
   openssl ca-certificates
   nginx-light postfix dovecot-core dovecot-imapd dovecot-pop3d

@@ -14,7 +14,7 @@
 set -eu
 
 ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_config fuzz_control"
+TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_dns_survey fuzz_config fuzz_control"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -31,6 +31,16 @@ seed() {
         # _acme-challenge.example.com TXT, answered.
         printf '\022\064\204\000\000\001\000\001\000\000\000\000\017_acme-challenge\007example\003com\000\000\020\000\001\300\014\000\020\000\001\000\000\000\074\000\022\021value-we-wait-for' \
             > "$3/txt" ;;
+    fuzz_dns_survey)
+        # s1._domainkey.example.net TXT: a DKIM record in two strings; a
+        # CNAME, then a TXT at its target; NXDOMAIN with the zone's SOA.
+        n='\002s1\012_domainkey\007example\003net\000\000\020\000\001'
+        printf '\001\002\204\000\000\001\000\001\000\000\000\000'"$n"'\300\014\000\020\000\001\000\000\000\074\000\035\020v=DKIM1; k=rsa; \013p=MIIBIjANB' \
+            > "$3/dkim"
+        printf '\001\002\204\000\000\001\000\002\000\000\000\000'"$n"'\300\014\000\005\000\001\000\000\000\074\000\004\001x\300\032\300\067\000\020\000\001\000\000\000\074\000\004\003abc' \
+            > "$3/cname"
+        printf '\001\002\204\003\000\001\000\000\000\001\000\000'"$n"'\300\032\000\006\000\001\000\000\000\074\000\034\001a\300\032\001h\300\032\000\000\000\007\000\000\000\001\000\000\000\001\000\000\000\001\000\000\000\001' \
+            > "$3/nxdomain" ;;
     fuzz_config)
         # Every section and key the reader knows, as the operator's guide
         # shows them.

@@ -1,14 +1,22 @@
 /*
  * knot.h: Knot DNS (Debian's knotd 3.2) as a child of a test, on loopback.
  *
- * kn_primary_start() writes a configuration, a zone file and a TSIG key
+ * kn_primary_start() writes a configuration, zone files and a TSIG key
  * (made with keymgr) under a directory of the caller's, runs
- * `knotd -c CONF` in the foreground and waits until it answers SOA for the
- * zone (polled, never slept).  The zone has NS ns1.ZONE -> the primary's
- * address and, when a secondary is planned, NS ns2.ZONE -> its address;
- * an acl lets the TSIG key update the zone.  kn_secondary_start() runs a
- * second knotd that transfers the zone from the primary and is notified
- * of changes.
+ * `knotd -c CONF` in the foreground and waits until it answers SOA for
+ * every zone (polled, never slept).  Each zone has NS ns1.ZONE -> the
+ * primary's address and, when a secondary is planned, NS ns2.ZONE -> its
+ * address; an acl lets the TSIG key update the zones.
+ * kn_secondary_start() runs a second knotd that transfers every zone from
+ * the primary (AXFR/IXFR signed with a second TSIG key, "xfr") and is
+ * notified of changes (NOTIFY signed with that key too).
+ *
+ * To make a secondary lag: kn_knotc(secondary, "zone-freeze") holds its
+ * zone events (transfers included), kn_knotc(..., "zone-thaw") lets it
+ * catch up; or kn_stop() it.  kn_update() sends RFC 2136 updates to the
+ * primary with knsupdate and the update key.  kn_fake_start() runs a
+ * "server" that reads queries and never answers, or answers garbage.
+ * kn_resolver_start() puts unbound in front, as receivers see the zones.
  *
  * NS records carry no port: tests give every knotd the same port on a
  * different loopback address (127.0.0.1, 127.0.0.2...) and pass that port
@@ -26,6 +34,15 @@
 
 #define KN_PATH 512
 
+/* Zones one primary serves (the first is kn_opts.zone). */
+#define KN_ZONES_MAX 8
+
+/* A further zone: its name and more zone file lines (origin = name). */
+typedef struct kn_zone {
+    const char *name;
+    const char *records;
+} kn_zone;
+
 typedef struct kn_opts {
     const char *zone;      /* NULL: "example.com" */
     const char *addr;      /* listen address; NULL: "127.0.0.1" */
@@ -35,7 +52,12 @@ typedef struct kn_opts {
     const char *ns2_addr;  /* NULL: no secondary; else NS ns2 -> this
                             * address, which may transfer the zone and is
                             * notified, at the primary's port */
+    const char *ns2_addr6; /* with ns2_addr: an IPv6 address (e.g. "::1")
+                            * the secondary listens on as well, published
+                            * as AAAA of ns2 */
     const char *records;   /* more zone file lines (origin = zone), or NULL */
+    const kn_zone *more;   /* further zones, laid out as the first one */
+    int nmore;             /* how many (at most KN_ZONES_MAX - 1) */
 } kn_opts;
 
 typedef struct knot {
@@ -46,6 +68,11 @@ typedef struct knot {
     char key_name[64];     /* the TSIG key the zone's update acl allows */
     char key_alg[32];
     char key_secret[128];  /* base64 */
+    char xfr_secret[128];  /* key "kw-xfr" for transfers and NOTIFY, when a
+                            * secondary is planned (same algorithm) */
+    char zones[KN_ZONES_MAX][254]; /* zones[0] == zone */
+    int nzones;
+    char ns2_addr6[64];    /* kn_opts.ns2_addr6, for the secondary */
     char dir[KN_PATH];     /* config, zone files, db, rundir, log */
     char conf[KN_PATH + 16];
     char log[KN_PATH + 16];
@@ -70,6 +97,12 @@ void kn_stop(knot *k);
 int kn_soa_serial(const char *addr, int port, const char *zone,
                   int timeout_ms, uint32_t *serial);
 
+/* One UDP query for name/qtype (rd: set RD) to addr@port: the reply
+ * with the query's ID into r (cap octets), its length in *rlen.  0, or
+ * -1 (no reply in timeout_ms, nothing listening, a bad name). */
+int kn_ask(const char *addr, int port, const char *name, int qtype, int rd,
+           int timeout_ms, uint8_t *r, size_t cap, size_t *rlen);
+
 /* Wait up to timeout_ms until addr@port serves zone with serial >= min.
  * 0 or -1. */
 int kn_wait_serial(const char *addr, int port, const char *zone,
@@ -77,5 +110,45 @@ int kn_wait_serial(const char *addr, int port, const char *zone,
 
 /* A port free for UDP and TCP on addr. */
 int kn_free_port(const char *addr);
+
+/* knotc -c CONF -t 10 CMD [ZONE] against k (ZONE NULL: every zone), e.g.
+ * "zone-freeze", "zone-thaw", "zone-refresh".  Returns knotc's exit code
+ * (0 is success), -1 when it could not run; prints its output on
+ * failure. */
+int kn_knotc(const knot *k, const char *cmd, const char *zone);
+
+/* Sends an RFC 2136 update to the primary k for zone (NULL: k->zone) with
+ * knsupdate, signed with k's update key: lines are knsupdate commands
+ * ("update add NAME TTL TXT \"v=DKIM1; ...\"\n"...), to which "server",
+ * "zone" and "send" are added.  0, or -1 with knsupdate's words on
+ * stderr. */
+int kn_update(const knot *k, const char *zone, const char *lines);
+
+/* Starts unbound as a recursive resolver on primary's address (a free
+ * port) that sends every zone of primary to it (stub zones; iterator
+ * only, answers cached for at most 1 s), in dir/NAME/, and waits until
+ * it resolves the first zone's SOA.  u->addr/port say where it listens;
+ * stop it with kn_stop.  0 or -1. */
+int kn_resolver_start(const char *dir, const char *name,
+                      const knot *primary, knot *u);
+
+/* A fake DNS server on addr@port (UDP), a child process stopped by PID. */
+typedef enum kn_fake_mode {
+    KN_FAKE_SILENT,   /* reads every query, never answers */
+    KN_FAKE_GARBAGE   /* answers with the query's ID and question, then
+                       * a record that is cut short: not a DNS message */
+} kn_fake_mode;
+
+typedef struct kn_fake {
+    pid_t pid;
+    char addr[64];
+    int port;
+} kn_fake;
+
+/* Binds before it returns, so the server is there when the call ends.
+ * 0 or -1. */
+int kn_fake_start(const char *addr, int port, kn_fake_mode mode,
+                  kn_fake *f);
+void kn_fake_stop(kn_fake *f);
 
 #endif
