@@ -33,6 +33,10 @@ typedef struct pc {
     json_t *report;
     int status; /* as kw_precheck_result */
     char summary[1400], fix[3072];
+    /* The first name is checked from the loop, so the callback never runs
+     * inside kw_precheck_start (when no check can start); p is freed when
+     * the timer is closed. */
+    uv_timer_t kick;
 } pc;
 
 static void free_pc(pc *p)
@@ -48,6 +52,11 @@ static void free_pc(pc *p)
     free(p);
 }
 
+static void on_kick_closed(uv_handle_t *h)
+{
+    free_pc(h->data);
+}
+
 static void finish(pc *p)
 {
     kw_precheck_result res = {p->status, p->summary, p->fix, p->report};
@@ -56,7 +65,7 @@ static void finish(pc *p)
         kw_http01_remove(p->env, p->webroot, p->token);
     p->env->in_flight--;
     p->cb(p->ctx, &res);
-    free_pc(p);
+    uv_close((uv_handle_t *)&p->kick, on_kick_closed);
 }
 
 static json_t *walk_json(const acme_pc_walk *w)
@@ -81,6 +90,11 @@ static json_t *walk_json(const acme_pc_walk *w)
 }
 
 static void check_next(pc *p);
+
+static void on_kick(uv_timer_t *t)
+{
+    check_next(t->data);
+}
 
 static void on_result(void *ctx, const acme_precheck_result *r)
 {
@@ -209,7 +223,13 @@ int kw_precheck_start(kw_acme_env *env, const kw_precheck_req *req,
         return rc;
     }
     p->placed = 1;
+    if (uv_timer_init(env->loop, &p->kick) != 0) {
+        kw_http01_remove(env, p->webroot, p->token);
+        free_pc(p);
+        return kw_diag_set(d, KW_EIO, "the pre-check cannot start a timer");
+    }
+    p->kick.data = p;
+    uv_timer_start(&p->kick, on_kick, 0, 0);
     env->in_flight++;
-    check_next(p);
     return 0;
 }

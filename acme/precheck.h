@@ -41,6 +41,8 @@ typedef void (*kw_precheck_cb)(void *ctx, const kw_precheck_result *r);
  * report is the callback's result's. */
 int kw_precheck_blocking(json_t *report);
 
+/* Checks req's names (req and its strings are copied); cb runs once, on
+ * the loop, after this returns 0, never from inside it. */
 int kw_precheck_start(kw_acme_env *env, const kw_precheck_req *req,
                       kw_precheck_cb cb, void *ctx, kw_diag *d);
 
