@@ -12,6 +12,13 @@
  *   pool:  deploy the version atomically (ks_deploy), record it with its
  *          cert.renewed event (ks_managed), scan live/ into the inventory
  *
+ * It runs on parameters of its own, never on the configuration's types:
+ * kw_acme_params (what every run shares, held by kw_acme_env) and
+ * kw_renew_params (one certificate), which service/config.c fills.
+ * Every callback of the lifecycle runs once, on the loop, after the
+ * call that started the work returned 0; its result is borrowed for the
+ * callback's duration.
+ *
  * Blocking work (key generation, fsync, SQLite) never runs on the loop.
  * Nothing on a failure touches live/.  The order URL is saved as soon as
  * the CA gives it and the key waits in pending/NAME/, so a renewal killed
