@@ -122,8 +122,11 @@ part == "design" {
 END {
     if (state < 3)
         fail("docs/DESIGN.md: no \"Dependencies point one way:\" block")
+    if (protocol_rule && n == 0)
+        fail("docs/DESIGN.md draws the ACME protocol apart, but no " \
+             "protocol files were given (the kw_acme library'"'"'s sources)")
     if (bad) {
-        printf "%d include(s) against the one-way dependencies\n", bad \
+        printf "%d finding(s) against the one-way dependencies\n", bad \
             > "/dev/stderr"
         exit 1
     }
