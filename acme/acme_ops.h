@@ -30,10 +30,10 @@ typedef void (*kw_acme_op_cb)(void *ctx, const kw_acme_op_result *r);
 int kw_revoke_start(kw_acme_env *env, const kw_renew_params *c, int reason,
                     kw_acme_op_cb cb, void *ctx, kw_diag *d);
 
-/* Replaces the account key for env's directory ([acme]'s) (RFC 8555 section
- * 7.3.5): a new key of the same type is written next to the old one, the
- * CA is told, and only then is the new key renamed over the old file.
- * Records account.key_changed. */
+/* Replaces the account key for env's directory, [acme]'s (RFC 8555
+ * section 7.3.5): a new key of the same type is written next to the old
+ * one, the CA is told, and only then is the new key renamed over the old
+ * file.  Records account.key_changed. */
 int kw_account_rollover_start(kw_acme_env *env, kw_acme_op_cb cb, void *ctx,
                               kw_diag *d);
 

@@ -1273,7 +1273,7 @@ int kw_config_load(const char *path, kw_config *c, kw_diag *d)
     return r;
 }
 
-/* ----- the lifecycles' parameters ----------------------------------------- */
+/* ----- the lifecycles' parameters --------------------------------------- */
 
 void kw_config_certs_dir(const kw_config *conf, const char *state_dir,
                          char *out, size_t cap)
@@ -1314,9 +1314,12 @@ void kw_config_renew_params(const kw_config *conf, const kw_cert_conf *c,
     out->name = c->name;
     out->names = (const char *const *)c->names;
     out->nnames = c->nnames;
-    out->directory = c->directory != NULL          ? c->directory
-                     : conf->acme.directory != NULL ? conf->acme.directory
-                                                    : KW_ACME_DEFAULT_DIRECTORY;
+    if (c->directory != NULL)
+        out->directory = c->directory;
+    else if (conf->acme.directory != NULL)
+        out->directory = conf->acme.directory;
+    else
+        out->directory = KW_ACME_DEFAULT_DIRECTORY;
     out->use_webroot = c->http01_webroot;
     out->webroot = c->webroot;
     out->key_type = c->key_type;
