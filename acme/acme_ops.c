@@ -42,7 +42,7 @@ typedef struct op {
     EVP_PKEY *account_key, *new_key;
     unsigned char *der;
     size_t der_len;
-    int ok;
+    int status;      /* 0 or KW_E*, as kw_acme_op_result */
     char msg[2048];
 } op;
 
@@ -77,9 +77,28 @@ static void free_op(op *o)
 
 static void finish(op *o)
 {
+    kw_acme_op_result res = {o->status, o->msg};
+
     o->env->in_flight--;
-    o->cb(o->ctx, o->ok, o->msg);
+    o->cb(o->ctx, &res);
     free_op(o);
+}
+
+static void fail_op(op *o, int status, const char *msg)
+{
+    o->status = status;
+    snprintf(o->msg, sizeof(o->msg), "%s", msg);
+}
+
+/* The kind of failure an order's outcome was (kw_acme_op_result). */
+static int outcome_status(acme_fail f)
+{
+    switch (f) {
+    case ACME_OK: return 0;
+    case ACME_FAIL_TRANSIENT: return KW_EIO;
+    case ACME_FAIL_CANCELLED: return KW_ECANCELED;
+    default: return KW_EREJECTED;
+    }
 }
 
 /* ----- pool: before -------------------------------------------------------- */
@@ -142,8 +161,7 @@ static void before_work(uv_work_t *w)
                               &d);
     }
     if (rc != 0)
-        snprintf(o->msg, sizeof(o->msg), "%s", d.msg);
-    o->ok = rc == 0;
+        fail_op(o, rc, d.msg);
 }
 
 /* ----- pool: after ----------------------------------------------------------- */
@@ -156,7 +174,7 @@ static void after_work(uv_work_t *w)
     int64_t now = o->env->now != 0 ? o->env->now : kw_now();
 
     if (o->kind == ACME_OP_KEY_CHANGE) {
-        if (!o->ok) {
+        if (o->status != 0) {
             unlink(o->next_path); /* the CA still knows the old key */
             return;
         }
@@ -164,15 +182,15 @@ static void after_work(uv_work_t *w)
          * crash before this rename leaves account-HASH.pem.next, which
          * is the key the CA knows (kept for the operator, 0600). */
         if (rename(o->next_path, o->key_path) != 0) {
+            o->status = kw_errno();
             snprintf(o->msg, sizeof(o->msg),
                      "the CA now knows the key in %.900s, but it cannot be "
                      "renamed to %.900s: %s; rename it by hand",
                      o->next_path, o->key_path, strerror(errno));
-            o->ok = 0;
             return;
         }
     }
-    if (!o->ok)
+    if (o->status != 0)
         return;
     if (ks_open(o->env->db_path, KS_OPEN_CREATE, &s, &d) != 0 ||
         ks_managed_event(
@@ -194,10 +212,8 @@ static void after_done(uv_work_t *w, int status)
 {
     op *o = w->data;
 
-    if (status != 0 && o->ok) {
-        o->ok = 0;
-        snprintf(o->msg, sizeof(o->msg), "the thread pool refused the work");
-    }
+    if (status != 0 && o->status == 0)
+        fail_op(o, KW_EIO, "the thread pool refused the work");
     finish(o);
 }
 
@@ -207,15 +223,13 @@ static void on_done(void *ctx, const acme_outcome *out)
 {
     op *o = ctx;
 
-    o->ok = out->fail == ACME_OK;
-    if (o->ok)
-        snprintf(o->msg, sizeof(o->msg), "%s",
-                 o->kind == ACME_OP_REVOKE ? "revoked" : "account key changed");
+    if (out->fail == ACME_OK)
+        fail_op(o, 0,
+                o->kind == ACME_OP_REVOKE ? "revoked" : "account key changed");
     else
-        snprintf(o->msg, sizeof(o->msg), "%s", out->detail);
+        fail_op(o, outcome_status(out->fail), out->detail);
     if (uv_queue_work(o->env->loop, &o->work, after_work, after_done) != 0) {
-        o->ok = 0;
-        snprintf(o->msg, sizeof(o->msg), "the thread pool refused the work");
+        fail_op(o, KW_EIO, "the thread pool refused the work");
         finish(o);
     }
 }
@@ -227,11 +241,9 @@ static void before_done(uv_work_t *w, int status)
     acme_solver none = {NULL, NULL, NULL};
     kw_diag d;
 
-    if (status != 0 || !o->ok) {
+    if (status != 0 || o->status != 0) {
         if (status != 0)
-            snprintf(o->msg, sizeof(o->msg),
-                     "the thread pool refused the work");
-        o->ok = 0;
+            fail_op(o, KW_EIO, "the thread pool refused the work");
         if (o->kind == ACME_OP_KEY_CHANGE && o->next_path[0] != '\0')
             unlink(o->next_path);
         finish(o);
@@ -256,10 +268,10 @@ static void before_done(uv_work_t *w, int status)
     }
 }
 
-static int start(kw_acme_env *env, acme_op kind, const kw_cert_conf *c,
+static int start(kw_acme_env *env, acme_op kind, const kw_renew_params *c,
                  int reason, kw_acme_op_cb cb, void *ctx, kw_diag *d)
 {
-    const kw_acme_conf *a = &env->conf->acme;
+    const kw_acme_params *a = &env->params;
     op *o;
     const char *dir;
 
@@ -273,9 +285,7 @@ static int start(kw_acme_env *env, acme_op kind, const kw_cert_conf *c,
     o->cb = cb;
     o->ctx = ctx;
     o->reason = reason;
-    dir = c != NULL && c->directory != NULL ? c->directory
-          : a->directory != NULL            ? a->directory
-                                            : KW_ACME_DEFAULT_DIRECTORY;
+    dir = c != NULL && c->directory != NULL ? c->directory : a->directory;
     o->directory = strdup(dir);
     o->name = c != NULL ? strdup(c->name) : NULL;
     o->account_type = a->account_key != NULL ? strdup(a->account_key) : NULL;
@@ -284,8 +294,7 @@ static int start(kw_acme_env *env, acme_op kind, const kw_cert_conf *c,
         free_op(o);
         return kw_diag_set(d, KW_ENOMEM, "out of memory");
     }
-    kw_certs_dir(env->conf, env->state_dir, o->certs_dir,
-                 sizeof(o->certs_dir));
+    snprintf(o->certs_dir, sizeof(o->certs_dir), "%s", a->certs_dir);
     o->work.data = o;
     if (uv_queue_work(env->loop, &o->work, before_work, before_done) != 0) {
         free_op(o);
@@ -295,7 +304,7 @@ static int start(kw_acme_env *env, acme_op kind, const kw_cert_conf *c,
     return 0;
 }
 
-int kw_revoke_start(kw_acme_env *env, const kw_cert_conf *c, int reason,
+int kw_revoke_start(kw_acme_env *env, const kw_renew_params *c, int reason,
                     kw_acme_op_cb cb, void *ctx, kw_diag *d)
 {
     return start(env, ACME_OP_REVOKE, c, reason, cb, ctx, d);

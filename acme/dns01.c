@@ -28,7 +28,7 @@
 
 /* ----- settings ------------------------------------------------------------ */
 
-static int conf_dup(kw_dns01_conf *dst, const kw_dns01_conf *src)
+int kw_dns01_conf_dup(kw_dns01_conf *dst, const kw_dns01_conf *src)
 {
     int bad = 0;
     size_t i;
@@ -55,22 +55,6 @@ static int conf_dup(kw_dns01_conf *dst, const kw_dns01_conf *src)
         return KW_ENOMEM;
     }
     return 0;
-}
-
-int kw_dns01_conf_copy(kw_dns01_conf *dst, const kw_cert_conf *c)
-{
-    kw_dns01_conf src;
-
-    src.server = c->dns_server;
-    src.zone = c->dns_zone;
-    src.tsig_key = c->tsig_key;
-    src.tsig_alg = c->tsig_algorithm;
-    src.tsig_secret = c->tsig_secret;
-    src.exec = c->dns_exec;
-    src.check = c->dns_check;
-    src.ncheck = c->ndns_check;
-    src.wait = c->dns_wait > 0 ? c->dns_wait : 120;
-    return conf_dup(dst, &src);
 }
 
 void kw_dns01_conf_free(kw_dns01_conf *c)
@@ -179,8 +163,8 @@ typedef struct job {
     int add;
     kw_dns01_cb cb;
     void *ctx;
-    int ok;
-    char msg[1024];
+    int status;
+    kw_diag d;
 } job;
 
 static void free_job(job *j)
@@ -258,20 +242,19 @@ static void present_work(uv_work_t *w)
     if (rc == 0)
         rc = kw_dns_txt_wait(servers, n, j->fqdn, j->value,
                              (int)(j->c.wait * 1000), 500, &d);
-    j->ok = rc == 0;
+    j->status = rc;
     if (rc != 0)
-        snprintf(j->msg, sizeof(j->msg), "%s", d.msg);
+        j->d = d;
 }
 
 static void present_done(uv_work_t *w, int status)
 {
     job *j = w->data;
 
-    if (status != 0) {
-        j->ok = 0;
-        snprintf(j->msg, sizeof(j->msg), "the thread pool refused the work");
-    }
-    j->cb(j->ctx, j->ok, j->msg);
+    if (status != 0)
+        j->status = kw_diag_set(&j->d, KW_EIO,
+                                "the thread pool refused the work");
+    j->cb(j->ctx, j->status, &j->d);
     free_job(j);
 }
 
@@ -303,7 +286,7 @@ static job *new_job(const kw_dns01_conf *c, const char *cert,
         return NULL;
     j->add = add;
     j->work.data = j;
-    if (conf_dup(&j->c, c) != 0) {
+    if (kw_dns01_conf_dup(&j->c, c) != 0) {
         free(j);
         return NULL;
     }

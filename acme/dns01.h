@@ -8,14 +8,15 @@
 #ifndef KW_DNS01_H
 #define KW_DNS01_H
 
-#include "../service/config.h"
-
 #include "../common/kw_err.h"
 
 #include <stdint.h>
 #include <uv.h>
 
-/* A copy of a [certificate]'s dns-01 settings, owned by its holder. */
+/* A [certificate]'s dns-01 settings (service/config.c fills them in a
+ * kw_renew_params, defaults applied, its strings borrowed from the
+ * configuration).  A copy made by kw_dns01_conf_dup owns its strings and
+ * is freed with kw_dns01_conf_free. */
 typedef struct kw_dns01_conf {
     char *server, *zone, *tsig_key, *tsig_alg, *tsig_secret, *exec;
     char **check;
@@ -23,10 +24,13 @@ typedef struct kw_dns01_conf {
     int64_t wait; /* seconds */
 } kw_dns01_conf;
 
-int kw_dns01_conf_copy(kw_dns01_conf *dst, const kw_cert_conf *c);
+int kw_dns01_conf_dup(kw_dns01_conf *dst, const kw_dns01_conf *src);
 void kw_dns01_conf_free(kw_dns01_conf *c);
 
-typedef void (*kw_dns01_cb)(void *ctx, int ok, const char *msg);
+/* status: 0 when every server answers the record, else the KW_E* code of
+ * what failed, with d saying what and where (d is borrowed for the
+ * call; its msg is "" on success). */
+typedef void (*kw_dns01_cb)(void *ctx, int status, const kw_diag *d);
 
 /* Publishes value at _acme-challenge.IDENT and waits until every server
  * (dns_check, else the zone's NS) answers it; cb runs on the loop.  The

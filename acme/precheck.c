@@ -31,8 +31,12 @@ typedef struct pc {
     kw_precheck_cb cb;
     void *ctx;
     json_t *report;
-    int ok;
+    int status; /* as kw_precheck_result */
     char summary[1400], fix[3072];
+    /* The first name is checked from the loop, so the callback never runs
+     * inside kw_precheck_start (when no check can start); p is freed when
+     * the timer is closed. */
+    uv_timer_t kick;
 } pc;
 
 static void free_pc(pc *p)
@@ -48,13 +52,20 @@ static void free_pc(pc *p)
     free(p);
 }
 
+static void on_kick_closed(uv_handle_t *h)
+{
+    free_pc(h->data);
+}
+
 static void finish(pc *p)
 {
+    kw_precheck_result res = {p->status, p->summary, p->fix, p->report};
+
     if (p->placed)
         kw_http01_remove(p->env, p->webroot, p->token);
     p->env->in_flight--;
-    p->cb(p->ctx, p->ok, p->summary, p->fix, p->report);
-    free_pc(p);
+    p->cb(p->ctx, &res);
+    uv_close((uv_handle_t *)&p->kick, on_kick_closed);
 }
 
 static json_t *walk_json(const acme_pc_walk *w)
@@ -80,6 +91,11 @@ static json_t *walk_json(const acme_pc_walk *w)
 
 static void check_next(pc *p);
 
+static void on_kick(uv_timer_t *t)
+{
+    check_next(t->data);
+}
+
 static void on_result(void *ctx, const acme_precheck_result *r)
 {
     pc *p = ctx;
@@ -98,8 +114,8 @@ static void on_result(void *ctx, const acme_precheck_result *r)
                   kw_json_str(r->ok ? NULL : r->fix), "note",
                   kw_json_str(r->note[0] ? r->note : NULL), "walks", walks,
                   "elapsed", r->elapsed));
-    if (!r->ok && p->ok) {
-        p->ok = 0;
+    if (!r->ok && p->status == 0) {
+        p->status = KW_EREJECTED;
         snprintf(p->summary, sizeof(p->summary), "%s: %s: %s", r->name,
                  acme_pc_verdict_name(r->verdict), r->why);
         snprintf(p->fix, sizeof(p->fix), "%s", r->fix);
@@ -110,20 +126,22 @@ static void on_result(void *ctx, const acme_precheck_result *r)
 static void check_next(pc *p)
 {
     kw_diag d;
+    int rc;
 
     while (p->next < p->nnames) {
         const char *name = p->names[p->next++];
 
-        if (acme_precheck_run(p->env->loop, &p->o, name, p->token,
-                              p->keyauth, on_result, p, &d) == 0)
+        rc = acme_precheck_run(p->env->loop, &p->o, name, p->token,
+                               p->keyauth, on_result, p, &d);
+        if (rc == 0)
             return;
         json_array_append_new(p->report,
                               json_pack("{s:o, s:b, s:s, s:o}", "name",
                                         kw_json_str(name), "ok", 0,
                                         "verdict", "INTERNAL", "why",
                                         kw_json_str(d.msg)));
-        if (p->ok) {
-            p->ok = 0;
+        if (p->status == 0) {
+            p->status = rc;
             snprintf(p->summary, sizeof(p->summary), "%s: %s", name, d.msg);
         }
     }
@@ -150,7 +168,7 @@ int kw_precheck_blocking(json_t *report)
 int kw_precheck_start(kw_acme_env *env, const kw_precheck_req *req,
                       kw_precheck_cb cb, void *ctx, kw_diag *d)
 {
-    const kw_acme_conf *a = &env->conf->acme;
+    const kw_acme_params *a = &env->params;
     unsigned char rnd[24];
     char *tok;
     pc *p;
@@ -163,7 +181,6 @@ int kw_precheck_start(kw_acme_env *env, const kw_precheck_req *req,
     p->env = env;
     p->cb = cb;
     p->ctx = ctx;
-    p->ok = 1;
     p->report = json_array();
     p->names = calloc(req->nnames ? req->nnames : 1, sizeof(char *));
     if (p->names == NULL || p->report == NULL)
@@ -206,7 +223,13 @@ int kw_precheck_start(kw_acme_env *env, const kw_precheck_req *req,
         return rc;
     }
     p->placed = 1;
+    if (uv_timer_init(env->loop, &p->kick) != 0) {
+        kw_http01_remove(env, p->webroot, p->token);
+        free_pc(p);
+        return kw_diag_set(d, KW_EIO, "the pre-check cannot start a timer");
+    }
+    p->kick.data = p;
+    uv_timer_start(&p->kick, on_kick, 0, 0);
     env->in_flight++;
-    check_next(p);
     return 0;
 }

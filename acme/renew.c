@@ -89,10 +89,10 @@ struct kw_renew {
     int cancelled;
     int64_t now;
 
-    /* a copy of the [certificate] section */
+    /* a copy of the certificate's parameters */
     char *name, *webroot, *key_type, *profile, *key_group, *directory;
     char *preferred_chain, *key_owner;
-    /* and of [acme]: a reload on the loop may replace the configuration
+    /* and of the shared ones: a reload on the loop may replace them
      * while the pool works on this renewal */
     char *contact, *account_type, *http01_listen, *eab_kid;
     unsigned char *eab_key;
@@ -102,7 +102,7 @@ struct kw_renew {
     int use_webroot, reuse_key, keep;
     int dns01;
     kw_dns01_conf dns;
-    int precheck;       /* KW_PRECHECK_* */
+    kw_renew_precheck precheck;
 
     char certs_dir[PATH_MAX];
     char pending_key[PATH_MAX + 512];
@@ -152,18 +152,19 @@ static double jitter(void)
 
 /* ----- the environment -------------------------------------------------- */
 
-int kw_acme_env_init(kw_acme_env *env, uv_loop_t *loop, const kw_config *conf,
-                     const char *state_dir, const char *db_path, kw_diag *d)
+int kw_acme_env_init(kw_acme_env *env, uv_loop_t *loop,
+                     const kw_acme_params *p, const char *state_dir,
+                     const char *db_path, kw_diag *d)
 {
     acme_http_opts o;
 
     memset(env, 0, sizeof(*env));
     memset(&o, 0, sizeof(o));
     env->loop = loop;
-    env->conf = conf;
+    env->params = *p;
     env->state_dir = state_dir;
     env->db_path = db_path;
-    o.ca_file = conf->acme.ca_file;
+    o.ca_file = p->ca_file;
     if (uv_mutex_init(&env->account_lock) != 0)
         return kw_diag_set(d, KW_ENOMEM, "cannot create a mutex");
     if (acme_http_new(loop, &o, &env->http, d) != 0) {
@@ -184,13 +185,9 @@ void kw_acme_env_close(kw_acme_env *env)
     uv_mutex_destroy(&env->account_lock);
 }
 
-void kw_certs_dir(const kw_config *conf, const char *state_dir, char *out,
-                  size_t cap)
+void kw_acme_env_set_params(kw_acme_env *env, const kw_acme_params *p)
 {
-    if (conf->acme.certs_dir != NULL)
-        snprintf(out, cap, "%s", conf->acme.certs_dir);
-    else
-        snprintf(out, cap, "%s/certs", state_dir);
+    env->params = *p;
 }
 
 static const char *directory_of(const kw_renew *r)
@@ -700,14 +697,14 @@ static void on_step(void *ctx, const char *step, const char *url)
     r->pending_writes++;
 }
 
-static void on_dns_presented(void *ctx, int ok, const char *msg)
+static void on_dns_presented(void *ctx, int status, const kw_diag *d)
 {
     kw_renew *r = ctx;
 
-    if (ok)
+    if (status == 0)
         kw_info("certificate %s: the dns-01 record is on every server",
                 r->name);
-    acme_order_presented(r->order, ok, msg);
+    acme_order_presented(r->order, status == 0, d->msg);
 }
 
 static int present(void *ctx, acme_order *o, const acme_challenge *c,
@@ -772,22 +769,22 @@ static void on_done(void *ctx, const acme_outcome *o)
 static void step_done(uv_work_t *w, int status);
 static void next_step(kw_renew *r);
 
-static void on_prechecked(void *ctx, int ok, const char *summary,
-                          const char *fix, json_t *report)
+static void on_prechecked(void *ctx, const kw_precheck_result *pr)
 {
     kw_renew *r = ctx;
+    const char *summary = pr->summary, *fix = pr->fix;
 
-    if (ok) {
+    if (pr->status == 0) {
         kw_info("certificate %s: the HTTP-01 pre-check passes for every "
                 "name",
                 r->name);
-    } else if (!kw_precheck_blocking(report)) {
+    } else if (!kw_precheck_blocking(pr->report)) {
         /* Broken IPv6 with working IPv4: Let's Encrypt retries over IPv4,
          * so the order goes; the operator hears of it all the same. */
         kw_warn("certificate %s: the HTTP-01 pre-check: %s; ordering (the "
                 "CA falls back to IPv4), but fix it: %s",
                 r->name, summary, fix);
-    } else if (r->precheck == KW_PRECHECK_WARN) {
+    } else if (r->precheck == KW_RENEW_PRECHECK_WARN) {
         kw_warn("certificate %s: the HTTP-01 pre-check says the CA would "
                 "fail (%s); ordering anyway (precheck = warn). Fix: %s",
                 r->name, summary, fix);
@@ -1008,7 +1005,7 @@ static void next_step(kw_renew *r)
         }
         /* The pre-check can veto the order: it runs before anything is
          * made for one. */
-        if (!r->dns01 && r->precheck != KW_PRECHECK_OFF) {
+        if (!r->dns01 && r->precheck != KW_RENEW_PRECHECK_OFF) {
             set_state(r, RS_PRECHECK);
             if (start_precheck(r) == 0)
                 return; /* on_prechecked goes on */
@@ -1220,9 +1217,10 @@ static void enter_record(kw_renew *r)
 
 /* ----- public ------------------------------------------------------------ */
 
-int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
+int kw_renew_start(kw_acme_env *env, const kw_renew_params *c, int force,
                    kw_renew_cb cb, void *ctx, kw_renew **out, kw_diag *d)
 {
+    const kw_acme_params *a = &env->params;
     kw_renew *r;
     int bad = 0;
     size_t i;
@@ -1246,31 +1244,24 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
     r->key_group = kw_strdup_opt(c->key_group, &bad);
     r->preferred_chain = kw_strdup_opt(c->preferred_chain, &bad);
     r->key_owner = kw_strdup_opt(c->key_owner, &bad);
-    r->directory = kw_strdup_opt(c->directory != NULL ? c->directory
-                           : env->conf->acme.directory != NULL
-                               ? env->conf->acme.directory
-                               : KW_ACME_DEFAULT_DIRECTORY,
-                           &bad);
-    r->contact = kw_strdup_opt(env->conf->acme.contact, &bad);
-    r->account_type = kw_strdup_opt(env->conf->acme.account_key, &bad);
-    r->eab_kid = kw_strdup_opt(env->conf->acme.eab_kid, &bad);
-    if (env->conf->acme.eab_hmac_key != NULL) {
-        r->eab_key =
-            acme_b64url_decode(env->conf->acme.eab_hmac_key, &r->eab_key_len);
+    r->directory = kw_strdup_opt(
+        c->directory != NULL ? c->directory : a->directory, &bad);
+    r->contact = kw_strdup_opt(a->contact, &bad);
+    r->account_type = kw_strdup_opt(a->account_key, &bad);
+    r->eab_kid = kw_strdup_opt(a->eab_kid, &bad);
+    if (a->eab_hmac_key != NULL) {
+        r->eab_key = acme_b64url_decode(a->eab_hmac_key, &r->eab_key_len);
         if (r->eab_key == NULL) {
             free_renew(r);
             return kw_diag_set(d, KW_EINVAL,
                                "[acme] eab_hmac_key is not base64url");
         }
     }
-    r->http01_listen = kw_strdup_opt(env->conf->acme.http01_listen != NULL
-                                   ? env->conf->acme.http01_listen
-                                   : KW_ACME_DEFAULT_HTTP01,
-                               &bad);
-    r->use_webroot = c->http01_webroot;
+    r->http01_listen = kw_strdup_opt(a->http01_listen, &bad);
+    r->use_webroot = c->use_webroot;
     r->dns01 = c->dns01;
     r->precheck = c->precheck;
-    if (c->dns01 && kw_dns01_conf_copy(&r->dns, c) != 0)
+    if (c->dns01 && kw_dns01_conf_dup(&r->dns, &c->dns) != 0)
         bad = 1;
     r->reuse_key = c->reuse_key;
     r->keep = c->keep;
@@ -1283,8 +1274,7 @@ int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
     }
     r->res.name = r->name;
     r->res.next_at = 0;
-    kw_certs_dir(env->conf, env->state_dir, r->certs_dir,
-                 sizeof(r->certs_dir));
+    snprintf(r->certs_dir, sizeof(r->certs_dir), "%s", a->certs_dir);
     if (bad) {
         free_renew(r);
         return kw_diag_set(d, KW_ENOMEM, "out of memory");

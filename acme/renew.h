@@ -12,6 +12,13 @@
  *   pool:  deploy the version atomically (ks_deploy), record it with its
  *          cert.renewed event (ks_managed), scan live/ into the inventory
  *
+ * It runs on parameters of its own, never on the configuration's types:
+ * kw_acme_params (what every run shares, held by kw_acme_env) and
+ * kw_renew_params (one certificate), which service/config.c fills.
+ * Every callback of the lifecycle runs once, on the loop, after the
+ * call that started the work returned 0; its result is borrowed for the
+ * callback's duration.
+ *
  * Blocking work (key generation, fsync, SQLite) never runs on the loop.
  * Nothing on a failure touches live/.  The order URL is saved as soon as
  * the CA gives it and the key waits in pending/NAME/, so a renewal killed
@@ -20,20 +27,78 @@
 #ifndef KW_RENEW_H
 #define KW_RENEW_H
 
-#include "../service/config.h"
+#include "dns01.h"
 #include "responder.h"
 
 #include "../acme/acme_http.h"
 #include "../acme/renew_due.h" /* the timing rules the callers share */
 
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <uv.h>
 
+/*
+ * The lifecycle's parameters.  It never reads the configuration's types:
+ * service/config.c translates [acme] into kw_acme_params
+ * (kw_config_acme_params) and a [certificate] into kw_renew_params
+ * (kw_config_renew_params), defaults applied.  The strings are borrowed
+ * from whoever filled the struct; every start copies what it keeps, so
+ * they need to live only until the next kw_acme_env_set_params or
+ * kw_acme_env_close.
+ */
+
+/* What every renewal, revocation and pre-check of one process shares
+ * ([acme]). */
+typedef struct kw_acme_params {
+    const char *directory;     /* the CA's directory URL */
+    const char *ca_file;       /* CAs the HTTP client trusts; NULL: the
+                                  system's */
+    const char *contact;       /* mailto: URL for the account, or NULL */
+    const char *account_key;   /* key type word; NULL: ec256 */
+    const char *http01_listen; /* the built-in responder's address */
+    const char *eab_kid;       /* External Account Binding, or NULL */
+    const char *eab_hmac_key;  /* base64url, as CAs hand it out */
+    /* The HTTP-01 pre-check does what the CA's validator does: */
+    const char *resolver;      /* NULL: /etc/resolv.conf's */
+    int validation_http_port, validation_https_port;
+    int validation_allow_private;
+    char certs_dir[PATH_MAX];  /* where archive/ and live/ are */
+} kw_acme_params;
+
+/* What the pre-check of a renewal may do to its order. */
+typedef enum kw_renew_precheck {
+    KW_RENEW_PRECHECK_ENFORCE = 0, /* no order when the CA would fail */
+    KW_RENEW_PRECHECK_WARN,        /* say so, order all the same */
+    KW_RENEW_PRECHECK_OFF,
+} kw_renew_precheck;
+
+/* One managed certificate ([certificate "NAME"]). */
+typedef struct kw_renew_params {
+    const char *name;
+    const char *const *names;   /* DNS names or IP addresses */
+    size_t nnames;
+    const char *directory;      /* the CA's directory URL; NULL: the
+                                   kw_acme_params' */
+    int use_webroot;            /* http-01 by files in webroot, else by
+                                   the built-in responder */
+    const char *webroot;
+    const char *key_type;       /* "ec256" ...; NULL: ec256 */
+    int reuse_key;
+    const char *profile;        /* NULL: the CA's default */
+    int keep;                   /* versions kept in archive/ */
+    const char *key_group;      /* NULL: 0600, owner only */
+    const char *key_owner;      /* NULL: the process's user */
+    const char *preferred_chain; /* issuer CN of the chain to prefer */
+    int dns01;                  /* dns-01 instead of http-01, by dns */
+    kw_dns01_conf dns;          /* borrowed strings here, see dns01.h */
+    kw_renew_precheck precheck;
+} kw_renew_params;
+
 /* What every renewal of one process shares. */
 typedef struct kw_acme_env {
     uv_loop_t *loop;
-    const kw_config *conf;
+    kw_acme_params params;    /* a copy; its strings borrowed */
     const char *state_dir;
     const char *db_path;
     acme_http *http;          /* created by kw_acme_env_init */
@@ -43,15 +108,16 @@ typedef struct kw_acme_env {
     int in_flight;
 } kw_acme_env;
 
-int kw_acme_env_init(kw_acme_env *env, uv_loop_t *loop, const kw_config *conf,
-                     const char *state_dir, const char *db_path, kw_diag *d);
+int kw_acme_env_init(kw_acme_env *env, uv_loop_t *loop,
+                     const kw_acme_params *p, const char *state_dir,
+                     const char *db_path, kw_diag *d);
+/* A reload: what starts from now on uses p (ca_file excepted: the HTTP
+ * client keeps the one it started with); work in flight keeps its
+ * copies. */
+void kw_acme_env_set_params(kw_acme_env *env, const kw_acme_params *p);
 /* Stops the responder and the HTTP client; the loop must run on to close
  * their handles. */
 void kw_acme_env_close(kw_acme_env *env);
-
-/* Where archive/ and live/ are: [acme] certs_dir, else STATE_DIR/certs. */
-void kw_certs_dir(const kw_config *conf, const char *state_dir, char *out,
-                  size_t cap);
 
 /* Validity and SHA-256 fingerprint of the first certificate in a PEM
  * file. */
@@ -86,8 +152,8 @@ typedef void (*kw_renew_cb)(void *ctx, const kw_renew_result *r);
 typedef struct kw_renew kw_renew;
 
 /* Starts the renewal of c (force: even when not due, and despite a
- * failure's backoff).  cb runs once, on the loop. */
-int kw_renew_start(kw_acme_env *env, const kw_cert_conf *c, int force,
+ * failure's backoff); c is copied.  cb runs once, on the loop. */
+int kw_renew_start(kw_acme_env *env, const kw_renew_params *c, int force,
                    kw_renew_cb cb, void *ctx, kw_renew **out, kw_diag *d);
 
 /* Stops it at the next step; cb runs with KW_RENEW_CANCELLED and the

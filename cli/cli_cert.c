@@ -245,7 +245,7 @@ int cli_rollback(kw_cli *cli, int argc, char **argv)
         kw_config_free(&conf);
         return KW_EXIT_USAGE;
     }
-    kw_certs_dir(&conf, cli->state_dir, dir, sizeof(dir));
+    kw_config_certs_dir(&conf, cli->state_dir, dir, sizeof(dir));
     if (kw_cli_open(cli, 1, &s) != 0) {
         kw_config_free(&conf);
         return KW_EXIT_FAIL;
@@ -295,16 +295,16 @@ int cli_rollback(kw_cli *cli, int argc, char **argv)
 
 typedef struct op_run {
     kw_acme_env env;
-    int ok;
+    int status;      /* kw_acme_op_result's */
     char msg[2048];
 } op_run;
 
-static void on_op(void *ctx, int ok, const char *msg)
+static void on_op(void *ctx, const kw_acme_op_result *res)
 {
     op_run *r = ctx;
 
-    r->ok = ok;
-    snprintf(r->msg, sizeof(r->msg), "%s", msg);
+    r->status = res->status;
+    snprintf(r->msg, sizeof(r->msg), "%s", res->msg);
     kw_acme_env_close(&r->env);
 }
 
@@ -315,6 +315,8 @@ static int run_op(kw_cli *cli, const kw_config *conf, const kw_cert_conf *c,
 {
     uv_loop_t loop;
     ks_store *s = NULL;
+    kw_acme_params ap;
+    kw_renew_params p;
     kw_diag d;
     int lock_fd = -1, rc;
 
@@ -327,10 +329,14 @@ static int run_op(kw_cli *cli, const kw_config *conf, const kw_cert_conf *c,
         return -1;
     }
     uv_loop_init(&loop);
-    rc = kw_acme_env_init(&r->env, &loop, conf, cli->state_dir, cli->db_path,
+    r->status = KW_ECANCELED; /* until on_op says what happened */
+    kw_config_acme_params(conf, cli->state_dir, &ap);
+    rc = kw_acme_env_init(&r->env, &loop, &ap, cli->state_dir, cli->db_path,
                           &d);
+    if (c != NULL)
+        kw_config_renew_params(conf, c, &p);
     if (rc == 0)
-        rc = c != NULL ? kw_revoke_start(&r->env, c, reason, on_op, r, &d)
+        rc = c != NULL ? kw_revoke_start(&r->env, &p, reason, on_op, r, &d)
                        : kw_account_rollover_start(&r->env, on_op, r, &d);
     if (rc != 0) {
         kw_err("%s", d.msg);
@@ -406,7 +412,7 @@ int cli_revoke(kw_cli *cli, int argc, char **argv)
     }
     memset(&r, 0, sizeof(r));
     rc = run_op(cli, &conf, c, reason, &r);
-    if (rc == 0 && r.ok)
+    if (rc == 0 && r.status == 0)
         kw_outf(stdout,
                 "%s: revoked; run `keywarden renew --force %s` for a new "
                 "certificate\n",
@@ -414,7 +420,7 @@ int cli_revoke(kw_cli *cli, int argc, char **argv)
     else if (rc == 0)
         kw_outf(stdout, "%s: NOT revoked: %s\n", c->name, r.msg);
     kw_config_free(&conf);
-    return rc == 0 && r.ok ? KW_EXIT_OK : KW_EXIT_FAIL;
+    return rc == 0 && r.status == 0 ? KW_EXIT_OK : KW_EXIT_FAIL;
 }
 
 static void account_usage(FILE *out)
@@ -458,10 +464,10 @@ int cli_account(kw_cli *cli, int argc, char **argv)
     }
     memset(&r, 0, sizeof(r));
     rc = run_op(cli, &conf, NULL, -1, &r);
-    if (rc == 0 && r.ok)
+    if (rc == 0 && r.status == 0)
         kw_outf(stdout, "account key changed\n");
     else if (rc == 0)
         kw_outf(stdout, "account key NOT changed: %s\n", r.msg);
     kw_config_free(&conf);
-    return rc == 0 && r.ok ? KW_EXIT_OK : KW_EXIT_FAIL;
+    return rc == 0 && r.status == 0 ? KW_EXIT_OK : KW_EXIT_FAIL;
 }

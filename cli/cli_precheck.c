@@ -93,21 +93,18 @@ static void print_report(json_t *report)
     }
 }
 
-static void on_pc(void *ctx, int ok, const char *summary, const char *fix,
-                  json_t *report)
+static void on_pc(void *ctx, const kw_precheck_result *res)
 {
     pc_run *r = ctx;
     size_t i;
     json_t *n;
 
-    (void)summary;
-    (void)fix;
-    if (!ok)
+    if (res->status != 0)
         r->failed = 1;
     if (r->json)
-        json_array_foreach(report, i, n) json_array_append(r->all, n);
+        json_array_foreach(res->report, i, n) json_array_append(r->all, n);
     else
-        print_report(report);
+        print_report(res->report);
     if (--r->pending == 0)
         kw_acme_env_close(&r->env);
 }
@@ -123,6 +120,7 @@ int cli_precheck(kw_cli *cli, int argc, char **argv)
     };
     const char *webroot = NULL;
     kw_config conf;
+    kw_acme_params ap;
     uv_loop_t loop;
     pc_run r;
     kw_diag d;
@@ -154,7 +152,8 @@ int cli_precheck(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_FAIL;
     }
     uv_loop_init(&loop);
-    if (kw_acme_env_init(&r.env, &loop, &conf, cli->state_dir, cli->db_path,
+    kw_config_acme_params(&conf, cli->state_dir, &ap);
+    if (kw_acme_env_init(&r.env, &loop, &ap, cli->state_dir, cli->db_path,
                          &d) != 0) {
         kw_err("precheck: %s", d.msg);
         uv_loop_close(&loop);

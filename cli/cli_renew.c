@@ -108,8 +108,10 @@ static void start_next(renew_run *rr)
 
     while (rr->next < rr->nqueue && (int)rr->running < rr->limit) {
         const kw_cert_conf *c = rr->queue[rr->next++];
+        kw_renew_params p;
 
-        if (kw_renew_start(&rr->env, c, rr->force, on_renewed, rr, NULL,
+        kw_config_renew_params(rr->conf, c, &p);
+        if (kw_renew_start(&rr->env, &p, rr->force, on_renewed, rr, NULL,
                            &d) != 0) {
             kw_outf(stdout, "%s: FAILED: %s\n", c->name, d.msg);
             rr->failed = 1;
@@ -130,6 +132,7 @@ int cli_renew(kw_cli *cli, int argc, char **argv)
     };
     renew_run rr;
     kw_config conf;
+    kw_acme_params ap;
     uv_loop_t loop;
     kw_diag d;
     ks_store *s = NULL;
@@ -194,7 +197,8 @@ int cli_renew(kw_cli *cli, int argc, char **argv)
      * mark resident, and the pool's work is short. */
     mallopt(M_ARENA_MAX, 2);
     uv_loop_init(&loop);
-    if (kw_acme_env_init(&rr.env, &loop, &conf, cli->state_dir,
+    kw_config_acme_params(&conf, cli->state_dir, &ap);
+    if (kw_acme_env_init(&rr.env, &loop, &ap, cli->state_dir,
                          cli->db_path, &d) != 0) {
         kw_err("renew: %s", d.msg);
         uv_loop_close(&loop);

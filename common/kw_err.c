@@ -17,6 +17,7 @@ const char *kw_strerror(int code)
     case KW_EUSAGE: return "invalid usage";
     case KW_ESCHEMA: return "database schema is newer than this program";
     case KW_EBUSY: return "resource is busy";
+    case KW_EREJECTED: return "rejected";
     default: break;
     }
     if (code < 0 && code > KW_EBASE)

@@ -49,6 +49,8 @@ enum {
     KW_EUSAGE = KW_EBASE - 7,    /* bad command line */
     KW_ESCHEMA = KW_EBASE - 8,   /* database is newer than this binary */
     KW_EBUSY = KW_EBASE - 9,     /* resource held by another process */
+    KW_EREJECTED = KW_EBASE - 10, /* a peer said no (a CA's problem
+                                     document), or a check says it would */
 };
 
 /* A human-readable description of a code; never NULL. */

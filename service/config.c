@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include "../acme/renew.h"
 #include "../common/kw_fs.h"
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
@@ -1270,4 +1271,76 @@ int kw_config_load(const char *path, kw_config *c, kw_diag *d)
     }
     free(buf);
     return r;
+}
+
+/* ----- the lifecycles' parameters --------------------------------------- */
+
+void kw_config_certs_dir(const kw_config *conf, const char *state_dir,
+                         char *out, size_t cap)
+{
+    if (conf->acme.certs_dir != NULL)
+        snprintf(out, cap, "%s", conf->acme.certs_dir);
+    else
+        snprintf(out, cap, "%s/certs", state_dir);
+}
+
+void kw_config_acme_params(const kw_config *conf, const char *state_dir,
+                           kw_acme_params *out)
+{
+    const kw_acme_conf *a = &conf->acme;
+
+    memset(out, 0, sizeof(*out));
+    out->directory = a->directory != NULL ? a->directory
+                                          : KW_ACME_DEFAULT_DIRECTORY;
+    out->ca_file = a->ca_file;
+    out->contact = a->contact;
+    out->account_key = a->account_key;
+    out->http01_listen = a->http01_listen != NULL ? a->http01_listen
+                                                  : KW_ACME_DEFAULT_HTTP01;
+    out->eab_kid = a->eab_kid;
+    out->eab_hmac_key = a->eab_hmac_key;
+    out->resolver = a->resolver;
+    out->validation_http_port = a->validation_http_port;
+    out->validation_https_port = a->validation_https_port;
+    out->validation_allow_private = a->validation_allow_private;
+    kw_config_certs_dir(conf, state_dir, out->certs_dir,
+                        sizeof(out->certs_dir));
+}
+
+void kw_config_renew_params(const kw_config *conf, const kw_cert_conf *c,
+                            kw_renew_params *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->name = c->name;
+    out->names = (const char *const *)c->names;
+    out->nnames = c->nnames;
+    if (c->directory != NULL)
+        out->directory = c->directory;
+    else if (conf->acme.directory != NULL)
+        out->directory = conf->acme.directory;
+    else
+        out->directory = KW_ACME_DEFAULT_DIRECTORY;
+    out->use_webroot = c->http01_webroot;
+    out->webroot = c->webroot;
+    out->key_type = c->key_type;
+    out->reuse_key = c->reuse_key;
+    out->profile = c->profile;
+    out->keep = c->keep;
+    out->key_group = c->key_group;
+    out->key_owner = c->key_owner;
+    out->preferred_chain = c->preferred_chain;
+    out->dns01 = c->dns01;
+    out->dns.server = c->dns_server;
+    out->dns.zone = c->dns_zone;
+    out->dns.tsig_key = c->tsig_key;
+    out->dns.tsig_alg = c->tsig_algorithm;
+    out->dns.tsig_secret = c->tsig_secret;
+    out->dns.exec = c->dns_exec;
+    out->dns.check = c->dns_check;
+    out->dns.ncheck = c->ndns_check;
+    out->dns.wait = c->dns_wait > 0 ? c->dns_wait : 120;
+    out->precheck = c->precheck == KW_PRECHECK_WARN ? KW_RENEW_PRECHECK_WARN
+                    : c->precheck == KW_PRECHECK_OFF
+                        ? KW_RENEW_PRECHECK_OFF
+                        : KW_RENEW_PRECHECK_ENFORCE;
 }

@@ -136,4 +136,24 @@ int kw_config_parse(const char *name, const char *text, size_t len,
 
 void kw_config_free(kw_config *c);
 
+/* The translation into the lifecycles' own parameters (acme/renew.h), so
+ * that no lifecycle reads this header's types.  Defaults are applied
+ * here; the strings stay the configuration's (borrowed), and out is
+ * overwritten whole. */
+struct kw_acme_params;
+struct kw_renew_params;
+
+/* Where archive/ and live/ are: [acme] certs_dir, else STATE_DIR/certs. */
+void kw_config_certs_dir(const kw_config *conf, const char *state_dir,
+                         char *out, size_t cap);
+
+/* [acme], with certs_dir resolved against state_dir. */
+void kw_config_acme_params(const kw_config *conf, const char *state_dir,
+                           struct kw_acme_params *out);
+
+/* [certificate "NAME"] c of conf, its directory resolved against
+ * [acme]'s and its dns-01 settings (dns_wait: 120 s) filled in. */
+void kw_config_renew_params(const kw_config *conf, const kw_cert_conf *c,
+                            struct kw_renew_params *out);
+
 #endif

@@ -876,9 +876,15 @@ static void reload_done(uv_work_t *req, int status)
         failed = "the daemon is stopping";
         kw_config_free(&rr->conf);
     } else {
+        kw_acme_params ap;
+
         kw_config_free(&dm->conf);
         dm->conf = rr->conf;
         dm->config_from_file = rr->from_file;
+        /* Renewals from now on take the new [acme]; those running keep
+         * their copies. */
+        kw_config_acme_params(&dm->conf, dm->cli->state_dir, &ap);
+        kw_acme_env_set_params(&dm->acme, &ap);
         if (dm->conf.log_level >= 0)
             kw_log_set_level((enum kw_log_level)dm->conf.log_level);
         kw_notice("reload: %s loaded: %zu scan paths, %zu endpoints",
@@ -1107,6 +1113,7 @@ int kw_daemon_serve(const kw_state *cli)
 {
     daemon_s dm;
     ks_store *s = NULL;
+    kw_acme_params ap;
     kw_diag d;
     size_t i;
     int r;
@@ -1204,7 +1211,8 @@ int kw_daemon_serve(const kw_state *cli)
                           on_control, &dm, &dm.control, &d) != 0)
         kw_warn("%s; status, reload and run-job will not reach this daemon",
                 d.msg);
-    if (kw_acme_env_init(&dm.acme, dm.loop, &dm.conf, cli->state_dir,
+    kw_config_acme_params(&dm.conf, cli->state_dir, &ap);
+    if (kw_acme_env_init(&dm.acme, dm.loop, &ap, cli->state_dir,
                          cli->db_path, &d) != 0)
         kw_warn("acme: %s; managed certificates will not renew", d.msg);
     plan(&dm, 1);

@@ -1,6 +1,5 @@
 #include "hooks.h"
 
-#include "../acme/renew.h"
 #include "../common/kw_log.h"
 #include "../common/kw_str.h"
 #include "../keystore/ks_watch.h"
@@ -12,7 +11,7 @@ void kw_hooks_opts(const kw_config *conf, const char *state_dir,
                    size_t cap, kw_hook_engine_opts *o)
 {
     memset(o, 0, sizeof(*o));
-    kw_certs_dir(conf, state_dir, certs_dir, cap);
+    kw_config_certs_dir(conf, state_dir, certs_dir, cap);
     o->loop = loop;
     o->db_path = db_path;
     o->defs = conf->hooks;

@@ -37,15 +37,14 @@ static int precheck_keys(const kw_config *c, kw_job_keys *out)
     return r;
 }
 
-static void on_precheck_done(void *ctx, int ok, const char *summary,
-                             const char *fix, json_t *report)
+static void on_precheck_done(void *ctx, const kw_precheck_result *r)
 {
     precheck_job *pj = ctx;
+    int ok = r->status == 0;
 
-    (void)report;
     pj->pc_ok = ok;
-    snprintf(pj->pc_verdict, sizeof(pj->pc_verdict), "%s%s%.600s", summary,
-             ok ? "" : ". Fix: ", ok ? "" : fix);
+    snprintf(pj->pc_verdict, sizeof(pj->pc_verdict), "%s%s%.600s",
+             r->summary, ok ? "" : ". Fix: ", ok ? "" : r->fix);
     if (kw_job_resume(&pj->job) != 0) {
         kw_err("certificate %s: cannot record the pre-check", pj->rname);
         kw_job_abandon(&pj->job);

@@ -51,12 +51,14 @@ static int renew_start(kw_job *j)
 {
     renew_job *rj = (renew_job *)j;
     const kw_cert_conf *c = kw_job_cert(j->env->conf, j->rec.key);
+    kw_renew_params p;
     kw_diag d;
 
     if (c == NULL)
         return KW_JOB_SKIP; /* left the configuration: the plan prunes it */
     snprintf(rj->rname, sizeof(rj->rname), "%s", c->name);
-    if (kw_renew_start(j->env->acme, c, 0, on_renew_done, rj, &rj->renew,
+    kw_config_renew_params(j->env->conf, c, &p);
+    if (kw_renew_start(j->env->acme, &p, 0, on_renew_done, rj, &rj->renew,
                        &d) != 0) {
         kw_err("certificate %s: %s", c->name, d.msg);
         return KW_JOB_SKIP;

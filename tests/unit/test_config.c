@@ -12,6 +12,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "acme/renew.h"
 #include "common/kw_time.h"
 #include "service/config.h"
 
@@ -89,6 +90,75 @@ static void defaults(void **state)
                            &c, &d),
                      0);
     assert_int_equal(c.endpoints[0].port, 143);
+    kw_config_free(&c);
+}
+
+/* What the lifecycle is given: config.c's translation, defaults applied
+ * where the file says nothing. */
+static void lifecycle_params(void **state)
+{
+    const char *text =
+        "[acme]\n"
+        "contact = mailto:ops@example.com\n"
+        "[certificate \"d\"]\n"
+        "names = d.example.com *.d.example.com\n"
+        "challenge = dns-01\n"
+        "dns_server = 192.0.2.53\n"
+        "[certificate \"w\"]\n"
+        "names = w.example.com\n"
+        "directory = https://ca.example/dir\n"
+        "http01 = webroot\n"
+        "webroot = /srv/www\n"
+        "precheck = warn\n";
+    kw_config c;
+    kw_acme_params a;
+    kw_renew_params r;
+    char dir[64];
+    kw_diag d;
+
+    (void)state;
+    if (parse(text, &c, &d) != 0)
+        fail_msg("%s", d.msg);
+    kw_config_acme_params(&c, "/var/lib/kw", &a);
+    assert_string_equal(a.directory, KW_ACME_DEFAULT_DIRECTORY);
+    assert_string_equal(a.http01_listen, KW_ACME_DEFAULT_HTTP01);
+    assert_string_equal(a.contact, "mailto:ops@example.com");
+    assert_null(a.eab_kid);
+    assert_string_equal(a.certs_dir, "/var/lib/kw/certs");
+    kw_config_certs_dir(&c, "/var/lib/kw", dir, sizeof(dir));
+    assert_string_equal(dir, "/var/lib/kw/certs");
+
+    kw_config_renew_params(&c, &c.certs[0], &r);
+    assert_string_equal(r.name, "d");
+    assert_int_equal(r.nnames, 2);
+    assert_string_equal(r.names[1], "*.d.example.com");
+    assert_string_equal(r.directory, KW_ACME_DEFAULT_DIRECTORY);
+    assert_int_equal(r.dns01, 1);
+    assert_string_equal(r.dns.server, "192.0.2.53");
+    assert_int_equal(r.dns.wait, 120);
+    assert_int_equal(r.precheck, KW_RENEW_PRECHECK_ENFORCE);
+
+    kw_config_renew_params(&c, &c.certs[1], &r);
+    assert_string_equal(r.directory, "https://ca.example/dir");
+    assert_int_equal(r.dns01, 0);
+    assert_int_equal(r.use_webroot, 1);
+    assert_string_equal(r.webroot, "/srv/www");
+    assert_int_equal(r.precheck, KW_RENEW_PRECHECK_WARN);
+    kw_config_free(&c);
+
+    if (parse("[acme]\ndirectory = https://ca.example/acme\n"
+              "certs_dir = /srv/certs\nhttp01_listen = 127.0.0.1:5002\n"
+              "[certificate \"x\"]\nnames = x.example.com\n"
+              "precheck = off\n",
+              &c, &d) != 0)
+        fail_msg("%s", d.msg);
+    kw_config_acme_params(&c, "/var/lib/kw", &a);
+    assert_string_equal(a.directory, "https://ca.example/acme");
+    assert_string_equal(a.certs_dir, "/srv/certs");
+    assert_string_equal(a.http01_listen, "127.0.0.1:5002");
+    kw_config_renew_params(&c, &c.certs[0], &r);
+    assert_string_equal(r.directory, "https://ca.example/acme");
+    assert_int_equal(r.precheck, KW_RENEW_PRECHECK_OFF);
     kw_config_free(&c);
 }
 
@@ -360,6 +430,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(full_file),
         cmocka_unit_test(defaults),
+        cmocka_unit_test(lifecycle_params),
         cmocka_unit_test(hooks),
         cmocka_unit_test(errors_name_file_line_and_key),
         cmocka_unit_test(long_lines_and_nul_bytes),
