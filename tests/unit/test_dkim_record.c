@@ -282,6 +282,10 @@ static void bounds(void **state)
                      KW_ETOOBIG);
     assert_non_null(strstr(d.msg, "tag p= (offset 2): the key is longer than "
                                   "1200 bytes"));
+    /* One quad more than KW_DKIM_P_MAX is refused. */
+    memset(big + 2, 'A', KW_DKIM_P_MAX / 3 * 4 + 4);
+    assert_int_equal(kw_dkim_record_parse(big, 2 + KW_DKIM_P_MAX / 3 * 4 + 4,
+                                          &rec, &d), KW_ETOOBIG);
     /* Exactly KW_DKIM_P_MAX decoded bytes fit (and are not a key). */
     memset(big + 2, 'A', KW_DKIM_P_MAX / 3 * 4);
     assert_int_equal(kw_dkim_record_parse(big, 2 + KW_DKIM_P_MAX / 3 * 4,

@@ -91,6 +91,8 @@ static const dcase cases[] = {
     {"v=DMARC2", "v=DMARC2; p=none", KW_EPARSE,
      "must start with v=DMARC1 (receivers discard it otherwise); it starts "
      "with \"v=DMARC2; p=none\"", U, U, {0}},
+    {"v=DMARC12", "v=DMARC12; p=none", KW_EPARSE, "must start with v=DMARC1",
+     U, U, {0}},
     {"v= lower case", "v=dmarc1; p=none", KW_EPARSE, "must start with v=DMARC1",
      U, U, {0}},
     {"v= not first", "p=none; v=DMARC1", KW_EPARSE, "must start with v=DMARC1",
