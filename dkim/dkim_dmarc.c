@@ -390,25 +390,32 @@ int kw_dmarc_record_parse(const char *txt, size_t len, kw_dmarc_record *out,
     return 0;
 }
 
+/* Whitespace as the tag-list allows it around names and '=' (a CR LF
+ * that is not followed by a space makes the record invalid, but it is
+ * still a DMARC record). */
+static size_t skip_ws(const char *txt, size_t i, size_t len)
+{
+    while (i < len && (txt[i] == ' ' || txt[i] == '\t' || txt[i] == '\r' ||
+                       txt[i] == '\n'))
+        i++;
+    return i;
+}
+
 int kw_dmarc_record_is_dmarc(const char *txt, size_t len)
 {
-    size_t i = 0;
+    size_t i = skip_ws(txt, 0, len);
 
     /* RFC 7489 section 6.6.3 selects records that begin with "v=DMARC1";
-     * whitespace around '=' is allowed by the grammar. */
-    while (i < len && (txt[i] == ' ' || txt[i] == '\t'))
-        i++;
-    if (i >= len || txt[i] != 'v')
+     * the name "v" compares without case, as receivers do. */
+    if (i >= len || (txt[i] != 'v' && txt[i] != 'V'))
         return 0;
-    for (i++; i < len && (txt[i] == ' ' || txt[i] == '\t'); i++)
-        ;
+    i = skip_ws(txt, i + 1, len);
     if (i >= len || txt[i] != '=')
         return 0;
-    for (i++; i < len && (txt[i] == ' ' || txt[i] == '\t'); i++)
-        ;
+    i = skip_ws(txt, i + 1, len);
     return len - i >= 6 && memcmp(txt + i, "DMARC1", 6) == 0 &&
            (len - i == 6 || txt[i + 6] == ';' || txt[i + 6] == ' ' ||
-            txt[i + 6] == '\t');
+            txt[i + 6] == '\t' || txt[i + 6] == '\r');
 }
 
 static const psl_ctx_t *psl;

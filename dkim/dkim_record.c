@@ -251,7 +251,8 @@ static size_t match_tag(const char *txt, size_t pos, size_t len,
     if (len - pos < n || memcmp(txt + pos, word, n) != 0)
         return 0;
     pos += n;
-    while (pos < len && (txt[pos] == ' ' || txt[pos] == '\t'))
+    while (pos < len && (txt[pos] == ' ' || txt[pos] == '\t' ||
+                         txt[pos] == '\r' || txt[pos] == '\n'))
         pos++;
     return pos < len && txt[pos] == '=' ? pos + 1 : 0;
 }
@@ -263,7 +264,8 @@ int kw_dkim_record_looks_like(const char *txt, size_t len)
     if (pos > 0) {
         /* Verifiers discard a record whose v= is not DKIM1, so only
          * v=DKIM1 counts. */
-        while (pos < len && (txt[pos] == ' ' || txt[pos] == '\t'))
+        while (pos < len && (txt[pos] == ' ' || txt[pos] == '\t' ||
+                             txt[pos] == '\r' || txt[pos] == '\n'))
             pos++;
         return len - pos >= 5 && memcmp(txt + pos, "DKIM1", 5) == 0 &&
                (len - pos == 5 || txt[pos + 5] == ';' ||

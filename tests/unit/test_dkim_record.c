@@ -323,6 +323,8 @@ static void looks_like(void **state)
         {"p=" RSA1024, 1},
         {"k=rsa; p=", 1},
         {"x=1;p =2", 1},
+        {"x=1;\r\n\tp\r\n =2", 1},
+        {"v\r\n = \r\n DKIM1\r\n ;", 1},
         {"n=broken record;; p=abc!", 1},
         {"v=DKIM2; p=abc", 0},
         {"v=DKIM1x; p=abc", 0},

@@ -309,6 +309,8 @@ static void is_dmarc(void **state)
         {"v = DMARC1 ;p=reject", 1},
         {"  v=DMARC1; p=none", 1},
         {"v=DMARC1;broken;;", 1},
+        {"V=DMARC1; p=none", 1},
+        {"\r\n v\r\n =\tDMARC1\r\n ;p=none", 1},
         {"v=DMARC10; p=none", 0},
         {"v=dmarc1; p=none", 0},
         {"p=none; v=DMARC1", 0},
