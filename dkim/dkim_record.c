@@ -11,19 +11,14 @@
 
 #define WHAT "DKIM record"
 
+/* The value of a base64 character (RFC 4648 section 4), or -1. */
 static int b64_value(char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *at = c != '\0' ? strchr(alphabet, c) : NULL;
+
+    return at != NULL ? (int)(at - alphabet) : -1;
 }
 
 /* p=: base64 (RFC 6376's base64string) with whitespace anywhere, '='
