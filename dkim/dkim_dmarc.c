@@ -98,7 +98,8 @@ static int host_ok(const char *s, size_t n)
  * percent-encode (RFC 7489 section 6.2). */
 static int uri_char(char c)
 {
-    return isalnum((unsigned char)c) || strchr("-._~$&'()*+;=:@/?#", c);
+    return isalnum((unsigned char)c) ||
+           (c != '\0' && strchr("-._~$&'()*+;=:@/?#", c) != NULL);
 }
 
 static int is_hex(char c)
@@ -138,7 +139,8 @@ static const char *parse_uri(const char *s, size_t n, kw_dmarc_uri *u,
     if (!isalpha((unsigned char)s[0]))
         return "a URI starts with a scheme such as mailto:";
     for (i = 1; i < un && s[i] != ':'; i++)
-        if (!isalnum((unsigned char)s[i]) && !strchr("+-.", s[i]))
+        if (!isalnum((unsigned char)s[i]) && s[i] != '+' && s[i] != '-' &&
+            s[i] != '.')
             return "a URI starts with a scheme such as mailto:";
     if (i == un)
         return "no scheme (mailto:)";

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -85,13 +86,19 @@ static int decode_p(const char *txt, const kw_dkim_tag *t, kw_dkim_record *out,
 static int rsa_bits(kw_dkim_record *out, kw_diag *d)
 {
     const unsigned char *pp = out->p;
-    EVP_PKEY *pk = d2i_PUBKEY(NULL, &pp, (long)out->p_len);
+    EVP_PKEY *pk;
     int r = 0;
 
+    /* A record that is not a key is reported here, with its offset; the
+     * decoders' own errors must not linger in the thread's queue for
+     * whatever reads it next. */
+    ERR_set_mark();
+    pk = d2i_PUBKEY(NULL, &pp, (long)out->p_len);
     if (pk == NULL) {
         pp = out->p;
         pk = d2i_PublicKey(EVP_PKEY_RSA, NULL, &pp, (long)out->p_len);
     }
+    ERR_pop_to_mark();
     if (pk == NULL)
         return kw_diag_set(d, KW_EPARSE,
                            WHAT ": tag p= (offset %zu): %zu bytes that are "
