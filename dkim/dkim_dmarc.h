@@ -92,7 +92,7 @@ int kw_dmarc_record_is_dmarc(const char *txt, size_t len);
 const char *kw_dmarc_policy_name(kw_dmarc_policy p);
 
 /* The organizational domain of name (a host name, any case, with or
- * without the final dot) into out (lower case, no final dot): the public
+ * without the final dot, IDNs as A-labels) into out (lower case, no final dot): the public
  * suffix plus one label.  A name that is itself a public suffix is its
  * own organizational domain.  Returns 0, KW_EINVAL for a name that is not
  * a host name, KW_ETOOBIG when out is too small (254 bytes always do),
