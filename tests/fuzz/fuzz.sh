@@ -14,7 +14,8 @@
 set -eu
 
 ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_dns_survey fuzz_config fuzz_control"
+TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_dns_survey fuzz_config
+  fuzz_control fuzz_dkim_record fuzz_dmarc"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -51,6 +52,21 @@ seed() {
             > "$3/scan"
         printf '{"cmd":"run","type":"probe","key":"mail"}' > "$3/run"
         printf '{"cmd":"forget","ids":[12,13]}' > "$3/forget" ;;
+    fuzz_dkim_record)
+        # As opendkim-genkey and rspamadm dkim_keygen print them (strings
+        # concatenated), folded, revoked, with flags and unknown tags.
+        printf 'v=DKIM1; h=sha256; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDq1b5REYaLO3LZN8aj0W/Q1ZK5Xka+tnsfNn9og2h9m1IlON4j3YQrrlecS/z8xtQ3JTKI0QvmSwDUv2yujtIg/eRS22CkZBWQDq7OzYt9Kexrf7o5h5yy5pFBzrrh7GHtvrR4D//XUwr8Yrb0WURMQj+IEZN3lY6HdOnZRfebuwIDAQAB' \
+            > "$3/opendkim"
+        printf 'v=DKIM1; k=ed25519; p=A30FD91t/rJewvTZIhcjF3FwRwMEWPDJ2YvWQpG3uGM=' \
+            > "$3/ed25519"
+        printf ' v = DKIM1 ;\r\n\tk=rsa; t=y:s; s=email:*; h=sha1 : sha256; n=notes; g=*;\r\n p=MIGJAoGBAOrVvlERhos7ctk3xqPRb9DVkrleRr62ex82f2iDaH2bUiU43iPdhCuuV5xL/PzG1DclMojRC+ZLANS/bK6O0iD95FLbYKRkFZAOrs7Ni30p7Gt/ujmHnLLmkUHOuuHsYe2+ tHgP/9dTCvxitvRZRExCP4gRk3eVjod06dlF95u7AgMBAAE= ;' \
+            > "$3/folded-bare"
+        printf 'v=DKIM1; k=rsa; p=' > "$3/revoked" ;;
+    fuzz_dmarc)
+        printf 'v=DMARC1; p=reject; sp=quarantine; adkim=s; aspf=r; pct=50; ri=3600; fo=1:d:s; rf=afrf; rua=mailto:a@example.com!10m, https://example.net/r; ruf=mailto:f@example.org?subject=x' \
+            > "$3/all"
+        printf 'v=DMARC1; rua=mailto:dmarc@@example.co.uk' > "$3/fallback"
+        printf 'mail.example.co.uk.' > "$3/name" ;;
     *)
         echo "fuzz.sh: no seeds for $1" >&2; exit 2 ;;
     esac
