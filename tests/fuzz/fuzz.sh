@@ -14,7 +14,7 @@
 set -eu
 
 ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_config fuzz_control"
+TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_config fuzz_control fuzz_spf"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -41,6 +41,13 @@ seed() {
             > "$3/scan"
         printf '{"cmd":"run","type":"probe","key":"mail"}' > "$3/run"
         printf '{"cmd":"forget","ids":[12,13]}' > "$3/forget" ;;
+    fuzz_spf)
+        # Every term kind, macros with transformers, modifiers.
+        printf 'v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx:mail.example.com/24//64 -ptr:example.org include:_spf.example.com ~all' \
+            > "$3/terms"
+        printf 'v=spf1 exists:%%{ir}.%%{l1r+-}._spf.%%{d2} ?a//96 redirect=%%{o} exp=explain._spf.%%{d} x-foo=%%{S}%%%%%%_%%-' \
+            > "$3/macros"
+        printf 'v=spf1 ip4:192.0.2.300 -all:x include:' > "$3/bad" ;;
     *)
         echo "fuzz.sh: no seeds for $1" >&2; exit 2 ;;
     esac
