@@ -155,30 +155,38 @@ static int ev_void(ev *e)
     return ++e->voids > KW_SPF_VOID_LIMIT ? -1 : 0;
 }
 
-/* Looks name up (A or AAAA as the address is) and matches against cidr;
- * 1 match, 0 none, -1 TempError, -2 PermError (void limit); reason set
- * on errors. */
-static int ev_addrs(ev *e, const char *name, int cidr, int count_void)
+/* Asks name/type into e->set: 1 with records, 0 for a void answer
+ * (counted when count_void), or -result: PermError past the void limit,
+ * TempError when the lookup failed (reason set). */
+static int ev_ask(ev *e, const char *name, kw_dns_rrtype type,
+                  int count_void)
 {
     kw_diag sub;
-    size_t i;
     int rc;
 
     sub.msg[0] = '\0';
-    rc = e->lk->fn(e->lk->ctx, name, e->v6 ? KW_DNS_AAAA : KW_DNS_A, e->set,
-                   &sub);
+    rc = e->lk->fn(e->lk->ctx, name, type, e->set, &sub);
     if (rc == KW_ENOTFOUND || (rc == 0 && e->set->n == 0)) {
-        if (count_void && ev_void(e) != 0) {
-            ev_fail(e, KW_SPF_PERMERROR, "more than %d void lookups (the "
-                    "last: %s)", KW_SPF_VOID_LIMIT, name);
-            return -2;
-        }
+        if (count_void && ev_void(e) != 0)
+            return -ev_fail(e, KW_SPF_PERMERROR, "more than %d void lookups "
+                            "(the last: %s %s)", KW_SPF_VOID_LIMIT, name,
+                            kw_dns_rrtype_name(type));
         return 0;
     }
-    if (rc != 0) {
-        ev_fail(e, KW_SPF_TEMPERROR, "%s", sub.msg);
-        return -1;
-    }
+    if (rc != 0)
+        return -ev_fail(e, KW_SPF_TEMPERROR, "%s", sub.msg);
+    return 1;
+}
+
+/* Looks name up (A or AAAA as the address is) and matches against cidr:
+ * 1 match, 0 none, or -result as ev_ask. */
+static int ev_addrs(ev *e, const char *name, int cidr, int count_void)
+{
+    size_t i;
+    int r = ev_ask(e, name, e->v6 ? KW_DNS_AAAA : KW_DNS_A, count_void);
+
+    if (r <= 0)
+        return r;
     for (i = 0; i < e->set->n; i++)
         if (in_net(kw_dns_rrset_rec(e->set, i), e->ip, e->v6, cidr))
             return 1;
@@ -267,32 +275,15 @@ static int ev_mech(ev *e, const kw_spf_term *t, const char *domain,
         }
         return 0;
     case KW_SPF_A:
-        r = ev_addrs(e, target, e->v6 ? t->cidr6 : t->cidr4, 1);
-        return r >= 0 ? r : r == -1 ? -KW_SPF_TEMPERROR : -KW_SPF_PERMERROR;
-    case KW_SPF_EXISTS: {
-        int rc = e->lk->fn(e->lk->ctx, target, KW_DNS_A, e->set, &sub);
-
-        if (rc == KW_ENOTFOUND || (rc == 0 && e->set->n == 0))
-            return ev_void(e) == 0 ? 0
-                   : -ev_fail(e, KW_SPF_PERMERROR, "more than %d void "
-                              "lookups (the last: %s)", KW_SPF_VOID_LIMIT,
-                              target);
-        if (rc != 0)
-            return -ev_fail(e, KW_SPF_TEMPERROR, "%s", sub.msg);
-        return 1;
-    }
+        return ev_addrs(e, target, e->v6 ? t->cidr6 : t->cidr4, 1);
+    case KW_SPF_EXISTS:
+        return ev_ask(e, target, KW_DNS_A, 1);
     case KW_SPF_MX: {
         char hosts[KW_SPF_MX_LIMIT][256];
         size_t nh;
-        int rc = e->lk->fn(e->lk->ctx, target, KW_DNS_MX, e->set, &sub);
 
-        if (rc == KW_ENOTFOUND || (rc == 0 && e->set->n == 0))
-            return ev_void(e) == 0 ? 0
-                   : -ev_fail(e, KW_SPF_PERMERROR, "more than %d void "
-                              "lookups (the last: %s)", KW_SPF_VOID_LIMIT,
-                              target);
-        if (rc != 0)
-            return -ev_fail(e, KW_SPF_TEMPERROR, "%s", sub.msg);
+        if ((r = ev_ask(e, target, KW_DNS_MX, 1)) <= 0)
+            return r;
         if (e->set->n > KW_SPF_MX_LIMIT || e->set->truncated)
             return -ev_fail(e, KW_SPF_PERMERROR, "mx:%s: more than %d MX "
                             "records", target, KW_SPF_MX_LIMIT);
@@ -303,27 +294,19 @@ static int ev_mech(ev *e, const kw_spf_term *t, const char *domain,
         for (i = 0; i < nh; i++) {
             r = ev_addrs(e, hosts[i], e->v6 ? t->cidr6 : t->cidr4, 1);
             if (r != 0)
-                return r > 0 ? 1 : r == -1 ? -KW_SPF_TEMPERROR
-                                           : -KW_SPF_PERMERROR;
+                return r;
         }
         return 0;
     }
     case KW_SPF_PTR: {
         char rev[80], names[KW_SPF_PTR_LIMIT][256];
         size_t nn;
-        int rc;
 
         reverse_name(e, rev, sizeof(rev));
-        rc = e->lk->fn(e->lk->ctx, rev, KW_DNS_PTR, e->set, &sub);
+        r = ev_ask(e, rev, KW_DNS_PTR, 1);
         /* §5.5: a failed PTR lookup is no match, not an error. */
-        if (rc != 0 || e->set->n == 0) {
-            if ((rc == KW_ENOTFOUND || (rc == 0 && e->set->n == 0)) &&
-                ev_void(e) != 0)
-                return -ev_fail(e, KW_SPF_PERMERROR, "more than %d void "
-                                "lookups (the last: %s)", KW_SPF_VOID_LIMIT,
-                                rev);
-            return 0;
-        }
+        if (r <= 0)
+            return r == -KW_SPF_PERMERROR ? r : 0;
         nn = e->set->n < KW_SPF_PTR_LIMIT ? e->set->n : KW_SPF_PTR_LIMIT;
         for (i = 0; i < nn; i++)
             snprintf(names[i], sizeof(names[i]), "%s",

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -364,6 +365,38 @@ static void walk_warns_where_pyspf_passes(void **state)
     }
 }
 
+/* Is every thread of the process *ctx stopped?  kill(SIGSTOP) returns
+ * before they are, and a worker thread can still answer meanwhile. */
+static int all_stopped(void *ctx)
+{
+    char dir[64], path[600], buf[512], *rp;
+    struct dirent *de;
+    DIR *dp;
+    int stopped = 1;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)*(pid_t *)ctx);
+    if ((dp = opendir(dir)) == NULL)
+        return 0;
+    while ((de = readdir(dp)) != NULL && stopped) {
+        FILE *f;
+        size_t n;
+
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s/stat", dir, de->d_name);
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* "pid (comm) S ...": the state follows the last ')'. */
+        rp = strrchr(buf, ')');
+        stopped = rp != NULL && (rp[2] == 'T' || rp[2] == 't');
+    }
+    closedir(dp);
+    return stopped;
+}
+
 /* A server that stops answering: both say TempError, keywarden within
  * its bound. */
 static void frozen_server(void **state)
@@ -382,6 +415,7 @@ static void frozen_server(void **state)
     ctx.server.port = g_knot.port;
     ctx.timeout_ms = 700;
     assert_int_equal(kill(g_knot.pid, SIGSTOP), 0);
+    assert_true(proc_until(all_stopped, &g_knot.pid, 5000));
     assert_int_equal(kw_spf_check_host(&lk, p.ip, p.sender, "h", &c, &d), 0);
     assert_int_equal(c.result, KW_SPF_TEMPERROR);
     assert_non_null(strstr(c.reason, "pass4.spf.test TXT at 127.0.0.1:"));
