@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dkim/dkim_spf.h"
+#include "dns/dns_resolve.h"
 #include "knot.h"
 #include "proc.h"
 #include "tmpdir.h"
@@ -39,6 +40,7 @@ static const char records[] =
     "qall      TXT \"v=spf1 ?all\"\n"
     "open      TXT \"v=spf1 +all\"\n"
     "upper     TXT \"V=SPF1 IP4:192.0.2.1 -ALL\"\n"
+    "split     TXT \"v=spf1 ip4:192.0.2.1 \" \"ip4:192.0.2.2 -all\"\n"
     "v6        TXT \"v=spf1 ip6:2001:db8::/32 -all\"\n"
     "two       TXT \"v=spf1 ip4:192.0.2.1 -all\"\n"
     "two       TXT \"v=spf1 -all\"\n"
@@ -121,6 +123,8 @@ static const pair pairs[] = {
     {"192.0.2.9", "alice@qall.spf.test"},
     {"192.0.2.9", "alice@open.spf.test"},
     {"192.0.2.1", "alice@upper.spf.test"},
+    {"192.0.2.2", "alice@split.spf.test"},
+    {"192.0.2.3", "alice@split.spf.test"},
     {"2001:db8::1", "alice@v6.spf.test"},
     {"2001:db9::1", "alice@v6.spf.test"},
     {"192.0.2.1", "alice@v6.spf.test"},
@@ -365,6 +369,67 @@ static void walk_warns_where_pyspf_passes(void **state)
     }
 }
 
+/* The production lookup itself, and kw_dns_resolve that now asks
+ * through it: records as text, NXDOMAIN, no data, a refused name. */
+static void lookups(void **state)
+{
+    kw_dns_lookup_ctx ctx;
+    kw_dns_rrset *set = malloc(sizeof(*set));
+    kw_dns_addr a[4];
+    kw_diag d = {""};
+    size_t n = 9;
+
+    (void)state;
+    assert_non_null(set);
+    memset(&ctx, 0, sizeof(ctx));
+    snprintf(ctx.server.addr, sizeof(ctx.server.addr), "%s", g_knot.addr);
+    ctx.server.port = g_knot.port;
+    ctx.timeout_ms = 3000;
+    assert_int_equal(kw_dns_lookup_server(&ctx, "mx.spf.test", KW_DNS_MX,
+                                          set, &d), 0);
+    assert_int_equal(set->n, 2);
+    assert_true((strcmp(kw_dns_rrset_rec(set, 0), "mail1.spf.test") == 0 &&
+                 strcmp(kw_dns_rrset_rec(set, 1), "mail2.spf.test") == 0) ||
+                (strcmp(kw_dns_rrset_rec(set, 1), "mail1.spf.test") == 0 &&
+                 strcmp(kw_dns_rrset_rec(set, 0), "mail2.spf.test") == 0));
+    assert_int_equal(kw_dns_lookup_server(&ctx, "two.spf.test", KW_DNS_TXT,
+                                          set, &d), 0);
+    assert_int_equal(set->n, 2);
+    /* Several strings of one record, joined without a space. */
+    assert_int_equal(kw_dns_lookup_server(&ctx, "split.spf.test", KW_DNS_TXT,
+                                          set, &d), 0);
+    assert_int_equal(set->n, 1);
+    assert_string_equal(kw_dns_rrset_rec(set, 0),
+                        "v=spf1 ip4:192.0.2.1 ip4:192.0.2.2 -all");
+    assert_int_equal(set->len[0], strlen(kw_dns_rrset_rec(set, 0)));
+    assert_int_equal(kw_dns_lookup_server(&ctx, "nx.spf.test", KW_DNS_A,
+                                          set, &d), KW_ENOTFOUND);
+    assert_non_null(strstr(d.msg, "nx.spf.test A at 127.0.0.1:"));
+    assert_int_equal(kw_dns_lookup_server(&ctx, "nospf.spf.test", KW_DNS_TXT,
+                                          set, &d), 0);
+    assert_int_equal(set->n, 0);
+    assert_int_equal(kw_dns_lookup_server(&ctx, "x.example", KW_DNS_TXT, set,
+                                          &d), KW_EIO);
+    assert_non_null(strstr(d.msg, "REFUSED"));
+    free(set);
+
+    assert_int_equal(kw_dns_resolve(&ctx.server, "host.spf.test", 0, a, 4,
+                                    &n, 3000, &d), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(a[0].a, "198.51.100.200");
+    assert_int_equal(kw_dns_resolve(&ctx.server, "host6.spf.test", 1, a, 4,
+                                    &n, 3000, &d), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(a[0].a, "2001:db8:2::1");
+    assert_int_equal(kw_dns_resolve(&ctx.server, "host6.spf.test", 0, a, 4,
+                                    &n, 3000, &d), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(kw_dns_resolve(&ctx.server, "nx.spf.test", 0, a, 4, &n,
+                                    3000, &d), KW_ENOTFOUND);
+    assert_int_equal(kw_dns_resolve(&ctx.server, "bad name", 0, a, 4, &n,
+                                    3000, &d), KW_EINVAL);
+}
+
 /* Is every thread of the process *ctx stopped?  kill(SIGSTOP) returns
  * before they are, and a worker thread can still answer meanwhile. */
 static int all_stopped(void *ctx)
@@ -422,6 +487,13 @@ static void frozen_server(void **state)
     assert_int_equal(kw_spf_walk(&lk, "pass4.spf.test", NULL, &t, &d), 0);
     assert_int_equal(t.temperror, 1);
     kw_spf_tree_free(&t);
+    {
+        kw_dns_addr a[2];
+        size_t n;
+
+        assert_int_equal(kw_dns_resolve(&ctx.server, "host.spf.test", 0, a,
+                                        2, &n, 500, &d), KW_ETIMEDOUT);
+    }
     assert_int_equal(oracle(&p, 1, g_knot.port, 1.0, &buf, line, 1), 1);
     kill(g_knot.pid, SIGCONT);
     assert_true(strncmp(line[0], "temperror\t", 10) == 0);
@@ -433,6 +505,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(against_pyspf),
         cmocka_unit_test(walk_warns_where_pyspf_passes),
+        cmocka_unit_test(lookups),
         cmocka_unit_test(frozen_server),
     };
 
