@@ -181,8 +181,10 @@ typedef struct kw_spf_check {
 
 /*
  * RFC 7208 §4 check_host() for ip ("192.0.2.1" or "2001:db8::1"), the MAIL
- * FROM sender (an address, or a bare domain: then postmaster@domain) and
- * helo, from the sender's domain.  Evaluation stops at the first match;
+ * FROM sender (an address, or a bare domain: then postmaster@domain; NULL
+ * or "" for a bounce: then postmaster@helo) and helo, from the sender's
+ * domain.  exp= is not fetched (the reason says what matched instead);
+ * %{p} expands to "unknown", as RFC 7208 §7.3 allows.  Evaluation stops at the first match;
  * the lookup limits apply as §4.6.4 says.  Returns 0 with out filled
  * (every SPF result, temperror and permerror included), or KW_EINVAL for
  * bad arguments.

@@ -424,9 +424,16 @@ int kw_spf_check_host(const kw_dns_lookup *lookup, const char *ip,
 
     if (out != NULL)
         memset(out, 0, sizeof(*out));
-    if (lookup == NULL || lookup->fn == NULL || ip == NULL ||
-        sender == NULL || out == NULL)
+    if (lookup == NULL || lookup->fn == NULL || ip == NULL || out == NULL)
         return kw_diag_set(d, KW_EINVAL, "SPF check: missing argument");
+    /* The null reverse-path (bounces): check HELO as postmaster@HELO
+     * (RFC 7208 §2.4). */
+    if (sender == NULL || sender[0] == '\0') {
+        if (helo == NULL || helo[0] == '\0')
+            return kw_diag_set(d, KW_EINVAL, "SPF check: neither a sender "
+                               "nor a HELO name");
+        sender = helo;
+    }
     memset(&e, 0, sizeof(e));
     e.lk = lookup;
     e.sender = sender;
@@ -737,8 +744,10 @@ static void walk_node(walker *w, kw_spf_node *n, const char **path,
     if (all_at >= 0 && h->rec.redirect >= 0)
         problem(w, n, KW_SPF_SEV_WARN, "redirect= is ignored: the record "
                 "has \"all\"");
+    /* Terms after "all" are never evaluated, nor is redirect= beside
+     * it: counting them would warn about lookups no receiver makes. */
     for (i = 0; i < h->rec.n && !w->oom; i++) {
-        if ((int)i == h->rec.redirect && all_at >= 0)
+        if (all_at >= 0 && ((int)i > all_at || (int)i == h->rec.redirect))
             continue;
         walk_term(w, n, &h->rec, h->text, &h->rec.t[i], path, depth);
     }

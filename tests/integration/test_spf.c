@@ -107,6 +107,8 @@ static const char records[] =
     "80.2.0.192.in-addr._r A 127.0.0.2\n"
     "temp      TXT \"v=spf1 ip4:192.0.2.1 include:elsewhere.invalid -all\"\n"
     "tempa     TXT \"v=spf1 a:elsewhere.example -all\"\n"
+    "afterall  TXT \"v=spf1 ip4:192.0.2.1 -all a:nx1.spf.test "
+    "a:nx2.spf.test a:nx3.spf.test include:many.spf.test\"\n"
     "nospf     A   192.0.2.1\n";
 
 typedef struct pair {
@@ -171,6 +173,8 @@ static const pair pairs[] = {
     {"192.0.2.1", "alice@temp.spf.test"},
     {"192.0.2.2", "alice@temp.spf.test"},
     {"192.0.2.1", "alice@tempa.spf.test"},
+    {"192.0.2.1", "alice@afterall.spf.test"},
+    {"192.0.2.2", "alice@afterall.spf.test"},
     {"192.0.2.1", "alice@nospf.spf.test"},
     {"192.0.2.1", "alice@nothing.spf.test"},
     {"192.0.2.1", "spf.test"},
@@ -356,6 +360,13 @@ static void walk_warns_where_pyspf_passes(void **state)
 
         assert_int_equal(kw_spf_walk(&lk, "ten.spf.test", NULL, &t, &d), 0);
         assert_int_equal(t.lookups, 10);
+        assert_int_equal(t.permerror, 0);
+        kw_spf_tree_free(&t);
+        /* Terms after "all" are never evaluated: not counted. */
+        assert_int_equal(kw_spf_walk(&lk, "afterall.spf.test", NULL, &t, &d),
+                         0);
+        assert_int_equal(t.lookups, 0);
+        assert_int_equal(t.voids, 0);
         assert_int_equal(t.permerror, 0);
         kw_spf_tree_free(&t);
         /* The name the server refuses: TempError naming the lookup. */

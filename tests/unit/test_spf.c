@@ -108,6 +108,8 @@ static const fake_rr zone[] = {
     {"loop2.test", KW_DNS_TXT, 0, "v=spf1 include:loop.test -all"},
     {"open.test", KW_DNS_TXT, 0, "v=spf1 a +all"},
     {"open.test", KW_DNS_A, 0, "192.0.2.80"},
+    {"after.test", KW_DNS_TXT, 0, "v=spf1 -all include:i1.test a "
+                                  "redirect=ex.test"},
     {NULL, 0, 0, NULL},
 };
 
@@ -354,8 +356,12 @@ static void check_host(void **state)
     assert_int_equal(kw_spf_check_host(&lk, "192.0.2.300", "x@ex.test", "h",
                                        &c, &d), KW_EINVAL);
     assert_non_null(strstr(d.msg, "not an IP"));
-    assert_int_equal(kw_spf_check_host(&lk, "192.0.2.1", NULL, "h", &c, &d),
+    assert_int_equal(kw_spf_check_host(&lk, "192.0.2.1", NULL, NULL, &c, &d),
                      KW_EINVAL);
+    /* A bounce: HELO's record decides. */
+    assert_int_equal(kw_spf_check_host(&lk, "192.0.2.2", "", "neutral.test",
+                                       &c, &d), 0);
+    assert_int_equal(c.result, KW_SPF_FAIL);
     assert_int_equal(kw_spf_check_host(&lk, "192.0.2.1", "x@ex.test", "h",
                                        &c, &d), 0);
     assert_int_equal(c.lookups, 0);
@@ -471,6 +477,14 @@ static void walk_problems(void **state)
 
     assert_int_equal(kw_spf_walk(&lk, "ptr.test", NULL, &t, &d), 0);
     assert_true(has_problem(t.root, KW_SPF_SEV_WARN, "ptr is slow"));
+    kw_spf_tree_free(&t);
+
+    /* Nothing after "all" is evaluated, so nothing there counts. */
+    assert_int_equal(kw_spf_walk(&lk, "after.test", NULL, &t, &d), 0);
+    assert_int_equal(t.lookups, 0);
+    assert_int_equal(t.root->nkids, 0);
+    assert_true(has_problem(t.root, KW_SPF_SEV_WARN, "never evaluated"));
+    assert_true(has_problem(t.root, KW_SPF_SEV_WARN, "redirect= is ignored"));
     kw_spf_tree_free(&t);
 
     assert_int_equal(kw_spf_walk(&lk, "nowhere.test", NULL, &t, &d), 0);
