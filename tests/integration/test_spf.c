@@ -232,6 +232,15 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The production lookup's context: our Knot, timeout_ms per call. */
+static void knot_ctx(kw_dns_lookup_ctx *ctx, int timeout_ms)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    snprintf(ctx->server.addr, sizeof(ctx->server.addr), "%s", g_knot.addr);
+    ctx->server.port = g_knot.port;
+    ctx->timeout_ms = timeout_ms;
+}
+
 /* pyspf's verdicts for pairs[0..n) at addr:port: one line each, in
  * lines[] (malloc'd text in *buf). */
 static size_t oracle(const pair *p, size_t n, int port, double timeout,
@@ -275,10 +284,7 @@ static void against_pyspf(void **state)
     int seen[KW_SPF_PERMERROR + 1] = {0}, r;
 
     (void)state;
-    memset(&ctx, 0, sizeof(ctx));
-    snprintf(ctx.server.addr, sizeof(ctx.server.addr), "%s", g_knot.addr);
-    ctx.server.port = g_knot.port;
-    ctx.timeout_ms = 3000;
+    knot_ctx(&ctx, 3000);
     n = oracle(pairs, NPAIRS, g_knot.port, 3.0, &buf, lines, NPAIRS);
     assert_int_equal(n, NPAIRS);
     for (i = 0; i < NPAIRS; i++) {
@@ -333,10 +339,7 @@ static void walk_warns_where_pyspf_passes(void **state)
     size_t i;
 
     (void)state;
-    memset(&ctx, 0, sizeof(ctx));
-    snprintf(ctx.server.addr, sizeof(ctx.server.addr), "%s", g_knot.addr);
-    ctx.server.port = g_knot.port;
-    ctx.timeout_ms = 3000;
+    knot_ctx(&ctx, 3000);
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         kw_spf_tree t;
         kw_diag d = {""};
@@ -392,10 +395,7 @@ static void lookups(void **state)
 
     (void)state;
     assert_non_null(set);
-    memset(&ctx, 0, sizeof(ctx));
-    snprintf(ctx.server.addr, sizeof(ctx.server.addr), "%s", g_knot.addr);
-    ctx.server.port = g_knot.port;
-    ctx.timeout_ms = 3000;
+    knot_ctx(&ctx, 3000);
     assert_int_equal(kw_dns_lookup_server(&ctx, "mx.spf.test", KW_DNS_MX,
                                           set, &d), 0);
     assert_int_equal(set->n, 2);
@@ -486,10 +486,7 @@ static void frozen_server(void **state)
     char *buf = NULL, *line[1];
 
     (void)state;
-    memset(&ctx, 0, sizeof(ctx));
-    snprintf(ctx.server.addr, sizeof(ctx.server.addr), "%s", g_knot.addr);
-    ctx.server.port = g_knot.port;
-    ctx.timeout_ms = 700;
+    knot_ctx(&ctx, 700);
     assert_int_equal(kill(g_knot.pid, SIGSTOP), 0);
     assert_true(proc_until(all_stopped, &g_knot.pid, 5000));
     assert_int_equal(kw_spf_check_host(&lk, p.ip, p.sender, "h", &c, &d), 0);
