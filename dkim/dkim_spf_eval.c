@@ -267,9 +267,14 @@ static int ev_mech(ev *e, const kw_spf_term *t, const char *domain,
             return 0;
         case KW_SPF_TEMPERROR:
             return -KW_SPF_TEMPERROR;
-        case KW_SPF_NONE:
+        case KW_SPF_NONE: {
+            char inner[sizeof(e->reason)];
+
+            /* ev_fail writes e->reason: never format it into itself. */
+            memcpy(inner, e->reason, sizeof(inner));
             return -ev_fail(e, KW_SPF_PERMERROR, "include:%s: %s", target,
-                            e->reason);
+                            inner);
+        }
         case KW_SPF_PERMERROR:
             return -KW_SPF_PERMERROR;
         }
@@ -403,9 +408,13 @@ static kw_spf_result ev_check(ev *e, const char *domain, int depth)
             goto out;
         }
         res = ev_check(e, target, depth + 1);
-        if (res == KW_SPF_NONE)
+        if (res == KW_SPF_NONE) {
+            char inner[sizeof(e->reason)];
+
+            memcpy(inner, e->reason, sizeof(inner));
             res = ev_fail(e, KW_SPF_PERMERROR, "redirect=%s: %s", target,
-                          e->reason);
+                          inner);
+        }
         goto out;
     }
     res = ev_fail(e, KW_SPF_NEUTRAL, "%s: no mechanism matched", domain);
@@ -729,7 +738,10 @@ static void walk_node(walker *w, kw_spf_node *n, const char **path,
 
         if (t->mech == KW_SPF_ALL && all_at < 0) {
             all_at = (int)i;
-            if (t->qual == '+' || t->qual == '?')
+            /* In an included record "?all" only makes the include not
+             * match; "+all" there passes everyone through it. */
+            if (t->qual == '+' ||
+                (t->qual == '?' && strcmp(n->via, "include") != 0))
                 problem(w, n, KW_SPF_SEV_WARN, "\"%.*s\": %s",
                         (int)t->len, h->text + t->offset, t->qual == '+'
                         ? "every address on the Internet passes"
@@ -939,8 +951,8 @@ static void node_text(const kw_spf_node *n, int depth, char **buf,
 {
     size_t i;
 
-    grow(buf, len, cap, oom, "%*s%s%s%s  [%d lookups here, %d with "
-         "includes; %d void]\n", depth * 2, "", n->via[0] ? n->via : "",
+    grow(buf, len, cap, oom, "%*s%s%s%s  [lookups: %d here, %d with "
+         "includes; void: %d]\n", depth * 2, "", n->via[0] ? n->via : "",
          n->via[0] ? ":" : "", n->name, n->lookups, n->subtree_lookups,
          n->subtree_voids);
     grow(buf, len, cap, oom, "%*s  %s\n", depth * 2, "",

@@ -108,6 +108,8 @@ static const fake_rr zone[] = {
     {"loop2.test", KW_DNS_TXT, 0, "v=spf1 include:loop.test -all"},
     {"open.test", KW_DNS_TXT, 0, "v=spf1 a +all"},
     {"open.test", KW_DNS_A, 0, "192.0.2.80"},
+    {"neutralinc.test", KW_DNS_TXT, 0, "v=spf1 include:qall.test -all"},
+    {"qall.test", KW_DNS_TXT, 0, "v=spf1 ip4:192.0.2.1 ?all"},
     {"after.test", KW_DNS_TXT, 0, "v=spf1 -all include:i1.test a "
                                   "redirect=ex.test"},
     {NULL, 0, 0, NULL},
@@ -411,7 +413,7 @@ static void walk_counts(void **state)
     json_decref(j);
     text = kw_spf_tree_text(&t);
     assert_non_null(text);
-    assert_non_null(strstr(text, "  include:inc.ex.test  [2 lookups here"));
+    assert_non_null(strstr(text, "  include:inc.ex.test  [lookups: 2 here"));
     free(text);
     kw_spf_tree_free(&t);
 
@@ -477,6 +479,14 @@ static void walk_problems(void **state)
 
     assert_int_equal(kw_spf_walk(&lk, "ptr.test", NULL, &t, &d), 0);
     assert_true(has_problem(t.root, KW_SPF_SEV_WARN, "ptr is slow"));
+    kw_spf_tree_free(&t);
+
+    /* "?all" at the top is a warning; in an include it is harmless. */
+    assert_int_equal(kw_spf_walk(&lk, "qall.test", NULL, &t, &d), 0);
+    assert_true(has_problem(t.root, KW_SPF_SEV_WARN, "protects nothing"));
+    kw_spf_tree_free(&t);
+    assert_int_equal(kw_spf_walk(&lk, "neutralinc.test", NULL, &t, &d), 0);
+    assert_int_equal(t.warnings, 0);
     kw_spf_tree_free(&t);
 
     /* Nothing after "all" is evaluated, so nothing there counts. */
