@@ -106,12 +106,21 @@ static int domain_end_ok(const char *s)
     int alpha = 0;
 
     if (n > 0 && s[n - 1] == '}') {
-        /* The last macro-expand's '%{' must not be an escaped "%%{". */
-        const char *open = NULL, *p;
+        /* Only a real macro-expand counts: in "x.%%{d}" the "{d}" is
+         * literal text (s has passed kw_spf_macro_check). */
+        size_t k = 0;
+        int last = 0;
 
-        for (p = s; (p = strstr(p, "%{")) != NULL; p += 2)
-            open = p;
-        return open != NULL && strchr(open, '}') == s + n - 1;
+        while (s[k] != '\0') {
+            last = 0;
+            if (s[k] == '%' && s[k + 1] == '{') {
+                k += 2 + expand_len(s + k + 2, 0);
+                last = 1;
+            } else {
+                k += s[k] == '%' ? 2 : 1;
+            }
+        }
+        return last;
     }
     if (n > 0 && s[n - 1] == '.')
         n--;

@@ -1,7 +1,9 @@
 /*
  * libFuzzer target: an SPF record as a DNS server hands it over (any
  * octets) through kw_spf_parse, and every term's domain-spec through
- * macro expansion.  A hostile domain owner controls all of these bytes.
+ * macro expansion; then the walk and check_host() over a DNS where every
+ * name's TXT record is the input (includes of themselves, loops, limits).
+ * A hostile domain owner controls all of these bytes.
  */
 #include "dkim/dkim_spf.h"
 
@@ -10,6 +12,35 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const uint8_t *g_data;
+static size_t g_size;
+
+/* Every name exists: TXT is the input, A/AAAA/MX/PTR one record each. */
+static int fake(void *ctx, const char *name, kw_dns_rrtype type,
+                kw_dns_rrset *out, kw_diag *d)
+{
+    (void)ctx;
+    (void)name;
+    (void)d;
+    kw_dns_rrset_clear(out);
+    switch (type) {
+    case KW_DNS_TXT:
+        kw_dns_rrset_add(out, (const char *)g_data, g_size);
+        break;
+    case KW_DNS_A:
+        kw_dns_rrset_add(out, "192.0.2.1", 9);
+        break;
+    case KW_DNS_AAAA:
+        kw_dns_rrset_add(out, "2001:db8::1", 11);
+        break;
+    case KW_DNS_MX:
+    case KW_DNS_PTR:
+        kw_dns_rrset_add(out, "mx.example.com", 14);
+        break;
+    }
+    return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -44,5 +75,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         strlen(buf) > 253)
         __builtin_trap();
     free(s);
+
+    if (rc == 0) {
+        const kw_dns_lookup lk = {fake, NULL};
+        const kw_spf_limits lim = {0, 0, 4};
+        kw_spf_check c;
+        kw_spf_tree t;
+
+        g_data = data;
+        g_size = size;
+        if (kw_spf_check_host(&lk, "192.0.2.1", "a@example.com", "h.example",
+                              &c, &d) != 0 || c.lookups > 11)
+            __builtin_trap();
+        if (kw_spf_walk(&lk, "example.com", &lim, &t, &d) == 0) {
+            json_t *j = kw_spf_tree_json(&t);
+            char *txt = kw_spf_tree_text(&t);
+
+            if (j == NULL || txt == NULL)
+                __builtin_trap();
+            json_decref(j);
+            free(txt);
+            kw_spf_tree_free(&t);
+        }
+    }
     return 0;
 }

@@ -189,6 +189,7 @@ static void parse_errors(void **state)
         {"v=spf1 a:%{d", "bad macro"},
         {"v=spf1 exists:%{c}.example.com", "bad macro"},
         {"v=spf1 a:100%.example.com", "bad macro"},
+        {"v=spf1 a:example.%%{d}", "top label"},
         {"v=spf1 redirect=a.example.com redirect=b.example.com", "twice"},
         {"v=spf1 exp=a.example.com exp=b.example.com", "twice"},
         {"v=spf1 redirect=", "empty domain"},
