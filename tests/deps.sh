@@ -16,6 +16,7 @@ PACKAGES="
   nginx-light postfix dovecot-core dovecot-imapd dovecot-pop3d
   opendkim opendkim-tools miltertest python3-dkim
   libpsl-dev publicsuffix
+  python3-spf
 "
 # What each is for: README.md, "Dependencies".
 

@@ -15,7 +15,7 @@ set -eu
 
 ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_dns_survey fuzz_config
-  fuzz_control fuzz_dkim_record fuzz_dmarc"
+  fuzz_control fuzz_dkim_record fuzz_dmarc fuzz_spf"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -67,6 +67,13 @@ seed() {
             > "$3/all"
         printf 'v=DMARC1; rua=mailto:dmarc@@example.co.uk' > "$3/fallback"
         printf 'mail.example.co.uk.' > "$3/name" ;;
+    fuzz_spf)
+        # Every term kind, macros with transformers, modifiers.
+        printf 'v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx:mail.example.com/24//64 -ptr:example.org include:_spf.example.com ~all' \
+            > "$3/terms"
+        printf 'v=spf1 exists:%%{ir}.%%{l1r+-}._spf.%%{d2} ?a//96 redirect=%%{o} exp=explain._spf.%%{d} x-foo=%%{S}%%%%%%_%%-' \
+            > "$3/macros"
+        printf 'v=spf1 ip4:192.0.2.300 -all:x include:' > "$3/bad" ;;
     *)
         echo "fuzz.sh: no seeds for $1" >&2; exit 2 ;;
     esac
