@@ -404,6 +404,25 @@ static int write_zone(const knot *k, const char *zone, const char *ns2,
     return rc;
 }
 
+/* k's zones: the few it keeps, then the caller's bulk ones. */
+static int zone_count(const knot *k)
+{
+    return k->nzones + k->nbulk;
+}
+
+static const char *zone_at(const knot *k, int i)
+{
+    return i < k->nzones ? k->zones[i] : k->bulk[i - k->nzones].name;
+}
+
+/* A configuration buffer: the fixed part plus room for each zone's
+ * entry (a path and a name or two).  NULL when out of memory. */
+static char *conf_alloc(const knot *k, size_t *cap)
+{
+    *cap = 8192 + (size_t)zone_count(k) * (2 * KN_PATH + 600);
+    return malloc(*cap);
+}
+
 /* "zone:" entries for k's zones, each with the given extra lines. */
 static size_t zone_conf(const knot *k, char *conf, size_t cap, size_t cl,
                         const char *extra)
@@ -412,13 +431,13 @@ static size_t zone_conf(const knot *k, char *conf, size_t cap, size_t cl,
 
     if (cl < cap)
         cl += (size_t)snprintf(conf + cl, cap - cl, "zone:\n");
-    for (i = 0; i < k->nzones && cl < cap; i++)
+    for (i = 0; i < zone_count(k) && cl < cap; i++)
         cl += (size_t)snprintf(conf + cl, cap - cl,
             "  - domain: %s\n"
             "    storage: \"%s/zones\"\n"
             "    file: \"%s.zone\"\n"
             "%s",
-            k->zones[i], k->dir, k->zones[i], extra);
+            zone_at(k, i), k->dir, zone_at(k, i), extra);
     return cl;
 }
 
@@ -428,8 +447,8 @@ static int wait_zones(knot *k, uint32_t min)
 {
     int i;
 
-    for (i = 0; i < k->nzones; i++) {
-        memcpy(k->zone, k->zones[i], sizeof(k->zone));
+    for (i = 0; i < zone_count(k); i++) {
+        snprintf(k->zone, sizeof(k->zone), "%s", zone_at(k, i));
         if (wait_ready(k, min) != 0)
             return -1;
     }
@@ -437,12 +456,25 @@ static int wait_zones(knot *k, uint32_t min)
     return 0;
 }
 
+/* Writes conf (cl octets used of cap) to k->conf, frees it, and starts
+ * knotd on it.  0 or -1. */
+static int conf_start(knot *k, char *conf, size_t cl, size_t cap)
+{
+    int rc = cl < cap ? write_file(k->conf, conf) : -1;
+
+    free(conf);
+    if (rc != 0)
+        return -1;
+    k->pid = spawn_daemon(KNOTD, k->conf, NULL, k->log);
+    return k->pid < 0 ? -1 : 0;
+}
+
 int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
                      knot *k)
 {
     static const kn_opts none;
-    char conf[8192];
-    size_t cl;
+    char *conf;
+    size_t cl, cap;
     int i;
 
     if (o == NULL)
@@ -464,6 +496,10 @@ int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
         snprintf(k->zones[i + 1], sizeof(k->zones[0]), "%s",
                  o->more[i].name);
     k->nzones = 1 + o->nmore;
+    if (o->nbulk < 0 || (o->nbulk > 0 && o->bulk == NULL))
+        return -1;
+    k->bulk = o->bulk;
+    k->nbulk = o->nbulk;
     if (access(KNOTD, X_OK) != 0) {
         fprintf(stderr, "knot: %s missing (apt-get install knot)\n", KNOTD);
         return -1;
@@ -484,8 +520,14 @@ int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
         if (write_zone(k, o->more[i].name, o->ns2_addr, o->ns2_addr6,
                        o->more[i].records) != 0)
             return -1;
+    for (i = 0; i < o->nbulk; i++)
+        if (write_zone(k, o->bulk[i].name, o->ns2_addr, o->ns2_addr6,
+                       o->bulk[i].records) != 0)
+            return -1;
 
-    cl = (size_t)snprintf(conf, sizeof(conf),
+    if ((conf = conf_alloc(k, &cap)) == NULL)
+        return -1;
+    cl = (size_t)snprintf(conf, cap,
         "server:\n"
         "    rundir: \"%s/run\"\n"
         "    listen: %s@%d\n"
@@ -503,8 +545,8 @@ int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
         "    secret: %s\n",
         k->dir, k->addr, k->port, k->dir, k->key_name, k->key_alg,
         k->key_secret);
-    if (o->ns2_addr != NULL && cl < sizeof(conf))
-        cl += (size_t)snprintf(conf + cl, sizeof(conf) - cl,
+    if (o->ns2_addr != NULL && cl < cap)
+        cl += (size_t)snprintf(conf + cl, cap - cl,
             "  - id: %s\n"
             "    algorithm: %s\n"
             "    secret: %s\n"
@@ -518,22 +560,19 @@ int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
             "    action: transfer\n",
             KN_XFR_KEY, k->key_alg, k->xfr_secret, o->ns2_addr, k->port,
             KN_XFR_KEY, KN_XFR_KEY);
-    else if (cl < sizeof(conf))
-        cl += (size_t)snprintf(conf + cl, sizeof(conf) - cl, "acl:\n");
-    if (cl < sizeof(conf))
-        cl += (size_t)snprintf(conf + cl, sizeof(conf) - cl,
+    else if (cl < cap)
+        cl += (size_t)snprintf(conf + cl, cap - cl, "acl:\n");
+    if (cl < cap)
+        cl += (size_t)snprintf(conf + cl, cap - cl,
             "  - id: update_by_key\n"
             "    key: %s\n"
             "    action: update\n", k->key_name);
-    cl = zone_conf(k, conf, sizeof(conf), cl,
+    cl = zone_conf(k, conf, cap, cl,
                    o->ns2_addr != NULL
                        ? "    acl: [update_by_key, transfer_by_key]\n"
                          "    notify: secondary\n"
                        : "    acl: update_by_key\n");
-    if (cl >= sizeof(conf) || write_file(k->conf, conf) != 0)
-        return -1;
-    k->pid = spawn_daemon(KNOTD, k->conf, NULL, k->log);
-    if (k->pid < 0)
+    if (conf_start(k, conf, cl, cap) != 0)
         return -1;
     return wait_zones(k, 1);
 }
@@ -541,15 +580,17 @@ int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
 int kn_secondary_start(const char *dir, const char *name,
                        const knot *primary, const char *addr, knot *k)
 {
-    char conf[8192], listen[160];
+    char *conf, listen[160];
     uint32_t serial = 0, s;
-    size_t cl;
+    size_t cl, cap;
     int i;
 
     memset(k, 0, sizeof(*k));
     snprintf(k->zone, sizeof(k->zone), "%s", primary->zone);
     memcpy(k->zones, primary->zones, sizeof(k->zones));
     k->nzones = primary->nzones;
+    k->bulk = primary->bulk;
+    k->nbulk = primary->nbulk;
     snprintf(k->addr, sizeof(k->addr), "%s", addr);
     k->port = primary->port;
     snprintf(k->key_alg, sizeof(k->key_alg), "%s", primary->key_alg);
@@ -560,11 +601,11 @@ int kn_secondary_start(const char *dir, const char *name,
     }
     /* The lowest serial among the zones: every zone must reach its own,
      * and all start at 1 unless a test updated one already. */
-    for (i = 0; i < primary->nzones; i++) {
-        if (kn_soa_serial(primary->addr, primary->port, primary->zones[i],
+    for (i = 0; i < zone_count(primary); i++) {
+        if (kn_soa_serial(primary->addr, primary->port, zone_at(primary, i),
                           2000, &s) != 0) {
             fprintf(stderr, "knot: the primary does not answer SOA for "
-                    "%s\n", primary->zones[i]);
+                    "%s\n", zone_at(primary, i));
             return -1;
         }
         if (i == 0 || s < serial)
@@ -577,7 +618,9 @@ int kn_secondary_start(const char *dir, const char *name,
                  primary->ns2_addr6, k->port);
     else
         snprintf(listen, sizeof(listen), "%s@%d", k->addr, k->port);
-    cl = (size_t)snprintf(conf, sizeof(conf),
+    if ((conf = conf_alloc(k, &cap)) == NULL)
+        return -1;
+    cl = (size_t)snprintf(conf, cap,
         "server:\n"
         "    rundir: \"%s/run\"\n"
         "    listen: %s\n"
@@ -604,13 +647,10 @@ int kn_secondary_start(const char *dir, const char *name,
         k->dir, listen, k->dir, KN_XFR_KEY, k->key_alg,
         k->xfr_secret, primary->addr, primary->port, KN_XFR_KEY,
         KN_XFR_KEY);
-    cl = zone_conf(k, conf, sizeof(conf), cl,
+    cl = zone_conf(k, conf, cap, cl,
                    "    master: primary\n"
                    "    acl: notify_by_key\n");
-    if (cl >= sizeof(conf) || write_file(k->conf, conf) != 0)
-        return -1;
-    k->pid = spawn_daemon(KNOTD, k->conf, NULL, k->log);
-    if (k->pid < 0)
+    if (conf_start(k, conf, cl, cap) != 0)
         return -1;
     return wait_zones(k, serial);
 }
@@ -752,17 +792,19 @@ void kn_fake_stop(kn_fake *f)
 int kn_resolver_start(const char *dir, const char *name,
                       const knot *primary, knot *u)
 {
-    char conf[4096];
+    char *conf;
     uint8_t r[4096];
-    size_t cl, n;
+    size_t cl, n, cap;
     int64_t end;
-    int i;
+    int i, rc;
 
     memset(u, 0, sizeof(*u));
     snprintf(u->addr, sizeof(u->addr), "%s", primary->addr);
     u->port = kn_free_port(u->addr);
     memcpy(u->zones, primary->zones, sizeof(u->zones));
     u->nzones = primary->nzones;
+    u->bulk = primary->bulk;
+    u->nbulk = primary->nbulk;
     memcpy(u->zone, primary->zone, sizeof(u->zone));
     if (access(UNBOUND, X_OK) != 0) {
         fprintf(stderr, "knot: %s missing (apt-get install unbound)\n",
@@ -773,7 +815,9 @@ int kn_resolver_start(const char *dir, const char *name,
         return -1;
     /* Iterator only (nothing to validate), no cache beyond a second so
      * a test sees changes, every zone stubbed to the primary. */
-    cl = (size_t)snprintf(conf, sizeof(conf),
+    if ((conf = conf_alloc(u, &cap)) == NULL)
+        return -1;
+    cl = (size_t)snprintf(conf, cap,
         "server:\n"
         "    interface: %s@%d\n"
         "    port: %d\n"
@@ -793,13 +837,15 @@ int kn_resolver_start(const char *dir, const char *name,
         "remote-control:\n"
         "    control-enable: no\n",
         u->addr, u->port, u->port, u->dir, u->dir);
-    for (i = 0; i < primary->nzones && cl < sizeof(conf); i++)
-        cl += (size_t)snprintf(conf + cl, sizeof(conf) - cl,
+    for (i = 0; i < zone_count(primary) && cl < cap; i++)
+        cl += (size_t)snprintf(conf + cl, cap - cl,
             "stub-zone:\n"
             "    name: \"%s\"\n"
             "    stub-addr: %s@%d\n",
-            primary->zones[i], primary->addr, primary->port);
-    if (cl >= sizeof(conf) || write_file(u->conf, conf) != 0)
+            zone_at(primary, i), primary->addr, primary->port);
+    rc = cl < cap ? write_file(u->conf, conf) : -1;
+    free(conf);
+    if (rc != 0)
         return -1;
     u->pid = spawn_daemon(UNBOUND, u->conf, "-d", u->log);
     if (u->pid < 0)

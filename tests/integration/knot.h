@@ -58,6 +58,12 @@ typedef struct kn_opts {
     const char *records;   /* more zone file lines (origin = zone), or NULL */
     const kn_zone *more;   /* further zones, laid out as the first one */
     int nmore;             /* how many (at most KN_ZONES_MAX - 1) */
+    const kn_zone *bulk;   /* many more zones (a benchmark's thousand),
+                            * laid out likewise but not copied into
+                            * knot.zones: the caller keeps the array alive
+                            * while the servers run, since the secondary
+                            * and the resolver configure them too */
+    int nbulk;
 } kn_opts;
 
 typedef struct knot {
@@ -72,6 +78,8 @@ typedef struct knot {
                             * secondary is planned (same algorithm) */
     char zones[KN_ZONES_MAX][254]; /* zones[0] == zone */
     int nzones;
+    const kn_zone *bulk;   /* kn_opts.bulk, borrowed */
+    int nbulk;
     char ns2_addr6[64];    /* kn_opts.ns2_addr6, for the secondary */
     char dir[KN_PATH];     /* config, zone files, db, rundir, log */
     char conf[KN_PATH + 16];
