@@ -316,6 +316,195 @@ static void ask_all(ask_job *jobs, size_t n)
     free(started);
 }
 
+/* ----- the zone cache ----- */
+
+#define ZC_BUCKETS 1024
+/* Entries kept at most; past it the cache starts again empty (a round
+ * of checks refills it). */
+#define ZC_MAX 65536
+
+typedef struct zc_entry {
+    struct zc_entry *next;
+    char key[256];           /* the parent of a surveyed name */
+    char zone[256];          /* its zone */
+    int64_t at;
+    size_t n;
+    kw_dns_server *servers;
+} zc_entry;
+
+struct kw_dns_zone_cache {
+    pthread_mutex_t mu;
+    int max_age_ms;
+    size_t count;
+    long hits, stored;
+    zc_entry *b[ZC_BUCKETS];
+};
+
+kw_dns_zone_cache *kw_dns_zone_cache_new(int max_age_ms)
+{
+    kw_dns_zone_cache *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    if (pthread_mutex_init(&c->mu, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->max_age_ms = max_age_ms > 0 ? max_age_ms : 60000;
+    return c;
+}
+
+static void zc_clear(kw_dns_zone_cache *c)
+{
+    size_t i;
+
+    for (i = 0; i < ZC_BUCKETS; i++) {
+        while (c->b[i] != NULL) {
+            zc_entry *e = c->b[i];
+
+            c->b[i] = e->next;
+            free(e->servers);
+            free(e);
+        }
+    }
+    c->count = 0;
+}
+
+void kw_dns_zone_cache_free(kw_dns_zone_cache *c)
+{
+    if (c == NULL)
+        return;
+    zc_clear(c);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+void kw_dns_zone_cache_stats(kw_dns_zone_cache *c, long *hits,
+                             long *stored)
+{
+    pthread_mutex_lock(&c->mu);
+    if (hits != NULL)
+        *hits = c->hits;
+    if (stored != NULL)
+        *stored = c->stored;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* The key of name: its parent ("" for a single label, never cached). */
+static const char *zc_key(const char *name)
+{
+    const char *dot = strchr(name, '.');
+
+    return dot != NULL ? dot + 1 : "";
+}
+
+/* FNV-1a over the key. */
+static size_t zc_bucket(const char *key)
+{
+    uint32_t h = 2166136261u;
+
+    for (; *key != '\0'; key++)
+        h = (h ^ (unsigned char)*key) * 16777619u;
+    return h % ZC_BUCKETS;
+}
+
+/* The entry of key in c (locked), its link, or NULL. */
+static zc_entry **zc_find(kw_dns_zone_cache *c, const char *key)
+{
+    zc_entry **e = &c->b[zc_bucket(key)];
+
+    for (; *e != NULL; e = &(*e)->next)
+        if (strcmp((*e)->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+static void zc_unlink(kw_dns_zone_cache *c, zc_entry **link)
+{
+    zc_entry *e = *link;
+
+    *link = e->next;
+    free(e->servers);
+    free(e);
+    c->count--;
+}
+
+/* The zone of name and its servers from c: 1, or 0 (not there, or too
+ * old: then removed). */
+static int zc_get(kw_dns_zone_cache *c, const char *name, char *zone,
+                  size_t zcap, kw_dns_server *servers, size_t max,
+                  size_t *n)
+{
+    const char *key = zc_key(name);
+    zc_entry **link;
+    int hit = 0;
+
+    if (*key == '\0')
+        return 0;
+    pthread_mutex_lock(&c->mu);
+    link = zc_find(c, key);
+    if (link != NULL && dnsn_now_ms() - (*link)->at > c->max_age_ms) {
+        zc_unlink(c, link);
+        link = NULL;
+    }
+    if (link != NULL) {
+        const zc_entry *e = *link;
+
+        snprintf(zone, zcap, "%s", e->zone);
+        *n = e->n < max ? e->n : max;
+        memcpy(servers, e->servers, *n * sizeof(*servers));
+        c->hits++;
+        hit = 1;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return hit;
+}
+
+/* Stores that name's zone is zone, served by servers[0..n).  A name that
+ * is its zone's apex says nothing of its parent's zone: not stored. */
+static void zc_put(kw_dns_zone_cache *c, const char *name, const char *zone,
+                   const kw_dns_server *servers, size_t n)
+{
+    const char *key = zc_key(name);
+    zc_entry **link, *e;
+
+    if (*key == '\0' || strcmp(name, zone) == 0 || n == 0)
+        return;
+    e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return;
+    e->servers = malloc(n * sizeof(*servers));
+    if (e->servers == NULL) {
+        free(e);
+        return;
+    }
+    snprintf(e->key, sizeof(e->key), "%s", key);
+    snprintf(e->zone, sizeof(e->zone), "%s", zone);
+    memcpy(e->servers, servers, n * sizeof(*servers));
+    e->n = n;
+    e->at = dnsn_now_ms();
+    pthread_mutex_lock(&c->mu);
+    if ((link = zc_find(c, key)) != NULL)
+        zc_unlink(c, link);
+    if (c->count >= ZC_MAX)
+        zc_clear(c);
+    e->next = c->b[zc_bucket(key)];
+    c->b[zc_bucket(key)] = e;
+    c->count++;
+    c->stored++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void zc_drop(kw_dns_zone_cache *c, const char *name)
+{
+    zc_entry **link;
+
+    pthread_mutex_lock(&c->mu);
+    if ((link = zc_find(c, zc_key(name))) != NULL)
+        zc_unlink(c, link);
+    pthread_mutex_unlock(&c->mu);
+}
+
 /* ----- the survey ----- */
 
 void kw_dns_survey_free(kw_dns_survey *s)
@@ -355,16 +544,19 @@ static const char *step_target(const kw_dns_survey_step *st)
     return best;
 }
 
-/* Finds the zone of st->name and asks its servers. */
+/* Finds the zone of st->name (from the cache when read_cache and it
+ * knows it) and asks its servers. */
 static int survey_step(const kw_dns_server *resolver, int port, int per_ms,
-                       int v4only, int64_t deadline, kw_dns_survey_step *st)
+                       int v4only, int64_t deadline,
+                       kw_dns_zone_cache *cache, int read_cache,
+                       kw_dns_survey_step *st)
 {
     kw_dns_server servers[KW_DNS_SURVEY_SERVERS];
     int64_t now = dnsn_now_ms(), until = min64(deadline, now + per_ms);
     ask_job *jobs;
     size_t n = 0, i;
     kw_diag sub;
-    int rc;
+    int rc = 0, cached;
 
     sub.msg[0] = '\0';
     if (until <= now) {
@@ -373,16 +565,24 @@ static int survey_step(const kw_dns_server *resolver, int port, int per_ms,
                  "survey's time ran out", st->name);
         return 0;
     }
-    rc = kw_dns_find_zone(resolver, st->name, st->zone, sizeof(st->zone),
-                          (int)(until - now), &sub);
-    if (rc == 0) {
-        now = dnsn_now_ms();
-        rc = until > now
-                 ? kw_dns_zone_servers(resolver, st->zone, port, servers,
-                                       KW_DNS_SURVEY_SERVERS, &n,
-                                       (int)(until - now), &sub)
-                 : kw_diag_set(&sub, KW_ETIMEDOUT, "no time left to ask "
-                               "for the servers of %s", st->zone);
+    cached = cache != NULL && read_cache &&
+             zc_get(cache, st->name, st->zone, sizeof(st->zone), servers,
+                    KW_DNS_SURVEY_SERVERS, &n);
+    if (!cached) {
+        rc = kw_dns_find_zone(resolver, st->name, st->zone,
+                              sizeof(st->zone), (int)(until - now), &sub);
+        if (rc == 0) {
+            now = dnsn_now_ms();
+            rc = until > now
+                     ? kw_dns_zone_servers(resolver, st->zone, port, servers,
+                                           KW_DNS_SURVEY_SERVERS, &n,
+                                           (int)(until - now), &sub)
+                     : kw_diag_set(&sub, KW_ETIMEDOUT, "no time left to "
+                                   "ask for the servers of %s", st->zone);
+        }
+        /* Only a complete answer is worth keeping. */
+        if (rc == 0 && cache != NULL)
+            zc_put(cache, st->name, st->zone, servers, n);
     }
     if (rc != 0) {
         snprintf(st->error, sizeof(st->error), "%.*s",
@@ -426,6 +626,23 @@ static int survey_step(const kw_dns_server *resolver, int port, int per_ms,
     }
     ask_all(jobs, n);
     free(jobs);
+    /* A server answering the cached zone's name without authority: the
+     * name lies in another zone now.  Forget it and look it up. */
+    for (i = 0; cached && i < st->nauth; i++) {
+        if (st->auth[i].status == 0 && !st->auth[i].aa) {
+            size_t j;
+
+            zc_drop(cache, st->name);
+            for (j = 0; j < st->nauth; j++)
+                kw_dns_answer_clear(&st->auth[j]);
+            free(st->auth);
+            st->auth = NULL;
+            st->nauth = 0;
+            st->zone[0] = '\0';
+            return survey_step(resolver, port, per_ms, v4only, deadline,
+                               cache, 0, st);
+        }
+    }
     return 0;
 }
 
@@ -489,7 +706,7 @@ int kw_dns_survey_run(const kw_dns_server *resolver, const char *name,
         copy_name(st->name, sizeof(st->name), cur);
         s->nsteps++;
         rc = survey_step(resolver, port, per, opts->ipv4_only, deadline,
-                         st);
+                         opts->cache, 1, st);
         next = rc == 0 ? step_target(st) : NULL;
         if (next == NULL)
             break;

@@ -9,7 +9,9 @@
  * dkim-rotate publish them) is followed: the target's zone and servers
  * are surveyed too, one step of the chain each (at most
  * KW_DNS_SURVEY_STEPS).  The zone and its servers are found through the
- * resolver (kw_dns_find_zone, kw_dns_zone_servers).
+ * resolver (kw_dns_find_zone, kw_dns_zone_servers), or taken from a
+ * kw_dns_zone_cache the caller owns and passes in the options: a check
+ * of many selectors finds each zone once, not once per selector.
  *
  * Time: the whole survey is bounded by timeout_ms.  The servers of one
  * step are asked concurrently, one thread each, and each server's
@@ -92,6 +94,31 @@ typedef struct kw_dns_survey {
     int ms;                  /* the whole survey */
 } kw_dns_survey;
 
+/*
+ * Zones and their servers, found by surveys and reused by later ones.
+ * The caller creates one per resolver and auth_port (the addresses carry
+ * that port), passes it in kw_dns_survey_opts.cache to every survey of a
+ * round, and frees it when no survey uses it any more; surveys on several
+ * threads may share it (a mutex guards it).  A step whose name's parent
+ * was seen by an earlier step (s2._domainkey.D after s1._domainkey.D, or
+ * two selectors delegated into one provider's zone) takes the zone and
+ * its server addresses from the cache instead of asking the resolver for
+ * them: the zone of a name that is not itself a zone apex is its
+ * parent's zone.  Entries older than max_age_ms are looked up again.  A
+ * step served from the cache whose servers answer without authority
+ * (the name has become a zone of its own, delegated elsewhere) drops
+ * the entry and is looked up again at once.
+ */
+typedef struct kw_dns_zone_cache kw_dns_zone_cache;
+
+/* max_age_ms <= 0: 60 s.  NULL when out of memory. */
+kw_dns_zone_cache *kw_dns_zone_cache_new(int max_age_ms);
+void kw_dns_zone_cache_free(kw_dns_zone_cache *c);
+/* Steps that took their zone from the cache, and steps that stored
+ * one, since the cache was made. */
+void kw_dns_zone_cache_stats(kw_dns_zone_cache *c, long *hits,
+                             long *stored);
+
 typedef struct kw_dns_survey_opts {
     int auth_port;       /* port of the authoritative servers; 0: 53 */
     int timeout_ms;      /* the whole survey, > 0 */
@@ -100,6 +127,7 @@ typedef struct kw_dns_survey_opts {
     int ipv4_only;       /* a host without IPv6 routes: the servers' IPv6
                           * addresses are left out rather than reported
                           * unreachable on every survey */
+    kw_dns_zone_cache *cache; /* NULL: every step looks its zone up */
 } kw_dns_survey_opts;
 
 /*

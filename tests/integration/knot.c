@@ -741,6 +741,12 @@ static void fake_loop(int fd, kn_fake_mode mode)
         r[6] = 0;
         r[7] = 1;
         memset(r + 8, 0, 4);
+        if (mode == KN_FAKE_LAME) {
+            r[2] &= (uint8_t)~0x04; /* no authority, no records */
+            r[7] = 0;
+            sendto(fd, r, qend, 0, (struct sockaddr *)&from, fl);
+            continue;
+        }
         memcpy(r + qend, "\xc0\x0c\x00\x10\x00\x01\x00\x00\x00\x3c\x00\xff"
                "\x07garbage", 20);
         sendto(fd, r, qend + 20, 0, (struct sockaddr *)&from, fl);

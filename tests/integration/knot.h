@@ -144,7 +144,10 @@ int kn_resolver_start(const char *dir, const char *name,
 typedef enum kn_fake_mode {
     KN_FAKE_SILENT,   /* reads every query, never answers */
     KN_FAKE_GARBAGE   /* answers with the query's ID and question, then
-                       * a record that is cut short: not a DNS message */
+                       * a record that is cut short: not a DNS message */,
+    KN_FAKE_LAME      /* answers NOERROR without authority (AA=0) and no
+                       * records: a server that does not serve the zone
+                       * it is named for */
 } kn_fake_mode;
 
 typedef struct kn_fake {

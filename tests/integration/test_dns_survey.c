@@ -11,7 +11,10 @@
  * dead and a garbage server named while the others are still reported
  * in time; a record changed on the primary while the secondary is frozen:
  * a disagreement naming both servers and their serials, then agreement
- * once the secondary is thawed; a stopped secondary.
+ * once the secondary is thawed; a stopped secondary.  A zone cache shared
+ * by surveys: siblings and CNAME targets served from it, entries aged
+ * out, and an entry dropped when a server answers without authority
+ * (lame.org names 127.0.0.5, a server that does so).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +26,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "dns/dns_survey.h"
@@ -34,7 +38,7 @@
 
 static char g_dir[256];
 static knot g_primary, g_secondary;
-static kn_fake g_silent, g_garbage;
+static kn_fake g_silent, g_garbage, g_lame;
 static kw_dns_server g_resolver;
 static kw_dns_survey_opts g_opts;
 static char g_key1[420], g_key2[420];
@@ -80,11 +84,11 @@ static void dkim_value(char *buf, size_t cap, const char *key)
 
 static int group_setup(void **state)
 {
-    static char main_records[4096], prov[2048], broken[2048];
+    static char main_records[4096], prov[2048], broken[2048], lame[2048];
     static char *big;
     char line[1024];
     size_t o, i;
-    kn_zone more[2];
+    kn_zone more[3];
     kn_opts o2;
 
     (void)state;
@@ -117,6 +121,10 @@ static int group_setup(void **state)
     snprintf(broken, sizeof(broken),
              "@ NS ns3\nns3 A 127.0.0.3\n@ NS ns4\nns4 A 127.0.0.4\n%s",
              line);
+    o = (size_t)snprintf(lame, sizeof(lame), "@ NS ns5\nns5 A 127.0.0.5\n%s",
+                         line);
+    dkim_line(line, sizeof(line), "s2._domainkey", g_key2);
+    snprintf(lame + o, sizeof(lame) - o, "%s", line);
 
     memset(&o2, 0, sizeof(o2));
     o2.zone = "example.net";
@@ -127,8 +135,10 @@ static int group_setup(void **state)
     more[0].records = prov;
     more[1].name = "broken.org";
     more[1].records = broken;
+    more[2].name = "lame.org";
+    more[2].records = lame;
     o2.more = more;
-    o2.nmore = 2;
+    o2.nmore = 3;
     if (kn_primary_start(g_dir, "primary", &o2, &g_primary) != 0)
         return -1;
     free(big);
@@ -138,7 +148,9 @@ static int group_setup(void **state)
     if (kn_fake_start("127.0.0.3", g_primary.port, KN_FAKE_SILENT,
                       &g_silent) != 0 ||
         kn_fake_start("127.0.0.4", g_primary.port, KN_FAKE_GARBAGE,
-                      &g_garbage) != 0)
+                      &g_garbage) != 0 ||
+        kn_fake_start("127.0.0.5", g_primary.port, KN_FAKE_LAME,
+                      &g_lame) != 0)
         return -1;
     memset(&g_resolver, 0, sizeof(g_resolver));
     snprintf(g_resolver.addr, sizeof(g_resolver.addr), "%s",
@@ -156,6 +168,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
+    kn_fake_stop(&g_lame);
     kn_fake_stop(&g_garbage);
     kn_fake_stop(&g_silent);
     kn_stop(&g_secondary);
@@ -357,6 +370,113 @@ static void dead_and_garbage_servers(void **state)
     kw_dns_survey_free(s);
 }
 
+static void cache_counts(kw_dns_zone_cache *c, long hits, long stored)
+{
+    long h, st;
+
+    kw_dns_zone_cache_stats(c, &h, &st);
+    if (h != hits || st != stored)
+        fail_msg("zone cache: %ld hits and %ld stored, expected %ld and %ld",
+                 h, st, hits, stored);
+}
+
+/* Surveys sharing a cache find each zone once: a sibling selector and a
+ * CNAME's target take it from there, with the same answers. */
+static void zone_cache(void **state)
+{
+    kw_dns_zone_cache *c = kw_dns_zone_cache_new(0);
+    char want[600], words[2048];
+    kw_dns_survey *s;
+
+    (void)state;
+    assert_non_null(c);
+    g_opts.cache = c;
+    s = survey("s1._domainkey.example.net");
+    cache_counts(c, 0, 1);
+    kw_dns_survey_free(s);
+
+    s = survey("absent._domainkey.example.net");
+    cache_counts(c, 1, 1);
+    assert_string_equal(s->steps[0].zone, "example.net");
+    assert_int_equal(s->steps[0].status, 0);
+    assert_int_equal(s->steps[0].nauth, 3);
+    assert_true(at(s, 0, "127.0.0.2")->nxdomain);
+    assert_true(at(s, 0, "::1")->nxdomain);
+    assert_int_equal(kw_dns_survey_compare(s, words, sizeof(words)),
+                     KW_DNS_AGREE);
+    kw_dns_survey_free(s);
+
+    /* The first step from the cache, the CNAME's target looked up, then
+     * both from the cache. */
+    dkim_value(want, sizeof(want), g_key2);
+    s = survey("ms._domainkey.example.net");
+    cache_counts(c, 2, 2);
+    kw_dns_survey_free(s);
+    s = survey("ms._domainkey.example.net");
+    cache_counts(c, 4, 2);
+    assert_int_equal(s->nsteps, 2);
+    assert_string_equal(s->steps[1].zone, "provider.org");
+    assert_int_equal(s->steps[1].nauth, 3);
+    serves_one(at(s, 1, "127.0.0.2"), want);
+    assert_int_equal(kw_dns_survey_compare(s, words, sizeof(words)),
+                     KW_DNS_AGREE);
+    kw_dns_survey_free(s);
+
+    /* A zone's apex says nothing about its parent's zone: not kept. */
+    s = survey("example.net");
+    assert_string_equal(s->steps[0].zone, "example.net");
+    cache_counts(c, 4, 2);
+    kw_dns_survey_free(s);
+    g_opts.cache = NULL;
+    kw_dns_zone_cache_free(c);
+}
+
+/* Entries older than the cache's age are looked up again; a server of a
+ * cached zone answering without authority drops the entry. */
+static void zone_cache_age_and_lame(void **state)
+{
+    kw_dns_zone_cache *c = kw_dns_zone_cache_new(1);
+    char words[2048];
+    kw_dns_survey *s;
+
+    (void)state;
+    assert_non_null(c);
+    g_opts.cache = c;
+    s = survey("s1._domainkey.example.net");
+    kw_dns_survey_free(s);
+    poll(NULL, 0, 20);
+    s = survey("absent._domainkey.example.net");
+    cache_counts(c, 0, 2);
+    assert_int_equal(s->steps[0].nauth, 3);
+    kw_dns_survey_free(s);
+    kw_dns_zone_cache_free(c);
+
+    c = kw_dns_zone_cache_new(0);
+    assert_non_null(c);
+    g_opts.cache = c;
+    s = survey("s1._domainkey.lame.org");
+    cache_counts(c, 0, 1);
+    assert_int_equal(s->steps[0].nauth, 4);
+    assert_int_equal(at(s, 0, "127.0.0.5")->status, 0);
+    assert_false(at(s, 0, "127.0.0.5")->aa);
+    kw_dns_survey_free(s);
+    /* Taken from the cache, answered without authority by 127.0.0.5:
+     * looked up again (and stored again: the servers are what DNS
+     * says), the lame server still named. */
+    s = survey("s2._domainkey.lame.org");
+    cache_counts(c, 1, 2);
+    assert_string_equal(s->steps[0].zone, "lame.org");
+    assert_int_equal(s->steps[0].nauth, 4);
+    assert_false(at(s, 0, "127.0.0.5")->aa);
+    assert_true(at(s, 0, "127.0.0.1")->aa);
+    assert_int_equal(kw_dns_survey_compare(s, words, sizeof(words)),
+                     KW_DNS_INCOMPLETE);
+    contains(words, "without authority");
+    kw_dns_survey_free(s);
+    g_opts.cache = NULL;
+    kw_dns_zone_cache_free(c);
+}
+
 /* unbound in front of Knot, as receivers see the zones: it follows the
  * CNAME into the other zone itself, and fetches the big RRset over TCP. */
 static void through_a_resolver(void **state)
@@ -493,6 +613,8 @@ int main(void)
         cmocka_unit_test(cname_into_another_zone),
         cmocka_unit_test(big_rrset_over_tcp),
         cmocka_unit_test(dead_and_garbage_servers),
+        cmocka_unit_test(zone_cache),
+        cmocka_unit_test(zone_cache_age_and_lame),
         cmocka_unit_test(through_a_resolver),
         cmocka_unit_test(lagging_secondary),
         cmocka_unit_test(stopped_secondary),
