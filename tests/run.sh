@@ -49,5 +49,6 @@ build/release/tests/bench_daemon --quick --dir "$ROOT/build"
 build/release/tests/bench_acme --quick --dir "$ROOT/build"
 build/release/tests/bench_hooks --quick --dir "$ROOT/build"
 build/release/tests/bench_config --dir "$ROOT/build"
+build/release/tests/bench_dkim --quick --dir "$ROOT/build"
 
 step "all tests passed"

@@ -410,14 +410,18 @@ static double peer(const char *work, const knot *res, int sample,
     *ok = *mismatch = *other = *wrong = 0;
     t0 = now_s();
     for (int n = 0; n < sample; n++) {
-        /* Spread over the set, the planted mismatches included. */
+        /* Spread over the domains and both selectors; a sample takes
+         * one planted mismatch in every 100 runs. */
         int sel = (int)((long)n * total / sample);
         int i = sel / NSEL, s = sel % NSEL, rc;
         char domain[64], path[1100];
 
-        if (sample < total && n % 10 == 0) {
-            i = (n / 10 * MISMATCH_EVERY) % NDOMAINS;
-            s = 1;
+        if (sample < total) {
+            s = n % NSEL;
+            if (n % 100 == 0) {
+                i = (n / 100 * MISMATCH_EVERY) % NDOMAINS;
+                s = 1;
+            }
         }
         domain_name(i, domain, sizeof(domain));
         key_path(work, i, s, path, sizeof(path));
