@@ -59,6 +59,40 @@ void kw_dkim_params_free(kw_dkim_params *p)
     kw_dkim_params_defaults(p);
 }
 
+int kw_dkim_params_copy(kw_dkim_params *dst, const kw_dkim_params *src)
+{
+    int bad = 0;
+    size_t i;
+
+    *dst = *src;
+    dst->outbound = NULL;
+    dst->keys = NULL;
+    dst->noutbound = dst->nkeys = 0;
+    dst->opendkim_conf = kw_strdup_opt(src->opendkim_conf, &bad);
+    dst->rspamd_conf = kw_strdup_opt(src->rspamd_conf, &bad);
+    dst->resolver = kw_strdup_opt(src->resolver, &bad);
+    if (src->noutbound > 0 &&
+        (dst->outbound = calloc(src->noutbound, sizeof(char *))) == NULL)
+        bad = 1;
+    for (i = 0; !bad && i < src->noutbound; i++, dst->noutbound++)
+        dst->outbound[i] = kw_strdup_opt(src->outbound[i], &bad);
+    if (!bad && src->nkeys > 0 &&
+        (dst->keys = calloc(src->nkeys, sizeof(*dst->keys))) == NULL)
+        bad = 1;
+    for (i = 0; !bad && i < src->nkeys; i++, dst->nkeys++) {
+        dst->keys[i].domain = kw_strdup_opt(src->keys[i].domain, &bad);
+        dst->keys[i].selector = kw_strdup_opt(src->keys[i].selector, &bad);
+        dst->keys[i].key = kw_strdup_opt(src->keys[i].key, &bad);
+        dst->keys[i].user = kw_strdup_opt(src->keys[i].user, &bad);
+        dst->keys[i].line = src->keys[i].line;
+    }
+    if (bad) {
+        kw_dkim_params_free(dst);
+        return KW_ENOMEM;
+    }
+    return 0;
+}
+
 void kw_dkim_sources_free(kw_dkim_sources *s)
 {
     size_t i;

@@ -94,6 +94,11 @@ typedef struct kw_dkim_params {
 void kw_dkim_params_defaults(kw_dkim_params *p);
 void kw_dkim_params_free(kw_dkim_params *p);
 
+/* A deep copy (config_file is left borrowed); 0 or KW_ENOMEM, dst then
+ * holds the defaults.  The daemon's jobs copy at their start so that a
+ * reload cannot pull the values away from work on the pool. */
+int kw_dkim_params_copy(kw_dkim_params *dst, const kw_dkim_params *src);
+
 /* Read every source p names; with discover, also the Debian defaults
  * that exist (opendkim.conf, rspamd's directory) where p names none.
  * 0, or KW_ENOMEM / KW_ETOOBIG; a source that cannot be read is a note. */

@@ -381,6 +381,6 @@ void ks_health_dkim(const ks_tls_facts *f, int64_t now, ks_verdict *v)
         add(v, KS_HEALTH_OK,
             "publish it and name it in the signer's configuration, or "
             "delete it",
-            "orphan: no signer's configuration names this key file");
+            "no signer's configuration names this key file");
     finish(v);
 }

@@ -86,6 +86,9 @@ typedef struct ks_tls_facts {
      * (key_path and key_mode above), and the latest DNS check's
      * findings. */
     int is_dkim;
+    const char *dkim_domain, *dkim_selector;
+    const char *dkim_source;  /* "FILE:LINE" that names the key */
+    int64_t dkim_first_seen;
     const char *dkim_role;    /* "signing", "published", "orphan" */
     const char *dkim_signer;
     const char *dkim_user;    /* the signer's user, or NULL */
