@@ -189,33 +189,52 @@ static int scan_by_daemon(kw_cli *cli, char **paths, size_t n)
     return r == 0 ? KW_EXIT_OK : r;
 }
 
-/* --dkim: the signers' selectors into the inventory; 0 or -1 (said). */
-static int scan_dkim(kw_cli *cli, ks_store *s, const scan_out *so)
+int kw_cli_dkim_config(kw_cli *cli, const char *opendkim,
+                       const char *rspamd, kw_config *c)
 {
-    kw_config c;
+    kw_diag d;
+    int r = kw_config_load(cli->config_path, c, &d);
+
+    if (r == KW_ENOENT) {
+        kw_config_defaults(c);
+    } else if (r != 0) {
+        kw_err("%s", d.msg);
+        return -1;
+    }
+    if (opendkim != NULL) {
+        free(c->dkim.opendkim_conf);
+        c->dkim.opendkim_conf = strdup(opendkim);
+    }
+    if (rspamd != NULL) {
+        free(c->dkim.rspamd_conf);
+        c->dkim.rspamd_conf = strdup(rspamd);
+    }
+    if ((opendkim != NULL && c->dkim.opendkim_conf == NULL) ||
+        (rspamd != NULL && c->dkim.rspamd_conf == NULL)) {
+        kw_err("out of memory");
+        kw_config_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+int kw_cli_scan_dkim(kw_cli *cli, ks_store *s, const kw_config *c, int quiet,
+                     FILE *out)
+{
     kw_dkim_scan_result res;
     kw_diag d;
     size_t i;
-    int r;
 
-    r = kw_config_load(cli->config_path, &c, &d);
-    if (r == KW_ENOENT) {
-        kw_config_defaults(&c);
-    } else if (r != 0) {
-        kw_err("scan --dkim: %s", d.msg);
+    if (kw_dkim_scan(s, &c->dkim, 1, cli->now, &res, &d) != 0) {
+        kw_err("dkim: %s", d.msg);
         return -1;
     }
-    r = kw_dkim_scan(s, &c.dkim, 1, cli->now, &res, &d);
-    kw_config_free(&c);
-    if (r != 0) {
-        kw_err("scan --dkim: %s", d.msg);
-        return -1;
-    }
-    for (i = 0; !so->quiet && i < res.nnotes; i++)
+    for (i = 0; !quiet && i < res.nnotes; i++)
         kw_outf(stderr, "error: %s\n", res.notes[i]);
-    printf("dkim: %zu selectors (%zu signing, %zu published, %zu orphan "
-           "key files), %zu keys unreadable; %zu new, %zu changed, %zu "
-           "gone\n",
+    if (out != NULL)
+        fprintf(out, "dkim: %zu selectors (%zu signing, %zu published, %zu "
+                "orphan key files), %zu keys unreadable; %zu new, %zu "
+                "changed, %zu gone\n",
            res.stats.selectors, res.signing, res.published, res.orphans,
            res.unreadable, res.stats.added, res.stats.changed,
            res.stats.removed);
@@ -279,10 +298,19 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_FAIL;
     }
 
-    if (dkim && scan_dkim(cli, s, &so) != 0) {
-        ks_close(s);
-        close(lock_fd);
-        return KW_EXIT_FAIL;
+    if (dkim) {
+        kw_config kc;
+        int bad = kw_cli_dkim_config(cli, NULL, NULL, &kc) != 0;
+
+        if (!bad) {
+            bad = kw_cli_scan_dkim(cli, s, &kc, so.quiet, stdout) != 0;
+            kw_config_free(&kc);
+        }
+        if (bad) {
+            ks_close(s);
+            close(lock_fd);
+            return KW_EXIT_FAIL;
+        }
     }
     if (optind >= argc) {
         kw_health_watch(s, cli->now);

@@ -1149,8 +1149,17 @@ int kw_dkim_sources_read(const kw_dkim_params *p, int discover,
         /* Debian's package makes /etc/dkimkeys for OpenDKIM's keys. */
         debian_dir = strcmp(odk, KW_DKIM_OPENDKIM_CONF) == 0;
     }
-    if (r == 0 && rsp != NULL)
+    if (r == 0 && rsp != NULL) {
+        size_t before = out->n, notes = out->nnotes;
+
         r = kw_dkim_read_rspamd(rsp, out);
+        /* A directory the operator named that yields nothing is said. */
+        if (r == 0 && p->rspamd_conf != NULL && out->n == before &&
+            out->nnotes == notes)
+            r = note(out, "%s: rspamd_conf: no dkim_signing selector or key "
+                     "file found there (modules.d, local.d, override.d)",
+                     rsp);
+    }
     for (i = 0; r == 0 && i < p->nkeys; i++) {
         const kw_dkim_conf_key *k = &p->keys[i];
         char src[1100];
