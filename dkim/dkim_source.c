@@ -732,7 +732,8 @@ static int ucl_parse(kw_dkim_sources *s, const char *file, const char *buf,
             return KW_ENOMEM;
         out->v = e;
         e = &out->v[out->n++];
-        snprintf(e->key, sizeof(e->key), "%s%s", prefix, key);
+        pos = 0;
+        kw_str_appendf(e->key, sizeof(e->key), &pos, "%s%s", prefix, key);
         copy(e->value, sizeof(e->value), val);
         e->file = file;
         e->line = kline;
@@ -829,7 +830,7 @@ static int rsp_template(kw_dkim_sources *s, const char *tpl, const char *sel,
     while (r == 0 && (de = readdir(dh)) != NULL) {
         char *hole = strchr(glob, '\x01');
         size_t pre = (size_t)(hole - glob), post = strlen(hole + 1);
-        size_t n = strlen(de->d_name);
+        size_t n = strlen(de->d_name), pos;
         char domain[256], path[1100];
 
         if (n <= pre + post || strncmp(de->d_name, glob, pre) != 0 ||
@@ -840,7 +841,8 @@ static int rsp_template(kw_dkim_sources *s, const char *tpl, const char *sel,
                  de->d_name + pre);
         if (strchr(domain, '.') == NULL)
             continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        pos = 0;
+        kw_str_appendf(path, sizeof(path), &pos, "%s/%s", dir, de->d_name);
         r = add_sel(s, domain, sel, path, "rspamd", KW_DKIM_ROLE_SIGNING,
                     src, line, user);
     }
