@@ -4,7 +4,6 @@
 #include "dkim.h"
 
 #include "../common/kw_fs.h"
-#include "../common/kw_vec.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -41,19 +40,6 @@ int kw_dkim_user_reads(const char *user, long uid, long gid, int mode)
         if ((long)groups[i] == gid)
             return (mode & S_IRGRP) != 0;
     return (mode & S_IROTH) != 0;
-}
-
-static int add_note(kw_dkim_scan_result *res, size_t *cap, const char *msg)
-{
-    char **nn = kw_vec_grow(res->notes, cap, res->nnotes + 1, sizeof(*nn));
-
-    if (nn == NULL)
-        return KW_ENOMEM;
-    res->notes = nn;
-    if ((nn[res->nnotes] = strdup(msg)) == NULL)
-        return KW_ENOMEM;
-    res->nnotes++;
-    return 0;
 }
 
 void kw_dkim_scan_result_free(kw_dkim_scan_result *res)
@@ -107,7 +93,7 @@ int kw_dkim_scan(ks_store *s, const kw_dkim_params *p, int discover,
     kw_dkim_sources src;
     ks_dkim_row *rows = NULL;
     key_facts *keys = NULL;
-    size_t i, cap = 0;
+    size_t i;
     int r;
 
     memset(res, 0, sizeof(*res));
@@ -118,8 +104,6 @@ int kw_dkim_scan(ks_store *s, const kw_dkim_params *p, int discover,
         return kw_diag_set(d, r, "reading the DKIM signers' configurations: "
                            "%s", kw_strerror(r));
     }
-    for (i = 0; r == 0 && i < src.nnotes; i++)
-        r = add_note(res, &cap, src.notes[i]);
     rows = calloc(src.n + 1, sizeof(*rows));
     keys = calloc(src.n + 1, sizeof(*keys));
     if (rows == NULL || keys == NULL)
@@ -163,14 +147,17 @@ int kw_dkim_scan(ks_store *s, const kw_dkim_params *p, int discover,
         else
             res->orphans++;
         if (strcmp(k->state, "ok") != 0) {
-            char msg[2048];
-
             res->unreadable++;
-            snprintf(msg, sizeof(msg), "%s._domainkey.%s (%s): %s",
-                     v->selector, v->domain, v->source, k->error);
-            r = add_note(res, &cap, msg);
+            r = kw_dkim_sources_note(&src, "%s._domainkey.%s (%s): %s",
+                                     v->selector, v->domain, v->source,
+                                     k->error);
         }
     }
+    /* The notes are the caller's now. */
+    res->notes = src.notes;
+    res->nnotes = src.nnotes;
+    src.notes = NULL;
+    src.nnotes = src.cap_notes = 0;
     if (r == 0)
         r = ks_dkim_sync(s, rows, src.n, now, &res->stats, d);
     else

@@ -104,12 +104,10 @@ void kw_dkim_sources_free(kw_dkim_sources *s)
     memset(s, 0, sizeof(*s));
 }
 
-static int note(kw_dkim_sources *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+#define note kw_dkim_sources_note
 
-/* Record a problem; past MAX_NOTES the rest are dropped, which the last
- * note says. */
-static int note(kw_dkim_sources *s, const char *fmt, ...)
+/* Past MAX_NOTES the rest are dropped, which the last note says. */
+int kw_dkim_sources_note(kw_dkim_sources *s, const char *fmt, ...)
 {
     char buf[768], **nn;
     va_list ap;
@@ -370,26 +368,31 @@ typedef struct odk_conf {
 
 static void odk_option(odk_conf *c, const char *k, const char *v, int line)
 {
-    if (strcasecmp(k, "KeyTable") == 0) {
-        copy(c->keytable, sizeof(c->keytable), v);
-        c->keytable_line = line;
-    } else if (strcasecmp(k, "SigningTable") == 0) {
-        copy(c->signingtable, sizeof(c->signingtable), v);
-        c->signingtable_line = line;
-    } else if (strcasecmp(k, "KeyFile") == 0) {
-        copy(c->keyfile, sizeof(c->keyfile), v);
-        c->keyfile_line = line;
-    } else if (strcasecmp(k, "Selector") == 0) {
-        copy(c->selector, sizeof(c->selector), v);
-        c->selector_line = line;
-    } else if (strcasecmp(k, "Domain") == 0) {
-        copy(c->domain, sizeof(c->domain), v);
-        c->domain_line = line;
-    } else if (strcasecmp(k, "UserID") == 0) {
-        /* "user[:group]": the user is who reads the keys. */
-        copy(c->user, sizeof(c->user), v);
-        c->user[strcspn(c->user, ":")] = '\0';
+    const struct {
+        const char *name;
+        char *buf;
+        size_t cap;
+        int *line;
+    } opts[] = {
+        {"KeyTable", c->keytable, sizeof(c->keytable), &c->keytable_line},
+        {"SigningTable", c->signingtable, sizeof(c->signingtable),
+         &c->signingtable_line},
+        {"KeyFile", c->keyfile, sizeof(c->keyfile), &c->keyfile_line},
+        {"Selector", c->selector, sizeof(c->selector), &c->selector_line},
+        {"Domain", c->domain, sizeof(c->domain), &c->domain_line},
+        {"UserID", c->user, sizeof(c->user), NULL},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        if (strcasecmp(k, opts[i].name) != 0)
+            continue;
+        copy(opts[i].buf, opts[i].cap, v);
+        if (opts[i].line != NULL)
+            *opts[i].line = line;
     }
+    /* UserID is "user[:group]": the user is who reads the keys. */
+    c->user[strcspn(c->user, ":")] = '\0';
 }
 
 /* The KeyTable's rows, each signing when a SigningTable row names it. */

@@ -113,6 +113,10 @@ int kw_dkim_read_rspamd(const char *dir, kw_dkim_sources *out);
  * be NULL) that no selector names: appended as orphans. */
 int kw_dkim_find_orphans(kw_dkim_sources *out, const char *extra_dir);
 
+/* Add a note ("FILE:LINE: what is wrong") to s; 0 or KW_ENOMEM. */
+int kw_dkim_sources_note(kw_dkim_sources *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 void kw_dkim_sources_free(kw_dkim_sources *s);
 
 #endif
