@@ -18,11 +18,16 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "knot.h"
 #include "kwrun.h"
 #include "proc.h"
 #include "tmpdir.h"
@@ -234,10 +239,88 @@ static void test_debian_mail_server(void **st)
     kwres_free(&r);
 }
 
+/* GET /metrics from 127.0.0.1:port: the whole answer, malloc'd. */
+static char *get_metrics(int port)
+{
+    static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+    struct sockaddr_in a;
+    size_t len = 0, cap = 1 << 20;
+    char *buf = calloc(1, cap);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ssize_t n;
+
+    assert_non_null(buf);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(write(fd, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+    while (len + 1 < cap && (n = read(fd, buf + len, cap - len - 1)) > 0)
+        len += (size_t)n;
+    close(fd);
+    return buf;
+}
+
+typedef struct serve_wait {
+    char db[700];
+} serve_wait;
+
+static int dkim_recorded(void *ctx)
+{
+    return db_int(((serve_wait *)ctx)->db,
+                  "SELECT count(*) FROM objects WHERE kind = 'dkim'") == 6;
+}
+
+/* keywarden serve's scan job records the selectors at its start, and
+ * /metrics carries their health beside the certificates'. */
+static void test_serve_records_them(void **st)
+{
+    char sconf[600], sstate[600], log[600], bin[] = KEYWARDEN_BIN, *m;
+    char *argv[] = {bin, (char *)"--state-dir", sstate, (char *)"--config",
+                    sconf, (char *)"serve", NULL};
+    int port = kn_free_port("127.0.0.1");
+    serve_wait w;
+    pid_t pid;
+    FILE *f;
+    char *base = NULL;
+    size_t blen = 0;
+
+    snprintf(sconf, sizeof(sconf), "%s/serve.conf", dir);
+    snprintf(sstate, sizeof(sstate), "%s/serve-state", dir);
+    snprintf(log, sizeof(log), "%s/serve.log", dir);
+    snprintf(w.db, sizeof(w.db), "%s/keywarden.db", sstate);
+    base = slurp(conf, &blen);
+    assert_non_null(base);
+    f = fopen(sconf, "w");
+    assert_non_null(f);
+    fprintf(f, "[daemon]\nmetrics_listen = 127.0.0.1:%d\n%s", port, base);
+    fclose(f);
+    free(base);
+    mkdir(sstate, 0700);
+
+    pid = proc_spawn_log(argv, log);
+    if (!proc_until(dkim_recorded, &w, 60000)) {
+        kill(pid, SIGKILL);
+        proc_wait(pid, 10000);
+        fail_msg("serve did not record the DKIM selectors (log: %s)", log);
+    }
+    m = get_metrics(port);
+    assert_contains(m, "keywarden_object_health{kind=\"dkim\","
+                       "name=\"wr._domainkey.mail.test\"");
+    assert_contains(m, "health=\"critical\"");
+    free(m);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(proc_wait(pid, 30000), 0);
+    assert_true(file_contains(log, "scan: dkim: 6 selectors (4 signing"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_debian_mail_server, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_serve_records_them, setup,
                                         teardown),
     };
 
