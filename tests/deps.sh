@@ -15,6 +15,7 @@ PACKAGES="
   openssl ca-certificates
   nginx-light postfix dovecot-core dovecot-imapd dovecot-pop3d
   opendkim opendkim-tools miltertest python3-dkim
+  rspamd
 "
 # What each is for: README.md, "Dependencies".
 

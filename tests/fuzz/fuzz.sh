@@ -14,7 +14,7 @@
 set -eu
 
 ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_config fuzz_control"
+TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_config fuzz_control fuzz_dkim_sources"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -41,6 +41,17 @@ seed() {
             > "$3/scan"
         printf '{"cmd":"run","type":"probe","key":"mail"}' > "$3/run"
         printf '{"cmd":"forget","ids":[12,13]}' > "$3/forget" ;;
+    fuzz_dkim_sources)
+        # opendkim.conf whose KeyTable and SigningTable are the file
+        # itself; rspamd's local.d; an rspamd Ed25519 key; a PEM key.
+        printf 'UserID opendkim:opendkim\nKeyTable file:in\nSigningTable refile:in\ns1._domainkey.a.test a.test:s1:/k/s1.private\n*@a.test s1._domainkey.a.test\nk2 %%:s2:./k2.key\n' \
+            > "$3/opendkim"
+        printf 'KeyTable csl:k1=a.test:sel1:/keys/k1.private,k2=b.test:s:/x\nSigningTable csl:*@a.test=k1\nDomain a.test, b.test\nSelector mail\nKeyFile k.private\n' \
+            > "$3/csl"
+        printf 'path = "/var/lib/rspamd/dkim/$domain.$selector.key";\nselector = "dkim"; /* c */\nselector_map = "file:///etc/rspamd/sel.map";\ndomain {\n  example.org { selector = "s2024"; path = "/k/$domain"; }\n  l.test { selectors = [ { path = "/a"; } ]; }\n}\n# end\n' \
+            > "$3/rspamd"
+        printf '4sC0ng11B0ZHLaA/EyDS9Gpk2ev/I/pMZvaZYyzMeLDAn7VEgI69pCmlJZvv99r+bk+VuAaq28ggcZ/ScA9JKg==\n' \
+            > "$3/ed25519" ;;
     *)
         echo "fuzz.sh: no seeds for $1" >&2; exit 2 ;;
     esac
