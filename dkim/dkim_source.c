@@ -1121,12 +1121,19 @@ int kw_dkim_find_orphans(kw_dkim_sources *s, const char *extra_dir)
     for (i = 0; r == 0 && i < ndirs; i++) {
         size_t j;
         const kw_dkim_sel *owner = NULL;
+        size_t dl = strlen(dirs[i]);
 
         for (j = 0; j < n && owner == NULL; j++)
-            if (strncmp(s->sel[j].key, dirs[i], strlen(dirs[i])) == 0)
+            if (strncmp(s->sel[j].key, dirs[i], dl) == 0 &&
+                s->sel[j].key[dl] == '/')
                 owner = &s->sel[j];
-        r = scan_dir(s, dirs[i], owner ? owner->signer : "opendkim",
-                     owner ? owner->user : "", &seen);
+        char user[sizeof(s->sel[0].user)];
+
+        /* scan_dir appends to s->sel, which may move: copy the user out
+         * (signer names are static strings). */
+        copy(user, sizeof(user), owner ? owner->user : "");
+        r = scan_dir(s, dirs[i], owner ? owner->signer : "opendkim", user,
+                     &seen);
     }
     if (r == 0 && extra_dir != NULL)
         r = scan_dir(s, extra_dir, "opendkim", "opendkim", &seen);

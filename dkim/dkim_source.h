@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KW_DKIM_MAX_SELECTORS 100000
+#define KW_DKIM_MAX_SELECTORS 20000
 #define KW_DKIM_MAX_FILE (1024 * 1024)
 
 /* Debian's defaults. */
