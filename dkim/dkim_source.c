@@ -143,6 +143,17 @@ static void copy(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
+/* Letters, digits, '-', '_' and dots between labels, at most max bytes. */
+static int dns_name(const char *v, size_t max)
+{
+    size_t n = strlen(v);
+
+    return n > 0 && n <= max && v[0] != '.' && v[n - 1] != '.' &&
+           strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789.-_") == n &&
+           strstr(v, "..") == NULL;
+}
+
 /* Append a selector; one already listed with the same name, key and
  * signer keeps the stronger role (signing over published). */
 static int add_sel(kw_dkim_sources *s, const char *domain,
@@ -153,6 +164,12 @@ static int add_sel(kw_dkim_sources *s, const char *domain,
     kw_dkim_sel *v;
     size_t i;
 
+    /* What reaches DNS and the inventory's names must be a host name:
+     * anything else is a line that was not meant or not read right. */
+    if (!dns_name(domain, 253) || !dns_name(selector, 63))
+        return note(s, "%s: \"%s\" selector \"%s\": not a domain and "
+                    "selector DNS can hold; skipped",
+                    source, domain, selector);
     for (i = 0; i < s->n; i++) {
         v = &s->sel[i];
         if (strcasecmp(v->domain, domain) == 0 &&

@@ -194,6 +194,15 @@ static void test_csl_and_single(void **state)
     assert_int_equal(v->line, 3);
     kw_dkim_sources_free(&s);
 
+    /* A domain or selector DNS cannot hold is named, not recorded. */
+    put("odd.conf", "KeyTable csl:k=a test:s1:/k/a.private,"
+                    "k2=b.test:s/1:/k/b.private\n");
+    assert_int_equal(kw_dkim_read_opendkim(p("odd.conf"), &s), 0);
+    assert_int_equal(s.n, 0);
+    assert_true(has_note(&s, "odd.conf:1", "\"a test\""));
+    assert_true(has_note(&s, "odd.conf:1", "\"s/1\""));
+    kw_dkim_sources_free(&s);
+
     put("half.conf", "Selector mail\nKeyFile /k.private\n");
     assert_int_equal(kw_dkim_read_opendkim(p("half.conf"), &s), 0);
     assert_int_equal(s.n, 0);
