@@ -118,8 +118,9 @@ static int scan_work(kw_job *j, ks_store *s)
         size_t i;
 
         kw_dkim_scan_result_free(&sj->dkim_res);
-        r = kw_dkim_scan(s, &sj->dkim, sj->discover, o.now, &sj->dkim_res,
-                         &j->d);
+        /* Debian's defaults where [dkim] names no file, as the
+         * configuration reference says. */
+        r = kw_dkim_scan(s, &sj->dkim, 1, o.now, &sj->dkim_res, &j->d);
         for (i = 0; r == 0 && i < sj->dkim_res.nnotes; i++)
             kw_warn("dkim: %s", sj->dkim_res.notes[i]);
     }
