@@ -4,6 +4,7 @@
 #include "dkim.h"
 
 #include "../common/kw_fs.h"
+#include "../common/kw_str.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -77,7 +78,7 @@ static void load(const kw_dkim_sel *sel, key_facts *k)
     } else if (r == KW_EACCES) {
         /* The words health reads as "we may not, the signer may". */
         k->state = "unreadable";
-        snprintf(k->error, sizeof(k->error), "cannot open: %s", d.msg);
+        snprintf(k->error, sizeof(k->error), KS_ERR_CANNOT_OPEN "%s", d.msg);
     } else if (r != 0) {
         k->state = "unreadable";
         snprintf(k->error, sizeof(k->error), "%s", d.msg);
@@ -158,8 +159,27 @@ int kw_dkim_scan(ks_store *s, const kw_dkim_params *p, int discover,
     res->nnotes = src.nnotes;
     src.notes = NULL;
     src.nnotes = src.cap_notes = 0;
-    if (r == 0)
-        r = ks_dkim_sync(s, rows, src.n, now, &res->stats, d);
+    if (r == 0) {
+        ks_dkim_keep keep[sizeof(src.failed) / sizeof(src.failed[0])];
+        char why[sizeof(keep) / sizeof(keep[0])][700];
+
+        for (i = 0; i < src.nfailed; i++) {
+            const char *w = src.failed[i].why;
+            size_t pos = 0, cl = sizeof(KS_ERR_CANNOT_OPEN) - 1;
+            int ours = strncmp(w, KS_ERR_CANNOT_OPEN, cl) == 0;
+
+            why[i][0] = '\0';
+            kw_str_appendf(why[i], sizeof(why[i]), &pos,
+                           "%s%s's configuration could not be read (%s); "
+                           "kept as last seen",
+                           ours ? KS_ERR_CANNOT_OPEN : "",
+                           src.failed[i].signer, ours ? w + cl : w);
+            keep[i].signer = src.failed[i].signer;
+            keep[i].why = why[i];
+        }
+        r = ks_dkim_sync(s, rows, src.n, keep, src.nfailed, now,
+                         &res->stats, d);
+    }
     else
         kw_diag_set(d, r, "reading DKIM keys: %s", kw_strerror(r));
     /* The public halves only, but wiped all the same: cheap, and nothing

@@ -5,6 +5,7 @@
 #include "dkim_source.h"
 
 #include "../common/kw_fs.h"
+#include "../keystore/ks_health.h"
 #include "../common/kw_str.h"
 #include "../common/kw_time.h"
 #include "../common/kw_vec.h"
@@ -215,6 +216,22 @@ static int slurp(kw_dkim_sources *s, const char *path, char **out,
     *out = (char *)buf;
     if (r == KW_ENOMEM)
         return r;
+    if (r != 0 && s->reading != NULL) {
+        size_t i;
+
+        for (i = 0; i < s->nfailed; i++)
+            if (strcmp(s->failed[i].signer, s->reading) == 0)
+                break;
+        if (i == s->nfailed && i < sizeof(s->failed) / sizeof(s->failed[0])) {
+            kw_dkim_failed *f = &s->failed[s->nfailed++];
+            size_t pos = 0;
+
+            f->signer = s->reading;
+            /* Permissions: the signer, as another user, may read it. */
+            kw_str_appendf(f->why, sizeof(f->why), &pos, "%s%s",
+                           r == KW_EACCES ? KS_ERR_CANNOT_OPEN : "", d.msg);
+        }
+    }
     if (r != 0)
         return note(s, "%s", d.msg) != 0 ? KW_ENOMEM : 1;
     return 0;
@@ -533,6 +550,7 @@ int kw_dkim_read_opendkim(const char *conf, kw_dkim_sources *out)
     int n = 0, r;
 
     memset(&c, 0, sizeof(c));
+    out->reading = "opendkim";
     if ((r = slurp(out, conf, &buf, &len)) != 0)
         return r < 0 ? r : 0;
     cur = buf;
@@ -949,6 +967,7 @@ int kw_dkim_read_rspamd(const char *dir, kw_dkim_sources *out)
 
     memset(ents, 0, sizeof(ents));
     memset(&set, 0, sizeof(set));
+    out->reading = "rspamd";
     for (i = 0; r == 0 && i < 3; i++) {
         char *buf = NULL;
         size_t len;

@@ -59,11 +59,21 @@ typedef struct kw_dkim_sel {
     char user[64];        /* who must read the key ("" unknown) */
 } kw_dkim_sel;
 
+/* A signer whose configuration could not be read whole: what it named
+ * before is not known to be gone, so the inventory keeps it. */
+typedef struct kw_dkim_failed {
+    const char *signer;   /* static */
+    char why[600];        /* the first file that failed, and why */
+} kw_dkim_failed;
+
 typedef struct kw_dkim_sources {
     kw_dkim_sel *sel;
     size_t n, cap;
     char **notes;         /* "FILE:LINE: what is wrong" */
     size_t nnotes, cap_notes;
+    const char *reading;  /* the signer being read (for failed) */
+    kw_dkim_failed failed[3];
+    size_t nfailed;
 } kw_dkim_sources;
 
 /* A [dkim "DOMAIN"] section of keywarden.conf. */

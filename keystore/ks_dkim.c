@@ -102,7 +102,8 @@ static int upsert(ks_store *s, const ks_dkim_row *k, int64_t now,
 }
 
 int ks_dkim_sync(ks_store *s, const ks_dkim_row *rows, size_t n,
-                 int64_t now, ks_dkim_stats *st, kw_diag *d)
+                 const ks_dkim_keep *keep, size_t nkeep, int64_t now,
+                 ks_dkim_stats *st, kw_diag *d)
 {
     size_t i;
     int r;
@@ -120,6 +121,27 @@ int ks_dkim_sync(ks_store *s, const ks_dkim_row *rows, size_t n,
         return r;
     for (i = 0; r == 0 && i < n; i++)
         r = upsert(s, &rows[i], now, st, d);
+    for (i = 0; r == 0 && i < nkeep; i++) {
+        int64_t kept = 0;
+
+        r = ks_value(s, d, "keeping DKIM selectors", &kept, NULL,
+                     "SELECT count(*) FROM dkim_keys WHERE signer = ?1 AND "
+                     "object_id NOT IN (SELECT id FROM temp.dkim_seen)",
+                     "t", keep[i].signer);
+        st->kept += (size_t)kept;
+        if (r == 0)
+            r = ks_run(s, d, "keeping DKIM selectors",
+                       "UPDATE objects SET state = 'unreadable', error = ?2, "
+                       "updated_at = ?3 WHERE id IN (SELECT object_id FROM "
+                       "dkim_keys WHERE signer = ?1 AND object_id NOT IN "
+                       "(SELECT id FROM temp.dkim_seen)) AND error IS NOT ?2",
+                       "tti", keep[i].signer, keep[i].why, now);
+        if (r == 0)
+            r = ks_run(s, d, "keeping DKIM selectors",
+                       "INSERT OR IGNORE INTO temp.dkim_seen (id) SELECT "
+                       "object_id FROM dkim_keys WHERE signer = ?1",
+                       "t", keep[i].signer);
+    }
     if (r == 0)
         r = ks_value(s, d, "counting vanished DKIM selectors", &removed,
                      NULL,

@@ -46,13 +46,23 @@ typedef struct ks_dkim_row {
 
 typedef struct ks_dkim_stats {
     size_t selectors, added, changed, removed;
+    size_t kept; /* not seen, but their signer's files could not be read */
 } ks_dkim_stats;
+
+/* A signer whose configuration could not be read: its selectors that
+ * this scan did not see are kept, in state unreadable with why. */
+typedef struct ks_dkim_keep {
+    const char *signer;
+    const char *why;
+} ks_dkim_keep;
 
 /* Make the inventory's dkim objects exactly rows: new ones added (first
  * seen now), known ones (same name and key file) updated with their first
- * seen kept, the others removed with their findings.  One transaction. */
+ * seen kept, the others removed with their findings, except those of a
+ * signer in keep.  One transaction. */
 int ks_dkim_sync(ks_store *s, const ks_dkim_row *rows, size_t n,
-                 int64_t now, ks_dkim_stats *st, kw_diag *d);
+                 const ks_dkim_keep *keep, size_t nkeep, int64_t now,
+                 ks_dkim_stats *st, kw_diag *d);
 
 /* A finding of a DNS check about one selector. */
 typedef struct ks_dkim_finding {

@@ -237,6 +237,20 @@ static void test_debian_mail_server(void **st)
     r = kw_expect(0, state, conf, (const char *[]){"check", NULL});
     assert_contains(r.out, "OK");
     kwres_free(&r);
+
+    /* The KeyTable gone: OpenDKIM will not start, and its selectors stay
+     * in the inventory, critical, rather than vanish from check. */
+    assert_int_equal(rename(at("etc/dkimkeys/keytable"),
+                            at("etc/dkimkeys/keytable.moved")),
+                     0);
+    r = kw_ok(state, conf, "scan", "--dkim");
+    assert_contains(r.err, "keytable");
+    kwres_free(&r);
+    r = kw_expect(2, state, conf, (const char *[]){"check", NULL});
+    assert_contains(r.out, "s1._domainkey.mail.test");
+    assert_contains(r.out, "opendkim's configuration could not be read");
+    assert_not_contains(r.out, "r1._domainkey.rs.test");
+    kwres_free(&r);
 }
 
 /* GET /metrics from 127.0.0.1:port: the whole answer, malloc'd. */

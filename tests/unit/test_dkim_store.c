@@ -118,7 +118,7 @@ static void test_sync_and_health(void **state)
                   0600);
     rows[2] = row("mail.test", "old", "/k/old.private", "orphan", 2048,
                   0644);
-    assert_int_equal(ks_dkim_sync(st, rows, 3, NOW, &sts, &d), 0);
+    assert_int_equal(ks_dkim_sync(st, rows, 3, NULL, 0, NOW, &sts, &d), 0);
     assert_int_equal(sts.added, 3);
 
     v = health_of(&s, "s1._domainkey.mail.test", 1);
@@ -136,7 +136,7 @@ static void test_sync_and_health(void **state)
      * from the sources is gone from the inventory. */
     health_of(&s, "s1._domainkey.mail.test", 1);
     first = s.created[0];
-    assert_int_equal(ks_dkim_sync(st, rows, 2, NOW + 3600, &sts, &d), 0);
+    assert_int_equal(ks_dkim_sync(st, rows, 2, NULL, 0, NOW + 3600, &sts, &d), 0);
     assert_int_equal(sts.added, 0);
     assert_int_equal(sts.changed, 0);
     assert_int_equal(sts.removed, 1);
@@ -146,7 +146,7 @@ static void test_sync_and_health(void **state)
 
     /* The signer loses read access: changed, critical. */
     rows[0].signer_reads = 0;
-    assert_int_equal(ks_dkim_sync(st, rows, 2, NOW + 7200, &sts, &d), 0);
+    assert_int_equal(ks_dkim_sync(st, rows, 2, NULL, 0, NOW + 7200, &sts, &d), 0);
     assert_int_equal(sts.changed, 1);
     v = health_of(&s, "s1._domainkey.mail.test", 1);
     assert_int_equal(v->health, KS_HEALTH_CRITICAL);
@@ -170,7 +170,7 @@ static void test_findings(void **state)
     kw_diag d;
     int64_t id = 0;
 
-    assert_int_equal(ks_dkim_sync(st, &r, 1, NOW, &sts, &d), 0);
+    assert_int_equal(ks_dkim_sync(st, &r, 1, NULL, 0, NOW, &sts, &d), 0);
     assert_int_equal(ks_value(st, &d, "id", &id, NULL,
                               "SELECT id FROM objects WHERE name = "
                               "'s1._domainkey.f.test'",
@@ -202,6 +202,40 @@ static void test_findings(void **state)
     assert_int_equal(v->health, KS_HEALTH_UNKNOWN);
 }
 
+/* A signer whose files could not be read keeps its selectors, in state
+ * unreadable: a broken KeyTable must not empty the inventory (check
+ * would say OK). */
+static void test_keep(void **state)
+{
+    ks_dkim_row r[2] = {
+        row("k.test", "s1", "/k/k1.private", "signing", 2048, 0600),
+        row("r.test", "s1", "/k/r1.key", "signing", 2048, 0600),
+    };
+    ks_dkim_keep keep = {"opendkim",
+                         "opendkim's configuration could not be read"};
+    ks_dkim_stats sts;
+    seen s;
+    const ks_verdict *v;
+    kw_diag d;
+
+    r[1].signer = "rspamd";
+    assert_int_equal(ks_dkim_sync(st, r, 2, NULL, 0, NOW, &sts, &d), 0);
+    /* Neither is seen now; only opendkim's failed. */
+    assert_int_equal(ks_dkim_sync(st, NULL, 0, &keep, 1, NOW + 60, &sts, &d),
+                     0);
+    assert_int_equal(sts.kept, 1);
+    assert_int_equal(sts.removed, 1);
+    v = health_of(&s, "s1._domainkey.k.test", 1);
+    assert_non_null(v);
+    assert_int_equal(v->health, KS_HEALTH_CRITICAL);
+    assert_non_null(strstr(v->reason, "could not be read"));
+    assert_null(health_of(&s, "s1._domainkey.r.test", 1));
+    /* Read again: back to ok. */
+    assert_int_equal(ks_dkim_sync(st, r, 1, NULL, 0, NOW + 120, &sts, &d), 0);
+    v = health_of(&s, "s1._domainkey.k.test", 1);
+    assert_int_equal(v->health, KS_HEALTH_OK);
+}
+
 static int count_sel(void *ctx, const ks_dkim_sel *k)
 {
     (*(int *)ctx)++;
@@ -217,7 +251,7 @@ static void test_each(void **state)
     kw_diag d;
     int n = 0;
 
-    assert_int_equal(ks_dkim_sync(st, &r, 1, NOW, &sts, &d), 0);
+    assert_int_equal(ks_dkim_sync(st, &r, 1, NULL, 0, NOW, &sts, &d), 0);
     assert_int_equal(ks_dkim_each(st, count_sel, &n, &d), 0);
     assert_int_equal(n, 1);
 }
@@ -279,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_sync_and_health),
         cmocka_unit_test(test_findings),
         cmocka_unit_test(test_each),
+        cmocka_unit_test(test_keep),
         cmocka_unit_test(test_rules),
     };
 
