@@ -304,6 +304,18 @@ static int show_one(void *ctx, const ks_object *o)
                     f->dkim_user ? ", read by " : "",
                     f->dkim_user ? f->dkim_user : "");
         kw_outf(stdout, "  %-12s %s\n", "first seen", first);
+        if (f->dkim_record != NULL) {
+            size_t off, len = strlen(f->dkim_record);
+
+            /* As a zone file takes it: character strings of at most 255
+             * bytes, which DNS concatenates. */
+            kw_outf(stdout, "  %-12s %s._domainkey.%s TXT", "publish",
+                    f->dkim_selector ? f->dkim_selector : "?",
+                    f->dkim_domain ? f->dkim_domain : "?");
+            for (off = 0; off < len; off += 255)
+                kw_outf(stdout, " \"%.255s\"", f->dkim_record + off);
+            kw_outf(stdout, "\n");
+        }
     }
     if (f->has_validity) {
         kw_outf(stdout, "  %-12s %s\n", "subject",

@@ -118,7 +118,8 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
         kw_time_rfc3339(f->dkim_first_seen, first, sizeof(first));
         json_object_set_new(
             obj, "dkim",
-            json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:I}",
+            json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:I, "
+                      "s:o}",
                       "domain", kw_json_str(f->dkim_domain), "selector",
                       kw_json_str(f->dkim_selector), "role",
                       kw_json_str(f->dkim_role), "signer",
@@ -132,7 +133,8 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
                       (json_int_t)(f->dkim_key_time > 0
                                        ? kw_time_diff(now, f->dkim_key_time) /
                                              KW_DAY
-                                       : 0)));
+                                       : 0),
+                      "record", kw_json_str(f->dkim_record)));
     }
     if (obj != NULL && f->is_endpoint) {
         char at[32];

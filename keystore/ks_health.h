@@ -88,6 +88,7 @@ typedef struct ks_tls_facts {
     int is_dkim;
     const char *dkim_domain, *dkim_selector;
     const char *dkim_source;  /* "FILE:LINE" that names the key */
+    const char *dkim_record;  /* the TXT record to publish, or NULL */
     int64_t dkim_first_seen;
     const char *dkim_role;    /* "signing", "published", "orphan" */
     const char *dkim_signer;

@@ -44,7 +44,8 @@
     "k.signer_user, k.signer_reads, k.algorithm, k.bits, k.key_time, "      \
     "k.max_age, (SELECT json_group_array(json_array(f.severity, f.text, "   \
     "f.fix, f.server)) FROM dkim_findings f WHERE f.object_id = "           \
-    "k.object_id), k.domain, k.selector, k.first_seen, k.source) FROM "     \
+    "k.object_id), k.domain, k.selector, k.first_seen, k.source, "          \
+    "k.record) FROM "                                                       \
     "dkim_keys k WHERE k.object_id = objects.id) END"
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -90,7 +91,7 @@ static void read_dkim(const char *text, ks_object *o, json_t **hold)
     ks_tls_facts *f = &o->facts;
     size_t i;
 
-    if (a == NULL || !json_is_array(a) || json_array_size(a) < 13) {
+    if (a == NULL || !json_is_array(a) || json_array_size(a) < 14) {
         json_decref(a);
         return;
     }
@@ -100,6 +101,7 @@ static void read_dkim(const char *text, ks_object *o, json_t **hold)
     f->dkim_selector = json_string_value(json_array_get(a, 10));
     f->dkim_first_seen = json_integer_value(json_array_get(a, 11));
     f->dkim_source = json_string_value(json_array_get(a, 12));
+    f->dkim_record = json_string_value(json_array_get(a, 13));
     f->dkim_role = json_string_value(json_array_get(a, 0));
     f->dkim_signer = json_string_value(json_array_get(a, 1));
     f->dkim_user = json_string_value(json_array_get(a, 2));

@@ -207,6 +207,9 @@ static void test_debian_mail_server(void **st)
     kwres_free(&r);
     r = kw_ok(state, conf, "show", "wr._domainkey.mail.test");
     assert_contains(r.out, "chmod o-rwx");
+    /* The record to publish is the one opendkim-genkey wrote. */
+    assert_contains(r.out, "wr._domainkey.mail.test TXT \"v=DKIM1; k=rsa; "
+                           "p=MII");
     kwres_free(&r);
 
     /* Fixed: the 1024-bit published key is what remains, a warning. */
