@@ -94,7 +94,7 @@ int kw_dkim_scan(ks_store *s, const kw_dkim_params *p, int discover,
     kw_dkim_sources src;
     ks_dkim_row *rows = NULL;
     key_facts *keys = NULL;
-    size_t i;
+    size_t i, j;
     int r;
 
     memset(res, 0, sizeof(*res));
@@ -114,7 +114,13 @@ int kw_dkim_scan(ks_store *s, const kw_dkim_params *p, int discover,
         key_facts *k = &keys[i];
         ks_dkim_row *w = &rows[i];
 
-        load(v, k);
+        /* One key file often signs for many domains: read it once. */
+        for (j = 0; j < i && strcmp(src.sel[j].key, v->key) != 0; j++)
+            ;
+        if (j < i)
+            *k = keys[j];
+        else
+            load(v, k);
         w->domain = v->domain;
         w->selector = v->selector;
         w->key_path = v->key;

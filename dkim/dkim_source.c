@@ -430,10 +430,16 @@ static void odk_option(odk_conf *c, const char *k, const char *v, int line)
 }
 
 /* The KeyTable's rows, each signing when a SigningTable row names it. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int odk_keytable(kw_dkim_sources *s, const char *conf,
                         const odk_conf *c)
 {
     ds_rows kt = {0}, st = {0};
+    const char **names = NULL;
     int refile, r;
     size_t i, j;
 
@@ -442,6 +448,17 @@ static int odk_keytable(kw_dkim_sources *s, const char *conf,
     if (r == 0 && c->signingtable[0] != '\0')
         r = read_dataset(s, "SigningTable", c->signingtable, conf,
                          c->signingtable_line, &st, &refile);
+    /* A SigningTable value is "KEYNAME [SIGNER]": keep the name, sorted,
+     * so each KeyTable row is looked up, not compared with every row. */
+    if (r == 0 && (names = calloc(st.n + 1, sizeof(*names))) == NULL)
+        r = KW_ENOMEM;
+    for (j = 0; r == 0 && j < st.n; j++) {
+        char *rest;
+
+        names[j] = split_word(st.v[j].value, &rest);
+    }
+    if (r == 0 && st.n > 1)
+        qsort(names, st.n, sizeof(*names), cmp_str);
     for (i = 0; r == 0 && i < kt.n; i++) {
         ds_row *k = &kt.v[i];
         char *dom = k->value, *sel, *key, path[1024], src[1100];
@@ -467,21 +484,20 @@ static int odk_keytable(kw_dkim_sources *s, const char *conf,
         }
         resolve(k->file, key, path, sizeof(path));
         snprintf(src, sizeof(src), "%s:%d", k->file, k->line);
-        for (j = 0; j < st.n; j++) {
-            char value[1536], *rest;
+        {
+            const char *want = k->key;
 
-            copy(value, sizeof(value), st.v[j].value);
-            if (strcmp(split_word(value, &rest), k->key) == 0)
+            if (st.n > 0 && bsearch(&want, names, st.n, sizeof(*names),
+                                    cmp_str) != NULL)
                 role = KW_DKIM_ROLE_SIGNING;
         }
         /* "%" signs for the sender's domain: the SigningTable patterns
          * that lead to this key name the domains. */
         pct = strcmp(dom, "%") == 0;
         for (j = 0; pct && r == 0 && j < st.n; j++) {
-            char value[1536], d2[256], *rest;
+            char d2[256];
 
-            copy(value, sizeof(value), st.v[j].value);
-            if (strcmp(split_word(value, &rest), k->key) == 0 &&
+            if (strcmp(st.v[j].value, k->key) == 0 &&
                 pattern_domain(st.v[j].key, d2, sizeof(d2)))
                 r = add_sel(s, d2, sel, path, "opendkim",
                             KW_DKIM_ROLE_SIGNING, src, k->line, c->user);
@@ -494,6 +510,7 @@ static int odk_keytable(kw_dkim_sources *s, const char *conf,
                      "SigningTable row with a domain leads to it",
                      k->file, k->line, k->key);
     }
+    free(names);
     free(kt.v);
     free(st.v);
     return r;
