@@ -98,7 +98,7 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
     ks_store *s = NULL;
     kw_diag d;
     size_t i;
-    int c, r, dry = 0, json = 0;
+    int c, r, dry = 0, json = 0, dkim_ok;
 
     memset(&paths, 0, sizeof(paths));
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -135,11 +135,18 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
         discover_usage(stderr);
         return KW_EXIT_USAGE;
     }
-    if (kw_cli_dkim_config(cli, opendkim, rspamd, &kc) != 0)
-        return KW_EXIT_FAIL;
+    /* Without the configuration's [dkim "DOMAIN"] sections, recording
+     * the selectors would drop theirs: a configuration that does not load
+     * skips DKIM (said), not the certificates. */
     memset(&dk, 0, sizeof(dk));
+    dkim_ok = kw_cli_dkim_config(cli, opendkim, rspamd, &kc) == 0;
+    if (!dkim_ok) {
+        kw_warn("discover: DKIM signers skipped until the configuration "
+                "loads");
+        kw_config_defaults(&kc);
+    }
     if (kw_discover(&paths, &disc) != 0 ||
-        kw_dkim_sources_read(&kc.dkim, 1, &dk) != 0) {
+        (dkim_ok && kw_dkim_sources_read(&kc.dkim, 1, &dk) != 0)) {
         kw_err("discover: out of memory");
         kw_discovery_free(&disc);
         kw_dkim_sources_free(&dk);
@@ -250,7 +257,7 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
             kw_err("discover: %s", d.msg);
             r = KW_EXIT_FAIL;
         } else if (!json) {
-            if (kw_cli_scan_dkim(cli, s, &kc, 1, stdout) != 0)
+            if (dkim_ok && kw_cli_scan_dkim(cli, s, &kc, 1, stdout) != 0)
                 r = KW_EXIT_FAIL;
             kw_outf(stdout,
                     "\n%zu files added to the inventory (%zu certificates, "
@@ -265,7 +272,7 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
                         st.absent == 1 ? "is" : "are");
         }
         /* With --json the summary would break the JSON on stdout. */
-        if (json && r == KW_EXIT_OK &&
+        if (json && dkim_ok && r == KW_EXIT_OK &&
             kw_cli_scan_dkim(cli, s, &kc, 1, NULL) != 0)
             r = KW_EXIT_FAIL;
         ks_close(s);
