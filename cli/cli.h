@@ -87,6 +87,17 @@ int kw_cli_shared_only(kw_cli *cli, int argc, char **argv,
 struct kw_config;
 int kw_cli_load_certs(kw_cli *cli, struct kw_config *c);
 
+/* cli_scan.c: the configuration for reading the DKIM signers (the file,
+ * or the defaults when there is none), with opendkim/rspamd (may be
+ * NULL) overriding [dkim]; 0, or -1 (said).  Free c with kw_config_free. */
+int kw_cli_dkim_config(kw_cli *cli, const char *opendkim, const char *rspamd,
+                       struct kw_config *c);
+/* Record the DKIM selectors c's [dkim] and discovery find (scan --dkim,
+ * discover), printing a summary to out (NULL: none) and, unless quiet,
+ * the problems on stderr. */
+int kw_cli_scan_dkim(kw_cli *cli, ks_store *s, const struct kw_config *c,
+                     int quiet, FILE *out);
+
 /* output.c */
 char *kw_display_name(const char *name); /* IDN A-labels to Unicode */
 json_t *kw_object_json(const ks_object *o, int64_t now,

@@ -5,6 +5,8 @@
 #include "../probe/discover.h"
 
 #include "../common/kw_log.h"
+#include "../dkim/dkim_source.h"
+#include "../service/config.h"
 #include "../keystore/ks_scan.h"
 
 #include <errno.h>
@@ -43,8 +45,34 @@ static void discover_usage(FILE *out)
           "\n"
           "  --dry-run      only print what was found\n"
           "  --json         print the findings as JSON\n"
-          "  --postfix DIR, --dovecot FILE, --nginx FILE   other locations\n",
+          "  --postfix DIR, --dovecot FILE, --nginx FILE   other locations\n"
+          "  --opendkim FILE, --rspamd DIR   other DKIM signers' "
+          "configurations\n"
+          "\n"
+          "DKIM: the selectors OpenDKIM (/etc/opendkim.conf) and rspamd\n"
+          "(/etc/rspamd) sign with, and [dkim \"DOMAIN\"] sections, become "
+          "objects of\n"
+          "kind dkim, as `keywarden scan --dkim` records them.\n",
           out);
+}
+
+/* The selectors found, for --json. */
+static json_t *dkim_json(const kw_dkim_sources *dk)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; a != NULL && i < dk->n; i++)
+        json_array_append_new(
+            a, json_pack("{s:s, s:o, s:o, s:o, s:s, s:o, s:o}", "signer",
+                         dk->sel[i].signer, "domain",
+                         kw_json_str(dk->sel[i].domain), "selector",
+                         kw_json_str(dk->sel[i].selector), "key",
+                         kw_json_path(dk->sel[i].key), "role",
+                         kw_dkim_role_name(dk->sel[i].role), "named_by",
+                         kw_json_path(dk->sel[i].source), "user",
+                         kw_json_str(dk->sel[i].user)));
+    return a;
 }
 
 int cli_discover(kw_cli *cli, int argc, char **argv)
@@ -55,17 +83,22 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
         {"postfix", required_argument, NULL, 'P'},
         {"dovecot", required_argument, NULL, 'D'},
         {"nginx", required_argument, NULL, 'N'},
+        {"opendkim", required_argument, NULL, 'O'},
+        {"rspamd", required_argument, NULL, 'R'},
         {"state-dir", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     kw_discover_paths paths;
     kw_discovery disc;
+    kw_config kc;
+    kw_dkim_sources dk;
+    const char *opendkim = NULL, *rspamd = NULL;
     ks_scan_stats st;
     ks_store *s = NULL;
     kw_diag d;
     size_t i;
-    int c, r, dry = 0, json = 0;
+    int c, r, dry = 0, json = 0, dkim_ok;
 
     memset(&paths, 0, sizeof(paths));
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -85,6 +118,12 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
         case 'N':
             paths.nginx_conf = optarg;
             break;
+        case 'O':
+            opendkim = optarg;
+            break;
+        case 'R':
+            rspamd = optarg;
+            break;
         default:
             r = kw_cli_shared_opt(cli, c, optarg, NULL, discover_usage,
                                   KW_EXIT_USAGE);
@@ -96,8 +135,22 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
         discover_usage(stderr);
         return KW_EXIT_USAGE;
     }
-    if (kw_discover(&paths, &disc) != 0) {
+    /* Without the configuration's [dkim "DOMAIN"] sections, recording
+     * the selectors would drop theirs: a configuration that does not load
+     * skips DKIM (said), not the certificates. */
+    memset(&dk, 0, sizeof(dk));
+    dkim_ok = kw_cli_dkim_config(cli, opendkim, rspamd, &kc) == 0;
+    if (!dkim_ok) {
+        kw_warn("discover: DKIM signers skipped until the configuration "
+                "loads");
+        kw_config_defaults(&kc);
+    }
+    if (kw_discover(&paths, &disc) != 0 ||
+        (dkim_ok && kw_dkim_sources_read(&kc.dkim, 1, &dk) != 0)) {
         kw_err("discover: out of memory");
+        kw_discovery_free(&disc);
+        kw_dkim_sources_free(&dk);
+        kw_config_free(&kc);
         return KW_EXIT_FAIL;
     }
     if (json) {
@@ -131,6 +184,9 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
                              disc.proposals[i].line));
         for (i = 0; i < disc.nnotes; i++)
             json_array_append_new(n, kw_json_str(disc.notes[i]));
+        for (i = 0; i < dk.nnotes; i++)
+            json_array_append_new(n, kw_json_str(dk.notes[i]));
+        json_object_set_new(o, "dkim", dkim_json(&dk));
         json_object_set_new(o, "files", u);
         json_object_set_new(o, "endpoints", p);
         json_object_set_new(o, "notes", n);
@@ -160,8 +216,15 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
                         strerror(uu->err));
             putchar('\n');
         }
+        for (i = 0; i < dk.n; i++)
+            kw_outf(stdout, "%s: %s %s._domainkey.%s %s (%s)\n",
+                    dk.sel[i].signer, dk.sel[i].source, dk.sel[i].selector,
+                    dk.sel[i].domain, dk.sel[i].key,
+                    kw_dkim_role_name(dk.sel[i].role));
         for (i = 0; i < disc.nnotes; i++)
             kw_outf(stdout, "note: %s\n", disc.notes[i]);
+        for (i = 0; i < dk.nnotes; i++)
+            kw_outf(stdout, "note: %s\n", dk.notes[i]);
         if (disc.nginx_dump != NULL)
             kw_outf(stdout, "nginx's configuration as `%s -T` printed it\n",
                     disc.nginx_dump);
@@ -194,6 +257,8 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
             kw_err("discover: %s", d.msg);
             r = KW_EXIT_FAIL;
         } else if (!json) {
+            if (dkim_ok && kw_cli_scan_dkim(cli, s, &kc, 1, stdout) != 0)
+                r = KW_EXIT_FAIL;
             kw_outf(stdout,
                     "\n%zu files added to the inventory (%zu certificates, "
                     "%zu keys); `keywarden show` lists who uses them\n",
@@ -206,8 +271,14 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
                         st.absent, st.absent == 1 ? "" : "s",
                         st.absent == 1 ? "is" : "are");
         }
+        /* With --json the summary would break the JSON on stdout. */
+        if (json && dkim_ok && r == KW_EXIT_OK &&
+            kw_cli_scan_dkim(cli, s, &kc, 1, NULL) != 0)
+            r = KW_EXIT_FAIL;
         ks_close(s);
     }
     kw_discovery_free(&disc);
+    kw_dkim_sources_free(&dk);
+    kw_config_free(&kc);
     return r;
 }

@@ -228,7 +228,7 @@ static int list_row(void *ctx, const ks_object *o)
         free(text);
     } else {
         char *uname = NULL, *ename = NULL, *ereason = NULL, line[1024],
-             idtext[24];
+             idtext[24], dkim_reason[sizeof(v.reason) + 64];
         const char *name = o->name, *reason;
         size_t pos = 0;
 
@@ -265,6 +265,19 @@ static int list_row(void *ctx, const ks_object *o)
                                   strlen(name))) != NULL)
             name = ename;
         reason = v.reason[0] != '\0' ? v.reason : "-";
+        /* A DKIM selector's role leads its reason: which key signs is
+         * what an operator reads the listing for. */
+        if (o->facts.is_dkim && o->facts.dkim_role != NULL) {
+            size_t rp = 0;
+
+            (void)kw_str_appendf(dkim_reason, sizeof(dkim_reason), &rp,
+                                 "%s (%s)%s%s", o->facts.dkim_role,
+                                 o->facts.dkim_signer ? o->facts.dkim_signer
+                                                      : "?",
+                                 v.reason[0] != '\0' ? ": " : "",
+                                 v.reason);
+            reason = dkim_reason;
+        }
         if (!kw_str_is_clean((const unsigned char *)reason,
                              strlen(reason)) &&
             (ereason = kw_str_clean((const unsigned char *)reason,

@@ -5,6 +5,8 @@
 
 #include "../acme/acme_jws.h"
 #include "../common/kw_log.h"
+#include "../dkim/dkim.h"
+#include "../service/config.h"
 #include "../keystore/ks_endpoint.h"
 #include "../keystore/ks_scan.h"
 #include "../service/control.h"
@@ -19,6 +21,7 @@
 static void scan_usage(FILE *out)
 {
     fputs("Usage: keywarden scan [-v] [-q] PATH...\n"
+          "       keywarden [--config FILE] scan --dkim [-q] [PATH...]\n"
           "\n"
           "Add the certificates found in PATH (files or directories, "
           "searched\n"
@@ -40,6 +43,11 @@ static void scan_usage(FILE *out)
           "not PEM,\n"
           "                 FIFOs, sockets and devices inside a tree)\n"
           "  -q, --quiet    print only the summary\n"
+          "      --dkim     also read the DKIM signers' configurations "
+          "([dkim] in\n"
+          "                 the configuration, /etc/opendkim.conf and "
+          "/etc/rspamd)\n"
+          "                 and record their selectors\n"
           "      --state-dir DIR\n",
           out);
 }
@@ -181,11 +189,65 @@ static int scan_by_daemon(kw_cli *cli, char **paths, size_t n)
     return r == 0 ? KW_EXIT_OK : r;
 }
 
+int kw_cli_dkim_config(kw_cli *cli, const char *opendkim,
+                       const char *rspamd, kw_config *c)
+{
+    kw_diag d;
+    int r = kw_config_load(cli->config_path, c, &d);
+
+    if (r == KW_ENOENT) {
+        kw_config_defaults(c);
+    } else if (r != 0) {
+        kw_err("%s", d.msg);
+        return -1;
+    }
+    if (opendkim != NULL) {
+        free(c->dkim.opendkim_conf);
+        c->dkim.opendkim_conf = strdup(opendkim);
+    }
+    if (rspamd != NULL) {
+        free(c->dkim.rspamd_conf);
+        c->dkim.rspamd_conf = strdup(rspamd);
+    }
+    if ((opendkim != NULL && c->dkim.opendkim_conf == NULL) ||
+        (rspamd != NULL && c->dkim.rspamd_conf == NULL)) {
+        kw_err("out of memory");
+        kw_config_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+int kw_cli_scan_dkim(kw_cli *cli, ks_store *s, const kw_config *c, int quiet,
+                     FILE *out)
+{
+    kw_dkim_scan_result res;
+    kw_diag d;
+    size_t i;
+
+    if (kw_dkim_scan(s, &c->dkim, 1, cli->now, &res, &d) != 0) {
+        kw_err("dkim: %s", d.msg);
+        return -1;
+    }
+    for (i = 0; !quiet && i < res.nnotes; i++)
+        kw_outf(stderr, "error: %s\n", res.notes[i]);
+    if (out != NULL)
+        fprintf(out, "dkim: %zu selectors (%zu signing, %zu published, %zu "
+                "orphan key files), %zu keys unreadable; %zu new, %zu "
+                "changed, %zu gone\n",
+           res.stats.selectors, res.signing, res.published, res.orphans,
+           res.unreadable, res.stats.added, res.stats.changed,
+           res.stats.removed);
+    kw_dkim_scan_result_free(&res);
+    return 0;
+}
+
 int cli_scan(kw_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
+        {"dkim", no_argument, NULL, 'D'},
         {"state-dir", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -195,7 +257,7 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
     ks_scan_stats st;
     ks_store *s = NULL;
     kw_diag d;
-    int c, r, lock_fd = -1;
+    int c, r, lock_fd = -1, dkim = 0;
 
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
@@ -205,6 +267,9 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
         case 'q':
             so.quiet = 1;
             break;
+        case 'D':
+            dkim = 1;
+            break;
         default:
             r = kw_cli_shared_opt(cli, c, optarg, NULL, scan_usage,
                                   KW_EXIT_USAGE);
@@ -213,15 +278,16 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
             break;
         }
     }
-    if (optind >= argc) {
+    if (optind >= argc && !dkim) {
         kw_err("scan: which paths?  e.g. keywarden scan /etc/ssl "
                "/etc/letsencrypt");
         return KW_EXIT_USAGE;
     }
     /* A running daemon does the scan itself, so one writer owns the
      * inventory; otherwise this process takes the daemon's lock for the
-     * duration. */
-    r = scan_by_daemon(cli, argv + optind, (size_t)(argc - optind));
+     * duration.  The daemon reads the DKIM sources in its own scan job. */
+    r = dkim ? -1
+             : scan_by_daemon(cli, argv + optind, (size_t)(argc - optind));
     if (r >= 0)
         return r;
     if (kw_cli_open(cli, 1, &s) != 0)
@@ -232,6 +298,26 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_FAIL;
     }
 
+    if (dkim) {
+        kw_config kc;
+        int bad = kw_cli_dkim_config(cli, NULL, NULL, &kc) != 0;
+
+        if (!bad) {
+            bad = kw_cli_scan_dkim(cli, s, &kc, so.quiet, stdout) != 0;
+            kw_config_free(&kc);
+        }
+        if (bad) {
+            ks_close(s);
+            close(lock_fd);
+            return KW_EXIT_FAIL;
+        }
+    }
+    if (optind >= argc) {
+        kw_health_watch(s, cli->now);
+        ks_close(s);
+        close(lock_fd);
+        return KW_EXIT_OK;
+    }
     memset(&o, 0, sizeof(o));
     o.now = cli->now;
     if (getenv("KEYWARDEN_SCAN_THREADS") != NULL)

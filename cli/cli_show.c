@@ -287,6 +287,36 @@ static int show_one(void *ctx, const ks_object *o)
     }
     if (f->error != NULL)
         kw_outf(stdout, "  %-12s %s\n", "error", f->error);
+    if (f->is_dkim) {
+        char first[32];
+
+        kw_time_rfc3339(f->dkim_first_seen, first, sizeof(first));
+        kw_outf(stdout, "  %-12s %s, selector %s\n", "domain",
+                f->dkim_domain ? f->dkim_domain : "?",
+                f->dkim_selector ? f->dkim_selector : "?");
+        kw_outf(stdout, "  %-12s %s, by %s (%s)\n", "role",
+                f->dkim_role ? f->dkim_role : "?",
+                f->dkim_signer ? f->dkim_signer : "?",
+                f->dkim_source ? f->dkim_source : "?");
+        if (f->dkim_alg != NULL)
+            kw_outf(stdout, "  %-12s %s %d bits, file mode %04o%s%s\n",
+                    "key", f->dkim_alg, f->dkim_bits, f->key_mode & 07777,
+                    f->dkim_user ? ", read by " : "",
+                    f->dkim_user ? f->dkim_user : "");
+        kw_outf(stdout, "  %-12s %s\n", "first seen", first);
+        if (f->dkim_record != NULL) {
+            size_t off, len = strlen(f->dkim_record);
+
+            /* As a zone file takes it: character strings of at most 255
+             * bytes, which DNS concatenates. */
+            kw_outf(stdout, "  %-12s %s._domainkey.%s TXT", "publish",
+                    f->dkim_selector ? f->dkim_selector : "?",
+                    f->dkim_domain ? f->dkim_domain : "?");
+            for (off = 0; off < len; off += 255)
+                kw_outf(stdout, " \"%.255s\"", f->dkim_record + off);
+            kw_outf(stdout, "\n");
+        }
+    }
     if (f->has_validity) {
         kw_outf(stdout, "  %-12s %s\n", "subject",
                 o->subject ? o->subject : "");

@@ -112,6 +112,30 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
     if (obj != NULL)
         json_object_set_new(obj, "idle_trust_anchor",
                             json_boolean(f->idle_anchor));
+    if (obj != NULL && f->is_dkim) {
+        char first[32];
+
+        kw_time_rfc3339(f->dkim_first_seen, first, sizeof(first));
+        json_object_set_new(
+            obj, "dkim",
+            json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:I, "
+                      "s:o}",
+                      "domain", kw_json_str(f->dkim_domain), "selector",
+                      kw_json_str(f->dkim_selector), "role",
+                      kw_json_str(f->dkim_role), "signer",
+                      kw_json_str(f->dkim_signer), "signer_user",
+                      kw_json_str(f->dkim_user), "named_by",
+                      kw_json_str(f->dkim_source), "algorithm",
+                      kw_json_str(f->dkim_alg), "key_mode",
+                      f->key_mode >= 0 ? json_integer(f->key_mode)
+                                       : json_null(),
+                      "first_seen", first, "age_days",
+                      (json_int_t)(f->dkim_key_time > 0
+                                       ? kw_time_diff(now, f->dkim_key_time) /
+                                             KW_DAY
+                                       : 0),
+                      "record", kw_json_str(f->dkim_record)));
+    }
     if (obj != NULL && f->is_endpoint) {
         char at[32];
 

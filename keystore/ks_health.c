@@ -122,6 +122,10 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
     const char *subject;
     int leaf_is_deadline;
 
+    if (f->is_dkim) {
+        ks_health_dkim(f, now, v);
+        return;
+    }
     memset(v, 0, sizeof(*v));
 
     if (f->state != NULL && strcmp(f->state, "unreadable") == 0) {
@@ -297,5 +301,86 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
                 f->key_mode & 07777);
         }
     }
+    finish(v);
+}
+
+void ks_health_dkim(const ks_tls_facts *f, int64_t now, ks_verdict *v)
+{
+    const char *kp = f->key_path != NULL ? f->key_path : "(key file)";
+    const char *role = f->dkim_role != NULL ? f->dkim_role : "orphan";
+    int signing = strcmp(role, "signing") == 0;
+    int used = signing || strcmp(role, "published") == 0;
+    char fix[256];
+    size_t i;
+
+    memset(v, 0, sizeof(*v));
+    if (f->state != NULL && strcmp(f->state, "ok") != 0) {
+        const char *err = f->error != NULL ? f->error : f->state;
+        int ours = strncmp(err, KS_ERR_CANNOT_OPEN,
+                           sizeof(KS_ERR_CANNOT_OPEN) - 1) == 0;
+
+        if (ours)
+            add(v, KS_HEALTH_UNKNOWN,
+                "scan as a user that may read it (root, or the signer's)",
+                "key %s: %s", kp, err);
+        else
+            add(v, signing ? KS_HEALTH_CRITICAL : KS_HEALTH_WARNING,
+                signing ? "restore the key file, or point the signer's "
+                          "configuration at the right one"
+                        : "restore the key file, or remove the line that "
+                          "names it",
+                "key %s: %s%s", kp, err,
+                signing ? ": the signer cannot sign with it" : "");
+    }
+    if (f->key_mode > 0 && (f->key_mode & (S_IROTH | S_IWOTH))) {
+        snprintf(fix, sizeof(fix), "chmod o-rwx %s", kp);
+        add(v, KS_HEALTH_CRITICAL, fix,
+            "private key %s is readable by every user (mode %04o)", kp,
+            f->key_mode & 07777);
+    }
+    if (used && f->dkim_reads == 0 && f->dkim_user != NULL) {
+        snprintf(fix, sizeof(fix), "chown %s %s (or give its group read "
+                 "access: chmod g+r)", f->dkim_user, kp);
+        add(v, KS_HEALTH_CRITICAL, fix,
+            "private key %s is not readable by %s, the user %s runs as",
+            kp, f->dkim_user,
+            f->dkim_signer != NULL ? f->dkim_signer : "the signer");
+    }
+    if (used && f->dkim_alg != NULL && strcmp(f->dkim_alg, "rsa") == 0 &&
+        f->dkim_bits > 0 && f->dkim_bits <= 1024)
+        add(v, f->dkim_bits < 1024 ? KS_HEALTH_CRITICAL : KS_HEALTH_WARNING,
+            "generate a 2048-bit key under a new selector, publish it, then "
+            "sign with it",
+            f->dkim_bits < 1024
+                ? "a %d-bit RSA key: receivers ignore signatures by keys "
+                  "under 1024 bits (RFC 8301)"
+                : "a %d-bit RSA key: the minimum RFC 8301 allows; use 2048",
+            f->dkim_bits);
+    if (used && f->dkim_max_age > 0 && f->dkim_key_time > 0 &&
+        kw_time_diff(now, f->dkim_key_time) > f->dkim_max_age) {
+        char age[32], max[32];
+
+        kw_duration_format(kw_time_diff(now, f->dkim_key_time), age,
+                           sizeof(age));
+        kw_duration_format(f->dkim_max_age, max, sizeof(max));
+        add(v, KS_HEALTH_WARNING,
+            "rotate: a new key under a new selector, published before the "
+            "signer uses it",
+            "key is %s old, older than max_age %s", age, max);
+    }
+    for (i = 0; i < f->dkim_nfound && i < KS_MAX_FINDINGS; i++) {
+        const ks_dkim_found *x = &f->dkim_found[i];
+
+        if (x->server != NULL && x->server[0] != '\0')
+            add(v, x->health, x->fix, "%s (%s)",
+                x->text != NULL ? x->text : "", x->server);
+        else
+            add(v, x->health, x->fix, "%s", x->text != NULL ? x->text : "");
+    }
+    if (v->nfindings == 0 && !used)
+        add(v, KS_HEALTH_OK,
+            "publish it and name it in the signer's configuration, or "
+            "delete it",
+            "no signer's configuration names this key file");
     finish(v);
 }

@@ -36,6 +36,14 @@ typedef struct ks_thresholds {
 
 void ks_thresholds_default(ks_thresholds *t);
 
+#define KS_MAX_FINDINGS 8
+
+/* A finding of a DKIM selector's latest DNS check, as health reads it. */
+typedef struct ks_dkim_found {
+    ks_health health;
+    const char *text, *fix, *server;
+} ks_dkim_found;
+
 /* The facts of a TLS object, as the inventory records them. */
 typedef struct ks_tls_facts {
     const char *state;        /* "ok", "missing", "unreadable" */
@@ -74,14 +82,30 @@ typedef struct ks_tls_facts {
      * file a daemon loads that is missing or broken stops the daemon);
      * NULL when none does. */
     const char *used_by;
+    /* DKIM selectors (kind dkim, ks_dkim.h): the key file's facts
+     * (key_path and key_mode above), and the latest DNS check's
+     * findings. */
+    int is_dkim;
+    const char *dkim_domain, *dkim_selector;
+    const char *dkim_source;  /* "FILE:LINE" that names the key */
+    const char *dkim_record;  /* the TXT record to publish, or NULL */
+    int64_t dkim_first_seen;
+    const char *dkim_role;    /* "signing", "published", "orphan" */
+    const char *dkim_signer;
+    const char *dkim_user;    /* the signer's user, or NULL */
+    int dkim_reads;           /* it may read the key: 1, 0, -1 unknown */
+    const char *dkim_alg;     /* "rsa", "ed25519", NULL */
+    int dkim_bits;
+    int64_t dkim_key_time;    /* the key file's mtime; 0 unknown */
+    int64_t dkim_max_age;     /* seconds; 0: no age check */
+    size_t dkim_nfound;
+    ks_dkim_found dkim_found[KS_MAX_FINDINGS];
 } ks_tls_facts;
 
 /* How an unreadable object's error starts when the file could not be
  * opened (permissions, as this user): the daemon, as another user, may
  * still read it, so that alone is unknown, not critical. */
 #define KS_ERR_CANNOT_OPEN "cannot open: "
-
-#define KS_MAX_FINDINGS 8
 
 typedef struct ks_finding {
     ks_health health;
@@ -98,7 +122,18 @@ typedef struct ks_verdict {
     ks_finding findings[KS_MAX_FINDINGS];
 } ks_verdict;
 
+/* The verdict of any object: DKIM selectors (f->is_dkim) are handed to
+ * ks_health_dkim, so every caller treats both kinds alike. */
 void ks_health_tls(const ks_tls_facts *f, int64_t now,
                    const ks_thresholds *t, ks_verdict *out);
+
+/* A DKIM selector's verdict: the worst of its local facts and of its
+ * latest DNS findings.  Key file readable by others: critical; not
+ * readable by the signer's user: critical; RSA under 1024 bits:
+ * critical, 1024: warning; older than max_age: warning (these three for
+ * signing and published keys); the key file missing or unreadable:
+ * critical for a signing key (the signer cannot sign), warning
+ * otherwise, unknown when only we may not open it. */
+void ks_health_dkim(const ks_tls_facts *f, int64_t now, ks_verdict *out);
 
 #endif

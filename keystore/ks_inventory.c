@@ -16,7 +16,7 @@
     "created_at, state, error, updated_at, not_before, not_after, "        \
     "deadline, is_ca, weak_name, weak_not_after, arrangement, key_state, " \
     "key_path, key_mode, superseded_by, idle_anchor, "                     \
-    ENDPOINT_FACTS ", " USED_BY
+    ENDPOINT_FACTS ", " USED_BY ", " DKIM_FACTS
 
 /* An endpoint's probe outcome, as one JSON array (NULL for objects that
  * are not endpoints): a correlated lookup on a unique index, cheap even
@@ -36,6 +36,17 @@
     "objects.source OR u.path IN (SELECT l.path FROM file_links l WHERE "   \
     "l.file_id = objects.file_id) ORDER BY u.daemon, u.config, u.line "     \
     "LIMIT 1) END"
+
+/* A DKIM selector's facts (ks_dkim.h) and its latest findings, as one
+ * JSON array; NULL for other kinds. */
+#define DKIM_FACTS                                                         \
+    "CASE WHEN kind = 'dkim' THEN (SELECT json_array(k.role, k.signer, "   \
+    "k.signer_user, k.signer_reads, k.algorithm, k.bits, k.key_time, "      \
+    "k.max_age, (SELECT json_group_array(json_array(f.severity, f.text, "   \
+    "f.fix, f.server)) FROM dkim_findings f WHERE f.object_id = "           \
+    "k.object_id), k.domain, k.selector, k.first_seen, k.source, "          \
+    "k.record) FROM "                                                       \
+    "dkim_keys k WHERE k.object_id = objects.id) END"
 
 static const char *col_text(sqlite3_stmt *st, int i)
 {
@@ -69,6 +80,63 @@ static void read_endpoint(const char *text, ks_object *o, json_t **hold)
     f->probed_at = json_integer_value(json_array_get(a, 7));
     f->stale_source = json_string_value(json_array_get(a, 8));
     f->stale_not_after = json_integer_value(json_array_get(a, 9));
+}
+
+/* Fill o's DKIM facts from the JSON array of DKIM_FACTS; the strings
+ * live in *hold until the caller releases it. */
+static void read_dkim(const char *text, ks_object *o, json_t **hold)
+{
+    json_error_t err;
+    json_t *a = json_loads(text, 0, &err), *found;
+    ks_tls_facts *f = &o->facts;
+    size_t i;
+
+    if (a == NULL || !json_is_array(a) || json_array_size(a) < 14) {
+        json_decref(a);
+        return;
+    }
+    *hold = a;
+    f->is_dkim = 1;
+    f->dkim_domain = json_string_value(json_array_get(a, 9));
+    f->dkim_selector = json_string_value(json_array_get(a, 10));
+    f->dkim_first_seen = json_integer_value(json_array_get(a, 11));
+    f->dkim_source = json_string_value(json_array_get(a, 12));
+    f->dkim_record = json_string_value(json_array_get(a, 13));
+    f->dkim_role = json_string_value(json_array_get(a, 0));
+    f->dkim_signer = json_string_value(json_array_get(a, 1));
+    f->dkim_user = json_string_value(json_array_get(a, 2));
+    f->dkim_reads = (int)json_integer_value(json_array_get(a, 3));
+    f->dkim_alg = json_string_value(json_array_get(a, 4));
+    f->dkim_bits = (int)json_integer_value(json_array_get(a, 5));
+    f->dkim_key_time = json_integer_value(json_array_get(a, 6));
+    f->dkim_max_age = json_integer_value(json_array_get(a, 7));
+    /* The findings arrive as an array, or as its text where SQLite drops
+     * the JSON subtype across the subquery. */
+    found = json_array_get(a, 8);
+    if (json_is_string(found)) {
+        found = json_loads(json_string_value(found), 0, &err);
+        if (found == NULL)
+            return;
+        json_array_append_new(a, found); /* kept alive by *hold */
+    }
+    if (!json_is_array(found))
+        return;
+    for (i = 0; i < json_array_size(found) && i < KS_MAX_FINDINGS; i++) {
+        json_t *x = json_array_get(found, i);
+        int h = ks_health_parse(json_string_value(json_array_get(x, 0))
+                                    ? json_string_value(json_array_get(x, 0))
+                                    : "unknown");
+
+        f->dkim_found[f->dkim_nfound].health =
+            h < 0 ? KS_HEALTH_UNKNOWN : (ks_health)h;
+        f->dkim_found[f->dkim_nfound].text =
+            json_string_value(json_array_get(x, 1));
+        f->dkim_found[f->dkim_nfound].fix =
+            json_string_value(json_array_get(x, 2));
+        f->dkim_found[f->dkim_nfound].server =
+            json_string_value(json_array_get(x, 3));
+        f->dkim_nfound++;
+    }
 }
 
 static void read_object(sqlite3_stmt *st, ks_object *o)
@@ -116,6 +184,8 @@ static void read_full(sqlite3_stmt *st, ks_object *o, json_t **hold)
     read_object(st, o);
     if (sqlite3_column_type(st, 31) != SQLITE_NULL)
         read_endpoint(col_text(st, 31), o, hold);
+    else if (sqlite3_column_type(st, 33) != SQLITE_NULL)
+        read_dkim(col_text(st, 33), o, hold);
 }
 
 #define BRIEF_COLUMNS                                                      \
@@ -167,7 +237,8 @@ static int needs_detail(const ks_object *o, const ks_filter *f)
 {
     const ks_tls_facts *t = &o->facts;
 
-    return (t->state != NULL && strcmp(t->state, "ok") != 0) ||
+    return (o->kind != NULL && strcmp(o->kind, "dkim") == 0) ||
+           (t->state != NULL && strcmp(t->state, "ok") != 0) ||
            t->weak_name != NULL ||
            (t->arrangement != NULL && strcmp(t->arrangement, "endpoint") == 0) ||
            (t->key_state != NULL &&

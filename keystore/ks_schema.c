@@ -423,8 +423,59 @@ static const char v9[] =
     "CREATE UNIQUE INDEX jobs_key ON jobs(type, key)"
     "  WHERE state = 'pending' OR state = 'running';";
 
+/*
+ * Version 10: DKIM selectors (ks_dkim.h).
+ *
+ * dkim_keys      the facts of each object of kind 'dkim': where a signer
+ *                names the key (source, line), its role, the key file's
+ *                mode and owner and whether the signer's user may read it,
+ *                the public key's hash and the record to publish; first
+ *                seen is kept across rescans.  No private material.
+ * dkim_findings  what the latest DNS check of a selector found, replaced
+ *                as a whole per check (checked_at).
+ */
+static const char v10[] =
+    "CREATE TABLE dkim_keys ("
+    "  object_id INTEGER PRIMARY KEY"
+    "    REFERENCES objects(id) ON DELETE CASCADE,"
+    "  domain TEXT NOT NULL,"
+    "  selector TEXT NOT NULL,"
+    "  algorithm TEXT,"
+    "  bits INTEGER NOT NULL DEFAULT 0,"
+    "  key_path TEXT NOT NULL,"
+    "  key_mode INTEGER NOT NULL DEFAULT -1,"
+    "  key_uid INTEGER,"
+    "  key_gid INTEGER,"
+    "  key_time INTEGER,"
+    "  role TEXT NOT NULL CHECK (role = 'signing' OR role = 'published'"
+    "    OR role = 'orphan'),"
+    "  signer TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  line INTEGER NOT NULL DEFAULT 0,"
+    "  signer_user TEXT,"
+    "  signer_reads INTEGER NOT NULL DEFAULT -1,"
+    "  pub_hash TEXT,"
+    "  record TEXT,"
+    "  max_age INTEGER NOT NULL DEFAULT 0,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX dkim_keys_domain ON dkim_keys(domain, selector);"
+    "CREATE TABLE dkim_findings ("
+    "  id INTEGER PRIMARY KEY,"
+    "  object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,"
+    "  severity TEXT NOT NULL CHECK (severity = 'ok' OR severity = 'warning'"
+    "    OR severity = 'critical' OR severity = 'unknown'),"
+    "  code TEXT NOT NULL,"
+    "  text TEXT NOT NULL,"
+    "  fix TEXT NOT NULL DEFAULT '',"
+    "  server TEXT,"
+    "  checked_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX dkim_findings_object ON dkim_findings(object_id);";
+
 const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8,
-                                     v9};
+                                     v9, v10};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 void kw_config_defaults(kw_config *c)
@@ -41,6 +42,7 @@ void kw_config_defaults(kw_config *c)
     c->concurrency = 4;
     c->scan_interval = 1 * KW_HOUR;
     c->scan_watch = 1;
+    kw_dkim_params_defaults(&c->dkim);
 }
 
 void kw_config_free(kw_config *c)
@@ -105,6 +107,7 @@ void kw_config_free(kw_config *c)
     for (i = 0; i < c->nhooks; i++)
         kw_hook_def_free(&c->hooks[i]);
     free(c->hooks);
+    kw_dkim_params_free(&c->dkim);
     memset(c, 0, sizeof(*c));
 }
 
@@ -118,6 +121,7 @@ enum section {
     SEC_ACME,
     SEC_CERT,
     SEC_HOOK,
+    SEC_DKIM,
 };
 
 typedef struct parser {
@@ -128,12 +132,14 @@ typedef struct parser {
     kw_endpoint_conf *ep; /* current [endpoint] */
     kw_cert_conf *cert;   /* current [certificate] */
     kw_hook_def *hook;    /* current [hook] */
+    kw_dkim_conf_key *dk; /* current [dkim "DOMAIN"]; NULL in [dkim] */
     int coalesce_set;     /* the [hook] set coalesce itself */
     unsigned seen;        /* keys seen in the current section (bits) */
     unsigned seen_sections;
     /* Room in the arrays, and the names taken: a file of 20,000
      * sections loads in linear time (kw_vec.h). */
-    size_t cap_paths, cap_endpoints, cap_certs, cap_hooks;
+    size_t cap_paths, cap_endpoints, cap_certs, cap_hooks, cap_dkim,
+        cap_outbound;
     kw_strset endpoint_names, cert_names, hook_names;
     kw_diag *d;
 } parser;
@@ -238,6 +244,11 @@ static const char *const cert_keys[] = {
 static const char *const hook_keys[] = {
     "on", "objects", "kinds", "run", "shell", "reload", "config", "timeout",
     "user", "group", "retry", "retry_delay", "coalesce", NULL};
+/* [dkim] takes the first six, [dkim "DOMAIN"] the last three. */
+static const char *const dkim_keys[] = {
+    "opendkim_conf", "rspamd_conf", "max_age", "interval", "outbound",
+    "resolver", "selector", "key", "user", NULL};
+#define DKIM_FIRST_DOMAIN_KEY 6
 
 /* In the order of enum section, after SEC_NONE: keys_of() indexes it, so
  * what the parser accepts and what the reference is checked against are
@@ -249,15 +260,16 @@ const kw_config_section kw_config_sections[] = {
     {"acme", 0, acme_keys},
     {"certificate", 1, cert_keys},
     {"hook", 1, hook_keys},
+    {"dkim", 1, dkim_keys}, /* [dkim], and [dkim "DOMAIN"] per selector */
     {NULL, 0, NULL},
 };
 _Static_assert(sizeof(kw_config_sections) / sizeof(kw_config_sections[0]) ==
-                   SEC_HOOK - SEC_DAEMON + 2,
+                   SEC_DKIM - SEC_DAEMON + 2,
                "one row per enum section after SEC_NONE, and the end row");
 
 static const char *const *keys_of(enum section s)
 {
-    if (s <= SEC_NONE || s > SEC_HOOK)
+    if (s <= SEC_NONE || s > SEC_DKIM)
         return NULL;
     return kw_config_sections[s - SEC_DAEMON].keys;
 }
@@ -271,6 +283,7 @@ static const char *section_word(enum section s)
     case SEC_ACME: return "[acme]";
     case SEC_CERT: return "[certificate \"NAME\"]";
     case SEC_HOOK: return "[hook \"NAME\"]";
+    case SEC_DKIM: return "[dkim] or [dkim \"DOMAIN\"]";
     default: return "(no section)";
     }
 }
@@ -904,6 +917,78 @@ static int end_hook(parser *p)
     return 0;
 }
 
+/* A host name as DNS has it: LDH labels (underscores allowed), dots. */
+static int dns_name_ok(const char *v, size_t max)
+{
+    size_t n = strlen(v);
+
+    return n > 0 && n <= max && v[0] != '.' && v[0] != '-' &&
+           strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789.-_") == n &&
+           strstr(v, "..") == NULL;
+}
+
+static int dkim_key(parser *p, int k, const char *key, const char *v)
+{
+    kw_dkim_params *dk = &p->c->dkim;
+    kw_dkim_conf_key *sel = p->dk;
+
+    if (sel == NULL && k >= DKIM_FIRST_DOMAIN_KEY)
+        return FAIL(p, "%s: belongs in a [dkim \"DOMAIN\"] section, one "
+                       "per selector",
+                    key);
+    if (sel != NULL && k < DKIM_FIRST_DOMAIN_KEY)
+        return FAIL(p, "%s: belongs in [dkim], not [dkim \"%s\"]", key,
+                    sel->domain);
+    switch (k) {
+    case 0: /* opendkim_conf */
+    case 1: /* rspamd_conf */
+    case 7: /* key */
+        if (v[0] != '/')
+            return FAIL(p, "%s = %s: expected an absolute path", key, v);
+        return set_str(k == 0   ? &dk->opendkim_conf
+                       : k == 1 ? &dk->rspamd_conf
+                                : &sel->key,
+                       v);
+    case 2: return duration(p, key, v, &dk->max_age);
+    case 3: return duration(p, key, v, &dk->interval);
+    case 4: { /* outbound: addresses, separated by commas or spaces */
+        char list[KW_CONFIG_MAX_LINE + 1], *item, *save = NULL;
+
+        snprintf(list, sizeof(list), "%s", v);
+        for (item = strtok_r(list, ", \t", &save); item != NULL;
+             item = strtok_r(NULL, ", \t", &save)) {
+            unsigned char buf[16];
+            char **na;
+
+            if (inet_pton(AF_INET, item, buf) != 1 &&
+                inet_pton(AF_INET6, item, buf) != 1)
+                return FAIL(p, "outbound: %s: expected IPv4 or IPv6 "
+                               "addresses",
+                            item);
+            na = kw_vec_grow(dk->outbound, &p->cap_outbound,
+                             dk->noutbound + 1, sizeof(*na));
+            if (na == NULL)
+                return KW_ENOMEM;
+            dk->outbound = na;
+            if ((na[dk->noutbound] = strdup(item)) == NULL)
+                return KW_ENOMEM;
+            dk->noutbound++;
+        }
+        return 0;
+    }
+    case 5: return set_str(&dk->resolver, v);
+    case 6:
+        if (!dns_name_ok(v, 63))
+            return FAIL(p, "selector = %s: expected a DNS label (letters, "
+                           "digits, '-', '_', '.')",
+                        v);
+        return set_str(&sel->selector, v);
+    default: /* user */
+        return set_str(&sel->user, v);
+    }
+}
+
 /* Close the current section: check what it requires. */
 static int end_section(parser *p)
 {
@@ -917,6 +1002,24 @@ static int end_section(parser *p)
         r = end_hook(p);
         p->line = save;
         return r;
+    }
+    if (p->sec == SEC_DKIM && p->dk != NULL) {
+        kw_dkim_conf_key *k = p->dk;
+        size_t j;
+
+        p->line = k->line;
+        if (k->selector == NULL || k->key == NULL)
+            return FAIL(p, "[dkim \"%s\"]: selector and key are required",
+                        k->domain);
+        for (j = 0; j + 1 < p->c->dkim.nkeys; j++)
+            if (strcasecmp(p->c->dkim.keys[j].domain, k->domain) == 0 &&
+                strcmp(p->c->dkim.keys[j].selector, k->selector) == 0)
+                return FAIL(p, "[dkim \"%s\"]: selector %s is also set at "
+                               "line %d",
+                            k->domain, k->selector,
+                            p->c->dkim.keys[j].line);
+        p->line = save;
+        return 0;
     }
     if (p->sec == SEC_ACME &&
         (p->c->acme.eab_kid == NULL) != (p->c->acme.eab_hmac_key == NULL))
@@ -1013,7 +1116,37 @@ static int begin_section(parser *p, char *h)
     p->ep = NULL;
     p->cert = NULL;
     p->hook = NULL;
+    p->dk = NULL;
     p->coalesce_set = 0;
+    if (strcmp(name, "dkim") == 0) {
+        kw_dkim_params *dk = &p->c->dkim;
+        kw_dkim_conf_key *nk;
+
+        p->sec = SEC_DKIM;
+        dk->configured = 1;
+        if (sub == NULL) {
+            if (p->seen_sections & (1u << SEC_DKIM))
+                return FAIL(p, "[dkim] appears twice; merge the two");
+            p->seen_sections |= 1u << SEC_DKIM;
+            return 0;
+        }
+        /* One [dkim "DOMAIN"] per selector: a domain may repeat. */
+        if (!dns_name_ok(sub, 253))
+            return FAIL(p, "[dkim \"%s\"]: expected the domain that signs "
+                           "(d=), as in [dkim \"example.com\"]",
+                        sub);
+        nk = kw_vec_grow(dk->keys, &p->cap_dkim, dk->nkeys + 1, sizeof(*nk));
+        if (nk == NULL)
+            return KW_ENOMEM;
+        dk->keys = nk;
+        p->dk = &dk->keys[dk->nkeys];
+        memset(p->dk, 0, sizeof(*p->dk));
+        if ((p->dk->domain = strdup(sub)) == NULL)
+            return KW_ENOMEM;
+        dk->nkeys++;
+        p->dk->line = p->line;
+        return 0;
+    }
     if (strcmp(name, "daemon") == 0 || strcmp(name, "scan") == 0 ||
         strcmp(name, "acme") == 0) {
         enum section s = name[0] == 'd'   ? SEC_DAEMON
@@ -1116,8 +1249,8 @@ static int begin_section(parser *p, char *h)
         return 0;
     }
     return FAIL(p, "[%s]: unknown section; expected [daemon], [scan], "
-                   "[acme], [endpoint \"NAME\"], [certificate \"NAME\"] "
-                   "or [hook \"NAME\"]",
+                   "[acme], [endpoint \"NAME\"], [certificate \"NAME\"], "
+                   "[hook \"NAME\"], [dkim] or [dkim \"DOMAIN\"]",
                 name);
 }
 
@@ -1179,6 +1312,7 @@ static int key_line(parser *p, char *line)
     case SEC_ACME: return acme_key(p, k, key, v);
     case SEC_CERT: return cert_key(p, k, key, v);
     case SEC_HOOK: return hook_key(p, k, key, v);
+    case SEC_DKIM: return dkim_key(p, k, key, v);
     default: return unknown_key(p, key);
     }
 }
@@ -1245,6 +1379,7 @@ int kw_config_parse(const char *name, const char *text, size_t len,
     }
     if (r == 0)
         r = end_section(&p);
+    c->dkim.config_file = c->path;
     kw_strset_free(&p.endpoint_names);
     kw_strset_free(&p.cert_names);
     kw_strset_free(&p.hook_names);

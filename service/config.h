@@ -18,6 +18,7 @@
 #define KW_CONFIG_H
 
 #include "../common/kw_err.h"
+#include "../dkim/dkim_source.h"
 #include "../hooks/hook_def.h"
 #include "../probe/endpoint.h"
 
@@ -96,6 +97,8 @@ typedef struct kw_config {
     size_t ncerts;
     kw_hook_def *hooks;
     size_t nhooks;
+    /* [dkim] and [dkim "DOMAIN"]; dkim.config_file points at path. */
+    kw_dkim_params dkim;
 } kw_config;
 
 #define KW_ACME_DEFAULT_DIRECTORY                                          \

@@ -1,6 +1,7 @@
 /*
  * job_scan.c: the "scan" job (key "all"): discovery when configured, a
- * scan of the configured paths, then the endpoints' staleness rechecked.
+ * scan of the configured paths, the DKIM signers' selectors (with
+ * discovery or [dkim]), then the endpoints' staleness rechecked.
  * Runs at start, every [scan] interval, and 2 s after a change under a
  * watched path.
  */
@@ -9,10 +10,12 @@
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
+#include "../dkim/dkim.h"
 #include "../keystore/ks_endpoint.h"
 #include "../keystore/ks_scan.h"
 #include "../probe/discover.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct scan_job {
@@ -22,13 +25,18 @@ typedef struct scan_job {
     int64_t interval;
     int discover;
     ks_scan_stats stats;
+    /* [dkim], copied likewise; dkim_on when it or discovery asks. */
+    int dkim_on;
+    kw_dkim_params dkim;
+    char *config_file;
+    kw_dkim_scan_result dkim_res;
 } scan_job;
 
 static int scan_keys(const kw_config *c, kw_job_keys *out)
 {
     /* One job for all paths; never dropped (with nothing to scan it
      * costs nothing). */
-    if (c->nscan_paths > 0 || c->discover)
+    if (c->nscan_paths > 0 || c->discover || c->dkim.configured)
         return kw_job_keys_add(out, "all");
     return 0;
 }
@@ -41,6 +49,13 @@ static int scan_start(kw_job *j)
 
     sj->interval = c->scan_interval;
     sj->discover = c->discover;
+    sj->dkim_on = c->discover || c->dkim.configured;
+    if (sj->dkim_on) {
+        if (kw_dkim_params_copy(&sj->dkim, &c->dkim) != 0 ||
+            (c->path != NULL && (sj->config_file = strdup(c->path)) == NULL))
+            return KW_ENOMEM;
+        sj->dkim.config_file = sj->config_file;
+    }
     for (i = 0; i < c->nscan_paths; i++)
         if (kw_job_keys_add(&sj->paths, c->scan_paths[i]) != 0)
             return KW_ENOMEM;
@@ -99,6 +114,16 @@ static int scan_work(kw_job *j, ks_store *s)
     r = sj->paths.n == 0 ? 0
                          : ks_scan(s, (const char *const *)sj->paths.v,
                                    sj->paths.n, &o, &sj->stats, &j->d);
+    if (r == 0 && sj->dkim_on) {
+        size_t i;
+
+        kw_dkim_scan_result_free(&sj->dkim_res);
+        /* Debian's defaults where [dkim] names no file, as the
+         * configuration reference says. */
+        r = kw_dkim_scan(s, &sj->dkim, 1, o.now, &sj->dkim_res, &j->d);
+        for (i = 0; r == 0 && i < sj->dkim_res.nnotes; i++)
+            kw_warn("dkim: %s", sj->dkim_res.notes[i]);
+    }
     /* A certificate renewed on disk makes an endpoint that still serves
      * the old one stale now, not at its next probe. */
     if (r == 0 && (sj->stats.objects_changed > 0 || sj->stats.objects_new > 0))
@@ -133,11 +158,26 @@ static void scan_report(kw_job *j, const char *when)
               "%zu changed, %zu missing, %zu broken; next at %s",
               st->files, st->parsed, st->certs, st->objects_new,
               st->objects_changed, st->missing, st->errors, when);
+    if (((scan_job *)j)->dkim_on) {
+        const kw_dkim_scan_result *dr = &((scan_job *)j)->dkim_res;
+
+        kw_notice("scan: dkim: %zu selectors (%zu signing, %zu published, "
+                  "%zu orphan); %zu new, %zu changed, %zu gone, %zu keys "
+                  "unreadable",
+                  dr->stats.selectors, dr->signing, dr->published,
+                  dr->orphans, dr->stats.added, dr->stats.changed,
+                  dr->stats.removed, dr->unreadable);
+    }
     j->env->scanned(j->env->ctx);
 }
 
 static void scan_release(kw_job *j)
 {
+    scan_job *sj = (scan_job *)j;
+
+    kw_dkim_params_free(&sj->dkim);
+    free(sj->config_file);
+    kw_dkim_scan_result_free(&sj->dkim_res);
     kw_job_keys_free(&((scan_job *)j)->paths);
 }
 

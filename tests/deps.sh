@@ -17,6 +17,7 @@ PACKAGES="
   opendkim opendkim-tools miltertest python3-dkim
   libpsl-dev publicsuffix
   python3-spf
+  rspamd
 "
 # What each is for: README.md, "Dependencies".
 

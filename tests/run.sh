@@ -33,14 +33,31 @@ cmake --build build/asan -j "$JOBS"
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --output-on-failure -j "$JOBS")
 
-step "fuzz (libFuzzer, ${FUZZ_SECONDS}s per target)"
+step "fuzz (libFuzzer, ${FUZZ_SECONDS}s per target, $JOBS at a time)"
 # tests/fuzz/fuzz.sh holds the targets and their seeds; campaign.sh runs
-# the same targets for hours, outside CI.
+# the same targets for hours, outside CI.  Each fuzzer uses one core, so
+# they run $JOBS at a time; each one's output is shown when it ends.
 sh tests/fuzz/fuzz.sh build build/fuzz >/dev/null
-rm -rf build/fuzz/corpus
-for t in $(sh tests/fuzz/fuzz.sh targets); do
-    sh tests/fuzz/fuzz.sh run build/fuzz "$t" "$FUZZ_SECONDS" \
-        "build/fuzz/corpus/$t"
+rm -rf build/fuzz/corpus build/fuzz/logs
+mkdir -p build/fuzz/logs
+set -- $(sh tests/fuzz/fuzz.sh targets)
+while [ $# -gt 0 ]; do
+    batch=""
+    while [ $# -gt 0 ] && [ "$(echo $batch | wc -w)" -lt "$JOBS" ]; do
+        sh tests/fuzz/fuzz.sh run build/fuzz "$1" "$FUZZ_SECONDS" \
+            "build/fuzz/corpus/$1" >"build/fuzz/logs/$1" 2>&1 &
+        batch="$batch $!:$1"
+        shift
+    done
+    for job in $batch; do
+        if wait "${job%%:*}"; then
+            cat "build/fuzz/logs/${job#*:}"
+        else
+            cat "build/fuzz/logs/${job#*:}"
+            echo "run.sh: fuzz target ${job#*:} failed" >&2
+            exit 1
+        fi
+    done
 done
 
 step "benchmarks (quick form)"

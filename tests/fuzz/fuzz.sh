@@ -15,7 +15,7 @@ set -eu
 
 ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_dns_survey fuzz_config
-  fuzz_control fuzz_dkim_record fuzz_dmarc fuzz_spf"
+  fuzz_control fuzz_dkim_record fuzz_dmarc fuzz_dkim_sources fuzz_spf"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -74,6 +74,19 @@ seed() {
         printf 'v=spf1 exists:%%{ir}.%%{l1r+-}._spf.%%{d2} ?a//96 redirect=%%{o} exp=explain._spf.%%{d} x-foo=%%{S}%%%%%%_%%-' \
             > "$3/macros"
         printf 'v=spf1 ip4:192.0.2.300 -all:x include:' > "$3/bad" ;;
+    fuzz_dkim_sources)
+        # opendkim.conf whose KeyTable and SigningTable are the file
+        # itself; rspamd's local.d; an rspamd Ed25519 key; a PEM key.
+        printf 'UserID opendkim:opendkim\nKeyTable file:in\nSigningTable refile:in\ns1._domainkey.a.test a.test:s1:/k/s1.private\n*@a.test s1._domainkey.a.test\nk2 %%:s2:./k2.key\n' \
+            > "$3/opendkim"
+        printf 'KeyTable csl:k1=a.test:sel1:/keys/k1.private,k2=b.test:s:/x\nSigningTable csl:*@a.test=k1\nDomain a.test, b.test\nSelector mail\nKeyFile k.private\n' \
+            > "$3/csl"
+        printf 'path = "/var/lib/rspamd/dkim/$domain.$selector.key";\nselector = "dkim"; /* c */\nselector_map = "file:///etc/rspamd/sel.map";\ndomain {\n  example.org { selector = "s2024"; path = "/k/$domain"; }\n  l.test { selectors = [ { path = "/a"; } ]; }\n}\n# end\n' \
+            > "$3/rspamd"
+        if command -v rspamadm >/dev/null 2>&1; then
+            rspamadm dkim_keygen -t ed25519 -d a.test -s e1 \
+                -k "$3/ed25519" >/dev/null
+        fi ;;
     *)
         echo "fuzz.sh: no seeds for $1" >&2; exit 2 ;;
     esac

@@ -387,6 +387,62 @@ static double seconds_since(const struct timespec *t0)
 /* 20,000 endpoints load in linear time: duplicates are found by a hash
  * set and arrays grow by doubling (a linear search and realloc by one
  * took 93 s under ASan).  The bound is loose; quadratic is far past it. */
+/* [dkim] and one [dkim "DOMAIN"] per selector; keys in the wrong one of
+ * the two, and a selector without its key, are named by line. */
+static void dkim_sections(void **state)
+{
+    kw_config c;
+    kw_diag d;
+    static const char *const bad[][2] = {
+        {"[dkim \"a.test\"]\nselector = s1\n", "k.conf:1"},
+        {"[dkim]\nselector = s1\n", "k.conf:2: selector: belongs in a"},
+        {"[dkim \"a.test\"]\nmax_age = 1d\n", "belongs in [dkim]"},
+        {"[dkim]\noutbound = 192.0.2.1, mail\n", "mail: expected IPv4"},
+        {"[dkim]\nopendkim_conf = etc/opendkim.conf\n", "absolute path"},
+        {"[dkim \"a..test\"]\n", "expected the domain"},
+        {"[dkim \"a.test\"]\nselector = s1\nkey = /k\n"
+         "[dkim \"A.test\"]\nselector = s1\nkey = /k2\n",
+         "also set at line 1"},
+        {"[dkim]\n[dkim]\n", "appears twice"},
+    };
+    size_t i;
+
+    (void)state;
+    assert_int_equal(parse("[dkim]\n"
+                           "opendkim_conf = /etc/opendkim.conf\n"
+                           "max_age = 90d\n"
+                           "outbound = 192.0.2.1 2001:db8::1\n"
+                           "[dkim \"example.com\"]\n"
+                           "selector = x1\n"
+                           "key = /etc/exim4/dkim/x1.pem\n"
+                           "user = Debian-exim\n"
+                           "[dkim \"example.com\"]\n"
+                           "selector = x2\n"
+                           "key = /etc/exim4/dkim/x2.pem\n",
+                           &c, &d),
+                     0);
+    assert_true(c.dkim.configured);
+    assert_string_equal(c.dkim.opendkim_conf, "/etc/opendkim.conf");
+    assert_int_equal(c.dkim.max_age, 90 * 86400);
+    assert_int_equal(c.dkim.interval, 3600);
+    assert_int_equal(c.dkim.noutbound, 2);
+    assert_string_equal(c.dkim.outbound[1], "2001:db8::1");
+    assert_int_equal(c.dkim.nkeys, 2);
+    assert_string_equal(c.dkim.keys[1].selector, "x2");
+    assert_string_equal(c.dkim.keys[0].user, "Debian-exim");
+    assert_int_equal(c.dkim.keys[1].line, 9);
+    assert_string_equal(c.dkim.config_file, "k.conf");
+    kw_config_free(&c);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (parse(bad[i][0], &c, &d) == 0)
+            fail_msg("accepted: %s", bad[i][0]);
+        if (strstr(d.msg, bad[i][1]) == NULL)
+            fail_msg("%s: \"%s\" lacks \"%s\"", bad[i][0], d.msg,
+                     bad[i][1]);
+    }
+}
+
 static void many_endpoints(void **state)
 {
     enum { N = 20000 };
@@ -438,6 +494,7 @@ int main(void)
         cmocka_unit_test(missing_file),
         cmocka_unit_test(byte_order_mark),
         cmocka_unit_test(many_endpoints),
+        cmocka_unit_test(dkim_sections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,233 @@
+#include "ks_dkim.h"
+
+#include "ks_store_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The object of (name, key file), or 0. */
+static int find(ks_store *s, const char *name, const char *key_path,
+                int64_t *id, kw_diag *d)
+{
+    int found = 0, r;
+
+    r = ks_value(s, d, "looking up a DKIM selector", id, &found,
+                 "SELECT o.id FROM objects o JOIN dkim_keys k ON "
+                 "k.object_id = o.id WHERE o.kind = 'dkim' AND o.name = ?1 "
+                 "AND k.key_path = ?2",
+                 "tt", name, key_path);
+    if (r == 0 && !found)
+        *id = 0;
+    return r;
+}
+
+static int upsert(ks_store *s, const ks_dkim_row *k, int64_t now,
+                  ks_dkim_stats *st, kw_diag *d)
+{
+    char name[400];
+    int64_t id = 0, same = 0;
+    int r, found = 0;
+    const char *state = k->state != NULL ? k->state : "ok";
+
+    snprintf(name, sizeof(name), "%s._domainkey.%s", k->selector, k->domain);
+    if ((r = find(s, name, k->key_path, &id, d)) != 0)
+        return r;
+    if (id == 0) {
+        r = ks_run(s, d, "adding a DKIM selector",
+                   "INSERT INTO objects (kind, name, source, state, error, "
+                   "key_type, key_bits, key_path, key_mode, role, "
+                   "created_at, updated_at) VALUES ('dkim', ?1, ?2, ?3, ?4, "
+                   "?5, ?6, ?2, ?7, ?8, ?9, ?9)",
+                   "tttttiiti", name, k->key_path, state, k->error,
+                   k->algorithm, (int64_t)k->bits, (int64_t)k->key_mode,
+                   k->role, now);
+        if (r == 0)
+            id = sqlite3_last_insert_rowid(ks_db(s));
+        if (r == 0)
+            r = ks_run(s, d, "adding a DKIM selector",
+                       "INSERT INTO dkim_keys (object_id, domain, selector, "
+                       "key_path, first_seen, last_seen, role, signer, "
+                       "source, line, max_age) VALUES (?1, ?2, ?3, ?4, ?5, "
+                       "?5, 'orphan', '', '', 0, 0)",
+                       "ittti", id, k->domain, k->selector, k->key_path,
+                       now);
+        if (r == 0)
+            st->added++;
+        if (r != 0)
+            return r;
+    } else {
+        /* Changed when any fact health reads differs. */
+        r = ks_value(s, d, "comparing a DKIM selector", &same, &found,
+                     "SELECT 1 FROM objects o JOIN dkim_keys k ON "
+                     "k.object_id = o.id WHERE o.id = ?1 AND o.state = ?2 "
+                     "AND o.error IS ?3 AND k.algorithm IS ?4 AND k.bits = "
+                     "?5 AND k.pub_hash IS ?6 AND k.key_mode = ?7 AND "
+                     "k.role = ?8 AND k.signer_reads IS ?9",
+                     "itttititi", id, state, k->error, k->algorithm,
+                     (int64_t)k->bits, k->pub_hash, (int64_t)k->key_mode,
+                     k->role, (int64_t)k->signer_reads);
+        if (r != 0)
+            return r;
+        if (!found)
+            st->changed++;
+        r = ks_run(s, d, "updating a DKIM selector",
+                   "UPDATE objects SET state = ?2, error = ?3, key_type = ?4, "
+                   "key_bits = ?5, key_mode = ?6, role = ?7, updated_at = "
+                   "CASE WHEN ?9 THEN updated_at ELSE ?8 END WHERE id = ?1",
+                   "itttiitii", id, state, k->error, k->algorithm,
+                   (int64_t)k->bits, (int64_t)k->key_mode, k->role, now,
+                   (int64_t)found);
+        if (r != 0)
+            return r;
+    }
+    r = ks_run(s, d, "recording a DKIM selector",
+               "INSERT OR IGNORE INTO temp.dkim_seen (id) VALUES (?1)", "i",
+               id);
+    if (r != 0)
+        return r;
+    return ks_run(s, d, "recording a DKIM selector",
+                  "UPDATE dkim_keys SET algorithm = ?2, bits = ?3, key_mode "
+                  "= ?4, key_uid = ?5, key_gid = ?6, key_time = ?7, role = "
+                  "?8, signer = ?9, source = ?10, line = ?11, signer_user = "
+                  "?12, signer_reads = ?13, pub_hash = ?14, record = ?15, "
+                  "max_age = ?16, last_seen = ?17 WHERE object_id = ?1",
+                  "itiiiiitttitittii", id, k->algorithm, (int64_t)k->bits,
+                  (int64_t)k->key_mode, k->key_uid, k->key_gid, k->key_time,
+                  k->role, k->signer, k->source, (int64_t)k->line,
+                  k->signer_user != NULL && k->signer_user[0] != '\0'
+                      ? k->signer_user
+                      : NULL,
+                  (int64_t)k->signer_reads, k->pub_hash, k->record,
+                  k->max_age, now);
+}
+
+int ks_dkim_sync(ks_store *s, const ks_dkim_row *rows, size_t n,
+                 const ks_dkim_keep *keep, size_t nkeep, int64_t now,
+                 ks_dkim_stats *st, kw_diag *d)
+{
+    size_t i;
+    int r;
+    int64_t removed = 0;
+
+    memset(st, 0, sizeof(*st));
+    /* The objects this sync sees, so the others can go: by id, not by
+     * time, since two syncs may fall in one second. */
+    r = ks_exec(s, "CREATE TEMP TABLE IF NOT EXISTS dkim_seen (id INTEGER "
+                   "PRIMARY KEY); DELETE FROM temp.dkim_seen;",
+                d);
+    if (r == 0)
+        r = ks_begin(s, d);
+    if (r != 0)
+        return r;
+    for (i = 0; r == 0 && i < n; i++)
+        r = upsert(s, &rows[i], now, st, d);
+    for (i = 0; r == 0 && i < nkeep; i++) {
+        int64_t kept = 0;
+
+        r = ks_value(s, d, "keeping DKIM selectors", &kept, NULL,
+                     "SELECT count(*) FROM dkim_keys WHERE signer = ?1 AND "
+                     "object_id NOT IN (SELECT id FROM temp.dkim_seen)",
+                     "t", keep[i].signer);
+        st->kept += (size_t)kept;
+        if (r == 0)
+            r = ks_run(s, d, "keeping DKIM selectors",
+                       "UPDATE objects SET state = 'unreadable', error = ?2, "
+                       "updated_at = ?3 WHERE id IN (SELECT object_id FROM "
+                       "dkim_keys WHERE signer = ?1 AND object_id NOT IN "
+                       "(SELECT id FROM temp.dkim_seen)) AND error IS NOT ?2",
+                       "tti", keep[i].signer, keep[i].why, now);
+        if (r == 0)
+            r = ks_run(s, d, "keeping DKIM selectors",
+                       "INSERT OR IGNORE INTO temp.dkim_seen (id) SELECT "
+                       "object_id FROM dkim_keys WHERE signer = ?1",
+                       "t", keep[i].signer);
+    }
+    if (r == 0)
+        r = ks_value(s, d, "counting vanished DKIM selectors", &removed,
+                     NULL,
+                     "SELECT count(*) FROM objects WHERE kind = 'dkim' AND "
+                     "id NOT IN (SELECT id FROM temp.dkim_seen)",
+                     "");
+    if (r == 0)
+        r = ks_run(s, d, "removing vanished DKIM selectors",
+                   "DELETE FROM objects WHERE kind = 'dkim' AND id NOT IN "
+                   "(SELECT id FROM temp.dkim_seen)",
+                   "");
+    if (r == 0)
+        r = ks_commit(s, d);
+    if (r != 0) {
+        ks_rollback(s);
+        return r;
+    }
+    st->selectors = n;
+    st->removed = (size_t)removed;
+    return 0;
+}
+
+int ks_dkim_findings_replace(ks_store *s, int64_t object_id,
+                             const ks_dkim_finding *f, size_t n,
+                             int64_t checked_at, kw_diag *d)
+{
+    int own = sqlite3_get_autocommit(ks_db(s)) != 0, r = 0;
+    size_t i;
+
+    if (own && (r = ks_begin(s, d)) != 0)
+        return r;
+    r = ks_run(s, d, "replacing DKIM findings",
+               "DELETE FROM dkim_findings WHERE object_id = ?1", "i",
+               object_id);
+    for (i = 0; r == 0 && i < n; i++)
+        r = ks_run(s, d, "recording a DKIM finding",
+                   "INSERT INTO dkim_findings (object_id, severity, code, "
+                   "text, fix, server, checked_at) VALUES (?1, ?2, ?3, ?4, "
+                   "?5, ?6, ?7)",
+                   "ittttti", object_id,
+                   ks_health_word(f[i].severity),
+                   f[i].code != NULL ? f[i].code : "",
+                   f[i].text != NULL ? f[i].text : "",
+                   f[i].fix != NULL ? f[i].fix : "", f[i].server, checked_at);
+    if (own && r == 0)
+        r = ks_commit(s, d);
+    if (own && r != 0)
+        ks_rollback(s);
+    return r;
+}
+
+int ks_dkim_each(ks_store *s, int (*cb)(void *ctx, const ks_dkim_sel *k),
+                 void *ctx, kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT o.id, o.name, k.domain, k.selector, "
+                           "k.key_path, k.role, k.signer, k.algorithm, "
+                           "k.pub_hash, k.record, k.bits FROM objects o "
+                           "JOIN dkim_keys k ON k.object_id = o.id ORDER BY "
+                           "o.name, o.id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "listing DKIM selectors");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ks_dkim_sel k;
+
+        k.id = sqlite3_column_int64(st, 0);
+        k.name = (const char *)sqlite3_column_text(st, 1);
+        k.domain = (const char *)sqlite3_column_text(st, 2);
+        k.selector = (const char *)sqlite3_column_text(st, 3);
+        k.key_path = (const char *)sqlite3_column_text(st, 4);
+        k.role = (const char *)sqlite3_column_text(st, 5);
+        k.signer = (const char *)sqlite3_column_text(st, 6);
+        k.algorithm = (const char *)sqlite3_column_text(st, 7);
+        k.pub_hash = (const char *)sqlite3_column_text(st, 8);
+        k.record = (const char *)sqlite3_column_text(st, 9);
+        k.bits = sqlite3_column_int(st, 10);
+        if (cb(ctx, &k) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return ks_db_error(s, d, "listing DKIM selectors");
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
