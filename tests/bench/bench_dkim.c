@@ -15,8 +15,9 @@
  * --threads): per selector the DNS survey (the resolver and both
  * authoritative servers, kw_dns_survey_run), the servers compared, each
  * answer's record parsed (kw_dkim_record_parse) and its key compared with
- * the private key file's; per domain the SPF walk (kw_spf_walk through
- * the resolver) and the DMARC record fetched and parsed.
+ * the private key file's (kw_dkim_key_load, kw_dkim_pub_matches); per
+ * domain the SPF walk (kw_spf_walk through the resolver) and the DMARC
+ * record fetched and parsed.
  *
  * Peer, in the same run: opendkim-testkey once per selector, one process
  * after another as a cron script would run it, against the same unbound
@@ -30,6 +31,7 @@
  * those, or the benchmark fails.
  */
 #include "dkim/dkim_dmarc.h"
+#include "dkim/dkim_key.h"
 #include "dkim/dkim_record.h"
 #include "dkim/dkim_spf.h"
 #include "dns/dns_lookup.h"
@@ -40,7 +42,6 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -187,31 +188,10 @@ typedef struct item {
     int i;
 } item;
 
-/* The private key in path and its public half as SubjectPublicKeyInfo
- * DER (what opendkim-genkey publishes in p=), or NULL. */
-static EVP_PKEY *load_key(const char *path, unsigned char **spki, int *len)
-{
-    FILE *f = fopen(path, "r");
-    EVP_PKEY *k;
-
-    *spki = NULL;
-    if (f == NULL)
-        return NULL;
-    k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
-    if (k != NULL && (*len = i2d_PUBKEY(k, spki)) <= 0) {
-        EVP_PKEY_free(k);
-        return NULL;
-    }
-    return k;
-}
-
 /* What one selector's check knows of the key file and the last record
  * it judged: the servers usually serve the same record, parsed once. */
 typedef struct sel_check {
-    EVP_PKEY *key;
-    unsigned char *spki;
-    int spki_len;
+    kw_dkim_pub pub;             /* the key file's public half */
     const kw_dns_answer *last;   /* the last answer judged, or NULL */
     int last_ok;
     kw_dkim_record rec;
@@ -224,16 +204,10 @@ static int same_txt(const kw_dns_answer *a, const kw_dns_answer *b)
            memcmp(a->txt[0].s, b->txt[0].s, a->txt[0].len) == 0;
 }
 
-/* Does answer a (one DKIM record) publish the key file's key?  The same
- * bytes as the key's SubjectPublicKeyInfo are the same key; other bytes
- * (a bare RSAPublicKey, another encoding) are decoded and the keys
- * compared. */
+/* Does answer a (one DKIM record) publish the key file's key? */
 static int answer_matches(sel_check *c, const kw_dns_answer *a)
 {
-    const unsigned char *p;
-    EVP_PKEY *pub;
     kw_diag d;
-    int eq;
 
     if (a->status != 0 || a->ntxt != 1)
         return 0;
@@ -244,16 +218,9 @@ static int answer_matches(sel_check *c, const kw_dns_answer *a)
     if (kw_dkim_record_parse(a->txt[0].s, a->txt[0].len, &c->rec, &d) != 0 ||
         c->rec.revoked)
         return 0;
-    if (c->rec.p_len == (size_t)c->spki_len &&
-        memcmp(c->rec.p, c->spki, c->rec.p_len) == 0)
-        return c->last_ok = 1;
-    p = c->rec.p;
-    pub = d2i_PUBKEY(NULL, &p, (long)c->rec.p_len);
-    if (pub == NULL)
-        return 0;
-    eq = EVP_PKEY_eq(pub, c->key) == 1;
-    EVP_PKEY_free(pub);
-    return c->last_ok = eq;
+    c->last_ok = kw_dkim_pub_matches(&c->pub, c->rec.k, c->rec.p,
+                                     c->rec.p_len);
+    return c->last_ok;
 }
 
 static void check_selector(bench *b, int i, int s, const char *domain,
@@ -278,14 +245,12 @@ static void check_selector(bench *b, int i, int s, const char *domain,
     if (!b->agree[i][s])
         snprintf(b->err[i], sizeof(b->err[i]), "%.190s", words);
     c->last = NULL;
-    c->key = load_key(path, &c->spki, &c->spki_len);
-    ok = c->key != NULL && answer_matches(c, &sv->resolver);
+    ok = kw_dkim_key_load(path, &c->pub, &d) == 0 &&
+         answer_matches(c, &sv->resolver);
     for (size_t k = 0; k < sv->nsteps && ok; k++)
         for (size_t j = 0; j < sv->steps[k].nauth && ok; j++)
             ok = answer_matches(c, &sv->steps[k].auth[j]);
     b->match[i][s] = (unsigned char)ok;
-    EVP_PKEY_free(c->key);
-    OPENSSL_free(c->spki);
     kw_dns_survey_free(sv);
     b->t_key[i] += now_s() - t0;
 }
