@@ -163,7 +163,8 @@ static void install(kw_watch *w, watch_req *q)
 
     if (nd == NULL)
         return; /* the old set stays: better than none */
-    qsort(q->dirs, q->ndirs, sizeof(*q->dirs), cmp_path);
+    if (q->ndirs > 1) /* q->dirs is NULL when the walk found nothing */
+        qsort(q->dirs, q->ndirs, sizeof(*q->dirs), cmp_path);
     while (i < w->ndirs || j < q->ndirs) {
         int c = i == w->ndirs   ? 1
                 : j == q->ndirs ? -1

@@ -185,12 +185,34 @@ static void roots_during_walk_are_kept(void **state)
     assert_false(watched(f, "a", NULL));
 }
 
+/* A root that is not there: nothing to watch, and the watches it had
+ * go (qsort was once handed the walk's NULL list). */
+static void missing_root_watches_nothing(void **state)
+{
+    fixture *f = *state;
+    const char *roots[1];
+    char gone[600];
+
+    roots[0] = f->dir;
+    kw_watch_start(&f->w, roots, 1);
+    run_until(f, &f->walked, 1);
+    assert_int_equal(f->w.ndirs, 3);
+    path_join(gone, sizeof(gone), f->dir, "not-there");
+    roots[0] = gone;
+    kw_watch_start(&f->w, roots, 1);
+    run_until(f, &f->walked, 2);
+    assert_int_equal(f->walked, 2);
+    assert_int_equal(f->w.ndirs, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(rebuild_keeps_watches, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(roots_during_walk_are_kept, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(missing_root_watches_nothing, setup,
                                         teardown),
     };
 
