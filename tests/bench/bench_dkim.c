@@ -2,6 +2,7 @@
  * bench_dkim: the DKIM check of 1,000 mail domains, beside a peer.
  *
  *   bench_dkim [--quick] [--dir DIR] [--threads N] [--sample N]
+ *              [--no-cache]
  *
  * A Knot primary and a secondary (every zone transferred with TSIG, as
  * tests/integration/knot.c sets them up) serve 1,000 mail domains, one
@@ -17,7 +18,8 @@
  * answer's record parsed (kw_dkim_record_parse) and its key compared with
  * the private key file's (kw_dkim_key_load, kw_dkim_pub_matches); per
  * domain the SPF walk (kw_spf_walk through the resolver) and the DMARC
- * record fetched and parsed.
+ * record fetched and parsed.  The surveys share a kw_dns_zone_cache
+ * (--no-cache: each looks its zone up, to compare).
  *
  * Peer, in the same run: opendkim-testkey once per selector, one process
  * after another as a cron script would run it, against the same unbound
