@@ -336,6 +336,25 @@ static void judge_all(kw_dkim_report *r, const kw_dkim_params *p,
     }
 }
 
+/* [dkim] resolver: what kw_dns_server_parse reads, or ADDRESS@PORT. */
+static int resolver_parse(const char *v, kw_dns_server *out, kw_diag *d)
+{
+    const char *at = strrchr(v, '@');
+    char addr[80], *end;
+    long port;
+
+    if (at == NULL)
+        return kw_dns_server_parse(v, 53, out, d);
+    port = strtol(at + 1, &end, 10);
+    if ((size_t)(at - v) >= sizeof(addr) || *end != '\0' || end == at + 1 ||
+        port < 1 || port > 65535)
+        return kw_diag_set(d, KW_EINVAL, "[dkim] resolver = %s: expected "
+                           "ADDRESS or ADDRESS@PORT", v);
+    memcpy(addr, v, (size_t)(at - v));
+    addr[at - v] = '\0';
+    return kw_dns_server_parse(addr, (int)port, out, d);
+}
+
 int kw_dkim_check_run(ks_store *s, const kw_dkim_params *p,
                       const char *const *domains, size_t ndomains,
                       int64_t now, kw_dkim_report **out, kw_diag *d)
@@ -354,7 +373,7 @@ int kw_dkim_check_run(ks_store *s, const kw_dkim_params *p,
     r->checked_at = now;
     memset(&w, 0, sizeof(w));
     if (p->resolver != NULL && p->resolver[0] != '\0')
-        rc = kw_dns_server_parse(p->resolver, 53, &w.resolver, d);
+        rc = resolver_parse(p->resolver, &w.resolver, d);
     else
         rc = kw_dns_system_resolver(NULL, &w.resolver, d);
     if (rc != 0) {
@@ -643,16 +662,22 @@ static int print_answer(FILE *f, const kw_dns_answer *a, const char *who)
     return kw_outf(f, "    %s %s: %s\n", who, sv, words);
 }
 
-static int print_selector(FILE *f, const rsel *x)
+static int print_selector(FILE *f, const rsel *x,
+                          const kw_dkim_domain *dom)
 {
     size_t i, j;
     int r = 0;
 
-    r |= kw_outf(f, "%s  %s  (%s, %s %d-bit, %s)\n",
-                 ks_health_word(x->health), x->name,
-                 x->role != NULL ? x->role : "?",
-                 x->algorithm != NULL ? x->algorithm : "unreadable key",
-                 x->bits, x->signer != NULL ? x->signer : "?");
+    if (x->algorithm != NULL)
+        r |= kw_outf(f, "%s  %s  (%s, %s %d-bit, %s)\n",
+                     ks_health_word(x->health), x->name,
+                     x->role != NULL ? x->role : "?", x->algorithm, x->bits,
+                     x->signer != NULL ? x->signer : "?");
+    else
+        r |= kw_outf(f, "%s  %s  (%s, key not read, %s)\n",
+                     ks_health_word(x->health), x->name,
+                     x->role != NULL ? x->role : "?",
+                     x->signer != NULL ? x->signer : "?");
     if (x->sv != NULL) {
         r |= print_answer(f, &x->sv->resolver, "resolver     ");
         for (i = 0; i < x->sv->nsteps; i++) {
@@ -666,6 +691,10 @@ static int print_selector(FILE *f, const rsel *x)
         }
     }
     r |= print_findings(f, &x->dns, "    ");
+    if (dom != NULL && worst_of(&dom->findings) != KS_HEALTH_OK)
+        r |= kw_outf(f, "    %-8s SPF/DMARC of %s (below): a signing "
+                     "selector carries its domain's findings\n",
+                     ks_health_word(worst_of(&dom->findings)), dom->domain);
     for (i = 0; x->has_local && i < x->local.nfindings; i++) {
         const ks_finding *k = &x->local.findings[i];
 
@@ -724,7 +753,9 @@ int kw_dkim_report_text(const kw_dkim_report *r, FILE *f)
         rc |= kw_outf(f, "no DKIM selectors in the inventory (run "
                       "`keywarden scan --dkim` first)\n");
     for (i = 0; i < r->nsel; i++)
-        rc |= print_selector(f, &r->sel[i]);
+        rc |= print_selector(f, &r->sel[i],
+                             r->sel[i].dom >= 0 ? &r->dom[r->sel[i].dom]
+                                                : NULL);
     for (i = 0; i < r->ndom; i++)
         rc |= print_domain(f, &r->dom[i]);
     rc |= kw_outf(f, "%zu selector%s, %zu signing domain%s through resolver "
