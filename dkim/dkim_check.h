@@ -52,9 +52,10 @@ typedef struct kw_dkim_find {
 } kw_dkim_find;
 
 typedef struct kw_dkim_findings {
-    kw_dkim_find f[KW_DKIM_FINDINGS_MAX];
     size_t n;
     size_t dropped;     /* findings beyond KW_DKIM_FINDINGS_MAX */
+    /* Last, so a copy may be cut to its n findings. */
+    kw_dkim_find f[KW_DKIM_FINDINGS_MAX];
 } kw_dkim_findings;
 
 /* Orders findings worst first (then by code). */
