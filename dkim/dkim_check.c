@@ -41,7 +41,7 @@ typedef struct view {
                            * (serial 7)" */
     ans_state st;
     kw_dkim_record rec;   /* with ST_MATCH/OTHER/VALID/REVOKED */
-    char why[300];        /* ST_BAD: the parser's words; ST_FAIL: error */
+    char why[512];        /* ST_BAD: the parser's words; ST_FAIL: error */
 } view;
 
 /* Authoritative answers judged plus the resolver's. */
