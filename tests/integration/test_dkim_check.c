@@ -2,8 +2,8 @@
  * test_dkim_check.c: `keywarden dkim check` against real DNS servers.
  *
  * A Knot primary (127.0.0.1) and a secondary (127.0.0.2, TSIG-signed
- * transfers) serve mailco.net, goodco.net, delegco.net and flakyco.net; unbound
- * in front is the resolver receivers would ask.  flakyco.net also names
+ * transfers) serve mailco.net, goodco.net, delegco.net, flakyco.net and
+ * warnco.net; unbound in front is the resolver receivers would ask.  flakyco.net also names
  * 127.0.0.3, a server that never answers, and 127.0.0.4, one that answers
  * garbage.  The keys come from opendkim-genkey in Debian's OpenDKIM layout
  * (a KeyTable with a broken row, a refile: SigningTable, one key file that
@@ -11,7 +11,8 @@
  * a matching record, a swapped p=, a revoked key, a 512-bit key, t=y, a
  * selector delegated by CNAME into another zone, two records at one name,
  * about 60 KiB of TXT records at one name, a secondary kept behind with
- * knotc zone-freeze, SPF over the lookup limit and DMARC p=none.  All
+ * knotc zone-freeze, SPF over the lookup limit and DMARC p=none (in
+ * warnco.net, alone a warning).  All
  * through the keywarden binary: `scan --dkim`, `dkim check [--json]`,
  * `check`.
  */
@@ -38,23 +39,14 @@ static char dir[256], state[512], conf[512], db[600];
 static knot g_primary, g_secondary, g_unbound;
 static kn_fake g_silent, g_garbage;
 
-static char *at(const char *rel)
+static const char *at(const char *rel)
 {
-    static char buf[8][600];
-    static int i;
-
-    i = (i + 1) % 8;
-    snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, rel);
-    return buf[i];
+    return kw_path(dir, rel);
 }
 
 static void tool(const char *const argv[])
 {
-    pid_t pid = proc_spawn_log((char *const *)argv, at("tools.log"));
-    int rc = proc_wait(pid, 60000);
-
-    if (rc != 0)
-        fail_msg("%s exited %d (see %s)", argv[0], rc, at("tools.log"));
+    kw_tool(argv, at("tools.log"));
 }
 
 static void genkey(const char *domain, const char *bits, const char *sel,
@@ -110,10 +102,11 @@ static char s1_rec[2048];
 
 static int setup(void **st)
 {
-    static char mail[160000], good[8192], deleg[8192], flaky[4096];
+    static char mail[160000], good[8192], deleg[8192], flaky[4096],
+        warn[4096];
     char rec[2048], rec2[2048], ty[2048];
     struct passwd *pw = getpwuid(getuid());
-    kn_zone more[3];
+    kn_zone more[4];
     kn_opts o;
     size_t pos = 0, i;
 
@@ -136,6 +129,7 @@ static int setup(void **st)
     genkey("mailco.net", "2048", "big", 0);
     genkey("goodco.net", "2048", "g1", 0);
     genkey("flakyco.net", "2048", "fl", 0);
+    genkey("warnco.net", "2048", "w1", 0);
     /* A key file that is not a key: it cannot be read, the rest is. */
     write_text(at("etc/dkimkeys/junk.private"), "not a key\n");
 
@@ -191,6 +185,14 @@ static int setup(void **st)
     pos = 0;
     record_of("cn", rec, sizeof(rec));
     txt_line(deleg, sizeof(deleg), &pos, "cn", rec);
+    /* warnco.net: a DMARC policy of none, nothing else wrong. */
+    pos = 0;
+    record_of("w1", rec, sizeof(rec));
+    txt_line(warn, sizeof(warn), &pos, "w1._domainkey", rec);
+    snprintf(warn + pos, sizeof(warn) - pos,
+             "@ TXT \"v=spf1 ip4:192.0.2.25 -all\"\n"
+             "_dmarc TXT \"v=DMARC1; p=none; "
+             "rua=mailto:dmarc@warnco.net\"\n");
     /* flakyco.net: two of its four servers are broken. */
     pos = 0;
     record_of("fl", rec, sizeof(rec));
@@ -211,8 +213,10 @@ static int setup(void **st)
     more[1].records = deleg;
     more[2].name = "flakyco.net";
     more[2].records = flaky;
+    more[3].name = "warnco.net";
+    more[3].records = warn;
     o.more = more;
-    o.nmore = 3;
+    o.nmore = 4;
     o.ns2_addr = "127.0.0.2";
     if (kn_primary_start(dir, "primary", &o, &g_primary) != 0)
         return -1;
@@ -242,7 +246,8 @@ static int setup(void **st)
                "junk._domainkey.mailco.net mailco.net:junk:%1$s/junk.private\n"
                "broken mailco.net:nokey\n"
                "g1._domainkey.goodco.net goodco.net:g1:%1$s/g1.private\n"
-               "fl._domainkey.flakyco.net flakyco.net:fl:%1$s/fl.private\n",
+               "fl._domainkey.flakyco.net flakyco.net:fl:%1$s/fl.private\n"
+               "w1._domainkey.warnco.net warnco.net:w1:%1$s/w1.private\n",
                at("etc/dkimkeys"));
     write_text(at("etc/dkimkeys/signingtable"),
                "*@mailco.net s1._domainkey.mailco.net\n"
@@ -256,7 +261,8 @@ static int setup(void **st)
                "*@mailco.net big._domainkey.mailco.net\n"
                "*@mailco.net junk._domainkey.mailco.net\n"
                "*@goodco.net g1._domainkey.goodco.net\n"
-               "*@flakyco.net fl._domainkey.flakyco.net\n");
+               "*@flakyco.net fl._domainkey.flakyco.net\n"
+               "*@warnco.net w1._domainkey.warnco.net\n");
     write_text(at("etc/opendkim.conf"),
                "Syslog\t\t\tyes\n"
                "UserID\t\t\t%s\n"
@@ -287,47 +293,44 @@ static int teardown(void **st)
     return 0;
 }
 
-static json_t *sel_of(json_t *rep, const char *name)
+/* The element of array whose key is value, or NULL. */
+static json_t *member(json_t *array, const char *key, const char *value)
 {
     json_t *o;
     size_t i;
 
-    json_array_foreach(json_object_get(rep, "selectors"), i, o)
+    json_array_foreach(array, i, o)
     {
-        if (strcmp(json_string_value(json_object_get(o, "name")), name) == 0)
+        const char *v = json_string_value(json_object_get(o, key));
+
+        if (v != NULL && strcmp(v, value) == 0)
             return o;
     }
-    fail_msg("selector %s not in the report", name);
     return NULL;
+}
+
+static json_t *sel_of(json_t *rep, const char *name)
+{
+    json_t *o = member(json_object_get(rep, "selectors"), "name", name);
+
+    if (o == NULL)
+        fail_msg("selector %s not in the report", name);
+    return o;
 }
 
 static json_t *dom_of(json_t *rep, const char *name)
 {
-    json_t *o;
-    size_t i;
+    json_t *o = member(json_object_get(rep, "domains"), "domain", name);
 
-    json_array_foreach(json_object_get(rep, "domains"), i, o)
-    {
-        if (strcmp(json_string_value(json_object_get(o, "domain")), name) ==
-            0)
-            return o;
-    }
-    fail_msg("domain %s not in the report", name);
-    return NULL;
+    if (o == NULL)
+        fail_msg("domain %s not in the report", name);
+    return o;
 }
 
 /* The finding of code in o's findings (NULL when there is none). */
 static json_t *finding(json_t *o, const char *code)
 {
-    json_t *f;
-    size_t i;
-
-    json_array_foreach(json_object_get(o, "findings"), i, f)
-    {
-        if (strcmp(json_string_value(json_object_get(f, "code")), code) == 0)
-            return f;
-    }
-    return NULL;
+    return member(json_object_get(o, "findings"), "code", code);
 }
 
 static const char *str(json_t *o, const char *key)
@@ -391,6 +394,23 @@ static void test_findings(void **st)
     assert_int_equal(json_array_size(json_object_get(s, "answers")), 3);
     has(dom_of(rep, "goodco.net"), "spf.pass", "ok", "192.0.2.25");
     json_decref(rep);
+    kwres_free((r = kw_expect(0, state, conf,
+                              (const char *[]){"check",
+                                               "g1._domainkey.goodco.net",
+                                               NULL}),
+                &r));
+
+    /* DMARC p=none: a warning, in `dkim check` and in `check`. */
+    rep = check_json(1, "warnco.net");
+    has(dom_of(rep, "warnco.net"), "dmarc.p_none", "warning", "p=none");
+    assert_string_equal(str(sel_of(rep, "w1._domainkey.warnco.net"),
+                            "health"), "warning");
+    json_decref(rep);
+    r = kw_expect(1, state, conf,
+                  (const char *[]){"check", "w1._domainkey.warnco.net",
+                                   NULL});
+    assert_contains(r.out, "p=none");
+    kwres_free(&r);
 
     /* flakyco.net: a server that never answers and one that answers
      * garbage are unknown, never ok. */

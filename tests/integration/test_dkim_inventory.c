@@ -34,25 +34,14 @@
 
 static char dir[256], state[512], conf[512];
 
-static char *at(const char *rel)
+static const char *at(const char *rel)
 {
-    static char buf[8][600];
-    static int i;
-
-    i = (i + 1) % 8;
-    snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, rel);
-    return buf[i];
+    return kw_path(dir, rel);
 }
 
-/* Run a key generator (an absolute path: posix_spawn searches no PATH);
- * its output goes to a log in dir. */
 static void tool(const char *const argv[])
 {
-    pid_t pid = proc_spawn_log((char *const *)argv, at("tools.log"));
-    int rc = proc_wait(pid, 60000);
-
-    if (rc != 0)
-        fail_msg("%s exited %d (see %s)", argv[0], rc, at("tools.log"));
+    kw_tool(argv, at("tools.log"));
 }
 
 static void mkdirs(const char *rel)
