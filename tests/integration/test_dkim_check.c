@@ -98,6 +98,24 @@ static void txt_line(char *buf, size_t cap, size_t *pos, const char *owner,
     *pos += (size_t)w;
 }
 
+/* A signing domain's zone: sel's record, SPF passing the outbound
+ * address, DMARC with policy, and extra lines. */
+static void small_zone(char *buf, size_t cap, const char *sel,
+                       const char *domain, const char *policy,
+                       const char *extra)
+{
+    char rec[2048], owner[80];
+    size_t pos = 0;
+
+    record_of(sel, rec, sizeof(rec));
+    snprintf(owner, sizeof(owner), "%s._domainkey", sel);
+    txt_line(buf, cap, &pos, owner, rec);
+    snprintf(buf + pos, cap - pos,
+             "%s@ TXT \"v=spf1 ip4:192.0.2.25 -all\"\n"
+             "_dmarc TXT \"v=DMARC1; p=%s; rua=mailto:dmarc@%s\"\n",
+             extra, policy, domain);
+}
+
 static char s1_rec[2048];
 
 static int setup(void **st)
@@ -174,34 +192,16 @@ static int setup(void **st)
                             "_dmarc TXT \"v=DMARC1; p=none; "
                             "rua=mailto:dmarc@mailco.net\"\n");
     /* goodco.net: all is well. */
-    pos = 0;
-    record_of("g1", rec, sizeof(rec));
-    txt_line(good, sizeof(good), &pos, "g1._domainkey", rec);
-    snprintf(good + pos, sizeof(good) - pos,
-             "@ TXT \"v=spf1 ip4:192.0.2.25 -all\"\n"
-             "_dmarc TXT \"v=DMARC1; p=reject; "
-             "rua=mailto:dmarc@goodco.net\"\n");
+    small_zone(good, sizeof(good), "g1", "goodco.net", "reject", "");
     /* delegco.net: where cn._domainkey.mailco.net points. */
     pos = 0;
     record_of("cn", rec, sizeof(rec));
     txt_line(deleg, sizeof(deleg), &pos, "cn", rec);
     /* warnco.net: a DMARC policy of none, nothing else wrong. */
-    pos = 0;
-    record_of("w1", rec, sizeof(rec));
-    txt_line(warn, sizeof(warn), &pos, "w1._domainkey", rec);
-    snprintf(warn + pos, sizeof(warn) - pos,
-             "@ TXT \"v=spf1 ip4:192.0.2.25 -all\"\n"
-             "_dmarc TXT \"v=DMARC1; p=none; "
-             "rua=mailto:dmarc@warnco.net\"\n");
+    small_zone(warn, sizeof(warn), "w1", "warnco.net", "none", "");
     /* flakyco.net: two of its four servers are broken. */
-    pos = 0;
-    record_of("fl", rec, sizeof(rec));
-    txt_line(flaky, sizeof(flaky), &pos, "fl._domainkey", rec);
-    snprintf(flaky + pos, sizeof(flaky) - pos,
-             "@ NS ns3\nns3 A 127.0.0.3\n@ NS ns4\nns4 A 127.0.0.4\n"
-             "@ TXT \"v=spf1 ip4:192.0.2.25 -all\"\n"
-             "_dmarc TXT \"v=DMARC1; p=reject; "
-             "rua=mailto:dmarc@flakyco.net\"\n");
+    small_zone(flaky, sizeof(flaky), "fl", "flakyco.net", "reject",
+               "@ NS ns3\nns3 A 127.0.0.3\n@ NS ns4\nns4 A 127.0.0.4\n");
 
     memset(&o, 0, sizeof(o));
     memset(more, 0, sizeof(more));
