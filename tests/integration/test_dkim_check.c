@@ -120,7 +120,7 @@ static char s1_rec[2048];
 
 static int setup(void **st)
 {
-    static char mail[160000], good[8192], deleg[8192], flaky[4096],
+    static char mail[160000], good[8192], deleg[8192], flaky[16384],
         warn[4096];
     char rec[2048], rec2[2048], ty[2048];
     struct passwd *pw = getpwuid(getuid());
@@ -199,9 +199,22 @@ static int setup(void **st)
     txt_line(deleg, sizeof(deleg), &pos, "cn", rec);
     /* warnco.net: a DMARC policy of none, nothing else wrong. */
     small_zone(warn, sizeof(warn), "w1", "warnco.net", "none", "");
-    /* flakyco.net: two of its four servers are broken. */
-    small_zone(flaky, sizeof(flaky), "fl", "flakyco.net", "reject",
-               "@ NS ns3\nns3 A 127.0.0.3\n@ NS ns4\nns4 A 127.0.0.4\n");
+    /* flakyco.net: two of its four servers are broken.  fl2..fl4 share
+     * fl's key, so four surveys each wait for the silent server. */
+    {
+        static char extra[8192];
+        size_t epos = 0;
+
+        epos += (size_t)snprintf(extra, sizeof(extra),
+                                 "@ NS ns3\nns3 A 127.0.0.3\n"
+                                 "@ NS ns4\nns4 A 127.0.0.4\n");
+        record_of("fl", rec, sizeof(rec));
+        txt_line(extra, sizeof(extra), &epos, "fl2._domainkey", rec);
+        txt_line(extra, sizeof(extra), &epos, "fl3._domainkey", rec);
+        txt_line(extra, sizeof(extra), &epos, "fl4._domainkey", rec);
+        small_zone(flaky, sizeof(flaky), "fl", "flakyco.net", "reject",
+                   extra);
+    }
 
     memset(&o, 0, sizeof(o));
     memset(more, 0, sizeof(more));
@@ -247,6 +260,9 @@ static int setup(void **st)
                "broken mailco.net:nokey\n"
                "g1._domainkey.goodco.net goodco.net:g1:%1$s/g1.private\n"
                "fl._domainkey.flakyco.net flakyco.net:fl:%1$s/fl.private\n"
+               "fl2._domainkey.flakyco.net flakyco.net:fl2:%1$s/fl.private\n"
+               "fl3._domainkey.flakyco.net flakyco.net:fl3:%1$s/fl.private\n"
+               "fl4._domainkey.flakyco.net flakyco.net:fl4:%1$s/fl.private\n"
                "w1._domainkey.warnco.net warnco.net:w1:%1$s/w1.private\n",
                at("etc/dkimkeys"));
     write_text(at("etc/dkimkeys/signingtable"),
@@ -262,6 +278,9 @@ static int setup(void **st)
                "*@mailco.net junk._domainkey.mailco.net\n"
                "*@goodco.net g1._domainkey.goodco.net\n"
                "*@flakyco.net fl._domainkey.flakyco.net\n"
+               "*@flakyco.net fl2._domainkey.flakyco.net\n"
+               "*@flakyco.net fl3._domainkey.flakyco.net\n"
+               "*@flakyco.net fl4._domainkey.flakyco.net\n"
                "*@warnco.net w1._domainkey.warnco.net\n");
     write_text(at("etc/opendkim.conf"),
                "Syslog\t\t\tyes\n"
@@ -412,6 +431,15 @@ static void test_findings(void **st)
     assert_contains(r.out, "p=none");
     kwres_free(&r);
 
+    /* Four surveys that each wait 3 s for the silent server run side
+     * by side: one after the other they would take 12 s. */
+    r = kw_expect(3, state, conf,
+                  (const char *[]){"dkim", "check", "flakyco.net", NULL});
+    if (r.secs >= 8.0)
+        fail_msg("dkim check flakyco.net took %.1f s: the surveys did not "
+                 "run concurrently", r.secs);
+    kwres_free(&r);
+
     /* flakyco.net: a server that never answers and one that answers
      * garbage are unknown, never ok. */
     rep = check_json(3, "flakyco.net");
@@ -472,6 +500,19 @@ static void test_findings(void **st)
     has(s, "match", "ok", NULL);
     s = sel_of(rep, "big._domainkey.mailco.net");
     has(s, "missing", "critical", "no DKIM record");
+    /* All 230 records were read, from the resolver and each server
+     * (over TCP: the answer is far over 1232 octets). */
+    {
+        json_t *a;
+        size_t i;
+
+        json_array_foreach(json_object_get(s, "answers"), i, a)
+        {
+            assert_int_equal(json_array_size(json_object_get(a, "txt")),
+                             230);
+        }
+        assert_int_equal(i, 3);
+    }
     /* The key file that is not a key: its record is still read. */
     assert_null(finding(sel_of(rep, "junk._domainkey.mailco.net"),
                         "mismatch"));
