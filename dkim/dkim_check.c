@@ -302,6 +302,24 @@ void kw_dkim_judge(const kw_dkim_facts *k, const kw_dns_survey *sv,
                 "%s did not answer %s TXT: %s", v[i].label,
                 i == 0 ? name : where, v[i].why);
 
+    /* The servers of the chain's earlier names: they only point on, but
+     * one that does not answer is as unknown as any. */
+    for (i = 0; i + 1 < sv->nsteps; i++) {
+        size_t j;
+
+        for (j = 0; j < sv->steps[i].nauth; j++) {
+            const kw_dns_answer *a = &sv->steps[i].auth[j];
+            char lab[120];
+
+            if (a->status == 0)
+                continue;
+            label_auth(a, lab, sizeof(lab));
+            add(out, KS_HEALTH_UNKNOWN, "dns.unanswered", lab,
+                "check that the server runs and serves the zone",
+                "%s did not answer %s TXT: %s", lab, sv->steps[i].name,
+                a->error[0] != '\0' ? a->error : kw_strerror(a->status));
+        }
+    }
     /* Missing: critical for the signing key (every signature fails),
      * a warning for a published one (a rotation may still need it). */
     if ((cnt = servers_in(v, nv, ST_NONE, list, sizeof(list), &first)) > 0 &&

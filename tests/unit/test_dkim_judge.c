@@ -355,6 +355,12 @@ static void test_cname_followed(void **st)
     expect(&f, "mismatch", KS_HEALTH_CRITICAL, "127.0.0.3:53 (serial 4)");
     expect(&f, "mismatch", KS_HEALTH_CRITICAL,
            "publish s1.provider.net. TXT \"v=DKIM1;");
+    /* A server of the first zone that does not answer is unknown too. */
+    b.auth[0][1].status = KW_ETIMEDOUT;
+    b.auth[0][1].has_serial = 0;
+    judge(&k, sv, &f);
+    expect(&f, "dns.unanswered", KS_HEALTH_UNKNOWN,
+           "127.0.0.2:53 did not answer s1._domainkey.example.com TXT");
 }
 
 static void test_weak_record_of_unread_key(void **st)
