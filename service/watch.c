@@ -163,7 +163,9 @@ static void install(kw_watch *w, watch_req *q)
 
     if (nd == NULL)
         return; /* the old set stays: better than none */
-    qsort(q->dirs, q->ndirs, sizeof(*q->dirs), cmp_path);
+    /* No directories may mean no array at all (qsort wants one). */
+    if (q->ndirs > 1)
+        qsort(q->dirs, q->ndirs, sizeof(*q->dirs), cmp_path);
     while (i < w->ndirs || j < q->ndirs) {
         int c = i == w->ndirs   ? 1
                 : j == q->ndirs ? -1
