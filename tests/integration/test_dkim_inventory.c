@@ -309,7 +309,13 @@ static void test_serve_records_them(void **st)
     if (!proc_until(dkim_recorded, &w, 60000)) {
         kill(pid, SIGKILL);
         proc_wait(pid, 10000);
-        fail_msg("serve did not record the DKIM selectors (log: %s)", log);
+        static char shown[8192];
+        char *text = slurp(log, NULL);
+
+        snprintf(shown, sizeof(shown), "%s", text != NULL ? text : "(none)");
+        free(text);
+        fail_msg("serve did not record the DKIM selectors; its log:\n%s",
+                 shown);
     }
     m = get_metrics(port);
     assert_contains(m, "keywarden_object_health{kind=\"dkim\","
