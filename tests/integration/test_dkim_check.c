@@ -526,6 +526,11 @@ static void test_findings(void **st)
                      11);
     json_decref(rep);
 
+    /* Its health moved with the findings: a health.changed event. */
+    assert_true(db_int(db, "SELECT count(*) FROM events e JOIN objects o "
+                           "ON o.id = e.object_id WHERE e.type = "
+                           "'health.changed' AND o.name = "
+                           "'sw._domainkey.mailco.net'") >= 1);
     /* The swapped key became an event, once. */
     assert_int_equal(db_int(db, "SELECT count(*) FROM events WHERE type = "
                                 "'dkim.dns_mismatch'"),
