@@ -543,7 +543,10 @@ static json_t *answer_json(const kw_dns_answer *a, const char *role,
         char *clean = kw_str_clean((const unsigned char *)a->txt[i].s,
                                    a->txt[i].len);
 
-        json_array_append_new(txt, kw_json_str(clean));
+        /* Cleaned (the record may hold NUL octets and bytes that are
+         * not UTF-8), it is printable UTF-8: no second escaping. */
+        json_array_append_new(txt, clean != NULL ? json_string(clean)
+                                                 : json_null());
         free(clean);
     }
     o = json_pack("{s:s, s:s, s:o, s:i, s:b, s:o, s:o, s:o, s:i}", "server",
