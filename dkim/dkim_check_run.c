@@ -305,7 +305,12 @@ static int write_findings(ks_store *s, const kw_dkim_report *r,
             f[n].code = y->code;
             f[n].text = y->text;
             f[n].fix = y->fix;
-            f[n].server = y->server[0] != '\0' ? y->server : NULL;
+            /* Health shows a finding as "TEXT (SERVER)": a text that
+             * names its server already keeps it once. */
+            f[n].server = y->server[0] != '\0' &&
+                                  strstr(y->text, y->server) == NULL
+                              ? y->server
+                              : NULL;
             n++;
         }
     /* Health reads the first KS_MAX_FINDINGS rows: the worst go first,
