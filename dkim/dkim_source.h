@@ -102,6 +102,7 @@ typedef struct kw_dkim_params {
     char **outbound;      /* addresses mail leaves from (SPF) */
     size_t noutbound;
     char *resolver;       /* NULL: /etc/resolv.conf's */
+    int dns_port;         /* the authoritative servers' port; 0: 53 */
     kw_dkim_conf_key *keys;
     size_t nkeys;
     const char *config_file; /* keywarden.conf, for the sources' names */

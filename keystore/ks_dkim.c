@@ -1,8 +1,14 @@
 #include "ks_dkim.h"
 
+#include "ks_events.h"
 #include "ks_store_int.h"
 
+#include "../common/kw_json.h"
+
+#include <jansson.h>
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The object of (name, key file), or 0. */
@@ -164,6 +170,32 @@ int ks_dkim_sync(ks_store *s, const ks_dkim_row *rows, size_t n,
     return 0;
 }
 
+static int mismatch_event(ks_store *s, int64_t object_id,
+                          const ks_dkim_finding *f, int64_t now, kw_diag *d)
+{
+    json_t *js = json_pack("{s:o, s:o, s:o}", "text", kw_json_str(f->text),
+                           "fix", kw_json_str(f->fix), "server",
+                           kw_json_str(f->server));
+    char *text = js != NULL ? json_dumps(js, JSON_COMPACT | JSON_SORT_KEYS)
+                            : NULL;
+    int r;
+
+    json_decref(js);
+    if ((r = ks_event_type_check("dkim.dns_mismatch", d)) != 0) {
+        free(text);
+        return r;
+    }
+    if (text == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory writing the "
+                           "dkim.dns_mismatch event");
+    r = ks_run(s, d, "recording a DKIM event",
+               "INSERT INTO events (at, object_id, type, detail) VALUES "
+               "(?1, ?2, 'dkim.dns_mismatch', ?3)",
+               "iit", now, object_id, text);
+    free(text);
+    return r;
+}
+
 int ks_dkim_findings_replace(ks_store *s, int64_t object_id,
                              const ks_dkim_finding *f, size_t n,
                              int64_t checked_at, kw_diag *d)
@@ -171,11 +203,32 @@ int ks_dkim_findings_replace(ks_store *s, int64_t object_id,
     int own = sqlite3_get_autocommit(ks_db(s)) != 0, r = 0;
     size_t i;
 
+    int64_t had = 0, signing = 0;
+    const ks_dkim_finding *mismatch = NULL;
+
+    for (i = 0; i < n && mismatch == NULL; i++)
+        if (f[i].code != NULL && strcmp(f[i].code, "mismatch") == 0)
+            mismatch = &f[i];
     if (own && (r = ks_begin(s, d)) != 0)
         return r;
-    r = ks_run(s, d, "replacing DKIM findings",
-               "DELETE FROM dkim_findings WHERE object_id = ?1", "i",
-               object_id);
+    /* dkim.dns_mismatch marks the change, not every check that still
+     * finds it, and only for the key that signs: that is the page. */
+    if (mismatch != NULL)
+        r = ks_value(s, d, "reading DKIM findings", &had, NULL,
+                     "SELECT count(*) FROM dkim_findings WHERE object_id = "
+                     "?1 AND code = 'mismatch'",
+                     "i", object_id);
+    if (r == 0 && mismatch != NULL && had == 0)
+        r = ks_value(s, d, "reading a DKIM selector", &signing, NULL,
+                     "SELECT count(*) FROM dkim_keys WHERE object_id = ?1 "
+                     "AND role = 'signing'",
+                     "i", object_id);
+    if (r == 0 && signing > 0)
+        r = mismatch_event(s, object_id, mismatch, checked_at, d);
+    if (r == 0)
+        r = ks_run(s, d, "replacing DKIM findings",
+                   "DELETE FROM dkim_findings WHERE object_id = ?1", "i",
+                   object_id);
     for (i = 0; r == 0 && i < n; i++)
         r = ks_run(s, d, "recording a DKIM finding",
                    "INSERT INTO dkim_findings (object_id, severity, code, "

@@ -52,6 +52,10 @@ const ks_event_type ks_event_types[] = {
      KS_EVENT_EMITTED},
     /* hooks themselves */
     {"hook.failed", "a hook's delivery failed for good", KS_EVENT_EMITTED},
+    /* DKIM's DNS check */
+    {"dkim.dns_mismatch",
+     "a signing DKIM key's DNS record stopped matching the key",
+     KS_EVENT_EMITTED},
     /* DKIM and DNSSEC: their lifecycles will emit these */
     {"dkim.published", "a new DKIM key's record is published",
      KS_EVENT_RESERVED},
