@@ -53,6 +53,8 @@ static void usage(FILE *out)
         "(every hop)\n"
         "  hooks list|history|test|run|retry  the post-change hooks and "
         "their runs\n"
+        "  dkim check [DOMAIN...]  DKIM records at every DNS server, SPF and "
+        "DMARC\n"
         "  status           the running daemon's jobs\n"
         "  reload           make the running daemon re-read its "
         "configuration\n"
@@ -179,7 +181,7 @@ static const struct {
     {"renew", cli_renew},   {"certificate", cli_certificate},
     {"rollback", cli_rollback}, {"revoke", cli_revoke},
     {"account", cli_account}, {"precheck", cli_precheck},
-    {"hooks", cli_hooks},
+    {"hooks", cli_hooks}, {"dkim", cli_dkim},
 };
 
 static cmd_fn find_command(const char *name)

@@ -41,7 +41,7 @@ typedef struct view {
                            * (serial 7)" */
     ans_state st;
     kw_dkim_record rec;   /* with ST_MATCH/OTHER/VALID/REVOKED */
-    char why[300];        /* ST_BAD: the parser's words; ST_FAIL: error */
+    char why[512];        /* ST_BAD: the parser's words; ST_FAIL: error */
 } view;
 
 /* Authoritative answers judged plus the resolver's. */
@@ -376,7 +376,7 @@ void kw_dkim_judge(const kw_dkim_facts *k, const kw_dns_survey *sv,
         for (cnt = 0; cnt < r->n_warn; cnt++)
             add(out, KS_HEALTH_WARNING, "record", NULL, fix,
                 "the record at %s: %s", where, r->warn[cnt].msg);
-        if (v[i].st == ST_MATCH && out->n == (target[0] != '\0'))
+        if (v[i].st == ST_MATCH)
             add(out, KS_HEALTH_OK, "match", NULL, "",
                 "%s serves the key file's %s key", where,
                 kw_dkim_alg_name(r->k));

@@ -52,9 +52,10 @@ typedef struct kw_dkim_find {
 } kw_dkim_find;
 
 typedef struct kw_dkim_findings {
-    kw_dkim_find f[KW_DKIM_FINDINGS_MAX];
     size_t n;
     size_t dropped;     /* findings beyond KW_DKIM_FINDINGS_MAX */
+    /* Last, so a copy may be cut to its n findings. */
+    kw_dkim_find f[KW_DKIM_FINDINGS_MAX];
 } kw_dkim_findings;
 
 /* Orders findings worst first (then by code). */
@@ -89,7 +90,7 @@ typedef struct kw_dkim_domain {
     char dmarc_name[300];     /* where the DMARC record was found, or "" */
     char dmarc_text[1024];    /* the record, or "" */
     int dmarc_status;         /* 0, or why it could not be read */
-    char dmarc_error[300];
+    char dmarc_error[512];
     char dmarc_policy[16];    /* "none", "quarantine", "reject", "" */
     kw_dkim_findings findings; /* codes spf.* and dmarc.* */
 } kw_dkim_domain;

@@ -19,6 +19,7 @@
 #include "../keystore/ks_inventory.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -37,7 +38,7 @@ typedef struct rsel {
     kw_dns_survey *sv;
     int sv_status;
     char sv_error[512];
-    kw_dkim_findings dns;
+    kw_dkim_findings *dns; /* malloc'd, trimmed to the findings */
     ks_verdict local;   /* the key file's facts alone */
     int has_local;
     ks_health health;   /* the worst of local, dns and the domain's */
@@ -285,7 +286,7 @@ static int write_findings(ks_store *s, const kw_dkim_report *r,
     const kw_dkim_findings *src[2];
     size_t n = 0, i, j;
 
-    src[0] = &x->dns;
+    src[0] = x->dns;
     src[1] = x->dom >= 0 ? &r->dom[x->dom].findings : NULL;
     for (j = 0; j < 2; j++)
         for (i = 0; src[j] != NULL && i < src[j]->n; i++) {
@@ -303,11 +304,29 @@ static int write_findings(ks_store *s, const kw_dkim_report *r,
     return ks_dkim_findings_replace(s, x->id, f, n, now, d);
 }
 
-static void judge_all(kw_dkim_report *r, const kw_dkim_params *p,
-                      int64_t now)
+/* The findings, copied to a block of their own size: a full
+ * kw_dkim_findings per selector would cost tens of KiB each. */
+static kw_dkim_findings *trimmed(const kw_dkim_findings *f)
 {
+    kw_dkim_findings *t = malloc(offsetof(kw_dkim_findings, f) +
+                                 (f->n > 0 ? f->n : 1) * sizeof(f->f[0]));
+
+    if (t == NULL)
+        return NULL;
+    memcpy(t->f, f->f, f->n * sizeof(f->f[0]));
+    t->n = f->n;
+    t->dropped = f->dropped;
+    return t;
+}
+
+static int judge_all(kw_dkim_report *r, const kw_dkim_params *p,
+                     int64_t now, kw_diag *d)
+{
+    kw_dkim_findings *tmp = malloc(sizeof(*tmp));
     size_t i;
 
+    if (tmp == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory judging DKIM");
     for (i = 0; i < r->nsel; i++) {
         rsel *x = &r->sel[i];
         kw_dkim_facts k;
@@ -321,19 +340,43 @@ static void judge_all(kw_dkim_report *r, const kw_dkim_params *p,
         k.record = x->record;
         k.rsa_beside = rsa_beside(r, x);
         if (x->sv != NULL) {
-            kw_dkim_judge(&k, x->sv, now, p, &x->dns);
+            kw_dkim_judge(&k, x->sv, now, p, tmp);
         } else {
-            memset(&x->dns, 0, sizeof(x->dns));
-            x->dns.n = 1;
-            x->dns.f[0].severity = KS_HEALTH_UNKNOWN;
-            snprintf(x->dns.f[0].code, sizeof(x->dns.f[0].code),
-                     "dns.survey");
-            snprintf(x->dns.f[0].text, sizeof(x->dns.f[0].text),
+            memset(tmp, 0, sizeof(*tmp));
+            tmp->n = 1;
+            tmp->f[0].severity = KS_HEALTH_UNKNOWN;
+            snprintf(tmp->f[0].code, sizeof(tmp->f[0].code), "dns.survey");
+            snprintf(tmp->f[0].text, sizeof(tmp->f[0].text),
                      "%s TXT could not be asked: %s", x->name,
                      x->sv_error[0] != '\0' ? x->sv_error
                                             : kw_strerror(x->sv_status));
         }
+        if ((x->dns = trimmed(tmp)) == NULL) {
+            free(tmp);
+            return kw_diag_set(d, KW_ENOMEM, "out of memory judging DKIM");
+        }
     }
+    free(tmp);
+    return 0;
+}
+
+/* [dkim] resolver: what kw_dns_server_parse reads, or ADDRESS@PORT. */
+static int resolver_parse(const char *v, kw_dns_server *out, kw_diag *d)
+{
+    const char *at = strrchr(v, '@');
+    char addr[80], *end;
+    long port;
+
+    if (at == NULL)
+        return kw_dns_server_parse(v, 53, out, d);
+    port = strtol(at + 1, &end, 10);
+    if ((size_t)(at - v) >= sizeof(addr) || *end != '\0' || end == at + 1 ||
+        port < 1 || port > 65535)
+        return kw_diag_set(d, KW_EINVAL, "[dkim] resolver = %s: expected "
+                           "ADDRESS or ADDRESS@PORT", v);
+    memcpy(addr, v, (size_t)(at - v));
+    addr[at - v] = '\0';
+    return kw_dns_server_parse(addr, (int)port, out, d);
 }
 
 int kw_dkim_check_run(ks_store *s, const kw_dkim_params *p,
@@ -354,7 +397,7 @@ int kw_dkim_check_run(ks_store *s, const kw_dkim_params *p,
     r->checked_at = now;
     memset(&w, 0, sizeof(w));
     if (p->resolver != NULL && p->resolver[0] != '\0')
-        rc = kw_dns_server_parse(p->resolver, 53, &w.resolver, d);
+        rc = resolver_parse(p->resolver, &w.resolver, d);
     else
         rc = kw_dns_system_resolver(NULL, &w.resolver, d);
     if (rc != 0) {
@@ -387,7 +430,7 @@ int kw_dkim_check_run(ks_store *s, const kw_dkim_params *p,
     rc = run_all(&w, d);
     pthread_mutex_destroy(&w.mu);
     if (rc == 0)
-        judge_all(r, p, now);
+        rc = judge_all(r, p, now, d);
     for (i = 0; rc == 0 && i < r->nsel; i++)
         rc = write_findings(s, r, &r->sel[i], now, d);
     /* Each selector's health: its key file's verdict and the findings. */
@@ -406,7 +449,7 @@ int kw_dkim_check_run(ks_store *s, const kw_dkim_params *p,
     for (i = 0; i < r->nsel; i++) {
         rsel *x = &r->sel[i];
 
-        x->health = worst_of(&x->dns);
+        x->health = worst_of(x->dns);
         if (x->has_local)
             x->health = worse(x->health, x->local.health);
         if (x->dom >= 0)
@@ -445,6 +488,7 @@ void kw_dkim_report_free(kw_dkim_report *r)
         free(x->algorithm);
         free(x->record);
         kw_dns_survey_free(x->sv);
+        free(x->dns);
     }
     for (i = 0; i < r->ndom; i++)
         kw_dkim_domain_clear(&r->dom[i]);
@@ -601,7 +645,7 @@ json_t *kw_dkim_report_json(const kw_dkim_report *r)
                       "algorithm", kw_json_str(x->algorithm), "bits",
                       x->bits, "health", ks_health_word(x->health), "record",
                       kw_json_str(x->record), "answers", answers_json(x),
-                      "findings", findings_json(&x->dns), "key_findings",
+                      "findings", findings_json(x->dns), "key_findings",
                       local_json(x)));
     }
     for (i = 0; doms != NULL && i < r->ndom; i++)
@@ -643,16 +687,22 @@ static int print_answer(FILE *f, const kw_dns_answer *a, const char *who)
     return kw_outf(f, "    %s %s: %s\n", who, sv, words);
 }
 
-static int print_selector(FILE *f, const rsel *x)
+static int print_selector(FILE *f, const rsel *x,
+                          const kw_dkim_domain *dom)
 {
     size_t i, j;
     int r = 0;
 
-    r |= kw_outf(f, "%s  %s  (%s, %s %d-bit, %s)\n",
-                 ks_health_word(x->health), x->name,
-                 x->role != NULL ? x->role : "?",
-                 x->algorithm != NULL ? x->algorithm : "unreadable key",
-                 x->bits, x->signer != NULL ? x->signer : "?");
+    if (x->algorithm != NULL)
+        r |= kw_outf(f, "%s  %s  (%s, %s %d-bit, %s)\n",
+                     ks_health_word(x->health), x->name,
+                     x->role != NULL ? x->role : "?", x->algorithm, x->bits,
+                     x->signer != NULL ? x->signer : "?");
+    else
+        r |= kw_outf(f, "%s  %s  (%s, key not read, %s)\n",
+                     ks_health_word(x->health), x->name,
+                     x->role != NULL ? x->role : "?",
+                     x->signer != NULL ? x->signer : "?");
     if (x->sv != NULL) {
         r |= print_answer(f, &x->sv->resolver, "resolver     ");
         for (i = 0; i < x->sv->nsteps; i++) {
@@ -665,7 +715,11 @@ static int print_selector(FILE *f, const rsel *x)
                 r |= print_answer(f, &st->auth[j], "authoritative");
         }
     }
-    r |= print_findings(f, &x->dns, "    ");
+    r |= print_findings(f, x->dns, "    ");
+    if (dom != NULL && worst_of(&dom->findings) != KS_HEALTH_OK)
+        r |= kw_outf(f, "    %-8s SPF/DMARC of %s (below): a signing "
+                     "selector carries its domain's findings\n",
+                     ks_health_word(worst_of(&dom->findings)), dom->domain);
     for (i = 0; x->has_local && i < x->local.nfindings; i++) {
         const ks_finding *k = &x->local.findings[i];
 
@@ -724,7 +778,9 @@ int kw_dkim_report_text(const kw_dkim_report *r, FILE *f)
         rc |= kw_outf(f, "no DKIM selectors in the inventory (run "
                       "`keywarden scan --dkim` first)\n");
     for (i = 0; i < r->nsel; i++)
-        rc |= print_selector(f, &r->sel[i]);
+        rc |= print_selector(f, &r->sel[i],
+                             r->sel[i].dom >= 0 ? &r->dom[r->sel[i].dom]
+                                                : NULL);
     for (i = 0; i < r->ndom; i++)
         rc |= print_domain(f, &r->dom[i]);
     rc |= kw_outf(f, "%zu selector%s, %zu signing domain%s through resolver "

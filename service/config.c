@@ -244,11 +244,11 @@ static const char *const cert_keys[] = {
 static const char *const hook_keys[] = {
     "on", "objects", "kinds", "run", "shell", "reload", "config", "timeout",
     "user", "group", "retry", "retry_delay", "coalesce", NULL};
-/* [dkim] takes the first six, [dkim "DOMAIN"] the last three. */
+/* [dkim] takes the first seven, [dkim "DOMAIN"] the last three. */
 static const char *const dkim_keys[] = {
     "opendkim_conf", "rspamd_conf", "max_age", "interval", "outbound",
-    "resolver", "selector", "key", "user", NULL};
-#define DKIM_FIRST_DOMAIN_KEY 6
+    "resolver", "dns_port", "selector", "key", "user", NULL};
+#define DKIM_FIRST_DOMAIN_KEY 7
 
 /* In the order of enum section, after SEC_NONE: keys_of() indexes it, so
  * what the parser accepts and what the reference is checked against are
@@ -943,7 +943,7 @@ static int dkim_key(parser *p, int k, const char *key, const char *v)
     switch (k) {
     case 0: /* opendkim_conf */
     case 1: /* rspamd_conf */
-    case 7: /* key */
+    case 8: /* key */
         if (v[0] != '/')
             return FAIL(p, "%s = %s: expected an absolute path", key, v);
         return set_str(k == 0   ? &dk->opendkim_conf
@@ -978,7 +978,16 @@ static int dkim_key(parser *p, int k, const char *key, const char *v)
         return 0;
     }
     case 5: return set_str(&dk->resolver, v);
-    case 6:
+    case 6: { /* dns_port: NS records carry no port */
+        char *end;
+        long port = strtol(v, &end, 10);
+
+        if (*end != '\0' || end == v || port < 1 || port > 65535)
+            return FAIL(p, "dns_port = %s: expected a port, 1 to 65535", v);
+        dk->dns_port = (int)port;
+        return 0;
+    }
+    case 7:
         if (!dns_name_ok(v, 63))
             return FAIL(p, "selector = %s: expected a DNS label (letters, "
                            "digits, '-', '_', '.')",

@@ -1,0 +1,136 @@
+/*
+ * cli_dkim.c: keywarden dkim check [DOMAIN...] [--json].
+ *
+ * Runs the DNS check of dkim/dkim_check.h over the inventory's DKIM
+ * selectors (those of the named signing domains, or all), records each
+ * selector's findings as the daemon does, prints every server's answer,
+ * the findings, the SPF tree and DMARC, and exits like `check`: 0 ok,
+ * 1 warning, 2 critical, 3 unknown (an empty or missing inventory too).
+ */
+#include "cli.h"
+
+#include "../dkim/dkim_check.h"
+#include "../service/config.h"
+#include "../service/hooks.h"
+
+#include "../common/kw_log.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void dkim_usage(FILE *out)
+{
+    fputs("Usage: keywarden dkim check [--json] [DOMAIN...]\n"
+          "\n"
+          "Asks the resolver ([dkim] resolver, else /etc/resolv.conf's) and "
+          "every\n"
+          "authoritative server of each DKIM selector's zone for its record "
+          "and\n"
+          "compares it with the key file; for each signing domain walks SPF "
+          "(every\n"
+          "include, counted against the limits of 10 lookups and 2 void "
+          "lookups,\n"
+          "and the result for each [dkim] outbound address) and reads "
+          "DMARC.\n"
+          "The findings are recorded, so `list` and `check` show them too.  "
+          "Run\n"
+          "`keywarden scan --dkim` first to record the selectors.\n"
+          "\n"
+          "  --json     the whole report as JSON\n"
+          "  DOMAIN...  only the selectors of these signing domains\n"
+          "\n"
+          "Exit status: 0 ok, 1 warning, 2 critical, 3 unknown (as "
+          "`check`).\n",
+          out);
+}
+
+static int dkim_check(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    kw_dkim_report *rep = NULL;
+    ks_store *s = NULL;
+    kw_config kc;
+    ks_health worst = KS_HEALTH_UNKNOWN;
+    size_t nsel = 0;
+    kw_diag d;
+    int c, r, json = 0, lock_fd = -1;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'j') {
+            json = 1;
+            continue;
+        }
+        r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
+                              KS_HEALTH_UNKNOWN);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KS_HEALTH_UNKNOWN : r;
+    }
+    if (kw_cli_dkim_config(cli, NULL, NULL, &kc) != 0)
+        return KS_HEALTH_UNKNOWN;
+    if (kw_cli_open_existing(cli, &s) != 0) {
+        kw_config_free(&kc);
+        return KS_HEALTH_UNKNOWN;
+    }
+    /* The findings are written one selector per transaction, so a
+     * daemon checking at the same time (it holds the lock) and this
+     * command each leave a whole set behind: the check goes on. */
+    if (kw_state_lock(cli, "dkim check", &lock_fd, &d) != 0)
+        lock_fd = -1;
+    r = kw_dkim_check_run(s, &kc.dkim, (const char *const *)(argv + optind),
+                          (size_t)(argc - optind), cli->now, &rep, &d);
+    if (r != 0) {
+        kw_err("dkim check: %s", d.msg);
+    } else {
+        kw_dkim_report_summary(rep, &nsel, NULL, &worst);
+        if (json) {
+            json_t *js = kw_dkim_report_json(rep);
+
+            if (js == NULL || json_dumpf(js, stdout, JSON_INDENT(2)) != 0)
+                kw_err("dkim check: cannot write the JSON report");
+            else
+                fputc('\n', stdout);
+            json_decref(js);
+        } else {
+            kw_dkim_report_text(rep, stdout);
+        }
+        /* Health changes the findings caused become events now, as a
+         * scan's do. */
+        kw_health_watch(s, cli->now);
+        if (nsel == 0) {
+            if (argc > optind)
+                kw_err("dkim check: no DKIM selector of %s%s in the "
+                       "inventory", argv[optind],
+                       argc - optind > 1 ? " (or the other domains named)"
+                                         : "");
+            worst = KS_HEALTH_UNKNOWN;
+        }
+    }
+    kw_dkim_report_free(rep);
+    ks_close(s);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    kw_config_free(&kc);
+    return r != 0 ? KS_HEALTH_UNKNOWN : (int)worst;
+}
+
+int cli_dkim(kw_cli *cli, int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        dkim_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? KW_EXIT_USAGE : KW_EXIT_OK;
+    }
+    if (strcmp(argv[1], "check") != 0) {
+        kw_err("dkim: unknown subcommand \"%s\"; try `keywarden dkim "
+               "check`", argv[1]);
+        return KW_EXIT_USAGE;
+    }
+    return dkim_check(cli, argc - 1, argv + 1);
+}

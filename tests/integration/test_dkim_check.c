@@ -1,0 +1,534 @@
+/*
+ * test_dkim_check.c: `keywarden dkim check` against real DNS servers.
+ *
+ * A Knot primary (127.0.0.1) and a secondary (127.0.0.2, TSIG-signed
+ * transfers) serve mailco.net, goodco.net, delegco.net and flakyco.net; unbound
+ * in front is the resolver receivers would ask.  flakyco.net also names
+ * 127.0.0.3, a server that never answers, and 127.0.0.4, one that answers
+ * garbage.  The keys come from opendkim-genkey in Debian's OpenDKIM layout
+ * (a KeyTable with a broken row, a refile: SigningTable, one key file that
+ * is not a key), and every finding is produced by a real record in Knot:
+ * a matching record, a swapped p=, a revoked key, a 512-bit key, t=y, a
+ * selector delegated by CNAME into another zone, two records at one name,
+ * about 60 KiB of TXT records at one name, a secondary kept behind with
+ * knotc zone-freeze, SPF over the lookup limit and DMARC p=none.  All
+ * through the keywarden binary: `scan --dkim`, `dkim check [--json]`,
+ * `check`.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "knot.h"
+#include "kwrun.h"
+#include "proc.h"
+#include "tmpdir.h"
+
+static char dir[256], state[512], conf[512], db[600];
+static knot g_primary, g_secondary, g_unbound;
+static kn_fake g_silent, g_garbage;
+
+static char *at(const char *rel)
+{
+    static char buf[8][600];
+    static int i;
+
+    i = (i + 1) % 8;
+    snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, rel);
+    return buf[i];
+}
+
+static void tool(const char *const argv[])
+{
+    pid_t pid = proc_spawn_log((char *const *)argv, at("tools.log"));
+    int rc = proc_wait(pid, 60000);
+
+    if (rc != 0)
+        fail_msg("%s exited %d (see %s)", argv[0], rc, at("tools.log"));
+}
+
+static void genkey(const char *domain, const char *bits, const char *sel,
+                   int testmode)
+{
+    tool((const char *const[]){"/usr/sbin/opendkim-genkey", "-b", bits, "-d",
+                               domain, "-s", sel, "-D", at("etc/dkimkeys"),
+                               testmode ? "-t" : "-v", NULL});
+}
+
+/* The record opendkim-genkey wrote for sel, as one string ("v=DKIM1;
+ * h=sha256; k=rsa; p=..."), its character strings joined. */
+static void record_of(const char *sel, char *out, size_t cap)
+{
+    char path[600], *txt, *p, *q;
+    size_t len, pos = 0;
+
+    snprintf(path, sizeof(path), "%s/etc/dkimkeys/%s.txt", dir, sel);
+    txt = slurp(path, &len);
+    assert_non_null(txt);
+    out[0] = '\0';
+    for (p = strchr(txt, '"'); p != NULL; p = strchr(q + 1, '"')) {
+        q = strchr(p + 1, '"');
+        assert_non_null(q);
+        assert_true(pos + (size_t)(q - p) < cap);
+        memcpy(out + pos, p + 1, (size_t)(q - p - 1));
+        pos += (size_t)(q - p - 1);
+        out[pos] = '\0';
+    }
+    free(txt);
+}
+
+/* A zone file line: owner TXT with value split in 250-octet strings. */
+static void txt_line(char *buf, size_t cap, size_t *pos, const char *owner,
+                     const char *value)
+{
+    size_t n = strlen(value), i;
+    int w = snprintf(buf + *pos, cap - *pos, "%s TXT (", owner);
+
+    assert_true(w > 0 && (size_t)w < cap - *pos);
+    *pos += (size_t)w;
+    for (i = 0; i < n; i += 250) {
+        w = snprintf(buf + *pos, cap - *pos, " \"%.*s\"", 250, value + i);
+        assert_true(w > 0 && (size_t)w < cap - *pos);
+        *pos += (size_t)w;
+    }
+    w = snprintf(buf + *pos, cap - *pos, " )\n");
+    assert_true(w > 0 && (size_t)w < cap - *pos);
+    *pos += (size_t)w;
+}
+
+static char s1_rec[2048];
+
+static int setup(void **st)
+{
+    static char mail[160000], good[8192], deleg[8192], flaky[4096];
+    char rec[2048], rec2[2048], ty[2048];
+    struct passwd *pw = getpwuid(getuid());
+    kn_zone more[3];
+    kn_opts o;
+    size_t pos = 0, i;
+
+    (void)st;
+    tmpdir_make(dir, sizeof(dir), "dkimchk");
+    snprintf(state, sizeof(state), "%s/state", dir);
+    snprintf(conf, sizeof(conf), "%s/keywarden.conf", dir);
+    snprintf(db, sizeof(db), "%s/keywarden.db", state);
+    mkdir(at("etc"), 0755);
+    mkdir(at("etc/dkimkeys"), 0755);
+    mkdir(state, 0700);
+    genkey("mailco.net", "2048", "s1", 0);
+    genkey("mailco.net", "2048", "sw", 0);
+    genkey("mailco.net", "2048", "rev", 0);
+    genkey("mailco.net", "512", "weak", 0);
+    genkey("mailco.net", "2048", "ty", 1);
+    genkey("mailco.net", "2048", "dup", 0);
+    genkey("mailco.net", "2048", "cn", 0);
+    genkey("mailco.net", "2048", "lag", 0);
+    genkey("mailco.net", "2048", "big", 0);
+    genkey("goodco.net", "2048", "g1", 0);
+    genkey("flakyco.net", "2048", "fl", 0);
+    /* A key file that is not a key: it cannot be read, the rest is. */
+    write_text(at("etc/dkimkeys/junk.private"), "not a key\n");
+
+    /* mailco.net: every finding. */
+    record_of("s1", s1_rec, sizeof(s1_rec));
+    txt_line(mail, sizeof(mail), &pos, "s1._domainkey", s1_rec);
+    txt_line(mail, sizeof(mail), &pos, "sw._domainkey", s1_rec);
+    txt_line(mail, sizeof(mail), &pos, "rev._domainkey", "v=DKIM1; k=rsa; p=");
+    record_of("weak", rec, sizeof(rec));
+    txt_line(mail, sizeof(mail), &pos, "weak._domainkey", rec);
+    record_of("ty", ty, sizeof(ty));
+    assert_non_null(strstr(ty, "t=y"));
+    txt_line(mail, sizeof(mail), &pos, "ty._domainkey", ty);
+    record_of("dup", rec, sizeof(rec));
+    txt_line(mail, sizeof(mail), &pos, "dup._domainkey", rec);
+    txt_line(mail, sizeof(mail), &pos, "dup._domainkey", s1_rec);
+    pos += (size_t)snprintf(mail + pos, sizeof(mail) - pos,
+                            "cn._domainkey CNAME cn.delegco.net.\n");
+    record_of("lag", rec2, sizeof(rec2));
+    txt_line(mail, sizeof(mail), &pos, "lag._domainkey", rec2);
+    record_of("big", rec, sizeof(rec));
+    /* About 60 KiB of TXT records at one name (230 of 255 octets): none
+     * of them a DKIM record. */
+    for (i = 0; i < 230; i++) {
+        char junk[256];
+
+        memset(junk, 'a' + (int)(i % 26), 255);
+        junk[255] = '\0';
+        snprintf(junk, 8, "%05zu", i);
+        junk[5] = 'x';
+        txt_line(mail, sizeof(mail), &pos, "big._domainkey", junk);
+    }
+    record_of("s1", rec, sizeof(rec));
+    txt_line(mail, sizeof(mail), &pos, "junk._domainkey", rec);
+    pos += (size_t)snprintf(mail + pos, sizeof(mail) - pos,
+                            "h A 192.0.2.1\n"
+                            "@ TXT \"v=spf1 a:h.mailco.net a:h.mailco.net "
+                            "a:h.mailco.net a:h.mailco.net a:h.mailco.net "
+                            "a:h.mailco.net a:h.mailco.net a:h.mailco.net "
+                            "a:h.mailco.net a:h.mailco.net a:h.mailco.net "
+                            "ip4:192.0.2.25 -all\"\n"
+                            "_dmarc TXT \"v=DMARC1; p=none; "
+                            "rua=mailto:dmarc@mailco.net\"\n");
+    /* goodco.net: all is well. */
+    pos = 0;
+    record_of("g1", rec, sizeof(rec));
+    txt_line(good, sizeof(good), &pos, "g1._domainkey", rec);
+    snprintf(good + pos, sizeof(good) - pos,
+             "@ TXT \"v=spf1 ip4:192.0.2.25 -all\"\n"
+             "_dmarc TXT \"v=DMARC1; p=reject; "
+             "rua=mailto:dmarc@goodco.net\"\n");
+    /* delegco.net: where cn._domainkey.mailco.net points. */
+    pos = 0;
+    record_of("cn", rec, sizeof(rec));
+    txt_line(deleg, sizeof(deleg), &pos, "cn", rec);
+    /* flakyco.net: two of its four servers are broken. */
+    pos = 0;
+    record_of("fl", rec, sizeof(rec));
+    txt_line(flaky, sizeof(flaky), &pos, "fl._domainkey", rec);
+    snprintf(flaky + pos, sizeof(flaky) - pos,
+             "@ NS ns3\nns3 A 127.0.0.3\n@ NS ns4\nns4 A 127.0.0.4\n"
+             "@ TXT \"v=spf1 ip4:192.0.2.25 -all\"\n"
+             "_dmarc TXT \"v=DMARC1; p=reject; "
+             "rua=mailto:dmarc@flakyco.net\"\n");
+
+    memset(&o, 0, sizeof(o));
+    memset(more, 0, sizeof(more));
+    o.zone = "mailco.net";
+    o.records = mail;
+    more[0].name = "goodco.net";
+    more[0].records = good;
+    more[1].name = "delegco.net";
+    more[1].records = deleg;
+    more[2].name = "flakyco.net";
+    more[2].records = flaky;
+    o.more = more;
+    o.nmore = 3;
+    o.ns2_addr = "127.0.0.2";
+    if (kn_primary_start(dir, "primary", &o, &g_primary) != 0)
+        return -1;
+    if (kn_secondary_start(dir, "secondary", &g_primary, "127.0.0.2",
+                           &g_secondary) != 0)
+        return -1;
+    if (kn_fake_start("127.0.0.3", g_primary.port, KN_FAKE_SILENT,
+                      &g_silent) != 0 ||
+        kn_fake_start("127.0.0.4", g_primary.port, KN_FAKE_GARBAGE,
+                      &g_garbage) != 0)
+        return -1;
+    if (kn_resolver_start(dir, "unbound", &g_primary, &g_unbound) != 0)
+        return -1;
+
+    /* Debian's layout: KeyTable (one row with missing fields) and a
+     * refile: SigningTable.  Every key signs but "lag2" nothing names. */
+    write_text(at("etc/dkimkeys/keytable"),
+               "s1._domainkey.mailco.net mailco.net:s1:%1$s/s1.private\n"
+               "sw._domainkey.mailco.net mailco.net:sw:%1$s/sw.private\n"
+               "rev._domainkey.mailco.net mailco.net:rev:%1$s/rev.private\n"
+               "weak._domainkey.mailco.net mailco.net:weak:%1$s/weak.private\n"
+               "ty._domainkey.mailco.net mailco.net:ty:%1$s/ty.private\n"
+               "dup._domainkey.mailco.net mailco.net:dup:%1$s/dup.private\n"
+               "cn._domainkey.mailco.net mailco.net:cn:%1$s/cn.private\n"
+               "lag._domainkey.mailco.net mailco.net:lag:%1$s/lag.private\n"
+               "big._domainkey.mailco.net mailco.net:big:%1$s/big.private\n"
+               "junk._domainkey.mailco.net mailco.net:junk:%1$s/junk.private\n"
+               "broken mailco.net:nokey\n"
+               "g1._domainkey.goodco.net goodco.net:g1:%1$s/g1.private\n"
+               "fl._domainkey.flakyco.net flakyco.net:fl:%1$s/fl.private\n",
+               at("etc/dkimkeys"));
+    write_text(at("etc/dkimkeys/signingtable"),
+               "*@mailco.net s1._domainkey.mailco.net\n"
+               "*@mailco.net sw._domainkey.mailco.net\n"
+               "*@mailco.net rev._domainkey.mailco.net\n"
+               "*@mailco.net weak._domainkey.mailco.net\n"
+               "*@mailco.net ty._domainkey.mailco.net\n"
+               "*@mailco.net dup._domainkey.mailco.net\n"
+               "*@mailco.net cn._domainkey.mailco.net\n"
+               "*@mailco.net lag._domainkey.mailco.net\n"
+               "*@mailco.net big._domainkey.mailco.net\n"
+               "*@mailco.net junk._domainkey.mailco.net\n"
+               "*@goodco.net g1._domainkey.goodco.net\n"
+               "*@flakyco.net fl._domainkey.flakyco.net\n");
+    write_text(at("etc/opendkim.conf"),
+               "Syslog\t\t\tyes\n"
+               "UserID\t\t\t%s\n"
+               "KeyTable\t\tfile:%s\n"
+               "SigningTable\t\trefile:%s\n",
+               pw != NULL ? pw->pw_name : "root",
+               at("etc/dkimkeys/keytable"), at("etc/dkimkeys/signingtable"));
+    write_text(conf,
+               "[dkim]\n"
+               "opendkim_conf = %s\n"
+               "resolver = %s@%d\n"
+               "dns_port = %d\n"
+               "outbound = 192.0.2.25\n",
+               at("etc/opendkim.conf"), g_unbound.addr, g_unbound.port,
+               g_primary.port);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    kn_stop(&g_unbound);
+    kn_fake_stop(&g_garbage);
+    kn_fake_stop(&g_silent);
+    kn_stop(&g_secondary);
+    kn_stop(&g_primary);
+    tmpdir_remove(dir);
+    return 0;
+}
+
+static json_t *sel_of(json_t *rep, const char *name)
+{
+    json_t *o;
+    size_t i;
+
+    json_array_foreach(json_object_get(rep, "selectors"), i, o)
+    {
+        if (strcmp(json_string_value(json_object_get(o, "name")), name) == 0)
+            return o;
+    }
+    fail_msg("selector %s not in the report", name);
+    return NULL;
+}
+
+static json_t *dom_of(json_t *rep, const char *name)
+{
+    json_t *o;
+    size_t i;
+
+    json_array_foreach(json_object_get(rep, "domains"), i, o)
+    {
+        if (strcmp(json_string_value(json_object_get(o, "domain")), name) ==
+            0)
+            return o;
+    }
+    fail_msg("domain %s not in the report", name);
+    return NULL;
+}
+
+/* The finding of code in o's findings (NULL when there is none). */
+static json_t *finding(json_t *o, const char *code)
+{
+    json_t *f;
+    size_t i;
+
+    json_array_foreach(json_object_get(o, "findings"), i, f)
+    {
+        if (strcmp(json_string_value(json_object_get(f, "code")), code) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+
+    return s != NULL ? s : "";
+}
+
+/* Asserts o has a finding code of health sev whose text has needle. */
+static void has(json_t *o, const char *code, const char *sev,
+                const char *needle)
+{
+    json_t *f = finding(o, code);
+
+    if (f == NULL) {
+        char *dump = json_dumps(o, JSON_INDENT(1));
+
+        fail_msg("no %s finding in %s", code, dump);
+        free(dump);
+    }
+    assert_string_equal(str(f, "severity"), sev);
+    if (needle != NULL)
+        assert_contains(str(f, "text"), needle);
+}
+
+static json_t *check_json(int want, const char *domain)
+{
+    json_error_t err;
+    json_t *rep;
+    kwres r = kw_expect(want, state, conf,
+                        (const char *[]){"dkim", "check", "--json", domain,
+                                         NULL});
+
+    rep = json_loads(r.out, 0, &err);
+    if (rep == NULL)
+        fail_msg("not JSON (%s): %s", err.text, r.out);
+    kwres_free(&r);
+    return rep;
+}
+
+static void test_findings(void **st)
+{
+    char srv1[64], srv2[64], want[200];
+    json_t *rep, *s;
+    kwres r;
+
+    (void)st;
+    snprintf(srv1, sizeof(srv1), "127.0.0.1:%d", g_primary.port);
+    snprintf(srv2, sizeof(srv2), "127.0.0.2:%d", g_primary.port);
+    r = kw_ok(state, conf, "scan", "--dkim");
+    /* The broken KeyTable row is named by file and line. */
+    assert_contains(r.err, "keytable:11");
+    kwres_free(&r);
+
+    /* goodco.net alone: everything ok, exit 0. */
+    rep = check_json(0, "goodco.net");
+    s = sel_of(rep, "g1._domainkey.goodco.net");
+    assert_string_equal(str(s, "health"), "ok");
+    has(s, "match", "ok", NULL);
+    assert_int_equal(json_array_size(json_object_get(s, "answers")), 3);
+    has(dom_of(rep, "goodco.net"), "spf.pass", "ok", "192.0.2.25");
+    json_decref(rep);
+
+    /* flakyco.net: a server that never answers and one that answers
+     * garbage are unknown, never ok. */
+    rep = check_json(3, "flakyco.net");
+    s = sel_of(rep, "fl._domainkey.flakyco.net");
+    assert_string_equal(str(s, "health"), "unknown");
+    snprintf(want, sizeof(want), "127.0.0.3:%d did not answer "
+             "fl._domainkey.flakyco.net TXT", g_primary.port);
+    {
+        json_t *f;
+        size_t i, silent = 0, garbage = 0;
+
+        json_array_foreach(json_object_get(s, "findings"), i, f)
+        {
+            if (strstr(str(f, "text"), want) != NULL)
+                silent = 1;
+            if (strstr(str(f, "text"), "127.0.0.4") != NULL &&
+                strcmp(str(f, "severity"), "unknown") == 0)
+                garbage = 1;
+        }
+        assert_true(silent);
+        assert_true(garbage);
+    }
+    json_decref(rep);
+
+    /* Everything: critical. */
+    rep = check_json(2, "mailco.net");
+    has(sel_of(rep, "s1._domainkey.mailco.net"), "match", "ok", NULL);
+    s = sel_of(rep, "sw._domainkey.mailco.net");
+    has(s, "mismatch", "critical", "is not the key in the key file");
+    assert_contains(str(finding(s, "mismatch"), "text"), srv1);
+    assert_contains(str(finding(s, "mismatch"), "text"), srv2);
+    assert_contains(str(finding(s, "mismatch"), "text"), "resolver");
+    assert_contains(str(finding(s, "mismatch"), "fix"),
+                    "publish sw._domainkey.mailco.net. TXT \"v=DKIM1;");
+    has(sel_of(rep, "rev._domainkey.mailco.net"), "revoked", "critical",
+        "empty p=");
+    assert_string_equal(str(sel_of(rep, "weak._domainkey.mailco.net"),
+                            "health"), "critical");
+    {
+        char *kf = json_dumps(json_object_get(sel_of(rep,
+                              "weak._domainkey.mailco.net"), "key_findings"),
+                              0);
+
+        assert_non_null(kf);
+        assert_contains(kf, "512-bit");
+        free(kf);
+        kf = json_dumps(json_object_get(sel_of(rep,
+                        "junk._domainkey.mailco.net"), "key_findings"), 0);
+        assert_non_null(kf);
+        assert_contains(kf, "junk.private");
+        free(kf);
+    }
+    has(sel_of(rep, "ty._domainkey.mailco.net"), "testing", "warning", "t=y");
+    has(sel_of(rep, "dup._domainkey.mailco.net"), "duplicate", "critical",
+        "two or more DKIM records");
+    s = sel_of(rep, "cn._domainkey.mailco.net");
+    has(s, "cname", "ok", "cn.delegco.net");
+    has(s, "match", "ok", NULL);
+    s = sel_of(rep, "big._domainkey.mailco.net");
+    has(s, "missing", "critical", "no DKIM record");
+    /* The key file that is not a key: its record is still read. */
+    assert_null(finding(sel_of(rep, "junk._domainkey.mailco.net"),
+                        "mismatch"));
+    assert_string_equal(str(sel_of(rep, "junk._domainkey.mailco.net"),
+                            "health"), "critical");
+    s = dom_of(rep, "mailco.net");
+    has(s, "spf.permerror", "critical", "DNS-querying");
+    has(s, "dmarc.p_none", "warning", NULL);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(s, "spf"), "lookups")),
+                     11);
+    json_decref(rep);
+
+    /* The swapped key became an event, once. */
+    assert_int_equal(db_int(db, "SELECT count(*) FROM events WHERE type = "
+                                "'dkim.dns_mismatch'"),
+                     1);
+    kwres_free((r = kw_expect(2, state, conf,
+                              (const char *[]){"dkim", "check", NULL}),
+                &r));
+    assert_int_equal(db_int(db, "SELECT count(*) FROM events WHERE type = "
+                                "'dkim.dns_mismatch'"),
+                     1);
+
+    /* The text report and `check` carry the same. */
+    r = kw_expect(2, state, conf, (const char *[]){"dkim", "check", NULL});
+    if (getenv("KW_TEST_SHOW") != NULL)
+        fprintf(stderr, "%s", r.out);
+    assert_contains(r.out, "resolver");
+    assert_contains(r.out, "SPF: 11 of 10 DNS lookups");
+    assert_contains(r.out, "DMARC at _dmarc.mailco.net");
+    assert_contains(r.out, "fix: publish sw._domainkey.mailco.net. TXT");
+    kwres_free(&r);
+    r = kw_expect(2, state, conf, (const char *[]){"check", NULL});
+    assert_contains(r.out, "sw._domainkey.mailco.net");
+    kwres_free(&r);
+
+    /* A secondary behind: frozen, the record changed on the primary. */
+    assert_int_equal(kn_knotc(&g_secondary, "zone-freeze", "mailco.net"), 0);
+    {
+        char rec[2048], upd[4096];
+        size_t pos = 0;
+
+        record_of("lag", rec, sizeof(rec));
+        snprintf(upd, sizeof(upd),
+                 "update delete lag._domainkey.mailco.net. TXT\n");
+        pos = strlen(upd);
+        snprintf(upd + pos, sizeof(upd) - pos,
+                 "update add lag._domainkey.mailco.net. 60 TXT \"v=DKIM1; "
+                 "s=email; %.230s\" \"%s\"\n", rec + 8,
+                 strlen(rec + 8) > 230 ? rec + 8 + 230 : "");
+        assert_int_equal(kn_update(&g_primary, "mailco.net", upd), 0);
+    }
+    {
+        uint32_t p1 = 0, p2 = 0;
+
+        assert_int_equal(kn_soa_serial("127.0.0.1", g_primary.port,
+                                       "mailco.net", 2000, &p1), 0);
+        assert_int_equal(kn_soa_serial("127.0.0.2", g_primary.port,
+                                       "mailco.net", 2000, &p2), 0);
+        assert_true(p1 > p2);
+        rep = check_json(2, "mailco.net");
+        s = sel_of(rep, "lag._domainkey.mailco.net");
+        has(s, "dns.disagree", "warning", srv2);
+        snprintf(want, sizeof(want), "(serial %u)", (unsigned)p2);
+        assert_contains(str(finding(s, "dns.disagree"), "text"), want);
+        assert_contains(str(finding(s, "dns.disagree"), "server"), srv2);
+        json_decref(rep);
+    }
+    assert_int_equal(kn_knotc(&g_secondary, "zone-thaw", "mailco.net"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_findings),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
