@@ -609,6 +609,8 @@ static void test_loop_never_blocks(void **st)
     }
     print_message("slowest answer while the check waited: %.3f s\n", worst);
     assert_true(worst < 0.5);
+    /* And the check was waiting all along. */
+    assert_false(file_contains(log, "checked, the worst"));
     /* It ends unknown, never ok. */
     await_health(mport, "s1._domainkey." ZONE, "unknown", 1, 120000, log);
     assert_int_equal(kill(kw, SIGTERM), 0);
