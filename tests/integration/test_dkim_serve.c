@@ -534,6 +534,16 @@ static void test_serve_follows_dns(void **st)
                      1);
     assert_true(file_contains(b.log, "watch: changes under a DKIM signer's "
                                      "files"));
+
+    /* And on demand: run-job dkim (the type's one job, no name). */
+    before = dkim_checks(b.metrics_port);
+    {
+        kwres r = kw_ok(b.state, b.conf, "run-job", "dkim");
+
+        kwres_free(&r);
+    }
+    await_health(b.metrics_port, "s2._domainkey." ZONE, "ok", before + 1,
+                 20000, b.log);
     assert_int_equal(kill(b.kw, SIGTERM), 0);
     assert_int_equal(proc_wait(b.kw, 30000), 0);
     b.kw = 0;
