@@ -293,7 +293,8 @@ static void install(kw_watch *w, watch_req *q)
 
     if (nd == NULL)
         return; /* the old set stays: better than none */
-    if (q->only == NULL) /* flat mode sorted its pairs already */
+    /* Flat mode sorted its pairs already; no paths, no array. */
+    if (q->only == NULL && q->ndirs > 1)
         qsort(q->dirs, q->ndirs, sizeof(*q->dirs), cmp_path);
     while (i < w->ndirs || j < q->ndirs) {
         int c = i == w->ndirs   ? 1
