@@ -32,6 +32,7 @@ typedef struct dkim_job {
     kw_dkim_report *report;
     size_t selectors, domains;
     ks_health worst;
+    int off;                 /* neither [dkim] nor discovery: nothing */
 } dkim_job;
 
 /* Planned with [dkim] or discovery: a daemon that finds no signer pays a
@@ -48,8 +49,12 @@ static int dkim_start(kw_job *j)
     dkim_job *dj = (dkim_job *)j;
     const kw_config *c = j->env->conf;
 
-    if (!c->dkim.configured && !c->discover)
-        return KW_JOB_SKIP; /* left the configuration: the plan drops it */
+    /* Left the configuration, or asked for by run-job without it: the job
+     * ends here (a skipped job would stay running until a restart). */
+    if (!c->dkim.configured && !c->discover) {
+        dj->off = 1;
+        return KW_JOB_RUN_NOW;
+    }
     if (kw_dkim_params_copy(&dj->p, &c->dkim) != 0)
         return KW_ENOMEM;
     /* Borrowed from the running configuration, which a reload frees; the
@@ -63,6 +68,8 @@ static int dkim_work(kw_job *j, ks_store *s)
     dkim_job *dj = (dkim_job *)j;
     int r;
 
+    if (dj->off)
+        return 0;
     r = kw_dkim_check_run(s, &dj->p, NULL, 0, kw_now(), &dj->report, &j->d);
     if (r == 0 && dj->report != NULL)
         kw_dkim_report_summary(dj->report, &dj->selectors, &dj->domains,
@@ -75,6 +82,8 @@ static int64_t dkim_next(kw_job *j, int64_t now)
     dkim_job *dj = (dkim_job *)j;
     int64_t every = dj->p.interval > 0 ? dj->p.interval : KW_HOUR;
 
+    if (dj->off)
+        return 0; /* done: a plan with [dkim] makes it again */
     if (j->r == 0 && dj->selectors > 0 && dj->worst == KS_HEALTH_UNKNOWN &&
         every > DKIM_UNKNOWN_AGAIN)
         every = DKIM_UNKNOWN_AGAIN;
@@ -85,7 +94,7 @@ static int64_t dkim_next(kw_job *j, int64_t now)
  * at the next scan. */
 static void dkim_recorded(kw_job *j, ks_store *s)
 {
-    if (j->r == 0)
+    if (j->r == 0 && !((dkim_job *)j)->off)
         kw_health_watch(s, kw_now());
 }
 
@@ -96,6 +105,11 @@ static void dkim_report(kw_job *j, const char *when)
 
     if (j->r != 0) {
         kw_job_log_failure(j, when);
+        return;
+    }
+    if (dj->off) {
+        kw_notice("dkim: no [dkim] section and no discovery: no DKIM "
+                  "selector to check");
         return;
     }
     c->dkim_checked_at = kw_now();
