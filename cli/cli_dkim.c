@@ -101,8 +101,9 @@ static int dkim_check(kw_cli *cli, int argc, char **argv)
             kw_dkim_report_text(rep, stdout);
         }
         /* Health changes the findings caused become events now, as a
-         * scan's do. */
-        kw_health_watch(s, cli->now);
+         * scan's do; under a running daemon its own watch sees them. */
+        if (lock_fd >= 0)
+            kw_health_watch(s, cli->now);
         if (nsel == 0) {
             if (argc > optind)
                 kw_err("dkim check: no DKIM selector of %s%s in the "

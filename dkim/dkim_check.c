@@ -199,14 +199,13 @@ static void label_auth(const kw_dns_answer *a, char *buf, size_t cap)
 }
 
 /* The key in a record, briefly: its algorithm, size and the start of
- * p=, so two keys can be told apart in one line. */
+ * the SHA-256 of p=, which tells two keys apart in one line without 400
+ * characters of base64. */
 static void key_words(const kw_dkim_record *r, char *buf, size_t cap)
 {
     unsigned char sha[32];
     char hex[20];
 
-    /* The start of the SHA-256 of p= tells two keys apart in one line,
-     * without 400 characters of base64. */
     SHA256(r->p, r->p_len, sha);
     kw_hex(sha, 4, 0, hex);
     snprintf(buf, cap, "%s %d-bit key sha256:%s", kw_dkim_alg_name(r->k),
@@ -232,6 +231,9 @@ void kw_dkim_judge(const kw_dkim_facts *k, const kw_dns_survey *sv,
     char fix[1400], list[600], name[300], target[300];
     ks_health h;
 
+    /* The clock and the parameters are the judge's inputs so the rules
+     * may use them; today's DNS rules need neither (key age is a local
+     * fact of the inventory). */
     (void)now;
     (void)p;
     memset(out, 0, sizeof(*out));
@@ -302,6 +304,24 @@ void kw_dkim_judge(const kw_dkim_facts *k, const kw_dns_survey *sv,
                 "%s did not answer %s TXT: %s", v[i].label,
                 i == 0 ? name : where, v[i].why);
 
+    /* The servers of the chain's earlier names: they only point on, but
+     * one that does not answer is as unknown as any. */
+    for (i = 0; i + 1 < sv->nsteps; i++) {
+        size_t j;
+
+        for (j = 0; j < sv->steps[i].nauth; j++) {
+            const kw_dns_answer *a = &sv->steps[i].auth[j];
+            char lab[120];
+
+            if (a->status == 0)
+                continue;
+            label_auth(a, lab, sizeof(lab));
+            add(out, KS_HEALTH_UNKNOWN, "dns.unanswered", lab,
+                "check that the server runs and serves the zone",
+                "%s did not answer %s TXT: %s", lab, sv->steps[i].name,
+                a->error[0] != '\0' ? a->error : kw_strerror(a->status));
+        }
+    }
     /* Missing: critical for the signing key (every signature fails),
      * a warning for a published one (a rotation may still need it). */
     if ((cnt = servers_in(v, nv, ST_NONE, list, sizeof(list), &first)) > 0 &&

@@ -277,6 +277,13 @@ static int rsa_beside(const kw_dkim_report *r, const rsel *x)
     return 0;
 }
 
+static int cmp_row(const void *a, const void *b)
+{
+    const ks_dkim_finding *x = a, *y = b;
+
+    return ks_health_rank(y->severity) - ks_health_rank(x->severity);
+}
+
 /* Findings into the store: the selector's, and its domain's for a
  * signing key; "ok" findings are for the report only. */
 static int write_findings(ks_store *s, const kw_dkim_report *r,
@@ -301,6 +308,10 @@ static int write_findings(ks_store *s, const kw_dkim_report *r,
             f[n].server = y->server[0] != '\0' ? y->server : NULL;
             n++;
         }
+    /* Health reads the first KS_MAX_FINDINGS rows: the worst go first,
+     * whichever half they came from. */
+    if (n > 1)
+        qsort(f, n, sizeof(f[0]), cmp_row);
     return ks_dkim_findings_replace(s, x->id, f, n, now, d);
 }
 

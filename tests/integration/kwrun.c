@@ -153,6 +153,25 @@ kwres kw_expect(int want, const char *state, const char *conf,
     return r;
 }
 
+const char *kw_path(const char *dir, const char *rel)
+{
+    static char buf[8][600];
+    static int i;
+
+    i = (i + 1) % 8;
+    snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, rel);
+    return buf[i];
+}
+
+void kw_tool(const char *const argv[], const char *log)
+{
+    pid_t pid = proc_spawn_log((char *const *)argv, log);
+    int rc = proc_wait(pid, 60000);
+
+    if (rc != 0)
+        fail_msg("%s exited %d (see %s)", argv[0], rc, log);
+}
+
 void write_text(const char *path, const char *fmt, ...)
 {
     char text[8192];

@@ -49,6 +49,13 @@ kwres kw_expect(int want, const char *state, const char *conf,
 #define kw_fail(state, conf, ...)                                         \
     kw_expect(1, (state), (conf), (const char *[]){__VA_ARGS__, NULL})
 
+/* dir/rel in one of 8 rotating buffers (so a call may take several). */
+const char *kw_path(const char *dir, const char *rel);
+
+/* Run a tool (an absolute path: posix_spawn searches no PATH) with its
+ * output in log; fails the test unless it exits 0 within 60 s. */
+void kw_tool(const char *const argv[], const char *log);
+
 /* Write a formatted text file (0644); fails the test when over 8 KiB. */
 void write_text(const char *path, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -2,8 +2,8 @@
  * test_dkim_check.c: `keywarden dkim check` against real DNS servers.
  *
  * A Knot primary (127.0.0.1) and a secondary (127.0.0.2, TSIG-signed
- * transfers) serve mailco.net, goodco.net, delegco.net and flakyco.net; unbound
- * in front is the resolver receivers would ask.  flakyco.net also names
+ * transfers) serve mailco.net, goodco.net, delegco.net, flakyco.net and
+ * warnco.net; unbound in front is the resolver receivers would ask.  flakyco.net also names
  * 127.0.0.3, a server that never answers, and 127.0.0.4, one that answers
  * garbage.  The keys come from opendkim-genkey in Debian's OpenDKIM layout
  * (a KeyTable with a broken row, a refile: SigningTable, one key file that
@@ -11,7 +11,8 @@
  * a matching record, a swapped p=, a revoked key, a 512-bit key, t=y, a
  * selector delegated by CNAME into another zone, two records at one name,
  * about 60 KiB of TXT records at one name, a secondary kept behind with
- * knotc zone-freeze, SPF over the lookup limit and DMARC p=none.  All
+ * knotc zone-freeze, SPF over the lookup limit and DMARC p=none (in
+ * warnco.net, alone a warning).  All
  * through the keywarden binary: `scan --dkim`, `dkim check [--json]`,
  * `check`.
  */
@@ -38,23 +39,14 @@ static char dir[256], state[512], conf[512], db[600];
 static knot g_primary, g_secondary, g_unbound;
 static kn_fake g_silent, g_garbage;
 
-static char *at(const char *rel)
+static const char *at(const char *rel)
 {
-    static char buf[8][600];
-    static int i;
-
-    i = (i + 1) % 8;
-    snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, rel);
-    return buf[i];
+    return kw_path(dir, rel);
 }
 
 static void tool(const char *const argv[])
 {
-    pid_t pid = proc_spawn_log((char *const *)argv, at("tools.log"));
-    int rc = proc_wait(pid, 60000);
-
-    if (rc != 0)
-        fail_msg("%s exited %d (see %s)", argv[0], rc, at("tools.log"));
+    kw_tool(argv, at("tools.log"));
 }
 
 static void genkey(const char *domain, const char *bits, const char *sel,
@@ -106,14 +98,33 @@ static void txt_line(char *buf, size_t cap, size_t *pos, const char *owner,
     *pos += (size_t)w;
 }
 
+/* A signing domain's zone: sel's record, SPF passing the outbound
+ * address, DMARC with policy, and extra lines. */
+static void small_zone(char *buf, size_t cap, const char *sel,
+                       const char *domain, const char *policy,
+                       const char *extra)
+{
+    char rec[2048], owner[80];
+    size_t pos = 0;
+
+    record_of(sel, rec, sizeof(rec));
+    snprintf(owner, sizeof(owner), "%s._domainkey", sel);
+    txt_line(buf, cap, &pos, owner, rec);
+    snprintf(buf + pos, cap - pos,
+             "%s@ TXT \"v=spf1 ip4:192.0.2.25 -all\"\n"
+             "_dmarc TXT \"v=DMARC1; p=%s; rua=mailto:dmarc@%s\"\n",
+             extra, policy, domain);
+}
+
 static char s1_rec[2048];
 
 static int setup(void **st)
 {
-    static char mail[160000], good[8192], deleg[8192], flaky[4096];
+    static char mail[160000], good[8192], deleg[8192], flaky[16384],
+        warn[4096];
     char rec[2048], rec2[2048], ty[2048];
     struct passwd *pw = getpwuid(getuid());
-    kn_zone more[3];
+    kn_zone more[4];
     kn_opts o;
     size_t pos = 0, i;
 
@@ -136,6 +147,7 @@ static int setup(void **st)
     genkey("mailco.net", "2048", "big", 0);
     genkey("goodco.net", "2048", "g1", 0);
     genkey("flakyco.net", "2048", "fl", 0);
+    genkey("warnco.net", "2048", "w1", 0);
     /* A key file that is not a key: it cannot be read, the rest is. */
     write_text(at("etc/dkimkeys/junk.private"), "not a key\n");
 
@@ -180,26 +192,29 @@ static int setup(void **st)
                             "_dmarc TXT \"v=DMARC1; p=none; "
                             "rua=mailto:dmarc@mailco.net\"\n");
     /* goodco.net: all is well. */
-    pos = 0;
-    record_of("g1", rec, sizeof(rec));
-    txt_line(good, sizeof(good), &pos, "g1._domainkey", rec);
-    snprintf(good + pos, sizeof(good) - pos,
-             "@ TXT \"v=spf1 ip4:192.0.2.25 -all\"\n"
-             "_dmarc TXT \"v=DMARC1; p=reject; "
-             "rua=mailto:dmarc@goodco.net\"\n");
+    small_zone(good, sizeof(good), "g1", "goodco.net", "reject", "");
     /* delegco.net: where cn._domainkey.mailco.net points. */
     pos = 0;
     record_of("cn", rec, sizeof(rec));
     txt_line(deleg, sizeof(deleg), &pos, "cn", rec);
-    /* flakyco.net: two of its four servers are broken. */
-    pos = 0;
-    record_of("fl", rec, sizeof(rec));
-    txt_line(flaky, sizeof(flaky), &pos, "fl._domainkey", rec);
-    snprintf(flaky + pos, sizeof(flaky) - pos,
-             "@ NS ns3\nns3 A 127.0.0.3\n@ NS ns4\nns4 A 127.0.0.4\n"
-             "@ TXT \"v=spf1 ip4:192.0.2.25 -all\"\n"
-             "_dmarc TXT \"v=DMARC1; p=reject; "
-             "rua=mailto:dmarc@flakyco.net\"\n");
+    /* warnco.net: a DMARC policy of none, nothing else wrong. */
+    small_zone(warn, sizeof(warn), "w1", "warnco.net", "none", "");
+    /* flakyco.net: two of its four servers are broken.  fl2..fl4 share
+     * fl's key, so four surveys each wait for the silent server. */
+    {
+        static char extra[8192];
+        size_t epos = 0;
+
+        epos += (size_t)snprintf(extra, sizeof(extra),
+                                 "@ NS ns3\nns3 A 127.0.0.3\n"
+                                 "@ NS ns4\nns4 A 127.0.0.4\n");
+        record_of("fl", rec, sizeof(rec));
+        txt_line(extra, sizeof(extra), &epos, "fl2._domainkey", rec);
+        txt_line(extra, sizeof(extra), &epos, "fl3._domainkey", rec);
+        txt_line(extra, sizeof(extra), &epos, "fl4._domainkey", rec);
+        small_zone(flaky, sizeof(flaky), "fl", "flakyco.net", "reject",
+                   extra);
+    }
 
     memset(&o, 0, sizeof(o));
     memset(more, 0, sizeof(more));
@@ -211,8 +226,10 @@ static int setup(void **st)
     more[1].records = deleg;
     more[2].name = "flakyco.net";
     more[2].records = flaky;
+    more[3].name = "warnco.net";
+    more[3].records = warn;
     o.more = more;
-    o.nmore = 3;
+    o.nmore = 4;
     o.ns2_addr = "127.0.0.2";
     if (kn_primary_start(dir, "primary", &o, &g_primary) != 0)
         return -1;
@@ -242,7 +259,11 @@ static int setup(void **st)
                "junk._domainkey.mailco.net mailco.net:junk:%1$s/junk.private\n"
                "broken mailco.net:nokey\n"
                "g1._domainkey.goodco.net goodco.net:g1:%1$s/g1.private\n"
-               "fl._domainkey.flakyco.net flakyco.net:fl:%1$s/fl.private\n",
+               "fl._domainkey.flakyco.net flakyco.net:fl:%1$s/fl.private\n"
+               "fl2._domainkey.flakyco.net flakyco.net:fl2:%1$s/fl.private\n"
+               "fl3._domainkey.flakyco.net flakyco.net:fl3:%1$s/fl.private\n"
+               "fl4._domainkey.flakyco.net flakyco.net:fl4:%1$s/fl.private\n"
+               "w1._domainkey.warnco.net warnco.net:w1:%1$s/w1.private\n",
                at("etc/dkimkeys"));
     write_text(at("etc/dkimkeys/signingtable"),
                "*@mailco.net s1._domainkey.mailco.net\n"
@@ -256,7 +277,11 @@ static int setup(void **st)
                "*@mailco.net big._domainkey.mailco.net\n"
                "*@mailco.net junk._domainkey.mailco.net\n"
                "*@goodco.net g1._domainkey.goodco.net\n"
-               "*@flakyco.net fl._domainkey.flakyco.net\n");
+               "*@flakyco.net fl._domainkey.flakyco.net\n"
+               "*@flakyco.net fl2._domainkey.flakyco.net\n"
+               "*@flakyco.net fl3._domainkey.flakyco.net\n"
+               "*@flakyco.net fl4._domainkey.flakyco.net\n"
+               "*@warnco.net w1._domainkey.warnco.net\n");
     write_text(at("etc/opendkim.conf"),
                "Syslog\t\t\tyes\n"
                "UserID\t\t\t%s\n"
@@ -287,47 +312,44 @@ static int teardown(void **st)
     return 0;
 }
 
-static json_t *sel_of(json_t *rep, const char *name)
+/* The element of array whose key is value, or NULL. */
+static json_t *member(json_t *array, const char *key, const char *value)
 {
     json_t *o;
     size_t i;
 
-    json_array_foreach(json_object_get(rep, "selectors"), i, o)
+    json_array_foreach(array, i, o)
     {
-        if (strcmp(json_string_value(json_object_get(o, "name")), name) == 0)
+        const char *v = json_string_value(json_object_get(o, key));
+
+        if (v != NULL && strcmp(v, value) == 0)
             return o;
     }
-    fail_msg("selector %s not in the report", name);
     return NULL;
+}
+
+static json_t *sel_of(json_t *rep, const char *name)
+{
+    json_t *o = member(json_object_get(rep, "selectors"), "name", name);
+
+    if (o == NULL)
+        fail_msg("selector %s not in the report", name);
+    return o;
 }
 
 static json_t *dom_of(json_t *rep, const char *name)
 {
-    json_t *o;
-    size_t i;
+    json_t *o = member(json_object_get(rep, "domains"), "domain", name);
 
-    json_array_foreach(json_object_get(rep, "domains"), i, o)
-    {
-        if (strcmp(json_string_value(json_object_get(o, "domain")), name) ==
-            0)
-            return o;
-    }
-    fail_msg("domain %s not in the report", name);
-    return NULL;
+    if (o == NULL)
+        fail_msg("domain %s not in the report", name);
+    return o;
 }
 
 /* The finding of code in o's findings (NULL when there is none). */
 static json_t *finding(json_t *o, const char *code)
 {
-    json_t *f;
-    size_t i;
-
-    json_array_foreach(json_object_get(o, "findings"), i, f)
-    {
-        if (strcmp(json_string_value(json_object_get(f, "code")), code) == 0)
-            return f;
-    }
-    return NULL;
+    return member(json_object_get(o, "findings"), "code", code);
 }
 
 static const char *str(json_t *o, const char *key)
@@ -391,6 +413,32 @@ static void test_findings(void **st)
     assert_int_equal(json_array_size(json_object_get(s, "answers")), 3);
     has(dom_of(rep, "goodco.net"), "spf.pass", "ok", "192.0.2.25");
     json_decref(rep);
+    kwres_free((r = kw_expect(0, state, conf,
+                              (const char *[]){"check",
+                                               "g1._domainkey.goodco.net",
+                                               NULL}),
+                &r));
+
+    /* DMARC p=none: a warning, in `dkim check` and in `check`. */
+    rep = check_json(1, "warnco.net");
+    has(dom_of(rep, "warnco.net"), "dmarc.p_none", "warning", "p=none");
+    assert_string_equal(str(sel_of(rep, "w1._domainkey.warnco.net"),
+                            "health"), "warning");
+    json_decref(rep);
+    r = kw_expect(1, state, conf,
+                  (const char *[]){"check", "w1._domainkey.warnco.net",
+                                   NULL});
+    assert_contains(r.out, "p=none");
+    kwres_free(&r);
+
+    /* Four surveys that each wait 3 s for the silent server run side
+     * by side: one after the other they would take 12 s. */
+    r = kw_expect(3, state, conf,
+                  (const char *[]){"dkim", "check", "flakyco.net", NULL});
+    if (r.secs >= 8.0)
+        fail_msg("dkim check flakyco.net took %.1f s: the surveys did not "
+                 "run concurrently", r.secs);
+    kwres_free(&r);
 
     /* flakyco.net: a server that never answers and one that answers
      * garbage are unknown, never ok. */
@@ -452,6 +500,19 @@ static void test_findings(void **st)
     has(s, "match", "ok", NULL);
     s = sel_of(rep, "big._domainkey.mailco.net");
     has(s, "missing", "critical", "no DKIM record");
+    /* All 230 records were read, from the resolver and each server
+     * (over TCP: the answer is far over 1232 octets). */
+    {
+        json_t *a;
+        size_t i;
+
+        json_array_foreach(json_object_get(s, "answers"), i, a)
+        {
+            assert_int_equal(json_array_size(json_object_get(a, "txt")),
+                             230);
+        }
+        assert_int_equal(i, 3);
+    }
     /* The key file that is not a key: its record is still read. */
     assert_null(finding(sel_of(rep, "junk._domainkey.mailco.net"),
                         "mismatch"));
@@ -465,6 +526,11 @@ static void test_findings(void **st)
                      11);
     json_decref(rep);
 
+    /* Its health moved with the findings: a health.changed event. */
+    assert_true(db_int(db, "SELECT count(*) FROM events e JOIN objects o "
+                           "ON o.id = e.object_id WHERE e.type = "
+                           "'health.changed' AND o.name = "
+                           "'sw._domainkey.mailco.net'") >= 1);
     /* The swapped key became an event, once. */
     assert_int_equal(db_int(db, "SELECT count(*) FROM events WHERE type = "
                                 "'dkim.dns_mismatch'"),

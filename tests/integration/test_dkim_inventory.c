@@ -34,25 +34,14 @@
 
 static char dir[256], state[512], conf[512];
 
-static char *at(const char *rel)
+static const char *at(const char *rel)
 {
-    static char buf[8][600];
-    static int i;
-
-    i = (i + 1) % 8;
-    snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, rel);
-    return buf[i];
+    return kw_path(dir, rel);
 }
 
-/* Run a key generator (an absolute path: posix_spawn searches no PATH);
- * its output goes to a log in dir. */
 static void tool(const char *const argv[])
 {
-    pid_t pid = proc_spawn_log((char *const *)argv, at("tools.log"));
-    int rc = proc_wait(pid, 60000);
-
-    if (rc != 0)
-        fail_msg("%s exited %d (see %s)", argv[0], rc, at("tools.log"));
+    kw_tool(argv, at("tools.log"));
 }
 
 static void mkdirs(const char *rel)
@@ -320,7 +309,13 @@ static void test_serve_records_them(void **st)
     if (!proc_until(dkim_recorded, &w, 60000)) {
         kill(pid, SIGKILL);
         proc_wait(pid, 10000);
-        fail_msg("serve did not record the DKIM selectors (log: %s)", log);
+        static char shown[8192];
+        char *text = slurp(log, NULL);
+
+        snprintf(shown, sizeof(shown), "%s", text != NULL ? text : "(none)");
+        free(text);
+        fail_msg("serve did not record the DKIM selectors; its log:\n%s",
+                 shown);
     }
     m = get_metrics(port);
     assert_contains(m, "keywarden_object_health{kind=\"dkim\","

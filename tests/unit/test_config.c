@@ -404,6 +404,9 @@ static void dkim_sections(void **state)
          "[dkim \"A.test\"]\nselector = s1\nkey = /k2\n",
          "also set at line 1"},
         {"[dkim]\n[dkim]\n", "appears twice"},
+        {"[dkim]\ndns_port = 0\n", "dns_port = 0: expected a port"},
+        {"[dkim]\ndns_port = 53x\n", "expected a port"},
+        {"[dkim \"a.test\"]\ndns_port = 53\n", "belongs in [dkim]"},
     };
     size_t i;
 
@@ -412,6 +415,7 @@ static void dkim_sections(void **state)
                            "opendkim_conf = /etc/opendkim.conf\n"
                            "max_age = 90d\n"
                            "outbound = 192.0.2.1 2001:db8::1\n"
+                           "dns_port = 5300\n"
                            "[dkim \"example.com\"]\n"
                            "selector = x1\n"
                            "key = /etc/exim4/dkim/x1.pem\n"
@@ -430,7 +434,8 @@ static void dkim_sections(void **state)
     assert_int_equal(c.dkim.nkeys, 2);
     assert_string_equal(c.dkim.keys[1].selector, "x2");
     assert_string_equal(c.dkim.keys[0].user, "Debian-exim");
-    assert_int_equal(c.dkim.keys[1].line, 9);
+    assert_int_equal(c.dkim.keys[1].line, 10);
+    assert_int_equal(c.dkim.dns_port, 5300);
     assert_string_equal(c.dkim.config_file, "k.conf");
     kw_config_free(&c);
 

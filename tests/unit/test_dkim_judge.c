@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "dkim/dkim_check.h"
+#include "fakedns.h"
 
 /* ----- keys and records, made once ----- */
 
@@ -354,6 +355,12 @@ static void test_cname_followed(void **st)
     expect(&f, "mismatch", KS_HEALTH_CRITICAL, "127.0.0.3:53 (serial 4)");
     expect(&f, "mismatch", KS_HEALTH_CRITICAL,
            "publish s1.provider.net. TXT \"v=DKIM1;");
+    /* A server of the first zone that does not answer is unknown too. */
+    b.auth[0][1].status = KW_ETIMEDOUT;
+    b.auth[0][1].has_serial = 0;
+    judge(&k, sv, &f);
+    expect(&f, "dns.unanswered", KS_HEALTH_UNKNOWN,
+           "127.0.0.2:53 did not answer s1._domainkey.example.com TXT");
 }
 
 static void test_weak_record_of_unread_key(void **st)
@@ -410,36 +417,6 @@ static void test_zone_unknown(void **st)
 
 /* ----- SPF and DMARC over a table ----- */
 
-typedef struct fake_rr {
-    const char *name;
-    kw_dns_rrtype type;
-    int rc;
-    const char *data;
-} fake_rr;
-
-static int fake(void *ctx, const char *name, kw_dns_rrtype type,
-                kw_dns_rrset *out, kw_diag *d)
-{
-    const fake_rr *z;
-    int exists = 0;
-
-    kw_dns_rrset_clear(out);
-    for (z = ctx; z->name != NULL; z++) {
-        if (strcasecmp(z->name, name) != 0)
-            continue;
-        exists = 1;
-        if (z->type != type)
-            continue;
-        if (z->rc != 0)
-            return kw_diag_set(d, z->rc, "%s %s at 127.0.0.1:53: timed out",
-                               name, kw_dns_rrtype_name(type));
-        if (z->data != NULL)
-            kw_dns_rrset_add(out, z->data, strlen(z->data));
-    }
-    return exists ? 0 : kw_diag_set(d, KW_ENOTFOUND, "%s %s: NXDOMAIN",
-                                    name, kw_dns_rrtype_name(type));
-}
-
 static const fake_rr zone[] = {
     {"ok.example.com", KW_DNS_TXT, 0, "v=spf1 ip4:192.0.2.25 ~all"},
     {"_dmarc.ok.example.com", KW_DNS_TXT, 0,
@@ -463,7 +440,7 @@ static const fake_rr zone[] = {
 
 static void domain(const char *name, const char *ip, kw_dkim_domain *out)
 {
-    kw_dns_lookup lk = {fake, (void *)zone};
+    kw_dns_lookup lk = {fake_dns, (void *)zone};
     const char *out_ip[1] = {ip};
     kw_diag d;
 

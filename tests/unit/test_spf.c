@@ -14,43 +14,9 @@
 #include <cmocka.h>
 
 #include "dkim/dkim_spf.h"
+#include "fakedns.h"
 
-/* ----- the fake DNS: a table of (name, type, rc, one record) ----- */
-
-typedef struct fake_rr {
-    const char *name;
-    kw_dns_rrtype type;
-    int rc;                 /* non-zero: the lookup fails with this */
-    const char *data;
-} fake_rr;
-
-static int queries;
-
-/* A name in the table exists (NOERROR, maybe no data); any other is
- * NXDOMAIN. */
-static int fake(void *ctx, const char *name, kw_dns_rrtype type,
-                kw_dns_rrset *out, kw_diag *d)
-{
-    const fake_rr *z;
-    int exists = 0;
-
-    queries++;
-    kw_dns_rrset_clear(out);
-    for (z = ctx; z->name != NULL; z++) {
-        if (strcasecmp(z->name, name) != 0)
-            continue;
-        exists = 1;
-        if (z->type != type)
-            continue;
-        if (z->rc != 0)
-            return kw_diag_set(d, z->rc, "%s %s at 127.0.0.1:53: timed out",
-                               name, kw_dns_rrtype_name(type));
-        if (z->data != NULL)
-            kw_dns_rrset_add(out, z->data, strlen(z->data));
-    }
-    return exists ? 0 : kw_diag_set(d, KW_ENOTFOUND, "%s %s: NXDOMAIN",
-                                    name, kw_dns_rrtype_name(type));
-}
+/* ----- the fake DNS (fakedns.h) ----- */
 
 static const fake_rr zone[] = {
     {"ex.test", KW_DNS_TXT, 0, "v=spf1 ip4:192.0.2.0/28 ip6:2001:db8::/32 "
@@ -115,7 +81,7 @@ static const fake_rr zone[] = {
     {NULL, 0, 0, NULL},
 };
 
-static const kw_dns_lookup lk = {fake, (void *)zone};
+static const kw_dns_lookup lk = {fake_dns, (void *)zone};
 
 /* ----- the parser ----- */
 
