@@ -487,6 +487,12 @@ static void test_serve_follows_dns(void **st)
         fail_msg("dkimpy verified a signature against a record that does "
                  "not match the key: %s",
                  why);
+    /* Critical for the reason dkimpy failed: the key does not match. */
+    n = db_int(b.db, "SELECT count(*) FROM dkim_findings f JOIN objects o "
+                     "ON o.id = f.object_id WHERE f.code = 'mismatch' AND "
+                     "f.severity = 'critical' AND o.name = 's1._domainkey."
+                     ZONE "'");
+    assert_int_equal(n, 1);
     n = db_int(b.db, "SELECT count(*) FROM events e JOIN objects o ON "
                      "o.id = e.object_id WHERE e.type = 'dkim.dns_mismatch' "
                      "AND o.name = 's1._domainkey." ZONE "'");
@@ -508,7 +514,9 @@ static void test_serve_follows_dns(void **st)
     if (signs_and_verifies(&b, "s1", why, sizeof(why)) != 1)
         fail_msg("dkimpy did not verify after the record was restored: %s",
                  why);
-    assert_true(file_contains(b.paged, "health.changed"));
+    /* health.changed is about a dkim object, and says which selector. */
+    assert_true(file_contains(b.paged, "health.changed selector=s1 "
+                                       "domain=" ZONE));
 
     /* The interval at 1 h (a reload re-plans); once the check due now
      * has run, the next is an hour away. */
