@@ -305,7 +305,12 @@ static int write_findings(ks_store *s, const kw_dkim_report *r,
             f[n].code = y->code;
             f[n].text = y->text;
             f[n].fix = y->fix;
-            f[n].server = y->server[0] != '\0' ? y->server : NULL;
+            /* Health shows a finding as "TEXT (SERVER)": a text that
+             * names its server already keeps it once. */
+            f[n].server = y->server[0] != '\0' &&
+                                  strstr(y->text, y->server) == NULL
+                              ? y->server
+                              : NULL;
             n++;
         }
     /* Health reads the first KS_MAX_FINDINGS rows: the worst go first,
@@ -543,7 +548,10 @@ static json_t *answer_json(const kw_dns_answer *a, const char *role,
         char *clean = kw_str_clean((const unsigned char *)a->txt[i].s,
                                    a->txt[i].len);
 
-        json_array_append_new(txt, kw_json_str(clean));
+        /* Cleaned (the record may hold NUL octets and bytes that are
+         * not UTF-8), it is printable UTF-8: no second escaping. */
+        json_array_append_new(txt, clean != NULL ? json_string(clean)
+                                                 : json_null());
         free(clean);
     }
     o = json_pack("{s:s, s:s, s:o, s:i, s:b, s:o, s:o, s:o, s:i}", "server",

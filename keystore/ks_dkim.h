@@ -74,7 +74,9 @@ typedef struct ks_dkim_finding {
 } ks_dkim_finding;
 
 /* Replace every finding of object_id by these n (0 clears them), checked
- * at checked_at.  Its own transaction unless one is open. */
+ * at checked_at.  Its own transaction unless one is open.  When a signing
+ * selector's findings gain a "mismatch" (none before), a
+ * dkim.dns_mismatch event is recorded in the same transaction. */
 int ks_dkim_findings_replace(ks_store *s, int64_t object_id,
                              const ks_dkim_finding *f, size_t n,
                              int64_t checked_at, kw_diag *d);
