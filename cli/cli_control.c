@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "../service/config.h"
 #include "../service/control.h"
+#include "../service/job.h"
 
 #include "../common/kw_log.h"
 
@@ -47,8 +48,8 @@ static void control_usage(FILE *out)
 {
     fputs("Usage: keywarden status\n"
           "       keywarden reload\n"
-          "       keywarden run-job scan | probe:ENDPOINT | renew:CERT | "
-          "precheck:CERT\n"
+          "       keywarden run-job scan | dkim | probe:ENDPOINT | "
+          "renew:CERT | precheck:CERT\n"
           "\n"
           "Talk to the running daemon through its control socket "
           "([daemon]\n"
@@ -56,8 +57,9 @@ static void control_usage(FILE *out)
           "  status   whether it runs, and its pending and running jobs\n"
           "  reload   re-read the configuration (as SIGHUP does); when the\n"
           "           daemon rejects it, its error, and exit 1\n"
-          "  run-job  make a job due now: a scan, or the probe of an "
-          "endpoint\n"
+          "  run-job  make a job due now: a scan, the DNS check of the "
+          "DKIM\n"
+          "           selectors, or the probe of an endpoint\n"
           "Exit 0 on success, 1 when the daemon refused or is not "
           "running.\n",
           out);
@@ -137,6 +139,7 @@ int cli_reload(kw_cli *cli, int argc, char **argv)
 int cli_run_job(kw_cli *cli, int argc, char **argv)
 {
     const char *job, *colon;
+    const kw_job_type *t;
     char type[32];
     int r;
 
@@ -150,7 +153,10 @@ int cli_run_job(kw_cli *cli, int argc, char **argv)
     colon = strchr(job, ':');
     snprintf(type, sizeof(type), "%.*s",
              (int)(colon != NULL ? (size_t)(colon - job) : strlen(job)), job);
-    if (strcmp(type, "scan") != 0 && colon == NULL) {
+    /* A type with one job (scan, dkim) needs no name; the daemon says
+     * when the type is unknown. */
+    t = kw_job_type_find(type);
+    if (colon == NULL && (t == NULL || t->noun != NULL)) {
         kw_err("run-job %s: which one?  %s:NAME", type, type);
         return KW_EXIT_USAGE;
     }

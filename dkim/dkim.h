@@ -37,6 +37,10 @@ typedef struct kw_dkim_scan_result {
      * key that failed to load), "FILE:LINE: ..." or "KEY: ...". */
     char **notes;
     size_t nnotes;
+    /* The files and directories whose change may change the selectors
+     * (kw_dkim_sources.watch), for the daemon's inotify watch. */
+    char **watch;
+    size_t nwatch;
 } kw_dkim_scan_result;
 
 /* Read the sources p names (with discover, also Debian's defaults that

@@ -50,6 +50,9 @@ void kw_dkim_scan_result_free(kw_dkim_scan_result *res)
     for (i = 0; i < res->nnotes; i++)
         free(res->notes[i]);
     free(res->notes);
+    for (i = 0; i < res->nwatch; i++)
+        free(res->watch[i]);
+    free(res->watch);
     memset(res, 0, sizeof(*res));
 }
 
@@ -165,6 +168,10 @@ int kw_dkim_scan(ks_store *s, const kw_dkim_params *p, int discover,
     res->nnotes = src.nnotes;
     src.notes = NULL;
     src.nnotes = src.cap_notes = 0;
+    res->watch = src.watch;
+    res->nwatch = src.nwatch;
+    src.watch = NULL;
+    src.nwatch = src.cap_watch = 0;
     if (r == 0) {
         ks_dkim_keep keep[sizeof(src.failed) / sizeof(src.failed[0])];
         char why[sizeof(keep) / sizeof(keep[0])][700];

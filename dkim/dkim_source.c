@@ -101,8 +101,34 @@ void kw_dkim_sources_free(kw_dkim_sources *s)
     for (i = 0; i < s->nnotes; i++)
         free(s->notes[i]);
     free(s->notes);
+    for (i = 0; i < s->nwatch; i++)
+        free(s->watch[i]);
+    free(s->watch);
     free(s->sel);
     memset(s, 0, sizeof(*s));
+}
+
+int kw_dkim_sources_watch(kw_dkim_sources *s, const char *path)
+{
+    char **nw;
+    size_t i;
+
+    /* A handful of files and key directories: a list is enough.  Past
+     * the bound (a directory per domain, thousands of them) the periodic
+     * scan finds changes; an inotify watch each would not scale either. */
+    if (s->nwatch >= KW_DKIM_MAX_WATCH)
+        return 0;
+    for (i = 0; i < s->nwatch; i++)
+        if (strcmp(s->watch[i], path) == 0)
+            return 0;
+    nw = kw_vec_grow(s->watch, &s->cap_watch, s->nwatch + 1, sizeof(*nw));
+    if (nw == NULL)
+        return KW_ENOMEM;
+    s->watch = nw;
+    if ((s->watch[s->nwatch] = strdup(path)) == NULL)
+        return KW_ENOMEM;
+    s->nwatch++;
+    return 0;
 }
 
 #define note kw_dkim_sources_note
@@ -211,8 +237,12 @@ static int slurp(kw_dkim_sources *s, const char *path, char **out,
 {
     unsigned char *buf = NULL;
     kw_diag d;
-    int r = kw_fs_read_regular(path, KW_DKIM_MAX_FILE, &buf, len, &d);
+    int r;
 
+    /* Looked for is enough: a file that appears later matters too. */
+    if (kw_dkim_sources_watch(s, path) != 0)
+        return KW_ENOMEM;
+    r = kw_fs_read_regular(path, KW_DKIM_MAX_FILE, &buf, len, &d);
     *out = (char *)buf;
     if (r == KW_ENOMEM)
         return r;
@@ -991,6 +1021,9 @@ int kw_dkim_read_rspamd(const char *dir, kw_dkim_sources *out)
         struct stat st;
 
         snprintf(paths[i], sizeof(paths[i]), "%s/%s", dir, files[i]);
+        /* A local.d file written later turns signing on. */
+        if ((r = kw_dkim_sources_watch(out, paths[i])) != 0)
+            break;
         if (stat(paths[i], &st) != 0)
             continue;
         any = 1;
@@ -1237,5 +1270,18 @@ int kw_dkim_sources_read(const kw_dkim_params *p, int discover,
     if (r == 0)
         r = kw_dkim_find_orphans(out, debian_dir ? KW_DKIM_DEBIAN_KEYDIR
                                                  : NULL);
+    /* The keys' directories: a key replaced, or a new one beside them. */
+    for (i = 0; r == 0 && i < out->n; i++) {
+        char kdir[sizeof(out->sel[0].key)];
+        const char *slash = strrchr(out->sel[i].key, '/');
+
+        if (slash == NULL || slash == out->sel[i].key)
+            continue;
+        snprintf(kdir, sizeof(kdir), "%.*s",
+                 (int)(slash - out->sel[i].key), out->sel[i].key);
+        r = kw_dkim_sources_watch(out, kdir);
+    }
+    if (r == 0 && debian_dir)
+        r = kw_dkim_sources_watch(out, KW_DKIM_DEBIAN_KEYDIR);
     return r;
 }

@@ -32,6 +32,7 @@
 
 #define KW_DKIM_MAX_SELECTORS 20000
 #define KW_DKIM_MAX_FILE (1024 * 1024)
+#define KW_DKIM_MAX_WATCH 256
 
 /* Debian's defaults. */
 #define KW_DKIM_OPENDKIM_CONF "/etc/opendkim.conf"
@@ -74,6 +75,12 @@ typedef struct kw_dkim_sources {
     const char *reading;  /* the signer being read (for failed) */
     kw_dkim_failed failed[3];
     size_t nfailed;
+    /* What a watcher should watch, since a change there may change the
+     * selectors: every file read or looked for (opendkim.conf, the
+     * tables, rspamd's files and maps) and the directories the keys are
+     * in; each once, at most KW_DKIM_MAX_WATCH. */
+    char **watch;
+    size_t nwatch, cap_watch;
 } kw_dkim_sources;
 
 /* A [dkim "DOMAIN"] section of keywarden.conf. */
@@ -123,6 +130,9 @@ int kw_dkim_read_rspamd(const char *dir, kw_dkim_sources *out);
 /* Key files in the directories of the keys found (and in extra_dir, may
  * be NULL) that no selector names: appended as orphans. */
 int kw_dkim_find_orphans(kw_dkim_sources *out, const char *extra_dir);
+
+/* Add path to s->watch unless it is there; 0 or KW_ENOMEM. */
+int kw_dkim_sources_watch(kw_dkim_sources *s, const char *path);
 
 /* Add a note ("FILE:LINE: what is wrong") to s; 0 or KW_ENOMEM. */
 int kw_dkim_sources_note(kw_dkim_sources *s, const char *fmt, ...)

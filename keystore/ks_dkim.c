@@ -188,9 +188,15 @@ static int mismatch_event(ks_store *s, int64_t object_id,
     if (text == NULL)
         return kw_diag_set(d, KW_ENOMEM, "out of memory writing the "
                            "dkim.dns_mismatch event");
+    /* The object, its domain and selector beside the words: a hook
+     * paging on it is told which selector (KEYWARDEN_DKIM_SELECTOR,
+     * KEYWARDEN_DKIM_DOMAIN). */
     r = ks_run(s, d, "recording a DKIM event",
-               "INSERT INTO events (at, object_id, type, detail) VALUES "
-               "(?1, ?2, 'dkim.dns_mismatch', ?3)",
+               "INSERT INTO events (at, object_id, type, detail) SELECT ?1, "
+               "?2, 'dkim.dns_mismatch', json_set(?3, '$.object', o.name, "
+               "'$.kind', 'dkim', '$.selector', k.selector, '$.domain', "
+               "k.domain) FROM objects o JOIN dkim_keys k ON k.object_id = "
+               "o.id WHERE o.id = ?2",
                "iit", now, object_id, text);
     free(text);
     return r;

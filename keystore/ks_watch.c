@@ -16,6 +16,8 @@ typedef struct change {
     int64_t id;
     char *name;
     int endpoint;
+    int dkim;           /* a DKIM selector: its domain and selector */
+    char dkim_domain[256], dkim_selector[64];
     int from;           /* -1: first sighting */
     ks_health to;
     char reason[256];
@@ -89,6 +91,13 @@ static int row(void *ctx, const ks_object *o)
     w->n++;
     c->id = o->id;
     c->endpoint = f->is_endpoint;
+    if (f->is_dkim) {
+        c->dkim = 1;
+        snprintf(c->dkim_domain, sizeof(c->dkim_domain), "%s",
+                 f->dkim_domain != NULL ? f->dkim_domain : "");
+        snprintf(c->dkim_selector, sizeof(c->dkim_selector), "%s",
+                 f->dkim_selector != NULL ? f->dkim_selector : "");
+    }
     c->from = from;
     c->to = v.health;
     memcpy(c->reason, v.reason, sizeof(c->reason));
@@ -106,7 +115,8 @@ static int apply(ks_store *s, int64_t now, const change *c, size_t *nev,
                  kw_diag *d)
 {
     char source[1024], when[32];
-    const char *kind = c->endpoint ? "endpoint" : "tls";
+    const char *kind = c->endpoint ? "endpoint" : c->dkim ? "dkim" : "tls";
+    json_t *detail;
     int r;
 
     /* Only if nobody recorded the change since it was read: two jobs
@@ -121,13 +131,20 @@ static int apply(ks_store *s, int64_t now, const change *c, size_t *nev,
         return r;
     source[0] = '\0';
     if (c->from >= 0 && c->from != (int)c->to) {
-        r = ks_event_add(s, now, c->id, "health.changed",
-                      json_pack("{s:o, s:s, s:s, s:s, s:o}", "object",
-                                kw_json_str(c->name), "kind", kind, "from",
-                                ks_health_word((ks_health)c->from), "to",
-                                ks_health_word(c->to), "reason",
-                                kw_json_str(c->reason)),
-                      d);
+        detail = json_pack("{s:o, s:s, s:s, s:s, s:o}", "object",
+                           kw_json_str(c->name), "kind", kind, "from",
+                           ks_health_word((ks_health)c->from), "to",
+                           ks_health_word(c->to), "reason",
+                           kw_json_str(c->reason));
+        /* A hook paging on a selector is told which one (its
+         * KEYWARDEN_DKIM_SELECTOR and KEYWARDEN_DKIM_DOMAIN). */
+        if (detail != NULL && c->dkim) {
+            json_object_set_new(detail, "selector",
+                                json_string(c->dkim_selector));
+            json_object_set_new(detail, "domain",
+                                json_string(c->dkim_domain));
+        }
+        r = ks_event_add(s, now, c->id, "health.changed", detail, d);
         (*nev)++;
     }
     if (r == 0 && c->announce) {

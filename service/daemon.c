@@ -16,8 +16,10 @@
  *   SIGTERM/INT   --> stop: running scans are told to stop at the next
  *                     file; what they committed stays, and their job is
  *                     left due so the next start resumes it
- *   inotify       --> a change under a scanned path makes the scan job
- *                     due in 2 s (debounced)
+ *   inotify       --> a change under a scanned path, or to a DKIM
+ *                     signer's files, makes the scan job due in 2 s
+ *                     (debounced); a scan that changed the selectors
+ *                     makes the DKIM check due
  *
  * Jobs are rows (keystore/ks_jobs.h): a job is marked running before it
  * starts, so a kill -9 leaves it running and the next start resumes it.
@@ -95,6 +97,7 @@ struct daemon_s {
     uint64_t stop_started, stop_allowed; /* ms, uv_now() */
     char reload_busy[PATH_MAX + 128];
     kw_watch watch;      /* inotify under the scanned paths */
+    kw_watch dkim_watch; /* the DKIM signers' files (flat) */
     kw_job_env jobs;         /* what jobs get; jobs.running in flight */
     kw_acme_env acme;
     kw_http_server *http;
@@ -564,9 +567,18 @@ static void on_walked(void *ctx)
 
 static void start_watches(daemon_s *dm)
 {
-    if (dm->conf.scan_watch && !dm->stopping)
-        kw_watch_start(&dm->watch, (const char *const *)dm->conf.scan_paths,
-                       dm->conf.nscan_paths);
+    const kw_job_keys *dk = &dm->jobs.dkim_files;
+
+    if (!dm->conf.scan_watch || dm->stopping)
+        return;
+    kw_watch_start(&dm->watch, (const char *const *)dm->conf.scan_paths,
+                   dm->conf.nscan_paths);
+    /* The files the last scan read: after a reload that turned DKIM off
+     * the scan's report empties them. */
+    if (dk->n > 0)
+        kw_watch_start(&dm->dkim_watch, (const char *const *)dk->v, dk->n);
+    else
+        kw_watch_stop(&dm->dkim_watch);
 }
 
 /* ---- /metrics and /healthz -------------------------------------------------------- */
@@ -890,8 +902,10 @@ static void reload_done(uv_work_t *req, int status)
         kw_notice("reload: %s loaded: %zu scan paths, %zu endpoints",
                   dm->conf.path ? dm->conf.path : "defaults",
                   dm->conf.nscan_paths, dm->conf.nendpoints);
-        if (!dm->conf.scan_watch)
+        if (!dm->conf.scan_watch) {
             kw_watch_stop(&dm->watch);
+            kw_watch_stop(&dm->dkim_watch);
+        }
         plan(dm, 0);
         start_watches(dm);
         /* New hook definitions: a new engine; the old one finishes what
@@ -978,6 +992,7 @@ static void close_handle(uv_handle_t *h)
 static void maybe_finish_stop(daemon_s *dm)
 {
     if (dm->jobs.running > 0 || dm->claiming || dm->watch.walking ||
+        dm->dkim_watch.walking ||
         dm->reloading || dm->planning > 0 || dm->rendering > 0 ||
         dm->controlling > 0 || dm->retired != NULL || dm->verifying != NULL)
         return;
@@ -985,6 +1000,7 @@ static void maybe_finish_stop(daemon_s *dm)
     kw_control_close(dm->control);
     dm->control = NULL;
     kw_watch_close(&dm->watch);
+    kw_watch_close(&dm->dkim_watch);
     kw_http_close(dm->http);
     dm->http = NULL;
     close_handle((uv_handle_t *)&dm->timer);
@@ -1020,7 +1036,8 @@ static void describe_pending(const daemon_s *dm, char *out, size_t len)
     ADD(dm->claiming, "a claim pass");
     ADD(dm->planning > 0, "%d plan pass%s", dm->planning,
         dm->planning == 1 ? "" : "es");
-    ADD(dm->watch.walking, "a walk for inotify watches");
+    ADD(dm->watch.walking || dm->dkim_watch.walking,
+        "a walk for inotify watches");
     ADD(dm->rendering > 0, "%d /metrics render%s", dm->rendering,
         dm->rendering == 1 ? "" : "s");
     ADD(dm->controlling > 0, "%d control request%s", dm->controlling,
@@ -1092,6 +1109,7 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     retire_hooks(dm);
     uv_timer_stop(&dm->timer);
     kw_watch_stop(&dm->watch);
+    kw_watch_stop(&dm->dkim_watch);
     /* Stopping is bounded: hooks get their timeouts (a built-in reload
      * is two commands, each killed 2 s after its timeout), the rest
      * STOP_DEADLINE_MS. */
@@ -1153,6 +1171,12 @@ int kw_daemon_serve(const kw_state *cli)
     uv_timer_init(dm.loop, &dm.stop_deadline);
     dm.timer.data = dm.stop_deadline.data = &dm;
     kw_watch_init(&dm.watch, dm.loop, on_watched_change, on_walked, &dm);
+    /* A signer's files: the same rescan, which checks DNS again when the
+     * selectors changed. */
+    kw_watch_init(&dm.dkim_watch, dm.loop, on_watched_change, on_walked,
+                  &dm);
+    dm.dkim_watch.flat = 1;
+    dm.dkim_watch.what = "a DKIM signer's files";
     uv_signal_init(dm.loop, &dm.sighup);
     uv_signal_init(dm.loop, &dm.sigterm);
     uv_signal_init(dm.loop, &dm.sigint);
@@ -1228,6 +1252,7 @@ int kw_daemon_serve(const kw_state *cli)
     kw_notice("stopped");
     kw_config_free(&dm.conf);
     kw_metrics_counters_free(&dm.counters);
+    kw_job_keys_free(&dm.jobs.dkim_files);
     close(dm.lock_fd);
     return dm.exit_code;
 }

@@ -24,6 +24,7 @@ static const kw_job_type *const types[] = {
     &kw_job_probe,
     &kw_job_renew,
     &kw_job_precheck,
+    &kw_job_dkim,
 };
 
 /* A row claimed from a newer (or broken) database: it fails and is

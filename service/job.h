@@ -5,7 +5,8 @@
  * A job is a row in the jobs table (keystore/ks_jobs.h): (type, key),
  * "scan"/"all", "probe"/"mail", "renew"/"example.org".  Each type is one
  * row of the table in job.c, a kw_job_type whose handlers live in one
- * file (job_scan.c, job_probe.c, job_renew.c, job_precheck.c).  The
+ * file (job_scan.c, job_probe.c, job_renew.c, job_precheck.c,
+ * job_dkim.c).  The
  * daemon (daemon.c) never names a type: it claims rows, hands each to
  * kw_job_start(), plans what the configuration asks for from the rows'
  * keys(), and /metrics counts by the rows' names.  A new lifecycle (DKIM
@@ -86,6 +87,10 @@ typedef struct kw_job_env {
     int64_t watched_at;      /* when a probe last watched health */
     int running;             /* jobs between start and report */
     kw_job *waiting;         /* jobs in loop work, cancelled at stop */
+    /* The DKIM signers' files and key directories the last scan read
+     * (kw_dkim_scan_result.watch), for the daemon's watch of them; set
+     * by the scan job on the loop. */
+    kw_job_keys dkim_files;
     /* On the loop: a scan finished (walk the watched directories again),
      * and any job ended (claim more, run the hooks its events asked
      * for). */
@@ -198,6 +203,6 @@ int kw_job_cert_known(const kw_config *c, const char *key);
 
 /* The rows; the table in job.c lists them. */
 extern const kw_job_type kw_job_scan, kw_job_probe, kw_job_renew,
-    kw_job_precheck;
+    kw_job_precheck, kw_job_dkim;
 
 #endif

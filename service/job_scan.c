@@ -3,7 +3,10 @@
  * scan of the configured paths, the DKIM signers' selectors (with
  * discovery or [dkim]), then the endpoints' staleness rechecked.
  * Runs at start, every [scan] interval, and 2 s after a change under a
- * watched path.
+ * watched path or to a DKIM signer's files.  When the selectors changed,
+ * the DKIM check (job_dkim.c) is made due at once, after the scan has
+ * recorded them; the files the signers' configurations named go to the
+ * daemon, which watches them.
  */
 #include "hooks.h"
 #include "job.h"
@@ -12,6 +15,7 @@
 #include "../common/kw_time.h"
 #include "../dkim/dkim.h"
 #include "../keystore/ks_endpoint.h"
+#include "../keystore/ks_jobs.h"
 #include "../keystore/ks_scan.h"
 #include "../probe/discover.h"
 
@@ -123,6 +127,14 @@ static int scan_work(kw_job *j, ks_store *s)
         r = kw_dkim_scan(s, &sj->dkim, 1, o.now, &sj->dkim_res, &j->d);
         for (i = 0; r == 0 && i < sj->dkim_res.nnotes; i++)
             kw_warn("dkim: %s", sj->dkim_res.notes[i]);
+        /* A new, changed or removed selector (a key replaced, the
+         * SigningTable pointed elsewhere): check DNS for it now, not at
+         * the next interval. */
+        const ks_dkim_stats *ds = &sj->dkim_res.stats;
+
+        if (r == 0 && ds->added + ds->changed + ds->removed > 0)
+            r = ks_jobs_ensure(s, kw_job_dkim.name, "all", o.now, 1, o.now,
+                               &j->d);
     }
     /* A certificate renewed on disk makes an endpoint that still serves
      * the old one stale now, not at its next probe. */
@@ -158,8 +170,16 @@ static void scan_report(kw_job *j, const char *when)
               "%zu changed, %zu missing, %zu broken; next at %s",
               st->files, st->parsed, st->certs, st->objects_new,
               st->objects_changed, st->missing, st->errors, when);
+    /* The signers' files to watch: what this scan read, or nothing when
+     * DKIM is off. */
+    kw_job_keys_free(&j->env->dkim_files);
     if (((scan_job *)j)->dkim_on) {
-        const kw_dkim_scan_result *dr = &((scan_job *)j)->dkim_res;
+        kw_dkim_scan_result *dr = &((scan_job *)j)->dkim_res;
+
+        j->env->dkim_files.v = dr->watch;
+        j->env->dkim_files.n = j->env->dkim_files.cap = dr->nwatch;
+        dr->watch = NULL;
+        dr->nwatch = 0;
 
         kw_notice("scan: dkim: %zu selectors (%zu signing, %zu published, "
                   "%zu orphan); %zu new, %zu changed, %zu gone, %zu keys "

@@ -321,6 +321,18 @@ int kw_metrics_render(ks_store *s, const kw_metrics_counters *c,
             "keywarden_jobs_total{type=\"%s\",result=\"failed\"} %llu\n",
             c->jobs[j].type, (unsigned long long)c->jobs[j].ok,
             c->jobs[j].type, (unsigned long long)c->jobs[j].failed);
+    put(&b, "# HELP keywarden_dkim_last_check_timestamp_seconds When the "
+            "last DNS check of the DKIM selectors ended.\n"
+            "# TYPE keywarden_dkim_last_check_timestamp_seconds gauge\n"
+            "# HELP keywarden_dkim_selectors_checked Selectors the last DKIM "
+            "check looked at.\n"
+            "# TYPE keywarden_dkim_selectors_checked gauge\n");
+    /* Absent until a check has run: an alert on its age then means the
+     * checks stopped, not that none was ever asked for. */
+    if (c->dkim_checked_at > 0)
+        put(&b, "keywarden_dkim_last_check_timestamp_seconds %lld\n"
+                "keywarden_dkim_selectors_checked %zu\n",
+            (long long)c->dkim_checked_at, c->dkim_selectors);
     if ((rc = hook_metrics(s, &r, d)) != 0)
         goto out;
     put(&b, "# HELP keywarden_start_time_seconds When the daemon started.\n"

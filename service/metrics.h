@@ -26,6 +26,8 @@ typedef struct kw_metrics_counters {
                                    * order, zeros included */
     size_t njobs, cap;
     int64_t started_at;
+    int64_t dkim_checked_at;      /* the last DKIM check's end; 0 none */
+    size_t dkim_selectors;        /* selectors it checked */
 } kw_metrics_counters;
 
 /* Count jobs of type (added at the end when new).  KW_ENOMEM. */

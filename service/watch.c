@@ -20,6 +20,8 @@ typedef struct watch_dir {
     uv_fs_event_t h;
     kw_watch *w;
     char *path;
+    char *only; /* "/name/other/": changes to these entries only; NULL:
+                 * any change */
 } watch_dir;
 
 typedef struct watch_req {
@@ -28,8 +30,10 @@ typedef struct watch_req {
     char **roots;
     size_t nroots;
     char **dirs;
+    char **only; /* per dir, as watch_dir.only (flat mode) */
     size_t ndirs;
     int truncated;
+    int oom;
 } watch_req;
 
 static void collect_dirs(watch_req *w, const char *path, int depth)
@@ -72,20 +76,145 @@ static void collect_dirs(watch_req *w, const char *path, int depth)
     closedir(d);
 }
 
+/* Flat mode: one (directory, name or NULL) pair for root. */
+static void collect_flat(watch_req *w, const char *root)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(root, '/');
+    struct stat sb;
+    char **nd, **no;
+
+    if (w->ndirs >= MAX_WATCHES) {
+        w->truncated = 1;
+        return;
+    }
+    nd = realloc(w->dirs, (w->ndirs + 1) * sizeof(*nd));
+    if (nd != NULL)
+        w->dirs = nd;
+    no = realloc(w->only, (w->ndirs + 1) * sizeof(*no));
+    if (no != NULL)
+        w->only = no;
+    if (nd == NULL || no == NULL)
+        return;
+    if (stat(root, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        w->dirs[w->ndirs] = strdup(root);
+        w->only[w->ndirs] = NULL;
+    } else {
+        if (slash == NULL || slash[1] == '\0' ||
+            (size_t)snprintf(dir, sizeof(dir), "%.*s",
+                             slash == root ? 1 : (int)(slash - root),
+                             root) >= sizeof(dir) ||
+            stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return;
+        w->dirs[w->ndirs] = strdup(dir);
+        w->only[w->ndirs] = strdup(slash + 1);
+        if (w->only[w->ndirs] == NULL) {
+            free(w->dirs[w->ndirs]);
+            return;
+        }
+    }
+    if (w->dirs[w->ndirs] == NULL) {
+        free(w->only[w->ndirs]);
+        return;
+    }
+    w->ndirs++;
+}
+
+typedef struct flat_pair {
+    char *dir, *only;
+} flat_pair;
+
+static int cmp_pair(const void *a, const void *b)
+{
+    return strcmp(((const flat_pair *)a)->dir, ((const flat_pair *)b)->dir);
+}
+
+/* Flat mode: one entry per directory, its names joined as "/a/b/" (NULL
+ * when any root wants the whole directory), sorted by directory.  Out of
+ * memory, nothing (oom set: the watched set stays as it was). */
+static void group_flat(watch_req *w)
+{
+    flat_pair *v = calloc(w->ndirs + 1, sizeof(*v));
+    size_t i, n = 0;
+
+    for (i = 0; v != NULL && i < w->ndirs; i++) {
+        v[i].dir = w->dirs[i];
+        v[i].only = w->only[i];
+    }
+    if (v == NULL) {
+        for (i = 0; i < w->ndirs; i++) {
+            free(w->dirs[i]);
+            free(w->only[i]);
+        }
+        w->ndirs = 0;
+        w->oom = 1;
+        return;
+    }
+    qsort(v, w->ndirs, sizeof(*v), cmp_pair);
+    for (i = 0; i < w->ndirs; i++) {
+        char *o = v[i].only, *grown = NULL;
+
+        if (n > 0 && strcmp(w->dirs[n - 1], v[i].dir) == 0) {
+            /* The same directory again: widen its filter (NULL, out of
+             * memory included, is the whole directory). */
+            if (w->only[n - 1] != NULL && o != NULL &&
+                (grown = malloc(strlen(w->only[n - 1]) + strlen(o) + 2)) !=
+                    NULL)
+                sprintf(grown, "%s%s/", w->only[n - 1], o);
+            free(w->only[n - 1]);
+            w->only[n - 1] = grown;
+            free(v[i].dir);
+            free(o);
+            continue;
+        }
+        w->dirs[n] = v[i].dir;
+        w->only[n] = NULL;
+        if (o != NULL && (w->only[n] = malloc(strlen(o) + 3)) != NULL)
+            sprintf(w->only[n], "/%s/", o);
+        free(o);
+        n++;
+    }
+    w->ndirs = n;
+    free(v);
+}
+
 static void watch_work(uv_work_t *req)
 {
     watch_req *w = req->data;
     size_t i;
 
     for (i = 0; i < w->nroots; i++)
-        collect_dirs(w, w->roots[i], 0);
+        if (w->w->flat)
+            collect_flat(w, w->roots[i]);
+        else
+            collect_dirs(w, w->roots[i], 0);
+    if (w->w->flat && w->ndirs > 0)
+        group_flat(w);
+}
+
+/* Is name one of the entries of only ("/a/b/")? */
+static int wanted(const char *only, const char *name)
+{
+    size_t n;
+    const char *p;
+
+    if (only == NULL)
+        return 1;
+    if (name == NULL || (n = strlen(name)) == 0)
+        return 0;
+    /* only starts with '/', and a name holds none: p > only. */
+    for (p = only; (p = strstr(p, name)) != NULL; p++)
+        if (p > only && p[-1] == '/' && p[n] == '/')
+            return 1;
+    return 0;
 }
 
 static void on_debounce(uv_timer_t *t)
 {
     kw_watch *w = t->data;
 
-    kw_info("watch: changes under a scanned path; rescanning");
+    kw_info("watch: changes under %s; rescanning",
+            w->what != NULL ? w->what : "a scanned path");
     w->changed(w->ctx);
 }
 
@@ -94,9 +223,8 @@ static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
 {
     watch_dir *wd = h->data;
 
-    (void)name;
     (void)events;
-    if (status != 0 || !wd->w->enabled)
+    if (status != 0 || !wd->w->enabled || !wanted(wd->only, name))
         return;
     /* Restarting the timer on every event: a burst costs one rescan. */
     uv_timer_start(&wd->w->debounce, on_debounce, WATCH_DEBOUNCE_MS, 0);
@@ -107,6 +235,7 @@ static void free_dir(uv_handle_t *h)
     watch_dir *wd = h->data;
 
     free(wd->path);
+    free(wd->only);
     free(wd);
 }
 
@@ -127,7 +256,7 @@ static void drop_dirs(kw_watch *w)
     w->ndirs = 0;
 }
 
-static watch_dir *add_dir(kw_watch *w, char *path)
+static watch_dir *add_dir(kw_watch *w, char *path, char *only)
 {
     watch_dir *wd = calloc(1, sizeof(*wd));
 
@@ -141,6 +270,7 @@ static watch_dir *add_dir(kw_watch *w, char *path)
         return NULL;
     }
     wd->path = path;
+    wd->only = only;
     return wd;
 }
 
@@ -163,7 +293,8 @@ static void install(kw_watch *w, watch_req *q)
 
     if (nd == NULL)
         return; /* the old set stays: better than none */
-    if (q->ndirs > 1) /* q->dirs is NULL when the walk found nothing */
+    /* Flat mode sorted its pairs already; no paths, no array. */
+    if (q->only == NULL && q->ndirs > 1)
         qsort(q->dirs, q->ndirs, sizeof(*q->dirs), cmp_path);
     while (i < w->ndirs || j < q->ndirs) {
         int c = i == w->ndirs   ? 1
@@ -172,11 +303,21 @@ static void install(kw_watch *w, watch_req *q)
         if (c < 0) {
             drop_dir(w->dirs[i++]);
         } else if (c == 0) {
+            /* Kept, with the names this walk asks for. */
+            if (q->only != NULL) {
+                free(w->dirs[i]->only);
+                w->dirs[i]->only = q->only[j];
+                q->only[j] = NULL;
+            }
             nd[n++] = w->dirs[i++];
             j++;
         } else {
-            if ((nd[n] = add_dir(w, q->dirs[j])) != NULL) {
+            if ((nd[n] = add_dir(w, q->dirs[j],
+                                 q->only != NULL ? q->only[j] : NULL)) !=
+                NULL) {
                 q->dirs[j] = NULL;
+                if (q->only != NULL)
+                    q->only[j] = NULL;
                 n++;
             }
             j++;
@@ -205,7 +346,7 @@ static void watch_done(uv_work_t *req, int status)
     size_t i;
 
     w->walking = 0;
-    if (status == 0 && w->enabled) {
+    if (status == 0 && w->enabled && !q->oom) {
         install(w, q);
         if (q->truncated)
             kw_warn("watch: more than %d directories under the scanned "
@@ -214,9 +355,13 @@ static void watch_done(uv_work_t *req, int status)
         kw_debug("watch: %zu directories", w->ndirs);
     }
     free_roots(q->roots, q->nroots);
-    for (i = 0; i < q->ndirs; i++)
+    for (i = 0; i < q->ndirs; i++) {
         free(q->dirs[i]);
+        if (q->only != NULL)
+            free(q->only[i]);
+    }
     free(q->dirs);
+    free(q->only);
     free(q);
     /* Roots asked for during the walk: walk them now. */
     if (w->pending != NULL) {

@@ -7,6 +7,12 @@
  * uv_fs_event per directory.  A burst of changes costs one call of
  * `changed`, 2 s after the last event.  Nothing here blocks the loop.
  *
+ * Flat mode (flat set after init; the daemon's watch of the DKIM signers'
+ * files): each root is watched itself, not the tree under it, and a root
+ * that is not a directory (a file, or one not there yet) is watched
+ * through its parent directory, for changes to that name only, so
+ * watching /etc/opendkim.conf does not report every change in /etc.
+ *
  * Lifetime: kw_watch_init() on a zeroed kw_watch; kw_watch_close() at
  * the end, after which the loop must run to close its handles.  `walked`
  * runs after every walk (the daemon's stop waits for them: `walking`).
@@ -28,6 +34,8 @@ typedef struct kw_watch {
     char **pending; /* roots asked for during that walk, walked next */
     size_t npending;
     int enabled;  /* between kw_watch_start() and kw_watch_stop() */
+    int flat;     /* roots themselves, files through their directory */
+    const char *what; /* for the log: "a scanned path" (the default) */
     void (*changed)(void *ctx);
     void (*walked)(void *ctx);
     void *ctx;

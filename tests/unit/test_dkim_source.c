@@ -72,6 +72,17 @@ static int has_note(const kw_dkim_sources *s, const char *a, const char *b)
     return 0;
 }
 
+/* Does the watch list (what the daemon watches) hold path? */
+static int watches(const kw_dkim_sources *s, const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < s->nwatch; i++)
+        if (strcmp(s->watch[i], path) == 0)
+            return 1;
+    return 0;
+}
+
 static char *p(const char *name)
 {
     static char buf[4][512];
@@ -157,7 +168,27 @@ static void test_debian_opendkim(void **state)
 
     assert_true(has_note(&s, "keytable:4", "DOMAIN:SELECTOR:KEYFILE"));
     assert_true(has_note(&s, "keytable:6", "written in the table"));
+    /* A change to any file read may change the selectors: the daemon
+     * watches each, once. */
+    assert_true(watches(&s, p("opendkim.conf")));
+    assert_true(watches(&s, p("dkimkeys/keytable")));
+    assert_true(watches(&s, p("dkimkeys/signingtable")));
+    assert_int_equal(s.nwatch, 3);
     kw_dkim_sources_free(&s);
+
+    /* Through kw_dkim_sources_read, the keys' directories too. */
+    {
+        kw_dkim_params prm;
+
+        kw_dkim_params_defaults(&prm);
+        prm.opendkim_conf = p("opendkim.conf");
+        assert_int_equal(kw_dkim_sources_read(&prm, 0, &s), 0);
+        assert_true(watches(&s, p("opendkim.conf")));
+        assert_true(watches(&s, p("dkimkeys")));
+        assert_true(watches(&s, p("other")));
+        assert_int_equal(s.nwatch, 5);
+        kw_dkim_sources_free(&s);
+    }
 }
 
 static void test_csl_and_single(void **state)
@@ -281,6 +312,12 @@ static void test_rspamd(void **state)
     assert_non_null(v);
     assert_null(find(&s, "other.test", "r1"));
     assert_true(has_note(&s, "local.d/dkim_signing.conf:10", "selectors"));
+    /* The three files (each looked for, so one written later counts) and
+     * the map. */
+    assert_true(watches(&s, p("rspamd/modules.d/dkim_signing.conf")));
+    assert_true(watches(&s, p("rspamd/local.d/dkim_signing.conf")));
+    assert_true(watches(&s, p("rspamd/override.d/dkim_signing.conf")));
+    assert_true(watches(&s, p("sel.map")));
     kw_dkim_sources_free(&s);
 
     put("rspamd/override.d/dkim_signing.conf",

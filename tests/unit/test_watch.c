@@ -205,6 +205,63 @@ static void missing_root_watches_nothing(void **state)
     assert_int_equal(f->w.ndirs, 0);
 }
 
+/* Run the loop for ms, whatever happens. */
+static void run_for(fixture *f, int ms)
+{
+    uv_timer_start(&f->guard, on_guard, (uint64_t)ms, 0);
+    while (uv_timer_get_due_in(&f->guard) > 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+}
+
+/* Flat mode (a DKIM signer's files): a directory root is watched itself,
+ * not below; a file root through its directory, and only for its name,
+ * so a change beside opendkim.conf in /etc costs nothing; a file not
+ * there yet is watched for its creation. */
+static void flat_watches_files_by_name(void **state)
+{
+    fixture *f = *state;
+    const char *roots[4];
+    char a[600], conf[600], later[600], sub[600];
+
+    path_join(a, sizeof(a), f->dir, "a");
+    path_join(sub, sizeof(sub), a, "deeper");
+    assert_int_equal(mkdir(sub, 0755), 0);
+    touch(f->dir, "opendkim.conf");
+    path_join(conf, sizeof(conf), f->dir, "opendkim.conf");
+    path_join(later, sizeof(later), f->dir, "b/KeyTable");
+    f->w.flat = 1;
+    roots[0] = a;
+    roots[1] = conf;
+    roots[2] = later;
+    roots[3] = conf; /* named twice: still one watch */
+    kw_watch_start(&f->w, roots, 4);
+    run_until(f, &f->walked, 1);
+    assert_int_equal(f->w.ndirs, 3);
+    assert_true(watched(f, NULL, NULL));
+    assert_true(watched(f, "a", NULL));
+    assert_true(watched(f, "b", NULL));
+    assert_false(watched(f, "a/deeper", NULL));
+
+    /* Beside the file, and below the directory: nothing. */
+    touch(f->dir, "adjtime");
+    touch(sub, "x.private");
+    run_for(f, 2600);
+    assert_int_equal(f->changed, 0);
+
+    /* The file itself, a file created later, and anything in a directory
+     * root each report. */
+    touch(f->dir, "opendkim.conf");
+    run_until(f, &f->changed, 1);
+    assert_int_equal(f->changed, 1);
+    path_join(sub, sizeof(sub), f->dir, "b");
+    touch(sub, "KeyTable");
+    run_until(f, &f->changed, 2);
+    assert_int_equal(f->changed, 2);
+    touch(a, "new.private");
+    run_until(f, &f->changed, 3);
+    assert_int_equal(f->changed, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +270,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(roots_during_walk_are_kept, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(missing_root_watches_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(flat_watches_files_by_name, setup,
                                         teardown),
     };
 
