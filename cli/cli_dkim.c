@@ -12,6 +12,7 @@
 #include "../dkim/dkim_check.h"
 #include "../service/config.h"
 #include "../service/hooks.h"
+#include "../service/job.h"
 
 #include "../common/kw_log.h"
 
@@ -22,7 +23,8 @@
 
 static void dkim_usage(FILE *out)
 {
-    fputs("Usage: keywarden dkim check [--json] [DOMAIN...]\n"
+    fputs("Usage: keywarden dkim check [--json] [--postfix DIR] "
+          "[DOMAIN...]\n"
           "\n"
           "Asks the resolver ([dkim] resolver, else /etc/resolv.conf's) and "
           "every\n"
@@ -32,13 +34,17 @@ static void dkim_usage(FILE *out)
           "(every\n"
           "include, counted against the limits of 10 lookups and 2 void "
           "lookups,\n"
-          "and the result for each [dkim] outbound address) and reads "
-          "DMARC.\n"
+          "and the result for each outbound address: [dkim] outbound, else\n"
+          "the smtp_bind_address or inet_interfaces addresses of Postfix's "
+          "main.cf)\n"
+          "and reads DMARC.\n"
           "The findings are recorded, so `list` and `check` show them too.  "
           "Run\n"
           "`keywarden scan --dkim` first to record the selectors.\n"
           "\n"
           "  --json     the whole report as JSON\n"
+          "  --postfix DIR  Postfix's configuration directory "
+          "(/etc/postfix)\n"
           "  DOMAIN...  only the selectors of these signing domains\n"
           "\n"
           "Exit status: 0 ok, 1 warning, 2 critical, 3 unknown (as "
@@ -50,6 +56,7 @@ static int dkim_check(kw_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"postfix", required_argument, NULL, 'P'},
         {"state-dir", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -57,6 +64,8 @@ static int dkim_check(kw_cli *cli, int argc, char **argv)
     kw_dkim_report *rep = NULL;
     ks_store *s = NULL;
     kw_config kc;
+    const char *postfix_dir = NULL;
+    char from[1400];
     ks_health worst = KS_HEALTH_UNKNOWN;
     size_t nsel = 0;
     kw_diag d;
@@ -67,6 +76,10 @@ static int dkim_check(kw_cli *cli, int argc, char **argv)
             json = 1;
             continue;
         }
+        if (c == 'P') {
+            postfix_dir = optarg;
+            continue;
+        }
         r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
                               KS_HEALTH_UNKNOWN);
         if (r != KW_CLI_NEXT)
@@ -74,6 +87,12 @@ static int dkim_check(kw_cli *cli, int argc, char **argv)
     }
     if (kw_cli_dkim_config(cli, NULL, NULL, &kc) != 0)
         return KS_HEALTH_UNKNOWN;
+    if (kw_job_dkim_outbound(&kc.dkim, postfix_dir, from, sizeof(from)) !=
+        0) {
+        kw_err("dkim check: out of memory");
+        kw_config_free(&kc);
+        return KS_HEALTH_UNKNOWN;
+    }
     if (kw_cli_open_existing(cli, &s) != 0) {
         kw_config_free(&kc);
         return KS_HEALTH_UNKNOWN;
@@ -92,12 +111,15 @@ static int dkim_check(kw_cli *cli, int argc, char **argv)
         if (json) {
             json_t *js = kw_dkim_report_json(rep);
 
+            if (js != NULL)
+                json_object_set_new(js, "outbound_from", json_string(from));
             if (js == NULL || json_dumpf(js, stdout, JSON_INDENT(2)) != 0)
                 kw_err("dkim check: cannot write the JSON report");
             else
                 fputc('\n', stdout);
             json_decref(js);
         } else {
+            printf("outbound addresses for SPF: %s\n\n", from);
             kw_dkim_report_text(rep, stdout);
         }
         /* Health changes the findings caused become events now, as a

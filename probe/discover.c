@@ -4,6 +4,7 @@
 #include "../keystore/ks_inventory.h"
 #include "../keystore/ks_scan.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +50,7 @@ typedef struct ctx {
     kw_discovery *out;
     int files;
     int oom;
+    int err;                /* the last file that could not be read */
     const nginx_dump *dump; /* while nginx's files come from nginx -T */
 } ctx;
 
@@ -151,6 +153,8 @@ static char *read_conf(ctx *c, const char *path, int required)
         return NULL;
     }
     r = kw_fs_read_regular(path, MAX_FILE, &buf, &len, &d);
+    if (r != 0)
+        c->err = r;
     if (r == KW_ENOMEM)
         c->oom = 1;
     else if (r != 0 && (required || r != KW_ENOENT))
@@ -172,14 +176,21 @@ typedef struct params {
     size_t n;
 } params;
 
-static const char *param_get(const params *ps, const char *name)
+static const param *param_find(const params *ps, const char *name)
 {
     size_t i;
 
     for (i = ps->n; i-- > 0;) /* the last definition wins */
         if (strcmp(ps->v[i].name, name) == 0)
-            return ps->v[i].value;
+            return &ps->v[i];
     return NULL;
+}
+
+static const char *param_get(const params *ps, const char *name)
+{
+    const param *p = param_find(ps, name);
+
+    return p != NULL ? p->value : NULL;
 }
 
 static void param_set(ctx *c, params *ps, const char *name,
@@ -425,6 +436,162 @@ static void discover_postfix(ctx *c, const char *dir)
                       ps.v[i].line);
     parse_master_cf(c, master_cf, &ps);
     params_free(&ps);
+}
+
+/* ---- Postfix's outbound addresses ---------------------------------------- */
+
+static void out_note(kw_outbound *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Appends to o->note, "; " between notes, each once (inet_interfaces is
+ * read once per family); cut at its size. */
+static void out_note(kw_outbound *o, const char *fmt, ...)
+{
+    size_t len = strlen(o->note);
+    char msg[600];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (strstr(o->note, msg) != NULL)
+        return;
+    snprintf(o->note + len, sizeof(o->note) - len, "%s%s",
+             len > 0 ? "; " : "", msg);
+}
+
+/* The family of an address literal ("[...]" allowed around IPv6) in
+ * addr, or 0 when tok is no literal; *usable is 0 for loopback and the
+ * unspecified address, which no receiver sees. */
+static int ip_literal(const char *tok, char *addr, size_t cap, int *usable)
+{
+    static const unsigned char zero[16];
+    unsigned char a[16];
+    size_t n = strlen(tok);
+
+    if (n >= 2 && tok[0] == '[' && tok[n - 1] == ']') {
+        tok++;
+        n -= 2;
+    }
+    if (n == 0 || n >= cap)
+        return 0;
+    memcpy(addr, tok, n);
+    addr[n] = '\0';
+    if (inet_pton(AF_INET, addr, a) == 1) {
+        *usable = a[0] != 127 && memcmp(a, zero, 4) != 0;
+        return AF_INET;
+    }
+    if (inet_pton(AF_INET6, addr, a) == 1) {
+        *usable = memcmp(a, zero, 15) != 0 || a[15] > 1;
+        return AF_INET6;
+    }
+    return 0;
+}
+
+/* Adds the usable literals of family af in p's expanded value; notes
+ * what it cannot use.  Returns how many it added. */
+static size_t out_param(kw_outbound *o, const params *ps, const param *p,
+                        int af)
+{
+    char buf[4096], addr[64], *tok, *save = NULL;
+    size_t added = 0;
+    int fam, usable;
+
+    expand(ps, p->value, buf, sizeof(buf), 0);
+    for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        fam = ip_literal(tok, addr, sizeof(addr), &usable);
+        if (fam == 0) {
+            if (strcmp(tok, "all") != 0 && strcmp(tok, "loopback-only") != 0 &&
+                strcmp(tok, "localhost") != 0)
+                out_note(o, "%s:%d: %s: %s is not an IP address (host "
+                            "names are not resolved)",
+                         o->main_cf, p->line, p->name, tok);
+            continue;
+        }
+        if (fam != af || !usable)
+            continue;
+        if (o->n == KW_OUTBOUND_MAX) {
+            out_note(o, "%s:%d: %s: more than %d addresses; the first %d "
+                        "are checked",
+                     o->main_cf, p->line, p->name, KW_OUTBOUND_MAX,
+                     KW_OUTBOUND_MAX);
+            break;
+        }
+        snprintf(o->a[o->n].addr, sizeof(o->a[o->n].addr), "%s", addr);
+        snprintf(o->a[o->n].param, sizeof(o->a[o->n].param), "%s", p->name);
+        o->a[o->n].line = p->line;
+        o->n++;
+        added++;
+    }
+    return added;
+}
+
+/* One family: smtp_bind_address(6) when set, else inet_interfaces. */
+static void out_family(kw_outbound *o, const params *ps, const char *bind,
+                       int af)
+{
+    const param *b = param_find(ps, bind), *in;
+    size_t n;
+
+    if (b != NULL && b->value[0] != '\0' && out_param(o, ps, b, af) > 0)
+        return;
+    if ((in = param_find(ps, "inet_interfaces")) == NULL)
+        return;
+    n = out_param(o, ps, in, af);
+    /* Postfix binds its client to an inet_interfaces address only when
+     * the family has exactly one; with more, the route picks among them
+     * (or another), so each is a sender to check. */
+    if (n > 1)
+        out_note(o, "%s:%d: inet_interfaces lists %zu %s addresses: Postfix "
+                    "binds none of them when sending, the route picks",
+                 o->main_cf, in->line, n, af == AF_INET ? "IPv4" : "IPv6");
+}
+
+int kw_discover_outbound(const char *postfix_dir, kw_outbound *out,
+                         kw_diag *d)
+{
+    const char *dir = postfix_dir != NULL ? postfix_dir : "/etc/postfix";
+    kw_discovery disc;
+    params ps = {NULL, 0};
+    const param *in;
+    ctx c;
+    int r = 0;
+
+    memset(out, 0, sizeof(*out));
+    memset(&disc, 0, sizeof(disc));
+    memset(&c, 0, sizeof(c));
+    c.out = &disc;
+    if ((size_t)snprintf(out->main_cf, sizeof(out->main_cf), "%s/main.cf",
+                         dir) >= sizeof(out->main_cf))
+        return kw_diag_set(d, KW_EINVAL, "%s: Postfix directory name too "
+                                         "long", dir);
+    param_set(&c, &ps, "config_directory", dir, 0);
+    parse_main_cf(&c, out->main_cf, &ps);
+    if (c.oom) {
+        r = kw_diag_set(d, KW_ENOMEM, "out of memory reading %s",
+                        out->main_cf);
+    } else if (c.err != 0) {
+        r = kw_diag_set(d, c.err, "%s",
+                        disc.nnotes > 0 ? disc.notes[0] : out->main_cf);
+    } else {
+        out_family(out, &ps, "smtp_bind_address", AF_INET);
+        out_family(out, &ps, "smtp_bind_address6", AF_INET6);
+        in = param_find(&ps, "inet_interfaces");
+        if (out->n == 0 && in == NULL)
+            out_note(out, "%s: inet_interfaces is not set (Postfix's "
+                          "default: all): the outbound address is "
+                          "whatever the route picks; set [dkim] outbound",
+                     out->main_cf);
+        else if (out->n == 0)
+            out_note(out, "%s:%d: inet_interfaces = %s: the outbound "
+                          "address is whatever the route picks; set [dkim] "
+                          "outbound",
+                     out->main_cf, in->line, in->value);
+    }
+    params_free(&ps);
+    kw_discovery_free(&disc);
+    return r;
 }
 
 /* ---- Dovecot ----------------------------------------------------------- */

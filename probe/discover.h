@@ -93,6 +93,38 @@ void kw_discovery_free(kw_discovery *d);
  * kw_discover() runs nginx and calls this; it is exposed for the tests. */
 int kw_discover_nginx_dump(char *text, size_t len, kw_discovery *out);
 
+/* The addresses Postfix sends mail from, for the SPF check of [dkim]
+ * outbound's default. */
+#define KW_OUTBOUND_MAX 8
+
+typedef struct kw_outbound_addr {
+    char addr[64];    /* an IPv4 or IPv6 literal */
+    char param[24];   /* "smtp_bind_address", "smtp_bind_address6",
+                         "inet_interfaces" */
+    int line;         /* of main.cf */
+} kw_outbound_addr;
+
+typedef struct kw_outbound {
+    char main_cf[4096];          /* the file read */
+    kw_outbound_addr a[KW_OUTBOUND_MAX];
+    size_t n;
+    char note[1024];  /* why there are none, what was skipped; "" */
+} kw_outbound;
+
+/* Reads postfix_dir/main.cf (NULL: /etc/postfix; $parameter expansion,
+ * continuation lines) for the addresses Postfix's SMTP client binds:
+ * smtp_bind_address (IPv4) and smtp_bind_address6 when set, else for
+ * that family the IP literals of inet_interfaces that are not loopback
+ * (127.0.0.0/8, ::1) or unspecified.  "all" (also Postfix's default),
+ * "loopback-only", "localhost" and host names name no address: with none
+ * found, out->n is 0 and out->note says why (with "all": the route picks
+ * the address; set [dkim] outbound).  Returns 0 (out->n may be 0);
+ * KW_ENOENT when main.cf is missing (Postfix is not installed), another
+ * KW_E* when it cannot be read, KW_ENOMEM; d names the file.  BLOCKS
+ * (one file read). */
+int kw_discover_outbound(const char *postfix_dir, kw_outbound *out,
+                         kw_diag *d);
+
 struct ks_store;
 struct ks_scan_stats;
 

@@ -199,6 +199,16 @@ void kw_job_log_failure(const kw_job *j, const char *when);
 double kw_job_rand01(void);
 /* The [certificate] named key, or NULL; known: whether there is one. */
 const kw_cert_conf *kw_job_cert(const kw_config *c, const char *key);
+
+/* The outbound addresses of the DKIM check's SPF results: p's own
+ * ([dkim] outbound), else those of Postfix's main.cf in postfix_dir
+ * (NULL: /etc/postfix; probe/discover.h's kw_discover_outbound) copied
+ * into p.  from (cap bytes) says where they came from, file and line, or
+ * why there are none, for the log and `dkim check`.  0 or KW_ENOMEM; a
+ * main.cf that is missing or unreadable leaves none, with the reason.
+ * BLOCKS (reads main.cf): the pool's, or the CLI's. */
+int kw_job_dkim_outbound(kw_dkim_params *p, const char *postfix_dir,
+                         char *from, size_t cap);
 int kw_job_cert_known(const kw_config *c, const char *key);
 
 /* The rows; the table in job.c lists them. */

@@ -19,7 +19,9 @@
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
 #include "../dkim/dkim_check.h"
+#include "../probe/discover.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +32,7 @@ typedef struct dkim_job {
     kw_job job;
     kw_dkim_params p;        /* a copy: a reload cannot pull it away */
     kw_dkim_report *report;
+    char outbound_from[1400]; /* where the SPF addresses came from */
     size_t selectors, domains;
     ks_health worst;
     int off;                 /* neither [dkim] nor discovery: nothing */
@@ -41,6 +44,67 @@ static int dkim_keys(const kw_config *c, kw_job_keys *out)
 {
     if (c->dkim.configured || c->discover)
         return kw_job_keys_add(out, "all");
+    return 0;
+}
+
+int kw_job_dkim_outbound(kw_dkim_params *p, const char *postfix_dir,
+                         char *from, size_t cap)
+{
+    kw_outbound *o;
+    size_t i, len = 0;
+    kw_diag d;
+    int r;
+
+    from[0] = '\0';
+    if (p->noutbound > 0) {
+        for (i = 0; i < p->noutbound && len < cap; i++)
+            len += (size_t)snprintf(from + len, cap - len, "%s%s",
+                                    i > 0 ? ", " : "", p->outbound[i]);
+        if (len < cap)
+            snprintf(from + len, cap - len, " ([dkim] outbound)");
+        return 0;
+    }
+    /* About 13 KiB: not for a pool thread's stack. */
+    if ((o = malloc(sizeof(*o))) == NULL)
+        return KW_ENOMEM;
+    r = kw_discover_outbound(postfix_dir, o, &d);
+    if (r == KW_ENOMEM) {
+        free(o);
+        return r;
+    }
+    if (r == KW_ENOENT)
+        snprintf(from, cap, "none ([dkim] outbound is not set and there is "
+                            "no %s: Postfix is not installed here)",
+                 o->main_cf);
+    else if (r != 0)
+        snprintf(from, cap, "none ([dkim] outbound is not set and Postfix's "
+                            "main.cf cannot be read: %s)",
+                 d.msg);
+    else if (o->n == 0)
+        snprintf(from, cap, "none ([dkim] outbound is not set; %s)",
+                 o->note);
+    if (r != 0 || o->n == 0) {
+        free(o);
+        return 0;
+    }
+    if ((p->outbound = calloc(o->n, sizeof(char *))) == NULL) {
+        free(o);
+        return KW_ENOMEM;
+    }
+    for (i = 0; i < o->n; i++) {
+        if ((p->outbound[i] = strdup(o->a[i].addr)) == NULL) {
+            free(o);
+            return KW_ENOMEM; /* kw_dkim_params_free frees those made */
+        }
+        p->noutbound++;
+        if (len < cap)
+            len += (size_t)snprintf(from + len, cap - len, "%s%s (%s:%d %s)",
+                                    i > 0 ? ", " : "", o->a[i].addr,
+                                    o->main_cf, o->a[i].line, o->a[i].param);
+    }
+    if (o->note[0] != '\0' && len < cap)
+        snprintf(from + len, cap - len, "; %s", o->note);
+    free(o);
     return 0;
 }
 
@@ -70,6 +134,9 @@ static int dkim_work(kw_job *j, ks_store *s)
 
     if (dj->off)
         return 0;
+    if (kw_job_dkim_outbound(&dj->p, NULL, dj->outbound_from,
+                             sizeof(dj->outbound_from)) != 0)
+        return kw_diag_set(&j->d, KW_ENOMEM, "out of memory");
     r = kw_dkim_check_run(s, &dj->p, NULL, 0, kw_now(), &dj->report, &j->d);
     if (r == 0 && dj->report != NULL)
         kw_dkim_report_summary(dj->report, &dj->selectors, &dj->domains,
@@ -112,6 +179,7 @@ static void dkim_report(kw_job *j, const char *when)
                   "selector to check");
         return;
     }
+    kw_info("dkim: outbound addresses for SPF: %s", dj->outbound_from);
     c->dkim_checked_at = kw_now();
     c->dkim_selectors = dj->selectors;
     if (dj->selectors == 0)

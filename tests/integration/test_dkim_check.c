@@ -35,7 +35,7 @@
 #include "proc.h"
 #include "tmpdir.h"
 
-static char dir[256], state[512], conf[512], db[600];
+static char dir[256], state[512], conf[512], conf_pf[512], db[600];
 static knot g_primary, g_secondary, g_unbound;
 static kn_fake g_silent, g_garbage;
 
@@ -297,6 +297,17 @@ static int setup(void **st)
                "outbound = 192.0.2.25\n",
                at("etc/opendkim.conf"), g_unbound.addr, g_unbound.port,
                g_primary.port);
+    /* The same without outbound: Postfix's main.cf says where mail
+     * leaves from. */
+    snprintf(conf_pf, sizeof(conf_pf), "%s/keywarden-postfix.conf", dir);
+    write_text(conf_pf,
+               "[dkim]\n"
+               "opendkim_conf = %s\n"
+               "resolver = %s@%d\n"
+               "dns_port = %d\n",
+               at("etc/opendkim.conf"), g_unbound.addr, g_unbound.port,
+               g_primary.port);
+    mkdir(at("etc/postfix"), 0755);
     return 0;
 }
 
@@ -389,6 +400,79 @@ static json_t *check_json(int want, const char *domain)
         fail_msg("not JSON (%s): %s", err.text, r.out);
     kwres_free(&r);
     return rep;
+}
+
+/* Without [dkim] outbound, the address Postfix sends from (main.cf's
+ * inet_interfaces, a continuation line and a $parameter) gets its SPF
+ * result; with inet_interfaces = all there is none, and the report says
+ * why. */
+static void test_postfix_outbound(void **st)
+{
+    const char *pf = at("etc/postfix");
+    json_error_t err;
+    json_t *rep, *outs, *o;
+    kwres r;
+
+    (void)st;
+    kwres_free((r = kw_ok(state, conf_pf, "scan", "--dkim"), &r));
+    write_text(at("etc/postfix/main.cf"),
+               "public = 192.0.2.25\n"
+               "inet_interfaces = $public,\n"
+               "    127.0.0.1\n");
+    r = kw_expect(0, state, conf_pf,
+                  (const char *[]){"dkim", "check", "--json", "--postfix",
+                                   pf, "goodco.net", NULL});
+    rep = json_loads(r.out, 0, &err);
+    if (rep == NULL)
+        fail_msg("not JSON (%s): %s", err.text, r.out);
+    kwres_free(&r);
+    outs = json_object_get(json_object_get(dom_of(rep, "goodco.net"), "spf"),
+                           "outbound");
+    assert_int_equal(json_array_size(outs), 1);
+    o = json_array_get(outs, 0);
+    assert_string_equal(str(o, "address"), "192.0.2.25");
+    assert_string_equal(str(o, "result"), "pass");
+    has(dom_of(rep, "goodco.net"), "spf.pass", "ok", "192.0.2.25");
+    assert_contains(str(rep, "outbound_from"),
+                    "192.0.2.25 (");
+    assert_contains(str(rep, "outbound_from"),
+                    "etc/postfix/main.cf:2 inet_interfaces)");
+    json_decref(rep);
+
+    /* An address SPF does not authorize: critical, as from [dkim]. */
+    write_text(at("etc/postfix/main.cf"),
+               "smtp_bind_address = 198.51.100.7\n"
+               "inet_interfaces = 192.0.2.25\n");
+    r = kw_expect(2, state, conf_pf,
+                  (const char *[]){"dkim", "check", "--postfix", pf,
+                                   "goodco.net", NULL});
+    if (getenv("KW_TEST_SHOW") != NULL)
+        fprintf(stderr, "%s", r.out);
+    assert_contains(r.out, "outbound addresses for SPF: 198.51.100.7 (");
+    assert_contains(r.out, "main.cf:1 smtp_bind_address)");
+    assert_contains(r.out, "SPF for outbound 198.51.100.7: fail");
+    kwres_free(&r);
+
+    /* "all": no address to check, and why. */
+    write_text(at("etc/postfix/main.cf"), "inet_interfaces = all\n");
+    r = kw_expect(0, state, conf_pf,
+                  (const char *[]){"dkim", "check", "--postfix", pf,
+                                   "goodco.net", NULL});
+    assert_contains(r.out, "outbound addresses for SPF: none ([dkim] "
+                           "outbound is not set; ");
+    assert_contains(r.out, "main.cf:1: inet_interfaces = all: the outbound "
+                           "address is whatever the route picks; set "
+                           "[dkim] outbound");
+    assert_null(strstr(r.out, "SPF for outbound"));
+    kwres_free(&r);
+
+    /* [dkim] outbound wins over main.cf. */
+    r = kw_expect(0, state, conf,
+                  (const char *[]){"dkim", "check", "--postfix", pf,
+                                   "goodco.net", NULL});
+    assert_contains(r.out, "outbound addresses for SPF: 192.0.2.25 ([dkim] "
+                           "outbound)");
+    kwres_free(&r);
 }
 
 static void test_findings(void **st)
@@ -594,6 +678,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_findings),
+        cmocka_unit_test(test_postfix_outbound),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
