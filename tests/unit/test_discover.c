@@ -708,6 +708,22 @@ static int outbound_of(const char *rel, const char *main_cf, kw_outbound *o,
     return kw_discover_outbound(dir, o, d);
 }
 
+/* main.cf read without error into o. */
+static void outbound_ok(const char *rel, const char *main_cf, kw_outbound *o)
+{
+    kw_diag d;
+
+    assert_int_equal(outbound_of(rel, main_cf, o, &d), 0);
+}
+
+static void is_addr(const kw_outbound_addr *a, const char *addr,
+                    const char *param, int line)
+{
+    assert_string_equal(a->addr, addr);
+    assert_string_equal(a->param, param);
+    assert_int_equal(a->line, line);
+}
+
 static void postfix_outbound(void **state)
 {
     kw_outbound o;
@@ -717,37 +733,27 @@ static void postfix_outbound(void **state)
     tmpdir_make(g_dir, sizeof(g_dir), "outbound");
 
     /* smtp_bind_address(6) win over inet_interfaces, per family. */
-    assert_int_equal(outbound_of("bind",
-                                 "inet_interfaces = 192.0.2.25\n"
-                                 "smtp_bind_address = 192.0.2.30\n"
-                                 "smtp_bind_address6 = 2001:db8::30\n",
-                                 &o, &d),
-                     0);
+    outbound_ok("bind",
+                "inet_interfaces = 192.0.2.25\n"
+                "smtp_bind_address = 192.0.2.30\n"
+                "smtp_bind_address6 = 2001:db8::30\n", &o);
     assert_int_equal(o.n, 2);
-    assert_string_equal(o.a[0].addr, "192.0.2.30");
-    assert_string_equal(o.a[0].param, "smtp_bind_address");
-    assert_int_equal(o.a[0].line, 2);
-    assert_string_equal(o.a[1].addr, "2001:db8::30");
-    assert_string_equal(o.a[1].param, "smtp_bind_address6");
-    assert_int_equal(o.a[1].line, 3);
+    is_addr(&o.a[0], "192.0.2.30", "smtp_bind_address", 2);
+    is_addr(&o.a[1], "2001:db8::30", "smtp_bind_address6", 3);
     assert_string_equal(o.note, "");
 
     /* A continuation line and a $parameter; loopback, "localhost" and a
      * host name are no outbound address. */
-    assert_int_equal(outbound_of("inet",
-                                 "# the public address\n"
-                                 "myaddr = 192.0.2.25\n"
-                                 "smtp_bind_address =\n"
-                                 "inet_interfaces = $myaddr,\n"
-                                 "    127.0.0.1, [::1]\n"
-                                 "    # a comment within\n"
-                                 "    localhost mail.example.com\n",
-                                 &o, &d),
-                     0);
+    outbound_ok("inet",
+                "# the public address\n"
+                "myaddr = 192.0.2.25\n"
+                "smtp_bind_address =\n"
+                "inet_interfaces = $myaddr,\n"
+                "    127.0.0.1, [::1]\n"
+                "    # a comment within\n"
+                "    localhost mail.example.com\n", &o);
     assert_int_equal(o.n, 1);
-    assert_string_equal(o.a[0].addr, "192.0.2.25");
-    assert_string_equal(o.a[0].param, "inet_interfaces");
-    assert_int_equal(o.a[0].line, 4);
+    is_addr(&o.a[0], "192.0.2.25", "inet_interfaces", 4);
     assert_non_null(strstr(o.note, "main.cf:4: inet_interfaces: "
                                    "mail.example.com is not an IP address"));
     /* Said once, though both families read the line. */
@@ -756,36 +762,28 @@ static void postfix_outbound(void **state)
     assert_non_null(strstr(o.main_cf, "/inet/main.cf"));
 
     /* Two of one family: both are checked, and the note says why. */
-    assert_int_equal(outbound_of("two",
-                                 "inet_interfaces = 192.0.2.25 192.0.2.26 "
-                                 "2001:db8::25\n",
-                                 &o, &d),
-                     0);
+    outbound_ok("two",
+                "inet_interfaces = 192.0.2.25 192.0.2.26 "
+                "2001:db8::25\n", &o);
     assert_int_equal(o.n, 3);
-    assert_string_equal(o.a[2].addr, "2001:db8::25");
+    is_addr(&o.a[2], "2001:db8::25", "inet_interfaces", 1);
     assert_non_null(strstr(o.note, "lists 2 IPv4 addresses"));
 
     /* Debian's default: "all" names no address. */
-    assert_int_equal(outbound_of("all",
-                                 "myhostname = mail.example.com\n"
-                                 "inet_interfaces = all\n",
-                                 &o, &d),
-                     0);
+    outbound_ok("all",
+                "myhostname = mail.example.com\n"
+                "inet_interfaces = all\n", &o);
     assert_int_equal(o.n, 0);
     assert_non_null(strstr(o.note, "main.cf:2: inet_interfaces = all: the "
                                    "outbound address is whatever the route "
                                    "picks; set [dkim] outbound"));
 
-    assert_int_equal(outbound_of("lo", "inet_interfaces = loopback-only\n",
-                                 &o, &d),
-                     0);
+    outbound_ok("lo", "inet_interfaces = loopback-only\n", &o);
     assert_int_equal(o.n, 0);
     assert_non_null(strstr(o.note, "inet_interfaces = loopback-only: "));
 
     /* Not set: Postfix's default is all. */
-    assert_int_equal(outbound_of("unset", "smtp_bind_address = 127.0.0.1\n",
-                                 &o, &d),
-                     0);
+    outbound_ok("unset", "smtp_bind_address = 127.0.0.1\n", &o);
     assert_int_equal(o.n, 0);
     assert_non_null(strstr(o.note, "inet_interfaces is not set (Postfix's "
                                    "default: all)"));
