@@ -307,6 +307,15 @@ void kw_dkim_judge(const kw_dkim_facts *k, const kw_dns_survey *sv,
                 sv->steps[i].name,
                 sv->steps[i].error[0] != '\0' ? sv->steps[i].error
                                               : "no servers found");
+        else if (sv->steps[i].error[0] != '\0')
+            /* Some servers were asked, others not (an NS name without an
+             * address, a CNAME loop): what the others serve is unknown,
+             * so the answers at hand cannot make the selector ok. */
+            add(out, KS_HEALTH_UNKNOWN, "dns.zone", NULL,
+                "check the zone's NS records and that the resolver "
+                "answers",
+                "the survey of %s is incomplete: %s",
+                sv->steps[i].name, sv->steps[i].error);
     /* Each server that did not answer, with the query it was asked. */
     for (i = 0; i < nv; i++)
         if (v[i].st == ST_FAIL)

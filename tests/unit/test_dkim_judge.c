@@ -448,6 +448,25 @@ static void test_lame_server_is_unknown(void **st)
     assert_null(find(&f, "dns.unanswered"));
 }
 
+/* Some of the zone's servers were not asked (an NS name without an
+ * address): the servers that answered are not the whole picture. */
+static void test_zone_partly_unknown(void **st)
+{
+    survey_buf b;
+    kw_dkim_findings f;
+    fake_answer a = {.txt = {rec_a}};
+    kw_dkim_facts k = facts("signing", rec_a);
+    kw_dns_survey *sv = survey(&b, &a, &a, NULL);
+
+    (void)st;
+    snprintf(sv->steps[0].error, sizeof(sv->steps[0].error),
+             "zone example.com: 192.0.2.53:53 has no address for the name "
+             "servers ns3.example.net (NXDOMAIN)");
+    judge(&k, sv, &f);
+    expect(&f, "dns.zone", KS_HEALTH_UNKNOWN, "ns3.example.net");
+    assert_int_equal(worst(&f), KS_HEALTH_UNKNOWN);
+}
+
 /* ----- SPF and DMARC over a table ----- */
 
 static const fake_rr zone[] = {
@@ -537,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_ed25519_alone),
         cmocka_unit_test(test_zone_unknown),
         cmocka_unit_test(test_lame_server_is_unknown),
+        cmocka_unit_test(test_zone_partly_unknown),
         cmocka_unit_test(test_spf_dmarc),
     };
 
