@@ -39,6 +39,7 @@ typedef struct view {
     const kw_dns_answer *a;
     char label[120];      /* "resolver 127.0.0.1:53", "127.0.0.2:53
                            * (serial 7)" */
+    int auth;             /* an authoritative server (else the resolver) */
     ans_state st;
     kw_dkim_record rec;   /* with ST_MATCH/OTHER/VALID/REVOKED */
     char why[512];        /* ST_BAD: the parser's words; ST_FAIL: error */
@@ -129,6 +130,15 @@ static void classify(view *v, const kw_dkim_pub *pub, int have_key)
         v->st = ST_FAIL;
         snprintf(v->why, sizeof(v->why), "%s",
                  a->error[0] != '\0' ? a->error : kw_strerror(a->status));
+        return;
+    }
+    /* An authoritative server that answers without AA (a referral, a
+     * lame delegation) does not serve the zone: its empty answer says
+     * nothing of the record, as the survey's comparison counts it. */
+    if (v->auth && !a->aa) {
+        v->st = ST_FAIL;
+        snprintf(v->why, sizeof(v->why), "it answered without authority "
+                 "(AA=0: a lame delegation; it does not serve the zone)");
         return;
     }
     for (i = 0; i < a->ntxt; i++)
@@ -272,6 +282,7 @@ void kw_dkim_judge(const kw_dkim_facts *k, const kw_dns_survey *sv,
     nv++;
     for (i = 0; last != NULL && i < last->nauth && nv < VIEWS_MAX; i++) {
         v[nv].a = &last->auth[i];
+        v[nv].auth = 1;
         label_auth(&last->auth[i], v[nv].label, sizeof(v[nv].label));
         nv++;
     }
@@ -296,13 +307,23 @@ void kw_dkim_judge(const kw_dkim_facts *k, const kw_dns_survey *sv,
                 sv->steps[i].name,
                 sv->steps[i].error[0] != '\0' ? sv->steps[i].error
                                               : "no servers found");
+        else if (sv->steps[i].error[0] != '\0')
+            /* Some servers were asked, others not (an NS name without an
+             * address, a CNAME loop): what the others serve is unknown,
+             * so the answers at hand cannot make the selector ok. */
+            add(out, KS_HEALTH_UNKNOWN, "dns.zone", NULL,
+                "check the zone's NS records and that the resolver "
+                "answers",
+                "the survey of %s is incomplete: %s",
+                sv->steps[i].name, sv->steps[i].error);
     /* Each server that did not answer, with the query it was asked. */
     for (i = 0; i < nv; i++)
         if (v[i].st == ST_FAIL)
             add(out, KS_HEALTH_UNKNOWN, "dns.unanswered", v[i].label,
                 "check that the server runs and serves the zone",
-                "%s did not answer %s TXT: %s", v[i].label,
-                i == 0 ? name : where, v[i].why);
+                "%s did not answer %s TXT%s: %s", v[i].label,
+                i == 0 ? name : where,
+                v[i].a->status == 0 ? " with authority" : "", v[i].why);
 
     /* The servers of the chain's earlier names: they only point on, but
      * one that does not answer is as unknown as any. */
@@ -313,13 +334,18 @@ void kw_dkim_judge(const kw_dkim_facts *k, const kw_dns_survey *sv,
             const kw_dns_answer *a = &sv->steps[i].auth[j];
             char lab[120];
 
-            if (a->status == 0)
+            if (a->status == 0 && a->aa)
                 continue;
             label_auth(a, lab, sizeof(lab));
             add(out, KS_HEALTH_UNKNOWN, "dns.unanswered", lab,
                 "check that the server runs and serves the zone",
-                "%s did not answer %s TXT: %s", lab, sv->steps[i].name,
-                a->error[0] != '\0' ? a->error : kw_strerror(a->status));
+                "%s did not answer %s TXT%s: %s", lab, sv->steps[i].name,
+                a->status == 0 ? " with authority" : "",
+                a->status == 0 ? "it answered without authority (AA=0: a "
+                                 "lame delegation; it does not serve the "
+                                 "zone)"
+                : a->error[0] != '\0' ? a->error
+                                      : kw_strerror(a->status));
         }
     }
     /* Missing: critical for the signing key (every signature fails),

@@ -896,7 +896,7 @@ static const char *map_get(const ds_rows *m, const char *domain)
 static int rsp_template(kw_dkim_sources *s, const char *tpl, const char *sel,
                         const char *src, int line, const char *user)
 {
-    char pat[1024], dir[1024], glob[512];
+    char pat[1024], dir[1024], glob[512], *hole;
     const char *base;
     DIR *dh;
     struct dirent *de;
@@ -910,10 +910,13 @@ static int rsp_template(kw_dkim_sources *s, const char *tpl, const char *sel,
         return 0;
     snprintf(dir, sizeof(dir), "%.*s", (int)(base - pat), pat);
     copy(glob, sizeof(glob), base + 1);
+    /* A file name longer than glob keeps may lose its $domain: no name
+     * on disk (255 bytes at most) can match it anyway. */
+    if ((hole = strchr(glob, '\x01')) == NULL)
+        return 0;
     if ((dh = opendir(dir)) == NULL)
         return 0;
     while (r == 0 && (de = readdir(dh)) != NULL) {
-        char *hole = strchr(glob, '\x01');
         size_t pre = (size_t)(hole - glob), post = strlen(hole + 1);
         size_t n = strlen(de->d_name), pos;
         char domain[256], path[1100];

@@ -81,6 +81,15 @@ static fetch_rc fetch(const kw_dns_lookup *lk, const char *name,
             if (found++ == 0)
                 which = i;
         }
+    /* An answer cut to what the set keeps may hide the v=spf1 record:
+     * "none" would be a guess, so the answer counts as unread. */
+    if (found == 0 && set->truncated) {
+        snprintf(why, wcap, "TXT lookup failed: %s has more TXT records "
+                 "than keywarden reads (%d, %d bytes); the v=spf1 record "
+                 "may be among the rest", name, KW_DNS_RRSET_MAX,
+                 KW_DNS_RRSET_TEXT);
+        return FETCH_TEMP;
+    }
     if (found == 0) {
         snprintf(why, wcap, "%s has no \"v=spf1\" TXT record", name);
         return FETCH_NONE;

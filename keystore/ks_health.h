@@ -110,7 +110,10 @@ typedef struct ks_tls_facts {
 typedef struct ks_finding {
     ks_health health;
     char text[256]; /* what is wrong, one line */
-    char fix[256];  /* what to do about it, or "" */
+    /* What to do about it, or "".  A DKIM finding's fix is the exact
+     * record to publish (an RSA 4096-bit key's at a 253-octet name is
+     * about 1,030 bytes): cut, it would be a broken record to paste. */
+    char fix[1400];
 } ks_finding;
 
 typedef struct ks_verdict {

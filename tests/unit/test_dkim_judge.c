@@ -361,6 +361,13 @@ static void test_cname_followed(void **st)
     judge(&k, sv, &f);
     expect(&f, "dns.unanswered", KS_HEALTH_UNKNOWN,
            "127.0.0.2:53 did not answer s1._domainkey.example.com TXT");
+    /* So is one that answers there without authority. */
+    b.auth[0][1].status = 0;
+    b.auth[0][1].aa = 0;
+    judge(&k, sv, &f);
+    expect(&f, "dns.unanswered", KS_HEALTH_UNKNOWN,
+           "127.0.0.2:53 did not answer s1._domainkey.example.com TXT with "
+           "authority");
 }
 
 static void test_weak_record_of_unread_key(void **st)
@@ -413,6 +420,51 @@ static void test_zone_unknown(void **st)
              "NS example.com: no answer");
     judge(&k, sv, &f);
     expect(&f, "dns.zone", KS_HEALTH_UNKNOWN, "NS example.com");
+}
+
+/* A server that answers without authority (AA=0, a referral or a lame
+ * delegation) says nothing of the record: the survey does not count it,
+ * and the judge must not read its empty answer as "missing". */
+static void test_lame_server_is_unknown(void **st)
+{
+    survey_buf b;
+    kw_dkim_findings f;
+    fake_answer good = {.txt = {rec_a}, .serial = 5}, empty = {0};
+    kw_dkim_facts k = facts("signing", rec_a);
+    kw_dns_survey *sv = survey(&b, &good, &good, &empty);
+
+    (void)st;
+    b.auth[0][1].aa = 0;
+    judge(&k, sv, &f);
+    assert_null(find(&f, "missing"));
+    expect(&f, "dns.unanswered", KS_HEALTH_UNKNOWN,
+           "127.0.0.2:53 did not answer s1._domainkey.example.com TXT with "
+           "authority");
+    /* The resolver never sets AA: its answer still counts. */
+    b.sv.resolver.aa = 0;
+    b.auth[0][1].aa = 1;
+    judge(&k, sv, &f);
+    expect(&f, "missing", KS_HEALTH_CRITICAL, "127.0.0.2:53");
+    assert_null(find(&f, "dns.unanswered"));
+}
+
+/* Some of the zone's servers were not asked (an NS name without an
+ * address): the servers that answered are not the whole picture. */
+static void test_zone_partly_unknown(void **st)
+{
+    survey_buf b;
+    kw_dkim_findings f;
+    fake_answer a = {.txt = {rec_a}};
+    kw_dkim_facts k = facts("signing", rec_a);
+    kw_dns_survey *sv = survey(&b, &a, &a, NULL);
+
+    (void)st;
+    snprintf(sv->steps[0].error, sizeof(sv->steps[0].error),
+             "zone example.com: 192.0.2.53:53 has no address for the name "
+             "servers ns3.example.net (NXDOMAIN)");
+    judge(&k, sv, &f);
+    expect(&f, "dns.zone", KS_HEALTH_UNKNOWN, "ns3.example.net");
+    assert_int_equal(worst(&f), KS_HEALTH_UNKNOWN);
 }
 
 /* ----- SPF and DMARC over a table ----- */
@@ -503,6 +555,8 @@ int main(void)
         cmocka_unit_test(test_weak_record_of_unread_key),
         cmocka_unit_test(test_ed25519_alone),
         cmocka_unit_test(test_zone_unknown),
+        cmocka_unit_test(test_lame_server_is_unknown),
+        cmocka_unit_test(test_zone_partly_unknown),
         cmocka_unit_test(test_spf_dmarc),
     };
 

@@ -328,6 +328,24 @@ static void test_rspamd(void **state)
     kw_dkim_sources_free(&s);
 }
 
+/* A path template whose file name puts $domain past what the matcher
+ * keeps of it (an operator's typo, a pasted line): read, not a crash. */
+static void test_rspamd_long_template(void **state)
+{
+    kw_dkim_sources s = {0};
+    char longname[700];
+
+    (void)state;
+    memset(longname, 'x', 600);
+    longname[600] = '\0';
+    put("rsp2/local.d/dkim_signing.conf",
+        "path = \"%s/rkeys2/%s$domain.key\";\n", dir, longname);
+    put("rkeys2/a.test.key", "k");
+    assert_int_equal(kw_dkim_read_rspamd(p("rsp2"), &s), 0);
+    assert_int_equal(s.n, 0);
+    kw_dkim_sources_free(&s);
+}
+
 static void test_config_sections(void **state)
 {
     kw_dkim_params prm;
@@ -358,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_csl_and_single),
         cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_rspamd),
+        cmocka_unit_test(test_rspamd_long_template),
         cmocka_unit_test(test_config_sections),
     };
 

@@ -185,6 +185,23 @@ static void test_findings(void **state)
     assert_non_null(strstr(v->reason, "192.0.2.1"));
     assert_string_equal(v->findings[0].fix, "publish v=DKIM1; k=rsa; p=AAAA");
 
+    /* The fix names the exact record to publish: a 4096-bit key's
+     * record at a long name is shown whole, never cut short. */
+    {
+        static char fix[1100];
+        size_t o = (size_t)snprintf(fix, sizeof(fix), "publish s1._domainkey."
+                                    "%0120d.f.test. TXT \"v=DKIM1; k=rsa; p=",
+                                    0);
+
+        memset(fix + o, 'A', 736);
+        snprintf(fix + o + 736, sizeof(fix) - o - 736, "\"");
+        f[0].fix = fix;
+        assert_int_equal(ks_dkim_findings_replace(st, id, f, 1, NOW, &d), 0);
+        v = health_of(&s, "s1._domainkey.f.test", 0);
+        assert_string_equal(v->findings[0].fix, fix);
+        f[0].fix = "publish v=DKIM1; k=rsa; p=AAAA";
+    }
+
     /* Replaced as a whole: the next check found only the warning. */
     assert_int_equal(ks_dkim_findings_replace(st, id, &f[1], 1, NOW + 60, &d),
                      0);

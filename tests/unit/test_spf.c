@@ -471,6 +471,35 @@ static void walk_problems(void **state)
     assert_int_equal(kw_spf_walk(NULL, "x.test", NULL, &t, &d), KW_EINVAL);
 }
 
+/* A name with more TXT records than one answer keeps (verification
+ * tokens pile up at a domain's apex): the v=spf1 record may be among
+ * those not kept, so "no SPF record" would be a guess.  TempError: the
+ * answer could not be read whole. */
+static void many_txt_records(void **state)
+{
+    static fake_rr big[KW_DNS_RRSET_MAX + 2];
+    kw_dns_lookup blk = {fake_dns, big};
+    kw_spf_tree t;
+    kw_spf_check c;
+    kw_diag d = {""};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < KW_DNS_RRSET_MAX; i++)
+        big[i] = (fake_rr){"big.test", KW_DNS_TXT, 0, "site-verification=x"};
+    big[i++] = (fake_rr){"big.test", KW_DNS_TXT, 0, "v=spf1 -all"};
+    big[i] = (fake_rr){NULL, 0, 0, NULL};
+    assert_int_equal(kw_spf_walk(&blk, "big.test", NULL, &t, &d), 0);
+    assert_false(has_problem(t.root, KW_SPF_SEV_WARN, "no SPF record"));
+    assert_true(has_problem(t.root, KW_SPF_SEV_TEMPERROR,
+                            "more TXT records"));
+    kw_spf_tree_free(&t);
+    assert_int_equal(kw_spf_check_host(&blk, "192.0.2.1", "x@big.test", "h",
+                                       &c, &d),
+                     0);
+    assert_int_equal(c.result, KW_SPF_TEMPERROR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +509,7 @@ int main(void)
         cmocka_unit_test(check_host),
         cmocka_unit_test(walk_counts),
         cmocka_unit_test(walk_problems),
+        cmocka_unit_test(many_txt_records),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
