@@ -130,6 +130,11 @@ int kw_dkim_report_text(const kw_dkim_report *r, FILE *f);
 void kw_dkim_report_summary(const kw_dkim_report *r, size_t *selectors,
                             size_t *domains, ks_health *worst);
 
+/* How many selectors had a DNS or SPF/DMARC finding that is unknown (a
+ * server that did not answer, a TempError), whatever their worst health:
+ * a critical elsewhere must not hide that something was not heard. */
+size_t kw_dkim_report_unknown(const kw_dkim_report *r);
+
 void kw_dkim_report_free(kw_dkim_report *r);
 
 #endif

@@ -53,6 +53,7 @@ struct kw_dkim_report {
     kw_dkim_domain *dom;
     size_t ndom;
     ks_health worst;
+    size_t unknown; /* selectors with a DNS or domain finding unknown */
 };
 
 typedef struct collect {
@@ -264,6 +265,16 @@ static ks_health worst_of(const kw_dkim_findings *f)
     return h;
 }
 
+static int has_unknown(const kw_dkim_findings *f)
+{
+    size_t i;
+
+    for (i = 0; i < f->n; i++)
+        if (f->f[i].severity == KS_HEALTH_UNKNOWN)
+            return 1;
+    return 0;
+}
+
 /* Every Ed25519 signing key's "RSA beside it". */
 static int rsa_beside(const kw_dkim_report *r, const rsel *x)
 {
@@ -471,6 +482,9 @@ int kw_dkim_check_run(ks_store *s, const kw_dkim_params *p,
         if (x->dom >= 0)
             x->health = worse(x->health, worst_of(&r->dom[x->dom].findings));
         r->worst = worse(r->worst, x->health);
+        if (has_unknown(x->dns) ||
+            (x->dom >= 0 && has_unknown(&r->dom[x->dom].findings)))
+            r->unknown++;
     }
     *out = r;
     return 0;
@@ -485,6 +499,11 @@ void kw_dkim_report_summary(const kw_dkim_report *r, size_t *selectors,
         *domains = r != NULL ? r->ndom : 0;
     if (worst != NULL)
         *worst = r != NULL ? r->worst : KS_HEALTH_OK;
+}
+
+size_t kw_dkim_report_unknown(const kw_dkim_report *r)
+{
+    return r != NULL ? r->unknown : 0;
 }
 
 void kw_dkim_report_free(kw_dkim_report *r)

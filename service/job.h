@@ -207,6 +207,11 @@ const kw_cert_conf *kw_job_cert(const kw_config *c, const char *key);
  * why there are none, for the log and `dkim check`.  0 or KW_ENOMEM; a
  * main.cf that is missing or unreadable leaves none, with the reason.
  * BLOCKS (reads main.cf): the pool's, or the CLI's. */
+/* The dkim job's next period: interval, or 5 minutes when unknown > 0
+ * selectors had a server that did not answer (whatever else is critical),
+ * so DNS that was not heard is asked again soon. */
+int64_t kw_job_dkim_every(int64_t interval, size_t unknown);
+
 int kw_job_dkim_outbound(kw_dkim_params *p, const char *postfix_dir,
                          char *from, size_t cap);
 int kw_job_cert_known(const kw_config *c, const char *key);

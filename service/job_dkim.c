@@ -35,6 +35,7 @@ typedef struct dkim_job {
     char outbound_from[1400]; /* where the SPF addresses came from */
     size_t selectors, domains;
     ks_health worst;
+    size_t unknown; /* selectors something was not heard about */
     int off;                 /* neither [dkim] nor discovery: nothing */
 } dkim_job;
 
@@ -138,10 +139,18 @@ static int dkim_work(kw_job *j, ks_store *s)
                              sizeof(dj->outbound_from)) != 0)
         return kw_diag_set(&j->d, KW_ENOMEM, "out of memory");
     r = kw_dkim_check_run(s, &dj->p, NULL, 0, kw_now(), &dj->report, &j->d);
-    if (r == 0 && dj->report != NULL)
+    if (r == 0 && dj->report != NULL) {
         kw_dkim_report_summary(dj->report, &dj->selectors, &dj->domains,
                                &dj->worst);
+        dj->unknown = kw_dkim_report_unknown(dj->report);
+    }
     return r;
+}
+
+int64_t kw_job_dkim_every(int64_t interval, size_t unknown)
+{
+    return unknown > 0 && interval > DKIM_UNKNOWN_AGAIN ? DKIM_UNKNOWN_AGAIN
+                                                        : interval;
 }
 
 static int64_t dkim_next(kw_job *j, int64_t now)
@@ -151,9 +160,8 @@ static int64_t dkim_next(kw_job *j, int64_t now)
 
     if (dj->off)
         return 0; /* done: a plan with [dkim] makes it again */
-    if (j->r == 0 && dj->selectors > 0 && dj->worst == KS_HEALTH_UNKNOWN &&
-        every > DKIM_UNKNOWN_AGAIN)
-        every = DKIM_UNKNOWN_AGAIN;
+    if (j->r == 0)
+        every = kw_job_dkim_every(every, dj->unknown);
     return kw_job_next_periodic(j, now, every);
 }
 

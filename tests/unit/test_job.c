@@ -163,6 +163,16 @@ static void counters_per_type(void **state)
     kw_metrics_counters_free(&c);
 }
 
+/* A zone that did not answer is asked again in 5 minutes even when
+ * another selector is critical (the worst health alone hid it). */
+static void dkim_unheard_asked_again_soon(void **state)
+{
+    (void)state;
+    assert_int_equal(kw_job_dkim_every(KW_HOUR, 0), KW_HOUR);
+    assert_int_equal(kw_job_dkim_every(KW_HOUR, 1), 5 * KW_MINUTE);
+    assert_int_equal(kw_job_dkim_every(2, 3), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +180,7 @@ int main(void)
         cmocka_unit_test(planning_follows_the_configuration),
         cmocka_unit_test(periodic_next_run),
         cmocka_unit_test(counters_per_type),
+        cmocka_unit_test(dkim_unheard_asked_again_soon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
