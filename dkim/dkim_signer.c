@@ -334,6 +334,7 @@ int kw_dkim_keytable_set(const char *text, size_t len, const char *domain,
     pos = 0;
     r.line = 0;
     while (rc == 0 && (rc = next_row(text, len, &pos, &r, d)) == 1) {
+        rc = 0;
         if (r.k0 == r.k1) {
             rc = emit_row(&o, text, &r);
         } else if (span_is(text, r.k0, r.k1, name)) {
