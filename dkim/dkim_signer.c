@@ -931,11 +931,25 @@ out:
 
 static int rsp_test(const kw_dkim_signer_conf *c, kw_diag *d)
 {
-    const char *argv[6];
-    char out[2048];
+    const char *argv[8];
+    char out[2048], confdir[1100], localdir[1120];
+    const char *slash;
     int i = 0;
 
     argv[i++] = c->rspamadm_bin != NULL ? c->rspamadm_bin : "rspamadm";
+    if (c->rspamd_conf != NULL) {
+        /* rspamd.conf includes through $CONFDIR and $LOCAL_CONFDIR,
+         * compiled in as /etc/rspamd: a configuration elsewhere is read
+         * whole only with both pointed at its directory. */
+        slash = strrchr(c->rspamd_conf, '/');
+        snprintf(confdir, sizeof(confdir), "--var=CONFDIR=%.*s",
+                 slash != NULL ? (int)(slash - c->rspamd_conf) : 1,
+                 slash != NULL ? c->rspamd_conf : ".");
+        snprintf(localdir, sizeof(localdir), "--var=LOCAL_CONFDIR=%s",
+                 confdir + strlen("--var=CONFDIR="));
+        argv[i++] = confdir;
+        argv[i++] = localdir;
+    }
     argv[i++] = "configtest";
     if (c->rspamd_conf != NULL) {
         argv[i++] = "-c";

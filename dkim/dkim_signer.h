@@ -57,7 +57,9 @@ typedef struct kw_dkim_signer_conf {
     const char *selector_map;   /* rspamd: "domain selector" map file */
     const char *path_map;       /* rspamd: "domain key_path" map file */
     const char *rspamadm_bin;   /* NULL: "rspamadm" */
-    const char *rspamd_conf;    /* rspamadm configtest -c; NULL: default */
+    const char *rspamd_conf;    /* rspamd.conf for configtest -c, its
+                                 * directory as CONFDIR and LOCAL_CONFDIR;
+                                 * NULL: rspamadm's default */
     const char *const *argv;    /* exec: NULL-terminated */
     int timeout_ms;             /* each program run; 0: 30 s */
 } kw_dkim_signer_conf;
