@@ -772,8 +772,13 @@ static int odk_check_keys(const odk *o, const char *t, size_t len,
 {
     row r = {0};
     size_t pos = 0;
-    int rc;
+    int rc = 0, pass;
 
+    /* The rows the switch writes first: a refusal then names the key
+     * being switched to, before older trouble elsewhere in the table. */
+    for (pass = 0; pass < 2 && rc == 0; pass++) {
+    pos = 0;
+    r.line = 0;
     while ((rc = next_row(t, len, &pos, &r, d)) == 1) {
         char key[1100], where[1300], why[1400];
         const char *c1, *c2;
@@ -784,6 +789,8 @@ static int odk_check_keys(const odk *o, const char *t, size_t len,
         if (r.k0 == r.k1)
             continue;
         line = old_line(&o->keytable, t, &r);
+        if ((line == 0) != (pass == 0))
+            continue;
         if (line > 0)
             snprintf(where, sizeof(where), "%s:%d", o->keytable.path, line);
         else
@@ -813,6 +820,7 @@ static int odk_check_keys(const odk *o, const char *t, size_t len,
                                where, (int)(r.k1 - r.k0), t + r.k0,
                                rc == KW_EREJECTED ? why : kw_strerror(rc),
                                o->conf);
+    }
     }
     return rc;
 }
