@@ -198,6 +198,39 @@ static int pattern_is(const char *t, size_t a, size_t b, const char *domain)
     return span_is(t, i, b, domain);
 }
 
+/* OpenDKIM takes the first refile: pattern that matches, so a new row
+ * for a domain goes before the first row (a "*" or "*@*.test" row would
+ * otherwise keep signing it with its old key): o is rebuilt as text with
+ * "pat keyname" before its first row, comments above stay on top. */
+static int insert_first(sbuf *o, const char *text, size_t len,
+                        const char *pat, const char *keyname, kw_diag *d)
+{
+    sbuf n = {0};
+    row r = {0};
+    size_t pos = 0, at = len;
+    int rc;
+
+    while ((rc = next_row(text, len, &pos, &r, d)) == 1)
+        if (r.k0 != r.k1) {
+            at = r.start;
+            break;
+        }
+    if (rc < 0)
+        return rc;
+    rc = sb_add(&n, text, at);
+    if (rc == 0)
+        rc = emit_new(&n, pat, keyname);
+    if (rc == 0)
+        rc = sb_add(&n, text + at, len - at);
+    if (rc != 0) {
+        free(n.p);
+        return rc;
+    }
+    free(o->p);
+    *o = n;
+    return 0;
+}
+
 int kw_dkim_signingtable_set(const char *text, size_t len,
                              const char *domain, const char *keyname,
                              int refile, char **out, size_t *out_len,
@@ -227,7 +260,8 @@ int kw_dkim_signingtable_set(const char *text, size_t len,
         char pat[300];
 
         snprintf(pat, sizeof(pat), "%s%s", refile ? "*@" : "", domain);
-        rc = emit_new(&o, pat, keyname);
+        rc = refile ? insert_first(&o, text, len, pat, keyname, d)
+                    : emit_new(&o, pat, keyname);
     }
     if (rc == 0)
         return finish(&o, text, len, out, out_len, changed);
@@ -535,10 +569,11 @@ static int tfile_write(tfile *f, const char *data, size_t len, kw_diag *d)
 
 /* Put back what the files held before; a file that did not exist is
  * removed.  Errors are appended to d, since the caller reports the first
- * failure. */
-static void restore(tfile *f, size_t n, kw_diag *d)
+ * failure; how many files could not be put back is returned. */
+static int restore(tfile *f, size_t n, kw_diag *d)
 {
     size_t i;
+    int failed = 0;
 
     for (i = 0; i < n; i++) {
         kw_diag d2;
@@ -548,6 +583,8 @@ static void restore(tfile *f, size_t n, kw_diag *d)
             continue;
         rc = f[i].existed ? tfile_write(&f[i], f[i].old, f[i].old_len, &d2)
                           : (unlink(f[i].path) == 0 ? 0 : kw_errno());
+        if (rc != 0)
+            failed++;
         if (rc != 0 && d != NULL) {
             size_t pos = strlen(d->msg);
 
@@ -555,6 +592,23 @@ static void restore(tfile *f, size_t n, kw_diag *d)
                            "; and %s could not be put back: %s", f[i].path,
                            f[i].existed ? d2.msg : kw_strerror(rc));
         }
+    }
+    return failed;
+}
+
+/* After a check refused the new files: put the old ones back and say so
+ * (or say which could not be). */
+static void put_back(tfile *f, size_t n, kw_diag *d)
+{
+    if (restore(f, n, d) == 0 && d != NULL) {
+        size_t pos = strlen(d->msg), i;
+
+        kw_str_appendf(d->msg, sizeof(d->msg), &pos,
+                       "; the previous files are back:");
+        for (i = 0; i < n; i++)
+            if (f[i].written)
+                kw_str_appendf(d->msg, sizeof(d->msg), &pos, " %s",
+                               f[i].path);
     }
 }
 
@@ -690,8 +744,12 @@ static int odk_read(odk *o, const char *conf, kw_diag *d)
         }
     }
     free(buf);
-    if (rc < 0)
-        return kw_diag_set(d, rc, "%s: %s", conf, d != NULL ? d->msg : "");
+    if (rc < 0) {
+        char why[sizeof(d->msg)];
+
+        snprintf(why, sizeof(why), "%s", d != NULL ? d->msg : "");
+        return kw_diag_set(d, rc, "%s: %s", conf, why);
+    }
     if (kt[0] == '\0' || st[0] == '\0')
         return kw_diag_set(d, KW_EINVAL,
                            "%s: no %s: keywarden switches selectors through "
@@ -917,15 +975,8 @@ static int odk_switch(const kw_dkim_signer_conf *c, const kw_dkim_switch *sw,
         both[0] = o.keytable;
         both[1] = o.signingtable;
         if ((rc = write_all(both, 2, d)) == 0 &&
-            (rc = odk_test(c, o.conf, d)) != 0) {
-            size_t pos = strlen(d != NULL ? d->msg : "");
-
-            if (d != NULL)
-                kw_str_appendf(d->msg, sizeof(d->msg), &pos,
-                               "; the previous %s and %s are back",
-                               o.keytable.path, o.signingtable.path);
-            restore(both, 2, d);
-        }
+            (rc = odk_test(c, o.conf, d)) != 0)
+            put_back(both, 2, d);
     }
     if (rc == 0)
         res->reload = 1;
@@ -1014,15 +1065,8 @@ static int rsp_switch(const kw_dkim_signer_conf *c, const kw_dkim_switch *sw,
                 res->changed = 1;
     }
     if (rc == 0 && res->changed && (rc = write_all(f, 2, d)) == 0 &&
-        (rc = rsp_test(c, d)) != 0) {
-        size_t pos = strlen(d != NULL ? d->msg : "");
-
-        if (d != NULL)
-            kw_str_appendf(d->msg, sizeof(d->msg), &pos,
-                           "; the previous %s and %s are back", f[0].path,
-                           f[1].path);
-        restore(f, 2, d);
-    }
+        (rc = rsp_test(c, d)) != 0)
+        put_back(f, 2, d);
     if (rc == 0 && res->changed)
         res->reload = 1;
     for (k = 0; k < 2; k++)

@@ -372,7 +372,7 @@ static void test_check_fails_restores(void **st)
                      KW_EREJECTED);
     assert_contains(d.msg, "opendkim");
     assert_contains(d.msg, "regular expression");
-    assert_contains(d.msg, "are back");
+    assert_contains(d.msg, "the previous files are back");
     assert_false(res.reload);
     {
         char *kt = get(P.keytable), *sg = get(P.signingtable);
@@ -516,7 +516,7 @@ static void test_rspamd_maps(void **st)
                                            at("keys/s1.private"), &res, &d),
                      KW_EREJECTED);
     assert_contains(d.msg, "syntax BAD");
-    assert_contains(d.msg, "are back");
+    assert_contains(d.msg, "the previous files are back");
     {
         char *s2 = get(at("maps/selectors")), *p2 = get(at("maps/paths"));
 

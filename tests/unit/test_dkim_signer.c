@@ -75,11 +75,18 @@ static void signingtable_rows(void **state)
                  "s2._domainkey.mail.test", 1, &changed);
     assert_false(changed);
     free(out);
-    /* A domain with no row gets one: "*@" for refile:, the bare domain
-     * for a plain file; after a newline the text lacked. */
-    out = st_set("*@a.test k\n", "new.test", "n1._domainkey.new.test", 1,
-                 &changed);
-    assert_string_equal(out, "*@a.test k\n*@new.test n1._domainkey.new.test\n");
+    /* A domain with no row gets one: "*@" for refile:, before the first
+     * row (OpenDKIM takes the first pattern that matches, and "*" would
+     * keep signing with the old key), below the comments on top; the
+     * bare domain appended for a plain file, after a newline the text
+     * lacked. */
+    out = st_set("# top\n\n*@a.test k\n* catchall\n", "new.test",
+                 "n1._domainkey.new.test", 1, &changed);
+    assert_string_equal(out, "# top\n\n*@new.test n1._domainkey.new.test\n"
+                             "*@a.test k\n* catchall\n");
+    free(out);
+    out = st_set("# only a comment", "new.test", "n1", 1, &changed);
+    assert_string_equal(out, "# only a comment\n*@new.test n1\n");
     free(out);
     out = st_set("a.test k", "new.test", "n1._domainkey.new.test", 0,
                  &changed);
