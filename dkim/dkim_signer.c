@@ -4,21 +4,17 @@
 #include "dkim_source.h"
 
 #include "../common/kw_fs.h"
+#include "../common/kw_proc.h"
 #include "../common/kw_str.h"
 #include "../common/kw_vec.h"
 
 #include <ctype.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- text rewriting ---------------------------------------------------- */
@@ -430,78 +426,24 @@ int kw_dkim_map_set(const char *text, size_t len, const char *key,
 
 /* ---- running the signers' checks ----------------------------------------- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Run argv (argv[0] searched in PATH, no shell), stdin /dev/null, stdout
- * and stderr captured into out (the last cap - 1 bytes kept, trimmed);
- * killed after timeout_ms.  0 when it exited 0; KW_EREJECTED when it
- * exited otherwise; KW_ETIMEDOUT; or the spawn's error. */
+/* Run argv (argv[0] searched in PATH, no shell) bounded by timeout_ms:
+ * 0 when it exited 0; KW_EREJECTED when it exited otherwise or was
+ * killed, its output in the words; KW_ETIMEDOUT; or the spawn's error. */
 static int run(const char *const *argv, int timeout_ms, char *out,
                size_t cap, kw_diag *d)
 {
-    posix_spawn_file_actions_t fa;
-    size_t len = 0;
-    int pfd[2], status = 0, rc, done = 0;
-    int64_t deadline = mono_ms() + timeout_ms;
-    pid_t pid;
+    int status = 0, rc;
+    size_t i;
 
-    out[0] = '\0';
-    if (pipe2(pfd, O_CLOEXEC) != 0)
-        return kw_diag_set(d, kw_errno(), "%s: pipe: %s", argv[0],
-                           kw_strerror(kw_errno()));
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
-    rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv,
-                      environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(pfd[1]);
-    if (rc != 0) {
-        close(pfd[0]);
-        return kw_diag_set(d, -rc, "%s: cannot run it: %s", argv[0],
-                           strerror(rc));
-    }
-    while (!done) {
-        struct pollfd p = {pfd[0], POLLIN, 0};
-        int64_t left = deadline - mono_ms();
-        ssize_t n;
-
-        if (left <= 0) {
-            kill(pid, SIGKILL);
-            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-            close(pfd[0]);
-            return kw_diag_set(d, KW_ETIMEDOUT,
-                               "%s: no exit within %d ms; killed", argv[0],
-                               timeout_ms);
-        }
-        if (poll(&p, 1, (int)(left > 1000 ? 1000 : left)) <= 0)
-            continue;
-        n = read(pfd[0], out + len, cap - 1 - len);
-        if (n > 0) {
-            len += (size_t)n;
-            if (len == cap - 1) { /* keep the second half: errors end it */
-                memmove(out, out + len / 2, len - len / 2);
-                len -= len / 2;
-            }
-        } else if (n == 0 || errno != EINTR) {
-            done = 1;
-        }
-    }
-    close(pfd[0]);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    out[len] = '\0';
-    while (len > 0 && isspace((unsigned char)out[len - 1]))
-        out[--len] = '\0';
-    for (size_t i = 0; i < len; i++)
+    rc = kw_proc_run(argv, NULL, timeout_ms, out, cap, &status, d);
+    if (rc == KW_ETIMEDOUT)
+        return kw_diag_set(d, KW_ETIMEDOUT,
+                           "%s: no exit within %d ms; killed", argv[0],
+                           timeout_ms);
+    if (rc != 0)
+        return rc;
+    /* One line for the operator: OpenDKIM and rspamadm say several. */
+    for (i = 0; out[i] != '\0'; i++)
         if (out[i] == '\n' || !isprint((unsigned char)out[i]))
             out[i] = out[i] == '\n' ? ';' : '?';
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
