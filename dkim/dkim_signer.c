@@ -227,49 +227,80 @@ static int insert_first(sbuf *o, const char *text, size_t len,
     return 0;
 }
 
+/* What a row rewriter needs to know, and what it found. */
+typedef struct edit {
+    const char *domain, *name, *value;
+    const struct names *used;   /* KeyTable: the names the SigningTable uses */
+    int exists;                 /* KeyTable: a row is named e->name */
+    int found;                  /* the row for the key was seen */
+} edit;
+
+typedef int (*row_fn)(sbuf *o, const char *t, const row *r, edit *e,
+                      kw_diag *d);
+
+/* Every line of text through fn (lines without a field are copied). */
+static int rewrite(const char *text, size_t len, row_fn fn, edit *e,
+                   sbuf *o, kw_diag *d)
+{
+    row r = {0};
+    size_t pos = 0;
+    int rc;
+
+    if ((rc = check_len(len, d)) != 0)
+        return rc;
+    while ((rc = next_row(text, len, &pos, &r, d)) == 1)
+        if ((rc = r.k0 == r.k1 ? emit_row(o, text, &r)
+                               : fn(o, text, &r, e, d)) != 0)
+            break;
+    return rc;
+}
+
+static int done(int rc, sbuf *o, const char *text, size_t len, char **out,
+                size_t *out_len, int *changed)
+{
+    if (rc == 0)
+        return finish(o, text, len, out, out_len, changed);
+    free(o->p);
+    return rc;
+}
+
+static int st_row(sbuf *o, const char *t, const row *r, edit *e,
+                  kw_diag *d)
+{
+    if (!pattern_is(t, r->k0, r->k1, e->domain))
+        return emit_row(o, t, r);
+    if (r->v0 == r->v1)
+        return kw_diag_set(d, KW_EPARSE, "line %d: \"%.*s\" names no key",
+                           r->line, (int)(r->k1 - r->k0), t + r->k0);
+    e->found = 1;
+    return emit_replaced(o, t, r, r->v0, r->v1, e->name);
+}
+
 int kw_dkim_signingtable_set(const char *text, size_t len,
                              const char *domain, const char *keyname,
                              int refile, char **out, size_t *out_len,
                              int *changed, kw_diag *d)
 {
+    edit e = {domain, keyname, NULL, NULL, 0, 0};
     sbuf o = {0};
-    row r = {0};
-    size_t pos = 0;
-    int rc, found = 0;
+    int rc = rewrite(text, len, st_row, &e, &o, d);
 
-    if ((rc = check_len(len, d)) != 0)
-        return rc;
-    while ((rc = next_row(text, len, &pos, &r, d)) == 1) {
-        if (r.k0 == r.k1 || !pattern_is(text, r.k0, r.k1, domain)) {
-            rc = emit_row(&o, text, &r);
-        } else if (r.v0 == r.v1) {
-            rc = kw_diag_set(d, KW_EPARSE, "line %d: \"%.*s\" names no key",
-                             r.line, (int)(r.k1 - r.k0), text + r.k0);
-        } else {
-            found = 1;
-            rc = emit_replaced(&o, text, &r, r.v0, r.v1, keyname);
-        }
-        if (rc != 0)
-            break;
-    }
-    if (rc == 0 && !found) {
+    if (rc == 0 && !e.found) {
         char pat[300];
 
         snprintf(pat, sizeof(pat), "%s%s", refile ? "*@" : "", domain);
         rc = refile ? insert_first(&o, text, len, pat, keyname, d)
                     : emit_new(&o, pat, keyname);
     }
-    if (rc == 0)
-        return finish(&o, text, len, out, out_len, changed);
-    free(o.p);
-    return rc;
+    return done(rc, &o, text, len, out, out_len, changed);
 }
 
 /* The key names the SigningTable's rows name, sorted for bsearch. */
-typedef struct names {
+struct names {
     char **v;
     size_t n, cap;
-} names;
+};
+typedef struct names names;
 
 static int cmp_name(const void *a, const void *b)
 {
@@ -332,6 +363,44 @@ static int value_domain_is(const char *t, const row *r, const char *domain)
     return c < r->r1 && span_is(t, r->v0, c, domain);
 }
 
+/* A KeyTable row: the row named e->name gets the new value; a row for
+ * the domain that nothing names any more goes, the first of them giving
+ * its place (indentation and comment kept) to the new row when no row
+ * has its name yet. */
+static int kt_row(sbuf *o, const char *t, const row *r, edit *e,
+                  kw_diag *d)
+{
+    char pre[610];
+
+    (void)d;
+    if (span_is(t, r->k0, r->k1, e->name)) {
+        int rc = e->found ? 0
+                          : emit_replaced(o, t, r, r->v0, r->r1, e->value);
+
+        e->found = 1;
+        return rc;
+    }
+    if (!value_domain_is(t, r, e->domain) ||
+        names_has(e->used, t, r->k0, r->k1))
+        return emit_row(o, t, r);
+    if (e->exists || e->found)
+        return 0;
+    e->found = 1;
+    snprintf(pre, sizeof(pre), "%s ", e->name);
+    return emit_parts(o, t, r, r->k0, r->r1, pre, e->value);
+}
+
+/* Notes whether a row is named e->name, copying nothing. */
+static int kt_seek(sbuf *o, const char *t, const row *r, edit *e,
+                   kw_diag *d)
+{
+    (void)o;
+    (void)d;
+    if (span_is(t, r->k0, r->k1, e->name))
+        e->exists = 1;
+    return 0;
+}
+
 int kw_dkim_keytable_set(const char *text, size_t len, const char *domain,
                          const char *selector, const char *key_path,
                          const char *signing_text, char **out,
@@ -339,89 +408,56 @@ int kw_dkim_keytable_set(const char *text, size_t len, const char *domain,
 {
     char name[600], value[1400];
     names used = {0};
+    edit e = {domain, name, value, &used, 0, 0};
     sbuf o = {0};
-    row r = {0};
-    size_t pos = 0;
-    int rc, exists = 0, placed = 0;
+    int rc;
 
-    if ((rc = check_len(len, d)) != 0)
-        return rc;
     if ((size_t)snprintf(name, sizeof(name), "%s._domainkey.%s", selector,
                          domain) >= sizeof(name) ||
         (size_t)snprintf(value, sizeof(value), "%s:%s:%s", domain, selector,
                          key_path) >= sizeof(value))
         return kw_diag_set(d, KW_EINVAL, "KeyTable row for %s: too long",
                            domain);
-    if ((rc = names_of(signing_text, &used, d)) != 0) {
-        names_free(&used);
-        return rc;
-    }
-    /* A row already named for the new selector is rewritten in place;
-     * otherwise the first of the domain's rows that goes gives its place. */
-    while ((rc = next_row(text, len, &pos, &r, d)) == 1)
-        if (span_is(text, r.k0, r.k1, name))
-            exists = 1;
-    pos = 0;
-    r.line = 0;
-    while (rc == 0 && (rc = next_row(text, len, &pos, &r, d)) == 1) {
-        rc = 0;
-        if (r.k0 == r.k1) {
-            rc = emit_row(&o, text, &r);
-        } else if (span_is(text, r.k0, r.k1, name)) {
-            rc = placed ? 0 : emit_replaced(&o, text, &r, r.v0, r.r1, value);
-            placed = 1;
-        } else if (value_domain_is(text, &r, domain) &&
-                   !names_has(&used, text, r.k0, r.k1)) {
-            /* Put the new row where the old one was, keeping the line's
-             * indentation and comment. */
-            if (!exists && !placed) {
-                char pre[610];
+    rc = names_of(signing_text, &used, d);
+    if (rc == 0) {
+        sbuf seen = {0}; /* the lines without a field, thrown away */
 
-                snprintf(pre, sizeof(pre), "%s ", name);
-                rc = emit_parts(&o, text, &r, r.k0, r.r1, pre, value);
-                placed = 1;
-            }
-        } else {
-            rc = emit_row(&o, text, &r);
-        }
+        rc = rewrite(text, len, kt_seek, &e, &seen, d);
+        free(seen.p);
     }
-    names_free(&used);
-    if (rc == 0 && !placed)
-        rc = emit_new(&o, name, value);
     if (rc == 0)
-        return finish(&o, text, len, out, out_len, changed);
-    free(o.p);
-    return rc;
+        rc = rewrite(text, len, kt_row, &e, &o, d);
+    names_free(&used);
+    if (rc == 0 && !e.found)
+        rc = emit_new(&o, name, value);
+    return done(rc, &o, text, len, out, out_len, changed);
+}
+
+/* A map row: the first row for the key gets the value; a later one would
+ * be ambiguous, so only one stays. */
+static int map_row(sbuf *o, const char *t, const row *r, edit *e,
+                   kw_diag *d)
+{
+    (void)d;
+    if (!span_is(t, r->k0, r->k1, e->name))
+        return emit_row(o, t, r);
+    if (e->found)
+        return 0;
+    e->found = 1;
+    return emit_replaced(o, t, r, r->v0, r->r1, e->value);
 }
 
 int kw_dkim_map_set(const char *text, size_t len, const char *key,
                     const char *value, char **out, size_t *out_len,
                     int *changed, kw_diag *d)
 {
+    edit e = {NULL, key, value, NULL, 0, 0};
     sbuf o = {0};
-    row r = {0};
-    size_t pos = 0;
-    int rc, found = 0;
+    int rc = rewrite(text, len, map_row, &e, &o, d);
 
-    if ((rc = check_len(len, d)) != 0)
-        return rc;
-    while ((rc = next_row(text, len, &pos, &r, d)) == 1) {
-        if (r.k0 != r.k1 && span_is(text, r.k0, r.k1, key)) {
-            /* A later duplicate would be ambiguous: only one row stays. */
-            rc = found ? 0 : emit_replaced(&o, text, &r, r.v0, r.r1, value);
-            found = 1;
-        } else {
-            rc = emit_row(&o, text, &r);
-        }
-        if (rc != 0)
-            break;
-    }
-    if (rc == 0 && !found)
+    if (rc == 0 && !e.found)
         rc = emit_new(&o, key, value);
-    if (rc == 0)
-        return finish(&o, text, len, out, out_len, changed);
-    free(o.p);
-    return rc;
+    return done(rc, &o, text, len, out, out_len, changed);
 }
 
 /* ---- running the signers' checks ----------------------------------------- */
