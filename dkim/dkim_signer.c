@@ -9,6 +9,7 @@
 #include "../common/kw_vec.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -746,42 +747,65 @@ static int odk_read(odk *o, const char *conf, kw_diag *d)
     return 0;
 }
 
-/* What RequireSafeKeys asks of a key: neither the file nor a directory
- * above it writable by group or others, and the file not readable by
- * others (OpenDKIM refuses such keys when it loads them, and then stops
- * answering the MTA). */
-static int safe_key(const char *path, kw_diag *dd, char *why, size_t cap)
+/* One node on the way to a key, judged as OpenDKIM's RequireSafeKeys
+ * does (opendkim.c, dkimf_checkfsnode): 1 safe and look further down, 2
+ * safe and nothing below can be reached by anyone else, 0 unsafe (why
+ * says so), or a negative code. */
+static int safe_node(const char *path, int last, char *why, size_t cap)
 {
-    char dir[1100], *slash;
     struct stat st;
 
-    (void)dd;
     if (stat(path, &st) != 0)
         return kw_errno();
-    if (st.st_mode & (S_IWGRP | S_IWOTH | S_IROTH)) {
-        snprintf(why, cap, "the key %.500s is %s by others (mode %04o)", path,
-                 st.st_mode & (S_IWGRP | S_IWOTH) ? "writable" : "readable",
-                 (unsigned)(st.st_mode & 07777));
-        return KW_EREJECTED;
-    }
-    snprintf(dir, sizeof(dir), "%s", path);
-    while ((slash = strrchr(dir, '/')) != NULL) {
-        if (slash == dir)
-            slash[1] = '\0';
-        else
-            *slash = '\0';
-        if (stat(dir, &st) != 0)
-            return kw_errno();
-        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-            snprintf(why, cap,
-                     "the directory %.500s above the key %.500s is writable by "
-                     "%s (mode %04o)",
-                     dir, path, st.st_mode & S_IWOTH ? "others" : "its group",
+    if (last || !S_ISDIR(st.st_mode)) {
+        if (st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)) {
+            snprintf(why, cap, "the key %.500s is %s (mode %04o)", path,
+                     st.st_mode & S_IWGRP ? "writable by its group"
+                                          : "readable or writable by others",
                      (unsigned)(st.st_mode & 07777));
-            return KW_EREJECTED;
+            return 0;
         }
-        if (slash == dir)
-            break;
+        return 1;
+    }
+    /* OpenDKIM lets a group-writable directory pass when no one else is
+     * in its group; keywarden does not know the signer's user for sure,
+     * so it refuses that too. */
+    if (st.st_mode & (S_IWOTH | S_IWGRP)) {
+        snprintf(why, cap, "the directory %.500s is writable by %s "
+                 "(mode %04o)", path,
+                 st.st_mode & S_IWOTH ? "others" : "its group",
+                 (unsigned)(st.st_mode & 07777));
+        return 0;
+    }
+    return (st.st_mode & (S_IXGRP | S_IXOTH)) == 0 ? 2 : 1;
+}
+
+/* What RequireSafeKeys asks of a key, walked from / down its real path
+ * as OpenDKIM walks it: no directory on the way writable by others (or
+ * its group), until one nobody else may enter; the key not readable or
+ * writable by others, nor writable by its group.  OpenDKIM refuses such
+ * a key only when it signs with it, and then stops answering the MTA. */
+static int safe_key(const char *path, char *why, size_t cap)
+{
+    char real[PATH_MAX], partial[PATH_MAX], *p, *q;
+    int rc;
+
+    if (realpath(path, real) == NULL)
+        return kw_errno();
+    if ((rc = safe_node("/", real[1] == '\0', why, cap)) != 1)
+        return rc == 0 ? KW_EREJECTED : rc < 0 ? rc : 0;
+    partial[0] = '\0';
+    for (p = real + 1; *p != '\0'; p = q) {
+        size_t n;
+
+        q = strchr(p, '/');
+        q = q != NULL ? q + 1 : p + strlen(p);
+        n = strlen(partial);
+        snprintf(partial + n, sizeof(partial) - n, "/%.*s",
+                 (int)(q - p - (q[-1] == '/')), p);
+        rc = safe_node(partial, *q == '\0', why, cap);
+        if (rc != 1)
+            return rc == 0 ? KW_EREJECTED : rc < 0 ? rc : 0;
     }
     return 0;
 }
@@ -849,11 +873,12 @@ static int odk_check_keys(const odk *o, const char *t, size_t len,
             return kw_diag_set(d, rc, "%s: KeyTable row \"%.*s\": %s", where,
                                (int)(r.k1 - r.k0), t + r.k0, kd.msg);
         if (o->safe_keys &&
-            (rc = safe_key(key, &kd, why, sizeof(why))) != 0)
+            (rc = safe_key(key, why, sizeof(why))) != 0)
             return kw_diag_set(d, rc,
-                               "%s: KeyTable row \"%.*s\": %s; OpenDKIM's "
-                               "RequireSafeKeys (%s) would refuse it",
-                               where, (int)(r.k1 - r.k0), t + r.k0,
+                               "%s: KeyTable row \"%.*s\", key %s: %s; "
+                               "OpenDKIM's RequireSafeKeys (%s) would refuse "
+                               "it",
+                               where, (int)(r.k1 - r.k0), t + r.k0, key,
                                rc == KW_EREJECTED ? why : kw_strerror(rc),
                                o->conf);
     }

@@ -11,9 +11,12 @@
  *             that nothing names any more are dropped (the old key no
  *             longer signs; its file is the rotation's to archive).
  *             Before anything is written, every key the new KeyTable names
- *             must exist, load (dkim_key.h) and pass RequireSafeKeys (the
- *             key and each directory above it not writable by group or
- *             others, unless opendkim.conf says RequireSafeKeys no), since
+ *             must exist, load (dkim_key.h) and pass RequireSafeKeys as
+ *             OpenDKIM walks it (from / down: no directory writable by
+ *             group or others until one nobody else may enter; the key
+ *             not readable or writable by others), unless opendkim.conf
+ *             says RequireSafeKeys no; the rows being switched to first,
+ *             so a refusal names the new key.  This matters since
  *             `opendkim -n` does not open keys and a key OpenDKIM refuses
  *             makes its milter stop answering.  Then each table is written
  *             to a temporary name in its directory, fsync'd, renamed, the

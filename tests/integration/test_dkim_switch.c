@@ -313,6 +313,7 @@ static void test_unsafe_key_refused(void **st)
     char text[8192], *kt0, *st0, *conf, *key;
     size_t len;
     kw_diag d = {{0}};
+    int wkeys_first = 0;
 
     (void)st;
     NEED_ODK();
@@ -331,15 +332,45 @@ static void test_unsafe_key_refused(void **st)
     free(key);
     kt0 = get(P.keytable);
     st0 = get(P.signingtable);
+    /* The test's directory as others may enter it (mkdtemp made it 0700,
+     * and OpenDKIM trusts all below a directory nobody else can enter). */
+    assert_int_equal(chmod(dir, 0755), 0);
     c = odk_conf(at("opendkim/strict.conf"));
     assert_int_equal(kw_dkim_signer_switch(&c, "mail.test", "s2",
                                            at("wkeys/s2.private"), &res, &d),
                      KW_EREJECTED);
     assert_contains(d.msg, P.keytable);
-    assert_contains(d.msg, at("wkeys"));
-    assert_contains(d.msg, "writable by others");
+    assert_contains(d.msg, at("wkeys/s2.private"));
+    /* OpenDKIM walks from / down: the first directory others can write
+     * is the one named (under $TMPDIR it is /tmp, else wkeys). */
+    {
+        char first[700], *slash;
+        struct stat sb;
+
+        snprintf(first, sizeof(first), "%s", at("wkeys"));
+        for (slash = strchr(first + 1, '/');; slash = strchr(slash + 1, '/')) {
+            if (slash != NULL)
+                *slash = '\0';
+            assert_int_equal(stat(first, &sb), 0);
+            if (sb.st_mode & (S_IWOTH | S_IWGRP))
+                break;
+            assert_non_null(slash);
+            *slash = '/';
+        }
+        assert_contains(d.msg, first);
+        wkeys_first = strcmp(first, at("wkeys")) == 0;
+    }
+    assert_contains(d.msg, "writable by");
     assert_contains(d.msg, "RequireSafeKeys");
     unchanged(kt0, st0);
+    /* With nothing above the test's directory writable by others (TMPDIR
+     * outside /tmp), closing that directory makes wkeys safe, as it is
+     * for OpenDKIM. */
+    if (wkeys_first) {
+        assert_int_equal(chmod(dir, 0700), 0);
+        assert_int_equal(kw_dkim_signer_check(&c, &d), 0);
+        assert_int_equal(chmod(dir, 0755), 0);
+    }
     /* Without RequireSafeKeys the same key is taken. */
     c = odk_conf(P.conf);
     assert_int_equal(kw_dkim_signer_switch(&c, "mail.test", "s2",
