@@ -591,7 +591,8 @@ static void put_back(tfile *f, size_t n, kw_diag *d)
     }
 }
 
-/* Write the files that change; on a failure, put back those written. */
+/* Write the files that change; on a failure, put back every file marked
+ * written. */
 static int write_all(tfile *f, size_t n, kw_diag *d)
 {
     size_t i;
@@ -603,7 +604,7 @@ static int write_all(tfile *f, size_t n, kw_diag *d)
                                         f[i].old_len) == 0))
             continue;
         if ((rc = tfile_write(&f[i], f[i].new, f[i].new_len, d)) != 0) {
-            restore(f, i, d);
+            restore(f, n, d); /* those marked written, this call's or not */
             return rc;
         }
         f[i].written = 1;
@@ -908,6 +909,42 @@ static const char *odk_conf_of(const kw_dkim_signer_conf *c)
                                     : KW_DKIM_OPENDKIM_CONF;
 }
 
+/* Write the KeyTable as the switch's first step: the new rows added, the
+ * old ones kept (the rows the old and the new SigningTable name).  Marks
+ * o->keytable written when it wrote. */
+static int odk_keytable_mid(odk *o, const kw_dkim_switch *sw, size_t n,
+                            kw_diag *d)
+{
+    sbuf both = {0};
+    char *kt = NULL, *next = NULL;
+    size_t kt_len = o->keytable.old_len, next_len = 0, i;
+    int rc;
+
+    rc = sb_add(&both, o->signingtable.old, o->signingtable.old_len);
+    if (rc == 0)
+        rc = sb_add(&both, "\n", 1);
+    if (rc == 0)
+        rc = sb_add(&both, o->signingtable.new, o->signingtable.new_len);
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = kw_dkim_keytable_set(kt != NULL ? kt : o->keytable.old, kt_len,
+                                  sw[i].domain, sw[i].selector,
+                                  sw[i].key_path, both.p, &next, &next_len,
+                                  NULL, d);
+        if (rc == 0) {
+            free(kt);
+            kt = next;
+            kt_len = next_len;
+        }
+    }
+    if (rc == 0 && (kt_len != o->keytable.old_len ||
+                    memcmp(kt, o->keytable.old, kt_len) != 0) &&
+        (rc = tfile_write(&o->keytable, kt, kt_len, d)) == 0)
+        o->keytable.written = 1;
+    free(kt);
+    free(both.p);
+    return rc;
+}
+
 static int odk_switch(const kw_dkim_signer_conf *c, const kw_dkim_switch *sw,
                       size_t n, kw_dkim_switch_result *res, kw_diag *d)
 {
@@ -970,16 +1007,20 @@ static int odk_switch(const kw_dkim_signer_conf *c, const kw_dkim_switch *sw,
         goto out;
     if (!res->changed)
         goto out;
-    /* The KeyTable first: a SigningTable naming a row not written yet
-     * would sign with nothing if OpenDKIM reloaded between the two. */
+    /* Three writes, so that OpenDKIM (re)started at any moment between
+     * them, or after a crash, finds every row its SigningTable names:
+     * the KeyTable with the new rows beside the old, the SigningTable,
+     * then the KeyTable without the old rows. */
     {
         tfile both[2];
 
-        both[0] = o.keytable;
-        both[1] = o.signingtable;
-        if ((rc = write_all(both, 2, d)) == 0 &&
-            (rc = odk_test(c, o.conf, d)) != 0)
-            put_back(both, 2, d);
+        if ((rc = odk_keytable_mid(&o, sw, n, d)) == 0) {
+            both[0] = o.keytable;
+            both[1] = o.signingtable;
+            if ((rc = write_all(both, 2, d)) == 0 &&
+                (rc = odk_test(c, o.conf, d)) != 0)
+                put_back(both, 2, d);
+        }
     }
     if (rc == 0)
         res->reload = 1;

@@ -18,10 +18,14 @@
  *             says RequireSafeKeys no; the rows being switched to first,
  *             so a refusal names the new key.  This matters since
  *             `opendkim -n` does not open keys and a key OpenDKIM refuses
- *             makes its milter stop answering.  Then each table is written
- *             to a temporary name in its directory, fsync'd, renamed, the
- *             directory fsync'd, and `opendkim -n -x CONF` must accept the
- *             result; if it does not, the previous tables are put back.
+ *             makes its milter stop answering.  Then three atomic writes
+ *             (temporary name in the same directory, fsync, rename,
+ *             directory fsync): the KeyTable with old and new rows, the
+ *             SigningTable, the KeyTable without the old rows, so OpenDKIM
+ *             starting at any moment finds every row named.  `opendkim -n
+ *             -x CONF` must accept the result; if it does not, the
+ *             previous tables are put back.  Calling again after a crash
+ *             finishes the switch (the rewriting is idempotent).
  *   rspamd    selector_map and path_map ("domain value" lines), written the
  *             same way, then `rspamadm configtest` as the check.
  *   exec      argv + DOMAIN SELECTOR KEY_PATH run (no shell); exit 0 is
