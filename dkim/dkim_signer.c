@@ -1066,24 +1066,25 @@ static int rsp_switch(const kw_dkim_signer_conf *c, const kw_dkim_switch *sw,
                       size_t n, kw_dkim_switch_result *res, kw_diag *d)
 {
     tfile f[2];
-    size_t i, k;
+    size_t i, k, nf = c->path_map != NULL ? 2 : 1;
     int rc = 0;
 
     memset(f, 0, sizeof(f));
-    if (c->selector_map == NULL || c->path_map == NULL)
-        return kw_diag_set(d, KW_EINVAL,
-                           "rspamd: both selector_map and path_map must be "
-                           "set");
+    if (c->selector_map == NULL)
+        return kw_diag_set(d, KW_EINVAL, "rspamd: no selector_map to write");
+    /* Without a path_map, rspamd's path template ($selector in it) finds
+     * the key, and the selector map alone switches. */
     snprintf(f[0].path, sizeof(f[0].path), "%s", c->selector_map);
-    snprintf(f[1].path, sizeof(f[1].path), "%s", c->path_map);
-    for (k = 0; k < 2 && rc == 0; k++)
+    if (nf == 2)
+        snprintf(f[1].path, sizeof(f[1].path), "%s", c->path_map);
+    for (k = 0; k < nf && rc == 0; k++)
         rc = tfile_read(&f[k], 1, d);
     for (i = 0; i < n && rc == 0; i++) {
         kw_dkim_pub pub;
 
         if ((rc = kw_dkim_key_load(sw[i].key_path, &pub, d)) != 0)
             break;
-        for (k = 0; k < 2 && rc == 0; k++) {
+        for (k = 0; k < nf && rc == 0; k++) {
             const char *t = f[k].new != NULL ? f[k].new : f[k].old;
             size_t len = f[k].new != NULL ? f[k].new_len : f[k].old_len;
             char *nt = NULL;
@@ -1103,14 +1104,14 @@ static int rsp_switch(const kw_dkim_signer_conf *c, const kw_dkim_switch *sw,
     }
     if (rc == 0) {
         res->changed = 0;
-        for (k = 0; k < 2; k++)
+        for (k = 0; k < nf; k++)
             if (f[k].new_len != f[k].old_len ||
                 memcmp(f[k].new, f[k].old, f[k].old_len) != 0)
                 res->changed = 1;
     }
-    if (rc == 0 && res->changed && (rc = write_all(f, 2, d)) == 0 &&
+    if (rc == 0 && res->changed && (rc = write_all(f, nf, d)) == 0 &&
         (rc = rsp_test(c, d)) != 0)
-        put_back(f, 2, d);
+        put_back(f, nf, d);
     if (rc == 0 && res->changed)
         res->reload = 1;
     for (k = 0; k < 2; k++)

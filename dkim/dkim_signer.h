@@ -62,7 +62,9 @@ typedef struct kw_dkim_signer_conf {
     const char *opendkim_conf;  /* NULL: KW_DKIM_OPENDKIM_CONF */
     const char *opendkim_bin;   /* NULL: "opendkim" (searched in PATH) */
     const char *selector_map;   /* rspamd: "domain selector" map file */
-    const char *path_map;       /* rspamd: "domain key_path" map file */
+    const char *path_map;       /* rspamd: "domain key_path" map file;
+                                 * NULL: keys found by rspamd's path
+                                 * template, only selector_map written */
     const char *rspamadm_bin;   /* NULL: "rspamadm" */
     const char *rspamd_conf;    /* rspamd.conf for configtest -c, its
                                  * directory as CONFDIR and LOCAL_CONFDIR;

@@ -310,7 +310,7 @@ static void test_unsafe_key_refused(void **st)
 {
     kw_dkim_signer_conf c;
     kw_dkim_switch_result res;
-    char text[8192], *kt0, *st0, *conf, *key;
+    char text[8192], strict[700], *kt0, *st0, *conf, *key;
     size_t len;
     kw_diag d = {{0}};
     int wkeys_first = 0;
@@ -335,7 +335,8 @@ static void test_unsafe_key_refused(void **st)
     /* The test's directory as others may enter it (mkdtemp made it 0700,
      * and OpenDKIM trusts all below a directory nobody else can enter). */
     assert_int_equal(chmod(dir, 0755), 0);
-    c = odk_conf(at("opendkim/strict.conf"));
+    snprintf(strict, sizeof(strict), "%s", at("opendkim/strict.conf"));
+    c = odk_conf(strict);
     assert_int_equal(kw_dkim_signer_switch(&c, "mail.test", "s2",
                                            at("wkeys/s2.private"), &res, &d),
                      KW_EREJECTED);
@@ -507,7 +508,7 @@ static void test_rspamd_maps(void **st)
 {
     kw_dkim_signer_conf c;
     kw_dkim_switch_result res;
-    char text[2048], *sel, *path;
+    char text[2048], *sel, *path, selmap[700], pathmap[700], rconf[700];
     char *cp[] = {(char *)"/bin/cp", (char *)"-r", (char *)"/etc/rspamd",
                   at("rspamd"), NULL};
     kw_diag d = {{0}};
@@ -524,12 +525,16 @@ static void test_rspamd_maps(void **st)
     tp_mkdirs(at("maps"));
     put(at("rspamd/local.d/dkim_signing.conf"), text);
     put(at("maps/selectors"), "# selectors\nother.test r1\n");
+    /* Copies: at()'s buffers are reused. */
+    snprintf(selmap, sizeof(selmap), "%s", at("maps/selectors"));
+    snprintf(pathmap, sizeof(pathmap), "%s", at("maps/paths"));
+    snprintf(rconf, sizeof(rconf), "%s", at("rspamd/rspamd.conf"));
     memset(&c, 0, sizeof(c));
     c.kind = KW_DKIM_SIGNER_RSPAMD;
-    c.selector_map = at("maps/selectors");
-    c.path_map = at("maps/paths"); /* not there yet: made */
+    c.selector_map = selmap;
+    c.path_map = pathmap; /* not there yet: made */
     c.rspamadm_bin = "/usr/bin/rspamadm";
-    c.rspamd_conf = at("rspamd/rspamd.conf");
+    c.rspamd_conf = rconf;
     c.timeout_ms = 60000;
     rc = kw_dkim_signer_switch(&c, "mail.test", "s2", at("keys/s2.private"),
                                &res, &d);
@@ -558,6 +563,21 @@ static void test_rspamd_maps(void **st)
     }
     free(sel);
     free(path);
+    /* Without a path_map (keys found by rspamd's path template) only the
+     * selector map changes. */
+    put(at("rspamd/local.d/dkim_signing.conf"), "selector_map = \"/m\";\n");
+    c.path_map = NULL;
+    rc = kw_dkim_signer_switch(&c, "mail.test", "s3", at("keys/s2.private"),
+                               &res, &d);
+    if (rc != 0)
+        fail_msg("rspamd switch without path_map: %s", d.msg);
+    sel = get(at("maps/selectors"));
+    assert_string_equal(sel, "# selectors\nother.test r1\nmail.test s3\n");
+    free(sel);
+    path = get(at("maps/paths"));
+    snprintf(text, sizeof(text), "mail.test %s\n", at("keys/s2.private"));
+    assert_string_equal(path, text);
+    free(path);
 }
 
 /* ---- a program ------------------------------------------------------------ */
@@ -566,7 +586,7 @@ static void test_exec(void **st)
 {
     kw_dkim_signer_conf c;
     kw_dkim_switch_result res;
-    char script[1024], *got;
+    char script[1024], prog[700], *got;
     const char *argv[3];
     kw_diag d = {{0}};
 
@@ -580,7 +600,8 @@ static void test_exec(void **st)
                                     0755), 0);
     memset(&c, 0, sizeof(c));
     c.kind = KW_DKIM_SIGNER_EXEC;
-    argv[0] = at("switch.sh");
+    snprintf(prog, sizeof(prog), "%s", at("switch.sh"));
+    argv[0] = prog;
     argv[1] = "--flag";
     argv[2] = NULL;
     c.argv = argv;
