@@ -825,64 +825,125 @@ static int old_line(const tfile *f, const char *t, const row *r)
     return 0;
 }
 
-/* Every key the KeyTable text t names exists, loads and (with
- * RequireSafeKeys) is safe.  The error names the table's file and line:
- * the line now, or the line the switch would write. */
-static int odk_check_keys(const odk *o, const char *t, size_t len,
+/* One key file: it loads, and (with RequireSafeKeys) is safe. */
+static int check_key(const odk *o, const char *key, const char *where,
+                     const char *rname, kw_diag *d)
+{
+    char why[1400];
+    kw_dkim_pub pub;
+    kw_diag kd;
+    int rc;
+
+    if ((rc = kw_dkim_key_load(key, &pub, &kd)) != 0)
+        return kw_diag_set(d, rc, "%s: KeyTable row \"%s\": %s", where,
+                           rname, kd.msg);
+    if (o->safe_keys && (rc = safe_key(key, why, sizeof(why))) != 0)
+        return kw_diag_set(d, rc,
+                           "%s: KeyTable row \"%s\", key %s: %s; OpenDKIM's "
+                           "RequireSafeKeys (%s) would refuse it",
+                           where, rname, key,
+                           rc == KW_EREJECTED ? why : kw_strerror(rc),
+                           o->conf);
+    return 0;
+}
+
+/* A key path with '%' is a template OpenDKIM fills with the sender's
+ * domain: checked for each domain a SigningTable row (st) sends to the
+ * row rname without a wildcard; a row only wildcards lead to cannot be
+ * checked before mail comes. */
+static int check_template(const odk *o, const char *key, const char *where,
+                          const char *rname, const char *st, size_t st_len,
                           kw_diag *d)
 {
     row r = {0};
     size_t pos = 0;
+    int rc;
+
+    while ((rc = next_row(st, st_len, &pos, &r, d)) == 1) {
+        char dom[256], path[1400];
+        size_t a = r.k1, i, n = 0;
+
+        if (r.v0 == r.v1 || r.v1 - r.v0 != strlen(rname) ||
+            strncasecmp(st + r.v0, rname, r.v1 - r.v0) != 0)
+            continue;
+        while (a > r.k0 && st[a - 1] != '@')
+            a--;
+        if (r.k1 - a >= sizeof(dom) ||
+            memchr(st + a, '*', r.k1 - a) != NULL ||
+            memchr(st + a, '?', r.k1 - a) != NULL ||
+            memchr(st + a, '[', r.k1 - a) != NULL)
+            continue;
+        snprintf(dom, sizeof(dom), "%.*s", (int)(r.k1 - a), st + a);
+        for (i = 0; key[i] != '\0' && n + 1 < sizeof(path); i++) {
+            if (key[i] == '%') {
+                n += (size_t)snprintf(path + n, sizeof(path) - n, "%s", dom);
+                n = n < sizeof(path) ? n : sizeof(path) - 1;
+            } else {
+                path[n++] = key[i];
+            }
+        }
+        path[n] = '\0';
+        if ((rc = check_key(o, path, where, rname, d)) != 0)
+            return rc;
+    }
+    return rc;
+}
+
+/* Every key the KeyTable text t names exists, loads and (with
+ * RequireSafeKeys) is safe; st is the SigningTable beside it.  The error
+ * names the table's file and line: the line now, or the line the switch
+ * would write. */
+static int odk_check_keys(const odk *o, const char *t, size_t len,
+                          const char *st, size_t st_len, kw_diag *d)
+{
+    row r = {0};
+    size_t pos;
     int rc = 0, pass;
 
     /* The rows the switch writes first: a refusal then names the key
      * being switched to, before older trouble elsewhere in the table. */
     for (pass = 0; pass < 2 && rc == 0; pass++) {
-    pos = 0;
-    r.line = 0;
-    while ((rc = next_row(t, len, &pos, &r, d)) == 1) {
-        char key[1100], where[1300], why[1400];
-        const char *c1, *c2;
-        kw_dkim_pub pub;
-        kw_diag kd;
-        int line;
+        pos = 0;
+        r.line = 0;
+        while ((rc = next_row(t, len, &pos, &r, d)) == 1) {
+            char key[1100], where[1300], rname[520];
+            const char *c1, *c2;
+            int line;
 
-        if (r.k0 == r.k1)
-            continue;
-        line = old_line(&o->keytable, t, &r);
-        if ((line == 0) != (pass == 0))
-            continue;
-        if (line > 0)
-            snprintf(where, sizeof(where), "%s:%d", o->keytable.path, line);
-        else
-            snprintf(where, sizeof(where), "%s:%d (as the switch would "
-                     "write it)", o->keytable.path, r.line);
-        c1 = memchr(t + r.v0, ':', r.r1 - r.v0);
-        c2 = c1 != NULL ? memchr(c1 + 1, ':', (size_t)(t + r.r1 - c1 - 1))
-                        : NULL;
-        if (c2 == NULL)
-            return kw_diag_set(d, KW_EPARSE,
-                               "%s: KeyTable row \"%.*s\": expected "
-                               "DOMAIN:SELECTOR:KEYFILE",
-                               where, (int)(r.k1 - r.k0), t + r.k0);
-        snprintf(key, sizeof(key), "%.*s", (int)(t + r.r1 - c2 - 1), c2 + 1);
-        /* A value not starting with '/' is a key written in the table
-         * itself (opendkim.conf(5)); there is no file to check. */
-        if (key[0] != '/')
-            continue;
-        if ((rc = kw_dkim_key_load(key, &pub, &kd)) != 0)
-            return kw_diag_set(d, rc, "%s: KeyTable row \"%.*s\": %s", where,
-                               (int)(r.k1 - r.k0), t + r.k0, kd.msg);
-        if (o->safe_keys &&
-            (rc = safe_key(key, why, sizeof(why))) != 0)
-            return kw_diag_set(d, rc,
-                               "%s: KeyTable row \"%.*s\", key %s: %s; "
-                               "OpenDKIM's RequireSafeKeys (%s) would refuse "
-                               "it",
-                               where, (int)(r.k1 - r.k0), t + r.k0, key,
-                               rc == KW_EREJECTED ? why : kw_strerror(rc),
-                               o->conf);
-    }
+            if (r.k0 == r.k1)
+                continue;
+            line = old_line(&o->keytable, t, &r);
+            if ((line == 0) != (pass == 0))
+                continue;
+            if (line > 0)
+                snprintf(where, sizeof(where), "%s:%d", o->keytable.path,
+                         line);
+            else
+                snprintf(where, sizeof(where), "%s:%d (as the switch would "
+                         "write it)", o->keytable.path, r.line);
+            snprintf(rname, sizeof(rname), "%.*s", (int)(r.k1 - r.k0),
+                     t + r.k0);
+            c1 = memchr(t + r.v0, ':', r.r1 - r.v0);
+            c2 = c1 != NULL
+                     ? memchr(c1 + 1, ':', (size_t)(t + r.r1 - c1 - 1))
+                     : NULL;
+            if (c2 == NULL)
+                return kw_diag_set(d, KW_EPARSE,
+                                   "%s: KeyTable row \"%s\": expected "
+                                   "DOMAIN:SELECTOR:KEYFILE",
+                                   where, rname);
+            snprintf(key, sizeof(key), "%.*s", (int)(t + r.r1 - c2 - 1),
+                     c2 + 1);
+            /* A value not starting with '/' is a key written in the
+             * table itself (opendkim.conf(5)): no file to check. */
+            if (key[0] != '/')
+                continue;
+            rc = strchr(key, '%') != NULL
+                     ? check_template(o, key, where, rname, st, st_len, d)
+                     : check_key(o, key, where, rname, d);
+            if (rc != 0)
+                return rc;
+        }
     }
     return rc;
 }
@@ -1002,8 +1063,9 @@ static int odk_switch(const kw_dkim_signer_conf *c, const kw_dkim_switch *sw,
                           o.signingtable.old_len) != 0;
     /* Checked even when nothing changes, so "already switched" also means
      * "and the keys are fine". */
-    if ((rc = odk_check_keys(&o, o.keytable.new, o.keytable.new_len, d)) !=
-        0)
+    if ((rc = odk_check_keys(&o, o.keytable.new, o.keytable.new_len,
+                             o.signingtable.new, o.signingtable.new_len,
+                             d)) != 0)
         goto out;
     if (!res->changed)
         goto out;
@@ -1203,8 +1265,9 @@ int kw_dkim_signer_check(const kw_dkim_signer_conf *c, kw_diag *d)
     if (c->kind != KW_DKIM_SIGNER_OPENDKIM)
         return 0;
     if ((rc = odk_read(&o, odk_conf_of(c), d)) == 0 &&
-        (rc = odk_check_keys(&o, o.keytable.old, o.keytable.old_len, d)) ==
-            0)
+        (rc = odk_check_keys(&o, o.keytable.old, o.keytable.old_len,
+                             o.signingtable.old, o.signingtable.old_len,
+                             d)) == 0)
         rc = odk_test(c, o.conf, d);
     tfile_free(&o.keytable);
     tfile_free(&o.signingtable);

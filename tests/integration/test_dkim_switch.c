@@ -8,8 +8,9 @@
  *    hooks' built-in reload sends) and a message signed through the
  *    milter carries s=s2 and verifies with dkimpy against s2's record
  *    (and not against s1's); every other line stays byte for byte;
- *  - a KeyTable row naming a missing key, and a key in a directory others
- *    can write with RequireSafeKeys on: refused before any file changes,
+ *  - a KeyTable row naming a missing key (a '%' template filled with
+ *    each domain sent to it), and a key in a directory others can write
+ *    with RequireSafeKeys on: refused before any file changes,
  *    the error names the file and line, OpenDKIM still signs s1;
  *  - `opendkim -n` failing on a broken SigningTable row: the previous
  *    tables are put back;
@@ -132,9 +133,10 @@ static int verifies(const char *msg, const char *sel, const char *domain,
     "o1._domainkey.other.test\tother.test:o1:%1$s/keys/o1.private  # other\n" \
     "\n"                                                                     \
     "s1._domainkey.mail.test mail.test:s1:%1$s/keys/s1.private\n"
-static const char *ST_FMT = "# who signs what\n"
-                            "*@other.test o1._domainkey.other.test\n"
-                            "*@mail.test s1._domainkey.mail.test # main\n";
+#define ST_FMT                                                               \
+    "# who signs what\n"                                                     \
+    "*@other.test o1._domainkey.other.test\n"                                \
+    "*@mail.test s1._domainkey.mail.test # main\n"
 
 /* mail.test signed with s1, other.test with o1, OpenDKIM reloaded. */
 static void layout_s1(void)
@@ -304,6 +306,38 @@ static void test_missing_key_refused(void **st)
     unchanged(kt0, st0);
     free(kt0);
     free(st0);
+}
+
+/* A KeyTable key path with '%' (OpenDKIM puts the sender's domain
+ * there) is checked for each domain the SigningTable sends to it. */
+static void test_template_key(void **st)
+{
+    kw_dkim_signer_conf c = odk_conf(P.conf);
+    kw_dkim_switch_result res;
+    char text[4096], *key, *m;
+    kw_diag d = {{0}};
+
+    (void)st;
+    NEED_ODK();
+    layout_s1();
+    snprintf(text, sizeof(text), KT_FMT "tpl %%:t1:%1$s/keys/%%.t1.private\n",
+             dir);
+    put(P.keytable, text);
+    put(P.signingtable, ST_FMT "*@tpl.test tpl\n");
+    key = get(at("keys/s1.private"));
+    assert_int_equal(tp_write_bytes(at("keys/tpl.test.t1.private"), key,
+                                    strlen(key), 0600), 0);
+    free(key);
+    assert_int_equal(kw_dkim_signer_check(&c, &d), 0);
+    assert_int_equal(unlink(at("keys/tpl.test.t1.private")), 0);
+    assert_int_equal(kw_dkim_signer_switch(&c, "mail.test", "s2",
+                                           at("keys/s2.private"), &res, &d),
+                     KW_ENOENT);
+    assert_contains(d.msg, at("keys/tpl.test.t1.private"));
+    assert_contains(d.msg, "KeyTable:5:");
+    /* OpenDKIM, reloaded on these tables, still signs mail.test. */
+    m = reload_until("mail.test", "s1");
+    free(m);
 }
 
 static void test_unsafe_key_refused(void **st)
@@ -628,6 +662,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_switch_signs_new),
         cmocka_unit_test(test_missing_key_refused),
+        cmocka_unit_test(test_template_key),
         cmocka_unit_test(test_unsafe_key_refused),
         cmocka_unit_test(test_check_fails_restores),
         cmocka_unit_test(test_hundred_domains_one_reload),
