@@ -4,10 +4,11 @@
  * own configuration test.
  *
  *  - a KeyTable and refile: SigningTable signing mail.test with s1 beside
- *    other.test and comments: switched to s2, one reload (SIGUSR1, as the
- *    hooks' built-in reload sends) and a message signed through the
- *    milter carries s=s2 and verifies with dkimpy against s2's record
- *    (and not against s1's); every other line stays byte for byte;
+ *    other.test and comments: switched to s2, one reload (the hooks'
+ *    built-in OpenDKIM reload: opendkim -n, SIGUSR1) and a message signed
+ *    through the milter carries s=s2 and verifies with dkimpy against
+ *    s2's record (and not against s1's); every other line stays byte for
+ *    byte;
  *  - a KeyTable row naming a missing key (a '%' template filled with
  *    each domain sent to it), and a key in a directory others can write
  *    with RequireSafeKeys on: refused before any file changes,
@@ -35,6 +36,7 @@
 #include <unistd.h>
 
 #include "dkim/dkim_signer.h"
+#include "hooks/hook_def.h"
 #include "knot.h"
 #include "opendkim.h"
 #include "proc.h"
@@ -103,13 +105,39 @@ static int signs_with(void *ctx)
     return strstr(s->msg, want) != NULL && strstr(s->msg, "d=") != NULL;
 }
 
-/* Reload OpenDKIM (SIGUSR1, its documented reload) and wait until it
- * signs domain's mail with selector; the signed message, malloc'd. */
+static int run_argv(char *const argv[]);
+
+/* The hooks' built-in OpenDKIM reload, step by step as hook_deliver.c
+ * runs it (`opendkim -n -x CONF`, then SIGUSR1 to the PidFile's pid). */
+static void builtin_reload(void)
+{
+    kw_reload_plan plan;
+    int i;
+
+    kw_reload_plan_make(KW_RELOAD_OPENDKIM, P.conf, &plan);
+    assert_true(plan.nsteps >= 2);
+    for (i = 0; i < plan.nsteps; i++) {
+        kw_reload_step *st = &plan.steps[i];
+
+        if (st->signal != 0) {
+            char *t = get(st->pidfile);
+
+            assert_int_equal(atoi(t), odk);
+            free(t);
+            assert_int_equal(kill(odk, st->signal), 0);
+        } else {
+            assert_int_equal(run_argv((char *const *)st->argv), 0);
+        }
+    }
+}
+
+/* Reload OpenDKIM (the hooks' built-in reload) and wait until it signs
+ * domain's mail with selector; the signed message, malloc'd. */
 static char *reload_until(const char *domain, const char *selector)
 {
     signs s = {domain, selector, NULL};
 
-    assert_int_equal(kill(odk, SIGUSR1), 0);
+    builtin_reload();
     if (!proc_until(signs_with, &s, 15000))
         fail_msg("OpenDKIM does not sign %s with %s: %s", domain, selector,
                  s.msg != NULL ? s.msg : "(nothing)");
