@@ -93,7 +93,7 @@ static int write_row(ks_store *s, ks_dkim_rot *r, kw_diag *d)
 }
 
 int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
-                     const char *intent, const char *effect,
+                     int64_t at, const char *intent, const char *effect,
                      const char *result, kw_diag *d)
 {
     int64_t id = r->id;
@@ -107,7 +107,7 @@ int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
                     "INSERT INTO dkim_rot_journal (rotation_id, at, "
                     "old_stage, new_stage, intent, effect, result) VALUES "
                     "(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    "iittttt", (int64_t)r->id, (int64_t)r->since,
+                    "iittttt", (int64_t)r->id, at,
                     nz(old_stage), r->stage, nz(intent), nz(effect),
                     nz(result));
     if (rc == 0)
