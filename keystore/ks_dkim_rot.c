@@ -73,7 +73,7 @@ static int write_row(ks_store *s, ks_dkim_rot *r, kw_diag *d)
                     "since, wait_until, waits_for, stopped, started_at) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
                     "?12, ?13)",
-                    "tttttttttitti", r->domain, r->selector, r->key_path,
+                    "ttttttttiitti", r->domain, r->selector, r->key_path,
                     r->key_type, or_null(r->record), or_null(r->old_selector),
                     or_null(r->old_record), r->stage, (int64_t)r->since,
                     (int64_t)r->wait_until, r->waits_for, or_null(r->stopped),
@@ -86,7 +86,7 @@ static int write_row(ks_store *s, ks_dkim_rot *r, kw_diag *d)
                   "UPDATE dkim_rotations SET record = ?2, old_selector = ?3, "
                   "old_record = ?4, stage = ?5, since = ?6, wait_until = ?7, "
                   "waits_for = ?8, stopped = ?9 WHERE id = ?1",
-                  "itttttitt", (int64_t)r->id, or_null(r->record),
+                  "ittttiitt", (int64_t)r->id, or_null(r->record),
                   or_null(r->old_selector), or_null(r->old_record), r->stage,
                   (int64_t)r->since, (int64_t)r->wait_until, r->waits_for,
                   or_null(r->stopped));
