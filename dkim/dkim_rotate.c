@@ -53,6 +53,7 @@
  */
 #include "dkim_rotate.h"
 
+#include "dkim_check.h"
 #include "dkim_key.h"
 #include "dkim_source.h"
 
@@ -269,7 +270,7 @@ static int ask_server(const kw_dkim_rot_params *p, kw_dns_server *srv,
     if (p->dns_server != NULL)
         return kw_dns_server_parse(p->dns_server, 53, srv, d);
     if (p->resolver != NULL)
-        return kw_dns_server_parse(p->resolver, 53, srv, d);
+        return kw_dkim_resolver_parse(p->resolver, srv, d);
     return kw_dns_system_resolver(NULL, srv, d);
 }
 
