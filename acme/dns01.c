@@ -5,6 +5,7 @@
 
 #include "../common/kw_fs.h"
 #include "../common/kw_log.h"
+#include "../common/kw_proc.h"
 #include "../common/kw_str.h"
 #include "../common/kw_time.h"
 #include "../dns/dns_update.h"
@@ -78,70 +79,20 @@ void kw_dns01_conf_free(kw_dns01_conf *c)
 
 /* ----- the operator's program ------------------------------------------------ */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int kw_dns01_run(const char *const argv[], int timeout_ms, kw_diag *d)
 {
-    posix_spawn_file_actions_t fa;
     char out[4096], *last, *envp[] = {(char *)"PATH=/usr/sbin:/usr/bin:"
                                               "/sbin:/bin",
                                       NULL};
-    size_t len = 0;
-    int pfd[2], status = 0, rc, done = 0;
-    int64_t deadline = mono_ms() + timeout_ms;
-    pid_t pid;
+    int status = 0, rc;
 
-    if (pipe2(pfd, O_CLOEXEC) != 0)
-        return kw_diag_set(d, kw_errno(), "%s: pipe: %s", argv[0],
-                           kw_strerror(kw_errno()));
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
-    rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    close(pfd[1]);
-    if (rc != 0) {
-        close(pfd[0]);
-        return kw_diag_set(d, -rc, "%s: cannot run it: %s", argv[0],
-                           strerror(rc));
-    }
-    while (!done) {
-        struct pollfd p = {pfd[0], POLLIN, 0};
-        int64_t left = deadline - mono_ms();
-        ssize_t n;
-
-        if (left <= 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            close(pfd[0]);
-            return kw_diag_set(d, KW_ETIMEDOUT,
-                               "%s %s: no exit within %d s; killed",
-                               argv[0], argv[1], timeout_ms / 1000);
-        }
-        if (poll(&p, 1, (int)(left > 1000 ? 1000 : left)) <= 0)
-            continue;
-        n = read(pfd[0], out + len, sizeof(out) - 1 - len);
-        if (n > 0) {
-            len += (size_t)n;
-            if (len == sizeof(out) - 1) /* keep the end */
-                len = 0;
-        } else if (n == 0 || errno != EINTR) {
-            done = 1;
-        }
-    }
-    close(pfd[0]);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    out[len] = '\0';
-    while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
-        out[--len] = '\0';
+    rc = kw_proc_run(argv, envp, timeout_ms, out, sizeof(out), &status, d);
+    if (rc == KW_ETIMEDOUT)
+        return kw_diag_set(d, KW_ETIMEDOUT,
+                           "%s %s: no exit within %d s; killed", argv[0],
+                           argv[1], timeout_ms / 1000);
+    if (rc != 0)
+        return rc;
     last = strrchr(out, '\n');
     last = last != NULL ? last + 1 : out;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)

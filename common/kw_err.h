@@ -16,9 +16,10 @@
  * in; kw_now() reads KEYWARDEN_NOW for tests); kw_vec (growing arrays
  * and string sets, the caller's to free with kw_strset_free); kw_log
  * (leveled lines on stderr; the level is the process's one global); kw_fs
- * (bounded reads, atomic and durable writes).  Nothing here runs a
- * callback.  kw_fs BLOCKS on the file system (its writes fsync), so the
- * daemon runs it on the libuv thread pool; the rest is computation.  A
+ * (bounded reads, atomic and durable writes); kw_proc (a program run to
+ * its end, argv only, bounded, its output captured).  Nothing here runs a
+ * callback.  kw_fs and kw_proc BLOCK (the file system, a child), so the
+ * daemon runs them on the libuv thread pool; the rest is computation.  A
  * malloc'd result is the caller's, freed with free() unless its header
  * names a function.
  */

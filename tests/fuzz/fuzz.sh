@@ -15,7 +15,8 @@ set -eu
 
 ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_dns_survey fuzz_config
-  fuzz_control fuzz_dkim_record fuzz_dmarc fuzz_dkim_sources fuzz_spf"
+  fuzz_control fuzz_dkim_record fuzz_dmarc fuzz_dkim_sources fuzz_spf
+  fuzz_dkim_tables"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -87,6 +88,16 @@ seed() {
             rspamadm dkim_keygen -t ed25519 -d a.test -s e1 \
                 -k "$3/ed25519" >/dev/null
         fi ;;
+    fuzz_dkim_tables)
+        # The first byte picks the table: 0 a refile: SigningTable, 1 a
+        # KeyTable, 2 an rspamd map; each with comments, blanks, CRLF and
+        # the domain's rows among others.
+        printf '\000# who signs\n*@other.test o1._domainkey.other.test\n  *@mail.test s1._domainkey.mail.test # main\r\nbob@mail.test s1._domainkey.mail.test signer@x\n' \
+            > "$3/signingtable"
+        printf '\001# keys\no1._domainkey.other.test\tother.test:o1:/k/o1  # c\n\ns1._domainkey.mail.test mail.test:s1:/k/s1\ns0._domainkey.mail.test mail.test:s0:/k/s0' \
+            > "$3/keytable"
+        printf '\002# selectors\nother.test r1\nmail.test r1 # now\nMAIL.test dup\n' \
+            > "$3/map" ;;
     *)
         echo "fuzz.sh: no seeds for $1" >&2; exit 2 ;;
     esac
