@@ -894,7 +894,7 @@ static int step(machine *m, int *more, kw_diag *d)
     case KW_DKIM_ST_PROPAGATED:
         /* The signer switch is dkim_signer.h's, built apart: until it is
          * here the old key keeps signing and the new one waits, ready. */
-        rc = wait_for(m, 0, "the signer switch (not part of this build): "
+        rc = wait_for(m, 0, "the signer switch (not yet driven by the rotation): "
                       "the new key is published and propagated, the old key "
                       "keeps signing", d);
         break;
