@@ -22,8 +22,8 @@
  *               + margin.
  *   PROPAGATED  that wait is over: no resolver can still hold a negative
  *               answer for the new name.
- *   ACTIVE      the signer signs with the new key (dkim_signer.h, built
- *               apart; until it is, a rotation waits at PROPAGATED).
+ *   ACTIVE      the signer signs with the new key (dkim_signer.h; until
+ *               the rotation drives it, a rotation waits at PROPAGATED).
  *   RETIRED     the old selector no longer signs; its record stays for
  *               `drain` (mail in queues, re-verification).
  *   REMOVING    the old record is being removed (or emptied to p=).
@@ -894,9 +894,9 @@ static int step(machine *m, int *more, kw_diag *d)
     case KW_DKIM_ST_PROPAGATED:
         /* The signer switch is dkim_signer.h's, built apart: until it is
          * here the old key keeps signing and the new one waits, ready. */
-        rc = wait_for(m, 0, "the signer switch (not yet driven by the rotation): "
-                      "the new key is published and propagated, the old key "
-                      "keeps signing", d);
+        rc = wait_for(m, 0, "the signer switch (not yet driven by the "
+                      "rotation): the new key is published and propagated, "
+                      "the old key keeps signing", d);
         break;
     case KW_DKIM_ST_ACTIVE:
         if (r->old_selector[0] == '\0') {

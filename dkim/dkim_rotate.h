@@ -111,7 +111,7 @@ typedef struct kw_dkim_rot_out {
     int waiting;          /* 1: waits (for waits_for, until wait_until) */
     int stopped;          /* 1: a step failed; rot.stopped says why */
     /* For publish = manual: the record the operator must publish. */
-    char manual_name[320];
+    char manual_name[340];
 } kw_dkim_rot_out;
 
 enum {

@@ -5,6 +5,8 @@
 
 #include "ks_store_int.h"
 
+#include "../common/kw_vec.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,15 +142,13 @@ static int query(ks_store *s, ks_dkim_rot **out, size_t *n, size_t max,
     if (sqlite3_bind_parameter_count(st) >= 3)
         sqlite3_bind_int64(st, 3, i);
     while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 4;
-            if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-                free(v);
-                sqlite3_finalize(st);
-                return kw_diag_set(d, KW_ENOMEM, "reading DKIM rotations");
-            }
-            v = nv;
+        if ((nv = kw_vec_grow(v, &cap, *n + 1, sizeof(*v))) == NULL) {
+            free(v);
+            sqlite3_finalize(st);
+            *n = 0;
+            return kw_diag_set(d, KW_ENOMEM, "reading DKIM rotations");
         }
+        v = nv;
         read_row(st, &v[(*n)++]);
     }
     if (*n < max && rc != SQLITE_DONE) {
@@ -250,17 +250,14 @@ int ks_dkim_rot_journal(ks_store *s, int64_t id, ks_dkim_rot_step **out,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         ks_dkim_rot_step *j;
 
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 8;
-            if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-                free(v);
-                sqlite3_finalize(st);
-                *n = 0;
-                return kw_diag_set(d, KW_ENOMEM,
-                                   "reading a DKIM rotation's journal");
-            }
-            v = nv;
+        if ((nv = kw_vec_grow(v, &cap, *n + 1, sizeof(*v))) == NULL) {
+            free(v);
+            sqlite3_finalize(st);
+            *n = 0;
+            return kw_diag_set(d, KW_ENOMEM,
+                               "reading a DKIM rotation's journal");
         }
+        v = nv;
         j = &v[(*n)++];
         j->at = sqlite3_column_int64(st, 0);
         col(st, 1, j->old_stage, sizeof(j->old_stage));

@@ -597,6 +597,44 @@ static int cert_names(parser *p, const char *v)
     return 0;
 }
 
+/* The RFC 2136 keys [certificate] (dns-01) and a managed [dkim "DOMAIN"]
+ * share, in the order dns_server, dns_zone, tsig_key, tsig_algorithm,
+ * tsig_secret (which). */
+static int dns_update_key(parser *p, int which, const char *key,
+                          const char *v, char **dst)
+{
+    kw_dns_server srv;
+    const char *wire;
+
+    switch (which) {
+    case 0:
+        if (kw_dns_server_parse(v, 53, &srv, NULL) != 0)
+            return FAIL(p, "%s = %s: expected an address with an optional "
+                           "port (192.0.2.53, [2001:db8::53]:53)",
+                        key, v);
+        break;
+    case 1:
+    case 2:
+        if (kw_dns_name_check(v, NULL) != 0)
+            return FAIL(p, "%s = %s: expected %s", key, v,
+                        which == 1 ? "a DNS name" : "the key's name");
+        break;
+    case 3:
+        if (kw_dns_tsig_alg(v, &wire, NULL) != 0)
+            return FAIL(p, "%s = %s: expected hmac-sha256, hmac-sha384 or "
+                           "hmac-sha512",
+                        key, v);
+        break;
+    default:
+        /* Never echo a secret into an error message. */
+        if (strlen(v) < 8 || strlen(v) > 512 ||
+            strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789+/=") != strlen(v))
+            return FAIL(p, "%s: expected the key's base64 secret", key);
+    }
+    return set_str(dst, v);
+}
+
 static int cert_key(parser *p, int k, const char *key, const char *v)
 {
     kw_cert_conf *c = p->cert;
@@ -658,40 +696,11 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
                            "directory URL",
                         v);
         return set_str(&c->directory, v);
-    case 10: {
-        kw_dns_server s;
-        kw_diag why;
-
-        if (kw_dns_server_parse(v, 53, &s, &why) != 0)
-            return FAIL(p, "dns_server = %s: expected an address with an "
-                           "optional port (192.0.2.53, [2001:db8::53]:53)",
-                        v);
-        return set_str(&c->dns_server, v);
-    }
-    case 11:
-        if (kw_dns_name_check(v, NULL) != 0)
-            return FAIL(p, "dns_zone = %s: expected a DNS name", v);
-        return set_str(&c->dns_zone, v);
-    case 12:
-        if (kw_dns_name_check(v, NULL) != 0)
-            return FAIL(p, "tsig_key = %s: expected the key's name", v);
-        return set_str(&c->tsig_key, v);
-    case 13: {
-        const char *wire;
-
-        if (kw_dns_tsig_alg(v, &wire, NULL) != 0)
-            return FAIL(p, "tsig_algorithm = %s: expected hmac-sha256, "
-                           "hmac-sha384 or hmac-sha512",
-                        v);
-        return set_str(&c->tsig_algorithm, v);
-    }
-    case 14:
-        /* Never echo a secret into an error message. */
-        if (strlen(v) < 8 || strlen(v) > 512 ||
-            strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                      "0123456789+/=") != strlen(v))
-            return FAIL(p, "tsig_secret: expected the key's base64 secret");
-        return set_str(&c->tsig_secret, v);
+    case 10: return dns_update_key(p, 0, key, v, &c->dns_server);
+    case 11: return dns_update_key(p, 1, key, v, &c->dns_zone);
+    case 12: return dns_update_key(p, 2, key, v, &c->tsig_key);
+    case 13: return dns_update_key(p, 3, key, v, &c->tsig_algorithm);
+    case 14: return dns_update_key(p, 4, key, v, &c->tsig_secret);
     case 15:
         if (v[0] != '/' || access(v, X_OK) != 0)
             return FAIL(p, "dns_exec = %s: expected the absolute path of an "
@@ -1011,39 +1020,13 @@ static int dkim_rot_key(parser *p, int k, const char *key, const char *v)
                            "dns_server) or manual",
                         v);
         return 0;
-    case 19: {
-        kw_dns_server srv;
-
-        if (kw_dns_server_parse(v, 53, &srv, NULL) != 0)
-            return FAIL(p, "dns_server = %s: expected an address with an "
-                           "optional port (192.0.2.53, [2001:db8::53]:53)",
-                        v);
-        return set_str(&r->dns_server, v);
-    }
-    case 20:
-        if (kw_dns_name_check(v, NULL) != 0)
-            return FAIL(p, "dns_zone = %s: expected a DNS name", v);
-        return set_str(&r->dns_zone, v);
-    case 21:
-        if (kw_dns_name_check(v, NULL) != 0)
-            return FAIL(p, "tsig_key = %s: expected the key's name", v);
-        return set_str(&r->tsig_key, v);
-    case 22: {
-        const char *wire;
-
-        if (kw_dns_tsig_alg(v, &wire, NULL) != 0)
-            return FAIL(p, "tsig_algorithm = %s: expected hmac-sha256, "
-                           "hmac-sha384 or hmac-sha512",
-                        v);
-        return set_str(&r->tsig_algorithm, v);
-    }
-    case 23:
-        /* Never echo a secret into an error message. */
-        if (strlen(v) < 8 || strlen(v) > 512 ||
-            strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                      "0123456789+/=") != strlen(v))
-            return FAIL(p, "tsig_secret: expected the key's base64 secret");
-        return set_str(&r->tsig_secret, v);
+    case 19: case 20: case 21: case 22: case 23:
+        return dns_update_key(p, k - 19, key, v,
+                              k == 19   ? &r->dns_server
+                              : k == 20 ? &r->dns_zone
+                              : k == 21 ? &r->tsig_key
+                              : k == 22 ? &r->tsig_algorithm
+                                        : &r->tsig_secret);
     default: { /* dns_exec: PROG [ARG...], split on blanks, no shell */
         char buf[KW_CONFIG_MAX_LINE + 1], *tok, *save = NULL;
         size_t n = 0;

@@ -390,6 +390,22 @@ static double seconds_since(const struct timespec *t0)
  * took 93 s under ASan).  The bound is loose; quadratic is far past it. */
 /* [dkim] and one [dkim "DOMAIN"] per selector; keys in the wrong one of
  * the two, and a selector without its key, are named by line. */
+/* Each text in bad[i][0] is refused with words containing bad[i][1]. */
+static void expect_bad(const char *const bad[][2], size_t n)
+{
+    kw_config c;
+    kw_diag d;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (parse(bad[i][0], &c, &d) == 0)
+            fail_msg("accepted: %s", bad[i][0]);
+        if (strstr(d.msg, bad[i][1]) == NULL)
+            fail_msg("%s: \"%s\" lacks \"%s\"", bad[i][0], d.msg,
+                     bad[i][1]);
+    }
+}
+
 static void dkim_sections(void **state)
 {
     kw_config c;
@@ -409,7 +425,6 @@ static void dkim_sections(void **state)
         {"[dkim]\ndns_port = 53x\n", "expected a port"},
         {"[dkim \"a.test\"]\ndns_port = 53\n", "belongs in [dkim]"},
     };
-    size_t i;
 
     (void)state;
     assert_int_equal(parse("[dkim]\n"
@@ -440,13 +455,7 @@ static void dkim_sections(void **state)
     assert_string_equal(c.dkim.config_file, "k.conf");
     kw_config_free(&c);
 
-    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (parse(bad[i][0], &c, &d) == 0)
-            fail_msg("accepted: %s", bad[i][0]);
-        if (strstr(d.msg, bad[i][1]) == NULL)
-            fail_msg("%s: \"%s\" lacks \"%s\"", bad[i][0], d.msg,
-                     bad[i][1]);
-    }
+    expect_bad(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 /* A managed [dkim "DOMAIN"] (rotate =) fills its own parameters, beside
@@ -485,7 +494,6 @@ static void dkim_rotate_sections(void **state)
     };
     kw_config c;
     kw_diag d;
-    size_t i;
 
     (void)state;
     if (parse("[dkim \"example.com\"]\n"
@@ -542,13 +550,7 @@ static void dkim_rotate_sections(void **state)
     }
     kw_config_free(&c);
 
-    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (parse(bad[i][0], &c, &d) == 0)
-            fail_msg("accepted: %s", bad[i][0]);
-        if (strstr(d.msg, bad[i][1]) == NULL)
-            fail_msg("%s: \"%s\" lacks \"%s\"", bad[i][0], d.msg,
-                     bad[i][1]);
-    }
+    expect_bad(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 static void many_endpoints(void **state)
