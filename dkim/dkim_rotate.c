@@ -22,8 +22,9 @@
  *               + margin.
  *   PROPAGATED  that wait is over: no resolver can still hold a negative
  *               answer for the new name.
- *   ACTIVE      the signer signs with the new key (dkim_signer.h; until
- *               the rotation drives it, a rotation waits at PROPAGATED).
+ *   ACTIVE      the signer's files name the new key (dkim_signer.h) and
+ *               dkim.activated went to the hooks (their reload).  With no
+ *               signer = configured a rotation waits at PROPAGATED.
  *   RETIRED     the old selector no longer signs; its record stays for
  *               `drain` (mail in queues, re-verification).
  *   REMOVING    the old record is being removed (or emptied to p=).
@@ -55,6 +56,7 @@
 
 #include "dkim_check.h"
 #include "dkim_key.h"
+#include "dkim_signer.h"
 #include "dkim_source.h"
 
 #include "../common/kw_fs.h"
@@ -149,8 +151,32 @@ void kw_dkim_rot_params_free(kw_dkim_rot_params *p)
         free(p->tsig_secret);
     }
     free(p->resolver);
+    free(p->opendkim_conf);
+    free(p->selector_map);
+    free(p->path_map);
+    free(p->rspamd_conf);
     free_argv(p->dns_exec);
+    free_argv(p->signer_exec);
     kw_dkim_rot_params_defaults(p);
+}
+
+static char **dup_argv(char *const *v, int *bad)
+{
+    size_t i, n = 0;
+    char **r;
+
+    while (v != NULL && v[n] != NULL)
+        n++;
+    if (n == 0)
+        return NULL;
+    if ((r = calloc(n + 1, sizeof(char *))) == NULL) {
+        *bad = 1;
+        return NULL;
+    }
+    for (i = 0; i < n; i++)
+        if ((r[i] = strdup(v[i])) == NULL)
+            *bad = 1;
+    return r;
 }
 
 static char *dup_opt(const char *s, int *bad)
@@ -168,7 +194,6 @@ int kw_dkim_rot_params_copy(kw_dkim_rot_params *dst,
                             const kw_dkim_rot_params *src)
 {
     int bad = 0;
-    size_t i, n = 0;
 
     *dst = *src;
     dst->domain = dup_opt(src->domain, &bad);
@@ -182,13 +207,12 @@ int kw_dkim_rot_params_copy(kw_dkim_rot_params *dst,
     dst->tsig_algorithm = dup_opt(src->tsig_algorithm, &bad);
     dst->tsig_secret = dup_opt(src->tsig_secret, &bad);
     dst->resolver = dup_opt(src->resolver, &bad);
-    dst->dns_exec = NULL;
-    while (src->dns_exec != NULL && src->dns_exec[n] != NULL)
-        n++;
-    if (n > 0 && (dst->dns_exec = calloc(n + 1, sizeof(char *))) == NULL)
-        bad = 1;
-    for (i = 0; !bad && i < n; i++)
-        dst->dns_exec[i] = dup_opt(src->dns_exec[i], &bad);
+    dst->opendkim_conf = dup_opt(src->opendkim_conf, &bad);
+    dst->selector_map = dup_opt(src->selector_map, &bad);
+    dst->path_map = dup_opt(src->path_map, &bad);
+    dst->rspamd_conf = dup_opt(src->rspamd_conf, &bad);
+    dst->dns_exec = dup_argv(src->dns_exec, &bad);
+    dst->signer_exec = dup_argv(src->signer_exec, &bad);
     if (bad) {
         kw_dkim_rot_params_free(dst);
         return KW_ENOMEM;
@@ -451,13 +475,14 @@ static void fmt_time(int64_t t, char *buf, size_t cap)
 
 /*
  * The one place a rotation's stage is written: checks the transition and
- * the invariants, logs old -> new, and writes the row and its journal
- * entry (intent, effect, result) in one transaction.  stop non-NULL marks
- * the step failed (the stage stays); a change of stage clears a stop.
+ * the invariants, logs old -> new, and writes the row, its journal entry
+ * (intent, effect, result) and the event for the hooks (may be NULL) in
+ * one transaction.  stop non-NULL marks the step failed (the stage
+ * stays); a change of stage clears a stop.
  */
-static int set_state(machine *m, kw_dkim_stage to, const char *intent,
-                     const char *effect, const char *result,
-                     const char *stop, kw_diag *d)
+static int set_state_ev(machine *m, kw_dkim_stage to, const char *intent,
+                        const char *effect, const char *result,
+                        const char *stop, const char *event, kw_diag *d)
 {
     ks_dkim_rot *r = m->r, save = *r;
     kw_dkim_stage from = kw_dkim_stage_parse(r->stage);
@@ -497,7 +522,7 @@ static int set_state(machine *m, kw_dkim_stage to, const char *intent,
         snprintf(r->waits_for, sizeof(r->waits_for), "a retry");
     }
     rc = ks_dkim_rot_save(m->s, r, kw_dkim_stage_name(from), m->now, intent,
-                          effect, stop != NULL ? stop : result, d);
+                          effect, stop != NULL ? stop : result, event, d);
     if (rc != 0) {
         *r = save;
         return rc;
@@ -505,6 +530,13 @@ static int set_state(machine *m, kw_dkim_stage to, const char *intent,
     if (to != from)
         m->out->changes++;
     return 0;
+}
+
+static int set_state(machine *m, kw_dkim_stage to, const char *intent,
+                     const char *effect, const char *result,
+                     const char *stop, kw_diag *d)
+{
+    return set_state_ev(m, to, intent, effect, result, stop, NULL, d);
 }
 
 /* The stage stays; say what it waits for (journalled when it changed). */
@@ -860,6 +892,58 @@ static int do_remove(machine *m, kw_diag *d)
                      NULL, d);
 }
 
+static const char *signer_word(int kind)
+{
+    return kind == KW_DKIM_SIGNER_OPENDKIM ? "opendkim"
+           : kind == KW_DKIM_SIGNER_RSPAMD ? "rspamd"
+                                           : "signer_exec";
+}
+
+/* PROPAGATED -> ACTIVE: the signer's files switched to the new key
+ * (dkim_signer.h puts the previous ones back when its check refuses the
+ * new), dkim.activated emitted in the same transaction as the stage, so
+ * the hooks' reload runs.  The intent is journalled first; a resumed
+ * switch rewrites the files to what they already hold. */
+static int do_activate(machine *m, kw_diag *d)
+{
+    const kw_dkim_rot_params *p = m->p;
+    ks_dkim_rot *r = m->r;
+    kw_dkim_signer_conf c;
+    kw_dkim_switch_result res;
+    char intent[1400], why[1400], effect[200];
+    kw_diag sub;
+    int rc;
+
+    sub.msg[0] = '\0';
+    memset(&c, 0, sizeof(c));
+    memset(&res, 0, sizeof(res));
+    c.kind = (kw_dkim_signer_kind)p->signer;
+    c.opendkim_conf = p->opendkim_conf;
+    c.selector_map = p->selector_map;
+    c.path_map = p->path_map;
+    c.rspamd_conf = p->rspamd_conf;
+    c.argv = (const char *const *)p->signer_exec;
+    snprintf(intent, sizeof(intent), "switch %s to selector %s (%s)",
+             signer_word(p->signer), r->selector, r->key_path);
+    if ((rc = set_state(m, KW_DKIM_ST_PROPAGATED, intent, NULL, NULL, NULL,
+                        d)) != 0)
+        return rc;
+    rc = kw_dkim_signer_switch(&c, r->domain, r->selector, r->key_path, &res,
+                               &sub);
+    die_point("signer-switched");
+    if (rc != 0) {
+        snprintf(why, sizeof(why), "switching the signer: %s", sub.msg);
+        return stop(m, why, d);
+    }
+    snprintf(effect, sizeof(effect), "%s switched%s", signer_word(p->signer),
+             res.changed ? "" : " (it already named the new key)");
+    return set_state_ev(m, KW_DKIM_ST_ACTIVE, NULL, effect,
+                        res.reload ? "dkim.activated emitted: the hooks' "
+                                     "reload makes the signer read it"
+                                   : "dkim.activated emitted",
+                        NULL, "dkim.activated", d);
+}
+
 /* One step from the current stage; *more 0 when it must wait. */
 static int step(machine *m, int *more, kw_diag *d)
 {
@@ -892,11 +976,15 @@ static int step(machine *m, int *more, kw_diag *d)
                            NULL, d);
         break;
     case KW_DKIM_ST_PROPAGATED:
-        /* The signer switch is dkim_signer.h's, built apart: until it is
-         * here the old key keeps signing and the new one waits, ready. */
-        rc = wait_for(m, 0, "the signer switch (not yet driven by the "
-                      "rotation): the new key is published and propagated, "
-                      "the old key keeps signing", d);
+        if (m->p->signer == 0) {
+            /* No signer to switch: the new key waits, ready, and the
+             * old one keeps signing. */
+            rc = wait_for(m, 0, "the signer switch: no signer = in this "
+                          "[dkim] section; the new key is published and "
+                          "propagated, the old key keeps signing", d);
+            break;
+        }
+        rc = do_activate(m, d);
         break;
     case KW_DKIM_ST_ACTIVE:
         if (r->old_selector[0] == '\0') {

@@ -18,7 +18,8 @@
  * DNS waits bounded by timeout_ms): the daemon calls it on the pool.
  *
  * Test seam: with KEYWARDEN_TEST_DIE_AT set to a point's name
- * ("key-written", "update-sent", "removal-sent") the process stops itself
+ * ("key-written", "update-sent", "signer-switched", "removal-sent") the
+ * process stops itself
  * with SIGKILL right after that effect and before its stage is written,
  * as kill -9 would; integration tests use it to check the resume.
  */
@@ -55,6 +56,13 @@ typedef struct kw_dkim_rot_params {
     char **dns_exec;      /* argv, NULL-terminated */
     char *resolver;       /* asked for NS when there is no dns_server;
                            * NULL: /etc/resolv.conf's ([dkim] resolver) */
+    /* The signer switched at *active* (dkim_signer.h): 0 none (the
+     * rotation waits at propagated), else a kw_dkim_signer_kind. */
+    int signer;
+    char *opendkim_conf;  /* [dkim] opendkim_conf; NULL: Debian's */
+    char *selector_map, *path_map; /* rspamd's maps */
+    char *rspamd_conf;    /* rspamd.conf for configtest; NULL: default */
+    char **signer_exec;   /* argv, NULL-terminated: + DOMAIN SEL KEY */
     int retire_revoke;    /* retire = revoke: p= emptied, not removed */
     int delete_old_key;   /* old_key = delete (else archive) */
     int dns_port;         /* the authoritative servers' port; 0: 53 */

@@ -96,7 +96,7 @@ static int write_row(ks_store *s, ks_dkim_rot *r, kw_diag *d)
 
 int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
                      int64_t at, const char *intent, const char *effect,
-                     const char *result, kw_diag *d)
+                     const char *result, const char *event, kw_diag *d)
 {
     int64_t id = r->id;
     int rc;
@@ -112,6 +112,13 @@ int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
                     "iittttt", (int64_t)r->id, at,
                     nz(old_stage), r->stage, nz(intent), nz(effect),
                     nz(result));
+    if (rc == 0 && event != NULL)
+        rc = ks_event_add(s, at, 0, event,
+                          json_pack("{s:s, s:s, s:s, s:s}", "domain",
+                                    r->domain, "selector", r->selector,
+                                    "old_selector", r->old_selector,
+                                    "key_path", r->key_path),
+                          d);
     if (rc == 0)
         rc = ks_commit(s, d);
     if (rc != 0) {

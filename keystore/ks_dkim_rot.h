@@ -51,11 +51,12 @@ typedef struct ks_dkim_rot_step {
 
 /* Write r (inserted when r->id is 0, r->id then set; else updated) and a
  * journal row old_stage -> r->stage at time at with intent, effect and
- * result (NULL: ""), in one transaction.  A second rotation with the same
+ * result (NULL: ""), and, when event is not NULL, that event (detail:
+ * domain, selector, old_selector) for the hooks, in one transaction.  A second rotation with the same
  * domain and selector is KW_EINVAL, naming it. */
 int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
                      int64_t at, const char *intent, const char *effect,
-                     const char *result, kw_diag *d);
+                     const char *result, const char *event, kw_diag *d);
 
 /* The newest rotation of domain in *out; *found 0 when there is none. */
 int ks_dkim_rot_latest(ks_store *s, const char *domain, ks_dkim_rot *out,

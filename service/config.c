@@ -14,6 +14,7 @@
 #include "../common/kw_time.h"
 #include "../common/kw_vec.h"
 #include "../dkim/dkim_rotate.h"
+#include "../dkim/dkim_signer.h"
 #include "../dns/dns_update.h"
 #include "../keystore/ks_events.h"
 #include "../keystore/ks_keygen.h"
@@ -254,7 +255,7 @@ static const char *const dkim_keys[] = {
     "resolver", "dns_port", "selector", "key", "user", "rotate", "key_dir",
     "group", "key_type", "ttl", "drain", "retire", "old_key", "publish",
     "dns_server", "dns_zone", "tsig_key", "tsig_algorithm", "tsig_secret",
-    "dns_exec", NULL};
+    "dns_exec", "signer", "signer_exec", "selector_map", "path_map", NULL};
 #define DKIM_FIRST_DOMAIN_KEY 7
 #define DKIM_FIRST_ROTATE_KEY 10
 
@@ -945,6 +946,39 @@ static int dns_name_ok(const char *v, size_t max)
            strstr(v, "..") == NULL;
 }
 
+/* PROG [ARG...] split on blanks (no shell, no quoting) into a
+ * NULL-terminated argv; PROG must be an absolute path to a program. */
+static int split_argv(parser *p, const char *key, const char *v,
+                      char ***out)
+{
+    char buf[KW_CONFIG_MAX_LINE + 1], *tok, *save = NULL;
+    size_t n = 0;
+
+    snprintf(buf, sizeof(buf), "%s", v);
+    for (tok = strtok_r(buf, " \t", &save); tok != NULL;
+         tok = strtok_r(NULL, " \t", &save)) {
+        char **nv;
+
+        if (n == 0 && (tok[0] != '/' || access(tok, X_OK) != 0))
+            return FAIL(p, "%s = %s: expected the absolute path of an "
+                           "executable program, then its arguments",
+                        key, v);
+        if (n >= 32)
+            return FAIL(p, "%s: more than 32 arguments", key);
+        nv = realloc(*out, (n + 2) * sizeof(*nv));
+        if (nv == NULL)
+            return KW_ENOMEM;
+        *out = nv;
+        nv[n + 1] = NULL;
+        if ((nv[n] = strdup(tok)) == NULL)
+            return KW_ENOMEM;
+        n++;
+    }
+    if (n == 0)
+        return FAIL(p, "%s: expected a program", key);
+    return 0;
+}
+
 /* A managed [dkim "DOMAIN"]'s keys (dkim_rotate.h), into its own
  * kw_dkim_rot_params, made when the first of them is seen. */
 static int dkim_rot_key(parser *p, int k, const char *key, const char *v)
@@ -1027,36 +1061,27 @@ static int dkim_rot_key(parser *p, int k, const char *key, const char *v)
                               : k == 21 ? &r->tsig_key
                               : k == 22 ? &r->tsig_algorithm
                                         : &r->tsig_secret);
-    default: { /* dns_exec: PROG [ARG...], split on blanks, no shell */
-        char buf[KW_CONFIG_MAX_LINE + 1], *tok, *save = NULL;
-        size_t n = 0;
-
-        snprintf(buf, sizeof(buf), "%s", v);
-        for (tok = strtok_r(buf, " \t", &save); tok != NULL;
-             tok = strtok_r(NULL, " \t", &save)) {
-            char **nv;
-
-            if (n == 0 && (tok[0] != '/' || access(tok, X_OK) != 0))
-                return FAIL(p, "dns_exec = %s: expected the absolute path "
-                               "of an executable program, then its "
-                               "arguments",
-                            v);
-            if (n >= 32)
-                return FAIL(p, "dns_exec: more than 32 arguments");
-            nv = realloc(r->dns_exec, (n + 2) * sizeof(*nv));
-            if (nv == NULL)
-                return KW_ENOMEM;
-            r->dns_exec = nv;
-            nv[n + 1] = NULL;
-            if ((nv[n] = strdup(tok)) == NULL)
-                return KW_ENOMEM;
-            n++;
-        }
-        if (n == 0)
-            return FAIL(p, "dns_exec: expected a program");
+    case 24:
+        if (split_argv(p, key, v, &r->dns_exec) != 0)
+            return KW_EPARSE;
         r->publish = KW_DKIM_PUBLISH_EXEC;
         return 0;
-    }
+    case 25:
+        if (strcmp(v, "opendkim") == 0)
+            r->signer = KW_DKIM_SIGNER_OPENDKIM;
+        else if (strcmp(v, "rspamd") == 0)
+            r->signer = KW_DKIM_SIGNER_RSPAMD;
+        else if (strcmp(v, "exec") == 0)
+            r->signer = KW_DKIM_SIGNER_EXEC;
+        else
+            return FAIL(p, "signer = %s: expected opendkim, rspamd or exec",
+                        v);
+        return 0;
+    case 26: return split_argv(p, key, v, &r->signer_exec);
+    default: /* selector_map, path_map */
+        if (v[0] != '/')
+            return FAIL(p, "%s = %s: expected an absolute path", key, v);
+        return set_str(k == 27 ? &r->selector_map : &r->path_map, v);
     }
 }
 
@@ -1094,6 +1119,14 @@ static int end_dkim_rot(parser *p)
         return FAIL(p, "[dkim \"%s\"]: rotate = needs a way to publish: "
                        "dns_server (RFC 2136 updates), dns_exec, or "
                        "publish = manual",
+                    k->domain);
+    if (r->signer == KW_DKIM_SIGNER_EXEC && r->signer_exec == NULL)
+        return FAIL(p, "[dkim \"%s\"]: signer = exec needs signer_exec",
+                    k->domain);
+    if (r->signer == KW_DKIM_SIGNER_RSPAMD &&
+        (r->selector_map == NULL || r->path_map == NULL))
+        return FAIL(p, "[dkim \"%s\"]: signer = rspamd needs selector_map "
+                       "and path_map",
                     k->domain);
     if ((r->tsig_key != NULL) != (r->tsig_secret != NULL))
         return FAIL(p, "[dkim \"%s\"]: tsig_key and tsig_secret go "
@@ -1593,9 +1626,13 @@ int kw_config_parse(const char *name, const char *text, size_t len,
     /* [dkim] may come after the managed sections: they ask its resolver
      * and port. */
     for (i = 0; r == 0 && i < c->dkim.nrot; i++) {
-        c->dkim.rot[i].dns_port = c->dkim.dns_port;
-        if (c->dkim.resolver != NULL && c->dkim.rot[i].resolver == NULL &&
-            (c->dkim.rot[i].resolver = strdup(c->dkim.resolver)) == NULL)
+        kw_dkim_rot_params *rp = &c->dkim.rot[i];
+
+        rp->dns_port = c->dkim.dns_port;
+        if ((c->dkim.resolver != NULL &&
+             (rp->resolver = strdup(c->dkim.resolver)) == NULL) ||
+            (c->dkim.opendkim_conf != NULL &&
+             (rp->opendkim_conf = strdup(c->dkim.opendkim_conf)) == NULL))
             r = KW_ENOMEM;
     }
     kw_strset_free(&p.endpoint_names);

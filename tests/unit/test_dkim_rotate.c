@@ -19,6 +19,7 @@
 
 #include "dkim/dkim_key.h"
 #include "dkim/dkim_rotate.h"
+#include "dkim/dkim_signer.h"
 #include "common/kw_fs.h"
 #include "keystore/ks_keygen.h"
 #include "keystore/ks_store_int.h"
@@ -143,7 +144,8 @@ static void play_signer(kw_dkim_rot_out *o, int64_t now)
     o->rot.waits_for[0] = '\0';
     o->rot.wait_until = 0;
     assert_int_equal(ks_dkim_rot_save(st, &o->rot, "propagated", now, NULL,
-                                      "signer switched (test)", NULL, &d),
+                                      "signer switched (test)", NULL, NULL,
+                                      &d),
                      0);
 }
 
@@ -289,7 +291,7 @@ static void test_resume_generating(void **state)
     snprintf(r.stage, sizeof(r.stage), "generating");
     r.since = r.started_at = NOW;
     assert_int_equal(ks_dkim_rot_save(st, &r, "none", NOW, "write", NULL,
-                                      NULL, &d), 0);
+                                      NULL, NULL, &d), 0);
     o = run(0, NOW + 5);
     assert_int_equal(o.rot.id, r.id);
     assert_string_equal(o.rot.record, rec);
@@ -425,6 +427,121 @@ static void test_group_mode(void **state)
     assert_int_equal(sb.st_gid, getgid());
 }
 
+/* A signer program that logs its arguments and exits with the status in
+ * dir/rc (0 when missing). */
+static void exec_signer(void)
+{
+    char script[600], text[1400];
+    FILE *f;
+
+    path_join(script, sizeof(script), dir, "signer.sh");
+    snprintf(text, sizeof(text),
+             "#!/bin/sh\n"
+             "echo \"$@\" >> %s/signer.log\n"
+             "[ -f %s/rc ] && exit $(cat %s/rc)\n"
+             "exit 0\n",
+             dir, dir, dir);
+    f = fopen(script, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(script, 0755), 0);
+    prm.signer = KW_DKIM_SIGNER_EXEC;
+    prm.signer_exec = calloc(2, sizeof(char *));
+    prm.signer_exec[0] = strdup(script);
+}
+
+static int signer_calls(void)
+{
+    char path[600], *log;
+    int n = 0;
+    size_t len, i;
+
+    path_join(path, sizeof(path), dir, "signer.log");
+    if ((log = slurp(path, &len)) == NULL)
+        return 0;
+    for (i = 0; i < len; i++)
+        n += log[i] == '\n';
+    free(log);
+    return n;
+}
+
+static int64_t events_of(const char *type)
+{
+    int64_t n = 0;
+    kw_diag d;
+
+    assert_int_equal(ks_value(st, &d, "counting", &n, NULL,
+                              "SELECT count(*) FROM events WHERE type = ?1",
+                              "t", type),
+                     0);
+    return n;
+}
+
+/* propagated -> active through the signer, once, with dkim.activated in
+ * the stage's transaction; then retired, and the next rotation's old key
+ * is this one. */
+static void test_activate_through_signer(void **state)
+{
+    kw_dkim_rot_out o;
+    char path[600], *log;
+
+    (void)state;
+    exec_signer();
+    o = run(0, NOW);
+    assert_string_equal(o.rot.stage, "visible");
+    assert_int_equal(signer_calls(), 0);
+    assert_int_equal(events_of("dkim.activated"), 0);
+    o = run(0, NOW + 7200);
+    /* It replaced no managed key: the rotation ends at active. */
+    assert_string_equal(o.rot.stage, "active");
+    assert_int_equal(signer_calls(), 1);
+    assert_int_equal(events_of("dkim.activated"), 1);
+    path_join(path, sizeof(path), dir, "signer.log");
+    log = slurp(path, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "example.com kw202701 "));
+    assert_non_null(strstr(log, o.rot.key_path));
+    free(log);
+    o = run(0, NOW + 8000);
+    assert_int_equal(signer_calls(), 1);
+    assert_true(o.waiting);
+    /* The next one, 90 days on, replaces it and retires it. */
+    o = run(0, NOW + 90 * DAY);
+    o = run(0, NOW + 90 * DAY + 7200);
+    assert_string_equal(o.rot.stage, "retired");
+    assert_string_equal(o.rot.old_selector, "kw202701");
+    assert_int_equal(signer_calls(), 2);
+    assert_int_equal(events_of("dkim.activated"), 2);
+}
+
+/* A signer that refuses: stopped at propagated with its words, no event,
+ * nothing retired; the retry after the signer is fixed activates. */
+static void test_signer_refuses(void **state)
+{
+    kw_dkim_rot_out o;
+    char rc[600];
+    FILE *f;
+
+    (void)state;
+    exec_signer();
+    path_join(rc, sizeof(rc), dir, "rc");
+    f = fopen(rc, "w");
+    assert_non_null(f);
+    fputs("3\n", f);
+    fclose(f);
+    o = run(0, NOW);
+    o = run(0, NOW + 7200);
+    assert_string_equal(o.rot.stage, "propagated");
+    assert_true(o.stopped);
+    assert_non_null(strstr(o.rot.stopped, "switching the signer"));
+    assert_int_equal(events_of("dkim.activated"), 0);
+    assert_int_equal(unlink(rc), 0);
+    o = run(KW_DKIM_ROT_RETRY, NOW + 7300);
+    assert_string_equal(o.rot.stage, "active");
+    assert_int_equal(events_of("dkim.activated"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +558,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_revoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_activate_through_signer, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_signer_refuses, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
