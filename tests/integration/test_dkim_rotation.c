@@ -11,6 +11,9 @@
  *     nothing published; the corrected secret resumes with the same key;
  *   - the secondary frozen (knotc zone-freeze): the rotation waits at
  *     published naming 127.0.0.2, and goes on after zone-thaw;
+ *   - the 90-day cycle: active through a signer program, the next key 90
+ *     days on, the first retired, and after drain its record gone from
+ *     both servers and its key archived;
  *   - kill -9 (the KEYWARDEN_TEST_DIE_AT seam) after the key write and
  *     after the UPDATE: the rerun makes no second key and the record is
  *     at the name once.
@@ -62,6 +65,13 @@ static int teardown(void **st)
     kn_stop(&g_primary);
     tmpdir_remove(dir);
     return 0;
+}
+
+/* dir/rel into buf (600 bytes): kw_path's buffers rotate, and a case's
+ * state directory and configuration must outlive many calls. */
+static void keep(char *buf, const char *rel)
+{
+    snprintf(buf, 600, "%s", kw_path(dir, rel));
 }
 
 /* The state directory and configuration of one case: domain NAME.example.com
@@ -135,14 +145,15 @@ static int count_lines(const char *s)
 
 static void walk(void **st)
 {
-    const char *state = kw_path(dir, "s-walk"), *conf;
+    char state[600], conf[600];
     char txt[4096];
     kwres r;
 
     (void)st;
+    keep(state, "s-walk");
     write_conf("walk.conf", "example.com", "a%Y%m",
                g_primary.key_secret);
-    conf = kw_path(dir, "walk.conf");
+    keep(conf, "walk.conf");
     setenv("KEYWARDEN_NOW", NOW, 1);
     r = kw_ok(state, conf, "dkim", "rotate", "example.com");
     assert_contains(r.out, "selector a202701");
@@ -176,16 +187,17 @@ static void walk(void **st)
 
 static void wrong_tsig(void **st)
 {
-    const char *state = kw_path(dir, "s-tsig"), *conf;
+    char state[600], conf[600];
     char txt[4096];
     int before = count_files(kw_path(dir, "keys"), ".key");
     kwres r;
 
     (void)st;
+    keep(state, "s-tsig");
     /* A valid base64 secret, not the server's. */
     write_conf("tsig.conf", "t.example.com", "b%Y%m",
                "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=");
-    conf = kw_path(dir, "tsig.conf");
+    keep(conf, "tsig.conf");
     setenv("KEYWARDEN_NOW", NOW, 1);
     r = kw_fail(state, conf, "dkim", "rotate", "t.example.com");
     assert_contains(r.out, "publishing since");
@@ -208,13 +220,14 @@ static void wrong_tsig(void **st)
 
 static void frozen_secondary(void **st)
 {
-    const char *state = kw_path(dir, "s-freeze"), *conf;
+    char state[600], conf[600];
     kwres r;
 
     (void)st;
+    keep(state, "s-freeze");
     write_conf("freeze.conf", "f.example.com", "c%Y%m",
                g_primary.key_secret);
-    conf = kw_path(dir, "freeze.conf");
+    keep(conf, "freeze.conf");
     setenv("KEYWARDEN_NOW", NOW, 1);
     assert_int_equal(kn_knotc(&g_secondary, "zone-freeze", NULL), 0);
     r = kw_ok(state, conf, "dkim", "rotate", "f.example.com");
@@ -235,7 +248,7 @@ static void killed_at(const char *point, const char *label,
 {
     char name[64], conf_name[64], domain[64], rname[200], txt[4096];
     char keyfile[200];
-    const char *state, *conf;
+    char state[600], conf[600];
     char *key_before, *key_after;
     uint32_t serial_before, serial_after;
     int before = count_files(kw_path(dir, "keys"), ".key");
@@ -244,9 +257,9 @@ static void killed_at(const char *point, const char *label,
     snprintf(name, sizeof(name), "s-%s", label);
     snprintf(conf_name, sizeof(conf_name), "%s.conf", label);
     snprintf(domain, sizeof(domain), "%s.example.com", label);
-    state = kw_path(dir, name);
+    keep(state, name);
     write_conf(conf_name, domain, tmpl, g_primary.key_secret);
-    conf = kw_path(dir, conf_name);
+    keep(conf, conf_name);
     setenv("KEYWARDEN_NOW", NOW, 1);
     setenv("KEYWARDEN_TEST_DIE_AT", point, 1);
     r = kw(state, conf, "dkim", "rotate", domain);
@@ -290,6 +303,75 @@ static void killed_at(const char *point, const char *label,
     unsetenv("KEYWARDEN_NOW");
 }
 
+/* The 90-day cycle on the clock: a first key to active through a signer
+ * program, the next one 90 days on, the first retired, and after drain
+ * its record gone from both servers and its key archived. */
+static void full_cycle(void **st)
+{
+    char state[600], conf[600], txt[4096], extra[600];
+    kwres r;
+
+    (void)st;
+    keep(state, "s-cycle");
+    keep(conf, "cycle.conf");
+    write_text(kw_path(dir, "signer.sh"),
+               "#!/bin/sh\necho \"$@\" >> %s\n",
+               kw_path(dir, "signer.log"));
+    assert_int_equal(chmod(kw_path(dir, "signer.sh"), 0755), 0);
+    write_conf("cycle.conf", "c.example.com", "g%Y%m",
+               g_primary.key_secret);
+    snprintf(extra, sizeof(extra), "signer = exec\nsigner_exec = %s\n",
+             kw_path(dir, "signer.sh"));
+    {
+        FILE *f = fopen(kw_path(dir, "cycle.conf"), "a");
+
+        assert_non_null(f);
+        fputs(extra, f);
+        fclose(f);
+    }
+    setenv("KEYWARDEN_NOW", NOW, 1);
+    r = kw_ok(state, conf, "dkim", "rotate", "c.example.com");
+    kwres_free(&r);
+    setenv("KEYWARDEN_NOW", "2027-01-15T09:01:00Z", 1);
+    r = kw_ok(state, conf, "dkim", "rotate", "c.example.com");
+    assert_contains(r.out, "selector g202701  active since "
+                           "2027-01-15T09:01:00Z");
+    kwres_free(&r);
+    /* 90 days on: g202704 replaces it. */
+    setenv("KEYWARDEN_NOW", "2027-04-15T09:01:00Z", 1);
+    r = kw_ok(state, conf, "dkim", "rotate", "c.example.com");
+    assert_contains(r.out, "selector g202704  visible since");
+    assert_contains(r.out, "(replaces g202701)");
+    kwres_free(&r);
+    setenv("KEYWARDEN_NOW", "2027-04-15T10:02:00Z", 1);
+    r = kw_ok(state, conf, "dkim", "rotate", "c.example.com");
+    assert_contains(r.out, "retired since 2027-04-15T10:02:00Z");
+    assert_contains(r.out, "drain: the old record stays until "
+                           "2027-04-22T10:02:00Z");
+    kwres_free(&r);
+    served("127.0.0.2", "g202701._domainkey.c.example.com", txt,
+           sizeof(txt));
+    assert_contains(txt, "v=DKIM1");
+    setenv("KEYWARDEN_NOW", "2027-04-22T10:02:00Z", 1);
+    r = kw_ok(state, conf, "dkim", "rotate", "c.example.com");
+    assert_contains(r.out, "removed since 2027-04-22T10:02:00Z");
+    kwres_free(&r);
+    served("127.0.0.1", "g202701._domainkey.c.example.com", txt,
+           sizeof(txt));
+    assert_string_equal(txt, "");
+    served("127.0.0.2", "g202701._domainkey.c.example.com", txt,
+           sizeof(txt));
+    assert_string_equal(txt, "");
+    served("127.0.0.2", "g202704._domainkey.c.example.com", txt,
+           sizeof(txt));
+    assert_contains(txt, "v=DKIM1");
+    assert_int_equal(access(kw_path(dir, "keys/archive/"
+                                         "c.example.com.g202701.key"),
+                            F_OK),
+                     0);
+    unsetenv("KEYWARDEN_NOW");
+}
+
 static void kill_after_key_write(void **st)
 {
     (void)st;
@@ -308,6 +390,7 @@ int main(void)
         cmocka_unit_test(walk),
         cmocka_unit_test(wrong_tsig),
         cmocka_unit_test(frozen_secondary),
+        cmocka_unit_test(full_cycle),
         cmocka_unit_test(kill_after_key_write),
         cmocka_unit_test(kill_after_update),
     };
