@@ -128,14 +128,65 @@ int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
     return rc;
 }
 
-/* Run sql (parameters as ks_run's fmt) and collect its rotation rows. */
+static void read_step(sqlite3_stmt *st, void *row)
+{
+    ks_dkim_rot_step *j = row;
+
+    j->at = sqlite3_column_int64(st, 0);
+    col(st, 1, j->old_stage, sizeof(j->old_stage));
+    col(st, 2, j->new_stage, sizeof(j->new_stage));
+    col(st, 3, j->intent, sizeof(j->intent));
+    col(st, 4, j->effect, sizeof(j->effect));
+    col(st, 5, j->result, sizeof(j->result));
+}
+
+static void read_rot(sqlite3_stmt *st, void *row)
+{
+    read_row(st, row);
+}
+
+/* Step the prepared st (finalized here) and collect at most max rows of
+ * elem bytes, each filled by read, into a malloc'd *out. */
+static int collect(ks_store *s, sqlite3_stmt *st, size_t max, size_t elem,
+                   void (*read)(sqlite3_stmt *, void *), void **out,
+                   size_t *n, const char *what, kw_diag *d)
+{
+    unsigned char *v = NULL, *nv;
+    size_t cap = 0;
+    int rc = SQLITE_DONE;
+
+    *out = NULL;
+    *n = 0;
+    while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((nv = kw_vec_grow(v, &cap, *n + 1, elem)) == NULL) {
+            free(v);
+            sqlite3_finalize(st);
+            *n = 0;
+            return kw_diag_set(d, KW_ENOMEM, "%s: out of memory", what);
+        }
+        v = nv;
+        read(st, v + elem * (*n)++);
+    }
+    if (*n < max && rc != SQLITE_DONE) {
+        free(v);
+        *n = 0;
+        rc = ks_db_error(s, d, what);
+        sqlite3_finalize(st);
+        return rc;
+    }
+    sqlite3_finalize(st);
+    *out = v;
+    return 0;
+}
+
+/* Run sql with text parameters ?1 = a and ?2 = b (when not NULL) and
+ * ?3 = i (when the statement has it), and collect its rotation rows. */
 static int query(ks_store *s, ks_dkim_rot **out, size_t *n, size_t max,
                  kw_diag *d, const char *sql, const char *a, const char *b,
                  int64_t i)
 {
     sqlite3_stmt *st = NULL;
-    ks_dkim_rot *v = NULL, *nv;
-    size_t cap = 0;
+    void *v;
     int rc;
 
     *out = NULL;
@@ -148,26 +199,10 @@ static int query(ks_store *s, ks_dkim_rot **out, size_t *n, size_t max,
         sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
     if (sqlite3_bind_parameter_count(st) >= 3)
         sqlite3_bind_int64(st, 3, i);
-    while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((nv = kw_vec_grow(v, &cap, *n + 1, sizeof(*v))) == NULL) {
-            free(v);
-            sqlite3_finalize(st);
-            *n = 0;
-            return kw_diag_set(d, KW_ENOMEM, "reading DKIM rotations");
-        }
-        v = nv;
-        read_row(st, &v[(*n)++]);
-    }
-    if (*n < max && rc != SQLITE_DONE) {
-        free(v);
-        *n = 0;
-        rc = ks_db_error(s, d, "reading DKIM rotations");
-        sqlite3_finalize(st);
-        return rc;
-    }
-    sqlite3_finalize(st);
+    rc = collect(s, st, max, sizeof(ks_dkim_rot), read_rot, &v, n,
+                 "reading DKIM rotations", d);
     *out = v;
-    return 0;
+    return rc;
 }
 
 int ks_dkim_rot_latest(ks_store *s, const char *domain, ks_dkim_rot *out,
@@ -241,8 +276,7 @@ int ks_dkim_rot_journal(ks_store *s, int64_t id, ks_dkim_rot_step **out,
                         size_t *n, kw_diag *d)
 {
     sqlite3_stmt *st = NULL;
-    ks_dkim_rot_step *v = NULL, *nv;
-    size_t cap = 0;
+    void *v;
     int rc;
 
     *out = NULL;
@@ -254,33 +288,8 @@ int ks_dkim_rot_journal(ks_store *s, int64_t id, ks_dkim_rot_step **out,
                            -1, &st, NULL) != SQLITE_OK)
         return ks_db_error(s, d, "reading a DKIM rotation's journal");
     sqlite3_bind_int64(st, 1, id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        ks_dkim_rot_step *j;
-
-        if ((nv = kw_vec_grow(v, &cap, *n + 1, sizeof(*v))) == NULL) {
-            free(v);
-            sqlite3_finalize(st);
-            *n = 0;
-            return kw_diag_set(d, KW_ENOMEM,
-                               "reading a DKIM rotation's journal");
-        }
-        v = nv;
-        j = &v[(*n)++];
-        j->at = sqlite3_column_int64(st, 0);
-        col(st, 1, j->old_stage, sizeof(j->old_stage));
-        col(st, 2, j->new_stage, sizeof(j->new_stage));
-        col(st, 3, j->intent, sizeof(j->intent));
-        col(st, 4, j->effect, sizeof(j->effect));
-        col(st, 5, j->result, sizeof(j->result));
-    }
-    if (rc != SQLITE_DONE) {
-        free(v);
-        *n = 0;
-        rc = ks_db_error(s, d, "reading a DKIM rotation's journal");
-        sqlite3_finalize(st);
-        return rc;
-    }
-    sqlite3_finalize(st);
+    rc = collect(s, st, (size_t)-1, sizeof(ks_dkim_rot_step), read_step, &v,
+                 n, "reading a DKIM rotation's journal", d);
     *out = v;
-    return 0;
+    return rc;
 }
