@@ -1,5 +1,6 @@
 /*
- * cli_dkim.c: keywarden dkim check [DOMAIN...] [--json].
+ * cli_dkim.c: keywarden dkim check [DOMAIN...] [--json], dkim rotate
+ * DOMAIN, dkim status [DOMAIN] [--json].
  *
  * Runs the DNS check of dkim/dkim_check.h over the inventory's DKIM
  * selectors (those of the named signing domains, or all), records each
@@ -10,6 +11,7 @@
 #include "cli.h"
 
 #include "../dkim/dkim_check.h"
+#include "../dkim/dkim_rotate.h"
 #include "../service/config.h"
 #include "../service/hooks.h"
 #include "../service/job.h"
@@ -17,6 +19,7 @@
 #include "../common/kw_log.h"
 
 #include <getopt.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,7 +28,18 @@ static void dkim_usage(FILE *out)
 {
     fputs("Usage: keywarden dkim check [--json] [--postfix DIR] "
           "[DOMAIN...]\n"
+          "       keywarden dkim rotate DOMAIN\n"
+          "       keywarden dkim status [--json] [DOMAIN]\n"
           "\n"
+          "rotate starts a rotation of DOMAIN's selector now (a [dkim "
+          "\"DOMAIN\"]\n"
+          "section with rotate =), or resumes the one running, and drives "
+          "it until\n"
+          "it must wait: it says for what.  status shows each rotation's "
+          "stage,\n"
+          "since when, and what it waits for.\n"
+          "\n"
+          "check:\n"
           "Asks the resolver ([dkim] resolver, else /etc/resolv.conf's) and "
           "every\n"
           "authoritative server of each DKIM selector's zone for its record "
@@ -143,6 +157,180 @@ static int dkim_check(kw_cli *cli, int argc, char **argv)
     return r != 0 ? KS_HEALTH_UNKNOWN : (int)worst;
 }
 
+static void utc(int64_t t, char *buf, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
+        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, cap, "-");
+}
+
+static void rot_text(const ks_dkim_rot *r, FILE *out)
+{
+    char since[32];
+
+    utc(r->since, since, sizeof(since));
+    fprintf(out, "%s  selector %s  %s since %s", r->domain, r->selector,
+            r->stage, since);
+    if (r->old_selector[0] != '\0')
+        fprintf(out, "  (replaces %s)", r->old_selector);
+    fputc('\n', out);
+    if (r->stopped[0] != '\0')
+        fprintf(out, "  stopped: %s\n", r->stopped);
+    if (r->waits_for[0] != '\0')
+        fprintf(out, "  waits for %s\n", r->waits_for);
+}
+
+static json_t *rot_json(const ks_dkim_rot *r)
+{
+    char since[32], until[32];
+
+    utc(r->since, since, sizeof(since));
+    utc(r->wait_until, until, sizeof(until));
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, "
+                     "s:s?}",
+                     "domain", r->domain, "selector", r->selector, "stage",
+                     r->stage, "since", since, "key_path", r->key_path,
+                     "key_type", r->key_type, "record", r->record,
+                     "replaces", r->old_selector, "waits_for",
+                     r->waits_for[0] ? r->waits_for : NULL, "wait_until",
+                     r->wait_until > 0 ? until : NULL, "stopped",
+                     r->stopped[0] ? r->stopped : NULL);
+}
+
+/* keywarden dkim rotate DOMAIN: start (or resume) and drive until it
+ * waits.  Exit 0 when it waits or finished, 1 when it stopped on a
+ * failure, 3 when it could not run. */
+static int dkim_rotate(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    kw_dkim_rot_out out;
+    ks_dkim_rot cur;
+    ks_store *s = NULL;
+    kw_config kc;
+    kw_diag d;
+    int c, r, found = 0, flags, lock_fd = -1;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
+                              KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    if (argc - optind != 1) {
+        dkim_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    if (kw_cli_dkim_config(cli, NULL, NULL, &kc) != 0)
+        return KS_HEALTH_UNKNOWN;
+    if (kw_cli_open(cli, 1, &s) != 0) {
+        kw_config_free(&kc);
+        return KS_HEALTH_UNKNOWN;
+    }
+    /* One writer at a time: two rotations of one domain at once could
+     * each start a key. */
+    if (kw_state_lock(cli, "dkim rotate", &lock_fd, &d) != 0) {
+        kw_err("dkim rotate: %s", d.msg);
+        ks_close(s);
+        kw_config_free(&kc);
+        return KS_HEALTH_UNKNOWN;
+    }
+    /* A rotation already running is resumed (its stopped step retried
+     * now), not replaced. */
+    flags = KW_DKIM_ROT_RETRY;
+    r = ks_dkim_rot_latest(s, argv[optind], &cur, &found, &d);
+    if (r == 0) {
+        kw_dkim_stage st = kw_dkim_stage_parse(cur.stage);
+
+        if (!found || st == KW_DKIM_ST_REMOVED ||
+            st == KW_DKIM_ST_REVOKED ||
+            (st == KW_DKIM_ST_ACTIVE && cur.old_selector[0] == '\0'))
+            flags |= KW_DKIM_ROT_START;
+        r = kw_dkim_rotate_step(s, &kc.dkim, argv[optind], flags, cli->now,
+                                &out, &d);
+    }
+    if (r != 0) {
+        kw_err("dkim rotate: %s", d.msg);
+    } else {
+        if (out.manual_name[0] != '\0')
+            printf("Publish this TXT record at %s (TTL of your choice), "
+                   "then run this command again:\n  %s\n",
+                   out.manual_name, out.rot.record);
+        rot_text(&out.rot, stdout);
+    }
+    ks_close(s);
+    close(lock_fd);
+    kw_config_free(&kc);
+    return r != 0 ? KS_HEALTH_UNKNOWN : out.stopped ? 1 : 0;
+}
+
+/* keywarden dkim status [--json] [DOMAIN]. */
+static int dkim_status(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *domain = NULL;
+    ks_dkim_rot *v = NULL;
+    ks_store *s = NULL;
+    size_t n = 0, i;
+    kw_diag d;
+    int c, r, json = 0;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'j') {
+            json = 1;
+            continue;
+        }
+        r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
+                              KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    if (argc - optind > 1) {
+        dkim_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    if (argc - optind == 1)
+        domain = argv[optind];
+    if (kw_cli_open_existing(cli, &s) != 0)
+        return KS_HEALTH_UNKNOWN;
+    r = ks_dkim_rot_list(s, domain, &v, &n, &d);
+    ks_close(s);
+    if (r != 0) {
+        kw_err("dkim status: %s", d.msg);
+        return KS_HEALTH_UNKNOWN;
+    }
+    if (json) {
+        json_t *a = json_array();
+
+        for (i = 0; a != NULL && i < n; i++)
+            json_array_append_new(a, rot_json(&v[i]));
+        if (a == NULL || json_dumpf(a, stdout, JSON_INDENT(2)) != 0)
+            kw_err("dkim status: cannot write the JSON");
+        else
+            fputc('\n', stdout);
+        json_decref(a);
+    } else {
+        if (n == 0)
+            printf("no DKIM rotation%s%s yet\n", domain ? " of " : "",
+                   domain ? domain : "");
+        for (i = 0; i < n; i++)
+            rot_text(&v[i], stdout);
+    }
+    free(v);
+    return 0;
+}
+
 int cli_dkim(kw_cli *cli, int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
@@ -150,9 +338,13 @@ int cli_dkim(kw_cli *cli, int argc, char **argv)
         dkim_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? KW_EXIT_USAGE : KW_EXIT_OK;
     }
+    if (strcmp(argv[1], "rotate") == 0)
+        return dkim_rotate(cli, argc - 1, argv + 1);
+    if (strcmp(argv[1], "status") == 0)
+        return dkim_status(cli, argc - 1, argv + 1);
     if (strcmp(argv[1], "check") != 0) {
         kw_err("dkim: unknown subcommand \"%s\"; try `keywarden dkim "
-               "check`", argv[1]);
+               "check`, `rotate` or `status`", argv[1]);
         return KW_EXIT_USAGE;
     }
     return dkim_check(cli, argc - 1, argv + 1);

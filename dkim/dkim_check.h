@@ -108,6 +108,10 @@ void kw_dkim_domain_clear(kw_dkim_domain *dom);
 
 /* ----- the runner ----- */
 
+/* [dkim] resolver: what kw_dns_server_parse reads, or ADDRESS@PORT.  0 or
+ * KW_EINVAL with d. */
+int kw_dkim_resolver_parse(const char *v, kw_dns_server *out, kw_diag *d);
+
 typedef struct kw_dkim_report kw_dkim_report; /* opaque */
 
 /* BLOCKS (pool).  Checks every dkim object in the store (domains NULL/0:

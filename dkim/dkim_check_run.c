@@ -388,7 +388,7 @@ static int judge_all(kw_dkim_report *r, const kw_dkim_params *p,
 }
 
 /* [dkim] resolver: what kw_dns_server_parse reads, or ADDRESS@PORT. */
-static int resolver_parse(const char *v, kw_dns_server *out, kw_diag *d)
+int kw_dkim_resolver_parse(const char *v, kw_dns_server *out, kw_diag *d)
 {
     const char *at = strrchr(v, '@');
     char addr[80], *end;
@@ -424,7 +424,7 @@ int kw_dkim_check_run(ks_store *s, const kw_dkim_params *p,
     r->checked_at = now;
     memset(&w, 0, sizeof(w));
     if (p->resolver != NULL && p->resolver[0] != '\0')
-        rc = resolver_parse(p->resolver, &w.resolver, d);
+        rc = kw_dkim_resolver_parse(p->resolver, &w.resolver, d);
     else
         rc = kw_dns_system_resolver(NULL, &w.resolver, d);
     if (rc != 0) {

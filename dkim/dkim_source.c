@@ -4,6 +4,8 @@
  */
 #include "dkim_source.h"
 
+#include "dkim_rotate.h"
+
 #include "../common/kw_fs.h"
 #include "../keystore/ks_health.h"
 #include "../common/kw_str.h"
@@ -57,6 +59,9 @@ void kw_dkim_params_free(kw_dkim_params *p)
         free(p->keys[i].user);
     }
     free(p->keys);
+    for (i = 0; i < p->nrot; i++)
+        kw_dkim_rot_params_free(&p->rot[i]);
+    free(p->rot);
     kw_dkim_params_defaults(p);
 }
 
@@ -68,7 +73,8 @@ int kw_dkim_params_copy(kw_dkim_params *dst, const kw_dkim_params *src)
     *dst = *src;
     dst->outbound = NULL;
     dst->keys = NULL;
-    dst->noutbound = dst->nkeys = 0;
+    dst->rot = NULL;
+    dst->noutbound = dst->nkeys = dst->nrot = 0;
     dst->opendkim_conf = kw_strdup_opt(src->opendkim_conf, &bad);
     dst->rspamd_conf = kw_strdup_opt(src->rspamd_conf, &bad);
     dst->resolver = kw_strdup_opt(src->resolver, &bad);
@@ -87,6 +93,12 @@ int kw_dkim_params_copy(kw_dkim_params *dst, const kw_dkim_params *src)
         dst->keys[i].user = kw_strdup_opt(src->keys[i].user, &bad);
         dst->keys[i].line = src->keys[i].line;
     }
+    if (!bad && src->nrot > 0 &&
+        (dst->rot = calloc(src->nrot, sizeof(*dst->rot))) == NULL)
+        bad = 1;
+    for (i = 0; !bad && i < src->nrot; i++, dst->nrot++)
+        if (kw_dkim_rot_params_copy(&dst->rot[i], &src->rot[i]) != 0)
+            bad = 1;
     if (bad) {
         kw_dkim_params_free(dst);
         return KW_ENOMEM;

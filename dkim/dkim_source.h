@@ -105,6 +105,9 @@ typedef struct kw_dkim_params {
     int dns_port;         /* the authoritative servers' port; 0: 53 */
     kw_dkim_conf_key *keys;
     size_t nkeys;
+    /* The managed sections (rotate =), dkim_rotate.h. */
+    struct kw_dkim_rot_params *rot;
+    size_t nrot;
     const char *config_file; /* keywarden.conf, for the sources' names */
     int configured;       /* a [dkim] section or [dkim "DOMAIN"] exists */
 } kw_dkim_params;

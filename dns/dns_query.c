@@ -440,3 +440,47 @@ int kw_dns_find_zone(const kw_dns_server *server, const char *name,
                        "it (asked SOA of it and each parent; last: %s)", name,
                        who, last);
 }
+
+int kw_dns_soa_negative_ttl(const kw_dns_server *server, const char *zone,
+                            int timeout_ms, int64_t *neg_ttl,
+                            int64_t *soa_ttl, kw_diag *d)
+{
+    char who[96], rbuf[16];
+    ldns_pkt *p = NULL;
+    kw_diag sub;
+    size_t i;
+    int rc, rcode;
+
+    sub.msg[0] = '\0';
+    if (server == NULL || neg_ttl == NULL || timeout_ms <= 0)
+        return kw_diag_set(d, KW_EINVAL, "reading a SOA: missing argument");
+    dnsn_server_str(server, who, sizeof(who));
+    if ((rc = kw_dns_name_check(zone, &sub)) != 0)
+        return kw_diag_set(d, rc, "reading the SOA at %s: %s", who, sub.msg);
+    rc = dnsn_query(server, zone, LDNS_RR_TYPE_SOA, 1,
+                    dnsn_now_ms() + timeout_ms, &p, &sub);
+    if (rc != 0)
+        return kw_diag_set(d, rc, "reading the SOA of %s: %s", zone,
+                           sub.msg);
+    rcode = ldns_pkt_get_rcode(p);
+    for (i = 0; rcode == LDNS_RCODE_NOERROR &&
+                i < ldns_rr_list_rr_count(ldns_pkt_answer(p)); i++) {
+        const ldns_rr *rr = ldns_rr_list_rr(ldns_pkt_answer(p), i);
+        int64_t ttl, min;
+
+        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_SOA ||
+            !dnsn_dname_is(ldns_rr_owner(rr), zone) ||
+            ldns_rr_rd_count(rr) < 7)
+            continue;
+        ttl = (int64_t)ldns_rr_ttl(rr);
+        min = (int64_t)ldns_rdf2native_int32(ldns_rr_rdf(rr, 6));
+        *neg_ttl = ttl < min ? ttl : min;
+        if (soa_ttl != NULL)
+            *soa_ttl = ttl;
+        ldns_pkt_free(p);
+        return 0;
+    }
+    ldns_pkt_free(p);
+    return kw_diag_set(d, KW_ENOTFOUND, "%s gave no SOA for %s (%s)", who,
+                       zone, dnsn_rcode_name(rcode, rbuf));
+}

@@ -111,6 +111,17 @@ int kw_dns_judge_txt_wire(const uint8_t *wire, size_t len, const char *name,
 int kw_dns_find_zone(const kw_dns_server *server, const char *name,
                      char *zone, size_t cap, int timeout_ms, kw_diag *d);
 
+/*
+ * How long a resolver may cache a negative answer for a name in zone
+ * (RFC 2308 section 5): the smaller of the zone's SOA record TTL and its
+ * MINIMUM field, asked of server (RD set, so a primary or a resolver).
+ * Also the SOA record's TTL in *soa_ttl (may be NULL).  KW_ENOTFOUND when
+ * server gives no SOA for zone.
+ */
+int kw_dns_soa_negative_ttl(const kw_dns_server *server, const char *zone,
+                            int timeout_ms, int64_t *neg_ttl,
+                            int64_t *soa_ttl, kw_diag *d);
+
 /* ----- helpers, also for callers' config checks ----- */
 
 /* Is name a valid host name as above?  0, or KW_EINVAL with why in d. */

@@ -60,7 +60,7 @@ const ks_event_type ks_event_types[] = {
     {"dkim.published", "a new DKIM key's record is published",
      KS_EVENT_RESERVED},
     {"dkim.activated", "the signer switched to the new DKIM key",
-     KS_EVENT_RESERVED},
+     KS_EVENT_EMITTED},
     {"dkim.retired", "an old DKIM key's record was removed",
      KS_EVENT_RESERVED},
     {"dnssec.ds_needed", "the parent zone needs a new DS record",

@@ -474,8 +474,51 @@ static const char v10[] =
     ");"
     "CREATE INDEX dkim_findings_object ON dkim_findings(object_id);";
 
+/*
+ * Version 11: DKIM selector rotations (ks_dkim_rot.h).
+ *
+ * dkim_rotations  one row per new key of a managed [dkim "DOMAIN"]: the
+ *                 selector (unique per domain, so a selector is never used
+ *                 twice), the key file, the record (public), the selector
+ *                 it replaces, the stage and since when, the time it waits
+ *                 for and what for, and why it stopped (NULL: running).
+ * dkim_rot_journal  every change of stage: the intent written before an
+ *                 effect, the effect and its result, in the transaction
+ *                 that changes the stage.
+ */
+static const char v11[] =
+    "CREATE TABLE dkim_rotations ("
+    "  id INTEGER PRIMARY KEY,"
+    "  domain TEXT NOT NULL,"
+    "  selector TEXT NOT NULL,"
+    "  key_path TEXT NOT NULL,"
+    "  key_type TEXT NOT NULL,"
+    "  record TEXT,"
+    "  old_selector TEXT,"
+    "  old_record TEXT,"
+    "  stage TEXT NOT NULL,"
+    "  since INTEGER NOT NULL,"
+    "  wait_until INTEGER NOT NULL DEFAULT 0,"
+    "  waits_for TEXT NOT NULL DEFAULT '',"
+    "  stopped TEXT,"
+    "  started_at INTEGER NOT NULL,"
+    "  UNIQUE (domain, selector)"
+    ");"
+    "CREATE TABLE dkim_rot_journal ("
+    "  id INTEGER PRIMARY KEY,"
+    "  rotation_id INTEGER NOT NULL"
+    "    REFERENCES dkim_rotations(id) ON DELETE CASCADE,"
+    "  at INTEGER NOT NULL,"
+    "  old_stage TEXT NOT NULL,"
+    "  new_stage TEXT NOT NULL,"
+    "  intent TEXT NOT NULL DEFAULT '',"
+    "  effect TEXT NOT NULL DEFAULT '',"
+    "  result TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX dkim_rot_journal_rotation ON dkim_rot_journal(rotation_id);";
+
 const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8,
-                                     v9, v10};
+                                     v9, v10, v11};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"

@@ -13,6 +13,8 @@
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
 #include "../common/kw_vec.h"
+#include "../dkim/dkim_rotate.h"
+#include "../dkim/dkim_signer.h"
 #include "../dns/dns_update.h"
 #include "../keystore/ks_events.h"
 #include "../keystore/ks_keygen.h"
@@ -133,13 +135,14 @@ typedef struct parser {
     kw_cert_conf *cert;   /* current [certificate] */
     kw_hook_def *hook;    /* current [hook] */
     kw_dkim_conf_key *dk; /* current [dkim "DOMAIN"]; NULL in [dkim] */
+    kw_dkim_rot_params *rot; /* its rotation keys, once one is seen */
     int coalesce_set;     /* the [hook] set coalesce itself */
     unsigned seen;        /* keys seen in the current section (bits) */
     unsigned seen_sections;
     /* Room in the arrays, and the names taken: a file of 20,000
      * sections loads in linear time (kw_vec.h). */
     size_t cap_paths, cap_endpoints, cap_certs, cap_hooks, cap_dkim,
-        cap_outbound;
+        cap_outbound, cap_rot;
     kw_strset endpoint_names, cert_names, hook_names;
     kw_diag *d;
 } parser;
@@ -244,11 +247,17 @@ static const char *const cert_keys[] = {
 static const char *const hook_keys[] = {
     "on", "objects", "kinds", "run", "shell", "reload", "config", "timeout",
     "user", "group", "retry", "retry_delay", "coalesce", NULL};
-/* [dkim] takes the first seven, [dkim "DOMAIN"] the last three. */
+/* [dkim] takes the first seven, [dkim "DOMAIN"] the rest: selector, key
+ * and user for a watched key, and from rotate on a managed one's
+ * (dkim_rotate.h). */
 static const char *const dkim_keys[] = {
     "opendkim_conf", "rspamd_conf", "max_age", "interval", "outbound",
-    "resolver", "dns_port", "selector", "key", "user", NULL};
+    "resolver", "dns_port", "selector", "key", "user", "rotate", "key_dir",
+    "group", "key_type", "ttl", "drain", "retire", "old_key", "publish",
+    "dns_server", "dns_zone", "tsig_key", "tsig_algorithm", "tsig_secret",
+    "dns_exec", "signer", "signer_exec", "selector_map", "path_map", NULL};
 #define DKIM_FIRST_DOMAIN_KEY 7
+#define DKIM_FIRST_ROTATE_KEY 10
 
 /* In the order of enum section, after SEC_NONE: keys_of() indexes it, so
  * what the parser accepts and what the reference is checked against are
@@ -589,6 +598,44 @@ static int cert_names(parser *p, const char *v)
     return 0;
 }
 
+/* The RFC 2136 keys [certificate] (dns-01) and a managed [dkim "DOMAIN"]
+ * share, in the order dns_server, dns_zone, tsig_key, tsig_algorithm,
+ * tsig_secret (which). */
+static int dns_update_key(parser *p, int which, const char *key,
+                          const char *v, char **dst)
+{
+    kw_dns_server srv;
+    const char *wire;
+
+    switch (which) {
+    case 0:
+        if (kw_dns_server_parse(v, 53, &srv, NULL) != 0)
+            return FAIL(p, "%s = %s: expected an address with an optional "
+                           "port (192.0.2.53, [2001:db8::53]:53)",
+                        key, v);
+        break;
+    case 1:
+    case 2:
+        if (kw_dns_name_check(v, NULL) != 0)
+            return FAIL(p, "%s = %s: expected %s", key, v,
+                        which == 1 ? "a DNS name" : "the key's name");
+        break;
+    case 3:
+        if (kw_dns_tsig_alg(v, &wire, NULL) != 0)
+            return FAIL(p, "%s = %s: expected hmac-sha256, hmac-sha384 or "
+                           "hmac-sha512",
+                        key, v);
+        break;
+    default:
+        /* Never echo a secret into an error message. */
+        if (strlen(v) < 8 || strlen(v) > 512 ||
+            strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789+/=") != strlen(v))
+            return FAIL(p, "%s: expected the key's base64 secret", key);
+    }
+    return set_str(dst, v);
+}
+
 static int cert_key(parser *p, int k, const char *key, const char *v)
 {
     kw_cert_conf *c = p->cert;
@@ -650,40 +697,11 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
                            "directory URL",
                         v);
         return set_str(&c->directory, v);
-    case 10: {
-        kw_dns_server s;
-        kw_diag why;
-
-        if (kw_dns_server_parse(v, 53, &s, &why) != 0)
-            return FAIL(p, "dns_server = %s: expected an address with an "
-                           "optional port (192.0.2.53, [2001:db8::53]:53)",
-                        v);
-        return set_str(&c->dns_server, v);
-    }
-    case 11:
-        if (kw_dns_name_check(v, NULL) != 0)
-            return FAIL(p, "dns_zone = %s: expected a DNS name", v);
-        return set_str(&c->dns_zone, v);
-    case 12:
-        if (kw_dns_name_check(v, NULL) != 0)
-            return FAIL(p, "tsig_key = %s: expected the key's name", v);
-        return set_str(&c->tsig_key, v);
-    case 13: {
-        const char *wire;
-
-        if (kw_dns_tsig_alg(v, &wire, NULL) != 0)
-            return FAIL(p, "tsig_algorithm = %s: expected hmac-sha256, "
-                           "hmac-sha384 or hmac-sha512",
-                        v);
-        return set_str(&c->tsig_algorithm, v);
-    }
-    case 14:
-        /* Never echo a secret into an error message. */
-        if (strlen(v) < 8 || strlen(v) > 512 ||
-            strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                      "0123456789+/=") != strlen(v))
-            return FAIL(p, "tsig_secret: expected the key's base64 secret");
-        return set_str(&c->tsig_secret, v);
+    case 10: return dns_update_key(p, 0, key, v, &c->dns_server);
+    case 11: return dns_update_key(p, 1, key, v, &c->dns_zone);
+    case 12: return dns_update_key(p, 2, key, v, &c->tsig_key);
+    case 13: return dns_update_key(p, 3, key, v, &c->tsig_algorithm);
+    case 14: return dns_update_key(p, 4, key, v, &c->tsig_secret);
     case 15:
         if (v[0] != '/' || access(v, X_OK) != 0)
             return FAIL(p, "dns_exec = %s: expected the absolute path of an "
@@ -928,6 +946,207 @@ static int dns_name_ok(const char *v, size_t max)
            strstr(v, "..") == NULL;
 }
 
+/* PROG [ARG...] split on blanks (no shell, no quoting) into a
+ * NULL-terminated argv; PROG must be an absolute path to a program. */
+static int split_argv(parser *p, const char *key, const char *v,
+                      char ***out)
+{
+    char buf[KW_CONFIG_MAX_LINE + 1], *tok, *save = NULL;
+    size_t n = 0;
+
+    snprintf(buf, sizeof(buf), "%s", v);
+    for (tok = strtok_r(buf, " \t", &save); tok != NULL;
+         tok = strtok_r(NULL, " \t", &save)) {
+        char **nv;
+
+        if (n == 0 && (tok[0] != '/' || access(tok, X_OK) != 0))
+            return FAIL(p, "%s = %s: expected the absolute path of an "
+                           "executable program, then its arguments",
+                        key, v);
+        if (n >= 32)
+            return FAIL(p, "%s: more than 32 arguments", key);
+        nv = realloc(*out, (n + 2) * sizeof(*nv));
+        if (nv == NULL)
+            return KW_ENOMEM;
+        *out = nv;
+        nv[n + 1] = NULL;
+        if ((nv[n] = strdup(tok)) == NULL)
+            return KW_ENOMEM;
+        n++;
+    }
+    if (n == 0)
+        return FAIL(p, "%s: expected a program", key);
+    return 0;
+}
+
+/* A managed [dkim "DOMAIN"]'s keys (dkim_rotate.h), into its own
+ * kw_dkim_rot_params, made when the first of them is seen. */
+static int dkim_rot_key(parser *p, int k, const char *key, const char *v)
+{
+    kw_dkim_params *dk = &p->c->dkim;
+    kw_dkim_rot_params *r = p->rot;
+
+    if (r == NULL) {
+        r = kw_vec_grow(dk->rot, &p->cap_rot, dk->nrot + 1, sizeof(*r));
+        if (r == NULL)
+            return KW_ENOMEM;
+        dk->rot = r;
+        r = &dk->rot[dk->nrot++];
+        kw_dkim_rot_params_defaults(r);
+        r->line = p->dk->line;
+        if ((r->domain = strdup(p->dk->domain)) == NULL)
+            return KW_ENOMEM;
+        p->rot = r;
+    }
+    switch (k) {
+    case 10:
+        if (duration(p, key, v, &r->rotate) != 0)
+            return KW_EPARSE;
+        if (r->rotate < KW_DAY)
+            return FAIL(p, "rotate = %s: expected at least a day", v);
+        return 0;
+    case 11:
+        if (v[0] != '/')
+            return FAIL(p, "key_dir = %s: expected an absolute path", v);
+        return set_str(&r->key_dir, v);
+    case 12: {
+        struct group gr, *res = NULL;
+        char buf[4096];
+
+        if (getgrnam_r(v, &gr, buf, sizeof(buf), &res) != 0 || res == NULL)
+            return FAIL(p, "group = %s: no such group on this machine", v);
+        return set_str(&r->group, v);
+    }
+    case 13:
+        if (strcmp(v, "rsa2048") != 0 && strcmp(v, "rsa3072") != 0 &&
+            strcmp(v, "ed25519") != 0)
+            return FAIL(p, "key_type = %s: expected rsa2048, rsa3072 or "
+                           "ed25519",
+                        v);
+        return set_str(&r->key_type, v);
+    case 14: {
+        char *end;
+        long ttl = strtol(v, &end, 10);
+
+        if (*end != '\0' || end == v || ttl < 60 || ttl > 86400)
+            return FAIL(p, "ttl = %s: expected seconds, 60 to 86400", v);
+        r->ttl = (int)ttl;
+        return 0;
+    }
+    case 15: return duration(p, key, v, &r->drain);
+    case 16:
+        if (strcmp(v, "remove") != 0 && strcmp(v, "revoke") != 0)
+            return FAIL(p, "retire = %s: expected remove or revoke", v);
+        r->retire_revoke = strcmp(v, "revoke") == 0;
+        return 0;
+    case 17:
+        if (strcmp(v, "archive") != 0 && strcmp(v, "delete") != 0)
+            return FAIL(p, "old_key = %s: expected archive or delete", v);
+        r->delete_old_key = strcmp(v, "delete") == 0;
+        return 0;
+    case 18:
+        if (strcmp(v, "manual") == 0)
+            r->publish = KW_DKIM_PUBLISH_MANUAL;
+        else if (strcmp(v, "update") == 0)
+            r->publish = KW_DKIM_PUBLISH_UPDATE;
+        else
+            return FAIL(p, "publish = %s: expected update (RFC 2136 to "
+                           "dns_server) or manual",
+                        v);
+        return 0;
+    case 19: case 20: case 21: case 22: case 23:
+        return dns_update_key(p, k - 19, key, v,
+                              k == 19   ? &r->dns_server
+                              : k == 20 ? &r->dns_zone
+                              : k == 21 ? &r->tsig_key
+                              : k == 22 ? &r->tsig_algorithm
+                                        : &r->tsig_secret);
+    case 24:
+        if (split_argv(p, key, v, &r->dns_exec) != 0)
+            return KW_EPARSE;
+        r->publish = KW_DKIM_PUBLISH_EXEC;
+        return 0;
+    case 25:
+        if (strcmp(v, "opendkim") == 0)
+            r->signer = KW_DKIM_SIGNER_OPENDKIM;
+        else if (strcmp(v, "rspamd") == 0)
+            r->signer = KW_DKIM_SIGNER_RSPAMD;
+        else if (strcmp(v, "exec") == 0)
+            r->signer = KW_DKIM_SIGNER_EXEC;
+        else
+            return FAIL(p, "signer = %s: expected opendkim, rspamd or exec",
+                        v);
+        return 0;
+    case 26: return split_argv(p, key, v, &r->signer_exec);
+    default: /* selector_map, path_map */
+        if (v[0] != '/')
+            return FAIL(p, "%s = %s: expected an absolute path", key, v);
+        return set_str(k == 27 ? &r->selector_map : &r->path_map, v);
+    }
+}
+
+/* Close a managed [dkim "DOMAIN"]: check it, and take its selector
+ * template from the watched-key entry, which it is not. */
+static int end_dkim_rot(parser *p)
+{
+    kw_dkim_params *dk = &p->c->dkim;
+    kw_dkim_conf_key *k = p->dk;
+    kw_dkim_rot_params *r = p->rot;
+    char sel[64];
+    kw_diag why;
+    size_t j;
+
+    if (!(p->seen & (1u << DKIM_FIRST_ROTATE_KEY)))
+        return FAIL(p, "[dkim \"%s\"]: rotation keys (key_dir, publish, "
+                       "...) need rotate = (how often a new key is made)",
+                    k->domain);
+    if (k->key != NULL)
+        return FAIL(p, "[dkim \"%s\"]: key = is for a key keywarden "
+                       "watches; a section with rotate = writes its keys in "
+                       "key_dir",
+                    k->domain);
+    if (r->key_dir == NULL)
+        return FAIL(p, "[dkim \"%s\"]: rotate = needs key_dir (where new "
+                       "keys are written)",
+                    k->domain);
+    if (k->selector == NULL)
+        return FAIL(p, "[dkim \"%s\"]: rotate = needs selector = (a "
+                       "template such as kw%%Y%%m)",
+                    k->domain);
+    if (kw_dkim_selector_expand(k->selector, 0, sel, sizeof(sel), &why) != 0)
+        return FAIL(p, "[dkim \"%s\"]: %s", k->domain, why.msg);
+    if (r->publish == KW_DKIM_PUBLISH_UPDATE && r->dns_server == NULL)
+        return FAIL(p, "[dkim \"%s\"]: rotate = needs a way to publish: "
+                       "dns_server (RFC 2136 updates), dns_exec, or "
+                       "publish = manual",
+                    k->domain);
+    if (r->signer == KW_DKIM_SIGNER_EXEC && r->signer_exec == NULL)
+        return FAIL(p, "[dkim \"%s\"]: signer = exec needs signer_exec",
+                    k->domain);
+    if (r->signer == KW_DKIM_SIGNER_RSPAMD &&
+        (r->selector_map == NULL || r->path_map == NULL))
+        return FAIL(p, "[dkim \"%s\"]: signer = rspamd needs selector_map "
+                       "and path_map",
+                    k->domain);
+    if ((r->tsig_key != NULL) != (r->tsig_secret != NULL))
+        return FAIL(p, "[dkim \"%s\"]: tsig_key and tsig_secret go "
+                       "together",
+                    k->domain);
+    for (j = 0; j + 1 < dk->nrot; j++)
+        if (strcasecmp(dk->rot[j].domain, k->domain) == 0)
+            return FAIL(p, "[dkim \"%s\"]: rotate = is also set at line %d; "
+                           "one managed section per domain",
+                        k->domain, dk->rot[j].line);
+    r->selector = k->selector;
+    k->selector = NULL;
+    free(k->domain);
+    free(k->user);
+    dk->nkeys--;
+    p->dk = NULL;
+    p->rot = NULL;
+    return 0;
+}
+
 static int dkim_key(parser *p, int k, const char *key, const char *v)
 {
     kw_dkim_params *dk = &p->c->dkim;
@@ -940,6 +1159,8 @@ static int dkim_key(parser *p, int k, const char *key, const char *v)
     if (sel != NULL && k < DKIM_FIRST_DOMAIN_KEY)
         return FAIL(p, "%s: belongs in [dkim], not [dkim \"%s\"]", key,
                     sel->domain);
+    if (k >= DKIM_FIRST_ROTATE_KEY)
+        return dkim_rot_key(p, k, key, v);
     switch (k) {
     case 0: /* opendkim_conf */
     case 1: /* rspamd_conf */
@@ -988,7 +1209,9 @@ static int dkim_key(parser *p, int k, const char *key, const char *v)
         return 0;
     }
     case 7:
-        if (!dns_name_ok(v, 63))
+        /* A template (kw%Y%m) is checked when the section ends: only a
+         * managed one may have it. */
+        if (strchr(v, '%') == NULL && !dns_name_ok(v, 63))
             return FAIL(p, "selector = %s: expected a DNS label (letters, "
                            "digits, '-', '_', '.')",
                         v);
@@ -1017,9 +1240,19 @@ static int end_section(parser *p)
         size_t j;
 
         p->line = k->line;
+        if (p->rot != NULL) {
+            int r = end_dkim_rot(p);
+
+            p->line = save;
+            return r;
+        }
         if (k->selector == NULL || k->key == NULL)
             return FAIL(p, "[dkim \"%s\"]: selector and key are required",
                         k->domain);
+        if (strchr(k->selector, '%') != NULL)
+            return FAIL(p, "[dkim \"%s\"]: selector = %s: a template needs "
+                           "rotate =",
+                        k->domain, k->selector);
         for (j = 0; j + 1 < p->c->dkim.nkeys; j++)
             if (strcasecmp(p->c->dkim.keys[j].domain, k->domain) == 0 &&
                 strcmp(p->c->dkim.keys[j].selector, k->selector) == 0)
@@ -1126,6 +1359,7 @@ static int begin_section(parser *p, char *h)
     p->cert = NULL;
     p->hook = NULL;
     p->dk = NULL;
+    p->rot = NULL;
     p->coalesce_set = 0;
     if (strcmp(name, "dkim") == 0) {
         kw_dkim_params *dk = &p->c->dkim;
@@ -1331,7 +1565,7 @@ int kw_config_parse(const char *name, const char *text, size_t len,
 {
     parser p;
     char line[KW_CONFIG_MAX_LINE + 1];
-    size_t pos = 0;
+    size_t pos = 0, i;
     int r = 0;
 
     kw_config_defaults(c);
@@ -1389,6 +1623,18 @@ int kw_config_parse(const char *name, const char *text, size_t len,
     if (r == 0)
         r = end_section(&p);
     c->dkim.config_file = c->path;
+    /* [dkim] may come after the managed sections: they ask its resolver
+     * and port. */
+    for (i = 0; r == 0 && i < c->dkim.nrot; i++) {
+        kw_dkim_rot_params *rp = &c->dkim.rot[i];
+
+        rp->dns_port = c->dkim.dns_port;
+        if ((c->dkim.resolver != NULL &&
+             (rp->resolver = strdup(c->dkim.resolver)) == NULL) ||
+            (c->dkim.opendkim_conf != NULL &&
+             (rp->opendkim_conf = strdup(c->dkim.opendkim_conf)) == NULL))
+            r = KW_ENOMEM;
+    }
     kw_strset_free(&p.endpoint_names);
     kw_strset_free(&p.cert_names);
     kw_strset_free(&p.hook_names);

@@ -14,6 +14,7 @@
 
 #include "acme/renew.h"
 #include "common/kw_time.h"
+#include "dkim/dkim_rotate.h"
 #include "service/config.h"
 
 static int parse(const char *text, kw_config *c, kw_diag *d)
@@ -389,6 +390,22 @@ static double seconds_since(const struct timespec *t0)
  * took 93 s under ASan).  The bound is loose; quadratic is far past it. */
 /* [dkim] and one [dkim "DOMAIN"] per selector; keys in the wrong one of
  * the two, and a selector without its key, are named by line. */
+/* Each text in bad[i][0] is refused with words containing bad[i][1]. */
+static void expect_bad(const char *const bad[][2], size_t n)
+{
+    kw_config c;
+    kw_diag d;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (parse(bad[i][0], &c, &d) == 0)
+            fail_msg("accepted: %s", bad[i][0]);
+        if (strstr(d.msg, bad[i][1]) == NULL)
+            fail_msg("%s: \"%s\" lacks \"%s\"", bad[i][0], d.msg,
+                     bad[i][1]);
+    }
+}
+
 static void dkim_sections(void **state)
 {
     kw_config c;
@@ -408,7 +425,6 @@ static void dkim_sections(void **state)
         {"[dkim]\ndns_port = 53x\n", "expected a port"},
         {"[dkim \"a.test\"]\ndns_port = 53\n", "belongs in [dkim]"},
     };
-    size_t i;
 
     (void)state;
     assert_int_equal(parse("[dkim]\n"
@@ -439,13 +455,102 @@ static void dkim_sections(void **state)
     assert_string_equal(c.dkim.config_file, "k.conf");
     kw_config_free(&c);
 
-    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (parse(bad[i][0], &c, &d) == 0)
-            fail_msg("accepted: %s", bad[i][0]);
-        if (strstr(d.msg, bad[i][1]) == NULL)
-            fail_msg("%s: \"%s\" lacks \"%s\"", bad[i][0], d.msg,
-                     bad[i][1]);
+    expect_bad(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
+/* A managed [dkim "DOMAIN"] (rotate =) fills its own parameters, beside
+ * a watched selector of the same domain, and is checked whole. */
+static void dkim_rotate_sections(void **state)
+{
+    static const char *const bad[][2] = {
+        {"[dkim \"a.test\"]\nselector = k%Y\nkey_dir = /k\n"
+         "dns_server = 127.0.0.1\n",
+         "need rotate ="},
+        {"[dkim \"a.test\"]\nrotate = 90d\nselector = k%Y\n"
+         "dns_server = 127.0.0.1\n",
+         "needs key_dir"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nselector = k%Y\nkey_dir = /k\n",
+         "a way to publish"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nselector = k%s\nkey_dir = /k\n"
+         "publish = manual\n",
+         "only %Y"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nselector = k\nkey = /k/x\n"
+         "key_dir = /k\npublish = manual\n",
+         "writes its keys in key_dir"},
+        {"[dkim \"a.test\"]\nrotate = 1h\n", "at least a day"},
+        {"[dkim \"a.test\"]\nselector = k%Y\nkey = /k/x\n",
+         "a template needs rotate"},
+        {"[dkim \"a.test\"]\nkey_type = ec256\n", "expected rsa2048"},
+        {"[dkim \"a.test\"]\nretire = drop\n", "remove or revoke"},
+        {"[dkim \"a.test\"]\nold_key = keep\n", "archive or delete"},
+        {"[dkim \"a.test\"]\ndns_exec = bin/x\n", "absolute path"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nselector = k\nkey_dir = /k\n"
+         "dns_server = 127.0.0.1\ntsig_key = kw\n",
+         "go together"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nselector = k\nkey_dir = /k\n"
+         "publish = manual\n[dkim \"a.test\"]\nrotate = 30d\nselector = j\n"
+         "key_dir = /k\npublish = manual\n",
+         "one managed section per domain"},
+    };
+    kw_config c;
+    kw_diag d;
+
+    (void)state;
+    if (parse("[dkim \"example.com\"]\n"
+              "selector = x1\n"
+              "key = /etc/exim4/dkim/x1.pem\n"
+              "[dkim \"example.com\"]\n"
+              "rotate = 90d\n"
+              "selector = kw%Y%m\n"
+              "key_dir = /var/lib/keywarden/dkim\n"
+              "key_type = ed25519\n"
+              "drain = 3d\n"
+              "retire = revoke\n"
+              "old_key = delete\n"
+              "dns_server = 127.0.0.1:5300\n"
+              "dns_zone = example.com\n"
+              "tsig_key = kw\n"
+              "tsig_secret = c2VjcmV0c2VjcmV0\n"
+              "ttl = 300\n"
+              "[dkim \"example.org\"]\n"
+              "rotate = 30d\n"
+              "selector = s%Y\n"
+              "key_dir = /k\n"
+              "dns_exec = /bin/true --zone example.org\n"
+              "[dkim]\n"
+              "resolver = 127.0.0.1@5301\n"
+              "dns_port = 5300\n",
+              &c, &d) != 0)
+        fail_msg("%s", d.msg);
+    assert_int_equal(c.dkim.nkeys, 1);
+    assert_string_equal(c.dkim.keys[0].selector, "x1");
+    assert_int_equal(c.dkim.nrot, 2);
+    assert_string_equal(c.dkim.rot[0].domain, "example.com");
+    assert_string_equal(c.dkim.rot[0].selector, "kw%Y%m");
+    assert_int_equal(c.dkim.rot[0].rotate, 90 * 86400);
+    assert_int_equal(c.dkim.rot[0].drain, 3 * 86400);
+    assert_true(c.dkim.rot[0].retire_revoke);
+    assert_true(c.dkim.rot[0].delete_old_key);
+    assert_int_equal(c.dkim.rot[0].ttl, 300);
+    assert_int_equal(c.dkim.rot[0].publish, KW_DKIM_PUBLISH_UPDATE);
+    assert_string_equal(c.dkim.rot[0].tsig_key, "kw");
+    assert_int_equal(c.dkim.rot[0].dns_port, 5300);
+    assert_string_equal(c.dkim.rot[0].resolver, "127.0.0.1@5301");
+    assert_int_equal(c.dkim.rot[1].publish, KW_DKIM_PUBLISH_EXEC);
+    assert_string_equal(c.dkim.rot[1].dns_exec[0], "/bin/true");
+    assert_string_equal(c.dkim.rot[1].dns_exec[2], "example.org");
+    assert_null(c.dkim.rot[1].dns_exec[3]);
+    {
+        kw_dkim_params cp;
+
+        assert_int_equal(kw_dkim_params_copy(&cp, &c.dkim), 0);
+        assert_int_equal(cp.nrot, 2);
+        assert_string_equal(cp.rot[1].dns_exec[1], "--zone");
+        kw_dkim_params_free(&cp);
     }
+    kw_config_free(&c);
+
+    expect_bad(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 static void many_endpoints(void **state)
@@ -500,6 +605,7 @@ int main(void)
         cmocka_unit_test(byte_order_mark),
         cmocka_unit_test(many_endpoints),
         cmocka_unit_test(dkim_sections),
+        cmocka_unit_test(dkim_rotate_sections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,1098 @@
+/*
+ * dkim_rotate.c: a DKIM rotation's state machine (dkim_rotate.h).
+ *
+ * One row of dkim_rotations per new key; its stage says how far the
+ * rotation got.  Stages whose name ends in -ing are intents: written
+ * before their effect, so a run killed after the effect knows it may
+ * have happened and repeats it in a way that cannot do it twice.
+ *
+ *   (none)      no rotation runs; one starts when the last started
+ *               `rotate` ago, or never, or when asked.
+ *   GENERATING  a selector is chosen (never one used before) and the key
+ *               file is being written.  Resumed: a key file already there
+ *               is the one written before the crash and is used.
+ *   GENERATED   the key file is on disk (0600, or 0640 for the group),
+ *               fsync'd; the record to publish is stored.
+ *   PUBLISHING  the record is being sent (RFC 2136 add, dns_exec add) or
+ *               handed to the operator.  Resumed: the same record is sent
+ *               again; an add of a record that exists changes nothing.
+ *   PUBLISHED   the server accepted it (the UPDATE's TSIG verified).
+ *   VISIBLE     every authoritative server serves exactly this record;
+ *               wait_until is set to now + max(negative TTL, record TTL)
+ *               + margin.
+ *   PROPAGATED  that wait is over: no resolver can still hold a negative
+ *               answer for the new name.
+ *   ACTIVE      the signer's files name the new key (dkim_signer.h) and
+ *               dkim.activated went to the hooks (their reload).  With no
+ *               signer = configured a rotation waits at PROPAGATED.
+ *   RETIRED     the old selector no longer signs; its record stays for
+ *               `drain` (mail in queues, re-verification).
+ *   REMOVING    the old record is being removed (or emptied to p=).
+ *   REMOVED / REVOKED  the old record is gone (or empty) on every
+ *               authoritative server; the old key archived or deleted.
+ *
+ * NONE -> GENERATING -> GENERATED -> PUBLISHING -> PUBLISHED -> VISIBLE
+ * -> PROPAGATED -> ACTIVE -> RETIRED -> REMOVING -> REMOVED | REVOKED,
+ * and no other change.  A rotation that replaces no managed key ends at
+ * ACTIVE.  Any stage may also be written again with a note (what it waits
+ * for) or stopped with a reason: a failed step leaves the stage where it
+ * was, says why in `stopped`, and is retried after RETRY_AFTER.
+ *
+ * Invariants (each checked in set_state(), the one place a stage is
+ * written, and tested in tests/unit/test_dkim_rotate.c):
+ *   1. The signer never switches to a key that is not PROPAGATED: ACTIVE
+ *      is entered from PROPAGATED only.
+ *   2. An old record is never removed while its key signs, nor within
+ *      `drain` of its last signing: REMOVING is entered from RETIRED only,
+ *      and only `drain` after RETIRED began.
+ *   3. A failure stops the rotation at its step: the stage never moves on
+ *      after a failed effect, so the old key keeps signing.
+ *   4. Nothing is published twice, and no second key is made: each
+ *      effect's intent is journalled first and a resumed intent repeats
+ *      the effect idempotently (the same key file, the same record).
+ *   5. The private key is never in the database: rows hold the record.
+ */
+#include "dkim_rotate.h"
+
+#include "dkim_check.h"
+#include "dkim_key.h"
+#include "dkim_signer.h"
+#include "dkim_source.h"
+
+#include "../common/kw_fs.h"
+#include "../common/kw_log.h"
+#include "../dns/dns_resolve.h"
+#include "../dns/dns_update.h"
+#include "../keystore/ks_keygen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NAME_MAX_LEN 340
+
+/* A stopped step is tried again this long after it failed. */
+#define RETRY_AFTER 900
+/* The most stage changes one call makes (the whole walk is 11). */
+#define MAX_CHANGES 16
+
+static const char *const stage_names[KW_DKIM_ST_COUNT] = {
+    "none",       "generating", "generated", "publishing",
+    "published",  "visible",    "propagated", "active",
+    "retired",    "removing",   "removed",    "revoked"};
+
+const char *kw_dkim_stage_name(kw_dkim_stage s)
+{
+    return s >= 0 && s < KW_DKIM_ST_COUNT ? stage_names[s] : "none";
+}
+
+kw_dkim_stage kw_dkim_stage_parse(const char *name)
+{
+    int i;
+
+    for (i = 0; i < KW_DKIM_ST_COUNT; i++)
+        if (strcmp(stage_names[i], name) == 0)
+            return (kw_dkim_stage)i;
+    return KW_DKIM_ST_NONE;
+}
+
+/* The one successor of each stage (REMOVING has two). */
+static int allowed(kw_dkim_stage from, kw_dkim_stage to)
+{
+    if (from == to)
+        return 1;
+    if (from == KW_DKIM_ST_REMOVING)
+        return to == KW_DKIM_ST_REMOVED || to == KW_DKIM_ST_REVOKED;
+    return from < KW_DKIM_ST_REMOVING && to == from + 1;
+}
+
+/* ---- parameters ---------------------------------------------------- */
+
+void kw_dkim_rot_params_defaults(kw_dkim_rot_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->rotate = 90 * 86400;
+    p->drain = 7 * 86400;
+    p->margin = 3600;
+    p->ttl = 3600;
+}
+
+static void free_argv(char **v)
+{
+    size_t i;
+
+    for (i = 0; v != NULL && v[i] != NULL; i++)
+        free(v[i]);
+    free(v);
+}
+
+void kw_dkim_rot_params_free(kw_dkim_rot_params *p)
+{
+    free(p->domain);
+    free(p->selector);
+    free(p->key_dir);
+    free(p->group);
+    free(p->key_type);
+    free(p->dns_server);
+    free(p->dns_zone);
+    free(p->tsig_key);
+    free(p->tsig_algorithm);
+    if (p->tsig_secret != NULL) {
+        kw_wipe(p->tsig_secret, strlen(p->tsig_secret));
+        free(p->tsig_secret);
+    }
+    free(p->resolver);
+    free(p->opendkim_conf);
+    free(p->selector_map);
+    free(p->path_map);
+    free(p->rspamd_conf);
+    free_argv(p->dns_exec);
+    free_argv(p->signer_exec);
+    kw_dkim_rot_params_defaults(p);
+}
+
+static char **dup_argv(char *const *v, int *bad)
+{
+    size_t i, n = 0;
+    char **r;
+
+    while (v != NULL && v[n] != NULL)
+        n++;
+    if (n == 0)
+        return NULL;
+    if ((r = calloc(n + 1, sizeof(char *))) == NULL) {
+        *bad = 1;
+        return NULL;
+    }
+    for (i = 0; i < n; i++)
+        if ((r[i] = strdup(v[i])) == NULL)
+            *bad = 1;
+    return r;
+}
+
+static char *dup_opt(const char *s, int *bad)
+{
+    char *r;
+
+    if (s == NULL)
+        return NULL;
+    if ((r = strdup(s)) == NULL)
+        *bad = 1;
+    return r;
+}
+
+int kw_dkim_rot_params_copy(kw_dkim_rot_params *dst,
+                            const kw_dkim_rot_params *src)
+{
+    int bad = 0;
+
+    *dst = *src;
+    dst->domain = dup_opt(src->domain, &bad);
+    dst->selector = dup_opt(src->selector, &bad);
+    dst->key_dir = dup_opt(src->key_dir, &bad);
+    dst->group = dup_opt(src->group, &bad);
+    dst->key_type = dup_opt(src->key_type, &bad);
+    dst->dns_server = dup_opt(src->dns_server, &bad);
+    dst->dns_zone = dup_opt(src->dns_zone, &bad);
+    dst->tsig_key = dup_opt(src->tsig_key, &bad);
+    dst->tsig_algorithm = dup_opt(src->tsig_algorithm, &bad);
+    dst->tsig_secret = dup_opt(src->tsig_secret, &bad);
+    dst->resolver = dup_opt(src->resolver, &bad);
+    dst->opendkim_conf = dup_opt(src->opendkim_conf, &bad);
+    dst->selector_map = dup_opt(src->selector_map, &bad);
+    dst->path_map = dup_opt(src->path_map, &bad);
+    dst->rspamd_conf = dup_opt(src->rspamd_conf, &bad);
+    dst->dns_exec = dup_argv(src->dns_exec, &bad);
+    dst->signer_exec = dup_argv(src->signer_exec, &bad);
+    if (bad) {
+        kw_dkim_rot_params_free(dst);
+        return KW_ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- selectors ----------------------------------------------------- */
+
+int kw_dkim_selector_expand(const char *tmpl, int64_t now, char *out,
+                            size_t cap, kw_diag *d)
+{
+    time_t t = (time_t)now;
+    struct tm tm;
+    size_t i, o = 0;
+
+    if (gmtime_r(&t, &tm) == NULL)
+        return kw_diag_set(d, KW_EINVAL, "selector: time %lld out of range",
+                           (long long)now);
+    for (i = 0; tmpl[i] != '\0'; i++) {
+        char piece[16];
+        size_t k;
+
+        if (tmpl[i] != '%') {
+            unsigned char c = (unsigned char)tmpl[i];
+
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c >= '0' && c <= '9') || c == '-' || c == '_'))
+                return kw_diag_set(d, KW_EINVAL,
+                                   "selector = %s: '%c' is not allowed in "
+                                   "a DNS label (letters, digits, '-', "
+                                   "'_')",
+                                   tmpl, c);
+            piece[0] = (char)c;
+            piece[1] = '\0';
+        } else {
+            switch (tmpl[++i]) {
+            case 'Y': snprintf(piece, sizeof(piece), "%04d",
+                               tm.tm_year + 1900); break;
+            case 'm': snprintf(piece, sizeof(piece), "%02d",
+                               tm.tm_mon + 1); break;
+            case 'd': snprintf(piece, sizeof(piece), "%02d", tm.tm_mday);
+                break;
+            case 'H': snprintf(piece, sizeof(piece), "%02d", tm.tm_hour);
+                break;
+            default:
+                return kw_diag_set(d, KW_EINVAL,
+                                   "selector = %s: only %%Y, %%m, %%d and "
+                                   "%%H may be used",
+                                   tmpl);
+            }
+        }
+        k = strlen(piece);
+        if (o + k >= cap || o + k > 60)
+            return kw_diag_set(d, KW_ETOOBIG,
+                               "selector = %s: longer than 60 characters",
+                               tmpl);
+        memcpy(out + o, piece, k);
+        o += k;
+    }
+    if (o == 0)
+        return kw_diag_set(d, KW_EINVAL, "selector: the template is empty");
+    out[o] = '\0';
+    return 0;
+}
+
+/* ---- the real DNS -------------------------------------------------- */
+
+static int timeout_of(const kw_dkim_rot_params *p)
+{
+    return p->timeout_ms > 0 ? p->timeout_ms : 10000;
+}
+
+/* The server asked for the zone and its NS set: the primary when there is
+ * one, else the resolver. */
+static int ask_server(const kw_dkim_rot_params *p, kw_dns_server *srv,
+                      kw_diag *d)
+{
+    if (p->dns_server != NULL)
+        return kw_dns_server_parse(p->dns_server, 53, srv, d);
+    if (p->resolver != NULL)
+        return kw_dkim_resolver_parse(p->resolver, srv, d);
+    return kw_dns_system_resolver(NULL, srv, d);
+}
+
+static int zone_of(const kw_dkim_rot_params *p, const kw_dns_server *srv,
+                   const char *name, char *zone, size_t cap, kw_diag *d)
+{
+    if (p->dns_zone != NULL) {
+        snprintf(zone, cap, "%s", p->dns_zone);
+        return 0;
+    }
+    return kw_dns_find_zone(srv, name, zone, cap, timeout_of(p), d);
+}
+
+/* dns_exec: PROG add|remove NAME VALUE, no shell, bounded in time. */
+static int run_exec(const kw_dkim_rot_params *p, int add, const char *name,
+                    const char *value, kw_diag *d)
+{
+    const char *argv[64];
+    size_t n = 0, i;
+    int64_t waited = 0;
+    int status, devnull;
+    pid_t pid, w;
+
+    for (i = 0; p->dns_exec[i] != NULL && n < 60; i++)
+        argv[n++] = p->dns_exec[i];
+    argv[n++] = add ? "add" : "remove";
+    argv[n++] = name;
+    argv[n++] = value;
+    argv[n] = NULL;
+    pid = fork();
+    if (pid < 0)
+        return kw_diag_set(d, kw_errno(), "dns_exec %s: fork: %s", argv[0],
+                           strerror(errno));
+    if (pid == 0) {
+        devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            if (devnull > 2)
+                close(devnull);
+        }
+        setpgid(0, 0);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    for (;;) {
+        w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR)
+            return kw_diag_set(d, KW_EIO, "dns_exec %s: waitpid: %s",
+                               argv[0], strerror(errno));
+        if (waited >= timeout_of(p)) {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            return kw_diag_set(d, KW_ETIMEDOUT,
+                               "dns_exec %s %s %s: still running after %d "
+                               "ms; killed",
+                               argv[0], argv[n - 3], name, timeout_of(p));
+        }
+        usleep(20000);
+        waited += 20;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (WIFEXITED(status))
+        return kw_diag_set(d, KW_EREJECTED,
+                           "dns_exec %s %s %s: exited with status %d%s",
+                           argv[0], argv[n - 3], name, WEXITSTATUS(status),
+                           WEXITSTATUS(status) == 127
+                               ? " (could it be run?)"
+                               : "");
+    return kw_diag_set(d, KW_EREJECTED, "dns_exec %s %s %s: killed by signal "
+                       "%d", argv[0], argv[n - 3], name, WTERMSIG(status));
+}
+
+static int real_update(void *ctx, const kw_dkim_rot_params *p, int add,
+                       const char *name, const char *value, kw_diag *d)
+{
+    kw_dns_server srv;
+    kw_dns_tsig tsig;
+    char zone[256];
+    int rc;
+
+    (void)ctx;
+    if (p->publish == KW_DKIM_PUBLISH_EXEC)
+        return run_exec(p, add, name, value, d);
+    if ((rc = kw_dns_server_parse(p->dns_server, 53, &srv, d)) != 0)
+        return rc;
+    if ((rc = zone_of(p, &srv, name, zone, sizeof(zone), d)) != 0)
+        return rc;
+    tsig.name = p->tsig_key;
+    tsig.alg = p->tsig_algorithm;
+    tsig.secret = p->tsig_secret;
+    return kw_dns_txt_update(&srv, zone, p->tsig_key != NULL ? &tsig : NULL,
+                             add, name, value, p->ttl, timeout_of(p), d);
+}
+
+static int real_visible(void *ctx, const kw_dkim_rot_params *p,
+                        const char *name, const char *value, kw_diag *d)
+{
+    kw_dns_server srv, ns[KW_DNS_SERVERS_MAX];
+    char zone[256];
+    size_t n = 0, i, k = 0;
+    int rc;
+
+    (void)ctx;
+    if ((rc = ask_server(p, &srv, d)) != 0)
+        return rc;
+    if ((rc = zone_of(p, &srv, name, zone, sizeof(zone), d)) != 0)
+        return rc;
+    if ((rc = kw_dns_zone_servers(&srv, zone, p->dns_port, ns,
+                                  KW_DNS_SERVERS_MAX, &n, timeout_of(p),
+                                  d)) != 0)
+        return rc;
+    /* Drop IPv6 servers when this host has no IPv6 route: none of ours
+     * listens there in tests, and an unreachable one would never answer. */
+    for (i = 0; i < n; i++)
+        if (strchr(ns[i].addr, ':') == NULL || getenv("KEYWARDEN_DNS6"))
+            ns[k++] = ns[i];
+    if (k == 0)
+        return kw_diag_set(d, KW_ENOTFOUND,
+                           "zone %s: no IPv4 authoritative server found",
+                           zone);
+    return kw_dns_txt_wait(ns, k, name, value, timeout_of(p), 200, d);
+}
+
+static int real_negative_ttl(void *ctx, const kw_dkim_rot_params *p,
+                             int64_t *ttl, kw_diag *d)
+{
+    kw_dns_server srv;
+    char zone[256], name[320];
+    int rc;
+
+    (void)ctx;
+    if ((rc = ask_server(p, &srv, d)) != 0)
+        return rc;
+    snprintf(name, sizeof(name), "_domainkey.%s", p->domain);
+    if ((rc = zone_of(p, &srv, name, zone, sizeof(zone), d)) != 0)
+        return rc;
+    return kw_dns_soa_negative_ttl(&srv, zone, timeout_of(p), ttl, NULL, d);
+}
+
+static const kw_dkim_rot_dns real_dns = {real_update, real_visible,
+                                         real_negative_ttl, NULL};
+
+/* ---- the machine --------------------------------------------------- */
+
+typedef struct machine {
+    ks_store *s;
+    const kw_dkim_rot_params *p;
+    const kw_dkim_rot_dns *dns;
+    int64_t now;
+    kw_dkim_rot_out *out;
+    ks_dkim_rot *r;
+} machine;
+
+/* The test seam of dkim_rotate.h: stop as kill -9 would, after an effect
+ * and before the stage that records it. */
+static void die_point(const char *name)
+{
+    const char *at = getenv("KEYWARDEN_TEST_DIE_AT");
+
+    if (at != NULL && strcmp(at, name) == 0)
+        raise(SIGKILL);
+}
+
+static void fmt_time(int64_t t, char *buf, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL ||
+        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, cap, "@%lld", (long long)t);
+}
+
+/*
+ * The one place a rotation's stage is written: checks the transition and
+ * the invariants, logs old -> new, and writes the row, its journal entry
+ * (intent, effect, result) and the event for the hooks (may be NULL) in
+ * one transaction.  stop non-NULL marks the step failed (the stage
+ * stays); a change of stage clears a stop.
+ */
+static int set_state_ev(machine *m, kw_dkim_stage to, const char *intent,
+                        const char *effect, const char *result,
+                        const char *stop, const char *event, kw_diag *d)
+{
+    ks_dkim_rot *r = m->r, save = *r;
+    kw_dkim_stage from = kw_dkim_stage_parse(r->stage);
+    int rc;
+
+    if (r->id == 0)
+        from = KW_DKIM_ST_NONE;
+    if (!allowed(from, to))
+        return kw_diag_set(d, KW_EINVAL,
+                           "DKIM rotation of %s: %s -> %s is not a "
+                           "transition of the state machine",
+                           r->domain, kw_dkim_stage_name(from),
+                           kw_dkim_stage_name(to));
+    if (to == KW_DKIM_ST_ACTIVE && from != KW_DKIM_ST_PROPAGATED)
+        return kw_diag_set(d, KW_EINVAL, "DKIM rotation of %s: the signer "
+                           "may switch only to a propagated key",
+                           r->domain);
+    if (to == KW_DKIM_ST_REMOVING && from == KW_DKIM_ST_RETIRED &&
+        m->now < r->since + m->p->drain)
+        return kw_diag_set(d, KW_EINVAL, "DKIM rotation of %s: the old "
+                           "record of %s may not go before its drain ends",
+                           r->domain, r->old_selector);
+    if (to != from) {
+        kw_info("dkim rotation %s %s: %s -> %s", r->domain, r->selector,
+                kw_dkim_stage_name(from), kw_dkim_stage_name(to));
+        r->since = m->now;
+        r->wait_until = 0;
+        r->waits_for[0] = '\0';
+        r->stopped[0] = '\0';
+    }
+    snprintf(r->stage, sizeof(r->stage), "%s", kw_dkim_stage_name(to));
+    if (stop != NULL) {
+        kw_warn("dkim rotation %s %s: stopped at %s: %s", r->domain,
+                r->selector, r->stage, stop);
+        snprintf(r->stopped, sizeof(r->stopped), "%s", stop);
+        r->wait_until = m->now + RETRY_AFTER;
+        snprintf(r->waits_for, sizeof(r->waits_for), "a retry");
+    }
+    rc = ks_dkim_rot_save(m->s, r, kw_dkim_stage_name(from), m->now, intent,
+                          effect, stop != NULL ? stop : result, event, d);
+    if (rc != 0) {
+        *r = save;
+        return rc;
+    }
+    if (to != from)
+        m->out->changes++;
+    return 0;
+}
+
+static int set_state(machine *m, kw_dkim_stage to, const char *intent,
+                     const char *effect, const char *result,
+                     const char *stop, kw_diag *d)
+{
+    return set_state_ev(m, to, intent, effect, result, stop, NULL, d);
+}
+
+/* The stage stays; say what it waits for (journalled when it changed). */
+static int wait_for(machine *m, int64_t until, const char *what, kw_diag *d)
+{
+    ks_dkim_rot *r = m->r;
+
+    m->out->waiting = 1;
+    if (r->wait_until == until && r->stopped[0] == '\0' &&
+        strcmp(r->waits_for, what) == 0)
+        return 0;
+    r->wait_until = until;
+    snprintf(r->waits_for, sizeof(r->waits_for), "%s", what);
+    return set_state(m, kw_dkim_stage_parse(r->stage), NULL, NULL, what,
+                     NULL, d);
+}
+
+static int stop(machine *m, const char *why, kw_diag *d)
+{
+    m->out->stopped = 1;
+    return set_state(m, kw_dkim_stage_parse(m->r->stage), NULL, NULL, NULL,
+                     why, d);
+}
+
+/* SELECTOR._domainkey.DOMAIN; the buffers are NAME_MAX_LEN, room for a
+ * 63-octet label and a 253-octet domain. */
+static void dkim_name(const char *selector, const char *domain, char *buf,
+                      size_t cap)
+{
+    if (snprintf(buf, cap, "%s._domainkey.%s", selector, domain) >=
+        (int)cap)
+        buf[0] = '\0';
+}
+
+/* The first selector from the template that no rotation of the domain
+ * used and no file in key_dir holds: "-2", "-3", ... when it repeats. */
+static int pick_selector(machine *m, char *sel, size_t cap, char *path,
+                         size_t pcap, kw_diag *d)
+{
+    char base[64];
+    int i, used, rc;
+
+    if ((rc = kw_dkim_selector_expand(m->p->selector, m->now, base,
+                                      sizeof(base), d)) != 0)
+        return rc;
+    for (i = 1; i < 1000; i++) {
+        if ((i == 1 ? snprintf(sel, cap, "%s", base)
+                    : snprintf(sel, cap, "%s-%d", base, i)) >= (int)cap)
+            return kw_diag_set(d, KW_ETOOBIG, "[dkim \"%s\"]: selector %s "
+                               "is too long for a suffix",
+                               m->p->domain, base);
+        if ((rc = ks_dkim_rot_selector_used(m->s, m->p->domain, sel, &used,
+                                            d)) != 0)
+            return rc;
+        if (strcmp(sel, m->r->old_selector) == 0)
+            used = 1;
+        snprintf(path, pcap, "%s/%s.%s.key", m->p->key_dir, m->p->domain,
+                 sel);
+        if (!used && access(path, F_OK) != 0)
+            return 0;
+    }
+    return kw_diag_set(d, KW_ETOOBIG, "[dkim \"%s\"]: selector %s was used "
+                       "999 times; change the template",
+                       m->p->domain, base);
+}
+
+static int start(machine *m, const ks_dkim_rot *prev, kw_diag *d)
+{
+    ks_dkim_rot *r = m->r;
+    char intent[1400];
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    snprintf(r->domain, sizeof(r->domain), "%s", m->p->domain);
+    snprintf(r->key_type, sizeof(r->key_type), "%s",
+             m->p->key_type != NULL ? m->p->key_type : "rsa2048");
+    if (prev != NULL) {
+        snprintf(r->old_selector, sizeof(r->old_selector), "%s",
+                 prev->selector);
+        snprintf(r->old_record, sizeof(r->old_record), "%s", prev->record);
+    }
+    if ((rc = pick_selector(m, r->selector, sizeof(r->selector), r->key_path,
+                            sizeof(r->key_path), d)) != 0)
+        return rc;
+    r->started_at = m->now;
+    snprintf(intent, sizeof(intent), "write a %s key for selector %s to %s",
+             r->key_type, r->selector, r->key_path);
+    return set_state(m, KW_DKIM_ST_GENERATING, intent, NULL, NULL, NULL, d);
+}
+
+/* GENERATING -> GENERATED: the key file, then the stage. */
+static int do_generate(machine *m, kw_diag *d)
+{
+    ks_dkim_rot *r = m->r;
+    char effect[1400], why[1400];
+    kw_dkim_pub pub;
+    ks_key_type kt;
+    gid_t gid = (gid_t)-1;
+    mode_t mode = 0600;
+    EVP_PKEY *key;
+    kw_diag sub;
+    int rc;
+
+    sub.msg[0] = '\0';
+    if (access(r->key_path, F_OK) == 0) {
+        /* Written before a crash, the stage not yet: the same key. */
+        snprintf(effect, sizeof(effect), "%s was already written (resumed)",
+                 r->key_path);
+    } else {
+        if (ks_key_type_parse(r->key_type, &kt) != 0 ||
+            (kt != KS_KEY_RSA2048 && kt != KS_KEY_RSA3072 &&
+             kt != KS_KEY_ED25519)) {
+            snprintf(why, sizeof(why), "key_type = %s: expected rsa2048, "
+                     "rsa3072 or ed25519", r->key_type);
+            return stop(m, why, d);
+        }
+        if (m->p->group != NULL) {
+            struct group gr, *res = NULL;
+            char buf[4096];
+
+            if (getgrnam_r(m->p->group, &gr, buf, sizeof(buf), &res) != 0 ||
+                res == NULL) {
+                snprintf(why, sizeof(why), "group %s: no such group here",
+                         m->p->group);
+                return stop(m, why, d);
+            }
+            gid = gr.gr_gid;
+            mode = 0640;
+        }
+        if (kw_mkdir_p(m->p->key_dir, 0750) != 0) {
+            snprintf(why, sizeof(why), "creating %s: %s", m->p->key_dir,
+                     strerror(errno));
+            return stop(m, why, d);
+        }
+        if ((key = ks_keygen(kt, &sub)) == NULL) {
+            snprintf(why, sizeof(why), "generating a %s key: %s",
+                     r->key_type, sub.msg);
+            return stop(m, why, d);
+        }
+        rc = ks_key_write(r->key_path, key, mode, gid, &sub);
+        EVP_PKEY_free(key);
+        if (rc != 0) {
+            snprintf(why, sizeof(why), "writing the key: %s", sub.msg);
+            return stop(m, why, d);
+        }
+        die_point("key-written");
+        snprintf(effect, sizeof(effect), "wrote %s (mode %04o)", r->key_path,
+                 (unsigned)mode);
+    }
+    if ((rc = kw_dkim_key_load(r->key_path, &pub, &sub)) != 0) {
+        snprintf(why, sizeof(why), "reading back the new key: %s", sub.msg);
+        return stop(m, why, d);
+    }
+    if (kw_dkim_pub_record(&pub, r->record, sizeof(r->record)) != 0)
+        return stop(m, "the new key's record does not fit", d);
+    return set_state(m, KW_DKIM_ST_GENERATED, NULL, effect, r->record, NULL,
+                     d);
+}
+
+static const char *how(const kw_dkim_rot_params *p, char *buf, size_t cap)
+{
+    switch (p->publish) {
+    case KW_DKIM_PUBLISH_EXEC:
+        snprintf(buf, cap, "dns_exec %s", p->dns_exec[0]);
+        break;
+    case KW_DKIM_PUBLISH_MANUAL:
+        snprintf(buf, cap, "the operator (publish = manual)");
+        break;
+    default:
+        snprintf(buf, cap, "an RFC 2136 UPDATE to %s%s%s", p->dns_server,
+                 p->tsig_key != NULL ? " signed with TSIG key " : "",
+                 p->tsig_key != NULL ? p->tsig_key : "");
+    }
+    return buf;
+}
+
+/* PUBLISHING -> PUBLISHED.  Resumed, the same add is sent again. */
+static int do_publish(machine *m, kw_diag *d)
+{
+    ks_dkim_rot *r = m->r;
+    char name[NAME_MAX_LEN], way[600], why[1400];
+    kw_diag sub;
+    int rc;
+
+    sub.msg[0] = '\0';
+    dkim_name(r->selector, r->domain, name, sizeof(name));
+    if (m->p->publish == KW_DKIM_PUBLISH_MANUAL) {
+        snprintf(m->out->manual_name, sizeof(m->out->manual_name), "%s",
+                 name);
+        return set_state(m, KW_DKIM_ST_PUBLISHED, NULL,
+                         "handed to the operator", NULL, NULL, d);
+    }
+    rc = m->dns->update(m->dns->ctx, m->p, 1, name, r->record, &sub);
+    die_point("update-sent");
+    if (rc != 0) {
+        snprintf(why, sizeof(why), "publishing %s: %s", name, sub.msg);
+        return stop(m, why, d);
+    }
+    return set_state(m, KW_DKIM_ST_PUBLISHED, NULL,
+                     how(m->p, way, sizeof(way)),
+                     m->p->publish == KW_DKIM_PUBLISH_UPDATE
+                         ? (m->p->tsig_key != NULL
+                                ? "NOERROR, the answer's TSIG verified"
+                                : "NOERROR (unsigned: no tsig_key)")
+                         : "dns_exec exited 0",
+                     NULL, d);
+}
+
+/* PUBLISHED -> VISIBLE, and the propagation wait computed. */
+static int do_visible(machine *m, kw_diag *d)
+{
+    ks_dkim_rot *r = m->r;
+    char name[NAME_MAX_LEN], what[KS_DKIM_ROT_TEXT_MAX], why[1400], until[40];
+    char result[600];
+    int64_t neg = 0, wait;
+    kw_diag sub;
+    int rc;
+
+    sub.msg[0] = '\0';
+    dkim_name(r->selector, r->domain, name, sizeof(name));
+    rc = m->dns->visible(m->dns->ctx, m->p, name, r->record, &sub);
+    if (rc == KW_ETIMEDOUT) {
+        snprintf(what, sizeof(what), "every authoritative server to serve "
+                 "%s: %s", name, sub.msg);
+        return wait_for(m, 0, what, d);
+    }
+    if (rc != 0) {
+        snprintf(why, sizeof(why), "checking %s on the authoritative "
+                 "servers: %s", name, sub.msg);
+        return stop(m, why, d);
+    }
+    if ((rc = m->dns->negative_ttl(m->dns->ctx, m->p, &neg, &sub)) != 0) {
+        snprintf(why, sizeof(why), "reading the zone's SOA: %s", sub.msg);
+        return stop(m, why, d);
+    }
+    wait = (neg > m->p->ttl ? neg : m->p->ttl) + m->p->margin;
+    r->wait_until = m->now + wait;
+    fmt_time(r->wait_until, until, sizeof(until));
+    snprintf(result, sizeof(result), "propagation wait %llds (negative TTL "
+             "%llds, record TTL %ds, margin %llds): until %s",
+             (long long)wait, (long long)neg, m->p->ttl,
+             (long long)m->p->margin, until);
+    rc = set_state(m, KW_DKIM_ST_VISIBLE, NULL,
+                   "every authoritative server serves the record", result,
+                   NULL, d);
+    if (rc == 0) {
+        r->wait_until = m->now + wait;
+        snprintf(what, sizeof(what), "propagation: waits until %s", until);
+        rc = wait_for(m, r->wait_until, what, d);
+        m->out->waiting = 0;
+    }
+    return rc;
+}
+
+/* The old key's file, from the rotation that made it ("" unknown). */
+static int old_key_path(machine *m, char *buf, size_t cap, kw_diag *d)
+{
+    ks_dkim_rot *v;
+    size_t n, i;
+    int rc;
+
+    buf[0] = '\0';
+    if ((rc = ks_dkim_rot_list(m->s, m->r->domain, &v, &n, d)) != 0)
+        return rc;
+    for (i = 0; i < n; i++)
+        if (strcmp(v[i].selector, m->r->old_selector) == 0)
+            snprintf(buf, cap, "%s", v[i].key_path);
+    free(v);
+    return 0;
+}
+
+/* The old private key archived (KEY_DIR/archive/, 0700) or deleted. */
+static int dispose_old_key(machine *m, char *effect, size_t cap, kw_diag *d)
+{
+    char path[1024], dir[1100], dst[2200];
+    const char *base;
+    int rc;
+
+    if ((rc = old_key_path(m, path, sizeof(path), d)) != 0)
+        return rc;
+    if (path[0] == '\0' || access(path, F_OK) != 0) {
+        snprintf(effect, cap, "old key file not found (kept by another "
+                 "tool?)");
+        return 0;
+    }
+    if (m->p->delete_old_key) {
+        if (unlink(path) != 0)
+            return kw_diag_set(d, kw_errno(), "deleting %s: %s", path,
+                               strerror(errno));
+        snprintf(effect, cap, "deleted %s", path);
+        return 0;
+    }
+    base = strrchr(path, '/');
+    base = base != NULL ? base + 1 : path;
+    snprintf(dir, sizeof(dir), "%s/archive", m->p->key_dir);
+    if (kw_mkdir_p(dir, 0700) != 0)
+        return kw_diag_set(d, kw_errno(), "creating %s: %s", dir,
+                           strerror(errno));
+    snprintf(dst, sizeof(dst), "%s/%s", dir, base);
+    if (rename(path, dst) != 0)
+        return kw_diag_set(d, kw_errno(), "archiving %s to %s: %s", path,
+                           dst, strerror(errno));
+    snprintf(effect, cap, "archived %s to %s", path, dst);
+    return 0;
+}
+
+#define REVOKED_RECORD "v=DKIM1; p="
+
+/* REMOVING -> REMOVED/REVOKED: the old record removed (or p= emptied),
+ * seen so on every authoritative server, the old key disposed of. */
+static int do_remove(machine *m, kw_diag *d)
+{
+    ks_dkim_rot *r = m->r;
+    int revoke = m->p->retire_revoke;
+    const char *want = revoke ? REVOKED_RECORD : NULL;
+    char name[NAME_MAX_LEN], why[1400], what[KS_DKIM_ROT_TEXT_MAX], effect[2400];
+    kw_diag sub;
+    int rc = 0;
+
+    sub.msg[0] = '\0';
+    dkim_name(r->old_selector, r->domain, name, sizeof(name));
+    if (m->p->publish != KW_DKIM_PUBLISH_MANUAL) {
+        rc = m->dns->update(m->dns->ctx, m->p, 0, name, r->old_record, &sub);
+        if (rc == 0 && revoke)
+            rc = m->dns->update(m->dns->ctx, m->p, 1, name, REVOKED_RECORD,
+                                &sub);
+        die_point("removal-sent");
+        if (rc != 0) {
+            snprintf(why, sizeof(why), "%s %s: %s",
+                     revoke ? "revoking" : "removing", name, sub.msg);
+            return stop(m, why, d);
+        }
+    }
+    rc = m->dns->visible(m->dns->ctx, m->p, name, want, &sub);
+    if (rc == KW_ETIMEDOUT) {
+        snprintf(what, sizeof(what), "%s%s on every authoritative server: "
+                 "%s", name, revoke ? " to serve an empty p=" : " to be gone",
+                 sub.msg);
+        return wait_for(m, 0, what, d);
+    }
+    if (rc != 0) {
+        snprintf(why, sizeof(why), "checking %s on the authoritative "
+                 "servers: %s", name, sub.msg);
+        return stop(m, why, d);
+    }
+    if ((rc = dispose_old_key(m, effect, sizeof(effect), &sub)) != 0)
+        return stop(m, sub.msg, d);
+    return set_state(m, revoke ? KW_DKIM_ST_REVOKED : KW_DKIM_ST_REMOVED,
+                     NULL, effect,
+                     revoke ? "every authoritative server serves p= empty"
+                            : "no authoritative server serves the old "
+                              "record",
+                     NULL, d);
+}
+
+static const char *signer_word(int kind)
+{
+    return kind == KW_DKIM_SIGNER_OPENDKIM ? "opendkim"
+           : kind == KW_DKIM_SIGNER_RSPAMD ? "rspamd"
+                                           : "signer_exec";
+}
+
+/* PROPAGATED -> ACTIVE: the signer's files switched to the new key
+ * (dkim_signer.h puts the previous ones back when its check refuses the
+ * new), dkim.activated emitted in the same transaction as the stage, so
+ * the hooks' reload runs.  The intent is journalled first; a resumed
+ * switch rewrites the files to what they already hold. */
+static int do_activate(machine *m, kw_diag *d)
+{
+    const kw_dkim_rot_params *p = m->p;
+    ks_dkim_rot *r = m->r;
+    kw_dkim_signer_conf c;
+    kw_dkim_switch_result res;
+    char intent[1400], why[1400], effect[200];
+    kw_diag sub;
+    int rc;
+
+    sub.msg[0] = '\0';
+    memset(&c, 0, sizeof(c));
+    memset(&res, 0, sizeof(res));
+    c.kind = (kw_dkim_signer_kind)p->signer;
+    c.opendkim_conf = p->opendkim_conf;
+    c.selector_map = p->selector_map;
+    c.path_map = p->path_map;
+    c.rspamd_conf = p->rspamd_conf;
+    c.argv = (const char *const *)p->signer_exec;
+    snprintf(intent, sizeof(intent), "switch %s to selector %s (%s)",
+             signer_word(p->signer), r->selector, r->key_path);
+    if ((rc = set_state(m, KW_DKIM_ST_PROPAGATED, intent, NULL, NULL, NULL,
+                        d)) != 0)
+        return rc;
+    rc = kw_dkim_signer_switch(&c, r->domain, r->selector, r->key_path, &res,
+                               &sub);
+    die_point("signer-switched");
+    if (rc != 0) {
+        snprintf(why, sizeof(why), "switching the signer: %s", sub.msg);
+        return stop(m, why, d);
+    }
+    snprintf(effect, sizeof(effect), "%s switched%s", signer_word(p->signer),
+             res.changed ? "" : " (it already named the new key)");
+    return set_state_ev(m, KW_DKIM_ST_ACTIVE, NULL, effect,
+                        res.reload ? "dkim.activated emitted: the hooks' "
+                                     "reload makes the signer read it"
+                                   : "dkim.activated emitted",
+                        NULL, "dkim.activated", d);
+}
+
+/* One step from the current stage; *more 0 when it must wait. */
+static int step(machine *m, int *more, kw_diag *d)
+{
+    ks_dkim_rot *r = m->r;
+    char what[KS_DKIM_ROT_TEXT_MAX], until[40], intent[1400], name[320];
+    kw_dkim_stage st = kw_dkim_stage_parse(r->stage);
+    int before = m->out->changes, rc = 0;
+
+    switch (st) {
+    case KW_DKIM_ST_GENERATING: rc = do_generate(m, d); break;
+    case KW_DKIM_ST_GENERATED:
+        dkim_name(r->selector, r->domain, name, sizeof(name));
+        snprintf(intent, sizeof(intent), "add TXT %s \"%.200s...\"", name,
+                 r->record);
+        rc = set_state(m, KW_DKIM_ST_PUBLISHING, intent, NULL, NULL, NULL,
+                       d);
+        break;
+    case KW_DKIM_ST_PUBLISHING: rc = do_publish(m, d); break;
+    case KW_DKIM_ST_PUBLISHED: rc = do_visible(m, d); break;
+    case KW_DKIM_ST_VISIBLE:
+        if (m->now < r->wait_until) {
+            fmt_time(r->wait_until, until, sizeof(until));
+            snprintf(what, sizeof(what), "propagation: waits until %s",
+                     until);
+            rc = wait_for(m, r->wait_until, what, d);
+        } else
+            rc = set_state(m, KW_DKIM_ST_PROPAGATED, NULL, NULL,
+                           "no resolver can still hold a negative answer "
+                           "for the new name",
+                           NULL, d);
+        break;
+    case KW_DKIM_ST_PROPAGATED:
+        if (m->p->signer == 0) {
+            /* No signer to switch: the new key waits, ready, and the
+             * old one keeps signing. */
+            rc = wait_for(m, 0, "the signer switch: no signer = in this "
+                          "[dkim] section; the new key is published and "
+                          "propagated, the old key keeps signing", d);
+            break;
+        }
+        rc = do_activate(m, d);
+        break;
+    case KW_DKIM_ST_ACTIVE:
+        if (r->old_selector[0] == '\0') {
+            *more = 0;
+            return 0;
+        }
+        snprintf(what, sizeof(what), "old selector %s no longer signs",
+                 r->old_selector);
+        rc = set_state(m, KW_DKIM_ST_RETIRED, NULL, what, NULL, NULL, d);
+        if (rc == 0) {
+            r->wait_until = m->now + m->p->drain;
+            fmt_time(r->wait_until, until, sizeof(until));
+            snprintf(what, sizeof(what), "drain: the old record stays until "
+                     "%s", until);
+            rc = wait_for(m, r->wait_until, what, d);
+            m->out->waiting = 0;
+        }
+        break;
+    case KW_DKIM_ST_RETIRED:
+        if (m->now < r->since + m->p->drain) {
+            fmt_time(r->since + m->p->drain, until, sizeof(until));
+            snprintf(what, sizeof(what), "drain: the old record stays until "
+                     "%s", until);
+            rc = wait_for(m, r->since + m->p->drain, what, d);
+            break;
+        }
+        dkim_name(r->old_selector, r->domain, name, sizeof(name));
+        snprintf(intent, sizeof(intent), "%s TXT %s",
+                 m->p->retire_revoke ? "empty p= of" : "remove", name);
+        rc = set_state(m, KW_DKIM_ST_REMOVING, intent, NULL, NULL, NULL, d);
+        break;
+    case KW_DKIM_ST_REMOVING: rc = do_remove(m, d); break;
+    default: *more = 0; return 0;
+    }
+    *more = rc == 0 && !m->out->stopped && !m->out->waiting &&
+            m->out->changes > before;
+    return rc;
+}
+
+static int finished(const ks_dkim_rot *r)
+{
+    kw_dkim_stage st = kw_dkim_stage_parse(r->stage);
+
+    return st == KW_DKIM_ST_REMOVED || st == KW_DKIM_ST_REVOKED ||
+           (st == KW_DKIM_ST_ACTIVE && r->old_selector[0] == '\0');
+}
+
+int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
+                       const kw_dkim_rot_dns *dns, int flags, int64_t now,
+                       kw_dkim_rot_out *out, kw_diag *d)
+{
+    ks_dkim_rot prev;
+    machine m;
+    int found, more = 1, rc, i;
+
+    memset(out, 0, sizeof(*out));
+    m.s = s;
+    m.p = p;
+    m.dns = dns != NULL ? dns : &real_dns;
+    m.now = now;
+    m.out = out;
+    m.r = &out->rot;
+    if ((rc = ks_dkim_rot_latest(s, p->domain, &prev, &found, d)) != 0)
+        return rc;
+    if (!found || finished(&prev)) {
+        int64_t due = found ? prev.started_at + p->rotate : now;
+
+        if (!(flags & KW_DKIM_ROT_START) && now < due) {
+            char until[40];
+
+            out->rot = prev;
+            out->waiting = 1;
+            out->rot.wait_until = due;
+            fmt_time(due, until, sizeof(until));
+            snprintf(out->rot.waits_for, sizeof(out->rot.waits_for),
+                     "the next rotation, due %s", until);
+            return 0;
+        }
+        /* The key being replaced is the one the last rotation left
+         * signing. */
+        rc = start(&m, found ? &prev : NULL, d);
+        if (rc != 0)
+            return rc;
+    } else {
+        out->rot = prev;
+        if (prev.stopped[0] != '\0' && !(flags & KW_DKIM_ROT_RETRY) &&
+            now < prev.wait_until) {
+            out->stopped = 1;
+            return 0;
+        }
+    }
+    for (i = 0; more && i < MAX_CHANGES; i++)
+        if ((rc = step(&m, &more, d)) != 0)
+            return rc;
+    return 0;
+}
+
+int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
+                        const char *domain, int flags, int64_t now,
+                        kw_dkim_rot_out *out, kw_diag *d)
+{
+    size_t i;
+
+    for (i = 0; i < params->nrot; i++)
+        if (strcasecmp(params->rot[i].domain, domain) == 0)
+            return kw_dkim_rotate_run(s, &params->rot[i], NULL, flags, now,
+                                      out, d);
+    return kw_diag_set(d, KW_ENOTFOUND, "%s: no [dkim \"%s\"] section with "
+                       "rotate = in the configuration",
+                       domain, domain);
+}

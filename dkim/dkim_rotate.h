@@ -1,0 +1,152 @@
+/*
+ * dkim_rotate.h: DKIM selector rotation, one durable stage per new key.
+ *
+ * A [dkim "DOMAIN"] section with rotate = is managed: keywarden makes its
+ * keys.  kw_dkim_rotate_step() advances the domain's rotation as far as it
+ * can now (a new key, its record sent, seen on every authoritative server,
+ * the negative-caching wait) and says what it waits for; each stage and its
+ * journal row are written in one transaction (keystore/ks_dkim_rot.h), the
+ * intent before the effect, so a run killed at any point resumes without a
+ * second key or a second publication.  The stages and invariants are
+ * written above the state machine in dkim_rotate.c.
+ *
+ * Lifetimes: kw_dkim_rot_params is a plain value owned by the caller
+ * (service/config.c fills it; kw_dkim_rot_params_free).  The DNS work goes
+ * through kw_dkim_rot_dns (NULL: the real one, dns/dns_update.h), so the
+ * state machine can be walked in tests with a fake publisher and a clock
+ * passed in.  Every function here BLOCKS (key generation, the database,
+ * DNS waits bounded by timeout_ms): the daemon calls it on the pool.
+ *
+ * Test seam: with KEYWARDEN_TEST_DIE_AT set to a point's name
+ * ("key-written", "update-sent", "signer-switched", "removal-sent") the
+ * process stops itself
+ * with SIGKILL right after that effect and before its stage is written,
+ * as kill -9 would; integration tests use it to check the resume.
+ */
+#ifndef KW_DKIM_ROTATE_H
+#define KW_DKIM_ROTATE_H
+
+#include "../common/kw_err.h"
+#include "../keystore/ks_dkim_rot.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum kw_dkim_publish {
+    KW_DKIM_PUBLISH_UPDATE = 0, /* RFC 2136 to dns_server, TSIG */
+    KW_DKIM_PUBLISH_EXEC,       /* dns_exec: PROG add|remove NAME VALUE */
+    KW_DKIM_PUBLISH_MANUAL,     /* the operator publishes what we print */
+} kw_dkim_publish;
+
+/* One managed [dkim "DOMAIN"] section. */
+typedef struct kw_dkim_rot_params {
+    char *domain;
+    char *selector;       /* template: strftime's %Y %m %d of the start */
+    char *key_dir;        /* where new keys are written */
+    char *group;          /* NULL: keys 0600; else 0640 for this group */
+    char *key_type;       /* "rsa2048" (default), "rsa3072", "ed25519" */
+    int64_t rotate;       /* seconds between rotations */
+    int64_t drain;        /* old record kept after the switch; 7 days */
+    int64_t margin;       /* added to the propagation wait; 1 hour */
+    int ttl;              /* the record's TTL; 3600 */
+    kw_dkim_publish publish;
+    char *dns_server;     /* primary, "ADDR[:PORT]" */
+    char *dns_zone;       /* NULL: found by SOA queries */
+    char *tsig_key, *tsig_algorithm, *tsig_secret;
+    char **dns_exec;      /* argv, NULL-terminated */
+    char *resolver;       /* asked for NS when there is no dns_server;
+                           * NULL: /etc/resolv.conf's ([dkim] resolver) */
+    /* The signer switched at *active* (dkim_signer.h): 0 none (the
+     * rotation waits at propagated), else a kw_dkim_signer_kind. */
+    int signer;
+    char *opendkim_conf;  /* [dkim] opendkim_conf; NULL: Debian's */
+    char *selector_map, *path_map; /* rspamd's maps */
+    char *rspamd_conf;    /* rspamd.conf for configtest; NULL: default */
+    char **signer_exec;   /* argv, NULL-terminated: + DOMAIN SEL KEY */
+    int retire_revoke;    /* retire = revoke: p= emptied, not removed */
+    int delete_old_key;   /* old_key = delete (else archive) */
+    int dns_port;         /* the authoritative servers' port; 0: 53 */
+    int timeout_ms;       /* each DNS exchange or wait; 0: 10 s */
+    int line;             /* the section's line in keywarden.conf */
+} kw_dkim_rot_params;
+
+void kw_dkim_rot_params_defaults(kw_dkim_rot_params *p);
+void kw_dkim_rot_params_free(kw_dkim_rot_params *p);
+/* Deep copy; 0 or KW_ENOMEM (dst then holds the defaults). */
+int kw_dkim_rot_params_copy(kw_dkim_rot_params *dst,
+                            const kw_dkim_rot_params *src);
+
+/* The DNS side of a rotation.  Each returns 0 or KW_E* with d. */
+typedef struct kw_dkim_rot_dns {
+    /* Add (add=1) or remove (add=0) the TXT value at name. */
+    int (*update)(void *ctx, const kw_dkim_rot_params *p, int add,
+                  const char *name, const char *value, kw_diag *d);
+    /* 0 when every authoritative server serves exactly value at name
+     * (value NULL: no TXT there); KW_ETIMEDOUT naming those that do not. */
+    int (*visible)(void *ctx, const kw_dkim_rot_params *p, const char *name,
+                   const char *value, kw_diag *d);
+    /* The zone's negative-caching time (kw_dns_soa_negative_ttl). */
+    int (*negative_ttl)(void *ctx, const kw_dkim_rot_params *p,
+                        int64_t *ttl, kw_diag *d);
+    void *ctx;
+} kw_dkim_rot_dns;
+
+/* The stages, in order (dkim_rotate.c has the transitions). */
+typedef enum kw_dkim_stage {
+    KW_DKIM_ST_NONE = 0,
+    KW_DKIM_ST_GENERATING, /* intent: the key file is being written */
+    KW_DKIM_ST_GENERATED,
+    KW_DKIM_ST_PUBLISHING, /* intent: the record is being sent */
+    KW_DKIM_ST_PUBLISHED,
+    KW_DKIM_ST_VISIBLE,
+    KW_DKIM_ST_PROPAGATED,
+    KW_DKIM_ST_ACTIVE,
+    KW_DKIM_ST_RETIRED,
+    KW_DKIM_ST_REMOVING,   /* intent: the old record is being removed */
+    KW_DKIM_ST_REMOVED,
+    KW_DKIM_ST_REVOKED,
+    KW_DKIM_ST_COUNT
+} kw_dkim_stage;
+
+const char *kw_dkim_stage_name(kw_dkim_stage s);
+/* The stage of a name; KW_DKIM_ST_NONE for one that is not a stage. */
+kw_dkim_stage kw_dkim_stage_parse(const char *name);
+
+/* What one call did and where the rotation stands. */
+typedef struct kw_dkim_rot_out {
+    ks_dkim_rot rot;      /* the rotation after the call (id 0: none) */
+    int changes;          /* stage changes made by this call */
+    int waiting;          /* 1: waits (for waits_for, until wait_until) */
+    int stopped;          /* 1: a step failed; rot.stopped says why */
+    /* For publish = manual: the record the operator must publish. */
+    char manual_name[340];
+} kw_dkim_rot_out;
+
+enum {
+    KW_DKIM_ROT_START = 1, /* start a rotation now even when not due */
+    KW_DKIM_ROT_RETRY = 2, /* retry a stopped step now, not at its time */
+};
+
+/* Advance p->domain's rotation as far as it can at time now.  Starts one
+ * when none runs and the last started rotate ago (or never), or with
+ * KW_DKIM_ROT_START.  A failing step is not an error of the call: it
+ * stops the rotation there (out->stopped, rot.stopped says why; retried
+ * after a backoff); the call fails only when the database does.  dns
+ * NULL: the real DNS. */
+int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
+                       const kw_dkim_rot_dns *dns, int flags, int64_t now,
+                       kw_dkim_rot_out *out, kw_diag *d);
+
+/* The same for the managed section of domain among params' sections
+ * (KW_ENOTFOUND when domain has none), with the real DNS. */
+struct kw_dkim_params;
+int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
+                        const char *domain, int flags, int64_t now,
+                        kw_dkim_rot_out *out, kw_diag *d);
+
+/* The selector template expanded at now: strftime with %Y %m %d %H and %%
+ * only (anything else is KW_EINVAL), a DNS label.  For config checks. */
+int kw_dkim_selector_expand(const char *tmpl, int64_t now, char *out,
+                            size_t cap, kw_diag *d);
+
+#endif

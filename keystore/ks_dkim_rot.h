@@ -1,0 +1,84 @@
+/*
+ * ks_dkim_rot.h: DKIM selector rotations and their journal.
+ *
+ * A rotation is one new key of a managed [dkim "DOMAIN"] walked through
+ * the stages dkim/dkim_rotate.h defines; this module only stores them.
+ * dkim_rotations holds one row per new key: its selector (unique per
+ * domain: a selector is never used twice, even after the rotation ended),
+ * key file, record (public material only), the selector it replaces and
+ * that one's record, the stage and since when, what it waits for and
+ * until when, and why it stopped (empty: it did not).  dkim_rot_journal
+ * holds one row per change of stage: the intent, the effect and its result,
+ * written in the same transaction as the stage (ks_dkim_rot_save).
+ * Every function BLOCKS on the database (keystore's rules, ks_store.h).
+ */
+#ifndef KS_DKIM_ROT_H
+#define KS_DKIM_ROT_H
+
+#include "ks_store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KS_DKIM_ROT_RECORD_MAX 4096
+#define KS_DKIM_ROT_TEXT_MAX 1024
+
+typedef struct ks_dkim_rot {
+    int64_t id;               /* 0 until saved */
+    char domain[256];
+    char selector[64];
+    char key_path[1024];
+    char key_type[16];        /* "rsa2048", "rsa3072", "ed25519" */
+    char record[KS_DKIM_ROT_RECORD_MAX];       /* "" until generated */
+    char old_selector[64];    /* "" when it replaces no managed key */
+    char old_record[KS_DKIM_ROT_RECORD_MAX];
+    char stage[16];
+    int64_t since;            /* when it entered stage */
+    int64_t wait_until;       /* 0: not waiting for a time */
+    char waits_for[KS_DKIM_ROT_TEXT_MAX];
+    char stopped[KS_DKIM_ROT_TEXT_MAX];        /* "" running */
+    int64_t started_at;
+} ks_dkim_rot;
+
+/* One journal row. */
+typedef struct ks_dkim_rot_step {
+    int64_t at;
+    char old_stage[16], new_stage[16];
+    char intent[KS_DKIM_ROT_TEXT_MAX];
+    char effect[KS_DKIM_ROT_TEXT_MAX];
+    char result[KS_DKIM_ROT_TEXT_MAX];
+} ks_dkim_rot_step;
+
+/* Write r (inserted when r->id is 0, r->id then set; else updated) and a
+ * journal row old_stage -> r->stage at time at with intent, effect and
+ * result (NULL: ""), and, when event is not NULL, that event (detail:
+ * domain, selector, old_selector) for the hooks, in one transaction.  A second rotation with the same
+ * domain and selector is KW_EINVAL, naming it. */
+int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
+                     int64_t at, const char *intent, const char *effect,
+                     const char *result, const char *event, kw_diag *d);
+
+/* The newest rotation of domain in *out; *found 0 when there is none. */
+int ks_dkim_rot_latest(ks_store *s, const char *domain, ks_dkim_rot *out,
+                       int *found, kw_diag *d);
+
+/* The newest rotation of domain whose stage is one of the NULL-terminated
+ * stages, other than the rotation except_id (0: none). */
+int ks_dkim_rot_latest_in(ks_store *s, const char *domain,
+                          const char *const *stages, int64_t except_id,
+                          ks_dkim_rot *out, int *found, kw_diag *d);
+
+/* Has domain ever used selector in a rotation?  *used 1 or 0. */
+int ks_dkim_rot_selector_used(ks_store *s, const char *domain,
+                              const char *selector, int *used, kw_diag *d);
+
+/* Every rotation (of domain; NULL: all), oldest first, malloc'd into
+ * *out (free with free()). */
+int ks_dkim_rot_list(ks_store *s, const char *domain, ks_dkim_rot **out,
+                     size_t *n, kw_diag *d);
+
+/* The journal of rotation id, oldest first, malloc'd into *out. */
+int ks_dkim_rot_journal(ks_store *s, int64_t id, ks_dkim_rot_step **out,
+                        size_t *n, kw_diag *d);
+
+#endif
