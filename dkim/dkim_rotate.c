@@ -82,6 +82,8 @@
 
 /* A stopped step is tried again this long after it failed. */
 #define RETRY_AFTER 900
+/* How long ACTIVE waits for the signer's reload before it stops. */
+#define RELOAD_BOUND 3600
 /* The most stage changes one call makes (the whole walk is 11). */
 #define MAX_CHANGES 16
 
@@ -496,7 +498,8 @@ static int set_state_ev(machine *m, kw_dkim_stage to, const char *intent,
                            "transition of the state machine",
                            r->domain, kw_dkim_stage_name(from),
                            kw_dkim_stage_name(to));
-    if (to == KW_DKIM_ST_ACTIVE && from != KW_DKIM_ST_PROPAGATED)
+    if (to == KW_DKIM_ST_ACTIVE && from != KW_DKIM_ST_ACTIVE &&
+        from != KW_DKIM_ST_PROPAGATED)
         return kw_diag_set(d, KW_EINVAL, "DKIM rotation of %s: the signer "
                            "may switch only to a propagated key",
                            r->domain);
@@ -944,6 +947,87 @@ static int do_activate(machine *m, kw_diag *d)
                         NULL, "dkim.activated", d);
 }
 
+/*
+ * ACTIVE -> RETIRED needs evidence that the running signer signs with the
+ * new key (invariant 2).  opendkim and rspamd read their files only when
+ * reloaded, and the reload is a [hook] on dkim.activated: the evidence is
+ * that the hooks' dispatch passed this rotation's event, at least one
+ * hook took it, and every delivery of it ended in a successful run.  For
+ * signer = exec the program's exit 0 at the switch is the evidence (it
+ * does what its signer needs, reload included: dkim_signer.h).  Without
+ * evidence the rotation waits at ACTIVE saying why; a delivery that
+ * failed for good, or no evidence within RELOAD_BOUND, stops it there
+ * with the old record untouched.  On success *effect says what was seen.
+ */
+static int await_reload(machine *m, char *effect, size_t cap, kw_diag *d)
+{
+    ks_dkim_rot *r = m->r;
+    ks_dkim_rot_hooks h;
+    char why[KS_DKIM_ROT_TEXT_MAX], until[40];
+    int rc;
+
+    if (m->p->signer != KW_DKIM_SIGNER_OPENDKIM &&
+        m->p->signer != KW_DKIM_SIGNER_RSPAMD) {
+        snprintf(effect, cap, "old selector %s no longer signs (%s "
+                 "succeeded)", r->old_selector, signer_word(m->p->signer));
+        return 0;
+    }
+    if ((rc = ks_dkim_rot_hooks_of(m->s, "dkim.activated", r->domain,
+                                   r->selector, &h, d)) != 0)
+        return rc;
+    if (h.event_id == 0)
+        snprintf(why, sizeof(why), "the signer's reload: no dkim.activated "
+                 "event names %s %s; run `keywarden dkim abort %s` or "
+                 "reload %s by hand and retry", r->domain, r->selector,
+                 r->domain, signer_word(m->p->signer));
+    else if (!h.dispatched)
+        snprintf(why, sizeof(why), "the signer's reload: the hooks have not "
+                 "taken dkim.activated (event %lld) yet",
+                 (long long)h.event_id);
+    else if (h.total == 0)
+        snprintf(why, sizeof(why), "the signer's reload: no [hook] reloads "
+                 "the signer on dkim.activated (event %lld); add one "
+                 "(reload = %s) or the old key keeps signing",
+                 (long long)h.event_id, signer_word(m->p->signer));
+    else if (h.failed > 0)
+        snprintf(why, sizeof(why), "the signer's reload: hook %s failed on "
+                 "dkim.activated (event %lld): %s; %s may still sign with "
+                 "%s, whose record stays; fix it, then `keywarden hooks "
+                 "retry %s`", h.hook, (long long)h.event_id,
+                 h.last_error[0] != '\0' ? h.last_error : "no reason given",
+                 signer_word(m->p->signer), r->old_selector, h.hook);
+    else if (h.open > 0)
+        snprintf(why, sizeof(why), "the signer's reload: %d of %d hook "
+                 "deliveries of dkim.activated (event %lld) done%s%s%s",
+                 h.ok, h.total, (long long)h.event_id,
+                 h.last_error[0] != '\0' ? "; hook " : "", h.last_error[0]
+                 != '\0' ? h.hook : "", h.last_error[0] != '\0'
+                 ? " is retrying" : "");
+    else {
+        snprintf(effect, cap, "old selector %s no longer signs (%d reload "
+                 "hook%s on dkim.activated succeeded)", r->old_selector,
+                 h.ok, h.ok == 1 ? "" : "s");
+        return 0;
+    }
+    if (h.failed > 0 || h.event_id == 0 ||
+        m->now >= r->since + RELOAD_BOUND) {
+        char msg[KS_DKIM_ROT_TEXT_MAX];
+
+        fmt_time(r->since, until, sizeof(until));
+        snprintf(msg, sizeof(msg), "%.900s (active since %s)", why, until);
+        return stop(m, msg, d);
+    }
+    /* Waiting again after a stop (a failed hook retried): no longer
+     * stopped; clearing waits_for makes wait_for() write the row. */
+    if (r->stopped[0] != '\0') {
+        r->stopped[0] = '\0';
+        r->waits_for[0] = '\0';
+    }
+    fmt_time(r->since + RELOAD_BOUND, until, sizeof(until));
+    snprintf(effect, cap, "%.900s; stops at %s", why, until);
+    return wait_for(m, r->since + RELOAD_BOUND, effect, d);
+}
+
 /* One step from the current stage; *more 0 when it must wait. */
 static int step(machine *m, int *more, kw_diag *d)
 {
@@ -991,8 +1075,9 @@ static int step(machine *m, int *more, kw_diag *d)
             *more = 0;
             return 0;
         }
-        snprintf(what, sizeof(what), "old selector %s no longer signs",
-                 r->old_selector);
+        rc = await_reload(m, what, sizeof(what), d);
+        if (rc != 0 || m->out->waiting || m->out->stopped)
+            break;
         rc = set_state(m, KW_DKIM_ST_RETIRED, NULL, what, NULL, NULL, d);
         if (rc == 0) {
             r->wait_until = m->now + m->p->drain;

@@ -293,3 +293,60 @@ int ks_dkim_rot_journal(ks_store *s, int64_t id, ks_dkim_rot_step **out,
     *out = v;
     return rc;
 }
+
+int ks_dkim_rot_hooks_of(ks_store *s, const char *type, const char *domain,
+                         const char *selector, ks_dkim_rot_hooks *out,
+                         kw_diag *d)
+{
+    static const char what[] = "reading the hook deliveries of a DKIM "
+                               "rotation's event";
+    sqlite3_stmt *st = NULL;
+    int64_t cursor = 0;
+    int found, rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = ks_value(s, d, what, &out->event_id, &found,
+                       "SELECT MAX(id) FROM events WHERE type = ?1 AND "
+                       "json_valid(detail) AND "
+                       "json_extract(detail, '$.domain') = ?2 AND "
+                       "json_extract(detail, '$.selector') = ?3",
+                       "ttt", type, domain, selector)) != 0 ||
+        !found)
+        return rc;
+    if ((rc = ks_value(s, d, what, &cursor, NULL,
+                       "SELECT value FROM meta WHERE key = 'hook_cursor'",
+                       "")) != 0)
+        return rc;
+    out->dispatched = cursor >= out->event_id;
+    /* A successful settle clears last_error; a hook that left the
+     * configuration is closed 'done' with the reason in last_error, which
+     * is no reload. */
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT state, last_error IS NULL, hook, "
+                           "COALESCE(last_error, '') FROM outbox WHERE "
+                           "event_id = ?1 ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, what);
+    sqlite3_bind_int64(st, 1, out->event_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *state = nz((const char *)sqlite3_column_text(st, 0));
+        int clean = sqlite3_column_int(st, 1);
+
+        out->total++;
+        if (strcmp(state, "done") == 0 && clean) {
+            out->ok++;
+            continue;
+        }
+        if (strcmp(state, "pending") == 0 || strcmp(state, "running") == 0)
+            out->open++;
+        else
+            out->failed++;
+        if (!clean || out->hook[0] == '\0') {
+            col(st, 2, out->hook, sizeof(out->hook));
+            col(st, 3, out->last_error, sizeof(out->last_error));
+        }
+    }
+    rc = rc == SQLITE_DONE ? 0 : ks_db_error(s, d, what);
+    sqlite3_finalize(st);
+    return rc;
+}

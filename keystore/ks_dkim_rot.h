@@ -81,4 +81,22 @@ int ks_dkim_rot_list(ks_store *s, const char *domain, ks_dkim_rot **out,
 int ks_dkim_rot_journal(ks_store *s, int64_t id, ks_dkim_rot_step **out,
                         size_t *n, kw_diag *d);
 
+/* What the hooks did with a rotation's event: the newest event of type
+ * whose detail names domain and selector, and its outbox deliveries. */
+typedef struct ks_dkim_rot_hooks {
+    int64_t event_id;   /* 0: no such event */
+    int dispatched;     /* the hook cursor passed it: deliveries exist for
+                         * every hook that takes it */
+    int total;          /* its deliveries */
+    int ok;             /* done by a successful run */
+    int open;           /* pending or running (retries included) */
+    int failed;         /* failed for good, or closed undelivered */
+    char hook[128];     /* a delivery that failed or is retrying, or "" */
+    char last_error[512];
+} ks_dkim_rot_hooks;
+
+int ks_dkim_rot_hooks_of(ks_store *s, const char *type, const char *domain,
+                         const char *selector, ks_dkim_rot_hooks *out,
+                         kw_diag *d);
+
 #endif

@@ -542,6 +542,166 @@ static void test_signer_refuses(void **state)
     assert_int_equal(events_of("dkim.activated"), 1);
 }
 
+/* The switch of an OpenDKIM signer, played as dkim_rotate.c writes it:
+ * active with dkim.activated in the same transaction. */
+static void play_opendkim(kw_dkim_rot_out *o, int64_t now)
+{
+    kw_diag d;
+
+    assert_string_equal(o->rot.stage, "propagated");
+    snprintf(o->rot.stage, sizeof(o->rot.stage), "active");
+    o->rot.since = now;
+    o->rot.waits_for[0] = '\0';
+    o->rot.wait_until = 0;
+    assert_int_equal(ks_dkim_rot_save(st, &o->rot, "propagated", now, NULL,
+                                      "opendkim switched (test)", NULL,
+                                      "dkim.activated", &d),
+                     0);
+}
+
+/* The hooks' side, as hooks/hook_outbox.c leaves the tables: the cursor
+ * past the newest event, and (hook non-NULL) its delivery in state with
+ * last_error (NULL: none). */
+static void play_hooks(const char *hook, const char *state, const char *err)
+{
+    int64_t ev = 0;
+    kw_diag d;
+
+    assert_int_equal(ks_value(st, &d, "event", &ev, NULL,
+                              "SELECT MAX(id) FROM events", ""),
+                     0);
+    assert_int_equal(ks_run(st, &d, "cursor",
+                            "INSERT OR REPLACE INTO meta (key, value) "
+                            "VALUES ('hook_cursor', ?1)",
+                            "i", ev),
+                     0);
+    if (hook == NULL)
+        return;
+    assert_int_equal(ks_run(st, &d, "delivery",
+                            "INSERT INTO outbox (event_id, hook, state, "
+                            "attempt, next_at, last_error) VALUES (?1, ?2, "
+                            "?3, 1, 0, ?4) ON CONFLICT (event_id, hook) DO "
+                            "UPDATE SET state = ?3, last_error = ?4",
+                            "ittt", ev, hook, state, err),
+                     0);
+}
+
+/* Two rotations of an OpenDKIM-signed domain up to the second's active
+ * stage (it replaces the first's key) at t + 7200. */
+static int64_t walk_to_second_active(kw_dkim_rot_out *o)
+{
+    int64_t t = NOW + 90 * DAY;
+
+    *o = run(0, NOW);
+    *o = run(0, NOW + 7200);
+    play_opendkim(o, NOW + 7200);
+    *o = run(0, t);
+    *o = run(0, t + 7200);
+    play_opendkim(o, t + 7200);
+    assert_string_equal(o->rot.old_selector, "kw202701");
+    /* From here on the rotation is one of an OpenDKIM signer. */
+    prm.signer = KW_DKIM_SIGNER_OPENDKIM;
+    return t + 7200;
+}
+
+/* Invariant 2 with a reload that failed: the rotation stays at active,
+ * says which hook failed, and the old record is never removed, not even
+ * after drain; once the hook's retry succeeds it retires, drains and
+ * removes. */
+static void test_reload_failed_keeps_old(void **state)
+{
+    kw_dkim_rot_out o;
+    int64_t t;
+
+    (void)state;
+    t = walk_to_second_active(&o);
+    /* Not yet taken by the hooks: waits. */
+    o = run(0, t + 10);
+    assert_string_equal(o.rot.stage, "active");
+    assert_true(o.waiting);
+    assert_non_null(strstr(o.rot.waits_for, "have not taken"));
+    play_hooks("reload-opendkim", "failed",
+               "exit status 1: opendkim -n: KeyTable line 3");
+    o = run(0, t + 20);
+    assert_string_equal(o.rot.stage, "active");
+    assert_true(o.stopped);
+    assert_non_null(strstr(o.rot.stopped, "hook reload-opendkim failed"));
+    assert_non_null(strstr(o.rot.stopped, "KeyTable line 3"));
+    assert_non_null(strstr(o.rot.stopped, "kw202701"));
+    /* `hooks retry`: waits again, no longer stopped. */
+    play_hooks("reload-opendkim", "pending", "exit status 1");
+    o = run(KW_DKIM_ROT_RETRY, t + 100);
+    assert_string_equal(o.rot.stage, "active");
+    assert_false(o.stopped);
+    assert_true(o.waiting);
+    assert_string_equal(o.rot.stopped, "");
+    assert_non_null(strstr(o.rot.waits_for, "reload-opendkim is retrying"));
+    /* It fails for good; long after drain, retried: still active, the
+     * old record not touched. */
+    play_hooks("reload-opendkim", "failed", "exit status 1");
+    o = run(KW_DKIM_ROT_RETRY, t + 30 * DAY);
+    assert_string_equal(o.rot.stage, "active");
+    assert_true(o.stopped);
+    assert_int_equal(fk.removes, 0);
+    /* Still retrying past the bound: stopped, saying so. */
+    play_hooks("reload-opendkim", "pending", "exit status 1");
+    o = run(KW_DKIM_ROT_RETRY, t + 30 * DAY + 10);
+    assert_string_equal(o.rot.stage, "active");
+    assert_true(o.stopped);
+    assert_non_null(strstr(o.rot.stopped, "reload-opendkim is retrying"));
+    assert_int_equal(fk.removes, 0);
+    /* The run succeeds; the next try after the backoff retires. */
+    play_hooks("reload-opendkim", "done", NULL);
+    o = run(0, t + 30 * DAY + 20);
+    assert_string_equal(o.rot.stage, "active");
+    o = run(0, t + 30 * DAY + 910);
+    assert_string_equal(o.rot.stage, "retired");
+    assert_non_null(strstr(o.rot.waits_for, "drain"));
+    assert_int_equal(fk.removes, 0);
+    o = run(0, t + 37 * DAY + 910);
+    o = run(0, t + 37 * DAY + 920);
+    assert_string_equal(o.rot.stage, "removed");
+    assert_int_equal(fk.removes, 1);
+}
+
+/* No hook takes dkim.activated: waits saying so, then stops after the
+ * bound; the old record stays. */
+static void test_no_reload_hook(void **state)
+{
+    kw_dkim_rot_out o;
+    int64_t t;
+
+    (void)state;
+    t = walk_to_second_active(&o);
+    play_hooks(NULL, NULL, NULL);
+    o = run(0, t + 10);
+    assert_string_equal(o.rot.stage, "active");
+    assert_true(o.waiting);
+    assert_false(o.stopped);
+    assert_non_null(strstr(o.rot.waits_for, "no [hook] reloads the signer "
+                                            "on dkim.activated"));
+    o = run(0, t + 3600);
+    assert_true(o.stopped);
+    assert_non_null(strstr(o.rot.stopped, "no [hook] reloads the signer"));
+    o = run(KW_DKIM_ROT_RETRY, t + 10 * DAY);
+    assert_string_equal(o.rot.stage, "active");
+    assert_int_equal(fk.removes, 0);
+}
+
+/* The happy path: the reload hook succeeded, so retired at once. */
+static void test_reload_done_retires(void **state)
+{
+    kw_dkim_rot_out o;
+    int64_t t;
+
+    (void)state;
+    t = walk_to_second_active(&o);
+    play_hooks("reload-opendkim", "done", NULL);
+    o = run(0, t + 10);
+    assert_string_equal(o.rot.stage, "retired");
+    assert_int_equal(o.rot.wait_until, t + 10 + 7 * DAY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -559,6 +719,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_revoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activate_through_signer, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reload_failed_keeps_old, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_reload_hook, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reload_done_retires, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_signer_refuses, setup,
                                         teardown),
