@@ -24,7 +24,8 @@
  *               answer for the new name.
  *   ACTIVE      the signer's files name the new key (dkim_signer.h) and
  *               dkim.activated went to the hooks (their reload).  With no
- *               signer = configured a rotation waits at PROPAGATED.
+ *               signer = configured a rotation waits at PROPAGATED.  It
+ *               waits here until the reload is proven (await_reload()).
  *   RETIRED     the old selector no longer signs; its record stays for
  *               `drain` (mail in queues, re-verification).
  *   REMOVING    the old record is being removed (or emptied to p=).
@@ -44,7 +45,12 @@
  *      is entered from PROPAGATED only.
  *   2. An old record is never removed while its key signs, nor within
  *      `drain` of its last signing: REMOVING is entered from RETIRED only,
- *      and only `drain` after RETIRED began.
+ *      and only `drain` after RETIRED began; RETIRED is entered only with
+ *      evidence that the running signer reloaded: for opendkim and rspamd
+ *      every hook delivery of this rotation's dkim.activated succeeded
+ *      and there was at least one, for exec the program's exit 0.
+ *      Without it the rotation waits at ACTIVE, then stops there after
+ *      RELOAD_BOUND, the old record untouched.
  *   3. A failure stops the rotation at its step: the stage never moves on
  *      after a failed effect, so the old key keeps signing.
  *   4. Nothing is published twice, and no second key is made: each

@@ -3,7 +3,8 @@
  * side and a clock passed in: the walk to propagated and the wait it
  * computes, a stop and its retry (the same record, one key), a resume from
  * a key written before a crash, the signer-switch and drain invariants,
- * selectors never reused, and a 90-day cycle walked in test time.
+ * the reload invariant (no retirement while the reload hook has not
+ * succeeded), selectors never reused, and a 90-day cycle walked in test time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -133,8 +134,9 @@ static kw_dkim_rot_out run(int flags, int64_t now)
 }
 
 /* The test plays the signer switch (dkim_signer.h's): propagated to
- * active, written the way a switch would. */
-static void play_signer(kw_dkim_rot_out *o, int64_t now)
+ * active, written the way a switch would, with event (may be NULL) in
+ * the same transaction. */
+static void play_switch(kw_dkim_rot_out *o, int64_t now, const char *event)
 {
     kw_diag d;
 
@@ -144,9 +146,20 @@ static void play_signer(kw_dkim_rot_out *o, int64_t now)
     o->rot.waits_for[0] = '\0';
     o->rot.wait_until = 0;
     assert_int_equal(ks_dkim_rot_save(st, &o->rot, "propagated", now, NULL,
-                                      "signer switched (test)", NULL, NULL,
+                                      "signer switched (test)", NULL, event,
                                       &d),
                      0);
+}
+
+static void play_signer(kw_dkim_rot_out *o, int64_t now)
+{
+    play_switch(o, now, NULL);
+}
+
+/* An OpenDKIM switch as dkim_rotate.c writes it: with dkim.activated. */
+static void play_opendkim(kw_dkim_rot_out *o, int64_t now)
+{
+    play_switch(o, now, "dkim.activated");
 }
 
 static int count_keys(void)
@@ -542,23 +555,6 @@ static void test_signer_refuses(void **state)
     assert_int_equal(events_of("dkim.activated"), 1);
 }
 
-/* The switch of an OpenDKIM signer, played as dkim_rotate.c writes it:
- * active with dkim.activated in the same transaction. */
-static void play_opendkim(kw_dkim_rot_out *o, int64_t now)
-{
-    kw_diag d;
-
-    assert_string_equal(o->rot.stage, "propagated");
-    snprintf(o->rot.stage, sizeof(o->rot.stage), "active");
-    o->rot.since = now;
-    o->rot.waits_for[0] = '\0';
-    o->rot.wait_until = 0;
-    assert_int_equal(ks_dkim_rot_save(st, &o->rot, "propagated", now, NULL,
-                                      "opendkim switched (test)", NULL,
-                                      "dkim.activated", &d),
-                     0);
-}
-
 /* The hooks' side, as hooks/hook_outbox.c leaves the tables: the cursor
  * past the newest event, and (hook non-NULL) its delivery in state with
  * last_error (NULL: none). */
@@ -688,6 +684,23 @@ static void test_no_reload_hook(void **state)
     assert_int_equal(fk.removes, 0);
 }
 
+/* A hook closed because it left the configuration delivered nothing:
+ * no reload, stopped naming it. */
+static void test_reload_hook_removed(void **state)
+{
+    kw_dkim_rot_out o;
+    int64_t t;
+
+    (void)state;
+    t = walk_to_second_active(&o);
+    play_hooks("reload-opendkim", "done",
+               "not delivered: the hook left the configuration");
+    o = run(0, t + 10);
+    assert_string_equal(o.rot.stage, "active");
+    assert_true(o.stopped);
+    assert_non_null(strstr(o.rot.stopped, "left the configuration"));
+}
+
 /* The happy path: the reload hook succeeded, so retired at once. */
 static void test_reload_done_retires(void **state)
 {
@@ -723,6 +736,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reload_failed_keeps_old, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_reload_hook, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reload_hook_removed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reload_done_retires, setup,
                                         teardown),
