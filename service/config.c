@@ -300,13 +300,21 @@ static const char *section_word(enum section s)
 static int unknown_key(parser *p, const char *key)
 {
     const char *const *k = keys_of(p->sec);
-    char list[256];
+    char list[768];
     size_t pos = 0;
 
     list[0] = '\0';
-    for (; k != NULL && *k != NULL; k++)
-        pos += (size_t)snprintf(list + pos, sizeof(list) - pos, "%s%s",
-                                pos ? ", " : "", *k);
+    /* Bounded: a list longer than the buffer is cut, never overrun (the
+     * [dkim] list grew past 256 bytes once). */
+    for (; k != NULL && *k != NULL && pos < sizeof(list) - 1; k++) {
+        int n = snprintf(list + pos, sizeof(list) - pos, "%s%s",
+                         pos ? ", " : "", *k);
+
+        if (n < 0)
+            break;
+        pos += (size_t)n < sizeof(list) - pos ? (size_t)n
+                                               : sizeof(list) - 1 - pos;
+    }
     return FAIL(p, "%s: unknown key in %s; expected one of: %s", key,
                 section_word(p->sec), list);
 }

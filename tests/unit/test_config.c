@@ -172,6 +172,15 @@ static void errors_name_file_line_and_key(void **state)
         {"[scan]\nintervall = 1h\n",
          "k.conf:2: intervall: unknown key in [scan]; expected one of: "
          "path, interval, watch"},
+        /* The longest list of keys, whole (it once overran a 256-byte
+         * buffer, which fuzz_config found). */
+        {"[dkim]\nnope = 1\n",
+         "k.conf:2: nope: unknown key in [dkim] or [dkim \"DOMAIN\"]; "
+         "expected one of: opendkim_conf, rspamd_conf, max_age, interval, "
+         "outbound, resolver, dns_port, selector, key, user, rotate, "
+         "key_dir, group, key_type, ttl, drain, retire, old_key, publish, "
+         "dns_server, dns_zone, tsig_key, tsig_algorithm, tsig_secret, "
+         "dns_exec, signer, signer_exec, selector_map, path_map"},
         {"[scan]\ninterval = 30\n",
          "k.conf:2: interval = 30: missing unit"},
         {"[scan]\npath = relative/dir\n",
