@@ -7,6 +7,7 @@
  * configuration error goes unnoticed.
  */
 #include "config.h"
+#include "config_int.h"
 
 #include "../acme/renew.h"
 #include "../common/kw_fs.h"
@@ -14,7 +15,6 @@
 #include "../common/kw_time.h"
 #include "../common/kw_vec.h"
 #include "../dkim/dkim_rotate.h"
-#include "../dkim/dkim_signer.h"
 #include "../dns/dns_update.h"
 #include "../keystore/ks_events.h"
 #include "../keystore/ks_keygen.h"
@@ -115,45 +115,7 @@ void kw_config_free(kw_config *c)
 
 /* ---- parsing state ---------------------------------------------------- */
 
-enum section {
-    SEC_NONE,
-    SEC_DAEMON,
-    SEC_SCAN,
-    SEC_ENDPOINT,
-    SEC_ACME,
-    SEC_CERT,
-    SEC_HOOK,
-    SEC_DKIM,
-};
-
-typedef struct parser {
-    const char *file;
-    int line;
-    enum section sec;
-    kw_config *c;
-    kw_endpoint_conf *ep; /* current [endpoint] */
-    kw_cert_conf *cert;   /* current [certificate] */
-    kw_hook_def *hook;    /* current [hook] */
-    kw_dkim_conf_key *dk; /* current [dkim "DOMAIN"]; NULL in [dkim] */
-    kw_dkim_rot_params *rot; /* its rotation keys, once one is seen */
-    int coalesce_set;     /* the [hook] set coalesce itself */
-    unsigned seen;        /* keys seen in the current section (bits) */
-    unsigned seen_sections;
-    /* Room in the arrays, and the names taken: a file of 20,000
-     * sections loads in linear time (kw_vec.h). */
-    size_t cap_paths, cap_endpoints, cap_certs, cap_hooks, cap_dkim,
-        cap_outbound, cap_rot;
-    kw_strset endpoint_names, cert_names, hook_names;
-    kw_diag *d;
-} parser;
-
-#define FAIL(p, ...)                                                       \
-    fail_at((p), __VA_ARGS__)
-
-static int fail_at(parser *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int fail_at(parser *p, const char *fmt, ...)
+int kw_config_fail_at(parser *p, const char *fmt, ...)
 {
     char msg[400];
     va_list ap;
@@ -215,7 +177,7 @@ static int valid_listen(const char *v)
     return parse_int(colon + 1, 1, 65535, &port) == 0;
 }
 
-static int set_str(char **dst, const char *v)
+int kw_config_set_str(char **dst, const char *v)
 {
     char *s = strdup(v);
 
@@ -256,8 +218,6 @@ static const char *const dkim_keys[] = {
     "group", "key_type", "ttl", "drain", "retire", "old_key", "publish",
     "dns_server", "dns_zone", "tsig_key", "tsig_algorithm", "tsig_secret",
     "dns_exec", "signer", "signer_exec", "selector_map", "path_map", NULL};
-#define DKIM_FIRST_DOMAIN_KEY 7
-#define DKIM_FIRST_ROTATE_KEY 10
 
 /* In the order of enum section, after SEC_NONE: keys_of() indexes it, so
  * what the parser accepts and what the reference is checked against are
@@ -319,7 +279,7 @@ static int unknown_key(parser *p, const char *key)
                 section_word(p->sec), list);
 }
 
-static int duration(parser *p, const char *key, const char *v, int64_t *out)
+int kw_config_duration(parser *p, const char *key, const char *v, int64_t *out)
 {
     const char *why = NULL;
 
@@ -357,9 +317,9 @@ static int daemon_key(parser *p, int k, const char *key, const char *v)
         if (v[0] != '/')
             return FAIL(p, "control_socket = %s: expected an absolute path",
                         v);
-        return set_str(&c->control_socket, v);
+        return kw_config_set_str(&c->control_socket, v);
     case 3:
-        return set_str(&c->control_group, v);
+        return kw_config_set_str(&c->control_group, v);
     case 4:
         if (parse_int(v, 1, 64, &n) != 0)
             return FAIL(p, "concurrency = %s: expected a number from 1 to "
@@ -394,7 +354,7 @@ static int scan_key(parser *p, int k, const char *key, const char *v)
         c->nscan_paths++;
         return 0;
     case 1:
-        return duration(p, key, v, &c->scan_interval);
+        return kw_config_duration(p, key, v, &c->scan_interval);
     case 2:
         if (parse_bool(v, &c->scan_watch) != 0)
             return FAIL(p, "watch = %s: expected yes or no", v);
@@ -413,7 +373,7 @@ static int endpoint_key(parser *p, int k, const char *key, const char *v)
     case 0:
         if (strchr(v, ' ') != NULL || strchr(v, '/') != NULL)
             return FAIL(p, "host = %s: expected a host name or address", v);
-        return set_str(&e->host, v);
+        return kw_config_set_str(&e->host, v);
     case 1:
         if (parse_int(v, 1, 65535, &n) != 0)
             return FAIL(p, "port = %s: expected a port number, 1 to 65535",
@@ -421,7 +381,7 @@ static int endpoint_key(parser *p, int k, const char *key, const char *v)
         e->port = (int)n;
         return 0;
     case 2:
-        return set_str(&e->sni, v);
+        return kw_config_set_str(&e->sni, v);
     case 3:
         t = kw_starttls_parse(v);
         if (t < 0)
@@ -430,9 +390,9 @@ static int endpoint_key(parser *p, int k, const char *key, const char *v)
         e->starttls = (enum kw_starttls)t;
         return 0;
     case 4:
-        return duration(p, key, v, &e->interval);
+        return kw_config_duration(p, key, v, &e->interval);
     case 5:
-        if (duration(p, key, v, &e->timeout) != 0)
+        if (kw_config_duration(p, key, v, &e->timeout) != 0)
             return KW_EPARSE;
         if (e->timeout > 5 * KW_MINUTE)
             return FAIL(p, "timeout = %s: at most 5m", v);
@@ -459,32 +419,32 @@ static int acme_key(parser *p, int k, const char *key, const char *v)
             return FAIL(p, "directory = %s: expected the CA's https:// "
                            "directory URL",
                         v);
-        return set_str(&a->directory, v);
+        return kw_config_set_str(&a->directory, v);
     case 1:
         if (v[0] != '/')
             return FAIL(p, "ca_file = %s: expected an absolute path", v);
-        return set_str(&a->ca_file, v);
+        return kw_config_set_str(&a->ca_file, v);
     case 2:
         if (strncmp(v, "mailto:", 7) != 0 || strchr(v + 7, '@') == NULL ||
             strpbrk(v, " ,") != NULL)
             return FAIL(p, "contact = %s: expected mailto:ADDRESS", v);
-        return set_str(&a->contact, v);
+        return kw_config_set_str(&a->contact, v);
     case 3:
         if (ks_key_type_parse(v, &t) != 0)
             return FAIL(p, "account_key = %s: expected ec256, ec384, "
                            "rsa2048, rsa3072 or rsa4096",
                         v);
-        return set_str(&a->account_key, ks_key_type_word(t));
+        return kw_config_set_str(&a->account_key, ks_key_type_word(t));
     case 4:
         if (!valid_listen(v))
             return FAIL(p, "http01_listen = %s: expected ADDRESS:PORT "
                            "(0.0.0.0:80, [::]:80)",
                         v);
-        return set_str(&a->http01_listen, v);
+        return kw_config_set_str(&a->http01_listen, v);
     case 5:
         if (v[0] != '/')
             return FAIL(p, "certs_dir = %s: expected an absolute path", v);
-        return set_str(&a->certs_dir, v);
+        return kw_config_set_str(&a->certs_dir, v);
     case 6:
         if (parse_int(v, 1, 256, &n) != 0)
             return FAIL(p, "concurrency = %s: expected 1 to 256", v);
@@ -495,7 +455,7 @@ static int acme_key(parser *p, int k, const char *key, const char *v)
             return FAIL(p, "eab_kid = %s: expected the key identifier the "
                            "CA gave you",
                         v);
-        return set_str(&a->eab_kid, v);
+        return kw_config_set_str(&a->eab_kid, v);
     case 8:
         /* Never echo a secret into an error message. */
         if (strlen(v) < 16 || strlen(v) > 512 ||
@@ -503,7 +463,7 @@ static int acme_key(parser *p, int k, const char *key, const char *v)
                       "0123456789-_=") != strlen(v))
             return FAIL(p, "eab_hmac_key: expected the base64url MAC key "
                            "the CA gave you (16 to 512 characters)");
-        return set_str(&a->eab_hmac_key, v);
+        return kw_config_set_str(&a->eab_hmac_key, v);
     case 9: {
         kw_dns_server s;
 
@@ -511,7 +471,7 @@ static int acme_key(parser *p, int k, const char *key, const char *v)
             return FAIL(p, "resolver = %s: expected an address with an "
                            "optional port",
                         v);
-        return set_str(&a->resolver, v);
+        return kw_config_set_str(&a->resolver, v);
     }
     case 10:
     case 11:
@@ -609,7 +569,7 @@ static int cert_names(parser *p, const char *v)
 /* The RFC 2136 keys [certificate] (dns-01) and a managed [dkim "DOMAIN"]
  * share, in the order dns_server, dns_zone, tsig_key, tsig_algorithm,
  * tsig_secret (which). */
-static int dns_update_key(parser *p, int which, const char *key,
+int kw_config_dns_update_key(parser *p, int which, const char *key,
                           const char *v, char **dst)
 {
     kw_dns_server srv;
@@ -641,7 +601,7 @@ static int dns_update_key(parser *p, int which, const char *key,
                       "0123456789+/=") != strlen(v))
             return FAIL(p, "%s: expected the key's base64 secret", key);
     }
-    return set_str(dst, v);
+    return kw_config_set_str(dst, v);
 }
 
 static int cert_key(parser *p, int k, const char *key, const char *v)
@@ -670,13 +630,13 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
     case 3:
         if (v[0] != '/')
             return FAIL(p, "webroot = %s: expected an absolute path", v);
-        return set_str(&c->webroot, v);
+        return kw_config_set_str(&c->webroot, v);
     case 4:
         if (ks_key_type_parse(v, &t) != 0 || t == KS_KEY_ED25519)
             return FAIL(p, "key_type = %s: expected ec256, ec384, rsa2048, "
                            "rsa3072 or rsa4096",
                         v);
-        return set_str(&c->key_type, ks_key_type_word(t));
+        return kw_config_set_str(&c->key_type, ks_key_type_word(t));
     case 5:
         if (parse_bool(v, &c->reuse_key) != 0)
             return FAIL(p, "reuse_key = %s: expected yes or no", v);
@@ -688,7 +648,7 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
             return FAIL(p, "profile = %s: expected a profile name the CA "
                            "lists (classic, tlsserver, shortlived)",
                         v);
-        return set_str(&c->profile, v);
+        return kw_config_set_str(&c->profile, v);
     case 7:
         if (parse_int(v, 1, 100, &n) != 0)
             return FAIL(p, "keep = %s: expected 1 to 100 versions", v);
@@ -698,24 +658,24 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
         if (getgrnam(v) == NULL)
             return FAIL(p, "key_group = %s: no such group on this machine",
                         v);
-        return set_str(&c->key_group, v);
+        return kw_config_set_str(&c->key_group, v);
     case 9:
         if (!https_url(v))
             return FAIL(p, "directory = %s: expected the CA's https:// "
                            "directory URL",
                         v);
-        return set_str(&c->directory, v);
-    case 10: return dns_update_key(p, 0, key, v, &c->dns_server);
-    case 11: return dns_update_key(p, 1, key, v, &c->dns_zone);
-    case 12: return dns_update_key(p, 2, key, v, &c->tsig_key);
-    case 13: return dns_update_key(p, 3, key, v, &c->tsig_algorithm);
-    case 14: return dns_update_key(p, 4, key, v, &c->tsig_secret);
+        return kw_config_set_str(&c->directory, v);
+    case 10: return kw_config_dns_update_key(p, 0, key, v, &c->dns_server);
+    case 11: return kw_config_dns_update_key(p, 1, key, v, &c->dns_zone);
+    case 12: return kw_config_dns_update_key(p, 2, key, v, &c->tsig_key);
+    case 13: return kw_config_dns_update_key(p, 3, key, v, &c->tsig_algorithm);
+    case 14: return kw_config_dns_update_key(p, 4, key, v, &c->tsig_secret);
     case 15:
         if (v[0] != '/' || access(v, X_OK) != 0)
             return FAIL(p, "dns_exec = %s: expected the absolute path of an "
                            "executable program",
                         v);
-        return set_str(&c->dns_exec, v);
+        return kw_config_set_str(&c->dns_exec, v);
     case 16: {
         char buf[KW_CONFIG_MAX_LINE + 1], *tok, *save = NULL;
 
@@ -741,7 +701,7 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
         return 0;
     }
     case 17:
-        if (duration(p, key, v, &c->dns_wait) != 0)
+        if (kw_config_duration(p, key, v, &c->dns_wait) != 0)
             return KW_EPARSE;
         if (c->dns_wait < 1 || c->dns_wait > KW_HOUR)
             return FAIL(p, "dns_wait = %s: 1s to 1h", v);
@@ -749,12 +709,12 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
     case 18:
         if (strlen(v) > 200)
             return FAIL(p, "preferred_chain: at most 200 characters");
-        return set_str(&c->preferred_chain, v);
+        return kw_config_set_str(&c->preferred_chain, v);
     case 19:
         if (getpwnam(v) == NULL)
             return FAIL(p, "key_owner = %s: no such user on this machine",
                         v);
-        return set_str(&c->key_owner, v);
+        return kw_config_set_str(&c->key_owner, v);
     case 20:
         if (strcmp(v, "enforce") == 0)
             c->precheck = KW_PRECHECK_ENFORCE;
@@ -843,7 +803,7 @@ static int hook_key(parser *p, int k, const char *key, const char *v)
          * for shell = yes, which may follow. */
         if (kw_hook_split(v, &h->argv, &h->nargv, &why) != 0)
             return FAIL(p, "run = %s: %s", v, why);
-        return set_str(&h->run_line, v);
+        return kw_config_set_str(&h->run_line, v);
     case 4:
         if (parse_bool(v, &h->shell) != 0)
             return FAIL(p, "shell = %s: expected yes or no", v);
@@ -858,17 +818,17 @@ static int hook_key(parser *p, int k, const char *key, const char *v)
     case 6:
         if (v[0] != '/')
             return FAIL(p, "config = %s: expected an absolute path", v);
-        return set_str(&h->reload_config, v);
+        return kw_config_set_str(&h->reload_config, v);
     case 7:
-        if ((r = duration(p, key, v, &h->timeout)) != 0)
+        if ((r = kw_config_duration(p, key, v, &h->timeout)) != 0)
             return r;
         if (h->timeout < 1 || h->timeout > 24 * KW_HOUR)
             return FAIL(p, "timeout = %s: expected 1s to 24h", v);
         return 0;
     case 8:
-        return set_str(&h->user, v);
+        return kw_config_set_str(&h->user, v);
     case 9:
-        return set_str(&h->group, v);
+        return kw_config_set_str(&h->group, v);
     case 10:
         if (parse_int(v, 0, 20, &n) != 0)
             return FAIL(p, "retry = %s: expected a number of retries from 0 "
@@ -877,7 +837,7 @@ static int hook_key(parser *p, int k, const char *key, const char *v)
         h->retries = (int)n;
         return 0;
     case 11:
-        if ((r = duration(p, key, v, &h->retry_delay)) != 0)
+        if ((r = kw_config_duration(p, key, v, &h->retry_delay)) != 0)
             return r;
         if (h->retry_delay < 1 || h->retry_delay > KW_HOOK_MAX_RETRY_WAIT)
             return FAIL(p, "retry_delay = %s: expected 1s to 1h", v);
@@ -889,7 +849,7 @@ static int hook_key(parser *p, int k, const char *key, const char *v)
             h->coalesce = 0;
             return 0;
         }
-        if ((r = duration(p, key, v, &h->coalesce)) != 0)
+        if ((r = kw_config_duration(p, key, v, &h->coalesce)) != 0)
             return r;
         if (h->coalesce < 0 || h->coalesce > KW_HOUR)
             return FAIL(p, "coalesce = %s: expected 0s (off) to 1h", v);
@@ -943,292 +903,6 @@ static int end_hook(parser *p)
     return 0;
 }
 
-/* A host name as DNS has it: LDH labels (underscores allowed), dots. */
-static int dns_name_ok(const char *v, size_t max)
-{
-    size_t n = strlen(v);
-
-    return n > 0 && n <= max && v[0] != '.' && v[0] != '-' &&
-           strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                     "0123456789.-_") == n &&
-           strstr(v, "..") == NULL;
-}
-
-/* PROG [ARG...] split on blanks (no shell, no quoting) into a
- * NULL-terminated argv; PROG must be an absolute path to a program. */
-static int split_argv(parser *p, const char *key, const char *v,
-                      char ***out)
-{
-    char buf[KW_CONFIG_MAX_LINE + 1], *tok, *save = NULL;
-    size_t n = 0;
-
-    snprintf(buf, sizeof(buf), "%s", v);
-    for (tok = strtok_r(buf, " \t", &save); tok != NULL;
-         tok = strtok_r(NULL, " \t", &save)) {
-        char **nv;
-
-        if (n == 0 && (tok[0] != '/' || access(tok, X_OK) != 0))
-            return FAIL(p, "%s = %s: expected the absolute path of an "
-                           "executable program, then its arguments",
-                        key, v);
-        if (n >= 32)
-            return FAIL(p, "%s: more than 32 arguments", key);
-        nv = realloc(*out, (n + 2) * sizeof(*nv));
-        if (nv == NULL)
-            return KW_ENOMEM;
-        *out = nv;
-        nv[n + 1] = NULL;
-        if ((nv[n] = strdup(tok)) == NULL)
-            return KW_ENOMEM;
-        n++;
-    }
-    if (n == 0)
-        return FAIL(p, "%s: expected a program", key);
-    return 0;
-}
-
-/* A managed [dkim "DOMAIN"]'s keys (dkim_rotate.h), into its own
- * kw_dkim_rot_params, made when the first of them is seen. */
-static int dkim_rot_key(parser *p, int k, const char *key, const char *v)
-{
-    kw_dkim_params *dk = &p->c->dkim;
-    kw_dkim_rot_params *r = p->rot;
-
-    if (r == NULL) {
-        r = kw_vec_grow(dk->rot, &p->cap_rot, dk->nrot + 1, sizeof(*r));
-        if (r == NULL)
-            return KW_ENOMEM;
-        dk->rot = r;
-        r = &dk->rot[dk->nrot++];
-        kw_dkim_rot_params_defaults(r);
-        r->line = p->dk->line;
-        if ((r->domain = strdup(p->dk->domain)) == NULL)
-            return KW_ENOMEM;
-        p->rot = r;
-    }
-    switch (k) {
-    case 10:
-        if (duration(p, key, v, &r->rotate) != 0)
-            return KW_EPARSE;
-        if (r->rotate < KW_DAY)
-            return FAIL(p, "rotate = %s: expected at least a day", v);
-        return 0;
-    case 11:
-        if (v[0] != '/')
-            return FAIL(p, "key_dir = %s: expected an absolute path", v);
-        return set_str(&r->key_dir, v);
-    case 12: {
-        struct group gr, *res = NULL;
-        char buf[4096];
-
-        if (getgrnam_r(v, &gr, buf, sizeof(buf), &res) != 0 || res == NULL)
-            return FAIL(p, "group = %s: no such group on this machine", v);
-        return set_str(&r->group, v);
-    }
-    case 13:
-        if (strcmp(v, "rsa2048") != 0 && strcmp(v, "rsa3072") != 0 &&
-            strcmp(v, "ed25519") != 0)
-            return FAIL(p, "key_type = %s: expected rsa2048, rsa3072 or "
-                           "ed25519",
-                        v);
-        return set_str(&r->key_type, v);
-    case 14: {
-        char *end;
-        long ttl = strtol(v, &end, 10);
-
-        if (*end != '\0' || end == v || ttl < 60 || ttl > 86400)
-            return FAIL(p, "ttl = %s: expected seconds, 60 to 86400", v);
-        r->ttl = (int)ttl;
-        return 0;
-    }
-    case 15: return duration(p, key, v, &r->drain);
-    case 16:
-        if (strcmp(v, "remove") != 0 && strcmp(v, "revoke") != 0)
-            return FAIL(p, "retire = %s: expected remove or revoke", v);
-        r->retire_revoke = strcmp(v, "revoke") == 0;
-        return 0;
-    case 17:
-        if (strcmp(v, "archive") != 0 && strcmp(v, "delete") != 0)
-            return FAIL(p, "old_key = %s: expected archive or delete", v);
-        r->delete_old_key = strcmp(v, "delete") == 0;
-        return 0;
-    case 18:
-        if (strcmp(v, "manual") == 0)
-            r->publish = KW_DKIM_PUBLISH_MANUAL;
-        else if (strcmp(v, "update") == 0)
-            r->publish = KW_DKIM_PUBLISH_UPDATE;
-        else
-            return FAIL(p, "publish = %s: expected update (RFC 2136 to "
-                           "dns_server) or manual",
-                        v);
-        return 0;
-    case 19: case 20: case 21: case 22: case 23:
-        return dns_update_key(p, k - 19, key, v,
-                              k == 19   ? &r->dns_server
-                              : k == 20 ? &r->dns_zone
-                              : k == 21 ? &r->tsig_key
-                              : k == 22 ? &r->tsig_algorithm
-                                        : &r->tsig_secret);
-    case 24:
-        if (split_argv(p, key, v, &r->dns_exec) != 0)
-            return KW_EPARSE;
-        r->publish = KW_DKIM_PUBLISH_EXEC;
-        return 0;
-    case 25:
-        if (strcmp(v, "opendkim") == 0)
-            r->signer = KW_DKIM_SIGNER_OPENDKIM;
-        else if (strcmp(v, "rspamd") == 0)
-            r->signer = KW_DKIM_SIGNER_RSPAMD;
-        else if (strcmp(v, "exec") == 0)
-            r->signer = KW_DKIM_SIGNER_EXEC;
-        else
-            return FAIL(p, "signer = %s: expected opendkim, rspamd or exec",
-                        v);
-        return 0;
-    case 26: return split_argv(p, key, v, &r->signer_exec);
-    default: /* selector_map, path_map */
-        if (v[0] != '/')
-            return FAIL(p, "%s = %s: expected an absolute path", key, v);
-        return set_str(k == 27 ? &r->selector_map : &r->path_map, v);
-    }
-}
-
-/* Close a managed [dkim "DOMAIN"]: check it, and take its selector
- * template from the watched-key entry, which it is not. */
-static int end_dkim_rot(parser *p)
-{
-    kw_dkim_params *dk = &p->c->dkim;
-    kw_dkim_conf_key *k = p->dk;
-    kw_dkim_rot_params *r = p->rot;
-    char sel[64];
-    kw_diag why;
-    size_t j;
-
-    if (!(p->seen & (1u << DKIM_FIRST_ROTATE_KEY)))
-        return FAIL(p, "[dkim \"%s\"]: rotation keys (key_dir, publish, "
-                       "...) need rotate = (how often a new key is made)",
-                    k->domain);
-    if (k->key != NULL)
-        return FAIL(p, "[dkim \"%s\"]: key = is for a key keywarden "
-                       "watches; a section with rotate = writes its keys in "
-                       "key_dir",
-                    k->domain);
-    if (r->key_dir == NULL)
-        return FAIL(p, "[dkim \"%s\"]: rotate = needs key_dir (where new "
-                       "keys are written)",
-                    k->domain);
-    if (k->selector == NULL)
-        return FAIL(p, "[dkim \"%s\"]: rotate = needs selector = (a "
-                       "template such as kw%%Y%%m)",
-                    k->domain);
-    if (kw_dkim_selector_expand(k->selector, 0, sel, sizeof(sel), &why) != 0)
-        return FAIL(p, "[dkim \"%s\"]: %s", k->domain, why.msg);
-    if (r->publish == KW_DKIM_PUBLISH_UPDATE && r->dns_server == NULL)
-        return FAIL(p, "[dkim \"%s\"]: rotate = needs a way to publish: "
-                       "dns_server (RFC 2136 updates), dns_exec, or "
-                       "publish = manual",
-                    k->domain);
-    if (r->signer == KW_DKIM_SIGNER_EXEC && r->signer_exec == NULL)
-        return FAIL(p, "[dkim \"%s\"]: signer = exec needs signer_exec",
-                    k->domain);
-    if (r->signer == KW_DKIM_SIGNER_RSPAMD &&
-        (r->selector_map == NULL || r->path_map == NULL))
-        return FAIL(p, "[dkim \"%s\"]: signer = rspamd needs selector_map "
-                       "and path_map",
-                    k->domain);
-    if ((r->tsig_key != NULL) != (r->tsig_secret != NULL))
-        return FAIL(p, "[dkim \"%s\"]: tsig_key and tsig_secret go "
-                       "together",
-                    k->domain);
-    for (j = 0; j + 1 < dk->nrot; j++)
-        if (strcasecmp(dk->rot[j].domain, k->domain) == 0)
-            return FAIL(p, "[dkim \"%s\"]: rotate = is also set at line %d; "
-                           "one managed section per domain",
-                        k->domain, dk->rot[j].line);
-    r->selector = k->selector;
-    k->selector = NULL;
-    free(k->domain);
-    free(k->user);
-    dk->nkeys--;
-    p->dk = NULL;
-    p->rot = NULL;
-    return 0;
-}
-
-static int dkim_key(parser *p, int k, const char *key, const char *v)
-{
-    kw_dkim_params *dk = &p->c->dkim;
-    kw_dkim_conf_key *sel = p->dk;
-
-    if (sel == NULL && k >= DKIM_FIRST_DOMAIN_KEY)
-        return FAIL(p, "%s: belongs in a [dkim \"DOMAIN\"] section, one "
-                       "per selector",
-                    key);
-    if (sel != NULL && k < DKIM_FIRST_DOMAIN_KEY)
-        return FAIL(p, "%s: belongs in [dkim], not [dkim \"%s\"]", key,
-                    sel->domain);
-    if (k >= DKIM_FIRST_ROTATE_KEY)
-        return dkim_rot_key(p, k, key, v);
-    switch (k) {
-    case 0: /* opendkim_conf */
-    case 1: /* rspamd_conf */
-    case 8: /* key */
-        if (v[0] != '/')
-            return FAIL(p, "%s = %s: expected an absolute path", key, v);
-        return set_str(k == 0   ? &dk->opendkim_conf
-                       : k == 1 ? &dk->rspamd_conf
-                                : &sel->key,
-                       v);
-    case 2: return duration(p, key, v, &dk->max_age);
-    case 3: return duration(p, key, v, &dk->interval);
-    case 4: { /* outbound: addresses, separated by commas or spaces */
-        char list[KW_CONFIG_MAX_LINE + 1], *item, *save = NULL;
-
-        snprintf(list, sizeof(list), "%s", v);
-        for (item = strtok_r(list, ", \t", &save); item != NULL;
-             item = strtok_r(NULL, ", \t", &save)) {
-            unsigned char buf[16];
-            char **na;
-
-            if (inet_pton(AF_INET, item, buf) != 1 &&
-                inet_pton(AF_INET6, item, buf) != 1)
-                return FAIL(p, "outbound: %s: expected IPv4 or IPv6 "
-                               "addresses",
-                            item);
-            na = kw_vec_grow(dk->outbound, &p->cap_outbound,
-                             dk->noutbound + 1, sizeof(*na));
-            if (na == NULL)
-                return KW_ENOMEM;
-            dk->outbound = na;
-            if ((na[dk->noutbound] = strdup(item)) == NULL)
-                return KW_ENOMEM;
-            dk->noutbound++;
-        }
-        return 0;
-    }
-    case 5: return set_str(&dk->resolver, v);
-    case 6: { /* dns_port: NS records carry no port */
-        char *end;
-        long port = strtol(v, &end, 10);
-
-        if (*end != '\0' || end == v || port < 1 || port > 65535)
-            return FAIL(p, "dns_port = %s: expected a port, 1 to 65535", v);
-        dk->dns_port = (int)port;
-        return 0;
-    }
-    case 7:
-        /* A template (kw%Y%m) is checked when the section ends: only a
-         * managed one may have it. */
-        if (strchr(v, '%') == NULL && !dns_name_ok(v, 63))
-            return FAIL(p, "selector = %s: expected a DNS label (letters, "
-                           "digits, '-', '_', '.')",
-                        v);
-        return set_str(&sel->selector, v);
-    default: /* user */
-        return set_str(&sel->user, v);
-    }
-}
-
 /* Close the current section: check what it requires. */
 static int end_section(parser *p)
 {
@@ -1249,7 +923,7 @@ static int end_section(parser *p)
 
         p->line = k->line;
         if (p->rot != NULL) {
-            int r = end_dkim_rot(p);
+            int r = kw_config_dkim_end(p);
 
             p->line = save;
             return r;
@@ -1382,7 +1056,7 @@ static int begin_section(parser *p, char *h)
             return 0;
         }
         /* One [dkim "DOMAIN"] per selector: a domain may repeat. */
-        if (!dns_name_ok(sub, 253))
+        if (!kw_config_dns_name_ok(sub, 253))
             return FAIL(p, "[dkim \"%s\"]: expected the domain that signs "
                            "(d=), as in [dkim \"example.com\"]",
                         sub);
@@ -1563,7 +1237,7 @@ static int key_line(parser *p, char *line)
     case SEC_ACME: return acme_key(p, k, key, v);
     case SEC_CERT: return cert_key(p, k, key, v);
     case SEC_HOOK: return hook_key(p, k, key, v);
-    case SEC_DKIM: return dkim_key(p, k, key, v);
+    case SEC_DKIM: return kw_config_dkim_key(p, k, key, v);
     default: return unknown_key(p, key);
     }
 }
