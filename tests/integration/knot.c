@@ -820,7 +820,8 @@ int kn_resolver_start(const char *dir, const char *name,
     if (make_dirs(dir, name, u) != 0)
         return -1;
     /* Iterator only (nothing to validate), no cache beyond a second so
-     * a test sees changes, every zone stubbed to the primary. */
+     * a test sees changes, every zone sent to the primary (unbound's
+     * stub-zone directive: an authoritative server asked directly). */
     if ((conf = conf_alloc(u, &cap)) == NULL)
         return -1;
     cl = (size_t)snprintf(conf, cap,

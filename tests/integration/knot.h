@@ -133,9 +133,9 @@ int kn_knotc(const knot *k, const char *cmd, const char *zone);
 int kn_update(const knot *k, const char *zone, const char *lines);
 
 /* Starts unbound as a recursive resolver on primary's address (a free
- * port) that sends every zone of primary to it (stub zones; iterator
- * only, answers cached for at most 1 s), in dir/NAME/, and waits until
- * it resolves the first zone's SOA.  u->addr/port say where it listens;
+ * port) that sends every zone of primary to it (unbound's stub-zone
+ * directive; iterator only, answers cached for at most 1 s), in
+ * dir/NAME/, and waits until it resolves the first zone's SOA.  u->addr/port say where it listens;
  * stop it with kn_stop.  0 or -1. */
 int kn_resolver_start(const char *dir, const char *name,
                       const knot *primary, knot *u);
