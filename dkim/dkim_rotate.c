@@ -69,6 +69,7 @@
 #include "../common/kw_log.h"
 #include "../dns/dns_resolve.h"
 #include "../dns/dns_update.h"
+#include "../keystore/ks_health.h"
 #include "../keystore/ks_keygen.h"
 
 #include <errno.h>
@@ -86,8 +87,10 @@
 
 #define NAME_MAX_LEN 340
 
-/* A stopped step is tried again this long after it failed. */
-#define RETRY_AFTER 900
+/* A stopped step is tried again RETRY_FIRST after its first failure,
+ * twice as long after each further one, at most RETRY_MAX. */
+#define RETRY_FIRST 900
+#define RETRY_MAX (6 * 3600)
 /* How long ACTIVE waits for the signer's reload before it stops. */
 #define RELOAD_BOUND 3600
 /* The most stage changes one call makes (the whole walk is 11). */
@@ -96,7 +99,8 @@
 static const char *const stage_names[KW_DKIM_ST_COUNT] = {
     "none",       "generating", "generated", "publishing",
     "published",  "visible",    "propagated", "active",
-    "retired",    "removing",   "removed",    "revoked"};
+    "retired",    "removing",   "removed",    "revoked",
+    "aborting",   "aborted"};
 
 const char *kw_dkim_stage_name(kw_dkim_stage s)
 {
@@ -113,14 +117,29 @@ kw_dkim_stage kw_dkim_stage_parse(const char *name)
     return KW_DKIM_ST_NONE;
 }
 
-/* The one successor of each stage (REMOVING has two). */
+/* The one successor of each stage (REMOVING has two), and the way back
+ * from every stage before ACTIVE. */
 static int allowed(kw_dkim_stage from, kw_dkim_stage to)
 {
     if (from == to)
         return 1;
+    if (to == KW_DKIM_ST_ABORTING)
+        return from >= KW_DKIM_ST_GENERATING && from < KW_DKIM_ST_ACTIVE;
+    if (from == KW_DKIM_ST_ABORTING)
+        return to == KW_DKIM_ST_ABORTED;
     if (from == KW_DKIM_ST_REMOVING)
         return to == KW_DKIM_ST_REMOVED || to == KW_DKIM_ST_REVOKED;
     return from < KW_DKIM_ST_REMOVING && to == from + 1;
+}
+
+/* How long after its failures-th failure in a row a step is retried. */
+static int64_t retry_after(int failures)
+{
+    int64_t t = RETRY_FIRST;
+
+    while (--failures > 0 && t < RETRY_MAX)
+        t *= 2;
+    return t < RETRY_MAX ? t : RETRY_MAX;
 }
 
 /* ---- parameters ---------------------------------------------------- */
@@ -464,6 +483,19 @@ typedef struct machine {
     ks_dkim_rot *r;
 } machine;
 
+static void machine_init(machine *m, ks_store *s, const kw_dkim_rot_params *p,
+                         const kw_dkim_rot_dns *dns, int64_t now,
+                         kw_dkim_rot_out *out)
+{
+    memset(out, 0, sizeof(*out));
+    m->s = s;
+    m->p = p;
+    m->dns = dns != NULL ? dns : &real_dns;
+    m->now = now;
+    m->out = out;
+    m->r = &out->rot;
+}
+
 /* The test seam of dkim_rotate.h: stop as kill -9 would, after an effect
  * and before the stage that records it. */
 static void die_point(const char *name)
@@ -524,13 +556,19 @@ static int set_state_ev(machine *m, kw_dkim_stage to, const char *intent,
         r->wait_until = 0;
         r->waits_for[0] = '\0';
         r->stopped[0] = '\0';
+        r->failures = 0;
     }
     snprintf(r->stage, sizeof(r->stage), "%s", kw_dkim_stage_name(to));
     if (stop != NULL) {
-        kw_warn("dkim rotation %s %s: stopped at %s: %s", r->domain,
-                r->selector, r->stage, stop);
+        char at[40];
+
+        r->failures++;
+        r->wait_until = m->now + retry_after(r->failures);
+        fmt_time(r->wait_until, at, sizeof(at));
+        kw_warn("dkim rotation %s %s: stopped at %s (failure %d, next try "
+                "%s): %s", r->domain, r->selector, r->stage, r->failures,
+                at, stop);
         snprintf(r->stopped, sizeof(r->stopped), "%s", stop);
-        r->wait_until = m->now + RETRY_AFTER;
         snprintf(r->waits_for, sizeof(r->waits_for), "a retry");
     }
     rc = ks_dkim_rot_save(m->s, r, kw_dkim_stage_name(from), m->now, intent,
@@ -625,10 +663,20 @@ static int start(machine *m, const ks_dkim_rot *prev, kw_diag *d)
     snprintf(r->domain, sizeof(r->domain), "%s", m->p->domain);
     snprintf(r->key_type, sizeof(r->key_type), "%s",
              m->p->key_type != NULL ? m->p->key_type : "rsa2048");
-    if (prev != NULL) {
+    if (prev != NULL &&
+        kw_dkim_stage_parse(prev->stage) == KW_DKIM_ST_ABORTED) {
+        /* An aborted rotation's new key never signed: the key it would
+         * have replaced still does. */
+        snprintf(r->old_selector, sizeof(r->old_selector), "%s",
+                 prev->old_selector);
+        snprintf(r->old_record, sizeof(r->old_record), "%s",
+                 prev->old_record);
+        r->old_started_at = prev->old_started_at;
+    } else if (prev != NULL) {
         snprintf(r->old_selector, sizeof(r->old_selector), "%s",
                  prev->selector);
         snprintf(r->old_record, sizeof(r->old_record), "%s", prev->record);
+        r->old_started_at = prev->started_at;
     }
     if ((rc = pick_selector(m, r->selector, sizeof(r->selector), r->key_path,
                             sizeof(r->key_path), d)) != 0)
@@ -820,18 +868,18 @@ static int old_key_path(machine *m, char *buf, size_t cap, kw_diag *d)
     return 0;
 }
 
-/* The old private key archived (KEY_DIR/archive/, 0700) or deleted. */
-static int dispose_old_key(machine *m, char *effect, size_t cap, kw_diag *d)
+/* A private key file archived (KEY_DIR/archive/, 0700) or deleted, as
+ * old_key = says; which ("old", "new") names it in *effect. */
+static int dispose_key(machine *m, const char *path, const char *which,
+                       char *effect, size_t cap, kw_diag *d)
 {
-    char path[1024], dir[1100], dst[2200];
+    char dir[1100], dst[2200];
     const char *base;
-    int rc;
 
-    if ((rc = old_key_path(m, path, sizeof(path), d)) != 0)
-        return rc;
     if (path[0] == '\0' || access(path, F_OK) != 0) {
-        snprintf(effect, cap, "old key file not found (kept by another "
-                 "tool?)");
+        snprintf(effect, cap, "%s key file %s not found (disposed of before "
+                 "a restart, or kept by another tool?)", which,
+                 path[0] != '\0' ? path : "(unknown)");
         return 0;
     }
     if (m->p->delete_old_key) {
@@ -857,25 +905,29 @@ static int dispose_old_key(machine *m, char *effect, size_t cap, kw_diag *d)
 
 #define REVOKED_RECORD "v=DKIM1; p="
 
-/* REMOVING -> REMOVED/REVOKED: the old record removed (or p= emptied),
- * seen so on every authoritative server, the old key disposed of. */
-static int do_remove(machine *m, kw_diag *d)
+/*
+ * The TXT value at name taken out of DNS (revoke: replaced by an empty
+ * p=), then seen so on every authoritative server.  With publish = manual
+ * the operator takes it out and this only looks.  die names the test
+ * seam after the update.  *done 1 when every server agrees; else the
+ * rotation now waits or stopped (m->out says which).
+ */
+static int withdraw(machine *m, const char *name, const char *value,
+                    int revoke, const char *die, int *done, kw_diag *d)
 {
-    ks_dkim_rot *r = m->r;
-    int revoke = m->p->retire_revoke;
     const char *want = revoke ? REVOKED_RECORD : NULL;
-    char name[NAME_MAX_LEN], why[1400], what[KS_DKIM_ROT_TEXT_MAX], effect[2400];
+    char why[1400], what[KS_DKIM_ROT_TEXT_MAX];
+    int manual = m->p->publish == KW_DKIM_PUBLISH_MANUAL, rc = 0;
     kw_diag sub;
-    int rc = 0;
 
+    *done = 0;
     sub.msg[0] = '\0';
-    dkim_name(r->old_selector, r->domain, name, sizeof(name));
-    if (m->p->publish != KW_DKIM_PUBLISH_MANUAL) {
-        rc = m->dns->update(m->dns->ctx, m->p, 0, name, r->old_record, &sub);
+    if (!manual) {
+        rc = m->dns->update(m->dns->ctx, m->p, 0, name, value, &sub);
         if (rc == 0 && revoke)
             rc = m->dns->update(m->dns->ctx, m->p, 1, name, REVOKED_RECORD,
                                 &sub);
-        die_point("removal-sent");
+        die_point(die);
         if (rc != 0) {
             snprintf(why, sizeof(why), "%s %s: %s",
                      revoke ? "revoking" : "removing", name, sub.msg);
@@ -884,9 +936,10 @@ static int do_remove(machine *m, kw_diag *d)
     }
     rc = m->dns->visible(m->dns->ctx, m->p, name, want, &sub);
     if (rc == KW_ETIMEDOUT) {
-        snprintf(what, sizeof(what), "%s%s on every authoritative server: "
-                 "%s", name, revoke ? " to serve an empty p=" : " to be gone",
-                 sub.msg);
+        snprintf(what, sizeof(what), "%s%s%s on every authoritative server: "
+                 "%s", manual ? "the operator (publish = manual) to take "
+                 "out the TXT record; " : "", name,
+                 revoke ? " to serve an empty p=" : " to be gone", sub.msg);
         return wait_for(m, 0, what, d);
     }
     if (rc != 0) {
@@ -894,7 +947,27 @@ static int do_remove(machine *m, kw_diag *d)
                  "servers: %s", name, sub.msg);
         return stop(m, why, d);
     }
-    if ((rc = dispose_old_key(m, effect, sizeof(effect), &sub)) != 0)
+    *done = 1;
+    return 0;
+}
+
+/* REMOVING -> REMOVED/REVOKED: the old record removed (or p= emptied),
+ * seen so on every authoritative server, the old key disposed of. */
+static int do_remove(machine *m, kw_diag *d)
+{
+    ks_dkim_rot *r = m->r;
+    int revoke = m->p->retire_revoke, done, rc;
+    char name[NAME_MAX_LEN], path[1024], effect[2400];
+    kw_diag sub;
+
+    sub.msg[0] = '\0';
+    dkim_name(r->old_selector, r->domain, name, sizeof(name));
+    if ((rc = withdraw(m, name, r->old_record, revoke, "removal-sent", &done,
+                       d)) != 0 || !done)
+        return rc;
+    if ((rc = old_key_path(m, path, sizeof(path), d)) != 0)
+        return rc;
+    if ((rc = dispose_key(m, path, "old", effect, sizeof(effect), &sub)) != 0)
         return stop(m, sub.msg, d);
     return set_state(m, revoke ? KW_DKIM_ST_REVOKED : KW_DKIM_ST_REMOVED,
                      NULL, effect,
@@ -902,6 +975,56 @@ static int do_remove(machine *m, kw_diag *d)
                             : "no authoritative server serves the old "
                               "record",
                      NULL, d);
+}
+
+/* Did the rotation ever enter stage?  Its journal says. */
+static int reached(machine *m, kw_dkim_stage stage, int *yes, kw_diag *d)
+{
+    ks_dkim_rot_step *j;
+    size_t n, i;
+    int rc;
+
+    *yes = 0;
+    if ((rc = ks_dkim_rot_journal(m->s, m->r->id, &j, &n, d)) != 0)
+        return rc;
+    for (i = 0; i < n; i++)
+        if (strcmp(j[i].new_stage, kw_dkim_stage_name(stage)) == 0)
+            *yes = 1;
+    free(j);
+    return 0;
+}
+
+/* ABORTING -> ABORTED: the new record taken out of DNS when it was or may
+ * have been sent (the journal shows PUBLISHING), seen gone on every
+ * authoritative server, the new key disposed of.  The old key kept
+ * signing throughout: ABORTING is entered only before ACTIVE. */
+static int do_abort(machine *m, kw_diag *d)
+{
+    ks_dkim_rot *r = m->r;
+    char name[NAME_MAX_LEN], effect[2400], result[800], gone[400];
+    int sent, done, rc;
+    kw_diag sub;
+
+    sub.msg[0] = '\0';
+    if ((rc = reached(m, KW_DKIM_ST_PUBLISHING, &sent, d)) != 0)
+        return rc;
+    dkim_name(r->selector, r->domain, name, sizeof(name));
+    if (sent && ((rc = withdraw(m, name, r->record, 0, "abort-sent", &done,
+                                d)) != 0 || !done))
+        return rc;
+    if ((rc = dispose_key(m, r->key_path, "new", effect, sizeof(effect),
+                          &sub)) != 0)
+        return stop(m, sub.msg, d);
+    if (sent)
+        snprintf(gone, sizeof(gone), "no authoritative server serves %s",
+                 name);
+    else
+        snprintf(gone, sizeof(gone), "the record was never sent");
+    snprintf(result, sizeof(result), "%s; %s%s keeps signing; selector %s "
+             "stays used", gone, r->old_selector[0] != '\0'
+             ? "old selector " : "the key that signed before",
+             r->old_selector, r->selector);
+    return set_state(m, KW_DKIM_ST_ABORTED, NULL, effect, result, NULL, d);
 }
 
 static const char *signer_word(int kind)
@@ -1111,6 +1234,7 @@ static int step(machine *m, int *more, kw_diag *d)
         rc = set_state(m, KW_DKIM_ST_REMOVING, intent, NULL, NULL, NULL, d);
         break;
     case KW_DKIM_ST_REMOVING: rc = do_remove(m, d); break;
+    case KW_DKIM_ST_ABORTING: rc = do_abort(m, d); break;
     default: *more = 0; return 0;
     }
     *more = rc == 0 && !m->out->stopped && !m->out->waiting &&
@@ -1123,6 +1247,7 @@ static int finished(const ks_dkim_rot *r)
     kw_dkim_stage st = kw_dkim_stage_parse(r->stage);
 
     return st == KW_DKIM_ST_REMOVED || st == KW_DKIM_ST_REVOKED ||
+           st == KW_DKIM_ST_ABORTED ||
            (st == KW_DKIM_ST_ACTIVE && r->old_selector[0] == '\0');
 }
 
@@ -1134,13 +1259,7 @@ int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
     machine m;
     int found, more = 1, rc, i;
 
-    memset(out, 0, sizeof(*out));
-    m.s = s;
-    m.p = p;
-    m.dns = dns != NULL ? dns : &real_dns;
-    m.now = now;
-    m.out = out;
-    m.r = &out->rot;
+    machine_init(&m, s, p, dns, now, out);
     if ((rc = ks_dkim_rot_latest(s, p->domain, &prev, &found, d)) != 0)
         return rc;
     if (!found || finished(&prev)) {
@@ -1176,19 +1295,233 @@ int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
     return 0;
 }
 
-int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
-                        const char *domain, int flags, int64_t now,
-                        kw_dkim_rot_out *out, kw_diag *d)
+/* The managed section of domain among params' (NULL: KW_ENOTFOUND in d). */
+static const kw_dkim_rot_params *section_of(const struct kw_dkim_params *params,
+                                            const char *domain, kw_diag *d)
 {
     size_t i;
 
     for (i = 0; i < params->nrot; i++)
         if (strcasecmp(params->rot[i].domain, domain) == 0)
-            return kw_dkim_rotate_run(s, &params->rot[i], NULL, flags, now,
-                                      out, d);
-    return kw_diag_set(d, KW_ENOTFOUND, "%s: no [dkim \"%s\"] section with "
-                       "rotate = in the configuration",
-                       domain, domain);
+            return &params->rot[i];
+    kw_diag_set(d, KW_ENOTFOUND, "%s: no [dkim \"%s\"] section with "
+                "rotate = in the configuration", domain, domain);
+    return NULL;
+}
+
+int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
+                        const char *domain, int flags, int64_t now,
+                        kw_dkim_rot_out *out, kw_diag *d)
+{
+    const kw_dkim_rot_params *p = section_of(params, domain, d);
+
+    return p == NULL ? KW_ENOTFOUND
+                     : kw_dkim_rotate_run(s, p, NULL, flags, now, out, d);
+}
+
+/* ---- abort --------------------------------------------------------- */
+
+/* Was the signer switch to the new key begun and never finished (the
+ * intent at PROPAGATED journalled, no result after it: a run killed
+ * mid-switch)?  Then the signer's files may name the new key. */
+static int switch_interrupted(machine *m, int *yes, kw_diag *d)
+{
+    ks_dkim_rot_step *j;
+    size_t n;
+    int rc;
+
+    *yes = 0;
+    if (kw_dkim_stage_parse(m->r->stage) != KW_DKIM_ST_PROPAGATED ||
+        m->r->stopped[0] != '\0')
+        return 0;
+    if ((rc = ks_dkim_rot_journal(m->s, m->r->id, &j, &n, d)) != 0)
+        return rc;
+    *yes = n > 0 && j[n - 1].intent[0] != '\0' &&
+           strcmp(j[n - 1].new_stage, "propagated") == 0;
+    free(j);
+    return 0;
+}
+
+int kw_dkim_rotate_abort_run(ks_store *s, const kw_dkim_rot_params *p,
+                             const kw_dkim_rot_dns *dns, int64_t now,
+                             kw_dkim_rot_out *out, kw_diag *d)
+{
+    ks_dkim_rot *r = &out->rot;
+    kw_dkim_stage st;
+    char intent[1400], name[NAME_MAX_LEN];
+    machine m;
+    int found, more = 1, rc, i, begun;
+
+    machine_init(&m, s, p, dns, now, out);
+    if ((rc = ks_dkim_rot_latest(s, p->domain, r, &found, d)) != 0)
+        return rc;
+    st = found ? kw_dkim_stage_parse(r->stage) : KW_DKIM_ST_NONE;
+    if (!found || finished(r))
+        return kw_diag_set(d, KW_ENOTFOUND, "dkim abort %s: no rotation "
+                           "runs%s%s%s%s", p->domain,
+                           found ? " (the last, to selector " : "",
+                           found ? r->selector : "", found ? ", is " : "",
+                           found ? r->stage : "");
+    if (st >= KW_DKIM_ST_ACTIVE && st <= KW_DKIM_ST_REVOKED)
+        return kw_diag_set(d, KW_EINVAL, "dkim abort %s: the rotation to "
+                           "selector %s is %s: the signer was switched to "
+                           "the new key, which may sign mail now, so its "
+                           "record must stay; let this rotation finish, "
+                           "or start the next with `keywarden dkim rotate "
+                           "%s` once it has", p->domain, r->selector,
+                           r->stage, p->domain);
+    if ((rc = switch_interrupted(&m, &begun, d)) != 0)
+        return rc;
+    if (begun)
+        return kw_diag_set(d, KW_EINVAL, "dkim abort %s: a switch of the "
+                           "signer to selector %s was begun and not "
+                           "finished (a run was stopped mid-switch), so the "
+                           "new key may sign mail and its record must "
+                           "stay; run `keywarden dkim rotate %s` to finish "
+                           "the switch", p->domain, r->selector, p->domain);
+    if (st != KW_DKIM_ST_ABORTING) {
+        dkim_name(r->selector, r->domain, name, sizeof(name));
+        snprintf(intent, sizeof(intent), "abort at %s: %s%s, then %s %s",
+                 r->stage, st >= KW_DKIM_ST_PUBLISHING ? "remove TXT " : "",
+                 st >= KW_DKIM_ST_PUBLISHING ? name : "nothing published",
+                 p->delete_old_key ? "delete" : "archive", r->key_path);
+        if ((rc = set_state(&m, KW_DKIM_ST_ABORTING, intent, NULL, NULL,
+                            NULL, d)) != 0)
+            return rc;
+    }
+    for (i = 0; more && i < MAX_CHANGES; i++)
+        if ((rc = step(&m, &more, d)) != 0)
+            return rc;
+    return 0;
+}
+
+int kw_dkim_rotate_abort(ks_store *s, const struct kw_dkim_params *params,
+                         const char *domain, int64_t now,
+                         kw_dkim_rot_out *out, kw_diag *d)
+{
+    const kw_dkim_rot_params *p = section_of(params, domain, d);
+
+    return p == NULL ? KW_ENOTFOUND
+                     : kw_dkim_rotate_abort_run(s, p, NULL, now, out, d);
+}
+
+/* ---- health -------------------------------------------------------- */
+
+/* A DNS wait with no time bound (a server that does not serve what it
+ * should) becomes a warning after this long. */
+#define STUCK_AFTER 86400
+/* Critical this long before the key that signs reaches max_age. */
+#define AGE_MARGIN (7 * 86400)
+
+/*
+ * A managed domain's health, from its newest rotation r alone:
+ *   none yet        OK; the first starts at the next run (next_rotation
+ *                   and next_step: now).
+ *   finished        REMOVED, REVOKED, ACTIVE replacing no key, ABORTED:
+ *                   OK; next_rotation = next_step = started_at + rotate
+ *                   (for ABORTED too: an abort postpones the next key by
+ *                   one period, `dkim rotate` starts one sooner).
+ *   stopped         WARNING naming the stage, the reason, the failures in
+ *                   a row and the next retry; next_step = that retry.
+ *   stuck           waiting for DNS (PUBLISHED, REMOVING, ABORTING) with
+ *                   no time bound since STUCK_AFTER or longer: WARNING.
+ *   waiting, other  OK, the reason saying what for; next_step =
+ *                   wait_until, or now when it waits for no time.
+ * Stopped, stuck or ABORTED while the old key still signs (every stage
+ * before RETIRED, ABORTING, ABORTED) turns CRITICAL when that key nears
+ * the end of its life: now >= old_started_at + max_age - AGE_MARGIN when
+ * both are known; otherwise, for a stopped or stuck rotation, when it is
+ * a whole `rotate` late (now >= started_at + rotate: the next would be
+ * due).
+ */
+void kw_dkim_rot_health_of(const ks_dkim_rot *r, int found,
+                           const kw_dkim_rot_params *p, int64_t now,
+                           kw_dkim_rot_health *h)
+{
+    kw_dkim_stage st;
+    char at[40], next[40], old[120];
+    int stuck, old_signs, late = 0;
+    int64_t end = 0;
+
+    memset(h, 0, sizeof(*h));
+    h->health = KS_HEALTH_OK;
+    if (!found) {
+        h->next_rotation = h->next_step = now;
+        snprintf(h->reason, sizeof(h->reason), "no rotation yet: the first "
+                 "starts at the next run");
+        return;
+    }
+    st = kw_dkim_stage_parse(r->stage);
+    h->next_rotation = r->started_at + p->rotate;
+    fmt_time(r->since, at, sizeof(at));
+    fmt_time(h->next_rotation, next, sizeof(next));
+    if (r->old_selector[0] != '\0')
+        snprintf(old, sizeof(old), "old selector %s", r->old_selector);
+    else
+        snprintf(old, sizeof(old), "the key that signed before");
+    old_signs = st < KW_DKIM_ST_RETIRED || st == KW_DKIM_ST_ABORTING ||
+                st == KW_DKIM_ST_ABORTED;
+    if (finished(r)) {
+        h->next_step = h->next_rotation;
+        if (st == KW_DKIM_ST_ABORTED)
+            snprintf(h->reason, sizeof(h->reason), "the rotation to %s was "
+                     "aborted at %s; %s keeps signing; the next rotation "
+                     "is due %s", r->selector, at, old, next);
+    } else if (r->stopped[0] != '\0') {
+        fmt_time(r->wait_until, next, sizeof(next));
+        h->health = KS_HEALTH_WARNING;
+        h->next_step = r->wait_until;
+        snprintf(h->reason, sizeof(h->reason), "the rotation to %s stopped "
+                 "at %s (since %s): %.300s; %d failed attempt%s, next "
+                 "try %s", r->selector, r->stage, at, r->stopped,
+                 r->failures, r->failures == 1 ? "" : "s", next);
+        snprintf(h->fix, sizeof(h->fix), "fix the cause, then `keywarden "
+                 "dkim rotate %.120s` retries now%s", r->domain,
+                 st < KW_DKIM_ST_ACTIVE ? "; `keywarden dkim abort` takes "
+                 "it back" : "");
+        late = 1;
+    } else {
+        stuck = r->wait_until == 0 && now - r->since >= STUCK_AFTER &&
+                (st == KW_DKIM_ST_PUBLISHED || st == KW_DKIM_ST_REMOVING ||
+                 st == KW_DKIM_ST_ABORTING);
+        h->next_step = r->wait_until > 0 ? r->wait_until : now;
+        snprintf(h->reason, sizeof(h->reason), "the rotation to %s is %s "
+                 "(since %s)%s%.400s", r->selector, r->stage, at,
+                 r->waits_for[0] != '\0' ? ", waiting for " : "",
+                 r->waits_for);
+        if (stuck) {
+            h->health = KS_HEALTH_WARNING;
+            snprintf(h->fix, sizeof(h->fix), "make every authoritative "
+                     "server of the zone serve what it waits for (a "
+                     "secondary behind its primary?)");
+            late = 1;
+        }
+    }
+    if (!old_signs)
+        return;
+    if (p->max_age > 0 && r->old_started_at > 0)
+        end = r->old_started_at + p->max_age;
+    else if (late)
+        end = r->started_at + p->rotate + AGE_MARGIN;
+    if (end == 0 || now < end - AGE_MARGIN ||
+        (!late && st != KW_DKIM_ST_ABORTED))
+        return;
+    {
+        char why[600];
+        size_t len = strlen(h->reason);
+
+        fmt_time(end, at, sizeof(at));
+        h->health = KS_HEALTH_CRITICAL;
+        snprintf(why, sizeof(why), "%s%s still signs and %s %s",
+                 len > 0 ? "; " : "", old,
+                 p->max_age > 0 && r->old_started_at > 0
+                     ? "reaches max_age at" : "a whole rotation late, since",
+                 at);
+        snprintf(h->reason + len, sizeof(h->reason) - len, "%s", why);
+        if (h->fix[0] == '\0')
+            snprintf(h->fix, sizeof(h->fix), "start a rotation: `keywarden "
+                     "dkim rotate %s`", r->domain);
+    }
 }
 
 /* ---- many domains at once ------------------------------------------- */

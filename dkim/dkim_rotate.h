@@ -18,7 +18,8 @@
  * DNS waits bounded by timeout_ms): the daemon calls it on the pool.
  *
  * Test seam: with KEYWARDEN_TEST_DIE_AT set to a point's name
- * ("key-written", "update-sent", "signer-switched", "removal-sent") the
+ * ("key-written", "update-sent", "signer-switched", "removal-sent",
+ * "abort-sent") the
  * process stops itself
  * with SIGKILL right after that effect and before its stage is written,
  * as kill -9 would; integration tests use it to check the resume.
@@ -48,6 +49,8 @@ typedef struct kw_dkim_rot_params {
     int64_t rotate;       /* seconds between rotations */
     int64_t drain;        /* old record kept after the switch; 7 days */
     int64_t margin;       /* added to the propagation wait; 1 hour */
+    int64_t max_age;      /* [dkim] max_age: health turns critical as the
+                           * key that signs nears it; 0: none */
     int ttl;              /* the record's TTL; 3600 */
     kw_dkim_publish publish;
     char *dns_server;     /* primary, "ADDR[:PORT]" */
@@ -107,6 +110,8 @@ typedef enum kw_dkim_stage {
     KW_DKIM_ST_REMOVING,   /* intent: the old record is being removed */
     KW_DKIM_ST_REMOVED,
     KW_DKIM_ST_REVOKED,
+    KW_DKIM_ST_ABORTING,   /* intent: the new record is being taken back */
+    KW_DKIM_ST_ABORTED,    /* taken back; the old key kept signing */
     KW_DKIM_ST_COUNT
 } kw_dkim_stage;
 
@@ -161,6 +166,40 @@ int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
 int kw_dkim_rotate_all(ks_store *s, const struct kw_dkim_params *params,
                        int flags, int64_t now, kw_dkim_rot_out *outs,
                        kw_diag *d);
+
+/* Take p->domain's running rotation back (`keywarden dkim abort`): only
+ * one that has not reached ACTIVE (KW_EINVAL saying why otherwise;
+ * KW_ENOTFOUND when none runs).  The new record is removed when it was
+ * or may have been published and seen gone on every authoritative server,
+ * the new key file archived (or deleted with old_key = delete), then the
+ * rotation is ABORTED; the old key never stopped signing.  A failing step
+ * stops the abort as kw_dkim_rotate_run's steps stop (out->stopped); a
+ * later run or abort resumes it.  dns NULL: the real DNS. */
+int kw_dkim_rotate_abort_run(ks_store *s, const kw_dkim_rot_params *p,
+                             const kw_dkim_rot_dns *dns, int64_t now,
+                             kw_dkim_rot_out *out, kw_diag *d);
+
+/* The same for the managed section of domain among params' sections. */
+int kw_dkim_rotate_abort(ks_store *s, const struct kw_dkim_params *params,
+                         const char *domain, int64_t now,
+                         kw_dkim_rot_out *out, kw_diag *d);
+
+/* A managed domain's health, as `list`, `check` and `dkim status` say it. */
+typedef struct kw_dkim_rot_health {
+    int health;            /* ks_health: KS_HEALTH_OK/WARNING/CRITICAL */
+    char reason[600];      /* where it stopped and why, or "" */
+    char fix[300];         /* what the operator does, or "" */
+    int64_t next_rotation; /* when the next one starts (0: unknown) */
+    int64_t next_step;     /* when the machine should run again (0: not
+                            * before the next rotation) */
+} kw_dkim_rot_health;
+
+/* r the domain's newest rotation (found 0: none yet).  Pure: no database,
+ * no clock but now.  The rules are written above the function in
+ * dkim_rotate.c. */
+void kw_dkim_rot_health_of(const ks_dkim_rot *r, int found,
+                           const kw_dkim_rot_params *p, int64_t now,
+                           kw_dkim_rot_health *h);
 
 /* The selector template expanded at now: strftime with %Y %m %d %H and %%
  * only (anything else is KW_EINVAL), a DNS label.  For config checks. */

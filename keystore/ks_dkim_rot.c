@@ -14,7 +14,8 @@
 #define ROT_COLUMNS                                                         \
     "id, domain, selector, key_path, key_type, COALESCE(record, ''), "      \
     "COALESCE(old_selector, ''), COALESCE(old_record, ''), stage, since, "  \
-    "wait_until, waits_for, COALESCE(stopped, ''), started_at"
+    "wait_until, waits_for, COALESCE(stopped, ''), started_at, failures, "   \
+    "old_started_at"
 
 static const char *nz(const char *s)
 {
@@ -48,6 +49,8 @@ static void read_row(sqlite3_stmt *st, ks_dkim_rot *r)
     col(st, 11, r->waits_for, sizeof(r->waits_for));
     col(st, 12, r->stopped, sizeof(r->stopped));
     r->started_at = sqlite3_column_int64(st, 13);
+    r->failures = sqlite3_column_int(st, 14);
+    r->old_started_at = sqlite3_column_int64(st, 15);
 }
 
 static int write_row(ks_store *s, ks_dkim_rot *r, kw_diag *d)
@@ -72,14 +75,15 @@ static int write_row(ks_store *s, ks_dkim_rot *r, kw_diag *d)
         rc = ks_run(s, d, "recording a DKIM rotation",
                     "INSERT INTO dkim_rotations (domain, selector, key_path, "
                     "key_type, record, old_selector, old_record, stage, "
-                    "since, wait_until, waits_for, stopped, started_at) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                    "?12, ?13)",
-                    "ttttttttiitti", r->domain, r->selector, r->key_path,
+                    "since, wait_until, waits_for, stopped, started_at, "
+                    "failures, old_started_at) VALUES (?1, ?2, ?3, ?4, ?5, "
+                    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    "ttttttttiittiii", r->domain, r->selector, r->key_path,
                     r->key_type, or_null(r->record), or_null(r->old_selector),
                     or_null(r->old_record), r->stage, (int64_t)r->since,
                     (int64_t)r->wait_until, r->waits_for, or_null(r->stopped),
-                    (int64_t)r->started_at);
+                    (int64_t)r->started_at, (int64_t)r->failures,
+                    (int64_t)r->old_started_at);
         if (rc == 0)
             r->id = sqlite3_last_insert_rowid(ks_db(s));
         return rc;
@@ -87,11 +91,13 @@ static int write_row(ks_store *s, ks_dkim_rot *r, kw_diag *d)
     return ks_run(s, d, "recording a DKIM rotation",
                   "UPDATE dkim_rotations SET record = ?2, old_selector = ?3, "
                   "old_record = ?4, stage = ?5, since = ?6, wait_until = ?7, "
-                  "waits_for = ?8, stopped = ?9 WHERE id = ?1",
-                  "ittttiitt", (int64_t)r->id, or_null(r->record),
+                  "waits_for = ?8, stopped = ?9, failures = ?10, "
+                  "old_started_at = ?11 WHERE id = ?1",
+                  "ittttiittii", (int64_t)r->id, or_null(r->record),
                   or_null(r->old_selector), or_null(r->old_record), r->stage,
                   (int64_t)r->since, (int64_t)r->wait_until, r->waits_for,
-                  or_null(r->stopped));
+                  or_null(r->stopped), (int64_t)r->failures,
+                  (int64_t)r->old_started_at);
 }
 
 int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,

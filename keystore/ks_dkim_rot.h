@@ -7,7 +7,8 @@
  * domain: a selector is never used twice, even after the rotation ended),
  * key file, record (public material only), the selector it replaces and
  * that one's record, the stage and since when, what it waits for and
- * until when, and why it stopped (empty: it did not).  dkim_rot_journal
+ * until when, why it stopped (empty: it did not) and how many attempts
+ * of the current step failed in a row (schema 12).  dkim_rot_journal
  * holds one row per change of stage: the intent, the effect and its result,
  * written in the same transaction as the stage (ks_dkim_rot_save).
  * Every function BLOCKS on the database (keystore's rules, ks_store.h).
@@ -38,6 +39,10 @@ typedef struct ks_dkim_rot {
     char waits_for[KS_DKIM_ROT_TEXT_MAX];
     char stopped[KS_DKIM_ROT_TEXT_MAX];        /* "" running */
     int64_t started_at;
+    int failures;             /* consecutive failed attempts of the current
+                               * step; 0 after any change of stage */
+    int64_t old_started_at;   /* when the old key was made (the start of
+                               * the rotation that made it); 0: unknown */
 } ks_dkim_rot;
 
 /* One journal row. */

@@ -517,8 +517,19 @@ static const char v11[] =
     ");"
     "CREATE INDEX dkim_rot_journal_rotation ON dkim_rot_journal(rotation_id);";
 
+/*
+ * Version 12: a rotation's failures in a row (the backoff of a stopped
+ * step counts them; 0 after a change of stage) and when the key it
+ * replaces was made (health: the old key's age against [dkim] max_age).
+ */
+static const char v12[] =
+    "ALTER TABLE dkim_rotations ADD COLUMN failures INTEGER NOT NULL "
+    "DEFAULT 0;"
+    "ALTER TABLE dkim_rotations ADD COLUMN old_started_at INTEGER NOT NULL "
+    "DEFAULT 0;";
+
 const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8,
-                                     v9, v10, v11};
+                                     v9, v10, v11, v12};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"

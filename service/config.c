@@ -1311,6 +1311,7 @@ int kw_config_parse(const char *name, const char *text, size_t len,
         kw_dkim_rot_params *rp = &c->dkim.rot[i];
 
         rp->dns_port = c->dkim.dns_port;
+        rp->max_age = c->dkim.max_age;
         if ((c->dkim.resolver != NULL &&
              (rp->resolver = strdup(c->dkim.resolver)) == NULL) ||
             (c->dkim.opendkim_conf != NULL &&

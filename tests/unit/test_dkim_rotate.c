@@ -646,16 +646,19 @@ static void test_reload_failed_keeps_old(void **state)
     assert_true(o.stopped);
     assert_non_null(strstr(o.rot.stopped, "reload-opendkim is retrying"));
     assert_int_equal(fk.removes, 0);
-    /* The run succeeds; the next try after the backoff retires. */
+    /* The run succeeds; the next try after the backoff (the third
+     * failure in a row: an hour) retires. */
+    assert_int_equal(o.rot.failures, 3);
     play_hooks("reload-opendkim", "done", NULL);
-    o = run(0, t + 30 * DAY + 20);
+    o = run(0, t + 30 * DAY + 3600);
     assert_string_equal(o.rot.stage, "active");
-    o = run(0, t + 30 * DAY + 910);
+    o = run(0, t + 30 * DAY + 3610);
     assert_string_equal(o.rot.stage, "retired");
+    assert_int_equal(o.rot.failures, 0);
     assert_non_null(strstr(o.rot.waits_for, "drain"));
     assert_int_equal(fk.removes, 0);
-    o = run(0, t + 37 * DAY + 910);
-    o = run(0, t + 37 * DAY + 920);
+    o = run(0, t + 37 * DAY + 3610);
+    o = run(0, t + 37 * DAY + 3620);
     assert_string_equal(o.rot.stage, "removed");
     assert_int_equal(fk.removes, 1);
 }
