@@ -48,8 +48,9 @@ static void control_usage(FILE *out)
 {
     fputs("Usage: keywarden status\n"
           "       keywarden reload\n"
-          "       keywarden run-job scan | dkim | probe:ENDPOINT | "
-          "renew:CERT | precheck:CERT\n"
+          "       keywarden run-job scan | dkim | dkim-rotate | "
+          "probe:ENDPOINT |\n"
+          "                         renew:CERT | precheck:CERT\n"
           "\n"
           "Talk to the running daemon through its control socket "
           "([daemon]\n"
@@ -59,7 +60,8 @@ static void control_usage(FILE *out)
           "           daemon rejects it, its error, and exit 1\n"
           "  run-job  make a job due now: a scan, the DNS check of the "
           "DKIM\n"
-          "           selectors, or the probe of an endpoint\n"
+          "           selectors, the DKIM rotations, or the probe of an "
+          "endpoint\n"
           "Exit 0 on success, 1 when the daemon refused or is not "
           "running.\n",
           out);
