@@ -8,10 +8,15 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -183,4 +188,73 @@ void write_text(const char *path, const char *fmt, ...)
     va_end(ap);
     assert_true(n > 0 && (size_t)n < sizeof(text));
     tp_write_bytes(path, text, (size_t)n, 0644);
+}
+
+char *kw_http_get(int port, const char *path)
+{
+    char req[256];
+    struct sockaddr_in a;
+    struct timeval tv = {5, 0};
+    size_t len = 0, cap = 1 << 20;
+    char *buf = calloc(1, cap);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ssize_t n;
+
+    assert_non_null(buf);
+    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+        close(fd);
+        free(buf);
+        return NULL;
+    }
+    while (len + 1 < cap && (n = read(fd, buf + len, cap - len - 1)) > 0)
+        len += (size_t)n;
+    close(fd);
+    if (len == 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+void kw_kdig_txt(const char *addr, int port, const char *name, char *out,
+                 size_t cap)
+{
+    char cmd[800];
+    size_t n;
+    FILE *p;
+
+    snprintf(cmd, sizeof(cmd),
+             "/usr/bin/kdig @%s -p %d +short +norec +timeout=2 TXT %s", addr,
+             port, name);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    pclose(p);
+}
+
+int kw_count_files(const char *d, const char *suffix)
+{
+    DIR *dp = opendir(d);
+    struct dirent *e;
+    size_t sl = strlen(suffix);
+    int n = 0;
+
+    if (dp == NULL)
+        return 0;
+    while ((e = readdir(dp)) != NULL) {
+        size_t l = strlen(e->d_name);
+
+        if (l > sl && strcmp(e->d_name + l - sl, suffix) == 0)
+            n++;
+    }
+    closedir(dp);
+    return n;
 }

@@ -56,6 +56,19 @@ const char *kw_path(const char *dir, const char *rel);
  * output in log; fails the test unless it exits 0 within 60 s. */
 void kw_tool(const char *const argv[], const char *log);
 
+/* GET path from 127.0.0.1:port (HTTP/1.0, 5 s to answer): the whole
+ * answer, malloc'd, or NULL when nothing answered. */
+char *kw_http_get(int port, const char *path);
+
+/* What addr@port serves at name TXT, as `kdig +short +norec` prints it
+ * (one line per record, "" for none), into out (cap bytes). */
+void kw_kdig_txt(const char *addr, int port, const char *name, char *out,
+                 size_t cap);
+
+/* Files in directory d whose names end in suffix (0 when d cannot be
+ * read). */
+int kw_count_files(const char *d, const char *suffix);
+
 /* Write a formatted text file (0644); fails the test when over 8 KiB. */
 void write_text(const char *path, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -102,36 +102,7 @@ static void write_conf(const char *name, const char *domain,
 static void served(const char *addr, const char *name, char *out,
                    size_t cap)
 {
-    char cmd[800];
-    size_t n;
-    FILE *p;
-
-    snprintf(cmd, sizeof(cmd),
-             "/usr/bin/kdig @%s -p %d +short +norec +timeout=2 TXT %s",
-             addr, g_primary.port, name);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    pclose(p);
-}
-
-static int count_files(const char *d, const char *suffix)
-{
-    DIR *dp = opendir(d);
-    struct dirent *e;
-    int n = 0;
-
-    if (dp == NULL)
-        return 0;
-    while ((e = readdir(dp)) != NULL) {
-        size_t l = strlen(e->d_name), s = strlen(suffix);
-
-        if (l > s && strcmp(e->d_name + l - s, suffix) == 0)
-            n++;
-    }
-    closedir(dp);
-    return n;
+    kw_kdig_txt(addr, g_primary.port, name, out, cap);
 }
 
 static int count_lines(const char *s)
@@ -181,7 +152,7 @@ static void walk(void **st)
     assert_contains(r.out, "\"stage\": \"propagated\"");
     assert_not_contains(r.out, "PRIVATE");
     kwres_free(&r);
-    assert_int_equal(count_files(kw_path(dir, "keys"), ".key"), 1);
+    assert_int_equal(kw_count_files(kw_path(dir, "keys"), ".key"), 1);
     unsetenv("KEYWARDEN_NOW");
 }
 
@@ -189,7 +160,7 @@ static void wrong_tsig(void **st)
 {
     char state[600], conf[600];
     char txt[4096];
-    int before = count_files(kw_path(dir, "keys"), ".key");
+    int before = kw_count_files(kw_path(dir, "keys"), ".key");
     kwres r;
 
     (void)st;
@@ -208,13 +179,13 @@ static void wrong_tsig(void **st)
     served("127.0.0.1", "b202701._domainkey.t.example.com", txt,
            sizeof(txt));
     assert_string_equal(txt, "");
-    assert_int_equal(count_files(kw_path(dir, "keys"), ".key"), before + 1);
+    assert_int_equal(kw_count_files(kw_path(dir, "keys"), ".key"), before + 1);
     /* Corrected: the same key is published, no second one made. */
     write_conf("tsig.conf", "t.example.com", "b%Y%m", g_primary.key_secret);
     r = kw_ok(state, conf, "dkim", "rotate", "t.example.com");
     assert_contains(r.out, "visible since");
     kwres_free(&r);
-    assert_int_equal(count_files(kw_path(dir, "keys"), ".key"), before + 1);
+    assert_int_equal(kw_count_files(kw_path(dir, "keys"), ".key"), before + 1);
     unsetenv("KEYWARDEN_NOW");
 }
 
@@ -251,7 +222,7 @@ static void killed_at(const char *point, const char *label,
     char state[600], conf[600];
     char *key_before, *key_after;
     uint32_t serial_before, serial_after;
-    int before = count_files(kw_path(dir, "keys"), ".key");
+    int before = kw_count_files(kw_path(dir, "keys"), ".key");
     kwres r;
 
     snprintf(name, sizeof(name), "s-%s", label);
@@ -268,7 +239,7 @@ static void killed_at(const char *point, const char *label,
         fail_msg("not killed at %s: status %d\n%s%s", point, r.status,
                  r.out, r.err);
     kwres_free(&r);
-    assert_int_equal(count_files(kw_path(dir, "keys"), ".key"), before + 1);
+    assert_int_equal(kw_count_files(kw_path(dir, "keys"), ".key"), before + 1);
     snprintf(keyfile, sizeof(keyfile), "keys/%s.%s.key", domain, sel);
     key_before = slurp(kw_path(dir, keyfile), NULL);
     assert_non_null(key_before);
@@ -284,7 +255,7 @@ static void killed_at(const char *point, const char *label,
     assert_true(strcmp(key_before, key_after) == 0);
     free(key_before);
     free(key_after);
-    assert_int_equal(count_files(kw_path(dir, "keys"), ".key"), before + 1);
+    assert_int_equal(kw_count_files(kw_path(dir, "keys"), ".key"), before + 1);
     /* After the UPDATE the resumed add changed nothing in the zone: the
      * record was published once.  After the key write it was the first
      * UPDATE, one change. */

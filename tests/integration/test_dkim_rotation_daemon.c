@@ -32,13 +32,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "knot.h"
@@ -207,36 +202,6 @@ static void await_stage(const char *db, const char *domain,
     await_sql(db, sql, log);
 }
 
-/* GET /metrics from 127.0.0.1:port: malloc'd, NULL when nothing
- * answered within 5 s. */
-static char *metrics(int port)
-{
-    static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
-    struct sockaddr_in a;
-    struct timeval tv = {5, 0};
-    size_t len = 0, cap = 1 << 20;
-    char *buf = calloc(1, cap);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ssize_t n;
-
-    assert_non_null(buf);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
-        close(fd);
-        free(buf);
-        return NULL;
-    }
-    while (len + 1 < cap && (n = read(fd, buf + len, cap - len - 1)) > 0)
-        len += (size_t)n;
-    close(fd);
-    return buf;
-}
-
 typedef struct want_metric {
     int port;
     const char *line;
@@ -245,7 +210,7 @@ typedef struct want_metric {
 static int metric_has(void *ctx)
 {
     const want_metric *w = ctx;
-    char *m = metrics(w->port);
+    char *m = kw_http_get(w->port, "/metrics");
     int ok = m != NULL && strstr(m, w->line) != NULL;
 
     free(m);
@@ -256,36 +221,12 @@ static int metric_has(void *ctx)
 static void served(const char *addr, const char *name, char *out,
                    size_t cap)
 {
-    char cmd[800];
-    size_t n;
-    FILE *p;
-
-    snprintf(cmd, sizeof(cmd),
-             "/usr/bin/kdig @%s -p %d +short +norec +timeout=2 TXT %s",
-             addr, g_primary.port, name);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    pclose(p);
+    kw_kdig_txt(addr, g_primary.port, name, out, cap);
 }
 
 static int count_keys(void)
 {
-    DIR *dp = opendir(kw_path(dir, "keys"));
-    struct dirent *e;
-    int n = 0;
-
-    if (dp == NULL)
-        return 0;
-    while ((e = readdir(dp)) != NULL) {
-        size_t l = strlen(e->d_name);
-
-        if (l > 4 && strcmp(e->d_name + l - 4, ".key") == 0)
-            n++;
-    }
-    closedir(dp);
-    return n;
+    return kw_count_files(kw_path(dir, "keys"), ".key");
 }
 
 /* serve alone: nothing to visible, the next run at the propagation
