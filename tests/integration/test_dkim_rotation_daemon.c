@@ -16,6 +16,8 @@
  *     exits 1, `check` exits 1 naming the stage and the refusal, a
  *     health.changed event (kind dkim-rotation) is written, and with the
  *     clock within a week of max_age `check` exits 2;
+ *   - a reload that adds a managed section runs the job at once (the
+ *     new domain visible), one that removes every section drops the job;
  *   - `dkim abort` through the CLI: the new record gone from both servers.
  *
  * The clock is pinned (KEYWARDEN_NOW) so each stage happens when the test
@@ -81,7 +83,7 @@ static int teardown(void **st)
     serve_kill();
     kn_stop(&g_secondary);
     kn_stop(&g_primary);
-    if (g_passed == 4)
+    if (g_passed == 5)
         tmpdir_remove(dir);
     else
         print_message("files kept in %s\n", dir);
@@ -398,6 +400,69 @@ static void stopped_is_health(void **st)
     g_passed++;
 }
 
+/* A second managed section, appended to a case's configuration. */
+static void add_domain(const char *name, const char *domain,
+                       const char *tmpl)
+{
+    FILE *f = fopen(kw_path(dir, name), "a");
+
+    assert_non_null(f);
+    fprintf(f,
+            "[dkim \"%s\"]\n"
+            "rotate = 90d\n"
+            "selector = %s\n"
+            "key_dir = %s\n"
+            "key_type = ed25519\n"
+            "ttl = 60\n"
+            "dns_server = 127.0.0.1:%d\n"
+            "dns_zone = example.com\n"
+            "tsig_key = %s\n"
+            "tsig_algorithm = %s\n"
+            "tsig_secret = %s\n",
+            domain, tmpl, kw_path(dir, "keys"), g_primary.port,
+            g_primary.key_name, g_primary.key_alg, g_primary.key_secret);
+    fclose(f);
+}
+
+/* A reload re-plans the job: a new section is looked at at once, and
+ * with no managed section left the job is dropped. */
+static void reload_replans(void **st)
+{
+    char state[600], conf[600], log[600], db[700];
+    kwres r;
+
+    (void)st;
+    keep(state, "s-reload");
+    keep(conf, "reload.conf");
+    keep(log, "reload.log");
+    snprintf(db, sizeof(db), "%s/keywarden.db", state);
+    write_conf("reload.conf", "r1.example.com", "r%Y%m",
+               g_primary.key_secret, 0);
+    serve_start(state, conf, NOW, NULL, log);
+    await_stage(db, "r1.example.com", "visible", log);
+    /* The next run is an hour away; the new section does not wait. */
+    await_sql(db, "SELECT count(*) FROM jobs WHERE type = 'dkim-rotate' "
+                  "AND state = 'pending'",
+              log);
+    add_domain("reload.conf", "r2.example.com", "s%Y%m");
+    r = kw_ok(state, conf, "reload");
+    kwres_free(&r);
+    await_stage(db, "r2.example.com", "visible", log);
+    /* No managed section left: the pending job goes. */
+    write_text(conf, "[daemon]\nlog_level = info\nmetrics_listen = off\n");
+    await_sql(db, "SELECT count(*) = 0 FROM jobs WHERE type = "
+                  "'dkim-rotate' AND state = 'running'",
+              log);
+    r = kw_ok(state, conf, "reload");
+    kwres_free(&r);
+    await_sql(db, "SELECT count(*) = 0 FROM jobs WHERE type = "
+                  "'dkim-rotate'",
+              log);
+    serve_stop();
+    unsetenv("KEYWARDEN_NOW");
+    g_passed++;
+}
+
 /* dkim abort: the new record taken back from both servers. */
 static void abort_cli(void **st)
 {
@@ -442,6 +507,7 @@ int main(void)
         cmocka_unit_test_teardown(unattended, case_teardown),
         cmocka_unit_test_teardown(killed_mid_job, case_teardown),
         cmocka_unit_test_teardown(stopped_is_health, case_teardown),
+        cmocka_unit_test_teardown(reload_replans, case_teardown),
         cmocka_unit_test_teardown(abort_cli, case_teardown),
     };
 
