@@ -13,7 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int ks_dkim_rot_health_seen(ks_store *s, const char *domain, int health,
+int ks_dkim_rot_health_seen(ks_store *s, const char *domain,
+                            const char *selector, int health,
                             const char *reason, int64_t now, int *changed,
                             kw_diag *d)
 {
@@ -28,20 +29,26 @@ int ks_dkim_rot_health_seen(ks_store *s, const char *domain, int health,
         return rc;
     rc = ks_value(s, d, what, &before, &found,
                   "SELECT value FROM meta WHERE key = ?1", "t", key);
+    /* A domain never seen was ok: nothing of it ran yet. */
+    if (rc == 0 && !found)
+        before = KS_HEALTH_OK;
     if (rc != 0 || (found && before == health))
         goto out;
     rc = ks_run(s, d, what,
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
                 "ti", key, (int64_t)health);
-    if (rc == 0 && found) {
+    if (rc == 0 && before != health) {
         rc = ks_event_add(
             s, now, 0, "health.changed",
-            json_pack("{s:o, s:s, s:s, s:s, s:o, s:o}", "object",
-                      kw_json_str(domain), "kind", "dkim-rotation", "from",
-                      ks_health_word((ks_health)before), "to",
+            json_pack("{s:o, s:s, s:b, s:s, s:s, s:o, s:o, s:o?}", "object",
+                      kw_json_str(domain), "kind", "dkim", "rotation", 1,
+                      "from", ks_health_word((ks_health)before), "to",
                       ks_health_word((ks_health)health), "reason",
                       kw_json_str(reason != NULL ? reason : ""), "domain",
-                      kw_json_str(domain)),
+                      kw_json_str(domain), "selector",
+                      selector != NULL && selector[0] != '\0'
+                          ? kw_json_str(selector)
+                          : NULL),
             d);
         *changed = rc == 0;
     }

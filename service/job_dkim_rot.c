@@ -117,8 +117,10 @@ int kw_dkim_rot_watch(ks_store *s, const kw_dkim_rot_view *v, size_t n,
 
     *nchanged = 0;
     for (i = 0; i < n; i++) {
-        r = ks_dkim_rot_health_seen(s, v[i].p->domain, v[i].h.health,
-                                    v[i].h.reason, now, &changed, d);
+        r = ks_dkim_rot_health_seen(s, v[i].p->domain,
+                                    v[i].found ? v[i].rot.selector : NULL,
+                                    v[i].h.health, v[i].h.reason, now,
+                                    &changed, d);
         if (r != 0)
             return r;
         *nchanged += (size_t)changed;

@@ -9,12 +9,15 @@
  *     show the next rotation; serve restarted with KEYWARDEN_NOW past the
  *     wait finishes it through a signer_exec program, and `check` names
  *     the next rotation;
+ *   - a rotation refused on its first run under serve pages a hook with
+ *     `kinds = dkim` through health.changed (the domain and selector in
+ *     its environment);
  *   - kill -9 of serve right after the UPDATE (KEYWARDEN_TEST_DIE_AT):
  *     the restart reclaims the job (job.resumed) and the record is
  *     published once (the zone's serial does not move);
  *   - a wrong TSIG secret on the second rotation: `dkim rotate --due`
  *     exits 1, `check` exits 1 naming the stage and the refusal, a
- *     health.changed event (kind dkim-rotation) is written, and with the
+ *     health.changed event (kind dkim, rotation) is written, and with the
  *     clock within a week of max_age `check` exits 2;
  *   - a reload that adds a managed section runs the job at once (the
  *     new domain visible), one that removes every section drops the job;
@@ -83,7 +86,7 @@ static int teardown(void **st)
     serve_kill();
     kn_stop(&g_secondary);
     kn_stop(&g_primary);
-    if (g_passed == 5)
+    if (g_passed == 6)
         tmpdir_remove(dir);
     else
         print_message("files kept in %s\n", dir);
@@ -296,6 +299,53 @@ static void unattended(void **st)
     g_passed++;
 }
 
+static int paged(void *path)
+{
+    return file_contains(path, "health.changed kind=dkim domain="
+                               "w.example.com selector=w202701");
+}
+
+/* A rotation the server refuses on its first run: the daemon's job
+ * writes health.changed, and a hook taking dkim events is run. */
+static void daemon_pages(void **st)
+{
+    char state[600], conf[600], log[600], db[700], pagedf[600];
+    FILE *f;
+
+    (void)st;
+    keep(pagedf, "paged.txt");
+    keep(state, "s-pages");
+    keep(conf, "pages.conf");
+    keep(log, "pages.log");
+    snprintf(db, sizeof(db), "%s/keywarden.db", state);
+    write_conf("pages.conf", "w.example.com", "w%Y%m",
+               "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=", 0);
+    write_text(kw_path(dir, "page.sh"),
+               "#!/bin/sh\necho \"$KEYWARDEN_EVENT kind=$KEYWARDEN_KIND "
+               "domain=$KEYWARDEN_DKIM_DOMAIN "
+               "selector=$KEYWARDEN_DKIM_SELECTOR\" >> %s\n",
+               kw_path(dir, "paged.txt"));
+    assert_int_equal(chmod(kw_path(dir, "page.sh"), 0755), 0);
+    f = fopen(conf, "a");
+    assert_non_null(f);
+    fprintf(f, "[hook \"page\"]\non = health.changed\nkinds = dkim\n"
+               "run = %s\nretry = 0\n",
+            kw_path(dir, "page.sh"));
+    fclose(f);
+    serve_start(state, conf, NOW, NULL, log);
+    await_sql(db, "SELECT count(*) FROM dkim_rotations WHERE domain = "
+                  "'w.example.com' AND stage = 'publishing' AND stopped "
+                  "LIKE '%NOTAUTH%'",
+              log);
+    if (!proc_until(paged, pagedf, 60000))
+        fail_msg("the hook was not run for the stopped rotation (see %s "
+                 "and %s)",
+                 log, pagedf);
+    serve_stop();
+    unsetenv("KEYWARDEN_NOW");
+    g_passed++;
+}
+
 /* kill -9 of serve right after the UPDATE: the job resumes and nothing
  * is published twice. */
 static void killed_mid_job(void **st)
@@ -382,7 +432,8 @@ static void stopped_is_health(void **st)
     kwres_free(&r);
     assert_int_equal(db_int(db, "SELECT count(*) FROM events WHERE type = "
                                 "'health.changed' AND json_extract(detail, "
-                                "'$.kind') = 'dkim-rotation' AND "
+                                "'$.kind') = 'dkim' AND json_extract("
+                                "detail, '$.rotation') AND "
                                 "json_extract(detail, '$.domain') = "
                                 "'t.example.com' AND json_extract(detail, "
                                 "'$.to') = 'warning'"),
@@ -505,6 +556,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(unattended, case_teardown),
+        cmocka_unit_test_teardown(daemon_pages, case_teardown),
         cmocka_unit_test_teardown(killed_mid_job, case_teardown),
         cmocka_unit_test_teardown(stopped_is_health, case_teardown),
         cmocka_unit_test_teardown(reload_replans, case_teardown),
