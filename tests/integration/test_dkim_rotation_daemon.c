@@ -419,7 +419,9 @@ static void stopped_is_health(void **st)
                "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=", 0);
     setenv("KEYWARDEN_NOW", "2027-04-15T08:00:00Z", 1);
     r = kw_fail(state, conf, "dkim", "rotate", "--due");
-    assert_contains(r.out, "stopped: publishing");
+    assert_contains(r.out, "publishing since");
+    assert_contains(r.out, "stopped");
+    assert_contains(r.out, "NOTAUTH");
     kwres_free(&r);
     r = kw_fail(state, conf, "check");
     assert_contains(r.out, "KEYWARDEN WARNING");
