@@ -1160,11 +1160,81 @@ static int await_reload(machine *m, char *effect, size_t cap, kw_diag *d)
     return wait_for(m, r->since + RELOAD_BOUND, effect, d);
 }
 
+/*
+ * ACTIVE -> RETIRED also needs the result seen: the signer's files, read
+ * back as the inventory reads them (dkim_source.h: OpenDKIM's KeyTable
+ * and SigningTable through opendkim.conf, rspamd's selector and path
+ * maps), must make the new selector the domain's only signing one, with
+ * a key whose public half is the record published.  signer = exec
+ * writes what keywarden cannot read; its exit 0 stands.  *why "" when
+ * seen; else it names the file and what it says.
+ */
+static void verify_switch(machine *m, char *why, size_t cap)
+{
+    const kw_dkim_rot_params *p = m->p;
+    ks_dkim_rot *r = m->r;
+    const kw_dkim_sel *got = NULL;
+    kw_dkim_sources src;
+    char rec[KS_DKIM_ROT_RECORD_MAX];
+    const char *files;
+    kw_dkim_pub pub;
+    kw_diag sub;
+    size_t i;
+    int rc;
+
+    why[0] = '\0';
+    memset(&src, 0, sizeof(src));
+    if (p->signer == KW_DKIM_SIGNER_OPENDKIM) {
+        files = p->opendkim_conf != NULL ? p->opendkim_conf
+                                         : KW_DKIM_OPENDKIM_CONF;
+        rc = kw_dkim_read_opendkim(files, &src);
+    } else if (p->signer == KW_DKIM_SIGNER_RSPAMD) {
+        files = p->selector_map;
+        rc = kw_dkim_read_rspamd_maps(p->selector_map, p->path_map, &src);
+    } else
+        return;
+    if (rc != 0)
+        snprintf(why, cap, "reading %.400s: %s", files, kw_strerror(rc));
+    else if (src.nfailed > 0)
+        snprintf(why, cap, "%.600s", src.failed[0].why);
+    for (i = 0; why[0] == '\0' && i < src.n; i++) {
+        const kw_dkim_sel *v = &src.sel[i];
+
+        if (strcasecmp(v->domain, r->domain) != 0 ||
+            v->role != KW_DKIM_ROLE_SIGNING)
+            continue;
+        if (strcmp(v->selector, r->selector) != 0)
+            snprintf(why, cap, "%.400s: %.200s still signs with selector "
+                     "%s, not %s", v->source, r->domain, v->selector, r->selector);
+        else
+            got = v;
+    }
+    if (why[0] == '\0' && got == NULL)
+        snprintf(why, cap, "%.400s: nothing signs %.200s with selector "
+                 "%s%s%.300s",
+                 files, r->domain, r->selector, src.nnotes > 0 ? "; " : "",
+                 src.nnotes > 0 ? src.notes[0] : "");
+    else if (why[0] == '\0') {
+        sub.msg[0] = '\0';
+        if (kw_dkim_key_load(got->key, &pub, &sub) != 0)
+            snprintf(why, cap, "%.400s: the key of selector %s: %.500s",
+                     got->source, r->selector, sub.msg);
+        else if (kw_dkim_pub_record(&pub, rec, sizeof(rec)) != 0 ||
+                 strcmp(rec, r->record) != 0)
+            snprintf(why, cap, "%.400s: %.400s, the key of selector %s, is "
+                     "not the "
+                     "key whose record was published (its public half "
+                     "differs)", got->source, got->key, r->selector);
+    }
+    kw_dkim_sources_free(&src);
+}
+
 /* One step from the current stage; *more 0 when it must wait. */
 static int step(machine *m, int *more, kw_diag *d)
 {
     ks_dkim_rot *r = m->r;
     char what[KS_DKIM_ROT_TEXT_MAX], until[40], intent[1400], name[320];
+    char why[1200];
     kw_dkim_stage st = kw_dkim_stage_parse(r->stage);
     int before = m->out->changes, rc = 0;
 
@@ -1210,7 +1280,19 @@ static int step(machine *m, int *more, kw_diag *d)
         rc = await_reload(m, what, sizeof(what), d);
         if (rc != 0 || m->out->waiting || m->out->stopped)
             break;
-        rc = set_state(m, KW_DKIM_ST_RETIRED, NULL, what, NULL, NULL, d);
+        verify_switch(m, why, sizeof(why));
+        if (why[0] != '\0') {
+            snprintf(intent, sizeof(intent), "verifying the switch: %.1200s; "
+                     "the old record stays", why);
+            rc = stop(m, intent, d);
+            break;
+        }
+        rc = set_state(m, KW_DKIM_ST_RETIRED, NULL, what,
+                       m->p->signer == KW_DKIM_SIGNER_EXEC
+                           ? NULL
+                           : "the signer's files name the new selector and "
+                             "its key is the one published",
+                       NULL, d);
         if (rc == 0) {
             r->wait_until = m->now + m->p->drain;
             fmt_time(r->wait_until, until, sizeof(until));

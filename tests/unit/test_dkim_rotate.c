@@ -156,9 +156,42 @@ static void play_signer(kw_dkim_rot_out *o, int64_t now)
     play_switch(o, now, NULL);
 }
 
-/* An OpenDKIM switch as dkim_rotate.c writes it: with dkim.activated. */
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* OpenDKIM's files as a switch leaves them: example.com signs with sel
+ * and key; prm.opendkim_conf names them. */
+static void write_opendkim(const char *sel, const char *key)
+{
+    char conf[600], kt[600], stab[600], text[2600];
+
+    path_join(conf, sizeof(conf), dir, "opendkim.conf");
+    path_join(kt, sizeof(kt), dir, "KeyTable");
+    path_join(stab, sizeof(stab), dir, "SigningTable");
+    snprintf(text, sizeof(text), "KeyTable file:%s\nSigningTable refile:%s\n",
+             kt, stab);
+    write_file(conf, text);
+    snprintf(text, sizeof(text), "%s._domainkey.example.com "
+             "example.com:%s:%s\n", sel, sel, key);
+    write_file(kt, text);
+    snprintf(text, sizeof(text), "*@example.com %s._domainkey.example.com\n",
+             sel);
+    write_file(stab, text);
+    free(prm.opendkim_conf);
+    prm.opendkim_conf = strdup(conf);
+}
+
+/* An OpenDKIM switch as dkim_rotate.c writes it: the tables, and the
+ * stage with dkim.activated. */
 static void play_opendkim(kw_dkim_rot_out *o, int64_t now)
 {
+    write_opendkim(o->rot.selector, o->rot.key_path);
     play_switch(o, now, "dkim.activated");
 }
 
@@ -718,6 +751,75 @@ static void test_reload_done_retires(void **state)
     assert_int_equal(o.rot.wait_until, t + 10 + 7 * DAY);
 }
 
+/* The switch verified before retired: OpenDKIM's tables still naming
+ * the old selector (a switch undone by hand, a configuration management
+ * run) stop the rotation at active naming the file; tables naming a key
+ * that is not the published one too; the right tables retire it. */
+static void test_verify_opendkim(void **state)
+{
+    kw_dkim_rot_out o;
+    char kt[600], other[700];
+    EVP_PKEY *k;
+    kw_diag d;
+    int64_t t;
+
+    (void)state;
+    t = walk_to_second_active(&o);
+    play_hooks("reload-opendkim", "done", NULL);
+    write_opendkim(o.rot.old_selector, o.rot.key_path);
+    o = run(0, t + 10);
+    assert_string_equal(o.rot.stage, "active");
+    assert_true(o.stopped);
+    path_join(kt, sizeof(kt), dir, "KeyTable");
+    assert_non_null(strstr(o.rot.stopped, kt));
+    assert_non_null(strstr(o.rot.stopped, "still signs with selector "
+                                          "kw202701, not kw202704"));
+    /* The new selector, but a key whose record was never published. */
+    snprintf(other, sizeof(other), "%s/other.key", dir);
+    k = ks_keygen(KS_KEY_ED25519, &d);
+    assert_non_null(k);
+    assert_int_equal(ks_key_write(other, k, 0600, (gid_t)-1, &d), 0);
+    EVP_PKEY_free(k);
+    write_opendkim(o.rot.selector, other);
+    o = run(KW_DKIM_ROT_RETRY, t + 20);
+    assert_true(o.stopped);
+    assert_non_null(strstr(o.rot.stopped, "not the key whose record was "
+                                          "published"));
+    assert_int_equal(fk.removes, 0);
+    write_opendkim(o.rot.selector, o.rot.key_path);
+    o = run(KW_DKIM_ROT_RETRY, t + 30);
+    assert_string_equal(o.rot.stage, "retired");
+    assert_int_equal(o.rot.failures, 0);
+}
+
+/* rspamd: the maps read back; a selector_map left on the old selector
+ * stops at active naming the map's line. */
+static void test_verify_rspamd(void **state)
+{
+    kw_dkim_rot_out o;
+    char smap[600], pmap[600], text[1400];
+    int64_t t;
+
+    (void)state;
+    t = walk_to_second_active(&o);
+    prm.signer = KW_DKIM_SIGNER_RSPAMD;
+    path_join(smap, sizeof(smap), dir, "selectors.map");
+    path_join(pmap, sizeof(pmap), dir, "paths.map");
+    prm.selector_map = strdup(smap);
+    prm.path_map = strdup(pmap);
+    play_hooks("reload-rspamd", "done", NULL);
+    write_file(smap, "other.example kw1\nexample.com kw202701\n");
+    snprintf(text, sizeof(text), "example.com %s\n", o.rot.key_path);
+    write_file(pmap, text);
+    o = run(0, t + 10);
+    assert_true(o.stopped);
+    snprintf(text, sizeof(text), "%s:2", smap);
+    assert_non_null(strstr(o.rot.stopped, text));
+    write_file(smap, "example.com kw202704\n");
+    o = run(KW_DKIM_ROT_RETRY, t + 20);
+    assert_string_equal(o.rot.stage, "retired");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -746,6 +848,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_signer_refuses, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_verify_opendkim, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_rspamd, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
