@@ -31,13 +31,28 @@
  *   REMOVING    the old record is being removed (or emptied to p=).
  *   REMOVED / REVOKED  the old record is gone (or empty) on every
  *               authoritative server; the old key archived or deleted.
+ *   ABORTING    `keywarden dkim abort` takes the rotation back: the new
+ *               record is being removed (when the journal shows
+ *               PUBLISHING: it was or may have been sent) and its absence
+ *               checked on every authoritative server as REMOVING does,
+ *               then the new key archived or deleted (old_key =).
+ *               Resumed: the removal is sent again (removing what is not
+ *               there changes nothing) and a key already moved is noted.
+ *   ABORTED     taken back; the old key never stopped signing.  Terminal,
+ *               and its selector stays used.  The next rotation is due
+ *               `rotate` after the aborted one started (an abort postpones
+ *               the next key by one period and never restarts by itself at
+ *               once); it replaces the key the aborted one would have.
  *
  * NONE -> GENERATING -> GENERATED -> PUBLISHING -> PUBLISHED -> VISIBLE
- * -> PROPAGATED -> ACTIVE -> RETIRED -> REMOVING -> REMOVED | REVOKED,
- * and no other change.  A rotation that replaces no managed key ends at
- * ACTIVE.  Any stage may also be written again with a note (what it waits
- * for) or stopped with a reason: a failed step leaves the stage where it
- * was, says why in `stopped`, and is retried after RETRY_AFTER.
+ * -> PROPAGATED -> ACTIVE -> RETIRED -> REMOVING -> REMOVED | REVOKED;
+ * GENERATING ... PROPAGATED -> ABORTING -> ABORTED; and no other change.
+ * A rotation that replaces no managed key ends at ACTIVE.  Any stage may
+ * also be written again with a note (what it waits for) or stopped with a
+ * reason: a failed step leaves the stage where it was, says why in
+ * `stopped`, counts the failure in `failures` (0 again at any change of
+ * stage) and is retried after min(RETRY_FIRST * 2^(failures - 1),
+ * RETRY_MAX): 15 minutes, 30, an hour, ... at most 6 hours.
  *
  * Invariants (each checked in set_state(), the one place a stage is
  * written, and tested in tests/unit/test_dkim_rotate.c):
@@ -57,6 +72,10 @@
  *      effect's intent is journalled first and a resumed intent repeats
  *      the effect idempotently (the same key file, the same record).
  *   5. The private key is never in the database: rows hold the record.
+ *   6. An abort never takes back a key that may sign: ABORTING is entered
+ *      only from a stage before ACTIVE (allowed()), and not from
+ *      PROPAGATED while a switch to the new key was begun and never
+ *      finished unless the signer's files, read back, do not name it.
  */
 #include "dkim_rotate.h"
 
@@ -1169,9 +1188,31 @@ static int await_reload(machine *m, char *effect, size_t cap, kw_diag *d)
  * writes what keywarden cannot read; its exit 0 stands.  *why "" when
  * seen; else it names the file and what it says.
  */
+/* The signer's files read into src as the inventory reads them; the
+ * file named first, or NULL for a signer whose files keywarden does not
+ * know (exec, none). */
+static const char *read_signer(const kw_dkim_rot_params *p,
+                               kw_dkim_sources *src, int *rc)
+{
+    memset(src, 0, sizeof(*src));
+    *rc = 0;
+    if (p->signer == KW_DKIM_SIGNER_OPENDKIM) {
+        *rc = kw_dkim_read_opendkim(p->opendkim_conf != NULL
+                                        ? p->opendkim_conf
+                                        : KW_DKIM_OPENDKIM_CONF,
+                                    src);
+        return p->opendkim_conf != NULL ? p->opendkim_conf
+                                        : KW_DKIM_OPENDKIM_CONF;
+    }
+    if (p->signer == KW_DKIM_SIGNER_RSPAMD) {
+        *rc = kw_dkim_read_rspamd_maps(p->selector_map, p->path_map, src);
+        return p->selector_map;
+    }
+    return NULL;
+}
+
 static void verify_switch(machine *m, char *why, size_t cap)
 {
-    const kw_dkim_rot_params *p = m->p;
     ks_dkim_rot *r = m->r;
     const kw_dkim_sel *got = NULL;
     kw_dkim_sources src;
@@ -1183,15 +1224,7 @@ static void verify_switch(machine *m, char *why, size_t cap)
     int rc;
 
     why[0] = '\0';
-    memset(&src, 0, sizeof(src));
-    if (p->signer == KW_DKIM_SIGNER_OPENDKIM) {
-        files = p->opendkim_conf != NULL ? p->opendkim_conf
-                                         : KW_DKIM_OPENDKIM_CONF;
-        rc = kw_dkim_read_opendkim(files, &src);
-    } else if (p->signer == KW_DKIM_SIGNER_RSPAMD) {
-        files = p->selector_map;
-        rc = kw_dkim_read_rspamd_maps(p->selector_map, p->path_map, &src);
-    } else
+    if ((files = read_signer(m->p, &src, &rc)) == NULL)
         return;
     if (rc != 0)
         snprintf(why, cap, "reading %.400s: %s", files, kw_strerror(rc));
@@ -1424,6 +1457,26 @@ static int switch_interrupted(machine *m, int *yes, kw_diag *d)
     return 0;
 }
 
+/* Do the signer's files name the new selector for the domain?  1 yes,
+ * 0 no, -1 not known (signer = exec, or the files cannot be read). */
+static int signer_names_new(machine *m)
+{
+    kw_dkim_sources src;
+    size_t i;
+    int rc, yes = 0;
+
+    if (read_signer(m->p, &src, &rc) == NULL)
+        return -1;
+    if (rc != 0 || src.nfailed > 0)
+        yes = -1;
+    for (i = 0; yes == 0 && i < src.n; i++)
+        yes = strcasecmp(src.sel[i].domain, m->r->domain) == 0 &&
+              src.sel[i].role == KW_DKIM_ROLE_SIGNING &&
+              strcmp(src.sel[i].selector, m->r->selector) == 0;
+    kw_dkim_sources_free(&src);
+    return yes;
+}
+
 int kw_dkim_rotate_abort_run(ks_store *s, const kw_dkim_rot_params *p,
                              const kw_dkim_rot_dns *dns, int64_t now,
                              kw_dkim_rot_out *out, kw_diag *d)
@@ -1438,13 +1491,7 @@ int kw_dkim_rotate_abort_run(ks_store *s, const kw_dkim_rot_params *p,
     if ((rc = ks_dkim_rot_latest(s, p->domain, r, &found, d)) != 0)
         return rc;
     st = found ? kw_dkim_stage_parse(r->stage) : KW_DKIM_ST_NONE;
-    if (!found || finished(r))
-        return kw_diag_set(d, KW_ENOTFOUND, "dkim abort %s: no rotation "
-                           "runs%s%s%s%s", p->domain,
-                           found ? " (the last, to selector " : "",
-                           found ? r->selector : "", found ? ", is " : "",
-                           found ? r->stage : "");
-    if (st >= KW_DKIM_ST_ACTIVE && st <= KW_DKIM_ST_REVOKED)
+    if (st >= KW_DKIM_ST_ACTIVE && st <= KW_DKIM_ST_REMOVING)
         return kw_diag_set(d, KW_EINVAL, "dkim abort %s: the rotation to "
                            "selector %s is %s: the signer was switched to "
                            "the new key, which may sign mail now, so its "
@@ -1452,8 +1499,16 @@ int kw_dkim_rotate_abort_run(ks_store *s, const kw_dkim_rot_params *p,
                            "or start the next with `keywarden dkim rotate "
                            "%s` once it has", p->domain, r->selector,
                            r->stage, p->domain);
+    if (!found || finished(r))
+        return kw_diag_set(d, KW_ENOTFOUND, "dkim abort %s: no rotation "
+                           "runs%s%s%s%s", p->domain,
+                           found ? " (the last, to selector " : "",
+                           found ? r->selector : "", found ? ", is " : "",
+                           found ? r->stage : "");
     if ((rc = switch_interrupted(&m, &begun, d)) != 0)
         return rc;
+    if (begun && signer_names_new(&m) == 0)
+        begun = 0;
     if (begun)
         return kw_diag_set(d, KW_EINVAL, "dkim abort %s: a switch of the "
                            "signer to selector %s was begun and not "
