@@ -201,7 +201,8 @@ static void wrong_tsig(void **st)
     setenv("KEYWARDEN_NOW", NOW, 1);
     r = kw_fail(state, conf, "dkim", "rotate", "t.example.com");
     assert_contains(r.out, "publishing since");
-    assert_contains(r.out, "stopped: publishing "
+    assert_contains(r.out, "stopped (1 failed attempt, next try "
+                           "2027-01-15T08:15:00Z): publishing "
                            "b202701._domainkey.t.example.com");
     assert_contains(r.out, "NOTAUTH");
     kwres_free(&r);
