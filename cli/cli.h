@@ -101,6 +101,28 @@ int kw_cli_scan_dkim(kw_cli *cli, ks_store *s, const struct kw_config *c,
 
 /* output.c */
 char *kw_display_name(const char *name); /* IDN A-labels to Unicode */
+/* The managed DKIM domains' rotations (rotations.c), for list, show,
+ * check and dkim: the configuration's [dkim "DOMAIN"] sections with
+ * rotate =, each with its newest rotation and health at cli->now. */
+struct kw_dkim_rot_view;
+typedef struct kw_cli_rots {
+    struct kw_config *kc;          /* NULL when not loaded */
+    struct kw_dkim_rot_view *v;
+    size_t n;
+    char err[600];                 /* why the configuration is not read */
+} kw_cli_rots;
+/* 0, or -1 with out->err (the configuration does not load, or the
+ * store cannot be read); a missing configuration is no rotation. */
+int kw_cli_rots_load(kw_cli *cli, ks_store *s, kw_cli_rots *out);
+void kw_cli_rots_free(kw_cli_rots *r);
+const struct kw_dkim_rot_view *kw_cli_rots_find(const kw_cli_rots *r,
+                                                const char *domain);
+/* {kind: "dkim-rotation", name, domain, stage, selector, health, reason,
+ * fix, next_rotation, next_step}; NULL when out of memory. */
+json_t *kw_cli_rot_json(const struct kw_dkim_rot_view *v);
+/* RFC 3339 of t, "-" when unknown (t <= 0). */
+void kw_cli_rot_time(int64_t t, char *buf, size_t cap);
+
 json_t *kw_object_json(const ks_object *o, int64_t now,
                        const ks_thresholds *t, const ks_verdict *v);
 void kw_print_empty_hint(FILE *out, const kw_cli *cli);

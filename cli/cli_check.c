@@ -9,6 +9,7 @@
 
 #include "../hooks/hook_outbox.h"
 #include "../keystore/ks_managed.h"
+#include "../service/job.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
@@ -119,6 +120,40 @@ static int check_managed(void *ctx, const ks_managed *m)
     return 0;
 }
 
+/* Each managed DKIM domain's rotation counts as one thing checked: a
+ * rotation that stopped (warning, critical as the old key nears
+ * max_age) is a problem line naming the stage and why; the earliest
+ * next rotation goes in the summary.  *next_domain is borrowed from
+ * rots. */
+static int check_rotations(check_ctx *cc, const kw_cli_rots *rots,
+                           int64_t *next, const char **next_domain)
+{
+    size_t i;
+
+    for (i = 0; i < rots->n; i++) {
+        const kw_dkim_rot_view *v = &rots->v[i];
+        char who[300], where[200];
+
+        cc->total++;
+        cc->count[v->h.health]++;
+        if (v->h.next_rotation > 0 &&
+            (*next == 0 || v->h.next_rotation < *next)) {
+            *next = v->h.next_rotation;
+            *next_domain = v->p->domain;
+        }
+        if (v->h.health == KS_HEALTH_OK)
+            continue;
+        snprintf(who, sizeof(who), "DKIM rotation of %s", v->p->domain);
+        snprintf(where, sizeof(where), "stage %s, selector %s",
+                 v->found ? v->rot.stage : "none",
+                 v->found ? v->rot.selector : "-");
+        if (add_problem(cc, (ks_health)v->h.health, who, where,
+                        v->h.reason) != 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int check_row(void *ctx, const ks_object *o)
 {
     check_ctx *cc = ctx;
@@ -186,14 +221,18 @@ int cli_check(kw_cli *cli, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     check_ctx cc;
+    kw_cli_rots rots;
     ks_filter f;
     ks_store *s = NULL;
     kw_diag d;
+    const char *next_domain = NULL;
+    int64_t next_rot = 0;
     int c, r = 0, i;
     size_t k;
 
     memset(&cc, 0, sizeof(cc));
     memset(&f, 0, sizeof(f));
+    memset(&rots, 0, sizeof(rots));
     ks_thresholds_default(&cc.t);
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -255,6 +294,12 @@ int cli_check(kw_cli *cli, int argc, char **argv)
         r = ks_inventory_each(s, &f, check_row, &cc, &d);
         if (r == 0 && f.kind == NULL)
             r = ks_managed_each(s, check_managed, &cc, &d);
+        /* A configuration this user may not read (it holds TSIG
+         * secrets) leaves the rotations out, said below the status. */
+        if (r == 0 && (f.kind == NULL || strcmp(f.kind, "dkim") == 0) &&
+            kw_cli_rots_load(cli, s, &rots) == 0 &&
+            check_rotations(&cc, &rots, &next_rot, &next_domain) != 0)
+            cc.oom = 1;
         /* A failed hook about nothing in the inventory still counts. */
         for (k = 0; r == 0 && k < cc.ov.n; k++) {
             char text[1200];
@@ -274,6 +319,7 @@ int cli_check(kw_cli *cli, int argc, char **argv)
         kw_outf(stdout, "KEYWARDEN UNKNOWN - %s\n",
                 cc.oom ? "out of memory" : d.msg);
         free(cc.problems);
+        kw_cli_rots_free(&rots);
         return KS_HEALTH_UNKNOWN;
     }
     if (cc.total == 0) {
@@ -281,6 +327,7 @@ int cli_check(kw_cli *cli, int argc, char **argv)
                 "KEYWARDEN UNKNOWN - no objects to check in %s; run "
                 "keywarden scan first\n",
                 cli->db_path);
+        kw_cli_rots_free(&rots);
         return KS_HEALTH_UNKNOWN;
     }
 
@@ -290,6 +337,13 @@ int cli_check(kw_cli *cli, int argc, char **argv)
         if (cc.have_min)
             kw_outf(stdout, ", next deadline in %lld days",
                     (long long)cc.min_days);
+        if (next_domain != NULL) {
+            char when[32];
+
+            kw_cli_rot_time(next_rot, when, sizeof(when));
+            kw_outf(stdout, ", next DKIM rotation %s at %s", next_domain,
+                    when);
+        }
     } else {
         kw_outf(stdout, "%s; %zu critical, %zu unknown, %zu warning, %zu ok",
                 cc.worst_line, cc.count[KS_HEALTH_CRITICAL],
@@ -311,6 +365,18 @@ int cli_check(kw_cli *cli, int argc, char **argv)
         qsort(cc.problems, cc.nproblems, sizeof(*cc.problems), by_rank_desc);
     for (k = 0; k < cc.nproblems; k++)
         kw_outf(stdout, "%s\n", cc.problems[k].line);
+    if (rots.err[0] != '\0')
+        kw_outf(stdout, "NOTE: %s\n", rots.err);
+    for (k = 0; k < rots.n; k++)
+        if (rots.v[k].h.next_rotation > 0) {
+            char when[32];
+
+            kw_cli_rot_time(rots.v[k].h.next_rotation, when, sizeof(when));
+            kw_outf(stdout, "DKIM rotation of %s: %s, next at %s\n",
+                    rots.v[k].p->domain, ks_health_word(
+                        (ks_health)rots.v[k].h.health), when);
+        }
+    kw_cli_rots_free(&rots);
     free(cc.problems);
     return (int)cc.worst;
 }

@@ -1,6 +1,6 @@
 /*
  * cli_dkim.c: keywarden dkim check [DOMAIN...] [--json], dkim rotate
- * DOMAIN, dkim status [DOMAIN] [--json].
+ * DOMAIN | --due, dkim abort DOMAIN, dkim status [DOMAIN] [--json].
  *
  * Runs the DNS check of dkim/dkim_check.h over the inventory's DKIM
  * selectors (those of the named signing domains, or all), records each
@@ -29,15 +29,29 @@ static void dkim_usage(FILE *out)
     fputs("Usage: keywarden dkim check [--json] [--postfix DIR] "
           "[DOMAIN...]\n"
           "       keywarden dkim rotate DOMAIN\n"
+          "       keywarden dkim rotate --due\n"
+          "       keywarden dkim abort DOMAIN\n"
           "       keywarden dkim status [--json] [DOMAIN]\n"
           "\n"
           "rotate starts a rotation of DOMAIN's selector now (a [dkim "
           "\"DOMAIN\"]\n"
           "section with rotate =), or resumes the one running, and drives "
           "it until\n"
-          "it must wait: it says for what.  status shows each rotation's "
-          "stage,\n"
-          "since when, and what it waits for.\n"
+          "it must wait: it says for what.  rotate --due advances every "
+          "managed\n"
+          "domain as far as it can now, starting the rotations that are "
+          "due, as\n"
+          "serve's dkim-rotate job does (for cron without the daemon; run\n"
+          "`keywarden hooks run` after it, so the signer's reload is "
+          "delivered).\n"
+          "abort takes DOMAIN's rotation back if it has not reached active: "
+          "the\n"
+          "new record is removed and the old key keeps signing.  status "
+          "shows each\n"
+          "rotation's stage, since when, and what it waits for.\n"
+          "rotate and abort exit 0 when the rotation advanced or waits, 1 "
+          "when a\n"
+          "step failed (it says where and why), 3 when they could not run.\n"
           "\n"
           "check:\n"
           "Asks the resolver ([dkim] resolver, else /etc/resolv.conf's) and "
@@ -207,12 +221,116 @@ static json_t *rot_json(const ks_dkim_rot *r)
                      r->stopped[0] && r->wait_until > 0 ? until : NULL);
 }
 
+/* The configuration, the store and the state lock for a command that
+ * drives rotations (what names it: "dkim rotate").  0, or -1 after
+ * saying why (nothing is then left open). */
+static int rot_open(kw_cli *cli, const char *what, kw_config *kc,
+                    ks_store **s, int *lock_fd)
+{
+    kw_diag d;
+
+    *s = NULL;
+    *lock_fd = -1;
+    if (kw_cli_dkim_config(cli, NULL, NULL, kc) != 0)
+        return -1;
+    if (kw_cli_open(cli, 1, s) != 0) {
+        kw_config_free(kc);
+        return -1;
+    }
+    /* One writer at a time: two rotations of one domain at once could
+     * each start a key. */
+    if (kw_state_lock(cli, what, lock_fd, &d) != 0) {
+        kw_err("%s: %s", what, d.msg);
+        ks_close(*s);
+        kw_config_free(kc);
+        return -1;
+    }
+    return 0;
+}
+
+static void rot_close(ks_store *s, int lock_fd, kw_config *kc)
+{
+    ks_close(s);
+    close(lock_fd);
+    kw_config_free(kc);
+}
+
+/* What one call did, as rotate and abort print it. */
+static void rot_out_text(const kw_dkim_rot_out *out)
+{
+    if (out->manual_name[0] != '\0')
+        printf("Publish this TXT record at %s (TTL of your choice), "
+               "then run this command again:\n  %s\n",
+               out->manual_name, out->rot.record);
+    if (out->rot.domain[0] != '\0')
+        rot_text(&out->rot, stdout);
+}
+
+/* The rotations' health after a command moved them: their changes
+ * become health.changed events, as after the daemon's job. */
+static void rot_watch(kw_cli *cli, ks_store *s, const kw_config *kc)
+{
+    kw_dkim_rot_view *v = NULL;
+    size_t n = 0;
+    kw_diag d;
+
+    if (kw_dkim_rot_views(s, &kc->dkim, cli->now, &v, &d) != 0 ||
+        kw_dkim_rot_watch(s, v, v != NULL ? kc->dkim.nrot : 0, cli->now, &n,
+                          &d) != 0)
+        kw_warn("dkim: the rotations' health could not be recorded: %s",
+                d.msg);
+    kw_dkim_rot_views_free(v, v != NULL ? kc->dkim.nrot : 0);
+    kw_health_watch(s, cli->now);
+}
+
+/* keywarden dkim rotate --due: every managed domain, as the daemon's
+ * dkim-rotate job does. */
+static int dkim_rotate_due(kw_cli *cli)
+{
+    kw_dkim_rot_out *outs = NULL;
+    ks_store *s;
+    kw_config kc;
+    kw_diag d;
+    size_t i;
+    int r, lock_fd, stopped = 0;
+
+    if (rot_open(cli, "dkim rotate", &kc, &s, &lock_fd) != 0)
+        return KS_HEALTH_UNKNOWN;
+    if (kc.dkim.nrot == 0) {
+        printf("no [dkim \"DOMAIN\"] section with rotate = in %s: nothing "
+               "to rotate\n",
+               cli->config_path);
+        rot_close(s, lock_fd, &kc);
+        return 0;
+    }
+    if ((outs = calloc(kc.dkim.nrot, sizeof(*outs))) == NULL) {
+        kw_err("dkim rotate: out of memory");
+        rot_close(s, lock_fd, &kc);
+        return KS_HEALTH_UNKNOWN;
+    }
+    r = kw_dkim_rotate_all(s, &kc.dkim, 0, cli->now, outs, &d);
+    if (r != 0)
+        kw_err("dkim rotate: %s", d.msg);
+    for (i = 0; r == 0 && i < kc.dkim.nrot; i++) {
+        stopped |= outs[i].stopped;
+        if (outs[i].rot.domain[0] == '\0')
+            printf("%s  no rotation yet\n", kc.dkim.rot[i].domain);
+        rot_out_text(&outs[i]);
+    }
+    if (r == 0)
+        rot_watch(cli, s, &kc);
+    free(outs);
+    rot_close(s, lock_fd, &kc);
+    return r != 0 ? KS_HEALTH_UNKNOWN : stopped ? 1 : 0;
+}
+
 /* keywarden dkim rotate DOMAIN: start (or resume) and drive until it
  * waits.  Exit 0 when it waits or finished, 1 when it stopped on a
  * failure, 3 when it could not run. */
 static int dkim_rotate(kw_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
+        {"due", no_argument, NULL, 'D'},
         {"state-dir", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -222,7 +340,67 @@ static int dkim_rotate(kw_cli *cli, int argc, char **argv)
     ks_store *s = NULL;
     kw_config kc;
     kw_diag d;
-    int c, r, found = 0, flags, lock_fd = -1;
+    int c, r, found = 0, flags, lock_fd = -1, due = 0;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'D') {
+            due = 1;
+            continue;
+        }
+        r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
+                              KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    if (argc - optind != (due ? 0 : 1)) {
+        if (due)
+            kw_err("dkim rotate --due takes no DOMAIN: it advances every "
+                   "managed domain");
+        dkim_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    if (due)
+        return dkim_rotate_due(cli);
+    if (rot_open(cli, "dkim rotate", &kc, &s, &lock_fd) != 0)
+        return KS_HEALTH_UNKNOWN;
+    /* A rotation already running is resumed (its stopped step retried
+     * now), not replaced. */
+    flags = KW_DKIM_ROT_RETRY;
+    r = ks_dkim_rot_latest(s, argv[optind], &cur, &found, &d);
+    if (r == 0) {
+        kw_dkim_stage st = kw_dkim_stage_parse(cur.stage);
+
+        if (!found || st == KW_DKIM_ST_REMOVED ||
+            st == KW_DKIM_ST_REVOKED || st == KW_DKIM_ST_ABORTED ||
+            (st == KW_DKIM_ST_ACTIVE && cur.old_selector[0] == '\0'))
+            flags |= KW_DKIM_ROT_START;
+        r = kw_dkim_rotate_step(s, &kc.dkim, argv[optind], flags, cli->now,
+                                &out, &d);
+    }
+    if (r != 0) {
+        kw_err("dkim rotate: %s", d.msg);
+    } else {
+        rot_out_text(&out);
+        rot_watch(cli, s, &kc);
+    }
+    rot_close(s, lock_fd, &kc);
+    return r != 0 ? KS_HEALTH_UNKNOWN : out.stopped ? 1 : 0;
+}
+
+/* keywarden dkim abort DOMAIN: take back a rotation that has not reached
+ * active (kw_dkim_rotate_abort).  Exit as rotate. */
+static int dkim_abort(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    kw_dkim_rot_out out;
+    ks_store *s;
+    kw_config kc;
+    kw_diag d;
+    int c, r, lock_fd;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
@@ -234,46 +412,16 @@ static int dkim_rotate(kw_cli *cli, int argc, char **argv)
         dkim_usage(stderr);
         return KW_EXIT_USAGE;
     }
-    if (kw_cli_dkim_config(cli, NULL, NULL, &kc) != 0)
+    if (rot_open(cli, "dkim abort", &kc, &s, &lock_fd) != 0)
         return KS_HEALTH_UNKNOWN;
-    if (kw_cli_open(cli, 1, &s) != 0) {
-        kw_config_free(&kc);
-        return KS_HEALTH_UNKNOWN;
-    }
-    /* One writer at a time: two rotations of one domain at once could
-     * each start a key. */
-    if (kw_state_lock(cli, "dkim rotate", &lock_fd, &d) != 0) {
-        kw_err("dkim rotate: %s", d.msg);
-        ks_close(s);
-        kw_config_free(&kc);
-        return KS_HEALTH_UNKNOWN;
-    }
-    /* A rotation already running is resumed (its stopped step retried
-     * now), not replaced. */
-    flags = KW_DKIM_ROT_RETRY;
-    r = ks_dkim_rot_latest(s, argv[optind], &cur, &found, &d);
-    if (r == 0) {
-        kw_dkim_stage st = kw_dkim_stage_parse(cur.stage);
-
-        if (!found || st == KW_DKIM_ST_REMOVED ||
-            st == KW_DKIM_ST_REVOKED ||
-            (st == KW_DKIM_ST_ACTIVE && cur.old_selector[0] == '\0'))
-            flags |= KW_DKIM_ROT_START;
-        r = kw_dkim_rotate_step(s, &kc.dkim, argv[optind], flags, cli->now,
-                                &out, &d);
-    }
+    r = kw_dkim_rotate_abort(s, &kc.dkim, argv[optind], cli->now, &out, &d);
     if (r != 0) {
-        kw_err("dkim rotate: %s", d.msg);
+        kw_err("dkim abort: %s", d.msg);
     } else {
-        if (out.manual_name[0] != '\0')
-            printf("Publish this TXT record at %s (TTL of your choice), "
-                   "then run this command again:\n  %s\n",
-                   out.manual_name, out.rot.record);
-        rot_text(&out.rot, stdout);
+        rot_out_text(&out);
+        rot_watch(cli, s, &kc);
     }
-    ks_close(s);
-    close(lock_fd);
-    kw_config_free(&kc);
+    rot_close(s, lock_fd, &kc);
     return r != 0 ? KS_HEALTH_UNKNOWN : out.stopped ? 1 : 0;
 }
 
@@ -347,11 +495,13 @@ int cli_dkim(kw_cli *cli, int argc, char **argv)
     }
     if (strcmp(argv[1], "rotate") == 0)
         return dkim_rotate(cli, argc - 1, argv + 1);
+    if (strcmp(argv[1], "abort") == 0)
+        return dkim_abort(cli, argc - 1, argv + 1);
     if (strcmp(argv[1], "status") == 0)
         return dkim_status(cli, argc - 1, argv + 1);
     if (strcmp(argv[1], "check") != 0) {
         kw_err("dkim: unknown subcommand \"%s\"; try `keywarden dkim "
-               "check`, `rotate` or `status`", argv[1]);
+               "check`, `rotate`, `abort` or `status`", argv[1]);
         return KW_EXIT_USAGE;
     }
     return dkim_check(cli, argc - 1, argv + 1);

@@ -8,6 +8,7 @@
 #include "cli.h"
 
 #include "../hooks/hook_outbox.h"
+#include "../service/job.h"
 
 #include "../common/kw_log.h"
 #include "../common/kw_str.h"
@@ -307,6 +308,49 @@ static int list_row(void *ctx, const ks_object *o)
     return 0;
 }
 
+/* The managed DKIM domains' rotations, after the objects: their health
+ * and next rotation (rotations.c).  --kind tls or dnssec and --expiring
+ * leave them out (a rotation has no expiry); --health applies. */
+static void list_rotations(list_ctx *lc, const kw_cli_rots *rots)
+{
+    size_t i, shown = 0;
+
+    for (i = 0; i < rots->n; i++) {
+        const kw_dkim_rot_view *v = &rots->v[i];
+        char next[32];
+
+        if (ks_health_rank((ks_health)v->h.health) < lc->min_rank)
+            continue;
+        if (lc->json) {
+            json_t *js = kw_cli_rot_json(v);
+            char *text = js != NULL ? json_dumps(js, JSON_COMPACT) : NULL;
+
+            json_decref(js);
+            if (text == NULL) {
+                kw_err("list: the rotation of %s could not be written as "
+                       "JSON",
+                       v->p->domain);
+                lc->failed = 1;
+                continue;
+            }
+            fprintf(lc->out, "%s%s", lc->shown > 0 ? ",\n " : "[\n ", text);
+            free(text);
+            lc->shown++;
+            continue;
+        }
+        if (shown++ == 0)
+            fprintf(lc->out, "\n%-32s %-11s %-16s %-20s %-8s  %s\n",
+                    "DKIM ROTATION", "STAGE", "SELECTOR", "NEXT ROTATION",
+                    "HEALTH", "REASON");
+        kw_cli_rot_time(v->h.next_rotation, next, sizeof(next));
+        kw_outf(lc->out, "%-32s %-11s %-16s %-20s %-8s  %s\n",
+                v->p->domain, v->found ? v->rot.stage : "none",
+                v->found ? v->rot.selector : "-", next,
+                ks_health_word((ks_health)v->h.health),
+                v->h.reason[0] != '\0' ? v->h.reason : "-");
+    }
+}
+
 int cli_list(kw_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -324,6 +368,7 @@ int cli_list(kw_cli *cli, int argc, char **argv)
     };
     static char out_buf[1 << 16];
     list_ctx lc;
+    kw_cli_rots rots;
     ks_filter f;
     ks_store *s = NULL;
     kw_diag d;
@@ -395,11 +440,20 @@ int cli_list(kw_cli *cli, int argc, char **argv)
         r = ks_inventory_each(s, &f, list_row, &lc, &d);
     if (r == 0 && !lc.json)
         r = ks_inventory_count(s, &total, &hidden, &d);
+    memset(&rots, 0, sizeof(rots));
+    if (r == 0 && !f.has_before &&
+        (f.kind == NULL || strcmp(f.kind, "dkim") == 0) &&
+        kw_cli_rots_load(cli, s, &rots) != 0)
+        /* Said, not fatal: a monitoring user may not read a
+         * configuration that holds TSIG secrets, and the inventory is
+         * still worth listing. */
+        kw_warn("list: %s", rots.err);
     ks_close(s);
     if (r != 0) {
         fflush(stdout);
         kw_err("%s", d.msg);
         kw_hook_overlay_free(&lc.ov);
+        kw_cli_rots_free(&rots);
         return KW_EXIT_FAIL;
     }
     /* A failed hook about no object in the listing (an account, a hook,
@@ -414,6 +468,7 @@ int cli_list(kw_cli *cli, int argc, char **argv)
     }
     kw_hook_overlay_free(&lc.ov);
     if (lc.json) {
+        list_rotations(&lc, &rots);
         fputs(lc.shown > 0 ? "\n]\n" : "[]\n", lc.out);
     } else if (total == 0) {
         kw_print_empty_hint(lc.out, cli);
@@ -435,6 +490,9 @@ int cli_list(kw_cli *cli, int argc, char **argv)
                     (long long)hidden);
         fputc('\n', lc.out);
     }
+    if (!lc.json)
+        list_rotations(&lc, &rots);
+    kw_cli_rots_free(&rots);
     fflush(stdout);
     return lc.failed ? KW_EXIT_FAIL : KW_EXIT_OK;
 }

@@ -7,6 +7,7 @@
 #include "../common/kw_str.h"
 #include "../common/kw_time.h"
 #include "../hooks/hook_outbox.h"
+#include "../service/job.h"
 
 #include <getopt.h>
 #include <unistd.h>
@@ -26,7 +27,9 @@ static void show_usage(FILE *out)
           "history.\n"
           "NAME may be the object's name, a file path or a SAN; a name "
           "shared by\n"
-          "several objects (cert.pem and fullchain.pem) shows them all.\n",
+          "several objects (cert.pem and fullchain.pem) shows them all.\n"
+          "NAME may also be a DKIM domain with a managed [dkim \"DOMAIN\"] "
+          "section:\nits rotation's stage, health and next rotation.\n",
           out);
 }
 
@@ -38,7 +41,32 @@ typedef struct show_ctx {
     json_t *arr; /* --json: objects collected */
     int failed;
     kw_hook_overlay ov; /* failed hooks turn their objects critical */
+    kw_cli_rots rots;   /* the managed DKIM domains' rotations */
 } show_ctx;
+
+/* A managed DKIM domain's rotation, as `show DOMAIN` and the domain's
+ * selectors show it. */
+static void print_rotation(const kw_dkim_rot_view *v, const char *indent)
+{
+    char next[32], since[32];
+
+    kw_cli_rot_time(v->h.next_rotation, next, sizeof(next));
+    if (v->found) {
+        kw_cli_rot_time(v->rot.since, since, sizeof(since));
+        kw_outf(stdout, "%s%-12s selector %s %s since %s%s%s\n", indent,
+                "rotation", v->rot.selector, v->rot.stage, since,
+                v->rot.old_selector[0] ? ", replaces " : "",
+                v->rot.old_selector);
+    } else {
+        kw_outf(stdout, "%s%-12s none yet\n", indent, "rotation");
+    }
+    kw_outf(stdout, "%s%-12s %s%s%s\n", indent, "health",
+            ks_health_word((ks_health)v->h.health),
+            v->h.reason[0] ? ": " : "", v->h.reason);
+    if (v->h.fix[0] != '\0')
+        kw_outf(stdout, "%s%-12s %s\n", indent, "fix", v->h.fix);
+    kw_outf(stdout, "%s%-12s %s\n", indent, "next", next);
+}
 
 static void print_time(const char *label, int64_t t, int64_t now)
 {
@@ -232,6 +260,11 @@ static int show_one(void *ctx, const ks_object *o)
         json_object_set_new(js, "links", ln);
         json_object_set_new(js, "used_by", us);
         json_object_set_new(js, "files", leaf_files(sc, o));
+        if (f->is_dkim &&
+            kw_cli_rots_find(&sc->rots, f->dkim_domain) != NULL)
+            json_object_set_new(js, "rotation",
+                                kw_cli_rot_json(kw_cli_rots_find(
+                                    &sc->rots, f->dkim_domain)));
         json_array_append_new(sc->arr, js);
         return 0;
     }
@@ -304,6 +337,9 @@ static int show_one(void *ctx, const ks_object *o)
                     f->dkim_user ? ", read by " : "",
                     f->dkim_user ? f->dkim_user : "");
         kw_outf(stdout, "  %-12s %s\n", "first seen", first);
+        if (kw_cli_rots_find(&sc->rots, f->dkim_domain) != NULL)
+            print_rotation(kw_cli_rots_find(&sc->rots, f->dkim_domain),
+                           "  ");
         if (f->dkim_record != NULL) {
             size_t off, len = strlen(f->dkim_record);
 
@@ -437,11 +473,24 @@ int cli_show(kw_cli *cli, int argc, char **argv)
         kw_err("%s", d.msg);
         status = KW_EXIT_FAIL;
     }
+    if (kw_cli_rots_load(cli, s, &sc.rots) != 0)
+        kw_warn("show: %s", sc.rots.err);
     for (i = optind; i < argc; i++) {
+        const kw_dkim_rot_view *rv = kw_cli_rots_find(&sc.rots, argv[i]);
         int64_t *ids = NULL;
         size_t n = 0, k;
 
+        if (rv != NULL && sc.json) {
+            json_array_append_new(sc.arr, kw_cli_rot_json(rv));
+        } else if (rv != NULL) {
+            kw_outf(stdout, "DKIM domain %s ([dkim \"%s\"], line %d)\n",
+                    rv->p->domain, rv->p->domain, rv->p->line);
+            print_rotation(rv, "  ");
+        }
         r = ks_inventory_resolve(s, argv[i], &ids, &n, &d);
+        /* A managed domain is no object's name: shown above. */
+        if (r != 0 && rv != NULL)
+            continue;
         if (r != 0) {
             kw_err("%s", d.msg);
             status = KW_EXIT_FAIL;
@@ -468,6 +517,7 @@ int cli_show(kw_cli *cli, int argc, char **argv)
     }
     json_decref(sc.arr);
     kw_hook_overlay_free(&sc.ov);
+    kw_cli_rots_free(&sc.rots);
     ks_close(s);
     return sc.failed ? KW_EXIT_FAIL : status;
 }

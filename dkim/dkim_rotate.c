@@ -1660,3 +1660,39 @@ void kw_dkim_rot_health_of(const ks_dkim_rot *r, int found,
                      "dkim rotate %s`", r->domain);
     }
 }
+
+/* ---- many domains at once ------------------------------------------- */
+
+int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
+                        size_t n, const kw_dkim_rot_dns *dns, int flags,
+                        int64_t now, kw_dkim_rot_out *outs, kw_diag *d)
+{
+    size_t i;
+    int rc;
+
+    for (i = 0; i < n; i++)
+        if ((rc = kw_dkim_rotate_run(s, ps[i], dns, flags, now, &outs[i],
+                                     d)) != 0)
+            return rc;
+    return 0;
+}
+
+int kw_dkim_rotate_all(ks_store *s, const struct kw_dkim_params *params,
+                       int flags, int64_t now, kw_dkim_rot_out *outs,
+                       kw_diag *d)
+{
+    const kw_dkim_rot_params **ps;
+    size_t i;
+    int rc;
+
+    if (params->nrot == 0)
+        return 0;
+    if ((ps = calloc(params->nrot, sizeof(*ps))) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "dkim rotate: out of memory for "
+                           "%zu sections", params->nrot);
+    for (i = 0; i < params->nrot; i++)
+        ps[i] = &params->rot[i];
+    rc = kw_dkim_rotate_many(s, ps, params->nrot, NULL, flags, now, outs, d);
+    free(ps);
+    return rc;
+}

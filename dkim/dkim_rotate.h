@@ -79,6 +79,8 @@ void kw_dkim_rot_params_free(kw_dkim_rot_params *p);
 int kw_dkim_rot_params_copy(kw_dkim_rot_params *dst,
                             const kw_dkim_rot_params *src);
 
+struct kw_dkim_params;
+
 /* The DNS side of a rotation.  Each returns 0 or KW_E* with d. */
 typedef struct kw_dkim_rot_dns {
     /* Add (add=1) or remove (add=0) the TXT value at name. */
@@ -144,10 +146,26 @@ int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
 
 /* The same for the managed section of domain among params' sections
  * (KW_ENOTFOUND when domain has none), with the real DNS. */
-struct kw_dkim_params;
 int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
                         const char *domain, int flags, int64_t now,
                         kw_dkim_rot_out *out, kw_diag *d);
+
+/* Advance n sections' rotations together (outs[n]): publications
+ * first, then visibility polled for all together, and the domains
+ * that reach PROPAGATED with the same signer files switched in one
+ * kw_dkim_signer_switch_many, so the hooks reload once.  Each domain
+ * keeps kw_dkim_rotate_run's rules: a failing step stops that domain
+ * alone (outs[i].stopped); the call fails only when the database does.
+ * dns NULL: the real DNS. */
+int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
+                        size_t n, const kw_dkim_rot_dns *dns, int flags,
+                        int64_t now, kw_dkim_rot_out *outs, kw_diag *d);
+
+/* Every managed section of params (outs: params->nrot entries), with
+ * the real DNS. */
+int kw_dkim_rotate_all(ks_store *s, const struct kw_dkim_params *params,
+                       int flags, int64_t now, kw_dkim_rot_out *outs,
+                       kw_diag *d);
 
 /* Take p->domain's running rotation back (`keywarden dkim abort`): only
  * one that has not reached ACTIVE (KW_EINVAL saying why otherwise;

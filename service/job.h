@@ -6,7 +6,7 @@
  * "scan"/"all", "probe"/"mail", "renew"/"example.org".  Each type is one
  * row of the table in job.c, a kw_job_type whose handlers live in one
  * file (job_scan.c, job_probe.c, job_renew.c, job_precheck.c,
- * job_dkim.c).  The
+ * job_dkim.c, job_dkim_rot.c).  The
  * daemon (daemon.c) never names a type: it claims rows, hands each to
  * kw_job_start(), plans what the configuration asks for from the rows'
  * keys(), and /metrics counts by the rows' names.  A new lifecycle (DKIM
@@ -59,6 +59,7 @@
 #include "metrics.h"
 
 #include "../common/kw_err.h"
+#include "../dkim/dkim_rotate.h"
 #include "../keystore/ks_jobs.h"
 #include "../keystore/ks_store.h"
 
@@ -216,8 +217,46 @@ int kw_job_dkim_outbound(kw_dkim_params *p, const char *postfix_dir,
                          char *from, size_t cap);
 int kw_job_cert_known(const kw_config *c, const char *key);
 
+/* DKIM rotations (job_dkim_rot.c), for the job and for the commands
+ * that show them (list, show, check, dkim rotate --due).  One managed
+ * [dkim "DOMAIN"] section's newest rotation and its health at a time. */
+typedef struct kw_dkim_rot_view {
+    const kw_dkim_rot_params *p; /* borrowed from the params read */
+    int found;                   /* 0: no rotation yet */
+    ks_dkim_rot rot;
+    kw_dkim_rot_health h;
+} kw_dkim_rot_view;
+
+/* The dkim-rotate job runs again within these bounds (seconds): never
+ * sooner than MIN (a machine that asks for "now" again is not spun),
+ * never later than MAX (health nears max_age by the clock alone), and
+ * within RELOAD_POLL while a rotation waits at active for the hooks'
+ * reload, which this daemon runs as soon as the job ends. */
+#define KW_JOB_ROT_MIN_WAIT 10
+#define KW_JOB_ROT_MAX_WAIT 3600
+#define KW_JOB_ROT_RELOAD_POLL 60
+
+/* p's nrot managed sections, each with its newest rotation and health at
+ * now, malloc'd into *out (NULL when there is none; free with
+ * kw_dkim_rot_views_free).  BLOCKS on the database. */
+int kw_dkim_rot_views(ks_store *s, const kw_dkim_params *p, int64_t now,
+                      kw_dkim_rot_view **out, kw_diag *d);
+void kw_dkim_rot_views_free(kw_dkim_rot_view *v, size_t n);
+/* 1 when v's rotation is at active and waits for the signer's reload. */
+int kw_dkim_rot_view_waits_reload(const kw_dkim_rot_view *v);
+/* When the dkim-rotate job runs again after a run that left v[n] at now:
+ * the earliest next_step (else next_rotation) of the domains, bounded as
+ * the KW_JOB_ROT_* say.  Pure. */
+int64_t kw_job_dkim_rot_next(const kw_dkim_rot_view *v, size_t n,
+                             int64_t now);
+/* Record each domain's rotation health as seen at now; a change is a
+ * health.changed event (keystore/ks_dkim_rot_seen.h).  *nchanged counts
+ * them.  BLOCKS on the database. */
+int kw_dkim_rot_watch(ks_store *s, const kw_dkim_rot_view *v, size_t n,
+                      int64_t now, size_t *nchanged, kw_diag *d);
+
 /* The rows; the table in job.c lists them. */
 extern const kw_job_type kw_job_scan, kw_job_probe, kw_job_renew,
-    kw_job_precheck, kw_job_dkim;
+    kw_job_precheck, kw_job_dkim, kw_job_dkim_rot;
 
 #endif

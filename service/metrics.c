@@ -40,12 +40,33 @@ void kw_metrics_job_ended(kw_metrics_counters *c, const char *type, int ok)
         }
 }
 
+void kw_metrics_set_rotations(kw_metrics_counters *c,
+                              const kw_metrics_rot *v, size_t n)
+{
+    free(c->rots);
+    c->rots = NULL;
+    c->nrots = 0;
+    if (n == 0 || (c->rots = malloc(n * sizeof(*v))) == NULL)
+        return;
+    memcpy(c->rots, v, n * sizeof(*v));
+    c->nrots = n;
+}
+
 int kw_metrics_counters_copy(kw_metrics_counters *dst,
                              const kw_metrics_counters *src)
 {
     *dst = *src;
     dst->jobs = NULL;
     dst->cap = 0;
+    dst->rots = NULL;
+    dst->nrots = 0;
+    if (src->nrots > 0) {
+        kw_metrics_set_rotations(dst, src->rots, src->nrots);
+        if (dst->rots == NULL) {
+            dst->njobs = 0;
+            return KW_ENOMEM;
+        }
+    }
     if (src->njobs == 0)
         return 0;
     dst->jobs = malloc(src->njobs * sizeof(*dst->jobs));
@@ -63,6 +84,9 @@ void kw_metrics_counters_free(kw_metrics_counters *c)
     free(c->jobs);
     c->jobs = NULL;
     c->njobs = c->cap = 0;
+    free(c->rots);
+    c->rots = NULL;
+    c->nrots = 0;
 }
 
 typedef struct buf {
@@ -333,6 +357,26 @@ int kw_metrics_render(ks_store *s, const kw_metrics_counters *c,
         put(&b, "keywarden_dkim_last_check_timestamp_seconds %lld\n"
                 "keywarden_dkim_selectors_checked %zu\n",
             (long long)c->dkim_checked_at, c->dkim_selectors);
+    put(&b, "# HELP keywarden_dkim_rotation_health A managed DKIM domain's "
+            "rotation health (ok, warning: stopped, critical: stopped "
+            "near max_age), as a label, at the last dkim-rotate job.\n"
+            "# TYPE keywarden_dkim_rotation_health gauge\n"
+            "# HELP keywarden_dkim_next_rotation_timestamp_seconds When "
+            "the domain's next rotation starts.\n"
+            "# TYPE keywarden_dkim_next_rotation_timestamp_seconds gauge\n");
+    for (j = 0; j < c->nrots; j++) {
+        put(&b, "keywarden_dkim_rotation_health{domain=\"");
+        label(&b, c->rots[j].domain);
+        put(&b, "\",stage=\"");
+        label(&b, c->rots[j].stage[0] ? c->rots[j].stage : "none");
+        put(&b, "\",health=\"%s\"} 1\n",
+            ks_health_word((ks_health)c->rots[j].health));
+        if (c->rots[j].next_rotation <= 0)
+            continue;
+        put(&b, "keywarden_dkim_next_rotation_timestamp_seconds{domain=\"");
+        label(&b, c->rots[j].domain);
+        put(&b, "\"} %lld\n", (long long)c->rots[j].next_rotation);
+    }
     if ((rc = hook_metrics(s, &r, d)) != 0)
         goto out;
     put(&b, "# HELP keywarden_start_time_seconds When the daemon started.\n"

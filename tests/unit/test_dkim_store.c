@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "keystore/ks_dkim.h"
+#include "keystore/ks_dkim_rot_seen.h"
 #include "keystore/ks_inventory.h"
 #include "keystore/ks_store_int.h"
 #include "tmpdir.h"
@@ -324,6 +325,68 @@ static void test_rules(void **state)
     assert_non_null(strstr(v.reason, "no signer"));
 }
 
+static int64_t rot_events(const char *to)
+{
+    int64_t n = 0;
+    kw_diag d;
+
+    assert_int_equal(ks_value(st, &d, "count", &n, NULL,
+                              "SELECT count(*) FROM events WHERE type = "
+                              "'health.changed' AND json_extract(detail, "
+                              "'$.kind') = 'dkim-rotation' AND "
+                              "json_extract(detail, '$.domain') = "
+                              "'rot.test' AND json_extract(detail, '$.to') "
+                              "= ?1",
+                              "t", to),
+                     0);
+    return n;
+}
+
+/* A rotation's health seen: a first sighting records, a change is one
+ * health.changed event (kind dkim-rotation, the domain, the reason), the
+ * same health again is nothing. */
+static void test_rotation_health_seen(void **state)
+{
+    kw_diag d;
+    int changed = -1;
+
+    (void)state;
+    assert_int_equal(ks_dkim_rot_health_seen(st, "rot.test", KS_HEALTH_OK,
+                                             "", NOW, &changed, &d),
+                     0);
+    assert_int_equal(changed, 0);
+    assert_int_equal(ks_dkim_rot_health_seen(st, "rot.test", KS_HEALTH_OK,
+                                             "", NOW, &changed, &d),
+                     0);
+    assert_int_equal(changed, 0);
+    assert_int_equal(ks_dkim_rot_health_seen(st, "rot.test",
+                                             KS_HEALTH_WARNING,
+                                             "stopped at publishing: "
+                                             "NOTAUTH",
+                                             NOW, &changed, &d),
+                     0);
+    assert_int_equal(changed, 1);
+    assert_int_equal(rot_events("warning"), 1);
+    assert_int_equal(ks_dkim_rot_health_seen(st, "rot.test",
+                                             KS_HEALTH_WARNING, "again",
+                                             NOW, &changed, &d),
+                     0);
+    assert_int_equal(changed, 0);
+    assert_int_equal(rot_events("warning"), 1);
+    assert_int_equal(ks_dkim_rot_health_seen(st, "rot.test",
+                                             KS_HEALTH_CRITICAL, "old key",
+                                             NOW, &changed, &d),
+                     0);
+    assert_int_equal(changed, 1);
+    assert_int_equal(rot_events("critical"), 1);
+    /* Another domain is seen apart: its first sighting says nothing. */
+    assert_int_equal(ks_dkim_rot_health_seen(st, "other.test",
+                                             KS_HEALTH_CRITICAL, "x", NOW,
+                                             &changed, &d),
+                     0);
+    assert_int_equal(changed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_each),
         cmocka_unit_test(test_keep),
         cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_rotation_health_seen),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -173,6 +173,94 @@ static void dkim_unheard_asked_again_soon(void **state)
     assert_int_equal(kw_job_dkim_every(2, 3), 2);
 }
 
+static kw_dkim_rot_view view(const char *stage, const char *old,
+                             const char *stopped, int64_t next_step,
+                             int64_t next_rotation)
+{
+    kw_dkim_rot_view v;
+
+    memset(&v, 0, sizeof(v));
+    v.found = stage != NULL;
+    snprintf(v.rot.stage, sizeof(v.rot.stage), "%s", stage ? stage : "");
+    snprintf(v.rot.old_selector, sizeof(v.rot.old_selector), "%s", old);
+    snprintf(v.rot.stopped, sizeof(v.rot.stopped), "%s", stopped);
+    v.h.next_step = next_step;
+    v.h.next_rotation = next_rotation;
+    return v;
+}
+
+/* The dkim-rotate job's next run: the earliest step any domain asks for,
+ * within 10 s .. 1 h, and a minute while a reload is awaited. */
+static void dkim_rotate_next_run(void **state)
+{
+    const int64_t now = 1800000000;
+    kw_dkim_rot_view v[3];
+
+    (void)state;
+    /* No domain: an hour (health still nears max_age by the clock). */
+    assert_int_equal(kw_job_dkim_rot_next(NULL, 0, now), now + KW_HOUR);
+    /* The propagation wait ends in 100 s: then. */
+    v[0] = view("visible", "", "", now + 100, now + 90 * KW_DAY);
+    assert_int_equal(kw_job_dkim_rot_next(v, 1, now), now + 100);
+    /* "Now" again, or a time passed: not sooner than 10 s. */
+    v[0] = view("published", "", "", now, now + 90 * KW_DAY);
+    assert_int_equal(kw_job_dkim_rot_next(v, 1, now), now + 10);
+    v[0] = view("published", "", "", now - 50, 0);
+    assert_int_equal(kw_job_dkim_rot_next(v, 1, now), now + 10);
+    /* Finished: the next rotation is far; an hour at most. */
+    v[0] = view("removed", "a", "", 0, now + 80 * KW_DAY);
+    assert_int_equal(kw_job_dkim_rot_next(v, 1, now), now + KW_HOUR);
+    /* Not started yet and no time known: an hour. */
+    v[0] = view(NULL, "", "", 0, 0);
+    assert_int_equal(kw_job_dkim_rot_next(v, 1, now), now + KW_HOUR);
+    /* Waiting at active for the hooks' reload: a minute. */
+    v[0] = view("active", "a", "", now + 3000, now + 90 * KW_DAY);
+    assert_true(kw_dkim_rot_view_waits_reload(&v[0]));
+    assert_int_equal(kw_job_dkim_rot_next(v, 1, now), now + 60);
+    /* ... unless it stopped there (its backoff decides), or it replaces
+     * nothing (finished). */
+    v[0] = view("active", "a", "no reload", now + 900, 0);
+    assert_false(kw_dkim_rot_view_waits_reload(&v[0]));
+    assert_int_equal(kw_job_dkim_rot_next(v, 1, now), now + 900);
+    v[0] = view("active", "", "", 0, now + 90 * KW_DAY);
+    assert_false(kw_dkim_rot_view_waits_reload(&v[0]));
+    /* The earliest of several domains. */
+    v[0] = view("retired", "a", "", now + 5000, 0);
+    v[1] = view("visible", "", "", now + 700, 0);
+    v[2] = view("published", "", "servfail", now + 1200, 0);
+    assert_int_equal(kw_job_dkim_rot_next(v, 3, now), now + 700);
+}
+
+/* The rotations' lines /metrics renders are copied with the counters,
+ * so a render on the pool never reads what the loop replaces. */
+static void rotation_metrics_copied(void **state)
+{
+    kw_metrics_counters c, copy;
+    kw_metrics_rot r[2];
+
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    memset(r, 0, sizeof(r));
+    snprintf(r[0].domain, sizeof(r[0].domain), "a.example");
+    r[0].health = 1;
+    r[0].next_rotation = 42;
+    snprintf(r[1].domain, sizeof(r[1].domain), "b.example");
+    kw_metrics_set_rotations(&c, r, 2);
+    assert_int_equal(c.nrots, 2);
+    assert_int_equal(kw_metrics_counters_copy(&copy, &c), 0);
+    kw_metrics_set_rotations(&c, r + 1, 1);
+    assert_int_equal(copy.nrots, 2);
+    assert_string_equal(copy.rots[0].domain, "a.example");
+    assert_int_equal(copy.rots[0].next_rotation, 42);
+    assert_int_equal(c.nrots, 1);
+    assert_string_equal(c.rots[0].domain, "b.example");
+    kw_metrics_set_rotations(&c, NULL, 0);
+    assert_int_equal(c.nrots, 0);
+    assert_null(c.rots);
+    kw_metrics_counters_free(&copy);
+    kw_metrics_counters_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,6 +269,8 @@ int main(void)
         cmocka_unit_test(periodic_next_run),
         cmocka_unit_test(counters_per_type),
         cmocka_unit_test(dkim_unheard_asked_again_soon),
+        cmocka_unit_test(dkim_rotate_next_run),
+        cmocka_unit_test(rotation_metrics_copied),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,54 @@
+/*
+ * ks_dkim_rot_seen.c: a managed DKIM domain's rotation health last seen,
+ * and its health.changed events (ks_dkim_rot_seen.h).
+ */
+#include "ks_dkim_rot_seen.h"
+
+#include "ks_health.h"
+#include "ks_store_int.h"
+
+#include "../common/kw_json.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+int ks_dkim_rot_health_seen(ks_store *s, const char *domain, int health,
+                            const char *reason, int64_t now, int *changed,
+                            kw_diag *d)
+{
+    static const char what[] = "recording a DKIM rotation's health";
+    char key[300];
+    int64_t before = -1;
+    int found = 0, rc;
+
+    *changed = 0;
+    snprintf(key, sizeof(key), "dkim_rot_health:%s", domain);
+    if ((rc = ks_begin(s, d)) != 0)
+        return rc;
+    rc = ks_value(s, d, what, &before, &found,
+                  "SELECT value FROM meta WHERE key = ?1", "t", key);
+    if (rc != 0 || (found && before == health))
+        goto out;
+    rc = ks_run(s, d, what,
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                "ti", key, (int64_t)health);
+    if (rc == 0 && found) {
+        rc = ks_event_add(
+            s, now, 0, "health.changed",
+            json_pack("{s:o, s:s, s:s, s:s, s:o, s:o}", "object",
+                      kw_json_str(domain), "kind", "dkim-rotation", "from",
+                      ks_health_word((ks_health)before), "to",
+                      ks_health_word((ks_health)health), "reason",
+                      kw_json_str(reason != NULL ? reason : ""), "domain",
+                      kw_json_str(domain)),
+            d);
+        *changed = rc == 0;
+    }
+out:
+    if (rc == 0)
+        return ks_commit(s, d);
+    ks_rollback(s);
+    *changed = 0;
+    return rc;
+}
