@@ -1501,10 +1501,10 @@ int kw_dkim_rotate_abort_run(ks_store *s, const kw_dkim_rot_params *p,
                            r->stage, p->domain);
     if (!found || finished(r))
         return kw_diag_set(d, KW_ENOTFOUND, "dkim abort %s: no rotation "
-                           "runs%s%s%s%s", p->domain,
+                           "runs%s%s%s%s%s", p->domain,
                            found ? " (the last, to selector " : "",
                            found ? r->selector : "", found ? ", is " : "",
-                           found ? r->stage : "");
+                           found ? r->stage : "", found ? ")" : "");
     if ((rc = switch_interrupted(&m, &begun, d)) != 0)
         return rc;
     if (begun && signer_names_new(&m) == 0)
