@@ -617,6 +617,10 @@ static int wait_for(machine *m, int64_t until, const char *what, kw_diag *d)
     if (r->wait_until == until && r->stopped[0] == '\0' &&
         strcmp(r->waits_for, what) == 0)
         return 0;
+    /* Waiting after a stop: the step ran and did not fail this time, so
+     * the rotation is no longer stopped (its failures still count until
+     * the stage moves on). */
+    r->stopped[0] = '\0';
     r->wait_until = until;
     snprintf(r->waits_for, sizeof(r->waits_for), "%s", what);
     return set_state(m, kw_dkim_stage_parse(r->stage), NULL, NULL, what,
@@ -1167,12 +1171,6 @@ static int await_reload(machine *m, char *effect, size_t cap, kw_diag *d)
         fmt_time(r->since, until, sizeof(until));
         snprintf(msg, sizeof(msg), "%.900s (active since %s)", why, until);
         return stop(m, msg, d);
-    }
-    /* Waiting again after a stop (a failed hook retried): no longer
-     * stopped; clearing waits_for makes wait_for() write the row. */
-    if (r->stopped[0] != '\0') {
-        r->stopped[0] = '\0';
-        r->waits_for[0] = '\0';
     }
     fmt_time(r->since + RELOAD_BOUND, until, sizeof(until));
     snprintf(effect, cap, "%.900s; stops at %s", why, until);

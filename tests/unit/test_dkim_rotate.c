@@ -36,6 +36,7 @@ typedef struct fake {
     char last_add[4096], last_remove[4096], last_name[340];
     int fail_update;     /* the next updates fail (TSIG refused) */
     int invisible;       /* the next visibility checks time out */
+    int garbage;         /* the next visibility checks fail outright */
     int64_t neg_ttl;
 } fake;
 
@@ -69,6 +70,11 @@ static int f_visible(void *ctx, const kw_dkim_rot_params *p,
 
     (void)p;
     (void)value;
+    if (f->garbage > 0) {
+        f->garbage--;
+        return kw_diag_set(d, KW_EPARSE, "127.0.0.2:53: a garbled answer "
+                           "for %s", name);
+    }
     if (f->invisible > 0) {
         f->invisible--;
         return kw_diag_set(d, KW_ETIMEDOUT, "127.0.0.2:53 (serial 7) "
@@ -852,6 +858,34 @@ static void test_backoff(void **state)
     assert_int_equal(fk.adds, 1);
 }
 
+/* A step that failed, retried, and now only waits (a server that answered
+ * garbage, then one not caught up yet) is no longer stopped: status and
+ * health say it waits; the failure still counts until the stage moves. */
+static void test_stop_then_wait(void **state)
+{
+    kw_dkim_rot_out o;
+    kw_dkim_rot_health h;
+
+    (void)state;
+    fk.garbage = 1;
+    o = run(0, NOW);
+    assert_string_equal(o.rot.stage, "published");
+    assert_true(o.stopped);
+    assert_non_null(strstr(o.rot.stopped, "garbled"));
+    fk.invisible = 1;
+    o = run(0, NOW + 900);
+    assert_string_equal(o.rot.stage, "published");
+    assert_false(o.stopped);
+    assert_true(o.waiting);
+    assert_string_equal(o.rot.stopped, "");
+    assert_int_equal(o.rot.failures, 1);
+    kw_dkim_rot_health_of(&o.rot, 1, &prm, NOW + 901, &h);
+    assert_int_equal(h.health, KS_HEALTH_OK);
+    o = run(0, NOW + 960);
+    assert_string_equal(o.rot.stage, "visible");
+    assert_int_equal(o.rot.failures, 0);
+}
+
 static int abort_rc(int64_t now, kw_dkim_rot_out *o, kw_diag *d)
 {
     d->msg[0] = '\0';
@@ -1131,6 +1165,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_verify_rspamd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_then_wait, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_abort_published, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_abort_unpublished_and_failing,
