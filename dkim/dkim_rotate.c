@@ -1202,7 +1202,7 @@ static const char *read_signer(const kw_dkim_rot_params *p,
         return p->opendkim_conf != NULL ? p->opendkim_conf
                                         : KW_DKIM_OPENDKIM_CONF;
     }
-    if (p->signer == KW_DKIM_SIGNER_RSPAMD) {
+    if (p->signer == KW_DKIM_SIGNER_RSPAMD && p->selector_map != NULL) {
         *rc = kw_dkim_read_rspamd_maps(p->selector_map, p->path_map, src);
         return p->selector_map;
     }
@@ -1245,7 +1245,9 @@ static void verify_switch(machine *m, char *why, size_t cap)
                  "%s%s%.300s",
                  files, r->domain, r->selector, src.nnotes > 0 ? "; " : "",
                  src.nnotes > 0 ? src.notes[0] : "");
-    else if (why[0] == '\0') {
+    else if (why[0] == '\0' && got->key[0] != '\0') {
+        /* A key found by rspamd's path template (no path_map) is not
+         * known here; the selector was. */
         sub.msg[0] = '\0';
         if (kw_dkim_key_load(got->key, &pub, &sub) != 0)
             snprintf(why, cap, "%.400s: the key of selector %s: %.500s",
@@ -1516,7 +1518,7 @@ int kw_dkim_rotate_abort_run(ks_store *s, const kw_dkim_rot_params *p,
                            "the switch", p->domain, r->selector, p->domain);
     if (st != KW_DKIM_ST_ABORTING) {
         dkim_name(r->selector, r->domain, name, sizeof(name));
-        snprintf(intent, sizeof(intent), "abort at %s: %s%s, then %s %s",
+        snprintf(intent, sizeof(intent), "abort at %s: %s%s, then %s %.900s",
                  r->stage, st >= KW_DKIM_ST_PUBLISHING ? "remove TXT " : "",
                  st >= KW_DKIM_ST_PUBLISHING ? name : "nothing published",
                  p->delete_old_key ? "delete" : "archive", r->key_path);

@@ -1119,13 +1119,14 @@ int kw_dkim_read_rspamd_maps(const char *selector_map, const char *path_map,
     out->reading = "rspamd";
     r = read_dataset(out, "selector_map", selector_map, selector_map, 0,
                      &smap, &refile);
-    if (r == 0)
+    if (r == 0 && path_map != NULL)
         r = read_dataset(out, "path_map", path_map, path_map, 0, &pmap,
                          &refile);
     for (i = 0; r == 0 && i < smap.n; i++) {
         char src[1100];
 
-        if ((key = map_get(&pmap, smap.v[i].key)) == NULL)
+        key = path_map != NULL ? map_get(&pmap, smap.v[i].key) : "";
+        if (key == NULL)
             continue;
         snprintf(src, sizeof(src), "%s:%d", smap.v[i].file, smap.v[i].line);
         r = add_sel(out, smap.v[i].key, smap.v[i].value, key, "rspamd",

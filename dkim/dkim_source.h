@@ -132,7 +132,9 @@ int kw_dkim_read_rspamd(const char *dir, kw_dkim_sources *out);
 
 /* rspamd's selector_map and path_map alone ("domain value" lines, as a
  * rotation writes them, dkim_signer.h): each domain with a row in both is
- * a signing selector whose source is the selector_map's line. */
+ * a signing selector whose source is the selector_map's line.  path_map
+ * NULL (keys found by rspamd's path template): every selector_map row,
+ * its key "" (not known). */
 int kw_dkim_read_rspamd_maps(const char *selector_map, const char *path_map,
                              kw_dkim_sources *out);
 

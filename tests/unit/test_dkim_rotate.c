@@ -21,6 +21,7 @@
 #include "dkim/dkim_key.h"
 #include "dkim/dkim_rotate.h"
 #include "dkim/dkim_signer.h"
+#include "dkim/dkim_source.h"
 #include "common/kw_fs.h"
 #include "keystore/ks_health.h"
 #include "keystore/ks_keygen.h"
@@ -825,6 +826,17 @@ static void test_verify_rspamd(void **state)
     write_file(smap, "example.com kw202704\n");
     o = run(KW_DKIM_ROT_RETRY, t + 20);
     assert_string_equal(o.rot.stage, "retired");
+    /* Without a path_map the selector is read, its key not known. */
+    {
+        kw_dkim_sources src;
+
+        memset(&src, 0, sizeof(src));
+        assert_int_equal(kw_dkim_read_rspamd_maps(smap, NULL, &src), 0);
+        assert_int_equal(src.n, 1);
+        assert_string_equal(src.sel[0].selector, "kw202704");
+        assert_string_equal(src.sel[0].key, "");
+        kw_dkim_sources_free(&src);
+    }
 }
 
 /* A step failing again and again is retried after 15 min, 30, 1 h, 2 h,
