@@ -540,7 +540,8 @@ static void fmt_time(int64_t t, char *buf, size_t cap)
  * the invariants, logs old -> new, and writes the row, its journal entry
  * (intent, effect, result) and the event for the hooks (may be NULL) in
  * one transaction.  stop non-NULL marks the step failed (the stage
- * stays); a change of stage clears a stop.
+ * stays, the failure counted, the retry backed off); a change of stage
+ * clears a stop and the count.
  */
 static int set_state_ev(machine *m, kw_dkim_stage to, const char *intent,
                         const char *effect, const char *result,

@@ -4,7 +4,10 @@
  * computes, a stop and its retry (the same record, one key), a resume from
  * a key written before a crash, the signer-switch and drain invariants,
  * the reload invariant (no retirement while the reload hook has not
- * succeeded), selectors never reused, and a 90-day cycle walked in test time.
+ * succeeded), selectors never reused, a 90-day cycle walked in test time,
+ * the switch read back before retirement (OpenDKIM's tables, rspamd's
+ * maps), the retry backoff, abort (published or not, failing, refused at
+ * active or after a switch begun) and the domain's health rules.
  */
 #include <setjmp.h>
 #include <stdarg.h>
