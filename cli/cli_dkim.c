@@ -183,7 +183,7 @@ static void utc(int64_t t, char *buf, size_t cap)
 
 static void rot_text(const ks_dkim_rot *r, FILE *out)
 {
-    char since[32];
+    char since[32], next[32];
 
     utc(r->since, since, sizeof(since));
     fprintf(out, "%s  selector %s  %s since %s", r->domain, r->selector,
@@ -191,8 +191,13 @@ static void rot_text(const ks_dkim_rot *r, FILE *out)
     if (r->old_selector[0] != '\0')
         fprintf(out, "  (replaces %s)", r->old_selector);
     fputc('\n', out);
+    utc(r->wait_until, next, sizeof(next));
     if (r->stopped[0] != '\0')
-        fprintf(out, "  stopped: %s\n", r->stopped);
+        fprintf(out, "  stopped (%d failed attempt%s, next try %s): %s\n",
+                r->failures, r->failures == 1 ? "" : "s", next, r->stopped);
+    else if (r->failures > 0)
+        fprintf(out, "  %d failed attempt%s of this step before\n",
+                r->failures, r->failures == 1 ? "" : "s");
     if (r->waits_for[0] != '\0')
         fprintf(out, "  waits for %s\n", r->waits_for);
 }
@@ -204,14 +209,16 @@ static json_t *rot_json(const ks_dkim_rot *r)
     utc(r->since, since, sizeof(since));
     utc(r->wait_until, until, sizeof(until));
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, "
-                     "s:s?}",
+                     "s:s?, s:i, s:s?}",
                      "domain", r->domain, "selector", r->selector, "stage",
                      r->stage, "since", since, "key_path", r->key_path,
                      "key_type", r->key_type, "record", r->record,
                      "replaces", r->old_selector, "waits_for",
                      r->waits_for[0] ? r->waits_for : NULL, "wait_until",
                      r->wait_until > 0 ? until : NULL, "stopped",
-                     r->stopped[0] ? r->stopped : NULL);
+                     r->stopped[0] ? r->stopped : NULL, "failures",
+                     r->failures, "next_try",
+                     r->stopped[0] && r->wait_until > 0 ? until : NULL);
 }
 
 /* The configuration, the store and the state lock for a command that

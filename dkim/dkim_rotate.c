@@ -31,13 +31,28 @@
  *   REMOVING    the old record is being removed (or emptied to p=).
  *   REMOVED / REVOKED  the old record is gone (or empty) on every
  *               authoritative server; the old key archived or deleted.
+ *   ABORTING    `keywarden dkim abort` takes the rotation back: the new
+ *               record is being removed (when the journal shows
+ *               PUBLISHING: it was or may have been sent) and its absence
+ *               checked on every authoritative server as REMOVING does,
+ *               then the new key archived or deleted (old_key =).
+ *               Resumed: the removal is sent again (removing what is not
+ *               there changes nothing) and a key already moved is noted.
+ *   ABORTED     taken back; the old key never stopped signing.  Terminal,
+ *               and its selector stays used.  The next rotation is due
+ *               `rotate` after the aborted one started (an abort postpones
+ *               the next key by one period and never restarts by itself at
+ *               once); it replaces the key the aborted one would have.
  *
  * NONE -> GENERATING -> GENERATED -> PUBLISHING -> PUBLISHED -> VISIBLE
- * -> PROPAGATED -> ACTIVE -> RETIRED -> REMOVING -> REMOVED | REVOKED,
- * and no other change.  A rotation that replaces no managed key ends at
- * ACTIVE.  Any stage may also be written again with a note (what it waits
- * for) or stopped with a reason: a failed step leaves the stage where it
- * was, says why in `stopped`, and is retried after RETRY_AFTER.
+ * -> PROPAGATED -> ACTIVE -> RETIRED -> REMOVING -> REMOVED | REVOKED;
+ * GENERATING ... PROPAGATED -> ABORTING -> ABORTED; and no other change.
+ * A rotation that replaces no managed key ends at ACTIVE.  Any stage may
+ * also be written again with a note (what it waits for) or stopped with a
+ * reason: a failed step leaves the stage where it was, says why in
+ * `stopped`, counts the failure in `failures` (0 again at any change of
+ * stage) and is retried after min(RETRY_FIRST * 2^(failures - 1),
+ * RETRY_MAX): 15 minutes, 30, an hour, ... at most 6 hours.
  *
  * Invariants (each checked in set_state(), the one place a stage is
  * written, and tested in tests/unit/test_dkim_rotate.c):
@@ -57,6 +72,10 @@
  *      effect's intent is journalled first and a resumed intent repeats
  *      the effect idempotently (the same key file, the same record).
  *   5. The private key is never in the database: rows hold the record.
+ *   6. An abort never takes back a key that may sign: ABORTING is entered
+ *      only from a stage before ACTIVE (allowed()), and not from
+ *      PROPAGATED while a switch to the new key was begun and never
+ *      finished unless the signer's files, read back, do not name it.
  */
 #include "dkim_rotate.h"
 
@@ -521,7 +540,8 @@ static void fmt_time(int64_t t, char *buf, size_t cap)
  * the invariants, logs old -> new, and writes the row, its journal entry
  * (intent, effect, result) and the event for the hooks (may be NULL) in
  * one transaction.  stop non-NULL marks the step failed (the stage
- * stays); a change of stage clears a stop.
+ * stays, the failure counted, the retry backed off); a change of stage
+ * clears a stop and the count.
  */
 static int set_state_ev(machine *m, kw_dkim_stage to, const char *intent,
                         const char *effect, const char *result,
@@ -598,6 +618,10 @@ static int wait_for(machine *m, int64_t until, const char *what, kw_diag *d)
     if (r->wait_until == until && r->stopped[0] == '\0' &&
         strcmp(r->waits_for, what) == 0)
         return 0;
+    /* Waiting after a stop: the step ran and did not fail this time, so
+     * the rotation is no longer stopped (its failures still count until
+     * the stage moves on). */
+    r->stopped[0] = '\0';
     r->wait_until = until;
     snprintf(r->waits_for, sizeof(r->waits_for), "%s", what);
     return set_state(m, kw_dkim_stage_parse(r->stage), NULL, NULL, what,
@@ -1149,15 +1173,94 @@ static int await_reload(machine *m, char *effect, size_t cap, kw_diag *d)
         snprintf(msg, sizeof(msg), "%.900s (active since %s)", why, until);
         return stop(m, msg, d);
     }
-    /* Waiting again after a stop (a failed hook retried): no longer
-     * stopped; clearing waits_for makes wait_for() write the row. */
-    if (r->stopped[0] != '\0') {
-        r->stopped[0] = '\0';
-        r->waits_for[0] = '\0';
-    }
     fmt_time(r->since + RELOAD_BOUND, until, sizeof(until));
     snprintf(effect, cap, "%.900s; stops at %s", why, until);
     return wait_for(m, r->since + RELOAD_BOUND, effect, d);
+}
+
+/*
+ * ACTIVE -> RETIRED also needs the result seen: the signer's files, read
+ * back as the inventory reads them (dkim_source.h: OpenDKIM's KeyTable
+ * and SigningTable through opendkim.conf, rspamd's selector and path
+ * maps), must make the new selector the domain's only signing one, with
+ * a key whose public half is the record published.  signer = exec
+ * writes what keywarden cannot read; its exit 0 stands.  *why "" when
+ * seen; else it names the file and what it says.
+ */
+/* The signer's files read into src as the inventory reads them; the
+ * file named first, or NULL for a signer whose files keywarden does not
+ * know (exec, none). */
+static const char *read_signer(const kw_dkim_rot_params *p,
+                               kw_dkim_sources *src, int *rc)
+{
+    memset(src, 0, sizeof(*src));
+    *rc = 0;
+    if (p->signer == KW_DKIM_SIGNER_OPENDKIM) {
+        *rc = kw_dkim_read_opendkim(p->opendkim_conf != NULL
+                                        ? p->opendkim_conf
+                                        : KW_DKIM_OPENDKIM_CONF,
+                                    src);
+        return p->opendkim_conf != NULL ? p->opendkim_conf
+                                        : KW_DKIM_OPENDKIM_CONF;
+    }
+    if (p->signer == KW_DKIM_SIGNER_RSPAMD && p->selector_map != NULL) {
+        *rc = kw_dkim_read_rspamd_maps(p->selector_map, p->path_map, src);
+        return p->selector_map;
+    }
+    return NULL;
+}
+
+static void verify_switch(machine *m, char *why, size_t cap)
+{
+    ks_dkim_rot *r = m->r;
+    const kw_dkim_sel *got = NULL;
+    kw_dkim_sources src;
+    char rec[KS_DKIM_ROT_RECORD_MAX];
+    const char *files;
+    kw_dkim_pub pub;
+    kw_diag sub;
+    size_t i;
+    int rc;
+
+    why[0] = '\0';
+    if ((files = read_signer(m->p, &src, &rc)) == NULL)
+        return;
+    if (rc != 0)
+        snprintf(why, cap, "reading %.400s: %s", files, kw_strerror(rc));
+    else if (src.nfailed > 0)
+        snprintf(why, cap, "%.600s", src.failed[0].why);
+    for (i = 0; why[0] == '\0' && i < src.n; i++) {
+        const kw_dkim_sel *v = &src.sel[i];
+
+        if (strcasecmp(v->domain, r->domain) != 0 ||
+            v->role != KW_DKIM_ROLE_SIGNING)
+            continue;
+        if (strcmp(v->selector, r->selector) != 0)
+            snprintf(why, cap, "%.400s: %.200s still signs with selector "
+                     "%s, not %s", v->source, r->domain, v->selector, r->selector);
+        else
+            got = v;
+    }
+    if (why[0] == '\0' && got == NULL)
+        snprintf(why, cap, "%.400s: nothing signs %.200s with selector "
+                 "%s%s%.300s",
+                 files, r->domain, r->selector, src.nnotes > 0 ? "; " : "",
+                 src.nnotes > 0 ? src.notes[0] : "");
+    else if (why[0] == '\0' && got->key[0] != '\0') {
+        /* A key found by rspamd's path template (no path_map) is not
+         * known here; the selector was. */
+        sub.msg[0] = '\0';
+        if (kw_dkim_key_load(got->key, &pub, &sub) != 0)
+            snprintf(why, cap, "%.400s: the key of selector %s: %.500s",
+                     got->source, r->selector, sub.msg);
+        else if (kw_dkim_pub_record(&pub, rec, sizeof(rec)) != 0 ||
+                 strcmp(rec, r->record) != 0)
+            snprintf(why, cap, "%.400s: %.400s, the key of selector %s, is "
+                     "not the "
+                     "key whose record was published (its public half "
+                     "differs)", got->source, got->key, r->selector);
+    }
+    kw_dkim_sources_free(&src);
 }
 
 /* One step from the current stage; *more 0 when it must wait. */
@@ -1165,6 +1268,7 @@ static int step(machine *m, int *more, kw_diag *d)
 {
     ks_dkim_rot *r = m->r;
     char what[KS_DKIM_ROT_TEXT_MAX], until[40], intent[1400], name[320];
+    char why[1200];
     kw_dkim_stage st = kw_dkim_stage_parse(r->stage);
     int before = m->out->changes, rc = 0;
 
@@ -1210,7 +1314,19 @@ static int step(machine *m, int *more, kw_diag *d)
         rc = await_reload(m, what, sizeof(what), d);
         if (rc != 0 || m->out->waiting || m->out->stopped)
             break;
-        rc = set_state(m, KW_DKIM_ST_RETIRED, NULL, what, NULL, NULL, d);
+        verify_switch(m, why, sizeof(why));
+        if (why[0] != '\0') {
+            snprintf(intent, sizeof(intent), "verifying the switch: %.1200s; "
+                     "the old record stays", why);
+            rc = stop(m, intent, d);
+            break;
+        }
+        rc = set_state(m, KW_DKIM_ST_RETIRED, NULL, what,
+                       m->p->signer == KW_DKIM_SIGNER_EXEC
+                           ? NULL
+                           : "the signer's files name the new selector and "
+                             "its key is the one published",
+                       NULL, d);
         if (rc == 0) {
             r->wait_until = m->now + m->p->drain;
             fmt_time(r->wait_until, until, sizeof(until));
@@ -1342,6 +1458,26 @@ static int switch_interrupted(machine *m, int *yes, kw_diag *d)
     return 0;
 }
 
+/* Do the signer's files name the new selector for the domain?  1 yes,
+ * 0 no, -1 not known (signer = exec, or the files cannot be read). */
+static int signer_names_new(machine *m)
+{
+    kw_dkim_sources src;
+    size_t i;
+    int rc, yes = 0;
+
+    if (read_signer(m->p, &src, &rc) == NULL)
+        return -1;
+    if (rc != 0 || src.nfailed > 0)
+        yes = -1;
+    for (i = 0; yes == 0 && i < src.n; i++)
+        yes = strcasecmp(src.sel[i].domain, m->r->domain) == 0 &&
+              src.sel[i].role == KW_DKIM_ROLE_SIGNING &&
+              strcmp(src.sel[i].selector, m->r->selector) == 0;
+    kw_dkim_sources_free(&src);
+    return yes;
+}
+
 int kw_dkim_rotate_abort_run(ks_store *s, const kw_dkim_rot_params *p,
                              const kw_dkim_rot_dns *dns, int64_t now,
                              kw_dkim_rot_out *out, kw_diag *d)
@@ -1356,13 +1492,7 @@ int kw_dkim_rotate_abort_run(ks_store *s, const kw_dkim_rot_params *p,
     if ((rc = ks_dkim_rot_latest(s, p->domain, r, &found, d)) != 0)
         return rc;
     st = found ? kw_dkim_stage_parse(r->stage) : KW_DKIM_ST_NONE;
-    if (!found || finished(r))
-        return kw_diag_set(d, KW_ENOTFOUND, "dkim abort %s: no rotation "
-                           "runs%s%s%s%s", p->domain,
-                           found ? " (the last, to selector " : "",
-                           found ? r->selector : "", found ? ", is " : "",
-                           found ? r->stage : "");
-    if (st >= KW_DKIM_ST_ACTIVE && st <= KW_DKIM_ST_REVOKED)
+    if (st >= KW_DKIM_ST_ACTIVE && st <= KW_DKIM_ST_REMOVING)
         return kw_diag_set(d, KW_EINVAL, "dkim abort %s: the rotation to "
                            "selector %s is %s: the signer was switched to "
                            "the new key, which may sign mail now, so its "
@@ -1370,8 +1500,16 @@ int kw_dkim_rotate_abort_run(ks_store *s, const kw_dkim_rot_params *p,
                            "or start the next with `keywarden dkim rotate "
                            "%s` once it has", p->domain, r->selector,
                            r->stage, p->domain);
+    if (!found || finished(r))
+        return kw_diag_set(d, KW_ENOTFOUND, "dkim abort %s: no rotation "
+                           "runs%s%s%s%s%s", p->domain,
+                           found ? " (the last, to selector " : "",
+                           found ? r->selector : "", found ? ", is " : "",
+                           found ? r->stage : "", found ? ")" : "");
     if ((rc = switch_interrupted(&m, &begun, d)) != 0)
         return rc;
+    if (begun && signer_names_new(&m) == 0)
+        begun = 0;
     if (begun)
         return kw_diag_set(d, KW_EINVAL, "dkim abort %s: a switch of the "
                            "signer to selector %s was begun and not "
@@ -1381,7 +1519,7 @@ int kw_dkim_rotate_abort_run(ks_store *s, const kw_dkim_rot_params *p,
                            "the switch", p->domain, r->selector, p->domain);
     if (st != KW_DKIM_ST_ABORTING) {
         dkim_name(r->selector, r->domain, name, sizeof(name));
-        snprintf(intent, sizeof(intent), "abort at %s: %s%s, then %s %s",
+        snprintf(intent, sizeof(intent), "abort at %s: %s%s, then %s %.900s",
                  r->stage, st >= KW_DKIM_ST_PUBLISHING ? "remove TXT " : "",
                  st >= KW_DKIM_ST_PUBLISHING ? name : "nothing published",
                  p->delete_old_key ? "delete" : "archive", r->key_path);

@@ -1108,6 +1108,36 @@ out:
     return r;
 }
 
+int kw_dkim_read_rspamd_maps(const char *selector_map, const char *path_map,
+                             kw_dkim_sources *out)
+{
+    ds_rows smap = {0}, pmap = {0};
+    const char *key;
+    size_t i;
+    int refile, r;
+
+    out->reading = "rspamd";
+    r = read_dataset(out, "selector_map", selector_map, selector_map, 0,
+                     &smap, &refile);
+    if (r == 0 && path_map != NULL)
+        r = read_dataset(out, "path_map", path_map, path_map, 0, &pmap,
+                         &refile);
+    for (i = 0; r == 0 && i < smap.n; i++) {
+        char src[1100];
+
+        key = path_map != NULL ? map_get(&pmap, smap.v[i].key) : "";
+        if (key == NULL)
+            continue;
+        snprintf(src, sizeof(src), "%s:%d", smap.v[i].file, smap.v[i].line);
+        r = add_sel(out, smap.v[i].key, smap.v[i].value, key, "rspamd",
+                    KW_DKIM_ROLE_SIGNING, src, smap.v[i].line,
+                    rspamd_user());
+    }
+    free(smap.v);
+    free(pmap.v);
+    return r;
+}
+
 /* ---- orphans and the whole ------------------------------------------- */
 
 static int is_key_name(const char *name)

@@ -130,6 +130,14 @@ int kw_dkim_sources_read(const kw_dkim_params *p, int discover,
 int kw_dkim_read_opendkim(const char *conf, kw_dkim_sources *out);
 int kw_dkim_read_rspamd(const char *dir, kw_dkim_sources *out);
 
+/* rspamd's selector_map and path_map alone ("domain value" lines, as a
+ * rotation writes them, dkim_signer.h): each domain with a row in both is
+ * a signing selector whose source is the selector_map's line.  path_map
+ * NULL (keys found by rspamd's path template): every selector_map row,
+ * its key "" (not known). */
+int kw_dkim_read_rspamd_maps(const char *selector_map, const char *path_map,
+                             kw_dkim_sources *out);
+
 /* Key files in the directories of the keys found (and in extra_dir, may
  * be NULL) that no selector names: appended as orphans. */
 int kw_dkim_find_orphans(kw_dkim_sources *out, const char *extra_dir);

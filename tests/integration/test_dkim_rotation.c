@@ -16,7 +16,10 @@
  *     both servers and its key archived;
  *   - kill -9 (the KEYWARDEN_TEST_DIE_AT seam) after the key write and
  *     after the UPDATE: the rerun makes no second key and the record is
- *     at the name once.
+ *     at the name once;
+ *   - `dkim abort` after visible, killed -9 right after its removal was
+ *     sent, then run again: the record gone from both servers, the new
+ *     key archived, `dkim status` saying aborted.
  * Each case uses its own signing domain inside the one zone, its own state
  * directory and key directory.
  */
@@ -172,7 +175,8 @@ static void wrong_tsig(void **st)
     setenv("KEYWARDEN_NOW", NOW, 1);
     r = kw_fail(state, conf, "dkim", "rotate", "t.example.com");
     assert_contains(r.out, "publishing since");
-    assert_contains(r.out, "stopped: publishing "
+    assert_contains(r.out, "stopped (1 failed attempt, next try "
+                           "2027-01-15T08:15:00Z): publishing "
                            "b202701._domainkey.t.example.com");
     assert_contains(r.out, "NOTAUTH");
     kwres_free(&r);
@@ -343,6 +347,73 @@ static void full_cycle(void **st)
     unsetenv("KEYWARDEN_NOW");
 }
 
+/* A rotation taken back after its record reached both servers. */
+static void abort_after_visible(void **st)
+{
+    char state[600], conf[600], txt[4096];
+    const char *name = "h202701._domainkey.ab.example.com";
+    kwres r;
+
+    (void)st;
+    keep(state, "s-abort");
+    write_conf("abort.conf", "ab.example.com", "h%Y%m",
+               g_primary.key_secret);
+    keep(conf, "abort.conf");
+    setenv("KEYWARDEN_NOW", NOW, 1);
+    r = kw_ok(state, conf, "dkim", "rotate", "ab.example.com");
+    assert_contains(r.out, "visible since");
+    kwres_free(&r);
+    served("127.0.0.2", name, txt, sizeof(txt));
+    assert_contains(txt, "v=DKIM1");
+    /* Killed right after the removal was sent: the intent is journalled,
+     * the rotation is aborting. */
+    setenv("KEYWARDEN_NOW", "2027-01-15T08:10:00Z", 1);
+    setenv("KEYWARDEN_TEST_DIE_AT", "abort-sent", 1);
+    r = kw(state, conf, "dkim", "abort", "ab.example.com");
+    unsetenv("KEYWARDEN_TEST_DIE_AT");
+    if (r.status != 128 + 9)
+        fail_msg("not killed at abort-sent: status %d\n%s%s", r.status,
+                 r.out, r.err);
+    kwres_free(&r);
+    r = kw_ok(state, conf, "dkim", "status", "ab.example.com");
+    assert_contains(r.out, "aborting since 2027-01-15T08:10:00Z");
+    kwres_free(&r);
+    assert_int_equal(access(kw_path(dir, "keys/ab.example.com.h202701.key"),
+                            F_OK),
+                     0);
+    /* Run again: it resumes, sees the record gone everywhere, archives
+     * the key. */
+    setenv("KEYWARDEN_NOW", "2027-01-15T08:11:00Z", 1);
+    r = kw_ok(state, conf, "dkim", "abort", "ab.example.com");
+    assert_contains(r.out, "aborted since 2027-01-15T08:11:00Z");
+    kwres_free(&r);
+    served("127.0.0.1", name, txt, sizeof(txt));
+    assert_string_equal(txt, "");
+    served("127.0.0.2", name, txt, sizeof(txt));
+    assert_string_equal(txt, "");
+    assert_int_equal(access(kw_path(dir, "keys/ab.example.com.h202701.key"),
+                            F_OK),
+                     -1);
+    assert_int_equal(access(kw_path(dir, "keys/archive/"
+                                         "ab.example.com.h202701.key"),
+                            F_OK),
+                     0);
+    r = kw_ok(state, conf, "dkim", "status", "ab.example.com");
+    assert_contains(r.out, "selector h202701  aborted since "
+                           "2027-01-15T08:11:00Z");
+    kwres_free(&r);
+    r = kw_ok(state, conf, "dkim", "status", "--json");
+    assert_contains(r.out, "\"stage\": \"aborted\"");
+    kwres_free(&r);
+    /* Nothing left to take back. */
+    r = kw(state, conf, "dkim", "abort", "ab.example.com");
+    assert_int_not_equal(r.status, 0);
+    assert_contains(r.err, "no rotation runs (the last, to selector "
+                           "h202701, is aborted)");
+    kwres_free(&r);
+    unsetenv("KEYWARDEN_NOW");
+}
+
 static void kill_after_key_write(void **st)
 {
     (void)st;
@@ -364,6 +435,7 @@ int main(void)
         cmocka_unit_test(full_cycle),
         cmocka_unit_test(kill_after_key_write),
         cmocka_unit_test(kill_after_update),
+        cmocka_unit_test(abort_after_visible),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

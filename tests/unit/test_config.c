@@ -528,7 +528,8 @@ static void dkim_rotate_sections(void **state)
               "dns_exec = /bin/true --zone example.org\n"
               "[dkim]\n"
               "resolver = 127.0.0.1@5301\n"
-              "dns_port = 5300\n",
+              "dns_port = 5300\n"
+              "max_age = 120d\n",
               &c, &d) != 0)
         fail_msg("%s", d.msg);
     assert_int_equal(c.dkim.nkeys, 1);
@@ -545,6 +546,10 @@ static void dkim_rotate_sections(void **state)
     assert_string_equal(c.dkim.rot[0].tsig_key, "kw");
     assert_int_equal(c.dkim.rot[0].dns_port, 5300);
     assert_string_equal(c.dkim.rot[0].resolver, "127.0.0.1@5301");
+    /* [dkim] max_age, after the managed sections, reaches them: their
+     * health turns critical as the key that signs nears it. */
+    assert_int_equal(c.dkim.rot[0].max_age, 120 * 86400);
+    assert_int_equal(c.dkim.rot[1].max_age, 120 * 86400);
     assert_int_equal(c.dkim.rot[1].publish, KW_DKIM_PUBLISH_EXEC);
     assert_string_equal(c.dkim.rot[1].dns_exec[0], "/bin/true");
     assert_string_equal(c.dkim.rot[1].dns_exec[2], "example.org");

@@ -4,7 +4,10 @@
  * computes, a stop and its retry (the same record, one key), a resume from
  * a key written before a crash, the signer-switch and drain invariants,
  * the reload invariant (no retirement while the reload hook has not
- * succeeded), selectors never reused, and a 90-day cycle walked in test time.
+ * succeeded), selectors never reused, a 90-day cycle walked in test time,
+ * the switch read back before retirement (OpenDKIM's tables, rspamd's
+ * maps), the retry backoff, abort (published or not, failing, refused at
+ * active or after a switch begun) and the domain's health rules.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,7 +24,9 @@
 #include "dkim/dkim_key.h"
 #include "dkim/dkim_rotate.h"
 #include "dkim/dkim_signer.h"
+#include "dkim/dkim_source.h"
 #include "common/kw_fs.h"
+#include "keystore/ks_health.h"
 #include "keystore/ks_keygen.h"
 #include "keystore/ks_store_int.h"
 #include "tmpdir.h"
@@ -35,6 +40,7 @@ typedef struct fake {
     char last_add[4096], last_remove[4096], last_name[340];
     int fail_update;     /* the next updates fail (TSIG refused) */
     int invisible;       /* the next visibility checks time out */
+    int garbage;         /* the next visibility checks fail outright */
     int64_t neg_ttl;
 } fake;
 
@@ -68,6 +74,11 @@ static int f_visible(void *ctx, const kw_dkim_rot_params *p,
 
     (void)p;
     (void)value;
+    if (f->garbage > 0) {
+        f->garbage--;
+        return kw_diag_set(d, KW_EPARSE, "127.0.0.2:53: a garbled answer "
+                           "for %s", name);
+    }
     if (f->invisible > 0) {
         f->invisible--;
         return kw_diag_set(d, KW_ETIMEDOUT, "127.0.0.2:53 (serial 7) "
@@ -156,9 +167,44 @@ static void play_signer(kw_dkim_rot_out *o, int64_t now)
     play_switch(o, now, NULL);
 }
 
-/* An OpenDKIM switch as dkim_rotate.c writes it: with dkim.activated. */
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* OpenDKIM's files as a switch leaves them: example.com signs with sel
+ * and key; prm.opendkim_conf names them. */
+static void write_opendkim(const char *sel, const char *key)
+{
+    char conf[600], kt[600], stab[600], text[2600];
+
+    path_join(conf, sizeof(conf), dir, "opendkim.conf");
+    path_join(kt, sizeof(kt), dir, "KeyTable");
+    path_join(stab, sizeof(stab), dir, "SigningTable");
+    /* The keys live under /tmp, which others may write: OpenDKIM's
+     * RequireSafeKeys would refuse them. */
+    snprintf(text, sizeof(text), "KeyTable file:%s\nSigningTable refile:%s\n"
+             "RequireSafeKeys no\n", kt, stab);
+    write_file(conf, text);
+    snprintf(text, sizeof(text), "%s._domainkey.example.com "
+             "example.com:%s:%s\n", sel, sel, key);
+    write_file(kt, text);
+    snprintf(text, sizeof(text), "*@example.com %s._domainkey.example.com\n",
+             sel);
+    write_file(stab, text);
+    free(prm.opendkim_conf);
+    prm.opendkim_conf = strdup(conf);
+}
+
+/* An OpenDKIM switch as dkim_rotate.c writes it: the tables, and the
+ * stage with dkim.activated. */
 static void play_opendkim(kw_dkim_rot_out *o, int64_t now)
 {
+    write_opendkim(o->rot.selector, o->rot.key_path);
     play_switch(o, now, "dkim.activated");
 }
 
@@ -718,6 +764,421 @@ static void test_reload_done_retires(void **state)
     assert_int_equal(o.rot.wait_until, t + 10 + 7 * DAY);
 }
 
+/* The switch verified before retired: OpenDKIM's tables still naming
+ * the old selector (a switch undone by hand, a configuration management
+ * run) stop the rotation at active naming the file; tables naming a key
+ * that is not the published one too; the right tables retire it. */
+static void test_verify_opendkim(void **state)
+{
+    kw_dkim_rot_out o;
+    char kt[600], other[700];
+    EVP_PKEY *k;
+    kw_diag d;
+    int64_t t;
+
+    (void)state;
+    t = walk_to_second_active(&o);
+    play_hooks("reload-opendkim", "done", NULL);
+    write_opendkim(o.rot.old_selector, o.rot.key_path);
+    o = run(0, t + 10);
+    assert_string_equal(o.rot.stage, "active");
+    assert_true(o.stopped);
+    path_join(kt, sizeof(kt), dir, "KeyTable");
+    assert_non_null(strstr(o.rot.stopped, kt));
+    assert_non_null(strstr(o.rot.stopped, "still signs with selector "
+                                          "kw202701, not kw202704"));
+    /* The new selector, but a key whose record was never published. */
+    snprintf(other, sizeof(other), "%s/other.key", dir);
+    k = ks_keygen(KS_KEY_ED25519, &d);
+    assert_non_null(k);
+    assert_int_equal(ks_key_write(other, k, 0600, (gid_t)-1, &d), 0);
+    EVP_PKEY_free(k);
+    write_opendkim(o.rot.selector, other);
+    o = run(KW_DKIM_ROT_RETRY, t + 20);
+    assert_true(o.stopped);
+    assert_non_null(strstr(o.rot.stopped, "not the key whose record was "
+                                          "published"));
+    assert_int_equal(fk.removes, 0);
+    write_opendkim(o.rot.selector, o.rot.key_path);
+    o = run(KW_DKIM_ROT_RETRY, t + 30);
+    assert_string_equal(o.rot.stage, "retired");
+    assert_int_equal(o.rot.failures, 0);
+}
+
+/* The tables as dkim_signer.c's real switch writes them (with `opendkim
+ * -n` as its check) pass the read-back. */
+static void test_verify_real_switch(void **state)
+{
+    kw_dkim_rot_out o;
+    kw_dkim_signer_conf c;
+    kw_dkim_switch_result res;
+    char old_key[1024];
+    kw_diag d;
+    int64_t t;
+
+    (void)state;
+    t = walk_to_second_active(&o);
+    snprintf(old_key, sizeof(old_key), "%s/example.com.%s.key", keydir,
+             o.rot.old_selector);
+    write_opendkim(o.rot.old_selector, old_key);
+    memset(&c, 0, sizeof(c));
+    c.kind = KW_DKIM_SIGNER_OPENDKIM;
+    c.opendkim_conf = prm.opendkim_conf;
+    if (kw_dkim_signer_switch(&c, "example.com", o.rot.selector,
+                              o.rot.key_path, &res, &d) != 0)
+        fail_msg("switch: %s", d.msg);
+    assert_true(res.changed);
+    play_hooks("reload-opendkim", "done", NULL);
+    o = run(0, t + 10);
+    assert_string_equal(o.rot.stopped, "");
+    assert_string_equal(o.rot.stage, "retired");
+}
+
+/* rspamd: the maps read back; a selector_map left on the old selector
+ * stops at active naming the map's line. */
+static void test_verify_rspamd(void **state)
+{
+    kw_dkim_rot_out o;
+    char smap[600], pmap[600], text[1400];
+    int64_t t;
+
+    (void)state;
+    t = walk_to_second_active(&o);
+    prm.signer = KW_DKIM_SIGNER_RSPAMD;
+    path_join(smap, sizeof(smap), dir, "selectors.map");
+    path_join(pmap, sizeof(pmap), dir, "paths.map");
+    prm.selector_map = strdup(smap);
+    prm.path_map = strdup(pmap);
+    play_hooks("reload-rspamd", "done", NULL);
+    write_file(smap, "other.example kw1\nexample.com kw202701\n");
+    snprintf(text, sizeof(text), "example.com %s\n", o.rot.key_path);
+    write_file(pmap, text);
+    o = run(0, t + 10);
+    assert_true(o.stopped);
+    snprintf(text, sizeof(text), "%s:2", smap);
+    assert_non_null(strstr(o.rot.stopped, text));
+    write_file(smap, "example.com kw202704\n");
+    o = run(KW_DKIM_ROT_RETRY, t + 20);
+    assert_string_equal(o.rot.stage, "retired");
+    /* Without a path_map the selector is read, its key not known. */
+    {
+        kw_dkim_sources src;
+
+        memset(&src, 0, sizeof(src));
+        assert_int_equal(kw_dkim_read_rspamd_maps(smap, NULL, &src), 0);
+        assert_int_equal(src.n, 1);
+        assert_string_equal(src.sel[0].selector, "kw202704");
+        assert_string_equal(src.sel[0].key, "");
+        kw_dkim_sources_free(&src);
+    }
+}
+
+/* A step failing again and again is retried after 15 min, 30, 1 h, 2 h,
+ * 4 h, then every 6 h; nothing is sent in between; the count shows in
+ * the row and is 0 again once the stage moves on. */
+static void test_backoff(void **state)
+{
+    static const int64_t gap[] = {900, 1800, 3600, 7200, 14400, 21600,
+                                  21600};
+    kw_dkim_rot_out o;
+    int64_t t = NOW;
+    size_t i;
+
+    (void)state;
+    fk.fail_update = 7;
+    o = run(0, t);
+    for (i = 0; i < 7; i++) {
+        assert_true(o.stopped);
+        assert_string_equal(o.rot.stage, "publishing");
+        assert_int_equal(o.rot.failures, (int)i + 1);
+        assert_int_equal(o.rot.wait_until, t + gap[i]);
+        /* Before the retry time nothing is tried. */
+        o = run(0, t + gap[i] - 1);
+        assert_int_equal(o.rot.failures, (int)i + 1);
+        t += gap[i];
+        o = run(0, t);
+    }
+    assert_string_equal(o.rot.stage, "visible");
+    assert_int_equal(o.rot.failures, 0);
+    assert_string_equal(o.rot.stopped, "");
+    assert_int_equal(fk.adds, 1);
+}
+
+/* A step that failed, retried, and now only waits (a server that answered
+ * garbage, then one not caught up yet) is no longer stopped: status and
+ * health say it waits; the failure still counts until the stage moves. */
+static void test_stop_then_wait(void **state)
+{
+    kw_dkim_rot_out o;
+    kw_dkim_rot_health h;
+
+    (void)state;
+    fk.garbage = 1;
+    o = run(0, NOW);
+    assert_string_equal(o.rot.stage, "published");
+    assert_true(o.stopped);
+    assert_non_null(strstr(o.rot.stopped, "garbled"));
+    fk.invisible = 1;
+    o = run(0, NOW + 900);
+    assert_string_equal(o.rot.stage, "published");
+    assert_false(o.stopped);
+    assert_true(o.waiting);
+    assert_string_equal(o.rot.stopped, "");
+    assert_int_equal(o.rot.failures, 1);
+    kw_dkim_rot_health_of(&o.rot, 1, &prm, NOW + 901, &h);
+    assert_int_equal(h.health, KS_HEALTH_OK);
+    o = run(0, NOW + 960);
+    assert_string_equal(o.rot.stage, "visible");
+    assert_int_equal(o.rot.failures, 0);
+}
+
+static int abort_rc(int64_t now, kw_dkim_rot_out *o, kw_diag *d)
+{
+    d->msg[0] = '\0';
+    return kw_dkim_rotate_abort_run(st, &prm, &dns, now, o, d);
+}
+
+/* Abort after the record was published: removed (the exact record),
+ * seen gone, the new key archived, aborted; the next rotation is due a
+ * period after the aborted one started and replaces the key that still
+ * signs. */
+static void test_abort_published(void **state)
+{
+    kw_dkim_rot_out o, first;
+    char archived[1400], sel[64];
+    kw_diag d;
+    int64_t t = NOW + 90 * DAY;
+
+    (void)state;
+    first = run(0, NOW);
+    first = run(0, NOW + 7200);
+    play_signer(&first, NOW + 7200);
+    o = run(0, t);
+    assert_string_equal(o.rot.stage, "visible");
+    snprintf(sel, sizeof(sel), "%s", o.rot.selector);
+    fk.invisible = 1;
+    assert_int_equal(abort_rc(t + 10, &o, &d), 0);
+    /* Sent, not yet gone everywhere: waits at aborting. */
+    assert_string_equal(o.rot.stage, "aborting");
+    assert_true(o.waiting);
+    assert_non_null(strstr(o.rot.waits_for, "to be gone"));
+    assert_int_equal(fk.removes, 1);
+    assert_string_equal(fk.last_name, "kw202704._domainkey.example.com");
+    assert_string_equal(fk.last_remove, o.rot.record);
+    assert_int_equal(access(o.rot.key_path, F_OK), 0);
+    /* The daemon's next run finishes it. */
+    o = run(0, t + 20);
+    assert_string_equal(o.rot.stage, "aborted");
+    assert_int_equal(access(o.rot.key_path, F_OK), -1);
+    snprintf(archived, sizeof(archived),
+             "%s/archive/example.com.kw202704.key", keydir);
+    assert_int_equal(access(archived, F_OK), 0);
+    assert_int_equal(fk.removes, 2);
+    /* Aborting again: nothing runs. */
+    assert_int_equal(abort_rc(t + 30, &o, &d), KW_ENOTFOUND);
+    assert_non_null(strstr(d.msg, "aborted"));
+    /* Not restarted at once: due rotate after the aborted start. */
+    o = run(0, t + 89 * DAY);
+    assert_true(o.waiting);
+    assert_string_equal(o.rot.stage, "aborted");
+    assert_int_equal(o.rot.wait_until, t + 90 * DAY);
+    o = run(0, t + 90 * DAY);
+    assert_string_not_equal(o.rot.selector, sel);
+    assert_string_equal(o.rot.old_selector, first.rot.selector);
+    assert_string_equal(o.rot.old_record, first.rot.record);
+    assert_int_equal(o.rot.old_started_at, first.rot.started_at);
+}
+
+/* Abort before anything was sent: no DNS change; a removal that fails
+ * stops the abort with backoff, and abort again finishes it; old_key =
+ * delete deletes the new key. */
+static void test_abort_unpublished_and_failing(void **state)
+{
+    kw_dkim_rot_out o;
+    kw_diag d;
+
+    (void)state;
+    free(prm.key_type);
+    prm.key_type = strdup("rsa1024");
+    o = run(0, NOW);
+    assert_string_equal(o.rot.stage, "generating");
+    assert_true(o.stopped);
+    assert_int_equal(abort_rc(NOW + 10, &o, &d), 0);
+    assert_string_equal(o.rot.stage, "aborted");
+    assert_int_equal(fk.removes, 0);
+
+    /* A published one whose removal is refused. */
+    free(prm.key_type);
+    prm.key_type = strdup("ed25519");
+    prm.delete_old_key = 1;
+    o = run(KW_DKIM_ROT_START, NOW + 100);
+    assert_string_equal(o.rot.stage, "visible");
+    fk.fail_update = 1;
+    assert_int_equal(abort_rc(NOW + 110, &o, &d), 0);
+    assert_string_equal(o.rot.stage, "aborting");
+    assert_true(o.stopped);
+    assert_int_equal(o.rot.failures, 1);
+    assert_non_null(strstr(o.rot.stopped, "NOTAUTH"));
+    assert_int_equal(access(o.rot.key_path, F_OK), 0);
+    /* Retried by the daemon only after the backoff... */
+    o = run(0, NOW + 120);
+    assert_true(o.stopped);
+    assert_int_equal(fk.removes, 0);
+    /* ...or at once by abort. */
+    assert_int_equal(abort_rc(NOW + 130, &o, &d), 0);
+    assert_string_equal(o.rot.stage, "aborted");
+    assert_int_equal(fk.removes, 1);
+    assert_int_equal(access(o.rot.key_path, F_OK), -1);
+    assert_int_equal(count_keys(), 0);
+}
+
+/* Invariant 6: at active or later abort is refused saying why, and
+ * nothing changes; a switch begun and not finished refuses too, unless
+ * the signer's files read back do not name the new key. */
+static void test_abort_refused(void **state)
+{
+    kw_dkim_rot_out o;
+    kw_diag d;
+
+    (void)state;
+    exec_signer();
+    o = run(0, NOW);
+    o = run(0, NOW + 7200);
+    assert_string_equal(o.rot.stage, "active");
+    assert_int_equal(abort_rc(NOW + 7300, &o, &d), KW_EINVAL);
+    assert_non_null(strstr(d.msg, "is active"));
+    assert_non_null(strstr(d.msg, "may sign mail now"));
+    o = run(0, NOW + 7400);
+    assert_string_equal(o.rot.stage, "active");
+    assert_int_equal(fk.removes, 0);
+
+    /* The next rotation killed mid-switch: the intent at propagated is
+     * the journal's last row. */
+    o = run(KW_DKIM_ROT_START, NOW + DAY);
+    assert_string_equal(o.rot.stage, "visible");
+    snprintf(o.rot.stage, sizeof(o.rot.stage), "propagated");
+    o.rot.wait_until = 0;
+    assert_int_equal(ks_dkim_rot_save(st, &o.rot, "visible", NOW + DAY, NULL,
+                                      NULL, NULL, NULL, &d), 0);
+    assert_int_equal(ks_dkim_rot_save(st, &o.rot, "propagated", NOW + DAY,
+                                      "switch signer_exec to selector",
+                                      NULL, NULL, NULL, &d), 0);
+    assert_int_equal(abort_rc(NOW + DAY + 10, &o, &d), KW_EINVAL);
+    assert_non_null(strstr(d.msg, "begun and not finished"));
+    /* OpenDKIM whose tables name the new key: refused; naming the old
+     * one (the switch never got to write them): taken back. */
+    prm.signer = KW_DKIM_SIGNER_OPENDKIM;
+    write_opendkim(o.rot.selector, o.rot.key_path);
+    assert_int_equal(abort_rc(NOW + DAY + 20, &o, &d), KW_EINVAL);
+    write_opendkim(o.rot.old_selector, "/nonexistent/old.key");
+    assert_int_equal(abort_rc(NOW + DAY + 30, &o, &d), 0);
+    assert_string_equal(o.rot.stage, "aborted");
+}
+
+static ks_dkim_rot health_row(const char *stage, int64_t started)
+{
+    ks_dkim_rot r;
+
+    memset(&r, 0, sizeof(r));
+    snprintf(r.domain, sizeof(r.domain), "example.com");
+    snprintf(r.selector, sizeof(r.selector), "kw202704");
+    snprintf(r.old_selector, sizeof(r.old_selector), "kw202701");
+    snprintf(r.stage, sizeof(r.stage), "%s", stage);
+    r.started_at = r.since = started;
+    r.old_started_at = started - 90 * DAY;
+    return r;
+}
+
+/* kw_dkim_rot_health_of, pure: each rule. */
+static void test_health(void **state)
+{
+    kw_dkim_rot_health h;
+    ks_dkim_rot r;
+    int64_t t = NOW;
+
+    (void)state;
+    prm.max_age = 180 * DAY;
+    kw_dkim_rot_health_of(NULL, 0, &prm, t, &h);
+    assert_int_equal(h.health, KS_HEALTH_OK);
+    assert_int_equal(h.next_rotation, t);
+    assert_int_equal(h.next_step, t);
+
+    /* Finished: OK, next rotation and step at started + rotate. */
+    r = health_row("removed", t);
+    kw_dkim_rot_health_of(&r, 1, &prm, t + 10 * DAY, &h);
+    assert_int_equal(h.health, KS_HEALTH_OK);
+    assert_int_equal(h.next_rotation, t + 90 * DAY);
+    assert_int_equal(h.next_step, t + 90 * DAY);
+
+    /* Waiting for a time: OK, saying what for, next step then. */
+    r = health_row("visible", t);
+    r.wait_until = t + 7200;
+    snprintf(r.waits_for, sizeof(r.waits_for), "propagation: waits");
+    kw_dkim_rot_health_of(&r, 1, &prm, t + 60, &h);
+    assert_int_equal(h.health, KS_HEALTH_OK);
+    assert_non_null(strstr(h.reason, "propagation"));
+    assert_int_equal(h.next_step, t + 7200);
+    assert_int_equal(h.next_rotation, t + 90 * DAY);
+
+    /* Waiting for DNS: OK for a day, then a warning. */
+    r = health_row("published", t);
+    snprintf(r.waits_for, sizeof(r.waits_for), "every authoritative "
+             "server to serve it: 127.0.0.2 answers NXDOMAIN");
+    kw_dkim_rot_health_of(&r, 1, &prm, t + 3600, &h);
+    assert_int_equal(h.health, KS_HEALTH_OK);
+    assert_int_equal(h.next_step, t + 3600);
+    kw_dkim_rot_health_of(&r, 1, &prm, t + DAY, &h);
+    assert_int_equal(h.health, KS_HEALTH_WARNING);
+    assert_non_null(strstr(h.reason, "127.0.0.2"));
+
+    /* Stopped: a warning naming stage, reason, failures, next try. */
+    r = health_row("publishing", t);
+    snprintf(r.stopped, sizeof(r.stopped), "publishing x: NOTAUTH");
+    r.failures = 3;
+    r.wait_until = t + 7200;
+    kw_dkim_rot_health_of(&r, 1, &prm, t + 60, &h);
+    assert_int_equal(h.health, KS_HEALTH_WARNING);
+    assert_non_null(strstr(h.reason, "stopped at publishing"));
+    assert_non_null(strstr(h.reason, "NOTAUTH"));
+    assert_non_null(strstr(h.reason, "3 failed attempts"));
+    assert_non_null(strstr(h.reason, "2027-01-15T10:00:00Z"));
+    assert_non_null(strstr(h.fix, "dkim abort"));
+    assert_int_equal(h.next_step, t + 7200);
+    /* The old key (made 90 days before) nears max_age 180 days: critical
+     * from 7 days before. */
+    kw_dkim_rot_health_of(&r, 1, &prm, t + 83 * DAY - 1, &h);
+    assert_int_equal(h.health, KS_HEALTH_WARNING);
+    kw_dkim_rot_health_of(&r, 1, &prm, t + 83 * DAY, &h);
+    assert_int_equal(h.health, KS_HEALTH_CRITICAL);
+    assert_non_null(strstr(h.reason, "kw202701 still signs"));
+    /* Waiting normally at the same age: not critical (nothing failed). */
+    r.stopped[0] = '\0';
+    kw_dkim_rot_health_of(&r, 1, &prm, t + 83 * DAY, &h);
+    assert_int_equal(h.health, KS_HEALTH_OK);
+    /* No max_age: critical once a whole rotate late. */
+    snprintf(r.stopped, sizeof(r.stopped), "publishing x: NOTAUTH");
+    prm.max_age = 0;
+    kw_dkim_rot_health_of(&r, 1, &prm, t + 90 * DAY - 1, &h);
+    assert_int_equal(h.health, KS_HEALTH_WARNING);
+    kw_dkim_rot_health_of(&r, 1, &prm, t + 90 * DAY, &h);
+    assert_int_equal(h.health, KS_HEALTH_CRITICAL);
+    /* Stopped after the switch (the new key signs): a warning only. */
+    prm.max_age = 180 * DAY;
+    r = health_row("retired", t);
+    snprintf(r.stopped, sizeof(r.stopped), "x");
+    kw_dkim_rot_health_of(&r, 1, &prm, t + 170 * DAY, &h);
+    assert_int_equal(h.health, KS_HEALTH_WARNING);
+
+    /* Aborted: OK saying so; critical as the old key nears max_age. */
+    r = health_row("aborted", t);
+    kw_dkim_rot_health_of(&r, 1, &prm, t + DAY, &h);
+    assert_int_equal(h.health, KS_HEALTH_OK);
+    assert_non_null(strstr(h.reason, "aborted"));
+    assert_int_equal(h.next_rotation, t + 90 * DAY);
+    kw_dkim_rot_health_of(&r, 1, &prm, t + 83 * DAY, &h);
+    assert_int_equal(h.health, KS_HEALTH_CRITICAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -746,6 +1207,20 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_signer_refuses, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_verify_opendkim, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_rspamd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_real_switch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_then_wait, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_abort_published, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_abort_unpublished_and_failing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
