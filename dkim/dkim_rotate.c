@@ -1087,6 +1087,7 @@ static int step(machine *m, int *more, kw_diag *d)
         rc = await_reload(m, what, sizeof(what), d);
         if (rc != 0 || m->out->waiting || m->out->stopped)
             break;
+        die_point("reload-seen");
         rc = set_state(m, KW_DKIM_ST_RETIRED, NULL, what, NULL, NULL, d);
         if (rc == 0) {
             r->wait_until = m->now + m->p->drain;

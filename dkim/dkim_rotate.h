@@ -18,8 +18,10 @@
  * DNS waits bounded by timeout_ms): the daemon calls it on the pool.
  *
  * Test seam: with KEYWARDEN_TEST_DIE_AT set to a point's name
- * ("key-written", "update-sent", "signer-switched", "removal-sent") the
- * process stops itself
+ * ("key-written", "update-sent", "signer-mid-switch" (dkim_signer.c:
+ * OpenDKIM's KeyTable written with both keys, the SigningTable not yet),
+ * "signer-switched", "reload-seen" (the signer's reload proven, RETIRED
+ * not yet written), "removal-sent") the process stops itself
  * with SIGKILL right after that effect and before its stage is written,
  * as kill -9 would; integration tests use it to check the resume.
  */
