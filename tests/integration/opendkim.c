@@ -460,6 +460,18 @@ int opendkim_sign(const char *dir, int port, const char *message,
     return 0;
 }
 
+int opendkim_sign_from(const char *dir, int port, const char *domain,
+                       char **signed_out)
+{
+    char msg[600];
+
+    snprintf(msg, sizeof(msg),
+             "From: Alice <alice@%s>\nTo: Bob <bob@example.org>\n"
+             "Subject: a test\n\nSigned through the milter.\n",
+             domain);
+    return opendkim_sign(dir, port, msg, signed_out);
+}
+
 /* Exit 0 verified, 1 not, 3 dkimpy missing; stdout says why.  The key
  * lookup is answered from argv, for the one name only. */
 static const char verify_py[] =

@@ -64,6 +64,10 @@ void opendkim_stop(pid_t pid);
 int opendkim_sign(const char *dir, int port, const char *message,
                   char **signed_out);
 
+/* opendkim_sign of a short message from alice@domain to bob@example.org. */
+int opendkim_sign_from(const char *dir, int port, const char *domain,
+                       char **signed_out);
+
 /* Verify the first DKIM-Signature of signed_msg with dkimpy, its key
  * lookup answered with pubkey_txt for SELECTOR._domainkey.DOMAIN and
  * nothing for any other name (no DNS is asked).  Returns 1 verified, 0
