@@ -615,6 +615,7 @@ static void kill9_matrix(void **st)
     assert_int_equal(s1, s2);
     assert_int_equal(records_at(k.a, k.domain), 1);
     assert_int_equal(count_keys(k.keys), 1);
+    sign_check(k.g, k.domain, "s0");
 
     /* Between the KeyTable (both keys) and the SigningTable (still s0). */
     rotate_killed(&k, T1, "signer-mid-switch");
@@ -652,6 +653,7 @@ static void kill9_matrix(void **st)
     assert_int_equal(records_at(k.a, k.domain), 1);
     assert_int_equal(records_at(k.b, k.domain), 1);
     assert_int_equal(count_keys(k.keys), 2);
+    sign_check(k.g, k.domain, k.b);
 
     /* Killed right after the removal went out. */
     rotate_killed(&k, T4, "removal-sent");
