@@ -1321,6 +1321,7 @@ static int step(machine *m, int *more, kw_diag *d)
             rc = stop(m, intent, d);
             break;
         }
+        die_point("reload-seen");
         rc = set_state(m, KW_DKIM_ST_RETIRED, NULL, what,
                        m->p->signer == KW_DKIM_SIGNER_EXEC
                            ? NULL

@@ -18,9 +18,11 @@
  * DNS waits bounded by timeout_ms): the daemon calls it on the pool.
  *
  * Test seam: with KEYWARDEN_TEST_DIE_AT set to a point's name
- * ("key-written", "update-sent", "signer-switched", "removal-sent",
- * "abort-sent") the
- * process stops itself
+ * ("key-written", "update-sent", "signer-mid-switch" (dkim_signer.c:
+ * OpenDKIM's KeyTable written with both keys, the SigningTable not yet),
+ * "signer-switched", "reload-seen" (the signer's reload proven and its
+ * files read back, RETIRED not yet written), "removal-sent",
+ * "abort-sent") the process stops itself
  * with SIGKILL right after that effect and before its stage is written,
  * as kill -9 would; integration tests use it to check the resume.
  */

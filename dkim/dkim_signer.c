@@ -9,6 +9,7 @@
 #include "../common/kw_vec.h"
 
 #include <ctype.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -658,6 +659,7 @@ typedef struct odk {
     tfile keytable, signingtable;
     int refile;
     int safe_keys;      /* RequireSafeKeys (default yes) */
+    int ed25519;        /* SignatureAlgorithm ed25519-sha256 */
 } odk;
 
 /* A data set spec of opendkim.conf that names a plain file. */
@@ -721,6 +723,8 @@ static int odk_read(odk *o, const char *conf, kw_diag *d)
             st_line = r.line;
         } else if (span_is(t, r.k0, r.k1, "RequireSafeKeys")) {
             o->safe_keys = yes(v);
+        } else if (span_is(t, r.k0, r.k1, "SignatureAlgorithm")) {
+            o->ed25519 = strcasecmp(v, "ed25519-sha256") == 0;
         }
     }
     free(buf);
@@ -837,6 +841,25 @@ static int check_key(const odk *o, const char *key, const char *where,
     if ((rc = kw_dkim_key_load(key, &pub, &kd)) != 0)
         return kw_diag_set(d, rc, "%s: KeyTable row \"%s\": %s", where,
                            rname, kd.msg);
+    /* OpenDKIM 2.11 signs every row with the one SignatureAlgorithm:
+     * an Ed25519 key under rsa-sha256 (the default) tempfails each
+     * message, an RSA key under ed25519-sha256 gets a signature labelled
+     * a=ed25519-sha256 that no verifier accepts (both seen with Debian
+     * 12's OpenDKIM; docs/guide.md). */
+    if ((pub.alg == KW_DKIM_ALG_ED25519) != o->ed25519)
+        return kw_diag_set(d, KW_EREJECTED,
+                           "%s: KeyTable row \"%s\", key %s: an %s key, "
+                           "but %s signs with SignatureAlgorithm %s, one "
+                           "algorithm for every row: OpenDKIM would %s; "
+                           "use %s keys (key_type) or another signer",
+                           where, rname, key,
+                           kw_dkim_alg_name(pub.alg), o->conf,
+                           o->ed25519 ? "ed25519-sha256" : "rsa-sha256",
+                           o->ed25519 ? "sign with a signature no "
+                                        "verifier accepts"
+                                      : "tempfail every message it signs "
+                                        "with it",
+                           o->ed25519 ? "ed25519" : "RSA");
     if (o->safe_keys && (rc = safe_key(key, why, sizeof(why))) != 0)
         return kw_diag_set(d, rc,
                            "%s: KeyTable row \"%s\", key %s: %s; OpenDKIM's "
@@ -1077,6 +1100,11 @@ static int odk_switch(const kw_dkim_signer_conf *c, const kw_dkim_switch *sw,
         tfile both[2];
 
         if ((rc = odk_keytable_mid(&o, sw, n, d)) == 0) {
+            /* dkim_rotate.h's test seam: killed between the writes. */
+            const char *at = getenv("KEYWARDEN_TEST_DIE_AT");
+
+            if (at != NULL && strcmp(at, "signer-mid-switch") == 0)
+                raise(SIGKILL);
             both[0] = o.keytable;
             both[1] = o.signingtable;
             if ((rc = write_all(both, 2, d)) == 0 &&

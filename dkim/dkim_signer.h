@@ -15,7 +15,9 @@
  *             OpenDKIM walks it (from / down: no directory writable by
  *             group or others until one nobody else may enter; the key
  *             not readable or writable by others), unless opendkim.conf
- *             says RequireSafeKeys no; the rows being switched to first,
+ *             says RequireSafeKeys no, and be of the algorithm its
+ *             SignatureAlgorithm names (one for every row: ed25519-sha256
+ *             for Ed25519 keys, else RSA); the rows being switched to first,
  *             so a refusal names the new key.  This matters since
  *             `opendkim -n` does not open keys and a key OpenDKIM refuses
  *             makes its milter stop answering.  Then three atomic writes

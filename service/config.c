@@ -1317,6 +1317,14 @@ int kw_config_parse(const char *name, const char *text, size_t len,
             (c->dkim.opendkim_conf != NULL &&
              (rp->opendkim_conf = strdup(c->dkim.opendkim_conf)) == NULL))
             r = KW_ENOMEM;
+        /* [dkim] rspamd_conf is rspamd's directory; the switch's
+         * configtest reads rspamd.conf in it. */
+        if (r == 0 && c->dkim.rspamd_conf != NULL &&
+            asprintf(&rp->rspamd_conf, "%s/rspamd.conf",
+                     c->dkim.rspamd_conf) < 0) {
+            rp->rspamd_conf = NULL;
+            r = KW_ENOMEM;
+        }
     }
     kw_strset_free(&p.endpoint_names);
     kw_strset_free(&p.cert_names);

@@ -108,6 +108,14 @@ pid_t opendkim_start(const char *dir, int port, const char *domain,
                      const char *selector, const char *key_path,
                      const char **skip)
 {
+    return opendkim_start_with(dir, port, domain, selector, key_path, NULL,
+                               skip);
+}
+
+pid_t opendkim_start_with(const char *dir, int port, const char *domain,
+                          const char *selector, const char *key_path,
+                          const char *extra, const char **skip)
+{
     odk_paths p;
     char base[1100], text[8192];
     char *argv[5];
@@ -143,8 +151,9 @@ pid_t opendkim_start(const char *dir, int port, const char *domain,
                          "SigningTable refile:%s\n"
                          "Canonicalization relaxed/relaxed\n"
                          "Syslog no\n"
-                         "RequireSafeKeys no\n",
-                         port, p.pidfile, p.keytable, p.signingtable) >=
+                         "RequireSafeKeys no\n%s",
+                         port, p.pidfile, p.keytable, p.signingtable,
+                         extra != NULL ? extra : "") >=
         sizeof(text))
         return -1;
     tp_write_bytes(p.conf, text, strlen(text), 0644);
@@ -451,6 +460,18 @@ int opendkim_sign(const char *dir, int port, const char *message,
     return 0;
 }
 
+int opendkim_sign_from(const char *dir, int port, const char *domain,
+                       char **signed_out)
+{
+    char msg[600];
+
+    snprintf(msg, sizeof(msg),
+             "From: Alice <alice@%s>\nTo: Bob <bob@example.org>\n"
+             "Subject: a test\n\nSigned through the milter.\n",
+             domain);
+    return opendkim_sign(dir, port, msg, signed_out);
+}
+
 /* Exit 0 verified, 1 not, 3 dkimpy missing; stdout says why.  The key
  * lookup is answered from argv, for the one name only. */
 static const char verify_py[] =
@@ -583,6 +604,26 @@ int dkim_make_key(const char *key_path, char *txt, size_t txtlen)
         tp_write_key(key_path, k, 0600);
     EVP_PKEY_free(k);
     return rc;
+}
+
+int dkim_make_ed25519_key(const char *key_path, char *txt, size_t txtlen)
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    unsigned char raw[32], b64[48];
+    size_t n = sizeof(raw);
+    int ok;
+
+    if (k == NULL)
+        abort();
+    /* RFC 8463: p= is the bare 32-byte public key, not an SPKI. */
+    ok = EVP_PKEY_get_raw_public_key(k, raw, &n) == 1 && n == 32 &&
+         EVP_EncodeBlock(b64, raw, 32) > 0 &&
+         (size_t)snprintf(txt, txtlen, "v=DKIM1; k=ed25519; p=%s",
+                          (char *)b64) < txtlen;
+    if (ok)
+        tp_write_key(key_path, k, 0600);
+    EVP_PKEY_free(k);
+    return ok ? 0 : -1;
 }
 
 int dkim_txt_of(const char *key_path, char *txt, size_t txtlen)

@@ -32,6 +32,12 @@ pid_t opendkim_start(const char *dir, int port, const char *domain,
                      const char *selector, const char *key_path,
                      const char **skip);
 
+/* The same, with extra (NULL: none) appended to opendkim.conf: more
+ * settings, one per line, e.g. "SignatureAlgorithm ed25519-sha256\n". */
+pid_t opendkim_start_with(const char *dir, int port, const char *domain,
+                          const char *selector, const char *key_path,
+                          const char *extra, const char **skip);
+
 /* Rewrite the KeyTable and SigningTable of the instance under dir (each
  * replaced by rename, never seen half-written) to sign mail from domain
  * with selector and key_path.  OpenDKIM reads them again on SIGUSR1 (its
@@ -58,6 +64,10 @@ void opendkim_stop(pid_t pid);
 int opendkim_sign(const char *dir, int port, const char *message,
                   char **signed_out);
 
+/* opendkim_sign of a short message from alice@domain to bob@example.org. */
+int opendkim_sign_from(const char *dir, int port, const char *domain,
+                       char **signed_out);
+
 /* Verify the first DKIM-Signature of signed_msg with dkimpy, its key
  * lookup answered with pubkey_txt for SELECTOR._domainkey.DOMAIN and
  * nothing for any other name (no DNS is asked).  Returns 1 verified, 0
@@ -71,6 +81,10 @@ int dkim_verify(const char *signed_msg, const char *selector,
  * its DNS TXT record, "v=DKIM1; k=rsa; p=BASE64(SubjectPublicKeyInfo
  * DER)", in txt.  Returns 0, or -1 when txt is too small. */
 int dkim_make_key(const char *key_path, char *txt, size_t txtlen);
+
+/* The same for an Ed25519 key (PKCS#8 PEM, as keywarden writes them):
+ * "v=DKIM1; k=ed25519; p=BASE64(the 32-byte public key)". */
+int dkim_make_ed25519_key(const char *key_path, char *txt, size_t txtlen);
 
 /* The DNS TXT record as above for the private key in the PEM file at
  * key_path (any RSA key, e.g. one keywarden made).  Returns 0, or -1. */

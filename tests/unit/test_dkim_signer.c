@@ -3,7 +3,9 @@
  * switched domain's rows change, every other line, comment, blank and
  * the order stay byte for byte; rows are added when missing; old KeyTable
  * rows for the domain go once nothing names them; rspamd's maps; bad
- * input (a NUL, a row with no key name, too large) refused with the line.
+ * input (a NUL, a row with no key name, too large) refused with the line;
+ * the OpenDKIM check refuses a key of the other algorithm than
+ * opendkim.conf's SignatureAlgorithm (one for every row).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +18,10 @@
 
 #include "dkim/dkim_signer.h"
 #include "dkim/dkim_source.h"
+#include "testpki.h"
+#include "tmpdir.h"
+
+#include <openssl/evp.h>
 
 static char *st_set(const char *in, const char *domain, const char *name,
                     int refile, int *changed)
@@ -211,6 +217,71 @@ static void bad_input(void **state)
     free(big);
 }
 
+/* opendkim.conf with SignatureAlgorithm alg (NULL: none) and a KeyTable
+ * naming key; the check's result, its words in d. */
+static int check_alg(const char *dir, const char *alg, const char *key,
+                     kw_diag *d)
+{
+    char conf[600], kt[600], st[600], text[2400];
+    kw_dkim_signer_conf c;
+
+    path_join(conf, sizeof(conf), dir, "opendkim.conf");
+    path_join(kt, sizeof(kt), dir, "KeyTable");
+    path_join(st, sizeof(st), dir, "SigningTable");
+    snprintf(text, sizeof(text), "k._domainkey.mail.test mail.test:k:%s\n",
+             key);
+    assert_int_equal(tp_write_bytes(kt, text, strlen(text), 0644), 0);
+    snprintf(text, sizeof(text), "*@mail.test k._domainkey.mail.test\n");
+    assert_int_equal(tp_write_bytes(st, text, strlen(text), 0644), 0);
+    snprintf(text, sizeof(text),
+             "KeyTable %s\nSigningTable refile:%s\nRequireSafeKeys no\n"
+             "%s%s%s",
+             kt, st, alg != NULL ? "SignatureAlgorithm\t" : "",
+             alg != NULL ? alg : "", alg != NULL ? "\n" : "");
+    assert_int_equal(tp_write_bytes(conf, text, strlen(text), 0644), 0);
+    memset(&c, 0, sizeof(c));
+    c.kind = KW_DKIM_SIGNER_OPENDKIM;
+    c.opendkim_conf = conf;
+    c.opendkim_bin = "/bin/true"; /* `opendkim -n` has nothing to add */
+    d->msg[0] = '\0';
+    return kw_dkim_signer_check(&c, d);
+}
+
+static void one_algorithm(void **state)
+{
+    char dir[256], rsa[600], ed[600];
+    EVP_PKEY *k;
+    kw_diag d;
+
+    (void)state;
+    tmpdir_make(dir, sizeof(dir), "signeralg");
+    path_join(rsa, sizeof(rsa), dir, "rsa.key");
+    path_join(ed, sizeof(ed), dir, "ed.key");
+    k = tp_key_rsa(2048);
+    assert_int_equal(tp_write_key(rsa, k, 0600), 0);
+    EVP_PKEY_free(k);
+    k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    assert_non_null(k);
+    assert_int_equal(tp_write_key(ed, k, 0600), 0);
+    EVP_PKEY_free(k);
+    assert_int_equal(check_alg(dir, NULL, rsa, &d), 0);
+    assert_int_equal(check_alg(dir, "rsa-sha256", rsa, &d), 0);
+    assert_int_equal(check_alg(dir, "ED25519-SHA256", ed, &d), 0);
+    /* An Ed25519 key under rsa-sha256 (also the default). */
+    assert_int_equal(check_alg(dir, NULL, ed, &d), KW_EREJECTED);
+    assert_non_null(strstr(d.msg, "KeyTable:1:"));
+    assert_non_null(strstr(d.msg, "an ed25519 key"));
+    assert_non_null(strstr(d.msg, "SignatureAlgorithm rsa-sha256"));
+    assert_non_null(strstr(d.msg, "tempfail"));
+    /* An RSA key under ed25519-sha256. */
+    assert_int_equal(check_alg(dir, "ed25519-sha256", rsa, &d),
+                     KW_EREJECTED);
+    assert_non_null(strstr(d.msg, "an rsa key"));
+    assert_non_null(strstr(d.msg, "SignatureAlgorithm ed25519-sha256"));
+    assert_non_null(strstr(d.msg, "no verifier accepts"));
+    tmpdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +289,7 @@ int main(void)
         cmocka_unit_test(keytable_rows),
         cmocka_unit_test(map_rows),
         cmocka_unit_test(bad_input),
+        cmocka_unit_test(one_algorithm),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
