@@ -702,9 +702,9 @@ static void reload_hook_fails(void **st)
     assert_int_not_equal(r.status, 0);
     kwres_free(&r);
     rotate_at(&k, T3R, 1, "active since " T3,
-              "stopped: the signer's reload: hook reload failed", NULL);
-    status_has(&k, "stopped: the signer's reload: hook reload failed",
-               "exit");
+              "stopped (", "): the signer's reload: hook reload failed",
+              NULL);
+    status_has(&k, "): the signer's reload: hook reload failed", "exit");
     /* OpenDKIM was never reloaded: a still signs, its record served. */
     sign_check(&g_rsa, k.domain, k.a);
     assert_int_equal(records_at(k.a, k.domain), 1);
@@ -750,7 +750,7 @@ static void broken_tables(void **st)
              kt0);
     put(g_rsa.P.keytable, text);
     rotate_at(&k, T1, 1, "propagated since " T1,
-              "stopped: switching the signer", NULL);
+              "stopped (", "): switching the signer", NULL);
     snprintf(where, sizeof(where), "%s:", g_rsa.P.keytable);
     status_has(&k, where, "expected DOMAIN:SELECTOR:KEYFILE");
     tables_are(&g_rsa, text, st0);
@@ -762,7 +762,7 @@ static void broken_tables(void **st)
     snprintf(text, sizeof(text), "%s*@[broken.test bad._domainkey.x.test\n",
              st0);
     put(g_rsa.P.signingtable, text);
-    rotate_at(&k, T1, 1, "stopped: switching the signer", NULL);
+    rotate_at(&k, T1, 1, "stopped (", "): switching the signer", NULL);
     status_has(&k, "regular expression", "the previous files are back");
     tables_are(&g_rsa, kt0, text);
     sign_check(&g_rsa, k.domain, "s0");
@@ -805,7 +805,7 @@ static void dns_exec_fails(void **st)
     snprintf(pub, sizeof(pub), "dns_exec = %s\n", prog);
     write_case(&k, NULL, pub);
     rotate_at(&k, T0, 1, "publishing since " T0,
-              "stopped: publishing", NULL);
+              "stopped (", "): publishing", NULL);
     status_has(&k, "exited with status 1", prog);
     assert_int_equal(records_at(k.a, k.domain), 0);
     sign_check(&g_ed, k.domain, "s0");
@@ -835,7 +835,7 @@ static void ed25519_key_refused_by_rsa_signer(void **st)
     k.key_type = "ed25519";
     write_case(&k, NULL, NULL);
     rotate_at(&k, T0, 0, "visible since", NULL);
-    rotate_at(&k, T1, 1, "stopped: switching the signer", NULL);
+    rotate_at(&k, T1, 1, "stopped (", "): switching the signer", NULL);
     status_has(&k, "SignatureAlgorithm rsa-sha256", "tempfail");
     tables_are(&g_rsa, kt0, st0);
     free(kt0);
@@ -981,7 +981,7 @@ static void rspamd_maps(void **st)
     rotate_at(&k, T2, 0, "visible since", NULL);
     put(local, "broken {\n");
     rotate_at(&k, T3, 1, "propagated since " T3,
-              "stopped: switching the signer", NULL);
+              "stopped (", "): switching the signer", NULL);
     status_has(&k, "syntax BAD", "the previous files are back");
     c = get(selmap);
     assert_string_equal(c, "# selectors\nother.test r1\n"

@@ -77,7 +77,8 @@ static void other_requests(void **state)
     /* The types are the job table's rows. */
     assert_int_equal(parse("{\"cmd\":\"run\",\"type\":\"nope\"}", &q, &d),
                      KW_EINVAL);
-    assert_string_equal(d.msg, "type: expected scan, probe, renew, precheck or dkim");
+    assert_string_equal(d.msg, "type: expected scan, probe, renew, "
+                               "precheck, dkim or dkim-rotate");
     assert_int_equal(parse("{\"cmd\":\"run\",\"type\":\"precheck\","
                            "\"key\":\"www\"}",
                            &q, &d),

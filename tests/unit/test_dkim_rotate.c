@@ -186,9 +186,11 @@ static void write_opendkim(const char *sel, const char *key)
     path_join(kt, sizeof(kt), dir, "KeyTable");
     path_join(stab, sizeof(stab), dir, "SigningTable");
     /* The keys live under /tmp, which others may write: OpenDKIM's
-     * RequireSafeKeys would refuse them. */
+     * RequireSafeKeys would refuse them.  The test's keys are Ed25519,
+     * which OpenDKIM signs only with this algorithm for every row. */
     snprintf(text, sizeof(text), "KeyTable file:%s\nSigningTable refile:%s\n"
-             "RequireSafeKeys no\n", kt, stab);
+             "RequireSafeKeys no\nSignatureAlgorithm ed25519-sha256\n", kt,
+             stab);
     write_file(conf, text);
     snprintf(text, sizeof(text), "%s._domainkey.example.com "
              "example.com:%s:%s\n", sel, sel, key);
