@@ -67,6 +67,7 @@
 
 #include "../common/kw_fs.h"
 #include "../common/kw_log.h"
+#include "../common/kw_str.h"
 #include "../dns/dns_resolve.h"
 #include "../dns/dns_update.h"
 #include "../keystore/ks_keygen.h"
@@ -74,6 +75,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +166,7 @@ void kw_dkim_rot_params_free(kw_dkim_rot_params *p)
     free(p->path_map);
     free(p->rspamd_conf);
     free_argv(p->dns_exec);
+    free_argv(p->dns_check);
     free_argv(p->signer_exec);
     kw_dkim_rot_params_defaults(p);
 }
@@ -220,6 +223,7 @@ int kw_dkim_rot_params_copy(kw_dkim_rot_params *dst,
     dst->path_map = dup_opt(src->path_map, &bad);
     dst->rspamd_conf = dup_opt(src->rspamd_conf, &bad);
     dst->dns_exec = dup_argv(src->dns_exec, &bad);
+    dst->dns_check = dup_argv(src->dns_check, &bad);
     dst->signer_exec = dup_argv(src->signer_exec, &bad);
     if (bad) {
         kw_dkim_rot_params_free(dst);
@@ -402,36 +406,195 @@ static int real_update(void *ctx, const kw_dkim_rot_params *p, int add,
                              add, name, value, p->ttl, timeout_of(p), d);
 }
 
-static int real_visible(void *ctx, const kw_dkim_rot_params *p,
-                        const char *name, const char *value, kw_diag *d)
-{
-    kw_dns_server srv, ns[KW_DNS_SERVERS_MAX];
+/*
+ * What a batch (kw_dkim_rotate_many) keeps between the looks of its
+ * rounds: each domain's servers, found once, and the servers that did not
+ * answer in the current round, not asked again in it (a dead server
+ * would cost QUERY_SLICE for every name otherwise).
+ */
+typedef struct look_cache_entry {
+    const kw_dkim_rot_params *p;
     char zone[256];
-    size_t n = 0, i, k = 0;
+    kw_dns_server srv[KW_DNS_SERVERS_MAX];
+    size_t n;
+    char skipped[300];
+} look_cache_entry;
+
+typedef struct look_cache {
+    look_cache_entry *e;
+    size_t n, cap;
+    kw_dns_server dead[KW_DNS_SERVERS_MAX];
+    char dead_why[KW_DNS_SERVERS_MAX][96];
+    size_t ndead;
+} look_cache;
+
+/* A server that does not answer in one look costs this, not the whole
+ * timeout: the other names of the round are still asked in time. */
+#define LOOK_SLICE_MS 2000
+
+static int same_server(const kw_dns_server *a, const kw_dns_server *b)
+{
+    return a->port == b->port && strcmp(a->addr, b->addr) == 0;
+}
+
+/* Adds srv to v[*n] unless it is there (max entries). */
+static void add_server(kw_dns_server *v, size_t *n, size_t max,
+                       const kw_dns_server *srv)
+{
+    size_t i;
+
+    for (i = 0; i < *n; i++)
+        if (same_server(&v[i], srv))
+            return;
+    if (*n < max)
+        v[(*n)++] = *srv;
+}
+
+/*
+ * The servers a visibility check of name asks: the zone's NS set (each
+ * address) and dns_check's, less those this host has no route to
+ * (kw_dns_reachable: IPv6 on an IPv4-only host), which are named in
+ * skipped rather than waited on.  Both address families are asked where
+ * there is a route, as the DKIM check's survey does.
+ */
+static int check_servers(const kw_dkim_rot_params *p, const char *name,
+                         look_cache_entry *e, kw_diag *d)
+{
+    kw_dns_server srv, all[KW_DNS_SERVERS_MAX];
+    size_t n = 0, i, pos = 0;
     int rc;
 
-    (void)ctx;
+    e->n = 0;
+    e->skipped[0] = '\0';
     if ((rc = ask_server(p, &srv, d)) != 0)
         return rc;
-    if ((rc = zone_of(p, &srv, name, zone, sizeof(zone), d)) != 0)
+    if ((rc = zone_of(p, &srv, name, e->zone, sizeof(e->zone), d)) != 0)
         return rc;
-    if ((rc = kw_dns_zone_servers(&srv, zone, p->dns_port, ns,
+    if ((rc = kw_dns_zone_servers(&srv, e->zone, p->dns_port, all,
                                   KW_DNS_SERVERS_MAX, &n, timeout_of(p),
                                   d)) != 0)
         return rc;
-    /* IPv6 servers are asked only with KEYWARDEN_DNS6 set: a host
-     * without an IPv6 route would wait on them for the whole timeout.
-     * The DKIM check asks both families; making this the same (the
-     * survey's ipv4_only, from configuration) is issue 14's to do, and
-     * the guide says so. */
-    for (i = 0; i < n; i++)
-        if (strchr(ns[i].addr, ':') == NULL || getenv("KEYWARDEN_DNS6"))
-            ns[k++] = ns[i];
-    if (k == 0)
-        return kw_diag_set(d, KW_ENOTFOUND,
-                           "zone %s: no IPv4 authoritative server found",
-                           zone);
-    return kw_dns_txt_wait(ns, k, name, value, timeout_of(p), 200, d);
+    for (i = 0; p->dns_check != NULL && p->dns_check[i] != NULL; i++) {
+        kw_dns_server extra;
+
+        if ((rc = kw_dns_server_parse(p->dns_check[i],
+                                      p->dns_port > 0 ? p->dns_port : 53,
+                                      &extra, d)) != 0)
+            return rc;
+        add_server(all, &n, KW_DNS_SERVERS_MAX, &extra);
+    }
+    for (i = 0; i < n; i++) {
+        kw_diag why;
+
+        if (kw_dns_reachable(&all[i], &why) == 0)
+            e->srv[e->n++] = all[i];
+        else
+            kw_str_appendf(e->skipped, sizeof(e->skipped), &pos, "%s%s",
+                           pos > 0 ? "; " : "", why.msg);
+    }
+    if (e->n == 0)
+        return kw_diag_set(d, KW_ENOTFOUND, "zone %s: no authoritative "
+                           "server this host can reach: %s", e->zone,
+                           e->skipped);
+    return 0;
+}
+
+/* The entry of p in the batch's cache, its servers found on first use;
+ * c NULL: e is filled for this call only. */
+static int servers_of(look_cache *c, const kw_dkim_rot_params *p,
+                      const char *name, look_cache_entry *tmp,
+                      look_cache_entry **e, kw_diag *d)
+{
+    size_t i;
+    int rc;
+
+    *e = tmp;
+    if (c != NULL) {
+        for (i = c->n; i > 0; i--)
+            if (c->e[i - 1].p == p) {
+                *e = &c->e[i - 1];
+                return 0;
+            }
+    }
+    if ((rc = check_servers(p, name, tmp, d)) != 0)
+        return rc;
+    tmp->p = p;
+    if (c != NULL) {
+        if (c->n == c->cap) {
+            size_t cap = c->cap ? c->cap * 2 : 64;
+            look_cache_entry *v = realloc(c->e, cap * sizeof(*v));
+
+            if (v == NULL)
+                return kw_diag_set(d, KW_ENOMEM, "out of memory");
+            c->e = v;
+            c->cap = cap;
+        }
+        c->e[c->n] = *tmp;
+        *e = &c->e[c->n++];
+    }
+    return 0;
+}
+
+static int real_visible(void *ctx, const kw_dkim_rot_params *p,
+                        const char *name, const char *value, kw_diag *d)
+{
+    look_cache_entry tmp, *e;
+    int rc;
+
+    if ((rc = servers_of(ctx, p, name, &tmp, &e, d)) != 0)
+        return rc;
+    rc = kw_dns_txt_wait(e->srv, e->n, name, value, timeout_of(p), 200, d);
+    if (rc == 0 && d != NULL && e->skipped[0] != '\0')
+        snprintf(d->msg, sizeof(d->msg), "not asked: %s", e->skipped);
+    return rc;
+}
+
+/* One look at each server for name (kw_dkim_rot_dns.look). */
+static int real_look(void *ctx, const kw_dkim_rot_params *p,
+                     const char *name, const char *value, kw_diag *d)
+{
+    look_cache *c = ctx;
+    look_cache_entry tmp, *e;
+    char msg[sizeof(d->msg)], status[160], who[96];
+    size_t i, j, pos = 0, bad = 0;
+    int rc;
+
+    if ((rc = servers_of(c, p, name, &tmp, &e, d)) != 0)
+        return rc;
+    msg[0] = '\0';
+    for (i = 0; i < e->n; i++) {
+        int dead = 0;
+
+        for (j = 0; c != NULL && j < c->ndead && !dead; j++)
+            if (same_server(&c->dead[j], &e->srv[i])) {
+                snprintf(status, sizeof(status), "%s", c->dead_why[j]);
+                dead = 1;
+            }
+        if (!dead) {
+            int slice = timeout_of(p) < LOOK_SLICE_MS ? timeout_of(p)
+                                                      : LOOK_SLICE_MS;
+
+            rc = kw_dns_txt_look(&e->srv[i], name, value, slice, status,
+                                 sizeof(status));
+            if (rc == 1)
+                continue;
+            if (rc < 0 && c != NULL && c->ndead < KW_DNS_SERVERS_MAX) {
+                c->dead[c->ndead] = e->srv[i];
+                snprintf(c->dead_why[c->ndead++], sizeof(c->dead_why[0]),
+                         "%.60s earlier in this round", status);
+            }
+        }
+        bad++;
+        kw_dns_server_str(&e->srv[i], who, sizeof(who));
+        kw_str_appendf(msg, sizeof(msg), &pos, "%s%s %s", bad > 1 ? "; " : "",
+                       who, status);
+    }
+    if (bad > 0)
+        return kw_diag_set(d, KW_ETIMEDOUT, "%s: %zu of %zu servers do not "
+                           "serve it yet: %s", name, bad, e->n, msg);
+    if (d != NULL && e->skipped[0] != '\0')
+        snprintf(d->msg, sizeof(d->msg), "not asked: %s", e->skipped);
+    return 0;
 }
 
 static int real_negative_ttl(void *ctx, const kw_dkim_rot_params *p,
@@ -451,7 +614,7 @@ static int real_negative_ttl(void *ctx, const kw_dkim_rot_params *p,
 }
 
 static const kw_dkim_rot_dns real_dns = {real_update, real_visible,
-                                         real_negative_ttl, NULL};
+                                         real_negative_ttl, NULL, real_look};
 
 /* ---- the machine --------------------------------------------------- */
 
@@ -757,29 +920,31 @@ static int do_publish(machine *m, kw_diag *d)
                      NULL, d);
 }
 
-/* PUBLISHED -> VISIBLE, and the propagation wait computed. */
-static int do_visible(machine *m, kw_diag *d)
+/* PUBLISHED -> VISIBLE on the check's verdict rc (its words in seen:
+ * why not, or a note), and the propagation wait computed. */
+static int visible_seen(machine *m, int rc, const kw_diag *seen, kw_diag *d)
 {
     ks_dkim_rot *r = m->r;
     char name[NAME_MAX_LEN], what[KS_DKIM_ROT_TEXT_MAX], why[1400], until[40];
-    char result[600];
+    char result[600], effect[700];
     int64_t neg = 0, wait;
     kw_diag sub;
-    int rc;
 
     sub.msg[0] = '\0';
     dkim_name(r->selector, r->domain, name, sizeof(name));
-    rc = m->dns->visible(m->dns->ctx, m->p, name, r->record, &sub);
     if (rc == KW_ETIMEDOUT) {
         snprintf(what, sizeof(what), "every authoritative server to serve "
-                 "%s: %s", name, sub.msg);
+                 "%s: %s", name, seen->msg);
         return wait_for(m, 0, what, d);
     }
     if (rc != 0) {
         snprintf(why, sizeof(why), "checking %s on the authoritative "
-                 "servers: %s", name, sub.msg);
+                 "servers: %s", name, seen->msg);
         return stop(m, why, d);
     }
+    snprintf(effect, sizeof(effect), "every authoritative server serves "
+             "the record%s%.600s", seen->msg[0] != '\0' ? "; " : "",
+             seen->msg);
     if ((rc = m->dns->negative_ttl(m->dns->ctx, m->p, &neg, &sub)) != 0) {
         snprintf(why, sizeof(why), "reading the zone's SOA: %s", sub.msg);
         return stop(m, why, d);
@@ -791,9 +956,7 @@ static int do_visible(machine *m, kw_diag *d)
              "%llds, record TTL %ds, margin %llds): until %s",
              (long long)wait, (long long)neg, m->p->ttl,
              (long long)m->p->margin, until);
-    rc = set_state(m, KW_DKIM_ST_VISIBLE, NULL,
-                   "every authoritative server serves the record", result,
-                   NULL, d);
+    rc = set_state(m, KW_DKIM_ST_VISIBLE, NULL, effect, result, NULL, d);
     if (rc == 0) {
         r->wait_until = m->now + wait;
         snprintf(what, sizeof(what), "propagation: waits until %s", until);
@@ -801,6 +964,19 @@ static int do_visible(machine *m, kw_diag *d)
         m->out->waiting = 0;
     }
     return rc;
+}
+
+/* PUBLISHED -> VISIBLE, the check waiting up to the timeout. */
+static int do_visible(machine *m, kw_diag *d)
+{
+    char name[NAME_MAX_LEN];
+    kw_diag sub;
+    int rc;
+
+    sub.msg[0] = '\0';
+    dkim_name(m->r->selector, m->r->domain, name, sizeof(name));
+    rc = m->dns->visible(m->dns->ctx, m->p, name, m->r->record, &sub);
+    return visible_seen(m, rc, &sub, d);
 }
 
 /* The old key's file, from the rotation that made it ("" unknown). */
@@ -911,6 +1087,50 @@ static const char *signer_word(int kind)
                                            : "signer_exec";
 }
 
+/* The signer's files of p, borrowed from it. */
+static void signer_conf_of(const kw_dkim_rot_params *p,
+                           kw_dkim_signer_conf *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->kind = (kw_dkim_signer_kind)p->signer;
+    c->opendkim_conf = p->opendkim_conf;
+    c->selector_map = p->selector_map;
+    c->path_map = p->path_map;
+    c->rspamd_conf = p->rspamd_conf;
+    c->argv = (const char *const *)p->signer_exec;
+}
+
+/* The switch's intent, journalled at PROPAGATED before the files change. */
+static int activate_intent(machine *m, kw_diag *d)
+{
+    char intent[1400];
+
+    snprintf(intent, sizeof(intent), "switch %s to selector %s (%s)",
+             signer_word(m->p->signer), m->r->selector, m->r->key_path);
+    return set_state(m, KW_DKIM_ST_PROPAGATED, intent, NULL, NULL, NULL, d);
+}
+
+/* After the switch (rc, its words in err): stopped at PROPAGATED, or
+ * ACTIVE with dkim.activated in the same transaction. */
+static int activated(machine *m, int rc, const kw_dkim_switch_result *res,
+                     const char *err, kw_diag *d)
+{
+    char why[1400], effect[200];
+
+    if (rc != 0) {
+        snprintf(why, sizeof(why), "switching the signer: %s", err);
+        return stop(m, why, d);
+    }
+    snprintf(effect, sizeof(effect), "%s switched%s",
+             signer_word(m->p->signer),
+             res->changed ? "" : " (it already named the new key)");
+    return set_state_ev(m, KW_DKIM_ST_ACTIVE, NULL, effect,
+                        res->reload ? "dkim.activated emitted: the hooks' "
+                                      "reload makes the signer read it"
+                                    : "dkim.activated emitted",
+                        NULL, "dkim.activated", d);
+}
+
 /* PROPAGATED -> ACTIVE: the signer's files switched to the new key
  * (dkim_signer.h puts the previous ones back when its check refuses the
  * new), dkim.activated emitted in the same transaction as the stage, so
@@ -918,42 +1138,20 @@ static const char *signer_word(int kind)
  * switch rewrites the files to what they already hold. */
 static int do_activate(machine *m, kw_diag *d)
 {
-    const kw_dkim_rot_params *p = m->p;
-    ks_dkim_rot *r = m->r;
     kw_dkim_signer_conf c;
     kw_dkim_switch_result res;
-    char intent[1400], why[1400], effect[200];
     kw_diag sub;
     int rc;
 
     sub.msg[0] = '\0';
-    memset(&c, 0, sizeof(c));
     memset(&res, 0, sizeof(res));
-    c.kind = (kw_dkim_signer_kind)p->signer;
-    c.opendkim_conf = p->opendkim_conf;
-    c.selector_map = p->selector_map;
-    c.path_map = p->path_map;
-    c.rspamd_conf = p->rspamd_conf;
-    c.argv = (const char *const *)p->signer_exec;
-    snprintf(intent, sizeof(intent), "switch %s to selector %s (%s)",
-             signer_word(p->signer), r->selector, r->key_path);
-    if ((rc = set_state(m, KW_DKIM_ST_PROPAGATED, intent, NULL, NULL, NULL,
-                        d)) != 0)
+    signer_conf_of(m->p, &c);
+    if ((rc = activate_intent(m, d)) != 0)
         return rc;
-    rc = kw_dkim_signer_switch(&c, r->domain, r->selector, r->key_path, &res,
-                               &sub);
+    rc = kw_dkim_signer_switch(&c, m->r->domain, m->r->selector,
+                               m->r->key_path, &res, &sub);
     die_point("signer-switched");
-    if (rc != 0) {
-        snprintf(why, sizeof(why), "switching the signer: %s", sub.msg);
-        return stop(m, why, d);
-    }
-    snprintf(effect, sizeof(effect), "%s switched%s", signer_word(p->signer),
-             res.changed ? "" : " (it already named the new key)");
-    return set_state_ev(m, KW_DKIM_ST_ACTIVE, NULL, effect,
-                        res.reload ? "dkim.activated emitted: the hooks' "
-                                     "reload makes the signer read it"
-                                   : "dkim.activated emitted",
-                        NULL, "dkim.activated", d);
+    return activated(m, rc, &res, sub.msg, d);
 }
 
 /*
@@ -1126,21 +1324,24 @@ static int finished(const ks_dkim_rot *r)
            (st == KW_DKIM_ST_ACTIVE && r->old_selector[0] == '\0');
 }
 
-int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
-                       const kw_dkim_rot_dns *dns, int flags, int64_t now,
-                       kw_dkim_rot_out *out, kw_diag *d)
+/* The start of a call for one domain: the machine set up, a rotation
+ * started when one is due; *go 0 when there is nothing to do now (out
+ * says why). */
+static int begin(machine *m, ks_store *s, const kw_dkim_rot_params *p,
+                 const kw_dkim_rot_dns *dns, int flags, int64_t now,
+                 kw_dkim_rot_out *out, int *go, kw_diag *d)
 {
     ks_dkim_rot prev;
-    machine m;
-    int found, more = 1, rc, i;
+    int found, rc;
 
+    *go = 0;
     memset(out, 0, sizeof(*out));
-    m.s = s;
-    m.p = p;
-    m.dns = dns != NULL ? dns : &real_dns;
-    m.now = now;
-    m.out = out;
-    m.r = &out->rot;
+    m->s = s;
+    m->p = p;
+    m->dns = dns != NULL ? dns : &real_dns;
+    m->now = now;
+    m->out = out;
+    m->r = &out->rot;
     if ((rc = ks_dkim_rot_latest(s, p->domain, &prev, &found, d)) != 0)
         return rc;
     if (!found || finished(&prev)) {
@@ -1159,7 +1360,7 @@ int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
         }
         /* The key being replaced is the one the last rotation left
          * signing. */
-        rc = start(&m, found ? &prev : NULL, d);
+        rc = start(m, found ? &prev : NULL, d);
         if (rc != 0)
             return rc;
     } else {
@@ -1170,6 +1371,19 @@ int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
             return 0;
         }
     }
+    *go = 1;
+    return 0;
+}
+
+int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
+                       const kw_dkim_rot_dns *dns, int flags, int64_t now,
+                       kw_dkim_rot_out *out, kw_diag *d)
+{
+    machine m;
+    int more = 1, rc, i, go;
+
+    if ((rc = begin(&m, s, p, dns, flags, now, out, &go, d)) != 0 || !go)
+        return rc;
     for (i = 0; more && i < MAX_CHANGES; i++)
         if ((rc = step(&m, &more, d)) != 0)
             return rc;
@@ -1193,18 +1407,292 @@ int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
 
 /* ---- many domains at once ------------------------------------------- */
 
-int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
-                        size_t n, const kw_dkim_rot_dns *dns, int flags,
-                        int64_t now, kw_dkim_rot_out *outs, kw_diag *d)
+/*
+ * kw_dkim_rotate_many walks every domain with the same step() and the
+ * same set_state() as kw_dkim_rotate_run, but holds each at the two
+ * stages where waiting one domain at a time costs most:
+ *
+ *   PUBLISHED   the visibility check.  Every held domain is looked at in
+ *               rounds (each name asked of each of its servers once per
+ *               round, ROUND_MS apart) until all are visible or each one's
+ *               timeout passes: a secondary catches up with the whole batch
+ *               in one IXFR after a NOTIFY, so the wait is one transfer
+ *               round, not one per domain.
+ *   PROPAGATED  the signer switch.  Held domains whose signer files are the
+ *               same are switched by one kw_dkim_signer_switch_many (the
+ *               files written and checked once); each then goes ACTIVE
+ *               with its own dkim.activated, which a reload hook with
+ *               coalesce set turns into one reload.  A group switch that
+ *               fails is retried one domain at a time, so only the domain
+ *               at fault stops.
+ *
+ * Everything else (generation, publication, drain, removal) is step()'s,
+ * one domain after the other: all publications go out before the first
+ * visibility round.
+ */
+
+/* Between visibility rounds (as real_visible's polling interval). */
+#define ROUND_MS 200
+
+typedef struct many_dom {
+    machine m;
+    int go;          /* begin() said the domain has work now */
+    int held;        /* stopped at a hold point by advance() */
+    int64_t deadline; /* visibility rounds: monotonic ms */
+} many_dom;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* step() until the domain waits, stops or reaches a hold point
+ * (PUBLISHED with a look to batch, PROPAGATED with a signer). */
+static int advance(many_dom *x, int hold, kw_diag *d)
+{
+    machine *m = &x->m;
+    int more = 1, rc, i;
+
+    x->held = 0;
+    for (i = 0; more && i < MAX_CHANGES; i++) {
+        kw_dkim_stage st = kw_dkim_stage_parse(m->r->stage);
+
+        if (hold && ((st == KW_DKIM_ST_PUBLISHED && m->dns->look != NULL) ||
+                     (st == KW_DKIM_ST_PROPAGATED && m->p->signer != 0))) {
+            x->held = 1;
+            return 0;
+        }
+        if ((rc = step(m, &more, d)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int held_at(const many_dom *x, kw_dkim_stage st)
+{
+    return x->go && x->held && !x->m.out->stopped &&
+           kw_dkim_stage_parse(x->m.r->stage) == st;
+}
+
+/* The visibility rounds over the domains held at PUBLISHED. */
+static int visibility_rounds(many_dom *v, size_t n, look_cache *cache,
+                             kw_diag *d)
+{
+    int64_t t0 = mono_ms(), round;
+    size_t i, left = 0;
+    int rc;
+
+    for (i = 0; i < n; i++)
+        if (held_at(&v[i], KW_DKIM_ST_PUBLISHED)) {
+            v[i].deadline = t0 + timeout_of(v[i].m.p);
+            left++;
+        }
+    while (left > 0) {
+        round = mono_ms();
+        if (cache != NULL)
+            cache->ndead = 0;
+        for (i = 0; i < n; i++) {
+            many_dom *x = &v[i];
+            char name[NAME_MAX_LEN];
+            kw_diag seen;
+
+            if (!held_at(x, KW_DKIM_ST_PUBLISHED))
+                continue;
+            seen.msg[0] = '\0';
+            dkim_name(x->m.r->selector, x->m.r->domain, name, sizeof(name));
+            rc = x->m.dns->look(x->m.dns->ctx, x->m.p, name, x->m.r->record,
+                                &seen);
+            if (rc == KW_ETIMEDOUT && mono_ms() < x->deadline)
+                continue;
+            /* Visible, failed, or out of time: the verdict goes through
+             * the same visible_seen() as a lone domain's. */
+            x->held = 0;
+            left--;
+            if ((rc = visible_seen(&x->m, rc, &seen, d)) != 0)
+                return rc;
+        }
+        if (left > 0) {
+            int64_t rest = round + ROUND_MS - mono_ms();
+
+            if (rest > 0)
+                poll(NULL, 0, (int)rest);
+        }
+    }
+    return 0;
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) ||
+           (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Do p and q name the same signer files (one switch may serve both)? */
+static int same_signer(const kw_dkim_rot_params *p,
+                       const kw_dkim_rot_params *q)
+{
+    size_t i;
+
+    if (p->signer != q->signer)
+        return 0;
+    switch (p->signer) {
+    case KW_DKIM_SIGNER_OPENDKIM: return same_str(p->opendkim_conf,
+                                                  q->opendkim_conf);
+    case KW_DKIM_SIGNER_RSPAMD:
+        return same_str(p->selector_map, q->selector_map) &&
+               same_str(p->path_map, q->path_map) &&
+               same_str(p->rspamd_conf, q->rspamd_conf);
+    default:
+        for (i = 0; p->signer_exec != NULL && p->signer_exec[i] != NULL &&
+                    q->signer_exec != NULL && q->signer_exec[i] != NULL;
+             i++)
+            if (strcmp(p->signer_exec[i], q->signer_exec[i]) != 0)
+                return 0;
+        return (p->signer_exec == NULL || p->signer_exec[i] == NULL) &&
+               (q->signer_exec == NULL || q->signer_exec[i] == NULL);
+    }
+}
+
+/* One group of domains held at PROPAGATED with the same signer files
+ * (idx[k]): one switch for all, or, when it fails, one per domain. */
+static int switch_group(many_dom *v, const size_t *idx, size_t k,
+                        kw_dkim_switch *sw, kw_diag *d)
+{
+    const kw_dkim_rot_params *p = v[idx[0]].m.p;
+    kw_dkim_signer_conf c;
+    kw_dkim_switch_result res;
+    kw_diag sub;
+    size_t j;
+    int rc, sw_rc;
+
+    signer_conf_of(p, &c);
+    for (j = 0; j < k; j++) {
+        machine *m = &v[idx[j]].m;
+
+        if ((rc = activate_intent(m, d)) != 0)
+            return rc;
+        sw[j].domain = m->r->domain;
+        sw[j].selector = m->r->selector;
+        sw[j].key_path = m->r->key_path;
+    }
+    sub.msg[0] = '\0';
+    memset(&res, 0, sizeof(res));
+    sw_rc = kw_dkim_signer_switch_many(&c, sw, k, &res, &sub);
+    die_point("signer-switched");
+    if (sw_rc != 0 && k > 1) {
+        kw_warn("dkim rotation: switching %s for %zu domains together "
+                "failed (%s); switching them one by one",
+                signer_word(p->signer), k, sub.msg);
+        for (j = 0; j < k; j++) {
+            sub.msg[0] = '\0';
+            memset(&res, 0, sizeof(res));
+            sw_rc = kw_dkim_signer_switch_many(&c, &sw[j], 1, &res, &sub);
+            die_point("signer-switched");
+            if ((rc = activated(&v[idx[j]].m, sw_rc, &res, sub.msg, d)) != 0)
+                return rc;
+        }
+        return 0;
+    }
+    for (j = 0; j < k; j++)
+        if ((rc = activated(&v[idx[j]].m, sw_rc, &res, sub.msg, d)) != 0)
+            return rc;
+    return 0;
+}
+
+/* The switches of every domain held at PROPAGATED, a group per set of
+ * signer files. */
+static int switch_groups(many_dom *v, size_t n, kw_diag *d)
+{
+    kw_dkim_switch *sw = NULL;
+    size_t *idx = NULL, i, j, k;
+    int rc = 0;
+
+    for (i = 0; i < n && rc == 0; i++) {
+        if (!held_at(&v[i], KW_DKIM_ST_PROPAGATED))
+            continue;
+        if (idx == NULL) {
+            idx = calloc(n, sizeof(*idx));
+            sw = calloc(n, sizeof(*sw));
+            if (idx == NULL || sw == NULL) {
+                rc = kw_diag_set(d, KW_ENOMEM, "dkim rotate: out of "
+                                 "memory for %zu switches", n);
+                break;
+            }
+        }
+        for (k = 0, j = i; j < n; j++)
+            if (held_at(&v[j], KW_DKIM_ST_PROPAGATED) &&
+                same_signer(v[i].m.p, v[j].m.p))
+                idx[k++] = j;
+        rc = switch_group(v, idx, k, sw, d);
+        for (j = 0; j < k; j++)
+            v[idx[j]].held = 0;
+    }
+    free(idx);
+    free(sw);
+    return rc;
+}
+
+/* advance() for every domain that neither waits, nor stopped, nor is
+ * held. */
+static int advance_all(many_dom *v, size_t n, int hold, kw_diag *d)
 {
     size_t i;
     int rc;
 
     for (i = 0; i < n; i++)
-        if ((rc = kw_dkim_rotate_run(s, ps[i], dns, flags, now, &outs[i],
-                                     d)) != 0)
+        if (v[i].go && !v[i].m.out->stopped && !v[i].m.out->waiting &&
+            !v[i].held &&
+            (rc = advance(&v[i], hold, d)) != 0)
             return rc;
     return 0;
+}
+
+int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
+                        size_t n, const kw_dkim_rot_dns *dns, int flags,
+                        int64_t now, kw_dkim_rot_out *outs, kw_diag *d)
+{
+    look_cache cache;
+    kw_dkim_rot_dns live;
+    many_dom *v;
+    size_t i;
+    int rc = 0;
+
+    if (n == 0)
+        return 0;
+    memset(&cache, 0, sizeof(cache));
+    if (dns == NULL) {
+        /* The real DNS, with the servers of each domain found once. */
+        live = real_dns;
+        live.ctx = &cache;
+        dns = &live;
+    }
+    if ((v = calloc(n, sizeof(*v))) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "dkim rotate: out of memory for "
+                           "%zu domains", n);
+    /* Publications first: every domain up to its first hold point. */
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = begin(&v[i].m, s, ps[i], dns, flags, now, &outs[i], &v[i].go,
+                   d);
+        if (rc == 0 && v[i].go)
+            rc = advance(&v[i], 1, d);
+    }
+    /* Then the visibility of all of them together; those that need no
+     * wait after it (none configured) go on to the switch. */
+    if (rc == 0)
+        rc = visibility_rounds(v, n, dns->ctx == &cache ? &cache : NULL,
+                               d);
+    if (rc == 0)
+        rc = advance_all(v, n, 1, d);
+    if (rc == 0)
+        rc = switch_groups(v, n, d);
+    if (rc == 0)
+        rc = advance_all(v, n, 0, d);
+    free(v);
+    free(cache.e);
+    return rc;
 }
 
 int kw_dkim_rotate_all(ks_store *s, const struct kw_dkim_params *params,

@@ -65,6 +65,9 @@ typedef struct kw_dkim_rot_params {
     char **signer_exec;   /* argv, NULL-terminated: + DOMAIN SEL KEY */
     int retire_revoke;    /* retire = revoke: p= emptied, not removed */
     int delete_old_key;   /* old_key = delete (else archive) */
+    char **dns_check;     /* "ADDR[:PORT]", NULL-terminated: servers the
+                           * visibility check asks besides the zone's NS
+                           * set (a hidden secondary, an anycast node) */
     int dns_port;         /* the authoritative servers' port; 0: 53 */
     int timeout_ms;       /* each DNS exchange or wait; 0: 10 s */
     int line;             /* the section's line in keywarden.conf */
@@ -84,13 +87,21 @@ typedef struct kw_dkim_rot_dns {
     int (*update)(void *ctx, const kw_dkim_rot_params *p, int add,
                   const char *name, const char *value, kw_diag *d);
     /* 0 when every authoritative server serves exactly value at name
-     * (value NULL: no TXT there); KW_ETIMEDOUT naming those that do not. */
+     * (value NULL: no TXT there); KW_ETIMEDOUT naming those that do not.
+     * On 0, d->msg may hold a note (servers this host could not reach,
+     * not asked), else it is left empty. */
     int (*visible)(void *ctx, const kw_dkim_rot_params *p, const char *name,
                    const char *value, kw_diag *d);
     /* The zone's negative-caching time (kw_dns_soa_negative_ttl). */
     int (*negative_ttl)(void *ctx, const kw_dkim_rot_params *p,
                         int64_t *ttl, kw_diag *d);
     void *ctx;
+    /* visible's one-look form, for kw_dkim_rotate_many's rounds: each
+     * server asked once, no waiting; 0 or KW_ETIMEDOUT (not yet) as
+     * visible.  NULL: kw_dkim_rotate_many calls visible, one domain
+     * after the other. */
+    int (*look)(void *ctx, const kw_dkim_rot_params *p, const char *name,
+                const char *value, kw_diag *d);
 } kw_dkim_rot_dns;
 
 /* The stages, in order (dkim_rotate.c has the transitions). */
