@@ -67,6 +67,42 @@ static int split_argv(parser *p, const char *key, const char *v,
     return 0;
 }
 
+/* dns_check = ADDR[:PORT] ...: servers the visibility check asks besides
+ * the zone's NS set, separated by blanks or commas. */
+static int dns_check_list(parser *p, const char *v, char ***out)
+{
+    char buf[KW_CONFIG_MAX_LINE + 1], *tok, *save = NULL;
+    size_t n = 0;
+
+    snprintf(buf, sizeof(buf), "%s", v);
+    for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        kw_dns_server srv;
+        kw_diag why;
+        char **nv;
+
+        if (kw_dns_server_parse(tok, 53, &srv, &why) != 0)
+            return FAIL(p, "dns_check: %s: expected an IP address with an "
+                           "optional port (192.0.2.1, 192.0.2.1:5353, "
+                           "[2001:db8::1]:53)",
+                        tok);
+        if (n >= KW_DNS_SERVERS_MAX)
+            return FAIL(p, "dns_check: more than %d servers",
+                        KW_DNS_SERVERS_MAX);
+        nv = realloc(*out, (n + 2) * sizeof(*nv));
+        if (nv == NULL)
+            return KW_ENOMEM;
+        *out = nv;
+        nv[n + 1] = NULL;
+        if ((nv[n] = strdup(tok)) == NULL)
+            return KW_ENOMEM;
+        n++;
+    }
+    if (n == 0)
+        return FAIL(p, "dns_check: expected one or more ADDR[:PORT]");
+    return 0;
+}
+
 /* A managed [dkim "DOMAIN"]'s keys (dkim_rotate.h), into its own
  * kw_dkim_rot_params, made when the first of them is seen. */
 static int dkim_rot_key(parser *p, int k, const char *key, const char *v)
@@ -166,6 +202,7 @@ static int dkim_rot_key(parser *p, int k, const char *key, const char *v)
                         v);
         return 0;
     case 26: return split_argv(p, key, v, &r->signer_exec);
+    case 29: return dns_check_list(p, v, &r->dns_check);
     default: /* selector_map, path_map */
         if (v[0] != '/')
             return FAIL(p, "%s = %s: expected an absolute path", key, v);
