@@ -1,0 +1,431 @@
+/*
+ * test_dkim_rotate_many.c: kw_dkim_rotate_many's phases with a fake DNS
+ * that counts its calls and a fake rspamadm that counts its runs: every
+ * record sent before the first visibility look, each name looked at once
+ * per round (never the blocking visible()), 100 domains switched by one
+ * signer run, and a domain whose step fails stopping alone while the
+ * others go on (a refused UPDATE; a key missing at the switch, where the
+ * group switch is retried one domain at a time).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "dkim/dkim_rotate.h"
+#include "dkim/dkim_signer.h"
+#include "keystore/ks_store_int.h"
+#include "tmpdir.h"
+
+#define NOW 1800000000 /* 2027-01-15T08:00:00Z */
+#define MAXD 100
+
+/* The fake DNS.  A name is visible from its visible_at-th look on. */
+typedef struct fake {
+    int updates, looks, visibles;
+    int updates_at_first_look;  /* -1: no look yet */
+    char fail_update[64];       /* updates under this domain fail */
+    char never[64];             /* this domain is never visible */
+    int visible_at;
+    char names[MAXD][340];      /* the names looked at, by first look */
+    int counts[MAXD];
+    size_t nnames;
+    int seq[4 * MAXD];          /* the order of looks, as name indexes */
+    size_t nseq;
+} fake;
+
+static fake fk;
+
+static int f_update(void *ctx, const kw_dkim_rot_params *p, int add,
+                    const char *name, const char *value, kw_diag *d)
+{
+    fake *f = ctx;
+
+    (void)add;
+    (void)name;
+    (void)value;
+    if (f->fail_update[0] != '\0' &&
+        strcmp(p->domain, f->fail_update) == 0)
+        return kw_diag_set(d, KW_EACCES, "127.0.0.1:53: NOTAUTH (the TSIG "
+                           "key was not accepted)");
+    f->updates++;
+    return 0;
+}
+
+/* The blocking form: the batch must not use it when look is there. */
+static int f_visible(void *ctx, const kw_dkim_rot_params *p,
+                     const char *name, const char *value, kw_diag *d)
+{
+    (void)p;
+    (void)name;
+    (void)value;
+    (void)d;
+    ((fake *)ctx)->visibles++;
+    return 0;
+}
+
+static int f_look(void *ctx, const kw_dkim_rot_params *p, const char *name,
+                  const char *value, kw_diag *d)
+{
+    fake *f = ctx;
+    size_t i;
+
+    (void)value;
+    if (f->updates_at_first_look < 0)
+        f->updates_at_first_look = f->updates;
+    f->looks++;
+    for (i = 0; i < f->nnames && strcmp(f->names[i], name) != 0; i++)
+        ;
+    if (i == f->nnames && f->nnames < MAXD)
+        snprintf(f->names[f->nnames++], sizeof(f->names[0]), "%s", name);
+    if (i < MAXD) {
+        f->counts[i]++;
+        if (f->nseq < sizeof(f->seq) / sizeof(f->seq[0]))
+            f->seq[f->nseq++] = (int)i;
+    }
+    if ((f->never[0] != '\0' && strcmp(p->domain, f->never) == 0) ||
+        (i < MAXD && f->counts[i] < f->visible_at))
+        return kw_diag_set(d, KW_ETIMEDOUT, "%s: 1 of 2 servers do not "
+                           "serve it yet: 127.0.0.2:53 answered NXDOMAIN",
+                           name);
+    return 0;
+}
+
+static int f_negttl(void *ctx, const kw_dkim_rot_params *p, int64_t *ttl,
+                    kw_diag *d)
+{
+    (void)ctx;
+    (void)p;
+    (void)d;
+    *ttl = 30;
+    return 0;
+}
+
+static kw_dkim_rot_dns dns = {f_update, f_visible, f_negttl, &fk, f_look};
+
+static char dir[256], keydir[512], smap[512], pmap[512];
+static ks_store *st;
+static kw_dkim_rot_params prm[MAXD];
+static const kw_dkim_rot_params *pp[MAXD];
+static kw_dkim_rot_out outs[MAXD];
+static char *old_path;
+
+/* A fake rspamadm first in PATH: logs each run, exits 0. */
+static void fake_rspamadm(void)
+{
+    char path[600], text[800], newpath[4096];
+    FILE *f;
+
+    path_join(path, sizeof(path), dir, "rspamadm");
+    snprintf(text, sizeof(text), "#!/bin/sh\necho \"$@\" >> %s/rspamadm.log"
+             "\nexit 0\n", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(path, 0755), 0);
+    old_path = strdup(getenv("PATH") != NULL ? getenv("PATH") : "/usr/bin");
+    snprintf(newpath, sizeof(newpath), "%s:%s", dir, old_path);
+    setenv("PATH", newpath, 1);
+}
+
+static int setup(void **state)
+{
+    char path[512];
+    kw_diag d;
+    FILE *f;
+    int i;
+
+    (void)state;
+    tmpdir_make(dir, sizeof(dir), "dkimmany");
+    path_join(path, sizeof(path), dir, "k.db");
+    path_join(keydir, sizeof(keydir), dir, "keys");
+    path_join(smap, sizeof(smap), dir, "selectors.map");
+    path_join(pmap, sizeof(pmap), dir, "paths.map");
+    f = fopen(smap, "w");
+    assert_non_null(f);
+    fclose(f);
+    f = fopen(pmap, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(ks_open(path, KS_OPEN_CREATE, &st, &d), 0);
+    memset(&fk, 0, sizeof(fk));
+    fk.updates_at_first_look = -1;
+    fk.visible_at = 1;
+    for (i = 0; i < MAXD; i++) {
+        char dom[64];
+
+        kw_dkim_rot_params_defaults(&prm[i]);
+        snprintf(dom, sizeof(dom), "d%03d.example", i);
+        prm[i].domain = strdup(dom);
+        prm[i].selector = strdup("kw%Y%m");
+        prm[i].key_dir = strdup(keydir);
+        prm[i].key_type = strdup("ed25519");
+        prm[i].dns_server = strdup("127.0.0.1");
+        prm[i].ttl = 60;
+        prm[i].margin = 0;
+        prm[i].signer = KW_DKIM_SIGNER_RSPAMD;
+        prm[i].selector_map = strdup(smap);
+        prm[i].path_map = strdup(pmap);
+        pp[i] = &prm[i];
+    }
+    fake_rspamadm();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    int i;
+
+    (void)state;
+    for (i = 0; i < MAXD; i++)
+        kw_dkim_rot_params_free(&prm[i]);
+    ks_close(st);
+    tmpdir_remove(dir);
+    setenv("PATH", old_path, 1);
+    free(old_path);
+    return 0;
+}
+
+static void many(size_t n, int64_t now)
+{
+    kw_diag d;
+
+    d.msg[0] = '\0';
+    if (kw_dkim_rotate_many(st, pp, n, &dns, 0, now, outs, &d) != 0)
+        fail_msg("kw_dkim_rotate_many: %s", d.msg);
+}
+
+/* Lines of dir/NAME (0 when missing). */
+static int lines_of(const char *name)
+{
+    char path[600], *text;
+    size_t len, i;
+    int n = 0;
+
+    path_join(path, sizeof(path), dir, name);
+    if ((text = slurp(path, &len)) == NULL)
+        return 0;
+    for (i = 0; i < len; i++)
+        n += text[i] == '\n';
+    free(text);
+    return n;
+}
+
+static int64_t events_of(const char *type)
+{
+    int64_t n = 0;
+    kw_diag d;
+
+    assert_int_equal(ks_value(st, &d, "counting", &n, NULL,
+                              "SELECT count(*) FROM events WHERE type = ?1",
+                              "t", type),
+                     0);
+    return n;
+}
+
+/* 100 domains: every record sent before the first look, each name looked
+ * at once, then one rspamadm run switches all of them, each active with
+ * its own dkim.activated. */
+static void test_hundred_one_switch(void **state)
+{
+    int i;
+
+    (void)state;
+    many(MAXD, NOW);
+    assert_int_equal(fk.updates, MAXD);
+    assert_int_equal(fk.updates_at_first_look, MAXD);
+    assert_int_equal(fk.looks, MAXD);
+    assert_int_equal(fk.visibles, 0);
+    for (i = 0; i < MAXD; i++) {
+        assert_string_equal(outs[i].rot.stage, "visible");
+        assert_true(outs[i].waiting);
+        /* max(negative TTL 30, TTL 60) + margin 0. */
+        assert_int_equal(outs[i].rot.wait_until, NOW + 60);
+    }
+    assert_int_equal(lines_of("rspamadm.log"), 0);
+
+    many(MAXD, NOW + 60);
+    assert_int_equal(lines_of("rspamadm.log"), 1);
+    assert_int_equal(lines_of("selectors.map"), MAXD);
+    assert_int_equal(lines_of("paths.map"), MAXD);
+    assert_int_equal(events_of("dkim.activated"), MAXD);
+    for (i = 0; i < MAXD; i++) {
+        assert_string_equal(outs[i].rot.stage, "active");
+        assert_false(outs[i].stopped);
+    }
+    /* Nothing sent or looked at again. */
+    assert_int_equal(fk.updates, MAXD);
+    assert_int_equal(fk.looks, MAXD);
+}
+
+/* Names not yet visible are asked again in the next round, each once per
+ * round, in the same order; one never visible waits alone at published
+ * with the last look's words once its timeout passes. */
+static void test_rounds(void **state)
+{
+    size_t i;
+
+    (void)state;
+    fk.visible_at = 3;
+    many(5, NOW);
+    assert_int_equal(fk.looks, 15);
+    assert_int_equal(fk.nseq, 15);
+    for (i = 0; i < 15; i++)
+        assert_int_equal(fk.seq[i], (int)(i % 5));
+    for (i = 0; i < 5; i++)
+        assert_string_equal(outs[i].rot.stage, "visible");
+    assert_int_equal(fk.visibles, 0);
+
+    /* A second batch, one domain never visible within its 700 ms. */
+    memset(&fk, 0, sizeof(fk));
+    fk.updates_at_first_look = -1;
+    fk.visible_at = 1;
+    snprintf(fk.never, sizeof(fk.never), "d007.example");
+    for (i = 5; i < 10; i++)
+        prm[i].timeout_ms = 700;
+    many(10, NOW);
+    for (i = 5; i < 10; i++) {
+        if (i == 7)
+            continue;
+        assert_string_equal(outs[i].rot.stage, "visible");
+        assert_int_equal(fk.counts[i - 5], 1);
+    }
+    assert_string_equal(outs[7].rot.stage, "published");
+    assert_true(outs[7].waiting);
+    assert_false(outs[7].stopped);
+    assert_non_null(strstr(outs[7].rot.waits_for, "127.0.0.2:53 answered "
+                                                  "NXDOMAIN"));
+    /* Rounds 200 ms apart within 700 ms: 3 to 5 looks, not one. */
+    assert_in_range(fk.counts[2], 3, 5);
+}
+
+/* A refused UPDATE stops its domain alone; a key gone at the switch makes
+ * the group switch fail, and the one-by-one retry stops only that
+ * domain. */
+static void test_one_fails_others_go_on(void **state)
+{
+    int i;
+
+    (void)state;
+    snprintf(fk.fail_update, sizeof(fk.fail_update), "d003.example");
+    many(10, NOW);
+    for (i = 0; i < 10; i++) {
+        if (i == 3) {
+            assert_string_equal(outs[i].rot.stage, "publishing");
+            assert_true(outs[i].stopped);
+            assert_non_null(strstr(outs[i].rot.stopped, "NOTAUTH"));
+        } else {
+            assert_string_equal(outs[i].rot.stage, "visible");
+        }
+    }
+    assert_int_equal(fk.updates, 9);
+    assert_int_equal(fk.looks, 9);
+
+    assert_int_equal(unlink(outs[5].rot.key_path), 0);
+    many(10, NOW + 60);
+    for (i = 0; i < 10; i++) {
+        if (i == 3) {
+            /* Still stopped: its retry is not due yet. */
+            assert_true(outs[i].stopped);
+            assert_string_equal(outs[i].rot.stage, "publishing");
+        } else if (i == 5) {
+            assert_string_equal(outs[i].rot.stage, "propagated");
+            assert_true(outs[i].stopped);
+            assert_non_null(strstr(outs[i].rot.stopped,
+                                   "switching the signer"));
+        } else {
+            assert_string_equal(outs[i].rot.stage, "active");
+            assert_false(outs[i].stopped);
+        }
+    }
+    /* The group failed before its check; then 8 switches one by one. */
+    assert_int_equal(lines_of("rspamadm.log"), 8);
+    assert_int_equal(lines_of("selectors.map"), 8);
+    assert_int_equal(events_of("dkim.activated"), 8);
+}
+
+/* Two sets of signer files: one switch each. */
+static void test_groups_by_files(void **state)
+{
+    char smap2[600], pmap2[600];
+    FILE *f;
+    int i;
+
+    (void)state;
+    path_join(smap2, sizeof(smap2), dir, "selectors2.map");
+    path_join(pmap2, sizeof(pmap2), dir, "paths2.map");
+    f = fopen(smap2, "w");
+    assert_non_null(f);
+    fclose(f);
+    f = fopen(pmap2, "w");
+    assert_non_null(f);
+    fclose(f);
+    for (i = 0; i < 20; i += 2) {
+        free(prm[i].selector_map);
+        free(prm[i].path_map);
+        prm[i].selector_map = strdup(smap2);
+        prm[i].path_map = strdup(pmap2);
+    }
+    many(20, NOW);
+    many(20, NOW + 60);
+    assert_int_equal(lines_of("rspamadm.log"), 2);
+    assert_int_equal(lines_of("selectors.map"), 10);
+    assert_int_equal(lines_of("selectors2.map"), 10);
+    for (i = 0; i < 20; i++)
+        assert_string_equal(outs[i].rot.stage, "active");
+}
+
+/* kw_dkim_rotate_many and kw_dkim_rotate_run leave the same journal: the
+ * same stages in the same order, each through set_state(). */
+static void test_same_walk_as_run(void **state)
+{
+    ks_dkim_rot_step *j;
+    size_t n, i, k = 0;
+    kw_diag d;
+    static const char *const want[] = {"generating", "generated",
+                                       "publishing", "published", "visible",
+                                       "propagated", "active"};
+
+    (void)state;
+    many(1, NOW);
+    many(1, NOW + 60);
+    assert_int_equal(ks_dkim_rot_journal(st, outs[0].rot.id, &j, &n, &d), 0);
+    for (i = 0; i < n; i++)
+        if (strcmp(j[i].old_stage, j[i].new_stage) != 0) {
+            assert_true(k < 7);
+            assert_string_equal(j[i].new_stage, want[k]);
+            k++;
+        }
+    assert_int_equal(k, 7);
+    /* The switch's intent is journalled before the effect. */
+    for (i = 0; i < n; i++)
+        if (strcmp(j[i].new_stage, "active") == 0)
+            break;
+    assert_true(i > 0 && i < n);
+    assert_non_null(strstr(j[i - 1].intent, "switch rspamd to selector"));
+    free(j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_hundred_one_switch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_fails_others_go_on, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_groups_by_files, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_same_walk_as_run, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
