@@ -136,7 +136,7 @@ static void test_twenty_domains(void **state)
     static kw_dkim_rot_params prm[N];
     static kw_dkim_rot_out outs[N];
     const kw_dkim_rot_params *pp[N];
-    char keys[600], name[300], domain[300], ns6[64];
+    char keys[600], name[640], domain[300], ns6[64];
     ks_store *s = open_store("twenty.db");
     kw_diag d;
     double t0, took;
