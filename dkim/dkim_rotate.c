@@ -76,6 +76,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -410,7 +411,9 @@ static int real_update(void *ctx, const kw_dkim_rot_params *p, int add,
  * What a batch (kw_dkim_rotate_many) keeps between the looks of its
  * rounds: each domain's servers, found once, and the servers that did not
  * answer in the current round, not asked again in it (a dead server
- * would cost QUERY_SLICE for every name otherwise).
+ * would cost LOOK_SLICE_MS for every name otherwise).  The looks of a
+ * round run on several threads: mu guards the table and the dead list;
+ * entries are allocated one by one, so a pointer to one stays valid.
  */
 typedef struct look_cache_entry {
     const kw_dkim_rot_params *p;
@@ -421,7 +424,8 @@ typedef struct look_cache_entry {
 } look_cache_entry;
 
 typedef struct look_cache {
-    look_cache_entry *e;
+    pthread_mutex_t mu;
+    look_cache_entry **e;
     size_t n, cap;
     kw_dns_server dead[KW_DNS_SERVERS_MAX];
     char dead_why[KW_DNS_SERVERS_MAX][96];
@@ -505,34 +509,89 @@ static int servers_of(look_cache *c, const kw_dkim_rot_params *p,
                       const char *name, look_cache_entry *tmp,
                       look_cache_entry **e, kw_diag *d)
 {
+    look_cache_entry *found = NULL, *ne;
     size_t i;
     int rc;
 
     *e = tmp;
     if (c != NULL) {
-        for (i = c->n; i > 0; i--)
-            if (c->e[i - 1].p == p) {
-                *e = &c->e[i - 1];
-                return 0;
-            }
+        pthread_mutex_lock(&c->mu);
+        for (i = c->n; i > 0 && found == NULL; i--)
+            if (c->e[i - 1]->p == p)
+                found = c->e[i - 1];
+        pthread_mutex_unlock(&c->mu);
+        if (found != NULL) {
+            *e = found;
+            return 0;
+        }
     }
+    /* Outside the lock: the zone's servers are DNS queries. */
     if ((rc = check_servers(p, name, tmp, d)) != 0)
         return rc;
     tmp->p = p;
-    if (c != NULL) {
-        if (c->n == c->cap) {
-            size_t cap = c->cap ? c->cap * 2 : 64;
-            look_cache_entry *v = realloc(c->e, cap * sizeof(*v));
+    if (c == NULL || (ne = malloc(sizeof(*ne))) == NULL)
+        return 0;
+    *ne = *tmp;
+    pthread_mutex_lock(&c->mu);
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        look_cache_entry **v = realloc(c->e, cap * sizeof(*v));
 
-            if (v == NULL)
-                return kw_diag_set(d, KW_ENOMEM, "out of memory");
+        if (v != NULL) {
             c->e = v;
             c->cap = cap;
         }
-        c->e[c->n] = *tmp;
-        *e = &c->e[c->n++];
     }
+    if (c->n < c->cap) {
+        c->e[c->n++] = ne;
+        *e = ne;
+    } else {
+        free(ne);
+    }
+    pthread_mutex_unlock(&c->mu);
     return 0;
+}
+
+static void look_cache_free(look_cache *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->n; i++)
+        free(c->e[i]);
+    free(c->e);
+}
+
+/* Was srv found dead earlier in this round?  Its words then in why. */
+static int dead_in_round(look_cache *c, const kw_dns_server *srv,
+                         char *why, size_t cap)
+{
+    size_t j;
+    int dead = 0;
+
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->mu);
+    for (j = 0; j < c->ndead && !dead; j++)
+        if (same_server(&c->dead[j], srv)) {
+            snprintf(why, cap, "%s", c->dead_why[j]);
+            dead = 1;
+        }
+    pthread_mutex_unlock(&c->mu);
+    return dead;
+}
+
+static void mark_dead(look_cache *c, const kw_dns_server *srv,
+                      const char *status)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    if (c->ndead < KW_DNS_SERVERS_MAX) {
+        c->dead[c->ndead] = *srv;
+        snprintf(c->dead_why[c->ndead++], sizeof(c->dead_why[0]),
+                 "%.60s earlier in this round", status);
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 static int real_visible(void *ctx, const kw_dkim_rot_params *p,
@@ -556,21 +615,14 @@ static int real_look(void *ctx, const kw_dkim_rot_params *p,
     look_cache *c = ctx;
     look_cache_entry tmp, *e;
     char msg[sizeof(d->msg)], status[160], who[96];
-    size_t i, j, pos = 0, bad = 0;
+    size_t i, pos = 0, bad = 0;
     int rc;
 
     if ((rc = servers_of(c, p, name, &tmp, &e, d)) != 0)
         return rc;
     msg[0] = '\0';
     for (i = 0; i < e->n; i++) {
-        int dead = 0;
-
-        for (j = 0; c != NULL && j < c->ndead && !dead; j++)
-            if (same_server(&c->dead[j], &e->srv[i])) {
-                snprintf(status, sizeof(status), "%s", c->dead_why[j]);
-                dead = 1;
-            }
-        if (!dead) {
+        if (!dead_in_round(c, &e->srv[i], status, sizeof(status))) {
             int slice = timeout_of(p) < LOOK_SLICE_MS ? timeout_of(p)
                                                       : LOOK_SLICE_MS;
 
@@ -578,11 +630,8 @@ static int real_look(void *ctx, const kw_dkim_rot_params *p,
                                  sizeof(status));
             if (rc == 1)
                 continue;
-            if (rc < 0 && c != NULL && c->ndead < KW_DNS_SERVERS_MAX) {
-                c->dead[c->ndead] = e->srv[i];
-                snprintf(c->dead_why[c->ndead++], sizeof(c->dead_why[0]),
-                         "%.60s earlier in this round", status);
-            }
+            if (rc < 0)
+                mark_dead(c, &e->srv[i], status);
         }
         bad++;
         kw_dns_server_str(&e->srv[i], who, sizeof(who));
@@ -1433,6 +1482,8 @@ int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
 
 /* Between visibility rounds (as real_visible's polling interval). */
 #define ROUND_MS 200
+/* Threads asking the servers in a round of the real DNS. */
+#define LOOK_THREADS 16
 
 typedef struct many_dom {
     machine m;
@@ -1477,51 +1528,124 @@ static int held_at(const many_dom *x, kw_dkim_stage st)
            kw_dkim_stage_parse(x->m.r->stage) == st;
 }
 
-/* The visibility rounds over the domains held at PUBLISHED. */
+/* One look of a round: the domain, and what the look said. */
+typedef struct look_job {
+    many_dom *x;
+    int rc;
+    kw_diag seen;
+} look_job;
+
+/* The looks of a round, taken by LOOK_THREADS threads in turn. */
+typedef struct look_pool {
+    look_job *jobs;
+    size_t n, next;
+    pthread_mutex_t mu;
+} look_pool;
+
+static void look_one(look_job *j)
+{
+    const machine *m = &j->x->m;
+    char name[NAME_MAX_LEN];
+
+    j->seen.msg[0] = '\0';
+    dkim_name(m->r->selector, m->r->domain, name, sizeof(name));
+    j->rc = m->dns->look(m->dns->ctx, m->p, name, m->r->record, &j->seen);
+}
+
+static void *look_worker(void *arg)
+{
+    look_pool *pool = arg;
+
+    for (;;) {
+        size_t k;
+
+        pthread_mutex_lock(&pool->mu);
+        k = pool->next++;
+        pthread_mutex_unlock(&pool->mu);
+        if (k >= pool->n)
+            return NULL;
+        look_one(&pool->jobs[k]);
+    }
+}
+
+/* The looks of one round: on up to LOOK_THREADS threads for the real DNS
+ * (a round trip each: 1,000 names one after another would take 1,000
+ * round trips), in order on this thread for a caller's table, whose
+ * functions need not be thread-safe. */
+static void look_round(look_job *jobs, size_t k, int threads)
+{
+    pthread_t t[LOOK_THREADS];
+    look_pool pool;
+    size_t i, started = 0;
+
+    if (!threads || k < 2) {
+        for (i = 0; i < k; i++)
+            look_one(&jobs[i]);
+        return;
+    }
+    pool.jobs = jobs;
+    pool.n = k;
+    pool.next = 0;
+    pthread_mutex_init(&pool.mu, NULL);
+    for (i = 0; i < LOOK_THREADS && i < k; i++)
+        if (pthread_create(&t[started], NULL, look_worker, &pool) == 0)
+            started++;
+    /* This thread takes its share too (all of it if none started). */
+    look_worker(&pool);
+    for (i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    pthread_mutex_destroy(&pool.mu);
+}
+
+/* The visibility rounds over the domains held at PUBLISHED; cache is the
+ * real DNS's (looks on threads), NULL for a caller's table. */
 static int visibility_rounds(many_dom *v, size_t n, look_cache *cache,
                              kw_diag *d)
 {
     int64_t t0 = mono_ms(), round;
-    size_t i, left = 0;
-    int rc;
+    look_job *jobs;
+    size_t i, k, left = 0;
+    int rc = 0;
 
     for (i = 0; i < n; i++)
         if (held_at(&v[i], KW_DKIM_ST_PUBLISHED)) {
             v[i].deadline = t0 + timeout_of(v[i].m.p);
             left++;
         }
-    while (left > 0) {
+    if (left == 0)
+        return 0;
+    if ((jobs = calloc(left, sizeof(*jobs))) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "dkim rotate: out of memory for "
+                           "%zu visibility checks", left);
+    while (left > 0 && rc == 0) {
         round = mono_ms();
         if (cache != NULL)
             cache->ndead = 0;
-        for (i = 0; i < n; i++) {
-            many_dom *x = &v[i];
-            char name[NAME_MAX_LEN];
-            kw_diag seen;
+        for (i = 0, k = 0; i < n; i++)
+            if (held_at(&v[i], KW_DKIM_ST_PUBLISHED))
+                jobs[k++].x = &v[i];
+        look_round(jobs, k, cache != NULL);
+        /* The verdicts on this thread, in order: the database is its. */
+        for (i = 0; i < k && rc == 0; i++) {
+            many_dom *x = jobs[i].x;
 
-            if (!held_at(x, KW_DKIM_ST_PUBLISHED))
-                continue;
-            seen.msg[0] = '\0';
-            dkim_name(x->m.r->selector, x->m.r->domain, name, sizeof(name));
-            rc = x->m.dns->look(x->m.dns->ctx, x->m.p, name, x->m.r->record,
-                                &seen);
-            if (rc == KW_ETIMEDOUT && mono_ms() < x->deadline)
+            if (jobs[i].rc == KW_ETIMEDOUT && mono_ms() < x->deadline)
                 continue;
             /* Visible, failed, or out of time: the verdict goes through
              * the same visible_seen() as a lone domain's. */
             x->held = 0;
             left--;
-            if ((rc = visible_seen(&x->m, rc, &seen, d)) != 0)
-                return rc;
+            rc = visible_seen(&x->m, jobs[i].rc, &jobs[i].seen, d);
         }
-        if (left > 0) {
+        if (left > 0 && rc == 0) {
             int64_t rest = round + ROUND_MS - mono_ms();
 
             if (rest > 0)
                 poll(NULL, 0, (int)rest);
         }
     }
-    return 0;
+    free(jobs);
+    return rc;
 }
 
 static int same_str(const char *a, const char *b)
@@ -1662,16 +1786,17 @@ int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
 
     if (n == 0)
         return 0;
+    if ((v = calloc(n, sizeof(*v))) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "dkim rotate: out of memory for "
+                           "%zu domains", n);
     memset(&cache, 0, sizeof(cache));
+    pthread_mutex_init(&cache.mu, NULL);
     if (dns == NULL) {
         /* The real DNS, with the servers of each domain found once. */
         live = real_dns;
         live.ctx = &cache;
         dns = &live;
     }
-    if ((v = calloc(n, sizeof(*v))) == NULL)
-        return kw_diag_set(d, KW_ENOMEM, "dkim rotate: out of memory for "
-                           "%zu domains", n);
     /* Publications first: every domain up to its first hold point. */
     for (i = 0; i < n && rc == 0; i++) {
         rc = begin(&v[i].m, s, ps[i], dns, flags, now, &outs[i], &v[i].go,
@@ -1691,7 +1816,8 @@ int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
     if (rc == 0)
         rc = advance_all(v, n, 0, d);
     free(v);
-    free(cache.e);
+    look_cache_free(&cache);
+    pthread_mutex_destroy(&cache.mu);
     return rc;
 }
 
