@@ -937,15 +937,29 @@ static const char *how(const kw_dkim_rot_params *p, char *buf, size_t cap)
     return buf;
 }
 
-/* PUBLISHING -> PUBLISHED.  Resumed, the same add is sent again. */
-static int do_publish(machine *m, kw_diag *d)
+/* PUBLISHING's effect: the record sent (nothing for publish = manual);
+ * rc and the words in sub.  May run on a batch's thread: it writes
+ * nothing but sub. */
+static int publish_effect(const machine *m, kw_diag *sub)
+{
+    char name[NAME_MAX_LEN];
+    int rc;
+
+    if (m->p->publish == KW_DKIM_PUBLISH_MANUAL)
+        return 0;
+    dkim_name(m->r->selector, m->r->domain, name, sizeof(name));
+    rc = m->dns->update(m->dns->ctx, m->p, 1, name, m->r->record, sub);
+    die_point("update-sent");
+    return rc;
+}
+
+/* PUBLISHING -> PUBLISHED on the effect's rc (its words in sent), or
+ * stopped at PUBLISHING. */
+static int published(machine *m, int rc, const kw_diag *sent, kw_diag *d)
 {
     ks_dkim_rot *r = m->r;
     char name[NAME_MAX_LEN], way[600], why[1400];
-    kw_diag sub;
-    int rc;
 
-    sub.msg[0] = '\0';
     dkim_name(r->selector, r->domain, name, sizeof(name));
     if (m->p->publish == KW_DKIM_PUBLISH_MANUAL) {
         snprintf(m->out->manual_name, sizeof(m->out->manual_name), "%s",
@@ -953,10 +967,8 @@ static int do_publish(machine *m, kw_diag *d)
         return set_state(m, KW_DKIM_ST_PUBLISHED, NULL,
                          "handed to the operator", NULL, NULL, d);
     }
-    rc = m->dns->update(m->dns->ctx, m->p, 1, name, r->record, &sub);
-    die_point("update-sent");
     if (rc != 0) {
-        snprintf(why, sizeof(why), "publishing %s: %s", name, sub.msg);
+        snprintf(why, sizeof(why), "publishing %s: %s", name, sent->msg);
         return stop(m, why, d);
     }
     return set_state(m, KW_DKIM_ST_PUBLISHED, NULL,
@@ -967,6 +979,17 @@ static int do_publish(machine *m, kw_diag *d)
                                 : "NOERROR (unsigned: no tsig_key)")
                          : "dns_exec exited 0",
                      NULL, d);
+}
+
+/* PUBLISHING -> PUBLISHED.  Resumed, the same add is sent again. */
+static int do_publish(machine *m, kw_diag *d)
+{
+    kw_diag sub;
+    int rc;
+
+    sub.msg[0] = '\0';
+    rc = publish_effect(m, &sub);
+    return published(m, rc, &sub, d);
 }
 
 /* PUBLISHED -> VISIBLE on the check's verdict rc (its words in seen:
@@ -1458,9 +1481,13 @@ int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
 
 /*
  * kw_dkim_rotate_many walks every domain with the same step() and the
- * same set_state() as kw_dkim_rotate_run, but holds each at the two
- * stages where waiting one domain at a time costs most:
+ * same set_state() as kw_dkim_rotate_run, but holds each at the three
+ * stages where going one domain at a time costs most:
  *
+ *   PUBLISHING  the record sent.  Every held domain's intent is already
+ *               journalled; the updates then go out together (on
+ *               BATCH_THREADS threads for the real DNS: a round trip to
+ *               the primary each), and each result is journalled.
  *   PUBLISHED   the visibility check.  Every held domain is looked at in
  *               rounds (each name asked of each of its servers once per
  *               round, ROUND_MS apart) until all are visible or each one's
@@ -1475,15 +1502,17 @@ int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
  *               fails is retried one domain at a time, so only the domain
  *               at fault stops.
  *
- * Everything else (generation, publication, drain, removal) is step()'s,
- * one domain after the other: all publications go out before the first
- * visibility round.
+ * Everything else (generation, drain, removal) is step()'s, one domain
+ * after the other.  Effects that may run on threads (publish_effect, a
+ * look) write nothing but their own result; every stage is written on
+ * the calling thread, which owns the database connection.
  */
 
 /* Between visibility rounds (as real_visible's polling interval). */
 #define ROUND_MS 200
-/* Threads asking the servers in a round of the real DNS. */
-#define LOOK_THREADS 16
+/* Threads sending the updates, or asking the servers in a round, for the
+ * real DNS. */
+#define BATCH_THREADS 16
 
 typedef struct many_dom {
     machine m;
@@ -1501,7 +1530,8 @@ static int64_t mono_ms(void)
 }
 
 /* step() until the domain waits, stops or reaches a hold point
- * (PUBLISHED with a look to batch, PROPAGATED with a signer). */
+ * (PUBLISHING, PUBLISHED with a look to batch, PROPAGATED with a
+ * signer). */
 static int advance(many_dom *x, int hold, kw_diag *d)
 {
     machine *m = &x->m;
@@ -1511,7 +1541,8 @@ static int advance(many_dom *x, int hold, kw_diag *d)
     for (i = 0; more && i < MAX_CHANGES; i++) {
         kw_dkim_stage st = kw_dkim_stage_parse(m->r->stage);
 
-        if (hold && ((st == KW_DKIM_ST_PUBLISHED && m->dns->look != NULL) ||
+        if (hold && (st == KW_DKIM_ST_PUBLISHING ||
+                     (st == KW_DKIM_ST_PUBLISHED && m->dns->look != NULL) ||
                      (st == KW_DKIM_ST_PROPAGATED && m->p->signer != 0))) {
             x->held = 1;
             return 0;
@@ -1528,33 +1559,42 @@ static int held_at(const many_dom *x, kw_dkim_stage st)
            kw_dkim_stage_parse(x->m.r->stage) == st;
 }
 
-/* One look of a round: the domain, and what the look said. */
-typedef struct look_job {
+/* One effect of a phase: the domain, its result and words. */
+typedef struct batch_job {
     many_dom *x;
     int rc;
-    kw_diag seen;
-} look_job;
+    kw_diag sub;
+} batch_job;
 
-/* The looks of a round, taken by LOOK_THREADS threads in turn. */
-typedef struct look_pool {
-    look_job *jobs;
+/* The effects of a phase, taken by BATCH_THREADS threads in turn. */
+typedef struct batch_pool {
+    batch_job *jobs;
     size_t n, next;
+    void (*fn)(batch_job *j);
     pthread_mutex_t mu;
-} look_pool;
+} batch_pool;
 
-static void look_one(look_job *j)
+/* A publication (publish_effect) as a job. */
+static void publish_job(batch_job *j)
+{
+    j->sub.msg[0] = '\0';
+    j->rc = publish_effect(&j->x->m, &j->sub);
+}
+
+/* One look of a round as a job. */
+static void look_job(batch_job *j)
 {
     const machine *m = &j->x->m;
     char name[NAME_MAX_LEN];
 
-    j->seen.msg[0] = '\0';
+    j->sub.msg[0] = '\0';
     dkim_name(m->r->selector, m->r->domain, name, sizeof(name));
-    j->rc = m->dns->look(m->dns->ctx, m->p, name, m->r->record, &j->seen);
+    j->rc = m->dns->look(m->dns->ctx, m->p, name, m->r->record, &j->sub);
 }
 
-static void *look_worker(void *arg)
+static void *batch_worker(void *arg)
 {
-    look_pool *pool = arg;
+    batch_pool *pool = arg;
 
     for (;;) {
         size_t k;
@@ -1564,37 +1604,66 @@ static void *look_worker(void *arg)
         pthread_mutex_unlock(&pool->mu);
         if (k >= pool->n)
             return NULL;
-        look_one(&pool->jobs[k]);
+        pool->fn(&pool->jobs[k]);
     }
 }
 
-/* The looks of one round: on up to LOOK_THREADS threads for the real DNS
- * (a round trip each: 1,000 names one after another would take 1,000
- * round trips), in order on this thread for a caller's table, whose
- * functions need not be thread-safe. */
-static void look_round(look_job *jobs, size_t k, int threads)
+/* fn for each of jobs[k]: on up to BATCH_THREADS threads when threads
+ * (the real DNS: a round trip each, and 1,000 of them one after another
+ * would take 1,000 round trips), else in order on this thread (a
+ * caller's table, whose functions need not be thread-safe). */
+static void run_jobs(batch_job *jobs, size_t k, int threads,
+                     void (*fn)(batch_job *j))
 {
-    pthread_t t[LOOK_THREADS];
-    look_pool pool;
+    pthread_t t[BATCH_THREADS];
+    batch_pool pool;
     size_t i, started = 0;
 
     if (!threads || k < 2) {
         for (i = 0; i < k; i++)
-            look_one(&jobs[i]);
+            fn(&jobs[i]);
         return;
     }
     pool.jobs = jobs;
     pool.n = k;
     pool.next = 0;
+    pool.fn = fn;
     pthread_mutex_init(&pool.mu, NULL);
-    for (i = 0; i < LOOK_THREADS && i < k; i++)
-        if (pthread_create(&t[started], NULL, look_worker, &pool) == 0)
+    for (i = 0; i < BATCH_THREADS && i < k; i++)
+        if (pthread_create(&t[started], NULL, batch_worker, &pool) == 0)
             started++;
     /* This thread takes its share too (all of it if none started). */
-    look_worker(&pool);
+    batch_worker(&pool);
     for (i = 0; i < started; i++)
         pthread_join(t[i], NULL);
     pthread_mutex_destroy(&pool.mu);
+}
+
+/* The publications of the domains held at PUBLISHING: the updates
+ * together, then each result journalled. */
+static int publications(many_dom *v, size_t n, int threads, kw_diag *d)
+{
+    batch_job *jobs;
+    size_t i, k = 0;
+    int rc = 0;
+
+    for (i = 0; i < n; i++)
+        k += held_at(&v[i], KW_DKIM_ST_PUBLISHING);
+    if (k == 0)
+        return 0;
+    if ((jobs = calloc(k, sizeof(*jobs))) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "dkim rotate: out of memory for "
+                           "%zu publications", k);
+    for (i = 0, k = 0; i < n; i++)
+        if (held_at(&v[i], KW_DKIM_ST_PUBLISHING))
+            jobs[k++].x = &v[i];
+    run_jobs(jobs, k, threads, publish_job);
+    for (i = 0; i < k && rc == 0; i++) {
+        jobs[i].x->held = 0;
+        rc = published(&jobs[i].x->m, jobs[i].rc, &jobs[i].sub, d);
+    }
+    free(jobs);
+    return rc;
 }
 
 /* The visibility rounds over the domains held at PUBLISHED; cache is the
@@ -1603,7 +1672,7 @@ static int visibility_rounds(many_dom *v, size_t n, look_cache *cache,
                              kw_diag *d)
 {
     int64_t t0 = mono_ms(), round;
-    look_job *jobs;
+    batch_job *jobs;
     size_t i, k, left = 0;
     int rc = 0;
 
@@ -1624,7 +1693,7 @@ static int visibility_rounds(many_dom *v, size_t n, look_cache *cache,
         for (i = 0, k = 0; i < n; i++)
             if (held_at(&v[i], KW_DKIM_ST_PUBLISHED))
                 jobs[k++].x = &v[i];
-        look_round(jobs, k, cache != NULL);
+        run_jobs(jobs, k, cache != NULL, look_job);
         /* The verdicts on this thread, in order: the database is its. */
         for (i = 0; i < k && rc == 0; i++) {
             many_dom *x = jobs[i].x;
@@ -1635,7 +1704,7 @@ static int visibility_rounds(many_dom *v, size_t n, look_cache *cache,
              * the same visible_seen() as a lone domain's. */
             x->held = 0;
             left--;
-            rc = visible_seen(&x->m, jobs[i].rc, &jobs[i].seen, d);
+            rc = visible_seen(&x->m, jobs[i].rc, &jobs[i].sub, d);
         }
         if (left > 0 && rc == 0) {
             int64_t rest = round + ROUND_MS - mono_ms();
@@ -1782,7 +1851,7 @@ int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
     kw_dkim_rot_dns live;
     many_dom *v;
     size_t i;
-    int rc = 0;
+    int rc = 0, real = dns == NULL;
 
     if (n == 0)
         return 0;
@@ -1791,24 +1860,28 @@ int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
                            "%zu domains", n);
     memset(&cache, 0, sizeof(cache));
     pthread_mutex_init(&cache.mu, NULL);
-    if (dns == NULL) {
+    if (real) {
         /* The real DNS, with the servers of each domain found once. */
         live = real_dns;
         live.ctx = &cache;
         dns = &live;
     }
-    /* Publications first: every domain up to its first hold point. */
+    /* Keys and intents first: every domain up to its first hold point;
+     * then the publications together. */
     for (i = 0; i < n && rc == 0; i++) {
         rc = begin(&v[i].m, s, ps[i], dns, flags, now, &outs[i], &v[i].go,
                    d);
         if (rc == 0 && v[i].go)
             rc = advance(&v[i], 1, d);
     }
+    if (rc == 0)
+        rc = publications(v, n, real, d);
+    if (rc == 0)
+        rc = advance_all(v, n, 1, d);
     /* Then the visibility of all of them together; those that need no
      * wait after it (none configured) go on to the switch. */
     if (rc == 0)
-        rc = visibility_rounds(v, n, dns->ctx == &cache ? &cache : NULL,
-                               d);
+        rc = visibility_rounds(v, n, real ? &cache : NULL, d);
     if (rc == 0)
         rc = advance_all(v, n, 1, d);
     if (rc == 0)

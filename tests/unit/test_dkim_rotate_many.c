@@ -1,7 +1,8 @@
 /*
  * test_dkim_rotate_many.c: kw_dkim_rotate_many's phases with a fake DNS
  * that counts its calls and a fake rspamadm that counts its runs: every
- * record sent before the first visibility look, each name looked at once
+ * intent journalled before the first UPDATE and every record sent before
+ * the first visibility look, each name looked at once
  * per round (never the blocking visible()), 100 domains switched by one
  * signer run, and a domain whose step fails stopping alone while the
  * others go on (a refused UPDATE; a key missing at the switch, where the
@@ -30,6 +31,7 @@
 typedef struct fake {
     int updates, looks, visibles;
     int updates_at_first_look;  /* -1: no look yet */
+    int64_t publishing_at_first_update; /* -1: no update yet */
     char fail_update[64];       /* updates under this domain fail */
     char never[64];             /* this domain is never visible */
     int visible_at;
@@ -41,6 +43,7 @@ typedef struct fake {
 } fake;
 
 static fake fk;
+static ks_store *st;
 
 static int f_update(void *ctx, const kw_dkim_rot_params *p, int add,
                     const char *name, const char *value, kw_diag *d)
@@ -50,6 +53,12 @@ static int f_update(void *ctx, const kw_dkim_rot_params *p, int add,
     (void)add;
     (void)name;
     (void)value;
+    /* How many intents were journalled before the first effect. */
+    if (f->publishing_at_first_update < 0 &&
+        ks_value(st, d, "counting", &f->publishing_at_first_update, NULL,
+                 "SELECT count(*) FROM dkim_rotations WHERE stage = "
+                 "'publishing'", "") != 0)
+        return KW_EDB;
     if (f->fail_update[0] != '\0' &&
         strcmp(p->domain, f->fail_update) == 0)
         return kw_diag_set(d, KW_EACCES, "127.0.0.1:53: NOTAUTH (the TSIG "
@@ -110,7 +119,6 @@ static int f_negttl(void *ctx, const kw_dkim_rot_params *p, int64_t *ttl,
 static kw_dkim_rot_dns dns = {f_update, f_visible, f_negttl, &fk, f_look};
 
 static char dir[256], keydir[512], smap[512], pmap[512];
-static ks_store *st;
 static kw_dkim_rot_params prm[MAXD];
 static const kw_dkim_rot_params *pp[MAXD];
 static kw_dkim_rot_out outs[MAXD];
@@ -157,6 +165,7 @@ static int setup(void **state)
     assert_int_equal(ks_open(path, KS_OPEN_CREATE, &st, &d), 0);
     memset(&fk, 0, sizeof(fk));
     fk.updates_at_first_look = -1;
+    fk.publishing_at_first_update = -1;
     fk.visible_at = 1;
     for (i = 0; i < MAXD; i++) {
         char dom[64];
@@ -240,6 +249,9 @@ static void test_hundred_one_switch(void **state)
     (void)state;
     many(MAXD, NOW);
     assert_int_equal(fk.updates, MAXD);
+    /* Every key made and every intent journalled before the first
+     * UPDATE; every record sent before the first look. */
+    assert_int_equal(fk.publishing_at_first_update, MAXD);
     assert_int_equal(fk.updates_at_first_look, MAXD);
     assert_int_equal(fk.looks, MAXD);
     assert_int_equal(fk.visibles, 0);
@@ -286,6 +298,7 @@ static void test_rounds(void **state)
     /* A second batch, one domain never visible within its 700 ms. */
     memset(&fk, 0, sizeof(fk));
     fk.updates_at_first_look = -1;
+    fk.publishing_at_first_update = -1;
     fk.visible_at = 1;
     snprintf(fk.never, sizeof(fk.never), "d007.example");
     for (i = 5; i < 10; i++)
