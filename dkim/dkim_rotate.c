@@ -1495,12 +1495,13 @@ int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
  *               in one IXFR after a NOTIFY, so the wait is one transfer
  *               round, not one per domain.
  *   PROPAGATED  the signer switch.  Held domains whose signer files are the
- *               same are switched by one kw_dkim_signer_switch_many (the
- *               files written and checked once); each then goes ACTIVE
- *               with its own dkim.activated, which a reload hook with
- *               coalesce set turns into one reload.  A group switch that
- *               fails is retried one domain at a time, so only the domain
- *               at fault stops.
+ *               same (opendkim, rspamd) are switched by one
+ *               kw_dkim_signer_switch_many (the files written and checked
+ *               once); each then goes ACTIVE with its own
+ *               dkim.activated, which a reload hook with coalesce set
+ *               turns into one reload.  A group switch that fails is
+ *               retried one domain at a time, so only the domain at fault
+ *               stops.
  *
  * Everything else (generation, drain, removal) is step()'s, one domain
  * after the other.  Effects that may run on threads (publish_effect, a
@@ -1723,12 +1724,12 @@ static int same_str(const char *a, const char *b)
            (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-/* Do p and q name the same signer files (one switch may serve both)? */
+/* Do p and q name the same signer files (one switch may serve both)?
+ * signer = exec runs its program once per domain anyway and cannot undo
+ * the runs before a failing one, so each such domain is its own group. */
 static int same_signer(const kw_dkim_rot_params *p,
                        const kw_dkim_rot_params *q)
 {
-    size_t i;
-
     if (p->signer != q->signer)
         return 0;
     switch (p->signer) {
@@ -1738,14 +1739,7 @@ static int same_signer(const kw_dkim_rot_params *p,
         return same_str(p->selector_map, q->selector_map) &&
                same_str(p->path_map, q->path_map) &&
                same_str(p->rspamd_conf, q->rspamd_conf);
-    default:
-        for (i = 0; p->signer_exec != NULL && p->signer_exec[i] != NULL &&
-                    q->signer_exec != NULL && q->signer_exec[i] != NULL;
-             i++)
-            if (strcmp(p->signer_exec[i], q->signer_exec[i]) != 0)
-                return 0;
-        return (p->signer_exec == NULL || p->signer_exec[i] == NULL) &&
-               (q->signer_exec == NULL || q->signer_exec[i] == NULL);
+    default: return p == q;
     }
 }
 
