@@ -6,7 +6,8 @@
  * per round (never the blocking visible()), 100 domains switched by one
  * signer run, and a domain whose step fails stopping alone while the
  * others go on (a refused UPDATE; a key missing at the switch, where the
- * group switch is retried one domain at a time).
+ * group switch is retried one domain at a time; signer = exec run once
+ * per domain).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -395,6 +396,38 @@ static void test_groups_by_files(void **state)
         assert_string_equal(outs[i].rot.stage, "active");
 }
 
+/* signer = exec: one run per domain, never repeated for the others when
+ * one domain's run fails. */
+static void test_exec_each_once(void **state)
+{
+    char script[600], text[900];
+    FILE *f;
+    int i;
+
+    (void)state;
+    path_join(script, sizeof(script), dir, "signer.sh");
+    snprintf(text, sizeof(text), "#!/bin/sh\necho \"$1\" >> %s/signer.log"
+             "\n[ \"$1\" = d001.example ] && exit 3\nexit 0\n", dir);
+    f = fopen(script, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(script, 0755), 0);
+    for (i = 0; i < 3; i++) {
+        prm[i].signer = KW_DKIM_SIGNER_EXEC;
+        prm[i].signer_exec = calloc(2, sizeof(char *));
+        prm[i].signer_exec[0] = strdup(script);
+    }
+    many(3, NOW);
+    many(3, NOW + 60);
+    assert_int_equal(lines_of("signer.log"), 3);
+    assert_string_equal(outs[0].rot.stage, "active");
+    assert_string_equal(outs[1].rot.stage, "propagated");
+    assert_true(outs[1].stopped);
+    assert_non_null(strstr(outs[1].rot.stopped, "exited 3"));
+    assert_string_equal(outs[2].rot.stage, "active");
+}
+
 /* kw_dkim_rotate_many and kw_dkim_rotate_run leave the same journal: the
  * same stages in the same order, each through set_state(). */
 static void test_same_walk_as_run(void **state)
@@ -437,6 +470,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_groups_by_files, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_same_walk_as_run, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_exec_each_once, setup,
                                         teardown),
     };
 
