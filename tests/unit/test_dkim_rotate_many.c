@@ -125,20 +125,29 @@ static const kw_dkim_rot_params *pp[MAXD];
 static kw_dkim_rot_out outs[MAXD];
 static char *old_path;
 
-/* A fake rspamadm first in PATH: logs each run, exits 0. */
-static void fake_rspamadm(void)
+/* dir/name: a shell script logging its arguments to dir/name.log, then
+ * running tail (may be ""); its path into path (600 bytes). */
+static void write_script(const char *name, const char *tail, char *path)
 {
-    char path[600], text[800], newpath[4096];
+    char text[1200];
     FILE *f;
 
-    path_join(path, sizeof(path), dir, "rspamadm");
-    snprintf(text, sizeof(text), "#!/bin/sh\necho \"$@\" >> %s/rspamadm.log"
-             "\nexit 0\n", dir);
+    path_join(path, 600, dir, name);
+    snprintf(text, sizeof(text), "#!/bin/sh\necho \"$@\" >> %s/%s.log\n%s"
+             "exit 0\n", dir, name, tail);
     f = fopen(path, "w");
     assert_non_null(f);
     fputs(text, f);
     fclose(f);
     assert_int_equal(chmod(path, 0755), 0);
+}
+
+/* A fake rspamadm first in PATH: logs each run, exits 0. */
+static void fake_rspamadm(void)
+{
+    char path[600], newpath[4096];
+
+    write_script("rspamadm", "", path);
     old_path = strdup(getenv("PATH") != NULL ? getenv("PATH") : "/usr/bin");
     snprintf(newpath, sizeof(newpath), "%s:%s", dir, old_path);
     setenv("PATH", newpath, 1);
@@ -400,19 +409,11 @@ static void test_groups_by_files(void **state)
  * one domain's run fails. */
 static void test_exec_each_once(void **state)
 {
-    char script[600], text[900];
-    FILE *f;
+    char script[600];
     int i;
 
     (void)state;
-    path_join(script, sizeof(script), dir, "signer.sh");
-    snprintf(text, sizeof(text), "#!/bin/sh\necho \"$1\" >> %s/signer.log"
-             "\n[ \"$1\" = d001.example ] && exit 3\nexit 0\n", dir);
-    f = fopen(script, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    assert_int_equal(chmod(script, 0755), 0);
+    write_script("signer", "[ \"$1\" = d001.example ] && exit 3\n", script);
     for (i = 0; i < 3; i++) {
         prm[i].signer = KW_DKIM_SIGNER_EXEC;
         prm[i].signer_exec = calloc(2, sizeof(char *));
