@@ -142,6 +142,20 @@ static void write_script(const char *name, const char *tail, char *path)
     assert_int_equal(chmod(path, 0755), 0);
 }
 
+/* Empty rspamd maps dir/sname and dir/pname; their paths (512 bytes). */
+static void empty_maps(const char *sname, const char *pname, char *spath,
+                       char *ppath)
+{
+    FILE *f;
+
+    path_join(spath, 512, dir, sname);
+    path_join(ppath, 512, dir, pname);
+    assert_non_null(f = fopen(spath, "w"));
+    fclose(f);
+    assert_non_null(f = fopen(ppath, "w"));
+    fclose(f);
+}
+
 /* A fake rspamadm first in PATH: logs each run, exits 0. */
 static void fake_rspamadm(void)
 {
@@ -157,21 +171,13 @@ static int setup(void **state)
 {
     char path[512];
     kw_diag d;
-    FILE *f;
     int i;
 
     (void)state;
     tmpdir_make(dir, sizeof(dir), "dkimmany");
     path_join(path, sizeof(path), dir, "k.db");
     path_join(keydir, sizeof(keydir), dir, "keys");
-    path_join(smap, sizeof(smap), dir, "selectors.map");
-    path_join(pmap, sizeof(pmap), dir, "paths.map");
-    f = fopen(smap, "w");
-    assert_non_null(f);
-    fclose(f);
-    f = fopen(pmap, "w");
-    assert_non_null(f);
-    fclose(f);
+    empty_maps("selectors.map", "paths.map", smap, pmap);
     assert_int_equal(ks_open(path, KS_OPEN_CREATE, &st, &d), 0);
     memset(&fk, 0, sizeof(fk));
     fk.updates_at_first_look = -1;
@@ -377,19 +383,11 @@ static void test_one_fails_others_go_on(void **state)
 /* Two sets of signer files: one switch each. */
 static void test_groups_by_files(void **state)
 {
-    char smap2[600], pmap2[600];
-    FILE *f;
+    char smap2[512], pmap2[512];
     int i;
 
     (void)state;
-    path_join(smap2, sizeof(smap2), dir, "selectors2.map");
-    path_join(pmap2, sizeof(pmap2), dir, "paths2.map");
-    f = fopen(smap2, "w");
-    assert_non_null(f);
-    fclose(f);
-    f = fopen(pmap2, "w");
-    assert_non_null(f);
-    fclose(f);
+    empty_maps("selectors2.map", "paths2.map", smap2, pmap2);
     for (i = 0; i < 20; i += 2) {
         free(prm[i].selector_map);
         free(prm[i].path_map);
