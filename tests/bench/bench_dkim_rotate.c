@@ -60,20 +60,6 @@ static void fail(const char *what)
     exit(1);
 }
 
-/* rm -rf path (a previous run's, then this one's). */
-static void remove_tree(char *path)
-{
-    char *rm[] = {(char *)"/bin/rm", (char *)"-rf", path, NULL};
-    char *o = NULL, *e = NULL;
-    int ofd, efd;
-    pid_t p = proc_spawn_pipes(rm, &ofd, &efd);
-
-    proc_drain(ofd, efd, &o, &e);
-    proc_wait(p, 60000);
-    free(o);
-    free(e);
-}
-
 /* Domain i's managed section, as config_dkim.c would fill it. */
 static void section(kw_dkim_rot_params *p, const char *domain,
                     const char *work, const knot *pri)
@@ -163,7 +149,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     t0 = now_s();
     snprintf(work, sizeof(work), "%s/kw-bench-dkim-rotate", dir);
-    remove_tree(work);
+    proc_rm_rf(work);
     tp_mkdirs(work);
     for (int i = 0; i < n + single; i++) {
         snprintf(name[i], sizeof(name[i]), "r%04d.example", i);
@@ -250,7 +236,7 @@ int main(int argc, char **argv)
     kn_stop(&pri);
     for (int i = 0; i < n + single; i++)
         kw_dkim_rot_params_free(&prm[i]);
-    remove_tree(work);
+    proc_rm_rf(work);
     if (visible != n || single_visible != single || peer_ok != n)
         fail("a rotation did not reach visible, or knsupdate failed");
     if (n == NMAX && t_many >= 30.0)
