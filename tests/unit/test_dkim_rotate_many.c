@@ -7,7 +7,8 @@
  * signer run, and a domain whose step fails stopping alone while the
  * others go on (a refused UPDATE; a key missing at the switch, where the
  * group switch is retried one domain at a time; signer = exec run once
- * per domain).
+ * per domain), and the hooks' coalescing turning the batch's 100
+ * dkim.activated into one reload run.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 
 #include "dkim/dkim_rotate.h"
 #include "dkim/dkim_signer.h"
+#include "hooks/hook_outbox.h"
 #include "keystore/ks_store_int.h"
 #include "tmpdir.h"
 
@@ -293,6 +295,59 @@ static void test_hundred_one_switch(void **state)
     assert_int_equal(fk.looks, MAXD);
 }
 
+/* The hooks turn a batch's 100 dkim.activated into one reload: a reload
+ * hook (coalesce 10 s) claims nothing while the window is open, then all
+ * 100 deliveries in one run; with coalesce 0 (a run = hook left as it
+ * is) a run takes one. */
+static void test_one_reload_for_the_batch(void **state)
+{
+    char *on[] = {(char *)"dkim.activated"};
+    kw_hook_def h;
+    kw_hook_batch b;
+    size_t queued = 0;
+    kw_diag d;
+
+    (void)state;
+    many(MAXD, NOW);
+    many(MAXD, NOW + 60);
+    memset(&h, 0, sizeof(h));
+    h.name = (char *)"reload-opendkim";
+    h.on = on;
+    h.non = 1;
+    h.reload = KW_RELOAD_OPENDKIM;
+    h.timeout = KW_HOOK_DEFAULT_TIMEOUT;
+    h.retries = KW_HOOK_DEFAULT_RETRIES;
+    h.retry_delay = KW_HOOK_DEFAULT_RETRY_DELAY;
+    h.coalesce = KW_HOOK_RELOAD_COALESCE;
+    assert_int_equal(kw_hook_dispatch(st, &h, 1, NOW + 61, &queued, NULL,
+                                      &d), 0);
+    assert_int_equal(queued, MAXD);
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(kw_hook_claim(st, &h, NOW + 65, 0, NOW + 200, NULL, &b,
+                                   &d), 0);
+    assert_int_equal(b.nrows, 0);
+    kw_hook_batch_clear(&b);
+    assert_int_equal(kw_hook_claim(st, &h, NOW + 60 + KW_HOOK_RELOAD_COALESCE,
+                                   0, NOW + 200, NULL, &b, &d), 0);
+    assert_int_equal(b.nrows, MAXD);
+    assert_int_equal(json_array_size(b.events), MAXD);
+    kw_hook_batch_clear(&b);
+
+    /* The same events for a hook without coalescing: one per run. */
+    h.name = (char *)"run-per-event";
+    h.reload = KW_RELOAD_NONE;
+    h.coalesce = 0;
+    assert_int_equal(ks_exec(st, "UPDATE meta SET value = '0' WHERE key = "
+                                 "'hook_cursor'", &d), 0);
+    assert_int_equal(kw_hook_dispatch(st, &h, 1, NOW + 61, &queued, NULL,
+                                      &d), 0);
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(kw_hook_claim(st, &h, NOW + 61, 0, NOW + 200, NULL, &b,
+                                   &d), 0);
+    assert_int_equal(b.nrows, 1);
+    kw_hook_batch_clear(&b);
+}
+
 /* Names not yet visible are asked again in the next round, each once per
  * round, in the same order; one never visible waits alone at published
  * with the last look's words once its timeout passes. */
@@ -471,6 +526,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_same_walk_as_run, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_exec_each_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_one_reload_for_the_batch, setup,
                                         teardown),
     };
 
