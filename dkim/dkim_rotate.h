@@ -8,7 +8,11 @@
  * journal row are written in one transaction (keystore/ks_dkim_rot.h), the
  * intent before the effect, so a run killed at any point resumes without a
  * second key or a second publication.  The stages and invariants are
- * written above the state machine in dkim_rotate.c.
+ * written above the state machine in dkim_rotate.c.  kw_dkim_rotate_many
+ * advances many domains through the same stages in phases (every update
+ * sent, then the visibility of all names polled together, then one
+ * signer switch per set of signer files), so a thousand domains cost
+ * one secondary transfer round, not one each.
  *
  * Lifetimes: kw_dkim_rot_params is a plain value owned by the caller
  * (service/config.c fills it; kw_dkim_rot_params_free).  The DNS work goes
