@@ -851,11 +851,14 @@ static int start(machine *m, const ks_dkim_rot *prev, kw_diag *d)
     return set_state(m, KW_DKIM_ST_GENERATING, intent, NULL, NULL, NULL, d);
 }
 
-/* GENERATING -> GENERATED: the key file, then the stage. */
-static int do_generate(machine *m, kw_diag *d)
+/* GENERATING's effect: the key file written (or, resumed, the one
+ * written before the crash), read back, its record in r->record.  0, or
+ * -1 with why.  May run on a batch's thread: it touches only the
+ * domain's own row copy and its key file. */
+static int generate_effect(machine *m, char *effect, size_t ecap,
+                           char *why, size_t wcap)
 {
     ks_dkim_rot *r = m->r;
-    char effect[1400], why[1400];
     kw_dkim_pub pub;
     ks_key_type kt;
     gid_t gid = (gid_t)-1;
@@ -867,15 +870,15 @@ static int do_generate(machine *m, kw_diag *d)
     sub.msg[0] = '\0';
     if (access(r->key_path, F_OK) == 0) {
         /* Written before a crash, the stage not yet: the same key. */
-        snprintf(effect, sizeof(effect), "%s was already written (resumed)",
+        snprintf(effect, ecap, "%s was already written (resumed)",
                  r->key_path);
     } else {
         if (ks_key_type_parse(r->key_type, &kt) != 0 ||
             (kt != KS_KEY_RSA2048 && kt != KS_KEY_RSA3072 &&
              kt != KS_KEY_ED25519)) {
-            snprintf(why, sizeof(why), "key_type = %s: expected rsa2048, "
-                     "rsa3072 or ed25519", r->key_type);
-            return stop(m, why, d);
+            snprintf(why, wcap, "key_type = %s: expected rsa2048, rsa3072 "
+                     "or ed25519", r->key_type);
+            return -1;
         }
         if (m->p->group != NULL) {
             struct group gr, *res = NULL;
@@ -883,41 +886,61 @@ static int do_generate(machine *m, kw_diag *d)
 
             if (getgrnam_r(m->p->group, &gr, buf, sizeof(buf), &res) != 0 ||
                 res == NULL) {
-                snprintf(why, sizeof(why), "group %s: no such group here",
+                snprintf(why, wcap, "group %s: no such group here",
                          m->p->group);
-                return stop(m, why, d);
+                return -1;
             }
             gid = gr.gr_gid;
             mode = 0640;
         }
-        if (kw_mkdir_p(m->p->key_dir, 0750) != 0) {
-            snprintf(why, sizeof(why), "creating %s: %s", m->p->key_dir,
-                     strerror(errno));
-            return stop(m, why, d);
+        if ((rc = kw_mkdir_p(m->p->key_dir, 0750)) != 0) {
+            snprintf(why, wcap, "creating %s: %s", m->p->key_dir,
+                     kw_strerror(rc));
+            return -1;
         }
         if ((key = ks_keygen(kt, &sub)) == NULL) {
-            snprintf(why, sizeof(why), "generating a %s key: %s",
-                     r->key_type, sub.msg);
-            return stop(m, why, d);
+            snprintf(why, wcap, "generating a %s key: %s", r->key_type,
+                     sub.msg);
+            return -1;
         }
         rc = ks_key_write(r->key_path, key, mode, gid, &sub);
         EVP_PKEY_free(key);
         if (rc != 0) {
-            snprintf(why, sizeof(why), "writing the key: %s", sub.msg);
-            return stop(m, why, d);
+            snprintf(why, wcap, "writing the key: %s", sub.msg);
+            return -1;
         }
         die_point("key-written");
-        snprintf(effect, sizeof(effect), "wrote %s (mode %04o)", r->key_path,
+        snprintf(effect, ecap, "wrote %s (mode %04o)", r->key_path,
                  (unsigned)mode);
     }
     if ((rc = kw_dkim_key_load(r->key_path, &pub, &sub)) != 0) {
-        snprintf(why, sizeof(why), "reading back the new key: %s", sub.msg);
-        return stop(m, why, d);
+        snprintf(why, wcap, "reading back the new key: %s", sub.msg);
+        return -1;
     }
-    if (kw_dkim_pub_record(&pub, r->record, sizeof(r->record)) != 0)
-        return stop(m, "the new key's record does not fit", d);
-    return set_state(m, KW_DKIM_ST_GENERATED, NULL, effect, r->record, NULL,
-                     d);
+    if (kw_dkim_pub_record(&pub, r->record, sizeof(r->record)) != 0) {
+        snprintf(why, wcap, "the new key's record does not fit");
+        return -1;
+    }
+    return 0;
+}
+
+/* GENERATING -> GENERATED on the effect's rc, or stopped there. */
+static int generated(machine *m, int rc, const char *effect, const char *why,
+                     kw_diag *d)
+{
+    if (rc != 0)
+        return stop(m, why, d);
+    return set_state(m, KW_DKIM_ST_GENERATED, NULL, effect, m->r->record,
+                     NULL, d);
+}
+
+/* GENERATING -> GENERATED: the key file, then the stage. */
+static int do_generate(machine *m, kw_diag *d)
+{
+    char effect[1400], why[1400];
+    int rc = generate_effect(m, effect, sizeof(effect), why, sizeof(why));
+
+    return generated(m, rc, effect, why, d);
 }
 
 static const char *how(const kw_dkim_rot_params *p, char *buf, size_t cap)
@@ -1481,9 +1504,13 @@ int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
 
 /*
  * kw_dkim_rotate_many walks every domain with the same step() and the
- * same set_state() as kw_dkim_rotate_run, but holds each at the three
+ * same set_state() as kw_dkim_rotate_run, but holds each at the four
  * stages where going one domain at a time costs most:
  *
+ *   GENERATING  the key made.  Every held domain's selector is chosen and
+ *               its intent journalled; the keys are then made together
+ *               on BATCH_THREADS threads (key generation is CPU: an RSA
+ *               key takes 50-150 ms), and each result journalled.
  *   PUBLISHING  the record sent.  Every held domain's intent is already
  *               journalled; the updates then go out together (on
  *               BATCH_THREADS threads for the real DNS: a round trip to
@@ -1503,10 +1530,11 @@ int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
  *               retried one domain at a time, so only the domain at fault
  *               stops.
  *
- * Everything else (generation, drain, removal) is step()'s, one domain
- * after the other.  Effects that may run on threads (publish_effect, a
- * look) write nothing but their own result; every stage is written on
- * the calling thread, which owns the database connection.
+ * Everything else (drain, removal) is step()'s, one domain after the
+ * other.  Effects that may run on threads (generate_effect,
+ * publish_effect, a look) write nothing but their own result; every
+ * stage is written on the calling thread, which owns the database
+ * connection.
  */
 
 /* Between visibility rounds (as real_visible's polling interval). */
@@ -1531,8 +1559,8 @@ static int64_t mono_ms(void)
 }
 
 /* step() until the domain waits, stops or reaches a hold point
- * (PUBLISHING, PUBLISHED with a look to batch, PROPAGATED with a
- * signer). */
+ * (GENERATING, PUBLISHING, PUBLISHED with a look to batch, PROPAGATED
+ * with a signer). */
 static int advance(many_dom *x, int hold, kw_diag *d)
 {
     machine *m = &x->m;
@@ -1542,7 +1570,8 @@ static int advance(many_dom *x, int hold, kw_diag *d)
     for (i = 0; more && i < MAX_CHANGES; i++) {
         kw_dkim_stage st = kw_dkim_stage_parse(m->r->stage);
 
-        if (hold && (st == KW_DKIM_ST_PUBLISHING ||
+        if (hold && (st == KW_DKIM_ST_GENERATING ||
+                     st == KW_DKIM_ST_PUBLISHING ||
                      (st == KW_DKIM_ST_PUBLISHED && m->dns->look != NULL) ||
                      (st == KW_DKIM_ST_PROPAGATED && m->p->signer != 0))) {
             x->held = 1;
@@ -1560,11 +1589,13 @@ static int held_at(const many_dom *x, kw_dkim_stage st)
            kw_dkim_stage_parse(x->m.r->stage) == st;
 }
 
-/* One effect of a phase: the domain, its result and words. */
+/* One effect of a phase: the domain, its result and words (a key's
+ * generation says what it did in effect, or why it failed in why). */
 typedef struct batch_job {
     many_dom *x;
     int rc;
     kw_diag sub;
+    char effect[1400], why[1400];
 } batch_job;
 
 /* The effects of a phase, taken by BATCH_THREADS threads in turn. */
@@ -1575,11 +1606,28 @@ typedef struct batch_pool {
     pthread_mutex_t mu;
 } batch_pool;
 
-/* A publication (publish_effect) as a job. */
+/* A key's generation (generate_effect) as a job, and its verdict. */
+static void generate_job(batch_job *j)
+{
+    j->rc = generate_effect(&j->x->m, j->effect, sizeof(j->effect), j->why,
+                            sizeof(j->why));
+}
+
+static int generate_verdict(batch_job *j, kw_diag *d)
+{
+    return generated(&j->x->m, j->rc, j->effect, j->why, d);
+}
+
+/* A publication (publish_effect) as a job, and its verdict. */
 static void publish_job(batch_job *j)
 {
     j->sub.msg[0] = '\0';
     j->rc = publish_effect(&j->x->m, &j->sub);
+}
+
+static int publish_verdict(batch_job *j, kw_diag *d)
+{
+    return published(&j->x->m, j->rc, &j->sub, d);
 }
 
 /* One look of a round as a job. */
@@ -1640,28 +1688,30 @@ static void run_jobs(batch_job *jobs, size_t k, int threads,
     pthread_mutex_destroy(&pool.mu);
 }
 
-/* The publications of the domains held at PUBLISHING: the updates
- * together, then each result journalled. */
-static int publications(many_dom *v, size_t n, int threads, kw_diag *d)
+/* The effects of the domains held at an intent stage (GENERATING,
+ * PUBLISHING) together, then each verdict journalled in order. */
+static int effects(many_dom *v, size_t n, kw_dkim_stage st, int threads,
+                   void (*fn)(batch_job *j),
+                   int (*verdict)(batch_job *j, kw_diag *d), kw_diag *d)
 {
     batch_job *jobs;
     size_t i, k = 0;
     int rc = 0;
 
     for (i = 0; i < n; i++)
-        k += held_at(&v[i], KW_DKIM_ST_PUBLISHING);
+        k += held_at(&v[i], st);
     if (k == 0)
         return 0;
     if ((jobs = calloc(k, sizeof(*jobs))) == NULL)
         return kw_diag_set(d, KW_ENOMEM, "dkim rotate: out of memory for "
-                           "%zu publications", k);
+                           "%zu domains at %s", k, kw_dkim_stage_name(st));
     for (i = 0, k = 0; i < n; i++)
-        if (held_at(&v[i], KW_DKIM_ST_PUBLISHING))
+        if (held_at(&v[i], st))
             jobs[k++].x = &v[i];
-    run_jobs(jobs, k, threads, publish_job);
+    run_jobs(jobs, k, threads, fn);
     for (i = 0; i < k && rc == 0; i++) {
         jobs[i].x->held = 0;
-        rc = published(&jobs[i].x->m, jobs[i].rc, &jobs[i].sub, d);
+        rc = verdict(&jobs[i], d);
     }
     free(jobs);
     return rc;
@@ -1860,8 +1910,10 @@ int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
         live.ctx = &cache;
         dns = &live;
     }
-    /* Keys and intents first: every domain up to its first hold point;
-     * then the publications together. */
+    /* Every domain up to its first hold point (a new rotation: its
+     * selector chosen, the key's intent journalled); then the keys made
+     * together, on threads (CPU: RSA takes 50-150 ms a key), the intents
+     * to publish journalled, and the updates sent together. */
     for (i = 0; i < n && rc == 0; i++) {
         rc = begin(&v[i].m, s, ps[i], dns, flags, now, &outs[i], &v[i].go,
                    d);
@@ -1869,7 +1921,13 @@ int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
             rc = advance(&v[i], 1, d);
     }
     if (rc == 0)
-        rc = publications(v, n, real, d);
+        rc = effects(v, n, KW_DKIM_ST_GENERATING, 1, generate_job,
+                     generate_verdict, d);
+    if (rc == 0)
+        rc = advance_all(v, n, 1, d);
+    if (rc == 0)
+        rc = effects(v, n, KW_DKIM_ST_PUBLISHING, real, publish_job,
+                     publish_verdict, d);
     if (rc == 0)
         rc = advance_all(v, n, 1, d);
     /* Then the visibility of all of them together; those that need no
