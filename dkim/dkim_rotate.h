@@ -166,9 +166,10 @@ int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
  * kw_dkim_signer_switch_many, so the hooks reload once.  Each domain
  * keeps kw_dkim_rotate_run's rules: a failing step stops that domain
  * alone (outs[i].stopped); the call fails only when the database does.
- * dns NULL: the real DNS, its updates and looks on up to 16 threads of
- * the call's own (a round trip each); a caller's dns is called on the
- * calling thread only.  s is used on the calling thread only. */
+ * The keys are made on up to 16 threads of the call's own; dns NULL:
+ * the real DNS, its updates and looks on those threads too (a round trip
+ * each); a caller's dns is called on the calling thread only.  s is used
+ * on the calling thread only. */
 int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
                         size_t n, const kw_dkim_rot_dns *dns, int flags,
                         int64_t now, kw_dkim_rot_out *outs, kw_diag *d);
