@@ -2,13 +2,13 @@
  * test_dkim_rotate_many.c: kw_dkim_rotate_many's phases with a fake DNS
  * that counts its calls and a fake rspamadm that counts its runs: every
  * intent journalled before the first UPDATE and every record sent before
- * the first visibility look, each name looked at once
- * per round (never the blocking visible()), 100 domains switched by one
- * signer run, and a domain whose step fails stopping alone while the
- * others go on (a refused UPDATE; a key missing at the switch, where the
- * group switch is retried one domain at a time; signer = exec run once
- * per domain), and the hooks' coalescing turning the batch's 100
- * dkim.activated into one reload run.
+ * the first visibility look, each name looked at once per round (never
+ * the blocking visible()), 100 domains switched by one signer run, and a
+ * domain whose step fails stopping alone while the others go on (a key
+ * that cannot be made; a refused UPDATE; a key missing at the switch,
+ * where the group switch is retried one domain at a time; signer = exec
+ * run once per domain), and the hooks' coalescing turning the batch's
+ * 100 dkim.activated into one reload run.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -435,6 +435,29 @@ static void test_one_fails_others_go_on(void **state)
     assert_int_equal(events_of("dkim.activated"), 8);
 }
 
+/* A key that cannot be made (its group does not exist) stops its domain
+ * at generating; the keys of the others, made on the same threads, go
+ * on to be published and seen. */
+static void test_keygen_fails_alone(void **state)
+{
+    int i;
+
+    (void)state;
+    prm[2].group = strdup("kw-no-such-group");
+    many(5, NOW);
+    for (i = 0; i < 5; i++) {
+        if (i == 2) {
+            assert_string_equal(outs[i].rot.stage, "generating");
+            assert_true(outs[i].stopped);
+            assert_non_null(strstr(outs[i].rot.stopped, "kw-no-such-group"));
+            continue;
+        }
+        assert_string_equal(outs[i].rot.stage, "visible");
+        assert_non_null(strstr(outs[i].rot.record, "k=ed25519"));
+    }
+    assert_int_equal(fk.updates, 4);
+}
+
 /* Two sets of signer files: one switch each. */
 static void test_groups_by_files(void **state)
 {
@@ -522,6 +545,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_one_fails_others_go_on, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_groups_by_files, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_keygen_fails_alone, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_same_walk_as_run, setup,
                                         teardown),
