@@ -316,6 +316,11 @@ void kw_dkim_judge(const kw_dkim_facts *k, const kw_dns_survey *sv,
                 "answers",
                 "the survey of %s is incomplete: %s",
                 sv->steps[i].name, sv->steps[i].error);
+    for (i = 0; i < sv->nsteps; i++)
+        if (sv->steps[i].skipped[0] != '\0')
+            add(out, KS_HEALTH_OK, "dns.skipped", NULL, "",
+                "not asked for %s: this host has no route to %s",
+                sv->steps[i].name, sv->steps[i].skipped);
     /* Each server that did not answer, with the query it was asked. */
     for (i = 0; i < nv; i++)
         if (v[i].st == ST_FAIL)

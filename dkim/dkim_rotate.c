@@ -86,6 +86,7 @@
 
 #include "../common/kw_fs.h"
 #include "../common/kw_log.h"
+#include "../common/kw_str.h"
 #include "../dns/dns_resolve.h"
 #include "../dns/dns_update.h"
 #include "../keystore/ks_health.h"
@@ -94,6 +95,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,6 +205,7 @@ void kw_dkim_rot_params_free(kw_dkim_rot_params *p)
     free(p->path_map);
     free(p->rspamd_conf);
     free_argv(p->dns_exec);
+    free_argv(p->dns_check);
     free_argv(p->signer_exec);
     kw_dkim_rot_params_defaults(p);
 }
@@ -258,6 +262,7 @@ int kw_dkim_rot_params_copy(kw_dkim_rot_params *dst,
     dst->path_map = dup_opt(src->path_map, &bad);
     dst->rspamd_conf = dup_opt(src->rspamd_conf, &bad);
     dst->dns_exec = dup_argv(src->dns_exec, &bad);
+    dst->dns_check = dup_argv(src->dns_check, &bad);
     dst->signer_exec = dup_argv(src->signer_exec, &bad);
     if (bad) {
         kw_dkim_rot_params_free(dst);
@@ -440,36 +445,243 @@ static int real_update(void *ctx, const kw_dkim_rot_params *p, int add,
                              add, name, value, p->ttl, timeout_of(p), d);
 }
 
-static int real_visible(void *ctx, const kw_dkim_rot_params *p,
-                        const char *name, const char *value, kw_diag *d)
-{
-    kw_dns_server srv, ns[KW_DNS_SERVERS_MAX];
+/*
+ * What a batch (kw_dkim_rotate_many) keeps between the looks of its
+ * rounds: each domain's servers, found once, and the servers that did not
+ * answer in the current round, not asked again in it (a dead server
+ * would cost LOOK_SLICE_MS for every name otherwise).  The looks of a
+ * round run on several threads: mu guards the table and the dead list;
+ * entries are allocated one by one, so a pointer to one stays valid.
+ */
+typedef struct look_cache_entry {
+    const kw_dkim_rot_params *p;
     char zone[256];
-    size_t n = 0, i, k = 0;
+    kw_dns_server srv[KW_DNS_SERVERS_MAX];
+    size_t n;
+    char skipped[300];
+} look_cache_entry;
+
+typedef struct look_cache {
+    pthread_mutex_t mu;
+    look_cache_entry **e;
+    size_t n, cap;
+    kw_dns_server dead[KW_DNS_SERVERS_MAX];
+    char dead_why[KW_DNS_SERVERS_MAX][96];
+    size_t ndead;
+} look_cache;
+
+/* A server that does not answer in one look costs this, not the whole
+ * timeout: the other names of the round are still asked in time. */
+#define LOOK_SLICE_MS 2000
+
+static int same_server(const kw_dns_server *a, const kw_dns_server *b)
+{
+    return a->port == b->port && strcmp(a->addr, b->addr) == 0;
+}
+
+/* Adds srv to v[*n] unless it is there (max entries). */
+static void add_server(kw_dns_server *v, size_t *n, size_t max,
+                       const kw_dns_server *srv)
+{
+    size_t i;
+
+    for (i = 0; i < *n; i++)
+        if (same_server(&v[i], srv))
+            return;
+    if (*n < max)
+        v[(*n)++] = *srv;
+}
+
+/*
+ * The servers a visibility check of name asks: the zone's NS set (each
+ * address) and dns_check's, less those this host has no route to
+ * (kw_dns_reachable: IPv6 on an IPv4-only host), which are named in
+ * skipped rather than waited on.  Both address families are asked where
+ * there is a route, as the DKIM check's survey does.
+ */
+static int check_servers(const kw_dkim_rot_params *p, const char *name,
+                         look_cache_entry *e, kw_diag *d)
+{
+    kw_dns_server srv, all[KW_DNS_SERVERS_MAX];
+    size_t n = 0, i, pos = 0;
     int rc;
 
-    (void)ctx;
+    e->n = 0;
+    e->skipped[0] = '\0';
     if ((rc = ask_server(p, &srv, d)) != 0)
         return rc;
-    if ((rc = zone_of(p, &srv, name, zone, sizeof(zone), d)) != 0)
+    if ((rc = zone_of(p, &srv, name, e->zone, sizeof(e->zone), d)) != 0)
         return rc;
-    if ((rc = kw_dns_zone_servers(&srv, zone, p->dns_port, ns,
+    if ((rc = kw_dns_zone_servers(&srv, e->zone, p->dns_port, all,
                                   KW_DNS_SERVERS_MAX, &n, timeout_of(p),
                                   d)) != 0)
         return rc;
-    /* IPv6 servers are asked only with KEYWARDEN_DNS6 set: a host
-     * without an IPv6 route would wait on them for the whole timeout.
-     * The DKIM check asks both families; making this the same (the
-     * survey's ipv4_only, from configuration) is issue 14's to do, and
-     * the guide says so. */
-    for (i = 0; i < n; i++)
-        if (strchr(ns[i].addr, ':') == NULL || getenv("KEYWARDEN_DNS6"))
-            ns[k++] = ns[i];
-    if (k == 0)
-        return kw_diag_set(d, KW_ENOTFOUND,
-                           "zone %s: no IPv4 authoritative server found",
-                           zone);
-    return kw_dns_txt_wait(ns, k, name, value, timeout_of(p), 200, d);
+    for (i = 0; p->dns_check != NULL && p->dns_check[i] != NULL; i++) {
+        kw_dns_server extra;
+
+        if ((rc = kw_dns_server_parse(p->dns_check[i],
+                                      p->dns_port > 0 ? p->dns_port : 53,
+                                      &extra, d)) != 0)
+            return rc;
+        add_server(all, &n, KW_DNS_SERVERS_MAX, &extra);
+    }
+    for (i = 0; i < n; i++) {
+        kw_diag why;
+
+        if (kw_dns_reachable(&all[i], &why) == 0)
+            e->srv[e->n++] = all[i];
+        else
+            kw_str_appendf(e->skipped, sizeof(e->skipped), &pos, "%s%s",
+                           pos > 0 ? "; " : "", why.msg);
+    }
+    if (e->n == 0)
+        return kw_diag_set(d, KW_ENOTFOUND, "zone %s: no authoritative "
+                           "server this host can reach: %s", e->zone,
+                           e->skipped);
+    return 0;
+}
+
+/* The entry of p in the batch's cache, its servers found on first use;
+ * c NULL: e is filled for this call only. */
+static int servers_of(look_cache *c, const kw_dkim_rot_params *p,
+                      const char *name, look_cache_entry *tmp,
+                      look_cache_entry **e, kw_diag *d)
+{
+    look_cache_entry *found = NULL, *ne;
+    size_t i;
+    int rc;
+
+    *e = tmp;
+    if (c != NULL) {
+        pthread_mutex_lock(&c->mu);
+        for (i = c->n; i > 0 && found == NULL; i--)
+            if (c->e[i - 1]->p == p)
+                found = c->e[i - 1];
+        pthread_mutex_unlock(&c->mu);
+        if (found != NULL) {
+            *e = found;
+            return 0;
+        }
+    }
+    /* Outside the lock: the zone's servers are DNS queries. */
+    if ((rc = check_servers(p, name, tmp, d)) != 0)
+        return rc;
+    tmp->p = p;
+    if (c == NULL || (ne = malloc(sizeof(*ne))) == NULL)
+        return 0;
+    *ne = *tmp;
+    pthread_mutex_lock(&c->mu);
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        look_cache_entry **v = realloc(c->e, cap * sizeof(*v));
+
+        if (v != NULL) {
+            c->e = v;
+            c->cap = cap;
+        }
+    }
+    if (c->n < c->cap) {
+        c->e[c->n++] = ne;
+        *e = ne;
+    } else {
+        free(ne);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+static void look_cache_free(look_cache *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->n; i++)
+        free(c->e[i]);
+    free(c->e);
+}
+
+/* Was srv found dead earlier in this round?  Its words then in why. */
+static int dead_in_round(look_cache *c, const kw_dns_server *srv,
+                         char *why, size_t cap)
+{
+    size_t j;
+    int dead = 0;
+
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->mu);
+    for (j = 0; j < c->ndead && !dead; j++)
+        if (same_server(&c->dead[j], srv)) {
+            snprintf(why, cap, "%s", c->dead_why[j]);
+            dead = 1;
+        }
+    pthread_mutex_unlock(&c->mu);
+    return dead;
+}
+
+static void mark_dead(look_cache *c, const kw_dns_server *srv,
+                      const char *status)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    if (c->ndead < KW_DNS_SERVERS_MAX) {
+        c->dead[c->ndead] = *srv;
+        snprintf(c->dead_why[c->ndead++], sizeof(c->dead_why[0]),
+                 "%.60s earlier in this round", status);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int real_visible(void *ctx, const kw_dkim_rot_params *p,
+                        const char *name, const char *value, kw_diag *d)
+{
+    look_cache_entry tmp, *e;
+    int rc;
+
+    if ((rc = servers_of(ctx, p, name, &tmp, &e, d)) != 0)
+        return rc;
+    rc = kw_dns_txt_wait(e->srv, e->n, name, value, timeout_of(p), 200, d);
+    if (rc == 0 && d != NULL && e->skipped[0] != '\0')
+        snprintf(d->msg, sizeof(d->msg), "not asked: %s", e->skipped);
+    return rc;
+}
+
+/* One look at each server for name (kw_dkim_rot_dns.look). */
+static int real_look(void *ctx, const kw_dkim_rot_params *p,
+                     const char *name, const char *value, kw_diag *d)
+{
+    look_cache *c = ctx;
+    look_cache_entry tmp, *e;
+    char msg[sizeof(d->msg)], status[160], who[96];
+    size_t i, pos = 0, bad = 0;
+    int rc;
+
+    if ((rc = servers_of(c, p, name, &tmp, &e, d)) != 0)
+        return rc;
+    msg[0] = '\0';
+    for (i = 0; i < e->n; i++) {
+        if (!dead_in_round(c, &e->srv[i], status, sizeof(status))) {
+            int slice = timeout_of(p) < LOOK_SLICE_MS ? timeout_of(p)
+                                                      : LOOK_SLICE_MS;
+
+            rc = kw_dns_txt_look(&e->srv[i], name, value, slice, status,
+                                 sizeof(status));
+            if (rc == 1)
+                continue;
+            if (rc < 0)
+                mark_dead(c, &e->srv[i], status);
+        }
+        bad++;
+        kw_dns_server_str(&e->srv[i], who, sizeof(who));
+        kw_str_appendf(msg, sizeof(msg), &pos, "%s%s %s", bad > 1 ? "; " : "",
+                       who, status);
+    }
+    if (bad > 0)
+        return kw_diag_set(d, KW_ETIMEDOUT, "%s: %zu of %zu servers do not "
+                           "serve it yet: %s", name, bad, e->n, msg);
+    if (d != NULL && e->skipped[0] != '\0')
+        snprintf(d->msg, sizeof(d->msg), "not asked: %s", e->skipped);
+    return 0;
 }
 
 static int real_negative_ttl(void *ctx, const kw_dkim_rot_params *p,
@@ -489,7 +701,7 @@ static int real_negative_ttl(void *ctx, const kw_dkim_rot_params *p,
 }
 
 static const kw_dkim_rot_dns real_dns = {real_update, real_visible,
-                                         real_negative_ttl, NULL};
+                                         real_negative_ttl, NULL, real_look};
 
 /* ---- the machine --------------------------------------------------- */
 
@@ -711,11 +923,14 @@ static int start(machine *m, const ks_dkim_rot *prev, kw_diag *d)
     return set_state(m, KW_DKIM_ST_GENERATING, intent, NULL, NULL, NULL, d);
 }
 
-/* GENERATING -> GENERATED: the key file, then the stage. */
-static int do_generate(machine *m, kw_diag *d)
+/* GENERATING's effect: the key file written (or, resumed, the one
+ * written before the crash), read back, its record in r->record.  0, or
+ * -1 with why.  May run on a batch's thread: it touches only the
+ * domain's own row copy and its key file. */
+static int generate_effect(machine *m, char *effect, size_t ecap,
+                           char *why, size_t wcap)
 {
     ks_dkim_rot *r = m->r;
-    char effect[1400], why[1400];
     kw_dkim_pub pub;
     ks_key_type kt;
     gid_t gid = (gid_t)-1;
@@ -727,15 +942,15 @@ static int do_generate(machine *m, kw_diag *d)
     sub.msg[0] = '\0';
     if (access(r->key_path, F_OK) == 0) {
         /* Written before a crash, the stage not yet: the same key. */
-        snprintf(effect, sizeof(effect), "%s was already written (resumed)",
+        snprintf(effect, ecap, "%s was already written (resumed)",
                  r->key_path);
     } else {
         if (ks_key_type_parse(r->key_type, &kt) != 0 ||
             (kt != KS_KEY_RSA2048 && kt != KS_KEY_RSA3072 &&
              kt != KS_KEY_ED25519)) {
-            snprintf(why, sizeof(why), "key_type = %s: expected rsa2048, "
-                     "rsa3072 or ed25519", r->key_type);
-            return stop(m, why, d);
+            snprintf(why, wcap, "key_type = %s: expected rsa2048, rsa3072 "
+                     "or ed25519", r->key_type);
+            return -1;
         }
         if (m->p->group != NULL) {
             struct group gr, *res = NULL;
@@ -743,41 +958,61 @@ static int do_generate(machine *m, kw_diag *d)
 
             if (getgrnam_r(m->p->group, &gr, buf, sizeof(buf), &res) != 0 ||
                 res == NULL) {
-                snprintf(why, sizeof(why), "group %s: no such group here",
+                snprintf(why, wcap, "group %s: no such group here",
                          m->p->group);
-                return stop(m, why, d);
+                return -1;
             }
             gid = gr.gr_gid;
             mode = 0640;
         }
-        if (kw_mkdir_p(m->p->key_dir, 0750) != 0) {
-            snprintf(why, sizeof(why), "creating %s: %s", m->p->key_dir,
-                     strerror(errno));
-            return stop(m, why, d);
+        if ((rc = kw_mkdir_p(m->p->key_dir, 0750)) != 0) {
+            snprintf(why, wcap, "creating %s: %s", m->p->key_dir,
+                     kw_strerror(rc));
+            return -1;
         }
         if ((key = ks_keygen(kt, &sub)) == NULL) {
-            snprintf(why, sizeof(why), "generating a %s key: %s",
-                     r->key_type, sub.msg);
-            return stop(m, why, d);
+            snprintf(why, wcap, "generating a %s key: %s", r->key_type,
+                     sub.msg);
+            return -1;
         }
         rc = ks_key_write(r->key_path, key, mode, gid, &sub);
         EVP_PKEY_free(key);
         if (rc != 0) {
-            snprintf(why, sizeof(why), "writing the key: %s", sub.msg);
-            return stop(m, why, d);
+            snprintf(why, wcap, "writing the key: %s", sub.msg);
+            return -1;
         }
         die_point("key-written");
-        snprintf(effect, sizeof(effect), "wrote %s (mode %04o)", r->key_path,
+        snprintf(effect, ecap, "wrote %s (mode %04o)", r->key_path,
                  (unsigned)mode);
     }
     if ((rc = kw_dkim_key_load(r->key_path, &pub, &sub)) != 0) {
-        snprintf(why, sizeof(why), "reading back the new key: %s", sub.msg);
-        return stop(m, why, d);
+        snprintf(why, wcap, "reading back the new key: %s", sub.msg);
+        return -1;
     }
-    if (kw_dkim_pub_record(&pub, r->record, sizeof(r->record)) != 0)
-        return stop(m, "the new key's record does not fit", d);
-    return set_state(m, KW_DKIM_ST_GENERATED, NULL, effect, r->record, NULL,
-                     d);
+    if (kw_dkim_pub_record(&pub, r->record, sizeof(r->record)) != 0) {
+        snprintf(why, wcap, "the new key's record does not fit");
+        return -1;
+    }
+    return 0;
+}
+
+/* GENERATING -> GENERATED on the effect's rc, or stopped there. */
+static int generated(machine *m, int rc, const char *effect, const char *why,
+                     kw_diag *d)
+{
+    if (rc != 0)
+        return stop(m, why, d);
+    return set_state(m, KW_DKIM_ST_GENERATED, NULL, effect, m->r->record,
+                     NULL, d);
+}
+
+/* GENERATING -> GENERATED: the key file, then the stage. */
+static int do_generate(machine *m, kw_diag *d)
+{
+    char effect[1400], why[1400];
+    int rc = generate_effect(m, effect, sizeof(effect), why, sizeof(why));
+
+    return generated(m, rc, effect, why, d);
 }
 
 static const char *how(const kw_dkim_rot_params *p, char *buf, size_t cap)
@@ -797,15 +1032,29 @@ static const char *how(const kw_dkim_rot_params *p, char *buf, size_t cap)
     return buf;
 }
 
-/* PUBLISHING -> PUBLISHED.  Resumed, the same add is sent again. */
-static int do_publish(machine *m, kw_diag *d)
+/* PUBLISHING's effect: the record sent (nothing for publish = manual);
+ * rc and the words in sub.  May run on a batch's thread: it writes
+ * nothing but sub. */
+static int publish_effect(const machine *m, kw_diag *sub)
+{
+    char name[NAME_MAX_LEN];
+    int rc;
+
+    if (m->p->publish == KW_DKIM_PUBLISH_MANUAL)
+        return 0;
+    dkim_name(m->r->selector, m->r->domain, name, sizeof(name));
+    rc = m->dns->update(m->dns->ctx, m->p, 1, name, m->r->record, sub);
+    die_point("update-sent");
+    return rc;
+}
+
+/* PUBLISHING -> PUBLISHED on the effect's rc (its words in sent), or
+ * stopped at PUBLISHING. */
+static int published(machine *m, int rc, const kw_diag *sent, kw_diag *d)
 {
     ks_dkim_rot *r = m->r;
     char name[NAME_MAX_LEN], way[600], why[1400];
-    kw_diag sub;
-    int rc;
 
-    sub.msg[0] = '\0';
     dkim_name(r->selector, r->domain, name, sizeof(name));
     if (m->p->publish == KW_DKIM_PUBLISH_MANUAL) {
         snprintf(m->out->manual_name, sizeof(m->out->manual_name), "%s",
@@ -813,10 +1062,8 @@ static int do_publish(machine *m, kw_diag *d)
         return set_state(m, KW_DKIM_ST_PUBLISHED, NULL,
                          "handed to the operator", NULL, NULL, d);
     }
-    rc = m->dns->update(m->dns->ctx, m->p, 1, name, r->record, &sub);
-    die_point("update-sent");
     if (rc != 0) {
-        snprintf(why, sizeof(why), "publishing %s: %s", name, sub.msg);
+        snprintf(why, sizeof(why), "publishing %s: %s", name, sent->msg);
         return stop(m, why, d);
     }
     return set_state(m, KW_DKIM_ST_PUBLISHED, NULL,
@@ -829,29 +1076,42 @@ static int do_publish(machine *m, kw_diag *d)
                      NULL, d);
 }
 
-/* PUBLISHED -> VISIBLE, and the propagation wait computed. */
-static int do_visible(machine *m, kw_diag *d)
+/* PUBLISHING -> PUBLISHED.  Resumed, the same add is sent again. */
+static int do_publish(machine *m, kw_diag *d)
 {
-    ks_dkim_rot *r = m->r;
-    char name[NAME_MAX_LEN], what[KS_DKIM_ROT_TEXT_MAX], why[1400], until[40];
-    char result[600];
-    int64_t neg = 0, wait;
     kw_diag sub;
     int rc;
 
     sub.msg[0] = '\0';
+    rc = publish_effect(m, &sub);
+    return published(m, rc, &sub, d);
+}
+
+/* PUBLISHED -> VISIBLE on the check's verdict rc (its words in seen:
+ * why not, or a note), and the propagation wait computed. */
+static int visible_seen(machine *m, int rc, const kw_diag *seen, kw_diag *d)
+{
+    ks_dkim_rot *r = m->r;
+    char name[NAME_MAX_LEN], what[KS_DKIM_ROT_TEXT_MAX], why[1400], until[40];
+    char result[600], effect[700];
+    int64_t neg = 0, wait;
+    kw_diag sub;
+
+    sub.msg[0] = '\0';
     dkim_name(r->selector, r->domain, name, sizeof(name));
-    rc = m->dns->visible(m->dns->ctx, m->p, name, r->record, &sub);
     if (rc == KW_ETIMEDOUT) {
         snprintf(what, sizeof(what), "every authoritative server to serve "
-                 "%s: %s", name, sub.msg);
+                 "%s: %s", name, seen->msg);
         return wait_for(m, 0, what, d);
     }
     if (rc != 0) {
         snprintf(why, sizeof(why), "checking %s on the authoritative "
-                 "servers: %s", name, sub.msg);
+                 "servers: %s", name, seen->msg);
         return stop(m, why, d);
     }
+    snprintf(effect, sizeof(effect), "every authoritative server serves "
+             "the record%s%.600s", seen->msg[0] != '\0' ? "; " : "",
+             seen->msg);
     if ((rc = m->dns->negative_ttl(m->dns->ctx, m->p, &neg, &sub)) != 0) {
         snprintf(why, sizeof(why), "reading the zone's SOA: %s", sub.msg);
         return stop(m, why, d);
@@ -863,9 +1123,7 @@ static int do_visible(machine *m, kw_diag *d)
              "%llds, record TTL %ds, margin %llds): until %s",
              (long long)wait, (long long)neg, m->p->ttl,
              (long long)m->p->margin, until);
-    rc = set_state(m, KW_DKIM_ST_VISIBLE, NULL,
-                   "every authoritative server serves the record", result,
-                   NULL, d);
+    rc = set_state(m, KW_DKIM_ST_VISIBLE, NULL, effect, result, NULL, d);
     if (rc == 0) {
         r->wait_until = m->now + wait;
         snprintf(what, sizeof(what), "propagation: waits until %s", until);
@@ -873,6 +1131,19 @@ static int do_visible(machine *m, kw_diag *d)
         m->out->waiting = 0;
     }
     return rc;
+}
+
+/* PUBLISHED -> VISIBLE, the check waiting up to the timeout. */
+static int do_visible(machine *m, kw_diag *d)
+{
+    char name[NAME_MAX_LEN];
+    kw_diag sub;
+    int rc;
+
+    sub.msg[0] = '\0';
+    dkim_name(m->r->selector, m->r->domain, name, sizeof(name));
+    rc = m->dns->visible(m->dns->ctx, m->p, name, m->r->record, &sub);
+    return visible_seen(m, rc, &sub, d);
 }
 
 /* The old key's file, from the rotation that made it ("" unknown). */
@@ -1058,6 +1329,50 @@ static const char *signer_word(int kind)
                                            : "signer_exec";
 }
 
+/* The signer's files of p, borrowed from it. */
+static void signer_conf_of(const kw_dkim_rot_params *p,
+                           kw_dkim_signer_conf *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->kind = (kw_dkim_signer_kind)p->signer;
+    c->opendkim_conf = p->opendkim_conf;
+    c->selector_map = p->selector_map;
+    c->path_map = p->path_map;
+    c->rspamd_conf = p->rspamd_conf;
+    c->argv = (const char *const *)p->signer_exec;
+}
+
+/* The switch's intent, journalled at PROPAGATED before the files change. */
+static int activate_intent(machine *m, kw_diag *d)
+{
+    char intent[1400];
+
+    snprintf(intent, sizeof(intent), "switch %s to selector %s (%s)",
+             signer_word(m->p->signer), m->r->selector, m->r->key_path);
+    return set_state(m, KW_DKIM_ST_PROPAGATED, intent, NULL, NULL, NULL, d);
+}
+
+/* After the switch (rc, its words in err): stopped at PROPAGATED, or
+ * ACTIVE with dkim.activated in the same transaction. */
+static int activated(machine *m, int rc, const kw_dkim_switch_result *res,
+                     const char *err, kw_diag *d)
+{
+    char why[1400], effect[200];
+
+    if (rc != 0) {
+        snprintf(why, sizeof(why), "switching the signer: %s", err);
+        return stop(m, why, d);
+    }
+    snprintf(effect, sizeof(effect), "%s switched%s",
+             signer_word(m->p->signer),
+             res->changed ? "" : " (it already named the new key)");
+    return set_state_ev(m, KW_DKIM_ST_ACTIVE, NULL, effect,
+                        res->reload ? "dkim.activated emitted: the hooks' "
+                                      "reload makes the signer read it"
+                                    : "dkim.activated emitted",
+                        NULL, "dkim.activated", d);
+}
+
 /* PROPAGATED -> ACTIVE: the signer's files switched to the new key
  * (dkim_signer.h puts the previous ones back when its check refuses the
  * new), dkim.activated emitted in the same transaction as the stage, so
@@ -1065,42 +1380,20 @@ static const char *signer_word(int kind)
  * switch rewrites the files to what they already hold. */
 static int do_activate(machine *m, kw_diag *d)
 {
-    const kw_dkim_rot_params *p = m->p;
-    ks_dkim_rot *r = m->r;
     kw_dkim_signer_conf c;
     kw_dkim_switch_result res;
-    char intent[1400], why[1400], effect[200];
     kw_diag sub;
     int rc;
 
     sub.msg[0] = '\0';
-    memset(&c, 0, sizeof(c));
     memset(&res, 0, sizeof(res));
-    c.kind = (kw_dkim_signer_kind)p->signer;
-    c.opendkim_conf = p->opendkim_conf;
-    c.selector_map = p->selector_map;
-    c.path_map = p->path_map;
-    c.rspamd_conf = p->rspamd_conf;
-    c.argv = (const char *const *)p->signer_exec;
-    snprintf(intent, sizeof(intent), "switch %s to selector %s (%s)",
-             signer_word(p->signer), r->selector, r->key_path);
-    if ((rc = set_state(m, KW_DKIM_ST_PROPAGATED, intent, NULL, NULL, NULL,
-                        d)) != 0)
+    signer_conf_of(m->p, &c);
+    if ((rc = activate_intent(m, d)) != 0)
         return rc;
-    rc = kw_dkim_signer_switch(&c, r->domain, r->selector, r->key_path, &res,
-                               &sub);
+    rc = kw_dkim_signer_switch(&c, m->r->domain, m->r->selector,
+                               m->r->key_path, &res, &sub);
     die_point("signer-switched");
-    if (rc != 0) {
-        snprintf(why, sizeof(why), "switching the signer: %s", sub.msg);
-        return stop(m, why, d);
-    }
-    snprintf(effect, sizeof(effect), "%s switched%s", signer_word(p->signer),
-             res.changed ? "" : " (it already named the new key)");
-    return set_state_ev(m, KW_DKIM_ST_ACTIVE, NULL, effect,
-                        res.reload ? "dkim.activated emitted: the hooks' "
-                                     "reload makes the signer read it"
-                                   : "dkim.activated emitted",
-                        NULL, "dkim.activated", d);
+    return activated(m, rc, &res, sub.msg, d);
 }
 
 /*
@@ -1368,15 +1661,18 @@ static int finished(const ks_dkim_rot *r)
            (st == KW_DKIM_ST_ACTIVE && r->old_selector[0] == '\0');
 }
 
-int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
-                       const kw_dkim_rot_dns *dns, int flags, int64_t now,
-                       kw_dkim_rot_out *out, kw_diag *d)
+/* The start of a call for one domain: the machine set up, a rotation
+ * started when one is due; *go 0 when there is nothing to do now (out
+ * says why). */
+static int begin(machine *m, ks_store *s, const kw_dkim_rot_params *p,
+                 const kw_dkim_rot_dns *dns, int flags, int64_t now,
+                 kw_dkim_rot_out *out, int *go, kw_diag *d)
 {
     ks_dkim_rot prev;
-    machine m;
-    int found, more = 1, rc, i;
+    int found, rc;
 
-    machine_init(&m, s, p, dns, now, out);
+    *go = 0;
+    machine_init(m, s, p, dns, now, out);
     if ((rc = ks_dkim_rot_latest(s, p->domain, &prev, &found, d)) != 0)
         return rc;
     if (!found || finished(&prev)) {
@@ -1395,7 +1691,7 @@ int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
         }
         /* The key being replaced is the one the last rotation left
          * signing. */
-        rc = start(&m, found ? &prev : NULL, d);
+        rc = start(m, found ? &prev : NULL, d);
         if (rc != 0)
             return rc;
     } else {
@@ -1406,6 +1702,19 @@ int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
             return 0;
         }
     }
+    *go = 1;
+    return 0;
+}
+
+int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
+                       const kw_dkim_rot_dns *dns, int flags, int64_t now,
+                       kw_dkim_rot_out *out, kw_diag *d)
+{
+    machine m;
+    int more = 1, rc, i, go;
+
+    if ((rc = begin(&m, s, p, dns, flags, now, out, &go, d)) != 0 || !go)
+        return rc;
     for (i = 0; more && i < MAX_CHANGES; i++)
         if ((rc = step(&m, &more, d)) != 0)
             return rc;
@@ -1665,18 +1974,448 @@ void kw_dkim_rot_health_of(const ks_dkim_rot *r, int found,
 
 /* ---- many domains at once ------------------------------------------- */
 
-int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
-                        size_t n, const kw_dkim_rot_dns *dns, int flags,
-                        int64_t now, kw_dkim_rot_out *outs, kw_diag *d)
+/*
+ * kw_dkim_rotate_many walks every domain with the same step() and the
+ * same set_state() as kw_dkim_rotate_run, but holds each at the four
+ * stages where going one domain at a time costs most:
+ *
+ *   GENERATING  the key made.  Every held domain's selector is chosen and
+ *               its intent journalled; the keys are then made together
+ *               on BATCH_THREADS threads (key generation is CPU: an RSA
+ *               key takes 50-150 ms), and each result journalled.
+ *   PUBLISHING  the record sent.  Every held domain's intent is already
+ *               journalled; the updates then go out together (on
+ *               BATCH_THREADS threads for the real DNS: a round trip to
+ *               the primary each), and each result is journalled.
+ *   PUBLISHED   the visibility check.  Every held domain is looked at in
+ *               rounds (each name asked of each of its servers once per
+ *               round, ROUND_MS apart) until all are visible or each one's
+ *               timeout passes: a secondary catches up with the whole batch
+ *               in one IXFR after a NOTIFY, so the wait is one transfer
+ *               round, not one per domain.
+ *   PROPAGATED  the signer switch.  Held domains whose signer files are the
+ *               same (opendkim, rspamd) are switched by one
+ *               kw_dkim_signer_switch_many (the files written and checked
+ *               once); each then goes ACTIVE with its own
+ *               dkim.activated, which a reload hook with coalesce set
+ *               turns into one reload.  A group switch that fails is
+ *               retried one domain at a time, so only the domain at fault
+ *               stops.
+ *
+ * Everything else (drain, removal) is step()'s, one domain after the
+ * other.  Effects that may run on threads (generate_effect,
+ * publish_effect, a look) write nothing but their own result; every
+ * stage is written on the calling thread, which owns the database
+ * connection.
+ */
+
+/* Between visibility rounds (as real_visible's polling interval). */
+#define ROUND_MS 200
+/* Threads sending the updates, or asking the servers in a round, for the
+ * real DNS. */
+#define BATCH_THREADS 16
+
+typedef struct many_dom {
+    machine m;
+    int go;          /* begin() said the domain has work now */
+    int held;        /* stopped at a hold point by advance() */
+    int64_t deadline; /* visibility rounds: monotonic ms */
+} many_dom;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* step() until the domain waits, stops or reaches a hold point
+ * (GENERATING, PUBLISHING, PUBLISHED with a look to batch, PROPAGATED
+ * with a signer). */
+static int advance(many_dom *x, int hold, kw_diag *d)
+{
+    machine *m = &x->m;
+    int more = 1, rc, i;
+
+    x->held = 0;
+    for (i = 0; more && i < MAX_CHANGES; i++) {
+        kw_dkim_stage st = kw_dkim_stage_parse(m->r->stage);
+
+        if (hold && (st == KW_DKIM_ST_GENERATING ||
+                     st == KW_DKIM_ST_PUBLISHING ||
+                     (st == KW_DKIM_ST_PUBLISHED && m->dns->look != NULL) ||
+                     (st == KW_DKIM_ST_PROPAGATED && m->p->signer != 0))) {
+            x->held = 1;
+            return 0;
+        }
+        if ((rc = step(m, &more, d)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int held_at(const many_dom *x, kw_dkim_stage st)
+{
+    return x->go && x->held && !x->m.out->stopped &&
+           kw_dkim_stage_parse(x->m.r->stage) == st;
+}
+
+/* One effect of a phase: the domain, its result and words (a key's
+ * generation says what it did in effect, or why it failed in why). */
+typedef struct batch_job {
+    many_dom *x;
+    int rc;
+    kw_diag sub;
+    char effect[1400], why[1400];
+} batch_job;
+
+/* The effects of a phase, taken by BATCH_THREADS threads in turn. */
+typedef struct batch_pool {
+    batch_job *jobs;
+    size_t n, next;
+    void (*fn)(batch_job *j);
+    pthread_mutex_t mu;
+} batch_pool;
+
+/* A key's generation (generate_effect) as a job, and its verdict. */
+static void generate_job(batch_job *j)
+{
+    j->rc = generate_effect(&j->x->m, j->effect, sizeof(j->effect), j->why,
+                            sizeof(j->why));
+}
+
+static int generate_verdict(batch_job *j, kw_diag *d)
+{
+    return generated(&j->x->m, j->rc, j->effect, j->why, d);
+}
+
+/* A publication (publish_effect) as a job, and its verdict. */
+static void publish_job(batch_job *j)
+{
+    j->sub.msg[0] = '\0';
+    j->rc = publish_effect(&j->x->m, &j->sub);
+}
+
+static int publish_verdict(batch_job *j, kw_diag *d)
+{
+    return published(&j->x->m, j->rc, &j->sub, d);
+}
+
+/* One look of a round as a job. */
+static void look_job(batch_job *j)
+{
+    const machine *m = &j->x->m;
+    char name[NAME_MAX_LEN];
+
+    j->sub.msg[0] = '\0';
+    dkim_name(m->r->selector, m->r->domain, name, sizeof(name));
+    j->rc = m->dns->look(m->dns->ctx, m->p, name, m->r->record, &j->sub);
+}
+
+static void *batch_worker(void *arg)
+{
+    batch_pool *pool = arg;
+
+    for (;;) {
+        size_t k;
+
+        pthread_mutex_lock(&pool->mu);
+        k = pool->next++;
+        pthread_mutex_unlock(&pool->mu);
+        if (k >= pool->n)
+            return NULL;
+        pool->fn(&pool->jobs[k]);
+    }
+}
+
+/* fn for each of jobs[k]: on up to BATCH_THREADS threads when threads
+ * (the real DNS: a round trip each, and 1,000 of them one after another
+ * would take 1,000 round trips), else in order on this thread (a
+ * caller's table, whose functions need not be thread-safe). */
+static void run_jobs(batch_job *jobs, size_t k, int threads,
+                     void (*fn)(batch_job *j))
+{
+    pthread_t t[BATCH_THREADS];
+    batch_pool pool;
+    size_t i, started = 0;
+
+    if (!threads || k < 2) {
+        for (i = 0; i < k; i++)
+            fn(&jobs[i]);
+        return;
+    }
+    pool.jobs = jobs;
+    pool.n = k;
+    pool.next = 0;
+    pool.fn = fn;
+    pthread_mutex_init(&pool.mu, NULL);
+    for (i = 0; i < BATCH_THREADS && i < k; i++)
+        if (pthread_create(&t[started], NULL, batch_worker, &pool) == 0)
+            started++;
+    /* This thread takes its share too (all of it if none started). */
+    batch_worker(&pool);
+    for (i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    pthread_mutex_destroy(&pool.mu);
+}
+
+/* The effects of the domains held at an intent stage (GENERATING,
+ * PUBLISHING) together, then each verdict journalled in order. */
+static int effects(many_dom *v, size_t n, kw_dkim_stage st, int threads,
+                   void (*fn)(batch_job *j),
+                   int (*verdict)(batch_job *j, kw_diag *d), kw_diag *d)
+{
+    batch_job *jobs;
+    size_t i, k = 0;
+    int rc = 0;
+
+    for (i = 0; i < n; i++)
+        k += held_at(&v[i], st);
+    if (k == 0)
+        return 0;
+    if ((jobs = calloc(k, sizeof(*jobs))) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "dkim rotate: out of memory for "
+                           "%zu domains at %s", k, kw_dkim_stage_name(st));
+    for (i = 0, k = 0; i < n; i++)
+        if (held_at(&v[i], st))
+            jobs[k++].x = &v[i];
+    run_jobs(jobs, k, threads, fn);
+    for (i = 0; i < k && rc == 0; i++) {
+        jobs[i].x->held = 0;
+        rc = verdict(&jobs[i], d);
+    }
+    free(jobs);
+    return rc;
+}
+
+/* The visibility rounds over the domains held at PUBLISHED; cache is the
+ * real DNS's (looks on threads), NULL for a caller's table. */
+static int visibility_rounds(many_dom *v, size_t n, look_cache *cache,
+                             kw_diag *d)
+{
+    int64_t t0 = mono_ms(), round;
+    batch_job *jobs;
+    size_t i, k, left = 0;
+    int rc = 0;
+
+    for (i = 0; i < n; i++)
+        if (held_at(&v[i], KW_DKIM_ST_PUBLISHED)) {
+            v[i].deadline = t0 + timeout_of(v[i].m.p);
+            left++;
+        }
+    if (left == 0)
+        return 0;
+    if ((jobs = calloc(left, sizeof(*jobs))) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "dkim rotate: out of memory for "
+                           "%zu visibility checks", left);
+    while (left > 0 && rc == 0) {
+        round = mono_ms();
+        if (cache != NULL)
+            cache->ndead = 0;
+        for (i = 0, k = 0; i < n; i++)
+            if (held_at(&v[i], KW_DKIM_ST_PUBLISHED))
+                jobs[k++].x = &v[i];
+        run_jobs(jobs, k, cache != NULL, look_job);
+        /* The verdicts on this thread, in order: the database is its. */
+        for (i = 0; i < k && rc == 0; i++) {
+            many_dom *x = jobs[i].x;
+
+            if (jobs[i].rc == KW_ETIMEDOUT && mono_ms() < x->deadline)
+                continue;
+            /* Visible, failed, or out of time: the verdict goes through
+             * the same visible_seen() as a lone domain's. */
+            x->held = 0;
+            left--;
+            rc = visible_seen(&x->m, jobs[i].rc, &jobs[i].sub, d);
+        }
+        if (left > 0 && rc == 0) {
+            int64_t rest = round + ROUND_MS - mono_ms();
+
+            if (rest > 0)
+                poll(NULL, 0, (int)rest);
+        }
+    }
+    free(jobs);
+    return rc;
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) ||
+           (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Do p and q name the same signer files (one switch may serve both)?
+ * signer = exec runs its program once per domain anyway and cannot undo
+ * the runs before a failing one, so each such domain is its own group. */
+static int same_signer(const kw_dkim_rot_params *p,
+                       const kw_dkim_rot_params *q)
+{
+    if (p->signer != q->signer)
+        return 0;
+    switch (p->signer) {
+    case KW_DKIM_SIGNER_OPENDKIM: return same_str(p->opendkim_conf,
+                                                  q->opendkim_conf);
+    case KW_DKIM_SIGNER_RSPAMD:
+        return same_str(p->selector_map, q->selector_map) &&
+               same_str(p->path_map, q->path_map) &&
+               same_str(p->rspamd_conf, q->rspamd_conf);
+    default: return p == q;
+    }
+}
+
+/* One group of domains held at PROPAGATED with the same signer files
+ * (idx[k]): one switch for all, or, when it fails, one per domain. */
+static int switch_group(many_dom *v, const size_t *idx, size_t k,
+                        kw_dkim_switch *sw, kw_diag *d)
+{
+    const kw_dkim_rot_params *p = v[idx[0]].m.p;
+    kw_dkim_signer_conf c;
+    kw_dkim_switch_result res;
+    kw_diag sub;
+    size_t j;
+    int rc, sw_rc;
+
+    signer_conf_of(p, &c);
+    for (j = 0; j < k; j++) {
+        machine *m = &v[idx[j]].m;
+
+        if ((rc = activate_intent(m, d)) != 0)
+            return rc;
+        sw[j].domain = m->r->domain;
+        sw[j].selector = m->r->selector;
+        sw[j].key_path = m->r->key_path;
+    }
+    sub.msg[0] = '\0';
+    memset(&res, 0, sizeof(res));
+    sw_rc = kw_dkim_signer_switch_many(&c, sw, k, &res, &sub);
+    die_point("signer-switched");
+    if (sw_rc != 0 && k > 1) {
+        kw_warn("dkim rotation: switching %s for %zu domains together "
+                "failed (%s); switching them one by one",
+                signer_word(p->signer), k, sub.msg);
+        for (j = 0; j < k; j++) {
+            sub.msg[0] = '\0';
+            memset(&res, 0, sizeof(res));
+            sw_rc = kw_dkim_signer_switch_many(&c, &sw[j], 1, &res, &sub);
+            die_point("signer-switched");
+            if ((rc = activated(&v[idx[j]].m, sw_rc, &res, sub.msg, d)) != 0)
+                return rc;
+        }
+        return 0;
+    }
+    for (j = 0; j < k; j++)
+        if ((rc = activated(&v[idx[j]].m, sw_rc, &res, sub.msg, d)) != 0)
+            return rc;
+    return 0;
+}
+
+/* The switches of every domain held at PROPAGATED, a group per set of
+ * signer files. */
+static int switch_groups(many_dom *v, size_t n, kw_diag *d)
+{
+    kw_dkim_switch *sw = NULL;
+    size_t *idx = NULL, i, j, k;
+    int rc = 0;
+
+    for (i = 0; i < n && rc == 0; i++) {
+        if (!held_at(&v[i], KW_DKIM_ST_PROPAGATED))
+            continue;
+        if (idx == NULL) {
+            idx = calloc(n, sizeof(*idx));
+            sw = calloc(n, sizeof(*sw));
+            if (idx == NULL || sw == NULL) {
+                rc = kw_diag_set(d, KW_ENOMEM, "dkim rotate: out of "
+                                 "memory for %zu switches", n);
+                break;
+            }
+        }
+        for (k = 0, j = i; j < n; j++)
+            if (held_at(&v[j], KW_DKIM_ST_PROPAGATED) &&
+                same_signer(v[i].m.p, v[j].m.p))
+                idx[k++] = j;
+        rc = switch_group(v, idx, k, sw, d);
+        for (j = 0; j < k; j++)
+            v[idx[j]].held = 0;
+    }
+    free(idx);
+    free(sw);
+    return rc;
+}
+
+/* advance() for every domain that neither waits, nor stopped, nor is
+ * held. */
+static int advance_all(many_dom *v, size_t n, int hold, kw_diag *d)
 {
     size_t i;
     int rc;
 
     for (i = 0; i < n; i++)
-        if ((rc = kw_dkim_rotate_run(s, ps[i], dns, flags, now, &outs[i],
-                                     d)) != 0)
+        if (v[i].go && !v[i].m.out->stopped && !v[i].m.out->waiting &&
+            !v[i].held &&
+            (rc = advance(&v[i], hold, d)) != 0)
             return rc;
     return 0;
+}
+
+int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
+                        size_t n, const kw_dkim_rot_dns *dns, int flags,
+                        int64_t now, kw_dkim_rot_out *outs, kw_diag *d)
+{
+    look_cache cache;
+    kw_dkim_rot_dns live;
+    many_dom *v;
+    size_t i;
+    int rc = 0, real = dns == NULL;
+
+    if (n == 0)
+        return 0;
+    if ((v = calloc(n, sizeof(*v))) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "dkim rotate: out of memory for "
+                           "%zu domains", n);
+    memset(&cache, 0, sizeof(cache));
+    pthread_mutex_init(&cache.mu, NULL);
+    if (real) {
+        /* The real DNS, with the servers of each domain found once. */
+        live = real_dns;
+        live.ctx = &cache;
+        dns = &live;
+    }
+    /* Every domain up to its first hold point (a new rotation: its
+     * selector chosen, the key's intent journalled); then the keys made
+     * together, on threads (CPU: RSA takes 50-150 ms a key), the intents
+     * to publish journalled, and the updates sent together. */
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = begin(&v[i].m, s, ps[i], dns, flags, now, &outs[i], &v[i].go,
+                   d);
+        if (rc == 0 && v[i].go)
+            rc = advance(&v[i], 1, d);
+    }
+    if (rc == 0)
+        rc = effects(v, n, KW_DKIM_ST_GENERATING, 1, generate_job,
+                     generate_verdict, d);
+    if (rc == 0)
+        rc = advance_all(v, n, 1, d);
+    if (rc == 0)
+        rc = effects(v, n, KW_DKIM_ST_PUBLISHING, real, publish_job,
+                     publish_verdict, d);
+    if (rc == 0)
+        rc = advance_all(v, n, 1, d);
+    /* Then the visibility of all of them together; those that need no
+     * wait after it (none configured) go on to the switch. */
+    if (rc == 0)
+        rc = visibility_rounds(v, n, real ? &cache : NULL, d);
+    if (rc == 0)
+        rc = advance_all(v, n, 1, d);
+    if (rc == 0)
+        rc = switch_groups(v, n, d);
+    if (rc == 0)
+        rc = advance_all(v, n, 0, d);
+    free(v);
+    look_cache_free(&cache);
+    pthread_mutex_destroy(&cache.mu);
+    return rc;
 }
 
 int kw_dkim_rotate_all(ks_store *s, const struct kw_dkim_params *params,

@@ -8,7 +8,11 @@
  * journal row are written in one transaction (keystore/ks_dkim_rot.h), the
  * intent before the effect, so a run killed at any point resumes without a
  * second key or a second publication.  The stages and invariants are
- * written above the state machine in dkim_rotate.c.
+ * written above the state machine in dkim_rotate.c.  kw_dkim_rotate_many
+ * advances many domains through the same stages in phases (every update
+ * sent, then the visibility of all names polled together, then one
+ * signer switch per set of signer files), so a thousand domains cost
+ * one secondary transfer round, not one each.
  *
  * Lifetimes: kw_dkim_rot_params is a plain value owned by the caller
  * (service/config.c fills it; kw_dkim_rot_params_free).  The DNS work goes
@@ -70,6 +74,9 @@ typedef struct kw_dkim_rot_params {
     char **signer_exec;   /* argv, NULL-terminated: + DOMAIN SEL KEY */
     int retire_revoke;    /* retire = revoke: p= emptied, not removed */
     int delete_old_key;   /* old_key = delete (else archive) */
+    char **dns_check;     /* "ADDR[:PORT]", NULL-terminated: servers the
+                           * visibility check asks besides the zone's NS
+                           * set (a hidden secondary, an anycast node) */
     int dns_port;         /* the authoritative servers' port; 0: 53 */
     int timeout_ms;       /* each DNS exchange or wait; 0: 10 s */
     int line;             /* the section's line in keywarden.conf */
@@ -89,13 +96,21 @@ typedef struct kw_dkim_rot_dns {
     int (*update)(void *ctx, const kw_dkim_rot_params *p, int add,
                   const char *name, const char *value, kw_diag *d);
     /* 0 when every authoritative server serves exactly value at name
-     * (value NULL: no TXT there); KW_ETIMEDOUT naming those that do not. */
+     * (value NULL: no TXT there); KW_ETIMEDOUT naming those that do not.
+     * On 0, d->msg may hold a note (servers this host could not reach,
+     * not asked), else it is left empty. */
     int (*visible)(void *ctx, const kw_dkim_rot_params *p, const char *name,
                    const char *value, kw_diag *d);
     /* The zone's negative-caching time (kw_dns_soa_negative_ttl). */
     int (*negative_ttl)(void *ctx, const kw_dkim_rot_params *p,
                         int64_t *ttl, kw_diag *d);
     void *ctx;
+    /* visible's one-look form, for kw_dkim_rotate_many's rounds: each
+     * server asked once, no waiting; 0 or KW_ETIMEDOUT (not yet) as
+     * visible.  NULL: kw_dkim_rotate_many calls visible, one domain
+     * after the other. */
+    int (*look)(void *ctx, const kw_dkim_rot_params *p, const char *name,
+                const char *value, kw_diag *d);
 } kw_dkim_rot_dns;
 
 /* The stages, in order (dkim_rotate.c has the transitions). */
@@ -158,7 +173,10 @@ int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
  * kw_dkim_signer_switch_many, so the hooks reload once.  Each domain
  * keeps kw_dkim_rotate_run's rules: a failing step stops that domain
  * alone (outs[i].stopped); the call fails only when the database does.
- * dns NULL: the real DNS. */
+ * The keys are made on up to 16 threads of the call's own; dns NULL:
+ * the real DNS, its updates and looks on those threads too (a round trip
+ * each); a caller's dns is called on the calling thread only.  s is used
+ * on the calling thread only. */
 int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
                         size_t n, const kw_dkim_rot_dns *dns, int flags,
                         int64_t now, kw_dkim_rot_out *outs, kw_diag *d);

@@ -90,6 +90,37 @@ static int to_sockaddr(const kw_dns_server *srv, struct sockaddr_storage *ss,
     return KW_EINVAL;
 }
 
+int kw_dns_reachable(const kw_dns_server *srv, kw_diag *d)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    char who[96];
+    int fd, err = 0;
+
+    dnsn_server_str(srv, who, sizeof(who));
+    if (to_sockaddr(srv, &ss, &sslen) != 0)
+        return kw_diag_set(d, KW_EINVAL, "%s: not an IP address and port",
+                           who);
+    /* A UDP connect() sends nothing: it only asks the kernel for a route
+     * and a source address, which is what a query would need. */
+    fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        err = errno;
+    else if (connect(fd, (struct sockaddr *)&ss, sslen) != 0)
+        err = errno;
+    if (fd >= 0)
+        close(fd);
+    if (err == 0)
+        return 0;
+    if (err == ENETUNREACH || err == EHOSTUNREACH || err == EADDRNOTAVAIL ||
+        err == EAFNOSUPPORT)
+        return kw_diag_set(d, -ENETUNREACH, "%s: no %s route from this "
+                           "host (%s)", who,
+                           ss.ss_family == AF_INET6 ? "IPv6" : "IPv4",
+                           strerror(err));
+    return kw_diag_set(d, -err, "%s: %s", who, strerror(err));
+}
+
 /* Length of the question section of q (header excluded), or 0. */
 static size_t question_len(const uint8_t *q, size_t qlen)
 {

@@ -263,6 +263,33 @@ int kw_dns_judge_txt_wire(const uint8_t *wire, size_t len, const char *name,
     return r;
 }
 
+int kw_dns_txt_look(const kw_dns_server *server, const char *name,
+                    const char *value, int timeout_ms, char *status,
+                    size_t cap)
+{
+    ldns_pkt *p = NULL;
+    kw_diag sub;
+    int rc;
+
+    sub.msg[0] = '\0';
+    if (server == NULL || name == NULL || timeout_ms <= 0) {
+        snprintf(status, cap, "not asked: bad arguments");
+        return KW_EINVAL;
+    }
+    rc = dnsn_query(server, name, LDNS_RR_TYPE_TXT, 0,
+                    dnsn_now_ms() + timeout_ms, &p, &sub);
+    if (rc == KW_ETIMEDOUT)
+        snprintf(status, cap, "did not answer");
+    else if (rc == -ECONNREFUSED)
+        snprintf(status, cap, "refused (nothing listens)");
+    else if (rc != 0)
+        snprintf(status, cap, "failed: %.140s", sub.msg);
+    else
+        rc = judge(p, name, value, status, cap);
+    ldns_pkt_free(p);
+    return rc;
+}
+
 int kw_dns_txt_wait(const kw_dns_server *servers, size_t n, const char *name,
                     const char *value, int timeout_ms, int interval_ms,
                     kw_diag *d)
@@ -307,28 +334,15 @@ int kw_dns_txt_wait(const kw_dns_server *servers, size_t n, const char *name,
          * the next round (a secondary still loading) does not count. */
         for (i = 0; i < n; i++) {
             int64_t now = dnsn_now_ms(), until;
-            ldns_pkt *p = NULL;
 
             if (now >= deadline)
                 break;
             until = now + QUERY_SLICE_MS < deadline ? now + QUERY_SLICE_MS
                                                     : deadline;
-            rc = dnsn_query(&servers[i], name, LDNS_RR_TYPE_TXT, 0, until,
-                            &p, &sub);
-            if (rc == KW_ETIMEDOUT)
-                snprintf(status[i], sizeof(status[i]), "did not answer");
-            else if (rc == -ECONNREFUSED)
-                snprintf(status[i], sizeof(status[i]), "refused (nothing "
-                         "listens)");
-            else if (rc != 0)
-                snprintf(status[i], sizeof(status[i]), "failed: %.140s",
-                         sub.msg);
-            else
-                ok[i] = (unsigned char)judge(p, name, value, status[i],
-                                             sizeof(status[i]));
-            if (rc != 0)
-                ok[i] = 0;
-            ldns_pkt_free(p);
+            rc = kw_dns_txt_look(&servers[i], name, value,
+                                 (int)(until - now), status[i],
+                                 sizeof(status[i]));
+            ok[i] = rc == 1;
             good += ok[i];
         }
         if (good == n) {

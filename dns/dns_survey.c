@@ -606,6 +606,30 @@ static int survey_step(const kw_dns_server *resolver, int port, int per_ms,
             return 0;
         }
     }
+    /* An address this host has no route to (IPv6 on an IPv4-only host)
+     * is left out and named, not waited on for per_ms. */
+    {
+        size_t kept = 0, pos = 0;
+
+        for (i = 0; i < n; i++) {
+            kw_diag why;
+
+            if (kw_dns_reachable(&servers[i], &why) == 0) {
+                servers[kept++] = servers[i];
+                continue;
+            }
+            kw_str_appendf(st->skipped, sizeof(st->skipped), &pos, "%s%s",
+                           pos > 0 ? "; " : "", why.msg);
+        }
+        n = kept;
+        if (n == 0) {
+            st->status = -ENETUNREACH;
+            snprintf(st->error, sizeof(st->error), "no server of %.100s "
+                     "can be reached from this host: %.150s", st->zone,
+                     st->skipped);
+            return 0;
+        }
+    }
     st->auth = calloc(n, sizeof(*st->auth));
     jobs = calloc(n, sizeof(*jobs));
     if (st->auth == NULL || jobs == NULL) {
@@ -848,7 +872,11 @@ kw_dns_verdict kw_dns_survey_compare(const kw_dns_survey *s, char *buf,
         incomplete = 1;
     if (!disagree && !incomplete) {
         kw_str_appendf(buf, cap, &pos, "%s: all authoritative servers "
-                       "agree", s->name);
+                       "asked agree", s->name);
+        for (k = 0; k < s->nsteps; k++)
+            if (s->steps[k].skipped[0] != '\0')
+                kw_str_appendf(buf, cap, &pos, "; not asked (no route "
+                               "here): %s", s->steps[k].skipped);
         return KW_DNS_AGREE;
     }
 
@@ -863,6 +891,10 @@ kw_dns_verdict kw_dns_survey_compare(const kw_dns_survey *s, char *buf,
         if (st->error[0] != '\0')
             kw_str_appendf(buf, cap, &pos, "%s%s: %s", pos ? "; " : "",
                            st->name, st->error);
+        if (st->skipped[0] != '\0')
+            kw_str_appendf(buf, cap, &pos, "%s%s: not asked (no route "
+                           "here): %s", pos ? "; " : "", st->name,
+                           st->skipped);
         /* Each group of servers serving one thing, named once. */
         for (i = 0; i < st->nauth; i++) {
             const kw_dns_answer *a = &st->auth[i];

@@ -3,8 +3,9 @@
  *
  * A survey asks the configured resolver (RD=1: what receivers see) and
  * every authoritative server of the name's zone (RD=0, each NS address,
- * IPv4 and IPv6) for name TXT, and each authoritative server for the
- * zone's SOA serial, so a secondary that is behind can be named.  A CNAME
+ * IPv4 and IPv6, but those this host has no route to: step.skipped) for
+ * name TXT, and each authoritative server for the zone's SOA serial, so
+ * a secondary that is behind can be named.  A CNAME
  * at the name (a delegated DKIM selector, as Microsoft 365 and
  * dkim-rotate publish them) is followed: the target's zone and servers
  * are surveyed too, one step of the chain each (at most
@@ -81,6 +82,10 @@ typedef struct kw_dns_survey_step {
     int status;         /* 0, or why the zone or its servers are unknown */
     char error[300];    /* (also set with status 0 when some NS name had
                          * no address but others did) */
+    char skipped[300];  /* addresses this host has no route to (IPv6 on
+                         * an IPv4-only host, kw_dns_reachable): left out
+                         * of auth and named here, not waited on; they
+                         * do not make the survey incomplete */
     kw_dns_answer *auth;
     size_t nauth;
 } kw_dns_survey_step;

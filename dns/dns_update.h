@@ -97,6 +97,28 @@ int kw_dns_txt_wait(const kw_dns_server *servers, size_t n, const char *name,
                     kw_diag *d);
 
 /*
+ * One look: server asked once (RD=0) for name TXT and judged as
+ * kw_dns_txt_wait judges it.  1 it serves value (no TXT when value is
+ * NULL), 0 it does not; status (cap octets) says what it answered.  A
+ * negative KW_E* when no answer came within timeout_ms (status says why:
+ * KW_ETIMEDOUT, -ECONNREFUSED, KW_EIO), or for bad arguments.  Callers
+ * polling many names (a batch of DKIM rotations) make their own rounds of
+ * looks and skip a server that did not answer for the rest of a round.
+ */
+int kw_dns_txt_look(const kw_dns_server *server, const char *name,
+                    const char *value, int timeout_ms, char *status,
+                    size_t cap);
+
+/*
+ * Can this host send to srv at all?  A UDP connect() (nothing is sent)
+ * asks the kernel for a route: 0 yes; -ENETUNREACH when there is none
+ * (ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL, or the family unsupported:
+ * a host without IPv6), d saying so; KW_EINVAL for a bad address.
+ * Callers skip such servers, saying so, rather than wait on them.
+ */
+int kw_dns_reachable(const kw_dns_server *srv, kw_diag *d);
+
+/*
  * The zone that contains name, found by asking server for SOA from the
  * longest name down (for when the config gives no zone).  Writes it in
  * lower case without the final dot.  CNAMEs are not followed.

@@ -217,7 +217,8 @@ static const char *const dkim_keys[] = {
     "resolver", "dns_port", "selector", "key", "user", "rotate", "key_dir",
     "group", "key_type", "ttl", "drain", "retire", "old_key", "publish",
     "dns_server", "dns_zone", "tsig_key", "tsig_algorithm", "tsig_secret",
-    "dns_exec", "signer", "signer_exec", "selector_map", "path_map", NULL};
+    "dns_exec", "signer", "signer_exec", "selector_map", "path_map",
+    "dns_check", NULL};
 
 /* In the order of enum section, after SEC_NONE: keys_of() indexes it, so
  * what the parser accepts and what the reference is checked against are

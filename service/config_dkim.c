@@ -34,6 +34,21 @@ int kw_config_dns_name_ok(const char *v, size_t max)
            strstr(v, "..") == NULL;
 }
 
+/* A copy of tok appended to the NULL-terminated *out of *n entries. */
+static int argv_push(char ***out, size_t *n, const char *tok)
+{
+    char **nv = realloc(*out, (*n + 2) * sizeof(*nv));
+
+    if (nv == NULL)
+        return KW_ENOMEM;
+    *out = nv;
+    nv[*n + 1] = NULL;
+    if ((nv[*n] = strdup(tok)) == NULL)
+        return KW_ENOMEM;
+    (*n)++;
+    return 0;
+}
+
 /* PROG [ARG...] split on blanks (no shell, no quoting) into a
  * NULL-terminated argv; PROG must be an absolute path to a program. */
 static int split_argv(parser *p, const char *key, const char *v,
@@ -45,7 +60,6 @@ static int split_argv(parser *p, const char *key, const char *v,
     snprintf(buf, sizeof(buf), "%s", v);
     for (tok = strtok_r(buf, " \t", &save); tok != NULL;
          tok = strtok_r(NULL, " \t", &save)) {
-        char **nv;
 
         if (n == 0 && (tok[0] != '/' || access(tok, X_OK) != 0))
             return FAIL(p, "%s = %s: expected the absolute path of an "
@@ -53,17 +67,40 @@ static int split_argv(parser *p, const char *key, const char *v,
                         key, v);
         if (n >= 32)
             return FAIL(p, "%s: more than 32 arguments", key);
-        nv = realloc(*out, (n + 2) * sizeof(*nv));
-        if (nv == NULL)
+        if (argv_push(out, &n, tok) != 0)
             return KW_ENOMEM;
-        *out = nv;
-        nv[n + 1] = NULL;
-        if ((nv[n] = strdup(tok)) == NULL)
-            return KW_ENOMEM;
-        n++;
     }
     if (n == 0)
         return FAIL(p, "%s: expected a program", key);
+    return 0;
+}
+
+/* dns_check = ADDR[:PORT] ...: servers the visibility check asks besides
+ * the zone's NS set, separated by blanks or commas. */
+static int dns_check_list(parser *p, const char *v, char ***out)
+{
+    char buf[KW_CONFIG_MAX_LINE + 1], *tok, *save = NULL;
+    size_t n = 0;
+
+    snprintf(buf, sizeof(buf), "%s", v);
+    for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        kw_dns_server srv;
+        kw_diag why;
+
+        if (kw_dns_server_parse(tok, 53, &srv, &why) != 0)
+            return FAIL(p, "dns_check: %s: expected an IP address with an "
+                           "optional port (192.0.2.1, 192.0.2.1:5353, "
+                           "[2001:db8::1]:53)",
+                        tok);
+        if (n >= KW_DNS_SERVERS_MAX)
+            return FAIL(p, "dns_check: more than %d servers",
+                        KW_DNS_SERVERS_MAX);
+        if (argv_push(out, &n, tok) != 0)
+            return KW_ENOMEM;
+    }
+    if (n == 0)
+        return FAIL(p, "dns_check: expected one or more ADDR[:PORT]");
     return 0;
 }
 
@@ -166,6 +203,7 @@ static int dkim_rot_key(parser *p, int k, const char *key, const char *v)
                         v);
         return 0;
     case 26: return split_argv(p, key, v, &r->signer_exec);
+    case 29: return dns_check_list(p, v, &r->dns_check);
     default: /* selector_map, path_map */
         if (v[0] != '/')
             return FAIL(p, "%s = %s: expected an absolute path", key, v);

@@ -67,5 +67,6 @@ build/release/tests/bench_acme --quick --dir "$ROOT/build"
 build/release/tests/bench_hooks --quick --dir "$ROOT/build"
 build/release/tests/bench_config --dir "$ROOT/build"
 build/release/tests/bench_dkim --quick --dir "$ROOT/build"
+build/release/tests/bench_dkim_rotate --quick --dir "$ROOT/build"
 
 step "all tests passed"

@@ -406,20 +406,6 @@ static double peer(const char *work, const knot *res, int sample,
 
 /* ---- main ----------------------------------------------------------------- */
 
-/* rm -rf path (a previous run's, then this one's: 2,000 key files). */
-static void remove_tree(char *path)
-{
-    char *rm[] = {(char *)"/bin/rm", (char *)"-rf", path, NULL};
-    char *o = NULL, *e = NULL;
-    int ofd, efd;
-    pid_t p = proc_spawn_pipes(rm, &ofd, &efd);
-
-    proc_drain(ofd, efd, &o, &e);
-    proc_wait(p, 60000);
-    free(o);
-    free(e);
-}
-
 int main(int argc, char **argv)
 {
     const char *dir = "/tmp";
@@ -465,7 +451,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     t0 = now_s();
     snprintf(work, sizeof(work), "%s/kw-bench-dkim", dir);
-    remove_tree(work);
+    proc_rm_rf(work);
     snprintf(path, sizeof(path), "%s/keys", work);
     tp_mkdirs(path);
     for (int k = 0; k < NKEYS; k++) {
@@ -570,7 +556,7 @@ int main(int argc, char **argv)
     kn_stop(&res);
     kn_stop(&sec);
     kn_stop(&pri);
-    remove_tree(work);
+    proc_rm_rf(work);
     for (int k = 0; k < NKEYS; k++) {
         EVP_PKEY_free(keys[k]);
         free(txt[k]);

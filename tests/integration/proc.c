@@ -183,3 +183,16 @@ int64_t db_int(const char *db, const char *sql)
     sqlite3_close(h);
     return n;
 }
+
+void proc_rm_rf(const char *path)
+{
+    char *rm[] = {(char *)"/bin/rm", (char *)"-rf", (char *)path, NULL};
+    char *o = NULL, *e = NULL;
+    int ofd, efd;
+    pid_t p = proc_spawn_pipes(rm, &ofd, &efd);
+
+    proc_drain(ofd, efd, &o, &e);
+    proc_wait(p, 60000);
+    free(o);
+    free(e);
+}

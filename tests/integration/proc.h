@@ -29,6 +29,9 @@ int proc_wait(pid_t pid, int timeout_ms);
  * returns the last result. */
 int proc_until(int (*pred)(void *ctx), void *ctx, int timeout_ms);
 
+/* rm -rf path (argv, no shell), waiting up to 60 s. */
+void proc_rm_rf(const char *path);
+
 /* Does the file contain needle? */
 int file_contains(const char *path, const char *needle);
 

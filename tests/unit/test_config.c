@@ -180,7 +180,8 @@ static void errors_name_file_line_and_key(void **state)
          "outbound, resolver, dns_port, selector, key, user, rotate, "
          "key_dir, group, key_type, ttl, drain, retire, old_key, publish, "
          "dns_server, dns_zone, tsig_key, tsig_algorithm, tsig_secret, "
-         "dns_exec, signer, signer_exec, selector_map, path_map"},
+         "dns_exec, signer, signer_exec, selector_map, path_map, "
+         "dns_check"},
         {"[scan]\ninterval = 30\n",
          "k.conf:2: interval = 30: missing unit"},
         {"[scan]\npath = relative/dir\n",
@@ -493,6 +494,10 @@ static void dkim_rotate_sections(void **state)
         {"[dkim \"a.test\"]\nretire = drop\n", "remove or revoke"},
         {"[dkim \"a.test\"]\nold_key = keep\n", "archive or delete"},
         {"[dkim \"a.test\"]\ndns_exec = bin/x\n", "absolute path"},
+        {"[dkim \"a.test\"]\ndns_check = ns1.example\n",
+         "dns_check: ns1.example: expected an IP address"},
+        {"[dkim \"a.test\"]\ndns_check = 192.0.2.1:99999\n",
+         "expected an IP address"},
         {"[dkim \"a.test\"]\nrotate = 90d\nselector = k\nkey_dir = /k\n"
          "dns_server = 127.0.0.1\ntsig_key = kw\n",
          "go together"},
@@ -526,6 +531,7 @@ static void dkim_rotate_sections(void **state)
               "selector = s%Y\n"
               "key_dir = /k\n"
               "dns_exec = /bin/true --zone example.org\n"
+              "dns_check = 192.0.2.7, [2001:db8::7]:5353 198.51.100.1:53\n"
               "[dkim]\n"
               "resolver = 127.0.0.1@5301\n"
               "dns_port = 5300\n"
@@ -554,12 +560,18 @@ static void dkim_rotate_sections(void **state)
     assert_string_equal(c.dkim.rot[1].dns_exec[0], "/bin/true");
     assert_string_equal(c.dkim.rot[1].dns_exec[2], "example.org");
     assert_null(c.dkim.rot[1].dns_exec[3]);
+    assert_null(c.dkim.rot[0].dns_check);
+    assert_string_equal(c.dkim.rot[1].dns_check[0], "192.0.2.7");
+    assert_string_equal(c.dkim.rot[1].dns_check[1], "[2001:db8::7]:5353");
+    assert_string_equal(c.dkim.rot[1].dns_check[2], "198.51.100.1:53");
+    assert_null(c.dkim.rot[1].dns_check[3]);
     {
         kw_dkim_params cp;
 
         assert_int_equal(kw_dkim_params_copy(&cp, &c.dkim), 0);
         assert_int_equal(cp.nrot, 2);
         assert_string_equal(cp.rot[1].dns_exec[1], "--zone");
+        assert_string_equal(cp.rot[1].dns_check[1], "[2001:db8::7]:5353");
         kw_dkim_params_free(&cp);
     }
     kw_config_free(&c);

@@ -467,6 +467,26 @@ static void test_zone_partly_unknown(void **st)
     assert_int_equal(worst(&f), KS_HEALTH_UNKNOWN);
 }
 
+/* An address this host has no route to was left out of the survey
+ * (step.skipped): named, but the servers asked make the verdict. */
+static void test_unroutable_server_named_not_unknown(void **st)
+{
+    survey_buf b;
+    kw_dkim_findings f;
+    fake_answer a = {.txt = {rec_a}};
+    kw_dkim_facts k = facts("signing", rec_a);
+    kw_dns_survey *sv = survey(&b, &a, &a, NULL);
+
+    (void)st;
+    snprintf(sv->steps[0].skipped, sizeof(sv->steps[0].skipped),
+             "[2001:db8::53]:53: no IPv6 route from this host (Network is "
+             "unreachable)");
+    judge(&k, sv, &f);
+    expect(&f, "dns.skipped", KS_HEALTH_OK, "[2001:db8::53]:53: no IPv6");
+    assert_null(find(&f, "dns.zone"));
+    assert_int_equal(worst(&f), KS_HEALTH_OK);
+}
+
 /* ----- SPF and DMARC over a table ----- */
 
 static const fake_rr zone[] = {
@@ -557,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_zone_unknown),
         cmocka_unit_test(test_lame_server_is_unknown),
         cmocka_unit_test(test_zone_partly_unknown),
+        cmocka_unit_test(test_unroutable_server_named_not_unknown),
         cmocka_unit_test(test_spf_dmarc),
     };
 
