@@ -372,7 +372,7 @@ static int dkim_rotate(kw_cli *cli, int argc, char **argv)
 
         if (!found || st == KW_DKIM_ST_REMOVED ||
             st == KW_DKIM_ST_REVOKED || st == KW_DKIM_ST_ABORTED ||
-            (st == KW_DKIM_ST_ACTIVE && cur.old_selector[0] == '\0'))
+            (st == KW_DKIM_ST_RETIRED && cur.old_selector[0] == '\0'))
             flags |= KW_DKIM_ROT_START;
         r = kw_dkim_rotate_step(s, &kc.dkim, argv[optind], flags, cli->now,
                                 &out, &d);

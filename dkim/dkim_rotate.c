@@ -47,7 +47,10 @@
  * NONE -> GENERATING -> GENERATED -> PUBLISHING -> PUBLISHED -> VISIBLE
  * -> PROPAGATED -> ACTIVE -> RETIRED -> REMOVING -> REMOVED | REVOKED;
  * GENERATING ... PROPAGATED -> ABORTING -> ABORTED; and no other change.
- * A rotation that replaces no managed key ends at ACTIVE.  Any stage may
+ * A rotation that replaces no managed key (the first: the key that signed
+ * before was made by hand) ends at RETIRED, once the reload is proven as
+ * for any other; the old key's record is not keywarden's to remove.  Any
+ * stage may
  * also be written again with a note (what it waits for) or stopped with a
  * reason: a failed step leaves the stage where it was, says why in
  * `stopped`, counts the failure in `failures` (0 again at any change of
@@ -1396,6 +1399,15 @@ static int do_activate(machine *m, kw_diag *d)
     return activated(m, rc, &res, sub.msg, d);
 }
 
+/* How the key a rotation replaces is named: the old selector when it was
+ * keywarden's, else the key that signed before (made by hand, not
+ * keywarden's to remove). */
+static const char *old_word(const ks_dkim_rot *r)
+{
+    return r->old_selector[0] != '\0' ? "old selector "
+                                       : "the key that signed before";
+}
+
 /*
  * ACTIVE -> RETIRED needs evidence that the running signer signs with the
  * new key (invariant 2).  opendkim and rspamd read their files only when
@@ -1417,8 +1429,8 @@ static int await_reload(machine *m, char *effect, size_t cap, kw_diag *d)
 
     if (m->p->signer != KW_DKIM_SIGNER_OPENDKIM &&
         m->p->signer != KW_DKIM_SIGNER_RSPAMD) {
-        snprintf(effect, cap, "old selector %s no longer signs (%s "
-                 "succeeded)", r->old_selector, signer_word(m->p->signer));
+        snprintf(effect, cap, "%s%s no longer signs (%s succeeded)",
+                 old_word(r), r->old_selector, signer_word(m->p->signer));
         return 0;
     }
     if ((rc = ks_dkim_rot_hooks_of(m->s, "dkim.activated", r->domain,
@@ -1444,7 +1456,10 @@ static int await_reload(machine *m, char *effect, size_t cap, kw_diag *d)
                  "%s, whose record stays; fix it, then `keywarden hooks "
                  "retry %s`", h.hook, (long long)h.event_id,
                  h.last_error[0] != '\0' ? h.last_error : "no reason given",
-                 signer_word(m->p->signer), r->old_selector, h.hook);
+                 signer_word(m->p->signer),
+                 r->old_selector[0] != '\0' ? r->old_selector
+                                             : "the key it used before",
+                 h.hook);
     else if (h.open > 0)
         snprintf(why, sizeof(why), "the signer's reload: %d of %d hook "
                  "deliveries of dkim.activated (event %lld) done%s%s%s",
@@ -1453,8 +1468,8 @@ static int await_reload(machine *m, char *effect, size_t cap, kw_diag *d)
                  != '\0' ? h.hook : "", h.last_error[0] != '\0'
                  ? " is retrying" : "");
     else {
-        snprintf(effect, cap, "old selector %s no longer signs (%d reload "
-                 "hook%s on dkim.activated succeeded)", r->old_selector,
+        snprintf(effect, cap, "%s%s no longer signs (%d reload hook%s on "
+                 "dkim.activated succeeded)", old_word(r), r->old_selector,
                  h.ok, h.ok == 1 ? "" : "s");
         return 0;
     }
@@ -1600,10 +1615,6 @@ static int step(machine *m, int *more, kw_diag *d)
         rc = do_activate(m, d);
         break;
     case KW_DKIM_ST_ACTIVE:
-        if (r->old_selector[0] == '\0') {
-            *more = 0;
-            return 0;
-        }
         rc = await_reload(m, what, sizeof(what), d);
         if (rc != 0 || m->out->waiting || m->out->stopped)
             break;
@@ -1621,7 +1632,7 @@ static int step(machine *m, int *more, kw_diag *d)
                            : "the signer's files name the new selector and "
                              "its key is the one published",
                        NULL, d);
-        if (rc == 0) {
+        if (rc == 0 && r->old_selector[0] != '\0') {
             r->wait_until = m->now + m->p->drain;
             fmt_time(r->wait_until, until, sizeof(until));
             snprintf(what, sizeof(what), "drain: the old record stays until "
@@ -1631,6 +1642,12 @@ static int step(machine *m, int *more, kw_diag *d)
         }
         break;
     case KW_DKIM_ST_RETIRED:
+        if (r->old_selector[0] == '\0') {
+            /* A first rotation: the key it replaced was not keywarden's,
+             * so its record is the operator's to remove. */
+            *more = 0;
+            return 0;
+        }
         if (m->now < r->since + m->p->drain) {
             fmt_time(r->since + m->p->drain, until, sizeof(until));
             snprintf(what, sizeof(what), "drain: the old record stays until "
@@ -1658,7 +1675,7 @@ static int finished(const ks_dkim_rot *r)
 
     return st == KW_DKIM_ST_REMOVED || st == KW_DKIM_ST_REVOKED ||
            st == KW_DKIM_ST_ABORTED ||
-           (st == KW_DKIM_ST_ACTIVE && r->old_selector[0] == '\0');
+           (st == KW_DKIM_ST_RETIRED && r->old_selector[0] == '\0');
 }
 
 /* The start of a call for one domain: the machine set up, a rotation
@@ -1711,13 +1728,26 @@ int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
                        kw_dkim_rot_out *out, kw_diag *d)
 {
     machine m;
-    int more = 1, rc, i, go;
+    int more, rc, i, go, round, total = 0;
 
-    if ((rc = begin(&m, s, p, dns, flags, now, out, &go, d)) != 0 || !go)
-        return rc;
-    for (i = 0; more && i < MAX_CHANGES; i++)
-        if ((rc = step(&m, &more, d)) != 0)
+    /* Two rounds at most: a rotation that finishes in this call (a first
+     * one retired once its reload is proven) lets the next one start in
+     * the same call when it is due, as it would have had it finished
+     * earlier. */
+    for (round = 0; round < 2; round++) {
+        if ((rc = begin(&m, s, p, dns, round == 0 ? flags : 0, now, out,
+                        &go, d)) != 0)
             return rc;
+        if (!go)
+            break;
+        for (i = 0, more = 1; more && i < MAX_CHANGES; i++)
+            if ((rc = step(&m, &more, d)) != 0)
+                return rc;
+        total += out->changes;
+        if (out->changes == 0 || !finished(&out->rot))
+            break;
+    }
+    out->changes = total;
     return 0;
 }
 

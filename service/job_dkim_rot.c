@@ -86,7 +86,6 @@ int kw_dkim_rot_views(ks_store *s, const kw_dkim_params *p, int64_t now,
 int kw_dkim_rot_view_waits_reload(const kw_dkim_rot_view *v)
 {
     return v->found && v->rot.stopped[0] == '\0' &&
-           v->rot.old_selector[0] != '\0' &&
            kw_dkim_stage_parse(v->rot.stage) == KW_DKIM_ST_ACTIVE;
 }
 

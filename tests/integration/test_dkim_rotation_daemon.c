@@ -280,9 +280,10 @@ static void unattended(void **st)
     serve_stop();
 
     /* The clock at the wait's end: serve's first run switches the
-     * signer; the rotation replaced no managed key, so it ends there. */
+     * signer; the rotation replaced no managed key, so it ends at
+     * retired once the program's exit 0 proved the switch. */
     serve_start(state, conf, "2027-01-15T09:01:00Z", NULL, log);
-    await_stage(db, "u.example.com", "active", log);
+    await_stage(db, "u.example.com", "retired", log);
     serve_stop();
     assert_true(file_contains(kw_path(dir, "signer.log"),
                               "u.example.com u202701"));
@@ -410,7 +411,7 @@ static void stopped_is_health(void **st)
     kwres_free(&r);
     setenv("KEYWARDEN_NOW", "2027-01-15T09:01:00Z", 1);
     r = kw_ok(state, conf, "dkim", "rotate", "--due");
-    assert_contains(r.out, "selector t202701  active since");
+    assert_contains(r.out, "selector t202701  retired since");
     kwres_free(&r);
     r = kw_ok(state, conf, "check");
     kwres_free(&r);

@@ -977,6 +977,8 @@ static void rspamd_maps(void **st)
     c = get(pathmap);
     assert_string_equal(c, want);
     free(c);
+    /* The first rotation retires only once its reload is proven. */
+    hooks_run(&k, T1, "hook reload: ok");
     /* The next switch with a configuration rspamadm rejects. */
     rotate_at(&k, T2, 0, "visible since", NULL);
     put(local, "broken {\n");

@@ -165,6 +165,12 @@ static void play_switch(kw_dkim_rot_out *o, int64_t now, const char *event)
 static void play_signer(kw_dkim_rot_out *o, int64_t now)
 {
     play_switch(o, now, NULL);
+    /* A first rotation ends at retired once its switch is proven: with
+     * no signer configured the played switch is its own proof. */
+    if (o->rot.old_selector[0] == '\0') {
+        *o = run(0, now);
+        assert_string_equal(o->rot.stage, "retired");
+    }
 }
 
 static void write_file(const char *path, const char *text)
@@ -554,8 +560,9 @@ static void test_activate_through_signer(void **state)
     assert_int_equal(signer_calls(), 0);
     assert_int_equal(events_of("dkim.activated"), 0);
     o = run(0, NOW + 7200);
-    /* It replaced no managed key: the rotation ends at active. */
-    assert_string_equal(o.rot.stage, "active");
+    /* It replaced no managed key: the rotation ends at retired, the
+     * program's exit 0 the proof of the switch. */
+    assert_string_equal(o.rot.stage, "retired");
     assert_int_equal(signer_calls(), 1);
     assert_int_equal(events_of("dkim.activated"), 1);
     path_join(path, sizeof(path), dir, "signer.log");
@@ -599,7 +606,7 @@ static void test_signer_refuses(void **state)
     assert_int_equal(events_of("dkim.activated"), 0);
     assert_int_equal(unlink(rc), 0);
     o = run(KW_DKIM_ROT_RETRY, NOW + 7300);
-    assert_string_equal(o.rot.stage, "active");
+    assert_string_equal(o.rot.stage, "retired");
     assert_int_equal(events_of("dkim.activated"), 1);
 }
 
@@ -639,6 +646,10 @@ static int64_t walk_to_second_active(kw_dkim_rot_out *o)
     *o = run(0, NOW);
     *o = run(0, NOW + 7200);
     play_opendkim(o, NOW + 7200);
+    /* The first rotation's played switch is its own proof (no signer
+     * configured yet): it retires, replacing a key made by hand. */
+    *o = run(0, NOW + 7300);
+    assert_string_equal(o->rot.stage, "retired");
     *o = run(0, t);
     *o = run(0, t + 7200);
     play_opendkim(o, t + 7200);
@@ -646,6 +657,39 @@ static int64_t walk_to_second_active(kw_dkim_rot_out *o)
     /* From here on the rotation is one of an OpenDKIM signer. */
     prm.signer = KW_DKIM_SIGNER_OPENDKIM;
     return t + 7200;
+}
+
+/* A first rotation (the key it replaces was made by hand) is not done at
+ * active: it waits for the reload like any other, stops naming the hook
+ * when it fails, and ends at retired only once the reload succeeded and
+ * the tables read back name the new key. */
+static void test_first_rotation_waits_reload(void **state)
+{
+    kw_dkim_rot_out o;
+
+    (void)state;
+    o = run(0, NOW);
+    o = run(0, NOW + 7200);
+    prm.signer = KW_DKIM_SIGNER_OPENDKIM;
+    play_opendkim(&o, NOW + 7200);
+    o = run(0, NOW + 7300);
+    assert_string_equal(o.rot.stage, "active");
+    assert_true(o.waiting);
+    assert_non_null(strstr(o.rot.waits_for, "have not taken"));
+    play_hooks("reload-opendkim", "failed", "exit status 1");
+    o = run(0, NOW + 7400);
+    assert_string_equal(o.rot.stage, "active");
+    assert_true(o.stopped);
+    assert_non_null(strstr(o.rot.stopped, "the key it used before"));
+    play_hooks("reload-opendkim", "done", NULL);
+    o = run(KW_DKIM_ROT_RETRY, NOW + 7500);
+    assert_string_equal(o.rot.stage, "retired");
+    assert_string_equal(o.rot.old_selector, "");
+    /* Finished: nothing to remove, the next rotation due in 90 days. */
+    o = run(0, NOW + 8000);
+    assert_true(o.waiting);
+    assert_non_null(strstr(o.rot.waits_for, "next rotation"));
+    assert_int_equal(fk.removes, 0);
 }
 
 /* Invariant 2 with a reload that failed: the rotation stays at active,
@@ -1046,12 +1090,12 @@ static void test_abort_refused(void **state)
     exec_signer();
     o = run(0, NOW);
     o = run(0, NOW + 7200);
-    assert_string_equal(o.rot.stage, "active");
+    assert_string_equal(o.rot.stage, "retired");
     assert_int_equal(abort_rc(NOW + 7300, &o, &d), KW_EINVAL);
-    assert_non_null(strstr(d.msg, "is active"));
+    assert_non_null(strstr(d.msg, "is retired"));
     assert_non_null(strstr(d.msg, "may sign mail now"));
     o = run(0, NOW + 7400);
-    assert_string_equal(o.rot.stage, "active");
+    assert_string_equal(o.rot.stage, "retired");
     assert_int_equal(fk.removes, 0);
 
     /* The next rotation killed mid-switch: the intent at propagated is
@@ -1199,6 +1243,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activate_through_signer, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_first_rotation_waits_reload,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_failed_keeps_old, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_reload_hook, setup,

@@ -498,11 +498,13 @@ static void test_exec_each_once(void **state)
     many(3, NOW);
     many(3, NOW + 60);
     assert_int_equal(lines_of("signer.log"), 3);
-    assert_string_equal(outs[0].rot.stage, "active");
+    /* First rotations: the program's exit 0 proves the switch, so they
+     * end at retired. */
+    assert_string_equal(outs[0].rot.stage, "retired");
     assert_string_equal(outs[1].rot.stage, "propagated");
     assert_true(outs[1].stopped);
     assert_non_null(strstr(outs[1].rot.stopped, "exited 3"));
-    assert_string_equal(outs[2].rot.stage, "active");
+    assert_string_equal(outs[2].rot.stage, "retired");
 }
 
 /* kw_dkim_rotate_many and kw_dkim_rotate_run leave the same journal: the

@@ -217,13 +217,14 @@ static void dkim_rotate_next_run(void **state)
     v[0] = view("active", "a", "", now + 3000, now + 90 * KW_DAY);
     assert_true(kw_dkim_rot_view_waits_reload(&v[0]));
     assert_int_equal(kw_job_dkim_rot_next(v, 1, now), now + 60);
-    /* ... unless it stopped there (its backoff decides), or it replaces
-     * nothing (finished). */
+    /* A first rotation (it replaces a key made by hand) waits for the
+     * reload too. */
+    v[0] = view("active", "", "", now + 3000, now + 90 * KW_DAY);
+    assert_true(kw_dkim_rot_view_waits_reload(&v[0]));
+    /* ... unless it stopped there (its backoff decides). */
     v[0] = view("active", "a", "no reload", now + 900, 0);
     assert_false(kw_dkim_rot_view_waits_reload(&v[0]));
     assert_int_equal(kw_job_dkim_rot_next(v, 1, now), now + 900);
-    v[0] = view("active", "", "", 0, now + 90 * KW_DAY);
-    assert_false(kw_dkim_rot_view_waits_reload(&v[0]));
     /* The earliest of several domains. */
     v[0] = view("retired", "a", "", now + 5000, 0);
     v[1] = view("visible", "", "", now + 700, 0);
