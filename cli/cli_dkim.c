@@ -200,6 +200,11 @@ static void rot_text(const ks_dkim_rot *r, FILE *out)
                 r->failures, r->failures == 1 ? "" : "s");
     if (r->waits_for[0] != '\0')
         fprintf(out, "  waits for %s\n", r->waits_for);
+    /* Until every server serves it, the record is worth repeating: with
+     * publish = manual the operator pastes it from here. */
+    if (strcmp(r->stage, "published") == 0 && r->record[0] != '\0')
+        fprintf(out, "  record: %s._domainkey.%s TXT \"%s\"\n", r->selector,
+                r->domain, r->record);
 }
 
 static json_t *rot_json(const ks_dkim_rot *r)

@@ -217,6 +217,68 @@ static void frozen_secondary(void **st)
     unsetenv("KEYWARDEN_NOW");
 }
 
+/* publish = manual (DNS at a registrar's web page): the record is printed
+ * and the rotation waits at published, naming the servers that do not
+ * serve it yet, until the operator publishes it (here by hand, with
+ * knsupdate, as a registrar's page would); then visible on its own. */
+static void manual_publication(void **st)
+{
+    char state[600], conf[600], upd[2400], value[1200], txt[4096];
+    const char *at, *nl;
+    size_t n;
+    FILE *f;
+    kwres r;
+
+    (void)st;
+    keep(state, "s-manual");
+    keep(conf, "manual.conf");
+    write_conf("manual.conf", "m.example.com", "m%Y%m",
+               g_primary.key_secret);
+    f = fopen(conf, "a");
+    assert_non_null(f);
+    fputs("publish = manual\n", f);
+    fclose(f);
+    setenv("KEYWARDEN_NOW", NOW, 1);
+    r = kw_ok(state, conf, "dkim", "rotate", "m.example.com");
+    assert_contains(r.out, "Publish this TXT record at "
+                           "m202701._domainkey.m.example.com");
+    assert_contains(r.out, "published since");
+    assert_contains(r.out, "waits for");
+    assert_contains(r.out, "127.0.0.2");
+    /* The record, as printed on the line after the instruction. */
+    at = strstr(r.out, "again:\n  ");
+    assert_non_null(at);
+    at += strlen("again:\n  ");
+    nl = strchr(at, '\n');
+    assert_non_null(nl);
+    n = (size_t)(nl - at);
+    assert_true(n > 20 && n < sizeof(value));
+    memcpy(value, at, n);
+    value[n] = '\0';
+    assert_non_null(strstr(value, "v=DKIM1; k=ed25519; p="));
+    kwres_free(&r);
+    /* Nothing was sent to the server. */
+    served("127.0.0.1", "m202701._domainkey.m.example.com", txt,
+           sizeof(txt));
+    assert_string_equal(txt, "");
+    /* Asked again before the operator acted: still waiting, and the
+     * record to paste repeated. */
+    r = kw_ok(state, conf, "dkim", "status", "m.example.com");
+    assert_contains(r.out, "published since");
+    assert_contains(r.out, "record: m202701._domainkey.m.example.com TXT");
+    assert_contains(r.out, value);
+    kwres_free(&r);
+    snprintf(upd, sizeof(upd),
+             "update add m202701._domainkey.m.example.com 60 TXT \"%s\"\n",
+             value);
+    assert_int_equal(kn_update(&g_primary, "example.com", upd), 0);
+    r = kw_ok(state, conf, "dkim", "rotate", "m.example.com");
+    assert_contains(r.out, "visible since");
+    kwres_free(&r);
+    assert_int_equal(kw_count_files(kw_path(dir, "keys"), ".key") > 0, 1);
+    unsetenv("KEYWARDEN_NOW");
+}
+
 /* kill -9 right after point; the rerun resumes. */
 static void killed_at(const char *point, const char *label,
                       const char *tmpl, const char *sel)
@@ -434,6 +496,7 @@ int main(void)
         cmocka_unit_test(walk),
         cmocka_unit_test(wrong_tsig),
         cmocka_unit_test(frozen_secondary),
+        cmocka_unit_test(manual_publication),
         cmocka_unit_test(full_cycle),
         cmocka_unit_test(kill_after_key_write),
         cmocka_unit_test(kill_after_update),
