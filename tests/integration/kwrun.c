@@ -240,6 +240,40 @@ void kw_kdig_txt(const char *addr, int port, const char *name, char *out,
     pclose(p);
 }
 
+int kw_txt_served(const char *addr, int port_no, const char *name, char *out,
+                  size_t cap)
+{
+    char at[80], port[16], *o = NULL, *e = NULL;
+    char *argv[] = {(char *)"/usr/bin/kdig", at, (char *)"-p", port,
+                    (char *)"+short", (char *)"+norec",
+                    (char *)"+timeout=2", (char *)"TXT", (char *)name, NULL};
+    size_t k = 0, i;
+    int ofd, efd, n = 0, in = 0;
+    pid_t pid;
+
+    snprintf(at, sizeof(at), "@%s", addr);
+    snprintf(port, sizeof(port), "%d", port_no);
+    pid = proc_spawn_pipes(argv, &ofd, &efd);
+    proc_drain(ofd, efd, &o, &e);
+    assert_int_equal(proc_wait(pid, 10000), 0);
+    for (i = 0; o[i] != '\0' && k + 2 < cap; i++) {
+        if (o[i] == '"')
+            in = !in;
+        else if (in)
+            out[k++] = o[i];
+        else if (o[i] == '\n') {
+            out[k++] = '\n';
+            n++;
+        }
+    }
+    out[k] = '\0';
+    if (k > 0 && out[k - 1] == '\n')
+        out[k - 1] = '\0';
+    free(o);
+    free(e);
+    return n;
+}
+
 int kw_count_files(const char *d, const char *suffix)
 {
     DIR *dp = opendir(d);

@@ -65,6 +65,12 @@ char *kw_http_get(int port, const char *path);
 void kw_kdig_txt(const char *addr, int port, const char *name, char *out,
                  size_t cap);
 
+/* The TXT records addr@port serves at name (kdig +short +norec, no
+ * shell): each record's strings joined, records separated by '\n', into
+ * out (cap bytes); returns how many. */
+int kw_txt_served(const char *addr, int port, const char *name, char *out,
+                  size_t cap);
+
 /* Files in directory d whose names end in suffix (0 when d cannot be
  * read). */
 int kw_count_files(const char *d, const char *suffix);

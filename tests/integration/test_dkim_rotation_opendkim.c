@@ -117,39 +117,10 @@ static int count_keys(const char *d)
     return n;
 }
 
-/* The TXT records addr serves at name (kdig +short, no shell): each
- * record's strings joined, records separated by '\n'; returns how many. */
+/* The TXT records addr serves at name (kwrun.h's kw_txt_served). */
 static int served(const char *addr, const char *name, char *out, size_t cap)
 {
-    char at[80], port[16], *o = NULL, *e = NULL;
-    char *argv[] = {(char *)"/usr/bin/kdig", at, (char *)"-p", port,
-                    (char *)"+short", (char *)"+norec",
-                    (char *)"+timeout=2", (char *)"TXT", (char *)name, NULL};
-    size_t k = 0, i;
-    int ofd, efd, n = 0, in = 0;
-    pid_t pid;
-
-    snprintf(at, sizeof(at), "@%s", addr);
-    snprintf(port, sizeof(port), "%d", g_primary.port);
-    pid = proc_spawn_pipes(argv, &ofd, &efd);
-    proc_drain(ofd, efd, &o, &e);
-    assert_int_equal(proc_wait(pid, 10000), 0);
-    for (i = 0; o[i] != '\0' && k + 2 < cap; i++) {
-        if (o[i] == '"')
-            in = !in;
-        else if (in)
-            out[k++] = o[i];
-        else if (o[i] == '\n') {
-            out[k++] = '\n';
-            n++;
-        }
-    }
-    out[k] = '\0';
-    if (k > 0 && out[k - 1] == '\n')
-        out[k - 1] = '\0';
-    free(o);
-    free(e);
-    return n;
+    return kw_txt_served(addr, g_primary.port, name, out, cap);
 }
 
 /* The one record both servers serve at SEL._domainkey.DOMAIN, or fails. */
