@@ -274,6 +274,61 @@ int kw_txt_served(const char *addr, int port_no, const char *name, char *out,
     return n;
 }
 
+pid_t kw_serve_start(const char *state, const char *conf, const char *now,
+                     const char *die_at, const char *log)
+{
+    char *argv[] = {(char *)KEYWARDEN_BIN, (char *)"--state-dir",
+                    (char *)state, (char *)"--config", (char *)conf,
+                    (char *)"serve", NULL};
+    pid_t pid;
+
+    setenv("KEYWARDEN_NOW", now, 1);
+    if (die_at != NULL)
+        setenv("KEYWARDEN_TEST_DIE_AT", die_at, 1);
+    pid = proc_spawn_log(argv, log);
+    unsetenv("KEYWARDEN_TEST_DIE_AT");
+    assert_true(pid > 0);
+    return pid;
+}
+
+void kw_serve_stop(pid_t *pid)
+{
+    assert_true(*pid > 0);
+    kill(*pid, SIGTERM);
+    assert_int_equal(proc_wait(*pid, 30000), 0);
+    *pid = 0;
+}
+
+void kw_serve_kill(pid_t *pid)
+{
+    if (*pid > 0) {
+        kill(*pid, SIGKILL);
+        proc_wait(*pid, 5000);
+    }
+    *pid = 0;
+}
+
+typedef struct want_sql {
+    const char *db, *sql;
+} want_sql;
+
+static int sql_true(void *ctx)
+{
+    const want_sql *w = ctx;
+
+    return db_int(w->db, w->sql) > 0;
+}
+
+void kw_await_sql(const char *db, const char *sql, int timeout_ms,
+                  const char *log)
+{
+    want_sql w = {db, sql};
+
+    if (!proc_until(sql_true, &w, timeout_ms))
+        fail_msg("not seen within %d s: %s (see %s)", timeout_ms / 1000, sql,
+                 log);
+}
+
 int kw_count_files(const char *d, const char *suffix)
 {
     DIR *dp = opendir(d);

@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dkimsign.h"
 #include "knot.h"
 #include "kwrun.h"
 #include "opendkim.h"
@@ -64,12 +65,7 @@ static pid_t g_serve;
 static int g_skip, g_passed;
 
 /* One private OpenDKIM. */
-typedef struct signer {
-    char base[PATHLEN];
-    odk_paths P;
-    int port;
-    pid_t pid;
-} signer;
+typedef odk_signer signer;
 
 static signer g_many, g_one;
 
@@ -83,19 +79,10 @@ static void keep(char *buf, const char *rel)
 static int start_signer(signer *g, const char *name, const char *domain,
                         const char *sel, char *txt, size_t cap)
 {
-    char key[PATHLEN + 40];
     const char *skip = NULL;
 
-    snprintf(g->base, sizeof(g->base), "%s/%s", dir, name);
-    if (mkdir(g->base, 0700) != 0 || opendkim_paths(g->base, &g->P) != 0)
-        return -1;
-    snprintf(key, sizeof(key), "%s/%s.private", g->base, sel);
-    if (dkim_make_ed25519_key(key, txt, cap) != 0)
-        return -1;
-    g->port = kn_free_port("127.0.0.1");
-    g->pid = opendkim_start_with(g->base, g->port, domain, sel, key, ED,
-                                 &skip);
-    if (g->pid == 0) {
+    if (odk_signer_start(g, dir, name, kn_free_port("127.0.0.1"), domain,
+                         sel, 1, ED, txt, cap, &skip) == 0) {
         fprintf(stderr, "skipped: %s\n", skip);
         g_skip = 1;
         return 0;
@@ -106,15 +93,10 @@ static int start_signer(signer *g, const char *name, const char *domain,
 static int setup(void **st)
 {
     char txt[2048];
-    kn_opts o;
 
     (void)st;
     tmpdir_make(dir, sizeof(dir), "dkimrote2e");
-    memset(&o, 0, sizeof(o));
-    o.ns2_addr = "127.0.0.2";
-    if (kn_primary_start(dir, "primary", &o, &g_primary) != 0 ||
-        kn_secondary_start(dir, "secondary", &g_primary, "127.0.0.2",
-                           &g_secondary) != 0)
+    if (kn_pair_start(dir, &g_primary, &g_secondary) != 0)
         return -1;
     /* The shared signer starts with a row for a domain no test mails
      * from (opendkim_start wants one). */
@@ -124,19 +106,10 @@ static int setup(void **st)
     return 0;
 }
 
-static void serve_kill(void)
-{
-    if (g_serve > 0) {
-        kill(g_serve, SIGKILL);
-        proc_wait(g_serve, 5000);
-    }
-    g_serve = 0;
-}
-
 static int teardown(void **st)
 {
     (void)st;
-    serve_kill();
+    kw_serve_kill(&g_serve);
     opendkim_stop(g_many.pid);
     opendkim_stop(g_one.pid);
     kn_stop(&g_secondary);
@@ -150,101 +123,20 @@ static int teardown(void **st)
 
 /* ---- signing and verifying ---------------------------------------------- */
 
-/* The one record both servers serve at SEL._domainkey.DOMAIN, or fails. */
-static void record_of(const char *sel, const char *domain, char *txt,
-                      size_t cap)
-{
-    char name[300], other[4096];
+/* The primary and the secondary, for dkimsign.h. */
+static const ds_dns g_dns = {&g_primary, &g_secondary};
 
-    snprintf(name, sizeof(name), "%s._domainkey.%s", sel, domain);
-    if (kw_txt_served("127.0.0.1", g_primary.port, name, txt, cap) != 1)
-        fail_msg("127.0.0.1 serves not one record at %s: \"%s\"", name,
-                 txt);
-    if (kw_txt_served("127.0.0.2", g_primary.port, name, other,
-                      sizeof(other)) != 1 ||
-        strcmp(txt, other) != 0)
-        fail_msg("127.0.0.2 serves \"%s\" at %s, the primary \"%s\"", other,
-                 name, txt);
-}
-
-/* How many records each server serves at SEL._domainkey.DOMAIN (both
- * must agree). */
 static int records_at(const char *sel, const char *domain)
 {
-    char name[300], a[4096], b[4096];
-    int na, nb;
-
-    snprintf(name, sizeof(name), "%s._domainkey.%s", sel, domain);
-    na = kw_txt_served("127.0.0.1", g_primary.port, name, a, sizeof(a));
-    nb = kw_txt_served("127.0.0.2", g_primary.port, name, b, sizeof(b));
-    if (na != nb)
-        fail_msg("%s: the primary serves %d records, the secondary %d",
-                 name, na, nb);
-    return na;
+    return ds_records(&g_dns, sel, domain);
 }
 
-static int verifies(const char *msg, const char *sel, const char *domain)
-{
-    char txt[4096], why[2048];
-    int v;
-
-    record_of(sel, domain, txt, sizeof(txt));
-    v = dkim_verify(msg, sel, domain, txt, why, sizeof(why));
-    if (v < 0)
-        fail_msg("dkimpy could not run: %s", why);
-    if (v == 0)
-        print_message("dkimpy: %s\n", why);
-    return v;
-}
-
-typedef struct signs {
-    const signer *g;
-    const char *domain;
-    char want[80]; /* "s=SEL;" */
-    char *msg;
-} signs;
-
-/* Does the signature carry tag (e.g. "s=SEL;") as a tag of its own? */
-static int has_tag(const char *msg, const char *tag)
-{
-    const char *p;
-
-    for (p = strstr(msg, tag); p != NULL; p = strstr(p + 1, tag))
-        if (p > msg && (p[-1] == ' ' || p[-1] == '\t' || p[-1] == ';'))
-            return 1;
-    return 0;
-}
-
-static int try_sign(void *ctx)
-{
-    signs *s = ctx;
-
-    free(s->msg);
-    s->msg = NULL;
-    if (opendkim_sign_from(s->g->base, s->g->port, s->domain, &s->msg) != 0)
-        return 0;
-    return has_tag(s->msg, s->want);
-}
-
-/* A message from domain signed through g's milter with sel (waited for,
- * bounded: a reload is asynchronous), verified by dkimpy against what
- * both Knot servers serve.  Returns it, malloc'd. */
+/* A message from domain signed through g's milter with sel, verified
+ * against what both Knot servers serve.  Returns it, malloc'd. */
 static char *signed_ok(const signer *g, const char *domain, const char *sel)
 {
-    signs s;
-
-    memset(&s, 0, sizeof(s));
-    s.g = g;
-    s.domain = domain;
-    snprintf(s.want, sizeof(s.want), "s=%s;", sel);
-    if (!proc_until(try_sign, &s, 15000))
-        fail_msg("OpenDKIM does not sign %s with %s: %s", domain, sel,
-                 s.msg != NULL ? s.msg : "(nothing)");
-    assert_contains(s.msg, "a=ed25519-sha256;");
-    if (verifies(s.msg, sel, domain) != 1)
-        fail_msg("a message signed with %s._domainkey.%s fails against "
-                 "what Knot serves", sel, domain);
-    return s.msg;
+    return ds_signed_ok(&g_dns, g->base, g->port, domain, sel,
+                        "ed25519-sha256");
 }
 
 static void sign_check(const signer *g, const char *domain, const char *sel)
@@ -424,7 +316,7 @@ static void many_one_reload(void **st)
 
         if (opendkim_sign_from(g_many.base, g_many.port, "d000.example.com",
                                &m) == 0)
-            assert_false(has_tag(m, "s=e202701;"));
+            assert_false(ds_has_selector(m, "e202701"));
         free(m);
     }
 
@@ -464,45 +356,6 @@ static void many_one_reload(void **st)
 
 /* ---- one domain, unattended under serve --------------------------------- */
 
-static void serve_start(const char *state, const char *conf, const char *now,
-                        const char *log)
-{
-    char *argv[] = {(char *)KEYWARDEN_BIN, (char *)"--state-dir",
-                    (char *)state, (char *)"--config", (char *)conf,
-                    (char *)"serve", NULL};
-
-    setenv("KEYWARDEN_NOW", now, 1);
-    g_serve = proc_spawn_log(argv, log);
-    assert_true(g_serve > 0);
-}
-
-static void serve_stop(void)
-{
-    assert_true(g_serve > 0);
-    kill(g_serve, SIGTERM);
-    assert_int_equal(proc_wait(g_serve, 30000), 0);
-    g_serve = 0;
-}
-
-typedef struct want_sql {
-    const char *db, *sql;
-} want_sql;
-
-static int sql_true(void *ctx)
-{
-    const want_sql *w = ctx;
-
-    return db_int(w->db, w->sql) > 0;
-}
-
-static void await_sql(const char *db, const char *sql, const char *log)
-{
-    want_sql w = {db, sql};
-
-    if (!proc_until(sql_true, &w, 30000))
-        fail_msg("not seen within 30 s: %s (see %s)", sql, log);
-}
-
 /* serve at now until the rotation of domain with sel is at stage (and,
  * when runs > 0, the reload hook has run ok that many times). */
 static void serve_until(const char *state, const char *conf, const char *now,
@@ -512,20 +365,20 @@ static void serve_until(const char *state, const char *conf, const char *now,
     char db[PATHLEN + 20], sql[400];
 
     snprintf(db, sizeof(db), "%s/keywarden.db", state);
-    serve_start(state, conf, now, log);
+    g_serve = kw_serve_start(state, conf, now, NULL, log);
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM dkim_rotations WHERE domain = '%s' AND "
              "selector = '%s' AND stage = '%s'",
              domain, sel, stage);
-    await_sql(db, sql, log);
+    kw_await_sql(db, sql, 30000, log);
     if (runs > 0) {
         snprintf(sql, sizeof(sql),
                  "SELECT count(*) >= %d FROM hook_runs WHERE hook = 'reload' "
                  "AND result = 'ok'",
                  runs);
-        await_sql(db, sql, log);
+        kw_await_sql(db, sql, 30000, log);
     }
-    serve_stop();
+    kw_serve_stop(&g_serve);
 }
 
 static void unattended_serve(void **st)
@@ -533,7 +386,7 @@ static void unattended_serve(void **st)
     const char *domain = "u.example.com";
     char state[PATHLEN], conf[PATHLEN], keys[PATHLEN], log[PATHLEN];
     char db[PATHLEN + 20], txt[2048], lines[2600], archived[PATHLEN + 100];
-    char *before;
+    char *before, why[2048];
     FILE *f;
 
     (void)st;
@@ -591,7 +444,9 @@ static void unattended_serve(void **st)
     serve_until(state, conf, T3R, log, domain, "e202704", "retired", 0);
     sign_check(&g_one, domain, "e202704");
     /* During drain a message signed before the switch still verifies. */
-    assert_int_equal(verifies(before, "e202701", domain), 1);
+    assert_int_equal(ds_verifies(&g_dns, before, "e202701", domain, why,
+                                 sizeof(why)),
+                     1);
     free(before);
     /* Drain over: the old record goes from both servers, its key to the
      * archive. */
