@@ -882,3 +882,15 @@ int kn_resolver_start(const char *dir, const char *name,
     kn_stop(u);
     return -1;
 }
+
+int kn_pair_start(const char *dir, knot *primary, knot *secondary)
+{
+    kn_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.ns2_addr = "127.0.0.2";
+    if (kn_primary_start(dir, "primary", &o, primary) != 0)
+        return -1;
+    return kn_secondary_start(dir, "secondary", primary, "127.0.0.2",
+                              secondary);
+}

@@ -96,6 +96,11 @@ int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
 int kn_secondary_start(const char *dir, const char *name,
                        const knot *primary, const char *addr, knot *k);
 
+/* The usual pair: a primary for example.com on 127.0.0.1 in dir/primary
+ * (default options, NS ns2 -> 127.0.0.2) and its secondary on 127.0.0.2
+ * in dir/secondary.  0 or -1, as the two calls above. */
+int kn_pair_start(const char *dir, knot *primary, knot *secondary);
+
 /* SIGTERM, then SIGKILL after 5 s; reaps.  Safe to call twice. */
 void kn_stop(knot *k);
 

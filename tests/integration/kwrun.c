@@ -240,6 +240,95 @@ void kw_kdig_txt(const char *addr, int port, const char *name, char *out,
     pclose(p);
 }
 
+int kw_txt_served(const char *addr, int port_no, const char *name, char *out,
+                  size_t cap)
+{
+    char at[80], port[16], *o = NULL, *e = NULL;
+    char *argv[] = {(char *)"/usr/bin/kdig", at, (char *)"-p", port,
+                    (char *)"+short", (char *)"+norec",
+                    (char *)"+timeout=2", (char *)"TXT", (char *)name, NULL};
+    size_t k = 0, i;
+    int ofd, efd, n = 0, in = 0;
+    pid_t pid;
+
+    snprintf(at, sizeof(at), "@%s", addr);
+    snprintf(port, sizeof(port), "%d", port_no);
+    pid = proc_spawn_pipes(argv, &ofd, &efd);
+    proc_drain(ofd, efd, &o, &e);
+    assert_int_equal(proc_wait(pid, 10000), 0);
+    for (i = 0; o[i] != '\0' && k + 2 < cap; i++) {
+        if (o[i] == '"')
+            in = !in;
+        else if (in)
+            out[k++] = o[i];
+        else if (o[i] == '\n') {
+            out[k++] = '\n';
+            n++;
+        }
+    }
+    out[k] = '\0';
+    if (k > 0 && out[k - 1] == '\n')
+        out[k - 1] = '\0';
+    free(o);
+    free(e);
+    return n;
+}
+
+pid_t kw_serve_start(const char *state, const char *conf, const char *now,
+                     const char *die_at, const char *log)
+{
+    char *argv[] = {(char *)KEYWARDEN_BIN, (char *)"--state-dir",
+                    (char *)state, (char *)"--config", (char *)conf,
+                    (char *)"serve", NULL};
+    pid_t pid;
+
+    setenv("KEYWARDEN_NOW", now, 1);
+    if (die_at != NULL)
+        setenv("KEYWARDEN_TEST_DIE_AT", die_at, 1);
+    pid = proc_spawn_log(argv, log);
+    unsetenv("KEYWARDEN_TEST_DIE_AT");
+    assert_true(pid > 0);
+    return pid;
+}
+
+void kw_serve_stop(pid_t *pid)
+{
+    assert_true(*pid > 0);
+    kill(*pid, SIGTERM);
+    assert_int_equal(proc_wait(*pid, 30000), 0);
+    *pid = 0;
+}
+
+void kw_serve_kill(pid_t *pid)
+{
+    if (*pid > 0) {
+        kill(*pid, SIGKILL);
+        proc_wait(*pid, 5000);
+    }
+    *pid = 0;
+}
+
+typedef struct want_sql {
+    const char *db, *sql;
+} want_sql;
+
+static int sql_true(void *ctx)
+{
+    const want_sql *w = ctx;
+
+    return db_int(w->db, w->sql) > 0;
+}
+
+void kw_await_sql(const char *db, const char *sql, int timeout_ms,
+                  const char *log)
+{
+    want_sql w = {db, sql};
+
+    if (!proc_until(sql_true, &w, timeout_ms))
+        fail_msg("not seen within %d s: %s (see %s)", timeout_ms / 1000, sql,
+                 log);
+}
+
 int kw_count_files(const char *d, const char *suffix)
 {
     DIR *dp = opendir(d);

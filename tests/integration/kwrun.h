@@ -4,6 +4,7 @@
 #define KW_TEST_KWRUN_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #define assert_contains(hay, needle)                                      \
     do {                                                                  \
@@ -64,6 +65,31 @@ char *kw_http_get(int port, const char *path);
  * (one line per record, "" for none), into out (cap bytes). */
 void kw_kdig_txt(const char *addr, int port, const char *name, char *out,
                  size_t cap);
+
+/* The TXT records addr@port serves at name (kdig +short +norec, no
+ * shell): each record's strings joined, records separated by '\n', into
+ * out (cap bytes); returns how many. */
+int kw_txt_served(const char *addr, int port, const char *name, char *out,
+                  size_t cap);
+
+/* keywarden --state-dir STATE --config CONF serve, its output appended
+ * to log, with the clock pinned at now (KEYWARDEN_NOW, left set: a
+ * pinned clock does not move, so a test restarts serve at a later one)
+ * and KEYWARDEN_TEST_DIE_AT = die_at (NULL: none).  Returns its pid. */
+pid_t kw_serve_start(const char *state, const char *conf, const char *now,
+                     const char *die_at, const char *log);
+
+/* SIGTERM to serve at *pid, which must exit 0 within 30 s; *pid = 0. */
+void kw_serve_stop(pid_t *pid);
+
+/* SIGKILL to serve at *pid if it runs (a failed case's), reaped;
+ * *pid = 0. */
+void kw_serve_kill(pid_t *pid);
+
+/* Wait up to timeout_ms for sql (one integer) to be positive on the
+ * database db; fails naming sql and log (serve's) otherwise. */
+void kw_await_sql(const char *db, const char *sql, int timeout_ms,
+                  const char *log);
 
 /* Files in directory d whose names end in suffix (0 when d cannot be
  * read). */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define OPENDKIM_BIN "/usr/sbin/opendkim"
@@ -52,6 +53,30 @@ static int write_replace(const char *path, const char *text)
         return -1;
     tp_write_bytes(tmp, text, strlen(text), 0644);
     return rename(tmp, path) == 0 ? 0 : -1;
+}
+
+pid_t odk_signer_start(odk_signer *g, const char *dir, const char *name,
+                       int port, const char *domain, const char *sel, int ed,
+                       const char *extra, char *txt, size_t txtlen,
+                       const char **skip)
+{
+    char key[700];
+
+    g->pid = -1;
+    g->port = port;
+    if ((size_t)snprintf(g->base, sizeof(g->base), "%s/%s", dir, name) >=
+            sizeof(g->base) ||
+        mkdir(g->base, 0700) != 0 || opendkim_paths(g->base, &g->P) != 0)
+        return -1;
+    if ((size_t)snprintf(key, sizeof(key), "%s/%s.%s.private", g->base, sel,
+                         domain) >= sizeof(key))
+        return -1;
+    if ((ed ? dkim_make_ed25519_key(key, txt, txtlen)
+            : dkim_make_key(key, txt, txtlen)) != 0)
+        return -1;
+    g->pid = opendkim_start_with(g->base, port, domain, sel, key, extra,
+                                 skip);
+    return g->pid;
 }
 
 int opendkim_set_key(const char *dir, const char *domain,

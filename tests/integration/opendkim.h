@@ -38,6 +38,24 @@ pid_t opendkim_start_with(const char *dir, int port, const char *domain,
                           const char *selector, const char *key_path,
                           const char *extra, const char **skip);
 
+/* One private OpenDKIM of a test, as odk_signer_start leaves it. */
+typedef struct odk_signer {
+    char base[600]; /* the dir given to opendkim_start */
+    odk_paths P;
+    int port;
+    pid_t pid;
+} odk_signer;
+
+/* Make dir/NAME (it must not exist), a key there (Ed25519 when ed, else
+ * RSA-2048) with its record in txt (txtlen bytes), and start OpenDKIM
+ * on port with extra (opendkim_start_with) signing mail from domain with
+ * selector sel and that key.  Returns g->pid: as opendkim_start's, 0
+ * (with why in *skip) when it cannot run here, -1 on any failure. */
+pid_t odk_signer_start(odk_signer *g, const char *dir, const char *name,
+                       int port, const char *domain, const char *sel, int ed,
+                       const char *extra, char *txt, size_t txtlen,
+                       const char **skip);
+
 /* Rewrite the KeyTable and SigningTable of the instance under dir (each
  * replaced by rename, never seen half-written) to sign mail from domain
  * with selector and key_path.  OpenDKIM reads them again on SIGUSR1 (its

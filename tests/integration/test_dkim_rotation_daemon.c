@@ -56,28 +56,15 @@ static int g_passed; /* cases that passed: all, and the files go */
 
 static int setup(void **st)
 {
-    kn_opts o;
-
     (void)st;
     tmpdir_make(dir, sizeof(dir), "dkimrotd");
-    memset(&o, 0, sizeof(o));
-    o.ns2_addr = "127.0.0.2";
-    if (kn_primary_start(dir, "primary", &o, &g_primary) != 0)
-        return -1;
-    if (kn_secondary_start(dir, "secondary", &g_primary, "127.0.0.2",
-                           &g_secondary) != 0)
-        return -1;
-    return 0;
+    return kn_pair_start(dir, &g_primary, &g_secondary);
 }
 
 /* serve, if a failed case left it running, stops by its PID. */
 static void serve_kill(void)
 {
-    if (g_serve > 0) {
-        kill(g_serve, SIGKILL);
-        proc_wait(g_serve, 5000);
-    }
-    g_serve = 0;
+    kw_serve_kill(&g_serve);
 }
 
 static int teardown(void **st)
@@ -149,49 +136,18 @@ static void write_conf(const char *name, const char *domain,
 static void serve_start(const char *state, const char *conf, const char *now,
                         const char *die_at, const char *log)
 {
-    char *argv[8];
-
-    argv[0] = (char *)KEYWARDEN_BIN;
-    argv[1] = (char *)"--state-dir";
-    argv[2] = (char *)state;
-    argv[3] = (char *)"--config";
-    argv[4] = (char *)conf;
-    argv[5] = (char *)"serve";
-    argv[6] = NULL;
-    setenv("KEYWARDEN_NOW", now, 1);
-    if (die_at != NULL)
-        setenv("KEYWARDEN_TEST_DIE_AT", die_at, 1);
-    g_serve = proc_spawn_log(argv, log);
-    unsetenv("KEYWARDEN_TEST_DIE_AT");
-    assert_true(g_serve > 0);
+    g_serve = kw_serve_start(state, conf, now, die_at, log);
 }
 
 static void serve_stop(void)
 {
-    assert_true(g_serve > 0);
-    kill(g_serve, SIGTERM);
-    assert_int_equal(proc_wait(g_serve, 30000), 0);
-    g_serve = 0;
-}
-
-typedef struct want_sql {
-    const char *db, *sql;
-} want_sql;
-
-static int sql_true(void *ctx)
-{
-    const want_sql *w = ctx;
-
-    return db_int(w->db, w->sql) > 0;
+    kw_serve_stop(&g_serve);
 }
 
 /* Wait up to 60 s for sql (one integer) to be positive on db. */
 static void await_sql(const char *db, const char *sql, const char *log)
 {
-    want_sql w = {db, sql};
-
-    if (!proc_until(sql_true, &w, 60000))
-        fail_msg("not seen within 60 s: %s (see %s)", sql, log);
+    kw_await_sql(db, sql, 60000, log);
 }
 
 /* The rotation of domain reached stage, per the database. */

@@ -45,6 +45,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dkimsign.h"
 #include "knot.h"
 #include "kwrun.h"
 #include "opendkim.h"
@@ -67,12 +68,7 @@ static char dir[256];
 static knot g_primary, g_secondary;
 
 /* One private OpenDKIM. */
-typedef struct signer {
-    char base[PATHLEN];
-    odk_paths P;
-    int port;
-    pid_t pid;
-} signer;
+typedef odk_signer signer;
 
 static signer g_rsa, g_ed;
 static int g_skip;
@@ -117,138 +113,35 @@ static int count_keys(const char *d)
     return n;
 }
 
-/* The TXT records addr serves at name (kdig +short, no shell): each
- * record's strings joined, records separated by '\n'; returns how many. */
+/* The TXT records addr serves at name (kwrun.h's kw_txt_served). */
 static int served(const char *addr, const char *name, char *out, size_t cap)
 {
-    char at[80], port[16], *o = NULL, *e = NULL;
-    char *argv[] = {(char *)"/usr/bin/kdig", at, (char *)"-p", port,
-                    (char *)"+short", (char *)"+norec",
-                    (char *)"+timeout=2", (char *)"TXT", (char *)name, NULL};
-    size_t k = 0, i;
-    int ofd, efd, n = 0, in = 0;
-    pid_t pid;
-
-    snprintf(at, sizeof(at), "@%s", addr);
-    snprintf(port, sizeof(port), "%d", g_primary.port);
-    pid = proc_spawn_pipes(argv, &ofd, &efd);
-    proc_drain(ofd, efd, &o, &e);
-    assert_int_equal(proc_wait(pid, 10000), 0);
-    for (i = 0; o[i] != '\0' && k + 2 < cap; i++) {
-        if (o[i] == '"')
-            in = !in;
-        else if (in)
-            out[k++] = o[i];
-        else if (o[i] == '\n') {
-            out[k++] = '\n';
-            n++;
-        }
-    }
-    out[k] = '\0';
-    if (k > 0 && out[k - 1] == '\n')
-        out[k - 1] = '\0';
-    free(o);
-    free(e);
-    return n;
+    return kw_txt_served(addr, g_primary.port, name, out, cap);
 }
 
-/* The one record both servers serve at SEL._domainkey.DOMAIN, or fails. */
-static void record_of(const char *sel, const char *domain, char *txt,
-                      size_t cap)
-{
-    char name[300], other[4096];
+/* The primary and the secondary, for dkimsign.h. */
+static const ds_dns g_dns = {&g_primary, &g_secondary};
 
-    snprintf(name, sizeof(name), "%s._domainkey.%s", sel, domain);
-    if (served("127.0.0.1", name, txt, cap) != 1)
-        fail_msg("127.0.0.1 serves not one record at %s: \"%s\"", name,
-                 txt);
-    if (served("127.0.0.2", name, other, sizeof(other)) != 1 ||
-        strcmp(txt, other) != 0)
-        fail_msg("127.0.0.2 serves \"%s\" at %s, the primary \"%s\"", other,
-                 name, txt);
-}
-
-/* How many records each server serves at name (both must agree). */
+/* How many records each server serves at SEL._domainkey.DOMAIN (both
+ * must agree). */
 static int records_at(const char *sel, const char *domain)
 {
-    char name[300], a[4096], b[4096];
-    int na, nb;
-
-    snprintf(name, sizeof(name), "%s._domainkey.%s", sel, domain);
-    na = served("127.0.0.1", name, a, sizeof(a));
-    nb = served("127.0.0.2", name, b, sizeof(b));
-    if (na != nb)
-        fail_msg("%s: the primary serves %d records, the secondary %d",
-                 name, na, nb);
-    return na;
-}
-
-/* The s= of a signed message's DKIM-Signature. */
-static void selector_of(const char *msg, char *sel, size_t cap)
-{
-    const char *s = strstr(msg, " s=");
-    size_t n = 0;
-
-    if (s == NULL)
-        s = strstr(msg, "\ts=");
-    if (s == NULL)
-        fail_msg("no s= in %s", msg);
-    for (s += 3; s[n] != ';' && s[n] != '\0' && n + 1 < cap; n++)
-        sel[n] = s[n];
-    sel[n] = '\0';
+    return ds_records(&g_dns, sel, domain);
 }
 
 static int verifies(const char *msg, const char *sel, const char *domain,
                     char *why, size_t cap)
 {
-    char txt[4096];
-    int v;
-
-    record_of(sel, domain, txt, sizeof(txt));
-    v = dkim_verify(msg, sel, domain, txt, why, cap);
-    if (v < 0)
-        fail_msg("dkimpy could not run: %s", why);
-    return v;
+    return ds_verifies(&g_dns, msg, sel, domain, why, cap);
 }
 
-typedef struct signs {
-    signer *g;
-    const char *domain, *sel;
-    char *msg, got[80];
-} signs;
-
-static int try_sign(void *ctx)
-{
-    signs *s = ctx;
-
-    free(s->msg);
-    s->msg = NULL;
-    s->got[0] = '\0';
-    if (opendkim_sign_from(s->g->base, s->g->port, s->domain, &s->msg) != 0)
-        return 0;
-    selector_of(s->msg, s->got, sizeof(s->got));
-    return s->sel == NULL || strcmp(s->got, s->sel) == 0;
-}
-
-/* A message from domain signed through g's milter (waiting, bounded,
- * until it carries sel: a reload is asynchronous), verified by dkimpy
- * against the record both Knot servers serve.  Returns it, malloc'd. */
+/* A message from domain signed through g's milter with sel, in the
+ * signer's one algorithm (as SignatureAlgorithm says), verified against
+ * what both Knot servers serve (dkimsign.h).  Returns it, malloc'd. */
 static char *signed_ok(signer *g, const char *domain, const char *sel)
 {
-    signs s = {g, domain, sel, NULL, ""};
-    char why[2048];
-    const char *alg;
-
-    if (!proc_until(try_sign, &s, 15000))
-        fail_msg("OpenDKIM does not sign %s with %s: %s", domain, sel,
-                 s.msg != NULL ? s.msg : "(nothing)");
-    if (verifies(s.msg, s.got, domain, why, sizeof(why)) != 1)
-        fail_msg("a message signed with %s._domainkey.%s fails against "
-                 "what Knot serves: %s", s.got, domain, why);
-    /* The signer's one algorithm, as SignatureAlgorithm says. */
-    alg = g == &g_ed ? "a=ed25519-sha256;" : "a=rsa-sha256;";
-    assert_contains(s.msg, alg);
-    return s.msg;
+    return ds_signed_ok(&g_dns, g->base, g->port, domain, sel,
+                        g == &g_ed ? "ed25519-sha256" : "rsa-sha256");
 }
 
 static void sign_check(signer *g, const char *domain, const char *sel)
@@ -332,23 +225,14 @@ static void bootstrap(signer *g, const char *domain)
 
 static int start_signer(signer *g, const char *name, const char *extra)
 {
-    char key[PATHLEN + 40], txt[2048];
+    char txt[2048];
     const char *skip = NULL;
 
-    snprintf(g->base, sizeof(g->base), "%s/%s", dir, name);
-    assert_int_equal(mkdir(g->base, 0700), 0);
-    assert_int_equal(opendkim_paths(g->base, &g->P), 0);
     /* A key for a domain no test sends mail from, of the signer's kind:
      * opendkim_start wants one row. */
-    snprintf(key, sizeof(key), "%s/unused.private", g->base);
-    if (extra != NULL)
-        assert_int_equal(dkim_make_ed25519_key(key, txt, sizeof(txt)), 0);
-    else
-        assert_int_equal(dkim_make_key(key, txt, sizeof(txt)), 0);
-    g->port = kn_free_port("127.0.0.1");
-    g->pid = opendkim_start_with(g->base, g->port, "unused.example.net",
-                                 "u1", key, extra, &skip);
-    if (g->pid == 0) {
+    if (odk_signer_start(g, dir, name, kn_free_port("127.0.0.1"),
+                         "unused.example.net", "u1", extra != NULL, extra,
+                         txt, sizeof(txt), &skip) == 0) {
         fprintf(stderr, "skipped: %s\n", skip);
         g_skip = 1;
         return 0;
@@ -358,15 +242,9 @@ static int start_signer(signer *g, const char *name, const char *extra)
 
 static int setup(void **st)
 {
-    kn_opts o;
-
     (void)st;
     tmpdir_make(dir, sizeof(dir), "dkimrotodk");
-    memset(&o, 0, sizeof(o));
-    o.ns2_addr = "127.0.0.2";
-    if (kn_primary_start(dir, "primary", &o, &g_primary) != 0 ||
-        kn_secondary_start(dir, "secondary", &g_primary, "127.0.0.2",
-                           &g_secondary) != 0)
+    if (kn_pair_start(dir, &g_primary, &g_secondary) != 0)
         return -1;
     if (start_signer(&g_rsa, "odk-rsa", NULL) != 0 ||
         start_signer(&g_ed, "odk-ed",
@@ -876,7 +754,7 @@ static void opendkim_one_algorithm(void **st)
 {
     char *kt_rsa, *st_rsa, *kt_ed, *st_ed, *m, why[2048];
     refused r = {&g_rsa, "e1.example.com", NULL};
-    signs s = {&g_ed, "r1.example.com", "s0", NULL, ""};
+    ds_try s = {g_ed.base, g_ed.port, "r1.example.com", "s0", NULL};
 
     (void)st;
     NEED_ODK();
@@ -890,7 +768,7 @@ static void opendkim_one_algorithm(void **st)
                  r.why != NULL ? r.why : "signed");
     free(r.why);
     add_s0(&g_ed, "r1.example.com", 0);
-    if (!proc_until(try_sign, &s, 15000))
+    if (!proc_until(ds_try_sign, &s, 15000))
         fail_msg("OpenDKIM (ed25519-sha256) does not sign with the RSA "
                  "row: %s", s.msg != NULL ? s.msg : "(nothing)");
     m = s.msg;
