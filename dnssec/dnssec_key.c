@@ -4,6 +4,13 @@
  */
 #include "dnssec_key.h"
 
+#include "../common/kw_str.h"
+
+#include <ldns/ldns.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 const char *kw_dnssec_role_name(kw_dnssec_role r)
 {
     switch (r) {
@@ -99,4 +106,54 @@ kw_dnssec_stage kw_dnssec_key_stage(const kw_dnssec_key *k, int64_t now,
     if (next_at)
         *next_at = nx_at;
     return cur;
+}
+
+/* ldns parses the record with an owner, TTL and class of our own; only
+ * the RDATA is the caller's. */
+int kw_dnssec_key_set_dnskey(kw_dnssec_key *k, const char *rdata, kw_diag *d)
+{
+    char line[sizeof k->dnskey + 32];
+    ldns_rr *rr = NULL;
+    size_t pos = 0;
+    int rc = 0;
+
+    if (strlen(rdata) >= sizeof k->dnskey)
+        return kw_diag_set(d, KW_ETOOBIG, "DNSKEY longer than %zu characters",
+                           sizeof k->dnskey - 1);
+    snprintf(line, sizeof line, "k. 0 IN DNSKEY %s", rdata);
+    if (ldns_rr_new_frm_str(&rr, line, 0, NULL, NULL) != LDNS_STATUS_OK ||
+        ldns_rr_get_type(rr) != LDNS_RR_TYPE_DNSKEY || ldns_rr_rd_count(rr) != 4) {
+        rc = kw_diag_set(d, KW_EPARSE, "not a DNSKEY record (flags protocol "
+                         "algorithm base64-key): \"%.80s\"", rdata);
+        goto out;
+    }
+    if (ldns_rdf2native_int8(ldns_rr_rdf(rr, 1)) != 3) {
+        rc = kw_diag_set(d, KW_EPARSE, "DNSKEY protocol is %u, RFC 4034 "
+                         "allows only 3", ldns_rdf2native_int8(ldns_rr_rdf(rr, 1)));
+        goto out;
+    }
+    k->dnskey[0] = '\0';
+    for (size_t i = 0; i < 4; i++) {
+        char *t = ldns_rdf2str(ldns_rr_rdf(rr, i));
+
+        if (!t) {
+            rc = kw_diag_set(d, KW_ENOMEM, "out of memory printing a DNSKEY");
+            goto out;
+        }
+        rc = kw_str_appendf(k->dnskey, sizeof k->dnskey, &pos, "%s%s",
+                            i ? " " : "", t);
+        free(t);
+        if (rc < 0) {
+            rc = kw_diag_set(d, KW_ETOOBIG, "DNSKEY longer than %zu characters",
+                             sizeof k->dnskey - 1);
+            goto out;
+        }
+    }
+    k->flags = ldns_rdf2native_int16(ldns_rr_rdf(rr, 0));
+    k->algorithm = ldns_rdf2native_int8(ldns_rr_rdf(rr, 2));
+    k->bits = (int)ldns_rr_dnskey_key_size(rr);
+    k->tag = ldns_calc_keytag(rr);
+out:
+    ldns_rr_free(rr);
+    return rc;
 }

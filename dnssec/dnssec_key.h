@@ -59,4 +59,12 @@ const char *kw_dnssec_stage_name(kw_dnssec_stage s);
 kw_dnssec_stage kw_dnssec_key_stage(const kw_dnssec_key *k, int64_t now,
                                     kw_dnssec_stage *next, int64_t *next_at);
 
+/* Set k->dnskey, flags, algorithm, bits and tag from a DNSKEY RDATA in
+ * presentation form ("257 3 13 BASE64", the base64 possibly split by
+ * blanks), normalised to single spaces; the tag is computed (RFC 4034
+ * appendix B), never taken from elsewhere.  k->role is left alone.  0, or
+ * KW_EPARSE/KW_ETOOBIG with d saying what is wrong with the record;
+ * callers prefix where it came from. */
+int kw_dnssec_key_set_dnskey(kw_dnssec_key *k, const char *rdata, kw_diag *d);
+
 #endif
