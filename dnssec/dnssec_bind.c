@@ -91,25 +91,6 @@ static int parse_stamp(const char *s, int64_t *t)
     return 0;
 }
 
-/* A zone name as keywarden keeps it: lower case, no trailing dot (the
- * root stays "."). -1 when it is too long or empty. */
-static int norm_zone(const char *in, size_t n, char out[256])
-{
-    if (n > 1 && in[n - 1] == '.')
-        n--;
-    if (n == 0 || n > 253)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-
-        if (c <= ' ' || c >= 0x7f)
-            return -1;
-        out[i] = (char)tolower(c);
-    }
-    out[n] = '\0';
-    return 0;
-}
-
 /* The timing comments of a .key file, as dnssec-settime writes them. */
 static int64_t *key_time_field(kw_dnssec_key *k, const char *name)
 {
@@ -155,34 +136,12 @@ static int parse_key_comment(const char *path, int lineno, const char *line,
     return 0;
 }
 
-/* "owner [ttl] [class] DNSKEY rdata": the owner into k->zone, the RDATA
- * through kw_dnssec_key_set_dnskey. */
 static int parse_key_record(const char *path, int lineno, char *line,
                             kw_dnssec_key *k, kw_diag *d)
 {
-    char *save = NULL, *tok = strtok_r(line, " \t", &save), *rest;
     kw_diag sub = { { 0 } };
-    int rc;
+    int rc = kw_dnssec_key_parse_rr(line, k, &sub);
 
-    if (!tok || norm_zone(tok, strlen(tok), k->zone) < 0)
-        return kw_diag_set(d, KW_EPARSE, "%s: line %d: no owner name a zone "
-                           "can have", path, lineno);
-    tok = strtok_r(NULL, " \t", &save);
-    if (tok && isdigit((unsigned char)tok[0]) && strspn(tok, "0123456789") == strlen(tok))
-        tok = strtok_r(NULL, " \t", &save);
-    if (tok && strcasecmp(tok, "IN") == 0)
-        tok = strtok_r(NULL, " \t", &save);
-    if (!tok || strcasecmp(tok, "DNSKEY") != 0)
-        return kw_diag_set(d, KW_EPARSE, "%s: line %d: a %s record, not the "
-                           "DNSKEY a key file holds", path, lineno,
-                           tok ? tok : "truncated");
-    rest = save;
-    while (rest && (*rest == ' ' || *rest == '\t'))
-        rest++;
-    if (!rest || !*rest)
-        return kw_diag_set(d, KW_EPARSE, "%s: line %d: DNSKEY without its "
-                           "data (truncated?)", path, lineno);
-    rc = kw_dnssec_key_set_dnskey(k, rest, &sub);
     if (rc < 0)
         return kw_diag_set(d, rc, "%s: line %d: %s", path, lineno, sub.msg);
     return 0;
@@ -399,7 +358,7 @@ static int parse_key_name(const char *name, char zone[256], int *alg,
         return -1;
     *alg = atoi(p + 1);
     *tag = (unsigned)atoi(p + 5);
-    return norm_zone(name + 1, (size_t)(p - name - 1), zone);
+    return kw_dnssec_zone_norm(name + 1, (size_t)(p - name - 1), zone);
 }
 
 static int cmp_keys(const void *a, const void *b)
@@ -508,7 +467,7 @@ int kw_dnssec_bind_read_dir(const char *dir, const char *zone,
     int rc = 0;
 
     *n = 0;
-    if (zone && norm_zone(zone, strlen(zone), want) < 0)
+    if (zone && kw_dnssec_zone_norm(zone, strlen(zone), want) < 0)
         return kw_diag_set(d, KW_EINVAL, "\"%.80s\" is not a zone name", zone);
     if (!(dh = opendir(dir))) {
         rc = kw_errno();

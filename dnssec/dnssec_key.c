@@ -6,10 +6,12 @@
 
 #include "../common/kw_str.h"
 
+#include <ctype.h>
 #include <ldns/ldns.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *kw_dnssec_role_name(kw_dnssec_role r)
 {
@@ -106,6 +108,49 @@ kw_dnssec_stage kw_dnssec_key_stage(const kw_dnssec_key *k, int64_t now,
     if (next_at)
         *next_at = nx_at;
     return cur;
+}
+
+/* A zone name as keywarden keeps it: lower case, no trailing dot (the
+ * root stays "."). -1 when it is too long or empty. */
+int kw_dnssec_zone_norm(const char *in, size_t n, char out[256])
+{
+    if (n > 1 && in[n - 1] == '.')
+        n--;
+    if (n == 0 || n > 253)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+
+        if (c <= ' ' || c >= 0x7f)
+            return -1;
+        out[i] = (char)tolower(c);
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* "owner [ttl] [class] DNSKEY rdata", as BIND's .key files and keymgr's
+ * dnskey command print it. */
+int kw_dnssec_key_parse_rr(char *line, kw_dnssec_key *k, kw_diag *d)
+{
+    char *save = NULL, *tok = strtok_r(line, " \t", &save), *rest;
+
+    if (!tok || kw_dnssec_zone_norm(tok, strlen(tok), k->zone) < 0)
+        return kw_diag_set(d, KW_EPARSE, "no owner name a zone can have");
+    tok = strtok_r(NULL, " \t", &save);
+    if (tok && isdigit((unsigned char)tok[0]) && strspn(tok, "0123456789") == strlen(tok))
+        tok = strtok_r(NULL, " \t", &save);
+    if (tok && strcasecmp(tok, "IN") == 0)
+        tok = strtok_r(NULL, " \t", &save);
+    if (!tok || strcasecmp(tok, "DNSKEY") != 0)
+        return kw_diag_set(d, KW_EPARSE, "a %.20s record, not a DNSKEY",
+                           tok ? tok : "truncated");
+    rest = save;
+    while (rest && (*rest == ' ' || *rest == '\t'))
+        rest++;
+    if (!rest || !*rest)
+        return kw_diag_set(d, KW_EPARSE, "DNSKEY without its data (truncated?)");
+    return kw_dnssec_key_set_dnskey(k, rest, d);
 }
 
 /* ldns parses the record with an owner, TTL and class of our own; only

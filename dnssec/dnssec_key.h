@@ -67,4 +67,15 @@ kw_dnssec_stage kw_dnssec_key_stage(const kw_dnssec_key *k, int64_t now,
  * callers prefix where it came from. */
 int kw_dnssec_key_set_dnskey(kw_dnssec_key *k, const char *rdata, kw_diag *d);
 
+/* "owner [ttl] [class] DNSKEY rdata" (a .key file's record, keymgr's
+ * dnskey output): k->zone from the owner, the rest as
+ * kw_dnssec_key_set_dnskey.  line is cut up by the parse.  0, or
+ * KW_EPARSE/KW_ETOOBIG with d saying what. */
+int kw_dnssec_key_parse_rr(char *line, kw_dnssec_key *k, kw_diag *d);
+
+/* A zone name as kw_dnssec_key keeps it, from in[0..n): lower case, no
+ * trailing dot (the root stays "."), printable ASCII, 1..253 octets.  0,
+ * or -1. */
+int kw_dnssec_zone_norm(const char *in, size_t n, char out[256]);
+
 #endif
