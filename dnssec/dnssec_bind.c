@@ -352,7 +352,7 @@ static int parse_key_name(const char *name, char zone[256], int *alg,
 
     if (n < 1 + 1 + 14 || name[0] != 'K' || strcmp(name + n - 4, ".key") != 0)
         return -1;
-    p = name + n - 4 - 11;              /* "+AAA+TTTTT" */
+    p = name + n - 4 - 10;              /* "+AAA+TTTTT" */
     if (p[0] != '+' || p[4] != '+' || strspn(p + 1, "0123456789") != 3 ||
         strspn(p + 5, "0123456789") != 5)
         return -1;

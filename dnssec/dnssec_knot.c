@@ -113,6 +113,9 @@ int kw_dnssec_knot_parse_list(const char *zone, const char *json, size_t len,
     *n = 0;
     if (kw_dnssec_zone_norm(zone, strlen(zone), z) < 0)
         return kw_diag_set(d, KW_EINVAL, "\"%.80s\" is not a zone name", zone);
+    if (strspn(json, " \t\r\n") == len)
+        return kw_diag_set(d, KW_EPARSE, "keymgr list -j printed nothing for "
+                           "%s: is the zone in Knot's configuration?", z);
     root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
     if (!root)
         return kw_diag_set(d, KW_EPARSE, "keymgr list -j: line %d, column %d: "
