@@ -114,17 +114,35 @@ kw_dnssec_stage kw_dnssec_key_stage(const kw_dnssec_key *k, int64_t now,
  * root stays "."). -1 when it is too long or empty. */
 int kw_dnssec_zone_norm(const char *in, size_t n, char out[256])
 {
+    size_t label = 0;
+
+    if (n == 1 && in[0] == '.') {
+        memcpy(out, ".", 2);
+        return 0;
+    }
     if (n > 1 && in[n - 1] == '.')
         n--;
     if (n == 0 || n > 253)
         return -1;
+    /* LDH labels (underscores too, as in _dnssec names), 1..63 octets:
+     * an empty label would make "a..b" or a name with two trailing dots. */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)in[i];
 
-        if (c <= ' ' || c >= 0x7f)
+        if (c == '.') {
+            if (label == 0)
+                return -1;
+            label = 0;
+        } else if (isalnum(c) || c == '-' || c == '_') {
+            if (++label > 63)
+                return -1;
+        } else {
             return -1;
+        }
         out[i] = (char)tolower(c);
     }
+    if (label == 0)
+        return -1;
     out[n] = '\0';
     return 0;
 }

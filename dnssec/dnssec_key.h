@@ -74,8 +74,8 @@ int kw_dnssec_key_set_dnskey(kw_dnssec_key *k, const char *rdata, kw_diag *d);
 int kw_dnssec_key_parse_rr(char *line, kw_dnssec_key *k, kw_diag *d);
 
 /* A zone name as kw_dnssec_key keeps it, from in[0..n): lower case, no
- * trailing dot (the root stays "."), printable ASCII, 1..253 octets.  0,
- * or -1. */
+ * trailing dot (the root stays "."), LDH or '_' labels of 1..63 octets,
+ * 1..253 octets in all.  0, or -1. */
 int kw_dnssec_zone_norm(const char *in, size_t n, char out[256]);
 
 #endif

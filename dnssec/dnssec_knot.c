@@ -101,6 +101,15 @@ static int parse_one(json_t *o, size_t i, const char *zone, kw_dnssec_key *k,
     return 0;
 }
 
+/* json holds only white space (it need not be NUL-terminated). */
+static int blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!strchr(" \t\r\n", s[i]) || s[i] == '\0')
+            return 0;
+    return 1;
+}
+
 int kw_dnssec_knot_parse_list(const char *zone, const char *json, size_t len,
                               kw_dnssec_key *out, kw_dnssec_knot_id *ids,
                               size_t cap, size_t *n, kw_diag *d)
@@ -113,7 +122,7 @@ int kw_dnssec_knot_parse_list(const char *zone, const char *json, size_t len,
     *n = 0;
     if (kw_dnssec_zone_norm(zone, strlen(zone), z) < 0)
         return kw_diag_set(d, KW_EINVAL, "\"%.80s\" is not a zone name", zone);
-    if (strspn(json, " \t\r\n") == len)
+    if (blank(json, len))
         return kw_diag_set(d, KW_EPARSE, "keymgr list -j printed nothing for "
                            "%s: is the zone in Knot's configuration?", z);
     root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
