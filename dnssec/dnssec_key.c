@@ -106,7 +106,7 @@ kw_dnssec_stage kw_dnssec_key_stage(const kw_dnssec_key *k, int64_t now,
     if (next)
         *next = nx_at ? stage_at(e, n, nx_at) : 0;
     if (next_at)
-        *next_at = nx_at;
+        *next_at = nx_at == KW_DNSSEC_PENDING ? 0 : nx_at;
     return cur;
 }
 

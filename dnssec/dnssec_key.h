@@ -47,6 +47,10 @@ typedef struct kw_dnssec_key {
     char signer[16];         /* "bind", "knot" */
 } kw_dnssec_key;
 
+/* A time a key waits for with no date yet: Knot's KSK that signs and waits
+ * for its DS at the parent to be confirmed has sync_publish = this. */
+#define KW_DNSSEC_PENDING INT64_MAX
+
 /* "ksk", "zsk", "csk"; "?" for a value out of range.  Never NULL. */
 const char *kw_dnssec_role_name(kw_dnssec_role r);
 
@@ -55,7 +59,8 @@ const char *kw_dnssec_role_name(kw_dnssec_role r);
 const char *kw_dnssec_stage_name(kw_dnssec_stage s);
 
 /* The stage at now from the timing data, and the next transition (0: none).
- * Pure.  next and next_at may be NULL. */
+ * A transition at KW_DNSSEC_PENDING sets *next with *next_at 0: it waits
+ * for an event, not a date.  Pure.  next and next_at may be NULL. */
 kw_dnssec_stage kw_dnssec_key_stage(const kw_dnssec_key *k, int64_t now,
                                     kw_dnssec_stage *next, int64_t *next_at);
 

@@ -87,9 +87,11 @@ static int parse_one(json_t *o, size_t i, const char *zone, kw_dnssec_key *k,
     k->tag = (unsigned)tag;
     k->flags = ksk ? 257 : 256;
     k->publish = publish;
-    if (ksk && ready && active > ready) {
+    if (ksk && ready && (active == 0 || active > ready)) {
+        /* Signing from ready; active is the DS confirmed at the parent,
+         * and until Knot sees it there is no date for it. */
         k->activate = ready;
-        k->sync_publish = active;
+        k->sync_publish = active ? active : KW_DNSSEC_PENDING;
     } else {
         k->activate = active;
     }

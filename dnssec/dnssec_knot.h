@@ -12,7 +12,8 @@
  * Knot's timers map onto kw_dnssec_key as follows: publish -> publish;
  * for a KSK or CSK whose ready precedes active (Knot signs with it from
  * ready and waits for the DS at the parent until active) ready -> activate
- * and active -> sync_publish, so kw_dnssec_key_stage says "ready" between;
+ * and active -> sync_publish (KW_DNSSEC_PENDING while active is unset:
+ * the DS not yet confirmed), so kw_dnssec_key_stage says "ready" between;
  * otherwise active -> activate; retire -> inactive; retire-active (the
  * DS withdrawn in a KSK rollover) -> sync_delete; remove -> delete_.
  * pre-active, post-active (algorithm rollovers) and revoke are not kept.

@@ -411,6 +411,25 @@ static void test_knot_parse_bad(void **state)
     }
     assert_int_equal(kw_dnssec_knot_parse_list("a.test", good, strlen(good),
                      keys, ids, 0, &n, &d), KW_ETOOBIG);
+    /* Knot's first KSK: ready, signing, its DS not yet confirmed (active
+     * 0): ready, and active next at no date. */
+    {
+        char wait[600], *p;
+        kw_dnssec_stage next;
+        int64_t at = -1;
+
+        snprintf(wait, sizeof wait, "%s", good);
+        p = strstr(wait, "\"active\": 30");
+        memcpy(p, "\"active\":  0", 12);
+        assert_int_equal(kw_dnssec_knot_parse_list("a.test", wait, strlen(wait),
+                         keys, ids, 2, &n, &d), 0);
+        assert_int_equal(keys[0].activate, 20);
+        assert_int_equal(keys[0].sync_publish, KW_DNSSEC_PENDING);
+        assert_int_equal(kw_dnssec_key_stage(&keys[0], 1000000, &next, &at),
+                         KW_DNSSEC_ST_READY);
+        assert_int_equal(next, KW_DNSSEC_ST_ACTIVE);
+        assert_int_equal(at, 0);
+    }
 }
 
 static void test_knot_keymgr(void **state)
