@@ -425,10 +425,12 @@ static void test_knot_parse_bad(void **state)
                          keys, ids, 2, &n, &d), 0);
         assert_int_equal(keys[0].activate, 20);
         assert_int_equal(keys[0].sync_publish, KW_DNSSEC_PENDING);
-        assert_int_equal(kw_dnssec_key_stage(&keys[0], 1000000, &next, &at),
+        assert_int_equal(kw_dnssec_key_stage(&keys[0], 25, &next, &at),
                          KW_DNSSEC_ST_READY);
         assert_int_equal(next, KW_DNSSEC_ST_ACTIVE);
         assert_int_equal(at, 0);
+        assert_int_equal(kw_dnssec_key_stage(&keys[0], 55, NULL, NULL),
+                         KW_DNSSEC_ST_RETIRED);
     }
 }
 
