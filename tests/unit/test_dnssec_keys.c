@@ -414,13 +414,13 @@ static void test_knot_parse_bad(void **state)
     /* Knot's first KSK: ready, signing, its DS not yet confirmed (active
      * 0): ready, and active next at no date. */
     {
-        char wait[600], *p;
+        const char *wait = "[{\"zone\": \"a.test.\", \"id\": \"0a1b\", "
+            "\"ksk\": true, \"zsk\": false, \"tag\": 1, \"algorithm\": 13, "
+            "\"size\": 256, \"publish\": 10, \"ready\": 20, \"active\": 0, "
+            "\"retire-active\": 0, \"retire\": 0, \"remove\": 0}]";
         kw_dnssec_stage next;
         int64_t at = -1;
 
-        snprintf(wait, sizeof wait, "%s", good);
-        p = strstr(wait, "\"active\": 30");
-        memcpy(p, "\"active\":  0", 12);
         assert_int_equal(kw_dnssec_knot_parse_list("a.test", wait, strlen(wait),
                          keys, ids, 2, &n, &d), 0);
         assert_int_equal(keys[0].activate, 20);
@@ -429,8 +429,6 @@ static void test_knot_parse_bad(void **state)
                          KW_DNSSEC_ST_READY);
         assert_int_equal(next, KW_DNSSEC_ST_ACTIVE);
         assert_int_equal(at, 0);
-        assert_int_equal(kw_dnssec_key_stage(&keys[0], 55, NULL, NULL),
-                         KW_DNSSEC_ST_RETIRED);
     }
 }
 
