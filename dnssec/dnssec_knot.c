@@ -11,8 +11,9 @@
 #include <string.h>
 #include <sys/wait.h>
 
-/* What keymgr prints for one zone: about 400 bytes of JSON per key. */
-#define KNOT_OUT_CAP (KW_DNSSEC_KNOT_MAX_KEYS * 1024)
+/* What keymgr prints for one zone: about 400 bytes of JSON per key; the
+ * buffer is twice the most accepted (see run_keymgr). */
+#define KNOT_OUT_CAP (KW_DNSSEC_KNOT_MAX_KEYS * 2048)
 
 static int field_int(json_t *o, size_t i, const char *name, int64_t max,
                      int64_t *v, kw_diag *d)
@@ -184,10 +185,11 @@ static int run_keymgr(const kw_dnssec_knot_opts *o, const char *zone,
                            zone, a1, WIFEXITED(status) ? "exit" : "signal",
                            WIFEXITED(status) ? WEXITSTATUS(status) :
                            WTERMSIG(status), out);
-    /* kw_proc keeps the last cap - 1 bytes: a full buffer lost the start. */
-    if (strlen(out) >= cap - 1)
-        return kw_diag_set(d, KW_ETOOBIG, "%s %s %s: more than %zu bytes of "
-                           "output", prog, zone, a1, cap - 1);
+    /* kw_proc keeps the later half of a full buffer, so output that
+     * reaches half of it may have lost its start: only less is whole. */
+    if (strlen(out) >= (cap - 1) / 2)
+        return kw_diag_set(d, KW_ETOOBIG, "%s %s %s: %zu bytes of output or "
+                           "more, past the limit", prog, zone, a1, (cap - 1) / 2);
     return 0;
 }
 

@@ -500,6 +500,39 @@ static void test_knot_keymgr(void **state)
     assert_int_equal(n, 0);
 }
 
+/* keymgr stand-ins: one that hangs, one that prints garbage, one that
+ * prints too much, one without end, one that fails; each must end in words, bounded. */
+static void test_knot_keymgr_faults(void **state)
+{
+    static const struct {
+        const char *script;
+        int rc;
+        const char *words;
+    } cases[] = {
+        { "#!/bin/sh\nexec sleep 30\n", KW_ETIMEDOUT, "no answer in time" },
+        { "#!/bin/sh\necho '[{\"zone\": garbage'\n", KW_EPARSE, "line 1" },
+        { "#!/bin/sh\nhead -c 200000 /dev/zero | tr '\\0' x\n", KW_ETOOBIG,
+          "bytes of output or more" },
+        { "#!/bin/sh\nexec yes '[{}'\n", KW_ETIMEDOUT, "no answer in time" },
+        { "#!/bin/sh\necho 'error: no such zone' >&2; exit 1\n", KW_EIO,
+          "no such zone" },
+    };
+    char prog[512];
+    kw_dnssec_key keys[2];
+    size_t n = 7;
+    kw_diag d = { { 0 } };
+    kw_dnssec_knot_opts o = { .keymgr = prog, .timeout_ms = 1000 };
+
+    path_join(prog, sizeof prog, dir, "keymgr");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_file(prog, cases[i].script, 0755);
+        assert_int_equal(kw_dnssec_knot_list(&o, "a.test", keys, 2, &n, &d),
+                         cases[i].rc);
+        assert_non_null(strstr(d.msg, cases[i].words));
+        assert_int_equal(n, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +544,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bind_bad_files, setup, teardown),
         cmocka_unit_test(test_knot_parse_bad),
         cmocka_unit_test_setup_teardown(test_knot_keymgr, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_knot_keymgr_faults, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
