@@ -301,7 +301,8 @@ static void judge_rrset(kw_dnssec_live *out, const kw_dnssec_live_params *p,
     fmt_time(best_exp, t1, sizeof(t1));
     fmt_left(best_exp - now, t2, sizeof(t2));
     (void)best_inc;
-    if (best_exp <= now)
+    /* RFC 4035 5.3.1: valid while now <= expiration. */
+    if (best_exp < now)
         add_find(out, KS_HEALTH_CRITICAL, "rrsig.expired", server, rec,
                  fix_resign(zone, fix, sizeof(fix)),
                  "%s: the RRSIG over %s expired at %s (%s ago): validating "
