@@ -30,6 +30,7 @@
 #include "dns/dns_raw.h"
 #include "dnssec/dnssec_live.h"
 #include "knot.h"
+#include "kwrun.h"
 #include "proc.h"
 #include "tmpdir.h"
 
@@ -44,7 +45,7 @@ static knot prim, sec, ub;
 static int port, ctl_port;
 static char pconf[600], sconf[600], uconf[600];
 
-static void write_text(const char *path, const char *text)
+static void put_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
 
@@ -211,6 +212,20 @@ static void judge(const char *zone, const kw_dnssec_live_params *p,
                 r->find[i].text);
 }
 
+/* keywarden dnssec check ARGS... zone against the test's servers, which
+ * must exit with want. */
+static kwres kw_dnssec(int want, const char *json, const char *zone)
+{
+    char srv[64], p[16];
+    const char *args[] = { "dnssec", "check", "--server", srv, "--ds-server",
+                           srv, "--port", p, zone, json, NULL };
+
+    snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
+    snprintf(p, sizeof(p), "%d", port);
+    return kw_expect(want, kw_path(dir, "state"), kw_path(dir, "none.conf"),
+                     args);
+}
+
 static const kw_dnssec_live_find *has(const kw_dnssec_live *r,
                                       const char *code)
 {
@@ -240,7 +255,7 @@ static void zone_file(const char *name, const char *extra)
              "@ SOA ns1.%s. hostmaster.%s. 1 60 10 86400 10\n"
              "@ NS ns1.%s.\nns1 A 127.0.0.1\nwww A 127.0.0.1\n%s",
              name, name, name, name, extra);
-    write_text(path, text);
+    put_text(path, text);
 }
 
 static int serves(void *ctx)
@@ -308,7 +323,7 @@ static int setup(void **st)
         "  - domain: short.test.\n    dnssec-signing: on\n"
         "    dnssec-policy: short\n",
         dir, port, dir, dir, port, dir);
-    write_text(pconf, text);
+    put_text(pconf, text);
     snprintf(sconf, sizeof(sconf), "%s/sec/knot.conf", dir);
     snprintf(text, sizeof(text),
         "server:\n    rundir: \"%s/sec\"\n    listen: 127.0.0.2@%d\n"
@@ -321,7 +336,7 @@ static int setup(void **st)
         "zone:\n  - domain: child.test.\n    master: primary\n"
         "    acl: [notify]\n",
         dir, port, dir, dir, port, dir);
-    write_text(sconf, text);
+    put_text(sconf, text);
 
     argv[0] = (char *)KNOTD; argv[1] = (char *)"-c"; argv[2] = pconf;
     argv[3] = NULL;
@@ -386,7 +401,7 @@ static void start_unbound(void)
     free(w);
     assert_true(anchor[0] != '\0');
     snprintf(path, sizeof(path), "%s/test.anchor", dir);
-    write_text(path, anchor);
+    put_text(path, anchor);
     ub.port = kn_free_port("127.0.0.1");
     snprintf(ub.addr, sizeof(ub.addr), "127.0.0.1");
     snprintf(uconf, sizeof(uconf), "%s/unbound.conf", dir);
@@ -413,7 +428,7 @@ static void start_unbound(void)
         "    control-interface: 127.0.0.1\n    control-port: %d\n"
         "    control-use-cert: no\n",
         ub.port, ub.port, dir, dir, dir, dir, port, port, ctl_port);
-    write_text(uconf, text);
+    put_text(uconf, text);
     argv[0] = (char *)UNBOUND; argv[1] = (char *)"-d"; argv[2] = (char *)"-c";
     argv[3] = uconf; argv[4] = NULL;
     snprintf(path, sizeof(path), "%s/unbound.out", dir);
@@ -436,6 +451,7 @@ static int teardown(void **st)
 static void test_secure(void **st)
 {
     static kw_dnssec_live r;
+    kwres cli;
 
     (void)st;
     start_unbound();
@@ -447,6 +463,10 @@ static void test_secure(void **st)
     assert_int_equal(r.nds, 1);
     assert_true(r.ds[0].matched);
     assert_int_equal(ub_verdict("www.child.test."), 1);
+    cli = kw_dnssec(0, NULL, "child.test");
+    assert_contains(cli.out, "child.test: ok (signed, DS at the parent)");
+    assert_contains(cli.out, "signs the DNSKEY set, named by the DS");
+    kwres_free(&cli);
 }
 
 /* A secondary that holds an older serial is named. */
@@ -487,6 +507,7 @@ static void test_wrong_ds(void **st)
     const kw_dnssec_live_find *f;
     char tag[10], alg[10], hex[200], z[300], t[10], a[10], dt[10], h[200];
     char zeros[65];
+    kwres cli;
 
     (void)st;
     ds_of("child.test.", tag, alg, hex);
@@ -499,6 +520,10 @@ static void test_wrong_ds(void **st)
     f = has(&r, "ds.mismatch");
     assert_non_null(f);
     assert_non_null(strstr(f->text, "SERVFAIL for the whole zone"));
+    cli = kw_dnssec(2, "--json", "child.test");
+    assert_contains(cli.out, "\"code\": \"ds.mismatch\"");
+    assert_contains(cli.out, "\"health\": \"critical\"");
+    kwres_free(&cli);
     /* The fix carries the DS to submit: put exactly that in. */
     h[0] = '\0';
     assert_int_equal(sscanf(strstr(f->fix, "with: ") + 6,
