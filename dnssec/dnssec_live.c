@@ -19,6 +19,7 @@
 
 #include <ldns/ldns.h>
 
+#include "../common/kw_time.h"
 #include "../dns/dns_raw.h"
 
 #define DAY 86400
@@ -86,16 +87,6 @@ static void add_find(kw_dnssec_live *out, ks_health sev, const char *code,
     va_start(ap, fmt);
     vsnprintf(f->text, sizeof(f->text), fmt, ap);
     va_end(ap);
-}
-
-static void fmt_time(int64_t t, char *buf, size_t cap)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    if (gmtime_r(&tt, &tm) == NULL ||
-        strftime(buf, cap, "%Y-%m-%d %H:%M:%SZ", &tm) == 0)
-        snprintf(buf, cap, "%lld", (long long)t);
 }
 
 static void fmt_left(int64_t s, char *buf, size_t cap)
@@ -281,7 +272,7 @@ static void judge_rrset(kw_dnssec_live *out, const kw_dnssec_live_params *p,
     }
     if (best_exp == 0) {
         if (future_inc != 0) {
-            fmt_time(future_inc, t1, sizeof(t1));
+            kw_time_rfc3339(future_inc, t1, sizeof(t1));
             add_find(out, KS_HEALTH_CRITICAL, "rrsig.future", server, rec,
                      "check the signer's clock (NTP) and re-sign",
                      "%s: every valid RRSIG over %s starts at %s, in the "
@@ -298,7 +289,7 @@ static void judge_rrset(kw_dnssec_live *out, const kw_dnssec_live_params *p,
     }
     if (out->next_expiry == 0 || best_exp < out->next_expiry)
         out->next_expiry = best_exp;
-    fmt_time(best_exp, t1, sizeof(t1));
+    kw_time_rfc3339(best_exp, t1, sizeof(t1));
     fmt_left(best_exp - now, t2, sizeof(t2));
     (void)best_inc;
     /* RFC 4035 5.3.1: valid while now <= expiration. */

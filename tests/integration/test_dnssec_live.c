@@ -266,9 +266,24 @@ static int serves(void *ctx)
     return kn_soa_serial(k->addr, port, k->zone, 300, &s) == 0;
 }
 
+/* A knotd's server, log and database sections; its files in dir+sub. */
+static size_t prologue(char *text, size_t cap, const char *sub,
+                       const char *addr)
+{
+    int n = snprintf(text, cap,
+        "server:\n    rundir: \"%s%s\"\n    listen: %s@%d\n"
+        "log:\n  - target: \"%s%s/knot.log\"\n    any: info\n"
+        "database:\n    storage: \"%s%s/db\"\n",
+        dir, sub, addr, port, dir, sub, dir, sub);
+
+    assert_true(n > 0 && (size_t)n < cap);
+    return (size_t)n;
+}
+
 static int setup(void **st)
 {
     char path[700], text[6000], *argv[6];
+    size_t n;
     char tag[10], alg[10], hex[200];
 
     (void)st;
@@ -293,10 +308,8 @@ static int setup(void **st)
     zone_file("child.test", "@ NS ns2.child.test.\nns2 A 127.0.0.2\n");
     zone_file("short.test", "");
     snprintf(pconf, sizeof(pconf), "%s/knot.conf", dir);
-    snprintf(text, sizeof(text),
-        "server:\n    rundir: \"%s\"\n    listen: 127.0.0.1@%d\n"
-        "log:\n  - target: \"%s/knot.log\"\n    any: info\n"
-        "database:\n    storage: \"%s/db\"\n"
+    n = prologue(text, sizeof(text), "", "127.0.0.1");
+    snprintf(text + n, sizeof(text) - n,
         "remote:\n  - id: secondary\n    address: 127.0.0.2@%d\n"
         "acl:\n  - id: xfr\n    address: 127.0.0.0/8\n    action: transfer\n"
         "policy:\n"
@@ -322,20 +335,18 @@ static int setup(void **st)
         "    notify: secondary\n"
         "  - domain: short.test.\n    dnssec-signing: on\n"
         "    dnssec-policy: short\n",
-        dir, port, dir, dir, port, dir);
+        port, dir);
     put_text(pconf, text);
     snprintf(sconf, sizeof(sconf), "%s/sec/knot.conf", dir);
-    snprintf(text, sizeof(text),
-        "server:\n    rundir: \"%s/sec\"\n    listen: 127.0.0.2@%d\n"
-        "log:\n  - target: \"%s/sec/knot.log\"\n    any: info\n"
-        "database:\n    storage: \"%s/sec/db\"\n"
+    n = prologue(text, sizeof(text), "/sec", "127.0.0.2");
+    snprintf(text + n, sizeof(text) - n,
         "remote:\n  - id: primary\n    address: 127.0.0.1@%d\n"
         "acl:\n  - id: notify\n    address: 127.0.0.1\n    action: notify\n"
         "template:\n  - id: default\n    storage: \"%s/sec\"\n"
         "    file: \"%%s.zone\"\n"
         "zone:\n  - domain: child.test.\n    master: primary\n"
         "    acl: [notify]\n",
-        dir, port, dir, dir, port, dir);
+        port, dir);
     put_text(sconf, text);
 
     argv[0] = (char *)KNOTD; argv[1] = (char *)"-c"; argv[2] = pconf;

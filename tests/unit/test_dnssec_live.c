@@ -170,10 +170,38 @@ static kw_dnssec_obs *obs_new(void)
     return o;
 }
 
+/* Frees the answers and starts again with no server. */
+static void obs_reset(kw_dnssec_obs *o)
+{
+    kw_dnssec_obs_free(o);
+    memset(o, 0, sizeof(*o));
+    snprintf(o->zone, sizeof(o->zone), ZONE);
+}
+
 static void obs_done(kw_dnssec_obs *o)
 {
     kw_dnssec_obs_free(o);
     free(o);
+}
+
+/* One server with a signed zone (serial 5, signatures until exp) and the
+ * parent's DS of its KSK with digest dt. */
+static kw_dnssec_obs *signed_zone(zkeys *z, ldns_signing_algorithm alg,
+                                  int bits, int64_t exp, ldns_hash dt)
+{
+    kw_dnssec_obs *o = obs_new();
+    srv_opts so = { .serial = 5 };
+
+    zkeys_make(z, alg, bits, exp);
+    server(o, "127.0.0.1:53", z, &so);
+    parent_ds(o, z->ksk_rr, NULL, dt);
+    return o;
+}
+
+static void done(kw_dnssec_obs *o, zkeys *z)
+{
+    zkeys_free(z);
+    obs_done(o);
 }
 
 static const kw_dnssec_live_find *has(const kw_dnssec_live *r,
@@ -224,8 +252,7 @@ static void test_secure(void **st)
     assert_int_equal(res.nds, 1);
     assert_true(res.ds[0].matched);
     assert_int_equal(res.next_expiry, NOW + 30 * DAY);
-    zkeys_free(&z);
-    obs_done(o);
+    done(o, &z);
 }
 
 static void test_wrong_ds(void **st)
@@ -251,18 +278,14 @@ static void test_wrong_ds(void **st)
 
     /* A DS that matches the ZSK (which does not sign DNSKEY) is no chain
      * either. */
-    kw_dnssec_obs_free(o);
-    memset(o, 0, sizeof(*o));
-    snprintf(o->zone, sizeof(o->zone), ZONE);
+    obs_reset(o);
     server(o, "127.0.0.1:53", &z, &so);
     parent_ds(o, z.zsk_rr, NULL, LDNS_SHA256);
     judge(o, NOW);
     assert_non_null(has(&res, "ds.mismatch"));
 
     /* A stale DS beside the right one: resolvers still validate. */
-    kw_dnssec_obs_free(o);
-    memset(o, 0, sizeof(*o));
-    snprintf(o->zone, sizeof(o->zone), ZONE);
+    obs_reset(o);
     server(o, "127.0.0.1:53", &z, &so);
     parent_ds(o, z.ksk_rr, other.ksk_rr, LDNS_SHA256);
     judge(o, NOW);
@@ -276,34 +299,27 @@ static void test_wrong_ds(void **st)
 
 static void test_sha1_only(void **st)
 {
-    kw_dnssec_obs *o = obs_new();
     zkeys z;
-    srv_opts so = { .serial = 5 };
+    kw_dnssec_obs *o = signed_zone(&z, LDNS_SIGN_ECDSAP256SHA256, 256,
+                                   NOW + 30 * DAY, LDNS_SHA1);
 
     (void)st;
-    zkeys_make(&z, LDNS_SIGN_ECDSAP256SHA256, 256, NOW + 30 * DAY);
-    server(o, "127.0.0.1:53", &z, &so);
-    parent_ds(o, z.ksk_rr, NULL, LDNS_SHA1);
     judge(o, NOW);
     assert_int_equal(res.health, KS_HEALTH_WARNING);
     assert_non_null(has(&res, "ds.sha1"));
-    zkeys_free(&z);
-    obs_done(o);
+    done(o, &z);
 }
 
 /* The clock walks towards the expiry: ok, warning, critical, expired. */
 static void test_expiry_clock(void **st)
 {
-    kw_dnssec_obs *o = obs_new();
     zkeys z;
-    srv_opts so = { .serial = 5 };
     int64_t exp = NOW + 30 * DAY;
+    kw_dnssec_obs *o = signed_zone(&z, LDNS_SIGN_ECDSAP256SHA256, 256, exp,
+                                   LDNS_SHA256);
     kw_dnssec_live_params p = { 2 * 3600, 3600 };
 
     (void)st;
-    zkeys_make(&z, LDNS_SIGN_ECDSAP256SHA256, 256, exp);
-    server(o, "127.0.0.1:53", &z, &so);
-    parent_ds(o, z.ksk_rr, NULL, LDNS_SHA256);
     judge(o, exp - 8 * DAY);
     assert_int_equal(res.health, KS_HEALTH_OK);
     judge(o, exp - 5 * DAY);
@@ -326,8 +342,7 @@ static void test_expiry_clock(void **st)
     /* Before the inception, no signature counts yet. */
     judge(o, NOW - 2 * 3600);
     assert_non_null(has(&res, "rrsig.future"));
-    zkeys_free(&z);
-    obs_done(o);
+    done(o, &z);
 }
 
 static void test_bad_signature(void **st)
@@ -378,8 +393,7 @@ static void test_serial_lag(void **st)
     assert_non_null(f);
     assert_string_equal(f->server, "127.0.0.2:53");
     assert_non_null(strstr(f->text, "serial 6"));
-    zkeys_free(&z);
-    obs_done(o);
+    done(o, &z);
 }
 
 static void test_unsigned_and_island(void **st)
@@ -396,9 +410,7 @@ static void test_unsigned_and_island(void **st)
     assert_int_equal(res.health, KS_HEALTH_CRITICAL);
     assert_non_null(has(&res, "ds.unsigned"));
 
-    kw_dnssec_obs_free(o);
-    memset(o, 0, sizeof(*o));
-    snprintf(o->zone, sizeof(o->zone), ZONE);
+    obs_reset(o);
     server(o, "127.0.0.1:53", &z, &s);
     parent_ds(o, NULL, NULL, LDNS_SHA256);
     judge(o, NOW);
@@ -407,28 +419,22 @@ static void test_unsigned_and_island(void **st)
     assert_non_null(strstr(has(&res, "ds.island")->fix, "DS"));
 
     /* Unsigned and no DS: nothing to say. */
-    kw_dnssec_obs_free(o);
-    memset(o, 0, sizeof(*o));
-    snprintf(o->zone, sizeof(o->zone), ZONE);
+    obs_reset(o);
     server(o, "127.0.0.1:53", &z, &u);
     parent_ds(o, NULL, NULL, LDNS_SHA256);
     judge(o, NOW);
     assert_int_equal(res.health, KS_HEALTH_OK);
-    zkeys_free(&z);
-    obs_done(o);
+    done(o, &z);
 }
 
 static void test_weak_algorithms(void **st)
 {
-    kw_dnssec_obs *o = obs_new();
     zkeys z;
-    srv_opts so = { .serial = 5 };
+    kw_dnssec_obs *o = signed_zone(&z, LDNS_SIGN_RSASHA1, 1024,
+                                   NOW + 30 * DAY, LDNS_SHA256);
     const kw_dnssec_live_find *f;
 
     (void)st;
-    zkeys_make(&z, LDNS_SIGN_RSASHA1, 1024, NOW + 30 * DAY);
-    server(o, "127.0.0.1:53", &z, &so);
-    parent_ds(o, z.ksk_rr, NULL, LDNS_SHA256);
     judge(o, NOW);
     assert_int_equal(res.health, KS_HEALTH_WARNING);
     f = has(&res, "alg.deprecated");
@@ -437,8 +443,7 @@ static void test_weak_algorithms(void **st)
     f = has(&res, "alg.weak");
     assert_non_null(f);
     assert_non_null(strstr(f->text, "1024"));
-    zkeys_free(&z);
-    obs_done(o);
+    done(o, &z);
 }
 
 /* A silent server and a garbage answer are named; the rest is judged. */
@@ -481,8 +486,7 @@ static void test_bad_servers(void **st)
     judge(o, NOW);
     assert_non_null(has(&res, "ds.noanswer"));
     assert_null(has(&res, "ds.island"));
-    zkeys_free(&z);
-    obs_done(o);
+    done(o, &z);
 }
 
 int main(void)
