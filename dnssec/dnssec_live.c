@@ -534,15 +534,30 @@ void kw_dnssec_live_judge(const kw_dnssec_obs *obs,
         const char *sv = obs->srv[i].name;
         int q, answered = 0;
 
+        int failed = 0;
+
+        for (q = 0; q < KW_DNSSEC_Q_N; q++)
+            failed += obs->srv[i].a[q].rc != 0 ||
+                      obs->srv[i].a[q].wire == NULL;
         for (q = 0; q < KW_DNSSEC_Q_N; q++) {
             const kw_dnssec_ans *a = &obs->srv[i].a[q];
+            int garbage = a->rc == KW_EPARSE;
 
             snprintf(rec, sizeof(rec), "%s. %s", obs->zone, qname[q]);
             if (a->rc != 0 || a->wire == NULL) {
-                add_find(out, KS_HEALTH_WARNING, "server.noanswer", sv, rec,
-                         "check that the server runs and serves the zone, "
-                         "or take it out of the NS set",
-                         "%s did not answer %s: %s", sv, rec, a->err);
+                /* A server that failed every question is one finding. */
+                if (failed == KW_DNSSEC_Q_N && q > 0)
+                    continue;
+                if (failed == KW_DNSSEC_Q_N)
+                    snprintf(rec, sizeof(rec), "%s. SOA, DNSKEY, NS",
+                             obs->zone);
+                add_find(out, KS_HEALTH_WARNING,
+                         garbage ? "server.garbage" : "server.noanswer", sv,
+                         rec, "check that the server runs and serves the "
+                         "zone, or take it out of the NS set",
+                         "%s %s %s: %s", sv,
+                         garbage ? "answered garbage to" : "did not answer",
+                         rec, a->err);
                 continue;
             }
             if (ldns_wire2pkt(&v[i].p[q], a->wire, a->len) !=

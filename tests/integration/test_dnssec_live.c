@@ -593,12 +593,57 @@ static void test_signer_stopped(void **st)
     assert_int_equal(knotc(pconf, "zone-thaw", "short.test.", NULL), 0);
 }
 
+/* A server that never answers and one that answers garbage, given as
+ * the zone's servers beside the primary: each named, the primary still
+ * judged, the DS chain still checked. */
+static void test_bad_servers(void **st)
+{
+    static kw_dnssec_live r;
+    kn_fake silent, garbage;
+    kw_dns_server list[3], prim_srv = { "127.0.0.1", 0 };
+    kw_dnssec_live_where w = { 0 };
+    kw_diag d = {{0}};
+    char who[80];
+    size_t i;
+
+    (void)st;
+    assert_int_equal(kn_fake_start("127.0.0.1", kn_free_port("127.0.0.1"),
+                                   KN_FAKE_SILENT, &silent), 0);
+    assert_int_equal(kn_fake_start("127.0.0.1", kn_free_port("127.0.0.1"),
+                                   KN_FAKE_GARBAGE, &garbage), 0);
+    prim_srv.port = port;
+    list[0] = prim_srv;
+    snprintf(list[1].addr, sizeof(list[1].addr), "127.0.0.1");
+    list[1].port = silent.port;
+    snprintf(list[2].addr, sizeof(list[2].addr), "127.0.0.1");
+    list[2].port = garbage.port;
+    w.servers = list;
+    w.nservers = 3;
+    w.ds_server = &prim_srv;
+    w.timeout_ms = 500;
+    assert_int_equal(kw_dnssec_live_run("child.test", &w, NULL, time(NULL),
+                                        &r, &d), 0);
+    kn_fake_stop(&silent);
+    kn_fake_stop(&garbage);
+    for (i = 0; i < r.nfind; i++)
+        fprintf(stderr, "  %d %s [%s] %s\n", r.find[i].severity,
+                r.find[i].code, r.find[i].server, r.find[i].text);
+    assert_int_equal(r.health, KS_HEALTH_WARNING);
+    snprintf(who, sizeof(who), "127.0.0.1:%d", silent.port);
+    assert_string_equal(has(&r, "server.noanswer")->server, who);
+    assert_non_null(has(&r, "server.garbage"));
+    assert_true(r.serial[0] != 0);
+    assert_true(r.has_ds && r.ds[0].matched);
+    assert_null(has(&r, "ds.mismatch"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_secure),
         cmocka_unit_test(test_secondary_lags),
         cmocka_unit_test(test_wrong_ds),
+        cmocka_unit_test(test_bad_servers),
         cmocka_unit_test(test_signer_stopped),
     };
 
