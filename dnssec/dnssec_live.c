@@ -27,9 +27,12 @@
 #define DNSKEY_SIZE_MAX 1232
 
 static const int qtype[KW_DNSSEC_Q_N] = {
-    LDNS_RR_TYPE_SOA, LDNS_RR_TYPE_DNSKEY, LDNS_RR_TYPE_NS
+    LDNS_RR_TYPE_SOA, LDNS_RR_TYPE_DNSKEY, LDNS_RR_TYPE_NS,
+    LDNS_RR_TYPE_NSEC3PARAM
 };
-static const char *const qname[KW_DNSSEC_Q_N] = { "SOA", "DNSKEY", "NS" };
+static const char *const qname[KW_DNSSEC_Q_N] = {
+    "SOA", "DNSKEY", "NS", "NSEC3PARAM"
+};
 
 const char *kw_dnssec_alg_name(int alg, char buf[16])
 {
@@ -490,6 +493,51 @@ done:
     ldns_pkt_free(p);
 }
 
+/* RFC 9276 3.1: NSEC3 with extra iterations or a salt costs resolvers
+ * and buys nothing; unbound 1.17 treats more than 150 iterations as
+ * insecure.  Said once, from the first server that publishes it. */
+static void judge_nsec3(kw_dnssec_live *out, const kw_dnssec_obs *obs,
+                        const ldns_rdf *zn, const srv_view *v, size_t ns)
+{
+    char rec[300];
+    size_t i;
+
+    for (i = 0; i < ns; i++) {
+        ldns_rr_list *l = section_rrs(v[i].p[KW_DNSSEC_Q_NSEC3PARAM], zn,
+                                      LDNS_RR_TYPE_NSEC3PARAM, 0);
+        ldns_rr *rr;
+        unsigned iter = 0, salt = 0;
+
+        if (l == NULL || ldns_rr_list_rr_count(l) == 0) {
+            ldns_rr_list_deep_free(l);
+            continue;
+        }
+        rr = ldns_rr_list_rr(l, 0);
+        if (ldns_rr_rd_count(rr) >= 4) {
+            ldns_rdf *s = ldns_rr_rdf(rr, 3);
+
+            iter = rd_u16(rr, 2);
+            salt = ldns_rdf_size(s) >= 1 ? ldns_rdf_data(s)[0] : 0;
+        }
+        ldns_rr_list_deep_free(l);
+        if (iter > 0 || salt > 0) {
+            snprintf(rec, sizeof(rec), "%s. NSEC3PARAM", obs->zone);
+            add_find(out, KS_HEALTH_WARNING, "nsec3.params",
+                     obs->srv[i].name, rec,
+                     "set NSEC3 iterations to 0 and no salt (Knot: "
+                     "nsec3-iterations: 0, nsec3-salt-length: 0; BIND: "
+                     "nsec3param iterations 0 salt-length 0)",
+                     "%s uses NSEC3 with %u extra iteration(s) and a salt "
+                     "of %u octet(s); RFC 9276 asks for 0 and none%s",
+                     obs->zone, iter, salt,
+                     iter > 150 ? ", and validating resolvers such as "
+                                  "unbound treat its denials as insecure"
+                                : "");
+        }
+        return;
+    }
+}
+
 void kw_dnssec_live_judge(const kw_dnssec_obs *obs,
                           const kw_dnssec_live_params *pin, int64_t now,
                           kw_dnssec_live *out)
@@ -549,8 +597,8 @@ void kw_dnssec_live_judge(const kw_dnssec_obs *obs,
                 if (failed == KW_DNSSEC_Q_N && q > 0)
                     continue;
                 if (failed == KW_DNSSEC_Q_N)
-                    snprintf(rec, sizeof(rec), "%s. SOA, DNSKEY, NS",
-                             obs->zone);
+                    snprintf(rec, sizeof(rec), "%s. SOA, DNSKEY, NS, "
+                             "NSEC3PARAM", obs->zone);
                 add_find(out, KS_HEALTH_WARNING,
                          garbage ? "server.garbage" : "server.noanswer", sv,
                          rec, "check that the server runs and serves the "
@@ -669,6 +717,7 @@ void kw_dnssec_live_judge(const kw_dnssec_obs *obs,
             ldns_rr_list_deep_free(sigs);
         }
     }
+    judge_nsec3(out, obs, zn, v, ns);
     if (big) {
         snprintf(rec, sizeof(rec), "%s. DNSKEY", obs->zone);
         add_find(out, KS_HEALTH_WARNING, "dnskey.size",

@@ -4,8 +4,8 @@
  *
  * Two halves, as in dkim/dkim_check.h.  The gatherer
  * (kw_dnssec_live_gather) asks every authoritative server of the zone (its
- * NS set and their addresses, or the servers given) for SOA, DNSKEY and NS
- * with DO set, and the parent side for the zone's DS, and keeps each
+ * NS set and their addresses, or the servers given) for SOA, DNSKEY, NS
+ * and NSEC3PARAM with DO set, and the parent side for the zone's DS, and keeps each
  * answer as received (wire format) in a kw_dnssec_obs.  It BLOCKS (every
  * question bounded by timeout_ms): the daemon runs it on the libuv pool.
  * The judge (kw_dnssec_live_judge) is pure: the observations, the
@@ -42,6 +42,7 @@ typedef enum kw_dnssec_q {
     KW_DNSSEC_Q_SOA = 0,
     KW_DNSSEC_Q_DNSKEY,
     KW_DNSSEC_Q_NS,
+    KW_DNSSEC_Q_NSEC3PARAM,
     KW_DNSSEC_Q_N
 } kw_dnssec_q;
 

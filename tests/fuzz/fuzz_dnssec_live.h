@@ -3,7 +3,7 @@
  * the seed maker (make_dnssec_seeds.c).
  *
  * Octet 0: the number of servers, (b & 3) + 1.  Then, for each server,
- * its SOA, DNSKEY and NS answers, then the parent's DS answer: each a
+ * its SOA, DNSKEY, NS and NSEC3PARAM answers, then the parent's DS answer: each a
  * 16-bit big-endian length and that many octets of DNS message
  * (FUZZ_DNSSEC_NOANSWER as the length: that question had no answer).
  * Missing trailing answers count as no answer.  The clock is

@@ -105,6 +105,9 @@ static void seed(const char *dir, const char *name, int nserv, int sign,
         l = one(Z " 10 IN NS ns1." Z);
         put(f, LDNS_RR_TYPE_NS, l, sign ? zsk : NULL);
         ldns_rr_list_deep_free(l);
+        l = one(Z " 0 IN NSEC3PARAM 1 0 10 aabb");
+        put(f, LDNS_RR_TYPE_NSEC3PARAM, l, sign ? zsk : NULL);
+        ldns_rr_list_deep_free(l);
     }
     {
         ldns_rr_list *l = ldns_rr_list_new();

@@ -114,6 +114,7 @@ typedef struct srv_opts {
     uint32_t serial;
     int tamper_soa;     /* SOA altered after signing */
     int unsigned_zone;  /* no DNSKEY, no RRSIG */
+    const char *nsec3;  /* NSEC3PARAM rdata, or NULL: none (NODATA) */
     ldns_key *zsk_over; /* sign SOA/NS with this key instead */
 } srv_opts;
 
@@ -143,6 +144,18 @@ static void server(kw_dnssec_obs *o, const char *name, const zkeys *z,
     l = rrs_of(ZONE ". 10 IN NS ns1." ZONE ".");
     answer(&o->srv[i].a[KW_DNSSEC_Q_NS], LDNS_RR_TYPE_NS, l,
            so->unsigned_zone ? NULL : zsk, 0);
+    ldns_rr_list_deep_free(l);
+    if (so->nsec3 != NULL) {
+        char line[200];
+
+        snprintf(line, sizeof(line), ZONE ". 0 IN NSEC3PARAM %s",
+                 so->nsec3);
+        l = rrs_of(line);
+    } else {
+        l = ldns_rr_list_new();
+    }
+    answer(&o->srv[i].a[KW_DNSSEC_Q_NSEC3PARAM], LDNS_RR_TYPE_NSEC3PARAM,
+           l, so->unsigned_zone || so->nsec3 == NULL ? NULL : zsk, 0);
     ldns_rr_list_deep_free(l);
 }
 
@@ -489,6 +502,33 @@ static void test_bad_servers(void **st)
     done(o, &z);
 }
 
+/* RFC 9276: NSEC3 with iterations or a salt; 0 and none is fine. */
+static void test_nsec3(void **st)
+{
+    kw_dnssec_obs *o = obs_new();
+    zkeys z;
+    srv_opts bad = { .serial = 5, .nsec3 = "1 0 151 aabbccdd" };
+    srv_opts good = { .serial = 5, .nsec3 = "1 0 0 -" };
+    const kw_dnssec_live_find *f;
+
+    (void)st;
+    zkeys_make(&z, LDNS_SIGN_ECDSAP256SHA256, 256, NOW + 30 * DAY);
+    server(o, "127.0.0.1:53", &z, &bad);
+    parent_ds(o, z.ksk_rr, NULL, LDNS_SHA256);
+    judge(o, NOW);
+    assert_int_equal(res.health, KS_HEALTH_WARNING);
+    f = has(&res, "nsec3.params");
+    assert_non_null(f);
+    assert_non_null(strstr(f->text, "151 extra iteration(s)"));
+    assert_non_null(strstr(f->text, "salt of 4 octet(s)"));
+    obs_reset(o);
+    server(o, "127.0.0.1:53", &z, &good);
+    parent_ds(o, z.ksk_rr, NULL, LDNS_SHA256);
+    judge(o, NOW);
+    assert_int_equal(res.health, KS_HEALTH_OK);
+    done(o, &z);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_unsigned_and_island),
         cmocka_unit_test(test_weak_algorithms),
         cmocka_unit_test(test_bad_servers),
+        cmocka_unit_test(test_nsec3),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
