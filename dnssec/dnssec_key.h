@@ -47,6 +47,10 @@ typedef struct kw_dnssec_key {
     char signer[16];         /* "bind", "knot" */
 } kw_dnssec_key;
 
+/* A time a key waits for with no date yet: Knot's KSK that signs and waits
+ * for its DS at the parent to be confirmed has sync_publish = this. */
+#define KW_DNSSEC_PENDING INT64_MAX
+
 /* "ksk", "zsk", "csk"; "?" for a value out of range.  Never NULL. */
 const char *kw_dnssec_role_name(kw_dnssec_role r);
 
@@ -55,8 +59,28 @@ const char *kw_dnssec_role_name(kw_dnssec_role r);
 const char *kw_dnssec_stage_name(kw_dnssec_stage s);
 
 /* The stage at now from the timing data, and the next transition (0: none).
- * Pure.  next and next_at may be NULL. */
+ * A transition at KW_DNSSEC_PENDING sets *next with *next_at 0: it waits
+ * for an event, not a date.  Pure.  next and next_at may be NULL. */
 kw_dnssec_stage kw_dnssec_key_stage(const kw_dnssec_key *k, int64_t now,
                                     kw_dnssec_stage *next, int64_t *next_at);
+
+/* Set k->dnskey, flags, algorithm, bits and tag from a DNSKEY RDATA in
+ * presentation form ("257 3 13 BASE64", the base64 possibly split by
+ * blanks), normalised to single spaces; the tag is computed (RFC 4034
+ * appendix B), never taken from elsewhere.  k->role is left alone.  0, or
+ * KW_EPARSE/KW_ETOOBIG with d saying what is wrong with the record;
+ * callers prefix where it came from. */
+int kw_dnssec_key_set_dnskey(kw_dnssec_key *k, const char *rdata, kw_diag *d);
+
+/* "owner [ttl] [class] DNSKEY rdata" (a .key file's record, keymgr's
+ * dnskey output): k->zone from the owner, the rest as
+ * kw_dnssec_key_set_dnskey.  line is cut up by the parse.  0, or
+ * KW_EPARSE/KW_ETOOBIG with d saying what. */
+int kw_dnssec_key_parse_rr(char *line, kw_dnssec_key *k, kw_diag *d);
+
+/* A zone name as kw_dnssec_key keeps it, from in[0..n): lower case, no
+ * trailing dot (the root stays "."), LDH or '_' labels of 1..63 octets,
+ * 1..253 octets in all.  0, or -1. */
+int kw_dnssec_zone_norm(const char *in, size_t n, char out[256]);
 
 #endif

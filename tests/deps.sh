@@ -18,6 +18,7 @@ PACKAGES="
   libpsl-dev publicsuffix
   python3-spf
   rspamd
+  bind9-utils bind9
 "
 # What each is for: README.md, "Dependencies".
 

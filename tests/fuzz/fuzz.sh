@@ -16,7 +16,7 @@ set -eu
 ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_dns_survey fuzz_config
   fuzz_control fuzz_dkim_record fuzz_dmarc fuzz_dkim_sources fuzz_spf
-  fuzz_dkim_tables fuzz_dnssec_live"
+  fuzz_dkim_tables fuzz_dnssec_keyfile fuzz_dnssec_live"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -43,6 +43,15 @@ seed() {
             > "$3/cname"
         printf '\001\002\204\003\000\001\000\000\000\001\000\000'"$n"'\300\032\000\006\000\001\000\000\000\074\000\034\001a\300\032\001h\300\032\000\000\000\007\000\000\000\001\000\000\000\001\000\000\000\001\000\000\000\001' \
             > "$3/nxdomain" ;;
+    fuzz_dnssec_keyfile)
+        # The first byte picks the parser: 0 a .key, 1 a .state, 2 keymgr
+        # list -j; each as BIND 9.18 and Knot 3.2 write them.
+        printf '\000; This is a key-signing key, keyid 30524, for example.com.\n; Created: 20261204202153 (Fri Dec  4 20:21:53 2026)\n; Publish: 20261204202153 (Fri Dec  4 20:21:53 2026)\n; Activate: 20261204202153 (Fri Dec  4 20:21:53 2026)\n; SyncPublish: 20261206202153 (Sun Dec  6 20:21:53 2026)\nexample.com. 3600 IN DNSKEY 257 3 13 U2sXbp35mo9shvIIUAZ+wJ6+7vagdD/QZUjHvH+xHupoSsB2SmofADu/ FAO+xrwtjWggqhoQ+qeLAq8fOSPV5w==\n' \
+            > "$3/key"
+        printf '\001; This is the state of key 12159, for example.com.\nAlgorithm: 13\nLength: 256\nLifetime: 2592000\nPredecessor: 4711\nKSK: yes\nZSK: no\nGenerated: 20261204202156 (Fri Dec  4 20:21:56 2026)\nPublished: 20261204202156 (Fri Dec  4 20:21:56 2026)\nActive: 20261204202156 (Fri Dec  4 20:21:56 2026)\nPublishCDS: 20261205202156 (Sat Dec  5 20:21:56 2026)\nDNSKEYChange: 20261204202156 (Fri Dec  4 20:21:56 2026)\nDNSKEYState: rumoured\nKRRSIGState: rumoured\nDSState: hidden\nGoalState: omnipresent\nFutureField: 1\n' \
+            > "$3/state"
+        printf '\002[{"zone": "example.test.", "id": "b8b3bdaaef2cfdf57bda38cc44672bec58cc968d", "ksk": true, "zsk": false, "tag": 43211, "algorithm": 8, "size": 2048, "public-only": false, "pre-active": 0, "publish": 1796502248, "ready": 1796588648, "active": 1796847848, "retire-active": 0, "retire": 1799007848, "post-active": 0, "revoke": 0, "remove": 1799871848}]' \
+            > "$3/knot" ;;
     fuzz_config)
         # Every section and key the reader knows, as the operator's guide
         # shows them.
