@@ -17,6 +17,7 @@
  *   cli_certedit.c  certificate add, certificate remove
  *   cli_control.c   status, reload, run-job (the running daemon)
  *   cli_dkim.c      dkim check (DKIM records, SPF and DMARC in DNS)
+ *   cli_dnssec.c    dnssec check (a zone's live DNSSEC health)
  *   cli_serve.c     serve (the daemon, service/daemon.h)
  *   output.c        names for people, objects as JSON (list, show, check)
  *   paths.c         opening the inventory, the options every command shares
@@ -139,6 +140,7 @@ int cli_account(kw_cli *cli, int argc, char **argv);
 int cli_precheck(kw_cli *cli, int argc, char **argv);
 int cli_hooks(kw_cli *cli, int argc, char **argv);
 int cli_dkim(kw_cli *cli, int argc, char **argv);
+int cli_dnssec(kw_cli *cli, int argc, char **argv);
 int cli_list(kw_cli *cli, int argc, char **argv);
 int cli_show(kw_cli *cli, int argc, char **argv);
 int cli_check(kw_cli *cli, int argc, char **argv);

@@ -60,6 +60,8 @@ static void usage(FILE *out)
         "  dkim abort DOMAIN  take back a rotation not yet active\n"
         "  dkim status [DOMAIN]  each rotation's stage and what it waits "
         "for\n"
+        "  dnssec check ZONE...  a signed zone's chain of trust and "
+        "signatures at every server\n"
         "  status           the running daemon's jobs\n"
         "  reload           make the running daemon re-read its "
         "configuration\n"
@@ -186,7 +188,7 @@ static const struct {
     {"renew", cli_renew},   {"certificate", cli_certificate},
     {"rollback", cli_rollback}, {"revoke", cli_revoke},
     {"account", cli_account}, {"precheck", cli_precheck},
-    {"hooks", cli_hooks}, {"dkim", cli_dkim},
+    {"hooks", cli_hooks}, {"dkim", cli_dkim}, {"dnssec", cli_dnssec},
 };
 
 static cmd_fn find_command(const char *name)

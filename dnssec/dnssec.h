@@ -17,6 +17,12 @@
  * with argv only (kw_proc), bounded in time and output, and its listing
  * parsed into kw_dnssec_key entries.  BLOCKS on the child.
  *
+ * dnssec_live.h: a zone's live health: SOA, DNSKEY, NS and NSEC3PARAM
+ * with DO from every authoritative server and the parent's DS, kept as
+ * received (gather, BLOCKS), then judged by a pure function with the
+ * clock passed in (RRSIGs verified with ldns, expiry, DS against KSK, algorithms,
+ * serials, DNSKEY size, NSEC3 parameters, islands).
+ *
  * Every BLOCKING function here runs on the libuv pool in the daemon, and
  * returns 0 or a negative KW_E* code with a kw_diag naming the file and
  * line, or the program and the line of its output, that failed.

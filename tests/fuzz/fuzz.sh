@@ -16,7 +16,7 @@ set -eu
 ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_dns_survey fuzz_config
   fuzz_control fuzz_dkim_record fuzz_dmarc fuzz_dkim_sources fuzz_spf
-  fuzz_dkim_tables fuzz_dnssec_keyfile"
+  fuzz_dkim_tables fuzz_dnssec_keyfile fuzz_dnssec_live"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -107,6 +107,10 @@ seed() {
             > "$3/keytable"
         printf '\002# selectors\nother.test r1\nmail.test r1 # now\nMAIL.test dup\n' \
             > "$3/map" ;;
+    fuzz_dnssec_live)
+        # Answers signed at run time with ldns (make_dnssec_seeds.c): a
+        # secure zone on two servers, a wrong DS, unsigned under a DS.
+        "$2/tests/fuzz-dnssec-seeds" "$3" ;;
     *)
         echo "fuzz.sh: no seeds for $1" >&2; exit 2 ;;
     esac
@@ -129,7 +133,7 @@ build)
         -DKW_FUZZ=ON -DKW_BUILD_TESTS=OFF -DKW_BUILD_BENCH=OFF >/dev/null
     # shellcheck disable=SC2086 # the list is meant to split
     cmake --build "$b" -j "$(nproc 2>/dev/null || echo 2)" \
-        --target fuzz-seeds $TARGETS
+        --target fuzz-seeds fuzz-dnssec-seeds $TARGETS
     ;;
 targets)
     for t in $TARGETS; do echo "$t"; done
