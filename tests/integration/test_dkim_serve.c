@@ -67,38 +67,12 @@ static char *at(const char *rel)
  * *secs how long it took.  NULL when nothing answered. */
 static char *http_get(int port, const char *path, double *secs)
 {
-    char req[256];
-    struct sockaddr_in a;
-    struct timeval tv = {5, 0};
-    size_t len = 0, cap = 1 << 20;
-    char *buf = calloc(1, cap);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
     double t0 = mono();
-    ssize_t n;
+    char *body = kw_http_get(port, path);
 
-    assert_non_null(buf);
-    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-        close(fd);
-        free(buf);
-        return NULL;
-    }
-    while (len + 1 < cap && (n = read(fd, buf + len, cap - len - 1)) > 0)
-        len += (size_t)n;
-    close(fd);
     if (secs != NULL)
         *secs = mono() - t0;
-    if (len == 0) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    return body;
 }
 
 /* The health /metrics gives the dkim object name ("" when absent). */

@@ -520,17 +520,10 @@ static void exec_signer(void)
 
 static int signer_calls(void)
 {
-    char path[600], *log;
-    int n = 0;
-    size_t len, i;
+    char path[600];
 
     path_join(path, sizeof(path), dir, "signer.log");
-    if ((log = slurp(path, &len)) == NULL)
-        return 0;
-    for (i = 0; i < len; i++)
-        n += log[i] == '\n';
-    free(log);
-    return n;
+    return file_lines(path);
 }
 
 static int64_t events_of(const char *type)

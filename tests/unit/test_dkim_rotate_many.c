@@ -232,17 +232,10 @@ static void many(size_t n, int64_t now)
 /* Lines of dir/NAME (0 when missing). */
 static int lines_of(const char *name)
 {
-    char path[600], *text;
-    size_t len, i;
-    int n = 0;
+    char path[600];
 
     path_join(path, sizeof(path), dir, name);
-    if ((text = slurp(path, &len)) == NULL)
-        return 0;
-    for (i = 0; i < len; i++)
-        n += text[i] == '\n';
-    free(text);
-    return n;
+    return file_lines(path);
 }
 
 static int64_t events_of(const char *type)

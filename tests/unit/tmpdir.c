@@ -80,3 +80,17 @@ char *slurp(const char *path, size_t *len)
         *len = n;
     return buf;
 }
+
+int file_lines(const char *path)
+{
+    size_t len, i;
+    char *text = slurp(path, &len);
+    int n = 0;
+
+    if (text == NULL)
+        return 0;
+    for (i = 0; i < len; i++)
+        n += text[i] == '\n';
+    free(text);
+    return n;
+}

@@ -17,4 +17,7 @@ void path_join(char *out, size_t len, const char *a, const char *b);
 /* Read a whole file into a malloc'd NUL-terminated buffer, or NULL. */
 char *slurp(const char *path, size_t *len);
 
+/* The lines in path (its newlines); 0 when it does not exist. */
+int file_lines(const char *path);
+
 #endif
