@@ -47,18 +47,9 @@ static knot g_primary, g_secondary;
 
 static int setup(void **st)
 {
-    kn_opts o;
-
     (void)st;
     tmpdir_make(dir, sizeof(dir), "dkimrot");
-    memset(&o, 0, sizeof(o));
-    o.ns2_addr = "127.0.0.2";
-    if (kn_primary_start(dir, "primary", &o, &g_primary) != 0)
-        return -1;
-    if (kn_secondary_start(dir, "secondary", &g_primary, "127.0.0.2",
-                           &g_secondary) != 0)
-        return -1;
-    return 0;
+    return kn_pair_start(dir, &g_primary, &g_secondary) == 0 ? 0 : -1;
 }
 
 static int teardown(void **st)
