@@ -911,6 +911,11 @@ out:
     ldns_rdf_deep_free(zn);
 }
 
+int kw_dnssec_q_type(kw_dnssec_q q)
+{
+    return (int)q >= 0 && q < KW_DNSSEC_Q_N ? qtype[q] : 0;
+}
+
 void kw_dnssec_sample_names(kw_dnssec_obs *obs, const char *label)
 {
     static const int t[] = { LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA,

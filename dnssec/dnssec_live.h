@@ -144,6 +144,9 @@ typedef struct kw_dnssec_live_where {
 int kw_dnssec_live_gather(const char *zone, const kw_dnssec_live_where *w,
                           kw_dnssec_obs *obs, kw_diag *d);
 
+/* The RR type (ldns_rr_type number) question q asks. */
+int kw_dnssec_q_type(kw_dnssec_q q);
+
 /* Sets obs's sample questions for obs->zone: apex A, AAAA, MX, TXT, and
  * A of LABEL.zone (the gatherer picks a random label, "kw-" and 12 hex
  * digits, which no zone holds unless through a wildcard); a zone name too
