@@ -374,9 +374,10 @@ static void judge_denial(kw_dnssec_live *out, const kw_dnssec_live_params *p,
         if (seen)
             continue;
         owner = ldns_rdf2str(ldns_rr_owner(rr));
-        snprintf(rec, sizeof(rec), "%.200s %s (denial of %.60s.)",
-                 owner ? owner : "?",
-                 t == LDNS_RR_TYPE_NSEC ? "NSEC" : "NSEC3", name);
+        /* The name denied is random per check: it stays out of the
+         * record, which findings are told apart by. */
+        snprintf(rec, sizeof(rec), "%.200s %s (denial)", owner ? owner : "?",
+                 t == LDNS_RR_TYPE_NSEC ? "NSEC" : "NSEC3");
         free(owner);
         set = rrs_in(auth, ldns_rr_owner(rr), t, 0);
         sigs = rrs_in(auth, ldns_rr_owner(rr), t, 1);
@@ -385,13 +386,13 @@ static void judge_denial(kw_dnssec_live *out, const kw_dnssec_live_params *p,
         ldns_rr_list_deep_free(sigs);
     }
     if (n == 0) {
-        snprintf(rec, sizeof(rec), "%.200s. A", name);
+        snprintf(rec, sizeof(rec), "%.200s. NSEC/NSEC3 (denial)", zone);
         add_find(out, KS_HEALTH_CRITICAL, "denial.missing", server, rec,
                  fix_resign(zone, fix, sizeof(fix)),
-                 "%s denies %s without NSEC or NSEC3 records while the zone "
-                 "is signed: validating resolvers cannot trust the denial "
-                 "and answer SERVFAIL for names that do not exist", server,
-                 rec);
+                 "%s denies %.200s. without NSEC or NSEC3 records while the "
+                 "zone is signed: validating resolvers cannot trust the "
+                 "denial and answer SERVFAIL for names that do not exist",
+                 server, name);
     }
 }
 

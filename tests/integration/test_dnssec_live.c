@@ -10,7 +10,10 @@
  * naming it); a wrong DS in the parent (unbound SERVFAIL, keywarden
  * critical, and both well again once the right DS is back); short.test.'s
  * signer frozen (keywarden warning, then critical, before unbound fails,
- * on the pinned clock and then live).
+ * on the pinned clock and then live); bad.test., signed ahead of time
+ * (zsign.c) and served by Knot as it is, with its apex TXT altered after
+ * signing (unbound SERVFAIL for that RRset, keywarden critical through
+ * its sample of the zone's RRsets, naming the server and the record).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,6 +36,7 @@
 #include "kwrun.h"
 #include "proc.h"
 #include "tmpdir.h"
+#include "zsign.h"
 
 #define KNOTD "/usr/sbin/knotd"
 #define KNOTC "/usr/sbin/knotc"
@@ -44,6 +48,7 @@ static char dir[512];
 static knot prim, sec, ub;
 static int port, ctl_port;
 static char pconf[600], sconf[600], uconf[600];
+static char bad_ds[300];   /* bad.test.'s DS, as zs_ds writes it */
 static int quiet;   /* run(): no complaint on failure (polling) */
 
 static void put_text(const char *path, const char *text)
@@ -103,9 +108,9 @@ static void ub_flush(void)
     assert_int_equal(run(a2, NULL), 0);
 }
 
-/* unbound's verdict on name A: 1 secure (AD), 0 SERVFAIL, -1 other;
- * its cache flushed first. */
-static int ub_ask(const char *name, int flush)
+/* unbound's verdict on name/type: 1 secure (AD), 0 SERVFAIL, -1 other;
+ * its cache flushed first when flush is set. */
+static int ub_ask_type(const char *name, int type, int flush)
 {
     kw_dns_server s = { "127.0.0.1", 0 };
     kw_diag d = {{0}};
@@ -117,8 +122,8 @@ static int ub_ask(const char *name, int flush)
     s.port = ub.port;
     if (flush)
         ub_flush();
-    if (kw_dns_ask_wire(&s, name, LDNS_RR_TYPE_A,
-                        KW_DNS_Q_RD | KW_DNS_Q_DO, 5000, &w, &len, &d) != 0) {
+    if (kw_dns_ask_wire(&s, name, type, KW_DNS_Q_RD | KW_DNS_Q_DO, 5000,
+                        &w, &len, &d) != 0) {
         fprintf(stderr, "unbound: %s\n", d.msg);
         return -1;
     }
@@ -132,6 +137,11 @@ static int ub_ask(const char *name, int flush)
     ldns_pkt_free(p);
     free(w);
     return v;
+}
+
+static int ub_ask(const char *name, int flush)
+{
+    return ub_ask_type(name, LDNS_RR_TYPE_A, flush);
 }
 
 static int ub_verdict(const char *name)
@@ -288,6 +298,27 @@ static size_t prologue(char *text, size_t cap, const char *sub,
     return (size_t)n;
 }
 
+/* bad.test., signed here for 30 days (Knot serves it as it is: no
+ * dnssec-signing), then its apex TXT altered under the old signature. */
+static void bad_zone(void)
+{
+    zs_zone z;
+    char path[700];
+    int64_t now = time(NULL);
+
+    assert_int_equal(zs_sign("bad.test",
+                             "@ SOA ns1 hostmaster 1 60 10 86400 10\n"
+                             "@ NS ns1\nns1 A 127.0.0.1\n@ A 127.0.0.1\n"
+                             "@ TXT \"signed\"\nwww A 127.0.0.1\n",
+                             now - 3600, now + 30 * 86400, &z), 0);
+    assert_int_equal(zs_tamper(&z, "bad.test", LDNS_RR_TYPE_TXT,
+                               "\"altered\""), 0);
+    snprintf(path, sizeof(path), "%s/zones/bad.test.zone", dir);
+    assert_int_equal(zs_write(&z, path), 0);
+    assert_int_equal(zs_ds(&z, bad_ds, sizeof(bad_ds)), 0);
+    zs_free(&z);
+}
+
 static int setup(void **st)
 {
     char path[700], text[6000], *argv[6];
@@ -312,7 +343,9 @@ static int setup(void **st)
     assert_int_equal(mkdir(path, 0700), 0);
     zone_file("test", "child NS ns1.child.test.\nchild NS ns2.child.test.\n"
               "ns1.child A 127.0.0.1\nns2.child A 127.0.0.2\n"
-              "short NS ns1.short.test.\nns1.short A 127.0.0.1\n");
+              "short NS ns1.short.test.\nns1.short A 127.0.0.1\n"
+              "bad NS ns1.bad.test.\nns1.bad A 127.0.0.1\n");
+    bad_zone();
     zone_file("child.test", "@ NS ns2.child.test.\nns2 A 127.0.0.2\n");
     zone_file("short.test", "");
     snprintf(pconf, sizeof(pconf), "%s/knot.conf", dir);
@@ -342,7 +375,8 @@ static int setup(void **st)
         "    dnssec-policy: child\n    acl: [xfr]\n"
         "    notify: secondary\n"
         "  - domain: short.test.\n    dnssec-signing: on\n"
-        "    dnssec-policy: short\n",
+        "    dnssec-policy: short\n"
+        "  - domain: bad.test.\n    zonefile-load: whole\n",
         port, dir);
     put_text(pconf, text);
     snprintf(sconf, sizeof(sconf), "%s/sec/knot.conf", dir);
@@ -380,6 +414,10 @@ static int setup(void **st)
     set_ds("child", tag, alg, hex);
     ds_of("short.test.", tag, alg, hex);
     set_ds("short", tag, alg, hex);
+    assert_true(proc_until(has_dnskey, (void *)"bad.test.", 15000));
+    assert_int_equal(sscanf(bad_ds, "%*s %*s %*s DS %9s %9s %*s %199s", tag,
+                            alg, hex), 3);
+    set_ds("bad", tag, alg, hex);
     return 0;
 }
 
@@ -656,6 +694,33 @@ static void test_bad_servers(void **st)
     assert_null(has(&r, "ds.mismatch"));
 }
 
+/* A sampled RRset with a broken signature: unbound SERVFAIL for that
+ * name and type while the rest of the zone validates; keywarden critical,
+ * naming the server and the record, and nothing else wrong. */
+static void test_bogus_sample(void **st)
+{
+    static kw_dnssec_live r;
+    const kw_dnssec_live_find *f;
+    char who[80];
+    kwres cli;
+
+    (void)st;
+    assert_int_equal(ub_ask_type("bad.test.", LDNS_RR_TYPE_TXT, 1), 0);
+    assert_int_equal(ub_ask_type("www.bad.test.", LDNS_RR_TYPE_A, 1), 1);
+    judge("bad.test", NULL, time(NULL), &r);
+    assert_int_equal(r.health, KS_HEALTH_CRITICAL);
+    assert_int_equal(r.nfind, 1);
+    f = has(&r, "rrsig.bad");
+    assert_non_null(f);
+    assert_string_equal(f->record, "bad.test. TXT");
+    snprintf(who, sizeof(who), "127.0.0.1:%d", port);
+    assert_string_equal(f->server, who);
+    assert_true(r.has_ds && r.ds[0].matched);
+    cli = kw_dnssec(2, "--json", "bad.test");
+    assert_contains(cli.out, "\"record\": \"bad.test. TXT\"");
+    kwres_free(&cli);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -663,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_secondary_lags),
         cmocka_unit_test(test_wrong_ds),
         cmocka_unit_test(test_bad_servers),
+        cmocka_unit_test(test_bogus_sample),
         cmocka_unit_test(test_signer_stopped),
     };
 

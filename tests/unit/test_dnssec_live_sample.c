@@ -212,8 +212,7 @@ static void test_denial(void **st)
     assert_int_equal(res.health, KS_HEALTH_CRITICAL);
     f = find("rrsig.bad", "NSEC");
     assert_non_null(f);
-    assert_string_equal(f->record, ZONE ". NSEC (denial of " LABEL "."
-                                   ZONE ".)");
+    assert_string_equal(f->record, ZONE ". NSEC (denial)");
     obs_done(o);
     zs_free(&z);
 
@@ -248,7 +247,9 @@ static void test_denial(void **st)
     }
     judge(o, NOW);
     assert_int_equal(res.health, KS_HEALTH_CRITICAL);
-    assert_non_null(find("denial.missing", LABEL "." ZONE ". A"));
+    assert_non_null(find("denial.missing", ZONE ". NSEC/NSEC3 (denial)"));
+    assert_non_null(strstr(find("denial.missing", NULL)->text,
+                           LABEL "." ZONE "."));
     obs_done(o);
     zs_free(&z);
 }
