@@ -14,6 +14,9 @@
  * (zsign.c) and served by Knot as it is, with its apex TXT altered after
  * signing (unbound SERVFAIL for that RRset, keywarden critical through
  * its sample of the zone's RRsets, naming the server and the record).
+ * dnsviz (dnsviz.c) probes the same servers in the secure, wrong-DS,
+ * altered-TXT and expired cases: its verdict must agree with keywarden's
+ * (docs/testing.md has the table the "agreement:" lines print).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,6 +39,7 @@
 #include "kwrun.h"
 #include "proc.h"
 #include "tmpdir.h"
+#include "dnsviz.h"
 #include "zsign.h"
 
 #define KNOTD "/usr/sbin/knotd"
@@ -515,10 +519,33 @@ static int teardown(void **st)
     return 0;
 }
 
+/* dnsviz's verdict on zone ("child.test.") from the test's primary, with
+ * test.'s KSK as its trust anchor (the file start_unbound wrote), printed
+ * beside keywarden's health for the agreement table in docs/testing.md. */
+static void viz(const char *zone, const char *cas, ks_health kw,
+                dv_verdict *v)
+{
+    char x1[100], x2[400], anchor[700];
+    const char *xs[2] = { x1, x2 };
+    static const char *const hn[] = { "ok", "warning", "critical" };
+
+    assert_true(dv_available());
+    snprintf(x1, sizeof(x1), "test.+:ns1.test=127.0.0.1:%d", port);
+    snprintf(x2, sizeof(x2), "%s:ns1.%s=127.0.0.1:%d", zone, zone, port);
+    snprintf(anchor, sizeof(anchor), "%s/test.anchor", dir);
+    assert_int_equal(dv_judge(dir, anchor, xs, 2, zone, v), 0);
+    fprintf(stderr, "agreement: %s | dnsviz %s (errors: %s; warnings: %s) "
+            "| keywarden %s\n", cas, v->status,
+            v->errors[0] ? v->errors : "none",
+            v->warnings[0] ? v->warnings : "none",
+            kw <= KS_HEALTH_CRITICAL ? hn[kw] : "unknown");
+}
+
 /* Secure: keywarden ok, unbound AD; both servers seen. */
 static void test_secure(void **st)
 {
     static kw_dnssec_live r;
+    dv_verdict v;
     kwres cli;
 
     (void)st;
@@ -531,6 +558,9 @@ static void test_secure(void **st)
     assert_int_equal(r.nds, 1);
     assert_true(r.ds[0].matched);
     assert_int_equal(ub_verdict("www.child.test."), 1);
+    viz("child.test.", "secure child", r.health, &v);
+    assert_string_equal(v.status, "SECURE");
+    assert_string_equal(v.errors, "");
     cli = kw_dnssec(0, NULL, "child.test");
     assert_contains(cli.out, "child.test: ok (signed, DS at the parent)");
     assert_contains(cli.out, "signs the DNSKEY set, named by the DS");
@@ -575,6 +605,7 @@ static void test_wrong_ds(void **st)
     const kw_dnssec_live_find *f;
     char tag[10], alg[10], hex[200], z[300], t[10], a[10], dt[10], h[200];
     char zeros[65];
+    dv_verdict v;
     kwres cli;
 
     (void)st;
@@ -588,6 +619,9 @@ static void test_wrong_ds(void **st)
     f = has(&r, "ds.mismatch");
     assert_non_null(f);
     assert_non_null(strstr(f->text, "SERVFAIL for the whole zone"));
+    viz("child.test.", "wrong DS at the parent", r.health, &v);
+    assert_string_equal(v.status, "BOGUS");
+    assert_non_null(strstr(v.errors, "DIGEST_INVALID"));
     cli = kw_dnssec(2, "--json", "child.test");
     assert_contains(cli.out, "\"code\": \"ds.mismatch\"");
     assert_contains(cli.out, "\"health\": \"critical\"");
@@ -612,6 +646,7 @@ static void test_signer_stopped(void **st)
     static kw_dnssec_live r;
     kw_dnssec_live_params p = { 25, 12 };
     int64_t e, end, crit_at = 0, fail_at = 0;
+    dv_verdict dv;
 
     (void)st;
     assert_int_equal(knotc(pconf, "zone-freeze", "short.test.", NULL), 0);
@@ -647,6 +682,12 @@ static void test_signer_stopped(void **st)
             (long long)crit_at, (long long)fail_at);
     assert_true(fail_at != 0);
     assert_true(crit_at != 0 && crit_at < fail_at);
+    judge("short.test", &p, time(NULL), &r);
+    assert_non_null(has(&r, "rrsig.expired"));
+    viz("short.test.", "signatures expired (signer frozen)", r.health,
+        &dv);
+    assert_string_equal(dv.status, "BOGUS");
+    assert_non_null(strstr(dv.errors, "EXPIRATION_IN_PAST"));
     assert_int_equal(knotc(pconf, "zone-thaw", "short.test.", NULL), 0);
 }
 
@@ -702,6 +743,7 @@ static void test_bogus_sample(void **st)
     static kw_dnssec_live r;
     const kw_dnssec_live_find *f;
     char who[80];
+    dv_verdict v;
     kwres cli;
 
     (void)st;
@@ -716,6 +758,8 @@ static void test_bogus_sample(void **st)
     snprintf(who, sizeof(who), "127.0.0.1:%d", port);
     assert_string_equal(f->server, who);
     assert_true(r.has_ds && r.ds[0].matched);
+    viz("bad.test.", "apex TXT altered after signing", r.health, &v);
+    assert_non_null(strstr(v.errors, "SIGNATURE_INVALID"));
     cli = kw_dnssec(2, "--json", "bad.test");
     assert_contains(cli.out, "\"record\": \"bad.test. TXT\"");
     kwres_free(&cli);
