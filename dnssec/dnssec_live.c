@@ -344,6 +344,73 @@ static const char *type_name(int t, char buf[16])
     return buf;
 }
 
+/* Whether the NSEC or NSEC3 records of an NXDOMAIN answer (auth) prove
+ * that name does not exist: a record covering the name and one covering
+ * the wildcard under the closest encloser (RFC 4035 5.4, RFC 5155 8.4).
+ * Signed records that prove nothing (an NSEC chain not updated after a
+ * change) are bogus to a resolver just the same. */
+static void judge_cover(kw_dnssec_live *out, const char *server,
+                        const char *zone, const char *name,
+                        const ldns_rr_list *auth)
+{
+    ldns_rr_list *nsec = ldns_rr_list_new(), *nsec3 = ldns_rr_list_new();
+    ldns_rr_list *sigs = ldns_rr_list_new();
+    ldns_rr *q = ldns_rr_new();
+    ldns_rdf *owner = ldns_dname_new_frm_str(name);
+    ldns_status st;
+    char rec[300], fix[600];
+    size_t i;
+
+    if (nsec == NULL || nsec3 == NULL || sigs == NULL || q == NULL ||
+        owner == NULL) {
+        ldns_rdf_deep_free(owner);
+        goto done;
+    }
+    /* The lists borrow auth's records. */
+    for (i = 0; i < ldns_rr_list_rr_count(auth); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(auth, i);
+
+        switch (ldns_rr_get_type(rr)) {
+        case LDNS_RR_TYPE_NSEC:
+            ldns_rr_list_push_rr(nsec, rr);
+            break;
+        case LDNS_RR_TYPE_NSEC3:
+            ldns_rr_list_push_rr(nsec3, rr);
+            break;
+        case LDNS_RR_TYPE_RRSIG:
+            ldns_rr_list_push_rr(sigs, rr);
+            break;
+        default:
+            break;
+        }
+    }
+    ldns_rr_set_owner(q, owner);
+    ldns_rr_set_type(q, LDNS_RR_TYPE_A);
+    ldns_rr_set_class(q, LDNS_RR_CLASS_IN);
+    if (ldns_rr_list_rr_count(nsec) > 0)
+        st = ldns_dnssec_verify_denial(q, nsec, sigs);
+    else
+        st = ldns_dnssec_verify_denial_nsec3(q, nsec3, sigs,
+                                             LDNS_RCODE_NXDOMAIN,
+                                             LDNS_RR_TYPE_A, true);
+    if (st != LDNS_STATUS_OK) {
+        snprintf(rec, sizeof(rec), "%.200s. %s (denial)", zone,
+                 ldns_rr_list_rr_count(nsec) > 0 ? "NSEC" : "NSEC3");
+        add_find(out, KS_HEALTH_CRITICAL, "denial.bogus", server, rec,
+                 fix_resign(zone, fix, sizeof(fix)),
+                 "%s denies %.200s. with %s records that do not prove it "
+                 "(%s): validating resolvers answer SERVFAIL for names that "
+                 "do not exist", server, name,
+                 ldns_rr_list_rr_count(nsec) > 0 ? "NSEC" : "NSEC3",
+                 ldns_get_errorstr_by_id(st));
+    }
+done:
+    ldns_rr_list_free(nsec);
+    ldns_rr_list_free(nsec3);
+    ldns_rr_list_free(sigs);
+    ldns_rr_free(q);
+}
+
 /* The denial in an answer to a name that does not exist: each NSEC or
  * NSEC3 record of the authority section is its own RRset, judged with
  * its RRSIGs; none at all in a signed zone is critical. */
@@ -385,6 +452,8 @@ static void judge_denial(kw_dnssec_live *out, const kw_dnssec_live_params *p,
         ldns_rr_list_deep_free(set);
         ldns_rr_list_deep_free(sigs);
     }
+    if (n > 0 && ldns_pkt_get_rcode(pkt) == LDNS_RCODE_NXDOMAIN)
+        judge_cover(out, server, zone, name, auth);
     if (n == 0) {
         snprintf(rec, sizeof(rec), "%.200s. NSEC/NSEC3 (denial)", zone);
         add_find(out, KS_HEALTH_CRITICAL, "denial.missing", server, rec,

@@ -348,7 +348,9 @@ static int setup(void **st)
     zone_file("test", "child NS ns1.child.test.\nchild NS ns2.child.test.\n"
               "ns1.child A 127.0.0.1\nns2.child A 127.0.0.2\n"
               "short NS ns1.short.test.\nns1.short A 127.0.0.1\n"
-              "bad NS ns1.bad.test.\nns1.bad A 127.0.0.1\n");
+              "bad NS ns1.bad.test.\nns1.bad A 127.0.0.1\n"
+              "n3 NS ns1.n3.test.\nns1.n3 A 127.0.0.1\n");
+    zone_file("n3.test", "");
     bad_zone();
     zone_file("child.test", "@ NS ns2.child.test.\nns2 A 127.0.0.2\n");
     zone_file("short.test", "");
@@ -364,6 +366,9 @@ static int setup(void **st)
         "  - id: child\n    algorithm: ecdsap256sha256\n"
         "    single-type-signing: off\n    dnskey-ttl: 10\n"
         "    zone-max-ttl: 10\n    propagation-delay: 1s\n"
+        "  - id: n3\n    algorithm: ecdsap256sha256\n"
+        "    dnskey-ttl: 10\n    zone-max-ttl: 10\n    nsec3: on\n"
+        "    nsec3-iterations: 0\n    nsec3-salt-length: 0\n"
         "  - id: short\n    algorithm: ecdsap256sha256\n"
         "    dnskey-ttl: 10\n    zone-max-ttl: 10\n"
         "    propagation-delay: 1s\n    rrsig-lifetime: 60s\n"
@@ -380,7 +385,9 @@ static int setup(void **st)
         "    notify: secondary\n"
         "  - domain: short.test.\n    dnssec-signing: on\n"
         "    dnssec-policy: short\n"
-        "  - domain: bad.test.\n    zonefile-load: whole\n",
+        "  - domain: bad.test.\n    zonefile-load: whole\n"
+        "  - domain: n3.test.\n    dnssec-signing: on\n"
+        "    dnssec-policy: n3\n",
         port, dir);
     put_text(pconf, text);
     snprintf(sconf, sizeof(sconf), "%s/sec/knot.conf", dir);
@@ -418,6 +425,9 @@ static int setup(void **st)
     set_ds("child", tag, alg, hex);
     ds_of("short.test.", tag, alg, hex);
     set_ds("short", tag, alg, hex);
+    assert_true(proc_until(has_dnskey, (void *)"n3.test.", 15000));
+    ds_of("n3.test.", tag, alg, hex);
+    set_ds("n3", tag, alg, hex);
     assert_true(proc_until(has_dnskey, (void *)"bad.test.", 15000));
     assert_int_equal(sscanf(bad_ds, "%*s %*s %*s DS %9s %9s %*s %199s", tag,
                             alg, hex), 3);
@@ -765,6 +775,50 @@ static void test_bogus_sample(void **st)
     kwres_free(&cli);
 }
 
+/* NSEC3 (Knot, 0 iterations, no salt): the sample's denial proven, no
+ * finding, unbound secure. */
+static void test_nsec3(void **st)
+{
+    static kw_dnssec_live r;
+
+    (void)st;
+    judge("n3.test", NULL, time(NULL), &r);
+    assert_int_equal(r.health, KS_HEALTH_OK);
+    assert_int_equal(r.nfind, 0);
+    assert_int_equal(ub_verdict("www.n3.test."), 1);
+}
+
+/* Several zones at once: each result in its place, the zone that cannot
+ * be checked (no such delegation) its own error. */
+static void test_run_many(void **st)
+{
+    static kw_dnssec_live_res outs[4];
+    const char *zones[4] = { "child.test", "bad.test", "missing.test",
+                             "n3.test" };
+    kw_dns_server prim_srv = { "127.0.0.1", 0 };
+    kw_dnssec_live_where w = { 0 };
+    kw_diag d = {{0}};
+
+    (void)st;
+    prim_srv.port = port;
+    w.resolver = &prim_srv;
+    w.port = port;
+    w.ds_server = &prim_srv;
+    w.timeout_ms = 2000;
+    assert_int_equal(kw_dnssec_live_run_many(zones, 4, &w, NULL, time(NULL),
+                                             2, outs, &d), 0);
+    assert_int_equal(outs[0].rc, 0);
+    assert_int_equal(outs[0].live.health, KS_HEALTH_OK);
+    assert_int_equal(outs[1].rc, 0);
+    assert_int_equal(outs[1].live.health, KS_HEALTH_CRITICAL);
+    assert_string_equal(outs[1].live.find[0].record, "bad.test. TXT");
+    assert_true(outs[2].rc != 0);
+    fprintf(stderr, "missing.test: %s\n", outs[2].diag.msg);
+    assert_non_null(strstr(outs[2].diag.msg, "missing.test"));
+    assert_int_equal(outs[3].rc, 0);
+    assert_int_equal(outs[3].live.health, KS_HEALTH_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -773,6 +827,8 @@ int main(void)
         cmocka_unit_test(test_wrong_ds),
         cmocka_unit_test(test_bad_servers),
         cmocka_unit_test(test_bogus_sample),
+        cmocka_unit_test(test_nsec3),
+        cmocka_unit_test(test_run_many),
         cmocka_unit_test(test_signer_stopped),
     };
 

@@ -192,7 +192,8 @@ static void test_missing_mx_sig(void **st)
     zs_free(&z);
 }
 
-/* The denial: its NSEC altered, then stripped of its RRSIG, then gone. */
+/* The denial: its NSEC altered, then stripped of its RRSIG, then signed
+ * but not covering the name, then gone. */
 static void test_denial(void **st)
 {
     zs_zone z;
@@ -224,6 +225,24 @@ static void test_denial(void **st)
     obs_done(o);
     zs_free(&z);
 
+    /* A validly signed NSEC chain that no longer covers the name (the
+     * apex's next name set to aaa and signed again): bogus. */
+    sign(&z);
+    assert_int_equal(zs_tamper(&z, ZONE, LDNS_RR_TYPE_NSEC,
+                               "aaa." ZONE ". A NS SOA MX TXT RRSIG NSEC "
+                               "DNSKEY"), 0);
+    assert_int_equal(zs_resign(&z, ZONE, LDNS_RR_TYPE_NSEC, NOW - 3600,
+                               NOW + 30 * DAY), 0);
+    o = observe(&z);
+    judge(o, NOW);
+    assert_int_equal(res.health, KS_HEALTH_CRITICAL);
+    assert_int_equal(res.nfind, 1);
+    f = find("denial.bogus", ZONE ". NSEC (denial)");
+    assert_non_null(f);
+    assert_non_null(strstr(f->text, LABEL "." ZONE "."));
+    obs_done(o);
+    zs_free(&z);
+
     /* An NXDOMAIN with the SOA only. */
     sign(&z);
     o = observe(&z);
@@ -250,6 +269,35 @@ static void test_denial(void **st)
     assert_non_null(find("denial.missing", ZONE ". NSEC/NSEC3 (denial)"));
     assert_non_null(strstr(find("denial.missing", NULL)->text,
                            LABEL "." ZONE "."));
+
+    /* An NSEC3 record that covers neither the name nor the wildcard:
+     * named unsigned, and its denial bogus. */
+    free(o->srv[0].sample[s].wire);
+    o->srv[0].sample[s].wire = NULL;
+    {
+        ldns_pkt *p = ldns_pkt_query_new(
+            ldns_dname_new_frm_str(LABEL "." ZONE "."), LDNS_RR_TYPE_A,
+            LDNS_RR_CLASS_IN, 0);
+        ldns_rr *n3 = NULL;
+
+        assert_int_equal(ldns_rr_new_frm_str(&n3,
+            "00000000000000000000000000000000." ZONE ". 10 IN NSEC3 1 0 0 "
+            "- 00000000000000000000000000000001 A", 0, NULL, NULL),
+            LDNS_STATUS_OK);
+        ldns_pkt_set_qr(p, 1);
+        ldns_pkt_set_aa(p, 1);
+        ldns_pkt_set_rcode(p, LDNS_RCODE_NXDOMAIN);
+        ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY,
+                         ldns_rr_clone(ldns_zone_soa(z.z)));
+        ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, n3);
+        assert_int_equal(ldns_pkt2wire(&o->srv[0].sample[s].wire, p,
+                                       &o->srv[0].sample[s].len),
+                         LDNS_STATUS_OK);
+        ldns_pkt_free(p);
+    }
+    judge(o, NOW);
+    assert_non_null(find("rrsig.missing", "NSEC3 (denial)"));
+    assert_non_null(find("denial.bogus", ZONE ". NSEC3 (denial)"));
     obs_done(o);
     zs_free(&z);
 }
