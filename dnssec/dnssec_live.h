@@ -6,7 +6,11 @@
  * (kw_dnssec_live_gather) asks every authoritative server of the zone (its
  * NS set and their addresses, or the servers given) for SOA, DNSKEY, NS
  * and NSEC3PARAM with DO set, and the parent side for the zone's DS, and keeps each
- * answer as received (wire format) in a kw_dnssec_obs.  It BLOCKS (every
+ * answer as received (wire format) in a kw_dnssec_obs.  Each server is
+ * also asked a sample of the zone's other RRsets (apex A, AAAA, MX, TXT,
+ * judged when they hold data) and a random name under the zone, whose
+ * NSEC or NSEC3 denial must be signed and must prove the name absent: a
+ * resolver checks all of those on every lookup.  It BLOCKS (every
  * question bounded by timeout_ms): the daemon runs it on the libuv pool.
  * The judge (kw_dnssec_live_judge) is pure: the observations, the
  * thresholds and the clock in, a kw_dnssec_live out: findings each with a
