@@ -17,7 +17,9 @@
  * severity (ks_health), the server, the record, one line of text and the
  * fix; the chain parent DS -> KSK -> ZSK for display; the earliest RRSIG
  * expiry (when to look again).  Unit tests and the fuzz target feed the
- * judge hand-made answers; kw_dnssec_live_run is gather then judge.
+ * judge hand-made answers; kw_dnssec_live_run is gather then judge, and
+ * kw_dnssec_live_run_many runs it for many zones on a bounded pool of
+ * threads.
  *
  * Signatures are verified with ldns against the DNSKEY set the same
  * server publishes, ignoring time (ldns' notime variant): the times are
