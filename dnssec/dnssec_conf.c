@@ -142,6 +142,11 @@ static int include(kw_dnssec_conf *c, kw_dnssec_conf_reader rd, void *rctx,
     if (depth >= KW_DNSSEC_CONF_DEPTH)
         return note(c, file, line, "include %s: more than %d includes deep "
                     "(a loop?): not followed", path, KW_DNSSEC_CONF_DEPTH);
+    /* Depth alone does not bound the work: a file that includes ten
+     * others, each as many, would be read 10^8 times. */
+    if (c->nfiles >= KW_DNSSEC_CONF_MAX_FILES)
+        return note(c, file, line, "include %s: more than %d files read: "
+                    "not followed", path, KW_DNSSEC_CONF_MAX_FILES);
     if (rd(rctx, path, &text, &len, &d) != 0)
         return note(c, file, line, "include %s: %s", path, d.msg);
     r = push_str(&c->files, &c->nfiles, path);
@@ -235,7 +240,10 @@ static token lex(lexer *lx)
         lx->s++;
         return t;
     default:
-        while (lx->s < lx->end && strchr(" \t\r\n{};\"", *lx->s) == NULL &&
+        /* A NUL byte is part of a word (strchr would find the string's
+         * own terminator and never move on). */
+        while (lx->s < lx->end &&
+               (*lx->s == '\0' || strchr(" \t\r\n{};\"", *lx->s) == NULL) &&
                !(*lx->s == '/' && lx->s + 1 < lx->end &&
                  (lx->s[1] == '/' || lx->s[1] == '*')) &&
                *lx->s != '#')

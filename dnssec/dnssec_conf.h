@@ -27,6 +27,7 @@
 #include "../common/kw_err.h"
 
 #define KW_DNSSEC_CONF_DEPTH 8          /* include nesting */
+#define KW_DNSSEC_CONF_MAX_FILES 256    /* files read in all, includes */
 #define KW_DNSSEC_CONF_MAX_ZONES 10000
 #define KW_DNSSEC_CONF_MAX_NOTES 64
 #define KW_DNSSEC_CONF_FILE_MAX (4 * 1024 * 1024)

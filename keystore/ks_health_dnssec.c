@@ -1,11 +1,60 @@
 /*
  * ks_health_dnssec.c: the RFC 7583 stage of a DNSSEC key from its timing
  * data, and the health of DNSSEC zones and keys (ks_health.h).  Pure.
+ *
+ * A key:
+ *   the zone's latest check found something about it (by tag)   its severity
+ *   a KSK or CSK seen ready without a DS at the parent           warning
+ *   an algorithm RFC 8624 says not to sign with                  warning
+ *   RSA under 2048 bits                                          warning
+ *   Knot's timing said remove it more than a day ago, and it is
+ *     still in Knot's key set: the signer has not acted          warning
+ *   (BIND keeps a removed key's files until purge-keys, 90 days by
+ *   default: for its keys the rule would only say that.)
+ * A zone:
+ *   never checked                                                unknown
+ *   the worst of its latest check's findings (none: ok)
  */
 #include "ks_health.h"
 
+#include "../common/kw_time.h"
+
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+/* A removal this much overdue means the signer is not running. */
+#define OVERDUE (24 * 3600)
+
+const char *ks_dnssec_alg_word(int alg, char buf[16])
+{
+    static const struct { int n; const char *s; } t[] = {
+        { 1, "RSAMD5" }, { 3, "DSA" }, { 5, "RSASHA1" },
+        { 6, "DSA-NSEC3-SHA1" }, { 7, "RSASHA1-NSEC3-SHA1" },
+        { 8, "RSASHA256" }, { 10, "RSASHA512" }, { 12, "ECC-GOST" },
+        { 13, "ECDSAP256SHA256" }, { 14, "ECDSAP384SHA384" },
+        { 15, "ED25519" }, { 16, "ED448" },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if (t[i].n == alg)
+            return t[i].s;
+    snprintf(buf, 16, "ALG%d", alg);
+    return buf;
+}
+
+/* RFC 8624 section 3.1: MUST NOT or NOT RECOMMENDED for signing. */
+int ks_dnssec_alg_deprecated(int alg)
+{
+    return alg == 1 || alg == 3 || alg == 5 || alg == 6 || alg == 7 ||
+           alg == 12;
+}
+
+int ks_dnssec_alg_rsa(int alg)
+{
+    return alg == 1 || alg == 5 || alg == 7 || alg == 8 || alg == 10;
+}
 
 const char *ks_dnssec_stage_word(int stage)
 {
@@ -93,4 +142,96 @@ int ks_dnssec_stage(const ks_dnssec_timing *t, int64_t now, int *next,
     if (next_at)
         *next_at = nx_at == KS_DNSSEC_PENDING ? 0 : nx_at;
     return cur;
+}
+
+static void add(ks_verdict *v, ks_health h, const char *fix,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void add(ks_verdict *v, ks_health h, const char *fix,
+                const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    ks_verdict_vadd(v, h, fix, fmt, ap);
+    va_end(ap);
+}
+
+static void add_found(ks_verdict *v, const ks_dnssec_found *x)
+{
+    const char *text = x->text != NULL ? x->text : "";
+
+    if (x->server != NULL && x->server[0] != '\0')
+        add(v, x->health, x->fix, "%s (%s)", text, x->server);
+    else
+        add(v, x->health, x->fix, "%s", text);
+}
+
+static void key_health(const ks_tls_facts *f, int64_t now, ks_verdict *v)
+{
+    const char *zone = f->dnssec_zone != NULL ? f->dnssec_zone : "?";
+    int ksk = f->dnssec_timing.ksk;
+    int stage = ks_dnssec_stage(&f->dnssec_timing, now, NULL, NULL);
+    char when[32], fix[600], ab[16];
+    size_t i;
+
+    for (i = 0; i < f->dnssec_nfound && i < KS_MAX_FINDINGS; i++) {
+        const ks_dnssec_found *x = &f->dnssec_found[i];
+
+        /* The key's own facts below say these without a check. */
+        if (x->code != NULL && strncmp(x->code, "alg.", 4) == 0)
+            continue;
+        add_found(v, x);
+    }
+    if (ksk && f->dnssec_ds_missing_since > 0) {
+        kw_time_rfc3339(f->dnssec_ds_missing_since, when, sizeof(when));
+        snprintf(fix, sizeof(fix), "submit the DS to the parent's "
+                 "operator: `keywarden dnssec ds %s` prints it", zone);
+        add(v, KS_HEALTH_WARNING, fix,
+            "no DS at the parent for this key since %s", when);
+    }
+    if (stage >= KS_DNSSEC_ST_RETIRED)
+        ; /* on its way out: its algorithm and size no longer matter */
+    else if (ks_dnssec_alg_deprecated(f->dnssec_alg))
+        add(v, KS_HEALTH_WARNING,
+            "roll the zone to ECDSAP256SHA256 (13) or ED25519 (15)",
+            "algorithm %s, which RFC 8624 says not to sign with",
+            ks_dnssec_alg_word(f->dnssec_alg, ab));
+    else if (ks_dnssec_alg_rsa(f->dnssec_alg) && f->dnssec_bits > 0 &&
+             f->dnssec_bits < 2048)
+        add(v, KS_HEALTH_WARNING,
+            "roll to a key of at least 2048 bits, or to ECDSA",
+            "RSA with %d bits, under 2048", f->dnssec_bits);
+    if (stage == KS_DNSSEC_ST_REMOVED && f->dnssec_signer != NULL &&
+        strcmp(f->dnssec_signer, "knot") == 0 &&
+        f->dnssec_timing.delete_ > 0 &&
+        kw_time_diff(now, f->dnssec_timing.delete_) > OVERDUE) {
+        kw_time_rfc3339(f->dnssec_timing.delete_, when, sizeof(when));
+        snprintf(fix, sizeof(fix), "check that knotd runs and signs %s "
+                 "(knotc zone-status %s), and its log", zone, zone);
+        add(v, KS_HEALTH_WARNING, fix,
+            "the signer's timing said remove this key at %s and it is "
+            "still in the key set: the signer has not acted: is it "
+            "running?", when);
+    }
+}
+
+void ks_health_dnssec(const ks_tls_facts *f, int64_t now, ks_verdict *v)
+{
+    size_t i;
+
+    memset(v, 0, sizeof(*v));
+    if (f->is_dnssec == 2) {
+        key_health(f, now, v);
+    } else if (f->dnssec_checked_at == 0) {
+        char fix[400];
+
+        snprintf(fix, sizeof(fix), "`keywarden dnssec check %s`, or "
+                 "`keywarden serve`, which checks every zone each [dnssec] "
+                 "interval", f->dnssec_zone != NULL ? f->dnssec_zone : "ZONE");
+        add(v, KS_HEALTH_UNKNOWN, fix, "not checked yet");
+    } else {
+        for (i = 0; i < f->dnssec_nfound && i < KS_MAX_FINDINGS; i++)
+            add_found(v, &f->dnssec_found[i]);
+    }
+    ks_verdict_finish(v);
 }
