@@ -99,6 +99,9 @@ int kw_cli_dkim_config(kw_cli *cli, const char *opendkim, const char *rspamd,
  * the problems on stderr. */
 int kw_cli_scan_dkim(kw_cli *cli, ks_store *s, const struct kw_config *c,
                      int quiet, FILE *out);
+/* Likewise the DNSSEC zones and keys ([dnssec], [zone], discovery). */
+int kw_cli_scan_dnssec(kw_cli *cli, ks_store *s, const struct kw_config *c,
+                       int quiet, FILE *out);
 
 /* output.c */
 char *kw_display_name(const char *name); /* IDN A-labels to Unicode */

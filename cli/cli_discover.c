@@ -259,6 +259,8 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
         } else if (!json) {
             if (dkim_ok && kw_cli_scan_dkim(cli, s, &kc, 1, stdout) != 0)
                 r = KW_EXIT_FAIL;
+            if (dkim_ok && kw_cli_scan_dnssec(cli, s, &kc, 1, stdout) != 0)
+                r = KW_EXIT_FAIL;
             kw_outf(stdout,
                     "\n%zu files added to the inventory (%zu certificates, "
                     "%zu keys); `keywarden show` lists who uses them\n",
@@ -273,7 +275,8 @@ int cli_discover(kw_cli *cli, int argc, char **argv)
         }
         /* With --json the summary would break the JSON on stdout. */
         if (json && dkim_ok && r == KW_EXIT_OK &&
-            kw_cli_scan_dkim(cli, s, &kc, 1, NULL) != 0)
+            (kw_cli_scan_dkim(cli, s, &kc, 1, NULL) != 0 ||
+             kw_cli_scan_dnssec(cli, s, &kc, 1, NULL) != 0))
             r = KW_EXIT_FAIL;
         ks_close(s);
     }

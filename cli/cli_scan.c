@@ -6,6 +6,7 @@
 #include "../acme/acme_jws.h"
 #include "../common/kw_log.h"
 #include "../dkim/dkim.h"
+#include "../dnssec/dnssec_scan.h"
 #include "../service/config.h"
 #include "../keystore/ks_endpoint.h"
 #include "../keystore/ks_scan.h"
@@ -22,6 +23,7 @@ static void scan_usage(FILE *out)
 {
     fputs("Usage: keywarden scan [-v] [-q] PATH...\n"
           "       keywarden [--config FILE] scan --dkim [-q] [PATH...]\n"
+          "       keywarden [--config FILE] scan --dnssec [-q] [PATH...]\n"
           "\n"
           "Add the certificates found in PATH (files or directories, "
           "searched\n"
@@ -48,6 +50,12 @@ static void scan_usage(FILE *out)
           "                 the configuration, /etc/opendkim.conf and "
           "/etc/rspamd)\n"
           "                 and record their selectors\n"
+          "      --dnssec   also read the DNSSEC signers' configurations "
+          "([dnssec] and\n"
+          "                 [zone] in the configuration; else "
+          "/etc/bind/named.conf and\n"
+          "                 /etc/knot/knot.conf) and record their zones and "
+          "keys\n"
           "      --state-dir DIR\n",
           out);
 }
@@ -242,12 +250,36 @@ int kw_cli_scan_dkim(kw_cli *cli, ks_store *s, const kw_config *c, int quiet,
     return 0;
 }
 
+int kw_cli_scan_dnssec(kw_cli *cli, ks_store *s, const kw_config *c,
+                       int quiet, FILE *out)
+{
+    kw_dnssec_scan_result res;
+    kw_diag d;
+    size_t i;
+
+    if (kw_dnssec_scan(s, &c->dnssec, kw_dnssec_discover(&c->dnssec),
+                       cli->now, &res, &d) != 0) {
+        kw_err("dnssec: %s", d.msg);
+        return -1;
+    }
+    for (i = 0; !quiet && i < res.nnotes; i++)
+        kw_outf(stderr, "error: dnssec: %s\n", res.notes[i]);
+    if (out != NULL)
+        fprintf(out, "dnssec: %zu zones, %zu keys; %zu new, %zu changed, "
+                "%zu gone, %zu kept (their signer could not be read)\n",
+                res.stats.zones, res.stats.keys, res.stats.added,
+                res.stats.changed, res.stats.removed, res.stats.kept);
+    kw_dnssec_scan_result_free(&res);
+    return 0;
+}
+
 int cli_scan(kw_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"dkim", no_argument, NULL, 'D'},
+        {"dnssec", no_argument, NULL, 'N'},
         {"state-dir", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -257,7 +289,7 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
     ks_scan_stats st;
     ks_store *s = NULL;
     kw_diag d;
-    int c, r, lock_fd = -1, dkim = 0;
+    int c, r, lock_fd = -1, dkim = 0, dnssec = 0;
 
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
@@ -270,6 +302,9 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
         case 'D':
             dkim = 1;
             break;
+        case 'N':
+            dnssec = 1;
+            break;
         default:
             r = kw_cli_shared_opt(cli, c, optarg, NULL, scan_usage,
                                   KW_EXIT_USAGE);
@@ -278,7 +313,7 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
             break;
         }
     }
-    if (optind >= argc && !dkim) {
+    if (optind >= argc && !dkim && !dnssec) {
         kw_err("scan: which paths?  e.g. keywarden scan /etc/ssl "
                "/etc/letsencrypt");
         return KW_EXIT_USAGE;
@@ -286,8 +321,8 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
     /* A running daemon does the scan itself, so one writer owns the
      * inventory; otherwise this process takes the daemon's lock for the
      * duration.  The daemon reads the DKIM sources in its own scan job. */
-    r = dkim ? -1
-             : scan_by_daemon(cli, argv + optind, (size_t)(argc - optind));
+    r = dkim || dnssec ? -1
+                       : scan_by_daemon(cli, argv + optind, (size_t)(argc - optind));
     if (r >= 0)
         return r;
     if (kw_cli_open(cli, 1, &s) != 0)
@@ -298,12 +333,14 @@ int cli_scan(kw_cli *cli, int argc, char **argv)
         return KW_EXIT_FAIL;
     }
 
-    if (dkim) {
+    if (dkim || dnssec) {
         kw_config kc;
         int bad = kw_cli_dkim_config(cli, NULL, NULL, &kc) != 0;
 
         if (!bad) {
-            bad = kw_cli_scan_dkim(cli, s, &kc, so.quiet, stdout) != 0;
+            bad = dkim && kw_cli_scan_dkim(cli, s, &kc, so.quiet, stdout) != 0;
+            bad = bad || (dnssec && kw_cli_scan_dnssec(cli, s, &kc, so.quiet,
+                                                       stdout) != 0);
             kw_config_free(&kc);
         }
         if (bad) {

@@ -36,35 +36,15 @@ static const char *const qname[KW_DNSSEC_Q_N] = {
     "SOA", "DNSKEY", "NS", "NSEC3PARAM"
 };
 
+/* The names and RFC 8624's verdicts live in keystore (health reads them
+ * from the inventory's facts); one table. */
 const char *kw_dnssec_alg_name(int alg, char buf[16])
 {
-    static const struct { int n; const char *s; } t[] = {
-        { 1, "RSAMD5" }, { 3, "DSA" }, { 5, "RSASHA1" },
-        { 6, "DSA-NSEC3-SHA1" }, { 7, "RSASHA1-NSEC3-SHA1" },
-        { 8, "RSASHA256" }, { 10, "RSASHA512" }, { 12, "ECC-GOST" },
-        { 13, "ECDSAP256SHA256" }, { 14, "ECDSAP384SHA384" },
-        { 15, "ED25519" }, { 16, "ED448" },
-    };
-    size_t i;
-
-    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-        if (t[i].n == alg)
-            return t[i].s;
-    snprintf(buf, 16, "ALG%d", alg);
-    return buf;
+    return ks_dnssec_alg_word(alg, buf);
 }
 
-/* RFC 8624 section 3.1: MUST NOT or NOT RECOMMENDED for signing. */
-static int alg_deprecated(int alg)
-{
-    return alg == 1 || alg == 3 || alg == 5 || alg == 6 || alg == 7 ||
-           alg == 12;
-}
-
-static int alg_rsa(int alg)
-{
-    return alg == 1 || alg == 5 || alg == 7 || alg == 8 || alg == 10;
-}
+#define alg_deprecated ks_dnssec_alg_deprecated
+#define alg_rsa ks_dnssec_alg_rsa
 
 static void add_find(kw_dnssec_live *out, ks_health sev, const char *code,
                      const char *server, const char *record, const char *fix,

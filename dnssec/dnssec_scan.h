@@ -78,4 +78,9 @@ int kw_dnssec_scan(ks_store *s, const kw_dnssec_params *p, int discover,
 
 void kw_dnssec_scan_result_free(kw_dnssec_scan_result *res);
 
+/* The discover argument callers pass: Debian's defaults are read only
+ * when [dnssec] names neither named_conf nor knot_conf (a configuration
+ * that names one means that one alone). */
+int kw_dnssec_discover(const kw_dnssec_params *p);
+
 #endif

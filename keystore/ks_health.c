@@ -76,20 +76,17 @@ void ks_thresholds_default(ks_thresholds *t)
 static void add(ks_verdict *v, ks_health h, const char *fix,
                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static void add(ks_verdict *v, ks_health h, const char *fix,
-                const char *fmt, ...)
+void ks_verdict_vadd(ks_verdict *v, ks_health h, const char *fix,
+                     const char *fmt, va_list ap)
 {
     ks_finding *f;
-    va_list ap;
     size_t n;
 
     if (v->nfindings >= KS_MAX_FINDINGS)
         return;
     f = &v->findings[v->nfindings++];
     f->health = h;
-    va_start(ap, fmt);
     vsnprintf(f->text, sizeof(f->text), fmt, ap);
-    va_end(ap);
     n = fix != NULL ? strlen(fix) : 0;
     if (n >= sizeof(f->fix))
         n = sizeof(f->fix) - 1;
@@ -97,7 +94,22 @@ static void add(ks_verdict *v, ks_health h, const char *fix,
     f->fix[n] = '\0';
 }
 
+static void add(ks_verdict *v, ks_health h, const char *fix,
+                const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    ks_verdict_vadd(v, h, fix, fmt, ap);
+    va_end(ap);
+}
+
 static void finish(ks_verdict *v)
+{
+    ks_verdict_finish(v);
+}
+
+void ks_verdict_finish(ks_verdict *v)
 {
     size_t i, worst = 0;
 
@@ -124,6 +136,10 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
 
     if (f->is_dkim) {
         ks_health_dkim(f, now, v);
+        return;
+    }
+    if (f->is_dnssec) {
+        ks_health_dnssec(f, now, v);
         return;
     }
     memset(v, 0, sizeof(*v));

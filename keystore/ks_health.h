@@ -10,6 +10,7 @@
 #ifndef KS_HEALTH_H
 #define KS_HEALTH_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,50 @@ typedef struct ks_dkim_found {
     ks_health health;
     const char *text, *fix, *server;
 } ks_dkim_found;
+
+/* The RFC 7583 stage of a DNSSEC key (ks_dnssec.h) from its signer's
+ * timing data, here so that health and the listing derive it without
+ * reaching up into dnssec/ (whose kw_dnssec_key_stage calls this; the
+ * numbers are kw_dnssec_stage's). */
+enum {
+    KS_DNSSEC_ST_GENERATED = 1,
+    KS_DNSSEC_ST_PUBLISHED,
+    KS_DNSSEC_ST_READY,
+    KS_DNSSEC_ST_ACTIVE,
+    KS_DNSSEC_ST_RETIRED,
+    KS_DNSSEC_ST_REMOVED
+};
+
+/* A time a key waits for with no date yet (KW_DNSSEC_PENDING). */
+#define KS_DNSSEC_PENDING INT64_MAX
+
+typedef struct ks_dnssec_timing {
+    int ksk; /* a KSK or CSK (the only keys that can be "ready") */
+    int64_t publish, activate, inactive, delete_, sync_publish; /* 0: unset */
+} ks_dnssec_timing;
+
+/* The stage at now, and the next transition (*next 0: none); a
+ * transition at KS_DNSSEC_PENDING sets *next with *next_at 0.  Pure;
+ * next and next_at may be NULL. */
+int ks_dnssec_stage(const ks_dnssec_timing *t, int64_t now, int *next,
+                    int64_t *next_at);
+
+/* "generated" ... "removed"; "?" out of range.  Never NULL. */
+const char *ks_dnssec_stage_word(int stage);
+
+/* A DNSSEC algorithm's mnemonic ("ECDSAP256SHA256"), or "ALG<n>" in buf;
+ * RFC 8624 section 3.1's MUST NOT sign (1, 3, 5, 6, 7, 12); RSA. */
+const char *ks_dnssec_alg_word(int alg, char buf[16]);
+int ks_dnssec_alg_deprecated(int alg);
+int ks_dnssec_alg_rsa(int alg);
+
+/* A finding of a DNSSEC zone's latest live check, as health reads it
+ * (a key's are its zone's whose tag is the key's). */
+typedef struct ks_dnssec_found {
+    ks_health health;
+    const char *code, *text, *fix, *server, *record;
+    unsigned tag;
+} ks_dnssec_found;
 
 /* The facts of a TLS object, as the inventory records them. */
 typedef struct ks_tls_facts {
@@ -100,6 +145,28 @@ typedef struct ks_tls_facts {
     int64_t dkim_max_age;     /* seconds; 0: no age check */
     size_t dkim_nfound;
     ks_dkim_found dkim_found[KS_MAX_FINDINGS];
+    /* DNSSEC zones and keys (kind dnssec, ks_dnssec.h): is_dnssec 1 for
+     * a zone, 2 for a key.  Both: the zone, signer ("" watched only),
+     * "FILE:LINE" or key file that names it, first seen, and the zone's
+     * latest live check (checked_at 0: never) with its findings (a
+     * key's: those that name its tag). */
+    int is_dnssec;
+    const char *dnssec_zone, *dnssec_signer, *dnssec_source;
+    int64_t dnssec_first_seen;
+    int64_t dnssec_checked_at;
+    int dnssec_signed, dnssec_has_ds;
+    int64_t dnssec_next_expiry;  /* earliest RRSIG expiration, 0: none */
+    /* A key's: its role ("KSK", "ZSK", "CSK"), tag, DNSKEY, algorithm
+     * number, size, flags, the signer's timing data (0: unset) and the
+     * ds_needed bookkeeping. */
+    const char *dnssec_role, *dnssec_dnskey;
+    unsigned dnssec_tag;
+    int dnssec_alg, dnssec_bits, dnssec_flags;
+    ks_dnssec_timing dnssec_timing;
+    int64_t dnssec_created, dnssec_sync_delete;
+    int64_t dnssec_ds_missing_since, dnssec_ds_notified_at;
+    size_t dnssec_nfound;
+    ks_dnssec_found dnssec_found[KS_MAX_FINDINGS];
 } ks_tls_facts;
 
 /* How an unreadable object's error starts when the file could not be
@@ -126,7 +193,8 @@ typedef struct ks_verdict {
 } ks_verdict;
 
 /* The verdict of any object: DKIM selectors (f->is_dkim) are handed to
- * ks_health_dkim, so every caller treats both kinds alike. */
+ * ks_health_dkim and DNSSEC zones and keys (f->is_dnssec) to
+ * ks_health_dnssec, so every caller treats every kind alike. */
 void ks_health_tls(const ks_tls_facts *f, int64_t now,
                    const ks_thresholds *t, ks_verdict *out);
 
@@ -138,5 +206,21 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
  * critical for a signing key (the signer cannot sign), warning
  * otherwise, unknown when only we may not open it. */
 void ks_health_dkim(const ks_tls_facts *f, int64_t now, ks_verdict *out);
+
+
+/* A DNSSEC zone's or key's verdict (ks_health_dnssec.c has the rules):
+ * a key: its findings, a KSK/CSK without its DS at the parent, an
+ * algorithm RFC 8624 deprecates or RSA under 2048 bits, a removal its
+ * signer has not carried out; a zone: its latest check's findings, or
+ * unknown when it was never checked. */
+void ks_health_dnssec(const ks_tls_facts *f, int64_t now, ks_verdict *out);
+
+/* For the health rules of other files (ks_health_dnssec.c): add one
+ * finding (text from fmt and ap) to v, and set v's health and reason
+ * from its findings. */
+void ks_verdict_vadd(ks_verdict *v, ks_health h, const char *fix,
+                     const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+void ks_verdict_finish(ks_verdict *v);
 
 #endif

@@ -16,7 +16,7 @@
     "created_at, state, error, updated_at, not_before, not_after, "        \
     "deadline, is_ca, weak_name, weak_not_after, arrangement, key_state, " \
     "key_path, key_mode, superseded_by, idle_anchor, "                     \
-    ENDPOINT_FACTS ", " USED_BY ", " DKIM_FACTS
+    ENDPOINT_FACTS ", " USED_BY ", " DKIM_FACTS ", " DNSSEC_FACTS
 
 /* An endpoint's probe outcome, as one JSON array (NULL for objects that
  * are not endpoints): a correlated lookup on a unique index, cheap even
@@ -47,6 +47,28 @@
     "k.object_id), k.domain, k.selector, k.first_seen, k.source, "          \
     "k.record) FROM "                                                       \
     "dkim_keys k WHERE k.object_id = objects.id) END"
+
+/* A DNSSEC zone's or key's facts (ks_dnssec.h) and its zone's latest
+ * check, with the findings (a key's: those that name its tag), as one
+ * JSON array that read_dnssec takes apart; NULL for other kinds. */
+#define DNSSEC_FOUND(where)                                                \
+    "(SELECT json_group_array(json_array(f.severity, f.code, f.text, "     \
+    "f.fix, f.server, f.record, f.tag)) FROM dnssec_findings f WHERE "     \
+    where ")"
+#define DNSSEC_FACTS                                                       \
+    "CASE WHEN kind = 'dnssec' THEN coalesce((SELECT json_array(1, "       \
+    "z.zone, z.signer, z.source, z.first_seen, z.checked_at, z.is_signed, " \
+    "z.has_ds, z.next_expiry, " DNSSEC_FOUND("f.object_id = z.object_id")  \
+    ") FROM dnssec_zones z WHERE z.object_id = objects.id), (SELECT "      \
+    "json_array(2, k.zone, k.signer, k.source, k.first_seen, "             \
+    "coalesce(z.checked_at, 0), coalesce(z.is_signed, 0), "                \
+    "coalesce(z.has_ds, 0), coalesce(z.next_expiry, 0), "                  \
+    DNSSEC_FOUND("f.object_id = z.object_id AND f.tag = k.tag")            \
+    ", k.role, k.tag, k.dnskey, k.algorithm, k.bits, k.flags, k.created, " \
+    "k.publish, k.activate, k.inactive, k.delete_at, k.sync_publish, "     \
+    "k.sync_delete, k.ds_missing_since, k.ds_notified_at) FROM "           \
+    "dnssec_keys k LEFT JOIN dnssec_zones z ON z.zone = k.zone WHERE "     \
+    "k.object_id = objects.id)) END"
 
 static const char *col_text(sqlite3_stmt *st, int i)
 {
@@ -82,6 +104,23 @@ static void read_endpoint(const char *text, ks_object *o, json_t **hold)
     f->stale_not_after = json_integer_value(json_array_get(a, 9));
 }
 
+/* A JSON array (or its text, where SQLite dropped the JSON subtype
+ * across a subquery) at index i of a; the parsed text is appended to a,
+ * which keeps it alive. */
+static json_t *sub_array(json_t *a, size_t i)
+{
+    json_error_t err;
+    json_t *x = json_array_get(a, i);
+
+    if (json_is_string(x)) {
+        x = json_loads(json_string_value(x), 0, &err);
+        if (x == NULL)
+            return NULL;
+        json_array_append_new(a, x);
+    }
+    return json_is_array(x) ? x : NULL;
+}
+
 /* Fill o's DKIM facts from the JSON array of DKIM_FACTS; the strings
  * live in *hold until the caller releases it. */
 static void read_dkim(const char *text, ks_object *o, json_t **hold)
@@ -112,14 +151,7 @@ static void read_dkim(const char *text, ks_object *o, json_t **hold)
     f->dkim_max_age = json_integer_value(json_array_get(a, 7));
     /* The findings arrive as an array, or as its text where SQLite drops
      * the JSON subtype across the subquery. */
-    found = json_array_get(a, 8);
-    if (json_is_string(found)) {
-        found = json_loads(json_string_value(found), 0, &err);
-        if (found == NULL)
-            return;
-        json_array_append_new(a, found); /* kept alive by *hold */
-    }
-    if (!json_is_array(found))
+    if ((found = sub_array(a, 8)) == NULL)
         return;
     for (i = 0; i < json_array_size(found) && i < KS_MAX_FINDINGS; i++) {
         json_t *x = json_array_get(found, i);
@@ -136,6 +168,70 @@ static void read_dkim(const char *text, ks_object *o, json_t **hold)
         f->dkim_found[f->dkim_nfound].server =
             json_string_value(json_array_get(x, 3));
         f->dkim_nfound++;
+    }
+}
+
+/* Fill o's DNSSEC facts from the JSON array of DNSSEC_FACTS; the strings
+ * live in *hold until the caller releases it. */
+static void read_dnssec(const char *text, ks_object *o, json_t **hold)
+{
+    json_error_t err;
+    json_t *a = json_loads(text, 0, &err), *found;
+    ks_tls_facts *f = &o->facts;
+    size_t i;
+
+#define I(n) json_integer_value(json_array_get(a, (n)))
+#define S(n) json_string_value(json_array_get(a, (n)))
+    if (a == NULL || !json_is_array(a) || json_array_size(a) < 10) {
+        json_decref(a);
+        return;
+    }
+    *hold = a;
+    f->is_dnssec = (int)I(0) == 2 && json_array_size(a) >= 25 ? 2 : 1;
+    f->dnssec_zone = S(1);
+    f->dnssec_signer = S(2);
+    f->dnssec_source = S(3);
+    f->dnssec_first_seen = I(4);
+    f->dnssec_checked_at = I(5);
+    f->dnssec_signed = (int)I(6);
+    f->dnssec_has_ds = (int)I(7);
+    f->dnssec_next_expiry = I(8);
+    if (f->is_dnssec == 2) {
+        f->dnssec_role = S(10);
+        f->dnssec_tag = (unsigned)I(11);
+        f->dnssec_dnskey = S(12);
+        f->dnssec_alg = (int)I(13);
+        f->dnssec_bits = (int)I(14);
+        f->dnssec_flags = (int)I(15);
+        f->dnssec_created = I(16);
+        f->dnssec_timing.ksk = f->dnssec_role != NULL &&
+                               strcmp(f->dnssec_role, "ZSK") != 0;
+        f->dnssec_timing.publish = I(17);
+        f->dnssec_timing.activate = I(18);
+        f->dnssec_timing.inactive = I(19);
+        f->dnssec_timing.delete_ = I(20);
+        f->dnssec_timing.sync_publish = I(21);
+        f->dnssec_sync_delete = I(22);
+        f->dnssec_ds_missing_since = I(23);
+        f->dnssec_ds_notified_at = I(24);
+    }
+#undef I
+#undef S
+    if ((found = sub_array(a, 9)) == NULL)
+        return;
+    for (i = 0; i < json_array_size(found) && i < KS_MAX_FINDINGS; i++) {
+        json_t *x = json_array_get(found, i);
+        ks_dnssec_found *d = &f->dnssec_found[f->dnssec_nfound++];
+        const char *sev = json_string_value(json_array_get(x, 0));
+        int h = ks_health_parse(sev != NULL ? sev : "unknown");
+
+        d->health = h < 0 ? KS_HEALTH_UNKNOWN : (ks_health)h;
+        d->code = json_string_value(json_array_get(x, 1));
+        d->text = json_string_value(json_array_get(x, 2));
+        d->fix = json_string_value(json_array_get(x, 3));
+        d->server = json_string_value(json_array_get(x, 4));
+        d->record = json_string_value(json_array_get(x, 5));
+        d->tag = (unsigned)json_integer_value(json_array_get(x, 6));
     }
 }
 
@@ -186,6 +282,8 @@ static void read_full(sqlite3_stmt *st, ks_object *o, json_t **hold)
         read_endpoint(col_text(st, 31), o, hold);
     else if (sqlite3_column_type(st, 33) != SQLITE_NULL)
         read_dkim(col_text(st, 33), o, hold);
+    else if (sqlite3_column_type(st, 34) != SQLITE_NULL)
+        read_dnssec(col_text(st, 34), o, hold);
 }
 
 #define BRIEF_COLUMNS                                                      \
@@ -237,7 +335,8 @@ static int needs_detail(const ks_object *o, const ks_filter *f)
 {
     const ks_tls_facts *t = &o->facts;
 
-    return (o->kind != NULL && strcmp(o->kind, "dkim") == 0) ||
+    return (o->kind != NULL && (strcmp(o->kind, "dkim") == 0 ||
+                                strcmp(o->kind, "dnssec") == 0)) ||
            (t->state != NULL && strcmp(t->state, "ok") != 0) ||
            t->weak_name != NULL ||
            (t->arrangement != NULL && strcmp(t->arrangement, "endpoint") == 0) ||

@@ -1176,7 +1176,7 @@ int kw_daemon_serve(const kw_state *cli)
     kw_watch_init(&dm.dkim_watch, dm.loop, on_watched_change, on_walked,
                   &dm);
     dm.dkim_watch.flat = 1;
-    dm.dkim_watch.what = "a DKIM signer's files";
+    dm.dkim_watch.what = "a DKIM or DNSSEC signer's files";
     uv_signal_init(dm.loop, &dm.sighup);
     uv_signal_init(dm.loop, &dm.sigterm);
     uv_signal_init(dm.loop, &dm.sigint);

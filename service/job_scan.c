@@ -1,12 +1,15 @@
 /*
  * job_scan.c: the "scan" job (key "all"): discovery when configured, a
  * scan of the configured paths, the DKIM signers' selectors (with
- * discovery or [dkim]), then the endpoints' staleness rechecked.
+ * discovery or [dkim]), the DNSSEC signers' zones and keys (with
+ * discovery, [dnssec] or [zone]), then the endpoints' staleness
+ * rechecked.
  * Runs at start, every [scan] interval, and 2 s after a change under a
  * watched path or to a DKIM signer's files.  When the selectors changed,
  * the DKIM check (job_dkim.c) is made due at once, after the scan has
- * recorded them; the files the signers' configurations named go to the
- * daemon, which watches them.
+ * recorded them; the files the signers' configurations named (DKIM's and
+ * DNSSEC's key directories and configurations alike) go to the daemon,
+ * which watches them.
  */
 #include "hooks.h"
 #include "job.h"
@@ -14,6 +17,7 @@
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
 #include "../dkim/dkim.h"
+#include "../dnssec/dnssec_scan.h"
 #include "../keystore/ks_endpoint.h"
 #include "../keystore/ks_jobs.h"
 #include "../keystore/ks_scan.h"
@@ -34,13 +38,18 @@ typedef struct scan_job {
     kw_dkim_params dkim;
     char *config_file;
     kw_dkim_scan_result dkim_res;
+    /* [dnssec] and [zone], likewise. */
+    int dnssec_on;
+    kw_dnssec_params dnssec;
+    kw_dnssec_scan_result dnssec_res;
 } scan_job;
 
 static int scan_keys(const kw_config *c, kw_job_keys *out)
 {
     /* One job for all paths; never dropped (with nothing to scan it
      * costs nothing). */
-    if (c->nscan_paths > 0 || c->discover || c->dkim.configured)
+    if (c->nscan_paths > 0 || c->discover || c->dkim.configured ||
+        c->dnssec.configured)
         return kw_job_keys_add(out, "all");
     return 0;
 }
@@ -59,6 +68,14 @@ static int scan_start(kw_job *j)
             (c->path != NULL && (sj->config_file = strdup(c->path)) == NULL))
             return KW_ENOMEM;
         sj->dkim.config_file = sj->config_file;
+    }
+    sj->dnssec_on = c->discover || c->dnssec.configured;
+    if (sj->dnssec_on) {
+        if (kw_dnssec_params_copy(&sj->dnssec, &c->dnssec) != 0 ||
+            (sj->config_file == NULL && c->path != NULL &&
+             (sj->config_file = strdup(c->path)) == NULL))
+            return KW_ENOMEM;
+        sj->dnssec.config_file = sj->config_file;
     }
     for (i = 0; i < c->nscan_paths; i++)
         if (kw_job_keys_add(&sj->paths, c->scan_paths[i]) != 0)
@@ -136,6 +153,15 @@ static int scan_work(kw_job *j, ks_store *s)
             r = ks_jobs_ensure(s, kw_job_dkim.name, "all", o.now, 1, o.now,
                                &j->d);
     }
+    if (r == 0 && sj->dnssec_on) {
+        size_t i;
+
+        kw_dnssec_scan_result_free(&sj->dnssec_res);
+        r = kw_dnssec_scan(s, &sj->dnssec, kw_dnssec_discover(&sj->dnssec),
+                           o.now, &sj->dnssec_res, &j->d);
+        for (i = 0; r == 0 && i < sj->dnssec_res.nnotes; i++)
+            kw_warn("dnssec: %s", sj->dnssec_res.notes[i]);
+    }
     /* A certificate renewed on disk makes an endpoint that still serves
      * the old one stale now, not at its next probe. */
     if (r == 0 && (sj->stats.objects_changed > 0 || sj->stats.objects_new > 0))
@@ -188,6 +214,21 @@ static void scan_report(kw_job *j, const char *when)
                   dr->orphans, dr->stats.added, dr->stats.changed,
                   dr->stats.removed, dr->unreadable);
     }
+    if (((scan_job *)j)->dnssec_on) {
+        kw_dnssec_scan_result *nr = &((scan_job *)j)->dnssec_res;
+        kw_job_keys *w = &j->env->dkim_files;
+        size_t i;
+
+        for (i = 0; i < nr->nwatch; i++)
+            if (kw_job_keys_add(w, nr->watch[i]) != 0)
+                kw_warn("scan: dnssec: out of memory: %s is not watched",
+                        nr->watch[i]);
+        kw_notice("scan: dnssec: %zu zones, %zu keys; %zu new, %zu "
+                  "changed, %zu gone, %zu kept (their signer could not be "
+                  "read)",
+                  nr->stats.zones, nr->stats.keys, nr->stats.added,
+                  nr->stats.changed, nr->stats.removed, nr->stats.kept);
+    }
     j->env->scanned(j->env->ctx);
 }
 
@@ -198,6 +239,8 @@ static void scan_release(kw_job *j)
     kw_dkim_params_free(&sj->dkim);
     free(sj->config_file);
     kw_dkim_scan_result_free(&sj->dkim_res);
+    kw_dnssec_params_free(&sj->dnssec);
+    kw_dnssec_scan_result_free(&sj->dnssec_res);
     kw_job_keys_free(&((scan_job *)j)->paths);
 }
 

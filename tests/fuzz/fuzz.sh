@@ -16,7 +16,7 @@ set -eu
 ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_dns_survey fuzz_config
   fuzz_control fuzz_dkim_record fuzz_dmarc fuzz_dkim_sources fuzz_spf
-  fuzz_dkim_tables fuzz_dnssec_keyfile fuzz_dnssec_live"
+  fuzz_dkim_tables fuzz_dnssec_keyfile fuzz_dnssec_live fuzz_dnssec_conf"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -107,6 +107,14 @@ seed() {
             > "$3/keytable"
         printf '\002# selectors\nother.test r1\nmail.test r1 # now\nMAIL.test dup\n' \
             > "$3/map" ;;
+    fuzz_dnssec_conf)
+        # The first byte picks the reader: 0 named.conf, 1 knot.conf; as
+        # Debian ships them, with views, templates and includes (an include
+        # reads the same input again).
+        printf '\000// named.conf\noptions {\n\tdirectory "/var/cache/bind";\n\tdnssec-policy default;\n\tlisten-on { 127.0.0.1; };\n};\n/* zones */\nzone "example.com" { type primary; file "db.example"; key-directory "keys"; };\nzone "b.test" { type master; dnssec-policy none; };\nview "in" { key-directory "/srv/k"; zone "c.test" { type secondary; }; };\ninclude "named.conf.local";\n' \
+            > "$3/named"
+        printf '\001# knot.conf\nserver:\n    listen: 127.0.0.1@53\ntemplate:\n  - id: default\n    dnssec-signing: on\n  - id: plain\n    dnssec-signing: off\nzone:\n  - domain: example.com.\n  - domain: "b.test"\n    template: plain\n    dnssec-signing: on\ninclude: conf.d/zones.conf\n' \
+            > "$3/knot" ;;
     fuzz_dnssec_live)
         # Answers signed at run time with ldns (make_dnssec_seeds.c): a
         # secure zone on two servers, a wrong DS, unsigned under a DS.
