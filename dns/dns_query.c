@@ -290,6 +290,76 @@ int kw_dns_txt_look(const kw_dns_server *server, const char *name,
     return rc;
 }
 
+/* One server's answer for name CNAME: 1 a CNAME to target (any case, with
+ * or without the final dot), 0 not (what it said in status). */
+static int judge_cname(const ldns_pkt *p, const char *name,
+                       const char *target, char *status, size_t cap)
+{
+    const ldns_rr_list *ans = ldns_pkt_answer(p);
+    int rcode = ldns_pkt_get_rcode(p);
+    char got[256], rbuf[16];
+    size_t i;
+
+    if (rcode == LDNS_RCODE_NXDOMAIN && ldns_pkt_aa(p)) {
+        snprintf(status, cap, "answered NXDOMAIN (no CNAME)");
+        return 0;
+    }
+    if (rcode != LDNS_RCODE_NOERROR) {
+        snprintf(status, cap, "answered %s%s", dnsn_rcode_name(rcode, rbuf),
+                 rcode == LDNS_RCODE_REFUSED ? " (does it serve the zone?)"
+                                             : "");
+        return 0;
+    }
+    if (!ldns_pkt_aa(p)) {
+        snprintf(status, cap, "answered without authority (AA=0: does it "
+                 "serve the zone?)");
+        return 0;
+    }
+    for (i = 0; i < ldns_rr_list_rr_count(ans); i++) {
+        const ldns_rr *rr = ldns_rr_list_rr(ans, i);
+
+        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_CNAME ||
+            !dnsn_dname_is(ldns_rr_owner(rr), name))
+            continue;
+        if (dnsn_dname_is(ldns_rr_rdf(rr, 0), target)) {
+            snprintf(status, cap, "serves it");
+            return 1;
+        }
+        dnsn_dname_text(ldns_rr_rdf(rr, 0), got, sizeof(got));
+        snprintf(status, cap, "answered a CNAME to %.150s", got);
+        return 0;
+    }
+    snprintf(status, cap, "answered no CNAME");
+    return 0;
+}
+
+int kw_dns_cname_look(const kw_dns_server *server, const char *name,
+                      const char *target, int timeout_ms, char *status,
+                      size_t cap)
+{
+    ldns_pkt *p = NULL;
+    kw_diag sub;
+    int rc;
+
+    sub.msg[0] = '\0';
+    if (server == NULL || name == NULL || target == NULL || timeout_ms <= 0) {
+        snprintf(status, cap, "not asked: bad arguments");
+        return KW_EINVAL;
+    }
+    rc = dnsn_query(server, name, LDNS_RR_TYPE_CNAME, 0,
+                    dnsn_now_ms() + timeout_ms, &p, &sub);
+    if (rc == KW_ETIMEDOUT)
+        snprintf(status, cap, "did not answer");
+    else if (rc == -ECONNREFUSED)
+        snprintf(status, cap, "refused (nothing listens)");
+    else if (rc != 0)
+        snprintf(status, cap, "failed: %.140s", sub.msg);
+    else
+        rc = judge_cname(p, name, target, status, cap);
+    ldns_pkt_free(p);
+    return rc;
+}
+
 int kw_dns_txt_wait(const kw_dns_server *servers, size_t n, const char *name,
                     const char *value, int timeout_ms, int interval_ms,
                     kw_diag *d)

@@ -218,7 +218,7 @@ static const char *const dkim_keys[] = {
     "group", "key_type", "ttl", "drain", "retire", "old_key", "publish",
     "dns_server", "dns_zone", "tsig_key", "tsig_algorithm", "tsig_secret",
     "dns_exec", "signer", "signer_exec", "selector_map", "path_map",
-    "dns_check", NULL};
+    "dns_check", "zone", "slots", NULL};
 
 /* In the order of enum section, after SEC_NONE: keys_of() indexes it, so
  * what the parser accepts and what the reference is checked against are

@@ -99,7 +99,7 @@ static int f_negttl(void *ctx, const kw_dkim_rot_params *p, int64_t *ttl,
 static char dir[256], keydir[512];
 static ks_store *st;
 static fake fk;
-static kw_dkim_rot_dns dns = {f_update, f_visible, f_negttl, &fk, NULL};
+static kw_dkim_rot_dns dns = {f_update, f_visible, f_negttl, &fk, NULL, NULL};
 static kw_dkim_rot_params prm;
 
 static int setup(void **state)

@@ -119,7 +119,7 @@ static int f_negttl(void *ctx, const kw_dkim_rot_params *p, int64_t *ttl,
     return 0;
 }
 
-static kw_dkim_rot_dns dns = {f_update, f_visible, f_negttl, &fk, f_look};
+static kw_dkim_rot_dns dns = {f_update, f_visible, f_negttl, &fk, f_look, NULL};
 
 static char dir[256], keydir[512], smap[512], pmap[512];
 static kw_dkim_rot_params prm[MAXD];
