@@ -8,11 +8,14 @@
  *
  *   (none)      no rotation runs; one starts when the last started
  *               `rotate` ago, or never, or when asked.
- *   GENERATING  a selector is chosen (never one used before) and the key
- *               file is being written.  Resumed: a key file already there
+ *   GENERATING  a selector is chosen (never one used before; with zone =
+ *               a free slot, invariant 7) and the key file is being
+ *               written.  Resumed: a key file already there
  *               is the one written before the crash and is used.
  *   GENERATED   the key file is on disk (0600, or 0640 for the group),
- *               fsync'd; the record to publish is stored.
+ *               fsync'd; the record to publish is stored.  With zone =
+ *               it waits here until the slot's CNAME is served
+ *               (invariant 7).
  *   PUBLISHING  the record is being sent (RFC 2136 add, dns_exec add) or
  *               handed to the operator.  Resumed: the same record is sent
  *               again; an add of a record that exists changes nothing.
@@ -79,6 +82,18 @@
  *      only from a stage before ACTIVE (allowed()), and not from
  *      PROPAGATED while a switch to the new key was begun and never
  *      finished unless the signer's files, read back, do not name it.
+ *   7. With zone = (a dedicated zone, fixed slot selectors): a slot is
+ *      taken only when no running rotation uses it, its key does not
+ *      sign, and the record of its previous key was removed, revoked or
+ *      aborted at least ttl + the dedicated zone's negative TTL + margin
+ *      ago (so no resolver still holds the old key for the name); of
+ *      the free slots the one freed longest ago is taken
+ *      (kw_dkim_slot_choose; when none is, the reason and the time are
+ *      written on the last rotation and the next waits).  And nothing is
+ *      published into a slot before every authoritative server of the
+ *      mail domain serves its CNAME to the dedicated zone: PUBLISHING is
+ *      entered from GENERATED only after cname_served().  Without zone =
+ *      no selector is ever used twice (pick_selector()).
  */
 #include "dkim_rotate_int.h"
 
