@@ -1498,6 +1498,64 @@ static void test_running_selector_unique(void **state)
                                       NULL, &d), 0);
 }
 
+/* The rebuild of dkim_rotations (schema 13 on this branch): rows and
+ * their journal kept, the journal's foreign key onto the new table (a
+ * rotation deleted takes its journal along), UNIQUE (domain, selector)
+ * gone for finished rotations and kept for running ones. */
+static void test_schema_rebuild(void **state)
+{
+    char path[512];
+    ks_store *s;
+    kw_diag d;
+    int64_t n = 0;
+
+    (void)state;
+    path_join(path, sizeof(path), dir, "v12.db");
+    assert_int_equal(ks_open_at_version(path, 12, &s, &d), 0);
+    assert_int_equal(ks_exec(s,
+        "INSERT INTO dkim_rotations (id, domain, selector, key_path, "
+        "key_type, stage, since, started_at, failures, old_started_at) "
+        "VALUES (7, 'example.com', 'kw1', '/k/a', 'ed25519', 'removed', 5, "
+        "4, 2, 3);"
+        "INSERT INTO dkim_rot_journal (rotation_id, at, old_stage, "
+        "new_stage, intent) VALUES (7, 5, 'removing', 'removed', 'x'), "
+        "(7, 6, 'removed', 'removed', 'y');", &d), 0);
+    ks_close(s);
+    assert_int_equal(ks_open(path, 0, &s, &d), 0);
+    assert_int_equal(ks_value(s, &d, "t", &n, NULL,
+                              "SELECT count(*) FROM dkim_rot_journal WHERE "
+                              "rotation_id = 7", ""), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(ks_value(s, &d, "t", &n, NULL,
+                              "SELECT failures + old_started_at FROM "
+                              "dkim_rotations WHERE id = 7", ""), 0);
+    assert_int_equal(n, 5);
+    /* kw1 finished: taken again by a running rotation; a second running
+     * one is refused by the index. */
+    assert_int_equal(ks_exec(s,
+        "INSERT INTO dkim_rotations (domain, selector, key_path, key_type, "
+        "stage, since, started_at) VALUES ('example.com', 'kw1', '/k/b', "
+        "'ed25519', 'published', 9, 9)", &d), 0);
+    assert_int_not_equal(ks_exec(s,
+        "INSERT INTO dkim_rotations (domain, selector, key_path, key_type, "
+        "stage, since, started_at) VALUES ('example.com', 'kw1', '/k/c', "
+        "'ed25519', 'generating', 9, 9)", &d), 0);
+    assert_int_equal(ks_exec(s, "DELETE FROM dkim_rotations WHERE id = 7",
+                             &d), 0);
+    assert_int_equal(ks_value(s, &d, "t", &n, NULL,
+                              "SELECT count(*) FROM dkim_rot_journal", ""),
+                     0);
+    assert_int_equal(n, 0);
+    {
+        int found = 1;
+
+        assert_int_equal(ks_value(s, &d, "t", &n, &found,
+                                  "PRAGMA foreign_key_check", ""), 0);
+        assert_false(found);
+    }
+    ks_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1545,6 +1603,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zone_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_choose, setup, teardown),
         cmocka_unit_test_setup_teardown(test_running_selector_unique, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_schema_rebuild, setup,
                                         teardown),
     };
 
