@@ -22,7 +22,9 @@
  *     status) until the removal is ttl + negative TTL + margin old, then
  *     takes it with a new key file beside the archived one; a message
  *     signed with the new kw1 key verifies through the CNAME, and the
- *     first message, signed by the old kw1 key, no longer does.
+ *     first message, signed by the old kw1 key, no longer does;
+ *   - `dkim check` follows kw1's CNAME to the record it judges, and with
+ *     the CNAME deleted names the CNAME to add (critical: kw1 signs).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -308,6 +310,36 @@ static void zone_slots(void **st)
     assert_int_equal(verifies_now(first), 0);
     assert_int_equal(verifies_now(third), 1);
     assert_int_equal(access(archived, F_OK), 0);
+
+    /* 5. The inventory's check follows the CNAME to the record; with the
+     * CNAME taken away it names the one to add. */
+    setenv("KEYWARDEN_NOW", "2027-04-22T11:07:00Z", 1);
+    kwres_free((r = kw_ok(g_state, g_conf, "scan", "--dkim"), &r));
+    r = kw(g_state, g_conf, "dkim", "check", DOMAIN);
+    assert_contains(r.out, "delegated by CNAME to " TARGET1);
+    assert_contains(r.out, TARGET1 " serves the key file's rsa key");
+    assert_not_contains(r.out, "CNAME to " TARGET1 " at");
+    kwres_free(&r);
+    {
+        uint32_t serial = 0;
+
+        assert_int_equal(kn_update(&g_primary, "example.com",
+                                   "update delete kw1._domainkey." DOMAIN
+                                   ". CNAME\n"),
+                         0);
+        assert_int_equal(kn_soa_serial("127.0.0.1", g_primary.port,
+                                       "example.com", 2000, &serial), 0);
+        assert_int_equal(kn_wait_serial("127.0.0.2", g_primary.port,
+                                        "example.com", serial, 10000), 0);
+    }
+    r = kw(g_state, g_conf, "dkim", "check", DOMAIN);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "kw1._domainkey." DOMAIN " has no CNAME to "
+                    TARGET1 " at ");
+    assert_contains(r.out, "127.0.0.2:");
+    assert_contains(r.out, "fix: add once to the zone of " DOMAIN ": "
+                    CNAME1 " ");
+    kwres_free(&r);
     free(first);
     free(second);
     free(third);
