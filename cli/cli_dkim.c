@@ -90,6 +90,27 @@ static void dkim_usage(FILE *out)
           out);
 }
 
+/* getopt over opts, whose one option of its own (letter) sets *flag;
+ * the shared ones (--state-dir, --help) as every command has them.
+ * KW_CLI_NEXT to go on, else the exit status. */
+static int one_flag_opts(kw_cli *cli, int argc, char **argv,
+                         const struct option *opts, int letter, int *flag)
+{
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == letter) {
+            *flag = 1;
+            continue;
+        }
+        r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
+                              KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    return KW_CLI_NEXT;
+}
+
 static int dkim_check(kw_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -420,18 +441,11 @@ static int dkim_rotate(kw_cli *cli, int argc, char **argv)
     ks_store *s = NULL;
     kw_config kc;
     kw_diag d;
-    int c, r, found = 0, flags, lock_fd = -1, due = 0;
+    int r, found = 0, flags, lock_fd = -1, due = 0;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'D') {
-            due = 1;
-            continue;
-        }
-        r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
-                              KW_EXIT_USAGE);
-        if (r != KW_CLI_NEXT)
-            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
-    }
+    if ((r = one_flag_opts(cli, argc, argv, opts, 'D', &due)) !=
+        KW_CLI_NEXT)
+        return r;
     if (argc - optind != (due ? 0 : 1)) {
         if (due)
             kw_err("dkim rotate --due takes no DOMAIN: it advances every "
@@ -521,18 +535,11 @@ static int dkim_status(kw_cli *cli, int argc, char **argv)
     kw_config kc;
     size_t n = 0, i;
     kw_diag d;
-    int c, r, json = 0, have_kc;
+    int r, json = 0, have_kc;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'j') {
-            json = 1;
-            continue;
-        }
-        r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
-                              KW_EXIT_USAGE);
-        if (r != KW_CLI_NEXT)
-            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
-    }
+    if ((r = one_flag_opts(cli, argc, argv, opts, 'j', &json)) !=
+        KW_CLI_NEXT)
+        return r;
     if (argc - optind > 1) {
         dkim_usage(stderr);
         return KW_EXIT_USAGE;
@@ -615,16 +622,9 @@ static int dkim_cnames(kw_cli *cli, int argc, char **argv)
     size_t i;
     int c, r, json = 0, bad = 0, any = 0;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'j') {
-            json = 1;
-            continue;
-        }
-        r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
-                              KW_EXIT_USAGE);
-        if (r != KW_CLI_NEXT)
-            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
-    }
+    if ((r = one_flag_opts(cli, argc, argv, opts, 'j', &json)) !=
+        KW_CLI_NEXT)
+        return r;
     if (kw_cli_dkim_config(cli, NULL, NULL, &kc) != 0)
         return KS_HEALTH_UNKNOWN;
     if (json && (all = json_array()) == NULL) {

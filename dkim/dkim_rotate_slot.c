@@ -74,9 +74,14 @@ static void slot_of(const kw_dkim_rot_params *p, const ks_dkim_rot *v,
         return;
     }
     if (!rot_finished(x)) {
+        kw_dkim_stage st = kw_dkim_stage_parse(x->stage);
+
         s->in_use = 1;
-        snprintf(s->what, sizeof(s->what), "the running rotation into it "
-                 "(%s)", x->stage);
+        if (st >= KW_DKIM_ST_ACTIVE && st <= KW_DKIM_ST_REMOVING)
+            snprintf(s->what, sizeof(s->what), "its key signs");
+        else
+            snprintf(s->what, sizeof(s->what), "the running rotation into "
+                     "it (%s)", x->stage);
         return;
     }
     /* Its key signed: the slot is free once a later rotation replaced

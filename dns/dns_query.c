@@ -248,6 +248,31 @@ static int judge(const ldns_pkt *p, const char *name, const char *value,
     return 0;
 }
 
+/* One non-recursive question of a look: 0 with the answer in *p, or a
+ * KW_E* with what went wrong in status. */
+static int look_once(const kw_dns_server *server, const char *name,
+                     int type, int timeout_ms, ldns_pkt **p, char *status,
+                     size_t cap)
+{
+    kw_diag sub;
+    int rc;
+
+    sub.msg[0] = '\0';
+    if (server == NULL || name == NULL || timeout_ms <= 0) {
+        snprintf(status, cap, "not asked: bad arguments");
+        return KW_EINVAL;
+    }
+    rc = dnsn_query(server, name, (ldns_rr_type)type, 0,
+                    dnsn_now_ms() + timeout_ms, p, &sub);
+    if (rc == KW_ETIMEDOUT)
+        snprintf(status, cap, "did not answer");
+    else if (rc == -ECONNREFUSED)
+        snprintf(status, cap, "refused (nothing listens)");
+    else if (rc != 0)
+        snprintf(status, cap, "failed: %.140s", sub.msg);
+    return rc;
+}
+
 int kw_dns_judge_txt_wire(const uint8_t *wire, size_t len, const char *name,
                           const char *value, char *status, size_t cap)
 {
@@ -268,23 +293,10 @@ int kw_dns_txt_look(const kw_dns_server *server, const char *name,
                     size_t cap)
 {
     ldns_pkt *p = NULL;
-    kw_diag sub;
-    int rc;
+    int rc = look_once(server, name, LDNS_RR_TYPE_TXT, timeout_ms, &p,
+                       status, cap);
 
-    sub.msg[0] = '\0';
-    if (server == NULL || name == NULL || timeout_ms <= 0) {
-        snprintf(status, cap, "not asked: bad arguments");
-        return KW_EINVAL;
-    }
-    rc = dnsn_query(server, name, LDNS_RR_TYPE_TXT, 0,
-                    dnsn_now_ms() + timeout_ms, &p, &sub);
-    if (rc == KW_ETIMEDOUT)
-        snprintf(status, cap, "did not answer");
-    else if (rc == -ECONNREFUSED)
-        snprintf(status, cap, "refused (nothing listens)");
-    else if (rc != 0)
-        snprintf(status, cap, "failed: %.140s", sub.msg);
-    else
+    if (rc == 0)
         rc = judge(p, name, value, status, cap);
     ldns_pkt_free(p);
     return rc;
@@ -338,23 +350,13 @@ int kw_dns_cname_look(const kw_dns_server *server, const char *name,
                       size_t cap)
 {
     ldns_pkt *p = NULL;
-    kw_diag sub;
-    int rc;
+    int rc = target == NULL ? KW_EINVAL
+                            : look_once(server, name, LDNS_RR_TYPE_CNAME,
+                                        timeout_ms, &p, status, cap);
 
-    sub.msg[0] = '\0';
-    if (server == NULL || name == NULL || target == NULL || timeout_ms <= 0) {
+    if (target == NULL)
         snprintf(status, cap, "not asked: bad arguments");
-        return KW_EINVAL;
-    }
-    rc = dnsn_query(server, name, LDNS_RR_TYPE_CNAME, 0,
-                    dnsn_now_ms() + timeout_ms, &p, &sub);
-    if (rc == KW_ETIMEDOUT)
-        snprintf(status, cap, "did not answer");
-    else if (rc == -ECONNREFUSED)
-        snprintf(status, cap, "refused (nothing listens)");
-    else if (rc != 0)
-        snprintf(status, cap, "failed: %.140s", sub.msg);
-    else
+    if (rc == 0)
         rc = judge_cname(p, name, target, status, cap);
     ldns_pkt_free(p);
     return rc;

@@ -1377,6 +1377,16 @@ static void test_zone_slots(void **state)
     assert_true(used);
 }
 
+/* kw_dkim_slot_choose for prm with a negative TTL of 300. */
+static int choose(const ks_dkim_rot *v, size_t n, int64_t now, char *sel,
+                  int64_t *when, char *why)
+{
+    kw_diag d;
+
+    return kw_dkim_slot_choose(&prm, v, n, 300, now, sel, 64, when, why,
+                               1024, &d);
+}
+
 /* Slot choice, pure: the free slot freed longest ago; aborted rotations
  * free their slot at once; a running one holds it. */
 static void test_slot_choose(void **state)
@@ -1400,19 +1410,13 @@ static void test_slot_choose(void **state)
     snprintf(v[2].stage, sizeof(v[2].stage), "removed");
     v[2].since = 2000;
     /* Nothing used: slot 1. */
-    assert_int_equal(kw_dkim_slot_choose(&prm, v, 0, 300, 5, sel,
-                                         sizeof(sel), &when, why,
-                                         sizeof(why), &d), 0);
+    assert_int_equal(choose(v, 0, 5, sel, &when, why), 0);
     assert_string_equal(sel, "kw1");
     /* kw1 freed at 1000, kw2 at 2000, kw3 signs: kw1 once cool. */
-    assert_int_equal(kw_dkim_slot_choose(&prm, v, 3, 300, 8499, sel,
-                                         sizeof(sel), &when, why,
-                                         sizeof(why), &d), 1);
+    assert_int_equal(choose(v, 3, 8499, sel, &when, why), 1);
     assert_int_equal(when, 8500);
     assert_non_null(strstr(why, "kw3: its key signs"));
-    assert_int_equal(kw_dkim_slot_choose(&prm, v, 3, 300, 8500, sel,
-                                         sizeof(sel), &when, why,
-                                         sizeof(why), &d), 0);
+    assert_int_equal(choose(v, 3, 8500, sel, &when, why), 0);
     assert_string_equal(sel, "kw1");
     /* A rotation into kw1 aborted at 3000: kw2 is the one freed longest
      * ago. */
@@ -1420,32 +1424,26 @@ static void test_slot_choose(void **state)
     snprintf(v[3].old_selector, sizeof(v[3].old_selector), "kw3");
     snprintf(v[3].stage, sizeof(v[3].stage), "aborted");
     v[3].since = 3000;
-    assert_int_equal(kw_dkim_slot_choose(&prm, v, 4, 300, 100000, sel,
-                                         sizeof(sel), &when, why,
-                                         sizeof(why), &d), 0);
+    assert_int_equal(choose(v, 4, 100000, sel, &when, why), 0);
     assert_string_equal(sel, "kw2");
     /* A rotation into kw1 running: it holds kw1. */
     snprintf(v[3].stage, sizeof(v[3].stage), "published");
-    assert_int_equal(kw_dkim_slot_choose(&prm, v, 4, 300, 100000, sel,
-                                         sizeof(sel), &when, why,
-                                         sizeof(why), &d), 0);
+    assert_int_equal(choose(v, 4, 100000, sel, &when, why), 0);
     assert_string_equal(sel, "kw2");
-    /* kw2 in drain after a rotation to kw3 (retired): not free, and
-     * when it will be is known. */
+    /* Two slots, kw1 draining after the rotation to kw2: none is free,
+     * and when kw1 will be is known (drain, then the margin). */
     prm.slots = 2;
-    snprintf(v[2].stage, sizeof(v[2].stage), "retired");
-    v[2].since = 50000;
-    assert_int_equal(kw_dkim_slot_choose(&prm, v, 3, 300, 60000, sel,
-                                         sizeof(sel), &when, why,
-                                         sizeof(why), &d), 0);
-    assert_string_equal(sel, "kw1");
-    snprintf(v[3].stage, sizeof(v[3].stage), "removed");
-    v[3].since = 90000;
-    snprintf(v[3].selector, sizeof(v[3].selector), "kw1");
-    snprintf(v[3].old_selector, sizeof(v[3].old_selector), "kw2");
-    assert_int_equal(kw_dkim_slot_choose(&prm, v, 3, 300, 60000, sel,
-                                         sizeof(sel), &when, why,
-                                         sizeof(why), &d), 0);
+    snprintf(v[1].stage, sizeof(v[1].stage), "retired");
+    v[1].since = 50000;
+    assert_int_equal(choose(v, 2, 60000, sel, &when, why), 1);
+    assert_int_equal(when, 50000 + 7 * DAY + 3600 + 300 + 3600);
+    assert_non_null(strstr(why, "kw1: its record drains after the "
+                           "rotation to kw2"));
+    assert_non_null(strstr(why, "kw2: its key signs"));
+    snprintf(v[1].stage, sizeof(v[1].stage), "published");
+    assert_int_equal(choose(v, 2, 60000, sel, &when, why), 1);
+    assert_non_null(strstr(why, "kw2: the running rotation into it "
+                           "(published)"));
     /* The template: %n only with a slot. */
     assert_int_not_equal(kw_dkim_selector_expand("kw%n", NOW, sel,
                                                  sizeof(sel), &d), 0);
