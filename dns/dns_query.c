@@ -170,27 +170,39 @@ out:
     return rc;
 }
 
-/* One server's answer for name TXT: 1 when it is what we wait for,
- * 0 when not (what it said in status). */
-static int judge(const ldns_pkt *p, const char *name, const char *value,
-                 char *status, size_t cap)
+/* An answer that says nothing about the name: an rcode other than
+ * NOERROR and NXDOMAIN, or no authority.  1 then, with why in status. */
+static int not_authoritative(const ldns_pkt *p, char *status, size_t cap)
 {
-    char *txt = NULL, show[200], rbuf[16];
-    size_t i, ntxt = 0, len = 0;
-    int rcode = ldns_pkt_get_rcode(p), found = 0;
-    const ldns_rr_list *ans = ldns_pkt_answer(p);
+    int rcode = ldns_pkt_get_rcode(p);
+    char rbuf[16];
 
     if (rcode != LDNS_RCODE_NOERROR && rcode != LDNS_RCODE_NXDOMAIN) {
         snprintf(status, cap, "answered %s%s", dnsn_rcode_name(rcode, rbuf),
                  rcode == LDNS_RCODE_REFUSED ? " (does it serve the zone?)"
                                              : "");
-        return 0;
+        return 1;
     }
     if (!ldns_pkt_aa(p)) {
         snprintf(status, cap, "answered without authority (AA=0: does it "
                  "serve the zone?)");
-        return 0;
+        return 1;
     }
+    return 0;
+}
+
+/* One server's answer for name TXT: 1 when it is what we wait for,
+ * 0 when not (what it said in status). */
+static int judge(const ldns_pkt *p, const char *name, const char *value,
+                 char *status, size_t cap)
+{
+    char *txt = NULL, show[200];
+    size_t i, ntxt = 0, len = 0;
+    int rcode = ldns_pkt_get_rcode(p), found = 0;
+    const ldns_rr_list *ans = ldns_pkt_answer(p);
+
+    if (not_authoritative(p, status, cap))
+        return 0;
     if (rcode == LDNS_RCODE_NXDOMAIN) {
         snprintf(status, cap, "answered NXDOMAIN");
         return value == NULL;
@@ -309,22 +321,13 @@ static int judge_cname(const ldns_pkt *p, const char *name,
 {
     const ldns_rr_list *ans = ldns_pkt_answer(p);
     int rcode = ldns_pkt_get_rcode(p);
-    char got[256], rbuf[16];
+    char got[256];
     size_t i;
 
-    if (rcode == LDNS_RCODE_NXDOMAIN && ldns_pkt_aa(p)) {
+    if (not_authoritative(p, status, cap))
+        return 0;
+    if (rcode == LDNS_RCODE_NXDOMAIN) {
         snprintf(status, cap, "answered NXDOMAIN (no CNAME)");
-        return 0;
-    }
-    if (rcode != LDNS_RCODE_NOERROR) {
-        snprintf(status, cap, "answered %s%s", dnsn_rcode_name(rcode, rbuf),
-                 rcode == LDNS_RCODE_REFUSED ? " (does it serve the zone?)"
-                                             : "");
-        return 0;
-    }
-    if (!ldns_pkt_aa(p)) {
-        snprintf(status, cap, "answered without authority (AA=0: does it "
-                 "serve the zone?)");
         return 0;
     }
     for (i = 0; i < ldns_rr_list_rr_count(ans); i++) {
