@@ -768,10 +768,11 @@ int rot_publish_effect(const machine *m, kw_diag *sub)
         return 0;
     rot_dkim_name(m->p, m->r->selector, m->r->domain, name, sizeof(name));
     rc = 0;
-    /* A slot whose previous key was revoked still serves its empty p=;
-     * it goes first (deleting what is not there changes nothing), or
-     * the name would serve two records. */
-    if (m->p->zone != NULL)
+    /* With retire = revoke a slot's previous key left its empty p= at
+     * the name; it goes first (deleting what is not there changes
+     * nothing), or the name would serve two records.  Only then: a
+     * dns_exec program need not accept removing what it never added. */
+    if (m->p->zone != NULL && m->p->retire_revoke)
         rc = m->dns->update(m->dns->ctx, m->p, 0, name, REVOKED_RECORD, sub);
     if (rc == 0)
         rc = m->dns->update(m->dns->ctx, m->p, 1, name, m->r->record, sub);

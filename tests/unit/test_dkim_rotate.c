@@ -1263,8 +1263,37 @@ static int64_t zone_walk(kw_dkim_rot_out *o, int flags, int64_t t)
     *o = run(0, t + 7300);
     assert_string_equal(o->rot.stage, "retired");
     *o = run(0, t + 7300 + 7 * DAY);
-    assert_string_equal(o->rot.stage, "removed");
+    assert_string_equal(o->rot.stage,
+                        prm.retire_revoke ? "revoked" : "removed");
     return t + 7300 + 7 * DAY;
+}
+
+/* retire = revoke: a slot's reuse deletes the empty p= its previous key
+ * left before adding the new record; the revocation frees the slot as a
+ * removal does. */
+static void test_zone_revoke(void **state)
+{
+    kw_dkim_rot_out o;
+    int64_t gone;
+
+    (void)state;
+    zone_params(2);
+    prm.retire_revoke = 1;
+    zone_walk(&o, 0, NOW);
+    assert_string_equal(fk.last_remove, "v=DKIM1; p=");
+    gone = zone_walk(&o, 0, NOW + 90 * DAY);
+    assert_string_equal(o.rot.selector, "kw2");
+    assert_string_equal(fk.last_add, "v=DKIM1; p=");
+    assert_string_equal(fk.last_name,
+                        "kw1._domainkey.example.com.dkim.example.net");
+    fk.removes = 0;
+    fk.last_remove[0] = '\0';
+    o = run(KW_DKIM_ROT_START, gone + 7500);
+    assert_string_equal(o.rot.stage, "visible");
+    assert_string_equal(o.rot.selector, "kw1");
+    assert_int_equal(fk.removes, 1);
+    assert_string_equal(fk.last_remove, "v=DKIM1; p=");
+    assert_string_equal(fk.last_add, o.rot.record);
 }
 
 /* Invariant 7: the first rotation waits before publication for the
@@ -1304,16 +1333,14 @@ static void test_zone_slots(void **state)
     assert_string_equal(o.rot.stage, "generated");
     assert_int_equal(fk.adds, 0);
 
-    /* Added: the record goes to the dedicated zone (a revoked p= of
-     * the slot's previous use deleted first). */
+    /* Added: the record goes to the dedicated zone. */
     fk.cname_missing = 0;
     o = run(0, NOW + 120);
     assert_string_equal(o.rot.stage, "visible");
     assert_int_equal(fk.adds, 1);
     assert_string_equal(fk.last_name,
                         "kw1._domainkey.example.com.dkim.example.net");
-    assert_int_equal(fk.removes, 1);
-    assert_string_equal(fk.last_remove, "v=DKIM1; p=");
+    assert_int_equal(fk.removes, 0);
     base = strrchr(o.rot.key_path, '/');
     assert_non_null(base);
     assert_string_equal(base + 1, "example.com.kw1.1800000000.key");
@@ -1599,6 +1626,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zone_slots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zone_revoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_choose, setup, teardown),
         cmocka_unit_test_setup_teardown(test_running_selector_unique, setup,
                                         teardown),
