@@ -20,7 +20,8 @@
  *     and its key archived;
  *   - the third wants slot 1 again: it waits (saying so in rotate and
  *     status) until the removal is ttl + negative TTL + margin old, then
- *     takes it with a new key file beside the archived one; a message
+ *     takes it (killed -9 right after writing the key, resumed with
+ *     that key) with a new key file beside the archived one; a message
  *     signed with the new kw1 key verifies through the CNAME, and the
  *     first message, signed by the old kw1 key, no longer does;
  *   - `dkim check` follows kw1's CNAME to the record it judges, and with
@@ -185,6 +186,22 @@ static char *signed_through_cname(const char *sel, const char *target)
     return t.msg;
 }
 
+/* `dkim rotate` at now, killed by the test seam at point (as kill -9
+ * would, right after that effect). */
+static void killed_at(const char *now, const char *point)
+{
+    kwres r;
+
+    setenv("KEYWARDEN_NOW", now, 1);
+    setenv("KEYWARDEN_TEST_DIE_AT", point, 1);
+    r = kw(g_state, g_conf, "dkim", "rotate", DOMAIN);
+    unsetenv("KEYWARDEN_TEST_DIE_AT");
+    if (r.status != 128 + SIGKILL)
+        fail_msg("not killed at %s: status %d\n%s%s", point, r.status,
+                 r.out, r.err);
+    kwres_free(&r);
+}
+
 static int verifies_now(const char *msg)
 {
     char why[2048];
@@ -260,14 +277,7 @@ static void zone_slots(void **st)
                                  ". -> " TARGET1);
 
     /* 3. Slot 2, killed right after its UPDATE: resumed, one record. */
-    setenv("KEYWARDEN_NOW", "2027-04-15T08:00:00Z", 1);
-    setenv("KEYWARDEN_TEST_DIE_AT", "update-sent", 1);
-    r = kw(g_state, g_conf, "dkim", "rotate", DOMAIN);
-    unsetenv("KEYWARDEN_TEST_DIE_AT");
-    if (r.status != 128 + SIGKILL)
-        fail_msg("not killed after the UPDATE: status %d\n%s%s", r.status,
-                 r.out, r.err);
-    kwres_free(&r);
+    killed_at("2027-04-15T08:00:00Z", "update-sent");
     rotate_at("2027-04-15T08:00:10Z", "selector kw2  visible since",
               "(replaces kw1)");
     assert_int_equal(records_at(TARGET2), 1);
@@ -296,7 +306,10 @@ static void zone_slots(void **st)
     status_at("2027-04-22T09:30:00Z", "a free slot for the next rotation");
     rotate_at("2027-04-22T10:04:09Z", "selector kw2  removed");
     assert_int_equal(records_at(TARGET1), 0);
-    rotate_at("2027-04-22T10:04:10Z", "selector kw1  visible since",
+    /* Killed right after the slot's new key was written: resumed with
+     * that key, no second one. */
+    killed_at("2027-04-22T10:04:10Z", "key-written");
+    rotate_at("2027-04-22T10:04:11Z", "selector kw1  visible since",
               "(replaces kw2)");
     assert_int_equal(records_at(TARGET1), 1);
     assert_int_equal(kw_count_files(kw_path(g_keys, "archive"), ".key"), 1);
