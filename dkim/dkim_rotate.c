@@ -594,9 +594,11 @@ static int pick_slot(machine *m, ks_dkim_rot *prev, int *wait, kw_diag *d)
     snprintf(what, sizeof(what), "a free slot for the next rotation: %s",
              why);
     if (prev == NULL) {
-        /* Nothing to write it on (a slot is only ever busy after a
-         * rotation, so this is a failed SOA read): said, not kept. */
-        memset(r, 0, sizeof(*r));
+        /* No rotation to write it on.  Not reached today (with none, no
+         * slot was ever used and the SOA is not read), kept so a wait is
+         * said, not lost, should that change. */
+        r->selector[0] = '\0';
+        snprintf(r->stage, sizeof(r->stage), "none");
         m->out->waiting = 1;
         r->wait_until = when;
         snprintf(r->waits_for, sizeof(r->waits_for), "%s", what);

@@ -204,13 +204,13 @@ static int dkim_rot_key(parser *p, int k, const char *key, const char *v)
         return 0;
     case 26: return split_argv(p, key, v, &r->signer_exec);
     case 29: return dns_check_list(p, v, &r->dns_check);
-    case 30:
+    case DKIM_KEY_ZONE:
         if (!kw_config_dns_name_ok(v, 200) || strchr(v, '.') == NULL)
             return FAIL(p, "zone = %s: expected the dedicated zone's name "
                            "(dkim.example.net)",
                         v);
         return kw_config_set_str(&r->zone, v);
-    case 31: {
+    case DKIM_KEY_SLOTS: {
         char *end;
         long n = strtol(v, &end, 10);
 
@@ -300,7 +300,7 @@ int kw_config_dkim_end(parser *p)
     if (r->zone != NULL && k->selector == NULL &&
         (k->selector = strdup("kw%n")) == NULL)
         return KW_ENOMEM;
-    if ((p->seen & (1u << 31)) && r->zone == NULL)
+    if ((p->seen & (1u << DKIM_KEY_SLOTS)) && r->zone == NULL)
         return FAIL(p, "[dkim \"%s\"]: slots = is for a dedicated zone "
                        "(zone =)",
                     k->domain);
