@@ -256,6 +256,11 @@ static void zone_slots(void **st)
                  (const char *[]){"dkim", "cnames", "--json", DOMAIN, NULL},
                  "\"cname\": \"" TARGET1 "\"", "\"slot\": 2", NULL);
     free(out);
+    out = run_at("2027-01-15T08:00:30Z",
+                 (const char *[]){"dkim", "status", "--json", DOMAIN, NULL},
+                 "\"record_name\": \"" TARGET1 "\"",
+                 "\"zone\": \"" ZONE "\"", NULL);
+    free(out);
     r = kw(g_state, g_conf, "dkim", "cnames", "other.example.com");
     assert_int_equal(r.status, 3);
     assert_contains(r.err, "no [dkim \"other.example.com\"] section with "
