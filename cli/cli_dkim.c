@@ -1,6 +1,7 @@
 /*
  * cli_dkim.c: keywarden dkim check [DOMAIN...] [--json], dkim rotate
- * DOMAIN | --due, dkim abort DOMAIN, dkim status [DOMAIN] [--json].
+ * DOMAIN | --due, dkim abort DOMAIN, dkim status [DOMAIN] [--json],
+ * dkim cnames [DOMAIN...] [--json] (a dedicated zone's one-time CNAMEs).
  *
  * Runs the DNS check of dkim/dkim_check.h over the inventory's DKIM
  * selectors (those of the named signing domains, or all), records each
@@ -22,6 +23,7 @@
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static void dkim_usage(FILE *out)
@@ -32,6 +34,7 @@ static void dkim_usage(FILE *out)
           "       keywarden dkim rotate --due\n"
           "       keywarden dkim abort DOMAIN\n"
           "       keywarden dkim status [--json] [DOMAIN]\n"
+          "       keywarden dkim cnames [--json] [DOMAIN...]\n"
           "\n"
           "rotate starts a rotation of DOMAIN's selector now (a [dkim "
           "\"DOMAIN\"]\n"
@@ -49,6 +52,13 @@ static void dkim_usage(FILE *out)
           "new record is removed and the old key keeps signing.  status "
           "shows each\n"
           "rotation's stage, since when, and what it waits for.\n"
+          "cnames prints, for each domain whose [dkim \"DOMAIN\"] has zone "
+          "=, the\n"
+          "CNAME of each slot to add once to the mail domain's zone (all "
+          "such\n"
+          "domains when none is named); a rotation into a slot waits until "
+          "its\n"
+          "CNAME is served.\n"
           "rotate and abort exit 0 when the rotation advanced or waits, 1 "
           "when a\n"
           "step failed (it says where and why), 3 when they could not run.\n"
@@ -78,6 +88,27 @@ static void dkim_usage(FILE *out)
           "Exit status: 0 ok, 1 warning, 2 critical, 3 unknown (as "
           "`check`).\n",
           out);
+}
+
+/* getopt over opts, whose one option of its own (letter) sets *flag;
+ * the shared ones (--state-dir, --help) as every command has them.
+ * KW_CLI_NEXT to go on, else the exit status. */
+static int one_flag_opts(kw_cli *cli, int argc, char **argv,
+                         const struct option *opts, int letter, int *flag)
+{
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == letter) {
+            *flag = 1;
+            continue;
+        }
+        r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
+                              KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    return KW_CLI_NEXT;
 }
 
 static int dkim_check(kw_cli *cli, int argc, char **argv)
@@ -181,8 +212,67 @@ static void utc(int64_t t, char *buf, size_t cap)
         snprintf(buf, cap, "-");
 }
 
-static void rot_text(const ks_dkim_rot *r, FILE *out)
+/* The managed section of domain in kc (NULL: none, or no config). */
+static const kw_dkim_rot_params *section(const kw_config *kc,
+                                        const char *domain)
 {
+    size_t i;
+
+    for (i = 0; kc != NULL && i < kc->dkim.nrot; i++)
+        if (strcasecmp(kc->dkim.rot[i].domain, domain) == 0)
+            return &kc->dkim.rot[i];
+    return NULL;
+}
+
+/* p's one-time CNAMEs, one line each as a zone file has them. */
+static int cnames_text(const kw_dkim_rot_params *p, const char *indent,
+                       FILE *out)
+{
+    char owner[600], target[600];
+    kw_diag d;
+    int i;
+
+    for (i = 1; i <= p->slots; i++) {
+        if (kw_dkim_slot_cname(p, i, owner, sizeof(owner), target,
+                               sizeof(target), &d) != 0) {
+            kw_err("dkim: %s", d.msg);
+            return -1;
+        }
+        fprintf(out, "%s%s. CNAME %s.\n", indent, owner, target);
+    }
+    return 0;
+}
+
+static json_t *cnames_json(const kw_dkim_rot_params *p)
+{
+    char owner[600], target[600], sel[64];
+    json_t *a = json_array();
+    kw_diag d;
+    int i;
+
+    for (i = 1; a != NULL && i <= p->slots; i++) {
+        if (kw_dkim_slot_cname(p, i, owner, sizeof(owner), target,
+                               sizeof(target), &d) != 0 ||
+            kw_dkim_selector_expand_slot(p->selector, 0, i, sel, sizeof(sel),
+                                         &d) != 0) {
+            kw_err("dkim: %s", d.msg);
+            json_decref(a);
+            return NULL;
+        }
+        json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}",
+                                           "domain", p->domain, "zone",
+                                           p->zone, "slot", i, "selector",
+                                           sel, "name", owner, "cname",
+                                           target));
+    }
+    return a;
+}
+
+static void rot_text(const ks_dkim_rot *r, const kw_dkim_rot_params *p,
+                     FILE *out)
+{
+    char txt[600];
+
     char since[32], next[32];
 
     utc(r->since, since, sizeof(since));
@@ -202,9 +292,14 @@ static void rot_text(const ks_dkim_rot *r, FILE *out)
         fprintf(out, "  waits for %s\n", r->waits_for);
     /* Until every server serves it, the record is worth repeating: with
      * publish = manual the operator pastes it from here. */
-    if (strcmp(r->stage, "published") == 0 && r->record[0] != '\0')
-        fprintf(out, "  record: %s._domainkey.%s TXT \"%s\"\n", r->selector,
-                r->domain, r->record);
+    if (strcmp(r->stage, "published") == 0 && r->record[0] != '\0') {
+        if (p != NULL)
+            kw_dkim_txt_name(p, r->selector, txt, sizeof(txt));
+        else
+            snprintf(txt, sizeof(txt), "%s._domainkey.%s", r->selector,
+                     r->domain);
+        fprintf(out, "  record: %s TXT \"%s\"\n", txt, r->record);
+    }
 }
 
 static json_t *rot_json(const ks_dkim_rot *r)
@@ -261,14 +356,15 @@ static void rot_close(ks_store *s, int lock_fd, kw_config *kc)
 }
 
 /* What one call did, as rotate and abort print it. */
-static void rot_out_text(const kw_dkim_rot_out *out)
+static void rot_out_text(const kw_dkim_rot_out *out,
+                         const kw_dkim_rot_params *p)
 {
     if (out->manual_name[0] != '\0')
         printf("Publish this TXT record at %s (TTL of your choice), "
                "then run this command again:\n  %s\n",
                out->manual_name, out->rot.record);
     if (out->rot.domain[0] != '\0')
-        rot_text(&out->rot, stdout);
+        rot_text(&out->rot, p, stdout);
 }
 
 /* The rotations' health after a command moved them: their changes
@@ -320,7 +416,7 @@ static int dkim_rotate_due(kw_cli *cli)
         stopped |= outs[i].stopped;
         if (outs[i].rot.domain[0] == '\0')
             printf("%s  no rotation yet\n", kc.dkim.rot[i].domain);
-        rot_out_text(&outs[i]);
+        rot_out_text(&outs[i], &kc.dkim.rot[i]);
     }
     if (r == 0)
         rot_watch(cli, s, &kc);
@@ -345,18 +441,11 @@ static int dkim_rotate(kw_cli *cli, int argc, char **argv)
     ks_store *s = NULL;
     kw_config kc;
     kw_diag d;
-    int c, r, found = 0, flags, lock_fd = -1, due = 0;
+    int r, found = 0, flags, lock_fd = -1, due = 0;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'D') {
-            due = 1;
-            continue;
-        }
-        r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
-                              KW_EXIT_USAGE);
-        if (r != KW_CLI_NEXT)
-            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
-    }
+    if ((r = one_flag_opts(cli, argc, argv, opts, 'D', &due)) !=
+        KW_CLI_NEXT)
+        return r;
     if (argc - optind != (due ? 0 : 1)) {
         if (due)
             kw_err("dkim rotate --due takes no DOMAIN: it advances every "
@@ -385,7 +474,7 @@ static int dkim_rotate(kw_cli *cli, int argc, char **argv)
     if (r != 0) {
         kw_err("dkim rotate: %s", d.msg);
     } else {
-        rot_out_text(&out);
+        rot_out_text(&out, section(&kc, argv[optind]));
         rot_watch(cli, s, &kc);
     }
     rot_close(s, lock_fd, &kc);
@@ -423,7 +512,7 @@ static int dkim_abort(kw_cli *cli, int argc, char **argv)
     if (r != 0) {
         kw_err("dkim abort: %s", d.msg);
     } else {
-        rot_out_text(&out);
+        rot_out_text(&out, section(&kc, argv[optind]));
         rot_watch(cli, s, &kc);
     }
     rot_close(s, lock_fd, &kc);
@@ -440,41 +529,59 @@ static int dkim_status(kw_cli *cli, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *domain = NULL;
+    const kw_dkim_rot_params *p;
     ks_dkim_rot *v = NULL;
     ks_store *s = NULL;
+    kw_config kc;
     size_t n = 0, i;
     kw_diag d;
-    int c, r, json = 0;
+    int r, json = 0, have_kc;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'j') {
-            json = 1;
-            continue;
-        }
-        r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
-                              KW_EXIT_USAGE);
-        if (r != KW_CLI_NEXT)
-            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
-    }
+    if ((r = one_flag_opts(cli, argc, argv, opts, 'j', &json)) !=
+        KW_CLI_NEXT)
+        return r;
     if (argc - optind > 1) {
         dkim_usage(stderr);
         return KW_EXIT_USAGE;
     }
     if (argc - optind == 1)
         domain = argv[optind];
-    if (kw_cli_open_existing(cli, &s) != 0)
+    /* The configuration only adds the dedicated zone's words (where the
+     * records live, the CNAMEs): status works without it. */
+    have_kc = kw_config_load(cli->config_path, &kc, &d) == 0;
+    if (kw_cli_open_existing(cli, &s) != 0) {
+        if (have_kc)
+            kw_config_free(&kc);
         return KS_HEALTH_UNKNOWN;
+    }
     r = ks_dkim_rot_list(s, domain, &v, &n, &d);
     ks_close(s);
     if (r != 0) {
         kw_err("dkim status: %s", d.msg);
+        if (have_kc)
+            kw_config_free(&kc);
         return KS_HEALTH_UNKNOWN;
     }
+    p = domain != NULL && have_kc ? section(&kc, domain) : NULL;
+    if (p != NULL && p->zone == NULL)
+        p = NULL;
     if (json) {
         json_t *a = json_array();
 
-        for (i = 0; a != NULL && i < n; i++)
-            json_array_append_new(a, rot_json(&v[i]));
+        for (i = 0; a != NULL && i < n; i++) {
+            json_t *o = rot_json(&v[i]);
+            const kw_dkim_rot_params *q =
+                have_kc ? section(&kc, v[i].domain) : NULL;
+
+            if (o != NULL && q != NULL && q->zone != NULL) {
+                char txt[600];
+
+                kw_dkim_txt_name(q, v[i].selector, txt, sizeof(txt));
+                json_object_set_new(o, "zone", json_string(q->zone));
+                json_object_set_new(o, "record_name", json_string(txt));
+            }
+            json_array_append_new(a, o);
+        }
         if (a == NULL || json_dumpf(a, stdout, JSON_INDENT(2)) != 0)
             kw_err("dkim status: cannot write the JSON");
         else
@@ -485,10 +592,86 @@ static int dkim_status(kw_cli *cli, int argc, char **argv)
             printf("no DKIM rotation%s%s yet\n", domain ? " of " : "",
                    domain ? domain : "");
         for (i = 0; i < n; i++)
-            rot_text(&v[i], stdout);
+            rot_text(&v[i], have_kc ? section(&kc, v[i].domain) : NULL,
+                     stdout);
+        if (p != NULL) {
+            printf("%s publishes in the dedicated zone %s; the CNAMEs to "
+                   "add once to %s's zone:\n", p->domain, p->zone,
+                   p->domain);
+            cnames_text(p, "  ", stdout);
+        }
     }
     free(v);
+    if (have_kc)
+        kw_config_free(&kc);
     return 0;
+}
+
+/* keywarden dkim cnames [--json] [DOMAIN...]: the one-time CNAMEs of each
+ * domain with zone = (all of them when none is named).  Exit 0, 3 when a
+ * named domain has no zone = or the configuration cannot be read. */
+static int dkim_cnames(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    json_t *all = NULL;
+    kw_config kc;
+    size_t i;
+    int c, r, json = 0, bad = 0, any = 0;
+
+    if ((r = one_flag_opts(cli, argc, argv, opts, 'j', &json)) !=
+        KW_CLI_NEXT)
+        return r;
+    if (kw_cli_dkim_config(cli, NULL, NULL, &kc) != 0)
+        return KS_HEALTH_UNKNOWN;
+    if (json && (all = json_array()) == NULL) {
+        kw_config_free(&kc);
+        return KS_HEALTH_UNKNOWN;
+    }
+    for (i = 0; i < kc.dkim.nrot; i++) {
+        const kw_dkim_rot_params *p = &kc.dkim.rot[i];
+        int named = argc == optind, k;
+
+        for (k = optind; k < argc; k++)
+            named |= strcasecmp(argv[k], p->domain) == 0;
+        if (!named || p->zone == NULL)
+            continue;
+        any = 1;
+        if (json) {
+            json_t *a = cnames_json(p);
+
+            bad |= a == NULL;
+            if (a != NULL)
+                json_array_extend(all, a);
+            json_decref(a);
+        } else {
+            bad |= cnames_text(p, "", stdout) != 0;
+        }
+    }
+    for (c = optind; c < argc; c++) {
+        const kw_dkim_rot_params *p = section(&kc, argv[c]);
+
+        if (p == NULL || p->zone == NULL) {
+            kw_err("dkim cnames: %s: no [dkim \"%s\"] section with rotate = "
+                   "and zone = in %s", argv[c], argv[c], cli->config_path);
+            bad = 1;
+        }
+    }
+    if (!any && argc == optind && !json)
+        printf("no [dkim \"DOMAIN\"] section with zone = in %s: no "
+               "CNAMEs\n", cli->config_path);
+    if (json) {
+        if (json_dumpf(all, stdout, JSON_INDENT(2)) != 0)
+            bad = 1;
+        else
+            fputc('\n', stdout);
+        json_decref(all);
+    }
+    kw_config_free(&kc);
+    return bad ? KS_HEALTH_UNKNOWN : 0;
 }
 
 int cli_dkim(kw_cli *cli, int argc, char **argv)
@@ -504,9 +687,11 @@ int cli_dkim(kw_cli *cli, int argc, char **argv)
         return dkim_abort(cli, argc - 1, argv + 1);
     if (strcmp(argv[1], "status") == 0)
         return dkim_status(cli, argc - 1, argv + 1);
+    if (strcmp(argv[1], "cnames") == 0)
+        return dkim_cnames(cli, argc - 1, argv + 1);
     if (strcmp(argv[1], "check") != 0) {
         kw_err("dkim: unknown subcommand \"%s\"; try `keywarden dkim "
-               "check`, `rotate`, `abort` or `status`", argv[1]);
+               "check`, `rotate`, `abort`, `status` or `cnames`", argv[1]);
         return KW_EXIT_USAGE;
     }
     return dkim_check(cli, argc - 1, argv + 1);

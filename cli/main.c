@@ -60,6 +60,8 @@ static void usage(FILE *out)
         "  dkim abort DOMAIN  take back a rotation not yet active\n"
         "  dkim status [DOMAIN]  each rotation's stage and what it waits "
         "for\n"
+        "  dkim cnames [DOMAIN...]  a dedicated DKIM zone's one-time "
+        "CNAMEs\n"
         "  dnssec check ZONE...  a signed zone's chain of trust and "
         "signatures at every server\n"
         "  status           the running daemon's jobs\n"

@@ -12,6 +12,7 @@
 
 #include "dkim_dmarc.h"
 #include "dkim_record.h"
+#include "dkim_rotate.h"
 
 #include "../common/kw_str.h"
 
@@ -227,6 +228,100 @@ static int role_is(const kw_dkim_facts *k, const char *role)
     return k->role != NULL && strcmp(k->role, role) == 0;
 }
 
+/* Equal host names, case and a final dot aside. */
+static int same_name(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+
+    if (la > 0 && a[la - 1] == '.')
+        la--;
+    if (lb > 0 && b[lb - 1] == '.')
+        lb--;
+    return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+/* Is name (SELECTOR._domainkey.DOMAIN) a slot of a managed section with
+ * a dedicated zone?  Then want is the CNAME target it must have. */
+static int slot_target(const kw_dkim_params *p, const kw_dkim_facts *k,
+                       const char *name, char *want, size_t cap)
+{
+    char owner[600], target[600];
+    size_t i;
+    int slot;
+    kw_diag d;
+
+    for (i = 0; p != NULL && i < p->nrot; i++) {
+        const kw_dkim_rot_params *r = &p->rot[i];
+
+        if (r->zone == NULL || strcasecmp(r->domain, k->domain) != 0)
+            continue;
+        for (slot = 1; slot <= r->slots; slot++)
+            if (kw_dkim_slot_cname(r, slot, owner, sizeof(owner), target,
+                                   sizeof(target), &d) == 0 &&
+                same_name(owner, name)) {
+                snprintf(want, cap, "%s", target);
+                return 1;
+            }
+    }
+    return 0;
+}
+
+/*
+ * A slot of a dedicated zone (zone =) is found by receivers only through
+ * its one-time CNAME at the mail domain: every server that answered
+ * there (the resolver, each authoritative server of the mail domain)
+ * must give exactly that CNAME.  A missing or wrong one is a finding
+ * naming the record to add.
+ */
+static void judge_slot_cname(const kw_dkim_facts *k, const kw_dns_survey *sv,
+                             const kw_dkim_params *p, const char *name,
+                             kw_dkim_findings *out)
+{
+    char want[600], list[600], fix[1400], lab[120];
+    const char *wrong = NULL;
+    size_t pos = 0, bad = 0, i;
+    int signing = role_is(k, "signing");
+
+    if (!slot_target(p, k, name, want, sizeof(want)))
+        return;
+    list[0] = '\0';
+    for (i = 0; i <= (sv->nsteps > 0 ? sv->steps[0].nauth : 0); i++) {
+        const kw_dns_answer *a = i == 0 ? &sv->resolver
+                                        : &sv->steps[0].auth[i - 1];
+
+        if (a->status != 0 || same_name(a->cname, want))
+            continue;
+        if (a->cname[0] != '\0' && wrong == NULL)
+            wrong = a->cname;
+        if (i == 0) {
+            char s[80];
+
+            kw_dns_server_str(&a->server, s, sizeof(s));
+            snprintf(lab, sizeof(lab), "resolver %s", s);
+        } else {
+            label_auth(a, lab, sizeof(lab));
+        }
+        kw_str_appendf(list, sizeof(list), &pos, "%s%s", bad ? ", " : "",
+                       lab);
+        bad++;
+    }
+    if (bad == 0)
+        return;
+    snprintf(fix, sizeof(fix), "add once to the zone of %s: %s. CNAME %s. "
+             "(`keywarden dkim cnames %s` lists every slot's)", k->domain,
+             name, want, k->domain);
+    if (wrong != NULL)
+        add(out, signing ? KS_HEALTH_CRITICAL : KS_HEALTH_WARNING,
+            "cname.wrong", bad == 1 ? list : NULL, fix,
+            "%s points to %s at %s, not to %s in the dedicated zone where "
+            "keywarden publishes the key", name, wrong, list, want);
+    else
+        add(out, signing ? KS_HEALTH_CRITICAL : KS_HEALTH_WARNING,
+            "cname.missing", bad == 1 ? list : NULL, fix,
+            "%s has no CNAME to %s at %s: receivers cannot find the key "
+            "keywarden publishes in the dedicated zone", name, want, list);
+}
+
 void kw_dkim_judge(const kw_dkim_facts *k, const kw_dns_survey *sv,
                    int64_t now, const kw_dkim_params *p,
                    kw_dkim_findings *out)
@@ -241,11 +336,10 @@ void kw_dkim_judge(const kw_dkim_facts *k, const kw_dns_survey *sv,
     char fix[1400], list[600], name[300], target[300];
     ks_health h;
 
-    /* The clock and the parameters are the judge's inputs so the rules
-     * may use them; today's DNS rules need neither (key age is a local
-     * fact of the inventory). */
+    /* The clock is the judge's input so the rules may use it; today's
+     * DNS rules do not (key age is a local fact of the inventory).  The
+     * parameters name a dedicated zone's slots (judge_slot_cname). */
     (void)now;
-    (void)p;
     memset(out, 0, sizeof(*out));
     snprintf(name, sizeof(name), "%s._domainkey.%s", k->selector, k->domain);
     v = calloc(VIEWS_MAX, sizeof(*v));
@@ -289,6 +383,7 @@ void kw_dkim_judge(const kw_dkim_facts *k, const kw_dns_survey *sv,
     for (i = 0; i < nv; i++)
         classify(&v[i], &pub, have_key);
 
+    judge_slot_cname(k, sv, p, name, out);
     if (target[0] != '\0')
         add(out, KS_HEALTH_OK, "cname", NULL, "",
             "%s is delegated by CNAME to %s; followed, the record there is "

@@ -8,11 +8,14 @@
  *
  *   (none)      no rotation runs; one starts when the last started
  *               `rotate` ago, or never, or when asked.
- *   GENERATING  a selector is chosen (never one used before) and the key
- *               file is being written.  Resumed: a key file already there
+ *   GENERATING  a selector is chosen (never one used before; with zone =
+ *               a free slot, invariant 7) and the key file is being
+ *               written.  Resumed: a key file already there
  *               is the one written before the crash and is used.
  *   GENERATED   the key file is on disk (0600, or 0640 for the group),
- *               fsync'd; the record to publish is stored.
+ *               fsync'd; the record to publish is stored.  With zone =
+ *               it waits here until the slot's CNAME is served
+ *               (invariant 7).
  *   PUBLISHING  the record is being sent (RFC 2136 add, dns_exec add) or
  *               handed to the operator.  Resumed: the same record is sent
  *               again; an add of a record that exists changes nothing.
@@ -79,6 +82,18 @@
  *      only from a stage before ACTIVE (allowed()), and not from
  *      PROPAGATED while a switch to the new key was begun and never
  *      finished unless the signer's files, read back, do not name it.
+ *   7. With zone = (a dedicated zone, fixed slot selectors): a slot is
+ *      taken only when no running rotation uses it, its key does not
+ *      sign, and the record of its previous key was removed, revoked or
+ *      aborted at least ttl + the dedicated zone's negative TTL + margin
+ *      ago (so no resolver still holds the old key for the name); of
+ *      the free slots the one freed longest ago is taken
+ *      (kw_dkim_slot_choose; when none is, the reason and the time are
+ *      written on the last rotation and the next waits).  And nothing is
+ *      published into a slot before every authoritative server of the
+ *      mail domain serves its CNAME to the dedicated zone: PUBLISHING is
+ *      entered from GENERATED only after cname_served().  Without zone =
+ *      no selector is ever used twice (pick_selector()).
  */
 #include "dkim_rotate_int.h"
 
@@ -114,6 +129,8 @@
  * twice as long after each further one, at most RETRY_MAX. */
 #define RETRY_FIRST 900
 #define RETRY_MAX (6 * 3600)
+/* What retire = revoke leaves at the old name (RFC 6376 3.6.1). */
+#define REVOKED_RECORD "v=DKIM1; p="
 /* How long ACTIVE waits for the signer's reload before it stops. */
 #define RELOAD_BOUND 3600
 
@@ -172,6 +189,7 @@ void kw_dkim_rot_params_defaults(kw_dkim_rot_params *p)
     p->drain = 7 * 86400;
     p->margin = 3600;
     p->ttl = 3600;
+    p->slots = 2;
 }
 
 static void free_argv(char **v)
@@ -187,6 +205,7 @@ void kw_dkim_rot_params_free(kw_dkim_rot_params *p)
 {
     free(p->domain);
     free(p->selector);
+    free(p->zone);
     free(p->key_dir);
     free(p->group);
     free(p->key_type);
@@ -247,6 +266,7 @@ int kw_dkim_rot_params_copy(kw_dkim_rot_params *dst,
     *dst = *src;
     dst->domain = dup_opt(src->domain, &bad);
     dst->selector = dup_opt(src->selector, &bad);
+    dst->zone = dup_opt(src->zone, &bad);
     dst->key_dir = dup_opt(src->key_dir, &bad);
     dst->group = dup_opt(src->group, &bad);
     dst->key_type = dup_opt(src->key_type, &bad);
@@ -274,6 +294,12 @@ int kw_dkim_rot_params_copy(kw_dkim_rot_params *dst,
 
 int kw_dkim_selector_expand(const char *tmpl, int64_t now, char *out,
                             size_t cap, kw_diag *d)
+{
+    return kw_dkim_selector_expand_slot(tmpl, now, 0, out, cap, d);
+}
+
+int kw_dkim_selector_expand_slot(const char *tmpl, int64_t now, int slot,
+                                 char *out, size_t cap, kw_diag *d)
 {
     time_t t = (time_t)now;
     struct tm tm;
@@ -308,11 +334,19 @@ int kw_dkim_selector_expand(const char *tmpl, int64_t now, char *out,
                 break;
             case 'H': snprintf(piece, sizeof(piece), "%02d", tm.tm_hour);
                 break;
+            case 'n':
+                if (slot < 1 || slot > 8)
+                    return kw_diag_set(d, KW_EINVAL,
+                                       "selector = %s: %%n (the slot) is "
+                                       "only for a section with zone =",
+                                       tmpl);
+                snprintf(piece, sizeof(piece), "%d", slot);
+                break;
             default:
                 return kw_diag_set(d, KW_EINVAL,
-                                   "selector = %s: only %%Y, %%m, %%d and "
-                                   "%%H may be used",
-                                   tmpl);
+                                   "selector = %s: only %%Y, %%m, %%d, "
+                                   "%%H%s may be used",
+                                   tmpl, slot > 0 ? " and %n" : "");
             }
         }
         k = strlen(piece);
@@ -464,14 +498,22 @@ static int stop(machine *m, const char *why, kw_diag *d)
                          why, d);
 }
 
-/* SELECTOR._domainkey.DOMAIN; the buffers are NAME_MAX_LEN, room for a
- * 63-octet label and a 253-octet domain. */
-void rot_dkim_name(const char *selector, const char *domain, char *buf,
-                   size_t cap)
+/* Where selector's TXT record lives: SELECTOR._domainkey.DOMAIN, with
+ * zone = under the dedicated zone; the buffers are NAME_MAX_LEN, room
+ * for any name DNS allows (253 octets: the config checks the slots'). */
+void rot_dkim_name(const kw_dkim_rot_params *p, const char *selector,
+                   const char *domain, char *buf, size_t cap)
 {
-    if (snprintf(buf, cap, "%s._domainkey.%s", selector, domain) >=
-        (int)cap)
+    if (snprintf(buf, cap, "%s._domainkey.%s%s%s", selector, domain,
+                 p->zone != NULL ? "." : "",
+                 p->zone != NULL ? p->zone : "") >= (int)cap)
         buf[0] = '\0';
+}
+
+void kw_dkim_txt_name(const kw_dkim_rot_params *p, const char *selector,
+                      char *buf, size_t cap)
+{
+    rot_dkim_name(p, selector, p->domain, buf, cap);
 }
 
 /* The first selector from the template that no rotation of the domain
@@ -506,11 +548,73 @@ static int pick_selector(machine *m, char *sel, size_t cap, char *path,
                        m->p->domain, base);
 }
 
-static int rot_start(machine *m, const ks_dkim_rot *prev, kw_diag *d)
+/*
+ * With zone =: the slot a new rotation takes (kw_dkim_slot_choose, the
+ * invariant 7 above), its key file named with the start time too, so
+ * the archived key of the slot's previous use is never overwritten.
+ * *wait 1 when no slot may be used yet: the reason is then written on
+ * prev (the newest rotation, finished), so `dkim status` and health say
+ * it, and the choice is made again at wait_until.
+ */
+static int pick_slot(machine *m, ks_dkim_rot *prev, int *wait, kw_diag *d)
+{
+    ks_dkim_rot *v = NULL, *r = m->r;
+    char why[KS_DKIM_ROT_TEXT_MAX - 80], what[KS_DKIM_ROT_TEXT_MAX];
+    int64_t neg = 0, when = 0;
+    size_t n = 0;
+    kw_diag sub;
+    int rc;
+
+    *wait = 0;
+    sub.msg[0] = '\0';
+    if ((rc = ks_dkim_rot_list(m->s, m->p->domain, &v, &n, d)) != 0)
+        return rc;
+    /* A slot used before is reused only after the negative TTL of the
+     * dedicated zone: read now, it is the zone's current one. */
+    if (n > 0 && m->dns->negative_ttl(m->dns->ctx, m->p, &neg, &sub) != 0) {
+        snprintf(why, sizeof(why), "reading the SOA of the dedicated zone "
+                 "%s for a slot's reuse: %.600s", m->p->zone, sub.msg);
+        when = m->now + RETRY_FIRST;
+        rc = 1;
+    } else {
+        rc = kw_dkim_slot_choose(m->p, v, n, neg, m->now, r->selector,
+                                 sizeof(r->selector), &when, why,
+                                 sizeof(why), d);
+    }
+    free(v);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        snprintf(r->key_path, sizeof(r->key_path), "%s/%s.%s.%lld.key",
+                 m->p->key_dir, m->p->domain, r->selector,
+                 (long long)m->now);
+        return 0;
+    }
+    *wait = 1;
+    snprintf(what, sizeof(what), "a free slot for the next rotation: %s",
+             why);
+    if (prev == NULL) {
+        /* No rotation to write it on.  Not reached today (with none, no
+         * slot was ever used and the SOA is not read), kept so a wait is
+         * said, not lost, should that change. */
+        r->selector[0] = '\0';
+        snprintf(r->stage, sizeof(r->stage), "none");
+        m->out->waiting = 1;
+        r->wait_until = when;
+        snprintf(r->waits_for, sizeof(r->waits_for), "%s", what);
+        return 0;
+    }
+    m->out->rot = *prev;
+    if (when <= m->now)
+        when = m->now + RETRY_FIRST;
+    return wait_for(m, when, what, d);
+}
+
+static int rot_start(machine *m, ks_dkim_rot *prev, kw_diag *d)
 {
     ks_dkim_rot *r = m->r;
     char intent[1400];
-    int rc;
+    int rc, wait;
 
     memset(r, 0, sizeof(*r));
     snprintf(r->domain, sizeof(r->domain), "%s", m->p->domain);
@@ -531,9 +635,14 @@ static int rot_start(machine *m, const ks_dkim_rot *prev, kw_diag *d)
         snprintf(r->old_record, sizeof(r->old_record), "%s", prev->record);
         r->old_started_at = prev->started_at;
     }
-    if ((rc = pick_selector(m, r->selector, sizeof(r->selector), r->key_path,
-                            sizeof(r->key_path), d)) != 0)
+    if (m->p->zone != NULL) {
+        if ((rc = pick_slot(m, prev, &wait, d)) != 0 || wait)
+            return rc;
+    } else if ((rc = pick_selector(m, r->selector, sizeof(r->selector),
+                                   r->key_path, sizeof(r->key_path), d)) !=
+               0) {
         return rc;
+    }
     r->started_at = m->now;
     snprintf(intent, sizeof(intent), "write a %s key for selector %s to %s",
              r->key_type, r->selector, r->key_path);
@@ -659,8 +768,16 @@ int rot_publish_effect(const machine *m, kw_diag *sub)
 
     if (m->p->publish == KW_DKIM_PUBLISH_MANUAL)
         return 0;
-    rot_dkim_name(m->r->selector, m->r->domain, name, sizeof(name));
-    rc = m->dns->update(m->dns->ctx, m->p, 1, name, m->r->record, sub);
+    rot_dkim_name(m->p, m->r->selector, m->r->domain, name, sizeof(name));
+    rc = 0;
+    /* With retire = revoke a slot's previous key left its empty p= at
+     * the name; it goes first (deleting what is not there changes
+     * nothing), or the name would serve two records.  Only then: a
+     * dns_exec program need not accept removing what it never added. */
+    if (m->p->zone != NULL && m->p->retire_revoke)
+        rc = m->dns->update(m->dns->ctx, m->p, 0, name, REVOKED_RECORD, sub);
+    if (rc == 0)
+        rc = m->dns->update(m->dns->ctx, m->p, 1, name, m->r->record, sub);
     rot_die_point("update-sent");
     return rc;
 }
@@ -672,7 +789,7 @@ int rot_published(machine *m, int rc, const kw_diag *sent, kw_diag *d)
     ks_dkim_rot *r = m->r;
     char name[NAME_MAX_LEN], way[600], why[1400];
 
-    rot_dkim_name(r->selector, r->domain, name, sizeof(name));
+    rot_dkim_name(m->p, r->selector, r->domain, name, sizeof(name));
     if (m->p->publish == KW_DKIM_PUBLISH_MANUAL) {
         snprintf(m->out->manual_name, sizeof(m->out->manual_name), "%s",
                  name);
@@ -715,7 +832,7 @@ int rot_visible_seen(machine *m, int rc, const kw_diag *seen, kw_diag *d)
     kw_diag sub;
 
     sub.msg[0] = '\0';
-    rot_dkim_name(r->selector, r->domain, name, sizeof(name));
+    rot_dkim_name(m->p, r->selector, r->domain, name, sizeof(name));
     if (rc == KW_ETIMEDOUT) {
         snprintf(what, sizeof(what), "every authoritative server to serve "
                  "%s: %s", name, seen->msg);
@@ -758,7 +875,7 @@ static int do_visible(machine *m, kw_diag *d)
     int rc;
 
     sub.msg[0] = '\0';
-    rot_dkim_name(m->r->selector, m->r->domain, name, sizeof(name));
+    rot_dkim_name(m->p, m->r->selector, m->r->domain, name, sizeof(name));
     rc = m->dns->visible(m->dns->ctx, m->p, name, m->r->record, &sub);
     return rot_visible_seen(m, rc, &sub, d);
 }
@@ -773,8 +890,10 @@ static int old_key_path(machine *m, char *buf, size_t cap, kw_diag *d)
     buf[0] = '\0';
     if ((rc = ks_dkim_rot_list(m->s, m->r->domain, &v, &n, d)) != 0)
         return rc;
+    /* The newest earlier one: with zone = a slot's selector is reused. */
     for (i = 0; i < n; i++)
-        if (strcmp(v[i].selector, m->r->old_selector) == 0)
+        if (strcmp(v[i].selector, m->r->old_selector) == 0 &&
+            v[i].id < m->r->id)
             snprintf(buf, cap, "%s", v[i].key_path);
     free(v);
     return 0;
@@ -814,8 +933,6 @@ static int dispose_key(machine *m, const char *path, const char *which,
     snprintf(effect, cap, "archived %s to %s", path, dst);
     return 0;
 }
-
-#define REVOKED_RECORD "v=DKIM1; p="
 
 /*
  * The TXT value at name taken out of DNS (revoke: replaced by an empty
@@ -873,7 +990,7 @@ static int do_remove(machine *m, kw_diag *d)
     kw_diag sub;
 
     sub.msg[0] = '\0';
-    rot_dkim_name(r->old_selector, r->domain, name, sizeof(name));
+    rot_dkim_name(m->p, r->old_selector, r->domain, name, sizeof(name));
     if ((rc = withdraw(m, name, r->old_record, revoke, "removal-sent", &done,
                        d)) != 0 || !done)
         return rc;
@@ -920,7 +1037,7 @@ static int do_abort(machine *m, kw_diag *d)
     sub.msg[0] = '\0';
     if ((rc = reached(m, KW_DKIM_ST_PUBLISHING, &sent, d)) != 0)
         return rc;
-    rot_dkim_name(r->selector, r->domain, name, sizeof(name));
+    rot_dkim_name(m->p, r->selector, r->domain, name, sizeof(name));
     if (sent && ((rc = withdraw(m, name, r->record, 0, "abort-sent", &done,
                                 d)) != 0 || !done))
         return rc;
@@ -1186,6 +1303,41 @@ static void verify_switch(machine *m, char *why, size_t cap)
     kw_dkim_sources_free(&src);
 }
 
+/*
+ * With zone =, GENERATED -> PUBLISHING needs the slot's one-time CNAME
+ * served by every authoritative server of the mail domain (invariant
+ * 7): a record published in the dedicated zone is of no use to a
+ * receiver until the mail domain points at it.  Otherwise the rotation
+ * waits here, before anything is published, naming the record to add.
+ * *ok 1 when it is served.
+ */
+static int cname_served(machine *m, int *ok, kw_diag *d)
+{
+    char owner[NAME_MAX_LEN], target[NAME_MAX_LEN], what[KS_DKIM_ROT_TEXT_MAX];
+    kw_diag sub;
+    int rc;
+
+    *ok = 0;
+    sub.msg[0] = '\0';
+    snprintf(owner, sizeof(owner), "%s._domainkey.%s", m->r->selector,
+             m->r->domain);
+    rot_dkim_name(m->p, m->r->selector, m->r->domain, target, sizeof(target));
+    rc = m->dns->cname != NULL
+             ? m->dns->cname(m->dns->ctx, m->p, owner, target, &sub)
+             : kw_dkim_cname_check(NULL, m->p, owner, target, &sub);
+    if (rc == 0) {
+        *ok = 1;
+        return 0;
+    }
+    snprintf(what, sizeof(what), "the one-time CNAME: add \"%.120s. CNAME "
+             "%.250s.\" to the zone of %.120s (every authoritative server "
+             "must serve it before the key is published): %.300s",
+             owner, target, m->r->domain, sub.msg);
+    if (rc == KW_ETIMEDOUT)
+        return wait_for(m, 0, what, d);
+    return stop(m, what, d);
+}
+
 /* One step from the current stage; *more 0 when it must wait. */
 int rot_step(machine *m, int *more, kw_diag *d)
 {
@@ -1198,7 +1350,13 @@ int rot_step(machine *m, int *more, kw_diag *d)
     switch (st) {
     case KW_DKIM_ST_GENERATING: rc = do_generate(m, d); break;
     case KW_DKIM_ST_GENERATED:
-        rot_dkim_name(r->selector, r->domain, name, sizeof(name));
+        if (m->p->zone != NULL) {
+            int ok;
+
+            if ((rc = cname_served(m, &ok, d)) != 0 || !ok)
+                break;
+        }
+        rot_dkim_name(m->p, r->selector, r->domain, name, sizeof(name));
         snprintf(intent, sizeof(intent), "add TXT %s \"%.200s...\"", name,
                  r->record);
         rc = rot_set_state(m, KW_DKIM_ST_PUBLISHING, intent, NULL, NULL, NULL,
@@ -1270,7 +1428,7 @@ int rot_step(machine *m, int *more, kw_diag *d)
             rc = wait_for(m, r->since + m->p->drain, what, d);
             break;
         }
-        rot_dkim_name(r->old_selector, r->domain, name, sizeof(name));
+        rot_dkim_name(m->p, r->old_selector, r->domain, name, sizeof(name));
         snprintf(intent, sizeof(intent), "%s TXT %s",
                  m->p->retire_revoke ? "empty p= of" : "remove", name);
         rc = rot_set_state(m, KW_DKIM_ST_REMOVING, intent, NULL, NULL, NULL, d);
@@ -1310,11 +1468,19 @@ int rot_begin(machine *m, ks_store *s, const kw_dkim_rot_params *p,
     if (!found || rot_finished(&prev)) {
         int64_t due = found ? prev.started_at + p->rotate : now;
 
+        /* A slot wait written on the last rotation (pick_slot) holds
+         * the next one back until its time, unless asked to start. */
+        if (found && p->zone != NULL && prev.wait_until > due &&
+            !(flags & KW_DKIM_ROT_START))
+            due = prev.wait_until;
+
         if (!(flags & KW_DKIM_ROT_START) && now < due) {
             char until[40];
 
             out->rot = prev;
             out->waiting = 1;
+            if (due == prev.wait_until)
+                return 0; /* its words are the slot wait's */
             out->rot.wait_until = due;
             rot_fmt_time(due, until, sizeof(until));
             snprintf(out->rot.waits_for, sizeof(out->rot.waits_for),
@@ -1324,7 +1490,7 @@ int rot_begin(machine *m, ks_store *s, const kw_dkim_rot_params *p,
         /* The key being replaced is the one the last rotation left
          * signing. */
         rc = rot_start(m, found ? &prev : NULL, d);
-        if (rc != 0)
+        if (rc != 0 || m->out->waiting)
             return rc;
     } else {
         out->rot = prev;
@@ -1473,7 +1639,7 @@ int kw_dkim_rotate_abort_run(ks_store *s, const kw_dkim_rot_params *p,
                            "stay; run `keywarden dkim rotate %s` to finish "
                            "the switch", p->domain, r->selector, p->domain);
     if (st != KW_DKIM_ST_ABORTING) {
-        rot_dkim_name(r->selector, r->domain, name, sizeof(name));
+        rot_dkim_name(p, r->selector, r->domain, name, sizeof(name));
         snprintf(intent, sizeof(intent), "abort at %s: %s%s, then %s %.900s",
                  r->stage, st >= KW_DKIM_ST_PUBLISHING ? "remove TXT " : "",
                  st >= KW_DKIM_ST_PUBLISHING ? name : "nothing published",

@@ -48,7 +48,14 @@ typedef enum kw_dkim_publish {
 /* One managed [dkim "DOMAIN"] section. */
 typedef struct kw_dkim_rot_params {
     char *domain;
-    char *selector;       /* template: strftime's %Y %m %d of the start */
+    char *selector;       /* template: strftime's %Y %m %d of the start;
+                           * with zone, %n the slot number (1..slots) */
+    char *zone;           /* NULL; else the dedicated zone the records
+                           * live in (zone = dkim.example.net): the mail
+                           * domain carries one CNAME per slot to it, and
+                           * dns_server, dns_zone, tsig_* and dns_exec
+                           * publish in it */
+    int slots;            /* with zone: the fixed selectors, 2..8 */
     char *key_dir;        /* where new keys are written */
     char *group;          /* NULL: keys 0600; else 0640 for this group */
     char *key_type;       /* "rsa2048" (default), "rsa3072", "ed25519" */
@@ -111,6 +118,13 @@ typedef struct kw_dkim_rot_dns {
      * after the other. */
     int (*look)(void *ctx, const kw_dkim_rot_params *p, const char *name,
                 const char *value, kw_diag *d);
+    /* With zone: 0 when every authoritative server of the mail domain
+     * serves name as a CNAME to target; KW_ETIMEDOUT naming those that
+     * do not (what they answered); another KW_E* when the servers cannot
+     * be found.  One look at each server, no waiting.  NULL: the real
+     * one (kw_dkim_cname_check). */
+    int (*cname)(void *ctx, const kw_dkim_rot_params *p, const char *name,
+                 const char *target, kw_diag *d);
 } kw_dkim_rot_dns;
 
 /* The stages, in order (dkim_rotate.c has the transitions). */
@@ -225,5 +239,43 @@ void kw_dkim_rot_health_of(const ks_dkim_rot *r, int found,
  * only (anything else is KW_EINVAL), a DNS label.  For config checks. */
 int kw_dkim_selector_expand(const char *tmpl, int64_t now, char *out,
                             size_t cap, kw_diag *d);
+
+/* The same with %n as slot (1..8; 0: %n is refused, as without zone =). */
+int kw_dkim_selector_expand_slot(const char *tmpl, int64_t now, int slot,
+                                 char *out, size_t cap, kw_diag *d);
+
+/* ---- a dedicated zone (zone = ) ------------------------------------- */
+
+/* Slot slot's (1..p->slots) one-time record at the mail domain: the
+ * CNAME's owner (SELECTOR._domainkey.DOMAIN) and target (the same name
+ * with the dedicated zone appended), each without the final dot.  0, or
+ * KW_EINVAL (no zone =, a bad slot, a name too long). */
+int kw_dkim_slot_cname(const kw_dkim_rot_params *p, int slot, char *owner,
+                       size_t ocap, char *target, size_t tcap, kw_diag *d);
+
+/* Where the TXT record of selector lives: SELECTOR._domainkey.DOMAIN, and
+ * with zone = that name under the dedicated zone. */
+void kw_dkim_txt_name(const kw_dkim_rot_params *p, const char *selector,
+                      char *buf, size_t cap);
+
+/*
+ * The slot a new rotation of p->domain takes, from the domain's rotations
+ * v[0..n) (oldest first) at now: the slot not in use whose previous key
+ * was removed (or revoked, or aborted) longest ago, and only once that is
+ * p->ttl + neg_ttl + p->margin in the past (no resolver can still hold the
+ * old key for the name).  0 with the selector in sel; 1 when none is free
+ * yet, *when the time one will be (0: not known, it waits on a rotation
+ * still running) and why in words; KW_E* for a bad template.  Pure.
+ */
+int kw_dkim_slot_choose(const kw_dkim_rot_params *p, const ks_dkim_rot *v,
+                        size_t n, int64_t neg_ttl, int64_t now, char *sel,
+                        size_t cap, int64_t *when, char *why, size_t wcap,
+                        kw_diag *d);
+
+/* The real CNAME check of kw_dkim_rot_dns.cname: the mail domain's zone
+ * and authoritative servers found through p->resolver (else the
+ * system's), each asked once. */
+int kw_dkim_cname_check(void *ctx, const kw_dkim_rot_params *p,
+                        const char *name, const char *target, kw_diag *d);
 
 #endif

@@ -370,12 +370,69 @@ static int real_negative_ttl(void *ctx, const kw_dkim_rot_params *p,
     (void)ctx;
     if ((rc = ask_server(p, &srv, d)) != 0)
         return rc;
-    snprintf(name, sizeof(name), "_domainkey.%s", p->domain);
+    /* With zone = the records live in the dedicated zone: its SOA. */
+    snprintf(name, sizeof(name), "_domainkey.%s%s%s", p->domain,
+             p->zone != NULL ? "." : "", p->zone != NULL ? p->zone : "");
     if ((rc = zone_of(p, &srv, name, zone, sizeof(zone), d)) != 0)
         return rc;
     return kw_dns_soa_negative_ttl(&srv, zone, rot_timeout_of(p), ttl, NULL, d);
 }
 
+/*
+ * The slot's CNAME at the mail domain, asked of each authoritative server
+ * of the mail domain's zone: the zone and its NS set come from the
+ * resolver ([dkim] resolver, else the system's), never from dns_server,
+ * which with zone = is the dedicated zone's primary.
+ */
+int kw_dkim_cname_check(void *ctx, const kw_dkim_rot_params *p,
+                        const char *name, const char *target, kw_diag *d)
+{
+    kw_dns_server srv, all[KW_DNS_SERVERS_MAX];
+    char zone[256], apex[300], msg[sizeof(d->msg)], status[200], who[96];
+    size_t n = 0, i, asked = 0, bad = 0, pos = 0;
+    int slice = rot_timeout_of(p) < LOOK_SLICE_MS ? rot_timeout_of(p)
+                                                  : LOOK_SLICE_MS;
+    int rc;
+
+    (void)ctx;
+    rc = p->resolver != NULL ? kw_dkim_resolver_parse(p->resolver, &srv, d)
+                             : kw_dns_system_resolver(NULL, &srv, d);
+    if (rc != 0)
+        return rc;
+    snprintf(apex, sizeof(apex), "_domainkey.%s", p->domain);
+    if ((rc = kw_dns_find_zone(&srv, apex, zone, sizeof(zone),
+                               rot_timeout_of(p), d)) != 0)
+        return rc;
+    if ((rc = kw_dns_zone_servers(&srv, zone, p->dns_port, all,
+                                  KW_DNS_SERVERS_MAX, &n, rot_timeout_of(p),
+                                  d)) != 0)
+        return rc;
+    msg[0] = '\0';
+    for (i = 0; i < n; i++) {
+        kw_diag why;
+
+        if (kw_dns_reachable(&all[i], &why) != 0)
+            continue;
+        asked++;
+        rc = kw_dns_cname_look(&all[i], name, target, slice, status,
+                               sizeof(status));
+        if (rc == 1)
+            continue;
+        bad++;
+        kw_dns_server_str(&all[i], who, sizeof(who));
+        kw_str_appendf(msg, sizeof(msg), &pos, "%s%s %s", bad > 1 ? "; " : "",
+                       who, status);
+    }
+    if (asked == 0)
+        return kw_diag_set(d, KW_ENOTFOUND, "zone %s: no authoritative "
+                           "server this host can reach", zone);
+    if (bad > 0)
+        return kw_diag_set(d, KW_ETIMEDOUT, "%zu of %zu servers of %s do "
+                           "not serve it: %s", bad, asked, zone, msg);
+    return 0;
+}
+
 const kw_dkim_rot_dns rot_real_dns = {real_update, rot_real_visible,
-                                         real_negative_ttl, NULL, real_look};
+                                         real_negative_ttl, NULL, real_look,
+                                         kw_dkim_cname_check};
 

@@ -45,11 +45,14 @@
  *   finished        REMOVED, REVOKED, ACTIVE replacing no key, ABORTED:
  *                   OK; next_rotation = next_step = started_at + rotate
  *                   (for ABORTED too: an abort postpones the next key by
- *                   one period, `dkim rotate` starts one sooner).
+ *                   one period, `dkim rotate` starts one sooner); with
+ *                   zone = a slot wait written on it (wait_until later)
+ *                   moves both to that time, its words the reason.
  *   stopped         WARNING naming the stage, the reason, the failures in
  *                   a row and the next retry; next_step = that retry.
- *   stuck           waiting for DNS (PUBLISHED, REMOVING, ABORTING) with
- *                   no time bound since STUCK_AFTER or longer: WARNING.
+ *   stuck           waiting for DNS (PUBLISHED, REMOVING, ABORTING, and
+ *                   with zone = GENERATED: the slot's CNAME) with no
+ *                   time bound since STUCK_AFTER or longer: WARNING.
  *   waiting, other  OK, the reason saying what for; next_step =
  *                   wait_until, or now when it waits for no time.
  * Stopped, stuck or ABORTED while the old key still signs (every stage
@@ -88,7 +91,14 @@ void kw_dkim_rot_health_of(const ks_dkim_rot *r, int found,
                 st == KW_DKIM_ST_ABORTED;
     if (rot_finished(r)) {
         h->next_step = h->next_rotation;
-        if (st == KW_DKIM_ST_ABORTED)
+        if (p->zone != NULL && r->wait_until > h->next_rotation &&
+            r->waits_for[0] != '\0') {
+            /* No slot free yet (dkim_rotate.c, invariant 7): the next
+             * rotation waits, and its words say until when. */
+            h->next_rotation = h->next_step = r->wait_until;
+            snprintf(h->reason, sizeof(h->reason), "the next rotation "
+                     "waits for %.560s", r->waits_for);
+        } else if (st == KW_DKIM_ST_ABORTED)
             snprintf(h->reason, sizeof(h->reason), "the rotation to %s was "
                      "aborted at %s; %s keeps signing; the next rotation "
                      "is due %s", r->selector, at, old, next);
@@ -108,7 +118,8 @@ void kw_dkim_rot_health_of(const ks_dkim_rot *r, int found,
     } else {
         stuck = r->wait_until == 0 && now - r->since >= STUCK_AFTER &&
                 (st == KW_DKIM_ST_PUBLISHED || st == KW_DKIM_ST_REMOVING ||
-                 st == KW_DKIM_ST_ABORTING);
+                 st == KW_DKIM_ST_ABORTING ||
+                 (st == KW_DKIM_ST_GENERATED && p->zone != NULL));
         h->next_step = r->wait_until > 0 ? r->wait_until : now;
         snprintf(h->reason, sizeof(h->reason), "the rotation to %s is %s "
                  "(since %s)%s%.400s", r->selector, r->stage, at,
@@ -116,9 +127,13 @@ void kw_dkim_rot_health_of(const ks_dkim_rot *r, int found,
                  r->waits_for);
         if (stuck) {
             h->health = KS_HEALTH_WARNING;
-            snprintf(h->fix, sizeof(h->fix), "make every authoritative "
-                     "server of the zone serve what it waits for (a "
-                     "secondary behind its primary?)");
+            snprintf(h->fix, sizeof(h->fix), "%s",
+                     st == KW_DKIM_ST_GENERATED
+                         ? "add the CNAME it names to the mail domain's "
+                           "zone (`keywarden dkim cnames` lists them)"
+                         : "make every authoritative server of the zone "
+                           "serve what it waits for (a secondary behind "
+                           "its primary?)");
             late = 1;
         }
     }

@@ -74,7 +74,8 @@ void rot_fmt_time(int64_t t, char *buf, size_t cap);
 int rot_set_state(machine *m, kw_dkim_stage to, const char *intent,
                   const char *effect, const char *result,
                   const char *stop, kw_diag *d);
-void rot_dkim_name(const char *selector, const char *domain, char *buf,
+void rot_dkim_name(const kw_dkim_rot_params *p, const char *selector,
+                   const char *domain, char *buf,
                    size_t cap);
 int rot_generate_effect(machine *m, char *effect, size_t ecap,
                         char *why, size_t wcap);

@@ -167,7 +167,7 @@ static void look_job(batch_job *j)
     char name[NAME_MAX_LEN];
 
     j->sub.msg[0] = '\0';
-    rot_dkim_name(m->r->selector, m->r->domain, name, sizeof(name));
+    rot_dkim_name(m->p, m->r->selector, m->r->domain, name, sizeof(name));
     j->rc = m->dns->look(m->dns->ctx, m->p, name, m->r->record, &j->sub);
 }
 

@@ -170,27 +170,39 @@ out:
     return rc;
 }
 
-/* One server's answer for name TXT: 1 when it is what we wait for,
- * 0 when not (what it said in status). */
-static int judge(const ldns_pkt *p, const char *name, const char *value,
-                 char *status, size_t cap)
+/* An answer that says nothing about the name: an rcode other than
+ * NOERROR and NXDOMAIN, or no authority.  1 then, with why in status. */
+static int not_authoritative(const ldns_pkt *p, char *status, size_t cap)
 {
-    char *txt = NULL, show[200], rbuf[16];
-    size_t i, ntxt = 0, len = 0;
-    int rcode = ldns_pkt_get_rcode(p), found = 0;
-    const ldns_rr_list *ans = ldns_pkt_answer(p);
+    int rcode = ldns_pkt_get_rcode(p);
+    char rbuf[16];
 
     if (rcode != LDNS_RCODE_NOERROR && rcode != LDNS_RCODE_NXDOMAIN) {
         snprintf(status, cap, "answered %s%s", dnsn_rcode_name(rcode, rbuf),
                  rcode == LDNS_RCODE_REFUSED ? " (does it serve the zone?)"
                                              : "");
-        return 0;
+        return 1;
     }
     if (!ldns_pkt_aa(p)) {
         snprintf(status, cap, "answered without authority (AA=0: does it "
                  "serve the zone?)");
-        return 0;
+        return 1;
     }
+    return 0;
+}
+
+/* One server's answer for name TXT: 1 when it is what we wait for,
+ * 0 when not (what it said in status). */
+static int judge(const ldns_pkt *p, const char *name, const char *value,
+                 char *status, size_t cap)
+{
+    char *txt = NULL, show[200];
+    size_t i, ntxt = 0, len = 0;
+    int rcode = ldns_pkt_get_rcode(p), found = 0;
+    const ldns_rr_list *ans = ldns_pkt_answer(p);
+
+    if (not_authoritative(p, status, cap))
+        return 0;
     if (rcode == LDNS_RCODE_NXDOMAIN) {
         snprintf(status, cap, "answered NXDOMAIN");
         return value == NULL;
@@ -248,6 +260,31 @@ static int judge(const ldns_pkt *p, const char *name, const char *value,
     return 0;
 }
 
+/* One non-recursive question of a look: 0 with the answer in *p, or a
+ * KW_E* with what went wrong in status. */
+static int look_once(const kw_dns_server *server, const char *name,
+                     int type, int timeout_ms, ldns_pkt **p, char *status,
+                     size_t cap)
+{
+    kw_diag sub;
+    int rc;
+
+    sub.msg[0] = '\0';
+    if (server == NULL || name == NULL || timeout_ms <= 0) {
+        snprintf(status, cap, "not asked: bad arguments");
+        return KW_EINVAL;
+    }
+    rc = dnsn_query(server, name, (ldns_rr_type)type, 0,
+                    dnsn_now_ms() + timeout_ms, p, &sub);
+    if (rc == KW_ETIMEDOUT)
+        snprintf(status, cap, "did not answer");
+    else if (rc == -ECONNREFUSED)
+        snprintf(status, cap, "refused (nothing listens)");
+    else if (rc != 0)
+        snprintf(status, cap, "failed: %.140s", sub.msg);
+    return rc;
+}
+
 int kw_dns_judge_txt_wire(const uint8_t *wire, size_t len, const char *name,
                           const char *value, char *status, size_t cap)
 {
@@ -268,24 +305,62 @@ int kw_dns_txt_look(const kw_dns_server *server, const char *name,
                     size_t cap)
 {
     ldns_pkt *p = NULL;
-    kw_diag sub;
-    int rc;
+    int rc = look_once(server, name, LDNS_RR_TYPE_TXT, timeout_ms, &p,
+                       status, cap);
 
-    sub.msg[0] = '\0';
-    if (server == NULL || name == NULL || timeout_ms <= 0) {
-        snprintf(status, cap, "not asked: bad arguments");
-        return KW_EINVAL;
-    }
-    rc = dnsn_query(server, name, LDNS_RR_TYPE_TXT, 0,
-                    dnsn_now_ms() + timeout_ms, &p, &sub);
-    if (rc == KW_ETIMEDOUT)
-        snprintf(status, cap, "did not answer");
-    else if (rc == -ECONNREFUSED)
-        snprintf(status, cap, "refused (nothing listens)");
-    else if (rc != 0)
-        snprintf(status, cap, "failed: %.140s", sub.msg);
-    else
+    if (rc == 0)
         rc = judge(p, name, value, status, cap);
+    ldns_pkt_free(p);
+    return rc;
+}
+
+/* One server's answer for name CNAME: 1 a CNAME to target (any case, with
+ * or without the final dot), 0 not (what it said in status). */
+static int judge_cname(const ldns_pkt *p, const char *name,
+                       const char *target, char *status, size_t cap)
+{
+    const ldns_rr_list *ans = ldns_pkt_answer(p);
+    int rcode = ldns_pkt_get_rcode(p);
+    char got[256];
+    size_t i;
+
+    if (not_authoritative(p, status, cap))
+        return 0;
+    if (rcode == LDNS_RCODE_NXDOMAIN) {
+        snprintf(status, cap, "answered NXDOMAIN (no CNAME)");
+        return 0;
+    }
+    for (i = 0; i < ldns_rr_list_rr_count(ans); i++) {
+        const ldns_rr *rr = ldns_rr_list_rr(ans, i);
+
+        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_CNAME ||
+            !dnsn_dname_is(ldns_rr_owner(rr), name))
+            continue;
+        if (dnsn_dname_is(ldns_rr_rdf(rr, 0), target)) {
+            snprintf(status, cap, "serves it");
+            return 1;
+        }
+        dnsn_dname_text(ldns_rr_rdf(rr, 0), got, sizeof(got));
+        snprintf(status, cap, "answered a CNAME to %.150s", got);
+        return 0;
+    }
+    snprintf(status, cap, "answered no CNAME");
+    return 0;
+}
+
+int kw_dns_cname_look(const kw_dns_server *server, const char *name,
+                      const char *target, int timeout_ms, char *status,
+                      size_t cap)
+{
+    ldns_pkt *p = NULL;
+    int rc = target == NULL ? KW_EINVAL
+                            : look_once(server, name, LDNS_RR_TYPE_CNAME,
+                                        timeout_ms, &p, status, cap);
+
+    if (target == NULL)
+        snprintf(status, cap, "not asked: bad arguments");
+    if (rc == 0)
+        rc = judge_cname(p, name, target, status, cap);
     ldns_pkt_free(p);
     return rc;
 }

@@ -109,6 +109,13 @@ int kw_dns_txt_look(const kw_dns_server *server, const char *name,
                     const char *value, int timeout_ms, char *status,
                     size_t cap);
 
+/* kw_dns_txt_look's form for a CNAME: 1 when server answers
+ * authoritatively that name is a CNAME to target, 0 not (status says what
+ * it answered), a negative KW_E* as kw_dns_txt_look. */
+int kw_dns_cname_look(const kw_dns_server *server, const char *name,
+                      const char *target, int timeout_ms, char *status,
+                      size_t cap);
+
 /*
  * Can this host send to srv at all?  A UDP connect() (nothing is sent)
  * asks the kernel for a route: 0 yes; -ENETUNREACH when there is none

@@ -17,6 +17,11 @@
     "wait_until, waits_for, COALESCE(stopped, ''), started_at, failures, "   \
     "old_started_at"
 
+/* A rotation not finished (the schema's partial unique index). */
+#define ROT_RUNNING                                                         \
+    "NOT (stage IN ('removed', 'revoked', 'aborted') OR (stage = "          \
+    "'retired' AND old_selector IS NULL))"
+
 static const char *nz(const char *s)
 {
     return s != NULL ? s : "";
@@ -60,17 +65,19 @@ static int write_row(ks_store *s, ks_dkim_rot *r, kw_diag *d)
     if (r->id == 0) {
         int64_t used = 0;
 
+        /* The schema's partial index in words: one running rotation
+         * per selector (a dedicated zone's slots reuse finished ones;
+         * dkim_rotate.c refuses any reuse without zone =). */
         rc = ks_value(s, d, "checking a DKIM selector", &used, NULL,
                       "SELECT count(*) FROM dkim_rotations WHERE domain = ?1 "
-                      "COLLATE NOCASE AND selector = ?2",
+                      "COLLATE NOCASE AND selector = ?2 AND " ROT_RUNNING,
                       "tt", r->domain, r->selector);
         if (rc != 0)
             return rc;
         if (used > 0)
             return kw_diag_set(d, KW_EINVAL,
-                               "DKIM selector %s of %s was used by an "
-                               "earlier rotation; a selector is never used "
-                               "twice",
+                               "DKIM selector %s of %s is taken by a "
+                               "rotation still running",
                                r->selector, r->domain);
         rc = ks_run(s, d, "recording a DKIM rotation",
                     "INSERT INTO dkim_rotations (domain, selector, key_path, "

@@ -3,8 +3,10 @@
  *
  * A rotation is one new key of a managed [dkim "DOMAIN"] walked through
  * the stages dkim/dkim_rotate.h defines; this module only stores them.
- * dkim_rotations holds one row per new key: its selector (unique per
- * domain: a selector is never used twice, even after the rotation ended),
+ * dkim_rotations holds one row per new key: its selector (one running
+ * rotation per selector and domain, schema 14: without zone =
+ * dkim_rotate.c never uses a selector twice, with it a slot's selector
+ * is reused once the slot is free),
  * key file, record (public material only), the selector it replaces and
  * that one's record, the stage and since when, what it waits for and
  * until when, why it stopped (empty: it did not) and how many attempts
@@ -57,8 +59,9 @@ typedef struct ks_dkim_rot_step {
 /* Write r (inserted when r->id is 0, r->id then set; else updated) and a
  * journal row old_stage -> r->stage at time at with intent, effect and
  * result (NULL: ""), and, when event is not NULL, that event (detail:
- * domain, selector, old_selector) for the hooks, in one transaction.  A second rotation with the same
- * domain and selector is KW_EINVAL, naming it. */
+ * domain, selector, old_selector) for the hooks, in one transaction.  A
+ * new rotation whose selector a running rotation of the domain has is
+ * KW_EINVAL, naming it. */
 int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
                      int64_t at, const char *intent, const char *effect,
                      const char *result, const char *event, kw_diag *d);

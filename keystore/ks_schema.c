@@ -597,8 +597,68 @@ static const char v13[] =
     ");"
     "CREATE INDEX dnssec_findings_object ON dnssec_findings(object_id);";
 
+/*
+ * Version 14: a dedicated DKIM zone's slots reuse a selector, so UNIQUE (domain, selector) gives way to a
+ * partial unique index over the rotations still running: those not
+ * finished (removed, revoked, aborted, or a first rotation retired,
+ * which replaced no managed key), as dkim_rotate.c's rot_finished()
+ * says.  SQLite cannot drop a table constraint, so the table is rebuilt;
+ * the journal is rebuilt first onto the new table, so dropping the old
+ * one cascades into nothing, and RENAME carries the journal's foreign
+ * key over to the final name.  Without zone = the rotation code still
+ * refuses a selector used before.
+ */
+static const char v14[] =
+    "CREATE TABLE dkim_rotations_v14 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  domain TEXT NOT NULL,"
+    "  selector TEXT NOT NULL,"
+    "  key_path TEXT NOT NULL,"
+    "  key_type TEXT NOT NULL,"
+    "  record TEXT,"
+    "  old_selector TEXT,"
+    "  old_record TEXT,"
+    "  stage TEXT NOT NULL,"
+    "  since INTEGER NOT NULL,"
+    "  wait_until INTEGER NOT NULL DEFAULT 0,"
+    "  waits_for TEXT NOT NULL DEFAULT '',"
+    "  stopped TEXT,"
+    "  started_at INTEGER NOT NULL,"
+    "  failures INTEGER NOT NULL DEFAULT 0,"
+    "  old_started_at INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "INSERT INTO dkim_rotations_v14 (id, domain, selector, key_path, "
+    "  key_type, record, old_selector, old_record, stage, since, "
+    "  wait_until, waits_for, stopped, started_at, failures, "
+    "  old_started_at) "
+    "SELECT id, domain, selector, key_path, key_type, record, old_selector, "
+    "  old_record, stage, since, wait_until, waits_for, stopped, "
+    "  started_at, failures, old_started_at FROM dkim_rotations;"
+    "CREATE TABLE dkim_rot_journal_v14 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  rotation_id INTEGER NOT NULL"
+    "    REFERENCES dkim_rotations_v14(id) ON DELETE CASCADE,"
+    "  at INTEGER NOT NULL,"
+    "  old_stage TEXT NOT NULL,"
+    "  new_stage TEXT NOT NULL,"
+    "  intent TEXT NOT NULL DEFAULT '',"
+    "  effect TEXT NOT NULL DEFAULT '',"
+    "  result TEXT NOT NULL DEFAULT ''"
+    ");"
+    "INSERT INTO dkim_rot_journal_v14 SELECT id, rotation_id, at, "
+    "  old_stage, new_stage, intent, effect, result FROM dkim_rot_journal;"
+    "DROP TABLE dkim_rot_journal;"
+    "DROP TABLE dkim_rotations;"
+    "ALTER TABLE dkim_rotations_v14 RENAME TO dkim_rotations;"
+    "ALTER TABLE dkim_rot_journal_v14 RENAME TO dkim_rot_journal;"
+    "CREATE INDEX dkim_rot_journal_rotation ON dkim_rot_journal(rotation_id);"
+    "CREATE UNIQUE INDEX dkim_rotations_running_selector ON "
+    "  dkim_rotations(domain, selector) WHERE NOT (stage IN ('removed', "
+    "  'revoked', 'aborted') OR (stage = 'retired' AND old_selector IS "
+    "  NULL));";
+
 const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8,
-                                     v9, v10, v11, v12, v13};
+                                     v9, v10, v11, v12, v13, v14};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"

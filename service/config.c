@@ -220,7 +220,7 @@ static const char *const dkim_keys[] = {
     "group", "key_type", "ttl", "drain", "retire", "old_key", "publish",
     "dns_server", "dns_zone", "tsig_key", "tsig_algorithm", "tsig_secret",
     "dns_exec", "signer", "signer_exec", "selector_map", "path_map",
-    "dns_check", NULL};
+    "dns_check", "zone", "slots", NULL};
 static const char *const dnssec_keys[] = {
     "named_conf", "knot_conf", "keymgr", "resolver", "dns_port", "interval",
     "warn", "crit", NULL};

@@ -209,11 +209,72 @@ static int dkim_rot_key(parser *p, int k, const char *key, const char *v)
     case 26: return split_argv(p, key, v, &r->signer_exec);
     case 29: return kw_config_server_list(p, "dns_check", v, &r->dns_check,
                                          NULL);
+    case DKIM_KEY_ZONE:
+        if (!kw_config_dns_name_ok(v, 200) || strchr(v, '.') == NULL)
+            return FAIL(p, "zone = %s: expected the dedicated zone's name "
+                           "(dkim.example.net)",
+                        v);
+        return kw_config_set_str(&r->zone, v);
+    case DKIM_KEY_SLOTS: {
+        char *end;
+        long n = strtol(v, &end, 10);
+
+        if (*end != '\0' || end == v || n < 2 || n > 8)
+            return FAIL(p, "slots = %s: expected 2 to 8 (the fixed "
+                           "selectors of a dedicated zone)",
+                        v);
+        r->slots = (int)n;
+        return 0;
+    }
     default: /* selector_map, path_map */
         if (v[0] != '/')
             return FAIL(p, "%s = %s: expected an absolute path", key, v);
         return kw_config_set_str(k == 27 ? &r->selector_map : &r->path_map, v);
     }
+}
+
+/*
+ * With zone =, the selector template names fixed slots: it must hold %n
+ * and nothing that changes with time (%Y %m %d %H would move the
+ * selectors away from the CNAMEs published once), each slot's selector a
+ * distinct DNS label and each CNAME target a name DNS allows.
+ */
+static int zone_template_check(parser *p, const char *domain,
+                               const kw_dkim_rot_params *r, const char *tmpl)
+{
+    char owner[600], target[600], first[600];
+    kw_diag why;
+    int i;
+
+    if (strstr(tmpl, "%n") == NULL)
+        return FAIL(p, "[dkim \"%s\"]: selector = %s: with zone = the "
+                       "selectors are fixed slots and the template must "
+                       "hold %%n (the slot number), e.g. kw%%n",
+                    domain, tmpl);
+    for (i = 0; tmpl[i] != '\0'; i++)
+        if (tmpl[i] == '%' && tmpl[i + 1] != 'n' && tmpl[i + 1] != '%')
+            return FAIL(p, "[dkim \"%s\"]: selector = %s: with zone = "
+                           "only %%n may be used (a date would move the "
+                           "selectors away from their CNAMEs)",
+                        domain, tmpl);
+        else if (tmpl[i] == '%')
+            i++;
+    for (i = 1; i <= r->slots; i++) {
+        kw_dkim_rot_params t = *r;
+
+        t.selector = (char *)tmpl;
+        t.domain = (char *)domain;
+        if (kw_dkim_slot_cname(&t, i, owner, sizeof(owner), target,
+                               sizeof(target), &why) != 0)
+            return FAIL(p, "[dkim \"%s\"]: %s", domain, why.msg);
+        if (i == 1)
+            snprintf(first, sizeof(first), "%s", owner);
+        else if (strcmp(first, owner) == 0)
+            return FAIL(p, "[dkim \"%s\"]: selector = %s gives the same "
+                           "selector to every slot",
+                        domain, tmpl);
+    }
+    return 0;
 }
 
 /* Close a managed [dkim "DOMAIN"]: check it, and take its selector
@@ -226,6 +287,7 @@ int kw_config_dkim_end(parser *p)
     char sel[64];
     kw_diag why;
     size_t j;
+    int rc;
 
     if (!(p->seen & (1u << DKIM_FIRST_ROTATE_KEY)))
         return FAIL(p, "[dkim \"%s\"]: rotation keys (key_dir, publish, "
@@ -240,11 +302,22 @@ int kw_config_dkim_end(parser *p)
         return FAIL(p, "[dkim \"%s\"]: rotate = needs key_dir (where new "
                        "keys are written)",
                     k->domain);
+    if (r->zone != NULL && k->selector == NULL &&
+        (k->selector = strdup("kw%n")) == NULL)
+        return KW_ENOMEM;
+    if ((p->seen & (1u << DKIM_KEY_SLOTS)) && r->zone == NULL)
+        return FAIL(p, "[dkim \"%s\"]: slots = is for a dedicated zone "
+                       "(zone =)",
+                    k->domain);
     if (k->selector == NULL)
         return FAIL(p, "[dkim \"%s\"]: rotate = needs selector = (a "
                        "template such as kw%%Y%%m)",
                     k->domain);
-    if (kw_dkim_selector_expand(k->selector, 0, sel, sizeof(sel), &why) != 0)
+    if (r->zone != NULL && (rc = zone_template_check(p, k->domain, r,
+                                                     k->selector)) != 0)
+        return rc;
+    if (r->zone == NULL &&
+        kw_dkim_selector_expand(k->selector, 0, sel, sizeof(sel), &why) != 0)
         return FAIL(p, "[dkim \"%s\"]: %s", k->domain, why.msg);
     if (r->publish == KW_DKIM_PUBLISH_UPDATE && r->dns_server == NULL)
         return FAIL(p, "[dkim \"%s\"]: rotate = needs a way to publish: "

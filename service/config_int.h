@@ -59,6 +59,10 @@ typedef struct parser {
  * the rotation keys (indexes into the [dkim] row of kw_config_sections). */
 #define DKIM_FIRST_DOMAIN_KEY 7
 #define DKIM_FIRST_ROTATE_KEY 10
+/* zone and slots, the last two: `seen` is 32 bits, so they fill it and a
+ * further [dkim] key needs a wider one. */
+#define DKIM_KEY_ZONE 30
+#define DKIM_KEY_SLOTS 31
 
 int kw_config_fail_at(parser *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -14,7 +14,7 @@ PACKAGES="
   clang libclang-rt-14-dev
   openssl ca-certificates
   nginx-light postfix dovecot-core dovecot-imapd dovecot-pop3d
-  opendkim opendkim-tools miltertest python3-dkim
+  opendkim opendkim-tools miltertest python3-dkim python3-dnspython
   libpsl-dev publicsuffix
   python3-spf
   rspamd

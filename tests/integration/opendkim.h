@@ -95,6 +95,14 @@ int dkim_verify(const char *signed_msg, const char *selector,
                 const char *domain, const char *pubkey_txt, char *why,
                 size_t whylen);
 
+/* The same with the key looked up as a receiver does: the name the
+ * signature gives asked for TXT of the recursive resolver at
+ * resolver@port (dnspython), which follows a CNAME to where the record
+ * lives; why then names each lookup and where it ended ("NAME ->
+ * TARGET"). */
+int dkim_verify_dns(const char *signed_msg, const char *resolver, int port,
+                    char *why, size_t whylen);
+
 /* Make an RSA-2048 key, write it as PEM to key_path (mode 0600) and put
  * its DNS TXT record, "v=DKIM1; k=rsa; p=BASE64(SubjectPublicKeyInfo
  * DER)", in txt.  Returns 0, or -1 when txt is too small. */

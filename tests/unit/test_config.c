@@ -468,6 +468,75 @@ static void dkim_sections(void **state)
     expect_bad(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
+/* zone = and slots =: the fixed slots of a dedicated zone, each error
+ * naming the file and the line of the section's end or the key. */
+static void dkim_zone_sections(void **state)
+{
+    static const char *const bad[][2] = {
+        {"[dkim \"a.test\"]\nrotate = 90d\nselector = kw%Y%m\n"
+         "key_dir = /k\npublish = manual\nzone = dkim.example.net\n",
+         "k.conf:1: [dkim \"a.test\"]: selector = kw%Y%m: with zone = the "
+         "selectors are fixed slots and the template must hold %n"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nselector = kw%n%Y\n"
+         "key_dir = /k\npublish = manual\nzone = dkim.example.net\n",
+         "only %n may be used"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nselector = kw%n\n"
+         "key_dir = /k\npublish = manual\n",
+         "%n (the slot) is only for a section with zone ="},
+        {"[dkim \"a.test\"]\nrotate = 90d\nselector = kw%Y\n"
+         "key_dir = /k\npublish = manual\nslots = 3\n",
+         "slots = is for a dedicated zone"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nslots = 9\n",
+         "k.conf:3: slots = 9: expected 2 to 8"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nslots = 1\n",
+         "expected 2 to 8"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nzone = dkim..example\n",
+         "k.conf:3: zone = dkim..example: expected the dedicated zone"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nzone = localhost\n",
+         "expected the dedicated zone"},
+    };
+    kw_config c;
+    kw_diag d;
+
+    (void)state;
+    if (parse("[dkim \"example.com\"]\n"
+              "rotate = 30d\n"
+              "key_dir = /k\n"
+              "zone = dkim.example.net\n"
+              "slots = 3\n"
+              "dns_server = 127.0.0.1:5300\n"
+              "[dkim \"example.org\"]\n"
+              "rotate = 30d\n"
+              "selector = s%n-x\n"
+              "key_dir = /k\n"
+              "zone = dkim.example.net\n"
+              "publish = manual\n",
+              &c, &d) != 0)
+        fail_msg("%s", d.msg);
+    assert_int_equal(c.dkim.nrot, 2);
+    assert_string_equal(c.dkim.rot[0].zone, "dkim.example.net");
+    assert_int_equal(c.dkim.rot[0].slots, 3);
+    /* The default template with zone =. */
+    assert_string_equal(c.dkim.rot[0].selector, "kw%n");
+    assert_string_equal(c.dkim.rot[1].selector, "s%n-x");
+    assert_int_equal(c.dkim.rot[1].slots, 2);
+    {
+        char owner[300], target[300];
+
+        assert_int_equal(kw_dkim_slot_cname(&c.dkim.rot[1], 2, owner,
+                                            sizeof(owner), target,
+                                            sizeof(target), &d), 0);
+        assert_string_equal(owner, "s2-x._domainkey.example.org");
+        assert_string_equal(target,
+                            "s2-x._domainkey.example.org.dkim.example.net");
+        assert_int_not_equal(kw_dkim_slot_cname(&c.dkim.rot[1], 3, owner,
+                                                sizeof(owner), target,
+                                                sizeof(target), &d), 0);
+    }
+    kw_config_free(&c);
+    expect_bad(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
 /* A managed [dkim "DOMAIN"] (rotate =) fills its own parameters, beside
  * a watched selector of the same domain, and is checked whole. */
 static void dkim_rotate_sections(void **state)
@@ -711,6 +780,7 @@ int main(void)
         cmocka_unit_test(dkim_sections),
         cmocka_unit_test(dkim_rotate_sections),
         cmocka_unit_test(dnssec_sections),
+        cmocka_unit_test(dkim_zone_sections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "dkim/dkim_check.h"
+#include "dkim/dkim_rotate.h"
 #include "fakedns.h"
 
 /* ----- keys and records, made once ----- */
@@ -370,6 +371,69 @@ static void test_cname_followed(void **st)
            "authority");
 }
 
+/* A slot of a dedicated zone (zone =): its CNAME at the mail domain is
+ * judged on every server that answered there; missing or pointing
+ * elsewhere, the finding names the CNAME to add. */
+static void test_slot_cname(void **st)
+{
+    static const char want[] = "s1._domainkey.example.com.dkim.example.net";
+    survey_buf b;
+    kw_dkim_findings f;
+    kw_dkim_params p;
+    kw_dkim_rot_params rp;
+    fake_answer none = {.txt = {rec_a}, .serial = 3},
+                res = {.txt = {rec_a}, .cname = want},
+                hop = {.cname = want, .serial = 3},
+                other = {.cname = "s1.provider.net", .serial = 3},
+                there = {.txt = {rec_a}, .serial = 4};
+    kw_dkim_facts k = facts("signing", rec_a);
+    kw_dns_survey *sv;
+
+    (void)st;
+    kw_dkim_params_defaults(&p);
+    kw_dkim_rot_params_defaults(&rp);
+    rp.domain = (char *)"example.com";
+    rp.selector = (char *)"s%n";
+    rp.zone = (char *)"dkim.example.net";
+    p.rot = &rp;
+    p.nrot = 1;
+    /* Published at the mail domain itself, no CNAME: missing. */
+    sv = survey(&b, &none, &none, NULL);
+    kw_dkim_judge(&k, sv, 0, &p, &f);
+    expect(&f, "cname.missing", KS_HEALTH_CRITICAL,
+           "s1._domainkey.example.com. CNAME " "s1._domainkey.example.com."
+           "dkim.example.net.");
+    expect(&f, "cname.missing", KS_HEALTH_CRITICAL,
+           "resolver 192.0.2.53:53, 127.0.0.1:53 (serial 3), 127.0.0.2:53 "
+           "(serial 3)");
+    /* The CNAME everywhere, the record at its target: no finding. */
+    sv = survey(&b, &res, &hop, NULL);
+    sv->nsteps = 2;
+    snprintf(sv->steps[1].name, sizeof(sv->steps[1].name), "%s", want);
+    snprintf(sv->steps[1].zone, sizeof(sv->steps[1].zone),
+             "dkim.example.net");
+    sv->steps[1].auth = b.auth[1];
+    fill(&b, &b.auth[1][0], "127.0.0.3", &there);
+    sv->steps[1].nauth = 1;
+    kw_dkim_judge(&k, sv, 0, &p, &f);
+    assert_null(find(&f, "cname.missing"));
+    assert_null(find(&f, "cname.wrong"));
+    expect(&f, "match", KS_HEALTH_OK, want);
+    /* One server of the mail domain points elsewhere. */
+    fill(&b, &b.auth[0][1], "127.0.0.2", &other);
+    kw_dkim_judge(&k, sv, 0, &p, &f);
+    expect(&f, "cname.wrong", KS_HEALTH_CRITICAL,
+           "points to s1.provider.net at 127.0.0.2:53 (serial 3)");
+    /* Another selector of the domain is not a slot: not judged so. */
+    k.selector = "x1";
+    sv = survey(&b, &none, &none, NULL);
+    kw_dkim_judge(&k, sv, 0, &p, &f);
+    assert_null(find(&f, "cname.missing"));
+    p.rot = NULL;
+    p.nrot = 0;
+    kw_dkim_params_free(&p);
+}
+
 static void test_weak_record_of_unread_key(void **st)
 {
     survey_buf b;
@@ -572,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_unanswered_is_unknown),
         cmocka_unit_test(test_lagging_secondary),
         cmocka_unit_test(test_cname_followed),
+        cmocka_unit_test(test_slot_cname),
         cmocka_unit_test(test_weak_record_of_unread_key),
         cmocka_unit_test(test_ed25519_alone),
         cmocka_unit_test(test_zone_unknown),

@@ -7,7 +7,9 @@
  * succeeded), selectors never reused, a 90-day cycle walked in test time,
  * the switch read back before retirement (OpenDKIM's tables, rspamd's
  * maps), the retry backoff, abort (published or not, failing, refused at
- * active or after a switch begun) and the domain's health rules.
+ * active or after a switch begun) and the domain's health rules; with
+ * a dedicated zone (zone =): the CNAME wait, slot choice and reuse, the
+ * store's one running rotation per selector.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,6 +44,9 @@ typedef struct fake {
     int invisible;       /* the next visibility checks time out */
     int garbage;         /* the next visibility checks fail outright */
     int64_t neg_ttl;
+    int cname_missing;   /* zone =: the mail domain serves no CNAME */
+    int cnames;          /* CNAME checks made */
+    char last_cname[700];
 } fake;
 
 static int f_update(void *ctx, const kw_dkim_rot_params *p, int add,
@@ -96,10 +101,26 @@ static int f_negttl(void *ctx, const kw_dkim_rot_params *p, int64_t *ttl,
     return 0;
 }
 
+static int f_cname(void *ctx, const kw_dkim_rot_params *p, const char *name,
+                   const char *target, kw_diag *d)
+{
+    fake *f = ctx;
+
+    (void)p;
+    f->cnames++;
+    snprintf(f->last_cname, sizeof(f->last_cname), "%s -> %s", name, target);
+    if (f->cname_missing)
+        return kw_diag_set(d, KW_ETIMEDOUT, "1 of 2 servers of example.com "
+                           "do not serve it: 127.0.0.3:53 answered no "
+                           "CNAME");
+    return 0;
+}
+
 static char dir[256], keydir[512];
 static ks_store *st;
 static fake fk;
-static kw_dkim_rot_dns dns = {f_update, f_visible, f_negttl, &fk, NULL};
+static kw_dkim_rot_dns dns = {f_update, f_visible, f_negttl, &fk, NULL,
+                              f_cname};
 static kw_dkim_rot_params prm;
 
 static int setup(void **state)
@@ -1218,6 +1239,348 @@ static void test_health(void **state)
     assert_int_equal(h.health, KS_HEALTH_CRITICAL);
 }
 
+/* ---- a dedicated zone (zone =, slots) ------------------------------ */
+
+static void zone_params(int slots)
+{
+    free(prm.selector);
+    prm.selector = strdup("kw%n");
+    prm.zone = strdup("dkim.example.net");
+    prm.slots = slots;
+}
+
+/* A rotation through to removed of its old key, from a due start at t:
+ * returns the time the old record went (0 for a first rotation). */
+static int64_t zone_walk(kw_dkim_rot_out *o, int flags, int64_t t)
+{
+    *o = run(flags, t);
+    assert_string_equal(o->rot.stage, "visible");
+    *o = run(0, t + 7200);
+    assert_string_equal(o->rot.stage, "propagated");
+    play_signer(o, t + 7200);
+    if (o->rot.old_selector[0] == '\0')
+        return 0;
+    *o = run(0, t + 7300);
+    assert_string_equal(o->rot.stage, "retired");
+    *o = run(0, t + 7300 + 7 * DAY);
+    assert_string_equal(o->rot.stage,
+                        prm.retire_revoke ? "revoked" : "removed");
+    return t + 7300 + 7 * DAY;
+}
+
+/* retire = revoke: a slot's reuse deletes the empty p= its previous key
+ * left before adding the new record; the revocation frees the slot as a
+ * removal does. */
+static void test_zone_revoke(void **state)
+{
+    kw_dkim_rot_out o;
+    int64_t gone;
+
+    (void)state;
+    zone_params(2);
+    prm.retire_revoke = 1;
+    zone_walk(&o, 0, NOW);
+    assert_string_equal(fk.last_remove, "v=DKIM1; p=");
+    gone = zone_walk(&o, 0, NOW + 90 * DAY);
+    assert_string_equal(o.rot.selector, "kw2");
+    assert_string_equal(fk.last_add, "v=DKIM1; p=");
+    assert_string_equal(fk.last_name,
+                        "kw1._domainkey.example.com.dkim.example.net");
+    fk.removes = 0;
+    fk.last_remove[0] = '\0';
+    o = run(KW_DKIM_ROT_START, gone + 7500);
+    assert_string_equal(o.rot.stage, "visible");
+    assert_string_equal(o.rot.selector, "kw1");
+    assert_int_equal(fk.removes, 1);
+    assert_string_equal(fk.last_remove, "v=DKIM1; p=");
+    assert_string_equal(fk.last_add, o.rot.record);
+}
+
+/* Invariant 7: the first rotation waits before publication for the
+ * slot's CNAME, saying which to add; the TXT goes to the dedicated zone;
+ * slots alternate; a slot is reused only ttl + negative TTL + margin
+ * after its old record went, the wait written where status and health
+ * see it; the archived key of the slot's first use survives its reuse. */
+static void test_zone_slots(void **state)
+{
+    kw_dkim_rot_out o;
+    kw_dkim_rot_health h;
+    char first_key[1024], archived[1400], *base;
+    int64_t gone, t;
+    int used;
+    kw_diag d;
+
+    (void)state;
+    zone_params(2);
+    fk.cname_missing = 1;
+    o = run(0, NOW);
+    assert_string_equal(o.rot.selector, "kw1");
+    assert_string_equal(o.rot.stage, "generated");
+    assert_true(o.waiting);
+    assert_int_equal(fk.adds, 0);
+    assert_string_equal(fk.last_cname, "kw1._domainkey.example.com -> "
+                        "kw1._domainkey.example.com.dkim.example.net");
+    assert_non_null(strstr(o.rot.waits_for, "add \"kw1._domainkey.example."
+                           "com. CNAME kw1._domainkey.example.com.dkim."
+                           "example.net.\""));
+    assert_non_null(strstr(o.rot.waits_for, "127.0.0.3:53 answered no "
+                           "CNAME"));
+    /* A day later still missing: a warning naming the fix. */
+    kw_dkim_rot_health_of(&o.rot, 1, &prm, NOW + 2 * DAY, &h);
+    assert_int_equal(h.health, KS_HEALTH_WARNING);
+    assert_non_null(strstr(h.fix, "dkim cnames"));
+    o = run(0, NOW + 60);
+    assert_string_equal(o.rot.stage, "generated");
+    assert_int_equal(fk.adds, 0);
+
+    /* Added: the record goes to the dedicated zone. */
+    fk.cname_missing = 0;
+    o = run(0, NOW + 120);
+    assert_string_equal(o.rot.stage, "visible");
+    assert_int_equal(fk.adds, 1);
+    assert_string_equal(fk.last_name,
+                        "kw1._domainkey.example.com.dkim.example.net");
+    assert_int_equal(fk.removes, 0);
+    base = strrchr(o.rot.key_path, '/');
+    assert_non_null(base);
+    assert_string_equal(base + 1, "example.com.kw1.1800000000.key");
+    snprintf(first_key, sizeof(first_key), "%s", o.rot.key_path);
+    o = run(0, NOW + 120 + 7200);
+    assert_string_equal(o.rot.stage, "propagated");
+    play_signer(&o, NOW + 120 + 7200);
+
+    /* The second takes slot 2 and removes kw1's record from the
+     * dedicated zone after drain. */
+    t = NOW + 90 * DAY;
+    gone = zone_walk(&o, 0, t);
+    assert_string_equal(o.rot.selector, "kw2");
+    assert_string_equal(o.rot.old_selector, "kw1");
+    assert_string_equal(fk.last_name,
+                        "kw1._domainkey.example.com.dkim.example.net");
+    assert_int_equal(access(first_key, F_OK), -1);
+    snprintf(archived, sizeof(archived), "%s/archive/%s", keydir,
+             strrchr(first_key, '/') + 1);
+    assert_int_equal(access(archived, F_OK), 0);
+
+    /* Asked for at once: kw1's old record went just now, kw2 signs; it
+     * waits until ttl 3600 + negative TTL 300 + margin 3600 after. */
+    o = run(KW_DKIM_ROT_START, gone + 10);
+    assert_true(o.waiting);
+    assert_string_equal(o.rot.selector, "kw2");
+    assert_string_equal(o.rot.stage, "removed");
+    assert_int_equal(o.rot.wait_until, gone + 7500);
+    assert_non_null(strstr(o.rot.waits_for, "a free slot"));
+    assert_non_null(strstr(o.rot.waits_for, "kw2: its key signs"));
+    /* Health: the next rotation is due rotate after the last started;
+     * with a rotate that made it due already, the slot wait says when. */
+    kw_dkim_rot_health_of(&o.rot, 1, &prm, gone + 20, &h);
+    assert_int_equal(h.next_step, t + 90 * DAY);
+    {
+        kw_dkim_rot_params q = prm;
+
+        q.rotate = DAY;
+        kw_dkim_rot_health_of(&o.rot, 1, &q, gone + 20, &h);
+        assert_int_equal(h.health, KS_HEALTH_OK);
+        assert_int_equal(h.next_step, gone + 7500);
+        assert_int_equal(h.next_rotation, gone + 7500);
+        assert_non_null(strstr(h.reason, "a free slot"));
+    }
+    /* Written on the last rotation: a plain run keeps waiting. */
+    o = run(0, gone + 7499);
+    assert_true(o.waiting);
+    assert_string_equal(o.rot.selector, "kw2");
+    o = run(KW_DKIM_ROT_START, gone + 7499);
+    assert_string_equal(o.rot.selector, "kw2");
+    assert_int_equal(fk.adds, 2);
+
+    /* Free: kw1 again, a new key file beside the archived one. */
+    zone_walk(&o, KW_DKIM_ROT_START, gone + 7500);
+    assert_string_equal(o.rot.selector, "kw1");
+    assert_string_equal(o.rot.old_selector, "kw2");
+    assert_string_not_equal(o.rot.key_path, first_key);
+    assert_int_equal(access(archived, F_OK), 0);
+    assert_int_equal(ks_dkim_rot_selector_used(st, "example.com", "kw1",
+                                               &used, &d), 0);
+    assert_true(used);
+}
+
+/* kw_dkim_slot_choose for prm with a negative TTL of 300. */
+static int choose(const ks_dkim_rot *v, size_t n, int64_t now, char *sel,
+                  int64_t *when, char *why)
+{
+    kw_diag d;
+
+    return kw_dkim_slot_choose(&prm, v, n, 300, now, sel, 64, when, why,
+                               1024, &d);
+}
+
+/* Slot choice, pure: the free slot freed longest ago; aborted rotations
+ * free their slot at once; a running one holds it. */
+static void test_slot_choose(void **state)
+{
+    ks_dkim_rot v[4];
+    char sel[64], why[1024];
+    int64_t when;
+    kw_diag d;
+
+    (void)state;
+    zone_params(3);
+    memset(v, 0, sizeof(v));
+    snprintf(v[0].selector, sizeof(v[0].selector), "kw1");
+    snprintf(v[0].stage, sizeof(v[0].stage), "retired");
+    snprintf(v[1].selector, sizeof(v[1].selector), "kw2");
+    snprintf(v[1].old_selector, sizeof(v[1].old_selector), "kw1");
+    snprintf(v[1].stage, sizeof(v[1].stage), "removed");
+    v[1].since = 1000;
+    snprintf(v[2].selector, sizeof(v[2].selector), "kw3");
+    snprintf(v[2].old_selector, sizeof(v[2].old_selector), "kw2");
+    snprintf(v[2].stage, sizeof(v[2].stage), "removed");
+    v[2].since = 2000;
+    /* Nothing used: slot 1. */
+    assert_int_equal(choose(v, 0, 5, sel, &when, why), 0);
+    assert_string_equal(sel, "kw1");
+    /* kw1 freed at 1000, kw2 at 2000, kw3 signs: kw1 once cool. */
+    assert_int_equal(choose(v, 3, 8499, sel, &when, why), 1);
+    assert_int_equal(when, 8500);
+    assert_non_null(strstr(why, "kw3: its key signs"));
+    assert_int_equal(choose(v, 3, 8500, sel, &when, why), 0);
+    assert_string_equal(sel, "kw1");
+    /* A rotation into kw1 aborted at 3000: kw2 is the one freed longest
+     * ago. */
+    snprintf(v[3].selector, sizeof(v[3].selector), "kw1");
+    snprintf(v[3].old_selector, sizeof(v[3].old_selector), "kw3");
+    snprintf(v[3].stage, sizeof(v[3].stage), "aborted");
+    v[3].since = 3000;
+    assert_int_equal(choose(v, 4, 100000, sel, &when, why), 0);
+    assert_string_equal(sel, "kw2");
+    /* A rotation into kw1 running: it holds kw1. */
+    snprintf(v[3].stage, sizeof(v[3].stage), "published");
+    assert_int_equal(choose(v, 4, 100000, sel, &when, why), 0);
+    assert_string_equal(sel, "kw2");
+    /* Two slots, kw1 draining after the rotation to kw2: none is free,
+     * and when kw1 will be is known (drain, then the margin). */
+    prm.slots = 2;
+    snprintf(v[1].stage, sizeof(v[1].stage), "retired");
+    v[1].since = 50000;
+    assert_int_equal(choose(v, 2, 60000, sel, &when, why), 1);
+    assert_int_equal(when, 50000 + 7 * DAY + 3600 + 300 + 3600);
+    assert_non_null(strstr(why, "kw1: its record drains after the "
+                           "rotation to kw2"));
+    assert_non_null(strstr(why, "kw2: its key signs"));
+    snprintf(v[1].stage, sizeof(v[1].stage), "published");
+    assert_int_equal(choose(v, 2, 60000, sel, &when, why), 1);
+    assert_non_null(strstr(why, "kw2: the running rotation into it "
+                           "(published)"));
+    /* The template: %n only with a slot. */
+    assert_int_not_equal(kw_dkim_selector_expand("kw%n", NOW, sel,
+                                                 sizeof(sel), &d), 0);
+    assert_non_null(strstr(d.msg, "only for a section with zone ="));
+    assert_int_equal(kw_dkim_selector_expand_slot("kw%n", NOW, 3, sel,
+                                                  sizeof(sel), &d), 0);
+    assert_string_equal(sel, "kw3");
+}
+
+/* The store's guard and the schema's partial index: one running rotation
+ * per selector; a finished one's selector may be taken again (the code
+ * refuses that without zone =: test_selector_not_reused). */
+static void test_running_selector_unique(void **state)
+{
+    ks_dkim_rot a, b;
+    kw_diag d;
+    char *err = NULL;
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.domain, sizeof(a.domain), "example.com");
+    snprintf(a.selector, sizeof(a.selector), "kw1");
+    snprintf(a.key_path, sizeof(a.key_path), "/k/a");
+    snprintf(a.key_type, sizeof(a.key_type), "ed25519");
+    snprintf(a.old_selector, sizeof(a.old_selector), "kw2");
+    snprintf(a.stage, sizeof(a.stage), "generating");
+    assert_int_equal(ks_dkim_rot_save(st, &a, "none", NOW, NULL, NULL, NULL,
+                                      NULL, &d), 0);
+    b = a;
+    b.id = 0;
+    assert_int_equal(ks_dkim_rot_save(st, &b, "none", NOW, NULL, NULL, NULL,
+                                      NULL, &d), KW_EINVAL);
+    assert_non_null(strstr(d.msg, "kw1 of example.com is taken by a "
+                           "rotation still running"));
+    /* Past the code's guard, the index refuses it too. */
+    assert_int_not_equal(
+        sqlite3_exec(ks_db(st),
+                     "INSERT INTO dkim_rotations (domain, selector, "
+                     "key_path, key_type, stage, since, started_at) VALUES "
+                     "('example.com', 'kw1', '/k/c', 'ed25519', 'published', "
+                     "1, 1)",
+                     NULL, NULL, &err),
+        SQLITE_OK);
+    sqlite3_free(err);
+    snprintf(a.stage, sizeof(a.stage), "removed");
+    assert_int_equal(ks_dkim_rot_save(st, &a, "removing", NOW, NULL, NULL,
+                                      NULL, NULL, &d), 0);
+    b.id = 0;
+    assert_int_equal(ks_dkim_rot_save(st, &b, "none", NOW, NULL, NULL, NULL,
+                                      NULL, &d), 0);
+}
+
+/* The rebuild of dkim_rotations (schema 14): rows and
+ * their journal kept, the journal's foreign key onto the new table (a
+ * rotation deleted takes its journal along), UNIQUE (domain, selector)
+ * gone for finished rotations and kept for running ones. */
+static void test_schema_rebuild(void **state)
+{
+    char path[512];
+    ks_store *s;
+    kw_diag d;
+    int64_t n = 0;
+
+    (void)state;
+    path_join(path, sizeof(path), dir, "v12.db");
+    assert_int_equal(ks_open_at_version(path, 12, &s, &d), 0);
+    assert_int_equal(ks_exec(s,
+        "INSERT INTO dkim_rotations (id, domain, selector, key_path, "
+        "key_type, stage, since, started_at, failures, old_started_at) "
+        "VALUES (7, 'example.com', 'kw1', '/k/a', 'ed25519', 'removed', 5, "
+        "4, 2, 3);"
+        "INSERT INTO dkim_rot_journal (rotation_id, at, old_stage, "
+        "new_stage, intent) VALUES (7, 5, 'removing', 'removed', 'x'), "
+        "(7, 6, 'removed', 'removed', 'y');", &d), 0);
+    ks_close(s);
+    assert_int_equal(ks_open(path, 0, &s, &d), 0);
+    assert_int_equal(ks_value(s, &d, "t", &n, NULL,
+                              "SELECT count(*) FROM dkim_rot_journal WHERE "
+                              "rotation_id = 7", ""), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(ks_value(s, &d, "t", &n, NULL,
+                              "SELECT failures + old_started_at FROM "
+                              "dkim_rotations WHERE id = 7", ""), 0);
+    assert_int_equal(n, 5);
+    /* kw1 finished: taken again by a running rotation; a second running
+     * one is refused by the index. */
+    assert_int_equal(ks_exec(s,
+        "INSERT INTO dkim_rotations (domain, selector, key_path, key_type, "
+        "stage, since, started_at) VALUES ('example.com', 'kw1', '/k/b', "
+        "'ed25519', 'published', 9, 9)", &d), 0);
+    assert_int_not_equal(ks_exec(s,
+        "INSERT INTO dkim_rotations (domain, selector, key_path, key_type, "
+        "stage, since, started_at) VALUES ('example.com', 'kw1', '/k/c', "
+        "'ed25519', 'generating', 9, 9)", &d), 0);
+    assert_int_equal(ks_exec(s, "DELETE FROM dkim_rotations WHERE id = 7",
+                             &d), 0);
+    assert_int_equal(ks_value(s, &d, "t", &n, NULL,
+                              "SELECT count(*) FROM dkim_rot_journal", ""),
+                     0);
+    assert_int_equal(n, 0);
+    {
+        int found = 1;
+
+        assert_int_equal(ks_value(s, &d, "t", &n, &found,
+                                  "PRAGMA foreign_key_check", ""), 0);
+        assert_false(found);
+    }
+    ks_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1262,6 +1625,13 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zone_slots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zone_revoke, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_choose, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_running_selector_unique, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_schema_rebuild, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,8 @@
  * that cannot be made; a refused UPDATE; a key missing at the switch,
  * where the group switch is retried one domain at a time; signer = exec
  * run once per domain), and the hooks' coalescing turning the batch's
- * 100 dkim.activated into one reload run.
+ * 100 dkim.activated into one reload run; domains with a dedicated zone
+ * batched with their records in it, one missing its CNAME waiting alone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -119,7 +120,23 @@ static int f_negttl(void *ctx, const kw_dkim_rot_params *p, int64_t *ttl,
     return 0;
 }
 
-static kw_dkim_rot_dns dns = {f_update, f_visible, f_negttl, &fk, f_look};
+/* zone =: every slot's CNAME served, but for the domain in fk.never. */
+static int f_cname(void *ctx, const kw_dkim_rot_params *p, const char *name,
+                   const char *target, kw_diag *d)
+{
+    fake *f = ctx;
+
+    (void)target;
+    if (f->never[0] != '\0' && strcmp(p->domain, f->never) == 0)
+        return kw_diag_set(d, KW_ETIMEDOUT, "2 of 2 servers of %s do not "
+                           "serve it: 127.0.0.1:53 answered NXDOMAIN (no "
+                           "CNAME)", p->domain);
+    (void)name;
+    return 0;
+}
+
+static kw_dkim_rot_dns dns = {f_update, f_visible, f_negttl, &fk, f_look,
+                              f_cname};
 
 static char dir[256], keydir[512], smap[512], pmap[512];
 static kw_dkim_rot_params prm[MAXD];
@@ -383,6 +400,37 @@ static void test_rounds(void **state)
     assert_in_range(fk.counts[2], 3, 5);
 }
 
+/* Domains with a dedicated zone in one batch: their records looked at in
+ * the dedicated zone, in the same rounds; one whose CNAME is missing
+ * waits before publication, alone. */
+static void test_zone_batch(void **state)
+{
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < 3; i++) {
+        free(prm[i].selector);
+        prm[i].selector = strdup("kw%n");
+        prm[i].zone = strdup("dkim.example.net");
+    }
+    snprintf(fk.never, sizeof(fk.never), "d001.example");
+    many(3, NOW);
+    assert_string_equal(outs[0].rot.stage, "visible");
+    assert_string_equal(outs[2].rot.stage, "visible");
+    assert_string_equal(outs[0].rot.selector, "kw1");
+    assert_string_equal(outs[1].rot.stage, "generated");
+    assert_true(outs[1].waiting);
+    assert_non_null(strstr(outs[1].rot.waits_for, "add \"kw1._domainkey."
+                           "d001.example. CNAME kw1._domainkey.d001.example."
+                           "dkim.example.net.\""));
+    assert_int_equal(fk.updates, 2);
+    assert_int_equal(fk.nnames, 2);
+    assert_string_equal(fk.names[0],
+                        "kw1._domainkey.d000.example.dkim.example.net");
+    assert_string_equal(fk.names[1],
+                        "kw1._domainkey.d002.example.dkim.example.net");
+}
+
 /* A refused UPDATE stops its domain alone; a key gone at the switch makes
  * the group switch fail, and the one-by-one retry stops only that
  * domain. */
@@ -537,6 +585,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hundred_one_switch, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zone_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_fails_others_go_on, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_groups_by_files, setup,
