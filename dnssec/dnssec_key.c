@@ -5,6 +5,7 @@
 #include "dnssec_key.h"
 
 #include "../common/kw_str.h"
+#include "../keystore/ks_health.h"
 
 #include <ctype.h>
 #include <ldns/ldns.h>
@@ -23,90 +24,38 @@ const char *kw_dnssec_role_name(kw_dnssec_role r)
     return "?";
 }
 
+/* The stage derivation lives in keystore (ks_dnssec_stage), which health
+ * and the listing call without reaching up into dnssec/: one function,
+ * and these say the numbers are the same. */
+_Static_assert((int)KW_DNSSEC_ST_GENERATED == (int)KS_DNSSEC_ST_GENERATED &&
+                   (int)KW_DNSSEC_ST_REMOVED == (int)KS_DNSSEC_ST_REMOVED &&
+                   (int)KW_DNSSEC_ST_READY == (int)KS_DNSSEC_ST_READY,
+               "kw_dnssec_stage numbers ks_dnssec_stage's stages");
+_Static_assert(KW_DNSSEC_PENDING == KS_DNSSEC_PENDING,
+               "one pending time");
+
 const char *kw_dnssec_stage_name(kw_dnssec_stage s)
 {
-    switch (s) {
-    case KW_DNSSEC_ST_GENERATED: return "generated";
-    case KW_DNSSEC_ST_PUBLISHED: return "published";
-    case KW_DNSSEC_ST_READY: return "ready";
-    case KW_DNSSEC_ST_ACTIVE: return "active";
-    case KW_DNSSEC_ST_RETIRED: return "retired";
-    case KW_DNSSEC_ST_REMOVED: return "removed";
-    }
-    return "?";
-}
-
-/*
- * The timing data map onto RFC 7583's states as follows (a time of 0 is
- * not set, and a transition that is not set never happens):
- *   removed    from delete_;
- *   retired    from inactive until delete_;
- *   active     from activate, but for a KSK or CSK whose sync_publish (the
- *              time its DS may go to the parent) is later than activate,
- *              only from sync_publish: before it the key signs yet cannot
- *              be trusted through the chain, which is RFC 7583's "ready";
- *   ready      from publish until activate when publish precedes
- *              activate for a KSK/CSK with sync_publish, as above;
- *   published  from publish until it is ready or active;
- *   generated  before publish (or always, when nothing else is set).
- * A ZSK is never "ready" here: RFC 7583 makes it ready once its DNSKEY
- * has propagated (publish + Ipub), and no signer records that moment.
- */
-typedef struct stage_edge {
-    int64_t at;
-    kw_dnssec_stage stage;
-} stage_edge;
-
-static size_t stage_edges(const kw_dnssec_key *k, stage_edge e[5])
-{
-    size_t n = 0;
-    int ksk = k->role == KW_DNSSEC_KSK || k->role == KW_DNSSEC_CSK;
-    int64_t active = k->activate;
-
-    if (k->publish)
-        e[n++] = (stage_edge){ k->publish, KW_DNSSEC_ST_PUBLISHED };
-    if (ksk && k->sync_publish && k->activate && k->sync_publish > k->activate) {
-        e[n++] = (stage_edge){ k->activate, KW_DNSSEC_ST_READY };
-        active = k->sync_publish;
-    }
-    if (active)
-        e[n++] = (stage_edge){ active, KW_DNSSEC_ST_ACTIVE };
-    if (k->inactive)
-        e[n++] = (stage_edge){ k->inactive, KW_DNSSEC_ST_RETIRED };
-    if (k->delete_)
-        e[n++] = (stage_edge){ k->delete_, KW_DNSSEC_ST_REMOVED };
-    return n;
-}
-
-/* The latest stage whose edge is at or before now: edges given out of
- * order (activate before publish) never move a key backwards. */
-static kw_dnssec_stage stage_at(const stage_edge *e, size_t n, int64_t now)
-{
-    kw_dnssec_stage cur = KW_DNSSEC_ST_GENERATED;
-
-    for (size_t i = 0; i < n; i++)
-        if (e[i].at <= now && e[i].stage > cur)
-            cur = e[i].stage;
-    return cur;
+    return ks_dnssec_stage_word((int)s);
 }
 
 kw_dnssec_stage kw_dnssec_key_stage(const kw_dnssec_key *k, int64_t now,
                                     kw_dnssec_stage *next, int64_t *next_at)
 {
-    stage_edge e[5];
-    size_t n = stage_edges(k, e);
-    kw_dnssec_stage cur = stage_at(e, n, now);
-    int64_t nx_at = 0;
+    ks_dnssec_timing t = {
+        .ksk = k->role == KW_DNSSEC_KSK || k->role == KW_DNSSEC_CSK,
+        .publish = k->publish,
+        .activate = k->activate,
+        .inactive = k->inactive,
+        .delete_ = k->delete_,
+        .sync_publish = k->sync_publish,
+    };
+    int nx = 0;
+    kw_dnssec_stage cur = (kw_dnssec_stage)ks_dnssec_stage(&t, now, &nx,
+                                                           next_at);
 
-    /* The next transition is the earliest edge after now that leads to a
-     * later stage; the stage then is what all edges up to it make. */
-    for (size_t i = 0; i < n; i++)
-        if (e[i].at > now && e[i].stage > cur && (nx_at == 0 || e[i].at < nx_at))
-            nx_at = e[i].at;
     if (next)
-        *next = nx_at ? stage_at(e, n, nx_at) : 0;
-    if (next_at)
-        *next_at = nx_at == KW_DNSSEC_PENDING ? 0 : nx_at;
+        *next = (kw_dnssec_stage)nx;
     return cur;
 }
 

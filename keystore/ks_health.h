@@ -139,4 +139,34 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
  * otherwise, unknown when only we may not open it. */
 void ks_health_dkim(const ks_tls_facts *f, int64_t now, ks_verdict *out);
 
+/* The RFC 7583 stage of a DNSSEC key (ks_dnssec.h) from its signer's
+ * timing data, here so that health and the listing derive it without
+ * reaching up into dnssec/ (whose kw_dnssec_key_stage calls this; the
+ * numbers are kw_dnssec_stage's). */
+enum {
+    KS_DNSSEC_ST_GENERATED = 1,
+    KS_DNSSEC_ST_PUBLISHED,
+    KS_DNSSEC_ST_READY,
+    KS_DNSSEC_ST_ACTIVE,
+    KS_DNSSEC_ST_RETIRED,
+    KS_DNSSEC_ST_REMOVED
+};
+
+/* A time a key waits for with no date yet (KW_DNSSEC_PENDING). */
+#define KS_DNSSEC_PENDING INT64_MAX
+
+typedef struct ks_dnssec_timing {
+    int ksk; /* a KSK or CSK (the only keys that can be "ready") */
+    int64_t publish, activate, inactive, delete_, sync_publish; /* 0: unset */
+} ks_dnssec_timing;
+
+/* The stage at now, and the next transition (*next 0: none); a
+ * transition at KS_DNSSEC_PENDING sets *next with *next_at 0.  Pure;
+ * next and next_at may be NULL. */
+int ks_dnssec_stage(const ks_dnssec_timing *t, int64_t now, int *next,
+                    int64_t *next_at);
+
+/* "generated" ... "removed"; "?" out of range.  Never NULL. */
+const char *ks_dnssec_stage_word(int stage);
+
 #endif

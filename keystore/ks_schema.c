@@ -528,8 +528,77 @@ static const char v12[] =
     "ALTER TABLE dkim_rotations ADD COLUMN old_started_at INTEGER NOT NULL "
     "DEFAULT 0;";
 
+/*
+ * Version 13: DNSSEC zones and keys in the inventory (ks_dnssec.h).
+ *
+ * dnssec_zones     one row per zone object (kind 'dnssec', named ZONE):
+ *                  its signer ('knot', 'bind', '' for a zone only
+ *                  watched), the "FILE:LINE" that names it, and the
+ *                  summary of the latest live check (checked_at 0: never).
+ * dnssec_keys      one row per key object (named ZONE/ROLE/TAG): the
+ *                  public DNSKEY and the signer's timing data (0: not
+ *                  set), from which health derives the RFC 7583 stage on
+ *                  read; and the dnssec.ds_needed bookkeeping.
+ * dnssec_findings  what the latest live check of a zone found, replaced
+ *                  as a whole per check; tag names the key (0: the zone).
+ */
+static const char v13[] =
+    "CREATE TABLE dnssec_zones ("
+    "  object_id INTEGER PRIMARY KEY"
+    "    REFERENCES objects(id) ON DELETE CASCADE,"
+    "  zone TEXT NOT NULL UNIQUE,"
+    "  signer TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL,"
+    "  checked_at INTEGER NOT NULL DEFAULT 0,"
+    "  is_signed INTEGER NOT NULL DEFAULT 0,"
+    "  has_ds INTEGER NOT NULL DEFAULT 0,"
+    "  next_expiry INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE dnssec_keys ("
+    "  object_id INTEGER PRIMARY KEY"
+    "    REFERENCES objects(id) ON DELETE CASCADE,"
+    "  zone TEXT NOT NULL,"
+    "  role TEXT NOT NULL CHECK (role = 'KSK' OR role = 'ZSK'"
+    "    OR role = 'CSK'),"
+    "  tag INTEGER NOT NULL,"
+    "  algorithm INTEGER NOT NULL,"
+    "  bits INTEGER NOT NULL DEFAULT 0,"
+    "  flags INTEGER NOT NULL DEFAULT 0,"
+    "  dnskey TEXT NOT NULL,"
+    "  created INTEGER NOT NULL DEFAULT 0,"
+    "  publish INTEGER NOT NULL DEFAULT 0,"
+    "  activate INTEGER NOT NULL DEFAULT 0,"
+    "  inactive INTEGER NOT NULL DEFAULT 0,"
+    "  delete_at INTEGER NOT NULL DEFAULT 0,"
+    "  sync_publish INTEGER NOT NULL DEFAULT 0,"
+    "  sync_delete INTEGER NOT NULL DEFAULT 0,"
+    "  signer TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL,"
+    "  ds_missing_since INTEGER NOT NULL DEFAULT 0,"
+    "  ds_notified_at INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX dnssec_keys_zone ON dnssec_keys(zone, tag);"
+    "CREATE TABLE dnssec_findings ("
+    "  id INTEGER PRIMARY KEY,"
+    "  object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,"
+    "  severity TEXT NOT NULL CHECK (severity = 'ok' OR severity = 'warning'"
+    "    OR severity = 'critical' OR severity = 'unknown'),"
+    "  code TEXT NOT NULL,"
+    "  text TEXT NOT NULL,"
+    "  fix TEXT NOT NULL DEFAULT '',"
+    "  server TEXT,"
+    "  record TEXT,"
+    "  tag INTEGER NOT NULL DEFAULT 0,"
+    "  checked_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX dnssec_findings_object ON dnssec_findings(object_id);";
+
 const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8,
-                                     v9, v10, v11, v12};
+                                     v9, v10, v11, v12, v13};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"
