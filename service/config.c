@@ -45,6 +45,7 @@ void kw_config_defaults(kw_config *c)
     c->scan_interval = 1 * KW_HOUR;
     c->scan_watch = 1;
     kw_dkim_params_defaults(&c->dkim);
+    kw_dnssec_params_defaults(&c->dnssec);
 }
 
 void kw_config_free(kw_config *c)
@@ -110,6 +111,7 @@ void kw_config_free(kw_config *c)
         kw_hook_def_free(&c->hooks[i]);
     free(c->hooks);
     kw_dkim_params_free(&c->dkim);
+    kw_dnssec_params_free(&c->dnssec);
     memset(c, 0, sizeof(*c));
 }
 
@@ -219,6 +221,10 @@ static const char *const dkim_keys[] = {
     "dns_server", "dns_zone", "tsig_key", "tsig_algorithm", "tsig_secret",
     "dns_exec", "signer", "signer_exec", "selector_map", "path_map",
     "dns_check", NULL};
+static const char *const dnssec_keys[] = {
+    "named_conf", "knot_conf", "keymgr", "resolver", "dns_port", "interval",
+    "warn", "crit", NULL};
+static const char *const zone_keys[] = {"servers", "ds_server", NULL};
 
 /* In the order of enum section, after SEC_NONE: keys_of() indexes it, so
  * what the parser accepts and what the reference is checked against are
@@ -231,15 +237,17 @@ const kw_config_section kw_config_sections[] = {
     {"certificate", 1, cert_keys},
     {"hook", 1, hook_keys},
     {"dkim", 1, dkim_keys}, /* [dkim], and [dkim "DOMAIN"] per selector */
+    {"dnssec", 0, dnssec_keys},
+    {"zone", 1, zone_keys},
     {NULL, 0, NULL},
 };
 _Static_assert(sizeof(kw_config_sections) / sizeof(kw_config_sections[0]) ==
-                   SEC_DKIM - SEC_DAEMON + 2,
+                   SEC_ZONE - SEC_DAEMON + 2,
                "one row per enum section after SEC_NONE, and the end row");
 
 static const char *const *keys_of(enum section s)
 {
-    if (s <= SEC_NONE || s > SEC_DKIM)
+    if (s <= SEC_NONE || s > SEC_ZONE)
         return NULL;
     return kw_config_sections[s - SEC_DAEMON].keys;
 }
@@ -254,6 +262,8 @@ static const char *section_word(enum section s)
     case SEC_CERT: return "[certificate \"NAME\"]";
     case SEC_HOOK: return "[hook \"NAME\"]";
     case SEC_DKIM: return "[dkim] or [dkim \"DOMAIN\"]";
+    case SEC_DNSSEC: return "[dnssec]";
+    case SEC_ZONE: return "[zone \"NAME\"]";
     default: return "(no section)";
     }
 }
@@ -1043,7 +1053,10 @@ static int begin_section(parser *p, char *h)
     p->hook = NULL;
     p->dk = NULL;
     p->rot = NULL;
+    p->zone = NULL;
     p->coalesce_set = 0;
+    if (strcmp(name, "dnssec") == 0 || strcmp(name, "zone") == 0)
+        return kw_config_dnssec_begin(p, name, sub);
     if (strcmp(name, "dkim") == 0) {
         kw_dkim_params *dk = &p->c->dkim;
         kw_dkim_conf_key *nk;
@@ -1176,7 +1189,8 @@ static int begin_section(parser *p, char *h)
     }
     return FAIL(p, "[%s]: unknown section; expected [daemon], [scan], "
                    "[acme], [endpoint \"NAME\"], [certificate \"NAME\"], "
-                   "[hook \"NAME\"], [dkim] or [dkim \"DOMAIN\"]",
+                   "[hook \"NAME\"], [dkim], [dkim \"DOMAIN\"], [dnssec] "
+                   "or [zone \"NAME\"]",
                 name);
 }
 
@@ -1239,6 +1253,8 @@ static int key_line(parser *p, char *line)
     case SEC_CERT: return cert_key(p, k, key, v);
     case SEC_HOOK: return hook_key(p, k, key, v);
     case SEC_DKIM: return kw_config_dkim_key(p, k, key, v);
+    case SEC_DNSSEC:
+    case SEC_ZONE: return kw_config_dnssec_key(p, k, key, v);
     default: return unknown_key(p, key);
     }
 }
@@ -1306,6 +1322,9 @@ int kw_config_parse(const char *name, const char *text, size_t len,
     if (r == 0)
         r = end_section(&p);
     c->dkim.config_file = c->path;
+    c->dnssec.config_file = c->path;
+    if (r == 0)
+        r = kw_config_dnssec_end(&p);
     /* [dkim] may come after the managed sections: they ask its resolver
      * and port. */
     for (i = 0; r == 0 && i < c->dkim.nrot; i++) {

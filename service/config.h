@@ -19,6 +19,7 @@
 
 #include "../common/kw_err.h"
 #include "../dkim/dkim_source.h"
+#include "../dnssec/dnssec_scan.h"
 #include "../hooks/hook_def.h"
 #include "../probe/endpoint.h"
 
@@ -99,6 +100,8 @@ typedef struct kw_config {
     size_t nhooks;
     /* [dkim] and [dkim "DOMAIN"]; dkim.config_file points at path. */
     kw_dkim_params dkim;
+    /* [dnssec] and [zone "NAME"]; dnssec.config_file points at path. */
+    kw_dnssec_params dnssec;
 } kw_config;
 
 #define KW_ACME_DEFAULT_DIRECTORY                                          \

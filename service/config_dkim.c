@@ -75,9 +75,11 @@ static int split_argv(parser *p, const char *key, const char *v,
     return 0;
 }
 
-/* dns_check = ADDR[:PORT] ...: servers the visibility check asks besides
- * the zone's NS set, separated by blanks or commas. */
-static int dns_check_list(parser *p, const char *v, char ***out)
+/* KEY = ADDR[:PORT] ...: DNS servers separated by blanks or commas, a
+ * NULL-terminated list in *out (*nout entries; nout may be NULL).
+ * [dkim "DOMAIN"] dns_check and [zone "NAME"] servers. */
+int kw_config_server_list(parser *p, const char *key, const char *v,
+                          char ***out, size_t *nout)
 {
     char buf[KW_CONFIG_MAX_LINE + 1], *tok, *save = NULL;
     size_t n = 0;
@@ -89,18 +91,20 @@ static int dns_check_list(parser *p, const char *v, char ***out)
         kw_diag why;
 
         if (kw_dns_server_parse(tok, 53, &srv, &why) != 0)
-            return FAIL(p, "dns_check: %s: expected an IP address with an "
+            return FAIL(p, "%s: %s: expected an IP address with an "
                            "optional port (192.0.2.1, 192.0.2.1:5353, "
                            "[2001:db8::1]:53)",
-                        tok);
+                        key, tok);
         if (n >= KW_DNS_SERVERS_MAX)
-            return FAIL(p, "dns_check: more than %d servers",
+            return FAIL(p, "%s: more than %d servers", key,
                         KW_DNS_SERVERS_MAX);
         if (argv_push(out, &n, tok) != 0)
             return KW_ENOMEM;
+        if (nout != NULL)
+            *nout = n;
     }
     if (n == 0)
-        return FAIL(p, "dns_check: expected one or more ADDR[:PORT]");
+        return FAIL(p, "%s: expected one or more ADDR[:PORT]", key);
     return 0;
 }
 
@@ -203,7 +207,8 @@ static int dkim_rot_key(parser *p, int k, const char *key, const char *v)
                         v);
         return 0;
     case 26: return split_argv(p, key, v, &r->signer_exec);
-    case 29: return dns_check_list(p, v, &r->dns_check);
+    case 29: return kw_config_server_list(p, "dns_check", v, &r->dns_check,
+                                         NULL);
     default: /* selector_map, path_map */
         if (v[0] != '/')
             return FAIL(p, "%s = %s: expected an absolute path", key, v);

@@ -1,7 +1,8 @@
 /*
  * config_int.h: the keywarden.conf reader's own state, shared by its two
- * files: config.c (the reader, every section but [dkim]) and
- * config_dkim.c ([dkim] and [dkim "DOMAIN"], watched and rotated keys).
+ * files: config.c (the reader, every section but [dkim]),
+ * config_dkim.c ([dkim] and [dkim "DOMAIN"], watched and rotated keys)
+ * and config_dnssec.c ([dnssec] and [zone "NAME"]).
  * Nothing outside service/config*.c includes it.  Every function here
  * fills p->d with "FILE:LINE: ..." and returns KW_EPARSE (or KW_ENOMEM).
  */
@@ -25,6 +26,8 @@ enum section {
     SEC_CERT,
     SEC_HOOK,
     SEC_DKIM,
+    SEC_DNSSEC,
+    SEC_ZONE,
 };
 
 typedef struct parser {
@@ -37,13 +40,15 @@ typedef struct parser {
     kw_hook_def *hook;    /* current [hook] */
     kw_dkim_conf_key *dk; /* current [dkim "DOMAIN"]; NULL in [dkim] */
     kw_dkim_rot_params *rot; /* its rotation keys, once one is seen */
+    kw_dnssec_zone_conf *zone; /* current [zone "NAME"] */
+    int dnssec_line;      /* the [dnssec] header's line */
     int coalesce_set;     /* the [hook] set coalesce itself */
     unsigned seen;        /* keys seen in the current section (bits) */
     unsigned seen_sections;
     /* Room in the arrays, and the names taken: a file of 20,000
      * sections loads in linear time (kw_vec.h). */
     size_t cap_paths, cap_endpoints, cap_certs, cap_hooks, cap_dkim,
-        cap_outbound, cap_rot;
+        cap_outbound, cap_rot, cap_zones;
     kw_strset endpoint_names, cert_names, hook_names;
     kw_diag *d;
 } parser;
@@ -71,5 +76,17 @@ int kw_config_dns_name_ok(const char *v, size_t max);
  * [dkim] row), and the checks when a [dkim "DOMAIN"] section ends. */
 int kw_config_dkim_key(parser *p, int k, const char *key, const char *v);
 int kw_config_dkim_end(parser *p);
+/* KEY = ADDR[:PORT] ...: a NULL-terminated list of DNS servers in *out,
+ * *nout entries (nout may be NULL). */
+int kw_config_server_list(parser *p, const char *key, const char *v,
+                          char ***out, size_t *nout);
+
+/* config_dnssec.c: [dnssec] and [zone "NAME"].  begin takes the section
+ * (name "dnssec" or "zone", sub its quoted name or NULL); key one key of
+ * it (k indexes its row of kw_config_sections); end checks [dnssec]'s
+ * thresholds once the whole file is read. */
+int kw_config_dnssec_begin(parser *p, const char *name, const char *sub);
+int kw_config_dnssec_key(parser *p, int k, const char *key, const char *v);
+int kw_config_dnssec_end(parser *p);
 
 #endif

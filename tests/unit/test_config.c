@@ -617,6 +617,84 @@ static void many_endpoints(void **state)
     free(text);
 }
 
+/* [dnssec] and [zone "NAME"]: the signers' files, the live checks'
+ * parameters and the zones watched from outside; a copy is deep. */
+static void dnssec_sections(void **state)
+{
+    kw_config c;
+    kw_dnssec_params cp;
+    kw_diag d;
+    static const char *const bad[][2] = {
+        {"[dnssec]\nnamed_conf = etc/named.conf\n",
+         "k.conf:2: named_conf = etc/named.conf: expected an absolute"},
+        {"[dnssec]\nkeymgr = /nonexistent/keymgr\n", "executable"},
+        {"[dnssec]\nresolver = resolver.test\n", "expected an IP address"},
+        {"[dnssec]\ndns_port = 70000\n", "expected a port"},
+        {"[dnssec]\ninterval = 10s\n", "at least 1m"},
+        {"[dnssec]\nwarn = 2d\ncrit = 3d\n", "k.conf:1: [dnssec]: crit"},
+        {"[dnssec]\n[dnssec]\n", "appears twice"},
+        {"[dnssec \"a.test\"]\n", "takes no name"},
+        {"[zone]\n", "expected the zone's name"},
+        {"[zone \"a..test\"]\n", "expected a zone name"},
+        {"[zone \"a.test\"]\n[zone \"A.test.\"]\n",
+         "k.conf:2: [zone \"a.test\"] appears twice (first at line 1)"},
+        {"[zone \"a.test\"]\nservers = 192.0.2.1, ns1\n",
+         "servers: ns1: expected an IP address"},
+        {"[zone \"a.test\"]\nwarn = 1d\n", "unknown key in [zone \"NAME\"]"},
+        {"[dnssec]\nservers = 192.0.2.1\n", "unknown key in [dnssec]"},
+    };
+
+    (void)state;
+    assert_int_equal(parse("[zone \"Example.COM.\"]\n"
+                           "servers = 192.0.2.1:5300, [2001:db8::1]:53\n"
+                           "ds_server = 192.0.2.9\n"
+                           "[dnssec]\n"
+                           "named_conf = /srv/bind/named.conf\n"
+                           "knot_conf = /srv/knot/knot.conf\n"
+                           "resolver = 127.0.0.1:5353\n"
+                           "dns_port = 5300\n"
+                           "interval = 10m\n"
+                           "warn = 5d\n"
+                           "crit = 1d\n"
+                           "[zone \"b.test\"]\n",
+                           &c, &d),
+                     0);
+    assert_true(c.dnssec.configured);
+    assert_string_equal(c.dnssec.named_conf, "/srv/bind/named.conf");
+    assert_string_equal(c.dnssec.knot_conf, "/srv/knot/knot.conf");
+    assert_null(c.dnssec.keymgr);
+    assert_string_equal(c.dnssec.resolver, "127.0.0.1:5353");
+    assert_int_equal(c.dnssec.dns_port, 5300);
+    assert_int_equal(c.dnssec.interval, 600);
+    assert_int_equal(c.dnssec.warn, 5 * 86400);
+    assert_int_equal(c.dnssec.crit, 86400);
+    assert_int_equal(c.dnssec.nzones, 2);
+    assert_string_equal(c.dnssec.zones[0].zone, "example.com");
+    assert_int_equal(c.dnssec.zones[0].line, 1);
+    assert_int_equal(c.dnssec.zones[0].nservers, 2);
+    assert_string_equal(c.dnssec.zones[0].servers[1], "[2001:db8::1]:53");
+    assert_string_equal(c.dnssec.zones[0].ds_server, "192.0.2.9");
+    assert_string_equal(c.dnssec.zones[1].zone, "b.test");
+    assert_int_equal(c.dnssec.zones[1].nservers, 0);
+    assert_string_equal(c.dnssec.config_file, "k.conf");
+    assert_int_equal(kw_dnssec_params_copy(&cp, &c.dnssec), 0);
+    kw_config_free(&c);
+    assert_string_equal(cp.zones[0].servers[0], "192.0.2.1:5300");
+    assert_string_equal(cp.knot_conf, "/srv/knot/knot.conf");
+    assert_int_equal(cp.warn, 5 * 86400);
+    kw_dnssec_params_free(&cp);
+
+    /* Defaults: nothing configured. */
+    assert_int_equal(parse("[daemon]\n", &c, &d), 0);
+    assert_false(c.dnssec.configured);
+    assert_int_equal(c.dnssec.interval, 3600);
+    assert_int_equal(c.dnssec.warn, 7 * 86400);
+    assert_int_equal(c.dnssec.crit, 3 * 86400);
+    kw_config_free(&c);
+
+    expect_bad(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -632,6 +710,7 @@ int main(void)
         cmocka_unit_test(many_endpoints),
         cmocka_unit_test(dkim_sections),
         cmocka_unit_test(dkim_rotate_sections),
+        cmocka_unit_test(dnssec_sections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
