@@ -4,6 +4,7 @@
 #include "dnssec_watch.h"
 
 #include <jansson.h>
+#include <ldns/ldns.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,61 @@ void kw_dnssec_key_from_row(const ks_dnssec_key *r, kw_dnssec_key *k)
     k->sync_delete = r->sync_delete;
     snprintf(k->source, sizeof(k->source), "%s", r->source ? r->source : "");
     snprintf(k->signer, sizeof(k->signer), "%s", r->signer ? r->signer : "");
+}
+
+size_t kw_dnssec_obs_sep_keys(const kw_dnssec_obs *obs, kw_dnssec_key *keys,
+                              size_t max)
+{
+    ldns_rdf *zn = ldns_dname_new_frm_str(obs->zone[0] ? obs->zone : ".");
+    size_t i, j, k, n = 0;
+
+    for (i = 0; zn != NULL && i < obs->nservers && i < KW_DNSSEC_SERVERS_MAX;
+         i++) {
+        const kw_dnssec_ans *a = &obs->srv[i].a[KW_DNSSEC_Q_DNSKEY];
+        ldns_pkt *p = NULL;
+        ldns_rr_list *an;
+
+        if (a->rc != 0 || a->wire == NULL ||
+            ldns_wire2pkt(&p, a->wire, a->len) != LDNS_STATUS_OK)
+            continue;
+        an = ldns_pkt_answer(p);
+        for (j = 0; j < ldns_rr_list_rr_count(an) && n < max; j++) {
+            ldns_rr *rr = ldns_rr_list_rr(an, j);
+            char rdata[4096] = "";
+            size_t o = 0, dup = 0;
+            kw_diag d;
+
+            if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_DNSKEY ||
+                ldns_dname_compare(ldns_rr_owner(rr), zn) != 0 ||
+                ldns_rr_rd_count(rr) < 4 ||
+                !(ldns_rdf2native_int16(ldns_rr_rdf(rr, 0)) & 1))
+                continue;
+            for (k = 0; k < 4 && o < sizeof(rdata); k++) {
+                char *f = ldns_rdf2str(ldns_rr_rdf(rr, k));
+
+                o += (size_t)snprintf(rdata + o, sizeof(rdata) - o, "%s%s",
+                                      k > 0 ? " " : "", f ? f : "");
+                free(f);
+            }
+            memset(&keys[n], 0, sizeof(keys[n]));
+            snprintf(keys[n].zone, sizeof(keys[n].zone), "%s", obs->zone);
+            if (o >= sizeof(rdata) ||
+                kw_dnssec_key_set_dnskey(&keys[n], rdata, &d) != 0)
+                continue;
+            for (k = 0; k < n; k++)
+                dup += strcmp(keys[k].dnskey, keys[n].dnskey) == 0;
+            if (dup)
+                continue;
+            keys[n].role = KW_DNSSEC_KSK;
+            snprintf(keys[n].source, sizeof(keys[n].source), "live:%s",
+                     obs->srv[i].name);
+            snprintf(keys[n].signer, sizeof(keys[n].signer), "live");
+            n++;
+        }
+        ldns_pkt_free(p);
+    }
+    ldns_rdf_deep_free(zn);
+    return n;
 }
 
 /* The zone's keys as the decision takes them. */

@@ -65,6 +65,13 @@ int kw_dnssec_watch_record(ks_store *s, const kw_dnssec_params *p,
                            int64_t now, kw_dnssec_watch_out *out,
                            kw_diag *d);
 
+/* The SEP keys (DNSKEY flags with bit 15, 257) of the DNSKEY sets obs
+ * holds, the union over its servers, into keys[0..max) as KSKs without
+ * timing data (zone, DNSKEY, tag, algorithm, flags, bits; source
+ * "live:SERVER").  Returns how many.  Pure. */
+size_t kw_dnssec_obs_sep_keys(const kw_dnssec_obs *obs, kw_dnssec_key *keys,
+                              size_t max);
+
 /* A keystore key row as dnssec/ keys are (strings copied, truncated to
  * the fields' sizes). */
 void kw_dnssec_key_from_row(const ks_dnssec_key *r, kw_dnssec_key *k);
