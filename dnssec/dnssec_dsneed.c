@@ -89,6 +89,19 @@ static const kw_dnssec_live_key *live_key(const kw_dnssec_live *live,
     return NULL;
 }
 
+/* Some other published key signs the DNSKEY set and has its DS. */
+static int other_chain(const kw_dnssec_live *live,
+                       const kw_dnssec_live_key *self)
+{
+    size_t i;
+
+    for (i = 0; i < live->nkeys; i++)
+        if (&live->keys[i] != self && live->keys[i].signs_dnskey &&
+            live->keys[i].ds_matched)
+            return 1;
+    return 0;
+}
+
 /* A set time that is a date (not "unset", not "waits for an event"). */
 static int64_t dated(int64_t t)
 {
@@ -209,8 +222,13 @@ size_t kw_dnssec_dsneed_decide(const kw_dnssec_dsneed_key *keys, size_t n,
         /* Unknown: keep the clock as it is. */
         if (live->ds_ttl < 0 || lk == NULL)
             continue;
-        if (st == KW_DNSSEC_ST_ACTIVE && !lk->signs_dnskey) {
-            clear(in, o); /* not the key resolvers need a DS for */
+        /* An active key needs its DS only while it is the zone's way in:
+         * not when it does not sign the DNSKEY set, nor when another key
+         * that signs has its DS (a rollover's outgoing key, whose DS the
+         * operator has just replaced). */
+        if (st == KW_DNSSEC_ST_ACTIVE &&
+            (!lk->signs_dnskey || other_chain(live, lk))) {
+            clear(in, o);
             continue;
         }
         o->watched = 1;

@@ -14,7 +14,8 @@
  * bookkeeping (ks_dnssec_ds_mark) and emits the event.
  *
  * A key is watched while it is a KSK or CSK, in the live DNSKEY set, and
- * ready, or active and signing the DNSKEY set.  Without a DS naming it,
+ * ready, or active, signing the DNSKEY set, and the only such key with a
+ * DS (an outgoing key whose DS was replaced needs none).  Without a DS naming it,
  * it is missing since the first check that saw so; once missing longer
  * than the parent's DS TTL (the negative TTL when there is no DS: what a
  * cache may still hold of the parent's old answer) plus the margin, the

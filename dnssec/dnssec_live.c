@@ -408,6 +408,13 @@ static void judge_ds(kw_dnssec_live *out, const kw_dnssec_obs *obs,
     int chain = 0;
 
     snprintf(rec, sizeof(rec), "%s. DS", obs->zone);
+    if (obs->ds.rc == KW_EPARSE) {
+        add_find(out, KS_HEALTH_WARNING, "ds.garbage", from, rec,
+                 "check the resolver or parent server keywarden asks",
+                 "%s answered the DS question with garbage (%s): the chain "
+                 "of trust was not checked", from, obs->ds.err);
+        return;
+    }
     if (obs->ds.rc != 0 || obs->ds.wire == NULL) {
         add_find(out, KS_HEALTH_WARNING, "ds.noanswer", from, rec,
                  "check the resolver or parent server keywarden asks",

@@ -224,8 +224,13 @@ static void test_active_not_signing_and_retired(void **st)
     assert_false(out[0].watched || out[0].finding);
     assert_true(out[0].store);
     assert_int_equal(out[0].missing_since, 0);
-    /* Signing it: needs its DS. */
+    /* Signing it beside another signing key that has the DS (a
+     * rollover's outgoing key after the DS was replaced): none needed. */
     live.keys[0].signs_dnskey = 1;
+    decide(NOW + DAY);
+    assert_false(out[0].watched || out[0].finding);
+    /* The only signing key: needs its DS. */
+    live.keys[1].signs_dnskey = 0;
     decide(NOW + DAY);
     assert_true(out[0].watched && out[0].finding);
     /* Retired: cleared. */

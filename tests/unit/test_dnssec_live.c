@@ -528,6 +528,11 @@ static void test_bad_servers(void **st)
     judge(o, NOW);
     assert_non_null(has(&res, "ds.noanswer"));
     assert_null(has(&res, "ds.island"));
+    /* Garbage from the parent side is said as such. */
+    o->ds.rc = KW_EPARSE;
+    judge(o, NOW);
+    assert_non_null(has(&res, "ds.garbage"));
+    assert_null(has(&res, "ds.noanswer"));
     done(o, &z);
 }
 
