@@ -123,12 +123,26 @@ static int64_t events_ds_needed(void)
                    "'dnssec.ds_needed'");
 }
 
+/* keywarden.conf: the resolver and the NS addresses' port are the bed's;
+ * the DS is asked of ds_port; knot_conf and keymgr name the bed's, so a
+ * scan reads the same keys sync_inventory records. */
 static void write_conf(int ds_port)
 {
     write_text(conf,
+               "[daemon]\nmetrics_listen = off\n"
                "[dnssec]\nresolver = 127.0.0.1:%d\ndns_port = %d\n"
+               "knot_conf = %s\nkeymgr = %s\n"
                "[zone \"child.test\"]\nds_server = 127.0.0.1:%d\n",
-               bed.port, bed.port, ds_port);
+               bed.port, bed.port, bed.pconf, KEYMGR, ds_port);
+}
+
+static void rfc3339(int64_t t, char *buf, size_t cap)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    gmtime_r(&tt, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* keywarden dnssec ARGS... at the pinned time t, which must exit want. */
@@ -136,12 +150,9 @@ static kwres kw_at(int64_t t, int want, const char *a1, const char *a2,
                    const char *a3)
 {
     char now[40];
-    struct tm tm;
-    time_t tt = (time_t)t;
     kwres r;
 
-    gmtime_r(&tt, &tm);
-    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    rfc3339(t, now, sizeof(now));
     setenv("KEYWARDEN_NOW", now, 1);
     r = kw_expect(want, state, conf,
                   (const char *[]){ "dnssec", a1, a2, a3, NULL });
@@ -411,12 +422,51 @@ static void test_parent_faults(void **st)
                              "ds_missing_since > 0"), 1);
 }
 
+/* serve's dnssec-check job: the key the last test left waiting becomes
+ * due; the job (made due by run-job, the pinned clock does not move)
+ * records dnssec.ds_needed and the zone's health.changed. */
+static void test_serve_job(void **st)
+{
+    int64_t due = t_ready + 3 * MARGIN + DS_TTL + MARGIN;
+    int64_t ev = events_ds_needed();
+    int64_t hc = sql_int("SELECT count(*) FROM events WHERE type = "
+                         "'health.changed' AND json_extract(detail, "
+                         "'$.kind') = 'dnssec' AND json_extract(detail, "
+                         "'$.to') = 'warning'");
+    char now[40], sql[300], log[800];
+    pid_t pid;
+    kwres r;
+
+    (void)st;
+    snprintf(log, sizeof(log), "%s/serve.log", bed.dir);
+    rfc3339(due, now, sizeof(now));
+    pid = kw_serve_start(state, conf, now, NULL, log);
+    kw_await_sql(db, "SELECT count(*) FROM jobs WHERE type = "
+                     "'dnssec-check'", 30000, log);
+    r = kw_expect(0, state, conf, (const char *[]){ "run-job",
+                                                    "dnssec-check", NULL });
+    kwres_free(&r);
+    snprintf(sql, sizeof(sql), "SELECT count(*) - %lld FROM events WHERE "
+             "type = 'dnssec.ds_needed'", (long long)ev);
+    kw_await_sql(db, sql, 30000, log);
+    snprintf(sql, sizeof(sql), "SELECT count(*) - %lld FROM events WHERE "
+             "type = 'health.changed' AND json_extract(detail, '$.kind') = "
+             "'dnssec' AND json_extract(detail, '$.to') = 'warning'",
+             (long long)hc);
+    kw_await_sql(db, sql, 30000, log);
+    kw_serve_stop(&pid);
+    assert_int_equal(events_ds_needed(), ev + 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM dnssec_findings WHERE "
+                             "code = 'ds.needed'"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_before),
         cmocka_unit_test(test_rollover),
         cmocka_unit_test(test_parent_faults),
+        cmocka_unit_test(test_serve_job),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
