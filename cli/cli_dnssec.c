@@ -152,6 +152,15 @@ static void live_text(const kw_dnssec_live *r, const kw_dnssec_obs *obs,
         fprintf(f, "  (%zu more findings not kept)\n", r->dropped);
 }
 
+/* doc on stdout, indented (NULL: out of memory, said). */
+static void json_print(json_t *doc, const char *cmd)
+{
+    if (doc == NULL || json_dumpf(doc, stdout, JSON_INDENT(2)) != 0)
+        kw_err("%s: cannot write the JSON report", cmd);
+    else
+        fputc('\n', stdout);
+}
+
 /* The options check and ds share. */
 typedef struct dnssec_opts {
     int json;
@@ -423,12 +432,8 @@ static int dnssec_check_stored(kw_cli *cli, const dnssec_opts *o)
         if (worst != KS_HEALTH_UNKNOWN && (int)h > worst)
             worst = (int)h;
     }
-    if (o->json) {
-        if (json_dumpf(all, stdout, JSON_INDENT(2)) != 0)
-            kw_err("dnssec check: cannot write the JSON report");
-        else
-            fputc('\n', stdout);
-    }
+    if (o->json)
+        json_print(all, "dnssec check");
 out:
     ks_close(s);
     kw_config_free(&kc);
@@ -490,12 +495,8 @@ static int dnssec_check(kw_cli *cli, int argc, char **argv)
         if (worst != KS_HEALTH_UNKNOWN && (int)res->health > worst)
             worst = (int)res->health;
     }
-    if (o.json) {
-        if (json_dumpf(all, stdout, JSON_INDENT(2)) != 0)
-            kw_err("dnssec check: cannot write the JSON report");
-        else
-            fputc('\n', stdout);
-    }
+    if (o.json)
+        json_print(all, "dnssec check");
 out:
     json_decref(all);
     free(obs);
@@ -650,10 +651,7 @@ static int dnssec_ds(kw_cli *cli, int argc, char **argv)
             res->cds_inconsistent, "parent_ds_ttl", (json_int_t)res->ds_ttl);
 
         keys = NULL;
-        if (doc == NULL || json_dumpf(doc, stdout, JSON_INDENT(2)) != 0)
-            kw_err("dnssec ds: cannot write the JSON report");
-        else
-            fputc('\n', stdout);
+        json_print(doc, "dnssec ds");
         json_decref(doc);
     }
     if (listed == 0) {

@@ -52,6 +52,39 @@ void bed_stop(void)
         tmpdir_remove(bed.dir);
 }
 
+void bed_primary_conf(const char *head, const char *more_policies,
+                      const char *child_extra, const char *more_zones)
+{
+    char text[8000];
+    size_t n;
+    int m;
+
+    snprintf(bed.pconf, sizeof(bed.pconf), "%s/knot.conf", bed.dir);
+    n = bed_prologue(text, sizeof(text), "", "127.0.0.1");
+    m = snprintf(text + n, sizeof(text) - n,
+        "%s"
+        "policy:\n"
+        "  - id: parent\n    algorithm: ecdsap256sha256\n"
+        "    single-type-signing: on\n    dnskey-ttl: 10\n"
+        "    zone-max-ttl: 10\n"
+        "  - id: child\n    algorithm: ecdsap256sha256\n"
+        "    single-type-signing: off\n    dnskey-ttl: 10\n"
+        "    zone-max-ttl: 10\n    propagation-delay: 1s\n"
+        "%s"
+        "template:\n  - id: default\n    storage: \"%s/zones\"\n"
+        "    file: \"%%s.zone\"\n    zonefile-sync: -1\n"
+        "    zonefile-load: difference-no-serial\n"
+        "    journal-content: all\n    serial-policy: increment\n"
+        "zone:\n"
+        "  - domain: test.\n    dnssec-signing: on\n"
+        "    dnssec-policy: parent\n"
+        "  - domain: child.test.\n    dnssec-signing: on\n"
+        "    dnssec-policy: child\n%s%s",
+        head, more_policies, bed.dir, child_extra, more_zones);
+    assert_true(m > 0 && (size_t)m < sizeof(text) - n);
+    bed_put_text(bed.pconf, text);
+}
+
 void bed_start_knotd(knot *k, const char *conf, const char *out,
                      const char *addr, const char *zone)
 {

@@ -52,6 +52,13 @@ void bed_zone_file(const char *name, const char *extra);
 /* A knotd's server, log and database sections; its files in dir+sub. */
 size_t bed_prologue(char *text, size_t cap, const char *sub,
                     const char *addr);
+/* The primary's knot.conf at bed.pconf: bed_prologue, head (remote: and
+ * acl: sections, or ""), the policies parent (a CSK) and child (KSK and
+ * ZSK, TTLs of 10 s, propagation delay 1 s) and more_policies, the
+ * template (zones/, journal, serial increment), the zones test. and
+ * child.test. (with child_extra lines) and more_zones. */
+void bed_primary_conf(const char *head, const char *more_policies,
+                      const char *child_extra, const char *more_zones);
 pid_t bed_start_daemon(char *const argv[], const char *log);
 /* knotd -c conf (its output in dir/out) into k, serving zone at addr. */
 void bed_start_knotd(knot *k, const char *conf, const char *out,

@@ -96,36 +96,18 @@ static int setup(void **st)
               "short NS ns1.short.test.\nns1.short A 127.0.0.1\n");
     bed_zone_file("child.test", "@ NS ns2.child.test.\nns2 A 127.0.0.2\n");
     bed_zone_file("short.test", "");
-    snprintf(bed.pconf, sizeof(bed.pconf), "%s/knot.conf", bed.dir);
-    n = bed_prologue(text, sizeof(text), "", "127.0.0.1");
-    snprintf(text + n, sizeof(text) - n,
-        "remote:\n  - id: secondary\n    address: 127.0.0.2@%d\n"
-        "acl:\n  - id: xfr\n    address: 127.0.0.0/8\n    action: transfer\n"
-        "policy:\n"
-        "  - id: parent\n    algorithm: ecdsap256sha256\n"
-        "    single-type-signing: on\n    dnskey-ttl: 10\n"
-        "    zone-max-ttl: 10\n"
-        "  - id: child\n    algorithm: ecdsap256sha256\n"
-        "    single-type-signing: off\n    dnskey-ttl: 10\n"
-        "    zone-max-ttl: 10\n    propagation-delay: 1s\n"
+    snprintf(text, sizeof(text),
+             "remote:\n  - id: secondary\n    address: 127.0.0.2@%d\n"
+             "acl:\n  - id: xfr\n    address: 127.0.0.0/8\n"
+             "    action: transfer\n", bed.port);
+    bed_primary_conf(text,
         "  - id: short\n    algorithm: ecdsap256sha256\n"
         "    dnskey-ttl: 10\n    zone-max-ttl: 10\n"
         "    propagation-delay: 1s\n    rrsig-lifetime: 60s\n"
-        "    rrsig-refresh: 30s\n    rrsig-pre-refresh: 1s\n"
-        "template:\n  - id: default\n    storage: \"%s/zones\"\n"
-        "    file: \"%%s.zone\"\n    zonefile-sync: -1\n"
-        "    zonefile-load: difference-no-serial\n"
-        "    journal-content: all\n    serial-policy: increment\n"
-        "zone:\n"
-        "  - domain: test.\n    dnssec-signing: on\n"
-        "    dnssec-policy: parent\n"
-        "  - domain: child.test.\n    dnssec-signing: on\n"
-        "    dnssec-policy: child\n    acl: [xfr]\n"
-        "    notify: secondary\n"
+        "    rrsig-refresh: 30s\n    rrsig-pre-refresh: 1s\n",
+        "    acl: [xfr]\n    notify: secondary\n",
         "  - domain: short.test.\n    dnssec-signing: on\n"
-        "    dnssec-policy: short\n",
-        bed.port, bed.dir);
-    bed_put_text(bed.pconf, text);
+        "    dnssec-policy: short\n");
     snprintf(bed.sconf, sizeof(bed.sconf), "%s/sec/knot.conf", bed.dir);
     n = bed_prologue(text, sizeof(text), "/sec", "127.0.0.2");
     snprintf(text + n, sizeof(text) - n,

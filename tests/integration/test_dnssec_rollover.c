@@ -160,50 +160,54 @@ static kwres kw_at(int64_t t, int want, const char *a1, const char *a2,
     return r;
 }
 
-/* keymgr lists a KSK other than old_tag as ready (Knot publishes its
- * CDS/CDNSKEY then). */
+/* The KSK old_tag names, ready or active, and the other KSKs that are
+ * ready, as keymgr lists them now. */
 static unsigned old_tag;
 
-static int new_ksk_ready(void *ctx)
+static void ksk_count(size_t *old_live, size_t *new_ready)
 {
     static kw_dnssec_key keys[KW_DNSSEC_KNOT_MAX_KEYS];
     kw_dnssec_knot_opts o = { KEYMGR, bed.pconf, 20000 };
     kw_diag d = {{0}};
     size_t n = 0, i;
 
-    (void)ctx;
+    *old_live = 1; /* unknown: not gone */
+    *new_ready = 0;
     if (kw_dnssec_knot_list(&o, "child.test", keys, KW_DNSSEC_KNOT_MAX_KEYS,
                             &n, &d) != 0)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (keys[i].role == KW_DNSSEC_KSK && keys[i].tag != old_tag &&
-            kw_dnssec_key_stage(&keys[i], time(NULL), NULL, NULL) ==
-                KW_DNSSEC_ST_READY)
-            return 1;
-    return 0;
-}
-
-/* keymgr no longer lists old_tag as a ready or active KSK. */
-static int old_ksk_gone(void *ctx)
-{
-    static kw_dnssec_key keys[KW_DNSSEC_KNOT_MAX_KEYS];
-    kw_dnssec_knot_opts o = { KEYMGR, bed.pconf, 20000 };
-    kw_diag d = {{0}};
-    size_t n = 0, i;
-
-    (void)ctx;
-    if (kw_dnssec_knot_list(&o, "child.test", keys, KW_DNSSEC_KNOT_MAX_KEYS,
-                            &n, &d) != 0)
-        return 0;
+        return;
+    *old_live = 0;
     for (i = 0; i < n; i++) {
         kw_dnssec_stage s = kw_dnssec_key_stage(&keys[i], time(NULL), NULL,
                                                 NULL);
 
-        if (keys[i].tag == old_tag &&
-            (s == KW_DNSSEC_ST_READY || s == KW_DNSSEC_ST_ACTIVE))
-            return 0;
+        if (keys[i].role != KW_DNSSEC_KSK)
+            continue;
+        if (keys[i].tag == old_tag)
+            *old_live += s == KW_DNSSEC_ST_READY || s == KW_DNSSEC_ST_ACTIVE;
+        else
+            *new_ready += s == KW_DNSSEC_ST_READY;
     }
-    return 1;
+}
+
+/* A new KSK is ready (Knot publishes its CDS/CDNSKEY then). */
+static int new_ksk_ready(void *ctx)
+{
+    size_t old, ready;
+
+    (void)ctx;
+    ksk_count(&old, &ready);
+    return ready > 0;
+}
+
+/* old_tag's key is no longer ready or active. */
+static int old_ksk_gone(void *ctx)
+{
+    size_t old, ready;
+
+    (void)ctx;
+    ksk_count(&old, &ready);
+    return old == 0;
 }
 
 /* A KSK rollover started, waited for until the new key is ready, and the
@@ -218,8 +222,7 @@ static void roll_ksk(void)
 
 static int setup(void **st)
 {
-    char text[6000], tag[10], alg[10], hex[200];
-    size_t n;
+    char tag[10], alg[10], hex[200];
 
     (void)st;
     if (bed_init("dnssec_rollover") != 0)
@@ -227,27 +230,7 @@ static int setup(void **st)
     bed_zone_file("test", "child NS ns1.child.test.\n"
                   "ns1.child A 127.0.0.1\n");
     bed_zone_file("child.test", "");
-    snprintf(bed.pconf, sizeof(bed.pconf), "%s/knot.conf", bed.dir);
-    n = bed_prologue(text, sizeof(text), "", "127.0.0.1");
-    snprintf(text + n, sizeof(text) - n,
-        "policy:\n"
-        "  - id: parent\n    algorithm: ecdsap256sha256\n"
-        "    single-type-signing: on\n    dnskey-ttl: 10\n"
-        "    zone-max-ttl: 10\n"
-        "  - id: child\n    algorithm: ecdsap256sha256\n"
-        "    single-type-signing: off\n    dnskey-ttl: 10\n"
-        "    zone-max-ttl: 10\n    propagation-delay: 1s\n"
-        "template:\n  - id: default\n    storage: \"%s/zones\"\n"
-        "    file: \"%%s.zone\"\n    zonefile-sync: -1\n"
-        "    zonefile-load: difference-no-serial\n"
-        "    journal-content: all\n    serial-policy: increment\n"
-        "zone:\n"
-        "  - domain: test.\n    dnssec-signing: on\n"
-        "    dnssec-policy: parent\n"
-        "  - domain: child.test.\n    dnssec-signing: on\n"
-        "    dnssec-policy: child\n",
-        bed.dir);
-    bed_put_text(bed.pconf, text);
+    bed_primary_conf("", "", "", "");
     bed_start_knotd(&bed.prim, bed.pconf, "knotd.out", "127.0.0.1", "test.");
     assert_true(proc_until(bed_has_dnskey, (void *)"child.test.", 15000));
     assert_true(proc_until(bed_has_dnskey, (void *)"test.", 15000));
