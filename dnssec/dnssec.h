@@ -17,8 +17,9 @@
  * with argv only (kw_proc), bounded in time and output, and its listing
  * parsed into kw_dnssec_key entries.  BLOCKS on the child.
  *
- * dnssec_live.h: a zone's live health: SOA, DNSKEY, NS, NSEC3PARAM, CDS, CDNSKEY
- * with DO from every authoritative server and the parent's DS, kept as
+ * dnssec_live.h: a zone's live health: SOA, DNSKEY, NS, NSEC3PARAM, CDS
+ * and CDNSKEY with DO from every authoritative server and the parent's
+ * DS, kept as
  * received (gather, BLOCKS), then judged by a pure function with the
  * clock passed in (RRSIGs verified with ldns, expiry, DS against KSK, algorithms,
  * serials, DNSKEY size, NSEC3 parameters, islands; CDS/CDNSKEY and the
