@@ -18,6 +18,8 @@
 #include <string.h>
 
 #include <ldns/ldns.h>
+#include <openssl/rand.h>
+#include <pthread.h>
 
 #include "../common/kw_time.h"
 #include "../dns/dns_raw.h"
@@ -111,21 +113,20 @@ static void fmt_left(int64_t s, char *buf, size_t cap)
                  (long long)(s % 60));
 }
 
-/* The RRs of the answer section owned by zone, of type t (RRSIGs: those
- * covering t when sigs is set).  A new list (maybe empty) of clones. */
-static ldns_rr_list *section_rrs(const ldns_pkt *p, const ldns_rdf *zone,
-                                 ldns_rr_type t, int sigs)
+/* The RRs of sec owned by owner, of type t (RRSIGs: those covering t
+ * when sigs is set).  A new list (maybe empty) of clones. */
+static ldns_rr_list *rrs_in(const ldns_rr_list *sec, const ldns_rdf *owner,
+                            ldns_rr_type t, int sigs)
 {
-    ldns_rr_list *all, *l = ldns_rr_list_new();
+    ldns_rr_list *l = ldns_rr_list_new();
     size_t i;
 
-    if (l == NULL || p == NULL)
+    if (l == NULL || sec == NULL)
         return l;
-    all = ldns_pkt_answer(p);
-    for (i = 0; i < ldns_rr_list_rr_count(all); i++) {
-        ldns_rr *rr = ldns_rr_list_rr(all, i);
+    for (i = 0; i < ldns_rr_list_rr_count(sec); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(sec, i);
 
-        if (ldns_dname_compare(ldns_rr_owner(rr), zone) != 0)
+        if (ldns_dname_compare(ldns_rr_owner(rr), owner) != 0)
             continue;
         if (sigs) {
             ldns_rdf *cov;
@@ -142,6 +143,13 @@ static ldns_rr_list *section_rrs(const ldns_pkt *p, const ldns_rdf *zone,
         ldns_rr_list_push_rr(l, ldns_rr_clone(rr));
     }
     return l;
+}
+
+/* The same in the answer section of p (NULL: an empty list). */
+static ldns_rr_list *section_rrs(const ldns_pkt *p, const ldns_rdf *zone,
+                                 ldns_rr_type t, int sigs)
+{
+    return rrs_in(p != NULL ? ldns_pkt_answer(p) : NULL, zone, t, sigs);
 }
 
 static unsigned rd_u8(const ldns_rr *rr, size_t i)
@@ -203,6 +211,7 @@ static kw_dnssec_live_key *key_find(kw_dnssec_live *out, const ldns_rr *k)
 typedef struct srv_view {
     ldns_pkt *p[KW_DNSSEC_Q_N];
     ldns_rr_list *keys;      /* this server's DNSKEY set */
+    int answered;            /* some question had an authoritative answer */
 } srv_view;
 
 static const char *fix_resign(const char *zone, char *buf, size_t cap)
@@ -214,29 +223,26 @@ static const char *fix_resign(const char *zone, char *buf, size_t cap)
     return buf;
 }
 
-/* One RRset of one server: signatures present, verified, and in time. */
-static void judge_rrset(kw_dnssec_live *out, const kw_dnssec_live_params *p,
-                        int64_t now, const char *server, const char *zone,
-                        const ldns_rdf *zn, const srv_view *v, kw_dnssec_q q)
+/* One RRset (set, its RRSIGs sigs; rec names it) of one server:
+ * signatures present, verified against the server's keys, and in time. */
+static void judge_set(kw_dnssec_live *out, const kw_dnssec_live_params *p,
+                      int64_t now, const char *server, const char *zone,
+                      const char *rec, const ldns_rr_list *set,
+                      const ldns_rr_list *sigs, const srv_view *v)
 {
-    ldns_rr_list *set, *sigs;
-    char rec[300], fix[600], t1[40], t2[40];
-    int64_t best_exp = 0, best_inc = 0, future_inc = 0;
+    char fix[600], t1[40], t2[40];
+    int64_t best_exp = 0, future_inc = 0;
     size_t i, nbad = 0, nokey = 0;
-    ldns_rr_type t = (ldns_rr_type)qtype[q];
 
-    set = section_rrs(v->p[q], zn, t, 0);
-    sigs = section_rrs(v->p[q], zn, t, 1);
-    snprintf(rec, sizeof(rec), "%s. %s", zone, qname[q]);
     if (set == NULL || sigs == NULL || ldns_rr_list_rr_count(set) == 0)
-        goto done;
+        return;
     if (ldns_rr_list_rr_count(sigs) == 0) {
         add_find(out, KS_HEALTH_CRITICAL, "rrsig.missing", server, rec,
                  fix_resign(zone, fix, sizeof(fix)),
                  "%s serves %s without an RRSIG while the zone is signed: "
                  "validating resolvers that ask it answer SERVFAIL",
                  server, rec);
-        goto done;
+        return;
     }
     for (i = 0; i < ldns_rr_list_rr_count(sigs); i++) {
         ldns_rr *sig = ldns_rr_list_rr(sigs, i);
@@ -253,7 +259,8 @@ static void judge_rrset(kw_dnssec_live *out, const kw_dnssec_live_params *p,
             nokey++;
             continue;
         }
-        st = ldns_verify_rrsig_keylist_notime(set, sig, v->keys, NULL);
+        st = ldns_verify_rrsig_keylist_notime((ldns_rr_list *)set, sig,
+                                              v->keys, NULL);
         if (st != LDNS_STATUS_OK) {
             nbad++;
             add_find(out, KS_HEALTH_CRITICAL, "rrsig.bad", server, rec,
@@ -272,10 +279,8 @@ static void judge_rrset(kw_dnssec_live *out, const kw_dnssec_live_params *p,
                 future_inc = inc;
             continue;
         }
-        if (exp > best_exp) {
+        if (exp > best_exp)
             best_exp = exp;
-            best_inc = inc;
-        }
     }
     if (best_exp == 0) {
         if (future_inc != 0) {
@@ -292,13 +297,12 @@ static void judge_rrset(kw_dnssec_live *out, const kw_dnssec_live_params *p,
                      "does not publish in its DNSKEY set: nothing verifies "
                      "them", server, nokey, rec);
         }
-        goto done;
+        return;
     }
     if (out->next_expiry == 0 || best_exp < out->next_expiry)
         out->next_expiry = best_exp;
     kw_time_rfc3339(best_exp, t1, sizeof(t1));
     fmt_left(best_exp - now, t2, sizeof(t2));
-    (void)best_inc;
     /* RFC 4035 5.3.1: valid while now <= expiration. */
     if (best_exp < now)
         add_find(out, KS_HEALTH_CRITICAL, "rrsig.expired", server, rec,
@@ -316,9 +320,211 @@ static void judge_rrset(kw_dnssec_live *out, const kw_dnssec_live_params *p,
                  fix_resign(zone, fix, sizeof(fix)),
                  "%s: the RRSIG over %s expires at %s, in %s", server, rec,
                  t1, t2);
+}
+
+/* Question q's RRset at the apex, as judge_set judges it. */
+static void judge_rrset(kw_dnssec_live *out, const kw_dnssec_live_params *p,
+                        int64_t now, const char *server, const char *zone,
+                        const ldns_rdf *zn, const srv_view *v, kw_dnssec_q q)
+{
+    ldns_rr_type t = (ldns_rr_type)qtype[q];
+    ldns_rr_list *set = section_rrs(v->p[q], zn, t, 0);
+    ldns_rr_list *sigs = section_rrs(v->p[q], zn, t, 1);
+    char rec[300];
+
+    snprintf(rec, sizeof(rec), "%s. %s", zone, qname[q]);
+    judge_set(out, p, now, server, zone, rec, set, sigs, v);
+    ldns_rr_list_deep_free(set);
+    ldns_rr_list_deep_free(sigs);
+}
+
+static const char *type_name(int t, char buf[16])
+{
+    const ldns_rr_descriptor *r = ldns_rr_descript((uint16_t)t);
+
+    if (r != NULL && r->_name != NULL)
+        return r->_name;
+    snprintf(buf, 16, "TYPE%d", t);
+    return buf;
+}
+
+/* Whether the NSEC or NSEC3 records of an NXDOMAIN answer (auth) prove
+ * that name does not exist: a record covering the name and one covering
+ * the wildcard under the closest encloser (RFC 4035 5.4, RFC 5155 8.4).
+ * Signed records that prove nothing (an NSEC chain not updated after a
+ * change) are bogus to a resolver just the same. */
+static void judge_cover(kw_dnssec_live *out, const char *server,
+                        const char *zone, const char *name,
+                        const ldns_rr_list *auth)
+{
+    ldns_rr_list *nsec = ldns_rr_list_new(), *nsec3 = ldns_rr_list_new();
+    ldns_rr_list *sigs = ldns_rr_list_new();
+    ldns_rr *q = ldns_rr_new();
+    ldns_rdf *owner = ldns_dname_new_frm_str(name);
+    ldns_status st;
+    char rec[300], fix[600];
+    size_t i;
+
+    if (nsec == NULL || nsec3 == NULL || sigs == NULL || q == NULL ||
+        owner == NULL) {
+        ldns_rdf_deep_free(owner);
+        goto done;
+    }
+    /* The lists borrow auth's records. */
+    for (i = 0; i < ldns_rr_list_rr_count(auth); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(auth, i);
+
+        switch (ldns_rr_get_type(rr)) {
+        case LDNS_RR_TYPE_NSEC:
+            ldns_rr_list_push_rr(nsec, rr);
+            break;
+        case LDNS_RR_TYPE_NSEC3:
+            ldns_rr_list_push_rr(nsec3, rr);
+            break;
+        case LDNS_RR_TYPE_RRSIG:
+            ldns_rr_list_push_rr(sigs, rr);
+            break;
+        default:
+            break;
+        }
+    }
+    ldns_rr_set_owner(q, owner);
+    ldns_rr_set_type(q, LDNS_RR_TYPE_A);
+    ldns_rr_set_class(q, LDNS_RR_CLASS_IN);
+    if (ldns_rr_list_rr_count(nsec) > 0)
+        st = ldns_dnssec_verify_denial(q, nsec, sigs);
+    else
+        st = ldns_dnssec_verify_denial_nsec3(q, nsec3, sigs,
+                                             LDNS_RCODE_NXDOMAIN,
+                                             LDNS_RR_TYPE_A, true);
+    if (st != LDNS_STATUS_OK) {
+        snprintf(rec, sizeof(rec), "%.200s. %s (denial)", zone,
+                 ldns_rr_list_rr_count(nsec) > 0 ? "NSEC" : "NSEC3");
+        add_find(out, KS_HEALTH_CRITICAL, "denial.bogus", server, rec,
+                 fix_resign(zone, fix, sizeof(fix)),
+                 "%s denies %.200s. with %s records that do not prove it "
+                 "(%s): validating resolvers answer SERVFAIL for names that "
+                 "do not exist", server, name,
+                 ldns_rr_list_rr_count(nsec) > 0 ? "NSEC" : "NSEC3",
+                 ldns_get_errorstr_by_id(st));
+    }
+done:
+    ldns_rr_list_free(nsec);
+    ldns_rr_list_free(nsec3);
+    ldns_rr_list_free(sigs);
+    ldns_rr_free(q);
+}
+
+/* The denial in an answer to a name that does not exist: each NSEC or
+ * NSEC3 record of the authority section is its own RRset, judged with
+ * its RRSIGs; none at all in a signed zone is critical. */
+static void judge_denial(kw_dnssec_live *out, const kw_dnssec_live_params *p,
+                         int64_t now, const char *server, const char *zone,
+                         const char *name, const ldns_pkt *pkt,
+                         const srv_view *v)
+{
+    const ldns_rr_list *auth = ldns_pkt_authority(pkt);
+    char rec[300], fix[600];
+    size_t i, n = 0;
+
+    for (i = 0; i < ldns_rr_list_rr_count(auth); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(auth, i);
+        ldns_rr_type t = ldns_rr_get_type(rr);
+        ldns_rr_list *set, *sigs;
+        size_t k, seen = 0;
+        char *owner;
+
+        if (t != LDNS_RR_TYPE_NSEC && t != LDNS_RR_TYPE_NSEC3)
+            continue;
+        n++;
+        /* An owner's RRset is judged once, at its first record. */
+        for (k = 0; k < i && !seen; k++)
+            seen = ldns_rr_get_type(ldns_rr_list_rr(auth, k)) == t &&
+                   ldns_dname_compare(ldns_rr_owner(ldns_rr_list_rr(auth, k)),
+                                      ldns_rr_owner(rr)) == 0;
+        if (seen)
+            continue;
+        owner = ldns_rdf2str(ldns_rr_owner(rr));
+        /* The name denied is random per check: it stays out of the
+         * record, which findings are told apart by. */
+        snprintf(rec, sizeof(rec), "%.200s %s (denial)", owner ? owner : "?",
+                 t == LDNS_RR_TYPE_NSEC ? "NSEC" : "NSEC3");
+        free(owner);
+        set = rrs_in(auth, ldns_rr_owner(rr), t, 0);
+        sigs = rrs_in(auth, ldns_rr_owner(rr), t, 1);
+        judge_set(out, p, now, server, zone, rec, set, sigs, v);
+        ldns_rr_list_deep_free(set);
+        ldns_rr_list_deep_free(sigs);
+    }
+    if (n > 0 && ldns_pkt_get_rcode(pkt) == LDNS_RCODE_NXDOMAIN)
+        judge_cover(out, server, zone, name, auth);
+    if (n == 0) {
+        snprintf(rec, sizeof(rec), "%.200s. NSEC/NSEC3 (denial)", zone);
+        add_find(out, KS_HEALTH_CRITICAL, "denial.missing", server, rec,
+                 fix_resign(zone, fix, sizeof(fix)),
+                 "%s denies %.200s. without NSEC or NSEC3 records while the "
+                 "zone is signed: validating resolvers cannot trust the "
+                 "denial and answer SERVFAIL for names that do not exist",
+                 server, name);
+    }
+}
+
+/* Sample question s of server i: the RRset asked (when it holds data)
+ * or, for the name that does not exist, its denial. */
+static void judge_sample(kw_dnssec_live *out, const kw_dnssec_live_params *p,
+                         int64_t now, const kw_dnssec_obs *obs, size_t i,
+                         size_t s, const srv_view *v)
+{
+    const kw_dnssec_ans *a = &obs->srv[i].sample[s];
+    const char *sv = obs->srv[i].name, *name = obs->sample_name[s];
+    int t = obs->sample_type[s], denial = strcmp(name, obs->zone) != 0;
+    ldns_pkt *pkt = NULL;
+    ldns_rdf *owner = NULL;
+    ldns_rr_list *set = NULL, *sigs = NULL;
+    ldns_pkt_rcode rc;
+    char rec[300], tb[16];
+
+    snprintf(rec, sizeof(rec), "%.200s. %s", name, type_name(t, tb));
+    if (a->rc != 0 || a->wire == NULL) {
+        add_find(out, KS_HEALTH_WARNING,
+                 a->rc == KW_EPARSE ? "server.garbage" : "server.noanswer",
+                 sv, rec, "check that the server runs and serves the zone, "
+                 "or take it out of the NS set", "%s %s %s: %s", sv,
+                 a->rc == KW_EPARSE ? "answered garbage to"
+                                    : "did not answer", rec, a->err);
+        return;
+    }
+    if (ldns_wire2pkt(&pkt, a->wire, a->len) != LDNS_STATUS_OK) {
+        add_find(out, KS_HEALTH_WARNING, "server.garbage", sv, rec,
+                 "check the server: resolvers cannot use its answers",
+                 "%s answered %s with something that is not a DNS message "
+                 "(%zu octets)", sv, rec, a->len);
+        return;
+    }
+    rc = ldns_pkt_get_rcode(pkt);
+    if ((rc != LDNS_RCODE_NOERROR &&
+         !(denial && rc == LDNS_RCODE_NXDOMAIN)) || !ldns_pkt_aa(pkt)) {
+        add_find(out, KS_HEALTH_WARNING, "server.lame", sv, rec,
+                 "load the zone on this server, or take it out of the NS "
+                 "set", "%s does not answer %s authoritatively (rcode %d, "
+                 "AA %s)", sv, rec, (int)rc,
+                 ldns_pkt_aa(pkt) ? "set" : "clear");
+        goto done;
+    }
+    owner = ldns_dname_new_frm_str(name);
+    if (owner == NULL)
+        goto done;
+    set = rrs_in(ldns_pkt_answer(pkt), owner, (ldns_rr_type)t, 0);
+    sigs = rrs_in(ldns_pkt_answer(pkt), owner, (ldns_rr_type)t, 1);
+    if (set != NULL && ldns_rr_list_rr_count(set) > 0)
+        judge_set(out, p, now, sv, obs->zone, rec, set, sigs, v);
+    else if (denial)
+        judge_denial(out, p, now, sv, obs->zone, name, pkt, v);
 done:
     ldns_rr_list_deep_free(set);
     ldns_rr_list_deep_free(sigs);
+    ldns_rdf_deep_free(owner);
+    ldns_pkt_free(pkt);
 }
 
 /* The DS records to submit for the keys that sign the DNSKEY set
@@ -835,6 +1041,7 @@ void kw_dnssec_live_judge(const kw_dnssec_obs *obs,
         }
         if (answered)
             nok++;
+        v[i].answered = answered;
         if (v[i].p[KW_DNSSEC_Q_SOA] != NULL) {
             ldns_rr_list *soa = section_rrs(v[i].p[KW_DNSSEC_Q_SOA], zn,
                                             LDNS_RR_TYPE_SOA, 0);
@@ -876,6 +1083,7 @@ void kw_dnssec_live_judge(const kw_dnssec_obs *obs,
 
     /* Pass 2: signatures, per server against its own keys. */
     for (i = 0; out->is_signed && i < ns; i++) {
+        size_t sq;
         int q;
 
         if (v[i].p[KW_DNSSEC_Q_DNSKEY] != NULL &&
@@ -893,6 +1101,11 @@ void kw_dnssec_live_judge(const kw_dnssec_obs *obs,
             if (v[i].p[q] != NULL)
                 judge_rrset(out, &p, now, obs->srv[i].name, obs->zone, zn,
                             &v[i], (kw_dnssec_q)q);
+        /* The sample, unless the server answered nothing at all (said
+         * once already). */
+        for (sq = 0; v[i].answered && sq < obs->nsample &&
+                     sq < KW_DNSSEC_SAMPLE_MAX; sq++)
+            judge_sample(out, &p, now, obs, i, sq, &v[i]);
         /* Which keys sign the DNSKEY set (a valid signature, any time:
          * the times were judged above). */
         if (v[i].keys != NULL) {
@@ -969,6 +1182,33 @@ out:
     ldns_rdf_deep_free(zn);
 }
 
+int kw_dnssec_q_type(kw_dnssec_q q)
+{
+    return (int)q >= 0 && q < KW_DNSSEC_Q_N ? qtype[q] : 0;
+}
+
+void kw_dnssec_sample_names(kw_dnssec_obs *obs, const char *label)
+{
+    static const int t[] = { LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA,
+                             LDNS_RR_TYPE_MX, LDNS_RR_TYPE_TXT };
+    size_t i;
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        snprintf(obs->sample_name[i], sizeof(obs->sample_name[i]), "%s",
+                 obs->zone);
+        obs->sample_type[i] = t[i];
+    }
+    obs->nsample = i;
+    /* A zone too long to hold the label under it goes without the
+     * denial question (RFC 1035: 253 octets in presentation). */
+    if (strlen(label) + 1 + strlen(obs->zone) > 253)
+        return;
+    snprintf(obs->sample_name[i], sizeof(obs->sample_name[i]), "%.60s.%.190s",
+             label, obs->zone);
+    obs->sample_type[i] = LDNS_RR_TYPE_A;
+    obs->nsample = i + 1;
+}
+
 void kw_dnssec_obs_free(kw_dnssec_obs *obs)
 {
     size_t i;
@@ -976,12 +1216,18 @@ void kw_dnssec_obs_free(kw_dnssec_obs *obs)
 
     if (obs == NULL)
         return;
-    for (i = 0; i < KW_DNSSEC_SERVERS_MAX; i++)
+    for (i = 0; i < KW_DNSSEC_SERVERS_MAX; i++) {
         for (q = 0; q < KW_DNSSEC_Q_N; q++) {
             free(obs->srv[i].a[q].wire);
             obs->srv[i].a[q].wire = NULL;
             obs->srv[i].a[q].len = 0;
         }
+        for (q = 0; q < KW_DNSSEC_SAMPLE_MAX; q++) {
+            free(obs->srv[i].sample[q].wire);
+            obs->srv[i].sample[q].wire = NULL;
+            obs->srv[i].sample[q].len = 0;
+        }
+    }
     free(obs->ds.wire);
     obs->ds.wire = NULL;
     obs->ds.len = 0;
@@ -1037,8 +1283,23 @@ int kw_dnssec_live_gather(const char *zone, const kw_dnssec_live_where *w,
                      sub.msg);
     }
     obs->nservers = n;
+    /* A fresh label per check, so the denial is the server's own and not
+     * one a cache kept; without randomness a fixed label still asks a
+     * name the zone does not hold. */
+    {
+        unsigned char r[6];
+        char label[20];
+
+        if (RAND_bytes(r, sizeof(r)) == 1)
+            snprintf(label, sizeof(label), "kw-%02x%02x%02x%02x%02x%02x",
+                     r[0], r[1], r[2], r[3], r[4], r[5]);
+        else
+            snprintf(label, sizeof(label), "kw-denial-probe");
+        kw_dnssec_sample_names(obs, label);
+    }
     for (i = 0; i < n; i++) {
         kw_diag sub = {{0}};
+        size_t sq;
         int q;
 
         kw_dns_server_str(&list[i], obs->srv[i].name,
@@ -1050,11 +1311,20 @@ int kw_dnssec_live_gather(const char *zone, const kw_dnssec_live_where *w,
                 snprintf(obs->srv[i].a[q].err, sizeof(obs->srv[i].a[q].err),
                          "%.280s", sub.msg);
             }
+            for (sq = 0; sq < obs->nsample; sq++) {
+                obs->srv[i].sample[sq].rc = KW_EIO;
+                snprintf(obs->srv[i].sample[sq].err,
+                         sizeof(obs->srv[i].sample[sq].err), "%.280s",
+                         sub.msg);
+            }
             continue;
         }
         for (q = 0; q < KW_DNSSEC_Q_N; q++)
             ask(&list[i], obs->zone, qtype[q], KW_DNS_Q_DO, tmo,
                 &obs->srv[i].a[q]);
+        for (sq = 0; sq < obs->nsample; sq++)
+            ask(&list[i], obs->sample_name[sq], obs->sample_type[sq],
+                KW_DNS_Q_DO, tmo, &obs->srv[i].sample[sq]);
     }
     if (w->ds_server != NULL) {
         kw_dns_server_str(w->ds_server, obs->ds_from, sizeof(obs->ds_from));
@@ -1087,4 +1357,84 @@ int kw_dnssec_live_run(const char *zone, const kw_dnssec_live_where *w,
     kw_dnssec_obs_free(obs);
     free(obs);
     return rc;
+}
+
+/* kw_dnssec_live_run_many's shared state: the next zone to take, under
+ * the lock; each zone's result is written by the one thread that took
+ * it. */
+typedef struct many_ctx {
+    pthread_mutex_t lock;
+    size_t next, n;
+    const char *const *zones;
+    const kw_dnssec_live_where *w;
+    const kw_dnssec_live_params *p;
+    int64_t now;
+    kw_dnssec_live_res *outs;
+} many_ctx;
+
+static void *many_worker(void *arg)
+{
+    many_ctx *c = arg;
+
+    for (;;) {
+        kw_dnssec_live_res *r;
+        size_t i;
+
+        pthread_mutex_lock(&c->lock);
+        i = c->next < c->n ? c->next++ : c->n;
+        pthread_mutex_unlock(&c->lock);
+        if (i >= c->n)
+            return NULL;
+        r = &c->outs[i];
+        r->diag.msg[0] = '\0';
+        r->rc = kw_dnssec_live_run(c->zones[i], c->w, c->p, c->now,
+                                   &r->live, &r->diag);
+    }
+}
+
+int kw_dnssec_live_run_many(const char *const *zones, size_t n,
+                            const kw_dnssec_live_where *w,
+                            const kw_dnssec_live_params *p, int64_t now,
+                            int threads, kw_dnssec_live_res *outs,
+                            kw_diag *d)
+{
+    pthread_t tid[256];
+    many_ctx c;
+    size_t i, want, started = 0;
+
+    if ((n > 0 && (zones == NULL || outs == NULL)) || w == NULL)
+        return kw_diag_set(d, KW_EINVAL, "kw_dnssec_live_run_many: zones, "
+                           "their results and where to ask are needed");
+    for (i = 0; i < n; i++)
+        if (zones[i] == NULL)
+            return kw_diag_set(d, KW_EINVAL, "kw_dnssec_live_run_many: zone "
+                               "%zu has no name", i);
+    want = threads <= 0 ? 16 : (size_t)threads;
+    if (want > sizeof(tid) / sizeof(tid[0]))
+        want = sizeof(tid) / sizeof(tid[0]);
+    if (want > n)
+        want = n;
+    memset(&c, 0, sizeof(c));
+    if (pthread_mutex_init(&c.lock, NULL) != 0)
+        return kw_diag_set(d, KW_ENOMEM, "kw_dnssec_live_run_many: cannot "
+                           "make a lock");
+    c.n = n;
+    c.zones = zones;
+    c.w = w;
+    c.p = p;
+    c.now = now;
+    c.outs = outs;
+    /* Threads that cannot start leave their share to the others; with
+     * none at all the calling thread does everything. */
+    for (i = 0; i < want; i++) {
+        if (pthread_create(&tid[started], NULL, many_worker, &c) != 0)
+            break;
+        started++;
+    }
+    if (started == 0)
+        (void)many_worker(&c);
+    for (i = 0; i < started; i++)
+        pthread_join(tid[i], NULL);
+    pthread_mutex_destroy(&c.lock);
+    return 0;
 }

@@ -5,8 +5,12 @@
  * Two halves, as in dkim/dkim_check.h.  The gatherer
  * (kw_dnssec_live_gather) asks every authoritative server of the zone (its
  * NS set and their addresses, or the servers given) for SOA, DNSKEY, NS
- * and NSEC3PARAM with DO set, and the parent side for the zone's DS, and keeps each
- * answer as received (wire format) in a kw_dnssec_obs.  It BLOCKS (every
+ * NSEC3PARAM, CDS and CDNSKEY with DO set, and the parent side for the zone's DS, and keeps each
+ * answer as received (wire format) in a kw_dnssec_obs.  Each server is
+ * also asked a sample of the zone's other RRsets (apex A, AAAA, MX, TXT,
+ * judged when they hold data) and a random name under the zone, whose
+ * NSEC or NSEC3 denial must be signed and must prove the name absent: a
+ * resolver checks all of those on every lookup.  It BLOCKS (every
  * question bounded by timeout_ms): the daemon runs it on the libuv pool.
  * The judge (kw_dnssec_live_judge) is pure: the observations, the
  * thresholds and the clock in, a kw_dnssec_live out: findings each with a
@@ -14,8 +18,9 @@
  * fix; the chain parent DS -> KSK -> ZSK for display; the earliest RRSIG
  * expiry (when to look again); which keys the CDS/CDNSKEY sets name
  * (RFC 7344/8078) and how long the parent's DS answer may be cached.
- * Unit tests and the fuzz target feed the
- * judge hand-made answers; kw_dnssec_live_run is gather then judge.
+ * Unit tests and the fuzz target feed the judge hand-made answers;
+ * kw_dnssec_live_run is gather then judge, and kw_dnssec_live_run_many
+ * runs it for many zones on a bounded pool of threads.
  *
  * Signatures are verified with ldns against the DNSKEY set the same
  * server publishes, ignoring time (ldns' notime variant): the times are
@@ -38,6 +43,8 @@
 #define KW_DNSSEC_SERVERS_MAX 16
 #define KW_DNSSEC_LIVE_FINDINGS_MAX 48
 #define KW_DNSSEC_LIVE_KEYS_MAX 16
+/* The sample's questions per server (kw_dnssec_sample_names). */
+#define KW_DNSSEC_SAMPLE_MAX 8
 
 /* The questions asked of each authoritative server. */
 typedef enum kw_dnssec_q {
@@ -64,7 +71,14 @@ typedef struct kw_dnssec_obs {
     struct {
         char name[80];            /* "127.0.0.1:53" */
         kw_dnssec_ans a[KW_DNSSEC_Q_N];
+        kw_dnssec_ans sample[KW_DNSSEC_SAMPLE_MAX]; /* per sample_name */
     } srv[KW_DNSSEC_SERVERS_MAX];
+    /* The sample asked of every server: names (no final dot) and types
+     * (ldns_rr_type numbers); a name other than the zone is the denial
+     * question. */
+    size_t nsample;
+    char sample_name[KW_DNSSEC_SAMPLE_MAX][256];
+    int sample_type[KW_DNSSEC_SAMPLE_MAX];
     char ds_from[80];             /* where the DS was asked */
     kw_dnssec_ans ds;
     char servers_err[300];        /* the NS lookup's complaint, or "" */
@@ -151,6 +165,15 @@ typedef struct kw_dnssec_live_where {
 int kw_dnssec_live_gather(const char *zone, const kw_dnssec_live_where *w,
                           kw_dnssec_obs *obs, kw_diag *d);
 
+/* The RR type (ldns_rr_type number) question q asks. */
+int kw_dnssec_q_type(kw_dnssec_q q);
+
+/* Sets obs's sample questions for obs->zone: apex A, AAAA, MX, TXT, and
+ * A of LABEL.zone (the gatherer picks a random label, "kw-" and 12 hex
+ * digits, which no zone holds unless through a wildcard); a zone name too
+ * long to take the label goes without it.  Answers untouched. */
+void kw_dnssec_sample_names(kw_dnssec_obs *obs, const char *label);
+
 /* Frees the answers in obs (safe on a cleared or freed obs). */
 void kw_dnssec_obs_free(kw_dnssec_obs *obs);
 
@@ -163,6 +186,33 @@ void kw_dnssec_live_judge(const kw_dnssec_obs *obs,
 int kw_dnssec_live_run(const char *zone, const kw_dnssec_live_where *w,
                        const kw_dnssec_live_params *p, int64_t now,
                        kw_dnssec_live *out, kw_diag *d);
+
+/* One zone's result in kw_dnssec_live_run_many. */
+typedef struct kw_dnssec_live_res {
+    int rc;               /* 0: live holds the judgement; else diag says
+                           * why the zone was not checked */
+    kw_diag diag;
+    kw_dnssec_live live;
+} kw_dnssec_live_res;
+
+/*
+ * Checks zones[0..n) as kw_dnssec_live_run does, each with the same w and
+ * p at now, on at most threads threads (<= 0: 16) started and joined
+ * here: the call BLOCKS until every zone has its result (each question
+ * still bounded by w->timeout_ms), so the daemon runs it on the libuv
+ * pool like a single check.  outs (the caller's, n entries) gets zone i's
+ * result in outs[i]; a zone whose gather fails keeps its rc and diag there
+ * and the others go on.  zones, w and p are only read, by every thread,
+ * and must not change during the call; each thread owns one kw_dnssec_obs
+ * of its own (heap) and frees it.  Returns 0 once every zone has a result
+ * (when no thread can be started the calling thread checks them all),
+ * KW_EINVAL for bad arguments.
+ */
+int kw_dnssec_live_run_many(const char *const *zones, size_t n,
+                            const kw_dnssec_live_where *w,
+                            const kw_dnssec_live_params *p, int64_t now,
+                            int threads, kw_dnssec_live_res *outs,
+                            kw_diag *d);
 
 /* "rrsig.expired" etc. are codes; the algorithm's mnemonic for messages
  * ("ECDSAP256SHA256", "ALG200"), buf 16 octets. */

@@ -19,6 +19,7 @@ PACKAGES="
   python3-spf
   rspamd
   bind9-utils bind9
+  dnsviz
 "
 # What each is for: README.md, "Dependencies".
 

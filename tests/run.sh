@@ -68,5 +68,6 @@ build/release/tests/bench_hooks --quick --dir "$ROOT/build"
 build/release/tests/bench_config --dir "$ROOT/build"
 build/release/tests/bench_dkim --quick --dir "$ROOT/build"
 build/release/tests/bench_dkim_rotate --quick --dir "$ROOT/build"
+build/release/tests/bench_dnssec_check --quick --dir "$ROOT/build"
 
 step "all tests passed"

@@ -2,7 +2,8 @@
  * libFuzzer target: the DNSSEC judge (kw_dnssec_live_judge) over answers
  * an authoritative server or the parent controls entirely: malformed
  * messages, RRSIGs over nothing, DNSKEYs of any algorithm and size, DS
- * digests of any type.  Layout in fuzz_dnssec_live.h.
+ * digests of any type, sampled RRsets and denials (NSEC, NSEC3) of any
+ * shape.  Layout in fuzz_dnssec_live.h.
  */
 #include "dnssec/dnssec_live.h"
 #include "fuzz_dnssec_live.h"
@@ -60,6 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     snprintf(obs.ds_from, sizeof(obs.ds_from), "127.0.0.9:53");
     take(data, size, &pos, &obs.ds);
+    kw_dnssec_sample_names(&obs, FUZZ_DNSSEC_LABEL);
+    for (i = 0; i < obs.nservers; i++)
+        for (q = 0; q < (int)obs.nsample; q++)
+            take(data, size, &pos, &obs.srv[i].sample[q]);
     kw_dnssec_live_judge(&obs, NULL, FUZZ_DNSSEC_NOW, &out);
     if (out.nfind > KW_DNSSEC_LIVE_FINDINGS_MAX || out.health > 2)
         abort();

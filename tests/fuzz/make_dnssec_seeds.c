@@ -1,7 +1,8 @@
 /*
  * make_dnssec_seeds.c: seeds for fuzz_dnssec_live, made at run time with
  * ldns (no key is committed): a signed zone with its DS (two servers),
- * the same with a DS for another key, and an unsigned zone under a DS.
+ * the same with a DS for another key, and an unsigned zone under a DS;
+ * each with the sample's answers (apex A, AAAA, MX, TXT, the denial).
  * Usage: fuzz-dnssec-seeds DIR.
  */
 #include <stdio.h>
@@ -116,6 +117,26 @@ static void seed(const char *dir, const char *name, int nserv, int sign,
         ldns_rr_list_push_rr(l, ldns_key_rr2ds(ds_key, LDNS_SHA1));
         put(f, LDNS_RR_TYPE_DS, l, NULL);
         ldns_rr_list_deep_free(l);
+    }
+    /* The sample: apex A, AAAA (no data), MX, TXT, and the denial
+     * question answered with nothing (no NSEC). */
+    for (s = 0; s < nserv; s++) {
+        static const char *const line[] = {
+            Z " 10 IN A 192.0.2.1", NULL, Z " 10 IN MX 10 mail." Z,
+            Z " 10 IN TXT \"v=spf1 -all\"", NULL
+        };
+        static const ldns_rr_type t[] = {
+            LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_MX,
+            LDNS_RR_TYPE_TXT, LDNS_RR_TYPE_A
+        };
+        size_t q;
+
+        for (q = 0; q < sizeof(t) / sizeof(t[0]); q++) {
+            ldns_rr_list *l = line[q] ? one(line[q]) : ldns_rr_list_new();
+
+            put(f, t[q], l, sign && line[q] ? zsk : NULL);
+            ldns_rr_list_deep_free(l);
+        }
     }
     if (fclose(f) != 0)
         exit(1);

@@ -158,9 +158,9 @@ void bed_ub_flush(void)
     assert_int_equal(bed_run(a2, NULL), 0);
 }
 
-/* unbound's verdict on name A: 1 secure (AD), 0 SERVFAIL, -1 other;
- * its cache flushed first. */
-int bed_ub_ask(const char *name, int flush)
+/* unbound's verdict on name/type: 1 secure (AD), 0 SERVFAIL, -1 other;
+ * its cache flushed first when flush is set. */
+int bed_ub_ask_type(const char *name, int type, int flush)
 {
     kw_dns_server s = { "127.0.0.1", 0 };
     kw_diag d = {{0}};
@@ -172,8 +172,8 @@ int bed_ub_ask(const char *name, int flush)
     s.port = bed.ub.port;
     if (flush)
         bed_ub_flush();
-    if (kw_dns_ask_wire(&s, name, LDNS_RR_TYPE_A,
-                        KW_DNS_Q_RD | KW_DNS_Q_DO, 5000, &w, &len, &d) != 0) {
+    if (kw_dns_ask_wire(&s, name, type, KW_DNS_Q_RD | KW_DNS_Q_DO, 5000,
+                        &w, &len, &d) != 0) {
         fprintf(stderr, "unbound: %s\n", d.msg);
         return -1;
     }
@@ -187,6 +187,11 @@ int bed_ub_ask(const char *name, int flush)
     ldns_pkt_free(p);
     free(w);
     return v;
+}
+
+int bed_ub_ask(const char *name, int flush)
+{
+    return bed_ub_ask_type(name, LDNS_RR_TYPE_A, flush);
 }
 
 int bed_ub_verdict(const char *name)

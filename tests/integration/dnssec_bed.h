@@ -78,8 +78,9 @@ void bed_set_ds(const char *owner, const char *tag, const char *alg,
 void bed_start_unbound(void);
 int bed_ub_up(void *ctx);
 void bed_ub_flush(void);
-/* unbound's verdict on name A: 1 secure (AD), 0 SERVFAIL, -1 other;
- * its cache flushed first when flush is set. */
+/* unbound's verdict on name/type: 1 secure (AD), 0 SERVFAIL, -1 other;
+ * its cache flushed first when flush is set.  bed_ub_ask: type A. */
+int bed_ub_ask_type(const char *name, int type, int flush);
 int bed_ub_ask(const char *name, int flush);
 int bed_ub_verdict(const char *name);
 

@@ -10,7 +10,13 @@
  * naming it); a wrong DS in the parent (unbound SERVFAIL, keywarden
  * critical, and both well again once the right DS is back); short.test.'s
  * signer frozen (keywarden warning, then critical, before unbound fails,
- * on the pinned clock and then live).
+ * on the pinned clock and then live); bad.test., signed ahead of time
+ * (zsign.c) and served by Knot as it is, with its apex TXT altered after
+ * signing (unbound SERVFAIL for that RRset, keywarden critical through
+ * its sample of the zone's RRsets, naming the server and the record).
+ * dnsviz (dnsviz.c) probes the same servers in the secure, wrong-DS,
+ * altered-TXT and expired cases: its verdict must agree with keywarden's
+ * (docs/testing.md has the table the "agreement:" lines print).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +40,10 @@
 #include "kwrun.h"
 #include "proc.h"
 #include "tmpdir.h"
+#include "dnsviz.h"
+#include "zsign.h"
+
+static char bad_ds[300];   /* bad.test.'s DS, as zs_ds writes it */
 
 static void judge(const char *zone, const kw_dnssec_live_params *p,
                   int64_t now, kw_dnssec_live *r)
@@ -82,6 +92,27 @@ static const kw_dnssec_live_find *has(const kw_dnssec_live *r,
     return NULL;
 }
 
+/* bad.test., signed here for 30 days (Knot serves it as it is: no
+ * dnssec-signing), then its apex TXT altered under the old signature. */
+static void bad_zone(void)
+{
+    zs_zone z;
+    char path[700];
+    int64_t now = time(NULL);
+
+    assert_int_equal(zs_sign("bad.test",
+                             "@ SOA ns1 hostmaster 1 60 10 86400 10\n"
+                             "@ NS ns1\nns1 A 127.0.0.1\n@ A 127.0.0.1\n"
+                             "@ TXT \"signed\"\nwww A 127.0.0.1\n",
+                             now - 3600, now + 30 * 86400, &z), 0);
+    assert_int_equal(zs_tamper(&z, "bad.test", LDNS_RR_TYPE_TXT,
+                               "\"altered\""), 0);
+    snprintf(path, sizeof(path), "%s/zones/bad.test.zone", bed.dir);
+    assert_int_equal(zs_write(&z, path), 0);
+    assert_int_equal(zs_ds(&z, bad_ds, sizeof(bad_ds)), 0);
+    zs_free(&z);
+}
+
 static int setup(void **st)
 {
     char text[6000];
@@ -93,7 +124,11 @@ static int setup(void **st)
         return -1;
     bed_zone_file("test", "child NS ns1.child.test.\nchild NS ns2.child.test.\n"
               "ns1.child A 127.0.0.1\nns2.child A 127.0.0.2\n"
-              "short NS ns1.short.test.\nns1.short A 127.0.0.1\n");
+              "short NS ns1.short.test.\nns1.short A 127.0.0.1\n"
+              "bad NS ns1.bad.test.\nns1.bad A 127.0.0.1\n"
+              "n3 NS ns1.n3.test.\nns1.n3 A 127.0.0.1\n");
+    bed_zone_file("n3.test", "* A 127.0.0.3\n");
+    bad_zone();
     bed_zone_file("child.test", "@ NS ns2.child.test.\nns2 A 127.0.0.2\n");
     bed_zone_file("short.test", "");
     snprintf(text, sizeof(text),
@@ -101,13 +136,19 @@ static int setup(void **st)
              "acl:\n  - id: xfr\n    address: 127.0.0.0/8\n"
              "    action: transfer\n", bed.port);
     bed_primary_conf(text,
+        "  - id: n3\n    algorithm: ecdsap256sha256\n"
+        "    dnskey-ttl: 10\n    zone-max-ttl: 10\n    nsec3: on\n"
+        "    nsec3-iterations: 0\n    nsec3-salt-length: 0\n"
         "  - id: short\n    algorithm: ecdsap256sha256\n"
         "    dnskey-ttl: 10\n    zone-max-ttl: 10\n"
         "    propagation-delay: 1s\n    rrsig-lifetime: 60s\n"
         "    rrsig-refresh: 30s\n    rrsig-pre-refresh: 1s\n",
         "    acl: [xfr]\n    notify: secondary\n",
         "  - domain: short.test.\n    dnssec-signing: on\n"
-        "    dnssec-policy: short\n");
+        "    dnssec-policy: short\n"
+        "  - domain: bad.test.\n    zonefile-load: whole\n"
+        "  - domain: n3.test.\n    dnssec-signing: on\n"
+        "    dnssec-policy: n3\n");
     snprintf(bed.sconf, sizeof(bed.sconf), "%s/sec/knot.conf", bed.dir);
     n = bed_prologue(text, sizeof(text), "/sec", "127.0.0.2");
     snprintf(text + n, sizeof(text) - n,
@@ -135,6 +176,13 @@ static int setup(void **st)
     bed_set_ds("child", tag, alg, hex);
     bed_ds_of("short.test.", tag, alg, hex);
     bed_set_ds("short", tag, alg, hex);
+    assert_true(proc_until(bed_has_dnskey, (void *)"n3.test.", 15000));
+    bed_ds_of("n3.test.", tag, alg, hex);
+    bed_set_ds("n3", tag, alg, hex);
+    assert_true(proc_until(bed_has_dnskey, (void *)"bad.test.", 15000));
+    assert_int_equal(sscanf(bad_ds, "%*s %*s %*s DS %9s %9s %*s %199s", tag,
+                            alg, hex), 3);
+    bed_set_ds("bad", tag, alg, hex);
     return 0;
 }
 
@@ -145,10 +193,33 @@ static int teardown(void **st)
     return 0;
 }
 
+/* dnsviz's verdict on zone ("child.test.") from the test's primary, with
+ * test.'s KSK as its trust anchor (the file start_unbound wrote), printed
+ * beside keywarden's health for the agreement table in docs/testing.md. */
+static void viz(const char *zone, const char *cas, ks_health kw,
+                dv_verdict *v)
+{
+    char x1[100], x2[400], anchor[700];
+    const char *xs[2] = { x1, x2 };
+    static const char *const hn[] = { "ok", "warning", "critical" };
+
+    assert_true(dv_available());
+    snprintf(x1, sizeof(x1), "test.+:ns1.test=127.0.0.1:%d", bed.port);
+    snprintf(x2, sizeof(x2), "%s:ns1.%s=127.0.0.1:%d", zone, zone, bed.port);
+    snprintf(anchor, sizeof(anchor), "%s/test.anchor", bed.dir);
+    assert_int_equal(dv_judge(bed.dir, anchor, xs, 2, zone, v), 0);
+    fprintf(stderr, "agreement: %s | dnsviz %s (errors: %s; warnings: %s) "
+            "| keywarden %s\n", cas, v->status,
+            v->errors[0] ? v->errors : "none",
+            v->warnings[0] ? v->warnings : "none",
+            kw <= KS_HEALTH_CRITICAL ? hn[kw] : "unknown");
+}
+
 /* Secure: keywarden ok, unbound AD; both servers seen. */
 static void test_secure(void **st)
 {
     static kw_dnssec_live r;
+    dv_verdict v;
     kwres cli;
 
     (void)st;
@@ -161,6 +232,9 @@ static void test_secure(void **st)
     assert_int_equal(r.nds, 1);
     assert_true(r.ds[0].matched);
     assert_int_equal(bed_ub_verdict("www.child.test."), 1);
+    viz("child.test.", "secure child", r.health, &v);
+    assert_string_equal(v.status, "SECURE");
+    assert_string_equal(v.errors, "");
     cli = kw_dnssec(0, NULL, "child.test");
     assert_contains(cli.out, "child.test: ok (signed, DS at the parent)");
     assert_contains(cli.out, "signs the DNSKEY set, named by the DS");
@@ -205,6 +279,7 @@ static void test_wrong_ds(void **st)
     const kw_dnssec_live_find *f;
     char tag[10], alg[10], hex[200], z[300], t[10], a[10], dt[10], h[200];
     char zeros[65];
+    dv_verdict v;
     kwres cli;
 
     (void)st;
@@ -218,6 +293,9 @@ static void test_wrong_ds(void **st)
     f = has(&r, "ds.mismatch");
     assert_non_null(f);
     assert_non_null(strstr(f->text, "SERVFAIL for the whole zone"));
+    viz("child.test.", "wrong DS at the parent", r.health, &v);
+    assert_string_equal(v.status, "BOGUS");
+    assert_non_null(strstr(v.errors, "DIGEST_INVALID"));
     cli = kw_dnssec(2, "--json", "child.test");
     assert_contains(cli.out, "\"code\": \"ds.mismatch\"");
     assert_contains(cli.out, "\"health\": \"critical\"");
@@ -242,6 +320,7 @@ static void test_signer_stopped(void **st)
     static kw_dnssec_live r;
     kw_dnssec_live_params p = { 25, 12 };
     int64_t e, end, crit_at = 0, fail_at = 0;
+    dv_verdict dv;
 
     (void)st;
     assert_int_equal(bed_knotc(bed.pconf, "zone-freeze", "short.test.", NULL), 0);
@@ -277,6 +356,12 @@ static void test_signer_stopped(void **st)
             (long long)crit_at, (long long)fail_at);
     assert_true(fail_at != 0);
     assert_true(crit_at != 0 && crit_at < fail_at);
+    judge("short.test", &p, time(NULL), &r);
+    assert_non_null(has(&r, "rrsig.expired"));
+    viz("short.test.", "signatures expired (signer frozen)", r.health,
+        &dv);
+    assert_string_equal(dv.status, "BOGUS");
+    assert_non_null(strstr(dv.errors, "EXPIRATION_IN_PAST"));
     assert_int_equal(bed_knotc(bed.pconf, "zone-thaw", "short.test.", NULL), 0);
 }
 
@@ -324,6 +409,81 @@ static void test_bad_servers(void **st)
     assert_null(has(&r, "ds.mismatch"));
 }
 
+/* A sampled RRset with a broken signature: unbound SERVFAIL for that
+ * name and type while the rest of the zone validates; keywarden critical,
+ * naming the server and the record, and nothing else wrong. */
+static void test_bogus_sample(void **st)
+{
+    static kw_dnssec_live r;
+    const kw_dnssec_live_find *f;
+    char who[80];
+    dv_verdict v;
+    kwres cli;
+
+    (void)st;
+    assert_int_equal(bed_ub_ask_type("bad.test.", LDNS_RR_TYPE_TXT, 1), 0);
+    assert_int_equal(bed_ub_ask_type("www.bad.test.", LDNS_RR_TYPE_A, 1), 1);
+    judge("bad.test", NULL, time(NULL), &r);
+    assert_int_equal(r.health, KS_HEALTH_CRITICAL);
+    assert_int_equal(r.nfind, 1);
+    f = has(&r, "rrsig.bad");
+    assert_non_null(f);
+    assert_string_equal(f->record, "bad.test. TXT");
+    snprintf(who, sizeof(who), "127.0.0.1:%d", bed.port);
+    assert_string_equal(f->server, who);
+    assert_true(r.has_ds && r.ds[0].matched);
+    viz("bad.test.", "apex TXT altered after signing", r.health, &v);
+    assert_non_null(strstr(v.errors, "SIGNATURE_INVALID"));
+    cli = kw_dnssec(2, "--json", "bad.test");
+    assert_contains(cli.out, "\"record\": \"bad.test. TXT\"");
+    kwres_free(&cli);
+}
+
+/* NSEC3 (Knot, 0 iterations, no salt) and a wildcard: the sample's name
+ * answered from the wildcard, its signature verified as expanded, no
+ * finding, unbound secure. */
+static void test_nsec3(void **st)
+{
+    static kw_dnssec_live r;
+
+    (void)st;
+    judge("n3.test", NULL, time(NULL), &r);
+    assert_int_equal(r.health, KS_HEALTH_OK);
+    assert_int_equal(r.nfind, 0);
+    assert_int_equal(bed_ub_verdict("www.n3.test."), 1);
+}
+
+/* Several zones at once: each result in its place, the zone that cannot
+ * be checked (no such delegation) its own error. */
+static void test_run_many(void **st)
+{
+    static kw_dnssec_live_res outs[4];
+    const char *zones[4] = { "child.test", "bad.test", "missing.test",
+                             "n3.test" };
+    kw_dns_server prim_srv = { "127.0.0.1", 0 };
+    kw_dnssec_live_where w = { 0 };
+    kw_diag d = {{0}};
+
+    (void)st;
+    prim_srv.port = bed.port;
+    w.resolver = &prim_srv;
+    w.port = bed.port;
+    w.ds_server = &prim_srv;
+    w.timeout_ms = 2000;
+    assert_int_equal(kw_dnssec_live_run_many(zones, 4, &w, NULL, time(NULL),
+                                             2, outs, &d), 0);
+    assert_int_equal(outs[0].rc, 0);
+    assert_int_equal(outs[0].live.health, KS_HEALTH_OK);
+    assert_int_equal(outs[1].rc, 0);
+    assert_int_equal(outs[1].live.health, KS_HEALTH_CRITICAL);
+    assert_string_equal(outs[1].live.find[0].record, "bad.test. TXT");
+    assert_true(outs[2].rc != 0);
+    fprintf(stderr, "missing.test: %s\n", outs[2].diag.msg);
+    assert_non_null(strstr(outs[2].diag.msg, "missing.test"));
+    assert_int_equal(outs[3].rc, 0);
+    assert_int_equal(outs[3].live.health, KS_HEALTH_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +491,9 @@ int main(void)
         cmocka_unit_test(test_secondary_lags),
         cmocka_unit_test(test_wrong_ds),
         cmocka_unit_test(test_bad_servers),
+        cmocka_unit_test(test_bogus_sample),
+        cmocka_unit_test(test_nsec3),
+        cmocka_unit_test(test_run_many),
         cmocka_unit_test(test_signer_stopped),
     };
 
