@@ -29,9 +29,10 @@ int kw_dnssec_watch_where(const kw_dnssec_params *p, const char *zone,
             return kw_diag_set(d, r, "[dnssec] resolver %s: %s", p->resolver,
                                d->msg);
     } else if ((r = kw_dns_system_resolver(NULL, &b->resolver, d)) != 0) {
-        return kw_diag_set(d, r, "no resolver to find %s's servers with "
-                           "([dnssec] resolver is not set): %s", zone,
-                           d->msg);
+        return kw_diag_set(d, r, "no resolver to find %s%s servers with "
+                           "([dnssec] resolver is not set): %s",
+                           zone[0] ? zone : "the zones",
+                           zone[0] ? "'s" : "'", d->msg);
     }
     b->w.resolver = &b->resolver;
     b->w.port = p != NULL ? p->dns_port : 0;

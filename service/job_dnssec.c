@@ -9,8 +9,10 @@
  * configuration for keys, and most zones are not in it (discovery finds
  * them in named.conf and knot.conf, the scan puts them in the
  * inventory), so only the work can list them; one row also keeps a
- * thousand zones from filling the concurrency limit, and a parallel run
- * over the list (dnssec_live's run_many) replaces the loop in one place.
+ * thousand zones from filling the concurrency limit.  Zones with servers
+ * of their own ([zone] servers or ds_server) are asked one after another;
+ * the others, which share the resolver, DNSSEC_BATCH at a time through
+ * kw_dnssec_live_run_many's threads.
  *
  * Every [dnssec] interval (default 1 h), sooner when a signature nears
  * the moment it turns warning or critical (the earliest RRSIG expiry
@@ -30,6 +32,9 @@
 
 /* A zone whose servers could not be found is asked again this soon. */
 #define DNSSEC_UNKNOWN_AGAIN (5 * KW_MINUTE)
+/* Zones checked together (kw_dnssec_live_run_many), so a thousand zones
+ * hold this many results at a time, not a thousand. */
+#define DNSSEC_BATCH 32
 
 typedef struct dnssec_job {
     kw_job job;
@@ -86,61 +91,113 @@ static int take_zone(void *ctx, const ks_dnssec_zone *z)
     return kw_job_keys_add(ctx, z->zone) != 0;
 }
 
+/* Whether zone has a [zone] section of its own (servers or a parent
+ * server to ask): it is then asked alone, the others together. */
+static int own_where(const kw_dnssec_params *p, const char *zone)
+{
+    size_t i;
+
+    for (i = 0; i < p->nzones; i++)
+        if (strcmp(p->zones[i].zone, zone) == 0)
+            return p->zones[i].nservers > 0 || p->zones[i].ds_server != NULL;
+    return 0;
+}
+
+/* One zone's result recorded and counted; 0, or the database's error. */
+static int record_zone(kw_job *j, ks_store *s, const char *zone, int rc,
+                       const kw_diag *zd, const kw_dnssec_live *live,
+                       int64_t now, kw_dnssec_watch_out *out)
+{
+    dnssec_job *dj = (dnssec_job *)j;
+    int64_t every = dj->p.interval > 0 ? dj->p.interval : KW_HOUR, at;
+    int r;
+
+    if (rc != 0) {
+        kw_warn("dnssec: %s: not checked: %s", zone, zd->msg);
+        if (dj->failed++ == 0)
+            snprintf(dj->first_err, sizeof(dj->first_err), "%s: %.300s",
+                     zone, zd->msg);
+        return 0;
+    }
+    r = kw_dnssec_watch_record(s, &dj->p, zone, live, now, out, &j->d);
+    if (r == KW_ENOTFOUND)
+        return 0; /* a scan removed it meanwhile */
+    if (r != 0)
+        return r;
+    dj->checked++;
+    dj->events += out->nevents;
+    dj->changed += out->health_changed != 0;
+    if (ks_health_rank(out->health) > ks_health_rank(dj->worst))
+        dj->worst = out->health;
+    at = kw_job_dnssec_next(now, every, dj->p.warn, dj->p.crit,
+                            live->next_expiry, out->next_due);
+    if (dj->soonest == 0 || at < dj->soonest)
+        dj->soonest = at;
+    return 0;
+}
+
 static int dnssec_work(kw_job *j, ks_store *s)
 {
     dnssec_job *dj = (dnssec_job *)j;
     kw_dnssec_live_params lp = { dj->p.warn, dj->p.crit };
     kw_dnssec_where_buf *wb = NULL;
-    kw_dnssec_live *live = NULL;
+    kw_dnssec_live_res *res = NULL;
     kw_dnssec_watch_out *out = NULL;
-    int64_t every = dj->p.interval > 0 ? dj->p.interval : KW_HOUR;
-    size_t i;
-    int r;
+    const char *batch[DNSSEC_BATCH];
+    size_t i, k, nb;
+    int r = 0, shared = 0;
 
     if (dj->off)
         return 0;
     if ((r = ks_dnssec_zones_each(s, take_zone, &dj->zones, &j->d)) != 0)
         return r;
     wb = malloc(sizeof(*wb));
-    live = malloc(sizeof(*live));
+    res = calloc(DNSSEC_BATCH, sizeof(*res));
     out = malloc(sizeof(*out));
-    if (wb == NULL || live == NULL || out == NULL) {
+    if (wb == NULL || res == NULL || out == NULL) {
         r = kw_diag_set(&j->d, KW_ENOMEM, "out of memory");
         goto done;
     }
-    for (i = 0; i < dj->zones.n && !*j->env->cancel; i++) {
+    /* Zones with their own servers, one after another. */
+    for (i = 0; r == 0 && i < dj->zones.n && !*j->env->cancel; i++) {
         const char *zone = dj->zones.v[i];
-        int64_t now = kw_now(), at;
+        int64_t now = kw_now();
         kw_diag zd = {{0}};
+        int rc;
 
-        if (kw_dnssec_watch_where(&dj->p, zone, wb, &zd) != 0 ||
-            kw_dnssec_live_run(zone, &wb->w, &lp, now, live, &zd) != 0) {
-            kw_warn("dnssec: %s: not checked: %s", zone, zd.msg);
-            if (dj->failed++ == 0)
-                snprintf(dj->first_err, sizeof(dj->first_err), "%s: %.300s",
-                         zone, zd.msg);
+        if (!own_where(&dj->p, zone))
             continue;
-        }
-        r = kw_dnssec_watch_record(s, &dj->p, zone, live, now, out, &j->d);
-        if (r == KW_ENOTFOUND) {
-            r = 0; /* a scan removed it meanwhile */
-            continue;
-        }
-        if (r != 0)
-            goto done;
-        dj->checked++;
-        dj->events += out->nevents;
-        dj->changed += out->health_changed != 0;
-        if (ks_health_rank(out->health) > ks_health_rank(dj->worst))
-            dj->worst = out->health;
-        at = kw_job_dnssec_next(now, every, lp.warn_s, lp.crit_s,
-                                live->next_expiry, out->next_due);
-        if (dj->soonest == 0 || at < dj->soonest)
-            dj->soonest = at;
+        rc = kw_dnssec_watch_where(&dj->p, zone, wb, &zd);
+        if (rc == 0)
+            rc = kw_dnssec_live_run(zone, &wb->w, &lp, now, &res[0].live,
+                                    &zd);
+        r = record_zone(j, s, zone, rc, &zd, &res[0].live, now, out);
+    }
+    /* The others share where to ask: DNSSEC_BATCH at a time, each batch
+     * on kw_dnssec_live_run_many's threads, recorded in order. */
+    for (i = 0; r == 0 && i < dj->zones.n && !*j->env->cancel;) {
+        int64_t now = kw_now();
+
+        for (nb = 0; i < dj->zones.n && nb < DNSSEC_BATCH; i++)
+            if (!own_where(&dj->p, dj->zones.v[i]))
+                batch[nb++] = dj->zones.v[i];
+        if (nb == 0)
+            break;
+        /* The shared resolver, read once a zone needs it. */
+        if (!shared && (r = kw_dnssec_watch_where(&dj->p, "", wb,
+                                                  &j->d)) != 0)
+            break;
+        shared = 1;
+        if ((r = kw_dnssec_live_run_many(batch, nb, &wb->w, &lp, now, 0,
+                                         res, &j->d)) != 0)
+            break;
+        for (k = 0; r == 0 && k < nb; k++)
+            r = record_zone(j, s, batch[k], res[k].rc, &res[k].diag,
+                            &res[k].live, now, out);
     }
 done:
     free(wb);
-    free(live);
+    free(res);
     free(out);
     return r;
 }

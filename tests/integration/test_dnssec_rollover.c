@@ -136,6 +136,18 @@ static void write_conf(int ds_port)
                bed.port, bed.port, bed.pconf, KEYMGR, ds_port);
 }
 
+/* The same without the [zone] section: the DS through the resolver (the
+ * primary, which serves test. too), the zone checked with the others
+ * (the job's kw_dnssec_live_run_many path). */
+static void write_conf_shared(void)
+{
+    write_text(conf,
+               "[daemon]\nmetrics_listen = off\n"
+               "[dnssec]\nresolver = 127.0.0.1:%d\ndns_port = %d\n"
+               "knot_conf = %s\nkeymgr = %s\n",
+               bed.port, bed.port, bed.pconf, KEYMGR);
+}
+
 static void rfc3339(int64_t t, char *buf, size_t cap)
 {
     struct tm tm;
@@ -447,6 +459,7 @@ static void test_serve_job(void **st)
 
     (void)st;
     snprintf(log, sizeof(log), "%s/serve.log", bed.dir);
+    write_conf_shared();
     rfc3339(due, now, sizeof(now));
     pid = kw_serve_start(state, conf, now, NULL, log);
     kw_await_sql(db, "SELECT count(*) FROM jobs WHERE type = "
@@ -463,6 +476,7 @@ static void test_serve_job(void **st)
              (long long)hc);
     kw_await_sql(db, sql, 30000, log);
     kw_serve_stop(&pid);
+    write_conf(bed.port);
     assert_int_equal(events_ds_needed(), ev + 1);
     assert_int_equal(sql_int("SELECT count(*) FROM dnssec_findings WHERE "
                              "code = 'ds.needed'"), 1);
