@@ -71,6 +71,15 @@ static const char *sev_name(ks_health h)
            : h == KS_HEALTH_CRITICAL ? "critical" : "unknown";
 }
 
+static const char *cds_state(const kw_dnssec_live *r)
+{
+    return !r->cds_published     ? "not published"
+           : r->cds_inconsistent ? "published, but not the same on every "
+                                   "server"
+           : r->cds_delete       ? "published: delete the DS (RFC 8078)"
+                                 : "published";
+}
+
 static json_t *live_json(const kw_dnssec_live *r)
 {
     json_t *o = json_object(), *a;
@@ -82,6 +91,11 @@ static json_t *live_json(const kw_dnssec_live *r)
     json_object_set_new(o, "signed", json_boolean(r->is_signed));
     json_object_set_new(o, "ds_at_parent", json_boolean(r->has_ds));
     json_object_set_new(o, "next_expiry", json_integer(r->next_expiry));
+    json_object_set_new(o, "parent_ds_ttl", json_integer(r->ds_ttl));
+    json_object_set_new(o, "cds_published", json_boolean(r->cds_published));
+    json_object_set_new(o, "cds_delete", json_boolean(r->cds_delete));
+    json_object_set_new(o, "cds_inconsistent",
+                        json_boolean(r->cds_inconsistent));
     a = json_array();
     for (i = 0; i < r->nds; i++)
         json_array_append_new(a, json_pack(
@@ -98,6 +112,12 @@ static json_t *live_json(const kw_dnssec_live *r)
             "algorithm", kw_dnssec_alg_name(r->keys[i].algorithm, ab),
             "bits", r->keys[i].bits, "signs_dnskey",
             r->keys[i].signs_dnskey, "ds_matched", r->keys[i].ds_matched));
+    for (i = 0; i < r->nkeys; i++) {
+        json_t *k = json_array_get(a, i);
+
+        json_object_set_new(k, "cds", json_boolean(r->keys[i].cds));
+        json_object_set_new(k, "cdnskey", json_boolean(r->keys[i].cdnskey));
+    }
     json_object_set_new(o, "keys", a);
     a = json_array();
     for (i = 0; i < r->nfind; i++)
@@ -128,12 +148,16 @@ static void live_text(const kw_dnssec_live *r, const kw_dnssec_obs *obs,
                 r->ds[i].matched ? "matches a published key"
                                  : "matches no published key");
     for (i = 0; i < r->nkeys; i++)
-        fprintf(f, "  DNSKEY %u %s %s %d bits%s%s\n", r->keys[i].tag,
+        fprintf(f, "  DNSKEY %u %s %s %d bits%s%s%s\n", r->keys[i].tag,
                 r->keys[i].flags & 1 ? "KSK" : "ZSK",
                 kw_dnssec_alg_name(r->keys[i].algorithm, ab),
                 r->keys[i].bits,
                 r->keys[i].signs_dnskey ? ", signs the DNSKEY set" : "",
-                r->keys[i].ds_matched ? ", named by the DS" : "");
+                r->keys[i].ds_matched ? ", named by the DS" : "",
+                r->keys[i].cds || r->keys[i].cdnskey
+                    ? ", named by CDS/CDNSKEY" : "");
+    if (r->cds_published)
+        fprintf(f, "  CDS/CDNSKEY %s\n", cds_state(r));
     for (i = 0; i < obs->nservers; i++)
         fprintf(f, "  server %s: serial %u\n", obs->srv[i].name,
                 r->serial[i]);
@@ -530,15 +554,6 @@ static const kw_dnssec_live_key *ds_live(const kw_dnssec_live *r,
         if (r->keys[i].tag == k->tag && r->keys[i].algorithm == k->algorithm)
             return &r->keys[i];
     return NULL;
-}
-
-static const char *cds_state(const kw_dnssec_live *r)
-{
-    return !r->cds_published     ? "not published"
-           : r->cds_inconsistent ? "published, but not the same on every "
-                                   "server"
-           : r->cds_delete       ? "published: delete the DS (RFC 8078)"
-                                 : "published";
 }
 
 /* keywarden dnssec ds ZONE: the DS records to submit. */

@@ -327,6 +327,8 @@ static void test_rollover(void **st)
     /* First look: it waits; nothing said yet beyond that. */
     r = kw_at(t_ready, 0, "check", NULL, NULL);
     assert_contains(r.out, "waits for its DS at the parent");
+    assert_contains(r.out, "named by CDS/CDNSKEY");
+    assert_contains(r.out, "CDS/CDNSKEY published\n");
     kwres_free(&r);
     assert_int_equal(sql_int("SELECT count(*) FROM dnssec_keys WHERE "
                              "ds_missing_since > 0"), 1);
