@@ -17,11 +17,22 @@
  * with argv only (kw_proc), bounded in time and output, and its listing
  * parsed into kw_dnssec_key entries.  BLOCKS on the child.
  *
- * dnssec_live.h: a zone's live health: SOA, DNSKEY, NS and NSEC3PARAM
- * with DO from every authoritative server and the parent's DS, kept as
+ * dnssec_live.h: a zone's live health: SOA, DNSKEY, NS, NSEC3PARAM, CDS
+ * and CDNSKEY with DO from every authoritative server and the parent's
+ * DS, kept as
  * received (gather, BLOCKS), then judged by a pure function with the
  * clock passed in (RRSIGs verified with ldns, expiry, DS against KSK, algorithms,
- * serials, DNSKEY size, NSEC3 parameters, islands).
+ * serials, DNSKEY size, NSEC3 parameters, islands; CDS/CDNSKEY and the
+ * parent's DS TTL).
+ *
+ * dnssec_dsneed.h: the pure ds_needed decision: a ready KSK with no DS
+ * at the parent, missing longer than the DS TTL plus a margin, gets one
+ * dnssec.ds_needed and a ds.needed finding with the DS to submit.
+ *
+ * dnssec_watch.h: one inventory zone checked and recorded (where to ask
+ * from [zone]/[dnssec], findings, ds_needed bookkeeping and events,
+ * health.changed), shared by the dnssec-check job and `dnssec check`.
+ * BLOCKS on the database.
  *
  * Every BLOCKING function here runs on the libuv pool in the daemon, and
  * returns 0 or a negative KW_E* code with a kw_diag naming the file and

@@ -30,10 +30,14 @@
 
 static const int qtype[KW_DNSSEC_Q_N] = {
     LDNS_RR_TYPE_SOA, LDNS_RR_TYPE_DNSKEY, LDNS_RR_TYPE_NS,
-    LDNS_RR_TYPE_NSEC3PARAM
+    LDNS_RR_TYPE_NSEC3PARAM,
+    LDNS_RR_TYPE_CDS,
+    LDNS_RR_TYPE_CDNSKEY,
 };
 static const char *const qname[KW_DNSSEC_Q_N] = {
-    "SOA", "DNSKEY", "NS", "NSEC3PARAM"
+    "SOA", "DNSKEY", "NS", "NSEC3PARAM",
+    "CDS",
+    "CDNSKEY",
 };
 
 /* The names and RFC 8624's verdicts live in keystore (health reads them
@@ -539,6 +543,40 @@ static void ds_to_submit(const kw_dnssec_live *out, const ldns_rr_list *all,
     }
 }
 
+/* How long caches may keep the parent's DS answer: the lowest TTL of
+ * the DS set, or for a negative answer the lower of the authority SOA's
+ * TTL and its minimum field (RFC 2308 section 5); -1 without a SOA. */
+static int64_t ds_ttl_of(const ldns_pkt *p, const ldns_rr_list *ds)
+{
+    ldns_rr_list *auth = ldns_pkt_authority(p);
+    int64_t ttl = -1;
+    size_t i;
+
+    for (i = 0; i < ldns_rr_list_rr_count(ds); i++) {
+        int64_t t = (int64_t)ldns_rr_ttl(ldns_rr_list_rr(ds, i));
+
+        if (ttl < 0 || t < ttl)
+            ttl = t;
+    }
+    if (ttl >= 0)
+        return ttl;
+    for (i = 0; i < ldns_rr_list_rr_count(auth); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(auth, i);
+        ldns_rdf *min;
+
+        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_SOA ||
+            ldns_rr_rd_count(rr) < 7)
+            continue;
+        min = ldns_rr_rdf(rr, 6);
+        ttl = (int64_t)ldns_rr_ttl(rr);
+        if (ldns_rdf_size(min) >= 4 &&
+            (int64_t)ldns_rdf2native_int32(min) < ttl)
+            ttl = (int64_t)ldns_rdf2native_int32(min);
+        return ttl;
+    }
+    return -1;
+}
+
 static int serial_gt(uint32_t a, uint32_t b)
 {
     return a != b && (int32_t)(a - b) > 0;   /* RFC 1982 */
@@ -556,6 +594,13 @@ static void judge_ds(kw_dnssec_live *out, const kw_dnssec_obs *obs,
     int chain = 0;
 
     snprintf(rec, sizeof(rec), "%s. DS", obs->zone);
+    if (obs->ds.rc == KW_EPARSE) {
+        add_find(out, KS_HEALTH_WARNING, "ds.garbage", from, rec,
+                 "check the resolver or parent server keywarden asks",
+                 "%s answered the DS question with garbage (%s): the chain "
+                 "of trust was not checked", from, obs->ds.err);
+        return;
+    }
     if (obs->ds.rc != 0 || obs->ds.wire == NULL) {
         add_find(out, KS_HEALTH_WARNING, "ds.noanswer", from, rec,
                  "check the resolver or parent server keywarden asks",
@@ -587,6 +632,7 @@ static void judge_ds(kw_dnssec_live *out, const kw_dnssec_obs *obs,
     if (ds == NULL)
         goto done;
     out->has_ds = ldns_rr_list_rr_count(ds) > 0;
+    out->ds_ttl = ds_ttl_of(p, ds);
     for (i = 0; i < ldns_rr_list_rr_count(ds) &&
                 out->nds < KW_DNSSEC_LIVE_KEYS_MAX; i++) {
         ldns_rr *d = ldns_rr_list_rr(ds, i);
@@ -724,6 +770,159 @@ static void judge_nsec3(kw_dnssec_live *out, const kw_dnssec_obs *obs,
     }
 }
 
+/* Whether a CDS (as a DS) or a CDNSKEY (as a DNSKEY) names key k. */
+static int cds_names(const ldns_rr *c, const ldns_rr *k)
+{
+    ldns_rr *x = ldns_rr_clone(c);
+    int hit;
+
+    if (x == NULL)
+        return 0;
+    if (ldns_rr_get_type(c) == LDNS_RR_TYPE_CDS) {
+        ldns_rr_set_type(x, LDNS_RR_TYPE_DS);
+        hit = ldns_rr_compare_ds(x, k);
+    } else {
+        ldns_rr_set_type(x, LDNS_RR_TYPE_DNSKEY);
+        hit = ldns_rr_compare(x, k) == 0;
+    }
+    ldns_rr_free(x);
+    return hit;
+}
+
+/* The tag and algorithm a CDS or CDNSKEY names. */
+static void cds_tag_alg(const ldns_rr *c, unsigned *tag, unsigned *alg)
+{
+    ldns_rr *x;
+
+    if (ldns_rr_get_type(c) == LDNS_RR_TYPE_CDS) {
+        *tag = rd_u16(c, 0);
+        *alg = rd_u8(c, 1);
+        return;
+    }
+    *alg = rd_u8(c, 2);
+    x = ldns_rr_clone(c);
+    if (x != NULL)
+        ldns_rr_set_type(x, LDNS_RR_TYPE_DNSKEY);
+    *tag = x != NULL ? ldns_calc_keytag(x) : 0;
+    ldns_rr_free(x);
+}
+
+/* RFC 8078 section 4: algorithm 0 ("0 0 0 00", "0 3 0 AA==") asks the
+ * parent to remove the DS. */
+static int cds_is_delete(const ldns_rr *c)
+{
+    unsigned tag, alg;
+
+    if (ldns_rr_rd_count(c) < 3)
+        return 0;
+    cds_tag_alg(c, &tag, &alg);
+    return alg == 0;
+}
+
+/* RFC 7344: which published keys the CDS and CDNSKEY sets name (a key
+ * counts when every server that publishes the set names it), whether the
+ * servers agree (a parent that polls them acts only on one answer), and
+ * a CDS that names no published key (the parent would install a DS that
+ * leads nowhere). */
+static void judge_cds(kw_dnssec_live *out, const kw_dnssec_obs *obs,
+                      const ldns_rdf *zn, const srv_view *v, size_t ns,
+                      const ldns_rr_list *all)
+{
+    unsigned ncds[KW_DNSSEC_LIVE_KEYS_MAX] = { 0 };
+    unsigned ncdn[KW_DNSSEC_LIVE_KEYS_MAX] = { 0 };
+    unsigned srv_cds = 0, srv_cdn = 0;
+    ldns_rr_list *first = NULL;
+    size_t first_i = 0;
+    char rec[300], a1[16];
+    size_t i, k, c, nkeys = ldns_rr_list_rr_count(all);
+    int nokey_said = 0;
+
+    if (nkeys > KW_DNSSEC_LIVE_KEYS_MAX)
+        nkeys = KW_DNSSEC_LIVE_KEYS_MAX;
+    snprintf(rec, sizeof(rec), "%s. CDS", obs->zone);
+    for (i = 0; i < ns; i++) {
+        ldns_rr_list *set;
+        ldns_rr_list *cdn;
+
+        if (v[i].p[KW_DNSSEC_Q_CDS] == NULL &&
+            v[i].p[KW_DNSSEC_Q_CDNSKEY] == NULL)
+            continue;
+        set = section_rrs(v[i].p[KW_DNSSEC_Q_CDS], zn, LDNS_RR_TYPE_CDS, 0);
+        cdn = section_rrs(v[i].p[KW_DNSSEC_Q_CDNSKEY], zn,
+                          LDNS_RR_TYPE_CDNSKEY, 0);
+        if (set == NULL || cdn == NULL) {
+            ldns_rr_list_deep_free(set);
+            ldns_rr_list_deep_free(cdn);
+            continue;
+        }
+        srv_cds += ldns_rr_list_rr_count(set) > 0;
+        srv_cdn += ldns_rr_list_rr_count(cdn) > 0;
+        for (c = 0; c < ldns_rr_list_rr_count(cdn); c++)
+            ldns_rr_list_push_rr(set, ldns_rr_clone(ldns_rr_list_rr(cdn, c)));
+        ldns_rr_list_deep_free(cdn);
+        for (c = 0; c < ldns_rr_list_rr_count(set); c++) {
+            ldns_rr *cr = ldns_rr_list_rr(set, c);
+            int named = 0;
+
+            out->cds_published = 1;
+            if (cds_is_delete(cr)) {
+                out->cds_delete = 1;
+                continue;
+            }
+            for (k = 0; k < nkeys; k++)
+                if (cds_names(cr, ldns_rr_list_rr(all, k))) {
+                    named = 1;
+                    if (ldns_rr_get_type(cr) == LDNS_RR_TYPE_CDS)
+                        ncds[k]++;
+                    else
+                        ncdn[k]++;
+                }
+            if (!named && !nokey_said) {
+                nokey_said = 1;
+                unsigned ctag, calg;
+
+                nokey_said = 1;
+                cds_tag_alg(cr, &ctag, &calg);
+                add_find(out, KS_HEALTH_WARNING, "cds.nokey",
+                         obs->srv[i].name, rec,
+                         "make the signer publish CDS/CDNSKEY only for keys "
+                         "in the DNSKEY set (knotc zone-sign; BIND: "
+                         "rndc dnssec -checkds)",
+                         "%s publishes a %s for key %u (algorithm %s) that "
+                         "is not in the DNSKEY set: a parent that follows "
+                         "it would install a DS that leads to no key",
+                         obs->srv[i].name,
+                         ldns_rr_get_type(cr) == LDNS_RR_TYPE_CDS
+                             ? "CDS" : "CDNSKEY",
+                         ctag, kw_dnssec_alg_name((int)calg, a1));
+            }
+        }
+        ldns_rr_list_sort(set);
+        if (first == NULL) {
+            first = set;
+            first_i = i;
+            continue;
+        }
+        if (!out->cds_inconsistent && ldns_rr_list_compare(first, set) != 0) {
+            out->cds_inconsistent = 1;
+            add_find(out, KS_HEALTH_WARNING, "cds.inconsistent",
+                     obs->srv[i].name, rec,
+                     "make every server transfer the zone's latest "
+                     "version (check the secondaries' serials)",
+                     "%s publishes other CDS/CDNSKEY records than %s: a "
+                     "parent that polls them (RFC 7344) acts only when "
+                     "every server agrees", obs->srv[i].name,
+                     obs->srv[first_i].name);
+        }
+        ldns_rr_list_deep_free(set);
+    }
+    ldns_rr_list_deep_free(first);
+    for (k = 0; k < nkeys && k < out->nkeys; k++) {
+        out->keys[k].cds = srv_cds > 0 && ncds[k] == srv_cds;
+        out->keys[k].cdnskey = srv_cdn > 0 && ncdn[k] == srv_cdn;
+    }
+}
+
 void kw_dnssec_live_judge(const kw_dnssec_obs *obs,
                           const kw_dnssec_live_params *pin, int64_t now,
                           kw_dnssec_live *out)
@@ -739,6 +938,7 @@ void kw_dnssec_live_judge(const kw_dnssec_obs *obs,
 
     memset(out, 0, sizeof(*out));
     memset(v, 0, sizeof(v));
+    out->ds_ttl = -1;
     snprintf(out->zone, sizeof(out->zone), "%s", obs->zone);
     if (pin != NULL && pin->warn_s > 0)
         p.warn_s = pin->warn_s;
@@ -784,7 +984,7 @@ void kw_dnssec_live_judge(const kw_dnssec_obs *obs,
                     continue;
                 if (failed == KW_DNSSEC_Q_N)
                     snprintf(rec, sizeof(rec), "%s. SOA, DNSKEY, NS, "
-                             "NSEC3PARAM", obs->zone);
+                             "NSEC3PARAM, CDS, CDNSKEY", obs->zone);
                 add_find(out, KS_HEALTH_WARNING,
                          garbage ? "server.garbage" : "server.noanswer", sv,
                          rec, "check that the server runs and serves the "
@@ -911,6 +1111,7 @@ void kw_dnssec_live_judge(const kw_dnssec_obs *obs,
         }
     }
     judge_nsec3(out, obs, zn, v, ns);
+    judge_cds(out, obs, zn, v, ns, all);
     if (big) {
         snprintf(rec, sizeof(rec), "%s. DNSKEY", obs->zone);
         add_find(out, KS_HEALTH_WARNING, "dnskey.size",

@@ -5,7 +5,7 @@
  * Two halves, as in dkim/dkim_check.h.  The gatherer
  * (kw_dnssec_live_gather) asks every authoritative server of the zone (its
  * NS set and their addresses, or the servers given) for SOA, DNSKEY, NS
- * and NSEC3PARAM with DO set, and the parent side for the zone's DS, and keeps each
+ * NSEC3PARAM, CDS and CDNSKEY with DO set, and the parent side for the zone's DS, and keeps each
  * answer as received (wire format) in a kw_dnssec_obs.  Each server is
  * also asked a sample of the zone's other RRsets (apex A, AAAA, MX, TXT,
  * judged when they hold data) and a random name under the zone, whose
@@ -16,10 +16,11 @@
  * thresholds and the clock in, a kw_dnssec_live out: findings each with a
  * severity (ks_health), the server, the record, one line of text and the
  * fix; the chain parent DS -> KSK -> ZSK for display; the earliest RRSIG
- * expiry (when to look again).  Unit tests and the fuzz target feed the
- * judge hand-made answers; kw_dnssec_live_run is gather then judge, and
- * kw_dnssec_live_run_many runs it for many zones on a bounded pool of
- * threads.
+ * expiry (when to look again); which keys the CDS/CDNSKEY sets name
+ * (RFC 7344/8078) and how long the parent's DS answer may be cached.
+ * Unit tests and the fuzz target feed the judge hand-made answers;
+ * kw_dnssec_live_run is gather then judge, and kw_dnssec_live_run_many
+ * runs it for many zones on a bounded pool of threads.
  *
  * Signatures are verified with ldns against the DNSKEY set the same
  * server publishes, ignoring time (ldns' notime variant): the times are
@@ -51,6 +52,8 @@ typedef enum kw_dnssec_q {
     KW_DNSSEC_Q_DNSKEY,
     KW_DNSSEC_Q_NS,
     KW_DNSSEC_Q_NSEC3PARAM,
+    KW_DNSSEC_Q_CDS,
+    KW_DNSSEC_Q_CDNSKEY,
     KW_DNSSEC_Q_N
 } kw_dnssec_q;
 
@@ -104,6 +107,9 @@ typedef struct kw_dnssec_live_key {
     int bits;
     int signs_dnskey;   /* a valid RRSIG over DNSKEY made with it */
     int ds_matched;     /* a DS at the parent names it and its digest fits */
+    int cds;            /* a CDS names it (digest fits) on every server
+                           that publishes CDS (RFC 7344) */
+    int cdnskey;        /* a CDNSKEY copies it, likewise */
 } kw_dnssec_live_key;
 
 typedef struct kw_dnssec_live_ds {
@@ -119,6 +125,15 @@ typedef struct kw_dnssec_live {
     int is_signed;              /* some server publishes a DNSKEY set */
     int has_ds;                 /* the parent publishes a DS set */
     int64_t next_expiry;        /* earliest RRSIG expiration seen (0: none) */
+    /* CDS/CDNSKEY (RFC 7344, 8078) as the servers publish them. */
+    int cds_published;          /* some server publishes CDS or CDNSKEY */
+    int cds_delete;             /* they ask the parent to remove the DS */
+    int cds_inconsistent;       /* servers publish different sets */
+    /* The parent's DS answer: its TTL, or when there is no DS the
+     * negative TTL (RFC 2308: the lower of the SOA's TTL and minimum);
+     * how long the parent's old answer may stay in caches.  -1: not
+     * known (no answer, or a negative one without a SOA). */
+    int64_t ds_ttl;
     size_t nkeys, nds;
     kw_dnssec_live_key keys[KW_DNSSEC_LIVE_KEYS_MAX];
     kw_dnssec_live_ds ds[KW_DNSSEC_LIVE_KEYS_MAX];

@@ -18,26 +18,17 @@ int ks_dkim_rot_health_seen(ks_store *s, const char *domain,
                             const char *reason, int64_t now, int *changed,
                             kw_diag *d)
 {
-    static const char what[] = "recording a DKIM rotation's health";
     char key[300];
-    int64_t before = -1;
-    int found = 0, rc;
+    int64_t before = KS_HEALTH_OK;
+    int moved = 0, rc;
 
     *changed = 0;
     snprintf(key, sizeof(key), "dkim_rot_health:%s", domain);
     if ((rc = ks_begin(s, d)) != 0)
         return rc;
-    rc = ks_value(s, d, what, &before, &found,
-                  "SELECT value FROM meta WHERE key = ?1", "t", key);
     /* A domain never seen was ok: nothing of it ran yet. */
-    if (rc == 0 && !found)
-        before = KS_HEALTH_OK;
-    if (rc != 0 || (found && before == health))
-        goto out;
-    rc = ks_run(s, d, what,
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-                "ti", key, (int64_t)health);
-    if (rc == 0 && before != health) {
+    rc = ks_meta_health_swap(s, key, health, &before, &moved, d);
+    if (rc == 0 && moved) {
         rc = ks_event_add(
             s, now, 0, "health.changed",
             json_pack("{s:o, s:s, s:b, s:s, s:s, s:o, s:o, s:o?}", "object",
@@ -52,7 +43,6 @@ int ks_dkim_rot_health_seen(ks_store *s, const char *domain,
             d);
         *changed = rc == 0;
     }
-out:
     if (rc == 0)
         return ks_commit(s, d);
     ks_rollback(s);

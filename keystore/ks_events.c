@@ -63,8 +63,9 @@ const ks_event_type ks_event_types[] = {
      KS_EVENT_EMITTED},
     {"dkim.retired", "an old DKIM key's record was removed",
      KS_EVENT_RESERVED},
-    {"dnssec.ds_needed", "the parent zone needs a new DS record",
-     KS_EVENT_RESERVED},
+    /* DNSSEC's live check (dnssec/dnssec_watch.c) */
+    {"dnssec.ds_needed", "a ready KSK has waited for its DS at the parent "
+     "longer than the parent's TTL and a margin", KS_EVENT_EMITTED},
 };
 
 const size_t ks_event_ntypes = sizeof(ks_event_types) /

@@ -32,4 +32,12 @@ int ks_run(ks_store *s, kw_diag *d, const char *what, const char *sql,
 int ks_value(ks_store *s, kw_diag *d, const char *what, int64_t *out,
              int *found, const char *sql, const char *fmt, ...);
 
+/* The health last recorded in meta under key (a key never recorded
+ * counts as KS_HEALTH_OK) in *before, and health recorded in its place;
+ * *moved when the two differ (the caller's health.changed).  Inside the
+ * caller's transaction (ks_dnssec_seen.c; DKIM rotations and DNSSEC
+ * zones share it). */
+int ks_meta_health_swap(ks_store *s, const char *key, int health,
+                        int64_t *before, int *moved, kw_diag *d);
+
 #endif

@@ -26,6 +26,7 @@ static const kw_job_type *const types[] = {
     &kw_job_precheck,
     &kw_job_dkim,
     &kw_job_dkim_rot,
+    &kw_job_dnssec,
 };
 
 /* A row claimed from a newer (or broken) database: it fails and is

@@ -6,7 +6,7 @@
  * "scan"/"all", "probe"/"mail", "renew"/"example.org".  Each type is one
  * row of the table in job.c, a kw_job_type whose handlers live in one
  * file (job_scan.c, job_probe.c, job_renew.c, job_precheck.c,
- * job_dkim.c, job_dkim_rot.c).  The
+ * job_dkim.c, job_dkim_rot.c, job_dnssec.c).  The
  * daemon (daemon.c) never names a type: it claims rows, hands each to
  * kw_job_start(), plans what the configuration asks for from the rows'
  * keys(), and /metrics counts by the rows' names.  A new lifecycle (DKIM
@@ -255,8 +255,20 @@ int64_t kw_job_dkim_rot_next(const kw_dkim_rot_view *v, size_t n,
 int kw_dkim_rot_watch(ks_store *s, const kw_dkim_rot_view *v, size_t n,
                       int64_t now, size_t *nchanged, kw_diag *d);
 
+/* The dnssec-check job (job_dnssec.c) runs again never sooner than
+ * this after a run (seconds). */
+#define KW_JOB_DNSSEC_MIN_WAIT 60
+
+/* Its next run after a zone checked at now: every after, or sooner at
+ * the moments the zone's health changes by the clock alone (its earliest
+ * RRSIG expiry next_expiry, less warn, less crit, and itself; 0: none)
+ * or a missing DS becomes due (ds_due, 0: none); never within
+ * KW_JOB_DNSSEC_MIN_WAIT.  Pure. */
+int64_t kw_job_dnssec_next(int64_t now, int64_t every, int64_t warn,
+                           int64_t crit, int64_t next_expiry, int64_t ds_due);
+
 /* The rows; the table in job.c lists them. */
 extern const kw_job_type kw_job_scan, kw_job_probe, kw_job_renew,
-    kw_job_precheck, kw_job_dkim, kw_job_dkim_rot;
+    kw_job_precheck, kw_job_dkim, kw_job_dkim_rot, kw_job_dnssec;
 
 #endif

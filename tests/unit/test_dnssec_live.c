@@ -116,7 +116,35 @@ typedef struct srv_opts {
     int unsigned_zone;  /* no DNSKEY, no RRSIG */
     const char *nsec3;  /* NSEC3PARAM rdata, or NULL: none (NODATA) */
     ldns_key *zsk_over; /* sign SOA/NS with this key instead */
+    ldns_rr *cds_of;    /* publish CDS and CDNSKEY of this key */
+    const char *cds_rr; /* or this one CDS record */
 } srv_opts;
+
+/* The CDS and CDNSKEY answers of server i (NODATA unless so asks). */
+static void cds_answers(kw_dnssec_obs *o, size_t i, const zkeys *z,
+                        const srv_opts *so)
+{
+    ldns_rr_list *cds = ldns_rr_list_new(), *cdn = ldns_rr_list_new();
+
+    if (so->cds_of != NULL) {
+        ldns_rr *ds = ldns_key_rr2ds(so->cds_of, LDNS_SHA256);
+        ldns_rr *k = ldns_rr_clone(so->cds_of);
+
+        ldns_rr_set_type(ds, LDNS_RR_TYPE_CDS);
+        ldns_rr_set_type(k, LDNS_RR_TYPE_CDNSKEY);
+        ldns_rr_list_push_rr(cds, ds);
+        ldns_rr_list_push_rr(cdn, k);
+    } else if (so->cds_rr != NULL) {
+        ldns_rr_list_deep_free(cds);
+        cds = rrs_of(so->cds_rr);
+    }
+    answer(&o->srv[i].a[KW_DNSSEC_Q_CDS], LDNS_RR_TYPE_CDS, cds,
+           ldns_rr_list_rr_count(cds) ? z->ksk : NULL, 0);
+    answer(&o->srv[i].a[KW_DNSSEC_Q_CDNSKEY], LDNS_RR_TYPE_CDNSKEY, cdn,
+           ldns_rr_list_rr_count(cdn) ? z->ksk : NULL, 0);
+    ldns_rr_list_deep_free(cds);
+    ldns_rr_list_deep_free(cdn);
+}
 
 static void server(kw_dnssec_obs *o, const char *name, const zkeys *z,
                    const srv_opts *so)
@@ -157,6 +185,7 @@ static void server(kw_dnssec_obs *o, const char *name, const zkeys *z,
     answer(&o->srv[i].a[KW_DNSSEC_Q_NSEC3PARAM], LDNS_RR_TYPE_NSEC3PARAM,
            l, so->unsigned_zone || so->nsec3 == NULL ? NULL : zsk, 0);
     ldns_rr_list_deep_free(l);
+    cds_answers(o, i, z, so);
 }
 
 /* The parent's DS answer: a DS of each key given, digest type dt. */
@@ -499,6 +528,11 @@ static void test_bad_servers(void **st)
     judge(o, NOW);
     assert_non_null(has(&res, "ds.noanswer"));
     assert_null(has(&res, "ds.island"));
+    /* Garbage from the parent side is said as such. */
+    o->ds.rc = KW_EPARSE;
+    judge(o, NOW);
+    assert_non_null(has(&res, "ds.garbage"));
+    assert_null(has(&res, "ds.noanswer"));
     done(o, &z);
 }
 
@@ -529,6 +563,138 @@ static void test_nsec3(void **st)
     done(o, &z);
 }
 
+static size_t key_at(const kw_dnssec_live *r, unsigned tag)
+{
+    size_t i;
+
+    for (i = 0; i < r->nkeys; i++)
+        if (r->keys[i].tag == tag)
+            return i;
+    fail_msg("no key %u", tag);
+    return 0;
+}
+
+/* RFC 7344/8078: CDS/CDNSKEY naming the KSK on both servers; one server
+ * without them; a CDS for a key nobody publishes; the delete form. */
+static void test_cds(void **st)
+{
+    kw_dnssec_obs *o = obs_new();
+    zkeys z, other;
+    srv_opts so = { .serial = 5 }, none = { .serial = 5 };
+    unsigned ksk, zsk;
+    char line[300];
+
+    (void)st;
+    zkeys_make(&z, LDNS_SIGN_ECDSAP256SHA256, 256, NOW + 30 * DAY);
+    zkeys_make(&other, LDNS_SIGN_ECDSAP256SHA256, 256, NOW + 30 * DAY);
+    ksk = ldns_calc_keytag(z.ksk_rr);
+    zsk = ldns_calc_keytag(z.zsk_rr);
+    so.cds_of = z.ksk_rr;
+    server(o, "127.0.0.1:53", &z, &so);
+    server(o, "127.0.0.2:53", &z, &so);
+    parent_ds(o, z.ksk_rr, NULL, LDNS_SHA256);
+    judge(o, NOW);
+    assert_int_equal(res.health, KS_HEALTH_OK);
+    assert_true(res.cds_published);
+    assert_false(res.cds_inconsistent || res.cds_delete);
+    assert_true(res.keys[key_at(&res, ksk)].cds);
+    assert_true(res.keys[key_at(&res, ksk)].cdnskey);
+    assert_false(res.keys[key_at(&res, zsk)].cds);
+    assert_false(res.keys[key_at(&res, zsk)].cdnskey);
+
+    /* The second server publishes none: not the same set. */
+    obs_reset(o);
+    server(o, "127.0.0.1:53", &z, &so);
+    server(o, "127.0.0.2:53", &z, &none);
+    parent_ds(o, z.ksk_rr, NULL, LDNS_SHA256);
+    judge(o, NOW);
+    assert_true(res.cds_inconsistent);
+    assert_string_equal(has(&res, "cds.inconsistent")->server,
+                        "127.0.0.2:53");
+    assert_int_equal(res.health, KS_HEALTH_WARNING);
+
+    /* None anywhere: nothing published, nothing said. */
+    obs_reset(o);
+    server(o, "127.0.0.1:53", &z, &none);
+    parent_ds(o, z.ksk_rr, NULL, LDNS_SHA256);
+    judge(o, NOW);
+    assert_false(res.cds_published);
+    assert_false(res.keys[key_at(&res, ksk)].cds);
+    assert_int_equal(res.nfind, 0);
+
+    /* A CDS and CDNSKEY of a key the zone does not publish. */
+    obs_reset(o);
+    so.cds_of = other.ksk_rr;
+    server(o, "127.0.0.1:53", &z, &so);
+    parent_ds(o, z.ksk_rr, NULL, LDNS_SHA256);
+    judge(o, NOW);
+    assert_non_null(has(&res, "cds.nokey"));
+    assert_false(res.keys[key_at(&res, ksk)].cds);
+
+    /* RFC 8078's delete request. */
+    obs_reset(o);
+    so.cds_of = NULL;
+    snprintf(line, sizeof(line), ZONE ". 0 IN CDS 0 0 0 00");
+    so.cds_rr = line;
+    server(o, "127.0.0.1:53", &z, &so);
+    parent_ds(o, z.ksk_rr, NULL, LDNS_SHA256);
+    judge(o, NOW);
+    assert_true(res.cds_published && res.cds_delete);
+    assert_null(has(&res, "cds.nokey"));
+    zkeys_free(&other);
+    done(o, &z);
+}
+
+/* The parent's DS TTL, and the negative TTL (RFC 2308) without a DS. */
+static void test_ds_ttl(void **st)
+{
+    kw_dnssec_obs *o = obs_new();
+    zkeys z;
+    srv_opts so = { .serial = 5 };
+    ldns_pkt *p;
+    ldns_rr *soa = NULL;
+
+    (void)st;
+    zkeys_make(&z, LDNS_SIGN_ECDSAP256SHA256, 256, NOW + 30 * DAY);
+    server(o, "127.0.0.1:53", &z, &so);
+    {
+        ldns_rr_list *l = ldns_rr_list_new();
+        ldns_rr *ds = ldns_key_rr2ds(z.ksk_rr, LDNS_SHA256);
+
+        ldns_rr_set_ttl(ds, 1234);
+        ldns_rr_list_push_rr(l, ds);
+        answer(&o->ds, LDNS_RR_TYPE_DS, l, NULL, 0);
+        ldns_rr_list_deep_free(l);
+    }
+    judge(o, NOW);
+    assert_int_equal(res.ds_ttl, 1234);
+
+    /* NODATA with the parent's SOA: the lower of its TTL and minimum. */
+    free(o->ds.wire);
+    p = ldns_pkt_query_new(ldns_dname_new_frm_str(ZONE "."),
+                           LDNS_RR_TYPE_DS, LDNS_RR_CLASS_IN, 0);
+    ldns_pkt_set_qr(p, 1);
+    ldns_pkt_set_aa(p, 1);
+    assert_int_equal(ldns_rr_new_frm_str(&soa, "test. 900 IN SOA ns.test. "
+                                         "h.test. 1 60 60 600 300", 0, NULL,
+                                         NULL), LDNS_STATUS_OK);
+    ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, soa);
+    assert_int_equal(ldns_pkt2wire(&o->ds.wire, p, &o->ds.len),
+                     LDNS_STATUS_OK);
+    ldns_pkt_free(p);
+    judge(o, NOW);
+    assert_false(res.has_ds);
+    assert_int_equal(res.ds_ttl, 300);
+
+    /* No answer: not known. */
+    free(o->ds.wire);
+    o->ds.wire = NULL;
+    o->ds.rc = -110;
+    judge(o, NOW);
+    assert_int_equal(res.ds_ttl, -1);
+    done(o, &z);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +708,8 @@ int main(void)
         cmocka_unit_test(test_weak_algorithms),
         cmocka_unit_test(test_bad_servers),
         cmocka_unit_test(test_nsec3),
+        cmocka_unit_test(test_cds),
+        cmocka_unit_test(test_ds_ttl),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

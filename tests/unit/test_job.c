@@ -232,6 +232,40 @@ static void dkim_rotate_next_run(void **state)
     assert_int_equal(kw_job_dkim_rot_next(v, 3, now), now + 700);
 }
 
+/* The dnssec-check job comes back at the moments a zone's health moves
+ * by the clock (expiry less warn, less crit, the expiry), or a missing
+ * DS becomes due, within the interval, never within a minute. */
+static void dnssec_next_run(void **state)
+{
+    const int64_t now = 1800000000, h = KW_HOUR, day = KW_DAY;
+
+    (void)state;
+    /* Nothing near: the interval. */
+    assert_int_equal(kw_job_dnssec_next(now, h, 7 * day, 3 * day, 0, 0),
+                     now + h);
+    assert_int_equal(kw_job_dnssec_next(now, h, 7 * day, 3 * day,
+                                        now + 30 * day, 0), now + h);
+    /* The warning moment within the hour. */
+    assert_int_equal(kw_job_dnssec_next(now, h, 7 * day, 3 * day,
+                                        now + 7 * day + 600, 0),
+                     now + 600);
+    /* Past warn: the critical moment next; past crit: the expiry. */
+    assert_int_equal(kw_job_dnssec_next(now, 30 * day, 7 * day, 3 * day,
+                                        now + 5 * day, 0), now + 2 * day);
+    assert_int_equal(kw_job_dnssec_next(now, 30 * day, 7 * day, 3 * day,
+                                        now + day, 0), now + day);
+    /* A missing DS due sooner. */
+    assert_int_equal(kw_job_dnssec_next(now, h, 7 * day, 3 * day,
+                                        now + 30 * day, now + 1200),
+                     now + 1200);
+    /* Never within a minute, and a past moment is no reason. */
+    assert_int_equal(kw_job_dnssec_next(now, h, 7 * day, 3 * day,
+                                        now + 3 * day + 5, 0),
+                     now + KW_JOB_DNSSEC_MIN_WAIT);
+    assert_int_equal(kw_job_dnssec_next(now, h, 7 * day, 3 * day,
+                                        now - 10, now - 5), now + h);
+}
+
 /* The rotations' lines /metrics renders are copied with the counters,
  * so a render on the pool never reads what the loop replaces. */
 static void rotation_metrics_copied(void **state)
@@ -271,6 +305,7 @@ int main(void)
         cmocka_unit_test(counters_per_type),
         cmocka_unit_test(dkim_unheard_asked_again_soon),
         cmocka_unit_test(dkim_rotate_next_run),
+        cmocka_unit_test(dnssec_next_run),
         cmocka_unit_test(rotation_metrics_copied),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
