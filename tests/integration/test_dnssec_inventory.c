@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <signal.h>
 #include <time.h>
 
 #include "dnssec/dnssec_bind.h"
@@ -152,6 +153,62 @@ static int kasp_has(void *ctx)
            k->n >= k->want;
 }
 
+/* GET /metrics has the DNSSEC key stages. */
+typedef struct metrics_wait {
+    int port;
+    char *text;
+} metrics_wait;
+
+static int dnssec_metrics(void *ctx)
+{
+    metrics_wait *w = ctx;
+
+    free(w->text);
+    w->text = kw_http_get(w->port, "/metrics");
+    return w->text != NULL &&
+           strstr(w->text, "keywarden_dnssec_key_stage{") != NULL;
+}
+
+/* serve's scan job records the zones and keys as scan --dnssec does, and
+ * /metrics carries their stages, next transitions and health. */
+static void serve_metrics(const sg_signer *s, const char *ksk)
+{
+    char conf[512], state_dir[512], text[1024], want[400], now[32];
+    metrics_wait w = { kn_free_port("127.0.0.1"), NULL };
+    pid_t pid;
+
+    /* serve's clock pinned at the real now (the helper pins it). */
+    snprintf(now, sizeof now, "%lld", (long long)time(NULL));
+
+    path_join(conf, sizeof conf, dir, "serve.conf");
+    path_join(state_dir, sizeof state_dir, dir, "serve-state");
+    snprintf(text, sizeof text, "[daemon]\nmetrics_listen = 127.0.0.1:%d\n"
+             "[dnssec]\nknot_conf = %s\nkeymgr = /usr/sbin/keymgr\n",
+             w.port, s->conf);
+    sg_write_file(conf, text);
+    pid = kw_serve_start(state_dir, conf, now, NULL,
+                         kw_path(dir, "serve.log"));
+    if (!proc_until(dnssec_metrics, &w, 60000)) {
+        kill(pid, SIGKILL);
+        proc_wait(pid, 10000);
+        fail_msg("serve's /metrics has no DNSSEC key stage after 60 s (log "
+                 "%s)", kw_path(dir, "serve.log"));
+    }
+    snprintf(want, sizeof want, "keywarden_dnssec_key_stage{zone=\"child."
+             "test\",name=\"%s\",role=\"KSK\",tag=\"%s\",stage=\"ready\"} 1",
+             ksk, strrchr(ksk, '/') + 1);
+    assert_contains(w.text, want);
+    assert_contains(w.text, "keywarden_object_health{kind=\"dnssec\","
+                            "name=\"child.test\"");
+    /* The KSK waits for its DS: no date for its next stage. */
+    snprintf(want, sizeof want, "keywarden_dnssec_next_transition_timestamp_"
+             "seconds{zone=\"child.test\",name=\"%s\"", ksk);
+    assert_not_contains(w.text, want);
+    free(w.text);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(proc_wait(pid, 30000), 0);
+}
+
 static void test_knot(void **state)
 {
     char state_dir[512], conf[512], ksk[300];
@@ -213,6 +270,8 @@ static void test_knot(void **state)
     r = kw_expect(3, state_dir, conf, (const char *[]){ "check", "--kind",
                                                          "dnssec", NULL });
     kwres_free(&r);
+
+    serve_metrics(&s, ksk);
 
     /* A KSK rollover: Knot makes a new KSK; the next scan lists it. */
     kw_tool((const char *const[]){ "/usr/sbin/knotc", "-c", s.conf,
