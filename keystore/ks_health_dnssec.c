@@ -144,17 +144,7 @@ int ks_dnssec_stage(const ks_dnssec_timing *t, int64_t now, int *next,
     return cur;
 }
 
-static void add(ks_verdict *v, ks_health h, const char *fix,
-                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void add(ks_verdict *v, ks_health h, const char *fix,
-                const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    ks_verdict_vadd(v, h, fix, fmt, ap);
-    va_end(ap);
-}
+#define add ks_verdict_add
 
 static void add_found(ks_verdict *v, const ks_dnssec_found *x)
 {
