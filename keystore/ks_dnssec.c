@@ -199,14 +199,8 @@ int ks_dnssec_sync(ks_store *s, const ks_dnssec_zone_row *zones, size_t nz,
     int64_t removed = 0;
 
     memset(st, 0, sizeof(*st));
-    /* What this sync sees, by id, so the others can go (two syncs may
-     * fall in one second: never by time). */
-    r = ks_exec(s, "CREATE TEMP TABLE IF NOT EXISTS dnssec_seen (id INTEGER "
-                   "PRIMARY KEY); DELETE FROM temp.dnssec_seen;",
-                d);
-    if (r == 0)
-        r = ks_begin(s, d);
-    if (r != 0)
+    /* What this sync sees, so the others can go. */
+    if ((r = ks_sync_begin(s, "dnssec_seen", d)) != 0)
         return r;
     for (i = 0; r == 0 && i < nz; i++)
         r = zone_upsert(s, &zones[i], now, st, d);
@@ -214,23 +208,8 @@ int ks_dnssec_sync(ks_store *s, const ks_dnssec_zone_row *zones, size_t nz,
         r = key_upsert(s, &keys[i], now, st, d);
     for (i = 0; r == 0 && i < nkeep; i++)
         r = keep_signer(s, keep_signers[i], st, d);
-    if (r == 0)
-        r = ks_value(s, d, "counting vanished DNSSEC objects", &removed,
-                     NULL,
-                     "SELECT count(*) FROM objects WHERE kind = 'dnssec' AND "
-                     "id NOT IN (SELECT id FROM temp.dnssec_seen)",
-                     "");
-    if (r == 0)
-        r = ks_run(s, d, "removing vanished DNSSEC objects",
-                   "DELETE FROM objects WHERE kind = 'dnssec' AND id NOT IN "
-                   "(SELECT id FROM temp.dnssec_seen)",
-                   "");
-    if (r == 0)
-        r = ks_commit(s, d);
-    if (r != 0) {
-        ks_rollback(s);
+    if ((r = ks_sync_end(s, r, "dnssec", "dnssec_seen", &removed, d)) != 0)
         return r;
-    }
     st->zones = nz;
     st->keys = nk;
     st->removed += (size_t)removed;
