@@ -153,6 +153,28 @@ static int kasp_has(void *ctx)
            k->n >= k->want;
 }
 
+/* The signer started in a new dir, a keywarden.conf naming its
+ * configuration (key: "knot" or "named"), and the first scan: the zone,
+ * the watched zone and the two keys are new. */
+static void first_scan(sg_signer *s, const char *key,
+                       void (*start)(sg_signer *, const char *),
+                       char state_dir[512], char conf[512])
+{
+    char name[64];
+    kwres r;
+
+    snprintf(name, sizeof name, "dnssec-inv-%s", key);
+    tmpdir_make(dir, sizeof dir, name);
+    start(s, dir);
+    path_join(state_dir, 512, dir, "state");
+    path_join(conf, 512, dir, "keywarden.conf");
+    snprintf(name, sizeof name, "%s_conf", key);
+    write_conf(conf, name, s->conf);
+    r = kw_ok(state_dir, conf, "scan", "--dnssec");
+    assert_contains(r.out, "dnssec: 2 zones, 2 keys; 4 new");
+    kwres_free(&r);
+}
+
 /* GET /metrics has the DNSSEC key stages. */
 typedef struct metrics_wait {
     int port;
@@ -219,15 +241,7 @@ static void test_knot(void **state)
     size_t i;
 
     (void)state;
-    tmpdir_make(dir, sizeof dir, "dnssec-inv-knot");
-    sg_start_knot(&s, dir);
-    path_join(state_dir, sizeof state_dir, dir, "state");
-    path_join(conf, sizeof conf, dir, "keywarden.conf");
-    write_conf(conf, "knot_conf", s.conf);
-
-    r = kw_ok(state_dir, conf, "scan", "--dnssec");
-    assert_contains(r.out, "dnssec: 2 zones, 2 keys; 4 new");
-    kwres_free(&r);
+    first_scan(&s, "knot", sg_start_knot, state_dir, conf);
     memset(&k, 0, sizeof k);
     k.conf = s.conf;
     k.want = 2;
@@ -315,15 +329,7 @@ static void test_named(void **state)
     size_t n = 0, i;
 
     (void)state;
-    tmpdir_make(dir, sizeof dir, "dnssec-inv-named");
-    sg_start_named(&s, dir);
-    path_join(state_dir, sizeof state_dir, dir, "state");
-    path_join(conf, sizeof conf, dir, "keywarden.conf");
-    write_conf(conf, "named_conf", s.conf);
-
-    r = kw_ok(state_dir, conf, "scan", "--dnssec");
-    assert_contains(r.out, "dnssec: 2 zones, 2 keys; 4 new");
-    kwres_free(&r);
+    first_scan(&s, "named", sg_start_named, state_dir, conf);
     /* BIND's own view: its key directory. */
     assert_int_equal(kw_dnssec_bind_read_dir(s.keydir, "child.test", bk, 8,
                                              &n, &d),
