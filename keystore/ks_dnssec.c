@@ -78,12 +78,13 @@ static int zone_upsert(ks_store *s, const ks_dnssec_zone_row *z, int64_t now,
 static int key_upsert(ks_store *s, const ks_dnssec_key_row *k, int64_t now,
                       ks_dnssec_stats *st, kw_diag *d)
 {
-    char name[300], kt[16];
+    char name[300], kt[16], ab[16];
     int64_t id = 0, same = 0;
     int found = 0, r;
 
     snprintf(name, sizeof(name), "%s/%s/%u", k->zone, k->role, k->tag);
-    snprintf(kt, sizeof(kt), "%d", k->algorithm);
+    /* key_type as the other kinds have it: a name ("ECDSAP256SHA256"). */
+    snprintf(kt, sizeof(kt), "%s", ks_dnssec_alg_word(k->algorithm, ab));
     r = ks_value(s, d, "looking up a DNSSEC key", &id, &found,
                  "SELECT o.id FROM objects o JOIN dnssec_keys k ON "
                  "k.object_id = o.id WHERE o.kind = 'dnssec' AND o.name = ?1",
