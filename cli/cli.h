@@ -130,6 +130,12 @@ void kw_cli_rot_time(int64_t t, char *buf, size_t cap);
 json_t *kw_object_json(const ks_object *o, int64_t now,
                        const ks_thresholds *t, const ks_verdict *v);
 void kw_print_empty_hint(FILE *out, const kw_cli *cli);
+/* A DNSSEC zone's or key's stage column and next transition, as list
+ * and show print them (a zone: signed, DS, its next RRSIG expiry). */
+void kw_dnssec_stage_text(const ks_tls_facts *f, int64_t now, char *stage,
+                          size_t slen, char *next, size_t nlen);
+/* t as "2026-12-04T22:00Z" ("-" for 0). */
+void kw_dnssec_minute(int64_t t, char *buf, size_t len);
 /* Parse a --warn/--crit/--expiring value or exit with a usage message. */
 int kw_parse_duration_opt(const char *opt, const char *value, int64_t *out);
 

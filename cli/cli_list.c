@@ -13,6 +13,7 @@
 #include "../common/kw_log.h"
 #include "../common/kw_str.h"
 #include "../common/kw_time.h"
+#include "../common/kw_vec.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -71,7 +72,83 @@ typedef struct list_ctx {
     size_t filtered;
     FILE *out;
     kw_hook_overlay ov; /* failed hooks turn their objects critical */
+    size_t main_shown;  /* rows of the main table (its header once) */
+    char **dnssec;      /* the DNSSEC table's lines, printed after */
+    size_t ndnssec, cap_dnssec;
 } list_ctx;
+
+/* A DNSSEC zone's or key's line of the DNSSEC table, kept until the main
+ * table is out: NAME, KEY (algorithm and size; a zone: its signer),
+ * STAGE, NEXT TRANSITION, HEALTH, REASON (a zone's: when last checked). */
+static int dnssec_line(list_ctx *lc, const ks_object *o, const ks_verdict *v)
+{
+    const ks_tls_facts *f = &o->facts;
+    char key[64], stage[32], next[64], checked[32], ab[16], *line, **nl;
+    const char *reason = v->reason[0] != '\0' ? v->reason : "-";
+    char *clean = NULL;
+
+    kw_dnssec_stage_text(f, lc->cli->now, stage, sizeof(stage), next,
+                         sizeof(next));
+    if (f->is_dnssec == 2)
+        snprintf(key, sizeof(key), "%s %d",
+                 ks_dnssec_alg_word(f->dnssec_alg, ab), f->dnssec_bits);
+    else
+        snprintf(key, sizeof(key), "zone (%s)",
+                 f->dnssec_signer != NULL && f->dnssec_signer[0] != '\0'
+                     ? f->dnssec_signer
+                     : "watched");
+    if (!kw_str_is_clean((const unsigned char *)reason, strlen(reason)) &&
+        (clean = kw_str_clean((const unsigned char *)reason,
+                              strlen(reason))) != NULL)
+        reason = clean;
+    kw_dnssec_minute(f->dnssec_checked_at, checked, sizeof(checked));
+    if (asprintf(&line, "%-36s %-22s %-12s %-32s %-8s  %s%s%s\n", o->name,
+                 key, stage, next, ks_health_word(v->health), reason,
+                 f->is_dnssec == 2 || f->dnssec_checked_at == 0
+                     ? ""
+                     : "; checked ",
+                 f->is_dnssec == 2 || f->dnssec_checked_at == 0 ? ""
+                                                                 : checked) <
+        0) {
+        free(clean);
+        return -1;
+    }
+    free(clean);
+    nl = kw_vec_grow(lc->dnssec, &lc->cap_dnssec, lc->ndnssec + 1,
+                     sizeof(*nl));
+    if (nl == NULL) {
+        free(line);
+        return -1;
+    }
+    lc->dnssec = nl;
+    lc->dnssec[lc->ndnssec++] = line;
+    return 0;
+}
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The DNSSEC table, after the main one: a zone's line first, then its
+ * keys (ZONE/ROLE/TAG sorts after ZONE). */
+static void list_dnssec(list_ctx *lc)
+{
+    size_t i;
+
+    if (lc->ndnssec == 0)
+        return;
+    qsort(lc->dnssec, lc->ndnssec, sizeof(*lc->dnssec), by_text);
+    fprintf(lc->out, "\n%-36s %-22s %-12s %-32s %-8s  %s\n", "DNSSEC",
+            "KEY", "STAGE", "NEXT TRANSITION", "HEALTH", "REASON");
+    for (i = 0; i < lc->ndnssec; i++) {
+        fputs(lc->dnssec[i], lc->out);
+        free(lc->dnssec[i]);
+    }
+    free(lc->dnssec);
+    lc->dnssec = NULL;
+    lc->ndnssec = 0;
+}
 
 /* Append s at pos (bounded); returns the new position. */
 static size_t put(char *line, size_t cap, size_t pos, const char *s)
@@ -227,13 +304,19 @@ static int list_row(void *ctx, const ks_object *o)
          * separators are written here, so a million rows stream. */
         fprintf(lc->out, "%s%s", lc->shown > 0 ? ",\n " : "[\n ", text);
         free(text);
+    } else if (o->facts.is_dnssec) {
+        if (dnssec_line(lc, o, &v) != 0) {
+            kw_err("list: %s: out of memory", o->name);
+            lc->failed = 1;
+            return 0;
+        }
     } else {
         char *uname = NULL, *ename = NULL, *ereason = NULL, line[1024],
              idtext[24], dkim_reason[sizeof(v.reason) + 64];
         const char *name = o->name, *reason;
         size_t pos = 0;
 
-        if (lc->shown == 0)
+        if (lc->main_shown++ == 0)
             fprintf(lc->out, "%-6s %-6s %-32s %-17s %6s  %-8s  %s\n", "ID",
                     "KIND", "NAME", "DEADLINE (UTC)", "DAYS", "HEALTH",
                     "REASON");
@@ -454,6 +537,9 @@ int cli_list(kw_cli *cli, int argc, char **argv)
         kw_err("%s", d.msg);
         kw_hook_overlay_free(&lc.ov);
         kw_cli_rots_free(&rots);
+        for (size_t i = 0; i < lc.ndnssec; i++)
+            free(lc.dnssec[i]);
+        free(lc.dnssec);
         return KW_EXIT_FAIL;
     }
     /* A failed hook about no object in the listing (an account, a hook,
@@ -490,8 +576,10 @@ int cli_list(kw_cli *cli, int argc, char **argv)
                     (long long)hidden);
         fputc('\n', lc.out);
     }
-    if (!lc.json)
+    if (!lc.json) {
+        list_dnssec(&lc);
         list_rotations(&lc, &rots);
+    }
     kw_cli_rots_free(&rots);
     fflush(stdout);
     return lc.failed ? KW_EXIT_FAIL : KW_EXIT_OK;

@@ -215,6 +215,60 @@ static json_t *leaf_files(show_ctx *sc, const ks_object *o)
     return files;
 }
 
+/* A DNSSEC zone's or key's facts: the signer and what names it, a key's
+ * algorithm, stage and timing, the latest check's summary (what it found
+ * is in the findings below, each with its record, server and fix). */
+static void print_dnssec(const ks_tls_facts *f, int64_t now)
+{
+    char stage[32], next[64], ab[16];
+
+    kw_outf(stdout, "  %-12s %s, signer %s (%s)\n", "zone",
+            f->dnssec_zone ? f->dnssec_zone : "?",
+            f->dnssec_signer && f->dnssec_signer[0] ? f->dnssec_signer
+                                                    : "none: watched only",
+            f->dnssec_source ? f->dnssec_source : "?");
+    kw_dnssec_stage_text(f, now, stage, sizeof(stage), next, sizeof(next));
+    if (f->is_dnssec == 2) {
+        const ks_dnssec_timing *t = &f->dnssec_timing;
+
+        kw_outf(stdout, "  %-12s %s, tag %u, algorithm %d (%s), %d bits, "
+                "flags %d\n", "key", f->dnssec_role ? f->dnssec_role : "?",
+                f->dnssec_tag, f->dnssec_alg,
+                ks_dnssec_alg_word(f->dnssec_alg, ab), f->dnssec_bits,
+                f->dnssec_flags);
+        kw_outf(stdout, "  %-12s %s; next: %s\n", "stage", stage, next);
+        if (f->dnssec_created > 0)
+            print_time("created", f->dnssec_created, now);
+        if (t->publish > 0)
+            print_time("publish", t->publish, now);
+        if (t->activate > 0)
+            print_time("activate", t->activate, now);
+        if (t->sync_publish > 0 && t->sync_publish != KS_DNSSEC_PENDING)
+            print_time("ds publish", t->sync_publish, now);
+        if (t->inactive > 0)
+            print_time("retire", t->inactive, now);
+        if (f->dnssec_sync_delete > 0)
+            print_time("ds remove", f->dnssec_sync_delete, now);
+        if (t->delete_ > 0)
+            print_time("remove", t->delete_, now);
+        if (f->dnssec_ds_missing_since > 0)
+            print_time("no DS since", f->dnssec_ds_missing_since, now);
+        kw_outf(stdout, "  %-12s %s\n", "dnskey",
+                f->dnssec_dnskey ? f->dnssec_dnskey : "?");
+    }
+    if (f->dnssec_checked_at == 0) {
+        kw_outf(stdout, "  %-12s never\n", "checked");
+    } else {
+        char at[32];
+
+        kw_time_rfc3339(f->dnssec_checked_at, at, sizeof(at));
+        kw_outf(stdout, "  %-12s %s: %s, %s%s%s\n", "checked", at,
+                f->dnssec_signed ? "signed" : "not signed",
+                f->dnssec_has_ds ? "DS at the parent" : "no DS at the parent",
+                f->is_dnssec == 1 ? "; " : "", f->is_dnssec == 1 ? next : "");
+    }
+}
+
 static int show_one(void *ctx, const ks_object *o)
 {
     show_ctx *sc = ctx;
@@ -320,6 +374,8 @@ static int show_one(void *ctx, const ks_object *o)
     }
     if (f->error != NULL)
         kw_outf(stdout, "  %-12s %s\n", "error", f->error);
+    if (f->is_dnssec)
+        print_dnssec(f, now);
     if (f->is_dkim) {
         char first[32];
 

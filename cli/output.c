@@ -55,6 +55,136 @@ static json_t *time_or_null(int has, int64_t t)
     return json_string(buf);
 }
 
+void kw_dnssec_minute(int64_t t, char *buf, size_t len)
+{
+    if (t <= 0 || len < 18) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    kw_time_rfc3339(t, buf, len);
+    buf[16] = 'Z'; /* minutes are precise enough in a listing */
+    buf[17] = '\0';
+}
+
+void kw_dnssec_stage_text(const ks_tls_facts *f, int64_t now, char *stage,
+                          size_t slen, char *next, size_t nlen)
+{
+    int st, nx = 0;
+    int64_t at = 0;
+    char when[32];
+
+    if (f->is_dnssec != 2) {
+        /* A zone: what its latest check saw. */
+        if (f->dnssec_checked_at == 0)
+            snprintf(stage, slen, "?");
+        else
+            snprintf(stage, slen, "%s%s",
+                     f->dnssec_signed ? "signed" : "unsigned",
+                     f->dnssec_has_ds ? "+DS" : "");
+        kw_dnssec_minute(f->dnssec_next_expiry, when, sizeof(when));
+        if (f->dnssec_next_expiry > 0)
+            snprintf(next, nlen, "RRSIG expires %s", when);
+        else
+            snprintf(next, nlen, "-");
+        return;
+    }
+    st = ks_dnssec_stage(&f->dnssec_timing, now, &nx, &at);
+    snprintf(stage, slen, "%s", ks_dnssec_stage_word(st));
+    kw_dnssec_minute(at, when, sizeof(when));
+    if (nx == 0)
+        snprintf(next, nlen, "-");
+    else if (at == 0)
+        snprintf(next, nlen, "%s when the DS is seen",
+                 ks_dnssec_stage_word(nx));
+    else
+        snprintf(next, nlen, "%s %s", ks_dnssec_stage_word(nx), when);
+}
+
+
+/* The "dnssec" member of a zone's or key's JSON. */
+static json_t *dnssec_json(const ks_tls_facts *f, int64_t now)
+{
+    json_t *js, *found = json_array();
+    size_t i;
+
+    for (i = 0; i < f->dnssec_nfound; i++) {
+        const ks_dnssec_found *x = &f->dnssec_found[i];
+
+        json_array_append_new(
+            found, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:I}",
+                             "health", ks_health_word(x->health), "code",
+                             kw_json_str(x->code), "text",
+                             kw_json_str(x->text), "fix",
+                             kw_json_str(x->fix), "server",
+                             kw_json_str(x->server), "record",
+                             kw_json_str(x->record), "tag",
+                             (json_int_t)x->tag));
+    }
+    js = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                   "shape", f->is_dnssec == 2 ? "key" : "zone", "zone",
+                   kw_json_str(f->dnssec_zone), "signer",
+                   kw_json_str(f->dnssec_signer), "named_by",
+                   kw_json_str(f->dnssec_source), "first_seen",
+                   time_or_null(1, f->dnssec_first_seen), "checked_at",
+                   time_or_null(f->dnssec_checked_at > 0,
+                                f->dnssec_checked_at),
+                   "signed",
+                   f->dnssec_checked_at > 0
+                       ? json_boolean(f->dnssec_signed)
+                       : json_null(),
+                   "ds_at_parent",
+                   f->dnssec_checked_at > 0
+                       ? json_boolean(f->dnssec_has_ds)
+                       : json_null(),
+                   "next_rrsig_expiry",
+                   time_or_null(f->dnssec_next_expiry > 0,
+                                f->dnssec_next_expiry),
+                   "check_findings", found);
+    if (js != NULL && f->is_dnssec == 2) {
+        const ks_dnssec_timing *t = &f->dnssec_timing;
+        int nx = 0;
+        int64_t at = 0;
+        int st = ks_dnssec_stage(t, now, &nx, &at);
+        char ab[16];
+
+        json_object_update_new(
+            js,
+            json_pack(
+                "{s:o, s:I, s:i, s:s, s:i, s:i, s:o, s:s, s:o, s:o, s:o, "
+                "s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:o, s:o}",
+                "role", kw_json_str(f->dnssec_role), "tag",
+                (json_int_t)f->dnssec_tag, "algorithm", f->dnssec_alg,
+                "algorithm_name", ks_dnssec_alg_word(f->dnssec_alg, ab),
+                "bits", f->dnssec_bits, "flags", f->dnssec_flags, "dnskey",
+                kw_json_str(f->dnssec_dnskey), "stage",
+                ks_dnssec_stage_word(st), "next_stage",
+                nx != 0 ? json_string(ks_dnssec_stage_word(nx))
+                        : json_null(),
+                "next_transition", time_or_null(at > 0, at),
+                "next_waits_for_ds", json_boolean(nx != 0 && at == 0),
+                "timing", "created",
+                time_or_null(f->dnssec_created > 0, f->dnssec_created),
+                "publish", time_or_null(t->publish > 0, t->publish),
+                "activate", time_or_null(t->activate > 0, t->activate),
+                "inactive", time_or_null(t->inactive > 0, t->inactive),
+                "delete", time_or_null(t->delete_ > 0, t->delete_),
+                "sync_publish",
+                time_or_null(t->sync_publish > 0 &&
+                                 t->sync_publish != KS_DNSSEC_PENDING,
+                             t->sync_publish),
+                "sync_delete",
+                time_or_null(f->dnssec_sync_delete > 0,
+                             f->dnssec_sync_delete),
+                "ds_missing_since",
+                time_or_null(f->dnssec_ds_missing_since > 0,
+                             f->dnssec_ds_missing_since),
+                "ds_notified_at",
+                time_or_null(f->dnssec_ds_notified_at > 0,
+                             f->dnssec_ds_notified_at)));
+    }
+    return js;
+}
+
 json_t *kw_object_json(const ks_object *o, int64_t now,
                        const ks_thresholds *t, const ks_verdict *v)
 {
@@ -136,6 +266,8 @@ json_t *kw_object_json(const ks_object *o, int64_t now,
                                        : 0),
                       "record", kw_json_str(f->dkim_record)));
     }
+    if (obj != NULL && f->is_dnssec)
+        json_object_set_new(obj, "dnssec", dnssec_json(f, now));
     if (obj != NULL && f->is_endpoint) {
         char at[32];
 

@@ -83,3 +83,33 @@ void kw_strset_free(kw_strset *set)
     free(set->slot);
     memset(set, 0, sizeof(*set));
 }
+
+int kw_strv_push(char ***v, size_t *n, const char *s)
+{
+    char *copy = strdup(s);
+
+    /* The array's room is the power of two at or above *n: it grows when
+     * *n reaches one, so appending stays linear. */
+    if (copy == NULL)
+        return KW_ENOMEM;
+    if (*n == 0 || (*n & (*n - 1)) == 0) {
+        char **nv = realloc(*v, (*n == 0 ? 1 : 2 * *n) * sizeof(*nv));
+
+        if (nv == NULL) {
+            free(copy);
+            return KW_ENOMEM;
+        }
+        *v = nv;
+    }
+    (*v)[(*n)++] = copy;
+    return 0;
+}
+
+void kw_strv_free(char **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}

@@ -18,6 +18,12 @@
  * unchanged and still owned by the caller). */
 void *kw_vec_grow(void *arr, size_t *cap, size_t need, size_t elem);
 
+/* A copy of s appended to the array *v of *n strings (grown by doubling,
+ * with no capacity kept: it is a power of two at or above *n); 0 or
+ * KW_ENOMEM.  kw_strv_free frees the n strings and the array. */
+int kw_strv_push(char ***v, size_t *n, const char *s);
+void kw_strv_free(char **v, size_t n);
+
 /* A set of strings, by hash.  The strings are not copied: each must
  * outlive the set.  Zero-initialised is empty. */
 typedef struct kw_strset {

@@ -18,29 +18,10 @@
 
 void kw_dnssec_conf_free(kw_dnssec_conf *c)
 {
-    size_t i;
-
-    for (i = 0; i < c->nnotes; i++)
-        free(c->notes[i]);
-    free(c->notes);
-    for (i = 0; i < c->nfiles; i++)
-        free(c->files[i]);
-    free(c->files);
+    kw_strv_free(c->notes, c->nnotes);
+    kw_strv_free(c->files, c->nfiles);
     free(c->zones);
     memset(c, 0, sizeof(*c));
-}
-
-static int push_str(char ***arr, size_t *n, const char *s)
-{
-    char **na = realloc(*arr, (*n + 1) * sizeof(*na));
-
-    if (na == NULL)
-        return KW_ENOMEM;
-    *arr = na;
-    if ((na[*n] = strdup(s)) == NULL)
-        return KW_ENOMEM;
-    (*n)++;
-    return 0;
 }
 
 /* "FILE:LINE: ..." as a note; the list is bounded, its last entry says
@@ -65,7 +46,7 @@ static int note(kw_dnssec_conf *c, const char *file, int line,
     else
         vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
     va_end(ap);
-    return push_str(&c->notes, &c->nnotes, msg);
+    return kw_strv_push(&c->notes, &c->nnotes, msg);
 }
 
 /* path's directory into out ("." when it has none). */
@@ -149,7 +130,7 @@ static int include(kw_dnssec_conf *c, kw_dnssec_conf_reader rd, void *rctx,
                     "not followed", path, KW_DNSSEC_CONF_MAX_FILES);
     if (rd(rctx, path, &text, &len, &d) != 0)
         return note(c, file, line, "include %s: %s", path, d.msg);
-    r = push_str(&c->files, &c->nfiles, path);
+    r = kw_strv_push(&c->files, &c->nfiles, path);
     if (r == 0)
         r = parse(st, path, (const char *)text, len, depth + 1);
     free(text);
@@ -834,9 +815,9 @@ static int read_top(const char *path, conf_parse_fn parse,
 
     if (fs_reader(NULL, path, &text, &len, &d) != 0) {
         out->unreadable = 1;
-        return push_str(&out->notes, &out->nnotes, d.msg);
+        return kw_strv_push(&out->notes, &out->nnotes, d.msg);
     }
-    r = push_str(&out->files, &out->nfiles, path);
+    r = kw_strv_push(&out->files, &out->nfiles, path);
     if (r == 0)
         r = parse(path, (const char *)text, len, fs_reader, NULL, out);
     free(text);

@@ -89,28 +89,9 @@ int kw_dnssec_params_copy(kw_dnssec_params *dst, const kw_dnssec_params *src)
 
 void kw_dnssec_scan_result_free(kw_dnssec_scan_result *res)
 {
-    size_t i;
-
-    for (i = 0; i < res->nnotes; i++)
-        free(res->notes[i]);
-    free(res->notes);
-    for (i = 0; i < res->nwatch; i++)
-        free(res->watch[i]);
-    free(res->watch);
+    kw_strv_free(res->notes, res->nnotes);
+    kw_strv_free(res->watch, res->nwatch);
     memset(res, 0, sizeof(*res));
-}
-
-static int push(char ***arr, size_t *n, const char *s)
-{
-    char **na = realloc(*arr, (*n + 1) * sizeof(*na));
-
-    if (na == NULL)
-        return KW_ENOMEM;
-    *arr = na;
-    if ((na[*n] = strdup(s)) == NULL)
-        return KW_ENOMEM;
-    (*n)++;
-    return 0;
 }
 
 static int pushf(char ***arr, size_t *n, const char *fmt, ...)
@@ -123,7 +104,7 @@ static int pushf(char ***arr, size_t *n, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    return push(arr, n, buf);
+    return kw_strv_push(arr, n, buf);
 }
 
 /* What one scan gathers before the sync: zones, keys (kw_dnssec_key
@@ -202,10 +183,32 @@ static int conf_notes(gather *g, kw_dnssec_conf *c, const char *signer)
         r = pushf(&g->res->notes, &g->res->nnotes, "%s: %s", signer,
                   c->notes[i]);
     for (i = 0; r == 0 && i < c->nfiles; i++)
-        r = push(&g->res->watch, &g->res->nwatch, c->files[i]);
+        r = kw_strv_push(&g->res->watch, &g->res->nwatch, c->files[i]);
     if (c->unreadable)
         keep(g, signer);
     return r;
+}
+
+/* A zone signer's configuration declares: 0 added, 1 when another
+ * signer has it already (a note), KW_ENOMEM. */
+static int take_zone(gather *g, const kw_dnssec_conf_zone *z,
+                     const char *signer)
+{
+    if (has_zone(g, z->zone))
+        return pushf(&g->res->notes, &g->res->nnotes, "%s: %s: zone %s is "
+                     "read from another signer already", signer, z->source,
+                     z->zone) != 0 ? KW_ENOMEM : 1;
+    return add_zone_row(g, z->zone, signer, z->source);
+}
+
+/* The zone's keys could not be read (why in d): a note, and the
+ * signer's objects kept as they were. */
+static int zone_failed(gather *g, const kw_dnssec_conf_zone *z,
+                       const char *signer, const kw_diag *d)
+{
+    keep(g, signer);
+    return pushf(&g->res->notes, &g->res->nnotes, "%s: %s: zone %s: %s",
+                 signer, z->source, z->zone, d->msg);
 }
 
 static int scan_bind(gather *g, const char *path, kw_dnssec_conf *c)
@@ -226,29 +229,23 @@ static int scan_bind(gather *g, const char *path, kw_dnssec_conf *c)
         const kw_dnssec_conf_zone *z = &c->zones[i];
         kw_diag d;
 
-        if (has_zone(g, z->zone)) {
-            r = pushf(&g->res->notes, &g->res->nnotes, "bind: %s: zone %s "
-                      "is read from another signer already", z->source,
-                      z->zone);
+        /* 1: another signer's already, noted; the next zone. */
+        if ((r = take_zone(g, z, "bind")) != 0) {
+            r = r == 1 ? 0 : r;
             continue;
         }
-        if ((r = add_zone_row(g, z->zone, "bind", z->source)) != 0)
-            break;
-        r = push(&g->res->watch, &g->res->nwatch, z->key_dir);
+        r = kw_strv_push(&g->res->watch, &g->res->nwatch, z->key_dir);
         if (r != 0)
             break;
         if (access(z->key_dir, F_OK) != 0) {
-            keep(g, "bind");
-            r = pushf(&g->res->notes, &g->res->nnotes, "bind: %s: zone %s: "
-                      "its key directory %s does not exist", z->source,
-                      z->zone, z->key_dir);
+            kw_diag_set(&d, KW_ENOENT, "its key directory %s does not exist",
+                        z->key_dir);
+            r = zone_failed(g, z, "bind", &d);
             continue;
         }
         if (kw_dnssec_bind_read_dir(z->key_dir, z->zone, bk,
                                     KW_DNSSEC_KNOT_MAX_KEYS, &n, &d) != 0) {
-            keep(g, "bind");
-            r = pushf(&g->res->notes, &g->res->nnotes, "bind: %s: zone %s: "
-                      "%s", z->source, z->zone, d.msg);
+            r = zone_failed(g, z, "bind", &d);
             continue;
         }
         for (j = 0; j < n; j++)
@@ -277,19 +274,14 @@ static int scan_knot(gather *g, const char *path, const char *keymgr,
         const kw_dnssec_conf_zone *z = &c->zones[i];
         kw_diag d;
 
-        if (has_zone(g, z->zone)) {
-            r = pushf(&g->res->notes, &g->res->nnotes, "knot: %s: zone %s "
-                      "is read from another signer already", z->source,
-                      z->zone);
+        /* 1: another signer's already, noted; the next zone. */
+        if ((r = take_zone(g, z, "knot")) != 0) {
+            r = r == 1 ? 0 : r;
             continue;
         }
-        if ((r = add_zone_row(g, z->zone, "knot", z->source)) != 0)
-            break;
         if (kw_dnssec_knot_list(&o, z->zone, k, KW_DNSSEC_KNOT_MAX_KEYS, &n,
                                 &d) != 0) {
-            keep(g, "knot");
-            r = pushf(&g->res->notes, &g->res->nnotes, "knot: %s: zone %s: "
-                      "%s", z->source, z->zone, d.msg);
+            r = zone_failed(g, z, "knot", &d);
             continue;
         }
         r = add_keys(g, k, n);

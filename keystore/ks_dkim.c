@@ -116,14 +116,8 @@ int ks_dkim_sync(ks_store *s, const ks_dkim_row *rows, size_t n,
     int64_t removed = 0;
 
     memset(st, 0, sizeof(*st));
-    /* The objects this sync sees, so the others can go: by id, not by
-     * time, since two syncs may fall in one second. */
-    r = ks_exec(s, "CREATE TEMP TABLE IF NOT EXISTS dkim_seen (id INTEGER "
-                   "PRIMARY KEY); DELETE FROM temp.dkim_seen;",
-                d);
-    if (r == 0)
-        r = ks_begin(s, d);
-    if (r != 0)
+    /* The objects this sync sees, so the others can go. */
+    if ((r = ks_sync_begin(s, "dkim_seen", d)) != 0)
         return r;
     for (i = 0; r == 0 && i < n; i++)
         r = upsert(s, &rows[i], now, st, d);
@@ -148,23 +142,8 @@ int ks_dkim_sync(ks_store *s, const ks_dkim_row *rows, size_t n,
                        "object_id FROM dkim_keys WHERE signer = ?1",
                        "t", keep[i].signer);
     }
-    if (r == 0)
-        r = ks_value(s, d, "counting vanished DKIM selectors", &removed,
-                     NULL,
-                     "SELECT count(*) FROM objects WHERE kind = 'dkim' AND "
-                     "id NOT IN (SELECT id FROM temp.dkim_seen)",
-                     "");
-    if (r == 0)
-        r = ks_run(s, d, "removing vanished DKIM selectors",
-                   "DELETE FROM objects WHERE kind = 'dkim' AND id NOT IN "
-                   "(SELECT id FROM temp.dkim_seen)",
-                   "");
-    if (r == 0)
-        r = ks_commit(s, d);
-    if (r != 0) {
-        ks_rollback(s);
+    if ((r = ks_sync_end(s, r, "dkim", "dkim_seen", &removed, d)) != 0)
         return r;
-    }
     st->selectors = n;
     st->removed = (size_t)removed;
     return 0;

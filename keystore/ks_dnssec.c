@@ -78,12 +78,13 @@ static int zone_upsert(ks_store *s, const ks_dnssec_zone_row *z, int64_t now,
 static int key_upsert(ks_store *s, const ks_dnssec_key_row *k, int64_t now,
                       ks_dnssec_stats *st, kw_diag *d)
 {
-    char name[300], kt[16];
+    char name[300], kt[16], ab[16];
     int64_t id = 0, same = 0;
     int found = 0, r;
 
     snprintf(name, sizeof(name), "%s/%s/%u", k->zone, k->role, k->tag);
-    snprintf(kt, sizeof(kt), "%d", k->algorithm);
+    /* key_type as the other kinds have it: a name ("ECDSAP256SHA256"). */
+    snprintf(kt, sizeof(kt), "%s", ks_dnssec_alg_word(k->algorithm, ab));
     r = ks_value(s, d, "looking up a DNSSEC key", &id, &found,
                  "SELECT o.id FROM objects o JOIN dnssec_keys k ON "
                  "k.object_id = o.id WHERE o.kind = 'dnssec' AND o.name = ?1",
@@ -199,14 +200,8 @@ int ks_dnssec_sync(ks_store *s, const ks_dnssec_zone_row *zones, size_t nz,
     int64_t removed = 0;
 
     memset(st, 0, sizeof(*st));
-    /* What this sync sees, by id, so the others can go (two syncs may
-     * fall in one second: never by time). */
-    r = ks_exec(s, "CREATE TEMP TABLE IF NOT EXISTS dnssec_seen (id INTEGER "
-                   "PRIMARY KEY); DELETE FROM temp.dnssec_seen;",
-                d);
-    if (r == 0)
-        r = ks_begin(s, d);
-    if (r != 0)
+    /* What this sync sees, so the others can go. */
+    if ((r = ks_sync_begin(s, "dnssec_seen", d)) != 0)
         return r;
     for (i = 0; r == 0 && i < nz; i++)
         r = zone_upsert(s, &zones[i], now, st, d);
@@ -214,23 +209,8 @@ int ks_dnssec_sync(ks_store *s, const ks_dnssec_zone_row *zones, size_t nz,
         r = key_upsert(s, &keys[i], now, st, d);
     for (i = 0; r == 0 && i < nkeep; i++)
         r = keep_signer(s, keep_signers[i], st, d);
-    if (r == 0)
-        r = ks_value(s, d, "counting vanished DNSSEC objects", &removed,
-                     NULL,
-                     "SELECT count(*) FROM objects WHERE kind = 'dnssec' AND "
-                     "id NOT IN (SELECT id FROM temp.dnssec_seen)",
-                     "");
-    if (r == 0)
-        r = ks_run(s, d, "removing vanished DNSSEC objects",
-                   "DELETE FROM objects WHERE kind = 'dnssec' AND id NOT IN "
-                   "(SELECT id FROM temp.dnssec_seen)",
-                   "");
-    if (r == 0)
-        r = ks_commit(s, d);
-    if (r != 0) {
-        ks_rollback(s);
+    if ((r = ks_sync_end(s, r, "dnssec", "dnssec_seen", &removed, d)) != 0)
         return r;
-    }
     st->zones = nz;
     st->keys = nk;
     st->removed += (size_t)removed;

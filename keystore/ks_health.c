@@ -73,20 +73,20 @@ void ks_thresholds_default(ks_thresholds *t)
     t->crit = 7 * KW_DAY;
 }
 
-static void add(ks_verdict *v, ks_health h, const char *fix,
-                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-void ks_verdict_vadd(ks_verdict *v, ks_health h, const char *fix,
-                     const char *fmt, va_list ap)
+void ks_verdict_add(ks_verdict *v, ks_health h, const char *fix,
+                    const char *fmt, ...)
 {
     ks_finding *f;
+    va_list ap;
     size_t n;
 
     if (v->nfindings >= KS_MAX_FINDINGS)
         return;
     f = &v->findings[v->nfindings++];
     f->health = h;
+    va_start(ap, fmt);
     vsnprintf(f->text, sizeof(f->text), fmt, ap);
+    va_end(ap);
     n = fix != NULL ? strlen(fix) : 0;
     if (n >= sizeof(f->fix))
         n = sizeof(f->fix) - 1;
@@ -94,20 +94,9 @@ void ks_verdict_vadd(ks_verdict *v, ks_health h, const char *fix,
     f->fix[n] = '\0';
 }
 
-static void add(ks_verdict *v, ks_health h, const char *fix,
-                const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    ks_verdict_vadd(v, h, fix, fmt, ap);
-    va_end(ap);
-}
-
-static void finish(ks_verdict *v)
-{
-    ks_verdict_finish(v);
-}
+/* The rules below read shorter with these. */
+#define add ks_verdict_add
+#define finish ks_verdict_finish
 
 void ks_verdict_finish(ks_verdict *v)
 {

@@ -10,7 +10,6 @@
 #ifndef KS_HEALTH_H
 #define KS_HEALTH_H
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -216,11 +215,11 @@ void ks_health_dkim(const ks_tls_facts *f, int64_t now, ks_verdict *out);
 void ks_health_dnssec(const ks_tls_facts *f, int64_t now, ks_verdict *out);
 
 /* For the health rules of other files (ks_health_dnssec.c): add one
- * finding (text from fmt and ap) to v, and set v's health and reason
+ * finding (text from fmt) to v, and set v's health and reason
  * from its findings. */
-void ks_verdict_vadd(ks_verdict *v, ks_health h, const char *fix,
-                     const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
+void ks_verdict_add(ks_verdict *v, ks_health h, const char *fix,
+                    const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void ks_verdict_finish(ks_verdict *v);
 
 #endif

@@ -144,26 +144,18 @@ int ks_dnssec_stage(const ks_dnssec_timing *t, int64_t now, int *next,
     return cur;
 }
 
-static void add(ks_verdict *v, ks_health h, const char *fix,
-                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void add(ks_verdict *v, ks_health h, const char *fix,
-                const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    ks_verdict_vadd(v, h, fix, fmt, ap);
-    va_end(ap);
-}
+#define add ks_verdict_add
 
 static void add_found(ks_verdict *v, const ks_dnssec_found *x)
 {
     const char *text = x->text != NULL ? x->text : "";
+    const char *rec = x->record != NULL ? x->record : "";
+    const char *srv = x->server != NULL ? x->server : "";
 
-    if (x->server != NULL && x->server[0] != '\0')
-        add(v, x->health, x->fix, "%s (%s)", text, x->server);
-    else
-        add(v, x->health, x->fix, "%s", text);
+    /* The record and the server it concerns lead and follow the words,
+     * so `show` and `check` say where to look. */
+    add(v, x->health, x->fix, "%s%s%s%s%s%s", rec, rec[0] ? ": " : "", text,
+        srv[0] ? " (" : "", srv, srv[0] ? ")" : "");
 }
 
 static void key_health(const ks_tls_facts *f, int64_t now, ks_verdict *v)

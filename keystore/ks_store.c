@@ -405,3 +405,36 @@ void ks_close(ks_store *s)
     free(s->path);
     free(s);
 }
+
+int ks_sync_begin(ks_store *s, const char *seen, kw_diag *d)
+{
+    char sql[200];
+    int r;
+
+    snprintf(sql, sizeof(sql), "CREATE TEMP TABLE IF NOT EXISTS %s (id "
+             "INTEGER PRIMARY KEY); DELETE FROM temp.%s;", seen, seen);
+    r = ks_exec(s, sql, d);
+    return r != 0 ? r : ks_begin(s, d);
+}
+
+int ks_sync_end(ks_store *s, int r, const char *kind, const char *seen,
+                int64_t *removed, kw_diag *d)
+{
+    char sql[200];
+
+    *removed = 0;
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM objects WHERE kind = "
+             "?1 AND id NOT IN (SELECT id FROM temp.%s)", seen);
+    if (r == 0)
+        r = ks_value(s, d, "counting vanished objects", removed, NULL, sql,
+                     "t", kind);
+    snprintf(sql, sizeof(sql), "DELETE FROM objects WHERE kind = ?1 AND id "
+             "NOT IN (SELECT id FROM temp.%s)", seen);
+    if (r == 0)
+        r = ks_run(s, d, "removing vanished objects", sql, "t", kind);
+    if (r == 0)
+        r = ks_commit(s, d);
+    if (r != 0)
+        ks_rollback(s);
+    return r;
+}

@@ -39,5 +39,15 @@ int ks_value(ks_store *s, kw_diag *d, const char *what, int64_t *out,
  * zones share it). */
 int ks_meta_health_swap(ks_store *s, const char *key, int health,
                         int64_t *before, int *moved, kw_diag *d);
+/* A sync that makes the objects of one kind exactly what it records:
+ * ks_sync_begin empties the temp table temp.SEEN (created when needed)
+ * and opens the transaction; the sync inserts the ids it keeps into it
+ * (by id, never by time: two syncs may fall in one second).
+ * ks_sync_end, given the sync's result r, removes the kind's objects not
+ * in it (their count in *removed) and commits, or rolls back when r or
+ * anything here failed; returns the first failure. */
+int ks_sync_begin(ks_store *s, const char *seen, kw_diag *d);
+int ks_sync_end(ks_store *s, int r, const char *kind, const char *seen,
+                int64_t *removed, kw_diag *d);
 
 #endif

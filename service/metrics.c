@@ -156,7 +156,7 @@ typedef struct render {
     int64_t now;
     ks_thresholds t;
     size_t count[4];
-    int pass; /* 0: timestamps, 1: health, 2: endpoints */
+    int pass; /* 0: timestamps, 1: health, 2: endpoints, 3: dnssec */
     kw_hook_overlay ov;
 } render;
 
@@ -169,6 +169,41 @@ static void labels(render *r, const ks_object *o)
     put(r->b, "\",source=\"");
     label(r->b, o->source);
     put(r->b, "\"");
+}
+
+/* A DNSSEC key's stage (info style: 1 with the stage as a label) and
+ * its next transition; a zone's earliest RRSIG expiry. */
+static int dnssec_row(render *r, const ks_object *o)
+{
+    const ks_tls_facts *f = &o->facts;
+    int st, nx = 0;
+    int64_t at = 0;
+
+    if (f->is_dnssec == 1 && f->dnssec_next_expiry > 0) {
+        put(r->b, "keywarden_dnssec_rrsig_expiry_timestamp_seconds{zone=\"");
+        label(r->b, f->dnssec_zone != NULL ? f->dnssec_zone : o->name);
+        put(r->b, "\"} %lld\n", (long long)f->dnssec_next_expiry);
+    }
+    if (f->is_dnssec != 2)
+        return 0;
+    st = ks_dnssec_stage(&f->dnssec_timing, r->now, &nx, &at);
+    put(r->b, "keywarden_dnssec_key_stage{zone=\"");
+    label(r->b, f->dnssec_zone != NULL ? f->dnssec_zone : "");
+    put(r->b, "\",name=\"");
+    label(r->b, o->name);
+    put(r->b, "\",role=\"%s\",tag=\"%u\",stage=\"%s\"} 1\n",
+        f->dnssec_role != NULL ? f->dnssec_role : "", f->dnssec_tag,
+        ks_dnssec_stage_word(st));
+    if (nx != 0 && at > 0) {
+        put(r->b, "keywarden_dnssec_next_transition_timestamp_seconds"
+                  "{zone=\"");
+        label(r->b, f->dnssec_zone != NULL ? f->dnssec_zone : "");
+        put(r->b, "\",name=\"");
+        label(r->b, o->name);
+        put(r->b, "\",next_stage=\"%s\"} %lld\n", ks_dnssec_stage_word(nx),
+            (long long)at);
+    }
+    return 0;
 }
 
 static int row(void *ctx, const ks_object *o)
@@ -193,6 +228,8 @@ static int row(void *ctx, const ks_object *o)
         labels(r, o);
         put(r->b, ",health=\"%s\"} 1\n", ks_health_word(v.health));
         return 0;
+    case 3:
+        return dnssec_row(r, o);
     default:
         if (!f->is_endpoint)
             return 0;
@@ -326,6 +363,26 @@ int kw_metrics_render(ks_store *s, const kw_metrics_counters *c,
     r.pass = 2;
     if ((rc = ks_inventory_each(s, &f, row, &r, d)) != 0)
         goto out;
+    /* DNSSEC: the keys' stages and next transitions, the zones' RRSIG
+     * expiry; their health is keywarden_object_health's, kind
+     * "dnssec", as every object's. */
+    put(&b, "# HELP keywarden_dnssec_key_stage A DNSSEC key's RFC 7583 "
+            "stage (generated, published, ready, active, retired, "
+            "removed), as a label.\n"
+            "# TYPE keywarden_dnssec_key_stage gauge\n"
+            "# HELP keywarden_dnssec_next_transition_timestamp_seconds When "
+            "a DNSSEC key's signer moves it to next_stage (Unix time).\n"
+            "# TYPE keywarden_dnssec_next_transition_timestamp_seconds "
+            "gauge\n"
+            "# HELP keywarden_dnssec_rrsig_expiry_timestamp_seconds The "
+            "earliest RRSIG expiration the zone's last check saw (Unix "
+            "time).\n"
+            "# TYPE keywarden_dnssec_rrsig_expiry_timestamp_seconds gauge\n");
+    f.kind = "dnssec";
+    r.pass = 3;
+    if ((rc = ks_inventory_each(s, &f, row, &r, d)) != 0)
+        goto out;
+    f.kind = NULL;
     put(&b, "# HELP keywarden_scans_total Scans run since the daemon "
             "started.\n# TYPE keywarden_scans_total counter\n"
             "keywarden_scans_total %llu\n",

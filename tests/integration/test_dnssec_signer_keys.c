@@ -28,77 +28,14 @@
 #include "dnssec/dnssec_knot.h"
 #include "knot.h"
 #include "proc.h"
+#include "signers.h"
 #include "tmpdir.h"
 
 static char dir[256];
 
-static const char zone_text[] = "$ORIGIN child.test.\n$TTL 10\n@ SOA ns1 "
-    "hostmaster 1 60 60 600 10\n@ NS ns1\nns1 A 127.0.0.1\nwww A 192.0.2.1\n";
-
-typedef struct served {
-    int port;
-    ldns_rr_list *keys;     /* the DNSKEY answer, once the zone is signed */
-} served;
-
-/* The signer answers the zone's DNSKEY set (KSK and ZSK) once signed. */
-static int dnskeys_served(void *ctx)
-{
-    served *s = ctx;
-    uint8_t buf[4096];
-    size_t len = 0;
-    ldns_pkt *p = NULL;
-
-    if (kn_ask("127.0.0.1", s->port, "child.test", LDNS_RR_TYPE_DNSKEY, 0,
-               500, buf, sizeof buf, &len) < 0 ||
-        ldns_wire2pkt(&p, buf, len) != LDNS_STATUS_OK)
-        return 0;
-    s->keys = ldns_pkt_rr_list_by_type(p, LDNS_RR_TYPE_DNSKEY,
-                                       LDNS_SECTION_ANSWER);
-    ldns_pkt_free(p);
-    if (s->keys && ldns_rr_list_rr_count(s->keys) >= 2)
-        return 1;
-    ldns_rr_list_deep_free(s->keys);
-    s->keys = NULL;
-    return 0;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-/* Start argv logging into dir/log and wait until it serves the signed
- * zone at s->port. */
-static pid_t start_signer(char *const argv[], served *s)
-{
-    char log[512];
-    pid_t pid;
-
-    path_join(log, sizeof log, dir, "signer.log");
-    pid = proc_spawn_log(argv, log);
-    if (!proc_until(dnskeys_served, s, 60000)) {
-        kill(pid, SIGKILL);
-        proc_wait(pid, 5000);
-        fail_msg("%s served no signed DNSKEY set in 60 s (log %s)", argv[0], log);
-    }
-    return pid;
-}
-
-static void stop_signer(pid_t pid, served *s)
-{
-    ldns_rr_list_deep_free(s->keys);
-    s->keys = NULL;
-    kill(pid, SIGTERM);
-    assert_true(proc_wait(pid, 10000) >= 0);
-}
-
 /* Every served DNSKEY is one of keys, byte for byte; returns the index of
  * the inventory entry for served key i. */
-static size_t match_served(const served *s, size_t i, const kw_dnssec_key *keys,
+static size_t match_served(const sg_signer *s, size_t i, const kw_dnssec_key *keys,
                            size_t n)
 {
     ldns_rr *rr = ldns_rr_list_rr(s->keys, i);
@@ -128,30 +65,15 @@ static size_t match_served(const served *s, size_t i, const kw_dnssec_key *keys,
 
 static void test_knot_signed_zone(void **state)
 {
-    char conf[512], zone[512], text[2048];
-    char knotd[] = "/usr/sbin/knotd", c[] = "-c";
     kw_dnssec_key keys[8];
     size_t n = 0;
     kw_diag d = { { 0 } };
-    kw_dnssec_knot_opts o = { .conf = conf, .timeout_ms = 30000 };
-    served s = { 0 };
-    pid_t pid;
+    sg_signer s;
+    kw_dnssec_knot_opts o = { .conf = s.conf, .timeout_ms = 30000 };
     int64_t now = (int64_t)time(NULL);
 
     tmpdir_make(dir, sizeof dir, "dnssec-knot");
-    s.port = kn_free_port("127.0.0.1");
-    path_join(conf, sizeof conf, dir, "knot.conf");
-    path_join(zone, sizeof zone, dir, "child.test.zone");
-    write_file(zone, zone_text);
-    snprintf(text, sizeof text, "server:\n    rundir: %s\n    listen: "
-             "127.0.0.1@%d\ndatabase:\n    storage: %s\nlog:\n  - target: "
-             "stderr\n    any: info\npolicy:\n  - id: p\n    algorithm: "
-             "ecdsap256sha256\n    dnskey-ttl: 10\n    zone-max-ttl: 10\n"
-             "    propagation-delay: 5\nzone:\n  - domain: child.test\n"
-             "    storage: %s\n    file: child.test.zone\n    "
-             "dnssec-signing: on\n    dnssec-policy: p\n", dir, s.port, dir, dir);
-    write_file(conf, text);
-    pid = start_signer((char *const[]){ knotd, c, conf, NULL }, &s);
+    sg_start_knot(&s, dir);
 
     assert_int_equal(kw_dnssec_knot_list(&o, "child.test", keys, 8, &n, &d), 0);
     assert_int_equal(n, ldns_rr_list_rr_count(s.keys));
@@ -173,64 +95,23 @@ static void test_knot_signed_zone(void **state)
                              KW_DNSSEC_ST_ACTIVE);
         }
     }
-    stop_signer(pid, &s);
+    sg_stop(&s);
     tmpdir_remove(dir);
-}
-
-/* named's .state files get DNSKEYState once named has run its key
- * manager over them. */
-static int states_written(void *ctx)
-{
-    const char *keydir = ctx;
-    kw_dnssec_bind_key keys[4];
-    size_t n = 0;
-
-    if (kw_dnssec_bind_read_dir(keydir, "child.test", keys, 4, &n, NULL) < 0 ||
-        n < 2)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!keys[i].has_state || !keys[i].state.dnskey[0])
-            return 0;
-    return 1;
 }
 
 static void test_named_signed_zone(void **state)
 {
-    char conf[512], zone[512], keydir[512], text[3072];
-    char named[] = "/usr/sbin/named", g[] = "-g", c[] = "-c";
     kw_dnssec_bind_key keys[8];
     kw_dnssec_key plain[8];
     size_t n = 0;
     kw_diag d = { { 0 } };
-    served s = { 0 };
-    pid_t pid;
+    sg_signer s;
     int64_t now = (int64_t)time(NULL);
 
     tmpdir_make(dir, sizeof dir, "dnssec-named");
-    s.port = kn_free_port("127.0.0.1");
-    path_join(conf, sizeof conf, dir, "named.conf");
-    path_join(zone, sizeof zone, dir, "child.test.db");
-    path_join(keydir, sizeof keydir, dir, "keys");
-    assert_int_equal(mkdir(keydir, 0700), 0);
-    write_file(zone, zone_text);
-    snprintf(text, sizeof text, "controls { };\noptions {\n    directory \"%s\";"
-             "\n    pid-file \"%s/named.pid\";\n    listen-on port %d { "
-             "127.0.0.1; };\n    listen-on-v6 { none; };\n    recursion no;\n"
-             "    notify no;\n    key-directory \"%s\";\n    dnssec-validation "
-             "no;\n};\ndnssec-policy \"fast\" {\n    keys { ksk lifetime "
-             "unlimited algorithm ecdsap256sha256; zsk lifetime P30D algorithm "
-             "ecdsap256sha256; };\n    dnskey-ttl 10;\n    max-zone-ttl 10;\n"
-             "    zone-propagation-delay 5;\n    publish-safety 5;\n    "
-             "retire-safety 5;\n    parent-ds-ttl 10;\n    "
-             "parent-propagation-delay 5;\n};\nzone \"child.test\" {\n    "
-             "type primary;\n    file \"%s\";\n    dnssec-policy \"fast\";\n"
-             "    inline-signing yes;\n};\n", dir, dir, s.port, keydir, zone);
-    write_file(conf, text);
-    pid = start_signer((char *const[]){ named, g, c, conf, NULL }, &s);
-    if (!proc_until(states_written, keydir, 30000))
-        fail_msg("named wrote no key states in %s in 30 s", keydir);
+    sg_start_named(&s, dir);
 
-    assert_int_equal(kw_dnssec_bind_read_dir(keydir, "child.test", keys, 8, &n,
+    assert_int_equal(kw_dnssec_bind_read_dir(s.keydir, "child.test", keys, 8, &n,
                                              &d), 0);
     assert_int_equal(n, ldns_rr_list_rr_count(s.keys));
     for (size_t i = 0; i < n; i++)
@@ -260,7 +141,7 @@ static void test_named_signed_zone(void **state)
                              KW_DNSSEC_ST_ACTIVE);
         }
     }
-    stop_signer(pid, &s);
+    sg_stop(&s);
     tmpdir_remove(dir);
 }
 

@@ -21,6 +21,8 @@ static const char *const files[][2] = {
     {"/etc/bind/zones.conf", "zone \"inc.test\" { type primary; file "
                              "\"x\"; };\n"},
     {"/etc/bind/loop.conf", "include \"loop.conf\";\n"},
+    {"/etc/bind/fan.conf", "include \"fan.conf\"; include \"fan.conf\";\n"
+                           "include \"fan.conf\"; include \"fan.conf\";\n"},
     {"/etc/knot/zones.conf", "zone:\n  - domain: kinc.test\n    "
                              "dnssec-signing: on\n"},
 };
@@ -233,6 +235,27 @@ static void knot(void **state)
     kw_dnssec_conf_free(&c);
 }
 
+/* Four includes of itself per file, 8 deep, would be 87,380 reads: the
+ * bound on files read in all stops it, and the notes are bounded. */
+static void include_fan_out(void **state)
+{
+    static const char text[] = "include \"fan.conf\";\n";
+    kw_dnssec_conf c;
+
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(kw_dnssec_named_parse("/etc/bind/named.conf", text,
+                                           strlen(text), mem_reader, NULL,
+                                           &c),
+                     0);
+    assert_int_equal(c.nfiles, KW_DNSSEC_CONF_MAX_FILES);
+    /* The depth notes came first; the list says it is cut. */
+    assert_int_equal(c.nnotes, KW_DNSSEC_CONF_MAX_NOTES);
+    assert_true(has_note(&c, "more than 8 includes deep"));
+    assert_true(has_note(&c, "more problems; the first 63 are listed"));
+    kw_dnssec_conf_free(&c);
+}
+
 static void unreadable(void **state)
 {
     kw_dnssec_conf c;
@@ -252,6 +275,7 @@ int main(void)
         cmocka_unit_test(named),
         cmocka_unit_test(named_bad),
         cmocka_unit_test(knot),
+        cmocka_unit_test(include_fan_out),
         cmocka_unit_test(unreadable),
     };
 

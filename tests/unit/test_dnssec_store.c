@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "keystore/ks_dnssec.h"
+#include "keystore/ks_inventory.h"
 #include "keystore/ks_schema.h"
 #include "keystore/ks_store_int.h"
 #include "tmpdir.h"
@@ -292,6 +293,160 @@ static void test_findings_and_ds(void **state)
     assert_int_equal(count("SELECT count(*) FROM dnssec_keys"), 0);
 }
 
+/* The verdicts `list`, `show` and `check` compute, read back through the
+ * inventory as they read it. */
+typedef struct verdicts {
+    char name[8][128];
+    ks_verdict v[8];
+    int stage[8];
+    size_t n;
+} verdicts;
+
+static int collect_verdict(void *ctx, const ks_object *o)
+{
+    verdicts *vs = ctx;
+
+    if (strcmp(o->kind, "dnssec") != 0 || vs->n >= 8)
+        return 0;
+    assert_true(o->facts.is_dnssec == 1 || o->facts.is_dnssec == 2);
+    snprintf(vs->name[vs->n], sizeof(vs->name[0]), "%s", o->name);
+    ks_health_tls(&o->facts, NOW, NULL, &vs->v[vs->n]);
+    vs->stage[vs->n] = o->facts.is_dnssec == 2
+                           ? ks_dnssec_stage(&o->facts.dnssec_timing, NOW,
+                                             NULL, NULL)
+                           : 0;
+    vs->n++;
+    return 0;
+}
+
+static const ks_verdict *verdict(verdicts *vs, const char *name, int brief,
+                                 int *stage)
+{
+    ks_filter f;
+    kw_diag d;
+    size_t i;
+
+    memset(&f, 0, sizeof(f));
+    memset(vs, 0, sizeof(*vs));
+    f.brief = brief;
+    assert_int_equal(ks_inventory_each(st, &f, collect_verdict, vs, &d), 0);
+    for (i = 0; i < vs->n; i++)
+        if (strcmp(vs->name[i], name) == 0) {
+            if (stage != NULL)
+                *stage = vs->stage[i];
+            return &vs->v[i];
+        }
+    fail_msg("%s is not in the inventory", name);
+    return NULL;
+}
+
+static int has_finding(const ks_verdict *v, ks_health h, const char *words,
+                       const char *fix)
+{
+    size_t i;
+
+    for (i = 0; i < v->nfindings; i++)
+        if (v->findings[i].health == h &&
+            strstr(v->findings[i].text, words) != NULL &&
+            (fix == NULL || strstr(v->findings[i].fix, fix) != NULL))
+            return 1;
+    return 0;
+}
+
+static void test_health(void **state)
+{
+    ks_dnssec_zone_row z[2] = {
+        { "a.test", "knot", "/k.conf:1" },
+        { "b.test", "bind", "/n.conf:1" },
+    };
+    ks_dnssec_key_row k[4];
+    ks_dnssec_finding f[2] = {
+        { KS_HEALTH_CRITICAL, "ds.mismatch", "no DS matches this key",
+          "submit the DS", NULL, "a.test. DS", 100 },
+        { KS_HEALTH_WARNING, "rrsig.expiring", "RRSIG expires in 2 days",
+          "re-sign", "127.0.0.1:53", "a.test. SOA", 0 },
+    };
+    ks_dnssec_check c = { 1, 0, NOW + 2 * DAY };
+    ks_dnssec_stats sts;
+    const ks_verdict *v;
+    verdicts vs;
+    kw_diag d;
+    int stage = 0;
+
+    (void)state;
+    /* A Knot KSK ready, waiting for its DS (sync_publish pending). */
+    k[0] = key("a.test", "KSK", 100, "257 3 13 AAAA", "knot");
+    k[0].sync_publish = KS_DNSSEC_PENDING;
+    /* An RSA 1024 ZSK, active. */
+    k[1] = key("a.test", "ZSK", 200, "256 3 8 BBBB", "knot");
+    k[1].algorithm = 8;
+    k[1].bits = 1024;
+    /* Knot said remove two days ago, and still lists it. */
+    k[2] = key("a.test", "ZSK", 300, "256 3 13 CCCC", "knot");
+    k[2].inactive = NOW - 5 * DAY;
+    k[2].delete_ = NOW - 2 * DAY;
+    /* BIND keeps a removed key's files: no such warning; RSASHA1. */
+    k[3] = key("b.test", "CSK", 400, "257 3 5 DDDD", "bind");
+    k[3].algorithm = 5;
+    k[3].bits = 2048;
+    k[3].delete_ = NOW - 2 * DAY;
+    k[3].inactive = NOW - 3 * DAY;
+    assert_int_equal(ks_dnssec_sync(st, z, 2, k, 4, NULL, 0, NOW, &sts, &d),
+                     0);
+
+    /* Zones never checked: unknown, with what to run. */
+    v = verdict(&vs, "a.test", 1, NULL);
+    assert_int_equal(v->health, KS_HEALTH_UNKNOWN);
+    assert_string_equal(v->reason, "not checked yet");
+    assert_true(has_finding(v, KS_HEALTH_UNKNOWN, "not checked yet",
+                            "keywarden dnssec check a.test"));
+    v = verdict(&vs, "a.test/KSK/100", 1, &stage);
+    assert_int_equal(stage, KS_DNSSEC_ST_READY);
+    assert_int_equal(v->health, KS_HEALTH_OK);
+    v = verdict(&vs, "a.test/ZSK/200", 1, &stage);
+    assert_int_equal(stage, KS_DNSSEC_ST_ACTIVE);
+    assert_int_equal(v->health, KS_HEALTH_WARNING);
+    assert_true(has_finding(v, KS_HEALTH_WARNING, "RSA with 1024 bits",
+                            NULL));
+    v = verdict(&vs, "a.test/ZSK/300", 0, &stage);
+    assert_int_equal(stage, KS_DNSSEC_ST_REMOVED);
+    assert_true(has_finding(v, KS_HEALTH_WARNING, "the signer has not "
+                            "acted: is it running?", "knotc zone-status"));
+    v = verdict(&vs, "b.test/CSK/400", 0, &stage);
+    assert_int_equal(stage, KS_DNSSEC_ST_REMOVED);
+    assert_int_equal(v->health, KS_HEALTH_OK); /* retired: alg moot */
+
+    /* Checked: the zone takes the worst of its findings; the key the
+     * ones that name its tag, with the record and the server. */
+    assert_int_equal(ks_dnssec_findings_replace(st, "a.test", f, 2, &c, NOW,
+                                                &d),
+                     0);
+    v = verdict(&vs, "a.test", 1, NULL);
+    assert_int_equal(v->health, KS_HEALTH_CRITICAL);
+    assert_string_equal(v->reason, "a.test. DS: no DS matches this key");
+    assert_true(has_finding(v, KS_HEALTH_WARNING, "a.test. SOA: RRSIG "
+                            "expires in 2 days (127.0.0.1:53)", "re-sign"));
+    v = verdict(&vs, "a.test/KSK/100", 1, NULL);
+    assert_int_equal(v->health, KS_HEALTH_CRITICAL);
+    assert_int_equal(v->nfindings, 1);
+    v = verdict(&vs, "a.test/ZSK/200", 1, NULL);
+    assert_int_equal(v->health, KS_HEALTH_WARNING);
+
+    /* A KSK seen ready without a DS: what to submit. */
+    assert_int_equal(ks_dnssec_findings_replace(st, "a.test", NULL, 0, &c,
+                                                NOW, &d),
+                     0);
+    assert_int_equal(ks_dnssec_ds_mark(st, "a.test", 100, NOW - DAY, 0, &d),
+                     0);
+    v = verdict(&vs, "a.test/KSK/100", 1, NULL);
+    assert_int_equal(v->health, KS_HEALTH_WARNING);
+    assert_true(has_finding(v, KS_HEALTH_WARNING, "no DS at the parent for "
+                            "this key since 2027-01-14",
+                            "keywarden dnssec ds a.test"));
+    v = verdict(&vs, "a.test", 1, NULL);
+    assert_int_equal(v->health, KS_HEALTH_OK);
+}
+
 static void test_schema_version(void **state)
 {
     int64_t v = 0;
@@ -314,6 +469,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_findings_and_ds, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup,
                                         teardown),
     };
