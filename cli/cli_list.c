@@ -102,11 +102,15 @@ static int dnssec_line(list_ctx *lc, const ks_object *o, const ks_verdict *v)
                               strlen(reason))) != NULL)
         reason = clean;
     kw_dnssec_minute(f->dnssec_checked_at, checked, sizeof(checked));
+    /* A zone says when it was last checked, after its reason if any. */
+    if (f->is_dnssec != 2 && f->dnssec_checked_at != 0 &&
+        strcmp(reason, "-") == 0)
+        reason = "";
     if (asprintf(&line, "%-36s %-22s %-12s %-32s %-8s  %s%s%s\n", o->name,
                  key, stage, next, ks_health_word(v->health), reason,
                  f->is_dnssec == 2 || f->dnssec_checked_at == 0
                      ? ""
-                     : "; checked ",
+                     : reason[0] != '\0' ? "; checked " : "checked ",
                  f->is_dnssec == 2 || f->dnssec_checked_at == 0 ? ""
                                                                  : checked) <
         0) {
