@@ -152,6 +152,31 @@ static void sha256_hex(const char *p, size_t n, char out[65])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+/* The options both transfers share: url and protocol, the time bound,
+ * verification of the peer against the system's store or o->cafile, and
+ * ct for where to connect.  1 when libcurl took them all. */
+static int curl_common(CURL *e, const kw_mtasts_opts *o, const char *url,
+                       const char *proto, char *errbuf,
+                       struct curl_slist *ct)
+{
+    int ok = 1;
+
+#define SET(opt, val) ok &= curl_easy_setopt(e, opt, val) == CURLE_OK
+    SET(CURLOPT_URL, url);
+    SET(CURLOPT_PROTOCOLS_STR, proto);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_TIMEOUT_MS, (long)tmo(o));
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)tmo(o));
+    SET(CURLOPT_ERRORBUFFER, errbuf);
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_CONNECT_TO, ct);
+    if (o->cafile != NULL)
+        SET(CURLOPT_CAINFO, o->cafile);
+#undef SET
+    return ok;
+}
+
 /* Fetches the policy into f (url, fetched, http_code, location,
  * content_type, policy, policy_sha256). */
 static void fetch_policy(const kw_mtasts_opts *o, const char *host,
@@ -173,26 +198,16 @@ static void fetch_policy(const kw_mtasts_opts *o, const char *host,
         snprintf(f->fetch_error, sizeof(f->fetch_error), "out of memory");
         goto out;
     }
-#define SET(opt, val) ok &= curl_easy_setopt(e, opt, val) == CURLE_OK
-    SET(CURLOPT_URL, f->url);
-    SET(CURLOPT_PROTOCOLS_STR, "https");
-    SET(CURLOPT_NOSIGNAL, 1L);
+    ok = curl_common(e, o, f->url, "https", errbuf, ct);
     /* RFC 8461 section 3.3: senders must not follow redirects, so the
      * check does not either; a 3xx is a finding. */
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_TIMEOUT_MS, (long)tmo(o));
-    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)tmo(o));
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)KW_MTASTS_POLICY_MAX);
-    SET(CURLOPT_USERAGENT, "keywarden-mta-sts");
-    SET(CURLOPT_ERRORBUFFER, errbuf);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, &b);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    SET(CURLOPT_CONNECT_TO, ct);
-    if (o->cafile != NULL)
-        SET(CURLOPT_CAINFO, o->cafile);
-#undef SET
+    ok &= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                           (curl_off_t)KW_MTASTS_POLICY_MAX) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, "keywarden-mta-sts") ==
+          CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_WRITEDATA, &b) == CURLE_OK;
     if (!ok) {
         snprintf(f->fetch_error, sizeof(f->fetch_error),
                  "libcurl refused an option");
@@ -251,21 +266,10 @@ static void verify_mx(const kw_mtasts_opts *o, kw_mtasts_mx *m)
         goto out;
     }
     snprintf(url, sizeof(url), "smtp://%s", m->host);
-#define SET(opt, val) ok &= curl_easy_setopt(e, opt, val) == CURLE_OK
-    SET(CURLOPT_URL, url);
-    SET(CURLOPT_PROTOCOLS_STR, "smtp");
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-    SET(CURLOPT_CONNECT_ONLY, 1L);
-    SET(CURLOPT_TIMEOUT_MS, (long)tmo(o));
-    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)tmo(o));
-    SET(CURLOPT_ERRORBUFFER, errbuf);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    SET(CURLOPT_CONNECT_TO, ct);
-    if (o->cafile != NULL)
-        SET(CURLOPT_CAINFO, o->cafile);
-#undef SET
+    ok = curl_common(e, o, url, "smtp", errbuf, ct);
+    ok &= curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL) ==
+          CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L) == CURLE_OK;
     if (!ok) {
         snprintf(m->verify_error, sizeof(m->verify_error),
                  "libcurl refused an option");

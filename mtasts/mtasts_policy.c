@@ -174,30 +174,45 @@ static size_t count_prefixed(const char *const *recs, const size_t *lens,
     return k;
 }
 
-int kw_mtasts_txt_select(const char *const *recs, const size_t *lens,
-                         size_t n, kw_mtasts_txt *out, kw_diag *d)
+/* Of recs, the one record starting with prefix, parsed by parse into
+ * out; what names the record, why what its absence costs. */
+typedef int (*parse_fn)(const char *txt, size_t len, void *out,
+                        kw_diag *d);
+
+static int select_one(const char *const *recs, const size_t *lens,
+                      size_t n, const char *prefix, const char *what,
+                      const char *why, parse_fn parse, void *out,
+                      kw_diag *d)
 {
-    size_t first = 0, k = count_prefixed(recs, lens, n, "v=STSv1", &first);
+    size_t first = 0, k = count_prefixed(recs, lens, n, prefix, &first);
     kw_diag sub;
     int rc;
 
-    memset(out, 0, sizeof(*out));
     if (k == 0)
         return kw_diag_set(d, KW_ENOTFOUND,
-                           "no _mta-sts record starts with v=STSv1");
+                           "no %s record starts with %s", what, prefix);
     if (k > 1)
         return kw_diag_set(d, KW_EPARSE,
-                           "%zu _mta-sts records start with v=STSv1: "
-                           "senders treat the domain as having no valid "
-                           "policy; keep one",
-                           k);
-    rc = kw_mtasts_txt_parse(recs[first], lens[first], out, &sub);
+                           "%zu %s records start with %s: %s; keep one", k,
+                           what, prefix, why);
+    rc = parse(recs[first], lens[first], out, &sub);
     if (rc != 0)
-        return kw_diag_set(d, rc,
-                           "%s: senders treat the domain as having no "
-                           "valid policy",
-                           sub.msg);
+        return kw_diag_set(d, rc, "%s: %s", sub.msg, why);
     return 0;
+}
+
+static int parse_sts(const char *txt, size_t len, void *out, kw_diag *d)
+{
+    return kw_mtasts_txt_parse(txt, len, out, d);
+}
+
+int kw_mtasts_txt_select(const char *const *recs, const size_t *lens,
+                         size_t n, kw_mtasts_txt *out, kw_diag *d)
+{
+    memset(out, 0, sizeof(*out));
+    return select_one(recs, lens, n, "v=STSv1", "_mta-sts",
+                      "senders treat the domain as having no valid policy",
+                      parse_sts, out, d);
 }
 
 /* ----- the policy file ----- */
@@ -502,24 +517,15 @@ int kw_tlsrpt_parse(const char *txt, size_t len, kw_tlsrpt *out,
     return rc;
 }
 
+static int parse_rpt(const char *txt, size_t len, void *out, kw_diag *d)
+{
+    return kw_tlsrpt_parse(txt, len, out, d);
+}
+
 int kw_tlsrpt_select(const char *const *recs, const size_t *lens, size_t n,
                      kw_tlsrpt *out, kw_diag *d)
 {
-    size_t first = 0, k = count_prefixed(recs, lens, n, "v=TLSRPTv1", &first);
-    kw_diag sub;
-    int rc;
-
     memset(out, 0, sizeof(*out));
-    if (k == 0)
-        return kw_diag_set(d, KW_ENOTFOUND,
-                           "no _smtp._tls record starts with v=TLSRPTv1");
-    if (k > 1)
-        return kw_diag_set(d, KW_EPARSE,
-                           "%zu _smtp._tls records start with v=TLSRPTv1: "
-                           "senders send no reports; keep one",
-                           k);
-    rc = kw_tlsrpt_parse(recs[first], lens[first], out, &sub);
-    if (rc != 0)
-        return kw_diag_set(d, rc, "%s: senders send no reports", sub.msg);
-    return 0;
+    return select_one(recs, lens, n, "v=TLSRPTv1", "_smtp._tls",
+                      "senders send no reports", parse_rpt, out, d);
 }
