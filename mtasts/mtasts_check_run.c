@@ -54,7 +54,7 @@ static void txt_at(const kw_dns_lookup_ctx *lc, const char *name,
     rc = kw_dns_lookup_server((void *)lc, name, KW_DNS_TXT, set, &d);
     if (rc == KW_ENOTFOUND) {
         *status = KW_ENOTFOUND;
-        snprintf(err, errcap, "%s does not exist (NXDOMAIN)", name);
+        snprintf(err, errcap, "no such name (NXDOMAIN)");
     } else if (rc != 0) {
         *status = rc;
         snprintf(err, errcap, "%s", d.msg);

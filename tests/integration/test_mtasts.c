@@ -12,7 +12,8 @@
  * verification), and each MX the same way with --smtp-port; /etc/hosts
  * is never touched.  Then: a good policy is ok; an MX the policy does
  * not cover, an MX serving a certificate for another name and a redirect
- * are critical; the policy edited under the same id warns on the next
+ * are critical; a policy in testing mode served as text/html warns; the
+ * policy edited under the same id warns on the next
  * run until the id changes; the TLS-RPT record removed warns; nginx
  * stopped is a critical naming the URL.
  */
@@ -78,16 +79,18 @@ static void zone(char *buf, size_t cap, const char *domain, const char *mx,
 
 static int setup(void **st)
 {
-    static char zgood[1024], zuncov[1024], zwrong[1024], zredir[1024];
+    static char zgood[1024], zuncov[1024], zwrong[1024], zredir[1024],
+        zctype[1024];
     static const char *const web[] = {"mta-sts.good.test",
                                       "mta-sts.uncov.test",
                                       "mta-sts.wrongcert.test",
-                                      "mta-sts.redir.test", NULL};
+                                      "mta-sts.redir.test",
+                                      "mta-sts.ctype.test", NULL};
     static const char *const mx[] = {"mx.good.test", NULL};
     time_t now = time(NULL);
     EVP_PKEY *cakey = tp_key_ec(), *wk = tp_key_ec(), *mk = tp_key_ec();
     X509 *ca, *wc, *mc, *chain[2];
-    kn_zone more[3];
+    kn_zone more[4];
     kn_opts o;
     char text[2048];
 
@@ -131,11 +134,13 @@ static int setup(void **st)
     /* good.test: all is well.  uncov.test: its MX is good.test's, which
      * its policy does not name.  wrongcert.test: its MX serves
      * mx.good.test's certificate.  redir.test: its policy URL
-     * redirects. */
+     * redirects.  ctype.test: in testing mode, not covering its MX,
+     * served as text/html. */
     zone(zgood, sizeof(zgood), "good.test", "mx.good.test.", "1");
     zone(zuncov, sizeof(zuncov), "uncov.test", "mx.good.test.", "1");
     zone(zwrong, sizeof(zwrong), "wrongcert.test", "mx", "1");
     zone(zredir, sizeof(zredir), "redir.test", "mx.good.test.", "1");
+    zone(zctype, sizeof(zctype), "ctype.test", "mx.good.test.", "1");
     policy("good.test", "version: STSv1\nmode: enforce\nmx: mx.good.test\n"
                         "max_age: 604800\n");
     policy("uncov.test", "version: STSv1\r\nmode: enforce\r\n"
@@ -144,6 +149,10 @@ static int setup(void **st)
                              "mx: mx.wrongcert.test\nmax_age: 604800\n");
     policy("redir.test", "version: STSv1\nmode: enforce\n"
                          "mx: mx.good.test\nmax_age: 604800\n");
+    tp_mkdirs(at("www/mta-sts.ctype.test"));
+    write_text(at("www/mta-sts.ctype.test/ctype.html"),
+               "version: STSv1\nmode: testing\nmx: *.ctype.test\n"
+               "max_age: 604800\n");
 
     memset(&o, 0, sizeof(o));
     memset(more, 0, sizeof(more));
@@ -152,13 +161,15 @@ static int setup(void **st)
     more[0] = (kn_zone){"uncov.test", zuncov};
     more[1] = (kn_zone){"wrongcert.test", zwrong};
     more[2] = (kn_zone){"redir.test", zredir};
+    more[3] = (kn_zone){"ctype.test", zctype};
     o.more = more;
-    o.nmore = 3;
+    o.nmore = 4;
     if (kn_primary_start(dir, "knot", &o, &g_knot) != 0)
         return -1;
     snprintf(resolver, sizeof(resolver), "%s:%d", g_knot.addr, g_knot.port);
 
-    /* nginx: one root per host name; the redirect for redir.test. */
+    /* nginx: one root per host name; the redirect for redir.test; for
+     * ctype.test a file nginx types text/html. */
     tp_mkdirs(at("nginx/conf.d"));
     snprintf(text, sizeof(text),
              "root %s/www/$host;\n"
@@ -166,7 +177,11 @@ static int setup(void **st)
              "  if ($host = mta-sts.redir.test) {\n"
              "    return 301 https://www.redir.test/mta-sts.txt;\n"
              "  }\n"
-             "}\n",
+             "  if ($host = mta-sts.ctype.test) {\n"
+             "    rewrite ^ /ctype.html last;\n"
+             "  }\n"
+             "}\n"
+             "location = /ctype.html { }\n",
              dir);
     write_text(at("nginx/conf.d/mtasts.conf"), "%s", text);
     https_port = free_port();
@@ -329,6 +344,28 @@ static void test_redirect(void **st)
     kwres_free(&r);
 }
 
+static void test_testing_mode(void **st)
+{
+    kwres r;
+
+    (void)st;
+    need_postfix();
+    /* Testing mode: what enforce makes critical is a warning, and the
+     * mode is noted; text/html is a warning of its own. */
+    r = check("ctype.test", 0);
+    if (r.status != 1)
+        fail_msg("exit %d:\n%s\n%s", r.status, r.out, r.err);
+    assert_contains(r.out, "ctype.test: warning");
+    assert_contains(r.out, "warning  mx.uncovered: no mx: line of the policy "
+                           "matches mx.good.test: senders in testing mode "
+                           "report failures for mx.good.test");
+    assert_contains(r.out, "warning  policy.content_type: "
+                           "https://mta-sts.ctype.test/.well-known/"
+                           "mta-sts.txt is served as \"text/html\"");
+    assert_contains(r.out, "ok       policy.mode: mode testing");
+    kwres_free(&r);
+}
+
 static void test_id_unchanged(void **st)
 {
     kwres r;
@@ -378,7 +415,8 @@ static void test_tlsrpt_removed(void **st)
     r = check("good.test", 0);
     if (r.status != 1)
         fail_msg("exit %d:\n%s\n%s", r.status, r.out, r.err);
-    assert_contains(r.out, "warning  tlsrpt.missing: _smtp._tls.good.test: ");
+    assert_contains(r.out, "warning  tlsrpt.missing: _smtp._tls.good.test: "
+                           "no such name (NXDOMAIN): ");
     assert_contains(r.out, "no reports of failed deliveries reach you");
     assert_contains(r.out, "fix: publish _smtp._tls.good.test. TXT "
                            "\"v=TLSRPTv1; rua=mailto:");
@@ -412,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_wrong_cert),
         cmocka_unit_test(test_untrusted),
         cmocka_unit_test(test_redirect),
+        cmocka_unit_test(test_testing_mode),
         cmocka_unit_test(test_id_unchanged),
         cmocka_unit_test(test_tlsrpt_removed),
         cmocka_unit_test(test_nginx_stopped),
