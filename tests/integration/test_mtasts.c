@@ -423,6 +423,28 @@ static void test_tlsrpt_removed(void **st)
     kwres_free(&r);
 }
 
+static void test_resolver_down(void **st)
+{
+    char res[64];
+    const char *args[] = {"mta-sts", "check", "--resolver", res,
+                          "--cafile", cafile, "good.test", NULL};
+    kwres r;
+
+    (void)st;
+    /* Nothing answers DNS: unknown (3), each question named, not a
+     * verdict on the domain. */
+    snprintf(res, sizeof(res), "127.0.0.1:%d", free_port());
+    r = kw_argv(state, conf, args);
+    if (r.status != 3)
+        fail_msg("exit %d:\n%s\n%s", r.status, r.out, r.err);
+    assert_contains(r.out, "good.test: unknown");
+    assert_contains(r.out, "unknown  txt.lookup: _mta-sts.good.test: no "
+                           "answer: ");
+    assert_contains(r.out, "unknown  mx.lookup: MX of good.test: ");
+    assert_not_contains(r.out, "critical");
+    kwres_free(&r);
+}
+
 static void test_nginx_stopped(void **st)
 {
     kwres r;
@@ -453,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_testing_mode),
         cmocka_unit_test(test_id_unchanged),
         cmocka_unit_test(test_tlsrpt_removed),
+        cmocka_unit_test(test_resolver_down),
         cmocka_unit_test(test_nginx_stopped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -326,6 +326,22 @@ static void test_store(void **state)
     tmpdir_remove(dir);
 }
 
+static void test_gather_refuses(void **state)
+{
+    kw_mtasts_opts o;
+    kw_diag d;
+
+    (void)state;
+    /* A name that is not a host name never reaches the network. */
+    memset(&o, 0, sizeof(o));
+    strcpy(o.resolver.addr, "192.0.2.1");
+    o.resolver.port = 53;
+    assert_int_equal(kw_mtasts_gather(&o, "a b.example", &F, &d), KW_EINVAL);
+    assert_non_null(strstr(d.msg, "\"a b.example\" is not a mail domain"));
+    assert_int_equal(kw_mtasts_gather(&o, "", &F, &d), KW_EINVAL);
+    assert_int_equal(kw_mtasts_gather(&o, "x/../y", &F, &d), KW_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_mx_certs),    cmocka_unit_test(test_fetch),
         cmocka_unit_test(test_txt_and_rpt), cmocka_unit_test(test_host_and_id),
         cmocka_unit_test(test_json),        cmocka_unit_test(test_store),
+        cmocka_unit_test(test_gather_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
