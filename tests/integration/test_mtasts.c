@@ -13,7 +13,8 @@
  * is never touched.  Then: a good policy is ok; an MX the policy does
  * not cover, an MX serving a certificate for another name and a redirect
  * are critical; a policy in testing mode served as text/html warns; the
- * policy edited under the same id warns on the next
+ * policy host's certificate expiring within 7 days, or expired, is
+ * critical; the policy edited under the same id warns on the next
  * run until the id changes; the TLS-RPT record removed warns; nginx
  * stopped is a critical naming the URL.
  */
@@ -89,7 +90,7 @@ static int setup(void **st)
     static const char *const mx[] = {"mx.good.test", NULL};
     time_t now = time(NULL);
     EVP_PKEY *cakey = tp_key_ec(), *wk = tp_key_ec(), *mk = tp_key_ec();
-    X509 *ca, *wc, *mc, *chain[2];
+    X509 *ca, *wc, *mc, *soon, *old, *chain[2];
     kn_zone more[4];
     kn_opts o;
     char text[2048];
@@ -111,6 +112,15 @@ static int setup(void **st)
                             .not_before = now - DAY,
                             .not_after = now + 90 * DAY, .serial = 2,
                             .key = wk, .issuer = ca, .issuer_key = cakey});
+    /* The policy host's certificate near its end, and past it. */
+    soon = tp_cert(&(tp_spec){.cn = "mta-sts.good.test", .dns = web,
+                              .not_before = now - 80 * DAY,
+                              .not_after = now + 5 * DAY, .serial = 4,
+                              .key = wk, .issuer = ca, .issuer_key = cakey});
+    old = tp_cert(&(tp_spec){.cn = "mta-sts.good.test", .dns = web,
+                             .not_before = now - 90 * DAY,
+                             .not_after = now - DAY, .serial = 5, .key = wk,
+                             .issuer = ca, .issuer_key = cakey});
     mc = tp_cert(&(tp_spec){.cn = "mx.good.test", .dns = mx,
                             .not_before = now - DAY,
                             .not_after = now + 90 * DAY, .serial = 3,
@@ -121,12 +131,18 @@ static int setup(void **st)
     chain[1] = ca;
     assert_int_equal(tp_write_pem(at("web.crt"), chain, 2, NULL, 0644), 0);
     assert_int_equal(tp_write_key(at("web.key"), wk, 0600), 0);
+    chain[0] = soon;
+    assert_int_equal(tp_write_pem(at("soon.crt"), chain, 2, NULL, 0644), 0);
+    chain[0] = old;
+    assert_int_equal(tp_write_pem(at("old.crt"), chain, 2, NULL, 0644), 0);
     chain[0] = mc;
     assert_int_equal(tp_write_pem(at("mx.crt"), chain, 2, NULL, 0644), 0);
     assert_int_equal(tp_write_key(at("mx.key"), mk, 0640), 0);
     X509_free(ca);
     X509_free(wc);
     X509_free(mc);
+    X509_free(soon);
+    X509_free(old);
     EVP_PKEY_free(cakey);
     EVP_PKEY_free(wk);
     EVP_PKEY_free(mk);
@@ -445,6 +461,44 @@ static void test_resolver_down(void **st)
     kwres_free(&r);
 }
 
+/* nginx again on the same port, serving cert. */
+static void restart_nginx(const char *cert)
+{
+    kill(nginx_pid, SIGTERM);
+    assert_int_equal(proc_wait(nginx_pid, 10000), 0);
+    nginx_pid = nginx_start(dir, https_port, cert, at("web.key"));
+    assert_true(nginx_pid > 0);
+}
+
+static void test_host_cert(void **st)
+{
+    kwres r;
+
+    (void)st;
+    need_postfix();
+    /* Five days left: the policy is still fetched, and it is critical. */
+    restart_nginx(at("soon.crt"));
+    r = check("good.test", 0);
+    if (r.status != 2)
+        fail_msg("exit %d:\n%s\n%s", r.status, r.out, r.err);
+    assert_contains(r.out, "critical host.cert_expiry: mta-sts.good.test: "
+                           "its certificate (CN=mta-sts.good.test) expires ");
+    assert_contains(r.out, "(mode enforce, max_age 604800)");
+    assert_not_contains(r.out, "policy.fetch");
+    kwres_free(&r);
+    /* Expired: senders cannot fetch the policy; both are said. */
+    restart_nginx(at("old.crt"));
+    r = check("good.test", 0);
+    if (r.status != 2)
+        fail_msg("exit %d:\n%s\n%s", r.status, r.out, r.err);
+    assert_contains(r.out, "critical host.cert_expiry: mta-sts.good.test: "
+                           "its certificate (CN=mta-sts.good.test) expired ");
+    assert_contains(r.out, "critical policy.fetch: https://mta-sts.good.test"
+                           "/.well-known/mta-sts.txt: SSL certificate "
+                           "problem: certificate has expired");
+    kwres_free(&r);
+}
+
 static void test_nginx_stopped(void **st)
 {
     kwres r;
@@ -476,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_id_unchanged),
         cmocka_unit_test(test_tlsrpt_removed),
         cmocka_unit_test(test_resolver_down),
+        cmocka_unit_test(test_host_cert),
         cmocka_unit_test(test_nginx_stopped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
