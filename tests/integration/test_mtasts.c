@@ -1,7 +1,8 @@
 /*
  * test_mtasts.c: `keywarden mta-sts check` against real servers.
  *
- * Knot serves good.test, uncov.test, wrongcert.test and redir.test (MX,
+ * Knot serves good.test, uncov.test, wrongcert.test, redir.test and
+ * ctype.test (MX,
  * the mta-sts host's address, `_mta-sts` and `_smtp._tls` TXT) and is
  * asked directly as the resolver; nginx serves every domain's policy
  * over HTTPS from its own directory (root www/$host) with a certificate
@@ -16,7 +17,8 @@
  * policy host's certificate expiring within 7 days, or expired, is
  * critical; the policy edited under the same id warns on the next
  * run until the id changes; the TLS-RPT record removed warns; nginx
- * stopped is a critical naming the URL.
+ * stopped is a critical naming the URL; no DNS answer is unknown (3),
+ * and an untrusted CA fails both the policy fetch and the MX.
  */
 #include <setjmp.h>
 #include <stdarg.h>
