@@ -10,8 +10,10 @@
  *     (DNS through dns/, the policy over HTTPS with libcurl, the policy
  *     host and every MX probed through probe/ on a private libuv loop,
  *     each MX's certificate verified with libcurl's SMTP STARTTLS) and a
- *     pure judge; callers run it on the libuv pool or, as the command
- *     line does, directly.
+ *     pure judge.  The command line calls it directly.  Its private
+ *     loop's probes use libuv's thread pool for their address lookups,
+ *     so it must not run inside a pool work callback (a full pool would
+ *     wait on itself): a daemon job gives it a thread of its own.
  * It depends on probe/, dns/, keystore/ (ks_mtasts.h: the id and policy
  * hash last seen per domain) and common/ only; never on service/ or cli/.
  * Nothing here keeps global state beyond libcurl's one-time global
