@@ -9,9 +9,9 @@
  * MX (probe.h, STARTTLS for SMTP) on a private libuv loop, and verifies
  * each MX's certificate with libcurl's SMTP STARTTLS; not from inside a
  * libuv pool work callback, since the probes' address lookups need the
- * pool (see mtasts.h).  Everything it
- * learns goes into a kw_mtasts_facts, failures included (they are facts
- * the judge turns into findings, not errors).  The judge
+ * pool (see mtasts.h).  Everything it learns goes into a
+ * kw_mtasts_facts, failures included (they are facts the judge turns
+ * into findings, not errors).  The judge
  * (kw_mtasts_judge) is pure: facts and the clock in, findings out; unit
  * tests feed it hand-made facts.
  *
