@@ -237,6 +237,11 @@ static void judge_mx(const kw_mtasts_facts *f, int havepol, int64_t now,
             f->domain);
         return;
     }
+    if (f->mx_unchecked > 0)
+        add(out, KS_HEALTH_UNKNOWN, "mx.unchecked", NULL, "",
+            "%s has more MX hosts than the %d checked (%zu more at "
+            "least): those were not looked at",
+            f->domain, KW_MTASTS_MXS_MAX, f->mx_unchecked);
     if (havepol && p->mode == KW_MTASTS_NONE)
         return;
     for (i = 0; i < f->nmx; i++) {

@@ -95,6 +95,8 @@ typedef struct kw_mtasts_facts {
     int mx_status;              /* 0, or why the MX set was not had */
     char mx_error[512];
     size_t nmx;
+    size_t mx_unchecked;        /* MX hosts beyond KW_MTASTS_MXS_MAX, or
+                                 * 1 when the answer was cut short */
     kw_mtasts_mx mx[KW_MTASTS_MXS_MAX];
 
     int rpt_status;             /* as txt_status */

@@ -406,13 +406,17 @@ int kw_mtasts_gather(const kw_mtasts_opts *o, const char *domain,
                  rc == KW_ENOTFOUND ? "the domain does not exist (NXDOMAIN)"
                                     : d->msg);
     }
-    for (i = 0; rc == 0 && i < set->n && f->nmx < KW_MTASTS_MXS_MAX; i++) {
+    for (i = 0; rc == 0 && i < set->n; i++) {
         kw_mtasts_mx *m = &f->mx[f->nmx];
         const char *h = kw_dns_rrset_rec(set, i);
 
         /* A null MX (RFC 7505: ".") says the domain takes no mail. */
         if (h[0] == '\0' || strcmp(h, ".") == 0)
             continue;
+        if (f->nmx == KW_MTASTS_MXS_MAX) {
+            f->mx_unchecked++;
+            continue;
+        }
         f->nmx++;
         snprintf(m->host, sizeof(m->host), "%s", h);
         if (first_addr(o, m->host, m->addr, sizeof(m->addr),
@@ -427,6 +431,8 @@ int kw_mtasts_gather(const kw_mtasts_opts *o, const char *domain,
         s->ep.starttls = KW_TLS_SMTP;
         s->ep.timeout = (tmo(o) + 999) / 1000;
     }
+    if (rc == 0 && set->truncated && f->mx_unchecked == 0)
+        f->mx_unchecked = 1;
     for (i = 0; i < nslots; i++)
         if (slots[i].ep.host == NULL) {
             for (i = 0; i < nslots; i++)

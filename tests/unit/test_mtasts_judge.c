@@ -147,6 +147,11 @@ static void test_mx_certs(void **state)
     F.nmx = 0;
     judge();
     assert_int_equal(find("mx.none")->severity, KS_HEALTH_WARNING);
+    good();
+    F.mx_unchecked = 3;
+    judge();
+    assert_non_null(strstr(find("mx.unchecked")->text, "3 more"));
+    assert_int_equal(kw_mtasts_worst(&R), KS_HEALTH_UNKNOWN);
 }
 
 static void test_fetch(void **state)
