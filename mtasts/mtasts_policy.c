@@ -158,16 +158,20 @@ int kw_mtasts_txt_parse(const char *txt, size_t len, kw_mtasts_txt *out,
     return rc;
 }
 
-/* Which records of recs start with prefix (as receivers select them):
- * their count, the index of the first in *first. */
+/* Which records of recs start with prefix: their count, the index of
+ * the first in *first.  strict: followed by ";" (what senders select,
+ * RFC 8461 section 3.1 and RFC 8460 section 3); else also by white
+ * space or the end (what the operator meant to be one). */
 static size_t count_prefixed(const char *const *recs, const size_t *lens,
-                             size_t n, const char *prefix, size_t *first)
+                             size_t n, const char *prefix, int strict,
+                             size_t *first)
 {
     size_t i, k = 0, pl = strlen(prefix);
 
     for (i = 0; i < n; i++)
         if (lens[i] >= pl && memcmp(recs[i], prefix, pl) == 0 &&
-            (lens[i] == pl || recs[i][pl] == ';' || WSP(recs[i][pl]))) {
+            ((lens[i] > pl && recs[i][pl] == ';') ||
+             (!strict && (lens[i] == pl || WSP(recs[i][pl]))))) {
             if (k++ == 0)
                 *first = i;
         }
@@ -184,13 +188,19 @@ static int select_one(const char *const *recs, const size_t *lens,
                       const char *why, parse_fn parse, void *out,
                       kw_diag *d)
 {
-    size_t first = 0, k = count_prefixed(recs, lens, n, prefix, &first);
+    size_t first = 0, k = count_prefixed(recs, lens, n, prefix, 1, &first);
     kw_diag sub;
     int rc;
 
+    if (k == 0 && count_prefixed(recs, lens, n, prefix, 0, &first) > 0)
+        return kw_diag_set(d, KW_EPARSE,
+                           "%s record \"%.*s\" does not start with \"%s;\": "
+                           "senders discard it, so %s",
+                           what, (int)(lens[first] > 60 ? 60 : lens[first]),
+                           recs[first], prefix, why);
     if (k == 0)
         return kw_diag_set(d, KW_ENOTFOUND,
-                           "no %s record starts with %s", what, prefix);
+                           "no %s record starts with %s;", what, prefix);
     if (k > 1)
         return kw_diag_set(d, KW_EPARSE,
                            "%zu %s records start with %s: %s; keep one", k,

@@ -43,10 +43,11 @@ int kw_mtasts_txt_parse(const char *txt, size_t len, kw_mtasts_txt *out,
                         kw_diag *d);
 
 /* Section 3.1: of the records at `_mta-sts.DOMAIN` (recs[i], lens[i]),
- * those starting with "v=STSv1" count; none: KW_ENOTFOUND; two or more,
- * or one that does not parse: KW_EPARSE ("the domain has no valid
- * policy" and which record).  Others (SPF, verification tokens) are
- * ignored, as senders do. */
+ * those starting with "v=STSv1;" count, as senders select them; none:
+ * KW_ENOTFOUND; two or more, one that does not parse, or one that starts
+ * "v=STSv1" without the ";" (valid by the grammar, discarded by
+ * senders): KW_EPARSE ("the domain has no valid policy" and which
+ * record).  Others (SPF, verification tokens) are ignored. */
 int kw_mtasts_txt_select(const char *const *recs, const size_t *lens,
                          size_t n, kw_mtasts_txt *out, kw_diag *d);
 
@@ -86,7 +87,8 @@ typedef struct kw_tlsrpt {
 int kw_tlsrpt_parse(const char *txt, size_t len, kw_tlsrpt *out,
                     kw_diag *d);
 
-/* As kw_mtasts_txt_select, for records starting with "v=TLSRPTv1". */
+/* As kw_mtasts_txt_select, for records starting with "v=TLSRPTv1;"
+ * (RFC 8460 section 3). */
 int kw_tlsrpt_select(const char *const *recs, const size_t *lens, size_t n,
                      kw_tlsrpt *out, kw_diag *d);
 

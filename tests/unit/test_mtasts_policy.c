@@ -82,6 +82,8 @@ static void test_txt_select(void **state)
     const char *two[] = {"v=STSv1; id=7", "v=STSv1; id=8"};
     const char *bad[] = {"v=STSv1; id=7-7"};
     const char *none[] = {"v=spf1 -all", "v=STSv10; id=1"};
+    const char *spaced[] = {"v=STSv1 ; id=7"};
+    const char *bare[] = {"v=STSv1"};
     kw_mtasts_txt t;
     kw_diag d;
 
@@ -96,6 +98,15 @@ static void test_txt_select(void **state)
     assert_non_null(strstr(d.msg, "no valid policy"));
     assert_int_equal(sel(none, 2, &t, &d), KW_ENOTFOUND);
     assert_int_equal(sel(none, 0, &t, &d), KW_ENOTFOUND);
+    /* Valid by the grammar, but senders select records by the literal
+     * "v=STSv1;" and discard this one. */
+    assert_int_equal(kw_mtasts_txt_parse(spaced[0], strlen(spaced[0]), &t,
+                                         &d), 0);
+    assert_int_equal(sel(spaced, 1, &t, &d), KW_EPARSE);
+    assert_non_null(strstr(d.msg, "does not start with \"v=STSv1;\": "
+                                  "senders discard it"));
+    assert_int_equal(sel(bare, 1, &t, &d), KW_EPARSE);
+    assert_string_equal(t.id, "");
 }
 
 typedef struct pcase {
