@@ -289,9 +289,11 @@ out:
 
 /* ----- the probes, on a private loop ----- */
 
+/* One probe: the policy host's (mx NULL) or an MX's. */
 typedef struct probe_slot {
     kw_endpoint_conf ep;
-    int done, ok, name_matches;
+    kw_mtasts_mx *mx;
+    int ok, name_matches;
     int64_t not_after;
     char subject[256];
     char error[512];
@@ -301,7 +303,6 @@ static void on_probe(void *ctx, kw_probe_result *res)
 {
     probe_slot *p = ctx;
 
-    p->done = 1;
     p->ok = res->ok;
     if (res->ok && res->nchain > 0) {
         p->name_matches = res->name_matches;
@@ -316,7 +317,7 @@ static void on_probe(void *ctx, kw_probe_result *res)
     kw_probe_result_clear(res);
 }
 
-static void probe_all(probe_slot *slots, size_t n, kw_mtasts_facts *f)
+static void probe_all(probe_slot *slots, size_t n)
 {
     uv_loop_t loop;
     size_t i;
@@ -329,14 +330,11 @@ static void probe_all(probe_slot *slots, size_t n, kw_mtasts_facts *f)
     }
     for (i = 0; i < n; i++)
         if (kw_probe_start(&loop, &slots[i].ep, on_probe, &slots[i], NULL) !=
-            0) {
-            slots[i].done = 1;
+            0)
             snprintf(slots[i].error, sizeof(slots[i].error),
                      "the probe could not start");
-        }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    (void)f;
 }
 
 int kw_mtasts_gather(const kw_mtasts_opts *o, const char *domain,
@@ -346,6 +344,7 @@ int kw_mtasts_gather(const kw_mtasts_opts *o, const char *domain,
     kw_dns_rrset *set = NULL;
     probe_slot *slots = NULL;
     char name[300], host[270], addr[64] = "", err[512];
+    kw_diag mxd = {{0}};
     size_t i, nslots = 0, dl = strlen(domain);
     int rc;
 
@@ -399,12 +398,12 @@ int kw_mtasts_gather(const kw_mtasts_opts *o, const char *domain,
         s->ep.timeout = (tmo(o) + 999) / 1000;
     }
 
-    rc = kw_dns_lookup_server(&lc, f->domain, KW_DNS_MX, set, d);
+    rc = kw_dns_lookup_server(&lc, f->domain, KW_DNS_MX, set, &mxd);
     if (rc != 0) {
         f->mx_status = rc;
         snprintf(f->mx_error, sizeof(f->mx_error), "%s",
                  rc == KW_ENOTFOUND ? "the domain does not exist (NXDOMAIN)"
-                                    : d->msg);
+                                    : mxd.msg);
     }
     for (i = 0; rc == 0 && i < set->n; i++) {
         kw_mtasts_mx *m = &f->mx[f->nmx];
@@ -424,6 +423,7 @@ int kw_mtasts_gather(const kw_mtasts_opts *o, const char *domain,
             continue;
         m->resolved = 1;
         probe_slot *s = &slots[nslots++];
+        s->mx = m;
         s->ep.name = m->host;
         s->ep.host = strdup(m->addr);
         s->ep.sni = m->host;
@@ -441,11 +441,13 @@ int kw_mtasts_gather(const kw_mtasts_opts *o, const char *domain,
             free(set);
             return kw_diag_set(d, KW_ENOMEM, "out of memory");
         }
-    probe_all(slots, nslots, f);
+    probe_all(slots, nslots);
 
     for (i = 0; i < nslots; i++) {
         probe_slot *s = &slots[i];
-        if (s->ep.starttls == KW_TLS_IMPLICIT) {
+        kw_mtasts_mx *m = s->mx;
+
+        if (m == NULL) {
             f->host_probed = s->ok;
             f->host_not_after = s->not_after;
             snprintf(f->host_subject, sizeof(f->host_subject), "%s",
@@ -454,12 +456,6 @@ int kw_mtasts_gather(const kw_mtasts_opts *o, const char *domain,
                      s->error);
             continue;
         }
-        kw_mtasts_mx *m = NULL;
-        for (size_t j = 0; j < f->nmx; j++)
-            if (f->mx[j].host == s->ep.name)
-                m = &f->mx[j];
-        if (m == NULL)
-            continue;
         m->probed = s->ok;
         m->name_matches = s->name_matches;
         m->not_after = s->not_after;
