@@ -1,8 +1,8 @@
 /*
  * test_mtasts.c: `keywarden mta-sts check` against real servers.
  *
- * Knot serves good.test, uncov.test, wrongcert.test, redir.test and
- * ctype.test (MX,
+ * Knot serves good.test, uncov.test, wrongcert.test, redir.test,
+ * ctype.test and bad.test (MX,
  * the mta-sts host's address, `_mta-sts` and `_smtp._tls` TXT) and is
  * asked directly as the resolver; nginx serves every domain's policy
  * over HTTPS from its own directory (root www/$host) with a certificate
@@ -15,7 +15,8 @@
  * not cover, an MX serving a certificate for another name and a redirect
  * are critical; a policy in testing mode served as text/html warns; the
  * policy host's certificate expiring within 7 days, or expired, is
- * critical; the policy edited under the same id warns on the next
+ * critical; two _mta-sts records, a policy over 64 KiB and a TLS-RPT
+ * record with an ftp: URI are each said; the policy edited under the same id warns on the next
  * run until the id changes; the TLS-RPT record removed warns; nginx
  * stopped is a critical naming the URL; no DNS answer is unknown (3),
  * and an untrusted CA fails both the policy fetch and the MX.
@@ -64,7 +65,7 @@ static void policy(const char *domain, const char *body)
     snprintf(p, sizeof(p), "%s/www/mta-sts.%s/.well-known", dir, domain);
     tp_mkdirs(p);
     strcat(p, "/mta-sts.txt");
-    write_text(p, "%s", body);
+    assert_int_equal(tp_write_bytes(p, body, strlen(body), 0644), 0);
 }
 
 static void zone(char *buf, size_t cap, const char *domain, const char *mx,
@@ -83,17 +84,18 @@ static void zone(char *buf, size_t cap, const char *domain, const char *mx,
 static int setup(void **st)
 {
     static char zgood[1024], zuncov[1024], zwrong[1024], zredir[1024],
-        zctype[1024];
+        zctype[1024], big[70000];
     static const char *const web[] = {"mta-sts.good.test",
                                       "mta-sts.uncov.test",
                                       "mta-sts.wrongcert.test",
                                       "mta-sts.redir.test",
-                                      "mta-sts.ctype.test", NULL};
+                                      "mta-sts.ctype.test",
+                                      "mta-sts.bad.test", NULL};
     static const char *const mx[] = {"mx.good.test", NULL};
     time_t now = time(NULL);
     EVP_PKEY *cakey = tp_key_ec(), *wk = tp_key_ec(), *mk = tp_key_ec();
     X509 *ca, *wc, *mc, *soon, *old, *chain[2];
-    kn_zone more[4];
+    kn_zone more[5];
     kn_opts o;
     char text[2048];
 
@@ -153,7 +155,8 @@ static int setup(void **st)
      * its policy does not name.  wrongcert.test: its MX serves
      * mx.good.test's certificate.  redir.test: its policy URL
      * redirects.  ctype.test: in testing mode, not covering its MX,
-     * served as text/html. */
+     * served as text/html.  bad.test: two _mta-sts records, a policy
+     * over 64 KiB, a TLS-RPT record with an ftp: URI. */
     zone(zgood, sizeof(zgood), "good.test", "mx.good.test.", "1");
     zone(zuncov, sizeof(zuncov), "uncov.test", "mx.good.test.", "1");
     zone(zwrong, sizeof(zwrong), "wrongcert.test", "mx", "1");
@@ -167,6 +170,13 @@ static int setup(void **st)
                              "mx: mx.wrongcert.test\nmax_age: 604800\n");
     policy("redir.test", "version: STSv1\nmode: enforce\n"
                          "mx: mx.good.test\nmax_age: 604800\n");
+    /* A valid policy padded with an extension line past 64 KiB. */
+    snprintf(big, sizeof(big), "version: STSv1\nmode: enforce\n"
+                               "mx: mx.good.test\nmax_age: 604800\npad: ");
+    memset(big + strlen(big), 'p', 66000);
+    big[sizeof(big) - 2] = '\n';
+    big[sizeof(big) - 1] = '\0';
+    policy("bad.test", big);
     tp_mkdirs(at("www/mta-sts.ctype.test"));
     write_text(at("www/mta-sts.ctype.test/ctype.html"),
                "version: STSv1\nmode: testing\nmx: *.ctype.test\n"
@@ -180,8 +190,15 @@ static int setup(void **st)
     more[1] = (kn_zone){"wrongcert.test", zwrong};
     more[2] = (kn_zone){"redir.test", zredir};
     more[3] = (kn_zone){"ctype.test", zctype};
+    more[4] = (kn_zone){"bad.test",
+                        "@ MX 10 mx.good.test.\n"
+                        "mta-sts A 127.0.0.1\n"
+                        "_mta-sts TXT \"v=STSv1; id=1\"\n"
+                        "_mta-sts TXT \"v=STSv1; id=2\"\n"
+                        "_smtp._tls TXT \"v=TLSRPTv1; "
+                        "rua=ftp://r.bad.test/\"\n"};
     o.more = more;
-    o.nmore = 4;
+    o.nmore = 5;
     if (kn_primary_start(dir, "knot", &o, &g_knot) != 0)
         return -1;
     snprintf(resolver, sizeof(resolver), "%s:%d", g_knot.addr, g_knot.port);
@@ -384,6 +401,27 @@ static void test_testing_mode(void **st)
     kwres_free(&r);
 }
 
+static void test_bad_records(void **st)
+{
+    kwres r;
+
+    (void)st;
+    need_postfix();
+    r = check("bad.test", 0);
+    if (r.status != 2)
+        fail_msg("exit %d:\n%s\n%s", r.status, r.out, r.err);
+    assert_contains(r.out, "critical txt.invalid: _mta-sts.bad.test: 2 "
+                           "_mta-sts records start with v=STSv1: senders "
+                           "treat the domain as having no valid policy");
+    assert_contains(r.out, "policy.fetch: https://mta-sts.bad.test/"
+                           ".well-known/mta-sts.txt: the policy is larger "
+                           "than 64 KiB");
+    assert_contains(r.out, "warning  tlsrpt.invalid: _smtp._tls.bad.test: "
+                           "_smtp._tls record: rua URI \"ftp://r.bad.test/\" "
+                           "is neither mailto: nor https:");
+    kwres_free(&r);
+}
+
 static void test_id_unchanged(void **st)
 {
     kwres r;
@@ -529,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_untrusted),
         cmocka_unit_test(test_redirect),
         cmocka_unit_test(test_testing_mode),
+        cmocka_unit_test(test_bad_records),
         cmocka_unit_test(test_id_unchanged),
         cmocka_unit_test(test_tlsrpt_removed),
         cmocka_unit_test(test_resolver_down),
