@@ -21,7 +21,8 @@ static void mtasts_usage(FILE *out)
 {
     fputs("Usage: keywarden mta-sts check [--json] [--resolver ADDR[:PORT]]\n"
           "         [--cafile FILE] [--https-port N] [--smtp-port N] "
-          "DOMAIN...\n"
+          "[--timeout DUR]\n"
+          "         DOMAIN...\n"
           "\n"
           "check reads the _mta-sts and _smtp._tls TXT records and the MX "
           "set of\n"
@@ -42,6 +43,8 @@ static void mtasts_usage(FILE *out)
           "(default 443)\n"
           "  --smtp-port   connect to the MX hosts on this port (default "
           "25)\n"
+          "  --timeout     the bound of each question, fetch and probe "
+          "(default 10s)\n"
           "  --json        the results as JSON\n"
           "Exit status: 0 ok, 1 warning, 2 critical, 3 unknown.\n",
           out);
@@ -98,6 +101,7 @@ static int mtasts_check(kw_cli *cli, int argc, char **argv)
         {"cafile", required_argument, NULL, 'C'},
         {"https-port", required_argument, NULL, 'H'},
         {"smtp-port", required_argument, NULL, 'M'},
+        {"timeout", required_argument, NULL, 'T'},
         {"state-dir", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -109,6 +113,7 @@ static int mtasts_check(kw_cli *cli, int argc, char **argv)
     json_t *all = NULL;
     kw_diag d = {{0}};
     int c, r, json = 0, have_res = 0, worst = KS_HEALTH_OK;
+    int64_t timeout = 0;
 
     memset(&o, 0, sizeof(o));
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -133,6 +138,15 @@ static int mtasts_check(kw_cli *cli, int argc, char **argv)
         case 'M':
             if (port_opt("--smtp-port", optarg, &o.smtp_port) != 0)
                 return KS_HEALTH_UNKNOWN;
+            continue;
+        case 'T':
+            if (kw_parse_duration_opt("--timeout", optarg, &timeout) != 0)
+                return KS_HEALTH_UNKNOWN;
+            if (timeout < 1 || timeout > 300) {
+                kw_err("mta-sts: --timeout %s: from 1s to 5m", optarg);
+                return KS_HEALTH_UNKNOWN;
+            }
+            o.timeout_ms = (int)(timeout * 1000);
             continue;
         default:
             break;

@@ -2,7 +2,7 @@
  * test_mtasts.c: `keywarden mta-sts check` against real servers.
  *
  * Knot serves good.test, uncov.test, wrongcert.test, redir.test,
- * ctype.test and bad.test (MX,
+ * ctype.test, bad.test and slow.test (MX,
  * the mta-sts host's address, `_mta-sts` and `_smtp._tls` TXT) and is
  * asked directly as the resolver; nginx serves every domain's policy
  * over HTTPS from its own directory (root www/$host) with a certificate
@@ -16,7 +16,8 @@
  * are critical; a policy in testing mode served as text/html warns; the
  * policy host's certificate expiring within 7 days, or expired, is
  * critical; two _mta-sts records, a policy over 64 KiB and a TLS-RPT
- * record with an ftp: URI are each said; the policy edited under the same id warns on the next
+ * record with an ftp: URI are each said; an MX that never speaks is a
+ * critical within --timeout; the policy edited under the same id warns on the next
  * run until the id changes; the TLS-RPT record removed warns; nginx
  * stopped is a critical naming the URL; no DNS answer is unknown (3),
  * and an untrusted CA fails both the policy fetch and the MX.
@@ -31,7 +32,9 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,7 +87,7 @@ static void zone(char *buf, size_t cap, const char *domain, const char *mx,
 static int setup(void **st)
 {
     static char zgood[1024], zuncov[1024], zwrong[1024], zredir[1024],
-        zctype[1024], big[70000];
+        zctype[1024], zslow[1024], big[70000];
     static const char *const web[] = {"mta-sts.good.test",
                                       "mta-sts.uncov.test",
                                       "mta-sts.wrongcert.test",
@@ -95,7 +98,7 @@ static int setup(void **st)
     time_t now = time(NULL);
     EVP_PKEY *cakey = tp_key_ec(), *wk = tp_key_ec(), *mk = tp_key_ec();
     X509 *ca, *wc, *mc, *soon, *old, *chain[2];
-    kn_zone more[5];
+    kn_zone more[6];
     kn_opts o;
     char text[2048];
 
@@ -156,12 +159,18 @@ static int setup(void **st)
      * mx.good.test's certificate.  redir.test: its policy URL
      * redirects.  ctype.test: in testing mode, not covering its MX,
      * served as text/html.  bad.test: two _mta-sts records, a policy
-     * over 64 KiB, a TLS-RPT record with an ftp: URI. */
+     * over 64 KiB, a TLS-RPT record with an ftp: URI.  slow.test: its
+     * MX and policy host on 127.0.0.2, where an SMTP listener never
+     * speaks and nothing serves HTTPS. */
     zone(zgood, sizeof(zgood), "good.test", "mx.good.test.", "1");
     zone(zuncov, sizeof(zuncov), "uncov.test", "mx.good.test.", "1");
     zone(zwrong, sizeof(zwrong), "wrongcert.test", "mx", "1");
     zone(zredir, sizeof(zredir), "redir.test", "mx.good.test.", "1");
     zone(zctype, sizeof(zctype), "ctype.test", "mx.good.test.", "1");
+    snprintf(zslow, sizeof(zslow),
+             "@ MX 10 mx\nmx A 127.0.0.2\nmta-sts A 127.0.0.2\n"
+             "_mta-sts TXT \"v=STSv1; id=1\"\n"
+             "_smtp._tls TXT \"v=TLSRPTv1; rua=mailto:t@slow.test\"\n");
     policy("good.test", "version: STSv1\nmode: enforce\nmx: mx.good.test\n"
                         "max_age: 604800\n");
     policy("uncov.test", "version: STSv1\r\nmode: enforce\r\n"
@@ -197,8 +206,9 @@ static int setup(void **st)
                         "_mta-sts TXT \"v=STSv1; id=2\"\n"
                         "_smtp._tls TXT \"v=TLSRPTv1; "
                         "rua=ftp://r.bad.test/\"\n"};
+    more[5] = (kn_zone){"slow.test", zslow};
     o.more = more;
-    o.nmore = 5;
+    o.nmore = 6;
     if (kn_primary_start(dir, "knot", &o, &g_knot) != 0)
         return -1;
     snprintf(resolver, sizeof(resolver), "%s:%d", g_knot.addr, g_knot.port);
@@ -422,6 +432,51 @@ static void test_bad_records(void **st)
     kwres_free(&r);
 }
 
+/* A listener on 127.0.0.2:port that accepts (the kernel's backlog) and
+ * never says a word. */
+static int silent_listener(int port)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(0x7f000002);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 8))
+        fail_msg("cannot listen on 127.0.0.2:%d", port);
+    return fd;
+}
+
+static void test_silent_mx(void **st)
+{
+    const char *args[] = {"mta-sts", "check", "--resolver", resolver,
+                          "--cafile", cafile, "--https-port", https_port_s,
+                          "--smtp-port", smtp_port_s, "--timeout", "2s",
+                          "slow.test", NULL};
+    int fd;
+    kwres r;
+
+    (void)st;
+    need_postfix();
+    fd = silent_listener(smtp_port);
+    r = kw_argv(state, conf, args);
+    close(fd);
+    if (r.status != 2)
+        fail_msg("exit %d:\n%s\n%s", r.status, r.out, r.err);
+    /* No policy was had, so the MX is a warning ("senders would"). */
+    assert_contains(r.out, "warning  mx.starttls: mx.slow.test (127.0.0.2): "
+                           "timed out after 2 s while waiting for the "
+                           "server's greeting");
+    assert_contains(r.out, "critical policy.fetch: https://mta-sts.slow.test/"
+                           ".well-known/mta-sts.txt: ");
+    /* Each wait is bounded by --timeout, not by the peer. */
+    if (r.secs > 15)
+        fail_msg("took %.1f s", r.secs);
+    kwres_free(&r);
+}
+
 static void test_id_unchanged(void **st)
 {
     kwres r;
@@ -568,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_redirect),
         cmocka_unit_test(test_testing_mode),
         cmocka_unit_test(test_bad_records),
+        cmocka_unit_test(test_silent_mx),
         cmocka_unit_test(test_id_unchanged),
         cmocka_unit_test(test_tlsrpt_removed),
         cmocka_unit_test(test_resolver_down),
