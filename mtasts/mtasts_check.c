@@ -75,14 +75,28 @@ static const char *refusal(const kw_mtasts_policy *p)
                : "senders in testing mode report failures for";
 }
 
-static void judge_txt(const kw_mtasts_facts *f, kw_mtasts_findings *out)
+/* An id from the clock (the digits of its RFC 3339 form): new at every
+ * change made a second or more apart. */
+static void clock_id(int64_t now, char *id, size_t cap)
 {
-    char fix[600];
+    char t[40], *w = id, *r;
 
+    kw_time_rfc3339(now, t, sizeof(t));
+    for (r = t; *r && (size_t)(w - id) + 1 < cap; r++)
+        if (*r >= '0' && *r <= '9')
+            *w++ = *r;
+    *w = '\0';
+}
+
+static void judge_txt(const kw_mtasts_facts *f, int64_t now,
+                      kw_mtasts_findings *out)
+{
+    char fix[600], id[40];
+
+    clock_id(now, id, sizeof(id));
     snprintf(fix, sizeof(fix),
-             "publish _mta-sts.%s. TXT \"v=STSv1; id=YYYYMMDDNN\" (one "
-             "record)",
-             f->domain);
+             "publish _mta-sts.%s. TXT \"v=STSv1; id=%s\" (one record)",
+             f->domain, id);
     if (f->txt_status == KW_ENOTFOUND)
         add(out, KS_HEALTH_WARNING, "txt.missing", NULL, fix,
             "_mta-sts.%s: %s: senders never look for the policy",
@@ -168,15 +182,7 @@ static void judge_policy(const kw_mtasts_facts *f, int64_t now,
     if (f->seen && f->txt_status == 0 &&
         strcmp(f->seen_id, f->txt.id) == 0 && f->seen_sha256[0] &&
         strcmp(f->seen_sha256, f->policy_sha256) != 0) {
-        kw_time_rfc3339(now, id, sizeof(id));
-        /* An id from the clock: digits only, new at every change. */
-        {
-            char *w = id, *r;
-            for (r = id; *r; r++)
-                if (*r >= '0' && *r <= '9')
-                    *w++ = *r;
-            *w = '\0';
-        }
+        clock_id(now, id, sizeof(id));
         snprintf(fix, sizeof(fix),
                  "publish _mta-sts.%s. TXT \"v=STSv1; id=%s\"", f->domain,
                  id);
@@ -321,7 +327,7 @@ void kw_mtasts_judge(const kw_mtasts_facts *f, int64_t now,
     int havepol;
 
     memset(out, 0, sizeof(*out));
-    judge_txt(f, out);
+    judge_txt(f, now, out);
     havepol = judge_fetch(f, out);
     if (havepol)
         judge_policy(f, now, out);

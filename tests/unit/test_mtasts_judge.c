@@ -207,6 +207,9 @@ static void test_txt_and_rpt(void **state)
     F.txt.id[0] = '\0';
     judge();
     assert_int_equal(find("txt.missing")->severity, KS_HEALTH_WARNING);
+    assert_string_equal(find("txt.missing")->fix,
+                        "publish _mta-sts.example.com. TXT \"v=STSv1; "
+                        "id=20270115080000\" (one record)");
     good();
     F.txt_status = KW_EPARSE;
     strcpy(F.txt_error, "2 _mta-sts records start with v=STSv1");
