@@ -18,6 +18,7 @@
  *   cli_control.c   status, reload, run-job (the running daemon)
  *   cli_dkim.c      dkim check (DKIM records, SPF and DMARC in DNS)
  *   cli_dnssec.c    dnssec check (a zone's live DNSSEC health)
+ *   cli_mtasts.c    mta-sts check (MTA-STS policy, MX, TLS-RPT)
  *   cli_serve.c     serve (the daemon, service/daemon.h)
  *   output.c        names for people, objects as JSON (list, show, check)
  *   paths.c         opening the inventory, the options every command shares
@@ -150,6 +151,7 @@ int cli_precheck(kw_cli *cli, int argc, char **argv);
 int cli_hooks(kw_cli *cli, int argc, char **argv);
 int cli_dkim(kw_cli *cli, int argc, char **argv);
 int cli_dnssec(kw_cli *cli, int argc, char **argv);
+int cli_mtasts(kw_cli *cli, int argc, char **argv);
 int cli_list(kw_cli *cli, int argc, char **argv);
 int cli_show(kw_cli *cli, int argc, char **argv);
 int cli_check(kw_cli *cli, int argc, char **argv);

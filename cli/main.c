@@ -64,6 +64,7 @@ static void usage(FILE *out)
         "CNAMEs\n"
         "  dnssec check ZONE...  a signed zone's chain of trust and "
         "signatures at every server\n"
+        "  mta-sts check DOMAIN...  MTA-STS policy, its MX hosts, TLS-RPT\n"
         "  status           the running daemon's jobs\n"
         "  reload           make the running daemon re-read its "
         "configuration\n"
@@ -191,6 +192,7 @@ static const struct {
     {"rollback", cli_rollback}, {"revoke", cli_revoke},
     {"account", cli_account}, {"precheck", cli_precheck},
     {"hooks", cli_hooks}, {"dkim", cli_dkim}, {"dnssec", cli_dnssec},
+    {"mta-sts", cli_mtasts},
 };
 
 static cmd_fn find_command(const char *name)

@@ -657,8 +657,23 @@ static const char v14[] =
     "  'revoked', 'aborted') OR (stage = 'retired' AND old_selector IS "
     "  NULL));";
 
+/*
+ * Version 15: MTA-STS (keystore/ks_mtasts.h).
+ *
+ * mtasts_seen  per mail domain, the `_mta-sts` id and the SHA-256 of the
+ *              policy body first seen under it, and when: a body that
+ *              changes under the same id is a policy senders keep.
+ */
+static const char v15[] =
+    "CREATE TABLE mtasts_seen ("
+    "  domain TEXT PRIMARY KEY,"
+    "  id TEXT NOT NULL,"
+    "  policy_sha256 TEXT NOT NULL,"
+    "  seen_at INTEGER NOT NULL"
+    ");";
+
 const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8,
-                                     v9, v10, v11, v12, v13, v14};
+                                     v9, v10, v11, v12, v13, v14, v15};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"

@@ -16,7 +16,8 @@ set -eu
 ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_dns_survey fuzz_config
   fuzz_control fuzz_dkim_record fuzz_dmarc fuzz_dkim_sources fuzz_spf
-  fuzz_dkim_tables fuzz_dnssec_keyfile fuzz_dnssec_live fuzz_dnssec_conf"
+  fuzz_dkim_tables fuzz_dnssec_keyfile fuzz_dnssec_live fuzz_dnssec_conf
+  fuzz_mtasts"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -52,6 +53,18 @@ seed() {
             > "$3/state"
         printf '\002[{"zone": "example.test.", "id": "b8b3bdaaef2cfdf57bda38cc44672bec58cc968d", "ksk": true, "zsk": false, "tag": 43211, "algorithm": 8, "size": 2048, "public-only": false, "pre-active": 0, "publish": 1796502248, "ready": 1796588648, "active": 1796847848, "retire-active": 0, "retire": 1799007848, "post-active": 0, "revoke": 0, "remove": 1799871848}]' \
             > "$3/knot" ;;
+    fuzz_mtasts)
+        # The first byte picks the parser: 0 the _mta-sts record, 1 the
+        # policy (CRLF, a wildcard), 2 TLS-RPT, 3 several records.
+        printf '\000v=STSv1; id=20261204T0001' > "$3/txt"
+        printf '\001version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmax_age: 604800\r\n' \
+            > "$3/policy"
+        printf '\001version: STSv1\nmode: none\nmax_age: 86400\next: x\n' \
+            > "$3/none"
+        printf '\002v=TLSRPTv1; rua=mailto:tls@example.com,https://r.example.com/v1' \
+            > "$3/rpt"
+        printf '\003v=spf1 -all\nv=STSv1; id=1\nv=TLSRPTv1;rua=mailto:a@b.example' \
+            > "$3/select" ;;
     fuzz_config)
         # Every section and key the reader knows, as the operator's guide
         # shows them.
