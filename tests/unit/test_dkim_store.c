@@ -351,8 +351,9 @@ static int rot_seen(const char *domain, const char *sel, int h,
     kw_diag d;
     int changed = -1;
 
-    assert_int_equal(ks_dkim_rot_health_seen(st, domain, sel, h, reason,
-                                             NOW, &changed, &d),
+    assert_int_equal(ks_dkim_rot_health_seen(st, domain, KS_DKIM_TRACK_ANY,
+                                             sel, h, reason, NOW, &changed,
+                                             &d),
                      0);
     return changed;
 }
