@@ -477,8 +477,13 @@ static int set_state_ev(machine *m, kw_dkim_stage to, const char *intent,
         snprintf(r->stopped, sizeof(r->stopped), "%s", stop);
         snprintf(r->waits_for, sizeof(r->waits_for), "a retry");
     }
-    rc = ks_dkim_rot_save(m->s, r, kw_dkim_stage_name(from), m->now, intent,
-                          effect, stop != NULL ? stop : result, event, d);
+    rc = ks_dkim_rot_save_for(
+        m->s, r, kw_dkim_stage_name(from), m->now, intent, effect,
+        stop != NULL ? stop : result, event,
+        m->p->signer != KW_DKIM_SIGNER_OPENDKIM ? NULL
+        : m->p->opendkim_conf != NULL           ? m->p->opendkim_conf
+                                                : KW_DKIM_OPENDKIM_CONF,
+        d);
     if (rc != 0) {
         *r = save;
         return rc;

@@ -111,6 +111,15 @@ int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
                      int64_t at, const char *intent, const char *effect,
                      const char *result, const char *event, kw_diag *d)
 {
+    return ks_dkim_rot_save_for(s, r, old_stage, at, intent, effect, result,
+                                event, NULL, d);
+}
+
+int ks_dkim_rot_save_for(ks_store *s, ks_dkim_rot *r, const char *old_stage,
+                         int64_t at, const char *intent, const char *effect,
+                         const char *result, const char *event,
+                         const char *signer_conf, kw_diag *d)
+{
     int64_t id = r->id;
     int rc;
 
@@ -127,10 +136,11 @@ int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
                     nz(result));
     if (rc == 0 && event != NULL)
         rc = ks_event_add(s, at, 0, event,
-                          json_pack("{s:s, s:s, s:s, s:s}", "domain",
-                                    r->domain, "selector", r->selector,
-                                    "old_selector", r->old_selector,
-                                    "key_path", r->key_path),
+                          json_pack("{s:s, s:s, s:s, s:s, s:s?}",
+                                    "domain", r->domain, "selector",
+                                    r->selector, "old_selector",
+                                    r->old_selector, "key_path", r->key_path,
+                                    "opendkim_conf", signer_conf),
                           d);
     if (rc == 0)
         rc = ks_commit(s, d);

@@ -66,6 +66,15 @@ int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
                      int64_t at, const char *intent, const char *effect,
                      const char *result, const char *event, kw_diag *d);
 
+/* The same, the event's detail also naming the signer's configuration
+ * whose files changed (signer_conf, NULL: none): OpenDKIM's opendkim.conf,
+ * so the built-in OpenDKIM reload without config = reloads that instance
+ * (a dual section's two tracks switch two instances). */
+int ks_dkim_rot_save_for(ks_store *s, ks_dkim_rot *r, const char *old_stage,
+                         int64_t at, const char *intent, const char *effect,
+                         const char *result, const char *event,
+                         const char *signer_conf, kw_diag *d);
+
 /*
  * A track: the rotations of one key of a domain.  A section with one
  * key_type has one track (KS_DKIM_TRACK_ANY: every row of the domain,

@@ -447,10 +447,10 @@ int kw_config_dkim_end(parser *p)
         return FAIL(p, "[dkim \"%s\"]: rotate = needs selector = (a "
                        "template such as kw%%Y%%m)",
                     k->domain);
+    if (dual && (rc = dual_checks(p, k->domain, r, k->selector)) != 0)
+        return rc;
     if (r->zone != NULL && (rc = zone_template_check(p, k->domain, r,
                                                      k->selector)) != 0)
-        return rc;
-    if (dual && (rc = dual_checks(p, k->domain, r, k->selector)) != 0)
         return rc;
     if (!dual && has_track_letter(k->selector))
         return FAIL(p, "[dkim \"%s\"]: selector = %s: %%a (the key's "
