@@ -428,6 +428,16 @@ static int dkim_rotate_due(kw_cli *cli)
     return r != 0 ? KS_HEALTH_UNKNOWN : stopped ? 1 : 0;
 }
 
+/* Has a track's newest rotation (found 0: none) nothing left to do? */
+static int rot_done(int found, const ks_dkim_rot *cur)
+{
+    kw_dkim_stage st = kw_dkim_stage_parse(cur->stage);
+
+    return !found || st == KW_DKIM_ST_REMOVED || st == KW_DKIM_ST_REVOKED ||
+           st == KW_DKIM_ST_ABORTED ||
+           (st == KW_DKIM_ST_RETIRED && cur->old_selector[0] == '\0');
+}
+
 /* keywarden dkim rotate DOMAIN: start (or resume) and drive until it
  * waits.  Exit 0 when it waits or finished, 1 when it stopped on a
  * failure, 3 when it could not run. */
@@ -445,7 +455,8 @@ static int dkim_rotate(kw_cli *cli, int argc, char **argv)
     kw_config kc;
     kw_diag d;
     size_t i;
-    int r = 0, found = 0, flags, lock_fd = -1, due = 0, stopped = 0;
+    int r = 0, found = 0, flags, lock_fd = -1, due = 0, stopped = 0,
+        running = 0;
 
     if ((r = one_flag_opts(cli, argc, argv, opts, 'D', &due)) !=
         KW_CLI_NEXT)
@@ -469,24 +480,32 @@ static int dkim_rotate(kw_cli *cli, int argc, char **argv)
         return KS_HEALTH_UNKNOWN;
     }
     /* Each track of the domain (a dual section has two), each on its
-     * own: one that stops does not hold the other back. */
+     * own: one that stops does not hold the other back.  A rotation
+     * already running is resumed (its stopped step retried now), not
+     * replaced; a new one starts only when no track runs one, so a
+     * stopped track is resumed without a further key in the other. */
+    r = 0;
     for (i = 0; r == 0 && i < kc.dkim.nrot; i++) {
         const kw_dkim_rot_params *p = &kc.dkim.rot[i];
-        kw_dkim_stage st;
 
         if (strcasecmp(p->domain, argv[optind]) != 0)
             continue;
-        /* A rotation already running is resumed (its stopped step
-         * retried now), not replaced. */
+        r = ks_dkim_rot_latest_track(s, p->domain, p->track, &cur, &found,
+                                     &d);
+        if (r == 0 && !rot_done(found, &cur))
+            running = 1;
+    }
+    for (i = 0; r == 0 && i < kc.dkim.nrot; i++) {
+        const kw_dkim_rot_params *p = &kc.dkim.rot[i];
+
+        if (strcasecmp(p->domain, argv[optind]) != 0)
+            continue;
         flags = KW_DKIM_ROT_RETRY;
         r = ks_dkim_rot_latest_track(s, p->domain, p->track, &cur, &found,
                                      &d);
         if (r != 0)
             break;
-        st = kw_dkim_stage_parse(cur.stage);
-        if (!found || st == KW_DKIM_ST_REMOVED ||
-            st == KW_DKIM_ST_REVOKED || st == KW_DKIM_ST_ABORTED ||
-            (st == KW_DKIM_ST_RETIRED && cur.old_selector[0] == '\0'))
+        if (!running && rot_done(found, &cur))
             flags |= KW_DKIM_ROT_START;
         r = kw_dkim_rotate_run(s, p, NULL, flags, cli->now, &out, &d);
         if (r == 0) {
@@ -533,6 +552,7 @@ static int dkim_abort(kw_cli *cli, int argc, char **argv)
     /* Each track of the domain: a dual section's tracks are taken back
      * each on its own; one with nothing to take back (KW_ENOTFOUND: none
      * runs) is said, not an error, when the other has. */
+    r = 0;
     for (i = 0; i < kc.dkim.nrot; i++) {
         const kw_dkim_rot_params *p = &kc.dkim.rot[i];
         int one;
