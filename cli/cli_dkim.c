@@ -396,6 +396,7 @@ static int dkim_rotate_due(kw_cli *cli)
     kw_config kc;
     kw_diag d;
     size_t i;
+    char label[300];
     int r, lock_fd, stopped = 0;
 
     if (rot_open(cli, "dkim rotate", &kc, &s, &lock_fd) != 0)
@@ -418,7 +419,9 @@ static int dkim_rotate_due(kw_cli *cli)
     for (i = 0; r == 0 && i < kc.dkim.nrot; i++) {
         stopped |= outs[i].stopped;
         if (outs[i].rot.domain[0] == '\0')
-            printf("%s  no rotation yet\n", kc.dkim.rot[i].domain);
+            printf("%s  no rotation yet\n",
+                   kw_dkim_rot_label(&kc.dkim.rot[i], label,
+                                     sizeof(label)));
         rot_out_text(&outs[i], &kc.dkim.rot[i]);
     }
     if (r == 0)

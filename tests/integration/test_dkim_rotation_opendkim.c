@@ -1087,12 +1087,44 @@ static void dual_ed_signer_fails(void **st)
     unsetenv("KEYWARDEN_NOW");
 }
 
+/* `dkim abort DOMAIN` takes back both tracks before active: both new
+ * records gone from both servers, the hand-made keys signing. */
+static void dual_abort(void **st)
+{
+    const char *args[] = {"dkim", "abort", "u.example.com", NULL};
+    kase k;
+    kwres r;
+
+    (void)st;
+    NEED_ODK();
+    new_dual(&k, "u.example.com");
+    rotate_at(&k, T0, 0, "(rsa2048)  selector kw202701r  visible since",
+              "(ed25519)  selector kw202701e  visible since", NULL);
+    setenv("KEYWARDEN_NOW", T0, 1);
+    r = kw_expect(0, k.state, k.conf, args);
+    assert_contains(r.out, "u.example.com (rsa2048)  selector kw202701r  "
+                           "aborted since");
+    assert_contains(r.out, "u.example.com (ed25519)  selector kw202701e  "
+                           "aborted since");
+    kwres_free(&r);
+    assert_int_equal(records_at("kw202701r", k.domain), 0);
+    assert_int_equal(records_at("kw202701e", k.domain), 0);
+    sign_check(&g_rsa, k.domain, "s0r");
+    sign_check(&g_ed, k.domain, "s0e");
+    /* Nothing runs any more: a second abort says so for both. */
+    r = kw_expect(3, k.state, k.conf, args);
+    assert_contains(r.err, "no rotation runs in either track");
+    kwres_free(&r);
+    unsetenv("KEYWARDEN_NOW");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rsa_cycle),
         cmocka_unit_test(dual_cycle),
         cmocka_unit_test(dual_ed_signer_fails),
+        cmocka_unit_test(dual_abort),
         cmocka_unit_test(kill9_matrix),
         cmocka_unit_test(reload_hook_fails),
         cmocka_unit_test(broken_tables),
