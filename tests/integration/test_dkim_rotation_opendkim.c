@@ -964,10 +964,10 @@ static void dual_cycle(void **st)
 
     (void)st;
     NEED_ODK();
-    new_dual(&k, "w.example.com");
+    new_dual(&k, "dw.example.com");
     rotate_at(&k, T0, 0,
-              "w.example.com (rsa2048)  selector kw202701r  visible since",
-              "w.example.com (ed25519)  selector kw202701e  visible since",
+              "dw.example.com (rsa2048)  selector kw202701r  visible since",
+              "dw.example.com (ed25519)  selector kw202701e  visible since",
               NULL);
     assert_int_equal(records_at("kw202701r", k.domain), 1);
     assert_int_equal(records_at("kw202701e", k.domain), 1);
@@ -1019,12 +1019,12 @@ static void dual_cycle(void **st)
     setenv("KEYWARDEN_NOW", T4, 1);
     kwres_free((r = kw_ok(k.state, k.conf, "scan", "--dkim"), &r));
     r = kw(k.state, k.conf, "list");
-    assert_contains(r.out, "w.example.com (rsa2048)          removed     "
+    assert_contains(r.out, "dw.example.com (rsa2048)         removed     "
                            "kw202704r");
-    assert_contains(r.out, "w.example.com (ed25519)          removed     "
+    assert_contains(r.out, "dw.example.com (ed25519)         removed     "
                            "kw202704e");
-    assert_contains(r.out, "kw202704r._domainkey.w.example.com -");
-    assert_contains(r.out, "kw202704e._domainkey.w.example.com -");
+    assert_contains(r.out, "kw202704r._domainkey.dw.example.com -");
+    assert_contains(r.out, "kw202704e._domainkey.dw.example.com -");
     kwres_free(&r);
     unsetenv("KEYWARDEN_NOW");
 }
@@ -1041,7 +1041,7 @@ static void dual_ed_signer_fails(void **st)
 
     (void)st;
     NEED_ODK();
-    new_dual(&k, "v.example.com");
+    new_dual(&k, "dv.example.com");
     rotate_at(&k, T0, 0, "(rsa2048)  selector kw202701r  visible since",
               "(ed25519)  selector kw202701e  visible since", NULL);
     st0 = get(g_ed.P.signingtable);
@@ -1067,10 +1067,10 @@ static void dual_ed_signer_fails(void **st)
               "(rsa2048)  selector kw202701r  retired since",
               "(ed25519)  selector kw202701e  propagated since " T1,
               "stopped (", NULL);
-    status_has(&k, "v.example.com (ed25519)  selector kw202701e  propagated",
+    status_has(&k, "dv.example.com (ed25519)  selector kw202701e  propagated",
                "regular expression");
     r = kw(k.state, k.conf, "list");
-    assert_contains(r.out, "v.example.com (ed25519)");
+    assert_contains(r.out, "dv.example.com (ed25519)");
     assert_contains(r.out, "warning");
     kwres_free(&r);
     sign_check(&g_ed, k.domain, "s0e");
@@ -1091,20 +1091,20 @@ static void dual_ed_signer_fails(void **st)
  * records gone from both servers, the hand-made keys signing. */
 static void dual_abort(void **st)
 {
-    const char *args[] = {"dkim", "abort", "u.example.com", NULL};
+    const char *args[] = {"dkim", "abort", "du.example.com", NULL};
     kase k;
     kwres r;
 
     (void)st;
     NEED_ODK();
-    new_dual(&k, "u.example.com");
+    new_dual(&k, "du.example.com");
     rotate_at(&k, T0, 0, "(rsa2048)  selector kw202701r  visible since",
               "(ed25519)  selector kw202701e  visible since", NULL);
     setenv("KEYWARDEN_NOW", T0, 1);
     r = kw_expect(0, k.state, k.conf, args);
-    assert_contains(r.out, "u.example.com (rsa2048)  selector kw202701r  "
+    assert_contains(r.out, "du.example.com (rsa2048)  selector kw202701r  "
                            "aborted since");
-    assert_contains(r.out, "u.example.com (ed25519)  selector kw202701e  "
+    assert_contains(r.out, "du.example.com (ed25519)  selector kw202701e  "
                            "aborted since");
     kwres_free(&r);
     assert_int_equal(records_at("kw202701r", k.domain), 0);
