@@ -83,7 +83,7 @@ json_t *kw_cli_rot_json(const kw_dkim_rot_view *v)
     /* A dual section's tracks: "example.com (ed25519)", key_type says
      * which. */
     return json_pack(
-        "{s:s, s:o, s:o, s:s?, s:s, s:o?, s:s, s:o, s:o, s:s?, s:s?}",
+        "{s:s, s:o, s:s?, s:o, s:s, s:o?, s:s, s:o, s:o, s:s?, s:s?}",
         "kind", "dkim-rotation", "name",
         kw_json_str(kw_dkim_rot_label(v->p, label, sizeof(label))),
         "key_type", v->p->track != 0 ? v->p->key_type : NULL, "domain",

@@ -1026,6 +1026,12 @@ static void dual_cycle(void **st)
     assert_contains(r.out, "kw202704r._domainkey.dw.example.com -");
     assert_contains(r.out, "kw202704e._domainkey.dw.example.com -");
     kwres_free(&r);
+    r = kw_ok(k.state, k.conf, "list", "--json");
+    assert_contains(r.out, "\"name\":\"dw.example.com (ed25519)\","
+                           "\"key_type\":\"ed25519\"");
+    assert_contains(r.out, "\"name\":\"dw.example.com (rsa2048)\","
+                           "\"key_type\":\"rsa2048\"");
+    kwres_free(&r);
     unsetenv("KEYWARDEN_NOW");
 }
 
