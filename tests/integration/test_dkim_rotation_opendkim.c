@@ -333,7 +333,8 @@ static void write_case(kase *k, const char *hooks, const char *publish)
 
 /* A case for domain signed by g: its state, configuration and key
  * directory, and the hand-made s0 signing until the first switch. */
-static void new_case(kase *k, const char *domain, signer *g)
+/* k's paths for domain signed by g (state, configuration, keys). */
+static void case_paths(kase *k, const char *domain, signer *g)
 {
     char rel[100];
 
@@ -346,6 +347,11 @@ static void new_case(kase *k, const char *domain, signer *g)
     keep(k->conf, rel);
     snprintf(rel, sizeof(rel), "keys-%s", domain);
     keep(k->keys, rel);
+}
+
+static void new_case(kase *k, const char *domain, signer *g)
+{
+    case_paths(k, domain, g);
     snprintf(k->a, sizeof(k->a), "%c202701", domain[0]);
     snprintf(k->b, sizeof(k->b), "%c202704", domain[0]);
     write_case(k, NULL, NULL);
@@ -897,17 +903,9 @@ static void rspamd_maps(void **st)
  * The hand-made s0r (RSA) and s0e (Ed25519) sign until the switches. */
 static void new_dual(kase *k, const char *domain)
 {
-    char rel[100], text[8192];
+    char text[8192];
 
-    memset(k, 0, sizeof(*k));
-    k->domain = domain;
-    k->g = &g_rsa;
-    snprintf(rel, sizeof(rel), "s-%s", domain);
-    keep(k->state, rel);
-    snprintf(rel, sizeof(rel), "%s.conf", domain);
-    keep(k->conf, rel);
-    snprintf(rel, sizeof(rel), "keys-%s", domain);
-    keep(k->keys, rel);
+    case_paths(k, domain, &g_rsa);
     snprintf(text, sizeof(text),
              "[dkim]\ndns_port = %d\nopendkim_conf = %s\n"
              "[dkim \"%s\"]\nrotate = 90d\nkey_type = rsa2048+ed25519\n"
@@ -924,6 +922,16 @@ static void new_dual(kase *k, const char *domain)
     add_sel(&g_ed, domain, "s0e", 1);
     sign_check(&g_rsa, domain, "s0r");
     sign_check(&g_ed, domain, "s0e");
+}
+
+/* new_dual, and its first rotation of both tracks to visible at T0. */
+static void dual_visible(kase *k, const char *domain)
+{
+    new_dual(k, domain);
+    rotate_at(k, T0, 0, "(rsa2048)  selector kw202701r  visible since",
+              "(ed25519)  selector kw202701e  visible since", NULL);
+    assert_int_equal(records_at("kw202701r", domain), 1);
+    assert_int_equal(records_at("kw202701e", domain), 1);
 }
 
 /* A message signed by the RSA milter, then by the Ed25519 milter, carries
@@ -964,13 +972,7 @@ static void dual_cycle(void **st)
 
     (void)st;
     NEED_ODK();
-    new_dual(&k, "dw.example.com");
-    rotate_at(&k, T0, 0,
-              "dw.example.com (rsa2048)  selector kw202701r  visible since",
-              "dw.example.com (ed25519)  selector kw202701e  visible since",
-              NULL);
-    assert_int_equal(records_at("kw202701r", k.domain), 1);
-    assert_int_equal(records_at("kw202701e", k.domain), 1);
+    dual_visible(&k, "dw.example.com");
     /* Not propagated yet: the hand-made keys still sign. */
     sign_check(&g_rsa, k.domain, "s0r");
     sign_check(&g_ed, k.domain, "s0e");
@@ -1047,9 +1049,7 @@ static void dual_ed_signer_fails(void **st)
 
     (void)st;
     NEED_ODK();
-    new_dual(&k, "dv.example.com");
-    rotate_at(&k, T0, 0, "(rsa2048)  selector kw202701r  visible since",
-              "(ed25519)  selector kw202701e  visible since", NULL);
+    dual_visible(&k, "dv.example.com");
     st0 = get(g_ed.P.signingtable);
     snprintf(text, sizeof(text), "%s*@[broken.test bad._domainkey.x.test\n",
              st0);
@@ -1103,9 +1103,7 @@ static void dual_abort(void **st)
 
     (void)st;
     NEED_ODK();
-    new_dual(&k, "du.example.com");
-    rotate_at(&k, T0, 0, "(rsa2048)  selector kw202701r  visible since",
-              "(ed25519)  selector kw202701e  visible since", NULL);
+    dual_visible(&k, "du.example.com");
     setenv("KEYWARDEN_NOW", T0, 1);
     r = kw_expect(0, k.state, k.conf, args);
     assert_contains(r.out, "du.example.com (rsa2048)  selector kw202701r  "
