@@ -49,7 +49,9 @@ typedef enum kw_dkim_publish {
 typedef struct kw_dkim_rot_params {
     char *domain;
     char *selector;       /* template: strftime's %Y %m %d of the start;
-                           * with zone, %n the slot number (1..slots) */
+                           * with zone, %n the slot number (1..slots); a
+                           * dual section's %a is already its track's
+                           * letter (r, e) here (service/config_dkim.c) */
     char *zone;           /* NULL; else the dedicated zone the records
                            * live in (zone = dkim.example.net): the mail
                            * domain carries one CNAME per slot to it, and
