@@ -143,7 +143,12 @@ static int check_rotations(check_ctx *cc, const kw_cli_rots *rots,
         }
         if (v->h.health == KS_HEALTH_OK)
             continue;
-        snprintf(who, sizeof(who), "DKIM rotation of %s", v->p->domain);
+        {
+            char label[280];
+
+            snprintf(who, sizeof(who), "DKIM rotation of %s",
+                     kw_dkim_rot_label(v->p, label, sizeof(label)));
+        }
         snprintf(where, sizeof(where), "stage %s, selector %s",
                  v->found ? v->rot.stage : "none",
                  v->found ? v->rot.selector : "-");

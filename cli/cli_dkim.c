@@ -276,8 +276,11 @@ static void rot_text(const ks_dkim_rot *r, const kw_dkim_rot_params *p,
     char since[32], next[32];
 
     utc(r->since, since, sizeof(since));
-    fprintf(out, "%s  selector %s  %s since %s", r->domain, r->selector,
-            r->stage, since);
+    if (p != NULL && p->track != KS_DKIM_TRACK_ANY)
+        fprintf(out, "%s (%s)", r->domain, r->key_type);
+    else
+        fprintf(out, "%s", r->domain);
+    fprintf(out, "  selector %s  %s since %s", r->selector, r->stage, since);
     if (r->old_selector[0] != '\0')
         fprintf(out, "  (replaces %s)", r->old_selector);
     fputc('\n', out);
@@ -393,6 +396,7 @@ static int dkim_rotate_due(kw_cli *cli)
     kw_config kc;
     kw_diag d;
     size_t i;
+    char label[300];
     int r, lock_fd, stopped = 0;
 
     if (rot_open(cli, "dkim rotate", &kc, &s, &lock_fd) != 0)
@@ -415,7 +419,9 @@ static int dkim_rotate_due(kw_cli *cli)
     for (i = 0; r == 0 && i < kc.dkim.nrot; i++) {
         stopped |= outs[i].stopped;
         if (outs[i].rot.domain[0] == '\0')
-            printf("%s  no rotation yet\n", kc.dkim.rot[i].domain);
+            printf("%s  no rotation yet\n",
+                   kw_dkim_rot_label(&kc.dkim.rot[i], label,
+                                     sizeof(label)));
         rot_out_text(&outs[i], &kc.dkim.rot[i]);
     }
     if (r == 0)
@@ -423,6 +429,16 @@ static int dkim_rotate_due(kw_cli *cli)
     free(outs);
     rot_close(s, lock_fd, &kc);
     return r != 0 ? KS_HEALTH_UNKNOWN : stopped ? 1 : 0;
+}
+
+/* Has a track's newest rotation (found 0: none) nothing left to do? */
+static int rot_done(int found, const ks_dkim_rot *cur)
+{
+    kw_dkim_stage st = kw_dkim_stage_parse(cur->stage);
+
+    return !found || st == KW_DKIM_ST_REMOVED || st == KW_DKIM_ST_REVOKED ||
+           st == KW_DKIM_ST_ABORTED ||
+           (st == KW_DKIM_ST_RETIRED && cur->old_selector[0] == '\0');
 }
 
 /* keywarden dkim rotate DOMAIN: start (or resume) and drive until it
@@ -441,7 +457,9 @@ static int dkim_rotate(kw_cli *cli, int argc, char **argv)
     ks_store *s = NULL;
     kw_config kc;
     kw_diag d;
-    int r, found = 0, flags, lock_fd = -1, due = 0;
+    size_t i;
+    int r = 0, found = 0, flags, lock_fd = -1, due = 0, stopped = 0,
+        running = 0;
 
     if ((r = one_flag_opts(cli, argc, argv, opts, 'D', &due)) !=
         KW_CLI_NEXT)
@@ -457,28 +475,53 @@ static int dkim_rotate(kw_cli *cli, int argc, char **argv)
         return dkim_rotate_due(cli);
     if (rot_open(cli, "dkim rotate", &kc, &s, &lock_fd) != 0)
         return KS_HEALTH_UNKNOWN;
-    /* A rotation already running is resumed (its stopped step retried
-     * now), not replaced. */
-    flags = KW_DKIM_ROT_RETRY;
-    r = ks_dkim_rot_latest(s, argv[optind], &cur, &found, &d);
-    if (r == 0) {
-        kw_dkim_stage st = kw_dkim_stage_parse(cur.stage);
+    if (section(&kc, argv[optind]) == NULL) {
+        kw_err("dkim rotate: %s: no [dkim \"%s\"] section with rotate = "
+               "in the configuration",
+               argv[optind], argv[optind]);
+        rot_close(s, lock_fd, &kc);
+        return KS_HEALTH_UNKNOWN;
+    }
+    /* Each track of the domain (a dual section has two), each on its
+     * own: one that stops does not hold the other back.  A rotation
+     * already running is resumed (its stopped step retried now), not
+     * replaced; a new one starts only when no track runs one, so a
+     * stopped track is resumed without a further key in the other. */
+    r = 0;
+    for (i = 0; r == 0 && i < kc.dkim.nrot; i++) {
+        const kw_dkim_rot_params *p = &kc.dkim.rot[i];
 
-        if (!found || st == KW_DKIM_ST_REMOVED ||
-            st == KW_DKIM_ST_REVOKED || st == KW_DKIM_ST_ABORTED ||
-            (st == KW_DKIM_ST_RETIRED && cur.old_selector[0] == '\0'))
+        if (strcasecmp(p->domain, argv[optind]) != 0)
+            continue;
+        r = ks_dkim_rot_latest_track(s, p->domain, p->track, &cur, &found,
+                                     &d);
+        if (r == 0 && !rot_done(found, &cur))
+            running = 1;
+    }
+    for (i = 0; r == 0 && i < kc.dkim.nrot; i++) {
+        const kw_dkim_rot_params *p = &kc.dkim.rot[i];
+
+        if (strcasecmp(p->domain, argv[optind]) != 0)
+            continue;
+        flags = KW_DKIM_ROT_RETRY;
+        r = ks_dkim_rot_latest_track(s, p->domain, p->track, &cur, &found,
+                                     &d);
+        if (r != 0)
+            break;
+        if (!running && rot_done(found, &cur))
             flags |= KW_DKIM_ROT_START;
-        r = kw_dkim_rotate_step(s, &kc.dkim, argv[optind], flags, cli->now,
-                                &out, &d);
+        r = kw_dkim_rotate_run(s, p, NULL, flags, cli->now, &out, &d);
+        if (r == 0) {
+            rot_out_text(&out, p);
+            stopped |= out.stopped;
+        }
     }
-    if (r != 0) {
+    if (r != 0)
         kw_err("dkim rotate: %s", d.msg);
-    } else {
-        rot_out_text(&out, section(&kc, argv[optind]));
+    else
         rot_watch(cli, s, &kc);
-    }
     rot_close(s, lock_fd, &kc);
-    return r != 0 ? KS_HEALTH_UNKNOWN : out.stopped ? 1 : 0;
+    return r != 0 ? KS_HEALTH_UNKNOWN : stopped ? 1 : 0;
 }
 
 /* keywarden dkim abort DOMAIN: take back a rotation that has not reached
@@ -494,7 +537,8 @@ static int dkim_abort(kw_cli *cli, int argc, char **argv)
     ks_store *s;
     kw_config kc;
     kw_diag d;
-    int c, r, lock_fd;
+    size_t i;
+    int c, r = 0, lock_fd, tracks = 0, done = 0, stopped = 0;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         r = kw_cli_shared_opt(cli, c, optarg, NULL, dkim_usage,
@@ -508,15 +552,45 @@ static int dkim_abort(kw_cli *cli, int argc, char **argv)
     }
     if (rot_open(cli, "dkim abort", &kc, &s, &lock_fd) != 0)
         return KS_HEALTH_UNKNOWN;
-    r = kw_dkim_rotate_abort(s, &kc.dkim, argv[optind], cli->now, &out, &d);
-    if (r != 0) {
-        kw_err("dkim abort: %s", d.msg);
-    } else {
-        rot_out_text(&out, section(&kc, argv[optind]));
-        rot_watch(cli, s, &kc);
+    /* Each track of the domain: a dual section's tracks are taken back
+     * each on its own; one with nothing to take back (KW_ENOTFOUND: none
+     * runs) is said, not an error, when the other has. */
+    r = 0;
+    for (i = 0; i < kc.dkim.nrot; i++) {
+        const kw_dkim_rot_params *p = &kc.dkim.rot[i];
+        int one;
+
+        if (strcasecmp(p->domain, argv[optind]) != 0)
+            continue;
+        tracks++;
+        one = kw_dkim_rotate_abort_run(s, p, NULL, cli->now, &out, &d);
+        if (one == KW_ENOTFOUND && p->track != KS_DKIM_TRACK_ANY) {
+            printf("%s\n", d.msg);
+            continue;
+        }
+        if (one != 0) {
+            kw_err("dkim abort: %s", d.msg);
+            r = one;
+            continue;
+        }
+        done++;
+        rot_out_text(&out, p);
+        stopped |= out.stopped;
     }
+    if (tracks == 0) {
+        kw_err("dkim abort: %s: no [dkim \"%s\"] section with rotate = in "
+               "the configuration",
+               argv[optind], argv[optind]);
+        r = KW_ENOTFOUND;
+    } else if (r == 0 && done == 0) {
+        kw_err("dkim abort: %s: no rotation runs in either track",
+               argv[optind]);
+        r = KW_ENOTFOUND;
+    }
+    if (done > 0)
+        rot_watch(cli, s, &kc);
     rot_close(s, lock_fd, &kc);
-    return r != 0 ? KS_HEALTH_UNKNOWN : out.stopped ? 1 : 0;
+    return r != 0 ? KS_HEALTH_UNKNOWN : stopped ? 1 : 0;
 }
 
 /* keywarden dkim status [--json] [DOMAIN]. */
@@ -571,7 +645,7 @@ static int dkim_status(kw_cli *cli, int argc, char **argv)
         for (i = 0; a != NULL && i < n; i++) {
             json_t *o = rot_json(&v[i]);
             const kw_dkim_rot_params *q =
-                have_kc ? section(&kc, v[i].domain) : NULL;
+                have_kc ? kw_dkim_rot_section_of(&kc.dkim, &v[i]) : NULL;
 
             if (o != NULL && q != NULL && q->zone != NULL) {
                 char txt[600];
@@ -592,7 +666,9 @@ static int dkim_status(kw_cli *cli, int argc, char **argv)
             printf("no DKIM rotation%s%s yet\n", domain ? " of " : "",
                    domain ? domain : "");
         for (i = 0; i < n; i++)
-            rot_text(&v[i], have_kc ? section(&kc, v[i].domain) : NULL,
+            rot_text(&v[i],
+                     have_kc ? kw_dkim_rot_section_of(&kc.dkim, &v[i])
+                             : NULL,
                      stdout);
         if (p != NULL) {
             printf("%s publishes in the dedicated zone %s; the CNAMEs to "

@@ -404,7 +404,7 @@ static void list_rotations(list_ctx *lc, const kw_cli_rots *rots)
 
     for (i = 0; i < rots->n; i++) {
         const kw_dkim_rot_view *v = &rots->v[i];
-        char next[32];
+        char next[32], label[300];
 
         if (ks_health_rank((ks_health)v->h.health) < lc->min_rank)
             continue;
@@ -431,7 +431,8 @@ static void list_rotations(list_ctx *lc, const kw_cli_rots *rots)
                     "HEALTH", "REASON");
         kw_cli_rot_time(v->h.next_rotation, next, sizeof(next));
         kw_outf(lc->out, "%-32s %-11s %-16s %-20s %-8s  %s\n",
-                v->p->domain, v->found ? v->rot.stage : "none",
+                kw_dkim_rot_label(v->p, label, sizeof(label)),
+                v->found ? v->rot.stage : "none",
                 v->found ? v->rot.selector : "-", next,
                 ks_health_word((ks_health)v->h.health),
                 v->h.reason[0] != '\0' ? v->h.reason : "-");

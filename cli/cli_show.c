@@ -534,14 +534,23 @@ int cli_show(kw_cli *cli, int argc, char **argv)
     for (i = optind; i < argc; i++) {
         const kw_dkim_rot_view *rv = kw_cli_rots_find(&sc.rots, argv[i]);
         int64_t *ids = NULL;
-        size_t n = 0, k;
+        size_t n = 0, k, t;
 
-        if (rv != NULL && sc.json) {
-            json_array_append_new(sc.arr, kw_cli_rot_json(rv));
-        } else if (rv != NULL) {
+        /* Every track of the domain (a dual section has two). */
+        for (t = 0; rv != NULL && t < sc.rots.n; t++) {
+            const kw_dkim_rot_view *tv = &sc.rots.v[t];
+            char label[300];
+
+            if (strcasecmp(tv->p->domain, argv[i]) != 0)
+                continue;
+            if (sc.json) {
+                json_array_append_new(sc.arr, kw_cli_rot_json(tv));
+                continue;
+            }
             kw_outf(stdout, "DKIM domain %s ([dkim \"%s\"], line %d)\n",
-                    rv->p->domain, rv->p->domain, rv->p->line);
-            print_rotation(rv, "  ");
+                    kw_dkim_rot_label(tv->p, label, sizeof(label)),
+                    tv->p->domain, tv->p->line);
+            print_rotation(tv, "  ");
         }
         r = ks_inventory_resolve(s, argv[i], &ids, &n, &d);
         /* A managed domain is no object's name: shown above. */

@@ -76,13 +76,17 @@ void kw_cli_rot_time(int64_t t, char *buf, size_t cap)
 
 json_t *kw_cli_rot_json(const kw_dkim_rot_view *v)
 {
-    char next[32], step[32];
+    char next[32], step[32], label[300];
 
     kw_cli_rot_time(v->h.next_rotation, next, sizeof(next));
     kw_cli_rot_time(v->h.next_step, step, sizeof(step));
+    /* A dual section's tracks: "example.com (ed25519)", key_type says
+     * which. */
     return json_pack(
-        "{s:s, s:o, s:o, s:s, s:o?, s:s, s:o, s:o, s:s?, s:s?}", "kind",
-        "dkim-rotation", "name", kw_json_str(v->p->domain), "domain",
+        "{s:s, s:o, s:s?, s:o, s:s, s:o?, s:s, s:o, s:o, s:s?, s:s?}",
+        "kind", "dkim-rotation", "name",
+        kw_json_str(kw_dkim_rot_label(v->p, label, sizeof(label))),
+        "key_type", v->p->track != 0 ? v->p->key_type : NULL, "domain",
         kw_json_str(v->p->domain), "stage",
         v->found ? v->rot.stage : "none", "selector",
         v->found ? kw_json_str(v->rot.selector) : NULL, "health",

@@ -94,6 +94,18 @@
  *      mail domain serves its CNAME to the dedicated zone: PUBLISHING is
  *      entered from GENERATED only after cname_served().  Without zone =
  *      no selector is ever used twice (pick_selector()).
+ *   8. Tracks (key_type = rsa2048+ed25519: two keys signing side by
+ *      side, each a kw_dkim_rot_params of its own, p->track): a track is
+ *      a machine of its own.  Every lookup of "the rotation" is of the
+ *      domain's track (ks_dkim_rot_latest_track, _list_track), so each
+ *      track's old key keeps signing until that track's new key is
+ *      PROPAGATED and its own signer (its OpenDKIM instance, p->
+ *      opendkim_conf) switched (invariant 1 per track); a failure in one
+ *      track stops that track alone, its old key still signing, and the
+ *      other goes on (invariant 3 per track); a track's old record is
+ *      removed after its own drain (invariant 2 per track).  Only the
+ *      selectors are shared, the domain's DNS names: none is used twice
+ *      by either track (ks_dkim_rot_selector_used asks every track).
  */
 #include "dkim_rotate_int.h"
 
@@ -190,6 +202,17 @@ void kw_dkim_rot_params_defaults(kw_dkim_rot_params *p)
     p->margin = 3600;
     p->ttl = 3600;
     p->slots = 2;
+}
+
+const char *kw_dkim_rot_label(const kw_dkim_rot_params *p, char *buf,
+                              size_t cap)
+{
+    if (p->track == KS_DKIM_TRACK_ANY)
+        snprintf(buf, cap, "%s", p->domain);
+    else
+        snprintf(buf, cap, "%s (%s)", p->domain,
+                 p->key_type != NULL ? p->key_type : "?");
+    return buf;
 }
 
 static void free_argv(char **v)
@@ -454,8 +477,13 @@ static int set_state_ev(machine *m, kw_dkim_stage to, const char *intent,
         snprintf(r->stopped, sizeof(r->stopped), "%s", stop);
         snprintf(r->waits_for, sizeof(r->waits_for), "a retry");
     }
-    rc = ks_dkim_rot_save(m->s, r, kw_dkim_stage_name(from), m->now, intent,
-                          effect, stop != NULL ? stop : result, event, d);
+    rc = ks_dkim_rot_save_for(
+        m->s, r, kw_dkim_stage_name(from), m->now, intent, effect,
+        stop != NULL ? stop : result, event,
+        m->p->signer != KW_DKIM_SIGNER_OPENDKIM ? NULL
+        : m->p->opendkim_conf != NULL           ? m->p->opendkim_conf
+                                                : KW_DKIM_OPENDKIM_CONF,
+        d);
     if (rc != 0) {
         *r = save;
         return rc;
@@ -567,7 +595,8 @@ static int pick_slot(machine *m, ks_dkim_rot *prev, int *wait, kw_diag *d)
 
     *wait = 0;
     sub.msg[0] = '\0';
-    if ((rc = ks_dkim_rot_list(m->s, m->p->domain, &v, &n, d)) != 0)
+    if ((rc = ks_dkim_rot_list_track(m->s, m->p->domain, m->p->track, &v, &n,
+                                     d)) != 0)
         return rc;
     /* A slot used before is reused only after the negative TTL of the
      * dedicated zone: read now, it is the zone's current one. */
@@ -888,7 +917,8 @@ static int old_key_path(machine *m, char *buf, size_t cap, kw_diag *d)
     int rc;
 
     buf[0] = '\0';
-    if ((rc = ks_dkim_rot_list(m->s, m->r->domain, &v, &n, d)) != 0)
+    if ((rc = ks_dkim_rot_list_track(m->s, m->r->domain, m->p->track, &v, &n,
+                                     d)) != 0)
         return rc;
     /* The newest earlier one: with zone = a slot's selector is reused. */
     for (i = 0; i < n; i++)
@@ -1463,7 +1493,8 @@ int rot_begin(machine *m, ks_store *s, const kw_dkim_rot_params *p,
 
     *go = 0;
     machine_init(m, s, p, dns, now, out);
-    if ((rc = ks_dkim_rot_latest(s, p->domain, &prev, &found, d)) != 0)
+    if ((rc = ks_dkim_rot_latest_track(s, p->domain, p->track, &prev, &found,
+                                       d)) != 0)
         return rc;
     if (!found || rot_finished(&prev)) {
         int64_t due = found ? prev.started_at + p->rotate : now;
@@ -1533,14 +1564,38 @@ int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
 }
 
 /* The managed section of domain among params' (NULL: KW_ENOTFOUND in d). */
-static const kw_dkim_rot_params *section_of(const struct kw_dkim_params *params,
-                                            const char *domain, kw_diag *d)
+const kw_dkim_rot_params *kw_dkim_rot_section(
+    const struct kw_dkim_params *params, const char *domain, int track)
 {
     size_t i;
 
     for (i = 0; i < params->nrot; i++)
-        if (strcasecmp(params->rot[i].domain, domain) == 0)
+        if (strcasecmp(params->rot[i].domain, domain) == 0 &&
+            (track == KS_DKIM_TRACK_ANY || params->rot[i].track == track))
             return &params->rot[i];
+    return NULL;
+}
+
+const kw_dkim_rot_params *kw_dkim_rot_section_of(
+    const struct kw_dkim_params *params, const ks_dkim_rot *r)
+{
+    const kw_dkim_rot_params *p =
+        kw_dkim_rot_section(params, r->domain, KS_DKIM_TRACK_ANY);
+
+    if (p == NULL || p->track == KS_DKIM_TRACK_ANY)
+        return p;
+    return kw_dkim_rot_section(params, r->domain,
+                               ks_dkim_track_of(r->key_type));
+}
+
+static const kw_dkim_rot_params *section_of(const struct kw_dkim_params *params,
+                                            const char *domain, kw_diag *d)
+{
+    const kw_dkim_rot_params *p =
+        kw_dkim_rot_section(params, domain, KS_DKIM_TRACK_ANY);
+
+    if (p != NULL)
+        return p;
     kw_diag_set(d, KW_ENOTFOUND, "%s: no [dkim \"%s\"] section with "
                 "rotate = in the configuration", domain, domain);
     return NULL;
@@ -1610,7 +1665,8 @@ int kw_dkim_rotate_abort_run(ks_store *s, const kw_dkim_rot_params *p,
     int found, more = 1, rc, i, begun;
 
     machine_init(&m, s, p, dns, now, out);
-    if ((rc = ks_dkim_rot_latest(s, p->domain, r, &found, d)) != 0)
+    if ((rc = ks_dkim_rot_latest_track(s, p->domain, p->track, r, &found,
+                                       d)) != 0)
         return rc;
     st = found ? kw_dkim_stage_parse(r->stage) : KW_DKIM_ST_NONE;
     if (st >= KW_DKIM_ST_ACTIVE && st <= KW_DKIM_ST_REMOVING)

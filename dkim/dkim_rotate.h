@@ -49,7 +49,9 @@ typedef enum kw_dkim_publish {
 typedef struct kw_dkim_rot_params {
     char *domain;
     char *selector;       /* template: strftime's %Y %m %d of the start;
-                           * with zone, %n the slot number (1..slots) */
+                           * with zone, %n the slot number (1..slots); a
+                           * dual section's %a is already its track's
+                           * letter (r, e) here (service/config_dkim.c) */
     char *zone;           /* NULL; else the dedicated zone the records
                            * live in (zone = dkim.example.net): the mail
                            * domain carries one CNAME per slot to it, and
@@ -59,6 +61,13 @@ typedef struct kw_dkim_rot_params {
     char *key_dir;        /* where new keys are written */
     char *group;          /* NULL: keys 0600; else 0640 for this group */
     char *key_type;       /* "rsa2048" (default), "rsa3072", "ed25519" */
+    /* KS_DKIM_TRACK_ANY for a section with one key_type; a dual section
+     * (key_type = rsa2048+ed25519, rsa3072+ed25519) is two of these,
+     * made by the configuration: KS_DKIM_TRACK_RSA with the RSA key type
+     * and KS_DKIM_TRACK_ED25519 with ed25519, each its own rotations
+     * (ks_dkim_rot.h), selector (its template's %a replaced by r or e)
+     * and signer files (opendkim_conf: the instance of its algorithm). */
+    int track;
     int64_t rotate;       /* seconds between rotations */
     int64_t drain;        /* old record kept after the switch; 7 days */
     int64_t margin;       /* added to the propagation wait; 1 hour */
@@ -90,6 +99,11 @@ typedef struct kw_dkim_rot_params {
 } kw_dkim_rot_params;
 
 void kw_dkim_rot_params_defaults(kw_dkim_rot_params *p);
+/* How a section's rotations are named to the operator: "example.com",
+ * or for a dual section's tracks "example.com (rsa2048)" and
+ * "example.com (ed25519)".  Returns buf. */
+const char *kw_dkim_rot_label(const kw_dkim_rot_params *p, char *buf,
+                              size_t cap);
 void kw_dkim_rot_params_free(kw_dkim_rot_params *p);
 /* Deep copy; 0 or KW_ENOMEM (dst then holds the defaults). */
 int kw_dkim_rot_params_copy(kw_dkim_rot_params *dst,
@@ -175,8 +189,20 @@ int kw_dkim_rotate_run(ks_store *s, const kw_dkim_rot_params *p,
                        const kw_dkim_rot_dns *dns, int flags, int64_t now,
                        kw_dkim_rot_out *out, kw_diag *d);
 
+/* The managed section of domain's track among params' sections (track
+ * KS_DKIM_TRACK_ANY: its first), or NULL. */
+const kw_dkim_rot_params *kw_dkim_rot_section(
+    const struct kw_dkim_params *params, const char *domain, int track);
+
+/* The section a stored rotation r belongs to: its domain's, and of a
+ * dual section the track of its key type; NULL when none is. */
+const kw_dkim_rot_params *kw_dkim_rot_section_of(
+    const struct kw_dkim_params *params, const ks_dkim_rot *r);
+
 /* The same for the managed section of domain among params' sections
- * (KW_ENOTFOUND when domain has none), with the real DNS. */
+ * (KW_ENOTFOUND when domain has none), with the real DNS.  A dual
+ * section: its first track only; `keywarden dkim rotate` runs each
+ * track with kw_dkim_rotate_run. */
 int kw_dkim_rotate_step(ks_store *s, const struct kw_dkim_params *params,
                         const char *domain, int flags, int64_t now,
                         kw_dkim_rot_out *out, kw_diag *d);

@@ -1292,6 +1292,23 @@ int kw_dkim_sources_read(const kw_dkim_params *p, int discover,
         /* Debian's package makes /etc/dkimkeys for OpenDKIM's keys. */
         debian_dir = strcmp(odk, KW_DKIM_OPENDKIM_CONF) == 0;
     }
+    /* A dual section's Ed25519 keys sign through an OpenDKIM instance of
+     * their own (opendkim_conf_ed25519): its keys are in use too. */
+    for (i = 0; r == 0 && i < p->nrot; i++) {
+        const char *c = p->rot[i].opendkim_conf;
+        size_t j;
+
+        if (p->rot[i].track != KS_DKIM_TRACK_ED25519 || c == NULL ||
+            (odk != NULL && strcmp(c, odk) == 0))
+            continue;
+        for (j = 0; j < i; j++)
+            if (p->rot[j].track == KS_DKIM_TRACK_ED25519 &&
+                p->rot[j].opendkim_conf != NULL &&
+                strcmp(p->rot[j].opendkim_conf, c) == 0)
+                break;
+        if (j == i)
+            r = kw_dkim_read_opendkim(c, out);
+    }
     if (r == 0 && rsp != NULL) {
         size_t before = out->n, notes = out->nnotes;
 

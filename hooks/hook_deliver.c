@@ -294,6 +294,33 @@ static int add_plan(run_s *run, kw_reload r, const char *config)
     return 0;
 }
 
+/* reload = opendkim without config =: each OpenDKIM whose files the
+ * batch's events changed (a DKIM rotation's detail names its
+ * opendkim.conf; a dual section's two tracks switch two instances), once
+ * each, in the order first named; none named: Debian's default. */
+static int plan_opendkim(run_s *run)
+{
+    const char *seen[MAX_CMDS];
+    size_t i, n = 0, k;
+    json_t *ev;
+
+    json_array_foreach(run->batch.events, i, ev) {
+        const char *c = json_string_value(json_object_get(
+            json_object_get(ev, "detail"), "opendkim_conf"));
+
+        if (c == NULL || c[0] != '/')
+            continue;
+        for (k = 0; k < n && strcmp(seen[k], c) != 0; k++)
+            ;
+        if (k < n || n == MAX_CMDS)
+            continue;
+        seen[n++] = c;
+        if (add_plan(run, KW_RELOAD_OPENDKIM, c) != 0)
+            return -1;
+    }
+    return n > 0 ? 0 : add_plan(run, KW_RELOAD_OPENDKIM, NULL);
+}
+
 static int plan_run(run_s *run, const kw_hook_def *h,
                     const kw_hook_target *t, size_t nt)
 {
@@ -311,6 +338,8 @@ static int plan_run(run_s *run, const kw_hook_def *h,
         run->ncmds = 1;
         return run->cmds[0].argv == NULL ? -1 : 0;
     }
+    if (h->reload == KW_RELOAD_OPENDKIM && h->reload_config == NULL)
+        return plan_opendkim(run);
     if (h->reload != KW_RELOAD_AUTO)
         return add_plan(run, h->reload, h->reload_config);
     for (i = 0; i < nt; i++)

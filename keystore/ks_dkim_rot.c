@@ -111,6 +111,15 @@ int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
                      int64_t at, const char *intent, const char *effect,
                      const char *result, const char *event, kw_diag *d)
 {
+    return ks_dkim_rot_save_for(s, r, old_stage, at, intent, effect, result,
+                                event, NULL, d);
+}
+
+int ks_dkim_rot_save_for(ks_store *s, ks_dkim_rot *r, const char *old_stage,
+                         int64_t at, const char *intent, const char *effect,
+                         const char *result, const char *event,
+                         const char *signer_conf, kw_diag *d)
+{
     int64_t id = r->id;
     int rc;
 
@@ -127,10 +136,11 @@ int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
                     nz(result));
     if (rc == 0 && event != NULL)
         rc = ks_event_add(s, at, 0, event,
-                          json_pack("{s:s, s:s, s:s, s:s}", "domain",
-                                    r->domain, "selector", r->selector,
-                                    "old_selector", r->old_selector,
-                                    "key_path", r->key_path),
+                          json_pack("{s:s, s:s, s:s, s:s, s:s?}",
+                                    "domain", r->domain, "selector",
+                                    r->selector, "old_selector",
+                                    r->old_selector, "key_path", r->key_path,
+                                    "opendkim_conf", signer_conf),
                           d);
     if (rc == 0)
         rc = ks_commit(s, d);
@@ -218,15 +228,37 @@ static int query(ks_store *s, ks_dkim_rot **out, size_t *n, size_t max,
     return rc;
 }
 
+int ks_dkim_track_of(const char *key_type)
+{
+    return strcmp(key_type, "ed25519") == 0 ? KS_DKIM_TRACK_ED25519
+                                             : KS_DKIM_TRACK_RSA;
+}
+
+/* The SQL that keeps a track's rows: the key types are the section's
+ * own words (service/config_dkim.c), never input. */
+static const char *track_sql(int track)
+{
+    return track == KS_DKIM_TRACK_RSA       ? " AND key_type LIKE 'rsa%'"
+           : track == KS_DKIM_TRACK_ED25519 ? " AND key_type = 'ed25519'"
+                                            : "";
+}
+
 int ks_dkim_rot_latest(ks_store *s, const char *domain, ks_dkim_rot *out,
                        int *found, kw_diag *d)
 {
-    static const char *const any[] = {NULL};
-
-    return ks_dkim_rot_latest_in(s, domain, any, 0, out, found, d);
+    return ks_dkim_rot_latest_track(s, domain, KS_DKIM_TRACK_ANY, out, found,
+                                    d);
 }
 
-int ks_dkim_rot_latest_in(ks_store *s, const char *domain,
+int ks_dkim_rot_latest_track(ks_store *s, const char *domain, int track,
+                             ks_dkim_rot *out, int *found, kw_diag *d)
+{
+    static const char *const any[] = {NULL};
+
+    return ks_dkim_rot_latest_in(s, domain, track, any, 0, out, found, d);
+}
+
+int ks_dkim_rot_latest_in(ks_store *s, const char *domain, int track,
                           const char *const *stages, int64_t except_id,
                           ks_dkim_rot *out, int *found, kw_diag *d)
 {
@@ -246,9 +278,10 @@ int ks_dkim_rot_latest_in(ks_store *s, const char *domain,
 
         snprintf(sql, sizeof(sql),
                  "SELECT " ROT_COLUMNS " FROM dkim_rotations WHERE domain = "
-                 "?1 COLLATE NOCASE AND id <> ?3 %s%s%s ORDER BY id DESC "
-                 "LIMIT 1",
-                 i ? "AND stage IN (" : "", list, i ? ")" : "");
+                 "?1 COLLATE NOCASE AND id <> ?3%s %s%s%s ORDER BY id "
+                 "DESC LIMIT 1",
+                 track_sql(track), i ? "AND stage IN (" : "", list,
+                 i ? ")" : "");
         rc = query(s, &v, &n, 1, d, sql, domain, NULL, except_id);
     }
     if (rc != 0)
@@ -283,6 +316,18 @@ int ks_dkim_rot_list(ks_store *s, const char *domain, ks_dkim_rot **out,
                      : "SELECT " ROT_COLUMNS " FROM dkim_rotations ORDER BY "
                        "domain, id",
                  domain, NULL, 0);
+}
+
+int ks_dkim_rot_list_track(ks_store *s, const char *domain, int track,
+                           ks_dkim_rot **out, size_t *n, kw_diag *d)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT " ROT_COLUMNS " FROM dkim_rotations WHERE domain = ?1 "
+             "COLLATE NOCASE%s ORDER BY domain, id",
+             track_sql(track));
+    return query(s, out, n, (size_t)-1, d, sql, domain, NULL, 0);
 }
 
 int ks_dkim_rot_journal(ks_store *s, int64_t id, ks_dkim_rot_step **out,

@@ -66,17 +66,48 @@ int ks_dkim_rot_save(ks_store *s, ks_dkim_rot *r, const char *old_stage,
                      int64_t at, const char *intent, const char *effect,
                      const char *result, const char *event, kw_diag *d);
 
+/* The same, the event's detail also naming the signer's configuration
+ * whose files changed (signer_conf, NULL: none): OpenDKIM's opendkim.conf,
+ * so the built-in OpenDKIM reload without config = reloads that instance
+ * (a dual section's two tracks switch two instances). */
+int ks_dkim_rot_save_for(ks_store *s, ks_dkim_rot *r, const char *old_stage,
+                         int64_t at, const char *intent, const char *effect,
+                         const char *result, const char *event,
+                         const char *signer_conf, kw_diag *d);
+
+/*
+ * A track: the rotations of one key of a domain.  A section with one
+ * key_type has one track (KS_DKIM_TRACK_ANY: every row of the domain,
+ * whatever its key type, so a section whose key_type changed goes on
+ * from the key that signs).  A dual section (key_type = rsa2048+ed25519)
+ * has two that rotate side by side, told apart by the key type of their
+ * rows: RSA's (rsa2048, rsa3072) and Ed25519's.  No column: the key type
+ * is stored with every row already.
+ */
+#define KS_DKIM_TRACK_ANY 0
+#define KS_DKIM_TRACK_RSA 'r'
+#define KS_DKIM_TRACK_ED25519 'e'
+
+/* The track a key type belongs to (KS_DKIM_TRACK_RSA or _ED25519). */
+int ks_dkim_track_of(const char *key_type);
+
 /* The newest rotation of domain in *out; *found 0 when there is none. */
 int ks_dkim_rot_latest(ks_store *s, const char *domain, ks_dkim_rot *out,
                        int *found, kw_diag *d);
 
-/* The newest rotation of domain whose stage is one of the NULL-terminated
- * stages, other than the rotation except_id (0: none). */
-int ks_dkim_rot_latest_in(ks_store *s, const char *domain,
+/* The same within one track of the domain. */
+int ks_dkim_rot_latest_track(ks_store *s, const char *domain, int track,
+                             ks_dkim_rot *out, int *found, kw_diag *d);
+
+/* The newest rotation of domain's track whose stage is one of the
+ * NULL-terminated stages (none: any), other than the rotation except_id
+ * (0: none). */
+int ks_dkim_rot_latest_in(ks_store *s, const char *domain, int track,
                           const char *const *stages, int64_t except_id,
                           ks_dkim_rot *out, int *found, kw_diag *d);
 
-/* Has domain ever used selector in a rotation?  *used 1 or 0. */
+/* Has domain ever used selector in a rotation (of any track: a selector
+ * names one DNS record of the domain)?  *used 1 or 0. */
 int ks_dkim_rot_selector_used(ks_store *s, const char *domain,
                               const char *selector, int *used, kw_diag *d);
 
@@ -84,6 +115,10 @@ int ks_dkim_rot_selector_used(ks_store *s, const char *domain,
  * *out (free with free()). */
 int ks_dkim_rot_list(ks_store *s, const char *domain, ks_dkim_rot **out,
                      size_t *n, kw_diag *d);
+
+/* The same within one track of domain (domain not NULL). */
+int ks_dkim_rot_list_track(ks_store *s, const char *domain, int track,
+                           ks_dkim_rot **out, size_t *n, kw_diag *d);
 
 /* The journal of rotation id, oldest first, malloc'd into *out. */
 int ks_dkim_rot_journal(ks_store *s, int64_t id, ks_dkim_rot_step **out,

@@ -4,6 +4,7 @@
  */
 #include "ks_dkim_rot_seen.h"
 
+#include "ks_dkim_rot.h"
 #include "ks_health.h"
 #include "ks_store_int.h"
 
@@ -13,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int ks_dkim_rot_health_seen(ks_store *s, const char *domain,
+int ks_dkim_rot_health_seen(ks_store *s, const char *domain, int track,
                             const char *selector, int health,
                             const char *reason, int64_t now, int *changed,
                             kw_diag *d)
@@ -23,7 +24,8 @@ int ks_dkim_rot_health_seen(ks_store *s, const char *domain,
     int moved = 0, rc;
 
     *changed = 0;
-    snprintf(key, sizeof(key), "dkim_rot_health:%s", domain);
+    snprintf(key, sizeof(key), "dkim_rot_health:%s%s", domain,
+             track == KS_DKIM_TRACK_ED25519 ? " (ed25519)" : "");
     if ((rc = ks_begin(s, d)) != 0)
         return rc;
     /* A domain never seen was ok: nothing of it ran yet. */
@@ -31,7 +33,8 @@ int ks_dkim_rot_health_seen(ks_store *s, const char *domain,
     if (rc == 0 && moved) {
         rc = ks_event_add(
             s, now, 0, "health.changed",
-            json_pack("{s:o, s:s, s:b, s:s, s:s, s:o, s:o, s:o?}", "object",
+            json_pack("{s:o, s:s, s:b, s:s, s:s, s:o, s:o, s:o?, s:s?}",
+                      "object",
                       kw_json_str(domain), "kind", "dkim", "rotation", 1,
                       "from", ks_health_word((ks_health)before), "to",
                       ks_health_word((ks_health)health), "reason",
@@ -39,7 +42,11 @@ int ks_dkim_rot_health_seen(ks_store *s, const char *domain,
                       kw_json_str(domain), "selector",
                       selector != NULL && selector[0] != '\0'
                           ? kw_json_str(selector)
-                          : NULL),
+                          : NULL,
+                      "track",
+                      track == KS_DKIM_TRACK_ED25519 ? "ed25519"
+                      : track == KS_DKIM_TRACK_RSA   ? "rsa"
+                                                     : NULL),
             d);
         *changed = rc == 0;
     }

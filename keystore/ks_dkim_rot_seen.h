@@ -20,6 +20,7 @@
 #ifndef KS_DKIM_ROT_SEEN_H
 #define KS_DKIM_ROT_SEEN_H
 
+#include "ks_dkim_rot.h"
 #include "ks_store.h"
 
 #include <stdint.h>
@@ -27,8 +28,11 @@
 /* Record health (a ks_health) as domain's rotation health seen at now
  * (selector: its newest rotation's, or NULL); *changed 1 when it
  * differed from the one seen before and the event was written.  Two
- * watchers at once announce a change once. */
-int ks_dkim_rot_health_seen(ks_store *s, const char *domain,
+ * watchers at once announce a change once.  track (ks_dkim_rot.h): a
+ * dual section's Ed25519 track has its own health ("DOMAIN (ed25519)"
+ * in the meta key, track "ed25519" in the event); its RSA track keeps
+ * the domain's (the key that signed before it was dual). */
+int ks_dkim_rot_health_seen(ks_store *s, const char *domain, int track,
                             const char *selector, int health,
                             const char *reason, int64_t now, int *changed,
                             kw_diag *d);

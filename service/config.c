@@ -220,7 +220,7 @@ static const char *const dkim_keys[] = {
     "group", "key_type", "ttl", "drain", "retire", "old_key", "publish",
     "dns_server", "dns_zone", "tsig_key", "tsig_algorithm", "tsig_secret",
     "dns_exec", "signer", "signer_exec", "selector_map", "path_map",
-    "dns_check", "zone", "slots", NULL};
+    "dns_check", "zone", "slots", "opendkim_conf_ed25519", NULL};
 static const char *const dnssec_keys[] = {
     "named_conf", "knot_conf", "keymgr", "resolver", "dns_port", "interval",
     "warn", "crit", NULL};
@@ -1242,9 +1242,9 @@ static int key_line(parser *p, char *line)
         return unknown_key(p, key);
     /* Only [scan] path and [certificate] names repeat. */
     if (!((p->sec == SEC_SCAN || p->sec == SEC_CERT) && k == 0) &&
-        (p->seen & (1u << k)))
+        (p->seen & ((uint64_t)1 << k)))
         return FAIL(p, "%s: set twice in %s", key, section_word(p->sec));
-    p->seen |= 1u << k;
+    p->seen |= (uint64_t)1 << k;
     switch (p->sec) {
     case SEC_DAEMON: return daemon_key(p, k, key, v);
     case SEC_SCAN: return scan_key(p, k, key, v);
@@ -1334,7 +1334,10 @@ int kw_config_parse(const char *name, const char *text, size_t len,
         rp->max_age = c->dkim.max_age;
         if ((c->dkim.resolver != NULL &&
              (rp->resolver = strdup(c->dkim.resolver)) == NULL) ||
+            /* A dual section's Ed25519 track has its own instance
+             * (opendkim_conf_ed25519, set with the section). */
             (c->dkim.opendkim_conf != NULL &&
+             rp->track != KS_DKIM_TRACK_ED25519 &&
              (rp->opendkim_conf = strdup(c->dkim.opendkim_conf)) == NULL))
             r = KW_ENOMEM;
         /* [dkim] rspamd_conf is rspamd's directory; the switch's

@@ -148,11 +148,19 @@ static int dkim_rot_key(parser *p, int k, const char *key, const char *v)
     }
     case 13:
         if (strcmp(v, "rsa2048") != 0 && strcmp(v, "rsa3072") != 0 &&
-            strcmp(v, "ed25519") != 0)
-            return FAIL(p, "key_type = %s: expected rsa2048, rsa3072 or "
-                           "ed25519",
+            strcmp(v, "ed25519") != 0 && strcmp(v, "rsa2048+ed25519") != 0 &&
+            strcmp(v, "rsa3072+ed25519") != 0)
+            return FAIL(p, "key_type = %s: expected rsa2048, rsa3072, "
+                           "ed25519, or rsa2048+ed25519 or rsa3072+ed25519 "
+                           "(two keys signing side by side)",
                         v);
         return kw_config_set_str(&r->key_type, v);
+    case DKIM_KEY_OPENDKIM_ED25519:
+        /* Held in the section's opendkim_conf until it ends: only the
+         * Ed25519 track keeps it (kw_config_dkim_end). */
+        if (v[0] != '/')
+            return FAIL(p, "%s = %s: expected an absolute path", key, v);
+        return kw_config_set_str(&r->opendkim_conf, v);
     case 14: {
         char *end;
         long ttl = strtol(v, &end, 10);
@@ -277,6 +285,123 @@ static int zone_template_check(parser *p, const char *domain,
     return 0;
 }
 
+/* tmpl with %a replaced by letter (%% and the other escapes kept), into
+ * a malloc'd string; NULL when out of memory. */
+static char *track_template(const char *tmpl, char letter)
+{
+    size_t n = strlen(tmpl), i, o = 0;
+    char *out = malloc(n + 1);
+
+    if (out == NULL)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        if (tmpl[i] == '%' && tmpl[i + 1] == 'a') {
+            out[o++] = letter;
+            i++;
+        } else if (tmpl[i] == '%' && tmpl[i + 1] != '\0') {
+            out[o++] = tmpl[i++];
+            out[o++] = tmpl[i];
+        } else {
+            out[o++] = tmpl[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Does tmpl use %a (not %%a)? */
+static int has_track_letter(const char *tmpl)
+{
+    size_t i;
+
+    for (i = 0; tmpl[i] != '\0'; i++)
+        if (tmpl[i] == '%' && tmpl[i + 1] != '\0') {
+            if (tmpl[i + 1] == 'a')
+                return 1;
+            i++;
+        }
+    return 0;
+}
+
+/*
+ * key_type = rsa2048+ed25519 (or rsa3072+ed25519): two keys signing side
+ * by side, each rotated on its own track (dkim_rotate.c, invariant 8).
+ * The section becomes two kw_dkim_rot_params, the RSA track where r is
+ * and the Ed25519 track appended, so every caller of the rotations sees
+ * two managed sections and needs no case of its own.  Each track's
+ * selector template has %a replaced by its letter (r, e): the two never
+ * name the same record.
+ */
+static int dual_checks(parser *p, const char *domain, kw_dkim_rot_params *r,
+                       const char *tmpl)
+{
+    if (r->zone != NULL)
+        return FAIL(p, "[dkim \"%s\"]: key_type = %s with zone = is not "
+                       "supported: a dedicated zone's slots hold one key "
+                       "each; use key_type = rsa2048 or ed25519 there",
+                    domain, r->key_type);
+    if (!has_track_letter(tmpl))
+        return FAIL(p, "[dkim \"%s\"]: selector = %s: with key_type = %s "
+                       "the template must hold %%a (r for the RSA key, e "
+                       "for the Ed25519 key), e.g. kw%%Y%%m%%a: the two "
+                       "keys would otherwise take the same selector",
+                    domain, tmpl, r->key_type);
+    if (r->signer == KW_DKIM_SIGNER_RSPAMD)
+        return FAIL(p, "[dkim \"%s\"]: key_type = %s with signer = rspamd "
+                       "is not supported: rspamd's selector_map holds one "
+                       "selector per domain, so it cannot name both keys; "
+                       "use signer = exec, or a key_type of one algorithm",
+                    domain, r->key_type);
+    if (r->signer == KW_DKIM_SIGNER_OPENDKIM && r->opendkim_conf == NULL)
+        return FAIL(p, "[dkim \"%s\"]: key_type = %s with signer = "
+                       "opendkim needs opendkim_conf_ed25519: OpenDKIM signs "
+                       "Ed25519 only with SignatureAlgorithm ed25519-sha256, "
+                       "which applies to every key it has, so the Ed25519 "
+                       "key needs an OpenDKIM instance of its own (name its "
+                       "opendkim.conf; [dkim] opendkim_conf is the RSA one)",
+                    domain, r->key_type);
+    return 0;
+}
+
+/* Split the checked dual section r (the last of dk->rot) into its two
+ * tracks; tmpl is its selector template, taken. */
+static int dual_split(parser *p, char *tmpl)
+{
+    kw_dkim_params *dk = &p->c->dkim;
+    kw_dkim_rot_params *r = &dk->rot[dk->nrot - 1], ed, *nv;
+    const char *rsa = strncmp(r->key_type, "rsa3072", 7) == 0 ? "rsa3072"
+                                                               : "rsa2048";
+    int rc;
+
+    if ((rc = kw_dkim_rot_params_copy(&ed, r)) != 0) {
+        free(tmpl);
+        return rc;
+    }
+    free(ed.key_type);
+    free(ed.selector);
+    ed.key_type = strdup("ed25519");
+    ed.selector = track_template(tmpl, 'e');
+    ed.track = KS_DKIM_TRACK_ED25519;
+    free(r->key_type);
+    free(r->opendkim_conf);
+    r->opendkim_conf = NULL;
+    r->key_type = strdup(rsa);
+    r->selector = track_template(tmpl, 'r');
+    r->track = KS_DKIM_TRACK_RSA;
+    free(tmpl);
+    if (ed.key_type == NULL || ed.selector == NULL || r->key_type == NULL ||
+        r->selector == NULL ||
+        (nv = kw_vec_grow(dk->rot, &p->cap_rot, dk->nrot + 1,
+                          sizeof(*nv))) ==
+            NULL) {
+        kw_dkim_rot_params_free(&ed);
+        return KW_ENOMEM;
+    }
+    dk->rot = nv;
+    dk->rot[dk->nrot++] = ed;
+    return 0;
+}
+
 /* Close a managed [dkim "DOMAIN"]: check it, and take its selector
  * template from the watched-key entry, which it is not. */
 int kw_config_dkim_end(parser *p)
@@ -287,9 +412,9 @@ int kw_config_dkim_end(parser *p)
     char sel[64];
     kw_diag why;
     size_t j;
-    int rc;
+    int rc, dual;
 
-    if (!(p->seen & (1u << DKIM_FIRST_ROTATE_KEY)))
+    if (!(p->seen & ((uint64_t)1 << DKIM_FIRST_ROTATE_KEY)))
         return FAIL(p, "[dkim \"%s\"]: rotation keys (key_dir, publish, "
                        "...) need rotate = (how often a new key is made)",
                     k->domain);
@@ -302,10 +427,19 @@ int kw_config_dkim_end(parser *p)
         return FAIL(p, "[dkim \"%s\"]: rotate = needs key_dir (where new "
                        "keys are written)",
                     k->domain);
+    dual = r->key_type != NULL && strchr(r->key_type, '+') != NULL;
+    if (!dual && (p->seen & ((uint64_t)1 << DKIM_KEY_OPENDKIM_ED25519)))
+        return FAIL(p, "[dkim \"%s\"]: opendkim_conf_ed25519 is for "
+                       "key_type = rsa2048+ed25519 (or rsa3072+ed25519): "
+                       "the Ed25519 key's own OpenDKIM instance",
+                    k->domain);
     if (r->zone != NULL && k->selector == NULL &&
         (k->selector = strdup("kw%n")) == NULL)
         return KW_ENOMEM;
-    if ((p->seen & (1u << DKIM_KEY_SLOTS)) && r->zone == NULL)
+    if (dual && k->selector == NULL &&
+        (k->selector = strdup("kw%Y%m%a")) == NULL)
+        return KW_ENOMEM;
+    if ((p->seen & ((uint64_t)1 << DKIM_KEY_SLOTS)) && r->zone == NULL)
         return FAIL(p, "[dkim \"%s\"]: slots = is for a dedicated zone "
                        "(zone =)",
                     k->domain);
@@ -313,12 +447,26 @@ int kw_config_dkim_end(parser *p)
         return FAIL(p, "[dkim \"%s\"]: rotate = needs selector = (a "
                        "template such as kw%%Y%%m)",
                     k->domain);
+    if (dual && (rc = dual_checks(p, k->domain, r, k->selector)) != 0)
+        return rc;
     if (r->zone != NULL && (rc = zone_template_check(p, k->domain, r,
                                                      k->selector)) != 0)
         return rc;
-    if (r->zone == NULL &&
-        kw_dkim_selector_expand(k->selector, 0, sel, sizeof(sel), &why) != 0)
-        return FAIL(p, "[dkim \"%s\"]: %s", k->domain, why.msg);
+    if (!dual && has_track_letter(k->selector))
+        return FAIL(p, "[dkim \"%s\"]: selector = %s: %%a (the key's "
+                       "algorithm) is for key_type = rsa2048+ed25519 or "
+                       "rsa3072+ed25519",
+                    k->domain, k->selector);
+    if (r->zone == NULL) {
+        char *t = track_template(k->selector, 'r');
+
+        if (t == NULL)
+            return KW_ENOMEM;
+        rc = kw_dkim_selector_expand(t, 0, sel, sizeof(sel), &why);
+        free(t);
+        if (rc != 0)
+            return FAIL(p, "[dkim \"%s\"]: %s", k->domain, why.msg);
+    }
     if (r->publish == KW_DKIM_PUBLISH_UPDATE && r->dns_server == NULL)
         return FAIL(p, "[dkim \"%s\"]: rotate = needs a way to publish: "
                        "dns_server (RFC 2136 updates), dns_exec, or "
@@ -341,8 +489,15 @@ int kw_config_dkim_end(parser *p)
             return FAIL(p, "[dkim \"%s\"]: rotate = is also set at line %d; "
                            "one managed section per domain",
                         k->domain, dk->rot[j].line);
-    r->selector = k->selector;
-    k->selector = NULL;
+    if (dual) {
+        rc = dual_split(p, k->selector);
+        k->selector = NULL;
+        if (rc != 0)
+            return rc;
+    } else {
+        r->selector = k->selector;
+        k->selector = NULL;
+    }
     free(k->domain);
     free(k->user);
     dk->nkeys--;

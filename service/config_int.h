@@ -43,7 +43,7 @@ typedef struct parser {
     kw_dnssec_zone_conf *zone; /* current [zone "NAME"] */
     int dnssec_line;      /* the [dnssec] header's line */
     int coalesce_set;     /* the [hook] set coalesce itself */
-    unsigned seen;        /* keys seen in the current section (bits) */
+    uint64_t seen;        /* keys seen in the current section (bits) */
     unsigned seen_sections;
     /* Room in the arrays, and the names taken: a file of 20,000
      * sections loads in linear time (kw_vec.h). */
@@ -59,10 +59,11 @@ typedef struct parser {
  * the rotation keys (indexes into the [dkim] row of kw_config_sections). */
 #define DKIM_FIRST_DOMAIN_KEY 7
 #define DKIM_FIRST_ROTATE_KEY 10
-/* zone and slots, the last two: `seen` is 32 bits, so they fill it and a
- * further [dkim] key needs a wider one. */
+/* zone, slots and opendkim_conf_ed25519, the last three (`seen` is 64
+ * bits since the last). */
 #define DKIM_KEY_ZONE 30
 #define DKIM_KEY_SLOTS 31
+#define DKIM_KEY_OPENDKIM_ED25519 32
 
 int kw_config_fail_at(parser *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

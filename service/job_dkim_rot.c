@@ -70,8 +70,8 @@ int kw_dkim_rot_views(ks_store *s, const kw_dkim_params *p, int64_t now,
                            "rotations", p->nrot);
     for (i = 0; i < p->nrot; i++) {
         v[i].p = &p->rot[i];
-        r = ks_dkim_rot_latest(s, p->rot[i].domain, &v[i].rot, &v[i].found,
-                               d);
+        r = ks_dkim_rot_latest_track(s, p->rot[i].domain, p->rot[i].track,
+                                     &v[i].rot, &v[i].found, d);
         if (r != 0) {
             free(v);
             return r;
@@ -116,7 +116,7 @@ int kw_dkim_rot_watch(ks_store *s, const kw_dkim_rot_view *v, size_t n,
 
     *nchanged = 0;
     for (i = 0; i < n; i++) {
-        r = ks_dkim_rot_health_seen(s, v[i].p->domain,
+        r = ks_dkim_rot_health_seen(s, v[i].p->domain, v[i].p->track,
                                     v[i].found ? v[i].rot.selector : NULL,
                                     v[i].h.health, v[i].h.reason, now,
                                     &changed, d);
@@ -218,7 +218,7 @@ static void set_metrics(kw_metrics_counters *c, const kw_dkim_rot_view *v,
     size_t i;
 
     for (i = 0; m != NULL && i < n; i++) {
-        snprintf(m[i].domain, sizeof(m[i].domain), "%s", v[i].p->domain);
+        kw_dkim_rot_label(v[i].p, m[i].domain, sizeof(m[i].domain));
         if (v[i].found)
             snprintf(m[i].stage, sizeof(m[i].stage), "%s", v[i].rot.stage);
         m[i].health = v[i].h.health;
@@ -232,6 +232,7 @@ static void rot_report(kw_job *j, const char *when)
 {
     rot_job *rj = (rot_job *)j;
     size_t i, worst = 0;
+    char label[300];
 
     if (j->r != 0) {
         kw_job_log_failure(j, when);
@@ -252,7 +253,7 @@ static void rot_report(kw_job *j, const char *when)
         kw_warn("dkim-rotate: %zu domain%s, %zu stopped; the worst, %s, is "
                 "%s: %s; next at %s",
                 rj->nviews, rj->nviews == 1 ? "" : "s", rj->stopped,
-                rj->views[worst].p->domain,
+                kw_dkim_rot_label(rj->views[worst].p, label, sizeof(label)),
                 ks_health_word((ks_health)rj->views[worst].h.health),
                 rj->views[worst].h.reason, when);
     else

@@ -507,6 +507,7 @@ static const char verify_py[] =
     "    print('python3-dkim (dkimpy) is not available: %s' % e)\n"
     "    sys.exit(3)\n"
     "path, sel, dom, txt = sys.argv[1:5]\n"
+    "idx = int(sys.argv[5]) if len(sys.argv) > 5 else 0\n"
     "want = ('%s._domainkey.%s.' % (sel, dom)).lower()\n"
     "asked = []\n"
     "def resolve(n, timeout):\n"
@@ -540,7 +541,7 @@ static const char verify_py[] =
     "    msg = f.read()\n"
     "d = dkim.DKIM(msg, logger=logger)\n"
     "try:\n"
-    "    ok = d.verify(dnsfunc=dnsfunc)\n"
+    "    ok = d.verify(idx=idx, dnsfunc=dnsfunc)\n"
     "except Exception as e:\n"
     "    ok = False\n"
     "    log.write('%s: %s\\n' % (type(e).__name__, e))\n"
@@ -569,7 +570,15 @@ int dkim_verify(const char *signed_msg, const char *selector,
                 const char *domain, const char *pubkey_txt, char *why,
                 size_t whylen)
 {
-    char path[64];
+    return dkim_verify_at(signed_msg, 0, selector, domain, pubkey_txt, why,
+                          whylen);
+}
+
+int dkim_verify_at(const char *signed_msg, int idx, const char *selector,
+                   const char *domain, const char *pubkey_txt, char *why,
+                   size_t whylen)
+{
+    char path[64], num[16];
     char *argv[10], *out = NULL, *err = NULL;
     size_t len = strlen(signed_msg), off = 0;
     int fd, ofd, efd, rc, res;
@@ -605,7 +614,9 @@ int dkim_verify(const char *signed_msg, const char *selector,
     argv[5] = (char *)selector;
     argv[6] = (char *)domain;
     argv[7] = (char *)pubkey_txt;
-    argv[8] = NULL;
+    snprintf(num, sizeof(num), "%d", idx);
+    argv[8] = num;
+    argv[9] = NULL;
     pid = proc_spawn_pipes(argv, &ofd, &efd);
     close(fd);
     proc_drain(ofd, efd, &out, &err);

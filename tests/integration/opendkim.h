@@ -95,6 +95,12 @@ int dkim_verify(const char *signed_msg, const char *selector,
                 const char *domain, const char *pubkey_txt, char *why,
                 size_t whylen);
 
+/* The same for the idx-th DKIM-Signature (0: the first, the one the last
+ * signer added on top). */
+int dkim_verify_at(const char *signed_msg, int idx, const char *selector,
+                   const char *domain, const char *pubkey_txt, char *why,
+                   size_t whylen);
+
 /* The same with the key looked up as a receiver does: the name the
  * signature gives asked for TXT of the recursive resolver at
  * resolver@port (dnspython), which follows a CNAME to where the record

@@ -182,12 +182,12 @@ static void odk_add(signer *g, const char *domain, const char *sel,
 /* A key s0 for domain made by hand (not by keywarden), Ed25519 or RSA,
  * its record published with knsupdate and served by both servers, its
  * rows added to g's tables and g reloaded. */
-static void add_s0(signer *g, const char *domain, int ed)
+static void add_sel(signer *g, const char *domain, const char *sel, int ed)
 {
     char key[PATHLEN + 400], txt[2048], lines[2600], *p, *q;
     size_t n = 0;
 
-    snprintf(key, sizeof(key), "%s/s0.%s.private", g->base, domain);
+    snprintf(key, sizeof(key), "%s/%s.%s.private", g->base, sel, domain);
     if (ed)
         assert_int_equal(dkim_make_ed25519_key(key, txt, sizeof(txt)), 0);
     else
@@ -195,7 +195,7 @@ static void add_s0(signer *g, const char *domain, int ed)
     /* TXT strings are at most 255 octets: a 2048-bit key's record is
      * cut into several, as in a zone file. */
     n = (size_t)snprintf(lines, sizeof(lines),
-                         "update add s0._domainkey.%s 60 TXT", domain);
+                         "update add %s._domainkey.%s 60 TXT", sel, domain);
     for (p = txt; *p != '\0'; p = q) {
         q = p + strlen(p) > p + 250 ? p + 250 : p + strlen(p);
         n += (size_t)snprintf(lines + n, sizeof(lines) - n, " \"%.*s\"",
@@ -203,17 +203,22 @@ static void add_s0(signer *g, const char *domain, int ed)
     }
     snprintf(lines + n, sizeof(lines) - n, "\n");
     assert_int_equal(kn_update(&g_primary, NULL, lines), 0);
-    odk_add(g, domain, "s0", key);
+    odk_add(g, domain, sel, key);
     {
         /* Until the secondary has it too. */
         char name[300], t[4096];
         int i;
 
-        snprintf(name, sizeof(name), "s0._domainkey.%s", domain);
+        snprintf(name, sizeof(name), "%s._domainkey.%s", sel, domain);
         for (i = 0; i < 250 && served("127.0.0.2", name, t, sizeof(t)) != 1;
              i++)
             usleep(20000); /* polled: at most 5 s */
     }
+}
+
+static void add_s0(signer *g, const char *domain, int ed)
+{
+    add_sel(g, domain, "s0", ed);
 }
 
 /* The same, the key of g's kind: it signs domain's mail from now on. */
@@ -328,7 +333,8 @@ static void write_case(kase *k, const char *hooks, const char *publish)
 
 /* A case for domain signed by g: its state, configuration and key
  * directory, and the hand-made s0 signing until the first switch. */
-static void new_case(kase *k, const char *domain, signer *g)
+/* k's paths for domain signed by g (state, configuration, keys). */
+static void case_paths(kase *k, const char *domain, signer *g)
 {
     char rel[100];
 
@@ -341,6 +347,11 @@ static void new_case(kase *k, const char *domain, signer *g)
     keep(k->conf, rel);
     snprintf(rel, sizeof(rel), "keys-%s", domain);
     keep(k->keys, rel);
+}
+
+static void new_case(kase *k, const char *domain, signer *g)
+{
+    case_paths(k, domain, g);
     snprintf(k->a, sizeof(k->a), "%c202701", domain[0]);
     snprintf(k->b, sizeof(k->b), "%c202704", domain[0]);
     write_case(k, NULL, NULL);
@@ -883,10 +894,241 @@ static void rspamd_maps(void **st)
     unsetenv("KEYWARDEN_NOW");
 }
 
+/* ---- two keys side by side (key_type = rsa2048+ed25519) ---------------- */
+
+/* A dual section for domain: the RSA track switched in g_rsa (through
+ * [dkim] opendkim_conf), the Ed25519 track in g_ed
+ * (opendkim_conf_ed25519), the default template kw%Y%m%a; one built-in
+ * reload without config =, which reloads the instances the events name.
+ * The hand-made s0r (RSA) and s0e (Ed25519) sign until the switches. */
+static void new_dual(kase *k, const char *domain)
+{
+    char text[8192];
+
+    case_paths(k, domain, &g_rsa);
+    snprintf(text, sizeof(text),
+             "[dkim]\ndns_port = %d\nopendkim_conf = %s\n"
+             "[dkim \"%s\"]\nrotate = 90d\nkey_type = rsa2048+ed25519\n"
+             "key_dir = %s\nttl = 60\ndns_zone = example.com\n"
+             "dns_server = 127.0.0.1:%d\ntsig_key = %s\n"
+             "tsig_algorithm = %s\ntsig_secret = %s\n"
+             "signer = opendkim\nopendkim_conf_ed25519 = %s\n"
+             "[hook \"reload\"]\non = dkim.activated\nreload = opendkim\n",
+             g_primary.port, g_rsa.P.conf, domain, k->keys, g_primary.port,
+             g_primary.key_name, g_primary.key_alg, g_primary.key_secret,
+             g_ed.P.conf);
+    put(k->conf, text);
+    add_sel(&g_rsa, domain, "s0r", 0);
+    add_sel(&g_ed, domain, "s0e", 1);
+    sign_check(&g_rsa, domain, "s0r");
+    sign_check(&g_ed, domain, "s0e");
+}
+
+/* new_dual, and its first rotation of both tracks to visible at T0. */
+static void dual_visible(kase *k, const char *domain)
+{
+    new_dual(k, domain);
+    rotate_at(k, T0, 0, "(rsa2048)  selector kw202701r  visible since",
+              "(ed25519)  selector kw202701e  visible since", NULL);
+    assert_int_equal(records_at("kw202701r", domain), 1);
+    assert_int_equal(records_at("kw202701e", domain), 1);
+}
+
+/* A message signed by the RSA milter, then by the Ed25519 milter, carries
+ * both signatures: the Ed25519 one on top (index 0) with sel_e, the RSA
+ * one below with sel_r, and each verifies with dkimpy against the record
+ * both Knot servers serve. */
+static void both_sign(const char *domain, const char *sel_r,
+                      const char *sel_e)
+{
+    char *m1 = signed_ok(&g_rsa, domain, sel_r), *m2 = NULL, txt[4096],
+         why[2048];
+
+    if (opendkim_sign(g_ed.base, g_ed.port, m1, &m2) != 0)
+        fail_msg("the Ed25519 milter did not sign: %s", m2 ? m2 : "");
+    assert_true(ds_has_selector(m2, sel_r));
+    assert_true(ds_has_selector(m2, sel_e));
+    ds_record(&g_dns, sel_e, domain, txt, sizeof(txt));
+    if (dkim_verify_at(m2, 0, sel_e, domain, txt, why, sizeof(why)) != 1)
+        fail_msg("the Ed25519 signature (%s) fails: %s", sel_e, why);
+    assert_non_null(strstr(why, sel_e));
+    ds_record(&g_dns, sel_r, domain, txt, sizeof(txt));
+    if (dkim_verify_at(m2, 1, sel_r, domain, txt, why, sizeof(why)) != 1)
+        fail_msg("the RSA signature (%s) fails: %s", sel_r, why);
+    assert_non_null(strstr(why, sel_r));
+    /* Either record for the other signature does not verify it: the two
+     * tracks have two keys. */
+    if (dkim_verify_at(m2, 1, sel_e, domain, txt, why, sizeof(why)) != 0)
+        fail_msg("the RSA signature verified against %s: %s", sel_e, why);
+    free(m1);
+    free(m2);
+}
+
+/* Two whole rotations of both tracks in step, on the pinned clock. */
+static void dual_cycle(void **st)
+{
+    kase k;
+    kwres r;
+
+    (void)st;
+    NEED_ODK();
+    dual_visible(&k, "dw.example.com");
+    /* Not propagated yet: the hand-made keys still sign. */
+    sign_check(&g_rsa, k.domain, "s0r");
+    sign_check(&g_ed, k.domain, "s0e");
+    rotate_at(&k, T1, 0, "(rsa2048)  selector kw202701r  active since " T1,
+              "(ed25519)  selector kw202701e  active since " T1, NULL);
+    /* Each instance's tables name its own track's key only. */
+    {
+        char *kr = get(g_rsa.P.keytable), *ke = get(g_ed.P.keytable);
+
+        assert_non_null(strstr(kr, "kw202701r"));
+        assert_null(strstr(kr, "kw202701e"));
+        assert_non_null(strstr(ke, "kw202701e"));
+        assert_null(strstr(ke, "kw202701r"));
+        free(kr);
+        free(ke);
+    }
+    /* One hook, both instances reloaded (each event names its own). */
+    hooks_run(&k, T1, "hook reload: ok");
+    sign_check(&g_rsa, k.domain, "kw202701r");
+    sign_check(&g_ed, k.domain, "kw202701e");
+    both_sign(k.domain, "kw202701r", "kw202701e");
+    rotate_at(&k, "2027-01-15T09:02:00Z", 0,
+              "(rsa2048)  selector kw202701r  retired since",
+              "(ed25519)  selector kw202701e  retired since", NULL);
+    /* 90 days on: both tracks again, each replacing its own key. */
+    rotate_at(&k, T2, 0, "(rsa2048)  selector kw202704r  visible since",
+              "(replaces kw202701r)", "(replaces kw202701e)", NULL);
+    rotate_at(&k, T3, 0, "(ed25519)  selector kw202704e  active since " T3,
+              "(rsa2048)  selector kw202704r  active since " T3, NULL);
+    sign_check(&g_rsa, k.domain, "kw202701r");
+    sign_check(&g_ed, k.domain, "kw202701e");
+    hooks_run(&k, T3, "hook reload: ok");
+    both_sign(k.domain, "kw202704r", "kw202704e");
+    rotate_at(&k, T3R, 0, "(rsa2048)  selector kw202704r  retired since",
+              "(ed25519)  selector kw202704e  retired since", NULL);
+    /* Each track's old record goes after its own drain, both here. */
+    rotate_at(&k, T4, 0, "(rsa2048)  selector kw202704r  removed since",
+              "(ed25519)  selector kw202704e  removed since", NULL);
+    assert_int_equal(records_at("kw202701r", k.domain), 0);
+    assert_int_equal(records_at("kw202701e", k.domain), 0);
+    assert_int_equal(records_at("kw202704r", k.domain), 1);
+    assert_int_equal(records_at("kw202704e", k.domain), 1);
+    both_sign(k.domain, "kw202704r", "kw202704e");
+    /* list: one line per track; the inventory reads both instances, so
+     * each track's new key is seen signing. */
+    setenv("KEYWARDEN_NOW", T4, 1);
+    kwres_free((r = kw_ok(k.state, k.conf, "scan", "--dkim"), &r));
+    r = kw(k.state, k.conf, "list");
+    assert_contains(r.out, "dw.example.com (rsa2048)         removed     "
+                           "kw202704r");
+    assert_contains(r.out, "dw.example.com (ed25519)         removed     "
+                           "kw202704e");
+    assert_contains(r.out, "kw202704r._domainkey.dw.example.com -");
+    assert_contains(r.out, "kw202704e._domainkey.dw.example.com -");
+    kwres_free(&r);
+    r = kw_ok(k.state, k.conf, "list", "--json");
+    assert_contains(r.out, "\"name\":\"dw.example.com (ed25519)\","
+                           "\"key_type\":\"ed25519\"");
+    assert_contains(r.out, "\"name\":\"dw.example.com (rsa2048)\","
+                           "\"key_type\":\"rsa2048\"");
+    kwres_free(&r);
+    unsetenv("KEYWARDEN_NOW");
+}
+
+/* The Ed25519 track's signer refuses its switch (`opendkim -n` fails on
+ * its SigningTable): that track stops at propagated with s0e signing, and
+ * says so; the RSA track goes on to its new key and retires s0r.  Fixed,
+ * the Ed25519 track resumes. */
+static void dual_ed_signer_fails(void **st)
+{
+    char *st0, text[8192];
+    kase k;
+    kwres r;
+
+    (void)st;
+    NEED_ODK();
+    dual_visible(&k, "dv.example.com");
+    st0 = get(g_ed.P.signingtable);
+    snprintf(text, sizeof(text), "%s*@[broken.test bad._domainkey.x.test\n",
+             st0);
+    put(g_ed.P.signingtable, text);
+    rotate_at(&k, T1, 1, "(rsa2048)  selector kw202701r  active since " T1,
+              "(ed25519)  selector kw202701e  propagated since " T1,
+              "stopped (", "): switching the signer", NULL);
+    /* The Ed25519 instance's files are as they were (put back). */
+    {
+        char *kt = get(g_ed.P.keytable);
+
+        assert_null(strstr(kt, "kw202701e"));
+        tables_are(&g_ed, kt, text);
+        free(kt);
+    }
+    hooks_run(&k, T1, "hook reload: ok");
+    sign_check(&g_rsa, k.domain, "kw202701r");
+    /* Its old key still signs, and verifies against what DNS serves. */
+    sign_check(&g_ed, k.domain, "s0e");
+    rotate_at(&k, "2027-01-15T09:02:00Z", 1,
+              "(rsa2048)  selector kw202701r  retired since",
+              "(ed25519)  selector kw202701e  propagated since " T1,
+              "stopped (", NULL);
+    status_has(&k, "dv.example.com (ed25519)  selector kw202701e  propagated",
+               "regular expression");
+    r = kw(k.state, k.conf, "list");
+    assert_contains(r.out, "dv.example.com (ed25519)");
+    assert_contains(r.out, "warning");
+    kwres_free(&r);
+    sign_check(&g_ed, k.domain, "s0e");
+    assert_int_equal(records_at("s0e", k.domain), 1);
+    /* Fixed: the Ed25519 track switches; the RSA track stays retired. */
+    put(g_ed.P.signingtable, st0);
+    free(st0);
+    rotate_at(&k, "2027-01-15T09:03:00Z", 0,
+              "(ed25519)  selector kw202701e  active since",
+              "(rsa2048)  selector kw202701r  retired since", NULL);
+    hooks_run(&k, "2027-01-15T09:03:00Z", "hook reload: ok");
+    sign_check(&g_ed, k.domain, "kw202701e");
+    both_sign(k.domain, "kw202701r", "kw202701e");
+    unsetenv("KEYWARDEN_NOW");
+}
+
+/* `dkim abort DOMAIN` takes back both tracks before active: both new
+ * records gone from both servers, the hand-made keys signing. */
+static void dual_abort(void **st)
+{
+    const char *args[] = {"dkim", "abort", "du.example.com", NULL};
+    kase k;
+    kwres r;
+
+    (void)st;
+    NEED_ODK();
+    dual_visible(&k, "du.example.com");
+    setenv("KEYWARDEN_NOW", T0, 1);
+    r = kw_expect(0, k.state, k.conf, args);
+    assert_contains(r.out, "du.example.com (rsa2048)  selector kw202701r  "
+                           "aborted since");
+    assert_contains(r.out, "du.example.com (ed25519)  selector kw202701e  "
+                           "aborted since");
+    kwres_free(&r);
+    assert_int_equal(records_at("kw202701r", k.domain), 0);
+    assert_int_equal(records_at("kw202701e", k.domain), 0);
+    sign_check(&g_rsa, k.domain, "s0r");
+    sign_check(&g_ed, k.domain, "s0e");
+    /* Nothing runs any more: a second abort says so for both. */
+    r = kw_expect(3, k.state, k.conf, args);
+    assert_contains(r.err, "no rotation runs in either track");
+    kwres_free(&r);
+    unsetenv("KEYWARDEN_NOW");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rsa_cycle),
+        cmocka_unit_test(dual_cycle),
+        cmocka_unit_test(dual_ed_signer_fails),
+        cmocka_unit_test(dual_abort),
         cmocka_unit_test(kill9_matrix),
         cmocka_unit_test(reload_hook_fails),
         cmocka_unit_test(broken_tables),
@@ -896,5 +1138,7 @@ int main(void)
         cmocka_unit_test(opendkim_one_algorithm),
     };
 
+    if (getenv("KW_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("KW_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -514,8 +514,8 @@ static void test_serve_follows_dns(void **st)
                                   "o.name = 's2._domainkey." ZONE "' AND "
                                   "k.role = 'signing'"),
                      1);
-    assert_true(file_contains(b.log, "watch: changes under a DKIM signer's "
-                                     "files"));
+    assert_true(file_contains(b.log, "watch: changes under a DKIM or "
+                                     "DNSSEC signer's files"));
 
     /* And on demand: run-job dkim (the type's one job, no name). */
     before = dkim_checks(b.metrics_port);

@@ -648,6 +648,132 @@ static void dkim_rotate_sections(void **state)
     expect_bad(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
+/* key_type = rsa2048+ed25519: one section, two tracks (kw_dkim_rot_params
+ * each), the template's %a replaced by each track's letter, the Ed25519
+ * track with its own OpenDKIM; what cannot work is refused by line. */
+static void dkim_dual_sections(void **state)
+{
+    static const char *const bad[][2] = {
+        /* Two tracks, one selector: they would collide. */
+        {"[dkim \"a.test\"]\nrotate = 90d\nselector = kw%Y%m\n"
+         "key_type = rsa2048+ed25519\nkey_dir = /k\npublish = manual\n",
+         "k.conf:1: [dkim \"a.test\"]: selector = kw%Y%m: with key_type = "
+         "rsa2048+ed25519 the template must hold %a"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nselector = kw%Y%%a\n"
+         "key_type = rsa2048+ed25519\nkey_dir = /k\npublish = manual\n",
+         "must hold %a"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nselector = kw%a\n"
+         "key_dir = /k\npublish = manual\n",
+         "k.conf:1: [dkim \"a.test\"]: selector = kw%a: %a (the key's "
+         "algorithm) is for key_type = rsa2048+ed25519"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nkey_type = rsa2048+ed25519\n"
+         "key_dir = /k\npublish = manual\nsigner = rspamd\n"
+         "selector_map = /m\npath_map = /p\n",
+         "k.conf:1: [dkim \"a.test\"]: key_type = rsa2048+ed25519 with "
+         "signer = rspamd is not supported: rspamd's selector_map holds one "
+         "selector per domain"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nkey_type = rsa3072+ed25519\n"
+         "key_dir = /k\npublish = manual\nsigner = opendkim\n",
+         "k.conf:1: [dkim \"a.test\"]: key_type = rsa3072+ed25519 with "
+         "signer = opendkim needs opendkim_conf_ed25519"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nkey_type = rsa2048\n"
+         "key_dir = /k\npublish = manual\nselector = k%Y\n"
+         "opendkim_conf_ed25519 = /etc/ed.conf\n",
+         "opendkim_conf_ed25519 is for key_type = rsa2048+ed25519"},
+        {"[dkim \"a.test\"]\nrotate = 90d\nkey_type = rsa2048+ed25519\n"
+         "key_dir = /k\npublish = manual\nzone = dkim.example.net\n"
+         "selector = kw%n%a\n",
+         "with zone = is not supported"},
+        {"[dkim \"a.test\"]\nkey_type = ed25519+rsa2048\n",
+         "k.conf:2: key_type = ed25519+rsa2048: expected rsa2048"},
+        {"[dkim \"a.test\"]\nopendkim_conf_ed25519 = etc/ed.conf\n",
+         "absolute path"},
+    };
+    kw_config c;
+    kw_diag d;
+    char label[300];
+
+    (void)state;
+    if (parse("[dkim \"example.com\"]\n"
+              "rotate = 90d\n"
+              "key_type = rsa3072+ed25519\n"
+              "key_dir = /k\n"
+              "dns_server = 127.0.0.1:5300\n"
+              "signer = opendkim\n"
+              "opendkim_conf_ed25519 = /etc/opendkim-ed25519.conf\n"
+              "[dkim \"example.org\"]\n"
+              "rotate = 30d\n"
+              "key_type = rsa2048+ed25519\n"
+              "selector = m%a-%Y\n"
+              "key_dir = /k\n"
+              "publish = manual\n"
+              "signer = exec\n"
+              "signer_exec = /bin/true\n"
+              "[dkim \"example.net\"]\n"
+              "rotate = 30d\n"
+              "selector = s%Y\n"
+              "key_dir = /k\n"
+              "publish = manual\n"
+              "signer = opendkim\n"
+              "[dkim]\n"
+              "opendkim_conf = /etc/opendkim-rsa.conf\n",
+              &c, &d) != 0)
+        fail_msg("%s", d.msg);
+    assert_int_equal(c.dkim.nrot, 5);
+    /* The RSA track where the section was, its Ed25519 track after. */
+    assert_string_equal(c.dkim.rot[0].domain, "example.com");
+    assert_int_equal(c.dkim.rot[0].track, KS_DKIM_TRACK_RSA);
+    assert_string_equal(c.dkim.rot[0].key_type, "rsa3072");
+    assert_string_equal(c.dkim.rot[0].selector, "kw%Y%mr");
+    assert_string_equal(c.dkim.rot[0].opendkim_conf,
+                        "/etc/opendkim-rsa.conf");
+    assert_string_equal(c.dkim.rot[1].domain, "example.com");
+    assert_int_equal(c.dkim.rot[1].track, KS_DKIM_TRACK_ED25519);
+    assert_string_equal(c.dkim.rot[1].key_type, "ed25519");
+    assert_string_equal(c.dkim.rot[1].selector, "kw%Y%me");
+    assert_string_equal(c.dkim.rot[1].opendkim_conf,
+                        "/etc/opendkim-ed25519.conf");
+    assert_string_equal(c.dkim.rot[1].dns_server, "127.0.0.1:5300");
+    assert_int_equal(c.dkim.rot[1].line, c.dkim.rot[0].line);
+    /* %a anywhere in the template. */
+    assert_string_equal(c.dkim.rot[2].selector, "mr-%Y");
+    assert_string_equal(c.dkim.rot[3].selector, "me-%Y");
+    assert_string_equal(c.dkim.rot[3].signer_exec[0], "/bin/true");
+    assert_int_equal(c.dkim.rot[4].track, KS_DKIM_TRACK_ANY);
+    assert_string_equal(c.dkim.rot[4].opendkim_conf,
+                        "/etc/opendkim-rsa.conf");
+    assert_string_equal(kw_dkim_rot_label(&c.dkim.rot[1], label,
+                                          sizeof(label)),
+                        "example.com (ed25519)");
+    assert_string_equal(kw_dkim_rot_label(&c.dkim.rot[0], label,
+                                          sizeof(label)),
+                        "example.com (rsa3072)");
+    assert_string_equal(kw_dkim_rot_label(&c.dkim.rot[4], label,
+                                          sizeof(label)),
+                        "example.net");
+    assert_ptr_equal(kw_dkim_rot_section(&c.dkim, "EXAMPLE.com",
+                                         KS_DKIM_TRACK_ED25519),
+                     &c.dkim.rot[1]);
+    {
+        ks_dkim_rot r;
+
+        memset(&r, 0, sizeof(r));
+        snprintf(r.domain, sizeof(r.domain), "example.com");
+        snprintf(r.key_type, sizeof(r.key_type), "ed25519");
+        assert_ptr_equal(kw_dkim_rot_section_of(&c.dkim, &r),
+                         &c.dkim.rot[1]);
+        snprintf(r.key_type, sizeof(r.key_type), "rsa2048");
+        assert_ptr_equal(kw_dkim_rot_section_of(&c.dkim, &r),
+                         &c.dkim.rot[0]);
+        snprintf(r.domain, sizeof(r.domain), "example.net");
+        assert_ptr_equal(kw_dkim_rot_section_of(&c.dkim, &r),
+                         &c.dkim.rot[4]);
+    }
+    kw_config_free(&c);
+
+    expect_bad(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
 static void many_endpoints(void **state)
 {
     enum { N = 20000 };
@@ -769,6 +895,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(full_file),
         cmocka_unit_test(defaults),
+        cmocka_unit_test(dkim_dual_sections),
         cmocka_unit_test(lifecycle_params),
         cmocka_unit_test(hooks),
         cmocka_unit_test(errors_name_file_line_and_key),

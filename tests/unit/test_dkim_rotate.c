@@ -1581,6 +1581,157 @@ static void test_schema_rebuild(void **state)
     ks_close(s);
 }
 
+/* The newest rotation of domain's track has selector sel at stage. */
+static void track_latest_is(const char *domain, int track, const char *sel,
+                            const char *stage)
+{
+    ks_dkim_rot got;
+    kw_diag d;
+    int found = 0;
+
+    assert_int_equal(ks_dkim_rot_latest_track(st, domain, track, &got,
+                                              &found, &d),
+                     0);
+    assert_true(found);
+    assert_string_equal(got.selector, sel);
+    assert_string_equal(got.stage, stage);
+}
+
+/*
+ * A dual section's two tracks (invariant 8), as the configuration makes
+ * them: each its own rotations, found by domain and key type.  Walked
+ * together by kw_dkim_rotate_many (the daemon's path, no special case);
+ * the Ed25519 track's signer refusing its switch stops that track at
+ * propagated with its reason and its old key in place, while the RSA
+ * track becomes active and retires; each track's health says its own;
+ * the next rotation of each replaces its own key; the store's per-track
+ * lookups never mix the two.
+ */
+static void test_dual_tracks(void **state)
+{
+    kw_dkim_rot_params r, e;
+    const kw_dkim_rot_params *ps[2];
+    kw_dkim_rot_out outs[2];
+    kw_dkim_rot_health h;
+    char script[600], text[1400], flag[600];
+    kw_diag d;
+    FILE *f;
+
+    (void)state;
+    path_join(script, sizeof(script), dir, "dual.sh");
+    path_join(flag, sizeof(flag), dir, "ed-broken");
+    /* The signer program refuses Ed25519 keys while the flag exists: it
+     * gets DOMAIN SELECTOR KEYFILE, the key type is in the file. */
+    snprintf(text, sizeof(text),
+             "#!/bin/sh\n"
+             "echo \"$2\" >> %s/dual.log\n"
+             "if [ -f %s ] && grep -q 'BEGIN PRIVATE KEY' \"$3\" && "
+             "[ $(wc -c < \"$3\") -lt 200 ]; then\n"
+             "  echo 'ed25519 refused' >&2; exit 1\n"
+             "fi\nexit 0\n",
+             dir, flag);
+    f = fopen(script, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(script, 0755), 0);
+    write_file(flag, "x\n");
+    free(prm.key_type);
+    prm.key_type = strdup("rsa2048");
+    free(prm.selector);
+    prm.selector = strdup("kw%Y%mr");
+    prm.track = KS_DKIM_TRACK_RSA;
+    prm.signer = KW_DKIM_SIGNER_EXEC;
+    prm.signer_exec = calloc(2, sizeof(char *));
+    prm.signer_exec[0] = strdup(script);
+    assert_int_equal(kw_dkim_rot_params_copy(&r, &prm), 0);
+    assert_int_equal(kw_dkim_rot_params_copy(&e, &prm), 0);
+    free(e.key_type);
+    e.key_type = strdup("ed25519");
+    free(e.selector);
+    e.selector = strdup("kw%Y%me");
+    e.track = KS_DKIM_TRACK_ED25519;
+    ps[0] = &r;
+    ps[1] = &e;
+
+    assert_int_equal(kw_dkim_rotate_many(st, ps, 2, &dns, 0, NOW, outs, &d),
+                     0);
+    assert_string_equal(outs[0].rot.selector, "kw202701r");
+    assert_string_equal(outs[0].rot.key_type, "rsa2048");
+    assert_string_equal(outs[1].rot.selector, "kw202701e");
+    assert_string_equal(outs[1].rot.key_type, "ed25519");
+    assert_string_equal(outs[0].rot.stage, "visible");
+    assert_string_equal(outs[1].rot.stage, "visible");
+    assert_int_equal(fk.adds, 2);
+
+    /* Propagated: RSA switches and retires (the program's exit 0), the
+     * Ed25519 switch is refused: stopped at propagated, nothing else. */
+    assert_int_equal(kw_dkim_rotate_many(st, ps, 2, &dns, 0, NOW + 7200,
+                                         outs, &d),
+                     0);
+    assert_string_equal(outs[0].rot.stage, "retired");
+    assert_false(outs[0].stopped);
+    assert_string_equal(outs[1].rot.stage, "propagated");
+    assert_true(outs[1].stopped);
+    assert_non_null(strstr(outs[1].rot.stopped, "switching the signer"));
+    assert_non_null(strstr(outs[1].rot.stopped, "ed25519 refused"));
+
+    /* Per-track lookups. */
+    track_latest_is("example.com", KS_DKIM_TRACK_RSA, "kw202701r",
+                    "retired");
+    track_latest_is("EXAMPLE.com", KS_DKIM_TRACK_ED25519, "kw202701e",
+                    "propagated");
+    {
+        ks_dkim_rot *v;
+        size_t n;
+
+        assert_int_equal(ks_dkim_rot_list_track(st, "example.com",
+                                                KS_DKIM_TRACK_ED25519, &v,
+                                                &n, &d),
+                         0);
+        assert_int_equal(n, 1);
+        assert_string_equal(v[0].key_type, "ed25519");
+        free(v);
+        assert_int_equal(ks_dkim_rot_list(st, "example.com", &v, &n, &d), 0);
+        assert_int_equal(n, 2);
+        free(v);
+    }
+
+    /* Health per track: the stopped one warns and says why, the other is
+     * fine. */
+    kw_dkim_rot_health_of(&outs[1].rot, 1, &e, NOW + 7200, &h);
+    assert_int_equal(h.health, KS_HEALTH_WARNING);
+    assert_non_null(strstr(h.reason, "ed25519 refused"));
+    kw_dkim_rot_health_of(&outs[0].rot, 1, &r, NOW + 7200, &h);
+    assert_int_equal(h.health, KS_HEALTH_OK);
+
+    /* Later runs: the RSA track waits for its next rotation, the Ed25519
+     * one retries after its backoff, still refused; fixed, it goes on. */
+    assert_int_equal(kw_dkim_rotate_many(st, ps, 2, &dns, KW_DKIM_ROT_RETRY,
+                                         NOW + 7300, outs, &d),
+                     0);
+    assert_string_equal(outs[0].rot.stage, "retired");
+    assert_string_equal(outs[1].rot.stage, "propagated");
+    assert_true(outs[1].stopped);
+    assert_int_equal(unlink(flag), 0);
+    assert_int_equal(kw_dkim_rotate_many(st, ps, 2, &dns, KW_DKIM_ROT_RETRY,
+                                         NOW + 7400, outs, &d),
+                     0);
+    assert_string_equal(outs[1].rot.stage, "retired");
+    assert_false(outs[1].stopped);
+
+    /* 90 days on: each track's new key replaces its own old one. */
+    assert_int_equal(kw_dkim_rotate_many(st, ps, 2, &dns, 0, NOW + 90 * DAY,
+                                         outs, &d),
+                     0);
+    assert_string_equal(outs[0].rot.selector, "kw202704r");
+    assert_string_equal(outs[0].rot.old_selector, "kw202701r");
+    assert_string_equal(outs[1].rot.selector, "kw202704e");
+    assert_string_equal(outs[1].rot.old_selector, "kw202701e");
+    kw_dkim_rot_params_free(&r);
+    kw_dkim_rot_params_free(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1628,6 +1779,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zone_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zone_revoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_choose, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dual_tracks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_running_selector_unique, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_schema_rebuild, setup,

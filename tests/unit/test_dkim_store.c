@@ -351,8 +351,9 @@ static int rot_seen(const char *domain, const char *sel, int h,
     kw_diag d;
     int changed = -1;
 
-    assert_int_equal(ks_dkim_rot_health_seen(st, domain, sel, h, reason,
-                                             NOW, &changed, &d),
+    assert_int_equal(ks_dkim_rot_health_seen(st, domain, KS_DKIM_TRACK_ANY,
+                                             sel, h, reason, NOW, &changed,
+                                             &d),
                      0);
     return changed;
 }
@@ -382,6 +383,51 @@ static void test_rotation_health_seen(void **state)
     assert_int_equal(rot_events("critical"), 1); /* rot.test's alone */
 }
 
+/* Record the health h of dual.test's track; whether an event was
+ * written. */
+static int track_seen(int track, const char *sel, int h, const char *why)
+{
+    kw_diag d;
+    int changed = -1;
+
+    assert_int_equal(ks_dkim_rot_health_seen(st, "dual.test", track, sel, h,
+                                             why, NOW, &changed, &d),
+                     0);
+    return changed;
+}
+
+/* A dual section's tracks are seen apart: the Ed25519 track stopping is
+ * its own change (its event says track ed25519), the RSA track at ok is
+ * none, and the RSA track shares the domain's health of before. */
+static void test_rotation_health_seen_tracks(void **state)
+{
+    kw_diag d;
+    int64_t n = 0;
+
+    (void)state;
+    assert_int_equal(track_seen(KS_DKIM_TRACK_RSA, "kwr", KS_HEALTH_OK, ""),
+                     0);
+    assert_int_equal(track_seen(KS_DKIM_TRACK_ED25519, "kwe",
+                                KS_HEALTH_WARNING, "stopped at propagated"),
+                     1);
+    /* The RSA track is still ok: no change, though the other warns. */
+    assert_int_equal(track_seen(KS_DKIM_TRACK_RSA, "kwr", KS_HEALTH_OK, ""),
+                     0);
+    /* The domain as a single section is the RSA track's key. */
+    assert_int_equal(track_seen(KS_DKIM_TRACK_ANY, "kwr", KS_HEALTH_OK, ""),
+                     0);
+    assert_int_equal(ks_value(st, &d, "counting", &n, NULL,
+                              "SELECT count(*) FROM events WHERE type = "
+                              "'health.changed' AND json_extract(detail, "
+                              "'$.domain') = 'dual.test' AND "
+                              "json_extract(detail, '$.track') = 'ed25519' "
+                              "AND json_extract(detail, '$.selector') = "
+                              "'kwe'",
+                              ""),
+                     0);
+    assert_int_equal(n, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -391,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_keep),
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_rotation_health_seen),
+        cmocka_unit_test(test_rotation_health_seen_tracks),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
