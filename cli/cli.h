@@ -18,6 +18,7 @@
  *   cli_control.c   status, reload, run-job (the running daemon)
  *   cli_dkim.c      dkim check (DKIM records, SPF and DMARC in DNS)
  *   cli_dnssec.c    dnssec check (a zone's live DNSSEC health)
+ *   cli_dane.c      dane check (TLSA records against what is served)
  *   cli_serve.c     serve (the daemon, service/daemon.h)
  *   output.c        names for people, objects as JSON (list, show, check)
  *   paths.c         opening the inventory, the options every command shares
@@ -133,6 +134,15 @@ void kw_print_empty_hint(FILE *out, const kw_cli *cli);
 /* Parse a --warn/--crit/--expiring value or exit with a usage message. */
 int kw_parse_duration_opt(const char *opt, const char *value, int64_t *out);
 
+/* cli_dnssec.c: findings (dnssec_live.h's, which dane/ shares) as a
+ * JSON array (NULL when out of memory) or indented text lines; the
+ * monitoring word of a ks_health ("ok" ... "unknown"). */
+struct kw_dnssec_live_find;
+json_t *kw_cli_finds_json(const struct kw_dnssec_live_find *f, size_t n);
+void kw_cli_finds_text(const struct kw_dnssec_live_find *f, size_t n,
+                       size_t dropped, FILE *out);
+const char *kw_cli_health_word(int h);
+
 int cli_scan(kw_cli *cli, int argc, char **argv);
 int cli_renew(kw_cli *cli, int argc, char **argv);
 int cli_certificate(kw_cli *cli, int argc, char **argv);
@@ -144,6 +154,7 @@ int cli_precheck(kw_cli *cli, int argc, char **argv);
 int cli_hooks(kw_cli *cli, int argc, char **argv);
 int cli_dkim(kw_cli *cli, int argc, char **argv);
 int cli_dnssec(kw_cli *cli, int argc, char **argv);
+int cli_dane(kw_cli *cli, int argc, char **argv);
 int cli_list(kw_cli *cli, int argc, char **argv);
 int cli_show(kw_cli *cli, int argc, char **argv);
 int cli_check(kw_cli *cli, int argc, char **argv);

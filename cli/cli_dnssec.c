@@ -47,6 +47,41 @@ static const char *sev_name(ks_health h)
            : h == KS_HEALTH_CRITICAL ? "critical" : "unknown";
 }
 
+const char *kw_cli_health_word(int h)
+{
+    return sev_name((ks_health)h);
+}
+
+json_t *kw_cli_finds_json(const kw_dnssec_live_find *f, size_t n)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; a != NULL && i < n; i++)
+        json_array_append_new(a, json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s}", "severity",
+            sev_name(f[i].severity), "code", f[i].code,
+            "server", f[i].server, "record", f[i].record,
+            "text", f[i].text, "fix", f[i].fix));
+    return a;
+}
+
+void kw_cli_finds_text(const kw_dnssec_live_find *f, size_t n,
+                       size_t dropped, FILE *out)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        fprintf(out, "  %s %s%s%s %s: %s\n", sev_name(f[i].severity),
+                f[i].code, f[i].server[0] ? " at " : "", f[i].server,
+                f[i].record, f[i].text);
+        if (f[i].fix[0])
+            fprintf(out, "    fix: %s\n", f[i].fix);
+    }
+    if (dropped > 0)
+        fprintf(out, "  (%zu more findings not kept)\n", dropped);
+}
+
 static json_t *live_json(const kw_dnssec_live *r)
 {
     json_t *o = json_object(), *a;
@@ -75,14 +110,8 @@ static json_t *live_json(const kw_dnssec_live *r)
             "bits", r->keys[i].bits, "signs_dnskey",
             r->keys[i].signs_dnskey, "ds_matched", r->keys[i].ds_matched));
     json_object_set_new(o, "keys", a);
-    a = json_array();
-    for (i = 0; i < r->nfind; i++)
-        json_array_append_new(a, json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s}", "severity",
-            sev_name(r->find[i].severity), "code", r->find[i].code,
-            "server", r->find[i].server, "record", r->find[i].record,
-            "text", r->find[i].text, "fix", r->find[i].fix));
-    json_object_set_new(o, "findings", a);
+    json_object_set_new(o, "findings", kw_cli_finds_json(r->find,
+                                                         r->nfind));
     json_object_set_new(o, "findings_dropped", json_integer(
                             (json_int_t)r->dropped));
     return o;
@@ -117,15 +146,7 @@ static void live_text(const kw_dnssec_live *r, const kw_dnssec_obs *obs,
         kw_time_rfc3339(r->next_expiry, t, sizeof(t));
         fprintf(f, "  first RRSIG expiry: %s\n", t);
     }
-    for (i = 0; i < r->nfind; i++) {
-        fprintf(f, "  %s %s%s%s %s: %s\n", sev_name(r->find[i].severity),
-                r->find[i].code, r->find[i].server[0] ? " at " : "",
-                r->find[i].server, r->find[i].record, r->find[i].text);
-        if (r->find[i].fix[0])
-            fprintf(f, "    fix: %s\n", r->find[i].fix);
-    }
-    if (r->dropped > 0)
-        fprintf(f, "  (%zu more findings not kept)\n", r->dropped);
+    kw_cli_finds_text(r->find, r->nfind, r->dropped, f);
 }
 
 static int parse_server(const char *opt, const char *v, kw_dns_server *s)

@@ -64,6 +64,8 @@ static void usage(FILE *out)
         "CNAMEs\n"
         "  dnssec check ZONE...  a signed zone's chain of trust and "
         "signatures at every server\n"
+        "  dane check HOST[:PORT]...  TLSA records against the served "
+        "and the on-disk certificate\n"
         "  status           the running daemon's jobs\n"
         "  reload           make the running daemon re-read its "
         "configuration\n"
@@ -191,6 +193,7 @@ static const struct {
     {"rollback", cli_rollback}, {"revoke", cli_revoke},
     {"account", cli_account}, {"precheck", cli_precheck},
     {"hooks", cli_hooks}, {"dkim", cli_dkim}, {"dnssec", cli_dnssec},
+    {"dane", cli_dane},
 };
 
 static cmd_fn find_command(const char *name)
