@@ -589,8 +589,9 @@ static void judge_records(const kw_dane_obs *obs, const rrset *set,
             continue;
         }
         kw_dane_tlsa_text(&t, r->text, sizeof(r->text));
-        r->usable = 1;
-        usable++;
+        /* Usages 0 and 1 count for no SMTP sender (RFC 7672 3.1.3). */
+        r->usable = t.usage == KW_DANE_DANE_TA || t.usage == KW_DANE_DANE_EE;
+        usable += (size_t)r->usable;
         if ((t.usage == KW_DANE_PKIX_TA || t.usage == KW_DANE_PKIX_EE) &&
             !pkix_warned++)
             add(o, KS_HEALTH_WARNING, "tlsa.pkix", "", r->text,
@@ -609,12 +610,16 @@ static void judge_records(const kw_dane_obs *obs, const rrset *set,
             r->served_match = 1;
         if (kw_dane_match(&t, disk, nd, now, &m, &d) == 0 && m.matched)
             r->disk_match = 1;
-        /* Usages 0 and 1 count for no SMTP sender. */
-        if (t.usage == KW_DANE_DANE_TA || t.usage == KW_DANE_DANE_EE) {
+        if (r->usable) {
             o->served_ok |= r->served_match;
             o->disk_ok |= r->disk_match;
         }
     }
+    if (set->n > 0 && usable == 0)
+        add(o, KS_HEALTH_WARNING, "dane.unusable", "", obs->qname,
+            "publish a DANE-EE record: TLSA 3 1 1 of the served key",
+            "no usable DANE-EE or DANE-TA record: DANE senders insist on "
+            "TLS but authenticate nothing (RFC 7672 section 2.2)");
     if (obs->probed && ns == 0)
         add(o, KS_HEALTH_UNKNOWN, "dane.probe", obs->address, obs->host,
             "check that the server answers TLS on this port",
@@ -639,9 +644,9 @@ static void judge_records(const kw_dane_obs *obs, const rrset *set,
                  "TTL, then reload", o->disk_311);
         if (o->served_ok || ns == 0)
             add(o, sev, "dane.reload", "", obs->disk_path, fix,
-                "the certificate in %s matches no TLSA record while the "
-                "served one does: a reload will make DANE senders defer "
-                "mail", obs->disk_path);
+                "the certificate in %s matches no TLSA record%s: a reload "
+                "will make DANE senders defer mail", obs->disk_path,
+                o->served_ok ? " while the served one does" : "");
         else
             add(o, sev, "dane.reload", "", obs->disk_path, fix,
                 "the certificate in %s matches no TLSA record either: a "

@@ -80,7 +80,8 @@ typedef struct kw_dane_where {
 /* What one TLSA record of the resolver's RRset is and matches. */
 typedef struct kw_dane_rec {
     char text[200];       /* "3 1 1 ab12..." */
-    int usable;           /* parsed, a defined usage/selector/type */
+    int usable;           /* DANE-EE or DANE-TA, well formed: what an
+                             SMTP sender uses */
     int served_match;     /* matches the served chain */
     int disk_match;       /* matches the certificate file */
 } kw_dane_rec;
