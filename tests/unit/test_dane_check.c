@@ -265,6 +265,7 @@ static void test_reload(void **st)
     snprintf(want, sizeof(want), "publish TLSA %s first", r_fresh);
     assert_non_null(strstr(f->fix, want));
     assert_non_null(strstr(f->text, "/etc/ssl/mx.pem"));
+    assert_non_null(strstr(f->text, "while the served one does"));
     assert_null(find(r, "dane.nomatch"));
     assert_string_equal(r->disk_311, r_fresh);
     /* Published beside the old one: all well, before and after. */
@@ -334,6 +335,13 @@ static void test_disagree(void **st)
     f = find(r, "dane.disagree");
     assert_string_equal(f->server, "127.0.0.2:5300");
     assert_int_equal(r->nfind, 1);
+    /* Another record in place of the resolver's. */
+    {
+        const char *other[] = { r_fresh, NULL };
+
+        obs_make(&o, 0, 1, recs, other);
+        r = judge(&o, KS_HEALTH_WARNING, "dane.disagree", KS_HEALTH_WARNING);
+    }
     /* The same set in another order is the same RRset. */
     {
         const char *a[] = { r_leaf, r_fresh, NULL };
