@@ -342,6 +342,15 @@ static void test_disagree(void **st)
         obs_make(&o, 0, 1, recs, other);
         r = judge(&o, KS_HEALTH_WARNING, "dane.disagree", KS_HEALTH_WARNING);
     }
+    /* A server that has not got the record yet (none at all). */
+    {
+        const char *none[] = { NULL };
+
+        obs_make(&o, 0, 1, recs, none);
+        r = judge(&o, KS_HEALTH_WARNING, "dane.disagree", KS_HEALTH_WARNING);
+        assert_non_null(strstr(find(r, "dane.disagree")->text,
+                               "serves 0 TLSA records, not the 1"));
+    }
     /* The same set in another order is the same RRset. */
     {
         const char *a[] = { r_leaf, r_fresh, NULL };
