@@ -265,6 +265,30 @@ int kw_dane_gather(const char *host, int port, const kw_dane_where *w,
     ask(w->resolver, obs->qname, LDNS_RR_TYPE_TLSA,
         KW_DNS_Q_RD | KW_DNS_Q_DO, tmo, &obs->res);
 
+    /* The address as a DANE sender finds it, through the resolver, and
+     * before the zone's NS set: a resolver that has just fetched that set
+     * follows the delegation from then on, so the sender's view is taken
+     * first. */
+    if (!w->no_probe) {
+        kw_dns_addr addr[KW_DNS_ADDRS_MAX];
+        size_t na = 0;
+
+        if (w->connect != NULL)
+            probe_chain(w->connect, obs->host, port, w->starttls, tmo, obs);
+        else if ((rc = kw_dns_resolve(w->resolver, obs->host, 0, addr,
+                                      KW_DNS_ADDRS_MAX, &na, tmo,
+                                      &sub)) == 0 &&
+                 (na > 0 || kw_dns_resolve(w->resolver, obs->host, 1, addr,
+                                           KW_DNS_ADDRS_MAX, &na, tmo,
+                                           &sub) == 0) && na > 0)
+            probe_chain(addr[0].a, obs->host, port, w->starttls, tmo, obs);
+        else {
+            obs->probed = 1;
+            snprintf(obs->probe_err, sizeof(obs->probe_err),
+                     "no address for %.200s through the resolver%s%.250s",
+                     obs->host, sub.msg[0] ? ": " : "", sub.msg);
+        }
+    }
     if (find_zone(w->resolver, obs->qname, tmo, obs->zone,
                   sizeof(obs->zone), obs->servers_err,
                   sizeof(obs->servers_err)) != 0)
@@ -293,26 +317,6 @@ int kw_dane_gather(const char *host, int port, const kw_dane_where *w,
         obs->nservers++;
     }
 
-    if (!w->no_probe) {
-        kw_dns_addr addr[KW_DNS_ADDRS_MAX];
-        size_t na = 0;
-
-        if (w->connect != NULL)
-            probe_chain(w->connect, obs->host, port, w->starttls, tmo, obs);
-        else if ((rc = kw_dns_resolve(w->resolver, obs->host, 0, addr,
-                                      KW_DNS_ADDRS_MAX, &na, tmo,
-                                      &sub)) == 0 &&
-                 (na > 0 || kw_dns_resolve(w->resolver, obs->host, 1, addr,
-                                           KW_DNS_ADDRS_MAX, &na, tmo,
-                                           &sub) == 0) && na > 0)
-            probe_chain(addr[0].a, obs->host, port, w->starttls, tmo, obs);
-        else {
-            obs->probed = 1;
-            snprintf(obs->probe_err, sizeof(obs->probe_err),
-                     "no address for %.200s through the resolver%s%.250s",
-                     obs->host, sub.msg[0] ? ": " : "", sub.msg);
-        }
-    }
     if (w->cert_path != NULL) {
         snprintf(obs->disk_path, sizeof(obs->disk_path), "%s",
                  w->cert_path);

@@ -1,5 +1,5 @@
 /*
- * test_dane_check.c: kw_dane_judge on hand-made observations: answers
+ * test_dane_judge.c: kw_dane_judge on hand-made observations: answers
  * built as a resolver and authoritative servers send them (ldns), chains
  * and certificate files made at test time.  Each case is one way a DANE
  * deployment is right or breaks, and the finding (code, severity, server,

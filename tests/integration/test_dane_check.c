@@ -1,0 +1,403 @@
+/*
+ * test_dane_check.c: keywarden dane check against real servers on
+ * loopback, on the DNSSEC bed (dnssec_bed.h): Knot signs the parent
+ * test. and child.test. (its DS in test.), serves mail.test. unsigned
+ * and broken.test. signed under a DS that names no key of it; unbound
+ * validates with test.'s KSK; a private Postfix (servers.h) offers
+ * STARTTLS on a free port with a leaf and its CA made here.  Each host
+ * name under those zones has the TLSA record of one case:
+ *   mx.child.test   3 1 1 of the served key: ok (unbound: AD);
+ *   bad.child.test  3 1 1 of another key: critical, the served key's
+ *                   record in the fix;
+ *   ta.child.test   2 1 1 of the CA: ok but warned (intermediates change);
+ *   mx.child.test   with --cert naming a renewal with a new key: critical
+ *                   before the reload, naming the record to publish;
+ *   mx.mail.test    in an unsigned zone: warning (unbound: no AD);
+ *   mx.broken.test  under a broken DS: critical (unbound: SERVFAIL);
+ *   www.child.test  no TLSA: ok, DANE not in use.
+ * The records are computed here with OpenSSL, not by the code under
+ * test.  Where Postfix's posttls-finger is installed it is the judge of
+ * what a DANE sender does with the served chain (see dane_sender()).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <ldns/ldns.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "dnssec_bed.h"
+#include "kwrun.h"
+#include "proc.h"
+#include "servers.h"
+#include "testpki.h"
+
+static int smtp_port;
+static pid_t postfix_pid;
+static char rec_a[100], rec_b[100], rec_c[100], rec_ca[100];
+static char cert_new[700], cert_same[700];
+
+/* "U S 1 HEX": SHA-256 of x's SubjectPublicKeyInfo, OpenSSL directly. */
+static void tlsa_of(X509 *x, int usage, char *buf, size_t cap)
+{
+    unsigned char *der = NULL, md[32];
+    int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+    size_t i, pos;
+
+    assert_true(n > 0);
+    assert_int_equal(EVP_Digest(der, (size_t)n, md, NULL, EVP_sha256(),
+                                NULL), 1);
+    OPENSSL_free(der);
+    pos = (size_t)snprintf(buf, cap, "%d 1 1 ", usage);
+    for (i = 0; i < 32; i++)
+        pos += (size_t)snprintf(buf + pos, cap - pos, "%02x", md[i]);
+}
+
+static X509 *leaf_of(EVP_PKEY *k, X509 *ca, EVP_PKEY *ca_k, long serial)
+{
+    static const char *const names[] = { "mx.child.test", "bad.child.test",
+                                         "ta.child.test", "mx.mail.test",
+                                         "mx.broken.test", NULL };
+    int64_t now = time(NULL);
+    tp_spec s = { 0 };
+
+    s.cn = "mx.child.test";
+    s.dns = names;
+    s.not_before = now - 3600;
+    s.not_after = now + 60 * 86400;
+    s.serial = serial;
+    s.key = k;
+    s.issuer = ca;
+    s.issuer_key = ca_k;
+    return tp_cert(&s);
+}
+
+/* The keys and certificates; the served pair written for Postfix. */
+static void pki(char *cert, char *key, size_t cap)
+{
+    EVP_PKEY *ca_k = tp_key_ec(), *ka = tp_key_ec(), *kb = tp_key_ec(),
+             *kc = tp_key_ec();
+    int64_t now = time(NULL);
+    tp_spec s = { 0 };
+    X509 *ca, *a, *b, *c, *chain[2];
+
+    s.cn = "Test DANE CA";
+    s.is_ca = 1;
+    s.serial = 1;
+    s.not_before = now - 86400;
+    s.not_after = now + 900 * 86400;
+    s.key = ca_k;
+    ca = tp_cert(&s);
+    a = leaf_of(ka, ca, ca_k, 2);
+    b = leaf_of(kb, ca, ca_k, 3);
+    c = leaf_of(kc, ca, ca_k, 4);
+    tlsa_of(a, 3, rec_a, sizeof(rec_a));
+    tlsa_of(b, 3, rec_b, sizeof(rec_b));
+    tlsa_of(c, 3, rec_c, sizeof(rec_c));
+    tlsa_of(ca, 2, rec_ca, sizeof(rec_ca));
+    snprintf(cert, cap, "%s/served.pem", bed.dir);
+    snprintf(key, cap, "%s/served.key", bed.dir);
+    chain[0] = a;
+    chain[1] = ca;
+    assert_int_equal(tp_write_pem(cert, chain, 2, NULL, 0644), 0);
+    assert_int_equal(tp_write_key(key, ka, 0600), 0);
+    /* The renewal on disk: a new key, not yet served. */
+    snprintf(cert_new, sizeof(cert_new), "%s/renewed.pem", bed.dir);
+    chain[0] = c;
+    assert_int_equal(tp_write_pem(cert_new, chain, 2, NULL, 0644), 0);
+    snprintf(cert_same, sizeof(cert_same), "%s/same.pem", bed.dir);
+    chain[0] = a;
+    assert_int_equal(tp_write_pem(cert_same, chain, 2, NULL, 0644), 0);
+    X509_free(ca);
+    X509_free(a);
+    X509_free(b);
+    X509_free(c);
+    EVP_PKEY_free(ca_k);
+    EVP_PKEY_free(ka);
+    EVP_PKEY_free(kb);
+    EVP_PKEY_free(kc);
+}
+
+static int setup(void **st)
+{
+    char cert[700], key[700], zone[2000], tag[10], alg[10], hex[200];
+    const char *skip = NULL;
+
+    (void)st;
+    if (bed_init("dane_check") != 0)
+        return -1;
+    smtp_port = free_port();
+    pki(cert, key, sizeof(cert));
+    bed_zone_file("test", "child NS ns1.child.test.\n"
+                  "ns1.child A 127.0.0.1\n"
+                  "mail NS ns1.mail.test.\nns1.mail A 127.0.0.1\n"
+                  "broken NS ns1.broken.test.\nns1.broken A 127.0.0.1\n");
+    snprintf(zone, sizeof(zone),
+             "mx A 127.0.0.1\nbad A 127.0.0.1\nta A 127.0.0.1\n"
+             "_%d._tcp.mx TLSA %s\n_%d._tcp.bad TLSA %s\n"
+             "_%d._tcp.ta TLSA %s\n", smtp_port, rec_a, smtp_port, rec_b,
+             smtp_port, rec_ca);
+    bed_zone_file("child.test", zone);
+    snprintf(zone, sizeof(zone), "mx A 127.0.0.1\n_%d._tcp.mx TLSA %s\n",
+             smtp_port, rec_a);
+    bed_zone_file("mail.test", zone);
+    bed_zone_file("broken.test", zone);
+    bed_primary_conf("", "", "",
+                     "  - domain: mail.test.\n"
+                     "  - domain: broken.test.\n    dnssec-signing: on\n"
+                     "    dnssec-policy: child\n");
+    bed_start_knotd(&bed.prim, bed.pconf, "knotd.out", "127.0.0.1",
+                    "test.");
+    assert_true(proc_until(bed_has_dnskey, (void *)"test.", 15000));
+    assert_true(proc_until(bed_has_dnskey, (void *)"child.test.", 15000));
+    assert_true(proc_until(bed_has_dnskey, (void *)"broken.test.", 15000));
+    bed_ds_of("child.test.", tag, alg, hex);
+    bed_set_ds("child", tag, alg, hex);
+    /* broken.test.'s DS names its key tag with a digest of zeros. */
+    bed_ds_of("broken.test.", tag, alg, hex);
+    memset(hex, '0', strlen(hex));
+    bed_set_ds("broken", tag, alg, hex);
+    bed_start_unbound();
+
+    postfix_pid = postfix_start(bed.dir, smtp_port, cert, key, NULL, &skip);
+    if (postfix_pid == 0) {
+        fprintf(stderr, "Postfix cannot run here: %s\n", skip);
+        return -1;
+    }
+    assert_true(postfix_pid > 0);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    postfix_stop(bed.dir, postfix_pid);
+    bed_stop();
+    return 0;
+}
+
+/* keywarden dane check --json for host (and --cert cert), which must exit
+ * with want; its one result, parsed (the caller frees it). */
+static json_t *check(int want, const char *host, const char *cert,
+                     int auto_servers)
+{
+    char res[64], srv[64], port[16], target[300];
+    const char *args[16] = { "dane", "check", "--json", "--resolver", res,
+                             "--starttls", "smtp" };
+    size_t n = 7;
+    json_t *all, *one;
+    json_error_t e;
+    kwres r;
+
+    snprintf(res, sizeof(res), "127.0.0.1:%d", bed.ub.port);
+    snprintf(srv, sizeof(srv), "127.0.0.1:%d", bed.port);
+    snprintf(port, sizeof(port), "%d", bed.port);
+    snprintf(target, sizeof(target), "%s:%d", host, smtp_port);
+    /* Each case from an empty cache: the bed's unbound reaches the
+     * child zones through its stub for test. (Knot serves them all),
+     * but once it holds a child's NS set (keywarden asks for it) it
+     * follows that delegation to the NS address at port 53, where
+     * nothing listens here. */
+    bed_ub_flush();
+    if (auto_servers) {
+        /* The zone's NS set through the resolver, at the bed's port. */
+        args[n++] = "--port";
+        args[n++] = port;
+    } else {
+        args[n++] = "--server";
+        args[n++] = srv;
+    }
+    if (cert != NULL) {
+        args[n++] = "--cert";
+        args[n++] = cert;
+    }
+    args[n++] = target;
+    args[n] = NULL;
+    r = kw_expect(want, kw_path(bed.dir, "state"),
+                  kw_path(bed.dir, "none.conf"), args);
+    fprintf(stderr, "%s", r.out);
+    all = json_loads(r.out, 0, &e);
+    if (all == NULL)
+        fail_msg("not JSON (%s): %s", e.text, r.out);
+    kwres_free(&r);
+    assert_int_equal(json_array_size(all), 1);
+    one = json_incref(json_array_get(all, 0));
+    json_decref(all);
+    return one;
+}
+
+/* The finding with code in result o, or NULL. */
+static json_t *finding(json_t *o, const char *code)
+{
+    json_t *a = json_object_get(o, "findings"), *f;
+    size_t i;
+
+    json_array_foreach(a, i, f)
+        if (strcmp(json_string_value(json_object_get(f, "code")), code) == 0)
+            return f;
+    return NULL;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+
+    assert_non_null(s);
+    return s;
+}
+
+static void want_finding(json_t *o, const char *code, const char *sev)
+{
+    json_t *f = finding(o, code);
+
+    if (f == NULL)
+        fail_msg("no finding %s", code);
+    assert_string_equal(str(f, "severity"), sev);
+}
+
+/* unbound's verdict on host's TLSA name (dnssec_bed's: 1 AD, 0 SERVFAIL,
+ * -1 neither). */
+static int ub_tlsa(const char *host)
+{
+    char name[300];
+
+    snprintf(name, sizeof(name), "_%d._tcp.%s", smtp_port, host);
+    return bed_ub_ask_type(name, LDNS_RR_TYPE_TLSA, 1);
+}
+
+static void test_match(void **st)
+{
+    json_t *o, *t;
+    int auto_servers;
+
+    (void)st;
+    assert_int_equal(ub_tlsa("mx.child.test"), 1);
+    for (auto_servers = 0; auto_servers <= 1; auto_servers++) {
+        o = check(0, "mx.child.test", NULL, auto_servers);
+        assert_string_equal(str(o, "health"), "ok");
+        assert_string_equal(str(o, "dnssec"), "secure");
+        assert_string_equal(str(o, "zone"), "child.test");
+        assert_string_equal(str(o, "served_3_1_1"), rec_a);
+        t = json_array_get(json_object_get(o, "tlsa"), 0);
+        assert_string_equal(str(t, "record"), rec_a);
+        assert_true(json_is_true(json_object_get(t, "matches_served")));
+        assert_int_equal(json_array_size(json_object_get(o, "findings")), 0);
+        json_decref(o);
+    }
+}
+
+static void test_other_key(void **st)
+{
+    json_t *o, *f;
+
+    (void)st;
+    /* unbound validates the record that names another key. */
+    assert_int_equal(ub_tlsa("bad.child.test"), 1);
+    o = check(2, "bad.child.test", NULL, 0);
+    assert_string_equal(str(o, "dnssec"), "secure");
+    want_finding(o, "dane.nomatch", "critical");
+    f = finding(o, "dane.nomatch");
+    assert_contains(str(f, "text"), "defer all mail");
+    assert_contains(str(f, "fix"), rec_a);
+    json_decref(o);
+}
+
+static void test_ta(void **st)
+{
+    json_t *o, *t;
+
+    (void)st;
+    o = check(1, "ta.child.test", NULL, 0);
+    want_finding(o, "tlsa.ta", "warning");
+    t = json_array_get(json_object_get(o, "tlsa"), 0);
+    assert_string_equal(str(t, "record"), rec_ca);
+    assert_true(json_is_true(json_object_get(t, "matches_served")));
+    assert_null(finding(o, "dane.nomatch"));
+    json_decref(o);
+}
+
+/* The certificate on disk replaced by a renewal with a new key, not yet
+ * served: critical now, naming the record to publish first. */
+static void test_reload(void **st)
+{
+    char want[200];
+    json_t *o, *f;
+
+    (void)st;
+    o = check(2, "mx.child.test", cert_new, 0);
+    want_finding(o, "dane.reload", "critical");
+    f = finding(o, "dane.reload");
+    snprintf(want, sizeof(want), "publish TLSA %s first", rec_c);
+    assert_contains(str(f, "fix"), want);
+    assert_contains(str(f, "text"), cert_new);
+    assert_null(finding(o, "dane.nomatch"));
+    assert_string_equal(str(o, "cert_3_1_1"), rec_c);
+    json_decref(o);
+    /* The same certificate on disk as served: nothing to say. */
+    o = check(0, "mx.child.test", cert_same, 0);
+    assert_int_equal(json_array_size(json_object_get(o, "findings")), 0);
+    json_decref(o);
+}
+
+static void test_insecure(void **st)
+{
+    json_t *o;
+
+    (void)st;
+    assert_int_equal(ub_tlsa("mx.mail.test"), -1);
+    o = check(1, "mx.mail.test", NULL, 0);
+    assert_string_equal(str(o, "dnssec"), "insecure");
+    want_finding(o, "dane.insecure", "warning");
+    assert_contains(str(finding(o, "dane.insecure"), "text"), "worthless");
+    json_decref(o);
+}
+
+static void test_bogus(void **st)
+{
+    json_t *o;
+    int auto_servers;
+
+    (void)st;
+    assert_int_equal(ub_tlsa("mx.broken.test"), 0);
+    for (auto_servers = 0; auto_servers <= 1; auto_servers++) {
+        o = check(2, "mx.broken.test", NULL, auto_servers);
+        assert_string_equal(str(o, "dnssec"), "bogus");
+        want_finding(o, "dane.bogus", "critical");
+        json_decref(o);
+    }
+}
+
+static void test_none(void **st)
+{
+    json_t *o;
+
+    (void)st;
+    o = check(0, "www.child.test", NULL, 0);
+    want_finding(o, "dane.none", "ok");
+    assert_string_equal(str(o, "dnssec"), "secure");
+    json_decref(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_match),
+        cmocka_unit_test(test_other_key),
+        cmocka_unit_test(test_ta),
+        cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_insecure),
+        cmocka_unit_test(test_bogus),
+        cmocka_unit_test(test_none),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
