@@ -15,9 +15,18 @@
  *   mx.mail.test    in an unsigned zone: warning (unbound: no AD);
  *   mx.broken.test  under a broken DS: critical (unbound: SERVFAIL);
  *   www.child.test  no TLSA: ok, DANE not in use.
+ * and then that renewal deployed and Postfix reloaded onto it (SIGHUP to
+ * its master): critical, as the sender now refuses it, and back.
  * The records are computed here with OpenSSL, not by the code under
- * test.  Where Postfix's posttls-finger is installed it is the judge of
- * what a DANE sender does with the served chain (see dane_sender()).
+ * test.  Where Postfix's posttls-finger is installed (package postfix)
+ * it is the judge of what a DANE sender does: posttls-finger -l dane
+ * "[HOST]:PORT" with its DNS through an LD_PRELOAD shim
+ * (tests/tools/resport.c, __res_ninit pointed at the bed's unbound),
+ * which works on loopback: "Verified TLS connection" with "Matched DANE
+ * EE certificate" for the matching record, "no matching DANE TLSA
+ * records" for another key's (a dane-level smtp client defers), plain
+ * "Untrusted TLS" in the unsigned zone, and "Host not found, try again"
+ * under the broken DS (the address lookup fails: the mail waits).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -44,7 +54,8 @@
 static int smtp_port;
 static pid_t postfix_pid;
 static char rec_a[100], rec_b[100], rec_c[100], rec_ca[100];
-static char cert_new[700], cert_same[700];
+static char cert_new[700], cert_same[700], key_new[700];
+static char served_cert[700], served_key[700];
 
 /* "U S 1 HEX": SHA-256 of x's SubjectPublicKeyInfo, OpenSSL directly. */
 static void tlsa_of(X509 *x, int usage, char *buf, size_t cap)
@@ -114,6 +125,8 @@ static void pki(char *cert, char *key, size_t cap)
     snprintf(cert_new, sizeof(cert_new), "%s/renewed.pem", bed.dir);
     chain[0] = c;
     assert_int_equal(tp_write_pem(cert_new, chain, 2, NULL, 0644), 0);
+    snprintf(key_new, sizeof(key_new), "%s/renewed.key", bed.dir);
+    assert_int_equal(tp_write_key(key_new, kc, 0600), 0);
     snprintf(cert_same, sizeof(cert_same), "%s/same.pem", bed.dir);
     chain[0] = a;
     assert_int_equal(tp_write_pem(cert_same, chain, 2, NULL, 0644), 0);
@@ -137,6 +150,8 @@ static int setup(void **st)
         return -1;
     smtp_port = free_port();
     pki(cert, key, sizeof(cert));
+    snprintf(served_cert, sizeof(served_cert), "%s", cert);
+    snprintf(served_key, sizeof(served_key), "%s", key);
     bed_zone_file("test", "child NS ns1.child.test.\n"
                   "ns1.child A 127.0.0.1\n"
                   "mail NS ns1.mail.test.\nns1.mail A 127.0.0.1\n"
@@ -274,6 +289,62 @@ static int ub_tlsa(const char *host)
     return bed_ub_ask_type(name, LDNS_RR_TYPE_TLSA, 1);
 }
 
+#define POSTTLS_FINGER "/usr/sbin/posttls-finger"
+
+/* What Postfix's own DANE client makes of host: posttls-finger -l dane
+ * with its DNS through the shim (resport.c) at the bed's unbound.  Its
+ * output (malloc'd), or NULL when posttls-finger is not installed. */
+static char *dane_sender(const char *host)
+{
+    char pre[600], port[40], dest[300], conf[700];
+    char *argv[] = { (char *)"/usr/bin/env", pre, port, conf,
+                     (char *)POSTTLS_FINGER, (char *)"-t", (char *)"30",
+                     (char *)"-c", (char *)"-l", (char *)"dane", dest,
+                     NULL };
+    char *out = NULL, *err = NULL, *all;
+    int ofd, efd;
+    pid_t pid;
+
+    if (access(POSTTLS_FINGER, X_OK) != 0)
+        return NULL;
+    snprintf(pre, sizeof(pre), "LD_PRELOAD=%s", KW_RESPORT);
+    snprintf(port, sizeof(port), "RESPORT_PORT=%d", bed.ub.port);
+    snprintf(dest, sizeof(dest), "[%s]:%d", host, smtp_port);
+    /* The private instance's main.cf (postfix_start's). */
+    snprintf(conf, sizeof(conf), "MAIL_CONFIG=%s/postfix/etc", bed.dir);
+    bed_ub_flush();
+    pid = proc_spawn_pipes(argv, &ofd, &efd);
+    assert_true(pid > 0);
+    proc_drain(ofd, efd, &out, &err);
+    (void)proc_wait(pid, 60000);
+    all = malloc(strlen(out ? out : "") + strlen(err ? err : "") + 1);
+    assert_non_null(all);
+    strcpy(all, out ? out : "");
+    strcat(all, err ? err : "");
+    free(out);
+    free(err);
+    fprintf(stderr, "posttls-finger %s:\n%s", dest, all);
+    return all;
+}
+
+/* posttls-finger's verdict on host must contain want (and not lack);
+ * said and skipped when posttls-finger is not installed. */
+static void sender_says(const char *host, const char *want,
+                        const char *not_want)
+{
+    char *out = dane_sender(host);
+
+    if (out == NULL) {
+        fprintf(stderr, "posttls-finger not installed (package postfix): "
+                "no DANE sender to compare with\n");
+        return;
+    }
+    assert_contains(out, want);
+    if (not_want != NULL)
+        assert_not_contains(out, not_want);
+    free(out);
+}
+
 static void test_match(void **st)
 {
     json_t *o, *t;
@@ -281,6 +352,8 @@ static void test_match(void **st)
 
     (void)st;
     assert_int_equal(ub_tlsa("mx.child.test"), 1);
+    sender_says("mx.child.test", "Verified TLS connection established",
+                NULL);
     for (auto_servers = 0; auto_servers <= 1; auto_servers++) {
         o = check(0, "mx.child.test", NULL, auto_servers);
         assert_string_equal(str(o, "health"), "ok");
@@ -302,6 +375,8 @@ static void test_other_key(void **st)
     (void)st;
     /* unbound validates the record that names another key. */
     assert_int_equal(ub_tlsa("bad.child.test"), 1);
+    sender_says("bad.child.test", "no matching DANE TLSA records",
+                "Verified TLS");
     o = check(2, "bad.child.test", NULL, 0);
     assert_string_equal(str(o, "dnssec"), "secure");
     want_finding(o, "dane.nomatch", "critical");
@@ -348,12 +423,89 @@ static void test_reload(void **st)
     json_decref(o);
 }
 
+/* Copies the file from to to (small files). */
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+    char buf[16384];
+    size_t n;
+    FILE *f = fopen(from, "rb");
+
+    assert_non_null(f);
+    n = fread(buf, 1, sizeof(buf), f);
+    assert_true(n > 0 && n < sizeof(buf));
+    fclose(f);
+    assert_int_equal(tp_write_bytes(to, buf, n, mode), 0);
+}
+
+/* Does the check see ctx's "3 1 1 HEX" served now? */
+static int serves_rec(void *ctx)
+{
+    char res[64], srv[64], target[300];
+    const char *args[] = { "dane", "check", "--json", "--resolver", res,
+                           "--server", srv, "--starttls", "smtp", target,
+                           NULL };
+    kwres r;
+    int yes;
+
+    snprintf(res, sizeof(res), "127.0.0.1:%d", bed.ub.port);
+    snprintf(srv, sizeof(srv), "127.0.0.1:%d", bed.port);
+    snprintf(target, sizeof(target), "mx.child.test:%d", smtp_port);
+    r = kw_argv(kw_path(bed.dir, "state"), kw_path(bed.dir, "none.conf"),
+                args);
+    yes = r.out != NULL && strstr(r.out, (const char *)ctx) != NULL;
+    kwres_free(&r);
+    return yes;
+}
+
+/* Postfix reloaded onto the files in place (what a renewal's hook
+ * does), until the check sees rec served. */
+static void reload_postfix(const char *rec)
+{
+    pid_t master = postfix_master_pid(bed.dir);
+
+    assert_true(master > 0);
+    assert_int_equal(kill(master, SIGHUP), 0);
+    if (!proc_until(serves_rec, (void *)rec, 20000))
+        fail_msg("Postfix does not serve %s after the reload", rec);
+}
+
+/* The reload test_reload warned about, made: the renewal with the new
+ * key deployed and Postfix reloaded without its TLSA record published.
+ * keywarden now says what the DANE sender does: no record matches. */
+static void test_reload_applied(void **st)
+{
+    char old_key[700];
+    json_t *o;
+
+    (void)st;
+    snprintf(old_key, sizeof(old_key), "%s/old.key", bed.dir);
+    copy_file(served_key, old_key, 0600);
+    copy_file(cert_new, served_cert, 0644);
+    copy_file(key_new, served_key, 0600);
+    reload_postfix(rec_c);
+    sender_says("mx.child.test", "no matching DANE TLSA records",
+                "Verified TLS");
+    o = check(2, "mx.child.test", cert_new, 0);
+    want_finding(o, "dane.nomatch", "critical");
+    assert_contains(str(finding(o, "dane.nomatch"), "fix"), rec_c);
+    json_decref(o);
+    /* Back to the published key, for the other cases. */
+    copy_file(cert_same, served_cert, 0644);
+    copy_file(old_key, served_key, 0600);
+    reload_postfix(rec_a);
+    sender_says("mx.child.test", "Verified TLS connection established",
+                NULL);
+}
+
 static void test_insecure(void **st)
 {
     json_t *o;
 
     (void)st;
     assert_int_equal(ub_tlsa("mx.mail.test"), -1);
+    /* The sender ignores the record: plain opportunistic TLS. */
+    sender_says("mx.mail.test", "Untrusted TLS connection established",
+                "Matched DANE");
     o = check(1, "mx.mail.test", NULL, 0);
     assert_string_equal(str(o, "dnssec"), "insecure");
     want_finding(o, "dane.insecure", "warning");
@@ -368,6 +520,9 @@ static void test_bogus(void **st)
 
     (void)st;
     assert_int_equal(ub_tlsa("mx.broken.test"), 0);
+    /* The sender cannot even find the address: the mail waits. */
+    sender_says("mx.broken.test", "Host not found, try again",
+                "TLS connection established");
     for (auto_servers = 0; auto_servers <= 1; auto_servers++) {
         o = check(2, "mx.broken.test", NULL, auto_servers);
         assert_string_equal(str(o, "dnssec"), "bogus");
@@ -394,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_other_key),
         cmocka_unit_test(test_ta),
         cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_reload_applied),
         cmocka_unit_test(test_insecure),
         cmocka_unit_test(test_bogus),
         cmocka_unit_test(test_none),
