@@ -142,6 +142,9 @@ json_t *kw_cli_finds_json(const struct kw_dnssec_live_find *f, size_t n);
 void kw_cli_finds_text(const struct kw_dnssec_live_find *f, size_t n,
                        size_t dropped, FILE *out);
 const char *kw_cli_health_word(int h);
+/* j on stdout, indented, then a newline; cmd names the command when it
+ * cannot be written. */
+void kw_cli_print_json(json_t *j, const char *cmd);
 
 int cli_scan(kw_cli *cli, int argc, char **argv);
 int cli_renew(kw_cli *cli, int argc, char **argv);

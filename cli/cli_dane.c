@@ -233,12 +233,8 @@ static int dane_check(kw_cli *cli, int argc, char **argv)
              (int)res->health > worst))
             worst = (int)res->health;
     }
-    if (json) {
-        if (json_dumpf(all, stdout, JSON_INDENT(2)) != 0)
-            kw_err("dane check: cannot write the JSON report");
-        else
-            fputc('\n', stdout);
-    }
+    if (json)
+        kw_cli_print_json(all, "dane check");
 out:
     json_decref(all);
     free(obs);

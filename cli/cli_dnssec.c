@@ -47,6 +47,14 @@ static const char *sev_name(ks_health h)
            : h == KS_HEALTH_CRITICAL ? "critical" : "unknown";
 }
 
+void kw_cli_print_json(json_t *j, const char *cmd)
+{
+    if (json_dumpf(j, stdout, JSON_INDENT(2)) != 0)
+        kw_err("%s: cannot write the JSON report", cmd);
+    else
+        fputc('\n', stdout);
+}
+
 const char *kw_cli_health_word(int h)
 {
     return sev_name((ks_health)h);
@@ -257,12 +265,8 @@ static int dnssec_check(kw_cli *cli, int argc, char **argv)
         if (worst != KS_HEALTH_UNKNOWN && (int)res->health > worst)
             worst = (int)res->health;
     }
-    if (json) {
-        if (json_dumpf(all, stdout, JSON_INDENT(2)) != 0)
-            kw_err("dnssec check: cannot write the JSON report");
-        else
-            fputc('\n', stdout);
-    }
+    if (json)
+        kw_cli_print_json(all, "dnssec check");
 out:
     json_decref(all);
     free(obs);

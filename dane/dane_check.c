@@ -435,13 +435,8 @@ static void add(kw_dane_result *o, ks_health sev, const char *code,
         return;
     }
     f = &o->find[o->nfind++];
-    f->severity = sev;
-    snprintf(f->code, sizeof(f->code), "%s", code);
-    snprintf(f->server, sizeof(f->server), "%s", server ? server : "");
-    snprintf(f->record, sizeof(f->record), "%s", record ? record : "");
-    snprintf(f->fix, sizeof(f->fix), "%s", fix ? fix : "");
     va_start(ap, fmt);
-    vsnprintf(f->text, sizeof(f->text), fmt, ap);
+    kw_dnssec_find_vset(f, sev, code, server, record, fix, fmt, ap);
     va_end(ap);
 }
 
