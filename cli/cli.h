@@ -145,6 +145,14 @@ const char *kw_cli_health_word(int h);
 /* j on stdout, indented, then a newline; cmd names the command when it
  * cannot be written. */
 void kw_cli_print_json(json_t *j, const char *cmd);
+/* --server style options: ADDR[:PORT] (53) into s, or -1 said as
+ * "CMD: OPT V: why".  kw_cli_resolver: when the option was not given,
+ * the first nameserver of /etc/resolv.conf into r, or -1 said. */
+struct kw_dns_server;
+int kw_cli_dns_server(const char *cmd, const char *opt, const char *v,
+                      struct kw_dns_server *s);
+int kw_cli_resolver(const char *cmd, const char *opt, int given,
+                    struct kw_dns_server *r);
 
 int cli_scan(kw_cli *cli, int argc, char **argv);
 int cli_renew(kw_cli *cli, int argc, char **argv);

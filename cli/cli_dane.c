@@ -101,13 +101,7 @@ static void result_text(const kw_dane_result *r, const kw_dane_obs *obs,
 
 static int parse_server(const char *opt, const char *v, kw_dns_server *s)
 {
-    kw_diag d = {{0}};
-
-    if (kw_dns_server_parse(v, 53, s, &d) != 0) {
-        kw_err("dane check: %s %s: %s", opt, v, d.msg);
-        return -1;
-    }
-    return 0;
+    return kw_cli_dns_server("dane check", opt, v, s);
 }
 
 static int dane_check(kw_cli *cli, int argc, char **argv)
@@ -189,10 +183,9 @@ static int dane_check(kw_cli *cli, int argc, char **argv)
         dane_usage(stderr);
         return KS_HEALTH_UNKNOWN;
     }
-    if (!have_res && kw_dns_system_resolver(NULL, &resolver, &d) != 0) {
-        kw_err("dane check: no resolver (--resolver): %s", d.msg);
+    if (kw_cli_resolver("dane check", "--resolver", have_res,
+                        &resolver) != 0)
         return KS_HEALTH_UNKNOWN;
-    }
     w.resolver = &resolver;
     obs = calloc(1, sizeof(*obs));
     res = calloc(1, sizeof(*res));

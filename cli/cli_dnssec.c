@@ -157,15 +157,33 @@ static void live_text(const kw_dnssec_live *r, const kw_dnssec_obs *obs,
     kw_cli_finds_text(r->find, r->nfind, r->dropped, f);
 }
 
-static int parse_server(const char *opt, const char *v, kw_dns_server *s)
+int kw_cli_dns_server(const char *cmd, const char *opt, const char *v,
+                      kw_dns_server *s)
 {
     kw_diag d = {{0}};
 
     if (kw_dns_server_parse(v, 53, s, &d) != 0) {
-        kw_err("dnssec check: %s %s: %s", opt, v, d.msg);
+        kw_err("%s: %s %s: %s", cmd, opt, v, d.msg);
         return -1;
     }
     return 0;
+}
+
+int kw_cli_resolver(const char *cmd, const char *opt, int given,
+                    kw_dns_server *r)
+{
+    kw_diag d = {{0}};
+
+    if (!given && kw_dns_system_resolver(NULL, r, &d) != 0) {
+        kw_err("%s: no resolver (%s): %s", cmd, opt, d.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_server(const char *opt, const char *v, kw_dns_server *s)
+{
+    return kw_cli_dns_server("dnssec check", opt, v, s);
 }
 
 static int dnssec_check(kw_cli *cli, int argc, char **argv)
@@ -234,10 +252,8 @@ static int dnssec_check(kw_cli *cli, int argc, char **argv)
         dnssec_usage(stderr);
         return KS_HEALTH_UNKNOWN;
     }
-    if (!have_res && kw_dns_system_resolver(NULL, &resolver, &d) != 0) {
-        kw_err("dnssec check: no resolver (--server): %s", d.msg);
+    if (kw_cli_resolver("dnssec check", "--server", have_res, &resolver) != 0)
         return KS_HEALTH_UNKNOWN;
-    }
     w.resolver = &resolver;
     obs = calloc(1, sizeof(*obs));
     res = calloc(1, sizeof(*res));

@@ -417,6 +417,32 @@ static void test_reload(void **st)
     assert_null(finding(o, "dane.nomatch"));
     assert_string_equal(str(o, "cert_3_1_1"), rec_c);
     json_decref(o);
+    /* The text form says the same, with the fix on its own line. */
+    {
+        char res[64], srv[64], target[300], fix[200];
+        const char *args[] = { "dane", "check", "--resolver", res,
+                               "--server", srv, "--starttls", "smtp",
+                               "--cert", cert_new, target, NULL };
+        kwres t;
+
+        snprintf(res, sizeof(res), "127.0.0.1:%d", bed.ub.port);
+        snprintf(srv, sizeof(srv), "127.0.0.1:%d", bed.port);
+        snprintf(target, sizeof(target), "mx.child.test:%d", smtp_port);
+        bed_ub_flush();
+        t = kw_expect(2, kw_path(bed.dir, "state"),
+                      kw_path(bed.dir, "none.conf"), args);
+        assert_contains(t.out, "critical dane.reload");
+        assert_contains(t.out, "matches the served, does not match the "
+                        "file");
+        snprintf(fix, sizeof(fix), "fix: publish TLSA %s first", rec_c);
+        assert_contains(t.out, fix);
+        kwres_free(&t);
+    }
+    /* A certificate file that cannot be read is said, not skipped. */
+    o = check(1, "mx.child.test", kw_path(bed.dir, "no-such.pem"), 0);
+    want_finding(o, "dane.cert", "warning");
+    assert_contains(str(finding(o, "dane.cert"), "text"), "no-such.pem");
+    json_decref(o);
     /* The same certificate on disk as served: nothing to say. */
     o = check(0, "mx.child.test", cert_same, 0);
     assert_int_equal(json_array_size(json_object_get(o, "findings")), 0);

@@ -20,6 +20,7 @@
 #include "dane/dane_check.h"
 #include "dane/dane_match.h"
 #include "testpki.h"
+#include "tmpdir.h"
 
 #define NOW 1800000000LL
 #define QNAME "_25._tcp.mx.example.test."
@@ -436,6 +437,56 @@ static void test_unknown(void **st)
     r = judge(&o, KS_HEALTH_CRITICAL, "dane.reload", KS_HEALTH_CRITICAL);
 }
 
+/* The certificate file: PEM chains in file order, a DER certificate,
+ * and the faults named with the path. */
+static void test_read_chain(void **st)
+{
+    char dir[512], path[600];
+    X509 *xs[] = { fresh, ca };
+    kw_dane_chain c;
+    kw_diag d = {{0}};
+    unsigned char *der;
+    size_t len;
+
+    (void)st;
+    tmpdir_make(dir, sizeof(dir), "dane_read");
+    path_join(path, sizeof(path), dir, "full.pem");
+    assert_int_equal(tp_write_pem(path, xs, 2, new_k, 0600), 0);
+    assert_int_equal(kw_dane_read_chain(path, &c, &d), 0);
+    assert_int_equal(c.n, 2);
+    der = tp_der(fresh, &len);
+    assert_int_equal(c.len[0], len);
+    assert_memory_equal(c.der[0], der, len);
+    OPENSSL_free(der);
+    kw_dane_chain_free(&c);
+    path_join(path, sizeof(path), dir, "leaf.der");
+    assert_int_equal(tp_write_der(path, leaf), 0);
+    assert_int_equal(kw_dane_read_chain(path, &c, &d), 0);
+    assert_int_equal(c.n, 1);
+    kw_dane_chain_free(&c);
+    path_join(path, sizeof(path), dir, "garbage");
+    assert_int_equal(tp_write_bytes(path, "not a certificate\n", 18, 0644),
+                     0);
+    assert_int_equal(kw_dane_read_chain(path, &c, &d), KW_EPARSE);
+    assert_non_null(strstr(d.msg, path));
+    assert_int_equal(c.n, 0);
+    path_join(path, sizeof(path), dir, "missing.pem");
+    assert_true(kw_dane_read_chain(path, &c, &d) < 0);
+    assert_non_null(strstr(d.msg, "missing.pem"));
+    /* A file past the limit is refused before it is read. */
+    path_join(path, sizeof(path), dir, "big.pem");
+    {
+        FILE *f = fopen(path, "w");
+
+        assert_non_null(f);
+        assert_int_equal(fseek(f, 2 * 1024 * 1024, SEEK_SET), 0);
+        fputc('x', f);
+        fclose(f);
+    }
+    assert_int_equal(kw_dane_read_chain(path, &c, &d), KW_ETOOBIG);
+    tmpdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_disagree),
         cmocka_unit_test(test_usages),
         cmocka_unit_test(test_unknown),
+        cmocka_unit_test(test_read_chain),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
