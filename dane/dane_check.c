@@ -6,7 +6,6 @@
 
 #include "../common/kw_str.h"
 #include "../dns/dns_raw.h"
-#include "../dns/dns_resolve.h"
 #include "../probe/probe.h"
 
 #include <ldns/ldns.h>
@@ -18,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 /* A certificate file larger than this is not a certificate chain. */
@@ -113,6 +114,8 @@ void kw_dane_obs_free(kw_dane_obs *obs)
     }
     free(obs->res.wire);
     obs->res.wire = NULL;
+    free(obs->addr.wire);
+    obs->addr.wire = NULL;
     kw_dane_chain_free(&obs->served);
     kw_dane_chain_free(&obs->disk);
 }
@@ -233,11 +236,40 @@ static void probe_chain(const char *addr, const char *host, int port,
     kw_probe_result_clear(&pw.res);
 }
 
+/* The first A or AAAA address in an answer, as text into buf; 0, or -1
+ * when it holds none. */
+static int first_address(const kw_dnssec_ans *a, char *buf, size_t cap)
+{
+    ldns_pkt *p = NULL;
+    ldns_rr_list *an;
+    size_t i;
+    int rc = -1;
+
+    buf[0] = '\0';
+    if (a->rc != 0 || ldns_wire2pkt(&p, a->wire, a->len) != LDNS_STATUS_OK)
+        return -1;
+    an = ldns_pkt_answer(p);
+    for (i = 0; rc != 0 && i < ldns_rr_list_rr_count(an); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(an, i);
+        ldns_rdf *rd = ldns_rr_rdf(rr, 0);
+        int af = ldns_rr_get_type(rr) == LDNS_RR_TYPE_A ? AF_INET
+                 : ldns_rr_get_type(rr) == LDNS_RR_TYPE_AAAA ? AF_INET6 : 0;
+
+        if (af != 0 && rd != NULL &&
+            ldns_rdf_size(rd) == (af == AF_INET ? 4u : 16u) &&
+            inet_ntop(af, ldns_rdf_data(rd), buf, (socklen_t)cap) != NULL)
+            rc = 0;
+    }
+    ldns_pkt_free(p);
+    return rc;
+}
+
 int kw_dane_gather(const char *host, int port, const kw_dane_where *w,
                    kw_dane_obs *obs, kw_diag *d)
 {
     kw_dns_server found[KW_DNSSEC_SERVERS_MAX];
     const kw_dns_server *srv = NULL;
+    char addr[64] = "";
     size_t n = 0, i;
     int tmo, rc;
     kw_diag sub = {{0}};
@@ -269,24 +301,27 @@ int kw_dane_gather(const char *host, int port, const kw_dane_where *w,
      * before the zone's NS set: a resolver that has just fetched that set
      * follows the delegation from then on, so the sender's view is taken
      * first. */
+    /* A, else AAAA: the sender needs them secure too (RFC 7672 2.2.2). */
+    ask(w->resolver, obs->host, LDNS_RR_TYPE_A, KW_DNS_Q_RD | KW_DNS_Q_DO,
+        tmo, &obs->addr);
+    if (first_address(&obs->addr, addr, sizeof(addr)) != 0) {
+        free(obs->addr.wire);
+        memset(&obs->addr, 0, sizeof(obs->addr));
+        ask(w->resolver, obs->host, LDNS_RR_TYPE_AAAA,
+            KW_DNS_Q_RD | KW_DNS_Q_DO, tmo, &obs->addr);
+        (void)first_address(&obs->addr, addr, sizeof(addr));
+    }
     if (!w->no_probe) {
-        kw_dns_addr addr[KW_DNS_ADDRS_MAX];
-        size_t na = 0;
-
         if (w->connect != NULL)
             probe_chain(w->connect, obs->host, port, w->starttls, tmo, obs);
-        else if ((rc = kw_dns_resolve(w->resolver, obs->host, 0, addr,
-                                      KW_DNS_ADDRS_MAX, &na, tmo,
-                                      &sub)) == 0 &&
-                 (na > 0 || kw_dns_resolve(w->resolver, obs->host, 1, addr,
-                                           KW_DNS_ADDRS_MAX, &na, tmo,
-                                           &sub) == 0) && na > 0)
-            probe_chain(addr[0].a, obs->host, port, w->starttls, tmo, obs);
+        else if (addr[0] != '\0')
+            probe_chain(addr, obs->host, port, w->starttls, tmo, obs);
         else {
             obs->probed = 1;
             snprintf(obs->probe_err, sizeof(obs->probe_err),
                      "no address for %.200s through the resolver%s%.250s",
-                     obs->host, sub.msg[0] ? ": " : "", sub.msg);
+                     obs->host, obs->addr.rc != 0 ? ": " : "",
+                     obs->addr.rc != 0 ? obs->addr.err : "");
         }
     }
     if (find_zone(w->resolver, obs->qname, tmo, obs->zone,
@@ -552,6 +587,28 @@ static void rec311(X509 *x, char *buf, size_t cap)
         buf[0] = '\0';
 }
 
+/* The host's address as the sender finds it: a SERVFAIL there defers the
+ * mail as surely as one for the TLSA records.  An address that is merely
+ * insecure (a CNAME into an unsigned zone) changes nothing: Postfix still
+ * enforces a secure TLSA RRset at the name it was given (the integration
+ * test holds this against posttls-finger). */
+static void judge_address(const kw_dane_obs *obs, kw_dane_result *o)
+{
+    rrset a;
+
+    if (obs->addr.rc != 0 || obs->addr.wire == NULL)
+        return;
+    rrset_of(&obs->addr, &a);
+    if (a.ok && a.rcode == LDNS_RCODE_SERVFAIL)
+        add(o, KS_HEALTH_CRITICAL, "dane.addr.bogus", obs->resolver,
+            obs->host, "repair the chain of trust of the zone holding the "
+            "address (keywarden dnssec check ZONE)",
+            "the validating resolver answers SERVFAIL for the address of "
+            "%s: DANE senders cannot find the host and defer its mail",
+            obs->host);
+    rrset_free(&a);
+}
+
 static void judge_records(const kw_dane_obs *obs, const rrset *set,
                           int64_t now, kw_dane_result *o)
 {
@@ -632,7 +689,7 @@ static void judge_records(const kw_dane_obs *obs, const rrset *set,
         add(o, sev, "dane.nomatch", obs->address, obs->qname, fix,
             "no DANE-EE or DANE-TA record matches the chain %s serves: "
             "DANE senders defer all mail to this host%s", obs->host,
-            o->dnssec == KW_DANE_SECURE ? "" : " (once the zone "
+            sev == KS_HEALTH_CRITICAL ? "" : " (once the zone "
             "validates)");
     }
     if (obs->disk_err[0] != '\0')
@@ -689,6 +746,8 @@ void kw_dane_judge(const kw_dane_obs *obs, int64_t now, kw_dane_result *o)
             "no TLSA record: DANE is not in use for %s port %d (%s zone)",
             obs->host, obs->port, kw_dane_dnssec_word(o->dnssec));
     else if (ref != NULL) {
+        if (o->dnssec == KW_DANE_SECURE)
+            judge_address(obs, o);
         if (o->dnssec == KW_DANE_INSECURE)
             add(o, KS_HEALTH_WARNING, "dane.insecure", obs->resolver,
                 obs->qname, "sign the zone and publish its DS at the "

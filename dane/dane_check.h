@@ -53,6 +53,8 @@ typedef struct kw_dane_obs {
     } srv[KW_DNSSEC_SERVERS_MAX];
     char resolver[80];
     kw_dnssec_ans res;            /* the resolver's answer */
+    kw_dnssec_ans addr;           /* its answer to HOST A (AAAA when no A):
+                                     the address a sender finds */
     int probed;                   /* a probe was attempted */
     char probe_err[512];          /* why no chain was served, or "" */
     char address[64];             /* where the probe connected */

@@ -4,7 +4,8 @@
  * controls.  The first byte picks: even, the rest is one TLSA RDATA,
  * parsed, printed and matched against a chain made at start-up (leaf and
  * CA, test PKI); odd, the rest is a DNS answer, given to the judge as
- * the resolver's and both servers' answer, with that chain served and
+ * the resolver's answer (to the TLSA and the address questions) and both
+ * servers', with that chain served and
  * another leaf on disk.
  */
 #include "dane/dane_check.h"
@@ -108,6 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         obs.port = 25;
         strcpy(obs.qname, "_25._tcp.mx.example.test");
         answer(&obs.res, data + 1, size - 1);
+        answer(&obs.addr, data + 1, size - 1);
         obs.nservers = 2;
         for (i = 0; i < 2; i++) {
             strcpy(obs.srv[i].name, i ? "127.0.0.2:53" : "127.0.0.1:53");

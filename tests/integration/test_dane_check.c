@@ -14,6 +14,9 @@
  *                   before the reload, naming the record to publish;
  *   mx.mail.test    in an unsigned zone: warning (unbound: no AD);
  *   mx.broken.test  under a broken DS: critical (unbound: SERVFAIL);
+ *   alias.child.test a CNAME to mx.mail.test, its TLSA (another key's)
+ *                   signed, its address not: Postfix still enforces the
+ *                   record, so critical;
  *   www.child.test  no TLSA: ok, DANE not in use.
  * and then that renewal deployed and Postfix reloaded onto it (SIGHUP to
  * its master): critical, as the sender now refuses it, and back.
@@ -158,9 +161,10 @@ static int setup(void **st)
                   "broken NS ns1.broken.test.\nns1.broken A 127.0.0.1\n");
     snprintf(zone, sizeof(zone),
              "mx A 127.0.0.1\nbad A 127.0.0.1\nta A 127.0.0.1\n"
+             "alias CNAME mx.mail.test.\n"
              "_%d._tcp.mx TLSA %s\n_%d._tcp.bad TLSA %s\n"
-             "_%d._tcp.ta TLSA %s\n", smtp_port, rec_a, smtp_port, rec_b,
-             smtp_port, rec_ca);
+             "_%d._tcp.ta TLSA %s\n_%d._tcp.alias TLSA %s\n", smtp_port,
+             rec_a, smtp_port, rec_b, smtp_port, rec_ca, smtp_port, rec_b);
     bed_zone_file("child.test", zone);
     snprintf(zone, sizeof(zone), "mx A 127.0.0.1\n_%d._tcp.mx TLSA %s\n",
              smtp_port, rec_a);
@@ -539,6 +543,23 @@ static void test_insecure(void **st)
     json_decref(o);
 }
 
+/* alias.child.test is a CNAME to mx.mail.test: its TLSA record (another
+ * key's) is signed, its address is not.  Postfix still enforces the
+ * record and refuses the key, so keywarden says critical too. */
+static void test_alias(void **st)
+{
+    json_t *o;
+
+    (void)st;
+    assert_int_equal(ub_tlsa("alias.child.test"), 1);
+    sender_says("alias.child.test", "no matching DANE TLSA records",
+                "Verified TLS");
+    o = check(2, "alias.child.test", NULL, 0);
+    assert_string_equal(str(o, "dnssec"), "secure");
+    want_finding(o, "dane.nomatch", "critical");
+    json_decref(o);
+}
+
 static void test_bogus(void **st)
 {
     json_t *o;
@@ -577,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_reload_applied),
         cmocka_unit_test(test_insecure),
+        cmocka_unit_test(test_alias),
         cmocka_unit_test(test_bogus),
         cmocka_unit_test(test_none),
     };

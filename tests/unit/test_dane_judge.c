@@ -108,6 +108,32 @@ static void answer(kw_dnssec_ans *a, int rcode, int ad, int aa,
     ldns_pkt_free(p);
 }
 
+/* The resolver's answer to mx.example.test A: rcode, AD, one address
+ * unless rcode says otherwise. */
+static void addr_answer(kw_dnssec_ans *a, int rcode, int ad)
+{
+    ldns_pkt *p = ldns_pkt_new();
+    ldns_rr *q = NULL, *rr = NULL;
+
+    assert_non_null(p);
+    ldns_pkt_set_qr(p, 1);
+    ldns_pkt_set_ad(p, (bool)ad);
+    ldns_pkt_set_rcode(p, (uint8_t)rcode);
+    assert_int_equal(ldns_rr_new_question_frm_str(&q, "mx.example.test. IN A",
+                                                  NULL, NULL),
+                     LDNS_STATUS_OK);
+    ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, q);
+    if (rcode == LDNS_RCODE_NOERROR) {
+        assert_int_equal(ldns_rr_new_frm_str(&rr, "mx.example.test. 300 IN "
+                                             "A 192.0.2.25", 0, NULL, NULL),
+                         LDNS_STATUS_OK);
+        ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr);
+    }
+    memset(a, 0, sizeof(*a));
+    assert_int_equal(ldns_pkt2wire(&a->wire, p, &a->len), LDNS_STATUS_OK);
+    ldns_pkt_free(p);
+}
+
 static void chain(kw_dane_chain *c, X509 *const *xs, size_t n)
 {
     size_t i;
@@ -408,6 +434,33 @@ static void test_usages(void **st)
     assert_true(r->served_ok);
 }
 
+/* The host's address: bogus, the sender cannot find the host at all;
+ * merely insecure (a CNAME into an unsigned zone), the secure TLSA
+ * records still rule (as Postfix's posttls-finger shows in
+ * test_dane_check). */
+static void test_address(void **st)
+{
+    const char *recs[] = { r_fresh, NULL };
+    const char *good[] = { r_leaf, NULL };
+    kw_dane_obs o;
+
+    (void)st;
+    obs_make(&o, 0, 1, recs, NULL);
+    addr_answer(&o.addr, LDNS_RCODE_NOERROR, 1);
+    (void)judge(&o, KS_HEALTH_CRITICAL, "dane.nomatch", KS_HEALTH_CRITICAL);
+    obs_make(&o, 0, 1, recs, NULL);
+    addr_answer(&o.addr, LDNS_RCODE_NOERROR, 0);
+    (void)judge(&o, KS_HEALTH_CRITICAL, "dane.nomatch", KS_HEALTH_CRITICAL);
+    obs_make(&o, 0, 1, good, NULL);
+    addr_answer(&o.addr, LDNS_RCODE_SERVFAIL, 0);
+    (void)judge(&o, KS_HEALTH_CRITICAL, "dane.addr.bogus",
+                KS_HEALTH_CRITICAL);
+    /* No TLSA: the address's state is not DANE's business. */
+    obs_make(&o, 0, 1, NULL, NULL);
+    addr_answer(&o.addr, LDNS_RCODE_SERVFAIL, 0);
+    (void)judge(&o, KS_HEALTH_OK, "dane.none", KS_HEALTH_OK);
+}
+
 static void test_unknown(void **st)
 {
     const char *recs[] = { r_leaf, NULL };
@@ -498,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_bogus),
         cmocka_unit_test(test_disagree),
         cmocka_unit_test(test_usages),
+        cmocka_unit_test(test_address),
         cmocka_unit_test(test_unknown),
         cmocka_unit_test(test_read_chain),
     };
