@@ -300,8 +300,8 @@ int kw_dane_gather(const char *host, int port, const kw_dane_where *w,
     /* The address as a DANE sender finds it, through the resolver, and
      * before the zone's NS set: a resolver that has just fetched that set
      * follows the delegation from then on, so the sender's view is taken
-     * first. */
-    /* A, else AAAA: the sender needs them secure too (RFC 7672 2.2.2). */
+     * first.  A, else AAAA; the answer is kept for the judge (a SERVFAIL
+     * there defers the mail too). */
     ask(w->resolver, obs->host, LDNS_RR_TYPE_A, KW_DNS_Q_RD | KW_DNS_Q_DO,
         tmo, &obs->addr);
     if (first_address(&obs->addr, addr, sizeof(addr)) != 0) {
