@@ -29,9 +29,9 @@ static void dane_usage(FILE *out)
           "resolver\n"
           "for the TLSA records at _PORT._tcp.HOST (PORT 25 by default), "
           "probes HOST\n"
-          "at the address the resolver gives (STARTTLS for 25 and 587, "
-          "implicit TLS\n"
-          "for 465, 443 and others) and matches every record against the "
+          "at every address the resolver gives (STARTTLS for 25 and 587, "
+          "implicit\nTLS"
+          " for 465, 443 and others) and matches every record against the "
           "served\n"
           "chain and, with --cert, the certificate the next reload will "
           "serve.\n"
@@ -52,7 +52,7 @@ static void dane_usage(FILE *out)
 
 static json_t *result_json(const kw_dane_result *r, const kw_dane_obs *obs)
 {
-    json_t *o = json_object(), *a = json_array();
+    json_t *o = json_object(), *a = json_array(), *p;
     size_t i;
 
     json_object_set_new(o, "host", json_string(r->host));
@@ -62,7 +62,13 @@ static json_t *result_json(const kw_dane_result *r, const kw_dane_obs *obs)
                         json_string(kw_cli_health_word(r->health)));
     json_object_set_new(o, "dnssec", json_string(kw_dane_dnssec_word(r->dnssec)));
     json_object_set_new(o, "zone", json_string(obs->zone));
-    json_object_set_new(o, "address", json_string(obs->address));
+    p = json_array();
+    for (i = 0; i < r->npeers; i++)
+        json_array_append_new(p, json_pack(
+            "{s:s, s:s, s:b, s:s}", "address", r->peer[i].address,
+            "served_3_1_1", r->peer[i].served_311, "matched",
+            r->peer[i].ok, "error", obs->peer[i].err));
+    json_object_set_new(o, "addresses", p);
     for (i = 0; i < r->nrec; i++)
         json_array_append_new(a, json_pack(
             "{s:s, s:b, s:b, s:b}", "record", r->rec[i].text, "usable",
@@ -92,8 +98,10 @@ static void result_text(const kw_dane_result *r, const kw_dane_obs *obs,
                 r->rec[i].served_match ? "matches the" : "does not match "
                 "the", obs->disk.n == 0 ? "" : r->rec[i].disk_match
                 ? ", matches the file" : ", does not match the file");
-    if (r->served_311[0])
-        fprintf(f, "  served (%s): %s\n", obs->address, r->served_311);
+    for (i = 0; i < r->npeers; i++)
+        fprintf(f, "  served at %s: %s\n", r->peer[i].address,
+                r->peer[i].served_311[0] ? r->peer[i].served_311
+                                         : obs->peer[i].err);
     if (r->disk_311[0])
         fprintf(f, "  file %s: %s\n", obs->disk_path, r->disk_311);
     kw_cli_finds_text(r->find, r->nfind, r->dropped, f);

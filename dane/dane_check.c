@@ -114,9 +114,12 @@ void kw_dane_obs_free(kw_dane_obs *obs)
     }
     free(obs->res.wire);
     obs->res.wire = NULL;
-    free(obs->addr.wire);
-    obs->addr.wire = NULL;
-    kw_dane_chain_free(&obs->served);
+    for (i = 0; i < 2; i++) {
+        free(obs->addr[i].wire);
+        obs->addr[i].wire = NULL;
+    }
+    for (i = 0; i < obs->npeers; i++)
+        kw_dane_chain_free(&obs->peer[i].chain);
     kw_dane_chain_free(&obs->disk);
 }
 
@@ -192,9 +195,9 @@ static void on_probe(void *ctx, kw_probe_result *res)
     pw->done = 1;
 }
 
-/* Probes addr:port on a loop of our own; the served chain into obs. */
+/* Probes addr:port on a loop of our own; the served chain into pe. */
 static void probe_chain(const char *addr, const char *host, int port,
-                        int starttls, int timeout_ms, kw_dane_obs *obs)
+                        int starttls, int timeout_ms, kw_dane_peer *pe)
 {
     kw_endpoint_conf ep = { 0 };
     probe_wait pw;
@@ -202,10 +205,9 @@ static void probe_chain(const char *addr, const char *host, int port,
     size_t i;
 
     memset(&pw, 0, sizeof(pw));
-    obs->probed = 1;
-    snprintf(obs->address, sizeof(obs->address), "%s", addr);
+    snprintf(pe->address, sizeof(pe->address), "%s", addr);
     if (uv_loop_init(&loop) != 0) {
-        snprintf(obs->probe_err, sizeof(obs->probe_err),
+        snprintf(pe->err, sizeof(pe->err),
                  "cannot start an event loop for the probe");
         return;
     }
@@ -216,7 +218,7 @@ static void probe_chain(const char *addr, const char *host, int port,
     ep.starttls = (enum kw_starttls)starttls;
     ep.timeout = (timeout_ms + 999) / 1000;
     if (kw_probe_start(&loop, &ep, on_probe, &pw, NULL) != 0)
-        snprintf(obs->probe_err, sizeof(obs->probe_err),
+        snprintf(pe->err, sizeof(pe->err),
                  "cannot start a probe of %s port %d", addr, port);
     else
         uv_run(&loop, UV_RUN_DEFAULT);
@@ -224,44 +226,46 @@ static void probe_chain(const char *addr, const char *host, int port,
     if (!pw.done)
         return;
     if (!pw.res.ok)
-        snprintf(obs->probe_err, sizeof(obs->probe_err), "%.60s port %d: %.400s",
-                 addr, port, pw.res.error);
-    /* The DER moves from the probe's result into obs. */
+        snprintf(pe->err, sizeof(pe->err), "port %d: %.400s", port,
+                 pw.res.error);
+    /* The DER moves from the probe's result into the peer. */
     for (i = 0; i < pw.res.nchain && i < KW_DANE_CHAIN_MAX; i++) {
-        obs->served.der[i] = pw.res.der[i];
-        obs->served.len[i] = pw.res.der_len[i];
+        pe->chain.der[i] = pw.res.der[i];
+        pe->chain.len[i] = pw.res.der_len[i];
         pw.res.der[i] = NULL;
-        obs->served.n++;
+        pe->chain.n++;
     }
     kw_probe_result_clear(&pw.res);
 }
 
-/* The first A or AAAA address in an answer, as text into buf; 0, or -1
- * when it holds none. */
-static int first_address(const kw_dnssec_ans *a, char *buf, size_t cap)
+/* The A or AAAA addresses in an answer appended to list (text, at most
+ * max in all, *n so far); returns how many the answer held. */
+static size_t addresses(const kw_dnssec_ans *a, char (*list)[64],
+                        size_t max, size_t *n)
 {
     ldns_pkt *p = NULL;
     ldns_rr_list *an;
-    size_t i;
-    int rc = -1;
+    size_t i, found = 0;
 
-    buf[0] = '\0';
-    if (a->rc != 0 || ldns_wire2pkt(&p, a->wire, a->len) != LDNS_STATUS_OK)
-        return -1;
+    if (a->rc != 0 || a->wire == NULL ||
+        ldns_wire2pkt(&p, a->wire, a->len) != LDNS_STATUS_OK)
+        return 0;
     an = ldns_pkt_answer(p);
-    for (i = 0; rc != 0 && i < ldns_rr_list_rr_count(an); i++) {
+    for (i = 0; i < ldns_rr_list_rr_count(an); i++) {
         ldns_rr *rr = ldns_rr_list_rr(an, i);
         ldns_rdf *rd = ldns_rr_rdf(rr, 0);
         int af = ldns_rr_get_type(rr) == LDNS_RR_TYPE_A ? AF_INET
                  : ldns_rr_get_type(rr) == LDNS_RR_TYPE_AAAA ? AF_INET6 : 0;
 
-        if (af != 0 && rd != NULL &&
-            ldns_rdf_size(rd) == (af == AF_INET ? 4u : 16u) &&
-            inet_ntop(af, ldns_rdf_data(rd), buf, (socklen_t)cap) != NULL)
-            rc = 0;
+        if (af == 0 || rd == NULL ||
+            ldns_rdf_size(rd) != (af == AF_INET ? 4u : 16u))
+            continue;
+        found++;
+        if (*n < max && inet_ntop(af, ldns_rdf_data(rd), list[*n], 64))
+            (*n)++;
     }
     ldns_pkt_free(p);
-    return rc;
+    return found;
 }
 
 int kw_dane_gather(const char *host, int port, const kw_dane_where *w,
@@ -269,7 +273,6 @@ int kw_dane_gather(const char *host, int port, const kw_dane_where *w,
 {
     kw_dns_server found[KW_DNSSEC_SERVERS_MAX];
     const kw_dns_server *srv = NULL;
-    char addr[64] = "";
     size_t n = 0, i;
     int tmo, rc;
     kw_diag sub = {{0}};
@@ -297,32 +300,49 @@ int kw_dane_gather(const char *host, int port, const kw_dane_where *w,
     ask(w->resolver, obs->qname, LDNS_RR_TYPE_TLSA,
         KW_DNS_Q_RD | KW_DNS_Q_DO, tmo, &obs->res);
 
-    /* The address as a DANE sender finds it, through the resolver, and
-     * before the zone's NS set: a resolver that has just fetched that set
-     * follows the delegation from then on, so the sender's view is taken
-     * first.  A, else AAAA; the answer is kept for the judge (a SERVFAIL
-     * there defers the mail too). */
+    /* The addresses as a DANE sender finds them, through the resolver,
+     * and before the zone's NS set: a resolver that has just fetched that
+     * set follows the delegation from then on, so the sender's view is
+     * taken first.  The answers are kept for the judge (a SERVFAIL there
+     * defers the mail too). */
     ask(w->resolver, obs->host, LDNS_RR_TYPE_A, KW_DNS_Q_RD | KW_DNS_Q_DO,
-        tmo, &obs->addr);
-    if (first_address(&obs->addr, addr, sizeof(addr)) != 0) {
-        free(obs->addr.wire);
-        memset(&obs->addr, 0, sizeof(obs->addr));
-        ask(w->resolver, obs->host, LDNS_RR_TYPE_AAAA,
-            KW_DNS_Q_RD | KW_DNS_Q_DO, tmo, &obs->addr);
-        (void)first_address(&obs->addr, addr, sizeof(addr));
-    }
+        tmo, &obs->addr[0]);
+    ask(w->resolver, obs->host, LDNS_RR_TYPE_AAAA, KW_DNS_Q_RD | KW_DNS_Q_DO,
+        tmo, &obs->addr[1]);
     if (!w->no_probe) {
-        if (w->connect != NULL)
-            probe_chain(w->connect, obs->host, port, w->starttls, tmo, obs);
-        else if (addr[0] != '\0')
-            probe_chain(addr, obs->host, port, w->starttls, tmo, obs);
-        else {
-            obs->probed = 1;
-            snprintf(obs->probe_err, sizeof(obs->probe_err),
-                     "no address for %.200s through the resolver%s%.250s",
-                     obs->host, obs->addr.rc != 0 ? ": " : "",
-                     obs->addr.rc != 0 ? obs->addr.err : "");
+        char list[KW_DANE_PEERS_MAX][64];
+        size_t na = 0, total, skipped = 0;
+
+        obs->probed = 1;
+        if (w->connect != NULL) {
+            snprintf(list[0], sizeof(list[0]), "%s", w->connect);
+            na = total = 1;
+        } else {
+            total = addresses(&obs->addr[0], list, KW_DANE_PEERS_MAX, &na);
+            total += addresses(&obs->addr[1], list, KW_DANE_PEERS_MAX, &na);
         }
+        for (i = 0; i < na; i++) {
+            kw_dns_server s = { "", 0 };
+
+            /* An address family this host has no route for (IPv6 on an
+             * IPv4-only host) is not the server's fault: skipped. */
+            snprintf(s.addr, sizeof(s.addr), "%s", list[i]);
+            s.port = port;
+            if (w->connect == NULL && kw_dns_reachable(&s, NULL) != 0) {
+                skipped++;
+                continue;
+            }
+            probe_chain(list[i], obs->host, port, w->starttls, tmo,
+                        &obs->peer[obs->npeers++]);
+        }
+        if (obs->npeers == 0)
+            snprintf(obs->probe_err, sizeof(obs->probe_err),
+                     "no address for %.200s through the resolver%s",
+                     obs->host, skipped > 0 ? " that this host can reach"
+                     : "");
+        else if (total > na)
+            snprintf(obs->probe_err, sizeof(obs->probe_err),
+                     "%zu of %zu addresses probed", na, total);
     }
     if (find_zone(w->resolver, obs->qname, tmo, obs->zone,
                   sizeof(obs->zone), obs->servers_err,
@@ -594,33 +614,74 @@ static void rec311(X509 *x, char *buf, size_t cap)
  * test holds this against posttls-finger). */
 static void judge_address(const kw_dane_obs *obs, kw_dane_result *o)
 {
-    rrset a;
+    size_t i;
 
-    if (obs->addr.rc != 0 || obs->addr.wire == NULL)
+    for (i = 0; i < 2; i++) {
+        rrset a;
+
+        if (obs->addr[i].rc != 0 || obs->addr[i].wire == NULL)
+            continue;
+        rrset_of(&obs->addr[i], &a);
+        if (a.ok && a.rcode == LDNS_RCODE_SERVFAIL) {
+            add(o, KS_HEALTH_CRITICAL, "dane.addr.bogus", obs->resolver,
+                obs->host, "repair the chain of trust of the zone holding "
+                "the address (keywarden dnssec check ZONE)",
+                "the validating resolver answers SERVFAIL for the %s "
+                "records of %s: DANE senders cannot find the host and "
+                "defer its mail", i == 0 ? "A" : "AAAA", obs->host);
+            i = 2;
+        }
+        rrset_free(&a);
+    }
+}
+
+/* A peer's findings: no chain (unknown), or no usable record matching
+ * the chain it serves (sev), the fix its own key's record. */
+static void judge_peer(const kw_dane_obs *obs, const kw_dane_peer *pe,
+                       X509 *leaf, int ok, size_t usable, ks_health sev,
+                       kw_dane_result *o)
+{
+    char fix[600], rec[80];
+
+    if (leaf == NULL) {
+        add(o, KS_HEALTH_UNKNOWN, "dane.probe", pe->address, obs->host,
+            "check that the server answers TLS on this port",
+            "no chain to match: %s", pe->err[0] ? pe->err
+            : "the served certificate does not decode");
         return;
-    rrset_of(&obs->addr, &a);
-    if (a.ok && a.rcode == LDNS_RCODE_SERVFAIL)
-        add(o, KS_HEALTH_CRITICAL, "dane.addr.bogus", obs->resolver,
-            obs->host, "repair the chain of trust of the zone holding the "
-            "address (keywarden dnssec check ZONE)",
-            "the validating resolver answers SERVFAIL for the address of "
-            "%s: DANE senders cannot find the host and defer its mail",
-            obs->host);
-    rrset_free(&a);
+    }
+    if (usable == 0 || ok)
+        return;
+    rec311(leaf, rec, sizeof(rec));
+    snprintf(fix, sizeof(fix), "publish TLSA %s (the served key)%s%.300s%s",
+             rec, o->disk_ok ? ", or reload the server: " : "",
+             o->disk_ok ? obs->disk_path : "", o->disk_ok ? " matches" : "");
+    add(o, sev, "dane.nomatch", pe->address, obs->qname, fix,
+        "no DANE-EE or DANE-TA record matches the chain %s serves at %s: "
+        "DANE senders defer all mail to it%s", obs->host, pe->address,
+        sev == KS_HEALTH_CRITICAL ? "" : " (once the zone validates)");
 }
 
 static void judge_records(const kw_dane_obs *obs, const rrset *set,
                           int64_t now, kw_dane_result *o)
 {
-    X509 *served[KW_DANE_CHAIN_MAX] = { 0 }, *disk[KW_DANE_CHAIN_MAX] = { 0 };
-    size_t ns = decode(&obs->served, served), nd = decode(&obs->disk, disk);
-    size_t i, usable = 0;
+    X509 *served[KW_DANE_PEERS_MAX][KW_DANE_CHAIN_MAX];
+    X509 *disk[KW_DANE_CHAIN_MAX] = { 0 };
+    size_t ns[KW_DANE_PEERS_MAX] = { 0 }, nd = decode(&obs->disk, disk);
+    int peer_ok[KW_DANE_PEERS_MAX] = { 0 }, first = -1;
+    size_t i, p, usable = 0, answered = 0;
     int ta_warned = 0, pkix_warned = 0;
     ks_health sev = o->dnssec == KW_DANE_SECURE ? KS_HEALTH_CRITICAL
                                                 : KS_HEALTH_WARNING;
     char fix[600], who[16];
 
-    rec311(ns > 0 ? served[0] : NULL, o->served_311, sizeof(o->served_311));
+    for (p = 0; p < obs->npeers; p++) {
+        ns[p] = decode(&obs->peer[p].chain, served[p]);
+        if (ns[p] > 0 && answered++ == 0)
+            first = (int)p;
+    }
+    rec311(first >= 0 ? served[first][0] : NULL, o->served_311,
+           sizeof(o->served_311));
     rec311(nd > 0 ? disk[0] : NULL, o->disk_311, sizeof(o->disk_311));
     if (set->extra > 0)
         add(o, KS_HEALTH_WARNING, "dane.many", "", obs->qname, NULL,
@@ -662,35 +723,40 @@ static void judge_records(const kw_dane_obs *obs, const rrset *set,
                 "DANE-TA names the CA's certificate or key: the CA's "
                 "intermediates change (Let's Encrypt rotates them), and a "
                 "renewal under a new one matches no record");
-        if (kw_dane_match(&t, served, ns, now, &m, &d) == 0 && m.matched)
-            r->served_match = 1;
+        /* Matched when every address that answered serves a chain the
+         * record names. */
+        r->served_match = answered > 0;
+        for (p = 0; p < obs->npeers; p++) {
+            if (ns[p] == 0)
+                continue;
+            if (kw_dane_match(&t, served[p], ns[p], now, &m, &d) == 0 &&
+                m.matched)
+                peer_ok[p] |= r->usable;
+            else
+                r->served_match = 0;
+        }
         if (kw_dane_match(&t, disk, nd, now, &m, &d) == 0 && m.matched)
             r->disk_match = 1;
-        if (r->usable) {
-            o->served_ok |= r->served_match;
+        if (r->usable)
             o->disk_ok |= r->disk_match;
-        }
     }
+    o->served_ok = answered > 0;
+    for (p = 0; p < obs->npeers; p++)
+        if (ns[p] > 0 && !peer_ok[p])
+            o->served_ok = 0;
     if (set->n > 0 && usable == 0)
         add(o, KS_HEALTH_WARNING, "dane.unusable", "", obs->qname,
             "publish a DANE-EE record: TLSA 3 1 1 of the served key",
             "no usable DANE-EE or DANE-TA record: DANE senders insist on "
             "TLS but authenticate nothing (RFC 7672 section 2.2)");
-    if (obs->probed && ns == 0)
-        add(o, KS_HEALTH_UNKNOWN, "dane.probe", obs->address, obs->host,
-            "check that the server answers TLS on this port",
-            "no chain to match: %s", obs->probe_err[0] ? obs->probe_err
-            : "the served certificate does not decode");
-    else if (ns > 0 && usable > 0 && !o->served_ok) {
-        snprintf(fix, sizeof(fix), "publish TLSA %s (the served key)%s%.300s%s",
-                 o->served_311, nd > 0 && o->disk_ok ? ", or reload the "
-                 "server: " : "", nd > 0 && o->disk_ok ? obs->disk_path
-                 : "", nd > 0 && o->disk_ok ? " matches" : "");
-        add(o, sev, "dane.nomatch", obs->address, obs->qname, fix,
-            "no DANE-EE or DANE-TA record matches the chain %s serves: "
-            "DANE senders defer all mail to this host%s", obs->host,
-            sev == KS_HEALTH_CRITICAL ? "" : " (once the zone "
-            "validates)");
+    if (obs->probed && obs->npeers == 0)
+        add(o, KS_HEALTH_UNKNOWN, "dane.probe", "", obs->host,
+            "check the host's address records", "no chain to match: %s",
+            obs->probe_err);
+    for (p = 0; p < obs->npeers; p++) {
+        o->peer[p].ok = peer_ok[p];
+        judge_peer(obs, &obs->peer[p], ns[p] > 0 ? served[p][0] : NULL,
+                   peer_ok[p], usable, sev, o);
     }
     if (obs->disk_err[0] != '\0')
         add(o, KS_HEALTH_WARNING, "dane.cert", "", obs->disk_path, NULL,
@@ -698,7 +764,7 @@ static void judge_records(const kw_dane_obs *obs, const rrset *set,
     else if (nd > 0 && usable > 0 && !o->disk_ok) {
         snprintf(fix, sizeof(fix), "publish TLSA %s first, wait twice its "
                  "TTL, then reload", o->disk_311);
-        if (o->served_ok || ns == 0)
+        if (o->served_ok || answered == 0)
             add(o, sev, "dane.reload", "", obs->disk_path, fix,
                 "the certificate in %s matches no TLSA record%s: a reload "
                 "will make DANE senders defer mail", obs->disk_path,
@@ -708,7 +774,8 @@ static void judge_records(const kw_dane_obs *obs, const rrset *set,
                 "the certificate in %s matches no TLSA record either: a "
                 "reload will not end the deferrals", obs->disk_path);
     }
-    free_x509s(served, ns);
+    for (p = 0; p < obs->npeers; p++)
+        free_x509s(served[p], ns[p]);
     free_x509s(disk, nd);
 }
 
@@ -724,6 +791,17 @@ void kw_dane_judge(const kw_dane_obs *obs, int64_t now, kw_dane_result *o)
     snprintf(o->host, sizeof(o->host), "%s", obs->host);
     o->port = obs->port;
     snprintf(o->qname, sizeof(o->qname), "%s", obs->qname);
+    o->npeers = obs->npeers;
+    for (i = 0; i < obs->npeers; i++) {
+        X509 *x[KW_DANE_CHAIN_MAX];
+        size_t n = decode(&obs->peer[i].chain, x);
+
+        snprintf(o->peer[i].address, sizeof(o->peer[i].address), "%s",
+                 obs->peer[i].address);
+        rec311(n > 0 ? x[0] : NULL, o->peer[i].served_311,
+               sizeof(o->peer[i].served_311));
+        free_x509s(x, n);
+    }
     rrset_of(&obs->res, &res);
     judge_resolver(obs, &res, o);
     if (o->dnssec == KW_DANE_SECURE || o->dnssec == KW_DANE_INSECURE)

@@ -6,8 +6,9 @@
  * asks, for HOST and PORT, the TLSA RRset at _PORT._tcp.HOST of every
  * authoritative server of its zone (RD clear, DO set) and of a validating
  * resolver (RD and DO set: its AD bit and rcode are the verdict), probes
- * the server (STARTTLS or implicit TLS) at the address the resolver gives
- * for HOST, as a DANE sender would, and reads the certificate file given
+ * the server (STARTTLS or implicit TLS) at every address the resolver
+ * gives for HOST (KW_DANE_PEERS_MAX at most), as a DANE sender would
+ * reach any of them, and reads the certificate file given
  * (the one the next reload will serve).  Every answer and certificate is
  * kept as received (wire, DER) in a kw_dane_obs.  It BLOCKS (each DNS
  * question bounded by timeout_ms, the probe too; the probe runs on a
@@ -31,6 +32,8 @@
 #define KW_DANE_CHAIN_MAX 16
 #define KW_DANE_TLSA_MAX 16
 #define KW_DANE_FINDINGS_MAX 32
+/* Most addresses of one host probed (A and AAAA together). */
+#define KW_DANE_PEERS_MAX 4
 
 /* A certificate chain as DER, leaf first. */
 typedef struct kw_dane_chain {
@@ -38,6 +41,13 @@ typedef struct kw_dane_chain {
     uint8_t *der[KW_DANE_CHAIN_MAX];   /* malloc'd, owned by the obs */
     size_t len[KW_DANE_CHAIN_MAX];
 } kw_dane_chain;
+
+/* One address of the host and the chain it serves. */
+typedef struct kw_dane_peer {
+    char address[64];
+    char err[512];                /* why it served no chain, or "" */
+    kw_dane_chain chain;
+} kw_dane_peer;
 
 typedef struct kw_dane_obs {
     char host[256];               /* lower case, no final dot */
@@ -53,12 +63,12 @@ typedef struct kw_dane_obs {
     } srv[KW_DNSSEC_SERVERS_MAX];
     char resolver[80];
     kw_dnssec_ans res;            /* the resolver's answer */
-    kw_dnssec_ans addr;           /* its answer to HOST A (AAAA when no A):
-                                     the address a sender finds */
-    int probed;                   /* a probe was attempted */
-    char probe_err[512];          /* why no chain was served, or "" */
-    char address[64];             /* where the probe connected */
-    kw_dane_chain served;
+    kw_dnssec_ans addr[2];        /* its answers to HOST A and AAAA: the
+                                     addresses a sender finds */
+    int probed;                   /* probes were attempted */
+    char probe_err[300];          /* why no address was probed, or "" */
+    size_t npeers;                /* the addresses probed */
+    kw_dane_peer peer[KW_DANE_PEERS_MAX];
     char disk_path[512];          /* "" no certificate file given */
     char disk_err[300];           /* why it could not be read, or "" */
     kw_dane_chain disk;
@@ -84,7 +94,8 @@ typedef struct kw_dane_rec {
     char text[200];       /* "3 1 1 ab12..." */
     int usable;           /* DANE-EE or DANE-TA, well formed: what an
                              SMTP sender uses */
-    int served_match;     /* matches the served chain */
+    int served_match;     /* matches the chain every address that
+                             answered serves */
     int disk_match;       /* matches the certificate file */
 } kw_dane_rec;
 
@@ -103,11 +114,18 @@ typedef struct kw_dane_result {
     int dnssec;                   /* enum kw_dane_dnssec */
     size_t nrec;
     kw_dane_rec rec[KW_DANE_TLSA_MAX];
-    int served_ok;                /* some usable record matches the
-                                     served chain */
+    int served_ok;                /* every address that answered serves
+                                     a chain some usable record matches */
     int disk_ok;                  /* ... the certificate file */
-    char served_311[80];          /* "3 1 1 HEX" of the served leaf */
+    char served_311[80];          /* "3 1 1 HEX" of the first address's
+                                     leaf */
     char disk_311[80];            /* of the file's leaf */
+    size_t npeers;                /* the addresses probed, as in the obs */
+    struct {
+        char address[64];
+        char served_311[80];      /* "" when it served no chain */
+        int ok;                   /* a usable record matches its chain */
+    } peer[KW_DANE_PEERS_MAX];
     size_t nfind, dropped;
     kw_dnssec_live_find find[KW_DANE_FINDINGS_MAX];
 } kw_dane_result;

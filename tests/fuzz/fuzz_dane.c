@@ -109,18 +109,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         obs.port = 25;
         strcpy(obs.qname, "_25._tcp.mx.example.test");
         answer(&obs.res, data + 1, size - 1);
-        answer(&obs.addr, data + 1, size - 1);
+        answer(&obs.addr[0], data + 1, size - 1);
+        answer(&obs.addr[1], data + 1, size > 3 ? size - 3 : 0);
         obs.nservers = 2;
         for (i = 0; i < 2; i++) {
             strcpy(obs.srv[i].name, i ? "127.0.0.2:53" : "127.0.0.1:53");
             answer(&obs.srv[i].ans, data + 1, size - 1 - i * (size > 2));
         }
         obs.probed = 1;
+        obs.npeers = 2;
         for (i = 0; i < 2; i++) {
-            obs.served.der[i] = dup_bytes(der[i], der_len[i]);
-            obs.served.len[i] = der_len[i];
+            obs.peer[0].chain.der[i] = dup_bytes(der[i], der_len[i]);
+            obs.peer[0].chain.len[i] = der_len[i];
         }
-        obs.served.n = 2;
+        obs.peer[0].chain.n = 2;
+        /* The second address serves the other leaf alone. */
+        obs.peer[1].chain.der[0] = dup_bytes(der[2], der_len[2]);
+        obs.peer[1].chain.len[0] = der_len[2];
+        obs.peer[1].chain.n = 1;
         strcpy(obs.disk_path, "/etc/ssl/mx.pem");
         obs.disk.der[0] = dup_bytes(der[2], der_len[2]);
         obs.disk.len[0] = der_len[2];

@@ -17,6 +17,8 @@
  *   alias.child.test a CNAME to mx.mail.test, its TLSA (another key's)
  *                   signed, its address not: Postfix still enforces the
  *                   record, so critical;
+ *   two.child.test  two addresses, Postfix on one: that one matches,
+ *                   the other unknown, by name;
  *   www.child.test  no TLSA: ok, DANE not in use.
  * and then that renewal deployed and Postfix reloaded onto it (SIGHUP to
  * its master): critical, as the sender now refuses it, and back.
@@ -161,10 +163,11 @@ static int setup(void **st)
                   "broken NS ns1.broken.test.\nns1.broken A 127.0.0.1\n");
     snprintf(zone, sizeof(zone),
              "mx A 127.0.0.1\nbad A 127.0.0.1\nta A 127.0.0.1\n"
-             "alias CNAME mx.mail.test.\n"
+             "alias CNAME mx.mail.test.\ntwo A 127.0.0.1\ntwo A 127.0.0.2\n"
              "_%d._tcp.mx TLSA %s\n_%d._tcp.bad TLSA %s\n"
-             "_%d._tcp.ta TLSA %s\n_%d._tcp.alias TLSA %s\n", smtp_port,
-             rec_a, smtp_port, rec_b, smtp_port, rec_ca, smtp_port, rec_b);
+             "_%d._tcp.ta TLSA %s\n_%d._tcp.alias TLSA %s\n"
+             "_%d._tcp.two TLSA %s\n", smtp_port, rec_a, smtp_port, rec_b,
+             smtp_port, rec_ca, smtp_port, rec_b, smtp_port, rec_a);
     bed_zone_file("child.test", zone);
     snprintf(zone, sizeof(zone), "mx A 127.0.0.1\n_%d._tcp.mx TLSA %s\n",
              smtp_port, rec_a);
@@ -560,6 +563,35 @@ static void test_alias(void **st)
     json_decref(o);
 }
 
+/* two.child.test has two addresses; Postfix listens on the first only:
+ * that one matches, the other is named as unknown (nothing answers). */
+static void test_two_addresses(void **st)
+{
+    json_t *o, *a, *f;
+
+    (void)st;
+    o = check(3, "two.child.test", NULL, 0);
+    a = json_object_get(o, "addresses");
+    assert_int_equal(json_array_size(a), 2);
+    /* In the order the resolver gave them. */
+    if (strcmp(str(json_array_get(a, 0), "address"), "127.0.0.1") != 0)
+        a = json_pack("[O, O]", json_array_get(a, 1), json_array_get(a, 0));
+    else
+        json_incref(a);
+    assert_string_equal(str(json_array_get(a, 0), "address"), "127.0.0.1");
+    assert_true(json_is_true(json_object_get(json_array_get(a, 0),
+                                             "matched")));
+    assert_string_equal(str(json_array_get(a, 0), "served_3_1_1"), rec_a);
+    assert_string_equal(str(json_array_get(a, 1), "address"), "127.0.0.2");
+    assert_string_equal(str(json_array_get(a, 1), "served_3_1_1"), "");
+    json_decref(a);
+    f = finding(o, "dane.probe");
+    assert_non_null(f);
+    assert_string_equal(str(f, "server"), "127.0.0.2");
+    assert_null(finding(o, "dane.nomatch"));
+    json_decref(o);
+}
+
 static void test_bogus(void **st)
 {
     json_t *o;
@@ -599,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_reload_applied),
         cmocka_unit_test(test_insecure),
         cmocka_unit_test(test_alias),
+        cmocka_unit_test(test_two_addresses),
         cmocka_unit_test(test_bogus),
         cmocka_unit_test(test_none),
     };

@@ -170,8 +170,9 @@ static void obs_make(kw_dane_obs *o, int rcode, int ad,
     answer(&o->srv[0].ans, 0, 0, 1, recs);
     answer(&o->srv[1].ans, 0, 0, 1, second != NULL ? second : recs);
     o->probed = 1;
-    snprintf(o->address, sizeof(o->address), "127.0.0.1");
-    chain(&o->served, served, 2);
+    o->npeers = 1;
+    snprintf(o->peer[0].address, sizeof(o->peer[0].address), "127.0.0.1");
+    chain(&o->peer[0].chain, served, 2);
 }
 
 static void disk(kw_dane_obs *o, X509 *x)
@@ -303,11 +304,11 @@ static void test_reload(void **st)
     /* Deployed and reloaded but the record still the old key's: the
      * served chain matches nothing, the reload is not the way out. */
     obs_make(&o, 0, 1, recs, NULL);
-    kw_dane_chain_free(&o.served);
+    kw_dane_chain_free(&o.peer[0].chain);
     {
         X509 *xs[] = { fresh, ca };
 
-        chain(&o.served, xs, 2);
+        chain(&o.peer[0].chain, xs, 2);
     }
     disk(&o, fresh);
     r = judge(&o, KS_HEALTH_CRITICAL, "dane.nomatch", KS_HEALTH_CRITICAL);
@@ -446,19 +447,60 @@ static void test_address(void **st)
 
     (void)st;
     obs_make(&o, 0, 1, recs, NULL);
-    addr_answer(&o.addr, LDNS_RCODE_NOERROR, 1);
+    addr_answer(&o.addr[0], LDNS_RCODE_NOERROR, 1);
     (void)judge(&o, KS_HEALTH_CRITICAL, "dane.nomatch", KS_HEALTH_CRITICAL);
     obs_make(&o, 0, 1, recs, NULL);
-    addr_answer(&o.addr, LDNS_RCODE_NOERROR, 0);
+    addr_answer(&o.addr[0], LDNS_RCODE_NOERROR, 0);
     (void)judge(&o, KS_HEALTH_CRITICAL, "dane.nomatch", KS_HEALTH_CRITICAL);
     obs_make(&o, 0, 1, good, NULL);
-    addr_answer(&o.addr, LDNS_RCODE_SERVFAIL, 0);
+    addr_answer(&o.addr[0], LDNS_RCODE_SERVFAIL, 0);
     (void)judge(&o, KS_HEALTH_CRITICAL, "dane.addr.bogus",
                 KS_HEALTH_CRITICAL);
     /* No TLSA: the address's state is not DANE's business. */
     obs_make(&o, 0, 1, NULL, NULL);
-    addr_answer(&o.addr, LDNS_RCODE_SERVFAIL, 0);
+    addr_answer(&o.addr[0], LDNS_RCODE_SERVFAIL, 0);
     (void)judge(&o, KS_HEALTH_OK, "dane.none", KS_HEALTH_OK);
+}
+
+/* Two addresses, the second serving the renewal's key: the record
+ * matches one, so the second is critical by name and the first is not;
+ * the record does not count as matching "the served chain". */
+static void test_two_addresses(void **st)
+{
+    const char *recs[] = { r_leaf, NULL };
+    const kw_dnssec_live_find *f;
+    X509 *xs[] = { fresh, ca };
+    kw_dane_obs o;
+    kw_dane_result *r;
+    size_t i, n = 0;
+
+    (void)st;
+    obs_make(&o, 0, 1, recs, NULL);
+    o.npeers = 2;
+    snprintf(o.peer[1].address, sizeof(o.peer[1].address), "2001:db8::25");
+    chain(&o.peer[1].chain, xs, 2);
+    r = judge(&o, KS_HEALTH_CRITICAL, "dane.nomatch", KS_HEALTH_CRITICAL);
+    f = find(r, "dane.nomatch");
+    assert_string_equal(f->server, "2001:db8::25");
+    assert_non_null(strstr(f->fix, r_fresh));
+    for (i = 0; i < r->nfind; i++)
+        n += strcmp(r->find[i].code, "dane.nomatch") == 0;
+    assert_int_equal(n, 1);
+    assert_false(r->served_ok);
+    assert_false(r->rec[0].served_match);
+    assert_int_equal(r->npeers, 2);
+    assert_true(r->peer[0].ok);
+    assert_false(r->peer[1].ok);
+    assert_string_equal(r->peer[1].served_311, r_fresh);
+    /* One address silent, the other matching: unknown, not critical. */
+    obs_make(&o, 0, 1, recs, NULL);
+    o.npeers = 2;
+    snprintf(o.peer[1].address, sizeof(o.peer[1].address), "192.0.2.26");
+    snprintf(o.peer[1].err, sizeof(o.peer[1].err), "port 25: refused");
+    r = judge(&o, KS_HEALTH_UNKNOWN, "dane.probe", KS_HEALTH_UNKNOWN);
+    assert_string_equal(find(r, "dane.probe")->server, "192.0.2.26");
+    assert_true(r->served_ok);
+    assert_true(r->rec[0].served_match);
 }
 
 static void test_unknown(void **st)
@@ -469,8 +511,8 @@ static void test_unknown(void **st)
 
     (void)st;
     obs_make(&o, 0, 1, recs, NULL);
-    kw_dane_chain_free(&o.served);
-    snprintf(o.probe_err, sizeof(o.probe_err), "connection refused");
+    kw_dane_chain_free(&o.peer[0].chain);
+    snprintf(o.peer[0].err, sizeof(o.peer[0].err), "connection refused");
     r = judge(&o, KS_HEALTH_UNKNOWN, "dane.probe", KS_HEALTH_UNKNOWN);
     assert_non_null(strstr(find(r, "dane.probe")->text, "refused"));
     obs_make(&o, 0, 1, recs, NULL);
@@ -485,8 +527,8 @@ static void test_unknown(void **st)
     /* Critical outranks unknown. */
     obs_make(&o, 0, 1, recs, NULL);
     disk(&o, fresh);
-    kw_dane_chain_free(&o.served);
-    snprintf(o.probe_err, sizeof(o.probe_err), "timed out");
+    kw_dane_chain_free(&o.peer[0].chain);
+    snprintf(o.peer[0].err, sizeof(o.peer[0].err), "timed out");
     r = judge(&o, KS_HEALTH_CRITICAL, "dane.reload", KS_HEALTH_CRITICAL);
 }
 
@@ -552,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_disagree),
         cmocka_unit_test(test_usages),
         cmocka_unit_test(test_address),
+        cmocka_unit_test(test_two_addresses),
         cmocka_unit_test(test_unknown),
         cmocka_unit_test(test_read_chain),
     };
