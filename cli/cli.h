@@ -145,6 +145,12 @@ const char *kw_cli_health_word(int h);
 /* j on stdout, indented, then a newline; cmd names the command when it
  * cannot be written. */
 void kw_cli_print_json(json_t *j, const char *cmd);
+/* A command group with one subcommand (dnssec check, dane check): --help
+ * or no argument prints usage, another word is a usage error naming it,
+ * sub runs run with argv from sub on. */
+int kw_cli_only_sub(kw_cli *cli, int argc, char **argv, const char *group,
+                    const char *sub, void (*usage)(FILE *),
+                    int (*run)(kw_cli *, int, char **));
 /* --server style options: ADDR[:PORT] (53) into s, or -1 said as
  * "CMD: OPT V: why".  kw_cli_resolver: when the option was not given,
  * the first nameserver of /etc/resolv.conf into r, or -1 said. */

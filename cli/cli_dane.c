@@ -245,15 +245,6 @@ out:
 
 int cli_dane(kw_cli *cli, int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "-h") == 0) {
-        dane_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KW_EXIT_USAGE : KW_EXIT_OK;
-    }
-    if (strcmp(argv[1], "check") != 0) {
-        kw_err("dane: unknown subcommand \"%s\"; try `keywarden dane "
-               "check`", argv[1]);
-        return KW_EXIT_USAGE;
-    }
-    return dane_check(cli, argc - 1, argv + 1);
+    return kw_cli_only_sub(cli, argc, argv, "dane", "check", dane_usage,
+                           dane_check);
 }

@@ -290,17 +290,25 @@ out:
     return worst;
 }
 
-int cli_dnssec(kw_cli *cli, int argc, char **argv)
+int kw_cli_only_sub(kw_cli *cli, int argc, char **argv, const char *group,
+                    const char *sub, void (*usage)(FILE *),
+                    int (*run)(kw_cli *, int, char **))
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
-        dnssec_usage(argc < 2 ? stderr : stdout);
+        usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? KW_EXIT_USAGE : KW_EXIT_OK;
     }
-    if (strcmp(argv[1], "check") != 0) {
-        kw_err("dnssec: unknown subcommand \"%s\"; try `keywarden dnssec "
-               "check`", argv[1]);
+    if (strcmp(argv[1], sub) != 0) {
+        kw_err("%s: unknown subcommand \"%s\"; try `keywarden %s %s`",
+               group, argv[1], group, sub);
         return KW_EXIT_USAGE;
     }
-    return dnssec_check(cli, argc - 1, argv + 1);
+    return run(cli, argc - 1, argv + 1);
+}
+
+int cli_dnssec(kw_cli *cli, int argc, char **argv)
+{
+    return kw_cli_only_sub(cli, argc, argv, "dnssec", "check", dnssec_usage,
+                           dnssec_check);
 }
