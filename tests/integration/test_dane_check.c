@@ -225,7 +225,7 @@ static json_t *check(int want, const char *host, const char *cert,
     snprintf(port, sizeof(port), "%d", bed.port);
     snprintf(target, sizeof(target), "%s:%d", host, smtp_port);
     /* Each case from an empty cache: the bed's unbound reaches the
-     * child zones through its stub for test. (Knot serves them all),
+     * child zones by asking Knot directly for test. (it serves them all),
      * but once it holds a child's NS set (keywarden asks for it) it
      * follows that delegation to the NS address at port 53, where
      * nothing listens here. */
