@@ -17,8 +17,11 @@
  *   cli_certedit.c  certificate add, certificate remove
  *   cli_control.c   status, reload, run-job (the running daemon)
  *   cli_dkim.c      dkim check (DKIM records, SPF and DMARC in DNS)
- *   cli_dnssec.c    dnssec check (a zone's live DNSSEC health)
+ *   cli_dnssec.c    dnssec check, dnssec ds (a zone's live DNSSEC health,
+ *                   the DS to submit)
+ *   cli_dnsout.c    findings, JSON and --server options dnssec and dane share
  *   cli_mtasts.c    mta-sts check (MTA-STS policy, MX, TLS-RPT)
+ *   cli_dane.c      dane check (TLSA records against what is served)
  *   cli_serve.c     serve (the daemon, service/daemon.h)
  *   output.c        names for people, objects as JSON (list, show, check)
  *   paths.c         opening the inventory, the options every command shares
@@ -140,6 +143,32 @@ void kw_dnssec_minute(int64_t t, char *buf, size_t len);
 /* Parse a --warn/--crit/--expiring value or exit with a usage message. */
 int kw_parse_duration_opt(const char *opt, const char *value, int64_t *out);
 
+/* cli_dnsout.c: findings (dnssec_live.h's, which dane/ shares) as a
+ * JSON array (NULL when out of memory) or indented text lines; the
+ * monitoring word of a ks_health ("ok" ... "unknown"). */
+struct kw_dnssec_live_find;
+json_t *kw_cli_finds_json(const struct kw_dnssec_live_find *f, size_t n);
+void kw_cli_finds_text(const struct kw_dnssec_live_find *f, size_t n,
+                       size_t dropped, FILE *out);
+const char *kw_cli_health_word(int h);
+/* j on stdout, indented, then a newline; cmd names the command when it
+ * cannot be written. */
+void kw_cli_print_json(json_t *j, const char *cmd);
+/* A command group with one subcommand (dane check): --help
+ * or no argument prints usage, another word is a usage error naming it,
+ * sub runs run with argv from sub on. */
+int kw_cli_only_sub(kw_cli *cli, int argc, char **argv, const char *group,
+                    const char *sub, void (*usage)(FILE *),
+                    int (*run)(kw_cli *, int, char **));
+/* --server style options: ADDR[:PORT] (53) into s, or -1 said as
+ * "CMD: OPT V: why".  kw_cli_resolver: when the option was not given,
+ * the first nameserver of /etc/resolv.conf into r, or -1 said. */
+struct kw_dns_server;
+int kw_cli_dns_server(const char *cmd, const char *opt, const char *v,
+                      struct kw_dns_server *s);
+int kw_cli_resolver(const char *cmd, const char *opt, int given,
+                    struct kw_dns_server *r);
+
 int cli_scan(kw_cli *cli, int argc, char **argv);
 int cli_renew(kw_cli *cli, int argc, char **argv);
 int cli_certificate(kw_cli *cli, int argc, char **argv);
@@ -152,6 +181,7 @@ int cli_hooks(kw_cli *cli, int argc, char **argv);
 int cli_dkim(kw_cli *cli, int argc, char **argv);
 int cli_dnssec(kw_cli *cli, int argc, char **argv);
 int cli_mtasts(kw_cli *cli, int argc, char **argv);
+int cli_dane(kw_cli *cli, int argc, char **argv);
 int cli_list(kw_cli *cli, int argc, char **argv);
 int cli_show(kw_cli *cli, int argc, char **argv);
 int cli_check(kw_cli *cli, int argc, char **argv);

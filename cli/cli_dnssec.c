@@ -67,8 +67,7 @@ static void dnssec_usage(FILE *out)
 
 static const char *sev_name(ks_health h)
 {
-    return h == KS_HEALTH_OK ? "ok" : h == KS_HEALTH_WARNING ? "warning"
-           : h == KS_HEALTH_CRITICAL ? "critical" : "unknown";
+    return kw_cli_health_word((int)h);
 }
 
 static const char *cds_state(const kw_dnssec_live *r)
@@ -119,14 +118,8 @@ static json_t *live_json(const kw_dnssec_live *r)
         json_object_set_new(k, "cdnskey", json_boolean(r->keys[i].cdnskey));
     }
     json_object_set_new(o, "keys", a);
-    a = json_array();
-    for (i = 0; i < r->nfind; i++)
-        json_array_append_new(a, json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s}", "severity",
-            sev_name(r->find[i].severity), "code", r->find[i].code,
-            "server", r->find[i].server, "record", r->find[i].record,
-            "text", r->find[i].text, "fix", r->find[i].fix));
-    json_object_set_new(o, "findings", a);
+    json_object_set_new(o, "findings", kw_cli_finds_json(r->find,
+                                                         r->nfind));
     json_object_set_new(o, "findings_dropped", json_integer(
                             (json_int_t)r->dropped));
     return o;
@@ -165,24 +158,7 @@ static void live_text(const kw_dnssec_live *r, const kw_dnssec_obs *obs,
         kw_time_rfc3339(r->next_expiry, t, sizeof(t));
         fprintf(f, "  first RRSIG expiry: %s\n", t);
     }
-    for (i = 0; i < r->nfind; i++) {
-        fprintf(f, "  %s %s%s%s %s: %s\n", sev_name(r->find[i].severity),
-                r->find[i].code, r->find[i].server[0] ? " at " : "",
-                r->find[i].server, r->find[i].record, r->find[i].text);
-        if (r->find[i].fix[0])
-            fprintf(f, "    fix: %s\n", r->find[i].fix);
-    }
-    if (r->dropped > 0)
-        fprintf(f, "  (%zu more findings not kept)\n", r->dropped);
-}
-
-/* doc on stdout, indented (NULL: out of memory, said). */
-static void json_print(json_t *doc, const char *cmd)
-{
-    if (doc == NULL || json_dumpf(doc, stdout, JSON_INDENT(2)) != 0)
-        kw_err("%s: cannot write the JSON report", cmd);
-    else
-        fputc('\n', stdout);
+    kw_cli_finds_text(r->find, r->nfind, r->dropped, f);
 }
 
 /* The options check and ds share. */
@@ -196,13 +172,7 @@ typedef struct dnssec_opts {
 
 static int parse_server(const char *opt, const char *v, kw_dns_server *s)
 {
-    kw_diag d = {{0}};
-
-    if (kw_dns_server_parse(v, 53, s, &d) != 0) {
-        kw_err("dnssec: %s %s: %s", opt, v, d.msg);
-        return -1;
-    }
-    return 0;
+    return kw_cli_dns_server("dnssec", opt, v, s);
 }
 
 /* Parses argv into o; returns KW_CLI_NEXT, or the exit status now. */
@@ -457,7 +427,7 @@ static int dnssec_check_stored(kw_cli *cli, const dnssec_opts *o)
             worst = (int)h;
     }
     if (o->json)
-        json_print(all, "dnssec check");
+        kw_cli_print_json(all, "dnssec check");
 out:
     ks_close(s);
     kw_config_free(&kc);
@@ -520,7 +490,7 @@ static int dnssec_check(kw_cli *cli, int argc, char **argv)
             worst = (int)res->health;
     }
     if (o.json)
-        json_print(all, "dnssec check");
+        kw_cli_print_json(all, "dnssec check");
 out:
     json_decref(all);
     free(obs);
@@ -666,7 +636,7 @@ static int dnssec_ds(kw_cli *cli, int argc, char **argv)
             res->cds_inconsistent, "parent_ds_ttl", (json_int_t)res->ds_ttl);
 
         keys = NULL;
-        json_print(doc, "dnssec ds");
+        kw_cli_print_json(doc, "dnssec ds");
         json_decref(doc);
     }
     if (listed == 0) {

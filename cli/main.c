@@ -65,6 +65,8 @@ static void usage(FILE *out)
         "  dnssec check ZONE...  a signed zone's chain of trust and "
         "signatures at every server\n"
         "  mta-sts check DOMAIN...  MTA-STS policy, its MX hosts, TLS-RPT\n"
+        "  dane check HOST[:PORT]...  TLSA records against the served "
+        "and the on-disk certificate\n"
         "  status           the running daemon's jobs\n"
         "  reload           make the running daemon re-read its "
         "configuration\n"
@@ -193,6 +195,7 @@ static const struct {
     {"account", cli_account}, {"precheck", cli_precheck},
     {"hooks", cli_hooks}, {"dkim", cli_dkim}, {"dnssec", cli_dnssec},
     {"mta-sts", cli_mtasts},
+    {"dane", cli_dane},
 };
 
 static cmd_fn find_command(const char *name)

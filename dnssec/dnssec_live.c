@@ -68,14 +68,22 @@ static void add_find(kw_dnssec_live *out, ks_health sev, const char *code,
         return;
     }
     f = &out->find[out->nfind++];
+    va_start(ap, fmt);
+    kw_dnssec_find_vset(f, sev, code, server, record, fix, fmt, ap);
+    va_end(ap);
+}
+
+void kw_dnssec_find_vset(kw_dnssec_live_find *f, ks_health sev,
+                         const char *code, const char *server,
+                         const char *record, const char *fix,
+                         const char *fmt, va_list ap)
+{
     f->severity = sev;
     snprintf(f->code, sizeof(f->code), "%s", code);
     snprintf(f->server, sizeof(f->server), "%s", server ? server : "");
     snprintf(f->record, sizeof(f->record), "%s", record ? record : "");
     snprintf(f->fix, sizeof(f->fix), "%s", fix ? fix : "");
-    va_start(ap, fmt);
     vsnprintf(f->text, sizeof(f->text), fmt, ap);
-    va_end(ap);
 }
 
 static void fmt_left(int64_t s, char *buf, size_t cap)

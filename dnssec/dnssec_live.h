@@ -33,6 +33,7 @@
 #ifndef KW_DNSSEC_LIVE_H
 #define KW_DNSSEC_LIVE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,6 +99,15 @@ typedef struct kw_dnssec_live_find {
     char text[600];
     char fix[600];
 } kw_dnssec_live_find;
+
+/* Fills f: the strings copied (NULL server, record or fix as ""), the
+ * text formatted from fmt and ap.  Shared with dane/'s judge, whose
+ * findings have the same shape. */
+void kw_dnssec_find_vset(kw_dnssec_live_find *f, ks_health sev,
+                         const char *code, const char *server,
+                         const char *record, const char *fix,
+                         const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
 
 /* A published DNSKEY (the union over the servers). */
 typedef struct kw_dnssec_live_key {

@@ -104,8 +104,10 @@ void kw_probe_result_clear(kw_probe_result *res)
 {
     size_t i;
 
-    for (i = 0; i < res->nchain; i++)
+    for (i = 0; i < res->nchain; i++) {
         ks_cert_clear(&res->chain[i]);
+        OPENSSL_free(res->der[i]);
+    }
     memset(res, 0, sizeof(*res));
 }
 
@@ -255,8 +257,11 @@ static void collect_chain(probe *p)
 
         if (len > 0 && ks_cert_decode(der, (size_t)len, 0,
                                       &p->res.chain[p->res.nchain], NULL,
-                                      &d) == 0)
-            p->res.nchain++;
+                                      &d) == 0) {
+            p->res.der[p->res.nchain] = der;
+            p->res.der_len[p->res.nchain++] = (size_t)len;
+            continue;
+        }
         OPENSSL_free(der);
     }
     if (leaf != NULL)

@@ -63,6 +63,9 @@ typedef struct kw_probe_result {
     char cipher[64];
     int name_matches;      /* the leaf covers the name probed (SNI/host) */
     ks_cert chain[KW_PROBE_MAX_CHAIN]; /* as served, leaf first */
+    unsigned char *der[KW_PROBE_MAX_CHAIN]; /* chain[i] as served (DER,
+                              OPENSSL_malloc'd): DANE matches its bytes */
+    size_t der_len[KW_PROBE_MAX_CHAIN];
     size_t nchain;
     double elapsed_ms;
     int cancelled;         /* kw_probe_cancel() ended it */

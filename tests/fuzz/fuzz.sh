@@ -17,7 +17,7 @@ ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_dns_survey fuzz_config
   fuzz_control fuzz_dkim_record fuzz_dmarc fuzz_dkim_sources fuzz_spf
   fuzz_dkim_tables fuzz_dnssec_keyfile fuzz_dnssec_live fuzz_dnssec_conf
-  fuzz_mtasts"
+  fuzz_mtasts fuzz_dane"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -132,6 +132,16 @@ seed() {
         # Answers signed at run time with ldns (make_dnssec_seeds.c): a
         # secure zone on two servers, a wrong DS, unsigned under a DS.
         "$2/tests/fuzz-dnssec-seeds" "$3" ;;
+    fuzz_dane)
+        # TLSA RDATA (first byte even): 3 1 1 with a SHA-256, 2 0 2 with a
+        # SHA-512, 3 0 0 with a few octets; a resolver's answer (odd):
+        # _25._tcp.mx.example.test TLSA 3 1 1, AD set.
+        h32=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+        printf '\000\003\001\001'"$h32" > "$3/311"
+        printf '\000\002\000\002'"$h32$h32" > "$3/202"
+        printf '\000\003\000\000\060\202\001\012' > "$3/300"
+        printf '\001\022\064\205\240\000\001\000\001\000\000\000\000\003_25\004_tcp\002mx\007example\004test\000\000\064\000\001\300\014\000\064\000\001\000\000\001\054\000\043\003\001\001'"$h32" \
+            > "$3/answer" ;;
     *)
         echo "fuzz.sh: no seeds for $1" >&2; exit 2 ;;
     esac

@@ -1,0 +1,250 @@
+/*
+ * cli_dane.c: keywarden dane check HOST[:PORT]... : each host's TLSA
+ * RRset (dane/dane_check.h) from every authoritative server and a
+ * validating resolver, matched against the chain the host serves and,
+ * with --cert, the certificate file it will serve after the next reload;
+ * as text or JSON.  The exit status is the monitoring plugins' (0 ok,
+ * 1 warning, 2 critical, 3 unknown), the worst host's.
+ */
+#include "cli.h"
+
+#include "../dane/dane.h"
+#include "../dns/dns_resolve.h"
+#include "../probe/probe.h"
+
+#include "../common/kw_log.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void dane_usage(FILE *out)
+{
+    fputs("Usage: keywarden dane check [--json] [--resolver ADDR[:PORT]]\n"
+          "         [--server ADDR[:PORT]]... [--port N] [--cert FILE]\n"
+          "         [--starttls none|smtp|imap|pop3] [--connect ADDR] "
+          "HOST[:PORT]...\n"
+          "\n"
+          "Asks every authoritative server of the zone and a validating "
+          "resolver\n"
+          "for the TLSA records at _PORT._tcp.HOST (PORT 25 by default), "
+          "probes HOST\n"
+          "at every address the resolver gives (STARTTLS for 25 and 587, "
+          "implicit\nTLS"
+          " for 465, 443 and others) and matches every record against the "
+          "served\n"
+          "chain and, with --cert, the certificate the next reload will "
+          "serve.\n"
+          "  --resolver  the validating resolver (default: the first "
+          "nameserver\n"
+          "              of /etc/resolv.conf); its AD bit decides secure\n"
+          "  --server    ask these authoritative servers (repeatable) "
+          "instead of\n"
+          "              the zone's NS set\n"
+          "  --port      the port of the NS set's addresses (default 53)\n"
+          "  --cert      the certificate file the server will serve next "
+          "(PEM or DER)\n"
+          "  --starttls  the protocol before TLS (default by port)\n"
+          "  --connect   probe this address instead of HOST's\n"
+          "  --json      the results as JSON\n"
+          "Exit status: 0 ok, 1 warning, 2 critical, 3 unknown.\n", out);
+}
+
+static json_t *result_json(const kw_dane_result *r, const kw_dane_obs *obs)
+{
+    json_t *o = json_object(), *a = json_array(), *p;
+    size_t i;
+
+    json_object_set_new(o, "host", json_string(r->host));
+    json_object_set_new(o, "port", json_integer(r->port));
+    json_object_set_new(o, "name", json_string(r->qname));
+    json_object_set_new(o, "health",
+                        json_string(kw_cli_health_word(r->health)));
+    json_object_set_new(o, "dnssec", json_string(kw_dane_dnssec_word(r->dnssec)));
+    json_object_set_new(o, "zone", json_string(obs->zone));
+    p = json_array();
+    for (i = 0; i < r->npeers; i++)
+        json_array_append_new(p, json_pack(
+            "{s:s, s:s, s:b, s:s}", "address", r->peer[i].address,
+            "served_3_1_1", r->peer[i].served_311, "matched",
+            r->peer[i].ok, "error", obs->peer[i].err));
+    json_object_set_new(o, "addresses", p);
+    for (i = 0; i < r->nrec; i++)
+        json_array_append_new(a, json_pack(
+            "{s:s, s:b, s:b, s:b}", "record", r->rec[i].text, "usable",
+            r->rec[i].usable, "matches_served", r->rec[i].served_match,
+            "matches_cert", r->rec[i].disk_match));
+    json_object_set_new(o, "tlsa", a);
+    json_object_set_new(o, "served_3_1_1", json_string(r->served_311));
+    json_object_set_new(o, "cert_3_1_1", json_string(r->disk_311));
+    json_object_set_new(o, "findings", kw_cli_finds_json(r->find, r->nfind));
+    json_object_set_new(o, "findings_dropped",
+                        json_integer((json_int_t)r->dropped));
+    return o;
+}
+
+static void result_text(const kw_dane_result *r, const kw_dane_obs *obs,
+                        FILE *f)
+{
+    size_t i;
+
+    fprintf(f, "%s port %d: %s (%s, %s)\n", r->host, r->port,
+            kw_cli_health_word(r->health), r->qname,
+            kw_dane_dnssec_word(r->dnssec));
+    for (i = 0; i < obs->nservers; i++)
+        fprintf(f, "  asked %s\n", obs->srv[i].name);
+    for (i = 0; i < r->nrec; i++)
+        fprintf(f, "  TLSA %s: %s served%s\n", r->rec[i].text,
+                r->rec[i].served_match ? "matches the" : "does not match "
+                "the", obs->disk.n == 0 ? "" : r->rec[i].disk_match
+                ? ", matches the file" : ", does not match the file");
+    for (i = 0; i < r->npeers; i++)
+        fprintf(f, "  served at %s: %s\n", r->peer[i].address,
+                r->peer[i].served_311[0] ? r->peer[i].served_311
+                                         : obs->peer[i].err);
+    if (r->disk_311[0])
+        fprintf(f, "  file %s: %s\n", obs->disk_path, r->disk_311);
+    kw_cli_finds_text(r->find, r->nfind, r->dropped, f);
+}
+
+static int parse_server(const char *opt, const char *v, kw_dns_server *s)
+{
+    return kw_cli_dns_server("dane check", opt, v, s);
+}
+
+static int dane_check(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"resolver", required_argument, NULL, 'R'},
+        {"server", required_argument, NULL, 'V'},
+        {"port", required_argument, NULL, 'p'},
+        {"cert", required_argument, NULL, 'C'},
+        {"starttls", required_argument, NULL, 'T'},
+        {"connect", required_argument, NULL, 'A'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    kw_dns_server resolver, servers[KW_DNSSEC_SERVERS_MAX];
+    kw_dane_where w = { 0 };
+    kw_dane_obs *obs = NULL;
+    kw_dane_result *res = NULL;
+    json_t *all = NULL;
+    int c, r, json = 0, have_res = 0, starttls = -1;
+    int worst = KS_HEALTH_OK;
+    kw_diag d = {{0}};
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        char *end;
+
+        switch (c) {
+        case 'j':
+            json = 1;
+            continue;
+        case 'R':
+            if (parse_server("--resolver", optarg, &resolver) != 0)
+                return KS_HEALTH_UNKNOWN;
+            have_res = 1;
+            continue;
+        case 'V':
+            if (w.nservers >= KW_DNSSEC_SERVERS_MAX) {
+                kw_err("dane check: more than %d --server options",
+                       KW_DNSSEC_SERVERS_MAX);
+                return KS_HEALTH_UNKNOWN;
+            }
+            if (parse_server("--server", optarg,
+                             &servers[w.nservers]) != 0)
+                return KS_HEALTH_UNKNOWN;
+            w.nservers++;
+            w.servers = servers;
+            continue;
+        case 'p':
+            w.ns_port = (int)strtol(optarg, &end, 10);
+            if (*end != '\0' || w.ns_port < 1 || w.ns_port > 65535) {
+                kw_err("dane check: --port %s: not a port number", optarg);
+                return KS_HEALTH_UNKNOWN;
+            }
+            continue;
+        case 'C':
+            w.cert_path = optarg;
+            continue;
+        case 'T':
+            if ((starttls = kw_starttls_parse(optarg)) < 0) {
+                kw_err("dane check: --starttls %s: not none, smtp, imap or "
+                       "pop3", optarg);
+                return KS_HEALTH_UNKNOWN;
+            }
+            continue;
+        case 'A':
+            w.connect = optarg;
+            continue;
+        default:
+            break;
+        }
+        r = kw_cli_shared_opt(cli, c, optarg, NULL, dane_usage,
+                              KS_HEALTH_UNKNOWN);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KS_HEALTH_UNKNOWN : r;
+    }
+    if (optind >= argc) {
+        dane_usage(stderr);
+        return KS_HEALTH_UNKNOWN;
+    }
+    if (kw_cli_resolver("dane check", "--resolver", have_res,
+                        &resolver) != 0)
+        return KS_HEALTH_UNKNOWN;
+    w.resolver = &resolver;
+    obs = calloc(1, sizeof(*obs));
+    res = calloc(1, sizeof(*res));
+    all = json_array();
+    if (obs == NULL || res == NULL || all == NULL) {
+        kw_err("dane check: out of memory");
+        worst = KS_HEALTH_UNKNOWN;
+        goto out;
+    }
+    for (; optind < argc; optind++) {
+        char host[256];
+        int port = 0;
+
+        if (kw_parse_host_port(argv[optind], 25, host, sizeof(host),
+                               &port) != 0) {
+            kw_err("dane check: %s: not HOST or HOST:PORT", argv[optind]);
+            worst = KS_HEALTH_UNKNOWN;
+            continue;
+        }
+        w.starttls = starttls >= 0 ? starttls
+                                   : kw_dane_default_starttls(port);
+        if (kw_dane_gather(host, port, &w, obs, &d) != 0) {
+            kw_err("%s", d.msg);
+            worst = KS_HEALTH_UNKNOWN;
+            kw_dane_obs_free(obs);
+            continue;
+        }
+        kw_dane_judge(obs, cli->now, res);
+        if (json)
+            json_array_append_new(all, result_json(res, obs));
+        else
+            result_text(res, obs, stdout);
+        kw_dane_obs_free(obs);
+        /* Critical outranks unknown, as for a monitoring plugin's
+         * several services. */
+        if (worst != KS_HEALTH_CRITICAL &&
+            (res->health == KS_HEALTH_CRITICAL ||
+             (int)res->health > worst))
+            worst = (int)res->health;
+    }
+    if (json)
+        kw_cli_print_json(all, "dane check");
+out:
+    json_decref(all);
+    free(obs);
+    free(res);
+    return worst;
+}
+
+int cli_dane(kw_cli *cli, int argc, char **argv)
+{
+    return kw_cli_only_sub(cli, argc, argv, "dane", "check", dane_usage,
+                           dane_check);
+}
