@@ -221,6 +221,21 @@ int kw_dkim_rotate_many(ks_store *s, const kw_dkim_rot_params *const *ps,
                         size_t n, const kw_dkim_rot_dns *dns, int flags,
                         int64_t now, kw_dkim_rot_out *outs, kw_diag *d);
 
+/* Where kw_dkim_rotate_many's time went, in seconds of the monotonic
+ * clock: making the keys, sending the updates, polling until visible,
+ * switching the signers (and the database work between them in the
+ * phase that follows it).  For benchmarks and the daemon's log. */
+typedef struct kw_dkim_rot_times {
+    double keys, publish, visible, signer;
+} kw_dkim_rot_times;
+
+/* kw_dkim_rotate_many, with t (may be NULL) filled. */
+int kw_dkim_rotate_many_timed(ks_store *s,
+                              const kw_dkim_rot_params *const *ps, size_t n,
+                              const kw_dkim_rot_dns *dns, int flags,
+                              int64_t now, kw_dkim_rot_out *outs,
+                              kw_dkim_rot_times *t, kw_diag *d);
+
 /* Every managed section of params (outs: params->nrot entries), with
  * the real DNS. */
 int kw_dkim_rotate_all(ks_store *s, const struct kw_dkim_params *params,

@@ -28,11 +28,12 @@
  * cron would), one after another: the publication alone, no key made and
  * no visibility checked.
  *
- * Key generation alone, in the same run: the same number of keys of the
- * same type made with ks_keygen on as many threads as the batch uses, and
- * `openssl genpkey` per key for a sample, so the total splits into the
- * CPU the keys cost (RSA: 50-150 ms each, whatever the tool) and the
- * publication and visibility work the 30 s target is about.
+ * The batch's own phase times (kw_dkim_rotate_many_timed) split the total
+ * into the keys' CPU (RSA: 50-150 ms each, whatever the tool) and the
+ * publication and visibility work the 30 s target is about.  For scale,
+ * in the same run: the same number of keys made with ks_keygen on as
+ * many threads as the batch uses, and `openssl genpkey` per key for a
+ * sample.
  *
  * --quick: 200 domains (tests/run.sh); --domains N up to 1,000.  The benchmark fails when a
  * rotation does not end at visible or the peer's knsupdate fails.
@@ -216,6 +217,7 @@ int main(int argc, char **argv)
     int quick = 0, n = -1, single = -1, visible, single_visible = 0;
     int peer_ok = 0;
     double t0, t_setup, t_many, t_single = 0, t_peer, t_keys, t_openssl;
+    kw_dkim_rot_times phase;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
@@ -277,7 +279,8 @@ int main(int argc, char **argv)
 
     /* keywarden: every domain in one call. */
     t0 = now_s();
-    if (kw_dkim_rotate_many(st, pp, (size_t)n, NULL, 0, NOW, outs, &d) != 0)
+    if (kw_dkim_rotate_many_timed(st, pp, (size_t)n, NULL, 0, NOW, outs,
+                                  &phase, &d) != 0)
         fail(d.msg);
     t_many = now_s() - t0;
     visible = count_stage(outs, n, "visible");
@@ -286,6 +289,11 @@ int main(int argc, char **argv)
            "polled on both servers until served): %.2f s, %.1f ms per "
            "domain (target < 30 s for 1,000 with ed25519)\n", n, key_type,
            t_many, t_many * 1000 / n);
+    printf("  of which: keys made %.2f s, updates sent %.2f s, polled "
+           "until visible %.2f s; publication and visibility %.2f s "
+           "(target < 30 s for 1,000, whatever the key type)\n",
+           phase.keys, phase.publish, phase.visible,
+           phase.publish + phase.visible);
     printf("  at visible (waiting for propagation): %d of %d\n", visible, n);
     fflush(stdout);
     if (visible != n)
@@ -339,9 +347,6 @@ int main(int argc, char **argv)
            "%.1f ms each (%d keys), %.1f s for %d\n", n, key_type,
            KEY_THREADS, t_keys, t_openssl * 1000, PEER_KEYS,
            t_openssl * n, n);
-    printf("  publication and visibility (the batch less key generation "
-           "alone): %.2f s for %d (target < 30 s for 1,000)\n",
-           t_many > t_keys ? t_many - t_keys : 0.0, n);
     fflush(stdout);
 
     ks_close(st);
@@ -354,7 +359,7 @@ int main(int argc, char **argv)
         fail("a rotation did not reach visible, or knsupdate failed");
     if (n == NMAX && t_many >= 30.0 && strcmp(key_type, "ed25519") == 0)
         fail("1,000 rotations took 30 s or more");
-    if (n == NMAX && t_many - t_keys >= 30.0)
+    if (n == NMAX && phase.publish + phase.visible >= 30.0)
         fail("1,000 publications and visibility checks took 30 s or more");
     return 0;
 }
