@@ -122,11 +122,6 @@ int kw_cli_rots_load(kw_cli *cli, ks_store *s, kw_cli_rots *out);
 void kw_cli_rots_free(kw_cli_rots *r);
 const struct kw_dkim_rot_view *kw_cli_rots_find(const kw_cli_rots *r,
                                                 const char *domain);
-/* {kind: "dkim-rotation", name, domain, stage, selector, health, reason,
- * fix, next_rotation, next_step}; NULL when out of memory. */
-json_t *kw_cli_rot_json(const struct kw_dkim_rot_view *v);
-/* RFC 3339 of t, "-" when unknown (t <= 0). */
-void kw_cli_rot_time(int64_t t, char *buf, size_t cap);
 
 void kw_print_empty_hint(FILE *out, const kw_cli *cli);
 /* A DNSSEC zone's or key's stage column and next transition, as list

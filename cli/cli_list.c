@@ -315,7 +315,7 @@ static void list_rotations(list_ctx *lc, const kw_cli_rots *rots)
         if (ks_health_rank((ks_health)v->h.health) < lc->l.min_rank)
             continue;
         if (lc->json) {
-            json_t *js = kw_cli_rot_json(v);
+            json_t *js = kw_rotation_json(v);
             char *text = js != NULL ? json_dumps(js, JSON_COMPACT) : NULL;
 
             json_decref(js);
@@ -335,7 +335,7 @@ static void list_rotations(list_ctx *lc, const kw_cli_rots *rots)
             fprintf(lc->out, "\n%-32s %-11s %-16s %-20s %-8s  %s\n",
                     "DKIM ROTATION", "STAGE", "SELECTOR", "NEXT ROTATION",
                     "HEALTH", "REASON");
-        kw_cli_rot_time(v->h.next_rotation, next, sizeof(next));
+        kw_rot_time(v->h.next_rotation, next, sizeof(next));
         kw_outf(lc->out, "%-32s %-11s %-16s %-20s %-8s  %s\n",
                 v->p->domain, v->found ? v->rot.stage : "none",
                 v->found ? v->rot.selector : "-", next,

@@ -697,6 +697,7 @@ static void start_page(daemon_s *dm, kw_http_req *req, const char *path)
     snprintf(pr->path, sizeof(pr->path), "%s", path);
     pr->opts.now = kw_now();
     pr->opts.horizon_days = dm->conf.web_horizon;
+    pr->opts.config_path = dm->cli->config_path;
     if (uv_queue_work(dm->loop, &pr->req, page_work, page_done) != 0) {
         free(pr);
         text = strdup("busy\n");

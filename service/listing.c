@@ -1,5 +1,8 @@
 #include "listing.h"
 
+#include "config.h"
+#include "job.h"
+
 #include "../common/kw_json.h"
 #include "../common/kw_log.h"
 #include "../common/kw_str.h"
@@ -405,19 +408,87 @@ static int doc_row(void *ctx, const ks_object *o, const ks_verdict *v,
     return json_array_append(ctx, js) != 0 ? KW_ENOMEM : 0;
 }
 
-int kw_listing_document(ks_store *s, int64_t now, json_t **out, kw_diag *d)
+void kw_rot_time(int64_t t, char *buf, size_t cap)
+{
+    if (t <= 0)
+        snprintf(buf, cap, "-");
+    else
+        kw_time_rfc3339(t, buf, cap);
+}
+
+json_t *kw_rotation_json(const kw_dkim_rot_view *v)
+{
+    char next[32], step[32];
+
+    kw_rot_time(v->h.next_rotation, next, sizeof(next));
+    kw_rot_time(v->h.next_step, step, sizeof(step));
+    return json_pack(
+        "{s:s, s:o, s:o, s:s, s:o?, s:s, s:o, s:o, s:s?, s:s?}", "kind",
+        "dkim-rotation", "name", kw_json_str(v->p->domain), "domain",
+        kw_json_str(v->p->domain), "stage",
+        v->found ? v->rot.stage : "none", "selector",
+        v->found ? kw_json_str(v->rot.selector) : NULL, "health",
+        ks_health_word((ks_health)v->h.health), "reason",
+        kw_json_str(v->h.reason), "fix", kw_json_str(v->h.fix),
+        "next_rotation", v->h.next_rotation > 0 ? next : NULL, "next_step",
+        v->h.next_step > 0 ? step : NULL);
+}
+
+/* The rotations `list` appends, from the configuration as it reads it
+ * (kw_cli_rots_load: the file at each call, so a reload is seen). */
+static int append_rotations(ks_store *s, int64_t now, const char *path,
+                            json_t *a, char *warn, size_t wcap)
+{
+    kw_config kc;
+    kw_dkim_rot_view *v = NULL;
+    kw_diag d;
+    size_t i, n;
+    int r;
+
+    if (path == NULL)
+        return 0;
+    r = kw_config_load(path, &kc, &d);
+    if (r == KW_ENOENT)
+        return 0;
+    if (r != 0) {
+        snprintf(warn, wcap, "the DKIM rotations are not shown: %s", d.msg);
+        return 0;
+    }
+    if (kw_dkim_rot_views(s, &kc.dkim, now, &v, &d) != 0) {
+        snprintf(warn, wcap, "the DKIM rotations cannot be read: %s",
+                 d.msg);
+        kw_config_free(&kc);
+        return 0;
+    }
+    n = v != NULL ? kc.dkim.nrot : 0;
+    for (i = 0, r = 0; i < n && r == 0; i++) {
+        json_t *js = kw_rotation_json(&v[i]);
+
+        r = js == NULL || json_array_append_new(a, js) != 0 ? KW_ENOMEM : 0;
+    }
+    kw_dkim_rot_views_free(v, n);
+    kw_config_free(&kc);
+    return r;
+}
+
+int kw_listing_document(ks_store *s, int64_t now, const char *config_path,
+                        json_t **out, char *warn, size_t wcap, kw_diag *d)
 {
     kw_listing l;
     json_t *a = json_array();
     int r;
 
     *out = NULL;
+    if (wcap > 0)
+        warn[0] = '\0';
     if (a == NULL)
         return kw_diag_set(d, KW_ENOMEM, "out of memory");
     kw_listing_init(&l, s, now);
     l.json = 1;
     r = kw_listing_each(&l, doc_row, a, d);
     kw_listing_done(&l);
+    if (r == 0)
+        r = append_rotations(s, now, config_path, a, warn, wcap);
     if (r == KW_ENOMEM)
         r = kw_diag_set(d, KW_ENOMEM, "out of memory");
     if (r == 0 && l.failed)

@@ -47,9 +47,22 @@ typedef int (*kw_listing_cb)(void *ctx, const ks_object *o,
 int kw_listing_each(kw_listing *l, kw_listing_cb cb, void *ctx, kw_diag *d);
 void kw_listing_done(kw_listing *l);
 
-/* The whole document `list --json` prints for the inventory's objects
- * (no options), as a JSON array, into *out.  KW_E* with d. */
-int kw_listing_document(ks_store *s, int64_t now, json_t **out, kw_diag *d);
+/* The whole document `list --json` prints without options, as a JSON
+ * array, into *out: the objects, then the managed DKIM domains'
+ * rotations of the configuration at config_path (NULL or a missing file:
+ * none).  A configuration that does not load is no error, as for `list`:
+ * warn (wcap bytes) says why the rotations are missing, else "".  KW_E*
+ * with d. */
+int kw_listing_document(ks_store *s, int64_t now, const char *config_path,
+                        json_t **out, char *warn, size_t wcap, kw_diag *d);
+
+/* A managed DKIM domain's rotation as an element of that document:
+ * {kind: "dkim-rotation", name, domain, stage, selector, health, reason,
+ * fix, next_rotation, next_step}; NULL when out of memory. */
+struct kw_dkim_rot_view;
+json_t *kw_rotation_json(const struct kw_dkim_rot_view *v);
+/* RFC 3339 of t, "-" when unknown (t <= 0). */
+void kw_rot_time(int64_t t, char *buf, size_t cap);
 
 /* One object's JSON (the elements of the array above). */
 json_t *kw_object_json(const ks_object *o, int64_t now,

@@ -546,6 +546,11 @@ int kw_web_render_page(const json_t *doc, const kw_web_opts *op, char **out,
     when(&b, op->now);
     puts_(&b, " (the same data as <code>keywarden list --json</code>)."
               "</p>\n");
+    if (op->note != NULL && op->note[0] != '\0') {
+        puts_(&b, "<p id=\"note\" class=\"h-warning\">");
+        kw_web_esc(&b, op->note);
+        puts_(&b, "</p>\n");
+    }
     problems(&b, doc, count);
     timeline(&b, doc, op);
     inventory(&b, doc);

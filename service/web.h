@@ -37,7 +37,9 @@ void kw_web_esc(kw_web_buf *b, const char *s);
 
 typedef struct kw_web_opts {
     int64_t now;
-    int horizon_days; /* 1..3650 */
+    int horizon_days;        /* 1..3650 */
+    const char *config_path; /* kw_web_build: the rotations' (NULL: none) */
+    const char *note;        /* said at the top of the page (NULL: none) */
 } kw_web_opts;
 
 /* The page at / from doc (the array of list --json).  KW_EINVAL when doc

@@ -81,9 +81,15 @@ int kw_web_build(struct ks_store *s, const char *path, const kw_web_opts *o,
     *out = NULL;
     *len = 0;
     if (strcmp(path, "/") == 0) {
-        if ((r = kw_listing_document(s, o->now, &doc, d)) != 0)
+        char warn[600];
+        kw_web_opts po = *o;
+
+        if ((r = kw_listing_document(s, o->now, o->config_path, &doc, warn,
+                                     sizeof(warn), d)) != 0)
             return r;
-        r = kw_web_render_page(doc, o, out, len, d);
+        if (warn[0] != '\0')
+            po.note = warn;
+        r = kw_web_render_page(doc, &po, out, len, d);
         json_decref(doc);
         return r;
     }

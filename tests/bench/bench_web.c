@@ -109,7 +109,7 @@ static void store_path(long n, int64_t now)
     char *argv[] = {(char *)KEYWARDEN_BIN, (char *)"--state-dir", state,
                     (char *)"scan", (char *)"--quiet", tree, NULL};
     char *rm[] = {(char *)"/bin/rm", (char *)"-rf", dir, NULL};
-    kw_web_opts o = {kw_now(), KW_WEB_HORIZON_DEFAULT};
+    kw_web_opts o = {.now = kw_now(), .horizon_days = KW_WEB_HORIZON_DEFAULT};
     ks_store *s = NULL;
     double t[3], t0;
     size_t len = 0;
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 10000;
     int64_t now = kw_time_from_civil(2026, 12, 1, 12, 0, 0);
-    kw_web_opts o = {now, KW_WEB_HORIZON_DEFAULT};
+    kw_web_opts o = {.now = now, .horizon_days = KW_WEB_HORIZON_DEFAULT};
     json_t *doc = document(n, now);
     double t[7];
     size_t len = 0;

@@ -111,7 +111,7 @@ static void page_hostile(void **state)
 {
     int64_t now = kw_time_from_civil(2026, 12, 1, 12, 0, 0);
     json_t *doc = doc_with_hostile_names(now);
-    kw_web_opts o = {now, 90};
+    kw_web_opts o = {.now = now, .horizon_days = 90};
     char *page = NULL, *crit, *warn, *unk, *tl, *inv;
     size_t len = 0;
     kw_diag d;
@@ -184,7 +184,7 @@ static void page_object(void **state)
     json_t *ev = json_pack("[{s:I, s:s, s:s}]", "at", (json_int_t)now,
                            "type", "cert.<b>seen</b>", "detail",
                            hostile_script);
-    kw_web_opts o = {now, 90};
+    kw_web_opts o = {.now = now, .horizon_days = 90};
     char *page = NULL;
     size_t len;
     kw_diag d;
@@ -204,6 +204,40 @@ static void page_object(void **state)
                      KW_EINVAL);
     json_decref(doc);
     json_decref(ev);
+}
+
+/* A managed DKIM domain's rotation (list --json's "dkim-rotation"
+ * element): no id, its fix, its next rotation on the timeline. */
+static void page_rotation(void **state)
+{
+    int64_t now = kw_time_from_civil(2026, 12, 1, 12, 0, 0);
+    char next[32];
+    json_t *doc;
+    kw_web_opts o = {.now = now, .horizon_days = 90, .note = "a <note>"};
+    char *page = NULL;
+    size_t len;
+    kw_diag d;
+
+    (void)state;
+    kw_time_rfc3339(now + 20 * 86400, next, sizeof(next));
+    doc = json_pack("[{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}]", "kind",
+                    "dkim-rotation", "name", "example.com", "domain",
+                    "example.com", "stage", "published", "health",
+                    "warning", "reason", "stopped at published",
+                    "fix", "keywarden dkim rotate example.com",
+                    "next_rotation", next);
+    assert_non_null(doc);
+    assert_int_equal(kw_web_render_page(doc, &o, &page, &len, &d), 0);
+    assert_non_null(strstr(page, "<li class=\"problem h-warning\"><strong>"
+                                 "warning</strong> dkim-rotation "
+                                 "example.com: "));
+    assert_non_null(strstr(page, "Fix: keywarden dkim rotate example.com"));
+    assert_non_null(strstr(page, "<title>next DKIM rotation "));
+    assert_non_null(strstr(page, "<g class=\"row\"><text"));
+    assert_non_null(strstr(page, "<p id=\"note\" class=\"h-warning\">a "
+                                 "&lt;note&gt;</p>"));
+    free(page);
+    json_decref(doc);
 }
 
 static void csp_hash(void **state)
@@ -313,7 +347,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(escaper),     cmocka_unit_test(page_hostile),
-        cmocka_unit_test(page_object), cmocka_unit_test(csp_hash),
+        cmocka_unit_test(page_object), cmocka_unit_test(page_rotation),
+        cmocka_unit_test(csp_hash),
         cmocka_unit_test(auth),        cmocka_unit_test(config_web_auth),
     };
 
