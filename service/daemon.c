@@ -34,6 +34,7 @@
 #include "metrics.h"
 #include "state.h"
 #include "watch.h"
+#include "listing.h"
 #include "web.h"
 
 #include "../acme/http.h"
@@ -737,12 +738,13 @@ static void on_http(void *ctx, kw_http_req *req, const char *method,
                           text, text ? strlen(text) : 0);
         return;
     }
-    if (strcmp(path, "/") == 0 || strncmp(path, "/object/", 8) == 0) {
+    if (strcmp(path, "/") == 0 || strcmp(path, "/jobs") == 0 ||
+        strncmp(path, "/object/", 8) == 0) {
         start_page(dm, req, path);
         return;
     }
     if (strcmp(path, "/metrics") != 0) {
-        text = strdup("not found; try /, /metrics or /healthz\n");
+        text = strdup("not found; try /, /jobs, /metrics or /healthz\n");
         kw_http_respond(req, 404, NULL, text, text ? strlen(text) : 0);
         return;
     }
@@ -786,21 +788,6 @@ typedef struct ctl_req {
 } ctl_req;
 
 /* One row of the status reply's jobs. */
-static int status_job(void *ctx, const char *type, const char *key,
-                      const char *state, int attempt, int64_t next_at,
-                      const char *last_error)
-{
-    char when[32];
-
-    kw_time_rfc3339(next_at, when, sizeof(when));
-    json_array_append_new(
-        (json_t *)ctx,
-        json_pack("{s:s, s:s, s:s, s:i, s:s, s:s?}", "type", type, "key", key,
-                  "state", state, "attempt", attempt, "next_at", when,
-                  "last_error", last_error));
-    return 0;
-}
-
 static void ctl_work(uv_work_t *req)
 {
     ctl_req *c = req->data;
@@ -811,14 +798,8 @@ static void ctl_work(uv_work_t *req)
     if (c->r != 0)
         return;
     if (strcmp(c->cmd, "status") == 0) {
-        json_t *jobs = json_array();
-        kw_diag ignored;
-
-        memset(&ignored, 0, sizeof(ignored));
-        /* As before the status query moved to keystore: a database that
-         * cannot be read shows no jobs rather than failing the status. */
-        (void)ks_jobs_open_each(s, status_job, jobs, &ignored);
-        c->reply = json_pack("{s:b, s:o}", "ok", 1, "jobs", jobs);
+        c->reply = json_pack("{s:b, s:o}", "ok", 1, "jobs",
+                             kw_listing_jobs(s));
     } else if (strcmp(c->cmd, "run") == 0) {
         c->r = ks_jobs_ensure(s, c->type, c->key, now, 1, now, &c->d);
         if (c->r == 0)

@@ -3,6 +3,8 @@
 #include "config.h"
 #include "job.h"
 
+#include "../keystore/ks_jobs.h"
+
 #include "../common/kw_json.h"
 #include "../common/kw_log.h"
 #include "../common/kw_str.h"
@@ -501,4 +503,30 @@ int kw_listing_document(ks_store *s, int64_t now, const char *config_path,
     }
     *out = a;
     return 0;
+}
+
+static int status_job(void *ctx, const char *type, const char *key,
+                      const char *state, int attempt, int64_t next_at,
+                      const char *last_error)
+{
+    char when[32];
+
+    kw_time_rfc3339(next_at, when, sizeof(when));
+    json_array_append_new(
+        (json_t *)ctx,
+        json_pack("{s:s, s:s, s:s, s:i, s:s, s:s?}", "type", type, "key", key,
+                  "state", state, "attempt", attempt, "next_at", when,
+                  "last_error", last_error));
+    return 0;
+}
+
+json_t *kw_listing_jobs(ks_store *s)
+{
+    json_t *jobs = json_array();
+    kw_diag ignored;
+
+    memset(&ignored, 0, sizeof(ignored));
+    if (jobs != NULL)
+        (void)ks_jobs_open_each(s, status_job, jobs, &ignored);
+    return jobs;
 }

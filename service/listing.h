@@ -64,6 +64,12 @@ json_t *kw_rotation_json(const struct kw_dkim_rot_view *v);
 /* RFC 3339 of t, "-" when unknown (t <= 0). */
 void kw_rot_time(int64_t t, char *buf, size_t cap);
 
+/* The daemon's pending and running jobs, soonest first, as `keywarden
+ * status` and the page at /jobs show them: [{type, key, state, attempt,
+ * next_at, last_error?}].  A database that cannot be read shows no jobs
+ * (a status report, not a failure); NULL only when out of memory. */
+json_t *kw_listing_jobs(ks_store *s);
+
 /* One object's JSON (the elements of the array above). */
 json_t *kw_object_json(const ks_object *o, int64_t now,
                        const ks_thresholds *t, const ks_verdict *v);

@@ -544,8 +544,8 @@ int kw_web_render_page(const json_t *doc, const kw_web_opts *op, char **out,
          "<span id=\"n-ok\" class=\"h-ok\">%zu</span> ok; as of ",
          json_array_size(doc), count[0], count[1], count[2], count[3]);
     when(&b, op->now);
-    puts_(&b, " (the same data as <code>keywarden list --json</code>)."
-              "</p>\n");
+    puts_(&b, " (the same data as <code>keywarden list --json</code>; "
+              "<a href=\"/jobs\">the daemon's jobs</a>).</p>\n");
     if (op->note != NULL && op->note[0] != '\0') {
         puts_(&b, "<p id=\"note\" class=\"h-warning\">");
         kw_web_esc(&b, op->note);
@@ -672,5 +672,56 @@ int kw_web_render_object(const json_t *obj, const json_t *events,
     if (json_array_size(events) > 0)
         puts_(&b, "</tbody></table>");
     puts_(&b, "</section>\n");
+    return finish(&b, out, len, d);
+}
+
+/* ---- the page at /jobs -------------------------------------------------- */
+
+int kw_web_render_jobs(const json_t *jobs, const kw_web_opts *op, char **out,
+                       size_t *len, kw_diag *d)
+{
+    kw_web_buf b = {NULL, 0, 0, 0};
+    size_t i;
+
+    *out = NULL;
+    *len = 0;
+    if (!json_is_array(jobs))
+        return kw_diag_set(d, KW_EINVAL, "the jobs are not a JSON array");
+    head(&b, "keywarden: jobs");
+    puts_(&b, "<p><a href=\"/\">&larr; all objects</a></p>\n"
+              "<h1>Jobs</h1>\n<p>The daemon's pending and running jobs, "
+              "soonest first (as <code>keywarden status</code> shows them), "
+              "as of ");
+    when(&b, op->now);
+    putf(&b, ": <span id=\"n-jobs\">%zu</span>.</p>\n",
+         json_array_size(jobs));
+    puts_(&b, "<table id=\"jobs\"><thead><tr><th>Type</th><th>Key</th>"
+              "<th>State</th><th>Attempt</th><th>Next run</th>"
+              "<th>Last error</th></tr></thead><tbody>\n");
+    for (i = 0; i < json_array_size(jobs); i++) {
+        const json_t *j = json_array_get(jobs, i);
+        const char *err = str_of(j, "last_error");
+        int64_t at = time_of(j, "next_at");
+        char tmp[32];
+
+        puts_(&b, err != NULL ? "<tr class=\"h-warning\"><td>" : "<tr><td>");
+        kw_web_esc(&b, str_of(j, "type"));
+        puts_(&b, "</td><td>");
+        kw_web_esc(&b, str_of(j, "key"));
+        puts_(&b, "</td><td>");
+        kw_web_esc(&b, str_of(j, "state"));
+        puts_(&b, "</td><td>");
+        kw_web_esc(&b, text_of(j, "attempt", tmp, sizeof(tmp)));
+        puts_(&b, "</td><td>");
+        kw_web_esc(&b, str_of(j, "next_at"));
+        if (at > 0 && at <= op->now)
+            puts_(&b, " (due)");
+        else if (at > 0)
+            putf(&b, " (in %lldm)", (long long)((at - op->now + 59) / 60));
+        puts_(&b, "</td><td>");
+        kw_web_esc(&b, err != NULL ? err : "");
+        puts_(&b, "</td></tr>\n");
+    }
+    puts_(&b, "</tbody></table>\n");
     return finish(&b, out, len, d);
 }

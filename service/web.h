@@ -53,12 +53,16 @@ int kw_web_render_object(const json_t *obj, const json_t *events,
                          const kw_web_opts *o, char **out, size_t *len,
                          kw_diag *d);
 
+/* The page at /jobs: jobs as kw_listing_jobs gives them. */
+int kw_web_render_jobs(const json_t *jobs, const kw_web_opts *o, char **out,
+                       size_t *len, kw_diag *d);
+
 /* The response headers every page carries (Content-Security-Policy with
  * the style block's hash, nosniff, no referrer), "\r\n"-terminated lines.
  * Computed once; thread-safe. */
 const char *kw_web_headers(void);
 /* The daemon's side (web_build.c, blocking: SQLite, on the libuv pool):
- * the page for path ("/" or "/object/ID") from the store at now.
+ * the page for path ("/", "/object/ID" or "/jobs") from the store at now.
  * *status is the HTTP status (200, or 404 with a page that says why);
  * KW_E* with d when the store cannot be read. */
 struct ks_store;

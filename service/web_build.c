@@ -93,6 +93,15 @@ int kw_web_build(struct ks_store *s, const char *path, const kw_web_opts *o,
         json_decref(doc);
         return r;
     }
+    if (strcmp(path, "/jobs") == 0) {
+        json_t *jobs = kw_listing_jobs(s);
+
+        if (jobs == NULL)
+            return kw_diag_set(d, KW_ENOMEM, "out of memory");
+        r = kw_web_render_jobs(jobs, o, out, len, d);
+        json_decref(jobs);
+        return r;
+    }
     if (strncmp(path, "/object/", 8) != 0)
         return not_found(path, status, out, len);
     if ((id = object_id(path)) <= 0)

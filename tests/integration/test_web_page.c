@@ -395,6 +395,51 @@ static void object_and_methods(void **state)
     kwres_free(&r);
 }
 
+/* /jobs: the jobs `keywarden status` lists, read while they stayed. */
+static void jobs_page(void **state)
+{
+    int i;
+
+    (void)state;
+    for (i = 0; i < 20; i++) {
+        kwres a = kw_ok(g_state, g_conf, "status");
+        fetched f = fetch("127.0.0.1", g_port, "/jobs", "GET", NULL);
+        kwres b = kw_ok(g_state, g_conf, "status");
+        int same = strcmp(a.out, b.out) == 0;
+
+        if (same) {
+            char want[64], *line, *save = NULL;
+            size_t n = 0;
+
+            assert_int_equal(f.status, 200);
+            assert_contains(f.head, "Content-Security-Policy: ");
+            assert_contains(f.body, "<table id=\"jobs\">");
+            for (line = strtok_r(a.out, "\n", &save); line != NULL;
+                 line = strtok_r(NULL, "\n", &save)) {
+                char type[32];
+
+                if (strncmp(line, "  ", 2) != 0)
+                    continue;
+                n++;
+                assert_int_equal(sscanf(line, " %31s", type), 1);
+                snprintf(want, sizeof(want), "<td>%s</td>", type);
+                assert_contains(f.body, want);
+            }
+            assert_true(n > 0); /* the DKIM check at least */
+            snprintf(want, sizeof(want), "<span id=\"n-jobs\">%zu</span>",
+                     n);
+            assert_contains(f.body, want);
+        }
+        kwres_free(&a);
+        kwres_free(&b);
+        fetched_free(&f);
+        if (same)
+            return;
+        usleep(200000);
+    }
+    fail_msg("the jobs kept changing under the page");
+}
+
 /* Run argv (absolute path) with stdout into a malloc'd string; 60 s. */
 static char *run_out(const char *const argv[], int *status)
 {
@@ -537,6 +582,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(page_matches_list_json),
         cmocka_unit_test(object_and_methods),
+        cmocka_unit_test(jobs_page),
         cmocka_unit_test(in_chromium),
         cmocka_unit_test(off_loopback_needs_token),
     };
