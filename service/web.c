@@ -1,5 +1,6 @@
 #include "web.h"
 
+#include "../common/kw_str.h"
 #include "../common/kw_time.h"
 
 #include <openssl/crypto.h>
@@ -129,31 +130,6 @@ static void putf(kw_web_buf *b, const char *fmt, ...)
                                                     : sizeof(tmp) - 1);
 }
 
-/* The length of the valid UTF-8 sequence at s (1..4), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-            return 0;
-        if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f))
-            return 0; /* overlong, surrogate */
-        return 3;
-    }
-    if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-            (s[3] & 0xc0) != 0x80)
-            return 0;
-        if ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
 void kw_web_esc(kw_web_buf *b, const char *str)
 {
     const unsigned char *s = (const unsigned char *)(str != NULL ? str : "");
@@ -173,7 +149,8 @@ void kw_web_esc(kw_web_buf *b, const char *str)
         default:
             if ((*s < 0x20 && *s != '\t' && *s != '\n') || *s == 0x7f)
                 ent = "\xef\xbf\xbd";
-            else if (*s >= 0x80 && (n = utf8_len(s)) == 0)
+            /* 4: the string's NUL ends a cut sequence (kw_str.h). */
+            else if (*s >= 0x80 && (n = kw_utf8_seq(s, 4)) == 0)
                 ent = "\xef\xbf\xbd";
             break;
         }

@@ -29,8 +29,9 @@ typedef struct kw_web_buf {
 
 void kw_web_put(kw_web_buf *b, const char *s, size_t n);
 /* s escaped for HTML text and for a double-quoted attribute value:
- * & < > " ' become entities, control bytes (other than tab and newline)
- * and bytes that are not UTF-8 become U+FFFD.  NULL is "". */
+ * & < > " ' become entities; control bytes (C0 other than tab and
+ * newline, DEL, C1) and bytes that are not UTF-8 become U+FFFD, one per
+ * byte.  NULL is "". */
 void kw_web_esc(kw_web_buf *b, const char *s);
 
 #define KW_WEB_HORIZON_DEFAULT 90 /* days of the timeline */

@@ -48,6 +48,8 @@ static void escaper(void **state)
         {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
         {"a\x1b[31mb\x7f", "a\xef\xbf\xbd[31mb\xef\xbf\xbd"},
         {"tab\tnl\n", "tab\tnl\n"},
+        {"c1\xc2\x9b", "c1\xef\xbf\xbd\xef\xbf\xbd"}, /* C1 CSI */
+        {"cut\xe2\x82", "cut\xef\xbf\xbd\xef\xbf\xbd"},
         {"", ""},
     };
     size_t i;
