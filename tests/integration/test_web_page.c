@@ -568,6 +568,20 @@ static void off_loopback_needs_token(void **state)
               "Authorization: Bearer wrong");
     assert_int_equal(f.status, 401);
     fetched_free(&f);
+    /* Only the Authorization header counts, and a value past its bound
+     * (512 bytes) is cut, never matched. */
+    f = fetch("192.0.2.1", port, "/", "GET",
+              "X-Authorization: Bearer s3cret");
+    assert_int_equal(f.status, 401);
+    fetched_free(&f);
+    {
+        char big[700];
+
+        snprintf(big, sizeof(big), "Authorization: Bearer s3cret%0600d", 0);
+        f = fetch("192.0.2.1", port, "/", "GET", big);
+        assert_int_equal(f.status, 401);
+        fetched_free(&f);
+    }
     f = fetch("192.0.2.1", port, "/", "GET", "Authorization: Bearer s3cret");
     assert_int_equal(f.status, 200);
     assert_contains(f.body, "&lt;img src=x onerror=alert(1)&gt;");
