@@ -28,6 +28,7 @@ struct kw_http_req {
     http_parser parser;
     char url[KW_HTTP_MAX_URL + 1];
     size_t urllen;
+    const char *query;  /* after the '?' in url, or NULL */
     /* The Authorization header's value (the only header kept; longer
      * ones are cut and then never match a token). */
     char auth[KW_HTTP_MAX_AUTH + 1];
@@ -265,8 +266,10 @@ static int on_message_complete(http_parser *p)
     r->dispatched = 1;
     uv_read_stop((uv_stream_t *)&r->tcp);
     q = strchr(r->url, '?');
-    if (q != NULL)
+    if (q != NULL) {
         *q = '\0';
+        r->query = q + 1;
+    }
     r->srv->handler(r->srv->ctx, r, http_method_str(p->method), r->url);
     return 1; /* one request per connection */
 }
@@ -427,4 +430,9 @@ void kw_http_close(kw_http_server *s)
 const char *kw_http_authorization(const kw_http_req *r)
 {
     return r->auth;
+}
+
+const char *kw_http_query(const kw_http_req *r)
+{
+    return r->query != NULL ? r->query : "";
 }

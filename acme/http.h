@@ -50,6 +50,10 @@ void kw_http_respond_h(kw_http_req *req, int status,
  * KW_HTTP_MAX_AUTH bytes). */
 const char *kw_http_authorization(const kw_http_req *req);
 
+/* The request's query string, after the '?' of the URL ("" without;
+ * the handler's path has none). */
+const char *kw_http_query(const kw_http_req *req);
+
 /* Stop listening and close every connection; pending requests are still
  * answered into the void (kw_http_respond frees them). */
 void kw_http_close(kw_http_server *s);

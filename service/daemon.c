@@ -636,6 +636,7 @@ typedef struct page_req {
     daemon_s *dm;
     kw_http_req *http;
     char path[KW_HTTP_MAX_URL + 1];
+    char query[KW_HTTP_MAX_URL + 1];
     kw_web_opts opts;
     char *body;
     size_t len;
@@ -696,6 +697,8 @@ static void start_page(daemon_s *dm, kw_http_req *req, const char *path)
     pr->http = req;
     pr->req.data = pr;
     snprintf(pr->path, sizeof(pr->path), "%s", path);
+    snprintf(pr->query, sizeof(pr->query), "%s", kw_http_query(req));
+    pr->opts.query = pr->query;
     pr->opts.now = kw_now();
     pr->opts.horizon_days = dm->conf.web_horizon;
     pr->opts.config_path = dm->cli->config_path;

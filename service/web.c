@@ -455,18 +455,118 @@ static void timeline(kw_web_buf *b, const json_t *doc, const kw_web_opts *op)
     puts_(b, "</svg></section>\n");
 }
 
-static void inventory(kw_web_buf *b, const json_t *doc)
-{
-    size_t i;
-    char tmp[32];
+static const char *const filter_kinds[] = {"tls", "dkim", "dnssec",
+                                           "dkim-rotation", NULL};
 
-    puts_(b, "<section id=\"inventory\"><h2>Inventory</h2>\n<table>"
+static int known(const char *const *words, const char *v)
+{
+    for (; *words != NULL; words++)
+        if (strcmp(*words, v) == 0)
+            return 1;
+    return 0;
+}
+
+int kw_web_filters(const char *query, kw_web_opts *o, kw_diag *d)
+{
+    static const char *const healths[] = {"ok", "warning", "unknown",
+                                          "critical", NULL};
+    const char *p = query != NULL ? query : "";
+
+    o->kind[0] = o->health[0] = '\0';
+    while (*p != '\0') {
+        size_t n = strcspn(p, "&");
+        char v[32];
+        const char *eq = memchr(p, '=', n);
+        char *dst = NULL;
+        size_t cap = 0, vl;
+
+        if (eq != NULL && (size_t)(eq - p) == 4 && strncmp(p, "kind", 4) == 0)
+            dst = o->kind, cap = sizeof(o->kind);
+        else if (eq != NULL && (size_t)(eq - p) == 6 &&
+                 strncmp(p, "health", 6) == 0)
+            dst = o->health, cap = sizeof(o->health);
+        if (dst != NULL) {
+            vl = n - (size_t)(eq + 1 - p);
+            if (vl >= sizeof(v))
+                vl = sizeof(v) - 1; /* too long for any word: refused */
+            memcpy(v, eq + 1, vl);
+            v[vl] = '\0';
+            if (v[0] != '\0' &&
+                !known(dst == o->kind ? filter_kinds : healths, v))
+                return kw_diag_set(d, KW_EINVAL,
+                                   "%s=%s: expected one of %s",
+                                   dst == o->kind ? "kind" : "health", v,
+                                   dst == o->kind
+                                       ? "tls, dkim, dnssec, dkim-rotation"
+                                       : "ok, warning, unknown, critical");
+            /* A known word (or ""): shorter than either field. */
+            vl = strlen(v) < cap ? strlen(v) : cap - 1;
+            memcpy(dst, v, vl);
+            dst[vl] = '\0';
+        }
+        p += n;
+        if (*p == '&')
+            p++;
+    }
+    return 0;
+}
+
+/* A filter link: the one in force is bold, not a link. */
+static void filter_link(kw_web_buf *b, const kw_web_opts *op, int is_kind,
+                        const char *word)
+{
+    const char *cur = is_kind ? op->kind : op->health;
+    const char *kind = is_kind ? word : op->kind;
+    const char *health = is_kind ? op->health : word;
+
+    if (strcmp(cur, word) == 0) {
+        puts_(b, " <strong>");
+        puts_(b, word[0] != '\0' ? word : "all");
+        puts_(b, "</strong>");
+        return;
+    }
+    /* The words are the page's own (kw_web_filters checked them). */
+    puts_(b, " <a href=\"/?kind=");
+    puts_(b, kind);
+    puts_(b, "&amp;health=");
+    puts_(b, health);
+    puts_(b, "\">");
+    puts_(b, word[0] != '\0' ? word : "all");
+    puts_(b, "</a>");
+}
+
+static void inventory(kw_web_buf *b, const json_t *doc,
+                      const kw_web_opts *op)
+{
+    static const char *const hw[] = {"", "critical", "warning", "unknown",
+                                     "ok", NULL};
+    size_t i, shown = 0;
+    char tmp[32];
+    int k;
+
+    puts_(b, "<section id=\"inventory\"><h2>Inventory</h2>\n"
+             "<p id=\"filters\">Kind:");
+    filter_link(b, op, 1, "");
+    for (k = 0; filter_kinds[k] != NULL; k++)
+        filter_link(b, op, 1, filter_kinds[k]);
+    puts_(b, " &middot; Health:");
+    for (k = 0; hw[k] != NULL; k++)
+        filter_link(b, op, 0, hw[k]);
+    puts_(b, "</p>\n<table>"
              "<thead><tr><th>Kind</th><th>Name</th><th>Health</th>"
              "<th>Deadline</th><th>Reason</th></tr></thead><tbody>\n");
     for (i = 0; i < json_array_size(doc); i++) {
         const json_t *o = json_array_get(doc, i);
         const char *dl = text_of(o, "deadline", tmp, sizeof(tmp));
+        const char *kind = str_of(o, "kind");
         int hi = health_index(str_of(o, "health"));
+
+        if ((op->kind[0] != '\0' &&
+             (kind == NULL || strcmp(kind, op->kind) != 0)) ||
+            (op->health[0] != '\0' &&
+             strcmp(health_words[hi], op->health) != 0))
+            continue;
+        shown++;
 
         putf(b, "<tr class=\"h-%s\"", health_words[hi]);
         put_id_attr(b, o);
@@ -480,7 +580,9 @@ static void inventory(kw_web_buf *b, const json_t *doc)
         kw_web_esc(b, str_of(o, "reason"));
         puts_(b, "</td></tr>\n");
     }
-    puts_(b, "</tbody></table></section>\n");
+    putf(b, "</tbody></table>\n<p id=\"shown\">%zu of %zu shown.</p>"
+            "</section>\n",
+         shown, json_array_size(doc));
 }
 
 static int finish(kw_web_buf *b, char **out, size_t *len, kw_diag *d)
@@ -530,7 +632,7 @@ int kw_web_render_page(const json_t *doc, const kw_web_opts *op, char **out,
     }
     problems(&b, doc, count);
     timeline(&b, doc, op);
-    inventory(&b, doc);
+    inventory(&b, doc, op);
     return finish(&b, out, len, d);
 }
 

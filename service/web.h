@@ -41,7 +41,17 @@ typedef struct kw_web_opts {
     int horizon_days;        /* 1..3650 */
     const char *config_path; /* kw_web_build: the rotations' (NULL: none) */
     const char *note;        /* said at the top of the page (NULL: none) */
+    const char *query;       /* kw_web_build: the request's, for the
+                                filters below (NULL: none) */
+    /* The inventory table's filters (kw_web_filters): "" shows all. */
+    char kind[16];           /* tls, dkim, dnssec, dkim-rotation */
+    char health[12];         /* ok, warning, unknown, critical */
 } kw_web_opts;
+
+/* Read the filters of a query string ("kind=tls&health=critical") into
+ * o; other parameters are ignored.  KW_EINVAL (with d naming the value)
+ * for a kind or health the page does not know. */
+int kw_web_filters(const char *query, kw_web_opts *o, kw_diag *d);
 
 /* The page at / from doc (the array of list --json).  KW_EINVAL when doc
  * is not an array, KW_ENOMEM. */
@@ -64,7 +74,8 @@ int kw_web_render_jobs(const json_t *jobs, const kw_web_opts *o, char **out,
 const char *kw_web_headers(void);
 /* The daemon's side (web_build.c, blocking: SQLite, on the libuv pool):
  * the page for path ("/", "/object/ID" or "/jobs") from the store at now.
- * *status is the HTTP status (200, or 404 with a page that says why);
+ * *status is the HTTP status (200; 404, or 400 for a filter the page
+ * does not know, with a text that says why);
  * KW_E* with d when the store cannot be read. */
 struct ks_store;
 int kw_web_build(struct ks_store *s, const char *path, const kw_web_opts *o,

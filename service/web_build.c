@@ -12,21 +12,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int not_found(const char *what, int *status, char **out, size_t *len)
+/* A plain-text answer: status, then lead and what (escaped: it may be
+ * the client's own path). */
+static int text_reply(int code, const char *lead, const char *what,
+                      int *status, char **out, size_t *len)
 {
     kw_web_buf b = {NULL, 0, 0, 0};
 
-    kw_web_put(&b, "not found: ", 11);
+    kw_web_put(&b, lead, strlen(lead));
     kw_web_esc(&b, what);
     kw_web_put(&b, "\n", 1);
     if (b.oom) {
         free(b.p);
         return KW_ENOMEM;
     }
-    *status = 404;
+    *status = code;
     *out = b.p;
     *len = b.len;
     return 0;
+}
+
+static int not_found(const char *what, int *status, char **out, size_t *len)
+{
+    return text_reply(404, "not found: ", what, status, out, len);
 }
 
 static int one_row(void *ctx, const ks_object *o, const ks_verdict *v,
@@ -83,7 +91,10 @@ int kw_web_build(struct ks_store *s, const char *path, const kw_web_opts *o,
     if (strcmp(path, "/") == 0) {
         char warn[600];
         kw_web_opts po = *o;
+        kw_diag qd;
 
+        if (kw_web_filters(o->query, &po, &qd) != 0)
+            return text_reply(400, "bad query: ", qd.msg, status, out, len);
         if ((r = kw_listing_document(s, o->now, o->config_path, &doc, warn,
                                      sizeof(warn), d)) != 0)
             return r;

@@ -242,6 +242,48 @@ static void page_rotation(void **state)
     json_decref(doc);
 }
 
+/* The table's filters: a query's kind and health, known words only. */
+static void filters(void **state)
+{
+    int64_t now = kw_time_from_civil(2026, 12, 1, 12, 0, 0);
+    json_t *doc = doc_with_hostile_names(now);
+    kw_web_opts o = {.now = now, .horizon_days = 90};
+    char *page = NULL;
+    size_t len;
+    kw_diag d;
+
+    (void)state;
+    assert_int_equal(kw_web_filters("kind=tls&health=critical", &o, &d), 0);
+    assert_string_equal(o.kind, "tls");
+    assert_string_equal(o.health, "critical");
+    assert_int_equal(kw_web_render_page(doc, &o, &page, &len, &d), 0);
+    /* The table holds only the expired certificate; the problems and
+     * the timeline are whole. */
+    assert_int_equal(count(page, "<tr class="), 1);
+    assert_non_null(strstr(page, "<tr class=\"h-critical\" data-id=\"2\">"));
+    assert_non_null(strstr(page, "<p id=\"shown\">1 of 5 shown.</p>"));
+    assert_int_equal(count(page, "class=\"problem "), 3);
+    assert_int_equal(count(page, "<g class=\"row\""), 4);
+    assert_non_null(strstr(page, "<strong>tls</strong>"));
+    assert_non_null(strstr(page, "<a href=\"/?kind=dkim&amp;health="
+                                 "critical\">dkim</a>"));
+    free(page);
+    assert_int_equal(kw_web_filters("x=1&kind=&health=ok&y", &o, &d), 0);
+    assert_string_equal(o.kind, "");
+    assert_string_equal(o.health, "ok");
+    assert_int_equal(kw_web_filters("", &o, &d), 0);
+    assert_string_equal(o.health, "");
+    assert_int_equal(kw_web_filters(NULL, &o, &d), 0);
+    assert_int_equal(kw_web_filters("kind=<script>", &o, &d), KW_EINVAL);
+    assert_non_null(strstr(d.msg, "kind=<script>: expected one of tls"));
+    assert_int_equal(kw_web_filters("health=criticalXXXXXXXXXXXXXXXXXXXXXXXXXX"
+                                    "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+                                    &o, &d),
+                     KW_EINVAL);
+    assert_int_equal(kw_web_filters("health=critica", &o, &d), KW_EINVAL);
+    json_decref(doc);
+}
+
 static void csp_hash(void **state)
 {
     unsigned char md[32], b64[64];
@@ -350,7 +392,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(escaper),     cmocka_unit_test(page_hostile),
         cmocka_unit_test(page_object), cmocka_unit_test(page_rotation),
-        cmocka_unit_test(csp_hash),
+        cmocka_unit_test(filters),     cmocka_unit_test(csp_hash),
         cmocka_unit_test(auth),        cmocka_unit_test(config_web_auth),
     };
 
