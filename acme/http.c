@@ -28,6 +28,14 @@ struct kw_http_req {
     http_parser parser;
     char url[KW_HTTP_MAX_URL + 1];
     size_t urllen;
+    const char *query;  /* after the '?' in url, or NULL */
+    /* The Authorization header's value (the only header kept; longer
+     * ones are cut and then never match a token). */
+    char auth[KW_HTTP_MAX_AUTH + 1];
+    size_t authlen;
+    char field[16];     /* the current header name, lower case, cut */
+    size_t fieldlen;
+    int last_was_value; /* a new field starts after a value */
     size_t head;        /* request-head bytes seen */
     int dispatched;     /* the handler has it */
     int responded;
@@ -85,6 +93,7 @@ static const char *reason(int status)
     switch (status) {
     case 200: return "OK";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 413: return "Payload Too Large";
@@ -107,7 +116,13 @@ static void on_written(uv_write_t *w, int status)
 void kw_http_respond(kw_http_req *r, int status, const char *content_type,
                      char *body, size_t len)
 {
-    char head[256];
+    kw_http_respond_h(r, status, content_type, NULL, body, len);
+}
+
+void kw_http_respond_h(kw_http_req *r, int status, const char *content_type,
+                       const char *extra, char *body, size_t len)
+{
+    char head[1024];
     int n;
     uv_buf_t b;
 
@@ -120,9 +135,19 @@ void kw_http_respond(kw_http_req *r, int status, const char *content_type,
     }
     n = snprintf(head, sizeof(head),
                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: "
-                 "%zu\r\nConnection: close\r\n\r\n",
+                 "%zu\r\n%sConnection: close\r\n\r\n",
                  status, reason(status),
-                 content_type != NULL ? content_type : "text/plain", len);
+                 content_type != NULL ? content_type : "text/plain", len,
+                 extra != NULL ? extra : "");
+    if (n < 0 || (size_t)n >= sizeof(head)) {
+        /* The extra headers are the program's own: too long is a bug,
+         * answered as an error rather than cut mid-header. */
+        n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 500 %s\r\nContent-Length: 0\r\n"
+                     "Connection: close\r\n\r\n",
+                     reason(500));
+        len = 0;
+    }
     /* HEAD: the same head, Content-Length included, and no body (RFC
      * 9110 section 9.3.2); every response goes through here. */
     if (r->parser.method == HTTP_HEAD)
@@ -169,11 +194,47 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
-static int on_head_bytes(http_parser *p, const char *at, size_t len)
+static int head_bytes(kw_http_req *r, size_t len);
+
+static int on_field(http_parser *p, const char *at, size_t len)
+{
+    kw_http_req *r = p->data;
+    size_t i;
+
+    if (r->last_was_value) {
+        r->fieldlen = 0;
+        r->last_was_value = 0;
+    }
+    for (i = 0; i < len && r->fieldlen < sizeof(r->field) - 1; i++) {
+        char c = at[i];
+
+        r->field[r->fieldlen++] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+    }
+    if (i < len)
+        r->fieldlen = sizeof(r->field) - 1; /* too long: no name we keep */
+    r->field[r->fieldlen] = '\0';
+    return head_bytes(r, len);
+}
+
+static int on_value(http_parser *p, const char *at, size_t len)
 {
     kw_http_req *r = p->data;
 
-    (void)at;
+    r->last_was_value = 1;
+    if (strcmp(r->field, "authorization") == 0) {
+        size_t n = len;
+
+        if (r->authlen + n > KW_HTTP_MAX_AUTH)
+            n = KW_HTTP_MAX_AUTH - r->authlen;
+        memcpy(r->auth + r->authlen, at, n);
+        r->authlen += n;
+        r->auth[r->authlen] = '\0';
+    }
+    return head_bytes(r, len);
+}
+
+static int head_bytes(kw_http_req *r, size_t len)
+{
     r->head += len;
     if (r->head > KW_HTTP_MAX_HEAD) {
         respond_text(r, 431, "request head too large\n");
@@ -205,16 +266,18 @@ static int on_message_complete(http_parser *p)
     r->dispatched = 1;
     uv_read_stop((uv_stream_t *)&r->tcp);
     q = strchr(r->url, '?');
-    if (q != NULL)
+    if (q != NULL) {
         *q = '\0';
+        r->query = q + 1;
+    }
     r->srv->handler(r->srv->ctx, r, http_method_str(p->method), r->url);
     return 1; /* one request per connection */
 }
 
 static const http_parser_settings settings = {
     .on_url = on_url,
-    .on_header_field = on_head_bytes,
-    .on_header_value = on_head_bytes,
+    .on_header_field = on_field,
+    .on_header_value = on_value,
     .on_headers_complete = on_headers_complete,
     .on_message_complete = on_message_complete,
 };
@@ -362,4 +425,14 @@ void kw_http_close(kw_http_server *s)
     while (s->conns != NULL)
         close_conn(s->conns);
     uv_close((uv_handle_t *)&s->tcp, free_server);
+}
+
+const char *kw_http_authorization(const kw_http_req *r)
+{
+    return r->auth;
+}
+
+const char *kw_http_query(const kw_http_req *r)
+{
+    return r->query != NULL ? r->query : "";
 }

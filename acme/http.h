@@ -5,7 +5,8 @@
  * a client controls is bounded: 256 connections, 8 KiB of request head,
  * 2 KiB of URL, no request body, and 10 s from accept to the end of the
  * response (a slow or silent client is cut off, it cannot hold a slot).
- * One request per connection (Connection: close).
+ * One request per connection (Connection: close).  Of the headers only
+ * Authorization is kept (the page's token, web_auth).
  */
 #ifndef KW_HTTP_H
 #define KW_HTTP_H
@@ -19,6 +20,7 @@
 #define KW_HTTP_MAX_HEAD 8192
 #define KW_HTTP_MAX_URL 2048
 #define KW_HTTP_TIMEOUT_MS 10000
+#define KW_HTTP_MAX_AUTH 512 /* the Authorization header kept */
 
 typedef struct kw_http_server kw_http_server;
 typedef struct kw_http_req kw_http_req;
@@ -37,6 +39,20 @@ int kw_http_listen(uv_loop_t *loop, const char *addr, kw_http_handler h,
  * taken over (freed here); NULL with len 0 for an empty body. */
 void kw_http_respond(kw_http_req *req, int status, const char *content_type,
                      char *body, size_t len);
+
+/* The same with extra header lines ("Name: value\r\n" each, the
+ * program's own, never a client's). */
+void kw_http_respond_h(kw_http_req *req, int status,
+                       const char *content_type, const char *extra,
+                       char *body, size_t len);
+
+/* The request's Authorization header ("" when absent; cut at
+ * KW_HTTP_MAX_AUTH bytes). */
+const char *kw_http_authorization(const kw_http_req *req);
+
+/* The request's query string, after the '?' of the URL ("" without;
+ * the handler's path has none). */
+const char *kw_http_query(const kw_http_req *req);
 
 /* Stop listening and close every connection; pending requests are still
  * answered into the void (kw_http_respond frees them). */

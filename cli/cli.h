@@ -42,6 +42,7 @@
 #ifndef KW_CLI_H
 #define KW_CLI_H
 
+#include "../service/listing.h"
 #include "../service/state.h"
 
 #include "../keystore/ks_inventory.h"
@@ -108,7 +109,6 @@ int kw_cli_scan_dnssec(kw_cli *cli, ks_store *s, const struct kw_config *c,
                        int quiet, FILE *out);
 
 /* output.c */
-char *kw_display_name(const char *name); /* IDN A-labels to Unicode */
 /* The managed DKIM domains' rotations (rotations.c), for list, show,
  * check and dkim: the configuration's [dkim "DOMAIN"] sections with
  * rotate =, each with its newest rotation and health at cli->now. */
@@ -125,14 +125,7 @@ int kw_cli_rots_load(kw_cli *cli, ks_store *s, kw_cli_rots *out);
 void kw_cli_rots_free(kw_cli_rots *r);
 const struct kw_dkim_rot_view *kw_cli_rots_find(const kw_cli_rots *r,
                                                 const char *domain);
-/* {kind: "dkim-rotation", name, domain, stage, selector, health, reason,
- * fix, next_rotation, next_step}; NULL when out of memory. */
-json_t *kw_cli_rot_json(const struct kw_dkim_rot_view *v);
-/* RFC 3339 of t, "-" when unknown (t <= 0). */
-void kw_cli_rot_time(int64_t t, char *buf, size_t cap);
 
-json_t *kw_object_json(const ks_object *o, int64_t now,
-                       const ks_thresholds *t, const ks_verdict *v);
 void kw_print_empty_hint(FILE *out, const kw_cli *cli);
 /* A DNSSEC zone's or key's stage column and next transition, as list
  * and show print them (a zone: signed, DS, its next RRSIG expiry). */

@@ -345,7 +345,7 @@ int cli_check(kw_cli *cli, int argc, char **argv)
         if (next_domain != NULL) {
             char when[32];
 
-            kw_cli_rot_time(next_rot, when, sizeof(when));
+            kw_rot_time(next_rot, when, sizeof(when));
             kw_outf(stdout, ", next DKIM rotation %s at %s", next_domain,
                     when);
         }
@@ -376,7 +376,7 @@ int cli_check(kw_cli *cli, int argc, char **argv)
         if (rots.v[k].h.next_rotation > 0) {
             char when[32];
 
-            kw_cli_rot_time(rots.v[k].h.next_rotation, when, sizeof(when));
+            kw_rot_time(rots.v[k].h.next_rotation, when, sizeof(when));
             kw_outf(stdout, "DKIM rotation of %s: %s, next at %s\n",
                     rots.v[k].p->domain, ks_health_word(
                         (ks_health)rots.v[k].h.health), when);

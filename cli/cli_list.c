@@ -63,15 +63,11 @@ static void list_usage(FILE *out)
 typedef struct list_ctx {
     const kw_cli *cli;
     ks_store *s;
-    size_t merged; /* files folded into another file's line */
-    ks_thresholds t;
-    int min_rank;
+    kw_listing l;  /* the walk `list --json` and the web page share */
     int json;
     size_t shown;
     int failed; /* an object could not be written */
-    size_t filtered;
     FILE *out;
-    kw_hook_overlay ov; /* failed hooks turn their objects critical */
     size_t main_shown;  /* rows of the main table (its header once) */
     char **dnssec;      /* the DNSSEC table's lines, printed after */
     size_t ndnssec, cap_dnssec;
@@ -195,106 +191,16 @@ static size_t spaces(char *line, size_t cap, size_t pos, int n)
     return pos;
 }
 
-/* The files of one line (a leaf held by several files). */
-typedef struct leaf_files {
-    list_ctx *lc;
-    ks_verdict worst;
-    int64_t worst_id;
-    char worst_file[256];
-    json_t *files; /* --json: their paths */
-    size_t n;
-} leaf_files;
-
-static int leaf_file(void *ctx, const ks_object *m)
-{
-    leaf_files *lf = ctx;
-    ks_verdict v;
-
-    ks_health_tls(&m->facts, lf->lc->cli->now, &lf->lc->t, &v);
-    kw_hook_overlay_apply(&lf->lc->ov, m->id, &v);
-    if (lf->n == 0 ||
-        ks_health_rank(v.health) > ks_health_rank(lf->worst.health)) {
-        const char *base = strrchr(m->source, '/');
-
-        lf->worst = v;
-        lf->worst_id = m->id;
-        snprintf(lf->worst_file, sizeof(lf->worst_file), "%s",
-                 base != NULL ? base + 1 : m->source);
-    }
-    lf->n++;
-    if (lf->files != NULL)
-        return kw_json_append(lf->files, kw_json_path(m->source));
-    return 0;
-}
-
-/* The verdict of a line: the worst of its files (a file with a bad mode
- * shows even when the leaf's other file is fine), its reason prefixed
- * with that file's name when it is not the line's own. */
-static int leaf_verdict(list_ctx *lc, const ks_object *o, ks_verdict *v,
-                        json_t *files)
-{
-    leaf_files lf;
-    kw_diag d;
-
-    memset(&lf, 0, sizeof(lf));
-    lf.lc = lc;
-    lf.files = files;
-    if (ks_inventory_same_leaf(lc->s, o->id, 1, leaf_file, &lf, &d) != 0) {
-        kw_err("list: %s", d.msg);
-        return -1;
-    }
-    if (lf.n == 0)
-        return -1;
-    *v = lf.worst;
-    if (lf.worst_id != o->id && v->reason[0] != '\0') {
-        char reason[sizeof(v->reason)];
-        size_t pos = 0;
-
-        /* Cut, not overflowed, when the two do not fit. */
-        (void)kw_str_appendf(reason, sizeof(reason), &pos, "%s: %s",
-                             lf.worst_file, v->reason);
-        memcpy(v->reason, reason, sizeof(reason));
-    }
-    lc->merged += lf.n - 1;
-    return 0;
-}
-
-static int list_row(void *ctx, const ks_object *o)
+static int list_row(void *ctx, const ks_object *o, const ks_verdict *vp,
+                    json_t *js)
 {
     list_ctx *lc = ctx;
-    ks_verdict v;
+    ks_verdict v = *vp;
     char deadline[32], left[16];
-    json_t *files = NULL;
 
-    if (lc->json &&
-        ((files = json_array()) == NULL ||
-         (o->other_files == 0 &&
-          kw_json_append(files, kw_json_path(o->source)) != 0))) {
-        json_decref(files);
-        files = NULL;
-    }
-    if (o->other_files == 0 || leaf_verdict(lc, o, &v, files) != 0) {
-        ks_health_tls(&o->facts, lc->cli->now, &lc->t, &v);
-        kw_hook_overlay_apply(&lc->ov, o->id, &v);
-        if (o->other_files > 0)
-            lc->failed = 1;
-    }
-    if (ks_health_rank(v.health) < lc->min_rank) {
-        lc->filtered++;
-        json_decref(files);
-        return 0;
-    }
     if (lc->json) {
-        json_t *js = kw_object_json(o, lc->cli->now, &lc->t, &v);
-        char *text;
+        char *text = json_dumps(js, JSON_COMPACT);
 
-        if (js != NULL && files != NULL)
-            json_object_set_new(js, "files", files);
-        else
-            json_decref(files);
-        text = js != NULL ? json_dumps(js, JSON_COMPACT) : NULL;
-
-        json_decref(js);
         if (text == NULL) {
             /* Keep going: one object that cannot be written must not hide
              * the others, but the exit status says the listing is short. */
@@ -406,10 +312,10 @@ static void list_rotations(list_ctx *lc, const kw_cli_rots *rots)
         const kw_dkim_rot_view *v = &rots->v[i];
         char next[32], label[300];
 
-        if (ks_health_rank((ks_health)v->h.health) < lc->min_rank)
+        if (ks_health_rank((ks_health)v->h.health) < lc->l.min_rank)
             continue;
         if (lc->json) {
-            json_t *js = kw_cli_rot_json(v);
+            json_t *js = kw_rotation_json(v);
             char *text = js != NULL ? json_dumps(js, JSON_COMPACT) : NULL;
 
             json_decref(js);
@@ -429,7 +335,7 @@ static void list_rotations(list_ctx *lc, const kw_cli_rots *rots)
             fprintf(lc->out, "\n%-32s %-11s %-16s %-20s %-8s  %s\n",
                     "DKIM ROTATION", "STAGE", "SELECTOR", "NEXT ROTATION",
                     "HEALTH", "REASON");
-        kw_cli_rot_time(v->h.next_rotation, next, sizeof(next));
+        kw_rot_time(v->h.next_rotation, next, sizeof(next));
         kw_outf(lc->out, "%-32s %-11s %-16s %-20s %-8s  %s\n",
                 kw_dkim_rot_label(v->p, label, sizeof(label)),
                 v->found ? v->rot.stage : "none",
@@ -465,7 +371,7 @@ int cli_list(kw_cli *cli, int argc, char **argv)
 
     memset(&lc, 0, sizeof(lc));
     memset(&f, 0, sizeof(f));
-    ks_thresholds_default(&lc.t);
+    ks_thresholds_default(&lc.l.t);
     lc.out = stdout;
     f.by_leaf = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -491,7 +397,7 @@ int cli_list(kw_cli *cli, int argc, char **argv)
                        optarg);
                 return KW_EXIT_USAGE;
             }
-            lc.min_rank = ks_health_rank((ks_health)h);
+            lc.l.min_rank = ks_health_rank((ks_health)h);
             break;
         case 'a':
             f.include_hidden = 1;
@@ -503,7 +409,7 @@ int cli_list(kw_cli *cli, int argc, char **argv)
             lc.json = 1;
             break;
         default:
-            r = kw_cli_shared_opt(cli, c, optarg, &lc.t, list_usage,
+            r = kw_cli_shared_opt(cli, c, optarg, &lc.l.t, list_usage,
                                   KW_EXIT_USAGE);
             if (r != KW_CLI_NEXT)
                 return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
@@ -521,11 +427,14 @@ int cli_list(kw_cli *cli, int argc, char **argv)
     if (kw_cli_open_existing(cli, &s) != 0)
         return KW_EXIT_FAIL;
 
-    lc.s = s;
+    /* The walk with the page's defaults (kw_listing_init), narrowed by
+     * the options. */
+    lc.l.s = s;
+    lc.l.now = cli->now;
+    lc.l.f = f;
+    lc.l.json = lc.json;
     setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
-    r = kw_hook_overlay_load(s, &lc.ov, &d);
-    if (r == 0)
-        r = ks_inventory_each(s, &f, list_row, &lc, &d);
+    r = kw_listing_each(&lc.l, list_row, &lc, &d);
     if (r == 0 && !lc.json)
         r = ks_inventory_count(s, &total, &hidden, &d);
     memset(&rots, 0, sizeof(rots));
@@ -540,7 +449,7 @@ int cli_list(kw_cli *cli, int argc, char **argv)
     if (r != 0) {
         fflush(stdout);
         kw_err("%s", d.msg);
-        kw_hook_overlay_free(&lc.ov);
+        kw_listing_done(&lc.l);
         kw_cli_rots_free(&rots);
         for (size_t i = 0; i < lc.ndnssec; i++)
             free(lc.dnssec[i]);
@@ -549,15 +458,17 @@ int cli_list(kw_cli *cli, int argc, char **argv)
     }
     /* A failed hook about no object in the listing (an account, a hook,
      * an endpoint filtered out) still shows. */
-    for (size_t i = 0; !lc.json && i < lc.ov.n; i++) {
+    for (size_t i = 0; !lc.json && i < lc.l.ov.n; i++) {
         char text[1200];
 
-        if (lc.ov.used[i])
+        if (lc.l.ov.used[i])
             continue;
-        kw_hook_failure_text(&lc.ov.f[i], text, sizeof(text));
+        kw_hook_failure_text(&lc.l.ov.f[i], text, sizeof(text));
         kw_outf(lc.out, "CRITICAL: %s\n", text);
     }
-    kw_hook_overlay_free(&lc.ov);
+    if (lc.l.failed)
+        lc.failed = 1;
+    kw_listing_done(&lc.l);
     if (lc.json) {
         list_rotations(&lc, &rots);
         fputs(lc.shown > 0 ? "\n]\n" : "[]\n", lc.out);
@@ -568,12 +479,12 @@ int cli_list(kw_cli *cli, int argc, char **argv)
             fprintf(lc.out, "(no objects match)\n");
         fprintf(lc.out, "%zu shown of %lld in the inventory", lc.shown,
                 (long long)total);
-        if (lc.merged > 0)
+        if (lc.l.merged > 0)
             fprintf(lc.out,
                     "; %zu more file%s hold%s a certificate shown "
                     "(--files lists each)",
-                    lc.merged, lc.merged == 1 ? "" : "s",
-                    lc.merged == 1 ? "s" : "");
+                    lc.l.merged, lc.l.merged == 1 ? "" : "s",
+                    lc.l.merged == 1 ? "s" : "");
         if (hidden > 0 && !f.include_hidden)
             fprintf(lc.out,
                     "; %lld hidden: superseded versions and idle trust "

@@ -50,9 +50,9 @@ static void print_rotation(const kw_dkim_rot_view *v, const char *indent)
 {
     char next[32], since[32];
 
-    kw_cli_rot_time(v->h.next_rotation, next, sizeof(next));
+    kw_rot_time(v->h.next_rotation, next, sizeof(next));
     if (v->found) {
-        kw_cli_rot_time(v->rot.since, since, sizeof(since));
+        kw_rot_time(v->rot.since, since, sizeof(since));
         kw_outf(stdout, "%s%-12s selector %s %s since %s%s%s\n", indent,
                 "rotation", v->rot.selector, v->rot.stage, since,
                 v->rot.old_selector[0] ? ", replaces " : "",
@@ -317,7 +317,7 @@ static int show_one(void *ctx, const ks_object *o)
         if (f->is_dkim &&
             kw_cli_rots_find(&sc->rots, f->dkim_domain) != NULL)
             json_object_set_new(js, "rotation",
-                                kw_cli_rot_json(kw_cli_rots_find(
+                                kw_rotation_json(kw_cli_rots_find(
                                     &sc->rots, f->dkim_domain)));
         json_array_append_new(sc->arr, js);
         return 0;
@@ -544,7 +544,7 @@ int cli_show(kw_cli *cli, int argc, char **argv)
             if (strcasecmp(tv->p->domain, argv[i]) != 0)
                 continue;
             if (sc.json) {
-                json_array_append_new(sc.arr, kw_cli_rot_json(tv));
+                json_array_append_new(sc.arr, kw_rotation_json(tv));
                 continue;
             }
             kw_outf(stdout, "DKIM domain %s ([dkim \"%s\"], line %d)\n",

@@ -65,33 +65,3 @@ const kw_dkim_rot_view *kw_cli_rots_find(const kw_cli_rots *r,
             return &r->v[i];
     return NULL;
 }
-
-void kw_cli_rot_time(int64_t t, char *buf, size_t cap)
-{
-    if (t <= 0)
-        snprintf(buf, cap, "-");
-    else
-        kw_time_rfc3339(t, buf, cap);
-}
-
-json_t *kw_cli_rot_json(const kw_dkim_rot_view *v)
-{
-    char next[32], step[32], label[300];
-
-    kw_cli_rot_time(v->h.next_rotation, next, sizeof(next));
-    kw_cli_rot_time(v->h.next_step, step, sizeof(step));
-    /* A dual section's tracks: "example.com (ed25519)", key_type says
-     * which. */
-    return json_pack(
-        "{s:s, s:o, s:s?, s:o, s:s, s:o?, s:s, s:o, s:o, s:s?, s:s?}",
-        "kind", "dkim-rotation", "name",
-        kw_json_str(kw_dkim_rot_label(v->p, label, sizeof(label))),
-        "key_type", v->p->track != 0 ? v->p->key_type : NULL, "domain",
-        kw_json_str(v->p->domain), "stage",
-        v->found ? v->rot.stage : "none", "selector",
-        v->found ? kw_json_str(v->rot.selector) : NULL, "health",
-        ks_health_word((ks_health)v->h.health), "reason",
-        kw_json_str(v->h.reason), "fix", kw_json_str(v->h.fix),
-        "next_rotation", v->h.next_rotation > 0 ? next : NULL, "next_step",
-        v->h.next_step > 0 ? step : NULL);
-}

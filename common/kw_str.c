@@ -8,8 +8,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t kw_utf8_seq(const unsigned char *s, size_t n)
 {
     size_t need, i;
     unsigned cp;
@@ -60,7 +59,7 @@ char *kw_str_clean(const unsigned char *src, size_t len)
             i++;
             continue;
         }
-        k = c >= 0x80 ? utf8_seq(src + i, len - i) : 0;
+        k = c >= 0x80 ? kw_utf8_seq(src + i, len - i) : 0;
         if (k > 0) {
             memcpy(out + o, src + i, k);
             o += k;
@@ -116,7 +115,7 @@ int kw_str_is_clean(const unsigned char *src, size_t len)
             i++;
             continue;
         }
-        k = src[i] >= 0x80 ? utf8_seq(src + i, len - i) : 0;
+        k = src[i] >= 0x80 ? kw_utf8_seq(src + i, len - i) : 0;
         if (k == 0)
             return 0;
         i += k;

@@ -15,6 +15,11 @@
  * Returns NULL only when out of memory. */
 char *kw_str_clean(const unsigned char *src, size_t len);
 
+/* The length of the valid, printable UTF-8 sequence at s (at most n
+ * bytes; a NUL-terminated string may pass 4: a NUL ends the sequence),
+ * or 0: not UTF-8, overlong, a surrogate, or a C1 control. */
+size_t kw_utf8_seq(const unsigned char *s, size_t n);
+
 /* 1 when the len bytes at src are printable UTF-8 (what kw_str_clean
  * returns unchanged). */
 int kw_str_is_clean(const unsigned char *src, size_t len);

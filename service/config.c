@@ -42,6 +42,7 @@ void kw_config_defaults(kw_config *c)
              KW_METRICS_DEFAULT);
     c->metrics_default = 1;
     c->concurrency = 4;
+    c->web_horizon = 90;
     c->scan_interval = 1 * KW_HOUR;
     c->scan_watch = 1;
     kw_dkim_params_defaults(&c->dkim);
@@ -179,6 +180,60 @@ static int valid_listen(const char *v)
     return parse_int(colon + 1, 1, 65535, &port) == 0;
 }
 
+int kw_config_listen_is_loopback(const char *listen)
+{
+    const char *colon = strrchr(listen, ':');
+    char host[64];
+    size_t n;
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (colon == NULL)
+        return 0;
+    n = (size_t)(colon - listen);
+    if (listen[0] == '[' && n >= 2 && listen[n - 1] == ']') {
+        listen++;
+        n -= 2;
+    }
+    if (n >= sizeof(host))
+        return 0;
+    memcpy(host, listen, n);
+    host[n] = '\0';
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127; /* 127.0.0.0/8 */
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) ||
+               (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return 0;
+}
+
+/* n bytes of hex into out; the bytes decoded, -1 on a non-hex digit. */
+static int hex_decode(const char *hex, unsigned char *out, size_t cap)
+{
+    size_t i;
+
+    for (i = 0; i < cap && hex[2 * i] != '\0' && hex[2 * i + 1] != '\0';
+         i++) {
+        int v = 0, k;
+
+        for (k = 0; k < 2; k++) {
+            char ch = hex[2 * i + k];
+
+            v <<= 4;
+            if (ch >= '0' && ch <= '9')
+                v |= ch - '0';
+            else if (ch >= 'a' && ch <= 'f')
+                v |= ch - 'a' + 10;
+            else if (ch >= 'A' && ch <= 'F')
+                v |= ch - 'A' + 10;
+            else
+                return -1;
+        }
+        out[i] = (unsigned char)v;
+    }
+    return (int)i;
+}
+
 int kw_config_set_str(char **dst, const char *v)
 {
     char *s = strdup(v);
@@ -193,7 +248,7 @@ int kw_config_set_str(char **dst, const char *v)
 /* Keys of each section, in the order of the bits in `seen`. */
 static const char *const daemon_keys[] = {
     "log_level", "metrics_listen", "control_socket", "control_group",
-    "concurrency", "discover", NULL};
+    "concurrency", "discover", "web_auth", "web_horizon", NULL};
 static const char *const scan_keys[] = {"path", "interval", "watch", NULL};
 static const char *const endpoint_keys[] = {
     "host", "port", "sni", "starttls", "interval", "timeout", NULL};
@@ -323,6 +378,7 @@ static int daemon_key(parser *p, int k, const char *key, const char *v)
                            "(127.0.0.1:9177, [::1]:9177) or off",
                         v);
         snprintf(c->metrics_listen, sizeof(c->metrics_listen), "%s", v);
+        c->metrics_line = p->line;
         return 0;
     case 2:
         if (v[0] != '/')
@@ -341,6 +397,21 @@ static int daemon_key(parser *p, int k, const char *key, const char *v)
     case 5:
         if (parse_bool(v, &c->discover) != 0)
             return FAIL(p, "discover = %s: expected yes or no", v);
+        return 0;
+    case 6:
+        /* A hash, not the token: the file may be readable by more
+         * people than should open the page. */
+        if (strncmp(v, "sha256:", 7) != 0 || strlen(v + 7) != 64 ||
+            hex_decode(v + 7, c->web_auth, sizeof(c->web_auth)) != 32)
+            return FAIL(p, "web_auth: expected sha256: and the 64 hex "
+                           "digits of the token's SHA-256 (printf %%s "
+                           "TOKEN | sha256sum)");
+        c->has_web_auth = 1;
+        return 0;
+    case 7:
+        if (parse_int(v, 1, 3650, &n) != 0)
+            return FAIL(p, "web_horizon = %s: expected days, 1 to 3650", v);
+        c->web_horizon = (int)n;
         return 0;
     }
     return unknown_key(p, key);
@@ -1348,6 +1419,19 @@ int kw_config_parse(const char *name, const char *text, size_t len,
             rp->rspamd_conf = NULL;
             r = KW_ENOMEM;
         }
+    }
+    if (r == 0 && c->metrics_listen[0] != '\0' && !c->has_web_auth &&
+        !kw_config_listen_is_loopback(c->metrics_listen)) {
+        /* The page and the metrics show every name and path of the
+         * inventory: beyond this machine only with a token. */
+        p.line = c->metrics_line;
+        r = FAIL(&p,
+                 "metrics_listen = %s is not a loopback address: the page "
+                 "and /metrics would be open to the network; set web_auth "
+                 "= sha256:HEX (the SHA-256 of a token clients send as "
+                 "\"Authorization: Bearer TOKEN\") or listen on "
+                 "127.0.0.1",
+                 c->metrics_listen);
     }
     kw_strset_free(&p.endpoint_names);
     kw_strset_free(&p.cert_names);

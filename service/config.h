@@ -83,6 +83,12 @@ typedef struct kw_config {
     char metrics_listen[80];
     int metrics_default;  /* not set in the file: a bind failure is only
                              a warning */
+    int metrics_line;     /* its line in the file (0: the default) */
+    /* The page's token (web_auth = sha256:HEX): its SHA-256, never the
+     * token itself.  Required when metrics_listen is not loopback. */
+    int has_web_auth;
+    unsigned char web_auth[32];
+    int web_horizon;      /* days of the page's timeline (web_horizon) */
     char *control_socket;
     char *control_group;  /* NULL: owner only (0600) */
     int concurrency;
@@ -135,6 +141,8 @@ void kw_config_defaults(kw_config *c);
  * KW_EPARSE (or an I/O error) with "FILE:LINE: key: what was expected" in
  * d, and *c holds the defaults only.  A missing file is KW_ENOENT. */
 int kw_config_load(const char *path, kw_config *c, kw_diag *d);
+/* Whether "ADDRESS:PORT" is a loopback address (127.0.0.0/8, ::1). */
+int kw_config_listen_is_loopback(const char *listen);
 
 /* Parse text as if it were the file named `name`. */
 int kw_config_parse(const char *name, const char *text, size_t len,

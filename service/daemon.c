@@ -34,6 +34,8 @@
 #include "metrics.h"
 #include "state.h"
 #include "watch.h"
+#include "listing.h"
+#include "web.h"
 
 #include "../acme/http.h"
 #include "../acme/renew.h"
@@ -628,6 +630,87 @@ static void render_done(uv_work_t *req, int status)
         maybe_finish_stop(dm);
 }
 
+/* The page (web.h): built on the pool from the store, as /metrics. */
+typedef struct page_req {
+    uv_work_t req;
+    daemon_s *dm;
+    kw_http_req *http;
+    char path[KW_HTTP_MAX_URL + 1];
+    char query[KW_HTTP_MAX_URL + 1];
+    kw_web_opts opts;
+    char *body;
+    size_t len;
+    int status, r;
+    kw_diag d;
+} page_req;
+
+static void page_work(uv_work_t *req)
+{
+    page_req *pr = req->data;
+    ks_store *s = NULL;
+
+    pr->r = open_store(pr->dm->cli, &s, &pr->d);
+    if (pr->r == 0)
+        pr->r = kw_web_build(s, pr->path, &pr->opts, &pr->status,
+                             &pr->body, &pr->len, &pr->d);
+    ks_close(s);
+}
+
+static void page_done(uv_work_t *req, int status)
+{
+    page_req *pr = req->data;
+    daemon_s *dm = pr->dm;
+
+    dm->rendering--;
+    if (status != 0 || pr->r != 0) {
+        char *msg = strdup("page unavailable; the daemon's log says why\n");
+
+        kw_err("%s: %s", pr->path,
+               pr->r != 0 ? pr->d.msg : uv_strerror(status));
+        kw_http_respond_h(pr->http, 500, "text/plain; charset=utf-8",
+                          kw_web_headers(), msg, msg != NULL ? strlen(msg)
+                                                             : 0);
+        free(pr->body);
+    } else {
+        kw_http_respond_h(pr->http, pr->status,
+                          pr->status == 200 ? "text/html; charset=utf-8"
+                                            : "text/plain; charset=utf-8",
+                          kw_web_headers(), pr->body, pr->len);
+    }
+    free(pr);
+    if (dm->stopping)
+        maybe_finish_stop(dm);
+}
+
+static void start_page(daemon_s *dm, kw_http_req *req, const char *path)
+{
+    page_req *pr = calloc(1, sizeof(*pr));
+    char *text;
+
+    if (pr == NULL || dm->stopping || dm->rendering >= 4) {
+        free(pr);
+        text = strdup("busy\n");
+        kw_http_respond(req, 503, NULL, text, text ? strlen(text) : 0);
+        return;
+    }
+    pr->dm = dm;
+    pr->http = req;
+    pr->req.data = pr;
+    snprintf(pr->path, sizeof(pr->path), "%s", path);
+    snprintf(pr->query, sizeof(pr->query), "%s", kw_http_query(req));
+    pr->opts.query = pr->query;
+    pr->opts.now = kw_now();
+    pr->opts.horizon_days = dm->conf.web_horizon;
+    pr->opts.config_path = dm->cli->config_path;
+    if (uv_queue_work(dm->loop, &pr->req, page_work, page_done) != 0) {
+        free(pr);
+        text = strdup("busy\n");
+        kw_http_respond(req, 503, NULL, text, text ? strlen(text) : 0);
+        return;
+    }
+    dm->rendering++;
+}
+
 static void on_http(void *ctx, kw_http_req *req, const char *method,
                     const char *path)
 {
@@ -636,7 +719,8 @@ static void on_http(void *ctx, kw_http_req *req, const char *method,
     char *text;
 
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        text = strdup("only GET\n");
+        /* Read-only: nothing here changes anything. */
+        text = strdup("only GET and HEAD\n");
         kw_http_respond(req, 405, NULL, text, text ? strlen(text) : 0);
         return;
     }
@@ -646,8 +730,24 @@ static void on_http(void *ctx, kw_http_req *req, const char *method,
                         text ? strlen(text) : 0);
         return;
     }
+    /* With web_auth, everything but /healthz needs the token (required
+     * off loopback, config.c). */
+    if (dm->conf.has_web_auth &&
+        !kw_web_auth_ok(dm->conf.web_auth, kw_http_authorization(req))) {
+        text = strdup("a token is required: Authorization: Bearer TOKEN "
+                      "(web_auth)\n");
+        kw_http_respond_h(req, 401, "text/plain; charset=utf-8",
+                          "WWW-Authenticate: Bearer realm=\"keywarden\"\r\n",
+                          text, text ? strlen(text) : 0);
+        return;
+    }
+    if (strcmp(path, "/") == 0 || strcmp(path, "/jobs") == 0 ||
+        strncmp(path, "/object/", 8) == 0) {
+        start_page(dm, req, path);
+        return;
+    }
     if (strcmp(path, "/metrics") != 0) {
-        text = strdup("not found; try /metrics or /healthz\n");
+        text = strdup("not found; try /, /jobs, /metrics or /healthz\n");
         kw_http_respond(req, 404, NULL, text, text ? strlen(text) : 0);
         return;
     }
@@ -691,21 +791,6 @@ typedef struct ctl_req {
 } ctl_req;
 
 /* One row of the status reply's jobs. */
-static int status_job(void *ctx, const char *type, const char *key,
-                      const char *state, int attempt, int64_t next_at,
-                      const char *last_error)
-{
-    char when[32];
-
-    kw_time_rfc3339(next_at, when, sizeof(when));
-    json_array_append_new(
-        (json_t *)ctx,
-        json_pack("{s:s, s:s, s:s, s:i, s:s, s:s?}", "type", type, "key", key,
-                  "state", state, "attempt", attempt, "next_at", when,
-                  "last_error", last_error));
-    return 0;
-}
-
 static void ctl_work(uv_work_t *req)
 {
     ctl_req *c = req->data;
@@ -716,14 +801,8 @@ static void ctl_work(uv_work_t *req)
     if (c->r != 0)
         return;
     if (strcmp(c->cmd, "status") == 0) {
-        json_t *jobs = json_array();
-        kw_diag ignored;
-
-        memset(&ignored, 0, sizeof(ignored));
-        /* As before the status query moved to keystore: a database that
-         * cannot be read shows no jobs rather than failing the status. */
-        (void)ks_jobs_open_each(s, status_job, jobs, &ignored);
-        c->reply = json_pack("{s:b, s:o}", "ok", 1, "jobs", jobs);
+        c->reply = json_pack("{s:b, s:o}", "ok", 1, "jobs",
+                             kw_listing_jobs(s));
     } else if (strcmp(c->cmd, "run") == 0) {
         c->r = ks_jobs_ensure(s, c->type, c->key, now, 1, now, &c->d);
         if (c->r == 0)
@@ -1226,8 +1305,10 @@ int kw_daemon_serve(const kw_state *cli)
             return KW_EXIT_FAIL;
         }
         if (dm.http != NULL)
-            kw_notice("metrics on http://%s/metrics",
-                      dm.conf.metrics_listen);
+            kw_notice("metrics on http://%s/metrics, the page on "
+                      "http://%s/%s",
+                      dm.conf.metrics_listen, dm.conf.metrics_listen,
+                      dm.conf.has_web_auth ? " (token required)" : "");
     }
     kw_state_control_path(cli, dm.conf.control_socket, dm.control_path,
                           sizeof(dm.control_path));

@@ -20,6 +20,7 @@ PACKAGES="
   rspamd
   bind9-utils bind9
   dnsviz
+  chromium
 "
 # What each is for: README.md, "Dependencies".
 

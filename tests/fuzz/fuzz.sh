@@ -17,7 +17,7 @@ ROOT=${KW_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 TARGETS="fuzz_certfile fuzz_acme_headers fuzz_dns_answer fuzz_dns_survey fuzz_config
   fuzz_control fuzz_dkim_record fuzz_dmarc fuzz_dkim_sources fuzz_spf
   fuzz_dkim_tables fuzz_dnssec_keyfile fuzz_dnssec_live fuzz_dnssec_conf
-  fuzz_mtasts fuzz_dane"
+  fuzz_mtasts fuzz_dane fuzz_web"
 
 # seed TARGET BUILD_DIR DIR: the inputs each target starts from, made at run
 # time (no certificate or key is committed).
@@ -69,6 +69,14 @@ seed() {
         # Every section and key the reader knows, as the operator's guide
         # shows them.
         cp "$ROOT/docs/keywarden.conf.example" "$3/example.conf" ;;
+    fuzz_web)
+        # A string to escape, a filter query, and list --json's shape with
+        # hostile names (the first byte picks; web.c's page and object).
+        printf '\000<img src=x onerror=alert(1)>"\047&amp;\303\251\355\240\200' \
+            > "$3/esc"
+        printf '\001kind=tls&health=critical&x=1' > "$3/query"
+        printf '\002[{"id":1,"kind":"tls","name":"\\"><script>alert(1)</script>","deadline":"2026-12-20T00:00:00Z","health":"critical","reason":"<b>","findings":[{"health":"critical","text":"t","fix":"f"}]},{"kind":"dkim-rotation","name":"a.test","health":"warning","fix":"x","next_rotation":"2027-01-01T00:00:00Z"},{"id":2,"kind":"dnssec","name":"z","health":"ok","dnssec":{"next_rrsig_expiry":"2026-12-10T00:00:00Z","check_findings":[]}}]' \
+            > "$3/doc" ;;
     fuzz_control)
         # The control socket's requests: bytes paths, a job, a forget.
         printf '{"cmd":"scan","paths":["/etc/ssl"],"paths_b64":["L3RtcC9h_w"]}' \

@@ -110,7 +110,9 @@ void sg_start_knot(sg_signer *s, const char *dir)
 }
 
 /* named's .state files get DNSKEYState once named has run its key
- * manager over them. */
+ * manager over them; the .key's Publish and Activate times may be
+ * written after that, so both are waited for: a scan before them sees
+ * a key "generated" that BIND's own view calls active a moment later. */
 static int states_written(void *ctx)
 {
     const char *keydir = ctx;
@@ -121,7 +123,8 @@ static int states_written(void *ctx)
         n < 2)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (!keys[i].has_state || !keys[i].state.dnskey[0])
+        if (!keys[i].has_state || !keys[i].state.dnskey[0] ||
+            keys[i].key.publish == 0 || keys[i].key.activate == 0)
             return 0;
     return 1;
 }

@@ -44,16 +44,29 @@ static void write_conf(const char *conf, const char *key, const char *path)
     sg_write_file(conf, text);
 }
 
-/* The dnssec objects of `list --json` (kind dnssec), new reference. */
+/* The clock `list` and the stages the test derives are read at: a
+ * signer may set a key's Publish a second ahead, and two clocks read
+ * either side of it would disagree on its stage. */
+static int64_t list_now;
+
+/* The dnssec objects of `list --json` (kind dnssec), new reference, at
+ * list_now. */
 static json_t *listed(const char *state, const char *conf, int kind_only)
 {
-    kwres r = kind_only ? kw_ok(state, conf, "list", "--json", "--kind",
-                                "dnssec")
-                        : kw_ok(state, conf, "list", "--json");
+    char now[32];
+    kwres r;
     json_error_t err;
-    json_t *all = json_loads(r.out, 0, &err), *out = json_array();
+    json_t *all, *out;
     size_t i;
 
+    list_now = (int64_t)time(NULL) + 5;
+    snprintf(now, sizeof now, "%lld", (long long)list_now);
+    setenv("KEYWARDEN_NOW", now, 1);
+    r = kind_only ? kw_ok(state, conf, "list", "--json", "--kind", "dnssec")
+                  : kw_ok(state, conf, "list", "--json");
+    unsetenv("KEYWARDEN_NOW");
+    all = json_loads(r.out, 0, &err);
+    out = json_array();
     if (all == NULL)
         fail_msg("list --json: %s:\n%s", err.text, r.out);
     for (i = 0; i < json_array_size(all); i++) {
@@ -95,7 +108,7 @@ static const char *dn(json_t *o, const char *field)
 static void assert_keys_listed(json_t *objs, const kw_dnssec_key *keys,
                                size_t n, const char *signer)
 {
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = list_now;
     json_t *z;
     size_t i;
 
@@ -336,6 +349,10 @@ static void test_named(void **state)
                      0);
     for (i = 0; i < n; i++)
         keys[i] = bk[i].key;
+    /* Scanned again after BIND's view was read: named may still have
+     * been writing its key files' times at the first scan. */
+    r = kw_ok(state_dir, conf, "scan", "--dnssec");
+    kwres_free(&r);
     objs = listed(state_dir, conf, 1);
     assert_keys_listed(objs, keys, n, "bind");
     assert_non_null(strstr(dn(find(objs, "child.test"), "named_by"),
