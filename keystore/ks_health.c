@@ -208,6 +208,18 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
                 "the certificate served at %s does not cover the name "
                 "probed",
                 ep);
+        for (size_t i = 0; i < f->check_nfound; i++) {
+            const ks_check_found *c = &f->check_found[i];
+
+            /* An ok finding ("no TLSA record": the host does not use
+             * DANE) is no problem to list. */
+            if (c->health == KS_HEALTH_OK)
+                continue;
+            add(v, c->health, c->fix != NULL && c->fix[0] ? c->fix : NULL,
+                "%s: %s", c->checker != NULL && strcmp(c->checker, "dane") == 0
+                              ? "DANE" : (c->checker ? c->checker : "check"),
+                c->text != NULL ? c->text : "?");
+        }
         if (!f->has_validity) {
             finish(v);
             return;

@@ -23,8 +23,11 @@
  * when a million rows are listed. */
 #define ENDPOINT_FACTS                                                     \
     "(SELECT json_array(ep.ok, ep.error, ep.tls_version, ep.name_matches, " \
-    "ep.host, ep.port, ep.starttls, ep.probed_at, so.source, so.not_after) " \
-    "FROM endpoints ep LEFT JOIN objects so ON so.id = ep.stale_of WHERE "  \
+    "ep.host, ep.port, ep.starttls, ep.probed_at, so.source, so.not_after, " \
+    "(SELECT json_group_array(json_array(f.severity, f.checker, f.text, "   \
+    "f.fix)) FROM check_findings f WHERE f.object_id = ep.object_id), "      \
+    "(SELECT max(c.checked_at) FROM checks c WHERE c.object_id = "          \
+    "ep.object_id)) FROM endpoints ep LEFT JOIN objects so ON so.id = ep.stale_of WHERE "  \
     "ep.object_id = objects.id)"
 
 /* The first daemon configuration that names the object's file (by its
@@ -75,6 +78,31 @@ static const char *col_text(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
+static json_t *sub_array(json_t *a, size_t i);
+
+/* The live checks' findings of an endpoint (ENDPOINT_FACTS' 11th and
+ * 12th elements; ks_check.h). */
+static void read_check_found(json_t *a, ks_tls_facts *f)
+{
+    json_t *found;
+    size_t i;
+
+    f->check_at = json_integer_value(json_array_get(a, 11));
+    if (json_array_size(a) < 12 || (found = sub_array(a, 10)) == NULL)
+        return;
+    for (i = 0; i < json_array_size(found) && i < KS_MAX_FINDINGS; i++) {
+        json_t *x = json_array_get(found, i);
+        const char *sev = json_string_value(json_array_get(x, 0));
+        int h = ks_health_parse(sev != NULL ? sev : "unknown");
+        ks_check_found *c = &f->check_found[f->check_nfound++];
+
+        c->health = h < 0 ? KS_HEALTH_UNKNOWN : (ks_health)h;
+        c->checker = json_string_value(json_array_get(x, 1));
+        c->text = json_string_value(json_array_get(x, 2));
+        c->fix = json_string_value(json_array_get(x, 3));
+    }
+}
+
 /* Fill o's endpoint facts from the JSON array of ENDPOINT_FACTS; the
  * strings live in *hold until the caller releases it. */
 static void read_endpoint(const char *text, ks_object *o, json_t **hold)
@@ -102,6 +130,7 @@ static void read_endpoint(const char *text, ks_object *o, json_t **hold)
     f->probed_at = json_integer_value(json_array_get(a, 7));
     f->stale_source = json_string_value(json_array_get(a, 8));
     f->stale_not_after = json_integer_value(json_array_get(a, 9));
+    read_check_found(a, f);
 }
 
 /* A JSON array (or its text, where SQLite dropped the JSON subtype

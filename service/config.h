@@ -75,6 +75,16 @@ typedef struct kw_acme_conf {
     int validation_allow_private; /* a private CA reaching private nets */
 } kw_acme_conf;
 
+/* [dane]: how the daemon checks the TLSA records of its SMTP endpoints
+ * (the [endpoint] sections with starttls = smtp, or port 465). */
+typedef struct kw_dane_conf {
+    int configured;       /* a [dane] section is present */
+    char *resolver;       /* validating resolver; NULL: [dnssec]'s, else
+                             /etc/resolv.conf's */
+    int64_t interval;     /* seconds; default 1 h */
+    int64_t timeout;      /* per question and probe, seconds; default 10 */
+} kw_dane_conf;
+
 typedef struct kw_config {
     char *path;           /* the file it came from */
     int log_level;        /* -1: not set */
@@ -102,6 +112,8 @@ typedef struct kw_config {
     kw_dkim_params dkim;
     /* [dnssec] and [zone "NAME"]; dnssec.config_file points at path. */
     kw_dnssec_params dnssec;
+    /* [dane]: the DANE check of the SMTP endpoints (job_dane.c). */
+    kw_dane_conf dane;
 } kw_config;
 
 #define KW_ACME_DEFAULT_DIRECTORY                                          \

@@ -1,7 +1,9 @@
 /*
  * config_dnssec.c: [dnssec] and [zone "NAME"] in keywarden.conf: where
  * the signers' configurations are, how the live checks ask, and the zones
- * watched from outside, into dnssec/'s own kw_dnssec_params.  The
+ * watched from outside, into dnssec/'s own kw_dnssec_params; and [dane],
+ * how the DANE check of the SMTP endpoints asks (kw_dane_conf), here
+ * because it shares the DNSSEC side's resolver.  The
  * reader's state and helpers are config_int.h's.
  */
 #include "config_int.h"
@@ -139,4 +141,40 @@ int kw_config_dnssec_end(parser *p)
                     (long long)dp->crit, (long long)dp->warn);
     }
     return 0;
+}
+
+int kw_config_dane_begin(parser *p, const char *sub)
+{
+    p->sec = SEC_DANE;
+    if (sub != NULL)
+        return FAIL(p, "[dane \"%s\"]: [dane] takes no name; the endpoints "
+                       "it checks are the [endpoint] sections with starttls "
+                       "= smtp",
+                    sub);
+    if (p->seen_sections & (1u << SEC_DANE))
+        return FAIL(p, "[dane] appears twice; merge the two");
+    p->seen_sections |= 1u << SEC_DANE;
+    p->c->dane.configured = 1;
+    return 0;
+}
+
+int kw_config_dane_key(parser *p, int k, const char *key, const char *v)
+{
+    kw_dane_conf *dc = &p->c->dane;
+
+    switch (k) {
+    case 0: return one_server(p, key, v, &dc->resolver);
+    case 1:
+        if (kw_config_duration(p, key, v, &dc->interval) != 0)
+            return KW_EPARSE;
+        if (dc->interval < 60)
+            return FAIL(p, "interval = %s: at least 1m", v);
+        return 0;
+    default:
+        if (kw_config_duration(p, key, v, &dc->timeout) != 0)
+            return KW_EPARSE;
+        if (dc->timeout < 1 || dc->timeout > 120)
+            return FAIL(p, "timeout = %s: from 1s to 2m", v);
+        return 0;
+    }
 }

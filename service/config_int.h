@@ -28,6 +28,7 @@ enum section {
     SEC_DKIM,
     SEC_DNSSEC,
     SEC_ZONE,
+    SEC_DANE,
 };
 
 typedef struct parser {
@@ -93,5 +94,9 @@ int kw_config_server_list(parser *p, const char *key, const char *v,
 int kw_config_dnssec_begin(parser *p, const char *name, const char *sub);
 int kw_config_dnssec_key(parser *p, int k, const char *key, const char *v);
 int kw_config_dnssec_end(parser *p);
+
+/* config_dnssec.c too: [dane] (the DANE check of SMTP endpoints). */
+int kw_config_dane_begin(parser *p, const char *sub);
+int kw_config_dane_key(parser *p, int k, const char *key, const char *v);
 
 #endif

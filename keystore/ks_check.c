@@ -1,0 +1,118 @@
+/*
+ * ks_check.c: findings of live checks per object and checker
+ * (ks_check.h).
+ */
+#include "ks_check.h"
+
+#include "ks_store_int.h"
+
+#include "../common/kw_json.h"
+
+#include <jansson.h>
+#include <string.h>
+
+int ks_check_endpoint_object(ks_store *s, const char *name, int64_t *id,
+                             kw_diag *d)
+{
+    int found = 0, r;
+
+    *id = 0;
+    r = ks_value(s, d, "looking up an endpoint", id, &found,
+                 "SELECT object_id FROM endpoints WHERE name = ?1", "t",
+                 name);
+    if (r == 0 && !found)
+        r = kw_diag_set(d, KW_ENOTFOUND,
+                        "endpoint %s is not in the inventory yet (its first "
+                        "probe records it)", name);
+    return r;
+}
+
+int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
+                    const char *label, const ks_check_finding *f, size_t n,
+                    int64_t now, ks_health *health, int *changed,
+                    kw_diag *d)
+{
+    int own = sqlite3_get_autocommit(ks_db(s)) != 0, r = 0, found = 0;
+    sqlite3_stmt *st = NULL;
+    ks_health worst = KS_HEALTH_OK, before = KS_HEALTH_OK;
+    const char *reason = "";
+    int64_t exists = 0;
+    size_t i;
+
+    *changed = 0;
+    for (i = 0; i < n; i++)
+        if (ks_health_rank(f[i].severity) > ks_health_rank(worst)) {
+            worst = f[i].severity;
+            reason = f[i].text != NULL ? f[i].text : "";
+        }
+    *health = worst;
+    if (own && (r = ks_begin(s, d)) != 0)
+        return r;
+    r = ks_value(s, d, "looking up an object", &exists, &found,
+                 "SELECT 1 FROM objects WHERE id = ?1", "i", object_id);
+    if (r == 0 && !found)
+        r = kw_diag_set(d, KW_ENOTFOUND,
+                        "object %lld (%s) is no longer in the inventory",
+                        (long long)object_id, label);
+    if (r == 0) {
+        /* The previous run's health, ok when there was none. */
+        if (sqlite3_prepare_v2(ks_db(s),
+                               "SELECT health FROM checks WHERE object_id = "
+                               "?1 AND checker = ?2",
+                               -1, &st, NULL) != SQLITE_OK)
+            r = ks_db_error(s, d, "reading a check's health");
+        else {
+            sqlite3_bind_int64(st, 1, object_id);
+            sqlite3_bind_text(st, 2, checker, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                int h = ks_health_parse(
+                    (const char *)sqlite3_column_text(st, 0));
+
+                before = h < 0 ? KS_HEALTH_UNKNOWN : (ks_health)h;
+            }
+            sqlite3_finalize(st);
+        }
+    }
+    if (r == 0)
+        r = ks_run(s, d, "replacing a check's findings",
+                   "DELETE FROM check_findings WHERE object_id = ?1 AND "
+                   "checker = ?2",
+                   "it", object_id, checker);
+    for (i = 0; r == 0 && i < n; i++)
+        r = ks_run(s, d, "recording a check's finding",
+                   "INSERT INTO check_findings (object_id, checker, "
+                   "severity, code, text, fix, record, checked_at) VALUES "
+                   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                   "itttttti", object_id, checker,
+                   ks_health_word(f[i].severity),
+                   f[i].code != NULL ? f[i].code : "",
+                   f[i].text != NULL ? f[i].text : "",
+                   f[i].fix != NULL ? f[i].fix : "",
+                   f[i].record != NULL && f[i].record[0] != '\0'
+                       ? f[i].record
+                       : NULL,
+                   now);
+    if (r == 0)
+        r = ks_run(s, d, "recording a check",
+                   "INSERT INTO checks (object_id, checker, checked_at, "
+                   "health) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (object_id, "
+                   "checker) DO UPDATE SET checked_at = ?3, health = ?4",
+                   "itit", object_id, checker, now, ks_health_word(worst));
+    if (r == 0 && before != worst) {
+        r = ks_event_add(
+            s, now, object_id, "health.changed",
+            json_pack("{s:o, s:s, s:s, s:s, s:s, s:o}", "object",
+                      kw_json_str(label), "kind", "tls", "checker", checker,
+                      "from", ks_health_word(before), "to",
+                      ks_health_word(worst), "reason", kw_json_str(reason)),
+            d);
+        *changed = r == 0;
+    }
+    if (!own)
+        return r;
+    if (r == 0)
+        return ks_commit(s, d);
+    ks_rollback(s);
+    *changed = 0;
+    return r;
+}
