@@ -115,6 +115,28 @@ void ks_verdict_finish(ks_verdict *v)
     }
 }
 
+/* A live check's finding (ks_check.h) on an endpoint: "DANE: TEXT; FIX",
+ * the text cut (with "...") rather than the fix, since the fix is the
+ * record to publish and check shows one line. */
+static void check_finding(ks_verdict *v, const ks_check_found *c)
+{
+    const char *who = c->checker != NULL && strcmp(c->checker, "dane") == 0
+                          ? "DANE" : (c->checker ? c->checker : "check");
+    const char *text = c->text != NULL ? c->text : "?";
+    const char *fix = c->fix != NULL ? c->fix : "";
+    size_t room = sizeof(v->findings[0].text) - 1 - strlen(who) - 2;
+    size_t fl = strlen(fix), tl = strlen(text);
+
+    if (fl > 0 && fl + 2 < room)
+        room -= fl + 2;
+    if (tl > room && room > 3)
+        ks_verdict_add(v, c->health, fl ? fix : NULL, "%s: %.*s...%s%s", who,
+                       (int)(room - 3), text, fl ? "; " : "", fix);
+    else
+        ks_verdict_add(v, c->health, fl ? fix : NULL, "%s: %s%s%s", who,
+                       text, fl ? "; " : "", fix);
+}
+
 void ks_health_tls(const ks_tls_facts *f, int64_t now,
                    const ks_thresholds *t, ks_verdict *v)
 {
@@ -215,10 +237,7 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
              * DANE) is no problem to list. */
             if (c->health == KS_HEALTH_OK)
                 continue;
-            add(v, c->health, c->fix != NULL && c->fix[0] ? c->fix : NULL,
-                "%s: %s", c->checker != NULL && strcmp(c->checker, "dane") == 0
-                              ? "DANE" : (c->checker ? c->checker : "check"),
-                c->text != NULL ? c->text : "?");
+            check_finding(v, c);
         }
         if (!f->has_validity) {
             finish(v);

@@ -10,7 +10,10 @@
  * when the host is an address (a sender looks the MX name up, not the
  * address).  The certificate on disk, which `dane.reload` compares with
  * the records before a reload makes it served, is the live file of the
- * managed [certificate] that names that host, when there is one.
+ * managed [certificate] that names that host, when there is one.  The
+ * authoritative servers asked are those of the [zone] section whose zone
+ * holds the host, when there is one ([dnssec] dns_port for the others,
+ * found through the resolver), as the dnssec-check job asks them.
  *
  * The gather probes on a private libuv loop whose address lookups use
  * libuv's pool (dane.h, mtasts.h): run inside a pool work callback, a
@@ -50,6 +53,8 @@ typedef struct dane_ep {
     char connect[64];        /* the address to probe, or "" */
     int port, starttls;
     char cert_path[4096];    /* the managed live file, or "" */
+    size_t nservers;         /* the [zone] section's servers */
+    char servers[KW_DNSSEC_SERVERS_MAX][80];
     /* The outcome, from the thread. */
     int rc;
     kw_diag d;
@@ -60,7 +65,7 @@ typedef struct dane_job {
     kw_job job;
     int off;
     char resolver[80];       /* "" the system's */
-    int timeout_ms;
+    int timeout_ms, ns_port;
     int64_t interval;
     size_t n;
     dane_ep *ep;
@@ -112,6 +117,29 @@ static void managed_file(const kw_config *c, const char *certs_dir,
             }
 }
 
+/* The servers of the [zone] section whose zone holds host (the longest
+ * such zone), copied into x. */
+static void zone_servers(const kw_dnssec_params *p, const char *host,
+                         dane_ep *x)
+{
+    const kw_dnssec_zone_conf *best = NULL;
+    size_t i, hl = strlen(host), zl;
+
+    for (i = 0; i < p->nzones; i++) {
+        zl = strlen(p->zones[i].zone);
+        if (p->zones[i].nservers == 0 || zl > hl ||
+            strcasecmp(host + hl - zl, p->zones[i].zone) != 0 ||
+            (zl < hl && host[hl - zl - 1] != '.'))
+            continue;
+        if (best == NULL || zl > strlen(best->zone))
+            best = &p->zones[i];
+    }
+    for (i = 0; best != NULL && i < best->nservers &&
+                i < KW_DNSSEC_SERVERS_MAX; i++)
+        snprintf(x->servers[x->nservers++], sizeof(x->servers[0]), "%s",
+                 best->servers[i]);
+}
+
 static int dane_start(kw_job *j)
 {
     dane_job *dj = (dane_job *)j;
@@ -125,6 +153,7 @@ static int dane_start(kw_job *j)
     dj->interval = c->dane.interval > 0 ? c->dane.interval : KW_HOUR;
     dj->timeout_ms = (int)(c->dane.timeout > 0 ? c->dane.timeout : 10) * 1000;
     snprintf(dj->resolver, sizeof(dj->resolver), "%s", res ? res : "");
+    dj->ns_port = c->dnssec.dns_port;
     for (i = 0; i < c->nendpoints; i++)
         dj->n += kw_job_dane_endpoint(&c->endpoints[i]) != 0;
     if (dj->n == 0) {
@@ -151,9 +180,11 @@ static int dane_start(kw_job *j)
         } else {
             snprintf(x->host, sizeof(x->host), "%s", e->host);
         }
-        if (x->host[0] != '\0')
-            managed_file(c, certs_dir, x->host, x->cert_path,
-                         sizeof(x->cert_path));
+        if (x->host[0] == '\0')
+            continue;
+        managed_file(c, certs_dir, x->host, x->cert_path,
+                     sizeof(x->cert_path));
+        zone_servers(&c->dnssec, x->host, x);
     }
     return KW_JOB_RUN_NOW;
 }
@@ -184,6 +215,8 @@ static void *gather_all(void *arg)
     for (i = 0; i < dj->n; i++) {
         dane_ep *x = &dj->ep[i];
         kw_dane_where w;
+        kw_dns_server srv[KW_DNSSEC_SERVERS_MAX];
+        size_t k;
 
         if (r != 0) {
             x->rc = r;
@@ -207,6 +240,16 @@ static void *gather_all(void *arg)
             continue;
         }
         memset(&w, 0, sizeof(w));
+        for (k = 0; k < x->nservers; k++)
+            if ((x->rc = kw_dns_server_parse(x->servers[k], dj->ns_port > 0
+                                             ? dj->ns_port : 53, &srv[k],
+                                             &x->d)) != 0)
+                break;
+        if (k < x->nservers)
+            continue;
+        w.servers = k > 0 ? srv : NULL;
+        w.nservers = k;
+        w.ns_port = dj->ns_port;
         w.resolver = &resolver;
         w.starttls = x->starttls;
         w.connect = x->connect[0] ? x->connect : NULL;

@@ -62,22 +62,6 @@ static char rec_a[100], rec_b[100], rec_c[100], rec_ca[100];
 static char cert_new[700], cert_same[700], key_new[700];
 static char served_cert[700], served_key[700];
 
-/* "U S 1 HEX": SHA-256 of x's SubjectPublicKeyInfo, OpenSSL directly. */
-static void tlsa_of(X509 *x, int usage, char *buf, size_t cap)
-{
-    unsigned char *der = NULL, md[32];
-    int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
-    size_t i, pos;
-
-    assert_true(n > 0);
-    assert_int_equal(EVP_Digest(der, (size_t)n, md, NULL, EVP_sha256(),
-                                NULL), 1);
-    OPENSSL_free(der);
-    pos = (size_t)snprintf(buf, cap, "%d 1 1 ", usage);
-    for (i = 0; i < 32; i++)
-        pos += (size_t)snprintf(buf + pos, cap - pos, "%02x", md[i]);
-}
-
 static X509 *leaf_of(EVP_PKEY *k, X509 *ca, EVP_PKEY *ca_k, long serial)
 {
     static const char *const names[] = { "mx.child.test", "bad.child.test",
@@ -116,10 +100,10 @@ static void pki(char *cert, char *key, size_t cap)
     a = leaf_of(ka, ca, ca_k, 2);
     b = leaf_of(kb, ca, ca_k, 3);
     c = leaf_of(kc, ca, ca_k, 4);
-    tlsa_of(a, 3, rec_a, sizeof(rec_a));
-    tlsa_of(b, 3, rec_b, sizeof(rec_b));
-    tlsa_of(c, 3, rec_c, sizeof(rec_c));
-    tlsa_of(ca, 2, rec_ca, sizeof(rec_ca));
+    tp_tlsa_spki(a, 3, rec_a, sizeof(rec_a));
+    tp_tlsa_spki(b, 3, rec_b, sizeof(rec_b));
+    tp_tlsa_spki(c, 3, rec_c, sizeof(rec_c));
+    tp_tlsa_spki(ca, 2, rec_ca, sizeof(rec_ca));
     snprintf(cert, cap, "%s/served.pem", bed.dir);
     snprintf(key, cap, "%s/served.key", bed.dir);
     chain[0] = a;

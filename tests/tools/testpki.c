@@ -511,3 +511,18 @@ long tp_make_tree(const char *dir, long ncerts, int64_t now, unsigned seed)
         EVP_PKEY_free(keys[i]);
     return written;
 }
+
+void tp_tlsa_spki(X509 *x, int usage, char *buf, size_t cap)
+{
+    unsigned char *der = NULL, md[32];
+    int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+    size_t i, pos;
+
+    if (n <= 0 || cap < 80 ||
+        EVP_Digest(der, (size_t)n, md, NULL, EVP_sha256(), NULL) != 1)
+        abort();
+    OPENSSL_free(der);
+    pos = (size_t)snprintf(buf, cap, "%d 1 1 ", usage);
+    for (i = 0; i < 32; i++)
+        pos += (size_t)snprintf(buf + pos, cap - pos, "%02x", md[i]);
+}

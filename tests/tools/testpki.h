@@ -31,6 +31,11 @@ typedef struct tp_spec {
     EVP_PKEY *issuer_key;      /* NULL: key (self-signed) */
 } tp_spec;
 
+/* The TLSA record "USAGE 1 1 HEX" of x: the SHA-256 of its
+ * SubjectPublicKeyInfo, computed with OpenSSL directly (not by the code
+ * under test); aborts on failure. */
+void tp_tlsa_spki(X509 *x, int usage, char *buf, size_t cap);
+
 /* Build and sign a certificate; aborts on failure (tests only). */
 X509 *tp_cert(const tp_spec *s);
 
