@@ -10,7 +10,10 @@
  * host, so after the next run it is critical in all three, check naming
  * the served key's record to publish, with one health.changed event
  * (checker "dane", ok -> critical).  The records are computed here with
- * OpenSSL (tp_tlsa_spki).  The clock is pinned (KEYWARDEN_NOW): the
+ * OpenSSL (tp_tlsa_spki).  Last, the record is the served key's again
+ * and a managed [certificate] for mx.child.test has a renewal with a new
+ * key in its live file, not yet served: dane.reload, critical before a
+ * reload makes DANE senders defer.  The clock is pinned (KEYWARDEN_NOW): the
  * probe runs at start, the dane-check job, due a minute after the plan,
  * is made due with run-job.
  */
@@ -37,8 +40,9 @@
 
 static int smtp_port, metrics_port;
 static pid_t postfix_pid, serve_pid;
-static char rec_served[100], rec_other[100];
+static char rec_served[100], rec_other[100], rec_next[100];
 static char state[700], conf[700], db[800], serve_log[800];
+static char renewed[700]; /* a leaf with a new key, PEM */
 
 /* The served pair (a leaf for both names and its CA) written for
  * Postfix; the records of the served key and of another. */
@@ -48,7 +52,8 @@ static void pki(char *cert, char *key, size_t cap)
     EVP_PKEY *ca_k = tp_key_ec(), *k = tp_key_ec(), *other_k = tp_key_ec();
     int64_t now = time(NULL);
     tp_spec s = { 0 };
-    X509 *ca, *leaf, *other, *chain[2];
+    X509 *ca, *leaf, *other, *chain[2], *next;
+    EVP_PKEY *next_k = tp_key_ec();
 
     s.cn = "Test DANE CA";
     s.is_ca = 1;
@@ -70,6 +75,16 @@ static void pki(char *cert, char *key, size_t cap)
     s.serial = 3;
     s.key = other_k;
     other = tp_cert(&s);
+    s.serial = 4;
+    s.key = next_k;
+    next = tp_cert(&s);
+    snprintf(renewed, sizeof(renewed), "%s/renewed.pem", bed.dir);
+    tp_tlsa_spki(next, 3, rec_next, sizeof(rec_next));
+    chain[0] = next;
+    chain[1] = ca;
+    assert_int_equal(tp_write_pem(renewed, chain, 2, NULL, 0644), 0);
+    X509_free(next);
+    EVP_PKEY_free(next_k);
     tp_tlsa_spki(leaf, 3, rec_served, sizeof(rec_served));
     tp_tlsa_spki(other, 3, rec_other, sizeof(rec_other));
     snprintf(cert, cap, "%s/served.pem", bed.dir);
@@ -86,12 +101,20 @@ static void pki(char *cert, char *key, size_t cap)
     EVP_PKEY_free(other_k);
 }
 
-static void write_conf(void)
+/* With managed: a [certificate "mx"] for mx.child.test whose live file
+ * is under DIR/certs (its CA unreachable: no renewal runs). */
+static void write_conf(int managed)
 {
-    char empty[700];
+    char empty[700], more[1500] = "";
 
     snprintf(empty, sizeof(empty), "%s/empty", bed.dir);
     tp_mkdirs(empty);
+    if (managed)
+        snprintf(more, sizeof(more),
+                 "\n[acme]\ndirectory = https://127.0.0.1:1/directory\n"
+                 "certs_dir = %s/certs\n\n"
+                 "[certificate \"mx\"]\nnames = mx.child.test\n"
+                 "http01 = webroot\nwebroot = %s\n", bed.dir, empty);
     write_text(conf,
                "[daemon]\nmetrics_listen = 127.0.0.1:%d\n\n"
                "[scan]\npath = %s\n\n"
@@ -99,9 +122,9 @@ static void write_conf(void)
                "sni = mx.child.test\nstarttls = smtp\n\n"
                "[dane]\nresolver = 127.0.0.1:%d\ninterval = 2h\n"
                "timeout = 5s\n\n"
-               "[zone \"child.test\"]\nservers = 127.0.0.1:%d\n",
+               "[zone \"child.test\"]\nservers = 127.0.0.1:%d\n%s",
                metrics_port, empty, smtp_port, bed.ub.port,
-               bed.port);
+               bed.port, more);
 }
 
 static int setup(void **st)
@@ -139,7 +162,7 @@ static int setup(void **st)
     snprintf(conf, sizeof(conf), "%s/keywarden.conf", bed.dir);
     snprintf(db, sizeof(db), "%s/keywarden.db", state);
     snprintf(serve_log, sizeof(serve_log), "%s/serve.log", bed.dir);
-    write_conf();
+    write_conf(0);
     return 0;
 }
 
@@ -274,10 +297,56 @@ static void test_serve_dane(void **st)
     kw_serve_stop(&serve_pid);
 }
 
+/* The served key's record again, and a renewal with a new key in the
+ * managed certificate's live file: critical before the reload. */
+static void test_serve_reload(void **st)
+{
+    char now[40], owner[64], live[800], *pem;
+    time_t t = time(NULL);
+    FILE *in;
+    long n;
+    kwres r;
+
+    (void)st;
+    snprintf(owner, sizeof(owner), "_%d._tcp.mx", smtp_port);
+    bed_set_rr("child.test.", owner, "TLSA", rec_served);
+    snprintf(live, sizeof(live), "%s/certs/live/mx", bed.dir);
+    tp_mkdirs(live);
+    strncat(live, "/cert.pem", sizeof(live) - strlen(live) - 1);
+    assert_non_null(in = fopen(renewed, "rb"));
+    assert_int_equal(fseek(in, 0, SEEK_END), 0);
+    n = ftell(in);
+    rewind(in);
+    assert_non_null(pem = malloc((size_t)n));
+    assert_int_equal(fread(pem, 1, (size_t)n, in), (size_t)n);
+    fclose(in);
+    assert_int_equal(tp_write_bytes(live, pem, (size_t)n, 0644), 0);
+    free(pem);
+    write_conf(1);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    serve_pid = kw_serve_start(state, conf, now, NULL, serve_log);
+    kw_await_sql(db, "SELECT count(*) FROM jobs WHERE type = 'dane-check'",
+                 30000, serve_log);
+    run_dane();
+    kw_await_sql(db, "SELECT count(*) = 1 FROM check_findings WHERE code = "
+                     "'dane.reload' AND severity = 'critical'", 60000,
+                 serve_log);
+    r = kw_expect(2, state, conf,
+                  (const char *[]){ "check", "--kind", "tls", NULL });
+    fprintf(stderr, "%s", r.out);
+    assert_non_null(strstr(r.out, "matches no TLSA record while the served "
+                                  "one does"));
+    /* The renewal's record, to publish before the reload. */
+    assert_non_null(strstr(r.out, rec_next));
+    kwres_free(&r);
+    kw_serve_stop(&serve_pid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_serve_dane),
+        cmocka_unit_test(test_serve_reload),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
