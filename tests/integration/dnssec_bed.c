@@ -400,3 +400,16 @@ void bed_start_unbound(void)
     bed.ub.pid = bed_start_daemon(argv, path);
     assert_true(proc_until(bed_ub_up, NULL, 15000));
 }
+
+void bed_start_chain(const char *more_zones)
+{
+    char tag[10], alg[10], hex[200];
+
+    bed_primary_conf("", "", "", more_zones);
+    bed_start_knotd(&bed.prim, bed.pconf, "knotd.out", "127.0.0.1",
+                    "test.");
+    assert_true(proc_until(bed_has_dnskey, (void *)"test.", 15000));
+    assert_true(proc_until(bed_has_dnskey, (void *)"child.test.", 15000));
+    bed_ds_of("child.test.", tag, alg, hex);
+    bed_set_ds("child", tag, alg, hex);
+}

@@ -79,6 +79,11 @@ void bed_set_rr(const char *zone, const char *owner, const char *type,
 void bed_set_ds(const char *owner, const char *tag, const char *alg,
                 const char *hex);
 
+/* The chain of trust the DANE tests stand on: the primary's knot.conf
+ * (bed_primary_conf with more_zones) and knotd started, test. and
+ * child.test. signed and waited for, child.test.'s DS at the parent. */
+void bed_start_chain(const char *more_zones);
+
 /* unbound, validating, with test.'s KSK as its only trust anchor. */
 void bed_start_unbound(void);
 int bed_ub_up(void *ctx);

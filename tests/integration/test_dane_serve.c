@@ -129,7 +129,7 @@ static void write_conf(int managed)
 
 static int setup(void **st)
 {
-    char cert[700], key[700], zone[1000], tag[10], alg[10], hex[200];
+    char cert[700], key[700], zone[1000];
     const char *skip = NULL;
 
     (void)st;
@@ -144,13 +144,7 @@ static int setup(void **st)
              "mx A 127.0.0.1\n_%d._tcp.mx TLSA %s\n", smtp_port,
              rec_served);
     bed_zone_file("child.test", zone);
-    bed_primary_conf("", "", "", "");
-    bed_start_knotd(&bed.prim, bed.pconf, "knotd.out", "127.0.0.1",
-                    "test.");
-    assert_true(proc_until(bed_has_dnskey, (void *)"test.", 15000));
-    assert_true(proc_until(bed_has_dnskey, (void *)"child.test.", 15000));
-    bed_ds_of("child.test.", tag, alg, hex);
-    bed_set_ds("child", tag, alg, hex);
+    bed_start_chain("");
     bed_start_unbound();
     postfix_pid = postfix_start(bed.dir, smtp_port, cert, key, NULL, &skip);
     if (postfix_pid == 0) {
@@ -191,27 +185,6 @@ static json_t *listed(json_t *all, const char *name)
     return NULL;
 }
 
-/* The health /metrics gives the tls object name ("" when absent). */
-static const char *metrics_health(const char *m, const char *name)
-{
-    static char out[16];
-    char want[300];
-    const char *p, *h, *e;
-
-    out[0] = '\0';
-    snprintf(want, sizeof(want),
-             "keywarden_object_health{kind=\"tls\",name=\"%s\",", name);
-    if (m == NULL || (p = strstr(m, want)) == NULL ||
-        (e = strchr(p, '\n')) == NULL)
-        return out;
-    h = strstr(p, "health=\"");
-    if (h == NULL || h > e)
-        return out;
-    h += 8;
-    snprintf(out, sizeof(out), "%.*s", (int)strcspn(h, "\""), h);
-    return out;
-}
-
 /* The endpoint's health in check --kind tls (exit code), list --json
  * and /metrics, which must all be want ("ok" or "critical"); check's
  * output must hold text when it is not NULL. */
@@ -246,7 +219,7 @@ static void health_is(const char *want, const char *text)
     kwres_free(&r);
     m = kw_http_get(metrics_port, "/metrics");
     assert_non_null(m);
-    assert_string_equal(metrics_health(m, "mx.child.test"), want);
+    assert_string_equal(kw_metrics_health(m, "tls", "mx.child.test"), want);
     free(m);
 }
 
