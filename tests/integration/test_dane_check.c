@@ -88,7 +88,7 @@ static void pki(char *cert, char *key, size_t cap)
              *kc = tp_key_ec();
     int64_t now = time(NULL);
     tp_spec s = { 0 };
-    X509 *ca, *a, *b, *c, *chain[2];
+    X509 *ca, *a, *b, *c;
 
     s.cn = "Test DANE CA";
     s.is_ca = 1;
@@ -104,21 +104,12 @@ static void pki(char *cert, char *key, size_t cap)
     tp_tlsa_spki(b, 3, rec_b, sizeof(rec_b));
     tp_tlsa_spki(c, 3, rec_c, sizeof(rec_c));
     tp_tlsa_spki(ca, 2, rec_ca, sizeof(rec_ca));
-    snprintf(cert, cap, "%s/served.pem", bed.dir);
-    snprintf(key, cap, "%s/served.key", bed.dir);
-    chain[0] = a;
-    chain[1] = ca;
-    assert_int_equal(tp_write_pem(cert, chain, 2, NULL, 0644), 0);
-    assert_int_equal(tp_write_key(key, ka, 0600), 0);
+    tp_write_served(bed.dir, "served", a, ca, ka, cert, key, cap);
     /* The renewal on disk: a new key, not yet served. */
-    snprintf(cert_new, sizeof(cert_new), "%s/renewed.pem", bed.dir);
-    chain[0] = c;
-    assert_int_equal(tp_write_pem(cert_new, chain, 2, NULL, 0644), 0);
-    snprintf(key_new, sizeof(key_new), "%s/renewed.key", bed.dir);
-    assert_int_equal(tp_write_key(key_new, kc, 0600), 0);
-    snprintf(cert_same, sizeof(cert_same), "%s/same.pem", bed.dir);
-    chain[0] = a;
-    assert_int_equal(tp_write_pem(cert_same, chain, 2, NULL, 0644), 0);
+    tp_write_served(bed.dir, "renewed", c, ca, kc, cert_new, key_new,
+                    sizeof(cert_new));
+    tp_write_served(bed.dir, "same", a, ca, NULL, cert_same, NULL,
+                    sizeof(cert_same));
     X509_free(ca);
     X509_free(a);
     X509_free(b);

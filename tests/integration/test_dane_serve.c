@@ -42,7 +42,6 @@ static int smtp_port, metrics_port;
 static pid_t postfix_pid, serve_pid;
 static char rec_served[100], rec_other[100], rec_next[100];
 static char state[700], conf[700], db[800], serve_log[800];
-static char renewed[700]; /* a leaf with a new key, PEM */
 
 /* The served pair (a leaf for both names and its CA) written for
  * Postfix; the records of the served key and of another. */
@@ -52,7 +51,8 @@ static void pki(char *cert, char *key, size_t cap)
     EVP_PKEY *ca_k = tp_key_ec(), *k = tp_key_ec(), *other_k = tp_key_ec();
     int64_t now = time(NULL);
     tp_spec s = { 0 };
-    X509 *ca, *leaf, *other, *chain[2], *next;
+    X509 *ca, *leaf, *other, *next;
+    char live[700], live_cert[800];
     EVP_PKEY *next_k = tp_key_ec();
 
     s.cn = "Test DANE CA";
@@ -78,21 +78,18 @@ static void pki(char *cert, char *key, size_t cap)
     s.serial = 4;
     s.key = next_k;
     next = tp_cert(&s);
-    snprintf(renewed, sizeof(renewed), "%s/renewed.pem", bed.dir);
     tp_tlsa_spki(next, 3, rec_next, sizeof(rec_next));
-    chain[0] = next;
-    chain[1] = ca;
-    assert_int_equal(tp_write_pem(renewed, chain, 2, NULL, 0644), 0);
-    X509_free(next);
-    EVP_PKEY_free(next_k);
     tp_tlsa_spki(leaf, 3, rec_served, sizeof(rec_served));
     tp_tlsa_spki(other, 3, rec_other, sizeof(rec_other));
-    snprintf(cert, cap, "%s/served.pem", bed.dir);
-    snprintf(key, cap, "%s/served.key", bed.dir);
-    chain[0] = leaf;
-    chain[1] = ca;
-    assert_int_equal(tp_write_pem(cert, chain, 2, NULL, 0644), 0);
-    assert_int_equal(tp_write_key(key, k, 0600), 0);
+    tp_write_served(bed.dir, "served", leaf, ca, k, cert, key, cap);
+    /* The renewal in the managed certificate's live file, read only once
+     * the configuration names that certificate (test_serve_reload). */
+    snprintf(live, sizeof(live), "%s/certs/live/mx", bed.dir);
+    tp_mkdirs(live);
+    tp_write_served(live, "cert", next, ca, NULL, live_cert, NULL,
+                    sizeof(live_cert));
+    X509_free(next);
+    EVP_PKEY_free(next_k);
     X509_free(ca);
     X509_free(leaf);
     X509_free(other);
@@ -274,27 +271,13 @@ static void test_serve_dane(void **st)
  * managed certificate's live file: critical before the reload. */
 static void test_serve_reload(void **st)
 {
-    char now[40], owner[64], live[800], *pem;
+    char now[40], owner[64];
     time_t t = time(NULL);
-    FILE *in;
-    long n;
     kwres r;
 
     (void)st;
     snprintf(owner, sizeof(owner), "_%d._tcp.mx", smtp_port);
     bed_set_rr("child.test.", owner, "TLSA", rec_served);
-    snprintf(live, sizeof(live), "%s/certs/live/mx", bed.dir);
-    tp_mkdirs(live);
-    strncat(live, "/cert.pem", sizeof(live) - strlen(live) - 1);
-    assert_non_null(in = fopen(renewed, "rb"));
-    assert_int_equal(fseek(in, 0, SEEK_END), 0);
-    n = ftell(in);
-    rewind(in);
-    assert_non_null(pem = malloc((size_t)n));
-    assert_int_equal(fread(pem, 1, (size_t)n, in), (size_t)n);
-    fclose(in);
-    assert_int_equal(tp_write_bytes(live, pem, (size_t)n, 0644), 0);
-    free(pem);
     write_conf(1);
     strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
     serve_pid = kw_serve_start(state, conf, now, NULL, serve_log);

@@ -526,3 +526,18 @@ void tp_tlsa_spki(X509 *x, int usage, char *buf, size_t cap)
     for (i = 0; i < 32; i++)
         pos += (size_t)snprintf(buf + pos, cap - pos, "%02x", md[i]);
 }
+
+void tp_write_served(const char *dir, const char *base, X509 *leaf, X509 *ca,
+                     EVP_PKEY *k, char *cert, char *key, size_t cap)
+{
+    X509 *chain[2] = { leaf, ca };
+
+    snprintf(cert, cap, "%s/%s.pem", dir, base);
+    if (tp_write_pem(cert, chain, 2, NULL, 0644) != 0)
+        abort();
+    if (k == NULL)
+        return;
+    snprintf(key, cap, "%s/%s.key", dir, base);
+    if (tp_write_key(key, k, 0600) != 0)
+        abort();
+}

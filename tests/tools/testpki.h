@@ -31,6 +31,12 @@ typedef struct tp_spec {
     EVP_PKEY *issuer_key;      /* NULL: key (self-signed) */
 } tp_spec;
 
+/* leaf and its issuer ca written as DIR/BASE.pem (leaf first, 0644) and,
+ * when k is not NULL, k as DIR/BASE.key (0600); their paths in cert and
+ * key (cap bytes each, key may be NULL without k).  Aborts on failure. */
+void tp_write_served(const char *dir, const char *base, X509 *leaf, X509 *ca,
+                     EVP_PKEY *k, char *cert, char *key, size_t cap);
+
 /* The TLSA record "USAGE 1 1 HEX" of x: the SHA-256 of its
  * SubjectPublicKeyInfo, computed with OpenSSL directly (not by the code
  * under test); aborts on failure. */
