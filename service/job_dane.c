@@ -33,6 +33,7 @@
 #include "../common/kw_time.h"
 #include "../dane/dane.h"
 #include "../dns/dns_resolve.h"
+#include "../keystore/ks_cert.h"
 #include "../keystore/ks_check.h"
 
 #include <arpa/inet.h>
@@ -264,6 +265,9 @@ static void *gather_all(void *arg)
         kw_dane_obs_free(obs);
     }
     free(obs);
+    /* The probes decoded certificates on this thread, whose per-thread
+     * decoding state goes with it. */
+    ks_cert_thread_done();
     return NULL;
 }
 

@@ -82,9 +82,14 @@ static void pki(char *cert, char *key, size_t cap)
     tp_tlsa_spki(leaf, 3, rec_served, sizeof(rec_served));
     tp_tlsa_spki(other, 3, rec_other, sizeof(rec_other));
     tp_write_served(bed.dir, "served", leaf, ca, k, cert, key, cap);
-    /* The renewal in the managed certificate's live file, read only once
-     * the configuration names that certificate (test_serve_reload). */
+    /* The renewal in the managed certificate's live file (live/mx a link
+     * to ../archive/mx/1, as renewals leave it), read only once the
+     * configuration names that certificate (test_serve_reload). */
+    snprintf(live, sizeof(live), "%s/certs/live", bed.dir);
+    tp_mkdirs(live);
     snprintf(live, sizeof(live), "%s/certs/live/mx", bed.dir);
+    assert_int_equal(symlink("../archive/mx/1", live), 0);
+    snprintf(live, sizeof(live), "%s/certs/archive/mx/1", bed.dir);
     tp_mkdirs(live);
     tp_write_served(live, "cert", next, ca, NULL, live_cert, NULL,
                     sizeof(live_cert));
