@@ -9,6 +9,7 @@
 #include "../common/kw_json.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 int ks_check_endpoint_object(ks_store *s, const char *name, int64_t *id,
@@ -114,5 +115,66 @@ int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
         return ks_commit(s, d);
     ks_rollback(s);
     *changed = 0;
+    return r;
+}
+
+int ks_check_prune(ks_store *s, const char *checker,
+                   const char *const *keep, size_t n, kw_diag *d)
+{
+    int own = sqlite3_get_autocommit(ks_db(s)) != 0, r = 0, rc = SQLITE_DONE;
+    sqlite3_stmt *st = NULL;
+    int64_t *drop = NULL, *grown;
+    size_t ndrop = 0, cap = 0, i;
+
+    if (own && (r = ks_begin(s, d)) != 0)
+        return r;
+    /* The checked objects and the endpoint names they have (NULL: not
+     * an endpoint any more). */
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT c.object_id, e.name FROM checks c LEFT "
+                           "JOIN endpoints e ON e.object_id = c.object_id "
+                           "WHERE c.checker = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        r = ks_db_error(s, d, "listing checked objects");
+    else
+        sqlite3_bind_text(st, 1, checker, -1, SQLITE_STATIC);
+    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        int kept = 0;
+
+        for (i = 0; name != NULL && i < n && !kept; i++)
+            kept = strcmp(keep[i], name) == 0;
+        if (kept)
+            continue;
+        if (ndrop == cap) {
+            cap = cap ? cap * 2 : 16;
+            if ((grown = realloc(drop, cap * sizeof(*drop))) == NULL) {
+                r = kw_diag_set(d, KW_ENOMEM, "out of memory");
+                break;
+            }
+            drop = grown;
+        }
+        drop[ndrop++] = sqlite3_column_int64(st, 0);
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = ks_db_error(s, d, "listing checked objects");
+    sqlite3_finalize(st);
+    for (i = 0; r == 0 && i < ndrop; i++) {
+        r = ks_run(s, d, "forgetting a check's findings",
+                   "DELETE FROM check_findings WHERE object_id = ?1 AND "
+                   "checker = ?2",
+                   "it", drop[i], checker);
+        if (r == 0)
+            r = ks_run(s, d, "forgetting a check",
+                       "DELETE FROM checks WHERE object_id = ?1 AND checker "
+                       "= ?2",
+                       "it", drop[i], checker);
+    }
+    free(drop);
+    if (!own)
+        return r;
+    if (r == 0)
+        return ks_commit(s, d);
+    ks_rollback(s);
     return r;
 }

@@ -44,4 +44,10 @@ int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
                     int64_t now, ks_health *health, int *changed,
                     kw_diag *d);
 
+/* Forget checker's runs and findings on every endpoint whose configured
+ * name is not one of keep's n (n 0: on every object), so an endpoint
+ * that is no longer checked keeps no old verdict. */
+int ks_check_prune(ks_store *s, const char *checker,
+                   const char *const *keep, size_t n, kw_diag *d);
+
 #endif

@@ -314,16 +314,36 @@ static int record_ep(dane_job *dj, ks_store *s, dane_ep *x, kw_diag *d)
     return 0;
 }
 
+/* No SMTP endpoint left (the plan lists no key): no DANE verdict stays
+ * on any object. */
+static int dane_pruned(ks_store *s, const char *const *keys, size_t n,
+                       kw_diag *d)
+{
+    (void)keys;
+    return n == 0 ? ks_check_prune(s, "dane", NULL, 0, d) : 0;
+}
+
 static int dane_work(kw_job *j, ks_store *s)
 {
     dane_job *dj = (dane_job *)j;
     gather_arg g = { dj, j->env->cancel };
+    const char **names;
     pthread_t t;
     size_t i;
     int r = 0;
 
     if (dj->off)
-        return 0;
+        return ks_check_prune(s, "dane", NULL, 0, &j->d);
+    /* An endpoint no longer checked (gone, or no longer SMTP) keeps no
+     * old DANE verdict. */
+    if ((names = calloc(dj->n, sizeof(*names))) == NULL)
+        return kw_diag_set(&j->d, KW_ENOMEM, "out of memory");
+    for (i = 0; i < dj->n; i++)
+        names[i] = dj->ep[i].name;
+    r = ks_check_prune(s, "dane", names, dj->n, &j->d);
+    free(names);
+    if (r != 0)
+        return r;
     if (pthread_create(&t, NULL, gather_all, &g) != 0)
         return kw_diag_set(&j->d, KW_ENOMEM,
                            "cannot start the DANE check's thread");
@@ -394,6 +414,7 @@ const kw_job_type kw_job_dane = {
     .first_delay = 60,
     .pull_forward = 0,
     .drop_unlisted = 1,
+    .pruned = dane_pruned,
     .start = dane_start,
     .work = dane_work,
     .next_run = dane_next,

@@ -172,6 +172,27 @@ static void dane_findings_make_the_endpoint_critical(void **state)
     verdict_of(s, id, &v);
     assert_int_equal(v.health, KS_HEALTH_OK);
 
+    /* Pruning keeps the endpoints still checked, forgets the others. */
+    assert_int_equal(ks_check_record(s, id, "dane", "mx", bad, 2, NOW + 180,
+                                     &h, &changed, &d), 0);
+    assert_int_equal(ks_check_prune(s, "dane", (const char *[]){ "mx" }, 1,
+                                    &d), 0);
+    verdict_of(s, id, &v);
+    assert_int_equal(v.health, KS_HEALTH_CRITICAL);
+    assert_int_equal(ks_check_prune(s, "dane",
+                                    (const char *[]){ "other" }, 1, &d), 0);
+    verdict_of(s, id, &v);
+    assert_int_equal(v.health, KS_HEALTH_OK);
+    {
+        int64_t left = -1;
+
+        assert_int_equal(ks_value(s, NULL, "counting", &left, NULL,
+                                  "SELECT (SELECT count(*) FROM checks) + "
+                                  "(SELECT count(*) FROM check_findings)",
+                                  ""), 0);
+        assert_int_equal(left, 0);
+    }
+
     /* An object that left the inventory is named, nothing recorded. */
     assert_int_equal(ks_check_record(s, id + 1000, "dane", "gone", bad, 1,
                                      NOW, &h, &changed, &d), KW_ENOTFOUND);
