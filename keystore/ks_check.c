@@ -28,6 +28,87 @@ int ks_check_endpoint_object(ks_store *s, const char *name, int64_t *id,
     return r;
 }
 
+int ks_check_sync_kind(ks_store *s, const char *kind,
+                       const char *const *names, size_t n,
+                       const char *source, int64_t now, kw_diag *d)
+{
+    int own = sqlite3_get_autocommit(ks_db(s)) != 0, r = 0, rc = SQLITE_DONE;
+    sqlite3_stmt *st = NULL;
+    int64_t *drop = NULL, *grown, id;
+    size_t ndrop = 0, cap = 0, i, k;
+    int found;
+
+    if (own && (r = ks_begin(s, d)) != 0)
+        return r;
+    for (i = 0; r == 0 && i < n; i++) {
+        r = ks_value(s, d, "looking up an object", &id, &found,
+                     "SELECT id FROM objects WHERE kind = ?1 AND name = ?2",
+                     "tt", kind, names[i]);
+        if (r == 0 && !found)
+            r = ks_run(s, d, "adding an object",
+                       "INSERT INTO objects (kind, name, source, created_at, "
+                       "updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+                       "ttti", kind, names[i], source, now);
+        else if (r == 0)
+            r = ks_run(s, d, "updating an object",
+                       "UPDATE objects SET source = ?2 WHERE id = ?1 AND "
+                       "source != ?2",
+                       "it", id, source);
+    }
+    if (r == 0 && sqlite3_prepare_v2(ks_db(s),
+                                     "SELECT id, name FROM objects WHERE "
+                                     "kind = ?1",
+                                     -1, &st, NULL) != SQLITE_OK)
+        r = ks_db_error(s, d, "listing objects");
+    if (r == 0)
+        sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+
+        for (k = 0; k < n && strcmp(names[k], name) != 0; k++)
+            ;
+        if (k < n)
+            continue;
+        if (ndrop == cap) {
+            cap = cap ? cap * 2 : 16;
+            if ((grown = realloc(drop, cap * sizeof(*drop))) == NULL) {
+                r = kw_diag_set(d, KW_ENOMEM, "out of memory");
+                break;
+            }
+            drop = grown;
+        }
+        drop[ndrop++] = sqlite3_column_int64(st, 0);
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = ks_db_error(s, d, "listing objects");
+    sqlite3_finalize(st);
+    for (i = 0; r == 0 && i < ndrop; i++)
+        r = ks_run(s, d, "removing an object",
+                   "DELETE FROM objects WHERE id = ?1", "i", drop[i]);
+    free(drop);
+    if (!own)
+        return r;
+    if (r == 0)
+        return ks_commit(s, d);
+    ks_rollback(s);
+    return r;
+}
+
+int ks_check_object(ks_store *s, const char *kind, const char *name,
+                    int64_t *id, kw_diag *d)
+{
+    int found = 0, r;
+
+    *id = 0;
+    r = ks_value(s, d, "looking up an object", id, &found,
+                 "SELECT id FROM objects WHERE kind = ?1 AND name = ?2",
+                 "tt", kind, name);
+    if (r == 0 && !found)
+        r = kw_diag_set(d, KW_ENOTFOUND, "no %s object %s in the inventory",
+                        kind, name);
+    return r;
+}
+
 int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
                     const char *label, const ks_check_finding *f, size_t n,
                     int64_t now, ks_health *health, int *changed,
@@ -37,7 +118,7 @@ int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
     sqlite3_stmt *st = NULL;
     ks_health worst = KS_HEALTH_OK, before = KS_HEALTH_OK;
     const char *reason = "";
-    int64_t exists = 0;
+    char kind[16] = "";
     size_t i;
 
     *changed = 0;
@@ -49,8 +130,17 @@ int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
     *health = worst;
     if (own && (r = ks_begin(s, d)) != 0)
         return r;
-    r = ks_value(s, d, "looking up an object", &exists, &found,
-                 "SELECT 1 FROM objects WHERE id = ?1", "i", object_id);
+    if (sqlite3_prepare_v2(ks_db(s), "SELECT kind FROM objects WHERE id = ?1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        r = ks_db_error(s, d, "looking up an object");
+    } else {
+        sqlite3_bind_int64(st, 1, object_id);
+        if ((found = sqlite3_step(st) == SQLITE_ROW))
+            snprintf(kind, sizeof(kind), "%s",
+                     (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        st = NULL;
+    }
     if (r == 0 && !found)
         r = kw_diag_set(d, KW_ENOTFOUND,
                         "object %lld (%s) is no longer in the inventory",
@@ -103,7 +193,7 @@ int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
         r = ks_event_add(
             s, now, object_id, "health.changed",
             json_pack("{s:o, s:s, s:s, s:s, s:s, s:o}", "object",
-                      kw_json_str(label), "kind", "tls", "checker", checker,
+                      kw_json_str(label), "kind", kind, "checker", checker,
                       "from", ks_health_word(before), "to",
                       ks_health_word(worst), "reason", kw_json_str(reason)),
             d);

@@ -34,6 +34,17 @@ typedef struct ks_check_finding {
 int ks_check_endpoint_object(ks_store *s, const char *name, int64_t *id,
                              kw_diag *d);
 
+/* Make the objects of kind exactly names' n (kind 'mta-sts': mail
+ * domains), each with source; new ones added at now, the others removed
+ * with their findings.  One transaction, its own unless one is open. */
+int ks_check_sync_kind(ks_store *s, const char *kind,
+                       const char *const *names, size_t n,
+                       const char *source, int64_t now, kw_diag *d);
+
+/* The object of kind named name; KW_ENOTFOUND when there is none. */
+int ks_check_object(ks_store *s, const char *kind, const char *name,
+                    int64_t *id, kw_diag *d);
+
 /* Replace checker's findings of object_id by these n, record the run at
  * now with its health (the worst finding's, ok when none) in *health,
  * and add a health.changed event ({object, kind, checker, from, to,

@@ -120,8 +120,10 @@ void ks_verdict_finish(ks_verdict *v)
  * record to publish and check shows one line. */
 static void check_finding(ks_verdict *v, const ks_check_found *c)
 {
-    const char *who = c->checker != NULL && strcmp(c->checker, "dane") == 0
-                          ? "DANE" : (c->checker ? c->checker : "check");
+    const char *who = c->checker == NULL              ? "check"
+                      : strcmp(c->checker, "dane") == 0 ? "DANE"
+                      : strcmp(c->checker, "mta-sts") == 0 ? "MTA-STS"
+                                                          : c->checker;
     const char *text = c->text != NULL ? c->text : "?";
     const char *fix = c->fix != NULL ? c->fix : "";
     size_t room = sizeof(v->findings[0].text) - 1 - strlen(who) - 2;
@@ -154,6 +156,18 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
         return;
     }
     memset(v, 0, sizeof(*v));
+    if (f->is_checked) {
+        /* A mail domain (kind mta-sts): its check's findings alone. */
+        if (f->check_at == 0)
+            add(v, KS_HEALTH_UNKNOWN, NULL, "not checked yet");
+        for (size_t i = 0; i < f->check_nfound; i++)
+            if (f->check_found[i].health != KS_HEALTH_OK)
+                check_finding(v, &f->check_found[i]);
+        if (v->nfindings == 0)
+            add(v, KS_HEALTH_OK, NULL, "checked, nothing found");
+        finish(v);
+        return;
+    }
 
     if (f->state != NULL && strcmp(f->state, "unreadable") == 0) {
         const char *err = f->error != NULL ? f->error : "unknown error";

@@ -132,6 +132,8 @@ typedef struct ks_tls_facts {
      * check), their findings as health reads them; check_at 0: never
      * checked. */
     int64_t check_at;
+    int is_checked;           /* an object that is only a check's (kind
+                                 mta-sts: a mail domain) */
     size_t check_nfound;
     ks_check_found check_found[KS_MAX_FINDINGS];
     /* A daemon's configuration that names the object's file, as "dovecot:

@@ -48,6 +48,8 @@ void kw_config_defaults(kw_config *c)
     kw_dnssec_params_defaults(&c->dnssec);
     c->dane.interval = KW_HOUR;
     c->dane.timeout = 10;
+    c->mtasts.interval = KW_HOUR;
+    c->mtasts.timeout = 10;
 }
 
 void kw_config_free(kw_config *c)
@@ -115,6 +117,11 @@ void kw_config_free(kw_config *c)
     kw_dkim_params_free(&c->dkim);
     kw_dnssec_params_free(&c->dnssec);
     free(c->dane.resolver);
+    for (i = 0; i < c->mtasts.ndomains; i++)
+        free(c->mtasts.domains[i]);
+    free(c->mtasts.domains);
+    free(c->mtasts.resolver);
+    free(c->mtasts.cafile);
     memset(c, 0, sizeof(*c));
 }
 
@@ -230,6 +237,11 @@ static const char *const dnssec_keys[] = {
 static const char *const zone_keys[] = {"servers", "ds_server", NULL};
 static const char *const dane_keys[] = {"resolver", "interval", "timeout",
                                         NULL};
+/* [mta-sts] takes these; [mta-sts "DOMAIN"] names a domain and takes
+ * none. */
+static const char *const mtasts_keys[] = {"resolver", "cafile",
+                                          "https_port", "smtp_port",
+                                          "interval", "timeout", NULL};
 
 /* In the order of enum section, after SEC_NONE: keys_of() indexes it, so
  * what the parser accepts and what the reference is checked against are
@@ -245,15 +257,16 @@ const kw_config_section kw_config_sections[] = {
     {"dnssec", 0, dnssec_keys},
     {"zone", 1, zone_keys},
     {"dane", 0, dane_keys},
+    {"mta-sts", 1, mtasts_keys},
     {NULL, 0, NULL},
 };
 _Static_assert(sizeof(kw_config_sections) / sizeof(kw_config_sections[0]) ==
-                   SEC_DANE - SEC_DAEMON + 2,
+                   SEC_MTASTS - SEC_DAEMON + 2,
                "one row per enum section after SEC_NONE, and the end row");
 
 static const char *const *keys_of(enum section s)
 {
-    if (s <= SEC_NONE || s > SEC_DANE)
+    if (s <= SEC_NONE || s > SEC_MTASTS)
         return NULL;
     return kw_config_sections[s - SEC_DAEMON].keys;
 }
@@ -271,6 +284,7 @@ static const char *section_word(enum section s)
     case SEC_DNSSEC: return "[dnssec]";
     case SEC_ZONE: return "[zone \"NAME\"]";
     case SEC_DANE: return "[dane]";
+    case SEC_MTASTS: return "[mta-sts]";
     default: return "(no section)";
     }
 }
@@ -1066,6 +1080,8 @@ static int begin_section(parser *p, char *h)
         return kw_config_dnssec_begin(p, name, sub);
     if (strcmp(name, "dane") == 0)
         return kw_config_dane_begin(p, sub);
+    if (strcmp(name, "mta-sts") == 0)
+        return kw_config_mtasts_begin(p, sub);
     if (strcmp(name, "dkim") == 0) {
         kw_dkim_params *dk = &p->c->dkim;
         kw_dkim_conf_key *nk;
@@ -1199,7 +1215,7 @@ static int begin_section(parser *p, char *h)
     return FAIL(p, "[%s]: unknown section; expected [daemon], [scan], "
                    "[acme], [endpoint \"NAME\"], [certificate \"NAME\"], "
                    "[hook \"NAME\"], [dkim], [dkim \"DOMAIN\"], [dnssec], "
-                   "[zone \"NAME\"] or [dane]",
+                   "[zone \"NAME\"], [dane], [mta-sts] or [mta-sts \"DOMAIN\"]",
                 name);
 }
 
@@ -1265,6 +1281,7 @@ static int key_line(parser *p, char *line)
     case SEC_DNSSEC:
     case SEC_ZONE: return kw_config_dnssec_key(p, k, key, v);
     case SEC_DANE: return kw_config_dane_key(p, k, key, v);
+    case SEC_MTASTS: return kw_config_mtasts_key(p, k, key, v);
     default: return unknown_key(p, key);
     }
 }

@@ -85,6 +85,19 @@ typedef struct kw_dane_conf {
     int64_t timeout;      /* per question and probe, seconds; default 10 */
 } kw_dane_conf;
 
+/* [mta-sts] and [mta-sts "DOMAIN"]: the mail domains whose MTA-STS the
+ * daemon checks (job_mtasts.c), and how. */
+typedef struct kw_mtasts_conf {
+    char **domains;       /* lower case, no final dot */
+    size_t ndomains;
+    char *resolver;       /* NULL: [dane]'s, [dnssec]'s, resolv.conf's */
+    char *cafile;         /* NULL: the system's store */
+    int https_port;       /* 0: 443 */
+    int smtp_port;        /* 0: 25 */
+    int64_t interval;     /* seconds; default 1 h */
+    int64_t timeout;      /* per network step, seconds; default 10 */
+} kw_mtasts_conf;
+
 typedef struct kw_config {
     char *path;           /* the file it came from */
     int log_level;        /* -1: not set */
@@ -114,6 +127,7 @@ typedef struct kw_config {
     kw_dnssec_params dnssec;
     /* [dane]: the DANE check of the SMTP endpoints (job_dane.c). */
     kw_dane_conf dane;
+    kw_mtasts_conf mtasts;
 } kw_config;
 
 #define KW_ACME_DEFAULT_DIRECTORY                                          \

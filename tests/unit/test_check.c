@@ -200,11 +200,107 @@ static void dane_findings_make_the_endpoint_critical(void **state)
     ks_close(s);
 }
 
+/* The verdict and kind of the object of kind named name, by listing. */
+typedef struct by_name {
+    const char *name;
+    int found;
+    ks_verdict v;
+} by_name;
+
+static int take_named(void *ctx, const ks_object *o)
+{
+    by_name *b = ctx;
+    ks_thresholds t;
+
+    if (strcmp(o->name, b->name) != 0)
+        return 0;
+    ks_thresholds_default(&t);
+    ks_health_tls(&o->facts, NOW, &t, &b->v);
+    b->found = 1;
+    return 0;
+}
+
+static by_name listed(ks_store *s, const char *name)
+{
+    ks_filter f = {0};
+    by_name b;
+    kw_diag d;
+
+    memset(&b, 0, sizeof(b));
+    b.name = name;
+    f.kind = "mta-sts";
+    assert_int_equal(ks_inventory_each(s, &f, take_named, &b, &d), 0);
+    return b;
+}
+
+/* Mail domains as objects of kind mta-sts (schema 16 widens the kind):
+ * unknown until checked, then their findings' worst, with the fix; a
+ * domain no longer configured goes. */
+static void mtasts_domains_are_objects(void **state)
+{
+    char path[512];
+    ks_store *s;
+    kw_diag d;
+    ks_health h;
+    int changed = -1;
+    int64_t id;
+    by_name b;
+    const char *two[] = {"example.com", "other.example"};
+    ks_check_finding uncovered[] = {
+        {KS_HEALTH_CRITICAL, "mx.uncovered",
+         "no mx: line of the policy matches mx2.example.com",
+         "add \"mx: mx2.example.com\" to the policy and a new id", NULL},
+    };
+
+    (void)state;
+    path_join(path, sizeof(path), g_dir, "m.db");
+    assert_int_equal(ks_open(path, KS_OPEN_CREATE, &s, &d), 0);
+    assert_int_equal(ks_check_sync_kind(s, "mta-sts", two, 2, "[mta-sts]",
+                                        NOW, &d), 0);
+    b = listed(s, "example.com");
+    assert_true(b.found);
+    assert_int_equal(b.v.health, KS_HEALTH_UNKNOWN);
+    assert_non_null(strstr(b.v.reason, "not checked yet"));
+
+    assert_int_equal(ks_check_object(s, "mta-sts", "example.com", &id, &d),
+                     0);
+    assert_int_equal(ks_check_record(s, id, "mta-sts", "example.com",
+                                     uncovered, 1, NOW, &h, &changed, &d),
+                     0);
+    assert_int_equal(changed, 1);
+    b = listed(s, "example.com");
+    assert_int_equal(b.v.health, KS_HEALTH_CRITICAL);
+    assert_non_null(strstr(b.v.reason, "MTA-STS: no mx: line"));
+    assert_non_null(strstr(b.v.findings[0].fix, "mx: mx2.example.com"));
+    assert_int_equal(ks_value(s, NULL, "kind", &id, NULL,
+                              "SELECT count(*) FROM events WHERE type = "
+                              "'health.changed' AND json_extract(detail, "
+                              "'$.kind') = 'mta-sts'", ""), 0);
+    assert_int_equal(id, 1);
+    /* Checked without findings: ok. */
+    assert_int_equal(ks_check_object(s, "mta-sts", "example.com", &id, &d),
+                     0);
+    assert_int_equal(ks_check_record(s, id, "mta-sts", "example.com", NULL,
+                                     0, NOW + 60, &h, &changed, &d), 0);
+    assert_int_equal(listed(s, "example.com").v.health, KS_HEALTH_OK);
+
+    /* other.example left the configuration. */
+    assert_int_equal(ks_check_sync_kind(s, "mta-sts", two, 1, "[mta-sts]",
+                                        NOW, &d), 0);
+    assert_false(listed(s, "other.example").found);
+    assert_true(listed(s, "example.com").found);
+    assert_int_equal(ks_check_object(s, "mta-sts", "other.example", &id,
+                                     &d), KW_ENOTFOUND);
+    ks_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             dane_findings_make_the_endpoint_critical, setup, teardown),
+        cmocka_unit_test_setup_teardown(mtasts_domains_are_objects, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
