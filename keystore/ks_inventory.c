@@ -392,7 +392,8 @@ static int needs_detail(const ks_object *o, const ks_filter *f)
     const ks_tls_facts *t = &o->facts;
 
     return (o->kind != NULL && (strcmp(o->kind, "dkim") == 0 ||
-                                strcmp(o->kind, "dnssec") == 0)) ||
+                                strcmp(o->kind, "dnssec") == 0 ||
+                                strcmp(o->kind, "mta-sts") == 0)) ||
            (t->state != NULL && strcmp(t->state, "ok") != 0) ||
            t->weak_name != NULL ||
            (t->arrangement != NULL && strcmp(t->arrangement, "endpoint") == 0) ||
