@@ -130,7 +130,12 @@ int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
     *health = worst;
     if (own && (r = ks_begin(s, d)) != 0)
         return r;
-    if (sqlite3_prepare_v2(ks_db(s), "SELECT kind FROM objects WHERE id = ?1",
+    /* The event's kind is what a hook's kinds = filters on: an endpoint's
+     * object is "endpoint", as the probe's events say. */
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT CASE WHEN EXISTS (SELECT 1 FROM endpoints "
+                           "WHERE object_id = ?1) THEN 'endpoint' ELSE kind "
+                           "END FROM objects WHERE id = ?1",
                            -1, &st, NULL) != SQLITE_OK) {
         r = ks_db_error(s, d, "looking up an object");
     } else {

@@ -48,7 +48,8 @@ int ks_check_object(ks_store *s, const char *kind, const char *name,
 /* Replace checker's findings of object_id by these n, record the run at
  * now with its health (the worst finding's, ok when none) in *health,
  * and add a health.changed event ({object, kind, checker, from, to,
- * reason}, object named label) when it moved (*changed = 1).  One
+ * reason}, object named label, kind "endpoint" for an endpoint's object,
+ * else the object's kind) when it moved (*changed = 1).  One
  * transaction, its own unless one is open. */
 int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
                     const char *label, const ks_check_finding *f, size_t n,

@@ -788,7 +788,8 @@ static int word_list(parser *p, const char *key, const char *v, char ***out,
 static int hook_key(parser *p, int k, const char *key, const char *v)
 {
     static const char *const kinds[] = {"tls", "endpoint", "dkim", "dnssec",
-                                        "account", "hook", "other", NULL};
+                                        "mta-sts", "account", "hook",
+                                        "other", NULL};
     kw_hook_def *h = p->hook;
     const char *why = NULL;
     size_t i, j;

@@ -142,6 +142,18 @@ static void dane_findings_make_the_endpoint_critical(void **state)
     assert_int_equal(h, KS_HEALTH_CRITICAL);
     assert_int_equal(changed, 1);
     assert_int_equal(count_changed(s, id), 1);
+    {
+        int64_t ep = 0;
+
+        /* Hooks with kinds = endpoint see it, as the probe's events. */
+        assert_int_equal(ks_value(s, NULL, "kind", &ep, NULL,
+                                  "SELECT count(*) FROM events WHERE type = "
+                                  "'health.changed' AND json_extract(detail, "
+                                  "'$.kind') = 'endpoint' AND "
+                                  "json_extract(detail, '$.checker') = "
+                                  "'dane'", ""), 0);
+        assert_int_equal(ep, 1);
+    }
     verdict_of(s, id, &v);
     assert_int_equal(v.health, KS_HEALTH_CRITICAL);
     assert_non_null(strstr(v.reason, "DANE: no TLSA record matches"));
