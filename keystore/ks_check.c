@@ -28,15 +28,50 @@ int ks_check_endpoint_object(ks_store *s, const char *name, int64_t *id,
     return r;
 }
 
+/* The ids (column 0) of st's rows whose name (column 1; NULL: none) is
+ * not one of keep's n, malloc'd into *ids (*nids of them).  st is
+ * finalized.  0, or KW_E* with d saying what while `what`. */
+static int ids_not_kept(ks_store *s, sqlite3_stmt *st,
+                        const char *const *keep, size_t n, int64_t **ids,
+                        size_t *nids, const char *what, kw_diag *d)
+{
+    int64_t *grown;
+    size_t cap = 0, k;
+    int r = 0, rc;
+
+    *ids = NULL;
+    *nids = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+
+        for (k = 0; name != NULL && k < n && strcmp(keep[k], name) != 0; k++)
+            ;
+        if (name != NULL && k < n)
+            continue;
+        if (*nids == cap) {
+            cap = cap ? cap * 2 : 16;
+            if ((grown = realloc(*ids, cap * sizeof(*grown))) == NULL) {
+                r = kw_diag_set(d, KW_ENOMEM, "out of memory");
+                break;
+            }
+            *ids = grown;
+        }
+        (*ids)[(*nids)++] = sqlite3_column_int64(st, 0);
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = ks_db_error(s, d, what);
+    sqlite3_finalize(st);
+    return r;
+}
+
 int ks_check_sync_kind(ks_store *s, const char *kind,
                        const char *const *names, size_t n,
                        const char *source, int64_t now, kw_diag *d)
 {
-    int own = sqlite3_get_autocommit(ks_db(s)) != 0, r = 0, rc = SQLITE_DONE;
+    int own = sqlite3_get_autocommit(ks_db(s)) != 0, r = 0, found;
     sqlite3_stmt *st = NULL;
-    int64_t *drop = NULL, *grown, id;
-    size_t ndrop = 0, cap = 0, i, k;
-    int found;
+    int64_t *drop = NULL, id;
+    size_t ndrop = 0, i;
 
     if (own && (r = ks_begin(s, d)) != 0)
         return r;
@@ -60,28 +95,11 @@ int ks_check_sync_kind(ks_store *s, const char *kind,
                                      "kind = ?1",
                                      -1, &st, NULL) != SQLITE_OK)
         r = ks_db_error(s, d, "listing objects");
-    if (r == 0)
+    if (r == 0) {
         sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 1);
-
-        for (k = 0; k < n && strcmp(names[k], name) != 0; k++)
-            ;
-        if (k < n)
-            continue;
-        if (ndrop == cap) {
-            cap = cap ? cap * 2 : 16;
-            if ((grown = realloc(drop, cap * sizeof(*drop))) == NULL) {
-                r = kw_diag_set(d, KW_ENOMEM, "out of memory");
-                break;
-            }
-            drop = grown;
-        }
-        drop[ndrop++] = sqlite3_column_int64(st, 0);
+        r = ids_not_kept(s, st, names, n, &drop, &ndrop, "listing objects",
+                         d);
     }
-    if (r == 0 && rc != SQLITE_DONE)
-        r = ks_db_error(s, d, "listing objects");
-    sqlite3_finalize(st);
     for (i = 0; r == 0 && i < ndrop; i++)
         r = ks_run(s, d, "removing an object",
                    "DELETE FROM objects WHERE id = ?1", "i", drop[i]);
@@ -216,10 +234,10 @@ int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
 int ks_check_prune(ks_store *s, const char *checker,
                    const char *const *keep, size_t n, kw_diag *d)
 {
-    int own = sqlite3_get_autocommit(ks_db(s)) != 0, r = 0, rc = SQLITE_DONE;
+    int own = sqlite3_get_autocommit(ks_db(s)) != 0, r = 0;
     sqlite3_stmt *st = NULL;
-    int64_t *drop = NULL, *grown;
-    size_t ndrop = 0, cap = 0, i;
+    int64_t *drop = NULL;
+    size_t ndrop = 0, i;
 
     if (own && (r = ks_begin(s, d)) != 0)
         return r;
@@ -229,31 +247,13 @@ int ks_check_prune(ks_store *s, const char *checker,
                            "SELECT c.object_id, e.name FROM checks c LEFT "
                            "JOIN endpoints e ON e.object_id = c.object_id "
                            "WHERE c.checker = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+                           -1, &st, NULL) != SQLITE_OK) {
         r = ks_db_error(s, d, "listing checked objects");
-    else
+    } else {
         sqlite3_bind_text(st, 1, checker, -1, SQLITE_STATIC);
-    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 1);
-        int kept = 0;
-
-        for (i = 0; name != NULL && i < n && !kept; i++)
-            kept = strcmp(keep[i], name) == 0;
-        if (kept)
-            continue;
-        if (ndrop == cap) {
-            cap = cap ? cap * 2 : 16;
-            if ((grown = realloc(drop, cap * sizeof(*drop))) == NULL) {
-                r = kw_diag_set(d, KW_ENOMEM, "out of memory");
-                break;
-            }
-            drop = grown;
-        }
-        drop[ndrop++] = sqlite3_column_int64(st, 0);
+        r = ids_not_kept(s, st, keep, n, &drop, &ndrop,
+                         "listing checked objects", d);
     }
-    if (r == 0 && rc != SQLITE_DONE)
-        r = ks_db_error(s, d, "listing checked objects");
-    sqlite3_finalize(st);
     for (i = 0; r == 0 && i < ndrop; i++) {
         r = ks_run(s, d, "forgetting a check's findings",
                    "DELETE FROM check_findings WHERE object_id = ?1 AND "
