@@ -87,16 +87,9 @@ static void pki(char *cert, char *key, size_t cap)
     EVP_PKEY *ca_k = tp_key_ec(), *ka = tp_key_ec(), *kb = tp_key_ec(),
              *kc = tp_key_ec();
     int64_t now = time(NULL);
-    tp_spec s = { 0 };
     X509 *ca, *a, *b, *c;
 
-    s.cn = "Test DANE CA";
-    s.is_ca = 1;
-    s.serial = 1;
-    s.not_before = now - 86400;
-    s.not_after = now + 900 * 86400;
-    s.key = ca_k;
-    ca = tp_cert(&s);
+    ca = tp_ca("Test DANE CA", ca_k, now);
     a = leaf_of(ka, ca, ca_k, 2);
     b = leaf_of(kb, ca, ca_k, 3);
     c = leaf_of(kc, ca, ca_k, 4);

@@ -55,14 +55,7 @@ static void pki(char *cert, char *key, size_t cap)
     char live[700], live_cert[800];
     EVP_PKEY *next_k = tp_key_ec();
 
-    s.cn = "Test DANE CA";
-    s.is_ca = 1;
-    s.serial = 1;
-    s.not_before = now - 86400;
-    s.not_after = now + 900 * 86400;
-    s.key = ca_k;
-    ca = tp_cert(&s);
-    memset(&s, 0, sizeof(s));
+    ca = tp_ca("Test DANE CA", ca_k, now);
     s.cn = "mx.child.test";
     s.dns = names;
     s.not_before = now - 3600;

@@ -31,6 +31,10 @@ typedef struct tp_spec {
     EVP_PKEY *issuer_key;      /* NULL: key (self-signed) */
 } tp_spec;
 
+/* A self-signed CA named cn with key k, valid from a day before now for
+ * 900 days, serial 1; aborts on failure. */
+X509 *tp_ca(const char *cn, EVP_PKEY *k, int64_t now);
+
 /* leaf and its issuer ca written as DIR/BASE.pem (leaf first, 0644) and,
  * when k is not NULL, k as DIR/BASE.key (0600); their paths in cert and
  * key (cap bytes each, key may be NULL without k).  Aborts on failure. */
