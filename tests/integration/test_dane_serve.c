@@ -198,6 +198,13 @@ static void health_is(const char *want, const char *text)
         assert_non_null(strstr(r.out, text));
     kwres_free(&r);
     r = kw_expect(0, state, conf,
+                  (const char *[]){ "show", "mx.child.test", NULL });
+    if (strcmp(want, "ok") != 0)
+        assert_non_null(strstr(r.out, "DANE: "));
+    else
+        assert_null(strstr(r.out, "DANE: "));
+    kwres_free(&r);
+    r = kw_expect(0, state, conf,
                   (const char *[]){ "list", "--json", "--kind", "tls",
                                     NULL });
     all = json_loads(r.out, 0, &e);

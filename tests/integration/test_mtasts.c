@@ -664,6 +664,12 @@ static void test_serve_job(void **st)
     assert_contains(r.out, "add \"mx: mx.good.test\"");
     assert_not_contains(r.out, ": good.test");
     kwres_free(&r);
+    r = kw_expect(0, sstate, sconf,
+                  (const char *[]){ "show", "uncov.test", NULL });
+    fprintf(stderr, "%s", r.out);
+    assert_contains(r.out, "MTA-STS: no mx: line of the policy matches "
+                           "mx.good.test");
+    kwres_free(&r);
 
     r = kw_expect(0, sstate, sconf,
                   (const char *[]){ "list", "--json", "--kind", "mta-sts",
