@@ -70,7 +70,7 @@ typedef struct dane_job {
     int64_t interval;
     size_t n;
     dane_ep *ep;
-    size_t checked, failed, waiting, changed;
+    size_t checked, failed, waiting, changed, skipped;
     ks_health worst;
     char first_err[512];
 } dane_job;
@@ -232,14 +232,8 @@ static void *gather_all(void *arg)
             kw_diag_set(&x->d, KW_ECANCELED, "stopped");
             continue;
         }
-        if (x->host[0] == '\0') {
-            x->rc = kw_diag_set(&x->d, KW_EINVAL,
-                                "[endpoint \"%s\"] names an address and "
-                                "no sni: no host name to look the TLSA "
-                                "record up for",
-                                x->name);
-            continue;
-        }
+        if (x->host[0] == '\0')
+            continue; /* no name to look up: skipped (record_ep) */
         memset(&w, 0, sizeof(w));
         for (k = 0; k < x->nservers; k++)
             if ((x->rc = kw_dns_server_parse(x->servers[k], dj->ns_port > 0
@@ -279,6 +273,12 @@ static int record_ep(dane_job *dj, ks_store *s, dane_ep *x, kw_diag *d)
     size_t i;
     int changed = 0, r;
 
+    if (x->host[0] == '\0') {
+        /* Not a failure to retry in 5 minutes: the configuration gives
+         * no name, and only the operator can. */
+        dj->skipped++;
+        return 0;
+    }
     if (x->rc != 0) {
         kw_warn("dane: %s: not checked: %s", x->name, x->d.msg);
         if (dj->failed++ == 0)
@@ -329,7 +329,7 @@ static int dane_work(kw_job *j, ks_store *s)
     gather_arg g = { dj, j->env->cancel };
     const char **names;
     pthread_t t;
-    size_t i;
+    size_t i, k;
     int r = 0;
 
     if (dj->off)
@@ -338,9 +338,10 @@ static int dane_work(kw_job *j, ks_store *s)
      * old DANE verdict. */
     if ((names = calloc(dj->n, sizeof(*names))) == NULL)
         return kw_diag_set(&j->d, KW_ENOMEM, "out of memory");
-    for (i = 0; i < dj->n; i++)
-        names[i] = dj->ep[i].name;
-    r = ks_check_prune(s, "dane", names, dj->n, &j->d);
+    for (i = 0, k = 0; i < dj->n; i++)
+        if (dj->ep[i].host[0] != '\0')
+            names[k++] = dj->ep[i].name;
+    r = ks_check_prune(s, "dane", names, k, &j->d);
     free(names);
     if (r != 0)
         return r;
@@ -383,6 +384,11 @@ static void dane_report(kw_job *j, const char *when)
         kw_warn("dane: %zu of %zu endpoint%s not checked (first: %s); next "
                 "at %s", dj->failed, dj->n, dj->n == 1 ? "" : "s",
                 dj->first_err, when);
+    if (dj->skipped > 0)
+        kw_notice("dane: %zu endpoint%s not checked: an address as host "
+                  "and no sni, so no host name to look the TLSA record up "
+                  "for (set sni to the MX name)",
+                  dj->skipped, dj->skipped == 1 ? "" : "s");
     if (dj->waiting > 0)
         kw_info("dane: %zu endpoint%s not probed yet, recorded at the next "
                 "run (%s)", dj->waiting, dj->waiting == 1 ? "" : "s", when);
