@@ -36,7 +36,7 @@ static void check_usage(FILE *out)
           "  --warn DURATION  warning this long before a deadline (default "
           "21d)\n"
           "  --crit DURATION  critical this long before (default 7d)\n"
-          "  --kind KIND      only tls, dkim or dnssec objects\n"
+          "  --kind KIND      only tls, dkim, dnssec or mta-sts objects\n"
           "  ID|NAME...       only these objects\n",
           out);
 }

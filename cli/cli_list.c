@@ -41,7 +41,7 @@ static void list_usage(FILE *out)
           "  --expiring DURATION  only deadlines within DURATION (30d, 12h, "
           "2w), plus\n"
           "                       objects whose deadline is unknown\n"
-          "  --kind KIND          tls, dkim or dnssec\n"
+          "  --kind KIND          tls, dkim, dnssec or mta-sts\n"
           "  --health LEVEL       only LEVEL and worse: warning, unknown or "
           "critical\n"
           "                       (order: ok < warning < unknown < "
@@ -383,8 +383,10 @@ int cli_list(kw_cli *cli, int argc, char **argv)
             break;
         case 'k':
             if (strcmp(optarg, "tls") != 0 && strcmp(optarg, "dkim") != 0 &&
-                strcmp(optarg, "dnssec") != 0) {
-                kw_err("--kind %s: expected tls, dkim or dnssec", optarg);
+                strcmp(optarg, "dnssec") != 0 &&
+                strcmp(optarg, "mta-sts") != 0) {
+                kw_err("--kind %s: expected tls, dkim, dnssec or mta-sts",
+                       optarg);
                 return KW_EXIT_USAGE;
             }
             f.kind = optarg;

@@ -115,6 +115,30 @@ void ks_verdict_finish(ks_verdict *v)
     }
 }
 
+/* A live check's finding (ks_check.h) on an endpoint: "DANE: TEXT; FIX",
+ * the text cut (with "...") rather than the fix, since the fix is the
+ * record to publish and check shows one line. */
+static void check_finding(ks_verdict *v, const ks_check_found *c)
+{
+    const char *who = c->checker == NULL              ? "check"
+                      : strcmp(c->checker, "dane") == 0 ? "DANE"
+                      : strcmp(c->checker, "mta-sts") == 0 ? "MTA-STS"
+                                                          : c->checker;
+    const char *text = c->text != NULL ? c->text : "?";
+    const char *fix = c->fix != NULL ? c->fix : "";
+    size_t room = sizeof(v->findings[0].text) - 1 - strlen(who) - 2;
+    size_t fl = strlen(fix), tl = strlen(text);
+
+    if (fl > 0 && fl + 2 < room)
+        room -= fl + 2;
+    if (tl > room && room > 3)
+        ks_verdict_add(v, c->health, fl ? fix : NULL, "%s: %.*s...%s%s", who,
+                       (int)(room - 3), text, fl ? "; " : "", fix);
+    else
+        ks_verdict_add(v, c->health, fl ? fix : NULL, "%s: %s%s%s", who,
+                       text, fl ? "; " : "", fix);
+}
+
 void ks_health_tls(const ks_tls_facts *f, int64_t now,
                    const ks_thresholds *t, ks_verdict *v)
 {
@@ -132,6 +156,18 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
         return;
     }
     memset(v, 0, sizeof(*v));
+    if (f->is_checked) {
+        /* A mail domain (kind mta-sts): its check's findings alone. */
+        if (f->check_at == 0)
+            add(v, KS_HEALTH_UNKNOWN, NULL, "not checked yet");
+        for (size_t i = 0; i < f->check_nfound; i++)
+            if (f->check_found[i].health != KS_HEALTH_OK)
+                check_finding(v, &f->check_found[i]);
+        if (v->nfindings == 0)
+            add(v, KS_HEALTH_OK, NULL, "checked, nothing found");
+        finish(v);
+        return;
+    }
 
     if (f->state != NULL && strcmp(f->state, "unreadable") == 0) {
         const char *err = f->error != NULL ? f->error : "unknown error";
@@ -208,6 +244,15 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
                 "the certificate served at %s does not cover the name "
                 "probed",
                 ep);
+        for (size_t i = 0; i < f->check_nfound; i++) {
+            const ks_check_found *c = &f->check_found[i];
+
+            /* An ok finding ("no TLSA record": the host does not use
+             * DANE) is no problem to list. */
+            if (c->health == KS_HEALTH_OK)
+                continue;
+            check_finding(v, c);
+        }
         if (!f->has_validity) {
             finish(v);
             return;

@@ -44,6 +44,13 @@ typedef struct ks_dkim_found {
     const char *text, *fix, *server;
 } ks_dkim_found;
 
+/* A finding of a live check of an object (ks_check.h), as health reads
+ * it. */
+typedef struct ks_check_found {
+    ks_health health;
+    const char *checker, *text, *fix;
+} ks_check_found;
+
 /* The RFC 7583 stage of a DNSSEC key (ks_dnssec.h) from its signer's
  * timing data, here so that health and the listing derive it without
  * reaching up into dnssec/ (whose kw_dnssec_key_stage calls this; the
@@ -121,6 +128,14 @@ typedef struct ks_tls_facts {
     const char *stale_source; /* a newer certificate for the same names on
                                  disk: the server was not reloaded */
     int64_t stale_not_after;
+    /* The latest live checks of the endpoint (ks_check.h: the DANE
+     * check), their findings as health reads them; check_at 0: never
+     * checked. */
+    int64_t check_at;
+    int is_checked;           /* an object that is only a check's (kind
+                                 mta-sts: a mail domain) */
+    size_t check_nfound;
+    ks_check_found check_found[KS_MAX_FINDINGS];
     /* A daemon's configuration that names the object's file, as "dovecot:
      * FILE line N (ssl_cert)": read for objects whose state is not ok (a
      * file a daemon loads that is missing or broken stops the daemon);

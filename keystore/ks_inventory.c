@@ -16,15 +16,16 @@
     "created_at, state, error, updated_at, not_before, not_after, "        \
     "deadline, is_ca, weak_name, weak_not_after, arrangement, key_state, " \
     "key_path, key_mode, superseded_by, idle_anchor, "                     \
-    ENDPOINT_FACTS ", " USED_BY ", " DKIM_FACTS ", " DNSSEC_FACTS
+    ENDPOINT_FACTS ", " USED_BY ", " DKIM_FACTS ", " DNSSEC_FACTS ", "     \
+    CHECKED_FACTS
 
 /* An endpoint's probe outcome, as one JSON array (NULL for objects that
  * are not endpoints): a correlated lookup on a unique index, cheap even
  * when a million rows are listed. */
 #define ENDPOINT_FACTS                                                     \
     "(SELECT json_array(ep.ok, ep.error, ep.tls_version, ep.name_matches, " \
-    "ep.host, ep.port, ep.starttls, ep.probed_at, so.source, so.not_after) " \
-    "FROM endpoints ep LEFT JOIN objects so ON so.id = ep.stale_of WHERE "  \
+    "ep.host, ep.port, ep.starttls, ep.probed_at, so.source, so.not_after, " \
+    CHECK_FOUND("ep.object_id") ") FROM endpoints ep LEFT JOIN objects so ON so.id = ep.stale_of WHERE "  \
     "ep.object_id = objects.id)"
 
 /* The first daemon configuration that names the object's file (by its
@@ -36,6 +37,17 @@
     "objects.source OR u.path IN (SELECT l.path FROM file_links l WHERE "   \
     "l.file_id = objects.file_id) ORDER BY u.daemon, u.config, u.line "     \
     "LIMIT 1) END"
+
+/* A live check's findings and its last run (ks_check.h), as one JSON
+ * array [findings, checked_at], for the kinds that are nothing but a
+ * check's object (mta-sts: a mail domain); NULL for other kinds. */
+#define CHECK_FOUND(obj)                                                   \
+    "(SELECT json_group_array(json_array(f.severity, f.checker, f.text, "   \
+    "f.fix)) FROM check_findings f WHERE f.object_id = " obj "), "           \
+    "(SELECT max(c.checked_at) FROM checks c WHERE c.object_id = " obj ")"
+#define CHECKED_FACTS                                                      \
+    "CASE WHEN kind = 'mta-sts' THEN json_array(" CHECK_FOUND("objects.id") \
+    ") END"
 
 /* A DKIM selector's facts (ks_dkim.h) and its latest findings, as one
  * JSON array; NULL for other kinds. */
@@ -75,6 +87,31 @@ static const char *col_text(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
+static json_t *sub_array(json_t *a, size_t i);
+
+/* The live checks' findings (CHECK_FOUND, at index at of a: ENDPOINT_FACTS'
+ * 11th and 12th elements, CHECKED_FACTS' first two; ks_check.h). */
+static void read_check_found(json_t *a, size_t at, ks_tls_facts *f)
+{
+    json_t *found;
+    size_t i;
+
+    f->check_at = json_integer_value(json_array_get(a, at + 1));
+    if (json_array_size(a) < at + 2 || (found = sub_array(a, at)) == NULL)
+        return;
+    for (i = 0; i < json_array_size(found) && i < KS_MAX_FINDINGS; i++) {
+        json_t *x = json_array_get(found, i);
+        const char *sev = json_string_value(json_array_get(x, 0));
+        int h = ks_health_parse(sev != NULL ? sev : "unknown");
+        ks_check_found *c = &f->check_found[f->check_nfound++];
+
+        c->health = h < 0 ? KS_HEALTH_UNKNOWN : (ks_health)h;
+        c->checker = json_string_value(json_array_get(x, 1));
+        c->text = json_string_value(json_array_get(x, 2));
+        c->fix = json_string_value(json_array_get(x, 3));
+    }
+}
+
 /* Fill o's endpoint facts from the JSON array of ENDPOINT_FACTS; the
  * strings live in *hold until the caller releases it. */
 static void read_endpoint(const char *text, ks_object *o, json_t **hold)
@@ -102,6 +139,23 @@ static void read_endpoint(const char *text, ks_object *o, json_t **hold)
     f->probed_at = json_integer_value(json_array_get(a, 7));
     f->stale_source = json_string_value(json_array_get(a, 8));
     f->stale_not_after = json_integer_value(json_array_get(a, 9));
+    read_check_found(a, 10, f);
+}
+
+/* Fill o's facts from CHECKED_FACTS (a mail domain's MTA-STS check); the
+ * strings live in *hold until the caller releases it. */
+static void read_checked(const char *text, ks_object *o, json_t **hold)
+{
+    json_error_t err;
+    json_t *a = json_loads(text, 0, &err);
+
+    if (a == NULL || !json_is_array(a)) {
+        json_decref(a);
+        return;
+    }
+    *hold = a;
+    o->facts.is_checked = 1;
+    read_check_found(a, 0, &o->facts);
 }
 
 /* A JSON array (or its text, where SQLite dropped the JSON subtype
@@ -284,6 +338,8 @@ static void read_full(sqlite3_stmt *st, ks_object *o, json_t **hold)
         read_dkim(col_text(st, 33), o, hold);
     else if (sqlite3_column_type(st, 34) != SQLITE_NULL)
         read_dnssec(col_text(st, 34), o, hold);
+    else if (sqlite3_column_type(st, 35) != SQLITE_NULL)
+        read_checked(col_text(st, 35), o, hold);
 }
 
 #define BRIEF_COLUMNS                                                      \
@@ -336,7 +392,8 @@ static int needs_detail(const ks_object *o, const ks_filter *f)
     const ks_tls_facts *t = &o->facts;
 
     return (o->kind != NULL && (strcmp(o->kind, "dkim") == 0 ||
-                                strcmp(o->kind, "dnssec") == 0)) ||
+                                strcmp(o->kind, "dnssec") == 0 ||
+                                strcmp(o->kind, "mta-sts") == 0)) ||
            (t->state != NULL && strcmp(t->state, "ok") != 0) ||
            t->weak_name != NULL ||
            (t->arrangement != NULL && strcmp(t->arrangement, "endpoint") == 0) ||

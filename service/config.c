@@ -47,6 +47,10 @@ void kw_config_defaults(kw_config *c)
     c->scan_watch = 1;
     kw_dkim_params_defaults(&c->dkim);
     kw_dnssec_params_defaults(&c->dnssec);
+    c->dane.interval = KW_HOUR;
+    c->dane.timeout = 10;
+    c->mtasts.interval = KW_HOUR;
+    c->mtasts.timeout = 10;
 }
 
 void kw_config_free(kw_config *c)
@@ -113,6 +117,12 @@ void kw_config_free(kw_config *c)
     free(c->hooks);
     kw_dkim_params_free(&c->dkim);
     kw_dnssec_params_free(&c->dnssec);
+    free(c->dane.resolver);
+    for (i = 0; i < c->mtasts.ndomains; i++)
+        free(c->mtasts.domains[i]);
+    free(c->mtasts.domains);
+    free(c->mtasts.resolver);
+    free(c->mtasts.cafile);
     memset(c, 0, sizeof(*c));
 }
 
@@ -280,6 +290,13 @@ static const char *const dnssec_keys[] = {
     "named_conf", "knot_conf", "keymgr", "resolver", "dns_port", "interval",
     "warn", "crit", NULL};
 static const char *const zone_keys[] = {"servers", "ds_server", NULL};
+static const char *const dane_keys[] = {"resolver", "interval", "timeout",
+                                        NULL};
+/* [mta-sts] takes these; [mta-sts "DOMAIN"] names a domain and takes
+ * none. */
+static const char *const mtasts_keys[] = {"resolver", "cafile",
+                                          "https_port", "smtp_port",
+                                          "interval", "timeout", NULL};
 
 /* In the order of enum section, after SEC_NONE: keys_of() indexes it, so
  * what the parser accepts and what the reference is checked against are
@@ -294,15 +311,17 @@ const kw_config_section kw_config_sections[] = {
     {"dkim", 1, dkim_keys}, /* [dkim], and [dkim "DOMAIN"] per selector */
     {"dnssec", 0, dnssec_keys},
     {"zone", 1, zone_keys},
+    {"dane", 0, dane_keys},
+    {"mta-sts", 1, mtasts_keys},
     {NULL, 0, NULL},
 };
 _Static_assert(sizeof(kw_config_sections) / sizeof(kw_config_sections[0]) ==
-                   SEC_ZONE - SEC_DAEMON + 2,
+                   SEC_MTASTS - SEC_DAEMON + 2,
                "one row per enum section after SEC_NONE, and the end row");
 
 static const char *const *keys_of(enum section s)
 {
-    if (s <= SEC_NONE || s > SEC_ZONE)
+    if (s <= SEC_NONE || s > SEC_MTASTS)
         return NULL;
     return kw_config_sections[s - SEC_DAEMON].keys;
 }
@@ -319,6 +338,8 @@ static const char *section_word(enum section s)
     case SEC_DKIM: return "[dkim] or [dkim \"DOMAIN\"]";
     case SEC_DNSSEC: return "[dnssec]";
     case SEC_ZONE: return "[zone \"NAME\"]";
+    case SEC_DANE: return "[dane]";
+    case SEC_MTASTS: return "[mta-sts]";
     default: return "(no section)";
     }
 }
@@ -838,7 +859,8 @@ static int word_list(parser *p, const char *key, const char *v, char ***out,
 static int hook_key(parser *p, int k, const char *key, const char *v)
 {
     static const char *const kinds[] = {"tls", "endpoint", "dkim", "dnssec",
-                                        "account", "hook", "other", NULL};
+                                        "mta-sts", "account", "hook",
+                                        "other", NULL};
     kw_hook_def *h = p->hook;
     const char *why = NULL;
     size_t i, j;
@@ -1128,6 +1150,10 @@ static int begin_section(parser *p, char *h)
     p->coalesce_set = 0;
     if (strcmp(name, "dnssec") == 0 || strcmp(name, "zone") == 0)
         return kw_config_dnssec_begin(p, name, sub);
+    if (strcmp(name, "dane") == 0)
+        return kw_config_dane_begin(p, sub);
+    if (strcmp(name, "mta-sts") == 0)
+        return kw_config_mtasts_begin(p, sub);
     if (strcmp(name, "dkim") == 0) {
         kw_dkim_params *dk = &p->c->dkim;
         kw_dkim_conf_key *nk;
@@ -1260,8 +1286,8 @@ static int begin_section(parser *p, char *h)
     }
     return FAIL(p, "[%s]: unknown section; expected [daemon], [scan], "
                    "[acme], [endpoint \"NAME\"], [certificate \"NAME\"], "
-                   "[hook \"NAME\"], [dkim], [dkim \"DOMAIN\"], [dnssec] "
-                   "or [zone \"NAME\"]",
+                   "[hook \"NAME\"], [dkim], [dkim \"DOMAIN\"], [dnssec], "
+                   "[zone \"NAME\"], [dane], [mta-sts] or [mta-sts \"DOMAIN\"]",
                 name);
 }
 
@@ -1326,6 +1352,8 @@ static int key_line(parser *p, char *line)
     case SEC_DKIM: return kw_config_dkim_key(p, k, key, v);
     case SEC_DNSSEC:
     case SEC_ZONE: return kw_config_dnssec_key(p, k, key, v);
+    case SEC_DANE: return kw_config_dane_key(p, k, key, v);
+    case SEC_MTASTS: return kw_config_mtasts_key(p, k, key, v);
     default: return unknown_key(p, key);
     }
 }

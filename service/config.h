@@ -75,6 +75,29 @@ typedef struct kw_acme_conf {
     int validation_allow_private; /* a private CA reaching private nets */
 } kw_acme_conf;
 
+/* [dane]: how the daemon checks the TLSA records of its SMTP endpoints
+ * (the [endpoint] sections with starttls = smtp, or port 465). */
+typedef struct kw_dane_conf {
+    int configured;       /* a [dane] section is present */
+    char *resolver;       /* validating resolver; NULL: [dnssec]'s, else
+                             /etc/resolv.conf's */
+    int64_t interval;     /* seconds; default 1 h */
+    int64_t timeout;      /* per question and probe, seconds; default 10 */
+} kw_dane_conf;
+
+/* [mta-sts] and [mta-sts "DOMAIN"]: the mail domains whose MTA-STS the
+ * daemon checks (job_mtasts.c), and how. */
+typedef struct kw_mtasts_conf {
+    char **domains;       /* lower case, no final dot */
+    size_t ndomains;
+    char *resolver;       /* NULL: [dane]'s, [dnssec]'s, resolv.conf's */
+    char *cafile;         /* NULL: the system's store */
+    int https_port;       /* 0: 443 */
+    int smtp_port;        /* 0: 25 */
+    int64_t interval;     /* seconds; default 1 h */
+    int64_t timeout;      /* per network step, seconds; default 10 */
+} kw_mtasts_conf;
+
 typedef struct kw_config {
     char *path;           /* the file it came from */
     int log_level;        /* -1: not set */
@@ -108,6 +131,9 @@ typedef struct kw_config {
     kw_dkim_params dkim;
     /* [dnssec] and [zone "NAME"]; dnssec.config_file points at path. */
     kw_dnssec_params dnssec;
+    /* [dane]: the DANE check of the SMTP endpoints (job_dane.c). */
+    kw_dane_conf dane;
+    kw_mtasts_conf mtasts;
 } kw_config;
 
 #define KW_ACME_DEFAULT_DIRECTORY                                          \

@@ -1,7 +1,10 @@
 /*
  * config_dnssec.c: [dnssec] and [zone "NAME"] in keywarden.conf: where
  * the signers' configurations are, how the live checks ask, and the zones
- * watched from outside, into dnssec/'s own kw_dnssec_params.  The
+ * watched from outside, into dnssec/'s own kw_dnssec_params; and [dane],
+ * how the DANE check of the SMTP endpoints asks (kw_dane_conf), and
+ * [mta-sts] with its [mta-sts "DOMAIN"] sections (kw_mtasts_conf), here
+ * because they share the DNSSEC side's resolver and name checks.  The
  * reader's state and helpers are config_int.h's.
  */
 #include "config_int.h"
@@ -139,4 +142,119 @@ int kw_config_dnssec_end(parser *p)
                     (long long)dp->crit, (long long)dp->warn);
     }
     return 0;
+}
+
+int kw_config_dane_begin(parser *p, const char *sub)
+{
+    p->sec = SEC_DANE;
+    if (sub != NULL)
+        return FAIL(p, "[dane \"%s\"]: [dane] takes no name; the endpoints "
+                       "it checks are the [endpoint] sections with starttls "
+                       "= smtp",
+                    sub);
+    if (p->seen_sections & (1u << SEC_DANE))
+        return FAIL(p, "[dane] appears twice; merge the two");
+    p->seen_sections |= 1u << SEC_DANE;
+    p->c->dane.configured = 1;
+    return 0;
+}
+
+int kw_config_dane_key(parser *p, int k, const char *key, const char *v)
+{
+    kw_dane_conf *dc = &p->c->dane;
+
+    switch (k) {
+    case 0: return one_server(p, key, v, &dc->resolver);
+    case 1:
+        if (kw_config_duration(p, key, v, &dc->interval) != 0)
+            return KW_EPARSE;
+        if (dc->interval < 60)
+            return FAIL(p, "interval = %s: at least 1m", v);
+        return 0;
+    default:
+        if (kw_config_duration(p, key, v, &dc->timeout) != 0)
+            return KW_EPARSE;
+        if (dc->timeout < 1 || dc->timeout > 120)
+            return FAIL(p, "timeout = %s: from 1s to 2m", v);
+        return 0;
+    }
+}
+
+int kw_config_mtasts_begin(parser *p, const char *sub)
+{
+    kw_mtasts_conf *mc = &p->c->mtasts;
+    char dom[254], **grown;
+    size_t n, i;
+
+    p->sec = SEC_MTASTS;
+    p->mtasts_domain = sub != NULL;
+    if (sub == NULL) {
+        if (p->seen_sections & (1u << SEC_MTASTS))
+            return FAIL(p, "[mta-sts] appears twice; merge the two");
+        p->seen_sections |= 1u << SEC_MTASTS;
+        return 0;
+    }
+    n = strlen(sub);
+    if (n > 1 && sub[n - 1] == '.')
+        n--;
+    if (n == 0 || n >= sizeof(dom))
+        return FAIL(p, "[mta-sts \"%s\"]: expected a mail domain", sub);
+    for (i = 0; i < n; i++)
+        dom[i] = (char)(sub[i] >= 'A' && sub[i] <= 'Z' ? sub[i] + 32
+                                                       : sub[i]);
+    dom[n] = '\0';
+    if (!kw_config_dns_name_ok(dom, 253))
+        return FAIL(p, "[mta-sts \"%s\"]: expected a mail domain, as in "
+                       "[mta-sts \"example.com\"]",
+                    sub);
+    for (i = 0; i < mc->ndomains; i++)
+        if (strcmp(mc->domains[i], dom) == 0)
+            return FAIL(p, "[mta-sts \"%s\"] appears twice", dom);
+    grown = realloc(mc->domains, (mc->ndomains + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return KW_ENOMEM;
+    mc->domains = grown;
+    if ((mc->domains[mc->ndomains] = strdup(dom)) == NULL)
+        return KW_ENOMEM;
+    mc->ndomains++;
+    return 0;
+}
+
+static int port_of(parser *p, const char *key, const char *v, int *out)
+{
+    char *end;
+    long port = strtol(v, &end, 10);
+
+    if (*end != '\0' || port < 1 || port > 65535)
+        return FAIL(p, "%s = %s: expected a port, 1 to 65535", key, v);
+    *out = (int)port;
+    return 0;
+}
+
+int kw_config_mtasts_key(parser *p, int k, const char *key, const char *v)
+{
+    kw_mtasts_conf *mc = &p->c->mtasts;
+
+    if (p->mtasts_domain)
+        return FAIL(p, "%s: [mta-sts \"DOMAIN\"] only names a domain; "
+                       "how every domain is checked is [mta-sts]'s",
+                    key);
+    switch (k) {
+    case 0: return one_server(p, key, v, &mc->resolver);
+    case 1: return abs_path(p, key, v, &mc->cafile);
+    case 2: return port_of(p, key, v, &mc->https_port);
+    case 3: return port_of(p, key, v, &mc->smtp_port);
+    case 4:
+        if (kw_config_duration(p, key, v, &mc->interval) != 0)
+            return KW_EPARSE;
+        if (mc->interval < 60)
+            return FAIL(p, "interval = %s: at least 1m", v);
+        return 0;
+    default:
+        if (kw_config_duration(p, key, v, &mc->timeout) != 0)
+            return KW_EPARSE;
+        if (mc->timeout < 1 || mc->timeout > 120)
+            return FAIL(p, "timeout = %s: from 1s to 2m", v);
+        return 0;
+    }
 }

@@ -28,6 +28,8 @@ enum section {
     SEC_DKIM,
     SEC_DNSSEC,
     SEC_ZONE,
+    SEC_DANE,
+    SEC_MTASTS,
 };
 
 typedef struct parser {
@@ -45,6 +47,7 @@ typedef struct parser {
     int coalesce_set;     /* the [hook] set coalesce itself */
     uint64_t seen;        /* keys seen in the current section (bits) */
     unsigned seen_sections;
+    int mtasts_domain;    /* the current section is [mta-sts "DOMAIN"] */
     /* Room in the arrays, and the names taken: a file of 20,000
      * sections loads in linear time (kw_vec.h). */
     size_t cap_paths, cap_endpoints, cap_certs, cap_hooks, cap_dkim,
@@ -93,5 +96,12 @@ int kw_config_server_list(parser *p, const char *key, const char *v,
 int kw_config_dnssec_begin(parser *p, const char *name, const char *sub);
 int kw_config_dnssec_key(parser *p, int k, const char *key, const char *v);
 int kw_config_dnssec_end(parser *p);
+
+/* config_dnssec.c too: [dane] (the DANE check of SMTP endpoints). */
+int kw_config_dane_begin(parser *p, const char *sub);
+int kw_config_dane_key(parser *p, int k, const char *key, const char *v);
+/* config_dnssec.c too: [mta-sts] and [mta-sts "DOMAIN"]. */
+int kw_config_mtasts_begin(parser *p, const char *sub);
+int kw_config_mtasts_key(parser *p, int k, const char *key, const char *v);
 
 #endif

@@ -27,6 +27,8 @@ static const kw_job_type *const types[] = {
     &kw_job_dkim,
     &kw_job_dkim_rot,
     &kw_job_dnssec,
+    &kw_job_dane,
+    &kw_job_mtasts,
 };
 
 /* A row claimed from a newer (or broken) database: it fails and is

@@ -269,6 +269,11 @@ int64_t kw_job_dnssec_next(int64_t now, int64_t every, int64_t warn,
 
 /* The rows; the table in job.c lists them. */
 extern const kw_job_type kw_job_scan, kw_job_probe, kw_job_renew,
-    kw_job_precheck, kw_job_dkim, kw_job_dkim_rot, kw_job_dnssec;
+    kw_job_precheck, kw_job_dkim, kw_job_dkim_rot, kw_job_dnssec,
+    kw_job_dane, kw_job_mtasts;
+
+/* Whether the dane-check job (job_dane.c) checks endpoint e: it speaks
+ * SMTP (starttls = smtp, or implicit TLS on port 465). */
+int kw_job_dane_endpoint(const kw_endpoint_conf *e);
 
 #endif

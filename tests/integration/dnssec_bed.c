@@ -243,19 +243,36 @@ uint32_t bed_serial_of(const char *addr, const char *zone)
 }
 
 /* Replace owner's DS in test. with one record. */
-void bed_set_ds(const char *owner, const char *tag, const char *alg,
-                   const char *hex)
+void bed_set_rr(const char *zone, const char *owner, const char *type,
+                const char *rdata)
 {
-    uint32_t before = bed_serial_of("127.0.0.1", "test.");
+    uint32_t before = bed_serial_of("127.0.0.1", zone);
+    char buf[600], *f[8] = { NULL }, *save = NULL, *t;
+    size_t n = 0;
 
-    assert_int_equal(bed_knotc(bed.pconf, "zone-begin", "test.", NULL), 0);
+    snprintf(buf, sizeof(buf), "%s", rdata);
+    for (t = strtok_r(buf, " ", &save); t != NULL && n < 8;
+         t = strtok_r(NULL, " ", &save))
+        f[n++] = t;
+    assert_true(n > 0 && n < 8);
+    assert_int_equal(bed_knotc(bed.pconf, "zone-begin", zone, NULL), 0);
     /* Nothing to unset the first time: its failure is expected then. */
-    (void)bed_knotc(bed.pconf, "zone-unset", "test.", owner, "DS", NULL);
-    assert_int_equal(bed_knotc(bed.pconf, "zone-set", "test.", owner, "10", "DS",
-                           tag, alg, "2", hex, NULL), 0);
-    assert_int_equal(bed_knotc(bed.pconf, "zone-commit", "test.", NULL), 0);
-    assert_int_equal(kn_wait_serial("127.0.0.1", bed.port, "test.", before + 1,
+    (void)bed_knotc(bed.pconf, "zone-unset", zone, owner, type, NULL);
+    assert_int_equal(bed_knotc(bed.pconf, "zone-set", zone, owner, "10", type,
+                               f[0], f[1], f[2], f[3], f[4], f[5], f[6],
+                               NULL), 0);
+    assert_int_equal(bed_knotc(bed.pconf, "zone-commit", zone, NULL), 0);
+    assert_int_equal(kn_wait_serial("127.0.0.1", bed.port, zone, before + 1,
                                     10000), 0);
+}
+
+void bed_set_ds(const char *owner, const char *tag, const char *alg,
+                const char *hex)
+{
+    char rdata[300];
+
+    snprintf(rdata, sizeof(rdata), "%s %s 2 %s", tag, alg, hex);
+    bed_set_rr("test.", owner, "DS", rdata);
 }
 
 pid_t bed_start_daemon(char *const argv[], const char *log)
@@ -382,4 +399,17 @@ void bed_start_unbound(void)
     snprintf(path, sizeof(path), "%s/unbound.out", bed.dir);
     bed.ub.pid = bed_start_daemon(argv, path);
     assert_true(proc_until(bed_ub_up, NULL, 15000));
+}
+
+void bed_start_chain(const char *more_zones)
+{
+    char tag[10], alg[10], hex[200];
+
+    bed_primary_conf("", "", "", more_zones);
+    bed_start_knotd(&bed.prim, bed.pconf, "knotd.out", "127.0.0.1",
+                    "test.");
+    assert_true(proc_until(bed_has_dnskey, (void *)"test.", 15000));
+    assert_true(proc_until(bed_has_dnskey, (void *)"child.test.", 15000));
+    bed_ds_of("child.test.", tag, alg, hex);
+    bed_set_ds("child", tag, alg, hex);
 }

@@ -70,9 +70,19 @@ int bed_has_dnskey(void *ctx);
 uint32_t bed_serial_of(const char *addr, const char *zone);
 /* The SHA-256 DS of zone's KSK as keymgr prints it: "TAG ALG 2 HEX". */
 void bed_ds_of(const char *zone, char *tag, char *alg, char *hex);
+/* Replace owner's TYPE records in zone ("child.test.") with one record of
+ * rdata (at most 7 fields, blank-separated), TTL 10, through knotc's
+ * zone transaction, and wait for the serial. */
+void bed_set_rr(const char *zone, const char *owner, const char *type,
+                const char *rdata);
 /* Replace owner's DS in test. with one record (and wait for the serial). */
 void bed_set_ds(const char *owner, const char *tag, const char *alg,
                 const char *hex);
+
+/* The chain of trust the DANE tests stand on: the primary's knot.conf
+ * (bed_primary_conf with more_zones) and knotd started, test. and
+ * child.test. signed and waited for, child.test.'s DS at the parent. */
+void bed_start_chain(const char *more_zones);
 
 /* unbound, validating, with test.'s KSK as its only trust anchor. */
 void bed_start_unbound(void);

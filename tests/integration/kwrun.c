@@ -347,3 +347,25 @@ int kw_count_files(const char *d, const char *suffix)
     closedir(dp);
     return n;
 }
+
+const char *kw_metrics_health(const char *m, const char *kind,
+                              const char *name)
+{
+    static char out[16];
+    char want[300];
+    const char *p, *h, *e;
+
+    out[0] = '\0';
+    snprintf(want, sizeof(want),
+             "keywarden_object_health{kind=\"%s\",name=\"%s\",", kind,
+             name);
+    if (m == NULL || (p = strstr(m, want)) == NULL ||
+        (e = strchr(p, '\n')) == NULL)
+        return out;
+    h = strstr(p, "health=\"");
+    if (h == NULL || h > e)
+        return out;
+    h += 8;
+    snprintf(out, sizeof(out), "%.*s", (int)strcspn(h, "\""), h);
+    return out;
+}

@@ -86,6 +86,11 @@ void kw_serve_stop(pid_t *pid);
  * *pid = 0. */
 void kw_serve_kill(pid_t *pid);
 
+/* The health label /metrics text m gives keywarden_object_health of the
+ * object of kind and name ("" when absent); a static buffer. */
+const char *kw_metrics_health(const char *m, const char *kind,
+                              const char *name);
+
 /* Wait up to timeout_ms for sql (one integer) to be positive on the
  * database db; fails naming sql and log (serve's) otherwise. */
 void kw_await_sql(const char *db, const char *sql, int timeout_ms,

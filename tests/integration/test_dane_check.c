@@ -62,22 +62,6 @@ static char rec_a[100], rec_b[100], rec_c[100], rec_ca[100];
 static char cert_new[700], cert_same[700], key_new[700];
 static char served_cert[700], served_key[700];
 
-/* "U S 1 HEX": SHA-256 of x's SubjectPublicKeyInfo, OpenSSL directly. */
-static void tlsa_of(X509 *x, int usage, char *buf, size_t cap)
-{
-    unsigned char *der = NULL, md[32];
-    int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
-    size_t i, pos;
-
-    assert_true(n > 0);
-    assert_int_equal(EVP_Digest(der, (size_t)n, md, NULL, EVP_sha256(),
-                                NULL), 1);
-    OPENSSL_free(der);
-    pos = (size_t)snprintf(buf, cap, "%d 1 1 ", usage);
-    for (i = 0; i < 32; i++)
-        pos += (size_t)snprintf(buf + pos, cap - pos, "%02x", md[i]);
-}
-
 static X509 *leaf_of(EVP_PKEY *k, X509 *ca, EVP_PKEY *ca_k, long serial)
 {
     static const char *const names[] = { "mx.child.test", "bad.child.test",
@@ -103,38 +87,22 @@ static void pki(char *cert, char *key, size_t cap)
     EVP_PKEY *ca_k = tp_key_ec(), *ka = tp_key_ec(), *kb = tp_key_ec(),
              *kc = tp_key_ec();
     int64_t now = time(NULL);
-    tp_spec s = { 0 };
-    X509 *ca, *a, *b, *c, *chain[2];
+    X509 *ca, *a, *b, *c;
 
-    s.cn = "Test DANE CA";
-    s.is_ca = 1;
-    s.serial = 1;
-    s.not_before = now - 86400;
-    s.not_after = now + 900 * 86400;
-    s.key = ca_k;
-    ca = tp_cert(&s);
+    ca = tp_ca("Test DANE CA", ca_k, now);
     a = leaf_of(ka, ca, ca_k, 2);
     b = leaf_of(kb, ca, ca_k, 3);
     c = leaf_of(kc, ca, ca_k, 4);
-    tlsa_of(a, 3, rec_a, sizeof(rec_a));
-    tlsa_of(b, 3, rec_b, sizeof(rec_b));
-    tlsa_of(c, 3, rec_c, sizeof(rec_c));
-    tlsa_of(ca, 2, rec_ca, sizeof(rec_ca));
-    snprintf(cert, cap, "%s/served.pem", bed.dir);
-    snprintf(key, cap, "%s/served.key", bed.dir);
-    chain[0] = a;
-    chain[1] = ca;
-    assert_int_equal(tp_write_pem(cert, chain, 2, NULL, 0644), 0);
-    assert_int_equal(tp_write_key(key, ka, 0600), 0);
+    tp_tlsa_spki(a, 3, rec_a, sizeof(rec_a));
+    tp_tlsa_spki(b, 3, rec_b, sizeof(rec_b));
+    tp_tlsa_spki(c, 3, rec_c, sizeof(rec_c));
+    tp_tlsa_spki(ca, 2, rec_ca, sizeof(rec_ca));
+    tp_write_served(bed.dir, "served", a, ca, ka, cert, key, cap);
     /* The renewal on disk: a new key, not yet served. */
-    snprintf(cert_new, sizeof(cert_new), "%s/renewed.pem", bed.dir);
-    chain[0] = c;
-    assert_int_equal(tp_write_pem(cert_new, chain, 2, NULL, 0644), 0);
-    snprintf(key_new, sizeof(key_new), "%s/renewed.key", bed.dir);
-    assert_int_equal(tp_write_key(key_new, kc, 0600), 0);
-    snprintf(cert_same, sizeof(cert_same), "%s/same.pem", bed.dir);
-    chain[0] = a;
-    assert_int_equal(tp_write_pem(cert_same, chain, 2, NULL, 0644), 0);
+    tp_write_served(bed.dir, "renewed", c, ca, kc, cert_new, key_new,
+                    sizeof(cert_new));
+    tp_write_served(bed.dir, "same", a, ca, NULL, cert_same, NULL,
+                    sizeof(cert_same));
     X509_free(ca);
     X509_free(a);
     X509_free(b);
@@ -173,17 +141,10 @@ static int setup(void **st)
              smtp_port, rec_a);
     bed_zone_file("mail.test", zone);
     bed_zone_file("broken.test", zone);
-    bed_primary_conf("", "", "",
-                     "  - domain: mail.test.\n"
-                     "  - domain: broken.test.\n    dnssec-signing: on\n"
-                     "    dnssec-policy: child\n");
-    bed_start_knotd(&bed.prim, bed.pconf, "knotd.out", "127.0.0.1",
-                    "test.");
-    assert_true(proc_until(bed_has_dnskey, (void *)"test.", 15000));
-    assert_true(proc_until(bed_has_dnskey, (void *)"child.test.", 15000));
+    bed_start_chain("  - domain: mail.test.\n"
+                    "  - domain: broken.test.\n    dnssec-signing: on\n"
+                    "    dnssec-policy: child\n");
     assert_true(proc_until(bed_has_dnskey, (void *)"broken.test.", 15000));
-    bed_ds_of("child.test.", tag, alg, hex);
-    bed_set_ds("child", tag, alg, hex);
     /* broken.test.'s DS names its key tag with a digest of zeros. */
     bed_ds_of("broken.test.", tag, alg, hex);
     memset(hex, '0', strlen(hex));

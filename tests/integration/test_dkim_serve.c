@@ -75,27 +75,6 @@ static char *http_get(int port, const char *path, double *secs)
     return body;
 }
 
-/* The health /metrics gives the dkim object name ("" when absent). */
-static const char *health_in(const char *m, const char *name)
-{
-    static char out[16];
-    char want[300];
-    const char *p, *h, *e;
-
-    out[0] = '\0';
-    snprintf(want, sizeof(want),
-             "keywarden_object_health{kind=\"dkim\",name=\"%s\",", name);
-    if (m == NULL || (p = strstr(m, want)) == NULL ||
-        (e = strchr(p, '\n')) == NULL)
-        return out;
-    h = strstr(p, "health=\"");
-    if (h == NULL || h > e)
-        return out;
-    h += 8;
-    snprintf(out, sizeof(out), "%.*s", (int)strcspn(h, "\""), h);
-    return out;
-}
-
 /* keywarden_jobs_total{type="dkim",result="ok"}, or -1. */
 static long dkim_checks_in(const char *m)
 {
@@ -115,7 +94,7 @@ static int has_health(void *ctx)
 {
     want_health *w = ctx;
     char *m = http_get(w->port, "/metrics", NULL);
-    int ok = m != NULL && strcmp(health_in(m, w->name), w->health) == 0 &&
+    int ok = m != NULL && strcmp(kw_metrics_health(m, "dkim", w->name), w->health) == 0 &&
              dkim_checks_in(m) >= w->min_checks;
 
     free(m);
@@ -144,7 +123,7 @@ static double await_health(int port, const char *name, const char *health,
 
         fail_msg("%s did not turn %s after %ld checks (now \"%s\", %ld "
                  "checks); see %s",
-                 name, health, min_checks, health_in(m, name),
+                 name, health, min_checks, kw_metrics_health(m, "dkim", name),
                  dkim_checks_in(m), log);
     }
     return mono() - t0;

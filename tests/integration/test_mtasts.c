@@ -20,7 +20,11 @@
  * critical within --timeout; the policy edited under the same id warns on the next
  * run until the id changes; the TLS-RPT record removed warns; nginx
  * stopped is a critical naming the URL; no DNS answer is unknown (3),
- * and an untrusted CA fails both the policy fetch and the MX.
+ * and an untrusted CA fails both the policy fetch and the MX.  And
+ * serve's mta-sts-check job (test_serve_job), with [mta-sts "good.test"]
+ * and [mta-sts "uncov.test"]: both become objects of kind mta-sts,
+ * uncov.test critical in check, list --json and /metrics with the mx:
+ * line to add and a health.changed event, good.test ok.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -613,11 +617,99 @@ static void test_nginx_stopped(void **st)
     kwres_free(&r);
 }
 
+/* serve's mta-sts-check job (state of its own, the clock pinned, made
+ * due with run-job): the uncovered MX is critical on the mta-sts object
+ * uncov.test in check, list --json and /metrics; good.test is ok. */
+static void test_serve_job(void **st)
+{
+    char sstate[600], sconf[600], db[700], log[600], empty[600], now[40];
+    int mport = free_port();
+    time_t t = time(NULL);
+    json_t *all, *o;
+    size_t i;
+    pid_t pid;
+    char *m;
+    kwres r;
+
+    (void)st;
+    need_postfix();
+    snprintf(sstate, sizeof(sstate), "%s/serve-state", dir);
+    snprintf(sconf, sizeof(sconf), "%s/serve.conf", dir);
+    snprintf(db, sizeof(db), "%s/keywarden.db", sstate);
+    snprintf(log, sizeof(log), "%s/serve.log", dir);
+    snprintf(empty, sizeof(empty), "%s/empty", dir);
+    tp_mkdirs(empty);
+    write_text(sconf,
+               "[daemon]\nmetrics_listen = 127.0.0.1:%d\n\n"
+               "[scan]\npath = %s\n\n"
+               "[mta-sts]\nresolver = %s\ncafile = %s\nhttps_port = %d\n"
+               "smtp_port = %d\ntimeout = 5s\n\n"
+               "[mta-sts \"good.test\"]\n\n[mta-sts \"uncov.test\"]\n",
+               mport, empty, resolver, cafile, https_port, smtp_port);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    pid = kw_serve_start(sstate, sconf, now, NULL, log);
+    kw_await_sql(db, "SELECT count(*) FROM jobs WHERE type = "
+                     "'mta-sts-check'", 30000, log);
+    r = kw_expect(0, sstate, sconf,
+                  (const char *[]){ "run-job", "mta-sts-check", NULL });
+    kwres_free(&r);
+    kw_await_sql(db, "SELECT count(*) = 2 FROM checks WHERE checker = "
+                     "'mta-sts'", 60000, log);
+
+    r = kw_expect(2, sstate, sconf,
+                  (const char *[]){ "check", "--kind", "mta-sts", NULL });
+    assert_contains(r.out, "CRITICAL: uncov.test");
+    assert_contains(r.out, "MTA-STS: no mx: line of the policy matches "
+                           "mx.good.test");
+    assert_contains(r.out, "add \"mx: mx.good.test\"");
+    assert_not_contains(r.out, ": good.test");
+    kwres_free(&r);
+    r = kw_expect(0, sstate, sconf,
+                  (const char *[]){ "show", "uncov.test", NULL });
+    fprintf(stderr, "%s", r.out);
+    assert_contains(r.out, "MTA-STS: no mx: line of the policy matches "
+                           "mx.good.test");
+    kwres_free(&r);
+
+    r = kw_expect(0, sstate, sconf,
+                  (const char *[]){ "list", "--json", "--kind", "mta-sts",
+                                    NULL });
+    all = json_loads(r.out, 0, NULL);
+    assert_non_null(all);
+    assert_int_equal(json_array_size(all), 2);
+    for (i = 0; i < json_array_size(all); i++) {
+        const char *name, *health;
+
+        o = json_array_get(all, i);
+        name = json_string_value(json_object_get(o, "name"));
+        health = json_string_value(json_object_get(o, "health"));
+        assert_non_null(name);
+        assert_string_equal(health, strcmp(name, "uncov.test") == 0
+                                        ? "critical" : "ok");
+    }
+    json_decref(all);
+    kwres_free(&r);
+
+    m = kw_http_get(mport, "/metrics");
+    assert_non_null(m);
+    assert_string_equal(kw_metrics_health(m, "mta-sts", "uncov.test"),
+                        "critical");
+    assert_string_equal(kw_metrics_health(m, "mta-sts", "good.test"), "ok");
+    free(m);
+    kw_await_sql(db, "SELECT count(*) = 1 FROM events WHERE type = "
+                     "'health.changed' AND json_extract(detail, '$.kind') "
+                     "= 'mta-sts' AND json_extract(detail, '$.object') = "
+                     "'uncov.test' AND json_extract(detail, '$.to') = "
+                     "'critical'", 5000, log);
+    kw_serve_stop(&pid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_uncovered),
+        cmocka_unit_test(test_serve_job),
         cmocka_unit_test(test_wrong_cert),
         cmocka_unit_test(test_untrusted),
         cmocka_unit_test(test_redirect),

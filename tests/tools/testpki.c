@@ -511,3 +511,47 @@ long tp_make_tree(const char *dir, long ncerts, int64_t now, unsigned seed)
         EVP_PKEY_free(keys[i]);
     return written;
 }
+
+void tp_tlsa_spki(X509 *x, int usage, char *buf, size_t cap)
+{
+    unsigned char *der = NULL, md[32];
+    int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+    size_t i, pos;
+
+    if (n <= 0 || cap < 80 ||
+        EVP_Digest(der, (size_t)n, md, NULL, EVP_sha256(), NULL) != 1)
+        abort();
+    OPENSSL_free(der);
+    pos = (size_t)snprintf(buf, cap, "%d 1 1 ", usage);
+    for (i = 0; i < 32; i++)
+        pos += (size_t)snprintf(buf + pos, cap - pos, "%02x", md[i]);
+}
+
+void tp_write_served(const char *dir, const char *base, X509 *leaf, X509 *ca,
+                     EVP_PKEY *k, char *cert, char *key, size_t cap)
+{
+    X509 *chain[2] = { leaf, ca };
+
+    snprintf(cert, cap, "%s/%s.pem", dir, base);
+    if (tp_write_pem(cert, chain, 2, NULL, 0644) != 0)
+        abort();
+    if (k == NULL)
+        return;
+    snprintf(key, cap, "%s/%s.key", dir, base);
+    if (tp_write_key(key, k, 0600) != 0)
+        abort();
+}
+
+X509 *tp_ca(const char *cn, EVP_PKEY *k, int64_t now)
+{
+    tp_spec s;
+
+    memset(&s, 0, sizeof(s));
+    s.cn = cn;
+    s.is_ca = 1;
+    s.serial = 1;
+    s.not_before = now - 86400;
+    s.not_after = now + 900 * 86400;
+    s.key = k;
+    return tp_cert(&s);
+}

@@ -31,6 +31,21 @@ typedef struct tp_spec {
     EVP_PKEY *issuer_key;      /* NULL: key (self-signed) */
 } tp_spec;
 
+/* A self-signed CA named cn with key k, valid from a day before now for
+ * 900 days, serial 1; aborts on failure. */
+X509 *tp_ca(const char *cn, EVP_PKEY *k, int64_t now);
+
+/* leaf and its issuer ca written as DIR/BASE.pem (leaf first, 0644) and,
+ * when k is not NULL, k as DIR/BASE.key (0600); their paths in cert and
+ * key (cap bytes each, key may be NULL without k).  Aborts on failure. */
+void tp_write_served(const char *dir, const char *base, X509 *leaf, X509 *ca,
+                     EVP_PKEY *k, char *cert, char *key, size_t cap);
+
+/* The TLSA record "USAGE 1 1 HEX" of x: the SHA-256 of its
+ * SubjectPublicKeyInfo, computed with OpenSSL directly (not by the code
+ * under test); aborts on failure. */
+void tp_tlsa_spki(X509 *x, int usage, char *buf, size_t cap);
+
 /* Build and sign a certificate; aborts on failure (tests only). */
 X509 *tp_cert(const tp_spec *s);
 

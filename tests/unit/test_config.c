@@ -814,6 +814,59 @@ static void many_endpoints(void **state)
 
 /* [dnssec] and [zone "NAME"]: the signers' files, the live checks'
  * parameters and the zones watched from outside; a copy is deep. */
+/* [dane], [mta-sts] and [mta-sts "DOMAIN"]: defaults, values, and each
+ * mistake named. */
+static void mail_check_sections(void **state)
+{
+    kw_config c;
+    kw_diag d;
+    size_t i;
+    static const char *const bad[][2] = {
+        {"[dane]\nresolver = ns.test\n", "expected an IP address"},
+        {"[dane]\ninterval = 5s\n", "at least 1m"},
+        {"[dane]\ntimeout = 5m\n", "from 1s to 2m"},
+        {"[dane \"mx\"]\n", "takes no name"},
+        {"[dane]\n[dane]\n", "appears twice"},
+        {"[mta-sts \"a.test\"]\ncafile = /x\n", "only names a domain"},
+        {"[mta-sts \"a.test\"]\n[mta-sts \"A.test.\"]\n", "appears twice"},
+        {"[mta-sts \"a..test\"]\n", "expected a mail domain"},
+        {"[mta-sts]\nhttps_port = 0\n", "expected a port"},
+        {"[mta-sts]\ncafile = ca.pem\n", "expected an absolute path"},
+        {"[mta-sts]\nmx = a\n", "unknown key in [mta-sts]"},
+    };
+
+    (void)state;
+    assert_int_equal(parse("", &c, &d), 0);
+    assert_int_equal(c.dane.interval, 3600);
+    assert_int_equal(c.dane.timeout, 10);
+    assert_int_equal(c.mtasts.ndomains, 0);
+    kw_config_free(&c);
+    assert_int_equal(parse("[dane]\nresolver = 127.0.0.1:5353\n"
+                           "interval = 2h\ntimeout = 5s\n"
+                           "[mta-sts \"Example.COM.\"]\n"
+                           "[mta-sts]\ncafile = /etc/ca.pem\n"
+                           "https_port = 8443\nsmtp_port = 2525\n"
+                           "[mta-sts \"b.example\"]\n", &c, &d), 0);
+    assert_true(c.dane.configured);
+    assert_string_equal(c.dane.resolver, "127.0.0.1:5353");
+    assert_int_equal(c.dane.interval, 7200);
+    assert_int_equal(c.dane.timeout, 5);
+    assert_int_equal(c.mtasts.ndomains, 2);
+    assert_string_equal(c.mtasts.domains[0], "example.com");
+    assert_string_equal(c.mtasts.domains[1], "b.example");
+    assert_string_equal(c.mtasts.cafile, "/etc/ca.pem");
+    assert_int_equal(c.mtasts.https_port, 8443);
+    assert_int_equal(c.mtasts.smtp_port, 2525);
+    kw_config_free(&c);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (parse(bad[i][0], &c, &d) != KW_EPARSE)
+            fail_msg("accepted: %s", bad[i][0]);
+        if (strstr(d.msg, bad[i][1]) == NULL)
+            fail_msg("%s: said \"%s\", expected \"%s\"", bad[i][0], d.msg,
+                     bad[i][1]);
+    }
+}
+
 static void dnssec_sections(void **state)
 {
     kw_config c;
@@ -907,6 +960,7 @@ int main(void)
         cmocka_unit_test(dkim_sections),
         cmocka_unit_test(dkim_rotate_sections),
         cmocka_unit_test(dnssec_sections),
+        cmocka_unit_test(mail_check_sections),
         cmocka_unit_test(dkim_zone_sections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,7 +74,7 @@ static int section_heading(const char *p, char *out, size_t outsz)
     if (strncmp(p, "`[", 2) != 0)
         return 0;
     p += 2;
-    n = strspn(p, "abcdefghijklmnopqrstuvwxyz");
+    n = strspn(p, "abcdefghijklmnopqrstuvwxyz-");
     if (n == 0 || n >= outsz || (p[n] != ']' && p[n] != ' '))
         return 0;
     memcpy(out, p, n);

@@ -78,8 +78,9 @@ static void other_requests(void **state)
     assert_int_equal(parse("{\"cmd\":\"run\",\"type\":\"nope\"}", &q, &d),
                      KW_EINVAL);
     assert_string_equal(d.msg, "type: expected scan, probe, renew, "
-                               "precheck, dkim, dkim-rotate or "
-                               "dnssec-check");
+                               "precheck, dkim, dkim-rotate, "
+                               "dnssec-check, dane-check or "
+                               "mta-sts-check");
     assert_int_equal(parse("{\"cmd\":\"run\",\"type\":\"precheck\","
                            "\"key\":\"www\"}",
                            &q, &d),

@@ -153,6 +153,10 @@ static void upgrade_from_every_earlier_version(void **state)
                     "INSERT INTO objects (kind, name, source, created_at, "
                     "updated_at) VALUES ('dkim', 'sel._domainkey.x', 'x', 1,"
                     " 1);"
+                    /* Version 16 widened the kinds in place. */
+                    "INSERT INTO objects (kind, name, source, created_at, "
+                    "updated_at) VALUES ('mta-sts', 'example.com', "
+                    "'[mta-sts]', 1, 1);"
                     "INSERT INTO jobs (type, key, next_at, created_at, "
                     "updated_at) VALUES ('scan', 'all', 1, 1, 1);"
                     "INSERT INTO endpoints (object_id, name, host, port, "

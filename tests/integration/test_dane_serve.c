@@ -1,0 +1,314 @@
+/*
+ * test_dane_serve.c: serve's dane-check job against real servers on
+ * loopback, on the DNSSEC bed (dnssec_bed.h): Knot signs test. and
+ * child.test. (its DS in test.), unbound validates with test.'s KSK, and
+ * a private Postfix (servers.h) offers STARTTLS on a free port with a
+ * leaf for mx.child.test.  [endpoint "mx"] names that Postfix by address
+ * with sni mx.child.test.  First the TLSA 3 1 1 at _PORT._tcp.mx is the
+ * served key's: the endpoint is ok in check, list --json and /metrics.
+ * Then it is replaced (knotc) by another key's: DANE senders refuse the
+ * host, so after the next run it is critical in all three, check naming
+ * the served key's record to publish, with one health.changed event
+ * (checker "dane", ok -> critical).  The records are computed here with
+ * OpenSSL (tp_tlsa_spki).  Last, the record is the served key's again
+ * and a managed [certificate] for mx.child.test has a renewal with a new
+ * key in its live file, not yet served: dane.reload, critical before a
+ * reload makes DANE senders defer.  The clock is pinned (KEYWARDEN_NOW): the
+ * probe runs at start, the dane-check job, due a minute after the plan,
+ * is made due with run-job.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "dnssec_bed.h"
+#include "kwrun.h"
+#include "proc.h"
+#include "servers.h"
+#include "testpki.h"
+
+static int smtp_port, metrics_port;
+static pid_t postfix_pid, serve_pid;
+static char rec_served[100], rec_other[100], rec_next[100];
+static char state[700], conf[700], db[800], serve_log[800];
+
+/* The served pair (a leaf for both names and its CA) written for
+ * Postfix; the records of the served key and of another. */
+static void pki(char *cert, char *key, size_t cap)
+{
+    static const char *const names[] = { "mx.child.test", NULL };
+    EVP_PKEY *ca_k = tp_key_ec(), *k = tp_key_ec(), *other_k = tp_key_ec();
+    int64_t now = time(NULL);
+    tp_spec s = { 0 };
+    X509 *ca, *leaf, *other, *next;
+    char live[700], live_cert[800];
+    EVP_PKEY *next_k = tp_key_ec();
+
+    ca = tp_ca("Test DANE CA", ca_k, now);
+    s.cn = "mx.child.test";
+    s.dns = names;
+    s.not_before = now - 3600;
+    s.not_after = now + 60 * 86400;
+    s.serial = 2;
+    s.key = k;
+    s.issuer = ca;
+    s.issuer_key = ca_k;
+    leaf = tp_cert(&s);
+    s.serial = 3;
+    s.key = other_k;
+    other = tp_cert(&s);
+    s.serial = 4;
+    s.key = next_k;
+    next = tp_cert(&s);
+    tp_tlsa_spki(next, 3, rec_next, sizeof(rec_next));
+    tp_tlsa_spki(leaf, 3, rec_served, sizeof(rec_served));
+    tp_tlsa_spki(other, 3, rec_other, sizeof(rec_other));
+    tp_write_served(bed.dir, "served", leaf, ca, k, cert, key, cap);
+    /* The renewal in the managed certificate's live file (live/mx a link
+     * to ../archive/mx/1, as renewals leave it), read only once the
+     * configuration names that certificate (test_serve_reload). */
+    snprintf(live, sizeof(live), "%s/certs/live", bed.dir);
+    tp_mkdirs(live);
+    snprintf(live, sizeof(live), "%s/certs/live/mx", bed.dir);
+    assert_int_equal(symlink("../archive/mx/1", live), 0);
+    snprintf(live, sizeof(live), "%s/certs/archive/mx/1", bed.dir);
+    tp_mkdirs(live);
+    tp_write_served(live, "cert", next, ca, NULL, live_cert, NULL,
+                    sizeof(live_cert));
+    X509_free(next);
+    EVP_PKEY_free(next_k);
+    X509_free(ca);
+    X509_free(leaf);
+    X509_free(other);
+    EVP_PKEY_free(ca_k);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(other_k);
+}
+
+/* With managed: a [certificate "mx"] for mx.child.test whose live file
+ * is under DIR/certs (its CA unreachable: no renewal runs). */
+static void write_conf(int managed)
+{
+    char empty[700], more[1500] = "";
+
+    snprintf(empty, sizeof(empty), "%s/empty", bed.dir);
+    tp_mkdirs(empty);
+    if (managed)
+        snprintf(more, sizeof(more),
+                 "\n[acme]\ndirectory = https://127.0.0.1:1/directory\n"
+                 "certs_dir = %s/certs\n\n"
+                 "[certificate \"mx\"]\nnames = mx.child.test\n"
+                 "http01 = webroot\nwebroot = %s\n", bed.dir, empty);
+    write_text(conf,
+               "[daemon]\nmetrics_listen = 127.0.0.1:%d\n\n"
+               "[scan]\npath = %s\n\n"
+               "[endpoint \"mx\"]\nhost = 127.0.0.1\nport = %d\n"
+               "sni = mx.child.test\nstarttls = smtp\n\n"
+               "[dane]\nresolver = 127.0.0.1:%d\ninterval = 2h\n"
+               "timeout = 5s\n\n"
+               "[zone \"child.test\"]\nservers = 127.0.0.1:%d\n%s",
+               metrics_port, empty, smtp_port, bed.ub.port,
+               bed.port, more);
+}
+
+static int setup(void **st)
+{
+    char cert[700], key[700], zone[1000];
+    const char *skip = NULL;
+
+    (void)st;
+    if (bed_init("dane_serve") != 0)
+        return -1;
+    smtp_port = free_port();
+    metrics_port = free_port();
+    pki(cert, key, sizeof(cert));
+    bed_zone_file("test", "child NS ns1.child.test.\n"
+                  "ns1.child A 127.0.0.1\n");
+    snprintf(zone, sizeof(zone),
+             "mx A 127.0.0.1\n_%d._tcp.mx TLSA %s\n", smtp_port,
+             rec_served);
+    bed_zone_file("child.test", zone);
+    bed_start_chain("");
+    bed_start_unbound();
+    postfix_pid = postfix_start(bed.dir, smtp_port, cert, key, NULL, &skip);
+    if (postfix_pid == 0) {
+        fprintf(stderr, "Postfix cannot run here: %s\n", skip);
+        return -1;
+    }
+    assert_true(postfix_pid > 0);
+    snprintf(state, sizeof(state), "%s/state", bed.dir);
+    snprintf(conf, sizeof(conf), "%s/keywarden.conf", bed.dir);
+    snprintf(db, sizeof(db), "%s/keywarden.db", state);
+    snprintf(serve_log, sizeof(serve_log), "%s/serve.log", bed.dir);
+    write_conf(0);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    kw_serve_kill(&serve_pid);
+    postfix_stop(bed.dir, postfix_pid);
+    bed_stop();
+    return 0;
+}
+
+/* The object in list --json's output named name, or NULL. */
+static json_t *listed(json_t *all, const char *name)
+{
+    json_t *objs = json_is_array(all) ? all : json_object_get(all, "objects");
+    size_t i;
+
+    for (i = 0; i < json_array_size(objs); i++) {
+        json_t *o = json_array_get(objs, i);
+        const char *n = json_string_value(json_object_get(o, "name"));
+
+        if (n != NULL && strcmp(n, name) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+/* The endpoint's health in check --kind tls (exit code), list --json
+ * and /metrics, which must all be want ("ok" or "critical"); check's
+ * output must hold text when it is not NULL. */
+static void health_is(const char *want, const char *text)
+{
+    int code = strcmp(want, "ok") == 0 ? 0 : 2;
+    json_t *all, *o;
+    json_error_t e;
+    char *m;
+    kwres r;
+
+    r = kw_expect(code, state, conf,
+                  (const char *[]){ "check", "--kind", "tls", NULL });
+    fprintf(stderr, "%s", r.out);
+    if (text != NULL)
+        assert_non_null(strstr(r.out, text));
+    kwres_free(&r);
+    r = kw_expect(0, state, conf,
+                  (const char *[]){ "show", "mx.child.test", NULL });
+    if (strcmp(want, "ok") != 0)
+        assert_non_null(strstr(r.out, "DANE: "));
+    else
+        assert_null(strstr(r.out, "DANE: "));
+    kwres_free(&r);
+    r = kw_expect(0, state, conf,
+                  (const char *[]){ "list", "--json", "--kind", "tls",
+                                    NULL });
+    all = json_loads(r.out, 0, &e);
+    if (all == NULL)
+        fail_msg("list --json is not JSON (%s): %s", e.text, r.out);
+    o = listed(all, "mx.child.test");
+    if (o == NULL)
+        fail_msg("mx.child.test not in list --json: %s", r.out);
+    assert_string_equal(json_string_value(json_object_get(o, "health")),
+                        want);
+    if (strcmp(want, "ok") != 0)
+        assert_non_null(strstr(r.out, "DANE: "));
+    json_decref(all);
+    kwres_free(&r);
+    m = kw_http_get(metrics_port, "/metrics");
+    assert_non_null(m);
+    assert_string_equal(kw_metrics_health(m, "tls", "mx.child.test"), want);
+    free(m);
+}
+
+/* One more run of the job, from an empty resolver cache. */
+static void run_dane(void)
+{
+    kwres r;
+
+    bed_ub_flush();
+    r = kw_expect(0, state, conf,
+                  (const char *[]){ "run-job", "dane-check", NULL });
+    kwres_free(&r);
+}
+
+static void test_serve_dane(void **st)
+{
+    char now[40], owner[64];
+    time_t t = time(NULL);
+
+    (void)st;
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    serve_pid = kw_serve_start(state, conf, now, NULL, serve_log);
+    kw_await_sql(db, "SELECT count(*) = 1 FROM endpoints WHERE ok = 1",
+                 30000, serve_log);
+    kw_await_sql(db, "SELECT count(*) FROM jobs WHERE type = 'dane-check'",
+                 30000, serve_log);
+
+    /* The served key's record: ok, no event. */
+    run_dane();
+    kw_await_sql(db, "SELECT count(*) = 1 FROM checks WHERE checker = "
+                     "'dane' AND health = 'ok'", 60000, serve_log);
+    health_is("ok", NULL);
+
+    /* Another key's record: critical, the served key's record to
+     * publish, one health.changed. */
+    snprintf(owner, sizeof(owner), "_%d._tcp.mx", smtp_port);
+    bed_set_rr("child.test.", owner, "TLSA", rec_other);
+    run_dane();
+    kw_await_sql(db, "SELECT count(*) = 1 FROM checks WHERE checker = "
+                     "'dane' AND health = 'critical'", 60000, serve_log);
+    health_is("critical", rec_served + 6);
+    kw_await_sql(db, "SELECT count(*) = 1 FROM events WHERE type = "
+                     "'health.changed' AND json_extract(detail, "
+                     "'$.checker') = 'dane' AND json_extract(detail, "
+                     "'$.object') = 'mx' AND json_extract(detail, '$.from') "
+                     "= 'ok' AND json_extract(detail, '$.to') = "
+                     "'critical'", 5000, serve_log);
+    kw_serve_stop(&serve_pid);
+}
+
+/* The served key's record again, and a renewal with a new key in the
+ * managed certificate's live file: critical before the reload. */
+static void test_serve_reload(void **st)
+{
+    char now[40], owner[64];
+    time_t t = time(NULL);
+    kwres r;
+
+    (void)st;
+    snprintf(owner, sizeof(owner), "_%d._tcp.mx", smtp_port);
+    bed_set_rr("child.test.", owner, "TLSA", rec_served);
+    write_conf(1);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    serve_pid = kw_serve_start(state, conf, now, NULL, serve_log);
+    kw_await_sql(db, "SELECT count(*) FROM jobs WHERE type = 'dane-check'",
+                 30000, serve_log);
+    run_dane();
+    kw_await_sql(db, "SELECT count(*) = 1 FROM check_findings WHERE code = "
+                     "'dane.reload' AND severity = 'critical'", 60000,
+                 serve_log);
+    r = kw_expect(2, state, conf,
+                  (const char *[]){ "check", "--kind", "tls", NULL });
+    fprintf(stderr, "%s", r.out);
+    assert_non_null(strstr(r.out, "matches no TLSA record while the served "
+                                  "one does"));
+    /* The renewal's record, to publish before the reload. */
+    assert_non_null(strstr(r.out, rec_next));
+    kwres_free(&r);
+    kw_serve_stop(&serve_pid);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_serve_dane),
+        cmocka_unit_test(test_serve_reload),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
