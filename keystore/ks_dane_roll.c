@@ -1,0 +1,161 @@
+/*
+ * ks_dane_roll.c: DANE rollover rows and their journal (ks_dane_roll.h).
+ */
+#include "ks_dane_roll.h"
+
+#include "ks_store_int.h"
+
+#include "../common/kw_vec.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void col(sqlite3_stmt *st, int i, char *buf, size_t cap)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+
+    snprintf(buf, cap, "%s", t != NULL ? t : "");
+}
+
+static int write_row(ks_store *s, ks_dane_roll *r, kw_diag *d)
+{
+    int rc;
+
+    if (r->id != 0)
+        return ks_run(s, d, "updating a DANE rollover",
+                      "UPDATE dane_rollovers SET key_path = ?2, tlsa = ?3, "
+                      "old_tlsa = ?4, names = ?5, stage = ?6, since = ?7, "
+                      "wait_until = ?8, waits_for = ?9, stopped = ?10, "
+                      "failures = ?11, released = ?12 WHERE id = ?1",
+                      "itttttiittii", r->id, r->key_path, r->tlsa,
+                      r->old_tlsa, r->names, r->stage, r->since,
+                      r->wait_until, r->waits_for, r->stopped,
+                      (int64_t)r->failures, (int64_t)r->released);
+    rc = ks_run(s, d, "recording a DANE rollover",
+                "INSERT INTO dane_rollovers (cert, key_path, tlsa, old_tlsa, "
+                "names, stage, since, wait_until, waits_for, stopped, "
+                "failures, released, started_at) VALUES (?1, ?2, ?3, ?4, ?5, "
+                "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                "ttttttiittiii", r->cert, r->key_path, r->tlsa,
+                r->old_tlsa, r->names, r->stage, r->since, r->wait_until,
+                r->waits_for, r->stopped, (int64_t)r->failures,
+                (int64_t)r->released, r->started_at);
+    if (rc == 0)
+        r->id = sqlite3_last_insert_rowid(ks_db(s));
+    return rc;
+}
+
+int ks_dane_roll_save(ks_store *s, ks_dane_roll *r, const char *old_stage,
+                      int64_t at, const char *note, kw_diag *d)
+{
+    int64_t id = r->id;
+    int rc;
+
+    if ((rc = ks_begin(s, d)) != 0)
+        return rc;
+    rc = write_row(s, r, d);
+    if (rc == 0)
+        rc = ks_run(s, d, "journalling a DANE rollover",
+                    "INSERT INTO dane_roll_journal (rollover_id, at, "
+                    "old_stage, new_stage, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "iittt", r->id, at, old_stage != NULL ? old_stage : "",
+                    r->stage, note != NULL ? note : "");
+    if (rc == 0)
+        rc = ks_commit(s, d);
+    if (rc != 0) {
+        ks_rollback(s);
+        r->id = id;
+    }
+    return rc;
+}
+
+int ks_dane_roll_latest(ks_store *s, const char *cert, ks_dane_roll *r,
+                        int *found, kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    *found = 0;
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT id, cert, key_path, tlsa, old_tlsa, names, "
+                           "stage, since, wait_until, waits_for, stopped, "
+                           "failures, released, started_at FROM "
+                           "dane_rollovers WHERE cert = ?1 ORDER BY id DESC "
+                           "LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "reading DANE rollovers");
+    sqlite3_bind_text(st, 1, cert, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        r->id = sqlite3_column_int64(st, 0);
+        col(st, 1, r->cert, sizeof(r->cert));
+        col(st, 2, r->key_path, sizeof(r->key_path));
+        col(st, 3, r->tlsa, sizeof(r->tlsa));
+        col(st, 4, r->old_tlsa, sizeof(r->old_tlsa));
+        col(st, 5, r->names, sizeof(r->names));
+        col(st, 6, r->stage, sizeof(r->stage));
+        r->since = sqlite3_column_int64(st, 7);
+        r->wait_until = sqlite3_column_int64(st, 8);
+        col(st, 9, r->waits_for, sizeof(r->waits_for));
+        col(st, 10, r->stopped, sizeof(r->stopped));
+        r->failures = sqlite3_column_int(st, 11);
+        r->released = sqlite3_column_int(st, 12);
+        r->started_at = sqlite3_column_int64(st, 13);
+        *found = 1;
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = 0;
+    } else {
+        rc = ks_db_error(s, d, "reading DANE rollovers");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ks_dane_roll_journal(ks_store *s, int64_t id, ks_dane_roll_step **out,
+                         size_t *n, size_t max, kw_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    ks_dane_roll_step *v = NULL, *nv;
+    size_t cap = 0;
+    int rc = SQLITE_DONE;
+
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(ks_db(s),
+                           "SELECT at, old_stage, new_stage, note FROM "
+                           "dane_roll_journal WHERE rollover_id = ?1 "
+                           "ORDER BY rowid",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ks_db_error(s, d, "reading a DANE rollover's journal");
+    sqlite3_bind_int64(st, 1, id);
+    while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((nv = kw_vec_grow(v, &cap, *n + 1, sizeof(*v))) == NULL) {
+            free(v);
+            sqlite3_finalize(st);
+            *n = 0;
+            return kw_diag_set(d, KW_ENOMEM,
+                               "reading a DANE rollover's journal: out of "
+                               "memory");
+        }
+        v = nv;
+        v[*n].at = sqlite3_column_int64(st, 0);
+        col(st, 1, v[*n].old_stage, sizeof(v[*n].old_stage));
+        col(st, 2, v[*n].new_stage, sizeof(v[*n].new_stage));
+        col(st, 3, v[*n].note, sizeof(v[*n].note));
+        (*n)++;
+    }
+    if (*n < max && rc != SQLITE_DONE) {
+        free(v);
+        *n = 0;
+        rc = ks_db_error(s, d, "reading a DANE rollover's journal");
+        sqlite3_finalize(st);
+        return rc;
+    }
+    sqlite3_finalize(st);
+    *out = v;
+    return 0;
+}
