@@ -72,6 +72,23 @@ typedef struct kw_dane_roll_dns {
     void *ctx;
 } kw_dane_roll_dns;
 
+/* Where the real DNS side publishes: the zone's update settings, the
+ * keys dns-01 uses (dns_server, dns_zone, tsig_*, dns_check).  Borrowed. */
+typedef struct kw_dane_roll_net {
+    const char *server;          /* the primary, "ADDR[:PORT]" */
+    const char *zone;            /* NULL: found by SOA queries */
+    const char *tsig_key, *tsig_alg, *tsig_secret; /* tsig_key NULL: none */
+    const char *const *check;    /* more servers to check, NULL-terminated */
+    int port;                    /* the authoritative servers' port; 0: 53 */
+    int timeout_ms;              /* each exchange or wait; 0: 10 s */
+} kw_dane_roll_net;
+
+/* dns: RFC 2136 updates with TSIG to net->server, visibility on every
+ * authoritative server of the zone (dns/dns_auth.h) and dns_check, the
+ * zone's negative TTL from its SOA.  net must outlive dns. */
+void kw_dane_roll_dns_real(kw_dane_roll_dns *dns,
+                           const kw_dane_roll_net *net);
+
 typedef enum kw_dane_stage {
     KW_DANE_ST_NONE = 0,
     KW_DANE_ST_GENERATING, /* intent: the next key file is being written */
