@@ -71,48 +71,86 @@ int ks_dane_roll_save(ks_store *s, ks_dane_roll *r, const char *old_stage,
     return rc;
 }
 
-int ks_dane_roll_latest(ks_store *s, const char *cert, ks_dane_roll *r,
-                        int *found, kw_diag *d)
+static void read_roll(sqlite3_stmt *st, ks_dane_roll *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->id = sqlite3_column_int64(st, 0);
+    col(st, 1, r->cert, sizeof(r->cert));
+    col(st, 2, r->key_path, sizeof(r->key_path));
+    col(st, 3, r->tlsa, sizeof(r->tlsa));
+    col(st, 4, r->old_tlsa, sizeof(r->old_tlsa));
+    col(st, 5, r->names, sizeof(r->names));
+    col(st, 6, r->stage, sizeof(r->stage));
+    r->since = sqlite3_column_int64(st, 7);
+    r->wait_until = sqlite3_column_int64(st, 8);
+    col(st, 9, r->waits_for, sizeof(r->waits_for));
+    col(st, 10, r->stopped, sizeof(r->stopped));
+    r->failures = sqlite3_column_int(st, 11);
+    r->released = sqlite3_column_int(st, 12);
+    r->started_at = sqlite3_column_int64(st, 13);
+}
+
+int ks_dane_roll_list(ks_store *s, const char *cert, ks_dane_roll **out,
+                      size_t *n, size_t max, kw_diag *d)
 {
     sqlite3_stmt *st = NULL;
-    int rc;
+    ks_dane_roll *v = NULL, *nv;
+    size_t cap = 0;
+    int rc = SQLITE_DONE;
 
-    memset(r, 0, sizeof(*r));
-    *found = 0;
+    *out = NULL;
+    *n = 0;
     if (sqlite3_prepare_v2(ks_db(s),
                            "SELECT id, cert, key_path, tlsa, old_tlsa, names, "
                            "stage, since, wait_until, waits_for, stopped, "
                            "failures, released, started_at FROM "
-                           "dane_rollovers WHERE cert = ?1 ORDER BY id DESC "
-                           "LIMIT 1",
+                           "dane_rollovers WHERE id IN (SELECT max(id) FROM "
+                           "dane_rollovers WHERE ?1 IS NULL OR cert = ?1 "
+                           "GROUP BY cert) ORDER BY cert",
                            -1, &st, NULL) != SQLITE_OK)
         return ks_db_error(s, d, "reading DANE rollovers");
-    sqlite3_bind_text(st, 1, cert, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        r->id = sqlite3_column_int64(st, 0);
-        col(st, 1, r->cert, sizeof(r->cert));
-        col(st, 2, r->key_path, sizeof(r->key_path));
-        col(st, 3, r->tlsa, sizeof(r->tlsa));
-        col(st, 4, r->old_tlsa, sizeof(r->old_tlsa));
-        col(st, 5, r->names, sizeof(r->names));
-        col(st, 6, r->stage, sizeof(r->stage));
-        r->since = sqlite3_column_int64(st, 7);
-        r->wait_until = sqlite3_column_int64(st, 8);
-        col(st, 9, r->waits_for, sizeof(r->waits_for));
-        col(st, 10, r->stopped, sizeof(r->stopped));
-        r->failures = sqlite3_column_int(st, 11);
-        r->released = sqlite3_column_int(st, 12);
-        r->started_at = sqlite3_column_int64(st, 13);
-        *found = 1;
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = 0;
-    } else {
+    if (cert != NULL)
+        sqlite3_bind_text(st, 1, cert, -1, SQLITE_TRANSIENT);
+    while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((nv = kw_vec_grow(v, &cap, *n + 1, sizeof(*v))) == NULL) {
+            free(v);
+            sqlite3_finalize(st);
+            *n = 0;
+            return kw_diag_set(d, KW_ENOMEM,
+                               "reading DANE rollovers: out of memory");
+        }
+        v = nv;
+        read_roll(st, &v[(*n)++]);
+    }
+    if (*n < max && rc != SQLITE_DONE) {
+        free(v);
+        *n = 0;
         rc = ks_db_error(s, d, "reading DANE rollovers");
+        sqlite3_finalize(st);
+        return rc;
     }
     sqlite3_finalize(st);
-    return rc;
+    *out = v;
+    return 0;
+}
+
+int ks_dane_roll_latest(ks_store *s, const char *cert, ks_dane_roll *r,
+                        int *found, kw_diag *d)
+{
+    ks_dane_roll *v = NULL;
+    size_t n = 0;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    *found = 0;
+    if ((rc = ks_dane_roll_list(s, cert, &v, &n, 1, d)) != 0)
+        return rc;
+    if (n == 1) {
+        *r = v[0];
+        *found = 1;
+    }
+    free(v);
+    return 0;
 }
 
 int ks_dane_roll_journal(ks_store *s, int64_t id, ks_dane_roll_step **out,

@@ -56,6 +56,11 @@ int ks_dane_roll_save(ks_store *s, ks_dane_roll *r, const char *old_stage,
 int ks_dane_roll_latest(ks_store *s, const char *cert, ks_dane_roll *r,
                         int *found, kw_diag *d);
 
+/* The newest rollover of every certificate (cert NULL) or of cert, by
+ * certificate name (malloc'd, at most max). */
+int ks_dane_roll_list(ks_store *s, const char *cert, ks_dane_roll **out,
+                      size_t *n, size_t max, kw_diag *d);
+
 /* The journal of rollover id, oldest first (malloc'd, at most max). */
 int ks_dane_roll_journal(ks_store *s, int64_t id, ks_dane_roll_step **out,
                          size_t *n, size_t max, kw_diag *d);

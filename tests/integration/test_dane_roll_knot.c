@@ -27,6 +27,7 @@
 #include "dns/dns_update.h"
 #include "keystore/ks_keygen.h"
 #include "knot.h"
+#include "kwrun.h"
 #include "tmpdir.h"
 
 static knot g_primary, g_secondary;
@@ -69,7 +70,7 @@ static void bed_open(bed *b, const char *host)
     snprintf(name, sizeof(name), "bed%d", ++bed_no);
     path_join(b->sub, sizeof(b->sub), dir, name);
     assert_int_equal(mkdir(b->sub, 0700), 0);
-    path_join(b->db, sizeof(b->db), b->sub, "k.db");
+    path_join(b->db, sizeof(b->db), b->sub, "keywarden.db");
     path_join(b->next, sizeof(b->next), b->sub, "next-key.pem");
     path_join(b->live, sizeof(b->live), b->sub, "privkey.pem");
     assert_int_equal(ks_open(b->db, KS_OPEN_CREATE, &b->s, &d), 0);
@@ -302,6 +303,53 @@ static void test_kill_after_update(void **st)
     bed_close(&b);
 }
 
+/* dane status and dane release on a held-back rollover. */
+static void test_cli_release(void **st)
+{
+    const char *status[] = {"dane", "status", "--json", "mail", NULL};
+    const char *text[] = {"dane", "status", NULL};
+    const char *unknown[] = {"dane", "status", "nosuch", NULL};
+    const char *release[] = {"dane", "release", "mail", NULL};
+    kw_dane_roll_out out;
+    char conf[700];
+    kw_diag d;
+    kwres r;
+    bed b;
+    FILE *f;
+
+    (void)st;
+    bed_open(&b, "mx5.example.com");
+    path_join(conf, sizeof(conf), b.sub, "keywarden.conf");
+    assert_non_null(f = fopen(conf, "w"));
+    fclose(f);
+    b.net.tsig_secret = "c2VjcmV0IHRoYXQgdGhlIHNlcnZlciBkb2VzIG5vdCBrbm93";
+    assert_int_equal(kw_dane_roll_step(b.s, &b.p, &b.dns, T0, &out, &d), 0);
+    r = kw_argv(b.sub, conf, status);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.out, "\"stage\": \"publishing\"");
+    assert_contains(r.out, "\"health\": \"warning\"");
+    assert_contains(r.out, "TSIG");
+    assert_contains(r.out, out.roll.tlsa);
+    kwres_free(&r);
+    r = kw_argv(b.sub, conf, unknown);
+    assert_int_equal(r.status, 3);
+    kwres_free(&r);
+    assert_int_equal(may(&b, T0 + 1), 0);
+    r = kw_argv(b.sub, conf, release);
+    assert_int_equal(r.status, 0);
+    kwres_free(&r);
+    assert_int_equal(may(&b, T0 + 2), 1);
+    r = kw_argv(b.sub, conf, text);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.out, "mail: publishing, RELEASED (warning)");
+    assert_contains(r.out, "_25._tcp.mx5.example.com");
+    kwres_free(&r);
+    r = kw_argv(b.sub, conf, release);
+    assert_int_equal(r.status, 0);
+    kwres_free(&r);
+    bed_close(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_tsig_refused),
         cmocka_unit_test(test_secondary_lags),
         cmocka_unit_test(test_kill_after_update),
+        cmocka_unit_test(test_cli_release),
     };
     return cmocka_run_group_tests(tests, setup_group, teardown_group);
 }
