@@ -78,7 +78,9 @@ typedef struct kw_dane_roll_net {
     const char *server;          /* the primary, "ADDR[:PORT]" */
     const char *zone;            /* NULL: found by SOA queries */
     const char *tsig_key, *tsig_alg, *tsig_secret; /* tsig_key NULL: none */
-    const char *const *check;    /* more servers to check, NULL-terminated */
+    const char *const *check;    /* dns_check: the servers to wait on
+                                  * (NULL-terminated); NULL: the zone's
+                                  * NS set */
     int port;                    /* the authoritative servers' port; 0: 53 */
     int timeout_ms;              /* each exchange or wait; 0: 10 s */
 } kw_dane_roll_net;

@@ -59,10 +59,21 @@ static int real_visible(void *ctx, const char *owner, const char *rdata,
     char zone[256];
     int rc;
 
-    if ((rc = primary_zone(n, owner, &srv, zone, sizeof(zone), d)) != 0 ||
-        (rc = kw_dns_auth_servers(&srv, zone, n->check, n->port,
-                                  net_timeout(n), &set, d)) != 0)
+    /* As dns-01 has it: dns_check, when given, are the servers to wait
+     * on; else the zone's NS set. */
+    if (n->check != NULL && n->check[0] != NULL) {
+        set.n = 0;
+        for (size_t i = 0; n->check[i] != NULL && set.n < KW_DNS_SERVERS_MAX;
+             i++)
+            if ((rc = kw_dns_server_parse(n->check[i], 53,
+                                          &set.srv[set.n++], d)) != 0)
+                return rc;
+    } else if ((rc = primary_zone(n, owner, &srv, zone, sizeof(zone), d)) !=
+                   0 ||
+               (rc = kw_dns_auth_servers(&srv, zone, NULL, n->port,
+                                         net_timeout(n), &set, d)) != 0) {
         return rc;
+    }
     return kw_dns_tlsa_wait(set.srv, set.n, owner, rdata, present,
                             net_timeout(n), 200, d);
 }
