@@ -5,19 +5,12 @@
 
 #include "ks_store_int.h"
 
-#include "../common/kw_vec.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void col(sqlite3_stmt *st, int i, char *buf, size_t cap)
-{
-    const char *t = (const char *)sqlite3_column_text(st, i);
-
-    snprintf(buf, cap, "%s", t != NULL ? t : "");
-}
 
 static int write_row(ks_store *s, ks_dane_roll *r, kw_diag *d)
 {
@@ -75,28 +68,32 @@ static void read_roll(sqlite3_stmt *st, ks_dane_roll *r)
 {
     memset(r, 0, sizeof(*r));
     r->id = sqlite3_column_int64(st, 0);
-    col(st, 1, r->cert, sizeof(r->cert));
-    col(st, 2, r->key_path, sizeof(r->key_path));
-    col(st, 3, r->tlsa, sizeof(r->tlsa));
-    col(st, 4, r->old_tlsa, sizeof(r->old_tlsa));
-    col(st, 5, r->names, sizeof(r->names));
-    col(st, 6, r->stage, sizeof(r->stage));
+    ks_col_text(st, 1, r->cert, sizeof(r->cert));
+    ks_col_text(st, 2, r->key_path, sizeof(r->key_path));
+    ks_col_text(st, 3, r->tlsa, sizeof(r->tlsa));
+    ks_col_text(st, 4, r->old_tlsa, sizeof(r->old_tlsa));
+    ks_col_text(st, 5, r->names, sizeof(r->names));
+    ks_col_text(st, 6, r->stage, sizeof(r->stage));
     r->since = sqlite3_column_int64(st, 7);
     r->wait_until = sqlite3_column_int64(st, 8);
-    col(st, 9, r->waits_for, sizeof(r->waits_for));
-    col(st, 10, r->stopped, sizeof(r->stopped));
+    ks_col_text(st, 9, r->waits_for, sizeof(r->waits_for));
+    ks_col_text(st, 10, r->stopped, sizeof(r->stopped));
     r->failures = sqlite3_column_int(st, 11);
     r->released = sqlite3_column_int(st, 12);
     r->started_at = sqlite3_column_int64(st, 13);
+}
+
+static void read_roll_row(sqlite3_stmt *st, void *row)
+{
+    read_roll(st, row);
 }
 
 int ks_dane_roll_list(ks_store *s, const char *cert, ks_dane_roll **out,
                       size_t *n, size_t max, kw_diag *d)
 {
     sqlite3_stmt *st = NULL;
-    ks_dane_roll *v = NULL, *nv;
-    size_t cap = 0;
-    int rc = SQLITE_DONE;
+    void *v = NULL;
+    int rc;
 
     *out = NULL;
     *n = 0;
@@ -111,27 +108,10 @@ int ks_dane_roll_list(ks_store *s, const char *cert, ks_dane_roll **out,
         return ks_db_error(s, d, "reading DANE rollovers");
     if (cert != NULL)
         sqlite3_bind_text(st, 1, cert, -1, SQLITE_TRANSIENT);
-    while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((nv = kw_vec_grow(v, &cap, *n + 1, sizeof(*v))) == NULL) {
-            free(v);
-            sqlite3_finalize(st);
-            *n = 0;
-            return kw_diag_set(d, KW_ENOMEM,
-                               "reading DANE rollovers: out of memory");
-        }
-        v = nv;
-        read_roll(st, &v[(*n)++]);
-    }
-    if (*n < max && rc != SQLITE_DONE) {
-        free(v);
-        *n = 0;
-        rc = ks_db_error(s, d, "reading DANE rollovers");
-        sqlite3_finalize(st);
-        return rc;
-    }
-    sqlite3_finalize(st);
+    rc = ks_collect(s, st, max, sizeof(ks_dane_roll), read_roll_row, &v, n,
+                    "reading DANE rollovers", d);
     *out = v;
-    return 0;
+    return rc;
 }
 
 int ks_dane_roll_latest(ks_store *s, const char *cert, ks_dane_roll *r,
@@ -153,13 +133,22 @@ int ks_dane_roll_latest(ks_store *s, const char *cert, ks_dane_roll *r,
     return 0;
 }
 
+static void read_step(sqlite3_stmt *st, void *row)
+{
+    ks_dane_roll_step *j = row;
+
+    j->at = sqlite3_column_int64(st, 0);
+    ks_col_text(st, 1, j->old_stage, sizeof(j->old_stage));
+    ks_col_text(st, 2, j->new_stage, sizeof(j->new_stage));
+    ks_col_text(st, 3, j->note, sizeof(j->note));
+}
+
 int ks_dane_roll_journal(ks_store *s, int64_t id, ks_dane_roll_step **out,
                          size_t *n, size_t max, kw_diag *d)
 {
     sqlite3_stmt *st = NULL;
-    ks_dane_roll_step *v = NULL, *nv;
-    size_t cap = 0;
-    int rc = SQLITE_DONE;
+    void *v = NULL;
+    int rc;
 
     *out = NULL;
     *n = 0;
@@ -170,30 +159,8 @@ int ks_dane_roll_journal(ks_store *s, int64_t id, ks_dane_roll_step **out,
                            -1, &st, NULL) != SQLITE_OK)
         return ks_db_error(s, d, "reading a DANE rollover's journal");
     sqlite3_bind_int64(st, 1, id);
-    while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((nv = kw_vec_grow(v, &cap, *n + 1, sizeof(*v))) == NULL) {
-            free(v);
-            sqlite3_finalize(st);
-            *n = 0;
-            return kw_diag_set(d, KW_ENOMEM,
-                               "reading a DANE rollover's journal: out of "
-                               "memory");
-        }
-        v = nv;
-        v[*n].at = sqlite3_column_int64(st, 0);
-        col(st, 1, v[*n].old_stage, sizeof(v[*n].old_stage));
-        col(st, 2, v[*n].new_stage, sizeof(v[*n].new_stage));
-        col(st, 3, v[*n].note, sizeof(v[*n].note));
-        (*n)++;
-    }
-    if (*n < max && rc != SQLITE_DONE) {
-        free(v);
-        *n = 0;
-        rc = ks_db_error(s, d, "reading a DANE rollover's journal");
-        sqlite3_finalize(st);
-        return rc;
-    }
-    sqlite3_finalize(st);
+    rc = ks_collect(s, st, max, sizeof(ks_dane_roll_step), read_step, &v, n,
+                    "reading a DANE rollover's journal", d);
     *out = v;
-    return 0;
+    return rc;
 }

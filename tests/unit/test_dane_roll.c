@@ -198,6 +198,26 @@ static void test_cycle(void **state)
     /* 2 x 3600 + 300. */
     assert_int_equal(out.roll.wait_until, T0 + 7500);
     assert_int_equal(out.next_step, T0 + 7500);
+    /* One journal row per change of stage, old -> new, in order. */
+    {
+        static const char *const want[][2] = {
+            {"", "generating"},       {"generating", "generated"},
+            {"generated", "publishing"}, {"publishing", "published"},
+            {"published", "visible"},
+        };
+        ks_dane_roll_step *j = NULL;
+        size_t n = 0;
+
+        assert_int_equal(ks_dane_roll_journal(st, out.roll.id, &j, &n, 100,
+                                              &d), 0);
+        assert_int_equal(n, 5);
+        for (size_t i = 0; i < n; i++) {
+            assert_string_equal(j[i].old_stage, want[i][0]);
+            assert_string_equal(j[i].new_stage, want[i][1]);
+            assert_int_equal(j[i].at, T0);
+        }
+        free(j);
+    }
     assert_int_equal(may(T0 + 7499, NULL), 0);
     assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 7499, &out, &d),
                      0);
