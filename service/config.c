@@ -1143,6 +1143,16 @@ static int end_section(parser *p)
                            "dns_check (the servers to wait on) or "
                            "dns_server",
                         k->name);
+        if (k->dane && k->dns_server == NULL)
+            return FAIL(p, "[certificate \"%s\"]: dane = needs dns_server "
+                           "(the TLSA records are published by RFC 2136 "
+                           "updates)",
+                        k->name);
+        if (!k->dane && (k->ndane_hosts > 0 || k->dane_port > 0 ||
+                         k->dane_ttl > 0 || k->dane_release))
+            return FAIL(p, "[certificate \"%s\"]: dane_hosts, dane_port, "
+                           "dane_ttl and dane_release need dane = 3 1 1",
+                        k->name);
         if ((k->tsig_key == NULL) != (k->tsig_secret == NULL))
             return FAIL(p, "[certificate \"%s\"]: tsig_key and tsig_secret "
                            "go together",
