@@ -403,6 +403,11 @@ int cli_dane(kw_cli *cli, int argc, char **argv)
         return dane_status(cli, argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "release") == 0)
         return dane_release(cli, argc - 1, argv + 1);
+    if (argc >= 2 && argv[1][0] != '-' && strcmp(argv[1], "check") != 0) {
+        kw_err("dane: unknown subcommand \"%s\"; try `keywarden dane "
+               "check`, `status` or `release`", argv[1]);
+        return KW_EXIT_USAGE;
+    }
     return kw_cli_only_sub(cli, argc, argv, "dane", "check", dane_usage,
                            dane_check);
 }
