@@ -48,6 +48,7 @@
 #include "../common/kw_log.h"
 #include "../common/kw_str.h"
 #include "../common/kw_time.h"
+#include "../dane/dane_roll.h"
 #include "../keystore/ks_deploy.h"
 #include "../keystore/ks_keygen.h"
 #include "../keystore/ks_managed.h"
@@ -103,6 +104,10 @@ struct kw_renew {
     int dns01;
     kw_dns01_conf dns;
     kw_renew_precheck precheck;
+    int dane, dane_usage, dane_selector, dane_mtype, dane_port, dane_ttl;
+    int dane_release;
+    char **dane_hosts;
+    size_t ndane_hosts;
 
     char certs_dir[PATH_MAX];
     char pending_key[PATH_MAX + 512];
@@ -221,6 +226,9 @@ static void free_renew(kw_renew *r)
         free(r->names[i]);
     free(r->names);
     kw_dns01_conf_free(&r->dns);
+    for (i = 0; i < r->ndane_hosts; i++)
+        free(r->dane_hosts[i]);
+    free(r->dane_hosts);
     free(r->resume_url);
     free(r->names_json);
     free(r->cert_id);
@@ -505,6 +513,79 @@ static int judge(kw_renew *r, ks_store *s, const ks_managed *rec,
     return 0;
 }
 
+/*
+ * dane =: the rollover advanced (dane/dane_roll.h: the next key written
+ * and announced, its wait), then the gate.  0 with the announced key in
+ * r->key, or KW_EBUSY when the renewal is held back (the old certificate
+ * stays; the failure's retry runs the rollover on), with why in d.
+ */
+static int dane_gate(kw_renew *r, ks_store *s, kw_diag *d)
+{
+    char dir[PATH_MAX + 16], next[PATH_MAX + 512], live[PATH_MAX + 512];
+    char key[PATH_MAX + 512];
+    const char *check[17];
+    const char *first[1];
+    kw_dane_roll_params p;
+    kw_dane_roll_net net;
+    kw_dane_roll_dns dns;
+    kw_dane_roll_out out;
+    size_t i;
+    int rc;
+
+    snprintf(dir, sizeof(dir), "%s/dane", r->certs_dir);
+    if (kw_mkdir_p(dir, 0700) != 0)
+        return kw_diag_set(d, kw_errno(), "%s: cannot create: %s", dir,
+                           kw_strerror(kw_errno()));
+    snprintf(next, sizeof(next), "%s/%s.next-key.pem", dir, r->name);
+    snprintf(live, sizeof(live), "%s/live/%s/privkey.pem", r->certs_dir,
+             r->name);
+    memset(&p, 0, sizeof(p));
+    first[0] = r->names[0];
+    p.cert = r->name;
+    p.hosts = r->ndane_hosts > 0 ? (const char *const *)r->dane_hosts
+                                 : first;
+    p.nhosts = r->ndane_hosts > 0 ? r->ndane_hosts : 1;
+    p.port = r->dane_port;
+    p.usage = r->dane_usage;
+    p.selector = r->dane_selector;
+    p.mtype = r->dane_mtype;
+    p.ttl = r->dane_ttl;
+    p.key_type = r->key_type;
+    p.next_key_path = next;
+    p.live_key_path = r->live_version > 0 ? live : NULL;
+    p.not_after = r->live.not_after;
+    p.release = r->dane_release;
+    memset(&net, 0, sizeof(net));
+    net.server = r->dns.server;
+    net.zone = r->dns.zone;
+    net.tsig_key = r->dns.tsig_key;
+    net.tsig_alg = r->dns.tsig_alg;
+    net.tsig_secret = r->dns.tsig_secret;
+    for (i = 0; i < r->dns.ncheck && i < 16; i++)
+        check[i] = r->dns.check[i];
+    check[i] = NULL;
+    net.check = i > 0 ? check : NULL;
+    kw_dane_roll_dns_real(&dns, &net);
+    if ((rc = kw_dane_roll_step(s, &p, &dns, r->now, &out, d)) != 0)
+        return rc;
+    rc = kw_dane_roll_may_deploy(s, &p, r->now, key, sizeof(key), d);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        char why[sizeof(d->msg)];
+
+        snprintf(why, sizeof(why), "%s", d->msg);
+        return kw_diag_set(d, KW_EBUSY, "%s%s%s", why,
+                           out.roll.waits_for[0] != '\0' ? "; " : "",
+                           out.roll.waits_for);
+    }
+    if ((r->key = ks_key_read(key, d)) == NULL)
+        return KW_EIO;
+    kw_notice("certificate %s: renewing with the key announced in TLSA "
+              "(%s)", r->name, out.roll.tlsa);
+    return 0;
+}
+
 /* KEY: the key, the CSR, the account key and the attempt row. */
 static int prepare_order(kw_renew *r, ks_store *s, kw_diag *d)
 {
@@ -521,7 +602,11 @@ static int prepare_order(kw_renew *r, ks_store *s, kw_diag *d)
                            kw_strerror(kw_errno()));
     snprintf(r->pending_key, sizeof(r->pending_key), "%s/pending/%s.key.pem",
              r->certs_dir, r->name);
-    if (access(r->pending_key, F_OK) == 0) {
+    if (r->dane) {
+        /* Only the announced key: never a pending or fresh one. */
+        if ((rc = dane_gate(r, s, d)) != 0)
+            return rc;
+    } else if (access(r->pending_key, F_OK) == 0) {
         r->key = ks_key_read(r->pending_key, d);
         if (r->key == NULL)
             return KW_EIO;
@@ -1261,8 +1346,22 @@ int kw_renew_start(kw_acme_env *env, const kw_renew_params *c, int force,
     r->use_webroot = c->use_webroot;
     r->dns01 = c->dns01;
     r->precheck = c->precheck;
-    if (c->dns01 && kw_dns01_conf_dup(&r->dns, &c->dns) != 0)
+    if ((c->dns01 || c->dane) && kw_dns01_conf_dup(&r->dns, &c->dns) != 0)
         bad = 1;
+    r->dane = c->dane;
+    r->dane_usage = c->dane_usage;
+    r->dane_selector = c->dane_selector;
+    r->dane_mtype = c->dane_mtype;
+    r->dane_port = c->dane_port;
+    r->dane_ttl = c->dane_ttl;
+    r->dane_release = c->dane_release;
+    if (c->ndane_hosts > 0 &&
+        (r->dane_hosts = calloc(c->ndane_hosts, sizeof(char *))) == NULL)
+        bad = 1;
+    for (i = 0; !bad && i < c->ndane_hosts; i++) {
+        r->dane_hosts[i] = kw_strdup_opt(c->dane_hosts[i], &bad);
+        r->ndane_hosts = i + 1;
+    }
     r->reuse_key = c->reuse_key;
     r->keep = c->keep;
     r->names = calloc(c->nnames ? c->nnames : 1, sizeof(char *));

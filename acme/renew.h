@@ -93,6 +93,15 @@ typedef struct kw_renew_params {
     int dns01;                  /* dns-01 instead of http-01, by dns */
     kw_dns01_conf dns;          /* borrowed strings here, see dns01.h */
     kw_renew_precheck precheck;
+    /* dane = U S M (dane/dane_roll.h): the key is the next key announced
+     * in TLSA at _PORT._tcp.HOST (dane_hosts; none: the first name),
+     * through the zone's update settings in dns, and the renewal waits
+     * until its record was seen long enough (dane_release: not). */
+    int dane;
+    int dane_usage, dane_selector, dane_mtype, dane_port, dane_ttl;
+    int dane_release;
+    const char *const *dane_hosts;
+    size_t ndane_hosts;
 } kw_renew_params;
 
 /* What every renewal of one process shares. */

@@ -1,5 +1,8 @@
 /*
- * cli_dane.c: keywarden dane check HOST[:PORT]... : each host's TLSA
+ * cli_dane.c: keywarden dane status [NAME] [--json] (the key rollovers
+ * of dane_roll.h: the records, the next key, what each waits for),
+ * keywarden dane release NAME (the operator's override: deploy the next
+ * key without its announcement), and keywarden dane check HOST[:PORT]... : each host's TLSA
  * RRset (dane/dane_check.h) from every authoritative server and a
  * validating resolver, matched against the chain the host serves and,
  * with --cert, the certificate file it will serve after the next reload;
@@ -9,10 +12,12 @@
 #include "cli.h"
 
 #include "../dane/dane.h"
+#include "../dane/dane_roll.h"
 #include "../dns/dns_resolve.h"
 #include "../probe/probe.h"
 
 #include "../common/kw_log.h"
+#include "../common/kw_time.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -47,7 +52,18 @@ static void dane_usage(FILE *out)
           "  --starttls  the protocol before TLS (default by port)\n"
           "  --connect   probe this address instead of HOST's\n"
           "  --json      the results as JSON\n"
-          "Exit status: 0 ok, 1 warning, 2 critical, 3 unknown.\n", out);
+          "Exit status: 0 ok, 1 warning, 2 critical, 3 unknown.\n"
+          "\n"
+          "Usage: keywarden dane status [--json] [NAME]\n"
+          "The key rollovers of [certificate] sections with dane =: each "
+          "one's\n"
+          "stage, next key, TLSA records and what it waits for.\n"
+          "\n"
+          "Usage: keywarden dane release NAME\n"
+          "Lets NAME's renewal deploy its next key although its TLSA record "
+          "was not\n"
+          "seen long enough (DANE senders may fail until resolvers have "
+          "it).\n", out);
 }
 
 static json_t *result_json(const kw_dane_result *r, const kw_dane_obs *obs)
@@ -243,8 +259,155 @@ out:
     return worst;
 }
 
+static json_t *roll_json(const ks_dane_roll *r, const kw_dane_roll_health *h)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, "
+                     "s:i, s:b, s:I, s:s, s:s}",
+                     "certificate", r->cert, "stage", r->stage,
+                     "next_key", r->key_path, "next_tlsa", r->tlsa,
+                     "current_tlsa", r->old_tlsa, "owners", r->names,
+                     "since", (json_int_t)r->since,
+                     "wait_until", (json_int_t)r->wait_until,
+                     "waits_for", r->waits_for, "stopped", r->stopped,
+                     "failures", r->failures, "released", r->released,
+                     "started_at", (json_int_t)r->started_at,
+                     "health", kw_cli_health_word(h->health),
+                     "reason", h->reason);
+}
+
+/* keywarden dane status [--json] [NAME]: 0 ok, 1 warning, 2 critical
+ * (the worst rollover's health), 3 unknown. */
+static int dane_status(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    ks_dane_roll *v = NULL;
+    ks_store *s = NULL;
+    json_t *a = NULL;
+    size_t n = 0, i;
+    kw_diag d = {{0}};
+    int c, r, json = 0, worst = KS_HEALTH_OK;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'j') {
+            json = 1;
+            continue;
+        }
+        r = kw_cli_shared_opt(cli, c, optarg, NULL, dane_usage,
+                              KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    if (argc - optind > 1) {
+        dane_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    if (kw_cli_open_existing(cli, &s) != 0)
+        return KS_HEALTH_UNKNOWN;
+    r = ks_dane_roll_list(s, argc - optind == 1 ? argv[optind] : NULL, &v,
+                          &n, 100000, &d);
+    ks_close(s);
+    if (r != 0) {
+        kw_err("dane status: %s", d.msg);
+        return KS_HEALTH_UNKNOWN;
+    }
+    if (argc - optind == 1 && n == 0) {
+        kw_err("dane status: certificate \"%s\" has no DANE rollover",
+               argv[optind]);
+        free(v);
+        return KS_HEALTH_UNKNOWN;
+    }
+    if (json)
+        a = json_array();
+    for (i = 0; i < n; i++) {
+        kw_dane_roll_params p;
+        kw_dane_roll_health h;
+        char when[32];
+
+        /* Without the configuration the expiry is unknown: a stopped
+         * rollover is a warning here, as the daemon's health says it
+         * until the certificate nears its end. */
+        memset(&p, 0, sizeof(p));
+        p.cert = v[i].cert;
+        kw_dane_roll_health_of(&v[i], 1, &p, cli->now, &h);
+        if (h.health > worst)
+            worst = h.health;
+        if (a != NULL) {
+            json_array_append_new(a, roll_json(&v[i], &h));
+            continue;
+        }
+        printf("%s: %s%s (%s)\n", v[i].cert, v[i].stage,
+               v[i].released ? ", RELEASED" : "",
+               kw_cli_health_word(h.health));
+        printf("  owners:    %s\n", v[i].names);
+        printf("  current:   %s\n", v[i].old_tlsa[0] ? v[i].old_tlsa
+                                                      : "(none)");
+        printf("  next:      %s\n", v[i].tlsa[0] ? v[i].tlsa : "(not yet)");
+        printf("  next key:  %s\n", v[i].key_path);
+        if (v[i].wait_until != 0) {
+            kw_time_rfc3339(v[i].wait_until, when, sizeof(when));
+            printf("  until:     %s\n", when);
+        }
+        if (h.reason[0] != '\0')
+            printf("  waits for: %s\n", h.reason);
+    }
+    if (a != NULL)
+        kw_cli_print_json(a, "dane status");
+    json_decref(a);
+    free(v);
+    return worst;
+}
+
+/* keywarden dane release NAME. */
+static int dane_release(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    ks_store *s = NULL;
+    kw_diag d = {{0}};
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        r = kw_cli_shared_opt(cli, c, optarg, NULL, dane_usage,
+                              KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    if (argc - optind != 1) {
+        dane_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    if (kw_cli_open_existing(cli, &s) != 0)
+        return KW_EXIT_FAIL;
+    r = kw_dane_roll_release(s, argv[optind], cli->now, &d);
+    ks_close(s);
+    if (r != 0) {
+        kw_err("dane release: %s", d.msg);
+        return KW_EXIT_FAIL;
+    }
+    printf("%s: released: its renewal deploys the next key without "
+           "waiting for its TLSA record\n", argv[optind]);
+    return KW_EXIT_OK;
+}
+
 int cli_dane(kw_cli *cli, int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "status") == 0)
+        return dane_status(cli, argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "release") == 0)
+        return dane_release(cli, argc - 1, argv + 1);
+    if (argc >= 2 && argv[1][0] != '-' && strcmp(argv[1], "check") != 0) {
+        kw_err("dane: unknown subcommand \"%s\"; try `keywarden dane "
+               "check`, `status` or `release`", argv[1]);
+        return KW_EXIT_USAGE;
+    }
     return kw_cli_only_sub(cli, argc, argv, "dane", "check", dane_usage,
                            dane_check);
 }

@@ -12,6 +12,7 @@
 #include "../common/kw_fs.h"
 #include "../common/kw_log.h"
 #include "../common/kw_str.h"
+#include "../dns/dns_auth.h"
 #include "../dns/dns_resolve.h"
 #include "../dns/dns_update.h"
 #include "../keystore/ks_health.h"
@@ -150,24 +151,6 @@ static int real_update(void *ctx, const kw_dkim_rot_params *p, int add,
  * timeout: the other names of the round are still asked in time. */
 #define LOOK_SLICE_MS 2000
 
-static int same_server(const kw_dns_server *a, const kw_dns_server *b)
-{
-    return a->port == b->port && strcmp(a->addr, b->addr) == 0;
-}
-
-/* Adds srv to v[*n] unless it is there (max entries). */
-static void add_server(kw_dns_server *v, size_t *n, size_t max,
-                       const kw_dns_server *srv)
-{
-    size_t i;
-
-    for (i = 0; i < *n; i++)
-        if (same_server(&v[i], srv))
-            return;
-    if (*n < max)
-        v[(*n)++] = *srv;
-}
-
 /*
  * The servers a visibility check of name asks: the zone's NS set (each
  * address) and dns_check's, less those this host has no route to
@@ -178,8 +161,8 @@ static void add_server(kw_dns_server *v, size_t *n, size_t max,
 static int check_servers(const kw_dkim_rot_params *p, const char *name,
                          look_cache_entry *e, kw_diag *d)
 {
-    kw_dns_server srv, all[KW_DNS_SERVERS_MAX];
-    size_t n = 0, i, pos = 0;
+    kw_dns_auth_set set;
+    kw_dns_server srv;
     int rc;
 
     e->n = 0;
@@ -188,33 +171,13 @@ static int check_servers(const kw_dkim_rot_params *p, const char *name,
         return rc;
     if ((rc = zone_of(p, &srv, name, e->zone, sizeof(e->zone), d)) != 0)
         return rc;
-    if ((rc = kw_dns_zone_servers(&srv, e->zone, p->dns_port, all,
-                                  KW_DNS_SERVERS_MAX, &n, rot_timeout_of(p),
-                                  d)) != 0)
-        return rc;
-    for (i = 0; p->dns_check != NULL && p->dns_check[i] != NULL; i++) {
-        kw_dns_server extra;
-
-        if ((rc = kw_dns_server_parse(p->dns_check[i],
-                                      p->dns_port > 0 ? p->dns_port : 53,
-                                      &extra, d)) != 0)
-            return rc;
-        add_server(all, &n, KW_DNS_SERVERS_MAX, &extra);
-    }
-    for (i = 0; i < n; i++) {
-        kw_diag why;
-
-        if (kw_dns_reachable(&all[i], &why) == 0)
-            e->srv[e->n++] = all[i];
-        else
-            kw_str_appendf(e->skipped, sizeof(e->skipped), &pos, "%s%s",
-                           pos > 0 ? "; " : "", why.msg);
-    }
-    if (e->n == 0)
-        return kw_diag_set(d, KW_ENOTFOUND, "zone %s: no authoritative "
-                           "server this host can reach: %s", e->zone,
-                           e->skipped);
-    return 0;
+    rc = kw_dns_auth_servers(&srv, e->zone,
+                             (const char *const *)p->dns_check, p->dns_port,
+                             rot_timeout_of(p), &set, d);
+    memcpy(e->srv, set.srv, set.n * sizeof(set.srv[0]));
+    e->n = set.n;
+    snprintf(e->skipped, sizeof(e->skipped), "%s", set.skipped);
+    return rc;
 }
 
 /* The entry of p in the batch's cache, its servers found on first use;
@@ -286,7 +249,7 @@ static int dead_in_round(look_cache *c, const kw_dns_server *srv,
         return 0;
     pthread_mutex_lock(&c->mu);
     for (j = 0; j < c->ndead && !dead; j++)
-        if (same_server(&c->dead[j], srv)) {
+        if (kw_dns_server_same(&c->dead[j], srv)) {
             snprintf(why, cap, "%s", c->dead_why[j]);
             dead = 1;
         }

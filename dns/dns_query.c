@@ -365,10 +365,119 @@ int kw_dns_cname_look(const kw_dns_server *server, const char *name,
     return rc;
 }
 
+/* One server's answer for name TLSA: 1 when rdata is among the records
+ * (present) or not (!present), 0 otherwise (what it said in status). */
+static int judge_tlsa(const ldns_pkt *p, const char *name, const ldns_rr *want,
+                      int present, char *status, size_t cap)
+{
+    const ldns_rr_list *ans = ldns_pkt_answer(p);
+    size_t i, n = 0;
+    int found = 0;
+
+    if (not_authoritative(p, status, cap))
+        return 0;
+    for (i = 0; i < ldns_rr_list_rr_count(ans); i++) {
+        const ldns_rr *rr = ldns_rr_list_rr(ans, i);
+        size_t k;
+        int same = 1;
+
+        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_TLSA ||
+            !dnsn_dname_is(ldns_rr_owner(rr), name) ||
+            ldns_rr_rd_count(rr) != ldns_rr_rd_count(want))
+            continue;
+        n++;
+        for (k = 0; k < ldns_rr_rd_count(rr) && same; k++)
+            same = ldns_rdf_compare(ldns_rr_rdf(rr, k),
+                                    ldns_rr_rdf(want, k)) == 0;
+        found |= same;
+    }
+    if (found == present) {
+        snprintf(status, cap, present ? "serves it" : "does not serve it");
+        return 1;
+    }
+    if (present)
+        snprintf(status, cap, "answered %zu TLSA record(s), not this one", n);
+    else
+        snprintf(status, cap, "still serves it");
+    return 0;
+}
+
+int kw_dns_tlsa_look(const kw_dns_server *server, const char *name,
+                     const char *rdata, int present, int timeout_ms,
+                     char *status, size_t cap)
+{
+    ldns_pkt *p = NULL;
+    ldns_rr *want = NULL;
+    char buf[1024];
+    int rc;
+
+    if (rdata == NULL ||
+        snprintf(buf, sizeof(buf), "%s. 0 IN TLSA %s", name, rdata) >=
+            (int)sizeof(buf) ||
+        ldns_rr_new_frm_str(&want, buf, 0, NULL, NULL) != LDNS_STATUS_OK ||
+        want == NULL) {
+        ldns_rr_free(want);
+        snprintf(status, cap, "not asked: \"%.60s\" is not TLSA data",
+                 rdata != NULL ? rdata : "");
+        return KW_EINVAL;
+    }
+    rc = look_once(server, name, LDNS_RR_TYPE_TLSA, timeout_ms, &p, status,
+                   cap);
+    if (rc == 0)
+        rc = judge_tlsa(p, name, want, present, status, cap);
+    ldns_pkt_free(p);
+    ldns_rr_free(want);
+    return rc;
+}
+
+/* What a wait asks of each server: a TXT value (or none), or a TLSA
+ * record present or absent. */
+typedef struct wait_want {
+    int tlsa;
+    const char *value;
+    int present;
+} wait_want;
+
+static int wait_look(const wait_want *w, const kw_dns_server *srv,
+                     const char *name, int timeout_ms, char *status,
+                     size_t cap)
+{
+    if (w->tlsa)
+        return kw_dns_tlsa_look(srv, name, w->value, w->present, timeout_ms,
+                                status, cap);
+    return kw_dns_txt_look(srv, name, w->value, timeout_ms, status, cap);
+}
+
+static int wait_all(const kw_dns_server *servers, size_t n, const char *name,
+                    const wait_want *w, int timeout_ms, int interval_ms,
+                    kw_diag *d);
+
 int kw_dns_txt_wait(const kw_dns_server *servers, size_t n, const char *name,
                     const char *value, int timeout_ms, int interval_ms,
                     kw_diag *d)
 {
+    wait_want w = {0, value, value != NULL};
+
+    return wait_all(servers, n, name, &w, timeout_ms, interval_ms, d);
+}
+
+int kw_dns_tlsa_wait(const kw_dns_server *servers, size_t n,
+                     const char *name, const char *rdata, int present,
+                     int timeout_ms, int interval_ms, kw_diag *d)
+{
+    wait_want w = {1, rdata, present};
+
+    if (rdata == NULL)
+        return kw_diag_set(d, KW_EINVAL, "waiting for TLSA %s: no record",
+                           name);
+    return wait_all(servers, n, name, &w, timeout_ms, interval_ms, d);
+}
+
+static int wait_all(const kw_dns_server *servers, size_t n, const char *name,
+                    const wait_want *w, int timeout_ms, int interval_ms,
+                    kw_diag *d)
+{
+    const char *value = w->value, *tw = w->tlsa ? "TLSA" : "TXT";
     char (*status)[160] = NULL, want[200], msg[sizeof(d->msg)];
     unsigned char *ok = NULL;
     int64_t start = dnsn_now_ms(), deadline;
@@ -378,16 +487,17 @@ int kw_dns_txt_wait(const kw_dns_server *servers, size_t n, const char *name,
 
     sub.msg[0] = '\0';
     if (servers == NULL || n == 0 || n > KW_DNS_SERVERS_MAX)
-        return kw_diag_set(d, KW_EINVAL, "waiting for TXT: between 1 and %d "
-                           "servers needed, not %zu", KW_DNS_SERVERS_MAX, n);
+        return kw_diag_set(d, KW_EINVAL, "waiting for %s: between 1 and %d "
+                           "servers needed, not %zu", tw, KW_DNS_SERVERS_MAX,
+                           n);
     if ((rc = kw_dns_name_check(name, &sub)) != 0)
-        return kw_diag_set(d, rc, "waiting for TXT: %s", sub.msg);
+        return kw_diag_set(d, rc, "waiting for %s: %s", tw, sub.msg);
     if (value != NULL && strlen(value) > KW_DNS_TXT_MAX)
-        return kw_diag_set(d, KW_EINVAL, "waiting for TXT %s: value too "
-                           "long", name);
+        return kw_diag_set(d, KW_EINVAL, "waiting for %s %s: value too "
+                           "long", tw, name);
     if (timeout_ms <= 0 || interval_ms < 0)
-        return kw_diag_set(d, KW_EINVAL, "waiting for TXT %s: bad timeout "
-                           "or interval", name);
+        return kw_diag_set(d, KW_EINVAL, "waiting for %s %s: bad timeout "
+                           "or interval", tw, name);
     if (interval_ms == 0)
         interval_ms = 500;
     status = calloc(n, sizeof(*status));
@@ -414,9 +524,8 @@ int kw_dns_txt_wait(const kw_dns_server *servers, size_t n, const char *name,
                 break;
             until = now + QUERY_SLICE_MS < deadline ? now + QUERY_SLICE_MS
                                                     : deadline;
-            rc = kw_dns_txt_look(&servers[i], name, value,
-                                 (int)(until - now), status[i],
-                                 sizeof(status[i]));
+            rc = wait_look(w, &servers[i], name, (int)(until - now),
+                           status[i], sizeof(status[i]));
             ok[i] = rc == 1;
             good += ok[i];
         }
@@ -433,7 +542,10 @@ int kw_dns_txt_wait(const kw_dns_server *servers, size_t n, const char *name,
         }
     }
 
-    if (value != NULL) {
+    if (w->tlsa) {
+        snprintf(want, sizeof(want), "%s TLSA %.150s",
+                 w->present ? "do not serve" : "still serve", value);
+    } else if (value != NULL) {
         char s[180];
 
         dnsn_shown(value, strlen(value), s, sizeof(s));

@@ -347,10 +347,31 @@ static int rcode_code(int rcode)
     }
 }
 
-int kw_dns_txt_update(const kw_dns_server *primary, const char *zone,
-                      const kw_dns_tsig *tsig, int add, const char *name,
-                      const char *value, int ttl, int timeout_ms,
-                      kw_diag *d)
+/* A TLSA record in presentation form ("3 1 1 HEX") as an RR at name, in
+ * *rr; 0 or KW_EINVAL. */
+static int tlsa_rr(const char *name, const char *rdata, ldns_rr **rr)
+{
+    char buf[1024];
+
+    if (snprintf(buf, sizeof(buf), "%s. 0 IN TLSA %s", name, rdata) >=
+        (int)sizeof(buf))
+        return KW_EINVAL;
+    *rr = NULL;
+    if (ldns_rr_new_frm_str(rr, buf, 0, NULL, NULL) != LDNS_STATUS_OK ||
+        *rr == NULL || ldns_rr_rd_count(*rr) != 4) {
+        ldns_rr_free(*rr);
+        *rr = NULL;
+        return KW_EINVAL;
+    }
+    return 0;
+}
+
+/* RFC 2136 add or delete of one record of type (TXT: value is the text;
+ * TLSA: its presentation rdata) at name; see kw_dns_txt_update. */
+static int rr_update(const kw_dns_server *primary, const char *zone,
+                     const kw_dns_tsig *tsig, int add, const char *name,
+                     int type, const char *value, int ttl, int timeout_ms,
+                     kw_diag *d)
 {
     char who[96], what[600], words[200] = "";
     const char *alg_wire = NULL;
@@ -373,15 +394,19 @@ int kw_dns_txt_update(const kw_dns_server *primary, const char *zone,
     if ((rc = kw_dns_name_check(name, &sub)) != 0)
         return kw_diag_set(d, rc, "DNS update at %s: name: %s", who,
                            sub.msg);
-    snprintf(what, sizeof(what), "%s of TXT %s in zone %s at %s",
-             add ? "adding" : "deleting", name, zone, who);
+    snprintf(what, sizeof(what), "%s of %s %s in zone %s at %s",
+             add ? "adding" : "deleting",
+             type == LDNS_RR_TYPE_TLSA ? "TLSA" : "TXT", name, zone, who);
     if (!name_in_zone(name, zone))
         return kw_diag_set(d, KW_EINVAL, "%s: the name is not in the zone",
                            what);
     if (add && value == NULL)
         return kw_diag_set(d, KW_EINVAL, "%s: no value to add", what);
-    if (value != NULL && (rc = value_check(value, &sub)) != 0)
+    if (type == LDNS_RR_TYPE_TXT && value != NULL &&
+        (rc = value_check(value, &sub)) != 0)
         return kw_diag_set(d, rc, "%s: %s", what, sub.msg);
+    if (type == LDNS_RR_TYPE_TLSA && value == NULL)
+        return kw_diag_set(d, KW_EINVAL, "%s: no record", what);
     if (add && ttl < 0)
         return kw_diag_set(d, KW_EINVAL, "%s: negative TTL", what);
     if (timeout_ms <= 0)
@@ -402,12 +427,22 @@ int kw_dns_txt_update(const kw_dns_server *primary, const char *zone,
     zone_rdf = ldns_dname_new_frm_str(zone);
     owner = ldns_dname_new_frm_str(name);
     up = ldns_rr_list_new();
-    rr = ldns_rr_new();
+    if (type == LDNS_RR_TYPE_TLSA) {
+        if (tlsa_rr(name, value, &rr) != 0) {
+            rc = kw_diag_set(d, KW_EINVAL, "%s: \"%s\" is not TLSA data "
+                             "(usage selector type hex)", what, value);
+            goto out;
+        }
+    } else {
+        rr = ldns_rr_new();
+    }
     if (zone_rdf == NULL || owner == NULL || up == NULL || rr == NULL)
         goto nomem;
-    ldns_rr_set_owner(rr, owner);
-    owner = NULL;
-    ldns_rr_set_type(rr, LDNS_RR_TYPE_TXT);
+    if (type == LDNS_RR_TYPE_TXT) {
+        ldns_rr_set_owner(rr, owner);
+        owner = NULL;
+        ldns_rr_set_type(rr, LDNS_RR_TYPE_TXT);
+    }
     /* RFC 2136 2.5: add in the zone's class; delete one RR with class
      * NONE; delete an RRset with class ANY and no rdata; TTL 0 for both
      * deletes. */
@@ -419,7 +454,7 @@ int kw_dns_txt_update(const kw_dns_server *primary, const char *zone,
                                             : LDNS_RR_CLASS_ANY);
         ldns_rr_set_ttl(rr, 0);
     }
-    if (value != NULL && push_txt(rr, value) != 0)
+    if (type == LDNS_RR_TYPE_TXT && value != NULL && push_txt(rr, value) != 0)
         goto nomem;
     if (!ldns_rr_list_push_rr(up, rr))
         goto nomem;
@@ -516,4 +551,22 @@ out:
     ldns_pkt_free(reply);
     free(wire);
     return rc;
+}
+
+int kw_dns_txt_update(const kw_dns_server *primary, const char *zone,
+                      const kw_dns_tsig *tsig, int add, const char *name,
+                      const char *value, int ttl, int timeout_ms,
+                      kw_diag *d)
+{
+    return rr_update(primary, zone, tsig, add, name, LDNS_RR_TYPE_TXT, value,
+                     ttl, timeout_ms, d);
+}
+
+int kw_dns_tlsa_update(const kw_dns_server *primary, const char *zone,
+                       const kw_dns_tsig *tsig, int add, const char *name,
+                       const char *rdata, int ttl, int timeout_ms,
+                       kw_diag *d)
+{
+    return rr_update(primary, zone, tsig, add, name, LDNS_RR_TYPE_TLSA,
+                     rdata, ttl, timeout_ms, d);
 }

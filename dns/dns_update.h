@@ -67,6 +67,28 @@ int kw_dns_txt_update(const kw_dns_server *primary, const char *zone,
                       const char *value, int ttl, int timeout_ms,
                       kw_diag *d);
 
+/* kw_dns_txt_update's form for one TLSA record (RFC 6698) given in
+ * presentation form, rdata "3 1 1 HEX" (never NULL: a delete removes that
+ * record only); KW_EINVAL when rdata is not TLSA data. */
+int kw_dns_tlsa_update(const kw_dns_server *primary, const char *zone,
+                       const kw_dns_tsig *tsig, int add, const char *name,
+                       const char *rdata, int ttl, int timeout_ms,
+                       kw_diag *d);
+
+/* kw_dns_txt_look's form for TLSA: 1 when server answers authoritatively
+ * with the record rdata at name among the others (rdata present) or has
+ * it not (present 0), 0 not (status says what it answered), a negative
+ * KW_E* as kw_dns_txt_look. */
+int kw_dns_tlsa_look(const kw_dns_server *server, const char *name,
+                     const char *rdata, int present, int timeout_ms,
+                     char *status, size_t cap);
+
+/* kw_dns_txt_wait's form for TLSA: every server in one round as
+ * kw_dns_tlsa_look wants it. */
+int kw_dns_tlsa_wait(const kw_dns_server *servers, size_t n,
+                     const char *name, const char *rdata, int present,
+                     int timeout_ms, int interval_ms, kw_diag *d);
+
 /*
  * The authoritative servers of zone: its NS records and their addresses
  * (glue from the answer, else A and AAAA queries), asked of server (the

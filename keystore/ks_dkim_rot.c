@@ -32,27 +32,23 @@ static const char *or_null(const char *s)
     return s[0] != '\0' ? s : NULL;
 }
 
-static void col(sqlite3_stmt *st, int i, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s", nz((const char *)sqlite3_column_text(st, i)));
-}
 
 static void read_row(sqlite3_stmt *st, ks_dkim_rot *r)
 {
     memset(r, 0, sizeof(*r));
     r->id = sqlite3_column_int64(st, 0);
-    col(st, 1, r->domain, sizeof(r->domain));
-    col(st, 2, r->selector, sizeof(r->selector));
-    col(st, 3, r->key_path, sizeof(r->key_path));
-    col(st, 4, r->key_type, sizeof(r->key_type));
-    col(st, 5, r->record, sizeof(r->record));
-    col(st, 6, r->old_selector, sizeof(r->old_selector));
-    col(st, 7, r->old_record, sizeof(r->old_record));
-    col(st, 8, r->stage, sizeof(r->stage));
+    ks_col_text(st, 1, r->domain, sizeof(r->domain));
+    ks_col_text(st, 2, r->selector, sizeof(r->selector));
+    ks_col_text(st, 3, r->key_path, sizeof(r->key_path));
+    ks_col_text(st, 4, r->key_type, sizeof(r->key_type));
+    ks_col_text(st, 5, r->record, sizeof(r->record));
+    ks_col_text(st, 6, r->old_selector, sizeof(r->old_selector));
+    ks_col_text(st, 7, r->old_record, sizeof(r->old_record));
+    ks_col_text(st, 8, r->stage, sizeof(r->stage));
     r->since = sqlite3_column_int64(st, 9);
     r->wait_until = sqlite3_column_int64(st, 10);
-    col(st, 11, r->waits_for, sizeof(r->waits_for));
-    col(st, 12, r->stopped, sizeof(r->stopped));
+    ks_col_text(st, 11, r->waits_for, sizeof(r->waits_for));
+    ks_col_text(st, 12, r->stopped, sizeof(r->stopped));
     r->started_at = sqlite3_column_int64(st, 13);
     r->failures = sqlite3_column_int(st, 14);
     r->old_started_at = sqlite3_column_int64(st, 15);
@@ -156,50 +152,16 @@ static void read_step(sqlite3_stmt *st, void *row)
     ks_dkim_rot_step *j = row;
 
     j->at = sqlite3_column_int64(st, 0);
-    col(st, 1, j->old_stage, sizeof(j->old_stage));
-    col(st, 2, j->new_stage, sizeof(j->new_stage));
-    col(st, 3, j->intent, sizeof(j->intent));
-    col(st, 4, j->effect, sizeof(j->effect));
-    col(st, 5, j->result, sizeof(j->result));
+    ks_col_text(st, 1, j->old_stage, sizeof(j->old_stage));
+    ks_col_text(st, 2, j->new_stage, sizeof(j->new_stage));
+    ks_col_text(st, 3, j->intent, sizeof(j->intent));
+    ks_col_text(st, 4, j->effect, sizeof(j->effect));
+    ks_col_text(st, 5, j->result, sizeof(j->result));
 }
 
 static void read_rot(sqlite3_stmt *st, void *row)
 {
     read_row(st, row);
-}
-
-/* Step the prepared st (finalized here) and collect at most max rows of
- * elem bytes, each filled by read, into a malloc'd *out. */
-static int collect(ks_store *s, sqlite3_stmt *st, size_t max, size_t elem,
-                   void (*read)(sqlite3_stmt *, void *), void **out,
-                   size_t *n, const char *what, kw_diag *d)
-{
-    unsigned char *v = NULL, *nv;
-    size_t cap = 0;
-    int rc = SQLITE_DONE;
-
-    *out = NULL;
-    *n = 0;
-    while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((nv = kw_vec_grow(v, &cap, *n + 1, elem)) == NULL) {
-            free(v);
-            sqlite3_finalize(st);
-            *n = 0;
-            return kw_diag_set(d, KW_ENOMEM, "%s: out of memory", what);
-        }
-        v = nv;
-        read(st, v + elem * (*n)++);
-    }
-    if (*n < max && rc != SQLITE_DONE) {
-        free(v);
-        *n = 0;
-        rc = ks_db_error(s, d, what);
-        sqlite3_finalize(st);
-        return rc;
-    }
-    sqlite3_finalize(st);
-    *out = v;
-    return 0;
 }
 
 /* Run sql with text parameters ?1 = a and ?2 = b (when not NULL) and
@@ -222,7 +184,7 @@ static int query(ks_store *s, ks_dkim_rot **out, size_t *n, size_t max,
         sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
     if (sqlite3_bind_parameter_count(st) >= 3)
         sqlite3_bind_int64(st, 3, i);
-    rc = collect(s, st, max, sizeof(ks_dkim_rot), read_rot, &v, n,
+    rc = ks_collect(s, st, max, sizeof(ks_dkim_rot), read_rot, &v, n,
                  "reading DKIM rotations", d);
     *out = v;
     return rc;
@@ -346,7 +308,7 @@ int ks_dkim_rot_journal(ks_store *s, int64_t id, ks_dkim_rot_step **out,
                            -1, &st, NULL) != SQLITE_OK)
         return ks_db_error(s, d, "reading a DKIM rotation's journal");
     sqlite3_bind_int64(st, 1, id);
-    rc = collect(s, st, (size_t)-1, sizeof(ks_dkim_rot_step), read_step, &v,
+    rc = ks_collect(s, st, (size_t)-1, sizeof(ks_dkim_rot_step), read_step, &v,
                  n, "reading a DKIM rotation's journal", d);
     *out = v;
     return rc;
@@ -400,8 +362,8 @@ int ks_dkim_rot_hooks_of(ks_store *s, const char *type, const char *domain,
         else
             out->failed++;
         if (!clean || out->hook[0] == '\0') {
-            col(st, 2, out->hook, sizeof(out->hook));
-            col(st, 3, out->last_error, sizeof(out->last_error));
+            ks_col_text(st, 2, out->hook, sizeof(out->hook));
+            ks_col_text(st, 3, out->last_error, sizeof(out->last_error));
         }
     }
     rc = rc == SQLITE_DONE ? 0 : ks_db_error(s, d, what);

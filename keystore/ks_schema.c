@@ -717,8 +717,38 @@ static const char v16[] =
     ");"
     "CREATE INDEX check_findings_object ON check_findings(object_id);";
 
+/* DANE key rollovers (dane/dane_roll.h): one row per pre-announced
+ * next key of a [certificate] with dane =, and its journal. */
+static const char v17[] =
+    "CREATE TABLE dane_rollovers ("
+    "  id INTEGER PRIMARY KEY,"
+    "  cert TEXT NOT NULL,"
+    "  key_path TEXT NOT NULL,"
+    "  tlsa TEXT NOT NULL DEFAULT '',"
+    "  old_tlsa TEXT NOT NULL DEFAULT '',"
+    "  names TEXT NOT NULL,"
+    "  stage TEXT NOT NULL,"
+    "  since INTEGER NOT NULL,"
+    "  wait_until INTEGER NOT NULL DEFAULT 0,"
+    "  waits_for TEXT NOT NULL DEFAULT '',"
+    "  stopped TEXT NOT NULL DEFAULT '',"
+    "  failures INTEGER NOT NULL DEFAULT 0,"
+    "  released INTEGER NOT NULL DEFAULT 0,"
+    "  started_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX dane_rollovers_cert ON dane_rollovers(cert, id);"
+    "CREATE TABLE dane_roll_journal ("
+    "  rollover_id INTEGER NOT NULL REFERENCES dane_rollovers(id)"
+    "    ON DELETE CASCADE,"
+    "  at INTEGER NOT NULL,"
+    "  old_stage TEXT NOT NULL,"
+    "  new_stage TEXT NOT NULL,"
+    "  note TEXT NOT NULL DEFAULT ''"
+    ");";
+
 const char *const ks_migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8,
-                                     v9, v10, v11, v12, v13, v14, v15, v16};
+                                     v9, v10, v11, v12, v13, v14, v15, v16,
+                                     v17};
 
 const char ks_listing_index_sql[] =
     "CREATE INDEX IF NOT EXISTS objects_deadline ON objects(deadline, kind,"

@@ -5,6 +5,8 @@
 #include "ks_events.h"
 #include "ks_schema.h"
 
+#include "../common/kw_vec.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -437,4 +439,45 @@ int ks_sync_end(ks_store *s, int r, const char *kind, const char *seen,
     if (r != 0)
         ks_rollback(s);
     return r;
+}
+
+/* Step the prepared st (finalized here) and collect at most max rows of
+ * elem bytes, each filled by read, into a malloc'd *out. */
+int ks_collect(ks_store *s, sqlite3_stmt *st, size_t max, size_t elem,
+                   void (*read)(sqlite3_stmt *, void *), void **out,
+                   size_t *n, const char *what, kw_diag *d)
+{
+    unsigned char *v = NULL, *nv;
+    size_t cap = 0;
+    int rc = SQLITE_DONE;
+
+    *out = NULL;
+    *n = 0;
+    while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((nv = kw_vec_grow(v, &cap, *n + 1, elem)) == NULL) {
+            free(v);
+            sqlite3_finalize(st);
+            *n = 0;
+            return kw_diag_set(d, KW_ENOMEM, "%s: out of memory", what);
+        }
+        v = nv;
+        read(st, v + elem * (*n)++);
+    }
+    if (*n < max && rc != SQLITE_DONE) {
+        free(v);
+        *n = 0;
+        rc = ks_db_error(s, d, what);
+        sqlite3_finalize(st);
+        return rc;
+    }
+    sqlite3_finalize(st);
+    *out = v;
+    return 0;
+}
+
+void ks_col_text(sqlite3_stmt *st, int i, char *buf, size_t cap)
+{
+    const char *v = (const char *)sqlite3_column_text(st, i);
+
+    snprintf(buf, cap, "%s", v != NULL ? v : "");
 }

@@ -50,4 +50,14 @@ int ks_sync_begin(ks_store *s, const char *seen, kw_diag *d);
 int ks_sync_end(ks_store *s, int r, const char *kind, const char *seen,
                 int64_t *removed, kw_diag *d);
 
+/* Steps the prepared st (finalized here) and collects at most max rows
+ * of elem bytes, each filled by read, into a malloc'd *out (*n rows);
+ * what names the reading in an error. */
+int ks_collect(ks_store *s, sqlite3_stmt *st, size_t max, size_t elem,
+               void (*read)(sqlite3_stmt *, void *), void **out, size_t *n,
+               const char *what, kw_diag *d);
+
+/* Column i of the current row as text into buf ("" for NULL). */
+void ks_col_text(sqlite3_stmt *st, int i, char *buf, size_t cap);
+
 #endif

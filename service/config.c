@@ -14,6 +14,7 @@
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
 #include "../common/kw_vec.h"
+#include "../dane/dane_roll.h"
 #include "../dkim/dkim_rotate.h"
 #include "../dns/dns_update.h"
 #include "../keystore/ks_events.h"
@@ -110,6 +111,9 @@ void kw_config_free(kw_config *c)
         for (j = 0; j < k->ndns_check; j++)
             free(k->dns_check[j]);
         free(k->dns_check);
+        for (j = 0; j < k->ndane_hosts; j++)
+            free(k->dane_hosts[j]);
+        free(k->dane_hosts);
     }
     free(c->certs);
     for (i = 0; i < c->nhooks; i++)
@@ -271,7 +275,8 @@ static const char *const cert_keys[] = {
     "names", "challenge", "http01", "webroot", "key_type", "reuse_key",
     "profile", "keep", "key_group", "directory", "dns_server", "dns_zone",
     "tsig_key", "tsig_algorithm", "tsig_secret", "dns_exec", "dns_check",
-    "dns_wait", "preferred_chain", "key_owner", "precheck", NULL};
+    "dns_wait", "preferred_chain", "key_owner", "precheck", "dane",
+    "dane_port", "dane_hosts", "dane_ttl", "dane_release", NULL};
 
 static const char *const hook_keys[] = {
     "on", "objects", "kinds", "run", "shell", "reload", "config", "timeout",
@@ -712,6 +717,7 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
     kw_cert_conf *c = p->cert;
     ks_key_type t;
     long n;
+    int n2 = 0;
 
     switch (k) {
     case 0:
@@ -828,6 +834,64 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
         else
             return FAIL(p, "precheck = %s: expected enforce, warn or off",
                         v);
+        return 0;
+    case 21: {
+        kw_dane_roll_params dp;
+        kw_diag why;
+        const char *one = "x";
+
+        if (sscanf(v, "%d %d %d%n", &c->dane_usage, &c->dane_selector,
+                   &c->dane_mtype, &n2) != 3 || v[n2] != '\0')
+            return FAIL(p, "dane = %s: expected three numbers, e.g. 3 1 1",
+                        v);
+        memset(&dp, 0, sizeof(dp));
+        dp.cert = c->name;
+        dp.usage = c->dane_usage;
+        dp.selector = c->dane_selector;
+        dp.mtype = c->dane_mtype;
+        dp.hosts = &one;
+        dp.nhosts = 1;
+        dp.port = 25;
+        dp.next_key_path = one;
+        if (kw_dane_roll_params_check(&dp, &why) != 0)
+            return FAIL(p, "%s", why.msg);
+        c->dane = 1;
+        return 0;
+    }
+    case 22:
+        if (parse_int(v, 1, 65535, &n) != 0)
+            return FAIL(p, "dane_port = %s: expected a port number", v);
+        c->dane_port = (int)n;
+        return 0;
+    case 23: {
+        char buf[KW_CONFIG_MAX_LINE + 1], *tok, *save = NULL;
+
+        snprintf(buf, sizeof(buf), "%s", v);
+        for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
+             tok = strtok_r(NULL, ", \t", &save)) {
+            kw_diag why;
+            char **nn;
+
+            if (kw_dns_name_check(tok, &why) != 0)
+                return FAIL(p, "dane_hosts: %s: %s", tok, why.msg);
+            nn = realloc(c->dane_hosts, (c->ndane_hosts + 1) * sizeof(*nn));
+            if (nn == NULL)
+                return KW_ENOMEM;
+            c->dane_hosts = nn;
+            if ((nn[c->ndane_hosts] = strdup(tok)) == NULL)
+                return KW_ENOMEM;
+            c->ndane_hosts++;
+        }
+        return 0;
+    }
+    case 24:
+        if (parse_int(v, 60, 86400, &n) != 0)
+            return FAIL(p, "dane_ttl = %s: expected 60 to 86400 seconds", v);
+        c->dane_ttl = (int)n;
+        return 0;
+    case 25:
+        if (parse_bool(v, &c->dane_release) != 0)
+            return FAIL(p, "dane_release = %s: expected yes or no", v);
         return 0;
     }
     return unknown_key(p, key);
@@ -1078,6 +1142,16 @@ static int end_section(parser *p)
             return FAIL(p, "[certificate \"%s\"]: dns_exec needs "
                            "dns_check (the servers to wait on) or "
                            "dns_server",
+                        k->name);
+        if (k->dane && k->dns_server == NULL)
+            return FAIL(p, "[certificate \"%s\"]: dane = needs dns_server "
+                           "(the TLSA records are published by RFC 2136 "
+                           "updates)",
+                        k->name);
+        if (!k->dane && (k->ndane_hosts > 0 || k->dane_port > 0 ||
+                         k->dane_ttl > 0 || k->dane_release))
+            return FAIL(p, "[certificate \"%s\"]: dane_hosts, dane_port, "
+                           "dane_ttl and dane_release need dane = 3 1 1",
                         k->name);
         if ((k->tsig_key == NULL) != (k->tsig_secret == NULL))
             return FAIL(p, "[certificate \"%s\"]: tsig_key and tsig_secret "
@@ -1555,6 +1629,15 @@ void kw_config_renew_params(const kw_config *conf, const kw_cert_conf *c,
     out->dns.check = c->dns_check;
     out->dns.ncheck = c->ndns_check;
     out->dns.wait = c->dns_wait > 0 ? c->dns_wait : 120;
+    out->dane = c->dane;
+    out->dane_usage = c->dane_usage;
+    out->dane_selector = c->dane_selector;
+    out->dane_mtype = c->dane_mtype;
+    out->dane_port = c->dane_port > 0 ? c->dane_port : 25;
+    out->dane_ttl = c->dane_ttl > 0 ? c->dane_ttl : 3600;
+    out->dane_release = c->dane_release;
+    out->dane_hosts = (const char *const *)c->dane_hosts;
+    out->ndane_hosts = c->ndane_hosts;
     out->precheck = c->precheck == KW_PRECHECK_WARN ? KW_RENEW_PRECHECK_WARN
                     : c->precheck == KW_PRECHECK_OFF
                         ? KW_RENEW_PRECHECK_OFF

@@ -56,6 +56,15 @@ typedef struct kw_cert_conf {
     size_t ndns_check;
     int64_t dns_wait;     /* seconds until every server answers */
     int precheck;         /* http-01 pre-check: KW_PRECHECK_* */
+    /* DANE key rollover (dane/dane_roll.h): dane = 3 1 1 announces each
+     * next key's TLSA record before the renewal deploys it. */
+    int dane;             /* dane = was given */
+    int dane_usage, dane_selector, dane_mtype;
+    int dane_port;        /* 0: 25 */
+    int dane_ttl;         /* 0: 3600 */
+    int dane_release;     /* dane_release = yes: the operator's override */
+    char **dane_hosts;    /* NULL: the first of names */
+    size_t ndane_hosts;
     int line;
 } kw_cert_conf;
 

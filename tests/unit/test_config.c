@@ -537,6 +537,53 @@ static void dkim_zone_sections(void **state)
     expect_bad(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
+/* [certificate] dane = and its keys reach the renewal's parameters;
+ * what cannot work is refused by name. */
+static void cert_dane(void **state)
+{
+    static const char *const bad[][2] = {
+        {"[certificate \"m\"]\nnames = mx.test\ndane = 3 0 1\n"
+         "dns_server = 127.0.0.1\n", "use dane = 3 1 1"},
+        {"[certificate \"m\"]\nnames = mx.test\ndane = 2 1 1\n"
+         "dns_server = 127.0.0.1\n", "only 3 1 x"},
+        {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 7\n"
+         "dns_server = 127.0.0.1\n", "matching type"},
+        {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1\n",
+         "three numbers"},
+        {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 1\n",
+         "dane = needs dns_server"},
+        {"[certificate \"m\"]\nnames = mx.test\ndane_port = 465\n",
+         "need dane = 3 1 1"},
+        {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 1\n"
+         "dns_server = 127.0.0.1\ndane_ttl = 5\n", "60 to 86400"},
+        {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 1\n"
+         "dns_server = 127.0.0.1\ndane_hosts = bad..name\n",
+         "dane_hosts: bad..name"},
+    };
+    kw_renew_params rp;
+    kw_config c;
+    kw_diag d;
+
+    (void)state;
+    assert_int_equal(parse("[certificate \"m\"]\nnames = mx.test\n"
+                           "dane = 3 1 1\ndns_server = 127.0.0.1\n"
+                           "dane_hosts = mx1.test, mx2.test\n"
+                           "dane_ttl = 300\ndane_release = yes\n",
+                           &c, &d), 0);
+    kw_config_renew_params(&c, &c.certs[0], &rp);
+    assert_int_equal(rp.dane, 1);
+    assert_int_equal(rp.dane_usage, 3);
+    assert_int_equal(rp.dane_selector, 1);
+    assert_int_equal(rp.dane_mtype, 1);
+    assert_int_equal(rp.dane_port, 25);
+    assert_int_equal(rp.dane_ttl, 300);
+    assert_int_equal(rp.dane_release, 1);
+    assert_int_equal(rp.ndane_hosts, 2);
+    assert_string_equal(rp.dane_hosts[1], "mx2.test");
+    kw_config_free(&c);
+    expect_bad(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
 /* A managed [dkim "DOMAIN"] (rotate =) fills its own parameters, beside
  * a watched selector of the same domain, and is checked whole. */
 static void dkim_rotate_sections(void **state)
@@ -959,6 +1006,7 @@ int main(void)
         cmocka_unit_test(many_endpoints),
         cmocka_unit_test(dkim_sections),
         cmocka_unit_test(dkim_rotate_sections),
+        cmocka_unit_test(cert_dane),
         cmocka_unit_test(dnssec_sections),
         cmocka_unit_test(mail_check_sections),
         cmocka_unit_test(dkim_zone_sections),

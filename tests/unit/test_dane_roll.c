@@ -1,0 +1,446 @@
+/*
+ * test_dane_roll.c: the DANE rollover's state machine with a fake DNS
+ * side (kept in shared memory, so a child killed by the test seam leaves
+ * it as a real server would) and a clock passed in: the walk to ready and
+ * the wait it computes, the deployment gate, the old record removed only
+ * after the deployment and a new next key announced, a failed publication
+ * holding the renewal back (warning, then critical near expiry) with its
+ * backoff, the operator's release, and kill -9 after the key file and
+ * after the UPDATE resuming with one key and nothing published twice.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "dane/dane_roll.h"
+#include "keystore/ks_health.h"
+#include "keystore/ks_keygen.h"
+#include "tmpdir.h"
+
+#define NREC 32
+
+typedef struct fake {
+    char owner[NREC][300];
+    char rdata[NREC][160];
+    int n;
+    int adds, removes;   /* updates that changed the zone */
+    int sends;           /* every update sent */
+    int fail_update;     /* the primary refuses our TSIG key */
+    int lag;             /* a secondary does not serve the zone's change */
+} fake;
+
+static fake *fk;
+static ks_store *st;
+static char dir[512], nextkey[600], livekey[600], dbpath[600];
+static const char *hosts[] = {"mx1.example.com", "mx2.example.com"};
+static kw_dane_roll_params prm;
+
+static int find(const char *owner, const char *rdata)
+{
+    for (int i = 0; i < fk->n; i++)
+        if (strcmp(fk->owner[i], owner) == 0 &&
+            strcmp(fk->rdata[i], rdata) == 0)
+            return i;
+    return -1;
+}
+
+static int f_update(void *ctx, int add, const char *owner, const char *rdata,
+                    int ttl, kw_diag *d)
+{
+    int i;
+
+    (void)ctx;
+    assert_int_equal(ttl, 3600);
+    fk->sends++;
+    if (fk->fail_update)
+        return kw_diag_set(d, KW_EACCES, "127.0.0.1:53: NOTAUTH (the TSIG "
+                                         "key was not accepted)");
+    i = find(owner, rdata);
+    if (add && i < 0) {
+        assert_true(fk->n < NREC);
+        snprintf(fk->owner[fk->n], 300, "%s", owner);
+        snprintf(fk->rdata[fk->n], 160, "%s", rdata);
+        fk->n++;
+        fk->adds++;
+    } else if (!add && i >= 0) {
+        fk->n--;
+        memmove(fk->owner[i], fk->owner[i + 1], (size_t)(fk->n - i) * 300);
+        memmove(fk->rdata[i], fk->rdata[i + 1], (size_t)(fk->n - i) * 160);
+        fk->removes++;
+    }
+    return 0;
+}
+
+static int f_visible(void *ctx, const char *owner, const char *rdata,
+                     int present, kw_diag *d)
+{
+    (void)ctx;
+    if (fk->lag || (find(owner, rdata) >= 0) != present)
+        return kw_diag_set(d, KW_ETIMEDOUT, "127.0.0.2:53 does not serve "
+                                            "%s yet", owner);
+    return 0;
+}
+
+static int f_negttl(void *ctx, const char *owner, int64_t *ttl, kw_diag *d)
+{
+    (void)ctx;
+    (void)owner;
+    (void)d;
+    *ttl = 300;
+    return 0;
+}
+
+static kw_dane_roll_dns dns = {f_update, f_visible, f_negttl, NULL};
+
+static void write_key(const char *path)
+{
+    kw_diag d;
+    EVP_PKEY *k = ks_keygen(KS_KEY_EC256, &d);
+
+    assert_non_null(k);
+    assert_int_equal(ks_key_write(path, k, 0600, (gid_t)-1, &d), 0);
+    EVP_PKEY_free(k);
+}
+
+static void tlsa_of(const char *path, char *buf)
+{
+    kw_diag d;
+    EVP_PKEY *k = ks_key_read(path, &d);
+
+    assert_non_null(k);
+    assert_int_equal(kw_dane_key_tlsa(k, 3, 1, 1, buf, 160, &d), 0);
+    EVP_PKEY_free(k);
+}
+
+static int setup(void **state)
+{
+    kw_diag d;
+
+    (void)state;
+    tmpdir_make(dir, sizeof(dir), "daneroll");
+    path_join(dbpath, sizeof(dbpath), dir, "k.db");
+    path_join(nextkey, sizeof(nextkey), dir, "next-key.pem");
+    path_join(livekey, sizeof(livekey), dir, "privkey.pem");
+    assert_int_equal(ks_open(dbpath, KS_OPEN_CREATE, &st, &d), 0);
+    fk = mmap(NULL, sizeof(*fk), PROT_READ | PROT_WRITE,
+              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(fk != MAP_FAILED);
+    memset(fk, 0, sizeof(*fk));
+    write_key(livekey);
+    memset(&prm, 0, sizeof(prm));
+    prm.cert = "mail";
+    prm.hosts = hosts;
+    prm.nhosts = 2;
+    prm.port = 25;
+    prm.usage = 3;
+    prm.selector = 1;
+    prm.mtype = 1;
+    prm.ttl = 3600;
+    prm.next_key_path = nextkey;
+    prm.live_key_path = livekey;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ks_close(st);
+    munmap(fk, sizeof(*fk));
+    tmpdir_remove(dir);
+    return 0;
+}
+
+#define T0 1800000000
+
+static int may(int64_t now, char *path)
+{
+    kw_diag d;
+    char buf[1024];
+
+    return kw_dane_roll_may_deploy(st, &prm, now, path ? path : buf, 1024,
+                                   &d);
+}
+
+/* The whole cycle: announce, wait, deploy, remove, announce the next. */
+static void test_cycle(void **state)
+{
+    kw_dane_roll_out out;
+    kw_diag d;
+    char live[160], next[160], path[1024];
+    struct stat sb;
+    char *db;
+    size_t len;
+
+    (void)state;
+    tlsa_of(livekey, live);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "visible");
+    assert_int_equal(stat(nextkey, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    tlsa_of(nextkey, next);
+    assert_string_equal(out.roll.tlsa, next);
+    assert_string_equal(out.roll.old_tlsa, live);
+    assert_string_not_equal(live, next);
+    /* Both keys' records at both owners, each once. */
+    assert_int_equal(fk->n, 4);
+    assert_true(find("_25._tcp.mx1.example.com", next) >= 0);
+    assert_true(find("_25._tcp.mx2.example.com", live) >= 0);
+    /* 2 x 3600 + 300. */
+    assert_int_equal(out.roll.wait_until, T0 + 7500);
+    assert_int_equal(out.next_step, T0 + 7500);
+    /* One journal row per change of stage, old -> new, in order. */
+    {
+        static const char *const want[][2] = {
+            {"", "generating"},       {"generating", "generated"},
+            {"generated", "publishing"}, {"publishing", "published"},
+            {"published", "visible"},
+        };
+        ks_dane_roll_step *j = NULL;
+        size_t n = 0;
+
+        assert_int_equal(ks_dane_roll_journal(st, out.roll.id, &j, &n, 100,
+                                              &d), 0);
+        assert_int_equal(n, 5);
+        for (size_t i = 0; i < n; i++) {
+            assert_string_equal(j[i].old_stage, want[i][0]);
+            assert_string_equal(j[i].new_stage, want[i][1]);
+            assert_int_equal(j[i].at, T0);
+        }
+        free(j);
+    }
+    assert_int_equal(may(T0 + 7499, NULL), 0);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 7499, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "visible");
+    /* Not served yet: the deployment is refused before ready. */
+    assert_int_equal(kw_dane_roll_deployed(st, &prm, nextkey, T0 + 7499, &d),
+                     KW_EINVAL);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 7500, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "ready");
+    assert_int_equal(may(T0 + 7500, path), 1);
+    assert_string_equal(path, nextkey);
+    /* The old record stays while the renewal has not deployed. */
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 90000, &out, &d),
+                     0);
+    assert_int_equal(fk->n, 4);
+    /* The renewal copies the key into live/ (deploy) and the probe saw
+     * it served. */
+    write_key(livekey);
+    {
+        kw_diag dd;
+        EVP_PKEY *k = ks_key_read(nextkey, &dd);
+
+        assert_non_null(k);
+        assert_int_equal(ks_key_write(livekey, k, 0600, (gid_t)-1, &dd), 0);
+        EVP_PKEY_free(k);
+    }
+    assert_int_equal(kw_dane_roll_deployed(st, &prm, "/elsewhere", T0 + 90000,
+                                           &d), KW_EINVAL);
+    assert_int_equal(kw_dane_roll_deployed(st, &prm, nextkey, T0 + 90000, &d),
+                     0);
+    assert_int_equal(may(T0 + 90000, NULL), 0);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 90001, &out, &d),
+                     0);
+    /* The old record gone; a new next key announced beside the live one. */
+    assert_int_equal(find("_25._tcp.mx1.example.com", live), -1);
+    assert_int_equal(find("_25._tcp.mx2.example.com", live), -1);
+    assert_string_equal(out.roll.stage, "visible");
+    assert_string_equal(out.roll.old_tlsa, next);
+    assert_string_not_equal(out.roll.tlsa, next);
+    assert_true(find("_25._tcp.mx1.example.com", next) >= 0);
+    assert_true(find("_25._tcp.mx1.example.com", out.roll.tlsa) >= 0);
+    assert_int_equal(fk->n, 4);
+    /* Invariant 5: no private key in the database. */
+    db = slurp(dbpath, &len);
+    assert_non_null(db);
+    assert_null(memmem(db, len, "PRIVATE KEY", 11));
+    free(db);
+}
+
+/* A refused UPDATE holds the renewal back, backs off, and recovers. */
+static void test_failed_publication(void **state)
+{
+    kw_dane_roll_out out;
+    kw_dane_roll_health h;
+    kw_diag d;
+    int sends;
+
+    (void)state;
+    fk->fail_update = 1;
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "publishing");
+    assert_non_null(strstr(out.roll.stopped, "NOTAUTH"));
+    assert_int_equal(out.roll.failures, 1);
+    assert_int_equal(out.next_step, T0 + 900);
+    assert_int_equal(may(T0 + 100000, NULL), 0);
+    assert_int_equal(kw_dane_roll_deployed(st, &prm, nextkey, T0, &d),
+                     KW_EINVAL);
+    prm.not_after = T0 + 30 * 86400;
+    kw_dane_roll_health_of(&out.roll, 1, &prm, T0, &h);
+    assert_int_equal(h.health, KS_HEALTH_WARNING);
+    assert_non_null(strstr(h.reason, "held back"));
+    kw_dane_roll_health_of(&out.roll, 1, &prm, T0 + 23 * 86400 + 1, &h);
+    assert_int_equal(h.health, KS_HEALTH_CRITICAL);
+    /* Before the backoff nothing is sent. */
+    sends = fk->sends;
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 899, &out, &d),
+                     0);
+    assert_int_equal(fk->sends, sends);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 900, &out, &d),
+                     0);
+    assert_int_equal(out.roll.failures, 2);
+    assert_int_equal(out.next_step, T0 + 900 + 1800);
+    /* The server accepts again: on it goes, the same key. */
+    fk->fail_update = 0;
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 2700, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "visible");
+    assert_int_equal(out.roll.failures, 0);
+    assert_string_equal(out.roll.stopped, "");
+    kw_dane_roll_health_of(&out.roll, 1, &prm, T0 + 29 * 86400, &h);
+    assert_int_equal(h.health, KS_HEALTH_OK);
+    /* A lagging secondary holds it at published. */
+    assert_int_equal(fk->n, 4);
+}
+
+static void test_lag_holds(void **state)
+{
+    kw_dane_roll_out out;
+    kw_diag d;
+
+    (void)state;
+    fk->lag = 1;
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "published");
+    assert_non_null(strstr(out.roll.stopped, "127.0.0.2"));
+    assert_int_equal(may(T0 + 100000, NULL), 0);
+    fk->lag = 0;
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 900, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "visible");
+    /* The wait counts from when it was seen, not from the first send. */
+    assert_int_equal(out.roll.wait_until, T0 + 900 + 7500);
+}
+
+/* The operator's release deploys anyway, loudly; never without a key. */
+static void test_release(void **state)
+{
+    kw_dane_roll_out out;
+    kw_dane_roll_health h;
+    kw_diag d;
+    char path[1024];
+
+    (void)state;
+    assert_int_equal(kw_dane_roll_release(st, "mail", T0, &d), KW_ENOTFOUND);
+    fk->fail_update = 1;
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0, &out, &d), 0);
+    assert_int_equal(may(T0, NULL), 0);
+    assert_int_equal(kw_dane_roll_release(st, "mail", T0 + 5, &d), 0);
+    assert_int_equal(may(T0 + 6, path), 1);
+    assert_string_equal(path, nextkey);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 7, &out, &d), 0);
+    kw_dane_roll_health_of(&out.roll, 1, &prm, T0 + 7, &h);
+    assert_int_equal(h.health, KS_HEALTH_WARNING);
+    assert_non_null(strstr(h.reason, "released"));
+    assert_int_equal(kw_dane_roll_deployed(st, &prm, nextkey, T0 + 8, &d), 0);
+    assert_int_equal(may(T0 + 9, NULL), 0);
+}
+
+/* Only 3 1 x can announce a key before its certificate. */
+static void test_params(void **state)
+{
+    kw_diag d;
+
+    (void)state;
+    prm.selector = 0;
+    assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
+    assert_non_null(strstr(d.msg, "3 1 1"));
+    prm.selector = 1;
+    prm.usage = 2;
+    assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
+    prm.usage = 3;
+    prm.nhosts = 0;
+    assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
+    prm.nhosts = 2;
+    assert_int_equal(kw_dane_roll_params_check(&prm, &d), 0);
+}
+
+/* Runs one step in a child with KEYWARDEN_TEST_DIE_AT = at; it must die
+ * by SIGKILL at that point. */
+static void die_at(const char *at, int64_t now)
+{
+    pid_t pid;
+    int status;
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        kw_dane_roll_out out;
+        kw_diag d;
+        ks_store *cs;
+
+        setenv("KEYWARDEN_TEST_DIE_AT", at, 1);
+        if (ks_open(dbpath, 0, &cs, &d) != 0)
+            _exit(3);
+        kw_dane_roll_step(cs, &prm, &dns, now, &out, &d);
+        _exit(4);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+}
+
+static void test_kill_resume(void **state)
+{
+    kw_dane_roll_out out;
+    kw_diag d;
+    char written[160];
+    int found;
+
+    (void)state;
+    die_at("dane-key-written", T0);
+    assert_int_equal(ks_dane_roll_latest(st, "mail", &out.roll, &found, &d),
+                     0);
+    assert_int_equal(found, 1);
+    assert_string_equal(out.roll.stage, "generating");
+    tlsa_of(nextkey, written);
+    die_at("dane-update-sent", T0 + 1);
+    assert_int_equal(ks_dane_roll_latest(st, "mail", &out.roll, &found, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "publishing");
+    /* The key written before the first crash is the one announced. */
+    assert_string_equal(out.roll.tlsa, written);
+    assert_int_equal(fk->adds, 4);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 2, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "visible");
+    /* Sent again on resume, published once. */
+    assert_int_equal(fk->sends, 8);
+    assert_int_equal(fk->adds, 4);
+    assert_int_equal(fk->n, 4);
+    assert_true(find("_25._tcp.mx2.example.com", written) >= 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_cycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_publication, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lag_holds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_params, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_resume, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
