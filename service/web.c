@@ -238,6 +238,7 @@ static int64_t time_of(const json_t *o, const char *key)
 typedef struct mark {
     const char *what;
     int64_t at;
+    int renewal; /* an ACME renewal: a diamond, not a circle */
 } mark;
 
 static size_t marks_of(const json_t *o, mark *m)
@@ -250,15 +251,15 @@ static size_t marks_of(const json_t *o, mark *m)
         m[n++] = (mark){json_object_get(o, "endpoint") != NULL
                             ? "served certificate expires"
                             : "expires",
-                        t};
+                        t, 0};
     if (dn != NULL && (t = time_of(dn, "next_rrsig_expiry")) != 0)
-        m[n++] = (mark){"RRSIG expires", t};
+        m[n++] = (mark){"RRSIG expires", t, 0};
     if (dn != NULL && (t = time_of(dn, "next_transition")) != 0)
-        m[n++] = (mark){"key transition", t};
+        m[n++] = (mark){"key transition", t, 0};
     if ((t = time_of(o, "next_rotation")) != 0)
-        m[n++] = (mark){"next DKIM rotation", t};
+        m[n++] = (mark){"next DKIM rotation", t, 0};
     if ((t = time_of(o, "renewal_at")) != 0)
-        m[n++] = (mark){"ACME renewal", t};
+        m[n++] = (mark){"ACME renewal", t, 1};
     return n;
 }
 
@@ -370,6 +371,30 @@ static void problems(kw_web_buf *b, const json_t *doc, const size_t *count)
 
 #define TL_LABEL 330 /* the names' column */
 #define TL_PLOT 600
+
+/* A managed certificate's ARI window (renewal.ari_window), as a bar
+ * under its marks; clipped to the plot. */
+static void renewal_window(kw_web_buf *b, const json_t *o, int64_t from,
+                           int64_t to, double scale, int y)
+{
+    const json_t *w =
+        json_object_get(json_object_get(o, "renewal"), "ari_window");
+    int64_t s = time_of(w, "start"), e = time_of(w, "end");
+    int x0, x1;
+
+    if (s == 0 || e == 0 || e < s || e < from || s > to)
+        return;
+    x0 = TL_LABEL + (int)((double)((s < from ? from : s) - from) * scale);
+    x1 = TL_LABEL + (int)((double)((e > to ? to : e) - from) * scale);
+    putf(b,
+         "<rect class=\"renewal-window\" x=\"%d\" y=\"%d\" width=\"%d\" "
+         "height=\"6\" fill=\"#aed6f1\"><title>the CA's renewal window ",
+         x0, y + 5, x1 - x0 > 2 ? x1 - x0 : 2);
+    when(b, s);
+    puts_(b, " to ");
+    when(b, e);
+    puts_(b, "</title></rect>");
+}
 #define TL_ROW 16
 #define TL_TOP 28
 
@@ -394,6 +419,14 @@ static void timeline(kw_web_buf *b, const json_t *doc, const kw_web_opts *op)
          "aria-label=\"deadlines of the next %d days\">\n",
          op->horizon_days, TL_LABEL + TL_PLOT + 10, height,
          TL_LABEL + TL_PLOT + 10, height, op->horizon_days);
+    /* The legend: what each shape means, in the plot's own shapes. */
+    putf(b,
+         "<g id=\"legend\"><circle cx=\"8\" cy=\"10\" r=\"5\" "
+         "fill=\"#616a6b\"/><text x=\"16\" y=\"14\">deadline</text>"
+         "<path d=\"M 86 4 L 92 10 L 86 16 L 80 10 Z\" fill=\"#616a6b\"/>"
+         "<text x=\"96\" y=\"14\">ACME renewal</text><rect x=\"180\" "
+         "y=\"7\" width=\"20\" height=\"6\" fill=\"#aed6f1\"/><text "
+         "x=\"204\" y=\"14\">CA's renewal window</text></g>\n");
     /* Gridlines every 30 days (every 7 in a short window), labelled. */
     for (d = 0; d <= op->horizon_days;
          d += op->horizon_days > 60 ? 30 : 7) {
@@ -433,22 +466,30 @@ static void timeline(kw_web_buf *b, const json_t *doc, const kw_web_opts *op)
         puts_(b, " ");
         kw_web_esc(b, name_of(o));
         puts_(b, "</text>");
+        renewal_window(b, o, from, to, scale, y);
         for (j = 0; j < n; j++) {
             int64_t at = m[j].at < from ? from : m[j].at > to ? to : m[j].at;
             int x = TL_LABEL + (int)((double)(at - from) * scale);
 
             /* Beyond the window: a mark at its edge, said in its title. */
-            putf(b,
-                 "<circle class=\"mark\" cx=\"%d\" cy=\"%d\" r=\"5\" "
-                 "fill=\"%s\"><title>",
-                 x, y + 8, health_fill[hi]);
+            if (m[j].renewal)
+                putf(b,
+                     "<path class=\"mark renewal\" d=\"M %d %d L %d %d L "
+                     "%d %d L %d %d Z\" fill=\"%s\"><title>",
+                     x, y + 2, x + 6, y + 8, x, y + 14, x - 6, y + 8,
+                     health_fill[hi]);
+            else
+                putf(b,
+                     "<circle class=\"mark\" cx=\"%d\" cy=\"%d\" "
+                     "r=\"5\" fill=\"%s\"><title>",
+                     x, y + 8, health_fill[hi]);
             kw_web_esc(b, m[j].what);
             puts_(b, " ");
             when(b, m[j].at);
             puts_(b, m[j].at > to     ? " (after the window)"
                      : m[j].at < from ? " (before the window)"
                                       : "");
-            puts_(b, "</title></circle>");
+            puts_(b, m[j].renewal ? "</title></path>" : "</title></circle>");
         }
         puts_(b, "</g>\n");
     }
