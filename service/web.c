@@ -665,7 +665,8 @@ int kw_web_render_page(const json_t *doc, const kw_web_opts *op, char **out,
          json_array_size(doc), count[0], count[1], count[2], count[3]);
     when(&b, op->now);
     puts_(&b, " (the same data as <code>keywarden list --json</code>; "
-              "<a href=\"/jobs\">the daemon's jobs</a>).</p>\n");
+              "<a href=\"/jobs\">the daemon's jobs</a>; "
+              "<a href=\"/hooks\">hooks and their runs</a>).</p>\n");
     if (op->note != NULL && op->note[0] != '\0') {
         puts_(&b, "<p id=\"note\" class=\"h-warning\">");
         kw_web_esc(&b, op->note);
@@ -842,6 +843,141 @@ int kw_web_render_jobs(const json_t *jobs, const kw_web_opts *op, char **out,
         kw_web_esc(&b, err != NULL ? err : "");
         puts_(&b, "</td></tr>\n");
     }
+    puts_(&b, "</tbody></table>\n");
+    return finish(&b, out, len, d);
+}
+
+/* ---- the page at /hooks ------------------------------------------------- */
+
+static void hook_row(kw_web_buf *b, const json_t *h)
+{
+    const json_t *on = json_object_get(h, "on");
+    const json_t *failed = json_object_get(h, "failed");
+    size_t i;
+    char tmp[32];
+
+    puts_(b, json_integer_value(failed) > 0 ? "<tr class=\"h-critical\">"
+                                            : "<tr>");
+    puts_(b, "<td>");
+    kw_web_esc(b, str_of(h, "name"));
+    puts_(b, "</td><td>");
+    for (i = 0; i < json_array_size(on); i++) {
+        puts_(b, i > 0 ? ", " : "");
+        kw_web_esc(b, json_string_value(json_array_get(on, i)));
+    }
+    puts_(b, "</td><td><code>");
+    kw_web_esc(b, str_of(h, "action"));
+    puts_(b, "</code></td><td>");
+    kw_web_esc(b, text_of(h, "pending", tmp, sizeof(tmp)));
+    puts_(b, "</td><td>");
+    kw_web_esc(b, text_of(h, "failed", tmp, sizeof(tmp)));
+    puts_(b, "</td><td>");
+    kw_web_esc(b, text_of(h, "runs_ok", tmp, sizeof(tmp)));
+    puts_(b, " ok, ");
+    kw_web_esc(b, text_of(h, "runs_failed", tmp, sizeof(tmp)));
+    puts_(b, " failed</td></tr>\n");
+}
+
+static void run_row(kw_web_buf *b, const json_t *r)
+{
+    const char *res = str_of(r, "result");
+    const char *out = str_of(r, "output"), *err = str_of(r, "error");
+    int ok = res != NULL && strcmp(res, "ok") == 0;
+    char tmp[32];
+
+    puts_(b, ok ? "<tr class=\"run\">" : "<tr class=\"run h-critical\">");
+    puts_(b, "<td>");
+    kw_web_esc(b, str_of(r, "time"));
+    puts_(b, "</td><td>");
+    kw_web_esc(b, str_of(r, "hook"));
+    puts_(b, "</td><td>");
+    kw_web_esc(b, str_of(r, "event_type"));
+    puts_(b, " ");
+    kw_web_esc(b, str_of(r, "object"));
+    puts_(b, "</td><td class=\"result\">");
+    kw_web_esc(b, res);
+    puts_(b, "</td><td>");
+    if (json_is_integer(json_object_get(r, "exit_status")))
+        kw_web_esc(b, text_of(r, "exit_status", tmp, sizeof(tmp)));
+    else if (json_is_integer(json_object_get(r, "signal"))) {
+        puts_(b, "signal ");
+        kw_web_esc(b, text_of(r, "signal", tmp, sizeof(tmp)));
+    }
+    puts_(b, "</td><td>");
+    if (err != NULL && err[0] != '\0') {
+        puts_(b, "<span class=\"reason\">");
+        kw_web_esc(b, err);
+        puts_(b, "</span>");
+    }
+    if (out != NULL && out[0] != '\0') {
+        size_t n = strlen(out);
+        /* The start of the output, cut where it is long; a cut through
+         * a UTF-8 sequence shows as U+FFFD, as any bad byte does. */
+        char cut[KW_WEB_OUTPUT_EXCERPT + 1];
+
+        snprintf(cut, sizeof(cut), "%s", out);
+        puts_(b, "<pre class=\"output\">");
+        kw_web_esc(b, cut);
+        puts_(b, n > KW_WEB_OUTPUT_EXCERPT ? "\n[cut]</pre>" : "</pre>");
+    }
+    puts_(b, "</td></tr>\n");
+}
+
+int kw_web_render_hooks(const json_t *doc, const kw_web_opts *op, char **out,
+                        size_t *len, kw_diag *d)
+{
+    kw_web_buf b = {NULL, 0, 0, 0};
+    const json_t *hooks = json_object_get(doc, "hooks");
+    const json_t *runs = json_object_get(doc, "runs");
+    size_t i, nfailed = 0;
+    int pass;
+
+    *out = NULL;
+    *len = 0;
+    if (!json_is_array(hooks) || !json_is_array(runs))
+        return kw_diag_set(d, KW_EINVAL,
+                           "the hooks document has no hooks and runs arrays");
+    for (i = 0; i < json_array_size(runs); i++) {
+        const char *res = str_of(json_array_get(runs, i), "result");
+
+        nfailed += res == NULL || strcmp(res, "ok") != 0;
+    }
+    head(&b, "keywarden: hooks");
+    puts_(&b, "<p><a href=\"/\">&larr; all objects</a></p>\n"
+              "<h1>Hooks</h1>\n<p>The hooks of the configuration and their "
+              "recent runs (as <code>keywarden hooks list</code> and "
+              "<code>keywarden hooks history</code> show them), as of ");
+    when(&b, op->now);
+    putf(&b,
+         ": <span id=\"n-hooks\">%zu</span> hooks, <span id=\"n-runs\">%zu"
+         "</span> runs, <span id=\"n-failed\" class=\"h-critical\">%zu"
+         "</span> of them failed.</p>\n",
+         json_array_size(hooks), json_array_size(runs), nfailed);
+    if (op->note != NULL && op->note[0] != '\0') {
+        puts_(&b, "<p id=\"note\" class=\"h-warning\">");
+        kw_web_esc(&b, op->note);
+        puts_(&b, "</p>\n");
+    }
+    puts_(&b, "<table id=\"hooks\"><thead><tr><th>Hook</th><th>On</th>"
+              "<th>Action</th><th>Pending</th><th>Failed for good</th>"
+              "<th>Runs</th></tr></thead><tbody>\n");
+    for (i = 0; i < json_array_size(hooks); i++)
+        hook_row(&b, json_array_get(hooks, i));
+    puts_(&b, "</tbody></table>\n<h2>Recent runs, failed first</h2>\n"
+              "<table id=\"runs\"><thead><tr><th>Time</th><th>Hook</th>"
+              "<th>Event</th><th>Result</th><th>Exit</th><th>Output</th>"
+              "</tr></thead><tbody>\n");
+    /* Failed runs, then the others, each newest first as read. */
+    for (pass = 0; pass < 2; pass++)
+        for (i = 0; i < json_array_size(runs); i++) {
+            const json_t *r = json_array_get(runs, i);
+            const char *res = str_of(r, "result");
+            int ok = res != NULL && strcmp(res, "ok") == 0;
+
+            if (ok == (pass == 0))
+                continue;
+            run_row(&b, r);
+        }
     puts_(&b, "</tbody></table>\n");
     return finish(&b, out, len, d);
 }
