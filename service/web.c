@@ -896,7 +896,9 @@ static void run_row(kw_web_buf *b, const json_t *r)
     kw_web_esc(b, str_of(r, "object"));
     puts_(b, "</td><td class=\"result\">");
     kw_web_esc(b, res);
-    puts_(b, "</td><td>");
+    /* `keywarden hooks test`: a real run, but not a delivery. */
+    puts_(b, json_is_true(json_object_get(r, "test")) ? " (test)</td><td>"
+                                                      : "</td><td>");
     if (json_is_integer(json_object_get(r, "exit_status")))
         kw_web_esc(b, text_of(r, "exit_status", tmp, sizeof(tmp)));
     else if (json_is_integer(json_object_get(r, "signal"))) {

@@ -295,7 +295,9 @@ static int setup(void **state)
                "[daemon]\nmetrics_listen = 127.0.0.1:%d\n"
                "web_horizon = 60\n"
                "[dkim]\nopendkim_conf = %s\nrspamd_conf = %s\n"
-               "[dkim \"example.test\"]\nselector = s1\nkey = %s\n",
+               "[dkim \"example.test\"]\nselector = s1\nkey = %s\n"
+               "[hook \"fails\"]\non = cert.renewed\nshell = yes\n"
+               "run = echo '<script>alert(1)</script>'; exit 3\n",
                g_port, kw_path(g_dir, "none.conf"), kw_path(g_dir, "none"),
                kw_path(g_dir, "s1.pem"));
     setenv("KEYWARDEN_NOW", g_now, 1);
@@ -525,6 +527,43 @@ static void object_and_methods(void **state)
 }
 
 /* /jobs: the jobs `keywarden status` lists, read while they stayed. */
+/* /hooks after the hook "fails" ran and failed (`hooks test`: it leaves
+ * the objects' health alone): the hook with its event and command, the
+ * failed run with its exit status and its output as text. */
+static void hooks_page(void **state)
+{
+    kwres r = kw_expect(1, g_state, g_conf,
+                        (const char *[]){"hooks", "test", "fails", NULL});
+    fetched f, root;
+
+    (void)state;
+    kwres_free(&r);
+    f = fetch("127.0.0.1", g_port, "/hooks", "GET", NULL);
+    assert_int_equal(f.status, 200);
+    assert_contains(f.head, "Content-Security-Policy: default-src 'none'");
+    assert_contains(f.body, "<td>fails</td><td>cert.renewed</td><td><code>"
+                            "sh -c echo &#39;&lt;script&gt;alert(1)&lt;/"
+                            "script&gt;&#39;; exit 3</code></td>");
+    assert_contains(f.body, "<tr class=\"run h-critical\">");
+    assert_contains(f.body,
+                    "<td class=\"result\">failed (test)</td><td>3</td>");
+    /* The output: the command line the engine writes first, then the
+     * script's own line, as text. */
+    assert_contains(f.body, "<pre class=\"output\">+ /bin/sh -c echo "
+                            "&#39;&lt;script&gt;alert(1)&lt;/script&gt;&#39;; "
+                            "exit 3\n&lt;script&gt;alert(1)&lt;/script&gt;\n"
+                            "</pre>");
+    /* (The daemon may also have delivered managed.example's cert.renewed
+     * to the hook by now: a second failed run.) */
+    assert_not_contains(f.body, "<span id=\"n-failed\" class=\"h-critical\">"
+                                "0</span>");
+    assert_not_contains(f.body, "<script");
+    root = fetch("127.0.0.1", g_port, "/", "GET", NULL);
+    assert_contains(root.body, "<a href=\"/hooks\">");
+    fetched_free(&root);
+    fetched_free(&f);
+}
+
 static void jobs_page(void **state)
 {
     int i;
@@ -728,6 +767,7 @@ int main(void)
         cmocka_unit_test(page_matches_list_json),
         cmocka_unit_test(object_and_methods),
         cmocka_unit_test(jobs_page),
+        cmocka_unit_test(hooks_page),
         cmocka_unit_test(in_chromium),
         cmocka_unit_test(off_loopback_needs_token),
     };
