@@ -54,7 +54,7 @@ static void print_renewal(const json_t *rn, int64_t now)
     const char *why = strcmp(basis, "ari-window") == 0
                           ? "in the CA's renewal window"
                       : strcmp(basis, "lifetime") == 0
-                          ? "a third of the lifetime left"
+                          ? "the lifetime rule"
                           : basis;
     int64_t t;
 

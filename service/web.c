@@ -796,6 +796,17 @@ int kw_web_render_object(const json_t *obj, const json_t *events,
     return finish(&b, out, len, d);
 }
 
+/* A page under /: its head, the way back, then lead (markup of ours)
+ * and the time the page is of. */
+static void sub_head(kw_web_buf *b, const char *title, const char *lead,
+                     int64_t now)
+{
+    head(b, title);
+    puts_(b, "<p><a href=\"/\">&larr; all objects</a></p>\n");
+    puts_(b, lead);
+    when(b, now);
+}
+
 /* ---- the page at /jobs -------------------------------------------------- */
 
 int kw_web_render_jobs(const json_t *jobs, const kw_web_opts *op, char **out,
@@ -808,12 +819,11 @@ int kw_web_render_jobs(const json_t *jobs, const kw_web_opts *op, char **out,
     *len = 0;
     if (!json_is_array(jobs))
         return kw_diag_set(d, KW_EINVAL, "the jobs are not a JSON array");
-    head(&b, "keywarden: jobs");
-    puts_(&b, "<p><a href=\"/\">&larr; all objects</a></p>\n"
-              "<h1>Jobs</h1>\n<p>The daemon's pending and running jobs, "
-              "soonest first (as <code>keywarden status</code> shows them), "
-              "as of ");
-    when(&b, op->now);
+    sub_head(&b, "keywarden: jobs",
+             "<h1>Jobs</h1>\n<p>The daemon's pending and running jobs, "
+             "soonest first (as <code>keywarden status</code> shows them), "
+             "as of ",
+             op->now);
     putf(&b, ": <span id=\"n-jobs\">%zu</span>.</p>\n",
          json_array_size(jobs));
     puts_(&b, "<table id=\"jobs\"><thead><tr><th>Type</th><th>Key</th>"
@@ -944,12 +954,11 @@ int kw_web_render_hooks(const json_t *doc, const kw_web_opts *op, char **out,
 
         nfailed += res == NULL || strcmp(res, "ok") != 0;
     }
-    head(&b, "keywarden: hooks");
-    puts_(&b, "<p><a href=\"/\">&larr; all objects</a></p>\n"
-              "<h1>Hooks</h1>\n<p>The hooks of the configuration and their "
-              "recent runs (as <code>keywarden hooks list</code> and "
-              "<code>keywarden hooks history</code> show them), as of ");
-    when(&b, op->now);
+    sub_head(&b, "keywarden: hooks",
+             "<h1>Hooks</h1>\n<p>The hooks of the configuration and their "
+             "recent runs (as <code>keywarden hooks list</code> and "
+             "<code>keywarden hooks history</code> show them), as of ",
+             op->now);
     putf(&b,
          ": <span id=\"n-hooks\">%zu</span> hooks, <span id=\"n-runs\">%zu"
          "</span> runs, <span id=\"n-failed\" class=\"h-critical\">%zu"
