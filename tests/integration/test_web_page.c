@@ -390,6 +390,26 @@ static void managed_on_page(const json_t *doc, const char *body)
     assert_true(strstr(row, want) != NULL && strstr(row, want) < end);
     assert_true(strstr(row, "<rect class=\"renewal-window\"") != NULL &&
                 strstr(row, "<rect class=\"renewal-window\"") < end);
+    /* show says the same, in words and in its JSON. */
+    {
+        kwres r = kw_ok(g_state, g_conf, "show", "managed.example");
+        json_t *js;
+
+        snprintf(want, sizeof(want), "  renewal      %s (in ", at);
+        assert_contains(r.out, want);
+        assert_contains(r.out, "; scheduled, in the CA's renewal window) "
+                               "for [certificate \"managed.example\"]\n");
+        kwres_free(&r);
+        r = kw_ok(g_state, g_conf, "show", "--json", "managed.example");
+        js = json_loads(r.out, 0, NULL);
+        assert_non_null(js);
+        assert_string_equal(
+            json_string_value(json_object_get(
+                json_object_get(json_array_get(js, 0), "renewal"), "basis")),
+            "ari-window");
+        json_decref(js);
+        kwres_free(&r);
+    }
 }
 
 static void page_matches_list_json(void **state)
