@@ -652,46 +652,88 @@ int ks_inventory_each(ks_store *s, const ks_filter *f,
     return r;
 }
 
-int ks_inventory_same_leaf(ks_store *s, int64_t id, int include_hidden,
-                           int (*cb)(void *ctx, const ks_object *o),
-                           void *ctx, kw_diag *d)
+struct ks_leaf_files {
+    ks_store *s;
+    sqlite3_stmt *st;
+};
+
+int ks_leaf_files_open(ks_store *s, int include_hidden, ks_leaf_files **out,
+                       kw_diag *d)
 {
-    sqlite3_stmt *st = NULL;
-    ks_object o;
-    int rc, r = 0;
-    /* me's columns are renamed so OBJECT_COLUMNS stays unambiguous.  The
-     * statement is spliced by the preprocessor, not by printf: the
-     * columns carry SQL printf formats of their own. */
+    ks_leaf_files *lf;
+    /* The other files are found through the listing's index (deadline,
+     * kind lead it): "id = ?1 OR ..." would read the whole table for
+     * every call.  The statement is spliced by the preprocessor, not by
+     * printf: the columns carry SQL printf formats of their own. */
 #define SAME_LEAF_SQL(hidden)                                                 \
-    "WITH me(d, k, n, fp, e) AS (SELECT deadline, kind, name, "               \
-    "fingerprint, arrangement IS 'endpoint' FROM objects WHERE "              \
-    "id = ?1) SELECT " OBJECT_COLUMNS " FROM objects, me WHERE "              \
-    "objects.id = ?1 OR (NOT me.e AND objects.deadline = me.d AND "           \
-    "objects.kind = me.k AND objects.name = me.n AND "                        \
-    "objects.fingerprint = me.fp AND objects.arrangement IS NOT "             \
-    "'endpoint'" hidden ") ORDER BY objects.id"
+    "SELECT " OBJECT_COLUMNS " FROM objects WHERE id IN (SELECT ?1 UNION "    \
+    "SELECT o.id FROM objects me, objects o WHERE me.id = ?1 AND "            \
+    "me.arrangement IS NOT 'endpoint' AND o.deadline = me.deadline AND "      \
+    "o.kind = me.kind AND o.name = me.name AND o.fingerprint = "              \
+    "me.fingerprint AND o.arrangement IS NOT 'endpoint'" hidden ") ORDER "    \
+    "BY id"
     const char *sql =
         include_hidden ? SAME_LEAF_SQL("")
-                       : SAME_LEAF_SQL(" AND objects.superseded_by IS NULL "
-                                       "AND objects.idle_anchor = 0");
+                       : SAME_LEAF_SQL(" AND o.superseded_by IS NULL "
+                                       "AND o.idle_anchor = 0");
 #undef SAME_LEAF_SQL
 
-    if (sqlite3_prepare_v2(ks_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+    *out = NULL;
+    if ((lf = calloc(1, sizeof(*lf))) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    lf->s = s;
+    if (sqlite3_prepare_v2(ks_db(s), sql, -1, &lf->st, NULL) != SQLITE_OK) {
+        free(lf);
         return ks_db_error(s, d, "looking up the files of a certificate");
-    sqlite3_bind_int64(st, 1, id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    }
+    *out = lf;
+    return 0;
+}
+
+int ks_leaf_files_each(ks_leaf_files *lf, int64_t id,
+                       int (*cb)(void *ctx, const ks_object *o), void *ctx,
+                       kw_diag *d)
+{
+    ks_object o;
+    int rc, r = 0;
+
+    sqlite3_reset(lf->st);
+    sqlite3_bind_int64(lf->st, 1, id);
+    while ((rc = sqlite3_step(lf->st)) == SQLITE_ROW) {
         json_t *hold = NULL;
         int stop;
 
-        read_full(st, &o, &hold);
+        read_full(lf->st, &o, &hold);
         stop = cb(ctx, &o) != 0;
         json_decref(hold);
         if (stop)
             break;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        r = ks_db_error(s, d, "looking up the files of a certificate");
-    sqlite3_finalize(st);
+        r = ks_db_error(lf->s, d, "looking up the files of a certificate");
+    sqlite3_reset(lf->st);
+    return r;
+}
+
+void ks_leaf_files_close(ks_leaf_files *lf)
+{
+    if (lf == NULL)
+        return;
+    sqlite3_finalize(lf->st);
+    free(lf);
+}
+
+int ks_inventory_same_leaf(ks_store *s, int64_t id, int include_hidden,
+                           int (*cb)(void *ctx, const ks_object *o),
+                           void *ctx, kw_diag *d)
+{
+    ks_leaf_files *lf;
+    int r;
+
+    if ((r = ks_leaf_files_open(s, include_hidden, &lf, d)) != 0)
+        return r;
+    r = ks_leaf_files_each(lf, id, cb, ctx, d);
+    ks_leaf_files_close(lf);
     return r;
 }
 

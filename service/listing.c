@@ -314,7 +314,8 @@ static int leaf_verdict(kw_listing *l, const ks_object *o, ks_verdict *v,
     memset(&lf, 0, sizeof(lf));
     lf.l = l;
     lf.files = files;
-    if (ks_inventory_same_leaf(l->s, o->id, 1, leaf_file, &lf, &d) != 0) {
+    if ((l->lf == NULL && ks_leaf_files_open(l->s, 1, &l->lf, &d) != 0) ||
+        ks_leaf_files_each(l->lf, o->id, leaf_file, &lf, &d) != 0) {
         kw_err("list: %s", d.msg);
         return -1;
     }
@@ -407,6 +408,8 @@ void kw_listing_done(kw_listing *l)
 {
     kw_hook_overlay_free(&l->ov);
     kw_renewals_free(&l->rn);
+    ks_leaf_files_close(l->lf);
+    l->lf = NULL;
 }
 
 static int doc_row(void *ctx, const ks_object *o, const ks_verdict *v,

@@ -54,6 +54,8 @@ typedef struct kw_listing {
     int json;           /* hand each row's JSON to the callback */
     kw_hook_overlay ov; /* loaded by kw_listing_each, freed by _done */
     kw_renewals rn;     /* json: loaded by kw_listing_each, freed by _done */
+    ks_leaf_files *lf;  /* a row's files, opened at the first that has
+                           several, closed by _done */
     /* Filled while walking. */
     size_t merged;      /* files folded into another file's row */
     size_t filtered;    /* rows below min_rank */
