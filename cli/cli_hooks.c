@@ -66,28 +66,6 @@ static int load_conf(kw_cli *cli, kw_config *c)
     return 0;
 }
 
-static const char *action_text(const kw_hook_def *h, char *buf, size_t cap)
-{
-    if (h->reload != KW_RELOAD_NONE)
-        snprintf(buf, cap, "reload %s%s%s", kw_reload_word(h->reload),
-                 h->reload_config != NULL ? " -c " : "",
-                 h->reload_config != NULL ? h->reload_config : "");
-    else
-        snprintf(buf, cap, "%s%s", h->shell ? "sh -c " : "",
-                 h->run_line != NULL ? h->run_line : "?");
-    return buf;
-}
-
-static json_t *strv(char *const *v, size_t n)
-{
-    json_t *a = json_array();
-    size_t i;
-
-    for (i = 0; a != NULL && i < n; i++)
-        kw_json_append(a, kw_json_str(v[i]));
-    return a;
-}
-
 /* ---- list ----------------------------------------------------------------------- */
 
 static int hooks_list(kw_cli *cli, int json)
@@ -125,30 +103,9 @@ static int hooks_list(kw_cli *cli, int json)
             break;
         }
         failed |= sum.failed > 0;
-        action_text(h, act, sizeof(act));
+        kw_hook_action_text(h, act, sizeof(act));
         if (json) {
-            kw_json_append(
-                arr,
-                json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:I, s:I, "
-                          "s:I, s:I, s:I, s:I, s:o, s:I, s:i, s:I, s:I}",
-                          "name", kw_json_str(h->name), "on",
-                          strv(h->on, h->non), "objects",
-                          strv(h->objects, h->nobjects), "kinds",
-                          strv(h->kinds, h->nkinds), "action",
-                          kw_json_str(act), "reload",
-                          kw_reload_word(h->reload), "last_result",
-                          kw_json_str(sum.last_result[0] ? sum.last_result
-                                                         : NULL),
-                          "pending", (json_int_t)sum.pending, "failed",
-                          (json_int_t)sum.failed, "runs_ok",
-                          (json_int_t)sum.runs_ok, "runs_failed",
-                          (json_int_t)sum.runs_failed, "last_run_at",
-                          (json_int_t)sum.last_run_at, "last_ok_at",
-                          (json_int_t)sum.last_ok_at, "user",
-                          kw_json_str(h->user), "timeout",
-                          (json_int_t)h->timeout, "retry", h->retries,
-                          "retry_delay", (json_int_t)h->retry_delay,
-                          "coalesce", (json_int_t)h->coalesce));
+            kw_json_append(arr, kw_hook_def_json(h, &sum));
             continue;
         }
         on[0] = '\0';
@@ -218,27 +175,8 @@ static int hist_row(void *ctx, const kw_hook_run_row *r)
 
     h->n++;
     kw_time_rfc3339(r->started_at, when, sizeof(when));
-    if (h->json) {
-        json_t *ev = json_loads(r->events, 0, NULL);
-        json_t *o = json_pack(
-            "{s:I, s:o, s:s, s:I, s:I, s:i, s:o, s:o, s:o, s:s, s:o, s:o, "
-            "s:I, s:o, s:o, s:o, s:b}",
-            "id", (json_int_t)r->id, "hook", kw_json_str(r->hook), "time",
-            when, "started_at", (json_int_t)r->started_at, "finished_at",
-            (json_int_t)r->finished_at, "attempt", r->attempt, "events",
-            ev != NULL ? ev : json_array(), "event_type",
-            kw_json_str(r->event_type[0] ? r->event_type : NULL), "object",
-            kw_json_path(r->object[0] ? r->object : NULL), "result", r->result,
-            "exit_status",
-            r->exit_status >= 0 ? json_integer(r->exit_status) : json_null(),
-            "signal", r->signal > 0 ? json_integer(r->signal) : json_null(),
-            "duration_ms", (json_int_t)r->duration_ms, "last_line",
-            kw_json_str(r->last_line), "error",
-            kw_json_str(r->error[0] ? r->error : NULL), "output",
-            kw_json_str(r->output), "test", r->test);
-
-        return kw_json_append(h->arr, o) != 0;
-    }
+    if (h->json)
+        return kw_json_append(h->arr, kw_hook_run_json(r)) != 0;
     kw_outf(stdout, "%s  %-16s %-7s", when, r->hook, r->result);
     if (r->exit_status >= 0)
         kw_outf(stdout, " exit %d", r->exit_status);

@@ -42,7 +42,36 @@ typedef struct show_ctx {
     int failed;
     kw_hook_overlay ov; /* failed hooks turn their objects critical */
     kw_cli_rots rots;   /* the managed DKIM domains' rotations */
+    kw_renewals rn;     /* the managed certificates' renewal times */
 } show_ctx;
+
+/* A managed certificate's next renewal (kw_renewal_json), one line. */
+static void print_renewal(const json_t *rn, int64_t now)
+{
+    const char *at = json_string_value(json_object_get(rn, "renew_at"));
+    const char *basis = json_string_value(json_object_get(rn, "basis"));
+    const char *verdict = json_string_value(json_object_get(rn, "verdict"));
+    const char *why = strcmp(basis, "ari-window") == 0
+                          ? "in the CA's renewal window"
+                      : strcmp(basis, "lifetime") == 0
+                          ? "the lifetime rule"
+                          : basis;
+    int64_t t;
+
+    if (at != NULL && kw_time_parse_rfc3339(at, &t) == 0) {
+        char left[32];
+
+        kw_duration_format(kw_time_diff(t, now), left, sizeof(left));
+        kw_outf(stdout, "  %-12s %s (%s%s; %s, %s) for [certificate \"%s\"]\n",
+                "renewal", at, t > now ? "in " : "", t > now ? left : "now",
+                verdict, why,
+                json_string_value(json_object_get(rn, "certificate")));
+    } else {
+        kw_outf(stdout, "  %-12s %s for [certificate \"%s\"]\n", "renewal",
+                verdict,
+                json_string_value(json_object_get(rn, "certificate")));
+    }
+}
 
 /* A managed DKIM domain's rotation, as `show DOMAIN` and the domain's
  * selectors show it. */
@@ -293,6 +322,10 @@ static int show_one(void *ctx, const ks_object *o)
             kw_err("%s", d.msg);
             sc->failed = 1;
         }
+        if (js != NULL && kw_renewal_attach(&sc->rn, o, now, js) != 0) {
+            json_decref(js);
+            js = NULL;
+        }
         if (js == NULL) {
             kw_err("show: object %lld (%s) could not be written as JSON "
                    "(out of memory)",
@@ -419,6 +452,13 @@ static int show_one(void *ctx, const ks_object *o)
         print_time("not after", f->not_after, now);
         if (f->deadline != f->not_after)
             print_time("deadline", f->deadline, now);
+        {
+            json_t *rn = kw_renewal_json(&sc->rn, o, now);
+
+            if (rn != NULL)
+                print_renewal(rn, now);
+            json_decref(rn);
+        }
         kw_outf(stdout, "  %-12s %s %d bits%s\n", "key",
                 o->key_type ? o->key_type : "?", o->key_bits,
                 o->self_signed ? ", self-signed" : "");
@@ -531,6 +571,10 @@ int cli_show(kw_cli *cli, int argc, char **argv)
     }
     if (kw_cli_rots_load(cli, s, &sc.rots) != 0)
         kw_warn("show: %s", sc.rots.err);
+    if (kw_renewals_load(s, &sc.rn, &d) != 0) {
+        kw_err("%s", d.msg);
+        status = KW_EXIT_FAIL;
+    }
     for (i = optind; i < argc; i++) {
         const kw_dkim_rot_view *rv = kw_cli_rots_find(&sc.rots, argv[i]);
         int64_t *ids = NULL;
@@ -583,6 +627,7 @@ int cli_show(kw_cli *cli, int argc, char **argv)
     json_decref(sc.arr);
     kw_hook_overlay_free(&sc.ov);
     kw_cli_rots_free(&sc.rots);
+    kw_renewals_free(&sc.rn);
     ks_close(s);
     return sc.failed ? KW_EXIT_FAIL : status;
 }

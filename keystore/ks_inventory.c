@@ -371,20 +371,110 @@ static void read_brief(sqlite3_stmt *st, ks_object *o)
         o->facts.weak_name = "";
 }
 
-/* The lowest id of the other objects holding the same leaf as the row
- * (NULL when there is none); %s is the visibility filter.  The deadline
- * and kind lead the listing's index, so this is one index seek; the
- * fingerprint, which is not in the index, is read only for a row that
- * already matches by name (CASE evaluates lazily). */
-#define SAME_LEAF                                                          \
-    "SELECT min(o2.id) FROM objects o2 WHERE o2.deadline = "               \
-    "objects.deadline AND o2.kind = objects.kind AND o2.id != objects.id " \
-    "AND CASE WHEN "                                                       \
-    "o2.name = objects.name AND o2.arrangement IS NOT 'endpoint' AND "     \
-    "objects.arrangement IS NOT 'endpoint'%s THEN o2.fingerprint = "       \
-    "(SELECT o3.fingerprint FROM objects o3 WHERE o3.id = objects.id) "    \
-    "ELSE 0 END"
-#define VISIBLE2 " AND o2.superseded_by IS NULL AND o2.idle_anchor = 0"
+/* by_leaf: the rows that hold one leaf, in one kind of file, with one
+ * deadline, are one window partition (an endpoint, or a row without a
+ * fingerprint, is a partition of its own); each row gets the lowest id
+ * of its partition and the partition's size.  The rows are those the
+ * listing's WHERE keeps, so the visibility filter applies to the other
+ * files as it does to the row. */
+#define LEAF_RUN_SQL                                                       \
+    "SELECT id, min(id) OVER leaf, count(*) OVER leaf%s AND deadline = "  \
+    "?%d WINDOW leaf AS (PARTITION BY kind, name, fingerprint, CASE WHEN " \
+    "arrangement IS 'endpoint' OR fingerprint IS NULL THEN id END) "      \
+    "ORDER BY id"
+
+/* Rows with one deadline are adjacent in the listing's order, so only a
+ * row whose deadline its neighbour shares (the previous row, or the next
+ * one, read by a second cursor one row ahead) can share its leaf.  The
+ * first such row reads its whole run of that deadline through
+ * LEAF_RUN_SQL, once; the run's other rows find themselves in it.  A
+ * listing of distinct deadlines costs one more index scan, a listing of
+ * a few deadlines one small window query per deadline, never a query
+ * per row. */
+typedef struct leaf_run_row {
+    int64_t id, first, n;
+} leaf_run_row;
+
+typedef struct leaf_scan {
+    sqlite3_stmt *ahead, *run;
+    int ahead_rc, has_prev, loaded, deadline_at;
+    int64_t prev_deadline, run_deadline;
+    leaf_run_row *v;
+    size_t n, cap;
+} leaf_scan;
+
+/* Read the run of deadline into ls->v. */
+static int leaf_load(leaf_scan *ls, int64_t deadline)
+{
+    int rc;
+
+    ls->n = 0;
+    ls->loaded = 0;
+    sqlite3_reset(ls->run);
+    sqlite3_bind_int64(ls->run, ls->deadline_at, deadline);
+    while ((rc = sqlite3_step(ls->run)) == SQLITE_ROW) {
+        if (ls->n == ls->cap) {
+            size_t cap = ls->cap ? 2 * ls->cap : 64;
+            leaf_run_row *nv = realloc(ls->v, cap * sizeof(*nv));
+
+            if (nv == NULL)
+                return KW_ENOMEM;
+            ls->v = nv;
+            ls->cap = cap;
+        }
+        ls->v[ls->n].id = sqlite3_column_int64(ls->run, 0);
+        ls->v[ls->n].first = sqlite3_column_int64(ls->run, 1);
+        ls->v[ls->n].n = sqlite3_column_int64(ls->run, 2);
+        ls->n++;
+    }
+    sqlite3_reset(ls->run);
+    if (rc != SQLITE_DONE)
+        return -1;
+    ls->loaded = 1;
+    ls->run_deadline = deadline;
+    return 0;
+}
+
+/* Is the row (id, deadline) a line of its own?  1 to skip it (a lower id
+ * holds its leaf), 0 to show it, with *others set when higher ids hold
+ * it; -1 on a database error, KW_ENOMEM. */
+static int leaf_step(leaf_scan *ls, int64_t id, int64_t deadline,
+                     int *others)
+{
+    size_t lo, hi;
+    int in_run, r;
+
+    *others = 0;
+    if (ls->ahead_rc == SQLITE_ROW)
+        ls->ahead_rc = sqlite3_step(ls->ahead);
+    if (ls->ahead_rc != SQLITE_ROW && ls->ahead_rc != SQLITE_DONE)
+        return -1;
+    in_run = (ls->has_prev && ls->prev_deadline == deadline) ||
+             (ls->ahead_rc == SQLITE_ROW &&
+              sqlite3_column_int64(ls->ahead, 0) == deadline);
+    ls->has_prev = 1;
+    ls->prev_deadline = deadline;
+    if (!in_run)
+        return 0;
+    if ((!ls->loaded || ls->run_deadline != deadline) &&
+        (r = leaf_load(ls, deadline)) != 0)
+        return r;
+    /* The run is in id order: a binary search. */
+    lo = 0;
+    hi = ls->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (ls->v[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == ls->n || ls->v[lo].id != id)
+        return 0; /* changed since the listing began: a line of its own */
+    *others = ls->v[lo].n > 1;
+    return ls->v[lo].first < id;
+}
 
 /* Does a brief row need its full record to be described? */
 static int needs_detail(const ks_object *o, const ks_filter *f)
@@ -416,47 +506,6 @@ static void bind_filter(sqlite3_stmt *st, const ks_filter *f,
         sqlite3_bind_int64(st, idx++, f->id);
 }
 
-/* by_leaf: is the row (id, deadline) a line of its own?  Rows with one
- * deadline are adjacent in the listing's order, so only a row whose
- * deadline its neighbour shares (the previous row, or the next one, read
- * by a second cursor one row ahead) can share its leaf, and only those
- * are looked up: a listing of distinct deadlines costs one more index
- * scan, not a query per row.  Returns 1 to skip the row (a lower id holds
- * its leaf), 0 to show it, with *others set when higher ids hold it, or
- * -1 on a database error. */
-typedef struct leaf_scan {
-    sqlite3_stmt *ahead, *leaf;
-    int ahead_rc, has_prev;
-    int64_t prev_deadline;
-} leaf_scan;
-
-static int leaf_step(leaf_scan *ls, int64_t id, int64_t deadline,
-                     int *others)
-{
-    int in_run, rc;
-
-    *others = 0;
-    if (ls->ahead_rc == SQLITE_ROW)
-        ls->ahead_rc = sqlite3_step(ls->ahead);
-    if (ls->ahead_rc != SQLITE_ROW && ls->ahead_rc != SQLITE_DONE)
-        return -1;
-    in_run = (ls->has_prev && ls->prev_deadline == deadline) ||
-             (ls->ahead_rc == SQLITE_ROW &&
-              sqlite3_column_int64(ls->ahead, 0) == deadline);
-    ls->has_prev = 1;
-    ls->prev_deadline = deadline;
-    if (!in_run)
-        return 0;
-    sqlite3_bind_int64(ls->leaf, 1, id);
-    rc = sqlite3_step(ls->leaf);
-    if (rc == SQLITE_ROW && sqlite3_column_type(ls->leaf, 0) != SQLITE_NULL)
-        *others = sqlite3_column_int64(ls->leaf, 0) < id ? -1 : 1;
-    sqlite3_reset(ls->leaf);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return -1;
-    return *others < 0;
-}
-
 /* One pass of ks_inventory_each over objects whose deadline is unknown
  * (unknown_pass) or known.  Two passes instead of "deadline <= ? OR
  * deadline IS NULL", which SQLite can only answer by scanning the whole
@@ -465,7 +514,7 @@ static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
                      int (*cb)(void *ctx, const ks_object *o), void *ctx,
                      int *stop, kw_diag *d)
 {
-    char where[1024], sql[4096], leaf_sql[2048];
+    char where[1024], sql[4096];
     size_t pos = 0;
     sqlite3_stmt *st = NULL, *full = NULL;
     leaf_scan ls;
@@ -494,12 +543,6 @@ static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
     bad |= kw_str_appendf(sql, sizeof(sql), &pos,
                           "SELECT %s%s ORDER BY deadline, id",
                           f->brief ? BRIEF_COLUMNS : OBJECT_COLUMNS, where);
-    pos = 0;
-    bad |= kw_str_appendf(leaf_sql, sizeof(leaf_sql), &pos, "SELECT (");
-    bad |= kw_str_appendf(leaf_sql, sizeof(leaf_sql), &pos, SAME_LEAF,
-                          f->include_hidden ? "" : VISIBLE2);
-    bad |= kw_str_appendf(leaf_sql, sizeof(leaf_sql), &pos,
-                          ") FROM objects WHERE id = ?1");
     if (bad != 0)
         return kw_diag_set(d, KW_EINVAL,
                            "internal error: the listing query does not fit "
@@ -525,13 +568,21 @@ static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
         (void)kw_str_appendf(sql, sizeof(sql), &pos,
                              "SELECT deadline%s ORDER BY deadline", where);
         if (sqlite3_prepare_v2(ks_db(s), sql, -1, &ls.ahead, NULL) !=
-                SQLITE_OK ||
-            sqlite3_prepare_v2(ks_db(s), leaf_sql, -1, &ls.leaf, NULL) !=
+            SQLITE_OK) {
+            r = ks_db_error(s, d, "querying objects");
+            goto out;
+        }
+        pos = 0;
+        ls.deadline_at = idx;
+        if (kw_str_appendf(sql, sizeof(sql), &pos, LEAF_RUN_SQL, where,
+                           idx) != 0 ||
+            sqlite3_prepare_v2(ks_db(s), sql, -1, &ls.run, NULL) !=
                 SQLITE_OK) {
             r = ks_db_error(s, d, "querying objects");
             goto out;
         }
         bind_filter(ls.ahead, f, unknown_pass);
+        bind_filter(ls.run, f, unknown_pass);
         ls.ahead_rc = sqlite3_step(ls.ahead); /* the first row */
     }
     bind_filter(st, f, unknown_pass);
@@ -544,6 +595,10 @@ static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
                                  sqlite3_column_int64(st, f->brief ? 3 : 21),
                                  &others);
 
+            if (skip == KW_ENOMEM) {
+                r = kw_diag_set(d, KW_ENOMEM, "out of memory");
+                break;
+            }
             if (skip < 0) {
                 r = ks_db_error(s, d, "reading objects");
                 break;
@@ -564,7 +619,7 @@ static int each_pass(ks_store *s, const ks_filter *f, int unknown_pass,
                 read_full(full, &o, &hold);
             }
         }
-        o.other_files = others > 0;
+        o.other_files = others;
         stopped = cb(ctx, &o) != 0;
         json_decref(hold);
         if (full != NULL)
@@ -580,7 +635,8 @@ out:
     sqlite3_finalize(st);
     sqlite3_finalize(full);
     sqlite3_finalize(ls.ahead);
-    sqlite3_finalize(ls.leaf);
+    sqlite3_finalize(ls.run);
+    free(ls.v);
     return r;
 }
 
@@ -596,46 +652,88 @@ int ks_inventory_each(ks_store *s, const ks_filter *f,
     return r;
 }
 
-int ks_inventory_same_leaf(ks_store *s, int64_t id, int include_hidden,
-                           int (*cb)(void *ctx, const ks_object *o),
-                           void *ctx, kw_diag *d)
+struct ks_leaf_files {
+    ks_store *s;
+    sqlite3_stmt *st;
+};
+
+int ks_leaf_files_open(ks_store *s, int include_hidden, ks_leaf_files **out,
+                       kw_diag *d)
 {
-    sqlite3_stmt *st = NULL;
-    ks_object o;
-    int rc, r = 0;
-    /* me's columns are renamed so OBJECT_COLUMNS stays unambiguous.  The
-     * statement is spliced by the preprocessor, not by printf: the
-     * columns carry SQL printf formats of their own. */
+    ks_leaf_files *lf;
+    /* The other files are found through the listing's index (deadline,
+     * kind lead it): "id = ?1 OR ..." would read the whole table for
+     * every call.  The statement is spliced by the preprocessor, not by
+     * printf: the columns carry SQL printf formats of their own. */
 #define SAME_LEAF_SQL(hidden)                                                 \
-    "WITH me(d, k, n, fp, e) AS (SELECT deadline, kind, name, "               \
-    "fingerprint, arrangement IS 'endpoint' FROM objects WHERE "              \
-    "id = ?1) SELECT " OBJECT_COLUMNS " FROM objects, me WHERE "              \
-    "objects.id = ?1 OR (NOT me.e AND objects.deadline = me.d AND "           \
-    "objects.kind = me.k AND objects.name = me.n AND "                        \
-    "objects.fingerprint = me.fp AND objects.arrangement IS NOT "             \
-    "'endpoint'" hidden ") ORDER BY objects.id"
+    "SELECT " OBJECT_COLUMNS " FROM objects WHERE id IN (SELECT ?1 UNION "    \
+    "SELECT o.id FROM objects me, objects o WHERE me.id = ?1 AND "            \
+    "me.arrangement IS NOT 'endpoint' AND o.deadline = me.deadline AND "      \
+    "o.kind = me.kind AND o.name = me.name AND o.fingerprint = "              \
+    "me.fingerprint AND o.arrangement IS NOT 'endpoint'" hidden ") ORDER "    \
+    "BY id"
     const char *sql =
         include_hidden ? SAME_LEAF_SQL("")
-                       : SAME_LEAF_SQL(" AND objects.superseded_by IS NULL "
-                                       "AND objects.idle_anchor = 0");
+                       : SAME_LEAF_SQL(" AND o.superseded_by IS NULL "
+                                       "AND o.idle_anchor = 0");
 #undef SAME_LEAF_SQL
 
-    if (sqlite3_prepare_v2(ks_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+    *out = NULL;
+    if ((lf = calloc(1, sizeof(*lf))) == NULL)
+        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+    lf->s = s;
+    if (sqlite3_prepare_v2(ks_db(s), sql, -1, &lf->st, NULL) != SQLITE_OK) {
+        free(lf);
         return ks_db_error(s, d, "looking up the files of a certificate");
-    sqlite3_bind_int64(st, 1, id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    }
+    *out = lf;
+    return 0;
+}
+
+int ks_leaf_files_each(ks_leaf_files *lf, int64_t id,
+                       int (*cb)(void *ctx, const ks_object *o), void *ctx,
+                       kw_diag *d)
+{
+    ks_object o;
+    int rc, r = 0;
+
+    sqlite3_reset(lf->st);
+    sqlite3_bind_int64(lf->st, 1, id);
+    while ((rc = sqlite3_step(lf->st)) == SQLITE_ROW) {
         json_t *hold = NULL;
         int stop;
 
-        read_full(st, &o, &hold);
+        read_full(lf->st, &o, &hold);
         stop = cb(ctx, &o) != 0;
         json_decref(hold);
         if (stop)
             break;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        r = ks_db_error(s, d, "looking up the files of a certificate");
-    sqlite3_finalize(st);
+        r = ks_db_error(lf->s, d, "looking up the files of a certificate");
+    sqlite3_reset(lf->st);
+    return r;
+}
+
+void ks_leaf_files_close(ks_leaf_files *lf)
+{
+    if (lf == NULL)
+        return;
+    sqlite3_finalize(lf->st);
+    free(lf);
+}
+
+int ks_inventory_same_leaf(ks_store *s, int64_t id, int include_hidden,
+                           int (*cb)(void *ctx, const ks_object *o),
+                           void *ctx, kw_diag *d)
+{
+    ks_leaf_files *lf;
+    int r;
+
+    if ((r = ks_leaf_files_open(s, include_hidden, &lf, d)) != 0)
+        return r;
+    r = ks_leaf_files_each(lf, id, cb, ctx, d);
+    ks_leaf_files_close(lf);
     return r;
 }
 

@@ -70,6 +70,17 @@ int ks_inventory_same_leaf(ks_store *s, int64_t id, int include_hidden,
                            int (*cb)(void *ctx, const ks_object *o),
                            void *ctx, kw_diag *d);
 
+/* The same, for many objects in a row (a listing's groups): the
+ * statement is prepared once by _open and reused by each _each; close
+ * with _close (NULL is fine).  The store must outlive it. */
+typedef struct ks_leaf_files ks_leaf_files;
+int ks_leaf_files_open(ks_store *s, int include_hidden, ks_leaf_files **out,
+                       kw_diag *d);
+int ks_leaf_files_each(ks_leaf_files *lf, int64_t id,
+                       int (*cb)(void *ctx, const ks_object *o), void *ctx,
+                       kw_diag *d);
+void ks_leaf_files_close(ks_leaf_files *lf);
+
 /* The source of one object, into buf (for brief rows that lack it). */
 int ks_inventory_source(ks_store *s, int64_t id, char *buf, size_t len,
                         kw_diag *d);

@@ -742,12 +742,12 @@ static void on_http(void *ctx, kw_http_req *req, const char *method,
         return;
     }
     if (strcmp(path, "/") == 0 || strcmp(path, "/jobs") == 0 ||
-        strncmp(path, "/object/", 8) == 0) {
+        strcmp(path, "/hooks") == 0 || strncmp(path, "/object/", 8) == 0) {
         start_page(dm, req, path);
         return;
     }
     if (strcmp(path, "/metrics") != 0) {
-        text = strdup("not found; try /, /jobs, /metrics or /healthz\n");
+        text = strdup("not found; try /, /jobs, /hooks, /metrics or /healthz\n");
         kw_http_respond(req, 404, NULL, text, text ? strlen(text) : 0);
         return;
     }

@@ -1,9 +1,12 @@
 #include "hooks.h"
 
+#include "../common/kw_json.h"
 #include "../common/kw_log.h"
 #include "../common/kw_str.h"
+#include "../common/kw_time.h"
 #include "../keystore/ks_watch.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void kw_hooks_opts(const kw_config *conf, const char *state_dir,
@@ -133,4 +136,108 @@ int kw_hooks_deliver_now(const kw_state *st, const kw_config *conf, FILE *out)
         kw_warn("hooks: handles left open at exit");
     fflush(out);
     return n.failed;
+}
+
+const char *kw_hook_action_text(const kw_hook_def *h, char *buf, size_t cap)
+{
+    if (h->reload != KW_RELOAD_NONE)
+        snprintf(buf, cap, "reload %s%s%s", kw_reload_word(h->reload),
+                 h->reload_config != NULL ? " -c " : "",
+                 h->reload_config != NULL ? h->reload_config : "");
+    else
+        snprintf(buf, cap, "%s%s", h->shell ? "sh -c " : "",
+                 h->run_line != NULL ? h->run_line : "?");
+    return buf;
+}
+
+static json_t *strv(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; a != NULL && i < n; i++)
+        kw_json_append(a, kw_json_str(v[i]));
+    return a;
+}
+
+json_t *kw_hook_def_json(const kw_hook_def *h, const kw_hook_summary *sum)
+{
+    char act[600];
+
+    kw_hook_action_text(h, act, sizeof(act));
+    return json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:o, s:I, s:i, s:I, s:I}",
+        "name", kw_json_str(h->name), "on", strv(h->on, h->non), "objects",
+        strv(h->objects, h->nobjects), "kinds", strv(h->kinds, h->nkinds),
+        "action", kw_json_str(act), "reload", kw_reload_word(h->reload),
+        "last_result",
+        kw_json_str(sum->last_result[0] ? sum->last_result : NULL),
+        "pending", (json_int_t)sum->pending, "failed",
+        (json_int_t)sum->failed, "runs_ok", (json_int_t)sum->runs_ok,
+        "runs_failed", (json_int_t)sum->runs_failed, "last_run_at",
+        (json_int_t)sum->last_run_at, "last_ok_at",
+        (json_int_t)sum->last_ok_at, "user", kw_json_str(h->user), "timeout",
+        (json_int_t)h->timeout, "retry", h->retries, "retry_delay",
+        (json_int_t)h->retry_delay, "coalesce", (json_int_t)h->coalesce);
+}
+
+json_t *kw_hook_run_json(const kw_hook_run_row *r)
+{
+    char when[32];
+    json_t *ev = json_loads(r->events, 0, NULL);
+
+    kw_time_rfc3339(r->started_at, when, sizeof(when));
+    return json_pack(
+        "{s:I, s:o, s:s, s:I, s:I, s:i, s:o, s:o, s:o, s:s, s:o, s:o, "
+        "s:I, s:o, s:o, s:o, s:b}",
+        "id", (json_int_t)r->id, "hook", kw_json_str(r->hook), "time", when,
+        "started_at", (json_int_t)r->started_at, "finished_at",
+        (json_int_t)r->finished_at, "attempt", r->attempt, "events",
+        ev != NULL ? ev : json_array(), "event_type",
+        kw_json_str(r->event_type[0] ? r->event_type : NULL), "object",
+        kw_json_path(r->object[0] ? r->object : NULL), "result", r->result,
+        "exit_status",
+        r->exit_status >= 0 ? json_integer(r->exit_status) : json_null(),
+        "signal", r->signal > 0 ? json_integer(r->signal) : json_null(),
+        "duration_ms", (json_int_t)r->duration_ms, "last_line",
+        kw_json_str(r->last_line), "error",
+        kw_json_str(r->error[0] ? r->error : NULL), "output",
+        kw_json_str(r->output), "test", r->test);
+}
+
+static int doc_run(void *ctx, const kw_hook_run_row *r)
+{
+    return kw_json_append(ctx, kw_hook_run_json(r)) != 0;
+}
+
+int kw_hooks_document(ks_store *s, const kw_config *conf, int limit,
+                      json_t **out, kw_diag *d)
+{
+    json_t *hooks = json_array(), *runs = json_array();
+    size_t i;
+    int r = 0;
+
+    *out = NULL;
+    for (i = 0; conf != NULL && i < conf->nhooks && r == 0; i++) {
+        kw_hook_summary sum;
+
+        memset(&sum, 0, sizeof(sum));
+        r = kw_hook_summary_get(s, conf->hooks[i].name, &sum, d);
+        if (r == 0 &&
+            kw_json_append(hooks, kw_hook_def_json(&conf->hooks[i], &sum)) !=
+                0)
+            r = kw_diag_set(d, KW_ENOMEM, "out of memory");
+    }
+    if (r == 0 && (r = kw_hook_history(s, NULL, limit, doc_run, runs, d)) > 0)
+        r = kw_diag_set(d, KW_ENOMEM, "out of memory");
+    if (r == 0 && hooks != NULL && runs != NULL)
+        *out = json_pack("{s:o, s:o}", "hooks", hooks, "runs", runs);
+    else {
+        json_decref(hooks);
+        json_decref(runs);
+    }
+    if (r == 0 && *out == NULL)
+        r = kw_diag_set(d, KW_ENOMEM, "out of memory");
+    return r;
 }

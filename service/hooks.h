@@ -10,6 +10,9 @@
 #include "state.h"
 
 #include "../hooks/hook_deliver.h"
+#include "../hooks/hook_outbox.h"
+
+#include <jansson.h>
 
 #include <stdio.h>
 
@@ -41,5 +44,21 @@ void kw_health_watch(ks_store *s, int64_t now);
  */
 int kw_hooks_deliver_now(const kw_state *st, const kw_config *conf,
                          FILE *out);
+
+/*
+ * The JSON `keywarden hooks list --json` and `hooks history --json` print,
+ * built here once so the page at /hooks (web.h) shows the same: a hook's
+ * definition with its counters (kw_hook_summary_get), and one run
+ * (kw_hook_history).  NULL when out of memory.
+ */
+const char *kw_hook_action_text(const kw_hook_def *h, char *buf, size_t cap);
+json_t *kw_hook_def_json(const kw_hook_def *h, const kw_hook_summary *sum);
+json_t *kw_hook_run_json(const kw_hook_run_row *r);
+
+/* The page's document: {"hooks": [kw_hook_def_json of each hook of conf
+ * (NULL: none)], "runs": [the newest limit runs of every hook,
+ * kw_hook_run_json]}.  Blocking (SQLite).  KW_E* with d. */
+int kw_hooks_document(ks_store *s, const kw_config *conf, int limit,
+                      json_t **out, kw_diag *d);
 
 #endif

@@ -314,7 +314,8 @@ static int leaf_verdict(kw_listing *l, const ks_object *o, ks_verdict *v,
     memset(&lf, 0, sizeof(lf));
     lf.l = l;
     lf.files = files;
-    if (ks_inventory_same_leaf(l->s, o->id, 1, leaf_file, &lf, &d) != 0) {
+    if ((l->lf == NULL && ks_leaf_files_open(l->s, 1, &l->lf, &d) != 0) ||
+        ks_leaf_files_each(l->lf, o->id, leaf_file, &lf, &d) != 0) {
         kw_err("list: %s", d.msg);
         return -1;
     }
@@ -369,6 +370,10 @@ static int walk_row(void *ctx, const ks_object *o)
     if (!l->json)
         return w->cb(w->ctx, o, &v, NULL);
     js = kw_object_json(o, l->now, &l->t, &v);
+    if (js != NULL && kw_renewal_attach(&l->rn, o, l->now, js) != 0) {
+        json_decref(js);
+        js = NULL;
+    }
     if (js != NULL && files != NULL)
         json_object_set_new(js, "files", files);
     else
@@ -394,12 +399,17 @@ int kw_listing_each(kw_listing *l, kw_listing_cb cb, void *ctx, kw_diag *d)
 
     if ((r = kw_hook_overlay_load(l->s, &l->ov, d)) != 0)
         return r;
+    if (l->json && (r = kw_renewals_load(l->s, &l->rn, d)) != 0)
+        return r;
     return ks_inventory_each(l->s, &l->f, walk_row, &w, d);
 }
 
 void kw_listing_done(kw_listing *l)
 {
     kw_hook_overlay_free(&l->ov);
+    kw_renewals_free(&l->rn);
+    ks_leaf_files_close(l->lf);
+    l->lf = NULL;
 }
 
 static int doc_row(void *ctx, const ks_object *o, const ks_verdict *v,

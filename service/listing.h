@@ -17,9 +17,33 @@
 #include "../common/kw_err.h"
 #include "../hooks/hook_outbox.h"
 #include "../keystore/ks_inventory.h"
+#include "../keystore/ks_managed.h"
 
 #include <jansson.h>
 #include <stdint.h>
+
+/* The managed certificates' records (ks_managed.h) with a live version,
+ * read once per listing: an object whose fingerprint is a record's live
+ * one is that certificate, and gets its next renewal. */
+typedef struct kw_renewals {
+    struct ks_managed *v;
+    size_t n;
+} kw_renewals;
+
+int kw_renewals_load(ks_store *s, kw_renewals *r, kw_diag *d);
+void kw_renewals_free(kw_renewals *r);
+/* The "renewal" member of o's JSON: kw_renew_decide's answer for its
+ * record at now, {certificate, verdict (scheduled, asking-ca, due,
+ * too-soon, retrying, blocked), basis (lifetime, ari-window, retry,
+ * names, ...), renew_at, lifetime_due, ari_window {start, end} or null,
+ * last_error}; NULL when o is no managed certificate's live leaf (or out
+ * of memory).  Reads o's file for its ARI identifier. */
+json_t *kw_renewal_json(const kw_renewals *r, const ks_object *o,
+                        int64_t now);
+/* Sets "renewal" and "renewal_at" (its renew_at, when known) on js.
+ * 0, or KW_ENOMEM. */
+int kw_renewal_attach(const kw_renewals *r, const ks_object *o,
+                      int64_t now, json_t *js);
 
 typedef struct kw_listing {
     ks_store *s;
@@ -29,6 +53,9 @@ typedef struct kw_listing {
     int min_rank;       /* rows below this health rank are skipped */
     int json;           /* hand each row's JSON to the callback */
     kw_hook_overlay ov; /* loaded by kw_listing_each, freed by _done */
+    kw_renewals rn;     /* json: loaded by kw_listing_each, freed by _done */
+    ks_leaf_files *lf;  /* a row's files, opened at the first that has
+                           several, closed by _done */
     /* Filled while walking. */
     size_t merged;      /* files folded into another file's row */
     size_t filtered;    /* rows below min_rank */

@@ -238,6 +238,7 @@ static int64_t time_of(const json_t *o, const char *key)
 typedef struct mark {
     const char *what;
     int64_t at;
+    int renewal; /* an ACME renewal: a diamond, not a circle */
 } mark;
 
 static size_t marks_of(const json_t *o, mark *m)
@@ -250,15 +251,15 @@ static size_t marks_of(const json_t *o, mark *m)
         m[n++] = (mark){json_object_get(o, "endpoint") != NULL
                             ? "served certificate expires"
                             : "expires",
-                        t};
+                        t, 0};
     if (dn != NULL && (t = time_of(dn, "next_rrsig_expiry")) != 0)
-        m[n++] = (mark){"RRSIG expires", t};
+        m[n++] = (mark){"RRSIG expires", t, 0};
     if (dn != NULL && (t = time_of(dn, "next_transition")) != 0)
-        m[n++] = (mark){"key transition", t};
+        m[n++] = (mark){"key transition", t, 0};
     if ((t = time_of(o, "next_rotation")) != 0)
-        m[n++] = (mark){"next DKIM rotation", t};
+        m[n++] = (mark){"next DKIM rotation", t, 0};
     if ((t = time_of(o, "renewal_at")) != 0)
-        m[n++] = (mark){"ACME renewal", t};
+        m[n++] = (mark){"ACME renewal", t, 1};
     return n;
 }
 
@@ -370,6 +371,30 @@ static void problems(kw_web_buf *b, const json_t *doc, const size_t *count)
 
 #define TL_LABEL 330 /* the names' column */
 #define TL_PLOT 600
+
+/* A managed certificate's ARI window (renewal.ari_window), as a bar
+ * under its marks; clipped to the plot. */
+static void renewal_window(kw_web_buf *b, const json_t *o, int64_t from,
+                           int64_t to, double scale, int y)
+{
+    const json_t *w =
+        json_object_get(json_object_get(o, "renewal"), "ari_window");
+    int64_t s = time_of(w, "start"), e = time_of(w, "end");
+    int x0, x1;
+
+    if (s == 0 || e == 0 || e < s || e < from || s > to)
+        return;
+    x0 = TL_LABEL + (int)((double)((s < from ? from : s) - from) * scale);
+    x1 = TL_LABEL + (int)((double)((e > to ? to : e) - from) * scale);
+    putf(b,
+         "<rect class=\"renewal-window\" x=\"%d\" y=\"%d\" width=\"%d\" "
+         "height=\"6\" fill=\"#aed6f1\"><title>the CA's renewal window ",
+         x0, y + 5, x1 - x0 > 2 ? x1 - x0 : 2);
+    when(b, s);
+    puts_(b, " to ");
+    when(b, e);
+    puts_(b, "</title></rect>");
+}
 #define TL_ROW 16
 #define TL_TOP 28
 
@@ -394,6 +419,14 @@ static void timeline(kw_web_buf *b, const json_t *doc, const kw_web_opts *op)
          "aria-label=\"deadlines of the next %d days\">\n",
          op->horizon_days, TL_LABEL + TL_PLOT + 10, height,
          TL_LABEL + TL_PLOT + 10, height, op->horizon_days);
+    /* The legend: what each shape means, in the plot's own shapes. */
+    putf(b,
+         "<g id=\"legend\"><circle cx=\"8\" cy=\"10\" r=\"5\" "
+         "fill=\"#616a6b\"/><text x=\"16\" y=\"14\">deadline</text>"
+         "<path d=\"M 86 4 L 92 10 L 86 16 L 80 10 Z\" fill=\"#616a6b\"/>"
+         "<text x=\"96\" y=\"14\">ACME renewal</text><rect x=\"180\" "
+         "y=\"7\" width=\"20\" height=\"6\" fill=\"#aed6f1\"/><text "
+         "x=\"204\" y=\"14\">CA's renewal window</text></g>\n");
     /* Gridlines every 30 days (every 7 in a short window), labelled. */
     for (d = 0; d <= op->horizon_days;
          d += op->horizon_days > 60 ? 30 : 7) {
@@ -433,22 +466,30 @@ static void timeline(kw_web_buf *b, const json_t *doc, const kw_web_opts *op)
         puts_(b, " ");
         kw_web_esc(b, name_of(o));
         puts_(b, "</text>");
+        renewal_window(b, o, from, to, scale, y);
         for (j = 0; j < n; j++) {
             int64_t at = m[j].at < from ? from : m[j].at > to ? to : m[j].at;
             int x = TL_LABEL + (int)((double)(at - from) * scale);
 
             /* Beyond the window: a mark at its edge, said in its title. */
-            putf(b,
-                 "<circle class=\"mark\" cx=\"%d\" cy=\"%d\" r=\"5\" "
-                 "fill=\"%s\"><title>",
-                 x, y + 8, health_fill[hi]);
+            if (m[j].renewal)
+                putf(b,
+                     "<path class=\"mark renewal\" d=\"M %d %d L %d %d L "
+                     "%d %d L %d %d Z\" fill=\"%s\"><title>",
+                     x, y + 2, x + 6, y + 8, x, y + 14, x - 6, y + 8,
+                     health_fill[hi]);
+            else
+                putf(b,
+                     "<circle class=\"mark\" cx=\"%d\" cy=\"%d\" "
+                     "r=\"5\" fill=\"%s\"><title>",
+                     x, y + 8, health_fill[hi]);
             kw_web_esc(b, m[j].what);
             puts_(b, " ");
             when(b, m[j].at);
             puts_(b, m[j].at > to     ? " (after the window)"
                      : m[j].at < from ? " (before the window)"
                                       : "");
-            puts_(b, "</title></circle>");
+            puts_(b, m[j].renewal ? "</title></path>" : "</title></circle>");
         }
         puts_(b, "</g>\n");
     }
@@ -624,7 +665,8 @@ int kw_web_render_page(const json_t *doc, const kw_web_opts *op, char **out,
          json_array_size(doc), count[0], count[1], count[2], count[3]);
     when(&b, op->now);
     puts_(&b, " (the same data as <code>keywarden list --json</code>; "
-              "<a href=\"/jobs\">the daemon's jobs</a>).</p>\n");
+              "<a href=\"/jobs\">the daemon's jobs</a>; "
+              "<a href=\"/hooks\">hooks and their runs</a>).</p>\n");
     if (op->note != NULL && op->note[0] != '\0') {
         puts_(&b, "<p id=\"note\" class=\"h-warning\">");
         kw_web_esc(&b, op->note);
@@ -754,6 +796,17 @@ int kw_web_render_object(const json_t *obj, const json_t *events,
     return finish(&b, out, len, d);
 }
 
+/* A page under /: its head, the way back, then lead (markup of ours)
+ * and the time the page is of. */
+static void sub_head(kw_web_buf *b, const char *title, const char *lead,
+                     int64_t now)
+{
+    head(b, title);
+    puts_(b, "<p><a href=\"/\">&larr; all objects</a></p>\n");
+    puts_(b, lead);
+    when(b, now);
+}
+
 /* ---- the page at /jobs -------------------------------------------------- */
 
 int kw_web_render_jobs(const json_t *jobs, const kw_web_opts *op, char **out,
@@ -766,12 +819,11 @@ int kw_web_render_jobs(const json_t *jobs, const kw_web_opts *op, char **out,
     *len = 0;
     if (!json_is_array(jobs))
         return kw_diag_set(d, KW_EINVAL, "the jobs are not a JSON array");
-    head(&b, "keywarden: jobs");
-    puts_(&b, "<p><a href=\"/\">&larr; all objects</a></p>\n"
-              "<h1>Jobs</h1>\n<p>The daemon's pending and running jobs, "
-              "soonest first (as <code>keywarden status</code> shows them), "
-              "as of ");
-    when(&b, op->now);
+    sub_head(&b, "keywarden: jobs",
+             "<h1>Jobs</h1>\n<p>The daemon's pending and running jobs, "
+             "soonest first (as <code>keywarden status</code> shows them), "
+             "as of ",
+             op->now);
     putf(&b, ": <span id=\"n-jobs\">%zu</span>.</p>\n",
          json_array_size(jobs));
     puts_(&b, "<table id=\"jobs\"><thead><tr><th>Type</th><th>Key</th>"
@@ -801,6 +853,142 @@ int kw_web_render_jobs(const json_t *jobs, const kw_web_opts *op, char **out,
         kw_web_esc(&b, err != NULL ? err : "");
         puts_(&b, "</td></tr>\n");
     }
+    puts_(&b, "</tbody></table>\n");
+    return finish(&b, out, len, d);
+}
+
+/* ---- the page at /hooks ------------------------------------------------- */
+
+static void hook_row(kw_web_buf *b, const json_t *h)
+{
+    const json_t *on = json_object_get(h, "on");
+    const json_t *failed = json_object_get(h, "failed");
+    size_t i;
+    char tmp[32];
+
+    puts_(b, json_integer_value(failed) > 0 ? "<tr class=\"h-critical\">"
+                                            : "<tr>");
+    puts_(b, "<td>");
+    kw_web_esc(b, str_of(h, "name"));
+    puts_(b, "</td><td>");
+    for (i = 0; i < json_array_size(on); i++) {
+        puts_(b, i > 0 ? ", " : "");
+        kw_web_esc(b, json_string_value(json_array_get(on, i)));
+    }
+    puts_(b, "</td><td><code>");
+    kw_web_esc(b, str_of(h, "action"));
+    puts_(b, "</code></td><td>");
+    kw_web_esc(b, text_of(h, "pending", tmp, sizeof(tmp)));
+    puts_(b, "</td><td>");
+    kw_web_esc(b, text_of(h, "failed", tmp, sizeof(tmp)));
+    puts_(b, "</td><td>");
+    kw_web_esc(b, text_of(h, "runs_ok", tmp, sizeof(tmp)));
+    puts_(b, " ok, ");
+    kw_web_esc(b, text_of(h, "runs_failed", tmp, sizeof(tmp)));
+    puts_(b, " failed</td></tr>\n");
+}
+
+static void run_row(kw_web_buf *b, const json_t *r)
+{
+    const char *res = str_of(r, "result");
+    const char *out = str_of(r, "output"), *err = str_of(r, "error");
+    int ok = res != NULL && strcmp(res, "ok") == 0;
+    char tmp[32];
+
+    puts_(b, ok ? "<tr class=\"run\">" : "<tr class=\"run h-critical\">");
+    puts_(b, "<td>");
+    kw_web_esc(b, str_of(r, "time"));
+    puts_(b, "</td><td>");
+    kw_web_esc(b, str_of(r, "hook"));
+    puts_(b, "</td><td>");
+    kw_web_esc(b, str_of(r, "event_type"));
+    puts_(b, " ");
+    kw_web_esc(b, str_of(r, "object"));
+    puts_(b, "</td><td class=\"result\">");
+    kw_web_esc(b, res);
+    /* `keywarden hooks test`: a real run, but not a delivery. */
+    puts_(b, json_is_true(json_object_get(r, "test")) ? " (test)</td><td>"
+                                                      : "</td><td>");
+    if (json_is_integer(json_object_get(r, "exit_status")))
+        kw_web_esc(b, text_of(r, "exit_status", tmp, sizeof(tmp)));
+    else if (json_is_integer(json_object_get(r, "signal"))) {
+        puts_(b, "signal ");
+        kw_web_esc(b, text_of(r, "signal", tmp, sizeof(tmp)));
+    }
+    puts_(b, "</td><td>");
+    if (err != NULL && err[0] != '\0') {
+        puts_(b, "<span class=\"reason\">");
+        kw_web_esc(b, err);
+        puts_(b, "</span>");
+    }
+    if (out != NULL && out[0] != '\0') {
+        size_t n = strlen(out);
+        /* The start of the output, cut where it is long; a cut through
+         * a UTF-8 sequence shows as U+FFFD, as any bad byte does. */
+        char cut[KW_WEB_OUTPUT_EXCERPT + 1];
+
+        snprintf(cut, sizeof(cut), "%s", out);
+        puts_(b, "<pre class=\"output\">");
+        kw_web_esc(b, cut);
+        puts_(b, n > KW_WEB_OUTPUT_EXCERPT ? "\n[cut]</pre>" : "</pre>");
+    }
+    puts_(b, "</td></tr>\n");
+}
+
+int kw_web_render_hooks(const json_t *doc, const kw_web_opts *op, char **out,
+                        size_t *len, kw_diag *d)
+{
+    kw_web_buf b = {NULL, 0, 0, 0};
+    const json_t *hooks = json_object_get(doc, "hooks");
+    const json_t *runs = json_object_get(doc, "runs");
+    size_t i, nfailed = 0;
+    int pass;
+
+    *out = NULL;
+    *len = 0;
+    if (!json_is_array(hooks) || !json_is_array(runs))
+        return kw_diag_set(d, KW_EINVAL,
+                           "the hooks document has no hooks and runs arrays");
+    for (i = 0; i < json_array_size(runs); i++) {
+        const char *res = str_of(json_array_get(runs, i), "result");
+
+        nfailed += res == NULL || strcmp(res, "ok") != 0;
+    }
+    sub_head(&b, "keywarden: hooks",
+             "<h1>Hooks</h1>\n<p>The hooks of the configuration and their "
+             "recent runs (as <code>keywarden hooks list</code> and "
+             "<code>keywarden hooks history</code> show them), as of ",
+             op->now);
+    putf(&b,
+         ": <span id=\"n-hooks\">%zu</span> hooks, <span id=\"n-runs\">%zu"
+         "</span> runs, <span id=\"n-failed\" class=\"h-critical\">%zu"
+         "</span> of them failed.</p>\n",
+         json_array_size(hooks), json_array_size(runs), nfailed);
+    if (op->note != NULL && op->note[0] != '\0') {
+        puts_(&b, "<p id=\"note\" class=\"h-warning\">");
+        kw_web_esc(&b, op->note);
+        puts_(&b, "</p>\n");
+    }
+    puts_(&b, "<table id=\"hooks\"><thead><tr><th>Hook</th><th>On</th>"
+              "<th>Action</th><th>Pending</th><th>Failed for good</th>"
+              "<th>Runs</th></tr></thead><tbody>\n");
+    for (i = 0; i < json_array_size(hooks); i++)
+        hook_row(&b, json_array_get(hooks, i));
+    puts_(&b, "</tbody></table>\n<h2>Recent runs, failed first</h2>\n"
+              "<table id=\"runs\"><thead><tr><th>Time</th><th>Hook</th>"
+              "<th>Event</th><th>Result</th><th>Exit</th><th>Output</th>"
+              "</tr></thead><tbody>\n");
+    /* Failed runs, then the others, each newest first as read. */
+    for (pass = 0; pass < 2; pass++)
+        for (i = 0; i < json_array_size(runs); i++) {
+            const json_t *r = json_array_get(runs, i);
+            const char *res = str_of(r, "result");
+            int ok = res != NULL && strcmp(res, "ok") == 0;
+
+            if (ok == (pass == 0))
+                continue;
+            run_row(&b, r);
+        }
     puts_(&b, "</tbody></table>\n");
     return finish(&b, out, len, d);
 }

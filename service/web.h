@@ -68,12 +68,21 @@ int kw_web_render_object(const json_t *obj, const json_t *events,
 int kw_web_render_jobs(const json_t *jobs, const kw_web_opts *o, char **out,
                        size_t *len, kw_diag *d);
 
+/* The page at /hooks: doc as kw_hooks_document gives it ({hooks, runs}):
+ * each hook (name, events, action, counters), then its runs, failed ones
+ * first, each with its time, event, result, exit status and the start of
+ * its output (KW_WEB_OUTPUT_EXCERPT bytes), escaped. */
+#define KW_WEB_OUTPUT_EXCERPT 600
+int kw_web_render_hooks(const json_t *doc, const kw_web_opts *o, char **out,
+                        size_t *len, kw_diag *d);
+
 /* The response headers every page carries (Content-Security-Policy with
  * the style block's hash, nosniff, no referrer), "\r\n"-terminated lines.
  * Computed once; thread-safe. */
 const char *kw_web_headers(void);
 /* The daemon's side (web_build.c, blocking: SQLite, on the libuv pool):
- * the page for path ("/", "/object/ID" or "/jobs") from the store at now.
+ * the page for path ("/", "/object/ID", "/jobs" or "/hooks": the hooks
+ * of the configuration at o->config_path) from the store at now.
  * *status is the HTTP status (200; 404, or 400 for a filter the page
  * does not know, with a text that says why);
  * KW_E* with d when the store cannot be read. */

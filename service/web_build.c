@@ -3,6 +3,7 @@
  * listing.h, the builder `list --json` prints with, never from a query of
  * its own.
  */
+#include "hooks.h"
 #include "listing.h"
 #include "web.h"
 
@@ -35,6 +36,40 @@ static int text_reply(int code, const char *lead, const char *what,
 static int not_found(const char *what, int *status, char **out, size_t *len)
 {
     return text_reply(404, "not found: ", what, status, out, len);
+}
+
+/* The runs /hooks shows: the newest of all hooks together. */
+#define HOOKS_PAGE_RUNS 50
+
+/* /hooks: the configuration's hooks (a configuration that does not load
+ * shows none, said at the top) and the store's runs. */
+static int hooks_page(ks_store *s, const kw_web_opts *o, char **out,
+                      size_t *len, kw_diag *d)
+{
+    kw_config kc;
+    kw_web_opts po = *o;
+    json_t *doc = NULL;
+    char note[600];
+    kw_diag cd;
+    int loaded = 0, r;
+
+    if (o->config_path != NULL) {
+        r = kw_config_load(o->config_path, &kc, &cd);
+        if (r == 0)
+            loaded = 1;
+        else if (r != KW_ENOENT) {
+            snprintf(note, sizeof(note), "the hooks are not shown: %s",
+                     cd.msg);
+            po.note = note;
+        }
+    }
+    r = kw_hooks_document(s, loaded ? &kc : NULL, HOOKS_PAGE_RUNS, &doc, d);
+    if (loaded)
+        kw_config_free(&kc);
+    if (r == 0)
+        r = kw_web_render_hooks(doc, &po, out, len, d);
+    json_decref(doc);
+    return r;
 }
 
 static int one_row(void *ctx, const ks_object *o, const ks_verdict *v,
@@ -113,6 +148,8 @@ int kw_web_build(struct ks_store *s, const char *path, const kw_web_opts *o,
         json_decref(jobs);
         return r;
     }
+    if (strcmp(path, "/hooks") == 0)
+        return hooks_page(s, o, out, len, d);
     if (strncmp(path, "/object/", 8) != 0)
         return not_found(path, status, out, len);
     if ((id = object_id(path)) <= 0)

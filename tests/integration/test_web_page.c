@@ -10,7 +10,9 @@
  * theirs exists, the title is unchanged; a screenshot is kept.  And in a
  * private network namespace (root; `unshare -n`): a non-loopback address
  * without web_auth is refused at start naming the file and line, and with
- * it a request without the token gets 401.
+ * it a request without the token gets 401.  A managed certificate (its
+ * record written as the renewal writes it: live version, then the CA's
+ * renewal window for its ARI identifier) has its renewal on the timeline.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +33,11 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "acme/acme_ari.h"
+#include "common/kw_time.h"
+#include "keystore/ks_managed.h"
+#include "keystore/ks_store_int.h"
 
 #include "kwrun.h"
 #include "proc.h"
@@ -150,6 +157,67 @@ static void cert(const char *file, const char *cn, int64_t nb, int64_t na)
     EVP_PKEY_free(k);
 }
 
+/* managed.pem, issued by a CA (an AKI, so an ARI identifier), valid
+ * from 10 days ago for 90: the lifetime rule says due in 50 days, the
+ * CA's window (20 to 22 days) brings it to 21. */
+static X509 *g_managed;
+
+static void managed_cert(void)
+{
+    EVP_PKEY *ck = tp_key_ec(), *k = tp_key_ec();
+    X509 *ca = tp_cert(&(tp_spec){.cn = "Web CA", .is_ca = 1,
+                                  .not_before = g_nowt - 30 * DAY,
+                                  .not_after = g_nowt + 900 * DAY,
+                                  .serial = 7, .key = ck});
+    const char *dns[] = {"managed.example", NULL};
+
+    g_managed = tp_cert(&(tp_spec){.cn = "managed.example", .dns = dns,
+                                   .not_before = g_nowt - 10 * DAY,
+                                   .not_after = g_nowt + 80 * DAY,
+                                   .serial = 4242, .key = k, .issuer = ca,
+                                   .issuer_key = ck});
+    assert_int_equal(
+        tp_write_pem(kw_path(g_certs, "managed.pem"), &g_managed, 1, NULL,
+                     0644),
+        0);
+    X509_free(ca);
+    EVP_PKEY_free(ck);
+    EVP_PKEY_free(k);
+}
+
+/* The record the renewal keeps for managed.example, written through the
+ * keystore's own writers after the scan saw its file. */
+static void managed_record(void)
+{
+    char db[600], fp[65] = "", *id;
+    ks_store *s = NULL;
+    sqlite3_stmt *st = NULL;
+    kw_diag d;
+
+    snprintf(db, sizeof(db), "%s/keywarden.db", g_state);
+    if (ks_open(db, 0, &s, &d) != 0)
+        fail_msg("%s", d.msg);
+    assert_int_equal(sqlite3_prepare_v2(ks_db(s),
+                                        "SELECT fingerprint FROM objects "
+                                        "WHERE name = 'managed.example'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(fp, sizeof(fp), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    id = acme_ari_cert_id(g_managed, &d);
+    assert_non_null(id);
+    if (ks_managed_renewed(s, "managed.example", 1, 0, g_nowt - 10 * DAY,
+                           g_nowt + 80 * DAY, fp, g_certs,
+                           g_nowt + 50 * DAY, g_nowt, &d) != 0 ||
+        ks_managed_ari(s, "managed.example", id, 1, g_nowt + 20 * DAY,
+                       g_nowt + 22 * DAY, g_nowt + 21 * DAY,
+                       g_nowt + DAY, "", g_nowt, &d) != 0)
+        fail_msg("%s", d.msg);
+    free(id);
+    ks_close(s);
+}
+
 static size_t count(const char *hay, const char *needle)
 {
     size_t n = 0;
@@ -214,6 +282,7 @@ static int setup(void **state)
     cert("\"><svg onload=alert(1)>.pem", "ok.example", g_nowt - DAY,
          g_nowt + 200 * DAY);
     cert("soon.pem", "soon.example", g_nowt - DAY, g_nowt + 40 * DAY);
+    managed_cert();
     {
         EVP_PKEY *k = tp_key_ed25519();
 
@@ -226,7 +295,9 @@ static int setup(void **state)
                "[daemon]\nmetrics_listen = 127.0.0.1:%d\n"
                "web_horizon = 60\n"
                "[dkim]\nopendkim_conf = %s\nrspamd_conf = %s\n"
-               "[dkim \"example.test\"]\nselector = s1\nkey = %s\n",
+               "[dkim \"example.test\"]\nselector = s1\nkey = %s\n"
+               "[hook \"fails\"]\non = cert.renewed\nshell = yes\n"
+               "run = echo '<script>alert(1)</script>'; exit 3\n",
                g_port, kw_path(g_dir, "none.conf"), kw_path(g_dir, "none"),
                kw_path(g_dir, "s1.pem"));
     setenv("KEYWARDEN_NOW", g_now, 1);
@@ -234,6 +305,7 @@ static int setup(void **state)
     kwres_free(&r);
     r = kw_ok(g_state, g_conf, "scan", "--dkim");
     kwres_free(&r);
+    managed_record();
     g_kw = kw_serve_start(g_state, g_conf, g_now, NULL, g_log);
     assert_true(wait_port(g_port));
     return 0;
@@ -243,6 +315,7 @@ static int teardown(void **state)
 {
     (void)state;
     kw_serve_kill(&g_kw);
+    X509_free(g_managed);
     curl_global_cleanup();
     tmpdir_remove(g_dir);
     return 0;
@@ -273,6 +346,72 @@ static void stable_page(kwres *r, fetched *f)
     fail_msg("the inventory kept changing under the page");
 }
 
+/* managed.example: its element says the renewal comes in the CA's
+ * window (21 days), not by the lifetime rule (50), and its timeline row
+ * carries the renewal's diamond and the window's bar; no other row does. */
+static void managed_on_page(const json_t *doc, const char *body)
+{
+    const json_t *o = NULL, *rn;
+    char want[128], at[32];
+    const char *row, *end;
+    size_t i;
+
+    for (i = 0; i < json_array_size(doc); i++)
+        if (strcmp(json_string_value(json_object_get(
+                       json_array_get(doc, i), "name")),
+                   "managed.example") == 0)
+            o = json_array_get(doc, i);
+    assert_non_null(o);
+    rn = json_object_get(o, "renewal");
+    assert_non_null(rn);
+    kw_time_rfc3339(g_nowt + 21 * DAY, at, sizeof(at));
+    assert_string_equal(json_string_value(json_object_get(rn, "basis")),
+                        "ari-window");
+    assert_string_equal(json_string_value(json_object_get(rn, "verdict")),
+                        "scheduled");
+    assert_string_equal(json_string_value(json_object_get(rn, "renew_at")),
+                        at);
+    assert_string_equal(json_string_value(json_object_get(o, "renewal_at")),
+                        at);
+    kw_time_rfc3339(g_nowt + 50 * DAY, want, sizeof(want));
+    assert_string_equal(
+        json_string_value(json_object_get(rn, "lifetime_due")), want);
+    assert_int_equal(count(body, "<path class=\"mark renewal\""), 1);
+    assert_int_equal(count(body, "<rect class=\"renewal-window\""), 1);
+    snprintf(want, sizeof(want), "<g class=\"row\" data-id=\"%lld\">",
+             (long long)json_integer_value(json_object_get(o, "id")));
+    row = strstr(body, want);
+    assert_non_null(row);
+    end = strstr(row, "</g>");
+    assert_non_null(end);
+    snprintf(want, sizeof(want), "<title>ACME renewal %s</title>", at);
+    assert_true(strstr(row, "<path class=\"mark renewal\"") != NULL &&
+                strstr(row, "<path class=\"mark renewal\"") < end);
+    assert_true(strstr(row, want) != NULL && strstr(row, want) < end);
+    assert_true(strstr(row, "<rect class=\"renewal-window\"") != NULL &&
+                strstr(row, "<rect class=\"renewal-window\"") < end);
+    /* show says the same, in words and in its JSON. */
+    {
+        kwres r = kw_ok(g_state, g_conf, "show", "managed.example");
+        json_t *js;
+
+        snprintf(want, sizeof(want), "  renewal      %s (in ", at);
+        assert_contains(r.out, want);
+        assert_contains(r.out, "; scheduled, in the CA's renewal window) "
+                               "for [certificate \"managed.example\"]\n");
+        kwres_free(&r);
+        r = kw_ok(g_state, g_conf, "show", "--json", "managed.example");
+        js = json_loads(r.out, 0, NULL);
+        assert_non_null(js);
+        assert_string_equal(
+            json_string_value(json_object_get(
+                json_object_get(json_array_get(js, 0), "renewal"), "basis")),
+            "ari-window");
+        json_decref(js);
+        kwres_free(&r);
+    }
+}
+
 static void page_matches_list_json(void **state)
 {
     kwres r;
@@ -294,7 +433,7 @@ static void page_matches_list_json(void **state)
                             "style-src 'sha256-");
     assert_contains(f.head, "X-Content-Type-Options: nosniff");
     assert_contains(f.head, "Referrer-Policy: no-referrer");
-    assert_int_equal(json_array_size(doc), 5);
+    assert_int_equal(json_array_size(doc), 6);
     for (i = 0; i < json_array_size(doc); i++) {
         const char *h;
 
@@ -338,8 +477,9 @@ static void page_matches_list_json(void **state)
     assert_non_null(warn);
     assert_true(crit < warn && warn < tl);
     assert_contains(f.body, "Timeline: the next 60 days");
-    assert_int_equal(rows, 4);
+    assert_int_equal(rows, 5);
     assert_int_equal(count(f.body, "<circle class=\"mark\""), rows);
+    managed_on_page(doc, f.body);
     assert_contains(f.body, "s1._domainkey.example.test");
     /* The hostile names as text. */
     assert_contains(f.body, "&lt;img src=x onerror=alert(1)&gt;");
@@ -387,7 +527,7 @@ static void object_and_methods(void **state)
      * the page does not know is a 400 that says so, escaped. */
     f = fetch("127.0.0.1", g_port, "/?kind=dkim", "GET", NULL);
     assert_int_equal(f.status, 200);
-    assert_contains(f.body, "<p id=\"shown\">1 of 5 shown.</p>");
+    assert_contains(f.body, "<p id=\"shown\">1 of 6 shown.</p>");
     assert_int_equal(count(f.body, "<tr class="), 1);
     fetched_free(&f);
     f = fetch("127.0.0.1", g_port, "/?health=%3Cb%3E", "GET", NULL);
@@ -407,6 +547,43 @@ static void object_and_methods(void **state)
 }
 
 /* /jobs: the jobs `keywarden status` lists, read while they stayed. */
+/* /hooks after the hook "fails" ran and failed (`hooks test`: it leaves
+ * the objects' health alone): the hook with its event and command, the
+ * failed run with its exit status and its output as text. */
+static void hooks_page(void **state)
+{
+    kwres r = kw_expect(1, g_state, g_conf,
+                        (const char *[]){"hooks", "test", "fails", NULL});
+    fetched f, root;
+
+    (void)state;
+    kwres_free(&r);
+    f = fetch("127.0.0.1", g_port, "/hooks", "GET", NULL);
+    assert_int_equal(f.status, 200);
+    assert_contains(f.head, "Content-Security-Policy: default-src 'none'");
+    assert_contains(f.body, "<td>fails</td><td>cert.renewed</td><td><code>"
+                            "sh -c echo &#39;&lt;script&gt;alert(1)&lt;/"
+                            "script&gt;&#39;; exit 3</code></td>");
+    assert_contains(f.body, "<tr class=\"run h-critical\">");
+    assert_contains(f.body,
+                    "<td class=\"result\">failed (test)</td><td>3</td>");
+    /* The output: the command line the engine writes first, then the
+     * script's own line, as text. */
+    assert_contains(f.body, "<pre class=\"output\">+ /bin/sh -c echo "
+                            "&#39;&lt;script&gt;alert(1)&lt;/script&gt;&#39;; "
+                            "exit 3\n&lt;script&gt;alert(1)&lt;/script&gt;\n"
+                            "</pre>");
+    /* (The daemon may also have delivered managed.example's cert.renewed
+     * to the hook by now: a second failed run.) */
+    assert_not_contains(f.body, "<span id=\"n-failed\" class=\"h-critical\">"
+                                "0</span>");
+    assert_not_contains(f.body, "<script");
+    root = fetch("127.0.0.1", g_port, "/", "GET", NULL);
+    assert_contains(root.body, "<a href=\"/hooks\">");
+    fetched_free(&root);
+    fetched_free(&f);
+}
+
 static void jobs_page(void **state)
 {
     int i;
@@ -496,7 +673,9 @@ static void in_chromium(void **state)
     assert_not_contains(dom, "<script");
     assert_not_contains(dom, "onerror=\"");
     assert_contains(dom, "<section id=\"problems\">");
-    assert_true(count(dom, "<circle class=\"mark\"") == 4);
+    assert_true(count(dom, "<circle class=\"mark\"") == 5);
+    /* The managed certificate's renewal, a shape of its own. */
+    assert_true(count(dom, "<path class=\"mark renewal\"") == 1);
     free(dom);
     snprintf(shot, sizeof(shot), "%s/web_page.png", ARTIFACT_DIR);
     snprintf(opt, sizeof(opt), "--screenshot=%s", shot);
@@ -608,6 +787,7 @@ int main(void)
         cmocka_unit_test(page_matches_list_json),
         cmocka_unit_test(object_and_methods),
         cmocka_unit_test(jobs_page),
+        cmocka_unit_test(hooks_page),
         cmocka_unit_test(in_chromium),
         cmocka_unit_test(off_loopback_needs_token),
     };

@@ -997,6 +997,155 @@ static void special_files(void **state)
     X509_free(a);
 }
 
+/* ---- by_leaf: the listing's grouping against ks_inventory_same_leaf ------ */
+
+typedef struct leaf_row {
+    int64_t id;
+    int other_files;
+} leaf_row;
+
+typedef struct leaf_rows {
+    leaf_row v[64];
+    size_t n;
+} leaf_rows;
+
+static int collect_row(void *ctx, const ks_object *o)
+{
+    leaf_rows *r = ctx;
+
+    assert_true(r->n < 64);
+    r->v[r->n].id = o->id;
+    r->v[r->n].other_files = o->other_files;
+    r->n++;
+    return 0;
+}
+
+static int collect_group(void *ctx, const ks_object *o)
+{
+    leaf_rows *r = ctx;
+
+    assert_true(r->n < 64);
+    r->v[r->n++].id = o->id;
+    return 0;
+}
+
+/* The rows a by_leaf listing of f must show, derived one row at a time
+ * from the file-per-row listing and ks_inventory_same_leaf (a query of
+ * its own, not the listing's window): a row shows when it is the lowest
+ * id of its group among the rows the filter lets through, with
+ * other_files when the group has more than itself. */
+static void expect_by_leaf(fixture *fx, ks_filter f, leaf_rows *want)
+{
+    leaf_rows all = {0};
+    size_t i, j;
+    kw_diag d;
+
+    f.by_leaf = 0;
+    if (ks_inventory_each(fx->s, &f, collect_row, &all, &d) != 0)
+        fail_msg("%s", d.msg);
+    want->n = 0;
+    for (i = 0; i < all.n; i++) {
+        leaf_rows g = {0};
+        size_t listed = 0;
+        int lowest = 1;
+
+        if (ks_inventory_same_leaf(fx->s, all.v[i].id, f.include_hidden,
+                                   collect_group, &g, &d) != 0)
+            fail_msg("%s", d.msg);
+        for (j = 0; j < g.n; j++)
+            if (g.v[j].id < all.v[i].id)
+                lowest = 0;
+        listed = g.n;
+        if (!lowest)
+            continue;
+        want->v[want->n].id = all.v[i].id;
+        want->v[want->n].other_files = listed > 1;
+        want->n++;
+    }
+}
+
+static void assert_by_leaf(fixture *fx, ks_filter f)
+{
+    leaf_rows want, got = {0};
+    size_t i;
+    kw_diag d;
+
+    expect_by_leaf(fx, f, &want);
+    f.by_leaf = 1;
+    if (ks_inventory_each(fx->s, &f, collect_row, &got, &d) != 0)
+        fail_msg("%s", d.msg);
+    assert_int_equal(got.n, want.n);
+    for (i = 0; i < got.n; i++) {
+        assert_int_equal(got.v[i].id, want.v[i].id);
+        assert_int_equal(got.v[i].other_files, want.v[i].other_files);
+    }
+}
+
+/* Leaves held by several files (cert.pem and fullchain.pem, a copy),
+ * leaves of one name and deadline that differ in their key (never one
+ * row), all with one deadline, and Let's Encrypt's superseded version: the
+ * by_leaf listing groups exactly the files ks_inventory_same_leaf names,
+ * hidden or not, with any kind or deadline filter. */
+static void by_leaf_groups_shared_leaves(void **state)
+{
+    fixture *fx = *state;
+    X509 *a = mk(fx, "shared.example", 50, fx->k1, 60);
+    X509 *b = mk(fx, "shared.example", 50, fx->k2, 61);
+    X509 *c = mk(fx, "other.example", 50, fx->k1, 62);
+    X509 *old = mk(fx, "le.example", 30, fx->k1, 63);
+    X509 *cur = mk(fx, "le.example", 50, fx->k2, 64);
+    ks_filter f;
+    leaf_rows want;
+    size_t i, merged = 0;
+    char p[1024];
+
+    path_of(fx, p, sizeof(p), "le/archive/le.example");
+    tp_mkdirs(p);
+    for (i = 0; i < 3; i++) {
+        path_of(fx, p, sizeof(p), (const char *[]){"a", "b", "c"}[i]);
+        tp_mkdirs(p);
+    }
+    write_cert(fx, "a/cert.pem", a, 0);
+    write_cert(fx, "a/fullchain.pem", a, 1);
+    write_cert(fx, "a/copy.pem", a, 1);
+    write_cert(fx, "b/cert.pem", b, 0);
+    write_cert(fx, "c/cert.pem", c, 0);
+    write_cert(fx, "c/fullchain.pem", c, 1);
+    write_cert(fx, "le/archive/le.example/cert1.pem", old, 0);
+    write_cert(fx, "le/archive/le.example/fullchain1.pem", old, 1);
+    write_cert(fx, "le/archive/le.example/cert2.pem", cur, 0);
+    write_cert(fx, "le/archive/le.example/fullchain2.pem", cur, 1);
+    (void)scan(fx, NOW);
+
+    memset(&f, 0, sizeof(f));
+    expect_by_leaf(fx, f, &want);
+    /* a (3 files), c (2), le's current version (2) are one row each, b
+     * its own: the test sees groups, not only single files. */
+    for (i = 0; i < want.n; i++)
+        merged += want.v[i].other_files;
+    assert_int_equal(merged, 3);
+    assert_by_leaf(fx, f);
+    f.include_hidden = 1;
+    expect_by_leaf(fx, f, &want);
+    for (i = 0, merged = 0; i < want.n; i++)
+        merged += want.v[i].other_files;
+    assert_int_equal(merged, 4); /* and the superseded cert1/fullchain1 */
+    assert_by_leaf(fx, f);
+    f.kind = "tls";
+    f.has_before = 1;
+    f.before = NOW + 60 * DAY;
+    assert_by_leaf(fx, f);
+    f.brief = 1;
+    assert_by_leaf(fx, f);
+    f.before = NOW + 10 * DAY; /* nothing is due: an empty listing */
+    assert_by_leaf(fx, f);
+    X509_free(a);
+    X509_free(b);
+    X509_free(c);
+    X509_free(old);
+    X509_free(cur);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1022,6 +1171,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(nested_read_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(special_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(by_leaf_groups_shared_leaves, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -242,6 +242,132 @@ static void page_rotation(void **state)
     json_decref(doc);
 }
 
+/* needle occurs in [from, to). */
+static void assert_between(const char *from, const char *to,
+                           const char *needle)
+{
+    const char *at = strstr(from, needle);
+
+    if (at == NULL || at >= to)
+        fail_msg("\"%s\" is not in its row", needle);
+}
+
+/* A managed certificate's next renewal (list --json's renewal_at and
+ * renewal.ari_window): a diamond, not the expiry's circle, the CA's
+ * window as a bar under it, and the legend that says which is which; a
+ * certificate without one has neither. */
+static void page_renewal(void **state)
+{
+    int64_t now = kw_time_from_civil(2026, 12, 1, 12, 0, 0);
+    char dl[32], at[32], ws[32], we[32];
+    json_t *doc;
+    kw_web_opts o = {.now = now, .horizon_days = 90};
+    char *page = NULL, *row1, *row2;
+    size_t len;
+    kw_diag d;
+
+    (void)state;
+    kw_time_rfc3339(now + 60 * 86400, dl, sizeof(dl));
+    kw_time_rfc3339(now + 21 * 86400, at, sizeof(at));
+    kw_time_rfc3339(now + 20 * 86400, ws, sizeof(ws));
+    kw_time_rfc3339(now + 22 * 86400, we, sizeof(we));
+    doc = json_pack("[{s:i, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, "
+                    "s:{s:s, s:s}}}, {s:i, s:s, s:s, s:s, s:s}]",
+                    "id", 1, "kind", "tls", "name", "managed.example",
+                    "health", "ok", "deadline", dl, "renewal_at", at,
+                    "renewal", "certificate", "managed.example", "basis",
+                    "ari-window", "renew_at", at, "ari_window", "start", ws,
+                    "end", we, "id", 2, "kind", "tls", "name",
+                    "plain.example", "health", "ok", "deadline", dl);
+    assert_non_null(doc);
+    assert_int_equal(kw_web_render_page(doc, &o, &page, &len, &d), 0);
+    assert_non_null(strstr(page, "<g id=\"legend\">"));
+    assert_non_null(strstr(page, ">ACME renewal</text>"));
+    row1 = strstr(page, "<g class=\"row\" data-id=\"1\">");
+    row2 = strstr(page, "<g class=\"row\" data-id=\"2\">");
+    assert_non_null(row1);
+    assert_non_null(row2);
+    /* The managed row: its expiry's circle, its renewal's diamond at the
+     * window's time, and the window's bar (20 to 22 days). */
+    assert_non_null(strstr(row1, "<circle class=\"mark\""));
+    assert_between(row1, row2, "<path class=\"mark renewal\"");
+    assert_between(row1, row2, "<rect class=\"renewal-window\"");
+    assert_between(row1, row2, "<title>ACME renewal 2026-12-22T12:00:00Z");
+    assert_between(row1, row2,
+                   "<title>the CA's renewal window 2026-12-21T12:00:00Z to "
+                   "2026-12-23T12:00:00Z</title>");
+    /* The other row: its expiry only. */
+    assert_null(strstr(row2, "<path class=\"mark renewal\""));
+    assert_null(strstr(row2, "<rect class=\"renewal-window\""));
+    assert_non_null(strstr(row2, "<circle class=\"mark\""));
+    free(page);
+    json_decref(doc);
+}
+
+/* /hooks: a hook and its runs, the failed run first although it is the
+ * older, its output (hostile: markup, quotes, a control byte, longer
+ * than the excerpt) as text and cut; the page at / links to it. */
+static void page_hooks(void **state)
+{
+    int64_t now = kw_time_from_civil(2026, 12, 1, 12, 0, 0);
+    kw_web_opts o = {.now = now, .horizon_days = 90};
+    char out[2000], *page = NULL, *failed, *ok;
+    json_t *doc;
+    size_t len;
+    kw_diag d;
+
+    (void)state;
+    memset(out, 'x', sizeof(out) - 1);
+    out[sizeof(out) - 1] = '\0';
+    memcpy(out, "<script>alert(1)</script>\"'&\x01",
+           strlen("<script>alert(1)</script>\"'&\x01"));
+    doc = json_pack(
+        "{s:[{s:s, s:[s], s:s, s:i, s:i, s:i, s:i}], s:[{s:s, s:s, s:s, "
+        "s:s, s:s, s:i, s:s}, {s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}]}",
+        "hooks", "name", "<b>web</b>", "on", "cert.renewed", "action",
+        "reload nginx", "pending", 0, "failed", 1, "runs_ok", 1,
+        "runs_failed", 1, "runs", "time", "2026-12-01T11:00:00Z", "hook",
+        "<b>web</b>", "event_type", "cert.renewed", "object", "/etc/a.pem",
+        "result", "ok", "exit_status", 0, "output", "reloaded", "time",
+        "2026-12-01T10:00:00Z", "hook", "<b>web</b>", "event_type",
+        "cert.renewed", "object", "/etc/<i>.pem", "result", "failed",
+        "exit_status", 3, "output", out, "error", "exit status 3");
+    assert_non_null(doc);
+    assert_int_equal(kw_web_render_hooks(doc, &o, &page, &len, &d), 0);
+    assert_non_null(strstr(page, "<td>&lt;b&gt;web&lt;/b&gt;</td><td>"
+                                 "cert.renewed</td><td><code>reload nginx"
+                                 "</code></td>"));
+    failed = strstr(page, "<tr class=\"run h-critical\"><td>"
+                          "2026-12-01T10:00:00Z</td>");
+    ok = strstr(page, "<tr class=\"run\"><td>2026-12-01T11:00:00Z</td>");
+    assert_non_null(failed);
+    assert_non_null(ok);
+    assert_true(failed < ok);
+    assert_non_null(strstr(failed, "<td class=\"result\">failed</td><td>3"
+                                   "</td>"));
+    assert_non_null(strstr(failed, "<pre class=\"output\">&lt;script&gt;"
+                                   "alert(1)&lt;/script&gt;&quot;&#39;&amp;"
+                                   "\xef\xbf\xbdxxx"));
+    assert_non_null(strstr(failed, "x\n[cut]</pre>"));
+    assert_non_null(strstr(page, "/etc/&lt;i&gt;.pem"));
+    assert_null(strstr(page, "<script"));
+    assert_null(strstr(page, "<b>"));
+    assert_null(strstr(page, "<i>"));
+    assert_non_null(strstr(page, "<span id=\"n-failed\" class=\"h-critical\">"
+                                 "1</span>"));
+    free(page);
+    /* Not the document: refused. */
+    assert_int_equal(kw_web_render_hooks(json_object_get(doc, "runs"), &o,
+                                         &page, &len, &d),
+                     KW_EINVAL);
+    json_decref(doc);
+    doc = json_array();
+    assert_int_equal(kw_web_render_page(doc, &o, &page, &len, &d), 0);
+    assert_non_null(strstr(page, "<a href=\"/hooks\">"));
+    free(page);
+    json_decref(doc);
+}
+
 /* The table's filters: a query's kind and health, known words only. */
 static void filters(void **state)
 {
@@ -392,6 +518,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(escaper),     cmocka_unit_test(page_hostile),
         cmocka_unit_test(page_object), cmocka_unit_test(page_rotation),
+        cmocka_unit_test(page_renewal), cmocka_unit_test(page_hooks),
         cmocka_unit_test(filters),     cmocka_unit_test(csp_hash),
         cmocka_unit_test(auth),        cmocka_unit_test(config_web_auth),
     };
