@@ -371,6 +371,24 @@ static int next_check_far(void *db)
                       "CAST(strftime('%s', 'now') AS INTEGER) + 600") == 1;
 }
 
+/* The daemon writes a job's row on the pool and counts it in /metrics
+ * on the loop a moment later: the last check's end in /metrics (set
+ * after the count) at or after the dkim job row's last update says both
+ * are done. */
+static int metrics_caught_up(void *ctx)
+{
+    static const char k[] = "\nkeywarden_dkim_last_check_timestamp_seconds ";
+    bench *b = ctx;
+    char *m = http_get(b->metrics_port, "/metrics", NULL);
+    const char *p = m != NULL ? strstr(m, k) : NULL;
+    long long at = p != NULL ? strtoll(p + sizeof(k) - 1, NULL, 10) : -1;
+    int ok = at >= db_int(b->db, "SELECT updated_at FROM jobs WHERE "
+                                 "type = 'dkim'");
+
+    free(m);
+    return ok;
+}
+
 static int log_has(void *ctx)
 {
     const char *const *c = ctx;
@@ -479,6 +497,9 @@ static void test_serve_follows_dns(void **st)
         fail_msg("after the reload the DKIM check is not an hour away "
                  "(log %s)",
                  b.log);
+    if (!proc_until(metrics_caught_up, &b, 20000))
+        fail_msg("/metrics never counted the check after the reload (log "
+                 "%s)", b.log);
     before = dkim_checks(b.metrics_port);
 
     /* The SigningTable pointed at s2: inotify, a scan, then the check,
