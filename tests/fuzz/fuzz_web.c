@@ -54,7 +54,8 @@ static void check_page(const char *p)
         "!DOCTYPE", "html", "head", "meta", "title", "style", "body", "h1",
         "h2", "p", "span", "code", "section", "ol", "ul", "li", "strong",
         "a", "svg", "line", "text", "g", "circle", "table", "thead",
-        "tbody", "tr", "th", "td", "dl", "dt", "dd", NULL};
+        "tbody", "tr", "th", "td", "dl", "dt", "dd", "rect", "path", "pre",
+        NULL};
     const char *s = p;
     size_t svgs = 0;
 
