@@ -200,8 +200,12 @@ static int dnssec_metrics(void *ctx)
 
     free(w->text);
     w->text = kw_http_get(w->port, "/metrics");
+    /* The stages and the objects' health come from two readings of the
+     * store, each refreshed by its own job's end: wait for both. */
     return w->text != NULL &&
-           strstr(w->text, "keywarden_dnssec_key_stage{") != NULL;
+           strstr(w->text, "keywarden_dnssec_key_stage{") != NULL &&
+           strstr(w->text, "keywarden_object_health{kind=\"dnssec\","
+                           "name=\"child.test\"") != NULL;
 }
 
 /* serve's scan job records the zones and keys as scan --dnssec does, and
