@@ -24,6 +24,9 @@ void kw_dnssec_conf_free(kw_dnssec_conf *c)
     memset(c, 0, sizeof(*c));
 }
 
+/* The most of a file's path a note shows (its end). */
+#define NOTE_PATH_MAX 1000
+
 /* "FILE:LINE: ..." as a note; the list is bounded, its last entry says
  * how many more there were not kept. */
 static int note(kw_dnssec_conf *c, const char *file, int line,
@@ -32,12 +35,19 @@ static int note(kw_dnssec_conf *c, const char *file, int line,
                 const char *fmt, ...)
 {
     char msg[1600];
+    size_t flen = strlen(file);
     int n;
     va_list ap;
 
     if (c->nnotes >= KW_DNSSEC_CONF_MAX_NOTES)
         return 0;
-    n = snprintf(msg, sizeof(msg), "%s:%d: ", file, line);
+    /* A path may be longer than the message (PATH_MAX is 4096): only
+     * its end is shown, so the line and the problem still fit and the
+     * text below is never written past msg. */
+    n = snprintf(msg, sizeof(msg), "%s%s:%d: ",
+                 flen > NOTE_PATH_MAX ? "..." : "",
+                 file + (flen > NOTE_PATH_MAX ? flen - NOTE_PATH_MAX : 0),
+                 line);
     va_start(ap, fmt);
     if (c->nnotes + 1 == KW_DNSSEC_CONF_MAX_NOTES)
         snprintf(msg + n, sizeof(msg) - (size_t)n,

@@ -269,6 +269,32 @@ static void unreadable(void **state)
     kw_dnssec_conf_free(&c);
 }
 
+/* A note about a file whose path is longer than the note itself (a
+ * named.conf under a deep directory): the path's end, the line and the
+ * problem, never a write past the note's buffer. */
+static void long_path(void **state)
+{
+    static const char text[] = "frobnicate yes;\n";
+    char path[2200];
+    kw_dnssec_conf c;
+    size_t i;
+
+    (void)state;
+    path[0] = '/';
+    for (i = 1; i < 2000; i++)
+        path[i] = i % 50 == 0 ? '/' : 'd';
+    snprintf(path + 2000, sizeof(path) - 2000, "/named.conf");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(kw_dnssec_named_parse(path, text, strlen(text), NULL,
+                                           NULL, &c),
+                     0);
+    assert_int_equal(c.nnotes, 1);
+    assert_true(strncmp(c.notes[0], "...", 3) == 0);
+    assert_true(has_note(&c, "/named.conf:1: unknown statement frobnicate"));
+    assert_true(strlen(c.notes[0]) < 1100);
+    kw_dnssec_conf_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +303,7 @@ int main(void)
         cmocka_unit_test(knot),
         cmocka_unit_test(include_fan_out),
         cmocka_unit_test(unreadable),
+        cmocka_unit_test(long_path),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
