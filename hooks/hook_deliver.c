@@ -267,17 +267,30 @@ static char **argv_dup(const char *const *src)
     return v;
 }
 
+/* The plan does not fit in one run: run->error says so; -1. */
+static int too_many(run_s *run)
+{
+    snprintf(run->error, sizeof(run->error),
+             "hook %.200s: the events need more than %d reload commands "
+             "in one run, so none are run; give each daemon a hook of its "
+             "own (with config = its configuration)",
+             run->e->defs[run->def].name, MAX_CMDS);
+    return -1;
+}
+
 static int add_plan(run_s *run, kw_reload r, const char *config)
 {
     kw_reload_plan p;
     int i;
 
     kw_reload_plan_make(r, config != NULL && *config ? config : NULL, &p);
+    /* A daemon left out of the run would keep its old files while the
+     * run says ok: the whole run fails instead, saying so. */
+    if (run->ncmds + (size_t)p.nsteps > MAX_CMDS)
+        return too_many(run);
     for (i = 0; i < p.nsteps; i++) {
         cmd *c;
 
-        if (run->ncmds == MAX_CMDS)
-            return 0;
         c = &run->cmds[run->ncmds];
         memset(c, 0, sizeof(*c));
         if (p.steps[i].signal != 0) {
@@ -312,8 +325,10 @@ static int plan_opendkim(run_s *run)
             continue;
         for (k = 0; k < n && strcmp(seen[k], c) != 0; k++)
             ;
-        if (k < n || n == MAX_CMDS)
+        if (k < n)
             continue;
+        if (n == MAX_CMDS)
+            return too_many(run);
         seen[n++] = c;
         if (add_plan(run, KW_RELOAD_OPENDKIM, c) != 0)
             return -1;
@@ -871,7 +886,8 @@ static void pass_done(uv_work_t *req, int status)
         memset(&p->batches[i], 0, sizeof(p->batches[i]));
         run->e = e;
         if (plan_run(run, &e->defs[i], p->targets[i], p->ntargets[i]) != 0) {
-            snprintf(run->error, sizeof(run->error), "out of memory");
+            if (run->error[0] == '\0')
+                snprintf(run->error, sizeof(run->error), "out of memory");
             run->result = "error";
             e->busy[i] = 1;
             e->nruns++;
@@ -1083,8 +1099,11 @@ int kw_hook_engine_test(kw_hook_engine *e, const char *hook, json_t *event,
         }
     }
     if (plan_run(run, &e->defs[i], t, nt) != 0) {
+        r = run->error[0] != '\0'
+                ? kw_diag_set(d, KW_EINVAL, "%s", run->error)
+                : kw_diag_set(d, KW_ENOMEM, "out of memory");
         free_run(run);
-        return kw_diag_set(d, KW_ENOMEM, "out of memory");
+        return r;
     }
     for (i = 0; i < nt; i++)
         out_printf(run, "reload = auto: %s\n", t[i].why);

@@ -827,6 +827,56 @@ static void split_and_plans(void **state)
     assert_false(kw_hook_event_pattern_ok("cert.renewd"));
 }
 
+/* reload = opendkim without config = reloads each OpenDKIM the events
+ * name; more than one run's commands hold is a failed run that says so,
+ * never some of them reloaded and the run ok (the others would keep
+ * signing with the old key). */
+static void opendkim_plan_overflow(void **state)
+{
+    fixture *f = *state;
+    kw_hook_def h;
+    deliv v;
+    char detail[200], *err;
+    sqlite3_stmt *st;
+    int i;
+
+    memset(&h, 0, sizeof(h));
+    h.name = strdup("odk");
+    h.on = calloc(2, sizeof(*h.on));
+    h.on[0] = strdup("dkim.*");
+    h.non = 1;
+    h.reload = KW_RELOAD_OPENDKIM;
+    h.timeout = 10;
+    h.retries = 1;
+    h.retry_delay = 60;
+    h.coalesce = 1;
+    /* Five instances: two commands each (opendkim -n, then SIGUSR1). */
+    for (i = 0; i < 5; i++) {
+        snprintf(detail, sizeof(detail),
+                 "{\"domain\":\"d%d.test\",\"opendkim_conf\":"
+                 "\"/nonexistent/odk%d.conf\"}",
+                 i, i);
+        add_event(f, "dkim.rotation.switched", detail);
+    }
+    deliver(f, &h, 1, 0, 1, &v);
+    assert_int_equal(v.reports, 1);
+    assert_int_equal(v.failed, 1);
+    assert_int_equal(sqlite3_prepare_v2(ks_db(f->s),
+                                        "SELECT error FROM hook_runs WHERE "
+                                        "hook = 'odk'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    err = strdup(sqlite3_column_text(st, 0) != NULL
+                     ? (const char *)sqlite3_column_text(st, 0)
+                     : "(none)");
+    sqlite3_finalize(st);
+    if (strstr(err, "more than 8 reload commands") == NULL)
+        fail_msg("the run's error: \"%s\"", err);
+    free(err);
+    kw_hook_def_free(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -851,6 +901,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(alert_hooks_do_not_loop, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(user_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(opendkim_plan_overflow, setup,
+                                        teardown),
     };
 
     /* What a killed hook leaves behind is re-parented here. */
