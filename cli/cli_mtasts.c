@@ -12,6 +12,7 @@
 #include "../mtasts/mtasts.h"
 
 #include "../common/kw_log.h"
+#include "../common/kw_str.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -68,28 +69,31 @@ static void text_report(const kw_mtasts_facts *f,
 {
     size_t i;
 
-    fprintf(fp, "%s: %s\n", f->domain,
+    /* Through kw_outf: the MX names, the policy host's Content-Type and
+     * redirect, certificate subjects and curl's errors come from the
+     * network and must not drive the operator's terminal. */
+    kw_outf(fp, "%s: %s\n", f->domain,
             ks_health_word(kw_mtasts_worst(out)));
-    fprintf(fp, "  id      %s\n", f->txt.id[0] ? f->txt.id : "-");
-    fprintf(fp, "  policy  %s", f->url);
+    kw_outf(fp, "  id      %s\n", f->txt.id[0] ? f->txt.id : "-");
+    kw_outf(fp, "  policy  %s", f->url);
     if (f->policy_status == 0 && f->fetched && f->http_code == 200)
-        fprintf(fp, " (mode %s, max_age %lld)",
+        kw_outf(fp, " (mode %s, max_age %lld)",
                 kw_mtasts_mode_name(f->policy.mode),
                 (long long)f->policy.max_age);
     fputc('\n', fp);
     for (i = 0; i < f->policy.nmx; i++)
-        fprintf(fp, "          mx: %s\n", f->policy.mx[i]);
+        kw_outf(fp, "          mx: %s\n", f->policy.mx[i]);
     for (i = 0; i < f->nmx; i++)
-        fprintf(fp, "  MX      %s %s%s\n", f->mx[i].host, f->mx[i].addr,
+        kw_outf(fp, "  MX      %s %s%s\n", f->mx[i].host, f->mx[i].addr,
                 f->mx[i].verified ? " (certificate verified)" : "");
     for (i = 0; i < f->rpt.nrua; i++)
-        fprintf(fp, "  TLS-RPT %s\n", f->rpt.rua[i]);
+        kw_outf(fp, "  TLS-RPT %s\n", f->rpt.rua[i]);
     for (i = 0; i < out->n; i++) {
         const kw_mtasts_find *x = &out->f[i];
-        fprintf(fp, "  %-8s %s: %s\n", ks_health_word(x->severity), x->code,
+        kw_outf(fp, "  %-8s %s: %s\n", ks_health_word(x->severity), x->code,
                 x->text);
         if (x->fix[0])
-            fprintf(fp, "           fix: %s\n", x->fix);
+            kw_outf(fp, "           fix: %s\n", x->fix);
     }
 }
 
