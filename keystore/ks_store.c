@@ -180,7 +180,16 @@ int ks_begin(ks_store *s, kw_diag *d)
 
 int ks_commit(ks_store *s, kw_diag *d)
 {
-    return ks_exec(s, "COMMIT", d);
+    int r = ks_exec(s, "COMMIT", d);
+
+    /* A COMMIT that fails (a deferred constraint, a full disk, SQLITE_BUSY)
+     * may leave the transaction open.  Left so, every later write on this
+     * connection (the daemon keeps one for its life) would fall inside it,
+     * never committed, and the functions that begin their own transaction
+     * only when none is open would not.  SQLite's advice: roll back. */
+    if (r != 0)
+        ks_rollback(s);
+    return r;
 }
 
 void ks_rollback(ks_store *s)

@@ -60,7 +60,8 @@ int ks_schema_version(ks_store *s);
 const char *ks_path(ks_store *s);
 
 /* Transactions.  ks_begin() takes the write lock at once (IMMEDIATE), so
- * a busy database is reported at the start, not halfway through. */
+ * a busy database is reported at the start, not halfway through.  A
+ * ks_commit() that fails has rolled the transaction back. */
 int ks_begin(ks_store *s, kw_diag *d);
 int ks_commit(ks_store *s, kw_diag *d);
 void ks_rollback(ks_store *s);

@@ -306,6 +306,53 @@ static void mtasts_domains_are_objects(void **state)
     ks_close(s);
 }
 
+/* A check recorded in a transaction whose COMMIT fails (here a deferred
+ * foreign key, through a temp trigger; a full disk does the same) is an
+ * error and leaves no transaction open: the daemon's connection would
+ * otherwise hold every later write in it, never committed. */
+static void failed_commit_leaves_no_transaction(void **state)
+{
+    char path[512];
+    ks_store *s;
+    kw_diag d;
+    ks_health h;
+    int changed = -1;
+    int64_t id, n = -1;
+    const char *one[] = {"example.com"};
+
+    (void)state;
+    path_join(path, sizeof(path), g_dir, "c.db");
+    assert_int_equal(ks_open(path, KS_OPEN_CREATE, &s, &d), 0);
+    assert_int_equal(ks_check_sync_kind(s, "mta-sts", one, 1, "[mta-sts]",
+                                        NOW, &d), 0);
+    assert_int_equal(ks_check_object(s, "mta-sts", "example.com", &id, &d),
+                     0);
+    assert_int_equal(ks_exec(s,
+                             "CREATE TEMP TABLE parent (id INTEGER PRIMARY "
+                             "KEY); CREATE TEMP TABLE child (p INTEGER "
+                             "REFERENCES parent (id) DEFERRABLE INITIALLY "
+                             "DEFERRED); CREATE TEMP TRIGGER orphan AFTER "
+                             "INSERT ON main.checks BEGIN INSERT INTO child "
+                             "VALUES (42); END;",
+                             &d),
+                     0);
+    assert_int_not_equal(ks_check_record(s, id, "mta-sts", "example.com",
+                                         NULL, 0, NOW, &h, &changed, &d),
+                         0);
+    assert_int_equal(changed, 0);
+    assert_int_not_equal(sqlite3_get_autocommit(ks_db(s)), 0);
+    /* Nothing of the failed run stayed; the next one records. */
+    assert_int_equal(ks_exec(s, "DROP TRIGGER temp.orphan", &d), 0);
+    assert_int_equal(ks_check_record(s, id, "mta-sts", "example.com", NULL,
+                                     0, NOW + 60, &h, &changed, &d),
+                     0);
+    assert_int_equal(ks_value(s, NULL, "counting", &n, NULL,
+                              "SELECT count(*) FROM checks", ""),
+                     0);
+    assert_int_equal(n, 1);
+    ks_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +360,8 @@ int main(void)
             dane_findings_make_the_endpoint_critical, setup, teardown),
         cmocka_unit_test_setup_teardown(mtasts_domains_are_objects, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(failed_commit_leaves_no_transaction,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
