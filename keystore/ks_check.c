@@ -28,18 +28,6 @@ int ks_check_endpoint_object(ks_store *s, const char *name, int64_t *id,
     return r;
 }
 
-/* The end of a function's transaction, when it began its own (own):
- * committed after r == 0, else rolled back; r, or the commit's error. */
-static int end_own(ks_store *s, int own, int r, kw_diag *d)
-{
-    if (!own)
-        return r;
-    if (r == 0)
-        return ks_commit(s, d);
-    ks_rollback(s);
-    return r;
-}
-
 /* The ids (column 0) of st's rows whose name (column 1; NULL: none) is
  * not one of keep's n, malloc'd into *ids (*nids of them).  st is
  * finalized.  0, or KW_E* with d saying what while `what`. */
@@ -116,7 +104,7 @@ int ks_check_sync_kind(ks_store *s, const char *kind,
         r = ks_run(s, d, "removing an object",
                    "DELETE FROM objects WHERE id = ?1", "i", drop[i]);
     free(drop);
-    return end_own(s, own, r, d);
+    return ks_end_own(s, own, r, d);
 }
 
 int ks_check_object(ks_store *s, const char *kind, const char *name,
@@ -229,7 +217,7 @@ int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
             d);
         *changed = r == 0;
     }
-    r = end_own(s, own, r, d);
+    r = ks_end_own(s, own, r, d);
     if (r != 0)
         *changed = 0;
     return r;
@@ -270,5 +258,5 @@ int ks_check_prune(ks_store *s, const char *checker,
                        "it", drop[i], checker);
     }
     free(drop);
-    return end_own(s, own, r, d);
+    return ks_end_own(s, own, r, d);
 }

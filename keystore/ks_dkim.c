@@ -224,11 +224,7 @@ int ks_dkim_findings_replace(ks_store *s, int64_t object_id,
                    f[i].code != NULL ? f[i].code : "",
                    f[i].text != NULL ? f[i].text : "",
                    f[i].fix != NULL ? f[i].fix : "", f[i].server, checked_at);
-    if (own && r == 0)
-        r = ks_commit(s, d);
-    if (own && r != 0)
-        ks_rollback(s);
-    return r;
+    return ks_end_own(s, own, r, d);
 }
 
 int ks_dkim_each(ks_store *s, int (*cb)(void *ctx, const ks_dkim_sel *k),

@@ -50,9 +50,9 @@ int ks_dkim_rot_health_seen(ks_store *s, const char *domain, int track,
             d);
         *changed = rc == 0;
     }
-    if (rc == 0)
-        return ks_commit(s, d);
-    ks_rollback(s);
-    *changed = 0;
+    /* Its own transaction, always (ks_begin above). */
+    rc = ks_end_own(s, 1, rc, d);
+    if (rc != 0)
+        *changed = 0;
     return rc;
 }

@@ -260,11 +260,7 @@ int ks_dnssec_findings_replace(ks_store *s, const char *zone,
                    (int64_t)(c != NULL && c->is_signed),
                    (int64_t)(c != NULL && c->has_ds),
                    c != NULL ? c->next_expiry : (int64_t)0);
-    if (own && r == 0)
-        r = ks_commit(s, d);
-    if (own && r != 0)
-        ks_rollback(s);
-    return r;
+    return ks_end_own(s, own, r, d);
 }
 
 int ks_dnssec_zones_each(ks_store *s,

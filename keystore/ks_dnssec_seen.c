@@ -59,11 +59,8 @@ int ks_dnssec_health_seen(ks_store *s, const char *zone, int64_t object_id,
             d);
         *changed = rc == 0;
     }
-    if (!own)
-        return rc;
-    if (rc == 0)
-        return ks_commit(s, d);
-    ks_rollback(s);
-    *changed = 0;
+    rc = ks_end_own(s, own, rc, d);
+    if (rc != 0)
+        *changed = 0;
     return rc;
 }

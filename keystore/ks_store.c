@@ -192,6 +192,16 @@ int ks_commit(ks_store *s, kw_diag *d)
     return r;
 }
 
+int ks_end_own(ks_store *s, int own, int r, kw_diag *d)
+{
+    if (!own)
+        return r;
+    if (r == 0)
+        return ks_commit(s, d);
+    ks_rollback(s);
+    return r;
+}
+
 void ks_rollback(ks_store *s)
 {
     if (!sqlite3_get_autocommit(s->db))

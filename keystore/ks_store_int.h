@@ -20,6 +20,12 @@ sqlite3 *ks_db(ks_store *s);
 /* Execute SQL without results; the error names the database file. */
 int ks_exec(ks_store *s, const char *sql, kw_diag *d);
 
+/* The end of a function's transaction, when it began its own (own: no
+ * transaction was open on entry): committed after r == 0, else rolled
+ * back; r, or the commit's error.  Not own: r, the caller's transaction
+ * left to the caller. */
+int ks_end_own(ks_store *s, int own, int r, kw_diag *d);
+
 /* Run one statement with its parameters given by fmt, one letter each:
  * 't' text (const char *, NULL binds NULL), 'i' int64_t, 'n' NULL (no
  * argument).  The error says `what` and names the database file. */
