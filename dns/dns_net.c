@@ -542,6 +542,29 @@ int dnsn_dname_is(const ldns_rdf *dname, const char *name)
     return strlen(text) == n && strncasecmp(text, name, n) == 0;
 }
 
+int dnsn_tlsa_rr(const char *name, const char *rdata, ldns_rr **rr)
+{
+    char buf[1024];
+    size_t nl = name != NULL ? strlen(name) : 0;
+
+    *rr = NULL;
+    /* The owner made absolute for ldns: a name given with its final dot
+     * (dane_hosts = mx.example.com. is a valid name) gets no second one,
+     * which would make an empty label and refuse good data. */
+    if (name == NULL || rdata == NULL ||
+        snprintf(buf, sizeof(buf), "%s%s 0 IN TLSA %s", name,
+                 nl > 0 && name[nl - 1] == '.' ? "" : ".", rdata) >=
+            (int)sizeof(buf))
+        return KW_EINVAL;
+    if (ldns_rr_new_frm_str(rr, buf, 0, NULL, NULL) != LDNS_STATUS_OK ||
+        *rr == NULL || ldns_rr_rd_count(*rr) != 4) {
+        ldns_rr_free(*rr);
+        *rr = NULL;
+        return KW_EINVAL;
+    }
+    return 0;
+}
+
 const char *dnsn_rcode_name(int rcode, char buf[16])
 {
     static const char *const names[] = {

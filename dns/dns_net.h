@@ -87,6 +87,10 @@ int dnsn_dname_is(const ldns_rdf *dname, const char *name);
 /* The dname as text, lower case, without the final dot, into buf. */
 void dnsn_dname_text(const ldns_rdf *dname, char *buf, size_t cap);
 
+/* A TLSA record in presentation form ("3 1 1 HEX") as an RR at name
+ * (with or without its final dot), in *rr; 0 or KW_EINVAL. */
+int dnsn_tlsa_rr(const char *name, const char *rdata, ldns_rr **rr);
+
 /* Short name of an rcode ("NOERROR", "NXDOMAIN", "RCODE23"); never NULL.
  * buf holds the numeric form when needed (16 bytes). */
 const char *dnsn_rcode_name(int rcode, char buf[16]);

@@ -408,15 +408,9 @@ int kw_dns_tlsa_look(const kw_dns_server *server, const char *name,
 {
     ldns_pkt *p = NULL;
     ldns_rr *want = NULL;
-    char buf[1024];
     int rc;
 
-    if (rdata == NULL ||
-        snprintf(buf, sizeof(buf), "%s. 0 IN TLSA %s", name, rdata) >=
-            (int)sizeof(buf) ||
-        ldns_rr_new_frm_str(&want, buf, 0, NULL, NULL) != LDNS_STATUS_OK ||
-        want == NULL) {
-        ldns_rr_free(want);
+    if (dnsn_tlsa_rr(name, rdata, &want) != 0) {
         snprintf(status, cap, "not asked: \"%.60s\" is not TLSA data",
                  rdata != NULL ? rdata : "");
         return KW_EINVAL;

@@ -347,25 +347,6 @@ static int rcode_code(int rcode)
     }
 }
 
-/* A TLSA record in presentation form ("3 1 1 HEX") as an RR at name, in
- * *rr; 0 or KW_EINVAL. */
-static int tlsa_rr(const char *name, const char *rdata, ldns_rr **rr)
-{
-    char buf[1024];
-
-    if (snprintf(buf, sizeof(buf), "%s. 0 IN TLSA %s", name, rdata) >=
-        (int)sizeof(buf))
-        return KW_EINVAL;
-    *rr = NULL;
-    if (ldns_rr_new_frm_str(rr, buf, 0, NULL, NULL) != LDNS_STATUS_OK ||
-        *rr == NULL || ldns_rr_rd_count(*rr) != 4) {
-        ldns_rr_free(*rr);
-        *rr = NULL;
-        return KW_EINVAL;
-    }
-    return 0;
-}
-
 /* RFC 2136 add or delete of one record of type (TXT: value is the text;
  * TLSA: its presentation rdata) at name; see kw_dns_txt_update. */
 static int rr_update(const kw_dns_server *primary, const char *zone,
@@ -428,7 +409,7 @@ static int rr_update(const kw_dns_server *primary, const char *zone,
     owner = ldns_dname_new_frm_str(name);
     up = ldns_rr_list_new();
     if (type == LDNS_RR_TYPE_TLSA) {
-        if (tlsa_rr(name, value, &rr) != 0) {
+        if (dnsn_tlsa_rr(name, value, &rr) != 0) {
             rc = kw_diag_set(d, KW_EINVAL, "%s: \"%s\" is not TLSA data "
                              "(usage selector type hex)", what, value);
             goto out;

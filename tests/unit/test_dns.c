@@ -271,6 +271,45 @@ static void query_arguments(void **state)
     }
 }
 
+/* A TLSA owner given with its final dot is asked and updated like any
+ * other (it was refused as "not TLSA data": the record text had "name.."
+ * in it). */
+static void tlsa_owner_final_dot(void **state)
+{
+    /* Nothing listens on port 1 of the loopback: the answer is a refusal
+     * or silence, never a refusal of the arguments. */
+    static const kw_dns_server closed = {"127.0.0.1", 1};
+    const char *rdata = "3 1 1 0123456789abcdef0123456789abcdef0123456789"
+                        "abcdef0123456789abcdef";
+    char status[160];
+    int rc;
+
+    (void)state;
+    rc = kw_dns_tlsa_look(&closed, "_25._tcp.mx.example.com.", rdata, 1,
+                          300, status, sizeof(status));
+    assert_int_not_equal(rc, KW_EINVAL);
+    assert_null(strstr(status, "not TLSA data"));
+    rc = kw_dns_tlsa_look(&closed, "_25._tcp.mx.example.com", rdata, 1, 300,
+                          status, sizeof(status));
+    assert_int_not_equal(rc, KW_EINVAL);
+    /* The update that publishes it, likewise. */
+    {
+        kw_diag d = {""};
+
+        rc = kw_dns_tlsa_update(&closed, "example.com", NULL, 1,
+                                "_25._tcp.mx.example.com.", rdata, 300, 300,
+                                &d);
+        assert_int_not_equal(rc, KW_EINVAL);
+        assert_null(strstr(d.msg, "not TLSA data"));
+    }
+    /* Bad data is still refused before anything is sent. */
+    assert_int_equal(kw_dns_tlsa_look(&closed, "_25._tcp.mx.example.com",
+                                      "3 1 1 zz", 1, 300, status,
+                                      sizeof(status)),
+                     KW_EINVAL);
+    assert_non_null(strstr(status, "not TLSA data"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +319,7 @@ int main(void)
         cmocka_unit_test(server_addresses),
         cmocka_unit_test(update_arguments),
         cmocka_unit_test(query_arguments),
+        cmocka_unit_test(tlsa_owner_final_dot),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
