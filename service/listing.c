@@ -507,10 +507,15 @@ int kw_listing_document(ks_store *s, int64_t now, const char *config_path,
         r = append_rotations(s, now, config_path, a, warn, wcap);
     if (r == KW_ENOMEM)
         r = kw_diag_set(d, KW_ENOMEM, "out of memory");
+    /* failed is set for a row whose files could not be read (a database
+     * error, logged by leaf_verdict) as well as for one whose JSON could
+     * not be built: the message must not send the operator after memory
+     * when it was the store. */
     if (r == 0 && l.failed)
-        r = kw_diag_set(d, KW_ENOMEM,
-                        "an object could not be written as JSON (out of "
-                        "memory)");
+        r = kw_diag_set(d, KW_EIO,
+                        "the listing is incomplete: an object's files could "
+                        "not be read or its JSON not built (the messages "
+                        "before this one say which)");
     if (r != 0) {
         json_decref(a);
         return r;
@@ -537,10 +542,12 @@ static int status_job(void *ctx, const char *type, const char *key,
 json_t *kw_listing_jobs(ks_store *s)
 {
     json_t *jobs = json_array();
-    kw_diag ignored;
+    kw_diag d;
 
-    memset(&ignored, 0, sizeof(ignored));
-    if (jobs != NULL)
-        (void)ks_jobs_open_each(s, status_job, jobs, &ignored);
+    memset(&d, 0, sizeof(d));
+    /* The list stays (empty) for the page and status, but an unreadable
+     * jobs table is said, not shown as "no jobs" in silence. */
+    if (jobs != NULL && ks_jobs_open_each(s, status_job, jobs, &d) != 0)
+        kw_warn("jobs: cannot be read: %s", d.msg);
     return jobs;
 }
