@@ -344,6 +344,7 @@ json_t *kw_mtasts_json(const kw_mtasts_facts *f,
     json_t *o = json_object(), *mx = json_array(), *pats = json_array(),
            *rua = json_array(), *fs = json_array();
     size_t i;
+    int bad = 0;
 
     if (o == NULL || mx == NULL || pats == NULL || rua == NULL ||
         fs == NULL)
@@ -373,23 +374,27 @@ json_t *kw_mtasts_json(const kw_mtasts_facts *f,
                           "fix", kw_json_str(x->fix), "host",
                           kw_json_str(x->host)));
     }
-    if (json_object_set_new(o, "domain", kw_json_str(f->domain)) ||
-        json_object_set_new(o, "health",
-                            json_string(ks_health_word(kw_mtasts_worst(out)))) ||
-        json_object_set_new(o, "id", kw_json_str(f->txt.id)) ||
-        json_object_set_new(o, "url", kw_json_str(f->url)) ||
-        json_object_set_new(o, "http_status", json_integer(f->http_code)) ||
-        json_object_set_new(o, "mode",
-                            f->policy_status == 0
-                                ? json_string(kw_mtasts_mode_name(f->policy.mode))
-                                : json_null()) ||
-        json_object_set_new(o, "max_age", json_integer(f->policy.max_age)) ||
-        json_object_set_new(o, "policy_sha256",
-                            kw_json_str(f->policy_sha256)) ||
-        json_object_set_new(o, "policy_mx", pats) ||
-        json_object_set_new(o, "mx", mx) ||
-        json_object_set_new(o, "tlsrpt_rua", rua) ||
-        json_object_set_new(o, "findings", fs)) {
+    /* Each set takes its value even when it fails, so all of them run:
+     * stopping at the first failure would leak the values not yet set. */
+    bad |= json_object_set_new(o, "domain", kw_json_str(f->domain));
+    bad |= json_object_set_new(
+        o, "health", json_string(ks_health_word(kw_mtasts_worst(out))));
+    bad |= json_object_set_new(o, "id", kw_json_str(f->txt.id));
+    bad |= json_object_set_new(o, "url", kw_json_str(f->url));
+    bad |= json_object_set_new(o, "http_status", json_integer(f->http_code));
+    bad |= json_object_set_new(
+        o, "mode",
+        f->policy_status == 0
+            ? json_string(kw_mtasts_mode_name(f->policy.mode))
+            : json_null());
+    bad |= json_object_set_new(o, "max_age", json_integer(f->policy.max_age));
+    bad |= json_object_set_new(o, "policy_sha256",
+                               kw_json_str(f->policy_sha256));
+    bad |= json_object_set_new(o, "policy_mx", pats);
+    bad |= json_object_set_new(o, "mx", mx);
+    bad |= json_object_set_new(o, "tlsrpt_rua", rua);
+    bad |= json_object_set_new(o, "findings", fs);
+    if (bad) {
         json_decref(o);
         return NULL;
     }
