@@ -86,9 +86,19 @@ static int dnssec_start(kw_job *j)
     return KW_JOB_RUN_NOW;
 }
 
+/* The zones to check; oom set when one could not be kept (the walk
+ * stops, and its caller must not check a part of the zones as all). */
+typedef struct zone_take {
+    kw_job_keys *keys;
+    int oom;
+} zone_take;
+
 static int take_zone(void *ctx, const ks_dnssec_zone *z)
 {
-    return kw_job_keys_add(ctx, z->zone) != 0;
+    zone_take *t = ctx;
+
+    t->oom = kw_job_keys_add(t->keys, z->zone) != 0;
+    return t->oom;
 }
 
 /* Whether zone has a [zone] section of its own (servers or a parent
@@ -145,12 +155,16 @@ static int dnssec_work(kw_job *j, ks_store *s)
     kw_dnssec_watch_out *out = NULL;
     const char *batch[DNSSEC_BATCH];
     size_t i, k, nb;
+    zone_take zt = { &dj->zones, 0 };
     int r = 0, shared = 0;
 
     if (dj->off)
         return 0;
-    if ((r = ks_dnssec_zones_each(s, take_zone, &dj->zones, &j->d)) != 0)
+    if ((r = ks_dnssec_zones_each(s, take_zone, &zt, &j->d)) != 0)
         return r;
+    if (zt.oom)
+        return kw_diag_set(&j->d, KW_ENOMEM, "out of memory listing the "
+                           "zones to check");
     wb = malloc(sizeof(*wb));
     res = calloc(DNSSEC_BATCH, sizeof(*res));
     out = malloc(sizeof(*out));
