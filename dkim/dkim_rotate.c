@@ -544,6 +544,16 @@ void kw_dkim_txt_name(const kw_dkim_rot_params *p, const char *selector,
     rot_dkim_name(p, selector, p->domain, buf, cap);
 }
 
+/* The key file's path does not fit the rotation's record. */
+static int key_path_too_long(machine *m, kw_diag *d)
+{
+    return kw_diag_set(d, KW_ETOOBIG, "[dkim \"%s\"]: key_dir %.200s...: "
+                       "the key file's path would be longer than %zu bytes; "
+                       "choose a shorter key_dir",
+                       m->p->domain, m->p->key_dir,
+                       sizeof(m->r->key_path) - 1);
+}
+
 /* The first selector from the template that no rotation of the domain
  * used and no file in key_dir holds: "-2", "-3", ... when it repeats. */
 static int pick_selector(machine *m, char *sel, size_t cap, char *path,
@@ -566,8 +576,10 @@ static int pick_selector(machine *m, char *sel, size_t cap, char *path,
             return rc;
         if (strcmp(sel, m->r->old_selector) == 0)
             used = 1;
-        snprintf(path, pcap, "%s/%s.%s.key", m->p->key_dir, m->p->domain,
-                 sel);
+        /* A path cut to fit would write the private key elsewhere. */
+        if (snprintf(path, pcap, "%s/%s.%s.key", m->p->key_dir,
+                     m->p->domain, sel) >= (int)pcap)
+            return key_path_too_long(m, d);
         if (!used && access(path, F_OK) != 0)
             return 0;
     }
@@ -614,9 +626,10 @@ static int pick_slot(machine *m, ks_dkim_rot *prev, int *wait, kw_diag *d)
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        snprintf(r->key_path, sizeof(r->key_path), "%s/%s.%s.%lld.key",
-                 m->p->key_dir, m->p->domain, r->selector,
-                 (long long)m->now);
+        if (snprintf(r->key_path, sizeof(r->key_path), "%s/%s.%s.%lld.key",
+                     m->p->key_dir, m->p->domain, r->selector,
+                     (long long)m->now) >= (int)sizeof(r->key_path))
+            return key_path_too_long(m, d);
         return 0;
     }
     *wait = 1;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -1732,6 +1733,51 @@ static void test_dual_tracks(void **state)
     kw_dkim_rot_params_free(&e);
 }
 
+/* A key_dir so long that the key file's path does not fit the rotation's
+ * record: refused, no key written (a path cut to fit named another
+ * file: the private key went to KEY_DIR/example.com. and the rotation
+ * went on with it). */
+static void test_key_path_too_long(void **state)
+{
+    char deep[1100], name[1100];
+    kw_dkim_rot_out out;
+    struct dirent *e;
+    kw_diag d;
+    size_t n;
+    DIR *dp;
+    int files = 0;
+
+    (void)state;
+    snprintf(deep, sizeof(deep), "%s", keydir);
+    assert_int_equal(mkdir(deep, 0700), 0);
+    /* Components of up to 200 bytes, to 1010 bytes in all. */
+    while ((n = strlen(deep)) < 1010) {
+        size_t k = 1010 - n - 1 > 200 ? 200 : 1010 - n - 1;
+
+        deep[n] = '/';
+        memset(deep + n + 1, 'd', k);
+        deep[n + 1 + k] = '\0';
+        assert_int_equal(mkdir(deep, 0700), 0);
+    }
+    free(prm.key_dir);
+    prm.key_dir = strdup(deep);
+    d.msg[0] = '\0';
+    assert_int_equal(kw_dkim_rotate_run(st, &prm, &dns, 0, NOW, &out, &d),
+                     KW_ETOOBIG);
+    assert_non_null(strstr(d.msg, "shorter key_dir"));
+    dp = opendir(deep);
+    assert_non_null(dp);
+    while ((e = readdir(dp)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(name, sizeof(name), "%s", e->d_name);
+            files++;
+        }
+    closedir(dp);
+    if (files != 0)
+        fail_msg("a file was written in key_dir: %s", name);
+    assert_int_equal(fk.adds, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1783,6 +1829,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_running_selector_unique, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_schema_rebuild, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_key_path_too_long, setup,
                                         teardown),
     };
 
