@@ -10,6 +10,7 @@
 #include "../dns/dns_resolve.h"
 
 #include "../common/kw_log.h"
+#include "../common/kw_str.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,12 +53,15 @@ void kw_cli_finds_text(const kw_dnssec_live_find *f, size_t n,
 {
     size_t i;
 
+    /* Through kw_outf: a finding's text may quote a server (the DANE
+     * check's probe errors hold the SMTP server's reply line as sent), so
+     * its bytes must not reach the terminal raw. */
     for (i = 0; i < n; i++) {
-        fprintf(out, "  %s %s%s%s %s: %s\n", sev_name(f[i].severity),
+        kw_outf(out, "  %s %s%s%s %s: %s\n", sev_name(f[i].severity),
                 f[i].code, f[i].server[0] ? " at " : "", f[i].server,
                 f[i].record, f[i].text);
         if (f[i].fix[0])
-            fprintf(out, "    fix: %s\n", f[i].fix);
+            kw_outf(out, "    fix: %s\n", f[i].fix);
     }
     if (dropped > 0)
         fprintf(out, "  (%zu more findings not kept)\n", dropped);
