@@ -75,7 +75,7 @@ typedef struct list_ctx {
 
 /* For a managed certificate's live leaf: its reason (or nothing) and
  * the renewal's decision (service/listing.h: kw_renewal_json), e.g.
- * "renewal scheduled at 2030-04-05T09:36Z".  1 when out was written. */
+ * "renewal at 2030-04-05T09:36Z (scheduled)".  1 when out was written. */
 typedef struct renewal_look {
     const list_ctx *lc;
     json_t *rn;
@@ -119,12 +119,15 @@ static int renewal_words(list_ctx *lc, const ks_object *o,
         return 0;
     verdict = json_string_value(json_object_get(rl.rn, "verdict"));
     at = json_string_value(json_object_get(rl.rn, "renew_at"));
-    (void)kw_str_appendf(out, cap, &pos, "%s%srenewal %s", reason,
+    if (verdict == NULL)
+        verdict = "?";
+    else if (strcmp(verdict, "asking-ca") == 0)
+        verdict = "the CA's window asked first";
+    /* Minutes, as the deadline column; a blocked renewal has no time. */
+    (void)kw_str_appendf(out, cap, &pos, "%s%srenewal%s%.16s%s (%s)", reason,
                          reason[0] != '\0' ? "; " : "",
-                         verdict != NULL ? verdict : "?");
-    /* Minutes, as the deadline column. */
-    if (at != NULL)
-        (void)kw_str_appendf(out, cap, &pos, " at %.16sZ", at);
+                         at != NULL ? " at " : "", at != NULL ? at : "",
+                         at != NULL ? "Z" : "", verdict);
     json_decref(rl.rn);
     return 1;
 }

@@ -49,6 +49,7 @@ done
 START=$(date +%s)
 STEP="start"
 PIDS=""
+RUNNING=""
 D=$ROOT/build/demo-mail
 KW=$ROOT/build/release/keywarden
 PY=/usr/bin/python3
@@ -83,13 +84,14 @@ wait_for() {
     done
 }
 
-# Start a server in the background, its output to a log; its PID is
-# remembered so that exactly it is stopped at the end.
+# Start a server ($1 names it) in the background, its output to the log
+# $2; its PID is remembered so that exactly it is stopped at the end.
 spawn() {
-    log=$1
-    shift
+    label=$1 log=$2
+    shift 2
     "$@" >"$log" 2>&1 &
     PIDS="$PIDS $!"
+    RUNNING="$RUNNING, $label $!"
     LAST_PID=$!
 }
 
@@ -351,11 +353,10 @@ same_serial() {
         [ -n "$a" ] && [ "$a" = "$b" ]
 }
 
-spawn "$D/knot1/knotd.out" /usr/sbin/knotd -c "$D/knot1/knot.conf"
-KNOT1_PID=$LAST_PID
+spawn "Knot primary" "$D/knot1/knotd.out" /usr/sbin/knotd -c "$D/knot1/knot.conf"
 wait_for 150 "Knot (primary) did not sign example.test; see $D/knot1" \
     signed_at 127.0.0.1 example.test
-spawn "$D/knot0/knotd.out" /usr/sbin/knotd -c "$D/knot0/knot.conf"
+spawn "Knot parent" "$D/knot0/knotd.out" /usr/sbin/knotd -c "$D/knot0/knot.conf"
 wait_for 150 "Knot (the parent) did not sign test.; see $D/knot0" \
     signed_at 127.0.0.3 test
 # The parent's DS for example.test, from the key Knot made.
@@ -366,7 +367,7 @@ knotc -c "$D/knot0/knot.conf" zone-begin test. >/dev/null
 # shellcheck disable=SC2086 # the DS's four fields, split on purpose
 knotc -c "$D/knot0/knot.conf" zone-set test. example 60 DS $DS >/dev/null
 knotc -c "$D/knot0/knot.conf" zone-commit test. >/dev/null
-spawn "$D/knot2/knotd.out" /usr/sbin/knotd -c "$D/knot2/knot.conf"
+spawn "Knot secondary" "$D/knot2/knotd.out" /usr/sbin/knotd -c "$D/knot2/knot.conf"
 wait_for 150 "the secondary did not transfer example.test" \
     same_serial example.test
 has_ds() { ask 127.0.0.3 example.test DS | grep -q .; }
@@ -392,7 +393,7 @@ echo "*@example.test s0._domainkey.example.test" >"$D/opendkim/SigningTable"
 port_open() {
     "$PY" -I -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$1"
 }
-spawn "$D/opendkim/opendkim.out" /usr/sbin/opendkim -f -x "$D/opendkim/opendkim.conf"
+spawn OpenDKIM "$D/opendkim/opendkim.out" /usr/sbin/opendkim -f -x "$D/opendkim/opendkim.conf"
 wait_for 100 "OpenDKIM did not listen; see $D/opendkim/opendkim.out" \
     port_open "$MILTER_PORT"
 
@@ -440,7 +441,7 @@ anvil unix - - n - 1 anvil
 scache unix - - n - 1 scache
 postlog unix-dgram n - n - 1 postlogd
 EOF
-spawn "$D/postfix/postfix.out" /usr/sbin/postfix -c "$POSTFIX_ETC" start-fg
+spawn "Postfix (start-fg)" "$D/postfix/postfix.out" /usr/sbin/postfix -c "$POSTFIX_ETC" start-fg
 wait_for 200 "Postfix did not listen; see $D/postfix/postfix.out" \
     port_open "$SMTP_PORT"
 
@@ -455,7 +456,10 @@ cat >"$D/pebble/pebble.json" <<EOF
  "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "",
  "externalAccountBindingRequired": false}}
 EOF
-PEBBLE_VA_NOSLEEP=1 spawn "$D/pebble/pebble.out" /usr/bin/pebble \
+# No pause before validations (Pebble's default mimics a slow CA).
+PEBBLE_VA_NOSLEEP=1
+export PEBBLE_VA_NOSLEEP
+spawn Pebble "$D/pebble/pebble.out" /usr/bin/pebble \
     -config "$D/pebble/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT"
 wait_for 100 "Pebble did not answer; see $D/pebble/pebble.out" \
     curl -sf --cacert "$D/pebble/cert.pem" "https://127.0.0.1:$PEBBLE_PORT/dir"
@@ -486,7 +490,7 @@ sni = mail.example.test
 on = cert.renewed
 reload = postfix
 config = $POSTFIX_ETC
-retry = 0
+retry = 0    # the demo's: a failed reload is final at once (default 3)
 [dkim]
 opendkim_conf = $D/opendkim/opendkim.conf
 resolver = 127.0.0.1:$DNS_PORT
@@ -511,7 +515,7 @@ dns_port = $DNS_PORT
 ds_server = 127.0.0.3:$DNS_PORT
 EOF
 chmod 0600 "$D/keywarden.conf"
-show "cat build/demo-mail/keywarden.conf"
+show "cat build/demo-mail/keywarden.conf    # paths shown from the clone"
 sed "s|$ROOT/||g" "$D/keywarden.conf"
 kw config check || fail "keywarden refused its configuration"
 
@@ -690,7 +694,8 @@ step "the inventory: certificates, DKIM selectors, DNSSEC zones and keys"
 wait_for 100 "the secondary lags behind the primary" same_serial example.test
 kw scan --dkim --dnssec -q "$D/state/certs/live" ||
     fail "the scan failed"
-kw dkim check example.test || fail "the DKIM check is not ok"
+kw dkim check --postfix "$POSTFIX_ETC" example.test ||
+    fail "the DKIM check is not ok"
 kw dnssec check || fail "the DNSSEC check is not ok"
 kw list
 for k in tls dkim dnssec; do
@@ -739,7 +744,7 @@ wait_for 100 "the secondary did not take the re-signed zone" \
 step "what keywarden says"
 # The checks that look at DNS record what they find (serve's jobs do the
 # same on their own); check reads the inventory.
-kw dkim check example.test >/dev/null 2>&1 || true
+kw dkim check --postfix "$POSTFIX_ETC" example.test >/dev/null 2>&1 || true
 kw dnssec check >/dev/null 2>&1 || true
 set +e
 kw check >"$D/check.out"
@@ -762,8 +767,7 @@ names "RRSIG over example.test.* expires" "re-sign example.test" \
 # ---- 7. the page ------------------------------------------------------------
 
 step "the page: keywarden serve"
-spawn "$D/serve.log" "$KW" --state-dir "$D/state" --config "$D/keywarden.conf" serve
-SERVE_PID=$LAST_PID
+spawn "keywarden serve" "$D/serve.log" "$KW" --state-dir "$D/state" --config "$D/keywarden.conf" serve
 PAGE=http://127.0.0.1:$WEB_PORT/
 wait_for 100 "keywarden serve did not answer at $PAGE; see $D/serve.log" \
     curl -sf -o /dev/null "$PAGE"
@@ -781,7 +785,7 @@ ELAPSED=$(($(date +%s) - START))
 printf '\nThe page: %s   (the demo took %ss)\n' "$PAGE" "$ELAPSED"
 if [ "$KEEP" = 1 ]; then
     MASTER=$(tr -d ' \n' <"$D/postfix/queue/pid/master.pid")
-    echo "Still running (--keep): keywarden serve ($SERVE_PID), Knot ($KNOT1_PID and more), OpenDKIM, Postfix, Pebble."
+    echo "Still running (--keep): Postfix's master $MASTER$RUNNING."
     echo "Try: $KW --state-dir $D/state --config $D/keywarden.conf list"
     echo "Stop them all with:"
     echo "  kill $MASTER$PIDS"

@@ -397,7 +397,7 @@ static void managed_on_page(const json_t *doc, const char *body)
         kwres r = kw_ok(g_state, g_conf, "list");
         const char *hit, *bol;
 
-        snprintf(want, sizeof(want), "renewal scheduled at %.16sZ\n", at);
+        snprintf(want, sizeof(want), "renewal at %.16sZ (scheduled)\n", at);
         hit = strstr(r.out, want);
         if (hit == NULL)
             fail_msg("list does not say \"%s\":\n%s", want, r.out);
