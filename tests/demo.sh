@@ -29,7 +29,8 @@
 #                release build)
 #     --keep     leave the servers and `keywarden serve` running, and say
 #                how to stop them
-# Ports are free ones chosen at start; DNS_PORT, SMTP_PORT, MILTER_PORT,
+# KEYWARDEN_BIN runs another build (the ASan one).  Ports are free ones
+# chosen at start; DNS_PORT, SMTP_PORT, MILTER_PORT,
 # PEBBLE_PORT, PEBBLE_MGMT_PORT and WEB_PORT override them.  Nothing binds
 # port 53 or 25.  Files go to build/demo-mail.
 set -eu
@@ -51,7 +52,7 @@ STEP="start"
 PIDS=""
 RUNNING=""
 D=$ROOT/build/demo-mail
-KW=$ROOT/build/release/keywarden
+KW=${KEYWARDEN_BIN:-$ROOT/build/release/keywarden}
 PY=/usr/bin/python3
 
 # ---- helpers ------------------------------------------------------------
