@@ -52,6 +52,7 @@ START=$(date +%s)
 STEP="start"
 PIDS=""
 RUNNING=""
+POSTFIX_STARTED=0
 D=$ROOT/build/demo-mail
 KW=${KEYWARDEN_BIN:-$ROOT/build/release/keywarden}
 PY=/usr/bin/python3
@@ -102,8 +103,8 @@ stop_all() {
         return
     fi
     # Postfix's master is a grandchild of start-fg: stop it by its own
-    # pid file, then our children.
-    if [ -f "$D/postfix/queue/pid/master.pid" ]; then
+    # pid file (when this run started it), then our children.
+    if [ "$POSTFIX_STARTED" = 1 ] && [ -f "$D/postfix/queue/pid/master.pid" ]; then
         mp=$(tr -d ' \n' <"$D/postfix/queue/pid/master.pid" || true)
         if [ -n "$mp" ]; then
             kill "$mp" 2>/dev/null || true
@@ -173,8 +174,7 @@ step "start the mail domain's servers on loopback"
 # A demo left running with --keep owns these files: stop it first.
 if [ -f "$D/postfix/queue/pid/master.pid" ] &&
    kill -0 "$(tr -d ' \n' <"$D/postfix/queue/pid/master.pid")" 2>/dev/null; then
-    echo "demo: a demo kept with --keep still runs in $D; stop it first" >&2
-    exit 1
+    fail "a demo kept with --keep still runs in $D; stop it first"
 fi
 rm -rf "$D"
 mkdir -p "$D/knot0/db" "$D/knot1/db" "$D/knot2/db" "$D/zones" "$D/opendkim" \
@@ -450,6 +450,7 @@ anvil unix - - n - 1 anvil
 scache unix - - n - 1 scache
 postlog unix-dgram n - n - 1 postlogd
 EOF
+POSTFIX_STARTED=1
 spawn "Postfix (start-fg)" "$D/postfix/postfix.out" /usr/sbin/postfix -c "$POSTFIX_ETC" start-fg
 wait_for 200 "Postfix did not listen; see $D/postfix/postfix.out" \
     port_open "$SMTP_PORT"
