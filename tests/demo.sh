@@ -10,7 +10,8 @@
 #     selector s0 made by hand before keywarden;
 #   - Postfix with STARTTLS on a high port, its certificate files the
 #     ones keywarden deploys;
-#   - Pebble, a local ACME CA, validating dns-01 against Knot.
+#   - Pebble, a local ACME CA, validating dns-01 against Knot;
+#   - unbound, validating from test.'s key, the judge of the chain.
 #
 # Then keywarden (one configuration, printed below): rotates the DKIM
 # selector through every stage on a pinned clock that replays the last
@@ -187,8 +188,9 @@ MILTER_PORT=${MILTER_PORT:-$(free_port)}
 PEBBLE_PORT=${PEBBLE_PORT:-$(free_port)}
 PEBBLE_MGMT_PORT=${PEBBLE_MGMT_PORT:-$(free_port)}
 WEB_PORT=${WEB_PORT:-$(free_port)}
-echo "ports: DNS $DNS_PORT (127.0.0.1 and .2), SMTP $SMTP_PORT," \
-     "milter $MILTER_PORT, ACME $PEBBLE_PORT, page $WEB_PORT"
+UB_PORT=${UB_PORT:-$(free_port)}
+echo "ports: DNS $DNS_PORT (127.0.0.1, .2 and .3), resolver $UB_PORT," \
+     "SMTP $SMTP_PORT, milter $MILTER_PORT, ACME $PEBBLE_PORT, page $WEB_PORT"
 
 # TSIG keys: "upd" lets keywarden update example.test, "xfr" carries the
 # transfers to the secondary.
@@ -385,6 +387,54 @@ wait_for 100 "the parent does not serve example.test's DS" has_ds
 knotc -c "$D/knot1/knot.conf" zone-ksk-submitted example.test. >/dev/null
 echo "Knot: example.test signed (primary and secondary in step), test. signed" \
      "on 127.0.0.3 with example.test's DS $DS"
+
+# unbound, validating, with test.'s KSK as its only trust anchor: the
+# independent judge of the chain, as a receiving MTA's resolver sees it.
+# Without "nodefault" unbound answers for test. itself, as an empty
+# RFC 6761 zone; with a skew of 0 an expired signature is bogus at once.
+mkdir -p "$D/unbound"
+kdig @127.0.0.3 -p "$DNS_PORT" +norec +noall +answer test. DNSKEY |
+    awk '$4 == "DNSKEY" && $5 == 257' >"$D/unbound/test.anchor"
+[ -s "$D/unbound/test.anchor" ] || fail "no KSK for test. to anchor unbound"
+cat >"$D/unbound/unbound.conf" <<EOF
+server:
+    interface: 127.0.0.1@$UB_PORT
+    port: $UB_PORT
+    access-control: 127.0.0.0/8 allow
+    do-not-query-localhost: no
+    username: ""
+    chroot: ""
+    directory: "$D/unbound"
+    pidfile: "$D/unbound/unbound.pid"
+    use-syslog: no
+    logfile: "$D/unbound/unbound.log"
+    do-ip6: no
+    num-threads: 1
+    module-config: "validator iterator"
+    trust-anchor-file: "$D/unbound/test.anchor"
+    cache-max-ttl: 10
+    val-sig-skew-min: 0
+    val-sig-skew-max: 0
+    local-zone: "test." nodefault
+stub-zone:
+    name: "."
+    stub-addr: 127.0.0.3@$DNS_PORT
+stub-zone:
+    name: "test."
+    stub-addr: 127.0.0.3@$DNS_PORT
+stub-zone:
+    name: "example.test."
+    stub-addr: 127.0.0.1@$DNS_PORT
+    stub-addr: 127.0.0.2@$DNS_PORT
+EOF
+spawn unbound "$D/unbound/unbound.out" /usr/sbin/unbound -d -c "$D/unbound/unbound.conf"
+# Secure: the answer carries AD.
+secure() {
+    kdig @127.0.0.1 -p "$UB_PORT" +dnssec +time=1 +retry=0 "$1" "$2" |
+        grep -q '^;; Flags:.* ad'
+}
+wait_for 100 "unbound does not validate mail.example.test; see $D/unbound" \
+    secure mail.example.test A
 
 # OpenDKIM, signing mail from example.test with s0 (the operator's tables).
 cat >"$D/opendkim/opendkim.conf" <<EOF
@@ -729,7 +779,18 @@ kw scan --dkim --dnssec -q "$D/state/certs/live" ||
     fail "the scan failed"
 kw dkim check --postfix "$POSTFIX_ETC" example.test ||
     fail "the DKIM check is not ok"
-kw dnssec check || fail "the DNSSEC check is not ok"
+kw dnssec check >"$D/dnssec.out" || { cat "$D/dnssec.out"; fail "the DNSSEC check is not ok"; }
+cat "$D/dnssec.out"
+if ! grep -q "^example.test: ok (signed, DS at the parent)" "$D/dnssec.out" ||
+   ! grep -q "parent DS .*: matches a published key" "$D/dnssec.out"; then
+    fail "dnssec check does not find the chain test. DS -> example.test's key"
+fi
+show "kdig @127.0.0.1 -p $UB_PORT +dnssec mail.example.test A    # unbound, validating from test.'s key"
+kdig @127.0.0.1 -p "$UB_PORT" +dnssec mail.example.test A | grep '^;; Flags'
+secure mail.example.test A || fail "unbound does not find mail.example.test secure"
+secure "$SEL2._domainkey.example.test" TXT ||
+    fail "unbound does not find the DKIM record secure"
+echo "ad: secure, as is $SEL2._domainkey.example.test TXT"
 kw list
 for k in tls dkim dnssec; do
     kwc list --kind "$k" | grep -q . || fail "list shows no $k object"
