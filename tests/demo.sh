@@ -231,6 +231,20 @@ _dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@example.test"
 s0._domainkey TXT "v=DKIM1; k=rsa; " $S0_TXT
 EOF
 
+# The zones' files and journal, as the primary and the parent keep them.
+knot_template() {
+    cat <<EOF
+template:
+  - id: default
+    storage: "$D/zones"
+    file: "%s.zone"
+    zonefile-sync: -1
+    zonefile-load: difference-no-serial
+    journal-content: all
+    serial-policy: increment
+EOF
+}
+
 # knot.conf of the primary; $1 and $2 are example.test's RRSIG lifetime
 # and refresh (the third break changes them).
 knot_primary_conf() {
@@ -269,14 +283,7 @@ policy:
     zone-max-ttl: 60
     rrsig-lifetime: $1
     rrsig-refresh: $2
-template:
-  - id: default
-    storage: "$D/zones"
-    file: "%s.zone"
-    zonefile-sync: -1
-    zonefile-load: difference-no-serial
-    journal-content: all
-    serial-policy: increment
+$(knot_template)
     notify: secondary
     acl: [update, transfer]
 zone:
@@ -334,14 +341,7 @@ policy:
     single-type-signing: on
     dnskey-ttl: 60
     zone-max-ttl: 60
-template:
-  - id: default
-    storage: "$D/zones"
-    file: "%s.zone"
-    zonefile-sync: -1
-    zonefile-load: difference-no-serial
-    journal-content: all
-    serial-policy: increment
+$(knot_template)
 zone:
   - domain: test.
     dnssec-signing: on
