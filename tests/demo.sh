@@ -475,6 +475,8 @@ maillog_file = /dev/stdout
 smtpd_tls_chain_files = $LIVE/privkey.pem, $LIVE/fullchain.pem
 smtpd_tls_security_level = may
 smtpd_milters = inet:127.0.0.1:$MILTER_PORT
+# Mail is held in the queue: nothing leaves this machine.
+smtpd_recipient_restrictions = check_recipient_access static:HOLD, permit
 EOF
 cat >"$POSTFIX_ETC/master.cf" <<EOF
 127.0.0.1:$SMTP_PORT inet n - n - - smtpd
@@ -630,18 +632,23 @@ EOF
         fail "the message was not signed with $1, or dkim=$2 was not the verdict"
 }
 
-# dkimpy's verdict on the signature in $D/opendkim/signature: exit 0 when
-# it names selector $1 and the verdict is $2, 2 when another selector
-# signed, 1 otherwise.
+# dkimpy's verdict on the signature miltertest printed into
+# $D/opendkim/signature (its message is the one sign.lua sends), or with
+# $3 = a file, on that whole message: exit 0 when it names selector $1 and
+# the verdict is $2, 2 when another selector signed, 1 otherwise.
 verify_signature() {
-    (cd "$D" && "$PY" -I - "$D/opendkim/signature" "$DNS_PORT" "$1" "$2") <<'EOF'
+    (cd "$D" && "$PY" -I - "${3:-$D/opendkim/signature}" "$DNS_PORT" "$1" "$2" \
+        "${3:+message}") <<'EOF'
 import sys
 import dkim, dns.message, dns.query, dns.rdatatype
-sig_file, port, want_sel, want = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-sig = open(sig_file).read().rstrip('\n').replace('\n', '\r\n')
-msg = ('DKIM-Signature:' + sig + '\r\n'
-       'From: Alice <alice@example.test>\r\nTo: Bob <bob@example.org>\r\n'
-       "Subject: keywarden's demo\r\n\r\nSigned by OpenDKIM.\r\n").encode()
+path, port, want_sel, want = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+text = open(path).read()
+if sys.argv[5:] == ['message']:
+    msg = text.replace('\r\n', '\n').replace('\n', '\r\n').encode()
+else:
+    msg = ('DKIM-Signature:' + text.rstrip('\n').replace('\n', '\r\n') + '\r\n'
+           'From: Alice <alice@example.test>\r\nTo: Bob <bob@example.org>\r\n'
+           "Subject: keywarden's demo\r\n\r\nSigned by OpenDKIM.\r\n").encode()
 seen = []
 def txt(name, timeout=5):
     # The record as each authoritative server serves it; they must agree.
@@ -770,6 +777,27 @@ kw renew --force mail || fail "the forced renewal failed"
 [ "$(live_fp)" != "$V1" ] || fail "the renewal left version 1 live"
 wait_for 50 "Postfix still serves version 1 after the reload" serves_live
 echo "Postfix serves version 2 (sha256 $(live_fp | cut -c1-16)...): reloaded"
+
+step "a message through Postfix: STARTTLS, signed by OpenDKIM, held"
+show "python3: smtplib to 127.0.0.1:$SMTP_PORT, STARTTLS, MAIL FROM alice@example.test"
+(cd "$D" && "$PY" -I - "$SMTP_PORT") <<'EOF' || fail "Postfix did not take the message"
+import smtplib, ssl, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=10)
+s.starttls(context=ssl._create_unverified_context())
+s.sendmail('alice@example.test', ['bob@example.org'],
+           'From: Alice <alice@example.test>\r\nTo: Bob <bob@example.org>\r\n'
+           'Subject: through Postfix\r\n\r\nSigned on its way in.\r\n')
+print('%s, cipher %s: 250 accepted' % (s.sock.version(), s.sock.cipher()[0]))
+s.quit()
+EOF
+QID=$(postqueue -c "$POSTFIX_ETC" -j | "$PY" -I -c 'import json,sys; print(json.loads(sys.stdin.readline())["queue_id"])') ||
+    fail "no message in Postfix's queue"
+show "postcat -c build/demo-mail/postfix/etc -bh -q $QID    # held"
+postcat -c "$POSTFIX_ETC" -bh -q "$QID" >"$D/held.eml" ||
+    fail "postcat could not read message $QID"
+grep -E '^(DKIM-Signature|Received|From):' "$D/held.eml"
+verify_signature "$SEL2" pass "$D/held.eml" ||
+    fail "the message Postfix took does not verify with $SEL2"
 
 # ---- 5. DNSSEC ------------------------------------------------------------
 
