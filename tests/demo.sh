@@ -17,7 +17,8 @@
 # selector through every stage on a pinned clock that replays the last
 # 98 days (a message signed through OpenDKIM verifies against the
 # record Knot serves), gets the mail certificate and reloads Postfix (a
-# STARTTLS probe sees it), finds the DNSSEC chain secure, and lists all
+# STARTTLS probe sees it; a message submitted over STARTTLS is signed on
+# its way in and held), finds the DNSSEC chain secure, and lists all
 # three kinds.  Then it breaks one thing of each kind on purpose and
 # shows `check` naming each with its fix, starts `keywarden serve` and
 # fetches its page once.
