@@ -27,7 +27,8 @@ static void check_usage(FILE *out)
           "prints\n"
           "\"KEYWARDEN OK|WARNING|CRITICAL|UNKNOWN - summary | perfdata\", "
           "then one\n"
-          "line per problem, and exits 0, 1, 2 or 3.  The worst object "
+          "line per problem (with \"  fix: ...\" under it when keywarden "
+          "knows one),\nand exits 0, 1, 2 or 3.  The worst object "
           "decides\n"
           "(ok < warning < unknown < critical).  An empty inventory, or one "
           "that\n"
@@ -44,6 +45,9 @@ static void check_usage(FILE *out)
 typedef struct problem {
     ks_health health;
     char line[512];
+    /* What to do about it, or "": printed indented under the line, so
+     * the person who reads the alert reads the remedy with it. */
+    char fix[1400];
 } problem;
 
 typedef struct check_ctx {
@@ -62,9 +66,11 @@ typedef struct check_ctx {
     kw_hook_overlay ov; /* failed hooks turn their objects critical */
 } check_ctx;
 
-/* A problem line, and the worst so far; 1 when out of memory. */
+/* A problem line with its fix (NULL: none), and the worst so far; 1
+ * when out of memory. */
 static int add_problem(check_ctx *cc, ks_health h, const char *who,
-                       const char *where, const char *reason)
+                       const char *where, const char *reason,
+                       const char *fix)
 {
     problem *np;
 
@@ -88,6 +94,7 @@ static int add_problem(check_ctx *cc, ks_health h, const char *who,
                                           : "UNKNOWN",
                  who, where, reason) >= (int)sizeof(np->line))
         memcpy(np->line + sizeof(np->line) - 4, "...", 4);
+    snprintf(np->fix, sizeof(np->fix), "%s", fix != NULL ? fix : "");
     if (ks_health_rank(h) > ks_health_rank(cc->worst)) {
         cc->worst = h;
         if (snprintf(cc->worst_line, sizeof(cc->worst_line), "%s: %s", who,
@@ -109,13 +116,15 @@ static int check_managed(void *ctx, const ks_managed *m)
         snprintf(reason, sizeof(reason), "renewal %s after %d failure%s: %.900s",
                  m->retry_at < 0 ? "blocked" : "failing", m->failures,
                  m->failures == 1 ? "" : "s", m->last_error);
-        return add_problem(cc, KS_HEALTH_CRITICAL, who, "managed", reason);
+        return add_problem(cc, KS_HEALTH_CRITICAL, who, "managed", reason,
+                           NULL);
     }
     if (m->precheck_at > 0 && m->precheck_ok == 0) {
         snprintf(reason, sizeof(reason),
                  "the HTTP-01 pre-check fails, the next renewal would: %.900s",
                  m->precheck_verdict);
-        return add_problem(cc, KS_HEALTH_WARNING, who, "managed", reason);
+        return add_problem(cc, KS_HEALTH_WARNING, who, "managed", reason,
+                           NULL);
     }
     return 0;
 }
@@ -153,10 +162,23 @@ static int check_rotations(check_ctx *cc, const kw_cli_rots *rots,
                  v->found ? v->rot.stage : "none",
                  v->found ? v->rot.selector : "-");
         if (add_problem(cc, (ks_health)v->h.health, who, where,
-                        v->h.reason) != 0)
+                        v->h.reason, v->h.fix) != 0)
             return 1;
     }
     return 0;
+}
+
+/* The fix of the finding that decided the verdict (the first of its
+ * health that has one), or NULL. */
+static const char *verdict_fix(const ks_verdict *v)
+{
+    size_t i;
+
+    for (i = 0; i < v->nfindings; i++)
+        if (v->findings[i].health == v->health &&
+            v->findings[i].fix[0] != '\0')
+            return v->findings[i].fix;
+    return NULL;
 }
 
 static int check_row(void *ctx, const ks_object *o)
@@ -192,7 +214,7 @@ static int check_row(void *ctx, const ks_object *o)
         snprintf(where, sizeof(where), "id %lld, %s", (long long)o->id,
                  source);
         r = add_problem(cc, v.health, name ? name : o->name, where,
-                        v.reason);
+                        v.reason, verdict_fix(&v));
         free(name);
         return r;
     }
@@ -315,7 +337,7 @@ int cli_check(kw_cli *cli, int argc, char **argv)
             cc.total++;
             cc.count[KS_HEALTH_CRITICAL]++;
             add_problem(&cc, KS_HEALTH_CRITICAL, cc.ov.f[k].hook, "hook",
-                        text);
+                        text, NULL);
         }
     }
     kw_hook_overlay_free(&cc.ov);
@@ -368,8 +390,11 @@ int cli_check(kw_cli *cli, int argc, char **argv)
     putchar('\n');
     if (cc.nproblems > 0)
         qsort(cc.problems, cc.nproblems, sizeof(*cc.problems), by_rank_desc);
-    for (k = 0; k < cc.nproblems; k++)
+    for (k = 0; k < cc.nproblems; k++) {
         kw_outf(stdout, "%s\n", cc.problems[k].line);
+        if (cc.problems[k].fix[0] != '\0')
+            kw_outf(stdout, "  fix: %s\n", cc.problems[k].fix);
+    }
     if (rots.err[0] != '\0')
         kw_outf(stdout, "NOTE: %s\n", rots.err);
     for (k = 0; k < rots.n; k++)

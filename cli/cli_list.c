@@ -73,6 +73,65 @@ typedef struct list_ctx {
     size_t ndnssec, cap_dnssec;
 } list_ctx;
 
+/* For a managed certificate's live leaf: its reason (or nothing) and
+ * the renewal's decision (service/listing.h: kw_renewal_json), e.g.
+ * "renewal at 2030-04-05T09:36Z (scheduled)".  1 when out was written. */
+typedef struct renewal_look {
+    const list_ctx *lc;
+    json_t *rn;
+} renewal_look;
+
+static int renewal_of_full_row(void *ctx, const ks_object *o)
+{
+    renewal_look *rl = ctx;
+
+    rl->rn = kw_renewal_json(&rl->lc->l.rn, o, rl->lc->cli->now);
+    return 1; /* the one row asked for */
+}
+
+static int renewal_words(list_ctx *lc, const ks_object *o,
+                         const char *reason, char *out, size_t cap)
+{
+    renewal_look rl = {lc, NULL};
+    const char *verdict, *at;
+    size_t pos = 0, i;
+
+    if (o->fingerprint != NULL) {
+        rl.rn = kw_renewal_json(&lc->l.rn, o, lc->cli->now);
+    } else if (strcmp(o->kind, "tls") == 0) {
+        /* A brief row (the text listing reads the index only) has no
+         * fingerprint: a row whose leaf expires when a managed
+         * certificate's live one does is read in full, the rest never. */
+        for (i = 0; i < lc->l.rn.n; i++)
+            if (lc->l.rn.v[i].not_after == o->facts.not_after) {
+                ks_filter f;
+                kw_diag d;
+
+                memset(&f, 0, sizeof(f));
+                f.id = o->id;
+                f.include_hidden = 1;
+                (void)ks_inventory_each(lc->l.s, &f, renewal_of_full_row,
+                                        &rl, &d);
+                break;
+            }
+    }
+    if (rl.rn == NULL)
+        return 0;
+    verdict = json_string_value(json_object_get(rl.rn, "verdict"));
+    at = json_string_value(json_object_get(rl.rn, "renew_at"));
+    if (verdict == NULL)
+        verdict = "?";
+    else if (strcmp(verdict, "asking-ca") == 0)
+        verdict = "the CA's window asked first";
+    /* Minutes, as the deadline column; a blocked renewal has no time. */
+    (void)kw_str_appendf(out, cap, &pos, "%s%srenewal%s%.16s%s (%s)", reason,
+                         reason[0] != '\0' ? "; " : "",
+                         at != NULL ? " at " : "", at != NULL ? at : "",
+                         at != NULL ? "Z" : "", verdict);
+    json_decref(rl.rn);
+    return 1;
+}
+
 /* A DNSSEC zone's or key's line of the DNSSEC table, kept until the main
  * table is out: NAME, KEY (algorithm and size; a zone: its signer),
  * STAGE, NEXT TRANSITION, HEALTH, REASON (a zone's: when last checked). */
@@ -222,7 +281,8 @@ static int list_row(void *ctx, const ks_object *o, const ks_verdict *vp,
         }
     } else {
         char *uname = NULL, *ename = NULL, *ereason = NULL, line[1024],
-             idtext[24], dkim_reason[sizeof(v.reason) + 64];
+             idtext[24], dkim_reason[sizeof(v.reason) + 64],
+             renew_reason[sizeof(v.reason) + 80];
         const char *name = o->name, *reason;
         size_t pos = 0;
 
@@ -272,6 +332,11 @@ static int list_row(void *ctx, const ks_object *o, const ks_verdict *vp,
                                  v.reason);
             reason = dkim_reason;
         }
+        /* A managed certificate's live leaf says when it renews, as
+         * `list --json` and the page do (the same decision). */
+        if (renewal_words(lc, o, v.reason, renew_reason,
+                          sizeof(renew_reason)))
+            reason = renew_reason;
         if (!kw_str_is_clean((const unsigned char *)reason,
                              strlen(reason)) &&
             (ereason = kw_str_clean((const unsigned char *)reason,

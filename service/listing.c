@@ -399,7 +399,8 @@ int kw_listing_each(kw_listing *l, kw_listing_cb cb, void *ctx, kw_diag *d)
 
     if ((r = kw_hook_overlay_load(l->s, &l->ov, d)) != 0)
         return r;
-    if (l->json && (r = kw_renewals_load(l->s, &l->rn, d)) != 0)
+    /* The text listing shows the renewals too (cli/cli_list.c). */
+    if ((r = kw_renewals_load(l->s, &l->rn, d)) != 0)
         return r;
     return ks_inventory_each(l->s, &l->f, walk_row, &w, d);
 }

@@ -53,7 +53,7 @@ typedef struct kw_listing {
     int min_rank;       /* rows below this health rank are skipped */
     int json;           /* hand each row's JSON to the callback */
     kw_hook_overlay ov; /* loaded by kw_listing_each, freed by _done */
-    kw_renewals rn;     /* json: loaded by kw_listing_each, freed by _done */
+    kw_renewals rn;     /* loaded by kw_listing_each, freed by _done */
     ks_leaf_files *lf;  /* a row's files, opened at the first that has
                            several, closed by _done */
     /* Filled while walking. */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite, from a clean clone on Debian 12:
 #   1. install the packages (tests/deps.sh)
-#   2. build with -Werror and run every test (unit and integration)
+#   2. build with -Werror and run every test (unit and integration),
+#      then the demo (tests/demo.sh) on that build
 #   3. build with AddressSanitizer + UBSan and run every test again
 #   4. build the libFuzzer targets with clang and fuzz for a bounded time
 #   5. run the benchmark in its quick form, so it cannot rot
@@ -23,6 +24,11 @@ step "build (release, -Werror) and test"
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKW_WERROR=ON
 cmake --build build/release -j "$JOBS"
 (cd build/release && ctest --output-on-failure -j "$JOBS")
+
+step "demo (the README's first command)"
+# The mail domain of tests/demo.sh on the release build just made: it
+# fails, naming the step, when a step does not give what it claims.
+sh tests/demo.sh --no-deps
 
 step "build with AddressSanitizer + UBSan and test"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DKW_WERROR=ON \

@@ -337,6 +337,15 @@ static void check_plugin(void **state)
     assert_contains(r.out, "critical=");
     assert_contains(r.out, "min_days_left=");
     assert_contains(nl + 1, "CRITICAL: mail.example.net");
+    /* Each problem's fix under its line: the world-readable key's is the
+     * chmod to run. */
+    {
+        char *line = strstr(nl + 1, "is world-readable (mode 0644)\n");
+
+        assert_non_null(line);
+        assert_true(strncmp(strchr(line, '\n') + 1, "  fix: chmod o-rwx ",
+                            19) == 0);
+    }
     result_free(&r);
 
     r = kw(g_state, "check", "shop.example.com", NULL);

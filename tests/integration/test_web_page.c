@@ -390,6 +390,24 @@ static void managed_on_page(const json_t *doc, const char *body)
     assert_true(strstr(row, want) != NULL && strstr(row, want) < end);
     assert_true(strstr(row, "<rect class=\"renewal-window\"") != NULL &&
                 strstr(row, "<rect class=\"renewal-window\"") < end);
+    /* Plain `list` says it too (its rows are read from the index
+     * alone, so the renewal is found without the row's fingerprint),
+     * on managed.example's row and no other. */
+    {
+        kwres r = kw_ok(g_state, g_conf, "list");
+        const char *hit, *bol;
+
+        snprintf(want, sizeof(want), "renewal at %.16sZ (scheduled)\n", at);
+        hit = strstr(r.out, want);
+        if (hit == NULL)
+            fail_msg("list does not say \"%s\":\n%s", want, r.out);
+        for (bol = hit; bol > r.out && bol[-1] != '\n'; bol--)
+            ;
+        assert_true(strstr(bol, "managed.example") != NULL &&
+                    strstr(bol, "managed.example") < hit);
+        assert_int_equal(count(r.out, "renewal "), 1);
+        kwres_free(&r);
+    }
     /* show says the same, in words and in its JSON. */
     {
         kwres r = kw_ok(g_state, g_conf, "show", "managed.example");
