@@ -404,6 +404,15 @@ static int show_one(void *ctx, const ks_object *o)
         if (f->stale_source != NULL)
             kw_outf(stdout, "  %-12s %s holds a newer certificate\n", "stale",
                     f->stale_source);
+        /* The DANE check's ok finding says the host publishes no TLSA
+         * (DANE is opt-in), which is no finding to list below. */
+        for (i = 0; i < f->check_nfound; i++)
+            if (f->check_found[i].health == KS_HEALTH_OK &&
+                f->check_found[i].checker != NULL &&
+                strcmp(f->check_found[i].checker, "dane") == 0)
+                kw_outf(stdout, "  %-12s no DANE: %s\n", "dane",
+                        f->check_found[i].text ? f->check_found[i].text
+                                               : "");
     }
     if (f->error != NULL)
         kw_outf(stdout, "  %-12s %s\n", "error", f->error);
@@ -507,7 +516,7 @@ static int show_one(void *ctx, const ks_object *o)
         for (i = 0; i < v.nfindings; i++) {
             kw_outf(stdout, "    %-8s  %s\n",
                     ks_health_word(v.findings[i].health), v.findings[i].text);
-            if (v.findings[i].fix[0] != '\0')
+            if (v.findings[i].fix[0] != '\0' && !v.findings[i].fix_in_text)
                 kw_outf(stdout, "    %-8s  fix: %s\n", "", v.findings[i].fix);
         }
     }
