@@ -305,7 +305,7 @@ static int show_one(void *ctx, const ks_object *o)
     ks_verdict v;
     kw_diag d;
     char *name;
-    size_t i;
+    size_t i, reason_len;
     int64_t now = sc->cli->now;
 
     ks_health_tls(f, now, &sc->t, &v);
@@ -364,8 +364,18 @@ static int show_one(void *ctx, const ks_object *o)
     kw_outf(stdout, "\n");
     free(name);
     kw_outf(stdout, "  %-12s %s\n", "kind", o->kind);
-    kw_outf(stdout, "  %-12s %s%s%s\n", "health", ks_health_word(v.health),
-            v.reason[0] ? ": " : "", v.reason);
+    /* The reason is the worst finding's text; when that text carries its
+     * fix, the finding below says it, so the health line stops before. */
+    reason_len = strlen(v.reason);
+    for (i = 0; i < v.nfindings; i++)
+        if (v.findings[i].fix_in_text &&
+            strcmp(v.findings[i].text, v.reason) == 0 &&
+            reason_len >= strlen(v.findings[i].fix) + 2) {
+            reason_len -= strlen(v.findings[i].fix) + 2;
+            break;
+        }
+    kw_outf(stdout, "  %-12s %s%s%.*s\n", "health", ks_health_word(v.health),
+            v.reason[0] ? ": " : "", (int)reason_len, v.reason);
     kw_outf(stdout, "  %-12s %s", "source", o->source);
     if (o->position > 0)
         kw_outf(stdout, " (certificate %d in the bundle)", o->position + 1);
