@@ -208,7 +208,6 @@ static void health_is(const char *want, const char *text)
 {
     int code = strcmp(want, "ok") == 0 ? 0 : 2;
     json_t *all, *o;
-    json_error_t e;
     char *m;
     kwres r;
 
@@ -229,12 +228,7 @@ static void health_is(const char *want, const char *text)
     if (text != NULL)
         assert_int_equal(occurrences(r.out, text), 1);
     kwres_free(&r);
-    r = kw_expect(0, state, conf,
-                  (const char *[]){ "list", "--json", "--kind", "tls",
-                                    NULL });
-    all = json_loads(r.out, 0, &e);
-    if (all == NULL)
-        fail_msg("list --json is not JSON (%s): %s", e.text, r.out);
+    all = kw_list_json(state, conf, "tls", &r);
     o = listed(all, "mx.child.test");
     if (o == NULL)
         fail_msg("mx.child.test not in list --json: %s", r.out);
@@ -430,11 +424,7 @@ static void test_serve_mx(void **st)
     assert_contains(r.out, "smtp://mx2.child.test:25");
     assert_int_equal(occurrences(r.out, rec_served + 6), 1);
     kwres_free(&r);
-    r = kw_expect(0, mstate, mconf,
-                  (const char *[]){ "list", "--json", "--kind", "tls",
-                                    NULL });
-    all = json_loads(r.out, 0, NULL);
-    assert_non_null(all);
+    all = kw_list_json(mstate, mconf, "tls", &r);
     objs = json_is_array(all) ? all : json_object_get(all, "objects");
     for (i = 0, o = NULL; i < json_array_size(objs) && o == NULL; i++) {
         const char *src = json_string_value(

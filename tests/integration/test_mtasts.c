@@ -663,6 +663,19 @@ static pid_t serve_mtasts(const char *tag, const char *sections,
     return pid;
 }
 
+/* serve's /metrics, in which uncov.test is critical and good.test ok
+ * (the caller frees it). */
+static char *metrics_two_domains(int mport)
+{
+    char *m = kw_http_get(mport, "/metrics");
+
+    assert_non_null(m);
+    assert_string_equal(kw_metrics_health(m, "mta-sts", "uncov.test"),
+                        "critical");
+    assert_string_equal(kw_metrics_health(m, "mta-sts", "good.test"), "ok");
+    return m;
+}
+
 static void test_serve_job(void **st)
 {
     char sstate[600], sconf[600], db[700], log[600];
@@ -694,11 +707,7 @@ static void test_serve_job(void **st)
                            "mx.good.test");
     kwres_free(&r);
 
-    r = kw_expect(0, sstate, sconf,
-                  (const char *[]){ "list", "--json", "--kind", "mta-sts",
-                                    NULL });
-    all = json_loads(r.out, 0, NULL);
-    assert_non_null(all);
+    all = kw_list_json(sstate, sconf, "mta-sts", &r);
     assert_int_equal(json_array_size(all), 2);
     for (i = 0; i < json_array_size(all); i++) {
         const char *name, *health;
@@ -713,11 +722,7 @@ static void test_serve_job(void **st)
     json_decref(all);
     kwres_free(&r);
 
-    m = kw_http_get(mport, "/metrics");
-    assert_non_null(m);
-    assert_string_equal(kw_metrics_health(m, "mta-sts", "uncov.test"),
-                        "critical");
-    assert_string_equal(kw_metrics_health(m, "mta-sts", "good.test"), "ok");
+    m = metrics_two_domains(mport);
     free(m);
     kw_await_sql(db, "SELECT count(*) = 1 FROM events WHERE type = "
                      "'health.changed' AND json_extract(detail, '$.kind') "
@@ -758,11 +763,7 @@ static void test_serve_dkim_domains(void **st)
              resolver, key, key, key);
     pid = serve_mtasts("dkim", sections, 2, mport, sstate, sconf, db, log);
 
-    r = kw_expect(0, sstate, sconf,
-                  (const char *[]){ "list", "--json", "--kind", "mta-sts",
-                                    NULL });
-    all = json_loads(r.out, 0, NULL);
-    assert_non_null(all);
+    all = kw_list_json(sstate, sconf, "mta-sts", &r);
     /* good.test once, uncov.test, and nothing of nosts.test. */
     assert_int_equal(json_array_size(all), 2);
     assert_not_contains(r.out, "nosts.test");
@@ -787,11 +788,7 @@ static void test_serve_dkim_domains(void **st)
     assert_contains(r.out, "CRITICAL: uncov.test");
     assert_not_contains(r.out, "nosts.test");
     kwres_free(&r);
-    m = kw_http_get(mport, "/metrics");
-    assert_non_null(m);
-    assert_string_equal(kw_metrics_health(m, "mta-sts", "uncov.test"),
-                        "critical");
-    assert_string_equal(kw_metrics_health(m, "mta-sts", "good.test"), "ok");
+    m = metrics_two_domains(mport);
     /* The [dkim] domain's selectors are there; no MTA-STS object. */
     assert_string_equal(kw_metrics_health(m, "mta-sts", "nosts.test"), "");
     assert_null(strstr(m, "kind=\"mta-sts\",name=\"nosts.test\""));
