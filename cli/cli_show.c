@@ -305,7 +305,7 @@ static int show_one(void *ctx, const ks_object *o)
     ks_verdict v;
     kw_diag d;
     char *name;
-    size_t i;
+    size_t i, reason_len;
     int64_t now = sc->cli->now;
 
     ks_health_tls(f, now, &sc->t, &v);
@@ -364,8 +364,18 @@ static int show_one(void *ctx, const ks_object *o)
     kw_outf(stdout, "\n");
     free(name);
     kw_outf(stdout, "  %-12s %s\n", "kind", o->kind);
-    kw_outf(stdout, "  %-12s %s%s%s\n", "health", ks_health_word(v.health),
-            v.reason[0] ? ": " : "", v.reason);
+    /* The reason is the worst finding's text; when that text carries its
+     * fix, the finding below says it, so the health line stops before. */
+    reason_len = strlen(v.reason);
+    for (i = 0; i < v.nfindings; i++)
+        if (v.findings[i].fix_in_text &&
+            strcmp(v.findings[i].text, v.reason) == 0 &&
+            reason_len >= strlen(v.findings[i].fix) + 2) {
+            reason_len -= strlen(v.findings[i].fix) + 2;
+            break;
+        }
+    kw_outf(stdout, "  %-12s %s%s%.*s\n", "health", ks_health_word(v.health),
+            v.reason[0] ? ": " : "", (int)reason_len, v.reason);
     kw_outf(stdout, "  %-12s %s", "source", o->source);
     if (o->position > 0)
         kw_outf(stdout, " (certificate %d in the bundle)", o->position + 1);
@@ -404,6 +414,15 @@ static int show_one(void *ctx, const ks_object *o)
         if (f->stale_source != NULL)
             kw_outf(stdout, "  %-12s %s holds a newer certificate\n", "stale",
                     f->stale_source);
+        /* The DANE check's ok finding says the host publishes no TLSA
+         * (DANE is opt-in), which is no finding to list below. */
+        for (i = 0; i < f->check_nfound; i++)
+            if (f->check_found[i].health == KS_HEALTH_OK &&
+                f->check_found[i].checker != NULL &&
+                strcmp(f->check_found[i].checker, "dane") == 0)
+                kw_outf(stdout, "  %-12s no DANE: %s\n", "dane",
+                        f->check_found[i].text ? f->check_found[i].text
+                                               : "");
     }
     if (f->error != NULL)
         kw_outf(stdout, "  %-12s %s\n", "error", f->error);
@@ -507,7 +526,7 @@ static int show_one(void *ctx, const ks_object *o)
         for (i = 0; i < v.nfindings; i++) {
             kw_outf(stdout, "    %-8s  %s\n",
                     ks_health_word(v.findings[i].health), v.findings[i].text);
-            if (v.findings[i].fix[0] != '\0')
+            if (v.findings[i].fix[0] != '\0' && !v.findings[i].fix_in_text)
                 kw_outf(stdout, "    %-8s  fix: %s\n", "", v.findings[i].fix);
         }
     }

@@ -228,6 +228,9 @@ static void probe_chain(const char *addr, const char *host, int port,
     if (!pw.res.ok)
         snprintf(pe->err, sizeof(pe->err), "port %d: %.400s", port,
                  pw.res.error);
+    pe->name_matches = pw.res.ok && pw.res.name_matches;
+    snprintf(pe->tls_version, sizeof(pe->tls_version), "%s",
+             pw.res.ok ? pw.res.tls_version : "");
     /* The DER moves from the probe's result into the peer. */
     for (i = 0; i < pw.res.nchain && i < KW_DANE_CHAIN_MAX; i++) {
         pe->chain.der[i] = pw.res.der[i];
@@ -312,8 +315,11 @@ int kw_dane_gather(const char *host, int port, const kw_dane_where *w,
     if (!w->no_probe) {
         char list[KW_DANE_PEERS_MAX][64];
         size_t na = 0, total, skipped = 0;
+        int pport = port;
 
         obs->probed = 1;
+        if (w->probe_port > 0 && w->probe_port <= 65535)
+            pport = w->probe_port;
         if (w->connect != NULL) {
             snprintf(list[0], sizeof(list[0]), "%s", w->connect);
             na = total = 1;
@@ -327,12 +333,12 @@ int kw_dane_gather(const char *host, int port, const kw_dane_where *w,
             /* An address family this host has no route for (IPv6 on an
              * IPv4-only host) is not the server's fault: skipped. */
             snprintf(s.addr, sizeof(s.addr), "%s", list[i]);
-            s.port = port;
+            s.port = pport;
             if (w->connect == NULL && kw_dns_reachable(&s, NULL) != 0) {
                 skipped++;
                 continue;
             }
-            probe_chain(list[i], obs->host, port, w->starttls, tmo,
+            probe_chain(list[i], obs->host, pport, w->starttls, tmo,
                         &obs->peer[obs->npeers++]);
         }
         if (obs->npeers == 0)

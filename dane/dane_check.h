@@ -47,6 +47,9 @@ typedef struct kw_dane_peer {
     char address[64];
     char err[512];                /* why it served no chain, or "" */
     kw_dane_chain chain;
+    int name_matches;             /* the leaf covers the host (the probe's
+                                     verdict, for the inventory) */
+    char tls_version[16];         /* "TLSv1.3", or "" */
 } kw_dane_peer;
 
 typedef struct kw_dane_obs {
@@ -84,6 +87,9 @@ typedef struct kw_dane_where {
     int starttls;                   /* enum kw_starttls */
     const char *connect;            /* address to probe, or NULL: HOST's
                                      * A (then AAAA) from the resolver */
+    int probe_port;                 /* port to probe, 0: PORT (the TLSA
+                                     * name keeps PORT; tests probe an MX's
+                                     * port 25 on a free port) */
     const char *cert_path;          /* the certificate on disk, or NULL */
     int no_probe;                   /* judge the DNS side alone */
     int timeout_ms;                 /* per question and probe (<= 0: 5000) */

@@ -68,6 +68,14 @@ int ks_check_sync_kind(ks_store *s, const char *kind,
                        const char *const *names, size_t n,
                        const char *source, int64_t now, kw_diag *d)
 {
+    return ks_check_sync_kind_src(s, kind, names, NULL, n, source, now, d);
+}
+
+int ks_check_sync_kind_src(ks_store *s, const char *kind,
+                           const char *const *names,
+                           const char *const *sources, size_t n,
+                           const char *source, int64_t now, kw_diag *d)
+{
     int own = sqlite3_get_autocommit(ks_db(s)) != 0, r = 0, found;
     sqlite3_stmt *st = NULL;
     int64_t *drop = NULL, id;
@@ -76,6 +84,9 @@ int ks_check_sync_kind(ks_store *s, const char *kind,
     if (own && (r = ks_begin(s, d)) != 0)
         return r;
     for (i = 0; r == 0 && i < n; i++) {
+        const char *src = sources != NULL && sources[i] != NULL
+                              ? sources[i] : source;
+
         r = ks_value(s, d, "looking up an object", &id, &found,
                      "SELECT id FROM objects WHERE kind = ?1 AND name = ?2",
                      "tt", kind, names[i]);
@@ -83,12 +94,12 @@ int ks_check_sync_kind(ks_store *s, const char *kind,
             r = ks_run(s, d, "adding an object",
                        "INSERT INTO objects (kind, name, source, created_at, "
                        "updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                       "ttti", kind, names[i], source, now);
+                       "ttti", kind, names[i], src, now);
         else if (r == 0)
             r = ks_run(s, d, "updating an object",
                        "UPDATE objects SET source = ?2 WHERE id = ?1 AND "
                        "source != ?2",
-                       "it", id, source);
+                       "it", id, src);
     }
     if (r == 0 && sqlite3_prepare_v2(ks_db(s),
                                      "SELECT id, name FROM objects WHERE "
@@ -234,11 +245,14 @@ int ks_check_prune(ks_store *s, const char *checker,
     if (own && (r = ks_begin(s, d)) != 0)
         return r;
     /* The checked objects and the endpoint names they have (NULL: not
-     * an endpoint any more). */
+     * an endpoint any more).  The MX hosts' endpoints (origin 'mx') go
+     * with their objects when they leave the MX sets
+     * (ks_endpoint_prune_origin), not here. */
     if (sqlite3_prepare_v2(ks_db(s),
                            "SELECT c.object_id, e.name FROM checks c LEFT "
                            "JOIN endpoints e ON e.object_id = c.object_id "
-                           "WHERE c.checker = ?1",
+                           "WHERE c.checker = ?1 AND coalesce(e.origin, '')"
+                           " != 'mx'",
                            -1, &st, NULL) != SQLITE_OK) {
         r = ks_db_error(s, d, "listing checked objects");
     } else {

@@ -41,6 +41,12 @@ int ks_check_sync_kind(ks_store *s, const char *kind,
                        const char *const *names, size_t n,
                        const char *source, int64_t now, kw_diag *d);
 
+/* The same, with a source per name (sources[i] NULL: source). */
+int ks_check_sync_kind_src(ks_store *s, const char *kind,
+                           const char *const *names,
+                           const char *const *sources, size_t n,
+                           const char *source, int64_t now, kw_diag *d);
+
 /* The object of kind named name; KW_ENOTFOUND when there is none. */
 int ks_check_object(ks_store *s, const char *kind, const char *name,
                     int64_t *id, kw_diag *d);
@@ -58,7 +64,8 @@ int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
 
 /* Forget checker's runs and findings on every endpoint whose configured
  * name is not one of keep's n (n 0: on every object), so an endpoint
- * that is no longer checked keeps no old verdict. */
+ * that is no longer checked keeps no old verdict.  The endpoints of MX
+ * hosts (origin "mx", ks_endpoint.h) are left to ks_endpoint_prune_origin. */
 int ks_check_prune(ks_store *s, const char *checker,
                    const char *const *keep, size_t n, kw_diag *d);
 

@@ -377,19 +377,27 @@ out:
 int ks_endpoint_prune(ks_store *s, const char *const *keep, size_t nkeep,
                       kw_diag *d)
 {
+    return ks_endpoint_prune_origin(s, "config", keep, nkeep, d);
+}
+
+int ks_endpoint_prune_origin(ks_store *s, const char *origin,
+                             const char *const *keep, size_t nkeep,
+                             kw_diag *d)
+{
     sqlite3_stmt *q = NULL, *del = NULL;
     size_t i;
     int r = 0;
 
     if (sqlite3_prepare_v2(ks_db(s),
                            "SELECT name, object_id FROM endpoints WHERE "
-                           "origin = 'config'",
+                           "origin = ?1",
                            -1, &q, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(ks_db(s), "DELETE FROM objects WHERE id = ?1", -1,
                            &del, NULL) != SQLITE_OK) {
         r = fail(s, d, "pruning endpoints");
         goto out;
     }
+    sqlite3_bind_text(q, 1, origin, -1, SQLITE_STATIC);
     while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
         const char *n = (const char *)sqlite3_column_text(q, 0);
         int found = 0;

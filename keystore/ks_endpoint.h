@@ -23,7 +23,8 @@ typedef struct ks_probe_obs {
     int port;
     const char *sni;       /* may be NULL */
     const char *starttls;  /* "none", "smtp", "imap", "pop3" */
-    const char *origin;    /* "config" or "discovered" */
+    const char *origin;    /* "config", "discovered" or "mx" (an MX host
+                              of a mail domain, the dane-check job's) */
     int ok;
     const char *error;     /* when !ok */
     const char *tls_version;
@@ -52,8 +53,16 @@ int ks_endpoint_sans_each(ks_store *s, const char *name,
                           int (*cb)(void *ctx, const char *sans), void *ctx,
                           kw_diag *d);
 
-/* Forget endpoints (and their objects) whose names are not in keep. */
+/* Forget configured endpoints (origin "config"; and their objects) whose
+ * names are not in keep. */
 int ks_endpoint_prune(ks_store *s, const char *const *keep, size_t nkeep,
                       kw_diag *d);
+
+/* The same for the endpoints of one origin: "mx" for the MX hosts of
+ * the mail domains that the dane-check job records (service/job_dane.c),
+ * which no [endpoint] names. */
+int ks_endpoint_prune_origin(ks_store *s, const char *origin,
+                             const char *const *keep, size_t nkeep,
+                             kw_diag *d);
 
 #endif

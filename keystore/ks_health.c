@@ -92,6 +92,7 @@ void ks_verdict_add(ks_verdict *v, ks_health h, const char *fix,
         n = sizeof(f->fix) - 1;
     memcpy(f->fix, fix != NULL ? fix : "", n);
     f->fix[n] = '\0';
+    f->fix_in_text = 0;
 }
 
 /* The rules below read shorter with these. */
@@ -127,7 +128,7 @@ static void check_finding(ks_verdict *v, const ks_check_found *c)
     const char *text = c->text != NULL ? c->text : "?";
     const char *fix = c->fix != NULL ? c->fix : "";
     size_t room = sizeof(v->findings[0].text) - 1 - strlen(who) - 2;
-    size_t fl = strlen(fix), tl = strlen(text);
+    size_t fl = strlen(fix), tl = strlen(text), before = v->nfindings;
 
     if (fl > 0 && fl + 2 < room)
         room -= fl + 2;
@@ -137,6 +138,14 @@ static void check_finding(ks_verdict *v, const ks_check_found *c)
     else
         ks_verdict_add(v, c->health, fl ? fix : NULL, "%s: %s%s%s", who,
                        text, fl ? "; " : "", fix);
+    /* The fix is whole in the text unless the text had to be cut. */
+    if (fl > 0 && v->nfindings > before) {
+        ks_finding *last = &v->findings[v->nfindings - 1];
+        size_t ll = strlen(last->text);
+
+        last->fix_in_text = ll >= fl && strcmp(last->text + ll - fl,
+                                               last->fix) == 0;
+    }
 }
 
 void ks_health_tls(const ks_tls_facts *f, int64_t now,

@@ -195,6 +195,9 @@ typedef struct ks_finding {
      * record to publish (an RSA 4096-bit key's at a 253-octet name is
      * about 1,030 bytes): cut, it would be a broken record to paste. */
     char fix[1400];
+    /* The text ends with the fix already ("DANE: TEXT; FIX", so check's
+     * one line carries it): show prints it once. */
+    int fix_in_text;
 } ks_finding;
 
 typedef struct ks_verdict {

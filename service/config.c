@@ -296,7 +296,7 @@ static const char *const dnssec_keys[] = {
     "warn", "crit", NULL};
 static const char *const zone_keys[] = {"servers", "ds_server", NULL};
 static const char *const dane_keys[] = {"resolver", "interval", "timeout",
-                                        NULL};
+                                        "smtp_port", NULL};
 /* [mta-sts] takes these; [mta-sts "DOMAIN"] names a domain and takes
  * none. */
 static const char *const mtasts_keys[] = {"resolver", "cafile",

@@ -92,6 +92,8 @@ typedef struct kw_dane_conf {
                              /etc/resolv.conf's */
     int64_t interval;     /* seconds; default 1 h */
     int64_t timeout;      /* per question and probe, seconds; default 10 */
+    int smtp_port;        /* where the MX hosts of the mail domains are
+                             probed (their TLSA stays _25._tcp); 0: 25 */
 } kw_dane_conf;
 
 /* [mta-sts] and [mta-sts "DOMAIN"]: the mail domains whose MTA-STS the

@@ -148,14 +148,26 @@ int kw_config_dane_begin(parser *p, const char *sub)
 {
     p->sec = SEC_DANE;
     if (sub != NULL)
-        return FAIL(p, "[dane \"%s\"]: [dane] takes no name; the endpoints "
-                       "it checks are the [endpoint] sections with starttls "
-                       "= smtp",
+        return FAIL(p, "[dane \"%s\"]: [dane] takes no name; the hosts it "
+                       "checks are the [endpoint] sections with starttls = "
+                       "smtp and the MX hosts of the [dkim \"DOMAIN\"] and "
+                       "[mta-sts \"DOMAIN\"] domains",
                     sub);
     if (p->seen_sections & (1u << SEC_DANE))
         return FAIL(p, "[dane] appears twice; merge the two");
     p->seen_sections |= 1u << SEC_DANE;
     p->c->dane.configured = 1;
+    return 0;
+}
+
+static int port_of(parser *p, const char *key, const char *v, int *out)
+{
+    char *end;
+    long port = strtol(v, &end, 10);
+
+    if (*end != '\0' || port < 1 || port > 65535)
+        return FAIL(p, "%s = %s: expected a port, 1 to 65535", key, v);
+    *out = (int)port;
     return 0;
 }
 
@@ -171,6 +183,7 @@ int kw_config_dane_key(parser *p, int k, const char *key, const char *v)
         if (dc->interval < 60)
             return FAIL(p, "interval = %s: at least 1m", v);
         return 0;
+    case 3: return port_of(p, key, v, &dc->smtp_port);
     default:
         if (kw_config_duration(p, key, v, &dc->timeout) != 0)
             return KW_EPARSE;
@@ -220,16 +233,6 @@ int kw_config_mtasts_begin(parser *p, const char *sub)
     return 0;
 }
 
-static int port_of(parser *p, const char *key, const char *v, int *out)
-{
-    char *end;
-    long port = strtol(v, &end, 10);
-
-    if (*end != '\0' || port < 1 || port > 65535)
-        return FAIL(p, "%s = %s: expected a port, 1 to 65535", key, v);
-    *out = (int)port;
-    return 0;
-}
 
 int kw_config_mtasts_key(parser *p, int k, const char *key, const char *v)
 {

@@ -276,4 +276,12 @@ extern const kw_job_type kw_job_scan, kw_job_probe, kw_job_renew,
  * SMTP (starttls = smtp, or implicit TLS on port 465). */
 int kw_job_dane_endpoint(const kw_endpoint_conf *e);
 
+/* The mail domains of the configuration into out (job_mtasts.c): each
+ * [mta-sts "DOMAIN"] first (*nexplicit of them), then each [dkim
+ * "DOMAIN"] domain not among them; lower case, no final dot, each once.
+ * The MTA-STS check takes the [dkim] ones that publish an _mta-sts
+ * record, the DANE check the MX hosts of all. */
+int kw_job_mail_domains(const kw_config *c, kw_job_keys *out,
+                        size_t *nexplicit);
+
 #endif

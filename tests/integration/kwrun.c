@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "kwrun.h"
 #include "proc.h"
 #include "testpki.h"
@@ -145,6 +147,19 @@ kwres kw_argv_in(const char *state, const char *conf, const char **args,
 }
 
 /* A run that must exit with want; shows everything when it does not. */
+json_t *kw_list_json(const char *state, const char *conf,
+                     const char *kind, kwres *r)
+{
+    json_error_t e;
+    json_t *all;
+
+    *r = kw_expect(0, state, conf,
+                   (const char *[]){ "list", "--json", "--kind", kind, NULL });
+    if ((all = json_loads(r->out, 0, &e)) == NULL)
+        fail_msg("list --json is not JSON (%s): %s", e.text, r->out);
+    return all;
+}
+
 kwres kw_expect(int want, const char *state, const char *conf,
                 const char **args)
 {

@@ -40,6 +40,13 @@ kwres kw_argv_in(const char *state, const char *conf, const char **args,
                  void (*child)(void *ctx), void *ctx);
 
 /* A run that must exit with want; shows everything when it does not. */
+/* `list --json --kind KIND` (exit 0), its output in *r (kwres_free) and
+ * parsed: the test fails when it is not JSON.  A json_t * (jansson),
+ * the caller's to json_decref. */
+struct json_t;
+struct json_t *kw_list_json(const char *state, const char *conf,
+                            const char *kind, kwres *r);
+
 kwres kw_expect(int want, const char *state, const char *conf,
                 const char **args);
 

@@ -15,7 +15,11 @@
  * key in its live file, not yet served: dane.reload, critical before a
  * reload makes DANE senders defer.  The clock is pinned (KEYWARDEN_NOW): the
  * probe runs at start, the dane-check job, due a minute after the plan,
- * is made due with run-job.
+ * is made due with run-job.  Last (test_serve_mx), the MX hosts of a
+ * [dkim "child.test"] domain, which no [endpoint] names: a stale TLSA on
+ * one is critical in check, list --json and /metrics; dropped from the
+ * MX set it leaves the inventory, and its successor without TLSA is ok,
+ * "no DANE" in show.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +34,7 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <ldns/ldns.h>
 #include <openssl/x509.h>
 
 #include "dnssec_bed.h"
@@ -47,7 +52,8 @@ static char state[700], conf[700], db[800], serve_log[800];
  * Postfix; the records of the served key and of another. */
 static void pki(char *cert, char *key, size_t cap)
 {
-    static const char *const names[] = { "mx.child.test", NULL };
+    static const char *const names[] = { "mx.child.test", "mx2.child.test",
+                                         "mx3.child.test", NULL };
     EVP_PKEY *ca_k = tp_key_ec(), *k = tp_key_ec(), *other_k = tp_key_ec();
     int64_t now = time(NULL);
     tp_spec s = { 0 };
@@ -124,7 +130,7 @@ static void write_conf(int managed)
 
 static int setup(void **st)
 {
-    char cert[700], key[700], zone[1000];
+    char cert[700], key[700], zone[1500];
     const char *skip = NULL;
 
     (void)st;
@@ -135,9 +141,12 @@ static int setup(void **st)
     pki(cert, key, sizeof(cert));
     bed_zone_file("test", "child NS ns1.child.test.\n"
                   "ns1.child A 127.0.0.1\n");
+    /* mx2 and mx3 are the MX hosts of test_serve_mx, mx2's TLSA another
+     * key's. */
     snprintf(zone, sizeof(zone),
-             "mx A 127.0.0.1\n_%d._tcp.mx TLSA %s\n", smtp_port,
-             rec_served);
+             "mx A 127.0.0.1\n_%d._tcp.mx TLSA %s\n"
+             "@ MX 10 mx2\nmx2 A 127.0.0.1\nmx3 A 127.0.0.1\n"
+             "_25._tcp.mx2 TLSA %s\n", smtp_port, rec_served, rec_other);
     bed_zone_file("child.test", zone);
     bed_start_chain("");
     bed_start_unbound();
@@ -180,6 +189,18 @@ static json_t *listed(json_t *all, const char *name)
     return NULL;
 }
 
+/* How often needle occurs in hay. */
+static int occurrences(const char *hay, const char *needle)
+{
+    int n = 0;
+
+    while ((hay = strstr(hay, needle)) != NULL) {
+        n++;
+        hay += strlen(needle);
+    }
+    return n;
+}
+
 /* The endpoint's health in check --kind tls (exit code), list --json
  * and /metrics, which must all be want ("ok" or "critical"); check's
  * output must hold text when it is not NULL. */
@@ -187,7 +208,6 @@ static void health_is(const char *want, const char *text)
 {
     int code = strcmp(want, "ok") == 0 ? 0 : 2;
     json_t *all, *o;
-    json_error_t e;
     char *m;
     kwres r;
 
@@ -203,13 +223,12 @@ static void health_is(const char *want, const char *text)
         assert_non_null(strstr(r.out, "DANE: "));
     else
         assert_null(strstr(r.out, "DANE: "));
+    /* The fix (the record to publish) is said once, not once in the
+     * finding's line and again as its fix. */
+    if (text != NULL)
+        assert_int_equal(occurrences(r.out, text), 1);
     kwres_free(&r);
-    r = kw_expect(0, state, conf,
-                  (const char *[]){ "list", "--json", "--kind", "tls",
-                                    NULL });
-    all = json_loads(r.out, 0, &e);
-    if (all == NULL)
-        fail_msg("list --json is not JSON (%s): %s", e.text, r.out);
+    all = kw_list_json(state, conf, "tls", &r);
     o = listed(all, "mx.child.test");
     if (o == NULL)
         fail_msg("mx.child.test not in list --json: %s", r.out);
@@ -303,11 +322,169 @@ static void test_serve_reload(void **st)
     kw_serve_stop(&serve_pid);
 }
 
+/* unbound answers name's type securely (a first resolution after a
+ * flush can outlast one run's 5 s bound: the trust anchor is primed
+ * again). */
+typedef struct ub_q {
+    const char *name;
+    int type;
+} ub_q;
+
+static int ub_secure(void *ctx)
+{
+    const ub_q *q = ctx;
+
+    return bed_ub_ask_type(q->name, q->type, 0) == 1;
+}
+
+/* One more run of the job in state dir st, once unbound, its cache
+ * flushed, answers the names the run asks (the TLSA name when mx has
+ * one: the others' is NXDOMAIN). */
+static void run_dane_mx(const char *st, const char *cf, const char *mx,
+                        int has_tlsa)
+{
+    char tlsa[300];
+    ub_q q[3] = { { "child.test.", LDNS_RR_TYPE_MX },
+                  { mx, LDNS_RR_TYPE_A },
+                  { tlsa, LDNS_RR_TYPE_TLSA } };
+    size_t i;
+    kwres r;
+
+    snprintf(tlsa, sizeof(tlsa), "_25._tcp.%s", mx);
+    bed_ub_flush();
+    for (i = 0; i < (has_tlsa ? 3u : 2u); i++)
+        if (!proc_until(ub_secure, &q[i], 30000))
+            fail_msg("unbound does not answer %s type %d securely",
+                     q[i].name, q[i].type);
+    r = kw_expect(0, st, cf, (const char *[]){ "run-job", "dane-check",
+                                               NULL });
+    kwres_free(&r);
+}
+
+/* The MX hosts of a [dkim] domain that no [endpoint] names: child.test's
+ * MX mx2 has another key's TLSA at _25._tcp.mx2 (probed on Postfix's
+ * port through [dane] smtp_port, its address from DNS): critical in
+ * check, list --json and /metrics on the endpoint mx2.child.test:25.
+ * The MX set then becomes mx3, which has no TLSA: mx2 leaves the
+ * inventory, mx3 is ok and show says it does not use DANE.  The
+ * domain publishes no _mta-sts, so the MTA-STS check makes no object. */
+static void test_serve_mx(void **st)
+{
+    char mstate[700], mconf[700], mdb[800], mlog[800], key[700], now[40];
+    char empty[700], *m;
+    EVP_PKEY *k = tp_key_rsa(2048);
+    time_t t = time(NULL);
+    json_t *all, *objs, *o;
+    size_t i;
+    kwres r;
+
+    (void)st;
+    snprintf(mstate, sizeof(mstate), "%s/mx-state", bed.dir);
+    snprintf(mconf, sizeof(mconf), "%s/mx.conf", bed.dir);
+    snprintf(mdb, sizeof(mdb), "%s/keywarden.db", mstate);
+    snprintf(mlog, sizeof(mlog), "%s/mx.log", bed.dir);
+    snprintf(empty, sizeof(empty), "%s/empty", bed.dir);
+    /* The key in a directory of its own: the DKIM sources watch the
+     * key's directory, and the bed's has the daemon's log. */
+    snprintf(key, sizeof(key), "%s/dkimkeys", bed.dir);
+    tp_mkdirs(key);
+    snprintf(key, sizeof(key), "%s/dkimkeys/k1.pem", bed.dir);
+    assert_int_equal(tp_write_key(key, k, 0600), 0);
+    EVP_PKEY_free(k);
+    write_text(mconf,
+               "[daemon]\nmetrics_listen = 127.0.0.1:%d\n\n"
+               "[scan]\npath = %s\n\n"
+               "[dane]\nresolver = 127.0.0.1:%d\ninterval = 2h\n"
+               "timeout = 5s\nsmtp_port = %d\n\n"
+               "[zone \"child.test\"]\nservers = 127.0.0.1:%d\n\n"
+               "[dkim]\nresolver = 127.0.0.1:%d\n\n"
+               "[dkim \"child.test\"]\nselector = k1\nkey = %s\n",
+               metrics_port, empty, bed.ub.port, smtp_port, bed.port,
+               bed.ub.port, key);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    serve_pid = kw_serve_start(mstate, mconf, now, NULL, mlog);
+    kw_await_sql(mdb, "SELECT count(*) FROM jobs WHERE type = 'dane-check'",
+                 30000, mlog);
+    run_dane_mx(mstate, mconf, "mx2.child.test.", 1);
+    kw_await_sql(mdb, "SELECT count(*) = 1 FROM checks c JOIN endpoints e "
+                      "ON e.object_id = c.object_id WHERE e.origin = 'mx' "
+                      "AND e.name = 'mx2.child.test:25' AND c.checker = "
+                      "'dane' AND c.health = 'critical'", 60000, mlog);
+
+    r = kw_expect(2, mstate, mconf,
+                  (const char *[]){ "check", "--kind", "tls", NULL });
+    fprintf(stderr, "%s", r.out);
+    assert_contains(r.out, "DANE: no DANE-EE or DANE-TA record matches the "
+                           "chain mx2.child.test serves");
+    assert_contains(r.out, rec_served + 6);
+    kwres_free(&r);
+    r = kw_expect(0, mstate, mconf,
+                  (const char *[]){ "show", "mx.child.test", NULL });
+    fprintf(stderr, "%s", r.out);
+    assert_contains(r.out, "smtp://mx2.child.test:25");
+    assert_int_equal(occurrences(r.out, rec_served + 6), 1);
+    kwres_free(&r);
+    all = kw_list_json(mstate, mconf, "tls", &r);
+    objs = json_is_array(all) ? all : json_object_get(all, "objects");
+    for (i = 0, o = NULL; i < json_array_size(objs) && o == NULL; i++) {
+        const char *src = json_string_value(
+            json_object_get(json_array_get(objs, i), "source"));
+
+        if (src != NULL && strcmp(src, "smtp://mx2.child.test:25") == 0)
+            o = json_array_get(objs, i);
+    }
+    if (o == NULL)
+        fail_msg("the MX host is not in list --json: %s", r.out);
+    assert_string_equal(json_string_value(json_object_get(o, "health")),
+                        "critical");
+    assert_contains(r.out, "DANE: no DANE-EE or DANE-TA record matches");
+    json_decref(all);
+    kwres_free(&r);
+    m = kw_http_get(metrics_port, "/metrics");
+    assert_non_null(m);
+    assert_string_equal(kw_metrics_health(m, "tls", "mx.child.test"),
+                        "critical");
+    assert_contains(m, "endpoint=\"smtp://mx2.child.test:25\"");
+    assert_null(strstr(m, "kind=\"mta-sts\""));
+    free(m);
+
+    /* The MX set becomes mx3, which publishes no TLSA. */
+    bed_set_rr("child.test.", "child.test.", "MX", "10 mx3.child.test.");
+    run_dane_mx(mstate, mconf, "mx3.child.test.", 0);
+    kw_await_sql(mdb, "SELECT count(*) = 0 FROM endpoints WHERE name = "
+                      "'mx2.child.test:25'", 60000, mlog);
+    kw_await_sql(mdb, "SELECT count(*) = 1 FROM checks c JOIN endpoints e "
+                      "ON e.object_id = c.object_id WHERE e.name = "
+                      "'mx3.child.test:25' AND c.health = 'ok'", 60000, mlog);
+    r = kw_expect(0, mstate, mconf,
+                  (const char *[]){ "check", "--kind", "tls", NULL });
+    kwres_free(&r);
+    r = kw_expect(0, mstate, mconf,
+                  (const char *[]){ "list", "--json", "--kind", "tls",
+                                    NULL });
+    assert_not_contains(r.out, "mx2.child.test:25");
+    assert_contains(r.out, "smtp://mx3.child.test:25");
+    kwres_free(&r);
+    r = kw_expect(0, mstate, mconf,
+                  (const char *[]){ "show", "mx.child.test", NULL });
+    fprintf(stderr, "%s", r.out);
+    assert_contains(r.out, "no DANE: no TLSA record");
+    assert_not_contains(r.out, "DANE: no DANE-EE");
+    kwres_free(&r);
+    m = kw_http_get(metrics_port, "/metrics");
+    assert_non_null(m);
+    assert_string_equal(kw_metrics_health(m, "tls", "mx.child.test"), "ok");
+    assert_null(strstr(m, "smtp://mx2.child.test:25"));
+    free(m);
+    kw_serve_stop(&serve_pid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_serve_dane),
         cmocka_unit_test(test_serve_reload),
+        cmocka_unit_test(test_serve_mx),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

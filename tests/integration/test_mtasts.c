@@ -24,7 +24,10 @@
  * serve's mta-sts-check job (test_serve_job), with [mta-sts "good.test"]
  * and [mta-sts "uncov.test"]: both become objects of kind mta-sts,
  * uncov.test critical in check, list --json and /metrics with the mx:
- * line to add and a health.changed event, good.test ok.
+ * line to add and a health.changed event, good.test ok.  With [dkim
+ * "DOMAIN"] sections instead (test_serve_dkim_domains): uncov.test, which
+ * publishes _mta-sts, is checked and critical; nosts.test, which does
+ * not, has no object; good.test, named by both sections, is one object.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -102,7 +105,7 @@ static int setup(void **st)
     time_t now = time(NULL);
     EVP_PKEY *cakey = tp_key_ec(), *wk = tp_key_ec(), *mk = tp_key_ec();
     X509 *ca, *wc, *mc, *soon, *old, *chain[2];
-    kn_zone more[6];
+    kn_zone more[7];
     kn_opts o;
     char text[2048];
 
@@ -211,8 +214,10 @@ static int setup(void **st)
                         "_smtp._tls TXT \"v=TLSRPTv1; "
                         "rua=ftp://r.bad.test/\"\n"};
     more[5] = (kn_zone){"slow.test", zslow};
+    /* A mail domain that publishes no MTA-STS. */
+    more[6] = (kn_zone){"nosts.test", "@ MX 10 mx.good.test.\n"};
     o.more = more;
-    o.nmore = 6;
+    o.nmore = 7;
     if (kn_primary_start(dir, "knot", &o, &g_knot) != 0)
         return -1;
     snprintf(resolver, sizeof(resolver), "%s:%d", g_knot.addr, g_knot.port);
@@ -620,11 +625,61 @@ static void test_nginx_stopped(void **st)
 /* serve's mta-sts-check job (state of its own, the clock pinned, made
  * due with run-job): the uncovered MX is critical on the mta-sts object
  * uncov.test in check, list --json and /metrics; good.test is ok. */
+/* serve on the state dir TAG-state with [daemon], [scan], [mta-sts]
+ * and sections, its mta-sts-check job run at once; returns when checks
+ * rows counts the checked domains.  Paths into sstate, sconf, db. */
+static pid_t serve_mtasts(const char *tag, const char *sections,
+                          int checks, int mport, char *sstate, char *sconf,
+                          char *db, char *log)
+{
+    char empty[600], now[40], q[200];
+    time_t t = time(NULL);
+    pid_t pid;
+    kwres r;
+
+    snprintf(sstate, 600, "%s/%s-state", dir, tag);
+    snprintf(sconf, 600, "%s/%s.conf", dir, tag);
+    snprintf(db, 700, "%s/keywarden.db", sstate);
+    snprintf(log, 600, "%s/%s.log", dir, tag);
+    snprintf(empty, sizeof(empty), "%s/empty", dir);
+    tp_mkdirs(empty);
+    write_text(sconf,
+               "[daemon]\nmetrics_listen = 127.0.0.1:%d\n\n"
+               "[scan]\npath = %s\n\n"
+               "[mta-sts]\nresolver = %s\ncafile = %s\nhttps_port = %d\n"
+               "smtp_port = %d\ntimeout = 5s\n\n%s",
+               mport, empty, resolver, cafile, https_port, smtp_port,
+               sections);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    pid = kw_serve_start(sstate, sconf, now, NULL, log);
+    kw_await_sql(db, "SELECT count(*) FROM jobs WHERE type = "
+                     "'mta-sts-check'", 30000, log);
+    r = kw_expect(0, sstate, sconf,
+                  (const char *[]){ "run-job", "mta-sts-check", NULL });
+    kwres_free(&r);
+    snprintf(q, sizeof(q), "SELECT count(*) = %d FROM checks WHERE checker "
+                           "= 'mta-sts'", checks);
+    kw_await_sql(db, q, 60000, log);
+    return pid;
+}
+
+/* serve's /metrics, in which uncov.test is critical and good.test ok
+ * (the caller frees it). */
+static char *metrics_two_domains(int mport)
+{
+    char *m = kw_http_get(mport, "/metrics");
+
+    assert_non_null(m);
+    assert_string_equal(kw_metrics_health(m, "mta-sts", "uncov.test"),
+                        "critical");
+    assert_string_equal(kw_metrics_health(m, "mta-sts", "good.test"), "ok");
+    return m;
+}
+
 static void test_serve_job(void **st)
 {
-    char sstate[600], sconf[600], db[700], log[600], empty[600], now[40];
+    char sstate[600], sconf[600], db[700], log[600];
     int mport = free_port();
-    time_t t = time(NULL);
     json_t *all, *o;
     size_t i;
     pid_t pid;
@@ -633,28 +688,9 @@ static void test_serve_job(void **st)
 
     (void)st;
     need_postfix();
-    snprintf(sstate, sizeof(sstate), "%s/serve-state", dir);
-    snprintf(sconf, sizeof(sconf), "%s/serve.conf", dir);
-    snprintf(db, sizeof(db), "%s/keywarden.db", sstate);
-    snprintf(log, sizeof(log), "%s/serve.log", dir);
-    snprintf(empty, sizeof(empty), "%s/empty", dir);
-    tp_mkdirs(empty);
-    write_text(sconf,
-               "[daemon]\nmetrics_listen = 127.0.0.1:%d\n\n"
-               "[scan]\npath = %s\n\n"
-               "[mta-sts]\nresolver = %s\ncafile = %s\nhttps_port = %d\n"
-               "smtp_port = %d\ntimeout = 5s\n\n"
-               "[mta-sts \"good.test\"]\n\n[mta-sts \"uncov.test\"]\n",
-               mport, empty, resolver, cafile, https_port, smtp_port);
-    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-    pid = kw_serve_start(sstate, sconf, now, NULL, log);
-    kw_await_sql(db, "SELECT count(*) FROM jobs WHERE type = "
-                     "'mta-sts-check'", 30000, log);
-    r = kw_expect(0, sstate, sconf,
-                  (const char *[]){ "run-job", "mta-sts-check", NULL });
-    kwres_free(&r);
-    kw_await_sql(db, "SELECT count(*) = 2 FROM checks WHERE checker = "
-                     "'mta-sts'", 60000, log);
+    pid = serve_mtasts("serve", "[mta-sts \"good.test\"]\n\n"
+                                "[mta-sts \"uncov.test\"]\n", 2, mport,
+                       sstate, sconf, db, log);
 
     r = kw_expect(2, sstate, sconf,
                   (const char *[]){ "check", "--kind", "mta-sts", NULL });
@@ -671,11 +707,7 @@ static void test_serve_job(void **st)
                            "mx.good.test");
     kwres_free(&r);
 
-    r = kw_expect(0, sstate, sconf,
-                  (const char *[]){ "list", "--json", "--kind", "mta-sts",
-                                    NULL });
-    all = json_loads(r.out, 0, NULL);
-    assert_non_null(all);
+    all = kw_list_json(sstate, sconf, "mta-sts", &r);
     assert_int_equal(json_array_size(all), 2);
     for (i = 0; i < json_array_size(all); i++) {
         const char *name, *health;
@@ -690,11 +722,7 @@ static void test_serve_job(void **st)
     json_decref(all);
     kwres_free(&r);
 
-    m = kw_http_get(mport, "/metrics");
-    assert_non_null(m);
-    assert_string_equal(kw_metrics_health(m, "mta-sts", "uncov.test"),
-                        "critical");
-    assert_string_equal(kw_metrics_health(m, "mta-sts", "good.test"), "ok");
+    m = metrics_two_domains(mport);
     free(m);
     kw_await_sql(db, "SELECT count(*) = 1 FROM events WHERE type = "
                      "'health.changed' AND json_extract(detail, '$.kind') "
@@ -704,12 +732,77 @@ static void test_serve_job(void **st)
     kw_serve_stop(&pid);
 }
 
+/* [dkim "DOMAIN"] domains get the MTA-STS check while they publish
+ * _mta-sts: uncov.test (its policy leaves its MX out) is critical on an
+ * object of kind mta-sts; nosts.test (no _mta-sts) gets no object and
+ * no finding; good.test, named by [dkim] and [mta-sts] both, is one
+ * object, ok. */
+static void test_serve_dkim_domains(void **st)
+{
+    char sstate[600], sconf[600], db[700], log[600], key[600];
+    char sections[4000];
+    int mport = free_port();
+    EVP_PKEY *k = tp_key_rsa(2048);
+    json_t *all, *o;
+    const char *src;
+    pid_t pid;
+    char *m;
+    kwres r;
+
+    (void)st;
+    need_postfix();
+    snprintf(key, sizeof(key), "%s/dkim-k1.pem", dir);
+    assert_int_equal(tp_write_key(key, k, 0600), 0);
+    EVP_PKEY_free(k);
+    snprintf(sections, sizeof(sections),
+             "[dkim]\nresolver = %s\n\n"
+             "[dkim \"uncov.test\"]\nselector = k1\nkey = %s\n\n"
+             "[dkim \"nosts.test\"]\nselector = k1\nkey = %s\n\n"
+             "[dkim \"good.test\"]\nselector = k1\nkey = %s\n\n"
+             "[mta-sts \"good.test\"]\n",
+             resolver, key, key, key);
+    pid = serve_mtasts("dkim", sections, 2, mport, sstate, sconf, db, log);
+
+    all = kw_list_json(sstate, sconf, "mta-sts", &r);
+    /* good.test once, uncov.test, and nothing of nosts.test. */
+    assert_int_equal(json_array_size(all), 2);
+    assert_not_contains(r.out, "nosts.test");
+    o = json_array_get(all, 0);
+    if (strcmp(json_string_value(json_object_get(o, "name")),
+               "uncov.test") != 0)
+        o = json_array_get(all, 1);
+    assert_string_equal(json_string_value(json_object_get(o, "name")),
+                        "uncov.test");
+    assert_string_equal(json_string_value(json_object_get(o, "health")),
+                        "critical");
+    src = json_string_value(json_object_get(o, "source"));
+    assert_non_null(src);
+    assert_contains(src, "[dkim \"uncov.test\"]");
+    assert_contains(r.out, "MTA-STS: no mx: line of the policy matches "
+                           "mx.good.test");
+    json_decref(all);
+    kwres_free(&r);
+    r = kw_expect(2, sstate, sconf,
+                  (const char *[]){ "check", "--kind", "mta-sts", NULL });
+    fprintf(stderr, "%s", r.out);
+    assert_contains(r.out, "CRITICAL: uncov.test");
+    assert_not_contains(r.out, "nosts.test");
+    kwres_free(&r);
+    m = metrics_two_domains(mport);
+    /* The [dkim] domain's selectors are there; no MTA-STS object. */
+    assert_string_equal(kw_metrics_health(m, "mta-sts", "nosts.test"), "");
+    assert_null(strstr(m, "kind=\"mta-sts\",name=\"nosts.test\""));
+    free(m);
+    kw_serve_stop(&pid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_uncovered),
         cmocka_unit_test(test_serve_job),
+        cmocka_unit_test(test_serve_dkim_domains),
         cmocka_unit_test(test_wrong_cert),
         cmocka_unit_test(test_untrusted),
         cmocka_unit_test(test_redirect),

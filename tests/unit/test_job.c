@@ -116,6 +116,40 @@ static void planning_follows_the_configuration(void **state)
     kw_config_free(&c);
 }
 
+/* The mail domains the MX and MTA-STS checks take: [mta-sts] ones first,
+ * then [dkim] ones, each once whatever its case or final dot; with them
+ * the dane-check and mta-sts-check jobs are planned, without an
+ * [endpoint]. */
+static void mail_domains_once(void **state)
+{
+    static const char text[] =
+        "[mta-sts \"Example.TEST\"]\n"
+        "[dkim \"example.test\"]\nselector = a\nkey = /k/a.pem\n"
+        "[dkim \"example.test\"]\nselector = b\nkey = /k/b.pem\n"
+        "[dkim \"other.TEST.\"]\nselector = a\nkey = /k/c.pem\n"
+        "[dkim \"other.test\"]\nselector = c\nkey = /k/d.pem\n";
+    kw_job_keys k = { 0 };
+    kw_config c;
+    kw_diag d;
+    char keys[256];
+    size_t nexplicit = 9;
+
+    (void)state;
+    if (kw_config_parse("test.conf", text, strlen(text), &c, &d) != 0)
+        fail_msg("%s", d.msg);
+    assert_int_equal(kw_job_mail_domains(&c, &k, &nexplicit), 0);
+    assert_int_equal(nexplicit, 1);
+    assert_int_equal(k.n, 2);
+    assert_string_equal(k.v[0], "example.test");
+    assert_string_equal(k.v[1], "other.test");
+    kw_job_keys_free(&k);
+    plan_keys(&c, "dane-check", keys, sizeof(keys));
+    assert_string_equal(keys, "all");
+    plan_keys(&c, "mta-sts-check", keys, sizeof(keys));
+    assert_string_equal(keys, "all");
+    kw_config_free(&c);
+}
+
 static void periodic_next_run(void **state)
 {
     kw_job j;
@@ -301,6 +335,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rows_are_complete),
         cmocka_unit_test(planning_follows_the_configuration),
+        cmocka_unit_test(mail_domains_once),
         cmocka_unit_test(periodic_next_run),
         cmocka_unit_test(counters_per_type),
         cmocka_unit_test(dkim_unheard_asked_again_soon),
