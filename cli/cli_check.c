@@ -169,7 +169,8 @@ static int check_rotations(check_ctx *cc, const kw_cli_rots *rots,
 }
 
 /* The fix of the finding that decided the verdict (the first of its
- * health that has one), or NULL. */
+ * health that has one), or NULL: none, or a live check's finding whose
+ * line already ends with it (fix_in_text), which is not said twice. */
 static const char *verdict_fix(const ks_verdict *v)
 {
     size_t i;
@@ -177,7 +178,7 @@ static const char *verdict_fix(const ks_verdict *v)
     for (i = 0; i < v->nfindings; i++)
         if (v->findings[i].health == v->health &&
             v->findings[i].fix[0] != '\0')
-            return v->findings[i].fix;
+            return v->findings[i].fix_in_text ? NULL : v->findings[i].fix;
     return NULL;
 }
 
