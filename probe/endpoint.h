@@ -24,6 +24,9 @@ enum kw_starttls {
 int kw_starttls_parse(const char *s);
 const char *kw_starttls_word(enum kw_starttls s);
 
+/* The longest [endpoint "NAME"] the configuration accepts. */
+#define KW_ENDPOINT_NAME_MAX 255
+
 typedef struct kw_endpoint_conf {
     char *name;
     char *host;

@@ -1278,6 +1278,12 @@ static int begin_section(parser *p, char *h)
         if (sub == NULL)
             return FAIL(p, "[endpoint]: expected a name, as in [endpoint "
                            "\"mail\"]");
+        /* The name is the endpoint's object name, which the jobs copy
+         * into bounded rows: a longer one would be cut and never found. */
+        if (strlen(sub) > KW_ENDPOINT_NAME_MAX)
+            return FAIL(p, "[endpoint \"%.40s...\"]: the name is %zu bytes "
+                           "long; at most %d",
+                        sub, strlen(sub), KW_ENDPOINT_NAME_MAX);
         ne = kw_vec_grow(c->endpoints, &p->cap_endpoints,
                          c->nendpoints + 1, sizeof(*ne));
         if (ne == NULL)

@@ -416,6 +416,28 @@ static void expect_bad(const char *const bad[][2], size_t n)
     }
 }
 
+/* An endpoint's name longer than its object's rows hold is refused,
+ * not cut (a cut name is never found again by the DANE check). */
+static void endpoint_name_long(void **state)
+{
+    char text[600], name[300];
+    kw_config c;
+    kw_diag d;
+
+    (void)state;
+    memset(name, 'e', 256);
+    name[256] = '\0';
+    snprintf(text, sizeof(text), "[endpoint \"%s\"]\nhost = mx.test\n",
+             name);
+    assert_int_not_equal(parse(text, &c, &d), 0);
+    assert_non_null(strstr(d.msg, "256 bytes long; at most 255"));
+    name[255] = '\0';
+    snprintf(text, sizeof(text), "[endpoint \"%s\"]\nhost = mx.test\n",
+             name);
+    assert_int_equal(parse(text, &c, &d), 0);
+    kw_config_free(&c);
+}
+
 static void dkim_sections(void **state)
 {
     kw_config c;
@@ -1004,6 +1026,7 @@ int main(void)
         cmocka_unit_test(missing_file),
         cmocka_unit_test(byte_order_mark),
         cmocka_unit_test(many_endpoints),
+        cmocka_unit_test(endpoint_name_long),
         cmocka_unit_test(dkim_sections),
         cmocka_unit_test(dkim_rotate_sections),
         cmocka_unit_test(cert_dane),
