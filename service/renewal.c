@@ -187,7 +187,7 @@ json_t *kw_renewal_json(const kw_renewals *r, const ks_object *o,
         at = 0;
         break;
     }
-    return json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
+    return json_pack("{s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}",
                      "held_back",
                      held[0] != '\0' ? json_string(held) : json_null(),
                      "certificate",
