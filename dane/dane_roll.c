@@ -103,6 +103,7 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <signal.h>
 #include <strings.h>
 #include <sys/file.h>
@@ -118,6 +119,7 @@
 #define PROBE_RETRY_FIRST 60
 #define PROBE_RETRY_MAX 3600
 #define LOCK_RETRY 60
+#define LOCK_WAIT_MS 3000
 #define CRITICAL_BEFORE (7 * 86400)
 #define OWNERS_MAX 16
 
@@ -585,6 +587,16 @@ static int lock_take(const char *key_path, int *fd, kw_diag *d)
     if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
         return kw_diag_set(d, kw_errno(), "%s: cannot open the rollover's "
                            "lock: %s", path, kw_strerror(kw_errno()));
+    /* Most steps of another runner take milliseconds (a stage written):
+     * wait for it a little rather than look again a minute later; one
+     * that polls DNS or probes holds it longer, and we leave it be. */
+    for (int i = 0; i < LOCK_WAIT_MS / 50; i++) {
+        if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+            return 0;
+        if (errno != EWOULDBLOCK)
+            break;
+        poll(NULL, 0, 50);
+    }
     if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
         return 0;
     rc = errno == EWOULDBLOCK

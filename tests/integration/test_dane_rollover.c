@@ -22,6 +22,10 @@
  *            list --json, one health.changed event) says the reload did
  *            not happen; after a real reload (and the probe's retry time,
  *            on a pinned clock) it completes.
+ *   cycle 3  unattended: serve (clock pinned four years on) renews, its
+ *            hook reloads Postfix, the dane-roll job probes and holds;
+ *            restarted past the hold, it removes the old record and
+ *            announces the next key.
  *
  * For every deployed key: it differs from the previous one, and the test
  * saw its record on both Knot servers (its own TLSA queries) at least
@@ -422,6 +426,60 @@ static void test_rollover(void **st)
                                 "'health.changed' AND detail LIKE "
                                 "'%dane-roll%'"),
                      2);
+
+    /* Cycle 3, unattended: serve, on a clock pinned four years on (the
+     * certificate due), renews with k4 and its hook reloads Postfix; the
+     * dane-roll job, run when the renewal ended (run-job: a pinned clock
+     * never reaches the job's own time), sees k4 and holds; after a
+     * restart past the hold it removes k3 and announces k5. */
+    {
+        char now[32], hook[800], log[700], sql[300];
+        pid_t pid;
+        int64_t p = (int64_t)time(NULL) + 4LL * 365 * 86400;
+
+        snprintf(hook, sizeof(hook),
+                 "[hook \"postfix\"]\non = cert.renewed\nreload = postfix\n"
+                 "config = %s/postfix/etc\ncoalesce = 0s\n", g_dir);
+        write_conf(hook);
+        snprintf(log, sizeof(log), "%s/serve.log", g_dir);
+        id = db_int(db, "SELECT max(id) FROM dane_rollovers");
+        snprintf(now, sizeof(now), "%lld", (long long)p);
+        pid = kw_serve_start(state, conf, now, NULL, log);
+        kw_await_sql(db, "SELECT live_version >= 4 FROM certificates WHERE "
+                         "name = 'mx'", 60000, log);
+        key_tlsa(kw_path(certs, "live/mx/privkey.pem"), out);
+        assert_string_equal(out, k4);
+        await_served(k4);
+        r = kw(state, conf, "run-job", "dane-roll:mx");
+        assert_int_equal(r.status, 0);
+        kwres_free(&r);
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM dane_roll_journal "
+                 "WHERE rollover_id = %lld AND new_stage = 'deployed' AND "
+                 "old_stage = 'ready'", (long long)id);
+        kw_await_sql(db, sql, 30000, log);
+        assert_true(on_all(k3));
+        kw_serve_stop(&pid);
+        o = status();
+        t = json_integer_value(json_object_get(o, "wait_until"));
+        json_decref(o);
+        snprintf(now, sizeof(now), "%lld", (long long)t);
+        pid = kw_serve_start(state, conf, now, NULL, log);
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM dane_rollovers "
+                 "WHERE id > %lld AND stage = 'visible'", (long long)id);
+        kw_await_sql(db, sql, 30000, log);
+        kw_serve_stop(&pid);
+        assert_true(on_none(k3));
+        assert_true(on_all(k4));
+        o = status();
+        assert_string_equal(jstr(o, "current_tlsa"), k4);
+        assert_string_not_equal(jstr(o, "next_tlsa"), k4);
+        assert_true(on_all(jstr(o, "next_tlsa")));
+        json_decref(o);
+        /* The job recorded the rollover's health on the certificate. */
+        assert_true(db_int(db, "SELECT count(*) FROM checks WHERE checker = "
+                               "'dane-roll' AND health = 'ok'") >= 1);
+    }
+    unsetenv("KEYWARDEN_NOW");
 }
 
 int main(void)
