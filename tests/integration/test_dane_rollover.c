@@ -388,6 +388,11 @@ static void test_rollover(void **st)
     assert_contains(r.out, "DANE rollover: stopped at ready");
     assert_contains(r.out, "reload did not happen");
     kwres_free(&r);
+    r = kw(state, conf, "check");
+    if (r.status != 1)
+        fail_msg("check exited %d:\n%s%s", r.status, r.out, r.err);
+    assert_contains(r.out, "DANE rollover: stopped at ready");
+    kwres_free(&r);
     assert_int_equal(db_int(db, "SELECT count(*) FROM events WHERE type = "
                                 "'health.changed' AND detail LIKE "
                                 "'%dane-roll%'"),
@@ -441,6 +446,14 @@ static void test_rollover(void **st)
                  "[hook \"postfix\"]\non = cert.renewed\nreload = postfix\n"
                  "config = %s/postfix/etc\ncoalesce = 0s\n", g_dir);
         write_conf(hook);
+        /* Due then, but the next key's record is not ready yet: the
+         * renewal's status is the rollover's, not a failure. */
+        pin(p);
+        r = kw(state, conf, "list", "--json");
+        assert_contains(r.out, "\"verdict\":\"held-back\"");
+        assert_contains(r.out, "\"held_back\":\"held back: the next key's "
+                               "TLSA record is visible");
+        kwres_free(&r);
         snprintf(log, sizeof(log), "%s/serve.log", g_dir);
         id = db_int(db, "SELECT max(id) FROM dane_rollovers");
         snprintf(now, sizeof(now), "%lld", (long long)p);
