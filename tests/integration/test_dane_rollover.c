@@ -3,7 +3,7 @@
  * loopback, real time: the DANE bed (dane_bed.h: Knot primary + secondary
  * for example.com with TSIG updates, SOA negative TTL 2 s; Pebble
  * validating dns-01 through the primary), [certificate "mx"] with
- * dane = 3 1 1, dane_ttl = 2 (so the wait is 2 x 2 + 2 = 6 s), and a
+ * dane = 3 1 1, dane_ttl = 3 (so the wait is 2 x 3 + 2 = 8 s), and a
  * private Postfix serving keywarden's live files with STARTTLS on a free
  * port, which [endpoint "mx"] (127.0.0.1, sni mx.example.com) names so the
  * probe reaches mx.example.com there.  The CLI drives it (`renew`,
@@ -60,7 +60,7 @@
 #include "tmpdir.h"
 
 #define OWNER "_25._tcp.mx.example.com"
-#define TTL 2
+#define TTL 3
 #define NEG 2
 #define WAIT (2 * TTL + NEG)
 
