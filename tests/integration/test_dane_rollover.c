@@ -52,7 +52,6 @@
 #include "dane/dane_check.h"
 #include "dane/dane_roll.h"
 #include "dane_bed.h"
-#include "keystore/ks_keygen.h"
 #include "probe/endpoint.h"
 #include "kwrun.h"
 #include "proc.h"
@@ -81,39 +80,21 @@ static void pin(int64_t t)
     setenv("KEYWARDEN_NOW", v, 1);
 }
 
-/* The TLSA 3 1 1 record of the key in path. */
-static void key_tlsa(const char *path, char *buf)
-{
-    kw_diag d;
-    EVP_PKEY *k = ks_key_read(path, &d);
-
-    assert_non_null(k);
-    assert_int_equal(kw_dane_key_tlsa(k, 3, 1, 1, buf, 160, &d), 0);
-    EVP_PKEY_free(k);
-}
-
-/* Is rdata at OWNER on every server of the bed (the test's own query)? */
-static int on_all(const char *rdata)
+/* Is rdata at OWNER on every server of the bed (present 1), or on none
+ * (present 0)?  The test's own queries. */
+static int on_every(const char *rdata, int present)
 {
     char st[160];
 
     for (size_t i = 0; i < g_bed.nservers; i++)
-        if (kw_dns_tlsa_look(&g_bed.servers[i], OWNER, rdata, 1, 3000, st,
-                             sizeof(st)) != 1)
+        if (kw_dns_tlsa_look(&g_bed.servers[i], OWNER, rdata, present, 3000,
+                             st, sizeof(st)) != 1)
             return 0;
     return 1;
 }
 
-static int on_none(const char *rdata)
-{
-    char st[160];
-
-    for (size_t i = 0; i < g_bed.nservers; i++)
-        if (kw_dns_tlsa_look(&g_bed.servers[i], OWNER, rdata, 0, 3000, st,
-                             sizeof(st)) != 1)
-            return 0;
-    return 1;
-}
+#define on_all(rdata) on_every((rdata), 1)
+#define on_none(rdata) on_every((rdata), 0)
 
 /* `dane status --json mx` (or step): the one rollover's object. */
 static json_t *roll_of(const char *out)
@@ -267,7 +248,7 @@ static void renew_cycle(int cycle, char *key)
     issued = db_int(db, "SELECT last_ok_at FROM certificates WHERE "
                         "name = 'mx'");
     snprintf(keyf, sizeof(keyf), "%s/live/mx/privkey.pem", certs);
-    key_tlsa(keyf, live);
+    assert_int_equal(dane_bed_key_tlsa(keyf, live), 0);
     assert_string_equal(live, key);
     /* Seen on every authoritative server long enough before, by the
      * test's own queries and by the journal. */
@@ -460,7 +441,9 @@ static void test_rollover(void **st)
         pid = kw_serve_start(state, conf, now, NULL, log);
         kw_await_sql(db, "SELECT live_version >= 4 FROM certificates WHERE "
                          "name = 'mx'", 60000, log);
-        key_tlsa(kw_path(certs, "live/mx/privkey.pem"), out);
+        assert_int_equal(
+            dane_bed_key_tlsa(kw_path(certs, "live/mx/privkey.pem"), out),
+            0);
         assert_string_equal(out, k4);
         await_served(k4);
         r = kw(state, conf, "run-job", "dane-roll:mx");
