@@ -125,6 +125,20 @@ static void saw_announced(json_t *o)
     g_seen = (int64_t)time(NULL);
 }
 
+/* `dane step --json mx`, which must exit want: the rollover after it. */
+static json_t *step(int want)
+{
+    kwres r = kw(state, conf, "dane", "step", "--json", "mx");
+    json_t *o;
+
+    if (r.status != want)
+        fail_msg("dane step exited %d, not %d:\n%s%s", r.status, want,
+                 r.out, r.err);
+    o = roll_of(r.out);
+    kwres_free(&r);
+    return o;
+}
+
 static json_t *status(void)
 {
     kwres r = kw(state, conf, "dane", "status", "--json", "mx");
@@ -152,6 +166,17 @@ static void write_conf(const char *hook)
 
     snprintf(text, sizeof(text), "%s%s", base_text, hook);
     assert_int_equal(dane_bed_conf(&g_bed, conf, text), 0);
+}
+
+/* The configuration with a hook that reloads the private Postfix. */
+static void write_conf_reloading(void)
+{
+    char hook[800];
+
+    snprintf(hook, sizeof(hook),
+             "[hook \"postfix\"]\non = cert.renewed\nreload = postfix\n"
+             "config = %s/postfix/etc\ncoalesce = 0s\n", g_dir);
+    write_conf(hook);
 }
 
 /* The journal's time for rollover id's change to stage to. */
@@ -289,10 +314,7 @@ static void test_rollover(void **st)
     assert_true(postfix_pid > 0);
     /* The probe sees k1: deployed; nothing old to remove; the next
      * cycle's key announced beside k1 at once. */
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_int_equal(r.status, 0);
-    o = roll_of(r.out);
-    kwres_free(&r);
+    o = step(0);
     assert_string_equal(jstr(o, "stage"), "visible");
     assert_string_equal(jstr(o, "current_tlsa"), k1);
     assert_string_not_equal(jstr(o, "next_tlsa"), k1);
@@ -300,22 +322,12 @@ static void test_rollover(void **st)
     json_decref(o);
 
     /* Cycle 1: the hook reloads Postfix. */
-    {
-        char hook[800];
-
-        snprintf(hook, sizeof(hook),
-                 "[hook \"postfix\"]\non = cert.renewed\nreload = postfix\n"
-                 "config = %s/postfix/etc\ncoalesce = 0s\n", g_dir);
-        write_conf(hook);
-    }
+    write_conf_reloading();
     renew_cycle(1, k2);
     assert_string_not_equal(k2, k1);
     id = db_int(db, "SELECT max(id) FROM dane_rollovers");
     await_served(k2);
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_int_equal(r.status, 0);
-    o = roll_of(r.out);
-    kwres_free(&r);
+    o = step(0);
     assert_string_equal(jstr(o, "stage"), "deployed");
     t = json_integer_value(json_object_get(o, "wait_until"));
     assert_true(t >= journal_at(id, "deployed") + TTL);
@@ -324,16 +336,13 @@ static void test_rollover(void **st)
      * nothing. */
     assert_true(on_all(k1));
     assert_true(on_all(k2));
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_contains(r.out, "\"stage\": \"deployed\"");
-    kwres_free(&r);
+    o = step(0);
+    assert_string_equal(jstr(o, "stage"), "deployed");
+    json_decref(o);
     assert_true(on_all(k1));
     while ((int64_t)time(NULL) < t)
         poll(NULL, 0, 100);
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_int_equal(r.status, 0);
-    o = roll_of(r.out);
-    kwres_free(&r);
+    o = step(0);
     assert_string_equal(jstr(o, "stage"), "visible");
     assert_string_equal(jstr(o, "current_tlsa"), k2);
     saw_announced(o);
@@ -351,10 +360,7 @@ static void test_rollover(void **st)
     assert_string_not_equal(k3, k2);
     assert_string_not_equal(k3, k1);
     id = db_int(db, "SELECT max(id) FROM dane_rollovers");
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_int_equal(r.status, 1); /* warning */
-    o = roll_of(r.out);
-    kwres_free(&r);
+    o = step(1); /* warning */
     assert_string_equal(jstr(o, "stage"), "ready");
     assert_string_equal(jstr(o, "health"), "warning");
     if (strstr(jstr(o, "reason"), "reload did not happen") == NULL ||
@@ -385,19 +391,13 @@ static void test_rollover(void **st)
     await_served(k3);
     t = (int64_t)time(NULL) + 61;
     pin(t);
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_int_equal(r.status, 0);
-    o = roll_of(r.out);
-    kwres_free(&r);
+    o = step(0);
     assert_string_equal(jstr(o, "stage"), "deployed");
     t = json_integer_value(json_object_get(o, "wait_until"));
     json_decref(o);
     assert_true(on_all(k2));
     pin(t);
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_int_equal(r.status, 0);
-    o = roll_of(r.out);
-    kwres_free(&r);
+    o = step(0);
     assert_string_equal(jstr(o, "stage"), "visible");
     assert_string_equal(jstr(o, "current_tlsa"), k3);
     snprintf(k4, sizeof(k4), "%s", jstr(o, "next_tlsa"));
@@ -419,14 +419,11 @@ static void test_rollover(void **st)
      * never reaches the job's own time), sees k4 and holds; after a
      * restart past the hold it removes k3 and announces k5. */
     {
-        char now[32], hook[800], log[700], sql[300];
+        char now[32], log[700], sql[300];
         pid_t pid;
         int64_t p = (int64_t)time(NULL) + 4LL * 365 * 86400;
 
-        snprintf(hook, sizeof(hook),
-                 "[hook \"postfix\"]\non = cert.renewed\nreload = postfix\n"
-                 "config = %s/postfix/etc\ncoalesce = 0s\n", g_dir);
-        write_conf(hook);
+        write_conf_reloading();
         /* Due then, but the next key's record is not ready yet: the
          * renewal's status is the rollover's, not a failure. */
         pin(p);
