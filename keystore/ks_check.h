@@ -51,6 +51,14 @@ int ks_check_sync_kind_src(ks_store *s, const char *kind,
 int ks_check_object(ks_store *s, const char *kind, const char *name,
                     int64_t *id, kw_diag *d);
 
+/* The object of the managed certificate name ([certificate "NAME"]):
+ * the certificate file of its live version (the file object at position
+ * 0 with the fingerprint the certificates table records, the live/ path
+ * first).  KW_ENOTFOUND when it was never issued or its files were not
+ * scanned yet. */
+int ks_check_cert_object(ks_store *s, const char *name, int64_t *id,
+                         kw_diag *d);
+
 /* Replace checker's findings of object_id by these n, record the run at
  * now with its health (the worst finding's, ok when none) in *health,
  * and add a health.changed event ({object, kind, checker, from, to,
@@ -68,5 +76,11 @@ int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
  * hosts (origin "mx", ks_endpoint.h) are left to ks_endpoint_prune_origin. */
 int ks_check_prune(ks_store *s, const char *checker,
                    const char *const *keep, size_t n, kw_diag *d);
+
+/* The same for the objects of managed certificates (ks_check_cert_object):
+ * checker's verdicts stay only on the live version of the certificates
+ * named in keep's n (n 0: on none). */
+int ks_check_prune_certs(ks_store *s, const char *checker,
+                         const char *const *keep, size_t n, kw_diag *d);
 
 #endif

@@ -364,7 +364,7 @@ static const char *rr_type(const char *addr)
 /* Writes dir/zones/ZONE.zone: SOA, NS ns1 (and ns2), their addresses,
  * then records. */
 static int write_zone(const knot *k, const char *zone, const char *ns2,
-                      const char *ns2_6, const char *records)
+                      const char *ns2_6, const char *records, int neg)
 {
     char text[KN_ZONE_TEXT], path[KN_PATH + 300];
     size_t zl;
@@ -373,10 +373,10 @@ static int write_zone(const knot *k, const char *zone, const char *ns2,
     zl = (size_t)snprintf(text, sizeof(text),
         "$ORIGIN %s.\n"
         "$TTL 60\n"
-        "@   IN SOA ns1 hostmaster 1 3600 600 86400 60\n"
+        "@   %d IN SOA ns1 hostmaster 1 3600 600 86400 %d\n"
         "@   IN NS  ns1\n"
         "ns1 IN %s %s\n",
-        zone, rr_type(k->addr), k->addr);
+        zone, neg, neg, rr_type(k->addr), k->addr);
     if (ns2 != NULL && zl < sizeof(text))
         zl += (size_t)snprintf(text + zl, sizeof(text) - zl,
             "@   IN NS  ns2\n"
@@ -475,7 +475,7 @@ int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
     static const kn_opts none;
     char *conf;
     size_t cl, cap;
-    int i;
+    int i, neg;
 
     if (o == NULL)
         o = &none;
@@ -514,15 +514,17 @@ int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
         return -1;
     if (o->ns2_addr6 != NULL)
         snprintf(k->ns2_addr6, sizeof(k->ns2_addr6), "%s", o->ns2_addr6);
-    if (write_zone(k, k->zone, o->ns2_addr, o->ns2_addr6, o->records) != 0)
+    neg = o->neg_ttl > 0 ? o->neg_ttl : 60;
+    if (write_zone(k, k->zone, o->ns2_addr, o->ns2_addr6, o->records,
+                   neg) != 0)
         return -1;
     for (i = 0; i < o->nmore; i++)
         if (write_zone(k, o->more[i].name, o->ns2_addr, o->ns2_addr6,
-                       o->more[i].records) != 0)
+                       o->more[i].records, neg) != 0)
             return -1;
     for (i = 0; i < o->nbulk; i++)
         if (write_zone(k, o->bulk[i].name, o->ns2_addr, o->ns2_addr6,
-                       o->bulk[i].records) != 0)
+                       o->bulk[i].records, neg) != 0)
             return -1;
 
     if ((conf = conf_alloc(k, &cap)) == NULL)
@@ -569,9 +571,16 @@ int kn_primary_start(const char *dir, const char *name, const kn_opts *o,
             "    action: update\n", k->key_name);
     cl = zone_conf(k, conf, cap, cl,
                    o->ns2_addr != NULL
-                       ? "    acl: [update_by_key, transfer_by_key]\n"
-                         "    notify: secondary\n"
-                       : "    acl: update_by_key\n");
+                       ? (o->sign ? "    acl: [update_by_key, "
+                                    "transfer_by_key]\n"
+                                    "    notify: secondary\n"
+                                    "    dnssec-signing: on\n"
+                                  : "    acl: [update_by_key, "
+                                    "transfer_by_key]\n"
+                                    "    notify: secondary\n")
+                       : (o->sign ? "    acl: update_by_key\n"
+                                    "    dnssec-signing: on\n"
+                                  : "    acl: update_by_key\n"));
     if (conf_start(k, conf, cl, cap) != 0)
         return -1;
     return wait_zones(k, 1);

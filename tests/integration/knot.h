@@ -64,6 +64,10 @@ typedef struct kn_opts {
                             * while the servers run, since the secondary
                             * and the resolver configure them too */
     int nbulk;
+    int neg_ttl;           /* > 0: the SOA's TTL and MINIMUM (the negative
+                            * TTL, RFC 2308); 0: 60 */
+    int sign;              /* Knot signs every zone (dnssec-signing: on,
+                            * its default policy: ECDSA P-256, KSK + ZSK) */
 } kn_opts;
 
 typedef struct knot {

@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "common/kw_time.h"
+#include "dane_bed.h"
 #include "dane/dane_roll.h"
 #include "keystore/ks_keygen.h"
 #include "dns/dns_update.h"
@@ -1131,17 +1132,6 @@ static void ari_window(void **state)
 
 /* ----- DANE key rollover: the key announced before it is served ---------- */
 
-/* The TLSA 3 1 1 record of the key in path. */
-static void key_tlsa(const char *path, char *buf)
-{
-    kw_diag d;
-    EVP_PKEY *k = ks_key_read(path, &d);
-
-    assert_non_null(k);
-    assert_int_equal(kw_dane_key_tlsa(k, 3, 1, 1, buf, 160, &d), 0);
-    EVP_PKEY_free(k);
-}
-
 static void pinned(int64_t t)
 {
     char v[32];
@@ -1153,70 +1143,61 @@ static void pinned(int64_t t)
 static void dane_rollover(void **state)
 {
     const char *owner = "_25._tcp.mx.example.com";
-    knot prim, sec;
-    kn_opts ko;
-    pebble peb;
-    pb_opts o;
-    kw_dns_server servers[2];
-    char conf[2048], next[160], live[160], status[160], keyf[800];
+    dane_bed_opts bo = {.secondary = 1};
+    dane_bed b;
+    char conf[3072], cert[2048], next[160], live[160], status[160];
+    char keyf[800], bdir[600];
     int64_t t0 = (int64_t)time(NULL);
     kw_diag d;
     tdir t, t2;
     kwres r;
-    int port;
 
     (void)state;
     tdir_make(&t, "dane-roll");
-    memset(&ko, 0, sizeof(ko));
-    port = kn_free_port("127.0.0.2");
-    ko.port = port;
-    ko.ns2_addr = "127.0.0.2";
-    assert_int_equal(kn_primary_start(t.dir, "knot1", &ko, &prim), 0);
-    assert_int_equal(kn_secondary_start(t.dir, "knot2", &prim, "127.0.0.2",
-                                        &sec),
+    snprintf(bdir, sizeof(bdir), "%s/bed", t.dir);
+    assert_int_equal(dane_bed_start(bdir, &bo, &b), 0);
+    assert_int_equal(dane_bed_cert(&b, "mx", "mx.example.com", 60, NULL,
+                                   cert, sizeof(cert)),
                      0);
-    o = PB_OPTS_DEFAULT(port);
-    o.nosleep = 1;
-    assert_int_equal(pb_start(t.dir, "pebble-dane", &g_pki, &o, &peb), 0);
-    assert_int_equal(kw_dns_server_parse("127.0.0.1", port, &servers[0], &d),
-                     0);
-    assert_int_equal(kw_dns_server_parse("127.0.0.2", port, &servers[1], &d),
-                     0);
-    snprintf(conf, sizeof(conf),
-             "[certificate \"mx\"]\nnames = mx.example.com\n"
-             "challenge = dns-01\ndns_server = 127.0.0.1:%d\n"
-             "tsig_key = %s\ntsig_algorithm = %s\ntsig_secret = %s\n"
-             "dns_check = 127.0.0.1:%d, 127.0.0.2:%d\ndns_wait = 20s\n"
-             "dane = 3 1 1\ndane_ttl = 60\n",
-             port, prim.key_name, prim.key_alg, prim.key_secret, port, port);
-    conf_write(&t, peb.directory, g_pki.ca_pem, peb.http_port, conf);
+    snprintf(conf, sizeof(conf), "[daemon]\nmetrics_listen = off\n%s", cert);
+    assert_int_equal(dane_bed_conf(&b, t.conf, conf), 0);
 
     /* First run: the next key announced on both servers, the renewal
-     * held back, nothing live. */
+     * held back (the rollover's wait, not a failure), nothing live. */
     pinned(t0);
-    r = kw_fail(t.state, t.conf, "renew");
-    assert_contains(r.out, "held back");
+    r = kw_ok(t.state, t.conf, "renew");
+    assert_contains(r.out, "mx: held back: the next key's TLSA record is "
+                           "visible");
     kwres_free(&r);
     assert_int_equal(access(kw_path(t.certs, "live/mx/privkey.pem"), F_OK),
                      -1);
     snprintf(keyf, sizeof(keyf), "%s/dane/mx.next-key.pem", t.certs);
-    key_tlsa(keyf, next);
-    assert_int_equal(kw_dns_tlsa_wait(servers, 2, owner, next, 1, 5000, 200,
-                                      &d), 0);
+    assert_int_equal(dane_bed_key_tlsa(keyf, next), 0);
+    assert_int_equal(kw_dns_tlsa_wait(b.servers, b.nservers, owner, next, 1,
+                                      5000, 200, &d),
+                     0);
     /* Still within 2 x 60 + the negative TTL: held back again. */
     pinned(t0 + 100);
-    r = kw_fail(t.state, t.conf, "renew");
+    r = kw_ok(t.state, t.conf, "renew");
     assert_contains(r.out, "held back");
+    kwres_free(&r);
+    /* Not counted against the CA: no failure recorded. */
+    assert_int_equal(db_q(&t, "SELECT count(*) FROM certificates WHERE "
+                              "name = 'mx' AND failures > 0"), 0);
+    r = kw(t.state, t.conf, "dane", "status", "mx");
+    assert_contains(r.out, "waits for the wait until");
     kwres_free(&r);
     /* After the wait: issued, with exactly the announced key. */
     pinned(t0 + 400);
     r = kw_ok(t.state, t.conf, "renew");
     assert_contains(r.out, "mx: issued");
     kwres_free(&r);
-    key_tlsa(kw_path(t.certs, "live/mx/privkey.pem"), live);
+    assert_int_equal(
+        dane_bed_key_tlsa(kw_path(t.certs, "live/mx/privkey.pem"), live), 0);
     assert_string_equal(live, next);
-    assert_int_equal(kw_dns_tlsa_wait(servers, 2, owner, live, 1, 5000, 200,
-                                      &d), 0);
+    assert_int_equal(kw_dns_tlsa_wait(b.servers, b.nservers, owner, live, 1,
+                                      5000, 200, &d),
+                     0);
     r = kw(t.state, t.conf, "dane", "status", "mx");
     assert_contains(r.out, "mx: ready");
     kwres_free(&r);
@@ -1224,17 +1205,19 @@ static void dane_rollover(void **state)
     /* A refused TSIG key: nothing published, held back, nothing live. */
     tdir_make(&t2, "dane-roll-bad");
     snprintf(conf, sizeof(conf),
+             "[daemon]\nmetrics_listen = off\n"
              "[certificate \"bad\"]\nnames = bad.example.com\n"
              "challenge = dns-01\ndns_server = 127.0.0.1:%d\n"
              "tsig_key = %s\ntsig_secret = "
              "c2VjcmV0LWJ1dC13cm9uZy1zZWNyZXQtYnV0LXdyb25nIQ==\n"
              "dns_check = 127.0.0.1:%d\ndns_wait = 5s\n"
              "dane = 3 1 1\ndane_ttl = 60\n",
-             port, prim.key_name, port);
-    conf_write(&t2, peb.directory, g_pki.ca_pem, peb.http_port, conf);
+             b.port, b.prim.key_name, b.port);
+    assert_int_equal(dane_bed_conf(&b, t2.conf, conf), 0);
     pinned(t0);
     r = kw_fail(t2.state, t2.conf, "renew");
-    assert_contains(r.out, "held back");
+    assert_contains(r.out, "bad: held back: the DANE rollover stopped at "
+                           "publishing");
     kwres_free(&r);
     pinned(t0 + 100000);
     r = kw_fail(t2.state, t2.conf, "renew");
@@ -1248,13 +1231,13 @@ static void dane_rollover(void **state)
     assert_contains(r.out, "NOTAUTH");
     kwres_free(&r);
     snprintf(keyf, sizeof(keyf), "%s/dane/bad.next-key.pem", t2.certs);
-    key_tlsa(keyf, next);
-    assert_int_equal(kw_dns_tlsa_look(&servers[0], "_25._tcp.bad.example.com",
-                                      next, 0, 3000, status, sizeof(status)),
+    assert_int_equal(dane_bed_key_tlsa(keyf, next), 0);
+    assert_int_equal(kw_dns_tlsa_look(&b.servers[0],
+                                      "_25._tcp.bad.example.com", next, 0,
+                                      3000, status, sizeof(status)),
                      1);
     unsetenv("KEYWARDEN_NOW");
-    kn_stop(&sec);
-    kn_stop(&prim);
+    dane_bed_stop(&b);
 }
 
 /* ----- dns-01 through a real Knot DNS (RFC 2136 + TSIG) ------------------- */
