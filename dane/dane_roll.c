@@ -95,6 +95,7 @@
 #include "dane_match.h"
 
 #include "../common/kw_log.h"
+#include "../common/kw_str.h"
 #include "../common/kw_time.h"
 #include "../keystore/ks_health.h"
 #include "../keystore/ks_keygen.h"
@@ -147,6 +148,8 @@ kw_dane_stage kw_dane_stage_parse(const char *s)
 
 int kw_dane_roll_params_check(const kw_dane_roll_params *p, kw_diag *d)
 {
+    size_t owners_len = 0;
+
     if (p->usage != KW_DANE_DANE_EE || p->selector != 1)
         return kw_diag_set(d, KW_EINVAL,
                            "certificate \"%s\": dane = %d %d %d: only 3 1 x "
@@ -170,6 +173,24 @@ int kw_dane_roll_params_check(const kw_dane_roll_params *p, kw_diag *d)
         return kw_diag_set(d, KW_EINVAL,
                            "certificate \"%s\": no path for the next key",
                            p->cert);
+    /* The journal row holds the path and the owners in fixed fields: a
+     * cut path would write the key where nothing finds it again. */
+    if (strlen(p->next_key_path) >= sizeof(((ks_dane_roll *)0)->key_path))
+        return kw_diag_set(d, KW_EINVAL,
+                           "certificate \"%s\": the next key's path %s is "
+                           "%zu bytes long; at most %zu (a shorter "
+                           "certs_dir)",
+                           p->cert, p->next_key_path,
+                           strlen(p->next_key_path),
+                           sizeof(((ks_dane_roll *)0)->key_path) - 1);
+    for (size_t i = 0; i < p->nhosts; i++)
+        owners_len += strlen("_65535._tcp. ") + strlen(p->hosts[i]);
+    if (owners_len >= sizeof(((ks_dane_roll *)0)->names))
+        return kw_diag_set(d, KW_EINVAL,
+                           "certificate \"%s\": dane_hosts: the %zu TLSA "
+                           "names take %zu bytes; at most %zu (fewer hosts)",
+                           p->cert, p->nhosts, owners_len,
+                           sizeof(((ks_dane_roll *)0)->names) - 1);
     return 0;
 }
 
@@ -405,12 +426,15 @@ static int start(machine *m, const ks_dane_roll *prev, int have_prev,
 
     memset(r, 0, sizeof(*r));
     snprintf(r->cert, sizeof(r->cert), "%s", m->p->cert);
-    snprintf(r->key_path, sizeof(r->key_path), "%s", m->p->next_key_path);
+    if (snprintf(r->key_path, sizeof(r->key_path), "%s",
+                 m->p->next_key_path) >= (int)sizeof(r->key_path))
+        return kw_diag_set(d, KW_EINVAL, "%s: the next key's path is too "
+                           "long", m->p->cert);
     for (size_t i = 0; i < m->nowners; i++)
-        off += (size_t)snprintf(r->names + off,
-                                off < sizeof(r->names)
-                                    ? sizeof(r->names) - off : 0,
-                                "%s%s", i ? " " : "", m->owners[i]);
+        if (kw_str_appendf(r->names, sizeof(r->names), &off, "%s%s",
+                           i ? " " : "", m->owners[i]) != 0)
+            return kw_diag_set(d, KW_EINVAL, "%s: dane_hosts: the TLSA "
+                               "names do not fit the journal", m->p->cert);
     r->started_at = m->now;
     /* The key served now is the one whose record stays until the next
      * key is deployed: the last rollover's, else the live key file's. */

@@ -414,6 +414,32 @@ static void test_params(void **state)
     assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
     prm.nhosts = 2;
     assert_int_equal(kw_dane_roll_params_check(&prm, &d), 0);
+    /* What the journal's fixed fields cannot hold is refused, not cut. */
+    {
+        char longpath[1100], longhost[254];
+        const char *saved = prm.next_key_path;
+        const char *const *saved_hosts = prm.hosts;
+        const char *many[16];
+        size_t saved_n = prm.nhosts, i;
+
+        memset(longpath, 'p', sizeof(longpath) - 1);
+        longpath[0] = '/';
+        longpath[sizeof(longpath) - 1] = '\0';
+        prm.next_key_path = longpath;
+        assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
+        assert_non_null(strstr(d.msg, "next key's path"));
+        prm.next_key_path = saved;
+        memset(longhost, 'h', sizeof(longhost) - 1);
+        longhost[sizeof(longhost) - 1] = '\0';
+        for (i = 0; i < 16; i++)
+            many[i] = longhost;
+        prm.hosts = many;
+        prm.nhosts = 16;
+        assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
+        assert_non_null(strstr(d.msg, "TLSA names take"));
+        prm.hosts = saved_hosts;
+        prm.nhosts = saved_n;
+    }
 }
 
 /* Runs one step in a child with KEYWARDEN_TEST_DIE_AT = at; it must die
