@@ -922,7 +922,22 @@ void kw_dane_roll_health_of(const ks_dane_roll *r, int found,
         return;
     }
     if (r->stopped[0] == '\0') {
+        char at[32];
+
         snprintf(h->reason, sizeof(h->reason), "%.500s", r->waits_for);
+        /* Waiting is normal, one cycle ahead of the renewal; still
+         * waiting this close to the expiry means the renewal is held
+         * back by the wait: a warning, critical when the wait outlasts
+         * the certificate. */
+        if (p->not_after == 0 || now < p->not_after - before ||
+            kw_dane_stage_parse(r->stage) >= KW_DANE_ST_READY)
+            return;
+        h->health = r->wait_until >= p->not_after ? KS_HEALTH_CRITICAL
+                                                   : KS_HEALTH_WARNING;
+        kw_time_rfc3339(p->not_after, at, sizeof(at));
+        snprintf(h->reason, sizeof(h->reason), "the certificate expires at "
+                 "%s and its renewal is held back until the next key's "
+                 "record is announced: %.400s", at, r->waits_for);
         return;
     }
     h->health = p->not_after != 0 && now >= p->not_after - before

@@ -348,8 +348,18 @@ static void test_failed_publication(void **state)
     assert_string_equal(out.roll.stage, "visible");
     assert_int_equal(out.roll.failures, 0);
     assert_string_equal(out.roll.stopped, "");
-    kw_dane_roll_health_of(&out.roll, 1, &prm, T0 + 29 * 86400, &h);
+    /* Waiting is no problem a month before the expiry; a day before,
+     * the renewal held back by the wait is a warning, and critical when
+     * the wait would outlast the certificate. */
+    kw_dane_roll_health_of(&out.roll, 1, &prm, T0 + 2700, &h);
     assert_int_equal(h.health, KS_HEALTH_OK);
+    kw_dane_roll_health_of(&out.roll, 1, &prm, T0 + 29 * 86400, &h);
+    assert_int_equal(h.health, KS_HEALTH_WARNING);
+    assert_non_null(strstr(h.reason, "held back until the next key"));
+    prm.not_after = out.roll.wait_until;
+    kw_dane_roll_health_of(&out.roll, 1, &prm, out.roll.wait_until - 60, &h);
+    assert_int_equal(h.health, KS_HEALTH_CRITICAL);
+    prm.not_after = T0 + 30 * 86400;
     /* A lagging secondary holds it at published. */
     assert_int_equal(fk->n, 4);
 }
