@@ -1,0 +1,751 @@
+/*
+ * test_dane_sender.c: the DANE key rollover as a DANE-validating sender
+ * sees it (issue 16).  A receiving Postfix on 127.0.0.1:25 is the MX of
+ * example.com (mx.example.com), serving the certificate keywarden
+ * manages from Pebble, with dane = 3 1 1 in a zone Knot signs
+ * (dane_bed.h); a second Postfix is a sender with
+ * smtp_dns_support_level = dnssec and smtp_tls_security_level = dane,
+ * resolving through a validating unbound (dnssec_bed.h) that has the
+ * zone's KSK as its trust anchor.  Messages are submitted to the sender
+ * without pause while keywarden renews the receiver's certificate with
+ * a new key, the hook reloading the receiver: every message must reach
+ * the receiver (its log names each Message-ID), the sender must log no
+ * deferral and end with an empty queue, and every delivery must be a
+ * DANE-verified TLS connection.  Then the negative control, on the same
+ * servers: the certificate without dane = (a renewal tool that knows
+ * nothing of DNS) renews onto a fresh key no TLSA record names, and the
+ * sender must defer ("Server certificate not verified").
+ *
+ * Postfix asks the system resolver, so the test runs in a network and
+ * mount namespace of its own (root only; skipped with a message
+ * otherwise): its loopback up, unbound on 127.0.0.1:53 and a private
+ * /etc/resolv.conf bind-mounted over the real one, naming it with
+ * `options trust-ad` (without it glibc 2.36 clears the AD bit and
+ * Postfix takes every answer for insecure).
+ *
+ * Time: keywarden's wait before a deployment is 2 x dane_ttl + the
+ * zone's negative TTL (2 x 60 + 10 s), on a clock the test runs LAPSE
+ * times faster than the real one (KEYWARDEN_NOW given to every run).
+ * The resolver the sender asks keeps nothing longer than 10 s
+ * (cache-max-ttl) and no denial longer than 5 s, so the 13 real seconds
+ * a wait lasts are longer than any cached answer: what keywarden
+ * believes about the caches stays true of the real one.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "dane_bed.h"
+#include "dnssec_bed.h"
+#include "kwrun.h"
+#include "proc.h"
+#include "servers.h"
+#include "testpki.h"
+#include "tmpdir.h"
+
+#define ZONE "example.com"
+#define MX "mx." ZONE
+#define OWNER "_25._tcp." MX
+#define LAPSE 10        /* keywarden's clock runs this much faster */
+#define DANE_TTL 60
+#define NEG_TTL 10
+#define CYCLES 3        /* keyed renewals under traffic */
+#define PACE_MS 100     /* between two submitted messages */
+
+static int g_ns;        /* the private namespaces are there */
+static const char *g_why = "";
+static dane_bed g_bed;
+static char g_dir[700], g_state[800], g_conf[800], g_db[900];
+static char g_rdir[800], g_sdir[800], g_rlog[900], g_slog[900];
+static char g_live_cert[900], g_live_key[900], g_live_chain[900];
+static pid_t g_rpid, g_spid;
+static int g_sport;
+static double g_t0;     /* mono() at the lapse clock's start */
+static int64_t g_v0;    /* keywarden's time then */
+
+/* ----- the private namespaces ---------------------------------------- */
+
+/* A network namespace with only lo (up), and a mount namespace in which
+ * /etc/resolv.conf is ours.  -1 with g_why when the kernel or the user
+ * may not. */
+static int private_net(const char *resolv)
+{
+    struct ifreq ifr;
+    int fd;
+
+    if (geteuid() != 0) {
+        g_why = "not root";
+        return -1;
+    }
+    if (unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) {
+        g_why = "unshare(CLONE_NEWNET | CLONE_NEWNS) refused";
+        return -1;
+    }
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+    assert_int_equal(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
+    ifr.ifr_flags |= IFF_UP;
+    assert_int_equal(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
+    close(fd);
+    /* The sender's own address (Postfix looks for it among the
+     * interfaces' addresses). */
+    {
+        char *argv[] = { (char *)"/usr/sbin/ip", (char *)"addr",
+                         (char *)"add", (char *)"127.0.0.2/32",
+                         (char *)"dev", (char *)"lo", NULL };
+
+        assert_int_equal(bed_run(argv, NULL), 0);
+    }
+    /* Our mounts stay ours: nothing propagates back to the host. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount(resolv, "/etc/resolv.conf", NULL, MS_BIND, NULL) != 0) {
+        g_why = "cannot bind-mount /etc/resolv.conf";
+        return -1;
+    }
+    return 0;
+}
+
+/* ----- keywarden on the lapse clock ------------------------------------- */
+
+static int64_t vnow(void)
+{
+    return g_v0 + (int64_t)((mono() - g_t0) * LAPSE);
+}
+
+static kwres kw_at(const char **args)
+{
+    char v[32];
+
+    snprintf(v, sizeof(v), "%lld", (long long)vnow());
+    setenv("KEYWARDEN_NOW", v, 1);
+    return kw_argv(g_state, g_conf, args);
+}
+
+#define KW(...) kw_at((const char *[]){__VA_ARGS__, NULL})
+
+/* Drops the lines that start with "dane" from a [certificate] text: the
+ * same certificate for a tool that knows nothing of DNS. */
+static void strip_dane(char *text)
+{
+    char *p = text;
+
+    while (*p != '\0') {
+        char *eol = strchr(p, '\n');
+        size_t n = eol != NULL ? (size_t)(eol - p) + 1 : strlen(p);
+
+        if (strncmp(p, "dane", 4) == 0)
+            memmove(p, p + n, strlen(p + n) + 1);
+        else
+            p += n;
+    }
+}
+
+/* The configuration: the certificate mx (with dane = 3 1 1 when dane),
+ * with the hook reloading the receiver when hook is set. */
+static void write_conf(int dane, int hook)
+{
+    char cert[2048], text[4096];
+
+    assert_int_equal(dane_bed_cert(&g_bed, "mx", MX, DANE_TTL, NULL, cert,
+                                   sizeof(cert)),
+                     0);
+    if (!dane)
+        strip_dane(cert);
+    snprintf(text, sizeof(text),
+             "[daemon]\nmetrics_listen = off\n\n%s\n"
+             "[dane]\nresolver = 127.0.0.1:53\ntimeout = 5s\n%s%s%s",
+             cert,
+             hook ? "\n[hook \"mx-postfix\"]\non = cert.renewed\n"
+                    "reload = postfix\ncoalesce = 0s\nconfig = "
+                  : "",
+             hook ? g_rdir : "", hook ? "/postfix/etc\n" : "");
+    assert_int_equal(dane_bed_conf(&g_bed, g_conf, text), 0);
+}
+
+/* The TLSA 3 1 1 record of the live certificate's key. */
+static void live_tlsa(char *buf, size_t cap)
+{
+    FILE *f = fopen(g_live_cert, "r");
+    X509 *x;
+
+    assert_non_null(f);
+    x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(x);
+    tp_tlsa_spki(x, 3, buf, cap);
+    X509_free(x);
+}
+
+/* Does an authoritative server serve rdata at OWNER? */
+static int tlsa_served(const char *rdata)
+{
+    char status[300];
+
+    return kw_dns_tlsa_look(&g_bed.servers[0], OWNER, rdata, 1, 3000,
+                            status, sizeof(status)) == 1;
+}
+
+/* One forced renewal; returns its exit code, its words in out (cap). */
+static int renew(char *out, size_t cap)
+{
+    kwres r = KW("renew", "--force", "mx");
+    int rc = r.status;
+
+    snprintf(out, cap, "%s%s", r.out, r.err);
+    kwres_free(&r);
+    return rc;
+}
+
+/* The running rollover's wait_until, or 0. */
+static int64_t wait_until(void)
+{
+    int64_t t = db_int(g_db, "SELECT wait_until FROM dane_rollovers "
+                             "WHERE cert = 'mx' ORDER BY id DESC LIMIT 1");
+
+    return t > 0 ? t : 0;
+}
+
+/* Renew until the renewal deploys (held back while its record waits),
+ * on the lapse clock; bounded.  The held-back runs are what keywarden
+ * does on its own schedule; the test only asks again when its clock has
+ * passed the wait keywarden recorded. */
+static void renew_deployed(const char *tag)
+{
+    char out[8192];
+    double until = mono() + 90;
+    int held = 0;
+
+    for (;;) {
+        int64_t w;
+
+        if (renew(out, sizeof(out)) == 0) {
+            assert_contains(out, "mx: issued");
+            return;
+        }
+        if (strstr(out, "held back") == NULL)
+            fail_msg("%s: renew failed: %s", tag, out);
+        held++;
+        if (mono() > until)
+            fail_msg("%s: still held back after 90 s: %s", tag, out);
+        /* Sleep (real time) until keywarden's clock reaches the wait it
+         * recorded, in short steps: the DNS side was not seen yet when
+         * none is recorded. */
+        w = wait_until();
+        while (mono() < until && (w == 0 || vnow() <= w) &&
+               (w != 0 || held < 3)) {
+            struct timespec ts = { 0, 200 * 1000 * 1000 };
+
+            nanosleep(&ts, NULL);
+            if (w == 0)
+                break;
+        }
+    }
+}
+
+/* ----- the message stream ----------------------------------------------- */
+
+typedef struct stream {
+    int port;
+    char tag[16];
+    atomic_int stop;
+    atomic_int sent;   /* accepted by the sender (250 after DATA) */
+    char err[300];
+    pthread_t th;
+} stream;
+
+/* One reply (its last line's code), the lines read into buf. */
+static int reply(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+
+    for (;;) {
+        ssize_t k;
+        char *line;
+
+        if (n + 1 >= cap)
+            return -1;
+        k = recv(fd, buf + n, cap - 1 - n, 0);
+        if (k <= 0)
+            return -1;
+        n += (size_t)k;
+        buf[n] = '\0';
+        /* The last complete line: "NNN " ends the reply. */
+        line = buf;
+        for (;;) {
+            char *eol = strstr(line, "\r\n");
+
+            if (eol == NULL)
+                break;
+            if (eol - line >= 4 && line[3] == ' ')
+                return atoi(line);
+            line = eol + 2;
+        }
+    }
+}
+
+static int say(int fd, const char *text)
+{
+    size_t n = strlen(text);
+
+    return send(fd, text, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+}
+
+/* One SMTP exchange: text sent, the reply's code wanted. */
+static int xchg(stream *s, int fd, const char *text, int want)
+{
+    char buf[2048];
+    int code;
+
+    if (text != NULL && say(fd, text) != 0) {
+        snprintf(s->err, sizeof(s->err), "send: %s", strerror(errno));
+        return -1;
+    }
+    code = reply(fd, buf, sizeof(buf));
+    if (code != want) {
+        snprintf(s->err, sizeof(s->err), "after %.40s: %.200s",
+                 text != NULL ? text : "connect", buf);
+        return -1;
+    }
+    return 0;
+}
+
+static void *stream_run(void *arg)
+{
+    stream *s = arg;
+    struct sockaddr_in a;
+    struct timeval tv = { 10, 0 };
+    char msg[600];
+    int fd;
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)s->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        snprintf(s->err, sizeof(s->err), "connect: %s", strerror(errno));
+        goto out;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (xchg(s, fd, NULL, 220) != 0 ||
+        xchg(s, fd, "HELO e2e.sender.example.net\r\n", 250) != 0)
+        goto out;
+    while (!atomic_load(&s->stop)) {
+        struct timespec ts = { 0, PACE_MS * 1000 * 1000 };
+        int n = atomic_load(&s->sent) + 1;
+
+        snprintf(msg, sizeof(msg),
+                 "From: <s@sender.example.net>\r\nTo: <u@" ZONE ">\r\n"
+                 "Subject: %s %d\r\nMessage-ID: <%s-%d@sender.example.net>"
+                 "\r\n\r\nmessage %d of the %s stream\r\n.\r\n",
+                 s->tag, n, s->tag, n, n, s->tag);
+        if (xchg(s, fd, "MAIL FROM:<s@sender.example.net>\r\n", 250) != 0 ||
+            xchg(s, fd, "RCPT TO:<u@" ZONE ">\r\n", 250) != 0 ||
+            xchg(s, fd, "DATA\r\n", 354) != 0 || xchg(s, fd, msg, 250) != 0)
+            goto out;
+        atomic_store(&s->sent, n);
+        nanosleep(&ts, NULL);
+    }
+    xchg(s, fd, "QUIT\r\n", 221);
+out:
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* The running stream (a failed test leaves it running). */
+static stream *g_running;
+
+static void stream_halt(void)
+{
+    if (g_running != NULL) {
+        atomic_store(&g_running->stop, 1);
+        pthread_join(g_running->th, NULL);
+        g_running = NULL;
+    }
+}
+
+static void stream_start(stream *s, const char *tag)
+{
+    stream_halt();
+    memset(s, 0, sizeof(*s));
+    g_running = s;
+    s->port = g_sport;
+    snprintf(s->tag, sizeof(s->tag), "%s", tag);
+    assert_int_equal(pthread_create(&s->th, NULL, stream_run, s), 0);
+}
+
+/* Stops the stream; it must have run without an SMTP error. */
+static int stream_stop(stream *s)
+{
+    atomic_store(&s->stop, 1);
+    g_running = NULL;
+    assert_int_equal(pthread_join(s->th, NULL), 0);
+    if (s->err[0] != '\0')
+        fail_msg("the %s stream to the sender: %s", s->tag, s->err);
+    return atomic_load(&s->sent);
+}
+
+/* ----- reading the logs ------------------------------------------------- */
+
+/* Occurrences of needle in the file at path. */
+static int count_in(const char *path, const char *needle)
+{
+    size_t len;
+    char *t = slurp(path, &len), *p;
+    int n = 0;
+
+    if (t == NULL)
+        return 0;
+    for (p = t; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    free(t);
+    return n;
+}
+
+/* The messages of stream tag (1..n) whose Message-ID the receiver
+ * logged. */
+static int received(const char *tag, int n)
+{
+    size_t len;
+    char *t = slurp(g_rlog, &len), id[120];
+    int i, got = 0;
+
+    if (t == NULL)
+        return 0;
+    for (i = 1; i <= n; i++) {
+        snprintf(id, sizeof(id), "message-id=<%s-%d@sender.example.net>",
+                 tag, i);
+        got += strstr(t, id) != NULL;
+    }
+    free(t);
+    return got;
+}
+
+typedef struct outcome {
+    int sent, deferred, verified;
+} outcome;
+
+static outcome sender_log(void)
+{
+    outcome o;
+
+    o.sent = count_in(g_slog, "status=sent");
+    o.deferred = count_in(g_slog, "status=deferred");
+    o.verified = count_in(g_slog, "Verified TLS connection established "
+                                  "to " MX "[127.0.0.1]:25");
+    return o;
+}
+
+typedef struct settle {
+    int want;      /* deliveries attempted (sent + deferred) */
+    outcome base;  /* the log's counts before the stream */
+} settle;
+
+static int settled(void *ctx)
+{
+    settle *s = ctx;
+    outcome o = sender_log();
+
+    return (o.sent - s->base.sent) + (o.deferred - s->base.deferred) >=
+           s->want;
+}
+
+/* A deferral since the counts in ctx (an outcome). */
+static int deferral_seen(void *ctx)
+{
+    const outcome *base = ctx;
+
+    return sender_log().deferred > base->deferred;
+}
+
+/* Lines of `postqueue -j` (one per queued message). */
+static int queued(void)
+{
+    char etc[900], *out = NULL, *p;
+    char *argv[] = { (char *)"/usr/sbin/postqueue", (char *)"-c", etc,
+                     (char *)"-j", NULL };
+    int n = 0;
+
+    snprintf(etc, sizeof(etc), "%s/postfix/etc", g_sdir);
+    assert_int_equal(bed_run(argv, &out), 0);
+    for (p = out; p != NULL && (p = strchr(p, '\n')) != NULL; p++)
+        n++;
+    free(out);
+    return n;
+}
+
+/* keywarden dane check of the MX through the sender's resolver must
+ * exit want (0 ok, 2 critical). */
+static void dane_check(int want)
+{
+    char server[64];
+    kwres r;
+
+    snprintf(server, sizeof(server), "127.0.0.1:%d", g_bed.port);
+    r = KW("dane", "check", "--resolver", "127.0.0.1:53", "--server", server,
+           MX);
+
+    if (r.status != want)
+        fail_msg("dane check exited %d, not %d:\n%s%s", r.status, want,
+                 r.out, r.err);
+    kwres_free(&r);
+}
+
+/* ----- setup ------------------------------------------------------------ */
+
+static int setup(void **st)
+{
+    char resolv[800], bdir[800];
+    dane_bed_opts o;
+    const char *skip = NULL;
+
+    (void)st;
+    if (access("/usr/sbin/postfix", X_OK) != 0 ||
+        access("/usr/bin/pebble", X_OK) != 0) {
+        g_why = "Postfix or Pebble not installed (tests/deps.sh)";
+        return 0;
+    }
+    if (bed_init("dane_sender") != 0)
+        return -1;
+    snprintf(g_dir, sizeof(g_dir), "%s", bed.dir);
+    snprintf(resolv, sizeof(resolv), "%s/resolv.conf", g_dir);
+    bed_put_text(resolv, "nameserver 127.0.0.1\noptions trust-ad\n");
+    if (private_net(resolv) != 0) {
+        fprintf(stderr, "test_dane_sender: skipped: %s (the test needs "
+                        "root and private network and mount namespaces "
+                        "for port 53 and its own /etc/resolv.conf)\n",
+                g_why);
+        return 0;
+    }
+    g_ns = 1;
+    snprintf(bdir, sizeof(bdir), "%s/dane", g_dir);
+    memset(&o, 0, sizeof(o));
+    o.zone = ZONE;
+    o.records = "@ MX 10 mx\nmx A 127.0.0.1\nwww A 127.0.0.1\n";
+    o.sign = 1;
+    o.neg_ttl = NEG_TTL;
+    assert_int_equal(dane_bed_start(bdir, &o, &g_bed), 0);
+    /* The validating resolver the sender asks, on port 53. */
+    bed.port = g_bed.port;
+    bed.ub_zone = ZONE ".";
+    bed.ub_port = 53;
+    bed_start_unbound();
+
+    snprintf(g_state, sizeof(g_state), "%s/state", g_dir);
+    snprintf(g_conf, sizeof(g_conf), "%s/keywarden.conf", g_dir);
+    snprintf(g_db, sizeof(g_db), "%s/keywarden.db", g_state);
+    snprintf(g_rdir, sizeof(g_rdir), "%s/receiver", g_dir);
+    snprintf(g_sdir, sizeof(g_sdir), "%s/sender", g_dir);
+    snprintf(g_rlog, sizeof(g_rlog), "%s/postfix/postfix.out", g_rdir);
+    snprintf(g_slog, sizeof(g_slog), "%s/postfix/postfix.out", g_sdir);
+    tp_mkdirs(g_rdir);
+    tp_mkdirs(g_sdir);
+    /* Postfix's unprivileged processes pass through to their data. */
+    assert_int_equal(chmod(g_dir, 0711), 0);
+    g_t0 = mono();
+    g_v0 = (int64_t)time(NULL);
+
+    /* The MX's first certificate, before any DANE: keywarden's dane =
+     * then announces the next key beside this one. */
+    write_conf(0, 0);
+    {
+        kwres r = KW("renew", "mx");
+
+        assert_int_equal(r.status, 0);
+        kwres_free(&r);
+    }
+    snprintf(g_live_cert, sizeof(g_live_cert), "%s/certs/live/mx/cert.pem",
+             g_state);
+    snprintf(g_live_key, sizeof(g_live_key), "%s/certs/live/mx/privkey.pem",
+             g_state);
+    snprintf(g_live_chain, sizeof(g_live_chain),
+             "%s/certs/live/mx/fullchain.pem", g_state);
+    if (access(g_live_cert, R_OK) != 0)
+        fail_msg("no live certificate at %s", g_live_cert);
+    g_rpid = postfix_start(g_rdir, 25, g_live_chain, g_live_key,
+                           "myhostname = " MX "\n"
+                           "mydestination = " ZONE "\n"
+                           "local_recipient_maps =\nalias_maps =\n"
+                           "alias_database =\n"
+                           "local_transport = discard:\n"
+                           "smtpd_tls_loglevel = 1\n",
+                           &skip);
+    if (g_rpid == 0) {
+        g_ns = 0;
+        g_why = skip;
+        return 0;
+    }
+    assert_true(g_rpid > 0);
+    g_sport = free_port();
+    /* The sender: its own address is 127.0.0.2, so the MX's 127.0.0.1 is
+     * not "myself" (Postfix would refuse a loop); a new TLS handshake
+     * for every message (no connection cache); no DNSSEC probe of the
+     * root, which goes nowhere here. */
+    g_spid = postfix_start(g_sdir, g_sport, g_bed.pki.cert_pem,
+                           g_bed.pki.key_pem,
+                           "myhostname = sender.example.net\n"
+                           "inet_interfaces = 127.0.0.2\n"
+                           "mynetworks = 127.0.0.0/8\n"
+                           "smtp_dns_support_level = dnssec\n"
+                           "smtp_tls_security_level = dane\n"
+                           "smtp_tls_loglevel = 1\n"
+                           "smtp_connection_cache_on_demand = no\n"
+                           "dnssec_probe =\n",
+                           &skip);
+    assert_true(g_spid > 0);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    stream_halt();
+    unsetenv("KEYWARDEN_NOW");
+    postfix_stop(g_sdir, g_spid);
+    postfix_stop(g_rdir, g_rpid);
+    dane_bed_stop(&g_bed);
+    bed_stop();
+    return 0;
+}
+
+/* ----- the tests -------------------------------------------------------- */
+
+static void need_ns(void)
+{
+    if (!g_ns) {
+        print_message("skipped: %s\n", g_why);
+        skip();
+    }
+}
+
+/* Keyed renewals under a stream of messages, keywarden announcing each
+ * key before it is served: not one deferral. */
+static void test_rollover_no_deferral(void **st)
+{
+    char before[160], after[160];
+    double t = mono();
+    settle s;
+    static stream m;
+    int i, n, renewals = 0, got;
+
+    (void)st;
+    need_ns();
+    write_conf(1, 1);
+    live_tlsa(before, sizeof(before));
+    s.base = sender_log();
+    stream_start(&m, "roll");
+    for (i = 0; i < CYCLES; i++) {
+        renew_deployed("rollover");
+        live_tlsa(after, sizeof(after));
+        if (strcmp(after, before) == 0) {
+            print_message("renewal %d kept the key %s: no further "
+                          "rollover to prove\n", i + 1, after);
+            break;
+        }
+        renewals++;
+        /* The key now served was announced: its record is in the zone,
+         * and keywarden's own check through the sender's resolver
+         * agrees. */
+        assert_true(tlsa_served(after));
+        dane_check(0);
+        snprintf(before, sizeof(before), "%s", after);
+    }
+    assert_true(renewals >= 1);
+    n = stream_stop(&m);
+    assert_true(n > 0);
+    s.want = n;
+    if (!proc_until(settled, &s, 60000))
+        fail_msg("the sender tried %d of %d messages in 60 s",
+                 sender_log().sent - s.base.sent, n);
+    got = received("roll", n);
+    {
+        outcome o = sender_log();
+
+        print_message("rollover: %d keyed renewals, %d messages submitted, "
+                      "%d delivered (%d by DANE-verified TLS), %d deferred, "
+                      "%d received, %.1f s\n",
+                      renewals, n, o.sent - s.base.sent,
+                      o.verified - s.base.verified,
+                      o.deferred - s.base.deferred, got, mono() - t);
+        assert_int_equal(o.deferred - s.base.deferred, 0);
+        assert_int_equal(o.sent - s.base.sent, n);
+        assert_true(o.verified - s.base.verified >= n);
+    }
+    assert_int_equal(got, n);
+    assert_int_equal(queued(), 0);
+}
+
+/* The negative control: the same certificate renewed onto a key no
+ * record announced (dane = removed): the sender defers. */
+static void test_unannounced_key_defers(void **st)
+{
+    char before[160], after[160], out[8192];
+    double t = mono();
+    settle s;
+    static stream m;
+    int n;
+    outcome o;
+
+    (void)st;
+    need_ns();
+    write_conf(0, 1);
+    live_tlsa(before, sizeof(before));
+    s.base = sender_log();
+    stream_start(&m, "bare");
+    assert_int_equal(renew(out, sizeof(out)), 0);
+    assert_contains(out, "mx: issued");
+    live_tlsa(after, sizeof(after));
+    assert_string_not_equal(after, before);
+    assert_false(tlsa_served(after));
+    /* keywarden's check sees what the sender will: critical. */
+    dane_check(2);
+    /* The first deferral (bounded): the stream keeps the sender busy. */
+    if (!proc_until(deferral_seen, &s.base, 40000))
+        fail_msg("no deferral within 40 s of serving an unannounced key");
+    n = stream_stop(&m);
+    o = sender_log();
+    print_message("negative control (renewal without announcement): %d "
+                  "messages submitted, %d delivered, %d deferred, %d "
+                  "received, %.1f s\n",
+                  n, o.sent - s.base.sent, o.deferred - s.base.deferred,
+                  received("bare", n), mono() - t);
+    assert_true(o.deferred - s.base.deferred > 0);
+    assert_true(file_contains(g_slog, "Server certificate not verified"));
+    assert_true(queued() > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rollover_no_deferral),
+        cmocka_unit_test(test_unannounced_key_defers),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
