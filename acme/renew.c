@@ -513,71 +513,104 @@ static int judge(kw_renew *r, ks_store *s, const ks_managed *rec,
     return 0;
 }
 
+int kw_renew_dane_init(kw_renew_dane *x, const kw_renew_params *c,
+                       const char *certs_dir, int probe,
+                       const kw_dane_probe_at *at, size_t nat, kw_diag *d)
+{
+    char dir[PATH_MAX + 16], cert[PATH_MAX + 512];
+    int64_t nb = 0, na = 0;
+    char fp[65];
+    size_t i;
+
+    memset(x, 0, sizeof(*x));
+    snprintf(dir, sizeof(dir), "%s/dane", certs_dir);
+    if (kw_mkdir_p(dir, 0700) != 0)
+        return kw_diag_set(d, kw_errno(), "%s: cannot create: %s", dir,
+                           kw_strerror(kw_errno()));
+    snprintf(x->next, sizeof(x->next), "%s/%s.next-key.pem", dir, c->name);
+    snprintf(x->live, sizeof(x->live), "%s/live/%s/privkey.pem", certs_dir,
+             c->name);
+    snprintf(cert, sizeof(cert), "%s/live/%s/cert.pem", certs_dir, c->name);
+    x->first[0] = c->nnames > 0 ? c->names[0] : c->name;
+    x->p.cert = c->name;
+    x->p.hosts = c->ndane_hosts > 0 ? c->dane_hosts : x->first;
+    x->p.nhosts = c->ndane_hosts > 0 ? c->ndane_hosts : 1;
+    x->p.port = c->dane_port > 0 ? c->dane_port : 25;
+    x->p.usage = c->dane_usage;
+    x->p.selector = c->dane_selector;
+    x->p.mtype = c->dane_mtype;
+    x->p.ttl = c->dane_ttl > 0 ? c->dane_ttl : 3600;
+    x->p.key_type = c->key_type;
+    x->p.next_key_path = x->next;
+    x->p.live_key_path = access(x->live, F_OK) == 0 ? x->live : NULL;
+    /* Unreadable: unknown, so a stopped rollover stays a warning. */
+    if (access(cert, R_OK) == 0 &&
+        kw_cert_file_facts(cert, &nb, &na, fp, NULL) == 0)
+        x->p.not_after = na;
+    x->p.release = c->dane_release;
+    x->net.server = c->dns.server;
+    x->net.zone = c->dns.zone;
+    x->net.tsig_key = c->dns.tsig_key;
+    x->net.tsig_alg = c->dns.tsig_alg;
+    x->net.tsig_secret = c->dns.tsig_secret;
+    for (i = 0; i < c->dns.ncheck && i < 16; i++)
+        x->check[i] = c->dns.check[i];
+    x->check[i] = NULL;
+    x->net.check = i > 0 ? x->check : NULL;
+    x->net.probe = probe;
+    x->net.at = at;
+    x->net.nat = nat;
+    kw_dane_roll_dns_real(&x->dns, &x->net);
+    return 0;
+}
+
 /*
  * dane =: the rollover advanced (dane/dane_roll.h: the next key written
  * and announced, its wait), then the gate.  0 with the announced key in
  * r->key, or KW_EBUSY when the renewal is held back (the old certificate
- * stays; the failure's retry runs the rollover on), with why in d.
+ * stays; the run is settled as KW_RENEW_HELD, not a failure), with what
+ * the rollover waits for in d and when it can move on in *next.  The gate
+ * does not probe: the dane-roll job and `dane step` do.
  */
-static int dane_gate(kw_renew *r, ks_store *s, kw_diag *d)
+static int dane_gate(kw_renew *r, ks_store *s, int64_t *next, int *stopped,
+                     kw_diag *d)
 {
-    char dir[PATH_MAX + 16], next[PATH_MAX + 512], live[PATH_MAX + 512];
     char key[PATH_MAX + 512];
-    const char *check[17];
-    const char *first[1];
-    kw_dane_roll_params p;
-    kw_dane_roll_net net;
-    kw_dane_roll_dns dns;
+    kw_renew_params c;
+    kw_renew_dane x;
     kw_dane_roll_out out;
-    size_t i;
     int rc;
 
-    snprintf(dir, sizeof(dir), "%s/dane", r->certs_dir);
-    if (kw_mkdir_p(dir, 0700) != 0)
-        return kw_diag_set(d, kw_errno(), "%s: cannot create: %s", dir,
-                           kw_strerror(kw_errno()));
-    snprintf(next, sizeof(next), "%s/%s.next-key.pem", dir, r->name);
-    snprintf(live, sizeof(live), "%s/live/%s/privkey.pem", r->certs_dir,
-             r->name);
-    memset(&p, 0, sizeof(p));
-    first[0] = r->names[0];
-    p.cert = r->name;
-    p.hosts = r->ndane_hosts > 0 ? (const char *const *)r->dane_hosts
-                                 : first;
-    p.nhosts = r->ndane_hosts > 0 ? r->ndane_hosts : 1;
-    p.port = r->dane_port;
-    p.usage = r->dane_usage;
-    p.selector = r->dane_selector;
-    p.mtype = r->dane_mtype;
-    p.ttl = r->dane_ttl;
-    p.key_type = r->key_type;
-    p.next_key_path = next;
-    p.live_key_path = r->live_version > 0 ? live : NULL;
-    p.not_after = r->live.not_after;
-    p.release = r->dane_release;
-    memset(&net, 0, sizeof(net));
-    net.server = r->dns.server;
-    net.zone = r->dns.zone;
-    net.tsig_key = r->dns.tsig_key;
-    net.tsig_alg = r->dns.tsig_alg;
-    net.tsig_secret = r->dns.tsig_secret;
-    for (i = 0; i < r->dns.ncheck && i < 16; i++)
-        check[i] = r->dns.check[i];
-    check[i] = NULL;
-    net.check = i > 0 ? check : NULL;
-    kw_dane_roll_dns_real(&dns, &net);
-    if ((rc = kw_dane_roll_step(s, &p, &dns, r->now, &out, d)) != 0)
+    memset(&c, 0, sizeof(c));
+    c.name = r->name;
+    c.names = (const char *const *)r->names;
+    c.nnames = r->nnames;
+    c.key_type = r->key_type;
+    c.dns = r->dns;
+    c.dane_usage = r->dane_usage;
+    c.dane_selector = r->dane_selector;
+    c.dane_mtype = r->dane_mtype;
+    c.dane_port = r->dane_port;
+    c.dane_ttl = r->dane_ttl;
+    c.dane_release = r->dane_release;
+    c.dane_hosts = (const char *const *)r->dane_hosts;
+    c.ndane_hosts = r->ndane_hosts;
+    if ((rc = kw_renew_dane_init(&x, &c, r->certs_dir, 0, NULL, 0, d)) != 0)
         return rc;
-    rc = kw_dane_roll_may_deploy(s, &p, r->now, key, sizeof(key), d);
+    if (r->live.not_after != 0)
+        x.p.not_after = r->live.not_after;
+    if ((rc = kw_dane_roll_step(s, &x.p, &x.dns, r->now, &out, d)) != 0)
+        return rc;
+    rc = kw_dane_roll_may_deploy(s, &x.p, r->now, key, sizeof(key), d);
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        char why[sizeof(d->msg)];
-
-        snprintf(why, sizeof(why), "%s", d->msg);
-        return kw_diag_set(d, KW_EBUSY, "%s%s%s", why,
-                           out.roll.waits_for[0] != '\0' ? "; " : "",
-                           out.roll.waits_for);
+        /* Looked at again when the rollover can move on; a rollover
+         * waiting for nothing but the renewal (never here) or for a
+         * runner that probes: in an hour. */
+        *next = out.next_step > r->now ? out.next_step : r->now + 3600;
+        *stopped = out.roll.stopped[0] != '\0';
+        return KW_EBUSY;
     }
     if ((r->key = ks_key_read(key, d)) == NULL)
         return KW_EIO;
@@ -603,8 +636,21 @@ static int prepare_order(kw_renew *r, ks_store *s, kw_diag *d)
     snprintf(r->pending_key, sizeof(r->pending_key), "%s/pending/%s.key.pem",
              r->certs_dir, r->name);
     if (r->dane) {
-        /* Only the announced key: never a pending or fresh one. */
-        if ((rc = dane_gate(r, s, d)) != 0)
+        int64_t next = 0;
+        int stopped = 0;
+
+        /* Only the announced key: never a pending or fresh one.  Held
+         * back is the rollover's state, not a failure of the renewal:
+         * nothing is recorded against the CA, and the run looks again
+         * when the rollover can move on. */
+        rc = dane_gate(r, s, &next, &stopped, d);
+        if (rc == KW_EBUSY) {
+            decide(r, KW_RENEW_HELD, next, "%s", d->msg);
+            r->res.held_stopped = stopped;
+            kw_notice("certificate %s: %s", r->name, d->msg);
+            return 0;
+        }
+        if (rc != 0)
             return rc;
     } else if (access(r->pending_key, F_OK) == 0) {
         r->key = ks_key_read(r->pending_key, d);

@@ -32,6 +32,7 @@
 
 #include "../acme/acme_http.h"
 #include "../acme/renew_due.h" /* the timing rules the callers share */
+#include "../dane/dane_roll.h"
 
 #include <limits.h>
 #include <openssl/evp.h>
@@ -139,6 +140,10 @@ typedef enum kw_renew_outcome {
     KW_RENEW_FAILED,   /* nothing changed on disk; retry at next_at (0:
                           not by itself: a permanent error) */
     KW_RENEW_CANCELLED,
+    KW_RENEW_HELD,     /* due, but held back by its DANE rollover (not a
+                          failure: no backoff counted against the CA);
+                          msg says what the rollover waits for, next_at
+                          when it can move on */
 } kw_renew_outcome;
 
 typedef struct kw_renew_result {
@@ -154,6 +159,8 @@ typedef struct kw_renew_result {
      * wish, not a schedule, and must not be shown as one. */
     char unsaved[512];
     int requests, bad_nonces;
+    int held_stopped;       /* KW_RENEW_HELD by a stopped rollover (its
+                               health warning or worse), not a wait */
 } kw_renew_result;
 
 typedef void (*kw_renew_cb)(void *ctx, const kw_renew_result *r);
@@ -168,6 +175,27 @@ int kw_renew_start(kw_acme_env *env, const kw_renew_params *c, int force,
 /* Stops it at the next step; cb runs with KW_RENEW_CANCELLED and the
  * order stays saved for the next run. */
 void kw_renew_cancel(kw_renew *r);
+
+/* A dane = certificate's rollover as the renewal's gate, the daemon's
+ * dane-roll job and `keywarden dane step` drive it: its parameters
+ * (next key CERTS/dane/NAME.next-key.pem, live key CERTS/live/NAME/
+ * privkey.pem, the live certificate's expiry), where its DNS goes (the
+ * certificate's dns-01 update settings) and where its probe connects
+ * (at, borrowed: [endpoint]s naming a dane host; probe 0: no probe).
+ * Everything points into x or c: keep both alive and x unmoved while
+ * it is used.  Makes CERTS/dane (0700).  0 or KW_E* with d. */
+typedef struct kw_renew_dane {
+    kw_dane_roll_params p;
+    kw_dane_roll_net net;
+    kw_dane_roll_dns dns;
+    char next[PATH_MAX + 512], live[PATH_MAX + 512];
+    const char *check[17];
+    const char *first[1];
+} kw_renew_dane;
+
+int kw_renew_dane_init(kw_renew_dane *x, const kw_renew_params *c,
+                       const char *certs_dir, int probe,
+                       const kw_dane_probe_at *at, size_t nat, kw_diag *d);
 
 /* The account key for the CA directory dir: STATE/acme/account-HASH.pem
  * (its path in path), created (0600, of type: ec256 when NULL) when

@@ -33,8 +33,9 @@ static void renew_usage(FILE *out)
           "  --force   renew even when not due, and despite the backoff of "
           "a failure\n"
           "\n"
-          "Exits 0 when every certificate is issued or not due, 1 when one "
-          "failed.\n"
+          "Exits 0 when every certificate is issued, not due or held back "
+          "by its DANE\n"
+          "rollover's wait, 1 when one failed or its rollover stopped.\n"
           "The daemon (keywarden serve) renews by itself; stop it first or "
           "use\n"
           "`keywarden run-job renew:NAME`.\n",
@@ -69,6 +70,14 @@ static void on_renewed(void *ctx, const kw_renew_result *r)
         break;
     case KW_RENEW_NOT_DUE:
         kw_outf(stdout, "%s: not due: %s\n", r->name, r->msg);
+        break;
+    case KW_RENEW_HELD:
+        /* The DANE rollover's own state: a failure only when the
+         * rollover stopped (its health says why). */
+        kw_outf(stdout, "%s: %s; looked at again at %s\n", r->name, r->msg,
+                when);
+        if (r->held_stopped)
+            rr->failed = 1;
         break;
     case KW_RENEW_CANCELLED:
         kw_outf(stdout, "%s: stopped; the order resumes at the next run\n",

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -845,4 +847,76 @@ void kw_dane_judge(const kw_dane_obs *obs, int64_t now, kw_dane_result *o)
             (s == KS_HEALTH_WARNING && o->health == KS_HEALTH_OK))
             o->health = s;
     }
+}
+
+int kw_dane_served(const char *host, int port, int starttls,
+                   const char *connect, const char *rdata, int timeout_ms,
+                   char *served, size_t cap, kw_diag *d)
+{
+    char list[KW_DANE_PEERS_MAX][64], rec[200];
+    int usage, selector, mtype, rc = 0;
+    size_t na = 0, i;
+
+    if (served != NULL && cap > 0)
+        served[0] = '\0';
+    if (sscanf(rdata, "%d %d %d", &usage, &selector, &mtype) != 3)
+        return kw_diag_set(d, KW_EINVAL, "probe of %s: \"%.100s\" is no "
+                           "TLSA record", host, rdata);
+    if (connect != NULL) {
+        snprintf(list[0], sizeof(list[0]), "%s", connect);
+        na = 1;
+    } else {
+        struct addrinfo hints, *res = NULL, *ai;
+        int g;
+
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_socktype = SOCK_STREAM;
+        if ((g = getaddrinfo(host, NULL, &hints, &res)) != 0)
+            return kw_diag_set(d, KW_ENOTFOUND, "probe of %s: no address: "
+                               "%s", host, gai_strerror(g));
+        for (ai = res; ai != NULL && na < KW_DANE_PEERS_MAX; ai = ai->ai_next) {
+            const void *a = ai->ai_family == AF_INET
+                ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+                : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)
+                      ->sin6_addr;
+
+            if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+                inet_ntop(ai->ai_family, a, list[na], sizeof(list[0])))
+                na++;
+        }
+        freeaddrinfo(res);
+        if (na == 0)
+            return kw_diag_set(d, KW_ENOTFOUND, "probe of %s: no address",
+                               host);
+    }
+    /* Every address: a DANE sender may reach any of them, and one that
+     * still serves the old key defers its mail once the old record is
+     * gone. */
+    for (i = 0; rc == 0 && i < na; i++) {
+        kw_dane_peer pe;
+        X509 *x[KW_DANE_CHAIN_MAX];
+        size_t n;
+
+        memset(&pe, 0, sizeof(pe));
+        probe_chain(list[i], host, port, starttls,
+                    timeout_ms > 0 ? timeout_ms : 5000, &pe);
+        n = decode(&pe.chain, x);
+        rec[0] = '\0';
+        if (n > 0 && kw_dane_tlsa_text_for(x[0], usage, selector, mtype, rec,
+                                           sizeof(rec), NULL) != 0)
+            rec[0] = '\0';
+        free_x509s(x, n);
+        kw_dane_chain_free(&pe.chain);
+        if (served != NULL && cap > 0)
+            snprintf(served, cap, "%s", rec);
+        if (rec[0] == '\0')
+            rc = kw_diag_set(d, KW_ENOTFOUND, "%s port %d (%s) serves no "
+                             "certificate: %.300s", list[i], port, host,
+                             pe.err[0] ? pe.err : "no chain");
+        else if (strcasecmp(rec, rdata) != 0)
+            rc = kw_diag_set(d, KW_ENOTFOUND, "%s port %d (%s) serves the "
+                             "key of %.100s, not %.100s", list[i], port,
+                             host, rec, rdata);
+    }
+    return rc;
 }

@@ -149,6 +149,19 @@ void kw_dane_judge(const kw_dane_obs *obs, int64_t now, kw_dane_result *out);
 /* Frees what obs holds (safe on a cleared or freed obs). */
 void kw_dane_obs_free(kw_dane_obs *obs);
 
+/* The rollover's probe (dane_roll.h): does every address of host serve
+ * at port (starttls: enum kw_starttls) a leaf whose record with rdata's
+ * usage, selector and matching type is rdata ("3 1 1 HEX", case
+ * ignored)?  The addresses are connect (an [endpoint]'s address) or
+ * else host's from the system resolver (getaddrinfo, at most
+ * KW_DANE_PEERS_MAX).  0 when every one does; KW_ENOTFOUND naming the
+ * first address that serves another key (its record in served, cap
+ * octets, may be NULL) or none; KW_E* when host has no address.  BLOCKS
+ * (a private loop per probe, each bounded by timeout_ms). */
+int kw_dane_served(const char *host, int port, int starttls,
+                   const char *connect, const char *rdata, int timeout_ms,
+                   char *served, size_t cap, kw_diag *d);
+
 /* Reads the certificates of a PEM (or DER) file into c (cleared
  * first), leaf first as the file has them.  0, or KW_E* with d naming
  * the file. */

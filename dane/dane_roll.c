@@ -22,10 +22,18 @@
  *               TTL (a resolver that cached the old RRset, or its
  *               absence, has let it expire).
  *   READY       that wait is over: the renewal may deploy the next key.
- *   DEPLOYED    the renewal deployed it and the probe saw it served.
- *   REMOVING    the old key's record is being removed at every owner.
+ *               Once the live key file holds it (the renewal deployed
+ *               it), the probe asks every address of every dane host;
+ *               one that serves another key holds the rollover here
+ *               (stopped: "the reload did not happen"), old record kept.
+ *   DEPLOYED    every address served the next key; wait_until = now +
+ *               ttl (the hold).
+ *   REMOVING    the hold is over and a second probe saw the next key
+ *               served still: the old key's record is being removed at
+ *               every owner.
  *   DONE        the old record is gone on every authoritative server;
- *               the next cycle starts (a new next key is announced).
+ *               the next cycle starts in the same run (a new next key,
+ *               announced beside the one now live).
  *
  * NONE -> GENERATING -> GENERATED -> PUBLISHING -> PUBLISHED -> VISIBLE
  * -> READY -> DEPLOYED -> REMOVING -> DONE (DEPLOYED -> DONE when there is
@@ -34,7 +42,28 @@
  * note (what it waits for) or stopped with a reason: a failed step leaves
  * the stage where it was, says why in `stopped`, counts it in `failures`
  * (0 again at any change of stage) and is retried after
- * min(RETRY_FIRST * 2^(failures - 1), RETRY_MAX).
+ * min(FIRST * 2^(failures - 1), MAX): 15 min .. 6 h for DNS, 1 min .. 1 h
+ * for the probe (a reload is usually seconds away).
+ *
+ * What a DANE sender holding a cached TLSA RRset needs, at each moment:
+ *   - Before READY the RRset it may hold is {old} (cached before the
+ *     publication, for up to TTL), or "no such RRset" (for up to the
+ *     negative TTL), or {old, next}.  Only the old key may be served, and
+ *     it is.  The wait of 2 x TTL + negative TTL after every
+ *     authoritative server serves {old, next} outlasts every such cache
+ *     (one TTL for a cache filled just before the last server caught up,
+ *     one more for a resolver chain forwarding it): from READY on, every
+ *     sender holds {old, next} or a fresh copy of it.
+ *   - From the deployment to the removal it holds {old, next}: both the
+ *     old key (a server not yet reloaded, the operator reverting) and
+ *     the next key satisfy it.
+ *   - After the removal it may hold {old, next} for one TTL more, then
+ *     {next}: only the next key satisfies it, so every address must serve
+ *     it before the removal is sent.  One probe proves that at one
+ *     moment; the hold of one TTL and a second probe just before the
+ *     removal prove it was not a passing state (a process of the server
+ *     not yet reloaded, a deployment a hook reverted), and keep a revert
+ *     to the old certificate safe for that TTL without any DNS change.
  *
  * Invariants (checked in set_state(), the one place a stage is written,
  * and tested in tests/unit/test_dane_roll.c):
@@ -47,12 +76,19 @@
  *      0 and the old certificate stays served; health turns warning, then
  *      critical within critical_before of the live certificate's expiry.
  *   3. An old record is never removed while its key may be served:
- *      REMOVING is entered from DEPLOYED only, which needs the probe's
- *      proof of the reload.
+ *      DEPLOYED is entered only on a probe's proof (this run's, or the
+ *      caller's through kw_dane_roll_deployed); REMOVING only from
+ *      DEPLOYED, after the hold (wait_until), on a second probe of this
+ *      run.
  *   4. Nothing is published twice and no second next key is made: each
  *      effect's intent is journalled first; a resumed intent repeats it
- *      idempotently (the same key file, the same records).
+ *      idempotently (the same key file, the same records); and one runner
+ *      at a time writes a rollover (the lock, dane_roll.h).
  *   5. The private key is never in the database: rows hold the record.
+ *   6. Every renewal changes the key: a rollover is READY only for a key
+ *      that is not the live one (a new cycle's key is generated after the
+ *      last one was deployed, and a leftover file holding the live key is
+ *      replaced), and the renewal orders with exactly that key.
  */
 #include "dane_roll.h"
 
@@ -62,9 +98,13 @@
 #include "../keystore/ks_health.h"
 #include "../keystore/ks_keygen.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <signal.h>
+#include <strings.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +113,9 @@
 
 #define RETRY_FIRST 900
 #define RETRY_MAX 21600
+#define PROBE_RETRY_FIRST 60
+#define PROBE_RETRY_MAX 3600
+#define LOCK_RETRY 60
 #define CRITICAL_BEFORE (7 * 86400)
 #define OWNERS_MAX 16
 
@@ -185,6 +228,7 @@ typedef struct machine {
     ks_dane_roll *r;
     char owners[OWNERS_MAX][300];
     size_t nowners;
+    int probed;   /* a probe of this run saw the next key everywhere */
 } machine;
 
 static int allowed(kw_dane_stage from, kw_dane_stage to, int released)
@@ -235,6 +279,25 @@ static int set_state(machine *m, kw_dane_stage to, const char *note,
         return kw_diag_set(d, KW_EINVAL,
                            "DANE rollover of \"%s\": refusing ready before "
                            "the propagation wait is over", r->cert);
+    /* Invariant 3: the probe's proof before DEPLOYED and REMOVING, and
+     * the hold before REMOVING. */
+    if ((to == KW_DANE_ST_DEPLOYED || to == KW_DANE_ST_REMOVING) &&
+        from != to && !m->probed)
+        return kw_diag_set(d, KW_EINVAL,
+                           "DANE rollover of \"%s\": refusing %s without a "
+                           "probe that saw the next key served", r->cert,
+                           kw_dane_stage_name(to));
+    if (to == KW_DANE_ST_REMOVING && from != to &&
+        (r->wait_until == 0 || m->now < r->wait_until))
+        return kw_diag_set(d, KW_EINVAL,
+                           "DANE rollover of \"%s\": refusing to remove the "
+                           "old record before the hold is over", r->cert);
+    /* Invariant 6: the next key is never the live one. */
+    if (to == KW_DANE_ST_GENERATED && r->old_tlsa[0] != '\0' &&
+        strcasecmp(r->tlsa, r->old_tlsa) == 0)
+        return kw_diag_set(d, KW_EINVAL,
+                           "DANE rollover of \"%s\": refusing a next key "
+                           "that is the live one", r->cert);
     /* Invariant 5: nothing but public material in a row. */
     if (to >= KW_DANE_ST_GENERATED && r->tlsa[0] == '\0')
         return kw_diag_set(d, KW_EINVAL,
@@ -245,7 +308,7 @@ static int set_state(machine *m, kw_dane_stage to, const char *note,
         r->since = m->now;
         r->failures = 0;
         r->stopped[0] = '\0';
-        if (to != KW_DANE_ST_VISIBLE)
+        if (to != KW_DANE_ST_VISIBLE && to != KW_DANE_ST_DEPLOYED)
             r->wait_until = 0;
     }
     snprintf(r->stage, sizeof(r->stage), "%s", kw_dane_stage_name(to));
@@ -266,21 +329,25 @@ static int stop(machine *m, const char *why, kw_dane_roll_out *out,
                 kw_diag *d)
 {
     ks_dane_roll *r = m->r;
-    int64_t wait = RETRY_FIRST;
+    int probe = kw_dane_stage_parse(r->stage) >= KW_DANE_ST_READY &&
+                kw_dane_stage_parse(r->stage) <= KW_DANE_ST_DEPLOYED;
+    int64_t wait = probe ? PROBE_RETRY_FIRST : RETRY_FIRST;
+    int64_t max = probe ? PROBE_RETRY_MAX : RETRY_MAX;
     int rc;
 
     r->failures++;
-    for (int i = 1; i < r->failures && wait < RETRY_MAX; i++)
+    for (int i = 1; i < r->failures && wait < max; i++)
         wait *= 2;
-    if (wait > RETRY_MAX)
-        wait = RETRY_MAX;
+    if (wait > max)
+        wait = max;
     snprintf(r->stopped, sizeof(r->stopped), "%s", why);
     r->wait_until = m->now + wait;
     if ((rc = ks_dane_roll_save(m->s, r, r->stage, m->now, why, d)) != 0)
         return rc;
     kw_warn("DANE rollover of %s stopped at %s (attempt %d, retried in %lld "
-            "s; the renewal is held back): %s", r->cert, r->stage,
-            r->failures, (long long)wait, why);
+            "s; %s): %s", r->cert, r->stage, r->failures, (long long)wait,
+            probe ? "the old record stays" : "the renewal is held back",
+            why);
     out->next_step = r->wait_until;
     return 0;
 }
@@ -429,20 +496,135 @@ static int seen_all(machine *m, int removal, int64_t *neg, kw_diag *d)
     return 0;
 }
 
+/* 1 when the live key file holds the next key: the renewal deployed it
+ * (0 when not, or when there is no live key yet). */
+static int live_is_next(machine *m, kw_diag *d)
+{
+    char live[160];
+    int rc;
+
+    if ((rc = tlsa_of_file(m->p, m->p->live_key_path, live, sizeof(live),
+                           d)) != 0)
+        return rc;
+    return live[0] != '\0' && strcasecmp(live, m->r->tlsa) == 0;
+}
+
+/* The probe of every dane host for the next key: 0 (m->probed set), or
+ * KW_ENOTFOUND and friends with the address that serves another key in
+ * d. */
+static int probe_all(machine *m, kw_diag *d)
+{
+    int rc;
+
+    for (size_t i = 0; i < m->p->nhosts && i < OWNERS_MAX; i++)
+        if ((rc = m->dns->served(m->dns->ctx, m->p->hosts[i], m->p->port,
+                                 m->r->tlsa, d)) != 0)
+            return rc;
+    m->probed = 1;
+    return 0;
+}
+
+/* The renewal may have deployed the next key (READY, or a released
+ * stage): when the live key file holds it and the probe sees it served,
+ * DEPLOYED with the hold.  *moved says whether the stage changed; a
+ * probe that sees another key stops the rollover here with why. */
+static int check_deployed(machine *m, kw_dane_roll_out *out, int *moved,
+                          kw_diag *d)
+{
+    char why[600];
+    int rc;
+
+    *moved = 0;
+    if (m->dns->served == NULL)
+        return 0;
+    if ((rc = live_is_next(m, d)) <= 0)
+        return rc;
+    if ((rc = probe_all(m, d)) != 0) {
+        snprintf(why, sizeof(why), "the renewal deployed the next key, but "
+                 "%.400s; the reload did not happen? The old record stays "
+                 "until the next key is served", d != NULL ? d->msg
+                                                           : kw_strerror(rc));
+        return stop(m, why, out, d);
+    }
+    m->r->wait_until = m->now + m->p->ttl;
+    *moved = 1;
+    return set_state(m, KW_DANE_ST_DEPLOYED,
+                     m->r->released ? "deployed by the operator's release, "
+                                      "served at every address (probe)"
+                                    : "served at every address (probe); "
+                                      "the old record stays one TTL more",
+                     d);
+}
+
+/* The lock of dane_roll.h on NEXT_KEY_PATH.lock into *fd: 0, KW_EBUSY
+ * when another runner holds it, else KW_E* with d. */
+static int lock_take(const char *key_path, int *fd, kw_diag *d)
+{
+    char path[1100];
+    int rc;
+
+    *fd = -1;
+    snprintf(path, sizeof(path), "%s.lock", key_path);
+    if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+        return kw_diag_set(d, kw_errno(), "%s: cannot open the rollover's "
+                           "lock: %s", path, kw_strerror(kw_errno()));
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    rc = errno == EWOULDBLOCK
+             ? kw_diag_set(d, KW_EBUSY, "%s: another run advances this "
+                           "DANE rollover", path)
+             : kw_diag_set(d, kw_errno(), "%s: cannot lock: %s", path,
+                           kw_strerror(kw_errno()));
+    close(*fd);
+    *fd = -1;
+    return rc;
+}
+
+static void lock_drop(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
+}
+
+static int roll_step(machine *m, kw_dane_roll_out *out, kw_diag *d);
+
 int kw_dane_roll_step(ks_store *s, const kw_dane_roll_params *p,
                       const kw_dane_roll_dns *dns, int64_t now,
                       kw_dane_roll_out *out, kw_diag *d)
 {
     machine m = {.s = s, .p = p, .dns = dns, .now = now, .r = &out->roll};
-    ks_dane_roll prev;
-    char why[600], note[300];
-    int64_t neg;
-    int rc, started = 0;
+    int rc, fd;
 
     memset(out, 0, sizeof(*out));
     if ((rc = kw_dane_roll_params_check(p, d)) != 0)
         return rc;
     owners_of(&m);
+    if ((rc = lock_take(p->next_key_path, &fd, d)) != 0) {
+        if (rc != KW_EBUSY)
+            return rc;
+        /* Another runner advances it now: the row as it stands. */
+        kw_info("DANE rollover of %s: another run holds its lock; looking "
+                "again in %d s", p->cert, LOCK_RETRY);
+        out->next_step = now + LOCK_RETRY;
+        return ks_dane_roll_latest(s, p->cert, &out->roll, &out->found, d);
+    }
+    rc = roll_step(&m, out, d);
+    lock_drop(fd);
+    return rc;
+}
+
+static int roll_step(machine *m_, kw_dane_roll_out *out, kw_diag *d)
+{
+    machine m = *m_;
+    const kw_dane_roll_params *p = m.p;
+    const kw_dane_roll_dns *dns = m.dns;
+    ks_store *s = m.s;
+    int64_t now = m.now;
+    ks_dane_roll prev;
+    char why[600], note[300];
+    int64_t neg;
+    int rc, started = 0, moved;
+
     if ((rc = ks_dane_roll_latest(s, p->cert, &out->roll, &out->found, d)) !=
         0)
         return rc;
@@ -455,6 +637,18 @@ int kw_dane_roll_step(ks_store *s, const kw_dane_roll_params *p,
             return 0;
         }
         why[0] = '\0';
+        /* Released by the operator: the renewal may have deployed the
+         * next key before READY. */
+        if (out->roll.released && st >= KW_DANE_ST_GENERATED &&
+            st <= KW_DANE_ST_VISIBLE) {
+            int f0 = out->roll.failures;
+
+            if ((rc = check_deployed(&m, out, &moved, d)) != 0 ||
+                out->roll.failures != f0)
+                return rc;
+            if (moved)
+                continue;
+        }
         switch (st) {
         case KW_DANE_ST_NONE:
         case KW_DANE_ST_DONE:
@@ -510,14 +704,28 @@ int kw_dane_roll_step(ks_store *s, const kw_dane_roll_params *p,
             if ((rc = set_state(&m, KW_DANE_ST_READY,
                                 "waiting for the renewal", d)) != 0)
                 return rc;
-            return 0;
+            break;
         case KW_DANE_ST_READY:
-            return 0;
+            if ((rc = check_deployed(&m, out, &moved, d)) != 0 || !moved)
+                return rc;
+            break;
         case KW_DANE_ST_DEPLOYED:
             if (out->roll.old_tlsa[0] == '\0') {
                 if ((rc = set_state(&m, KW_DANE_ST_DONE, "", d)) != 0)
                     return rc;
                 break;
+            }
+            if (now < out->roll.wait_until) {
+                out->next_step = out->roll.wait_until;
+                return 0;
+            }
+            if (dns->served == NULL)
+                return 0; /* a runner that can probe removes it */
+            if ((rc = probe_all(&m, d)) != 0) {
+                snprintf(why, sizeof(why), "the next key is no longer "
+                         "served everywhere: %.400s; the old record stays",
+                         d != NULL ? d->msg : kw_strerror(rc));
+                return stop(&m, why, out, d);
             }
             if ((rc = set_state(&m, KW_DANE_ST_REMOVING,
                                 "removing the old key's record", d)) != 0)
@@ -568,13 +776,16 @@ int kw_dane_roll_may_deploy(ks_store *s, const kw_dane_roll_params *p,
         snprintf(key_path, cap, "%s", r.key_path);
         return 1;
     }
-    kw_diag_set(d, 0, "certificate \"%s\": renewal held back: the next "
-                "key's TLSA record %s (%s%s%s)", p->cert,
-                !found ? "is not announced yet"
-                       : st >= KW_DANE_ST_DEPLOYED ? "is not announced yet"
-                                                   : "is not ready",
-                found ? r.stage : "none", r.stopped[0] != '\0' ? ": " : "",
-                r.stopped);
+    if (found && r.stopped[0] != '\0')
+        kw_diag_set(d, 0, "held back: the DANE rollover stopped at %s: "
+                    "%.400s", r.stage, r.stopped);
+    else if (found && st < KW_DANE_ST_DEPLOYED)
+        kw_diag_set(d, 0, "held back: the next key's TLSA record is %s%s"
+                    "%.400s", r.stage, r.waits_for[0] != '\0' ? ": " : "",
+                    r.waits_for);
+    else
+        kw_diag_set(d, 0, "held back: the next key's TLSA record is not "
+                    "announced yet (%s)", found ? r.stage : "no rollover");
     return 0;
 }
 
@@ -583,27 +794,34 @@ int kw_dane_roll_deployed(ks_store *s, const kw_dane_roll_params *p,
 {
     machine m = {.s = s, .p = p, .now = now};
     ks_dane_roll r;
-    int found, rc;
+    int found, rc, fd;
 
-    if ((rc = ks_dane_roll_latest(s, p->cert, &r, &found, d)) != 0)
+    if ((rc = lock_take(p->next_key_path, &fd, d)) != 0)
         return rc;
-    if (!found || strcmp(r.key_path, key_path) != 0)
-        return kw_diag_set(d, KW_EINVAL,
-                           "certificate \"%s\": %s is not the announced "
-                           "next key", p->cert, key_path);
-    if (p->release)
-        r.released = 1;
-    m.r = &r;
-    return set_state(&m, KW_DANE_ST_DEPLOYED,
-                     r.released ? "deployed by the operator's release"
-                                : "served, probe verified", d);
+    rc = ks_dane_roll_latest(s, p->cert, &r, &found, d);
+    if (rc == 0 && (!found || strcmp(r.key_path, key_path) != 0))
+        rc = kw_diag_set(d, KW_EINVAL,
+                         "certificate \"%s\": %s is not the announced "
+                         "next key", p->cert, key_path);
+    if (rc == 0) {
+        if (p->release)
+            r.released = 1;
+        m.r = &r;
+        m.probed = 1; /* the caller's probe, as this function's contract */
+        r.wait_until = now + p->ttl;
+        rc = set_state(&m, KW_DANE_ST_DEPLOYED,
+                       r.released ? "deployed by the operator's release"
+                                  : "served, probe verified", d);
+    }
+    lock_drop(fd);
+    return rc;
 }
 
 int kw_dane_roll_release(ks_store *s, const char *cert, int64_t now,
                          kw_diag *d)
 {
     ks_dane_roll r;
-    int found, rc;
+    int found, rc, fd = -1;
 
     if ((rc = ks_dane_roll_latest(s, cert, &r, &found, d)) != 0)
         return rc;
@@ -611,12 +829,24 @@ int kw_dane_roll_release(ks_store *s, const char *cert, int64_t now,
         return kw_diag_set(d, KW_ENOTFOUND,
                            "certificate \"%s\": no DANE rollover waits to "
                            "be released", cert);
-    r.released = 1;
-    kw_warn("DANE rollover of %s released by the operator at stage %s: "
-            "the renewal deploys the next key without waiting for its "
-            "TLSA record", cert, r.stage);
-    return ks_dane_roll_save(s, &r, r.stage, now,
-                             "RELEASED by the operator", d);
+    /* Read again under the lock: a runner may have moved it meanwhile. */
+    if ((rc = lock_take(r.key_path, &fd, d)) != 0)
+        return rc;
+    if ((rc = ks_dane_roll_latest(s, cert, &r, &found, d)) == 0 &&
+        (!found || kw_dane_stage_parse(r.stage) >= KW_DANE_ST_DEPLOYED))
+        rc = kw_diag_set(d, KW_ENOTFOUND,
+                         "certificate \"%s\": no DANE rollover waits to be "
+                         "released", cert);
+    if (rc == 0) {
+        r.released = 1;
+        kw_warn("DANE rollover of %s released by the operator at stage %s: "
+                "the renewal deploys the next key without waiting for its "
+                "TLSA record", cert, r.stage);
+        rc = ks_dane_roll_save(s, &r, r.stage, now,
+                               "RELEASED by the operator", d);
+    }
+    lock_drop(fd);
+    return rc;
 }
 
 void kw_dane_roll_health_of(const ks_dane_roll *r, int found,
@@ -643,6 +873,8 @@ void kw_dane_roll_health_of(const ks_dane_roll *r, int found,
     h->health = p->not_after != 0 && now >= p->not_after - before
                     ? KS_HEALTH_CRITICAL : KS_HEALTH_WARNING;
     snprintf(h->reason, sizeof(h->reason), "stopped at %s after %d "
-             "attempt(s), the renewal held back: %.500s", r->stage, r->failures,
+             "attempt(s)%s: %.500s", r->stage, r->failures,
+             kw_dane_stage_parse(r->stage) < KW_DANE_ST_READY
+                 ? ", the renewal held back" : "",
              r->stopped);
 }

@@ -7,20 +7,31 @@
  * _PORT._tcp.HOST for each dane_hosts name beside the current key's,
  * seen on every authoritative server, and left for 2 x the TLSA TTL + the
  * zone's negative TTL; only then may the renewal that uses it deploy
- * (kw_dane_roll_may_deploy).  After the deployment and the probe's proof
- * of the reload (kw_dane_roll_deployed) the old key's record is removed
- * and the next cycle announces a new next key.  The stages and invariants
+ * (kw_dane_roll_may_deploy).  Once the renewal deployed it, the probe
+ * (kw_dane_roll_dns.served: every address of every dane host, STARTTLS)
+ * must see it served; after a hold of one TTL a second probe must see it
+ * still, and only then is the old key's record removed and the next
+ * cycle started (a new next key announced), so every renewal changes the
+ * key and every deployed key was announced.  The stages and invariants
  * are written above the state machine in dane_roll.c; each stage and its
  * journal row are written in one transaction (keystore/ks_dane_roll.h),
  * the intent before the effect, so a run killed at any point resumes
  * without a second key or a second publication.
  *
+ * Several runners advance one rollover: the daemon's dane-roll job, the
+ * renewal's gate, `keywarden dane step` and `release`.  Each writer holds
+ * an exclusive lock (flock) on NEXT_KEY_PATH.lock for its read-modify-
+ * write, so a row is never written over by a runner that read an older
+ * one; a runner that finds the lock held does nothing and says when to
+ * look again.  kw_dane_roll_may_deploy only reads.
+ *
  * Only usage 3 (DANE-EE) with selector 1 (SubjectPublicKeyInfo) can name
  * a key before its certificate exists; kw_dane_roll_params_check refuses
  * the rest.  Lifetimes: kw_dane_roll_params borrows its strings from the
- * caller for the call.  The DNS goes through kw_dane_roll_dns (tests pass
- * a fake and a pinned clock).  Every function BLOCKS (key generation, the
- * database, DNS bounded by timeout_ms): the daemon runs it on the pool.
+ * caller for the call.  The DNS and the probe go through kw_dane_roll_dns
+ * (tests pass fakes and a pinned clock).  Every function BLOCKS (key
+ * generation, the database, DNS and probes bounded by timeout_ms): the
+ * daemon runs it on the pool.
  *
  * Test seam: KEYWARDEN_TEST_DIE_AT = "dane-key-written", "dane-update-sent"
  * or "dane-removal-sent" stops the process with SIGKILL right after that
@@ -69,8 +80,24 @@ typedef struct kw_dane_roll_dns {
     /* The zone's negative-caching time for owner. */
     int (*negative_ttl)(void *ctx, const char *owner, int64_t *ttl,
                         kw_diag *d);
+    /* The probe: 0 when every address of host serves at port a leaf
+     * whose key has the record rdata; KW_ENOTFOUND naming the address
+     * that serves another key or none.  NULL: this runner cannot probe
+     * (the renewal's gate), so a deployed key waits for one that can. */
+    int (*served)(void *ctx, const char *host, int port, const char *rdata,
+                  kw_diag *d);
     void *ctx;
 } kw_dane_roll_dns;
+
+/* Where the probe connects for one dane host: an [endpoint] that names
+ * it (by sni, or by host) gives its address and port, as `check` probes
+ * that endpoint.  Borrowed. */
+typedef struct kw_dane_probe_at {
+    const char *host;     /* the dane_hosts name */
+    const char *connect;  /* an address, or NULL: host's own */
+    int port;             /* 0: dane_port */
+    int starttls;         /* enum kw_starttls; -1: by the port */
+} kw_dane_probe_at;
 
 /* Where the real DNS side publishes: the zone's update settings, the
  * keys dns-01 uses (dns_server, dns_zone, tsig_*, dns_check).  Borrowed. */
@@ -83,11 +110,15 @@ typedef struct kw_dane_roll_net {
                                   * NS set */
     int port;                    /* the authoritative servers' port; 0: 53 */
     int timeout_ms;              /* each exchange or wait; 0: 10 s */
+    int probe;                   /* 0: dns->served stays NULL */
+    const kw_dane_probe_at *at;  /* where the probe connects, per host */
+    size_t nat;
 } kw_dane_roll_net;
 
 /* dns: RFC 2136 updates with TSIG to net->server, visibility on every
  * authoritative server of the zone (dns/dns_auth.h) and dns_check, the
- * zone's negative TTL from its SOA.  net must outlive dns. */
+ * zone's negative TTL from its SOA, and (net->probe) the probe through
+ * dane/dane_check.h's kw_dane_served.  net must outlive dns. */
 void kw_dane_roll_dns_real(kw_dane_roll_dns *dns,
                            const kw_dane_roll_net *net);
 
@@ -122,11 +153,15 @@ typedef struct kw_dane_roll_out {
 } kw_dane_roll_out;
 
 /* Advances cert's rollover as far as it can at now: a new next key when
- * none runs, its records sent, their visibility, the wait; after a
- * deployment the old record's removal.  A failed step stays where it was,
- * with why in stopped, and is retried after a backoff (15 min, doubling,
- * at most 6 h); it returns 0 then (the failure is the rollover's state),
- * KW_E* only when the database or the key file cannot be written. */
+ * none runs, its records sent, their visibility, the wait; once the
+ * renewal deployed the next key (the live key file holds it) the probe,
+ * the hold, the second probe, the old record's removal and the next
+ * cycle's start.  A failed step stays where it was, with why in stopped,
+ * and is retried after a backoff (DNS: 15 min, doubling, at most 6 h;
+ * the probe: 1 min, doubling, at most 1 h); it returns 0 then (the
+ * failure is the rollover's state), KW_E* only when the database or the
+ * key file cannot be written.  Another runner holding the lock: 0, with
+ * the row as it stands and next_step a minute on. */
 int kw_dane_roll_step(ks_store *s, const kw_dane_roll_params *p,
                       const kw_dane_roll_dns *dns, int64_t now,
                       kw_dane_roll_out *out, kw_diag *d);
@@ -140,9 +175,11 @@ int kw_dane_roll_may_deploy(ks_store *s, const kw_dane_roll_params *p,
                             int64_t now, char *key_path, size_t cap,
                             kw_diag *d);
 
-/* The renewal deployed key_path and the probe saw it served: READY (or
- * a released stage) -> DEPLOYED.  KW_EINVAL when key_path is not the
- * rollover's next key. */
+/* The renewal deployed key_path and the caller's probe saw it served:
+ * READY (or a released stage) -> DEPLOYED, the hold of one TTL starting
+ * now.  KW_EINVAL when key_path is not the rollover's next key or the
+ * stage cannot move there; KW_EBUSY when another runner holds the
+ * lock. */
 int kw_dane_roll_deployed(ks_store *s, const kw_dane_roll_params *p,
                           const char *key_path, int64_t now, kw_diag *d);
 
@@ -157,7 +194,9 @@ typedef struct kw_dane_roll_health {
 } kw_dane_roll_health;
 
 /* Pure.  Warning while a renewal would be held back by a stopped
- * rollover; critical when that lasts into critical_before of not_after. */
+ * rollover, or a deployed key is not served (the reload did not happen:
+ * the old record stays); critical when a held-back renewal lasts into
+ * critical_before of not_after. */
 void kw_dane_roll_health_of(const ks_dane_roll *r, int found,
                             const kw_dane_roll_params *p, int64_t now,
                             kw_dane_roll_health *h);

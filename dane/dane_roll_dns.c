@@ -5,11 +5,14 @@
  */
 #include "dane_roll.h"
 
+#include "dane_check.h"
+
 #include "../dns/dns_auth.h"
 #include "../dns/dns_update.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static int net_timeout(const kw_dane_roll_net *n)
 {
@@ -91,10 +94,32 @@ static int real_negative_ttl(void *ctx, const char *owner, int64_t *ttl,
     return kw_dns_soa_negative_ttl(&srv, zone, net_timeout(n), ttl, NULL, d);
 }
 
+/* The probe where the [endpoint] naming host connects, else at host's
+ * own addresses and port. */
+static int real_served(void *ctx, const char *host, int port,
+                       const char *rdata, kw_diag *d)
+{
+    const kw_dane_roll_net *n = ctx;
+    const kw_dane_probe_at *at = NULL;
+    int starttls;
+
+    for (size_t i = 0; i < n->nat && at == NULL; i++)
+        if (strcasecmp(n->at[i].host, host) == 0)
+            at = &n->at[i];
+    if (at != NULL && at->port > 0)
+        port = at->port;
+    starttls = at != NULL && at->starttls >= 0 ? at->starttls
+                                               : kw_dane_default_starttls(port);
+    return kw_dane_served(host, port, starttls,
+                          at != NULL ? at->connect : NULL, rdata,
+                          net_timeout(n), NULL, 0, d);
+}
+
 void kw_dane_roll_dns_real(kw_dane_roll_dns *dns, const kw_dane_roll_net *net)
 {
     dns->update = real_update;
     dns->visible = real_visible;
     dns->negative_ttl = real_negative_ttl;
+    dns->served = net->probe ? real_served : NULL;
     dns->ctx = (void *)net;
 }

@@ -134,6 +134,26 @@ int ks_check_object(ks_store *s, const char *kind, const char *name,
     return r;
 }
 
+int ks_check_cert_object(ks_store *s, const char *name, int64_t *id,
+                         kw_diag *d)
+{
+    int found = 0, r;
+
+    *id = 0;
+    r = ks_value(s, d, "looking up a managed certificate's object", id,
+                 &found,
+                 "SELECT o.id FROM objects o JOIN certificates c ON "
+                 "o.fingerprint = c.fingerprint WHERE c.name = ?1 AND "
+                 "o.kind = 'tls' AND o.position = 0 ORDER BY "
+                 "(o.source LIKE '%/live/' || ?1 || '/%') DESC, o.id DESC "
+                 "LIMIT 1",
+                 "t", name);
+    if (r == 0 && !found)
+        r = kw_diag_set(d, KW_ENOTFOUND, "certificate \"%s\" has no live "
+                        "version in the inventory yet", name);
+    return r;
+}
+
 int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
                     const char *label, const ks_check_finding *f, size_t n,
                     int64_t now, ks_health *health, int *changed,

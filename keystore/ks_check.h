@@ -45,6 +45,14 @@ int ks_check_sync_kind(ks_store *s, const char *kind,
 int ks_check_object(ks_store *s, const char *kind, const char *name,
                     int64_t *id, kw_diag *d);
 
+/* The object of the managed certificate name ([certificate "NAME"]):
+ * the certificate file of its live version (the file object at position
+ * 0 with the fingerprint the certificates table records, the live/ path
+ * first).  KW_ENOTFOUND when it was never issued or its files were not
+ * scanned yet. */
+int ks_check_cert_object(ks_store *s, const char *name, int64_t *id,
+                         kw_diag *d);
+
 /* Replace checker's findings of object_id by these n, record the run at
  * now with its health (the worst finding's, ok when none) in *health,
  * and add a health.changed event ({object, kind, checker, from, to,

@@ -29,6 +29,7 @@ static const kw_job_type *const types[] = {
     &kw_job_dnssec,
     &kw_job_dane,
     &kw_job_mtasts,
+    &kw_job_dane_roll,
 };
 
 /* A row claimed from a newer (or broken) database: it fails and is

@@ -270,7 +270,12 @@ int64_t kw_job_dnssec_next(int64_t now, int64_t every, int64_t warn,
 /* The rows; the table in job.c lists them. */
 extern const kw_job_type kw_job_scan, kw_job_probe, kw_job_renew,
     kw_job_precheck, kw_job_dkim, kw_job_dkim_rot, kw_job_dnssec,
-    kw_job_dane, kw_job_mtasts;
+    kw_job_dane, kw_job_mtasts, kw_job_dane_roll;
+
+/* A renewal that issued a dane = certificate makes its dane-roll job due
+ * this long after (seconds): the hooks it asked for reload the server
+ * when the renewal job ends. */
+#define KW_JOB_DANE_ROLL_AFTER_RENEWAL 5
 
 /* Whether the dane-check job (job_dane.c) checks endpoint e: it speaks
  * SMTP (starttls = smtp, or implicit TLS on port 465). */

@@ -20,6 +20,7 @@ typedef struct renew_job {
     kw_renew *renew;      /* in flight, on the loop */
     kw_renew_result rres; /* its result (msg copied) */
     char rname[256];
+    int dane;             /* dane =: its dane-roll job probes after */
 } renew_job;
 
 /* Each managed certificate is looked at now (a renewal that is not due
@@ -57,6 +58,7 @@ static int renew_start(kw_job *j)
     if (c == NULL)
         return KW_JOB_SKIP; /* left the configuration: the plan prunes it */
     snprintf(rj->rname, sizeof(rj->rname), "%s", c->name);
+    rj->dane = c->dane;
     kw_config_renew_params(j->env->conf, c, &p);
     if (kw_renew_start(j->env->acme, &p, 0, on_renew_done, rj, &rj->renew,
                        &d) != 0) {
@@ -87,8 +89,22 @@ static int64_t renew_next(kw_job *j, int64_t now)
 
 static void renew_recorded(kw_job *j, ks_store *s)
 {
-    if (((renew_job *)j)->rres.outcome == KW_RENEW_ISSUED)
-        kw_health_watch(s, kw_now());
+    renew_job *rj = (renew_job *)j;
+    kw_diag d;
+
+    if (rj->rres.outcome != KW_RENEW_ISSUED)
+        return;
+    kw_health_watch(s, kw_now());
+    /* A DANE certificate's new key is served once the hooks this job's
+     * events asked for have reloaded the server; they run when the job
+     * ends.  The rollover's probe looks a few seconds later and again
+     * (its own backoff) until it sees the key. */
+    if (rj->dane &&
+        ks_jobs_ensure(s, "dane-roll", rj->rname,
+                       kw_now() + KW_JOB_DANE_ROLL_AFTER_RENEWAL, 1,
+                       kw_now(), &d) != 0)
+        kw_warn("certificate %s: the DANE rollover's probe could not be "
+                "planned: %s; it runs at its next time", rj->rname, d.msg);
 }
 
 static void renew_report(kw_job *j, const char *when)
@@ -100,6 +116,9 @@ static void renew_report(kw_job *j, const char *when)
                   rj->rname, rj->rres.msg, when);
     else if (rj->rres.outcome == KW_RENEW_NOT_DUE)
         kw_info("certificate %s: %s", rj->rname, rj->rres.msg);
+    else if (rj->rres.outcome == KW_RENEW_HELD)
+        kw_notice("certificate %s: %s; looked at again at %s", rj->rname,
+                  rj->rres.msg, when);
     else if (j->unsaved[0] != '\0')
         kw_err("certificate %s: renewal failed: %s; its retry time was "
                "not recorded (%s): the renewal runs again when the "

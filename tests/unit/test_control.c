@@ -79,8 +79,8 @@ static void other_requests(void **state)
                      KW_EINVAL);
     assert_string_equal(d.msg, "type: expected scan, probe, renew, "
                                "precheck, dkim, dkim-rotate, "
-                               "dnssec-check, dane-check or "
-                               "mta-sts-check");
+                               "dnssec-check, dane-check, "
+                               "mta-sts-check or dane-roll");
     assert_int_equal(parse("{\"cmd\":\"run\",\"type\":\"precheck\","
                            "\"key\":\"www\"}",
                            &q, &d),

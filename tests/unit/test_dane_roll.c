@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -37,6 +39,8 @@ typedef struct fake {
     int sends;           /* every update sent */
     int fail_update;     /* the primary refuses our TSIG key */
     int lag;             /* a secondary does not serve the zone's change */
+    char serving[2][160]; /* the key each dane host serves (its record) */
+    int probes;
 } fake;
 
 static fake *fk;
@@ -100,7 +104,23 @@ static int f_negttl(void *ctx, const char *owner, int64_t *ttl, kw_diag *d)
     return 0;
 }
 
-static kw_dane_roll_dns dns = {f_update, f_visible, f_negttl, NULL};
+static int f_served(void *ctx, const char *host, int port, const char *rdata,
+                    kw_diag *d)
+{
+    int i = strcmp(host, "mx2.example.com") == 0;
+
+    (void)ctx;
+    assert_int_equal(port, 25);
+    fk->probes++;
+    if (strcmp(fk->serving[i], rdata) != 0)
+        return kw_diag_set(d, KW_ENOTFOUND, "127.0.0.%d port 25 (%s) "
+                           "serves the key of %s, not %s", i + 1, host,
+                           fk->serving[i], rdata);
+    return 0;
+}
+
+static kw_dane_roll_dns dns = {f_update, f_visible, f_negttl, f_served,
+                                NULL};
 
 static void write_key(const char *path)
 {
@@ -250,8 +270,19 @@ static void test_cycle(void **state)
     assert_int_equal(kw_dane_roll_deployed(st, &prm, nextkey, T0 + 90000, &d),
                      0);
     assert_int_equal(may(T0 + 90000, NULL), 0);
+    /* The hold: the old record stays one TTL after the deployment. */
     assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 90001, &out, &d),
                      0);
+    assert_string_equal(out.roll.stage, "deployed");
+    assert_int_equal(out.next_step, T0 + 90000 + 3600);
+    assert_int_equal(fk->n, 4);
+    assert_int_equal(fk->probes, 0);
+    /* After it, the second probe sees the next key on both hosts. */
+    snprintf(fk->serving[0], 160, "%s", next);
+    snprintf(fk->serving[1], 160, "%s", next);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 93600, &out, &d),
+                     0);
+    assert_int_equal(fk->probes, 2);
     /* The old record gone; a new next key announced beside the live one. */
     assert_int_equal(find("_25._tcp.mx1.example.com", live), -1);
     assert_int_equal(find("_25._tcp.mx2.example.com", live), -1);
@@ -431,6 +462,220 @@ static void test_kill_resume(void **state)
     assert_true(find("_25._tcp.mx2.example.com", written) >= 0);
 }
 
+/* The live key file and what both hosts serve become key's (the
+ * renewal deployed it, the hook reloaded the server). */
+static void deploy_key(const char *key, int served)
+{
+    kw_diag d;
+    EVP_PKEY *k = ks_key_read(key, &d);
+    char rec[160];
+
+    assert_non_null(k);
+    assert_int_equal(ks_key_write(livekey, k, 0600, (gid_t)-1, &d), 0);
+    EVP_PKEY_free(k);
+    tlsa_of(livekey, rec);
+    if (served) {
+        snprintf(fk->serving[0], 160, "%s", rec);
+        snprintf(fk->serving[1], 160, "%s", rec);
+    }
+}
+
+static int journal_has(int64_t id, const char *from, const char *to)
+{
+    ks_dane_roll_step *j = NULL;
+    size_t n = 0;
+    kw_diag d;
+    int found = 0;
+
+    assert_int_equal(ks_dane_roll_journal(st, id, &j, &n, 100, &d), 0);
+    for (size_t i = 0; i < n; i++)
+        found |= strcmp(j[i].old_stage, from) == 0 &&
+                 strcmp(j[i].new_stage, to) == 0;
+    free(j);
+    return found;
+}
+
+/* Unattended, by the step alone: two cycles, each renewal a new key;
+ * a reload that did not happen holds the old record with the reason;
+ * a server that goes back to the old key during the hold keeps it too;
+ * the gate (no probe) never moves past ready. */
+static void test_probe_cycles(void **state)
+{
+    kw_dane_roll_dns gate = dns;
+    kw_dane_roll_out out;
+    kw_dane_roll_health h;
+    kw_diag d;
+    char live0[160], k1[160], k2[160], path[1024];
+    int64_t t = T0, id1;
+
+    (void)state;
+    gate.served = NULL;
+    tlsa_of(livekey, live0);
+    snprintf(fk->serving[0], 160, "%s", live0);
+    snprintf(fk->serving[1], 160, "%s", live0);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, t, &out, &d), 0);
+    snprintf(k1, sizeof(k1), "%s", out.roll.tlsa);
+    id1 = out.roll.id;
+    t += 7500;
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, t, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "ready");
+    /* Ready but not deployed: nothing probed, nothing waits on a time. */
+    assert_int_equal(fk->probes, 0);
+    assert_int_equal(out.next_step, 0);
+    assert_int_equal(may(t, path), 1);
+    /* The renewal deploys it; the hook does not reload. */
+    deploy_key(nextkey, 0);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &gate, t, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "ready");
+    assert_string_equal(out.roll.stopped, "");
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, t, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "ready");
+    assert_non_null(strstr(out.roll.stopped, "reload did not happen"));
+    assert_non_null(strstr(out.roll.stopped, "127.0.0.1 port 25"));
+    assert_int_equal(out.next_step, t + 60);
+    assert_int_equal(fk->n, 4);
+    kw_dane_roll_health_of(&out.roll, 1, &prm, t, &h);
+    assert_int_equal(h.health, KS_HEALTH_WARNING);
+    assert_non_null(strstr(h.reason, "reload did not happen"));
+    assert_null(strstr(h.reason, "held back"));
+    /* The retry backs off 1 min, 2 min... */
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, t + 60, &out, &d), 0);
+    assert_int_equal(out.next_step, t + 60 + 120);
+    /* Reloaded: deployed, the hold starts. */
+    t += 180;
+    snprintf(fk->serving[0], 160, "%s", k1);
+    snprintf(fk->serving[1], 160, "%s", k1);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, t, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "deployed");
+    assert_int_equal(out.roll.wait_until, t + 3600);
+    assert_int_equal(fk->n, 4);
+    /* A server back on the old key at the end of the hold: kept. */
+    snprintf(fk->serving[1], 160, "%s", live0);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, t + 3600, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "deployed");
+    assert_non_null(strstr(out.roll.stopped, "mx2.example.com"));
+    assert_int_equal(fk->n, 4);
+    assert_int_equal(fk->removes, 0);
+    /* The gate cannot probe: it never removes. */
+    snprintf(fk->serving[1], 160, "%s", k1);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &gate, t + 3700, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "deployed");
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, t + 3700, &out, &d),
+                     0);
+    /* Removed after the probe, and the next cycle announced at once. */
+    assert_int_equal(fk->removes, 2);
+    assert_int_equal(find("_25._tcp.mx1.example.com", live0), -1);
+    assert_true(journal_has(id1, "ready", "deployed"));
+    assert_true(journal_has(id1, "deployed", "removing"));
+    assert_true(journal_has(id1, "removing", "done"));
+    assert_string_equal(out.roll.stage, "visible");
+    assert_int_not_equal(out.roll.id, id1);
+    assert_string_equal(out.roll.old_tlsa, k1);
+    snprintf(k2, sizeof(k2), "%s", out.roll.tlsa);
+    assert_string_not_equal(k2, k1);
+    assert_string_not_equal(k2, live0);
+    /* Cycle two, as the first. */
+    t += 3700 + 7500;
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, t, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "ready");
+    deploy_key(nextkey, 1);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, t, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "deployed");
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, t + 3600, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "visible");
+    assert_string_equal(out.roll.old_tlsa, k2);
+    assert_int_equal(find("_25._tcp.mx2.example.com", k1), -1);
+    assert_true(find("_25._tcp.mx2.example.com", k2) >= 0);
+    assert_true(find("_25._tcp.mx2.example.com", out.roll.tlsa) >= 0);
+    assert_int_equal(fk->n, 4);
+}
+
+/* Another runner holds the lock: nothing is done, it looks again. */
+static void test_lock_busy(void **state)
+{
+    kw_dane_roll_out out;
+    kw_diag d;
+    char lp[700];
+    int fd;
+
+    (void)state;
+    snprintf(lp, sizeof(lp), "%s.lock", nextkey);
+    fd = open(lp, O_RDWR | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    /* flock locks are per open file description: a child's open is
+     * another runner. */
+    {
+        pid_t pid = fork();
+        int status;
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int cfd = open(lp, O_RDWR);
+
+            if (cfd < 0 || flock(cfd, LOCK_EX) != 0)
+                _exit(3);
+            pause();
+            _exit(0);
+        }
+        /* Wait until the child holds it. */
+        for (int i = 0; i < 500; i++) {
+            if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+                break;
+            flock(fd, LOCK_UN);
+            usleep(10000);
+        }
+        assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0, &out, &d), 0);
+        assert_int_equal(out.found, 0);
+        assert_int_equal(out.next_step, T0 + 60);
+        assert_int_equal(fk->sends, 0);
+        assert_int_equal(kw_dane_roll_release(st, "mail", T0, &d),
+                         KW_ENOTFOUND);
+        kill(pid, SIGKILL);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+    }
+    close(fd);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "visible");
+}
+
+/* kill -9 right after the removal UPDATE: the resumed run sends it
+ * again (no change), finds it gone, and starts the next cycle once. */
+static void test_kill_after_removal(void **state)
+{
+    kw_dane_roll_out out;
+    kw_diag d;
+    char live0[160], k1[160];
+    int found;
+
+    (void)state;
+    tlsa_of(livekey, live0);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0, &out, &d), 0);
+    snprintf(k1, sizeof(k1), "%s", out.roll.tlsa);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 7500, &out, &d),
+                     0);
+    deploy_key(nextkey, 1);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 7500, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "deployed");
+    die_at("dane-removal-sent", T0 + 7500 + 3600);
+    assert_int_equal(ks_dane_roll_latest(st, "mail", &out.roll, &found, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "removing");
+    assert_int_equal(fk->removes, 2);
+    assert_int_equal(find("_25._tcp.mx1.example.com", live0), -1);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 7500 + 3601,
+                                       &out, &d), 0);
+    assert_int_equal(fk->removes, 2);
+    assert_string_equal(out.roll.stage, "visible");
+    assert_string_equal(out.roll.old_tlsa, k1);
+    assert_true(journal_has(out.roll.id, "", "generating"));
+    /* One new cycle: k1 and the new key at each owner, nothing else. */
+    assert_int_equal(fk->n, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +686,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe_cycles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_busy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_after_removal, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
