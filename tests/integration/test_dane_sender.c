@@ -32,6 +32,7 @@
  * believes about the caches stays true of the real one.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -58,6 +59,7 @@
 #include <ldns/ldns.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sqlite3.h>
 
 #include "dane_bed.h"
 #include "dns/dns_raw.h"
@@ -83,7 +85,8 @@ static dane_bed g_bed;
 static char g_dir[700], g_state[800], g_conf[800], g_db[900];
 static char g_rdir[800], g_sdir[800], g_rlog[900], g_slog[900];
 static char g_live_cert[900], g_live_key[900], g_live_chain[900];
-static pid_t g_rpid, g_spid;
+static pid_t g_rpid, g_spid, g_serve;
+static char g_serve_log[900];
 static int g_sport;
 static double g_t0;     /* mono() at the lapse clock's start */
 static int64_t g_v0;    /* keywarden's time then */
@@ -250,50 +253,153 @@ static int renew(char *out, size_t cap)
     return rc;
 }
 
-/* The running rollover's wait_until, or 0. */
-static int64_t wait_until(void)
+/* The certificate's newest rollover row. */
+typedef struct roll_row {
+    int64_t id, wait_until;
+    char stage[32], tlsa[160], stopped[600];
+} roll_row;
+
+/* 1 with the row in r, 0 when there is none yet. */
+static int roll_read(roll_row *r)
 {
-    int64_t t = db_int(g_db, "SELECT wait_until FROM dane_rollovers "
-                             "WHERE cert = 'mx' ORDER BY id DESC LIMIT 1");
+    sqlite3 *h = NULL;
+    sqlite3_stmt *q = NULL;
+    int found = 0;
+
+    memset(r, 0, sizeof(*r));
+    if (access(g_db, F_OK) != 0)
+        return 0;
+    assert_int_equal(sqlite3_open_v2(g_db, &h, SQLITE_OPEN_READONLY, NULL),
+                     SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);
+    if (sqlite3_prepare_v2(h, "SELECT id, wait_until, stage, tlsa, stopped "
+                              "FROM dane_rollovers WHERE cert = 'mx' "
+                              "ORDER BY id DESC LIMIT 1",
+                           -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW) {
+        r->id = sqlite3_column_int64(q, 0);
+        r->wait_until = sqlite3_column_int64(q, 1);
+        snprintf(r->stage, sizeof(r->stage), "%s",
+                 (const char *)sqlite3_column_text(q, 2));
+        snprintf(r->tlsa, sizeof(r->tlsa), "%s",
+                 (const char *)sqlite3_column_text(q, 3));
+        /* As tp_tlsa_spki writes it: lower-case hex. */
+        for (char *c = r->tlsa; *c != '\0'; c++)
+            *c = (char)tolower((unsigned char)*c);
+        snprintf(r->stopped, sizeof(r->stopped), "%s",
+                 (const char *)sqlite3_column_text(q, 4));
+        found = 1;
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+    return found;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000 * 1000 };
+
+    nanosleep(&ts, NULL);
+}
+
+/* The dane-roll job's next run (keywarden's time), or 0 when the daemon
+ * has not planned it yet. */
+static int64_t job_next(void)
+{
+    int64_t t = db_int(g_db, "SELECT next_at FROM jobs WHERE type = "
+                             "'dane-roll' AND key = 'mx' AND state = "
+                             "'pending'");
 
     return t > 0 ? t : 0;
 }
 
-/* Renew until the renewal deploys (held back while its record waits),
- * on the lapse clock; bounded.  The held-back runs are what keywarden
- * does on its own schedule; the test only asks again when its clock has
- * passed the wait keywarden recorded. */
-static void renew_deployed(const char *tag)
+/* The daemon for one moment of keywarden's clock: serve pinned at the
+ * lapse clock's present, left to run what is due (the dane-roll job,
+ * planned due at once on the first start), until that job ran and is
+ * planned past the present; then stopped.  nudge: `run-job dane-roll:mx`
+ * first, as serve's own renewal pulls the job forward after issuing
+ * (job_renew.c; the test's renewals are forced through the CLI). */
+static void daemon_moment(int nudge)
 {
-    char out[8192];
-    double until = mono() + 90;
-    int held = 0;
+    char now[32], sql[300];
+    int64_t p = vnow();
+    double until;
 
-    for (;;) {
-        int64_t w;
+    snprintf(now, sizeof(now), "%lld", (long long)p);
+    g_serve = kw_serve_start(g_state, g_conf, now, NULL, g_serve_log);
+    if (nudge) {
+        until = mono() + 30;
+        for (;;) {
+            kwres r = kw(g_state, g_conf, "run-job", "dane-roll:mx");
+            int ok = r.status == 0;
 
-        if (renew(out, sizeof(out)) == 0) {
-            assert_contains(out, "mx: issued");
-            return;
-        }
-        if (strstr(out, "held back") == NULL)
-            fail_msg("%s: renew failed: %s", tag, out);
-        held++;
-        if (mono() > until)
-            fail_msg("%s: still held back after 90 s: %s", tag, out);
-        /* Sleep (real time) until keywarden's clock reaches the wait it
-         * recorded, in short steps: the DNS side was not seen yet when
-         * none is recorded. */
-        w = wait_until();
-        while (mono() < until && (w == 0 || vnow() <= w) &&
-               (w != 0 || held < 3)) {
-            struct timespec ts = { 0, 200 * 1000 * 1000 };
-
-            nanosleep(&ts, NULL);
-            if (w == 0)
+            if (!ok && mono() > until)
+                fail_msg("run-job dane-roll:mx: %s%s", r.out, r.err);
+            kwres_free(&r);
+            if (ok)
                 break;
+            nap_ms(100);
         }
     }
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM jobs WHERE type = 'dane-roll' AND key = "
+             "'mx' AND state = 'pending' AND updated_at >= %lld AND "
+             "next_at > %lld", (long long)p, (long long)p);
+    kw_await_sql(g_db, sql, 60000, g_serve_log);
+    kw_serve_stop(&g_serve);
+}
+
+/* Until the rollover is READY for a key that is not the live one
+ * (live): the daemon's dane-roll job runs the steps (the announcement,
+ * the probe of the deployment, the hold, the removal of the old record,
+ * the next announcement) unattended; the test only lets keywarden's
+ * clock reach each time the daemon planned, then starts it there
+ * (daemon_moment).  nudge: the first start runs the job at once (after a
+ * forced renewal).  Bounded; returns the daemon's runs. */
+static int await_ready(const char *live, int nudge)
+{
+    double until = mono() + 120;
+    int runs = 0;
+
+    for (;;) {
+        roll_row r;
+        int found = roll_read(&r);
+        int64_t next = job_next();
+
+        if (found && strcmp(r.stage, "ready") == 0 &&
+            strcmp(r.tlsa, live) != 0)
+            return runs;
+        if (mono() > until)
+            fail_msg("the rollover is not ready for a new key after 120 s: "
+                     "stage %s%s%s (see %s)", found ? r.stage : "(none)",
+                     r.stopped[0] != '\0' ? ", stopped: " : "", r.stopped,
+                     g_serve_log);
+        if (!nudge && next > vnow()) {
+            nap_ms(50);
+            continue;
+        }
+        daemon_moment(nudge);
+        nudge = 0;
+        runs++;
+    }
+}
+
+/* One keyed renewal: READY for a new key, then the forced renewal
+ * deploys exactly the announced key (the hook reloads the receiver).
+ * The announced record in announced. */
+static void keyed_renewal(const char *live, int nudge, char *announced,
+                          size_t cap)
+{
+    char out[8192], now[160];
+    roll_row r;
+
+    await_ready(live, nudge);
+    assert_int_equal(roll_read(&r), 1);
+    snprintf(announced, cap, "%s", r.tlsa);
+    if (renew(out, sizeof(out)) != 0 || strstr(out, "mx: issued") == NULL)
+        fail_msg("the renewal of a ready rollover did not deploy: %s", out);
+    live_tlsa(now, sizeof(now));
+    assert_string_equal(now, announced);
 }
 
 /* ----- the message stream ----------------------------------------------- */
@@ -590,6 +696,7 @@ static int setup(void **st)
     snprintf(g_state, sizeof(g_state), "%s/state", g_dir);
     snprintf(g_conf, sizeof(g_conf), "%s/keywarden.conf", g_dir);
     snprintf(g_db, sizeof(g_db), "%s/keywarden.db", g_state);
+    snprintf(g_serve_log, sizeof(g_serve_log), "%s/serve.log", g_dir);
     snprintf(g_rdir, sizeof(g_rdir), "%s/receiver", g_dir);
     snprintf(g_sdir, sizeof(g_sdir), "%s/sender", g_dir);
     snprintf(g_rlog, sizeof(g_rlog), "%s/postfix/postfix.out", g_rdir);
@@ -656,6 +763,7 @@ static int teardown(void **st)
 {
     (void)st;
     stream_halt();
+    kw_serve_kill(&g_serve);
     unsetenv("KEYWARDEN_NOW");
     postfix_stop(g_sdir, g_spid);
     postfix_stop(g_rdir, g_rpid);
@@ -678,7 +786,7 @@ static void need_ns(void)
  * key before it is served: not one deferral. */
 static void test_rollover_no_deferral(void **st)
 {
-    char before[160], after[160], update[300];
+    char before[160], after[160], older[160], update[300];
     char check[4096], bad_check[4096] = "";
     double t = mono();
     settle s;
@@ -699,13 +807,8 @@ static void test_rollover_no_deferral(void **st)
     stream_start(&m, "roll");
     write_conf(1, 1);
     for (i = 0; i < CYCLES; i++) {
-        renew_deployed("rollover");
-        live_tlsa(after, sizeof(after));
-        if (strcmp(after, before) == 0) {
-            print_message("renewal %d kept the key %s: no further "
-                          "rollover to prove\n", i + 1, after);
-            break;
-        }
+        keyed_renewal(before, i > 0, after, sizeof(after));
+        assert_string_not_equal(after, before);
         renewals++;
         /* The key now served was announced: its record is in the zone,
          * and keywarden's own check through the sender's resolver
@@ -713,6 +816,12 @@ static void test_rollover_no_deferral(void **st)
         assert_true(tlsa_served(after));
         if (dane_check(check, sizeof(check)) != 0 && bad_check[0] == '\0')
             snprintf(bad_check, sizeof(bad_check), "%s", check);
+        /* The record of the key before the one just replaced was removed
+         * in this cycle (the first cycle's: the record made by hand). */
+        if (i > 0 && tlsa_served(older))
+            fail_msg("cycle %d: the record %s of a key retired a cycle "
+                     "ago is still served", i + 1, older);
+        snprintf(older, sizeof(older), "%s", before);
         snprintf(before, sizeof(before), "%s", after);
     }
     assert_true(renewals >= 1);
