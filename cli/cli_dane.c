@@ -1,8 +1,9 @@
 /*
  * cli_dane.c: keywarden dane status [NAME] [--json] (the key rollovers
  * of dane_roll.h: the records, the next key, what each waits for),
- * keywarden dane release NAME (the operator's override: deploy the next
- * key without its announcement), and keywarden dane check HOST[:PORT]... : each host's TLSA
+ * keywarden dane step NAME (one run of the rollover, as the daemon's
+ * dane-roll job makes it), keywarden dane release NAME (the operator's
+ * override: deploy the next key without its announcement), and keywarden dane check HOST[:PORT]... : each host's TLSA
  * RRset (dane/dane_check.h) from every authoritative server and a
  * validating resolver, matched against the chain the host serves and,
  * with --cert, the certificate file it will serve after the next reload;
@@ -11,8 +12,10 @@
  */
 #include "cli.h"
 
+#include "../acme/renew.h"
 #include "../dane/dane.h"
 #include "../dane/dane_roll.h"
+#include "../service/dane_roll_run.h"
 #include "../dns/dns_resolve.h"
 #include "../probe/probe.h"
 
@@ -58,6 +61,12 @@ static void dane_usage(FILE *out)
           "The key rollovers of [certificate] sections with dane =: each "
           "one's\n"
           "stage, next key, TLSA records and what it waits for.\n"
+          "\n"
+          "Usage: keywarden dane step [--json] NAME\n"
+          "Advances NAME's rollover once, as the daemon's dane-roll job "
+          "does (with\n"
+          "the probe of every dane host), records its health, and shows "
+          "it.\n"
           "\n"
           "Usage: keywarden dane release NAME\n"
           "Lets NAME's renewal deploy its next key although its TLSA record "
@@ -259,10 +268,61 @@ out:
     return worst;
 }
 
+/* What each of r's two records waits for, in words. */
+static void records_wait(const ks_dane_roll *r, char *cur, char *nxt,
+                         size_t cap)
+{
+    int st = kw_dane_stage_parse(r->stage);
+    char when[32];
+
+    kw_time_rfc3339(r->wait_until, when, sizeof(when));
+    switch (st) {
+    case KW_DANE_ST_GENERATING:
+    case KW_DANE_ST_GENERATED:
+        snprintf(nxt, cap, "its publication (the key is being written)");
+        break;
+    case KW_DANE_ST_PUBLISHING:
+        snprintf(nxt, cap, "the primary to accept the update");
+        break;
+    case KW_DANE_ST_PUBLISHED:
+        snprintf(nxt, cap, "every authoritative server to serve it");
+        break;
+    case KW_DANE_ST_VISIBLE:
+        snprintf(nxt, cap, "the wait until %s (2 x TTL + negative TTL)",
+                 when);
+        break;
+    case KW_DANE_ST_READY:
+        snprintf(nxt, cap, "%s", r->stopped[0] != '\0'
+                                     ? "the server to serve the deployed "
+                                       "key (a reload)"
+                                     : "the renewal to deploy its key");
+        break;
+    default:
+        snprintf(nxt, cap, "nothing: its key is the one served");
+        break;
+    }
+    if (r->old_tlsa[0] == '\0')
+        snprintf(cur, cap, "nothing: there is no old record");
+    else if (st < KW_DANE_ST_DEPLOYED)
+        snprintf(cur, cap, "stays until the next key is deployed and "
+                 "served");
+    else if (st == KW_DANE_ST_DEPLOYED)
+        snprintf(cur, cap, "its removal after %s, once a second probe sees "
+                 "the next key served", when);
+    else if (st == KW_DANE_ST_REMOVING)
+        snprintf(cur, cap, "its removal to reach every authoritative "
+                 "server");
+    else
+        snprintf(cur, cap, "nothing: removed");
+}
+
 static json_t *roll_json(const ks_dane_roll *r, const kw_dane_roll_health *h)
 {
+    char cur[200], nxt[200];
+
+    records_wait(r, cur, nxt, sizeof(cur));
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, "
-                     "s:i, s:b, s:I, s:s, s:s}",
+                     "s:i, s:b, s:I, s:s, s:s, s:s, s:s}",
                      "certificate", r->cert, "stage", r->stage,
                      "next_key", r->key_path, "next_tlsa", r->tlsa,
                      "current_tlsa", r->old_tlsa, "owners", r->names,
@@ -272,7 +332,30 @@ static json_t *roll_json(const ks_dane_roll *r, const kw_dane_roll_health *h)
                      "failures", r->failures, "released", r->released,
                      "started_at", (json_int_t)r->started_at,
                      "health", kw_cli_health_word(h->health),
-                     "reason", h->reason);
+                     "reason", h->reason, "current_waits_for", cur,
+                     "next_waits_for", nxt);
+}
+
+/* One rollover as text. */
+static void roll_text(const ks_dane_roll *r, const kw_dane_roll_health *h)
+{
+    char when[32], cur[200], nxt[200];
+
+    records_wait(r, cur, nxt, sizeof(cur));
+    printf("%s: %s%s (%s)\n", r->cert, r->stage,
+           r->released ? ", RELEASED" : "", kw_cli_health_word(h->health));
+    printf("  owners:    %s\n", r->names);
+    printf("  current:   %s\n", r->old_tlsa[0] ? r->old_tlsa : "(none)");
+    printf("             waits for %s\n", cur);
+    printf("  next:      %s\n", r->tlsa[0] ? r->tlsa : "(not yet)");
+    printf("             waits for %s\n", nxt);
+    printf("  next key:  %s\n", r->key_path);
+    if (r->wait_until != 0) {
+        kw_time_rfc3339(r->wait_until, when, sizeof(when));
+        printf("  until:     %s\n", when);
+    }
+    if (h->reason[0] != '\0')
+        printf("  waits for: %s\n", h->reason);
 }
 
 /* keywarden dane status [--json] [NAME]: 0 ok, 1 warning, 2 critical
@@ -326,7 +409,6 @@ static int dane_status(kw_cli *cli, int argc, char **argv)
     for (i = 0; i < n; i++) {
         kw_dane_roll_params p;
         kw_dane_roll_health h;
-        char when[32];
 
         /* Without the configuration the expiry is unknown: a stopped
          * rollover is a warning here, as the daemon's health says it
@@ -340,26 +422,91 @@ static int dane_status(kw_cli *cli, int argc, char **argv)
             json_array_append_new(a, roll_json(&v[i], &h));
             continue;
         }
-        printf("%s: %s%s (%s)\n", v[i].cert, v[i].stage,
-               v[i].released ? ", RELEASED" : "",
-               kw_cli_health_word(h.health));
-        printf("  owners:    %s\n", v[i].names);
-        printf("  current:   %s\n", v[i].old_tlsa[0] ? v[i].old_tlsa
-                                                      : "(none)");
-        printf("  next:      %s\n", v[i].tlsa[0] ? v[i].tlsa : "(not yet)");
-        printf("  next key:  %s\n", v[i].key_path);
-        if (v[i].wait_until != 0) {
-            kw_time_rfc3339(v[i].wait_until, when, sizeof(when));
-            printf("  until:     %s\n", when);
-        }
-        if (h.reason[0] != '\0')
-            printf("  waits for: %s\n", h.reason);
+        roll_text(&v[i], &h);
     }
     if (a != NULL)
         kw_cli_print_json(a, "dane status");
     json_decref(a);
     free(v);
     return worst;
+}
+
+/* keywarden dane step [--json] NAME: one run of the rollover as the
+ * daemon's dane-roll job makes it.  Exit status as status's. */
+static int dane_step(kw_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    kw_dane_probe_at at[KW_DANE_ROLL_HOSTS_MAX];
+    kw_dane_roll_run_out *o = NULL;
+    const kw_cert_conf *cc = NULL;
+    char certs[PATH_MAX];
+    kw_renew_params rp;
+    kw_config conf;
+    ks_store *s = NULL;
+    kw_diag d = {{0}};
+    int c, r, json = 0;
+    size_t i, nat;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'j') {
+            json = 1;
+            continue;
+        }
+        r = kw_cli_shared_opt(cli, c, optarg, NULL, dane_usage,
+                              KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    if (argc - optind != 1) {
+        dane_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    if (kw_cli_load_certs(cli, &conf) != 0)
+        return KS_HEALTH_UNKNOWN;
+    for (i = 0; i < conf.ncerts; i++)
+        if (strcmp(conf.certs[i].name, argv[optind]) == 0)
+            cc = &conf.certs[i];
+    if (cc == NULL || !cc->dane) {
+        kw_err("dane step: no [certificate \"%s\"] with dane = in %s",
+               argv[optind], cli->config_path);
+        kw_config_free(&conf);
+        return KW_EXIT_USAGE;
+    }
+    kw_config_renew_params(&conf, cc, &rp);
+    kw_config_certs_dir(&conf, cli->state_dir, certs, sizeof(certs));
+    nat = kw_dane_roll_probe_at(&conf, cc, at, KW_DANE_ROLL_HOSTS_MAX);
+    if ((o = calloc(1, sizeof(*o))) == NULL ||
+        kw_cli_open(cli, 1, &s) != 0) {
+        kw_err("dane step: %s", o == NULL ? "out of memory"
+                                          : "cannot open the inventory");
+        free(o);
+        kw_config_free(&conf);
+        return KS_HEALTH_UNKNOWN;
+    }
+    r = kw_dane_roll_run(s, &rp, certs, at, nat, cli->now, o, &d);
+    ks_close(s);
+    kw_config_free(&conf);
+    if (r != 0) {
+        kw_err("dane step: %s: %s", argv[optind], d.msg);
+        free(o);
+        return KS_HEALTH_UNKNOWN;
+    }
+    if (json) {
+        json_t *js = roll_json(&o->out.roll, &o->h);
+
+        kw_cli_print_json(js, "dane step");
+        json_decref(js);
+    } else {
+        roll_text(&o->out.roll, &o->h);
+    }
+    r = o->h.health;
+    free(o);
+    return r;
 }
 
 /* keywarden dane release NAME. */
@@ -403,9 +550,11 @@ int cli_dane(kw_cli *cli, int argc, char **argv)
         return dane_status(cli, argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "release") == 0)
         return dane_release(cli, argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "step") == 0)
+        return dane_step(cli, argc - 1, argv + 1);
     if (argc >= 2 && argv[1][0] != '-' && strcmp(argv[1], "check") != 0) {
         kw_err("dane: unknown subcommand \"%s\"; try `keywarden dane "
-               "check`, `status` or `release`", argv[1]);
+               "check`, `status`, `step` or `release`", argv[1]);
         return KW_EXIT_USAGE;
     }
     return kw_cli_only_sub(cli, argc, argv, "dane", "check", dane_usage,

@@ -95,6 +95,7 @@
 #include "dane_match.h"
 
 #include "../common/kw_log.h"
+#include "../common/kw_time.h"
 #include "../keystore/ks_health.h"
 #include "../keystore/ks_keygen.h"
 
@@ -102,6 +103,7 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <signal.h>
 #include <strings.h>
 #include <sys/file.h>
@@ -109,6 +111,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RETRY_FIRST 900
@@ -116,6 +119,7 @@
 #define PROBE_RETRY_FIRST 60
 #define PROBE_RETRY_MAX 3600
 #define LOCK_RETRY 60
+#define LOCK_WAIT_MS 3000
 #define CRITICAL_BEFORE (7 * 86400)
 #define OWNERS_MAX 16
 
@@ -229,7 +233,22 @@ typedef struct machine {
     char owners[OWNERS_MAX][300];
     size_t nowners;
     int probed;   /* a probe of this run saw the next key everywhere */
+    struct timespec t0; /* when this run started (monotonic) */
 } machine;
+
+/* now, moved on by the time this run has spent so far (rounded up): a
+ * wait counts from when what it waits on was seen, not from when the
+ * run began (the visibility polls take seconds). */
+static int64_t now_seen(const machine *m)
+{
+    struct timespec t;
+    int64_t ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    ms = (int64_t)(t.tv_sec - m->t0.tv_sec) * 1000 +
+         (t.tv_nsec - m->t0.tv_nsec) / 1000000;
+    return m->now + (ms + 999) / 1000;
+}
 
 static int allowed(kw_dane_stage from, kw_dane_stage to, int released)
 {
@@ -540,13 +559,13 @@ static int check_deployed(machine *m, kw_dane_roll_out *out, int *moved,
     if ((rc = live_is_next(m, d)) <= 0)
         return rc;
     if ((rc = probe_all(m, d)) != 0) {
-        snprintf(why, sizeof(why), "the renewal deployed the next key, but "
-                 "%.400s; the reload did not happen? The old record stays "
+        snprintf(why, sizeof(why), "the reload did not happen: the renewal "
+                 "deployed the next key, but %.400s; the old record stays "
                  "until the next key is served", d != NULL ? d->msg
                                                            : kw_strerror(rc));
         return stop(m, why, out, d);
     }
-    m->r->wait_until = m->now + m->p->ttl;
+    m->r->wait_until = now_seen(m) + m->p->ttl;
     *moved = 1;
     return set_state(m, KW_DANE_ST_DEPLOYED,
                      m->r->released ? "deployed by the operator's release, "
@@ -568,6 +587,16 @@ static int lock_take(const char *key_path, int *fd, kw_diag *d)
     if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
         return kw_diag_set(d, kw_errno(), "%s: cannot open the rollover's "
                            "lock: %s", path, kw_strerror(kw_errno()));
+    /* Most steps of another runner take milliseconds (a stage written):
+     * wait for it a little rather than look again a minute later; one
+     * that polls DNS or probes holds it longer, and we leave it be. */
+    for (int i = 0; i < LOCK_WAIT_MS / 50; i++) {
+        if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+            return 0;
+        if (errno != EWOULDBLOCK)
+            break;
+        poll(NULL, 0, 50);
+    }
     if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
         return 0;
     rc = errno == EWOULDBLOCK
@@ -596,6 +625,7 @@ int kw_dane_roll_step(ks_store *s, const kw_dane_roll_params *p,
     int rc, fd;
 
     memset(out, 0, sizeof(*out));
+    clock_gettime(CLOCK_MONOTONIC, &m.t0);
     if ((rc = kw_dane_roll_params_check(p, d)) != 0)
         return rc;
     owners_of(&m);
@@ -621,7 +651,7 @@ static int roll_step(machine *m_, kw_dane_roll_out *out, kw_diag *d)
     ks_store *s = m.s;
     int64_t now = m.now;
     ks_dane_roll prev;
-    char why[600], note[300];
+    char why[600], note[300], when[32];
     int64_t neg;
     int rc, started = 0, moved;
 
@@ -689,10 +719,11 @@ static int roll_step(machine *m_, kw_dane_roll_out *out, kw_diag *d)
                                                      : kw_strerror(rc));
                 return stop(&m, why, out, d);
             }
-            out->roll.wait_until = now + 2 * (int64_t)p->ttl + neg;
+            out->roll.wait_until = now_seen(&m) + 2 * (int64_t)p->ttl + neg;
+            kw_time_rfc3339(out->roll.wait_until, when, sizeof(when));
             snprintf(note, sizeof(note), "2 x TTL %d + negative TTL %lld: "
-                     "the next key may be deployed from %lld", p->ttl,
-                     (long long)neg, (long long)out->roll.wait_until);
+                     "the next key may be deployed from %s", p->ttl,
+                     (long long)neg, when);
             if ((rc = set_state(&m, KW_DANE_ST_VISIBLE, note, d)) != 0)
                 return rc;
             break;

@@ -145,6 +145,7 @@ int ks_check_cert_object(ks_store *s, const char *name, int64_t *id,
                  "SELECT o.id FROM objects o JOIN certificates c ON "
                  "o.fingerprint = c.fingerprint WHERE c.name = ?1 AND "
                  "o.kind = 'tls' AND o.position = 0 ORDER BY "
+                 "(o.source LIKE '%/live/' || ?1 || '/cert.pem') DESC, "
                  "(o.source LIKE '%/live/' || ?1 || '/%') DESC, o.id DESC "
                  "LIMIT 1",
                  "t", name);

@@ -123,7 +123,9 @@ static void check_finding(ks_verdict *v, const ks_check_found *c)
     const char *who = c->checker == NULL              ? "check"
                       : strcmp(c->checker, "dane") == 0 ? "DANE"
                       : strcmp(c->checker, "mta-sts") == 0 ? "MTA-STS"
-                                                          : c->checker;
+                      : strcmp(c->checker, "dane-roll") == 0
+                          ? "DANE rollover"
+                          : c->checker;
     const char *text = c->text != NULL ? c->text : "?";
     const char *fix = c->fix != NULL ? c->fix : "";
     size_t room = sizeof(v->findings[0].text) - 1 - strlen(who) - 2;
@@ -351,6 +353,11 @@ void ks_health_tls(const ks_tls_facts *f, int64_t now,
                 f->key_mode & 07777);
         }
     }
+    /* A managed certificate's live checks (the DANE rollover's: a
+     * renewal held back, a key deployed but not served). */
+    for (size_t i = 0; !f->is_endpoint && i < f->check_nfound; i++)
+        if (f->check_found[i].health != KS_HEALTH_OK)
+            check_finding(v, &f->check_found[i]);
     finish(v);
 }
 

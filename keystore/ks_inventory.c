@@ -47,7 +47,9 @@
     "(SELECT max(c.checked_at) FROM checks c WHERE c.object_id = " obj ")"
 #define CHECKED_FACTS                                                      \
     "CASE WHEN kind = 'mta-sts' THEN json_array(" CHECK_FOUND("objects.id") \
-    ") END"
+    ") WHEN kind = 'tls' AND EXISTS (SELECT 1 FROM checks c WHERE "          \
+    "c.object_id = objects.id) THEN json_array(" CHECK_FOUND("objects.id")  \
+    ", 'file') END"
 
 /* A DKIM selector's facts (ks_dkim.h) and its latest findings, as one
  * JSON array; NULL for other kinds. */
@@ -142,7 +144,8 @@ static void read_endpoint(const char *text, ks_object *o, json_t **hold)
     read_check_found(a, 10, f);
 }
 
-/* Fill o's facts from CHECKED_FACTS (a mail domain's MTA-STS check); the
+/* Fill o's facts from CHECKED_FACTS (a mail domain's MTA-STS check, a
+ * managed certificate's DANE rollover); the
  * strings live in *hold until the caller releases it. */
 static void read_checked(const char *text, ks_object *o, json_t **hold)
 {
@@ -154,7 +157,9 @@ static void read_checked(const char *text, ks_object *o, json_t **hold)
         return;
     }
     *hold = a;
-    o->facts.is_checked = 1;
+    /* A third element: a certificate file with checks of its own (a
+     * managed certificate's DANE rollover), else a check's object. */
+    o->facts.is_checked = json_array_size(a) < 3;
     read_check_found(a, 0, &o->facts);
 }
 

@@ -885,8 +885,10 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
         return 0;
     }
     case 24:
-        if (parse_int(v, 60, 86400, &n) != 0)
-            return FAIL(p, "dane_ttl = %s: expected 60 to 86400 seconds", v);
+        /* Small TTLs are legal DNS (and make the rollover's tests
+         * honest in seconds); the wait and the hold scale with it. */
+        if (parse_int(v, 1, 86400, &n) != 0)
+            return FAIL(p, "dane_ttl = %s: expected 1 to 86400 seconds", v);
         c->dane_ttl = (int)n;
         return 0;
     case 25:

@@ -28,15 +28,21 @@
 typedef struct kw_renewals {
     struct ks_managed *v;
     size_t n;
+    /* The newest DANE rollover of each certificate with one: a due
+     * renewal it holds back says "held-back" and what it waits for. */
+    struct ks_dane_roll *dane;
+    size_t ndane;
 } kw_renewals;
 
 int kw_renewals_load(ks_store *s, kw_renewals *r, kw_diag *d);
 void kw_renewals_free(kw_renewals *r);
 /* The "renewal" member of o's JSON: kw_renew_decide's answer for its
  * record at now, {certificate, verdict (scheduled, asking-ca, due,
- * too-soon, retrying, blocked), basis (lifetime, ari-window, retry,
- * names, ...), renew_at, lifetime_due, ari_window {start, end} or null,
- * last_error}; NULL when o is no managed certificate's live leaf (or out
+ * too-soon, retrying, blocked, held-back: due but its DANE rollover's
+ * next key is not ready), basis (lifetime, ari-window, retry, names,
+ * ...), renew_at, lifetime_due, ari_window {start, end} or null,
+ * last_error, held_back: "held back: what the rollover waits for" or
+ * null}; NULL when o is no managed certificate's live leaf (or out
  * of memory).  Reads o's file for its ARI identifier. */
 json_t *kw_renewal_json(const kw_renewals *r, const ks_object *o,
                         int64_t now);

@@ -4,6 +4,8 @@
 #include "../acme/renew_due.h"
 
 #include "../common/kw_json.h"
+#include "../dane/dane_roll.h"
+#include "../keystore/ks_dane_roll.h"
 #include "../common/kw_time.h"
 
 #include <openssl/pem.h>
@@ -34,6 +36,8 @@ int kw_renewals_load(ks_store *s, kw_renewals *r, kw_diag *d)
 
     memset(r, 0, sizeof(*r));
     rc = ks_managed_each(s, collect, r, d);
+    if (rc == 0 && r->n > 0)
+        rc = ks_dane_roll_list(s, NULL, &r->dane, &r->ndane, 100000, d);
     if (rc == KW_ENOMEM)
         rc = kw_diag_set(d, KW_ENOMEM, "out of memory");
     if (rc != 0)
@@ -44,6 +48,7 @@ int kw_renewals_load(ks_store *s, kw_renewals *r, kw_diag *d)
 void kw_renewals_free(kw_renewals *r)
 {
     free(r->v);
+    free(r->dane);
     memset(r, 0, sizeof(*r));
 }
 
@@ -99,6 +104,8 @@ json_t *kw_renewal_json(const kw_renewals *r, const ks_object *o,
                         int64_t now)
 {
     const ks_managed *m = NULL;
+    const ks_dane_roll *roll = NULL;
+    char held[700] = "";
     kw_renew_live live;
     kw_renew_decision dc;
     const char *verdict, *basis;
@@ -143,6 +150,25 @@ json_t *kw_renewal_json(const kw_renewals *r, const ks_object *o,
         verdict = "due";
         basis = reason_word(dc.reason);
         at = now;
+        /* Due, but the DANE rollover's next key is not ready: the
+         * renewal is held back (not a failure; renew.c's gate). */
+        for (i = 0; i < r->ndane && roll == NULL; i++)
+            if (strcmp(r->dane[i].cert, m->name) == 0)
+                roll = &r->dane[i];
+        if (roll != NULL && !roll->released &&
+            kw_dane_stage_parse(roll->stage) != KW_DANE_ST_READY) {
+            verdict = "held-back";
+            if (roll->stopped[0] != '\0')
+                snprintf(held, sizeof(held), "held back: the DANE rollover "
+                         "stopped at %s: %.500s", roll->stage, roll->stopped);
+            else
+                snprintf(held, sizeof(held), "held back: the next key's "
+                         "TLSA record is %s%s%.500s", roll->stage,
+                         roll->waits_for[0] != '\0' ? ": " : "",
+                         roll->waits_for);
+            if (roll->wait_until > now)
+                at = roll->wait_until;
+        }
         break;
     case KW_DUE_TOO_SOON:
         verdict = "too-soon";
@@ -161,7 +187,10 @@ json_t *kw_renewal_json(const kw_renewals *r, const ks_object *o,
         at = 0;
         break;
     }
-    return json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "certificate",
+    return json_pack("{s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}",
+                     "held_back",
+                     held[0] != '\0' ? json_string(held) : json_null(),
+                     "certificate",
                      kw_json_str(m->name), "verdict", verdict, "basis",
                      basis, "renew_at", at_or_null(at), "lifetime_due",
                      at_or_null(dc.due), "ari_window",
