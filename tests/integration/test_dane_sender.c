@@ -80,10 +80,11 @@
 #define ZONE "example.com"
 #define MX "mx." ZONE
 #define OWNER "_25._tcp." MX
-#define LAPSE 10        /* keywarden's clock runs this much faster */
-#define DANE_TTL 60
-#define NEG_TTL 10
-#define CYCLES 3        /* keyed renewals under traffic */
+#define RT_TTL 2        /* dane_ttl on the real clock */
+#define LAPSE_TTL 60    /* dane_ttl on the lapse clock */
+#define NEG_TTL 2       /* the zone's negative TTL */
+#define LAPSE 10        /* the lapse clock runs this much faster */
+#define CYCLES 2        /* keyed renewals under traffic, on each clock */
 #define PACE_MS 100     /* between two submitted messages */
 
 static int g_ns;        /* the private namespaces are there */
@@ -142,8 +143,20 @@ static int private_net(const char *resolv)
     return 0;
 }
 
-/* ----- keywarden on the lapse clock ------------------------------------- */
+/* ----- keywarden ------------------------------------------------------- */
 
+/* keywarden ARGS... on the real clock. */
+static kwres kw_real(const char **args)
+{
+    unsetenv("KEYWARDEN_NOW");
+    return kw_argv(g_state, g_conf, args);
+}
+
+#define KW(...) kw_real((const char *[]){__VA_ARGS__, NULL})
+
+/* On the lapse clock: keywarden's time runs LAPSE times faster than the
+ * real one while the test waits, and stands still while keywarden runs
+ * (each run is pinned at its start by KEYWARDEN_NOW). */
 static int64_t vnow(void)
 {
     return g_v0 + (int64_t)((mono() - g_t0) * LAPSE);
@@ -157,6 +170,7 @@ static void clock_hold(double since)
     g_t0 += mono() - since;
 }
 
+/* keywarden ARGS... pinned at the lapse clock's present. */
 static kwres kw_at(const char **args)
 {
     char v[32];
@@ -170,7 +184,7 @@ static kwres kw_at(const char **args)
     return r;
 }
 
-#define KW(...) kw_at((const char *[]){__VA_ARGS__, NULL})
+#define KWV(...) kw_at((const char *[]){__VA_ARGS__, NULL})
 
 /* Drops the lines that start with "dane" from a [certificate] text: the
  * same certificate for a tool that knows nothing of DNS. */
@@ -191,11 +205,11 @@ static void strip_dane(char *text)
 
 /* The configuration: the certificate mx (with dane = 3 1 1 when dane),
  * with the hook reloading the receiver when hook is set. */
-static void write_conf(int dane, int hook)
+static void write_conf(int dane, int ttl, int hook)
 {
     char cert[2048], text[4096];
 
-    assert_int_equal(dane_bed_cert(&g_bed, "mx", MX, DANE_TTL, NULL, cert,
+    assert_int_equal(dane_bed_cert(&g_bed, "mx", MX, ttl, NULL, cert,
                                    sizeof(cert)),
                      0);
     if (!dane)
@@ -261,10 +275,12 @@ static int resolver_has(void *rdata)
     return found;
 }
 
-/* One forced renewal; returns its exit code, its words in out (cap). */
-static int renew(char *out, size_t cap)
+/* One forced renewal (pinned at the lapse clock's present when lapse);
+ * returns its exit code, its words in out (cap). */
+static int renew(int lapse, char *out, size_t cap)
 {
-    kwres r = KW("renew", "--force", "mx");
+    kwres r = lapse ? KWV("renew", "--force", "mx")
+                    : KW("renew", "--force", "mx");
     int rc = r.status;
 
     snprintf(out, cap, "%s%s", r.out, r.err);
@@ -319,6 +335,59 @@ static void nap_ms(long ms)
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000 * 1000 };
 
     nanosleep(&ts, NULL);
+}
+
+/* keywarden serve on the real clock, its output in the serve log.
+ * nudge: `run-job dane-roll:mx` once its control socket answers, as
+ * serve's own renewal pulls the job forward after issuing (job_renew.c;
+ * the test's renewals are forced through the CLI, serve stopped). */
+static void serve_start(int nudge)
+{
+    char *argv[] = { (char *)KEYWARDEN_BIN, (char *)"--state-dir", g_state,
+                     (char *)"--config", g_conf, (char *)"--log-level",
+                     (char *)"info", (char *)"serve", NULL };
+    double until = mono() + 30;
+
+    unsetenv("KEYWARDEN_NOW");
+    g_serve = proc_spawn_log(argv, g_serve_log);
+    assert_true(g_serve > 0);
+    while (nudge) {
+        kwres r = KW("run-job", "dane-roll:mx");
+        int ok = r.status == 0;
+
+        if (!ok && mono() > until)
+            fail_msg("run-job dane-roll:mx: %s%s", r.out, r.err);
+        kwres_free(&r);
+        if (ok)
+            break;
+        nap_ms(100);
+    }
+}
+
+/* Waits (bounded) until the rollover is READY for a key that is not the
+ * live one (live): serve's dane-roll job got there on its own (the
+ * probe of the last deployment, the hold, the old record's removal, the
+ * next key announced and waited for).  The announced record into
+ * announced. */
+static void await_ready(const char *live, char *announced, size_t cap)
+{
+    double until = mono() + 90;
+    roll_row r;
+
+    for (;;) {
+        int found = roll_read(&r);
+
+        if (found && strcmp(r.stage, "ready") == 0 &&
+            strcmp(r.tlsa, live) != 0)
+            break;
+        if (mono() > until)
+            fail_msg("the rollover is not ready for a new key after 90 s: "
+                     "stage %s%s%s (see %s)", found ? r.stage : "(none)",
+                     r.stopped[0] != '\0' ? ", stopped: " : "", r.stopped,
+                     g_serve_log);
+        nap_ms(100);
+    }
+    snprintf(announced, cap, "%s", r.tlsa);
 }
 
 /* The dane-roll job's next run (keywarden's time), or 0 when the daemon
@@ -376,7 +445,7 @@ static void daemon_moment(int nudge)
  * clock reach each time the daemon planned, then starts it there
  * (daemon_moment).  nudge: the first start runs the job at once (after a
  * forced renewal).  Bounded; returns the daemon's runs. */
-static int await_ready(const char *live, int nudge)
+static int await_ready_lapse(const char *live, int nudge)
 {
     double until = mono() + 120;
     int runs = 0;
@@ -412,11 +481,11 @@ static int keyed_renewal(const char *live, int nudge, char *announced,
 {
     char out[8192], now[160];
     roll_row r;
-    int runs = await_ready(live, nudge);
+    int runs = await_ready_lapse(live, nudge);
 
     assert_int_equal(roll_read(&r), 1);
     snprintf(announced, cap, "%s", r.tlsa);
-    if (renew(out, sizeof(out)) != 0 || strstr(out, "mx: issued") == NULL)
+    if (renew(1, out, sizeof(out)) != 0 || strstr(out, "mx: issued") == NULL)
         fail_msg("the renewal of a ready rollover did not deploy: %s", out);
     live_tlsa(now, sizeof(now));
     assert_string_equal(now, announced);
@@ -726,12 +795,10 @@ static int setup(void **st)
     tp_mkdirs(g_sdir);
     /* Postfix's unprivileged processes pass through to their data. */
     assert_int_equal(chmod(g_dir, 0711), 0);
-    g_t0 = mono();
-    g_v0 = (int64_t)time(NULL);
 
     /* The MX's first certificate, before any DANE: keywarden's dane =
      * then announces the next key beside this one. */
-    write_conf(0, 0);
+    write_conf(0, RT_TTL, 0);
     {
         kwres r = KW("renew", "mx");
 
@@ -803,11 +870,99 @@ static void need_ns(void)
     }
 }
 
-/* Keyed renewals under a stream of messages, keywarden announcing each
- * key before it is served: not one deferral. */
-static void test_rollover_no_deferral(void **st)
+/* Keyed renewals under a stream of messages: keywarden serve on the
+ * real clock runs the rollover (the dane-roll job: announcement, wait,
+ * probe of the deployment, hold, the old record's removal, the next
+ * announcement); each time it is ready the test forces the renewal
+ * (serve stopped meanwhile: it holds the state; the daemon itself renews
+ * only when a certificate is due, and refuses to renew one issued less
+ * than a day ago), the hook reloading the receiver.  Not one deferral. */
+static void test_rollover_real_clock(void **st)
 {
-    char before[160], after[160], older[160], update[300];
+    char first[160], cur[160], now[160], announced[160], update[300];
+    char check[4096], bad_check[4096] = "";
+    double t = mono();
+    settle s;
+    static stream m;
+    int n, renewals = 0, got;
+
+    (void)st;
+    need_ns();
+    /* Where the MX stands before keywarden's rollover: its key's TLSA
+     * record published by hand, the sender delivering with DANE. */
+    live_tlsa(first, sizeof(first));
+    snprintf(update, sizeof(update), "update add " OWNER ". %d TLSA %s\n",
+             RT_TTL, first);
+    assert_int_equal(kn_update(&g_bed.prim, NULL, update), 0);
+    if (!proc_until(resolver_has, first, 20000))
+        fail_msg("the sender's resolver does not serve %s securely", first);
+    s.base = sender_log();
+    stream_start(&m, "roll");
+    write_conf(1, RT_TTL, 1);
+    serve_start(0);
+    snprintf(cur, sizeof(cur), "%s", first);
+    for (renewals = 0; renewals < CYCLES; renewals++) {
+        char out[8192];
+
+        await_ready(cur, announced, sizeof(announced));
+        /* The renewal, forced (serve stopped: it holds the state). */
+        kw_serve_stop(&g_serve);
+        if (renew(0, out, sizeof(out)) != 0 ||
+            strstr(out, "mx: issued") == NULL)
+            fail_msg("the renewal of a ready rollover did not deploy: %s",
+                     out);
+        live_tlsa(now, sizeof(now));
+        assert_string_equal(now, announced);
+        assert_string_not_equal(now, cur);
+        assert_true(tlsa_served(now));
+        snprintf(cur, sizeof(cur), "%s", now);
+        serve_start(1);
+    }
+    kw_serve_stop(&g_serve);
+    n = stream_stop(&m);
+    assert_true(n > 0);
+    s.want = n;
+    if (!proc_until(settled, &s, 60000))
+        fail_msg("the sender tried %d of %d messages in 60 s",
+                 sender_log().sent - s.base.sent, n);
+    got = received("roll", n);
+    {
+        outcome o = sender_log();
+
+        print_message("rollover, real clock: %d keyed renewals, %d "
+                      "messages submitted, %d delivered (%d by "
+                      "DANE-verified TLS), %d deferred, %d received, "
+                      "%.1f s\n",
+                      renewals, n, o.sent - s.base.sent,
+                      o.verified - s.base.verified,
+                      o.deferred - s.base.deferred, got, mono() - t);
+        assert_int_equal(o.deferred - s.base.deferred, 0);
+        assert_int_equal(o.sent - s.base.sent, n);
+        assert_true(o.verified - s.base.verified >= n);
+    }
+    assert_int_equal(got, n);
+    assert_int_equal(queued(), 0);
+    /* The record made by hand, of a key two renewals gone, was removed
+     * by the rollover; keywarden's own check agrees with the sender. */
+    if (tlsa_served(first))
+        fail_msg("the first key's record %s is still served", first);
+    if (dane_check(check, sizeof(check)) != 0)
+        snprintf(bad_check, sizeof(bad_check), "%s", check);
+    if (bad_check[0] != '\0')
+        fail_msg("dane check after the renewals:\n%s", bad_check);
+}
+
+/* The same stream through keyed renewals with dane_ttl = 60 on the
+ * lapse clock: the daemon is started, pinned, at each time it planned
+ * (daemon_moment) and the renewals are forced once the rollover is
+ * ready.  Here the daemon's own spacing of the job's runs (10 s) is one
+ * real second, well inside the 10 s the resolver may cache the old
+ * RRset, so a rollover that did not wait 2 x TTL + negative TTL would
+ * be deployed while senders still hold the RRset without the new key:
+ * this is the test that fails when the wait is removed. */
+static void test_rollover_lapse_clock(void **st)
+{
+    char before[160], after[160], older[160] = "";
     char check[4096], bad_check[4096] = "";
     double t = mono();
     settle s;
@@ -816,17 +971,12 @@ static void test_rollover_no_deferral(void **st)
 
     (void)st;
     need_ns();
-    /* Where the MX stands before keywarden's rollover: its key's TLSA
-     * record published by hand, the sender delivering with DANE. */
+    g_t0 = mono();
+    g_v0 = (int64_t)time(NULL);
     live_tlsa(before, sizeof(before));
-    snprintf(update, sizeof(update), "update add " OWNER ". %d TLSA %s\n",
-             DANE_TTL, before);
-    assert_int_equal(kn_update(&g_bed.prim, NULL, update), 0);
-    if (!proc_until(resolver_has, before, 20000))
-        fail_msg("the sender's resolver does not serve %s securely", before);
     s.base = sender_log();
-    stream_start(&m, "roll");
-    write_conf(1, 1);
+    stream_start(&m, "lapse");
+    write_conf(1, LAPSE_TTL, 1);
     for (i = 0; i < CYCLES; i++) {
         runs += keyed_renewal(before, i > 0, after, sizeof(after));
         assert_string_not_equal(after, before);
@@ -838,27 +988,27 @@ static void test_rollover_no_deferral(void **st)
         if (dane_check(check, sizeof(check)) != 0 && bad_check[0] == '\0')
             snprintf(bad_check, sizeof(bad_check), "%s", check);
         /* The record of the key before the one just replaced was removed
-         * in this cycle (the first cycle's: the record made by hand). */
-        if (i > 0 && tlsa_served(older))
+         * in this cycle. */
+        if (older[0] != '\0' && tlsa_served(older))
             fail_msg("cycle %d: the record %s of a key retired a cycle "
                      "ago is still served", i + 1, older);
         snprintf(older, sizeof(older), "%s", before);
         snprintf(before, sizeof(before), "%s", after);
     }
-    assert_true(renewals >= 1);
     n = stream_stop(&m);
     assert_true(n > 0);
     s.want = n;
     if (!proc_until(settled, &s, 60000))
         fail_msg("the sender tried %d of %d messages in 60 s",
                  sender_log().sent - s.base.sent, n);
-    got = received("roll", n);
+    got = received("lapse", n);
     {
         outcome o = sender_log();
 
-        print_message("rollover: %d keyed renewals (%d daemon runs), %d "
-                      "messages submitted, %d delivered (%d by DANE-verified "
-                      "TLS), %d deferred, %d received, %.1f s\n",
+        print_message("rollover, lapse clock: %d keyed renewals (%d daemon "
+                      "runs), %d messages submitted, %d delivered (%d by "
+                      "DANE-verified TLS), %d deferred, %d received, "
+                      "%.1f s\n",
                       renewals, runs, n, o.sent - s.base.sent,
                       o.verified - s.base.verified,
                       o.deferred - s.base.deferred, got, mono() - t);
@@ -868,7 +1018,6 @@ static void test_rollover_no_deferral(void **st)
     }
     assert_int_equal(got, n);
     assert_int_equal(queued(), 0);
-    /* keywarden's own check agreed with the sender after each renewal. */
     if (bad_check[0] != '\0')
         fail_msg("dane check after a renewal:\n%s", bad_check);
 }
@@ -886,11 +1035,11 @@ static void test_unannounced_key_defers(void **st)
 
     (void)st;
     need_ns();
-    write_conf(0, 1);
+    write_conf(0, RT_TTL, 1);
     live_tlsa(before, sizeof(before));
     s.base = sender_log();
     stream_start(&m, "bare");
-    assert_int_equal(renew(out, sizeof(out)), 0);
+    assert_int_equal(renew(0, out, sizeof(out)), 0);
     assert_contains(out, "mx: issued");
     live_tlsa(after, sizeof(after));
     assert_string_not_equal(after, before);
@@ -919,7 +1068,8 @@ static void test_unannounced_key_defers(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rollover_no_deferral),
+        cmocka_unit_test(test_rollover_real_clock),
+        cmocka_unit_test(test_rollover_lapse_clock),
         cmocka_unit_test(test_unannounced_key_defers),
     };
 
