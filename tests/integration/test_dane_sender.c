@@ -23,20 +23,22 @@
  * `options trust-ad` (without it glibc 2.36 clears the AD bit and
  * Postfix takes every answer for insecure).
  *
- * Time: keywarden's wait before a deployment is 2 x dane_ttl + the
- * zone's negative TTL (2 x 60 + 10 s), its hold after one dane_ttl, on a
- * clock the test runs LAPSE times faster than the real one while it
- * waits and holds still while keywarden runs (KEYWARDEN_NOW given to
- * every run).  The resolver the sender asks keeps nothing longer than
- * 10 s (cache-max-ttl) and no denial longer than 5 s, so the 13 real
- * seconds a wait lasts at least are longer than any cached answer: what
- * keywarden believes about the caches stays true of the real one.
- *
- * Unattended: the rollover's steps (announcement, probe of the
- * deployment, hold, removal of the old record, the next announcement)
- * are run by serve's dane-roll job; the test starts the daemon, pinned,
- * at each time the daemon itself planned, and forces the renewals
- * (`renew --force`, as an operator would) once the rollover is ready.
+ * Two clocks.  On the real clock (dane_ttl = 2, the zone's negative TTL
+ * 2 s) keywarden serve runs the rollover by itself: the dane-roll job
+ * announces the next key, waits 2 x TTL + negative TTL, probes the
+ * deployment, holds one TTL, removes the old record and announces the
+ * next; the test forces each renewal once the rollover is ready (the
+ * daemon renews only due certificates, and never one issued less than a
+ * day ago), with serve stopped meanwhile.  There the job's own spacing
+ * (10 s) outlasts every cached answer, so the wait itself cannot be
+ * seen.  On the lapse clock (dane_ttl = 60, the real resolver keeping
+ * nothing longer than 10 s) keywarden's time runs LAPSE times faster
+ * than the real one while the test waits and stands still while
+ * keywarden runs (KEYWARDEN_NOW given to every run): each wait lasts at
+ * least 12 real seconds, longer than any cached answer, the job's
+ * spacing one real second; the daemon is started, pinned, at each time
+ * it planned.  A rollover that deployed without its wait fails there
+ * (seen: 11 messages deferred with the wait removed from dane_roll.c).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
