@@ -339,31 +339,40 @@ static void nap_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* keywarden serve on the real clock, its output in the serve log.
- * nudge: `run-job dane-roll:mx` once its control socket answers, as
- * serve's own renewal pulls the job forward after issuing (job_renew.c;
- * the test's renewals are forced through the CLI, serve stopped). */
-static void serve_start(int nudge)
+/* `run-job dane-roll:mx` (the daemon's clock as the environment has it)
+ * once serve's control socket answers: after a forced renewal, as serve's
+ * own renewal pulls the job forward after issuing (job_renew.c). */
+static void nudge_roll(void)
 {
-    char *argv[] = { (char *)KEYWARDEN_BIN, (char *)"--state-dir", g_state,
-                     (char *)"--config", g_conf, (char *)"--log-level",
-                     (char *)"info", (char *)"serve", NULL };
     double until = mono() + 30;
 
-    unsetenv("KEYWARDEN_NOW");
-    g_serve = proc_spawn_log(argv, g_serve_log);
-    assert_true(g_serve > 0);
-    while (nudge) {
-        kwres r = KW("run-job", "dane-roll:mx");
+    for (;;) {
+        kwres r = kw(g_state, g_conf, "run-job", "dane-roll:mx");
         int ok = r.status == 0;
 
         if (!ok && mono() > until)
             fail_msg("run-job dane-roll:mx: %s%s", r.out, r.err);
         kwres_free(&r);
         if (ok)
-            break;
+            return;
         nap_ms(100);
     }
+}
+
+/* keywarden serve on the real clock, its output in the serve log.
+ * nudge: nudge_roll() (the test's renewals are forced through the CLI,
+ * serve stopped). */
+static void serve_start(int nudge)
+{
+    char *argv[] = { (char *)KEYWARDEN_BIN, (char *)"--state-dir", g_state,
+                     (char *)"--config", g_conf, (char *)"--log-level",
+                     (char *)"info", (char *)"serve", NULL };
+
+    unsetenv("KEYWARDEN_NOW");
+    g_serve = proc_spawn_log(argv, g_serve_log);
+    assert_true(g_serve > 0);
+    if (nudge)
+        nudge_roll();
 }
 
 /* Waits (bounded) until the rollover is READY for a key that is not the
@@ -406,31 +415,18 @@ static int64_t job_next(void)
 /* The daemon for one moment of keywarden's clock: serve pinned at the
  * lapse clock's present, left to run what is due (the dane-roll job,
  * planned due at once on the first start), until that job ran and is
- * planned past the present; then stopped.  nudge: `run-job dane-roll:mx`
- * first, as serve's own renewal pulls the job forward after issuing
- * (job_renew.c; the test's renewals are forced through the CLI). */
+ * planned past the present; then stopped.  nudge: nudge_roll() first
+ * (the test's renewals are forced through the CLI). */
 static void daemon_moment(int nudge)
 {
     char now[32], sql[300];
     int64_t p = vnow();
-    double until, t = mono();
+    double t = mono();
 
     snprintf(now, sizeof(now), "%lld", (long long)p);
     g_serve = kw_serve_start(g_state, g_conf, now, NULL, g_serve_log);
-    if (nudge) {
-        until = mono() + 30;
-        for (;;) {
-            kwres r = kw(g_state, g_conf, "run-job", "dane-roll:mx");
-            int ok = r.status == 0;
-
-            if (!ok && mono() > until)
-                fail_msg("run-job dane-roll:mx: %s%s", r.out, r.err);
-            kwres_free(&r);
-            if (ok)
-                break;
-            nap_ms(100);
-        }
-    }
+    if (nudge)
+        nudge_roll();
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM jobs WHERE type = 'dane-roll' AND key = "
              "'mx' AND state = 'pending' AND updated_at >= %lld AND "
@@ -728,6 +724,35 @@ static int queued(void)
     return n;
 }
 
+/* The end of a rollover's stream (tag): stopped, every message tried by
+ * the sender (bounded), the figures printed after what (the renewals);
+ * then not one deferral, every message delivered by DANE-verified TLS,
+ * received, and the sender's queue empty. */
+static void stream_clean(stream *m, settle *s, const char *tag,
+                         const char *what, double t)
+{
+    int n = stream_stop(m), got;
+    outcome o;
+
+    assert_true(n > 0);
+    s->want = n;
+    if (!proc_until(settled, s, 60000))
+        fail_msg("the sender tried %d of %d messages in 60 s",
+                 sender_log().sent - s->base.sent, n);
+    got = received(tag, n);
+    o = sender_log();
+    print_message("%s, %d messages submitted, %d delivered (%d by "
+                  "DANE-verified TLS), %d deferred, %d received, %.1f s\n",
+                  what, n, o.sent - s->base.sent,
+                  o.verified - s->base.verified,
+                  o.deferred - s->base.deferred, got, mono() - t);
+    assert_int_equal(o.deferred - s->base.deferred, 0);
+    assert_int_equal(o.sent - s->base.sent, n);
+    assert_true(o.verified - s->base.verified >= n);
+    assert_int_equal(got, n);
+    assert_int_equal(queued(), 0);
+}
+
 /* keywarden dane check of the MX through the sender's resolver: its
  * exit code (0 ok, 2 critical), its words in out. */
 static int dane_check(char *out, size_t cap)
@@ -886,7 +911,8 @@ static void test_rollover_real_clock(void **st)
     double t = mono();
     settle s;
     static stream m;
-    int n, renewals = 0, got;
+    char what[120];
+    int renewals = 0;
 
     (void)st;
     need_ns();
@@ -921,29 +947,9 @@ static void test_rollover_real_clock(void **st)
         serve_start(1);
     }
     kw_serve_stop(&g_serve);
-    n = stream_stop(&m);
-    assert_true(n > 0);
-    s.want = n;
-    if (!proc_until(settled, &s, 60000))
-        fail_msg("the sender tried %d of %d messages in 60 s",
-                 sender_log().sent - s.base.sent, n);
-    got = received("roll", n);
-    {
-        outcome o = sender_log();
-
-        print_message("rollover, real clock: %d keyed renewals, %d "
-                      "messages submitted, %d delivered (%d by "
-                      "DANE-verified TLS), %d deferred, %d received, "
-                      "%.1f s\n",
-                      renewals, n, o.sent - s.base.sent,
-                      o.verified - s.base.verified,
-                      o.deferred - s.base.deferred, got, mono() - t);
-        assert_int_equal(o.deferred - s.base.deferred, 0);
-        assert_int_equal(o.sent - s.base.sent, n);
-        assert_true(o.verified - s.base.verified >= n);
-    }
-    assert_int_equal(got, n);
-    assert_int_equal(queued(), 0);
+    snprintf(what, sizeof(what), "rollover, real clock: %d keyed renewals",
+             renewals);
+    stream_clean(&m, &s, "roll", what, t);
     /* The record made by hand, of a key two renewals gone, was removed
      * by the rollover; keywarden's own check agrees with the sender. */
     if (tlsa_served(first))
@@ -969,7 +975,8 @@ static void test_rollover_lapse_clock(void **st)
     double t = mono();
     settle s;
     static stream m;
-    int i, n, renewals = 0, got, runs = 0;
+    char what[120];
+    int i, renewals = 0, runs = 0;
 
     (void)st;
     need_ns();
@@ -997,29 +1004,9 @@ static void test_rollover_lapse_clock(void **st)
         snprintf(older, sizeof(older), "%s", before);
         snprintf(before, sizeof(before), "%s", after);
     }
-    n = stream_stop(&m);
-    assert_true(n > 0);
-    s.want = n;
-    if (!proc_until(settled, &s, 60000))
-        fail_msg("the sender tried %d of %d messages in 60 s",
-                 sender_log().sent - s.base.sent, n);
-    got = received("lapse", n);
-    {
-        outcome o = sender_log();
-
-        print_message("rollover, lapse clock: %d keyed renewals (%d daemon "
-                      "runs), %d messages submitted, %d delivered (%d by "
-                      "DANE-verified TLS), %d deferred, %d received, "
-                      "%.1f s\n",
-                      renewals, runs, n, o.sent - s.base.sent,
-                      o.verified - s.base.verified,
-                      o.deferred - s.base.deferred, got, mono() - t);
-        assert_int_equal(o.deferred - s.base.deferred, 0);
-        assert_int_equal(o.sent - s.base.sent, n);
-        assert_true(o.verified - s.base.verified >= n);
-    }
-    assert_int_equal(got, n);
-    assert_int_equal(queued(), 0);
+    snprintf(what, sizeof(what), "rollover, lapse clock: %d keyed "
+             "renewals (%d daemon runs)", renewals, runs);
+    stream_clean(&m, &s, "lapse", what, t);
     if (bad_check[0] != '\0')
         fail_msg("dane check after a renewal:\n%s", bad_check);
 }
