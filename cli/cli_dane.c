@@ -358,9 +358,12 @@ static void roll_text(const ks_dane_roll *r, const kw_dane_roll_health *h)
         printf("  waits for: %s\n", h->reason);
 }
 
-/* keywarden dane status [--json] [NAME]: 0 ok, 1 warning, 2 critical
- * (the worst rollover's health), 3 unknown. */
-static int dane_status(kw_cli *cli, int argc, char **argv)
+/* The options of status, step and release: the shared ones, --json
+ * where json is not NULL, and then at most (step, release: exactly)
+ * one NAME.  KW_CLI_NEXT with optind at the name, else the exit status
+ * to return now. */
+static int roll_opts(kw_cli *cli, int argc, char **argv, int *json,
+                     int name_needed)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
@@ -368,27 +371,38 @@ static int dane_status(kw_cli *cli, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'j' && json != NULL) {
+            *json = 1;
+            continue;
+        }
+        r = kw_cli_shared_opt(cli, c == 'j' ? '?' : c, optarg, NULL,
+                              dane_usage, KW_EXIT_USAGE);
+        if (r != KW_CLI_NEXT)
+            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
+    }
+    if (argc - optind > 1 || (name_needed && argc - optind != 1)) {
+        dane_usage(stderr);
+        return KW_EXIT_USAGE;
+    }
+    return KW_CLI_NEXT;
+}
+
+/* keywarden dane status [--json] [NAME]: 0 ok, 1 warning, 2 critical
+ * (the worst rollover's health), 3 unknown. */
+static int dane_status(kw_cli *cli, int argc, char **argv)
+{
     ks_dane_roll *v = NULL;
     ks_store *s = NULL;
     json_t *a = NULL;
     size_t n = 0, i;
     kw_diag d = {{0}};
-    int c, r, json = 0, worst = KS_HEALTH_OK;
+    int r, json = 0, worst = KS_HEALTH_OK;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'j') {
-            json = 1;
-            continue;
-        }
-        r = kw_cli_shared_opt(cli, c, optarg, NULL, dane_usage,
-                              KW_EXIT_USAGE);
-        if (r != KW_CLI_NEXT)
-            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
-    }
-    if (argc - optind > 1) {
-        dane_usage(stderr);
-        return KW_EXIT_USAGE;
-    }
+    if ((r = roll_opts(cli, argc, argv, &json, 0)) != KW_CLI_NEXT)
+        return r;
     if (kw_cli_open_existing(cli, &s) != 0)
         return KS_HEALTH_UNKNOWN;
     r = ks_dane_roll_list(s, argc - optind == 1 ? argv[optind] : NULL, &v,
@@ -435,12 +449,6 @@ static int dane_status(kw_cli *cli, int argc, char **argv)
  * daemon's dane-roll job makes it.  Exit status as status's. */
 static int dane_step(kw_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"state-dir", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     kw_dane_probe_at at[KW_DANE_ROLL_HOSTS_MAX];
     kw_dane_roll_run_out *o = NULL;
     const kw_cert_conf *cc = NULL;
@@ -449,23 +457,11 @@ static int dane_step(kw_cli *cli, int argc, char **argv)
     kw_config conf;
     ks_store *s = NULL;
     kw_diag d = {{0}};
-    int c, r, json = 0;
+    int r, json = 0;
     size_t i, nat;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'j') {
-            json = 1;
-            continue;
-        }
-        r = kw_cli_shared_opt(cli, c, optarg, NULL, dane_usage,
-                              KW_EXIT_USAGE);
-        if (r != KW_CLI_NEXT)
-            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
-    }
-    if (argc - optind != 1) {
-        dane_usage(stderr);
-        return KW_EXIT_USAGE;
-    }
+    if ((r = roll_opts(cli, argc, argv, &json, 1)) != KW_CLI_NEXT)
+        return r;
     if (kw_cli_load_certs(cli, &conf) != 0)
         return KS_HEALTH_UNKNOWN;
     for (i = 0; i < conf.ncerts; i++)
@@ -512,25 +508,12 @@ static int dane_step(kw_cli *cli, int argc, char **argv)
 /* keywarden dane release NAME. */
 static int dane_release(kw_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     ks_store *s = NULL;
     kw_diag d = {{0}};
-    int c, r;
+    int r;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        r = kw_cli_shared_opt(cli, c, optarg, NULL, dane_usage,
-                              KW_EXIT_USAGE);
-        if (r != KW_CLI_NEXT)
-            return r == KW_CLI_NOT_SHARED ? KW_EXIT_USAGE : r;
-    }
-    if (argc - optind != 1) {
-        dane_usage(stderr);
-        return KW_EXIT_USAGE;
-    }
+    if ((r = roll_opts(cli, argc, argv, NULL, 1)) != KW_CLI_NEXT)
+        return r;
     if (kw_cli_open_existing(cli, &s) != 0)
         return KW_EXIT_FAIL;
     r = kw_dane_roll_release(s, argv[optind], cli->now, &d);

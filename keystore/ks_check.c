@@ -256,8 +256,11 @@ int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
     return r;
 }
 
-int ks_check_prune(ks_store *s, const char *checker,
-                   const char *const *keep, size_t n, kw_diag *d)
+/* Forget checker's runs and findings on the objects whose name (the
+ * second column of sql, which lists checker's checked objects with ?1
+ * the checker) is not one of keep's n. */
+static int forget_unkept(ks_store *s, const char *checker, const char *sql,
+                         const char *const *keep, size_t n, kw_diag *d)
 {
     int own = sqlite3_get_autocommit(ks_db(s)) != 0, r = 0;
     sqlite3_stmt *st = NULL;
@@ -266,13 +269,7 @@ int ks_check_prune(ks_store *s, const char *checker,
 
     if (own && (r = ks_begin(s, d)) != 0)
         return r;
-    /* The checked objects and the endpoint names they have (NULL: not
-     * an endpoint any more). */
-    if (sqlite3_prepare_v2(ks_db(s),
-                           "SELECT c.object_id, e.name FROM checks c LEFT "
-                           "JOIN endpoints e ON e.object_id = c.object_id "
-                           "WHERE c.checker = ?1",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(ks_db(s), sql, -1, &st, NULL) != SQLITE_OK) {
         r = ks_db_error(s, d, "listing checked objects");
     } else {
         sqlite3_bind_text(st, 1, checker, -1, SQLITE_STATIC);
@@ -292,4 +289,29 @@ int ks_check_prune(ks_store *s, const char *checker,
     }
     free(drop);
     return end_own(s, own, r, d);
+}
+
+int ks_check_prune(ks_store *s, const char *checker,
+                   const char *const *keep, size_t n, kw_diag *d)
+{
+    /* The checked objects and the endpoint names they have (NULL: not
+     * an endpoint any more). */
+    return forget_unkept(s, checker,
+                         "SELECT c.object_id, e.name FROM checks c LEFT "
+                         "JOIN endpoints e ON e.object_id = c.object_id "
+                         "WHERE c.checker = ?1",
+                         keep, n, d);
+}
+
+int ks_check_prune_certs(ks_store *s, const char *checker,
+                         const char *const *keep, size_t n, kw_diag *d)
+{
+    /* The checked objects and the managed certificate whose live
+     * version each is (NULL: an old version, or no certificate). */
+    return forget_unkept(s, checker,
+                         "SELECT c.object_id, m.name FROM checks c LEFT "
+                         "JOIN objects o ON o.id = c.object_id LEFT JOIN "
+                         "certificates m ON m.fingerprint = o.fingerprint "
+                         "WHERE c.checker = ?1",
+                         keep, n, d);
 }

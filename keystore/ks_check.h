@@ -70,4 +70,10 @@ int ks_check_record(ks_store *s, int64_t object_id, const char *checker,
 int ks_check_prune(ks_store *s, const char *checker,
                    const char *const *keep, size_t n, kw_diag *d);
 
+/* The same for the objects of managed certificates (ks_check_cert_object):
+ * checker's verdicts stay only on the live version of the certificates
+ * named in keep's n (n 0: on none). */
+int ks_check_prune_certs(ks_store *s, const char *checker,
+                         const char *const *keep, size_t n, kw_diag *d);
+
 #endif

@@ -347,11 +347,14 @@ static void read_full(sqlite3_stmt *st, ks_object *o, json_t **hold)
         read_checked(col_text(st, 35), o, hold);
 }
 
+/* The last column: a live check of the object (a managed certificate's
+ * DANE rollover) found something, so its full row is read. */
 #define BRIEF_COLUMNS                                                      \
     "id, kind, name, deadline, state, not_before, not_after, "             \
     "weak_not_after, arrangement, key_state, key_mode, superseded_by, "    \
-    "idle_anchor"
-#define BRIEF_NCOLUMNS 13
+    "idle_anchor, (SELECT 1 FROM checks c WHERE c.object_id = objects.id " \
+    "AND c.health != 'ok' LIMIT 1)"
+#define BRIEF_NCOLUMNS 14
 
 static void read_brief(sqlite3_stmt *st, ks_object *o)
 {
@@ -374,6 +377,9 @@ static void read_brief(sqlite3_stmt *st, ks_object *o)
      * the full row. */
     if (sqlite3_column_type(st, 7) != SQLITE_NULL)
         o->facts.weak_name = "";
+    /* Only a flag here, for needs_detail: the full row has the time. */
+    if (sqlite3_column_type(st, 13) != SQLITE_NULL)
+        o->facts.check_at = -1;
 }
 
 /* by_leaf: the rows that hold one leaf, in one kind of file, with one
@@ -490,7 +496,7 @@ static int needs_detail(const ks_object *o, const ks_filter *f)
                                 strcmp(o->kind, "dnssec") == 0 ||
                                 strcmp(o->kind, "mta-sts") == 0)) ||
            (t->state != NULL && strcmp(t->state, "ok") != 0) ||
-           t->weak_name != NULL ||
+           t->weak_name != NULL || t->check_at != 0 ||
            (t->arrangement != NULL && strcmp(t->arrangement, "endpoint") == 0) ||
            (t->key_state != NULL &&
             (strcmp(t->key_state, "match") != 0 || (t->key_mode & 04))) ||

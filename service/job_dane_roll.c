@@ -32,6 +32,7 @@
 #include "../common/kw_log.h"
 #include "../common/kw_time.h"
 #include "../keystore/ks_cert.h"
+#include "../keystore/ks_check.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -73,6 +74,14 @@ static int roll_keys(const kw_config *c, kw_job_keys *out)
         if (c->certs[i].dane)
             r = kw_job_keys_add(out, c->certs[i].name);
     return r;
+}
+
+/* A certificate no longer rolled (gone, or dane = removed), and every
+ * old version, keeps no rollover verdict. */
+static int roll_pruned(ks_store *s, const char *const *keys, size_t n,
+                       kw_diag *d)
+{
+    return ks_check_prune_certs(s, "dane-roll", keys, n, d);
 }
 
 static int roll_known(const kw_config *c, const char *key)
@@ -227,6 +236,7 @@ const kw_job_type kw_job_dane_roll = {
     .first_delay = 0,
     .pull_forward = 1,
     .drop_unlisted = 1,
+    .pruned = roll_pruned,
     .start = roll_start,
     .work = roll_work,
     .next_run = roll_next,

@@ -3,6 +3,9 @@
  */
 #include "dane_bed.h"
 
+#include "dane/dane_roll.h"
+#include "keystore/ks_keygen.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -112,4 +115,21 @@ int dane_bed_conf(const dane_bed *b, const char *path, const char *text)
     if (rc != 0)
         fprintf(stderr, "dane_bed: writing %s failed\n", path);
     return rc;
+}
+
+int dane_bed_key_tlsa(const char *path, char *buf)
+{
+    kw_diag d;
+    EVP_PKEY *k = ks_key_read(path, &d);
+    int rc;
+
+    if (k == NULL) {
+        fprintf(stderr, "dane_bed: %s\n", d.msg);
+        return -1;
+    }
+    rc = kw_dane_key_tlsa(k, 3, 1, 1, buf, 160, &d);
+    EVP_PKEY_free(k);
+    if (rc != 0)
+        fprintf(stderr, "dane_bed: %s: %s\n", path, d.msg);
+    return rc == 0 ? 0 : -1;
 }

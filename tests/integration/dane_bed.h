@@ -14,7 +14,8 @@
  * Lifetime: dane_bed_start fills a dane_bed the caller owns and keeps
  * until dane_bed_stop, which stops what was started by PID (Knot with
  * kn_stop, Pebble with pb_stop); every child also dies with the test
- * process.  dane_bed_cert and dane_bed_conf only write text.  All
+ * process.  dane_bed_cert and dane_bed_conf only write text;
+ * dane_bed_key_tlsa reads a key file.  All
  * functions BLOCK (process start-up is polled, never slept) and return
  * 0 or -1 with why on stderr, so a test asserts on them.
  */
@@ -65,5 +66,9 @@ int dane_bed_cert(const dane_bed *b, const char *name, const char *host,
  * (directory, ca_file, contact), then text (the [daemon] section, the
  * certificates, endpoints, hooks: whole sections).  0 or -1. */
 int dane_bed_conf(const dane_bed *b, const char *path, const char *text);
+
+/* The TLSA 3 1 1 record of the key in the PEM file path into buf (160
+ * octets): what the rollover announces for it.  0 or -1. */
+int dane_bed_key_tlsa(const char *path, char *buf);
 
 #endif

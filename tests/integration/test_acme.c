@@ -1132,17 +1132,6 @@ static void ari_window(void **state)
 
 /* ----- DANE key rollover: the key announced before it is served ---------- */
 
-/* The TLSA 3 1 1 record of the key in path. */
-static void key_tlsa(const char *path, char *buf)
-{
-    kw_diag d;
-    EVP_PKEY *k = ks_key_read(path, &d);
-
-    assert_non_null(k);
-    assert_int_equal(kw_dane_key_tlsa(k, 3, 1, 1, buf, 160, &d), 0);
-    EVP_PKEY_free(k);
-}
-
 static void pinned(int64_t t)
 {
     char v[32];
@@ -1183,7 +1172,7 @@ static void dane_rollover(void **state)
     assert_int_equal(access(kw_path(t.certs, "live/mx/privkey.pem"), F_OK),
                      -1);
     snprintf(keyf, sizeof(keyf), "%s/dane/mx.next-key.pem", t.certs);
-    key_tlsa(keyf, next);
+    assert_int_equal(dane_bed_key_tlsa(keyf, next), 0);
     assert_int_equal(kw_dns_tlsa_wait(b.servers, b.nservers, owner, next, 1,
                                       5000, 200, &d),
                      0);
@@ -1203,7 +1192,8 @@ static void dane_rollover(void **state)
     r = kw_ok(t.state, t.conf, "renew");
     assert_contains(r.out, "mx: issued");
     kwres_free(&r);
-    key_tlsa(kw_path(t.certs, "live/mx/privkey.pem"), live);
+    assert_int_equal(
+        dane_bed_key_tlsa(kw_path(t.certs, "live/mx/privkey.pem"), live), 0);
     assert_string_equal(live, next);
     assert_int_equal(kw_dns_tlsa_wait(b.servers, b.nservers, owner, live, 1,
                                       5000, 200, &d),
@@ -1241,7 +1231,7 @@ static void dane_rollover(void **state)
     assert_contains(r.out, "NOTAUTH");
     kwres_free(&r);
     snprintf(keyf, sizeof(keyf), "%s/dane/bad.next-key.pem", t2.certs);
-    key_tlsa(keyf, next);
+    assert_int_equal(dane_bed_key_tlsa(keyf, next), 0);
     assert_int_equal(kw_dns_tlsa_look(&b.servers[0],
                                       "_25._tcp.bad.example.com", next, 0,
                                       3000, status, sizeof(status)),

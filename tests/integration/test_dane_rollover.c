@@ -3,7 +3,7 @@
  * loopback, real time: the DANE bed (dane_bed.h: Knot primary + secondary
  * for example.com with TSIG updates, SOA negative TTL 2 s; Pebble
  * validating dns-01 through the primary), [certificate "mx"] with
- * dane = 3 1 1, dane_ttl = 2 (so the wait is 2 x 2 + 2 = 6 s), and a
+ * dane = 3 1 1, dane_ttl = 3 (so the wait is 2 x 3 + 2 = 8 s), and a
  * private Postfix serving keywarden's live files with STARTTLS on a free
  * port, which [endpoint "mx"] (127.0.0.1, sni mx.example.com) names so the
  * probe reaches mx.example.com there.  The CLI drives it (`renew`,
@@ -52,7 +52,6 @@
 #include "dane/dane_check.h"
 #include "dane/dane_roll.h"
 #include "dane_bed.h"
-#include "keystore/ks_keygen.h"
 #include "probe/endpoint.h"
 #include "kwrun.h"
 #include "proc.h"
@@ -60,7 +59,7 @@
 #include "tmpdir.h"
 
 #define OWNER "_25._tcp.mx.example.com"
-#define TTL 2
+#define TTL 3
 #define NEG 2
 #define WAIT (2 * TTL + NEG)
 
@@ -81,39 +80,21 @@ static void pin(int64_t t)
     setenv("KEYWARDEN_NOW", v, 1);
 }
 
-/* The TLSA 3 1 1 record of the key in path. */
-static void key_tlsa(const char *path, char *buf)
-{
-    kw_diag d;
-    EVP_PKEY *k = ks_key_read(path, &d);
-
-    assert_non_null(k);
-    assert_int_equal(kw_dane_key_tlsa(k, 3, 1, 1, buf, 160, &d), 0);
-    EVP_PKEY_free(k);
-}
-
-/* Is rdata at OWNER on every server of the bed (the test's own query)? */
-static int on_all(const char *rdata)
+/* Is rdata at OWNER on every server of the bed (present 1), or on none
+ * (present 0)?  The test's own queries. */
+static int on_every(const char *rdata, int present)
 {
     char st[160];
 
     for (size_t i = 0; i < g_bed.nservers; i++)
-        if (kw_dns_tlsa_look(&g_bed.servers[i], OWNER, rdata, 1, 3000, st,
-                             sizeof(st)) != 1)
+        if (kw_dns_tlsa_look(&g_bed.servers[i], OWNER, rdata, present, 3000,
+                             st, sizeof(st)) != 1)
             return 0;
     return 1;
 }
 
-static int on_none(const char *rdata)
-{
-    char st[160];
-
-    for (size_t i = 0; i < g_bed.nservers; i++)
-        if (kw_dns_tlsa_look(&g_bed.servers[i], OWNER, rdata, 0, 3000, st,
-                             sizeof(st)) != 1)
-            return 0;
-    return 1;
-}
+#define on_all(rdata) on_every((rdata), 1)
+#define on_none(rdata) on_every((rdata), 0)
 
 /* `dane status --json mx` (or step): the one rollover's object. */
 static json_t *roll_of(const char *out)
@@ -144,6 +125,20 @@ static void saw_announced(json_t *o)
     g_seen = (int64_t)time(NULL);
 }
 
+/* `dane step --json mx`, which must exit want: the rollover after it. */
+static json_t *step(int want)
+{
+    kwres r = kw(state, conf, "dane", "step", "--json", "mx");
+    json_t *o;
+
+    if (r.status != want)
+        fail_msg("dane step exited %d, not %d:\n%s%s", r.status, want,
+                 r.out, r.err);
+    o = roll_of(r.out);
+    kwres_free(&r);
+    return o;
+}
+
 static json_t *status(void)
 {
     kwres r = kw(state, conf, "dane", "status", "--json", "mx");
@@ -171,6 +166,17 @@ static void write_conf(const char *hook)
 
     snprintf(text, sizeof(text), "%s%s", base_text, hook);
     assert_int_equal(dane_bed_conf(&g_bed, conf, text), 0);
+}
+
+/* The configuration with a hook that reloads the private Postfix. */
+static void write_conf_reloading(void)
+{
+    char hook[800];
+
+    snprintf(hook, sizeof(hook),
+             "[hook \"postfix\"]\non = cert.renewed\nreload = postfix\n"
+             "config = %s/postfix/etc\ncoalesce = 0s\n", g_dir);
+    write_conf(hook);
 }
 
 /* The journal's time for rollover id's change to stage to. */
@@ -267,7 +273,7 @@ static void renew_cycle(int cycle, char *key)
     issued = db_int(db, "SELECT last_ok_at FROM certificates WHERE "
                         "name = 'mx'");
     snprintf(keyf, sizeof(keyf), "%s/live/mx/privkey.pem", certs);
-    key_tlsa(keyf, live);
+    assert_int_equal(dane_bed_key_tlsa(keyf, live), 0);
     assert_string_equal(live, key);
     /* Seen on every authoritative server long enough before, by the
      * test's own queries and by the journal. */
@@ -308,10 +314,7 @@ static void test_rollover(void **st)
     assert_true(postfix_pid > 0);
     /* The probe sees k1: deployed; nothing old to remove; the next
      * cycle's key announced beside k1 at once. */
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_int_equal(r.status, 0);
-    o = roll_of(r.out);
-    kwres_free(&r);
+    o = step(0);
     assert_string_equal(jstr(o, "stage"), "visible");
     assert_string_equal(jstr(o, "current_tlsa"), k1);
     assert_string_not_equal(jstr(o, "next_tlsa"), k1);
@@ -319,22 +322,12 @@ static void test_rollover(void **st)
     json_decref(o);
 
     /* Cycle 1: the hook reloads Postfix. */
-    {
-        char hook[800];
-
-        snprintf(hook, sizeof(hook),
-                 "[hook \"postfix\"]\non = cert.renewed\nreload = postfix\n"
-                 "config = %s/postfix/etc\ncoalesce = 0s\n", g_dir);
-        write_conf(hook);
-    }
+    write_conf_reloading();
     renew_cycle(1, k2);
     assert_string_not_equal(k2, k1);
     id = db_int(db, "SELECT max(id) FROM dane_rollovers");
     await_served(k2);
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_int_equal(r.status, 0);
-    o = roll_of(r.out);
-    kwres_free(&r);
+    o = step(0);
     assert_string_equal(jstr(o, "stage"), "deployed");
     t = json_integer_value(json_object_get(o, "wait_until"));
     assert_true(t >= journal_at(id, "deployed") + TTL);
@@ -343,16 +336,13 @@ static void test_rollover(void **st)
      * nothing. */
     assert_true(on_all(k1));
     assert_true(on_all(k2));
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_contains(r.out, "\"stage\": \"deployed\"");
-    kwres_free(&r);
+    o = step(0);
+    assert_string_equal(jstr(o, "stage"), "deployed");
+    json_decref(o);
     assert_true(on_all(k1));
     while ((int64_t)time(NULL) < t)
         poll(NULL, 0, 100);
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_int_equal(r.status, 0);
-    o = roll_of(r.out);
-    kwres_free(&r);
+    o = step(0);
     assert_string_equal(jstr(o, "stage"), "visible");
     assert_string_equal(jstr(o, "current_tlsa"), k2);
     saw_announced(o);
@@ -370,10 +360,7 @@ static void test_rollover(void **st)
     assert_string_not_equal(k3, k2);
     assert_string_not_equal(k3, k1);
     id = db_int(db, "SELECT max(id) FROM dane_rollovers");
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_int_equal(r.status, 1); /* warning */
-    o = roll_of(r.out);
-    kwres_free(&r);
+    o = step(1); /* warning */
     assert_string_equal(jstr(o, "stage"), "ready");
     assert_string_equal(jstr(o, "health"), "warning");
     if (strstr(jstr(o, "reason"), "reload did not happen") == NULL ||
@@ -388,6 +375,11 @@ static void test_rollover(void **st)
     assert_contains(r.out, "DANE rollover: stopped at ready");
     assert_contains(r.out, "reload did not happen");
     kwres_free(&r);
+    r = kw(state, conf, "check");
+    if (r.status != 1)
+        fail_msg("check exited %d:\n%s%s", r.status, r.out, r.err);
+    assert_contains(r.out, "DANE rollover: stopped at ready");
+    kwres_free(&r);
     assert_int_equal(db_int(db, "SELECT count(*) FROM events WHERE type = "
                                 "'health.changed' AND detail LIKE "
                                 "'%dane-roll%'"),
@@ -399,19 +391,13 @@ static void test_rollover(void **st)
     await_served(k3);
     t = (int64_t)time(NULL) + 61;
     pin(t);
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_int_equal(r.status, 0);
-    o = roll_of(r.out);
-    kwres_free(&r);
+    o = step(0);
     assert_string_equal(jstr(o, "stage"), "deployed");
     t = json_integer_value(json_object_get(o, "wait_until"));
     json_decref(o);
     assert_true(on_all(k2));
     pin(t);
-    r = kw(state, conf, "dane", "step", "--json", "mx");
-    assert_int_equal(r.status, 0);
-    o = roll_of(r.out);
-    kwres_free(&r);
+    o = step(0);
     assert_string_equal(jstr(o, "stage"), "visible");
     assert_string_equal(jstr(o, "current_tlsa"), k3);
     snprintf(k4, sizeof(k4), "%s", jstr(o, "next_tlsa"));
@@ -433,21 +419,28 @@ static void test_rollover(void **st)
      * never reaches the job's own time), sees k4 and holds; after a
      * restart past the hold it removes k3 and announces k5. */
     {
-        char now[32], hook[800], log[700], sql[300];
+        char now[32], log[700], sql[300];
         pid_t pid;
         int64_t p = (int64_t)time(NULL) + 4LL * 365 * 86400;
 
-        snprintf(hook, sizeof(hook),
-                 "[hook \"postfix\"]\non = cert.renewed\nreload = postfix\n"
-                 "config = %s/postfix/etc\ncoalesce = 0s\n", g_dir);
-        write_conf(hook);
+        write_conf_reloading();
+        /* Due then, but the next key's record is not ready yet: the
+         * renewal's status is the rollover's, not a failure. */
+        pin(p);
+        r = kw(state, conf, "list", "--json");
+        assert_contains(r.out, "\"verdict\":\"held-back\"");
+        assert_contains(r.out, "\"held_back\":\"held back: the next key's "
+                               "TLSA record is visible");
+        kwres_free(&r);
         snprintf(log, sizeof(log), "%s/serve.log", g_dir);
         id = db_int(db, "SELECT max(id) FROM dane_rollovers");
         snprintf(now, sizeof(now), "%lld", (long long)p);
         pid = kw_serve_start(state, conf, now, NULL, log);
         kw_await_sql(db, "SELECT live_version >= 4 FROM certificates WHERE "
                          "name = 'mx'", 60000, log);
-        key_tlsa(kw_path(certs, "live/mx/privkey.pem"), out);
+        assert_int_equal(
+            dane_bed_key_tlsa(kw_path(certs, "live/mx/privkey.pem"), out),
+            0);
         assert_string_equal(out, k4);
         await_served(k4);
         r = kw(state, conf, "run-job", "dane-roll:mx");

@@ -3,7 +3,9 @@
  * DANE check's findings on an SMTP endpoint, replaced per run, read back
  * through the inventory into the endpoint's verdict (the one list, show,
  * check, --json and /metrics share), and health.changed only when the
- * endpoint's DANE health moves.
+ * endpoint's DANE health moves; the DANE rollover's findings on a managed
+ * certificate's live file, through the full and the brief listing, and
+ * pruned with the certificate.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -306,6 +308,70 @@ static void mtasts_domains_are_objects(void **state)
     ks_close(s);
 }
 
+/* A managed certificate's live file with the DANE rollover's finding:
+ * found by its certificates row, warning through the full and the brief
+ * listing (check, /metrics read the brief one), pruned when the
+ * certificate is no longer rolled. */
+static void rollover_findings_on_a_certificate(void **state)
+{
+    char db[512], fix[] = "reload the server";
+    ks_check_finding f = {KS_HEALTH_WARNING, "dane.roll",
+                          "stopped at ready: the reload did not happen", fix,
+                          NULL};
+    ks_verdict v;
+    ks_filter flt = {0};
+    ks_health h;
+    ks_store *s;
+    kw_diag d;
+    int64_t id = 0;
+    int changed;
+
+    (void)state;
+    path_join(db, sizeof(db), g_dir, "cert.db");
+    assert_int_equal(ks_open(db, KS_OPEN_CREATE, &s, &d), 0);
+    assert_int_equal(ks_check_cert_object(s, "mx", &id, &d), KW_ENOTFOUND);
+    /* The live file and its chain (same leaf), and an unrelated one. */
+    assert_int_equal(ks_run(s, &d, "t", "INSERT INTO objects (kind, name, "
+                            "source, fingerprint, not_before, not_after, "
+                            "deadline, created_at, updated_at) VALUES "
+                            "('tls', 'mx.test', '/c/live/mx/fullchain.pem', "
+                            "'ab', ?1, ?2, ?2, ?1, ?1), ('tls', 'mx.test', "
+                            "'/c/live/mx/cert.pem', 'ab', ?1, ?2, ?2, ?1, "
+                            "?1), ('tls', 'www.test', '/c/live/www/cert.pem', "
+                            "'cd', ?1, ?2, ?2, ?1, ?1)",
+                            "ii", (int64_t)NOW - 86400,
+                            (int64_t)NOW + 90 * 86400), 0);
+    assert_int_equal(ks_run(s, &d, "t", "INSERT INTO certificates (name, "
+                            "live_version, fingerprint, created_at, "
+                            "updated_at) VALUES ('mx', 1, 'ab', ?1, ?1)",
+                            "i", (int64_t)NOW), 0);
+    assert_int_equal(ks_check_cert_object(s, "mx", &id, &d), 0);
+    assert_int_equal(id, 2); /* cert.pem before fullchain.pem */
+    assert_int_equal(ks_check_record(s, id, "dane-roll", "mx", &f, 1, NOW,
+                                     &h, &changed, &d), 0);
+    assert_int_equal(h, KS_HEALTH_WARNING);
+    assert_int_equal(changed, 1);
+    verdict_of(s, id, &v);
+    assert_int_equal(v.health, KS_HEALTH_WARNING);
+    assert_non_null(strstr(v.reason, "DANE rollover: stopped at ready"));
+    memset(&v, 0, sizeof(v));
+    flt.id = id;
+    flt.brief = 1;
+    assert_int_equal(ks_inventory_each(s, &flt, take, &v, &d), 0);
+    assert_int_equal(v.health, KS_HEALTH_WARNING);
+    verdict_of(s, 3, &v);
+    assert_int_equal(v.health, KS_HEALTH_OK);
+    /* Kept while mx is rolled; forgotten when it is not. */
+    assert_int_equal(ks_check_prune_certs(s, "dane-roll",
+                                          (const char *[]){"mx"}, 1, &d), 0);
+    verdict_of(s, id, &v);
+    assert_int_equal(v.health, KS_HEALTH_WARNING);
+    assert_int_equal(ks_check_prune_certs(s, "dane-roll", NULL, 0, &d), 0);
+    verdict_of(s, id, &v);
+    assert_int_equal(v.health, KS_HEALTH_OK);
+    ks_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +379,8 @@ int main(void)
             dane_findings_make_the_endpoint_critical, setup, teardown),
         cmocka_unit_test_setup_teardown(mtasts_domains_are_objects, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(rollover_findings_on_a_certificate,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -685,6 +685,38 @@ static void test_kill_after_removal(void **state)
     assert_int_equal(fk->n, 4);
 }
 
+/* Invariant 6: a leftover next-key file that holds the live key (a
+ * crash between a deployment and the next cycle's key) is replaced, so
+ * the next renewal still changes the key. */
+static void test_leftover_live_key(void **state)
+{
+    kw_dane_roll_out out;
+    kw_diag d;
+    char live[160], next[160];
+    EVP_PKEY *k;
+
+    (void)state;
+    tlsa_of(livekey, live);
+    /* The last cycle's row: its key deployed (now the live one). */
+    memset(&out.roll, 0, sizeof(out.roll));
+    snprintf(out.roll.cert, sizeof(out.roll.cert), "mail");
+    snprintf(out.roll.key_path, sizeof(out.roll.key_path), "%s", nextkey);
+    snprintf(out.roll.tlsa, sizeof(out.roll.tlsa), "%s", live);
+    snprintf(out.roll.names, sizeof(out.roll.names), "x");
+    snprintf(out.roll.stage, sizeof(out.roll.stage), "done");
+    assert_int_equal(ks_dane_roll_save(st, &out.roll, "", T0, "", &d), 0);
+    k = ks_key_read(livekey, &d);
+    assert_non_null(k);
+    assert_int_equal(ks_key_write(nextkey, k, 0600, (gid_t)-1, &d), 0);
+    EVP_PKEY_free(k);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "visible");
+    assert_string_equal(out.roll.old_tlsa, live);
+    tlsa_of(nextkey, next);
+    assert_string_equal(out.roll.tlsa, next);
+    assert_string_not_equal(next, live);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -698,6 +730,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_probe_cycles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_after_removal, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_leftover_live_key, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
