@@ -147,10 +147,16 @@ int bed_knotc(const char *conf, ...)
     return bed_run(argv, NULL);
 }
 
+/* The zone unbound trusts. */
+static const char *ub_zone(void)
+{
+    return bed.ub_zone != NULL ? bed.ub_zone : "test.";
+}
+
 void bed_ub_flush(void)
 {
     char *a1[] = { (char *)UNBOUND_CONTROL, (char *)"-c", bed.uconf,
-                   (char *)"flush_zone", (char *)"test.", NULL };
+                   (char *)"flush_zone", (char *)ub_zone(), NULL };
     char *a2[] = { (char *)UNBOUND_CONTROL, (char *)"-c", bed.uconf,
                    (char *)"flush_bogus", NULL };
 
@@ -324,10 +330,12 @@ int bed_ub_up(void *ctx)
 {
     char *argv[] = { (char *)UNBOUND_CONTROL, (char *)"-c", bed.uconf,
                      (char *)"status", NULL };
+    char www[300];
     int rc;
 
     (void)ctx;
-    if (bed_ub_ask("www.test.", 0) != 1)
+    snprintf(www, sizeof(www), "www.%s", ub_zone());
+    if (bed_ub_ask(www, 0) != 1)
         return 0;
     bed.quiet = 1;
     rc = bed_run(argv, NULL);
@@ -347,7 +355,7 @@ void bed_start_unbound(void)
     ldns_rr_list *ans;
 
     s.port = bed.port;
-    assert_int_equal(kw_dns_ask_wire(&s, "test.", LDNS_RR_TYPE_DNSKEY, 0,
+    assert_int_equal(kw_dns_ask_wire(&s, ub_zone(), LDNS_RR_TYPE_DNSKEY, 0,
                                      3000, &w, &len, &d), 0);
     assert_int_equal(ldns_wire2pkt(&p, w, len), LDNS_STATUS_OK);
     ans = ldns_pkt_answer(p);
@@ -367,7 +375,7 @@ void bed_start_unbound(void)
     assert_true(anchor[0] != '\0');
     snprintf(path, sizeof(path), "%s/test.anchor", bed.dir);
     bed_put_text(path, anchor);
-    bed.ub.port = kn_free_port("127.0.0.1");
+    bed.ub.port = bed.ub_port > 0 ? bed.ub_port : kn_free_port("127.0.0.1");
     snprintf(bed.ub.addr, sizeof(bed.ub.addr), "127.0.0.1");
     snprintf(bed.uconf, sizeof(bed.uconf), "%s/unbound.conf", bed.dir);
     /* The settings without which unbound hides the failures: test. is
@@ -388,11 +396,12 @@ void bed_start_unbound(void)
         "    val-sig-skew-max: 0\n    prefetch: no\n"
         "    local-zone: \"test.\" nodefault\n"
         "stub-zone:\n    name: \".\"\n    stub-addr: 127.0.0.1@%d\n"
-        "stub-zone:\n    name: \"test.\"\n    stub-addr: 127.0.0.1@%d\n"
+        "stub-zone:\n    name: \"%s\"\n    stub-addr: 127.0.0.1@%d\n"
         "remote-control:\n    control-enable: yes\n"
         "    control-interface: 127.0.0.1\n    control-port: %d\n"
         "    control-use-cert: no\n",
-        bed.ub.port, bed.ub.port, bed.dir, bed.dir, bed.dir, bed.dir, bed.port, bed.port, bed.ctl_port);
+        bed.ub.port, bed.ub.port, bed.dir, bed.dir, bed.dir, bed.dir, bed.port,
+        ub_zone(), bed.port, bed.ctl_port);
     bed_put_text(bed.uconf, text);
     argv[0] = (char *)UNBOUND; argv[1] = (char *)"-d"; argv[2] = (char *)"-c";
     argv[3] = bed.uconf; argv[4] = NULL;

@@ -31,6 +31,13 @@ typedef struct dnssec_bed {
     int port, ctl_port;
     char pconf[600], sconf[600], uconf[600];
     int quiet;   /* bed_run(): no complaint on failure (polling) */
+    /* Set after bed_init, before bed_start_unbound, by a test whose chain
+     * of trust starts elsewhere: the one zone unbound trusts (its KSK from
+     * the primary at bed.port, "www.ZONE" asked to see it up, flushed by
+     * bed_ub_flush; NULL: "test.") and the port unbound listens on (53
+     * in a network namespace of the test's own; 0: a free one). */
+    const char *ub_zone;
+    int ub_port;
 } dnssec_bed;
 
 extern dnssec_bed bed;
@@ -84,7 +91,8 @@ void bed_set_ds(const char *owner, const char *tag, const char *alg,
  * child.test. signed and waited for, child.test.'s DS at the parent. */
 void bed_start_chain(const char *more_zones);
 
-/* unbound, validating, with test.'s KSK as its only trust anchor. */
+/* unbound, validating, with test.'s KSK (bed.ub_zone's) as its only
+ * trust anchor. */
 void bed_start_unbound(void);
 int bed_ub_up(void *ctx);
 void bed_ub_flush(void);
