@@ -787,6 +787,22 @@ static void judge_records(const kw_dane_obs *obs, const rrset *set,
     free_x509s(disk, nd);
 }
 
+/* o's health: its worst finding's. */
+static void set_health(kw_dane_result *o)
+{
+    size_t i;
+
+    o->health = KS_HEALTH_OK;
+    for (i = 0; i < o->nfind; i++) {
+        ks_health s = o->find[i].severity;
+
+        if (s == KS_HEALTH_CRITICAL ||
+            (s == KS_HEALTH_UNKNOWN && o->health != KS_HEALTH_CRITICAL) ||
+            (s == KS_HEALTH_WARNING && o->health == KS_HEALTH_OK))
+            o->health = s;
+    }
+}
+
 void kw_dane_judge(const kw_dane_obs *obs, int64_t now, kw_dane_result *o)
 {
     rrset res, first;
@@ -844,15 +860,159 @@ void kw_dane_judge(const kw_dane_obs *obs, int64_t now, kw_dane_result *o)
     }
     rrset_free(&res);
     rrset_free(&first);
-    o->health = KS_HEALTH_OK;
-    for (i = 0; i < o->nfind; i++) {
-        ks_health s = o->find[i].severity;
+    set_health(o);
+}
 
-        if (s == KS_HEALTH_CRITICAL ||
-            (s == KS_HEALTH_UNKNOWN && o->health != KS_HEALTH_CRITICAL) ||
-            (s == KS_HEALTH_WARNING && o->health == KS_HEALTH_OK))
-            o->health = s;
+/* The exchanges of an MX answer into out (each once); its rcode and AD
+ * bit.  -1 when wire is not a DNS message. */
+static int mx_of(const uint8_t *wire, size_t len, kw_dane_mx *out,
+                 int *rcode, int *ad)
+{
+    ldns_pkt *p = NULL;
+    ldns_rr_list *an;
+    size_t i, k;
+
+    if (wire == NULL || ldns_wire2pkt(&p, wire, len) != LDNS_STATUS_OK)
+        return -1;
+    *rcode = ldns_pkt_get_rcode(p);
+    *ad = ldns_pkt_ad(p);
+    an = ldns_pkt_answer(p);
+    for (i = 0; i < ldns_rr_list_rr_count(an); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(an, i);
+        ldns_rdf *x = ldns_rr_rdf(rr, 1);
+        char *t, *e;
+
+        /* Every MX of the answer: the resolver followed any CNAME. */
+        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_MX || x == NULL ||
+            (t = ldns_rdf2str(x)) == NULL)
+            continue;
+        e = t + strlen(t);
+        if (e > t && e[-1] == '.')
+            *--e = '\0';
+        for (e = t; *e != '\0'; e++)
+            if (*e >= 'A' && *e <= 'Z')
+                *e = (char)(*e - 'A' + 'a');
+        for (k = 0; k < out->n && strcmp(out->host[k], t) != 0; k++)
+            ;
+        /* A null MX (RFC 7505: ".") says the domain takes no mail. */
+        if (t[0] != '\0' && strlen(t) < sizeof(out->host[0]) &&
+            k == out->n) {
+            if (out->n < KW_DANE_MX_MAX)
+                snprintf(out->host[out->n++], sizeof(out->host[0]), "%s",
+                         t);
+            else
+                out->truncated = 1;
+        }
+        free(t);
     }
+    ldns_pkt_free(p);
+    return 0;
+}
+
+int kw_dane_mx_lookup(const kw_dns_server *resolver, const char *domain,
+                      int timeout_ms, kw_dane_mx *out, kw_diag *d)
+{
+    int tmo = timeout_ms > 0 ? timeout_ms : 5000, rcode = 0, ad = 0;
+    kw_dnssec_ans a = { 0 };
+    char who[80];
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    if (resolver == NULL || domain == NULL || domain[0] == '\0')
+        return kw_diag_set(d, KW_EINVAL, "an MX lookup needs a resolver "
+                           "and a domain");
+    kw_dns_server_str(resolver, who, sizeof(who));
+    ask(resolver, domain, LDNS_RR_TYPE_MX, KW_DNS_Q_RD | KW_DNS_Q_DO, tmo,
+        &a);
+    if (a.rc != 0)
+        return kw_diag_set(d, a.rc, "%s MX through the resolver %s: %s",
+                           domain, who, a.err);
+    r = mx_of(a.wire, a.len, out, &rcode, &ad);
+    free(a.wire);
+    if (r != 0)
+        return kw_diag_set(d, KW_EPARSE, "%s MX: the resolver %s's answer "
+                           "is not a DNS message", domain, who);
+    if (rcode == LDNS_RCODE_NXDOMAIN)
+        return kw_diag_set(d, KW_ENOTFOUND, "%s MX: no such domain (the "
+                           "resolver %s)", domain, who);
+    if (rcode == LDNS_RCODE_SERVFAIL) {
+        /* Bogus when the resolver hands the set over once checking is
+         * disabled: a server that does not answer fails that way too. */
+        memset(&a, 0, sizeof(a));
+        ask(resolver, domain, LDNS_RR_TYPE_MX,
+            KW_DNS_Q_RD | KW_DNS_Q_DO | KW_DNS_Q_CD, tmo, &a);
+        r = a.rc != 0 ? -1 : mx_of(a.wire, a.len, out, &rcode, &ad);
+        free(a.wire);
+        if (r != 0 || rcode != LDNS_RCODE_NOERROR) {
+            memset(out, 0, sizeof(*out));
+            return kw_diag_set(d, KW_EIO, "%s MX: the resolver %s answers "
+                               "SERVFAIL, with checking disabled too",
+                               domain, who);
+        }
+        out->dnssec = KW_DANE_BOGUS;
+        return 0;
+    }
+    if (rcode != LDNS_RCODE_NOERROR)
+        return kw_diag_set(d, KW_EIO, "%s MX: the resolver %s answers rcode "
+                           "%d", domain, who, rcode);
+    out->dnssec = ad ? KW_DANE_SECURE : KW_DANE_INSECURE;
+    return 0;
+}
+
+void kw_dane_mx_apply(kw_dane_result *o, const char *secure_dom,
+                      const char *insecure_dom, const char *bogus_dom)
+{
+    int sec = secure_dom != NULL && secure_dom[0] != '\0';
+    int insec = insecure_dom != NULL && insecure_dom[0] != '\0';
+    size_t i, n = o->nfind;
+
+    if (sec && insec && o->nrec > 0)
+        add(o, KS_HEALTH_OK, "dane.mx.secure", "", o->qname, NULL,
+            "the MX lookup for %s is secure: DANE senders for %s use these "
+            "TLSA records (those for %s, whose MX lookup is insecure, "
+            "ignore them)", secure_dom, secure_dom, insecure_dom);
+    else if (insec && !sec && (o->nrec > 0 || o->dnssec == KW_DANE_BOGUS)) {
+        /* No sender applies DANE to this host: what its TLSA records
+         * would do to mail is no emergency.  An address that does not
+         * validate still stops every validating sender. */
+        for (i = 0; i < n; i++) {
+            kw_dnssec_live_find *f = &o->find[i];
+            size_t len = strlen(f->text);
+
+            if (f->severity != KS_HEALTH_CRITICAL ||
+                strcmp(f->code, "dane.addr.bogus") == 0)
+                continue;
+            f->severity = KS_HEALTH_WARNING;
+            snprintf(f->text + len, sizeof(f->text) - len,
+                     " (not while the MX lookup for %s is insecure)",
+                     insecure_dom);
+        }
+        add(o, KS_HEALTH_WARNING, "dane.mx.insecure", "", o->qname,
+            "sign the domain and publish its DS at the parent, or remove "
+            "the TLSA records",
+            "the MX lookup for %s is insecure: DANE senders ignore these "
+            "TLSA records (sign %s or remove them; RFC 7672 section "
+            "2.2.1)", insecure_dom, insecure_dom);
+        /* First: the finding a one-line summary shows explains the
+         * others. */
+        if (o->nfind > n) {
+            kw_dnssec_live_find f = o->find[n];
+
+            memmove(&o->find[1], &o->find[0], n * sizeof(o->find[0]));
+            o->find[0] = f;
+        }
+    }
+    if (bogus_dom != NULL && bogus_dom[0] != '\0') {
+        char rec[300];
+
+        snprintf(rec, sizeof(rec), "%.250s MX", bogus_dom);
+        add(o, KS_HEALTH_CRITICAL, "dane.mx.bogus", "", rec,
+            "repair the domain's chain of trust: keywarden dnssec check "
+            "ZONE names the broken link",
+            "DANE senders defer all mail for %s: its MX RRset does not "
+            "validate (bogus, RFC 7672 section 2.2.1)", bogus_dom);
+    }
+    set_health(o);
 }
 
 int kw_dane_served(const char *host, int port, int starttls,

@@ -152,6 +152,40 @@ int kw_dane_gather(const char *host, int port, const kw_dane_where *w,
 /* Judges obs at now into out (cleared first).  Pure; never fails. */
 void kw_dane_judge(const kw_dane_obs *obs, int64_t now, kw_dane_result *out);
 
+/*
+ * An MX RRset as a DANE sender sees it (RFC 7672 section 2.2.1): the
+ * sender applies DANE to an MX host only when the MX lookup was secure;
+ * an insecure one makes it ignore the hosts' TLSA records, a bogus one
+ * makes it defer the domain's mail.  host[] holds the exchanges (lower
+ * case, no final dot, a null MX "." left out), for a bogus set those
+ * the resolver gives with CD set, so the hosts can carry the verdict.
+ */
+#define KW_DANE_MX_MAX 16
+
+typedef struct kw_dane_mx {
+    int dnssec;                   /* enum kw_dane_dnssec of the MX RRset */
+    size_t n;
+    int truncated;                /* more exchanges than KW_DANE_MX_MAX */
+    char host[KW_DANE_MX_MAX][256];
+} kw_dane_mx;
+
+/* Asks the validating resolver for domain's MX RRset (RD and DO: its AD
+ * bit and rcode are the verdict).  0 (out->n may be 0), KW_ENOTFOUND for
+ * NXDOMAIN, other KW_E* when no verdict was had, d naming the resolver
+ * and the domain.  BLOCKS (each question bounded by timeout_ms). */
+int kw_dane_mx_lookup(const kw_dns_server *resolver, const char *domain,
+                      int timeout_ms, kw_dane_mx *out, kw_diag *d);
+
+/* The verdict on o (an MX host's judged TLSA) corrected for the MX sets
+ * naming the host: secure_dom, insecure_dom, bogus_dom, a domain whose
+ * MX lookup was secure, insecure or bogus (NULL or "": none).  A secure
+ * one leaves the TLSA verdict as it is (a note names the domain when an
+ * insecure one names the host too); an insecure one alone turns the
+ * TLSA findings into warnings (DANE senders ignore them); a bogus one
+ * adds a critical finding (its mail deferred).  Pure. */
+void kw_dane_mx_apply(kw_dane_result *o, const char *secure_dom,
+                      const char *insecure_dom, const char *bogus_dom);
+
 /* Frees what obs holds (safe on a cleared or freed obs). */
 void kw_dane_obs_free(kw_dane_obs *obs);
 

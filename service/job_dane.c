@@ -32,7 +32,13 @@
  * chain, so its expiry counts too) with the DANE findings on it; an MX
  * that leaves every MX set leaves the inventory at the next run whose
  * look-ups all answered.  A host with no TLSA record is no finding
- * (DANE is opt-in): its ok finding says so in show.
+ * (DANE is opt-in): its ok finding says so in show.  A sender applies
+ * DANE to an MX host only when the MX lookup validated (RFC 7672
+ * section 2.2.1), so each MX set is asked with DO and judged by the
+ * resolver's AD bit and rcode (kw_dane_mx_lookup): reached only through
+ * insecure MX sets, a host's TLSA findings are warnings; through a
+ * bogus one, the host is critical (that domain's mail waits); secure in
+ * any domain, the TLSA verdict stands (kw_dane_mx_apply).
  *
  * Every [dane] interval (default 1 h); within 5 minutes when an endpoint
  * could not be checked or has not been probed yet (no object to record
@@ -46,7 +52,6 @@
 #include "../dane/dane.h"
 #include "../dns/dns_resolve.h"
 #include "../common/kw_vec.h"
-#include "../dns/dns_lookup.h"
 #include "../keystore/ks_cert.h"
 #include "../keystore/ks_check.h"
 #include "../keystore/ks_endpoint.h"
@@ -81,6 +86,9 @@ typedef struct dane_ep {
     /* An MX host's probe, for its endpoint object: the chain the first
      * address that answered served (owned), or why none did. */
     int is_mx;
+    /* A mail domain naming the host whose MX lookup was secure,
+     * insecure, bogus ("": none): what DANE senders make of its TLSA. */
+    char mx_secure[256], mx_insecure[256], mx_bogus[256];
     kw_dane_chain served;
     int name_matches;
     char tls_version[16];
@@ -288,72 +296,73 @@ static int configured(const dane_job *dj, const char *host, const char *name)
 }
 
 /* The MX hosts of every mail domain, through the resolver, into dj->mx
- * (each once, none an [endpoint] already checks).  A domain whose MX set
+ * (each once, none an [endpoint] already checks), with the security of
+ * the MX sets naming each (kw_dane_mx_lookup).  A domain whose MX set
  * was not had sets mx_failed (its old hosts stay). */
 static void find_mx(dane_job *dj, const kw_dns_server *resolver,
                     volatile int *cancel)
 {
-    kw_dns_lookup_ctx lc;
-    kw_dns_rrset *set = malloc(sizeof(*set));
+    kw_dane_mx *set = malloc(sizeof(*set));
     size_t i, k, m;
 
-    memset(&lc, 0, sizeof(lc));
-    lc.server = *resolver;
-    lc.timeout_ms = dj->timeout_ms;
     if (set == NULL) {
         dj->mx_failed = 1;
         return;
     }
     for (i = 0; i < dj->domains.n && !*cancel; i++) {
+        const char *dom = dj->domains.v[i];
         kw_diag d = {{0}};
-        int r = kw_dns_lookup_server(&lc, dj->domains.v[i], KW_DNS_MX, set,
-                                     &d);
+        int r = kw_dane_mx_lookup(resolver, dom, dj->timeout_ms, set, &d);
 
         if (r == KW_ENOTFOUND)
             continue; /* no such domain: no MX to check */
         if (r != 0) {
             dj->mx_failed = 1;
-            kw_warn("dane: the MX hosts of %s: %s", dj->domains.v[i],
-                    d.msg);
+            kw_warn("dane: the MX hosts of %s: %s", dom, d.msg);
             if (dj->failed++ == 0)
                 snprintf(dj->first_err, sizeof(dj->first_err),
-                         "MX of %.120s: %.300s", dj->domains.v[i], d.msg);
+                         "MX of %.120s: %.300s", dom, d.msg);
             continue;
         }
         if (set->truncated)
             dj->mx_failed = 1; /* hosts beyond the answer's end: kept */
         for (k = 0; k < set->n; k++) {
-            const char *h = kw_dns_rrset_rec(set, k);
-            char name[300];
+            const char *h = set->host[k];
+            char name[300], *mark;
             dane_ep *x, *grown;
 
-            /* A null MX (RFC 7505: ".") says the domain takes no mail. */
-            if (h[0] == '\0' || strcmp(h, ".") == 0 || strlen(h) > 253)
-                continue;
             snprintf(name, sizeof(name), "%s:%d", h, DANE_MX_PORT);
             if (configured(dj, h, name))
                 continue;
             for (m = 0; m < dj->nmx; m++)
                 if (strcasecmp(dj->mx[m].host, h) == 0)
                     break;
-            if (m < dj->nmx)
-                continue;
-            grown = kw_vec_grow(dj->mx, &dj->capmx, dj->nmx + 1,
-                                sizeof(*grown));
-            if (grown == NULL) {
-                dj->mx_failed = 1;
-                break;
+            if (m == dj->nmx) {
+                grown = kw_vec_grow(dj->mx, &dj->capmx, dj->nmx + 1,
+                                    sizeof(*grown));
+                if (grown == NULL) {
+                    dj->mx_failed = 1;
+                    break;
+                }
+                dj->mx = grown;
+                x = &dj->mx[dj->nmx++];
+                memset(x, 0, sizeof(*x));
+                x->is_mx = 1;
+                snprintf(x->name, sizeof(x->name), "%s", name);
+                snprintf(x->host, sizeof(x->host), "%s", h);
+                x->port = DANE_MX_PORT;
+                x->starttls = KW_TLS_SMTP;
+                managed_file(dj, x->host, x->cert_path,
+                             sizeof(x->cert_path));
+                zone_servers(dj, x->host, x);
             }
-            dj->mx = grown;
-            x = &dj->mx[dj->nmx++];
-            memset(x, 0, sizeof(*x));
-            x->is_mx = 1;
-            snprintf(x->name, sizeof(x->name), "%s", name);
-            snprintf(x->host, sizeof(x->host), "%s", h);
-            x->port = DANE_MX_PORT;
-            x->starttls = KW_TLS_SMTP;
-            managed_file(dj, x->host, x->cert_path, sizeof(x->cert_path));
-            zone_servers(dj, x->host, x);
+            x = &dj->mx[m];
+            /* The first domain of each kind is the one findings name. */
+            mark = set->dnssec == KW_DANE_SECURE ? x->mx_secure
+                   : set->dnssec == KW_DANE_BOGUS ? x->mx_bogus
+                                                  : x->mx_insecure;
+            if (mark[0] == '\0')
+                snprintf(mark, sizeof(x->mx_secure), "%s", dom);
         }
     }
     if (*cancel)
@@ -391,6 +400,9 @@ static void gather_one(dane_job *dj, dane_ep *x, const kw_dns_server *res,
     x->rc = kw_dane_gather(x->host, x->port, &w, obs, &x->d);
     if (x->rc == 0)
         kw_dane_judge(obs, kw_now(), &x->res);
+    if (x->rc == 0 && x->is_mx)
+        kw_dane_mx_apply(&x->res, x->mx_secure, x->mx_insecure,
+                         x->mx_bogus);
     if (x->rc == 0 && x->is_mx) {
         snprintf(x->probe_err, sizeof(x->probe_err), "%s",
                  obs->probe_err[0] ? obs->probe_err : "no answer");

@@ -53,7 +53,8 @@ static char state[700], conf[700], db[800], serve_log[800];
 static void pki(char *cert, char *key, size_t cap)
 {
     static const char *const names[] = { "mx.child.test", "mx2.child.test",
-                                         "mx3.child.test", NULL };
+                                         "mx3.child.test", "mx4.child.test",
+                                         "mx5.child.test", NULL };
     EVP_PKEY *ca_k = tp_key_ec(), *k = tp_key_ec(), *other_k = tp_key_ec();
     int64_t now = time(NULL);
     tp_spec s = { 0 };
@@ -130,7 +131,7 @@ static void write_conf(int managed)
 
 static int setup(void **st)
 {
-    char cert[700], key[700], zone[1500];
+    char cert[700], key[700], zone[1500], tag[10], alg[10], hex[200];
     const char *skip = NULL;
 
     (void)st;
@@ -140,15 +141,30 @@ static int setup(void **st)
     metrics_port = free_port();
     pki(cert, key, sizeof(cert));
     bed_zone_file("test", "child NS ns1.child.test.\n"
-                  "ns1.child A 127.0.0.1\n");
+                  "ns1.child A 127.0.0.1\n"
+                  "mail NS ns1.mail.test.\nns1.mail A 127.0.0.1\n"
+                  "broken NS ns1.broken.test.\nns1.broken A 127.0.0.1\n");
     /* mx2 and mx3 are the MX hosts of test_serve_mx, mx2's TLSA another
-     * key's. */
+     * key's; mx4 (another key's TLSA too) and mx2 are those of the
+     * unsigned mail.test, mx5 that of broken.test, signed under a DS
+     * naming no key of it: its MX RRset is bogus. */
     snprintf(zone, sizeof(zone),
              "mx A 127.0.0.1\n_%d._tcp.mx TLSA %s\n"
              "@ MX 10 mx2\nmx2 A 127.0.0.1\nmx3 A 127.0.0.1\n"
-             "_25._tcp.mx2 TLSA %s\n", smtp_port, rec_served, rec_other);
+             "mx4 A 127.0.0.1\nmx5 A 127.0.0.1\n"
+             "_25._tcp.mx2 TLSA %s\n_25._tcp.mx4 TLSA %s\n", smtp_port,
+             rec_served, rec_other, rec_other);
     bed_zone_file("child.test", zone);
-    bed_start_chain("");
+    bed_zone_file("mail.test", "@ MX 10 mx4.child.test.\n"
+                  "@ MX 20 mx2.child.test.\n");
+    bed_zone_file("broken.test", "@ MX 10 mx5.child.test.\n");
+    bed_start_chain("  - domain: mail.test.\n"
+                    "  - domain: broken.test.\n    dnssec-signing: on\n"
+                    "    dnssec-policy: child\n");
+    assert_true(proc_until(bed_has_dnskey, (void *)"broken.test.", 15000));
+    bed_ds_of("broken.test.", tag, alg, hex);
+    memset(hex, '0', strlen(hex));
+    bed_set_ds("broken", tag, alg, hex);
     bed_start_unbound();
     postfix_pid = postfix_start(bed.dir, smtp_port, cert, key, NULL, &skip);
     if (postfix_pid == 0) {
@@ -332,6 +348,7 @@ static void test_serve_reload(void **st)
 typedef struct ub_q {
     const char *name;
     int type;
+    int want;          /* ub_verdict: bed_ub_ask_type's answer */
 } ub_q;
 
 static int ub_secure(void *ctx)
@@ -341,6 +358,13 @@ static int ub_secure(void *ctx)
     return bed_ub_ask_type(q->name, q->type, 0) == 1;
 }
 
+static int ub_verdict(void *ctx)
+{
+    const ub_q *q = ctx;
+
+    return bed_ub_ask_type(q->name, q->type, 0) == q->want;
+}
+
 /* One more run of the job in state dir st, once unbound, its cache
  * flushed, answers the names the run asks (the TLSA name when mx has
  * one: the others' is NXDOMAIN). */
@@ -348,9 +372,9 @@ static void run_dane_mx(const char *st, const char *cf, const char *mx,
                         int has_tlsa)
 {
     char tlsa[300];
-    ub_q q[3] = { { "child.test.", LDNS_RR_TYPE_MX },
-                  { mx, LDNS_RR_TYPE_A },
-                  { tlsa, LDNS_RR_TYPE_TLSA } };
+    ub_q q[3] = { { "child.test.", LDNS_RR_TYPE_MX, 1 },
+                  { mx, LDNS_RR_TYPE_A, 1 },
+                  { tlsa, LDNS_RR_TYPE_TLSA, 1 } };
     size_t i;
     kwres r;
 
@@ -363,6 +387,80 @@ static void run_dane_mx(const char *st, const char *cf, const char *mx,
     r = kw_expect(0, st, cf, (const char *[]){ "run-job", "dane-check",
                                                NULL });
     kwres_free(&r);
+}
+
+/* The dane-check job's verdict on the MX host endpoint: want. */
+static void mx_health(const char *mdb, const char *mlog, const char *name,
+                      const char *want)
+{
+    char q[600];
+
+    snprintf(q, sizeof(q), "SELECT count(*) = 1 FROM checks c JOIN "
+             "endpoints e ON e.object_id = c.object_id WHERE e.origin = "
+             "'mx' AND e.name = '%s' AND c.checker = 'dane' AND c.health = "
+             "'%s'", name, want);
+    kw_await_sql(mdb, q, 60000, mlog);
+}
+
+/* The MX sets' own security (RFC 7672 section 2.2.1), in
+ * test_serve_mx's state: child.test's MX is mx2 again (secure), and two
+ * more mail domains.  mail.test is unsigned: the stale TLSA of its MX
+ * mx4 is only a warning, as no DANE sender uses it; mx2, its MX too,
+ * stays critical for child.test's senders, a note naming child.test.
+ * broken.test's MX RRset is bogus: its MX mx5, without TLSA, is
+ * critical, as DANE senders defer that domain's mail. */
+static void mx_security(const char *mstate, const char *mconf,
+                        const char *mdb, const char *mlog, const char *key)
+{
+    ub_q q[] = { { "child.test.", LDNS_RR_TYPE_MX, 1 },
+                 { "_25._tcp.mx2.child.test.", LDNS_RR_TYPE_TLSA, 1 },
+                 { "_25._tcp.mx4.child.test.", LDNS_RR_TYPE_TLSA, 1 },
+                 { "mx5.child.test.", LDNS_RR_TYPE_A, 1 },
+                 { "mail.test.", LDNS_RR_TYPE_MX, -1 },
+                 { "broken.test.", LDNS_RR_TYPE_MX, 0 } };
+    char now[40];
+    time_t t = time(NULL);
+    FILE *f;
+    size_t i;
+    kwres r;
+
+    bed_set_rr("child.test.", "child.test.", "MX", "10 mx2.child.test.");
+    f = fopen(mconf, "a");
+    assert_non_null(f);
+    fprintf(f, "\n[dkim \"mail.test\"]\nselector = k1\nkey = %s\n"
+               "\n[dkim \"broken.test\"]\nselector = k1\nkey = %s\n",
+            key, key);
+    assert_int_equal(fclose(f), 0);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    serve_pid = kw_serve_start(mstate, mconf, now, NULL, mlog);
+    kw_await_sql(mdb, "SELECT count(*) FROM jobs WHERE type = 'dane-check'",
+                 30000, mlog);
+    bed_ub_flush();
+    for (i = 0; i < sizeof(q) / sizeof(q[0]); i++)
+        if (!proc_until(ub_verdict, &q[i], 30000))
+            fail_msg("unbound does not answer %s type %d as %d", q[i].name,
+                     q[i].type, q[i].want);
+    r = kw_expect(0, mstate, mconf, (const char *[]){ "run-job",
+                                                      "dane-check", NULL });
+    kwres_free(&r);
+    mx_health(mdb, mlog, "mx4.child.test:25", "warning");
+    mx_health(mdb, mlog, "mx5.child.test:25", "critical");
+    mx_health(mdb, mlog, "mx2.child.test:25", "critical");
+    kw_await_sql(mdb, "SELECT count(*) = 1 FROM check_findings f JOIN "
+                      "endpoints e ON e.object_id = f.object_id WHERE "
+                      "e.name = 'mx2.child.test:25' AND f.code = "
+                      "'dane.mx.secure' AND f.text LIKE '%MX lookup for "
+                      "child.test is secure%mail.test%'", 5000, mlog);
+    r = kw_expect(2, mstate, mconf,
+                  (const char *[]){ "check", "--kind", "tls", NULL });
+    fprintf(stderr, "%s", r.out);
+    assert_contains(r.out, "the MX lookup for mail.test is insecure: DANE "
+                           "senders ignore these TLSA records (sign "
+                           "mail.test or");
+    assert_contains(r.out, "DANE senders defer all mail for broken.test: "
+                           "its MX RRset does not validate");
+    kwres_free(&r);
+    kw_serve_stop(&serve_pid);
 }
 
 /* The MX hosts of a [dkim] domain that no [endpoint] names: child.test's
@@ -482,6 +580,7 @@ static void test_serve_mx(void **st)
     assert_null(strstr(m, "smtp://mx2.child.test:25"));
     free(m);
     kw_serve_stop(&serve_pid);
+    mx_security(mstate, mconf, mdb, mlog, key);
 }
 
 int main(void)
