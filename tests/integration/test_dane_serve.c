@@ -415,10 +415,12 @@ static void mx_security(const char *mstate, const char *mconf,
     ub_q q[] = { { "child.test.", LDNS_RR_TYPE_MX, 1 },
                  { "_25._tcp.mx2.child.test.", LDNS_RR_TYPE_TLSA, 1 },
                  { "_25._tcp.mx4.child.test.", LDNS_RR_TYPE_TLSA, 1 },
+                 { "mx2.child.test.", LDNS_RR_TYPE_A, 1 },
+                 { "mx4.child.test.", LDNS_RR_TYPE_A, 1 },
                  { "mx5.child.test.", LDNS_RR_TYPE_A, 1 },
                  { "mail.test.", LDNS_RR_TYPE_MX, -1 },
                  { "broken.test.", LDNS_RR_TYPE_MX, 0 } };
-    char now[40];
+    char now[40], sql[300];
     time_t t = time(NULL);
     FILE *f;
     size_t i;
@@ -433,8 +435,14 @@ static void mx_security(const char *mstate, const char *mconf,
     assert_int_equal(fclose(f), 0);
     strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
     serve_pid = kw_serve_start(mstate, mconf, now, NULL, mlog);
-    kw_await_sql(mdb, "SELECT count(*) FROM jobs WHERE type = 'dane-check'",
-                 30000, mlog);
+    /* The other jobs ask the resolver for the mail domains' NS sets,
+     * after which unbound follows their delegations to port 53, where
+     * nothing listens: the run waits until those due at the pinned
+     * clock have run (the others never come due). */
+    snprintf(sql, sizeof(sql), "SELECT count(*) = 0 FROM jobs WHERE type "
+             "NOT IN ('dane-check', 'scan') AND (state != 'pending' OR "
+             "next_at <= %lld)", (long long)t);
+    kw_await_sql(mdb, sql, 60000, mlog);
     bed_ub_flush();
     for (i = 0; i < sizeof(q) / sizeof(q[0]); i++)
         if (!proc_until(ub_verdict, &q[i], 30000))

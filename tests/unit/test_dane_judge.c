@@ -462,6 +462,62 @@ static void test_address(void **st)
     (void)judge(&o, KS_HEALTH_OK, "dane.none", KS_HEALTH_OK);
 }
 
+/* The MX sets naming the host (kw_dane_mx_apply): a stale record is
+ * critical when some domain's MX lookup is secure, a warning led by
+ * dane.mx.insecure when only insecure ones name the host; a bogus MX
+ * set is critical even beside a secure one; an address that does not
+ * validate stays critical; no TLSA record, no insecure finding. */
+static void test_mx_security(void **st)
+{
+    const char *stale[] = { r_fresh, NULL };
+    const char *good[] = { r_leaf, NULL };
+    const kw_dnssec_live_find *f;
+    kw_dane_result *r;
+    kw_dane_obs o;
+
+    (void)st;
+    obs_make(&o, 0, 1, stale, NULL);
+    r = judge(&o, KS_HEALTH_CRITICAL, "dane.nomatch", KS_HEALTH_CRITICAL);
+    kw_dane_mx_apply(r, "a.test", "b.test", NULL);
+    assert_int_equal(r->health, KS_HEALTH_CRITICAL);
+    assert_int_equal(find(r, "dane.nomatch")->severity, KS_HEALTH_CRITICAL);
+    f = find(r, "dane.mx.secure");
+    assert_non_null(f);
+    assert_non_null(strstr(f->text, "MX lookup for a.test is secure"));
+    assert_null(find(r, "dane.mx.insecure"));
+
+    obs_make(&o, 0, 1, stale, NULL);
+    r = judge(&o, KS_HEALTH_CRITICAL, "dane.nomatch", KS_HEALTH_CRITICAL);
+    kw_dane_mx_apply(r, "", "b.test", NULL);
+    assert_int_equal(r->health, KS_HEALTH_WARNING);
+    assert_string_equal(r->find[0].code, "dane.mx.insecure");
+    assert_non_null(strstr(r->find[0].text, "the MX lookup for b.test is "
+                           "insecure: DANE senders ignore these TLSA "
+                           "records (sign b.test or"));
+    assert_int_equal(find(r, "dane.nomatch")->severity, KS_HEALTH_WARNING);
+
+    obs_make(&o, 0, 1, good, NULL);
+    r = judge(&o, KS_HEALTH_OK, NULL, KS_HEALTH_OK);
+    kw_dane_mx_apply(r, "a.test", NULL, "c.test");
+    assert_int_equal(r->health, KS_HEALTH_CRITICAL);
+    f = find(r, "dane.mx.bogus");
+    assert_non_null(f);
+    assert_non_null(strstr(f->text, "DANE senders defer all mail for "
+                           "c.test: its MX RRset does not validate"));
+
+    obs_make(&o, 0, 1, good, NULL);
+    addr_answer(&o.addr[0], LDNS_RCODE_SERVFAIL, 0);
+    r = judge(&o, KS_HEALTH_CRITICAL, "dane.addr.bogus", KS_HEALTH_CRITICAL);
+    kw_dane_mx_apply(r, NULL, "b.test", NULL);
+    assert_int_equal(r->health, KS_HEALTH_CRITICAL);
+
+    obs_make(&o, 0, 0, NULL, NULL);
+    r = judge(&o, KS_HEALTH_OK, "dane.none", KS_HEALTH_OK);
+    kw_dane_mx_apply(r, NULL, "b.test", NULL);
+    assert_int_equal(r->health, KS_HEALTH_OK);
+    assert_null(find(r, "dane.mx.insecure"));
+}
+
 /* Two addresses, the second serving the renewal's key: the record
  * matches one, so the second is critical by name and the first is not;
  * the record does not count as matching "the served chain". */
@@ -595,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_usages),
         cmocka_unit_test(test_address),
         cmocka_unit_test(test_two_addresses),
+        cmocka_unit_test(test_mx_security),
         cmocka_unit_test(test_unknown),
         cmocka_unit_test(test_read_chain),
     };
