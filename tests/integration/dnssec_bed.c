@@ -410,6 +410,16 @@ void bed_start_unbound(void)
     assert_true(proc_until(bed_ub_up, NULL, 15000));
 }
 
+void bed_break_broken(void)
+{
+    char tag[10], alg[10], hex[200];
+
+    assert_true(proc_until(bed_has_dnskey, (void *)"broken.test.", 15000));
+    bed_ds_of("broken.test.", tag, alg, hex);
+    memset(hex, '0', strlen(hex));
+    bed_set_ds("broken", tag, alg, hex);
+}
+
 void bed_start_chain(const char *more_zones)
 {
     char tag[10], alg[10], hex[200];

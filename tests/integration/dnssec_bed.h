@@ -91,6 +91,18 @@ void bed_set_ds(const char *owner, const char *tag, const char *alg,
  * child.test. signed and waited for, child.test.'s DS at the parent. */
 void bed_start_chain(const char *more_zones);
 
+/* bed_start_chain's more_zones for mail.test. (unsigned: insecure, no
+ * DS in test.) and broken.test. (signed; bed_break_broken). */
+#define BED_MAIL_BROKEN_ZONES                                        \
+    "  - domain: mail.test.\n"                                       \
+    "  - domain: broken.test.\n    dnssec-signing: on\n"             \
+    "    dnssec-policy: child\n"
+
+/* After bed_start_chain(BED_MAIL_BROKEN_ZONES): broken.test.'s DS in
+ * test. names its key tag with a digest of zeros, so broken.test.
+ * validates as bogus. */
+void bed_break_broken(void);
+
 /* unbound, validating, with test.'s KSK (bed.ub_zone's) as its only
  * trust anchor. */
 void bed_start_unbound(void);

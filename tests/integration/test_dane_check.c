@@ -115,7 +115,7 @@ static void pki(char *cert, char *key, size_t cap)
 
 static int setup(void **st)
 {
-    char cert[700], key[700], zone[2000], tag[10], alg[10], hex[200];
+    char cert[700], key[700], zone[2000];
     const char *skip = NULL;
 
     (void)st;
@@ -141,14 +141,8 @@ static int setup(void **st)
              smtp_port, rec_a);
     bed_zone_file("mail.test", zone);
     bed_zone_file("broken.test", zone);
-    bed_start_chain("  - domain: mail.test.\n"
-                    "  - domain: broken.test.\n    dnssec-signing: on\n"
-                    "    dnssec-policy: child\n");
-    assert_true(proc_until(bed_has_dnskey, (void *)"broken.test.", 15000));
-    /* broken.test.'s DS names its key tag with a digest of zeros. */
-    bed_ds_of("broken.test.", tag, alg, hex);
-    memset(hex, '0', strlen(hex));
-    bed_set_ds("broken", tag, alg, hex);
+    bed_start_chain(BED_MAIL_BROKEN_ZONES);
+    bed_break_broken();
     bed_start_unbound();
 
     postfix_pid = postfix_start(bed.dir, smtp_port, cert, key, NULL, &skip);

@@ -131,7 +131,7 @@ static void write_conf(int managed)
 
 static int setup(void **st)
 {
-    char cert[700], key[700], zone[1500], tag[10], alg[10], hex[200];
+    char cert[700], key[700], zone[1500];
     const char *skip = NULL;
 
     (void)st;
@@ -158,13 +158,8 @@ static int setup(void **st)
     bed_zone_file("mail.test", "@ MX 10 mx4.child.test.\n"
                   "@ MX 20 mx2.child.test.\n");
     bed_zone_file("broken.test", "@ MX 10 mx5.child.test.\n");
-    bed_start_chain("  - domain: mail.test.\n"
-                    "  - domain: broken.test.\n    dnssec-signing: on\n"
-                    "    dnssec-policy: child\n");
-    assert_true(proc_until(bed_has_dnskey, (void *)"broken.test.", 15000));
-    bed_ds_of("broken.test.", tag, alg, hex);
-    memset(hex, '0', strlen(hex));
-    bed_set_ds("broken", tag, alg, hex);
+    bed_start_chain(BED_MAIL_BROKEN_ZONES);
+    bed_break_broken();
     bed_start_unbound();
     postfix_pid = postfix_start(bed.dir, smtp_port, cert, key, NULL, &skip);
     if (postfix_pid == 0) {
@@ -516,10 +511,7 @@ static void test_serve_mx(void **st)
     kw_await_sql(mdb, "SELECT count(*) FROM jobs WHERE type = 'dane-check'",
                  30000, mlog);
     run_dane_mx(mstate, mconf, "mx2.child.test.", 1);
-    kw_await_sql(mdb, "SELECT count(*) = 1 FROM checks c JOIN endpoints e "
-                      "ON e.object_id = c.object_id WHERE e.origin = 'mx' "
-                      "AND e.name = 'mx2.child.test:25' AND c.checker = "
-                      "'dane' AND c.health = 'critical'", 60000, mlog);
+    mx_health(mdb, mlog, "mx2.child.test:25", "critical");
 
     r = kw_expect(2, mstate, mconf,
                   (const char *[]){ "check", "--kind", "tls", NULL });
@@ -564,9 +556,7 @@ static void test_serve_mx(void **st)
     run_dane_mx(mstate, mconf, "mx3.child.test.", 0);
     kw_await_sql(mdb, "SELECT count(*) = 0 FROM endpoints WHERE name = "
                       "'mx2.child.test:25'", 60000, mlog);
-    kw_await_sql(mdb, "SELECT count(*) = 1 FROM checks c JOIN endpoints e "
-                      "ON e.object_id = c.object_id WHERE e.name = "
-                      "'mx3.child.test:25' AND c.health = 'ok'", 60000, mlog);
+    mx_health(mdb, mlog, "mx3.child.test:25", "ok");
     r = kw_expect(0, mstate, mconf,
                   (const char *[]){ "check", "--kind", "tls", NULL });
     kwres_free(&r);
