@@ -344,6 +344,13 @@ void kw_await_sql(const char *db, const char *sql, int timeout_ms,
                  log);
 }
 
+int kw_sql_within(const char *db, const char *sql, int timeout_ms)
+{
+    want_sql w = {db, sql};
+
+    return proc_until(sql_true, &w, timeout_ms);
+}
+
 int kw_count_files(const char *d, const char *suffix)
 {
     DIR *dp = opendir(d);

@@ -102,6 +102,8 @@ const char *kw_metrics_health(const char *m, const char *kind,
  * database db; fails naming sql and log (serve's) otherwise. */
 void kw_await_sql(const char *db, const char *sql, int timeout_ms,
                   const char *log);
+/* The same wait, without failing: 1 when sql became positive. */
+int kw_sql_within(const char *db, const char *sql, int timeout_ms);
 
 /* Files in directory d whose names end in suffix (0 when d cannot be
  * read). */

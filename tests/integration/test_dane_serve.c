@@ -385,15 +385,21 @@ static void run_dane_mx(const char *st, const char *cf, const char *mx,
 }
 
 /* The dane-check job's verdict on the MX host endpoint: want. */
+static void mx_health_sql(char *q, size_t cap, const char *name,
+                          const char *want)
+{
+    snprintf(q, cap, "SELECT count(*) = 1 FROM checks c JOIN "
+             "endpoints e ON e.object_id = c.object_id WHERE e.origin = "
+             "'mx' AND e.name = '%s' AND c.checker = 'dane' AND c.health = "
+             "'%s'", name, want);
+}
+
 static void mx_health(const char *mdb, const char *mlog, const char *name,
                       const char *want)
 {
     char q[600];
 
-    snprintf(q, sizeof(q), "SELECT count(*) = 1 FROM checks c JOIN "
-             "endpoints e ON e.object_id = c.object_id WHERE e.origin = "
-             "'mx' AND e.name = '%s' AND c.checker = 'dane' AND c.health = "
-             "'%s'", name, want);
+    mx_health_sql(q, sizeof(q), name, want);
     kw_await_sql(mdb, q, 60000, mlog);
 }
 
@@ -443,9 +449,25 @@ static void mx_security(const char *mstate, const char *mconf,
         if (!proc_until(ub_verdict, &q[i], 30000))
             fail_msg("unbound does not answer %s type %d as %d", q[i].name,
                      q[i].type, q[i].want);
-    r = kw_expect(0, mstate, mconf, (const char *[]){ "run-job",
-                                                      "dane-check", NULL });
-    kwres_free(&r);
+    /* Under a loaded CI machine unbound has taken over 5 s for one
+     * answer (a run then records "MX set not had" and the job comes back
+     * in 5 minutes): a run that did not reach the verdicts is run again,
+     * said on stderr, at most four times. */
+    for (i = 0; i < 4; i++) {
+        char q4[600], q5[600];
+
+        r = kw_expect(0, mstate, mconf, (const char *[]){ "run-job",
+                                                          "dane-check",
+                                                          NULL });
+        kwres_free(&r);
+        mx_health_sql(q4, sizeof(q4), "mx4.child.test:25", "warning");
+        mx_health_sql(q5, sizeof(q5), "mx5.child.test:25", "critical");
+        if (kw_sql_within(mdb, q4, 20000) && kw_sql_within(mdb, q5, 5000))
+            break;
+        fprintf(stderr, "note: dane-check run %zu did not reach the MX "
+                        "verdicts in 20 s; running it again (%s)\n",
+                i + 1, mlog);
+    }
     mx_health(mdb, mlog, "mx4.child.test:25", "warning");
     mx_health(mdb, mlog, "mx5.child.test:25", "critical");
     mx_health(mdb, mlog, "mx2.child.test:25", "critical");
