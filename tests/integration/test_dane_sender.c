@@ -380,6 +380,38 @@ static void serve_start(int nudge)
  * probe of the last deployment, the hold, the old record's removal, the
  * next key announced and waited for).  The announced record into
  * announced. */
+/* The last lines of path on stderr, for a failure's reader (CI keeps
+ * only the test's output). */
+static void tail_file(const char *path, int lines)
+{
+    FILE *f = fopen(path, "r");
+    static char ring[40][512];
+    int n = 0;
+
+    if (lines > 40)
+        lines = 40;
+    if (f == NULL) {
+        fprintf(stderr, "(%s: cannot open)\n", path);
+        return;
+    }
+    while (fgets(ring[n % lines], sizeof(ring[0]), f) != NULL)
+        n++;
+    fclose(f);
+    fprintf(stderr, "--- the last %d lines of %s ---\n",
+            n < lines ? n : lines, path);
+    for (int i = n < lines ? 0 : n - lines; i < n; i++)
+        fputs(ring[i % lines], stderr);
+    fprintf(stderr, "--- end of %s ---\n", path);
+}
+
+/* What a reader needs when the rollover did not get somewhere: serve's
+ * log and the receiving Postfix's. */
+static void dump_logs(void)
+{
+    tail_file(g_serve_log, 30);
+    tail_file(g_rlog, 40);
+}
+
 static void await_ready(const char *live, char *announced, size_t cap)
 {
     /* 90 s for the cycle, and one more minute for a probe the product
@@ -394,11 +426,13 @@ static void await_ready(const char *live, char *announced, size_t cap)
         if (found && strcmp(r.stage, "ready") == 0 &&
             strcmp(r.tlsa, live) != 0)
             break;
-        if (mono() > until)
+        if (mono() > until) {
+            dump_logs();
             fail_msg("the rollover is not ready for a new key after 150 s: "
                      "stage %s%s%s (see %s)", found ? r.stage : "(none)",
                      r.stopped[0] != '\0' ? ", stopped: " : "", r.stopped,
                      g_serve_log);
+        }
         nap_ms(100);
     }
     snprintf(announced, cap, "%s", r.tlsa);
@@ -883,6 +917,17 @@ static int setup(void **st)
     return 0;
 }
 
+/* After each test: what a failed one left running (serve holds the
+ * state, the stream keeps the sender busy) must not fail the next. */
+static int test_end(void **st)
+{
+    (void)st;
+    stream_halt();
+    kw_serve_kill(&g_serve);
+    unsetenv("KEYWARDEN_NOW");
+    return 0;
+}
+
 static int teardown(void **st)
 {
     (void)st;
@@ -1066,9 +1111,9 @@ static void test_unannounced_key_defers(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rollover_real_clock),
-        cmocka_unit_test(test_rollover_lapse_clock),
-        cmocka_unit_test(test_unannounced_key_defers),
+        cmocka_unit_test_teardown(test_rollover_real_clock, test_end),
+        cmocka_unit_test_teardown(test_rollover_lapse_clock, test_end),
+        cmocka_unit_test_teardown(test_unannounced_key_defers, test_end),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
