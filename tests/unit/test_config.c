@@ -581,6 +581,18 @@ static void cert_dane(void **state)
         {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 1\n"
          "dns_server = 127.0.0.1\ndane_hosts = bad..name\n",
          "dane_hosts: bad..name"},
+        /* A 17th host would be cut off by the rollover's job. */
+        {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 1\n"
+         "dns_server = 127.0.0.1\ndane_hosts = m1.t m2.t m3.t m4.t m5.t "
+         "m6.t m7.t m8.t m9.t m10.t m11.t m12.t m13.t m14.t m15.t m16.t "
+         "m17.t\n",
+         "dane_hosts: 17 names; at most 16"},
+        {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 1\n"
+         "dns_server = 127.0.0.1\ndns_check = 127.0.0.1 127.0.0.2 "
+         "127.0.0.3 127.0.0.4 127.0.0.5 127.0.0.6 127.0.0.7 127.0.0.8 "
+         "127.0.0.9 127.0.0.10 127.0.0.11 127.0.0.12 127.0.0.13 "
+         "127.0.0.14 127.0.0.15 127.0.0.16 127.0.0.17\n",
+         "dns_check: 17 servers; at most 16"},
     };
     kw_renew_params rp;
     kw_config c;
