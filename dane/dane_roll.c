@@ -149,6 +149,7 @@ kw_dane_stage kw_dane_stage_parse(const char *s)
 int kw_dane_roll_params_check(const kw_dane_roll_params *p, kw_diag *d)
 {
     size_t owners_len = 0;
+    ks_key_type t;
 
     if (p->usage != KW_DANE_DANE_EE || p->selector != 1)
         return kw_diag_set(d, KW_EINVAL,
@@ -161,6 +162,21 @@ int kw_dane_roll_params_check(const kw_dane_roll_params *p, kw_diag *d)
                            "certificate \"%s\": dane = 3 1 %d: the matching "
                            "type is 0, 1 (SHA-256) or 2 (SHA-512)",
                            p->cert, p->mtype);
+    /* The row holds the record in a fixed field: the full key (matching
+     * type 0) fits only for Ed25519; an EC P-256 key's takes 188
+     * characters and would fail every run at the key's generation. */
+    if (p->mtype == 0 &&
+        ks_key_type_parse(p->key_type != NULL ? p->key_type : "ec256",
+                          &t) == 0 &&
+        t != KS_KEY_ED25519)
+        return kw_diag_set(d, KW_EINVAL,
+                           "certificate \"%s\": dane = 3 1 0 with key_type "
+                           "%s: the full public key does not fit the "
+                           "rollover's record (at most %zu characters); "
+                           "use dane = 3 1 1",
+                           p->cert, p->key_type != NULL ? p->key_type
+                                                        : "ec256",
+                           sizeof(((ks_dane_roll *)0)->tlsa) - 1);
     if (p->nhosts == 0 || p->nhosts > OWNERS_MAX)
         return kw_diag_set(d, KW_EINVAL,
                            "certificate \"%s\": dane_hosts: 1 to %d SMTP "

@@ -859,6 +859,7 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
         dp.nhosts = 1;
         dp.port = 25;
         dp.next_key_path = one;
+        dp.key_type = c->key_type;
         if (kw_dane_roll_params_check(&dp, &why) != 0)
             return FAIL(p, "%s", why.msg);
         c->dane = 1;

@@ -581,6 +581,9 @@ static void cert_dane(void **state)
         {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 1\n"
          "dns_server = 127.0.0.1\ndane_hosts = bad..name\n",
          "dane_hosts: bad..name"},
+        {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 0\n"
+         "dns_server = 127.0.0.1\n",
+         "dane = 3 1 0 with key_type ec256"},
         /* A 17th host would be cut off by the rollover's job. */
         {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 1\n"
          "dns_server = 127.0.0.1\ndane_hosts = m1.t m2.t m3.t m4.t m5.t "

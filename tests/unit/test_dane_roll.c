@@ -424,6 +424,22 @@ static void test_params(void **state)
     assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
     prm.nhosts = 2;
     assert_int_equal(kw_dane_roll_params_check(&prm, &d), 0);
+    /* A full key (3 1 0) fits the row only for Ed25519: refused before
+     * a key is made, not failed at every run after. */
+    {
+        const char *saved_type = prm.key_type;
+
+        prm.mtype = 0;
+        prm.key_type = NULL;
+        assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
+        assert_non_null(strstr(d.msg, "dane = 3 1 0 with key_type ec256"));
+        prm.key_type = "rsa2048";
+        assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
+        prm.key_type = "ed25519";
+        assert_int_equal(kw_dane_roll_params_check(&prm, &d), 0);
+        prm.key_type = saved_type;
+        prm.mtype = 1;
+    }
     /* What the journal's fixed fields cannot hold is refused, not cut. */
     {
         char longpath[1100], longhost[254];
