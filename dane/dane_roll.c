@@ -270,6 +270,7 @@ typedef struct machine {
     char owners[OWNERS_MAX][300];
     size_t nowners;
     int probed;   /* a probe of this run saw the next key everywhere */
+    int probe_failed; /* the stop this run writes is the probe's */
     struct timespec t0; /* when this run started (monotonic) */
 } machine;
 
@@ -385,8 +386,11 @@ static int stop(machine *m, const char *why, kw_dane_roll_out *out,
                 kw_diag *d)
 {
     ks_dane_roll *r = m->r;
-    int probe = kw_dane_stage_parse(r->stage) >= KW_DANE_ST_READY &&
-                kw_dane_stage_parse(r->stage) <= KW_DANE_ST_DEPLOYED;
+    /* A released rollover is probed before READY too: its failure is
+     * the probe's (a reload), whatever the stage. */
+    int probe = m->probe_failed ||
+                (kw_dane_stage_parse(r->stage) >= KW_DANE_ST_READY &&
+                 kw_dane_stage_parse(r->stage) <= KW_DANE_ST_DEPLOYED);
     int64_t wait = probe ? PROBE_RETRY_FIRST : RETRY_FIRST;
     int64_t max = probe ? PROBE_RETRY_MAX : RETRY_MAX;
     int rc;
@@ -603,6 +607,7 @@ static int check_deployed(machine *m, kw_dane_roll_out *out, int *moved,
                  "deployed the next key, but %.400s; the old record stays "
                  "until the next key is served", d != NULL ? d->msg
                                                            : kw_strerror(rc));
+        m->probe_failed = 1;
         return stop(m, why, out, d);
     }
     m->r->wait_until = now_seen(m) + m->p->ttl;
@@ -960,7 +965,8 @@ void kw_dane_roll_health_of(const ks_dane_roll *r, int found,
                     ? KS_HEALTH_CRITICAL : KS_HEALTH_WARNING;
     snprintf(h->reason, sizeof(h->reason), "stopped at %s after %d "
              "attempt(s)%s: %.500s", r->stage, r->failures,
-             kw_dane_stage_parse(r->stage) < KW_DANE_ST_READY
+             kw_dane_stage_parse(r->stage) < KW_DANE_ST_READY &&
+                     !r->released
                  ? ", the renewal held back" : "",
              r->stopped);
 }

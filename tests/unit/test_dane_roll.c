@@ -407,6 +407,43 @@ static void test_release(void **state)
     assert_int_equal(may(T0 + 9, NULL), 0);
 }
 
+/* Released, deployed before ready, and not served yet: the probe's
+ * failure backs off as a probe's (a reload is seconds away), and the
+ * health does not say the renewal is held back (it deployed). */
+static void test_release_probe(void **state)
+{
+    kw_dane_roll_out out;
+    kw_dane_roll_health h;
+    kw_diag d;
+    char next[160];
+
+    (void)state;
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "visible");
+    assert_int_equal(kw_dane_roll_release(st, "mail", T0 + 5, &d), 0);
+    {
+        EVP_PKEY *k = ks_key_read(nextkey, &d);
+
+        assert_non_null(k);
+        assert_int_equal(ks_key_write(livekey, k, 0600, (gid_t)-1, &d), 0);
+        EVP_PKEY_free(k);
+    }
+    tlsa_of(nextkey, next);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 10, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "visible");
+    assert_non_null(strstr(out.roll.stopped, "the reload did not happen"));
+    assert_int_equal(out.next_step, T0 + 10 + 60);
+    kw_dane_roll_health_of(&out.roll, 1, &prm, T0 + 10, &h);
+    assert_int_equal(h.health, KS_HEALTH_WARNING);
+    assert_null(strstr(h.reason, "renewal held back"));
+    snprintf(fk->serving[0], 160, "%s", next);
+    snprintf(fk->serving[1], 160, "%s", next);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 70, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "deployed");
+}
+
 /* Only 3 1 x can announce a key before its certificate. */
 static void test_params(void **state)
 {
@@ -777,6 +814,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lag_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_probe, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_cycles, setup, teardown),
