@@ -199,8 +199,16 @@ int kw_dane_roll_params_check(const kw_dane_roll_params *p, kw_diag *d)
                            p->cert, p->next_key_path,
                            strlen(p->next_key_path),
                            sizeof(((ks_dane_roll *)0)->key_path) - 1);
-    for (size_t i = 0; i < p->nhosts; i++)
+    for (size_t i = 0; i < p->nhosts; i++) {
+        /* Each owner is built in a fixed buffer (owners_of): a longer
+         * name would be cut into another owner, not refused there. */
+        if (strlen(p->hosts[i]) > 253)
+            return kw_diag_set(d, KW_EINVAL,
+                               "certificate \"%s\": dane_hosts: %.60s... is "
+                               "%zu bytes long; a host name has at most 253",
+                               p->cert, p->hosts[i], strlen(p->hosts[i]));
         owners_len += strlen("_65535._tcp. ") + strlen(p->hosts[i]);
+    }
     if (owners_len >= sizeof(((ks_dane_roll *)0)->names))
         return kw_diag_set(d, KW_EINVAL,
                            "certificate \"%s\": dane_hosts: the %zu TLSA "

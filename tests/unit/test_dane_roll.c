@@ -500,6 +500,17 @@ static void test_params(void **state)
         prm.nhosts = 16;
         assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
         assert_non_null(strstr(d.msg, "TLSA names take"));
+        {
+            char toolong[301];
+
+            memset(toolong, 'h', sizeof(toolong) - 1);
+            toolong[sizeof(toolong) - 1] = '\0';
+            many[0] = toolong;
+            prm.nhosts = 1;
+            assert_int_equal(kw_dane_roll_params_check(&prm, &d),
+                             KW_EINVAL);
+            assert_non_null(strstr(d.msg, "300 bytes long"));
+        }
         prm.hosts = saved_hosts;
         prm.nhosts = saved_n;
     }
