@@ -835,6 +835,43 @@ static int roll_step(machine *m_, kw_dane_roll_out *out, kw_diag *d)
     }
 }
 
+/* r's next key handed to the renewal in key_path: 1 when the file still
+ * holds the key whose record was announced (r->tlsa, with its own
+ * usage, selector and matching type), else KW_E* with d: a key put
+ * there by hand would be deployed with no record a DANE sender can
+ * match. */
+static int hand_over(const kw_dane_roll_params *p, const ks_dane_roll *r,
+                     char *key_path, size_t cap, kw_diag *d)
+{
+    char rec[160] = "";
+    int u, sel, mt, rc;
+    EVP_PKEY *k;
+
+    if (sscanf(r->tlsa, "%d %d %d", &u, &sel, &mt) != 3)
+        return kw_diag_set(d, KW_EINVAL, "certificate \"%s\": the "
+                           "rollover's record \"%.100s\" is no TLSA record",
+                           p->cert, r->tlsa);
+    if (access(r->key_path, F_OK) == 0) {
+        if ((k = ks_key_read(r->key_path, d)) == NULL)
+            return KW_EPARSE;
+        rc = kw_dane_key_tlsa(k, u, sel, mt, rec, sizeof(rec), d);
+        EVP_PKEY_free(k);
+        if (rc != 0)
+            return rc;
+    }
+    if (strcasecmp(rec, r->tlsa) != 0)
+        return kw_diag_set(d, KW_EINVAL, "certificate \"%s\": %s %s, not "
+                           "the key whose TLSA record was announced (%s); "
+                           "refusing to deploy it: put the announced key "
+                           "back", p->cert, r->key_path,
+                           rec[0] != '\0' ? "holds another key" : "is gone",
+                           r->tlsa);
+    if (snprintf(key_path, cap, "%s", r->key_path) >= (int)cap)
+        return kw_diag_set(d, KW_ETOOBIG, "%s: the next key's path does not "
+                           "fit in %zu bytes", r->key_path, cap);
+    return 1;
+}
+
 int kw_dane_roll_may_deploy(ks_store *s, const kw_dane_roll_params *p,
                             int64_t now, char *key_path, size_t cap,
                             kw_diag *d)
@@ -847,18 +884,15 @@ int kw_dane_roll_may_deploy(ks_store *s, const kw_dane_roll_params *p,
     if ((rc = ks_dane_roll_latest(s, p->cert, &r, &found, d)) != 0)
         return rc;
     st = found ? kw_dane_stage_parse(r.stage) : KW_DANE_ST_NONE;
-    if (st == KW_DANE_ST_READY) {
-        snprintf(key_path, cap, "%s", r.key_path);
-        return 1;
-    }
+    if (st == KW_DANE_ST_READY)
+        return hand_over(p, &r, key_path, cap, d);
     if ((r.released || p->release) && st >= KW_DANE_ST_GENERATED &&
         st <= KW_DANE_ST_VISIBLE) {
         kw_warn("DANE rollover of %s RELEASED by the operator: deploying "
                 "the next key at stage %s, before its TLSA record was "
                 "seen long enough; DANE senders may fail to deliver until "
                 "every resolver has it", p->cert, r.stage);
-        snprintf(key_path, cap, "%s", r.key_path);
-        return 1;
+        return hand_over(p, &r, key_path, cap, d);
     }
     if (found && r.stopped[0] != '\0')
         kw_diag_set(d, 0, "held back: the DANE rollover stopped at %s: "

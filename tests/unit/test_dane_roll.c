@@ -444,6 +444,32 @@ static void test_release_probe(void **state)
     assert_string_equal(out.roll.stage, "deployed");
 }
 
+/* The renewal gets the next key only while its file holds the key whose
+ * record was announced: one put there by other hands is refused, by
+ * name, not deployed without a matching record. */
+static void test_swapped_next_key(void **state)
+{
+    kw_dane_roll_out out;
+    kw_diag d;
+    char path[1024];
+
+    (void)state;
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0, &out, &d), 0);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 7501, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "ready");
+    assert_int_equal(may(T0 + 7501, path), 1);
+    write_key(nextkey);
+    assert_int_equal(kw_dane_roll_may_deploy(st, &prm, T0 + 7502, path,
+                                             sizeof(path), &d), KW_EINVAL);
+    assert_non_null(strstr(d.msg, "holds another key"));
+    assert_non_null(strstr(d.msg, nextkey));
+    unlink(nextkey);
+    assert_int_equal(kw_dane_roll_may_deploy(st, &prm, T0 + 7502, path,
+                                             sizeof(path), &d), KW_EINVAL);
+    assert_non_null(strstr(d.msg, "is gone"));
+}
+
 /* Only 3 1 x can announce a key before its certificate. */
 static void test_params(void **state)
 {
@@ -826,6 +852,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lag_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_probe, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_swapped_next_key, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_resume, setup, teardown),
