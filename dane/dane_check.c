@@ -1019,9 +1019,9 @@ int kw_dane_served(const char *host, int port, int starttls,
                    const char *connect, const char *rdata, int timeout_ms,
                    char *served, size_t cap, kw_diag *d)
 {
-    char list[KW_DANE_PEERS_MAX][64], rec[200];
+    char list[KW_DANE_SERVED_ADDRS_MAX][64], rec[200];
     int usage, selector, mtype, rc = 0;
-    size_t na = 0, i;
+    size_t na = 0, total = 0, i;
 
     if (served != NULL && cap > 0)
         served[0] = '\0';
@@ -1040,13 +1040,16 @@ int kw_dane_served(const char *host, int port, int starttls,
         if ((g = getaddrinfo(host, NULL, &hints, &res)) != 0)
             return kw_diag_set(d, KW_ENOTFOUND, "probe of %s: no address: "
                                "%s", host, gai_strerror(g));
-        for (ai = res; ai != NULL && na < KW_DANE_PEERS_MAX; ai = ai->ai_next) {
+        for (ai = res; ai != NULL; ai = ai->ai_next) {
             const void *a = ai->ai_family == AF_INET
                 ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
                 : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)
                       ->sin6_addr;
 
-            if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+            if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+                continue;
+            total++;
+            if (na < KW_DANE_SERVED_ADDRS_MAX &&
                 inet_ntop(ai->ai_family, a, list[na], sizeof(list[0])))
                 na++;
         }
@@ -1054,6 +1057,12 @@ int kw_dane_served(const char *host, int port, int starttls,
         if (na == 0)
             return kw_diag_set(d, KW_ENOTFOUND, "probe of %s: no address",
                                host);
+        /* An address left unprobed may serve the old key when its record
+         * is removed: refused, never a partial proof. */
+        if (total > na)
+            return kw_diag_set(d, KW_ETOOBIG, "probe of %s: it has %zu "
+                               "addresses; the probe proves at most %d",
+                               host, total, KW_DANE_SERVED_ADDRS_MAX);
     }
     /* Every address: a DANE sender may reach any of them, and one that
      * still serves the old key defers its mail once the old record is

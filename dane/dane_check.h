@@ -193,11 +193,14 @@ void kw_dane_obs_free(kw_dane_obs *obs);
  * at port (starttls: enum kw_starttls) a leaf whose record with rdata's
  * usage, selector and matching type is rdata ("3 1 1 HEX", case
  * ignored)?  The addresses are connect (an [endpoint]'s address) or
- * else host's from the system resolver (getaddrinfo, at most
- * KW_DANE_PEERS_MAX).  0 when every one does; KW_ENOTFOUND naming the
- * first address that serves another key (its record in served, cap
- * octets, may be NULL) or none; KW_E* when host has no address.  BLOCKS
- * (a private loop per probe, each bounded by timeout_ms). */
+ * else host's from the system resolver (getaddrinfo; more than
+ * KW_DANE_SERVED_ADDRS_MAX is KW_ETOOBIG, never a partial proof).  0 when
+ * every one does; KW_ENOTFOUND naming the first address that serves
+ * another key (its record in served, cap octets, may be NULL) or none;
+ * KW_E* when host has no address.  BLOCKS (a private loop per probe,
+ * each bounded by timeout_ms). */
+#define KW_DANE_SERVED_ADDRS_MAX 32
+
 int kw_dane_served(const char *host, int port, int starttls,
                    const char *connect, const char *rdata, int timeout_ms,
                    char *served, size_t cap, kw_diag *d);

@@ -149,6 +149,7 @@ kw_dane_stage kw_dane_stage_parse(const char *s)
 int kw_dane_roll_params_check(const kw_dane_roll_params *p, kw_diag *d)
 {
     size_t owners_len = 0;
+    ks_key_type t;
 
     if (p->usage != KW_DANE_DANE_EE || p->selector != 1)
         return kw_diag_set(d, KW_EINVAL,
@@ -161,6 +162,21 @@ int kw_dane_roll_params_check(const kw_dane_roll_params *p, kw_diag *d)
                            "certificate \"%s\": dane = 3 1 %d: the matching "
                            "type is 0, 1 (SHA-256) or 2 (SHA-512)",
                            p->cert, p->mtype);
+    /* The row holds the record in a fixed field: the full key (matching
+     * type 0) fits only for Ed25519; an EC P-256 key's takes 188
+     * characters and would fail every run at the key's generation. */
+    if (p->mtype == 0 &&
+        ks_key_type_parse(p->key_type != NULL ? p->key_type : "ec256",
+                          &t) == 0 &&
+        t != KS_KEY_ED25519)
+        return kw_diag_set(d, KW_EINVAL,
+                           "certificate \"%s\": dane = 3 1 0 with key_type "
+                           "%s: the full public key does not fit the "
+                           "rollover's record (at most %zu characters); "
+                           "use dane = 3 1 1",
+                           p->cert, p->key_type != NULL ? p->key_type
+                                                        : "ec256",
+                           sizeof(((ks_dane_roll *)0)->tlsa) - 1);
     if (p->nhosts == 0 || p->nhosts > OWNERS_MAX)
         return kw_diag_set(d, KW_EINVAL,
                            "certificate \"%s\": dane_hosts: 1 to %d SMTP "
@@ -183,8 +199,16 @@ int kw_dane_roll_params_check(const kw_dane_roll_params *p, kw_diag *d)
                            p->cert, p->next_key_path,
                            strlen(p->next_key_path),
                            sizeof(((ks_dane_roll *)0)->key_path) - 1);
-    for (size_t i = 0; i < p->nhosts; i++)
+    for (size_t i = 0; i < p->nhosts; i++) {
+        /* Each owner is built in a fixed buffer (owners_of): a longer
+         * name would be cut into another owner, not refused there. */
+        if (strlen(p->hosts[i]) > 253)
+            return kw_diag_set(d, KW_EINVAL,
+                               "certificate \"%s\": dane_hosts: %.60s... is "
+                               "%zu bytes long; a host name has at most 253",
+                               p->cert, p->hosts[i], strlen(p->hosts[i]));
         owners_len += strlen("_65535._tcp. ") + strlen(p->hosts[i]);
+    }
     if (owners_len >= sizeof(((ks_dane_roll *)0)->names))
         return kw_diag_set(d, KW_EINVAL,
                            "certificate \"%s\": dane_hosts: the %zu TLSA "
@@ -254,6 +278,7 @@ typedef struct machine {
     char owners[OWNERS_MAX][300];
     size_t nowners;
     int probed;   /* a probe of this run saw the next key everywhere */
+    int probe_failed; /* the stop this run writes is the probe's */
     struct timespec t0; /* when this run started (monotonic) */
 } machine;
 
@@ -369,8 +394,11 @@ static int stop(machine *m, const char *why, kw_dane_roll_out *out,
                 kw_diag *d)
 {
     ks_dane_roll *r = m->r;
-    int probe = kw_dane_stage_parse(r->stage) >= KW_DANE_ST_READY &&
-                kw_dane_stage_parse(r->stage) <= KW_DANE_ST_DEPLOYED;
+    /* A released rollover is probed before READY too: its failure is
+     * the probe's (a reload), whatever the stage. */
+    int probe = m->probe_failed ||
+                (kw_dane_stage_parse(r->stage) >= KW_DANE_ST_READY &&
+                 kw_dane_stage_parse(r->stage) <= KW_DANE_ST_DEPLOYED);
     int64_t wait = probe ? PROBE_RETRY_FIRST : RETRY_FIRST;
     int64_t max = probe ? PROBE_RETRY_MAX : RETRY_MAX;
     int rc;
@@ -587,6 +615,7 @@ static int check_deployed(machine *m, kw_dane_roll_out *out, int *moved,
                  "deployed the next key, but %.400s; the old record stays "
                  "until the next key is served", d != NULL ? d->msg
                                                            : kw_strerror(rc));
+        m->probe_failed = 1;
         return stop(m, why, out, d);
     }
     m->r->wait_until = now_seen(m) + m->p->ttl;
@@ -806,6 +835,43 @@ static int roll_step(machine *m_, kw_dane_roll_out *out, kw_diag *d)
     }
 }
 
+/* r's next key handed to the renewal in key_path: 1 when the file still
+ * holds the key whose record was announced (r->tlsa, with its own
+ * usage, selector and matching type), else KW_E* with d: a key put
+ * there by hand would be deployed with no record a DANE sender can
+ * match. */
+static int hand_over(const kw_dane_roll_params *p, const ks_dane_roll *r,
+                     char *key_path, size_t cap, kw_diag *d)
+{
+    char rec[160] = "";
+    int u, sel, mt, rc;
+    EVP_PKEY *k;
+
+    if (sscanf(r->tlsa, "%d %d %d", &u, &sel, &mt) != 3)
+        return kw_diag_set(d, KW_EINVAL, "certificate \"%s\": the "
+                           "rollover's record \"%.100s\" is no TLSA record",
+                           p->cert, r->tlsa);
+    if (access(r->key_path, F_OK) == 0) {
+        if ((k = ks_key_read(r->key_path, d)) == NULL)
+            return KW_EPARSE;
+        rc = kw_dane_key_tlsa(k, u, sel, mt, rec, sizeof(rec), d);
+        EVP_PKEY_free(k);
+        if (rc != 0)
+            return rc;
+    }
+    if (strcasecmp(rec, r->tlsa) != 0)
+        return kw_diag_set(d, KW_EINVAL, "certificate \"%s\": %s %s, not "
+                           "the key whose TLSA record was announced (%s); "
+                           "refusing to deploy it: put the announced key "
+                           "back", p->cert, r->key_path,
+                           rec[0] != '\0' ? "holds another key" : "is gone",
+                           r->tlsa);
+    if (snprintf(key_path, cap, "%s", r->key_path) >= (int)cap)
+        return kw_diag_set(d, KW_ETOOBIG, "%s: the next key's path does not "
+                           "fit in %zu bytes", r->key_path, cap);
+    return 1;
+}
+
 int kw_dane_roll_may_deploy(ks_store *s, const kw_dane_roll_params *p,
                             int64_t now, char *key_path, size_t cap,
                             kw_diag *d)
@@ -818,18 +884,15 @@ int kw_dane_roll_may_deploy(ks_store *s, const kw_dane_roll_params *p,
     if ((rc = ks_dane_roll_latest(s, p->cert, &r, &found, d)) != 0)
         return rc;
     st = found ? kw_dane_stage_parse(r.stage) : KW_DANE_ST_NONE;
-    if (st == KW_DANE_ST_READY) {
-        snprintf(key_path, cap, "%s", r.key_path);
-        return 1;
-    }
+    if (st == KW_DANE_ST_READY)
+        return hand_over(p, &r, key_path, cap, d);
     if ((r.released || p->release) && st >= KW_DANE_ST_GENERATED &&
         st <= KW_DANE_ST_VISIBLE) {
         kw_warn("DANE rollover of %s RELEASED by the operator: deploying "
                 "the next key at stage %s, before its TLSA record was "
                 "seen long enough; DANE senders may fail to deliver until "
                 "every resolver has it", p->cert, r.stage);
-        snprintf(key_path, cap, "%s", r.key_path);
-        return 1;
+        return hand_over(p, &r, key_path, cap, d);
     }
     if (found && r.stopped[0] != '\0')
         kw_diag_set(d, 0, "held back: the DANE rollover stopped at %s: "
@@ -944,7 +1007,8 @@ void kw_dane_roll_health_of(const ks_dane_roll *r, int found,
                     ? KS_HEALTH_CRITICAL : KS_HEALTH_WARNING;
     snprintf(h->reason, sizeof(h->reason), "stopped at %s after %d "
              "attempt(s)%s: %.500s", r->stage, r->failures,
-             kw_dane_stage_parse(r->stage) < KW_DANE_ST_READY
+             kw_dane_stage_parse(r->stage) < KW_DANE_ST_READY &&
+                     !r->released
                  ? ", the renewal held back" : "",
              r->stopped);
 }

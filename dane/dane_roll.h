@@ -170,7 +170,9 @@ int kw_dane_roll_step(ks_store *s, const kw_dane_roll_params *p,
  * (the renewal uses that key, as reuse_key uses the live one): the
  * rollover is READY, or released by the operator (logged as a warning
  * naming what is skipped).  0 with why in d: the renewal is held back,
- * the old certificate stays.  KW_E* for a database failure. */
+ * the old certificate stays.  KW_E* for a database failure, or when the
+ * next key's file no longer holds the key whose record was announced
+ * (KW_EINVAL naming the file). */
 int kw_dane_roll_may_deploy(ks_store *s, const kw_dane_roll_params *p,
                             int64_t now, char *key_path, size_t cap,
                             kw_diag *d);

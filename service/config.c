@@ -8,6 +8,7 @@
  */
 #include "config.h"
 #include "config_int.h"
+#include "dane_roll_run.h"
 
 #include "../acme/renew.h"
 #include "../common/kw_fs.h"
@@ -33,6 +34,11 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+/* The servers a DANE rollover waits on: kw_renew_dane's NULL-ended
+ * list. */
+#define DANE_CHECK_MAX \
+    (sizeof(((kw_renew_dane *)0)->check) / sizeof(const char *) - 1)
 
 void kw_config_defaults(kw_config *c)
 {
@@ -853,6 +859,7 @@ static int cert_key(parser *p, int k, const char *key, const char *v)
         dp.nhosts = 1;
         dp.port = 25;
         dp.next_key_path = one;
+        dp.key_type = c->key_type;
         if (kw_dane_roll_params_check(&dp, &why) != 0)
             return FAIL(p, "%s", why.msg);
         c->dane = 1;
@@ -1150,6 +1157,18 @@ static int end_section(parser *p)
                            "(the TLSA records are published by RFC 2136 "
                            "updates)",
                         k->name);
+        /* The rollover keeps fixed arrays of both (dane_roll.c, the
+         * dane-roll job, kw_renew_dane): more would be cut off there, and
+         * a host whose TLSA name the rollover never updates fails DANE
+         * once its server serves the next key. */
+        if (k->dane && k->ndane_hosts > KW_DANE_ROLL_HOSTS_MAX)
+            return FAIL(p, "[certificate \"%s\"]: dane_hosts: %zu names; "
+                           "at most %d (split them over certificates)",
+                        k->name, k->ndane_hosts, KW_DANE_ROLL_HOSTS_MAX);
+        if (k->dane && k->ndns_check > DANE_CHECK_MAX)
+            return FAIL(p, "[certificate \"%s\"]: dns_check: %zu servers; "
+                           "at most %zu with dane =",
+                        k->name, k->ndns_check, DANE_CHECK_MAX);
         if (!k->dane && (k->ndane_hosts > 0 || k->dane_port > 0 ||
                          k->dane_ttl > 0 || k->dane_release))
             return FAIL(p, "[certificate \"%s\"]: dane_hosts, dane_port, "

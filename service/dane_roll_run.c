@@ -39,7 +39,11 @@ size_t kw_dane_roll_probe_at(const kw_config *c, const kw_cert_conf *cc,
             if (named == NULL || strcasecmp(named, h) != 0)
                 continue;
             at[n].host = h;
-            at[n].connect = e->host;
+            /* A name as host would be probed at one of its addresses
+             * (the probe resolves it once): NULL, so every address of
+             * the host is probed, as the removal of the old record
+             * needs. */
+            at[n].connect = addr ? e->host : NULL;
             at[n].port = e->port;
             at[n].starttls = (int)e->starttls;
             n++;

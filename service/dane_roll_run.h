@@ -8,7 +8,8 @@
  *
  * The probe connects where the configuration's [endpoint]s say: an
  * SMTP endpoint whose sni (or whose host, when it is a name) is a dane
- * host gives the address, port and STARTTLS to use for that host, as the
+ * host gives the port and STARTTLS to use for that host, and its address
+ * when host is one (a name as host: every address of it), as the
  * dane-check job probes it; any other dane host is probed at its own
  * addresses on dane_port.
  *

@@ -130,10 +130,12 @@ static int roll_start(kw_job *j)
     for (i = 0; i < rj->nat; i++) {
         snprintf(rj->atc[i].host, sizeof(rj->atc[0].host), "%s", at[i].host);
         snprintf(rj->atc[i].connect, sizeof(rj->atc[0].connect), "%s",
-                 at[i].connect);
+                 at[i].connect != NULL ? at[i].connect : "");
         rj->at[i] = at[i];
         rj->at[i].host = rj->atc[i].host;
-        rj->at[i].connect = rj->atc[i].connect;
+        /* NULL: every address of the host (kw_dane_roll_probe_at). */
+        rj->at[i].connect = at[i].connect != NULL ? rj->atc[i].connect
+                                                  : NULL;
     }
     return KW_JOB_RUN_NOW;
 }

@@ -16,6 +16,7 @@
 #include "common/kw_time.h"
 #include "dkim/dkim_rotate.h"
 #include "service/config.h"
+#include "service/dane_roll_run.h"
 
 static int parse(const char *text, kw_config *c, kw_diag *d)
 {
@@ -581,6 +582,21 @@ static void cert_dane(void **state)
         {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 1\n"
          "dns_server = 127.0.0.1\ndane_hosts = bad..name\n",
          "dane_hosts: bad..name"},
+        {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 0\n"
+         "dns_server = 127.0.0.1\n",
+         "dane = 3 1 0 with key_type ec256"},
+        /* A 17th host would be cut off by the rollover's job. */
+        {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 1\n"
+         "dns_server = 127.0.0.1\ndane_hosts = m1.t m2.t m3.t m4.t m5.t "
+         "m6.t m7.t m8.t m9.t m10.t m11.t m12.t m13.t m14.t m15.t m16.t "
+         "m17.t\n",
+         "dane_hosts: 17 names; at most 16"},
+        {"[certificate \"m\"]\nnames = mx.test\ndane = 3 1 1\n"
+         "dns_server = 127.0.0.1\ndns_check = 127.0.0.1 127.0.0.2 "
+         "127.0.0.3 127.0.0.4 127.0.0.5 127.0.0.6 127.0.0.7 127.0.0.8 "
+         "127.0.0.9 127.0.0.10 127.0.0.11 127.0.0.12 127.0.0.13 "
+         "127.0.0.14 127.0.0.15 127.0.0.16 127.0.0.17\n",
+         "dns_check: 17 servers; at most 16"},
     };
     kw_renew_params rp;
     kw_config c;
@@ -604,6 +620,38 @@ static void cert_dane(void **state)
     assert_string_equal(rp.dane_hosts[1], "mx2.test");
     kw_config_free(&c);
     expect_bad(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
+/* Where the rollover's probe connects for each dane host: an SMTP
+ * [endpoint] with an address as host gives that address; one with the
+ * host's name gives none, so every address of the host is probed (the
+ * old record may only go when each serves the next key). */
+static void dane_probe_at(void **state)
+{
+    kw_dane_probe_at at[KW_DANE_ROLL_HOSTS_MAX];
+    kw_config c;
+    kw_diag d;
+
+    (void)state;
+    assert_int_equal(parse("[certificate \"m\"]\nnames = mx1.test\n"
+                           "dane = 3 1 1\ndns_server = 127.0.0.1\n"
+                           "dane_hosts = mx1.test mx2.test\n\n"
+                           "[endpoint \"one\"]\nhost = 127.0.0.9\n"
+                           "sni = mx1.test\nport = 2525\n"
+                           "starttls = smtp\n\n"
+                           "[endpoint \"two\"]\nhost = mx2.test\n"
+                           "port = 2526\nstarttls = smtp\n",
+                           &c, &d), 0);
+    assert_int_equal(kw_dane_roll_probe_at(&c, &c.certs[0], at,
+                                           KW_DANE_ROLL_HOSTS_MAX), 2);
+    assert_string_equal(at[0].host, "mx1.test");
+    assert_non_null(at[0].connect);
+    assert_string_equal(at[0].connect, "127.0.0.9");
+    assert_int_equal(at[0].port, 2525);
+    assert_string_equal(at[1].host, "mx2.test");
+    assert_null(at[1].connect);
+    assert_int_equal(at[1].port, 2526);
+    kw_config_free(&c);
 }
 
 /* A managed [dkim "DOMAIN"] (rotate =) fills its own parameters, beside
@@ -1030,6 +1078,7 @@ int main(void)
         cmocka_unit_test(dkim_sections),
         cmocka_unit_test(dkim_rotate_sections),
         cmocka_unit_test(cert_dane),
+        cmocka_unit_test(dane_probe_at),
         cmocka_unit_test(dnssec_sections),
         cmocka_unit_test(mail_check_sections),
         cmocka_unit_test(dkim_zone_sections),

@@ -17,6 +17,9 @@
 #include <ldns/ldns.h>
 #include <openssl/x509.h>
 
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <netdb.h>
 #include "dane/dane_check.h"
 #include "dane/dane_match.h"
 #include "testpki.h"
@@ -638,6 +641,63 @@ static void test_read_chain(void **st)
     tmpdir_remove(dir);
 }
 
+/* The system resolver as the rollover's probe sees it: "many.test" has
+ * more addresses than the probe covers; every other name is the real
+ * getaddrinfo's. */
+#define MANY_ADDRS (KW_DANE_SERVED_ADDRS_MAX + 1)
+static struct addrinfo many_ai[MANY_ADDRS];
+static struct sockaddr_in many_sa[MANY_ADDRS];
+
+int getaddrinfo(const char *node, const char *service,
+                const struct addrinfo *hints, struct addrinfo **res)
+{
+    int (*real)(const char *, const char *, const struct addrinfo *,
+                struct addrinfo **);
+
+    if (node != NULL && strcmp(node, "many.test") == 0) {
+        for (int i = 0; i < MANY_ADDRS; i++) {
+            memset(&many_ai[i], 0, sizeof(many_ai[i]));
+            memset(&many_sa[i], 0, sizeof(many_sa[i]));
+            many_sa[i].sin_family = AF_INET;
+            many_sa[i].sin_addr.s_addr = htonl(0x7f000001u + (unsigned)i);
+            many_ai[i].ai_family = AF_INET;
+            many_ai[i].ai_socktype = SOCK_STREAM;
+            many_ai[i].ai_addr = (struct sockaddr *)&many_sa[i];
+            many_ai[i].ai_addrlen = sizeof(many_sa[i]);
+            many_ai[i].ai_next = i + 1 < MANY_ADDRS ? &many_ai[i + 1] : NULL;
+        }
+        *res = &many_ai[0];
+        return 0;
+    }
+    *(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
+    return real(node, service, hints, res);
+}
+
+void freeaddrinfo(struct addrinfo *ai)
+{
+    void (*real)(struct addrinfo *);
+
+    if (ai == &many_ai[0])
+        return;
+    *(void **)&real = dlsym(RTLD_NEXT, "freeaddrinfo");
+    real(ai);
+}
+
+/* The rollover's probe proves every address or none: a host with more
+ * addresses than it covers is refused, naming the count, not proven by
+ * its first few (an unprobed one may serve the old key when the old
+ * record goes). */
+static void test_served_many_addresses(void **state)
+{
+    kw_diag d = {{0}};
+
+    (void)state;
+    assert_int_equal(kw_dane_served("many.test", 1, 0, NULL,
+                                    "3 1 1 00", 2000, NULL, 0, &d),
+                     KW_ETOOBIG);
+    assert_non_null(strstr(d.msg, "has 33 addresses"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -654,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_mx_security),
         cmocka_unit_test(test_unknown),
         cmocka_unit_test(test_read_chain),
+        cmocka_unit_test(test_served_many_addresses),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -407,6 +407,69 @@ static void test_release(void **state)
     assert_int_equal(may(T0 + 9, NULL), 0);
 }
 
+/* Released, deployed before ready, and not served yet: the probe's
+ * failure backs off as a probe's (a reload is seconds away), and the
+ * health does not say the renewal is held back (it deployed). */
+static void test_release_probe(void **state)
+{
+    kw_dane_roll_out out;
+    kw_dane_roll_health h;
+    kw_diag d;
+    char next[160];
+
+    (void)state;
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0, &out, &d), 0);
+    assert_string_equal(out.roll.stage, "visible");
+    assert_int_equal(kw_dane_roll_release(st, "mail", T0 + 5, &d), 0);
+    {
+        EVP_PKEY *k = ks_key_read(nextkey, &d);
+
+        assert_non_null(k);
+        assert_int_equal(ks_key_write(livekey, k, 0600, (gid_t)-1, &d), 0);
+        EVP_PKEY_free(k);
+    }
+    tlsa_of(nextkey, next);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 10, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "visible");
+    assert_non_null(strstr(out.roll.stopped, "the reload did not happen"));
+    assert_int_equal(out.next_step, T0 + 10 + 60);
+    kw_dane_roll_health_of(&out.roll, 1, &prm, T0 + 10, &h);
+    assert_int_equal(h.health, KS_HEALTH_WARNING);
+    assert_null(strstr(h.reason, "renewal held back"));
+    snprintf(fk->serving[0], 160, "%s", next);
+    snprintf(fk->serving[1], 160, "%s", next);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 70, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "deployed");
+}
+
+/* The renewal gets the next key only while its file holds the key whose
+ * record was announced: one put there by other hands is refused, by
+ * name, not deployed without a matching record. */
+static void test_swapped_next_key(void **state)
+{
+    kw_dane_roll_out out;
+    kw_diag d;
+    char path[1024];
+
+    (void)state;
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0, &out, &d), 0);
+    assert_int_equal(kw_dane_roll_step(st, &prm, &dns, T0 + 7501, &out, &d),
+                     0);
+    assert_string_equal(out.roll.stage, "ready");
+    assert_int_equal(may(T0 + 7501, path), 1);
+    write_key(nextkey);
+    assert_int_equal(kw_dane_roll_may_deploy(st, &prm, T0 + 7502, path,
+                                             sizeof(path), &d), KW_EINVAL);
+    assert_non_null(strstr(d.msg, "holds another key"));
+    assert_non_null(strstr(d.msg, nextkey));
+    unlink(nextkey);
+    assert_int_equal(kw_dane_roll_may_deploy(st, &prm, T0 + 7502, path,
+                                             sizeof(path), &d), KW_EINVAL);
+    assert_non_null(strstr(d.msg, "is gone"));
+}
+
 /* Only 3 1 x can announce a key before its certificate. */
 static void test_params(void **state)
 {
@@ -424,6 +487,22 @@ static void test_params(void **state)
     assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
     prm.nhosts = 2;
     assert_int_equal(kw_dane_roll_params_check(&prm, &d), 0);
+    /* A full key (3 1 0) fits the row only for Ed25519: refused before
+     * a key is made, not failed at every run after. */
+    {
+        const char *saved_type = prm.key_type;
+
+        prm.mtype = 0;
+        prm.key_type = NULL;
+        assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
+        assert_non_null(strstr(d.msg, "dane = 3 1 0 with key_type ec256"));
+        prm.key_type = "rsa2048";
+        assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
+        prm.key_type = "ed25519";
+        assert_int_equal(kw_dane_roll_params_check(&prm, &d), 0);
+        prm.key_type = saved_type;
+        prm.mtype = 1;
+    }
     /* What the journal's fixed fields cannot hold is refused, not cut. */
     {
         char longpath[1100], longhost[254];
@@ -447,6 +526,17 @@ static void test_params(void **state)
         prm.nhosts = 16;
         assert_int_equal(kw_dane_roll_params_check(&prm, &d), KW_EINVAL);
         assert_non_null(strstr(d.msg, "TLSA names take"));
+        {
+            char toolong[301];
+
+            memset(toolong, 'h', sizeof(toolong) - 1);
+            toolong[sizeof(toolong) - 1] = '\0';
+            many[0] = toolong;
+            prm.nhosts = 1;
+            assert_int_equal(kw_dane_roll_params_check(&prm, &d),
+                             KW_EINVAL);
+            assert_non_null(strstr(d.msg, "300 bytes long"));
+        }
         prm.hosts = saved_hosts;
         prm.nhosts = saved_n;
     }
@@ -761,6 +851,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lag_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_probe, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_swapped_next_key, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_cycles, setup, teardown),
