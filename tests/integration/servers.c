@@ -222,6 +222,21 @@ void postfix_stop(const char *dir, pid_t pid)
     }
 }
 
+/* 1 when the main.cf lines in text set the parameter name. */
+static int main_cf_sets(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *l = text; l != NULL && *l != '\0';) {
+        if (strncmp(l, name, n) == 0 && l[n + strspn(l + n, " \t")] == '=')
+            return 1;
+        l = strchr(l, '\n');
+        if (l != NULL)
+            l++;
+    }
+    return 0;
+}
+
 pid_t postfix_start(const char *dir, int port, const char *cert,
                     const char *key, const char *extra_main_cf,
                     const char **skip)
@@ -259,19 +274,45 @@ pid_t postfix_start(const char *dir, int port, const char *cert,
     }
     /* Postfix reads the key as root before dropping privileges. */
     snprintf(p, sizeof(p), "%s/main.cf", etc);
-    if ((size_t)snprintf(
-            text, sizeof(text),
-            "compatibility_level = 3.6\nqueue_directory = %s\n"
-            "data_directory = %s\nmail_owner = postfix\n"
-            "myhostname = mail.example.net\ninet_interfaces = 127.0.0.1\n"
-            "inet_protocols = ipv4\nmydestination =\n"
-            "maillog_file = /dev/stdout\n"
-            "smtpd_tls_cert_file = %s\n"
-            "smtpd_tls_key_file = %s\n"
-            "smtpd_tls_security_level = may\n%s",
-            queue, data, cert, key,
-            extra_main_cf != NULL ? extra_main_cf : "") >= sizeof(text))
-        return -1;
+    /* A default the caller's lines set again is left out: Postfix warns
+     * of every overridden entry in every process it starts, and
+     * postlogd's own warnings at a reload go to its own socket (a
+     * datagram queue of net.unix.max_dgram_qlen, 10 on Debian) while it
+     * is not yet reading it.  Under a burst of logging that wedges the
+     * whole instance: seen as a master that stopped answering after a
+     * reload, the greeting never sent. */
+    {
+        static const char *const defaults[][2] = {
+            { "myhostname", "mail.example.net" },
+            { "inet_interfaces", "127.0.0.1" },
+            { "inet_protocols", "ipv4" },
+            { "mydestination", "" },
+            { "smtpd_tls_security_level", "may" },
+        };
+        const char *extra = extra_main_cf != NULL ? extra_main_cf : "";
+        size_t len;
+
+        len = (size_t)snprintf(text, sizeof(text),
+                               "compatibility_level = 3.6\n"
+                               "queue_directory = %s\ndata_directory = %s\n"
+                               "mail_owner = postfix\n"
+                               "maillog_file = /dev/stdout\n"
+                               "smtpd_tls_cert_file = %s\n"
+                               "smtpd_tls_key_file = %s\n",
+                               queue, data, cert, key);
+        for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]) &&
+                           len < sizeof(text);
+             i++)
+            if (!main_cf_sets(extra, defaults[i][0]))
+                len += (size_t)snprintf(text + len, sizeof(text) - len,
+                                        "%s = %s\n", defaults[i][0],
+                                        defaults[i][1]);
+        if (len < sizeof(text))
+            len += (size_t)snprintf(text + len, sizeof(text) - len, "%s",
+                                    extra);
+        if (len >= sizeof(text))
+            return -1;
+    }
     tp_write_bytes(p, text, strlen(text), 0644);
     snprintf(p, sizeof(p), "%s/master.cf", etc);
     if ((size_t)snprintf(text, sizeof(text),
