@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* DNS that did not answer is asked again this soon. */
 #define DKIM_UNKNOWN_AGAIN (5 * KW_MINUTE)
@@ -75,8 +76,13 @@ int kw_job_dkim_outbound(kw_dkim_params *p, const char *postfix_dir,
     }
     if (r == KW_ENOENT)
         snprintf(from, cap, "none ([dkim] outbound is not set and there is "
-                            "no %s: Postfix is not installed here)",
-                 o->main_cf);
+                            "no %s: %s)",
+                 o->main_cf,
+                 access("/usr/sbin/postfix", X_OK) == 0
+                     ? "Postfix is installed but has no main.cf there; "
+                       "set [dkim] outbound, or give dkim check --postfix "
+                       "DIR"
+                     : "Postfix is not installed here");
     else if (r != 0)
         snprintf(from, cap, "none ([dkim] outbound is not set and Postfix's "
                             "main.cf cannot be read: %s)",

@@ -466,6 +466,25 @@ static void test_postfix_outbound(void **st)
     assert_null(strstr(r.out, "SPF for outbound"));
     kwres_free(&r);
 
+    /* A directory without main.cf: which of the two it is (Postfix
+     * missing, or only its configuration) and what to do. */
+    {
+        char none[1200];
+
+        snprintf(none, sizeof(none), "%s/no-postfix-here", pf);
+        r = kw_expect(0, state, conf_pf,
+                      (const char *[]){"dkim", "check", "--postfix", none,
+                                       "goodco.net", NULL});
+        assert_contains(r.out, "outbound addresses for SPF: none ([dkim] "
+                               "outbound is not set and there is no ");
+        assert_contains(r.out, access("/usr/sbin/postfix", X_OK) == 0
+                                   ? "Postfix is installed but has no "
+                                     "main.cf there; set [dkim] outbound, "
+                                     "or give dkim check --postfix DIR"
+                                   : "Postfix is not installed here");
+        kwres_free(&r);
+    }
+
     /* [dkim] outbound wins over main.cf. */
     r = kw_expect(0, state, conf,
                   (const char *[]){"dkim", "check", "--postfix", pf,
