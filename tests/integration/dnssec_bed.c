@@ -402,6 +402,19 @@ void bed_start_unbound(void)
         "    control-use-cert: no\n",
         bed.ub.port, bed.ub.port, bed.dir, bed.dir, bed.dir, bed.dir, bed.port,
         ub_zone(), bed.port, bed.ctl_port);
+    for (const char *z = bed.ub_stubs; z != NULL && *z != '\0';) {
+        size_t n = strcspn(z, " "), used = strlen(text);
+
+        if (n > 0 && used < sizeof(text) &&
+            (size_t)snprintf(text + used, sizeof(text) - used,
+                             "stub-zone:\n    name: \"%.*s\"\n"
+                             "    stub-addr: 127.0.0.1@%d\n",
+                             (int)n, z, bed.port) >= sizeof(text) - used)
+            fail_msg("%s: the unbound configuration does not fit in %zu "
+                     "bytes", bed.uconf, sizeof(text));
+        z += n;
+        z += strspn(z, " ");
+    }
     bed_put_text(bed.uconf, text);
     argv[0] = (char *)UNBOUND; argv[1] = (char *)"-d"; argv[2] = (char *)"-c";
     argv[3] = bed.uconf; argv[4] = NULL;

@@ -38,6 +38,11 @@ typedef struct dnssec_bed {
      * in a network namespace of the test's own; 0: a free one). */
     const char *ub_zone;
     int ub_port;
+    /* Zones below it that unbound must always ask the primary for,
+     * space-separated with their final dots (NULL: none): a delegation
+     * whose NS is 127.0.0.1, once cached, sends unbound to port 53,
+     * where nothing listens, and the test's questions go unanswered. */
+    const char *ub_stubs;
 } dnssec_bed;
 
 extern dnssec_bed bed;
