@@ -21,28 +21,18 @@
 #define MANY 40
 
 /* MX of many.test: MANY exchanges; of few.test: two; else nothing. */
-static ldns_pkt *answer(const ldns_pkt *q)
+static ldns_pkt *answer(const ldns_pkt *q, const char *qname,
+                        ldns_rr_type type)
 {
-    const ldns_rr *qr = ldns_rr_list_rr(ldns_pkt_question(q), 0);
-    char *qname = ldns_rdf2str(ldns_rr_owner(qr));
-    char lines[MANY][80];
-    const char *rrs[MANY];
-    size_t i, n = 0;
-    ldns_pkt *a;
+    ldns_pkt *a = udpresp_reply(q);
+    int i, n = type != LDNS_RR_TYPE_MX              ? 0
+               : strcmp(qname, "many.test.") == 0 ? MANY
+               : strcmp(qname, "few.test.") == 0  ? 2
+                                                   : 0;
 
-    if (ldns_rr_get_type(qr) == LDNS_RR_TYPE_MX &&
-        strcmp(qname, "many.test.") == 0)
-        n = MANY;
-    else if (ldns_rr_get_type(qr) == LDNS_RR_TYPE_MX &&
-             strcmp(qname, "few.test.") == 0)
-        n = 2;
-    for (i = 0; i < n; i++) {
-        snprintf(lines[i], sizeof(lines[i]), "%s 60 IN MX 10 m%zu.%s",
-                 qname, i, qname);
-        rrs[i] = lines[i];
-    }
-    a = udpresp_reply(q, rrs, n);
-    free(qname);
+    for (i = 0; i < n; i++)
+        udpresp_add(a, LDNS_SECTION_ANSWER, "%s 60 IN MX 10 m%d.%s", qname,
+                    i, qname);
     return a;
 }
 

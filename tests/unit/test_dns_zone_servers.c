@@ -26,42 +26,29 @@
 /* The answer to q: NS of wide.test (no glue: each name's A is asked),
  * NS of small.test with glue, A of nN.wide.test; NOERROR and empty for
  * the rest. */
-static ldns_pkt *answer(const ldns_pkt *q)
+static ldns_pkt *answer(const ldns_pkt *q, const char *qname,
+                        ldns_rr_type type)
 {
-    const ldns_rr *qr = ldns_rr_list_rr(ldns_pkt_question(q), 0);
-    char *qname = ldns_rdf2str(ldns_rr_owner(qr));
-    char lines[WIDE_NS][100];
-    const char *rrs[WIDE_NS];
-    ldns_rr_type t = ldns_rr_get_type(qr);
-    ldns_pkt *a;
-    ldns_rr *rr;
-    int i, n = 0;
+    ldns_pkt *a = udpresp_reply(q);
+    int i;
 
-    if (t == LDNS_RR_TYPE_NS && strcmp(qname, "wide.test.") == 0) {
-        for (n = 0; n < WIDE_NS; n++)
-            snprintf(lines[n], sizeof(lines[n]),
-                     "wide.test. 60 IN NS n%d.wide.test.", n);
-    } else if (t == LDNS_RR_TYPE_NS && strcmp(qname, "small.test.") == 0) {
-        for (n = 0; n < SMALL_NS; n++)
-            snprintf(lines[n], sizeof(lines[n]),
-                     "small.test. 60 IN NS n%d.small.test.", n);
-    } else if (t == LDNS_RR_TYPE_A &&
+    if (type == LDNS_RR_TYPE_NS && strcmp(qname, "wide.test.") == 0) {
+        for (i = 0; i < WIDE_NS; i++)
+            udpresp_add(a, LDNS_SECTION_ANSWER,
+                        "wide.test. 60 IN NS n%d.wide.test.", i);
+    } else if (type == LDNS_RR_TYPE_NS &&
+               strcmp(qname, "small.test.") == 0) {
+        for (i = 0; i < SMALL_NS; i++) {
+            udpresp_add(a, LDNS_SECTION_ANSWER,
+                        "small.test. 60 IN NS n%d.small.test.", i);
+            udpresp_add(a, LDNS_SECTION_ADDITIONAL,
+                        "n%d.small.test. 60 IN A 127.0.2.%d", i, i + 1);
+        }
+    } else if (type == LDNS_RR_TYPE_A &&
                sscanf(qname, "n%d.wide.test.", &i) == 1) {
-        snprintf(lines[n++], sizeof(lines[0]), "%s 60 IN A 127.0.1.%d",
-                 qname, i + 1);
+        udpresp_add(a, LDNS_SECTION_ANSWER, "%s 60 IN A 127.0.1.%d", qname,
+                    i + 1);
     }
-    for (i = 0; i < n; i++)
-        rrs[i] = lines[i];
-    a = udpresp_reply(q, rrs, (size_t)n);
-    for (i = 0; a != NULL && strcmp(qname, "small.test.") == 0 &&
-                t == LDNS_RR_TYPE_NS && i < SMALL_NS; i++) {
-        snprintf(lines[i], sizeof(lines[i]),
-                 "n%d.small.test. 60 IN A 127.0.2.%d", i, i + 1);
-        if (ldns_rr_new_frm_str(&rr, lines[i], 0, NULL, NULL) ==
-            LDNS_STATUS_OK)
-            ldns_pkt_push_rr(a, LDNS_SECTION_ADDITIONAL, rr);
-    }
-    free(qname);
     return a;
 }
 

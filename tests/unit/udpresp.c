@@ -4,7 +4,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,12 +31,17 @@ static void *serve(void *arg)
                      &fl);
         if (n <= 0 || ldns_wire2pkt(&q, buf, (size_t)n) != LDNS_STATUS_OK)
             continue;
-        if (ldns_rr_list_rr_count(ldns_pkt_question(q)) == 1 &&
-            (a = r->answer(q)) != NULL) {
-            if (ldns_pkt2wire(&w, a, &wlen) == LDNS_STATUS_OK)
+        if (ldns_rr_list_rr_count(ldns_pkt_question(q)) == 1) {
+            const ldns_rr *qr = ldns_rr_list_rr(ldns_pkt_question(q), 0);
+            char *qname = ldns_rdf2str(ldns_rr_owner(qr));
+
+            a = qname != NULL ? r->answer(q, qname, ldns_rr_get_type(qr))
+                              : NULL;
+            if (a != NULL && ldns_pkt2wire(&w, a, &wlen) == LDNS_STATUS_OK)
                 (void)sendto(r->fd, w, wlen, 0, (struct sockaddr *)&from,
                              fl);
             free(w);
+            free(qname);
             ldns_pkt_free(a);
         }
         ldns_pkt_free(q);
@@ -71,11 +78,9 @@ void udpresp_stop(udpresp *r)
     close(r->fd);
 }
 
-ldns_pkt *udpresp_reply(const ldns_pkt *q, const char *const *rrs, size_t n)
+ldns_pkt *udpresp_reply(const ldns_pkt *q)
 {
     ldns_pkt *a = ldns_pkt_new();
-    ldns_rr *rr;
-    size_t i;
 
     if (a == NULL)
         return NULL;
@@ -84,9 +89,19 @@ ldns_pkt *udpresp_reply(const ldns_pkt *q, const char *const *rrs, size_t n)
     ldns_pkt_set_aa(a, 1);
     ldns_pkt_push_rr(a, LDNS_SECTION_QUESTION,
                      ldns_rr_clone(ldns_rr_list_rr(ldns_pkt_question(q), 0)));
-    for (i = 0; i < n; i++)
-        if (ldns_rr_new_frm_str(&rr, rrs[i], 0, NULL, NULL) ==
-            LDNS_STATUS_OK)
-            ldns_pkt_push_rr(a, LDNS_SECTION_ANSWER, rr);
     return a;
+}
+
+void udpresp_add(ldns_pkt *a, ldns_pkt_section sec, const char *fmt, ...)
+{
+    char line[512];
+    ldns_rr *rr;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (a != NULL &&
+        ldns_rr_new_frm_str(&rr, line, 0, NULL, NULL) == LDNS_STATUS_OK)
+        ldns_pkt_push_rr(a, sec, rr);
 }
