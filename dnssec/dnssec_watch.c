@@ -38,7 +38,13 @@ int kw_dnssec_watch_where(const kw_dnssec_params *p, const char *zone,
     b->w.port = p != NULL ? p->dns_port : 0;
     if (zc == NULL)
         return 0;
-    for (i = 0; i < zc->nservers && i < KW_DNSSEC_SERVERS_MAX; i++)
+    /* The check asks at most this many: the others would never be. */
+    if (zc->nservers > KW_DNSSEC_SERVERS_MAX)
+        return kw_diag_set(d, KW_ETOOBIG, "[zone \"%s\"] servers: %zu "
+                           "servers, but a check asks at most %d: list "
+                           "fewer", zone, zc->nservers,
+                           KW_DNSSEC_SERVERS_MAX);
+    for (i = 0; i < zc->nservers; i++)
         if ((r = kw_dns_server_parse(zc->servers[i], b->w.port > 0
                                                          ? b->w.port : 53,
                                      &b->servers[i], d)) != 0)

@@ -42,7 +42,8 @@ typedef struct kw_dnssec_where_buf {
 /* Fill b for zone from p: its [zone] section's servers and ds_server
  * when it has them, p->resolver (else /etc/resolv.conf's first
  * nameserver) for the rest, p->dns_port for the NS addresses.  0, or
- * KW_EPARSE / KW_ENOENT with d naming the address or file at fault. */
+ * KW_EPARSE / KW_ENOENT with d naming the address or file at fault, or
+ * KW_ETOOBIG when the section lists more than KW_DNSSEC_SERVERS_MAX. */
 int kw_dnssec_watch_where(const kw_dnssec_params *p, const char *zone,
                           kw_dnssec_where_buf *b, kw_diag *d);
 

@@ -243,6 +243,21 @@ static void test_where(void **state)
     assert_int_equal(kw_dnssec_watch_where(&p, "example.net", &wb, &d) != 0,
                      1);
     assert_non_null(strstr(d.msg, "[zone \"example.net\"] servers"));
+    /* More servers than a check asks: refused, never cut in silence. */
+    {
+        char *many[KW_DNSSEC_SERVERS_MAX + 1];
+        size_t i;
+
+        for (i = 0; i < KW_DNSSEC_SERVERS_MAX + 1; i++)
+            many[i] = (char *)"192.0.2.1";
+        zc.servers = many;
+        zc.nservers = KW_DNSSEC_SERVERS_MAX + 1;
+        assert_int_equal(kw_dnssec_watch_where(&p, "example.net", &wb, &d),
+                         KW_ETOOBIG);
+        assert_non_null(strstr(d.msg, "[zone \"example.net\"] servers: 17 "
+                                      "servers, but a check asks at most "
+                                      "16"));
+    }
 }
 
 int main(void)
