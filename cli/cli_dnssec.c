@@ -313,6 +313,10 @@ static void need_text(const kw_dnssec_watch_out *w, FILE *f)
                     "submitted by %s: dnssec.ds_needed then)\n", n->tag, t);
         }
     }
+    if (w->nunchecked > 0)
+        fprintf(f, "  warning keys.unchecked: %zu of the zone's keys in the "
+                "inventory were not checked for a missing DS (only the "
+                "first %zu were)\n", w->nunchecked, w->nkeys);
 }
 
 typedef struct zone_list {
@@ -414,6 +418,8 @@ static int dnssec_check_stored(kw_cli *cli, const dnssec_opts *o)
             json_object_set_new(z, "ds_needed", a);
             json_object_set_new(z, "ds_needed_events",
                                 json_integer((json_int_t)wo->nevents));
+            json_object_set_new(z, "keys_unchecked",
+                                json_integer((json_int_t)wo->nunchecked));
             json_array_append_new(all, z);
         } else {
             live_text(res, obs, stdout);
@@ -501,6 +507,7 @@ out:
 /* The keys `dnssec ds` lists, with where they came from. */
 typedef struct ds_keys {
     size_t n;
+    size_t total; /* the inventory's keys of the zone, n of them kept */
     kw_dnssec_key k[KW_DNSSEC_WATCH_KEYS_MAX];
     int failed;
 } ds_keys;
@@ -509,8 +516,10 @@ static int ds_take(void *ctx, const ks_dnssec_key *r)
 {
     ds_keys *dk = ctx;
 
+    /* Counted past the bound, so the listing can say it is short. */
+    dk->total++;
     if (dk->n >= KW_DNSSEC_WATCH_KEYS_MAX)
-        return 1;
+        return 0;
     kw_dnssec_key_from_row(r, &dk->k[dk->n++]);
     return 0;
 }
@@ -628,12 +637,18 @@ static int dnssec_ds(kw_cli *cli, int argc, char **argv)
                lk != NULL && lk->cds ? "; CDS names it" : "",
                lk != NULL && lk->cdnskey ? "; CDNSKEY names it" : "");
     }
+    if (dk->total > dk->n)
+        kw_warn("dnssec ds: zone %s has %zu keys in the inventory; only the "
+                "first %zu were listed, so a DS to submit may be missing "
+                "here", zone, dk->total, dk->n);
     if (o.json) {
         json_t *doc = json_pack(
-            "{s:s, s:s, s:o, s:b, s:b, s:b, s:I}", "zone", zone, "keys_from",
-            from, "keys", keys, "cds_published", res->cds_published,
-            "cds_delete", res->cds_delete, "cds_inconsistent",
-            res->cds_inconsistent, "parent_ds_ttl", (json_int_t)res->ds_ttl);
+            "{s:s, s:s, s:o, s:b, s:b, s:b, s:I, s:I}", "zone", zone,
+            "keys_from", from, "keys", keys, "cds_published",
+            res->cds_published, "cds_delete", res->cds_delete,
+            "cds_inconsistent", res->cds_inconsistent, "parent_ds_ttl",
+            (json_int_t)res->ds_ttl, "keys_unlisted",
+            (json_int_t)(dk->total > dk->n ? dk->total - dk->n : 0));
 
         keys = NULL;
         kw_cli_print_json(doc, "dnssec ds");
@@ -647,7 +662,8 @@ static int dnssec_ds(kw_cli *cli, int argc, char **argv)
         goto out;
     }
     /* As check: warning while a DS is still to submit. */
-    rc = missing > 0 ? KS_HEALTH_WARNING : KS_HEALTH_OK;
+    rc = missing > 0 || dk->total > dk->n ? KS_HEALTH_WARNING
+                                           : KS_HEALTH_OK;
 out:
     json_decref(keys);
     ks_close(s);

@@ -901,7 +901,7 @@ static int mx_of(const uint8_t *wire, size_t len, kw_dane_mx *out,
                 snprintf(out->host[out->n++], sizeof(out->host[0]), "%s",
                          t);
             else
-                out->truncated = 1;
+                out->truncated++;
         }
         free(t);
     }

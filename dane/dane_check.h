@@ -160,12 +160,14 @@ void kw_dane_judge(const kw_dane_obs *obs, int64_t now, kw_dane_result *out);
  * case, no final dot, a null MX "." left out), for a bogus set those
  * the resolver gives with CD set, so the hosts can carry the verdict.
  */
-#define KW_DANE_MX_MAX 16
+#define KW_DANE_MX_MAX 32
 
 typedef struct kw_dane_mx {
     int dnssec;                   /* enum kw_dane_dnssec of the MX RRset */
     size_t n;
-    int truncated;                /* more exchanges than KW_DANE_MX_MAX */
+    int truncated;                /* how many exchanges past
+                                     KW_DANE_MX_MAX were left out (0:
+                                     none) */
     char host[KW_DANE_MX_MAX][256];
 } kw_dane_mx;
 

@@ -13,15 +13,18 @@ int kw_dns_server_same(const kw_dns_server *a, const kw_dns_server *b)
     return a->port == b->port && strcmp(a->addr, b->addr) == 0;
 }
 
-/* Adds srv to v[*n] unless it is there (max entries). */
-static void add_server(kw_dns_server *v, size_t *n, size_t max,
-                       const kw_dns_server *srv)
+/* Adds srv to v[*n] unless it is there (max entries): 0, or -1 when v
+ * is full. */
+static int add_server(kw_dns_server *v, size_t *n, size_t max,
+                      const kw_dns_server *srv)
 {
     for (size_t i = 0; i < *n; i++)
         if (kw_dns_server_same(&v[i], srv))
-            return;
-    if (*n < max)
-        v[(*n)++] = *srv;
+            return 0;
+    if (*n >= max)
+        return -1;
+    v[(*n)++] = *srv;
+    return 0;
 }
 
 int kw_dns_auth_servers(const kw_dns_server *ask, const char *zone,
@@ -43,7 +46,11 @@ int kw_dns_auth_servers(const kw_dns_server *ask, const char *zone,
         if ((rc = kw_dns_server_parse(extra[i], port > 0 ? port : 53, &x,
                                       d)) != 0)
             return rc;
-        add_server(all, &n, KW_DNS_SERVERS_MAX, &x);
+        if (add_server(all, &n, KW_DNS_SERVERS_MAX, &x) != 0)
+            return kw_diag_set(d, KW_ETOOBIG, "zone %s: server %s would be "
+                               "number %d to ask; at most %d are, so it "
+                               "would never be asked", zone, extra[i],
+                               KW_DNS_SERVERS_MAX + 1, KW_DNS_SERVERS_MAX);
     }
     for (i = 0; i < n; i++) {
         kw_diag why;

@@ -18,8 +18,9 @@
 /* No single query in a polling round may eat the whole budget: a dead
  * server must not stop the others from being asked again. */
 #define QUERY_SLICE_MS 2000
-/* NS names per zone we look at; real zones have 2 to 13. */
-#define NS_MAX 16
+/* NS names per zone we look at; real zones have 2 to 13.  A set larger
+ * than this fails the call rather than leaving servers unasked. */
+#define NS_MAX 32
 
 static size_t name_len(const char *name)
 {
@@ -45,9 +46,11 @@ static int addr_text(const ldns_rr *rr, char *buf, size_t cap)
 }
 
 /* Adds the A/AAAA records for ns found in list to out (de-duplicated);
- * returns how many addresses were seen for ns. */
+ * returns how many addresses were seen for ns.  The addresses that did
+ * not fit in max are counted in *over. */
 static size_t take_addrs(const ldns_rr_list *list, const char *ns, int port,
-                         kw_dns_server *out, size_t max, size_t *n)
+                         kw_dns_server *out, size_t max, size_t *n,
+                         size_t *over)
 {
     size_t i, j, seen = 0;
 
@@ -63,8 +66,12 @@ static size_t take_addrs(const ldns_rr_list *list, const char *ns, int port,
         for (j = 0; j < *n; j++)
             if (strcmp(out[j].addr, a) == 0 && out[j].port == port)
                 dup = 1;
-        if (dup || *n >= max)
+        if (dup)
             continue;
+        if (*n >= max) {
+            (*over)++;
+            continue;
+        }
         memset(&out[*n], 0, sizeof(out[*n]));
         memcpy(out[*n].addr, a, strlen(a) + 1);
         out[*n].port = port;
@@ -79,7 +86,7 @@ int kw_dns_zone_servers(const kw_dns_server *server, const char *zone,
 {
     char who[96], ns[NS_MAX][256], missing[300] = "", rbuf[16];
     ldns_pkt *p = NULL;
-    size_t nns = 0, i, mpos = 0;
+    size_t nns = 0, nall = 0, over = 0, i, mpos = 0;
     int64_t deadline;
     kw_diag sub;
     int rc, pass;
@@ -115,11 +122,14 @@ int kw_dns_zone_servers(const kw_dns_server *server, const char *zone,
         const ldns_rr_list *l = pass == 0 ? ldns_pkt_answer(p)
                                           : ldns_pkt_authority(p);
 
-        for (i = 0; i < ldns_rr_list_rr_count(l) && nns < NS_MAX; i++) {
+        for (i = 0; i < ldns_rr_list_rr_count(l); i++) {
             const ldns_rr *rr = ldns_rr_list_rr(l, i);
 
             if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_NS ||
                 !dnsn_dname_is(ldns_rr_owner(rr), zone))
+                continue;
+            /* Counted past the bound, so the error can say how many. */
+            if (++nall > NS_MAX)
                 continue;
             dnsn_dname_text(ldns_rr_ns_nsdname(rr), ns[nns], sizeof(ns[0]));
             if (kw_dns_name_check(ns[nns], NULL) == 0)
@@ -134,7 +144,7 @@ int kw_dns_zone_servers(const kw_dns_server *server, const char *zone,
 
     for (i = 0; i < nns; i++) {
         size_t seen = take_addrs(ldns_pkt_additional(p), ns[i], port, out,
-                                 max, n);
+                                 max, n, &over);
         int t;
 
         /* No glue: ask for the addresses (RD set, so a resolver will go
@@ -149,7 +159,8 @@ int kw_dns_zone_servers(const kw_dns_server *server, const char *zone,
                                  ns[i], zone, sub.msg);
                 goto out;
             }
-            seen += take_addrs(ldns_pkt_answer(a), ns[i], port, out, max, n);
+            seen += take_addrs(ldns_pkt_answer(a), ns[i], port, out, max, n,
+                               &over);
             if (seen == 0 && t == 1)
                 kw_str_appendf(missing, sizeof(missing), &mpos, "%s%s (%s)",
                                mpos ? ", " : "", ns[i],
@@ -162,6 +173,20 @@ int kw_dns_zone_servers(const kw_dns_server *server, const char *zone,
                          "the name servers %s; when they lie outside the "
                          "zone, ask a recursive resolver", zone, who,
                          missing);
+        goto out;
+    }
+    /* A check that asks only some of the servers must not pass for one
+     * that asked them all. */
+    if (nall > NS_MAX) {
+        rc = kw_diag_set(d, KW_ETOOBIG, "zone %s has %zu NS names; only the "
+                         "first %d were looked up, so the others' servers "
+                         "would never be asked", zone, nall, NS_MAX);
+        goto out;
+    }
+    if (over > 0) {
+        rc = kw_diag_set(d, KW_ETOOBIG, "zone %s: its name servers have "
+                         "%zu addresses; only %zu can be asked, so the "
+                         "others were left out", zone, *n + over, max);
         goto out;
     }
     rc = 0;

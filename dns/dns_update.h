@@ -98,7 +98,9 @@ int kw_dns_tlsa_wait(const kw_dns_server *servers, size_t n,
  * returned; a host without IPv6 should drop the entries containing ':'.
  * Fills out[0..*n), de-duplicated, at most max.  An NS name no address
  * was found for fails the call (KW_ENOTFOUND, naming it: ask a resolver
- * when the NS names lie outside the zone), with the addresses found so
+ * when the NS names lie outside the zone), and so do more than 32 NS
+ * names or more than max addresses (KW_ETOOBIG, with the counts: a
+ * server left out would never be asked), with the addresses found so
  * far still in out[0..*n).
  */
 int kw_dns_zone_servers(const kw_dns_server *server, const char *zone,

@@ -73,8 +73,9 @@ static void dir_of(const char *path, char *out, size_t cap)
 }
 
 /* name under dir unless it is absolute; a path too long for out is
- * left empty, which no file has (its reading fails with a note). */
-static void resolve(const char *dir, const char *name, char *out, size_t cap)
+ * left empty, which no file has (its reading fails with a note), and
+ * -1 says so (0 otherwise). */
+static int resolve(const char *dir, const char *name, char *out, size_t cap)
 {
     int n;
 
@@ -82,8 +83,21 @@ static void resolve(const char *dir, const char *name, char *out, size_t cap)
         n = snprintf(out, cap, "%s", name);
     else
         n = snprintf(out, cap, "%s/%s", dir, name);
-    if (n < 0 || (size_t)n >= cap)
+    if (n < 0 || (size_t)n >= cap) {
         out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+/* The note for an include whose path does not fit: never followed under
+ * a cut name, which would be another file. */
+static int include_too_long(kw_dnssec_conf *c, const char *file, int line,
+                            const char *v, size_t n, size_t cap)
+{
+    return note(c, file, line, "include %.*s...: the path is longer than "
+                "%zu bytes: not followed", (int)(n < 100 ? n : 100), v,
+                cap - 1);
 }
 
 static int add_zone(kw_dnssec_conf *c, const char *file, int line,
@@ -464,9 +478,13 @@ static int named_block(named_st *n, lexer *lx, int ctx, int view,
              * options' directory: a relative include is under named.conf's
              * own directory, as named is started from there. */
             snprintf(rel, sizeof(rel), "%.*s", (int)a[0].n, a[0].p);
-            resolve(n->top_dir, rel, path, sizeof(path));
-            r = include(n->c, n->rd, n->rctx, lx->file, kw.line, path,
-                        depth, named_text, n);
+            if (a[0].n >= sizeof(rel) ||
+                resolve(n->top_dir, rel, path, sizeof(path)) != 0)
+                r = include_too_long(n->c, lx->file, kw.line, a[0].p,
+                                     a[0].n, sizeof(path));
+            else
+                r = include(n->c, n->rd, n->rctx, lx->file, kw.line, path,
+                            depth, named_text, n);
             if (r != 0)
                 return r;
         } else if (ctx == CTX_OPTIONS && tok_is(&kw, "directory")) {
@@ -625,7 +643,8 @@ static int knot_include(knot_st *k, const char *file, int line,
     size_t i;
     int r = 0, gr;
 
-    resolve(k->top_dir, v, pat, sizeof(pat));
+    if (resolve(k->top_dir, v, pat, sizeof(pat)) != 0)
+        return include_too_long(k->c, file, line, v, strlen(v), sizeof(pat));
     if (strpbrk(pat, "*?[") == NULL)
         return include(k->c, k->rd, k->rctx, file, line, pat, depth,
                        knot_text, k);

@@ -38,7 +38,13 @@ int kw_dnssec_watch_where(const kw_dnssec_params *p, const char *zone,
     b->w.port = p != NULL ? p->dns_port : 0;
     if (zc == NULL)
         return 0;
-    for (i = 0; i < zc->nservers && i < KW_DNSSEC_SERVERS_MAX; i++)
+    /* The check asks at most this many: the others would never be. */
+    if (zc->nservers > KW_DNSSEC_SERVERS_MAX)
+        return kw_diag_set(d, KW_ETOOBIG, "[zone \"%s\"] servers: %zu "
+                           "servers, but a check asks at most %d: list "
+                           "fewer", zone, zc->nservers,
+                           KW_DNSSEC_SERVERS_MAX);
+    for (i = 0; i < zc->nservers; i++)
         if ((r = kw_dns_server_parse(zc->servers[i], b->w.port > 0
                                                          ? b->w.port : 53,
                                      &b->servers[i], d)) != 0)
@@ -140,6 +146,7 @@ size_t kw_dnssec_obs_sep_keys(const kw_dnssec_obs *obs, kw_dnssec_key *keys,
 /* The zone's keys as the decision takes them. */
 typedef struct zone_keys {
     size_t n;
+    size_t total; /* the zone's keys in the inventory, n of them taken */
     int64_t id[KW_DNSSEC_WATCH_KEYS_MAX];
     char name[KW_DNSSEC_WATCH_KEYS_MAX][300];
     kw_dnssec_key key[KW_DNSSEC_WATCH_KEYS_MAX];
@@ -151,8 +158,11 @@ static int take_key(void *ctx, const ks_dnssec_key *r)
     zone_keys *z = ctx;
     size_t i = z->n;
 
+    /* Keys past the bound are counted, so the check can say it did not
+     * look at them instead of passing over them in silence. */
+    z->total++;
     if (i >= KW_DNSSEC_WATCH_KEYS_MAX)
-        return 1;
+        return 0;
     z->id[i] = r->id;
     snprintf(z->name[i], sizeof(z->name[i]), "%s", r->name ? r->name : "");
     kw_dnssec_key_from_row(r, &z->key[i]);
@@ -210,11 +220,12 @@ int kw_dnssec_watch_record(ks_store *s, const kw_dnssec_params *p,
 {
     kw_dnssec_dsneed_params dp = { 0, p != NULL ? p->crit : 0 };
     ks_dnssec_finding f[KW_DNSSEC_LIVE_FINDINGS_MAX +
-                        KW_DNSSEC_WATCH_KEYS_MAX];
+                        KW_DNSSEC_WATCH_KEYS_MAX + 1];
     ks_dnssec_check c = { live->is_signed, live->has_ds, live->next_expiry };
     zone_find zf = { zone, 0, 0 };
     zone_keys *z = calloc(1, sizeof(*z));
     const char *reason = "";
+    char over[300];
     size_t i, n = 0;
     int r, worst_rank = -1;
 
@@ -262,6 +273,16 @@ int kw_dnssec_watch_record(ks_store *s, const kw_dnssec_params *p,
                 goto fail;
             out->nevents++;
         }
+    }
+    if (z->total > z->n) {
+        out->nunchecked = z->total - z->n;
+        snprintf(over, sizeof(over), "zone %s has %zu keys in the "
+                 "inventory; only the first %d were checked for a missing "
+                 "DS", zone, z->total, KW_DNSSEC_WATCH_KEYS_MAX);
+        f[n++] = (ks_dnssec_finding){ KS_HEALTH_WARNING, "keys.unchecked",
+                                      over, "remove the keys the signer no "
+                                      "longer uses (a rollover needs three "
+                                      "or four)", "", "", 0 };
     }
     for (i = 0; i < n; i++)
         if (ks_health_rank(f[i].severity) > worst_rank) {

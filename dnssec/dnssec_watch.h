@@ -27,7 +27,8 @@
 #include "dnssec_live.h"
 #include "dnssec_scan.h"
 
-/* Keys of one zone considered (a rollover has three or four). */
+/* Keys of one zone considered (a rollover has three or four); a zone with
+ * more gets a keys.unchecked warning naming how many were left out. */
 #define KW_DNSSEC_WATCH_KEYS_MAX 32
 
 /* Where to ask for one zone; w points into the struct itself, so it is
@@ -41,7 +42,8 @@ typedef struct kw_dnssec_where_buf {
 /* Fill b for zone from p: its [zone] section's servers and ds_server
  * when it has them, p->resolver (else /etc/resolv.conf's first
  * nameserver) for the rest, p->dns_port for the NS addresses.  0, or
- * KW_EPARSE / KW_ENOENT with d naming the address or file at fault. */
+ * KW_EPARSE / KW_ENOENT with d naming the address or file at fault, or
+ * KW_ETOOBIG when the section lists more than KW_DNSSEC_SERVERS_MAX. */
 int kw_dnssec_watch_where(const kw_dnssec_params *p, const char *zone,
                           kw_dnssec_where_buf *b, kw_diag *d);
 
@@ -52,7 +54,10 @@ typedef struct kw_dnssec_watch_out {
     int health_changed;      /* a health.changed event was recorded */
     int64_t next_due;        /* earliest time a missing DS becomes due
                                 (0: none waits) */
-    size_t nkeys;            /* the zone's keys in the inventory */
+    size_t nkeys;            /* the zone's keys in the inventory that
+                                were checked (need[0..nkeys)) */
+    size_t nunchecked;       /* keys past KW_DNSSEC_WATCH_KEYS_MAX, not
+                                checked: a keys.unchecked warning */
     kw_dnssec_dsneed_out need[KW_DNSSEC_WATCH_KEYS_MAX];
 } kw_dnssec_watch_out;
 

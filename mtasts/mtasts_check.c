@@ -23,8 +23,17 @@ static void add(kw_mtasts_findings *out, ks_health sev, const char *code,
     va_list ap;
 
     if (out->n == KW_MTASTS_FINDINGS_MAX) {
-        /* Keep the worst: replace the last one when this is worse. */
-        f = &out->f[out->n - 1];
+        /* Keep the worst: replace the mildest kept when this is worse
+         * (the last one kept may be as bad as this).  One of the two is
+         * lost either way, and counted so the judge can say so. */
+        size_t i;
+
+        out->dropped++;
+        f = &out->f[0];
+        for (i = 1; i < out->n; i++)
+            if (ks_health_rank(out->f[i].severity) <
+                ks_health_rank(f->severity))
+                f = &out->f[i];
         if (ks_health_rank(sev) <= ks_health_rank(f->severity))
             return;
     } else {
@@ -336,6 +345,19 @@ void kw_mtasts_judge(const kw_mtasts_facts *f, int64_t now,
     judge_mx(f, havepol, now, out);
     judge_rpt(f, out);
     qsort(out->f, out->n, sizeof(out->f[0]), by_severity);
+    /* The spare slot: after the sort, so it stays last. */
+    if (out->dropped > 0) {
+        kw_mtasts_find *x = &out->f[out->n++];
+
+        memset(x, 0, sizeof(*x));
+        x->severity = KS_HEALTH_WARNING;
+        snprintf(x->code, sizeof(x->code), "findings.dropped");
+        snprintf(x->text, sizeof(x->text), "%s: %zu more findings were "
+                 "not kept (at most %d are, the worst ones above)",
+                 f->domain, out->dropped, KW_MTASTS_FINDINGS_MAX);
+        snprintf(x->fix, sizeof(x->fix), "fix the findings above and check "
+                 "again to see the rest");
+    }
 }
 
 json_t *kw_mtasts_json(const kw_mtasts_facts *f,

@@ -34,6 +34,8 @@
 #include "../keystore/ks_store.h"
 #include "mtasts_policy.h"
 
+/* Findings kept per domain, the worst first; one slot more holds a
+ * findings.dropped warning saying how many more there were. */
 #define KW_MTASTS_FINDINGS_MAX 32
 /* MX hosts checked per domain. */
 #define KW_MTASTS_MXS_MAX 16
@@ -52,7 +54,8 @@ typedef struct kw_mtasts_find {
 
 typedef struct kw_mtasts_findings {
     size_t n;
-    kw_mtasts_find f[KW_MTASTS_FINDINGS_MAX];
+    size_t dropped;     /* findings past KW_MTASTS_FINDINGS_MAX not kept */
+    kw_mtasts_find f[KW_MTASTS_FINDINGS_MAX + 1];
 } kw_mtasts_findings;
 
 /* One MX as gathered. */

@@ -121,6 +121,8 @@ typedef struct dane_job {
     dane_zone *zones;
     kw_job_keys cert_host, cert_path;
     size_t checked, failed, waiting, changed, skipped;
+    size_t mx_cut;           /* mail domains with MX hosts left unchecked */
+    char mx_cut_first[256];  /* the first of them and how many */
     ks_health worst;
     char first_err[512];
 } dane_job;
@@ -324,8 +326,19 @@ static void find_mx(dane_job *dj, const kw_dns_server *resolver,
                          "MX of %.120s: %.300s", dom, d.msg);
             continue;
         }
-        if (set->truncated)
-            dj->mx_failed = 1; /* hosts beyond the answer's end: kept */
+        if (set->truncated) {
+            /* The hosts past the bound are never probed: the old ones
+             * stay, and the log says which domain lost how many. */
+            dj->mx_failed = 1;
+            kw_warn("dane: mail domain %s has %zu MX hosts; only the first "
+                    "%d are DANE-checked, %d never are", dom,
+                    set->n + (size_t)set->truncated, KW_DANE_MX_MAX,
+                    set->truncated);
+            if (dj->mx_cut++ == 0)
+                snprintf(dj->mx_cut_first, sizeof(dj->mx_cut_first),
+                         "%.200s (%d more than %d)", dom, set->truncated,
+                         KW_DANE_MX_MAX);
+        }
         for (k = 0; k < set->n; k++) {
             const char *h = set->host[k];
             char name[300], *mark;
@@ -674,6 +687,11 @@ static void dane_report(kw_job *j, const char *when)
                 dj->n + dj->nmx + dj->domains.n,
                 dj->n + dj->nmx + dj->domains.n == 1 ? "" : "s",
                 dj->failed == 1 ? "" : "s", dj->first_err, when);
+    if (dj->mx_cut > 0)
+        kw_warn("dane: %zu mail domain%s with more than %d MX hosts: the "
+                "hosts past them were not DANE-checked (first: %s)",
+                dj->mx_cut, dj->mx_cut == 1 ? "" : "s", KW_DANE_MX_MAX,
+                dj->mx_cut_first);
     if (dj->skipped > 0)
         kw_notice("dane: %zu endpoint%s not checked: an address as host "
                   "and no sni, so no host name to look the TLSA record up "

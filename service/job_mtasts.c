@@ -161,7 +161,7 @@ static int one_domain(mtasts_run *x, const kw_mtasts_opts *o,
                       kw_mtasts_findings *out)
 {
     mtasts_job *mj = x->mj;
-    ks_check_finding f[KW_MTASTS_FINDINGS_MAX];
+    ks_check_finding f[KW_MTASTS_FINDINGS_MAX + 1]; /* + findings.dropped */
     kw_diag d = {{0}};
     ks_health h;
     int64_t id, now = kw_now();

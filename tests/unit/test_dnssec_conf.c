@@ -295,6 +295,60 @@ static void long_path(void **state)
     kw_dnssec_conf_free(&c);
 }
 
+/* Counts the files it is asked for; there are none. */
+static int counting_reader(void *ctx, const char *path, unsigned char **text,
+                           size_t *len, kw_diag *d)
+{
+    (void)text;
+    (void)len;
+    (*(int *)ctx)++;
+    return kw_diag_set(d, KW_ENOENT, "%s: no such file", path);
+}
+
+typedef int (*conf_parse_fn)(const char *path, const char *text,
+                             size_t len, kw_dnssec_conf_reader rd, void *ctx,
+                             kw_dnssec_conf *out);
+
+/* text parsed as path: no file is asked for, and a note says where. */
+static void refused_long(conf_parse_fn parse, const char *path,
+                         const char *text, const char *where)
+{
+    kw_dnssec_conf c;
+    int asked = 0;
+
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(parse(path, text, strlen(text), counting_reader, &asked,
+                           &c),
+                     0);
+    assert_int_equal(asked, 0);
+    assert_true(has_note(&c, where));
+    assert_true(has_note(&c, "the path is longer than 1023 bytes: not "
+                             "followed"));
+    kw_dnssec_conf_free(&c);
+}
+
+/* An include whose path is longer than the 1023 bytes read: refused with
+ * a note naming the file and the line, never opened under the cut name
+ * (another file), in named.conf and in knot.conf. */
+static void include_path_too_long(void **state)
+{
+    char big[1200], text[1400];
+    size_t i;
+
+    (void)state;
+    big[0] = '/';
+    for (i = 1; i < 1100; i++)
+        big[i] = i % 60 == 0 ? '/' : 'i';
+    big[1100] = '\0';
+    snprintf(text, sizeof(text), "options { };\ninclude \"%s\";\n", big);
+    refused_long(kw_dnssec_named_parse, "/etc/bind/named.conf", text,
+                 "/etc/bind/named.conf:2: include /iii");
+    snprintf(text, sizeof(text), "server:\n  listen: 127.0.0.1\n"
+             "include: %s\n", big + 1);
+    refused_long(kw_dnssec_knot_conf_parse, "/etc/knot/knot.conf", text,
+                 "/etc/knot/knot.conf:3: include iii");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +356,7 @@ int main(void)
         cmocka_unit_test(named_bad),
         cmocka_unit_test(knot),
         cmocka_unit_test(include_fan_out),
+        cmocka_unit_test(include_path_too_long),
         cmocka_unit_test(unreadable),
         cmocka_unit_test(long_path),
     };

@@ -173,6 +173,44 @@ static void test_not_in_inventory(void **state)
     assert_non_null(strstr(d.msg, "other.example"));
 }
 
+/* A zone with more keys than the bound: the ones past it are not
+ * checked, and a keys.unchecked warning names the zone and the count. */
+static void test_keys_past_bound(void **state)
+{
+    enum { NK = KW_DNSSEC_WATCH_KEYS_MAX + 8 };
+    ks_dnssec_zone_row z = { "example.net", "knot", "knot.conf:3" };
+    ks_dnssec_key_row k[NK];
+    ks_dnssec_stats s;
+    sqlite3_stmt *q = NULL;
+    kw_diag d = {{0}};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < NK; i++)
+        k[i] = (ks_dnssec_key_row){ "example.net", "ZSK", 2000 + (unsigned)i,
+                                    13, 256, 256, "256 3 13 AAAA",
+                                    NOW - DAY, NOW - DAY, NOW - DAY, 0, 0, 0,
+                                    0, "knot", "knot:example.net" };
+    assert_int_equal(ks_dnssec_sync(st, &z, 1, k, NK, NULL, 0, NOW, &s, &d),
+                     0);
+    live.nkeys = 0;
+    record(NOW);
+    assert_int_equal(out.nkeys, KW_DNSSEC_WATCH_KEYS_MAX);
+    assert_int_equal(out.nunchecked, 8);
+    assert_int_equal(out.health, KS_HEALTH_WARNING);
+    assert_int_equal(sqlite3_prepare_v2(ks_db(st), "SELECT severity, text "
+                                        "FROM dnssec_findings WHERE code = "
+                                        "'keys.unchecked'", -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "warning");
+    assert_non_null(strstr((const char *)sqlite3_column_text(q, 1),
+                           "zone example.net has 40 keys"));
+    assert_non_null(strstr((const char *)sqlite3_column_text(q, 1),
+                           "only the first 32 were checked"));
+    sqlite3_finalize(q);
+}
+
 static void test_where(void **state)
 {
     kw_dnssec_params p;
@@ -205,6 +243,21 @@ static void test_where(void **state)
     assert_int_equal(kw_dnssec_watch_where(&p, "example.net", &wb, &d) != 0,
                      1);
     assert_non_null(strstr(d.msg, "[zone \"example.net\"] servers"));
+    /* More servers than a check asks: refused, never cut in silence. */
+    {
+        char *many[KW_DNSSEC_SERVERS_MAX + 1];
+        size_t i;
+
+        for (i = 0; i < KW_DNSSEC_SERVERS_MAX + 1; i++)
+            many[i] = (char *)"192.0.2.1";
+        zc.servers = many;
+        zc.nservers = KW_DNSSEC_SERVERS_MAX + 1;
+        assert_int_equal(kw_dnssec_watch_where(&p, "example.net", &wb, &d),
+                         KW_ETOOBIG);
+        assert_non_null(strstr(d.msg, "[zone \"example.net\"] servers: 17 "
+                                      "servers, but a check asks at most "
+                                      "16"));
+    }
 }
 
 int main(void)
@@ -213,6 +266,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ds_needed_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_not_in_inventory, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_keys_past_bound, setup,
                                         teardown),
         cmocka_unit_test(test_where),
     };

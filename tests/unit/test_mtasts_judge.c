@@ -350,6 +350,41 @@ static void test_gather_refuses(void **state)
     assert_int_equal(kw_mtasts_gather(&o, "x/../y", &F, &d), KW_EINVAL);
 }
 
+/* More findings than are kept: the worst stay, and a findings.dropped
+ * warning, last, says how many more there were. */
+static void test_findings_dropped(void **state)
+{
+    const kw_mtasts_find *x;
+
+    (void)state;
+    good();
+    F.nmx = KW_MTASTS_MXS_MAX;
+    for (size_t i = 0; i < F.nmx; i++) {
+        kw_mtasts_mx *m = &F.mx[i];
+
+        /* Three findings each: not covered, another name, expiring. */
+        snprintf(m->host, sizeof(m->host), "mx%zu.other.net", i);
+        strcpy(m->addr, "192.0.2.1");
+        m->resolved = m->probed = m->verified = 1;
+        m->name_matches = 0;
+        m->not_after = NOW + 2 * DAY;
+        strcpy(m->subject, "CN=mx");
+    }
+    judge();
+    assert_int_equal(R.n, KW_MTASTS_FINDINGS_MAX + 1);
+    assert_int_equal(R.dropped, 3 * KW_MTASTS_MXS_MAX -
+                                    KW_MTASTS_FINDINGS_MAX);
+    x = find("findings.dropped");
+    assert_ptr_equal(x, &R.f[R.n - 1]);
+    assert_int_equal(x->severity, KS_HEALTH_WARNING);
+    assert_non_null(strstr(x->text, "example.com: 16 more findings were "
+                                    "not kept"));
+    /* The worst were kept: every critical one. */
+    assert_int_equal(R.f[KW_MTASTS_FINDINGS_MAX - 1].severity,
+                     KS_HEALTH_CRITICAL);
+    assert_int_equal(kw_mtasts_worst(&R), KS_HEALTH_CRITICAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_txt_and_rpt), cmocka_unit_test(test_host_and_id),
         cmocka_unit_test(test_json),        cmocka_unit_test(test_store),
         cmocka_unit_test(test_gather_refuses),
+        cmocka_unit_test(test_findings_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
